@@ -1,0 +1,1 @@
+namespace TokenFactory.Tests; public class Smoke { [Fact] public void Ok() => Assert.True(true); }
