@@ -1,0 +1,102 @@
+using TokenFactory.Compute;
+using TokenFactory.Gguf;
+using TokenFactory.Tensors;
+
+namespace TokenFactory.Models;
+
+/// <summary>One decoder block's tensors. Matrices stay in the mapped file; small vectors are copied out as floats.</summary>
+public sealed class LayerWeights
+{
+    public required float[] AttentionNorm { get; init; }
+    public required WeightMatrix Query { get; init; }
+    public required WeightMatrix Key { get; init; }
+    public required WeightMatrix Value { get; init; }
+    public required WeightMatrix Output { get; init; }
+    public float[]? QueryBias { get; init; }
+    public float[]? KeyBias { get; init; }
+    public float[]? ValueBias { get; init; }
+    public float[]? QueryNorm { get; init; }
+    public float[]? KeyNorm { get; init; }
+    public required float[] FeedForwardNorm { get; init; }
+    public required WeightMatrix Gate { get; init; }
+    public required WeightMatrix Up { get; init; }
+    public required WeightMatrix Down { get; init; }
+}
+
+/// <summary>All tensors of a llama-family model, checked against the configuration's shapes.</summary>
+public sealed class TransformerWeights
+{
+    private TransformerWeights(WeightMatrix embedding, float[] outputNorm, WeightMatrix output, bool tied, LayerWeights[] layers, float[]? ropeFactors)
+    {
+        TokenEmbedding = embedding;
+        OutputNorm = outputNorm;
+        Output = output;
+        OutputTied = tied;
+        Layers = layers;
+        RopeFreqFactors = ropeFactors;
+    }
+
+    public WeightMatrix TokenEmbedding { get; }
+    public float[] OutputNorm { get; }
+    public WeightMatrix Output { get; }
+    public bool OutputTied { get; }
+    public IReadOnlyList<LayerWeights> Layers { get; }
+    public float[]? RopeFreqFactors { get; }
+
+    public static TransformerWeights Load(GgufFile file, ModelConfig c)
+    {
+        int vocab = c.VocabSize;
+        var embedding = Matrix(file, "token_embd.weight", c.EmbeddingLength, vocab > 0 ? vocab : null);
+        var outputNorm = Vector(file, "output_norm.weight", c.EmbeddingLength);
+        var outInfo = file.FindTensor("output.weight");
+        var output = outInfo != null ? Matrix(file, "output.weight", c.EmbeddingLength, embedding.Rows) : embedding;
+        var ropeFactors = file.FindTensor("rope_freqs.weight") != null ? Vector(file, "rope_freqs.weight", c.RopeDimensions / 2) : null;
+
+        var layers = new LayerWeights[c.BlockCount];
+        for (int l = 0; l < c.BlockCount; l++)
+        {
+            string p = $"blk.{l}.";
+            layers[l] = new LayerWeights
+            {
+                AttentionNorm = Vector(file, p + "attn_norm.weight", c.EmbeddingLength),
+                Query = Matrix(file, p + "attn_q.weight", c.EmbeddingLength, c.QueryDimension),
+                Key = Matrix(file, p + "attn_k.weight", c.EmbeddingLength, c.KvDimension),
+                Value = Matrix(file, p + "attn_v.weight", c.EmbeddingLength, c.KvDimension),
+                Output = Matrix(file, p + "attn_output.weight", c.QueryDimension, c.EmbeddingLength),
+                QueryBias = OptionalVector(file, p + "attn_q.bias", c.QueryDimension),
+                KeyBias = OptionalVector(file, p + "attn_k.bias", c.KvDimension),
+                ValueBias = OptionalVector(file, p + "attn_v.bias", c.KvDimension),
+                QueryNorm = OptionalVector(file, p + "attn_q_norm.weight", c.HeadSize),
+                KeyNorm = OptionalVector(file, p + "attn_k_norm.weight", c.HeadSize),
+                FeedForwardNorm = Vector(file, p + "ffn_norm.weight", c.EmbeddingLength),
+                Gate = Matrix(file, p + "ffn_gate.weight", c.EmbeddingLength, c.FeedForwardLength),
+                Up = Matrix(file, p + "ffn_up.weight", c.EmbeddingLength, c.FeedForwardLength),
+                Down = Matrix(file, p + "ffn_down.weight", c.FeedForwardLength, c.EmbeddingLength),
+            };
+            if (c.Architecture == "qwen3" && (layers[l].QueryNorm == null || layers[l].KeyNorm == null))
+                throw new TokenFactoryException($"{file.Path}: qwen3 layer {l} lacks attn_q_norm/attn_k_norm.");
+        }
+        return new TransformerWeights(embedding, outputNorm, output, outInfo == null, layers, ropeFactors);
+    }
+
+    private static WeightMatrix Matrix(GgufFile file, string name, int columns, int? rows)
+    {
+        var info = file.GetTensorInfo(name);
+        if (info.RowLength != columns || (rows != null && info.RowCount != rows) || info.Dimensions.Length != 2)
+            throw new GgufFormatException(file.Path, -1, $"tensor '{name}' has shape {info.ShapeText}; expected [{columns}, {rows?.ToString() ?? "?"}]");
+        return new WeightMatrix(file, info);
+    }
+
+    private static float[]? OptionalVector(GgufFile file, string name, int length) =>
+        file.FindTensor(name) != null ? Vector(file, name, length) : null;
+
+    private static float[] Vector(GgufFile file, string name, int length)
+    {
+        var info = file.GetTensorInfo(name);
+        if (info.ElementCount != length)
+            throw new GgufFormatException(file.Path, -1, $"tensor '{name}' has {info.ElementCount} elements; expected {length}");
+        var result = new float[length];
+        Dequantizer.DequantizeRow(info.Type, file.TensorBytes(info), result);
+        return result;
+    }
+}
