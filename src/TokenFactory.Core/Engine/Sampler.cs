@@ -1,0 +1,148 @@
+namespace TokenFactory.Engine;
+
+/// <summary>
+/// Picks tokens from logits: penalties, then top-k, top-p, min-p, temperature, then a draw — the
+/// order llama.cpp's default chain uses. Buffers are sized to the vocabulary once, so sampling a
+/// token allocates nothing. Not thread-safe: one sampler per sequence.
+/// </summary>
+public sealed class Sampler
+{
+    private readonly SamplingParameters _p;
+    private readonly float[] _logits;
+    private readonly int[] _ids;
+    private readonly float[] _keys;
+    private readonly Dictionary<int, int> _counts = [];
+    private readonly Queue<int> _window = new();
+    private Random _random;
+
+    public Sampler(SamplingParameters parameters, int vocabSize)
+    {
+        parameters.Validate();
+        _p = parameters;
+        _logits = new float[vocabSize];
+        _ids = new int[vocabSize];
+        _keys = new float[vocabSize];
+        _random = new Random(unchecked((int)(parameters.Seed ?? (ulong)Random.Shared.NextInt64())) ^ (int)((parameters.Seed ?? 0) >> 32));
+    }
+
+    public SamplingParameters Parameters => _p;
+
+    /// <summary>Records a token (prompt or generated) for the penalty window.</summary>
+    public void Accept(int token)
+    {
+        if (_p.PenaltyWindow == 0)
+            return;
+        _window.Enqueue(token);
+        _counts[token] = _counts.GetValueOrDefault(token) + 1;
+        if (_window.Count > _p.PenaltyWindow)
+        {
+            int old = _window.Dequeue();
+            if (--_counts[old] == 0)
+                _counts.Remove(old);
+        }
+    }
+
+    public void Reset(ulong? seed = null)
+    {
+        _window.Clear();
+        _counts.Clear();
+        if (seed != null)
+            _random = new Random(unchecked((int)seed.Value) ^ (int)(seed.Value >> 32));
+    }
+
+    public int Sample(ReadOnlySpan<float> logits)
+    {
+        var l = _logits.AsSpan(0, logits.Length);
+        logits.CopyTo(l);
+        ApplyPenalties(l);
+        if (_p.IsGreedy)
+            return ArgMax(l);
+
+        // Candidates sorted by logit, descending; n shrinks as filters cut the tail.
+        int n = l.Length;
+        for (int i = 0; i < n; i++)
+        {
+            _ids[i] = i;
+            _keys[i] = -l[i];
+        }
+        int k = _p.TopK > 0 ? Math.Min(_p.TopK, n) : n;
+        Array.Sort(_keys, _ids, 0, n);
+        n = k;
+
+        // Probabilities at temperature 1 decide top-p and min-p, as llama.cpp applies them before temperature.
+        float max = -_keys[0];
+        double sum = 0;
+        for (int i = 0; i < n; i++)
+            sum += Math.Exp(-_keys[i] - max);
+        if (_p.TopP < 1f)
+        {
+            double cumulative = 0;
+            for (int i = 0; i < n; i++)
+            {
+                cumulative += Math.Exp(-_keys[i] - max) / sum;
+                if (cumulative >= _p.TopP)
+                {
+                    n = i + 1;
+                    break;
+                }
+            }
+        }
+        if (_p.MinP > 0f)
+        {
+            // p_i >= min_p * p_max  <=>  logit_i >= max + ln(min_p)
+            float threshold = max + MathF.Log(_p.MinP);
+            int keep = 1;
+            while (keep < n && -_keys[keep] >= threshold)
+                keep++;
+            n = keep;
+        }
+
+        double total = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double e = Math.Exp((-_keys[i] - max) / _p.Temperature);
+            _keys[i] = (float)e;
+            total += e;
+        }
+        double r = _random.NextDouble() * total;
+        double acc = 0;
+        for (int i = 0; i < n; i++)
+        {
+            acc += _keys[i];
+            if (r < acc)
+                return _ids[i];
+        }
+        return _ids[n - 1];
+    }
+
+    private void ApplyPenalties(Span<float> l)
+    {
+        if (_counts.Count == 0)
+            return;
+        foreach (var (token, count) in _counts)
+        {
+            if ((uint)token >= (uint)l.Length)
+                continue;
+            ref float v = ref l[token];
+            if (_p.RepetitionPenalty != 1f)
+                v = v > 0 ? v / _p.RepetitionPenalty : v * _p.RepetitionPenalty;
+            v -= count * _p.FrequencyPenalty + _p.PresencePenalty;
+        }
+    }
+
+    /// <summary>Index of the largest value; the lowest index wins ties, as llama.cpp's greedy sampler does.</summary>
+    public static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        float bestValue = float.NegativeInfinity;
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (values[i] > bestValue)
+            {
+                bestValue = values[i];
+                best = i;
+            }
+        }
+        return best;
+    }
+}

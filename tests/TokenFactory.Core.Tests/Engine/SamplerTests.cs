@@ -1,0 +1,100 @@
+using TokenFactory.Engine;
+
+namespace TokenFactory.Tests.Engine;
+
+public sealed class SamplerTests
+{
+    private static float[] Logits(params float[] v) => v;
+
+    [Fact]
+    public void Greedy_picks_the_largest_logit_and_lowest_index_on_ties()
+    {
+        var s = new Sampler(SamplingParameters.Greedy, 4);
+        Assert.Equal(2, s.Sample(Logits(0, 1, 3, 3)));
+    }
+
+    [Fact]
+    public void Top_k_1_is_greedy_even_at_high_temperature()
+    {
+        var s = new Sampler(new SamplingParameters { Temperature = 5, TopK = 1, Seed = 1 }, 5);
+        for (int i = 0; i < 50; i++)
+            Assert.Equal(3, s.Sample(Logits(1, 2, 0, 4, 3.9f)));
+    }
+
+    [Fact]
+    public void Same_seed_reproduces_the_same_draws_and_other_seeds_differ()
+    {
+        var logits = Enumerable.Range(0, 100).Select(i => (float)Math.Sin(i)).ToArray();
+        int[] Draw(ulong seed)
+        {
+            var s = new Sampler(new SamplingParameters { Temperature = 1.5f, Seed = seed }, 100);
+            return Enumerable.Range(0, 40).Select(_ => s.Sample(logits)).ToArray();
+        }
+        Assert.Equal(Draw(42), Draw(42));
+        Assert.NotEqual(Draw(42), Draw(43));
+    }
+
+    [Fact]
+    public void Top_p_keeps_only_the_nucleus()
+    {
+        // Probabilities ~ [0.64, 0.24, 0.09, 0.03]: top_p 0.8 keeps the first two.
+        var logits = Logits(3, 2, 1, 0);
+        var s = new Sampler(new SamplingParameters { Temperature = 1, TopP = 0.8f, Seed = 7 }, 4);
+        var seen = Enumerable.Range(0, 500).Select(_ => s.Sample(logits)).ToHashSet();
+        Assert.Equal(new HashSet<int> { 0, 1 }, seen);
+    }
+
+    [Fact]
+    public void Min_p_drops_tokens_below_the_fraction_of_the_best()
+    {
+        var logits = Logits(0, -0.5f, -3, -4);
+        var s = new Sampler(new SamplingParameters { Temperature = 1, MinP = 0.3f, Seed = 3 }, 4);
+        var seen = Enumerable.Range(0, 500).Select(_ => s.Sample(logits)).ToHashSet();
+        Assert.Equal(new HashSet<int> { 0, 1 }, seen);
+    }
+
+    [Fact]
+    public void Repetition_presence_and_frequency_penalties_push_away_from_seen_tokens()
+    {
+        var logits = Logits(2, 1.9f, 0);
+        var rep = new Sampler(SamplingParameters.Greedy with { RepetitionPenalty = 1.5f }, 3);
+        rep.Accept(0);
+        Assert.Equal(1, rep.Sample(logits));
+
+        var freq = new Sampler(SamplingParameters.Greedy with { FrequencyPenalty = 0.06f }, 3);
+        freq.Accept(0);
+        Assert.Equal(0, freq.Sample(logits)); // 2 - 0.06 > 1.9
+        freq.Accept(0);
+        Assert.Equal(1, freq.Sample(logits)); // 2 - 0.12 < 1.9
+
+        var presence = new Sampler(SamplingParameters.Greedy with { PresencePenalty = 0.2f }, 3);
+        presence.Accept(0);
+        Assert.Equal(1, presence.Sample(logits));
+    }
+
+    [Fact]
+    public void Penalty_window_forgets_old_tokens()
+    {
+        var s = new Sampler(SamplingParameters.Greedy with { PresencePenalty = 1f, PenaltyWindow = 2 }, 3);
+        s.Accept(0);
+        s.Accept(2);
+        s.Accept(2);
+        Assert.Equal(0, s.Sample(Logits(2, 1.9f, 0)));
+    }
+
+    [Theory]
+    [InlineData("temperature")]
+    [InlineData("top_p")]
+    [InlineData("min_p")]
+    public void Invalid_parameters_name_the_parameter(string name)
+    {
+        var p = name switch
+        {
+            "temperature" => new SamplingParameters { Temperature = -1 },
+            "top_p" => new SamplingParameters { TopP = 0 },
+            _ => new SamplingParameters { MinP = 2 },
+        };
+        var e = Assert.Throws<ArgumentException>(p.Validate);
+        Assert.Equal(name, e.ParamName);
+    }
+}
