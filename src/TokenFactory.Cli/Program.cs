@@ -1,1 +1,19 @@
-System.Console.WriteLine("x");
+using System.CommandLine;
+using TokenFactory.Cli.Commands;
+
+namespace TokenFactory.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("TokenFactory: run open-weights GGUF models on your own machines.")
+        {
+            RunCommand.Create(),
+            InspectCommand.Create(),
+            TokenizeCommand.Create(),
+            SynthCommand.Create(),
+        };
+        return root.Parse(args).Invoke();
+    }
+}

@@ -1,0 +1,46 @@
+using System.CommandLine;
+using Spectre.Console;
+using TokenFactory.Gguf;
+using TokenFactory.Models.Synthetic;
+using TokenFactory.Tensors;
+
+namespace TokenFactory.Cli.Commands;
+
+/// <summary><c>tokenfactory synth</c>: a random-weight model at a real shape, for benchmarks and tests.</summary>
+internal static class SynthCommand
+{
+    public static Command Create()
+    {
+        var arch = new Option<string>("--arch") { Description = "llama, qwen2 or qwen3", DefaultValueFactory = _ => "llama" };
+        var shape = new Option<string>("--shape") { Description = "Shape name: " + string.Join(", ", ModelShape.All.Select(s => s.Name)), Required = true };
+        var type = new Option<string>("--type") { Description = "Weight type: " + string.Join(", ", SyntheticModelWriter.WeightTypes), DefaultValueFactory = _ => "Q8_0" };
+        var vocab = new Option<string>("--vocab") { Description = "GGUF whose tokenizer.* metadata is copied", Required = true };
+        var output = new Option<string>("--out") { Description = "Output GGUF path", Required = true };
+        var seed = new Option<ulong>("--seed") { Description = "Seed; the same seed writes the same bytes", DefaultValueFactory = _ => 1UL };
+        var cmd = new Command("synth", "Write a random-weight model at a real model's shape") { arch, shape, type, vocab, output, seed };
+        cmd.SetAction(r => CommandErrors.Run(() =>
+        {
+            var s = ModelShape.Find(r.GetValue(shape)!);
+            if (!Enum.TryParse<GgmlType>(r.GetValue(type), ignoreCase: true, out var t) || !SyntheticModelWriter.WeightTypes.Contains(t))
+                throw new TokenFactoryException($"Unknown --type '{r.GetValue(type)}'. Supported: {string.Join(", ", SyntheticModelWriter.WeightTypes)}.");
+            using var v = GgufFile.Open(r.GetValue(vocab)!);
+            string path = r.GetValue(output)!;
+            void Write(Action<long, long>? progress) =>
+                SyntheticModelWriter.Write(r.GetValue(arch)!, s, t, v.Metadata, path, r.GetValue(seed), progress);
+
+            if (Console.IsOutputRedirected)
+                Write(null);
+            else
+            {
+                AnsiConsole.Progress().Start(ctx =>
+                {
+                    var task = ctx.AddTask($"{s.Name} {t}");
+                    Write((done, total) => { task.MaxValue = total; task.Value = done; });
+                });
+            }
+            Console.WriteLine($"wrote {path} ({new FileInfo(path).Length:N0} bytes): {r.GetValue(arch)} {s.Name} {t}, seed {r.GetValue(seed)}");
+            return 0;
+        }));
+        return cmd;
+    }
+}

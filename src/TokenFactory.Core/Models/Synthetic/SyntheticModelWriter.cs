@@ -1,0 +1,168 @@
+using System.Buffers;
+using TokenFactory.Gguf;
+using TokenFactory.Tensors;
+
+namespace TokenFactory.Models.Synthetic;
+
+/// <summary>
+/// Writes a random-weight model of a named shape, with the tokenizer metadata copied from a
+/// vocabulary GGUF. The same seed gives the same bytes on any machine: weights come from a
+/// counter-based integer generator (no platform math functions), so llama.cpp fixtures recorded
+/// from one file stay valid for the file a test regenerates.
+/// </summary>
+public static class SyntheticModelWriter
+{
+    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3"];
+
+    public static IReadOnlyList<GgmlType> WeightTypes { get; } =
+        [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K];
+
+    /// <param name="progress">Called with (bytes written, total bytes) as tensors are written.</param>
+    public static void Write(string architecture, ModelShape shape, GgmlType type, GgufMetadata vocabulary, string outputPath,
+        ulong seed = 1, Action<long, long>? progress = null)
+    {
+        if (!Architectures.Contains(architecture))
+            throw new TokenFactoryException($"Unknown architecture '{architecture}'. Supported: {string.Join(", ", Architectures)}.");
+        if (!WeightTypes.Contains(type))
+            throw new TokenFactoryException($"Cannot synthesize {type} weights. Supported: {string.Join(", ", WeightTypes)}.");
+        var tokens = vocabulary.GetArrayOrNull<string>("tokenizer.ggml.tokens")
+            ?? throw new TokenFactoryException($"{vocabulary.Source}: no tokenizer.ggml.tokens; pass a vocabulary GGUF.");
+
+        var w = new GgufWriter();
+        var m = w.Metadata;
+        int headSize = shape.ResolvedHeadSize;
+        m.Set("general.architecture", GgufValue.Of(architecture));
+        m.Set("general.name", GgufValue.Of($"synthetic {architecture} {shape.Name} {type} seed {seed}"));
+        m.Set("general.file_type", GgufValue.Of((uint)FileType(type)));
+        string a = architecture;
+        m.Set($"{a}.context_length", GgufValue.Of((uint)shape.ContextLength));
+        m.Set($"{a}.embedding_length", GgufValue.Of((uint)shape.EmbeddingLength));
+        m.Set($"{a}.block_count", GgufValue.Of((uint)shape.BlockCount));
+        m.Set($"{a}.feed_forward_length", GgufValue.Of((uint)shape.FeedForwardLength));
+        m.Set($"{a}.attention.head_count", GgufValue.Of((uint)shape.HeadCount));
+        m.Set($"{a}.attention.head_count_kv", GgufValue.Of((uint)shape.KvHeadCount));
+        m.Set($"{a}.attention.layer_norm_rms_epsilon", GgufValue.Of(shape.RmsEpsilon));
+        m.Set($"{a}.rope.freq_base", GgufValue.Of(shape.RopeFreqBase));
+        m.Set($"{a}.rope.dimension_count", GgufValue.Of((uint)headSize));
+        if (shape.HeadSize != null)
+        {
+            m.Set($"{a}.attention.key_length", GgufValue.Of((uint)headSize));
+            m.Set($"{a}.attention.value_length", GgufValue.Of((uint)headSize));
+        }
+        m.Set($"{a}.vocab_size", GgufValue.Of((uint)tokens.Length));
+        foreach (var (key, value) in vocabulary)
+        {
+            if (key.StartsWith("tokenizer.", StringComparison.Ordinal))
+                m.Set(key, value);
+        }
+
+        int e = shape.EmbeddingLength, q = shape.HeadCount * headSize, kv = shape.KvHeadCount * headSize, f = shape.FeedForwardLength;
+        var rng = new WeightGenerator(seed);
+        // Embeddings with unit spread and projections scaled by 1/sqrt(fan-in) keep activations O(1);
+        // the output projection is scaled up so logits spread over several units and the greedy
+        // choice is decided by clear margins, not by rounding noise.
+        AddMatrix(w, "token_embd.weight", e, tokens.Length, type, rng.Next(), 1.0f);
+        AddVector(w, "output_norm.weight", e, rng.Next(), 1f, 0.1f);
+        if (!shape.TiedOutput)
+            AddMatrix(w, "output.weight", e, tokens.Length, type, rng.Next(), 4f / MathF.Sqrt(e));
+        for (int l = 0; l < shape.BlockCount; l++)
+        {
+            string p = $"blk.{l}.";
+            AddVector(w, p + "attn_norm.weight", e, rng.Next(), 1f, 0.1f);
+            AddMatrix(w, p + "attn_q.weight", e, q, type, rng.Next(), 1.5f / MathF.Sqrt(e));
+            AddMatrix(w, p + "attn_k.weight", e, kv, type, rng.Next(), 1.5f / MathF.Sqrt(e));
+            AddMatrix(w, p + "attn_v.weight", e, kv, type, rng.Next(), 1f / MathF.Sqrt(e));
+            AddMatrix(w, p + "attn_output.weight", q, e, type, rng.Next(), 0.5f / MathF.Sqrt(q));
+            if (architecture == "qwen2")
+            {
+                AddVector(w, p + "attn_q.bias", q, rng.Next(), 0f, 0.1f);
+                AddVector(w, p + "attn_k.bias", kv, rng.Next(), 0f, 0.1f);
+                AddVector(w, p + "attn_v.bias", kv, rng.Next(), 0f, 0.1f);
+            }
+            if (architecture == "qwen3")
+            {
+                AddVector(w, p + "attn_q_norm.weight", headSize, rng.Next(), 1f, 0.1f);
+                AddVector(w, p + "attn_k_norm.weight", headSize, rng.Next(), 1f, 0.1f);
+            }
+            AddVector(w, p + "ffn_norm.weight", e, rng.Next(), 1f, 0.1f);
+            AddMatrix(w, p + "ffn_gate.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
+            AddMatrix(w, p + "ffn_up.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
+            AddMatrix(w, p + "ffn_down.weight", f, e, type, rng.Next(), 0.5f / MathF.Sqrt(f));
+        }
+
+        long total = w.Tensors.Sum(t => t.ByteSize), written = 0;
+        var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath));
+        if (dir != null)
+            Directory.CreateDirectory(dir);
+        string temp = outputPath + ".partial";
+        using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            var counting = new ProgressStream(fs, n => progress?.Invoke(written += n, total));
+            w.Write(counting);
+        }
+        File.Move(temp, outputPath, overwrite: true);
+    }
+
+    /// <summary>Picks the requested type if the row length allows its block size, else Q8_0, else F16 (as llama.cpp's quantizer falls back).</summary>
+    public static GgmlType TypeFor(GgmlType requested, int rowLength)
+    {
+        foreach (var t in new[] { requested, GgmlType.Q8_0, GgmlType.F16 })
+        {
+            if (rowLength % GgmlTypeInfo.BlockSize(t) == 0)
+                return t;
+        }
+        return GgmlType.F32;
+    }
+
+    private static void AddMatrix(GgufWriter w, string name, int columns, int rows, GgmlType requested, ulong stream, float std)
+    {
+        var type = TypeFor(requested, columns);
+        w.AddTensor(name, [columns, rows], type, s =>
+        {
+            int rowBytes = (int)GgmlTypeInfo.RowSize(type, columns);
+            const int RowsPerChunk = 64;
+            var floats = ArrayPool<float>.Shared.Rent(columns * RowsPerChunk);
+            var bytes = ArrayPool<byte>.Shared.Rent(rowBytes * RowsPerChunk);
+            try
+            {
+                for (int r0 = 0; r0 < rows; r0 += RowsPerChunk)
+                {
+                    int n = Math.Min(RowsPerChunk, rows - r0);
+                    Parallel.For(0, n, i =>
+                    {
+                        var row = floats.AsSpan(i * columns, columns);
+                        WeightGenerator.Fill(stream, (ulong)(r0 + i), row, 0f, std);
+                        Quantizer.QuantizeRow(type, row, bytes.AsSpan(i * rowBytes, rowBytes));
+                    });
+                    s.Write(bytes, 0, n * rowBytes);
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(floats);
+                ArrayPool<byte>.Shared.Return(bytes);
+            }
+        });
+    }
+
+    private static void AddVector(GgufWriter w, string name, int length, ulong stream, float mean, float std)
+    {
+        var values = new float[length];
+        WeightGenerator.Fill(stream, 0, values, mean, std);
+        var bytes = new byte[length * 4];
+        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        w.AddTensor(name, [length], GgmlType.F32, bytes);
+    }
+
+    // llama_ftype ids: the "mostly X" file type llama.cpp reports.
+    private static int FileType(GgmlType t) => t switch
+    {
+        GgmlType.F32 => 0,
+        GgmlType.F16 => 1,
+        GgmlType.Q4_0 => 2,
+        GgmlType.Q8_0 => 7,
+        GgmlType.Q4_K => 15,
+        GgmlType.Q6_K => 18,
+        _ => 0,
+    };
+}
