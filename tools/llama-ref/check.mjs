@@ -18,6 +18,6 @@ try {
         console.log(`llama.cpp ${llama.llamaCppRelease.release} (${llama.buildType}); ${llama.systemInfo}`);
     await llama.dispose();
 } catch (err) {
-    console.error(`node-llama-cpp prebuilt CPU binary failed to load: ${err?.stack ?? err}`);
+    console.error(`llama-ref check failed (node-llama-cpp / prebuilt CPU binary): ${err?.stack ?? err}`);
     process.exit(1);
 }
