@@ -84,7 +84,15 @@ public sealed class TransformerWeights
         var info = file.GetTensorInfo(name);
         if (info.RowLength != columns || (rows != null && info.RowCount != rows) || info.Dimensions.Length != 2)
             throw new GgufFormatException(file.Path, -1, $"tensor '{name}' has shape {info.ShapeText}; expected [{columns}, {rows?.ToString() ?? "?"}]");
+        RequireComputable(file, info);
         return new WeightMatrix(file, info);
+    }
+
+    private static void RequireComputable(GgufFile file, GgufTensorInfo info)
+    {
+        if (!Dequantizer.IsSupported(info.Type))
+            throw new GgufFormatException(file.Path, -1,
+                $"tensor '{info.Name}' is {info.Type}, which this engine cannot compute yet (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K)");
     }
 
     private static float[]? OptionalVector(GgufFile file, string name, int length) =>
@@ -95,6 +103,7 @@ public sealed class TransformerWeights
         var info = file.GetTensorInfo(name);
         if (info.ElementCount != length)
             throw new GgufFormatException(file.Path, -1, $"tensor '{name}' has {info.ElementCount} elements; expected {length}");
+        RequireComputable(file, info);
         var result = new float[length];
         Dequantizer.DequantizeRow(info.Type, file.TensorBytes(info), result);
         return result;
