@@ -4,13 +4,14 @@ namespace TokenFactory.Tokenization;
 
 /// <summary>
 /// The tokenizer a GGUF vocabulary describes: SentencePiece (llama) or byte-level BPE (gpt2), with llama.cpp's special-token
-/// handling. Thread-safe: encoders keep no per-call state outside locals (the BPE word cache is concurrent).
+/// handling (and WordPiece for BERT). Thread-safe: encoders keep no per-call state outside locals (the BPE word cache is concurrent).
 /// </summary>
 public sealed partial class Tokenizer : ITokenizer
 {
     private readonly SpecialTokenSplitter _splitter;
     private readonly SpmEncoder? _spm;
     private readonly BpeEncoder? _bpe;
+    private readonly WordPieceEncoder? _wpm;
 
     private Tokenizer(Vocabulary vocabulary)
     {
@@ -24,9 +25,9 @@ public sealed partial class Tokenizer : ITokenizer
             case TokenizerKind.BytePairEncoding:
                 _bpe = new BpeEncoder(vocabulary);
                 break;
-            default:
-                throw new TokenFactoryException(
-                    $"{vocabulary.Source}: tokenizer model '{vocabulary.Model}' is recognized but not implemented yet (implemented: llama, gpt2).");
+            case TokenizerKind.WordPiece:
+                _wpm = new WordPieceEncoder(vocabulary);
+                break;
         }
         _pieces = BuildPieces(vocabulary);
     }
@@ -66,8 +67,10 @@ public sealed partial class Tokenizer : ITokenizer
             }
             if (_spm is not null)
                 _spm.Encode(text, f.Start, f.Length, Vocabulary.AddSpacePrefix && previousWasSpecial, output);
+            else if (_bpe is not null)
+                _bpe.Encode(text, f.Start, f.Length, output);
             else
-                _bpe!.Encode(text, f.Start, f.Length, output);
+                _wpm!.Encode(text, f.Start, f.Length, output);
             previousWasSpecial = false;
         }
 

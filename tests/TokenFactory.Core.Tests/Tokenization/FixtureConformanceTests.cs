@@ -20,6 +20,13 @@ public sealed class FixtureConformanceTests
         Assert.Equal(expected, actual);
     }
 
+    public static IEnumerable<object[]> WordPieceCases() => TokenizerFixtures.WordPieceCases();
+
+    /// <summary>WordPiece (optional): every bert-bge case except those that need NFD (see TokenizerFixtures.WordPieceNeedsNfd).</summary>
+    [Theory]
+    [MemberData(nameof(WordPieceCases))]
+    public void WordPiece_encodes_like_llama_cpp(string vocab, int index) => Encodes_like_llama_cpp(vocab, index);
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void Decodes_back_to_the_input(string vocab, int index)
