@@ -10,8 +10,13 @@ internal sealed partial class JinjaInterpreter
 
     private static readonly Dictionary<string, FilterFn> Filters = new(StringComparer.Ordinal)
     {
-        ["abs"] = (_, v, _, _) => v.Kind == JinjaKind.Float ? Math.Abs(v.AsFloat) : v.IsNumber ? (v.AsInt == long.MinValue ? throw new TemplateException("integer overflow") : Math.Abs(v.AsInt)) : throw new TemplateException($"bad operand type for abs(): '{PyOps.TypeName(v)}'"),
-        ["attr"] = (s, v, a, k) => s.GetAttr(v, String(Get(a, k, 0, "name"), "name")),
+        ["abs"] = (_, v, _, _) => v.Kind == JinjaKind.Float ? JinjaValue.FromFloat(Math.Abs(v.AsFloat))
+            : v.IsNumber && v.AsInt != long.MinValue ? JinjaValue.FromInt(Math.Abs(v.AsInt))
+            : throw new TemplateException($"bad operand type for abs(): '{PyOps.TypeName(v)}'"),
+        // attr() is getattr only: unlike `.name` it never falls back to a dict item.
+        ["attr"] = (s, v, a, k) => String(Get(a, k, 0, "name"), "name") is var name && v.Kind is JinjaKind.Dict or JinjaKind.String or JinjaKind.List or JinjaKind.Tuple
+            ? s.BindMethod(v, name) ?? JinjaValue.UndefinedAttribute(v, name)
+            : s.GetAttr(v, name),
         ["batch"] = (_, v, a, k) => Batch(v, Int(Get(a, k, 0, "linecount"), "linecount"), Get(a, k, 1, "fill_with", JinjaValue.None)),
         ["capitalize"] = (_, v, _, _) => PyStr.Capitalize(ToStr(v)),
         ["center"] = (s, v, a, k) => s.Justify(ToStr(v), "center", Int(Get(a, k, 0, "width", 80L), "width"), " "),
@@ -73,10 +78,12 @@ internal sealed partial class JinjaInterpreter
     private JinjaValue ApplyFilter(FilterExpr f, JinjaValue input)
     {
         if (!Filters.TryGetValue(f.Name, out var filter))
-            throw new TemplateException($"No filter named '{f.Name}'.");
+            throw new TemplateException($"No filter named '{f.Name}' found.");
         var (args, kwargs) = EvalArgs(f.Args);
         return filter(this, input, args, kwargs);
     }
+
+    internal static bool HasFilter(string name) => Filters.ContainsKey(name);
 
     private static JinjaDict ToDict(IReadOnlyDictionary<string, JinjaValue> kwargs)
     {

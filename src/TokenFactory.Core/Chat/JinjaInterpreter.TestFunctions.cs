@@ -52,13 +52,15 @@ internal sealed partial class JinjaInterpreter
         ["le"] = (_, v, a) => Compare("<=", v, Arg0(a, "le")),
     };
 
+    internal static bool HasTest(string name) => Tests.ContainsKey(name);
+
     private static JinjaValue RequireNumber(JinjaValue v) =>
         v.IsUndefined ? throw v.UndefinedError() : v.IsNumber ? v : throw new TemplateException($"unsupported operand type(s) for %: '{PyOps.TypeName(v)}' and 'int'");
 
     private JinjaValue ApplyTest(TestExpr t)
     {
         if (!Tests.TryGetValue(t.Name, out var test))
-            throw new TemplateException($"No test named '{t.Name}'.");
+            throw new TemplateException($"No test named '{t.Name}' found.");
         var value = Eval(t.Input);
         var (args, _) = EvalArgs(t.Args);
         return JinjaValue.FromBool(test(this, value, args) != t.Negated);

@@ -182,13 +182,8 @@ internal sealed partial class JinjaInterpreter
         }
         var loopAttrs = new JinjaDict();
         var loop = JinjaValue.FromNamespace(loopAttrs);
-        var depth = 1;
-        for (var s = _scope; s is not null; s = s.Parent)
-            if (s.Vars.TryGetValue("loop", out var outer) && outer.Kind == JinjaKind.Namespace && outer.AsDict.TryGetValue("depth", out var d))
-            {
-                depth = (int)d.AsInt + 1;
-                break;
-            }
+        // depth only grows in recursive loops, which are not supported, so it is always 1.
+        const int depth = 1;
         for (var i = 0; i < items.Count; i++)
         {
             CountIteration();

@@ -28,7 +28,11 @@ internal sealed partial class JinjaParser
     private Expr ParseExpression()
     {
         Enter();
+        var mark = _unknownNames.Count;
         var expr = ParseOr();
+        if (Current.IsName("if")) _unknownNames.RemoveRange(mark, _unknownNames.Count - mark);
+        var soft = _soft;
+        _soft |= Current.IsName("if");
         while (Current.IsName("if"))
         {
             var line = Next().Line;
@@ -37,6 +41,7 @@ internal sealed partial class JinjaParser
             if (SkipName("else")) otherwise = ParseExpression();
             expr = new CondExpr(test, expr, otherwise, line);
         }
+        _soft = soft;
         _depth--;
         return expr;
     }
@@ -294,7 +299,9 @@ internal sealed partial class JinjaParser
             {
                 var line = Next().Line;
                 var negated = SkipName("not");
-                var name = Expect(TokenKind.Name).Value;
+                var nameToken = Expect(TokenKind.Name);
+                var name = nameToken.Value;
+                CheckKnown(isFilter: false, name, nameToken);
                 var args = Arguments.Empty;
                 if (Current.IsOp("(")) args = ParseCallArgs();
                 else if (Current.Kind is TokenKind.Name or TokenKind.String or TokenKind.Integer or TokenKind.Float
@@ -318,6 +325,7 @@ internal sealed partial class JinjaParser
             Next();
             name += "." + Next().Value;
         }
+        CheckKnown(isFilter: true, name, t);
         var args = Current.IsOp("(") ? ParseCallArgs() : Arguments.Empty;
         return new FilterExpr(input, name, args, t.Line);
     }

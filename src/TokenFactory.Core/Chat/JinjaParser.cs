@@ -9,6 +9,11 @@ internal sealed partial class JinjaParser
     private int _depth;
     private int _loopDepth;
 
+    // Jinja reports unknown filters and tests at compile time, except inside `if` statements and conditional
+    // expressions, where the error is deferred until the filter actually runs.
+    private bool _soft;
+    private readonly List<TemplateException> _unknownNames = [];
+
     private JinjaParser(List<JinjaToken> tokens, JinjaOptions options)
     {
         _tokens = tokens;
@@ -92,6 +97,7 @@ internal sealed partial class JinjaParser
                     Next();
                     body.Add(new PrintStmt(ParseTuple(), t.Line));
                     Expect(TokenKind.VariableEnd);
+                    ThrowUnknownNames();
                     break;
                 case TokenKind.BlockBegin:
                     var name = Peek();
@@ -103,6 +109,7 @@ internal sealed partial class JinjaParser
                     }
                     Next();
                     body.Add(ParseStatement());
+                    ThrowUnknownNames();
                     break;
                 default:
                     throw Error($"unexpected {t}", t);
@@ -110,7 +117,31 @@ internal sealed partial class JinjaParser
         }
     }
 
-    private void ExpectBlockEnd() => Expect(TokenKind.BlockEnd);
+    private void ExpectBlockEnd()
+    {
+        Expect(TokenKind.BlockEnd);
+        ThrowUnknownNames();
+    }
+
+    private void ThrowUnknownNames()
+    {
+        if (_unknownNames.Count > 0) throw _unknownNames[0];
+    }
+
+    private void CheckKnown(bool isFilter, string name, JinjaToken at)
+    {
+        if (_soft || (isFilter ? JinjaInterpreter.HasFilter(name) : JinjaInterpreter.HasTest(name))) return;
+        _unknownNames.Add(Error($"No {(isFilter ? "filter" : "test")} named '{name}'.", at));
+    }
+
+    /// <summary>Parses with <see cref="_soft"/> set as given (if-statements soften; loops and macros harden again).</summary>
+    private T WithSoft<T>(bool soft, Func<T> parse)
+    {
+        var saved = _soft;
+        _soft = soft;
+        try { return parse(); }
+        finally { _soft = saved; }
+    }
 
     /// <summary>Consumes an end tag such as <c>endfor</c> whose name the cursor is on.</summary>
     private void EndTag(string name)
@@ -150,7 +181,9 @@ internal sealed partial class JinjaParser
         }
     }
 
-    private IfStmt ParseIf()
+    private IfStmt ParseIf() => WithSoft(true, ParseIfCore);
+
+    private IfStmt ParseIfCore()
     {
         var line = Next().Line;
         var branches = new List<(Expr, List<Stmt>)>();
@@ -185,7 +218,7 @@ internal sealed partial class JinjaParser
         var recursive = SkipName("recursive");
         ExpectBlockEnd();
         _loopDepth++;
-        var body = Subparse("endfor", "else");
+        var body = WithSoft(false, () => Subparse("endfor", "else"));
         _loopDepth--;
         List<Stmt>? elseBody = null;
         if (Next().Value == "else")
@@ -223,7 +256,7 @@ internal sealed partial class JinjaParser
         ExpectBlockEnd();
         var outerLoops = _loopDepth;
         _loopDepth = 0;
-        var body = Subparse("endmacro");
+        var body = WithSoft(false, () => Subparse("endmacro"));
         _loopDepth = outerLoops;
         EndTag("endmacro");
         return new MacroStmt(name, parameters, body, line);
