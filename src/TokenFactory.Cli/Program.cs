@@ -9,9 +9,9 @@ public static class Program
     {
         var root = new RootCommand("TokenFactory: run open-weights GGUF models on your own machines.")
         {
-            // RunCommand.Create(),
+            RunCommand.Create(),
             InspectCommand.Create(),
-            // TokenizeCommand.Create(),
+            TokenizeCommand.Create(),
             SynthCommand.Create(),
         };
         return root.Parse(args).Invoke();

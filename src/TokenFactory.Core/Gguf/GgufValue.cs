@@ -54,6 +54,9 @@ public sealed class GgufValue
         _ => throw new InvalidCastException($"A {Type} value is not an integer."),
     };
 
+    /// <summary>Like <see cref="AsInt64"/>, but a uint64 above long.MaxValue wraps instead of throwing.</summary>
+    public long AsInt64Unchecked() => Value is ulong ul ? unchecked((long)ul) : AsInt64();
+
     public double AsDouble() => Value switch
     {
         float f => f,

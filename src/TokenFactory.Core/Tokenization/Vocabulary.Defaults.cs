@@ -71,8 +71,11 @@ public sealed partial class Vocabulary
 
     private int? ReadId(GgufMetadata metadata, string key, int? fallback)
     {
-        int? v = metadata.GetInt32OrNull(key);
-        return v is int id && IsValid(id) ? id : fallback;
+        // Files mark "no such token" as 0xFFFFFFFF (-1 as int32); any id outside the vocabulary keeps the default.
+        if (!metadata.TryGetValue(key, out var value) || !value.IsInteger)
+            return fallback;
+        long v = value.AsInt64Unchecked();
+        return v >= 0 && v < Count ? (int)v : fallback;
     }
 
     /// <summary>llama.cpp gives Phi-3's special tokens right-strip behaviour by model name; we follow.</summary>

@@ -61,10 +61,17 @@ public static class SyntheticModelWriter
         // Embeddings with unit spread and projections scaled by 1/sqrt(fan-in) keep activations O(1);
         // the output projection is scaled up so logits spread over several units and the greedy
         // choice is decided by clear margins, not by rounding noise.
-        AddMatrix(w, "token_embd.weight", e, tokens.Length, type, rng.Next(), 1.0f);
+        ulong embeddingStream = rng.Next();
+        AddMatrix(w, "token_embd.weight", e, tokens.Length, type, embeddingStream, 1.0f);
         AddVector(w, "output_norm.weight", e, rng.Next(), 1f, 0.1f);
         if (!shape.TiedOutput)
-            AddMatrix(w, "output.weight", e, tokens.Length, type, rng.Next(), 4f / MathF.Sqrt(e));
+        {
+            // The tiny test shape keeps its vocabulary projection in F16 (llama.cpp's --leave-output-tensor):
+            // with 8-bit activations there, one last-bit difference upstream can flip one rounding and move
+            // a logit by ~0.05, which on random weights is more than the gap between the top two tokens.
+            var outputType = shape.Name == "tiny" && type is not (GgmlType.F32 or GgmlType.F16) ? GgmlType.F16 : type;
+            AddOutput(w, e, tokens.Length, outputType, embeddingStream, rng.Next());
+        }
         for (int l = 0; l < shape.BlockCount; l++)
         {
             string p = $"blk.{l}.";
@@ -144,6 +151,44 @@ public static class SyntheticModelWriter
             }
         });
     }
+
+    /// <summary>
+    /// The vocabulary projection of an untied model: row j is token π⁻¹(j)'s embedding plus noise, so
+    /// the model "predicts" a fixed successor of each token with a wide margin (like a trained model's
+    /// confident steps) while attention and the FFN still shape every logit. Without this, random
+    /// weights give top-two gaps of 0.001, and any engine's last-bit differences decide the argmax.
+    /// </summary>
+    private static void AddOutput(GgufWriter w, int columns, int rows, GgmlType requested, ulong embeddingStream, ulong noiseStream)
+    {
+        var type = TypeFor(requested, columns);
+        // An odd multiplier is a bijection modulo a power of two; for other vocabulary sizes fall back
+        // to the first coprime multiplier.
+        int multiplier = 5;
+        while (Gcd(multiplier, rows) != 1)
+            multiplier++;
+        var successorOf = new int[rows];
+        for (int i = 0; i < rows; i++)
+            successorOf[(int)(((long)i * multiplier + 1) % rows)] = i;
+        float alpha = 0.8f / MathF.Sqrt(columns), noise = 1.5f / MathF.Sqrt(columns);
+        w.AddTensor("output.weight", [columns, rows], type, s =>
+        {
+            int rowBytes = (int)GgmlTypeInfo.RowSize(type, columns);
+            var row = new float[columns];
+            var extra = new float[columns];
+            var bytes = new byte[rowBytes];
+            for (int j = 0; j < rows; j++)
+            {
+                WeightGenerator.Fill(embeddingStream, (ulong)successorOf[j], row, 0f, alpha);
+                WeightGenerator.Fill(noiseStream, (ulong)j, extra, 0f, noise);
+                for (int i = 0; i < columns; i++)
+                    row[i] += extra[i];
+                Quantizer.QuantizeRow(type, row, bytes);
+                s.Write(bytes);
+            }
+        });
+    }
+
+    private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
 
     private static void AddVector(GgufWriter w, string name, int length, ulong stream, float mean, float std)
     {

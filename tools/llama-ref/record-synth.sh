@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Re-records the llama.cpp fixtures for the synthetic test models (every architecture × weight type at
+# the tiny shape, stories260K's vocabulary, seed 1). Run after changing what `synth` writes.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+out="$root/tests/TokenFactory.Core.Tests/Fixtures/llama-cpp"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$root/tools/llama-ref/install.sh"
+dotnet build "$root/src/TokenFactory.Cli" -c Release --nologo -v quiet >/dev/null
+cli="$root/src/TokenFactory.Cli/bin/Release/net10.0/tokenfactory"
+vocab="$root/../shared/models/stories260K.gguf"
+
+for arch in llama qwen2 qwen3; do
+  for type in F32 F16 Q8_0 Q4_0 Q4_K Q6_K; do
+    name="synth-$arch-tiny-$type-seed1"
+    "$cli" synth --arch "$arch" --shape tiny --type "$type" --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
+    (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \
+      --prompts-file prompts/stories.txt --n 32 --top 10 --threads 2 >/dev/null)
+    echo "recorded $name"
+  done
+done
