@@ -9,6 +9,10 @@ public sealed record GenerationRequest
     public IReadOnlyList<string> Stop { get; init; } = [];
     /// <summary>Keep generating past end-of-generation tokens (benchmarks want a fixed length).</summary>
     public bool IgnoreEndOfGeneration { get; init; }
+    /// <summary>Null: no logprobs. 0..20: the chosen token's logprob plus that many alternatives.</summary>
+    public int? Logprobs { get; init; }
+    /// <summary>Also return the prompt tokens' logprobs (completions' echo + logprobs).</summary>
+    public bool EchoLogprobs { get; init; }
 }
 
 public enum FinishReason
@@ -22,7 +26,7 @@ public enum FinishReason
 }
 
 /// <summary>A generated token and the text it released (empty while a multi-byte character or a possible stop string is pending).</summary>
-public readonly record struct GeneratedToken(int Id, string Text);
+public readonly record struct GeneratedToken(int Id, string Text, float? Logprob = null, TokenLogprob[]? TopLogprobs = null);
 
 public sealed record GenerationResult
 {
@@ -35,6 +39,7 @@ public sealed record GenerationResult
     public string? MatchedStop { get; init; }
     public TimeSpan PromptTime { get; init; }
     public TimeSpan GenerationTime { get; init; }
+    public IReadOnlyList<(float? Logprob, TokenLogprob[]? Top)>? PromptLogprobs { get; init; }
 
     public double PromptTokensPerSecond => PromptTime.TotalSeconds > 0 ? (PromptTokens - CachedPromptTokens) / PromptTime.TotalSeconds : 0;
     public double GenerationTokensPerSecond => GenerationTime.TotalSeconds > 0 && Tokens.Count > 1 ? (Tokens.Count - 1) / GenerationTime.TotalSeconds : 0;

@@ -40,7 +40,7 @@ public sealed class TextGenerator
 
         // Reuse the cached prefix, but always evaluate at least one prompt token to get fresh logits.
         int common = 0;
-        while (common < _cached.Count && common < prompt.Count - 1 && _cached[common] == prompt[common])
+        while (!request.EchoLogprobs && common < _cached.Count && common < prompt.Count - 1 && _cached[common] == prompt[common])
             common++;
         _pass.Truncate(common);
         _cached.RemoveRange(common, _cached.Count - common);
@@ -49,9 +49,10 @@ public sealed class TextGenerator
         var toEvaluate = new int[prompt.Count - common];
         for (int i = 0; i < toEvaluate.Length; i++)
             toEvaluate[i] = prompt[common + i];
+        float[]? promptLogits = request.EchoLogprobs ? new float[(long)toEvaluate.Length * _model.VocabSize] : null;
         try
         {
-            _pass.Evaluate(toEvaluate);
+            _pass.Evaluate(toEvaluate, promptLogits);
         }
         catch
         {
@@ -61,6 +62,17 @@ public sealed class TextGenerator
         }
         _cached.AddRange(toEvaluate);
         var promptTime = clock.Elapsed;
+        List<(float?, TokenLogprob[]?)>? promptLogprobs = null;
+        if (promptLogits != null)
+        {
+            promptLogprobs = [(null, null)];
+            int v = _model.VocabSize;
+            for (int i = 1; i < toEvaluate.Length; i++)
+            {
+                var (lp, top) = LogprobCalculator.Compute(promptLogits.AsSpan((i - 1) * v, v), toEvaluate[i], request.Logprobs ?? 0, Tokenizer);
+                promptLogprobs.Add((lp, top));
+            }
+        }
         clock.Restart();
 
         var decoder = new StreamingDecoder(Tokenizer);
@@ -76,6 +88,10 @@ public sealed class TextGenerator
                 break;
             }
             int next = sampler.Sample(_pass.Logits);
+            float? logprob = null;
+            TokenLogprob[]? topLogprobs = null;
+            if (request.Logprobs is int n)
+                (logprob, topLogprobs) = LogprobCalculator.Compute(_pass.Logits, next, n, Tokenizer);
             tokens.Add(next);
             sampler.Accept(next);
             if (!request.IgnoreEndOfGeneration && Tokenizer.IsEndOfGeneration(next))
@@ -83,12 +99,12 @@ public sealed class TextGenerator
                 finish = FinishReason.Stop;
                 string tail = stops.Push(decoder.Flush()) + stops.Flush();
                 text.Append(tail);
-                onToken?.Invoke(new GeneratedToken(next, tail));
+                onToken?.Invoke(new GeneratedToken(next, tail, logprob, topLogprobs));
                 break;
             }
             string piece = stops.Push(decoder.Append(next));
             text.Append(piece);
-            onToken?.Invoke(new GeneratedToken(next, piece));
+            onToken?.Invoke(new GeneratedToken(next, piece, logprob, topLogprobs));
             if (stops.Stopped)
             {
                 finish = FinishReason.Stop;
@@ -118,6 +134,7 @@ public sealed class TextGenerator
             MatchedStop = stops.MatchedStop,
             PromptTime = promptTime,
             GenerationTime = clock.Elapsed,
+            PromptLogprobs = promptLogprobs,
         };
     }
 }

@@ -1,0 +1,17 @@
+namespace TokenFactory.Engine;
+
+/// <summary>Settings shared by the engines.</summary>
+public sealed record EngineOptions
+{
+    /// <summary>Tokens per sequence; 0 means the model's training context, capped at 4096.</summary>
+    public int ContextLength { get; init; }
+    /// <summary>Compute threads; 0 means all cores.</summary>
+    public int Threads { get; init; }
+    /// <summary>Requests allowed to wait for a slot; beyond this new requests are refused (HTTP 503).</summary>
+    public int MaxWaitingRequests { get; init; } = 64;
+    /// <summary>What a refused client is told to wait before retrying.</summary>
+    public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(1);
+
+    public int ResolveContextLength(int modelContext) =>
+        ContextLength > 0 ? Math.Min(ContextLength, modelContext) : Math.Min(modelContext, 4096);
+}
