@@ -1,0 +1,53 @@
+using TokenFactory.Gguf;
+using TokenFactory.Models;
+using TokenFactory.Models.Synthetic;
+using TokenFactory.Tensors;
+
+namespace TokenFactory.Tests.Models;
+
+public sealed class SyntheticModelWriterTests
+{
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("qwen2")]
+    [InlineData("qwen3")]
+    public void Same_seed_writes_identical_bytes_and_another_seed_differs(string arch)
+    {
+        var dir = TestPaths.TempDir();
+        using var vocab = GgufFile.Open(TestPaths.Stories260K);
+        string a = Path.Combine(dir, "a.gguf"), b = Path.Combine(dir, "b.gguf"), c = Path.Combine(dir, "c.gguf");
+        SyntheticModelWriter.Write(arch, ModelShape.Find("tiny"), GgmlType.Q4_K, vocab.Metadata, a, seed: 7);
+        SyntheticModelWriter.Write(arch, ModelShape.Find("tiny"), GgmlType.Q4_K, vocab.Metadata, b, seed: 7);
+        SyntheticModelWriter.Write(arch, ModelShape.Find("tiny"), GgmlType.Q4_K, vocab.Metadata, c, seed: 8);
+        Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
+        Assert.NotEqual(File.ReadAllBytes(a), File.ReadAllBytes(c));
+
+        using var model = TransformerModel.Load(a);
+        Assert.Equal(arch, model.Config.Architecture);
+        Assert.Equal(GgmlType.Q4_K, model.Weights.Layers[0].Query.Type);
+        Assert.Equal(arch == "qwen2", model.Weights.Layers[0].QueryBias != null);
+        Assert.Equal(arch == "qwen3", model.Weights.Layers[0].QueryNorm != null);
+        Assert.Equal(vocab.Metadata.GetArray<string>("tokenizer.ggml.tokens"), model.File.Metadata.GetArray<string>("tokenizer.ggml.tokens"));
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public void Every_named_shape_has_consistent_dimensions()
+    {
+        foreach (var s in ModelShape.All)
+        {
+            Assert.True(s.HeadCount % s.KvHeadCount == 0, s.Name);
+            Assert.True(s.ResolvedHeadSize % 2 == 0, s.Name);
+            Assert.True(SyntheticModelWriter.TypeFor(GgmlType.Q8_0, s.EmbeddingLength) == GgmlType.Q8_0, s.Name);
+        }
+        Assert.Equal(2048, ModelShape.Find("tinyllama-1.1b").EmbeddingLength);
+        Assert.Throws<TokenFactoryException>(() => ModelShape.Find("gpt-5"));
+    }
+
+    [Fact]
+    public void K_quant_falls_back_when_rows_are_not_a_multiple_of_256()
+    {
+        Assert.Equal(GgmlType.Q8_0, SyntheticModelWriter.TypeFor(GgmlType.Q4_K, 896));
+        Assert.Equal(GgmlType.Q4_K, SyntheticModelWriter.TypeFor(GgmlType.Q4_K, 1024));
+    }
+}
