@@ -1,0 +1,90 @@
+namespace TokenFactory.Cli.Tests;
+
+public sealed class CommandTests
+{
+    [Fact]
+    public void Inspect_prints_metadata_and_the_tensor_table()
+    {
+        var (code, stdout, _) = CliRunner.Run("inspect", CliRunner.Stories260K);
+        Assert.Equal(0, code);
+        Assert.Contains("GGUF version 3", stdout);
+        Assert.Contains("general.architecture = \"llama\"", stdout);
+        Assert.Contains("llama.embedding_length = 64", stdout);
+        Assert.Matches(@"token_embd\.weight\s+F32\s+\[64, 512\]\s+32,768 elements\s+131,072 bytes", stdout);
+        Assert.Contains("48 tensors", stdout);
+    }
+
+    [Fact]
+    public void Tokenize_prints_ids_and_pieces_like_llama_tokenize()
+    {
+        var vocab = Path.Combine(CliRunner.Shared, "fixtures", "tokenizers", "ggml-vocab-llama-spm.gguf");
+        var (code, stdout, _) = CliRunner.Run("tokenize", "--model", vocab, "Hello world");
+        Assert.Equal(0, code);
+        Assert.Equal("[1, 15043, 3186]", stdout.Trim());
+        (code, stdout, _) = CliRunner.Run("tokenize", "--model", vocab, "--pieces", "--no-bos", "Hello world");
+        Assert.Equal(0, code);
+        Assert.Contains("15043 -> ' Hello'", stdout);
+    }
+
+    [Fact]
+    public void Run_streams_the_greedy_story_and_reports_speeds()
+    {
+        var (code, stdout, stderr) = CliRunner.Run("run", "--model", CliRunner.Stories260K, "--prompt", "Once upon a time", "-n", "16", "--temp", "0", "--threads", "2");
+        Assert.Equal(0, code);
+        Assert.StartsWith("Once upon a time, there was a little girl named Lily.", stdout);
+        Assert.Matches(@"prompt: 5 tokens, [\d.]+ tokens/s \| generation: 16 tokens, [\d.]+ tokens/s", stderr);
+    }
+
+    [Fact]
+    public void Run_without_a_model_uses_the_built_in_default_and_says_so()
+    {
+        var (code, stdout, stderr) = CliRunner.Run("run", "-n", "8", "--temp", "0");
+        Assert.Equal(0, code);
+        Assert.Contains("built-in default", stderr);
+        Assert.Contains("--model", stderr);
+        Assert.StartsWith("Once upon a time, there was", stdout);
+    }
+
+    [Fact]
+    public void Truncated_model_fails_with_one_clear_line_naming_the_file()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "tokenfactory-cli-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var bytes = File.ReadAllBytes(CliRunner.Stories260K);
+        var path = Path.Combine(dir, "cut.gguf");
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+        var (code, _, stderr) = CliRunner.Run("run", "--model", path, "-n", "4");
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: ", stderr);
+        Assert.Contains("cut.gguf", stderr);
+        Assert.Contains("truncated", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public void Synth_writes_a_model_that_inspect_and_run_accept()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "tokenfactory-cli-tests", Guid.NewGuid().ToString("N"));
+        var path = Path.Combine(dir, "tiny.gguf");
+        var (code, stdout, _) = CliRunner.Run("synth", "--arch", "qwen3", "--shape", "tiny", "--type", "Q6_K", "--vocab", CliRunner.Stories260K, "--out", path, "--seed", "3");
+        Assert.Equal(0, code);
+        Assert.Contains("wrote", stdout);
+        (code, stdout, _) = CliRunner.Run("inspect", path);
+        Assert.Equal(0, code);
+        Assert.Contains("general.architecture = \"qwen3\"", stdout);
+        Assert.Contains("blk.0.attn_q_norm.weight", stdout);
+        Assert.Matches(@"blk\.0\.ffn_up\.weight\s+Q6_K", stdout);
+        (code, _, _) = CliRunner.Run("run", "--model", path, "-n", "4", "--temp", "0");
+        Assert.Equal(0, code);
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public void Unknown_synth_type_is_a_clear_error()
+    {
+        var (code, _, stderr) = CliRunner.Run("synth", "--shape", "tiny", "--type", "Q3_K", "--vocab", CliRunner.Stories260K, "--out", "/tmp/never.gguf");
+        Assert.Equal(1, code);
+        Assert.Contains("Unknown --type 'Q3_K'", stderr);
+    }
+}
