@@ -28,6 +28,7 @@ public sealed class GgufFuzzTests
             try
             {
                 using var f = GgufFile.FromBytes(bytes, "fuzz.gguf");
+                _ = TokenFactory.Tokenization.Tokenizer.FromMetadata(f.Metadata).Encode("Once upon a time");
                 using var model = TransformerModel.Load(f);
             }
             catch (TokenFactoryException)
