@@ -12,6 +12,17 @@ public sealed record EngineOptions
     /// <summary>What a refused client is told to wait before retrying.</summary>
     public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Bytes for the batching engine's paged KV cache; 0 means enough for every running sequence's full context, capped at 1 GiB.</summary>
+    public long KvCacheMemory { get; init; }
+    /// <summary>Tokens one batching step may run (decode tokens plus prefill chunks).</summary>
+    public int MaxBatchTokens { get; init; } = 256;
+    /// <summary>Sequences the batching engine runs at once.</summary>
+    public int MaxRunningSequences { get; init; } = 32;
+    /// <summary>Share full KV blocks between requests with the same token prefix.</summary>
+    public bool PrefixCaching { get; init; } = true;
+
+    public const long DefaultKvCacheCap = 1L << 30;
+
     public int ResolveContextLength(int modelContext) =>
         ContextLength > 0 ? Math.Min(ContextLength, modelContext) : Math.Min(modelContext, 4096);
 }

@@ -1,0 +1,33 @@
+namespace TokenFactory.Engine.Batching;
+
+/// <summary>
+/// A sequence's share of one step: how many of its uncomputed tokens run, which logits rows are its,
+/// and (filled in while logits arrive) the token sampled from its last row. Reused step to step.
+/// </summary>
+public sealed class ScheduledSequence
+{
+    public Sequence Sequence { get; private set; } = null!;
+    public int TokenCount { get; private set; }
+    /// <summary>First logits row of this sequence in the step, and how many it has (consecutive).</summary>
+    public int FirstLogitRow { get; set; } = -1;
+    public int LogitRowCount { get; set; }
+    /// <summary>Position of the token behind <see cref="FirstLogitRow"/>.</summary>
+    public int FirstLogitPosition { get; set; }
+
+    /// <summary>Set when the step completes the sequence's known tokens, so a new one was sampled.</summary>
+    public int SampledToken { get; set; } = -1;
+    public float? Logprob { get; set; }
+    public TokenLogprob[]? TopLogprobs { get; set; }
+
+    public void Reset(Sequence sequence, int tokenCount)
+    {
+        Sequence = sequence;
+        TokenCount = tokenCount;
+        FirstLogitRow = -1;
+        LogitRowCount = 0;
+        FirstLogitPosition = 0;
+        SampledToken = -1;
+        Logprob = null;
+        TopLogprobs = null;
+    }
+}

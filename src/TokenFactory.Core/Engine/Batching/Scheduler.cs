@@ -1,0 +1,283 @@
+using System.Runtime.InteropServices;
+
+namespace TokenFactory.Engine.Batching;
+
+/// <summary>
+/// Decides, every step, which tokens of which sequences run (iteration-level scheduling). Under a
+/// per-step token budget it takes one decode token from every running sequence first, then chunks of
+/// running prefills, then admits waiting requests in arrival order (reusing cached prefix blocks) while
+/// enough free blocks remain above a watermark. When a running sequence needs a block and none is free
+/// the newest running sequence is preempted: its blocks are released and it waits at the front of the
+/// queue to be recomputed (cheaply, from the prefix cache, if its blocks survive). Engine thread only.
+/// </summary>
+public sealed class Scheduler
+{
+    private readonly KvBlockPool _pool;
+    private readonly List<Sequence> _waiting = [];
+    private readonly List<Sequence> _running = [];
+    private readonly ScheduledSequence[] _slots;
+    private readonly Stack<ScheduledSequence> _freeSlots = new();
+    private readonly List<ScheduledSequence> _planned = [];
+    private int _budget;
+
+    public Scheduler(KvBlockPool pool, int maxBatchTokens, int maxRunning, bool prefixCaching = true, int? watermarkBlocks = null)
+    {
+        _pool = pool;
+        MaxBatchTokens = maxBatchTokens;
+        MaxRunning = maxRunning;
+        PrefixCaching = prefixCaching;
+        WatermarkBlocks = watermarkBlocks ?? Math.Max(1, pool.BlockCount / 100);
+        _slots = new ScheduledSequence[maxRunning];
+        for (int i = 0; i < maxRunning; i++)
+            _slots[i] = new ScheduledSequence();
+    }
+
+    public int MaxBatchTokens { get; }
+    public int MaxRunning { get; }
+    public bool PrefixCaching { get; }
+    /// <summary>Free blocks kept back when admitting, so running sequences can grow without preempting at once.</summary>
+    public int WatermarkBlocks { get; }
+    public KvBlockPool Pool => _pool;
+
+    public IReadOnlyList<Sequence> Waiting => _waiting;
+    public IReadOnlyList<Sequence> Running => _running;
+    /// <summary>The current step's sequences, in batch order.</summary>
+    public IReadOnlyList<ScheduledSequence> Planned => _planned;
+    public bool HasWork => _waiting.Count + _running.Count > 0;
+
+    public long Preemptions { get; private set; }
+    public long PrefixQueryTokens { get; private set; }
+    public long PrefixHitTokens { get; private set; }
+
+    public void Add(Sequence sequence)
+    {
+        sequence.Status = SequenceStatus.Waiting;
+        _waiting.Add(sequence);
+    }
+
+    /// <summary>Plans the next step and writes its tokens into <paramref name="batch"/>.</summary>
+    public void Schedule(StepBatch batch)
+    {
+        _planned.Clear();
+        _freeSlots.Clear();
+        foreach (var slot in _slots)
+            _freeSlots.Push(slot);
+        _budget = MaxBatchTokens;
+        // Decode tokens first: each costs one token of budget and keeps inter-token latency low.
+        for (int i = 0; i < _running.Count && _budget > 0; i++)
+        {
+            if (_running[i].UncomputedCount == 1 && !TryPlanRunning(_running[i]))
+                i--; // it preempted itself, and was the last, so the loop ends
+        }
+        for (int i = 0; i < _running.Count && _budget > 0; i++)
+        {
+            if (_running[i].UncomputedCount > 1 && !IsPlanned(_running[i]) && !TryPlanRunning(_running[i]))
+                i--;
+        }
+        while (_budget > 0 && _waiting.Count > 0 && _running.Count < MaxRunning && TryAdmit(_waiting[0]))
+        {
+        }
+        Fill(batch);
+    }
+
+    /// <summary>After the step ran: the planned tokens are in the cache; newly full blocks join the prefix cache.</summary>
+    public void Complete()
+    {
+        foreach (var p in _planned)
+        {
+            var s = p.Sequence;
+            s.ComputedCount += p.TokenCount;
+            if (PrefixCaching)
+                RegisterFullBlocks(s);
+        }
+    }
+
+    /// <summary>Removes a sequence (finished or cancelled) and releases its blocks at once.</summary>
+    public void Finish(Sequence sequence)
+    {
+        if (!_running.Remove(sequence))
+            _waiting.Remove(sequence);
+        ReleaseBlocks(sequence);
+        sequence.Status = SequenceStatus.Finished;
+    }
+
+    /// <summary>Moves every cancelled sequence, waiting or running, out (blocks released) into <paramref name="cancelled"/>.</summary>
+    public void RemoveCancelled(List<Sequence> cancelled)
+    {
+        foreach (var list in (ReadOnlySpan<List<Sequence>>)[_waiting, _running])
+        {
+            for (int i = list.Count - 1; i >= 0; i--)
+            {
+                if (list[i].IsCancelled)
+                    cancelled.Add(list[i]);
+            }
+        }
+        foreach (var s in cancelled)
+            Finish(s);
+    }
+
+    private bool IsPlanned(Sequence s)
+    {
+        foreach (var p in _planned)
+        {
+            if (p.Sequence == s)
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>Plans a running sequence, preempting newer ones for blocks; false if it had to preempt itself.</summary>
+    private bool TryPlanRunning(Sequence s)
+    {
+        int n = Math.Min(s.UncomputedCount, _budget);
+        int need = BlocksFor(s.ComputedCount + n) - s.Blocks.Count;
+        while (need > _pool.FreeBlockCount)
+        {
+            var victim = _running[^1];
+            Preempt(victim);
+            if (victim == s)
+                return false;
+        }
+        AllocateBlocks(s, need);
+        Plan(s, n);
+        return true;
+    }
+
+    private bool TryAdmit(Sequence s)
+    {
+        bool share = PrefixCaching && s.PromptLogprobs == null;
+        if (share)
+            ShareCachedPrefix(s);
+        int n = Math.Min(s.UncomputedCount, _budget);
+        int need = BlocksFor(s.ComputedCount + n) - s.Blocks.Count;
+        // With nothing running the watermark would only stall: admit whatever fits.
+        int reserve = _running.Count > 0 ? WatermarkBlocks : 0;
+        if (need > _pool.FreeBlockCount - reserve)
+        {
+            ReleaseBlocks(s);
+            return false;
+        }
+        if (share)
+        {
+            PrefixQueryTokens += s.Tokens.Count;
+            PrefixHitTokens += s.ComputedCount;
+        }
+        if (!s.Admitted)
+        {
+            s.Admitted = true;
+            s.CachedPromptTokens = s.ComputedCount;
+            s.QueueTime = s.Clock.Elapsed;
+        }
+        AllocateBlocks(s, need);
+        _waiting.RemoveAt(0);
+        _running.Add(s);
+        s.Status = SequenceStatus.Running;
+        Plan(s, n);
+        return true;
+    }
+
+    /// <summary>Takes references to cached blocks matching the sequence's leading full blocks; at least one token stays to compute.</summary>
+    private void ShareCachedPrefix(Sequence s)
+    {
+        var tokens = CollectionsMarshal.AsSpan(s.Tokens);
+        int bs = _pool.BlockSize;
+        int limit = (tokens.Length - 1) / bs;
+        while (s.Blocks.Count < limit && _pool.TryShare(s.LastHash, tokens.Slice(s.Blocks.Count * bs, bs), out int block, out ulong hash))
+        {
+            s.Blocks.Add(block);
+            s.LastHash = hash;
+            s.HashedBlocks++;
+        }
+        s.ComputedCount = s.Blocks.Count * bs;
+    }
+
+    private void RegisterFullBlocks(Sequence s)
+    {
+        var tokens = CollectionsMarshal.AsSpan(s.Tokens);
+        int bs = _pool.BlockSize;
+        while ((s.HashedBlocks + 1) * bs <= s.ComputedCount)
+        {
+            var slice = tokens.Slice(s.HashedBlocks * bs, bs);
+            ulong hash = BlockHash.Chain(s.LastHash, slice);
+            _pool.Register(s.Blocks[s.HashedBlocks], s.LastHash, hash, slice);
+            s.LastHash = hash;
+            s.HashedBlocks++;
+        }
+    }
+
+    private void Preempt(Sequence s)
+    {
+        for (int i = _planned.Count - 1; i >= 0; i--)
+        {
+            if (_planned[i].Sequence == s)
+            {
+                _budget += _planned[i].TokenCount;
+                _freeSlots.Push(_planned[i]);
+                _planned.RemoveAt(i);
+            }
+        }
+        _running.Remove(s);
+        ReleaseBlocks(s);
+        s.Status = SequenceStatus.Waiting;
+        _waiting.Insert(0, s);
+        s.Preemptions++;
+        Preemptions++;
+    }
+
+    private void Plan(Sequence s, int tokens)
+    {
+        // Slots are reused objects; a step never plans more sequences than may run.
+        var slot = _freeSlots.Pop();
+        slot.Reset(s, tokens);
+        _planned.Add(slot);
+        _budget -= tokens;
+    }
+
+    private void Fill(StepBatch batch)
+    {
+        batch.Clear();
+        foreach (var p in _planned)
+        {
+            var s = p.Sequence;
+            int index = batch.AddSequence(s.Blocks);
+            for (int j = 0; j < p.TokenCount; j++)
+            {
+                int position = s.ComputedCount + j;
+                bool last = position == s.Tokens.Count - 1;
+                bool promptLogits = s.WantsPromptLogits && position >= s.PromptLogprobs!.Count - 1 && position < s.PromptCount - 1;
+                int row = batch.AddToken(index, s.Tokens[position], position, last || promptLogits);
+                if (row >= 0 && p.FirstLogitRow < 0)
+                {
+                    p.FirstLogitRow = row;
+                    p.FirstLogitPosition = position;
+                }
+                if (row >= 0)
+                    p.LogitRowCount++;
+            }
+        }
+    }
+
+    private int BlocksFor(int tokens) => (tokens + _pool.BlockSize - 1) / _pool.BlockSize;
+
+    private void AllocateBlocks(Sequence s, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            int b = _pool.Allocate();
+            if (b < 0)
+                throw new InvalidOperationException("KV block pool ran dry after the scheduler checked it had room.");
+            s.Blocks.Add(b);
+        }
+    }
+
+    private void ReleaseBlocks(Sequence s)
+    {
+        // Last block first: in the eviction order a prefix's tail goes before its head.
+        for (int i = s.Blocks.Count - 1; i >= 0; i--)
+            _pool.Release(s.Blocks[i]);
+        s.Blocks.Clear();
+        s.ComputedCount = 0;
+        s.HashedBlocks = 0;
+        s.LastHash = BlockHash.Root;
+    }
+}

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using TokenFactory.Tokenization;
+
+namespace TokenFactory.Engine.Batching;
+
+public enum SequenceStatus
+{
+    Waiting,
+    Running,
+    Finished,
+}
+
+/// <summary>
+/// One request inside the batching engine: its tokens (prompt, then generated), how many of them the
+/// KV cache holds, its block table, and its own sampler, stop-string matcher, text decoder and output
+/// channel. Touched only by the engine thread, except <see cref="Abandon"/> and the channel's reader.
+/// </summary>
+public sealed class Sequence
+{
+    private volatile bool _abandoned;
+
+    public Sequence(long id, GenerationRequest request, int vocabSize, Tokenizer tokenizer, CancellationToken cancellation)
+    {
+        Id = id;
+        Request = request;
+        Cancellation = cancellation;
+        Tokens = [.. request.PromptTokens];
+        PromptCount = Tokens.Count;
+        Sampler = new Sampler(request.Sampling, vocabSize);
+        foreach (int t in Tokens)
+            Sampler.Accept(t);
+        Stops = new StopStringMatcher(request.Stop);
+        Decoder = new StreamingDecoder(tokenizer);
+        if (request.EchoLogprobs)
+            PromptLogprobs = [(null, null)];
+    }
+
+    public long Id { get; }
+    public GenerationRequest Request { get; }
+    public CancellationToken Cancellation { get; }
+    public Stopwatch Clock { get; } = Stopwatch.StartNew();
+    public Channel<GenerationUpdate> Output { get; } =
+        Channel.CreateUnbounded<GenerationUpdate>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
+
+    public SequenceStatus Status { get; set; } = SequenceStatus.Waiting;
+
+    /// <summary>Prompt followed by generated tokens.</summary>
+    public List<int> Tokens { get; }
+    public int PromptCount { get; }
+    public int GeneratedCount => Tokens.Count - PromptCount;
+
+    /// <summary>Leading tokens whose keys and values are in the cache.</summary>
+    public int ComputedCount { get; set; }
+    public int UncomputedCount => Tokens.Count - ComputedCount;
+
+    /// <summary>Block ids holding positions 0.. in order.</summary>
+    public List<int> Blocks { get; } = [];
+
+    /// <summary>Leading blocks registered in (or found in) the prefix cache, and the chain hash of the last.</summary>
+    public int HashedBlocks { get; set; }
+    public ulong LastHash { get; set; } = BlockHash.Root;
+
+    public Sampler Sampler { get; }
+    public StopStringMatcher Stops { get; }
+    public StreamingDecoder Decoder { get; }
+    public List<(float? Logprob, TokenLogprob[]? Top)>? PromptLogprobs { get; }
+
+    /// <summary>Prompt tokens served from the cache at first admission.</summary>
+    public int CachedPromptTokens { get; set; }
+    public bool Admitted { get; set; }
+    /// <summary>Engine bookkeeping: no longer counted against the bounded wait queue.</summary>
+    public bool LeftQueue { get; set; }
+    public int Preemptions { get; set; }
+    public TimeSpan QueueTime { get; set; }
+    public TimeSpan? FirstTokenTime { get; set; }
+
+    /// <summary>Whether the next step should give logits for each prompt position (echo + logprobs, not yet recorded).</summary>
+    public bool WantsPromptLogits => PromptLogprobs != null && PromptLogprobs.Count < PromptCount;
+
+    /// <summary>The reader went away without cancelling (e.g. stopped enumerating); treated as a cancellation.</summary>
+    public void Abandon() => _abandoned = true;
+
+    public bool IsCancelled => _abandoned || Cancellation.IsCancellationRequested;
+}

@@ -1,0 +1,66 @@
+using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
+using TokenFactory.Models;
+using TokenFactory.Tokenization;
+
+namespace TokenFactory.Tests.Engine;
+
+/// <summary>Runs requests through engines and the single-sequence reference path, collecting tokens.</summary>
+internal static class EngineTestHelpers
+{
+    public sealed record Outcome(List<int> Tokens, string Text, GenerationSummary Final);
+
+    public static async Task<Outcome> Collect(IInferenceEngine engine, GenerationRequest request, CancellationToken cancellation = default)
+    {
+        var tokens = new List<int>();
+        var text = new System.Text.StringBuilder();
+        GenerationSummary? final = null;
+        await foreach (var u in engine.GenerateAsync(request, cancellation))
+        {
+            if (u.Final != null)
+                final = u.Final;
+            else
+            {
+                if (u.Token >= 0)
+                    tokens.Add(u.Token);
+                text.Append(u.Text);
+            }
+        }
+        return new Outcome(tokens, text.ToString(), final ?? throw new InvalidOperationException("no final update"));
+    }
+
+    /// <summary>The request run alone on the single-sequence <see cref="ForwardPass"/> (the pre-batching path).</summary>
+    public static GenerationResult Reference(TransformerModel model, GenerationRequest request)
+    {
+        using var pass = new ForwardPass(model, 512, threads: 2);
+        var generator = new TextGenerator(model, Tokenizer.FromMetadata(model.File.Metadata), pass);
+        return generator.Generate(request);
+    }
+
+    /// <summary>Deterministic pseudo-random prompt of in-vocabulary tokens, starting with BOS.</summary>
+    public static int[] Prompt(int length, int seed, int vocab)
+    {
+        var r = new Random(seed);
+        var p = new int[length];
+        p[0] = 1;
+        for (int i = 1; i < length; i++)
+            p[i] = r.Next(3, vocab);
+        return p;
+    }
+
+    public static GenerationRequest Greedy(int[] prompt, int maxTokens) => new()
+    {
+        PromptTokens = prompt,
+        MaxTokens = maxTokens,
+        Sampling = SamplingParameters.Greedy,
+        IgnoreEndOfGeneration = true,
+    };
+
+    /// <summary>Waits for the engine to settle (abandoned streams are noticed a step later), then returns its counters.</summary>
+    public static async Task<EngineCounters> Idle(BatchingEngine engine)
+    {
+        for (int i = 0; i < 500 && !(engine.IsIdle && engine.Counters.KvBlocksFree == engine.Counters.KvBlocksTotal); i++)
+            await Task.Delay(10);
+        return engine.Counters;
+    }
+}

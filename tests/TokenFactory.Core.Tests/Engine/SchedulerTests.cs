@@ -1,0 +1,89 @@
+using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
+using TokenFactory.Models;
+
+namespace TokenFactory.Tests.Engine;
+
+/// <summary>The scheduler on its own (no model runs): budgets, decode-first order, admission and preemption.</summary>
+public sealed class SchedulerTests
+{
+    private static readonly TokenFactory.Tokenization.Tokenizer Tokenizer = LoadTokenizer();
+
+    private static TokenFactory.Tokenization.Tokenizer LoadTokenizer()
+    {
+        using var model = TransformerModel.Load(TestPaths.Stories260K);
+        return TokenFactory.Tokenization.Tokenizer.FromMetadata(model.File.Metadata);
+    }
+
+    private static Sequence Seq(int id, int promptLength) => new(id, new GenerationRequest
+    {
+        PromptTokens = Enumerable.Range(3, promptLength).ToArray(),
+        MaxTokens = 100,
+        Sampling = SamplingParameters.Greedy,
+    }, 512, Tokenizer, CancellationToken.None);
+
+    /// <summary>Runs a step as the engine would, pretending every sequence that finished its tokens sampled token 7.</summary>
+    private static void Step(Scheduler s, StepBatch batch)
+    {
+        s.Schedule(batch);
+        s.Complete();
+        foreach (var p in s.Planned)
+        {
+            if (p.Sequence.UncomputedCount == 0)
+                p.Sequence.Tokens.Add(7);
+        }
+    }
+
+    [Fact]
+    public void Long_prompt_is_chunked_under_the_budget_while_decodes_go_first()
+    {
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 32, maxRunning: 4);
+        var batch = new StepBatch(32, 4);
+        var shortOne = Seq(1, 10);
+        s.Add(shortOne);
+        Step(s, batch);
+        Assert.Equal(10, batch.TokenCount);
+        var longOne = Seq(2, 100);
+        s.Add(longOne);
+        for (int step = 0; step < 4; step++)
+        {
+            Step(s, batch);
+            Assert.Equal(shortOne, s.Planned[0].Sequence); // its decode token first
+            Assert.Equal(1, s.Planned[0].TokenCount);
+            Assert.Equal(Math.Min(31, 100 - 31 * step), s.Planned[1].TokenCount);
+            Assert.True(batch.TokenCount <= 32);
+        }
+        Assert.Equal(0, longOne.UncomputedCount - 1); // prompt done, one sampled token pending
+    }
+
+    [Fact]
+    public void Admission_keeps_a_watermark_and_block_shortage_preempts_the_newest()
+    {
+        var pool = new KvBlockPool(1, 8, 5);
+        var s = new Scheduler(pool, maxBatchTokens: 128, maxRunning: 4, watermarkBlocks: 1);
+        var batch = new StepBatch(128, 4);
+        var a = Seq(1, 32); // 2 blocks
+        var b = Seq(2, 31); // 2 blocks
+        var c = Seq(3, 30); // 2 blocks, but only 1 is left and 1 is the watermark
+        s.Add(a);
+        s.Add(b);
+        s.Add(c);
+        Step(s, batch);
+        Assert.Equal([a, b], s.Running);
+        Assert.Equal([c], s.Waiting);
+        // a needs a third block for its 33rd token, b's 32nd fits: a takes the last free block.
+        Step(s, batch);
+        Assert.Equal(0, s.Preemptions);
+        // Next step b needs a block and none is free: the newest (b) is preempted and re-queued first.
+        Step(s, batch);
+        Assert.Equal(1, s.Preemptions);
+        Assert.Equal([a], s.Running);
+        Assert.Equal(b, s.Waiting[0]);
+        Assert.Empty(b.Blocks);
+        s.Finish(a);
+        s.Finish(b);
+        s.Finish(c);
+        Assert.Equal(5, pool.FreeBlockCount);
+    }
+}
