@@ -58,17 +58,11 @@ public sealed class Sampler
         if (_p.IsGreedy)
             return ArgMax(l);
 
-        // Candidates sorted by logit, descending; n shrinks as filters cut the tail.
-        int n = l.Length;
-        for (int i = 0; i < n; i++)
-        {
-            _ids[i] = i;
-            _keys[i] = -l[i];
-        }
-        int k = _p.TopK > 0 ? Math.Min(_p.TopK, n) : n;
-        Array.Sort(_keys, _ids, 0, n);
-        n = k;
-
+        // Candidates sorted by logit, descending; n shrinks as filters cut the tail. Sorting the whole
+        // vocabulary costs ~1-2 ms per token at 150k entries, so only the candidates a filter can keep
+        // are sorted: the top k by a heap pass, or those within 30 nats of the best (e^-30 of its
+        // probability cannot change a nucleus or a min-p cut), or none when no filter is set.
+        int n = GatherCandidates(l);
         // Probabilities at temperature 1 decide top-p and min-p, as llama.cpp applies them before temperature.
         float max = -_keys[0];
         double sum = 0;
@@ -113,6 +107,98 @@ public sealed class Sampler
                 return _ids[i];
         }
         return _ids[n - 1];
+    }
+
+    private int GatherCandidates(ReadOnlySpan<float> l)
+    {
+        int vocab = l.Length;
+        if (_p.TopK > 0 && _p.TopK < vocab)
+        {
+            // Min-heap of the k best (by logit) seen so far, kept in _keys/_ids[0..k).
+            int k = _p.TopK, size = 0;
+            for (int i = 0; i < vocab; i++)
+            {
+                if (size < k)
+                {
+                    _keys[size] = l[i];
+                    _ids[size] = i;
+                    SiftUp(size++);
+                }
+                else if (l[i] > _keys[0])
+                {
+                    _keys[0] = l[i];
+                    _ids[0] = i;
+                    SiftDown(0, size);
+                }
+            }
+            for (int i = 0; i < size; i++)
+                _keys[i] = -_keys[i];
+            Array.Sort(_keys, _ids, 0, size);
+            return size;
+        }
+        float max = float.NegativeInfinity;
+        foreach (float v in l)
+            max = Math.Max(max, v);
+        bool filtered = _p.TopP < 1f || _p.MinP > 0f;
+        float floor = filtered ? max - 30f : float.NegativeInfinity;
+        int n = 0;
+        for (int i = 0; i < vocab; i++)
+        {
+            if (l[i] >= floor)
+            {
+                _ids[n] = i;
+                _keys[n++] = -l[i];
+            }
+        }
+        if (filtered)
+            Array.Sort(_keys, _ids, 0, n);
+        else
+        {
+            // Unsorted is fine for a plain draw, but the code below reads the maximum from _keys[0].
+            int best = 0;
+            for (int i = 1; i < n; i++)
+            {
+                if (_keys[i] < _keys[best])
+                    best = i;
+            }
+            (_keys[0], _keys[best]) = (_keys[best], _keys[0]);
+            (_ids[0], _ids[best]) = (_ids[best], _ids[0]);
+        }
+        return n;
+    }
+
+    private void SiftUp(int i)
+    {
+        while (i > 0)
+        {
+            int parent = (i - 1) / 2;
+            if (_keys[parent] <= _keys[i])
+                return;
+            Swap(i, parent);
+            i = parent;
+        }
+    }
+
+    private void SiftDown(int i, int size)
+    {
+        while (true)
+        {
+            int smallest = i, left = 2 * i + 1, right = left + 1;
+            if (left < size && _keys[left] < _keys[smallest])
+                smallest = left;
+            if (right < size && _keys[right] < _keys[smallest])
+                smallest = right;
+            if (smallest == i)
+                return;
+            Swap(i, smallest);
+            i = smallest;
+        }
+    }
+
+    private void Swap(int a, int b)
+    {
+        (_keys[a], _keys[b]) = (_keys[b], _keys[a]);
+        (_ids[a], _ids[b]) = (_ids[b], _ids[a]);
     }
 
     private void ApplyPenalties(Span<float> l)

@@ -35,6 +35,26 @@ public sealed class SamplerTests
     }
 
     [Fact]
+    public void Top_k_keeps_exactly_the_k_best_of_a_large_vocabulary()
+    {
+        var rng = new Random(11);
+        var logits = Enumerable.Range(0, 5000).Select(_ => (float)rng.NextDouble()).ToArray();
+        var best = logits.Select((v, i) => (v, i)).OrderByDescending(x => x.v).Take(3).Select(x => x.i).ToHashSet();
+        var s = new Sampler(new SamplingParameters { Temperature = 50, TopK = 3, Seed = 2 }, logits.Length);
+        var seen = Enumerable.Range(0, 300).Select(_ => s.Sample(logits)).ToHashSet();
+        Assert.Equal(best, seen);
+    }
+
+    [Fact]
+    public void Without_filters_every_token_can_be_drawn_in_proportion()
+    {
+        var logits = new float[] { 0, MathF.Log(3) };
+        var s = new Sampler(new SamplingParameters { Temperature = 1, Seed = 9 }, 2);
+        int ones = Enumerable.Range(0, 4000).Count(_ => s.Sample(logits) == 1);
+        Assert.InRange(ones, 2850, 3150); // p = 0.75
+    }
+
+    [Fact]
     public void Top_p_keeps_only_the_nucleus()
     {
         // Probabilities ~ [0.64, 0.24, 0.09, 0.03]: top_p 0.8 keeps the first two.
