@@ -17,7 +17,7 @@ internal static class ChatCompletionsEndpoint
     public static async Task HandleAsync(HttpContext context, EngineHost host, ServerMetrics metrics, TimeProvider time, IOptions<ServerOptions> options)
     {
         long started = time.GetTimestamp();
-        var request = await RequestBody.ReadAsync(context, OpenAiJsonContext.Default.ChatCompletionRequest);
+        var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.ChatCompletionRequest);
         var engine = host.GetReadyEngine();
         host.EnsureModel(request.Model);
 
@@ -48,7 +48,7 @@ internal static class ChatCompletionsEndpoint
                 await StreamAsync(context, engine, runner, response, request.StreamOptions?.IncludeUsage == true, plan.IgnoreEos);
             else
                 await context.Response.WriteAsJsonAsync(await CollectAsync(engine, runner, response, plan.N, plan.IgnoreEos),
-                    OpenAiJsonContext.Default.ChatCompletion, contentType: null, context.RequestAborted);
+                    OpenAiJson.Default.ChatCompletion, contentType: null, context.RequestAborted);
         }
         finally
         {
@@ -121,25 +121,25 @@ internal static class ChatCompletionsEndpoint
             }
             var update = e.Update!;
             if (started.Add(e.Index))
-                await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta { Role = "assistant", Content = "" }), OpenAiJsonContext.Default.ChatCompletionChunk);
+                await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta { Role = "assistant", Content = "" }), OpenAiJson.Default.ChatCompletionChunk);
             if (update.Final is { } final)
             {
                 first ??= final;
                 completion += final.CompletionTokens;
-                await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta(), finish: GenerationPlanner.FinishReason(final.FinishReason)), OpenAiJsonContext.Default.ChatCompletionChunk);
+                await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta(), finish: GenerationPlanner.FinishReason(final.FinishReason)), OpenAiJson.Default.ChatCompletionChunk);
                 continue;
             }
             var lp = LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos);
             if (update.Text.Length == 0 && lp is null)
                 continue; // a token whose text is still pending (part of a character or of a possible stop string)
             await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta { Content = update.Text }, lp is null ? null : new ChatLogprobs { Content = [lp] }),
-                OpenAiJsonContext.Default.ChatCompletionChunk);
+                OpenAiJson.Default.ChatCompletionChunk);
         }
         if (includeUsage && first is not null)
             await sse.WriteAsync(new ChatCompletionChunk
             {
                 Id = info.Id, Created = info.Created, Model = info.Model, SystemFingerprint = info.Fingerprint, Choices = [], Usage = Usage(first, completion),
-            }, OpenAiJsonContext.Default.ChatCompletionChunk);
+            }, OpenAiJson.Default.ChatCompletionChunk);
         await sse.DoneAsync();
     }
 
@@ -149,7 +149,7 @@ internal static class ChatCompletionsEndpoint
         var mapped = ErrorHandlingMiddleware.Map(error);
         var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ChatCompletionsEndpoint));
         Log.StreamFailed(logger, context.Request.Path, mapped.Message);
-        await sse.WriteAsync(ErrorHandlingMiddleware.ToBody(mapped), OpenAiJsonContext.Default.ErrorResponse);
+        await sse.WriteAsync(ErrorHandlingMiddleware.ToBody(mapped), OpenAiJson.Default.ErrorResponse);
         await sse.DoneAsync();
     }
 

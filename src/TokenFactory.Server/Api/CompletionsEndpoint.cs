@@ -16,7 +16,7 @@ internal static class CompletionsEndpoint
     public static async Task HandleAsync(HttpContext context, EngineHost host, ServerMetrics metrics, TimeProvider time, IOptions<ServerOptions> options)
     {
         long started = time.GetTimestamp();
-        var request = await RequestBody.ReadAsync(context, OpenAiJsonContext.Default.CompletionRequest);
+        var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.CompletionRequest);
         var engine = host.GetReadyEngine();
         host.EnsureModel(request.Model);
         var plan = GenerationPlanner.Validate(request, request.MaxTokens, "max_tokens");
@@ -39,7 +39,7 @@ internal static class CompletionsEndpoint
             if (request.Stream == true)
                 await StreamAsync(context, runner, info, request.StreamOptions?.IncludeUsage == true);
             else
-                await context.Response.WriteAsJsonAsync(await CollectAsync(runner, info, requests.Count), OpenAiJsonContext.Default.TextCompletion, contentType: null, context.RequestAborted);
+                await context.Response.WriteAsJsonAsync(await CollectAsync(runner, info, requests.Count), OpenAiJson.Default.TextCompletion, contentType: null, context.RequestAborted);
         }
         finally
         {
@@ -153,20 +153,20 @@ internal static class CompletionsEndpoint
                 if (e.Index % info.N == 0)
                     prompt += final.PromptTokens;
                 completion += final.CompletionTokens;
-                await sse.WriteAsync(Chunk(info, e.Index, state.Text.ToString(), null, GenerationPlanner.FinishReason(final.FinishReason)), OpenAiJsonContext.Default.TextCompletion);
+                await sse.WriteAsync(Chunk(info, e.Index, state.Text.ToString(), null, GenerationPlanner.FinishReason(final.FinishReason)), OpenAiJson.Default.TextCompletion);
                 continue;
             }
             state.Add(update);
             if (state.Text.Length == 0 && state.Logprobs is not { Tokens.Count: > 0 })
                 continue;
-            await sse.WriteAsync(Chunk(info, e.Index, state.Text.ToString(), state.Logprobs, null), OpenAiJsonContext.Default.TextCompletion);
+            await sse.WriteAsync(Chunk(info, e.Index, state.Text.ToString(), state.Logprobs, null), OpenAiJson.Default.TextCompletion);
         }
         if (includeUsage)
             await sse.WriteAsync(new TextCompletion
             {
                 Id = info.Id, Created = info.Created, Model = info.Model, SystemFingerprint = info.Fingerprint, Choices = [],
                 Usage = new Usage { PromptTokens = prompt, CompletionTokens = completion, TotalTokens = prompt + completion },
-            }, OpenAiJsonContext.Default.TextCompletion);
+            }, OpenAiJson.Default.TextCompletion);
         await sse.DoneAsync();
     }
 

@@ -61,7 +61,7 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         context.Response.StatusCode = error.Status;
         if (error.RetryAfterSeconds is int seconds)
             context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await context.Response.WriteAsJsonAsync(ToBody(error), OpenAiJsonContext.Default.ErrorResponse, contentType: null, context.RequestAborted);
+        await context.Response.WriteAsJsonAsync(ToBody(error), OpenAiJson.Default.ErrorResponse, contentType: null, context.RequestAborted);
     }
 
     public static ErrorResponse ToBody(OpenAiException error) =>

@@ -8,13 +8,13 @@ namespace TokenFactory.Server.Api;
 internal static class ModelsEndpoints
 {
     public static IResult List(EngineHost host) =>
-        Results.Json(new ModelList { Data = host.Source is null ? [] : [Card(host)] }, OpenAiJsonContext.Default.ModelList);
+        Results.Json(new ModelList { Data = host.Source is null ? [] : [Card(host)] }, OpenAiJson.Default.ModelList);
 
     public static IResult Get(string id, EngineHost host)
     {
         if (host.Source is null || !host.Source.Matches(id))
             throw EngineHost.ModelNotFound(id);
-        return Results.Json(Card(host), OpenAiJsonContext.Default.ModelCard);
+        return Results.Json(Card(host), OpenAiJson.Default.ModelCard);
     }
 
     private static ModelCard Card(EngineHost host)

@@ -10,9 +10,9 @@ internal static class OperationalEndpoints
 {
     public static IResult Health(EngineHost host) => host.State switch
     {
-        EngineState.Ready => Results.Json(new HealthResponse { Status = "ok" }, OpenAiJsonContext.Default.HealthResponse),
-        EngineState.Failed => Results.Json(new HealthResponse { Status = "error", Message = host.FailureMessage }, OpenAiJsonContext.Default.HealthResponse, statusCode: 500),
-        _ => Results.Json(new HealthResponse { Status = "loading", Message = "Loading model" }, OpenAiJsonContext.Default.HealthResponse, statusCode: 503),
+        EngineState.Ready => Results.Json(new HealthResponse { Status = "ok" }, OpenAiJson.Default.HealthResponse),
+        EngineState.Failed => Results.Json(new HealthResponse { Status = "error", Message = host.FailureMessage }, OpenAiJson.Default.HealthResponse, statusCode: 500),
+        _ => Results.Json(new HealthResponse { Status = "loading", Message = "Loading model" }, OpenAiJson.Default.HealthResponse, statusCode: 503),
     };
 
     public static IResult Metrics(EngineHost host, ServerMetrics metrics) =>

@@ -51,7 +51,7 @@ internal static class RequestBody
         string? param = ParamFromPath(e.Path);
         if (malformed || param is null)
             return OpenAiException.Invalid(
-                $"We could not parse the JSON body of your request: {FirstSentence(e.Message)}", param, "invalid_json");
+                $"We could not parse the JSON body of your request: {FirstSentence(e.Message)}", null, "invalid_json");
         return OpenAiException.Invalid($"Invalid type for '{param}': {Describe(e)}", param, "invalid_type");
     }
 

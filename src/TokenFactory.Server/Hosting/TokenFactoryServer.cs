@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace TokenFactory.Server.Hosting;
@@ -15,6 +16,15 @@ public static class TokenFactoryServer
         Action<IServiceCollection>? configureServices = null, string? contentRoot = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = contentRoot });
+        // Lowest-precedence defaults: ASP.NET Core's per-request lines would drown the server's own log.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?>
+            {
+                ["Logging:LogLevel:Default"] = "Information",
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+            },
+        });
         if (overrides is not null)
             builder.Configuration.AddInMemoryCollection(overrides);
         configureServices?.Invoke(builder.Services);
