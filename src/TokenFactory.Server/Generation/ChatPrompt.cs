@@ -37,8 +37,10 @@ internal static class ChatPrompt
     {
         switch (content)
         {
+            // An assistant turn that only calls tools: "" rather than null, because templates that concatenate
+            // content (ChatML among them) fail on None, while `if message.content` reads both the same.
             case null when role == "assistant" && hasToolCalls:
-                return null;
+                return "";
             case null:
                 throw OpenAiException.Invalid($"messages[{i}].content is required for role '{role}'.", $"messages[{i}].content");
             case JsonValue v when v.TryGetValue(out string? text):

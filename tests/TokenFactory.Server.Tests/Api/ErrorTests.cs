@@ -154,7 +154,7 @@ public sealed class ErrorTests(StoriesServerFixture fixture)
     [Fact]
     public async Task Body_over_the_limit_is_413_in_OpenAIs_shape()
     {
-        string big = new('a', 5 * 1024 * 1024);
+        string big = new('a', 4 * StoriesServerFixture.MaxRequestBodyBytes);
         using var r = await PostRawAsync("/v1/chat/completions", $"{{\"messages\": [{{\"role\": \"user\", \"content\": \"{big}\"}}]}}");
         await AssertErrorAsync(r, HttpStatusCode.RequestEntityTooLarge, null, "request_too_large");
     }
@@ -162,7 +162,7 @@ public sealed class ErrorTests(StoriesServerFixture fixture)
     [Fact]
     public async Task Chunked_body_over_the_limit_is_413()
     {
-        var content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes($"{{\"messages\": \"{new string('a', 5 * 1024 * 1024)}\"}}")));
+        var content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes($"{{\"messages\": \"{new string('a', 4 * StoriesServerFixture.MaxRequestBodyBytes)}\"}}")));
         content.Headers.ContentType = new("application/json");
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = content };
         request.Headers.TransferEncodingChunked = true;

@@ -57,12 +57,11 @@ public sealed class HealthTests
             ["TokenFactory:Model"] = missing,
             ["Logging:LogLevel:Default"] = "None",
         });
-        await using (app)
-        {
-            var run = app.RunAsync();
-            var finished = await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30)));
-            Assert.Same(run, finished);
-            Assert.Equal(EngineState.Failed, ((EngineHost)app.Services.GetService(typeof(EngineHost))!).State);
-        }
+        var host = (EngineHost)app.Services.GetService(typeof(EngineHost))!;
+        var run = app.RunAsync(); // returns once the host stops (and disposes itself)
+        var finished = await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30)));
+        Assert.Same(run, finished);
+        Assert.Equal(EngineState.Failed, host.State);
+        Assert.Contains("missing.gguf", host.FailureMessage);
     }
 }

@@ -17,12 +17,14 @@ public sealed class ShutdownTests
     {
         var engine = new GatedEngine();
         await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ShutdownTimeoutSeconds"] = "60" }, engine);
-        using var response = await server.Client.SendAsync(StreamingChat(3), HttpCompletionOption.ResponseHeadersRead);
+        var sending = server.Client.SendAsync(StreamingChat(3), HttpCompletionOption.ResponseHeadersRead);
         await engine.Started.Task;
+        engine.Step(1); // headers go out with the first token
+        using var response = await sending;
 
         var stopping = server.App.StopAsync();
         Assert.False(stopping.IsCompleted);
-        engine.Step(3); // the generation completes after shutdown began
+        engine.Step(2); // the generation completes after shutdown began
 
         var stream = await Sse.ReadAllAsync(response);
         Assert.True(stream.Done);
@@ -36,8 +38,10 @@ public sealed class ShutdownTests
     {
         var engine = new GatedEngine();
         await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ShutdownTimeoutSeconds"] = "0.2" }, engine);
-        using var response = await server.Client.SendAsync(StreamingChat(100), HttpCompletionOption.ResponseHeadersRead);
+        var sending = server.Client.SendAsync(StreamingChat(100), HttpCompletionOption.ResponseHeadersRead);
         await engine.Started.Task;
+        engine.Step(1);
+        using var response = await sending;
 
         await server.App.StopAsync(); // no step is ever released: only the deadline can end the generation
         var summary = await engine.Finished.Task.WaitAsync(TimeSpan.FromSeconds(30));

@@ -7,7 +7,11 @@ public sealed class StoriesServerFixture : IAsyncLifetime
 
     public ServerInstance Server => _server ?? throw new InvalidOperationException("not started");
 
-    public async Task InitializeAsync() => _server = await ServerInstance.StartAsync();
+    /// <summary>A small body limit so the 413 tests need not upload megabytes.</summary>
+    public const int MaxRequestBodyBytes = 16 * 1024;
+
+    public async Task InitializeAsync() =>
+        _server = await ServerInstance.StartAsync(new() { ["TokenFactory:MaxRequestBodyBytes"] = MaxRequestBodyBytes.ToString() });
 
     public async Task DisposeAsync()
     {
