@@ -83,4 +83,16 @@ public sealed class StreamingTests(StoriesServerFixture fixture)
         Assert.Equal("length", (string)s.Chunks[^2]["choices"]![0]!["finish_reason"]!);
         Assert.Equal(8, (int)s.Chunks[^1]["usage"]!["completion_tokens"]!);
     }
+
+    [Fact]
+    public async Task Streamed_logprobs_arrive_with_each_token()
+    {
+        var s = await StreamAsync("/v1/chat/completions", new
+        {
+            messages = new[] { new { role = "user", content = "Hi" } }, max_tokens = 5, temperature = 0, stream = true, logprobs = true, top_logprobs = 2,
+        });
+        var entries = s.Chunks.Select(c => c["choices"]![0]!["logprobs"]).Where(l => l is not null).SelectMany(l => l!["content"]!.AsArray()).ToList();
+        Assert.Equal(5, entries.Count);
+        Assert.All(entries, e => Assert.Equal(2, e!["top_logprobs"]!.AsArray().Count));
+    }
 }

@@ -37,6 +37,9 @@ public sealed class GatedEngine : IInferenceEngine, IEngineFactory
 
     public void Step(int tokens = 1) => _steps.Release(tokens);
 
+    /// <summary>When set, the next step throws this instead of making a token (an engine failure mid-generation).</summary>
+    public Exception? FailWith { get; set; }
+
     public IInferenceEngine Create(ModelSource source) => this;
 
     public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
@@ -59,6 +62,8 @@ public sealed class GatedEngine : IInferenceEngine, IEngineFactory
                     finish = FinishReason.Cancelled;
                     break;
                 }
+                if (FailWith is { } failure)
+                    throw failure;
                 produced++;
                 yield return new GenerationUpdate { Token = token, Text = Tokenizer.TokenPiece(token) };
             }
