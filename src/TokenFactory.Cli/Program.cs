@@ -13,6 +13,7 @@ public static class Program
             InspectCommand.Create(),
             TokenizeCommand.Create(),
             SynthCommand.Create(),
+            ServeCommand.Create(),
             BenchCommand.Create(BenchServeCommand.Create(), BenchEngineCommand.Create()),
         };
         return root.Parse(args).Invoke();

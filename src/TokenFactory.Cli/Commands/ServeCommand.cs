@@ -1,0 +1,55 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using TokenFactory.Server;
+using TokenFactory.Server.Hosting;
+
+namespace TokenFactory.Cli.Commands;
+
+/// <summary>
+/// <c>tokenfactory serve</c>: the OpenAI-compatible HTTP server. Each option maps onto a <c>TokenFactory:*</c>
+/// configuration key, so appsettings.json and <c>TokenFactory__Key</c> environment variables configure the same
+/// things; an option given here wins over both.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model", "-m") { Description = "GGUF model to serve (default: the built-in model)" };
+        var host = new Option<string?>("--host") { Description = "Address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)" };
+        var port = new Option<int?>("--port") { Description = "Port to listen on (default 8080)" };
+        var threads = new Option<int?>("--threads", "-t") { Description = "Compute threads (default: all cores)" };
+        var ctx = new Option<int?>("--ctx", "-c") { Description = "Context length per sequence (default: the model's, capped at 4096)" };
+        var name = new Option<string?>("--model-name") { Description = "Model id clients send (default: the file name without .gguf)" };
+        var maxWaiting = new Option<int?>("--max-waiting") { Description = "Requests allowed to queue before 503 (default 64)" };
+        var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API")
+        {
+            model, host, port, threads, ctx, name, maxWaiting,
+        };
+        cmd.SetAction(r => CommandErrors.Run(() =>
+        {
+            var overrides = new Dictionary<string, string?>();
+            void Set(string key, object? value)
+            {
+                if (value is not null)
+                    overrides[$"{ServerOptions.Section}:{key}"] = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+            Set(nameof(ServerOptions.Model), r.GetValue(model));
+            Set(nameof(ServerOptions.Host), r.GetValue(host));
+            Set(nameof(ServerOptions.Port), r.GetValue(port));
+            Set(nameof(ServerOptions.Threads), r.GetValue(threads));
+            Set(nameof(ServerOptions.ContextLength), r.GetValue(ctx));
+            Set(nameof(ServerOptions.ModelName), r.GetValue(name));
+            Set(nameof(ServerOptions.MaxWaitingRequests), r.GetValue(maxWaiting));
+            if (r.GetValue(model) is string path && !File.Exists(path))
+                throw new TokenFactoryException($"model file not found: {path}");
+
+            // Ctrl-C and SIGTERM stop the host: Kestrel stops accepting, in-flight requests get ShutdownTimeoutSeconds.
+            var app = TokenFactoryServer.Build([], overrides);
+            var engineHost = app.Services.GetRequiredService<EngineHost>();
+            app.Run();
+            return engineHost.State == EngineState.Failed ? 1 : 0;
+        }));
+        return cmd;
+    }
+}

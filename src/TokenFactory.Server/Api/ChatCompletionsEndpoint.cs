@@ -1,0 +1,173 @@
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TokenFactory.Engine;
+using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Generation;
+using TokenFactory.Server.Hosting;
+using TokenFactory.Server.Metrics;
+
+namespace TokenFactory.Server.Api;
+
+/// <summary>POST /v1/chat/completions.</summary>
+internal static class ChatCompletionsEndpoint
+{
+    public static async Task HandleAsync(HttpContext context, EngineHost host, ServerMetrics metrics, TimeProvider time, IOptions<ServerOptions> options)
+    {
+        long started = time.GetTimestamp();
+        var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.ChatCompletionRequest);
+        var engine = host.GetReadyEngine();
+        host.EnsureModel(request.Model);
+
+        int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
+        var plan = GenerationPlanner.Validate(request, maxTokens, request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
+        int? logprobs = null;
+        if (request.TopLogprobs is int top && (top < 0 || top > LogprobCalculator.MaxTop))
+            throw OpenAiException.Invalid($"'top_logprobs' must be between 0 and {LogprobCalculator.MaxTop}.", "top_logprobs");
+        if (request.TopLogprobs is not null && request.Logprobs != true)
+            throw OpenAiException.Invalid("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs");
+        if (request.Logprobs == true)
+            logprobs = request.TopLogprobs ?? 0;
+
+        var messages = ChatPrompt.Normalize(request.Messages);
+        string prompt = ChatPrompt.Render(engine, messages, request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs);
+        var tokens = ChatPrompt.Tokenize(engine.Tokenizer, prompt);
+        var requests = GenerationPlanner.Build(plan, tokens, engine, options.Value, ChatPrompt.TemplateStops(engine), logprobs, echoLogprobs: false, "messages");
+
+        var response = new ResponseInfo(
+            "chatcmpl-" + Guid.NewGuid().ToString("N"),
+            time.GetUtcNow().ToUnixTimeSeconds(),
+            host.Source!.Name,
+            host.SystemFingerprint);
+        try
+        {
+            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted);
+            if (request.Stream == true)
+                await StreamAsync(context, engine, runner, response, request.StreamOptions?.IncludeUsage == true, plan.IgnoreEos);
+            else
+                await context.Response.WriteAsJsonAsync(await CollectAsync(engine, runner, response, plan.N, plan.IgnoreEos),
+                    OpenAiJson.Default.ChatCompletion, contentType: null, context.RequestAborted);
+        }
+        finally
+        {
+            metrics.RequestDuration.Observe(time.GetElapsedTime(started).TotalSeconds);
+        }
+    }
+
+    private sealed record ResponseInfo(string Id, long Created, string Model, string Fingerprint);
+
+    private static async Task<ChatCompletion> CollectAsync(IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, int n, bool ignoreEos)
+    {
+        var texts = new StringBuilder[n];
+        var logprobs = new List<ChatTokenLogprob>?[n];
+        var finals = new GenerationSummary?[n];
+        for (int i = 0; i < n; i++)
+            texts[i] = new StringBuilder();
+        await foreach (var e in runner.Events.ReadAllAsync())
+        {
+            if (e.Error is not null)
+                throw e.Error;
+            var update = e.Update!;
+            if (update.Final is { } final)
+            {
+                finals[e.Index] = final;
+                continue;
+            }
+            texts[e.Index].Append(update.Text);
+            if (LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos) is { } lp)
+                (logprobs[e.Index] ??= []).Add(lp);
+        }
+        var choices = new List<ChatChoice>(n);
+        int completion = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var final = finals[i] ?? throw new InvalidOperationException("The engine ended a generation without its final update.");
+            completion += final.CompletionTokens;
+            choices.Add(new ChatChoice
+            {
+                Index = i,
+                Message = new ChatMessage { Content = texts[i].ToString() },
+                Logprobs = logprobs[i] is { } l ? new ChatLogprobs { Content = l } : null,
+                FinishReason = GenerationPlanner.FinishReason(final.FinishReason),
+            });
+        }
+        return new ChatCompletion
+        {
+            Id = info.Id,
+            Created = info.Created,
+            Model = info.Model,
+            SystemFingerprint = info.Fingerprint,
+            Choices = choices,
+            Usage = Usage(finals[0]!, completion),
+        };
+    }
+
+    private static async Task StreamAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, bool includeUsage, bool ignoreEos)
+    {
+        var sse = new SseWriter(context);
+        var started = new HashSet<int>();
+        GenerationSummary? first = null;
+        int completion = 0;
+        await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
+        {
+            if (e.Error is not null)
+            {
+                if (!sse.Started)
+                    throw e.Error; // nothing sent yet: a proper HTTP error
+                await WriteErrorAsync(context, sse, e.Error);
+                return;
+            }
+            var update = e.Update!;
+            if (started.Add(e.Index))
+                await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta { Role = "assistant", Content = "" }), OpenAiJson.Default.ChatCompletionChunk);
+            if (update.Final is { } final)
+            {
+                first ??= final;
+                completion += final.CompletionTokens;
+                await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta(), finish: GenerationPlanner.FinishReason(final.FinishReason)), OpenAiJson.Default.ChatCompletionChunk);
+                continue;
+            }
+            var lp = LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos);
+            if (update.Text.Length == 0 && lp is null)
+                continue; // a token whose text is still pending (part of a character or of a possible stop string)
+            await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta { Content = update.Text }, lp is null ? null : new ChatLogprobs { Content = [lp] }),
+                OpenAiJson.Default.ChatCompletionChunk);
+        }
+        if (includeUsage && first is not null)
+            await sse.WriteAsync(new ChatCompletionChunk
+            {
+                Id = info.Id, Created = info.Created, Model = info.Model, SystemFingerprint = info.Fingerprint, Choices = [], Usage = Usage(first, completion),
+            }, OpenAiJson.Default.ChatCompletionChunk);
+        await sse.DoneAsync();
+    }
+
+    /// <summary>After the stream started the status is already 200: the error goes out as an event, as vLLM does.</summary>
+    internal static async Task WriteErrorAsync(HttpContext context, SseWriter sse, Exception error)
+    {
+        var mapped = ErrorHandlingMiddleware.Map(error);
+        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ChatCompletionsEndpoint));
+        Log.StreamFailed(logger, context.Request.Path, mapped.Message);
+        await sse.WriteAsync(ErrorHandlingMiddleware.ToBody(mapped), OpenAiJson.Default.ErrorResponse);
+        await sse.DoneAsync();
+    }
+
+    private static ChatCompletionChunk Chunk(ResponseInfo info, int index, ChatDelta delta, ChatLogprobs? logprobs = null, string? finish = null) => new()
+    {
+        Id = info.Id,
+        Created = info.Created,
+        Model = info.Model,
+        SystemFingerprint = info.Fingerprint,
+        Choices = [new ChatChunkChoice { Index = index, Delta = delta, Logprobs = logprobs, FinishReason = finish }],
+    };
+
+    /// <summary>The prompt is counted once however many choices share it, as OpenAI does.</summary>
+    internal static Usage Usage(GenerationSummary first, int completion) => new()
+    {
+        PromptTokens = first.PromptTokens,
+        CompletionTokens = completion,
+        TotalTokens = first.PromptTokens + completion,
+        PromptTokensDetails = new PromptTokensDetails { CachedTokens = first.CachedPromptTokens },
+    };
+}

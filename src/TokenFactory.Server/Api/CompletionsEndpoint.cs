@@ -1,0 +1,178 @@
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+using TokenFactory.Engine;
+using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Generation;
+using TokenFactory.Server.Hosting;
+using TokenFactory.Server.Metrics;
+using TokenFactory.Tokenization;
+
+namespace TokenFactory.Server.Api;
+
+/// <summary>POST /v1/completions (OpenAI's legacy text completions).</summary>
+internal static class CompletionsEndpoint
+{
+    public static async Task HandleAsync(HttpContext context, EngineHost host, ServerMetrics metrics, TimeProvider time, IOptions<ServerOptions> options)
+    {
+        long started = time.GetTimestamp();
+        var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.CompletionRequest);
+        var engine = host.GetReadyEngine();
+        host.EnsureModel(request.Model);
+        var plan = GenerationPlanner.Validate(request, request.MaxTokens, "max_tokens");
+        if (request.Logprobs is int lp && (lp < 0 || lp > LogprobCalculator.MaxTop))
+            throw OpenAiException.Invalid($"'logprobs' must be between 0 and {LogprobCalculator.MaxTop}.", "logprobs");
+        bool echo = request.Echo == true;
+        var prompts = CompletionPrompts.Parse(request.Prompt, engine.Tokenizer);
+        if ((long)prompts.Count * plan.N > GenerationPlanner.MaxChoices)
+            throw OpenAiException.Invalid($"prompts × n must be at most {GenerationPlanner.MaxChoices}.", "n");
+
+        // Choice index = prompt index × n + i, as OpenAI numbers them.
+        var requests = new List<GenerationRequest>();
+        foreach (var p in prompts)
+            requests.AddRange(GenerationPlanner.Build(plan, p.Tokens, engine, options.Value, [], request.Logprobs, echo && request.Logprobs is not null, "prompt"));
+        var info = new Info("cmpl-" + Guid.NewGuid().ToString("N"), time.GetUtcNow().ToUnixTimeSeconds(), host.Source!.Name, host.SystemFingerprint,
+            engine.Tokenizer, prompts, plan.N, echo, request.Logprobs is not null, plan.IgnoreEos);
+        try
+        {
+            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted);
+            if (request.Stream == true)
+                await StreamAsync(context, runner, info, request.StreamOptions?.IncludeUsage == true);
+            else
+                await context.Response.WriteAsJsonAsync(await CollectAsync(runner, info, requests.Count), OpenAiJson.Default.TextCompletion, contentType: null, context.RequestAborted);
+        }
+        finally
+        {
+            metrics.RequestDuration.Observe(time.GetElapsedTime(started).TotalSeconds);
+        }
+    }
+
+    private sealed record Info(string Id, long Created, string Model, string Fingerprint, ITokenizer Tokenizer,
+        List<CompletionPrompt> Prompts, int N, bool Echo, bool Logprobs, bool IgnoreEos)
+    {
+        public CompletionPrompt PromptOf(int choice) => Prompts[choice / N];
+    }
+
+    /// <summary>Builds one choice's text and legacy logprobs as its updates arrive.</summary>
+    private sealed class ChoiceState(Info info, int index)
+    {
+        public StringBuilder Text { get; } = new();
+        public CompletionLogprobs? Logprobs { get; } = info.Logprobs ? new CompletionLogprobs() : null;
+        public GenerationSummary? Final { get; set; }
+
+        public void AddEcho(GenerationSummary? final)
+        {
+            var prompt = info.PromptOf(index);
+            if (Logprobs is not null && final?.PromptLogprobs is { } promptLogprobs)
+            {
+                int offset = Text.Length;
+                for (int i = 0; i < prompt.Tokens.Length && i < promptLogprobs.Count; i++)
+                {
+                    string piece = info.Tokenizer.TokenPiece(prompt.Tokens[i], special: false);
+                    var (logprob, top) = promptLogprobs[i];
+                    Add(piece, logprob, top, offset);
+                    offset += piece.Length;
+                }
+            }
+            Text.Append(prompt.Text);
+        }
+
+        public void Add(GenerationUpdate update)
+        {
+            if (Logprobs is not null && update.Token >= 0 && update.Logprob is float logprob && (info.IgnoreEos || !info.Tokenizer.IsEndOfGeneration(update.Token)))
+                Add(info.Tokenizer.TokenPiece(update.Token), logprob, update.TopLogprobs, Text.Length);
+            Text.Append(update.Text);
+        }
+
+        private void Add(string token, float? logprob, TokenLogprob[]? top, int offset)
+        {
+            Logprobs!.Tokens.Add(token);
+            Logprobs.TokenLogprobs.Add(logprob is float l ? LogprobMapper.Finite(l) : null);
+            Logprobs.TopLogprobs.Add(LogprobMapper.TopDictionary(top));
+            Logprobs.TextOffset.Add(offset);
+        }
+    }
+
+    private static async Task<TextCompletion> CollectAsync(ChoiceRunner runner, Info info, int count)
+    {
+        var states = Enumerable.Range(0, count).Select(i => new ChoiceState(info, i)).ToArray();
+        var updates = Enumerable.Range(0, count).Select(_ => new List<GenerationUpdate>()).ToArray();
+        await foreach (var e in runner.Events.ReadAllAsync())
+        {
+            if (e.Error is not null)
+                throw e.Error;
+            if (e.Update!.Final is { } final)
+                states[e.Index].Final = final;
+            else
+                updates[e.Index].Add(e.Update);
+        }
+        var choices = new List<TextChoice>(count);
+        int prompt = 0, completion = 0;
+        for (int i = 0; i < count; i++)
+        {
+            var s = states[i];
+            var final = s.Final ?? throw new InvalidOperationException("The engine ended a generation without its final update.");
+            // Prompt echo needs the final update (it carries the prompt's logprobs), so text is assembled here.
+            if (info.Echo)
+                s.AddEcho(final);
+            foreach (var u in updates[i])
+                s.Add(u);
+            if (i % info.N == 0)
+                prompt += final.PromptTokens;
+            completion += final.CompletionTokens;
+            choices.Add(new TextChoice { Index = i, Text = s.Text.ToString(), Logprobs = s.Logprobs, FinishReason = GenerationPlanner.FinishReason(final.FinishReason) });
+        }
+        return new TextCompletion
+        {
+            Id = info.Id, Created = info.Created, Model = info.Model, SystemFingerprint = info.Fingerprint, Choices = choices,
+            Usage = new Usage { PromptTokens = prompt, CompletionTokens = completion, TotalTokens = prompt + completion },
+        };
+    }
+
+    private static async Task StreamAsync(HttpContext context, ChoiceRunner runner, Info info, bool includeUsage)
+    {
+        var sse = new SseWriter(context);
+        var echoed = new HashSet<int>();
+        int prompt = 0, completion = 0;
+        await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
+        {
+            if (e.Error is not null)
+            {
+                if (!sse.Started)
+                    throw e.Error;
+                await ChatCompletionsEndpoint.WriteErrorAsync(context, sse, e.Error);
+                return;
+            }
+            var update = e.Update!;
+            var state = new ChoiceState(info, e.Index);
+            // The prompt's logprobs arrive only with the final update, so a streamed echo carries the text alone.
+            if (info.Echo && echoed.Add(e.Index))
+                state.AddEcho(null);
+            if (update.Final is { } final)
+            {
+                if (e.Index % info.N == 0)
+                    prompt += final.PromptTokens;
+                completion += final.CompletionTokens;
+                await sse.WriteAsync(Chunk(info, e.Index, state.Text.ToString(), null, GenerationPlanner.FinishReason(final.FinishReason)), OpenAiJson.Default.TextCompletion);
+                continue;
+            }
+            state.Add(update);
+            if (state.Text.Length == 0 && state.Logprobs is not { Tokens.Count: > 0 })
+                continue;
+            await sse.WriteAsync(Chunk(info, e.Index, state.Text.ToString(), state.Logprobs, null), OpenAiJson.Default.TextCompletion);
+        }
+        if (includeUsage)
+            await sse.WriteAsync(new TextCompletion
+            {
+                Id = info.Id, Created = info.Created, Model = info.Model, SystemFingerprint = info.Fingerprint, Choices = [],
+                Usage = new Usage { PromptTokens = prompt, CompletionTokens = completion, TotalTokens = prompt + completion },
+            }, OpenAiJson.Default.TextCompletion);
+        await sse.DoneAsync();
+    }
+
+    private static TextCompletion Chunk(Info info, int index, string text, CompletionLogprobs? logprobs, string? finish) => new()
+    {
+        Id = info.Id, Created = info.Created, Model = info.Model, SystemFingerprint = info.Fingerprint,
+        Choices = [new TextChoice { Index = index, Text = text, Logprobs = logprobs, FinishReason = finish }],
+    };
+}

@@ -1,0 +1,23 @@
+using Microsoft.AspNetCore.Http;
+using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Hosting;
+using TokenFactory.Server.Metrics;
+
+namespace TokenFactory.Server.Api;
+
+/// <summary>GET /health (load balancers, Kubernetes probes) and GET /metrics (Prometheus).</summary>
+internal static class OperationalEndpoints
+{
+    public static IResult Health(EngineHost host) => host.State switch
+    {
+        EngineState.Ready => Results.Json(new HealthResponse { Status = "ok" }, OpenAiJson.Default.HealthResponse),
+        EngineState.Failed => Results.Json(new HealthResponse { Status = "error", Message = host.FailureMessage }, OpenAiJson.Default.HealthResponse, statusCode: 500),
+        _ => Results.Json(new HealthResponse { Status = "loading", Message = "Loading model" }, OpenAiJson.Default.HealthResponse, statusCode: 503),
+    };
+
+    public static IResult Metrics(EngineHost host, ServerMetrics metrics) =>
+        Results.Text(metrics.Render(host), PrometheusTextWriter.ContentType);
+
+    public static Task NotFound(HttpContext context) =>
+        ErrorHandlingMiddleware.WriteAsync(context, new OpenAiException(404, $"Unknown path {context.Request.Method} {context.Request.Path}.", OpenAiErrorTypes.NotFound, code: "unknown_url"));
+}

@@ -1,0 +1,17 @@
+using System.Text.Json.Nodes;
+
+namespace TokenFactory.Server.Contracts;
+
+public sealed class ChatCompletionRequest : SamplingRequest
+{
+    /// <summary>Kept as JSON: the chat template sees every field (tool_calls, tool_call_id, name, …).</summary>
+    public JsonArray? Messages { get; set; }
+    /// <summary>OpenAI's newer name for max_tokens; wins when both are given.</summary>
+    public int? MaxCompletionTokens { get; set; }
+    public bool? Logprobs { get; set; }
+    public int? TopLogprobs { get; set; }
+    /// <summary>Passed to the chat template as <c>tools</c>.</summary>
+    public JsonArray? Tools { get; set; }
+    /// <summary>llama.cpp/vLLM extension: extra variables for the chat template (e.g. enable_thinking).</summary>
+    public Dictionary<string, JsonNode?>? ChatTemplateKwargs { get; set; }
+}

@@ -1,0 +1,87 @@
+using System.Text.Json.Nodes;
+using TokenFactory.Engine;
+using TokenFactory.Server.Api;
+using TokenFactory.Tokenization;
+
+namespace TokenFactory.Server.Generation;
+
+/// <summary>Turns OpenAI chat messages into the prompt text the model's template renders, and that text into tokens.</summary>
+internal static class ChatPrompt
+{
+    private static readonly HashSet<string> Roles = ["system", "developer", "user", "assistant", "tool"];
+
+    /// <summary>
+    /// Validates the messages and flattens array content (text parts) to a string, which is what chat
+    /// templates expect; every other field is passed through for the template.
+    /// </summary>
+    public static JsonArray Normalize(JsonArray? messages)
+    {
+        if (messages is null || messages.Count == 0)
+            throw OpenAiException.Invalid("'messages' must be a non-empty array.", "messages");
+        var result = new JsonArray();
+        for (int i = 0; i < messages.Count; i++)
+        {
+            if (messages[i] is not JsonObject message)
+                throw OpenAiException.Invalid($"messages[{i}] must be an object.", $"messages[{i}]");
+            string? role = message["role"] is JsonValue r && r.TryGetValue(out string? s) ? s : null;
+            if (role is null || !Roles.Contains(role))
+                throw OpenAiException.Invalid($"messages[{i}].role must be one of system, developer, user, assistant, tool.", $"messages[{i}].role");
+            var copy = (JsonObject)message.DeepClone();
+            copy["content"] = Content(copy["content"], role, copy.ContainsKey("tool_calls"), i);
+            result.Add(copy);
+        }
+        return result;
+    }
+
+    private static JsonNode? Content(JsonNode? content, string role, bool hasToolCalls, int i)
+    {
+        switch (content)
+        {
+            // An assistant turn that only calls tools: "" rather than null, because templates that concatenate
+            // content (ChatML among them) fail on None, while `if message.content` reads both the same.
+            case null when role == "assistant" && hasToolCalls:
+                return "";
+            case null:
+                throw OpenAiException.Invalid($"messages[{i}].content is required for role '{role}'.", $"messages[{i}].content");
+            case JsonValue v when v.TryGetValue(out string? text):
+                return text;
+            case JsonArray parts:
+                var texts = new List<string>(parts.Count);
+                for (int j = 0; j < parts.Count; j++)
+                {
+                    string param = $"messages[{i}].content[{j}]";
+                    if (parts[j] is not JsonObject part || part["type"] is not JsonValue type || !type.TryGetValue(out string? kind))
+                        throw OpenAiException.Invalid($"{param} must be an object with a 'type'.", param);
+                    if (kind != "text")
+                        throw OpenAiException.Invalid($"{param}.type '{kind}' is not supported: this model takes only text parts.", param + ".type");
+                    if (part["text"] is not JsonValue t || !t.TryGetValue(out string? partText))
+                        throw OpenAiException.Invalid($"{param}.text must be a string.", param + ".text");
+                    texts.Add(partText);
+                }
+                // Joined with newlines, as vLLM does, so separate parts never run together.
+                return string.Join('\n', texts);
+            default:
+                throw OpenAiException.Invalid($"messages[{i}].content must be a string or an array of text parts.", $"messages[{i}].content");
+        }
+    }
+
+    public static string Render(IInferenceEngine engine, JsonArray messages, JsonArray? tools, bool addGenerationPrompt, Dictionary<string, JsonNode?>? kwargs) =>
+        engine.ChatTemplate.Render(messages, addGenerationPrompt, tools is { Count: > 0 } ? tools : null, kwargs);
+
+    /// <summary>
+    /// As llama.cpp's server does: control-token texts in the rendered prompt (<c>&lt;|im_start|&gt;</c>, the
+    /// template's own <c>bos_token</c>) become those tokens, and BOS is added only when the vocabulary asks for
+    /// it and the text does not already begin with it, so templates that write bos_token never get two.
+    /// </summary>
+    public static int[] Tokenize(ITokenizer tokenizer, string prompt)
+    {
+        var ids = tokenizer.Encode(prompt, addSpecial: false, parseSpecial: true);
+        if (tokenizer.Vocabulary.AddBos && tokenizer.Bos is int bos && (ids.Length == 0 || ids[0] != bos))
+            return [bos, .. ids];
+        return ids;
+    }
+
+    /// <summary>ChatML's end of turn as a stop string, for models whose vocabulary has no such token (stories260K).</summary>
+    public static IReadOnlyList<string> TemplateStops(IInferenceEngine engine) =>
+        engine.HasOwnChatTemplate ? [] : ["<|im_end|>"];
+}

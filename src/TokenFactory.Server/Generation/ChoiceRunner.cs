@@ -1,0 +1,88 @@
+using System.Threading.Channels;
+using TokenFactory.Engine;
+using TokenFactory.Server.Metrics;
+
+namespace TokenFactory.Server.Generation;
+
+/// <summary>One engine update of choice <see cref="Index"/>, or the error that ended it.</summary>
+internal readonly record struct ChoiceEvent(int Index, GenerationUpdate? Update, Exception? Error);
+
+/// <summary>
+/// Runs a response's choices as separate engine requests, concurrently, and merges their updates into one
+/// stream tagged by choice index. Every request is tied to the client's connection: when it goes away (or a
+/// sibling choice fails) all of them are cancelled, and the engine stops them within one decoding step.
+/// </summary>
+internal sealed class ChoiceRunner : IAsyncDisposable
+{
+    private readonly Channel<ChoiceEvent> _events = Channel.CreateUnbounded<ChoiceEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _cancel;
+    private readonly Task _all;
+    private readonly ServerMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly long _started;
+
+    public ChoiceRunner(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, ServerMetrics metrics, TimeProvider time, long started, CancellationToken aborted)
+    {
+        _metrics = metrics;
+        _time = time;
+        _started = started;
+        _cancel = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        var pumps = new Task[requests.Count];
+        for (int i = 0; i < requests.Count; i++)
+            pumps[i] = PumpAsync(engine, i, requests[i]);
+        _all = Task.WhenAll(pumps).ContinueWith(_ => _events.Writer.TryComplete(), TaskScheduler.Default);
+    }
+
+    public ChannelReader<ChoiceEvent> Events => _events.Reader;
+
+    private async Task PumpAsync(IInferenceEngine engine, int index, GenerationRequest request)
+    {
+        await Task.Yield(); // start every choice before any runs, so n > 1 queues them together
+        long? last = null;
+        try
+        {
+            await foreach (var update in engine.GenerateAsync(request, _cancel.Token).ConfigureAwait(false))
+            {
+                long now = _time.GetTimestamp();
+                if (update.Final is { } final)
+                {
+                    Record(final);
+                }
+                else if (update.Token >= 0)
+                {
+                    if (last is long previous)
+                        _metrics.InterTokenLatency.Observe(_time.GetElapsedTime(previous, now).TotalSeconds);
+                    else
+                        _metrics.TimeToFirstToken.Observe(_time.GetElapsedTime(_started, now).TotalSeconds);
+                    last = now;
+                }
+                _events.Writer.TryWrite(new ChoiceEvent(index, update, null));
+            }
+        }
+        catch (Exception e)
+        {
+            _events.Writer.TryWrite(new ChoiceEvent(index, null, e));
+            await _cancel.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void Record(GenerationSummary final)
+    {
+        _metrics.PromptTokens.Add(final.PromptTokens);
+        _metrics.GenerationTokens.Add(final.CompletionTokens);
+        _metrics.QueueTime.Observe(final.QueueTime.TotalSeconds);
+        _metrics.FinishedGenerations.Add(1, final.FinishReason.ToString().ToLowerInvariant());
+    }
+
+    /// <summary>
+    /// Cancels whatever still runs. It does not wait for queued requests to drain: a cancelled request that
+    /// is still queued behind another client's generation leaves the engine's queue when it gets there.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (!_all.IsCompleted)
+            await _cancel.CancelAsync();
+        else
+            _cancel.Dispose();
+    }
+}

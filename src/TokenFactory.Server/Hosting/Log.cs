@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Logging;
+
+namespace TokenFactory.Server.Hosting;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Warning, "No model configured: serving the built-in default, {Description}. Serve a real GGUF with: tokenfactory serve --model path/to/model.gguf")]
+    public static partial void ServingBuiltIn(ILogger logger, string description);
+
+    [LoggerMessage(2, LogLevel.Information, "Loading {Path}; /health answers 503 until it is ready")]
+    public static partial void Loading(ILogger logger, string path);
+
+    [LoggerMessage(3, LogLevel.Information, "Serving model '{Name}' from {Path}: architecture {Architecture}, context {ContextLength} tokens, chat template: {Template}")]
+    public static partial void Ready(ILogger logger, string name, string path, string architecture, int contextLength, string template);
+
+    [LoggerMessage(4, LogLevel.Critical, "Could not load {Path}: {Message}; stopping")]
+    public static partial void LoadFailed(ILogger logger, Exception exception, string path, string message);
+
+    [LoggerMessage(5, LogLevel.Information, "Listening on {Address}; OpenAI base URL: {BaseUrl}")]
+    public static partial void Listening(ILogger logger, string address, string baseUrl);
+
+    [LoggerMessage(6, LogLevel.Error, "Unhandled error on {Path}")]
+    public static partial void Unhandled(ILogger logger, Exception exception, string path);
+
+    [LoggerMessage(7, LogLevel.Warning, "Generation failed after the response started on {Path}: {Message}")]
+    public static partial void StreamFailed(ILogger logger, string path, string message);
+
+    [LoggerMessage(8, LogLevel.Debug, "Client disconnected from {Path}; its generation was cancelled")]
+    public static partial void ClientGone(ILogger logger, string path);
+}

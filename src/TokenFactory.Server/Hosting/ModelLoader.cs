@@ -1,0 +1,81 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TokenFactory.Models;
+
+namespace TokenFactory.Server.Hosting;
+
+/// <summary>
+/// Loads the model in the background so Kestrel is already listening (and /health answers 503) while a
+/// large file is read. A failed load is logged and stops the host: a server that can never answer is worse
+/// than one that exits.
+/// </summary>
+internal sealed class ModelLoader(
+    EngineHost host,
+    IEngineFactory factory,
+    IOptions<ServerOptions> options,
+    IHostApplicationLifetime lifetime,
+    IServer server,
+    ILogger<ModelLoader> logger) : IHostedService
+{
+    private Task _load = Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var source = Resolve(options.Value);
+        host.SetSource(source);
+        if (source.IsBuiltIn)
+            Log.ServingBuiltIn(logger, source.Description);
+        lifetime.ApplicationStarted.Register(LogAddresses);
+        _load = Task.Run(() => Load(source), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    // Loading cannot be interrupted; the host disposes the engine when it arrives after shutdown began.
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    internal Task Loading => _load;
+
+    private void Load(ModelSource source)
+    {
+        try
+        {
+            Log.Loading(logger, source.Path);
+            var engine = factory.Create(source);
+            string template = engine.HasOwnChatTemplate ? "the model's own tokenizer.chat_template" : "ChatML (the model has no chat template)";
+            Log.Ready(logger, source.Name, source.Path, engine.Model.Config.Architecture, engine.ContextLength, template);
+            host.SetReady(engine);
+        }
+        catch (Exception e)
+        {
+            Log.LoadFailed(logger, e, source.Path, e.Message);
+            host.SetFailed(e.Message);
+            lifetime.StopApplication();
+        }
+    }
+
+    private void LogAddresses()
+    {
+        var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses;
+        if (addresses is null)
+            return;
+        foreach (var address in addresses)
+            Log.Listening(logger, address, address.TrimEnd('/') + "/v1");
+    }
+
+    internal static ModelSource Resolve(ServerOptions o)
+    {
+        if (!string.IsNullOrWhiteSpace(o.Model))
+        {
+            string path = Path.GetFullPath(o.Model);
+            return new ModelSource(path, Name(o, path), path, false);
+        }
+        var builtIn = BuiltInModel.Resolve();
+        return new ModelSource(builtIn.Path, Name(o, builtIn.Path), builtIn.Description, true);
+    }
+
+    private static string Name(ServerOptions o, string path) =>
+        string.IsNullOrWhiteSpace(o.ModelName) ? Path.GetFileNameWithoutExtension(path) : o.ModelName;
+}

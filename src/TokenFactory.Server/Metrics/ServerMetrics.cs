@@ -1,0 +1,48 @@
+using TokenFactory.Engine;
+using TokenFactory.Server.Hosting;
+
+namespace TokenFactory.Server.Metrics;
+
+/// <summary>
+/// Everything GET /metrics reports (documented in docs/metrics.md). Latencies are measured by the server
+/// with the injected <see cref="TimeProvider"/>; queue time comes from the engine, which alone knows it.
+/// </summary>
+public sealed class ServerMetrics
+{
+    public const string Prefix = "tokenfactory_";
+
+    // Latency buckets (seconds) follow vLLM's choices so dashboards built for it read the same ranges.
+    private static readonly double[] TtftBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+    private static readonly double[] ItlBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10];
+    private static readonly double[] RequestBuckets = [0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240];
+
+    public LabeledCounter HttpRequests { get; } = new(Prefix + "http_requests_total", "HTTP requests answered, by endpoint (route pattern) and status code.", "endpoint", "status");
+    public LabeledCounter PromptTokens { get; } = new(Prefix + "prompt_tokens_total", "Prompt tokens of finished generations (each choice counts its prompt).");
+    public LabeledCounter GenerationTokens { get; } = new(Prefix + "generation_tokens_total", "Tokens generated.");
+    public LabeledCounter FinishedGenerations { get; } = new(Prefix + "generations_finished_total", "Generations (one per choice) by finish reason: stop, length, cancelled.", "finish_reason");
+    public Histogram TimeToFirstToken { get; } = new(Prefix + "time_to_first_token_seconds", "From the request's arrival to its first generated token.", TtftBuckets);
+    public Histogram InterTokenLatency { get; } = new(Prefix + "inter_token_latency_seconds", "Between consecutive generated tokens of one choice.", ItlBuckets);
+    public Histogram RequestDuration { get; } = new(Prefix + "e2e_request_latency_seconds", "From a generation request's arrival to its last byte.", RequestBuckets);
+    public Histogram QueueTime { get; } = new(Prefix + "request_queue_time_seconds", "Time a generation waited in the engine's queue before its prompt started.", RequestBuckets);
+
+    public string Render(EngineHost host)
+    {
+        var w = new PrometheusTextWriter();
+        w.Counter(HttpRequests);
+        w.Counter(PromptTokens);
+        w.Counter(GenerationTokens);
+        w.Counter(FinishedGenerations);
+        w.Histogram(TimeToFirstToken);
+        w.Histogram(InterTokenLatency);
+        w.Histogram(RequestDuration);
+        w.Histogram(QueueTime);
+        var load = host.Engine?.Load ?? default(EngineLoad);
+        w.Gauge(Prefix + "requests_running", "Generations the engine is running now.", load.Running);
+        w.Gauge(Prefix + "requests_waiting", "Generations waiting in the engine's queue.", load.Waiting);
+        w.Gauge(Prefix + "kv_cache_usage_ratio", "Fraction of the KV cache in use (0..1).", load.KvCacheUsage);
+        w.Gauge(Prefix + "kv_cache_used_tokens", "KV cache positions in use.", load.KvCacheUsedTokens);
+        w.Gauge(Prefix + "kv_cache_capacity_tokens", "KV cache positions available in all.", load.KvCacheCapacityTokens);
+        w.Gauge(Prefix + "model_ready", "1 once the model is loaded and requests are served, else 0.", host.State == EngineState.Ready ? 1 : 0);
+        return w.ToString();
+    }
+}

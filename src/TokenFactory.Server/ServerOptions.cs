@@ -1,0 +1,41 @@
+namespace TokenFactory.Server;
+
+/// <summary>
+/// The <c>TokenFactory</c> configuration section. Bound from appsettings.json, environment variables
+/// (<c>TokenFactory__Port=8081</c>) and <c>tokenfactory serve</c>'s options, in rising precedence.
+/// </summary>
+public sealed class ServerOptions
+{
+    public const string Section = "TokenFactory";
+
+    /// <summary>GGUF file to serve; empty serves the built-in default model.</summary>
+    public string? Model { get; set; }
+
+    /// <summary>The id clients use in <c>model</c>; defaults to the file name without <c>.gguf</c>.</summary>
+    public string? ModelName { get; set; }
+
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>0 picks a free port (tests).</summary>
+    public int Port { get; set; } = 8080;
+
+    /// <summary>Compute threads; 0 means all cores.</summary>
+    public int Threads { get; set; }
+
+    /// <summary>Tokens per sequence; 0 means the model's training context, capped at 4096.</summary>
+    public int ContextLength { get; set; }
+
+    /// <summary>Requests allowed to wait for the engine; more are refused with 503 and Retry-After.</summary>
+    public int MaxWaitingRequests { get; set; } = 64;
+
+    public int RetryAfterSeconds { get; set; } = 1;
+
+    /// <summary>Larger request bodies get 413.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>max_tokens when a request gives none; 0 fills the rest of the context.</summary>
+    public int DefaultMaxTokens { get; set; }
+
+    /// <summary>On SIGTERM/Ctrl-C, how long in-flight requests may run before they are cancelled.</summary>
+    public double ShutdownTimeoutSeconds { get; set; } = 10;
+}

@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using TokenFactory.Server.Tests.Infrastructure;
+
+namespace TokenFactory.Server.Tests.Clients;
+
+/// <summary>The official <c>openai</c> npm package, run by Node.js, streaming from the server over a real socket.</summary>
+[Collection(StoriesServerCollection.Name)]
+public sealed class NodeClientTests(StoriesServerFixture fixture)
+{
+    private static readonly string ToolDir = Path.Combine(TestPaths.RepoRoot, "tools", "openai-node");
+
+    [Fact]
+    public async Task Openai_npm_package_streams_a_chat_completion()
+    {
+        var install = await RunAsync("bash", [Path.Combine(ToolDir, "install.sh")], TimeSpan.FromMinutes(5));
+        Assert.True(install.ExitCode == 0,
+            $"tools/openai-node/install.sh failed (node and npm, Node >= 20, must be installed to run this test):\n{install.Output}");
+
+        var server = fixture.Server;
+        var run = await RunAsync("node", [Path.Combine(ToolDir, "stream-chat.mjs"), "--base-url", server.OpenAiEndpoint.ToString(), "--model", ServerInstance.ModelName,
+            "--prompt", "Tell me a story.", "--max-tokens", "16"], TimeSpan.FromMinutes(2));
+        Assert.True(run.ExitCode == 0, run.Output);
+        var result = JsonNode.Parse(run.Output.Trim().Split('\n')[^1])!;
+
+        using var whole = await server.PostJsonAsync("/v1/chat/completions",
+            new { model = ServerInstance.ModelName, messages = new[] { new { role = "user", content = "Tell me a story." } }, max_tokens = 16, temperature = 0 });
+        var expected = JsonNode.Parse(await whole.Content.ReadAsStringAsync())!;
+
+        Assert.StartsWith("chatcmpl-", (string)result["id"]!);
+        Assert.Equal("assistant", (string)result["role"]!);
+        Assert.Equal((string)expected["choices"]![0]!["message"]!["content"]!, (string)result["text"]!);
+        Assert.Equal("length", (string)result["finish_reason"]!);
+        Assert.Equal(16, (int)result["usage"]!["completion_tokens"]!);
+        Assert.True((int)result["chunks"]! > 3, "the stream arrives as many chunks");
+        Assert.StartsWith("6.", (string)result["openai_version"]!);
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] args, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args)
+            start.ArgumentList.Add(a);
+        Process process;
+        try
+        {
+            process = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new Xunit.Sdk.XunitException($"Cannot run '{file}' ({e.Message}): install Node.js >= 20 with npm to run the openai npm client test.");
+        }
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var cts = new CancellationTokenSource(timeout);
+            try
+            {
+                await process.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                throw new TimeoutException($"{file} did not finish within {timeout}");
+            }
+            return (process.ExitCode, await stdout + await stderr);
+        }
+    }
+}

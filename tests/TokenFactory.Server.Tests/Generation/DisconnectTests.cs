@@ -1,0 +1,63 @@
+using System.Net.Http.Json;
+using TokenFactory.Engine;
+using TokenFactory.Server.Tests.Infrastructure;
+
+namespace TokenFactory.Server.Tests.Generation;
+
+public sealed class DisconnectTests
+{
+    private static HttpRequestMessage StreamingChat(int maxTokens, bool ignoreEos = false) => new(HttpMethod.Post, "/v1/chat/completions")
+    {
+        Content = JsonContent.Create(new
+        {
+            messages = new[] { new { role = "user", content = "Tell me a story." } },
+            max_tokens = maxTokens,
+            temperature = 0,
+            stream = true,
+            ignore_eos = ignoreEos,
+        }),
+    };
+
+    [Fact]
+    public async Task Disconnecting_mid_stream_cancels_the_generation_at_the_next_step()
+    {
+        var engine = new GatedEngine();
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        var sending = server.Client.SendAsync(StreamingChat(100), HttpCompletionOption.ResponseHeadersRead);
+        await engine.Started.Task;
+        engine.Step(2); // headers go out with the first token
+        var response = await sending;
+        var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.StartsWith("data: ", await reader.ReadLineAsync()); // the stream is live
+
+        response.Dispose(); // the client goes away; no further step is ever released
+        var summary = await engine.Finished.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(FinishReason.Cancelled, summary.FinishReason);
+        Assert.Equal(2, summary.CompletionTokens);
+        Assert.Equal(0, engine.Load.Running);
+    }
+
+    [Fact]
+    public async Task Disconnecting_frees_the_real_engine_long_before_max_tokens()
+    {
+        await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ContextLength"] = "2048" });
+        int maxTokens = 1900; // seconds of work for stories260K; the disconnect comes after the first token
+        var response = await server.Client.SendAsync(StreamingChat(maxTokens, ignoreEos: true), HttpCompletionOption.ResponseHeadersRead);
+        var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.StartsWith("data: ", await reader.ReadLineAsync());
+        response.Dispose();
+
+        // Bounded wait for the server to record the cancelled generation, then for the engine to be idle.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (server.Metrics.FinishedGenerations.Get("cancelled") == 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(10);
+        Assert.Equal(1, server.Metrics.FinishedGenerations.Get("cancelled"));
+        Assert.Equal(0, server.Metrics.FinishedGenerations.Get("length"));
+        await server.WaitForIdleAsync();
+        Assert.InRange(server.Metrics.GenerationTokens.Get(), 1, maxTokens - 1);
+
+        // The engine serves the next request normally.
+        using var next = await server.PostJsonAsync("/v1/completions", new { prompt = "Once upon a time", max_tokens = 4, temperature = 0 });
+        Assert.True(next.IsSuccessStatusCode);
+    }
+}

@@ -1,0 +1,51 @@
+using System.Net.Http.Json;
+using TokenFactory.Engine;
+using TokenFactory.Server.Tests.Infrastructure;
+
+namespace TokenFactory.Server.Tests.Hosting;
+
+/// <summary>SIGTERM/Ctrl-C call the host's StopAsync; these tests call it directly.</summary>
+public sealed class ShutdownTests
+{
+    private static HttpRequestMessage StreamingChat(int maxTokens) => new(HttpMethod.Post, "/v1/chat/completions")
+    {
+        Content = JsonContent.Create(new { messages = new[] { new { role = "user", content = "Hi" } }, max_tokens = maxTokens, stream = true }),
+    };
+
+    [Fact]
+    public async Task In_flight_requests_finish_within_the_deadline()
+    {
+        var engine = new GatedEngine();
+        await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ShutdownTimeoutSeconds"] = "60" }, engine);
+        var sending = server.Client.SendAsync(StreamingChat(3), HttpCompletionOption.ResponseHeadersRead);
+        await engine.Started.Task;
+        engine.Step(1); // headers go out with the first token
+        using var response = await sending;
+
+        var stopping = server.App.StopAsync();
+        Assert.False(stopping.IsCompleted);
+        engine.Step(2); // the generation completes after shutdown began
+
+        var stream = await Sse.ReadAllAsync(response);
+        Assert.True(stream.Done);
+        Assert.Equal("length", (string)stream.Chunks[^1]["choices"]![0]!["finish_reason"]!);
+        await stopping;
+        Assert.Equal(FinishReason.Length, (await engine.Finished.Task).FinishReason);
+    }
+
+    [Fact]
+    public async Task Requests_still_running_at_the_deadline_are_cancelled()
+    {
+        var engine = new GatedEngine();
+        await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ShutdownTimeoutSeconds"] = "0.2" }, engine);
+        var sending = server.Client.SendAsync(StreamingChat(100), HttpCompletionOption.ResponseHeadersRead);
+        await engine.Started.Task;
+        engine.Step(1);
+        using var response = await sending;
+
+        await server.App.StopAsync(); // no step is ever released: only the deadline can end the generation
+        var summary = await engine.Finished.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(FinishReason.Cancelled, summary.FinishReason);
+        Assert.Equal(0, engine.Load.Running);
+    }
+}

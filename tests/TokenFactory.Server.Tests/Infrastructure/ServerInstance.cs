@@ -1,0 +1,106 @@
+using System.Net.Http.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using TokenFactory.Engine;
+using TokenFactory.Models;
+using TokenFactory.Server.Hosting;
+using TokenFactory.Server.Metrics;
+
+namespace TokenFactory.Server.Tests.Infrastructure;
+
+/// <summary>A real server: Kestrel on 127.0.0.1 with a dynamic port, reached over real sockets.</summary>
+public sealed class ServerInstance : IAsyncDisposable
+{
+    public const string ModelName = "stories260K";
+
+    private ServerInstance(WebApplication app, Uri baseAddress)
+    {
+        App = app;
+        BaseAddress = baseAddress;
+        Client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public WebApplication App { get; }
+    public Uri BaseAddress { get; }
+    public Uri OpenAiEndpoint => new(BaseAddress, "/v1");
+    public HttpClient Client { get; }
+    public EngineHost Host => App.Services.GetRequiredService<EngineHost>();
+    public ServerMetrics Metrics => App.Services.GetRequiredService<ServerMetrics>();
+    public IInferenceEngine Engine => Host.Engine ?? throw new InvalidOperationException("not loaded");
+
+    /// <summary>Starts a server over stories260K (or <paramref name="engineFactory"/>'s engine) and, unless told not to, waits until it is ready.</summary>
+    public static async Task<ServerInstance> StartAsync(Dictionary<string, string?>? settings = null, IEngineFactory? engineFactory = null, bool waitReady = true)
+    {
+        if (!File.Exists(TestPaths.Stories260K))
+            throw new InvalidOperationException($"{TestPaths.Stories260K} is missing: the server tests need ../shared/models (CI always has it).");
+        var overrides = new Dictionary<string, string?>
+        {
+            ["TokenFactory:Host"] = "127.0.0.1",
+            ["TokenFactory:Port"] = "0",
+            ["TokenFactory:Model"] = TestPaths.Stories260K,
+            ["TokenFactory:ModelName"] = ModelName,
+            ["TokenFactory:Threads"] = "1",
+            ["TokenFactory:ContextLength"] = "512",
+            ["TokenFactory:DefaultMaxTokens"] = "0",
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:TokenFactory.Server.Hosting.ModelLoader"] = "Critical",
+        };
+        foreach (var (k, v) in settings ?? [])
+            overrides[k] = v;
+        var app = TokenFactoryServer.Build([], overrides, services =>
+        {
+            if (engineFactory is not null)
+                services.AddSingleton(engineFactory);
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        var instance = new ServerInstance(app, new Uri(address));
+        if (waitReady)
+            await instance.WaitForHealthAsync(200);
+        return instance;
+    }
+
+    public async Task WaitForHealthAsync(int status)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            using var response = await Client.GetAsync("/health");
+            if ((int)response.StatusCode == status)
+                return;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"/health never answered {status} (last {(int)response.StatusCode})");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Waits (bounded) until the engine reports nothing running or waiting.</summary>
+    public async Task WaitForIdleAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Engine.Load is { Running: > 0 } or { Waiting: > 0 })
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"The engine is still busy: {Engine.Load}");
+            await Task.Delay(10);
+        }
+    }
+
+    public Task<HttpResponseMessage> PostJsonAsync(string path, object body) =>
+        Client.PostAsJsonAsync(path, body);
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+
+    /// <summary>An engine factory that builds a <see cref="SerialEngine"/> over stories260K with the given options.</summary>
+    public sealed class SerialFactory(EngineOptions options) : IEngineFactory
+    {
+        public IInferenceEngine Create(ModelSource source) => new SerialEngine(TransformerModel.Load(source.Path), options);
+    }
+}

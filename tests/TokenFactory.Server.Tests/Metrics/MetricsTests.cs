@@ -1,0 +1,84 @@
+using System.Net.Http.Json;
+using TokenFactory.Server.Metrics;
+using TokenFactory.Server.Tests.Infrastructure;
+
+namespace TokenFactory.Server.Tests.Metrics;
+
+public sealed class MetricsTests
+{
+    public static readonly string[] Documented =
+    [
+        "tokenfactory_http_requests_total", "tokenfactory_prompt_tokens_total", "tokenfactory_generation_tokens_total",
+        "tokenfactory_generations_finished_total", "tokenfactory_time_to_first_token_seconds", "tokenfactory_inter_token_latency_seconds",
+        "tokenfactory_e2e_request_latency_seconds", "tokenfactory_request_queue_time_seconds", "tokenfactory_requests_running",
+        "tokenfactory_requests_waiting", "tokenfactory_kv_cache_usage_ratio", "tokenfactory_kv_cache_used_tokens",
+        "tokenfactory_kv_cache_capacity_tokens", "tokenfactory_model_ready",
+    ];
+
+    [Fact]
+    public async Task Metrics_follow_the_exposition_format_and_count_what_happened()
+    {
+        await using var server = await ServerInstance.StartAsync();
+        using (var r = await server.PostJsonAsync("/v1/completions", new { prompt = "Once upon a time", max_tokens = 5, temperature = 0 }))
+            Assert.True(r.IsSuccessStatusCode);
+        using (var r = await server.PostJsonAsync("/v1/chat/completions", new { messages = new[] { new { role = "user", content = "Hi" } }, max_tokens = 3, temperature = 0, stream = true }))
+            await r.Content.ReadAsStringAsync();
+        using (var r = await server.PostJsonAsync("/v1/chat/completions", new { model = "nope", messages = new[] { new { role = "user", content = "Hi" } } }))
+            Assert.Equal(404, (int)r.StatusCode);
+
+        using var response = await server.Client.GetAsync("/metrics");
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("0.0.4", response.Content.Headers.ContentType?.Parameters.Single(p => p.Name == "version").Value);
+        var families = PrometheusExposition.Parse(await response.Content.ReadAsStringAsync());
+
+        Assert.Equal(Documented.Order(), families.Keys.Order());
+        double Value(string family, params (string, string)[] labels) =>
+            families[family].Samples.Single(s => s.Name == family && labels.All(l => s.Labels.GetValueOrDefault(l.Item1) == l.Item2)).Value;
+
+        Assert.Equal(1, Value("tokenfactory_http_requests_total", ("endpoint", "/v1/completions"), ("status", "200")));
+        Assert.Equal(1, Value("tokenfactory_http_requests_total", ("endpoint", "/v1/chat/completions"), ("status", "200")));
+        Assert.Equal(1, Value("tokenfactory_http_requests_total", ("endpoint", "/v1/chat/completions"), ("status", "404")));
+        Assert.Equal(8, Value("tokenfactory_generation_tokens_total"));
+        Assert.Equal(2, Value("tokenfactory_generations_finished_total", ("finish_reason", "length")));
+        Assert.True(Value("tokenfactory_prompt_tokens_total") > 5);
+        Assert.Equal(2, families["tokenfactory_time_to_first_token_seconds"].Samples.Single(s => s.Name.EndsWith("_count")).Value);
+        Assert.Equal(6, families["tokenfactory_inter_token_latency_seconds"].Samples.Single(s => s.Name.EndsWith("_count")).Value);
+        Assert.Equal(2, families["tokenfactory_e2e_request_latency_seconds"].Samples.Single(s => s.Name.EndsWith("_count")).Value);
+        Assert.Equal(2, families["tokenfactory_request_queue_time_seconds"].Samples.Single(s => s.Name.EndsWith("_count")).Value);
+        Assert.Equal(1, Value("tokenfactory_model_ready"));
+        Assert.Equal(0, Value("tokenfactory_requests_running"));
+        Assert.Equal(512, Value("tokenfactory_kv_cache_capacity_tokens"));
+        Assert.InRange(Value("tokenfactory_kv_cache_usage_ratio"), 0, 1);
+        Assert.Equal("counter", families["tokenfactory_http_requests_total"].Type);
+        Assert.Equal("histogram", families["tokenfactory_time_to_first_token_seconds"].Type);
+        Assert.Equal("gauge", families["tokenfactory_requests_waiting"].Type);
+    }
+
+    [Fact]
+    public void Every_metric_is_documented()
+    {
+        string docs = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "docs", "metrics.md"));
+        Assert.All(Documented, name => Assert.Contains($"`{name}`", docs));
+    }
+
+    [Fact]
+    public void Writer_escapes_label_values_and_emits_cumulative_buckets()
+    {
+        var counter = new LabeledCounter("x_total", "help with \\ and\nnewline", "path");
+        counter.Add(2, "a\"b\\c\nd");
+        var histogram = new Histogram("h_seconds", "h", [0.1, 1]);
+        histogram.Observe(0.05);
+        histogram.Observe(0.5);
+        histogram.Observe(5);
+        var w = new PrometheusTextWriter();
+        w.Counter(counter);
+        w.Histogram(histogram);
+        string text = w.ToString();
+        Assert.Contains("x_total{path=\"a\\\"b\\\\c\\nd\"} 2\n", text);
+        Assert.Contains("# HELP x_total help with \\\\ and\\nnewline\n", text);
+        var families = PrometheusExposition.Parse(text);
+        var buckets = families["h_seconds"].Samples.Where(s => s.Name == "h_seconds_bucket").Select(s => s.Value);
+        Assert.Equal([1, 2, 3], buckets);
+        Assert.Equal(5.55, families["h_seconds"].Samples.Single(s => s.Name == "h_seconds_sum").Value, 10);
+    }
+}
