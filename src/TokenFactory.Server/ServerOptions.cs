@@ -36,6 +36,21 @@ public sealed class ServerOptions
     /// <summary>max_tokens when a request gives none; 0 fills the rest of the context.</summary>
     public int DefaultMaxTokens { get; set; }
 
+    /// <summary><c>batching</c> (continuous batching, paged KV cache, prefix caching) or <c>serial</c> (one request at a time).</summary>
+    public string Engine { get; set; } = "batching";
+
+    /// <summary>Paged KV cache budget, e.g. <c>512MiB</c> or <c>2GB</c>; empty sizes it for every running sequence's full context, capped at 1 GiB.</summary>
+    public string? KvCacheMemory { get; set; }
+
+    /// <summary>Tokens one batching step may run: decode tokens of every running sequence plus prompt chunks.</summary>
+    public int MaxBatchTokens { get; set; } = 256;
+
+    /// <summary>Sequences the batching engine runs at once.</summary>
+    public int MaxRunningSequences { get; set; } = 32;
+
+    /// <summary>Share cached KV blocks between requests with the same prompt prefix.</summary>
+    public bool PrefixCaching { get; set; } = true;
+
     /// <summary>On SIGTERM/Ctrl-C, how long in-flight requests may run before they are cancelled.</summary>
     public double ShutdownTimeoutSeconds { get; set; } = 10;
 }

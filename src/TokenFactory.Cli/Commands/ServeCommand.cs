@@ -22,9 +22,13 @@ internal static class ServeCommand
         var ctx = new Option<int?>("--ctx", "-c") { Description = "Context length per sequence (default: the model's, capped at 4096)" };
         var name = new Option<string?>("--model-name") { Description = "Model id clients send (default: the file name without .gguf)" };
         var maxWaiting = new Option<int?>("--max-waiting") { Description = "Requests allowed to queue before 503 (default 64)" };
+        var kvMemory = new Option<string?>("--kv-cache-memory") { Description = "Paged KV cache budget, e.g. 512MiB or 2GB (default: every running sequence's full context, capped at 1 GiB)" };
+        var batchTokens = new Option<int?>("--max-batch-tokens") { Description = "Tokens per batching step: decodes plus prompt chunks (default 256)" };
+        var maxRunning = new Option<int?>("--max-running") { Description = "Sequences run at once (default 32)" };
+        var engine = new Option<string?>("--engine") { Description = "batching (default) or serial" };
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API")
         {
-            model, host, port, threads, ctx, name, maxWaiting,
+            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, engine,
         };
         cmd.SetAction(r => CommandErrors.Run(() =>
         {
@@ -41,6 +45,10 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.ContextLength), r.GetValue(ctx));
             Set(nameof(ServerOptions.ModelName), r.GetValue(name));
             Set(nameof(ServerOptions.MaxWaitingRequests), r.GetValue(maxWaiting));
+            Set(nameof(ServerOptions.KvCacheMemory), r.GetValue(kvMemory));
+            Set(nameof(ServerOptions.MaxBatchTokens), r.GetValue(batchTokens));
+            Set(nameof(ServerOptions.MaxRunningSequences), r.GetValue(maxRunning));
+            Set(nameof(ServerOptions.Engine), r.GetValue(engine));
             if (r.GetValue(model) is string path && !File.Exists(path))
                 throw new TokenFactoryException($"model file not found: {path}");
 

@@ -25,6 +25,9 @@ public interface IInferenceEngine : IDisposable
 
     EngineLoad Load { get; }
 
+    /// <summary>Cumulative counters (steps, prefix-cache hits, preemptions…); engines without a concept leave it zero.</summary>
+    Batching.EngineCounters Counters => default;
+
     /// <summary>
     /// Queues a request and streams its tokens; the last update carries <see cref="GenerationUpdate.Final"/>.
     /// Cancelling the token stops the sequence within one decoding step and frees its cache.

@@ -41,6 +41,8 @@ public sealed class SerialEngine : IInferenceEngine
     public bool HasOwnChatTemplate { get; }
     public int ContextLength { get; }
 
+    public Batching.EngineCounters Counters => default;
+
     public EngineLoad Load => new(Volatile.Read(ref _running), Volatile.Read(ref _waiting), _pass.Position, ContextLength);
 
     public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
 using TokenFactory.Models;
 
 namespace TokenFactory.Server.Hosting;
@@ -13,13 +14,23 @@ internal sealed class GgufEngineFactory(IOptions<ServerOptions> options) : IEngi
         var model = TransformerModel.Load(source.Path);
         try
         {
-            return new SerialEngine(model, new EngineOptions
+            var engineOptions = new EngineOptions
             {
                 ContextLength = o.ContextLength,
                 Threads = o.Threads,
                 MaxWaitingRequests = o.MaxWaitingRequests,
                 RetryAfter = TimeSpan.FromSeconds(Math.Max(1, o.RetryAfterSeconds)),
-            });
+                KvCacheMemory = string.IsNullOrWhiteSpace(o.KvCacheMemory) ? 0 : ByteSize.Parse(o.KvCacheMemory),
+                MaxBatchTokens = o.MaxBatchTokens,
+                MaxRunningSequences = o.MaxRunningSequences,
+                PrefixCaching = o.PrefixCaching,
+            };
+            return o.Engine.ToLowerInvariant() switch
+            {
+                "batching" => new BatchingEngine(model, engineOptions),
+                "serial" => new SerialEngine(model, engineOptions),
+                _ => throw new TokenFactoryException($"Unknown engine '{o.Engine}'. Use 'batching' or 'serial'."),
+            };
         }
         catch
         {

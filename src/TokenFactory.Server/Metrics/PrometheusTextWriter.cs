@@ -27,6 +27,13 @@ public sealed class PrometheusTextWriter
             Sample(counter.Name, [], [], 0);
     }
 
+    /// <summary>A counter whose value another component keeps (e.g. the engine's cumulative counters).</summary>
+    public void CounterValue(string name, string help, double value)
+    {
+        Header(name, help, "counter");
+        Sample(name, [], [], value);
+    }
+
     public void Gauge(string name, string help, double value)
     {
         Header(name, help, "gauge");

@@ -42,6 +42,12 @@ public sealed class ServerMetrics
         w.Gauge(Prefix + "kv_cache_usage_ratio", "Fraction of the KV cache in use (0..1).", load.KvCacheUsage);
         w.Gauge(Prefix + "kv_cache_used_tokens", "KV cache positions in use.", load.KvCacheUsedTokens);
         w.Gauge(Prefix + "kv_cache_capacity_tokens", "KV cache positions available in all.", load.KvCacheCapacityTokens);
+        var c = host.Engine?.Counters ?? default;
+        w.CounterValue(Prefix + "prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", c.PrefixCacheQueryTokens);
+        w.CounterValue(Prefix + "prefix_cache_hits_total", "Prompt tokens served from the prefix cache instead of being computed.", c.PrefixCacheHitTokens);
+        w.CounterValue(Prefix + "preemptions_total", "Running sequences preempted (KV blocks freed, recomputed later) because the cache was full.", c.Preemptions);
+        w.CounterValue(Prefix + "engine_steps_total", "Batching steps run.", c.Steps);
+        w.Gauge(Prefix + "engine_mean_batch_sequences", "Mean sequences per batching step since start.", c.MeanBatchSequences);
         w.Gauge(Prefix + "model_ready", "1 once the model is loaded and requests are served, else 0.", host.State == EngineState.Ready ? 1 : 0);
         return w.ToString();
     }

@@ -12,8 +12,30 @@ public sealed class MetricsTests
         "tokenfactory_generations_finished_total", "tokenfactory_time_to_first_token_seconds", "tokenfactory_inter_token_latency_seconds",
         "tokenfactory_e2e_request_latency_seconds", "tokenfactory_request_queue_time_seconds", "tokenfactory_requests_running",
         "tokenfactory_requests_waiting", "tokenfactory_kv_cache_usage_ratio", "tokenfactory_kv_cache_used_tokens",
-        "tokenfactory_kv_cache_capacity_tokens", "tokenfactory_model_ready",
+        "tokenfactory_kv_cache_capacity_tokens", "tokenfactory_model_ready", "tokenfactory_prefix_cache_queries_total",
+        "tokenfactory_prefix_cache_hits_total", "tokenfactory_preemptions_total", "tokenfactory_engine_steps_total",
+        "tokenfactory_engine_mean_batch_sequences",
     ];
+
+    [Fact]
+    public async Task Prefix_cache_hits_and_engine_steps_are_exported()
+    {
+        await using var server = await ServerInstance.StartAsync();
+        string prompt = string.Concat(Enumerable.Repeat("Once upon a time there was a little dog. ", 6));
+        for (int i = 0; i < 2; i++)
+        {
+            using var r = await server.PostJsonAsync("/v1/completions", new { prompt, max_tokens = 2, temperature = 0 });
+            Assert.True(r.IsSuccessStatusCode);
+        }
+        using var response = await server.Client.GetAsync("/metrics");
+        var families = PrometheusExposition.Parse(await response.Content.ReadAsStringAsync());
+        double Value(string name) => families[name].Samples.Single().Value;
+        Assert.True(Value("tokenfactory_prefix_cache_hits_total") >= 32, "the second identical prompt should reuse its full blocks");
+        Assert.True(Value("tokenfactory_prefix_cache_queries_total") >= Value("tokenfactory_prefix_cache_hits_total"));
+        Assert.True(Value("tokenfactory_engine_steps_total") >= 4);
+        Assert.Equal(0, Value("tokenfactory_preemptions_total"));
+        Assert.Equal("counter", families["tokenfactory_prefix_cache_hits_total"].Type);
+    }
 
     [Fact]
     public async Task Metrics_follow_the_exposition_format_and_count_what_happened()
@@ -47,7 +69,8 @@ public sealed class MetricsTests
         Assert.Equal(2, families["tokenfactory_request_queue_time_seconds"].Samples.Single(s => s.Name.EndsWith("_count")).Value);
         Assert.Equal(1, Value("tokenfactory_model_ready"));
         Assert.Equal(0, Value("tokenfactory_requests_running"));
-        Assert.Equal(512, Value("tokenfactory_kv_cache_capacity_tokens"));
+        Assert.Equal(server.Engine.Load.KvCacheCapacityTokens, Value("tokenfactory_kv_cache_capacity_tokens"));
+        Assert.True(Value("tokenfactory_kv_cache_capacity_tokens") >= 512, "the cache must hold at least one full context");
         Assert.InRange(Value("tokenfactory_kv_cache_usage_ratio"), 0, 1);
         Assert.Equal("counter", families["tokenfactory_http_requests_total"].Type);
         Assert.Equal("histogram", families["tokenfactory_time_to_first_token_seconds"].Type);
