@@ -13,6 +13,7 @@ public static class Program
             InspectCommand.Create(),
             TokenizeCommand.Create(),
             SynthCommand.Create(),
+            BenchModelCommand.Create(), // TEMPORARY top-level "bench-model"; moves under "bench" as "bench model" at merge
         };
         return root.Parse(args).Invoke();
     }
