@@ -134,9 +134,9 @@ public sealed unsafe class MatMul : IParallelWork
             int nb = k / 32;
             _codes = Grow(_codes, (long)tokens * k);
             _scales = Grow(_scales, (long)tokens * nb);
-            _scalesX = Grow(_scalesX, (long)tiles * nb * 16);
+            _scalesX = Grow(_scalesX, (long)tokens * GemmQ8_0.ExpandedScaleFloats(nb));
             for (int i = 0; i < _scratch.Length; i++)
-                _scratch[i] = Grow(_scratch[i], (long)nb * 16);
+                _scratch[i] = Grow(_scratch[i], 4L * 4 * GemmQ8_0.ExpandedScaleFloats(nb));
         }
         else
         {
@@ -176,6 +176,7 @@ public sealed unsafe class MatMul : IParallelWork
     }
 
     /// <summary>Quantizes this thread's share of 4-token tiles and writes their expanded scales (and sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Quantize(int thread, int threadCount)
     {
         int k = _w.Columns, tokens = _tokens, tiles = (tokens + 3) / 4;
@@ -185,22 +186,11 @@ public sealed unsafe class MatMul : IParallelWork
             float* xs = x + _xOffset;
             if (_kind == Kind.Q8_0)
             {
-                int nb = k / 32;
-                for (int tile = tile0; tile < tile1; tile++)
+                int nb = k / 32, sx = GemmQ8_0.ExpandedScaleFloats(nb);
+                for (int t = 4 * tile0; t < Math.Min(tokens, 4 * tile1); t++)
                 {
-                    int t0 = 4 * tile, tn = Math.Min(4, tokens - t0);
-                    for (int t = t0; t < t0 + tn; t++)
-                        ActivationPacking.Q8_0(xs + (long)t * k, k, Ptr(_codes) + (long)t * k, Ptr(_scales) + (long)t * nb);
-                    if (tn < 4)
-                        continue;
-                    float* sx = Ptr(_scalesX) + (long)tile * nb * 16;
-                    float* s = Ptr(_scales) + (long)t0 * nb;
-                    for (int b = 0; b < nb; b++)
-                        for (int t = 0; t < 4; t++)
-                        {
-                            float v = s[t * nb + b];
-                            sx[16 * b + 4 * t] = v; sx[16 * b + 4 * t + 1] = v; sx[16 * b + 4 * t + 2] = v; sx[16 * b + 4 * t + 3] = v;
-                        }
+                    ActivationPacking.Q8_0(xs + (long)t * k, k, Ptr(_codes) + (long)t * k, Ptr(_scales) + (long)t * nb);
+                    GemmQ8_0.ExpandScales(Ptr(_scales) + (long)t * nb, nb, Ptr(_scalesX) + (long)t * sx);
                 }
             }
             else
@@ -242,15 +232,17 @@ public sealed unsafe class MatMul : IParallelWork
         tile1 = (int)((long)tiles * (thread + 1) / threadCount);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+
     private void MultiplyQ8_0(int thread, int threadCount)
     {
         var w = _w;
-        int k = w.Columns, nb = k / 32, rows = w.Rows, tokens = _tokens, fullTiles = tokens / 4;
+        int k = w.Columns, nb = k / 32, sx = GemmQ8_0.ExpandedScaleFloats(nb), rows = w.Rows, tokens = _tokens, fullTiles = tokens / 4;
         TileRange(thread, threadCount, out int tile0, out int tile1);
         float* dw = (float*)Ptr(_scratch[thread]);
         float* res = stackalloc float[16];
         byte* codes = Ptr(_codes);
-        float* scales = Ptr(_scales), scalesX = Ptr(_scalesX);
+        float* scalesX = Ptr(_scalesX);
         fixed (float* outBase = _out)
         {
             float* o = outBase + _outOffset;
@@ -258,20 +250,28 @@ public sealed unsafe class MatMul : IParallelWork
             {
                 int r0 = 4 * tile, valid = Math.Min(4, rows - r0);
                 byte* p0 = RowPtr(w, r0, rows), p1 = RowPtr(w, r0 + 1, rows), p2 = RowPtr(w, r0 + 2, rows), p3 = RowPtr(w, r0 + 3, rows);
-                GemmQ8_0.RowScales4(p0, p1, p2, p3, nb, dw);
+                if (fullTiles > 0)
+                {
+                    GemmQ8_0.RowScales(p0, nb, dw);
+                    GemmQ8_0.RowScales(p1, nb, dw + sx);
+                    GemmQ8_0.RowScales(p2, nb, dw + 2 * sx);
+                    GemmQ8_0.RowScales(p3, nb, dw + 3 * sx);
+                }
                 for (int tt = 0; tt < fullTiles; tt++)
                 {
-                    GemmQ8_0.Tile4x4(p0, p1, p2, p3, dw, codes + (long)4 * tt * k, k, scalesX + (long)tt * nb * 16, nb, res);
+                    GemmQ8_0.Tile4x4(p0, p1, p2, p3, dw, codes + (long)4 * tt * k, k, scalesX + (long)4 * tt * sx, nb, res);
                     Scatter(o, rows, r0, valid, 4 * tt, 4, res);
                 }
                 for (int t = 4 * fullTiles; t < tokens; t++)
                 {
-                    GemmQ8_0.Rows4x1(p0, p1, p2, p3, dw, codes + (long)t * k, scales + (long)t * nb, nb, res);
+                    GemmQ8_0.Rows4x1(p0, p1, p2, p3, codes + (long)t * k, scalesX + (long)t * sx, nb, res);
                     Scatter(o, rows, r0, valid, t, 1, res);
                 }
             }
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     private void MultiplyQ4_K(int thread, int threadCount)
     {
@@ -322,6 +322,8 @@ public sealed unsafe class MatMul : IParallelWork
                 dst[r] = res[4 * t + r];
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     private void MultiplyRowsShare(int thread, int threadCount)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -44,6 +45,8 @@ public static unsafe class MemoryBandwidth
     {
         public bool Fill;
         public long Sink;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
         public void Execute(int thread, int threadCount)
         {

@@ -20,6 +20,7 @@ internal static unsafe class ActivationPacking
     /// Q8_0 codes of <paramref name="n"/> floats (a multiple of 32) with 128 added (so they are unsigned, for
     /// <c>vpdpbusd</c>), and each block's scale as the float value of its fp16 field.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_0(float* x, int n, byte* codesU8, float* scales)
     {
         if (!IsAccelerated)
@@ -86,6 +87,7 @@ internal static unsafe class ActivationPacking
     /// sub-blocks 0,2,1,3,4,6,5,7 of 32 (the order <see cref="GemmQ4_K"/> consumes them in), the block scale d, and
     /// per block the 8 sums of each 32 codes (pairs of ggml's 16-element bsums) as int32.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_K(float* x, int n, sbyte* codes, float* scales, int* pairSums)
     {
         if (!IsAccelerated)

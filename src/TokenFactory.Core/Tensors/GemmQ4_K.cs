@@ -52,6 +52,7 @@ internal static unsafe class GemmQ4_K
     /// Unpacks the scales of <paramref name="nsb"/> blocks of 4 rows into <paramref name="scratch"/>
     /// (<see cref="ScratchBytes"/>): per block 16 scale vectors, dw[4], dmin[4], mins[8][4].
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PrepareRows4(byte* r0, byte* r1, byte* r2, byte* r3, int nsb, byte* scratch)
     {
         byte** rows = stackalloc byte*[4] { r0, r1, r2, r3 };
@@ -79,6 +80,7 @@ internal static unsafe class GemmQ4_K
     /// bytes apart; <paramref name="daX"/>: per block 16 floats, lane 4t+r = da[t]; <paramref name="psX"/>: per block
     /// [8 pair sums][16], lane 4t+r = the token's pair sum.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile4x4(byte* w0, byte* w1, byte* w2, byte* w3, byte* scratch, sbyte* a, int k, float* daX, int* psX, int nsb, float* result)
     {
         Vector512<byte> low4 = Vector512.Create((byte)0x0F);
@@ -164,6 +166,7 @@ internal static unsafe class GemmQ4_K
     }
 
     /// <summary>4 rows x 1 token (decode): <c>result[r] = W[r] · a</c>; <paramref name="da"/>, <paramref name="ps"/>: the token's block scales and pair sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows4x1(byte* w0, byte* w1, byte* w2, byte* w3, sbyte* a, float* da, int* ps, int nsb, float* result)
     {
         Vector512<byte> low4 = Vector512.Create((byte)0x0F);
@@ -178,8 +181,10 @@ internal static unsafe class GemmQ4_K
             Vector512<int> t = Reduce4(c0, c1, c2, c3);
             Vector256<int> t2 = t.GetLower() + t.GetUpper();
             Vector128<int> isum = t2.GetLower() + t2.GetUpper();
-            Vector128<float> dw = Vector128.Create(Fp16.ToFloat(*(ushort*)(w0 + ob)), Fp16.ToFloat(*(ushort*)(w1 + ob)), Fp16.ToFloat(*(ushort*)(w2 + ob)), Fp16.ToFloat(*(ushort*)(w3 + ob)));
-            Vector128<float> dmin = Vector128.Create(Fp16.ToFloat(*(ushort*)(w0 + ob + 2)), Fp16.ToFloat(*(ushort*)(w1 + ob + 2)), Fp16.ToFloat(*(ushort*)(w2 + ob + 2)), Fp16.ToFloat(*(ushort*)(w3 + ob + 2)));
+            // d (low half) and dmin (high half) of each row's block, widened together.
+            Vector128<int> dd = Vector128.Create(*(int*)(w0 + ob), *(int*)(w1 + ob), *(int*)(w2 + ob), *(int*)(w3 + ob));
+            Vector128<float> dw = HalfVectors.FiniteHighToSingle(dd << 16);
+            Vector128<float> dmin = HalfVectors.FiniteHighToSingle(dd);
             Vector128<float> d = Vector128.Create(da[sb]);
             sum += dw * d * Vector128.ConvertToSingle(isum) - dmin * d * Vector128.ConvertToSingle(Vector128.Create(m0, m1, m2, m3));
         }

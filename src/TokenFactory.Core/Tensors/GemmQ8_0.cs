@@ -9,138 +9,181 @@ namespace TokenFactory.Tensors;
 /// Activations come from <see cref="ActivationPacking.Q8_0(float*, int, byte*, float*)"/> with 128 added to every
 /// code; each weight block's correction 128·Σw is subtracted exactly (it seeds the accumulator), so every block's
 /// integer dot product is exact, as in the row kernels. Blocks are then scaled by dw·da and summed in float lanes.
-/// Weight scales are converted once per 4-row tile into <c>dw[block][row]</c> (see <see cref="RowScales4"/>).
+/// Scales are widened (fp16 -> float, exact for finite values) and repeated 8 times, so two blocks share one 512-bit
+/// float accumulator: convert, multiply by dw·da, add. Prefill widens weight scales once per 4-row tile; decode on the fly.
 /// </summary>
 internal static unsafe class GemmQ8_0
 {
     public static bool IsSupported => AvxVnni.IsSupported && Avx512F.IsSupported && Avx512BW.IsSupported && Fma.IsSupported;
 
-    /// <summary>fp16 scales of <paramref name="nb"/> Q8_0 blocks of 4 rows into <c>dw[4 * b + r]</c>.</summary>
-    public static void RowScales4(byte* r0, byte* r1, byte* r2, byte* r3, int nb, float* dw)
-    {
-        int b = 0;
-        Vector256<int> idx = Vector256.Create(0, 34, 68, 102, 136, 170, 204, 238);
-        for (; b + 8 <= nb; b += 8)
-        {
-            int o = 34 * b;
-            Vector256<float> a = Half(Avx2.GatherVector256((int*)(r0 + o), idx, 1));
-            Vector256<float> bb = Half(Avx2.GatherVector256((int*)(r1 + o), idx, 1));
-            Vector256<float> c = Half(Avx2.GatherVector256((int*)(r2 + o), idx, 1));
-            Vector256<float> d = Half(Avx2.GatherVector256((int*)(r3 + o), idx, 1));
-            Vector256<float> t0 = Avx.UnpackLow(a, bb), t1 = Avx.UnpackHigh(a, bb);
-            Vector256<float> t2 = Avx.UnpackLow(c, d), t3 = Avx.UnpackHigh(c, d);
-            Vector256<float> u0 = Avx.UnpackLow(t0.AsDouble(), t2.AsDouble()).AsSingle();
-            Vector256<float> u1 = Avx.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
-            Vector256<float> u2 = Avx.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle();
-            Vector256<float> u3 = Avx.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
-            float* p = dw + 4 * b;
-            u0.GetLower().Store(p);
-            u1.GetLower().Store(p + 4);
-            u2.GetLower().Store(p + 8);
-            u3.GetLower().Store(p + 12);
-            u0.GetUpper().Store(p + 16);
-            u1.GetUpper().Store(p + 20);
-            u2.GetUpper().Store(p + 24);
-            u3.GetUpper().Store(p + 28);
-        }
-        for (; b < nb; b++)
-        {
-            dw[4 * b] = Fp16.ToFloat(*(ushort*)(r0 + 34 * b));
-            dw[4 * b + 1] = Fp16.ToFloat(*(ushort*)(r1 + 34 * b));
-            dw[4 * b + 2] = Fp16.ToFloat(*(ushort*)(r2 + 34 * b));
-            dw[4 * b + 3] = Fp16.ToFloat(*(ushort*)(r3 + 34 * b));
-        }
+    /// <summary>
+    /// Floats per row of <see cref="RowScales"/> output for <paramref name="nb"/> blocks: each block's scale is
+    /// repeated 8 times (the lanes of its half of a 512-bit accumulator), padded to an even block count.
+    /// </summary>
+    public static int ExpandedScaleFloats(int nb) => 8 * (nb + (nb & 1));
 
-        static Vector256<float> Half(Vector256<int> v) => HalfVectors.ToSingle(v.AsUInt32() & Vector256.Create(0xFFFFu));
+    // Words 2i+1 of the result take word 0 (block b's scale) for i < 8 and word 17 (bytes 34-35: block b+1's) after.
+    private static readonly Vector512<short> s_pairScaleIndex = Vector512.Create(
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 17, 0, 17, 0, 17, 0, 17, 0, 17, 0, 17, 0, 17, 0, 17);
+
+    /// <summary>[d_b x8 | d_b+1 x8] from the 64 bytes at block b's start (blocks b and b+1 must both exist).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PairScales(byte* block, Vector512<short> index)
+        => HalfVectors.FiniteHighToSingle(Avx512BW.PermuteVar32x16(Vector512.Load((short*)block), index).AsInt32());
+
+    /// <summary>[d_b x8 | 0 x8] for a final, unpaired block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> SingleScale(byte* block)
+        => Vector256.Create(Fp16.ToFloat(*(ushort*)block)).ToVector512();
+
+    /// <summary>The fp16 scales of a row's <paramref name="nb"/> blocks, each widened and repeated 8 times into <paramref name="dst"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowScales(byte* row, int nb, float* dst)
+    {
+        Vector512<short> index = s_pairScaleIndex;
+        int b = 0;
+        for (; b + 2 <= nb; b += 2)
+            PairScales(row + 34 * b, index).Store(dst + 8 * b);
+        if (b < nb)
+            SingleScale(row + 34 * b).Store(dst + 8 * b);
+    }
+
+    /// <summary>Repeats each of <paramref name="nb"/> activation block scales 8 times, like <see cref="RowScales"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ExpandScales(float* da, int nb, float* dst)
+    {
+        for (int b = 0; b < nb; b++)
+            Vector256.Create(da[b]).Store(dst + 8 * b);
+        if ((nb & 1) != 0)
+            Vector256<float>.Zero.Store(dst + 8 * nb);
     }
 
     /// <summary>
-    /// 4 rows x 4 tokens: <c>result[4 * t + r] = W[r] · a[t]</c>. <paramref name="a"/> holds 4 rows of offset codes
-    /// <paramref name="k"/> bytes apart; <paramref name="daX"/> holds per block the 16 values <c>da[t]</c> at lanes 4t..4t+3.
+    /// 4 rows x 4 tokens: <c>result[4t + r] = W[r] · a[t]</c>. <paramref name="a"/>: 4 rows of offset codes
+    /// <paramref name="k"/> bytes apart; <paramref name="dw"/>/<paramref name="da"/>: expanded scales
+    /// (<see cref="ExpandedScaleFloats"/> apart) of the 4 weight rows and the 4 tokens.
+    /// Two blocks share one 512-bit float accumulator per (row, token).
     /// </summary>
-    public static void Tile4x4(byte* w0, byte* w1, byte* w2, byte* w3, float* dw, byte* a, int k, float* daX, int nb, float* result)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile4x4(byte* w0, byte* w1, byte* w2, byte* w3, float* dw, byte* a, int k, float* da, int nb, float* result)
     {
-        Vector256<float> c00 = default, c01 = default, c02 = default, c03 = default;
-        Vector256<float> c10 = default, c11 = default, c12 = default, c13 = default;
-        Vector256<float> c20 = default, c21 = default, c22 = default, c23 = default;
-        Vector256<float> c30 = default, c31 = default, c32 = default, c33 = default;
-        Vector256<byte> k80 = Vector256.Create((byte)0x80);
-        float* s = stackalloc float[16];
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
+        Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
+        Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
+        int sx = ExpandedScaleFloats(nb);
         byte* a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k;
-        for (int b = 0; b < nb; b++)
+        float* da0 = da, da1 = da + sx, da2 = da + 2 * sx, da3 = da + 3 * sx;
+        int b = 0;
+        for (; b + 2 <= nb; b += 2)
         {
-            int o = 34 * b + 2, oa = 32 * b;
-            Vector256<sbyte> x0 = Vector256.Load(w0 + o).AsSByte();
-            Vector256<sbyte> x1 = Vector256.Load(w1 + o).AsSByte();
-            Vector256<sbyte> x2 = Vector256.Load(w2 + o).AsSByte();
-            Vector256<sbyte> x3 = Vector256.Load(w3 + o).AsSByte();
-            Vector256<int> n0 = Vector256<int>.Zero - AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, k80, x0);
-            Vector256<int> n1 = Vector256<int>.Zero - AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, k80, x1);
-            Vector256<int> n2 = Vector256<int>.Zero - AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, k80, x2);
-            Vector256<int> n3 = Vector256<int>.Zero - AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, k80, x3);
-            (Avx512F.BroadcastVector128ToVector512(dw + 4 * b) * Vector512.Load(daX + 16 * b)).Store(s);
-
-            Vector256<byte> y = Vector256.Load(a0 + oa);
-            c00 = Fma.MultiplyAdd(Dot(n0, y, x0), Vector256.Create(s[0]), c00);
-            c10 = Fma.MultiplyAdd(Dot(n1, y, x1), Vector256.Create(s[1]), c10);
-            c20 = Fma.MultiplyAdd(Dot(n2, y, x2), Vector256.Create(s[2]), c20);
-            c30 = Fma.MultiplyAdd(Dot(n3, y, x3), Vector256.Create(s[3]), c30);
-            y = Vector256.Load(a1 + oa);
-            c01 = Fma.MultiplyAdd(Dot(n0, y, x0), Vector256.Create(s[4]), c01);
-            c11 = Fma.MultiplyAdd(Dot(n1, y, x1), Vector256.Create(s[5]), c11);
-            c21 = Fma.MultiplyAdd(Dot(n2, y, x2), Vector256.Create(s[6]), c21);
-            c31 = Fma.MultiplyAdd(Dot(n3, y, x3), Vector256.Create(s[7]), c31);
-            y = Vector256.Load(a2 + oa);
-            c02 = Fma.MultiplyAdd(Dot(n0, y, x0), Vector256.Create(s[8]), c02);
-            c12 = Fma.MultiplyAdd(Dot(n1, y, x1), Vector256.Create(s[9]), c12);
-            c22 = Fma.MultiplyAdd(Dot(n2, y, x2), Vector256.Create(s[10]), c22);
-            c32 = Fma.MultiplyAdd(Dot(n3, y, x3), Vector256.Create(s[11]), c32);
-            y = Vector256.Load(a3 + oa);
-            c03 = Fma.MultiplyAdd(Dot(n0, y, x0), Vector256.Create(s[12]), c03);
-            c13 = Fma.MultiplyAdd(Dot(n1, y, x1), Vector256.Create(s[13]), c13);
-            c23 = Fma.MultiplyAdd(Dot(n2, y, x2), Vector256.Create(s[14]), c23);
-            c33 = Fma.MultiplyAdd(Dot(n3, y, x3), Vector256.Create(s[15]), c33);
+            int oa = 32 * b, os = 8 * b;
+            Row(w0 + 34 * b, dw + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, true, ref c00, ref c01, ref c02, ref c03);
+            Row(w1 + 34 * b, dw + sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, true, ref c10, ref c11, ref c12, ref c13);
+            Row(w2 + 34 * b, dw + 2 * sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, true, ref c20, ref c21, ref c22, ref c23);
+            Row(w3 + 34 * b, dw + 3 * sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, true, ref c30, ref c31, ref c32, ref c33);
         }
-        result[0] = Vector256.Sum(c00); result[1] = Vector256.Sum(c10); result[2] = Vector256.Sum(c20); result[3] = Vector256.Sum(c30);
-        result[4] = Vector256.Sum(c01); result[5] = Vector256.Sum(c11); result[6] = Vector256.Sum(c21); result[7] = Vector256.Sum(c31);
-        result[8] = Vector256.Sum(c02); result[9] = Vector256.Sum(c12); result[10] = Vector256.Sum(c22); result[11] = Vector256.Sum(c32);
-        result[12] = Vector256.Sum(c03); result[13] = Vector256.Sum(c13); result[14] = Vector256.Sum(c23); result[15] = Vector256.Sum(c33);
+        if (b < nb)
+        {
+            int oa = 32 * b, os = 8 * b;
+            Row(w0 + 34 * b, dw + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, false, ref c00, ref c01, ref c02, ref c03);
+            Row(w1 + 34 * b, dw + sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, false, ref c10, ref c11, ref c12, ref c13);
+            Row(w2 + 34 * b, dw + 2 * sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, false, ref c20, ref c21, ref c22, ref c23);
+            Row(w3 + 34 * b, dw + 3 * sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, false, ref c30, ref c31, ref c32, ref c33);
+        }
+        result[0] = Vector512.Sum(c00); result[1] = Vector512.Sum(c10); result[2] = Vector512.Sum(c20); result[3] = Vector512.Sum(c30);
+        result[4] = Vector512.Sum(c01); result[5] = Vector512.Sum(c11); result[6] = Vector512.Sum(c21); result[7] = Vector512.Sum(c31);
+        result[8] = Vector512.Sum(c02); result[9] = Vector512.Sum(c12); result[10] = Vector512.Sum(c22); result[11] = Vector512.Sum(c32);
+        result[12] = Vector512.Sum(c03); result[13] = Vector512.Sum(c13); result[14] = Vector512.Sum(c23); result[15] = Vector512.Sum(c33);
     }
 
-    /// <summary>Exact Σ a·w of one block in 8 lanes, as float: <paramref name="neg"/> = -128·Σw seeds the u8 x s8 sum.</summary>
+    /// <summary>One weight row's two blocks (or one, when <paramref name="two"/> is false) against 4 tokens.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Dot(Vector256<int> neg, Vector256<byte> y, Vector256<sbyte> x)
-        => Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, y, x));
-
-    /// <summary>4 rows x 1 token (decode): <c>result[r] = W[r] · a</c>, with <paramref name="da"/> the token's block scales.</summary>
-    public static void Rows4x1(byte* w0, byte* w1, byte* w2, byte* w3, float* dw, byte* a, float* da, int nb, float* result)
+    private static void Row(byte* w, float* dw, byte* a0, byte* a1, byte* a2, byte* a3, float* d0, float* d1, float* d2, float* d3, bool two,
+        ref Vector512<float> c0, ref Vector512<float> c1, ref Vector512<float> c2, ref Vector512<float> c3)
     {
-        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
         Vector256<byte> k80 = Vector256.Create((byte)0x80);
-        float* s = stackalloc float[4];
-        for (int b = 0; b < nb; b++)
+        Vector256<sbyte> xl = Vector256.Load(w + 2).AsSByte();
+        Vector256<int> nl = Vector256<int>.Zero - AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, k80, xl);
+        Vector512<float> s = Vector512.Load(dw);
+        if (two)
         {
-            int o = 34 * b + 2;
-            Vector256<byte> y = Vector256.Load(a + 32 * b);
-            Vector256<sbyte> x0 = Vector256.Load(w0 + o).AsSByte();
-            Vector256<sbyte> x1 = Vector256.Load(w1 + o).AsSByte();
-            Vector256<sbyte> x2 = Vector256.Load(w2 + o).AsSByte();
-            Vector256<sbyte> x3 = Vector256.Load(w3 + o).AsSByte();
-            (Vector128.Load(dw + 4 * b) * Vector128.Create(da[b])).Store(s);
-            c0 = Fma.MultiplyAdd(Exact(y, x0, k80), Vector256.Create(s[0]), c0);
-            c1 = Fma.MultiplyAdd(Exact(y, x1, k80), Vector256.Create(s[1]), c1);
-            c2 = Fma.MultiplyAdd(Exact(y, x2, k80), Vector256.Create(s[2]), c2);
-            c3 = Fma.MultiplyAdd(Exact(y, x3, k80), Vector256.Create(s[3]), c3);
+            Vector256<sbyte> xh = Vector256.Load(w + 36).AsSByte();
+            Vector256<int> nh = Vector256<int>.Zero - AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, k80, xh);
+            c0 = Avx512F.FusedMultiplyAdd(Pair(nl, nh, a0, xl, xh), s * Vector512.Load(d0), c0);
+            c1 = Avx512F.FusedMultiplyAdd(Pair(nl, nh, a1, xl, xh), s * Vector512.Load(d1), c1);
+            c2 = Avx512F.FusedMultiplyAdd(Pair(nl, nh, a2, xl, xh), s * Vector512.Load(d2), c2);
+            c3 = Avx512F.FusedMultiplyAdd(Pair(nl, nh, a3, xl, xh), s * Vector512.Load(d3), c3);
         }
-        result[0] = Vector256.Sum(c0);
-        result[1] = Vector256.Sum(c1);
-        result[2] = Vector256.Sum(c2);
-        result[3] = Vector256.Sum(c3);
+        else
+        {
+            c0 = Avx512F.FusedMultiplyAdd(One(nl, a0, xl), s * Vector512.Load(d0), c0);
+            c1 = Avx512F.FusedMultiplyAdd(One(nl, a1, xl), s * Vector512.Load(d1), c1);
+            c2 = Avx512F.FusedMultiplyAdd(One(nl, a2, xl), s * Vector512.Load(d2), c2);
+            c3 = Avx512F.FusedMultiplyAdd(One(nl, a3, xl), s * Vector512.Load(d3), c3);
+        }
+    }
+
+    /// <summary>Exact Σ a·w of two consecutive blocks, 8 lanes each, as floats; n = -128·Σw seeds each u8 x s8 sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Pair(Vector256<int> nl, Vector256<int> nh, byte* a, Vector256<sbyte> xl, Vector256<sbyte> xh)
+        => Avx512F.ConvertToVector512Single(Join(
+            AvxVnni.MultiplyWideningAndAdd(nl, Vector256.Load(a), xl),
+            AvxVnni.MultiplyWideningAndAdd(nh, Vector256.Load(a + 32), xh)));
+
+    /// <summary>[lo | hi] with one insert (Vector512.Create(lo, hi) inserts into the old register, a false dependency).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Join(Vector256<int> lo, Vector256<int> hi) => Avx512F.InsertVector256(lo.ToVector512Unsafe(), hi, 1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> One(Vector256<int> nl, byte* a, Vector256<sbyte> xl)
+        => Avx512F.ConvertToVector512Single(AvxVnni.MultiplyWideningAndAdd(nl, Vector256.Load(a), xl).ToVector512());
+
+    /// <summary>4 rows x 1 token (decode): <c>result[r] = W[r] · a</c>, with <paramref name="da"/> the token's expanded
+    /// scales; the weight scales are widened on the fly from the same cache lines as the codes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Rows4x1(byte* w0, byte* w1, byte* w2, byte* w3, byte* a, float* da, int nb, float* result)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector512<short> index = s_pairScaleIndex;
+        int b = 0;
+        for (; b + 2 <= nb; b += 2)
+        {
+            Vector256<byte> yl = Vector256.Load(a + 32 * b), yh = Vector256.Load(a + 32 * b + 32);
+            Vector512<float> d = Vector512.Load(da + 8 * b);
+            int o = 34 * b;
+            c0 = Avx512F.FusedMultiplyAdd(Exact2(w0 + o, yl, yh), PairScales(w0 + o, index) * d, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Exact2(w1 + o, yl, yh), PairScales(w1 + o, index) * d, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Exact2(w2 + o, yl, yh), PairScales(w2 + o, index) * d, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Exact2(w3 + o, yl, yh), PairScales(w3 + o, index) * d, c3);
+        }
+        if (b < nb)
+        {
+            Vector256<byte> yl = Vector256.Load(a + 32 * b);
+            Vector512<float> d = Vector512.Load(da + 8 * b);
+            int o = 34 * b;
+            c0 = Avx512F.FusedMultiplyAdd(Exact1(w0 + o, yl), SingleScale(w0 + o) * d, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Exact1(w1 + o, yl), SingleScale(w1 + o) * d, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Exact1(w2 + o, yl), SingleScale(w2 + o) * d, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Exact1(w3 + o, yl), SingleScale(w3 + o) * d, c3);
+        }
+        result[0] = Vector512.Sum(c0);
+        result[1] = Vector512.Sum(c1);
+        result[2] = Vector512.Sum(c2);
+        result[3] = Vector512.Sum(c3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Exact(Vector256<byte> y, Vector256<sbyte> x, Vector256<byte> k80)
-        => Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, y, x) - AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, k80, x));
+    private static Vector256<int> Exact(Vector256<byte> y, Vector256<sbyte> x)
+        => AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, y, x) - AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Create((byte)0x80), x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Exact2(byte* w, Vector256<byte> yl, Vector256<byte> yh)
+        => Avx512F.ConvertToVector512Single(Join(Exact(yl, Vector256.Load(w + 2).AsSByte()), Exact(yh, Vector256.Load(w + 36).AsSByte())));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Exact1(byte* w, Vector256<byte> yl)
+        => Avx512F.ConvertToVector512Single(Exact(yl, Vector256.Load(w + 2).AsSByte()).ToVector512());
 
     /// <summary>Scalar twin: one row against one token of the split layout, block by block like <see cref="VecDotScalar.Legacy"/>.</summary>
     public static float DotScalar(byte* w, byte* a, float* da, int nb)
