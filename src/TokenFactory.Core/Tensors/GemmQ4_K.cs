@@ -174,6 +174,11 @@ internal static unsafe class GemmQ4_K
         for (int sb = 0; sb < nsb; sb++)
         {
             int ob = BlockBytes * sb;
+            int pf = 2 * GemmQ8_0.PrefetchDistance;
+            Sse.Prefetch0(w0 + ob + pf); Sse.Prefetch0(w0 + ob + pf + 64); Sse.Prefetch0(w0 + ob + pf + 128);
+            Sse.Prefetch0(w1 + ob + pf); Sse.Prefetch0(w1 + ob + pf + 64); Sse.Prefetch0(w1 + ob + pf + 128);
+            Sse.Prefetch0(w2 + ob + pf); Sse.Prefetch0(w2 + ob + pf + 64); Sse.Prefetch0(w2 + ob + pf + 128);
+            Sse.Prefetch0(w3 + ob + pf); Sse.Prefetch0(w3 + ob + pf + 64); Sse.Prefetch0(w3 + ob + pf + 128);
             Vector512<int> c0 = Block(w0 + ob, a + 256 * sb, low4, ps + 8 * sb, out int m0);
             Vector512<int> c1 = Block(w1 + ob, a + 256 * sb, low4, ps + 8 * sb, out int m1);
             Vector512<int> c2 = Block(w2 + ob, a + 256 * sb, low4, ps + 8 * sb, out int m2);

@@ -14,6 +14,9 @@ namespace TokenFactory.Tensors;
 /// </summary>
 internal static unsafe class GemmQ8_0
 {
+    /// <summary>Bytes ahead of the decode kernel's position that it prefetches in each of its 4 row streams.</summary>
+    internal static int PrefetchDistance = int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 768;
+
     public static bool IsSupported => AvxVnni.IsSupported && Avx512F.IsSupported && Avx512BW.IsSupported && Fma.IsSupported;
 
     /// <summary>
@@ -149,9 +152,15 @@ internal static unsafe class GemmQ8_0
         int b = 0;
         for (; b + 2 <= nb; b += 2)
         {
-            Vector256<byte> yl = Vector256.Load(a + 32 * b), yh = Vector256.Load(a + 32 * b + 32);
+            // Back to signed codes (the tiles use them offset by 128).
+            Vector256<sbyte> yl = (Vector256.Load(a + 32 * b) ^ Vector256.Create((byte)0x80)).AsSByte();
+            Vector256<sbyte> yh = (Vector256.Load(a + 32 * b + 32) ^ Vector256.Create((byte)0x80)).AsSByte();
             Vector512<float> d = Vector512.Load(da + 8 * b);
             int o = 34 * b;
+            Sse.Prefetch0(w0 + o + PrefetchDistance);
+            Sse.Prefetch0(w1 + o + PrefetchDistance);
+            Sse.Prefetch0(w2 + o + PrefetchDistance);
+            Sse.Prefetch0(w3 + o + PrefetchDistance);
             c0 = Avx512F.FusedMultiplyAdd(Exact2(w0 + o, yl, yh), PairScales(w0 + o, index) * d, c0);
             c1 = Avx512F.FusedMultiplyAdd(Exact2(w1 + o, yl, yh), PairScales(w1 + o, index) * d, c1);
             c2 = Avx512F.FusedMultiplyAdd(Exact2(w2 + o, yl, yh), PairScales(w2 + o, index) * d, c2);
@@ -159,7 +168,7 @@ internal static unsafe class GemmQ8_0
         }
         if (b < nb)
         {
-            Vector256<byte> yl = Vector256.Load(a + 32 * b);
+            Vector256<sbyte> yl = (Vector256.Load(a + 32 * b) ^ Vector256.Create((byte)0x80)).AsSByte();
             Vector512<float> d = Vector512.Load(da + 8 * b);
             int o = 34 * b;
             c0 = Avx512F.FusedMultiplyAdd(Exact1(w0 + o, yl), SingleScale(w0 + o) * d, c0);
@@ -173,16 +182,17 @@ internal static unsafe class GemmQ8_0
         result[3] = Vector512.Sum(c3);
     }
 
+    /// <summary>Exact Σ a·w of one block: |w| (u8, 128 for -128) times a carrying w's sign (s8, |a| ≤ 127).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Exact(Vector256<byte> y, Vector256<sbyte> x)
-        => AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, y, x) - AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Create((byte)0x80), x);
+    private static Vector256<int> Exact(Vector256<sbyte> y, Vector256<sbyte> x)
+        => AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Avx2.Abs(x), Avx2.Sign(y, x));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Exact2(byte* w, Vector256<byte> yl, Vector256<byte> yh)
+    private static Vector512<float> Exact2(byte* w, Vector256<sbyte> yl, Vector256<sbyte> yh)
         => Avx512F.ConvertToVector512Single(Join(Exact(yl, Vector256.Load(w + 2).AsSByte()), Exact(yh, Vector256.Load(w + 36).AsSByte())));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Exact1(byte* w, Vector256<byte> yl)
+    private static Vector512<float> Exact1(byte* w, Vector256<sbyte> yl)
         => Avx512F.ConvertToVector512Single(Exact(yl, Vector256.Load(w + 2).AsSByte()).ToVector512());
 
     /// <summary>Scalar twin: one row against one token of the split layout, block by block like <see cref="VecDotScalar.Legacy"/>.</summary>
