@@ -14,7 +14,7 @@ public static class Program
             TokenizeCommand.Create(),
             SynthCommand.Create(),
             ServeCommand.Create(),
-            BenchCommand.Create(BenchServeCommand.Create(), BenchEngineCommand.Create()),
+            BenchCommand.Create(BenchServeCommand.Create(), BenchEngineCommand.Create(), BenchModelCommand.Create("model")),
         };
         return root.Parse(args).Invoke();
     }

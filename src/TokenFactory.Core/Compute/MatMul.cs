@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Compute;
@@ -6,43 +8,324 @@ namespace TokenFactory.Compute;
 /// Multiplies a weight matrix by a batch of activation rows: <c>out[t, r] = W[r] · x[t]</c>.
 /// As llama.cpp does, activations are first converted to the weight type's dot-product partner
 /// (Q8_0, Q8_K, F16, …) so the inner loop is an integer or half-precision dot product and our logits
-/// track llama.cpp's. Rows are split across the pool; each weight row is read once per call and
-/// reused for every token in the batch while it is hot in cache.
+/// track llama.cpp's.
+/// <para>
+/// Q8_0 and Q4_K weights (the common formats) take a tiled path: activations are quantized once per call, in
+/// parallel, into a split layout (<see cref="ActivationPacking"/>); each thread owns a static range of 4-row tiles and
+/// multiplies each tile by 4 tokens at a time in registers (<see cref="GemmQ8_0"/>, <see cref="GemmQ4_K"/>), so every
+/// loaded weight block serves 4 tokens and every activation block 4 rows; decode (one token) runs 4 rows at once.
+/// Other formats, or CPUs without AVX-512/AVX-VNNI, use the row kernels of <see cref="VecDot"/>.
+/// </para>
+/// Nothing is allocated once the buffers have grown to the largest call.
 /// </summary>
-public sealed class MatMul : IParallelWork
+public sealed unsafe class MatMul : IParallelWork
 {
+    private enum Kind : byte { Rows, Q8_0, Q4_K }
+
+    private enum Phase : byte { Quantize, Multiply }
+
     private readonly ComputePool _pool;
+    // Row-kernel path.
     private byte[] _activations = [];
+    private int _actRowBytes;
+    // Tiled path: codes, per-block scales, expanded per-tile scales/sums, per-thread weight-scale scratch.
+    private byte[] _codes = [];
+    private float[] _scales = [];
+    private float[] _scalesX = [];
+    private int[] _sums = [];
+    private int[] _sumsX = [];
+    private readonly byte[][] _scratch;
+
+    private Kind _kind;
+    private Phase _phase;
     private WeightMatrix _w;
+    private float[] _x = [];
+    private int _xOffset;
     private float[] _out = [];
     private int _outOffset;
     private int _tokens;
-    private int _actRowBytes;
 
-    public MatMul(ComputePool pool) => _pool = pool;
+    public MatMul(ComputePool pool)
+    {
+        _pool = pool;
+        _scratch = new byte[pool.ThreadCount][];
+        for (int i = 0; i < _scratch.Length; i++)
+            _scratch[i] = [];
+    }
 
     public ComputePool Pool => _pool;
+
+    /// <summary>Whether <paramref name="w"/> takes the tiled path on this CPU (false: the row kernels).</summary>
+    public static bool IsTiled(in WeightMatrix w) => KindOf(w) != Kind.Rows;
+
+    private static Kind KindOf(in WeightMatrix w)
+    {
+        if (w.Type == GgmlType.Q8_0 && w.Columns % 32 == 0 && GemmQ8_0.IsSupported && ActivationPacking.IsAccelerated)
+            return Kind.Q8_0;
+        if (w.Type == GgmlType.Q4_K && w.Columns % 256 == 0 && GemmQ4_K.IsSupported && ActivationPacking.IsAccelerated)
+            return Kind.Q4_K;
+        return Kind.Rows;
+    }
 
     /// <param name="x">Activations, <paramref name="tokens"/> rows of <c>w.Columns</c> floats starting at <paramref name="xOffset"/>.</param>
     /// <param name="output">Receives <paramref name="tokens"/> rows of <c>w.Rows</c> floats starting at <paramref name="outOffset"/>.</param>
     public void Multiply(in WeightMatrix w, float[] x, int xOffset, int tokens, float[] output, int outOffset)
     {
-        var actType = VecDot.ActivationType(w.Type);
-        _actRowBytes = (int)GgmlTypeInfo.RowSize(actType, w.Columns);
-        int need = _actRowBytes * tokens;
-        if (_activations.Length < need)
-            _activations = new byte[Math.Max(need, _activations.Length * 2)];
-        for (int t = 0; t < tokens; t++)
-            Quantizer.QuantizeRow(actType, x.AsSpan(xOffset + t * w.Columns, w.Columns), _activations.AsSpan(t * _actRowBytes, _actRowBytes));
+        if (tokens <= 0)
+            return;
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((long)xOffset + (long)tokens * w.Columns, x.Length, nameof(x));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((long)outOffset + (long)tokens * w.Rows, output.Length, nameof(output));
         _w = w;
+        _x = x;
+        _xOffset = xOffset;
         _out = output;
         _outOffset = outOffset;
         _tokens = tokens;
-        _pool.Run(this);
-        _out = [];
+        _kind = KindOf(w);
+        try
+        {
+            if (_kind == Kind.Rows)
+            {
+                MultiplyRows();
+                return;
+            }
+            EnsureTiledBuffers();
+            _phase = Phase.Quantize;
+            if (tokens < 4)
+                Quantize(0, 1);
+            else
+                _pool.Run(this);
+            _phase = Phase.Multiply;
+            _pool.Run(this);
+        }
+        finally
+        {
+            _out = [];
+            _x = [];
+        }
     }
 
+    private void MultiplyRows()
+    {
+        var w = _w;
+        var actType = VecDot.ActivationType(w.Type);
+        _actRowBytes = (int)GgmlTypeInfo.RowSize(actType, w.Columns);
+        int need = _actRowBytes * _tokens;
+        if (_activations.Length < need)
+            _activations = new byte[Math.Max(need, _activations.Length * 2)];
+        for (int t = 0; t < _tokens; t++)
+            Quantizer.QuantizeRow(actType, _x.AsSpan(_xOffset + t * w.Columns, w.Columns), _activations.AsSpan(t * _actRowBytes, _actRowBytes));
+        _phase = Phase.Multiply;
+        _pool.Run(this);
+    }
+
+    private static T[] Grow<T>(T[] a, long need) where T : unmanaged
+    {
+        if (a.Length >= need)
+            return a;
+        return GC.AllocateUninitializedArray<T>((int)Math.Max(need, Math.Min(int.MaxValue / 2, (long)a.Length * 2)), pinned: true);
+    }
+
+    private void EnsureTiledBuffers()
+    {
+        int k = _w.Columns, tokens = _tokens, tiles = (tokens + 3) / 4;
+        if (_kind == Kind.Q8_0)
+        {
+            int nb = k / 32;
+            _codes = Grow(_codes, (long)tokens * k);
+            _scales = Grow(_scales, (long)tokens * nb);
+            _scalesX = Grow(_scalesX, (long)tokens * GemmQ8_0.ExpandedScaleFloats(nb));
+            for (int i = 0; i < _scratch.Length; i++)
+                _scratch[i] = Grow(_scratch[i], 4L * 4 * GemmQ8_0.ExpandedScaleFloats(nb));
+        }
+        else
+        {
+            int nsb = k / 256;
+            _codes = Grow(_codes, (long)tokens * k);
+            _scales = Grow(_scales, (long)tokens * nsb);
+            _sums = Grow(_sums, (long)tokens * nsb * 8);
+            _scalesX = Grow(_scalesX, (long)tiles * nsb * 16);
+            _sumsX = Grow(_sumsX, (long)tiles * nsb * 128);
+            for (int i = 0; i < _scratch.Length; i++)
+                _scratch[i] = Grow(_scratch[i], GemmQ4_K.ScratchBytes(nsb));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T* Ptr<T>(T[] a) where T : unmanaged => (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(a));
+
     void IParallelWork.Execute(int thread, int threadCount)
+    {
+        if (_phase == Phase.Quantize)
+        {
+            Quantize(thread, threadCount);
+            return;
+        }
+        switch (_kind)
+        {
+            case Kind.Q8_0:
+                MultiplyQ8_0(thread, threadCount);
+                break;
+            case Kind.Q4_K:
+                MultiplyQ4_K(thread, threadCount);
+                break;
+            default:
+                MultiplyRowsShare(thread, threadCount);
+                break;
+        }
+    }
+
+    /// <summary>Quantizes this thread's share of 4-token tiles and writes their expanded scales (and sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Quantize(int thread, int threadCount)
+    {
+        int k = _w.Columns, tokens = _tokens, tiles = (tokens + 3) / 4;
+        int tile0 = (int)((long)tiles * thread / threadCount), tile1 = (int)((long)tiles * (thread + 1) / threadCount);
+        fixed (float* x = _x)
+        {
+            float* xs = x + _xOffset;
+            if (_kind == Kind.Q8_0)
+            {
+                int nb = k / 32, sx = GemmQ8_0.ExpandedScaleFloats(nb);
+                for (int t = 4 * tile0; t < Math.Min(tokens, 4 * tile1); t++)
+                {
+                    ActivationPacking.Q8_0(xs + (long)t * k, k, Ptr(_codes) + (long)t * k, Ptr(_scales) + (long)t * nb);
+                    GemmQ8_0.ExpandScales(Ptr(_scales) + (long)t * nb, nb, Ptr(_scalesX) + (long)t * sx);
+                }
+            }
+            else
+            {
+                int nsb = k / 256;
+                for (int tile = tile0; tile < tile1; tile++)
+                {
+                    int t0 = 4 * tile, tn = Math.Min(4, tokens - t0);
+                    for (int t = t0; t < t0 + tn; t++)
+                        ActivationPacking.Q8_K(xs + (long)t * k, k, (sbyte*)Ptr(_codes) + (long)t * k, Ptr(_scales) + (long)t * nsb, Ptr(_sums) + (long)t * nsb * 8);
+                    if (tn < 4)
+                        continue;
+                    float* sx = Ptr(_scalesX) + (long)tile * nsb * 16;
+                    int* px = Ptr(_sumsX) + (long)tile * nsb * 128;
+                    float* s = Ptr(_scales) + (long)t0 * nsb;
+                    int* ps = Ptr(_sums) + (long)t0 * nsb * 8;
+                    for (int sb = 0; sb < nsb; sb++)
+                        for (int t = 0; t < 4; t++)
+                        {
+                            float v = s[t * nsb + sb];
+                            sx[16 * sb + 4 * t] = v; sx[16 * sb + 4 * t + 1] = v; sx[16 * sb + 4 * t + 2] = v; sx[16 * sb + 4 * t + 3] = v;
+                            for (int j = 0; j < 8; j++)
+                            {
+                                int p = ps[t * nsb * 8 + 8 * sb + j];
+                                int* d = px + 128 * sb + 16 * j + 4 * t;
+                                d[0] = p; d[1] = p; d[2] = p; d[3] = p;
+                            }
+                        }
+                }
+            }
+        }
+    }
+
+    /// <summary>This thread's range of 4-row tiles (static split; two threads get equal halves).</summary>
+    private void TileRange(int thread, int threadCount, out int tile0, out int tile1)
+    {
+        int tiles = (_w.Rows + 3) / 4;
+        tile0 = (int)((long)tiles * thread / threadCount);
+        tile1 = (int)((long)tiles * (thread + 1) / threadCount);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+
+    private void MultiplyQ8_0(int thread, int threadCount)
+    {
+        var w = _w;
+        int k = w.Columns, nb = k / 32, sx = GemmQ8_0.ExpandedScaleFloats(nb), rows = w.Rows, tokens = _tokens, fullTiles = tokens / 4;
+        TileRange(thread, threadCount, out int tile0, out int tile1);
+        float* dw = (float*)Ptr(_scratch[thread]);
+        float* res = stackalloc float[16];
+        byte* codes = Ptr(_codes);
+        float* scalesX = Ptr(_scalesX);
+        fixed (float* outBase = _out)
+        {
+            float* o = outBase + _outOffset;
+            for (int tile = tile0; tile < tile1; tile++)
+            {
+                int r0 = 4 * tile, valid = Math.Min(4, rows - r0);
+                byte* p0 = RowPtr(w, r0, rows), p1 = RowPtr(w, r0 + 1, rows), p2 = RowPtr(w, r0 + 2, rows), p3 = RowPtr(w, r0 + 3, rows);
+                if (fullTiles > 0)
+                {
+                    GemmQ8_0.RowScales(p0, nb, dw);
+                    GemmQ8_0.RowScales(p1, nb, dw + sx);
+                    GemmQ8_0.RowScales(p2, nb, dw + 2 * sx);
+                    GemmQ8_0.RowScales(p3, nb, dw + 3 * sx);
+                }
+                for (int tt = 0; tt < fullTiles; tt++)
+                {
+                    GemmQ8_0.Tile4x4(p0, p1, p2, p3, dw, codes + (long)4 * tt * k, k, scalesX + (long)4 * tt * sx, nb, res);
+                    Scatter(o, rows, r0, valid, 4 * tt, 4, res);
+                }
+                for (int t = 4 * fullTiles; t < tokens; t++)
+                {
+                    GemmQ8_0.Rows4x1(p0, p1, p2, p3, codes + (long)t * k, scalesX + (long)t * sx, nb, res);
+                    Scatter(o, rows, r0, valid, t, 1, res);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+
+    private void MultiplyQ4_K(int thread, int threadCount)
+    {
+        var w = _w;
+        int k = w.Columns, nsb = k / 256, rows = w.Rows, tokens = _tokens, fullTiles = tokens / 4;
+        TileRange(thread, threadCount, out int tile0, out int tile1);
+        byte* scratch = Ptr(_scratch[thread]);
+        float* res = stackalloc float[16];
+        sbyte* codes = (sbyte*)Ptr(_codes);
+        float* scales = Ptr(_scales), scalesX = Ptr(_scalesX);
+        int* sums = Ptr(_sums), sumsX = Ptr(_sumsX);
+        fixed (float* outBase = _out)
+        {
+            float* o = outBase + _outOffset;
+            for (int tile = tile0; tile < tile1; tile++)
+            {
+                int r0 = 4 * tile, valid = Math.Min(4, rows - r0);
+                byte* p0 = RowPtr(w, r0, rows), p1 = RowPtr(w, r0 + 1, rows), p2 = RowPtr(w, r0 + 2, rows), p3 = RowPtr(w, r0 + 3, rows);
+                if (fullTiles > 0)
+                {
+                    GemmQ4_K.PrepareRows4(p0, p1, p2, p3, nsb, scratch);
+                    for (int tt = 0; tt < fullTiles; tt++)
+                    {
+                        GemmQ4_K.Tile4x4(p0, p1, p2, p3, scratch, codes + (long)4 * tt * k, k, scalesX + (long)tt * nsb * 16, sumsX + (long)tt * nsb * 128, nsb, res);
+                        Scatter(o, rows, r0, valid, 4 * tt, 4, res);
+                    }
+                }
+                for (int t = 4 * fullTiles; t < tokens; t++)
+                {
+                    GemmQ4_K.Rows4x1(p0, p1, p2, p3, codes + (long)t * k, scales + (long)t * nsb, sums + (long)t * nsb * 8, nsb, res);
+                    Scatter(o, rows, r0, valid, t, 1, res);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* RowPtr(in WeightMatrix w, int r, int rows) => w.Data + (long)Math.Min(r, rows - 1) * w.RowBytes;
+
+    /// <summary>Writes <c>res[4t + r]</c> for the tile's valid rows and <paramref name="count"/> tokens from <paramref name="t0"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scatter(float* o, int rows, int r0, int valid, int t0, int count, float* res)
+    {
+        for (int t = 0; t < count; t++)
+        {
+            float* dst = o + (long)(t0 + t) * rows + r0;
+            for (int r = 0; r < valid; r++)
+                dst[r] = res[4 * t + r];
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+
+    private void MultiplyRowsShare(int thread, int threadCount)
     {
         var w = _w;
         int start = (int)((long)w.Rows * thread / threadCount);

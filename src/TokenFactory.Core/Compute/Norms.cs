@@ -1,4 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace TokenFactory.Compute;
 
@@ -10,11 +13,32 @@ public static class Norms
     /// </summary>
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float epsilon, Span<float> destination)
     {
-        double sum = 0;
-        for (int i = 0; i < x.Length; i++)
-            sum += x[i] * x[i];
-        float scale = 1.0f / MathF.Sqrt((float)(sum / x.Length) + epsilon);
+        float scale = 1.0f / MathF.Sqrt((float)(SumOfSquares(x) / x.Length) + epsilon);
         TensorPrimitives.Multiply(x, scale, destination);
         TensorPrimitives.Multiply(destination[..x.Length], weight, destination);
+    }
+
+    /// <summary>Σ x², each square formed in float (as the scalar loop does) and summed in double lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static double SumOfSquares(ReadOnlySpan<float> x)
+    {
+        int i = 0, n = x.Length;
+        double sum = 0;
+        if (Vector512.IsHardwareAccelerated && n >= 16)
+        {
+            ref float r = ref MemoryMarshal.GetReference(x);
+            Vector512<double> a0 = default, a1 = default;
+            for (; i + 16 <= n; i += 16)
+            {
+                Vector512<float> v = Vector512.LoadUnsafe(ref r, (nuint)i);
+                (Vector512<double> lo, Vector512<double> hi) = Vector512.Widen(v * v);
+                a0 += lo;
+                a1 += hi;
+            }
+            sum = Vector512.Sum(a0 + a1);
+        }
+        for (; i < n; i++)
+            sum += x[i] * x[i];
+        return sum;
     }
 }

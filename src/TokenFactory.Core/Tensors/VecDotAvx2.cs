@@ -13,6 +13,7 @@ namespace TokenFactory.Tensors;
 /// </summary>
 internal static class VecDotAvx2
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F32(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
         int n = x.Length, i = 0;
@@ -33,6 +34,8 @@ internal static class VecDotAvx2
             sum += x[i] * y[i];
         return (float)sum;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     public static float F16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y)
     {
@@ -64,6 +67,8 @@ internal static class VecDotAvx2
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Half(ref byte p, int offset) => Fp16.ToFloat(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref p, offset)));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+
     public static float Q8_0(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
     {
         ref byte wr = ref MemoryMarshal.GetReference(w);
@@ -79,6 +84,8 @@ internal static class VecDotAvx2
         }
         return Vector256.Sum(acc);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     public static float Q4_0(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
     {
@@ -98,6 +105,8 @@ internal static class VecDotAvx2
         }
         return Vector256.Sum(acc);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     public static float Q4_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
     {
@@ -141,6 +150,8 @@ internal static class VecDotAvx2
         Vector256<short> bs = Vector256.LoadUnsafe(ref bsums).AsInt16();
         return Vector256.Sum(Avx2.MultiplyAddAdjacent(sc, bs));
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     public static float Q6_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
     {

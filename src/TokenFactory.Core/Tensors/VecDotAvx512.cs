@@ -28,6 +28,8 @@ internal static class VecDotAvx512
         return result;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+
     public static float F32(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
         int n = x.Length, i = 0;
@@ -48,6 +50,8 @@ internal static class VecDotAvx512
             sum += x[i] * y[i];
         return (float)sum;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     public static float F16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y)
     {
@@ -76,6 +80,8 @@ internal static class VecDotAvx512
     private static Vector512<int> MulSumI8(Vector256<sbyte> x, Vector256<sbyte> y)
         => Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(x), Avx512BW.ConvertToVector512Int16(y));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+
     public static float Q8_0(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
     {
         ref byte wr = ref MemoryMarshal.GetReference(w);
@@ -99,6 +105,8 @@ internal static class VecDotAvx512
         return Vector512.Sum(acc0 + acc1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+
     public static float Q4_0(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
     {
         ref byte wr = ref MemoryMarshal.GetReference(w);
@@ -116,6 +124,8 @@ internal static class VecDotAvx512
         }
         return Vector512.Sum(acc);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     public static float Q4_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
     {
@@ -159,6 +169,8 @@ internal static class VecDotAvx512
         }
         return sum;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     public static float Q6_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
     {

@@ -1,0 +1,294 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics.Tensors;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TokenFactory.Compute;
+using TokenFactory.Models;
+
+namespace TokenFactory.Cli.Commands;
+
+/// <summary>
+/// <c>tokenfactory bench model</c>: prompt-processing and generation
+/// tokens/s like llama-bench, mean ± sample standard deviation over repetitions, optionally against llama.cpp
+/// (node-llama-cpp) on the same file and threads, alternating per repetition; plus the memory-bandwidth roofline.
+/// </summary>
+internal static class BenchModelCommand
+{
+    public static Command Create(string name = "model")
+    {
+        var model = new Option<string>("--model", "-m") { Description = "GGUF model", Required = true };
+        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (default: all cores)", DefaultValueFactory = _ => ComputePool.DefaultThreadCount };
+        var prompt = new Option<int>("-p", "--n-prompt") { Description = "Prompt tokens for pp (0 skips pp)", DefaultValueFactory = _ => 512 };
+        var gen = new Option<int>("-n", "--n-gen") { Description = "Generated tokens for tg (0 skips tg)", DefaultValueFactory = _ => 128 };
+        var reps = new Option<int>("--reps", "-r") { Description = "Timed repetitions", DefaultValueFactory = _ => 3 };
+        var peer = new Option<string?>("--peer") { Description = "Also run this engine on the same file, alternating: llama.cpp" };
+        var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file" };
+        var bwMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer size of the bandwidth kernel (0 skips it)", DefaultValueFactory = _ => 1024 };
+        var cmd = new Command(name, "Measure prompt processing (pp) and generation (tg) tokens/s, like llama-bench")
+        {
+            model, threads, prompt, gen, reps, peer, json, bwMiB,
+        };
+        cmd.SetAction(r => CommandErrors.Run(() => Run(
+            r.GetValue(model)!, r.GetValue(threads), r.GetValue(prompt), r.GetValue(gen), r.GetValue(reps),
+            r.GetValue(peer), r.GetValue(json), r.GetValue(bwMiB))));
+        return cmd;
+    }
+
+    private static int Run(string path, int threads, int nPrompt, int nGen, int reps, string? peer, string? jsonPath, int bwMiB)
+    {
+        if (nPrompt < 0 || nGen < 0 || (nPrompt == 0 && nGen == 0))
+            throw new TokenFactoryException("nothing to measure: give -p and/or -n > 0.");
+        if (reps < 1)
+            throw new TokenFactoryException("--reps must be at least 1.");
+        if (threads < 1)
+            threads = ComputePool.DefaultThreadCount;
+        string? peerScript = null;
+        if (peer != null)
+        {
+            if (!peer.Equals("llama.cpp", StringComparison.OrdinalIgnoreCase))
+                throw new TokenFactoryException($"unknown --peer '{peer}'; supported: llama.cpp.");
+            peerScript = FindPeerScript();
+            InstallPeer(peerScript);
+        }
+
+        using var m = TransformerModel.Load(path);
+        var c = m.Config;
+        using var pool = new ComputePool(threads);
+        int context = Math.Max(nPrompt, nGen + 1) + 16;
+        using var pass = new ForwardPass(m, context, pool);
+        int vocab = m.VocabSize;
+        int bos = m.File.Metadata.GetInt32OrDefault("tokenizer.ggml.bos_token_id", 1);
+        if ((uint)bos >= (uint)vocab)
+            bos = 0;
+        var rng = new Random(1234);
+        int[] promptTokens = new int[nPrompt];
+        for (int i = 0; i < nPrompt; i++)
+            promptTokens[i] = i == 0 ? bos : rng.Next(vocab);
+
+        string fileName = Path.GetFileName(path);
+        long fileBytes = new FileInfo(path).Length;
+        string types = string.Join("/", m.File.Tensors.Where(t => t.Dimensions.Length == 2).GroupBy(t => t.Type)
+            .OrderByDescending(g => g.Sum(t => (long)t.RowBytes * t.RowCount)).Select(g => g.Key.ToString()));
+        Console.WriteLine($"model: {fileName} ({fileBytes / 1e9:F2} GB, {c.Architecture}, {types}, {c.BlockCount} layers, embd {c.EmbeddingLength}, vocab {vocab}), threads {threads}");
+
+        // Memory roofline for generation: every weight matrix is read once per token (the embedding only one row),
+        // plus the KV cache up to the current position (F16 keys and values), averaged over the generated positions.
+        long weightBytes = 0;
+        foreach (var l in m.Weights.Layers)
+            weightBytes += Bytes(l.Query) + Bytes(l.Key) + Bytes(l.Value) + Bytes(l.Output) + Bytes(l.Gate) + Bytes(l.Up) + Bytes(l.Down);
+        weightBytes += Bytes(m.Weights.Output) + m.Weights.TokenEmbedding.RowBytes;
+        double kvBytes = 2.0 * c.BlockCount * c.KvDimension * sizeof(short) * (nGen + 1) / 2.0;
+        double bytesPerToken = weightBytes + kvBytes;
+        double bandwidth = 0;
+        if (bwMiB > 0)
+        {
+            bandwidth = MemoryBandwidth.Measure(pool, (long)bwMiB << 20);
+            Console.WriteLine($"memory read bandwidth: {bandwidth / 1e9:F1} GB/s ({threads} threads, {bwMiB} MiB buffer); " +
+                $"bytes read per generated token: {bytesPerToken / 1e6:F0} MB -> tg roofline {bandwidth / bytesPerToken:F1} tokens/s");
+        }
+
+        // Warm-up: JIT tiers, page faults on the mapped weights.
+        if (nPrompt > 0)
+            RunPrompt(pass, promptTokens);
+        if (nGen > 0)
+            RunGeneration(pass, bos, Math.Min(nGen, 8));
+
+        var ppOurs = new List<double>();
+        var tgOurs = new List<double>();
+        var ppPeer = new List<double>();
+        var tgPeer = new List<double>();
+        long peerRss = 0;
+        string? peerVersion = null;
+        for (int rep = 0; rep < reps; rep++)
+        {
+            if (nPrompt > 0)
+                ppOurs.Add(nPrompt / RunPrompt(pass, promptTokens));
+            if (nGen > 0)
+                tgOurs.Add(nGen / RunGeneration(pass, bos, nGen));
+            Console.Error.WriteLine($"rep {rep + 1}/{reps} tokenfactory: pp {Last(ppOurs)} tg {Last(tgOurs)}");
+            if (peerScript != null)
+            {
+                var result = RunPeer(peerScript, path, threads, nPrompt, nGen);
+                if (result["pp"] is JsonObject pp)
+                    ppPeer.Add(pp["mean"]!.GetValue<double>());
+                if (result["tg"] is JsonObject tg)
+                    tgPeer.Add(tg["mean"]!.GetValue<double>());
+                peerRss = Math.Max(peerRss, result["peakRssBytes"]?.GetValue<long>() ?? 0);
+                peerVersion = result["version"]?.GetValue<string>();
+                Console.Error.WriteLine($"rep {rep + 1}/{reps} llama.cpp:    pp {Last(ppPeer)} tg {Last(tgPeer)}");
+            }
+        }
+        long ourRss = PeakRssBytes();
+
+        // Report.
+        double roofline = bandwidth > 0 ? bandwidth / bytesPerToken : 0;
+        string ppHead = $"pp{nPrompt} tok/s", tgHead = $"tg{nGen} tok/s";
+        Console.WriteLine();
+        Console.WriteLine($"{"engine",-14} {ppHead,18} {tgHead,18} {"tg % roofline",14} {"peak RSS",10}");
+        void Row(string engine, List<double> pp, List<double> tg, long rss) =>
+            Console.WriteLine($"{engine,-14} {Stat(pp),18} {Stat(tg),18} {(roofline > 0 && tg.Count > 0 ? $"{100 * Mean(tg) / roofline:F1} %" : "-"),14} {(rss > 0 ? $"{rss / 1e9:F2} GB" : "-"),10}");
+        Row("tokenfactory", ppOurs, tgOurs, ourRss);
+        if (peerScript != null)
+        {
+            Row("llama.cpp", ppPeer, tgPeer, peerRss);
+            Console.WriteLine($"{"ratio",-14} {Ratio(ppOurs, ppPeer),18} {Ratio(tgOurs, tgPeer),18}");
+            Console.WriteLine($"(llama.cpp {peerVersion} through node-llama-cpp, same file and threads, alternating per repetition)");
+        }
+
+        if (jsonPath != null)
+        {
+            var o = new JsonObject
+            {
+                ["model"] = fileName,
+                ["modelBytes"] = fileBytes,
+                ["architecture"] = c.Architecture,
+                ["weightTypes"] = types,
+                ["threads"] = threads,
+                ["reps"] = reps,
+                ["bandwidthBytesPerSecond"] = Math.Round(bandwidth),
+                ["bytesPerGeneratedToken"] = Math.Round(bytesPerToken),
+                ["tgRoofline"] = Math.Round(roofline, 2),
+                ["tokenfactory"] = EngineJson(nPrompt, nGen, ppOurs, tgOurs, ourRss, roofline),
+            };
+            if (peerScript != null)
+            {
+                var pj = EngineJson(nPrompt, nGen, ppPeer, tgPeer, peerRss, roofline);
+                pj["version"] = peerVersion;
+                o["llama.cpp"] = pj;
+                o["ratio"] = new JsonObject
+                {
+                    ["pp"] = ppPeer.Count > 0 ? Math.Round(Mean(ppOurs) / Mean(ppPeer), 3) : null,
+                    ["tg"] = tgPeer.Count > 0 ? Math.Round(Mean(tgOurs) / Mean(tgPeer), 3) : null,
+                };
+            }
+            string? dir = Path.GetDirectoryName(Path.GetFullPath(jsonPath));
+            if (dir != null)
+                Directory.CreateDirectory(dir);
+            File.WriteAllText(jsonPath, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        }
+        return 0;
+    }
+
+    private static long Bytes(in WeightMatrix w) => (long)w.RowBytes * w.Rows;
+
+    /// <summary>Seconds to evaluate the prompt from an empty cache.</summary>
+    private static double RunPrompt(ForwardPass pass, int[] tokens)
+    {
+        pass.Reset();
+        long t0 = Stopwatch.GetTimestamp();
+        pass.Evaluate(tokens);
+        return Stopwatch.GetElapsedTime(t0).TotalSeconds;
+    }
+
+    /// <summary>Seconds to generate <paramref name="n"/> tokens greedily, one at a time, from BOS.</summary>
+    private static double RunGeneration(ForwardPass pass, int bos, int n)
+    {
+        pass.Reset();
+        Span<int> token = [bos];
+        long t0 = Stopwatch.GetTimestamp();
+        for (int i = 0; i < n; i++)
+        {
+            pass.Evaluate(token);
+            token[0] = TensorPrimitives.IndexOfMax(pass.Logits);
+        }
+        return Stopwatch.GetElapsedTime(t0).TotalSeconds;
+    }
+
+    private static JsonObject EngineJson(int nPrompt, int nGen, List<double> pp, List<double> tg, long rss, double roofline) => new()
+    {
+        ["pp"] = pp.Count > 0 ? new JsonObject { ["n"] = nPrompt, ["mean"] = Math.Round(Mean(pp), 2), ["std"] = Math.Round(Std(pp), 2), ["runs"] = new JsonArray(pp.Select(v => (JsonNode?)Math.Round(v, 2)).ToArray()) } : null,
+        ["tg"] = tg.Count > 0 ? new JsonObject { ["n"] = nGen, ["mean"] = Math.Round(Mean(tg), 2), ["std"] = Math.Round(Std(tg), 2), ["runs"] = new JsonArray(tg.Select(v => (JsonNode?)Math.Round(v, 2)).ToArray()) } : null,
+        ["tgPercentOfRoofline"] = roofline > 0 && tg.Count > 0 ? Math.Round(100 * Mean(tg) / roofline, 1) : null,
+        ["peakRssBytes"] = rss > 0 ? rss : null,
+    };
+
+    private static double Mean(List<double> v) => v.Count == 0 ? double.NaN : v.Average();
+
+    private static double Std(List<double> v)
+    {
+        if (v.Count < 2)
+            return 0;
+        double mean = v.Average();
+        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Count - 1));
+    }
+
+    private static string Stat(List<double> v) => v.Count == 0 ? "-" : $"{Mean(v):F2} ± {Std(v):F2}";
+
+    private static string Ratio(List<double> ours, List<double> peer) => ours.Count == 0 || peer.Count == 0 ? "-" : $"{Mean(ours) / Mean(peer):F2}x";
+
+    private static string Last(List<double> v) => v.Count == 0 ? "-" : v[^1].ToString("F2", CultureInfo.InvariantCulture);
+
+    /// <summary>Peak resident set size of this process (VmHWM), 0 where /proc is unavailable.</summary>
+    internal static long PeakRssBytes()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return 0;
+    }
+
+    private static string FindPeerScript()
+    {
+        foreach (string? start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = start == null ? null : new DirectoryInfo(start); dir != null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, "tools", "llama-ref", "bench.mjs");
+                if (File.Exists(candidate))
+                    return candidate;
+            }
+        }
+        throw new TokenFactoryException("--peer llama.cpp needs tools/llama-ref/bench.mjs (run from the repository checkout).");
+    }
+
+    private static void InstallPeer(string script)
+    {
+        string install = Path.Combine(Path.GetDirectoryName(script)!, "install.sh");
+        var (code, _, err) = Exec("bash", [install]);
+        if (code != 0)
+            throw new TokenFactoryException($"tools/llama-ref/install.sh failed (exit {code}): {err.Trim()}");
+    }
+
+    private static JsonObject RunPeer(string script, string model, int threads, int nPrompt, int nGen)
+    {
+        var (code, output, err) = Exec("node", [script, "--model", Path.GetFullPath(model), "--threads", threads.ToString(CultureInfo.InvariantCulture),
+            "-p", nPrompt.ToString(CultureInfo.InvariantCulture), "-n", nGen.ToString(CultureInfo.InvariantCulture),
+            "--reps", "1", "--warmup", "1", "--warmup-n", Math.Min(nGen, 8).ToString(CultureInfo.InvariantCulture)]);
+        if (code != 0)
+            throw new TokenFactoryException($"llama.cpp bench failed (exit {code}): {err.Trim()}");
+        string line = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "";
+        try
+        {
+            return JsonNode.Parse(line)!.AsObject();
+        }
+        catch (JsonException e)
+        {
+            throw new TokenFactoryException($"cannot parse llama.cpp bench output '{line}': {e.Message}");
+        }
+    }
+
+    private static (int Code, string Stdout, string Stderr) Exec(string file, string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in args)
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi) ?? throw new TokenFactoryException($"cannot start {file}");
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, stdout, stderr.Result);
+    }
+}

@@ -1,0 +1,60 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace TokenFactory.Compute;
+
+/// <summary>
+/// Elementwise steps of a transformer block fused into single SIMD passes, for forward passes to adopt
+/// (each has a scalar reference twin used by the tests).
+/// </summary>
+public static class FusedOps
+{
+    /// <summary>
+    /// SwiGLU's gate in place: <c>gate[i] = silu(gate[i]) · up[i]</c> with silu(g) = g / (1 + e^-g), one pass,
+    /// vectorized exp (TensorPrimitives' Exp; within an ulp or so of MathF.Exp).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void SiluMultiply(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        if (up.Length < gate.Length)
+            throw new ArgumentException("up is shorter than gate.", nameof(up));
+        int n = gate.Length, i = 0;
+        ref float g = ref MemoryMarshal.GetReference(gate);
+        ref float u = ref MemoryMarshal.GetReference(up);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= n; i += 16)
+            {
+                Vector512<float> v = Vector512.LoadUnsafe(ref g, (nuint)i);
+                Vector512<float> e = Vector512.Exp(-v);
+                (v / (Vector512<float>.One + e) * Vector512.LoadUnsafe(ref u, (nuint)i)).StoreUnsafe(ref g, (nuint)i);
+            }
+        }
+        for (; i < n; i++)
+            gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
+    }
+
+    /// <summary>Scalar twin of <see cref="SiluMultiply"/> (the loop ForwardPass runs today).</summary>
+    public static void SiluMultiplyScalar(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        for (int i = 0; i < gate.Length; i++)
+            gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
+    }
+
+    /// <summary>
+    /// Residual add then RMSNorm of each of <paramref name="tokens"/> rows: <c>x += delta; dst = rmsnorm(x) · weight</c>,
+    /// reading x once while it is in cache (ForwardPass today adds with one pass over all rows, then normalizes).
+    /// </summary>
+    public static void AddRmsNorm(Span<float> x, ReadOnlySpan<float> delta, ReadOnlySpan<float> weight, float epsilon, Span<float> destination, int tokens)
+    {
+        int e = weight.Length;
+        for (int t = 0; t < tokens; t++)
+        {
+            Span<float> row = x.Slice(t * e, e);
+            TensorPrimitives.Add(row, delta.Slice(t * e, e), row);
+            Norms.RmsNorm(row, weight, epsilon, destination.Slice(t * e, e));
+        }
+    }
+}

@@ -1,0 +1,159 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace TokenFactory.Tensors;
+
+/// <summary>
+/// Quantizes activation rows for the tiled matrix kernels (<see cref="GemmQ8_0"/>, <see cref="GemmQ4_K"/>) in a split
+/// layout: int8 codes in one array, float scales (and Q8_K block sums) in others. The codes and scales are bit for bit
+/// what <see cref="Quantizer.QuantizeRow"/> writes for Q8_0 / Q8_K (ggml's reference rounding); only the layout differs.
+/// AVX-512 (F + BW) with a scalar twin built on the reference quantizer.
+/// </summary>
+internal static unsafe class ActivationPacking
+{
+    public static bool IsAccelerated => Avx512F.IsSupported && Avx512BW.IsSupported;
+
+    // ---- Q8_0 ---------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Q8_0 codes of <paramref name="n"/> floats (a multiple of 32) with 128 added (so they are unsigned, for
+    /// <c>vpdpbusd</c>), and each block's scale as the float value of its fp16 field.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q8_0(float* x, int n, byte* codesU8, float* scales)
+    {
+        if (!IsAccelerated)
+        {
+            Q8_0Scalar(x, n, codesU8, scales);
+            return;
+        }
+        Vector512<float> half = Vector512.Create(0.5f);
+        Vector512<float> one = Vector512.Create(1f);
+        Vector512<float> signMask = Vector512.Create(-0.0f);
+        for (int b = 0; b < n / 32; b++)
+        {
+            Vector512<float> v0 = Vector512.Load(x + 32 * b), v1 = Vector512.Load(x + 32 * b + 16);
+            float amax = MaxAcross(Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1)));
+            float d = amax / 127f;
+            float id = d != 0 ? 1f / d : 0f;
+            scales[b] = Fp16.Round(d);
+            Vector512<float> vid = Vector512.Create(id);
+            Vector128<sbyte> q0 = RoundHalfAwayToSByte(v0 * vid, half, one, signMask);
+            Vector128<sbyte> q1 = RoundHalfAwayToSByte(v1 * vid, half, one, signMask);
+            Vector256<byte> q = Vector256.Create(q0, q1).AsByte() ^ Vector256.Create((byte)0x80);
+            q.Store(codesU8 + 32 * b);
+        }
+    }
+
+    /// <summary>Scalar twin of <see cref="Q8_0(float*, int, byte*, float*)"/>, through the reference quantizer.</summary>
+    public static void Q8_0Scalar(float* x, int n, byte* codesU8, float* scales)
+    {
+        Span<byte> block = stackalloc byte[34];
+        for (int b = 0; b < n / 32; b++)
+        {
+            Quantizer.QuantizeRow(GgmlType.Q8_0, new ReadOnlySpan<float>(x + 32 * b, 32), block);
+            scales[b] = Fp16.Read(block, 0);
+            for (int j = 0; j < 32; j++)
+                codesU8[32 * b + j] = (byte)(block[2 + j] ^ 0x80);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float MaxAcross(Vector512<float> v)
+    {
+        Vector256<float> m = Vector256.Max(v.GetLower(), v.GetUpper());
+        Vector128<float> m2 = Vector128.Max(m.GetLower(), m.GetUpper());
+        m2 = Vector128.Max(m2, Vector128.Shuffle(m2, Vector128.Create(2, 3, 0, 1)));
+        m2 = Vector128.Max(m2, Vector128.Shuffle(m2, Vector128.Create(1, 0, 3, 2)));
+        return m2.ToScalar();
+    }
+
+    /// <summary>C's roundf (halves away from zero) of 16 floats in the int8 range, narrowed to int8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<sbyte> RoundHalfAwayToSByte(Vector512<float> v, Vector512<float> half, Vector512<float> one, Vector512<float> signMask)
+    {
+        Vector512<float> t = Avx512F.RoundScale(v, 0x0B); // truncate toward zero
+        Vector512<float> frac = Vector512.Abs(v - t);      // exact for |v| < 2^23
+        Vector512<float> bump = Vector512.GreaterThanOrEqual(frac, half) & ((v & signMask) | one);
+        Vector512<int> r = Avx512F.ConvertToVector512Int32WithTruncation(t + bump);
+        return Avx512F.ConvertToVector128SByte(r);
+    }
+
+    // ---- Q8_K ---------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Q8_K of <paramref name="n"/> floats (a multiple of 256): codes (int8) reordered within each 256-block as
+    /// sub-blocks 0,2,1,3,4,6,5,7 of 32 (the order <see cref="GemmQ4_K"/> consumes them in), the block scale d, and
+    /// per block the 8 sums of each 32 codes (pairs of ggml's 16-element bsums) as int32.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q8_K(float* x, int n, sbyte* codes, float* scales, int* pairSums)
+    {
+        if (!IsAccelerated)
+        {
+            Q8_KScalar(x, n, codes, scales, pairSums);
+            return;
+        }
+        for (int b = 0; b < n / 256; b++)
+        {
+            float* xb = x + 256 * b;
+            Vector512<float> amaxV = Vector512<float>.Zero;
+            for (int i = 0; i < 256; i += 16)
+                amaxV = Vector512.Max(amaxV, Vector512.Abs(Vector512.Load(xb + i)));
+            float amax = MaxAcross(amaxV);
+            sbyte* cb = codes + 256 * b;
+            if (amax == 0)
+            {
+                new Span<byte>(cb, 256).Clear();
+                scales[b] = 0;
+                new Span<int>(pairSums + 8 * b, 8).Clear();
+                continue;
+            }
+            // The first element of largest magnitude gives the sign, as the reference's strict '>' scan does.
+            float max = 0;
+            for (int i = 0; i < 256; i++)
+            {
+                if (MathF.Abs(xb[i]) == amax)
+                {
+                    max = xb[i];
+                    break;
+                }
+            }
+            float iscale = -127f / max;
+            Vector512<float> vs = Vector512.Create(iscale);
+            Vector512<int> cap = Vector512.Create(127);
+            for (int sub = 0; sub < 8; sub++)
+            {
+                int dst = SubBlockSlot(sub);
+                Vector512<int> r0 = Vector512.Min(Avx512F.ConvertToVector512Int32(Vector512.Load(xb + 32 * sub) * vs), cap);      // round-to-even
+                Vector512<int> r1 = Vector512.Min(Avx512F.ConvertToVector512Int32(Vector512.Load(xb + 32 * sub + 16) * vs), cap);
+                Vector256.Create(Avx512F.ConvertToVector128SByte(r0), Avx512F.ConvertToVector128SByte(r1)).Store(cb + 32 * dst);
+                pairSums[8 * b + sub] = Vector512.Sum(r0 + r1);
+            }
+            scales[b] = 1f / iscale;
+        }
+    }
+
+    /// <summary>Where sub-block <paramref name="sub"/> (32 codes) of a 256-block is stored: order 0,2,1,3,4,6,5,7.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int SubBlockSlot(int sub) => (sub & 4) | ((sub & 1) << 1) | ((sub >> 1) & 1);
+
+    /// <summary>Scalar twin of <see cref="Q8_K(float*, int, sbyte*, float*, int*)"/>, through the reference quantizer.</summary>
+    public static void Q8_KScalar(float* x, int n, sbyte* codes, float* scales, int* pairSums)
+    {
+        Span<byte> block = stackalloc byte[292];
+        for (int b = 0; b < n / 256; b++)
+        {
+            Quantizer.QuantizeRow(GgmlType.Q8_K, new ReadOnlySpan<float>(x + 256 * b, 256), block);
+            scales[b] = BitConverter.ToSingle(block);
+            for (int sub = 0; sub < 8; sub++)
+            {
+                int dst = SubBlockSlot(sub);
+                for (int j = 0; j < 32; j++)
+                    codes[256 * b + 32 * dst + j] = (sbyte)block[4 + 32 * sub + j];
+                pairSums[8 * b + sub] = BitConverter.ToInt16(block.Slice(260 + 4 * sub)) + BitConverter.ToInt16(block.Slice(262 + 4 * sub));
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+using TokenFactory.Tensors;
+
+namespace TokenFactory.Tests.Tensors;
+
+public sealed unsafe class ActivationPackingTests
+{
+    /// <summary>Random rows, all-zero blocks and exact rounding ties (x·id = k + 0.5).</summary>
+    private static IEnumerable<float[]> Rows(int n, int seed)
+    {
+        var rng = new Random(seed);
+        yield return TestRows.Floats(rng, n);
+        yield return TestRows.WeightLike(rng, n);
+        var ties = new float[n];
+        for (int i = 0; i < n; i++)
+            ties[i] = i % 32 == 0 ? 127f : (i % 7 - 3) + 0.5f * ((i % 3) - 1);
+        yield return ties;
+        var mixed = TestRows.Floats(rng, n, 1e-3f);
+        for (int i = 0; i < n / 2; i++)
+            mixed[i] = 0;
+        if (n > 0)
+            mixed[n - 1] = -mixed.Max(MathF.Abs) * 2; // negative extreme: Q8_K's sign rule
+        yield return mixed;
+    }
+
+    [Fact]
+    public void Q8_0_packing_matches_reference_quantizer()
+    {
+        for (int n = 0; n <= 256; n += 32)
+            foreach (float[] x in Rows(n, n))
+            {
+                byte[] c1 = new byte[n], c2 = new byte[n];
+                float[] s1 = new float[n / 32 + 1], s2 = new float[n / 32 + 1];
+                fixed (float* xp = x)
+                fixed (byte* p1 = c1, p2 = c2)
+                fixed (float* q1 = s1, q2 = s2)
+                {
+                    ActivationPacking.Q8_0(xp, n, p1, q1);
+                    ActivationPacking.Q8_0Scalar(xp, n, p2, q2);
+                }
+                Assert.Equal(c2, c1);
+                Assert.Equal(s2, s1);
+                // And the scalar twin is the reference layout with 128 added.
+                byte[] reference = TestRows.Quantize(GgmlType.Q8_0, x);
+                for (int b = 0; b < n / 32; b++)
+                {
+                    Assert.Equal((float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(reference, 34 * b)), s2[b]);
+                    for (int j = 0; j < 32; j++)
+                        Assert.Equal((byte)(reference[34 * b + 2 + j] ^ 0x80), c2[32 * b + j]);
+                }
+            }
+    }
+
+    [Fact]
+    public void Q8_K_packing_matches_reference_quantizer()
+    {
+        foreach (int n in new[] { 0, 256, 512, 768 })
+            foreach (float[] x in Rows(n, n + 1))
+            {
+                int nb = n / 256;
+                sbyte[] c1 = new sbyte[n], c2 = new sbyte[n];
+                float[] s1 = new float[nb + 1], s2 = new float[nb + 1];
+                int[] p1 = new int[8 * nb + 1], p2 = new int[8 * nb + 1];
+                fixed (float* xp = x)
+                fixed (sbyte* a1 = c1, a2 = c2)
+                fixed (float* q1 = s1, q2 = s2)
+                fixed (int* r1 = p1, r2 = p2)
+                {
+                    ActivationPacking.Q8_K(xp, n, a1, q1, r1);
+                    ActivationPacking.Q8_KScalar(xp, n, a2, q2, r2);
+                }
+                Assert.Equal(c2, c1);
+                Assert.Equal(s2, s1);
+                Assert.Equal(p2, p1);
+            }
+    }
+}
