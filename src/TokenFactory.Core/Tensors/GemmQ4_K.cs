@@ -174,7 +174,7 @@ internal static unsafe class GemmQ4_K
         for (int sb = 0; sb < nsb; sb++)
         {
             int ob = BlockBytes * sb;
-            int pf = 2 * GemmQ8_0.PrefetchDistance;
+            int pf = GemmQ8_0.PrefetchDistance;
             Sse.Prefetch0(w0 + ob + pf); Sse.Prefetch0(w0 + ob + pf + 64); Sse.Prefetch0(w0 + ob + pf + 128);
             Sse.Prefetch0(w1 + ob + pf); Sse.Prefetch0(w1 + ob + pf + 64); Sse.Prefetch0(w1 + ob + pf + 128);
             Sse.Prefetch0(w2 + ob + pf); Sse.Prefetch0(w2 + ob + pf + 64); Sse.Prefetch0(w2 + ob + pf + 128);

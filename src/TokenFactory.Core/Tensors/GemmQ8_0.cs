@@ -14,8 +14,13 @@ namespace TokenFactory.Tensors;
 /// </summary>
 internal static unsafe class GemmQ8_0
 {
-    /// <summary>Bytes ahead of the decode kernel's position that it prefetches in each of its 4 row streams.</summary>
-    internal static int PrefetchDistance = int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 768;
+    /// <summary>
+    /// Bytes ahead of the decode kernels' position that they prefetch in each of their 4 row streams. The 4 rows of a
+    /// tile are contiguous, so this reaches about 3 tiles ahead (24 KiB for 2048-wide Q8_0 rows): measured on the
+    /// Zen 5 box, one core's decode read rate went from 16 GB/s (768 B) to 23-28 GB/s (24 KiB) with the same kernel.
+    /// TOKENFACTORY_PREFETCH overrides it (bytes) for tuning on other machines.
+    /// </summary>
+    internal static readonly int PrefetchDistance = int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 24576;
 
     public static bool IsSupported => AvxVnni.IsSupported && Avx512F.IsSupported && Avx512BW.IsSupported && Fma.IsSupported;
 
