@@ -39,6 +39,15 @@ internal static unsafe class GemmQ8_0
     private static Vector512<float> PairScales(byte* block, Vector512<short> index)
         => HalfVectors.FiniteHighToSingle(Avx512BW.PermuteVar32x16(Vector512.Load((short*)block), index).AsInt32());
 
+    /// <summary>
+    /// As <see cref="PairScales"/> but 2^-112 times the value (the rebias is left out): exact, and multiplying it by
+    /// da·2^112 gives exactly dw·da rounded once, because da is an fp16 value (so da·2^112 &lt; 2^128 stays finite) and
+    /// scaling by powers of two is exact (half subnormals become float subnormals, still exact without DAZ).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PairScalesUnbiased(byte* block, Vector512<short> index)
+        => ((Avx512BW.PermuteVar32x16(Vector512.Load((short*)block), index).AsInt32() >> 3) & Vector512.Create(unchecked((int)0x8FFFE000))).AsSingle();
+
     /// <summary>[d_b x8 | 0 x8] for a final, unpaired block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> SingleScale(byte* block)
@@ -160,16 +169,16 @@ internal static unsafe class GemmQ8_0
             // Back to signed codes (the tiles use them offset by 128).
             Vector256<sbyte> yl = (Vector256.Load(a + 32 * b) ^ Vector256.Create((byte)0x80)).AsSByte();
             Vector256<sbyte> yh = (Vector256.Load(a + 32 * b + 32) ^ Vector256.Create((byte)0x80)).AsSByte();
-            Vector512<float> d = Vector512.Load(da + 8 * b);
+            Vector512<float> d = Vector512.Load(da + 8 * b) * Vector512.Create(0x77800000u).AsSingle(); // da·2^112, see PairScalesUnbiased
             int o = 34 * b;
             Sse.Prefetch0(w0 + o + PrefetchDistance);
             Sse.Prefetch0(w1 + o + PrefetchDistance);
             Sse.Prefetch0(w2 + o + PrefetchDistance);
             Sse.Prefetch0(w3 + o + PrefetchDistance);
-            c0 = Avx512F.FusedMultiplyAdd(Exact2(w0 + o, yl, yh), PairScales(w0 + o, index) * d, c0);
-            c1 = Avx512F.FusedMultiplyAdd(Exact2(w1 + o, yl, yh), PairScales(w1 + o, index) * d, c1);
-            c2 = Avx512F.FusedMultiplyAdd(Exact2(w2 + o, yl, yh), PairScales(w2 + o, index) * d, c2);
-            c3 = Avx512F.FusedMultiplyAdd(Exact2(w3 + o, yl, yh), PairScales(w3 + o, index) * d, c3);
+            c0 = Avx512F.FusedMultiplyAdd(Exact2(w0 + o, yl, yh), PairScalesUnbiased(w0 + o, index) * d, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Exact2(w1 + o, yl, yh), PairScalesUnbiased(w1 + o, index) * d, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Exact2(w2 + o, yl, yh), PairScalesUnbiased(w2 + o, index) * d, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Exact2(w3 + o, yl, yh), PairScalesUnbiased(w3 + o, index) * d, c3);
         }
         if (b < nb)
         {
