@@ -104,7 +104,26 @@ async function runPP() {
 
 // Text generation: `parallel` fresh sequences, each decodes nGen tokens one at a time (greedy),
 // concurrently; node-llama-cpp batches the concurrent single-token decodes into one llama_decode.
+// With one sequence, tokens are decoded with controlledEvaluate (one llama_decode per token, greedy token fed
+// back, EOG ignored) so a model whose greedy continuation hits end-of-generation still runs the full n tokens.
 async function runTG(count = nGen) {
+    if (parallel === 1) {
+        const seq = context.getSequence();
+        try {
+            const t0 = performance.now();
+            let tok = tgStart;
+            for (let i = 0; i < count; i++) {
+                const out = await seq.controlledEvaluate([[tok, { generateNext: { token: true } }]]);
+                const next = out[0]?.next?.token;
+                if (next == null) throw new Error("no token returned");
+                tok = next;
+            }
+            const dt = (performance.now() - t0) / 1000;
+            return count / dt;
+        } finally {
+            await seq.dispose();
+        }
+    }
     const seqs = Array.from({ length: parallel }, () => context.getSequence());
     try {
         const t0 = performance.now();

@@ -174,15 +174,16 @@ internal static unsafe class GemmQ4_K
         for (int sb = 0; sb < nsb; sb++)
         {
             int ob = BlockBytes * sb;
-            int pf = 2 * GemmQ8_0.PrefetchDistance;
+            int pf = GemmQ8_0.PrefetchDistance;
             Sse.Prefetch0(w0 + ob + pf); Sse.Prefetch0(w0 + ob + pf + 64); Sse.Prefetch0(w0 + ob + pf + 128);
             Sse.Prefetch0(w1 + ob + pf); Sse.Prefetch0(w1 + ob + pf + 64); Sse.Prefetch0(w1 + ob + pf + 128);
             Sse.Prefetch0(w2 + ob + pf); Sse.Prefetch0(w2 + ob + pf + 64); Sse.Prefetch0(w2 + ob + pf + 128);
             Sse.Prefetch0(w3 + ob + pf); Sse.Prefetch0(w3 + ob + pf + 64); Sse.Prefetch0(w3 + ob + pf + 128);
-            Vector512<int> c0 = Block(w0 + ob, a + 256 * sb, low4, ps + 8 * sb, out int m0);
-            Vector512<int> c1 = Block(w1 + ob, a + 256 * sb, low4, ps + 8 * sb, out int m1);
-            Vector512<int> c2 = Block(w2 + ob, a + 256 * sb, low4, ps + 8 * sb, out int m2);
-            Vector512<int> c3 = Block(w3 + ob, a + 256 * sb, low4, ps + 8 * sb, out int m3);
+            Vector512<int> c0 = Block(w0 + ob, a + 256 * sb, low4, out ulong m0);
+            Vector512<int> c1 = Block(w1 + ob, a + 256 * sb, low4, out ulong m1);
+            Vector512<int> c2 = Block(w2 + ob, a + 256 * sb, low4, out ulong m2);
+            Vector512<int> c3 = Block(w3 + ob, a + 256 * sb, low4, out ulong m3);
+            Vector128<int> msum = MinSums(m0, m1, m2, m3, ps + 8 * sb);
             Vector512<int> t = Reduce4(c0, c1, c2, c3);
             Vector256<int> t2 = t.GetLower() + t.GetUpper();
             Vector128<int> isum = t2.GetLower() + t2.GetUpper();
@@ -191,15 +192,15 @@ internal static unsafe class GemmQ4_K
             Vector128<float> dw = HalfVectors.FiniteHighToSingle(dd << 16);
             Vector128<float> dmin = HalfVectors.FiniteHighToSingle(dd);
             Vector128<float> d = Vector128.Create(da[sb]);
-            sum += dw * d * Vector128.ConvertToSingle(isum) - dmin * d * Vector128.ConvertToSingle(Vector128.Create(m0, m1, m2, m3));
+            sum += dw * d * Vector128.ConvertToSingle(isum) - dmin * d * Vector128.ConvertToSingle(msum);
         }
         sum.Store(result);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Block(byte* blk, sbyte* a, Vector512<byte> low4, int* ps, out int msum)
+    private static Vector512<int> Block(byte* blk, sbyte* a, Vector512<byte> low4, out ulong mins)
     {
-        Unpack(blk + 4, out ulong sc, out ulong m);
+        Unpack(blk + 4, out ulong sc, out mins);
         ScaleVectors(sc, out Vector512<short> s0, out Vector512<short> s1, out Vector512<short> s2, out Vector512<short> s3);
         Vector512<byte> q = Vector512.Load(blk + 16);
         Vector512<int> acc = Mad(q & low4, Vector512.Load(a), s0);
@@ -207,10 +208,21 @@ internal static unsafe class GemmQ4_K
         q = Vector512.Load(blk + 80);
         acc += Mad(q & low4, Vector512.Load(a + 128), s2);
         acc += Mad((q.AsUInt16() >> 4).AsByte() & low4, Vector512.Load(a + 192), s3);
-        Vector256<int> mv = Avx2.ConvertToVector256Int32(Vector128.CreateScalar(m).AsByte());
-        Vector256<int> prod = mv * Vector256.Load(ps);
-        Vector128<int> p4 = prod.GetLower() + prod.GetUpper();
-        msum = p4.GetElement(0) + p4.GetElement(1) + p4.GetElement(2) + p4.GetElement(3);
         return acc;
+    }
+
+    private static readonly Vector512<int> s_lane0Of128 = Vector512.Create(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12);
+
+    /// <summary>Σ_j min_j · pairSum_j for 4 rows at once (mins ≤ 63 and |pair sums| ≤ 4064 fit i16, so vpmaddwd is exact).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> MinSums(ulong m0, ulong m1, ulong m2, ulong m3, int* ps)
+    {
+        Vector512<short> mins = Avx512BW.ConvertToVector512Int16(Vector256.Create(m0, m1, m2, m3).AsByte());
+        Vector128<short> p = Avx512F.VL.ConvertToVector128Int16(Vector256.Load(ps));
+        Vector256<short> p2 = Vector256.Create(p, p);
+        Vector512<int> v = Avx512BW.MultiplyAddAdjacent(mins, Vector512.Create(p2, p2));
+        v += Avx512F.Shuffle(v, 0b01_00_11_10);
+        v += Avx512F.Shuffle(v, 0b10_11_00_01);
+        return Avx512F.PermuteVar16x32(v, s_lane0Of128).GetLower().GetLower();
     }
 }

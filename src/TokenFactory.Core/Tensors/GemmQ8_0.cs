@@ -14,8 +14,13 @@ namespace TokenFactory.Tensors;
 /// </summary>
 internal static unsafe class GemmQ8_0
 {
-    /// <summary>Bytes ahead of the decode kernel's position that it prefetches in each of its 4 row streams.</summary>
-    internal static int PrefetchDistance = int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 768;
+    /// <summary>
+    /// Bytes ahead of the decode kernels' position that they prefetch in each of their 4 row streams. The 4 rows of a
+    /// tile are contiguous, so this reaches about 3 tiles ahead (24 KiB for 2048-wide Q8_0 rows): measured on the
+    /// Zen 5 box, one core's decode read rate went from 16 GB/s (768 B) to 23-28 GB/s (24 KiB) with the same kernel.
+    /// TOKENFACTORY_PREFETCH overrides it (bytes) for tuning on other machines.
+    /// </summary>
+    internal static readonly int PrefetchDistance = int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 24576;
 
     public static bool IsSupported => AvxVnni.IsSupported && Avx512F.IsSupported && Avx512BW.IsSupported && Fma.IsSupported;
 
@@ -33,6 +38,15 @@ internal static unsafe class GemmQ8_0
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> PairScales(byte* block, Vector512<short> index)
         => HalfVectors.FiniteHighToSingle(Avx512BW.PermuteVar32x16(Vector512.Load((short*)block), index).AsInt32());
+
+    /// <summary>
+    /// As <see cref="PairScales"/> but 2^-112 times the value (the rebias is left out): exact, and multiplying it by
+    /// da·2^112 gives exactly dw·da rounded once, because da is an fp16 value (so da·2^112 &lt; 2^128 stays finite) and
+    /// scaling by powers of two is exact (half subnormals become float subnormals, still exact without DAZ).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PairScalesUnbiased(byte* block, Vector512<short> index)
+        => ((Avx512BW.PermuteVar32x16(Vector512.Load((short*)block), index).AsInt32() >> 3) & Vector512.Create(unchecked((int)0x8FFFE000))).AsSingle();
 
     /// <summary>[d_b x8 | 0 x8] for a final, unpaired block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -155,16 +169,16 @@ internal static unsafe class GemmQ8_0
             // Back to signed codes (the tiles use them offset by 128).
             Vector256<sbyte> yl = (Vector256.Load(a + 32 * b) ^ Vector256.Create((byte)0x80)).AsSByte();
             Vector256<sbyte> yh = (Vector256.Load(a + 32 * b + 32) ^ Vector256.Create((byte)0x80)).AsSByte();
-            Vector512<float> d = Vector512.Load(da + 8 * b);
+            Vector512<float> d = Vector512.Load(da + 8 * b) * Vector512.Create(0x77800000u).AsSingle(); // da·2^112, see PairScalesUnbiased
             int o = 34 * b;
             Sse.Prefetch0(w0 + o + PrefetchDistance);
             Sse.Prefetch0(w1 + o + PrefetchDistance);
             Sse.Prefetch0(w2 + o + PrefetchDistance);
             Sse.Prefetch0(w3 + o + PrefetchDistance);
-            c0 = Avx512F.FusedMultiplyAdd(Exact2(w0 + o, yl, yh), PairScales(w0 + o, index) * d, c0);
-            c1 = Avx512F.FusedMultiplyAdd(Exact2(w1 + o, yl, yh), PairScales(w1 + o, index) * d, c1);
-            c2 = Avx512F.FusedMultiplyAdd(Exact2(w2 + o, yl, yh), PairScales(w2 + o, index) * d, c2);
-            c3 = Avx512F.FusedMultiplyAdd(Exact2(w3 + o, yl, yh), PairScales(w3 + o, index) * d, c3);
+            c0 = Avx512F.FusedMultiplyAdd(Exact2(w0 + o, yl, yh), PairScalesUnbiased(w0 + o, index) * d, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Exact2(w1 + o, yl, yh), PairScalesUnbiased(w1 + o, index) * d, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Exact2(w2 + o, yl, yh), PairScalesUnbiased(w2 + o, index) * d, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Exact2(w3 + o, yl, yh), PairScalesUnbiased(w3 + o, index) * d, c3);
         }
         if (b < nb)
         {

@@ -4,7 +4,15 @@ using TokenFactory.Tests.Models;
 
 namespace TokenFactory.Tests.Compute;
 
-/// <summary>The allocation gate of the issue: after warm-up, a decode step (one token through ForwardPass) allocates nothing, on any thread.</summary>
+[CollectionDefinition(nameof(DecodeAllocationTests), DisableParallelization = true)]
+public sealed class DecodeAllocationCollection;
+
+/// <summary>
+/// The allocation gate of the issue: after warm-up, a decode step (one token through ForwardPass) allocates nothing,
+/// on the calling thread (exactly) or on the pool's workers (runs outside the parallel test collections, so the
+/// process-wide count is not polluted by other tests).
+/// </summary>
+[Collection(nameof(DecodeAllocationTests))]
 public sealed class DecodeAllocationTests
 {
     [Theory]
@@ -29,8 +37,8 @@ public sealed class DecodeAllocationTests
         long all1 = GC.GetTotalAllocatedBytes(precise: true);
 
         Assert.Equal(0, thread1 - thread0);
-        // Other test threads may allocate concurrently; the workers' share shows up here only when run alone,
-        // so this bound is loose but still catches per-step allocations (8 steps x anything per layer).
-        Assert.True(all1 - all0 < 64 * 1024, $"{all1 - all0} bytes allocated by all threads during 8 decode steps");
+        // The runtime's own background threads (tiered JIT, timers) may allocate a little; a per-step allocation
+        // anywhere in the forward pass (8 steps x every layer) would be far above this bound.
+        Assert.True(all1 - all0 < 4096, $"{all1 - all0} bytes allocated by all threads during 8 decode steps");
     }
 }

@@ -1,0 +1,292 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using TokenFactory.Engine;
+using TokenFactory.Tensors;
+
+namespace TokenFactory.Compute;
+
+/// <summary>
+/// A drop-in for <see cref="Attention"/> (same constructor, same <see cref="Run"/>, same numerics: queries and
+/// softmax weights rounded to half precision, softmax summed in double) organised for SIMD and for grouped-query
+/// attention. Work items are (KV head, block of 16 tokens): the item widens its KV head's cached keys (transposed,
+/// so 16 positions' scores are 64 FMAs with no horizontal sums) and values once, and every query head of the group
+/// and every token of the block reuses them; value rows accumulate into registers. Float accumulation order differs
+/// from <see cref="Attention"/>, so results agree to float rounding (a softmax weight may round to the neighbouring
+/// half), not bit for bit. Head sizes that are not a multiple of 16 (or above 256), or CPUs without AVX-512, use
+/// <see cref="Attention"/> itself.
+/// </summary>
+public sealed class GroupedAttention : IParallelWork
+{
+    private const int TokenBlock = 16;
+
+    private readonly int _headCount, _kvHeadCount, _headSize, _group, _contextPadded;
+    private readonly float _scale;
+    private readonly Attention _fallback;
+    private readonly bool _fast;
+    private readonly float[][] _keysT;    // per thread: headSize x contextPadded (transposed keys)
+    private readonly float[][] _values;   // per thread: contextLength x headSize
+    private readonly float[][] _scores;   // per thread: contextPadded
+    private readonly float[][] _query;    // per thread: headSize
+    private readonly Half[][] _halves;    // per thread: max(headSize, contextPadded)
+
+    private KvCache? _cache;
+    private int _layer, _tokens, _startPosition;
+    private float[] _q = [], _out = [];
+
+    public GroupedAttention(int headCount, int kvHeadCount, int headSize, int contextLength, int threads)
+    {
+        _headCount = headCount;
+        _kvHeadCount = kvHeadCount;
+        _headSize = headSize;
+        _group = headCount / kvHeadCount;
+        _scale = 1f / MathF.Sqrt(headSize);
+        _fallback = new Attention(headCount, kvHeadCount, headSize, contextLength, threads);
+        _fast = Vector512.IsHardwareAccelerated && headSize % 16 == 0 && headSize <= 256;
+        // Row stride of the transposed keys: a multiple of 16 floats plus one cache line, so the 64+ rows an update
+        // or a score pass touches do not all fall into the same few L1 sets (a power-of-two stride would).
+        _contextPadded = (contextLength + 15) / 16 * 16 + 16;
+        _keysT = new float[threads][];
+        _values = new float[threads][];
+        _scores = new float[threads][];
+        _query = new float[threads][];
+        _halves = new Half[threads][];
+        for (int i = 0; i < threads && _fast; i++)
+        {
+            _keysT[i] = GC.AllocateArray<float>(headSize * _contextPadded, pinned: true);
+            _values[i] = GC.AllocateArray<float>(contextLength * headSize, pinned: true);
+            _scores[i] = GC.AllocateArray<float>(_contextPadded, pinned: true);
+            _query[i] = GC.AllocateArray<float>(headSize, pinned: true);
+            _halves[i] = new Half[Math.Max(headSize, _contextPadded)];
+        }
+    }
+
+    /// <inheritdoc cref="Attention.Run"/>
+    public void Run(ComputePool pool, KvCache cache, int layer, float[] q, int tokens, int startPosition, float[] output)
+    {
+        if (!_fast)
+        {
+            _fallback.Run(pool, cache, layer, q, tokens, startPosition, output);
+            return;
+        }
+        _cache = cache;
+        _layer = layer;
+        _q = q;
+        _out = output;
+        _tokens = tokens;
+        _startPosition = startPosition;
+        pool.Run(this);
+        _cache = null;
+        _q = _out = [];
+    }
+
+    void IParallelWork.Execute(int thread, int threadCount)
+    {
+        int blocks = (_tokens + TokenBlock - 1) / TokenBlock, items = blocks * _kvHeadCount;
+        int start = (int)((long)items * thread / threadCount), end = (int)((long)items * (thread + 1) / threadCount);
+        for (int item = start; item < end; item++)
+            AttendBlock(thread, item % _kvHeadCount, item / _kvHeadCount);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe void AttendBlock(int thread, int kvh, int block)
+    {
+        int hs = _headSize, g = _group, kvDim = _kvHeadCount * hs, cp = _contextPadded, chunks = hs / 16;
+        int t0 = block * TokenBlock, t1 = Math.Min(_tokens, t0 + TokenBlock);
+        int nMax = _startPosition + t1;
+        ReadOnlySpan<Half> keys = _cache!.AllKeys(_layer), values = _cache.AllValues(_layer);
+        Span<Half> halves = _halves[thread];
+        fixed (float* kt = _keysT[thread], vf = _values[thread], sp = _scores[thread], qp = _query[thread], outp = _out, qs = _q)
+        fixed (Half* kh = keys, vh = values)
+        {
+            // Widen this KV head's keys (transposed: kt[i * cp + p]) and values (vf[p * hs + i]) once for the block.
+            float* row = stackalloc float[hs];
+            for (int p = 0; p < nMax; p++)
+            {
+                Widen((ushort*)(kh + (long)p * kvDim + kvh * hs), row, chunks);
+                for (int i = 0; i < hs; i++)
+                    kt[i * cp + p] = row[i];
+                Widen((ushort*)(vh + (long)p * kvDim + kvh * hs), vf + p * hs, chunks);
+            }
+            int nPad = (nMax + 15) / 16 * 16;
+            for (int i = 0; i < hs; i++)
+                for (int p = nMax; p < nPad; p++)
+                    kt[i * cp + p] = 0;
+
+            for (int t = t0; t < t1; t++)
+            {
+                int n = _startPosition + t + 1, nChunks = (n + 15) / 16;
+                for (int h = 0; h < g; h++)
+                {
+                    int qOffset = (t * _headCount + kvh * g + h) * hs;
+                    // Query rounded to half precision, as ggml does before its f16 dot products.
+                    RoundToHalf(qs + qOffset, qp, hs);
+                    // Scores, 16 positions per vector, 8 vectors at a time (independent FMA chains).
+                    int c = 0;
+                    for (; c + 8 <= nChunks; c += 8)
+                    {
+                        float* k = kt + 16 * c;
+                        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+                        for (int i = 0; i < hs; i++, k += cp)
+                        {
+                            Vector512<float> qb = Vector512.Create(qp[i]);
+                            s0 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k), s0);
+                            s1 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 16), s1);
+                            s2 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 32), s2);
+                            s3 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 48), s3);
+                            s4 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 64), s4);
+                            s5 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 80), s5);
+                            s6 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 96), s6);
+                            s7 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 112), s7);
+                        }
+                        float* d = sp + 16 * c;
+                        (s0 * _scale).Store(d); (s1 * _scale).Store(d + 16); (s2 * _scale).Store(d + 32); (s3 * _scale).Store(d + 48);
+                        (s4 * _scale).Store(d + 64); (s5 * _scale).Store(d + 80); (s6 * _scale).Store(d + 96); (s7 * _scale).Store(d + 112);
+                    }
+                    for (; c < nChunks; c++)
+                    {
+                        float* k = kt + 16 * c;
+                        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                        for (int i = 0; i < hs; i += 4, k += 4 * cp)
+                        {
+                            s0 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i]), Vector512.Load(k), s0);
+                            s1 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i + 1]), Vector512.Load(k + cp), s1);
+                            s2 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i + 2]), Vector512.Load(k + 2 * cp), s2);
+                            s3 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i + 3]), Vector512.Load(k + 3 * cp), s3);
+                        }
+                        (((s0 + s1) + (s2 + s3)) * _scale).Store(sp + 16 * c);
+                    }
+                    // Softmax (double sum), weights rounded to half precision.
+                    Softmax(sp, n);
+                    // Weighted values, accumulated in registers: 16 lanes x 4, even and odd positions in separate chains.
+                    float* o = outp + qOffset;
+                    for (int c0 = 0; c0 < chunks; c0 += 4)
+                    {
+                        int cc = Math.Min(4, chunks - c0);
+                        float* v = vf + 16 * c0;
+                        if (cc == 4)
+                            Accumulate4(v, sp, n, hs, o + 16 * c0);
+                        else
+                        {
+                            for (int j = 0; j < cc; j++)
+                            {
+                                Vector512<float> a = default;
+                                for (int p = 0; p < n; p++)
+                                    a = Vector512.FusedMultiplyAdd(Vector512.Load(v + p * hs + 16 * j), Vector512.Create(sp[p]), a);
+                                a.Store(o + 16 * c0 + 16 * j);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Accumulate4(float* v, float* w, int n, int stride, float* o)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        int p = 0;
+        for (; p + 2 <= n; p += 2, v += 2 * stride)
+        {
+            Vector512<float> wa = Vector512.Create(w[p]), wb = Vector512.Create(w[p + 1]);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v), wa, a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 16), wa, a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 32), wa, a2);
+            a3 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 48), wa, a3);
+            b0 = Vector512.FusedMultiplyAdd(Vector512.Load(v + stride), wb, b0);
+            b1 = Vector512.FusedMultiplyAdd(Vector512.Load(v + stride + 16), wb, b1);
+            b2 = Vector512.FusedMultiplyAdd(Vector512.Load(v + stride + 32), wb, b2);
+            b3 = Vector512.FusedMultiplyAdd(Vector512.Load(v + stride + 48), wb, b3);
+        }
+        if (p < n)
+        {
+            Vector512<float> wa = Vector512.Create(w[p]);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v), wa, a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 16), wa, a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 32), wa, a2);
+            a3 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 48), wa, a3);
+        }
+        (a0 + b0).Store(o);
+        (a1 + b1).Store(o + 16);
+        (a2 + b2).Store(o + 32);
+        (a3 + b3).Store(o + 48);
+    }
+
+    /// <summary>
+    /// x rounded to the nearest half-precision value (ties to even) and widened back, as (float)(Half)x does:
+    /// normal halves drop 13 mantissa bits with round-to-even on the float's bits, subnormal halves (|x| &lt; 2^-14)
+    /// round at a fixed 2^-24 step (adding and removing 0.5), |x| ≥ 65520 becomes ±infinity. NaN stays NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe void RoundToHalf(float* src, float* dst, int n)
+    {
+        int i = 0;
+        Vector512<float> half = Vector512.Create(0.5f), minNormal = Vector512.Create(6.10351562e-5f), overflow = Vector512.Create(65520f);
+        Vector512<float> inf = Vector512.Create(float.PositiveInfinity), signMask = Vector512.Create(-0.0f);
+        for (; i + 16 <= n; i += 16)
+        {
+            Vector512<float> x = Vector512.Load(src + i);
+            Vector512<float> a = Vector512.Abs(x);
+            Vector512<uint> bits = x.AsUInt32();
+            Vector512<float> normal = ((bits + Vector512.Create(0x0FFFu) + ((bits >> 13) & Vector512.Create(1u))) & Vector512.Create(~0x1FFFu)).AsSingle();
+            Vector512<float> sub = ((a + half) - half) | (x & signMask);
+            Vector512<float> r = Vector512.ConditionalSelect(Vector512.LessThan(a, minNormal), sub, normal);
+            r = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a, overflow), inf | (x & signMask), r);
+            r = Vector512.ConditionalSelect(Vector512.IsNaN(x), x, r);
+            r.Store(dst + i);
+        }
+        for (; i < n; i++)
+            dst[i] = (float)(Half)src[i];
+    }
+
+    /// <summary>
+    /// In place: e = exp(s - max), normalised by their sum accumulated in double (as the reference does), then
+    /// rounded to half precision. Vector512.Exp is within an ulp or so of MathF.Exp.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Softmax(float* s, int n)
+    {
+        int i = 0;
+        Vector512<float> mv = Vector512.Create(float.NegativeInfinity);
+        for (; i + 16 <= n; i += 16)
+            mv = Vector512.Max(mv, Vector512.Load(s + i));
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < 16; j++)
+            max = MathF.Max(max, mv[j]);
+        for (; i < n; i++)
+            max = MathF.Max(max, s[i]);
+        Vector512<float> m = Vector512.Create(max);
+        Vector512<double> acc = default;
+        double sum = 0;
+        i = 0;
+        for (; i + 16 <= n; i += 16)
+        {
+            Vector512<float> e = Vector512.Exp(Vector512.Load(s + i) - m);
+            e.Store(s + i);
+            (Vector512<double> lo, Vector512<double> hi) = Vector512.Widen(e);
+            acc += lo + hi;
+        }
+        for (; i < n; i++)
+        {
+            s[i] = MathF.Exp(s[i] - max);
+            sum += s[i];
+        }
+        sum += Vector512.Sum(acc);
+        Vector512<float> inv = Vector512.Create((float)(1.0 / sum));
+        for (i = 0; i + 16 <= n; i += 16)
+            (Vector512.Load(s + i) * inv).Store(s + i);
+        for (; i < n; i++)
+            s[i] *= (float)(1.0 / sum);
+        RoundToHalf(s, s, n);
+    }
+
+    /// <summary>Exact widening of <paramref name="chunks"/> x 16 halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Widen(ushort* src, float* dst, int chunks)
+    {
+        for (int c = 0; c < chunks; c++)
+            HalfVectors.ToSingle(Vector512.WidenLower(Vector256.Load(src + 16 * c).ToVector512Unsafe())).Store(dst + 16 * c);
+    }
+}
