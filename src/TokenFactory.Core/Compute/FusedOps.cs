@@ -31,6 +31,23 @@ public static class FusedOps
                 Vector512<float> e = Vector512.Exp(-v);
                 (v / (Vector512<float>.One + e) * Vector512.LoadUnsafe(ref u, (nuint)i)).StoreUnsafe(ref g, (nuint)i);
             }
+            // The tail goes through the same vector formula (padded), not the scalar one: an element's value
+            // must not depend on where it falls in the buffer, or a sequence's results would depend on how
+            // many other tokens share its batch.
+            if (i < n)
+            {
+                Span<float> gt = stackalloc float[16];
+                Span<float> ut = stackalloc float[16];
+                gt.Clear();
+                ut.Clear();
+                gate[i..].CopyTo(gt);
+                up[i..n].CopyTo(ut);
+                Vector512<float> v = Vector512.Create<float>(gt);
+                Vector512<float> e = Vector512.Exp(-v);
+                (v / (Vector512<float>.One + e) * Vector512.Create<float>(ut)).CopyTo(gt);
+                gt[..(n - i)].CopyTo(gate[i..]);
+            }
+            return;
         }
         for (; i < n; i++)
             gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];

@@ -18,7 +18,7 @@ public sealed class ForwardPass : IDisposable
     private readonly ComputePool _pool;
     private readonly bool _ownsPool;
     private readonly MatMul _matmul;
-    private readonly Attention _attention;
+    private readonly GroupedAttention _attention;
     private readonly Rope _rope;
     private readonly float[] _x, _xb, _q, _k, _v, _att, _gate, _up, _last;
 
@@ -31,7 +31,7 @@ public sealed class ForwardPass : IDisposable
         _matmul = new MatMul(_pool);
         ContextLength = Math.Min(contextLength > 0 ? contextLength : _c.ContextLength, _c.ContextLength);
         Cache = new KvCache(_c.BlockCount, ContextLength, _c.KvDimension);
-        _attention = new Attention(_c.HeadCount, _c.KvHeadCount, _c.HeadSize, ContextLength, _pool.ThreadCount);
+        _attention = new GroupedAttention(_c.HeadCount, _c.KvHeadCount, _c.HeadSize, ContextLength, _pool.ThreadCount);
         _rope = new Rope(_c.RopeDimensions, _c.RopeFreqBase, _c.RopeStyle, _c.RopeLinearScale, model.Weights.RopeFreqFactors);
         _x = new float[MaxBatch * _c.EmbeddingLength];
         _xb = new float[MaxBatch * Math.Max(_c.EmbeddingLength, _c.QueryDimension)];
@@ -105,9 +105,8 @@ public sealed class ForwardPass : IDisposable
             _matmul.Multiply(layer.Gate, _xb, 0, n, _gate, 0);
             _matmul.Multiply(layer.Up, _xb, 0, n, _up, 0);
             var g = _gate.AsSpan(0, n * _c.FeedForwardLength);
-            // SiLU(g) = g * sigmoid(g), then gate by up.
-            for (int i = 0; i < g.Length; i++)
-                g[i] = g[i] / (1f + MathF.Exp(-g[i])) * _up[i];
+            // SiLU(g) = g * sigmoid(g), gated by up; vectorised (FusedOps), the same function in both forward paths.
+            FusedOps.SiluMultiply(g, _up.AsSpan(0, g.Length));
             _matmul.Multiply(layer.Down, _gate, 0, n, _xb, 0);
             TensorPrimitives.Add(_x.AsSpan(0, n * e), _xb.AsSpan(0, n * e), _x.AsSpan(0, n * e));
         }
