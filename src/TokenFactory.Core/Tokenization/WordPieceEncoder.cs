@@ -8,8 +8,8 @@ namespace TokenFactory.Tokenization;
 /// pieces carry a U+2581 prefix and continuation pieces have lost their <c>##</c>. Text is NFD-normalized, accents and
 /// control characters dropped, lower-cased and split on whitespace, punctuation, ASCII symbols and CJK ideographs; each
 /// word is then matched greedily longest-first, and a word with an unmatchable rest becomes the unknown token.
-/// Limitation: the project builds with InvariantGlobalization, under which string.Normalize does not decompose non-ASCII
-/// text, so accented letters are not stripped (e.g. "Führer" becomes [UNK] where llama.cpp gives "fu", "##hrer").
+/// NFD needs ICU, so the project does not build with InvariantGlobalization: under it string.Normalize leaves accented
+/// letters whole ("Führer" would become [UNK] where llama.cpp gives "fu", "##hrer").
 /// </summary>
 internal sealed class WordPieceEncoder
 {

@@ -22,7 +22,7 @@ public sealed class FixtureConformanceTests
 
     public static IEnumerable<object[]> WordPieceCases() => TokenizerFixtures.WordPieceCases();
 
-    /// <summary>WordPiece (optional): every bert-bge case except those that need NFD (see TokenizerFixtures.WordPieceNeedsNfd).</summary>
+    /// <summary>WordPiece: every bert-bge case (accent stripping relies on ICU's NFD).</summary>
     [Theory]
     [MemberData(nameof(WordPieceCases))]
     public void WordPiece_encodes_like_llama_cpp(string vocab, int index) => Encodes_like_llama_cpp(vocab, index);

@@ -39,18 +39,11 @@ public static class TokenizerFixtures
         [.. File.ReadAllLines(TestPaths.Vocab(name) + ".out")
             .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray())];
 
-    /// <summary>
-    /// bert-bge cases that need Unicode NFD to strip accents ("Führer", …): the build runs with InvariantGlobalization,
-    /// where string.Normalize leaves non-ASCII text unchanged, so they are excluded until a decomposition table exists.
-    /// </summary>
-    public static readonly int[] WordPieceNeedsNfd = [1, 43];
-
     public static IEnumerable<object[]> WordPieceCases()
     {
         int n = File.ReadAllLines(TestPaths.Vocab("bert-bge") + ".out").Length;
         for (int i = 0; i < n; i++)
-            if (!WordPieceNeedsNfd.Contains(i))
-                yield return ["bert-bge", i];
+            yield return ["bert-bge", i];
     }
 
     public static IEnumerable<object[]> Cases()
