@@ -111,6 +111,28 @@ public sealed class GgufFileTests
     }
 
     [Fact]
+    public void Version_2_files_are_read()
+    {
+        var bytes = SmallFile();
+        bytes[4] = 2;
+        using var f = GgufFile.FromBytes(bytes);
+        Assert.Equal(2u, f.Version);
+        Assert.Equal(["a", "b", "c"], f.Metadata.GetArray<string>("tokenizer.ggml.tokens"));
+        Assert.Equal(2, f.Tensors.Count);
+    }
+
+    [Fact]
+    public void Dimensions_whose_product_overflows_are_rejected()
+    {
+        var w = new GgufWriter();
+        w.AddTensor("huge", [1L << 40, 1L << 30], GgmlType.F32, _ => { });
+        var bytes = new MemoryStream();
+        try { w.Write(bytes); } catch (InvalidOperationException) { }
+        var e = Assert.Throws<GgufFormatException>(() => GgufFile.FromBytes(bytes.ToArray(), "x.gguf"));
+        Assert.Contains("overflow", e.Message);
+    }
+
+    [Fact]
     public void Overlapping_tensors_are_rejected()
     {
         var bytes = SmallFile();
