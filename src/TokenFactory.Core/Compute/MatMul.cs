@@ -131,10 +131,10 @@ public sealed unsafe class MatMul : IParallelWork
         int k = _w.Columns, tokens = _tokens, tiles = (tokens + 3) / 4;
         if (_kind == Kind.Q8_0)
         {
-            int nb = k / 32;
-            _codes = Grow(_codes, (long)tokens * k);
-            _scales = Grow(_scales, (long)tokens * nb);
-            _scalesX = Grow(_scalesX, (long)tokens * GemmQ8_0.ExpandedScaleFloats(nb));
+            int nb = k / 32, padded = PaddedTokensQ8_0(tokens);
+            _codes = Grow(_codes, (long)padded * k);
+            _scales = Grow(_scales, (long)padded * nb);
+            _scalesX = Grow(_scalesX, (long)padded * GemmQ8_0.ExpandedScaleFloats(nb));
             for (int i = 0; i < _scratch.Length; i++)
                 _scratch[i] = Grow(_scratch[i], 4L * 4 * GemmQ8_0.ExpandedScaleFloats(nb));
         }
@@ -192,6 +192,17 @@ public sealed unsafe class MatMul : IParallelWork
                     ActivationPacking.Q8_0(xs + (long)t * k, k, Ptr(_codes) + (long)t * k, Ptr(_scales) + (long)t * nb);
                     GemmQ8_0.ExpandScales(Ptr(_scales) + (long)t * nb, nb, Ptr(_scalesX) + (long)t * sx);
                 }
+                // Padding tokens (see PaddedTokensQ8_0) repeat the last token; their results are dropped.
+                int padded = PaddedTokensQ8_0(tokens);
+                if (tokens < padded && 4 * tile1 >= padded)
+                {
+                    int last = tokens - 1;
+                    for (int t = tokens; t < padded; t++)
+                    {
+                        Buffer.MemoryCopy(Ptr(_codes) + (long)last * k, Ptr(_codes) + (long)t * k, k, k);
+                        Buffer.MemoryCopy(Ptr(_scalesX) + (long)last * sx, Ptr(_scalesX) + (long)t * sx, 4L * sx, 4L * sx);
+                    }
+                }
             }
             else
             {
@@ -232,12 +243,24 @@ public sealed unsafe class MatMul : IParallelWork
         tile1 = (int)((long)tiles * (thread + 1) / threadCount);
     }
 
+    /// <summary>
+    /// Tokens the Q8_0 tiles cover: a remainder of 2 or 3 tokens past the 4-token tiles is padded to a full tile
+    /// (one 4x4 pass costs about as much as one <see cref="GemmQ8_0.Rows4x1"/> pass with hot weights), except for
+    /// a batch of exactly 2 tokens, where two streaming single-token passes are cheaper. Each (row, token) result is
+    /// computed the same way in either kernel, so padding does not change any token's bits.
+    /// </summary>
+    internal static int PaddedTokensQ8_0(int tokens)
+    {
+        int rem = tokens & 3;
+        return rem >= 2 && tokens != 2 ? tokens + 4 - rem : tokens;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
     private void MultiplyQ8_0(int thread, int threadCount)
     {
         var w = _w;
-        int k = w.Columns, nb = k / 32, sx = GemmQ8_0.ExpandedScaleFloats(nb), rows = w.Rows, tokens = _tokens, fullTiles = tokens / 4;
+        int k = w.Columns, nb = k / 32, sx = GemmQ8_0.ExpandedScaleFloats(nb), rows = w.Rows, tokens = _tokens, fullTiles = PaddedTokensQ8_0(tokens) / 4;
         TileRange(thread, threadCount, out int tile0, out int tile1);
         float* dw = (float*)Ptr(_scratch[thread]);
         float* res = stackalloc float[16];
@@ -260,7 +283,7 @@ public sealed unsafe class MatMul : IParallelWork
                 for (int tt = 0; tt < fullTiles; tt++)
                 {
                     GemmQ8_0.Tile4x4(p0, p1, p2, p3, dw, codes + (long)4 * tt * k, k, scalesX + (long)4 * tt * sx, nb, res);
-                    Scatter(o, rows, r0, valid, 4 * tt, 4, res);
+                    Scatter(o, rows, r0, valid, 4 * tt, Math.Min(4, tokens - 4 * tt), res);
                 }
                 for (int t = 4 * fullTiles; t < tokens; t++)
                 {

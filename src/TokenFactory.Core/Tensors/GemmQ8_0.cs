@@ -79,7 +79,8 @@ internal static unsafe class GemmQ8_0
     /// 4 rows x 4 tokens: <c>result[4t + r] = W[r] · a[t]</c>. <paramref name="a"/>: 4 rows of offset codes
     /// <paramref name="k"/> bytes apart; <paramref name="dw"/>/<paramref name="da"/>: expanded scales
     /// (<see cref="ExpandedScaleFloats"/> apart) of the 4 weight rows and the 4 tokens.
-    /// Two blocks share one 512-bit float accumulator per (row, token).
+    /// Two blocks share one 512-bit float accumulator per (row, token). Written without by-ref helpers so the 16
+    /// accumulators stay in registers (by-ref accumulators were spilled to the stack every iteration).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile4x4(byte* w0, byte* w1, byte* w2, byte* w3, float* dw, byte* a, int k, float* da, int nb, float* result)
@@ -88,31 +89,72 @@ internal static unsafe class GemmQ8_0
         Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
         Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
         Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
-        int sx = ExpandedScaleFloats(nb);
-        byte* a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k;
-        float* da0 = da, da1 = da + sx, da2 = da + 2 * sx, da3 = da + 3 * sx;
-        int b = 0;
-        for (; b + 2 <= nb; b += 2)
+        nint sx = ExpandedScaleFloats(nb), sx3 = 3 * sx, kk = k, k3 = 3 * (nint)k;
+        int pairs = nb >> 1;
+        for (int i = 0; i < pairs; i++)
         {
-            int oa = 32 * b, os = 8 * b;
-            Row(w0 + 34 * b, dw + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, true, ref c00, ref c01, ref c02, ref c03);
-            Row(w1 + 34 * b, dw + sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, true, ref c10, ref c11, ref c12, ref c13);
-            Row(w2 + 34 * b, dw + 2 * sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, true, ref c20, ref c21, ref c22, ref c23);
-            Row(w3 + 34 * b, dw + 3 * sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, true, ref c30, ref c31, ref c32, ref c33);
+            // Tokens' codes (2 x 32 bytes each) and scales, shared by the 4 rows.
+            Vector256<byte> a0l = Vector256.Load(a), a0h = Vector256.Load(a + 32);
+            Vector256<byte> a1l = Vector256.Load(a + kk), a1h = Vector256.Load(a + kk + 32);
+            Vector256<byte> a2l = Vector256.Load(a + 2 * kk), a2h = Vector256.Load(a + 2 * kk + 32);
+            Vector256<byte> a3l = Vector256.Load(a + k3), a3h = Vector256.Load(a + k3 + 32);
+            Vector512<float> d0 = Vector512.Load(da), d1 = Vector512.Load(da + sx), d2 = Vector512.Load(da + 2 * sx), d3 = Vector512.Load(da + sx3);
+            Vector256<sbyte> xl, xh;
+            Vector256<int> nl, nh;
+            Vector512<float> s;
+
+            xl = Vector256.Load(w0 + 2).AsSByte(); xh = Vector256.Load(w0 + 36).AsSByte();
+            nl = Neg128(xl); nh = Neg128(xh); s = Vector512.Load(dw);
+            c00 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a0l, a0h, xl, xh), s * d0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a1l, a1h, xl, xh), s * d1, c01);
+            c02 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a2l, a2h, xl, xh), s * d2, c02);
+            c03 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a3l, a3h, xl, xh), s * d3, c03);
+
+            xl = Vector256.Load(w1 + 2).AsSByte(); xh = Vector256.Load(w1 + 36).AsSByte();
+            nl = Neg128(xl); nh = Neg128(xh); s = Vector512.Load(dw + sx);
+            c10 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a0l, a0h, xl, xh), s * d0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a1l, a1h, xl, xh), s * d1, c11);
+            c12 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a2l, a2h, xl, xh), s * d2, c12);
+            c13 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a3l, a3h, xl, xh), s * d3, c13);
+
+            xl = Vector256.Load(w2 + 2).AsSByte(); xh = Vector256.Load(w2 + 36).AsSByte();
+            nl = Neg128(xl); nh = Neg128(xh); s = Vector512.Load(dw + 2 * sx);
+            c20 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a0l, a0h, xl, xh), s * d0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a1l, a1h, xl, xh), s * d1, c21);
+            c22 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a2l, a2h, xl, xh), s * d2, c22);
+            c23 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a3l, a3h, xl, xh), s * d3, c23);
+
+            xl = Vector256.Load(w3 + 2).AsSByte(); xh = Vector256.Load(w3 + 36).AsSByte();
+            nl = Neg128(xl); nh = Neg128(xh); s = Vector512.Load(dw + sx3);
+            c30 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a0l, a0h, xl, xh), s * d0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a1l, a1h, xl, xh), s * d1, c31);
+            c32 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a2l, a2h, xl, xh), s * d2, c32);
+            c33 = Avx512F.FusedMultiplyAdd(PairV(nl, nh, a3l, a3h, xl, xh), s * d3, c33);
+
+            w0 += 68; w1 += 68; w2 += 68; w3 += 68; a += 64; da += 16; dw += 16;
         }
-        if (b < nb)
+        if ((nb & 1) != 0)
         {
-            int oa = 32 * b, os = 8 * b;
-            Row(w0 + 34 * b, dw + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, false, ref c00, ref c01, ref c02, ref c03);
-            Row(w1 + 34 * b, dw + sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, false, ref c10, ref c11, ref c12, ref c13);
-            Row(w2 + 34 * b, dw + 2 * sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, false, ref c20, ref c21, ref c22, ref c23);
-            Row(w3 + 34 * b, dw + 3 * sx + os, a0 + oa, a1 + oa, a2 + oa, a3 + oa, da0 + os, da1 + os, da2 + os, da3 + os, false, ref c30, ref c31, ref c32, ref c33);
+            Row(w0, dw, a, a + kk, a + 2 * kk, a + k3, da, da + sx, da + 2 * sx, da + sx3, false, ref c00, ref c01, ref c02, ref c03);
+            Row(w1, dw + sx, a, a + kk, a + 2 * kk, a + k3, da, da + sx, da + 2 * sx, da + sx3, false, ref c10, ref c11, ref c12, ref c13);
+            Row(w2, dw + 2 * sx, a, a + kk, a + 2 * kk, a + k3, da, da + sx, da + 2 * sx, da + sx3, false, ref c20, ref c21, ref c22, ref c23);
+            Row(w3, dw + sx3, a, a + kk, a + 2 * kk, a + k3, da, da + sx, da + 2 * sx, da + sx3, false, ref c30, ref c31, ref c32, ref c33);
         }
         result[0] = Vector512.Sum(c00); result[1] = Vector512.Sum(c10); result[2] = Vector512.Sum(c20); result[3] = Vector512.Sum(c30);
         result[4] = Vector512.Sum(c01); result[5] = Vector512.Sum(c11); result[6] = Vector512.Sum(c21); result[7] = Vector512.Sum(c31);
         result[8] = Vector512.Sum(c02); result[9] = Vector512.Sum(c12); result[10] = Vector512.Sum(c22); result[11] = Vector512.Sum(c32);
         result[12] = Vector512.Sum(c03); result[13] = Vector512.Sum(c13); result[14] = Vector512.Sum(c23); result[15] = Vector512.Sum(c33);
     }
+
+    /// <summary>-128·Σw per 4-code group of a block (seeds the u8 x s8 sums of offset codes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Neg128(Vector256<sbyte> x)
+        => Vector256<int>.Zero - AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Create((byte)0x80), x);
+
+    /// <summary>As <see cref="Pair"/> with the token's codes already in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PairV(Vector256<int> nl, Vector256<int> nh, Vector256<byte> al, Vector256<byte> ah, Vector256<sbyte> xl, Vector256<sbyte> xh)
+        => Avx512F.ConvertToVector512Single(Join(AvxVnni.MultiplyWideningAndAdd(nl, al, xl), AvxVnni.MultiplyWideningAndAdd(nh, ah, xh)));
 
     /// <summary>One weight row's two blocks (or one, when <paramref name="two"/> is false) against 4 tokens.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -48,7 +48,7 @@ public sealed class BatchInvarianceTests
             matmul.Multiply(matrix, x, t * cols, 1, single, 0);
             single.CopyTo(alone, t * rows);
         }
-        foreach (int tokens in new[] { 2, 3, 4, 5, 7, 8, 9, 16, 17, 23 })
+        foreach (int tokens in new[] { 2, 3, 4, 5, 6, 7, 8, 9, 14, 15, 16, 17, 23 })
         {
             var batched = new float[tokens * rows];
             matmul.Multiply(matrix, x, 0, tokens, batched, 0);

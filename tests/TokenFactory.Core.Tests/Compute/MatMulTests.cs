@@ -44,7 +44,7 @@ public sealed class MatMulTests
         {
             using var pool = new ComputePool(threads);
             var mm = new MatMul(pool);
-            foreach (int tokens in new[] { 1, 2, 3, 4, 5, 7, 8, 9 })
+            foreach (int tokens in new[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 14, 15, 16 })
             {
                 float[] x = new float[3 + tokens * cols];
                 TestRows.Floats(rng, x.Length).CopyTo(x, 0);
