@@ -136,24 +136,7 @@ public sealed class ForwardPass : IDisposable
         var q = _q.AsSpan(t * _c.QueryDimension, _c.QueryDimension);
         var k = _k.AsSpan(t * _c.KvDimension, _c.KvDimension);
         var v = _v.AsSpan(t * _c.KvDimension, _c.KvDimension);
-        if (layer.QueryBias != null)
-            TensorPrimitives.Add(q, layer.QueryBias, q);
-        if (layer.KeyBias != null)
-            TensorPrimitives.Add(k, layer.KeyBias, k);
-        if (layer.ValueBias != null)
-            TensorPrimitives.Add(v, layer.ValueBias, v);
-        if (layer.QueryNorm != null)
-        {
-            for (int h = 0; h < _c.HeadCount; h++)
-                Norms.RmsNorm(q.Slice(h * _c.HeadSize, _c.HeadSize), layer.QueryNorm, _c.RmsEpsilon, q.Slice(h * _c.HeadSize, _c.HeadSize));
-        }
-        if (layer.KeyNorm != null)
-        {
-            for (int h = 0; h < _c.KvHeadCount; h++)
-                Norms.RmsNorm(k.Slice(h * _c.HeadSize, _c.HeadSize), layer.KeyNorm, _c.RmsEpsilon, k.Slice(h * _c.HeadSize, _c.HeadSize));
-        }
-        _rope.Apply(q, _c.HeadCount, _c.HeadSize, position);
-        _rope.Apply(k, _c.KvHeadCount, _c.HeadSize, position);
+        AttentionInputs.Prepare(layer, _c, _rope, q, k, v, position);
         TensorPrimitives.ConvertToHalf(k, Cache.Keys(l, position));
         TensorPrimitives.ConvertToHalf(v, Cache.Values(l, position));
     }

@@ -26,19 +26,28 @@ public sealed class DecodeAllocationTests
         int[] prompt = [1, 5, 9, 13, 17, 21];
         int[] token = [3];
         pass.Evaluate(prompt);
-        for (int i = 0; i < 4; i++)
-            pass.Evaluate(token); // warm-up: lazily grown buffers reach their size
-
-        long thread0 = GC.GetAllocatedBytesForCurrentThread();
-        long all0 = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < 8; i++)
+        // Warm-up: lazily grown buffers reach their size, and every method passes the tiered JIT's
+        // 30-call threshold (a tier-up inside the measured window can allocate on the runtime's behalf).
+        for (int i = 0; i < 40; i++)
             pass.Evaluate(token);
-        long thread1 = GC.GetAllocatedBytesForCurrentThread();
-        long all1 = GC.GetTotalAllocatedBytes(precise: true);
 
-        Assert.Equal(0, thread1 - thread0);
-        // The runtime's own background threads (tiered JIT, timers) may allocate a little; a per-step allocation
-        // anywhere in the forward pass (8 steps x every layer) would be far above this bound.
-        Assert.True(all1 - all0 < 4096, $"{all1 - all0} bytes allocated by all threads during 8 decode steps");
+        // A per-step allocation shows in every window; a stray runtime allocation (timer, JIT) in one
+        // window on a busy machine does not, so the test passes when any of three windows is clean.
+        var windows = new List<string>();
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            long thread0 = GC.GetAllocatedBytesForCurrentThread();
+            long all0 = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < 8; i++)
+                pass.Evaluate(token);
+            long thread1 = GC.GetAllocatedBytesForCurrentThread();
+            long all1 = GC.GetTotalAllocatedBytes(precise: true);
+            // Background threads may allocate a little; a per-step allocation anywhere in the forward pass
+            // (8 steps x every layer) would be far above 4 KiB.
+            if (thread1 - thread0 == 0 && all1 - all0 < 4096)
+                return;
+            windows.Add($"calling thread {thread1 - thread0} B, all threads {all1 - all0} B");
+        }
+        Assert.Fail("8 decode steps allocated in every window: " + string.Join("; ", windows));
     }
 }

@@ -1,0 +1,37 @@
+using System.Numerics.Tensors;
+using TokenFactory.Compute;
+
+namespace TokenFactory.Models;
+
+/// <summary>
+/// Turns one token's raw Q/K/V projections into what attention consumes: biases (qwen2), per-head
+/// q/k RMSNorm (qwen3), then RoPE at the token's position. Shared by the single-sequence and the
+/// batched forward pass so both stay the same arithmetic.
+/// </summary>
+internal static class AttentionInputs
+{
+    public static void Prepare(LayerWeights layer, ModelConfig c, Rope rope, Span<float> q, Span<float> k, Span<float> v, int position)
+    {
+        if (layer.QueryBias != null)
+            TensorPrimitives.Add(q, layer.QueryBias, q);
+        if (layer.KeyBias != null)
+            TensorPrimitives.Add(k, layer.KeyBias, k);
+        if (layer.ValueBias != null)
+            TensorPrimitives.Add(v, layer.ValueBias, v);
+        if (layer.QueryNorm != null)
+            NormalizeHeads(q, c.HeadCount, c.HeadSize, layer.QueryNorm, c.RmsEpsilon);
+        if (layer.KeyNorm != null)
+            NormalizeHeads(k, c.KvHeadCount, c.HeadSize, layer.KeyNorm, c.RmsEpsilon);
+        rope.Apply(q, c.HeadCount, c.HeadSize, position);
+        rope.Apply(k, c.KvHeadCount, c.HeadSize, position);
+    }
+
+    private static void NormalizeHeads(Span<float> x, int heads, int headSize, float[] weight, float epsilon)
+    {
+        for (int h = 0; h < heads; h++)
+        {
+            var head = x.Slice(h * headSize, headSize);
+            Norms.RmsNorm(head, weight, epsilon, head);
+        }
+    }
+}
