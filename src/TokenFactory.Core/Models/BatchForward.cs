@@ -18,7 +18,7 @@ public interface ILogitsConsumer
 /// rows, RoPE, half-precision cache and attention are all row-independent), so results do not depend
 /// on what else is in the batch. Buffers are allocated once; a step allocates nothing.
 /// </summary>
-public sealed class BatchForward : IDisposable
+public sealed class BatchForward : IDisposable, IAttentionStep
 {
     private readonly TransformerModel _model;
     private readonly ModelConfig _c;
@@ -26,9 +26,11 @@ public sealed class BatchForward : IDisposable
     private readonly ComputePool _pool;
     private readonly bool _ownsPool;
     private readonly MatMul _matmul;
+    private readonly DecoderBlocks _blocks;
     private readonly PagedAttention _attention;
     private readonly Rope _rope;
-    private readonly float[] _x, _xb, _q, _k, _v, _att, _gate, _up, _last;
+    private readonly float[] _last;
+    private StepBatch? _batch;
 
     /// <param name="maxTokens">Most tokens in one step.</param>
     /// <param name="maxLogitRows">Logits rows computed per output-matrix pass (more are done in groups).</param>
@@ -45,14 +47,7 @@ public sealed class BatchForward : IDisposable
         _attention = new PagedAttention(_c.HeadCount, _c.KvHeadCount, _c.HeadSize, contextLength, _pool.ThreadCount);
         _rope = new Rope(_c.RopeDimensions, _c.RopeFreqBase, _c.RopeStyle, _c.RopeLinearScale, model.Weights.RopeFreqFactors);
         int e = _c.EmbeddingLength;
-        _x = new float[maxTokens * e];
-        _xb = new float[maxTokens * Math.Max(e, _c.QueryDimension)];
-        _q = new float[maxTokens * _c.QueryDimension];
-        _k = new float[maxTokens * _c.KvDimension];
-        _v = new float[maxTokens * _c.KvDimension];
-        _att = new float[maxTokens * _c.QueryDimension];
-        _gate = new float[maxTokens * _c.FeedForwardLength];
-        _up = new float[maxTokens * _c.FeedForwardLength];
+        _blocks = new DecoderBlocks(model, _matmul, maxTokens);
         _last = new float[maxLogitRows * e];
         Logits = new float[maxLogitRows * model.VocabSize];
     }
@@ -74,56 +69,37 @@ public sealed class BatchForward : IDisposable
         if (n > MaxTokens)
             throw new InvalidOperationException($"A step of {n} tokens exceeds the forward pass's {MaxTokens}.");
         var w = _model.Weights;
-        for (int t = 0; t < n; t++)
-            w.TokenEmbedding.DequantizeRow(batch.Tokens[t], _x.AsSpan(t * e, e));
-
-        for (int l = 0; l < _c.BlockCount; l++)
-        {
-            var layer = w.Layers[l];
-            for (int t = 0; t < n; t++)
-                Norms.RmsNorm(_x.AsSpan(t * e, e), layer.AttentionNorm, _c.RmsEpsilon, _xb.AsSpan(t * e, e));
-            _matmul.Multiply(layer.Query, _xb, 0, n, _q, 0);
-            _matmul.Multiply(layer.Key, _xb, 0, n, _k, 0);
-            _matmul.Multiply(layer.Value, _xb, 0, n, _v, 0);
-            for (int t = 0; t < n; t++)
-                PrepareQkv(layer, batch, t, l);
-            _attention.Run(_pool, _cache, batch, l, _q, _att);
-            _matmul.Multiply(layer.Output, _att, 0, n, _xb, 0);
-            TensorPrimitives.Add(_x.AsSpan(0, n * e), _xb.AsSpan(0, n * e), _x.AsSpan(0, n * e));
-
-            for (int t = 0; t < n; t++)
-                Norms.RmsNorm(_x.AsSpan(t * e, e), layer.FeedForwardNorm, _c.RmsEpsilon, _xb.AsSpan(t * e, e));
-            _matmul.Multiply(layer.Gate, _xb, 0, n, _gate, 0);
-            _matmul.Multiply(layer.Up, _xb, 0, n, _up, 0);
-            var g = _gate.AsSpan(0, n * _c.FeedForwardLength);
-            // SiLU(g) = g * sigmoid(g), gated by up; vectorised (FusedOps), the same function in both forward paths.
-            FusedOps.SiluMultiply(g, _up.AsSpan(0, g.Length));
-            _matmul.Multiply(layer.Down, _gate, 0, n, _xb, 0);
-            TensorPrimitives.Add(_x.AsSpan(0, n * e), _xb.AsSpan(0, n * e), _x.AsSpan(0, n * e));
-        }
+        _batch = batch;
+        _blocks.Run(batch.Tokens.AsSpan(0, n), this);
+        _batch = null;
+        var x = _blocks.Hidden;
 
         // The vocabulary projection is the largest matrix: one pass per group of rows, normally one per step.
         for (int first = 0; first < batch.LogitRowCount; first += MaxLogitRows)
         {
             int rows = Math.Min(MaxLogitRows, batch.LogitRowCount - first);
             for (int r = 0; r < rows; r++)
-                Norms.RmsNorm(_x.AsSpan(batch.LogitRows[first + r] * e, e), w.OutputNorm, _c.RmsEpsilon, _last.AsSpan(r * e, e));
+                Norms.RmsNorm(x.AsSpan(batch.LogitRows[first + r] * e, e), w.OutputNorm, _c.RmsEpsilon, _last.AsSpan(r * e, e));
             _matmul.Multiply(w.Output, _last, 0, rows, Logits, 0);
             consumer.Consume(first, rows, Logits);
         }
     }
 
-    private void PrepareQkv(LayerWeights layer, StepBatch batch, int t, int l)
+    void IAttentionStep.Attend(int layer, LayerWeights weights, float[] q, float[] k, float[] v, int tokens, float[] output)
     {
-        var q = _q.AsSpan(t * _c.QueryDimension, _c.QueryDimension);
-        var k = _k.AsSpan(t * _c.KvDimension, _c.KvDimension);
-        var v = _v.AsSpan(t * _c.KvDimension, _c.KvDimension);
-        int position = batch.Positions[t];
-        AttentionInputs.Prepare(layer, _c, _rope, q, k, v, position);
-        var table = batch.BlockTables[batch.TokenSequence[t]];
-        int at = _cache.Offset(table[position / _cache.BlockSize], position % _cache.BlockSize);
-        TensorPrimitives.ConvertToHalf(k, _cache.Keys(l).AsSpan(at, _c.KvDimension));
-        TensorPrimitives.ConvertToHalf(v, _cache.Values(l).AsSpan(at, _c.KvDimension));
+        var batch = _batch!;
+        for (int t = 0; t < tokens; t++)
+        {
+            int position = batch.Positions[t];
+            var kt = k.AsSpan(t * _c.KvDimension, _c.KvDimension);
+            var vt = v.AsSpan(t * _c.KvDimension, _c.KvDimension);
+            AttentionInputs.Prepare(weights, _c, _rope, q.AsSpan(t * _c.QueryDimension, _c.QueryDimension), kt, vt, position);
+            var table = batch.BlockTables[batch.TokenSequence[t]];
+            int at = _cache.Offset(table[position / _cache.BlockSize], position % _cache.BlockSize);
+            TensorPrimitives.ConvertToHalf(kt, _cache.Keys(layer).AsSpan(at, _c.KvDimension));
+            TensorPrimitives.ConvertToHalf(vt, _cache.Values(layer).AsSpan(at, _c.KvDimension));
+        }
+        _attention.Run(_pool, _cache, batch, layer, q, output);
     }
 
     public void Dispose()

@@ -1,0 +1,90 @@
+using System.Numerics.Tensors;
+using TokenFactory.Compute;
+
+namespace TokenFactory.Models;
+
+/// <summary>
+/// The part of a forward pass that is the same for one sequence and for a batch of many: embedding
+/// lookup, and per block RMSNorm, the Q/K/V/output projections, the residual adds and the SwiGLU
+/// feed-forward, each a single matrix multiplication over all rows. Where the keys and values live
+/// (one sequence's cache or the paged pool) is the caller's business, supplied as
+/// <see cref="IAttentionStep"/>. Buffers are allocated once; a run allocates nothing.
+/// </summary>
+internal sealed class DecoderBlocks
+{
+    private readonly TransformerWeights _w;
+    private readonly ModelConfig _c;
+    private readonly float[] _x, _xb, _q, _k, _v, _att, _gate, _up;
+
+    public DecoderBlocks(TransformerModel model, MatMul matmul, int maxTokens)
+    {
+        _w = model.Weights;
+        _c = model.Config;
+        MatMul = matmul;
+        int e = _c.EmbeddingLength;
+        _x = new float[maxTokens * e];
+        _xb = new float[maxTokens * Math.Max(e, _c.QueryDimension)];
+        _q = new float[maxTokens * _c.QueryDimension];
+        _k = new float[maxTokens * _c.KvDimension];
+        _v = new float[maxTokens * _c.KvDimension];
+        _att = new float[maxTokens * _c.QueryDimension];
+        _gate = new float[maxTokens * _c.FeedForwardLength];
+        _up = new float[maxTokens * _c.FeedForwardLength];
+    }
+
+    public MatMul MatMul { get; }
+
+    /// <summary>The residual stream after <see cref="Run"/>: one row of embedding-length floats per token.</summary>
+    public float[] Hidden => _x;
+
+    /// <summary>Scratch rows as wide as the residual stream, free to use after <see cref="Run"/>.</summary>
+    public float[] Scratch => _xb;
+
+    /// <summary>Runs <paramref name="tokens"/> through every block, leaving the result in <see cref="Hidden"/>.</summary>
+    public void Run(ReadOnlySpan<int> tokens, IAttentionStep attention)
+    {
+        int n = tokens.Length, e = _c.EmbeddingLength;
+        for (int t = 0; t < n; t++)
+            _w.TokenEmbedding.DequantizeRow(tokens[t], _x.AsSpan(t * e, e));
+
+        var residual = _x.AsSpan(0, n * e);
+        for (int l = 0; l < _c.BlockCount; l++)
+        {
+            var layer = _w.Layers[l];
+            NormalizeRows(n, layer.AttentionNorm);
+            MatMul.Multiply(layer.Query, _xb, 0, n, _q, 0);
+            MatMul.Multiply(layer.Key, _xb, 0, n, _k, 0);
+            MatMul.Multiply(layer.Value, _xb, 0, n, _v, 0);
+            attention.Attend(l, layer, _q, _k, _v, n, _att);
+            MatMul.Multiply(layer.Output, _att, 0, n, _xb, 0);
+            TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
+
+            NormalizeRows(n, layer.FeedForwardNorm);
+            MatMul.Multiply(layer.Gate, _xb, 0, n, _gate, 0);
+            MatMul.Multiply(layer.Up, _xb, 0, n, _up, 0);
+            var g = _gate.AsSpan(0, n * _c.FeedForwardLength);
+            // SiLU(g) = g * sigmoid(g), gated by up, vectorised; FusedOps keeps every element's value
+            // independent of its position so a token's result does not depend on its batch.
+            FusedOps.SiluMultiply(g, _up.AsSpan(0, g.Length));
+            MatMul.Multiply(layer.Down, _gate, 0, n, _xb, 0);
+            TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
+        }
+    }
+
+    private void NormalizeRows(int n, float[] weight)
+    {
+        int e = _c.EmbeddingLength;
+        for (int t = 0; t < n; t++)
+            Norms.RmsNorm(_x.AsSpan(t * e, e), weight, _c.RmsEpsilon, _xb.AsSpan(t * e, e));
+    }
+}
+
+/// <summary>Attention for one block of a <see cref="DecoderBlocks"/> run, over whatever cache the caller keeps.</summary>
+internal interface IAttentionStep
+{
+    /// <summary>
+    /// Given the raw projections of <paramref name="tokens"/> rows, prepares them (biases, q/k norm, RoPE),
+    /// stores each token's key and value in the cache, and writes the attention output rows to <paramref name="output"/>.
+    /// </summary>
+    void Attend(int layer, LayerWeights weights, float[] q, float[] k, float[] v, int tokens, float[] output);
+}
