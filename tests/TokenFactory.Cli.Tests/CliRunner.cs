@@ -5,11 +5,9 @@ namespace TokenFactory.Cli.Tests;
 /// <summary>Runs the real <c>tokenfactory</c> executable (built next to the tests) as a child process.</summary>
 public static class CliRunner
 {
-    public static string RepoRoot { get; } = FindRoot();
+    public static string Shared => TestPaths.Shared;
 
-    public static string Shared => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
-
-    public static string Stories260K => Path.Combine(Shared, "models", "stories260K.gguf");
+    public static string Stories260K => TestPaths.Stories260K;
 
     public static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
     {
@@ -17,7 +15,7 @@ public static class CliRunner
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            WorkingDirectory = RepoRoot,
+            WorkingDirectory = TestPaths.RepoRoot,
         };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "tokenfactory.dll"));
         foreach (var a in args)
@@ -31,13 +29,5 @@ public static class CliRunner
             throw new TimeoutException("tokenfactory " + string.Join(' ', args) + " did not finish in 120 s");
         }
         return (p.ExitCode, stdout.Result, stderr.Result);
-    }
-
-    private static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "TokenFactory.sln")))
-            dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("Cannot find TokenFactory.sln");
     }
 }
