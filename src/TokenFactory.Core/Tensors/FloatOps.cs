@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -6,27 +7,12 @@ namespace TokenFactory.Tensors;
 /// <summary>Row-wise conversions between float32 and the 16-bit float formats GGUF stores.</summary>
 public static class FloatOps
 {
-    /// <summary>Exact widening of fp16 bit patterns.</summary>
+    /// <summary>Exact widening of fp16 bit patterns (TensorPrimitives vectorises it).</summary>
     public static void HalfToFloat(ReadOnlySpan<ushort> src, Span<float> dst)
     {
-        int n = src.Length;
-        if (dst.Length < n)
+        if (dst.Length < src.Length)
             throw new ArgumentException("Destination is shorter than the source.", nameof(dst));
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            ref ushort s = ref MemoryMarshal.GetReference(src);
-            ref float d = ref MemoryMarshal.GetReference(dst);
-            for (; i + 16 <= n; i += 16)
-            {
-                Vector256<ushort> h = Vector256.LoadUnsafe(ref s, (nuint)i);
-                (Vector256<uint> lo, Vector256<uint> hi) = Vector256.Widen(h);
-                HalfVectors.ToSingle(lo).StoreUnsafe(ref d, (nuint)i);
-                HalfVectors.ToSingle(hi).StoreUnsafe(ref d, (nuint)(i + 8));
-            }
-        }
-        for (; i < n; i++)
-            dst[i] = Fp16.ToFloat(src[i]);
+        TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<ushort, Half>(src), dst);
     }
 
     /// <summary>Narrowing to fp16 with round-to-nearest-even (overflow gives infinity), like ggml's converters.</summary>
@@ -34,8 +20,7 @@ public static class FloatOps
     {
         if (dst.Length < src.Length)
             throw new ArgumentException("Destination is shorter than the source.", nameof(dst));
-        for (int i = 0; i < src.Length; i++)
-            dst[i] = Fp16.FromFloat(src[i]);
+        TensorPrimitives.ConvertToHalf(src, MemoryMarshal.Cast<ushort, Half>(dst));
     }
 
     /// <summary>Exact widening of bf16 bit patterns.</summary>
