@@ -11,9 +11,10 @@ namespace TokenFactory.Compute;
 /// track llama.cpp's.
 /// <para>
 /// Q8_0 and Q4_K weights (the common formats) take a tiled path: activations are quantized once per call, in
-/// parallel, into a split layout (<see cref="ActivationPacking"/>); each thread owns a static range of 4-row tiles and
-/// multiplies each tile by 4 tokens at a time in registers (<see cref="GemmQ8_0"/>, <see cref="GemmQ4_K"/>), so every
-/// loaded weight block serves 4 tokens and every activation block 4 rows; decode (one token) runs 4 rows at once.
+/// parallel, into a split layout (<see cref="ActivationPacking"/>); each thread owns a static range of row groups
+/// (8 rows of repacked Q8_0, <see cref="GemmQ8_0x8"/>; 4 rows of Q4_K, <see cref="GemmQ4_K"/>) and multiplies each
+/// by 4 tokens at a time in registers, so every loaded weight block serves 4 tokens and every activation block 8 (4)
+/// rows; decode (one token) streams each group once.
 /// Other formats, or CPUs without AVX-512/AVX-VNNI, use the row kernels of <see cref="VecDot"/>.
 /// </para>
 /// Nothing is allocated once the buffers have grown to the largest call.
@@ -60,7 +61,7 @@ public sealed unsafe class MatMul : IParallelWork
 
     private static Kind KindOf(in WeightMatrix w)
     {
-        if (w.Type == GgmlType.Q8_0 && w.Columns % 32 == 0 && GemmQ8_0.IsSupported && ActivationPacking.IsAccelerated)
+        if (w.Packed != null)
             return Kind.Q8_0;
         if (w.Type == GgmlType.Q4_K && w.Columns % 256 == 0 && GemmQ4_K.IsSupported && ActivationPacking.IsAccelerated)
             return Kind.Q4_K;
@@ -134,9 +135,8 @@ public sealed unsafe class MatMul : IParallelWork
             int nb = k / 32, padded = PaddedTokensQ8_0(tokens);
             _codes = Grow(_codes, (long)padded * k);
             _scales = Grow(_scales, (long)padded * nb);
-            _scalesX = Grow(_scalesX, (long)padded * GemmQ8_0.ExpandedScaleFloats(nb));
             for (int i = 0; i < _scratch.Length; i++)
-                _scratch[i] = Grow(_scratch[i], 4L * 4 * GemmQ8_0.ExpandedScaleFloats(nb));
+                _scratch[i] = Grow(_scratch[i], 64L * nb + 4 * 8 * 4); // group scales + offsets, then a 8x4 result tile
         }
         else
         {
@@ -186,12 +186,9 @@ public sealed unsafe class MatMul : IParallelWork
             float* xs = x + _xOffset;
             if (_kind == Kind.Q8_0)
             {
-                int nb = k / 32, sx = GemmQ8_0.ExpandedScaleFloats(nb);
+                int nb = k / 32;
                 for (int t = 4 * tile0; t < Math.Min(tokens, 4 * tile1); t++)
-                {
                     ActivationPacking.Q8_0(xs + (long)t * k, k, Ptr(_codes) + (long)t * k, Ptr(_scales) + (long)t * nb);
-                    GemmQ8_0.ExpandScales(Ptr(_scales) + (long)t * nb, nb, Ptr(_scalesX) + (long)t * sx);
-                }
                 // Padding tokens (see PaddedTokensQ8_0) repeat the last token; their results are dropped.
                 int padded = PaddedTokensQ8_0(tokens);
                 if (tokens < padded && 4 * tile1 >= padded)
@@ -200,7 +197,7 @@ public sealed unsafe class MatMul : IParallelWork
                     for (int t = tokens; t < padded; t++)
                     {
                         Buffer.MemoryCopy(Ptr(_codes) + (long)last * k, Ptr(_codes) + (long)t * k, k, k);
-                        Buffer.MemoryCopy(Ptr(_scalesX) + (long)last * sx, Ptr(_scalesX) + (long)t * sx, 4L * sx, 4L * sx);
+                        Buffer.MemoryCopy(Ptr(_scales) + (long)last * nb, Ptr(_scales) + (long)t * nb, 4L * nb, 4L * nb);
                     }
                 }
             }
@@ -245,7 +242,7 @@ public sealed unsafe class MatMul : IParallelWork
 
     /// <summary>
     /// Tokens the Q8_0 tiles cover: a remainder of 2 or 3 tokens past the 4-token tiles is padded to a full tile
-    /// (one 4x4 pass costs about as much as one <see cref="GemmQ8_0.Rows4x1"/> pass with hot weights), except for
+    /// (one 8x4 tile costs less than two <see cref="GemmQ8_0x8.Group8x1"/> passes with hot weights), except for
     /// a batch of exactly 2 tokens, where two streaming single-token passes are cheaper. Each (row, token) result is
     /// computed the same way in either kernel, so padding does not change any token's bits.
     /// </summary>
@@ -260,38 +257,55 @@ public sealed unsafe class MatMul : IParallelWork
     private void MultiplyQ8_0(int thread, int threadCount)
     {
         var w = _w;
-        int k = w.Columns, nb = k / 32, sx = GemmQ8_0.ExpandedScaleFloats(nb), rows = w.Rows, tokens = _tokens, fullTiles = PaddedTokensQ8_0(tokens) / 4;
-        TileRange(thread, threadCount, out int tile0, out int tile1);
-        float* dw = (float*)Ptr(_scratch[thread]);
-        float* res = stackalloc float[16];
+        int k = w.Columns, nb = k / 32, rows = w.Rows, tokens = _tokens, fullTiles = PaddedTokensQ8_0(tokens) / 4;
+        int groups = GemmQ8_0x8.Groups(rows);
+        int g0 = (int)((long)groups * thread / threadCount), g1 = (int)((long)groups * (thread + 1) / threadCount);
+        float* groupScales = (float*)Ptr(_scratch[thread]);
+        int* groupOffsets = (int*)(groupScales + 8 * nb);
+        float* res = (float*)(groupOffsets + 8 * nb);
         byte* codes = Ptr(_codes);
-        float* scalesX = Ptr(_scalesX);
+        float* scales = Ptr(_scales);
+        long groupBytes = (long)nb * GemmQ8_0x8.BlockBytes;
         fixed (float* outBase = _out)
         {
             float* o = outBase + _outOffset;
-            for (int tile = tile0; tile < tile1; tile++)
+            for (int g = g0; g < g1; g++)
             {
-                int r0 = 4 * tile, valid = Math.Min(4, rows - r0);
-                byte* p0 = RowPtr(w, r0, rows), p1 = RowPtr(w, r0 + 1, rows), p2 = RowPtr(w, r0 + 2, rows), p3 = RowPtr(w, r0 + 3, rows);
+                byte* group = w.Packed + g * groupBytes;
+                int r0 = 8 * g, valid = Math.Min(8, rows - r0);
                 if (fullTiles > 0)
-                {
-                    GemmQ8_0.RowScales(p0, nb, dw);
-                    GemmQ8_0.RowScales(p1, nb, dw + sx);
-                    GemmQ8_0.RowScales(p2, nb, dw + 2 * sx);
-                    GemmQ8_0.RowScales(p3, nb, dw + 3 * sx);
-                }
+                    GemmQ8_0x8.PrepareGroup(group, nb, groupScales, groupOffsets);
                 for (int tt = 0; tt < fullTiles; tt++)
                 {
-                    GemmQ8_0.Tile4x4(p0, p1, p2, p3, dw, codes + (long)4 * tt * k, k, scalesX + (long)4 * tt * sx, nb, res);
-                    Scatter(o, rows, r0, valid, 4 * tt, Math.Min(4, tokens - 4 * tt), res);
+                    int t0 = 4 * tt, count = Math.Min(4, tokens - t0);
+                    if (valid == 8 && count == 4)
+                    {
+                        GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, o + (long)t0 * rows + r0, rows);
+                        continue;
+                    }
+                    GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, res, 8);
+                    Scatter8(o, rows, r0, valid, t0, count, res);
                 }
                 for (int t = 4 * fullTiles; t < tokens; t++)
                 {
-                    GemmQ8_0.Rows4x1(p0, p1, p2, p3, codes + (long)t * k, scalesX + (long)t * sx, nb, res);
-                    Scatter(o, rows, r0, valid, t, 1, res);
+                    if (valid == 8)
+                    {
+                        GemmQ8_0x8.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, o + (long)t * rows + r0);
+                        continue;
+                    }
+                    GemmQ8_0x8.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, res);
+                    Scatter8(o, rows, r0, valid, t, 1, res);
                 }
             }
         }
+    }
+
+    /// <summary>Writes <c>res[8t + r]</c> for a group's valid rows and <paramref name="count"/> tokens from <paramref name="t0"/>.</summary>
+    private static void Scatter8(float* o, int rows, int r0, int valid, int t0, int count, float* res)
+    {
+        for (int t = 0; t < count; t++)
+            for (int r = 0; r < valid; r++)
+                o[(long)(t0 + t) * rows + r0 + r] = res[8 * t + r];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

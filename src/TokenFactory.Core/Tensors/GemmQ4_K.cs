@@ -14,6 +14,14 @@ namespace TokenFactory.Tensors;
 /// </summary>
 internal static unsafe class GemmQ4_K
 {
+    /// <summary>
+    /// Bytes ahead of the decode kernel's position that it prefetches in each of its 4 row streams (about 3 tiles of
+    /// 2048-wide rows): on the Zen 5 box one core's decode read rate went from 16 GB/s (768 B) to 23-28 GB/s (24 KiB).
+    /// TOKENFACTORY_PREFETCH overrides it (bytes) for tuning on other machines.
+    /// </summary>
+    internal static readonly int PrefetchDistance =
+        int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 24576;
+
     public const int BlockBytes = 144;
 
     /// <summary>Per-row, per-block scratch of <see cref="PrepareRows4"/>, in bytes, for <paramref name="nsb"/> blocks.</summary>
@@ -174,7 +182,7 @@ internal static unsafe class GemmQ4_K
         for (int sb = 0; sb < nsb; sb++)
         {
             int ob = BlockBytes * sb;
-            int pf = GemmQ8_0.PrefetchDistance;
+            int pf = PrefetchDistance;
             Sse.Prefetch0(w0 + ob + pf); Sse.Prefetch0(w0 + ob + pf + 64); Sse.Prefetch0(w0 + ob + pf + 128);
             Sse.Prefetch0(w1 + ob + pf); Sse.Prefetch0(w1 + ob + pf + 64); Sse.Prefetch0(w1 + ob + pf + 128);
             Sse.Prefetch0(w2 + ob + pf); Sse.Prefetch0(w2 + ob + pf + 64); Sse.Prefetch0(w2 + ob + pf + 128);

@@ -1,0 +1,186 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace TokenFactory.Tensors;
+
+/// <summary>
+/// Q8_0 weights repacked once at load into groups of 8 rows ("Q8_0x8") so that one 256-bit <c>vpdpbusd</c> serves
+/// 8 rows at once: per 32-element block a group holds the 8 rows' fp16 scales (16 bytes) and then 8 chunks of 32
+/// bytes, chunk j holding codes 4j..4j+3 of each row in turn. Broadcasting 4 activation codes against chunk j adds
+/// 4 products to each row's lane, so after 8 chunks lane r holds row r's whole block dot product, and scaling costs
+/// one convert and one FMA per 8 rows instead of per row. A group is the same 272 bytes per block as 8 rows of
+/// Q8_0 (no extra weight traffic), and packing is exact. Padding rows past the matrix are zero.
+/// <para>
+/// Activations are the offset (+128, unsigned) codes of <see cref="ActivationPacking.Q8_0(float*, int, byte*, float*)"/>;
+/// the offset is taken back exactly by seeding each block's sum with -128·Σw, so every block dot product is the exact
+/// integer. Every output lane then runs the same float operations in the same block order in every kernel
+/// (f = fma(float(isum), dw·da, f), from 0), which makes a token's result independent of the batch it is in.
+/// </para>
+/// </summary>
+internal static unsafe class GemmQ8_0x8
+{
+    public const int GroupRows = 8;
+    public const int BlockBytes = 272;
+    private const int ScaleBytes = 16;
+
+    /// <summary>256-bit VNNI is all this needs (AVX-VNNI or AVX-512 VNNI+VL CPUs both report it).</summary>
+    public static bool IsSupported => AvxVnni.IsSupported && Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>Bytes ahead of the decode kernel's position that it prefetches (TOKENFACTORY_PREFETCH overrides).</summary>
+    internal static readonly int PrefetchDistance =
+        int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 4096;
+
+    public static int Groups(int rows) => (rows + GroupRows - 1) / GroupRows;
+
+    public static long PackedBytes(int rows, int blocks) => (long)Groups(rows) * blocks * BlockBytes;
+
+    /// <summary>Repacks <paramref name="rows"/> Q8_0 rows (<paramref name="blocks"/> blocks each) into groups of 8.</summary>
+    public static void Pack(byte* src, int rows, long rowBytes, int blocks, byte* dst)
+    {
+        int groups = Groups(rows);
+        // Row-group order is free, so split by group; each writes its own bytes.
+        Parallel.For(0, groups, g => PackGroup(src, rows, rowBytes, blocks, g, dst + (long)g * blocks * BlockBytes));
+    }
+
+    private static void PackGroup(byte* src, int rows, long rowBytes, int blocks, int g, byte* dst)
+    {
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* o = dst + (long)b * BlockBytes;
+            for (int r = 0; r < GroupRows; r++)
+            {
+                int row = g * GroupRows + r;
+                if (row >= rows)
+                {
+                    *(ushort*)(o + 2 * r) = 0;
+                    for (int j = 0; j < 8; j++)
+                        *(uint*)(o + ScaleBytes + 32 * j + 4 * r) = 0;
+                    continue;
+                }
+                byte* block = src + row * rowBytes + 34L * b;
+                *(ushort*)(o + 2 * r) = *(ushort*)block;
+                for (int j = 0; j < 8; j++)
+                    *(uint*)(o + ScaleBytes + 32 * j + 4 * r) = *(uint*)(block + 2 + 4 * j);
+            }
+        }
+    }
+
+    /// <summary>The 8 rows' scales of one packed block, widened exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Scales(byte* block)
+        => HalfVectors.FiniteHighToSingle(Avx2.ConvertToVector256Int32((ushort*)block) << 16);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Dot4(Vector256<int> acc, byte* a, Vector256<sbyte> w)
+        => AvxVnni.MultiplyWideningAndAdd(acc, Vector256.Create(*(uint*)a).AsByte(), w);
+
+    /// <summary>
+    /// Per block of a group: the widened scales (8 floats) into <paramref name="scales"/> and -128·Σw per row (8 ints)
+    /// into <paramref name="offsets"/>; computed once per group, shared by all its 4-token tiles.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PrepareGroup(byte* group, int blocks, float* scales, int* offsets)
+    {
+        Vector256<byte> k80 = Vector256.Create((byte)0x80);
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = group + (long)b * BlockBytes;
+            Scales(block).Store(scales + 8 * b);
+            byte* w = block + ScaleBytes;
+            Vector256<int> c = Vector256<int>.Zero;
+            for (int j = 0; j < 8; j++)
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, Vector256.Load(w + 32 * j).AsSByte());
+            (Vector256<int>.Zero - c).Store(offsets + 8 * b);
+        }
+    }
+
+    /// <summary>
+    /// 8 rows x 4 tokens: <c>o[t·stride + r] = W[r] · a[t]</c>. Token t's offset codes are at <c>a + t·k</c>, its block
+    /// scales at <c>da + t·blocks</c>; <paramref name="scales"/>/<paramref name="offsets"/> come from <see cref="PrepareGroup"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile8x4(byte* group, float* scales, int* offsets, byte* a, int k, float* da, int blocks, float* o, int stride)
+    {
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
+        byte* a0 = a, a1 = a + k, a2 = a + 2 * (nint)k, a3 = a + 3 * (nint)k;
+        float* d0 = da, d1 = da + blocks, d2 = da + 2 * blocks, d3 = da + 3 * blocks;
+        for (int b = 0; b < blocks; b++)
+        {
+            Vector256<int> i0 = Vector256.Load(offsets + 8 * b), i1 = i0, i2 = i0, i3 = i0;
+            byte* w = group + (long)b * BlockBytes + ScaleBytes;
+            int ao = 32 * b;
+            for (int j = 0; j < 32; j += 8)
+            {
+                Vector256<sbyte> x = Vector256.Load(w + 8 * j).AsSByte();
+                i0 = Dot4(i0, a0 + ao + j, x);
+                i1 = Dot4(i1, a1 + ao + j, x);
+                i2 = Dot4(i2, a2 + ao + j, x);
+                i3 = Dot4(i3, a3 + ao + j, x);
+                x = Vector256.Load(w + 8 * j + 32).AsSByte();
+                i0 = Dot4(i0, a0 + ao + j + 4, x);
+                i1 = Dot4(i1, a1 + ao + j + 4, x);
+                i2 = Dot4(i2, a2 + ao + j + 4, x);
+                i3 = Dot4(i3, a3 + ao + j + 4, x);
+            }
+            Vector256<float> s = Vector256.Load(scales + 8 * b);
+            f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(d0[b]), f0);
+            f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), s * Vector256.Create(d1[b]), f1);
+            f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i2), s * Vector256.Create(d2[b]), f2);
+            f3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i3), s * Vector256.Create(d3[b]), f3);
+        }
+        f0.Store(o);
+        f1.Store(o + stride);
+        f2.Store(o + 2 * stride);
+        f3.Store(o + 3 * stride);
+    }
+
+    /// <summary>8 rows x 1 token (decode): <c>o[r] = W[r] · a</c>, streaming the group once; same lane arithmetic as <see cref="Tile8x4"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Group8x1(byte* group, byte* a, float* da, int blocks, float* o)
+    {
+        Vector256<byte> k80 = Vector256.Create((byte)0x80);
+        Vector256<float> f = default;
+        int ahead = PrefetchDistance;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = group + (long)b * BlockBytes;
+            Sse.Prefetch0(block + ahead);
+            Sse.Prefetch0(block + ahead + 64);
+            Sse.Prefetch0(block + ahead + 128);
+            Sse.Prefetch0(block + ahead + 192);
+            Sse.Prefetch0(block + ahead + 256);
+            byte* w = block + ScaleBytes;
+            byte* ab = a + 32 * b;
+            Vector256<int> i = Vector256<int>.Zero, c = Vector256<int>.Zero;
+            for (int j = 0; j < 8; j += 2)
+            {
+                Vector256<sbyte> x = Vector256.Load(w + 32 * j).AsSByte();
+                i = Dot4(i, ab + 4 * j, x);
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
+                x = Vector256.Load(w + 32 * j + 32).AsSByte();
+                i = Dot4(i, ab + 4 * j + 4, x);
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
+            }
+            f = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i - c), Scales(block) * Vector256.Create(da[b]), f);
+        }
+        f.Store(o);
+    }
+
+    /// <summary>Scalar twin of one row against one token, in the kernels' order (and with their fused multiply-add).</summary>
+    public static float DotScalar(byte* group, int row, byte* a, float* da, int blocks)
+    {
+        float f = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = group + (long)b * BlockBytes;
+            int isum = 0;
+            for (int j = 0; j < 8; j++)
+                for (int q = 0; q < 4; q++)
+                    isum += (sbyte)block[ScaleBytes + 32 * j + 4 * row + q] * (a[32 * b + 4 * j + q] - 128);
+            float dw = Fp16.ToFloat(*(ushort*)(block + 2 * row));
+            f = MathF.FusedMultiplyAdd(isum, dw * da[b], f);
+        }
+        return f;
+    }
+}
