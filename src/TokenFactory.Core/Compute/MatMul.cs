@@ -275,7 +275,12 @@ public sealed unsafe class MatMul : IParallelWork
                 int r0 = 8 * g, valid = Math.Min(8, rows - r0);
                 if (fullTiles > 0)
                     GemmQ8_0x8.PrepareGroup(group, nb, groupScales, groupOffsets);
-                for (int tt = 0; tt < fullTiles; tt++)
+                // 8 tokens at a time where they fill a group's output rows, then 4 (padded, see PaddedTokensQ8_0).
+                int tt = 0;
+                if (valid == 8)
+                    for (; tt + 2 <= fullTiles && 4 * tt + 8 <= tokens; tt += 2)
+                        GemmQ8_0x8.Tile8x8(group, groupScales, groupOffsets, codes + (long)4 * tt * k, k, scales + (long)4 * tt * nb, nb, o + (long)4 * tt * rows + r0, rows);
+                for (; tt < fullTiles; tt++)
                 {
                     int t0 = 4 * tt, count = Math.Min(4, tokens - t0);
                     if (valid == 8 && count == 4)

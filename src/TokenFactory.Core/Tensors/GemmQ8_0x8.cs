@@ -135,6 +135,55 @@ internal static unsafe class GemmQ8_0x8
         f3.Store(o + 3 * stride);
     }
 
+    /// <summary>
+    /// 8 rows x 8 tokens, as <see cref="Tile8x4"/>: twice the activation reuse per weight load, about 15 % faster at 16+
+    /// tokens on Zen 5. Its 16 accumulators plus operands fit because the JIT encodes VNNI with EVEX (32 registers)
+    /// on AVX-512 CPUs; on AVX2-only CPUs with AVX-VNNI some would spill, still correct.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile8x8(byte* group, float* scales, int* offsets, byte* a, int k, float* da, int blocks, float* o, int stride)
+    {
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;
+        nint kk = k;
+        for (int b = 0; b < blocks; b++)
+        {
+            Vector256<int> i0 = Vector256.Load(offsets + 8 * b), i1 = i0, i2 = i0, i3 = i0, i4 = i0, i5 = i0, i6 = i0, i7 = i0;
+            byte* w = group + (long)b * BlockBytes + ScaleBytes;
+            byte* ab = a + 32 * b;
+            for (int j = 0; j < 32; j += 4)
+            {
+                Vector256<sbyte> x = Vector256.Load(w + 8 * j).AsSByte();
+                byte* p = ab + j;
+                i0 = Dot4(i0, p, x);
+                i1 = Dot4(i1, p + kk, x);
+                i2 = Dot4(i2, p + 2 * kk, x);
+                i3 = Dot4(i3, p + 3 * kk, x);
+                i4 = Dot4(i4, p + 4 * kk, x);
+                i5 = Dot4(i5, p + 5 * kk, x);
+                i6 = Dot4(i6, p + 6 * kk, x);
+                i7 = Dot4(i7, p + 7 * kk, x);
+            }
+            Vector256<float> s = Vector256.Load(scales + 8 * b);
+            float* d = da + b;
+            f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(d[0]), f0);
+            f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), s * Vector256.Create(d[blocks]), f1);
+            f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i2), s * Vector256.Create(d[2 * blocks]), f2);
+            f3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i3), s * Vector256.Create(d[3 * blocks]), f3);
+            f4 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i4), s * Vector256.Create(d[4 * blocks]), f4);
+            f5 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i5), s * Vector256.Create(d[5 * blocks]), f5);
+            f6 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i6), s * Vector256.Create(d[6 * blocks]), f6);
+            f7 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i7), s * Vector256.Create(d[7 * blocks]), f7);
+        }
+        f0.Store(o);
+        f1.Store(o + stride);
+        f2.Store(o + 2 * stride);
+        f3.Store(o + 3 * stride);
+        f4.Store(o + 4 * stride);
+        f5.Store(o + 5 * stride);
+        f6.Store(o + 6 * stride);
+        f7.Store(o + 7 * stride);
+    }
+
     /// <summary>8 rows x 1 token (decode): <c>o[r] = W[r] · a</c>, streaming the group once; same lane arithmetic as <see cref="Tile8x4"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Group8x1(byte* group, byte* a, float* da, int blocks, float* o)
