@@ -276,19 +276,21 @@ public sealed unsafe class MatMul : IParallelWork
                 if (fullTiles > 0)
                     GemmQ8_0x8.PrepareGroup(group, nb, groupScales, groupOffsets);
                 // 8 tokens at a time where they fill a group's output rows, then 4 (padded, see PaddedTokensQ8_0).
+                // The first tile of each group prefetches the next group.
+                byte* next = g + 1 < g1 ? group + groupBytes : null;
                 int tt = 0;
                 if (valid == 8)
-                    for (; tt + 2 <= fullTiles && 4 * tt + 8 <= tokens; tt += 2)
-                        GemmQ8_0x8.Tile8x8(group, groupScales, groupOffsets, codes + (long)4 * tt * k, k, scales + (long)4 * tt * nb, nb, o + (long)4 * tt * rows + r0, rows);
-                for (; tt < fullTiles; tt++)
+                    for (; tt + 2 <= fullTiles && 4 * tt + 8 <= tokens; tt += 2, next = null)
+                        GemmQ8_0x8.Tile8x8(group, groupScales, groupOffsets, codes + (long)4 * tt * k, k, scales + (long)4 * tt * nb, nb, o + (long)4 * tt * rows + r0, rows, next);
+                for (; tt < fullTiles; tt++, next = null)
                 {
                     int t0 = 4 * tt, count = Math.Min(4, tokens - t0);
                     if (valid == 8 && count == 4)
                     {
-                        GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, o + (long)t0 * rows + r0, rows);
+                        GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, o + (long)t0 * rows + r0, rows, next);
                         continue;
                     }
-                    GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, res, 8);
+                    GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, res, 8, next);
                     Scatter8(o, rows, r0, valid, t0, count, res);
                 }
                 for (int t = 4 * fullTiles; t < tokens; t++)

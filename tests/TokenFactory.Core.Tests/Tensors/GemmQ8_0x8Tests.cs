@@ -69,7 +69,7 @@ public sealed unsafe class GemmQ8_0x8Tests
             for (int tok = 0; tok < 4; tok++)
                 ActivationPacking.Q8_0(xs + tok * k, k, a + tok * k, d + tok * blocks);
             GemmQ8_0x8.PrepareGroup(p, blocks, gs, off);
-            GemmQ8_0x8.Tile8x4(p, gs, off, a, k, d, blocks, t, 8);
+            GemmQ8_0x8.Tile8x4(p, gs, off, a, k, d, blocks, t, 8, p);
             for (int tok = 0; tok < 4; tok++)
             {
                 GemmQ8_0x8.Group8x1(p, a + tok * k, d + tok * blocks, blocks, one);
