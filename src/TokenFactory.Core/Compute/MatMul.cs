@@ -12,9 +12,9 @@ namespace TokenFactory.Compute;
 /// <para>
 /// Q8_0 and Q4_K weights (the common formats) take a tiled path: activations are quantized once per call, in
 /// parallel, into a split layout (<see cref="ActivationPacking"/>); each thread owns a static range of row groups
-/// (8 rows of repacked Q8_0, <see cref="GemmQ8_0x8"/>; 4 rows of Q4_K, <see cref="GemmQ4_K"/>) and multiplies each
-/// by 4 tokens at a time in registers, so every loaded weight block serves 4 tokens and every activation block 8 (4)
-/// rows; decode (one token) streams each group once.
+/// (8 rows of weights repacked at load, <see cref="GemmQ8_0x8"/>, <see cref="GemmQ4_Kx8"/>) and multiplies each
+/// by 4 or 8 tokens at a time in registers, so every loaded weight block serves 8 tokens and every activation block
+/// 8 rows; decode (one token) streams each group once.
 /// Other formats, or CPUs without AVX-512/AVX-VNNI, use the row kernels of <see cref="VecDot"/>.
 /// </para>
 /// Nothing is allocated once the buffers have grown to the largest call.
@@ -32,9 +32,7 @@ public sealed unsafe class MatMul : IParallelWork
     // Tiled path: codes, per-block scales, expanded per-tile scales/sums, per-thread weight-scale scratch.
     private byte[] _codes = [];
     private float[] _scales = [];
-    private float[] _scalesX = [];
     private int[] _sums = [];
-    private int[] _sumsX = [];
     private readonly byte[][] _scratch;
 
     private Kind _kind;
@@ -62,9 +60,7 @@ public sealed unsafe class MatMul : IParallelWork
     private static Kind KindOf(in WeightMatrix w)
     {
         if (w.Packed != null)
-            return Kind.Q8_0;
-        if (w.Type == GgmlType.Q4_K && w.Columns % 256 == 0 && GemmQ4_K.IsSupported && ActivationPacking.IsAccelerated)
-            return Kind.Q4_K;
+            return w.Type == GgmlType.Q8_0 ? Kind.Q8_0 : Kind.Q4_K;
         return Kind.Rows;
     }
 
@@ -140,15 +136,13 @@ public sealed unsafe class MatMul : IParallelWork
         }
         else
         {
-            int nsb = k / 256;
-            _codes = Grow(_codes, (long)tokens * k);
-            _scales = Grow(_scales, (long)tokens * nsb);
-            _sums = Grow(_sums, (long)tokens * nsb * 8);
-            _scalesX = Grow(_scalesX, (long)tiles * nsb * 16);
-            _sumsX = Grow(_sumsX, (long)tiles * nsb * 128);
+            int nsb = k / 256, padded = PaddedTokensQ4_K(tokens);
+            _codes = Grow(_codes, (long)padded * k);
+            _scales = Grow(_scales, (long)padded * nsb);
+            _sums = Grow(_sums, (long)padded * nsb * 8);
             for (int i = 0; i < _scratch.Length; i++)
-                _scratch[i] = Grow(_scratch[i], GemmQ4_K.ScratchBytes(nsb));
-        }
+                _scratch[i] = Grow(_scratch[i], (long)GemmQ4_Kx8.PreparedBytes * nsb + 4 * 8 * 8); // prepared group, then an 8x8 result tile
+}
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -204,40 +198,23 @@ public sealed unsafe class MatMul : IParallelWork
             else
             {
                 int nsb = k / 256;
-                for (int tile = tile0; tile < tile1; tile++)
+                sbyte* codes = (sbyte*)Ptr(_codes);
+                for (int t = 4 * tile0; t < Math.Min(tokens, 4 * tile1); t++)
+                    ActivationPacking.Q8_K(xs + (long)t * k, k, codes + (long)t * k, Ptr(_scales) + (long)t * nsb, Ptr(_sums) + (long)t * nsb * 8);
+                // Padding tokens (see PaddedTokensQ4_K) repeat the last token; their results are dropped.
+                int padded = PaddedTokensQ4_K(tokens);
+                if (thread == threadCount - 1)
                 {
-                    int t0 = 4 * tile, tn = Math.Min(4, tokens - t0);
-                    for (int t = t0; t < t0 + tn; t++)
-                        ActivationPacking.Q8_K(xs + (long)t * k, k, (sbyte*)Ptr(_codes) + (long)t * k, Ptr(_scales) + (long)t * nsb, Ptr(_sums) + (long)t * nsb * 8);
-                    if (tn < 4)
-                        continue;
-                    float* sx = Ptr(_scalesX) + (long)tile * nsb * 16;
-                    int* px = Ptr(_sumsX) + (long)tile * nsb * 128;
-                    float* s = Ptr(_scales) + (long)t0 * nsb;
-                    int* ps = Ptr(_sums) + (long)t0 * nsb * 8;
-                    for (int sb = 0; sb < nsb; sb++)
-                        for (int t = 0; t < 4; t++)
-                        {
-                            float v = s[t * nsb + sb];
-                            sx[16 * sb + 4 * t] = v; sx[16 * sb + 4 * t + 1] = v; sx[16 * sb + 4 * t + 2] = v; sx[16 * sb + 4 * t + 3] = v;
-                            for (int j = 0; j < 8; j++)
-                            {
-                                int p = ps[t * nsb * 8 + 8 * sb + j];
-                                int* d = px + 128 * sb + 16 * j + 4 * t;
-                                d[0] = p; d[1] = p; d[2] = p; d[3] = p;
-                            }
-                        }
+                    int last = tokens - 1;
+                    for (int t = tokens; t < padded; t++)
+                    {
+                        Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
+                        Buffer.MemoryCopy(Ptr(_scales) + (long)last * nsb, Ptr(_scales) + (long)t * nsb, 4L * nsb, 4L * nsb);
+                        Buffer.MemoryCopy(Ptr(_sums) + (long)last * nsb * 8, Ptr(_sums) + (long)t * nsb * 8, 32L * nsb, 32L * nsb);
+                    }
                 }
             }
         }
-    }
-
-    /// <summary>This thread's range of 4-row tiles (static split; two threads get equal halves).</summary>
-    private void TileRange(int thread, int threadCount, out int tile0, out int tile1)
-    {
-        int tiles = (_w.Rows + 3) / 4;
-        tile0 = (int)((long)tiles * thread / threadCount);
-        tile1 = (int)((long)tiles * (thread + 1) / threadCount);
     }
 
     /// <summary>
@@ -320,51 +297,54 @@ public sealed unsafe class MatMul : IParallelWork
     private void MultiplyQ4_K(int thread, int threadCount)
     {
         var w = _w;
-        int k = w.Columns, nsb = k / 256, rows = w.Rows, tokens = _tokens, fullTiles = tokens / 4;
-        TileRange(thread, threadCount, out int tile0, out int tile1);
-        byte* scratch = Ptr(_scratch[thread]);
-        float* res = stackalloc float[16];
+        int k = w.Columns, nsb = k / 256, rows = w.Rows, tokens = _tokens, fullTiles = PaddedTokensQ4_K(tokens) / 8;
+        int groups = GemmQ4_Kx8.Groups(rows);
+        int g0 = (int)((long)groups * thread / threadCount), g1 = (int)((long)groups * (thread + 1) / threadCount);
+        byte* prepared = Ptr(_scratch[thread]);
+        float* res = (float*)(prepared + (long)GemmQ4_Kx8.PreparedBytes * nsb);
         sbyte* codes = (sbyte*)Ptr(_codes);
-        float* scales = Ptr(_scales), scalesX = Ptr(_scalesX);
-        int* sums = Ptr(_sums), sumsX = Ptr(_sumsX);
+        float* scales = Ptr(_scales);
+        int* sums = Ptr(_sums);
+        long groupBytes = (long)nsb * GemmQ4_Kx8.BlockBytes;
         fixed (float* outBase = _out)
         {
             float* o = outBase + _outOffset;
-            for (int tile = tile0; tile < tile1; tile++)
+            for (int g = g0; g < g1; g++)
             {
-                int r0 = 4 * tile, valid = Math.Min(4, rows - r0);
-                byte* p0 = RowPtr(w, r0, rows), p1 = RowPtr(w, r0 + 1, rows), p2 = RowPtr(w, r0 + 2, rows), p3 = RowPtr(w, r0 + 3, rows);
+                byte* group = w.Packed + g * groupBytes;
+                int r0 = 8 * g, valid = Math.Min(8, rows - r0);
                 if (fullTiles > 0)
+                    GemmQ4_Kx8.PrepareGroup(group, nsb, prepared);
+                byte* next = g + 1 < g1 ? group + groupBytes : null; // prefetched by the group's first tile
+                for (int tt = 0; tt < fullTiles; tt++, next = null)
                 {
-                    GemmQ4_K.PrepareRows4(p0, p1, p2, p3, nsb, scratch);
-                    for (int tt = 0; tt < fullTiles; tt++)
-                    {
-                        GemmQ4_K.Tile4x4(p0, p1, p2, p3, scratch, codes + (long)4 * tt * k, k, scalesX + (long)tt * nsb * 16, sumsX + (long)tt * nsb * 128, nsb, res);
-                        Scatter(o, rows, r0, valid, 4 * tt, 4, res);
-                    }
+                    int t0 = 8 * tt, count = Math.Min(8, tokens - t0);
+                    bool direct = valid == 8 && count == 8;
+                    GemmQ4_Kx8.Tile8x8(group, prepared, codes + (long)t0 * k, k, scales + (long)t0 * nsb, sums + (long)t0 * nsb * 8, nsb,
+                        direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
+                    if (!direct)
+                        Scatter8(o, rows, r0, valid, t0, count, res);
                 }
-                for (int t = 4 * fullTiles; t < tokens; t++)
+                for (int t = 8 * fullTiles; t < tokens; t++)
                 {
-                    GemmQ4_K.Rows4x1(p0, p1, p2, p3, codes + (long)t * k, scales + (long)t * nsb, sums + (long)t * nsb * 8, nsb, res);
-                    Scatter(o, rows, r0, valid, t, 1, res);
+                    bool direct = valid == 8;
+                    GemmQ4_Kx8.Group8x1(group, codes + (long)t * k, scales + (long)t * nsb, sums + (long)t * nsb * 8, nsb, direct ? o + (long)t * rows + r0 : res);
+                    if (!direct)
+                        Scatter8(o, rows, r0, valid, t, 1, res);
                 }
             }
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static byte* RowPtr(in WeightMatrix w, int r, int rows) => w.Data + (long)Math.Min(r, rows - 1) * w.RowBytes;
-
-    /// <summary>Writes <c>res[4t + r]</c> for the tile's valid rows and <paramref name="count"/> tokens from <paramref name="t0"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Scatter(float* o, int rows, int r0, int valid, int t0, int count, float* res)
+    /// <summary>
+    /// Tokens the Q4_K tiles cover: a remainder of 4-7 tokens past the 8-token tiles is padded to a full tile (cheaper
+    /// than 4-7 single-token passes, which unpack the nibbles each time; measured on Zen 5); 1-3 run one by one. Either kernel computes a
+    /// (row, token) result the same way, so padding does not change any token's bits.
+    /// </summary>
+    internal static int PaddedTokensQ4_K(int tokens)
     {
-        for (int t = 0; t < count; t++)
-        {
-            float* dst = o + (long)(t0 + t) * rows + r0;
-            for (int r = 0; r < valid; r++)
-                dst[r] = res[4 * t + r];
-        }
+        int rem = tokens & 7;
+        return rem >= 4 ? tokens + 8 - rem : tokens;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

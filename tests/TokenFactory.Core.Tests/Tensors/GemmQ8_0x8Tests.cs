@@ -86,7 +86,7 @@ public sealed unsafe class GemmQ8_0x8Tests
     [Fact]
     public void A_tensor_is_repacked_once_however_many_matrices_use_it_and_lookups_still_read_the_file()
     {
-        if (!WeightMatrix.PacksQ8_0(GgmlType.Q8_0, 64))
+        if (!WeightMatrix.Repacks(GgmlType.Q8_0, 64))
             return; // nothing is repacked on this CPU
         var rng = new Random(3);
         byte[] data = Rows(rng, 9, 2);
