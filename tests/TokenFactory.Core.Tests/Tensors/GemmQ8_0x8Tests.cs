@@ -104,3 +104,50 @@ public sealed unsafe class GemmQ8_0x8Tests
         Assert.Equal(data.AsSpan(34 * 2 * 8, 68).ToArray(), a.Row(8).ToArray());
     }
 }
+
+/// <summary>Repacking must not leave the file's copy of the weights resident as well (Linux: read from smaps).</summary>
+public sealed class RepackedMemoryTests
+{
+    [Fact]
+    public void The_mapped_pages_of_a_repacked_tensor_are_released()
+    {
+        if (!OperatingSystem.IsLinux() || !WeightMatrix.Repacks(GgmlType.Q8_0, 4096))
+            return; // nothing is repacked (or no smaps) here
+        string path = Path.Combine(TestPaths.TempDir(), "repack.gguf");
+        var rng = new Random(5);
+        const int rows = 512, blocks = 128; // 4096 columns: 2.2 MB of Q8_0
+        var data = new byte[34 * blocks * rows];
+        rng.NextBytes(data);
+        for (int i = 0; i < data.Length; i += 34)
+            BitConverter.TryWriteBytes(data.AsSpan(i, 2), (ushort)0x2C00); // finite scales
+        var writer = new GgufWriter();
+        writer.AddTensor("w", [32 * blocks, rows], GgmlType.Q8_0, data);
+        File.WriteAllBytes(path, writer.ToBytes());
+        using var file = GgufFile.Open(path);
+        var info = file.GetTensorInfo("w");
+        long before = MappedRssKb(path);
+        var w = new WeightMatrix(file, info);
+        long after = MappedRssKb(path);
+        Assert.True(file.DerivedBytes > 0);
+        // Packing read every page of the 2.2 MB tensor; afterwards only the header and the partial pages at the
+        // tensor's ends may stay resident.
+        Assert.True(after <= 64, $"file pages resident: {before} kB before packing, {after} kB after");
+        var lookup = new float[32 * blocks];
+        w.DequantizeRow(rows - 1, lookup); // the file's rows still read fine
+        Assert.Contains(lookup, v => v != 0);
+    }
+
+    private static long MappedRssKb(string path)
+    {
+        long total = 0;
+        bool inFile = false;
+        foreach (var line in File.ReadLines("/proc/self/smaps"))
+        {
+            if (line.Length > 0 && char.IsAsciiHexDigit(line[0]) && line.Contains('-'))
+                inFile = line.EndsWith(path, StringComparison.Ordinal);
+            else if (inFile && line.StartsWith("Rss:", StringComparison.Ordinal))
+                total += long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+        }
+        return total;
+    }
+}
