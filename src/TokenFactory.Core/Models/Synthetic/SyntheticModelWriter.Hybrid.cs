@@ -6,6 +6,14 @@ namespace TokenFactory.Models.Synthetic;
 public static partial class SyntheticModelWriter
 {
     /// <summary>
+    /// Spread of each hybrid block's output projection (× 1/sqrt(fan-in)). Smaller than the transformer
+    /// writer's 0.5: a Nemotron-H stack adds one mixer per block, many more blocks, and with larger
+    /// updates the residual stream forgets the token, the "successor" structure of the vocabulary
+    /// projection fades and greedy margins shrink to rounding noise.
+    /// </summary>
+    private const float OutputScale = 0.15f;
+
+    /// <summary>
     /// A Nemotron-H file: per-block arrays say which blocks are attention (head_count_kv &gt; 0), feed-forward
     /// (feed_forward_length &gt; 0) or Mamba-2 (both 0), tensors named as llama.cpp's converter names them.
     /// Small tensors (norms, convolution, A, D, dt bias, router, expert bias) stay F32 as llama.cpp's quantizer leaves them.
@@ -80,26 +88,26 @@ public static partial class SyntheticModelWriter
                     AddDecay(w, p + "ssm_a", h.SsmHeads, rng.Next());
                     AddF32(w, p + "ssm_d", [1, h.SsmHeads], rng.Next(), 1f, 0.1f);
                     AddF32(w, p + "ssm_norm.weight", [inner / h.SsmGroups, h.SsmGroups], rng.Next(), 1f, 0.1f);
-                    AddMatrix(w, p + "ssm_out.weight", inner, e, type, rng.Next(), 0.5f / MathF.Sqrt(inner), typeFor: typeFor);
+                    AddMatrix(w, p + "ssm_out.weight", inner, e, type, rng.Next(), OutputScale / MathF.Sqrt(inner), typeFor: typeFor);
                     break;
                 case '*':
                     AddMatrix(w, p + "attn_q.weight", e, q, type, rng.Next(), 1.5f / MathF.Sqrt(e), typeFor: typeFor);
                     AddMatrix(w, p + "attn_k.weight", e, kv, type, rng.Next(), 1.5f / MathF.Sqrt(e), typeFor: typeFor);
                     AddMatrix(w, p + "attn_v.weight", e, kv, type, rng.Next(), 1f / MathF.Sqrt(e), typeFor: typeFor);
-                    AddMatrix(w, p + "attn_output.weight", q, e, type, rng.Next(), 0.5f / MathF.Sqrt(q), typeFor: typeFor);
+                    AddMatrix(w, p + "attn_output.weight", q, e, type, rng.Next(), OutputScale / MathF.Sqrt(q), typeFor: typeFor);
                     break;
                 case '-':
                     AddMatrix(w, p + "ffn_up.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e), typeFor: typeFor);
-                    AddMatrix(w, p + "ffn_down.weight", f, e, type, rng.Next(), 0.5f / MathF.Sqrt(f), typeFor: typeFor);
+                    AddMatrix(w, p + "ffn_down.weight", f, e, type, rng.Next(), OutputScale / MathF.Sqrt(f), typeFor: typeFor);
                     break;
                 case 'E':
                     int n = h.Experts, sf = h.SharedFeedForwardLength;
                     AddF32(w, p + "ffn_gate_inp.weight", [e, n], rng.Next(), 0f, 1f / MathF.Sqrt(e));
                     AddVector(w, p + "exp_probs_b.bias", n, rng.Next(), 0f, 0.05f);
                     AddMatrix(w, p + "ffn_up_exps.weight", e, f * n, type, rng.Next(), 1f / MathF.Sqrt(e), [e, f, n], typeFor);
-                    AddMatrix(w, p + "ffn_down_exps.weight", f, e * n, type, rng.Next(), 0.5f / MathF.Sqrt(f), [f, e, n], typeFor);
+                    AddMatrix(w, p + "ffn_down_exps.weight", f, e * n, type, rng.Next(), OutputScale / h.ExpertWeightsScale / MathF.Sqrt(f), [f, e, n], typeFor);
                     AddMatrix(w, p + "ffn_up_shexp.weight", e, sf, type, rng.Next(), 1f / MathF.Sqrt(e), typeFor: typeFor);
-                    AddMatrix(w, p + "ffn_down_shexp.weight", sf, e, type, rng.Next(), 0.5f / MathF.Sqrt(sf), typeFor: typeFor);
+                    AddMatrix(w, p + "ffn_down_shexp.weight", sf, e, type, rng.Next(), OutputScale / MathF.Sqrt(sf), typeFor: typeFor);
                     break;
             }
         }
