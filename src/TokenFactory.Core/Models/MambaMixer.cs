@@ -16,23 +16,30 @@ namespace TokenFactory.Models;
 /// <para>
 /// The scan is the recurrent update, token by token (also for prompts), the same arithmetic as
 /// llama.cpp's CPU scan; a chunked (state-space-duality) prefill is not implemented. Its cost is
-/// small next to the projections: heads × head-dim × state multiply-adds per token.
+/// small next to the projections: heads × head-dim × state multiply-adds per token, spread over the
+/// compute pool by heads (a head's state only ever sees its own tokens, in order).
 /// </para>
 /// </summary>
-internal sealed class MambaMixer
+internal sealed class MambaMixer : IParallelWork
 {
     private readonly SsmConfig _s;
     private readonly float _epsilon;
     private readonly float[] _zxbcdt, _xbc, _y, _gate;
+    private readonly int[] _slots;
+    // The run the pool's workers scan.
+    private MambaWeights? _w;
+    private RecurrentState? _state;
+    private int _layer, _n;
 
     public MambaMixer(SsmConfig ssm, float rmsEpsilon, int maxTokens)
     {
         _s = ssm;
         _epsilon = rmsEpsilon;
         _zxbcdt = new float[maxTokens * ssm.InProjection];
-        _xbc = new float[ssm.ConvChannels];
+        _xbc = new float[maxTokens * ssm.ConvChannels];
         _y = new float[maxTokens * ssm.InnerSize];
         _gate = new float[ssm.InnerSize];
+        _slots = new int[maxTokens];
     }
 
     /// <param name="input">Normalised rows, <paramref name="n"/> × embedding.</param>
@@ -45,24 +52,40 @@ internal sealed class MambaMixer
         matmul.Multiply(w.InProjection, input, 0, n, _zxbcdt, 0);
         for (int t = 0; t < n; t++)
         {
-            var row = _zxbcdt.AsSpan(t * inProj, inProj);
-            var z = row[..inner];
-            var xbcIn = row.Slice(inner, s.ConvChannels);
-            var dt = row.Slice(inner + s.ConvChannels, s.HeadCount);
-            Convolve(w, xbcIn, state.Conv(mambaLayer, slots[t]));
-            var y = _y.AsSpan(t * inner, inner);
-            Scan(w, dt, state.Ssm(mambaLayer, slots[t]), y);
-            GateAndNormalize(w, z, y);
+            Convolve(w, _zxbcdt.AsSpan(t * inProj + inner, s.ConvChannels), state.Conv(mambaLayer, slots[t]), _xbc.AsSpan(t * s.ConvChannels, s.ConvChannels));
+            _slots[t] = slots[t];
         }
+        (_w, _state, _layer, _n) = (w, state, mambaLayer, n);
+        try
+        {
+            matmul.Pool.Run(this);
+        }
+        finally
+        {
+            (_w, _state) = (null, null);
+        }
+        for (int t = 0; t < n; t++)
+            GateAndNormalize(w, _zxbcdt.AsSpan(t * inProj, inner), _y.AsSpan(t * inner, inner));
         matmul.Multiply(w.OutProjection, _y, 0, n, output, 0);
     }
 
+    /// <summary>Scans this thread's heads over every token of the run, in order.</summary>
+    void IParallelWork.Execute(int thread, int threadCount)
+    {
+        var s = _s;
+        int h0 = s.HeadCount * thread / threadCount, h1 = s.HeadCount * (thread + 1) / threadCount;
+        for (int t = 0; t < _n; t++)
+        {
+            var dt = _zxbcdt.AsSpan(t * s.InProjection + s.InnerSize + s.ConvChannels, s.HeadCount);
+            Scan(_w!, dt, _xbc.AsSpan(t * s.ConvChannels, s.ConvChannels), _state!.Ssm(_layer, _slots[t]), _y.AsSpan(t * s.InnerSize, s.InnerSize), h0, h1);
+        }
+    }
+
     /// <summary>One token through the causal depthwise convolution: window = the state's kernel-1 inputs then this one.</summary>
-    private void Convolve(MambaWeights w, ReadOnlySpan<float> input, Span<float> window)
+    private void Convolve(MambaWeights w, ReadOnlySpan<float> input, Span<float> window, Span<float> sum)
     {
         int channels = _s.ConvChannels, k = _s.ConvKernel;
         var taps = w.ConvTaps.AsSpan();
-        var sum = _xbc.AsSpan();
         sum.Clear();
         for (int i = 0; i < k - 1; i++)
             TensorPrimitives.MultiplyAdd(window.Slice(i * channels, channels), taps.Slice(i * channels, channels), sum, sum);
@@ -83,14 +106,14 @@ internal sealed class MambaMixer
             x[i] = x[i] / (1f + MathF.Exp(-x[i]));
     }
 
-    private void Scan(MambaWeights w, ReadOnlySpan<float> dtRaw, Span<float> ssm, Span<float> y)
+    private void Scan(MambaWeights w, ReadOnlySpan<float> dtRaw, ReadOnlySpan<float> xbc, Span<float> ssm, Span<float> y, int h0, int h1)
     {
         var s = _s;
         int headDim = s.HeadDim, n = s.StateSize, headsPerGroup = s.HeadCount / s.GroupCount;
-        var x = _xbc.AsSpan(0, s.InnerSize);
-        var bAll = _xbc.AsSpan(s.InnerSize, s.GroupCount * n);
-        var cAll = _xbc.AsSpan(s.InnerSize + s.GroupCount * n, s.GroupCount * n);
-        for (int h = 0; h < s.HeadCount; h++)
+        var x = xbc[..s.InnerSize];
+        var bAll = xbc.Slice(s.InnerSize, s.GroupCount * n);
+        var cAll = xbc.Slice(s.InnerSize + s.GroupCount * n, s.GroupCount * n);
+        for (int h = h0; h < h1; h++)
         {
             float dt = Softplus(dtRaw[h] + w.DtBias[h]);
             float dA = MathF.Exp(dt * w.A[h]);
