@@ -19,4 +19,6 @@ public sealed class FloorDeniedException(DenialReason reason, string message) : 
     public TimeSpan? RetryAfter { get; init; }
     /// <summary>Rate-limit state to report in headers, also on refusals.</summary>
     public RateLimiting.RateLimitStatus? RateLimit { get; init; }
+    /// <summary>For rate limits: <c>requests</c> or <c>tokens</c>, as OpenAI's error type says.</summary>
+    public string? LimitKind { get; init; }
 }

@@ -37,6 +37,7 @@ public sealed class RateLimiter(TimeProvider time)
             {
                 RetryAfter = wait == TimeSpan.MaxValue ? null : wait,
                 RateLimit = Status(caller),
+                LimitKind = what,
             };
         }
         return Status(caller);
