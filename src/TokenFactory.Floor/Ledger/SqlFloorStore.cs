@@ -47,6 +47,8 @@ public abstract partial class SqlFloorStore : IFloorStore
         await using var scope = await BeginMigrationAsync(cancellation);
         foreach (string statement in Schema)
             await scope.ExecuteAsync(statement, [], cancellation);
+        // Reservations of processes that died long ago hold nothing any more; drop their rows.
+        await scope.ExecuteAsync("DELETE FROM floor_reservations WHERE expires_ms < @now", [("now", Ms(DateTimeOffset.UtcNow))], cancellation);
         await scope.CommitAsync(cancellation);
     }
 

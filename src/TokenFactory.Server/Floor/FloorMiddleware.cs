@@ -7,7 +7,8 @@ using TokenFactory.Server.Api;
 namespace TokenFactory.Server.Floor;
 
 /// <summary>
-/// Identity for every /v1 call (Bearer API key → 401 in OpenAI's shape) and the admin key for /admin.
+/// Identity for every API call (/v1 and llama.cpp's /tokenize, /detokenize, /apply-template: Bearer API key,
+/// 401 in OpenAI's shape) and the admin key for /admin; only /health and /metrics are open (probes, scrapers).
 /// Generation requests get a <see cref="MeteredRequest"/>; one refused before it was admitted (bad input,
 /// rate limit, quota) is still written to the ledger with its status.
 /// </summary>
@@ -26,7 +27,7 @@ internal sealed class FloorMiddleware(RequestDelegate next, FloorService floor, 
             await next(context);
             return;
         }
-        if (!path.StartsWithSegments("/v1"))
+        if (path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics"))
         {
             await next(context);
             return;

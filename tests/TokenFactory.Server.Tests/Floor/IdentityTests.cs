@@ -54,6 +54,12 @@ public sealed class IdentityTests : IAsyncLifetime
         Assert.DoesNotContain(key.Secret, (string?)err["message"]);
         using var models = await _floor.Server.Client.GetAsync("/v1/models");
         Assert.Equal(HttpStatusCode.Unauthorized, models.StatusCode);
+        using var tokenize = await _floor.Server.PostJsonAsync("/tokenize", new { content = "Hi" });
+        Assert.Equal(HttpStatusCode.Unauthorized, tokenize.StatusCode);
+        using var health = await _floor.Server.Client.GetAsync("/health");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode); // probes and scrapers need no key
+        using var metrics = await _floor.Server.Client.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models") { Headers = { Authorization = new AuthenticationHeaderValue("Bearer", key.Secret) } };
         using var allowed = await _floor.Server.Client.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);

@@ -21,6 +21,9 @@ public abstract class LedgerTests : IAsyncLifetime
     /// <summary>Server settings that put the server's ledger in this store.</summary>
     protected abstract string? PostgresForServer { get; }
 
+    /// <summary>Settings under which several servers use one database.</summary>
+    protected abstract Dictionary<string, string?> SharedStore { get; }
+
     public async Task InitializeAsync()
     {
         if (PostgresDatabase.SkipReason is not null && this is PostgresLedgerTests)
@@ -222,10 +225,46 @@ public abstract class LedgerTests : IAsyncLifetime
             Assert.Equal(r.Tokens, settled[r.Id].PromptTokens + settled[r.Id].CompletionTokens);
         Assert.Equal(refused.Count, ledger.Count(e => e.Status == 429));
     }
+
+    /// <summary>Two replicas over one database: the budget holds across both.</summary>
+    [LedgerFact]
+    public async Task Replicas_sharing_the_store_share_the_budget()
+    {
+        var shared = SharedStore;
+        shared["TokenFactory:MaxWaitingRequests"] = "256";
+        await using var a = await FloorServer.StartAsync(settings: shared);
+        await using var b = await FloorServer.StartAsync(settings: shared);
+        var key = await a.NewKeyAsync();
+        ChatMessage[] messages = [new UserChatMessage("Hi")];
+        var options = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 4 };
+        var probe = (await b.Chat(key.Secret!).CompleteChatAsync(messages, options)).Value.Usage; // b knows a's key
+        long worst = probe.InputTokenCount + 4;
+        var budget = await b.CreateBudgetAsync("key", key.Id!, "tokens", hard: 20 * worst + worst / 2, period: "lifetime");
+        Assert.Equal(probe.TotalTokenCount, budget.Spent!.Value); // the probe, settled through b, counts
+        var results = await Task.WhenAll(Enumerable.Range(0, 60).Select(async i =>
+        {
+            var chat = (i % 2 == 0 ? a : b).Chat(key.Secret!);
+            try
+            {
+                return (await chat.CompleteChatAsync(messages, options)).Value.Usage.TotalTokenCount;
+            }
+            catch (ClientResultException e) when (e.Status == 429)
+            {
+                return 0;
+            }
+        }));
+        var after = (await a.BudgetsAsync()).Single(x => x.Id == budget.Id);
+        Assert.True(after.Spent <= after.Hard, $"spent {after.Spent} of {after.Hard}");
+        Assert.Equal(budget.Spent + results.Sum(), after.Spent);
+        Assert.InRange(results.Count(t => t > 0), 15, 22);
+        Assert.Equal(61, (await b.LedgerAsync(key.Team)).Count);
+    }
 }
 
 public sealed class SqliteLedgerTests : LedgerTests, IDisposable
 {
+    protected override Dictionary<string, string?> SharedStore => new() { ["TokenFactory:Floor:Database"] = Path.Combine(_directory, "shared.db") };
+
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "tokenfactory-tests", Guid.NewGuid().ToString("N"));
 
     protected override IFloorStore CreateStore() => new SqliteFloorStore(Path.Combine(_directory, "floor.db"));
@@ -248,6 +287,8 @@ public sealed class SqliteLedgerTests : LedgerTests, IDisposable
 public sealed class PostgresLedgerTests : LedgerTests
 {
     protected override IFloorStore CreateStore() => new PostgresFloorStore(PostgresDatabase.Require());
+
+    protected override Dictionary<string, string?> SharedStore => new() { ["TokenFactory:Floor:Postgres"] = PostgresDatabase.Require() };
 
     protected override string? PostgresForServer => PostgresDatabase.Require();
 }
