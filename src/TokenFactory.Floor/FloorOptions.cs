@@ -23,6 +23,22 @@ public sealed class FloorOptions
 
     public bool RequiresKeys => !string.Equals(Auth, "none", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>Settings that would silently do something else than asked are refused at start-up.</summary>
+    public void Validate()
+    {
+        if (!string.Equals(Auth, "keys", StringComparison.OrdinalIgnoreCase) && !string.Equals(Auth, "none", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidOperationException($"TokenFactory:Floor:Auth is '{Auth}': use 'keys' (API keys required) or 'none' (no keys, local use only).");
+        if (Pricing.Pue < 1 || !double.IsFinite(Pricing.Pue))
+            throw new InvalidOperationException($"TokenFactory:Floor:Pricing:Pue is {Pricing.Pue}: power usage effectiveness is at least 1.");
+        if (Pricing.MachineUsdPerHour < 0 || Pricing.UsdPerKwh < 0 || Pricing.ReserveUsdPerMillionTokens < 0 || Energy.EstimatedWatts < 0)
+            throw new InvalidOperationException("TokenFactory:Floor:Pricing and Energy values cannot be negative.");
+        foreach (var (model, price) in Pricing.Models)
+        {
+            if (price.InputUsdPerMillion < 0 || price.OutputUsdPerMillion < 0 || price.CachedInputUsdPerMillion < 0)
+                throw new InvalidOperationException($"TokenFactory:Floor:Pricing:Models:{model} has a negative price.");
+        }
+    }
+
     public string ResolveDatabasePath() => !string.IsNullOrWhiteSpace(Database)
         ? Database
         : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "tokenfactory", "floor.db");

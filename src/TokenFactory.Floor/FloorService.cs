@@ -17,6 +17,7 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
     public static readonly TimeSpan ReservationLifetime = TimeSpan.FromHours(1);
 
     private readonly CostCalculator _cost = new(options.Pricing);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _pending = new();
 
     public IFloorStore Store => store;
     public FloorOptions Options => options;
@@ -143,6 +144,21 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         await store.SettleAsync(record, admission.ReservationId, charged, cancellation);
         RateLimiter.Refund(admission.Caller, admission.WorstTokens - record.TotalTokens);
         Totals.Add(record);
+    }
+
+    /// <summary>Tracks a settlement that runs after its response ended (failed or cancelled requests), so shutdown can wait for it.</summary>
+    public void Track(Task settlement)
+    {
+        _pending.TryAdd(settlement, 0);
+        settlement.ContinueWith(t => _pending.TryRemove(t, out _), TaskScheduler.Default);
+    }
+
+    /// <summary>Waits (bounded) for settlements still running; at shutdown, before the store closes.</summary>
+    public async Task DrainAsync(TimeSpan timeout)
+    {
+        var pending = _pending.Keys.ToArray();
+        if (pending.Length > 0)
+            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(timeout)).ConfigureAwait(false);
     }
 
     private static string? BearerToken(string? authorization)

@@ -66,7 +66,7 @@ internal static class ChatCompletionsEndpoint
             finally
             {
                 // Unsettled here means it failed or the client left: settle once the engine has stopped it.
-                metered.SettleWhenStopped(runner.Completion, response.Id, FloorStatus.Of(context), FloorStatus.Logger(context));
+                metered.SettleWhenStopped(runner.Completion, response.Id, FloorStatus.Of(context), FloorStatus.Floor(context), FloorStatus.Logger(context));
             }
         }
         finally

@@ -57,7 +57,7 @@ internal static class CompletionsEndpoint
             }
             finally
             {
-                metered.SettleWhenStopped(runner.Completion, info.Id, FloorStatus.Of(context), FloorStatus.Logger(context));
+                metered.SettleWhenStopped(runner.Completion, info.Id, FloorStatus.Of(context), FloorStatus.Floor(context), FloorStatus.Logger(context));
             }
         }
         finally

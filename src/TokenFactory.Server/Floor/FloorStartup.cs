@@ -10,6 +10,7 @@ internal sealed class FloorStartup(FloorService floor, ILogger<FloorStartup> log
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        floor.Options.Validate();
         await floor.Store.MigrateAsync(cancellationToken);
         if (!floor.Options.RequiresKeys)
             FloorLog.NoAuth(logger);
@@ -18,5 +19,6 @@ internal sealed class FloorStartup(FloorService floor, ILogger<FloorStartup> log
         FloorLog.Ready(logger, floor.Store.Kind, where, meter, string.IsNullOrEmpty(floor.Options.AdminKey) ? "disabled (no admin key)" : "enabled");
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>Cancelled requests settle once the engine stops them (within a step): give them a moment before the store closes.</summary>
+    public Task StopAsync(CancellationToken cancellationToken) => floor.DrainAsync(TimeSpan.FromSeconds(5));
 }

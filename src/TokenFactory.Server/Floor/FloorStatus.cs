@@ -24,6 +24,8 @@ internal static class FloorStatus
         : context.RequestAborted.IsCancellationRequested ? ErrorHandlingMiddleware.ClientClosedRequest
         : StatusCodes.Status500InternalServerError;
 
+    public static TokenFactory.Floor.FloorService Floor(HttpContext context) => context.RequestServices.GetRequiredService<TokenFactory.Floor.FloorService>();
+
     public static ILogger Logger(HttpContext context) =>
         context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TokenFactory.Server.Floor");
 }

@@ -77,11 +77,11 @@ internal sealed class MeteredRequest(Caller caller, string endpoint, DateTimeOff
     /// A request that failed or was cancelled settles once its engine work has really stopped (cancelled
     /// choices report what they had generated), without holding up the response.
     /// </summary>
-    public void SettleWhenStopped(Task engineWork, string requestId, int status, ILogger logger)
+    public void SettleWhenStopped(Task engineWork, string requestId, int status, FloorService floor, ILogger logger)
     {
         if (Admission is not { IsSettled: false })
             return;
-        _ = Task.Run(async () =>
+        floor.Track(Task.Run(async () =>
         {
             try
             {
@@ -99,7 +99,7 @@ internal sealed class MeteredRequest(Caller caller, string endpoint, DateTimeOff
             {
                 FloorLog.SettleFailed(logger, e, requestId);
             }
-        });
+        }));
     }
 
     public static MeteredRequest? Of(HttpContext context) => context.Items[typeof(MeteredRequest)] as MeteredRequest;

@@ -216,6 +216,16 @@ public sealed class IdentityTests : IAsyncLifetime
         Assert.True(row.JoulesPerToken > 0 && row.UsdPerMillionOutputTokens > 0);
     }
 
+    [Theory]
+    [InlineData("TokenFactory:Floor:Auth", "keyz", "'keys'")]
+    [InlineData("TokenFactory:Floor:Pricing:Pue", "0.5", "at least 1")]
+    [InlineData("TokenFactory:Floor:Energy:Meter", "solar", "Unknown energy meter")]
+    public async Task Floor_settings_that_make_no_sense_stop_the_server_with_a_clear_message(string key, string value, string expected)
+    {
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ServerInstance.StartAsync(new() { [key] = value }));
+        Assert.Contains(expected, e.Message);
+    }
+
     [Fact]
     public async Task Without_keys_requests_are_served_and_recorded_as_anonymous()
     {

@@ -63,7 +63,15 @@ public sealed class ServerInstance : IAsyncDisposable
             if (engineFactory is not null)
                 services.AddSingleton(engineFactory);
         });
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         var instance = new ServerInstance(app, new Uri(address), floorDirectory);
         if (waitReady)
