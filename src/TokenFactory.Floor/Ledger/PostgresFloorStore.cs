@@ -15,13 +15,15 @@ public sealed class PostgresFloorStore(string connectionString) : SqlFloorStore
 
     protected override async Task<DbConnection> OpenAsync(CancellationToken cancellation) => await _source.OpenConnectionAsync(cancellation);
 
-    protected override async Task<WriteScope> BeginWriteAsync(string? teamLock, CancellationToken cancellation)
+    protected override async Task<WriteScope> BeginWriteAsync(string? teamLock, bool durable, CancellationToken cancellation)
     {
         var connection = await _source.OpenConnectionAsync(cancellation);
         try
         {
             var transaction = await connection.BeginTransactionAsync(cancellation);
             var scope = new WriteScope(connection, transaction, null);
+            if (!durable)
+                await scope.ExecuteAsync("SET LOCAL synchronous_commit = off", [], cancellation);
             if (teamLock is not null)
                 await scope.ScalarAsync("SELECT pg_advisory_xact_lock(hashtext(@team))", [("team", "tokenfactory-team:" + teamLock)], cancellation);
             return scope;

@@ -65,7 +65,7 @@ public abstract partial class SqlFloorStore
         if (any.Count == 0)
             return new ReservationOutcome(true, false, null, []);
 
-        await using var scope = await BeginWriteAsync(reservation.TeamId, cancellation);
+        await using var scope = await BeginWriteAsync(reservation.TeamId, durable: false, cancellation);
         var budgets = await scope.QueryAsync($"SELECT {BudgetColumns} FROM floor_budgets WHERE {ScopeFilter}", owner, ReadBudget, cancellation);
         var soft = new List<BudgetStatus>();
         foreach (var budget in budgets)

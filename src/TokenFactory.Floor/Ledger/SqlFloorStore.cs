@@ -16,7 +16,14 @@ public abstract partial class SqlFloorStore : IFloorStore
     /// A write transaction; with <paramref name="teamLock"/>, writers of that team (admissions and
     /// settlements) run one at a time, so spend and reservations are never read half-moved.
     /// </summary>
-    protected abstract Task<WriteScope> BeginWriteAsync(string? teamLock, CancellationToken cancellation);
+    /// <param name="durable">
+    /// False for reservations: losing the last ones in a machine crash is harmless (they would only have
+    /// held budget until they expired), so their commit need not wait for the disk. The next durable
+    /// commit flushes them anyway. Settlements and admin changes are always durable.
+    /// </param>
+    protected abstract Task<WriteScope> BeginWriteAsync(string? teamLock, bool durable, CancellationToken cancellation);
+
+    protected Task<WriteScope> BeginWriteAsync(string? teamLock, CancellationToken cancellation) => BeginWriteAsync(teamLock, durable: true, cancellation);
 
     /// <summary>Statements run before the schema, under a lock where the database needs one.</summary>
     protected abstract Task<WriteScope> BeginMigrationAsync(CancellationToken cancellation);

@@ -25,25 +25,28 @@ public sealed class SqliteFloorStore : SqlFloorStore
 
     public override string Kind => "sqlite";
 
-    protected override async Task<DbConnection> OpenAsync(CancellationToken cancellation)
+    protected override async Task<DbConnection> OpenAsync(CancellationToken cancellation) => await OpenAsync(durable: true, cancellation);
+
+    private async Task<SqliteConnection> OpenAsync(bool durable, CancellationToken cancellation)
     {
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellation);
         await using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;";
+        // WAL + FULL: a commit returns once it is on disk. NORMAL (WAL order kept, no fsync) only for reservations.
+        pragma.CommandText = durable ? "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;" : "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;";
         await pragma.ExecuteNonQueryAsync(cancellation);
         return connection;
     }
 
-    protected override async Task<WriteScope> BeginWriteAsync(string? teamLock, CancellationToken cancellation)
+    protected override async Task<WriteScope> BeginWriteAsync(string? teamLock, bool durable, CancellationToken cancellation)
     {
         await _writer.WaitAsync(cancellation);
         var release = new Release(_writer);
         try
         {
-            var connection = await OpenAsync(cancellation);
+            var connection = await OpenAsync(durable, cancellation);
             // BEGIN IMMEDIATE: the write lock is taken now, so the reads inside see what the write will be based on.
-            var transaction = ((SqliteConnection)connection).BeginTransaction(deferred: false);
+            var transaction = connection.BeginTransaction(deferred: false);
             return new WriteScope(connection, transaction, release);
         }
         catch
