@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using TokenFactory.Chat;
 using TokenFactory.Engine;
 using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Floor;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Hosting;
 using TokenFactory.Server.Metrics;
@@ -50,14 +51,32 @@ internal static class ChatCompletionsEndpoint
             host.Source!.Name,
             host.SystemFingerprint,
             splitReasoning ? () => new ReasoningSplitter(opensReasoning) : null);
+        var metered = await FloorGate.AdmitAsync(context, host.Source!.Name, tokens.Length, (long)plan.N * requests[0].MaxTokens);
         try
         {
-            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted);
-            if (request.Stream == true)
-                await StreamAsync(context, engine, runner, response, request.StreamOptions?.IncludeUsage == true, plan.IgnoreEos);
-            else
-                await context.Response.WriteAsJsonAsync(await CollectAsync(engine, runner, response, plan.N, plan.IgnoreEos),
-                    OpenAiJson.Default.ChatCompletion, contentType: null, context.RequestAborted);
+            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted, metered);
+            try
+            {
+                if (request.Stream == true)
+                {
+                    await StreamAsync(context, engine, runner, response, request.StreamOptions?.IncludeUsage == true, plan.IgnoreEos, metered);
+                }
+                else
+                {
+                    var completion = await CollectAsync(engine, runner, response, plan.N, plan.IgnoreEos);
+                    await metered.SettleAsync(response.Id, StatusCodes.Status200OK);
+                    await context.Response.WriteAsJsonAsync(completion, OpenAiJson.Default.ChatCompletion, contentType: null, context.RequestAborted);
+                }
+            }
+            catch (Exception e) when (FloorStatus.Failed(context, e))
+            {
+                throw; // never reached: the filter only records the status
+            }
+            finally
+            {
+                // Unsettled here means it failed or the client left: settle once the engine has stopped it.
+                metered.SettleWhenStopped(runner.Completion, response.Id, FloorStatus.Of(context), FloorStatus.Floor(context), FloorStatus.Logger(context));
+            }
         }
         finally
         {
@@ -128,7 +147,7 @@ internal static class ChatCompletionsEndpoint
         content.Append(piece.Content);
     }
 
-    private static async Task StreamAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, bool includeUsage, bool ignoreEos)
+    private static async Task StreamAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, bool includeUsage, bool ignoreEos, MeteredRequest metered)
     {
         var sse = new SseWriter(context);
         var started = new HashSet<int>();
@@ -141,6 +160,7 @@ internal static class ChatCompletionsEndpoint
             {
                 if (!sse.Started)
                     throw e.Error; // nothing sent yet: a proper HTTP error
+                FloorStatus.Failed(context, e.Error);
                 await WriteErrorAsync(context, sse, e.Error);
                 return;
             }
@@ -172,6 +192,8 @@ internal static class ChatCompletionsEndpoint
             await sse.WriteAsync(Chunk(info, e.Index, Delta(piece), lp is null ? null : new ChatLogprobs { Content = [lp] }),
                 OpenAiJson.Default.ChatCompletionChunk);
         }
+        // In the ledger before the client can see the end of the stream.
+        await metered.SettleAsync(info.Id, StatusCodes.Status200OK);
         if (includeUsage && first is not null)
             await sse.WriteAsync(new ChatCompletionChunk
             {
