@@ -105,9 +105,9 @@ public sealed class BatchForward : IDisposable, IAttentionStep
             var vt = v.AsSpan(t * _c.KvDimension, _c.KvDimension);
             AttentionInputs.Prepare(weights, _c, _rope, q.AsSpan(t * _c.QueryDimension, _c.QueryDimension), kt, vt, position);
             var table = batch.BlockTables[batch.TokenSequence[t]];
-            int at = _cache.Offset(table[position / _cache.BlockSize], position % _cache.BlockSize);
-            TensorPrimitives.ConvertToHalf(kt, _cache.Keys(layer).AsSpan(at, _c.KvDimension));
-            TensorPrimitives.ConvertToHalf(vt, _cache.Values(layer).AsSpan(at, _c.KvDimension));
+            int block = table[position / _cache.BlockSize], slot = position % _cache.BlockSize;
+            _cache.WriteKey(layer, block, slot, kt);
+            TensorPrimitives.ConvertToHalf(vt, _cache.Values(layer).AsSpan(_cache.Offset(block, slot), _c.KvDimension));
         }
         _attention.Run(_pool, _cache, batch, layer, q, output);
     }
