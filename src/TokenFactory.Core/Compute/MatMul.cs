@@ -136,7 +136,7 @@ public sealed unsafe class MatMul : IParallelWork
             _codes = Grow(_codes, (long)padded * k);
             _scales = Grow(_scales, (long)padded * nb);
             for (int i = 0; i < _scratch.Length; i++)
-                _scratch[i] = Grow(_scratch[i], 64L * nb + 4 * 8 * 4); // group scales + offsets, then a 8x4 result tile
+                _scratch[i] = Grow(_scratch[i], 64L * nb + 4 * 8 * 8); // group scales + offsets, then an 8x8 result tile
         }
         else
         {
@@ -238,7 +238,7 @@ public sealed unsafe class MatMul : IParallelWork
     private void MultiplyQ8_0(int thread, int threadCount)
     {
         var w = _w;
-        int k = w.Columns, nb = k / 32, rows = w.Rows, tokens = _tokens, fullTiles = PaddedTokensQ8_0(tokens) / 4;
+        int k = w.Columns, nb = k / 32, rows = w.Rows, tokens = _tokens, padded = PaddedTokensQ8_0(tokens);
         int groups = GemmQ8_0x8.Groups(rows);
         int chunk = GroupChunk(groups, threadCount);
         float* groupScales = (float*)Ptr(_scratch[thread]);
@@ -258,27 +258,31 @@ public sealed unsafe class MatMul : IParallelWork
                 {
                     byte* group = w.Packed + g * groupBytes;
                     int r0 = 8 * g, valid = Math.Min(8, rows - r0);
-                    if (fullTiles > 0)
+                    if (padded >= 4)
                         GemmQ8_0x8.PrepareGroup(group, nb, groupScales, groupOffsets);
-                    // 8 tokens at a time where they fill a group's output rows, then 4 (padded, see PaddedTokensQ8_0).
-                    // The first tile of each group prefetches the next group.
+                    // 8 tokens at a time, then 4, over the padded tokens (see PaddedTokensQ8_0); tiles whose rows or
+                    // tokens run past the matrix go through res. The first tile of each group prefetches the next.
                     byte* next = g + 1 < g1 ? group + groupBytes : null;
-                    int tt = 0;
-                    if (valid == 8)
-                        for (; tt + 2 <= fullTiles && 4 * tt + 8 <= tokens; tt += 2, next = null)
-                            GemmQ8_0x8.Tile8x8(group, groupScales, groupOffsets, codes + (long)4 * tt * k, k, scales + (long)4 * tt * nb, nb, o + (long)4 * tt * rows + r0, rows, next);
-                    for (; tt < fullTiles; tt++, next = null)
+                    int t0 = 0;
+                    for (; t0 + 8 <= padded; t0 += 8, next = null)
                     {
-                        int t0 = 4 * tt, count = Math.Min(4, tokens - t0);
-                        if (valid == 8 && count == 4)
-                        {
-                            GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, o + (long)t0 * rows + r0, rows, next);
-                            continue;
-                        }
-                        GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, res, 8, next);
-                        Scatter8(o, rows, r0, valid, t0, count, res);
+                        int count = Math.Min(8, tokens - t0);
+                        bool direct = valid == 8 && count == 8;
+                        GemmQ8_0x8.Tile8x8(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb,
+                            direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
+                        if (!direct)
+                            Scatter8(o, rows, r0, valid, t0, count, res);
                     }
-                    for (int t = 4 * fullTiles; t < tokens; t++)
+                    for (; t0 + 4 <= padded; t0 += 4, next = null)
+                    {
+                        int count = Math.Min(4, tokens - t0);
+                        bool direct = valid == 8 && count == 4;
+                        GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb,
+                            direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
+                        if (!direct)
+                            Scatter8(o, rows, r0, valid, t0, count, res);
+                    }
+                    for (int t = t0; t < tokens; t++)
                     {
                         if (valid == 8)
                         {
