@@ -1,5 +1,6 @@
 using System.CommandLine;
 using TokenFactory.Cli.Commands;
+using TokenFactory.Cli.Floor;
 
 namespace TokenFactory.Cli;
 
@@ -14,6 +15,10 @@ public static class Program
             TokenizeCommand.Create(),
             SynthCommand.Create(),
             ServeCommand.Create(),
+            TeamsCommand.Create(),
+            KeysCommand.Create(),
+            BudgetsCommand.Create(),
+            UsageCommand.Create(),
             BenchCommand.Create(BenchServeCommand.Create(), BenchEngineCommand.Create(), BenchModelCommand.Create("model")),
         };
         return root.Parse(args).Invoke();

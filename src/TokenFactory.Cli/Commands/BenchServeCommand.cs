@@ -17,7 +17,8 @@ internal static class BenchServeCommand
         endpoint.AcceptOnlyFromAmong("completions", "chat");
         var timeout = new Option<int>("--timeout") { Description = "Per-request timeout in seconds", DefaultValueFactory = _ => 600 };
         var workload = new BenchWorkloadOptions();
-        var cmd = new Command("serve", "Benchmark an OpenAI-compatible server: throughput, goodput, TTFT/TPOT/ITL/E2E percentiles")
+        var cmd = new Command("serve", "Benchmark an OpenAI-compatible server: throughput, goodput, TTFT/TPOT/ITL/E2E percentiles. "
+            + "The API key comes from $OPENAI_API_KEY (sent as Authorization: Bearer when set).")
         {
             url, model, endpoint, timeout,
         };
@@ -31,6 +32,9 @@ internal static class BenchServeCommand
                 {
                     Timeout = TimeSpan.FromSeconds(r.GetValue(timeout)),
                 };
+                // A server with API keys (tokenfactory serve without --no-auth) needs one; the variable keeps it out of `ps`.
+                if (Environment.GetEnvironmentVariable("OPENAI_API_KEY") is { Length: > 0 } apiKey)
+                    http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
                 var target = new OpenAiTarget(http, baseUrl, r.GetValue(model)!, r.GetValue(endpoint) == "chat");
                 await workload.RunAsync(r, target, $"Serving benchmark: {baseUrl}", new()
                 {

@@ -29,7 +29,6 @@ public sealed class GroupedAttention : IParallelWork
     private readonly float[][] _values;   // per thread: contextLength x headSize
     private readonly float[][] _scores;   // per thread: contextPadded
     private readonly float[][] _query;    // per thread: headSize
-    private readonly Half[][] _halves;    // per thread: max(headSize, contextPadded)
 
     private KvCache? _cache;
     private int _layer, _tokens, _startPosition;
@@ -43,22 +42,20 @@ public sealed class GroupedAttention : IParallelWork
         _group = headCount / kvHeadCount;
         _scale = 1f / MathF.Sqrt(headSize);
         _fallback = new Attention(headCount, kvHeadCount, headSize, contextLength, threads);
-        _fast = Vector512.IsHardwareAccelerated && headSize % 16 == 0 && headSize <= 256;
+        _fast = IsAccelerated(headSize);
         // Row stride of the transposed keys: a multiple of 16 floats plus one cache line, so the 64+ rows an update
         // or a score pass touches do not all fall into the same few L1 sets (a power-of-two stride would).
-        _contextPadded = (contextLength + 15) / 16 * 16 + 16;
+        _contextPadded = PaddedContext(contextLength);
         _keysT = new float[threads][];
         _values = new float[threads][];
         _scores = new float[threads][];
         _query = new float[threads][];
-        _halves = new Half[threads][];
         for (int i = 0; i < threads && _fast; i++)
         {
             _keysT[i] = GC.AllocateArray<float>(headSize * _contextPadded, pinned: true);
             _values[i] = GC.AllocateArray<float>(contextLength * headSize, pinned: true);
             _scores[i] = GC.AllocateArray<float>(_contextPadded, pinned: true);
             _query[i] = GC.AllocateArray<float>(headSize, pinned: true);
-            _halves[i] = new Half[Math.Max(headSize, _contextPadded)];
         }
     }
 
@@ -92,91 +89,118 @@ public sealed class GroupedAttention : IParallelWork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe void AttendBlock(int thread, int kvh, int block)
     {
-        int hs = _headSize, g = _group, kvDim = _kvHeadCount * hs, cp = _contextPadded, chunks = hs / 16;
+        int hs = _headSize, kvDim = _kvHeadCount * hs, cp = _contextPadded;
         int t0 = block * TokenBlock, t1 = Math.Min(_tokens, t0 + TokenBlock);
         int nMax = _startPosition + t1;
         ReadOnlySpan<Half> keys = _cache!.AllKeys(_layer), values = _cache.AllValues(_layer);
-        Span<Half> halves = _halves[thread];
         fixed (float* kt = _keysT[thread], vf = _values[thread], sp = _scores[thread], qp = _query[thread], outp = _out, qs = _q)
         fixed (Half* kh = keys, vh = values)
         {
             // Widen this KV head's keys (transposed: kt[i * cp + p]) and values (vf[p * hs + i]) once for the block.
             float* row = stackalloc float[hs];
             for (int p = 0; p < nMax; p++)
-            {
-                Widen((ushort*)(kh + (long)p * kvDim + kvh * hs), row, chunks);
-                for (int i = 0; i < hs; i++)
-                    kt[i * cp + p] = row[i];
-                Widen((ushort*)(vh + (long)p * kvDim + kvh * hs), vf + p * hs, chunks);
-            }
-            int nPad = (nMax + 15) / 16 * 16;
-            for (int i = 0; i < hs; i++)
-                for (int p = nMax; p < nPad; p++)
-                    kt[i * cp + p] = 0;
-
+                WidenPosition((ushort*)(kh + (long)p * kvDim + kvh * hs), (ushort*)(vh + (long)p * kvDim + kvh * hs), p, kt, cp, vf, hs, row);
+            PadKeys(kt, cp, hs, nMax);
             for (int t = t0; t < t1; t++)
             {
-                int n = _startPosition + t + 1, nChunks = (n + 15) / 16;
-                for (int h = 0; h < g; h++)
+                long first = ((long)t * _headCount + kvh * _group) * hs;
+                AttendHeads(kt, cp, vf, sp, qp, qs + first, outp + first, _group, hs, _startPosition + t + 1, _scale);
+            }
+        }
+    }
+
+    /// <summary>Row stride of the transposed keys for a context of <paramref name="contextLength"/> positions.</summary>
+    internal static int PaddedContext(int contextLength) => (contextLength + 15) / 16 * 16 + 16;
+
+    /// <summary>Whether <see cref="AttendHeads"/> runs on this CPU for this head size (else the scalar-order kernels).</summary>
+    internal static bool IsAccelerated(int headSize) => Vector512.IsHardwareAccelerated && headSize % 16 == 0 && headSize <= 256;
+
+    /// <summary>Widens position <paramref name="p"/>'s key (into column p of the transposed keys) and value row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe void WidenPosition(ushort* key, ushort* value, int p, float* kt, int cp, float* vf, int hs, float* row)
+    {
+        int chunks = hs / 16;
+        Widen(key, row, chunks);
+        for (int i = 0; i < hs; i++)
+            kt[i * cp + p] = row[i];
+        Widen(value, vf + p * hs, chunks);
+    }
+
+    /// <summary>Zeroes the transposed keys' columns from <paramref name="n"/> to the next multiple of 16 (read, never used).</summary>
+    internal static unsafe void PadKeys(float* kt, int cp, int hs, int n)
+    {
+        int nPad = (n + 15) / 16 * 16;
+        for (int i = 0; i < hs; i++)
+            for (int p = n; p < nPad; p++)
+                kt[i * cp + p] = 0;
+    }
+
+    /// <summary>
+    /// One token's query heads of one KV group over positions 0..n-1, whose keys (transposed, row stride
+    /// <paramref name="cp"/>) and values are already widened: <paramref name="group"/> query rows of
+    /// <paramref name="hs"/> floats from <paramref name="q"/>, outputs likewise to <paramref name="o"/>. A token's
+    /// result depends only on its own query and positions, never on what else the scratch holds.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void AttendHeads(float* kt, int cp, float* vf, float* sp, float* qp, float* q, float* o, int group, int hs, int n, float scale)
+    {
+        int chunks = hs / 16, nChunks = (n + 15) / 16;
+        for (int h = 0; h < group; h++, q += hs, o += hs)
+        {
+            // Query rounded to half precision, as ggml does before its f16 dot products.
+            RoundToHalf(q, qp, hs);
+            // Scores, 16 positions per vector, 8 vectors at a time (independent FMA chains).
+            int c = 0;
+            for (; c + 8 <= nChunks; c += 8)
+            {
+                float* k = kt + 16 * c;
+                Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+                for (int i = 0; i < hs; i++, k += cp)
                 {
-                    int qOffset = (t * _headCount + kvh * g + h) * hs;
-                    // Query rounded to half precision, as ggml does before its f16 dot products.
-                    RoundToHalf(qs + qOffset, qp, hs);
-                    // Scores, 16 positions per vector, 8 vectors at a time (independent FMA chains).
-                    int c = 0;
-                    for (; c + 8 <= nChunks; c += 8)
+                    Vector512<float> qb = Vector512.Create(qp[i]);
+                    s0 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k), s0);
+                    s1 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 16), s1);
+                    s2 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 32), s2);
+                    s3 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 48), s3);
+                    s4 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 64), s4);
+                    s5 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 80), s5);
+                    s6 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 96), s6);
+                    s7 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 112), s7);
+                }
+                float* d = sp + 16 * c;
+                (s0 * scale).Store(d); (s1 * scale).Store(d + 16); (s2 * scale).Store(d + 32); (s3 * scale).Store(d + 48);
+                (s4 * scale).Store(d + 64); (s5 * scale).Store(d + 80); (s6 * scale).Store(d + 96); (s7 * scale).Store(d + 112);
+            }
+            for (; c < nChunks; c++)
+            {
+                float* k = kt + 16 * c;
+                Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                for (int i = 0; i < hs; i += 4, k += 4 * cp)
+                {
+                    s0 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i]), Vector512.Load(k), s0);
+                    s1 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i + 1]), Vector512.Load(k + cp), s1);
+                    s2 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i + 2]), Vector512.Load(k + 2 * cp), s2);
+                    s3 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i + 3]), Vector512.Load(k + 3 * cp), s3);
+                }
+                (((s0 + s1) + (s2 + s3)) * scale).Store(sp + 16 * c);
+            }
+            // Softmax (double sum), weights rounded to half precision.
+            Softmax(sp, n);
+            // Weighted values, accumulated in registers: 16 lanes x 4, even and odd positions in separate chains.
+            for (int c0 = 0; c0 < chunks; c0 += 4)
+            {
+                int cc = Math.Min(4, chunks - c0);
+                float* v = vf + 16 * c0;
+                if (cc == 4)
+                    Accumulate4(v, sp, n, hs, o + 16 * c0);
+                else
+                {
+                    for (int j = 0; j < cc; j++)
                     {
-                        float* k = kt + 16 * c;
-                        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
-                        for (int i = 0; i < hs; i++, k += cp)
-                        {
-                            Vector512<float> qb = Vector512.Create(qp[i]);
-                            s0 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k), s0);
-                            s1 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 16), s1);
-                            s2 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 32), s2);
-                            s3 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 48), s3);
-                            s4 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 64), s4);
-                            s5 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 80), s5);
-                            s6 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 96), s6);
-                            s7 = Vector512.FusedMultiplyAdd(qb, Vector512.Load(k + 112), s7);
-                        }
-                        float* d = sp + 16 * c;
-                        (s0 * _scale).Store(d); (s1 * _scale).Store(d + 16); (s2 * _scale).Store(d + 32); (s3 * _scale).Store(d + 48);
-                        (s4 * _scale).Store(d + 64); (s5 * _scale).Store(d + 80); (s6 * _scale).Store(d + 96); (s7 * _scale).Store(d + 112);
-                    }
-                    for (; c < nChunks; c++)
-                    {
-                        float* k = kt + 16 * c;
-                        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-                        for (int i = 0; i < hs; i += 4, k += 4 * cp)
-                        {
-                            s0 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i]), Vector512.Load(k), s0);
-                            s1 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i + 1]), Vector512.Load(k + cp), s1);
-                            s2 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i + 2]), Vector512.Load(k + 2 * cp), s2);
-                            s3 = Vector512.FusedMultiplyAdd(Vector512.Create(qp[i + 3]), Vector512.Load(k + 3 * cp), s3);
-                        }
-                        (((s0 + s1) + (s2 + s3)) * _scale).Store(sp + 16 * c);
-                    }
-                    // Softmax (double sum), weights rounded to half precision.
-                    Softmax(sp, n);
-                    // Weighted values, accumulated in registers: 16 lanes x 4, even and odd positions in separate chains.
-                    float* o = outp + qOffset;
-                    for (int c0 = 0; c0 < chunks; c0 += 4)
-                    {
-                        int cc = Math.Min(4, chunks - c0);
-                        float* v = vf + 16 * c0;
-                        if (cc == 4)
-                            Accumulate4(v, sp, n, hs, o + 16 * c0);
-                        else
-                        {
-                            for (int j = 0; j < cc; j++)
-                            {
-                                Vector512<float> a = default;
-                                for (int p = 0; p < n; p++)
-                                    a = Vector512.FusedMultiplyAdd(Vector512.Load(v + p * hs + 16 * j), Vector512.Create(sp[p]), a);
-                                a.Store(o + 16 * c0 + 16 * j);
-                            }
-                        }
+                        Vector512<float> a = default;
+                        for (int p = 0; p < n; p++)
+                            a = Vector512.FusedMultiplyAdd(Vector512.Load(v + p * hs + 16 * j), Vector512.Create(sp[p]), a);
+                        a.Store(o + 16 * c0 + 16 * j);
                     }
                 }
             }

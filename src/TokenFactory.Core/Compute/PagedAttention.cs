@@ -1,27 +1,47 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using TokenFactory.Engine.Batching;
 
 namespace TokenFactory.Compute;
 
 /// <summary>
 /// Causal grouped-query attention for a batch of tokens from many sequences, reading keys and values
-/// through each sequence's block table in the <see cref="KvBlockPool"/>. Parallel over (token, KV head):
-/// each cached key and value row is widened from half precision once and used by every query head of
-/// its group (8 in TinyLlama), which was most of the cost when each head widened the rows itself. The
-/// arithmetic per head is <see cref="Attention"/>'s, step for step (half-rounded query and softmax
-/// weights, same summation order), so a sequence gets bit-identical results whatever batch it runs in.
+/// through each sequence's block table in the <see cref="KvBlockPool"/>.
+/// <para>
+/// Work items are (run of consecutive tokens of one sequence, KV head, block of up to 16 of those tokens), as in
+/// <see cref="GroupedAttention"/>, whose per-token kernel this shares: the item widens its sequence's cached keys
+/// (transposed) and values for its KV head once, and every query head of the group and every token of the block reuses
+/// them. A token's result depends only on its own query and its sequence's cache, so a sequence gets bit-identical
+/// results whatever batch it runs in; and single-sequence decoding (<see cref="GroupedAttention"/>) does the same
+/// arithmetic. Head sizes the SIMD kernel does not take use <see cref="AttendGroupScalarOrder"/> (per token and KV
+/// head, <see cref="Attention"/>'s arithmetic step for step).
+/// </para>
 /// </summary>
-public sealed class PagedAttention : IParallelWork
+public sealed unsafe class PagedAttention : IParallelWork
 {
+    private const int TokenBlock = 16;
+
     private readonly int _headCount;
     private readonly int _kvHeadCount;
     private readonly int _headSize;
     private readonly int _group;
     private readonly int _contextLength;
+    private readonly int _contextPadded;
     private readonly float _scale;
+    private readonly bool _fast;
+    // Fast path, per thread: transposed keys, values, scores, rounded query.
+    private readonly float[][] _keysT;
+    private readonly float[][] _values;
+    private readonly float[][] _scoresFast;
+    private readonly float[][] _queryFast;
+    // Scalar-order path, per thread.
     private readonly float[][] _scores;
     private readonly float[][] _rowScratch;
     private readonly float[][] _query;
+    // Work items of the current call (fast path): first token, end token (exclusive), grown to the largest batch.
+    private int[] _itemStart = [];
+    private int[] _itemEnd = [];
+    private int _items;
 
     private KvBlockPool? _pool;
     private StepBatch? _batch;
@@ -36,12 +56,26 @@ public sealed class PagedAttention : IParallelWork
         _headSize = headSize;
         _group = headCount / kvHeadCount;
         _contextLength = contextLength;
+        _contextPadded = GroupedAttention.PaddedContext(contextLength);
         _scale = 1f / MathF.Sqrt(headSize);
+        _fast = GroupedAttention.IsAccelerated(headSize);
+        _keysT = new float[threads][];
+        _values = new float[threads][];
+        _scoresFast = new float[threads][];
+        _queryFast = new float[threads][];
         _scores = new float[threads][];
         _rowScratch = new float[threads][];
         _query = new float[threads][];
         for (int i = 0; i < threads; i++)
         {
+            if (_fast)
+            {
+                _keysT[i] = GC.AllocateArray<float>(headSize * _contextPadded, pinned: true);
+                _values[i] = GC.AllocateArray<float>(contextLength * headSize, pinned: true);
+                _scoresFast[i] = GC.AllocateArray<float>(_contextPadded, pinned: true);
+                _queryFast[i] = GC.AllocateArray<float>(headSize, pinned: true);
+                continue;
+            }
             _scores[i] = new float[_group * contextLength];
             _rowScratch[i] = new float[headSize];
             _query[i] = new float[_group * headSize];
@@ -59,21 +93,80 @@ public sealed class PagedAttention : IParallelWork
         _layer = layer;
         _q = q;
         _out = output;
+        if (_fast)
+            PlanItems(batch);
         compute.Run(this);
         _pool = null;
         _batch = null;
+        _q = _out = [];
+    }
+
+    /// <summary>Splits the batch into runs of one sequence's consecutive positions, cut into blocks of 16 tokens.</summary>
+    private void PlanItems(StepBatch batch)
+    {
+        int tokens = batch.TokenCount;
+        if (_itemStart.Length < tokens)
+        {
+            _itemStart = new int[tokens];
+            _itemEnd = new int[tokens];
+        }
+        _items = 0;
+        int t = 0;
+        while (t < tokens)
+        {
+            int end = t + 1;
+            while (end < tokens && end - t < TokenBlock && batch.TokenSequence[end] == batch.TokenSequence[t]
+                   && batch.Positions[end] == batch.Positions[end - 1] + 1)
+                end++;
+            _itemStart[_items] = t;
+            _itemEnd[_items] = end;
+            _items++;
+            t = end;
+        }
     }
 
     void IParallelWork.Execute(int thread, int threadCount)
     {
-        int items = _batch!.TokenCount * _kvHeadCount;
+        int items = (_fast ? _items : _batch!.TokenCount) * _kvHeadCount;
         int start = (int)((long)items * thread / threadCount);
         int end = (int)((long)items * (thread + 1) / threadCount);
         for (int item = start; item < end; item++)
-            AttendGroup(thread, item / _kvHeadCount, item % _kvHeadCount);
+        {
+            if (_fast)
+                AttendBlock(thread, item / _kvHeadCount, item % _kvHeadCount);
+            else
+                AttendGroupScalarOrder(thread, item / _kvHeadCount, item % _kvHeadCount);
+        }
     }
 
-    private void AttendGroup(int thread, int t, int kvh)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void AttendBlock(int thread, int item, int kvh)
+    {
+        var pool = _pool!;
+        var batch = _batch!;
+        int hs = _headSize, cp = _contextPadded, blockSize = pool.BlockSize, headOffset = kvh * hs;
+        int t0 = _itemStart[item], t1 = _itemEnd[item];
+        var table = batch.BlockTables[batch.TokenSequence[t0]];
+        int nMax = batch.Positions[t1 - 1] + 1;
+        fixed (float* kt = _keysT[thread], vf = _values[thread], sp = _scoresFast[thread], qp = _queryFast[thread], outp = _out, qs = _q)
+        fixed (Half* kh = pool.Keys(_layer), vh = pool.Values(_layer))
+        {
+            float* row = stackalloc float[hs];
+            for (int p = 0; p < nMax; p++)
+            {
+                long at = pool.Offset(table[p / blockSize], p % blockSize) + headOffset;
+                GroupedAttention.WidenPosition((ushort*)(kh + at), (ushort*)(vh + at), p, kt, cp, vf, hs, row);
+            }
+            GroupedAttention.PadKeys(kt, cp, hs, nMax);
+            for (int t = t0; t < t1; t++)
+            {
+                long first = ((long)t * _headCount + kvh * _group) * hs;
+                GroupedAttention.AttendHeads(kt, cp, vf, sp, qp, qs + first, outp + first, _group, hs, batch.Positions[t] + 1, _scale);
+            }
+        }
+    }
+
+    private void AttendGroupScalarOrder(int thread, int t, int kvh)
     {
         var pool = _pool!;
         var batch = _batch!;

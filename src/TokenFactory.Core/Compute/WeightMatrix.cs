@@ -6,11 +6,20 @@ namespace TokenFactory.Compute;
 /// <summary>
 /// A 2-D weight tensor read in place from the memory-mapped file: <see cref="Rows"/> output features,
 /// each a row of <see cref="Columns"/> input features in the tensor's own (possibly quantized) format.
+/// <para>
+/// A matrix used for multiplication may also carry a repacked copy (<see cref="Packed"/>: Q8_0 or Q4_K in groups of 8 rows
+/// for <see cref="GemmQ8_0x8"/> / <see cref="GemmQ4_Kx8"/>), built once per tensor and owned by the file. The mapped pages of a repacked tensor are
+/// then released, so the weights stay resident once; <see cref="Row"/> still reads the file (paging rows back in).
+/// </para>
 /// </summary>
 public readonly unsafe struct WeightMatrix
 {
     /// <param name="stacked">Accept a 3-D tensor (a stack of expert matrices) as one matrix of all their rows; see <see cref="RowRange"/>.</param>
-    public WeightMatrix(GgufFile file, GgufTensorInfo info, bool stacked = false)
+    /// <param name="forMultiplication">
+    /// Whether the matrix feeds <see cref="MatMul"/> (repack it where a faster kernel wants another layout); false for
+    /// tables only looked up by row, such as token embeddings.
+    /// </param>
+    public WeightMatrix(GgufFile file, GgufTensorInfo info, bool stacked = false, bool forMultiplication = true)
     {
         if (info.Dimensions.Length > (stacked ? 3 : 2))
             throw new TokenFactoryException($"{file.Path}: tensor '{info.Name}' has {info.Dimensions.Length} dimensions; a matrix needs at most 2.");
@@ -20,8 +29,33 @@ public readonly unsafe struct WeightMatrix
         Rows = (int)info.RowCount;
         RowBytes = (int)info.RowBytes;
         Data = file.TensorData(info);
+        if (forMultiplication && Repacks(Type, Columns))
+        {
+            byte* src = Data;
+            int rows = Rows, columns = Columns;
+            long rowBytes = RowBytes;
+            Packed = Type == GgmlType.Q8_0
+                ? file.Derived(info, "q8_0x8", GemmQ8_0x8.PackedBytes(rows, columns / 32),
+                    dst => GemmQ8_0x8.Pack(src, rows, rowBytes, columns / 32, (byte*)dst))
+                : file.Derived(info, "q4_kx8", GemmQ4_Kx8.PackedBytes(rows, columns / 256),
+                    dst => GemmQ4_Kx8.Pack(src, rows, rowBytes, columns / 256, (byte*)dst));
+            file.ReleaseResidentPages(info);
+        }
     }
 
+    /// <summary>
+    /// Whether a multiplied matrix of this type and width is repacked on this CPU (Q8_0 for <see cref="GemmQ8_0x8"/>,
+    /// Q4_K for <see cref="GemmQ4_Kx8"/>); other types stay in the file's layout and use the row kernels.
+    /// </summary>
+    internal static bool Repacks(GgmlType type, int columns) => !s_packingDisabled && type switch
+    {
+        GgmlType.Q8_0 => columns % 32 == 0 && GemmQ8_0x8.IsSupported,
+        GgmlType.Q4_K => columns % 256 == 0 && GemmQ4_Kx8.IsSupported,
+        _ => false,
+    };
+
+    // TOKENFACTORY_REPACK=0 keeps weights in the file's layout (row kernels), to compare or to save load time.
+    private static readonly bool s_packingDisabled = Environment.GetEnvironmentVariable("TOKENFACTORY_REPACK") == "0";
     private WeightMatrix(in WeightMatrix whole, int firstRow, int rows)
     {
         Name = whole.Name;
@@ -30,7 +64,16 @@ public readonly unsafe struct WeightMatrix
         Rows = rows;
         RowBytes = whole.RowBytes;
         Data = whole.Data + (long)firstRow * whole.RowBytes;
+        // A range that starts on a group boundary keeps the repacked layout (its last group may compute rows past the
+        // range, which are dropped); any other start uses the file's rows.
+        Packed = whole.Packed != null && firstRow % GemmQ8_0x8.GroupRows == 0
+            ? whole.Packed + firstRow / GemmQ8_0x8.GroupRows * GroupBytes(whole.Type, whole.Columns)
+            : null;
     }
+
+    private static long GroupBytes(GgmlType type, int columns) => type == GgmlType.Q8_0
+        ? GemmQ8_0x8.PackedBytes(GemmQ8_0x8.GroupRows, columns / 32)
+        : GemmQ4_Kx8.PackedBytes(GemmQ4_Kx8.GroupRows, columns / 256);
 
     /// <summary>Rows <paramref name="firstRow"/>.. of this matrix as a matrix of their own (one expert of a stack), still in place.</summary>
     public WeightMatrix RowRange(int firstRow, int rows)
@@ -46,6 +89,9 @@ public readonly unsafe struct WeightMatrix
     public int Columns { get; }
     public int RowBytes { get; }
     public byte* Data { get; }
+
+    /// <summary>The repacked copy (<see cref="GemmQ8_0x8"/> or <see cref="GemmQ4_Kx8"/> layout), or null when the matrix is used as stored.</summary>
+    internal byte* Packed { get; }
 
     public ReadOnlySpan<byte> Row(int r) => new(Data + (long)r * RowBytes, RowBytes);
 

@@ -21,6 +21,9 @@ public sealed record EngineOptions
     /// <summary>Share full KV blocks between requests with the same token prefix.</summary>
     public bool PrefixCaching { get; init; } = true;
 
+    /// <summary>Read around every step so each sequence is charged its share of the step's energy; null measures time only.</summary>
+    public IEnergyMeter? EnergyMeter { get; init; }
+
     public const long DefaultKvCacheCap = 1L << 30;
 
     public int ResolveContextLength(int modelContext) =>

@@ -80,6 +80,18 @@ public sealed record GenerationSummary
     public TimeSpan TimeToFirstToken { get; init; }
     /// <summary>From submission until the end.</summary>
     public TimeSpan TotalTime { get; init; }
+    /// <summary>
+    /// This generation's share of the engine's compute: each step's wall time and energy divided among its
+    /// sequences by the tokens each ran in it, split by prompt (prefill) and generated (decode) work.
+    /// </summary>
+    public WorkShare Work { get; init; }
     /// <summary>Prompt-token logprobs (position 0 has none) when <see cref="GenerationRequest.EchoLogprobs"/> was set.</summary>
     public IReadOnlyList<(float? Logprob, TokenLogprob[]? Top)>? PromptLogprobs { get; init; }
+}
+
+/// <summary>Seconds of engine time and joules charged to one generation, for prompt and for generated tokens.</summary>
+public readonly record struct WorkShare(double PrefillSeconds, double DecodeSeconds, double PrefillJoules, double DecodeJoules)
+{
+    public double Seconds => PrefillSeconds + DecodeSeconds;
+    public double Joules => PrefillJoules + DecodeJoules;
 }

@@ -101,8 +101,14 @@ public sealed class SerialEngine : IInferenceEngine
             });
             return;
         }
+        // One job at a time: the whole run's time and energy are this job's; the first token splits prompt from generation.
+        var meter = _options.EnergyMeter;
+        double joulesStart = meter?.ReadJoules() ?? 0, joulesFirst = 0;
+        var started = job.Clock.Elapsed;
         var result = _generator.Generate(job.Request, t =>
         {
+            if (firstToken is null)
+                joulesFirst = meter?.ReadJoules() ?? 0;
             firstToken ??= job.Clock.Elapsed;
             job.Output.Writer.TryWrite(new GenerationUpdate { Token = t.Id, Text = t.Text, Logprob = t.Logprob, TopLogprobs = t.TopLogprobs });
         }, job.Cancellation);
@@ -119,8 +125,18 @@ public sealed class SerialEngine : IInferenceEngine
                 TimeToFirstToken = firstToken ?? job.Clock.Elapsed,
                 TotalTime = job.Clock.Elapsed,
                 PromptLogprobs = result.PromptLogprobs,
+                Work = SerialWork(started, firstToken, job.Clock.Elapsed, meter, joulesStart, joulesFirst),
             },
         });
+    }
+
+    private static WorkShare SerialWork(TimeSpan started, TimeSpan? firstToken, TimeSpan ended, IEnergyMeter? meter, double joulesStart, double joulesFirst)
+    {
+        double joulesEnd = meter?.ReadJoules() ?? 0;
+        if (firstToken is not TimeSpan first)
+            return new WorkShare((ended - started).TotalSeconds, 0, Math.Max(0, joulesEnd - joulesStart), 0);
+        return new WorkShare((first - started).TotalSeconds, (ended - first).TotalSeconds,
+            Math.Max(0, joulesFirst - joulesStart), Math.Max(0, joulesEnd - joulesFirst));
     }
 
     public void Dispose()

@@ -127,6 +127,7 @@ public sealed unsafe partial class GgufFile : IDisposable
     {
         if (_base == null)
             return;
+        DisposeDerived();
         _base = null;
         if (_view != null)
         {

@@ -50,10 +50,11 @@ public sealed partial class TransformerWeights
     public static TransformerWeights Load(GgufFile file, ModelConfig c)
     {
         int vocab = c.VocabSize;
-        var embedding = Matrix(file, "token_embd.weight", c.EmbeddingLength, vocab > 0 ? vocab : null);
+        var embedding = Matrix(file, "token_embd.weight", c.EmbeddingLength, vocab > 0 ? vocab : null, forMultiplication: false);
         var outputNorm = Vector(file, "output_norm.weight", c.EmbeddingLength);
         var outInfo = file.FindTensor("output.weight");
-        var output = outInfo != null ? Matrix(file, "output.weight", c.EmbeddingLength, embedding.Rows) : embedding;
+        // A tied output matrix is the embedding table multiplied (so possibly repacked); lookups keep the file's rows.
+        var output = Matrix(file, outInfo != null ? "output.weight" : "token_embd.weight", c.EmbeddingLength, embedding.Rows);
         var ropeFactors = file.FindTensor("rope_freqs.weight") != null ? Vector(file, "rope_freqs.weight", c.RopeDimensions / 2) : null;
 
         var layers = new LayerWeights[c.BlockCount];
@@ -89,13 +90,13 @@ public sealed partial class TransformerWeights
         return new TransformerWeights(embedding, outputNorm, output, outInfo == null, layers, ropeFactors);
     }
 
-    private static WeightMatrix Matrix(GgufFile file, string name, int columns, int? rows)
+    private static WeightMatrix Matrix(GgufFile file, string name, int columns, int? rows, bool forMultiplication = true)
     {
         var info = file.GetTensorInfo(name);
         if (info.RowLength != columns || (rows != null && info.RowCount != rows) || info.Dimensions.Length != 2)
             throw new GgufFormatException(file.Path, -1, $"tensor '{name}' has shape {info.ShapeText}; expected [{columns}, {rows?.ToString() ?? "?"}]");
         RequireComputable(file, info);
-        return new WeightMatrix(file, info);
+        return new WeightMatrix(file, info, forMultiplication: forMultiplication);
     }
 
     private static void RequireComputable(GgufFile file, GgufTensorInfo info)

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace TokenFactory.Tensors;
 
 /// <summary>
-/// Quantizes activation rows for the tiled matrix kernels (<see cref="GemmQ8_0"/>, <see cref="GemmQ4_K"/>) in a split
+/// Quantizes activation rows for the tiled matrix kernels (<see cref="GemmQ8_0x8"/>, <see cref="GemmQ4_Kx8"/>) in a split
 /// layout: int8 codes in one array, float scales (and Q8_K block sums) in others. The codes and scales are bit for bit
 /// what <see cref="Quantizer.QuantizeRow"/> writes for Q8_0 / Q8_K (ggml's reference rounding); only the layout differs.
 /// AVX-512 (F + BW) with a scalar twin built on the reference quantizer.
@@ -84,7 +84,7 @@ internal static unsafe class ActivationPacking
 
     /// <summary>
     /// Q8_K of <paramref name="n"/> floats (a multiple of 256): codes (int8) reordered within each 256-block as
-    /// sub-blocks 0,2,1,3,4,6,5,7 of 32 (the order <see cref="GemmQ4_K"/> consumes them in), the block scale d, and
+    /// sub-blocks 0,2,1,3,4,6,5,7 of 32 (sub-block pairs share a 64-byte load in some kernels; <see cref="GemmQ4_Kx8"/> addresses them by slot), the block scale d, and
     /// per block the 8 sums of each 32 codes (pairs of ggml's 16-element bsums) as int32.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -3,8 +3,10 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using TokenFactory.Chat;
 using TokenFactory.Engine;
 using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Floor;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Hosting;
 using TokenFactory.Server.Metrics;
@@ -31,24 +33,50 @@ internal static class ChatCompletionsEndpoint
         if (request.Logprobs == true)
             logprobs = request.TopLogprobs ?? 0;
 
+        bool splitReasoning = request.ReasoningFormat switch
+        {
+            null or "auto" or "deepseek" => true,
+            "none" => false,
+            _ => throw OpenAiException.Invalid("'reasoning_format' must be one of auto, deepseek, none.", "reasoning_format"),
+        };
         var messages = ChatPrompt.Normalize(request.Messages);
         string prompt = ChatPrompt.Render(engine, messages, request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs);
         var tokens = ChatPrompt.Tokenize(engine.Tokenizer, prompt);
         var requests = GenerationPlanner.Build(plan, tokens, engine, options.Value, ChatPrompt.TemplateStops(engine), logprobs, echoLogprobs: false, "messages");
 
+        bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt);
         var response = new ResponseInfo(
             "chatcmpl-" + Guid.NewGuid().ToString("N"),
             time.GetUtcNow().ToUnixTimeSeconds(),
             host.Source!.Name,
-            host.SystemFingerprint);
+            host.SystemFingerprint,
+            splitReasoning ? () => new ReasoningSplitter(opensReasoning) : null);
+        var metered = await FloorGate.AdmitAsync(context, host.Source!.Name, tokens.Length, (long)plan.N * requests[0].MaxTokens);
         try
         {
-            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted);
-            if (request.Stream == true)
-                await StreamAsync(context, engine, runner, response, request.StreamOptions?.IncludeUsage == true, plan.IgnoreEos);
-            else
-                await context.Response.WriteAsJsonAsync(await CollectAsync(engine, runner, response, plan.N, plan.IgnoreEos),
-                    OpenAiJson.Default.ChatCompletion, contentType: null, context.RequestAborted);
+            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted, metered);
+            try
+            {
+                if (request.Stream == true)
+                {
+                    await StreamAsync(context, engine, runner, response, request.StreamOptions?.IncludeUsage == true, plan.IgnoreEos, metered);
+                }
+                else
+                {
+                    var completion = await CollectAsync(engine, runner, response, plan.N, plan.IgnoreEos);
+                    await metered.SettleAsync(response.Id, StatusCodes.Status200OK);
+                    await context.Response.WriteAsJsonAsync(completion, OpenAiJson.Default.ChatCompletion, contentType: null, context.RequestAborted);
+                }
+            }
+            catch (Exception e) when (FloorStatus.Failed(context, e))
+            {
+                throw; // never reached: the filter only records the status
+            }
+            finally
+            {
+                // Unsettled here means it failed or the client left: settle once the engine has stopped it.
+                metered.SettleWhenStopped(runner.Completion, response.Id, FloorStatus.Of(context), FloorStatus.Floor(context), FloorStatus.Logger(context));
+            }
         }
         finally
         {
@@ -56,15 +84,22 @@ internal static class ChatCompletionsEndpoint
         }
     }
 
-    private sealed record ResponseInfo(string Id, long Created, string Model, string Fingerprint);
+    /// <param name="NewSplitter">Makes each choice's reasoning splitter; null when the raw text goes to content.</param>
+    private sealed record ResponseInfo(string Id, long Created, string Model, string Fingerprint, Func<ReasoningSplitter>? NewSplitter);
 
     private static async Task<ChatCompletion> CollectAsync(IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, int n, bool ignoreEos)
     {
         var texts = new StringBuilder[n];
+        var thoughts = new StringBuilder[n];
+        var splitters = new ReasoningSplitter?[n];
         var logprobs = new List<ChatTokenLogprob>?[n];
         var finals = new GenerationSummary?[n];
         for (int i = 0; i < n; i++)
+        {
             texts[i] = new StringBuilder();
+            thoughts[i] = new StringBuilder();
+            splitters[i] = info.NewSplitter?.Invoke();
+        }
         await foreach (var e in runner.Events.ReadAllAsync())
         {
             if (e.Error is not null)
@@ -75,7 +110,7 @@ internal static class ChatCompletionsEndpoint
                 finals[e.Index] = final;
                 continue;
             }
-            texts[e.Index].Append(update.Text);
+            Append(splitters[e.Index]?.Push(update.Text) ?? ("", update.Text), thoughts[e.Index], texts[e.Index]);
             if (LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos) is { } lp)
                 (logprobs[e.Index] ??= []).Add(lp);
         }
@@ -85,10 +120,12 @@ internal static class ChatCompletionsEndpoint
         {
             var final = finals[i] ?? throw new InvalidOperationException("The engine ended a generation without its final update.");
             completion += final.CompletionTokens;
+            if (splitters[i] is { } splitter)
+                Append(splitter.Flush(), thoughts[i], texts[i]);
             choices.Add(new ChatChoice
             {
                 Index = i,
-                Message = new ChatMessage { Content = texts[i].ToString() },
+                Message = new ChatMessage { Content = texts[i].ToString(), ReasoningContent = thoughts[i].Length > 0 ? thoughts[i].ToString() : null },
                 Logprobs = logprobs[i] is { } l ? new ChatLogprobs { Content = l } : null,
                 FinishReason = GenerationPlanner.FinishReason(final.FinishReason),
             });
@@ -104,10 +141,17 @@ internal static class ChatCompletionsEndpoint
         };
     }
 
-    private static async Task StreamAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, bool includeUsage, bool ignoreEos)
+    private static void Append((string Reasoning, string Content) piece, StringBuilder reasoning, StringBuilder content)
+    {
+        reasoning.Append(piece.Reasoning);
+        content.Append(piece.Content);
+    }
+
+    private static async Task StreamAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, bool includeUsage, bool ignoreEos, MeteredRequest metered)
     {
         var sse = new SseWriter(context);
         var started = new HashSet<int>();
+        var splitters = new Dictionary<int, ReasoningSplitter>();
         GenerationSummary? first = null;
         int completion = 0;
         await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
@@ -116,25 +160,40 @@ internal static class ChatCompletionsEndpoint
             {
                 if (!sse.Started)
                     throw e.Error; // nothing sent yet: a proper HTTP error
+                FloorStatus.Failed(context, e.Error);
                 await WriteErrorAsync(context, sse, e.Error);
                 return;
             }
             var update = e.Update!;
             if (started.Add(e.Index))
+            {
                 await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta { Role = "assistant", Content = "" }), OpenAiJson.Default.ChatCompletionChunk);
+                if (info.NewSplitter is { } newSplitter)
+                    splitters[e.Index] = newSplitter();
+            }
+            var choiceSplitter = splitters.GetValueOrDefault(e.Index);
             if (update.Final is { } final)
             {
+                if (choiceSplitter is not null)
+                {
+                    var rest = choiceSplitter.Flush();
+                    if (rest.Reasoning.Length > 0 || rest.Content.Length > 0)
+                        await sse.WriteAsync(Chunk(info, e.Index, Delta(rest)), OpenAiJson.Default.ChatCompletionChunk);
+                }
                 first ??= final;
                 completion += final.CompletionTokens;
                 await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta(), finish: GenerationPlanner.FinishReason(final.FinishReason)), OpenAiJson.Default.ChatCompletionChunk);
                 continue;
             }
             var lp = LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos);
-            if (update.Text.Length == 0 && lp is null)
-                continue; // a token whose text is still pending (part of a character or of a possible stop string)
-            await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta { Content = update.Text }, lp is null ? null : new ChatLogprobs { Content = [lp] }),
+            var piece = choiceSplitter?.Push(update.Text) ?? ("", update.Text);
+            if (piece.Reasoning.Length == 0 && piece.Content.Length == 0 && lp is null)
+                continue; // text still pending (part of a character, of a possible stop string, or of a <think> tag)
+            await sse.WriteAsync(Chunk(info, e.Index, Delta(piece), lp is null ? null : new ChatLogprobs { Content = [lp] }),
                 OpenAiJson.Default.ChatCompletionChunk);
         }
+        // In the ledger before the client can see the end of the stream.
+        await metered.SettleAsync(info.Id, StatusCodes.Status200OK);
         if (includeUsage && first is not null)
             await sse.WriteAsync(new ChatCompletionChunk
             {
@@ -142,6 +201,12 @@ internal static class ChatCompletionsEndpoint
             }, OpenAiJson.Default.ChatCompletionChunk);
         await sse.DoneAsync();
     }
+
+    /// <summary>A content delta, with <c>reasoning_content</c> only when there is thinking in it.</summary>
+    private static ChatDelta Delta((string Reasoning, string Content) piece) =>
+        piece.Reasoning.Length > 0
+            ? new ChatDelta { ReasoningContent = piece.Reasoning, Content = piece.Content.Length > 0 ? piece.Content : null }
+            : new ChatDelta { Content = piece.Content };
 
     /// <summary>After the stream started the status is already 200: the error goes out as an event, as vLLM does.</summary>
     internal static async Task WriteErrorAsync(HttpContext context, SseWriter sse, Exception error)

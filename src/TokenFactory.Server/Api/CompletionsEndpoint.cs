@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using TokenFactory.Engine;
 using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Floor;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Hosting;
 using TokenFactory.Server.Metrics;
@@ -33,13 +34,31 @@ internal static class CompletionsEndpoint
             requests.AddRange(GenerationPlanner.Build(plan, p.Tokens, engine, options.Value, [], request.Logprobs, echo && request.Logprobs is not null, "prompt"));
         var info = new Info("cmpl-" + Guid.NewGuid().ToString("N"), time.GetUtcNow().ToUnixTimeSeconds(), host.Source!.Name, host.SystemFingerprint,
             engine.Tokenizer, prompts, plan.N, echo, request.Logprobs is not null, plan.IgnoreEos);
+        var metered = await FloorGate.AdmitAsync(context, host.Source!.Name, prompts.Sum(p => (long)p.Tokens.Length), (long)requests.Count * requests[0].MaxTokens);
         try
         {
-            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted);
-            if (request.Stream == true)
-                await StreamAsync(context, runner, info, request.StreamOptions?.IncludeUsage == true);
-            else
-                await context.Response.WriteAsJsonAsync(await CollectAsync(runner, info, requests.Count), OpenAiJson.Default.TextCompletion, contentType: null, context.RequestAborted);
+            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted, metered, plan.N);
+            try
+            {
+                if (request.Stream == true)
+                {
+                    await StreamAsync(context, runner, info, request.StreamOptions?.IncludeUsage == true, metered);
+                }
+                else
+                {
+                    var completion = await CollectAsync(runner, info, requests.Count);
+                    await metered.SettleAsync(info.Id, StatusCodes.Status200OK);
+                    await context.Response.WriteAsJsonAsync(completion, OpenAiJson.Default.TextCompletion, contentType: null, context.RequestAborted);
+                }
+            }
+            catch (Exception e) when (FloorStatus.Failed(context, e))
+            {
+                throw; // never reached: the filter only records the status
+            }
+            finally
+            {
+                metered.SettleWhenStopped(runner.Completion, info.Id, FloorStatus.Of(context), FloorStatus.Floor(context), FloorStatus.Logger(context));
+            }
         }
         finally
         {
@@ -129,7 +148,7 @@ internal static class CompletionsEndpoint
         };
     }
 
-    private static async Task StreamAsync(HttpContext context, ChoiceRunner runner, Info info, bool includeUsage)
+    private static async Task StreamAsync(HttpContext context, ChoiceRunner runner, Info info, bool includeUsage, MeteredRequest metered)
     {
         var sse = new SseWriter(context);
         var echoed = new HashSet<int>();
@@ -140,6 +159,7 @@ internal static class CompletionsEndpoint
             {
                 if (!sse.Started)
                     throw e.Error;
+                FloorStatus.Failed(context, e.Error);
                 await ChatCompletionsEndpoint.WriteErrorAsync(context, sse, e.Error);
                 return;
             }
@@ -161,6 +181,7 @@ internal static class CompletionsEndpoint
                 continue;
             await sse.WriteAsync(Chunk(info, e.Index, state.Text.ToString(), state.Logprobs, null), OpenAiJson.Default.TextCompletion);
         }
+        await metered.SettleAsync(info.Id, StatusCodes.Status200OK);
         if (includeUsage)
             await sse.WriteAsync(new TextCompletion
             {

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using TokenFactory.Chat;
 using TokenFactory.Engine;
+using TokenFactory.Floor;
 using TokenFactory.Server.Contracts;
 using TokenFactory.Server.Hosting;
 
@@ -43,6 +44,7 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
     public static OpenAiException Map(Exception e) => e switch
     {
         OpenAiException o => o,
+        FloorDeniedException d => FromDenial(d),
         ContextLengthExceededException c => OpenAiException.Invalid(c.Message, "messages", "context_length_exceeded"),
         EngineOverloadedException o => new OpenAiException(503, o.Message, OpenAiErrorTypes.Unavailable, code: "server_overloaded")
         {
@@ -54,6 +56,21 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         BadHttpRequestException b => new OpenAiException(b.StatusCode, b.Message, OpenAiErrorTypes.InvalidRequest),
         JsonException j => RequestBody.FromJsonException(j),
         _ => new OpenAiException(500, "The server had an error while processing your request.", OpenAiErrorTypes.Server),
+    };
+
+    /// <summary>OpenAI's statuses and codes: 401 invalid_api_key, 403, 429 rate_limit_exceeded or insufficient_quota.</summary>
+    private static OpenAiException FromDenial(FloorDeniedException d) => d.Reason switch
+    {
+        DenialReason.MissingKey => new OpenAiException(401, d.Message, OpenAiErrorTypes.InvalidRequest, code: "missing_api_key"),
+        DenialReason.InvalidKey => new OpenAiException(401, d.Message, OpenAiErrorTypes.InvalidRequest, code: "invalid_api_key"),
+        DenialReason.RevokedKey => new OpenAiException(401, d.Message, OpenAiErrorTypes.InvalidRequest, code: "api_key_revoked"),
+        DenialReason.ExpiredKey => new OpenAiException(401, d.Message, OpenAiErrorTypes.InvalidRequest, code: "api_key_expired"),
+        DenialReason.ModelNotAllowed => new OpenAiException(403, d.Message, OpenAiErrorTypes.InvalidRequest, "model", "model_not_allowed"),
+        DenialReason.RateLimited => new OpenAiException(429, d.Message, d.LimitKind ?? "requests", code: "rate_limit_exceeded")
+        {
+            RetryAfterSeconds = d.RetryAfter is TimeSpan wait ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : null,
+        },
+        _ => new OpenAiException(429, d.Message, "insufficient_quota", code: "insufficient_quota"),
     };
 
     public static async Task WriteAsync(HttpContext context, OpenAiException error)

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using TokenFactory.Floor;
 using TokenFactory.Server.Contracts;
 using TokenFactory.Server.Hosting;
 using TokenFactory.Server.Metrics;
@@ -15,8 +16,8 @@ internal static class OperationalEndpoints
         _ => Results.Json(new HealthResponse { Status = "loading", Message = "Loading model" }, OpenAiJson.Default.HealthResponse, statusCode: 503),
     };
 
-    public static IResult Metrics(EngineHost host, ServerMetrics metrics) =>
-        Results.Text(metrics.Render(host), PrometheusTextWriter.ContentType);
+    public static IResult Metrics(EngineHost host, ServerMetrics metrics, FloorService floor) =>
+        Results.Text(metrics.Render(host, floor), PrometheusTextWriter.ContentType);
 
     public static Task NotFound(HttpContext context) =>
         ErrorHandlingMiddleware.WriteAsync(context, new OpenAiException(404, $"Unknown path {context.Request.Method} {context.Request.Path}.", OpenAiErrorTypes.NotFound, code: "unknown_url"));

@@ -14,4 +14,9 @@ public sealed class ChatCompletionRequest : SamplingRequest
     public JsonArray? Tools { get; set; }
     /// <summary>llama.cpp/vLLM extension: extra variables for the chat template (e.g. enable_thinking).</summary>
     public Dictionary<string, JsonNode?>? ChatTemplateKwargs { get; set; }
+    /// <summary>
+    /// llama.cpp server extension: "auto" (default) or "deepseek" return a reasoning model's thinking in
+    /// <c>reasoning_content</c>; "none" leaves the raw text, tags included, in <c>content</c>.
+    /// </summary>
+    public string? ReasoningFormat { get; set; }
 }

@@ -26,6 +26,8 @@ public sealed class ChatMessage
 {
     public string Role { get; init; } = "assistant";
     public required string Content { get; init; }
+    /// <summary>A reasoning model's thinking (the text between &lt;think&gt; and &lt;/think&gt;), as vLLM and llama.cpp return it.</summary>
+    public string? ReasoningContent { get; init; }
 }
 
 public sealed class ChatCompletionChunk
@@ -53,6 +55,7 @@ public sealed class ChatDelta
 {
     public string? Role { get; init; }
     public string? Content { get; init; }
+    public string? ReasoningContent { get; init; }
 }
 
 public sealed class ChatLogprobs

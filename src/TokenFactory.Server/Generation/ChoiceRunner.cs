@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using TokenFactory.Engine;
+using TokenFactory.Server.Floor;
 using TokenFactory.Server.Metrics;
 
 namespace TokenFactory.Server.Generation;
@@ -20,9 +21,16 @@ internal sealed class ChoiceRunner : IAsyncDisposable
     private readonly ServerMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly long _started;
+    private readonly MeteredRequest? _metered;
+    private readonly int _choicesPerPrompt;
 
-    public ChoiceRunner(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, ServerMetrics metrics, TimeProvider time, long started, CancellationToken aborted)
+    /// <param name="metered">Told every choice's usage, for the ledger.</param>
+    /// <param name="choicesPerPrompt">n: choices i·n … i·n+n−1 share prompt i, whose tokens count once.</param>
+    public ChoiceRunner(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, ServerMetrics metrics, TimeProvider time, long started, CancellationToken aborted,
+        MeteredRequest? metered = null, int choicesPerPrompt = 1)
     {
+        _metered = metered;
+        _choicesPerPrompt = Math.Max(1, choicesPerPrompt);
         _metrics = metrics;
         _time = time;
         _started = started;
@@ -34,6 +42,9 @@ internal sealed class ChoiceRunner : IAsyncDisposable
     }
 
     public ChannelReader<ChoiceEvent> Events => _events.Reader;
+
+    /// <summary>Completes when every choice's engine work has ended (after a cancellation too).</summary>
+    public Task Completion => _all;
 
     private async Task PumpAsync(IInferenceEngine engine, int index, GenerationRequest request)
     {
@@ -47,13 +58,17 @@ internal sealed class ChoiceRunner : IAsyncDisposable
                 if (update.Final is { } final)
                 {
                     Record(final);
+                    _metered?.OnFinal(final, index % _choicesPerPrompt == 0);
                 }
                 else if (update.Token >= 0)
                 {
                     if (last is long previous)
                         _metrics.InterTokenLatency.Observe(_time.GetElapsedTime(previous, now).TotalSeconds);
                     else
+                    {
                         _metrics.TimeToFirstToken.Observe(_time.GetElapsedTime(_started, now).TotalSeconds);
+                        _metered?.OnToken(now);
+                    }
                     last = now;
                 }
                 _events.Writer.TryWrite(new ChoiceEvent(index, update, null));

@@ -1,12 +1,13 @@
 using Microsoft.Extensions.Options;
 using TokenFactory.Engine;
+using TokenFactory.Floor;
 using TokenFactory.Engine.Batching;
 using TokenFactory.Models;
 
 namespace TokenFactory.Server.Hosting;
 
 /// <summary>Loads the GGUF file and serves it with the project's engine.</summary>
-internal sealed class GgufEngineFactory(IOptions<ServerOptions> options) : IEngineFactory
+internal sealed class GgufEngineFactory(IOptions<ServerOptions> options, FloorService floor) : IEngineFactory
 {
     public IInferenceEngine Create(ModelSource source)
     {
@@ -24,6 +25,7 @@ internal sealed class GgufEngineFactory(IOptions<ServerOptions> options) : IEngi
                 MaxBatchTokens = o.MaxBatchTokens,
                 MaxRunningSequences = o.MaxRunningSequences,
                 PrefixCaching = o.PrefixCaching,
+                EnergyMeter = floor.EnergyMeter,
             };
             return o.Engine.ToLowerInvariant() switch
             {

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using TokenFactory.Server.Api;
+using TokenFactory.Server.Floor;
 using TokenFactory.Server.Metrics;
 
 namespace TokenFactory.Server.Hosting;
@@ -19,15 +20,17 @@ public static class OpenAiEndpointRouteBuilderExtensions
         endpoints.MapPost("/apply-template", InspectionEndpoints.ApplyTemplateAsync);
         endpoints.MapGet("/health", OperationalEndpoints.Health);
         endpoints.MapGet("/metrics", OperationalEndpoints.Metrics);
+        endpoints.MapAdminEndpoints();
         endpoints.MapFallback(OperationalEndpoints.NotFound);
         return endpoints;
     }
 
-    /// <summary>Metrics outermost (it sees final statuses), then OpenAI-shaped errors, then routing.</summary>
+    /// <summary>Metrics outermost (it sees final statuses), then OpenAI-shaped errors, then keys (401s in that shape), then routing.</summary>
     public static IApplicationBuilder UseTokenFactory(this IApplicationBuilder app)
     {
         app.UseMiddleware<MetricsMiddleware>();
         app.UseMiddleware<ErrorHandlingMiddleware>();
+        app.UseMiddleware<FloorMiddleware>();
         app.UseRouting();
         return app;
     }

@@ -2,6 +2,11 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using TokenFactory.Floor;
+using TokenFactory.Floor.Energy;
+using TokenFactory.Floor.Ledger;
+using TokenFactory.Server.Floor;
 using TokenFactory.Server.Metrics;
 
 namespace TokenFactory.Server.Hosting;
@@ -19,8 +24,23 @@ public static class TokenFactoryServiceCollectionExtensions
         services.TryAddSingleton<IEngineFactory, GgufEngineFactory>();
         services.TryAddSingleton<EngineHost>();
         services.TryAddSingleton<ServerMetrics>();
+        services.AddOptions<FloorOptions>().Bind(configuration.GetSection(FloorOptions.Section));
+        services.TryAddSingleton<IFloorStore>(sp =>
+        {
+            var floor = sp.GetRequiredService<IOptions<FloorOptions>>().Value;
+            return string.IsNullOrWhiteSpace(floor.Postgres) ? new SqliteFloorStore(floor.ResolveDatabasePath()) : new PostgresFloorStore(floor.Postgres);
+        });
+        services.TryAddSingleton(sp =>
+        {
+            var floor = sp.GetRequiredService<IOptions<FloorOptions>>().Value;
+            var time = sp.GetRequiredService<TimeProvider>();
+            var meter = EnergyMeters.Create(floor.Energy, sp.GetRequiredService<IOptions<ServerOptions>>().Value.Threads, time);
+            return new FloorService(sp.GetRequiredService<IFloorStore>(), floor, time, meter);
+        });
+        // Before the model loader: the ledger's tables exist before the first request can be admitted.
+        services.AddHostedService<FloorStartup>();
         services.AddHostedService<ModelLoader>();
-        services.AddOptions<HostOptions>().Configure<Microsoft.Extensions.Options.IOptions<ServerOptions>>((host, server) =>
+        services.AddOptions<HostOptions>().Configure<IOptions<ServerOptions>>((host, server) =>
             host.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(0, server.Value.ShutdownTimeoutSeconds)));
         return services;
     }

@@ -34,6 +34,14 @@ public sealed class PrometheusTextWriter
         Sample(name, [], [], value);
     }
 
+    /// <summary>A counter family with one label whose series another component keeps.</summary>
+    public void CounterValues(string name, string help, string label, IEnumerable<KeyValuePair<string, double>> series)
+    {
+        Header(name, help, "counter");
+        foreach (var (value, sample) in series.OrderBy(p => p.Key, StringComparer.Ordinal))
+            Sample(name, [label], [value], sample);
+    }
+
     public void Gauge(string name, string help, double value)
     {
         Header(name, help, "gauge");

@@ -1,4 +1,5 @@
 using TokenFactory.Engine;
+using TokenFactory.Floor;
 using TokenFactory.Server.Hosting;
 
 namespace TokenFactory.Server.Metrics;
@@ -25,7 +26,7 @@ public sealed class ServerMetrics
     public Histogram RequestDuration { get; } = new(Prefix + "e2e_request_latency_seconds", "From a generation request's arrival to its last byte.", RequestBuckets);
     public Histogram QueueTime { get; } = new(Prefix + "request_queue_time_seconds", "Time a generation waited in the engine's queue before its prompt started.", RequestBuckets);
 
-    public string Render(EngineHost host)
+    public string Render(EngineHost host, FloorService? floor = null)
     {
         var w = new PrometheusTextWriter();
         w.Counter(HttpRequests);
@@ -48,7 +49,24 @@ public sealed class ServerMetrics
         w.CounterValue(Prefix + "preemptions_total", "Running sequences preempted (KV blocks freed, recomputed later) because the cache was full.", c.Preemptions);
         w.CounterValue(Prefix + "engine_steps_total", "Batching steps run.", c.Steps);
         w.Gauge(Prefix + "engine_mean_batch_sequences", "Mean sequences per batching step since start.", c.MeanBatchSequences);
+        if (floor is not null)
+            RenderFloor(w, floor);
         w.Gauge(Prefix + "model_ready", "1 once the model is loaded and requests are served, else 0.", host.State == EngineState.Ready ? 1 : 0);
         return w.ToString();
+    }
+
+    /// <summary>Energy and cost of what this process settled since it started (the ledger has the durable history).</summary>
+    private static void RenderFloor(PrometheusTextWriter w, FloorService floor)
+    {
+        var t = floor.Totals;
+        bool estimated = floor.EnergyMeter?.IsEstimated ?? false;
+        string source = floor.EnergyMeter?.Source ?? "none";
+        w.CounterValue(Prefix + "energy_joules_total", $"Energy charged to generations (meter: {source}{(estimated ? ", estimated from configured watts × utilization" : "")}).", t.EnergyJoules);
+        w.Gauge(Prefix + "energy_estimated", "1 when energy figures are estimated from configured power instead of measured (RAPL, NVML).", estimated ? 1 : 0);
+        w.Gauge(Prefix + "joules_per_token", "Energy per prompt or generated token of settled requests.", t.JoulesPerToken);
+        w.CounterValue(Prefix + "cost_usd_total", "Cost of settled requests: machine time plus energy × price × PUE, or the model's list prices.", t.InputUsd + t.OutputUsd);
+        w.Gauge(Prefix + "cost_per_million_input_tokens_usd", "Cost of prompt work per million prompt tokens.", t.UsdPerMillionInputTokens);
+        w.Gauge(Prefix + "cost_per_million_output_tokens_usd", "Cost of generation per million generated tokens.", t.UsdPerMillionOutputTokens);
+        w.CounterValues(Prefix + "team_spend_usd_total", "Cost of settled requests by team (\"\" without keys).", "team", t.TeamSpendUsd);
     }
 }

@@ -28,7 +28,7 @@ public sealed class MatMulTests
     public static TheoryData<GgmlType, int, int> Shapes => new()
     {
         { GgmlType.Q8_0, 32, 1 }, { GgmlType.Q8_0, 64, 5 }, { GgmlType.Q8_0, 96, 13 }, { GgmlType.Q8_0, 288, 8 }, { GgmlType.Q8_0, 256, 3 },
-        { GgmlType.Q4_K, 256, 1 }, { GgmlType.Q4_K, 512, 5 }, { GgmlType.Q4_K, 768, 9 }, { GgmlType.Q4_K, 256, 4 },
+        { GgmlType.Q4_K, 256, 1 }, { GgmlType.Q4_K, 512, 5 }, { GgmlType.Q4_K, 768, 9 }, { GgmlType.Q4_K, 256, 4 }, { GgmlType.Q4_K, 512, 16 },
         { GgmlType.Q6_K, 256, 3 }, { GgmlType.Q4_0, 64, 5 },
     };
 
@@ -44,7 +44,7 @@ public sealed class MatMulTests
         {
             using var pool = new ComputePool(threads);
             var mm = new MatMul(pool);
-            foreach (int tokens in new[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 14, 15, 16 })
+            foreach (int tokens in new[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17 })
             {
                 float[] x = new float[3 + tokens * cols];
                 TestRows.Floats(rng, x.Length).CopyTo(x, 0);
@@ -75,31 +75,5 @@ public sealed class MatMulTests
                 }
             }
         }
-    }
-}
-
-public sealed class Reduce16Tests
-{
-    [Fact]
-    public void Lane_i_is_the_sum_of_vector_i_with_negative_values()
-    {
-        var rng = new Random(7);
-        var v = new System.Runtime.Intrinsics.Vector512<int>[16];
-        var expected = new int[16];
-        for (int i = 0; i < 16; i++)
-        {
-            var a = new int[16];
-            for (int j = 0; j < 16; j++)
-            {
-                a[j] = rng.Next(-1_000_000, 1_000_000);
-                expected[i] += a[j];
-            }
-            v[i] = System.Runtime.Intrinsics.Vector512.Create(a);
-        }
-        if (!TokenFactory.Tensors.GemmQ4_K.IsSupported)
-            return;
-        var r = TokenFactory.Tensors.GemmQ4_K.Reduce16(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]);
-        for (int i = 0; i < 16; i++)
-            Assert.Equal(expected[i], r[i]);
     }
 }

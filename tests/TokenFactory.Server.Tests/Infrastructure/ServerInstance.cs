@@ -15,8 +15,11 @@ public sealed class ServerInstance : IAsyncDisposable
 {
     public const string ModelName = "stories260K";
 
-    private ServerInstance(WebApplication app, Uri baseAddress)
+    private readonly string _floorDirectory;
+
+    private ServerInstance(WebApplication app, Uri baseAddress, string floorDirectory)
     {
+        _floorDirectory = floorDirectory;
         App = app;
         BaseAddress = baseAddress;
         Client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
@@ -46,7 +49,13 @@ public sealed class ServerInstance : IAsyncDisposable
             ["TokenFactory:DefaultMaxTokens"] = "0",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:TokenFactory.Server.Hosting.ModelLoader"] = "Critical",
+            // Tests that are not about the factory floor run without keys, on a ledger of their own.
+            ["TokenFactory:Floor:Auth"] = "none",
+            ["Logging:LogLevel:TokenFactory.Server.Floor.FloorStartup"] = "Error",
+            ["TokenFactory:Floor:Energy:Meter"] = "estimated",
         };
+        string floorDirectory = Path.Combine(Path.GetTempPath(), "tokenfactory-tests", Guid.NewGuid().ToString("N"));
+        overrides["TokenFactory:Floor:Database"] = Path.Combine(floorDirectory, "floor.db");
         foreach (var (k, v) in settings ?? [])
             overrides[k] = v;
         var app = TokenFactoryServer.Build([], overrides, services =>
@@ -54,9 +63,17 @@ public sealed class ServerInstance : IAsyncDisposable
             if (engineFactory is not null)
                 services.AddSingleton(engineFactory);
         });
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        var instance = new ServerInstance(app, new Uri(address));
+        var instance = new ServerInstance(app, new Uri(address), floorDirectory);
         if (waitReady)
             await instance.WaitForHealthAsync(200);
         return instance;
@@ -96,7 +113,18 @@ public sealed class ServerInstance : IAsyncDisposable
         Client.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_floorDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // another instance's pool may still hold the file for a moment; the OS temp cleaner takes it
+        }
     }
+
+    public TokenFactory.Floor.FloorService Floor => App.Services.GetRequiredService<TokenFactory.Floor.FloorService>();
 
     /// <summary>An engine factory that builds a <see cref="SerialEngine"/> over stories260K with the given options.</summary>
     public sealed class SerialFactory(EngineOptions options) : IEngineFactory

@@ -14,7 +14,9 @@ public sealed class MetricsTests
         "tokenfactory_requests_waiting", "tokenfactory_kv_cache_usage_ratio", "tokenfactory_kv_cache_used_tokens",
         "tokenfactory_kv_cache_capacity_tokens", "tokenfactory_model_ready", "tokenfactory_prefix_cache_queries_total",
         "tokenfactory_prefix_cache_hits_total", "tokenfactory_preemptions_total", "tokenfactory_engine_steps_total",
-        "tokenfactory_engine_mean_batch_sequences",
+        "tokenfactory_engine_mean_batch_sequences", "tokenfactory_energy_joules_total", "tokenfactory_energy_estimated",
+        "tokenfactory_joules_per_token", "tokenfactory_cost_usd_total", "tokenfactory_cost_per_million_input_tokens_usd",
+        "tokenfactory_cost_per_million_output_tokens_usd", "tokenfactory_team_spend_usd_total",
     ];
 
     [Fact]
@@ -75,6 +77,12 @@ public sealed class MetricsTests
         Assert.Equal("counter", families["tokenfactory_http_requests_total"].Type);
         Assert.Equal("histogram", families["tokenfactory_time_to_first_token_seconds"].Type);
         Assert.Equal("gauge", families["tokenfactory_requests_waiting"].Type);
+        // The test server meters energy by estimate (configured watts × utilization × engine time).
+        Assert.Equal(1, Value("tokenfactory_energy_estimated"));
+        Assert.True(Value("tokenfactory_energy_joules_total") > 0);
+        Assert.True(Value("tokenfactory_joules_per_token") > 0);
+        Assert.True(Value("tokenfactory_cost_per_million_output_tokens_usd") > 0);
+        Assert.Equal(Value("tokenfactory_cost_usd_total"), Value("tokenfactory_team_spend_usd_total", ("team", "")), 9);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using TokenFactory.Chat;
 using TokenFactory.Models;
@@ -183,7 +184,8 @@ public sealed class BatchingEngine : IInferenceEngine, ILogitsConsumer
                 s.LeftQueue = true;
                 Interlocked.Decrement(ref _queued);
             }
-            if (p.TokenCount == 1 && s.GeneratedCount > 0 && s.UncomputedCount == 1)
+            p.IsDecode = p.TokenCount == 1 && s.GeneratedCount > 0 && s.UncomputedCount == 1;
+            if (p.IsDecode)
                 _decodeTokens++;
             else
                 _prefillTokens += p.TokenCount;
@@ -192,6 +194,9 @@ public sealed class BatchingEngine : IInferenceEngine, ILogitsConsumer
         _scheduledSequences += planned.Count;
         if (_batch.TokenCount == 0)
             return;
+        var meter = _options.EnergyMeter;
+        double joulesBefore = meter?.ReadJoules() ?? 0;
+        long started = Stopwatch.GetTimestamp();
         try
         {
             _forward.Run(_batch, this);
@@ -203,6 +208,7 @@ public sealed class BatchingEngine : IInferenceEngine, ILogitsConsumer
                 Fail(p.Sequence, e);
             return;
         }
+        ShareStep(planned, Stopwatch.GetElapsedTime(started).TotalSeconds, meter is null ? 0 : Math.Max(0, meter.ReadJoules() - joulesBefore));
         _scheduler.Complete();
         foreach (var p in planned)
         {
@@ -211,6 +217,23 @@ public sealed class BatchingEngine : IInferenceEngine, ILogitsConsumer
                 Accept(s, p);
             else if (s.UncomputedCount == 0 && s.GeneratedCount >= s.Request.MaxTokens)
                 End(s, FinishReason.Length);
+        }
+    }
+
+    /// <summary>
+    /// Divides a step's wall time and energy among its sequences by the tokens each ran: a step's cost grows
+    /// with its token count (every token is a row of every matrix product), so tokens are the fair unit.
+    /// </summary>
+    private void ShareStep(IReadOnlyList<ScheduledSequence> planned, double seconds, double joules)
+    {
+        double perToken = 1.0 / _batch.TokenCount;
+        foreach (var p in planned)
+        {
+            double share = p.TokenCount * perToken;
+            var w = p.Sequence.Work;
+            p.Sequence.Work = p.IsDecode
+                ? w with { DecodeSeconds = w.DecodeSeconds + seconds * share, DecodeJoules = w.DecodeJoules + joules * share }
+                : w with { PrefillSeconds = w.PrefillSeconds + seconds * share, PrefillJoules = w.PrefillJoules + joules * share };
         }
     }
 
@@ -294,6 +317,7 @@ public sealed class BatchingEngine : IInferenceEngine, ILogitsConsumer
                 TimeToFirstToken = s.FirstTokenTime ?? elapsed,
                 TotalTime = elapsed,
                 PromptLogprobs = s.PromptLogprobs,
+                Work = s.Work,
             },
         });
         output.TryComplete();

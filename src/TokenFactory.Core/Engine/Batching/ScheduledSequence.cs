@@ -17,6 +17,8 @@ public sealed class ScheduledSequence
     /// <summary>Set when the step completes the sequence's known tokens, so a new one was sampled.</summary>
     public int SampledToken { get; set; } = -1;
     public float? Logprob { get; set; }
+    /// <summary>One generated token being evaluated (decode), as opposed to prompt work (prefill or recomputation).</summary>
+    public bool IsDecode { get; set; }
     public TokenLogprob[]? TopLogprobs { get; set; }
 
     public void Reset(Sequence sequence, int tokenCount)
@@ -27,6 +29,7 @@ public sealed class ScheduledSequence
         LogitRowCount = 0;
         FirstLogitPosition = 0;
         SampledToken = -1;
+        IsDecode = false;
         Logprob = null;
         TopLogprobs = null;
     }

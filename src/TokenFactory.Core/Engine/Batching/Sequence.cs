@@ -77,6 +77,8 @@ public sealed class Sequence
     public int Preemptions { get; set; }
     public TimeSpan QueueTime { get; set; }
     public TimeSpan? FirstTokenTime { get; set; }
+    /// <summary>Engine time and energy charged to this sequence so far.</summary>
+    public WorkShare Work { get; set; }
 
     /// <summary>Whether the next step should give logits for each prompt position (echo + logprobs, not yet recorded).</summary>
     public bool WantsPromptLogits => PromptLogprobs != null && PromptLogprobs.Count < PromptCount;

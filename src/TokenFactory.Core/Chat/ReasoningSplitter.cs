@@ -1,0 +1,141 @@
+using System.Text;
+
+namespace TokenFactory.Chat;
+
+/// <summary>
+/// Splits a reasoning model's output into its thinking and its answer as the text streams in: text between
+/// <c>&lt;think&gt;</c> and <c>&lt;/think&gt;</c> is reasoning, the rest is content (DeepSeek-R1, Qwen3, Nemotron 3 and
+/// their kin; the OpenAI-compatible field for it is <c>reasoning_content</c>, as vLLM and llama.cpp's server use).
+/// <para>
+/// Generation starts inside the reasoning when the prompt left a <c>&lt;think&gt;</c> open (the template's generation
+/// prompt ends with it, as Nemotron 3's does); otherwise a leading <c>&lt;think&gt;</c> in the output opens it. Text that
+/// might still become a tag is held back until it is decided, so a tag split across tokens is never leaked; the
+/// whitespace the templates put around the tags (<c>&lt;think&gt;\n…\n&lt;/think&gt;\n</c>) is dropped. A generation
+/// cut off inside its reasoning has only reasoning. Pieces from <see cref="Push"/> and <see cref="Flush"/> concatenate
+/// to the same split whatever the chunking.
+/// </para>
+/// </summary>
+public sealed class ReasoningSplitter
+{
+    public const string Open = "<think>";
+    public const string Close = "</think>";
+
+    private enum State { Start, Reasoning, Content }
+
+    private readonly StringBuilder _pending = new();
+    private State _state;
+    private bool _atReasoningStart;
+    private bool _atContentStart;
+
+    public ReasoningSplitter(bool startsInReasoning)
+    {
+        _state = startsInReasoning ? State.Reasoning : State.Start;
+        _atReasoningStart = startsInReasoning;
+    }
+
+    /// <summary>Whether <paramref name="prompt"/> ends inside an open <c>&lt;think&gt;</c> block.</summary>
+    public static bool PromptOpensReasoning(string prompt)
+    {
+        int open = prompt.LastIndexOf(Open, StringComparison.Ordinal);
+        return open >= 0 && prompt.IndexOf(Close, open, StringComparison.Ordinal) < 0;
+    }
+
+    /// <summary>Adds generated text; returns the reasoning and content that are now certain (either may be empty).</summary>
+    public (string Reasoning, string Content) Push(string text)
+    {
+        _pending.Append(text);
+        return Drain(final: false);
+    }
+
+    /// <summary>Releases everything held back, at the end of the generation.</summary>
+    public (string Reasoning, string Content) Flush() => Drain(final: true);
+
+    private (string Reasoning, string Content) Drain(bool final)
+    {
+        var reasoning = new StringBuilder();
+        var content = new StringBuilder();
+        while (_pending.Length > 0)
+        {
+            string p = _pending.ToString();
+            if (_state == State.Start)
+            {
+                int lead = 0;
+                while (lead < p.Length && char.IsWhiteSpace(p[lead]))
+                    lead++;
+                string rest = p[lead..];
+                if (rest.StartsWith(Open, StringComparison.Ordinal))
+                {
+                    _pending.Remove(0, lead + Open.Length);
+                    _state = State.Reasoning;
+                    _atReasoningStart = true;
+                    continue;
+                }
+                if (!final && Open.StartsWith(rest, StringComparison.Ordinal))
+                    break; // could still be "<think>"
+                _state = State.Content; // an ordinary answer: keep it exactly, leading whitespace included
+                continue;
+            }
+            if (_state == State.Reasoning)
+            {
+                if (_atReasoningStart)
+                {
+                    int lead = 0;
+                    while (lead < p.Length && char.IsWhiteSpace(p[lead]))
+                        lead++;
+                    _pending.Remove(0, lead);
+                    if (lead == p.Length)
+                        break;
+                    _atReasoningStart = false;
+                    p = p[lead..];
+                }
+                int close = p.IndexOf(Close, StringComparison.Ordinal);
+                if (close >= 0)
+                {
+                    reasoning.Append(p.AsSpan(0, close).TrimEnd());
+                    _pending.Remove(0, close + Close.Length);
+                    _state = State.Content;
+                    _atContentStart = true;
+                    continue;
+                }
+                int keep = final ? 0 : HeldBack(p);
+                reasoning.Append(p.AsSpan(0, p.Length - keep));
+                _pending.Remove(0, p.Length - keep);
+                if (final)
+                    reasoning.Length = reasoning.ToString().TrimEnd().Length;
+                break;
+            }
+            // Content.
+            if (_atContentStart)
+            {
+                int lead = 0;
+                while (lead < p.Length && char.IsWhiteSpace(p[lead]))
+                    lead++;
+                _pending.Remove(0, lead);
+                if (lead == p.Length)
+                    break;
+                _atContentStart = false;
+                continue;
+            }
+            content.Append(p);
+            _pending.Clear();
+        }
+        return (reasoning.ToString(), content.ToString());
+    }
+
+    /// <summary>Characters at the end of reasoning text to hold back: a possible start of "&lt;/think&gt;" and the whitespace before it.</summary>
+    private static int HeldBack(string p)
+    {
+        int keep = 0;
+        for (int n = Math.Min(Close.Length - 1, p.Length); n > 0; n--)
+        {
+            if (Close.AsSpan(0, n).SequenceEqual(p.AsSpan(p.Length - n)))
+            {
+                keep = n;
+                break;
+            }
+        }
+        while (keep < p.Length && char.IsWhiteSpace(p[p.Length - keep - 1]))
+            keep++;
+        return keep;
+    }
+}

@@ -1,0 +1,227 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace TokenFactory.Tensors;
+
+/// <summary>
+/// Q4_K weights repacked once at load into groups of 8 rows ("Q4_Kx8"), the same 144 bytes per row and 256-block as
+/// the file, so one 256-bit <c>vpdpbusd</c> serves 8 rows (see <see cref="GemmQ8_0x8"/> for the idea). Per 256-block a
+/// group holds the 8 rows' d (fp16 x 8), dmin (fp16 x 8), packed 6-bit scales and mins (the three 32-bit words of
+/// each row's 12 bytes, stored word-major: 8 first words, 8 second, 8 third, so SIMD unpacks all rows at once), then for each
+/// pair j of 32-element sub-blocks 8 chunks of 32 bytes: chunk c holds bytes 4c..4c+3 of each row's 32 nibble bytes
+/// of the pair (low nibbles: sub-block 2j, high: 2j+1), so lane r of a <c>vpdpbusd</c> against 4 broadcast
+/// activation codes collects row r's products.
+/// <para>
+/// Activations are <see cref="ActivationPacking.Q8_K"/>'s (codes with sub-blocks stored in slot order, block scale,
+/// per-sub-block sums). Per (row, token) every kernel computes the exact integers isum = Σ sc·(q·a) and
+/// msum = Σ m·Σa of each 256-block and then <c>f += dw·da·isum − dmin·da·msum</c> in that order, unfused, as
+/// <see cref="VecDotScalar.KQuant"/> does: results equal the scalar kernel bit for bit, in any batch.
+/// </para>
+/// </summary>
+internal static unsafe class GemmQ4_Kx8
+{
+    public const int GroupRows = 8;
+    public const int BlockBytes = 8 * 144;
+    private const int CodesOffset = 128;
+
+    /// <summary>Bytes of <see cref="PrepareGroup"/> output per 256-block: scales and mins (8 x 8 ints each), d and dmin (8 floats each).</summary>
+    public const int PreparedBytes = 2 * 8 * 32 + 2 * 32;
+
+    public static bool IsSupported => AvxVnni.IsSupported && Avx2.IsSupported;
+
+    /// <summary>Bytes ahead of the decode kernel's position that it prefetches (TOKENFACTORY_PREFETCH overrides).</summary>
+    internal static readonly int PrefetchDistance = GemmQ8_0x8.PrefetchDistance;
+
+    public static int Groups(int rows) => (rows + GroupRows - 1) / GroupRows;
+
+    public static long PackedBytes(int rows, int blocks) => (long)Groups(rows) * blocks * BlockBytes;
+
+    /// <summary>Repacks <paramref name="rows"/> Q4_K rows (<paramref name="blocks"/> 256-blocks each) into groups of 8.</summary>
+    public static void Pack(byte* src, int rows, long rowBytes, int blocks, byte* dst)
+        => Parallel.For(0, Groups(rows), g => PackGroup(src, rows, rowBytes, blocks, g, dst + (long)g * blocks * BlockBytes));
+
+    private static void PackGroup(byte* src, int rows, long rowBytes, int blocks, int g, byte* dst)
+    {
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* o = dst + (long)b * BlockBytes;
+            new Span<byte>(o, BlockBytes).Clear(); // padding rows stay zero: d = dmin = 0
+            for (int r = 0; r < GroupRows; r++)
+            {
+                int row = g * GroupRows + r;
+                if (row >= rows)
+                    continue;
+                byte* block = src + row * rowBytes + 144L * b;
+                *(ushort*)(o + 2 * r) = *(ushort*)block;
+                *(ushort*)(o + 16 + 2 * r) = *(ushort*)(block + 2);
+                for (int word = 0; word < 3; word++)
+                    *(uint*)(o + 32 + 32 * word + 4 * r) = *(uint*)(block + 4 + 4 * word);
+                for (int j = 0; j < 4; j++)
+                    for (int c = 0; c < 8; c++)
+                        *(uint*)(o + CodesOffset + 256 * j + 32 * c + 4 * r) = *(uint*)(block + 16 + 32 * j + 4 * c);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Per 256-block of a group: the 8 rows' sub-block scales and mins as 8 vectors of 8 ints each, then d and dmin
+    /// widened; <see cref="PreparedBytes"/> per block, computed once per group and shared by its token tiles.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PrepareGroup(byte* group, int blocks, byte* prepared)
+    {
+        for (int b = 0; b < blocks; b++)
+            PrepareBlock(group + (long)b * BlockBytes, prepared + (long)b * PreparedBytes);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrepareBlock(byte* block, byte* p)
+    {
+        int* sc = (int*)p, m = sc + 64;
+        Vector256<uint> u0 = Vector256.Load((uint*)(block + 32)), u1 = Vector256.Load((uint*)(block + 64)), u2 = Vector256.Load((uint*)(block + 96));
+        // get_scale_min_k4 for 8 rows at once: sub-blocks 0-3 in the low 6 bits of bytes of word 0 (scales) and
+        // word 1 (mins); 4-7 from word 2's nibbles with the top 2 bits taken from words 0 and 1.
+        Vector256<uint> k3f = Vector256.Create(0x3f3f3f3fu), k0f = Vector256.Create(0x0f0f0f0fu), k03 = Vector256.Create(0x03030303u);
+        Vector256<uint> sc03 = u0 & k3f, m03 = u1 & k3f;
+        Vector256<uint> sc47 = (u2 & k0f) | (((u0 >> 6) & k03) << 4);
+        Vector256<uint> m47 = ((u2 >> 4) & k0f) | (((u1 >> 6) & k03) << 4);
+        Vector256<uint> byteMask = Vector256.Create(0xFFu);
+        for (int s = 0; s < 4; s++)
+        {
+            ((sc03 >> (8 * s)) & byteMask).AsInt32().Store(sc + 8 * s);
+            ((sc47 >> (8 * s)) & byteMask).AsInt32().Store(sc + 8 * (s + 4));
+            ((m03 >> (8 * s)) & byteMask).AsInt32().Store(m + 8 * s);
+            ((m47 >> (8 * s)) & byteMask).AsInt32().Store(m + 8 * (s + 4));
+        }
+        float* d = (float*)(p + 512);
+        HalfVectors.FiniteHighToSingle(Avx2.ConvertToVector256Int32((ushort*)block) << 16).Store(d);
+        HalfVectors.FiniteHighToSingle(Avx2.ConvertToVector256Int32((ushort*)(block + 16)) << 16).Store(d + 8);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Dot4(Vector256<int> acc, Vector256<byte> w, sbyte* a)
+        => AvxVnni.MultiplyWideningAndAdd(acc, w, Vector256.Create(*(int*)a).AsSByte());
+
+    /// <summary>
+    /// 8 rows x 8 tokens: <c>o[t·stride + r] = W[r] · a[t]</c>. Token t's codes are at <c>a + t·k</c>, its block scales
+    /// at <c>da + t·blocks</c>, its sub-block sums at <c>sums + 8·t·blocks</c>; <paramref name="prepared"/> comes from
+    /// <see cref="PrepareGroup"/>; <paramref name="next"/>, when not null, is the group to prefetch meanwhile. Low and
+    /// high nibbles go in two passes so 8 tokens' sums fit the 32 registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile8x8(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
+    {
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;
+        Vector256<byte> low4 = Vector256.Create((byte)0x0F);
+        nint kk = k;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* codes = group + (long)b * BlockBytes + CodesOffset;
+            if (next != null)
+                for (int line = 0; line < BlockBytes; line += 64)
+                    Sse.Prefetch1(next + (long)b * BlockBytes + line); // the next group streams into L2 behind the compute
+            int* sc = (int*)(prepared + (long)b * PreparedBytes);
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            for (int half = 0; half < 8; half++)
+            {
+                // half = 2j (low nibbles, sub-block 2j) or 2j+1 (high nibbles, sub-block 2j+1).
+                int j = half >> 1, shift = 4 * (half & 1);
+                sbyte* ap = a + 256 * b + 32 * ActivationPacking.SubBlockSlot(half);
+                byte* w = codes + 256 * j;
+                Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default, i4 = default, i5 = default, i6 = default, i7 = default;
+                for (int c = 0; c < 8; c++)
+                {
+                    Vector256<byte> x = (Vector256.Load(w + 32 * c).AsUInt16() >>> shift).AsByte() & low4;
+                    sbyte* p = ap + 4 * c;
+                    i0 = Dot4(i0, x, p);
+                    i1 = Dot4(i1, x, p + kk);
+                    i2 = Dot4(i2, x, p + 2 * kk);
+                    i3 = Dot4(i3, x, p + 3 * kk);
+                    i4 = Dot4(i4, x, p + 4 * kk);
+                    i5 = Dot4(i5, x, p + 5 * kk);
+                    i6 = Dot4(i6, x, p + 6 * kk);
+                    i7 = Dot4(i7, x, p + 7 * kk);
+                }
+                Vector256<int> scale = Vector256.Load(sc + 8 * half);
+                s0 += i0 * scale; s1 += i1 * scale; s2 += i2 * scale; s3 += i3 * scale;
+                s4 += i4 * scale; s5 += i5 * scale; s6 += i6 * scale; s7 += i7 * scale;
+            }
+            int* m = sc + 64;
+            float* dd = (float*)(prepared + (long)b * PreparedBytes + 512);
+            Vector256<float> dw = Vector256.Load(dd), dmin = Vector256.Load(dd + 8);
+            f0 = Finish(f0, s0, m, sums + 8 * b, da[b], dw, dmin);
+            f1 = Finish(f1, s1, m, sums + 8 * (blocks + b), da[blocks + b], dw, dmin);
+            f2 = Finish(f2, s2, m, sums + 8 * (2 * blocks + b), da[2 * blocks + b], dw, dmin);
+            f3 = Finish(f3, s3, m, sums + 8 * (3 * blocks + b), da[3 * blocks + b], dw, dmin);
+            f4 = Finish(f4, s4, m, sums + 8 * (4 * blocks + b), da[4 * blocks + b], dw, dmin);
+            f5 = Finish(f5, s5, m, sums + 8 * (5 * blocks + b), da[5 * blocks + b], dw, dmin);
+            f6 = Finish(f6, s6, m, sums + 8 * (6 * blocks + b), da[6 * blocks + b], dw, dmin);
+            f7 = Finish(f7, s7, m, sums + 8 * (7 * blocks + b), da[7 * blocks + b], dw, dmin);
+        }
+        f0.Store(o);
+        f1.Store(o + stride);
+        f2.Store(o + 2 * stride);
+        f3.Store(o + 3 * stride);
+        f4.Store(o + 4 * stride);
+        f5.Store(o + 5 * stride);
+        f6.Store(o + 6 * stride);
+        f7.Store(o + 7 * stride);
+    }
+
+    /// <summary>
+    /// One 256-block's contribution, as the scalar kernel: <c>f + ((dw·da)·isum − (dmin·da)·msum)</c> with
+    /// msum = Σ_s m_s · (token's sum of sub-block s).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Finish(Vector256<float> f, Vector256<int> isum, int* m, int* sums, float da, Vector256<float> dw, Vector256<float> dmin)
+    {
+        Vector256<int> msum = Vector256.Load(m) * Vector256.Create(sums[0]);
+        msum += Vector256.Load(m + 8) * Vector256.Create(sums[1]);
+        msum += Vector256.Load(m + 16) * Vector256.Create(sums[2]);
+        msum += Vector256.Load(m + 24) * Vector256.Create(sums[3]);
+        msum += Vector256.Load(m + 32) * Vector256.Create(sums[4]);
+        msum += Vector256.Load(m + 40) * Vector256.Create(sums[5]);
+        msum += Vector256.Load(m + 48) * Vector256.Create(sums[6]);
+        msum += Vector256.Load(m + 56) * Vector256.Create(sums[7]);
+        Vector256<float> vda = Vector256.Create(da);
+        return f + ((dw * vda) * Avx.ConvertToVector256Single(isum) - (dmin * vda) * Avx.ConvertToVector256Single(msum));
+    }
+
+    /// <summary>8 rows x 1 token (decode), streaming the group once; same lane arithmetic as <see cref="Tile8x8"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Group8x1(byte* group, sbyte* a, float* da, int* sums, int blocks, float* o)
+    {
+        byte* prepared = stackalloc byte[PreparedBytes + 32];
+        prepared = (byte*)(((nint)prepared + 31) & ~(nint)31);
+        Vector256<byte> low4 = Vector256.Create((byte)0x0F);
+        Vector256<float> f = default;
+        int ahead = PrefetchDistance;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = group + (long)b * BlockBytes;
+            for (int line = 0; line < BlockBytes; line += 64)
+                Sse.Prefetch0(block + ahead + line);
+            PrepareBlock(block, prepared);
+            int* sc = (int*)prepared;
+            Vector256<int> s = default;
+            for (int j = 0; j < 4; j++)
+            {
+                byte* w = block + CodesOffset + 256 * j;
+                sbyte* lo = a + 256 * b + 32 * ActivationPacking.SubBlockSlot(2 * j);
+                sbyte* hi = a + 256 * b + 32 * ActivationPacking.SubBlockSlot(2 * j + 1);
+                Vector256<int> il = default, ih = default;
+                for (int c = 0; c < 8; c++)
+                {
+                    Vector256<byte> x = Vector256.Load(w + 32 * c);
+                    il = Dot4(il, x & low4, lo + 4 * c);
+                    ih = Dot4(ih, (x.AsUInt16() >>> 4).AsByte() & low4, hi + 4 * c);
+                }
+                s += il * Vector256.Load(sc + 8 * (2 * j)) + ih * Vector256.Load(sc + 8 * (2 * j + 1));
+            }
+            float* dd = (float*)(prepared + 512);
+            f = Finish(f, s, sc + 64, sums + 8 * b, da[b], Vector256.Load(dd), Vector256.Load(dd + 8));
+        }
+        f.Store(o);
+    }
+}

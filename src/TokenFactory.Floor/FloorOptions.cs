@@ -1,0 +1,85 @@
+namespace TokenFactory.Floor;
+
+/// <summary>The <c>TokenFactory:Floor</c> configuration section: who may call, where usage is kept, what it costs.</summary>
+public sealed class FloorOptions
+{
+    public const string Section = "TokenFactory:Floor";
+
+    /// <summary><c>keys</c> (every /v1 call needs an API key) or <c>none</c> (anyone may call: local use only, logged as a warning).</summary>
+    public string Auth { get; set; } = "keys";
+
+    /// <summary>Secret for the /admin API; without one the admin API answers 401 to everyone.</summary>
+    public string? AdminKey { get; set; }
+
+    /// <summary>SQLite file for keys, budgets and the ledger; empty: <c>~/.local/share/tokenfactory/floor.db</c>.</summary>
+    public string? Database { get; set; }
+
+    /// <summary>A PostgreSQL connection string; when set it replaces SQLite (several replicas can share budgets).</summary>
+    public string? Postgres { get; set; }
+
+    public PricingOptions Pricing { get; set; } = new();
+
+    public EnergyOptions Energy { get; set; } = new();
+
+    public bool RequiresKeys => !string.Equals(Auth, "none", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Settings that would silently do something else than asked are refused at start-up.</summary>
+    public void Validate()
+    {
+        if (!string.Equals(Auth, "keys", StringComparison.OrdinalIgnoreCase) && !string.Equals(Auth, "none", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidOperationException($"TokenFactory:Floor:Auth is '{Auth}': use 'keys' (API keys required) or 'none' (no keys, local use only).");
+        if (Pricing.Pue < 1 || !double.IsFinite(Pricing.Pue))
+            throw new InvalidOperationException($"TokenFactory:Floor:Pricing:Pue is {Pricing.Pue}: power usage effectiveness is at least 1.");
+        if (Pricing.MachineUsdPerHour < 0 || Pricing.UsdPerKwh < 0 || Pricing.ReserveUsdPerMillionTokens < 0 || Energy.EstimatedWatts < 0)
+            throw new InvalidOperationException("TokenFactory:Floor:Pricing and Energy values cannot be negative.");
+        foreach (var (model, price) in Pricing.Models)
+        {
+            if (price.InputUsdPerMillion < 0 || price.OutputUsdPerMillion < 0 || price.CachedInputUsdPerMillion < 0)
+                throw new InvalidOperationException($"TokenFactory:Floor:Pricing:Models:{model} has a negative price.");
+        }
+    }
+
+    public string ResolveDatabasePath() => !string.IsNullOrWhiteSpace(Database)
+        ? Database
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "tokenfactory", "floor.db");
+}
+
+/// <summary>How a request's cost is computed: measured (machine time and energy) unless the model has list prices.</summary>
+public sealed class PricingOptions
+{
+    /// <summary>Amortized hardware plus hosting, per hour of engine time.</summary>
+    public double MachineUsdPerHour { get; set; }
+
+    public double UsdPerKwh { get; set; } = 0.15;
+
+    /// <summary>Power usage effectiveness: facility energy / IT energy (cooling, power conversion).</summary>
+    public double Pue { get; set; } = 1.0;
+
+    /// <summary>
+    /// With measured cost a request's price is unknown until it ends, so money budgets reserve this much per
+    /// token of the worst case, and a request is never charged to a budget more than it reserved.
+    /// </summary>
+    public double ReserveUsdPerMillionTokens { get; set; } = 10;
+
+    /// <summary>Chargeback list prices by model id; a listed model is priced per token instead of measured.</summary>
+    public Dictionary<string, ModelPrice> Models { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+}
+
+public sealed class ModelPrice
+{
+    public double InputUsdPerMillion { get; set; }
+    public double OutputUsdPerMillion { get; set; }
+    /// <summary>Prompt tokens served from the prefix cache; null charges them as input.</summary>
+    public double? CachedInputUsdPerMillion { get; set; }
+}
+
+public sealed class EnergyOptions
+{
+    /// <summary><c>auto</c> (RAPL and NVML where readable, else estimated), <c>rapl</c>, <c>nvml</c>, <c>estimated</c> or <c>none</c>.</summary>
+    public string Meter { get; set; } = "auto";
+
+    /// <summary>Machine power at full load, for the estimate: watts × utilization (the engine's share of the cores while it steps).</summary>
+    public double EstimatedWatts { get; set; } = 100;
+
+    public string PowercapRoot { get; set; } = "/sys/class/powercap";
+}

@@ -1,0 +1,173 @@
+using TokenFactory.Engine;
+using TokenFactory.Floor.Budgets;
+using TokenFactory.Floor.Identity;
+using TokenFactory.Floor.Ledger;
+using TokenFactory.Floor.Pricing;
+using TokenFactory.Floor.RateLimiting;
+
+namespace TokenFactory.Floor;
+
+/// <summary>
+/// The factory floor's gate and meter: who is calling, whether they may run this request now (model,
+/// rate limits, budgets), and, when it ends, what it used and cost, written to the ledger.
+/// </summary>
+public sealed class FloorService(IFloorStore store, FloorOptions options, TimeProvider time, IEnergyMeter? energyMeter = null)
+{
+    /// <summary>Reservations of a process that died stop holding budget after this long.</summary>
+    public static readonly TimeSpan ReservationLifetime = TimeSpan.FromHours(1);
+
+    private readonly CostCalculator _cost = new(options.Pricing);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _pending = new();
+
+    public IFloorStore Store => store;
+    public FloorOptions Options => options;
+    public RateLimiter RateLimiter { get; } = new(time);
+    public FloorTotals Totals { get; } = new();
+    public IEnergyMeter? EnergyMeter => energyMeter;
+    public CostCalculator Cost => _cost;
+
+    /// <summary>The caller behind an <c>Authorization</c> header; anonymous when the server runs without keys.</summary>
+    /// <exception cref="FloorDeniedException">MissingKey, InvalidKey, RevokedKey, ExpiredKey.</exception>
+    public async Task<Caller> AuthenticateAsync(string? authorization, CancellationToken cancellation = default)
+    {
+        if (!options.RequiresKeys)
+            return Caller.Anonymous;
+        string? secret = BearerToken(authorization);
+        if (string.IsNullOrEmpty(secret))
+            throw new FloorDeniedException(DenialReason.MissingKey,
+                "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).");
+        var key = ApiKeySecrets.KeyIdOf(secret) is { } id ? await store.GetKeyAsync(id, cancellation) : null;
+        if (key is null || !ApiKeySecrets.Verify(secret, key))
+            throw new FloorDeniedException(DenialReason.InvalidKey, $"Incorrect API key provided: {Redact(secret)}.");
+        var now = time.GetUtcNow();
+        if (key.RevokedAt is not null)
+            throw new FloorDeniedException(DenialReason.RevokedKey, $"The API key {key.Id} has been revoked.");
+        if (key.ExpiresAt <= now)
+            throw new FloorDeniedException(DenialReason.ExpiredKey, $"The API key {key.Id} expired at {key.ExpiresAt:u}.");
+        var team = await store.GetTeamAsync(key.TeamId, cancellation)
+            ?? throw new FloorDeniedException(DenialReason.InvalidKey, $"The API key {key.Id} belongs to no team.");
+        return new Caller(key, team);
+    }
+
+    /// <summary>Whether <paramref name="authorization"/> carries the configured admin key.</summary>
+    public bool IsAdmin(string? authorization) =>
+        !string.IsNullOrEmpty(options.AdminKey) && BearerToken(authorization) is { Length: > 0 } secret && ApiKeySecrets.SameSecret(secret, options.AdminKey);
+
+    /// <exception cref="FloorDeniedException">ModelNotAllowed.</exception>
+    public static void CheckModel(Caller caller, string model)
+    {
+        if (caller.Key is { } key && !key.Allows(model))
+            throw new FloorDeniedException(DenialReason.ModelNotAllowed, $"The API key {key.Id} may not use the model '{model}'.");
+    }
+
+    /// <summary>
+    /// Admits a request whose worst case is <paramref name="promptTokens"/> plus <paramref name="maxCompletionTokens"/>:
+    /// takes it from the rate-limit buckets and reserves it against every budget of the key and the team.
+    /// </summary>
+    /// <exception cref="FloorDeniedException">ModelNotAllowed, RateLimited or QuotaExceeded.</exception>
+    public async Task<Admission> AdmitAsync(Caller caller, string model, string endpoint, long promptTokens, long maxCompletionTokens, CancellationToken cancellation = default)
+    {
+        CheckModel(caller, model);
+        var started = time.GetUtcNow();
+        long worstTokens = promptTokens + maxCompletionTokens;
+        double worstUsd = _cost.WorstCase(model, promptTokens, maxCompletionTokens);
+        var rate = RateLimiter.Acquire(caller, worstTokens);
+        string? reservationId = null;
+        IReadOnlyList<BudgetStatus> soft = [];
+        if (caller.Key is { } key)
+        {
+            var reservation = new Reservation("rsv_" + Guid.NewGuid().ToString("N"), key.Id, key.TeamId, worstTokens, worstUsd, started, started + ReservationLifetime);
+            ReservationOutcome outcome;
+            try
+            {
+                outcome = await store.TryReserveAsync(reservation, started, cancellation);
+            }
+            catch
+            {
+                RateLimiter.Refund(caller, worstTokens);
+                throw;
+            }
+            if (!outcome.Admitted)
+            {
+                RateLimiter.Refund(caller, worstTokens);
+                var refusing = outcome.Refusing!;
+                throw new FloorDeniedException(DenialReason.QuotaExceeded,
+                    $"You exceeded your current quota: the {refusing.Budget.Describe()} has {BudgetText.Amount(refusing.Budget.Unit, Math.Max(0, refusing.Budget.Hard - refusing.Spent - refusing.Reserved))} left "
+                    + $"and this request may use up to {BudgetText.Amount(refusing.Budget.Unit, refusing.Budget.Unit == BudgetUnit.Tokens ? worstTokens : worstUsd)}.")
+                { RateLimit = rate };
+            }
+            reservationId = outcome.Stored ? reservation.Id : null;
+            soft = outcome.SoftReached;
+        }
+        return new Admission(this, caller, model, endpoint, started, reservationId, worstTokens, worstUsd, rate, soft);
+    }
+
+    /// <summary>Records a request refused before it ran (bad request, rate limit, quota): status only, no usage.</summary>
+    public Task RecordRefusalAsync(Caller caller, string model, string endpoint, int status, DateTimeOffset started, CancellationToken cancellation = default) =>
+        store.SettleAsync(new UsageRecord
+        {
+            RequestId = "req_" + Guid.NewGuid().ToString("N"),
+            Time = started,
+            KeyId = caller.KeyId,
+            TeamId = caller.TeamId,
+            Model = model,
+            Endpoint = endpoint,
+            Status = status,
+            DurationSeconds = (time.GetUtcNow() - started).TotalSeconds,
+        }, null, 0, cancellation);
+
+    internal async Task SettleAsync(Admission admission, UsageOutcome outcome, CancellationToken cancellation)
+    {
+        var (input, output) = _cost.Cost(admission.Model, outcome.PromptTokens, outcome.CachedPromptTokens, outcome.CompletionTokens, outcome.Work);
+        var record = new UsageRecord
+        {
+            RequestId = outcome.RequestId,
+            Time = admission.Started,
+            KeyId = admission.Caller.KeyId,
+            TeamId = admission.Caller.TeamId,
+            Model = admission.Model,
+            Endpoint = admission.Endpoint,
+            Status = outcome.Status,
+            PromptTokens = outcome.PromptTokens,
+            CachedPromptTokens = outcome.CachedPromptTokens,
+            CompletionTokens = outcome.CompletionTokens,
+            QueueSeconds = outcome.QueueTime.TotalSeconds,
+            TimeToFirstTokenSeconds = outcome.TimeToFirstToken.TotalSeconds,
+            DurationSeconds = outcome.Duration.TotalSeconds,
+            EnergyJoules = outcome.Work.Joules,
+            EnergyEstimated = energyMeter?.IsEstimated ?? false,
+            InputCostUsd = input,
+            OutputCostUsd = output,
+        };
+        // Measured cost is unknown at admission: a budget is charged at most what the request reserved.
+        double charged = admission.ReservationId is null ? record.CostUsd : Math.Min(record.CostUsd, admission.WorstUsd);
+        await store.SettleAsync(record, admission.ReservationId, charged, cancellation);
+        RateLimiter.Refund(admission.Caller, admission.WorstTokens - record.TotalTokens);
+        Totals.Add(record);
+    }
+
+    /// <summary>Tracks a settlement that runs after its response ended (failed or cancelled requests), so shutdown can wait for it.</summary>
+    public void Track(Task settlement)
+    {
+        _pending.TryAdd(settlement, 0);
+        settlement.ContinueWith(t => _pending.TryRemove(t, out _), TaskScheduler.Default);
+    }
+
+    /// <summary>Waits (bounded) for settlements still running; at shutdown, before the store closes.</summary>
+    public async Task DrainAsync(TimeSpan timeout)
+    {
+        var pending = _pending.Keys.ToArray();
+        if (pending.Length > 0)
+            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(timeout)).ConfigureAwait(false);
+    }
+
+    private static string? BearerToken(string? authorization)
+    {
+        if (authorization is null)
+            return null;
+        const string scheme = "Bearer ";
+        return authorization.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? authorization[scheme.Length..].Trim() : null;
+    }
+
+    private static string Redact(string secret) => secret.Length <= 8 ? "****" : $"{secret[..Math.Min(14, secret.Length - 4)]}****{secret[^4..]}";
+}

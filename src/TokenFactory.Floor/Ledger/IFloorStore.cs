@@ -1,0 +1,50 @@
+using TokenFactory.Floor.Budgets;
+using TokenFactory.Floor.Identity;
+
+namespace TokenFactory.Floor.Ledger;
+
+/// <summary>
+/// Keys, teams, budgets and the ledger, in one database so that admission (check budgets, reserve) and
+/// settlement (release, record, charge) are each one transaction. SQLite by default, PostgreSQL for replicas.
+/// </summary>
+public interface IFloorStore : IAsyncDisposable
+{
+    /// <summary>"sqlite" or "postgresql".</summary>
+    string Kind { get; }
+
+    Task MigrateAsync(CancellationToken cancellation = default);
+
+    Task CreateTeamAsync(Team team, CancellationToken cancellation = default);
+    Task<Team?> GetTeamAsync(string id, CancellationToken cancellation = default);
+    Task<IReadOnlyList<Team>> ListTeamsAsync(CancellationToken cancellation = default);
+    Task<bool> UpdateTeamAsync(Team team, CancellationToken cancellation = default);
+
+    Task CreateKeyAsync(ApiKey key, CancellationToken cancellation = default);
+    Task<ApiKey?> GetKeyAsync(string id, CancellationToken cancellation = default);
+    Task<IReadOnlyList<ApiKey>> ListKeysAsync(string? teamId = null, CancellationToken cancellation = default);
+    /// <summary>Updates name, allowed models, expiry, revocation and limits (never the hash).</summary>
+    Task<bool> UpdateKeyAsync(ApiKey key, CancellationToken cancellation = default);
+
+    Task CreateBudgetAsync(Budget budget, CancellationToken cancellation = default);
+    Task<Budget?> GetBudgetAsync(string id, CancellationToken cancellation = default);
+    Task<bool> UpdateBudgetAsync(Budget budget, CancellationToken cancellation = default);
+    Task<bool> DeleteBudgetAsync(string id, CancellationToken cancellation = default);
+    /// <summary>Budgets (all, or those of one key and its team) with their current windows' spend and reservations.</summary>
+    Task<IReadOnlyList<BudgetStatus>> BudgetStatusAsync(DateTimeOffset now, string? keyId = null, string? teamId = null, CancellationToken cancellation = default);
+
+    /// <summary>
+    /// Atomically: if spend + live reservations + this reservation stay within every hard limit of the key's
+    /// and the team's budgets, stores the reservation. Concurrent admissions of one team are serialized.
+    /// </summary>
+    Task<ReservationOutcome> TryReserveAsync(Reservation reservation, DateTimeOffset now, CancellationToken cancellation = default);
+
+    /// <summary>
+    /// Atomically: removes the reservation (if any), appends the record to the ledger and adds its tokens and
+    /// <paramref name="chargedUsd"/> to the key's and team's spend. Committed durably before it returns.
+    /// </summary>
+    Task SettleAsync(UsageRecord record, string? reservationId, double chargedUsd, CancellationToken cancellation = default);
+
+    Task<UsageRecord?> GetUsageAsync(string requestId, CancellationToken cancellation = default);
+    Task<IReadOnlyList<UsageRecord>> ListUsageAsync(DateTimeOffset? from = null, int limit = 1000, CancellationToken cancellation = default);
+    Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellation = default);
+}

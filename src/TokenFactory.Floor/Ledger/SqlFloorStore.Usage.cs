@@ -1,0 +1,82 @@
+using System.Data.Common;
+using System.Globalization;
+
+namespace TokenFactory.Floor.Ledger;
+
+public abstract partial class SqlFloorStore
+{
+    private const string UsageColumns = "request_id, at_ms, key_id, team_id, model, endpoint, status, prompt_tokens, cached_tokens, completion_tokens, "
+        + "queue_s, ttft_s, duration_s, energy_j, energy_estimated, input_usd, output_usd";
+    private const long DayMs = 86_400_000;
+
+    public async Task<UsageRecord?> GetUsageAsync(string requestId, CancellationToken cancellation = default) =>
+        (await QueryAsync($"SELECT {UsageColumns} FROM floor_usage WHERE request_id = @id", [("id", requestId)], ReadUsage, cancellation)).FirstOrDefault();
+
+    public async Task<IReadOnlyList<UsageRecord>> ListUsageAsync(DateTimeOffset? from = null, int limit = 1000, CancellationToken cancellation = default) =>
+        await QueryAsync($"SELECT {UsageColumns} FROM floor_usage WHERE at_ms >= @from ORDER BY at_ms, request_id LIMIT {Math.Clamp(limit, 1, 100_000)}",
+            [("from", from is { } f ? Ms(f) : 0L)], ReadUsage, cancellation);
+
+    public async Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellation = default)
+    {
+        // The grouping expression comes from an enum, never from the caller's text.
+        string group = query.GroupBy switch
+        {
+            UsageGrouping.Key => "COALESCE(key_id, '(none)')",
+            UsageGrouping.Team => "COALESCE(team_id, '(none)')",
+            UsageGrouping.Model => "model",
+            _ => $"(at_ms / {DayMs})",
+        };
+        var where = new List<string> { "at_ms >= @from", "at_ms < @to" };
+        var parameters = new List<(string, object?)>
+        {
+            ("from", query.From is { } f ? Ms(f) : 0L),
+            ("to", query.To is { } t ? Ms(t) : long.MaxValue),
+        };
+        if (query.TeamId is not null)
+        {
+            where.Add("team_id = @team");
+            parameters.Add(("team", query.TeamId));
+        }
+        if (query.KeyId is not null)
+        {
+            where.Add("key_id = @key");
+            parameters.Add(("key", query.KeyId));
+        }
+        string sql = $"SELECT {group} AS g, COUNT(*), SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens), SUM(energy_j), SUM(input_usd), SUM(output_usd) "
+            + $"FROM floor_usage WHERE {string.Join(" AND ", where)} GROUP BY g ORDER BY g";
+        return await QueryAsync(sql, [.. parameters], r => new UsageRow
+        {
+            Group = query.GroupBy == UsageGrouping.Day
+                ? FromMs(Long(r.GetValue(0)) * DayMs).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)
+                : Convert.ToString(r.GetValue(0), CultureInfo.InvariantCulture) ?? "",
+            Requests = Long(r.GetValue(1)),
+            PromptTokens = Long(r.GetValue(2)),
+            CachedPromptTokens = Long(r.GetValue(3)),
+            CompletionTokens = Long(r.GetValue(4)),
+            EnergyJoules = Double(r.GetValue(5)),
+            InputCostUsd = Double(r.GetValue(6)),
+            OutputCostUsd = Double(r.GetValue(7)),
+        }, cancellation);
+    }
+
+    private static UsageRecord ReadUsage(DbDataReader r) => new()
+    {
+        RequestId = r.GetString(0),
+        Time = FromMs(Long(r.GetValue(1))),
+        KeyId = r.IsDBNull(2) ? null : r.GetString(2),
+        TeamId = r.IsDBNull(3) ? null : r.GetString(3),
+        Model = r.GetString(4),
+        Endpoint = r.GetString(5),
+        Status = Convert.ToInt32(r.GetValue(6)),
+        PromptTokens = Long(r.GetValue(7)),
+        CachedPromptTokens = Long(r.GetValue(8)),
+        CompletionTokens = Long(r.GetValue(9)),
+        QueueSeconds = Double(r.GetValue(10)),
+        TimeToFirstTokenSeconds = Double(r.GetValue(11)),
+        DurationSeconds = Double(r.GetValue(12)),
+        EnergyJoules = Double(r.GetValue(13)),
+        EnergyEstimated = Long(r.GetValue(14)) != 0,
+        InputCostUsd = Double(r.GetValue(15)),
+        OutputCostUsd = Double(r.GetValue(16)),
+    };
+}

@@ -1,0 +1,79 @@
+using System.Globalization;
+using Microsoft.Extensions.Primitives;
+using TokenFactory.Floor.Budgets;
+using TokenFactory.Floor.Identity;
+using TokenFactory.Floor.Ledger;
+using TokenFactory.Server.Api;
+using TokenFactory.Server.Contracts;
+
+namespace TokenFactory.Server.Floor;
+
+/// <summary>Between the store's records and the admin API's bodies, and the checks on what clients send.</summary>
+internal static partial class AdminEndpoints
+{
+    private static OpenAiException NotFound(string what, string id) =>
+        new(404, $"There is no {what} '{id}'.", OpenAiErrorTypes.NotFound, code: $"{what}_not_found");
+
+    /// <summary>0 clears a limit (unlimited); negatives are an error.</summary>
+    private static int? Limit(int? value, string param) => value switch
+    {
+        null or 0 => null,
+        < 0 => throw OpenAiException.Invalid($"'{param}' must be 0 (unlimited) or more.", param),
+        _ => value,
+    };
+
+    private static double Hard(double? hard) =>
+        hard is double h && h > 0 && double.IsFinite(h) ? h : throw OpenAiException.Invalid("'hard' must be a positive number.", "hard");
+
+    private static void CheckSoft(Budget budget)
+    {
+        if (budget.Soft is double soft && (!(soft > 0) || soft > budget.Hard))
+            throw OpenAiException.Invalid("'soft' must be positive and at most 'hard'.", "soft");
+    }
+
+    private static List<string> Models(List<string>? models) =>
+        models is null ? [] : [.. models.Select(m => m.Trim()).Where(m => m.Length > 0 && !m.Contains(','))];
+
+    private static DateTimeOffset? Time(StringValues value, string param)
+    {
+        string? text = value.FirstOrDefault();
+        if (string.IsNullOrEmpty(text))
+            return null;
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t)
+            ? t : throw OpenAiException.Invalid($"'{param}' must be a date or time such as 2026-11-01 or 2026-11-01T12:00:00Z.", param);
+    }
+
+    private static TeamBody ToBody(Team t) => new()
+    {
+        Id = t.Id, CreatedAt = t.CreatedAt, Rpm = t.Limits.RequestsPerMinute, Tpm = t.Limits.TokensPerMinute,
+    };
+
+    private static KeyBody ToBody(ApiKey k, DateTimeOffset now) => new()
+    {
+        Id = k.Id, Team = k.TeamId, Name = k.Name, Models = [.. k.AllowedModels], CreatedAt = k.CreatedAt, ExpiresAt = k.ExpiresAt,
+        RevokedAt = k.RevokedAt, Rpm = k.Limits.RequestsPerMinute, Tpm = k.Limits.TokensPerMinute, Status = k.Status(now),
+    };
+
+    private static BudgetBody ToBody(BudgetStatus s) => new()
+    {
+        Id = s.Budget.Id, Scope = BudgetText.Name(s.Budget.Scope), ScopeId = s.Budget.ScopeId, Period = BudgetText.Name(s.Budget.Period),
+        Unit = BudgetText.Name(s.Budget.Unit), Hard = s.Budget.Hard, Soft = s.Budget.Soft, WindowStart = s.WindowStart,
+        Spent = s.Spent, Reserved = s.Reserved, State = s.State,
+    };
+
+    private static UsageRowBody ToBody(UsageRow r) => new()
+    {
+        Group = r.Group, Requests = r.Requests, PromptTokens = r.PromptTokens, CachedPromptTokens = r.CachedPromptTokens,
+        CompletionTokens = r.CompletionTokens, EnergyJoules = r.EnergyJoules, CostUsd = r.CostUsd, InputCostUsd = r.InputCostUsd,
+        OutputCostUsd = r.OutputCostUsd, JoulesPerToken = r.JoulesPerToken, UsdPerMillionInputTokens = r.UsdPerMillionInputTokens,
+        UsdPerMillionOutputTokens = r.UsdPerMillionOutputTokens,
+    };
+
+    private static LedgerEntryBody ToBody(UsageRecord r) => new()
+    {
+        RequestId = r.RequestId, Time = r.Time, Key = r.KeyId, Team = r.TeamId, Model = r.Model, Endpoint = r.Endpoint, Status = r.Status,
+        PromptTokens = r.PromptTokens, CachedPromptTokens = r.CachedPromptTokens, CompletionTokens = r.CompletionTokens,
+        QueueSeconds = r.QueueSeconds, TimeToFirstTokenSeconds = r.TimeToFirstTokenSeconds, DurationSeconds = r.DurationSeconds,
+        EnergyJoules = r.EnergyJoules, EnergyEstimated = r.EnergyEstimated, CostUsd = r.CostUsd,
+    };
+}

@@ -1,0 +1,21 @@
+using Microsoft.Extensions.Logging;
+
+namespace TokenFactory.Server.Floor;
+
+internal static partial class FloorLog
+{
+    [LoggerMessage(100, LogLevel.Warning, "AUTHENTICATION IS OFF (TokenFactory:Floor:Auth=none / --no-auth): anyone who can reach this server may use it. For local use only; create keys with `tokenfactory keys create` and drop --no-auth for anything shared.")]
+    public static partial void NoAuth(ILogger logger);
+
+    [LoggerMessage(101, LogLevel.Information, "Factory floor: {Kind} store {Where}; energy meter: {Meter}; admin API {Admin}")]
+    public static partial void Ready(ILogger logger, string kind, string where, string meter, string admin);
+
+    [LoggerMessage(102, LogLevel.Error, "Could not settle request {RequestId} in the ledger")]
+    public static partial void SettleFailed(ILogger logger, Exception exception, string requestId);
+
+    [LoggerMessage(103, LogLevel.Error, "Could not record refused request on {Path} in the ledger")]
+    public static partial void RecordFailed(ILogger logger, Exception exception, string path);
+
+    [LoggerMessage(104, LogLevel.Warning, "Budget soft limit reached: {Budget} (spent {Spent})")]
+    public static partial void SoftLimit(ILogger logger, string budget, string spent);
+}

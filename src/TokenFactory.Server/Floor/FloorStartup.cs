@@ -1,0 +1,24 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using TokenFactory.Floor;
+using TokenFactory.Floor.Ledger;
+
+namespace TokenFactory.Server.Floor;
+
+/// <summary>Creates the floor's tables before the server takes requests, and says loudly when nobody needs a key.</summary>
+internal sealed class FloorStartup(FloorService floor, ILogger<FloorStartup> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        floor.Options.Validate();
+        await floor.Store.MigrateAsync(cancellationToken);
+        if (!floor.Options.RequiresKeys)
+            FloorLog.NoAuth(logger);
+        string where = floor.Store is SqliteFloorStore sqlite ? sqlite.Path : "(PostgreSQL)";
+        string meter = floor.EnergyMeter is { } m ? (m.IsEstimated ? $"{m.Source} (configured watts × utilization)" : m.Source) : "none";
+        FloorLog.Ready(logger, floor.Store.Kind, where, meter, string.IsNullOrEmpty(floor.Options.AdminKey) ? "disabled (no admin key)" : "enabled");
+    }
+
+    /// <summary>Cancelled requests settle once the engine stops them (within a step): give them a moment before the store closes.</summary>
+    public Task StopAsync(CancellationToken cancellationToken) => floor.DrainAsync(TimeSpan.FromSeconds(5));
+}

@@ -1,0 +1,106 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using TokenFactory.Engine;
+using TokenFactory.Floor;
+using TokenFactory.Floor.Identity;
+
+namespace TokenFactory.Server.Floor;
+
+/// <summary>
+/// One /v1 generation request on the factory floor: who sent it, its admission (once the endpoint knows the
+/// prompt), and the usage its choices report as they finish. The endpoint settles it before the response's
+/// last byte, so a request the client saw complete is always in the ledger.
+/// </summary>
+internal sealed class MeteredRequest(Caller caller, string endpoint, DateTimeOffset started, long startTimestamp, TimeProvider time)
+{
+    private readonly Lock _lock = new();
+    private long _prompt, _cached, _completion;
+    private TimeSpan _queue;
+    private TimeSpan? _firstToken;
+    private WorkShare _work;
+
+    public Caller Caller { get; } = caller;
+    public string Endpoint { get; } = endpoint;
+    public DateTimeOffset Started { get; } = started;
+    public string? Model { get; set; }
+    public Admission? Admission { get; set; }
+
+    /// <summary>From ChoiceRunner: a choice ended. The prompt counts once per prompt, not once per choice.</summary>
+    public void OnFinal(GenerationSummary final, bool countsPrompt)
+    {
+        lock (_lock)
+        {
+            if (countsPrompt)
+            {
+                _prompt += final.PromptTokens;
+                _cached += final.CachedPromptTokens;
+            }
+            _completion += final.CompletionTokens;
+            if (final.QueueTime > _queue)
+                _queue = final.QueueTime;
+            _work = new WorkShare(_work.PrefillSeconds + final.Work.PrefillSeconds, _work.DecodeSeconds + final.Work.DecodeSeconds,
+                _work.PrefillJoules + final.Work.PrefillJoules, _work.DecodeJoules + final.Work.DecodeJoules);
+        }
+    }
+
+    /// <summary>From ChoiceRunner: the first token of any choice, on the server's clock.</summary>
+    public void OnToken(long timestamp)
+    {
+        lock (_lock)
+            _firstToken ??= time.GetElapsedTime(startTimestamp, timestamp);
+    }
+
+    public UsageOutcome Outcome(string requestId, int status)
+    {
+        lock (_lock)
+        {
+            return new UsageOutcome
+            {
+                RequestId = requestId,
+                Status = status,
+                PromptTokens = _prompt,
+                CachedPromptTokens = _cached,
+                CompletionTokens = _completion,
+                QueueTime = _queue,
+                TimeToFirstToken = _firstToken ?? TimeSpan.Zero,
+                Duration = time.GetElapsedTime(startTimestamp),
+                Work = _work,
+            };
+        }
+    }
+
+    /// <summary>Settles a completed request now (the caller then sends the response's end).</summary>
+    public Task SettleAsync(string requestId, int status) =>
+        Admission is { } admission ? admission.SettleAsync(Outcome(requestId, status)) : Task.CompletedTask;
+
+    /// <summary>
+    /// A request that failed or was cancelled settles once its engine work has really stopped (cancelled
+    /// choices report what they had generated), without holding up the response.
+    /// </summary>
+    public void SettleWhenStopped(Task engineWork, string requestId, int status, FloorService floor, ILogger logger)
+    {
+        if (Admission is not { IsSettled: false })
+            return;
+        floor.Track(Task.Run(async () =>
+        {
+            try
+            {
+                await engineWork.WaitAsync(TimeSpan.FromMinutes(10)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // settle with what was seen; the engine never reported the rest
+            }
+            try
+            {
+                await SettleAsync(requestId, status).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                FloorLog.SettleFailed(logger, e, requestId);
+            }
+        }));
+    }
+
+    public static MeteredRequest? Of(HttpContext context) => context.Items[typeof(MeteredRequest)] as MeteredRequest;
+}

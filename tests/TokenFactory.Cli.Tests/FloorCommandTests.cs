@@ -1,0 +1,146 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+
+namespace TokenFactory.Cli.Tests;
+
+/// <summary>
+/// The floor's commands against a real <c>tokenfactory serve</c> child process, and the ledger's promise: a
+/// request whose response reached the client is in the ledger even when the server is killed mid-load.
+/// </summary>
+public sealed class FloorCommandTests : IDisposable
+{
+    private const string AdminKey = "cli-test-admin-key";
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "tokenfactory-tests", "cli-" + Guid.NewGuid().ToString("N"));
+
+    private string Database => Path.Combine(_directory, "floor.db");
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private Dictionary<string, string> Environment => new() { ["TOKENFACTORY_ADMIN_KEY"] = AdminKey, ["TokenFactory__Floor__Energy__Meter"] = "estimated" };
+
+    private static (int ExitCode, string Stdout, string Stderr) Cli(ServeProcess server, params string[] args) =>
+        CliRunner.Run([.. args, "--url", server.BaseAddress.ToString(), "--admin-key", AdminKey]);
+
+    [Fact]
+    public async Task Teams_keys_budgets_and_usage_from_the_command_line()
+    {
+        await using var server = await ServeProcess.StartAsync(Environment, "--database", Database);
+        Assert.Equal(0, Cli(server, "teams", "create", "research", "--rpm", "100").ExitCode);
+        var (code, stdout, stderr) = Cli(server, "keys", "create", "--team", "research", "--name", "alice", "--models", "stories260K");
+        Assert.True(code == 0, stderr);
+        string secret = stdout.Split('\n').Single(l => l.StartsWith("secret: ", StringComparison.Ordinal))["secret: ".Length..].Trim();
+        Assert.Contains("cannot show it again", stderr);
+        var keys = JsonNode.Parse(Cli(server, "keys", "list", "--format", "json").Stdout)!.AsArray();
+        string keyId = (string)keys.Single()!["id"]!;
+        Assert.DoesNotContain(secret, keys.ToJsonString());
+
+        (code, stdout, stderr) = Cli(server, "budgets", "create", "--team", "research", "--period", "week", "--tokens", "10000", "--soft", "10");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("research", stdout);
+
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", secret);
+        using (var r = await http.PostAsJsonAsync("/v1/completions", new { model = "stories260K", prompt = "Once upon a time", max_tokens = 6 }))
+            Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
+
+        (code, stdout, _) = Cli(server, "usage", "--by", "team", "--format", "csv");
+        Assert.Equal(0, code);
+        var lines = stdout.TrimEnd('\n').Split('\n');
+        Assert.StartsWith("group,requests,prompt_tokens", lines[0]);
+        var fields = lines.Single(l => l.StartsWith("research,", StringComparison.Ordinal)).Split(',');
+        Assert.Equal("1", fields[1]);
+        Assert.Equal("6", fields[4]);
+        Assert.True(double.Parse(fields[5], System.Globalization.CultureInfo.InvariantCulture) > 0, "energy is charged");
+
+        (code, stdout, _) = Cli(server, "usage", "--by", "key");
+        Assert.Equal(0, code);
+        Assert.Contains(keyId, stdout);
+        Assert.Contains("J/token", stdout);
+        var budgets = JsonNode.Parse(Cli(server, "budgets", "list", "--format", "json").Stdout)!.AsArray();
+        Assert.Equal("soft_limit_reached", (string?)budgets.Single()!["state"]);
+
+        Assert.Equal(0, Cli(server, "keys", "revoke", keyId).ExitCode);
+        using (var r = await http.PostAsJsonAsync("/v1/completions", new { prompt = "Once", max_tokens = 1 }))
+            Assert.Equal(401, (int)r.StatusCode);
+
+        // Bad input: a clear one-line error and exit code 1, nothing changed.
+        (code, _, stderr) = Cli(server, "budgets", "create", "--team", "research", "--tokens", "5", "--usd", "1");
+        Assert.Equal((1, "error: give exactly one of --tokens or --usd."), (code, stderr.Trim()));
+        (code, _, stderr) = Cli(server, "keys", "create", "--team", "nobody");
+        Assert.Equal(1, code);
+        Assert.Contains("does not exist", stderr);
+        (code, _, stderr) = CliRunner.Run("teams", "list", "--url", server.BaseAddress.ToString(), "--admin-key", "wrong");
+        Assert.Equal(1, code);
+        Assert.Contains("401", stderr);
+    }
+
+    [Fact]
+    public async Task A_request_that_completed_is_in_the_ledger_after_the_server_is_killed_mid_load()
+    {
+        var completed = new ConcurrentBag<string>();
+        int started = 0;
+        await using (var server = await ServeProcess.StartAsync(Environment, "--database", Database, "--no-auth", "--max-waiting", "256"))
+        {
+            using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+            using var stop = new CancellationTokenSource();
+            async Task Worker(int worker)
+            {
+                for (int i = 0; !stop.IsCancellationRequested; i++)
+                {
+                    Interlocked.Increment(ref started);
+                    try
+                    {
+                        bool stream = (worker + i) % 2 == 0;
+                        using var response = await http.PostAsJsonAsync("/v1/completions",
+                            new { prompt = $"Once upon a time {worker} {i}", max_tokens = 8, stream, ignore_eos = true }, stop.Token);
+                        string body = await response.Content.ReadAsStringAsync(stop.Token);
+                        if (!response.IsSuccessStatusCode)
+                            continue;
+                        if (!stream)
+                        {
+                            completed.Add((string)JsonNode.Parse(body)!["id"]!);
+                        }
+                        else if (body.EndsWith("data: [DONE]\n\n", StringComparison.Ordinal))
+                        {
+                            string first = body.Split("\n\n")[0]["data: ".Length..];
+                            completed.Add((string)JsonNode.Parse(first)!["id"]!);
+                        }
+                    }
+                    catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
+                    {
+                        // the server died under this request: it never completed to us
+                    }
+                }
+            }
+            var workers = Enumerable.Range(0, 16).Select(w => Task.Run(() => Worker(w))).ToArray();
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (completed.Count < 60 && DateTime.UtcNow < deadline)
+                await Task.Delay(5);
+            server.KillHard(); // mid-load: other requests are queued, running and being written
+            stop.Cancel();
+            await Task.WhenAll(workers);
+        }
+        Assert.True(completed.Count >= 60, $"only {completed.Count} requests completed before the deadline");
+        Assert.True(started > completed.Count, "the kill should land while requests are in flight");
+
+        await using var restarted = await ServeProcess.StartAsync(Environment, "--database", Database, "--no-auth");
+        using var admin = new HttpClient { BaseAddress = restarted.BaseAddress };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
+        var ledger = JsonNode.Parse(await admin.GetStringAsync("/admin/ledger?limit=100000"))!["data"]!.AsArray();
+        var recorded = ledger.Select(e => (string)e!["request_id"]!).ToHashSet();
+        var lost = completed.Where(id => !recorded.Contains(id)).ToList();
+        Assert.True(lost.Count == 0, $"{lost.Count} of {completed.Count} completed requests are missing from the ledger, e.g. {lost.FirstOrDefault()}");
+        Assert.All(ledger.Where(e => completed.Contains((string)e!["request_id"]!)), e => Assert.Equal(8, (int)e!["completion_tokens"]!));
+    }
+}
