@@ -97,10 +97,16 @@ internal sealed class ExpertFeedForward
         }
     }
 
-    /// <summary>Top-k experts of one token (best first) and their weights.</summary>
-    private void Route(ExpertWeights w, Span<float> logits, Span<int> selected, Span<float> weights)
+    private void Route(ExpertWeights w, Span<float> logits, Span<int> selected, Span<float> weights) =>
+        Route(_moe!, w.SelectionBias, logits, selected, weights);
+
+    /// <summary>
+    /// Top-k experts of one token, best first, and their weights. <paramref name="logits"/> becomes the
+    /// probabilities (sigmoid or softmax); selection ranks probability + bias, the weights are the unbiased
+    /// probabilities, normalised to sum 1 (the sum clamped below at F16's smallest normal, as llama.cpp) and scaled.
+    /// </summary>
+    internal static void Route(MoeConfig moe, ReadOnlySpan<float> bias, Span<float> logits, Span<int> selected, Span<float> weights)
     {
-        var moe = _moe!;
         if (moe.Gating == ExpertGating.Sigmoid)
         {
             for (int i = 0; i < logits.Length; i++)
@@ -115,15 +121,14 @@ internal sealed class ExpertFeedForward
             float inverse = (float)(1.0 / total);
             TensorPrimitives.Multiply(logits, inverse, logits);
         }
-        var bias = w.SelectionBias;
         for (int r = 0; r < selected.Length; r++)
         {
             int best = -1;
             float bestScore = float.NegativeInfinity;
             for (int i = 0; i < logits.Length; i++)
             {
-                float score = bias != null ? logits[i] + bias[i] : logits[i];
-                if (score > bestScore && selected[..r].IndexOf(i) < 0)
+                float score = bias.IsEmpty ? logits[i] : logits[i] + bias[i];
+                if ((best < 0 || score > bestScore) && selected[..r].IndexOf(i) < 0)
                 {
                     best = i;
                     bestScore = score;
@@ -137,7 +142,6 @@ internal sealed class ExpertFeedForward
             float sum = 0;
             foreach (float x in weights)
                 sum += x;
-            // As llama.cpp: the sum is clamped to F16's smallest normal so a zero sum cannot divide by zero.
             sum = Math.Max(sum, 6.103515625e-5f);
             for (int r = 0; r < weights.Length; r++)
                 weights[r] /= sum;

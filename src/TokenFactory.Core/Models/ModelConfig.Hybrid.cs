@@ -96,6 +96,14 @@ public sealed partial record ModelConfig
         var kvHeads = PerLayer("attention.head_count_kv", required: true);
         var ffn = PerLayer("feed_forward_length", required: true);
         var heads = PerLayer("attention.head_count", required: true);
+        // Multi-token-prediction (draft) blocks are counted in block_count after the main stack, as llama.cpp
+        // counts them; generation uses the main stack only, so they are left unread.
+        int draftBlocks = m.GetInt32OrDefault(Key("nextn_predict_layers"), 0);
+        if (draftBlocks < 0 || draftBlocks >= blocks)
+            throw new TokenFactoryException($"{m.Source}: '{Key("nextn_predict_layers")}' = {draftBlocks} must be in 0..{blocks - 1}.");
+        blocks -= draftBlocks;
+        if (m.GetInt32OrDefault(Key("moe_latent_size"), 0) > 0)
+            throw new TokenFactoryException($"{m.Source}: latent mixture-of-experts ('{Key("moe_latent_size")}', Nemotron 3 Super) is not supported yet.");
         var kinds = new LayerKind[blocks];
         for (int i = 0; i < blocks; i++)
         {

@@ -102,6 +102,8 @@ public sealed class HybridBatchingTests
         using var engine = new BatchingEngine(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxBatchTokens = 24, MaxRunningSequences = 6 });
 
         Assert.Equal(6, engine.StateSlots);
+        var ssm = model.Config.Ssm!;
+        Assert.Equal(6L * model.Config.MambaLayerCount * (ssm.ConvStateLength + ssm.SsmStateLength) * sizeof(float), engine.RecurrentStateBytes);
         Assert.False(engine.PrefixCaching);
         var outcomes = await Task.WhenAll(requests.Select(r => Run(engine, r)));
         for (int i = 0; i < requests.Count; i++)

@@ -48,6 +48,21 @@ public sealed class HybridModelTests
     }
 
     [Fact]
+    public void Draft_blocks_after_the_main_stack_are_left_out_and_latent_experts_refused()
+    {
+        using (var f = Rewrite(m => m.Set("nemotron_h.nextn_predict_layers", GgufValue.Of(1u))))
+        {
+            using var model = TransformerModel.Load(f);
+            Assert.Equal(5, model.Config.BlockCount);
+            Assert.Equal(5, model.Weights.Layers.Count);
+        }
+        using (var f = Rewrite(m => m.Set("nemotron_h.nextn_predict_layers", GgufValue.Of(6u))))
+            Assert.Contains("nextn_predict_layers", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
+        using (var f = Rewrite(m => m.Set("nemotron_h.moe_latent_size", GgufValue.Of(64u))))
+            Assert.Contains("latent mixture-of-experts", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
+    }
+
+    [Fact]
     public void Missing_mamba_tensor_is_named()
     {
         using var f = Rewrite(keepTensor: t => t.Name != "blk.2.ssm_conv1d.weight");

@@ -99,6 +99,9 @@ public sealed class BatchingEngine : IInferenceEngine, ILogitsConsumer
     public int StateSlots => _states?.Slots ?? 0;
     public int FreeStateSlots => _states?.FreeSlots ?? 0;
 
+    /// <summary>Memory held for recurrent state, allocated up front: slots × Mamba blocks × (conv window + SSM state), F32.</summary>
+    public long RecurrentStateBytes => _states == null ? 0 : _states.Slots * _states.BytesPerSlot;
+
     /// <summary>Whether prefix caching is in effect (off for hybrid models, whose recurrent state a cached prefix cannot restore).</summary>
     public bool PrefixCaching => _scheduler.PrefixCaching;
 
