@@ -12,7 +12,7 @@ namespace TokenFactory.Compute;
 /// <para>
 /// Q8_0 and Q4_K weights (the common formats) take a tiled path: activations are quantized once per call, in
 /// parallel, into a split layout (<see cref="ActivationPacking"/>); each thread owns a static range of row groups
-/// (8 rows of weights repacked at load, <see cref="GemmQ8_0x8"/>, <see cref="GemmQ4_Kx8"/>) and multiplies each
+/// (8 rows of weights repacked at load, <see cref="LegacyGemmX8"/> for Q8_0/Q4_0, <see cref="GemmQ4_Kx8"/>) and multiplies each
 /// by 4 or 8 tokens at a time in registers, so every loaded weight block serves 8 tokens and every activation block
 /// 8 rows; decode (one token) streams each group once.
 /// Other formats, or CPUs without AVX-512/AVX-VNNI, use the row kernels of <see cref="VecDot"/>.
@@ -21,7 +21,7 @@ namespace TokenFactory.Compute;
 /// </summary>
 public sealed unsafe class MatMul : IParallelWork
 {
-    private enum Kind : byte { Rows, Q8_0, Q4_K }
+    private enum Kind : byte { Rows, Q8_0, Q4_0, Q4_K }
 
     private enum Phase : byte { Quantize, Multiply }
 
@@ -63,7 +63,7 @@ public sealed unsafe class MatMul : IParallelWork
     private static Kind KindOf(in WeightMatrix w)
     {
         if (w.Packed != null)
-            return w.Type == GgmlType.Q8_0 ? Kind.Q8_0 : Kind.Q4_K;
+            return w.Type switch { GgmlType.Q8_0 => Kind.Q8_0, GgmlType.Q4_0 => Kind.Q4_0, _ => Kind.Q4_K };
         return Kind.Rows;
     }
 
@@ -130,7 +130,7 @@ public sealed unsafe class MatMul : IParallelWork
     private void EnsureTiledBuffers()
     {
         int k = _w.Columns, tokens = _tokens, tiles = (tokens + 3) / 4;
-        if (_kind == Kind.Q8_0)
+        if (_kind is Kind.Q8_0 or Kind.Q4_0)
         {
             int nb = k / 32, padded = PaddedTokensQ8_0(tokens);
             _codes = Grow(_codes, (long)padded * k);
@@ -162,7 +162,10 @@ public sealed unsafe class MatMul : IParallelWork
         switch (_kind)
         {
             case Kind.Q8_0:
-                MultiplyQ8_0(thread, threadCount);
+                MultiplyLegacy<Q8_0x8>(thread, threadCount);
+                break;
+            case Kind.Q4_0:
+                MultiplyLegacy<Q4_0x8>(thread, threadCount);
                 break;
             case Kind.Q4_K:
                 MultiplyQ4_K(thread, threadCount);
@@ -182,7 +185,7 @@ public sealed unsafe class MatMul : IParallelWork
         fixed (float* x = _x)
         {
             float* xs = x + _xOffset;
-            if (_kind == Kind.Q8_0)
+            if (_kind is Kind.Q8_0 or Kind.Q4_0)
             {
                 int nb = k / 32;
                 for (int t = 4 * tile0; t < Math.Min(tokens, 4 * tile1); t++)
@@ -223,7 +226,7 @@ public sealed unsafe class MatMul : IParallelWork
 
     /// <summary>
     /// Tokens the Q8_0 tiles cover: a remainder of 2 or 3 tokens past the 4-token tiles is padded to a full tile
-    /// (one 8x4 tile costs less than two <see cref="GemmQ8_0x8.Group8x1"/> passes with hot weights), except for
+    /// (one 8x4 tile costs less than two <see cref="LegacyGemmX8{TFormat}.Group8x1"/> passes with hot weights), except for
     /// a batch of exactly 2 tokens, where two streaming single-token passes are cheaper. Each (row, token) result is
     /// computed the same way in either kernel, so padding does not change any token's bits.
     /// </summary>
@@ -235,18 +238,18 @@ public sealed unsafe class MatMul : IParallelWork
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
 
-    private void MultiplyQ8_0(int thread, int threadCount)
+    private void MultiplyLegacy<TFormat>(int thread, int threadCount) where TFormat : struct, ILegacyGroupFormat
     {
         var w = _w;
         int k = w.Columns, nb = k / 32, rows = w.Rows, tokens = _tokens, padded = PaddedTokensQ8_0(tokens);
-        int groups = GemmQ8_0x8.Groups(rows);
+        int groups = LegacyGemmX8.Groups(rows);
         int chunk = GroupChunk(groups, threadCount);
         float* groupScales = (float*)Ptr(_scratch[thread]);
         int* groupOffsets = (int*)(groupScales + 8 * nb);
         float* res = (float*)(groupOffsets + 8 * nb);
         byte* codes = Ptr(_codes);
         float* scales = Ptr(_scales);
-        long groupBytes = (long)nb * GemmQ8_0x8.BlockBytes;
+        long groupBytes = (long)nb * TFormat.BlockBytes;
         fixed (float* outBase = _out)
         {
             float* o = outBase + _outOffset;
@@ -259,7 +262,7 @@ public sealed unsafe class MatMul : IParallelWork
                     byte* group = w.Packed + g * groupBytes;
                     int r0 = 8 * g, valid = Math.Min(8, rows - r0);
                     if (padded >= 4)
-                        GemmQ8_0x8.PrepareGroup(group, nb, groupScales, groupOffsets);
+                        LegacyGemmX8<TFormat>.PrepareGroup(group, nb, groupScales, groupOffsets);
                     // 8 tokens at a time, then 4, over the padded tokens (see PaddedTokensQ8_0); tiles whose rows or
                     // tokens run past the matrix go through res. The first tile of each group prefetches the next.
                     byte* next = g + 1 < g1 ? group + groupBytes : null;
@@ -268,7 +271,7 @@ public sealed unsafe class MatMul : IParallelWork
                     {
                         int count = Math.Min(8, tokens - t0);
                         bool direct = valid == 8 && count == 8;
-                        GemmQ8_0x8.Tile8x8(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb,
+                        LegacyGemmX8<TFormat>.Tile8x8(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb,
                             direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
                         if (!direct)
                             Scatter8(o, rows, r0, valid, t0, count, res);
@@ -277,7 +280,7 @@ public sealed unsafe class MatMul : IParallelWork
                     {
                         int count = Math.Min(4, tokens - t0);
                         bool direct = valid == 8 && count == 4;
-                        GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb,
+                        LegacyGemmX8<TFormat>.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb,
                             direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
                         if (!direct)
                             Scatter8(o, rows, r0, valid, t0, count, res);
@@ -286,10 +289,10 @@ public sealed unsafe class MatMul : IParallelWork
                     {
                         if (valid == 8)
                         {
-                            GemmQ8_0x8.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, o + (long)t * rows + r0);
+                            LegacyGemmX8<TFormat>.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, o + (long)t * rows + r0);
                             continue;
                         }
-                        GemmQ8_0x8.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, res);
+                        LegacyGemmX8<TFormat>.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, res);
                         Scatter8(o, rows, r0, valid, t, 1, res);
                     }
                 }

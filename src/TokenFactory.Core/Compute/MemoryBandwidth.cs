@@ -63,7 +63,7 @@ public static unsafe class MemoryBandwidth
                 return;
             }
             Vector512<long> a0 = default, a1 = default, a2 = default, a3 = default;
-            int ahead = Tensors.GemmQ8_0x8.PrefetchDistance;
+            int ahead = Tensors.LegacyGemmX8.PrefetchDistance;
             bool prefetch = Sse.IsSupported;
             for (; p < stop; p += 256)
             {

@@ -8,7 +8,7 @@ namespace TokenFactory.Compute;
 /// each a row of <see cref="Columns"/> input features in the tensor's own (possibly quantized) format.
 /// <para>
 /// A matrix used for multiplication may also carry a repacked copy (<see cref="Packed"/>: Q8_0 or Q4_K in groups of 8 rows
-/// for <see cref="GemmQ8_0x8"/> / <see cref="GemmQ4_Kx8"/>), built once per tensor and owned by the file. The mapped pages of a repacked tensor are
+/// for <see cref="LegacyGemmX8"/> / <see cref="GemmQ4_Kx8"/>), built once per tensor and owned by the file. The mapped pages of a repacked tensor are
 /// then released, so the weights stay resident once; <see cref="Row"/> still reads the file (paging rows back in).
 /// </para>
 /// </summary>
@@ -34,22 +34,26 @@ public readonly unsafe struct WeightMatrix
             byte* src = Data;
             int rows = Rows, columns = Columns;
             long rowBytes = RowBytes;
-            Packed = Type == GgmlType.Q8_0
-                ? file.Derived(info, "q8_0x8", GemmQ8_0x8.PackedBytes(rows, columns / 32),
-                    dst => GemmQ8_0x8.Pack(src, rows, rowBytes, columns / 32, (byte*)dst))
-                : file.Derived(info, "q4_kx8", GemmQ4_Kx8.PackedBytes(rows, columns / 256),
-                    dst => GemmQ4_Kx8.Pack(src, rows, rowBytes, columns / 256, (byte*)dst));
+            Packed = Type switch
+            {
+                GgmlType.Q8_0 => file.Derived(info, "q8_0x8", LegacyGemmX8<Q8_0x8>.PackedBytes(rows, columns / 32),
+                    dst => LegacyGemmX8<Q8_0x8>.Pack(src, rows, rowBytes, columns / 32, (byte*)dst)),
+                GgmlType.Q4_0 => file.Derived(info, "q4_0x8", LegacyGemmX8<Q4_0x8>.PackedBytes(rows, columns / 32),
+                    dst => LegacyGemmX8<Q4_0x8>.Pack(src, rows, rowBytes, columns / 32, (byte*)dst)),
+                _ => file.Derived(info, "q4_kx8", GemmQ4_Kx8.PackedBytes(rows, columns / 256),
+                    dst => GemmQ4_Kx8.Pack(src, rows, rowBytes, columns / 256, (byte*)dst)),
+            };
             file.ReleaseResidentPages(info);
         }
     }
 
     /// <summary>
-    /// Whether a multiplied matrix of this type and width is repacked on this CPU (Q8_0 for <see cref="GemmQ8_0x8"/>,
-    /// Q4_K for <see cref="GemmQ4_Kx8"/>); other types stay in the file's layout and use the row kernels.
+    /// Whether a multiplied matrix of this type and width is repacked on this CPU (Q8_0 and Q4_0 for
+    /// <see cref="LegacyGemmX8"/>, Q4_K for <see cref="GemmQ4_Kx8"/>); other types stay in the file's layout and use the row kernels.
     /// </summary>
     internal static bool Repacks(GgmlType type, int columns) => !s_packingDisabled && type switch
     {
-        GgmlType.Q8_0 => columns % 32 == 0 && GemmQ8_0x8.IsSupported,
+        GgmlType.Q8_0 or GgmlType.Q4_0 => columns % 32 == 0 && LegacyGemmX8.IsSupported,
         GgmlType.Q4_K => columns % 256 == 0 && GemmQ4_Kx8.IsSupported,
         _ => false,
     };
@@ -66,14 +70,17 @@ public readonly unsafe struct WeightMatrix
         Data = whole.Data + (long)firstRow * whole.RowBytes;
         // A range that starts on a group boundary keeps the repacked layout (its last group may compute rows past the
         // range, which are dropped); any other start uses the file's rows.
-        Packed = whole.Packed != null && firstRow % GemmQ8_0x8.GroupRows == 0
-            ? whole.Packed + firstRow / GemmQ8_0x8.GroupRows * GroupBytes(whole.Type, whole.Columns)
+        Packed = whole.Packed != null && firstRow % LegacyGemmX8.GroupRows == 0
+            ? whole.Packed + firstRow / LegacyGemmX8.GroupRows * GroupBytes(whole.Type, whole.Columns)
             : null;
     }
 
-    private static long GroupBytes(GgmlType type, int columns) => type == GgmlType.Q8_0
-        ? GemmQ8_0x8.PackedBytes(GemmQ8_0x8.GroupRows, columns / 32)
-        : GemmQ4_Kx8.PackedBytes(GemmQ4_Kx8.GroupRows, columns / 256);
+    private static long GroupBytes(GgmlType type, int columns) => type switch
+    {
+        GgmlType.Q8_0 => LegacyGemmX8<Q8_0x8>.PackedBytes(LegacyGemmX8.GroupRows, columns / 32),
+        GgmlType.Q4_0 => LegacyGemmX8<Q4_0x8>.PackedBytes(LegacyGemmX8.GroupRows, columns / 32),
+        _ => GemmQ4_Kx8.PackedBytes(GemmQ4_Kx8.GroupRows, columns / 256),
+    };
 
     /// <summary>Rows <paramref name="firstRow"/>.. of this matrix as a matrix of their own (one expert of a stack), still in place.</summary>
     public WeightMatrix RowRange(int firstRow, int rows)
@@ -90,7 +97,7 @@ public readonly unsafe struct WeightMatrix
     public int RowBytes { get; }
     public byte* Data { get; }
 
-    /// <summary>The repacked copy (<see cref="GemmQ8_0x8"/> or <see cref="GemmQ4_Kx8"/> layout), or null when the matrix is used as stored.</summary>
+    /// <summary>The repacked copy (<see cref="LegacyGemmX8"/> or <see cref="GemmQ4_Kx8"/> layout), or null when the matrix is used as stored.</summary>
     internal byte* Packed { get; }
 
     public ReadOnlySpan<byte> Row(int r) => new(Data + (long)r * RowBytes, RowBytes);

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace TokenFactory.Tensors;
 
 /// <summary>
-/// Quantizes activation rows for the tiled matrix kernels (<see cref="GemmQ8_0x8"/>, <see cref="GemmQ4_Kx8"/>) in a split
+/// Quantizes activation rows for the tiled matrix kernels (<see cref="LegacyGemmX8"/>, <see cref="GemmQ4_Kx8"/>) in a split
 /// layout: int8 codes in one array, float scales (and Q8_K block sums) in others. The codes and scales are bit for bit
 /// what <see cref="Quantizer.QuantizeRow"/> writes for Q8_0 / Q8_K (ggml's reference rounding); only the layout differs.
 /// AVX-512 (F + BW) with a scalar twin built on the reference quantizer.

@@ -6,7 +6,7 @@ namespace TokenFactory.Tensors;
 
 /// <summary>
 /// Q4_K weights repacked once at load into groups of 8 rows ("Q4_Kx8"), the same 144 bytes per row and 256-block as
-/// the file, so one 256-bit <c>vpdpbusd</c> serves 8 rows (see <see cref="GemmQ8_0x8"/> for the idea). Per 256-block a
+/// the file, so one 256-bit <c>vpdpbusd</c> serves 8 rows (see <see cref="LegacyGemmX8"/> for the idea). Per 256-block a
 /// group holds the 8 rows' d (fp16 x 8), dmin (fp16 x 8), packed 6-bit scales and mins (the three 32-bit words of
 /// each row's 12 bytes, stored word-major: 8 first words, 8 second, 8 third, so SIMD unpacks all rows at once), then for each
 /// pair j of 32-element sub-blocks 8 chunks of 32 bytes: chunk c holds bytes 4c..4c+3 of each row's 32 nibble bytes
@@ -31,7 +31,7 @@ internal static unsafe class GemmQ4_Kx8
     public static bool IsSupported => AvxVnni.IsSupported && Avx2.IsSupported;
 
     /// <summary>Bytes ahead of the decode kernel's position that it prefetches (TOKENFACTORY_PREFETCH overrides).</summary>
-    internal static readonly int PrefetchDistance = GemmQ8_0x8.PrefetchDistance;
+    internal static readonly int PrefetchDistance = LegacyGemmX8.PrefetchDistance;
 
     public static int Groups(int rows) => (rows + GroupRows - 1) / GroupRows;
 

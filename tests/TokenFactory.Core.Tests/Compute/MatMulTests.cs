@@ -29,7 +29,7 @@ public sealed class MatMulTests
     {
         { GgmlType.Q8_0, 32, 1 }, { GgmlType.Q8_0, 64, 5 }, { GgmlType.Q8_0, 96, 13 }, { GgmlType.Q8_0, 288, 8 }, { GgmlType.Q8_0, 256, 3 },
         { GgmlType.Q4_K, 256, 1 }, { GgmlType.Q4_K, 512, 5 }, { GgmlType.Q4_K, 768, 9 }, { GgmlType.Q4_K, 256, 4 }, { GgmlType.Q4_K, 512, 16 },
-        { GgmlType.Q6_K, 256, 3 }, { GgmlType.Q4_0, 64, 5 },
+        { GgmlType.Q6_K, 256, 3 }, { GgmlType.Q4_0, 64, 5 }, { GgmlType.Q4_0, 96, 13 }, { GgmlType.Q4_0, 256, 16 },
     };
 
     [Theory]

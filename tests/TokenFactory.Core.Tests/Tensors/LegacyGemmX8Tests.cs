@@ -5,7 +5,7 @@ using TokenFactory.Tensors;
 namespace TokenFactory.Tests.Tensors;
 
 /// <summary>The repacked Q8_0 layout and its kernels against their scalar twin and the file's rows.</summary>
-public sealed unsafe class GemmQ8_0x8Tests
+public sealed unsafe class LegacyGemmX8Tests
 {
     private static byte[] Rows(Random rng, int rows, int blocks)
     {
@@ -24,15 +24,15 @@ public sealed unsafe class GemmQ8_0x8Tests
     {
         var rng = new Random(rows * 7 + blocks);
         byte[] src = Rows(rng, rows, blocks);
-        var packed = new byte[GemmQ8_0x8.PackedBytes(rows, blocks)];
+        var packed = new byte[LegacyGemmX8<Q8_0x8>.PackedBytes(rows, blocks)];
         fixed (byte* s = src)
         fixed (byte* p = packed)
-            GemmQ8_0x8.Pack(s, rows, 34 * blocks, blocks, p);
-        for (int g = 0; g < GemmQ8_0x8.Groups(rows); g++)
+            LegacyGemmX8<Q8_0x8>.Pack(s, rows, 34 * blocks, blocks, p);
+        for (int g = 0; g < LegacyGemmX8.Groups(rows); g++)
             for (int b = 0; b < blocks; b++)
                 for (int r = 0; r < 8; r++)
                 {
-                    int row = 8 * g + r, o = (g * blocks + b) * GemmQ8_0x8.BlockBytes;
+                    int row = 8 * g + r, o = (g * blocks + b) * Q8_0x8.BlockBytes;
                     int srcBlock = 34 * (row * blocks + b);
                     Assert.Equal(row < rows ? BitConverter.ToUInt16(src, srcBlock) : 0, BitConverter.ToUInt16(packed, o + 2 * r));
                     for (int i = 0; i < 32; i++)
@@ -47,12 +47,12 @@ public sealed unsafe class GemmQ8_0x8Tests
     [InlineData(64)]
     public void Tile_and_decode_kernels_equal_the_scalar_twin_bit_for_bit(int blocks)
     {
-        if (!GemmQ8_0x8.IsSupported)
+        if (!LegacyGemmX8.IsSupported)
             return; // no VNNI: MatMul uses the row kernels, covered by MatMulTests
         var rng = new Random(blocks);
         int k = 32 * blocks;
         byte[] src = Rows(rng, 8, blocks);
-        var packed = new byte[GemmQ8_0x8.PackedBytes(8, blocks)];
+        var packed = new byte[LegacyGemmX8<Q8_0x8>.PackedBytes(8, blocks)];
         var codes = new byte[4 * k];
         var scales = new float[4 * blocks];
         float[] x = TestRows.Floats(rng, 4 * k, 3f);
@@ -65,17 +65,17 @@ public sealed unsafe class GemmQ8_0x8Tests
         fixed (float* xs = x, d = scales, gs = groupScales, t = tile, one = single)
         fixed (int* off = offsets)
         {
-            GemmQ8_0x8.Pack(s, 8, 34 * blocks, blocks, p);
+            LegacyGemmX8<Q8_0x8>.Pack(s, 8, 34 * blocks, blocks, p);
             for (int tok = 0; tok < 4; tok++)
                 ActivationPacking.Q8_0(xs + tok * k, k, a + tok * k, d + tok * blocks);
-            GemmQ8_0x8.PrepareGroup(p, blocks, gs, off);
-            GemmQ8_0x8.Tile8x4(p, gs, off, a, k, d, blocks, t, 8, p);
+            LegacyGemmX8<Q8_0x8>.PrepareGroup(p, blocks, gs, off);
+            LegacyGemmX8<Q8_0x8>.Tile8x4(p, gs, off, a, k, d, blocks, t, 8, p);
             for (int tok = 0; tok < 4; tok++)
             {
-                GemmQ8_0x8.Group8x1(p, a + tok * k, d + tok * blocks, blocks, one);
+                LegacyGemmX8<Q8_0x8>.Group8x1(p, a + tok * k, d + tok * blocks, blocks, one);
                 for (int r = 0; r < 8; r++)
                 {
-                    float expected = GemmQ8_0x8.DotScalar(p, r, a + tok * k, d + tok * blocks, blocks);
+                    float expected = LegacyGemmX8<Q8_0x8>.DotScalar(p, r, a + tok * k, d + tok * blocks, blocks);
                     Assert.Equal(expected, tile[8 * tok + r]);
                     Assert.Equal(expected, single[r]);
                 }
@@ -100,7 +100,7 @@ public sealed unsafe class GemmQ8_0x8Tests
         Assert.True(a.Packed != null);
         Assert.True(a.Packed == b.Packed);
         Assert.True(lookup.Packed == null);
-        Assert.Equal(GemmQ8_0x8.PackedBytes(9, 2), file.DerivedBytes);
+        Assert.Equal(LegacyGemmX8<Q8_0x8>.PackedBytes(9, 2), file.DerivedBytes);
         Assert.Equal(data.AsSpan(34 * 2 * 8, 68).ToArray(), a.Row(8).ToArray());
     }
 }
@@ -149,5 +149,65 @@ public sealed class RepackedMemoryTests
                 total += long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
         }
         return total;
+    }
+}
+
+/// <summary>Q4_0 in 8-row groups: the kernels against their scalar twin, and the twin against the file's own rows.</summary>
+public sealed unsafe class Q4_0x8Tests
+{
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(8, 2)]
+    [InlineData(11, 7)]
+    public void Kernels_equal_the_scalar_twin_which_equals_the_dequantized_rows(int rows, int blocks)
+    {
+        if (!LegacyGemmX8.IsSupported)
+            return; // no VNNI: MatMul uses the row kernels, covered by MatMulTests
+        var rng = new Random(rows * 13 + blocks);
+        int k = 32 * blocks;
+        var src = new byte[18 * blocks * rows];
+        for (int r = 0; r < rows; r++)
+            TestRows.RandomWeightRow(rng, GgmlType.Q4_0, blocks).CopyTo(src, 18 * blocks * r);
+        var packed = new byte[LegacyGemmX8<Q4_0x8>.PackedBytes(rows, blocks)];
+        var codes = new byte[8 * k];
+        var scales = new float[8 * blocks];
+        float[] x = TestRows.Floats(rng, 8 * k, 2f);
+        var groupScales = new float[8 * blocks];
+        var offsets = new int[8 * blocks];
+        var tile = new float[8 * 8];
+        var single = new float[8];
+        fixed (byte* s = src, p = packed, a = codes)
+        fixed (float* xs = x, d = scales, gs = groupScales, t = tile, one = single)
+        fixed (int* off = offsets)
+        {
+            LegacyGemmX8<Q4_0x8>.Pack(s, rows, 18 * blocks, blocks, p);
+            for (int tok = 0; tok < 8; tok++)
+                ActivationPacking.Q8_0(xs + tok * k, k, a + tok * k, d + tok * blocks);
+            LegacyGemmX8<Q4_0x8>.PrepareGroup(p, blocks, gs, off);
+            LegacyGemmX8<Q4_0x8>.Tile8x8(p, gs, off, a, k, d, blocks, t, 8, null);
+            for (int tok = 0; tok < 8; tok++)
+            {
+                LegacyGemmX8<Q4_0x8>.Group8x1(p, a + tok * k, d + tok * blocks, blocks, one);
+                for (int r = 0; r < Math.Min(rows, 8); r++)
+                {
+                    float expected = LegacyGemmX8<Q4_0x8>.DotScalar(p, r, a + tok * k, d + tok * blocks, blocks);
+                    Assert.Equal(expected, tile[8 * tok + r]);
+                    Assert.Equal(expected, single[r]);
+                    // The twin reads the codes the file holds: Σ (q-8)·a block by block, scaled as the kernels do.
+                    float reference = 0;
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        int isum = 0;
+                        for (int e = 0; e < 32; e++)
+                        {
+                            int qb = src[18 * (r * blocks + b) + 2 + e % 16];
+                            isum += ((e < 16 ? qb & 15 : qb >> 4) - 8) * (codes[tok * k + 32 * b + e] - 128);
+                        }
+                        reference = MathF.FusedMultiplyAdd(isum, Fp16.ToFloat(BitConverter.ToUInt16(src, 18 * (r * blocks + b))) * scales[tok * blocks + b], reference);
+                    }
+                    Assert.Equal(reference, expected);
+                }
+            }
+        }
     }
 }

@@ -5,24 +5,24 @@ using System.Runtime.Intrinsics.X86;
 namespace TokenFactory.Tensors;
 
 /// <summary>
-/// Q8_0 weights repacked once at load into groups of 8 rows ("Q8_0x8") so that one 256-bit <c>vpdpbusd</c> serves
-/// 8 rows at once: per 32-element block a group holds the 8 rows' fp16 scales (16 bytes) and then 8 chunks of 32
-/// bytes, chunk j holding codes 4j..4j+3 of each row in turn. Broadcasting 4 activation codes against chunk j adds
-/// 4 products to each row's lane, so after 8 chunks lane r holds row r's whole block dot product, and scaling costs
-/// one convert and one FMA per 8 rows instead of per row. A group is the same 272 bytes per block as 8 rows of
-/// Q8_0 (no extra weight traffic), and packing is exact. Padding rows past the matrix are zero.
+/// Weights in ggml's 32-element block formats (Q8_0, Q4_0) repacked once at load into groups of 8 rows, so that one
+/// 256-bit <c>vpdpbusd</c> serves 8 rows at once. Per 32-element block a group holds the 8 rows' fp16 scales
+/// (16 bytes), then the codes interleaved in 4-byte pieces: chunk j of a block (<see cref="ILegacyGroupFormat.Chunk"/>)
+/// holds elements 4j..4j+3 of each row in turn as signed bytes. Broadcasting 4 activation codes against chunk j adds 4
+/// products to each row's lane, so after 8 chunks lane r holds row r's whole block dot product, and scaling costs one
+/// convert and one FMA per 8 rows instead of per row. A group is the same bytes per block as 8 rows of the file's
+/// format (no extra weight traffic), packing is exact, and padding rows past the matrix are zero.
 /// <para>
-/// Activations are the offset (+128, unsigned) codes of <see cref="ActivationPacking.Q8_0(float*, int, byte*, float*)"/>;
+/// Activations are the offset (+128, unsigned) Q8_0 codes of <see cref="ActivationPacking.Q8_0(float*, int, byte*, float*)"/>;
 /// the offset is taken back exactly by seeding each block's sum with -128·Σw, so every block dot product is the exact
 /// integer. Every output lane then runs the same float operations in the same block order in every kernel
 /// (f = fma(float(isum), dw·da, f), from 0), which makes a token's result independent of the batch it is in.
 /// </para>
 /// </summary>
-internal static unsafe class GemmQ8_0x8
+internal static unsafe class LegacyGemmX8
 {
     public const int GroupRows = 8;
-    public const int BlockBytes = 272;
-    private const int ScaleBytes = 16;
+    public const int ScaleBytes = 16;
 
     /// <summary>256-bit VNNI is all this needs (AVX-VNNI or AVX-512 VNNI+VL CPUs both report it).</summary>
     public static bool IsSupported => AvxVnni.IsSupported && Avx2.IsSupported && Fma.IsSupported;
@@ -32,38 +32,99 @@ internal static unsafe class GemmQ8_0x8
         int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 4096;
 
     public static int Groups(int rows) => (rows + GroupRows - 1) / GroupRows;
+}
 
-    public static long PackedBytes(int rows, int blocks) => (long)Groups(rows) * blocks * BlockBytes;
+/// <summary>How a 32-element block format is laid out in a group of 8 rows, and how its chunks become signed codes.</summary>
+internal unsafe interface ILegacyGroupFormat
+{
+    /// <summary>Bytes of one block of the file's format (one row).</summary>
+    static abstract int RowBlockBytes { get; }
 
-    /// <summary>Repacks <paramref name="rows"/> Q8_0 rows (<paramref name="blocks"/> blocks each) into groups of 8.</summary>
-    public static void Pack(byte* src, int rows, long rowBytes, int blocks, byte* dst)
+    /// <summary>Bytes of one block of a group (8 rows): 8 × <see cref="RowBlockBytes"/>.</summary>
+    static abstract int BlockBytes { get; }
+
+    /// <summary>Chunk <paramref name="j"/> (0..7) of a group block: element 4j+i of row r in byte 4r+i, as a signed code.</summary>
+    static abstract Vector256<sbyte> Chunk(byte* block, int j);
+
+    /// <summary>Writes one row's block (file layout at <paramref name="src"/>) into lane <paramref name="r"/> of a group block.</summary>
+    static abstract void PackRow(byte* src, byte* block, int r);
+
+    /// <summary>Element <paramref name="i"/> of row <paramref name="r"/> of a group block, as the signed code the kernels use.</summary>
+    static abstract int Code(byte* block, int r, int i);
+}
+
+/// <summary>Q8_0 (34 bytes: fp16 d, 32 signed codes): chunk j is stored as is.</summary>
+internal readonly unsafe struct Q8_0x8 : ILegacyGroupFormat
+{
+    public static int RowBlockBytes => 34;
+    public static int BlockBytes => 272;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Chunk(byte* block, int j) => Vector256.Load(block + LegacyGemmX8.ScaleBytes + 32 * j).AsSByte();
+
+    public static void PackRow(byte* src, byte* block, int r)
     {
-        int groups = Groups(rows);
-        // Row-group order is free, so split by group; each writes its own bytes.
-        Parallel.For(0, groups, g => PackGroup(src, rows, rowBytes, blocks, g, dst + (long)g * blocks * BlockBytes));
+        *(ushort*)(block + 2 * r) = *(ushort*)src;
+        for (int j = 0; j < 8; j++)
+            *(uint*)(block + LegacyGemmX8.ScaleBytes + 32 * j + 4 * r) = *(uint*)(src + 2 + 4 * j);
     }
 
-    private static void PackGroup(byte* src, int rows, long rowBytes, int blocks, int g, byte* dst)
+    public static int Code(byte* block, int r, int i) => (sbyte)block[LegacyGemmX8.ScaleBytes + 32 * (i / 4) + 4 * r + i % 4];
+}
+
+/// <summary>
+/// Q4_0 (18 bytes: fp16 d, 16 bytes whose low nibbles are elements 0-15 and high nibbles 16-31, value q − 8): 4 stored
+/// chunks of 32 bytes; chunk j &lt; 4 is the low nibbles of stored chunk j, chunk j ≥ 4 the high nibbles of j − 4,
+/// both minus 8 — which are exactly elements 4j..4j+3.
+/// </summary>
+internal readonly unsafe struct Q4_0x8 : ILegacyGroupFormat
+{
+    public static int RowBlockBytes => 18;
+    public static int BlockBytes => 144;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Chunk(byte* block, int j)
     {
-        for (int b = 0; b < blocks; b++)
+        Vector256<byte> x = Vector256.Load(block + LegacyGemmX8.ScaleBytes + 32 * (j & 3));
+        if (j >= 4)
+            x = (x.AsUInt16() >>> 4).AsByte();
+        return ((x & Vector256.Create((byte)0x0F)) - Vector256.Create((byte)8)).AsSByte();
+    }
+
+    public static void PackRow(byte* src, byte* block, int r)
+    {
+        *(ushort*)(block + 2 * r) = *(ushort*)src;
+        for (int j = 0; j < 4; j++)
+            *(uint*)(block + LegacyGemmX8.ScaleBytes + 32 * j + 4 * r) = *(uint*)(src + 2 + 4 * j);
+    }
+
+    public static int Code(byte* block, int r, int i)
+    {
+        int b = block[LegacyGemmX8.ScaleBytes + 32 * ((i % 16) / 4) + 4 * r + i % 4];
+        return (i < 16 ? b & 0x0F : b >> 4) - 8;
+    }
+}
+
+/// <summary>The kernels of <see cref="LegacyGemmX8"/>, specialised by the JIT for each format.</summary>
+internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILegacyGroupFormat
+{
+    private const int GroupRows = LegacyGemmX8.GroupRows;
+    private const int ScaleBytes = LegacyGemmX8.ScaleBytes;
+
+    public static long PackedBytes(int rows, int blocks) => (long)LegacyGemmX8.Groups(rows) * blocks * TFormat.BlockBytes;
+
+    /// <summary>Repacks <paramref name="rows"/> rows (<paramref name="blocks"/> blocks each) into groups of 8.</summary>
+    public static void Pack(byte* src, int rows, long rowBytes, int blocks, byte* dst)
+    {
+        // Row-group order is free, so split by group; each writes its own bytes.
+        Parallel.For(0, LegacyGemmX8.Groups(rows), g =>
         {
-            byte* o = dst + (long)b * BlockBytes;
-            for (int r = 0; r < GroupRows; r++)
-            {
-                int row = g * GroupRows + r;
-                if (row >= rows)
-                {
-                    *(ushort*)(o + 2 * r) = 0;
-                    for (int j = 0; j < 8; j++)
-                        *(uint*)(o + ScaleBytes + 32 * j + 4 * r) = 0;
-                    continue;
-                }
-                byte* block = src + row * rowBytes + 34L * b;
-                *(ushort*)(o + 2 * r) = *(ushort*)block;
-                for (int j = 0; j < 8; j++)
-                    *(uint*)(o + ScaleBytes + 32 * j + 4 * r) = *(uint*)(block + 2 + 4 * j);
-            }
-        }
+            byte* group = dst + (long)g * blocks * TFormat.BlockBytes;
+            new Span<byte>(group, blocks * TFormat.BlockBytes).Clear(); // padding rows: zero scales and codes
+            for (int r = 0; r < GroupRows && g * GroupRows + r < rows; r++)
+                for (int b = 0; b < blocks; b++)
+                    TFormat.PackRow(src + (g * GroupRows + r) * rowBytes + (long)b * TFormat.RowBlockBytes, group + (long)b * TFormat.BlockBytes, r);
+        });
     }
 
     /// <summary>The 8 rows' scales of one packed block, widened exactly.</summary>
@@ -85,12 +146,11 @@ internal static unsafe class GemmQ8_0x8
         Vector256<byte> k80 = Vector256.Create((byte)0x80);
         for (int b = 0; b < blocks; b++)
         {
-            byte* block = group + (long)b * BlockBytes;
+            byte* block = group + (long)b * TFormat.BlockBytes;
             Scales(block).Store(scales + 8 * b);
-            byte* w = block + ScaleBytes;
             Vector256<int> c = Vector256<int>.Zero;
             for (int j = 0; j < 8; j++)
-                c = AvxVnni.MultiplyWideningAndAdd(c, k80, Vector256.Load(w + 32 * j).AsSByte());
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, TFormat.Chunk(block, j));
             (Vector256<int>.Zero - c).Store(offsets + 8 * b);
         }
     }
@@ -102,11 +162,8 @@ internal static unsafe class GemmQ8_0x8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchBlock(byte* block)
     {
-        Sse.Prefetch1(block);
-        Sse.Prefetch1(block + 64);
-        Sse.Prefetch1(block + 128);
-        Sse.Prefetch1(block + 192);
-        Sse.Prefetch1(block + 256);
+        for (int line = 0; line < TFormat.BlockBytes; line += 64)
+            Sse.Prefetch1(block + line);
     }
 
     /// <summary>
@@ -123,18 +180,18 @@ internal static unsafe class GemmQ8_0x8
         for (int b = 0; b < blocks; b++)
         {
             if (next != null)
-                PrefetchBlock(next + (long)b * BlockBytes);
+                PrefetchBlock(next + (long)b * TFormat.BlockBytes);
             Vector256<int> i0 = Vector256.Load(offsets + 8 * b), i1 = i0, i2 = i0, i3 = i0;
-            byte* w = group + (long)b * BlockBytes + ScaleBytes;
+            byte* block = group + (long)b * TFormat.BlockBytes;
             int ao = 32 * b;
             for (int j = 0; j < 32; j += 8)
             {
-                Vector256<sbyte> x = Vector256.Load(w + 8 * j).AsSByte();
+                Vector256<sbyte> x = TFormat.Chunk(block, j / 4);
                 i0 = Dot4(i0, a0 + ao + j, x);
                 i1 = Dot4(i1, a1 + ao + j, x);
                 i2 = Dot4(i2, a2 + ao + j, x);
                 i3 = Dot4(i3, a3 + ao + j, x);
-                x = Vector256.Load(w + 8 * j + 32).AsSByte();
+                x = TFormat.Chunk(block, j / 4 + 1);
                 i0 = Dot4(i0, a0 + ao + j + 4, x);
                 i1 = Dot4(i1, a1 + ao + j + 4, x);
                 i2 = Dot4(i2, a2 + ao + j + 4, x);
@@ -165,13 +222,13 @@ internal static unsafe class GemmQ8_0x8
         for (int b = 0; b < blocks; b++)
         {
             if (next != null)
-                PrefetchBlock(next + (long)b * BlockBytes);
+                PrefetchBlock(next + (long)b * TFormat.BlockBytes);
             Vector256<int> i0 = Vector256.Load(offsets + 8 * b), i1 = i0, i2 = i0, i3 = i0, i4 = i0, i5 = i0, i6 = i0, i7 = i0;
-            byte* w = group + (long)b * BlockBytes + ScaleBytes;
+            byte* block = group + (long)b * TFormat.BlockBytes;
             byte* ab = a + 32 * b;
             // Unrolled by hand (the JIT does not unroll): 8 chunks x 8 tokens, no loop overhead between them.
             Vector256<sbyte> x;
-            x = Vector256.Load(w + 0).AsSByte();
+            x = TFormat.Chunk(block, 0);
             i0 = Dot4(i0, ab + 0, x);
             i1 = Dot4(i1, ab + 0 + kk, x);
             i2 = Dot4(i2, ab + 0 + 2 * kk, x);
@@ -180,7 +237,7 @@ internal static unsafe class GemmQ8_0x8
             i5 = Dot4(i5, ab + 0 + 5 * kk, x);
             i6 = Dot4(i6, ab + 0 + 6 * kk, x);
             i7 = Dot4(i7, ab + 0 + 7 * kk, x);
-            x = Vector256.Load(w + 32).AsSByte();
+            x = TFormat.Chunk(block, 1);
             i0 = Dot4(i0, ab + 4, x);
             i1 = Dot4(i1, ab + 4 + kk, x);
             i2 = Dot4(i2, ab + 4 + 2 * kk, x);
@@ -189,7 +246,7 @@ internal static unsafe class GemmQ8_0x8
             i5 = Dot4(i5, ab + 4 + 5 * kk, x);
             i6 = Dot4(i6, ab + 4 + 6 * kk, x);
             i7 = Dot4(i7, ab + 4 + 7 * kk, x);
-            x = Vector256.Load(w + 64).AsSByte();
+            x = TFormat.Chunk(block, 2);
             i0 = Dot4(i0, ab + 8, x);
             i1 = Dot4(i1, ab + 8 + kk, x);
             i2 = Dot4(i2, ab + 8 + 2 * kk, x);
@@ -198,7 +255,7 @@ internal static unsafe class GemmQ8_0x8
             i5 = Dot4(i5, ab + 8 + 5 * kk, x);
             i6 = Dot4(i6, ab + 8 + 6 * kk, x);
             i7 = Dot4(i7, ab + 8 + 7 * kk, x);
-            x = Vector256.Load(w + 96).AsSByte();
+            x = TFormat.Chunk(block, 3);
             i0 = Dot4(i0, ab + 12, x);
             i1 = Dot4(i1, ab + 12 + kk, x);
             i2 = Dot4(i2, ab + 12 + 2 * kk, x);
@@ -207,7 +264,7 @@ internal static unsafe class GemmQ8_0x8
             i5 = Dot4(i5, ab + 12 + 5 * kk, x);
             i6 = Dot4(i6, ab + 12 + 6 * kk, x);
             i7 = Dot4(i7, ab + 12 + 7 * kk, x);
-            x = Vector256.Load(w + 128).AsSByte();
+            x = TFormat.Chunk(block, 4);
             i0 = Dot4(i0, ab + 16, x);
             i1 = Dot4(i1, ab + 16 + kk, x);
             i2 = Dot4(i2, ab + 16 + 2 * kk, x);
@@ -216,7 +273,7 @@ internal static unsafe class GemmQ8_0x8
             i5 = Dot4(i5, ab + 16 + 5 * kk, x);
             i6 = Dot4(i6, ab + 16 + 6 * kk, x);
             i7 = Dot4(i7, ab + 16 + 7 * kk, x);
-            x = Vector256.Load(w + 160).AsSByte();
+            x = TFormat.Chunk(block, 5);
             i0 = Dot4(i0, ab + 20, x);
             i1 = Dot4(i1, ab + 20 + kk, x);
             i2 = Dot4(i2, ab + 20 + 2 * kk, x);
@@ -225,7 +282,7 @@ internal static unsafe class GemmQ8_0x8
             i5 = Dot4(i5, ab + 20 + 5 * kk, x);
             i6 = Dot4(i6, ab + 20 + 6 * kk, x);
             i7 = Dot4(i7, ab + 20 + 7 * kk, x);
-            x = Vector256.Load(w + 192).AsSByte();
+            x = TFormat.Chunk(block, 6);
             i0 = Dot4(i0, ab + 24, x);
             i1 = Dot4(i1, ab + 24 + kk, x);
             i2 = Dot4(i2, ab + 24 + 2 * kk, x);
@@ -234,7 +291,7 @@ internal static unsafe class GemmQ8_0x8
             i5 = Dot4(i5, ab + 24 + 5 * kk, x);
             i6 = Dot4(i6, ab + 24 + 6 * kk, x);
             i7 = Dot4(i7, ab + 24 + 7 * kk, x);
-            x = Vector256.Load(w + 224).AsSByte();
+            x = TFormat.Chunk(block, 7);
             i0 = Dot4(i0, ab + 28, x);
             i1 = Dot4(i1, ab + 28 + kk, x);
             i2 = Dot4(i2, ab + 28 + 2 * kk, x);
@@ -270,27 +327,24 @@ internal static unsafe class GemmQ8_0x8
     {
         Vector256<byte> k80 = Vector256.Create((byte)0x80);
         Vector256<float> f = default;
-        int ahead = PrefetchDistance;
+        int ahead = LegacyGemmX8.PrefetchDistance;
         for (int b = 0; b < blocks; b++)
         {
-            byte* block = group + (long)b * BlockBytes;
-            Sse.Prefetch0(block + ahead);
-            Sse.Prefetch0(block + ahead + 64);
-            Sse.Prefetch0(block + ahead + 128);
-            Sse.Prefetch0(block + ahead + 192);
-            Sse.Prefetch0(block + ahead + 256);
-            byte* w = block + ScaleBytes;
+            byte* block = group + (long)b * TFormat.BlockBytes;
+            for (int line = 0; line < TFormat.BlockBytes; line += 64)
+                Sse.Prefetch0(block + ahead + line);
             byte* ab = a + 32 * b;
             Vector256<int> i = Vector256<int>.Zero, c = Vector256<int>.Zero;
-            for (int j = 0; j < 8; j += 2)
-            {
-                Vector256<sbyte> x = Vector256.Load(w + 32 * j).AsSByte();
-                i = Dot4(i, ab + 4 * j, x);
-                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
-                x = Vector256.Load(w + 32 * j + 32).AsSByte();
-                i = Dot4(i, ab + 4 * j + 4, x);
-                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
-            }
+            Vector256<sbyte> x;
+            // Unrolled by hand so each chunk index is a constant (Q4_0's nibble choice folds away).
+            x = TFormat.Chunk(block, 0); i = Dot4(i, ab, x); c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
+            x = TFormat.Chunk(block, 1); i = Dot4(i, ab + 4, x); c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
+            x = TFormat.Chunk(block, 2); i = Dot4(i, ab + 8, x); c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
+            x = TFormat.Chunk(block, 3); i = Dot4(i, ab + 12, x); c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
+            x = TFormat.Chunk(block, 4); i = Dot4(i, ab + 16, x); c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
+            x = TFormat.Chunk(block, 5); i = Dot4(i, ab + 20, x); c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
+            x = TFormat.Chunk(block, 6); i = Dot4(i, ab + 24, x); c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
+            x = TFormat.Chunk(block, 7); i = Dot4(i, ab + 28, x); c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
             f = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i - c), Scales(block) * Vector256.Create(da[b]), f);
         }
         f.Store(o);
@@ -302,11 +356,10 @@ internal static unsafe class GemmQ8_0x8
         float f = 0;
         for (int b = 0; b < blocks; b++)
         {
-            byte* block = group + (long)b * BlockBytes;
+            byte* block = group + (long)b * TFormat.BlockBytes;
             int isum = 0;
-            for (int j = 0; j < 8; j++)
-                for (int q = 0; q < 4; q++)
-                    isum += (sbyte)block[ScaleBytes + 32 * j + 4 * row + q] * (a[32 * b + 4 * j + q] - 128);
+            for (int e = 0; e < 32; e++)
+                isum += TFormat.Code(block, row, e) * (a[32 * b + e] - 128);
             float dw = Fp16.ToFloat(*(ushort*)(block + 2 * row));
             f = MathF.FusedMultiplyAdd(isum, dw * da[b], f);
         }
