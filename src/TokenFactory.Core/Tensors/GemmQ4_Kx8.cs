@@ -123,29 +123,50 @@ internal static unsafe class GemmQ4_Kx8
                     Sse.Prefetch1(next + (long)b * BlockBytes + line); // the next group streams into L2 behind the compute
             int* sc = (int*)(prepared + (long)b * PreparedBytes);
             Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
-            for (int half = 0; half < 8; half++)
+            for (int j = 0; j < 4; j++)
             {
-                // half = 2j (low nibbles, sub-block 2j) or 2j+1 (high nibbles, sub-block 2j+1).
-                int j = half >> 1, shift = 4 * (half & 1);
-                sbyte* ap = a + 256 * b + 32 * ActivationPacking.SubBlockSlot(half);
+                // Pair j: low nibbles are sub-block 2j, high nibbles 2j+1 (written out twice so neither needs a variable shift).
                 byte* w = codes + 256 * j;
-                Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default, i4 = default, i5 = default, i6 = default, i7 = default;
-                for (int c = 0; c < 8; c++)
                 {
-                    Vector256<byte> x = (Vector256.Load(w + 32 * c).AsUInt16() >>> shift).AsByte() & low4;
-                    sbyte* p = ap + 4 * c;
-                    i0 = Dot4(i0, x, p);
-                    i1 = Dot4(i1, x, p + kk);
-                    i2 = Dot4(i2, x, p + 2 * kk);
-                    i3 = Dot4(i3, x, p + 3 * kk);
-                    i4 = Dot4(i4, x, p + 4 * kk);
-                    i5 = Dot4(i5, x, p + 5 * kk);
-                    i6 = Dot4(i6, x, p + 6 * kk);
-                    i7 = Dot4(i7, x, p + 7 * kk);
+                    sbyte* ap = a + 256 * b + 32 * ActivationPacking.SubBlockSlot(2 * j);
+                    Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default, i4 = default, i5 = default, i6 = default, i7 = default;
+                    for (int c = 0; c < 8; c++)
+                    {
+                        Vector256<byte> x = Vector256.Load(w + 32 * c) & low4;
+                        sbyte* p = ap + 4 * c;
+                        i0 = Dot4(i0, x, p);
+                        i1 = Dot4(i1, x, p + kk);
+                        i2 = Dot4(i2, x, p + 2 * kk);
+                        i3 = Dot4(i3, x, p + 3 * kk);
+                        i4 = Dot4(i4, x, p + 4 * kk);
+                        i5 = Dot4(i5, x, p + 5 * kk);
+                        i6 = Dot4(i6, x, p + 6 * kk);
+                        i7 = Dot4(i7, x, p + 7 * kk);
+                    }
+                    Vector256<int> scale = Vector256.Load(sc + 8 * (2 * j));
+                    s0 += i0 * scale; s1 += i1 * scale; s2 += i2 * scale; s3 += i3 * scale;
+                    s4 += i4 * scale; s5 += i5 * scale; s6 += i6 * scale; s7 += i7 * scale;
                 }
-                Vector256<int> scale = Vector256.Load(sc + 8 * half);
-                s0 += i0 * scale; s1 += i1 * scale; s2 += i2 * scale; s3 += i3 * scale;
-                s4 += i4 * scale; s5 += i5 * scale; s6 += i6 * scale; s7 += i7 * scale;
+                {
+                    sbyte* ap = a + 256 * b + 32 * ActivationPacking.SubBlockSlot(2 * j + 1);
+                    Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default, i4 = default, i5 = default, i6 = default, i7 = default;
+                    for (int c = 0; c < 8; c++)
+                    {
+                        Vector256<byte> x = (Vector256.Load(w + 32 * c).AsUInt16() >>> 4).AsByte() & low4;
+                        sbyte* p = ap + 4 * c;
+                        i0 = Dot4(i0, x, p);
+                        i1 = Dot4(i1, x, p + kk);
+                        i2 = Dot4(i2, x, p + 2 * kk);
+                        i3 = Dot4(i3, x, p + 3 * kk);
+                        i4 = Dot4(i4, x, p + 4 * kk);
+                        i5 = Dot4(i5, x, p + 5 * kk);
+                        i6 = Dot4(i6, x, p + 6 * kk);
+                        i7 = Dot4(i7, x, p + 7 * kk);
+                    }
+                    Vector256<int> scale = Vector256.Load(sc + 8 * (2 * j + 1));
+                    s0 += i0 * scale; s1 += i1 * scale; s2 += i2 * scale; s3 += i3 * scale;
+                    s4 += i4 * scale; s5 += i5 * scale; s6 += i6 * scale; s7 += i7 * scale;
+                }
             }
             int* m = sc + 64;
             float* dd = (float*)(prepared + (long)b * PreparedBytes + 512);
