@@ -86,11 +86,22 @@ public sealed class FloorCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task A_request_that_completed_is_in_the_ledger_after_the_server_is_killed_mid_load()
+    public Task A_request_that_completed_is_in_the_ledger_after_the_server_is_killed_mid_load() =>
+        KillMidLoadAsync(Environment, ["--database", Database]);
+
+    [PostgresFact]
+    public Task A_request_that_completed_is_in_PostgreSQL_after_the_server_is_killed_mid_load()
+    {
+        var environment = Environment;
+        environment["TOKENFACTORY_POSTGRES"] = PostgresFactAttribute.Require();
+        return KillMidLoadAsync(environment, []);
+    }
+
+    private static async Task KillMidLoadAsync(Dictionary<string, string> environment, string[] store)
     {
         var completed = new ConcurrentBag<string>();
         int started = 0;
-        await using (var server = await ServeProcess.StartAsync(Environment, "--database", Database, "--no-auth", "--max-waiting", "256"))
+        await using (var server = await ServeProcess.StartAsync(environment, [.. store, "--no-auth", "--max-waiting", "256"]))
         {
             using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
             using var stop = new CancellationTokenSource();
@@ -134,7 +145,7 @@ public sealed class FloorCommandTests : IDisposable
         Assert.True(completed.Count >= 60, $"only {completed.Count} requests completed before the deadline");
         Assert.True(started > completed.Count, "the kill should land while requests are in flight");
 
-        await using var restarted = await ServeProcess.StartAsync(Environment, "--database", Database, "--no-auth");
+        await using var restarted = await ServeProcess.StartAsync(environment, [.. store, "--no-auth"]);
         using var admin = new HttpClient { BaseAddress = restarted.BaseAddress };
         admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
         var ledger = JsonNode.Parse(await admin.GetStringAsync("/admin/ledger?limit=100000"))!["data"]!.AsArray();

@@ -42,6 +42,15 @@ public sealed class IdentityTests : IAsyncLifetime
             Assert.Equal("invalid_request_error", (string?)error["type"]);
             Assert.Contains("Authorization", (string?)error["message"]);
         }
+        foreach (var (header, code) in new[] { ("Basic dXNlcjpwYXNz", "missing_api_key"), ("Bearer ", "missing_api_key"), ("Bearer tf-", "invalid_api_key"),
+            ("Bearer tf-key_x-", "invalid_api_key"), ("Bearer tf-" + new string('k', 6000), "invalid_api_key") })
+        {
+            using var bad = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+            bad.Headers.TryAddWithoutValidation("Authorization", header);
+            using var response = await _floor.Server.Client.SendAsync(bad);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Equal(code, (string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!["code"]);
+        }
         var (status, err) = await FailureOf(() => _floor.Chat("sk-not-ours").CompleteChatAsync(Messages, Greedy()));
         Assert.Equal(401, status);
         Assert.Equal("invalid_api_key", (string?)err["code"]);
