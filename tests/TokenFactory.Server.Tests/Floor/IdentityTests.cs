@@ -181,6 +181,14 @@ public sealed class IdentityTests : IAsyncLifetime
         var key = await _floor.NewKeyAsync();
         var chat = _floor.Chat(key.Secret!);
         ChatCompletion whole = await chat.CompleteChatAsync(Messages, Greedy(6));
+        // n = 3 choices share one prompt: the ledger counts it once, as the usage does.
+        using var three = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Headers = { Authorization = new AuthenticationHeaderValue("Bearer", key.Secret) },
+            Content = JsonContent.Create(new { messages = new[] { new { role = "user", content = "Once upon a time" } }, max_tokens = 3, n = 3 }),
+        };
+        using var threeResponse = await _floor.Server.Client.SendAsync(three);
+        var threeBody = JsonNode.Parse(await threeResponse.Content.ReadAsStringAsync())!;
         string? streamedId = null;
         ChatTokenUsage? streamedUsage = null;
         await foreach (var update in chat.CompleteChatStreamingAsync(Messages, Greedy(5)))
@@ -197,7 +205,11 @@ public sealed class IdentityTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
 
         var ledger = await _floor.LedgerAsync(key.Team);
-        Assert.Equal(3, ledger.Count);
+        Assert.Equal(4, ledger.Count);
+        var threeLine = ledger.Single(e => e.RequestId == (string)threeBody["id"]!);
+        Assert.Equal((long)threeBody["usage"]!["prompt_tokens"]!, threeLine.PromptTokens);
+        Assert.Equal((long)threeBody["usage"]!["completion_tokens"]!, threeLine.CompletionTokens);
+        ledger.Remove(threeLine);
         var first = ledger.Single(e => e.RequestId == whole.Id);
         Assert.Equal((key.Id, key.Team, ServerInstance.ModelName, "/v1/chat/completions", 200), (first.Key, first.Team, first.Model, first.Endpoint, first.Status));
         Assert.Equal(whole.Usage.InputTokenCount, first.PromptTokens);
@@ -218,10 +230,10 @@ public sealed class IdentityTests : IAsyncLifetime
         string csv = await _floor.Admin.GetStringAsync($"/admin/usage?group_by=key&key={key.Id}&format=csv");
         var lines = csv.TrimEnd('\n').Split('\n');
         Assert.Equal(TokenFactory.Floor.Ledger.UsageCsv.Header, lines[0]);
-        Assert.StartsWith($"{key.Id},3,", lines[1]);
+        Assert.StartsWith($"{key.Id},4,", lines[1]);
         var json = await _floor.Admin.GetFromJsonAsync($"/admin/usage?group_by=team&team={key.Team}", AdminJsonContext.Relaxed.AdminListUsageRowBody);
         var row = Assert.Single(json!.Data);
-        Assert.Equal(first.PromptTokens + streamed.PromptTokens, row.PromptTokens);
+        Assert.Equal(first.PromptTokens + streamed.PromptTokens + threeLine.PromptTokens, row.PromptTokens);
         Assert.True(row.JoulesPerToken > 0 && row.UsdPerMillionOutputTokens > 0);
     }
 
