@@ -7,8 +7,8 @@ internal static partial class FloorLog
     [LoggerMessage(100, LogLevel.Warning, "AUTHENTICATION IS OFF (TokenFactory:Floor:Auth=none / --no-auth): anyone who can reach this server may use it. For local use only; create keys with `tokenfactory keys create` and drop --no-auth for anything shared.")]
     public static partial void NoAuth(ILogger logger);
 
-    [LoggerMessage(101, LogLevel.Information, "Factory floor: {Kind} store {Where}; energy meter: {Meter}; admin API {Admin}")]
-    public static partial void Ready(ILogger logger, string kind, string where, string meter, string admin);
+    [LoggerMessage(101, LogLevel.Information, "Factory floor: ledger {Where}; energy meter: {Meter}; admin API {Admin}")]
+    public static partial void Ready(ILogger logger, string where, string meter, string admin);
 
     [LoggerMessage(102, LogLevel.Error, "Could not settle request {RequestId} in the ledger")]
     public static partial void SettleFailed(ILogger logger, Exception exception, string requestId);

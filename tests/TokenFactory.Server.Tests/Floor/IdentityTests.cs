@@ -243,8 +243,27 @@ public sealed class IdentityTests : IAsyncLifetime
     [InlineData("TokenFactory:Floor:Energy:Meter", "solar", "Unknown energy meter")]
     public async Task Floor_settings_that_make_no_sense_stop_the_server_with_a_clear_message(string key, string value, string expected)
     {
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ServerInstance.StartAsync(new() { [key] = value }));
+        var e = await Assert.ThrowsAsync<TokenFactoryException>(() => ServerInstance.StartAsync(new() { [key] = value }));
         Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public async Task An_unreachable_ledger_stops_the_server_with_a_clear_message()
+    {
+        var e = await Assert.ThrowsAsync<TokenFactoryException>(() => ServerInstance.StartAsync(new()
+        {
+            ["TokenFactory:Floor:Postgres"] = "Host=/nonexistent-tokenfactory-socket-dir;Username=nobody;Timeout=2",
+        }));
+        Assert.StartsWith("cannot open the usage ledger (postgresql)", e.Message);
+    }
+
+    private sealed class LedgerDown() : System.Data.Common.DbException("connection refused");
+
+    [Fact]
+    public void A_ledger_outage_during_a_request_is_a_503_to_retry_not_a_500()
+    {
+        var error = TokenFactory.Server.Api.ErrorHandlingMiddleware.Map(new LedgerDown());
+        Assert.Equal((503, "ledger_unavailable", 1), (error.Status, error.Code, error.RetryAfterSeconds));
     }
 
     [Fact]
