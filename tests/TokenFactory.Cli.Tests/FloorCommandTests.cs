@@ -62,11 +62,13 @@ public sealed class FloorCommandTests : IDisposable
         Assert.Equal("1", fields[1]);
         Assert.Equal("6", fields[4]);
         Assert.True(double.Parse(fields[5], System.Globalization.CultureInfo.InvariantCulture) > 0, "energy is charged");
+        Assert.Equal("true", fields[6]); // the server runs the estimate, and the report says so
 
         (code, stdout, _) = Cli(server, "usage", "--by", "key");
         Assert.Equal(0, code);
         Assert.Contains(keyId, stdout);
         Assert.Contains("J/token", stdout);
+        Assert.Contains("(est.)", stdout);
         var budgets = JsonNode.Parse(Cli(server, "budgets", "list", "--format", "json").Stdout)!.AsArray();
         Assert.Equal("soft_limit_reached", (string?)budgets.Single()!["state"]);
 

@@ -12,7 +12,7 @@ internal static class UsageCommand
     private static string[] Row(UsageRowBody u) =>
     [
         u.Group, TextTable.Number(u.Requests), TextTable.Number(u.PromptTokens), TextTable.Number(u.CachedPromptTokens), TextTable.Number(u.CompletionTokens),
-        TextTable.Number(u.EnergyJoules, "0.###"), TextTable.Number(u.JoulesPerToken, "G4"), TextTable.Number(u.CostUsd, "G6"),
+        TextTable.Number(u.EnergyJoules, "0.###") + (u.EnergyEstimated ? " (est.)" : ""), TextTable.Number(u.JoulesPerToken, "G4"), TextTable.Number(u.CostUsd, "G6"),
         TextTable.Number(u.UsdPerMillionInputTokens, "G6"), TextTable.Number(u.UsdPerMillionOutputTokens, "G6"),
     ];
 
@@ -56,6 +56,6 @@ internal static class UsageCommand
     private static UsageRow ToRow(UsageRowBody u) => new()
     {
         Group = u.Group, Requests = u.Requests, PromptTokens = u.PromptTokens, CachedPromptTokens = u.CachedPromptTokens, CompletionTokens = u.CompletionTokens,
-        EnergyJoules = u.EnergyJoules, InputCostUsd = u.InputCostUsd, OutputCostUsd = u.OutputCostUsd,
+        EnergyJoules = u.EnergyJoules, EnergyEstimated = u.EnergyEstimated, InputCostUsd = u.InputCostUsd, OutputCostUsd = u.OutputCostUsd,
     };
 }
