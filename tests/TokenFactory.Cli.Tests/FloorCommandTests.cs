@@ -136,6 +136,7 @@ public sealed class FloorCommandTests : IDisposable
                     }
                 }
             }
+            Assert.Contains("AUTHENTICATION IS OFF", server.Log); // --no-auth is loud
             var workers = Enumerable.Range(0, 16).Select(w => Task.Run(() => Worker(w))).ToArray();
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (completed.Count < 60 && DateTime.UtcNow < deadline)
