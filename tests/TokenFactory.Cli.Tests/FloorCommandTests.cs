@@ -64,6 +64,12 @@ public sealed class FloorCommandTests : IDisposable
         Assert.True(double.Parse(fields[5], System.Globalization.CultureInfo.InvariantCulture) > 0, "energy is charged");
         Assert.Equal("true", fields[6]); // the server runs the estimate, and the report says so
 
+        // The same report straight from the SQLite file, beside the running server.
+        var (directCode, direct, directErr) = CliRunner.Run("usage", "--by", "team", "--format", "csv", "--database", Database);
+        Assert.True(directCode == 0, directErr);
+        Assert.Equal(stdout, direct);
+        Assert.Equal(1, CliRunner.Run("usage", "--database", Path.Combine(_directory, "missing.db")).ExitCode);
+
         (code, stdout, _) = Cli(server, "usage", "--by", "key");
         Assert.Equal(0, code);
         Assert.Contains(keyId, stdout);
