@@ -102,7 +102,11 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         return new Admission(this, caller, model, endpoint, started, reservationId, worstTokens, worstUsd, rate, soft);
     }
 
-    /// <summary>Records a request refused before it ran (bad request, rate limit, quota): status only, no usage.</summary>
+    /// <summary>
+    /// Records a request refused before it ran (bad request, rate limit, quota): status only, no usage, and
+    /// without waiting for the disk: nothing was served, and a client hammering a limit must not turn each
+    /// refusal into a flush. The next durable commit writes it out.
+    /// </summary>
     public Task RecordRefusalAsync(Caller caller, string model, string endpoint, int status, DateTimeOffset started, CancellationToken cancellation = default) =>
         store.SettleAsync(new UsageRecord
         {
@@ -114,7 +118,7 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
             Endpoint = endpoint,
             Status = status,
             DurationSeconds = (time.GetUtcNow() - started).TotalSeconds,
-        }, null, 0, cancellation);
+        }, null, 0, cancellation, durable: false);
 
     internal async Task SettleAsync(Admission admission, UsageOutcome outcome, CancellationToken cancellation)
     {
