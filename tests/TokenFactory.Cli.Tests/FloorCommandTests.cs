@@ -94,6 +94,14 @@ public sealed class FloorCommandTests : IDisposable
     }
 
     [Fact]
+    public void Bench_floor_measures_authenticate_admit_and_settle()
+    {
+        var (code, stdout, stderr) = CliRunner.Run("bench", "floor", "-n", "20", "--database", Database);
+        Assert.True(code == 0, stderr);
+        Assert.Matches(@"authenticate \d+\.\d{3} ms +admit \d+\.\d{3} ms +settle \d+\.\d{3} ms", stdout);
+    }
+
+    [Fact]
     public Task A_request_that_completed_is_in_the_ledger_after_the_server_is_killed_mid_load() =>
         KillMidLoadAsync(Environment, ["--database", Database]);
 
