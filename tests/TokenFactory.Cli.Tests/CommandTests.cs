@@ -81,6 +81,27 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public void Synth_writes_a_nemotron_h_moe_model_that_inspect_and_run_accept_and_refuses_a_mismatched_arch()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "tokenfactory-cli-tests", Guid.NewGuid().ToString("N"));
+        var path = Path.Combine(dir, "nemotron.gguf");
+        var (code, stdout, _) = CliRunner.Run("synth", "--arch", "nemotron_h_moe", "--shape", "nemotron-h-moe-tiny", "--type", "Q8_0", "--vocab", CliRunner.Stories260K, "--out", path);
+        Assert.Equal(0, code);
+        (code, stdout, _) = CliRunner.Run("inspect", path);
+        Assert.Equal(0, code);
+        Assert.Contains("general.architecture = \"nemotron_h_moe\"", stdout);
+        Assert.Matches(@"blk\.1\.ffn_up_exps\.weight\s+Q8_0\s+\[256, 128, 8\]", stdout);
+        Assert.Matches(@"blk\.0\.ssm_conv1d\.weight\s+F32", stdout);
+        (code, stdout, _) = CliRunner.Run("run", "--model", path, "-n", "4", "--temp", "0");
+        Assert.Equal(0, code);
+        string stderr;
+        (code, _, stderr) = CliRunner.Run("synth", "--arch", "llama", "--shape", "nemotron-h-tiny", "--type", "F32", "--vocab", CliRunner.Stories260K, "--out", Path.Combine(dir, "x.gguf"));
+        Assert.Equal(1, code);
+        Assert.Contains("--arch nemotron_h", stderr);
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
     public void Unknown_synth_type_is_a_clear_error()
     {
         var (code, _, stderr) = CliRunner.Run("synth", "--shape", "tiny", "--type", "Q3_K", "--vocab", CliRunner.Stories260K, "--out", "/tmp/never.gguf");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-records the llama.cpp fixtures for the synthetic test models (every architecture × weight type at
-# the tiny shape, stories260K's vocabulary, seed 1). Run after changing what `synth` writes.
+# the tiny shape, stories260K's vocabulary, seed 1; Nemotron-H at its own tiny shapes). Run after changing what `synth` writes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="$root/tests/TokenFactory.Core.Tests/Fixtures/llama-cpp"
@@ -16,6 +16,18 @@ for arch in llama qwen2 qwen3; do
   for type in F32 F16 Q8_0 Q4_0 Q4_K Q6_K; do
     name="synth-$arch-tiny-$type-seed1"
     "$cli" synth --arch "$arch" --shape tiny --type "$type" --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
+    (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \
+      --prompts-file prompts/stories.txt --n 32 --top 10 --threads 2 >/dev/null)
+    echo "recorded $name"
+  done
+done
+
+# Nemotron-H (hybrid Mamba-2 / attention / MLP or experts): their own test shapes, F32 and Q8_0.
+for pair in nemotron_h:nemotron-h-tiny nemotron_h_moe:nemotron-h-moe-tiny; do
+  arch="${pair%%:*}" shape="${pair#*:}"
+  for type in F32 Q8_0; do
+    name="synth-$arch-$shape-$type-seed1"
+    "$cli" synth --arch "$arch" --shape "$shape" --type "$type" --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
     (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \
       --prompts-file prompts/stories.txt --n 32 --top 10 --threads 2 >/dev/null)
     echo "recorded $name"

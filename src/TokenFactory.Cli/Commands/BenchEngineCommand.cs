@@ -55,6 +55,7 @@ internal static class BenchEngineCommand
                     ["max_running"] = options.MaxRunningSequences,
                     ["prefix_caching"] = options.PrefixCaching,
                     ["kv_cache"] = engine is BatchingEngine b ? ByteSize.Format(b.KvCacheBytes) : null,
+                    ["recurrent_state"] = engine is BatchingEngine { RecurrentStateBytes: > 0 } h ? ByteSize.Format(h.RecurrentStateBytes) : null,
                 });
                 if (engine is BatchingEngine be)
                 {

@@ -75,11 +75,20 @@ internal static class BenchModelCommand
 
         // Memory roofline for generation: every weight matrix is read once per token (the embedding only one row),
         // plus the KV cache up to the current position (F16 keys and values), averaged over the generated positions.
+        // Hybrid models: a Mamba block reads its projections and its recurrent state (and writes the state back);
+        // a mixture-of-experts block reads the router, the shared expert and only the experts a token uses.
         long weightBytes = 0;
         foreach (var l in m.Weights.Layers)
+        {
             weightBytes += Bytes(l.Query) + Bytes(l.Key) + Bytes(l.Value) + Bytes(l.Output) + Bytes(l.Gate) + Bytes(l.Up) + Bytes(l.Down);
+            if (l.Mamba is { } mamba)
+                weightBytes += Bytes(mamba.InProjection) + Bytes(mamba.OutProjection) + 2L * (c.Ssm!.SsmStateLength + c.Ssm.ConvStateLength) * sizeof(float);
+            if (l.Experts is { } experts)
+                weightBytes += Bytes(experts.Router) + (experts.SharedUp is { } su ? Bytes(su) + Bytes(experts.SharedDown!.Value) : 0)
+                    + c.Moe!.UsedCount * (Bytes(experts.Up[0]) + Bytes(experts.Down[0]));
+        }
         weightBytes += Bytes(m.Weights.Output) + m.Weights.TokenEmbedding.RowBytes;
-        double kvBytes = 2.0 * c.BlockCount * c.KvDimension * sizeof(short) * (nGen + 1) / 2.0;
+        double kvBytes = 2.0 * c.CacheLayerCount * c.KvDimension * sizeof(short) * (nGen + 1) / 2.0;
         double bytesPerToken = weightBytes + kvBytes;
         double bandwidth = 0;
         if (bwMiB > 0)

@@ -11,7 +11,7 @@ internal static class SynthCommand
 {
     public static Command Create()
     {
-        var arch = new Option<string>("--arch") { Description = "llama, qwen2 or qwen3", DefaultValueFactory = _ => "llama" };
+        var arch = new Option<string>("--arch") { Description = "llama, qwen2, qwen3, nemotron_h or nemotron_h_moe (Nemotron-H shapes need their own arch)", DefaultValueFactory = _ => "llama" };
         var shape = new Option<string>("--shape") { Description = "Shape name: " + string.Join(", ", ModelShape.All.Select(s => s.Name)), Required = true };
         var type = new Option<string>("--type") { Description = "Weight type: " + string.Join(", ", SyntheticModelWriter.WeightTypes), DefaultValueFactory = _ => "Q8_0" };
         var vocab = new Option<string>("--vocab") { Description = "GGUF whose tokenizer.* metadata is copied", Required = true };

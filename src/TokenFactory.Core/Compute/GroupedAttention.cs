@@ -308,7 +308,7 @@ public sealed class GroupedAttention : IParallelWork
 
     /// <summary>Exact widening of <paramref name="chunks"/> x 16 halves.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Widen(ushort* src, float* dst, int chunks)
+    internal static unsafe void Widen(ushort* src, float* dst, int chunks)
     {
         for (int c = 0; c < chunks; c++)
             HalfVectors.ToSingle(Vector512.WidenLower(Vector256.Load(src + 16 * c).ToVector512Unsafe())).Store(dst + 16 * c);

@@ -43,6 +43,9 @@ public sealed unsafe class MatMul : IParallelWork
     private float[] _out = [];
     private int _outOffset;
     private int _tokens;
+    // Next row group to hand out (tiled paths): threads take chunks as they go, so a core that loses time to a
+    // neighbouring process does not hold up the other at the end of every matmul.
+    private int _nextGroup;
 
     public MatMul(ComputePool pool)
     {
@@ -93,6 +96,7 @@ public sealed unsafe class MatMul : IParallelWork
             else
                 _pool.Run(this);
             _phase = Phase.Multiply;
+            _nextGroup = 0;
             _pool.Run(this);
         }
         finally
@@ -132,7 +136,7 @@ public sealed unsafe class MatMul : IParallelWork
             _codes = Grow(_codes, (long)padded * k);
             _scales = Grow(_scales, (long)padded * nb);
             for (int i = 0; i < _scratch.Length; i++)
-                _scratch[i] = Grow(_scratch[i], 64L * nb + 4 * 8 * 4); // group scales + offsets, then a 8x4 result tile
+                _scratch[i] = Grow(_scratch[i], 64L * nb + 4 * 8 * 8); // group scales + offsets, then an 8x8 result tile
         }
         else
         {
@@ -234,9 +238,9 @@ public sealed unsafe class MatMul : IParallelWork
     private void MultiplyQ8_0(int thread, int threadCount)
     {
         var w = _w;
-        int k = w.Columns, nb = k / 32, rows = w.Rows, tokens = _tokens, fullTiles = PaddedTokensQ8_0(tokens) / 4;
+        int k = w.Columns, nb = k / 32, rows = w.Rows, tokens = _tokens, padded = PaddedTokensQ8_0(tokens);
         int groups = GemmQ8_0x8.Groups(rows);
-        int g0 = (int)((long)groups * thread / threadCount), g1 = (int)((long)groups * (thread + 1) / threadCount);
+        int chunk = GroupChunk(groups, threadCount);
         float* groupScales = (float*)Ptr(_scratch[thread]);
         int* groupOffsets = (int*)(groupScales + 8 * nb);
         float* res = (float*)(groupOffsets + 8 * nb);
@@ -246,43 +250,57 @@ public sealed unsafe class MatMul : IParallelWork
         fixed (float* outBase = _out)
         {
             float* o = outBase + _outOffset;
-            for (int g = g0; g < g1; g++)
+            int g0;
+            while ((g0 = NextChunk(chunk)) < groups)
             {
-                byte* group = w.Packed + g * groupBytes;
-                int r0 = 8 * g, valid = Math.Min(8, rows - r0);
-                if (fullTiles > 0)
-                    GemmQ8_0x8.PrepareGroup(group, nb, groupScales, groupOffsets);
-                // 8 tokens at a time where they fill a group's output rows, then 4 (padded, see PaddedTokensQ8_0).
-                // The first tile of each group prefetches the next group.
-                byte* next = g + 1 < g1 ? group + groupBytes : null;
-                int tt = 0;
-                if (valid == 8)
-                    for (; tt + 2 <= fullTiles && 4 * tt + 8 <= tokens; tt += 2, next = null)
-                        GemmQ8_0x8.Tile8x8(group, groupScales, groupOffsets, codes + (long)4 * tt * k, k, scales + (long)4 * tt * nb, nb, o + (long)4 * tt * rows + r0, rows, next);
-                for (; tt < fullTiles; tt++, next = null)
+                int g1 = Math.Min(groups, g0 + chunk);
+                for (int g = g0; g < g1; g++)
                 {
-                    int t0 = 4 * tt, count = Math.Min(4, tokens - t0);
-                    if (valid == 8 && count == 4)
+                    byte* group = w.Packed + g * groupBytes;
+                    int r0 = 8 * g, valid = Math.Min(8, rows - r0);
+                    if (padded >= 4)
+                        GemmQ8_0x8.PrepareGroup(group, nb, groupScales, groupOffsets);
+                    // 8 tokens at a time, then 4, over the padded tokens (see PaddedTokensQ8_0); tiles whose rows or
+                    // tokens run past the matrix go through res. The first tile of each group prefetches the next.
+                    byte* next = g + 1 < g1 ? group + groupBytes : null;
+                    int t0 = 0;
+                    for (; t0 + 8 <= padded; t0 += 8, next = null)
                     {
-                        GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, o + (long)t0 * rows + r0, rows, next);
-                        continue;
+                        int count = Math.Min(8, tokens - t0);
+                        bool direct = valid == 8 && count == 8;
+                        GemmQ8_0x8.Tile8x8(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb,
+                            direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
+                        if (!direct)
+                            Scatter8(o, rows, r0, valid, t0, count, res);
                     }
-                    GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, res, 8, next);
-                    Scatter8(o, rows, r0, valid, t0, count, res);
-                }
-                for (int t = 4 * fullTiles; t < tokens; t++)
-                {
-                    if (valid == 8)
+                    for (; t0 + 4 <= padded; t0 += 4, next = null)
                     {
-                        GemmQ8_0x8.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, o + (long)t * rows + r0);
-                        continue;
+                        int count = Math.Min(4, tokens - t0);
+                        bool direct = valid == 8 && count == 4;
+                        GemmQ8_0x8.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb,
+                            direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
+                        if (!direct)
+                            Scatter8(o, rows, r0, valid, t0, count, res);
                     }
-                    GemmQ8_0x8.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, res);
-                    Scatter8(o, rows, r0, valid, t, 1, res);
+                    for (int t = t0; t < tokens; t++)
+                    {
+                        if (valid == 8)
+                        {
+                            GemmQ8_0x8.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, o + (long)t * rows + r0);
+                            continue;
+                        }
+                        GemmQ8_0x8.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, res);
+                        Scatter8(o, rows, r0, valid, t, 1, res);
+                    }
                 }
             }
         }
     }
+
+    /// <summary>Row groups per chunk handed out: about 8 chunks per thread, so the tail imbalance stays small.</summary>
+    private static int GroupChunk(int groups, int threads) => Math.Max(1, groups / (8 * threads));
+
+    private int NextChunk(int chunk) => Interlocked.Add(ref _nextGroup, chunk) - chunk;
 
     /// <summary>Writes <c>res[8t + r]</c> for a group's valid rows and <paramref name="count"/> tokens from <paramref name="t0"/>.</summary>
     private static void Scatter8(float* o, int rows, int r0, int valid, int t0, int count, float* res)
@@ -299,7 +317,7 @@ public sealed unsafe class MatMul : IParallelWork
         var w = _w;
         int k = w.Columns, nsb = k / 256, rows = w.Rows, tokens = _tokens, fullTiles = PaddedTokensQ4_K(tokens) / 8;
         int groups = GemmQ4_Kx8.Groups(rows);
-        int g0 = (int)((long)groups * thread / threadCount), g1 = (int)((long)groups * (thread + 1) / threadCount);
+        int chunk = GroupChunk(groups, threadCount);
         byte* prepared = Ptr(_scratch[thread]);
         float* res = (float*)(prepared + (long)GemmQ4_Kx8.PreparedBytes * nsb);
         sbyte* codes = (sbyte*)Ptr(_codes);
@@ -309,28 +327,33 @@ public sealed unsafe class MatMul : IParallelWork
         fixed (float* outBase = _out)
         {
             float* o = outBase + _outOffset;
-            for (int g = g0; g < g1; g++)
+            int g0;
+            while ((g0 = NextChunk(chunk)) < groups)
             {
-                byte* group = w.Packed + g * groupBytes;
-                int r0 = 8 * g, valid = Math.Min(8, rows - r0);
-                if (fullTiles > 0)
-                    GemmQ4_Kx8.PrepareGroup(group, nsb, prepared);
-                byte* next = g + 1 < g1 ? group + groupBytes : null; // prefetched by the group's first tile
-                for (int tt = 0; tt < fullTiles; tt++, next = null)
+                int g1 = Math.Min(groups, g0 + chunk);
+                for (int g = g0; g < g1; g++)
                 {
-                    int t0 = 8 * tt, count = Math.Min(8, tokens - t0);
-                    bool direct = valid == 8 && count == 8;
-                    GemmQ4_Kx8.Tile8x8(group, prepared, codes + (long)t0 * k, k, scales + (long)t0 * nsb, sums + (long)t0 * nsb * 8, nsb,
-                        direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
-                    if (!direct)
-                        Scatter8(o, rows, r0, valid, t0, count, res);
-                }
-                for (int t = 8 * fullTiles; t < tokens; t++)
-                {
-                    bool direct = valid == 8;
-                    GemmQ4_Kx8.Group8x1(group, codes + (long)t * k, scales + (long)t * nsb, sums + (long)t * nsb * 8, nsb, direct ? o + (long)t * rows + r0 : res);
-                    if (!direct)
-                        Scatter8(o, rows, r0, valid, t, 1, res);
+                    byte* group = w.Packed + g * groupBytes;
+                    int r0 = 8 * g, valid = Math.Min(8, rows - r0);
+                    if (fullTiles > 0)
+                        GemmQ4_Kx8.PrepareGroup(group, nsb, prepared);
+                    byte* next = g + 1 < g1 ? group + groupBytes : null; // prefetched by the group's first tile
+                    for (int tt = 0; tt < fullTiles; tt++, next = null)
+                    {
+                        int t0 = 8 * tt, count = Math.Min(8, tokens - t0);
+                        bool direct = valid == 8 && count == 8;
+                        GemmQ4_Kx8.Tile8x8(group, prepared, codes + (long)t0 * k, k, scales + (long)t0 * nsb, sums + (long)t0 * nsb * 8, nsb,
+                            direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
+                        if (!direct)
+                            Scatter8(o, rows, r0, valid, t0, count, res);
+                    }
+                    for (int t = 8 * fullTiles; t < tokens; t++)
+                    {
+                        bool direct = valid == 8;
+                        GemmQ4_Kx8.Group8x1(group, codes + (long)t * k, scales + (long)t * nsb, sums + (long)t * nsb * 8, nsb, direct ? o + (long)t * rows + r0 : res);
+                        if (!direct)
+                            Scatter8(o, rows, r0, valid, t, 1, res);
+                    }
                 }
             }
         }

@@ -151,13 +151,26 @@ public sealed unsafe class PagedAttention : IParallelWork
         fixed (float* kt = _keysT[thread], vf = _values[thread], sp = _scoresFast[thread], qp = _queryFast[thread], outp = _out, qs = _q)
         fixed (Half* kh = pool.Keys(_layer), vh = pool.Values(_layer))
         {
-            float* row = stackalloc float[hs];
-            for (int p = 0; p < nMax; p++)
+            // Keys come block by block, already channel-major (see KvBlockPool.Keys): 16 positions per vector.
+            for (int bi = 0, p0 = 0; p0 < nMax; bi++, p0 += blockSize)
             {
-                long at = pool.Offset(table[p / blockSize], p % blockSize) + headOffset;
-                GroupedAttention.WidenPosition((ushort*)(kh + at), (ushort*)(vh + at), p, kt, cp, vf, hs, row);
+                int block = table[bi], pEnd = Math.Min(nMax, p0 + blockSize);
+                ushort* keys = (ushort*)(kh + pool.BlockOffset(block)) + (long)headOffset * blockSize;
+                if (blockSize == 16)
+                {
+                    for (int i = 0; i < hs; i++)
+                        GroupedAttention.Widen(keys + 16 * i, kt + i * cp + p0, 1);
+                }
+                else
+                {
+                    for (int i = 0; i < hs; i++)
+                        for (int p = p0; p < pEnd; p++)
+                            kt[i * cp + p] = (float)*(Half*)(keys + i * blockSize + p - p0);
+                }
+                for (int p = p0; p < pEnd; p++)
+                    GroupedAttention.Widen((ushort*)(vh + pool.Offset(block, p - p0) + headOffset), vf + p * hs, hs / 16);
             }
-            GroupedAttention.PadKeys(kt, cp, hs, nMax);
+            GroupedAttention.PadKeys(kt, cp, hs, nMax); // also clears the unwritten slots of a partial last block
             for (int t = t0; t < t1; t++)
             {
                 long first = ((long)t * _headCount + kvh * _group) * hs;
@@ -186,11 +199,11 @@ public sealed unsafe class PagedAttention : IParallelWork
 
         var scores = _scores[thread];
         var row = _rowScratch[thread].AsSpan(0, _headSize);
-        var keys = pool.Keys(_layer).AsSpan();
         for (int p = 0; p < n; p++)
         {
-            int at = pool.Offset(table[p / blockSize], p % blockSize) + headOffset;
-            TensorPrimitives.ConvertToSingle(keys.Slice(at, _headSize), row);
+            int block = table[p / blockSize], slot = p % blockSize;
+            for (int i = 0; i < _headSize; i++)
+                row[i] = (float)pool.KeyAt(_layer, block, slot, headOffset + i);
             for (int g = 0; g < _group; g++)
                 scores[g * _contextLength + p] = TensorPrimitives.Dot(queries.AsSpan(g * _headSize, _headSize), row) * _scale;
         }

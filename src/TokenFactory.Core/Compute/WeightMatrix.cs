@@ -14,13 +14,14 @@ namespace TokenFactory.Compute;
 /// </summary>
 public readonly unsafe struct WeightMatrix
 {
+    /// <param name="stacked">Accept a 3-D tensor (a stack of expert matrices) as one matrix of all their rows; see <see cref="RowRange"/>.</param>
     /// <param name="forMultiplication">
     /// Whether the matrix feeds <see cref="MatMul"/> (repack it where a faster kernel wants another layout); false for
     /// tables only looked up by row, such as token embeddings.
     /// </param>
-    public WeightMatrix(GgufFile file, GgufTensorInfo info, bool forMultiplication = true)
+    public WeightMatrix(GgufFile file, GgufTensorInfo info, bool stacked = false, bool forMultiplication = true)
     {
-        if (info.Dimensions.Length > 2)
+        if (info.Dimensions.Length > (stacked ? 3 : 2))
             throw new TokenFactoryException($"{file.Path}: tensor '{info.Name}' has {info.Dimensions.Length} dimensions; a matrix needs at most 2.");
         Name = info.Name;
         Type = info.Type;
@@ -55,6 +56,32 @@ public readonly unsafe struct WeightMatrix
 
     // TOKENFACTORY_REPACK=0 keeps weights in the file's layout (row kernels), to compare or to save load time.
     private static readonly bool s_packingDisabled = Environment.GetEnvironmentVariable("TOKENFACTORY_REPACK") == "0";
+    private WeightMatrix(in WeightMatrix whole, int firstRow, int rows)
+    {
+        Name = whole.Name;
+        Type = whole.Type;
+        Columns = whole.Columns;
+        Rows = rows;
+        RowBytes = whole.RowBytes;
+        Data = whole.Data + (long)firstRow * whole.RowBytes;
+        // A range that starts on a group boundary keeps the repacked layout (its last group may compute rows past the
+        // range, which are dropped); any other start uses the file's rows.
+        Packed = whole.Packed != null && firstRow % GemmQ8_0x8.GroupRows == 0
+            ? whole.Packed + firstRow / GemmQ8_0x8.GroupRows * GroupBytes(whole.Type, whole.Columns)
+            : null;
+    }
+
+    private static long GroupBytes(GgmlType type, int columns) => type == GgmlType.Q8_0
+        ? GemmQ8_0x8.PackedBytes(GemmQ8_0x8.GroupRows, columns / 32)
+        : GemmQ4_Kx8.PackedBytes(GemmQ4_Kx8.GroupRows, columns / 256);
+
+    /// <summary>Rows <paramref name="firstRow"/>.. of this matrix as a matrix of their own (one expert of a stack), still in place.</summary>
+    public WeightMatrix RowRange(int firstRow, int rows)
+    {
+        if (firstRow < 0 || rows < 0 || (long)firstRow + rows > Rows)
+            throw new ArgumentOutOfRangeException(nameof(rows), $"rows {firstRow}..{firstRow + rows} are outside {Name}'s {Rows}.");
+        return new WeightMatrix(this, firstRow, rows);
+    }
 
     public string Name { get; }
     public GgmlType Type { get; }

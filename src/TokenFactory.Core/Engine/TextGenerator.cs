@@ -42,7 +42,7 @@ public sealed class TextGenerator
         int common = 0;
         while (!request.EchoLogprobs && common < _cached.Count && common < prompt.Count - 1 && _cached[common] == prompt[common])
             common++;
-        _pass.Truncate(common);
+        common = _pass.Truncate(common);
         _cached.RemoveRange(common, _cached.Count - common);
 
         var clock = Stopwatch.StartNew();

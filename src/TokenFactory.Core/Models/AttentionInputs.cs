@@ -22,6 +22,8 @@ internal static class AttentionInputs
             NormalizeHeads(q, c.HeadCount, c.HeadSize, layer.QueryNorm, c.RmsEpsilon);
         if (layer.KeyNorm != null)
             NormalizeHeads(k, c.KvHeadCount, c.HeadSize, layer.KeyNorm, c.RmsEpsilon);
+        if (!c.UsesRope)
+            return;
         rope.Apply(q, c.HeadCount, c.HeadSize, position);
         rope.Apply(k, c.KvHeadCount, c.HeadSize, position);
     }

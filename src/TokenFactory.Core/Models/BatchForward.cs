@@ -30,12 +30,20 @@ public sealed class BatchForward : IDisposable, IAttentionStep
     private readonly PagedAttention _attention;
     private readonly Rope _rope;
     private readonly float[] _last;
+    private readonly RecurrentState? _states;
+    private readonly int[] _tokenSlots;
     private StepBatch? _batch;
 
     /// <param name="maxTokens">Most tokens in one step.</param>
     /// <param name="maxLogitRows">Logits rows computed per output-matrix pass (more are done in groups).</param>
-    public BatchForward(TransformerModel model, KvBlockPool cache, int contextLength, int maxTokens, int maxLogitRows, ComputePool? pool = null, int threads = 0)
+    /// <param name="states">Recurrent state of a hybrid model's Mamba blocks, indexed by the step's <see cref="StepBatch.StateSlots"/>.</param>
+    public BatchForward(TransformerModel model, KvBlockPool cache, int contextLength, int maxTokens, int maxLogitRows, ComputePool? pool = null, int threads = 0,
+        RecurrentState? states = null)
     {
+        if (model.Config.HasRecurrentState && states == null)
+            throw new ArgumentException($"{model.Config.Architecture} has Mamba blocks: the batched forward pass needs their recurrent state.", nameof(states));
+        _states = states;
+        _tokenSlots = new int[maxTokens];
         _model = model;
         _c = model.Config;
         _cache = cache;
@@ -70,7 +78,9 @@ public sealed class BatchForward : IDisposable, IAttentionStep
             throw new InvalidOperationException($"A step of {n} tokens exceeds the forward pass's {MaxTokens}.");
         var w = _model.Weights;
         _batch = batch;
-        _blocks.Run(batch.Tokens.AsSpan(0, n), this);
+        for (int t = 0; t < n; t++)
+            _tokenSlots[t] = batch.StateSlots[batch.TokenSequence[t]];
+        _blocks.Run(batch.Tokens.AsSpan(0, n), this, _states, _tokenSlots.AsSpan(0, n));
         _batch = null;
         var x = _blocks.Hidden;
 
@@ -95,9 +105,9 @@ public sealed class BatchForward : IDisposable, IAttentionStep
             var vt = v.AsSpan(t * _c.KvDimension, _c.KvDimension);
             AttentionInputs.Prepare(weights, _c, _rope, q.AsSpan(t * _c.QueryDimension, _c.QueryDimension), kt, vt, position);
             var table = batch.BlockTables[batch.TokenSequence[t]];
-            int at = _cache.Offset(table[position / _cache.BlockSize], position % _cache.BlockSize);
-            TensorPrimitives.ConvertToHalf(kt, _cache.Keys(layer).AsSpan(at, _c.KvDimension));
-            TensorPrimitives.ConvertToHalf(vt, _cache.Values(layer).AsSpan(at, _c.KvDimension));
+            int block = table[position / _cache.BlockSize], slot = position % _cache.BlockSize;
+            _cache.WriteKey(layer, block, slot, kt);
+            TensorPrimitives.ConvertToHalf(vt, _cache.Values(layer).AsSpan(_cache.Offset(block, slot), _c.KvDimension));
         }
         _attention.Run(_pool, _cache, batch, layer, q, output);
     }

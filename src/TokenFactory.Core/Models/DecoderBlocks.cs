@@ -15,6 +15,8 @@ internal sealed class DecoderBlocks
     private readonly TransformerWeights _w;
     private readonly ModelConfig _c;
     private readonly float[] _x, _xb, _q, _k, _v, _att, _gate, _up;
+    private readonly MambaMixer? _mamba;
+    private readonly ExpertFeedForward? _feedForward;
 
     public DecoderBlocks(TransformerModel model, MatMul matmul, int maxTokens)
     {
@@ -28,8 +30,13 @@ internal sealed class DecoderBlocks
         _k = new float[maxTokens * _c.KvDimension];
         _v = new float[maxTokens * _c.KvDimension];
         _att = new float[maxTokens * _c.QueryDimension];
-        _gate = new float[maxTokens * _c.FeedForwardLength];
-        _up = new float[maxTokens * _c.FeedForwardLength];
+        bool hybrid = _c.LayerKindsOverride != null;
+        _gate = hybrid ? [] : new float[maxTokens * _c.FeedForwardLength];
+        _up = hybrid ? [] : new float[maxTokens * _c.FeedForwardLength];
+        if (_c.Ssm != null && _c.MambaLayerCount > 0)
+            _mamba = new MambaMixer(_c.Ssm, _c.RmsEpsilon, maxTokens);
+        if (hybrid)
+            _feedForward = new ExpertFeedForward(_c, maxTokens);
     }
 
     public MatMul MatMul { get; }
@@ -41,13 +48,19 @@ internal sealed class DecoderBlocks
     public float[] Scratch => _xb;
 
     /// <summary>Runs <paramref name="tokens"/> through every block, leaving the result in <see cref="Hidden"/>.</summary>
-    public void Run(ReadOnlySpan<int> tokens, IAttentionStep attention)
+    /// <param name="states">Recurrent state of hybrid models' Mamba blocks; <paramref name="slots"/> gives each token's slot.</param>
+    public void Run(ReadOnlySpan<int> tokens, IAttentionStep attention, RecurrentState? states = null, ReadOnlySpan<int> slots = default)
     {
         int n = tokens.Length, e = _c.EmbeddingLength;
         for (int t = 0; t < n; t++)
             _w.TokenEmbedding.DequantizeRow(tokens[t], _x.AsSpan(t * e, e));
 
         var residual = _x.AsSpan(0, n * e);
+        if (_c.LayerKindsOverride != null)
+        {
+            RunHybrid(n, attention, states, slots);
+            return;
+        }
         for (int l = 0; l < _c.BlockCount; l++)
         {
             var layer = _w.Layers[l];
@@ -67,6 +80,44 @@ internal sealed class DecoderBlocks
             // independent of its position so a token's result does not depend on its batch.
             FusedOps.SiluMultiply(g, _up.AsSpan(0, g.Length));
             MatMul.Multiply(layer.Down, _gate, 0, n, _xb, 0);
+            TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
+        }
+    }
+
+    /// <summary>
+    /// Nemotron-H: every block is norm → one mixer (attention without RoPE, Mamba-2, squared-ReLU MLP or
+    /// experts) → residual add. Attention blocks use KV cache layers 0.. in order, Mamba blocks state layers 0...
+    /// </summary>
+    private void RunHybrid(int n, IAttentionStep attention, RecurrentState? states, ReadOnlySpan<int> slots)
+    {
+        int e = _c.EmbeddingLength;
+        var residual = _x.AsSpan(0, n * e);
+        int cacheLayer = 0, mambaLayer = 0;
+        for (int l = 0; l < _c.BlockCount; l++)
+        {
+            var layer = _w.Layers[l];
+            NormalizeRows(n, layer.AttentionNorm);
+            switch (layer.Kind)
+            {
+                case LayerKind.Attention:
+                    MatMul.Multiply(layer.Query, _xb, 0, n, _q, 0);
+                    MatMul.Multiply(layer.Key, _xb, 0, n, _k, 0);
+                    MatMul.Multiply(layer.Value, _xb, 0, n, _v, 0);
+                    attention.Attend(cacheLayer++, layer, _q, _k, _v, n, _att);
+                    MatMul.Multiply(layer.Output, _att, 0, n, _xb, 0);
+                    break;
+                case LayerKind.Mamba:
+                    if (states == null || slots.Length < n)
+                        throw new InvalidOperationException("A hybrid model's Mamba blocks need recurrent state slots for every token.");
+                    _mamba!.Run(MatMul, layer.Mamba!, mambaLayer++, _xb, n, states, slots, _xb);
+                    break;
+                default:
+                    if (layer.Experts != null)
+                        _feedForward!.Experts(MatMul, layer.Experts, _xb, n, _xb);
+                    else
+                        _feedForward!.Dense(MatMul, layer.Up, layer.Down, _xb, n, _xb);
+                    break;
+            }
             TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
         }
     }

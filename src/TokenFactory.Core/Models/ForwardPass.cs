@@ -22,6 +22,8 @@ public sealed class ForwardPass : IDisposable, IAttentionStep
     private readonly GroupedAttention _attention;
     private readonly Rope _rope;
     private readonly float[] _last;
+    private readonly RecurrentState? _states;
+    private readonly int[] _slots = new int[MaxBatch];
     private int _chunkStart;
 
     public ForwardPass(TransformerModel model, int contextLength, ComputePool? pool = null, int threads = 0)
@@ -32,7 +34,12 @@ public sealed class ForwardPass : IDisposable, IAttentionStep
         _pool = pool ?? new ComputePool(threads > 0 ? threads : ComputePool.DefaultThreadCount);
         _matmul = new MatMul(_pool);
         ContextLength = Math.Min(contextLength > 0 ? contextLength : _c.ContextLength, _c.ContextLength);
-        Cache = new KvCache(_c.BlockCount, ContextLength, _c.KvDimension);
+        Cache = new KvCache(_c.CacheLayerCount, ContextLength, _c.KvDimension);
+        if (_c.HasRecurrentState)
+        {
+            _states = new RecurrentState(_c.Ssm!, _c.MambaLayerCount, 1);
+            _states.Allocate();
+        }
         _attention = new GroupedAttention(_c.HeadCount, _c.KvHeadCount, _c.HeadSize, ContextLength, _pool.ThreadCount);
         _rope = new Rope(_c.RopeDimensions, _c.RopeFreqBase, _c.RopeStyle, _c.RopeLinearScale, model.Weights.RopeFreqFactors);
         _blocks = new DecoderBlocks(model, _matmul, MaxBatch);
@@ -48,10 +55,27 @@ public sealed class ForwardPass : IDisposable, IAttentionStep
     /// <summary>Logits after the last token evaluated.</summary>
     public float[] Logits { get; }
 
-    public void Reset() => Cache.Clear();
+    public void Reset()
+    {
+        Cache.Clear();
+        _states?.Clear(0);
+    }
 
-    /// <summary>Drops cached positions at and after <paramref name="length"/> (to reuse a shared prompt prefix).</summary>
-    public void Truncate(int length) => Cache.Length = Math.Clamp(length, 0, Cache.Length);
+    /// <summary>
+    /// Drops cached positions at and after <paramref name="length"/> (to reuse a shared prompt prefix) and
+    /// returns how many are kept. Recurrent state cannot be rewound: a hybrid model keeps everything or nothing.
+    /// </summary>
+    public int Truncate(int length)
+    {
+        length = Math.Clamp(length, 0, Cache.Length);
+        if (_states != null && length < Cache.Length)
+        {
+            Reset();
+            return 0;
+        }
+        Cache.Length = length;
+        return length;
+    }
 
     /// <summary>
     /// Evaluates <paramref name="tokens"/> at the next positions. <see cref="Logits"/> then holds the last
@@ -79,7 +103,7 @@ public sealed class ForwardPass : IDisposable, IAttentionStep
         int n = tokens.Length, e = _c.EmbeddingLength;
         var w = _model.Weights;
         int start = _chunkStart = Cache.Length;
-        _blocks.Run(tokens, this);
+        _blocks.Run(tokens, this, _states, _slots);
         var x = _blocks.Hidden;
         var xb = _blocks.Scratch;
         Cache.Length = start + n;

@@ -4,9 +4,9 @@ using TokenFactory.Gguf;
 namespace TokenFactory.Models;
 
 /// <summary>Hyperparameters of a decoder-only transformer, read from <c>{arch}.*</c> GGUF metadata.</summary>
-public sealed record ModelConfig
+public sealed partial record ModelConfig
 {
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3"];
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "nemotron_h", "nemotron_h_moe"];
 
     public required string Architecture { get; init; }
     public required int EmbeddingLength { get; init; }
@@ -32,6 +32,8 @@ public sealed record ModelConfig
             ?? throw new TokenFactoryException($"{m.Source}: metadata 'general.architecture' is missing; this is not a model file (a vocabulary-only GGUF?).");
         if (!SupportedArchitectures.Contains(arch))
             throw new TokenFactoryException($"{m.Source}: unknown architecture '{arch}'. Supported: {string.Join(", ", SupportedArchitectures)}.");
+        if (IsHybridArchitecture(arch))
+            return FromHybridMetadata(m, arch);
 
         int Req(string key) => m.GetInt32OrNull($"{arch}.{key}")
             ?? throw new TokenFactoryException($"{m.Source}: required metadata '{arch}.{key}' for architecture '{arch}' is missing.");

@@ -5,26 +5,30 @@ using TokenFactory.Tensors;
 namespace TokenFactory.Models;
 
 /// <summary>One decoder block's tensors. Matrices stay in the mapped file; small vectors are copied out as floats.</summary>
+/// <remarks>Hybrid (Nemotron-H) blocks set only what their <see cref="Kind"/> uses; absent matrices are default.</remarks>
 public sealed class LayerWeights
 {
+    public LayerKind Kind { get; init; } = LayerKind.Transformer;
     public required float[] AttentionNorm { get; init; }
-    public required WeightMatrix Query { get; init; }
-    public required WeightMatrix Key { get; init; }
-    public required WeightMatrix Value { get; init; }
-    public required WeightMatrix Output { get; init; }
+    public WeightMatrix Query { get; init; }
+    public WeightMatrix Key { get; init; }
+    public WeightMatrix Value { get; init; }
+    public WeightMatrix Output { get; init; }
     public float[]? QueryBias { get; init; }
     public float[]? KeyBias { get; init; }
     public float[]? ValueBias { get; init; }
     public float[]? QueryNorm { get; init; }
     public float[]? KeyNorm { get; init; }
-    public required float[] FeedForwardNorm { get; init; }
-    public required WeightMatrix Gate { get; init; }
-    public required WeightMatrix Up { get; init; }
-    public required WeightMatrix Down { get; init; }
+    public float[] FeedForwardNorm { get; init; } = [];
+    public WeightMatrix Gate { get; init; }
+    public WeightMatrix Up { get; init; }
+    public WeightMatrix Down { get; init; }
+    public MambaWeights? Mamba { get; init; }
+    public ExpertWeights? Experts { get; init; }
 }
 
 /// <summary>All tensors of a llama-family model, checked against the configuration's shapes.</summary>
-public sealed class TransformerWeights
+public sealed partial class TransformerWeights
 {
     private TransformerWeights(WeightMatrix embedding, float[] outputNorm, WeightMatrix output, bool tied, LayerWeights[] layers, float[]? ropeFactors)
     {
@@ -54,6 +58,12 @@ public sealed class TransformerWeights
         var ropeFactors = file.FindTensor("rope_freqs.weight") != null ? Vector(file, "rope_freqs.weight", c.RopeDimensions / 2) : null;
 
         var layers = new LayerWeights[c.BlockCount];
+        if (c.LayerKindsOverride != null)
+        {
+            for (int l = 0; l < c.BlockCount; l++)
+                layers[l] = LoadHybridLayer(file, c, l);
+            return new TransformerWeights(embedding, outputNorm, output, outInfo == null, layers, null);
+        }
         for (int l = 0; l < c.BlockCount; l++)
         {
             string p = $"blk.{l}.";
@@ -86,7 +96,7 @@ public sealed class TransformerWeights
         if (info.RowLength != columns || (rows != null && info.RowCount != rows) || info.Dimensions.Length != 2)
             throw new GgufFormatException(file.Path, -1, $"tensor '{name}' has shape {info.ShapeText}; expected [{columns}, {rows?.ToString() ?? "?"}]");
         RequireComputable(file, info);
-        return new WeightMatrix(file, info, forMultiplication);
+        return new WeightMatrix(file, info, forMultiplication: forMultiplication);
     }
 
     private static void RequireComputable(GgufFile file, GgufTensorInfo info)

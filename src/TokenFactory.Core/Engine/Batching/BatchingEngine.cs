@@ -18,6 +18,7 @@ public sealed class BatchingEngine : IInferenceEngine, ILogitsConsumer
 {
     private readonly EngineOptions _options;
     private readonly KvBlockPool _pool;
+    private readonly RecurrentState? _states;
     private readonly BatchForward _forward;
     private readonly Scheduler _scheduler;
     private readonly StepBatch _batch;
@@ -41,19 +42,23 @@ public sealed class BatchingEngine : IInferenceEngine, ILogitsConsumer
         (ChatTemplate, HasOwnChatTemplate) = ChatTemplates.ForModel(model.File.Metadata, Tokenizer);
         var c = model.Config;
         int context = _options.ResolveContextLength(c.ContextLength);
-        long perBlock = KvBlockPool.BytesPerBlock(c.BlockCount, c.KvDimension);
+        // Hybrid models cache keys and values for their attention blocks only (at least one layer, so sizes stay positive).
+        int cacheLayers = Math.Max(1, c.CacheLayerCount);
+        long perBlock = KvBlockPool.BytesPerBlock(cacheLayers, c.KvDimension);
         long bytes = _options.KvCacheMemory > 0
             ? _options.KvCacheMemory
             : Math.Max(Math.Min(EngineOptions.DefaultKvCacheCap, (long)_options.MaxRunningSequences * context * perBlock / KvBlockPool.DefaultBlockSize),
                 (long)context * perBlock / KvBlockPool.DefaultBlockSize + perBlock);
-        _pool = KvBlockPool.FromBudget(c.BlockCount, c.KvDimension, bytes);
+        _pool = KvBlockPool.FromBudget(cacheLayers, c.KvDimension, bytes);
         // A sequence must fit the pool on its own, or it could never finish.
         ContextLength = (int)Math.Min(context, _pool.CapacityTokens);
         int maxTokens = Math.Max(1, _options.MaxBatchTokens);
         int maxRunning = Math.Max(1, _options.MaxRunningSequences);
-        _scheduler = new Scheduler(_pool, maxTokens, maxRunning, _options.PrefixCaching);
+        // One recurrent-state slot per sequence that may run (hybrid models); they come and go with the KV blocks.
+        _states = c.HasRecurrentState ? new RecurrentState(c.Ssm!, c.MambaLayerCount, maxRunning) : null;
+        _scheduler = new Scheduler(_pool, maxTokens, maxRunning, _options.PrefixCaching, states: _states);
         _batch = new StepBatch(maxTokens, maxRunning);
-        _forward = new BatchForward(model, _pool, ContextLength, maxTokens, maxRunning, threads: _options.Threads);
+        _forward = new BatchForward(model, _pool, ContextLength, maxTokens, maxRunning, threads: _options.Threads, states: _states);
         _thread = new Thread(Loop) { IsBackground = true, Name = "tokenfactory-batching-engine" };
         _thread.Start();
     }
@@ -89,6 +94,16 @@ public sealed class BatchingEngine : IInferenceEngine, ILogitsConsumer
         KvBlocksCached = _pool.CachedBlockCount,
         KvBlockSize = _pool.BlockSize,
     };
+
+    /// <summary>Recurrent-state slots (hybrid models; 0 otherwise) and how many are free: all of them once idle.</summary>
+    public int StateSlots => _states?.Slots ?? 0;
+    public int FreeStateSlots => _states?.FreeSlots ?? 0;
+
+    /// <summary>Memory held for recurrent state, allocated up front: slots × Mamba blocks × (conv window + SSM state), F32.</summary>
+    public long RecurrentStateBytes => _states == null ? 0 : _states.Slots * _states.BytesPerSlot;
+
+    /// <summary>Whether prefix caching is in effect (off for hybrid models, whose recurrent state a cached prefix cannot restore).</summary>
+    public bool PrefixCaching => _scheduler.PrefixCaching;
 
     /// <summary>Free blocks once idle must equal the total: for tests of leaks. Call only while idle.</summary>
     public bool IsIdle => Volatile.Read(ref _queued) == 0 && Volatile.Read(ref _running) == 0 && _submissions.IsEmpty;

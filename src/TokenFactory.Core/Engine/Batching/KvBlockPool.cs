@@ -78,13 +78,32 @@ public sealed class KvBlockPool
 
     public int RefCount(int block) => _refCount[block];
 
-    /// <summary>Keys of layer <paramref name="layer"/>: blocks × positions × kvDimension.</summary>
+    /// <summary>
+    /// Keys of layer <paramref name="layer"/>, channel-major within each block: channel c of slot s of block b is at
+    /// <c>BlockOffset(b) + c · BlockSize + s</c>, so attention widens a KV head's keys 16 positions per vector, already
+    /// transposed the way its score loop reads them. Written through <see cref="WriteKey"/>.
+    /// </summary>
     public Half[] Keys(int layer) => _keys[layer];
 
+    /// <summary>Values of layer <paramref name="layer"/>: blocks × positions × kvDimension (row per position, see <see cref="Offset"/>).</summary>
     public Half[] Values(int layer) => _values[layer];
 
-    /// <summary>Offset of (block, slot) in <see cref="Keys"/> and <see cref="Values"/>.</summary>
+    /// <summary>Offset of (block, slot)'s value row in <see cref="Values"/>.</summary>
     public int Offset(int block, int slot) => (block * BlockSize + slot) * KvDimension;
+
+    /// <summary>Offset of block <paramref name="block"/> in <see cref="Keys"/> and <see cref="Values"/>.</summary>
+    public int BlockOffset(int block) => block * BlockSize * KvDimension;
+
+    /// <summary>Stores a position's key (rounded to half precision) in its block's channel-major layout.</summary>
+    public void WriteKey(int layer, int block, int slot, ReadOnlySpan<float> key)
+    {
+        var keys = _keys[layer].AsSpan(BlockOffset(block) + slot, (KvDimension - 1) * BlockSize + 1);
+        for (int c = 0; c < KvDimension; c++)
+            keys[c * BlockSize] = (Half)key[c];
+    }
+
+    /// <summary>Channel <paramref name="channel"/> of a stored key (tests and the scalar attention path).</summary>
+    public Half KeyAt(int layer, int block, int slot, int channel) => _keys[layer][BlockOffset(block) + channel * BlockSize + slot];
 
     /// <summary>Takes a free block (evicting the least recently used cached one if that is what is left); -1 when none.</summary>
     public int Allocate()

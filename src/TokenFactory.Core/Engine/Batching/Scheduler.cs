@@ -9,10 +9,17 @@ namespace TokenFactory.Engine.Batching;
 /// enough free blocks remain above a watermark. When a running sequence needs a block and none is free
 /// the newest running sequence is preempted: its blocks are released and it waits at the front of the
 /// queue to be recomputed (cheaply, from the prefix cache, if its blocks survive). Engine thread only.
+/// <para>
+/// Hybrid models (Mamba-2 blocks) also give every running sequence a recurrent-state slot, taken with its
+/// first blocks and returned with them (finish, cancel, preemption), so a preempted sequence is recomputed
+/// from position 0 with a fresh state. Recurrent state after a prefix cannot be rebuilt from cached KV
+/// blocks, so prefix caching is off for them.
+/// </para>
 /// </summary>
 public sealed class Scheduler
 {
     private readonly KvBlockPool _pool;
+    private readonly Models.RecurrentState? _states;
     private readonly List<Sequence> _waiting = [];
     private readonly List<Sequence> _running = [];
     private readonly ScheduledSequence[] _slots;
@@ -20,12 +27,16 @@ public sealed class Scheduler
     private readonly List<ScheduledSequence> _planned = [];
     private int _budget;
 
-    public Scheduler(KvBlockPool pool, int maxBatchTokens, int maxRunning, bool prefixCaching = true, int? watermarkBlocks = null)
+    public Scheduler(KvBlockPool pool, int maxBatchTokens, int maxRunning, bool prefixCaching = true, int? watermarkBlocks = null,
+        Models.RecurrentState? states = null)
     {
+        if (states != null && states.Slots < maxRunning)
+            throw new ArgumentException($"{states.Slots} recurrent-state slots cannot serve {maxRunning} running sequences.", nameof(states));
         _pool = pool;
+        _states = states;
         MaxBatchTokens = maxBatchTokens;
         MaxRunning = maxRunning;
-        PrefixCaching = prefixCaching;
+        PrefixCaching = prefixCaching && states == null;
         WatermarkBlocks = watermarkBlocks ?? Math.Max(1, pool.BlockCount / 100);
         _slots = new ScheduledSequence[maxRunning];
         for (int i = 0; i < maxRunning; i++)
@@ -162,6 +173,12 @@ public sealed class Scheduler
             PrefixQueryTokens += s.Tokens.Count;
             PrefixHitTokens += s.ComputedCount;
         }
+        if (_states != null && s.StateSlot < 0)
+        {
+            s.StateSlot = _states.Allocate();
+            if (s.StateSlot < 0)
+                throw new InvalidOperationException("Recurrent-state slots ran dry with fewer sequences running than slots.");
+        }
         if (!s.Admitted)
         {
             s.Admitted = true;
@@ -239,7 +256,7 @@ public sealed class Scheduler
         foreach (var p in _planned)
         {
             var s = p.Sequence;
-            int index = batch.AddSequence(s.Blocks);
+            int index = batch.AddSequence(s.Blocks, s.StateSlot);
             for (int j = 0; j < p.TokenCount; j++)
             {
                 int position = s.ComputedCount + j;
@@ -276,6 +293,11 @@ public sealed class Scheduler
         for (int i = s.Blocks.Count - 1; i >= 0; i--)
             _pool.Release(s.Blocks[i]);
         s.Blocks.Clear();
+        if (s.StateSlot >= 0)
+        {
+            _states!.Release(s.StateSlot);
+            s.StateSlot = -1;
+        }
         s.ComputedCount = 0;
         s.HashedBlocks = 0;
         s.LastHash = BlockHash.Root;

@@ -57,6 +57,9 @@ public sealed class Sequence
     /// <summary>Block ids holding positions 0.. in order.</summary>
     public List<int> Blocks { get; } = [];
 
+    /// <summary>The sequence's recurrent-state slot while it runs on a hybrid model (with its blocks), else -1.</summary>
+    public int StateSlot { get; set; } = -1;
+
     /// <summary>Leading blocks registered in (or found in) the prefix cache, and the chain hash of the last.</summary>
     public int HashedBlocks { get; set; }
     public ulong LastHash { get; set; } = BlockHash.Root;

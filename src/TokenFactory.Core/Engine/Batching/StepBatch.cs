@@ -16,6 +16,7 @@ public sealed class StepBatch
         TokenSequence = new int[maxTokens];
         LogitRows = new int[maxTokens];
         BlockTables = new List<int>[maxSequences];
+        StateSlots = new int[maxSequences];
     }
 
     public int MaxTokens { get; }
@@ -31,6 +32,8 @@ public sealed class StepBatch
     public int[] TokenSequence { get; }
     /// <summary>Per sequence of the step: its block ids, position p living in block p / blockSize.</summary>
     public List<int>[] BlockTables { get; }
+    /// <summary>Per sequence of the step: its recurrent-state slot (hybrid models), or -1.</summary>
+    public int[] StateSlots { get; }
     /// <summary>Token indices whose logits are wanted, in order; logits row i belongs to token LogitRows[i].</summary>
     public int[] LogitRows { get; }
 
@@ -41,11 +44,12 @@ public sealed class StepBatch
     }
 
     /// <summary>Starts a sequence's share of the step; returns its index.</summary>
-    public int AddSequence(List<int> blockTable)
+    public int AddSequence(List<int> blockTable, int stateSlot = -1)
     {
         if (SequenceCount == MaxSequences)
             throw new InvalidOperationException("Step batch is full (sequences).");
         BlockTables[SequenceCount] = blockTable;
+        StateSlots[SequenceCount] = stateSlot;
         return SequenceCount++;
     }
 

@@ -16,7 +16,8 @@ public sealed record ModelShape(
     float RmsEpsilon,
     bool TiedOutput,
     int? HeadSize = null,
-    bool OutputInF16 = false)
+    bool OutputInF16 = false,
+    HybridLayout? Hybrid = null)
 {
     public static IReadOnlyList<ModelShape> All { get; } =
     [
@@ -29,6 +30,20 @@ public sealed record ModelShape(
         new("llama-3.2-1b", 2048, 16, 32, 8, 8192, 8192, 500000f, 1e-5f, true),
         new("qwen2.5-0.5b", 896, 24, 14, 2, 4864, 32768, 1000000f, 1e-6f, true),
         new("qwen3-0.6b", 1024, 28, 16, 8, 3072, 40960, 1000000f, 1e-6f, true, 128),
+        // Nemotron-H test shapes: every block kind (Mamba-2 M, attention *, squared-ReLU MLP -, experts E) at sizes a
+        // test runs in milliseconds; the F16 vocabulary projection for the same reason as tiny's.
+        new("nemotron-h-tiny", 256, 6, 4, 2, 512, 512, 10000f, 1e-5f, false, 64, OutputInF16: true,
+            Hybrid: new("M-M*M-", SsmHeads: 8, SsmHeadDim: 32, SsmState: 32, SsmGroups: 2, ConvKernel: 4)),
+        new("nemotron-h-moe-tiny", 256, 6, 4, 2, 128, 512, 10000f, 1e-5f, false, 64, OutputInF16: true,
+            Hybrid: new("MEM*EM", SsmHeads: 8, SsmHeadDim: 32, SsmState: 32, SsmGroups: 2, ConvKernel: 4,
+                Experts: 8, ExpertsUsed: 2, SharedFeedForwardLength: 256, ExpertWeightsScale: 2.5f)),
+        // NVIDIA Nemotron-H 4B (Megatron-Bridge model card: 52 blocks, 24 Mamba-2 / 24 MLP / 4 attention).
+        new("nemotron-h-4b", 3072, 52, 32, 8, 12288, 8192, 10000f, 1e-5f, false, 128,
+            Hybrid: new("M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-", SsmHeads: 112, SsmHeadDim: 64, SsmState: 128, SsmGroups: 8, ConvKernel: 4)),
+        // NVIDIA Nemotron 3 Nano 30B-A3B (its config.json: 23 Mamba-2 / 23 MoE / 6 attention, 128 experts top-6 + 1 shared).
+        new("nemotron-3-nano-30b-a3b", 2688, 52, 32, 2, 1856, 262144, 10000f, 1e-5f, false, 128,
+            Hybrid: new("MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME", SsmHeads: 64, SsmHeadDim: 64, SsmState: 128, SsmGroups: 8, ConvKernel: 4,
+                Experts: 128, ExpertsUsed: 6, SharedFeedForwardLength: 3712, ExpertWeightsScale: 2.5f)),
     ];
 
     public static ModelShape Find(string name) =>
@@ -36,4 +51,27 @@ public sealed record ModelShape(
         ?? throw new TokenFactoryException($"Unknown shape '{name}'. Known shapes: {string.Join(", ", All.Select(s => s.Name))}.");
 
     public int ResolvedHeadSize => HeadSize ?? EmbeddingLength / HeadCount;
+
+    /// <summary>The architecture a shape is written as by default: hybrid shapes have only one.</summary>
+    public string? Architecture => Hybrid == null ? null : Hybrid.Experts > 0 ? "nemotron_h_moe" : "nemotron_h";
+}
+
+/// <summary>
+/// The block pattern and Mamba-2 / expert geometry of a Nemotron-H shape. <see cref="Pattern"/> has one
+/// character per block, as NVIDIA's configs write it: M Mamba-2, * attention, - MLP, E mixture of experts.
+/// Experts are <see cref="ModelShape.FeedForwardLength"/> wide.
+/// </summary>
+public sealed record HybridLayout(
+    string Pattern,
+    int SsmHeads,
+    int SsmHeadDim,
+    int SsmState,
+    int SsmGroups,
+    int ConvKernel,
+    int Experts = 0,
+    int ExpertsUsed = 0,
+    int SharedFeedForwardLength = 0,
+    float ExpertWeightsScale = 1f)
+{
+    public int SsmInner => SsmHeads * SsmHeadDim;
 }

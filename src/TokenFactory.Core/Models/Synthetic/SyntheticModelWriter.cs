@@ -10,9 +10,9 @@ namespace TokenFactory.Models.Synthetic;
 /// counter-based integer generator (no platform math functions), so llama.cpp fixtures recorded
 /// from one file stay valid for the file a test regenerates.
 /// </summary>
-public static class SyntheticModelWriter
+public static partial class SyntheticModelWriter
 {
-    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3"];
+    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "nemotron_h", "nemotron_h_moe"];
 
     public static IReadOnlyList<GgmlType> WeightTypes { get; } =
         [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K];
@@ -27,6 +27,15 @@ public static class SyntheticModelWriter
             throw new TokenFactoryException($"Cannot synthesize {type} weights. Supported: {string.Join(", ", WeightTypes)}.");
         var tokens = vocabulary.GetArrayOrNull<string>("tokenizer.ggml.tokens")
             ?? throw new TokenFactoryException($"{vocabulary.Source}: no tokenizer.ggml.tokens; pass a vocabulary GGUF.");
+        if (shape.Architecture != null || ModelConfig.IsHybridArchitecture(architecture))
+        {
+            if (shape.Architecture != architecture)
+                throw new TokenFactoryException(shape.Architecture == null
+                    ? $"Shape '{shape.Name}' is a transformer shape; architecture '{architecture}' needs a Nemotron-H shape ({string.Join(", ", ModelShape.All.Where(s => s.Architecture == architecture).Select(s => s.Name))})."
+                    : $"Shape '{shape.Name}' is a {shape.Architecture} shape; write it with --arch {shape.Architecture}.");
+            Save(BuildHybrid(architecture, shape, type, vocabulary, tokens.Length, seed), outputPath, progress);
+            return;
+        }
 
         var w = new GgufWriter();
         var m = w.Metadata;
@@ -94,6 +103,11 @@ public static class SyntheticModelWriter
             AddMatrix(w, p + "ffn_down.weight", f, e, type, rng.Next(), 0.5f / MathF.Sqrt(f));
         }
 
+        Save(w, outputPath, progress);
+    }
+
+    private static void Save(GgufWriter w, string outputPath, Action<long, long>? progress)
+    {
         long total = w.Tensors.Sum(t => t.ByteSize), written = 0;
         var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath));
         if (dir != null)
@@ -118,10 +132,12 @@ public static class SyntheticModelWriter
         return GgmlType.F32;
     }
 
-    private static void AddMatrix(GgufWriter w, string name, int columns, int rows, GgmlType requested, ulong stream, float std)
+    /// <param name="dims">The stored shape when it is not [columns, rows] (experts: [columns, rows / experts, experts]).</param>
+    private static void AddMatrix(GgufWriter w, string name, int columns, int rows, GgmlType requested, ulong stream, float std,
+        long[]? dims = null, Func<GgmlType, int, GgmlType>? typeFor = null)
     {
-        var type = TypeFor(requested, columns);
-        w.AddTensor(name, [columns, rows], type, s =>
+        var type = (typeFor ?? TypeFor)(requested, columns);
+        w.AddTensor(name, dims ?? [columns, rows], type, s =>
         {
             int rowBytes = (int)GgmlTypeInfo.RowSize(type, columns);
             const int RowsPerChunk = 64;

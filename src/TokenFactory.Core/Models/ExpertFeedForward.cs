@@ -1,0 +1,164 @@
+using System.Numerics.Tensors;
+using TokenFactory.Compute;
+
+namespace TokenFactory.Models;
+
+/// <summary>
+/// Squared-ReLU feed-forward blocks of hybrid models: the dense MLP (down(relu(up·x)²)) and the mixture of
+/// experts. For experts, each token's router logits become probabilities (sigmoid or softmax as the
+/// metadata says); the top-k experts are chosen on probability + selection bias, their unbiased
+/// probabilities are the weights (normalised to sum 1 and scaled when the metadata says so). Each expert
+/// then runs once over just the tokens routed to it (gathered into consecutive rows, one matrix product
+/// per expert matrix), and a token's result is its experts' outputs, weighted, summed in rank order,
+/// plus the shared expert's.
+/// </summary>
+internal sealed class ExpertFeedForward
+{
+    private readonly MoeConfig? _moe;
+    private readonly int _e;
+    private readonly float[] _hidden, _shared;
+    private readonly float[] _logits = [], _weights = [], _gathered = [], _expertOut = [], _routed = [];
+    private readonly int[] _selected = [], _counts = [], _cursor = [], _order = [];
+
+    public ExpertFeedForward(ModelConfig c, int maxTokens)
+    {
+        _e = c.EmbeddingLength;
+        _moe = c.Moe;
+        int hidden = c.FeedForwardLength;
+        if (_moe != null)
+        {
+            int k = _moe.UsedCount;
+            hidden = Math.Max(_moe.ExpertFeedForwardLength, _moe.SharedFeedForwardLength);
+            _logits = new float[maxTokens * _moe.ExpertCount];
+            _selected = new int[maxTokens * k];
+            _weights = new float[maxTokens * k];
+            _counts = new int[_moe.ExpertCount + 1];
+            _cursor = new int[_moe.ExpertCount];
+            _order = new int[maxTokens * k];
+            _gathered = new float[maxTokens * _e];
+            _routed = new float[maxTokens * _e];
+            _expertOut = new float[maxTokens * k * _e];
+        }
+        _hidden = new float[maxTokens * hidden];
+        _shared = new float[maxTokens * _e];
+    }
+
+    /// <summary>output = down(relu(up · input)²) for <paramref name="n"/> rows (output may be input).</summary>
+    public void Dense(MatMul matmul, in WeightMatrix up, in WeightMatrix down, float[] input, int n, float[] output)
+    {
+        matmul.Multiply(up, input, 0, n, _hidden, 0);
+        ReluSquared(_hidden.AsSpan(0, n * up.Rows));
+        matmul.Multiply(down, _hidden, 0, n, output, 0);
+    }
+
+    public void Experts(MatMul matmul, ExpertWeights w, float[] input, int n, float[] output)
+    {
+        var moe = _moe!;
+        int k = moe.UsedCount, experts = moe.ExpertCount, e = _e;
+        matmul.Multiply(w.Router, input, 0, n, _logits, 0);
+        for (int t = 0; t < n; t++)
+            Route(w, _logits.AsSpan(t * experts, experts), _selected.AsSpan(t * k, k), _weights.AsSpan(t * k, k));
+
+        // Counting sort of (token, rank) pairs by expert, so each expert sees its tokens as consecutive rows.
+        Array.Clear(_counts);
+        for (int i = 0; i < n * k; i++)
+            _counts[_selected[i] + 1]++;
+        for (int x = 0; x < experts; x++)
+            _counts[x + 1] += _counts[x];
+        _counts.AsSpan(0, experts).CopyTo(_cursor);
+        for (int i = 0; i < n * k; i++)
+            _order[_cursor[_selected[i]]++] = i;
+
+        for (int x = 0; x < experts; x++)
+        {
+            int first = _counts[x], count = _counts[x + 1] - first;
+            if (count == 0)
+                continue;
+            for (int j = 0; j < count; j++)
+                input.AsSpan(_order[first + j] / k * e, e).CopyTo(_gathered.AsSpan(j * e, e));
+            Dense(matmul, w.Up[x], w.Down[x], _gathered, count, _routed);
+            for (int j = 0; j < count; j++)
+            {
+                int pair = _order[first + j];
+                TensorPrimitives.Multiply(_routed.AsSpan(j * e, e), _weights[pair], _expertOut.AsSpan(pair * e, e));
+            }
+        }
+
+        if (w.SharedUp is { } sharedUp)
+            Dense(matmul, sharedUp, w.SharedDown!.Value, input, n, _shared);
+        for (int t = 0; t < n; t++)
+        {
+            var sum = output.AsSpan(t * e, e);
+            _expertOut.AsSpan(t * k * e, e).CopyTo(sum);
+            for (int r = 1; r < k; r++)
+                TensorPrimitives.Add(sum, _expertOut.AsSpan((t * k + r) * e, e), sum);
+            if (w.SharedUp != null)
+                TensorPrimitives.Add(sum, _shared.AsSpan(t * e, e), sum);
+        }
+    }
+
+    private void Route(ExpertWeights w, Span<float> logits, Span<int> selected, Span<float> weights) =>
+        Route(_moe!, w.SelectionBias, logits, selected, weights);
+
+    /// <summary>
+    /// Top-k experts of one token, best first, and their weights. <paramref name="logits"/> becomes the
+    /// probabilities (sigmoid or softmax); selection ranks probability + bias, the weights are the unbiased
+    /// probabilities, normalised to sum 1 (the sum clamped below at F16's smallest normal, as llama.cpp) and scaled.
+    /// </summary>
+    internal static void Route(MoeConfig moe, ReadOnlySpan<float> bias, Span<float> logits, Span<int> selected, Span<float> weights)
+    {
+        if (moe.Gating == ExpertGating.Sigmoid)
+        {
+            for (int i = 0; i < logits.Length; i++)
+                logits[i] = 1f / (1f + MathF.Exp(-logits[i]));
+        }
+        else
+        {
+            float max = TensorPrimitives.Max(logits);
+            double total = 0;
+            for (int i = 0; i < logits.Length; i++)
+                total += logits[i] = MathF.Exp(logits[i] - max);
+            float inverse = (float)(1.0 / total);
+            TensorPrimitives.Multiply(logits, inverse, logits);
+        }
+        for (int r = 0; r < selected.Length; r++)
+        {
+            int best = -1;
+            float bestScore = float.NegativeInfinity;
+            for (int i = 0; i < logits.Length; i++)
+            {
+                float score = bias.IsEmpty ? logits[i] : logits[i] + bias[i];
+                if ((best < 0 || score > bestScore) && selected[..r].IndexOf(i) < 0)
+                {
+                    best = i;
+                    bestScore = score;
+                }
+            }
+            selected[r] = best;
+            weights[r] = logits[best];
+        }
+        if (moe.NormalizeWeights)
+        {
+            float sum = 0;
+            foreach (float x in weights)
+                sum += x;
+            sum = Math.Max(sum, 6.103515625e-5f);
+            for (int r = 0; r < weights.Length; r++)
+                weights[r] /= sum;
+        }
+        if (moe.WeightsScale != 0f && moe.WeightsScale != 1f)
+        {
+            for (int r = 0; r < weights.Length; r++)
+                weights[r] *= moe.WeightsScale;
+        }
+    }
+
+    private static void ReluSquared(Span<float> x)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            float v = x[i] > 0 ? x[i] : 0;
+            x[i] = v * v;
+        }
+    }
+}

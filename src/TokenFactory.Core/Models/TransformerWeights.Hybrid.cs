@@ -1,0 +1,122 @@
+using TokenFactory.Compute;
+using TokenFactory.Gguf;
+
+namespace TokenFactory.Models;
+
+/// <summary>A Mamba-2 mixer's tensors. The convolution is kept transposed (tap-major) so a tap is one vector over channels.</summary>
+public sealed class MambaWeights
+{
+    public required WeightMatrix InProjection { get; init; }
+    /// <summary>ConvKernel rows of ConvChannels floats: tap i of every channel (oldest input first).</summary>
+    public required float[] ConvTaps { get; init; }
+    public required float[] ConvBias { get; init; }
+    public required float[] DtBias { get; init; }
+    /// <summary>Per-head decay rate, negative (stored as -exp(A_log)).</summary>
+    public required float[] A { get; init; }
+    public required float[] D { get; init; }
+    /// <summary>Gated RMSNorm weight over the inner dimension, applied per group.</summary>
+    public required float[] Norm { get; init; }
+    public required WeightMatrix OutProjection { get; init; }
+}
+
+/// <summary>A mixture-of-experts block: router, selection bias, per-expert up/down matrices (views into the stacks), shared expert.</summary>
+public sealed class ExpertWeights
+{
+    public required WeightMatrix Router { get; init; }
+    public float[]? SelectionBias { get; init; }
+    public required WeightMatrix[] Up { get; init; }
+    public required WeightMatrix[] Down { get; init; }
+    public WeightMatrix? SharedUp { get; init; }
+    public WeightMatrix? SharedDown { get; init; }
+}
+
+public sealed partial class TransformerWeights
+{
+    /// <summary>Tensor names and shapes as llama.cpp's Nemotron-H loader expects them.</summary>
+    private static LayerWeights LoadHybridLayer(GgufFile file, ModelConfig c, int l)
+    {
+        string p = $"blk.{l}.";
+        int e = c.EmbeddingLength;
+        var norm = Vector(file, p + "attn_norm.weight", e);
+        switch (c.KindOf(l))
+        {
+            case LayerKind.Attention:
+                return new LayerWeights
+                {
+                    Kind = LayerKind.Attention,
+                    AttentionNorm = norm,
+                    Query = Matrix(file, p + "attn_q.weight", e, c.QueryDimension),
+                    Key = Matrix(file, p + "attn_k.weight", e, c.KvDimension),
+                    Value = Matrix(file, p + "attn_v.weight", e, c.KvDimension),
+                    Output = Matrix(file, p + "attn_output.weight", c.QueryDimension, e),
+                    QueryBias = OptionalVector(file, p + "attn_q.bias", c.QueryDimension),
+                    KeyBias = OptionalVector(file, p + "attn_k.bias", c.KvDimension),
+                    ValueBias = OptionalVector(file, p + "attn_v.bias", c.KvDimension),
+                };
+            case LayerKind.Mamba:
+                return new LayerWeights { Kind = LayerKind.Mamba, AttentionNorm = norm, Mamba = LoadMamba(file, c.Ssm!, e, p) };
+            default:
+                if (c.Moe != null)
+                    return new LayerWeights { Kind = LayerKind.FeedForward, AttentionNorm = norm, Experts = LoadExperts(file, c.Moe, e, p) };
+                var up = Matrix(file, p + "ffn_up.weight", e, null);
+                return new LayerWeights
+                {
+                    Kind = LayerKind.FeedForward,
+                    AttentionNorm = norm,
+                    Up = up,
+                    Down = Matrix(file, p + "ffn_down.weight", up.Rows, e),
+                };
+        }
+    }
+
+    private static MambaWeights LoadMamba(GgufFile file, SsmConfig s, int e, string p)
+    {
+        int channels = s.ConvChannels, k = s.ConvKernel;
+        var conv = Vector(file, p + "ssm_conv1d.weight", k * channels);
+        var taps = new float[k * channels];
+        for (int ch = 0; ch < channels; ch++)
+        {
+            for (int i = 0; i < k; i++)
+                taps[i * channels + ch] = conv[ch * k + i];
+        }
+        return new MambaWeights
+        {
+            InProjection = Matrix(file, p + "ssm_in.weight", e, s.InProjection),
+            ConvTaps = taps,
+            ConvBias = OptionalVector(file, p + "ssm_conv1d.bias", channels) ?? new float[channels],
+            DtBias = Vector(file, p + "ssm_dt.bias", s.HeadCount),
+            A = Vector(file, p + "ssm_a", s.HeadCount),
+            D = Vector(file, p + "ssm_d", s.HeadCount),
+            Norm = Vector(file, p + "ssm_norm.weight", s.InnerSize),
+            OutProjection = Matrix(file, p + "ssm_out.weight", s.InnerSize, e),
+        };
+    }
+
+    private static ExpertWeights LoadExperts(GgufFile file, MoeConfig moe, int e, string p)
+    {
+        int n = moe.ExpertCount, f = moe.ExpertFeedForwardLength;
+        var up = Stack(file, p + "ffn_up_exps.weight", e, f, n);
+        var down = Stack(file, p + "ffn_down_exps.weight", f, e, n);
+        bool shared = file.FindTensor(p + "ffn_up_shexp.weight") != null;
+        WeightMatrix? sharedUp = shared ? Matrix(file, p + "ffn_up_shexp.weight", e, moe.SharedFeedForwardLength > 0 ? moe.SharedFeedForwardLength : null) : null;
+        return new ExpertWeights
+        {
+            Router = Matrix(file, p + "ffn_gate_inp.weight", e, n),
+            SelectionBias = OptionalVector(file, p + "exp_probs_b.bias", n),
+            Up = Enumerable.Range(0, n).Select(x => up.RowRange(x * f, f)).ToArray(),
+            Down = Enumerable.Range(0, n).Select(x => down.RowRange(x * e, e)).ToArray(),
+            SharedUp = sharedUp,
+            SharedDown = shared ? Matrix(file, p + "ffn_down_shexp.weight", sharedUp!.Value.Rows, e) : null,
+        };
+    }
+
+    /// <summary>A [columns, rows, experts] stack as one matrix of experts × rows rows.</summary>
+    private static WeightMatrix Stack(GgufFile file, string name, int columns, int rows, int experts)
+    {
+        var info = file.GetTensorInfo(name);
+        if (info.Dimensions.Length != 3 || info.Dimensions[0] != columns || info.Dimensions[1] != rows || info.Dimensions[2] != experts)
+            throw new GgufFormatException(file.Path, -1, $"tensor '{name}' has shape {info.ShapeText}; expected [{columns}, {rows}, {experts}]");
+        RequireComputable(file, info);
+        return new WeightMatrix(file, info, stacked: true);
+    }
+}

@@ -1,0 +1,215 @@
+using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
+using TokenFactory.Models;
+using TokenFactory.Tests.Models;
+using TokenFactory.Tokenization;
+using static TokenFactory.Tests.Engine.EngineTestHelpers;
+
+namespace TokenFactory.Tests.Engine;
+
+/// <summary>
+/// Nemotron-H models (Mamba-2 recurrent state beside the paged KV cache) in the batching engine: the same
+/// tokens as the single-sequence pass whatever the batch, preemption recomputes with a fresh state,
+/// cancellation and completion return every state slot and block, and prefix caching stays off.
+/// Synthetic models' greedy tokens lean on the current token, so besides tokens every test compares
+/// each step's log-probabilities: a sequence reading another's state moves them by far more than
+/// <see cref="LogprobTolerance"/>.
+/// </summary>
+public sealed class HybridBatchingTests
+{
+    /// <summary>
+    /// Batched and single-sequence log-probabilities are not bit-identical even for llama models (the paged and
+    /// contiguous attention paths; measured up to 2e-3 on the synthetic llama Q8_0 model), so a small tolerance.
+    /// </summary>
+    private const float LogprobTolerance = 1e-2f;
+
+    private sealed record Trace(List<int> Tokens, List<float> Logprobs, GenerationSummary? Final);
+
+    private static GenerationRequest WithLogprobs(GenerationRequest r) => r with { Logprobs = 3 };
+
+    private static async Task<Trace> Run(IInferenceEngine engine, GenerationRequest request)
+    {
+        var trace = new Trace([], [], null);
+        GenerationSummary? final = null;
+        await foreach (var u in engine.GenerateAsync(request))
+        {
+            if (u.Final != null)
+                final = u.Final;
+            else if (u.Token >= 0)
+            {
+                trace.Tokens.Add(u.Token);
+                trace.Logprobs.Add(u.Logprob ?? float.NaN);
+                trace.Logprobs.AddRange(u.TopLogprobs?.Select(t => t.Logprob) ?? []);
+            }
+        }
+        return trace with { Final = final };
+    }
+
+    private static Trace Solo(TransformerModel model, GenerationRequest request)
+    {
+        using var pass = new ForwardPass(model, 512, threads: 2);
+        var generator = new TextGenerator(model, Tokenizer.FromMetadata(model.File.Metadata), pass);
+        var trace = new Trace([], [], null);
+        generator.Generate(request, t => Record(trace, t));
+        return trace;
+    }
+
+    /// <summary>A generated token's id and log-probabilities (the generator's final text-only flush has no id).</summary>
+    private static void Record(Trace trace, GeneratedToken t)
+    {
+        if (t.Id < 0)
+            return;
+        trace.Tokens.Add(t.Id);
+        trace.Logprobs.Add(t.Logprob ?? float.NaN);
+        trace.Logprobs.AddRange(t.TopLogprobs?.Select(x => x.Logprob) ?? []);
+    }
+
+    private static void AssertSame(Trace expected, Trace actual)
+    {
+        Assert.Equal(expected.Tokens, actual.Tokens);
+        Assert.Equal(expected.Logprobs.Count, actual.Logprobs.Count);
+        for (int i = 0; i < expected.Logprobs.Count; i++)
+            Assert.True(Math.Abs(expected.Logprobs[i] - actual.Logprobs[i]) <= LogprobTolerance,
+                $"log-probability {i}: alone {expected.Logprobs[i]}, batched {actual.Logprobs[i]}");
+    }
+
+    public static TheoryData<string> Models() => new()
+    {
+        "synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1",
+        "synth-nemotron_h_moe-nemotron-h-moe-tiny-F32-seed1",
+        "synth-nemotron_h_moe-nemotron-h-moe-tiny-Q8_0-seed1",
+    };
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public async Task Greedy_sequence_is_identical_alone_or_in_a_batch(string name)
+    {
+        using var model = TransformerModel.Load(SyntheticModels.Get(name));
+        int vocab = model.VocabSize;
+        // Prompts straddle the step budget (24) so prefill chunks of one sequence continue its state across steps.
+        int[] lengths = [1, 5, 16, 17, 40, 70, 33, 9];
+        var requests = lengths.Select((l, i) => WithLogprobs(Greedy(Prompt(l, 100 + i, vocab), 12 + i))).ToList();
+        requests.Add(new GenerationRequest
+        {
+            PromptTokens = Prompt(20, 7, vocab),
+            MaxTokens = 16,
+            Sampling = new SamplingParameters { Temperature = 0.9f, TopK = 20, Seed = 42 },
+            IgnoreEndOfGeneration = true,
+            Logprobs = 3,
+        });
+        var expected = requests.Select(r => Solo(model, r)).ToList();
+
+        using var engine = new BatchingEngine(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxBatchTokens = 24, MaxRunningSequences = 6 });
+
+        Assert.Equal(6, engine.StateSlots);
+        var ssm = model.Config.Ssm!;
+        Assert.Equal(6L * model.Config.MambaLayerCount * (ssm.ConvStateLength + ssm.SsmStateLength) * sizeof(float), engine.RecurrentStateBytes);
+        Assert.False(engine.PrefixCaching);
+        var outcomes = await Task.WhenAll(requests.Select(r => Run(engine, r)));
+        for (int i = 0; i < requests.Count; i++)
+            AssertSame(expected[i], outcomes[i]);
+        AssertSame(expected[4], await Run(engine, requests[4]));
+        var counters = await Idle(engine);
+        Assert.Equal(counters.KvBlocksTotal, counters.KvBlocksFree);
+        Assert.Equal(engine.StateSlots, engine.FreeStateSlots);
+        Assert.True(counters.MeanBatchSequences > 1.5, $"mean batch {counters.MeanBatchSequences}");
+    }
+
+    [Fact]
+    public async Task Shared_prompt_prefix_is_recomputed_not_served_from_the_cache()
+    {
+        using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1"));
+        var system = Prompt(100, 1, model.VocabSize);
+        int[] first = [.. system, 10, 11, 12];
+        int[] second = [.. system, 20, 21];
+        using var engine = new BatchingEngine(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxBatchTokens = 64, PrefixCaching = true });
+        await Run(engine, WithLogprobs(Greedy(first, 8)));
+        var b = await Run(engine, WithLogprobs(Greedy(second, 8)));
+        Assert.Equal(0, b.Final!.CachedPromptTokens);
+        AssertSame(Solo(model, WithLogprobs(Greedy(second, 8))), b);
+        var counters = await Idle(engine);
+        Assert.Equal(0, counters.PrefixCacheHitTokens);
+        Assert.Equal(0, counters.KvBlocksCached);
+    }
+
+    [Fact]
+    public async Task Tiny_kv_budget_preempts_and_recomputes_with_a_fresh_state()
+    {
+        using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h_moe-nemotron-h-moe-tiny-Q8_0-seed1"));
+        var c = model.Config;
+        long budget = 12 * KvBlockPool.BytesPerBlock(c.CacheLayerCount, c.KvDimension);
+        var requests = Enumerable.Range(0, 6).Select(i => WithLogprobs(Greedy(Prompt(20 + 8 * i, 300 + i, model.VocabSize), 40))).ToList();
+        var expected = requests.Select(r => Solo(model, r)).ToList();
+        using var engine = new BatchingEngine(model, new EngineOptions { Threads = 2, ContextLength = 512, KvCacheMemory = budget, MaxBatchTokens = 32, MaxRunningSequences = 6 });
+        var outcomes = await Task.WhenAll(requests.Select(r => Run(engine, r)));
+        for (int i = 0; i < requests.Count; i++)
+            AssertSame(expected[i], outcomes[i]);
+        var counters = await Idle(engine);
+        Assert.True(counters.Preemptions > 0, "expected preemptions under a 12-block pool");
+        Assert.Equal(counters.KvBlocksTotal, counters.KvBlocksFree);
+        Assert.Equal(engine.StateSlots, engine.FreeStateSlots);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_running_request_frees_its_state_slot_without_disturbing_others()
+    {
+        using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1"));
+        using var engine = new BatchingEngine(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxRunningSequences = 4 });
+        var keep = WithLogprobs(Greedy(Prompt(30, 5, model.VocabSize), 60));
+        var expected = Solo(model, keep);
+        using var cts = new CancellationTokenSource();
+        var victim = Task.Run(async () =>
+        {
+            int seen = 0;
+            GenerationSummary? final = null;
+            await foreach (var u in engine.GenerateAsync(Greedy(Prompt(30, 6, model.VocabSize), 400), cts.Token))
+            {
+                if (u.Final != null)
+                    final = u.Final;
+                else if (++seen == 5)
+                    cts.Cancel();
+            }
+            return final!;
+        });
+        var kept = await Run(engine, keep);
+        var cancelled = await victim;
+        Assert.Equal(FinishReason.Cancelled, cancelled.FinishReason);
+        AssertSame(expected, kept);
+        var counters = await Idle(engine);
+        Assert.Equal(1, counters.RequestsCancelled);
+        Assert.Equal(counters.KvBlocksTotal, counters.KvBlocksFree);
+        Assert.Equal(engine.StateSlots, engine.FreeStateSlots);
+    }
+
+    [Fact]
+    public void Single_sequence_generator_reuses_state_only_when_the_whole_history_is_a_prefix()
+    {
+        using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h-nemotron-h-tiny-F32-seed1"));
+        using var pass = new ForwardPass(model, 512, threads: 2);
+        var generator = new TextGenerator(model, Tokenizer.FromMetadata(model.File.Metadata), pass);
+        var system = Prompt(40, 3, model.VocabSize);
+        // A diverging second prompt cannot rewind the recurrent state: it must be recomputed, not reuse 40 tokens.
+        generator.Generate(Greedy([.. system, 7, 8], 5));
+        var diverging = WithLogprobs(Greedy([.. system, 9], 6));
+        var trace = new Trace([], [], null);
+        generator.Generate(diverging, t => Record(trace, t));
+        AssertSame(Solo(model, diverging), trace);
+        Assert.Equal(0, pass.Truncate(10));
+        Assert.Equal(0, pass.Position);
+    }
+
+    [Fact]
+    public void Config_reads_the_block_pattern_and_hybrid_hyperparameters_from_metadata()
+    {
+        using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h_moe-nemotron-h-moe-tiny-Q8_0-seed1"));
+        var c = model.Config;
+        Assert.Equal("nemotron_h_moe", c.Architecture);
+        Assert.Equal([LayerKind.Mamba, LayerKind.FeedForward, LayerKind.Mamba, LayerKind.Attention, LayerKind.FeedForward, LayerKind.Mamba],
+            Enumerable.Range(0, c.BlockCount).Select(c.KindOf));
+        Assert.Equal(1, c.CacheLayerCount);
+        Assert.True(c.HasRecurrentState);
+        Assert.False(c.UsesRope);
+        Assert.Equal(new MoeConfig(8, 2, 128, 256, true, 2.5f, ExpertGating.Sigmoid), c.Moe);
+        Assert.Equal(new SsmConfig(4, 256, 32, 8, 2), c.Ssm);
+    }
+}
