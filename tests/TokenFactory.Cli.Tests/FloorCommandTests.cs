@@ -94,6 +94,17 @@ public sealed class FloorCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_server_nobody_can_use_says_how_to_fix_it()
+    {
+        var noAdmin = new Dictionary<string, string> { ["TOKENFACTORY_ADMIN_KEY"] = "", ["TokenFactory__Floor__AdminKey"] = "" };
+        await using var server = await ServeProcess.StartAsync(noAdmin, "--database", Database);
+        Assert.Contains("API keys are required but none exist and no admin key is set", server.Log);
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        using var response = await http.PostAsJsonAsync("/v1/completions", new { prompt = "Once", max_tokens = 1 });
+        Assert.Equal(401, (int)response.StatusCode);
+    }
+
+    [Fact]
     public void Bench_floor_measures_authenticate_admit_and_settle()
     {
         var (code, stdout, stderr) = CliRunner.Run("bench", "floor", "-n", "20", "--database", Database);

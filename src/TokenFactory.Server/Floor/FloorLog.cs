@@ -16,6 +16,9 @@ internal static partial class FloorLog
     [LoggerMessage(103, LogLevel.Error, "Could not record refused request on {Path} in the ledger")]
     public static partial void RecordFailed(ILogger logger, Exception exception, string path);
 
+    [LoggerMessage(105, LogLevel.Warning, "API keys are required but none exist and no admin key is set, so every request will get 401. Set TOKENFACTORY_ADMIN_KEY and create keys (`tokenfactory teams create T`, `tokenfactory keys create --team T`), or run with --no-auth for local use.")]
+    public static partial void Locked(ILogger logger);
+
     [LoggerMessage(104, LogLevel.Warning, "Budget soft limit reached: {Budget} (spent {Spent})")]
     public static partial void SoftLimit(ILogger logger, string budget, string spent);
 }

@@ -22,6 +22,8 @@ internal sealed class FloorStartup(FloorService floor, ILogger<FloorStartup> log
         }
         if (!floor.Options.RequiresKeys)
             FloorLog.NoAuth(logger);
+        else if (string.IsNullOrEmpty(floor.Options.AdminKey) && (await floor.Store.ListKeysAsync(cancellation: cancellationToken)).Count == 0)
+            FloorLog.Locked(logger);
         string meter = floor.EnergyMeter is { } m ? (m.IsEstimated ? $"{m.Source} (configured watts × utilization)" : m.Source) : "none";
         FloorLog.Ready(logger, where, meter, string.IsNullOrEmpty(floor.Options.AdminKey) ? "disabled (no admin key)" : "enabled");
     }
