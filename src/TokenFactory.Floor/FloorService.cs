@@ -11,7 +11,7 @@ namespace TokenFactory.Floor;
 /// The factory floor's gate and meter: who is calling, whether they may run this request now (model,
 /// rate limits, budgets), and, when it ends, what it used and cost, written to the ledger.
 /// </summary>
-public sealed class FloorService(IFloorStore store, FloorOptions options, TimeProvider time, IEnergyMeter? energyMeter = null)
+public sealed class FloorService(IFloorStore store, FloorOptions options, TimeProvider time, IEnergyMeter? energyMeter = null) : IDisposable
 {
     /// <summary>Reservations of a process that died stop holding budget after this long.</summary>
     public static readonly TimeSpan ReservationLifetime = TimeSpan.FromHours(1);
@@ -174,4 +174,7 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
     }
 
     private static string Redact(string secret) => secret.Length <= 8 ? "****" : $"{secret[..Math.Min(14, secret.Length - 4)]}****{secret[^4..]}";
+
+    /// <summary>Closes the meter's counters (RAPL keeps its sysfs files open); the store is the container's to dispose.</summary>
+    public void Dispose() => (energyMeter as IDisposable)?.Dispose();
 }
