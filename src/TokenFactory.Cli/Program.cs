@@ -19,7 +19,7 @@ public static class Program
             KeysCommand.Create(),
             BudgetsCommand.Create(),
             UsageCommand.Create(),
-            BenchCommand.Create(BenchServeCommand.Create(), BenchEngineCommand.Create(), BenchModelCommand.Create("model")),
+            BenchCommand.Create(BenchServeCommand.Create(), BenchEngineCommand.Create(), BenchModelCommand.Create("model"), BenchFloorCommand.Create()),
         };
         return root.Parse(args).Invoke();
     }

@@ -27,15 +27,15 @@ public sealed class FloorOptions
     public void Validate()
     {
         if (!string.Equals(Auth, "keys", StringComparison.OrdinalIgnoreCase) && !string.Equals(Auth, "none", StringComparison.OrdinalIgnoreCase))
-            throw new InvalidOperationException($"TokenFactory:Floor:Auth is '{Auth}': use 'keys' (API keys required) or 'none' (no keys, local use only).");
+            throw new TokenFactoryException($"TokenFactory:Floor:Auth is '{Auth}': use 'keys' (API keys required) or 'none' (no keys, local use only).");
         if (Pricing.Pue < 1 || !double.IsFinite(Pricing.Pue))
-            throw new InvalidOperationException($"TokenFactory:Floor:Pricing:Pue is {Pricing.Pue}: power usage effectiveness is at least 1.");
+            throw new TokenFactoryException($"TokenFactory:Floor:Pricing:Pue is {Pricing.Pue}: power usage effectiveness is at least 1.");
         if (Pricing.MachineUsdPerHour < 0 || Pricing.UsdPerKwh < 0 || Pricing.ReserveUsdPerMillionTokens < 0 || Energy.EstimatedWatts < 0)
-            throw new InvalidOperationException("TokenFactory:Floor:Pricing and Energy values cannot be negative.");
+            throw new TokenFactoryException("TokenFactory:Floor:Pricing and Energy values cannot be negative.");
         foreach (var (model, price) in Pricing.Models)
         {
             if (price.InputUsdPerMillion < 0 || price.OutputUsdPerMillion < 0 || price.CachedInputUsdPerMillion < 0)
-                throw new InvalidOperationException($"TokenFactory:Floor:Pricing:Models:{model} has a negative price.");
+                throw new TokenFactoryException($"TokenFactory:Floor:Pricing:Models:{model} has a negative price.");
         }
     }
 

@@ -11,7 +11,7 @@ namespace TokenFactory.Floor;
 /// The factory floor's gate and meter: who is calling, whether they may run this request now (model,
 /// rate limits, budgets), and, when it ends, what it used and cost, written to the ledger.
 /// </summary>
-public sealed class FloorService(IFloorStore store, FloorOptions options, TimeProvider time, IEnergyMeter? energyMeter = null)
+public sealed class FloorService(IFloorStore store, FloorOptions options, TimeProvider time, IEnergyMeter? energyMeter = null) : IDisposable
 {
     /// <summary>Reservations of a process that died stop holding budget after this long.</summary>
     public static readonly TimeSpan ReservationLifetime = TimeSpan.FromHours(1);
@@ -102,7 +102,11 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         return new Admission(this, caller, model, endpoint, started, reservationId, worstTokens, worstUsd, rate, soft);
     }
 
-    /// <summary>Records a request refused before it ran (bad request, rate limit, quota): status only, no usage.</summary>
+    /// <summary>
+    /// Records a request refused before it ran (bad request, rate limit, quota): status only, no usage, and
+    /// without waiting for the disk: nothing was served, and a client hammering a limit must not turn each
+    /// refusal into a flush. The next durable commit writes it out.
+    /// </summary>
     public Task RecordRefusalAsync(Caller caller, string model, string endpoint, int status, DateTimeOffset started, CancellationToken cancellation = default) =>
         store.SettleAsync(new UsageRecord
         {
@@ -114,7 +118,7 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
             Endpoint = endpoint,
             Status = status,
             DurationSeconds = (time.GetUtcNow() - started).TotalSeconds,
-        }, null, 0, cancellation);
+        }, null, 0, cancellation, durable: false);
 
     internal async Task SettleAsync(Admission admission, UsageOutcome outcome, CancellationToken cancellation)
     {
@@ -170,4 +174,7 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
     }
 
     private static string Redact(string secret) => secret.Length <= 8 ? "****" : $"{secret[..Math.Min(14, secret.Length - 4)]}****{secret[^4..]}";
+
+    /// <summary>Closes the meter's counters (RAPL keeps its sysfs files open); the store is the container's to dispose.</summary>
+    public void Dispose() => (energyMeter as IDisposable)?.Dispose();
 }

@@ -62,11 +62,19 @@ public sealed class FloorCommandTests : IDisposable
         Assert.Equal("1", fields[1]);
         Assert.Equal("6", fields[4]);
         Assert.True(double.Parse(fields[5], System.Globalization.CultureInfo.InvariantCulture) > 0, "energy is charged");
+        Assert.Equal("true", fields[6]); // the server runs the estimate, and the report says so
+
+        // The same report straight from the SQLite file, beside the running server.
+        var (directCode, direct, directErr) = CliRunner.Run("usage", "--by", "team", "--format", "csv", "--database", Database);
+        Assert.True(directCode == 0, directErr);
+        Assert.Equal(stdout, direct);
+        Assert.Equal(1, CliRunner.Run("usage", "--database", Path.Combine(_directory, "missing.db")).ExitCode);
 
         (code, stdout, _) = Cli(server, "usage", "--by", "key");
         Assert.Equal(0, code);
         Assert.Contains(keyId, stdout);
         Assert.Contains("J/token", stdout);
+        Assert.Contains("(est.)", stdout);
         var budgets = JsonNode.Parse(Cli(server, "budgets", "list", "--format", "json").Stdout)!.AsArray();
         Assert.Equal("soft_limit_reached", (string?)budgets.Single()!["state"]);
 
@@ -86,11 +94,41 @@ public sealed class FloorCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task A_request_that_completed_is_in_the_ledger_after_the_server_is_killed_mid_load()
+    public async Task A_server_nobody_can_use_says_how_to_fix_it()
+    {
+        var noAdmin = new Dictionary<string, string> { ["TOKENFACTORY_ADMIN_KEY"] = "", ["TokenFactory__Floor__AdminKey"] = "" };
+        await using var server = await ServeProcess.StartAsync(noAdmin, "--database", Database);
+        Assert.Contains("API keys are required but none exist and no admin key is set", server.Log);
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        using var response = await http.PostAsJsonAsync("/v1/completions", new { prompt = "Once", max_tokens = 1 });
+        Assert.Equal(401, (int)response.StatusCode);
+    }
+
+    [Fact]
+    public void Bench_floor_measures_authenticate_admit_and_settle()
+    {
+        var (code, stdout, stderr) = CliRunner.Run("bench", "floor", "-n", "20", "--database", Database);
+        Assert.True(code == 0, stderr);
+        Assert.Matches(@"authenticate \d+\.\d{3} ms +admit \d+\.\d{3} ms +settle \d+\.\d{3} ms", stdout);
+    }
+
+    [Fact]
+    public Task A_request_that_completed_is_in_the_ledger_after_the_server_is_killed_mid_load() =>
+        KillMidLoadAsync(Environment, ["--database", Database]);
+
+    [PostgresFact]
+    public Task A_request_that_completed_is_in_PostgreSQL_after_the_server_is_killed_mid_load()
+    {
+        var environment = Environment;
+        environment["TOKENFACTORY_POSTGRES"] = PostgresFactAttribute.Require();
+        return KillMidLoadAsync(environment, []);
+    }
+
+    private static async Task KillMidLoadAsync(Dictionary<string, string> environment, string[] store)
     {
         var completed = new ConcurrentBag<string>();
         int started = 0;
-        await using (var server = await ServeProcess.StartAsync(Environment, "--database", Database, "--no-auth", "--max-waiting", "256"))
+        await using (var server = await ServeProcess.StartAsync(environment, [.. store, "--no-auth", "--max-waiting", "256"]))
         {
             using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
             using var stop = new CancellationTokenSource();
@@ -123,6 +161,7 @@ public sealed class FloorCommandTests : IDisposable
                     }
                 }
             }
+            Assert.Contains("AUTHENTICATION IS OFF", server.Log); // --no-auth is loud
             var workers = Enumerable.Range(0, 16).Select(w => Task.Run(() => Worker(w))).ToArray();
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (completed.Count < 60 && DateTime.UtcNow < deadline)
@@ -134,7 +173,7 @@ public sealed class FloorCommandTests : IDisposable
         Assert.True(completed.Count >= 60, $"only {completed.Count} requests completed before the deadline");
         Assert.True(started > completed.Count, "the kill should land while requests are in flight");
 
-        await using var restarted = await ServeProcess.StartAsync(Environment, "--database", Database, "--no-auth");
+        await using var restarted = await ServeProcess.StartAsync(environment, [.. store, "--no-auth"]);
         using var admin = new HttpClient { BaseAddress = restarted.BaseAddress };
         admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
         var ledger = JsonNode.Parse(await admin.GetStringAsync("/admin/ledger?limit=100000"))!["data"]!.AsArray();

@@ -23,9 +23,9 @@ public static class EnergyMeters
                 return Estimate();
             case "rapl":
                 return RaplEnergyMeter.TryOpen(options.PowercapRoot)
-                    ?? throw new InvalidOperationException($"No readable RAPL counter under {options.PowercapRoot} (energy_uj is often root-only); use Meter=auto or estimated.");
+                    ?? throw new TokenFactoryException($"No readable RAPL counter under {options.PowercapRoot} (energy_uj is often root-only); use Meter=auto or estimated.");
             case "nvml":
-                return NvmlEnergyMeter.TryOpen() ?? throw new InvalidOperationException("NVML (libnvidia-ml.so.1) is not available or reports no GPU energy.");
+                return NvmlEnergyMeter.TryOpen() ?? throw new TokenFactoryException("NVML (libnvidia-ml.so.1) is not available or reports no GPU energy.");
             case "auto":
                 var real = new List<IEnergyMeter>();
                 if (RaplEnergyMeter.TryOpen(options.PowercapRoot) is { } rapl)
@@ -34,7 +34,7 @@ public static class EnergyMeters
                     real.Add(nvml);
                 return real.Count switch { 0 => Estimate(), 1 => real[0], _ => new SumEnergyMeter(real) };
             default:
-                throw new InvalidOperationException($"Unknown energy meter '{options.Meter}': use auto, rapl, nvml, estimated or none.");
+                throw new TokenFactoryException($"Unknown energy meter '{options.Meter}': use auto, rapl, nvml, estimated or none.");
         }
     }
 }

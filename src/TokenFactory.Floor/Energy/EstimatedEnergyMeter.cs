@@ -19,7 +19,7 @@ public sealed class EstimatedEnergyMeter(double fullLoadWatts, double utilizatio
 }
 
 /// <summary>Several real counters added up (a CPU's RAPL packages and its GPUs).</summary>
-public sealed class SumEnergyMeter(IReadOnlyList<IEnergyMeter> meters) : IEnergyMeter
+public sealed class SumEnergyMeter(IReadOnlyList<IEnergyMeter> meters) : IEnergyMeter, IDisposable
 {
     public bool IsEstimated => meters.Any(m => m.IsEstimated);
     public string Source => string.Join('+', meters.Select(m => m.Source));
@@ -30,5 +30,11 @@ public sealed class SumEnergyMeter(IReadOnlyList<IEnergyMeter> meters) : IEnergy
         foreach (var m in meters)
             sum += m.ReadJoules();
         return sum;
+    }
+
+    public void Dispose()
+    {
+        foreach (var m in meters)
+            (m as IDisposable)?.Dispose();
     }
 }

@@ -40,9 +40,10 @@ public interface IFloorStore : IAsyncDisposable
 
     /// <summary>
     /// Atomically: removes the reservation (if any), appends the record to the ledger and adds its tokens and
-    /// <paramref name="chargedUsd"/> to the key's and team's spend. Committed durably before it returns.
+    /// <paramref name="chargedUsd"/> to the key's and team's spend. Committed durably before it returns, unless
+    /// <paramref name="durable"/> is false (refusals: a flood of them should not cost a disk flush each).
     /// </summary>
-    Task SettleAsync(UsageRecord record, string? reservationId, double chargedUsd, CancellationToken cancellation = default);
+    Task SettleAsync(UsageRecord record, string? reservationId, double chargedUsd, CancellationToken cancellation = default, bool durable = true);
 
     Task<UsageRecord?> GetUsageAsync(string requestId, CancellationToken cancellation = default);
     Task<IReadOnlyList<UsageRecord>> ListUsageAsync(DateTimeOffset? from = null, int limit = 1000, CancellationToken cancellation = default);

@@ -99,9 +99,9 @@ public abstract partial class SqlFloorStore
         return new BudgetStatus(budget, window, spent, reserved);
     }
 
-    public async Task SettleAsync(UsageRecord record, string? reservationId, double chargedUsd, CancellationToken cancellation = default)
+    public async Task SettleAsync(UsageRecord record, string? reservationId, double chargedUsd, CancellationToken cancellation = default, bool durable = true)
     {
-        await using var scope = await BeginWriteAsync(record.TeamId, cancellation);
+        await using var scope = await BeginWriteAsync(record.TeamId, durable, cancellation);
         if (reservationId is not null)
             await scope.ExecuteAsync("DELETE FROM floor_reservations WHERE id = @id", [("id", reservationId)], cancellation);
         await scope.ExecuteAsync(

@@ -42,7 +42,7 @@ public abstract partial class SqlFloorStore
             where.Add("key_id = @key");
             parameters.Add(("key", query.KeyId));
         }
-        string sql = $"SELECT {group} AS g, COUNT(*), SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens), SUM(energy_j), SUM(input_usd), SUM(output_usd) "
+        string sql = $"SELECT {group} AS g, COUNT(*), SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens), SUM(energy_j), SUM(input_usd), SUM(output_usd), MAX(energy_estimated) "
             + $"FROM floor_usage WHERE {string.Join(" AND ", where)} GROUP BY g ORDER BY g";
         return await QueryAsync(sql, [.. parameters], r => new UsageRow
         {
@@ -56,6 +56,7 @@ public abstract partial class SqlFloorStore
             EnergyJoules = Double(r.GetValue(5)),
             InputCostUsd = Double(r.GetValue(6)),
             OutputCostUsd = Double(r.GetValue(7)),
+            EnergyEstimated = Long(r.GetValue(8)) != 0,
         }, cancellation);
     }
 

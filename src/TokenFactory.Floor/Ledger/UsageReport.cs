@@ -13,6 +13,8 @@ public sealed record UsageRow
     public long CachedPromptTokens { get; init; }
     public long CompletionTokens { get; init; }
     public double EnergyJoules { get; init; }
+    /// <summary>Some of the energy in this group is an estimate (no RAPL/NVML counter was readable).</summary>
+    public bool EnergyEstimated { get; init; }
     public double InputCostUsd { get; init; }
     public double OutputCostUsd { get; init; }
 

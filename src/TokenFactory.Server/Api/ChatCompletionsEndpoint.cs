@@ -54,7 +54,7 @@ internal static class ChatCompletionsEndpoint
         var metered = await FloorGate.AdmitAsync(context, host.Source!.Name, tokens.Length, (long)plan.N * requests[0].MaxTokens);
         try
         {
-            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted, metered);
+            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted, metered, plan.N);
             try
             {
                 if (request.Stream == true)

@@ -33,7 +33,7 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         catch (Exception e)
         {
             var error = Map(e);
-            if (error.Status >= 500 && error.Status != 503)
+            if (error.Status >= 500 && (error.Status != 503 || e is System.Data.Common.DbException))
                 Log.Unhandled(logger, e, context.Request.Path);
             if (context.Response.HasStarted)
                 return;
@@ -55,6 +55,10 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         TemplateException t => new OpenAiException(500, $"The chat template failed: {t.Message}", OpenAiErrorTypes.Server),
         BadHttpRequestException b => new OpenAiException(b.StatusCode, b.Message, OpenAiErrorTypes.InvalidRequest),
         JsonException j => RequestBody.FromJsonException(j),
+        System.Data.Common.DbException => new OpenAiException(503, "The usage ledger is unavailable; retry shortly.", OpenAiErrorTypes.Unavailable, code: "ledger_unavailable")
+        {
+            RetryAfterSeconds = 1,
+        },
         _ => new OpenAiException(500, "The server had an error while processing your request.", OpenAiErrorTypes.Server),
     };
 

@@ -57,6 +57,8 @@ public sealed class UsageRowBody
     public long CachedPromptTokens { get; set; }
     public long CompletionTokens { get; set; }
     public double EnergyJoules { get; set; }
+    /// <summary>True when some of the energy is estimated from configured power rather than measured.</summary>
+    public bool EnergyEstimated { get; set; }
     public double CostUsd { get; set; }
     public double InputCostUsd { get; set; }
     public double OutputCostUsd { get; set; }

@@ -64,7 +64,7 @@ internal static partial class AdminEndpoints
     private static UsageRowBody ToBody(UsageRow r) => new()
     {
         Group = r.Group, Requests = r.Requests, PromptTokens = r.PromptTokens, CachedPromptTokens = r.CachedPromptTokens,
-        CompletionTokens = r.CompletionTokens, EnergyJoules = r.EnergyJoules, CostUsd = r.CostUsd, InputCostUsd = r.InputCostUsd,
+        CompletionTokens = r.CompletionTokens, EnergyJoules = r.EnergyJoules, EnergyEstimated = r.EnergyEstimated, CostUsd = r.CostUsd, InputCostUsd = r.InputCostUsd,
         OutputCostUsd = r.OutputCostUsd, JoulesPerToken = r.JoulesPerToken, UsdPerMillionInputTokens = r.UsdPerMillionInputTokens,
         UsdPerMillionOutputTokens = r.UsdPerMillionOutputTokens,
     };

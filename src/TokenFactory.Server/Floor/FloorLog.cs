@@ -7,14 +7,17 @@ internal static partial class FloorLog
     [LoggerMessage(100, LogLevel.Warning, "AUTHENTICATION IS OFF (TokenFactory:Floor:Auth=none / --no-auth): anyone who can reach this server may use it. For local use only; create keys with `tokenfactory keys create` and drop --no-auth for anything shared.")]
     public static partial void NoAuth(ILogger logger);
 
-    [LoggerMessage(101, LogLevel.Information, "Factory floor: {Kind} store {Where}; energy meter: {Meter}; admin API {Admin}")]
-    public static partial void Ready(ILogger logger, string kind, string where, string meter, string admin);
+    [LoggerMessage(101, LogLevel.Information, "Factory floor: ledger {Where}; energy meter: {Meter}; admin API {Admin}")]
+    public static partial void Ready(ILogger logger, string where, string meter, string admin);
 
     [LoggerMessage(102, LogLevel.Error, "Could not settle request {RequestId} in the ledger")]
     public static partial void SettleFailed(ILogger logger, Exception exception, string requestId);
 
     [LoggerMessage(103, LogLevel.Error, "Could not record refused request on {Path} in the ledger")]
     public static partial void RecordFailed(ILogger logger, Exception exception, string path);
+
+    [LoggerMessage(105, LogLevel.Warning, "API keys are required but none exist and no admin key is set, so every request will get 401. Set TOKENFACTORY_ADMIN_KEY and create keys (`tokenfactory teams create T`, `tokenfactory keys create --team T`), or run with --no-auth for local use.")]
+    public static partial void Locked(ILogger logger);
 
     [LoggerMessage(104, LogLevel.Warning, "Budget soft limit reached: {Budget} (spent {Spent})")]
     public static partial void SoftLimit(ILogger logger, string budget, string spent);

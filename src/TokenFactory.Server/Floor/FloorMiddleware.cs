@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using TokenFactory.Floor;
-using TokenFactory.Floor.Identity;
 using TokenFactory.Server.Api;
 
 namespace TokenFactory.Server.Floor;
@@ -33,7 +32,6 @@ internal sealed class FloorMiddleware(RequestDelegate next, FloorService floor, 
             return;
         }
         var caller = await floor.AuthenticateAsync(authorization, context.RequestAborted);
-        context.Items[typeof(Caller)] = caller;
         string? endpoint = HttpMethods.IsPost(context.Request.Method) ? GenerationEndpoint(path) : null;
         if (endpoint is null)
         {

@@ -11,12 +11,21 @@ internal sealed class FloorStartup(FloorService floor, ILogger<FloorStartup> log
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         floor.Options.Validate();
-        await floor.Store.MigrateAsync(cancellationToken);
+        string where = floor.Store is SqliteFloorStore sqlite ? $"sqlite, {sqlite.Path}" : floor.Store.Kind;
+        try
+        {
+            await floor.Store.MigrateAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException or ArgumentException or TimeoutException)
+        {
+            throw new TokenFactoryException($"cannot open the usage ledger ({where}): {e.Message}", e);
+        }
         if (!floor.Options.RequiresKeys)
             FloorLog.NoAuth(logger);
-        string where = floor.Store is SqliteFloorStore sqlite ? sqlite.Path : "(PostgreSQL)";
+        else if (string.IsNullOrEmpty(floor.Options.AdminKey) && (await floor.Store.ListKeysAsync(cancellation: cancellationToken)).Count == 0)
+            FloorLog.Locked(logger);
         string meter = floor.EnergyMeter is { } m ? (m.IsEstimated ? $"{m.Source} (configured watts × utilization)" : m.Source) : "none";
-        FloorLog.Ready(logger, floor.Store.Kind, where, meter, string.IsNullOrEmpty(floor.Options.AdminKey) ? "disabled (no admin key)" : "enabled");
+        FloorLog.Ready(logger, where, meter, string.IsNullOrEmpty(floor.Options.AdminKey) ? "disabled (no admin key)" : "enabled");
     }
 
     /// <summary>Cancelled requests settle once the engine stops them (within a step): give them a moment before the store closes.</summary>

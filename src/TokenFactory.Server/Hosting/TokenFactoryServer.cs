@@ -23,6 +23,9 @@ public static class TokenFactoryServer
             {
                 ["Logging:LogLevel:Default"] = "Information",
                 ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+                // A start-up failure (e.g. the ledger's database unreachable) reaches the caller as an exception,
+                // which `tokenfactory serve` prints as one error line; the host's own stack-trace dump would repeat it.
+                ["Logging:LogLevel:Microsoft.Extensions.Hosting.Internal.Host"] = "Critical",
             },
         });
         if (overrides is not null)

@@ -50,9 +50,9 @@ public sealed class EnergyMeterTests : IDisposable
     {
         var options = new EnergyOptions { PowercapRoot = _root, EstimatedWatts = 200 };
         Assert.Null(RaplEnergyMeter.TryOpen(_root));
-        var error = Assert.Throws<InvalidOperationException>(() => EnergyMeters.Create(new EnergyOptions { Meter = "rapl", PowercapRoot = _root }, 0, TimeProvider.System));
+        var error = Assert.Throws<TokenFactoryException>(() => EnergyMeters.Create(new EnergyOptions { Meter = "rapl", PowercapRoot = _root }, 0, TimeProvider.System));
         Assert.Contains(_root, error.Message);
-        Assert.Throws<InvalidOperationException>(() => EnergyMeters.Create(new EnergyOptions { Meter = "solar" }, 0, TimeProvider.System));
+        Assert.Throws<TokenFactoryException>(() => EnergyMeters.Create(new EnergyOptions { Meter = "solar" }, 0, TimeProvider.System));
         Assert.Null(EnergyMeters.Create(new EnergyOptions { Meter = "none" }, 0, TimeProvider.System));
         var auto = EnergyMeters.Create(options, 0, TimeProvider.System)!;
         if (NvmlEnergyMeter.TryOpen() is null) // a GPU machine would measure instead

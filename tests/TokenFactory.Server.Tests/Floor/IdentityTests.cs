@@ -42,6 +42,15 @@ public sealed class IdentityTests : IAsyncLifetime
             Assert.Equal("invalid_request_error", (string?)error["type"]);
             Assert.Contains("Authorization", (string?)error["message"]);
         }
+        foreach (var (header, code) in new[] { ("Basic dXNlcjpwYXNz", "missing_api_key"), ("Bearer ", "missing_api_key"), ("Bearer tf-", "invalid_api_key"),
+            ("Bearer tf-key_x-", "invalid_api_key"), ("Bearer tf-" + new string('k', 6000), "invalid_api_key") })
+        {
+            using var bad = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+            bad.Headers.TryAddWithoutValidation("Authorization", header);
+            using var response = await _floor.Server.Client.SendAsync(bad);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Equal(code, (string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!["code"]);
+        }
         var (status, err) = await FailureOf(() => _floor.Chat("sk-not-ours").CompleteChatAsync(Messages, Greedy()));
         Assert.Equal(401, status);
         Assert.Equal("invalid_api_key", (string?)err["code"]);
@@ -172,6 +181,14 @@ public sealed class IdentityTests : IAsyncLifetime
         var key = await _floor.NewKeyAsync();
         var chat = _floor.Chat(key.Secret!);
         ChatCompletion whole = await chat.CompleteChatAsync(Messages, Greedy(6));
+        // n = 3 choices share one prompt: the ledger counts it once, as the usage does.
+        using var three = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Headers = { Authorization = new AuthenticationHeaderValue("Bearer", key.Secret) },
+            Content = JsonContent.Create(new { messages = new[] { new { role = "user", content = "Once upon a time" } }, max_tokens = 3, n = 3 }),
+        };
+        using var threeResponse = await _floor.Server.Client.SendAsync(three);
+        var threeBody = JsonNode.Parse(await threeResponse.Content.ReadAsStringAsync())!;
         string? streamedId = null;
         ChatTokenUsage? streamedUsage = null;
         await foreach (var update in chat.CompleteChatStreamingAsync(Messages, Greedy(5)))
@@ -188,7 +205,11 @@ public sealed class IdentityTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
 
         var ledger = await _floor.LedgerAsync(key.Team);
-        Assert.Equal(3, ledger.Count);
+        Assert.Equal(4, ledger.Count);
+        var threeLine = ledger.Single(e => e.RequestId == (string)threeBody["id"]!);
+        Assert.Equal((long)threeBody["usage"]!["prompt_tokens"]!, threeLine.PromptTokens);
+        Assert.Equal((long)threeBody["usage"]!["completion_tokens"]!, threeLine.CompletionTokens);
+        ledger.Remove(threeLine);
         var first = ledger.Single(e => e.RequestId == whole.Id);
         Assert.Equal((key.Id, key.Team, ServerInstance.ModelName, "/v1/chat/completions", 200), (first.Key, first.Team, first.Model, first.Endpoint, first.Status));
         Assert.Equal(whole.Usage.InputTokenCount, first.PromptTokens);
@@ -209,10 +230,10 @@ public sealed class IdentityTests : IAsyncLifetime
         string csv = await _floor.Admin.GetStringAsync($"/admin/usage?group_by=key&key={key.Id}&format=csv");
         var lines = csv.TrimEnd('\n').Split('\n');
         Assert.Equal(TokenFactory.Floor.Ledger.UsageCsv.Header, lines[0]);
-        Assert.StartsWith($"{key.Id},3,", lines[1]);
+        Assert.StartsWith($"{key.Id},4,", lines[1]);
         var json = await _floor.Admin.GetFromJsonAsync($"/admin/usage?group_by=team&team={key.Team}", AdminJsonContext.Relaxed.AdminListUsageRowBody);
         var row = Assert.Single(json!.Data);
-        Assert.Equal(first.PromptTokens + streamed.PromptTokens, row.PromptTokens);
+        Assert.Equal(first.PromptTokens + streamed.PromptTokens + threeLine.PromptTokens, row.PromptTokens);
         Assert.True(row.JoulesPerToken > 0 && row.UsdPerMillionOutputTokens > 0);
     }
 
@@ -222,8 +243,27 @@ public sealed class IdentityTests : IAsyncLifetime
     [InlineData("TokenFactory:Floor:Energy:Meter", "solar", "Unknown energy meter")]
     public async Task Floor_settings_that_make_no_sense_stop_the_server_with_a_clear_message(string key, string value, string expected)
     {
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ServerInstance.StartAsync(new() { [key] = value }));
+        var e = await Assert.ThrowsAsync<TokenFactoryException>(() => ServerInstance.StartAsync(new() { [key] = value }));
         Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public async Task An_unreachable_ledger_stops_the_server_with_a_clear_message()
+    {
+        var e = await Assert.ThrowsAsync<TokenFactoryException>(() => ServerInstance.StartAsync(new()
+        {
+            ["TokenFactory:Floor:Postgres"] = "Host=/nonexistent-tokenfactory-socket-dir;Username=nobody;Timeout=2",
+        }));
+        Assert.StartsWith("cannot open the usage ledger (postgresql)", e.Message);
+    }
+
+    private sealed class LedgerDown() : System.Data.Common.DbException("connection refused");
+
+    [Fact]
+    public void A_ledger_outage_during_a_request_is_a_503_to_retry_not_a_500()
+    {
+        var error = TokenFactory.Server.Api.ErrorHandlingMiddleware.Map(new LedgerDown());
+        Assert.Equal((503, "ledger_unavailable", 1), (error.Status, error.Code, error.RetryAfterSeconds));
     }
 
     [Fact]

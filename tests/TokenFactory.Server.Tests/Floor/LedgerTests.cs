@@ -168,6 +168,7 @@ public abstract class LedgerTests : IAsyncLifetime
         Assert.Equal(11, byModel[1].PromptTokens);
         Assert.Equal(1e6 * 0.15 / 100, byModel[0].UsdPerMillionInputTokens, 6);
         Assert.Equal(3.0 / 150, byModel[0].JoulesPerToken, 9);
+        Assert.True(byModel[0].EnergyEstimated);
 
         var byDay = await Store.QueryUsageAsync(new UsageQuery(UsageGrouping.Day, TeamId: team.Id));
         Assert.Equal(["2026-11-17", "2026-11-18"], byDay.Select(r => r.Group));

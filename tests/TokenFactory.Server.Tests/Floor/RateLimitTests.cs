@@ -58,8 +58,12 @@ public sealed class RateLimitTests : IAsyncLifetime
         var first = _floor.Chat((await _floor.CreateKeyAsync(team, "a")).Secret!);
         var second = _floor.Chat((await _floor.CreateKeyAsync(team, "b")).Secret!);
 
-        var ok = await first.CompleteChatAsync(Messages, new ChatCompletionOptions { MaxOutputTokenCount = 100, Temperature = 0 });
+        // A stop sequence ends it early, so most of the reserved worst case comes back at settlement.
+        var early = new ChatCompletionOptions { MaxOutputTokenCount = 100, Temperature = 0 };
+        early.StopSequences.Add(" ");
+        var ok = await first.CompleteChatAsync(Messages, early);
         var usage = ok.Value.Usage;
+        Assert.True(usage.OutputTokenCount < 50, $"generated {usage.OutputTokenCount}");
         long worst = usage.InputTokenCount + 100;
         long remainingAtAdmission = long.Parse(Header(ok.GetRawResponse(), "x-ratelimit-remaining-tokens"), CultureInfo.InvariantCulture);
         Assert.Equal("300", Header(ok.GetRawResponse(), "x-ratelimit-limit-tokens"));
@@ -76,7 +80,7 @@ public sealed class RateLimitTests : IAsyncLifetime
         long remaining = long.Parse(Header(probe.GetRawResponse(), "x-ratelimit-remaining-tokens"), CultureInfo.InvariantCulture);
         long used = usage.TotalTokenCount;
         long probeWorst = probe.Value.Usage.InputTokenCount + 1;
-        Assert.InRange(remaining, 300 - used - probeWorst, 300 - used - probeWorst + 30);
+        Assert.InRange(remaining, 300 - used - probeWorst, 300 - used - probeWorst + 40); // + refill at 5 tokens/s
 
         var drained = await Assert.ThrowsAsync<ClientResultException>(() => second.CompleteChatAsync(Messages, new ChatCompletionOptions { MaxOutputTokenCount = (int)remaining }));
         Assert.Equal(429, drained.Status);

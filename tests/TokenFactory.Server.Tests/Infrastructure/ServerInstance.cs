@@ -70,6 +70,8 @@ public sealed class ServerInstance : IAsyncDisposable
         catch
         {
             await app.DisposeAsync();
+            if (Directory.Exists(floorDirectory))
+                Directory.Delete(floorDirectory, recursive: true);
             throw;
         }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
