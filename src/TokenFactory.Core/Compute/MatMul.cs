@@ -261,18 +261,22 @@ public sealed unsafe class MatMul : IParallelWork
                 {
                     byte* group = w.Packed + g * groupBytes;
                     int r0 = 8 * g, valid = Math.Min(8, rows - r0);
-                    if (padded >= 4)
+                    // The first 8-token tile prepares the group's scales and offsets; without one, a separate pass does.
+                    if (padded >= 4 && padded < 8)
                         LegacyGemmX8<TFormat>.PrepareGroup(group, nb, groupScales, groupOffsets);
                     // 8 tokens at a time, then 4, over the padded tokens (see PaddedTokensQ8_0); tiles whose rows or
                     // tokens run past the matrix go through res. The first tile of each group prefetches the next.
-                    byte* next = g + 1 < g1 ? group + groupBytes : null;
+                    byte* next = g + 1 < groups ? group + groupBytes : null;
                     int t0 = 0;
                     for (; t0 + 8 <= padded; t0 += 8, next = null)
                     {
                         int count = Math.Min(8, tokens - t0);
                         bool direct = valid == 8 && count == 8;
-                        LegacyGemmX8<TFormat>.Tile8x8(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb,
-                            direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
+                        float* dst = direct ? o + (long)t0 * rows + r0 : res;
+                        if (t0 == 0)
+                            LegacyGemmX8<TFormat>.Tile8x8<PreparingTile>(group, groupScales, groupOffsets, codes, k, scales, nb, dst, direct ? rows : 8, next);
+                        else
+                            LegacyGemmX8<TFormat>.Tile8x8<PreparedTile>(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, dst, direct ? rows : 8, next);
                         if (!direct)
                             Scatter8(o, rows, r0, valid, t0, count, res);
                     }

@@ -105,6 +105,24 @@ internal readonly unsafe struct Q4_0x8 : ILegacyGroupFormat
     }
 }
 
+/// <summary>Whether a tile is a group's first and so also writes the group's scales and offsets (specialised by the JIT).</summary>
+internal interface ITileMode
+{
+    static abstract bool Prepares { get; }
+}
+
+/// <summary>The group's first tile: computes and stores its scales and offsets.</summary>
+internal readonly struct PreparingTile : ITileMode
+{
+    public static bool Prepares => true;
+}
+
+/// <summary>A later tile: reads the scales and offsets the first one stored.</summary>
+internal readonly struct PreparedTile : ITileMode
+{
+    public static bool Prepares => false;
+}
+
 /// <summary>The kernels of <see cref="LegacyGemmX8"/>, specialised by the JIT for each format.</summary>
 internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILegacyGroupFormat
 {
@@ -215,20 +233,27 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
     /// on AVX-512 CPUs; on AVX2-only CPUs with AVX-VNNI some would spill, still correct.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile8x8(byte* group, float* scales, int* offsets, byte* a, int k, float* da, int blocks, float* o, int stride, byte* next)
+    public static void Tile8x8<TMode>(byte* group, float* scales, int* offsets, byte* a, int k, float* da, int blocks, float* o, int stride, byte* next)
+        where TMode : struct, ITileMode
     {
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;
+        Vector256<byte> k80 = Vector256.Create((byte)0x80);
         nint kk = k;
         for (int b = 0; b < blocks; b++)
         {
             if (next != null)
                 PrefetchBlock(next + (long)b * TFormat.BlockBytes);
-            Vector256<int> i0 = Vector256.Load(offsets + 8 * b), i1 = i0, i2 = i0, i3 = i0, i4 = i0, i5 = i0, i6 = i0, i7 = i0;
             byte* block = group + (long)b * TFormat.BlockBytes;
+            // The group's first tile also works out the block's scales and offsets (-128·Σw) for the tiles after it,
+            // from the chunks it loads anyway, instead of a separate pass over the group.
+            Vector256<int> c = Vector256<int>.Zero;
+            Vector256<int> i0 = TMode.Prepares ? Vector256<int>.Zero : Vector256.Load(offsets + 8 * b), i1 = i0, i2 = i0, i3 = i0, i4 = i0, i5 = i0, i6 = i0, i7 = i0;
             byte* ab = a + 32 * b;
             // Unrolled by hand (the JIT does not unroll): 8 chunks x 8 tokens, no loop overhead between them.
             Vector256<sbyte> x;
             x = TFormat.Chunk(block, 0);
+            if (TMode.Prepares)
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
             i0 = Dot4(i0, ab + 0, x);
             i1 = Dot4(i1, ab + 0 + kk, x);
             i2 = Dot4(i2, ab + 0 + 2 * kk, x);
@@ -238,6 +263,8 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             i6 = Dot4(i6, ab + 0 + 6 * kk, x);
             i7 = Dot4(i7, ab + 0 + 7 * kk, x);
             x = TFormat.Chunk(block, 1);
+            if (TMode.Prepares)
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
             i0 = Dot4(i0, ab + 4, x);
             i1 = Dot4(i1, ab + 4 + kk, x);
             i2 = Dot4(i2, ab + 4 + 2 * kk, x);
@@ -247,6 +274,8 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             i6 = Dot4(i6, ab + 4 + 6 * kk, x);
             i7 = Dot4(i7, ab + 4 + 7 * kk, x);
             x = TFormat.Chunk(block, 2);
+            if (TMode.Prepares)
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
             i0 = Dot4(i0, ab + 8, x);
             i1 = Dot4(i1, ab + 8 + kk, x);
             i2 = Dot4(i2, ab + 8 + 2 * kk, x);
@@ -256,6 +285,8 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             i6 = Dot4(i6, ab + 8 + 6 * kk, x);
             i7 = Dot4(i7, ab + 8 + 7 * kk, x);
             x = TFormat.Chunk(block, 3);
+            if (TMode.Prepares)
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
             i0 = Dot4(i0, ab + 12, x);
             i1 = Dot4(i1, ab + 12 + kk, x);
             i2 = Dot4(i2, ab + 12 + 2 * kk, x);
@@ -265,6 +296,8 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             i6 = Dot4(i6, ab + 12 + 6 * kk, x);
             i7 = Dot4(i7, ab + 12 + 7 * kk, x);
             x = TFormat.Chunk(block, 4);
+            if (TMode.Prepares)
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
             i0 = Dot4(i0, ab + 16, x);
             i1 = Dot4(i1, ab + 16 + kk, x);
             i2 = Dot4(i2, ab + 16 + 2 * kk, x);
@@ -274,6 +307,8 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             i6 = Dot4(i6, ab + 16 + 6 * kk, x);
             i7 = Dot4(i7, ab + 16 + 7 * kk, x);
             x = TFormat.Chunk(block, 5);
+            if (TMode.Prepares)
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
             i0 = Dot4(i0, ab + 20, x);
             i1 = Dot4(i1, ab + 20 + kk, x);
             i2 = Dot4(i2, ab + 20 + 2 * kk, x);
@@ -283,6 +318,8 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             i6 = Dot4(i6, ab + 20 + 6 * kk, x);
             i7 = Dot4(i7, ab + 20 + 7 * kk, x);
             x = TFormat.Chunk(block, 6);
+            if (TMode.Prepares)
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
             i0 = Dot4(i0, ab + 24, x);
             i1 = Dot4(i1, ab + 24 + kk, x);
             i2 = Dot4(i2, ab + 24 + 2 * kk, x);
@@ -292,6 +329,8 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             i6 = Dot4(i6, ab + 24 + 6 * kk, x);
             i7 = Dot4(i7, ab + 24 + 7 * kk, x);
             x = TFormat.Chunk(block, 7);
+            if (TMode.Prepares)
+                c = AvxVnni.MultiplyWideningAndAdd(c, k80, x);
             i0 = Dot4(i0, ab + 28, x);
             i1 = Dot4(i1, ab + 28 + kk, x);
             i2 = Dot4(i2, ab + 28 + 2 * kk, x);
@@ -300,6 +339,12 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             i5 = Dot4(i5, ab + 28 + 5 * kk, x);
             i6 = Dot4(i6, ab + 28 + 6 * kk, x);
             i7 = Dot4(i7, ab + 28 + 7 * kk, x);
+            if (TMode.Prepares)
+            {
+                i0 -= c; i1 -= c; i2 -= c; i3 -= c; i4 -= c; i5 -= c; i6 -= c; i7 -= c;
+                (Vector256<int>.Zero - c).Store(offsets + 8 * b);
+                Scales(block).Store(scales + 8 * b);
+            }
             Vector256<float> s = Vector256.Load(scales + 8 * b);
             float* d = da + b;
             f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(d[0]), f0);

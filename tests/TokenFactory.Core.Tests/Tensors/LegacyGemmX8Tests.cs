@@ -184,7 +184,17 @@ public sealed unsafe class Q4_0x8Tests
             for (int tok = 0; tok < 8; tok++)
                 ActivationPacking.Q8_0(xs + tok * k, k, a + tok * k, d + tok * blocks);
             LegacyGemmX8<Q4_0x8>.PrepareGroup(p, blocks, gs, off);
-            LegacyGemmX8<Q4_0x8>.Tile8x8(p, gs, off, a, k, d, blocks, t, 8, null);
+            LegacyGemmX8<Q4_0x8>.Tile8x8<PreparedTile>(p, gs, off, a, k, d, blocks, t, 8, null);
+            // A group's first tile works out the same scales and offsets itself, and the same results.
+            var firstScales = new float[8 * blocks];
+            var firstOffsets = new int[8 * blocks];
+            var firstTile = new float[8 * 8];
+            fixed (float* fs = firstScales, ft = firstTile)
+            fixed (int* fo = firstOffsets)
+                LegacyGemmX8<Q4_0x8>.Tile8x8<PreparingTile>(p, fs, fo, a, k, d, blocks, ft, 8, null);
+            Assert.Equal(groupScales, firstScales);
+            Assert.Equal(offsets, firstOffsets);
+            Assert.Equal(tile, firstTile);
             for (int tok = 0; tok < 8; tok++)
             {
                 LegacyGemmX8<Q4_0x8>.Group8x1(p, a + tok * k, d + tok * blocks, blocks, one);
