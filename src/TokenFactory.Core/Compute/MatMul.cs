@@ -10,12 +10,12 @@ namespace TokenFactory.Compute;
 /// (Q8_0, Q8_K, F16, …) so the inner loop is an integer or half-precision dot product and our logits
 /// track llama.cpp's.
 /// <para>
-/// Q8_0 and Q4_K weights (the common formats) take a tiled path: activations are quantized once per call, in
-/// parallel, into a split layout (<see cref="ActivationPacking"/>); each thread owns a static range of row groups
-/// (8 rows of weights repacked at load, <see cref="LegacyGemmX8"/> for Q8_0/Q4_0, <see cref="GemmQ4_Kx8"/>) and multiplies each
-/// by 4 or 8 tokens at a time in registers, so every loaded weight block serves 8 tokens and every activation block
-/// 8 rows; decode (one token) streams each group once.
-/// Other formats, or CPUs without AVX-512/AVX-VNNI, use the row kernels of <see cref="VecDot"/>.
+/// Q8_0, Q4_0 and Q4_K weights (the common formats), repacked at load into groups of 8 rows (see
+/// <see cref="WeightMatrix"/>), take a tiled path: activations are quantized once per call, in parallel, into a split
+/// layout (<see cref="ActivationPacking"/>); threads take chunks of row groups as they go and multiply each group by
+/// 8 (or 4) tokens at a time in registers (<see cref="LegacyGemmX8"/>, <see cref="GemmQ4_Kx8"/>), so every loaded
+/// weight block serves 8 tokens and every activation block 8 rows; decode (one token) streams each group once.
+/// Other formats, or CPUs without AVX-VNNI, use the row kernels of <see cref="VecDot"/>.
 /// </para>
 /// Nothing is allocated once the buffers have grown to the largest call.
 /// </summary>
@@ -29,7 +29,7 @@ public sealed unsafe class MatMul : IParallelWork
     // Row-kernel path.
     private byte[] _activations = [];
     private int _actRowBytes;
-    // Tiled path: codes, per-block scales, expanded per-tile scales/sums, per-thread weight-scale scratch.
+    // Tiled path: activation codes, per-block scales (and Q8_K sub-block sums), per-thread group scratch.
     private byte[] _codes = [];
     private float[] _scales = [];
     private int[] _sums = [];
@@ -237,7 +237,6 @@ public sealed unsafe class MatMul : IParallelWork
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
     private void MultiplyLegacy<TFormat>(int thread, int threadCount) where TFormat : struct, ILegacyGroupFormat
     {
         var w = _w;
@@ -318,7 +317,6 @@ public sealed unsafe class MatMul : IParallelWork
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
     private void MultiplyQ4_K(int thread, int threadCount)
     {
         var w = _w;
@@ -378,7 +376,6 @@ public sealed unsafe class MatMul : IParallelWork
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
     private void MultiplyRowsShare(int thread, int threadCount)
     {
         var w = _w;
