@@ -91,7 +91,8 @@ public unsafe class ActivationPackingBenchmarks
         fixed (float* x = _x)
         fixed (byte* c = _codes)
         fixed (float* s = _scales)
-            ActivationPacking.Q8_0(x, N, c, s);
+        fixed (int* m = _sums)
+            ActivationPacking.Q8_0(x, N, (sbyte*)c, s, m);
     }
 
     [Benchmark]

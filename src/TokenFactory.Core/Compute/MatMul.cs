@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Compute;
@@ -132,11 +133,12 @@ public sealed unsafe class MatMul : IParallelWork
         int k = _w.Columns, tokens = _tokens, tiles = (tokens + 3) / 4;
         if (_kind is Kind.Q8_0 or Kind.Q4_0)
         {
-            int nb = k / 32, padded = PaddedTokensQ8_0(tokens);
+            int nb = k / 32, padded = PaddedTokensQ8_0(tokens), runs = (padded + 7) / 8;
             _codes = Grow(_codes, (long)padded * k);
-            _scales = Grow(_scales, (long)padded * nb);
+            _scales = Grow(_scales, (long)runs * 8 * nb); // laid out by LegacyGemmX8.TokenIndex
+            _sums = Grow(_sums, (long)runs * 8 * nb);
             for (int i = 0; i < _scratch.Length; i++)
-                _scratch[i] = Grow(_scratch[i], 64L * nb + 4 * 8 * 8); // group scales + offsets, then an 8x8 result tile
+                _scratch[i] = Grow(_scratch[i], 4 * 8 * 8); // an 8x8 result tile for groups past the matrix's last row
         }
         else
         {
@@ -187,9 +189,22 @@ public sealed unsafe class MatMul : IParallelWork
             float* xs = x + _xOffset;
             if (_kind is Kind.Q8_0 or Kind.Q4_0)
             {
-                int nb = k / 32;
+                int nb = k / 32, zeroPoint = _kind == Kind.Q8_0 ? Q8_0x8.ZeroPoint : Q4_0x8.ZeroPoint;
+                sbyte* codes = (sbyte*)Ptr(_codes);
+                float* da = Ptr(_scales);
+                int* seeds = Ptr(_sums);
+                float* rowScales = stackalloc float[nb];
+                int* rowSums = stackalloc int[nb];
                 for (int t = 4 * tile0; t < Math.Min(tokens, 4 * tile1); t++)
-                    ActivationPacking.Q8_0(xs + (long)t * k, k, Ptr(_codes) + (long)t * k, Ptr(_scales) + (long)t * nb);
+                {
+                    ActivationPacking.Q8_0(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
+                    for (int b = 0; b < nb; b++)
+                    {
+                        long at = LegacyGemmX8.TokenIndex(t, b, nb);
+                        da[at] = rowScales[b];
+                        seeds[at] = -zeroPoint * rowSums[b];
+                    }
+                }
                 // Padding tokens (see PaddedTokensQ8_0) repeat the last token; their results are dropped.
                 int padded = PaddedTokensQ8_0(tokens);
                 if (tokens < padded && 4 * tile1 >= padded)
@@ -197,8 +212,12 @@ public sealed unsafe class MatMul : IParallelWork
                     int last = tokens - 1;
                     for (int t = tokens; t < padded; t++)
                     {
-                        Buffer.MemoryCopy(Ptr(_codes) + (long)last * k, Ptr(_codes) + (long)t * k, k, k);
-                        Buffer.MemoryCopy(Ptr(_scales) + (long)last * nb, Ptr(_scales) + (long)t * nb, 4L * nb, 4L * nb);
+                        Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
+                        for (int b = 0; b < nb; b++)
+                        {
+                            da[LegacyGemmX8.TokenIndex(t, b, nb)] = da[LegacyGemmX8.TokenIndex(last, b, nb)];
+                            seeds[LegacyGemmX8.TokenIndex(t, b, nb)] = seeds[LegacyGemmX8.TokenIndex(last, b, nb)];
+                        }
                     }
                 }
             }
@@ -243,11 +262,10 @@ public sealed unsafe class MatMul : IParallelWork
         int k = w.Columns, nb = k / 32, rows = w.Rows, tokens = _tokens, padded = PaddedTokensQ8_0(tokens);
         int groups = LegacyGemmX8.Groups(rows);
         int chunk = GroupChunk(groups, threadCount);
-        float* groupScales = (float*)Ptr(_scratch[thread]);
-        int* groupOffsets = (int*)(groupScales + 8 * nb);
-        float* res = (float*)(groupOffsets + 8 * nb);
-        byte* codes = Ptr(_codes);
+        float* res = (float*)Ptr(_scratch[thread]);
+        sbyte* codes = (sbyte*)Ptr(_codes);
         float* scales = Ptr(_scales);
+        int* sums = Ptr(_sums);
         long groupBytes = (long)nb * TFormat.BlockBytes;
         fixed (float* outBase = _out)
         {
@@ -260,9 +278,6 @@ public sealed unsafe class MatMul : IParallelWork
                 {
                     byte* group = w.Packed + g * groupBytes;
                     int r0 = 8 * g, valid = Math.Min(8, rows - r0);
-                    // The first 8-token tile prepares the group's scales and offsets; without one, a separate pass does.
-                    if (padded >= 4 && padded < 8)
-                        LegacyGemmX8<TFormat>.PrepareGroup(group, nb, groupScales, groupOffsets);
                     // 8 tokens at a time, then 4, over the padded tokens (see PaddedTokensQ8_0); tiles whose rows or
                     // tokens run past the matrix go through res. The first tile of each group prefetches the next.
                     byte* next = g + 1 < groups ? group + groupBytes : null;
@@ -271,11 +286,9 @@ public sealed unsafe class MatMul : IParallelWork
                     {
                         int count = Math.Min(8, tokens - t0);
                         bool direct = valid == 8 && count == 8;
-                        float* dst = direct ? o + (long)t0 * rows + r0 : res;
-                        if (t0 == 0)
-                            LegacyGemmX8<TFormat>.Tile8x8<PreparingTile>(group, groupScales, groupOffsets, codes, k, scales, nb, dst, direct ? rows : 8, next);
-                        else
-                            LegacyGemmX8<TFormat>.Tile8x8<PreparedTile>(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb, dst, direct ? rows : 8, next);
+                        long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
+                        LegacyGemmX8<TFormat>.Tile8x8(group, codes + (long)t0 * k, k, scales + at, sums + at, nb,
+                            direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
                         if (!direct)
                             Scatter8(o, rows, r0, valid, t0, count, res);
                     }
@@ -283,20 +296,20 @@ public sealed unsafe class MatMul : IParallelWork
                     {
                         int count = Math.Min(4, tokens - t0);
                         bool direct = valid == 8 && count == 4;
-                        LegacyGemmX8<TFormat>.Tile8x4(group, groupScales, groupOffsets, codes + (long)t0 * k, k, scales + (long)t0 * nb, nb,
+                        long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
+                        LegacyGemmX8<TFormat>.Tile8x4(group, codes + (long)t0 * k, k, scales + at, sums + at, nb,
                             direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
                         if (!direct)
                             Scatter8(o, rows, r0, valid, t0, count, res);
                     }
                     for (int t = t0; t < tokens; t++)
                     {
-                        if (valid == 8)
-                        {
-                            LegacyGemmX8<TFormat>.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, o + (long)t * rows + r0);
-                            continue;
-                        }
-                        LegacyGemmX8<TFormat>.Group8x1(group, codes + (long)t * k, scales + (long)t * nb, nb, res);
-                        Scatter8(o, rows, r0, valid, t, 1, res);
+                        bool direct = valid == 8;
+                        long at = LegacyGemmX8.TokenIndex(t, 0, nb);
+                        LegacyGemmX8<TFormat>.Group8x1(group, codes + (long)t * k, scales + at, sums + at, nb,
+                            direct ? o + (long)t * rows + r0 : res);
+                        if (!direct)
+                            Scatter8(o, rows, r0, valid, t, 1, res);
                     }
                 }
             }
@@ -312,8 +325,16 @@ public sealed unsafe class MatMul : IParallelWork
     private static void Scatter8(float* o, int rows, int r0, int valid, int t0, int count, float* res)
     {
         for (int t = 0; t < count; t++)
+        {
+            float* dst = o + (long)(t0 + t) * rows + r0;
+            if (valid == 8)
+            {
+                Vector256.Load(res + 8 * t).Store(dst);
+                continue;
+            }
             for (int r = 0; r < valid; r++)
-                o[(long)(t0 + t) * rows + r0 + r] = res[8 * t + r];
+                dst[r] = res[8 * t + r];
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

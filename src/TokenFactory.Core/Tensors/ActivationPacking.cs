@@ -17,15 +17,15 @@ internal static unsafe class ActivationPacking
     // ---- Q8_0 ---------------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// Q8_0 codes of <paramref name="n"/> floats (a multiple of 32) with 128 added (so they are unsigned, for
-    /// <c>vpdpbusd</c>), and each block's scale as the float value of its fp16 field.
+    /// Q8_0 codes of <paramref name="n"/> floats (a multiple of 32), each block's scale as the float value of its fp16
+    /// field, and each block's code sum (the kernels take the weights' zero point back through it).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q8_0(float* x, int n, byte* codesU8, float* scales)
+    public static void Q8_0(float* x, int n, sbyte* codes, float* scales, int* sums)
     {
         if (!IsAccelerated)
         {
-            Q8_0Scalar(x, n, codesU8, scales);
+            Q8_0Scalar(x, n, codes, scales, sums);
             return;
         }
         Vector512<float> half = Vector512.Create(0.5f);
@@ -39,23 +39,28 @@ internal static unsafe class ActivationPacking
             float id = d != 0 ? 1f / d : 0f;
             scales[b] = Fp16.Round(d);
             Vector512<float> vid = Vector512.Create(id);
-            Vector128<sbyte> q0 = RoundHalfAwayToSByte(v0 * vid, half, one, signMask);
-            Vector128<sbyte> q1 = RoundHalfAwayToSByte(v1 * vid, half, one, signMask);
-            Vector256<byte> q = Vector256.Create(q0, q1).AsByte() ^ Vector256.Create((byte)0x80);
-            q.Store(codesU8 + 32 * b);
+            Vector512<int> r0 = RoundHalfAway(v0 * vid, half, one, signMask);
+            Vector512<int> r1 = RoundHalfAway(v1 * vid, half, one, signMask);
+            Vector256.Create(Avx512F.ConvertToVector128SByte(r0), Avx512F.ConvertToVector128SByte(r1)).Store(codes + 32 * b);
+            sums[b] = Vector512.Sum(r0 + r1);
         }
     }
 
-    /// <summary>Scalar twin of <see cref="Q8_0(float*, int, byte*, float*)"/>, through the reference quantizer.</summary>
-    public static void Q8_0Scalar(float* x, int n, byte* codesU8, float* scales)
+    /// <summary>Scalar twin of <see cref="Q8_0(float*, int, sbyte*, float*, int*)"/>, through the reference quantizer.</summary>
+    public static void Q8_0Scalar(float* x, int n, sbyte* codes, float* scales, int* sums)
     {
         Span<byte> block = stackalloc byte[34];
         for (int b = 0; b < n / 32; b++)
         {
             Quantizer.QuantizeRow(GgmlType.Q8_0, new ReadOnlySpan<float>(x + 32 * b, 32), block);
             scales[b] = Fp16.Read(block, 0);
+            int sum = 0;
             for (int j = 0; j < 32; j++)
-                codesU8[32 * b + j] = (byte)(block[2 + j] ^ 0x80);
+            {
+                codes[32 * b + j] = (sbyte)block[2 + j];
+                sum += (sbyte)block[2 + j];
+            }
+            sums[b] = sum;
         }
     }
 
@@ -69,15 +74,14 @@ internal static unsafe class ActivationPacking
         return m2.ToScalar();
     }
 
-    /// <summary>C's roundf (halves away from zero) of 16 floats in the int8 range, narrowed to int8.</summary>
+    /// <summary>C's roundf (halves away from zero) of 16 floats in the int8 range, as int32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<sbyte> RoundHalfAwayToSByte(Vector512<float> v, Vector512<float> half, Vector512<float> one, Vector512<float> signMask)
+    private static Vector512<int> RoundHalfAway(Vector512<float> v, Vector512<float> half, Vector512<float> one, Vector512<float> signMask)
     {
         Vector512<float> t = Avx512F.RoundScale(v, 0x0B); // truncate toward zero
         Vector512<float> frac = Vector512.Abs(v - t);      // exact for |v| < 2^23
         Vector512<float> bump = Vector512.GreaterThanOrEqual(frac, half) & ((v & signMask) | one);
-        Vector512<int> r = Avx512F.ConvertToVector512Int32WithTruncation(t + bump);
-        return Avx512F.ConvertToVector128SByte(r);
+        return Avx512F.ConvertToVector512Int32WithTruncation(t + bump);
     }
 
     // ---- Q8_K ---------------------------------------------------------------------------------------------------

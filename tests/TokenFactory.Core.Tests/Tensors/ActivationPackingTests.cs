@@ -28,24 +28,32 @@ public sealed unsafe class ActivationPackingTests
         for (int n = 0; n <= 256; n += 32)
             foreach (float[] x in Rows(n, n))
             {
-                byte[] c1 = new byte[n], c2 = new byte[n];
+                sbyte[] c1 = new sbyte[n], c2 = new sbyte[n];
                 float[] s1 = new float[n / 32 + 1], s2 = new float[n / 32 + 1];
+                int[] u1 = new int[n / 32 + 1], u2 = new int[n / 32 + 1];
                 fixed (float* xp = x)
-                fixed (byte* p1 = c1, p2 = c2)
+                fixed (sbyte* p1 = c1, p2 = c2)
                 fixed (float* q1 = s1, q2 = s2)
+                fixed (int* m1 = u1, m2 = u2)
                 {
-                    ActivationPacking.Q8_0(xp, n, p1, q1);
-                    ActivationPacking.Q8_0Scalar(xp, n, p2, q2);
+                    ActivationPacking.Q8_0(xp, n, p1, q1, m1);
+                    ActivationPacking.Q8_0Scalar(xp, n, p2, q2, m2);
                 }
                 Assert.Equal(c2, c1);
                 Assert.Equal(s2, s1);
-                // And the scalar twin is the reference layout with 128 added.
+                Assert.Equal(u2, u1);
+                // And the scalar twin is the reference layout, split, with each block's code sum.
                 byte[] reference = TestRows.Quantize(GgmlType.Q8_0, x);
                 for (int b = 0; b < n / 32; b++)
                 {
                     Assert.Equal((float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(reference, 34 * b)), s2[b]);
+                    int sum = 0;
                     for (int j = 0; j < 32; j++)
-                        Assert.Equal((byte)(reference[34 * b + 2 + j] ^ 0x80), c2[32 * b + j]);
+                    {
+                        Assert.Equal((sbyte)reference[34 * b + 2 + j], c2[32 * b + j]);
+                        sum += (sbyte)reference[34 * b + 2 + j];
+                    }
+                    Assert.Equal(sum, u2[b]);
                 }
             }
     }

@@ -20,7 +20,7 @@ public sealed unsafe class LegacyGemmX8Tests
     [InlineData(8, 3)]
     [InlineData(13, 2)]
     [InlineData(24, 5)]
-    public void Packing_keeps_every_code_and_scale_and_zeroes_the_padding_rows(int rows, int blocks)
+    public void Packing_keeps_every_code_offset_by_128_and_every_scale_and_zeroes_the_padding_rows(int rows, int blocks)
     {
         var rng = new Random(rows * 7 + blocks);
         byte[] src = Rows(rng, rows, blocks);
@@ -36,7 +36,7 @@ public sealed unsafe class LegacyGemmX8Tests
                     int srcBlock = 34 * (row * blocks + b);
                     Assert.Equal(row < rows ? BitConverter.ToUInt16(src, srcBlock) : 0, BitConverter.ToUInt16(packed, o + 2 * r));
                     for (int i = 0; i < 32; i++)
-                        Assert.Equal(row < rows ? src[srcBlock + 2 + i] : 0, packed[o + 16 + 32 * (i / 4) + 4 * r + i % 4]);
+                        Assert.Equal(row < rows ? src[srcBlock + 2 + i] ^ 0x80 : 0, packed[o + 16 + 32 * (i / 4) + 4 * r + i % 4]); // stored + 128
                 }
     }
 
@@ -47,40 +47,8 @@ public sealed unsafe class LegacyGemmX8Tests
     [InlineData(64)]
     public void Tile_and_decode_kernels_equal_the_scalar_twin_bit_for_bit(int blocks)
     {
-        if (!LegacyGemmX8.IsSupported)
-            return; // no VNNI: MatMul uses the row kernels, covered by MatMulTests
         var rng = new Random(blocks);
-        int k = 32 * blocks;
-        byte[] src = Rows(rng, 8, blocks);
-        var packed = new byte[LegacyGemmX8<Q8_0x8>.PackedBytes(8, blocks)];
-        var codes = new byte[4 * k];
-        var scales = new float[4 * blocks];
-        float[] x = TestRows.Floats(rng, 4 * k, 3f);
-        x[5] = 0; // an all-but-one-zero block still rounds like the reference
-        var groupScales = new float[8 * blocks];
-        var offsets = new int[8 * blocks];
-        var tile = new float[4 * 8];
-        var single = new float[8];
-        fixed (byte* s = src, p = packed, a = codes)
-        fixed (float* xs = x, d = scales, gs = groupScales, t = tile, one = single)
-        fixed (int* off = offsets)
-        {
-            LegacyGemmX8<Q8_0x8>.Pack(s, 8, 34 * blocks, blocks, p);
-            for (int tok = 0; tok < 4; tok++)
-                ActivationPacking.Q8_0(xs + tok * k, k, a + tok * k, d + tok * blocks);
-            LegacyGemmX8<Q8_0x8>.PrepareGroup(p, blocks, gs, off);
-            LegacyGemmX8<Q8_0x8>.Tile8x4(p, gs, off, a, k, d, blocks, t, 8, p);
-            for (int tok = 0; tok < 4; tok++)
-            {
-                LegacyGemmX8<Q8_0x8>.Group8x1(p, a + tok * k, d + tok * blocks, blocks, one);
-                for (int r = 0; r < 8; r++)
-                {
-                    float expected = LegacyGemmX8<Q8_0x8>.DotScalar(p, r, a + tok * k, d + tok * blocks, blocks);
-                    Assert.Equal(expected, tile[8 * tok + r]);
-                    Assert.Equal(expected, single[r]);
-                }
-            }
-        }
+        KernelChecks.Run<Q8_0x8>(Rows(rng, 8, blocks), 8, blocks, rng, (src, r, b, e) => (sbyte)src[34 * (r * blocks + b) + 2 + e]);
     }
 
     [Fact]
@@ -152,68 +120,86 @@ public sealed class RepackedMemoryTests
     }
 }
 
-/// <summary>Q4_0 in 8-row groups: the kernels against their scalar twin, and the twin against the file's own rows.</summary>
-public sealed unsafe class Q4_0x8Tests
+/// <summary>Q4_0 in 8-row groups: the kernels against their scalar twin, and the twin against the file's own codes.</summary>
+public sealed class Q4_0x8Tests
 {
     [Theory]
     [InlineData(1, 1)]
     [InlineData(8, 2)]
     [InlineData(11, 7)]
-    public void Kernels_equal_the_scalar_twin_which_equals_the_dequantized_rows(int rows, int blocks)
+    public void Kernels_equal_the_scalar_twin_which_reads_the_files_codes(int rows, int blocks)
     {
-        if (!LegacyGemmX8.IsSupported)
-            return; // no VNNI: MatMul uses the row kernels, covered by MatMulTests
         var rng = new Random(rows * 13 + blocks);
-        int k = 32 * blocks;
         var src = new byte[18 * blocks * rows];
         for (int r = 0; r < rows; r++)
             TestRows.RandomWeightRow(rng, GgmlType.Q4_0, blocks).CopyTo(src, 18 * blocks * r);
-        var packed = new byte[LegacyGemmX8<Q4_0x8>.PackedBytes(rows, blocks)];
-        var codes = new byte[8 * k];
-        var scales = new float[8 * blocks];
-        float[] x = TestRows.Floats(rng, 8 * k, 2f);
-        var groupScales = new float[8 * blocks];
-        var offsets = new int[8 * blocks];
-        var tile = new float[8 * 8];
-        var single = new float[8];
-        fixed (byte* s = src, p = packed, a = codes)
-        fixed (float* xs = x, d = scales, gs = groupScales, t = tile, one = single)
-        fixed (int* off = offsets)
+        KernelChecks.Run<Q4_0x8>(src, rows, blocks, rng, (file, r, b, e) =>
         {
-            LegacyGemmX8<Q4_0x8>.Pack(s, rows, 18 * blocks, blocks, p);
-            for (int tok = 0; tok < 8; tok++)
-                ActivationPacking.Q8_0(xs + tok * k, k, a + tok * k, d + tok * blocks);
-            LegacyGemmX8<Q4_0x8>.PrepareGroup(p, blocks, gs, off);
-            LegacyGemmX8<Q4_0x8>.Tile8x8<PreparedTile>(p, gs, off, a, k, d, blocks, t, 8, null);
-            // A group's first tile works out the same scales and offsets itself, and the same results.
-            var firstScales = new float[8 * blocks];
-            var firstOffsets = new int[8 * blocks];
-            var firstTile = new float[8 * 8];
-            fixed (float* fs = firstScales, ft = firstTile)
-            fixed (int* fo = firstOffsets)
-                LegacyGemmX8<Q4_0x8>.Tile8x8<PreparingTile>(p, fs, fo, a, k, d, blocks, ft, 8, null);
-            Assert.Equal(groupScales, firstScales);
-            Assert.Equal(offsets, firstOffsets);
-            Assert.Equal(tile, firstTile);
+            int q = file[18 * (r * blocks + b) + 2 + e % 16];
+            return (e < 16 ? q & 15 : q >> 4) - 8;
+        });
+    }
+}
+
+/// <summary>
+/// Shared checks for a format: the 8x8, 8x4 and single-token kernels equal the scalar twin bit for bit, and the twin
+/// equals Σ value·a block by block, computed from the file's own bytes.
+/// </summary>
+internal static unsafe class KernelChecks
+{
+    public static void Run<TFormat>(byte[] src, int rows, int blocks, Random rng, Func<byte[], int, int, int, int> fileValue)
+        where TFormat : struct, ILegacyGroupFormat
+    {
+        if (!LegacyGemmX8.IsSupported)
+            return; // no VNNI: MatMul uses the row kernels, covered by MatMulTests
+        int k = 32 * blocks;
+        var packed = new byte[LegacyGemmX8<TFormat>.PackedBytes(rows, blocks)];
+        var codes = new sbyte[8 * k];
+        var scales = new float[8 * blocks];
+        var sums = new int[8 * blocks];
+        var da = new float[8 * blocks];    // the kernels' layout (LegacyGemmX8.TokenIndex)
+        var seeds = new int[8 * blocks];
+        float[] x = TestRows.Floats(rng, 8 * k, 3f);
+        x[5] = 0;
+        var tile8 = new float[8 * 8];
+        var tile4 = new float[4 * 8];
+        var single = new float[8];
+        fixed (byte* s = src, p = packed)
+        fixed (sbyte* a = codes)
+        fixed (float* xs = x, sc = scales, d = da, t8 = tile8, t4 = tile4, one = single)
+        fixed (int* m = sums, z = seeds)
+        {
+            LegacyGemmX8<TFormat>.Pack(s, rows, TFormat.RowBlockBytes * blocks, blocks, p);
             for (int tok = 0; tok < 8; tok++)
             {
-                LegacyGemmX8<Q4_0x8>.Group8x1(p, a + tok * k, d + tok * blocks, blocks, one);
+                ActivationPacking.Q8_0(xs + tok * k, k, a + tok * k, sc + tok * blocks, m + tok * blocks);
+                for (int b = 0; b < blocks; b++)
+                {
+                    long at = LegacyGemmX8.TokenIndex(tok, b, blocks);
+                    da[at] = scales[tok * blocks + b];
+                    seeds[at] = -TFormat.ZeroPoint * sums[tok * blocks + b];
+                }
+            }
+            LegacyGemmX8<TFormat>.Tile8x8(p, a, k, d, z, blocks, t8, 8, null);
+            LegacyGemmX8<TFormat>.Tile8x4(p, a + 4 * k, k, d + 4, z + 4, blocks, t4, 8, p);
+            for (int tok = 0; tok < 8; tok++)
+            {
+                LegacyGemmX8<TFormat>.Group8x1(p, a + tok * k, d + tok, z + tok, blocks, one);
                 for (int r = 0; r < Math.Min(rows, 8); r++)
                 {
-                    float expected = LegacyGemmX8<Q4_0x8>.DotScalar(p, r, a + tok * k, d + tok * blocks, blocks);
-                    Assert.Equal(expected, tile[8 * tok + r]);
+                    float expected = LegacyGemmX8<TFormat>.DotScalar(p, r, a + tok * k, sc + tok * blocks, blocks);
+                    Assert.Equal(expected, tile8[8 * tok + r]);
+                    if (tok >= 4)
+                        Assert.Equal(expected, tile4[8 * (tok - 4) + r]);
                     Assert.Equal(expected, single[r]);
-                    // The twin reads the codes the file holds: Σ (q-8)·a block by block, scaled as the kernels do.
                     float reference = 0;
                     for (int b = 0; b < blocks; b++)
                     {
                         int isum = 0;
                         for (int e = 0; e < 32; e++)
-                        {
-                            int qb = src[18 * (r * blocks + b) + 2 + e % 16];
-                            isum += ((e < 16 ? qb & 15 : qb >> 4) - 8) * (codes[tok * k + 32 * b + e] - 128);
-                        }
-                        reference = MathF.FusedMultiplyAdd(isum, Fp16.ToFloat(BitConverter.ToUInt16(src, 18 * (r * blocks + b))) * scales[tok * blocks + b], reference);
+                            isum += fileValue(src, r, b, e) * codes[tok * k + 32 * b + e];
+                        float dw = Fp16.ToFloat(BitConverter.ToUInt16(src, TFormat.RowBlockBytes * (r * blocks + b)));
+                        reference = MathF.FusedMultiplyAdd(isum, dw * scales[tok * blocks + b], reference);
                     }
                     Assert.Equal(reference, expected);
                 }
