@@ -27,7 +27,10 @@ internal static unsafe class LegacyGemmX8
     public const int GroupRows = 8;
     public const int ScaleBytes = 16;
 
-    /// <summary>256-bit VNNI is all this needs (AVX-VNNI or AVX-512 VNNI+VL CPUs both report it).</summary>
+    /// <summary>
+    /// 256-bit VNNI through .NET's <see cref="AvxVnni"/> is all this needs (CPUs with AVX-VNNI: Alder Lake and later,
+    /// Zen 5). CPUs with only AVX-512 VNNI (Zen 4, Ice Lake) do not report it and use the row kernels.
+    /// </summary>
     public static bool IsSupported => AvxVnni.IsSupported && Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Bytes ahead of the decode kernel's position that it prefetches (TOKENFACTORY_PREFETCH overrides).</summary>
