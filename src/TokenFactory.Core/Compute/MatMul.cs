@@ -178,7 +178,10 @@ public sealed unsafe class MatMul : IParallelWork
         }
     }
 
-    /// <summary>Quantizes this thread's share of 4-token tiles and writes their expanded scales (and sums).</summary>
+    /// <summary>
+    /// Quantizes this thread's share of 4-token tiles: codes, and per block the scale and the kernels' seed (Q8_0/Q4_0,
+    /// laid out by <see cref="LegacyGemmX8.TokenIndex"/>) or the scale and sub-block sums (Q4_K, per token).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Quantize(int thread, int threadCount)
     {
