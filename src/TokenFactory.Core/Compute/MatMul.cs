@@ -229,7 +229,17 @@ public sealed unsafe class MatMul : IParallelWork
                 int nsb = k / 256;
                 sbyte* codes = (sbyte*)Ptr(_codes);
                 for (int t = 4 * tile0; t < Math.Min(tokens, 4 * tile1); t++)
-                    ActivationPacking.Q8_K(xs + (long)t * k, k, codes + (long)t * k, Ptr(_scales) + (long)t * nsb, Ptr(_sums) + (long)t * nsb * 8);
+                {
+                    int* sums = Ptr(_sums) + (long)t * nsb * 8;
+                    ActivationPacking.Q8_K(xs + (long)t * k, k, codes + (long)t * k, Ptr(_scales) + (long)t * nsb, sums);
+                    // Sub-block sums as int16 pairs in the first 4 ints of each block, for GemmQ4_Kx8's vpdpwssd.
+                    for (int sb = 0; sb < nsb; sb++)
+                    {
+                        int* ps = sums + 8 * sb;
+                        for (int pair = 0; pair < 4; pair++)
+                            ps[pair] = (ps[2 * pair] & 0xFFFF) | (ps[2 * pair + 1] << 16);
+                    }
+                }
                 // Padding tokens (see PaddedTokensQ4_K) repeat the last token; their results are dropped.
                 int padded = PaddedTokensQ4_K(tokens);
                 if (thread == threadCount - 1)

@@ -91,9 +91,13 @@ internal static unsafe class GemmQ4_Kx8
         {
             ((sc03 >> (8 * s)) & byteMask).AsInt32().Store(sc + 8 * s);
             ((sc47 >> (8 * s)) & byteMask).AsInt32().Store(sc + 8 * (s + 4));
-            ((m03 >> (8 * s)) & byteMask).AsInt32().Store(m + 8 * s);
-            ((m47 >> (8 * s)) & byteMask).AsInt32().Store(m + 8 * (s + 4));
         }
+        // Mins as pairs of int16 (sub-blocks 2p, 2p+1) per row lane, for vpdpwssd against the activations' pair sums.
+        Vector256<uint> lowPair = Vector256.Create(0x000000FFu), highPair = Vector256.Create(0x00FF0000u);
+        ((m03 & lowPair) | ((m03 << 8) & highPair)).AsInt32().Store(m);
+        (((m03 >> 16) & lowPair) | ((m03 >> 8) & highPair)).AsInt32().Store(m + 8);
+        ((m47 & lowPair) | ((m47 << 8) & highPair)).AsInt32().Store(m + 16);
+        (((m47 >> 16) & lowPair) | ((m47 >> 8) & highPair)).AsInt32().Store(m + 24);
         float* d = (float*)(p + 512);
         HalfVectors.FiniteHighToSingle(Avx2.ConvertToVector256Int32((ushort*)block) << 16).Store(d);
         HalfVectors.FiniteHighToSingle(Avx2.ConvertToVector256Int32((ushort*)(block + 16)) << 16).Store(d + 8);
@@ -197,14 +201,11 @@ internal static unsafe class GemmQ4_Kx8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Finish(Vector256<float> f, Vector256<int> isum, int* m, int* sums, float da, Vector256<float> dw, Vector256<float> dmin)
     {
-        Vector256<int> msum = Vector256.Load(m) * Vector256.Create(sums[0]);
-        msum += Vector256.Load(m + 8) * Vector256.Create(sums[1]);
-        msum += Vector256.Load(m + 16) * Vector256.Create(sums[2]);
-        msum += Vector256.Load(m + 24) * Vector256.Create(sums[3]);
-        msum += Vector256.Load(m + 32) * Vector256.Create(sums[4]);
-        msum += Vector256.Load(m + 40) * Vector256.Create(sums[5]);
-        msum += Vector256.Load(m + 48) * Vector256.Create(sums[6]);
-        msum += Vector256.Load(m + 56) * Vector256.Create(sums[7]);
+        // Exact: mins ≤ 63 and sub-block sums ≤ 32·127 in magnitude fit int16; vpdpwssd sums each pair in int32.
+        Vector256<int> msum = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Load(m).AsInt16(), Vector256.Create(sums[0]).AsInt16());
+        msum = AvxVnni.MultiplyWideningAndAdd(msum, Vector256.Load(m + 8).AsInt16(), Vector256.Create(sums[1]).AsInt16());
+        msum = AvxVnni.MultiplyWideningAndAdd(msum, Vector256.Load(m + 16).AsInt16(), Vector256.Create(sums[2]).AsInt16());
+        msum = AvxVnni.MultiplyWideningAndAdd(msum, Vector256.Load(m + 24).AsInt16(), Vector256.Create(sums[3]).AsInt16());
         Vector256<float> vda = Vector256.Create(da);
         return f + ((dw * vda) * Avx.ConvertToVector256Single(isum) - (dmin * vda) * Avx.ConvertToVector256Single(msum));
     }
