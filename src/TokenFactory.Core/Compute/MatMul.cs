@@ -14,13 +14,13 @@ namespace TokenFactory.Compute;
 /// Q8_0, Q4_0 and Q4_K weights (the common formats), repacked at load into groups of 8 rows (see
 /// <see cref="WeightMatrix"/>), take a tiled path: activations are quantized once per call, in parallel, into a split
 /// layout (<see cref="ActivationPacking"/>); threads take chunks of row groups as they go and multiply each group by
-/// 8 (or 4) tokens at a time in registers (<see cref="LegacyGemmX8"/>, <see cref="GemmQ4_Kx8"/>), so every loaded
+/// 8 tokens at a time in registers (<see cref="LegacyGemmX8"/>, <see cref="GemmQ4_Kx8"/>), so every loaded
 /// weight block serves 8 tokens and every activation block 8 rows; decode (one token) streams each group once.
 /// Other formats, or CPUs without AVX-VNNI, use the row kernels of <see cref="VecDot"/>.
 /// </para>
 /// Nothing is allocated once the buffers have grown to the largest call.
 /// </summary>
-public sealed unsafe class MatMul : IParallelWork
+public sealed unsafe partial class MatMul : IParallelWork
 {
     private enum Kind : byte { Rows, Q8_0, Q4_0, Q4_K }
 
@@ -130,25 +130,25 @@ public sealed unsafe class MatMul : IParallelWork
 
     private void EnsureTiledBuffers()
     {
-        int k = _w.Columns, tokens = _tokens, tiles = (tokens + 3) / 4;
+        int k = _w.Columns, padded = PaddedTokens(_tokens);
+        _codes = Grow(_codes, (long)padded * k);
+        long preparedBytes;
         if (_kind is Kind.Q8_0 or Kind.Q4_0)
         {
-            int nb = k / 32, padded = PaddedTokensQ8_0(tokens), runs = (padded + 7) / 8;
-            _codes = Grow(_codes, (long)padded * k);
+            int nb = k / 32, runs = (padded + 7) / 8;
             _scales = Grow(_scales, (long)runs * 8 * nb); // laid out by LegacyGemmX8.TokenIndex
             _sums = Grow(_sums, (long)runs * 8 * nb);
-            for (int i = 0; i < _scratch.Length; i++)
-                _scratch[i] = Grow(_scratch[i], 4 * 8 * 8); // an 8x8 result tile for groups past the matrix's last row
+            preparedBytes = 0;
         }
         else
         {
-            int nsb = k / 256, padded = PaddedTokensQ4_K(tokens);
-            _codes = Grow(_codes, (long)padded * k);
+            int nsb = k / 256;
             _scales = Grow(_scales, (long)padded * nsb);
             _sums = Grow(_sums, (long)padded * nsb * 8);
-            for (int i = 0; i < _scratch.Length; i++)
-                _scratch[i] = Grow(_scratch[i], (long)GemmQ4_Kx8.PreparedBytes * nsb + 4 * 8 * 8); // prepared group, then an 8x8 result tile
-}
+            preparedBytes = (long)GemmQ4_Kx8.PreparedBytes * nsb;
+        }
+        for (int i = 0; i < _scratch.Length; i++)
+            _scratch[i] = Grow(_scratch[i], preparedBytes + 4 * 8 * 8); // a prepared group, then an 8x8 result tile
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -164,13 +164,13 @@ public sealed unsafe class MatMul : IParallelWork
         switch (_kind)
         {
             case Kind.Q8_0:
-                MultiplyLegacy<Q8_0x8>(thread, threadCount);
+                MultiplyGroups<LegacyKernel<Q8_0x8>>(thread, threadCount);
                 break;
             case Kind.Q4_0:
-                MultiplyLegacy<Q4_0x8>(thread, threadCount);
+                MultiplyGroups<LegacyKernel<Q4_0x8>>(thread, threadCount);
                 break;
             case Kind.Q4_K:
-                MultiplyQ4_K(thread, threadCount);
+                MultiplyGroups<Q4_KKernel>(thread, threadCount);
                 break;
             default:
                 MultiplyRowsShare(thread, threadCount);
@@ -180,55 +180,38 @@ public sealed unsafe class MatMul : IParallelWork
 
     /// <summary>
     /// Quantizes this thread's share of 4-token tiles: codes, and per block the scale and the kernels' seed (Q8_0/Q4_0,
-    /// laid out by <see cref="LegacyGemmX8.TokenIndex"/>) or the scale and sub-block sums (Q4_K, per token).
+    /// laid out by <see cref="LegacyGemmX8.TokenIndex"/>) or the scale and sub-block sums (Q4_K, per token). The last
+    /// thread, which owns the last token, then fills the padding tokens (see <see cref="PaddedTokens"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Quantize(int thread, int threadCount)
     {
         int k = _w.Columns, tokens = _tokens, tiles = (tokens + 3) / 4;
-        int tile0 = (int)((long)tiles * thread / threadCount), tile1 = (int)((long)tiles * (thread + 1) / threadCount);
+        int t0 = 4 * (int)((long)tiles * thread / threadCount), t1 = Math.Min(tokens, 4 * (int)((long)tiles * (thread + 1) / threadCount));
+        sbyte* codes = (sbyte*)Ptr(_codes);
         fixed (float* x = _x)
         {
             float* xs = x + _xOffset;
             if (_kind is Kind.Q8_0 or Kind.Q4_0)
             {
                 int nb = k / 32, zeroPoint = _kind == Kind.Q8_0 ? Q8_0x8.ZeroPoint : Q4_0x8.ZeroPoint;
-                sbyte* codes = (sbyte*)Ptr(_codes);
-                float* da = Ptr(_scales);
-                int* seeds = Ptr(_sums);
                 float* rowScales = stackalloc float[nb];
                 int* rowSums = stackalloc int[nb];
-                for (int t = 4 * tile0; t < Math.Min(tokens, 4 * tile1); t++)
+                for (int t = t0; t < t1; t++)
                 {
                     ActivationPacking.Q8_0(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
                     for (int b = 0; b < nb; b++)
                     {
                         long at = LegacyGemmX8.TokenIndex(t, b, nb);
-                        da[at] = rowScales[b];
-                        seeds[at] = -zeroPoint * rowSums[b];
-                    }
-                }
-                // Padding tokens (see PaddedTokensQ8_0) repeat the last token; their results are dropped.
-                int padded = PaddedTokensQ8_0(tokens);
-                if (tokens < padded && 4 * tile1 >= padded)
-                {
-                    int last = tokens - 1;
-                    for (int t = tokens; t < padded; t++)
-                    {
-                        Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
-                        for (int b = 0; b < nb; b++)
-                        {
-                            da[LegacyGemmX8.TokenIndex(t, b, nb)] = da[LegacyGemmX8.TokenIndex(last, b, nb)];
-                            seeds[LegacyGemmX8.TokenIndex(t, b, nb)] = seeds[LegacyGemmX8.TokenIndex(last, b, nb)];
-                        }
+                        Ptr(_scales)[at] = rowScales[b];
+                        Ptr(_sums)[at] = -zeroPoint * rowSums[b];
                     }
                 }
             }
             else
             {
                 int nsb = k / 256;
-                sbyte* codes = (sbyte*)Ptr(_codes);
-                for (int t = 4 * tile0; t < Math.Min(tokens, 4 * tile1); t++)
+                for (int t = t0; t < t1; t++)
                 {
                     int* sums = Ptr(_sums) + (long)t * nsb * 8;
                     ActivationPacking.Q8_K(xs + (long)t * k, k, codes + (long)t * k, Ptr(_scales) + (long)t * nsb, sums);
@@ -240,93 +223,47 @@ public sealed unsafe class MatMul : IParallelWork
                             ps[pair] = (ps[2 * pair] & 0xFFFF) | (ps[2 * pair + 1] << 16);
                     }
                 }
-                // Padding tokens (see PaddedTokensQ4_K) repeat the last token; their results are dropped.
-                int padded = PaddedTokensQ4_K(tokens);
-                if (thread == threadCount - 1)
-                {
-                    int last = tokens - 1;
-                    for (int t = tokens; t < padded; t++)
-                    {
-                        Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
-                        Buffer.MemoryCopy(Ptr(_scales) + (long)last * nsb, Ptr(_scales) + (long)t * nsb, 4L * nsb, 4L * nsb);
-                        Buffer.MemoryCopy(Ptr(_sums) + (long)last * nsb * 8, Ptr(_sums) + (long)t * nsb * 8, 32L * nsb, 32L * nsb);
-                    }
-                }
             }
+        }
+        if (thread == threadCount - 1)
+            RepeatLastToken();
+    }
+
+    /// <summary>Fills the padding tokens with copies of the last one; their results are dropped.</summary>
+    private void RepeatLastToken()
+    {
+        int k = _w.Columns, last = _tokens - 1;
+        sbyte* codes = (sbyte*)Ptr(_codes);
+        float* scales = Ptr(_scales);
+        int* sums = Ptr(_sums);
+        for (int t = _tokens; t < PaddedTokens(_tokens); t++)
+        {
+            Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
+            if (_kind is Kind.Q8_0 or Kind.Q4_0)
+            {
+                int nb = k / 32;
+                for (int b = 0; b < nb; b++)
+                {
+                    scales[LegacyGemmX8.TokenIndex(t, b, nb)] = scales[LegacyGemmX8.TokenIndex(last, b, nb)];
+                    sums[LegacyGemmX8.TokenIndex(t, b, nb)] = sums[LegacyGemmX8.TokenIndex(last, b, nb)];
+                }
+                continue;
+            }
+            int nsb = k / 256;
+            Buffer.MemoryCopy(scales + (long)last * nsb, scales + (long)t * nsb, 4L * nsb, 4L * nsb);
+            Buffer.MemoryCopy(sums + (long)last * nsb * 8, sums + (long)t * nsb * 8, 32L * nsb, 32L * nsb);
         }
     }
 
     /// <summary>
-    /// Tokens the Q8_0 tiles cover: a remainder of 2 or 3 tokens past the 4-token tiles is padded to a full tile
-    /// (one 8x4 tile costs less than two <see cref="LegacyGemmX8{TFormat}.Group8x1"/> passes with hot weights), except for
-    /// a batch of exactly 2 tokens, where two streaming single-token passes are cheaper. Each (row, token) result is
-    /// computed the same way in either kernel, so padding does not change any token's bits.
+    /// Tokens the 8-token tiles cover: a remainder of 4-7 tokens past them is padded to a full tile (cheaper than 4-7
+    /// single-token passes, measured on Zen 5); 1-3 run one by one. Every kernel computes a (row, token) result the same
+    /// way, so padding does not change any token's bits.
     /// </summary>
-    internal static int PaddedTokensQ8_0(int tokens)
+    internal static int PaddedTokens(int tokens)
     {
-        int rem = tokens & 3;
-        return rem >= 2 && tokens != 2 ? tokens + 4 - rem : tokens;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void MultiplyLegacy<TFormat>(int thread, int threadCount) where TFormat : struct, ILegacyGroupFormat
-    {
-        var w = _w;
-        int k = w.Columns, nb = k / 32, rows = w.Rows, tokens = _tokens, padded = PaddedTokensQ8_0(tokens);
-        int groups = LegacyGemmX8.Groups(rows);
-        int chunk = GroupChunk(groups, threadCount);
-        float* res = (float*)Ptr(_scratch[thread]);
-        sbyte* codes = (sbyte*)Ptr(_codes);
-        float* scales = Ptr(_scales);
-        int* sums = Ptr(_sums);
-        long groupBytes = (long)nb * TFormat.BlockBytes;
-        fixed (float* outBase = _out)
-        {
-            float* o = outBase + _outOffset;
-            int g0;
-            while ((g0 = NextChunk(chunk)) < groups)
-            {
-                int g1 = Math.Min(groups, g0 + chunk);
-                for (int g = g0; g < g1; g++)
-                {
-                    byte* group = w.Packed + g * groupBytes;
-                    int r0 = 8 * g, valid = Math.Min(8, rows - r0);
-                    // 8 tokens at a time, then 4, over the padded tokens (see PaddedTokensQ8_0); tiles whose rows or
-                    // tokens run past the matrix go through res. The first tile of each group prefetches the next.
-                    byte* next = g + 1 < groups ? group + groupBytes : null;
-                    int t0 = 0;
-                    for (; t0 + 8 <= padded; t0 += 8, next = null)
-                    {
-                        int count = Math.Min(8, tokens - t0);
-                        bool direct = valid == 8 && count == 8;
-                        long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
-                        LegacyGemmX8<TFormat>.Tile8x8(group, codes + (long)t0 * k, k, scales + at, sums + at, nb,
-                            direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
-                        if (!direct)
-                            Scatter8(o, rows, r0, valid, t0, count, res);
-                    }
-                    for (; t0 + 4 <= padded; t0 += 4, next = null)
-                    {
-                        int count = Math.Min(4, tokens - t0);
-                        bool direct = valid == 8 && count == 4;
-                        long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
-                        LegacyGemmX8<TFormat>.Tile8x4(group, codes + (long)t0 * k, k, scales + at, sums + at, nb,
-                            direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
-                        if (!direct)
-                            Scatter8(o, rows, r0, valid, t0, count, res);
-                    }
-                    for (int t = t0; t < tokens; t++)
-                    {
-                        bool direct = valid == 8;
-                        long at = LegacyGemmX8.TokenIndex(t, 0, nb);
-                        LegacyGemmX8<TFormat>.Group8x1(group, codes + (long)t * k, scales + at, sums + at, nb,
-                            direct ? o + (long)t * rows + r0 : res);
-                        if (!direct)
-                            Scatter8(o, rows, r0, valid, t, 1, res);
-                    }
-                }
-            }
-        }
+        int rem = tokens & 7;
+        return rem >= 4 ? tokens + 8 - rem : tokens;
     }
 
     /// <summary>Row groups per chunk handed out: about 8 chunks per thread, so the tail imbalance stays small.</summary>
@@ -348,65 +285,6 @@ public sealed unsafe class MatMul : IParallelWork
             for (int r = 0; r < valid; r++)
                 dst[r] = res[8 * t + r];
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void MultiplyQ4_K(int thread, int threadCount)
-    {
-        var w = _w;
-        int k = w.Columns, nsb = k / 256, rows = w.Rows, tokens = _tokens, fullTiles = PaddedTokensQ4_K(tokens) / 8;
-        int groups = GemmQ4_Kx8.Groups(rows);
-        int chunk = GroupChunk(groups, threadCount);
-        byte* prepared = Ptr(_scratch[thread]);
-        float* res = (float*)(prepared + (long)GemmQ4_Kx8.PreparedBytes * nsb);
-        sbyte* codes = (sbyte*)Ptr(_codes);
-        float* scales = Ptr(_scales);
-        int* sums = Ptr(_sums);
-        long groupBytes = (long)nsb * GemmQ4_Kx8.BlockBytes;
-        fixed (float* outBase = _out)
-        {
-            float* o = outBase + _outOffset;
-            int g0;
-            while ((g0 = NextChunk(chunk)) < groups)
-            {
-                int g1 = Math.Min(groups, g0 + chunk);
-                for (int g = g0; g < g1; g++)
-                {
-                    byte* group = w.Packed + g * groupBytes;
-                    int r0 = 8 * g, valid = Math.Min(8, rows - r0);
-                    if (fullTiles > 0)
-                        GemmQ4_Kx8.PrepareGroup(group, nsb, prepared);
-                    byte* next = g + 1 < g1 ? group + groupBytes : null; // prefetched by the group's first tile
-                    for (int tt = 0; tt < fullTiles; tt++, next = null)
-                    {
-                        int t0 = 8 * tt, count = Math.Min(8, tokens - t0);
-                        bool direct = valid == 8 && count == 8;
-                        GemmQ4_Kx8.Tile8x8(group, prepared, codes + (long)t0 * k, k, scales + (long)t0 * nsb, sums + (long)t0 * nsb * 8, nsb,
-                            direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
-                        if (!direct)
-                            Scatter8(o, rows, r0, valid, t0, count, res);
-                    }
-                    for (int t = 8 * fullTiles; t < tokens; t++)
-                    {
-                        bool direct = valid == 8;
-                        GemmQ4_Kx8.Group8x1(group, codes + (long)t * k, scales + (long)t * nsb, sums + (long)t * nsb * 8, nsb, direct ? o + (long)t * rows + r0 : res);
-                        if (!direct)
-                            Scatter8(o, rows, r0, valid, t, 1, res);
-                    }
-                }
-            }
-        }
-    }
-
-    /// <summary>
-    /// Tokens the Q4_K tiles cover: a remainder of 4-7 tokens past the 8-token tiles is padded to a full tile (cheaper
-    /// than 4-7 single-token passes, which unpack the nibbles each time; measured on Zen 5); 1-3 run one by one. Either kernel computes a
-    /// (row, token) result the same way, so padding does not change any token's bits.
-    /// </summary>
-    internal static int PaddedTokensQ4_K(int tokens)
-    {
-        int rem = tokens & 7;
-        return rem >= 4 ? tokens + 8 - rem : tokens;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -30,8 +30,6 @@ internal static unsafe class GemmQ4_Kx8
 
     public static bool IsSupported => AvxVnni.IsSupported && Avx2.IsSupported;
 
-    /// <summary>Bytes ahead of the decode kernel's position that it prefetches (TOKENFACTORY_PREFETCH overrides).</summary>
-    internal static readonly int PrefetchDistance = LegacyGemmX8.PrefetchDistance;
 
     public static int Groups(int rows) => (rows + GroupRows - 1) / GroupRows;
 
@@ -218,7 +216,7 @@ internal static unsafe class GemmQ4_Kx8
         prepared = (byte*)(((nint)prepared + 31) & ~(nint)31);
         Vector256<byte> low4 = Vector256.Create((byte)0x0F);
         Vector256<float> f = default;
-        int ahead = PrefetchDistance;
+        int ahead = LegacyGemmX8.PrefetchDistance;
         for (int b = 0; b < blocks; b++)
         {
             byte* block = group + (long)b * BlockBytes;

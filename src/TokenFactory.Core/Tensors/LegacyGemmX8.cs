@@ -165,82 +165,11 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
     }
 
     /// <summary>
-    /// 8 rows x 4 tokens: <c>o[t·stride + r] = W[r] · a[t]</c>. Token t's signed codes are at <c>a + t·k</c>, its block
+    /// 8 rows x 8 tokens: <c>o[t·stride + r] = W[r] · a[t]</c>. Token t's signed codes are at <c>a + t·k</c>, its block
     /// b scale at <c>da[8b + t]</c> and seed at <c>seeds[8b + t]</c> (<see cref="LegacyGemmX8.TokenIndex"/>);
-    /// <paramref name="next"/>, when not null, is the group to prefetch meanwhile.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile8x4(byte* group, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride, byte* next)
-    {
-        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
-        nint kk = k;
-        for (int b = 0; b < blocks; b++)
-        {
-            if (next != null)
-                PrefetchBlock(next + (long)b * TFormat.BlockBytes);
-            byte* block = group + (long)b * TFormat.BlockBytes;
-            sbyte* ab = a + 32 * b;
-            Vector256<int> i0 = Vector256.Create(seeds[8 * b]);
-            Vector256<int> i1 = Vector256.Create(seeds[8 * b + 1]);
-            Vector256<int> i2 = Vector256.Create(seeds[8 * b + 2]);
-            Vector256<int> i3 = Vector256.Create(seeds[8 * b + 3]);
-            // Unrolled by hand so each chunk index is a constant (Q4_0's nibble choice folds away).
-            Vector256<byte> x;
-            x = TFormat.Chunk(block, 0);
-            i0 = Dot4(i0, x, ab + 0);
-            i1 = Dot4(i1, x, ab + 0 + kk);
-            i2 = Dot4(i2, x, ab + 0 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 0 + 3 * kk);
-            x = TFormat.Chunk(block, 1);
-            i0 = Dot4(i0, x, ab + 4);
-            i1 = Dot4(i1, x, ab + 4 + kk);
-            i2 = Dot4(i2, x, ab + 4 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 4 + 3 * kk);
-            x = TFormat.Chunk(block, 2);
-            i0 = Dot4(i0, x, ab + 8);
-            i1 = Dot4(i1, x, ab + 8 + kk);
-            i2 = Dot4(i2, x, ab + 8 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 8 + 3 * kk);
-            x = TFormat.Chunk(block, 3);
-            i0 = Dot4(i0, x, ab + 12);
-            i1 = Dot4(i1, x, ab + 12 + kk);
-            i2 = Dot4(i2, x, ab + 12 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 12 + 3 * kk);
-            x = TFormat.Chunk(block, 4);
-            i0 = Dot4(i0, x, ab + 16);
-            i1 = Dot4(i1, x, ab + 16 + kk);
-            i2 = Dot4(i2, x, ab + 16 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 16 + 3 * kk);
-            x = TFormat.Chunk(block, 5);
-            i0 = Dot4(i0, x, ab + 20);
-            i1 = Dot4(i1, x, ab + 20 + kk);
-            i2 = Dot4(i2, x, ab + 20 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 20 + 3 * kk);
-            x = TFormat.Chunk(block, 6);
-            i0 = Dot4(i0, x, ab + 24);
-            i1 = Dot4(i1, x, ab + 24 + kk);
-            i2 = Dot4(i2, x, ab + 24 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 24 + 3 * kk);
-            x = TFormat.Chunk(block, 7);
-            i0 = Dot4(i0, x, ab + 28);
-            i1 = Dot4(i1, x, ab + 28 + kk);
-            i2 = Dot4(i2, x, ab + 28 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 28 + 3 * kk);
-            Vector256<float> s = Scales(block);
-            f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(da[8 * b]), f0);
-            f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), s * Vector256.Create(da[8 * b + 1]), f1);
-            f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i2), s * Vector256.Create(da[8 * b + 2]), f2);
-            f3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i3), s * Vector256.Create(da[8 * b + 3]), f3);
-        }
-        f0.Store(o);
-        f1.Store(o + 1 * stride);
-        f2.Store(o + 2 * stride);
-        f3.Store(o + 3 * stride);
-    }
-    /// <summary>
-    /// 8 rows x 8 tokens, as <see cref="Tile8x4"/>: twice the activation reuse per weight load. Its 16 accumulators
-    /// plus operands fit because the JIT encodes VNNI with EVEX (32 registers) on AVX-512 CPUs; on AVX2-only CPUs with
-    /// AVX-VNNI some spill, still correct.
+    /// <paramref name="next"/>, when not null, is the group to prefetch meanwhile. Its 16 accumulators plus operands
+    /// fit because the JIT encodes VNNI with EVEX (32 registers) on AVX-512 CPUs; on AVX2-only CPUs with AVX-VNNI some
+    /// spill, still correct.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile8x8(byte* group, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride, byte* next)

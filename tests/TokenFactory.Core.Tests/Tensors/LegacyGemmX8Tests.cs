@@ -162,11 +162,11 @@ internal static unsafe class KernelChecks
         float[] x = TestRows.Floats(rng, 8 * k, 3f);
         x[5] = 0;
         var tile8 = new float[8 * 8];
-        var tile4 = new float[4 * 8];
+        var padded = new float[8 * 8];
         var single = new float[8];
         fixed (byte* s = src, p = packed)
         fixed (sbyte* a = codes)
-        fixed (float* xs = x, sc = scales, d = da, t8 = tile8, t4 = tile4, one = single)
+        fixed (float* xs = x, sc = scales, d = da, t8 = tile8, tp = padded, one = single)
         fixed (int* m = sums, z = seeds)
         {
             LegacyGemmX8<TFormat>.Pack(s, rows, TFormat.RowBlockBytes * blocks, blocks, p);
@@ -181,7 +181,23 @@ internal static unsafe class KernelChecks
                 }
             }
             LegacyGemmX8<TFormat>.Tile8x8(p, a, k, d, z, blocks, t8, 8, null);
-            LegacyGemmX8<TFormat>.Tile8x4(p, a + 4 * k, k, d + 4, z + 4, blocks, t4, 8, p);
+            // A tile of 5 tokens padded with 3 copies of the last, as MatMul pads a batch: the same values again.
+            var paddedCodes = (sbyte[])codes.Clone();
+            var paddedDa = (float[])da.Clone();
+            var paddedSeeds = (int[])seeds.Clone();
+            for (int tok = 5; tok < 8; tok++)
+            {
+                Array.Copy(codes, 4 * k, paddedCodes, tok * k, k);
+                for (int b = 0; b < blocks; b++)
+                {
+                    paddedDa[LegacyGemmX8.TokenIndex(tok, b, blocks)] = da[LegacyGemmX8.TokenIndex(4, b, blocks)];
+                    paddedSeeds[LegacyGemmX8.TokenIndex(tok, b, blocks)] = seeds[LegacyGemmX8.TokenIndex(4, b, blocks)];
+                }
+            }
+            fixed (sbyte* pa = paddedCodes)
+            fixed (float* pd = paddedDa)
+            fixed (int* pz = paddedSeeds)
+                LegacyGemmX8<TFormat>.Tile8x8(p, pa, k, pd, pz, blocks, tp, 8, p);
             for (int tok = 0; tok < 8; tok++)
             {
                 LegacyGemmX8<TFormat>.Group8x1(p, a + tok * k, d + tok, z + tok, blocks, one);
@@ -189,8 +205,10 @@ internal static unsafe class KernelChecks
                 {
                     float expected = LegacyGemmX8<TFormat>.DotScalar(p, r, a + tok * k, sc + tok * blocks, blocks);
                     Assert.Equal(expected, tile8[8 * tok + r]);
-                    if (tok >= 4)
-                        Assert.Equal(expected, tile4[8 * (tok - 4) + r]);
+                    if (tok <= 4)
+                        Assert.Equal(expected, padded[8 * tok + r]);
+                    else
+                        Assert.Equal(padded[8 * 4 + r], padded[8 * tok + r]);
                     Assert.Equal(expected, single[r]);
                     float reference = 0;
                     for (int b = 0; b < blocks; b++)

@@ -1,0 +1,136 @@
+using System.Runtime.CompilerServices;
+using TokenFactory.Tensors;
+
+namespace TokenFactory.Compute;
+
+/// <summary>
+/// The tiled path's one loop over row groups, shared by every repacked format: each format supplies its kernels
+/// through <see cref="IGroupKernel"/> (specialised by the JIT, so the loop costs nothing per call).
+/// </summary>
+public sealed unsafe partial class MatMul
+{
+    /// <summary>One call's quantized activations, as the kernels address them.</summary>
+    private readonly struct Activations(sbyte* codes, float* scales, int* sums, int k)
+    {
+        public readonly sbyte* Codes = codes;
+        public readonly float* Scales = scales;
+        public readonly int* Sums = sums;
+        public readonly int K = k;
+    }
+
+    /// <summary>A repacked format's kernels over one group of 8 rows.</summary>
+    private interface IGroupKernel
+    {
+        static abstract long GroupBytes(int columns);
+
+        /// <summary>Per-group scratch <see cref="Prepare"/> fills for the group's tiles (0 when none is needed).</summary>
+        static abstract long PreparedBytes(int columns);
+
+        static abstract void Prepare(byte* group, int columns, byte* prepared);
+
+        /// <summary>8 rows × tokens t0..t0+7 into <paramref name="o"/> (row stride <paramref name="stride"/>); prefetches <paramref name="next"/> when not null.</summary>
+        static abstract void Tile8x8(byte* group, byte* prepared, in Activations a, int t0, float* o, int stride, byte* next);
+
+        static abstract void Group8x1(byte* group, in Activations a, int t, float* o);
+    }
+
+    private readonly struct LegacyKernel<TFormat> : IGroupKernel where TFormat : struct, ILegacyGroupFormat
+    {
+        public static long GroupBytes(int columns) => (long)columns / 32 * TFormat.BlockBytes;
+
+        public static long PreparedBytes(int columns) => 0;
+
+        public static void Prepare(byte* group, int columns, byte* prepared)
+        {
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Tile8x8(byte* group, byte* prepared, in Activations a, int t0, float* o, int stride, byte* next)
+        {
+            int nb = a.K / 32;
+            long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
+            LegacyGemmX8<TFormat>.Tile8x8(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride, next);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Group8x1(byte* group, in Activations a, int t, float* o)
+        {
+            int nb = a.K / 32;
+            long at = LegacyGemmX8.TokenIndex(t, 0, nb);
+            LegacyGemmX8<TFormat>.Group8x1(group, a.Codes + (long)t * a.K, a.Scales + at, a.Sums + at, nb, o);
+        }
+    }
+
+    private readonly struct Q4_KKernel : IGroupKernel
+    {
+        public static long GroupBytes(int columns) => (long)columns / 256 * GemmQ4_Kx8.BlockBytes;
+
+        public static long PreparedBytes(int columns) => (long)columns / 256 * GemmQ4_Kx8.PreparedBytes;
+
+        public static void Prepare(byte* group, int columns, byte* prepared) => GemmQ4_Kx8.PrepareGroup(group, columns / 256, prepared);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Tile8x8(byte* group, byte* prepared, in Activations a, int t0, float* o, int stride, byte* next)
+        {
+            int nsb = a.K / 256;
+            GemmQ4_Kx8.Tile8x8(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + (long)t0 * nsb, a.Sums + (long)t0 * nsb * 8, nsb, o, stride, next);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Group8x1(byte* group, in Activations a, int t, float* o)
+        {
+            int nsb = a.K / 256;
+            GemmQ4_Kx8.Group8x1(group, a.Codes + (long)t * a.K, a.Scales + (long)t * nsb, a.Sums + (long)t * nsb * 8, nsb, o);
+        }
+    }
+
+    /// <summary>
+    /// This thread's row groups, taken in chunks as it goes: 8-token tiles over the padded tokens (see
+    /// <see cref="PaddedTokens"/>), then single-token passes for a remainder of 1-3. Tiles whose rows or tokens run past
+    /// the matrix go through a scratch tile. The first tile of each group prefetches the next group.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void MultiplyGroups<TKernel>(int thread, int threadCount) where TKernel : struct, IGroupKernel
+    {
+        var w = _w;
+        int k = w.Columns, rows = w.Rows, tokens = _tokens, padded = PaddedTokens(tokens);
+        int groups = LegacyGemmX8.Groups(rows);
+        int chunk = GroupChunk(groups, threadCount);
+        byte* prepared = Ptr(_scratch[thread]);
+        float* res = (float*)(prepared + TKernel.PreparedBytes(k));
+        var a = new Activations((sbyte*)Ptr(_codes), Ptr(_scales), Ptr(_sums), k);
+        long groupBytes = TKernel.GroupBytes(k);
+        fixed (float* outBase = _out)
+        {
+            float* o = outBase + _outOffset;
+            int g0;
+            while ((g0 = NextChunk(chunk)) < groups)
+            {
+                for (int g = g0; g < Math.Min(groups, g0 + chunk); g++)
+                {
+                    byte* group = w.Packed + g * groupBytes;
+                    int r0 = 8 * g, valid = Math.Min(8, rows - r0);
+                    if (padded >= 8)
+                        TKernel.Prepare(group, k, prepared);
+                    byte* next = g + 1 < groups ? group + groupBytes : null;
+                    int t0 = 0;
+                    for (; t0 + 8 <= padded; t0 += 8, next = null)
+                    {
+                        int count = Math.Min(8, tokens - t0);
+                        bool direct = valid == 8 && count == 8;
+                        TKernel.Tile8x8(group, prepared, a, t0, direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
+                        if (!direct)
+                            Scatter8(o, rows, r0, valid, t0, count, res);
+                    }
+                    for (int t = t0; t < tokens; t++)
+                    {
+                        bool direct = valid == 8;
+                        TKernel.Group8x1(group, a, t, direct ? o + (long)t * rows + r0 : res);
+                        if (!direct)
+                            Scatter8(o, rows, r0, valid, t, 1, res);
+                    }
+                }
+            }
+        }
+    }
+}
