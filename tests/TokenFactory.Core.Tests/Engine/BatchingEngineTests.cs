@@ -105,19 +105,7 @@ public sealed class BatchingEngineTests
         var keep = Greedy(Prompt(30, 5, model.VocabSize), 60);
         var expected = Reference(model, keep).Tokens;
         using var cts = new CancellationTokenSource();
-        var victim = Task.Run(async () =>
-        {
-            int seen = 0;
-            GenerationSummary? final = null;
-            await foreach (var u in engine.GenerateAsync(Greedy(Prompt(30, 6, model.VocabSize), 400), cts.Token))
-            {
-                if (u.Final != null)
-                    final = u.Final;
-                else if (++seen == 5)
-                    cts.Cancel();
-            }
-            return final!;
-        });
+        var victim = CancelAfter(engine, Greedy(Prompt(30, 6, model.VocabSize), 400), 5, cts);
         var kept = await Collect(engine, keep);
         var cancelled = await victim;
         Assert.Equal(FinishReason.Cancelled, cancelled.FinishReason);

@@ -29,6 +29,25 @@ internal static class EngineTestHelpers
         return new Outcome(tokens, text.ToString(), final ?? throw new InvalidOperationException("no final update"));
     }
 
+    /// <summary>
+    /// Runs <paramref name="request"/> and cancels it once <paramref name="tokens"/> tokens have arrived; returns its
+    /// final summary (the engine may run a little ahead of this reader before it notices).
+    /// </summary>
+    public static Task<GenerationSummary> CancelAfter(IInferenceEngine engine, GenerationRequest request, int tokens, CancellationTokenSource cts) =>
+        Task.Run(async () =>
+        {
+            int seen = 0;
+            GenerationSummary? final = null;
+            await foreach (var u in engine.GenerateAsync(request, cts.Token))
+            {
+                if (u.Final != null)
+                    final = u.Final;
+                else if (++seen == tokens)
+                    cts.Cancel();
+            }
+            return final ?? throw new InvalidOperationException("no final update");
+        });
+
     /// <summary>The request run alone on the single-sequence <see cref="ForwardPass"/> (the pre-batching path).</summary>
     public static GenerationResult Reference(TransformerModel model, GenerationRequest request)
     {

@@ -158,19 +158,7 @@ public sealed class HybridBatchingTests
         var keep = WithLogprobs(Greedy(Prompt(30, 5, model.VocabSize), 60));
         var expected = Solo(model, keep);
         using var cts = new CancellationTokenSource();
-        var victim = Task.Run(async () =>
-        {
-            int seen = 0;
-            GenerationSummary? final = null;
-            await foreach (var u in engine.GenerateAsync(Greedy(Prompt(30, 6, model.VocabSize), 400), cts.Token))
-            {
-                if (u.Final != null)
-                    final = u.Final;
-                else if (++seen == 5)
-                    cts.Cancel();
-            }
-            return final!;
-        });
+        var victim = CancelAfter(engine, Greedy(Prompt(30, 6, model.VocabSize), 400), 5, cts);
         var kept = await Run(engine, keep);
         var cancelled = await victim;
         Assert.Equal(FinishReason.Cancelled, cancelled.FinishReason);
