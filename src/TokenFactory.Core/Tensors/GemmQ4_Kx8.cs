@@ -97,8 +97,8 @@ internal static unsafe class GemmQ4_Kx8
         ((m47 & lowPair) | ((m47 << 8) & highPair)).AsInt32().Store(m + 16);
         (((m47 >> 16) & lowPair) | ((m47 >> 8) & highPair)).AsInt32().Store(m + 24);
         float* d = (float*)(p + 512);
-        HalfVectors.FiniteHighToSingle(Avx2.ConvertToVector256Int32((ushort*)block) << 16).Store(d);
-        HalfVectors.FiniteHighToSingle(Avx2.ConvertToVector256Int32((ushort*)(block + 16)) << 16).Store(d + 8);
+        HalfVectors.FiniteToSingle((ushort*)block).Store(d);
+        HalfVectors.FiniteToSingle((ushort*)(block + 16)).Store(d + 8);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

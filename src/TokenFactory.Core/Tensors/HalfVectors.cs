@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace TokenFactory.Tensors;
 
@@ -37,22 +38,15 @@ internal static class HalfVectors
     }
 
     /// <summary>
-    /// The fp16 value in the upper 16 bits of each lane, widened exactly, for finite values (normal, subnormal, ±0):
-    /// an arithmetic shift by 3 lines the half's exponent and mantissa up with float's, the mask drops the copies of
-    /// the sign and the low bits, and 2^112 rebiases the exponent (exact, subnormals included). Inf/NaN come out finite,
-    /// so this is for block scales of weights, never for data that may overflow.
+    /// 8 fp16 values (block scales of weights) widened exactly, for finite values (normal, subnormal, ±0): moved to the
+    /// upper 16 bits of each lane, an arithmetic shift by 3 lines the half's exponent and mantissa up with float's, the
+    /// mask drops the copies of the sign and the low bits, and 2^112 rebiases the exponent (exact, subnormals included).
+    /// Inf/NaN come out finite, so this is for block scales, never for data that may overflow.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> FiniteHighToSingle(Vector512<int> v)
-        => ((v >> 3) & Vector512.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector512.Create(Pow2_112).AsSingle();
-
-    /// <inheritdoc cref="FiniteHighToSingle(Vector512{int})"/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> FiniteHighToSingle(Vector256<int> v)
-        => ((v >> 3) & Vector256.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector256.Create(Pow2_112).AsSingle();
-
-    /// <inheritdoc cref="FiniteHighToSingle(Vector512{int})"/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> FiniteHighToSingle(Vector128<int> v)
-        => ((v >> 3) & Vector128.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector128.Create(Pow2_112).AsSingle();
+    public static unsafe Vector256<float> FiniteToSingle(ushort* halves)
+    {
+        Vector256<int> high = Avx2.ConvertToVector256Int32(halves) << 16;
+        return ((high >> 3) & Vector256.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector256.Create(Pow2_112).AsSingle();
+    }
 }

@@ -147,7 +147,7 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
     /// <summary>The 8 rows' scales of one packed block, widened exactly.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Scales(byte* block)
-        => HalfVectors.FiniteHighToSingle(Avx2.ConvertToVector256Int32((ushort*)block) << 16);
+        => HalfVectors.FiniteToSingle((ushort*)block);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Dot4(Vector256<int> acc, Vector256<byte> w, sbyte* a)
