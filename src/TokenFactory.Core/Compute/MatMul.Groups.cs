@@ -21,8 +21,6 @@ public sealed unsafe partial class MatMul
     /// <summary>A repacked format's kernels over one group of 8 rows.</summary>
     private interface IGroupKernel
     {
-        static abstract long GroupBytes(int columns);
-
         /// <summary>Per-group scratch <see cref="Prepare"/> fills for the group's tiles (0 when none is needed).</summary>
         static abstract long PreparedBytes(int columns);
 
@@ -36,8 +34,6 @@ public sealed unsafe partial class MatMul
 
     private readonly struct LegacyKernel<TFormat> : IGroupKernel where TFormat : struct, ILegacyGroupFormat
     {
-        public static long GroupBytes(int columns) => (long)columns / 32 * TFormat.BlockBytes;
-
         public static long PreparedBytes(int columns) => 0;
 
         public static void Prepare(byte* group, int columns, byte* prepared)
@@ -63,8 +59,6 @@ public sealed unsafe partial class MatMul
 
     private readonly struct Q4_KKernel : IGroupKernel
     {
-        public static long GroupBytes(int columns) => (long)columns / 256 * GemmQ4_Kx8.BlockBytes;
-
         public static long PreparedBytes(int columns) => (long)columns / 256 * GemmQ4_Kx8.PreparedBytes;
 
         public static void Prepare(byte* group, int columns, byte* prepared) => GemmQ4_Kx8.PrepareGroup(group, columns / 256, prepared);
@@ -99,7 +93,7 @@ public sealed unsafe partial class MatMul
         byte* prepared = Ptr(_scratch[thread]);
         float* res = (float*)(prepared + TKernel.PreparedBytes(k));
         var a = new Activations((sbyte*)Ptr(_codes), Ptr(_scales), Ptr(_sums), k);
-        long groupBytes = TKernel.GroupBytes(k);
+        long groupBytes = WeightMatrix.GroupBytes(w.Type, k);
         fixed (float* outBase = _out)
         {
             float* o = outBase + _outOffset;

@@ -75,7 +75,8 @@ public readonly unsafe struct WeightMatrix
             : null;
     }
 
-    private static long GroupBytes(GgmlType type, int columns) => type switch
+    /// <summary>Bytes of one repacked group of 8 rows of a matrix of this type and width.</summary>
+    internal static long GroupBytes(GgmlType type, int columns) => type switch
     {
         GgmlType.Q8_0 => LegacyGemmX8<Q8_0x8>.PackedBytes(LegacyGemmX8.GroupRows, columns / 32),
         GgmlType.Q4_0 => LegacyGemmX8<Q4_0x8>.PackedBytes(LegacyGemmX8.GroupRows, columns / 32),
