@@ -24,13 +24,13 @@ public sealed class ReasoningSplitter
 
     private readonly StringBuilder _pending = new();
     private State _state;
-    private bool _atReasoningStart;
-    private bool _atContentStart;
+    // At the start of reasoning, or of the answer after "</think>": the template's whitespace there is dropped.
+    private bool _trimLeading;
 
     public ReasoningSplitter(bool startsInReasoning)
     {
         _state = startsInReasoning ? State.Reasoning : State.Start;
-        _atReasoningStart = startsInReasoning;
+        _trimLeading = startsInReasoning;
     }
 
     /// <summary>Whether <paramref name="prompt"/> ends inside an open <c>&lt;think&gt;</c> block.</summary>
@@ -57,17 +57,24 @@ public sealed class ReasoningSplitter
         while (_pending.Length > 0)
         {
             string p = _pending.ToString();
+            if (_trimLeading && _state != State.Start)
+            {
+                int whitespace = LeadingWhitespace(p);
+                _pending.Remove(0, whitespace);
+                if (whitespace == p.Length)
+                    break;
+                _trimLeading = false;
+                continue;
+            }
             if (_state == State.Start)
             {
-                int lead = 0;
-                while (lead < p.Length && char.IsWhiteSpace(p[lead]))
-                    lead++;
+                int lead = LeadingWhitespace(p);
                 string rest = p[lead..];
                 if (rest.StartsWith(Open, StringComparison.Ordinal))
                 {
                     _pending.Remove(0, lead + Open.Length);
                     _state = State.Reasoning;
-                    _atReasoningStart = true;
+                    _trimLeading = true;
                     continue;
                 }
                 if (!final && Open.StartsWith(rest, StringComparison.Ordinal))
@@ -77,24 +84,13 @@ public sealed class ReasoningSplitter
             }
             if (_state == State.Reasoning)
             {
-                if (_atReasoningStart)
-                {
-                    int lead = 0;
-                    while (lead < p.Length && char.IsWhiteSpace(p[lead]))
-                        lead++;
-                    _pending.Remove(0, lead);
-                    if (lead == p.Length)
-                        break;
-                    _atReasoningStart = false;
-                    p = p[lead..];
-                }
                 int close = p.IndexOf(Close, StringComparison.Ordinal);
                 if (close >= 0)
                 {
                     reasoning.Append(p.AsSpan(0, close).TrimEnd());
                     _pending.Remove(0, close + Close.Length);
                     _state = State.Content;
-                    _atContentStart = true;
+                    _trimLeading = true;
                     continue;
                 }
                 int keep = final ? 0 : HeldBack(p);
@@ -104,22 +100,18 @@ public sealed class ReasoningSplitter
                     reasoning.Length = reasoning.ToString().TrimEnd().Length;
                 break;
             }
-            // Content.
-            if (_atContentStart)
-            {
-                int lead = 0;
-                while (lead < p.Length && char.IsWhiteSpace(p[lead]))
-                    lead++;
-                _pending.Remove(0, lead);
-                if (lead == p.Length)
-                    break;
-                _atContentStart = false;
-                continue;
-            }
             content.Append(p);
             _pending.Clear();
         }
         return (reasoning.ToString(), content.ToString());
+    }
+
+    private static int LeadingWhitespace(string p)
+    {
+        int n = 0;
+        while (n < p.Length && char.IsWhiteSpace(p[n]))
+            n++;
+        return n;
     }
 
     /// <summary>Characters at the end of reasoning text to hold back: a possible start of "&lt;/think&gt;" and the whitespace before it.</summary>
