@@ -179,7 +179,7 @@ public sealed unsafe partial class MatMul : IParallelWork
     }
 
     /// <summary>
-    /// Quantizes this thread's share of 4-token tiles: codes, and per block the scale and the kernels' seed (Q8_0/Q4_0,
+    /// Quantizes this thread's share of the tokens (in runs of 4): codes, and per block the scale and the kernels' seed (Q8_0/Q4_0,
     /// laid out by <see cref="LegacyGemmX8.TokenIndex"/>) or the scale and sub-block sums (Q4_K, per token). The last
     /// thread, which owns the last token, then fills the padding tokens (see <see cref="PaddedTokens"/>).
     /// </summary>
