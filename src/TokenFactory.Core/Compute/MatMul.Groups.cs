@@ -67,14 +67,16 @@ public sealed unsafe partial class MatMul
         public static void Tile8x8(byte* group, byte* prepared, in Activations a, int t0, float* o, int stride, byte* next)
         {
             int nsb = a.K / 256;
-            GemmQ4_Kx8.Tile8x8(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + (long)t0 * nsb, a.Sums + (long)t0 * nsb * 8, nsb, o, stride, next);
+            long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
+            GemmQ4_Kx8.Tile8x8(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Group8x1(byte* group, in Activations a, int t, float* o)
         {
             int nsb = a.K / 256;
-            GemmQ4_Kx8.Group8x1(group, a.Codes + (long)t * a.K, a.Scales + (long)t * nsb, a.Sums + (long)t * nsb * 8, nsb, o);
+            long at = LegacyGemmX8.TokenIndex(t, 0, nsb);
+            GemmQ4_Kx8.Group8x1(group, a.Codes + (long)t * a.K, a.Scales + at, a.Sums + 4 * at, nsb, o);
         }
     }
 

@@ -142,9 +142,9 @@ public sealed unsafe partial class MatMul : IParallelWork
         }
         else
         {
-            int nsb = k / 256;
-            _scales = Grow(_scales, (long)padded * nsb);
-            _sums = Grow(_sums, (long)padded * nsb * 8);
+            int nsb = k / 256, runs = (padded + 7) / 8;
+            _scales = Grow(_scales, (long)runs * 8 * nsb); // laid out by LegacyGemmX8.TokenIndex
+            _sums = Grow(_sums, (long)runs * 8 * nsb * 4); // 4 ints (int16 pairs) per scale
             preparedBytes = (long)GemmQ4_Kx8.PreparedBytes * nsb;
         }
         for (int i = 0; i < _scratch.Length; i++)
@@ -179,8 +179,8 @@ public sealed unsafe partial class MatMul : IParallelWork
     }
 
     /// <summary>
-    /// Quantizes this thread's share of the tokens (in runs of 4): codes, and per block the scale and the kernels' seed (Q8_0/Q4_0,
-    /// laid out by <see cref="LegacyGemmX8.TokenIndex"/>) or the scale and sub-block sums (Q4_K, per token). The last
+    /// Quantizes this thread's share of the tokens (in runs of 4): codes, and per block the scale and the kernels' seed (Q8_0/Q4_0)
+    /// or the scale and sub-block sums (Q4_K), laid out by <see cref="LegacyGemmX8.TokenIndex"/>. The last
     /// thread, which owns the last token, then fills the padding tokens (see <see cref="PaddedTokens"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -211,16 +211,19 @@ public sealed unsafe partial class MatMul : IParallelWork
             else
             {
                 int nsb = k / 256;
+                float* rowScales = stackalloc float[nsb];
+                int* rowSums = stackalloc int[8 * nsb];
                 for (int t = t0; t < t1; t++)
                 {
-                    int* sums = Ptr(_sums) + (long)t * nsb * 8;
-                    ActivationPacking.Q8_K(xs + (long)t * k, k, codes + (long)t * k, Ptr(_scales) + (long)t * nsb, sums);
-                    // Sub-block sums as int16 pairs in the first 4 ints of each block, for GemmQ4_Kx8's vpdpwssd.
-                    for (int sb = 0; sb < nsb; sb++)
+                    ActivationPacking.Q8_K(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
+                    for (int b = 0; b < nsb; b++)
                     {
-                        int* ps = sums + 8 * sb;
+                        // Sub-block sums as int16 pairs (4 ints per block), for GemmQ4_Kx8's vpdpwssd.
+                        long at = LegacyGemmX8.TokenIndex(t, b, nsb);
+                        Ptr(_scales)[at] = rowScales[b];
+                        int* ps = rowSums + 8 * b;
                         for (int pair = 0; pair < 4; pair++)
-                            ps[pair] = (ps[2 * pair] & 0xFFFF) | (ps[2 * pair + 1] << 16);
+                            Ptr(_sums)[4 * at + pair] = (ps[2 * pair] & 0xFFFF) | (ps[2 * pair + 1] << 16);
                     }
                 }
             }
@@ -239,19 +242,16 @@ public sealed unsafe partial class MatMul : IParallelWork
         for (int t = _tokens; t < PaddedTokens(_tokens); t++)
         {
             Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
-            if (_kind is Kind.Q8_0 or Kind.Q4_0)
+            // Per block, one scale and one seed (Q8_0, Q4_0) or four ints of sub-block sums (Q4_K).
+            bool kQuant = _kind == Kind.Q4_K;
+            int nb = k / (kQuant ? 256 : 32), sumsPerBlock = kQuant ? 4 : 1;
+            for (int b = 0; b < nb; b++)
             {
-                int nb = k / 32;
-                for (int b = 0; b < nb; b++)
-                {
-                    scales[LegacyGemmX8.TokenIndex(t, b, nb)] = scales[LegacyGemmX8.TokenIndex(last, b, nb)];
-                    sums[LegacyGemmX8.TokenIndex(t, b, nb)] = sums[LegacyGemmX8.TokenIndex(last, b, nb)];
-                }
-                continue;
+                long to = LegacyGemmX8.TokenIndex(t, b, nb), from = LegacyGemmX8.TokenIndex(last, b, nb);
+                scales[to] = scales[from];
+                for (int i = 0; i < sumsPerBlock; i++)
+                    sums[sumsPerBlock * to + i] = sums[sumsPerBlock * from + i];
             }
-            int nsb = k / 256;
-            Buffer.MemoryCopy(scales + (long)last * nsb, scales + (long)t * nsb, 4L * nsb, 4L * nsb);
-            Buffer.MemoryCopy(sums + (long)last * nsb * 8, sums + (long)t * nsb * 8, 32L * nsb, 32L * nsb);
         }
     }
 
