@@ -72,8 +72,8 @@ public sealed unsafe class PagedAttention : IParallelWork
             {
                 _keysT[i] = GC.AllocateArray<float>(headSize * _contextPadded, pinned: true);
                 _values[i] = GC.AllocateArray<float>(contextLength * headSize, pinned: true);
-                _scoresFast[i] = GC.AllocateArray<float>(_contextPadded, pinned: true);
-                _queryFast[i] = GC.AllocateArray<float>(headSize, pinned: true);
+                _scoresFast[i] = GC.AllocateArray<float>(GroupedAttention.ScoreScratch(_contextPadded), pinned: true);
+                _queryFast[i] = GC.AllocateArray<float>(GroupedAttention.HeadBlock * headSize, pinned: true);
                 continue;
             }
             _scores[i] = new float[_group * contextLength];

@@ -11,6 +11,8 @@ public sealed class GroupedAttentionTests
     [InlineData(32, 8, 64)]   // llama-3.2-1b
     [InlineData(4, 4, 16)]    // no grouping
     [InlineData(16, 8, 128)]  // qwen3-0.6b
+    [InlineData(24, 4, 64)]   // group of 6: four heads together, then two one by one
+    [InlineData(16, 4, 128)]  // four heads together over two 64-channel passes
     [InlineData(4, 2, 24)]    // head size not a multiple of 16: fallback path
     public void Matches_reference_attention(int heads, int kvHeads, int headSize)
     {
