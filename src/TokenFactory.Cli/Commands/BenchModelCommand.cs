@@ -106,6 +106,22 @@ internal static class BenchModelCommand
         if (nGen > 0)
             RunGeneration(pass, bos, Math.Min(nGen, 8));
 
+        // The roofline is paired with each generation run: the bandwidth kernel runs just before and just after our
+        // timed generation (the higher reading counts), because on a shared machine the neighbours' memory traffic
+        // moves both by tens of percent within a minute. Each buffer is freed again; the peak-RSS mark is kept
+        // across those resets so it still reports the model.
+        var bwReps = new List<double>();
+        long peakBeforeResets = 0;
+        double PairedBandwidth()
+        {
+            if (bwMiB <= 0)
+                return 0;
+            peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes());
+            double bw = MemoryBandwidth.Measure(pool, (long)Math.Min(bwMiB, 256) << 20, passes: 3);
+            ResetPeakRss();
+            return bw;
+        }
+
         var ppOurs = new List<double>();
         var tgOurs = new List<double>();
         var ppPeer = new List<double>();
@@ -117,8 +133,13 @@ internal static class BenchModelCommand
             if (nPrompt > 0)
                 ppOurs.Add(nPrompt / RunPrompt(pass, promptTokens));
             if (nGen > 0)
+            {
+                double before = PairedBandwidth();
                 tgOurs.Add(nGen / RunGeneration(pass, bos, nGen));
-            Console.Error.WriteLine($"rep {rep + 1}/{reps} tokenfactory: pp {Last(ppOurs)} tg {Last(tgOurs)}");
+                bwReps.Add(Math.Max(before, PairedBandwidth()));
+            }
+            Console.Error.WriteLine($"rep {rep + 1}/{reps} tokenfactory: pp {Last(ppOurs)} tg {Last(tgOurs)}" +
+                (bwReps.Count > 0 && bwReps[^1] > 0 ? $" (bandwidth around it {bwReps[^1] / 1e9:F1} GB/s)" : ""));
             if (peerScript != null)
             {
                 var result = RunPeer(peerScript, path, threads, nPrompt, nGen);
@@ -131,23 +152,25 @@ internal static class BenchModelCommand
                 Console.Error.WriteLine($"rep {rep + 1}/{reps} llama.cpp:    pp {Last(ppPeer)} tg {Last(tgPeer)}");
             }
         }
-        long ourRss = PeakRssBytes();
-        if (bwMiB > 0)
+        long ourRss = Math.Max(PeakRssBytes(), peakBeforeResets);
+        if (bwReps.Count > 0 && bwReps[0] > 0)
         {
-            // Neighbours on a shared machine move the bandwidth a lot: measure again after the timed runs and use the
-            // higher reading (the machine's capability, so the roofline percentage errs low).
-            double again = MemoryBandwidth.Measure(pool, (long)bwMiB << 20);
-            Console.WriteLine($"memory read bandwidth after the runs: {again / 1e9:F1} GB/s (roofline uses {Math.Max(bandwidth, again) / 1e9:F1} GB/s)");
-            bandwidth = Math.Max(bandwidth, again);
+            bandwidth = Mean(bwReps);
+            Console.WriteLine($"memory read bandwidth around our generation runs: {string.Join(", ", bwReps.Select(b => $"{b / 1e9:F1}"))} GB/s " +
+                "(tg % roofline pairs each run with its own reading)");
         }
 
         // Report.
         double roofline = bandwidth > 0 ? bandwidth / bytesPerToken : 0;
+        // Percent of the roofline, each generation run against the bandwidth measured around our run of that repetition.
+        double? RooflinePercent(List<double> tg) => bwReps.Count >= tg.Count && tg.Count > 0 && bwReps[0] > 0
+            ? 100 * tg.Select((v, i) => v * bytesPerToken / bwReps[i]).Average()
+            : null;
         string ppHead = $"pp{nPrompt} tok/s", tgHead = $"tg{nGen} tok/s";
         Console.WriteLine();
         Console.WriteLine($"{"engine",-14} {ppHead,18} {tgHead,18} {"tg % roofline",14} {"peak RSS",10}");
         void Row(string engine, List<double> pp, List<double> tg, long rss) =>
-            Console.WriteLine($"{engine,-14} {Stat(pp),18} {Stat(tg),18} {(roofline > 0 && tg.Count > 0 ? $"{100 * Mean(tg) / roofline:F1} %" : "-"),14} {(rss > 0 ? $"{rss / 1e9:F2} GB" : "-"),10}");
+            Console.WriteLine($"{engine,-14} {Stat(pp),18} {Stat(tg),18} {(RooflinePercent(tg) is { } pct ? $"{pct:F1} %" : "-"),14} {(rss > 0 ? $"{rss / 1e9:F2} GB" : "-"),10}");
         Row("tokenfactory", ppOurs, tgOurs, ourRss);
         if (peerScript != null)
         {
@@ -167,13 +190,14 @@ internal static class BenchModelCommand
                 ["threads"] = threads,
                 ["reps"] = reps,
                 ["bandwidthBytesPerSecond"] = Math.Round(bandwidth),
+                ["bandwidthRuns"] = new JsonArray(bwReps.Select(b => (JsonNode?)Math.Round(b)).ToArray()),
                 ["bytesPerGeneratedToken"] = Math.Round(bytesPerToken),
                 ["tgRoofline"] = Math.Round(roofline, 2),
-                ["tokenfactory"] = EngineJson(nPrompt, nGen, ppOurs, tgOurs, ourRss, roofline),
+                ["tokenfactory"] = EngineJson(nPrompt, nGen, ppOurs, tgOurs, ourRss, RooflinePercent(tgOurs)),
             };
             if (peerScript != null)
             {
-                var pj = EngineJson(nPrompt, nGen, ppPeer, tgPeer, peerRss, roofline);
+                var pj = EngineJson(nPrompt, nGen, ppPeer, tgPeer, peerRss, RooflinePercent(tgPeer));
                 pj["version"] = peerVersion;
                 o["llama.cpp"] = pj;
                 o["ratio"] = new JsonObject
@@ -215,11 +239,11 @@ internal static class BenchModelCommand
         return Stopwatch.GetElapsedTime(t0).TotalSeconds;
     }
 
-    private static JsonObject EngineJson(int nPrompt, int nGen, List<double> pp, List<double> tg, long rss, double roofline) => new()
+    private static JsonObject EngineJson(int nPrompt, int nGen, List<double> pp, List<double> tg, long rss, double? rooflinePercent) => new()
     {
         ["pp"] = pp.Count > 0 ? new JsonObject { ["n"] = nPrompt, ["mean"] = Math.Round(Mean(pp), 2), ["std"] = Math.Round(Std(pp), 2), ["runs"] = new JsonArray(pp.Select(v => (JsonNode?)Math.Round(v, 2)).ToArray()) } : null,
         ["tg"] = tg.Count > 0 ? new JsonObject { ["n"] = nGen, ["mean"] = Math.Round(Mean(tg), 2), ["std"] = Math.Round(Std(tg), 2), ["runs"] = new JsonArray(tg.Select(v => (JsonNode?)Math.Round(v, 2)).ToArray()) } : null,
-        ["tgPercentOfRoofline"] = roofline > 0 && tg.Count > 0 ? Math.Round(100 * Mean(tg) / roofline, 1) : null,
+        ["tgPercentOfRoofline"] = rooflinePercent is { } pct ? Math.Round(pct, 1) : null,
         ["peakRssBytes"] = rss > 0 ? rss : null,
     };
 

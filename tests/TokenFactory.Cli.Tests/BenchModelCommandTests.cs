@@ -1,0 +1,49 @@
+using System.Text.Json.Nodes;
+
+namespace TokenFactory.Cli.Tests;
+
+/// <summary><c>bench model</c> on a real (tiny) file: the figures, the paired roofline and the JSON it writes.</summary>
+public sealed class BenchModelCommandTests
+{
+    [Fact]
+    public void Reports_pp_tg_the_paired_roofline_and_peak_rss_as_json()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"tf-bench-model-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (code, stdout, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K,
+                "-t", "2", "-p", "16", "-n", "8", "--reps", "2", "--bandwidth-mib", "64", "--json", json);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("memory read bandwidth around our generation runs:", stdout);
+            Assert.Matches(@"tokenfactory\s+[\d.]+ ± [\d.]+\s+[\d.]+ ± [\d.]+\s+[\d.]+ %", stdout);
+
+            var o = JsonNode.Parse(File.ReadAllText(json))!;
+            var ours = o["tokenfactory"]!;
+            Assert.Equal(2, ours["pp"]!["runs"]!.AsArray().Count);
+            Assert.Equal(2, ours["tg"]!["runs"]!.AsArray().Count);
+            Assert.True(ours["pp"]!["mean"]!.GetValue<double>() > 0);
+            Assert.True(ours["tg"]!["mean"]!.GetValue<double>() > 0);
+            var bandwidths = o["bandwidthRuns"]!.AsArray();
+            Assert.Equal(2, bandwidths.Count);
+            Assert.All(bandwidths, b => Assert.True(b!.GetValue<double>() > 1e8));
+            // The percentage is each run's tokens/s over its own roofline (bandwidth ÷ bytes per token), averaged.
+            double bytesPerToken = o["bytesPerGeneratedToken"]!.GetValue<double>();
+            var tg = ours["tg"]!["runs"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
+            double expected = 100 * (tg[0] * bytesPerToken / bandwidths[0]!.GetValue<double>() + tg[1] * bytesPerToken / bandwidths[1]!.GetValue<double>()) / 2;
+            Assert.Equal(expected, ours["tgPercentOfRoofline"]!.GetValue<double>(), 0.2);
+            Assert.True(ours["peakRssBytes"]!.GetValue<long>() > 0);
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
+    [Fact]
+    public void Nothing_to_measure_is_a_clear_error()
+    {
+        var (code, _, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K, "-p", "0", "-n", "0");
+        Assert.NotEqual(0, code);
+        Assert.Contains("nothing to measure", stderr);
+    }
+}
