@@ -34,7 +34,7 @@ internal static unsafe class LegacyGemmX8
     public static bool IsSupported => AvxVnni.IsSupported && Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Bytes ahead of the decode kernel's position that it prefetches (TOKENFACTORY_PREFETCH overrides).</summary>
-    internal static int PrefetchDistance =
+    internal static readonly int PrefetchDistance =
         int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 4096;
 
     public static int Groups(int rows) => (rows + GroupRows - 1) / GroupRows;
