@@ -47,3 +47,16 @@ public sealed class BenchModelCommandTests
         Assert.Contains("nothing to measure", stderr);
     }
 }
+
+public sealed class PairedRatioTests
+{
+    [Fact]
+    public void Paired_median_compares_runs_of_the_same_repetition()
+    {
+        // Repetition 2 was slowed for both engines by a neighbour: the ratio of means moves (1.21), the paired median does not.
+        double[] ours = [200, 100, 210], peer = [100, 50, 105];
+        Assert.Equal(2.0, Bench.Distribution.PairedMedian(ours, peer)!.Value, 9);
+        Assert.Equal(1.75, Bench.Distribution.PairedMedian([150, 200], [100, 100])!.Value, 9);
+        Assert.Null(Bench.Distribution.PairedMedian([], [1.0]));
+    }
+}

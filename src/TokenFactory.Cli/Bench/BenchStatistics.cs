@@ -15,6 +15,18 @@ public sealed record Distribution(double Mean, double Median, double P90, double
         return new(mean, Percentile(sorted, 50), Percentile(sorted, 90), Percentile(sorted, 99), std, sorted.Length);
     }
 
+    /// <summary>
+    /// Median over repetitions of ours ÷ peer within the repetition: the two runs of a repetition are seconds apart, so
+    /// a neighbour's burst that slows one repetition of both engines cancels, where it skews a ratio of means.
+    /// </summary>
+    public static double? PairedMedian(IReadOnlyList<double> ours, IReadOnlyList<double> peer)
+    {
+        int n = Math.Min(ours.Count, peer.Count);
+        if (n == 0)
+            return null;
+        return Percentile(Enumerable.Range(0, n).Select(i => ours[i] / peer[i]).Order().ToArray(), 50);
+    }
+
     /// <summary>Linear interpolation between closest ranks (numpy's default), on sorted values.</summary>
     public static double Percentile(IReadOnlyList<double> sorted, double p)
     {

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Numerics.Tensors;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using TokenFactory.Cli.Bench;
 using TokenFactory.Compute;
 using TokenFactory.Models;
 
@@ -176,7 +177,8 @@ internal static class BenchModelCommand
         if (peerScript != null)
         {
             Row("llama.cpp", ppPeer, tgPeer, peerRss);
-            Console.WriteLine($"{"ratio",-14} {Ratio(ppOurs, ppPeer),18} {Ratio(tgOurs, tgPeer),18}");
+            Console.WriteLine($"{"ratio of means",-14} {Ratio(ppOurs, ppPeer),18} {Ratio(tgOurs, tgPeer),18}");
+            Console.WriteLine($"{"paired median",-14} {PairedRatioText(ppOurs, ppPeer),18} {PairedRatioText(tgOurs, tgPeer),18}");
             Console.WriteLine($"(llama.cpp {peerVersion} through node-llama-cpp, same file and threads, alternating per repetition)");
         }
 
@@ -205,6 +207,8 @@ internal static class BenchModelCommand
                 {
                     ["pp"] = ppPeer.Count > 0 ? Math.Round(Mean(ppOurs) / Mean(ppPeer), 3) : null,
                     ["tg"] = tgPeer.Count > 0 ? Math.Round(Mean(tgOurs) / Mean(tgPeer), 3) : null,
+                    ["ppPairedMedian"] = Distribution.PairedMedian(ppOurs, ppPeer) is { } ppm ? Math.Round(ppm, 3) : null,
+                    ["tgPairedMedian"] = Distribution.PairedMedian(tgOurs, tgPeer) is { } tgm ? Math.Round(tgm, 3) : null,
                 };
             }
             string? dir = Path.GetDirectoryName(Path.GetFullPath(jsonPath));
@@ -259,6 +263,8 @@ internal static class BenchModelCommand
     }
 
     private static string Stat(List<double> v) => v.Count == 0 ? "-" : $"{Mean(v):F2} ± {Std(v):F2}";
+
+    private static string PairedRatioText(List<double> ours, List<double> peer) => Distribution.PairedMedian(ours, peer) is { } m ? $"{m:F2}x" : "-";
 
     private static string Ratio(List<double> ours, List<double> peer) => ours.Count == 0 || peer.Count == 0 ? "-" : $"{Mean(ours) / Mean(peer):F2}x";
 
