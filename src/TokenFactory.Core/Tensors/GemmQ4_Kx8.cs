@@ -77,28 +77,65 @@ internal static unsafe class GemmQ4_Kx8
     private static void PrepareBlock(byte* block, byte* p)
     {
         int* sc = (int*)p, m = sc + 64;
-        Vector256<uint> u0 = Vector256.Load((uint*)(block + 32)), u1 = Vector256.Load((uint*)(block + 64)), u2 = Vector256.Load((uint*)(block + 96));
-        // get_scale_min_k4 for 8 rows at once: sub-blocks 0-3 in the low 6 bits of bytes of word 0 (scales) and
-        // word 1 (mins); 4-7 from word 2's nibbles with the top 2 bits taken from words 0 and 1.
-        Vector256<uint> k3f = Vector256.Create(0x3f3f3f3fu), k0f = Vector256.Create(0x0f0f0f0fu), k03 = Vector256.Create(0x03030303u);
-        Vector256<uint> sc03 = u0 & k3f, m03 = u1 & k3f;
-        Vector256<uint> sc47 = (u2 & k0f) | (((u0 >> 6) & k03) << 4);
-        Vector256<uint> m47 = ((u2 >> 4) & k0f) | (((u1 >> 6) & k03) << 4);
-        Vector256<uint> byteMask = Vector256.Create(0xFFu);
+        (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = UnpackScales(block);
+        Vector256<int> byteMask = Vector256.Create(0xFF);
         for (int s = 0; s < 4; s++)
         {
-            ((sc03 >> (8 * s)) & byteMask).AsInt32().Store(sc + 8 * s);
-            ((sc47 >> (8 * s)) & byteMask).AsInt32().Store(sc + 8 * (s + 4));
+            ((sc03 >>> (8 * s)) & byteMask).Store(sc + 8 * s);
+            ((sc47 >>> (8 * s)) & byteMask).Store(sc + 8 * (s + 4));
         }
-        // Mins as pairs of int16 (sub-blocks 2p, 2p+1) per row lane, for vpdpwssd against the activations' pair sums.
-        Vector256<uint> lowPair = Vector256.Create(0x000000FFu), highPair = Vector256.Create(0x00FF0000u);
-        ((m03 & lowPair) | ((m03 << 8) & highPair)).AsInt32().Store(m);
-        (((m03 >> 16) & lowPair) | ((m03 >> 8) & highPair)).AsInt32().Store(m + 8);
-        ((m47 & lowPair) | ((m47 << 8) & highPair)).AsInt32().Store(m + 16);
-        (((m47 >> 16) & lowPair) | ((m47 >> 8) & highPair)).AsInt32().Store(m + 24);
+        (Vector256<short> p0, Vector256<short> p1, Vector256<short> p2, Vector256<short> p3) = MinPairs(m03, m47);
+        p0.AsInt32().Store(m);
+        p1.AsInt32().Store(m + 8);
+        p2.AsInt32().Store(m + 16);
+        p3.AsInt32().Store(m + 24);
         float* d = (float*)(p + 512);
         HalfVectors.FiniteToSingle((ushort*)block).Store(d);
         HalfVectors.FiniteToSingle((ushort*)(block + 16)).Store(d + 8);
+    }
+
+    /// <summary>
+    /// get_scale_min_k4 for 8 rows at once, each row's 8 six-bit scales and mins packed 4 to a lane: sub-blocks 0-3
+    /// in the low 6 bits of the bytes of word 0 (scales) and word 1 (mins); 4-7 from word 2's nibbles with the top 2
+    /// bits taken from words 0 and 1.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<int> Sc03, Vector256<int> Sc47, Vector256<int> M03, Vector256<int> M47) UnpackScales(byte* block)
+    {
+        Vector256<uint> u0 = Vector256.Load((uint*)(block + 32)), u1 = Vector256.Load((uint*)(block + 64)), u2 = Vector256.Load((uint*)(block + 96));
+        Vector256<uint> k3f = Vector256.Create(0x3f3f3f3fu), k0f = Vector256.Create(0x0f0f0f0fu), k03 = Vector256.Create(0x03030303u);
+        return ((u0 & k3f).AsInt32(), ((u2 & k0f) | (((u0 >> 6) & k03) << 4)).AsInt32(),
+            (u1 & k3f).AsInt32(), (((u2 >> 4) & k0f) | (((u1 >> 6) & k03) << 4)).AsInt32());
+    }
+
+    /// <summary>The mins as int16 pairs (sub-blocks 2p, 2p+1) per row lane, for <c>vpdpwssd</c> against the activations' pair sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<short>, Vector256<short>, Vector256<short>, Vector256<short>) MinPairs(Vector256<int> m03, Vector256<int> m47)
+    {
+        Vector256<int> lowPair = Vector256.Create(0x000000FF), highPair = Vector256.Create(0x00FF0000);
+        return (((m03 & lowPair) | ((m03 << 8) & highPair)).AsInt16(), (((m03 >>> 16) & lowPair) | ((m03 >>> 8) & highPair)).AsInt16(),
+            ((m47 & lowPair) | ((m47 << 8) & highPair)).AsInt16(), (((m47 >>> 16) & lowPair) | ((m47 >>> 8) & highPair)).AsInt16());
+    }
+
+    /// <summary>
+    /// msum = Σ_s m_s · (token's sum of sub-block s) for 8 rows, mins and sums as int16 pairs (exact: mins ≤ 63 and
+    /// sub-block sums ≤ 32·127 in magnitude fit int16; <c>vpdpwssd</c> adds each pair in int32).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> MinSum(Vector256<short> m0, Vector256<short> m1, Vector256<short> m2, Vector256<short> m3, int* sums)
+    {
+        Vector256<int> msum = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, m0, Vector256.Create(sums[0]).AsInt16());
+        msum = AvxVnni.MultiplyWideningAndAdd(msum, m1, Vector256.Create(sums[1]).AsInt16());
+        msum = AvxVnni.MultiplyWideningAndAdd(msum, m2, Vector256.Create(sums[2]).AsInt16());
+        return AvxVnni.MultiplyWideningAndAdd(msum, m3, Vector256.Create(sums[3]).AsInt16());
+    }
+
+    /// <summary>One 256-block's contribution as the scalar kernel computes it: <c>(dw·da)·isum − (dmin·da)·msum</c>, unfused.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> BlockTerm(Vector256<int> isum, Vector256<int> msum, float da, Vector256<float> dw, Vector256<float> dmin)
+    {
+        Vector256<float> vda = Vector256.Create(da);
+        return (dw * vda) * Avx.ConvertToVector256Single(isum) - (dmin * vda) * Avx.ConvertToVector256Single(msum);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -194,22 +231,11 @@ internal static unsafe class GemmQ4_Kx8
         s4 += i4 * scale; s5 += i5 * scale; s6 += i6 * scale; s7 += i7 * scale;
     }
 
-    /// <summary>
-    /// One token's 256-block contribution, as the scalar kernel: <c>f + ((dw·da)·isum − (dmin·da)·msum)</c> with
-    /// msum = Σ_s m_s · (token's sum of sub-block s), the mins and sums as int16 pairs (exact: mins ≤ 63 and
-    /// sub-block sums ≤ 32·127 in magnitude fit int16; <c>vpdpwssd</c> adds each pair in int32).
-    /// </summary>
+    /// <summary>One token's 256-block contribution added to its 8 float results (see <see cref="BlockTerm"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void FinishToken(float* f, int* isum, Vector256<short> m0, Vector256<short> m1, Vector256<short> m2, Vector256<short> m3,
         int* sums, float* da, Vector256<float> dw, Vector256<float> dmin)
-    {
-        Vector256<int> msum = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, m0, Vector256.Create(sums[0]).AsInt16());
-        msum = AvxVnni.MultiplyWideningAndAdd(msum, m1, Vector256.Create(sums[1]).AsInt16());
-        msum = AvxVnni.MultiplyWideningAndAdd(msum, m2, Vector256.Create(sums[2]).AsInt16());
-        msum = AvxVnni.MultiplyWideningAndAdd(msum, m3, Vector256.Create(sums[3]).AsInt16());
-        Vector256<float> vda = Vector256.Create(*da);
-        (Vector256.Load(f) + ((dw * vda) * Avx.ConvertToVector256Single(Vector256.Load(isum)) - (dmin * vda) * Avx.ConvertToVector256Single(msum))).Store(f);
-    }
+        => (Vector256.Load(f) + BlockTerm(Vector256.Load(isum), MinSum(m0, m1, m2, m3, sums), *da, dw, dmin)).Store(f);
 
     /// <summary>
     /// 8 rows x 1 token (decode), streaming the group once; same lane arithmetic as <see cref="Tile8x8"/>. The token's
@@ -247,23 +273,14 @@ internal static unsafe class GemmQ4_Kx8
                 h3 = Dot4(h3, x3 & high4, p + 32 * ActivationPacking.SubBlockSlot(7));
             }
             // Scales as PrepareBlock unpacks them, kept in registers.
-            Vector256<uint> u0 = Vector256.Load((uint*)(block + 32)), u1 = Vector256.Load((uint*)(block + 64)), u2 = Vector256.Load((uint*)(block + 96));
-            Vector256<uint> k3f = Vector256.Create(0x3f3f3f3fu), k0f = Vector256.Create(0x0f0f0f0fu), k03 = Vector256.Create(0x03030303u), byteMask = Vector256.Create(0xFFu);
-            Vector256<int> sc03 = (u0 & k3f).AsInt32(), sc47 = ((u2 & k0f) | (((u0 >> 6) & k03) << 4)).AsInt32();
-            Vector256<int> m03 = (u1 & k3f).AsInt32(), m47 = (((u2 >> 4) & k0f) | (((u1 >> 6) & k03) << 4)).AsInt32();
-            Vector256<int> mask = byteMask.AsInt32();
+            (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = UnpackScales(block);
+            Vector256<int> mask = Vector256.Create(0xFF);
             Vector256<int> lows = l0 * (sc03 & mask) + l1 * ((sc03 >>> 16) & mask) + l2 * (sc47 & mask) + l3 * ((sc47 >>> 16) & mask);
             Vector256<int> highs = h0 * ((sc03 >>> 8) & mask) + h1 * (sc03 >>> 24) + h2 * ((sc47 >>> 8) & mask) + h3 * (sc47 >>> 24);
             Vector256<int> isum = lows + (highs >> 4); // exact: every high product carries the factor 16
-            Vector256<int> lowPair = Vector256.Create(0x000000FF), highPair = Vector256.Create(0x00FF0000);
-            int* sb = sums + 32 * b;
-            Vector256<int> msum = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, ((m03 & lowPair) | ((m03 << 8) & highPair)).AsInt16(), Vector256.Create(sb[0]).AsInt16());
-            msum = AvxVnni.MultiplyWideningAndAdd(msum, (((m03 >>> 16) & lowPair) | ((m03 >>> 8) & highPair)).AsInt16(), Vector256.Create(sb[1]).AsInt16());
-            msum = AvxVnni.MultiplyWideningAndAdd(msum, ((m47 & lowPair) | ((m47 << 8) & highPair)).AsInt16(), Vector256.Create(sb[2]).AsInt16());
-            msum = AvxVnni.MultiplyWideningAndAdd(msum, (((m47 >>> 16) & lowPair) | ((m47 >>> 8) & highPair)).AsInt16(), Vector256.Create(sb[3]).AsInt16());
-            Vector256<float> vda = Vector256.Create(da[8 * b]);
+            (Vector256<short> p0, Vector256<short> p1, Vector256<short> p2, Vector256<short> p3) = MinPairs(m03, m47);
             Vector256<float> dw = HalfVectors.FiniteToSingle((ushort*)block), dmin = HalfVectors.FiniteToSingle((ushort*)(block + 16));
-            f += (dw * vda) * Avx.ConvertToVector256Single(isum) - (dmin * vda) * Avx.ConvertToVector256Single(msum);
+            f += BlockTerm(isum, MinSum(p0, p1, p2, p3, sums + 32 * b), da[8 * b], dw, dmin);
         }
         f.Store(o);
     }
