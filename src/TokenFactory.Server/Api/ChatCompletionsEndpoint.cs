@@ -52,36 +52,17 @@ internal static class ChatCompletionsEndpoint
             host.SystemFingerprint,
             splitReasoning ? () => new ReasoningSplitter(opensReasoning) : null);
         var metered = await FloorGate.AdmitAsync(context, host.Source!.Name, tokens.Length, (long)plan.N * requests[0].MaxTokens);
-        try
+        await MeteredResponse.RunAsync(context, engine, requests, metrics, time, started, metered, plan.N, response.Id, async runner =>
         {
-            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted, metered, plan.N);
-            try
+            if (request.Stream == true)
             {
-                if (request.Stream == true)
-                {
-                    await StreamAsync(context, engine, runner, response, request.StreamOptions?.IncludeUsage == true, plan.IgnoreEos, metered);
-                }
-                else
-                {
-                    var completion = await CollectAsync(engine, runner, response, plan.N, plan.IgnoreEos);
-                    await metered.SettleAsync(response.Id, StatusCodes.Status200OK);
-                    await context.Response.WriteAsJsonAsync(completion, OpenAiJson.Default.ChatCompletion, contentType: null, context.RequestAborted);
-                }
+                await StreamAsync(context, engine, runner, response, request.StreamOptions?.IncludeUsage == true, plan.IgnoreEos, metered);
+                return;
             }
-            catch (Exception e) when (FloorStatus.Failed(context, e))
-            {
-                throw; // never reached: the filter only records the status
-            }
-            finally
-            {
-                // Unsettled here means it failed or the client left: settle once the engine has stopped it.
-                metered.SettleWhenStopped(runner.Completion, response.Id, FloorStatus.Of(context), FloorStatus.Floor(context), FloorStatus.Logger(context));
-            }
-        }
-        finally
-        {
-            metrics.RequestDuration.Observe(time.GetElapsedTime(started).TotalSeconds);
-        }
+            var completion = await CollectAsync(engine, runner, response, plan.N, plan.IgnoreEos);
+            await metered.SettleAsync(response.Id, StatusCodes.Status200OK);
+            await context.Response.WriteAsJsonAsync(completion, OpenAiJson.Default.ChatCompletion, contentType: null, context.RequestAborted);
+        });
     }
 
     /// <param name="NewSplitter">Makes each choice's reasoning splitter; null when the raw text goes to content.</param>

@@ -35,35 +35,17 @@ internal static class CompletionsEndpoint
         var info = new Info("cmpl-" + Guid.NewGuid().ToString("N"), time.GetUtcNow().ToUnixTimeSeconds(), host.Source!.Name, host.SystemFingerprint,
             engine.Tokenizer, prompts, plan.N, echo, request.Logprobs is not null, plan.IgnoreEos);
         var metered = await FloorGate.AdmitAsync(context, host.Source!.Name, prompts.Sum(p => (long)p.Tokens.Length), (long)requests.Count * requests[0].MaxTokens);
-        try
+        await MeteredResponse.RunAsync(context, engine, requests, metrics, time, started, metered, plan.N, info.Id, async runner =>
         {
-            await using var runner = new ChoiceRunner(engine, requests, metrics, time, started, context.RequestAborted, metered, plan.N);
-            try
+            if (request.Stream == true)
             {
-                if (request.Stream == true)
-                {
-                    await StreamAsync(context, runner, info, request.StreamOptions?.IncludeUsage == true, metered);
-                }
-                else
-                {
-                    var completion = await CollectAsync(runner, info, requests.Count);
-                    await metered.SettleAsync(info.Id, StatusCodes.Status200OK);
-                    await context.Response.WriteAsJsonAsync(completion, OpenAiJson.Default.TextCompletion, contentType: null, context.RequestAborted);
-                }
+                await StreamAsync(context, runner, info, request.StreamOptions?.IncludeUsage == true, metered);
+                return;
             }
-            catch (Exception e) when (FloorStatus.Failed(context, e))
-            {
-                throw; // never reached: the filter only records the status
-            }
-            finally
-            {
-                metered.SettleWhenStopped(runner.Completion, info.Id, FloorStatus.Of(context), FloorStatus.Floor(context), FloorStatus.Logger(context));
-            }
-        }
-        finally
-        {
-            metrics.RequestDuration.Observe(time.GetElapsedTime(started).TotalSeconds);
-        }
+            var completion = await CollectAsync(runner, info, requests.Count);
+            await metered.SettleAsync(info.Id, StatusCodes.Status200OK);
+            await context.Response.WriteAsJsonAsync(completion, OpenAiJson.Default.TextCompletion, contentType: null, context.RequestAborted);
+        });
     }
 
     private sealed record Info(string Id, long Created, string Model, string Fingerprint, ITokenizer Tokenizer,
