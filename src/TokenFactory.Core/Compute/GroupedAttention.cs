@@ -167,6 +167,8 @@ public sealed class GroupedAttention : IParallelWork
     /// Four query heads (rows of <paramref name="hs"/> floats at <paramref name="q"/>) over the same positions: scores
     /// 64 positions x 4 heads per pass (16 accumulators; 4 key loads serve 16 FMAs), softmax per head, then the
     /// weighted values 64 channels x 4 heads per pass. Each score and output is one FMA chain in position/channel order.
+    /// The two 16-accumulator loops are the same outer-product shape; one shared helper for both measured 6-16 %
+    /// slower (same bits), so they stay written out.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void AttendFour(float* kt, int cp, float* vf, float* sp, float* qp, float* q, float* o, int hs, int n, float scale)
