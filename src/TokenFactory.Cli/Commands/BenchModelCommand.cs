@@ -26,7 +26,7 @@ internal static class BenchModelCommand
         var reps = new Option<int>("--reps", "-r") { Description = "Timed repetitions", DefaultValueFactory = _ => 3 };
         var peer = new Option<string?>("--peer") { Description = "Also run this engine on the same file, alternating: llama.cpp" };
         var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file" };
-        var bwMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer size of the bandwidth kernel (0 skips it)", DefaultValueFactory = _ => 1024 };
+        var bwMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer size of the bandwidth kernel run around each generation run (0 skips it)", DefaultValueFactory = _ => 256 };
         var cmd = new Command(name, "Measure prompt processing (pp) and generation (tg) tokens/s, like llama-bench")
         {
             model, threads, prompt, gen, reps, peer, json, bwMiB,
@@ -91,15 +91,8 @@ internal static class BenchModelCommand
         weightBytes += Bytes(m.Weights.Output) + m.Weights.TokenEmbedding.RowBytes;
         double kvBytes = 2.0 * c.CacheLayerCount * c.KvDimension * sizeof(short) * (nGen + 1) / 2.0;
         double bytesPerToken = weightBytes + kvBytes;
-        double bandwidth = 0;
-        if (bwMiB > 0)
-        {
-            bandwidth = MemoryBandwidth.Measure(pool, (long)bwMiB << 20);
-            // The bandwidth buffer is freed again; restart the peak-RSS mark so it reports the model, not the buffer.
-            ResetPeakRss();
-            Console.WriteLine($"memory read bandwidth: {bandwidth / 1e9:F1} GB/s ({threads} threads, {bwMiB} MiB buffer); " +
-                $"bytes read per generated token: {bytesPerToken / 1e6:F0} MB -> tg roofline {bandwidth / bytesPerToken:F1} tokens/s");
-        }
+        if (nGen > 0)
+            Console.WriteLine($"bytes read per generated token: {bytesPerToken / 1e6:F0} MB");
 
         // Warm-up: JIT tiers, page faults on the mapped weights.
         if (nPrompt > 0)
@@ -119,7 +112,7 @@ internal static class BenchModelCommand
             if (bwMiB <= 0)
                 return 0;
             peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes());
-            double bw = MemoryBandwidth.Measure(pool, (long)Math.Min(bwMiB, 256) << 20, passes: 3);
+            double bw = MemoryBandwidth.Measure(pool, (long)bwMiB << 20, passes: 3);
             ResetPeakRss();
             return bw;
         }
@@ -155,15 +148,13 @@ internal static class BenchModelCommand
             }
         }
         long ourRss = Math.Max(PeakRssBytes(), peakBeforeResets);
-        if (bwReps.Count > 0 && bwReps[0] > 0)
-        {
-            bandwidth = Mean(bwReps);
+        double bandwidth = bwReps.Count > 0 && bwReps[0] > 0 ? Mean(bwReps) : 0;
+        double roofline = bandwidth / bytesPerToken;
+        if (bandwidth > 0)
             Console.WriteLine($"memory read bandwidth around our generation runs: {string.Join(", ", bwReps.Select(b => $"{b / 1e9:F1}"))} GB/s " +
-                "(tg % roofline pairs each run with its own reading)");
-        }
+                $"({threads} threads, {bwMiB} MiB buffer), mean roofline {roofline:F1} tokens/s (tg % roofline pairs each run with its own reading)");
 
         // Report.
-        double roofline = bandwidth > 0 ? bandwidth / bytesPerToken : 0;
         // Percent of the roofline, each generation run against the bandwidth measured around our run of that repetition.
         double? RooflinePercent(List<double> tg) => bwReps.Count >= tg.Count && tg.Count > 0 && bwReps[0] > 0
             ? 100 * tg.Select((v, i) => v * bytesPerToken / bwReps[i]).Average()
