@@ -158,7 +158,6 @@ internal static unsafe class GemmQ4_Kx8
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile8x8(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
     {
-        int* s = stackalloc int[64];
         float* f = stackalloc float[64];
         Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
         for (int t = 0; t < 8; t++)
@@ -182,21 +181,20 @@ internal static unsafe class GemmQ4_Kx8
             SubBlock(codes + 512, ab + 32 * ActivationPacking.SubBlockSlot(5), kk, Vector256.Load(sc + 40), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
             SubBlock(codes + 768, ab + 32 * ActivationPacking.SubBlockSlot(6), kk, Vector256.Load(sc + 48), high: false, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
             SubBlock(codes + 768, ab + 32 * ActivationPacking.SubBlockSlot(7), kk, Vector256.Load(sc + 56), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
-            s0.Store(s); s1.Store(s + 8); s2.Store(s + 16); s3.Store(s + 24); s4.Store(s + 32); s5.Store(s + 40); s6.Store(s + 48); s7.Store(s + 56);
             int* m = sc + 64;
             Vector256<short> m0 = Vector256.Load(m).AsInt16(), m1 = Vector256.Load(m + 8).AsInt16(), m2 = Vector256.Load(m + 16).AsInt16(), m3 = Vector256.Load(m + 24).AsInt16();
             float* dd = (float*)(prepared + (long)b * PreparedBytes + 512);
             Vector256<float> dw = Vector256.Load(dd), dmin = Vector256.Load(dd + 8);
             float* db = da + 8 * b;
             int* sb = sums + 32 * b;
-            FinishToken(f, s, m0, m1, m2, m3, sb, db, dw, dmin);
-            FinishToken(f + 8, s + 8, m0, m1, m2, m3, sb + 4, db + 1, dw, dmin);
-            FinishToken(f + 16, s + 16, m0, m1, m2, m3, sb + 8, db + 2, dw, dmin);
-            FinishToken(f + 24, s + 24, m0, m1, m2, m3, sb + 12, db + 3, dw, dmin);
-            FinishToken(f + 32, s + 32, m0, m1, m2, m3, sb + 16, db + 4, dw, dmin);
-            FinishToken(f + 40, s + 40, m0, m1, m2, m3, sb + 20, db + 5, dw, dmin);
-            FinishToken(f + 48, s + 48, m0, m1, m2, m3, sb + 24, db + 6, dw, dmin);
-            FinishToken(f + 56, s + 56, m0, m1, m2, m3, sb + 28, db + 7, dw, dmin);
+            FinishToken(f, s0, m0, m1, m2, m3, sb, db, dw, dmin);
+            FinishToken(f + 8, s1, m0, m1, m2, m3, sb + 4, db + 1, dw, dmin);
+            FinishToken(f + 16, s2, m0, m1, m2, m3, sb + 8, db + 2, dw, dmin);
+            FinishToken(f + 24, s3, m0, m1, m2, m3, sb + 12, db + 3, dw, dmin);
+            FinishToken(f + 32, s4, m0, m1, m2, m3, sb + 16, db + 4, dw, dmin);
+            FinishToken(f + 40, s5, m0, m1, m2, m3, sb + 20, db + 5, dw, dmin);
+            FinishToken(f + 48, s6, m0, m1, m2, m3, sb + 24, db + 6, dw, dmin);
+            FinishToken(f + 56, s7, m0, m1, m2, m3, sb + 28, db + 7, dw, dmin);
         }
         for (int t = 0; t < 8; t++)
             Vector256.Load(f + 8 * t).Store(o + t * stride);
@@ -233,9 +231,9 @@ internal static unsafe class GemmQ4_Kx8
 
     /// <summary>One token's 256-block contribution added to its 8 float results (see <see cref="BlockTerm"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void FinishToken(float* f, int* isum, Vector256<short> m0, Vector256<short> m1, Vector256<short> m2, Vector256<short> m3,
+    private static void FinishToken(float* f, Vector256<int> isum, Vector256<short> m0, Vector256<short> m1, Vector256<short> m2, Vector256<short> m3,
         int* sums, float* da, Vector256<float> dw, Vector256<float> dmin)
-        => (Vector256.Load(f) + BlockTerm(Vector256.Load(isum), MinSum(m0, m1, m2, m3, sums), *da, dw, dmin)).Store(f);
+        => (Vector256.Load(f) + BlockTerm(isum, MinSum(m0, m1, m2, m3, sums), *da, dw, dmin)).Store(f);
 
     /// <summary>
     /// 8 rows x 1 token (decode), streaming the group once; same lane arithmetic as <see cref="Tile8x8"/>. The token's
