@@ -88,27 +88,30 @@ public sealed unsafe partial class MatMul
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void MultiplyGroups<TKernel>(int thread, int threadCount) where TKernel : struct, IGroupKernel
     {
-        var w = _w;
-        int k = w.Columns, rows = w.Rows, tokens = _tokens, padded = PaddedTokens(tokens);
-        int groups = LegacyGemmX8.Groups(rows);
+        int k = _parts[0].Columns, tokens = _tokens, padded = PaddedTokens(tokens);
+        int groups = _groupEnds[_partCount - 1];
+        long groupBytes = WeightMatrix.GroupBytes(_parts[0].Type, k);
         int chunk = GroupChunk(groups, threadCount);
         byte* prepared = Ptr(_scratch[thread]);
         float* res = (float*)(prepared + TKernel.PreparedBytes(k));
         var a = new Activations((sbyte*)Ptr(_codes), Ptr(_scales), Ptr(_sums), k);
-        long groupBytes = WeightMatrix.GroupBytes(w.Type, k);
-        fixed (float* outBase = _out)
+        fixed (float* out0 = _outputs[0], out1 = _outputs[1], out2 = _outputs[2])
         {
-            float* o = outBase + _outOffset;
-            int g0;
+            // Chunks come in increasing order, so a thread's part only moves forward.
+            int part = 0, partStart = 0, g0;
             while ((g0 = NextChunk(chunk)) < groups)
             {
                 for (int g = g0; g < Math.Min(groups, g0 + chunk); g++)
                 {
-                    byte* group = w.Packed + g * groupBytes;
-                    int r0 = 8 * g, valid = Math.Min(8, rows - r0);
+                    while (g >= _groupEnds[part])
+                        partStart = _groupEnds[part++];
+                    int rows = _parts[part].Rows, local = g - partStart;
+                    float* o = (part == 0 ? out0 : part == 1 ? out1 : out2) + _outOffset;
+                    byte* group = _parts[part].Packed + local * groupBytes;
+                    int r0 = 8 * local, valid = Math.Min(8, rows - r0);
                     if (padded >= 8)
                         TKernel.Prepare(group, k, prepared);
-                    byte* next = g + 1 < groups ? group + groupBytes : null;
+                    byte* next = g + 1 < _groupEnds[part] ? group + groupBytes : null;
                     int t0 = 0;
                     for (; t0 + 8 <= padded; t0 += 8, next = null)
                     {

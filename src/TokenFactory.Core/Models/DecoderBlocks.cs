@@ -65,16 +65,13 @@ internal sealed class DecoderBlocks
         {
             var layer = _w.Layers[l];
             NormalizeRows(n, layer.AttentionNorm);
-            MatMul.Multiply(layer.Query, _xb, 0, n, _q, 0);
-            MatMul.Multiply(layer.Key, _xb, 0, n, _k, 0);
-            MatMul.Multiply(layer.Value, _xb, 0, n, _v, 0);
+            MultiplyQkv(layer, n);
             attention.Attend(l, layer, _q, _k, _v, n, _att);
             MatMul.Multiply(layer.Output, _att, 0, n, _xb, 0);
             TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
 
             NormalizeRows(n, layer.FeedForwardNorm);
-            MatMul.Multiply(layer.Gate, _xb, 0, n, _gate, 0);
-            MatMul.Multiply(layer.Up, _xb, 0, n, _up, 0);
+            MatMul.MultiplyShared([layer.Gate, layer.Up], _xb, n, [_gate, _up]);
             var g = _gate.AsSpan(0, n * _c.FeedForwardLength);
             // SiLU(g) = g * sigmoid(g), gated by up, vectorised; FusedOps keeps every element's value
             // independent of its position so a token's result does not depend on its batch.
@@ -100,9 +97,7 @@ internal sealed class DecoderBlocks
             switch (layer.Kind)
             {
                 case LayerKind.Attention:
-                    MatMul.Multiply(layer.Query, _xb, 0, n, _q, 0);
-                    MatMul.Multiply(layer.Key, _xb, 0, n, _k, 0);
-                    MatMul.Multiply(layer.Value, _xb, 0, n, _v, 0);
+                    MultiplyQkv(layer, n);
                     attention.Attend(cacheLayer++, layer, _q, _k, _v, n, _att);
                     MatMul.Multiply(layer.Output, _att, 0, n, _xb, 0);
                     break;
@@ -121,6 +116,9 @@ internal sealed class DecoderBlocks
             TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
         }
     }
+
+    private void MultiplyQkv(LayerWeights layer, int n) =>
+        MatMul.MultiplyShared([layer.Query, layer.Key, layer.Value], _xb, n, [_q, _k, _v]);
 
     private void NormalizeRows(int n, float[] weight)
     {

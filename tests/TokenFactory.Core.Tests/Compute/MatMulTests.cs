@@ -76,4 +76,64 @@ public sealed class MatMulTests
             }
         }
     }
+
+    public static TheoryData<GgmlType, GgmlType, GgmlType, int> SharedShapes => new()
+    {
+        { GgmlType.Q4_K, GgmlType.Q4_K, GgmlType.Q4_K, 512 },
+        { GgmlType.Q8_0, GgmlType.Q8_0, GgmlType.Q8_0, 96 },
+        { GgmlType.Q4_0, GgmlType.Q4_0, GgmlType.Q4_0, 64 },
+        // Mixed formats (a Q4_K_M file's V in Q6_K) fall back to one multiplication each.
+        { GgmlType.Q4_K, GgmlType.Q4_K, GgmlType.Q6_K, 256 },
+        { GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q8_0, 64 },
+    };
+
+    [Theory]
+    [MemberData(nameof(SharedShapes))]
+    public void Shared_activations_give_the_same_bits_as_one_matrix_at_a_time(GgmlType t0, GgmlType t1, GgmlType t2, int cols)
+    {
+        var rng = new Random(cols + (int)t2);
+        // Row counts that end mid-group, so a part's last group and the next part's first share no chunk boundary.
+        var (f0, w0) = Matrix(t0, 37, cols, rng);
+        var (f1, w1) = Matrix(t1, 8, cols, rng);
+        var (f2, w2) = Matrix(t2, 21, cols, rng);
+        using (f0)
+        using (f1)
+        using (f2)
+        {
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                using var pool = new ComputePool(threads);
+                var mm = new MatMul(pool);
+                foreach (int tokens in new[] { 1, 3, 5, 8, 13 })
+                {
+                    float[] x = TestRows.Floats(rng, tokens * cols);
+                    float[][] shared = [new float[tokens * 37], new float[tokens * 8], new float[tokens * 21]];
+                    mm.MultiplyShared([w0, w1, w2], x, tokens, shared);
+                    WeightMatrix[] ws = [w0, w1, w2];
+                    for (int i = 0; i < 3; i++)
+                    {
+                        float[] single = new float[shared[i].Length];
+                        mm.Multiply(ws[i], x, 0, tokens, single, 0);
+                        Assert.True(single.AsSpan().SequenceEqual(shared[i]), $"part {i} tokens={tokens} threads={threads}");
+                        Assert.Contains(single, v => v != 0);
+                    }
+                    float[][] pair = [new float[tokens * 37], new float[tokens * 8]];
+                    mm.MultiplyShared([w0, w1], x, tokens, pair);
+                    Assert.True(pair[0].AsSpan().SequenceEqual(shared[0]) && pair[1].AsSpan().SequenceEqual(shared[1]));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Shared_multiplication_needs_an_output_per_matrix()
+    {
+        var rng = new Random(3);
+        var (file, w) = Matrix(GgmlType.Q8_0, 8, 64, rng);
+        using var _ = file;
+        using var pool = new ComputePool(1);
+        var mm = new MatMul(pool);
+        Assert.Throws<ArgumentException>(() => mm.MultiplyShared([w, w], new float[64], 1, [new float[8]]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => mm.MultiplyShared([w, w], new float[64], 1, [new float[8], new float[7]]));
+    }
 }
