@@ -18,7 +18,7 @@ public static unsafe class MemoryBandwidth
     public static double Measure(ComputePool pool, long bytes = 512L << 20, int passes = 5)
     {
         bytes &= ~255L;
-        byte* buffer = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        byte* buffer = HugePageMemory.Allocate(bytes);
         try
         {
             var work = new ReadWork(buffer, bytes);
@@ -39,7 +39,7 @@ public static unsafe class MemoryBandwidth
         }
         finally
         {
-            NativeMemory.AlignedFree(buffer);
+            HugePageMemory.Free(buffer);
         }
     }
 

@@ -81,7 +81,7 @@ public sealed unsafe partial class GgufFile
     /// <summary>64-byte-aligned native memory (outside the GC heap, so a gigabyte of weights costs no GC work).</summary>
     private sealed class NativeBuffer(long length) : IDisposable
     {
-        public byte* Pointer { get; private set; } = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(length, 1), 64);
+        public byte* Pointer { get; private set; } = Compute.HugePageMemory.Allocate(length);
 
         public long Length { get; } = length;
 
@@ -89,7 +89,7 @@ public sealed unsafe partial class GgufFile
         {
             if (Pointer == null)
                 return;
-            NativeMemory.AlignedFree(Pointer);
+            Compute.HugePageMemory.Free(Pointer);
             Pointer = null;
         }
     }
