@@ -59,16 +59,28 @@ public sealed unsafe partial class MatMul
 
     private readonly struct Q4_KKernel : IGroupKernel
     {
-        public static long PreparedBytes(int columns) => (long)columns / 256 * GemmQ4_Kx8.PreparedBytes;
+        // The 512-bit tile where the CPU has AVX-512BW (a JIT-time constant, so the other branch is dropped).
+        private static bool Wide => GemmQ4_Kx8.WideIsSupported;
 
-        public static void Prepare(byte* group, int columns, byte* prepared) => GemmQ4_Kx8.PrepareGroup(group, columns / 256, prepared);
+        public static long PreparedBytes(int columns) => (long)columns / 256 * (Wide ? GemmQ4_Kx8.WidePreparedBytes : GemmQ4_Kx8.PreparedBytes);
+
+        public static void Prepare(byte* group, int columns, byte* prepared)
+        {
+            if (Wide)
+                GemmQ4_Kx8.PrepareGroupWide(group, columns / 256, prepared);
+            else
+                GemmQ4_Kx8.PrepareGroup(group, columns / 256, prepared);
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Tile8x8(byte* group, byte* prepared, in Activations a, int t0, float* o, int stride, byte* next)
         {
             int nsb = a.K / 256;
             long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
-            GemmQ4_Kx8.Tile8x8(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
+            if (Wide)
+                GemmQ4_Kx8.Tile8x8Wide(prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
+            else
+                GemmQ4_Kx8.Tile8x8(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -194,7 +194,7 @@ public sealed unsafe partial class MatMul : IParallelWork
             int nsb = k / 256, runs = (padded + 7) / 8;
             _scales = Grow(_scales, (long)runs * 8 * nsb); // laid out by LegacyGemmX8.TokenIndex
             _sums = Grow(_sums, (long)runs * 8 * nsb * 4); // 4 ints (int16 pairs) per scale
-            preparedBytes = (long)GemmQ4_Kx8.PreparedBytes * nsb;
+            preparedBytes = Q4_KKernel.PreparedBytes(k);
         }
         for (int i = 0; i < _scratch.Length; i++)
             _scratch[i] = Grow(_scratch[i], preparedBytes + 4 * 8 * 8); // a prepared group, then an 8x8 result tile

@@ -19,7 +19,7 @@ namespace TokenFactory.Tensors;
 /// <see cref="VecDotScalar.KQuant"/> does: results equal the scalar kernel bit for bit, in any batch.
 /// </para>
 /// </summary>
-internal static unsafe class GemmQ4_Kx8
+internal static unsafe partial class GemmQ4_Kx8
 {
     public const int GroupRows = 8;
     public const int BlockBytes = 8 * 144;

@@ -1,0 +1,94 @@
+using System.Runtime.InteropServices;
+using TokenFactory.Tensors;
+
+namespace TokenFactory.Tests.Tensors;
+
+/// <summary>
+/// The Q4_K prefill tiles, 256-bit and 512-bit, called directly on the same inputs: both must give the scalar kernel's
+/// bits, including at the int16 bound of the 512-bit tile (every nibble 15 against codes of 127).
+/// </summary>
+public sealed unsafe class GemmQ4_Kx8Tests
+{
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(3, false)]
+    [InlineData(2, true)]
+    public void Both_tiles_match_the_scalar_kernel_bit_for_bit(int blocks, bool extreme)
+    {
+        if (!GemmQ4_Kx8.IsSupported)
+            return; // no VNNI: MatMul uses the row kernels, whose own tests cover them
+        var rng = new Random(blocks * 7 + (extreme ? 1 : 0));
+        int k = 256 * blocks, rowBytes = 144 * blocks;
+        byte[][] rows = new byte[8][];
+        for (int r = 0; r < 8; r++)
+        {
+            rows[r] = extreme ? TestRows.RandomWeightRow(rng, GgmlType.Q4_K, blocks) : TestRows.Quantize(GgmlType.Q4_K, TestRows.WeightLike(rng, k));
+            if (extreme)
+                for (int b = 0; b < blocks; b++)
+                {
+                    rows[r].AsSpan(144 * b + 4, 12).Fill(0xFF); // every 6-bit scale and min at 63
+                    rows[r].AsSpan(144 * b + 16, 128).Fill(0xFF); // every nibble 15
+                }
+        }
+        float[][] x = new float[8][];
+        for (int t = 0; t < 8; t++)
+            x[t] = extreme ? Enumerable.Repeat(t % 2 == 0 ? 1f : -1f, k).ToArray() : TestRows.Floats(rng, k);
+
+        byte* packed = (byte*)NativeMemory.AlignedAlloc((nuint)GemmQ4_Kx8.PackedBytes(8, blocks), 64);
+        byte* prepared = (byte*)NativeMemory.AlignedAlloc((nuint)(blocks * Math.Max(GemmQ4_Kx8.PreparedBytes, GemmQ4_Kx8.WidePreparedBytes)), 64);
+        sbyte* codes = (sbyte*)NativeMemory.AlignedAlloc((nuint)(8 * k), 64);
+        float* scales = (float*)NativeMemory.AlignedAlloc((nuint)(8 * blocks * 4), 64);
+        int* sums = (int*)NativeMemory.AlignedAlloc((nuint)(8 * blocks * 16), 64);
+        try
+        {
+            byte[] all = rows.SelectMany(r => r).ToArray();
+            fixed (byte* src = all)
+                GemmQ4_Kx8.Pack(src, 8, rowBytes, blocks, packed);
+            float* rowScales = stackalloc float[blocks];
+            int* rowSums = stackalloc int[8 * blocks];
+            for (int t = 0; t < 8; t++)
+            {
+                fixed (float* xt = x[t])
+                    ActivationPacking.Q8_K(xt, k, codes + t * k, rowScales, rowSums);
+                for (int b = 0; b < blocks; b++)
+                {
+                    long at = LegacyGemmX8.TokenIndex(t, b, blocks);
+                    scales[at] = rowScales[b];
+                    for (int pair = 0; pair < 4; pair++)
+                        sums[4 * at + pair] = (rowSums[8 * b + 2 * pair] & 0xFFFF) | (rowSums[8 * b + 2 * pair + 1] << 16);
+                }
+            }
+
+            float* narrow = stackalloc float[64];
+            GemmQ4_Kx8.PrepareGroup(packed, blocks, prepared);
+            GemmQ4_Kx8.Tile8x8(packed, prepared, codes, k, scales, sums, blocks, narrow, 8, null);
+            float* wide = stackalloc float[64];
+            if (GemmQ4_Kx8.WideIsSupported)
+            {
+                GemmQ4_Kx8.PrepareGroupWide(packed, blocks, prepared);
+                GemmQ4_Kx8.Tile8x8Wide(prepared, codes, k, scales, sums, blocks, wide, 8, null);
+            }
+            for (int t = 0; t < 8; t++)
+            {
+                byte[] a = TestRows.Quantize(GgmlType.Q8_K, x[t]);
+                for (int r = 0; r < 8; r++)
+                {
+                    float expected = VecDot.DotScalar(GgmlType.Q4_K, rows[r], a, k);
+                    Assert.True(expected == narrow[8 * t + r], $"256-bit t={t} r={r}: {expected} vs {narrow[8 * t + r]}");
+                    if (GemmQ4_Kx8.WideIsSupported)
+                        Assert.True(expected == wide[8 * t + r], $"512-bit t={t} r={r}: {expected} vs {wide[8 * t + r]}");
+                    if (extreme)
+                        Assert.True(Math.Abs(expected) > 0, "the extreme case must not cancel to zero");
+                }
+            }
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(packed);
+            NativeMemory.AlignedFree(prepared);
+            NativeMemory.AlignedFree(codes);
+            NativeMemory.AlignedFree(scales);
+            NativeMemory.AlignedFree(sums);
+        }
+    }
+}
