@@ -317,7 +317,7 @@ public sealed unsafe partial class MatMul : IParallelWork
 
     /// <summary>
     /// Row groups per chunk handed out: about 8 chunks per thread, so the tail imbalance stays small. Smaller chunks
-    /// measured slower for decode (a tinyllama Q4_K tg run lost 3-8 % with 32-256 KiB chunks): each thread streams
+    /// measured slower for decode (a tinyllama Q4_K tg run lost 3-14 % with 32-256 KiB chunks): each thread streams
     /// best through long runs of adjacent groups.
     /// </summary>
     private static int GroupChunk(int groups, int threads) => Math.Max(1, groups / (8 * threads));
