@@ -90,8 +90,8 @@ public sealed unsafe partial class MatMul : IParallelWork
     /// <summary>
     /// Multiplies the same activations (<paramref name="tokens"/> rows of <paramref name="x"/> from its start) by each of
     /// <paramref name="weights"/> (Q, K and V, or gate and up), into the matching <paramref name="outputs"/>. Matrices of
-    /// one repacked format and width share one quantization of the activations and one parallel run, so a decode step
-    /// waits at a third as many barriers; other combinations run one by one. Every result has the same bits as
+    /// one repacked format and width share one quantization of the activations and one parallel run (a llama block's
+    /// decode step waits at 4 barriers instead of 7); other combinations run one by one. Every result has the same bits as
     /// <see cref="Multiply"/> gives it.
     /// </summary>
     public void MultiplyShared(ReadOnlySpan<WeightMatrix> weights, float[] x, int tokens, ReadOnlySpan<float[]> outputs)

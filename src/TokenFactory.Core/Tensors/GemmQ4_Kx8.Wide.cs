@@ -5,11 +5,12 @@ using System.Runtime.Intrinsics.X86;
 namespace TokenFactory.Tensors;
 
 /// <summary>
-/// The prefill tile on 512-bit registers, for CPUs with AVX-512BW (Zen 4/5, Ice Lake and later).
+/// The prefill tile on 512-bit registers, for CPUs with AVX-512BW besides the AVX-VNNI every kernel here needs (Zen 5,
+/// Sapphire Rapids and later).
 /// <para>
 /// .NET 10 exposes no 512-bit <c>vpdpbusd</c> here, but <c>vpmaddubsw</c> on zmm does 64 byte products per
 /// instruction against 32 for the 256-bit <c>vpdpbusd</c>, at the same instruction rate on Zen 5 (a tight loop of
-/// it with int16 adds measured 420 GMAC/s per core against 216 for <c>vpdpbusd</c> ymm). Its int16 results are exact
+/// it with int16 adds measured 421 GMAC/s per core against 216 for <c>vpdpbusd</c> ymm). Its int16 results are exact
 /// here: a nibble times a code pairs to at most 2·15·128 = 3840, and a 32-element sub-block adds four of those per lane
 /// (15360), under int16's 32767. One <c>vpmaddwd</c> per sub-block then applies the 6-bit scale and widens to int32,
 /// so isum = Σ sc·(q·a) is the same integer as in the 256-bit kernels and the results keep their bits.
