@@ -58,15 +58,7 @@ internal static unsafe partial class GemmQ4_Kx8
                 Vector512<int> row = Avx512F.PermuteVar16x32(Vector512.Create(sc | (sc << 16), sc), pairs);
                 row.Store((int*)(p + WideScales) + 16 * s);
             }
-            (Vector256<short> p0, Vector256<short> p1, Vector256<short> p2, Vector256<short> p3) = MinPairs(m03, m47);
-            int* m = (int*)(p + WideMins);
-            p0.AsInt32().Store(m);
-            p1.AsInt32().Store(m + 8);
-            p2.AsInt32().Store(m + 16);
-            p3.AsInt32().Store(m + 24);
-            float* d = (float*)(p + WideD);
-            HalfVectors.FiniteToSingle((ushort*)block).Store(d);
-            HalfVectors.FiniteToSingle((ushort*)(block + 16)).Store(d + 8);
+            StoreMinsAndScales(block, m03, m47, (int*)(p + WideMins), (float*)(p + WideD));
         }
     }
 
@@ -86,8 +78,7 @@ internal static unsafe partial class GemmQ4_Kx8
         for (int b = 0; b < blocks; b++)
         {
             if (next != null)
-                for (int line = 0; line < BlockBytes; line += 64)
-                    Sse.Prefetch1(next + (long)b * BlockBytes + line); // the next group streams into L2 behind the compute
+                PrefetchNextBlock(next, b);
             byte* p = prepared + (long)b * WidePreparedBytes;
             sbyte* ab = a + 256 * b;
             Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
@@ -109,20 +100,8 @@ internal static unsafe partial class GemmQ4_Kx8
                 s6 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl + 6 * kk, ph + 6 * kk, scLow, scHigh);
                 s7 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl + 7 * kk, ph + 7 * kk, scLow, scHigh);
             }
-            int* m = (int*)(p + WideMins);
-            Vector256<short> m0 = Vector256.Load(m).AsInt16(), m1 = Vector256.Load(m + 8).AsInt16(), m2 = Vector256.Load(m + 16).AsInt16(), m3 = Vector256.Load(m + 24).AsInt16();
-            float* dd = (float*)(p + WideD);
-            Vector256<float> dw = Vector256.Load(dd), dmin = Vector256.Load(dd + 8);
-            float* db = da + 8 * b;
-            int* sb = sums + 32 * b;
-            FinishToken(f, RowSums(s0), m0, m1, m2, m3, sb, db, dw, dmin);
-            FinishToken(f + 8, RowSums(s1), m0, m1, m2, m3, sb + 4, db + 1, dw, dmin);
-            FinishToken(f + 16, RowSums(s2), m0, m1, m2, m3, sb + 8, db + 2, dw, dmin);
-            FinishToken(f + 24, RowSums(s3), m0, m1, m2, m3, sb + 12, db + 3, dw, dmin);
-            FinishToken(f + 32, RowSums(s4), m0, m1, m2, m3, sb + 16, db + 4, dw, dmin);
-            FinishToken(f + 40, RowSums(s5), m0, m1, m2, m3, sb + 20, db + 5, dw, dmin);
-            FinishToken(f + 48, RowSums(s6), m0, m1, m2, m3, sb + 24, db + 6, dw, dmin);
-            FinishToken(f + 56, RowSums(s7), m0, m1, m2, m3, sb + 28, db + 7, dw, dmin);
+            FinishBlock(f, (int*)(p + WideMins), (float*)(p + WideD), da + 8 * b, sums + 32 * b,
+                RowSums(s0), RowSums(s1), RowSums(s2), RowSums(s3), RowSums(s4), RowSums(s5), RowSums(s6), RowSums(s7));
         }
         for (int t = 0; t < 8; t++)
             Vector256.Load(f + 8 * t).Store(o + t * stride);

@@ -84,14 +84,49 @@ internal static unsafe partial class GemmQ4_Kx8
             ((sc03 >>> (8 * s)) & byteMask).Store(sc + 8 * s);
             ((sc47 >>> (8 * s)) & byteMask).Store(sc + 8 * (s + 4));
         }
+        StoreMinsAndScales(block, m03, m47, m, (float*)(p + 512));
+    }
+
+    /// <summary>A prepared block's min pairs (4 × 8 ints at <paramref name="m"/>) and its d, dmin widened (8 floats each at <paramref name="d"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreMinsAndScales(byte* block, Vector256<int> m03, Vector256<int> m47, int* m, float* d)
+    {
         (Vector256<short> p0, Vector256<short> p1, Vector256<short> p2, Vector256<short> p3) = MinPairs(m03, m47);
         p0.AsInt32().Store(m);
         p1.AsInt32().Store(m + 8);
         p2.AsInt32().Store(m + 16);
         p3.AsInt32().Store(m + 24);
-        float* d = (float*)(p + 512);
         HalfVectors.FiniteToSingle((ushort*)block).Store(d);
         HalfVectors.FiniteToSingle((ushort*)(block + 16)).Store(d + 8);
+    }
+
+    /// <summary>Pulls block <paramref name="b"/> of the next group into L2 while a tile computes on this one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchNextBlock(byte* next, int b)
+    {
+        for (int line = 0; line < BlockBytes; line += 64)
+            Sse.Prefetch1(next + (long)b * BlockBytes + line);
+    }
+
+    /// <summary>
+    /// Adds a 256-block's contribution for 8 tokens to the tile's float results <paramref name="f"/> (8 per token),
+    /// from each token's isum and the prepared block's min pairs <paramref name="m"/> and d, dmin <paramref name="dd"/>;
+    /// <paramref name="da"/> and <paramref name="sums"/> point at the block's first token (<see cref="LegacyGemmX8.TokenIndex"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FinishBlock(float* f, int* m, float* dd, float* da, int* sums,
+        Vector256<int> s0, Vector256<int> s1, Vector256<int> s2, Vector256<int> s3, Vector256<int> s4, Vector256<int> s5, Vector256<int> s6, Vector256<int> s7)
+    {
+        Vector256<short> m0 = Vector256.Load(m).AsInt16(), m1 = Vector256.Load(m + 8).AsInt16(), m2 = Vector256.Load(m + 16).AsInt16(), m3 = Vector256.Load(m + 24).AsInt16();
+        Vector256<float> dw = Vector256.Load(dd), dmin = Vector256.Load(dd + 8);
+        FinishToken(f, s0, m0, m1, m2, m3, sums, da, dw, dmin);
+        FinishToken(f + 8, s1, m0, m1, m2, m3, sums + 4, da + 1, dw, dmin);
+        FinishToken(f + 16, s2, m0, m1, m2, m3, sums + 8, da + 2, dw, dmin);
+        FinishToken(f + 24, s3, m0, m1, m2, m3, sums + 12, da + 3, dw, dmin);
+        FinishToken(f + 32, s4, m0, m1, m2, m3, sums + 16, da + 4, dw, dmin);
+        FinishToken(f + 40, s5, m0, m1, m2, m3, sums + 20, da + 5, dw, dmin);
+        FinishToken(f + 48, s6, m0, m1, m2, m3, sums + 24, da + 6, dw, dmin);
+        FinishToken(f + 56, s7, m0, m1, m2, m3, sums + 28, da + 7, dw, dmin);
     }
 
     /// <summary>
@@ -167,8 +202,7 @@ internal static unsafe partial class GemmQ4_Kx8
         {
             byte* codes = group + (long)b * BlockBytes + CodesOffset;
             if (next != null)
-                for (int line = 0; line < BlockBytes; line += 64)
-                    Sse.Prefetch1(next + (long)b * BlockBytes + line); // the next group streams into L2 behind the compute
+                PrefetchNextBlock(next, b);
             int* sc = (int*)(prepared + (long)b * PreparedBytes);
             sbyte* ab = a + 256 * b;
             // Sub-block pair j sits at codes + 256j: low nibbles are sub-block 2j, high nibbles 2j+1. Written out so
@@ -181,20 +215,7 @@ internal static unsafe partial class GemmQ4_Kx8
             SubBlock(codes + 512, ab + 32 * ActivationPacking.SubBlockSlot(5), kk, Vector256.Load(sc + 40), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
             SubBlock(codes + 768, ab + 32 * ActivationPacking.SubBlockSlot(6), kk, Vector256.Load(sc + 48), high: false, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
             SubBlock(codes + 768, ab + 32 * ActivationPacking.SubBlockSlot(7), kk, Vector256.Load(sc + 56), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
-            int* m = sc + 64;
-            Vector256<short> m0 = Vector256.Load(m).AsInt16(), m1 = Vector256.Load(m + 8).AsInt16(), m2 = Vector256.Load(m + 16).AsInt16(), m3 = Vector256.Load(m + 24).AsInt16();
-            float* dd = (float*)(prepared + (long)b * PreparedBytes + 512);
-            Vector256<float> dw = Vector256.Load(dd), dmin = Vector256.Load(dd + 8);
-            float* db = da + 8 * b;
-            int* sb = sums + 32 * b;
-            FinishToken(f, s0, m0, m1, m2, m3, sb, db, dw, dmin);
-            FinishToken(f + 8, s1, m0, m1, m2, m3, sb + 4, db + 1, dw, dmin);
-            FinishToken(f + 16, s2, m0, m1, m2, m3, sb + 8, db + 2, dw, dmin);
-            FinishToken(f + 24, s3, m0, m1, m2, m3, sb + 12, db + 3, dw, dmin);
-            FinishToken(f + 32, s4, m0, m1, m2, m3, sb + 16, db + 4, dw, dmin);
-            FinishToken(f + 40, s5, m0, m1, m2, m3, sb + 20, db + 5, dw, dmin);
-            FinishToken(f + 48, s6, m0, m1, m2, m3, sb + 24, db + 6, dw, dmin);
-            FinishToken(f + 56, s7, m0, m1, m2, m3, sb + 28, db + 7, dw, dmin);
+            FinishBlock(f, sc + 64, (float*)(prepared + (long)b * PreparedBytes + 512), da + 8 * b, sums + 32 * b, s0, s1, s2, s3, s4, s5, s6, s7);
         }
         for (int t = 0; t < 8; t++)
             Vector256.Load(f + 8 * t).Store(o + t * stride);

@@ -190,80 +190,15 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             Vector256<int> i5 = Vector256.Create(seeds[8 * b + 5]);
             Vector256<int> i6 = Vector256.Create(seeds[8 * b + 6]);
             Vector256<int> i7 = Vector256.Create(seeds[8 * b + 7]);
-            // Unrolled by hand so each chunk index is a constant (Q4_0's nibble choice folds away).
-            Vector256<byte> x;
-            x = TFormat.Chunk(block, 0);
-            i0 = Dot4(i0, x, ab + 0);
-            i1 = Dot4(i1, x, ab + 0 + kk);
-            i2 = Dot4(i2, x, ab + 0 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 0 + 3 * kk);
-            i4 = Dot4(i4, x, ab + 0 + 4 * kk);
-            i5 = Dot4(i5, x, ab + 0 + 5 * kk);
-            i6 = Dot4(i6, x, ab + 0 + 6 * kk);
-            i7 = Dot4(i7, x, ab + 0 + 7 * kk);
-            x = TFormat.Chunk(block, 1);
-            i0 = Dot4(i0, x, ab + 4);
-            i1 = Dot4(i1, x, ab + 4 + kk);
-            i2 = Dot4(i2, x, ab + 4 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 4 + 3 * kk);
-            i4 = Dot4(i4, x, ab + 4 + 4 * kk);
-            i5 = Dot4(i5, x, ab + 4 + 5 * kk);
-            i6 = Dot4(i6, x, ab + 4 + 6 * kk);
-            i7 = Dot4(i7, x, ab + 4 + 7 * kk);
-            x = TFormat.Chunk(block, 2);
-            i0 = Dot4(i0, x, ab + 8);
-            i1 = Dot4(i1, x, ab + 8 + kk);
-            i2 = Dot4(i2, x, ab + 8 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 8 + 3 * kk);
-            i4 = Dot4(i4, x, ab + 8 + 4 * kk);
-            i5 = Dot4(i5, x, ab + 8 + 5 * kk);
-            i6 = Dot4(i6, x, ab + 8 + 6 * kk);
-            i7 = Dot4(i7, x, ab + 8 + 7 * kk);
-            x = TFormat.Chunk(block, 3);
-            i0 = Dot4(i0, x, ab + 12);
-            i1 = Dot4(i1, x, ab + 12 + kk);
-            i2 = Dot4(i2, x, ab + 12 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 12 + 3 * kk);
-            i4 = Dot4(i4, x, ab + 12 + 4 * kk);
-            i5 = Dot4(i5, x, ab + 12 + 5 * kk);
-            i6 = Dot4(i6, x, ab + 12 + 6 * kk);
-            i7 = Dot4(i7, x, ab + 12 + 7 * kk);
-            x = TFormat.Chunk(block, 4);
-            i0 = Dot4(i0, x, ab + 16);
-            i1 = Dot4(i1, x, ab + 16 + kk);
-            i2 = Dot4(i2, x, ab + 16 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 16 + 3 * kk);
-            i4 = Dot4(i4, x, ab + 16 + 4 * kk);
-            i5 = Dot4(i5, x, ab + 16 + 5 * kk);
-            i6 = Dot4(i6, x, ab + 16 + 6 * kk);
-            i7 = Dot4(i7, x, ab + 16 + 7 * kk);
-            x = TFormat.Chunk(block, 5);
-            i0 = Dot4(i0, x, ab + 20);
-            i1 = Dot4(i1, x, ab + 20 + kk);
-            i2 = Dot4(i2, x, ab + 20 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 20 + 3 * kk);
-            i4 = Dot4(i4, x, ab + 20 + 4 * kk);
-            i5 = Dot4(i5, x, ab + 20 + 5 * kk);
-            i6 = Dot4(i6, x, ab + 20 + 6 * kk);
-            i7 = Dot4(i7, x, ab + 20 + 7 * kk);
-            x = TFormat.Chunk(block, 6);
-            i0 = Dot4(i0, x, ab + 24);
-            i1 = Dot4(i1, x, ab + 24 + kk);
-            i2 = Dot4(i2, x, ab + 24 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 24 + 3 * kk);
-            i4 = Dot4(i4, x, ab + 24 + 4 * kk);
-            i5 = Dot4(i5, x, ab + 24 + 5 * kk);
-            i6 = Dot4(i6, x, ab + 24 + 6 * kk);
-            i7 = Dot4(i7, x, ab + 24 + 7 * kk);
-            x = TFormat.Chunk(block, 7);
-            i0 = Dot4(i0, x, ab + 28);
-            i1 = Dot4(i1, x, ab + 28 + kk);
-            i2 = Dot4(i2, x, ab + 28 + 2 * kk);
-            i3 = Dot4(i3, x, ab + 28 + 3 * kk);
-            i4 = Dot4(i4, x, ab + 28 + 4 * kk);
-            i5 = Dot4(i5, x, ab + 28 + 5 * kk);
-            i6 = Dot4(i6, x, ab + 28 + 6 * kk);
-            i7 = Dot4(i7, x, ab + 28 + 7 * kk);
+            // Each chunk index is a constant once inlined, so Q4_0's nibble choice folds away.
+            Chunk8(block, 0, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk8(block, 1, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk8(block, 2, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk8(block, 3, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk8(block, 4, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk8(block, 5, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk8(block, 6, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk8(block, 7, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
             Vector256<float> s = Scales(block);
             f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(da[8 * b]), f0);
             f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), s * Vector256.Create(da[8 * b + 1]), f1);
@@ -283,6 +218,23 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
         f6.Store(o + 6 * stride);
         f7.Store(o + 7 * stride);
     }
+    /// <summary>Chunk <paramref name="c"/> of a block (4 codes of each of 8 rows) against 8 tokens' codes at <c>ab + 4c + t·kk</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Chunk8(byte* block, int c, sbyte* ab, nint kk,
+        ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3, ref Vector256<int> i4, ref Vector256<int> i5, ref Vector256<int> i6, ref Vector256<int> i7)
+    {
+        Vector256<byte> x = TFormat.Chunk(block, c);
+        sbyte* p = ab + 4 * c;
+        i0 = Dot4(i0, x, p);
+        i1 = Dot4(i1, x, p + kk);
+        i2 = Dot4(i2, x, p + 2 * kk);
+        i3 = Dot4(i3, x, p + 3 * kk);
+        i4 = Dot4(i4, x, p + 4 * kk);
+        i5 = Dot4(i5, x, p + 5 * kk);
+        i6 = Dot4(i6, x, p + 6 * kk);
+        i7 = Dot4(i7, x, p + 7 * kk);
+    }
+
     /// <summary>8 rows x 1 token (decode): <c>o[r] = W[r] · a</c>, streaming the group once; same lane arithmetic as the tiles.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Group8x1(byte* group, sbyte* a, float* da, int* seeds, int blocks, float* o)
