@@ -59,7 +59,8 @@ public sealed unsafe partial class MatMul
 
     private readonly struct Q4_KKernel : IGroupKernel
     {
-        // The 512-bit tile where the CPU has AVX-512BW (a JIT-time constant, so the other branch is dropped).
+        // The 512-bit kernels where the CPU has AVX-512BW, which is also when the weights were packed for them (a
+        // JIT-time constant, so the other branch is dropped).
         private static bool Wide => GemmQ4_Kx8.WideIsSupported;
 
         public static long PreparedBytes(int columns) => (long)columns / 256 * (Wide ? GemmQ4_Kx8.WidePreparedBytes : GemmQ4_Kx8.PreparedBytes);
@@ -78,7 +79,7 @@ public sealed unsafe partial class MatMul
             int nsb = a.K / 256;
             long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
             if (Wide)
-                GemmQ4_Kx8.Tile8x8Wide(prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
+                GemmQ4_Kx8.Tile8x8Wide(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
             else
                 GemmQ4_Kx8.Tile8x8(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
         }
@@ -88,12 +89,15 @@ public sealed unsafe partial class MatMul
         {
             int nsb = a.K / 256;
             long at = LegacyGemmX8.TokenIndex(t, 0, nsb);
-            GemmQ4_Kx8.Group8x1(group, a.Codes + (long)t * a.K, a.Scales + at, a.Sums + 4 * at, nsb, o);
+            if (Wide)
+                GemmQ4_Kx8.Group8x1Wide(group, a.Codes + (long)t * a.K, a.Scales + at, a.Sums + 4 * at, nsb, o);
+            else
+                GemmQ4_Kx8.Group8x1(group, a.Codes + (long)t * a.K, a.Scales + at, a.Sums + 4 * at, nsb, o);
         }
     }
 
     /// <summary>
-    /// This thread's row groups, taken in chunks as it goes: 8-token tiles over the padded tokens (see
+    /// This thread's row groups, taken as it goes (<see cref="GroupRanges"/>): 8-token tiles over the padded tokens (see
     /// <see cref="PaddedTokens"/>), then single-token passes for a remainder of 1-3. Tiles whose rows or tokens run past
     /// the matrix go through a scratch tile. The first tile of each group prefetches the next group.
     /// </summary>
@@ -101,19 +105,16 @@ public sealed unsafe partial class MatMul
     private void MultiplyGroups<TKernel>(int thread, int threadCount) where TKernel : struct, IGroupKernel
     {
         int k = _parts[0].Columns, tokens = _tokens, padded = PaddedTokens(tokens);
-        int groups = _groupEnds[_partCount - 1];
         long groupBytes = WeightMatrix.GroupBytes(_parts[0].Type, k);
-        int chunk = GroupChunk(groups, threadCount);
         byte* prepared = Ptr(_scratch[thread]);
         float* res = (float*)(prepared + TKernel.PreparedBytes(k));
         var a = new Activations((sbyte*)Ptr(_codes), Ptr(_scales), Ptr(_sums), k);
         fixed (float* out0 = _outputs[0], out1 = _outputs[1], out2 = _outputs[2])
         {
-            // Chunks come in increasing order, so a thread's part only moves forward.
-            int part = 0, partStart = 0, g0;
-            while ((g0 = NextChunk(chunk)) < groups)
+            while (_ranges.Take(thread, out int g0, out int g1))
             {
-                for (int g = g0; g < Math.Min(groups, g0 + chunk); g++)
+                int part = 0, partStart = 0;
+                for (int g = g0; g < g1; g++)
                 {
                     while (g >= _groupEnds[part])
                         partStart = _groupEnds[part++];

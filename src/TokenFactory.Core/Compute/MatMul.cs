@@ -49,13 +49,14 @@ public sealed unsafe partial class MatMul : IParallelWork
     private int _xOffset;
     private int _outOffset;
     private int _tokens;
-    // Next row group to hand out (tiled paths): threads take chunks as they go, so a core that loses time to a
-    // neighbouring process does not hold up the other at the end of every matmul.
-    private int _nextGroup;
+    // Row groups still to do (tiled paths), taken by the threads as they go (see GroupRanges), so a core that loses
+    // time to a neighbouring process does not hold up the other at the end of every matmul.
+    private readonly GroupRanges _ranges;
 
     public MatMul(ComputePool pool)
     {
         _pool = pool;
+        _ranges = new GroupRanges(pool.ThreadCount);
         _scratch = new byte[pool.ThreadCount][];
         for (int i = 0; i < _scratch.Length; i++)
             _scratch[i] = [];
@@ -145,7 +146,7 @@ public sealed unsafe partial class MatMul : IParallelWork
             else
                 _pool.Run(this);
             _phase = Phase.Multiply;
-            _nextGroup = 0;
+            _ranges.Reset(groups, _pool.ThreadCount, GroupStep(groups, _pool.ThreadCount));
             _pool.Run(this);
         }
         finally
@@ -316,13 +317,10 @@ public sealed unsafe partial class MatMul : IParallelWork
     }
 
     /// <summary>
-    /// Row groups per chunk handed out: about 8 chunks per thread, so the tail imbalance stays small. Smaller chunks
-    /// measured slower for decode (a tinyllama Q4_K tg run lost 3-14 % with 32-256 KiB chunks): each thread streams
-    /// best through long runs of adjacent groups.
+    /// Row groups per take from <see cref="GroupRanges"/>: about 64 per thread, so the threads end a matmul within
+    /// ~1/64 of it of each other (a thread's takes are adjacent, so small takes cost no streaming).
     /// </summary>
-    private static int GroupChunk(int groups, int threads) => Math.Max(1, groups / (8 * threads));
-
-    private int NextChunk(int chunk) => Interlocked.Add(ref _nextGroup, chunk) - chunk;
+    private static int GroupStep(int groups, int threads) => Math.Max(1, groups / (64 * threads));
 
     /// <summary>Writes <c>res[8t + r]</c> for a group's valid rows and <paramref name="count"/> tokens from <paramref name="t0"/>.</summary>
     private static void Scatter8(float* o, int rows, int r0, int valid, int t0, int count, float* res)

@@ -5,8 +5,9 @@ using System.Runtime.Intrinsics.X86;
 namespace TokenFactory.Tensors;
 
 /// <summary>
-/// The prefill tile on 512-bit registers, for CPUs with AVX-512BW besides the AVX-VNNI every kernel here needs (Zen 5,
-/// Sapphire Rapids and later).
+/// The 512-bit kernels, for CPUs with AVX-512BW besides the AVX-VNNI every kernel here needs (Zen 4/5, Ice Lake,
+/// Sapphire Rapids and later): the prefill tile and the decode kernel, both reading the 8-bytes-per-row code layout
+/// <see cref="Pack(byte*, int, long, int, byte*)"/> writes on these CPUs.
 /// <para>
 /// .NET 10 exposes no 512-bit <c>vpdpbusd</c> here, but <c>vpmaddubsw</c> on zmm does 64 byte products per
 /// instruction against 32 for the 256-bit <c>vpdpbusd</c>, at the same instruction rate on Zen 5 (a tight loop of
@@ -16,59 +17,64 @@ namespace TokenFactory.Tensors;
 /// so isum = Σ sc·(q·a) is the same integer as in the 256-bit kernels and the results keep their bits.
 /// </para>
 /// <para>
-/// A zmm of codes holds 8 rows × 8 adjacent bytes, so one broadcast of 8 activation codes serves the 8 rows; the
-/// group's codes are rearranged into that order by <see cref="PrepareGroupWide"/>, once per group for all its
-/// token tiles.
+/// A zmm of codes holds 8 rows × 8 adjacent bytes, so one broadcast of 8 activation codes serves the 8 rows.
 /// </para>
 /// </summary>
 internal static unsafe partial class GemmQ4_Kx8
 {
-    /// <summary>Whether <see cref="Tile8x8Wide"/> runs on this CPU (besides the 256-bit VNNI the other kernels need).</summary>
+    /// <summary>Whether the 512-bit kernels and their code layout are used on this CPU (besides the 256-bit VNNI the other kernels need).</summary>
     public static bool WideIsSupported => Avx512BW.IsSupported && Avx512F.IsSupported;
 
     /// <summary>
-    /// <see cref="PrepareGroupWide"/> output per 256-block: codes (1024), per sub-block scales as int16 quadruples per
-    /// row (8 × 64), min pairs (4 × 32), d and dmin (2 × 32).
+    /// <see cref="PrepareGroupWide"/> output per 256-block: per sub-block scales as int16 quadruples per row (8 × 64),
+    /// min pairs (4 × 32), d and dmin (2 × 32).
     /// </summary>
-    public const int WidePreparedBytes = 1024 + 8 * 64 + 4 * 32 + 2 * 32;
+    public const int WidePreparedBytes = 8 * 64 + 4 * 32 + 2 * 32;
 
-    private const int WideScales = 1024, WideMins = WideScales + 8 * 64, WideD = WideMins + 4 * 32;
+    private const int WideMins = 8 * 64, WideD = WideMins + 4 * 32;
 
     /// <summary>
-    /// Per 256-block: for sub-block pair j, 4 chunks of 64 bytes, chunk q holding bytes 8q..8q+7 of each row's 32
-    /// nibble bytes of the pair (row r at 8r); then each sub-block's scales with row r's in int16 lanes 4r..4r+3;
-    /// then min pairs, d and dmin as <see cref="PrepareGroup"/> lays them out.
+    /// Per 256-block of a group in the wide layout: each sub-block's scales with row r's in int16 lanes 4r..4r+3, then
+    /// min pairs, d and dmin as <see cref="PrepareGroup"/> lays them out; shared by the group's token tiles.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PrepareGroupWide(byte* group, int blocks, byte* prepared)
     {
-        // Packed chunks 2q and 2q+1 hold bytes 4 apart of each row; interleaving their dwords puts 8 adjacent bytes per row.
-        Vector512<int> interleave = Vector512.Create(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-        Vector512<int> pairs = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-        Vector256<int> byteMask = Vector256.Create(0xFF);
         for (int b = 0; b < blocks; b++)
         {
             byte* block = group + (long)b * BlockBytes, p = prepared + (long)b * WidePreparedBytes;
-            for (int chunk = 0; chunk < 16; chunk++)
-                Avx512F.PermuteVar16x32(Vector512.Load((int*)(block + CodesOffset) + 16 * chunk), interleave).Store((int*)p + 16 * chunk);
             (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = UnpackScales(block);
+            Vector512<byte> rows = RowPairScales(sc03, sc47);
             for (int s = 0; s < 8; s++)
-            {
-                Vector256<int> sc = ((s < 4 ? sc03 : sc47) >>> (8 * (s & 3))) & byteMask;
-                Vector512<int> row = Avx512F.PermuteVar16x32(Vector512.Create(sc | (sc << 16), sc), pairs);
-                row.Store((int*)(p + WideScales) + 16 * s);
-            }
+                SubBlockScales(rows, s).Store((short*)(p + 64 * s));
             StoreMinsAndScales(block, m03, m47, (int*)(p + WideMins), (float*)(p + WideD));
         }
     }
 
     /// <summary>
-    /// 8 rows × 8 tokens, as <see cref="Tile8x8"/> (same arguments and results) but from <see cref="PrepareGroupWide"/>'s
-    /// layout. A block's 8 token accumulators (int32, row r in lanes 2r and 2r+1) stay in registers beside the
+    /// The 8 rows' packed 6-bit scales (<see cref="UnpackScales"/>) arranged for <see cref="SubBlockScales"/>: 128-bit
+    /// lane L holds rows 2L and 2L+1, sub-blocks 0-3 in its first two dwords and 4-7 in the last two.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> RowPairScales(Vector256<int> sc03, Vector256<int> sc47)
+        => Avx512F.PermuteVar16x32(Vector512.Create(sc03, sc47), Vector512.Create(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15)).AsByte();
+
+    /// <summary>Sub-block <paramref name="s"/>'s scales as int16, row r's in lanes 4r..4r+3 (where <c>vpmaddubsw</c> leaves its sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> SubBlockScales(Vector512<byte> rowPairs, int s)
+    {
+        byte even = (byte)(s < 4 ? s : s + 4), odd = (byte)(even + 4), z = 0x80; // 0x80: a zero byte
+        Vector128<byte> control = Vector128.Create(even, z, even, z, even, z, even, z, odd, z, odd, z, odd, z, odd, z);
+        return Avx512BW.Shuffle(rowPairs, Vector512.Create(control)).AsInt16();
+    }
+
+    /// <summary>
+    /// 8 rows × 8 tokens, as <see cref="Tile8x8"/> (same arguments and results) but from the wide layout and
+    /// <see cref="PrepareGroupWide"/>'s scales. A block's 8 token accumulators (int32, row r in lanes 2r and 2r+1) stay in registers beside the
     /// pair's 8 code vectors; all of it is EVEX-encoded, so the JIT has 32 registers to place them in.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile8x8Wide(byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
+    public static void Tile8x8Wide(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
     {
         float* f = stackalloc float[64];
         for (int t = 0; t < 8; t++)
@@ -84,12 +90,11 @@ internal static unsafe partial class GemmQ4_Kx8
             Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
             for (int j = 0; j < 4; j++)
             {
-                byte* w = p + 256 * j;
+                byte* w = group + (long)b * BlockBytes + CodesOffset + 256 * j;
                 Vector512<byte> x0 = Vector512.Load(w), x1 = Vector512.Load(w + 64), x2 = Vector512.Load(w + 128), x3 = Vector512.Load(w + 192);
                 Vector512<byte> l0 = x0 & low4, l1 = x1 & low4, l2 = x2 & low4, l3 = x3 & low4;
-                Vector512<byte> h0 = (x0.AsUInt16() >>> 4).AsByte() & low4, h1 = (x1.AsUInt16() >>> 4).AsByte() & low4;
-                Vector512<byte> h2 = (x2.AsUInt16() >>> 4).AsByte() & low4, h3 = (x3.AsUInt16() >>> 4).AsByte() & low4;
-                Vector512<short> scLow = Vector512.Load((short*)(p + WideScales) + 64 * j), scHigh = Vector512.Load((short*)(p + WideScales) + 64 * j + 32);
+                Vector512<byte> h0 = HighNibbles(x0), h1 = HighNibbles(x1), h2 = HighNibbles(x2), h3 = HighNibbles(x3);
+                Vector512<short> scLow = Vector512.Load((short*)p + 64 * j), scHigh = Vector512.Load((short*)p + 64 * j + 32);
                 sbyte* pl = ab + 32 * ActivationPacking.SubBlockSlot(2 * j), ph = ab + 32 * ActivationPacking.SubBlockSlot(2 * j + 1);
                 s0 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl, ph, scLow, scHigh);
                 s1 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl + kk, ph + kk, scLow, scHigh);
@@ -124,6 +129,74 @@ internal static unsafe partial class GemmQ4_Kx8
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<sbyte> Codes8(sbyte* p) => Vector512.Create(*(long*)p).AsSByte();
+
+    /// <summary>
+    /// 8 rows × 1 token (decode) from the wide layout, as <see cref="Group8x1"/> (same arguments, same bits). Per block
+    /// it issues about half the instructions of the 256-bit kernel (32 <c>vpmaddubsw</c> zmm where that has 64
+    /// <c>vpdpbusd</c> ymm, each with its own broadcast and mask), which matters because decode streams weights while
+    /// computing: alone on one core, over 512 KB of groups, it ran 1.5x the 256-bit kernel's bytes per second (94 against
+    /// 61 GB/s), so it keeps up with the memory where that kernel ran out of time.
+    /// </summary>
+    /// <summary>
+    /// Bytes ahead that <see cref="Group8x1Wide"/> prefetches (TOKENFACTORY_PREFETCH_Q4K overrides). Twice the other
+    /// kernels' distance: this kernel gets through a block in about 2/3 of the time, and when the memory ran at ~70 GB/s
+    /// (the fast periods of this shared machine) 4 KiB ahead left two threads at 60-68 GB/s where 8 KiB reached 68-73,
+    /// 93-95 % of the streaming kernel; 16 KiB and L2-only prefetching read less, and with the memory at ~40 GB/s all
+    /// of them read the same.
+    /// </summary>
+    internal static readonly int WidePrefetchDistance =
+        int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH_Q4K"), out int d) ? d : 8192;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Group8x1Wide(byte* group, sbyte* a, float* da, int* sums, int blocks, float* o)
+    {
+        Vector256<float> f = default;
+        int ahead = WidePrefetchDistance;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = group + (long)b * BlockBytes;
+            PrefetchBlock(block + ahead);
+            byte* w = block + CodesOffset;
+            sbyte* p = a + 256 * b;
+            (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = UnpackScales(block);
+            Vector512<byte> rows = RowPairScales(sc03, sc47);
+            // Written out so that every offset and shuffle control is a constant.
+            Vector512<int> acc = (DecodePair(w, p + 32 * ActivationPacking.SubBlockSlot(0), p + 32 * ActivationPacking.SubBlockSlot(1), SubBlockScales(rows, 0), SubBlockScales(rows, 1))
+                + DecodePair(w + 256, p + 32 * ActivationPacking.SubBlockSlot(2), p + 32 * ActivationPacking.SubBlockSlot(3), SubBlockScales(rows, 2), SubBlockScales(rows, 3)))
+                + (DecodePair(w + 512, p + 32 * ActivationPacking.SubBlockSlot(4), p + 32 * ActivationPacking.SubBlockSlot(5), SubBlockScales(rows, 4), SubBlockScales(rows, 5))
+                + DecodePair(w + 768, p + 32 * ActivationPacking.SubBlockSlot(6), p + 32 * ActivationPacking.SubBlockSlot(7), SubBlockScales(rows, 6), SubBlockScales(rows, 7)));
+            (Vector256<short> p0, Vector256<short> p1, Vector256<short> p2, Vector256<short> p3) = MinPairs(m03, m47);
+            Vector256<float> dw = HalfVectors.FiniteToSingle((ushort*)block), dmin = HalfVectors.FiniteToSingle((ushort*)(block + 16));
+            f += BlockTerm(RowSums(acc), MinSum(p0, p1, p2, p3, sums + 32 * b), da[8 * b], dw, dmin);
+        }
+        f.Store(o);
+    }
+
+    /// <summary>One sub-block pair of the token: sc_low·(low nibbles · a_low) + sc_high·(high nibbles · a_high), row r in int32 lanes 2r, 2r+1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> DecodePair(byte* w, sbyte* pl, sbyte* ph, Vector512<short> scLow, Vector512<short> scHigh)
+    {
+        Vector512<byte> low4 = Vector512.Create((byte)0x0F);
+        Vector512<byte> x0 = Vector512.Load(w), x1 = Vector512.Load(w + 64), x2 = Vector512.Load(w + 128), x3 = Vector512.Load(w + 192);
+        Vector512<short> low = (Avx512BW.MultiplyAddAdjacent(x0 & low4, Codes8(pl)) + Avx512BW.MultiplyAddAdjacent(x1 & low4, Codes8(pl + 8)))
+            + (Avx512BW.MultiplyAddAdjacent(x2 & low4, Codes8(pl + 16)) + Avx512BW.MultiplyAddAdjacent(x3 & low4, Codes8(pl + 24)));
+        Vector512<short> high = (Avx512BW.MultiplyAddAdjacent(HighNibbles(x0), Codes8(ph)) + Avx512BW.MultiplyAddAdjacent(HighNibbles(x1), Codes8(ph + 8)))
+            + (Avx512BW.MultiplyAddAdjacent(HighNibbles(x2), Codes8(ph + 16)) + Avx512BW.MultiplyAddAdjacent(HighNibbles(x3), Codes8(ph + 24)));
+        return Avx512BW.MultiplyAddAdjacent(low, scLow) + Avx512BW.MultiplyAddAdjacent(high, scHigh);
+    }
+
+    /// <summary>Each byte's high nibble: one GFNI affine transform where the CPU has it (Zen 4+, Ice Lake+), else a shift and a mask.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<byte> HighNibbles(Vector512<byte> x)
+        => Gfni.V512.IsSupported ? HighNibblesGfni(x) : HighNibblesShift(x);
+
+    // Result bit i is the parity of x AND matrix byte 7-i: bytes 7..4 pick bits 4..7 into bits 0..3.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<byte> HighNibblesGfni(Vector512<byte> x)
+        => Gfni.V512.GaloisFieldAffineTransform(x, Vector512.Create(0x1020408000000000UL).AsByte(), 0);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<byte> HighNibblesShift(Vector512<byte> x) => (x.AsUInt16() >>> 4).AsByte() & Vector512.Create((byte)0x0F);
 
     /// <summary>Adds each row's two int32 lanes (2r, 2r+1) into lane r of a 256-bit vector (wrapping as int32 adds do).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

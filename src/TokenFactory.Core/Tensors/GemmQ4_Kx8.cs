@@ -11,7 +11,9 @@ namespace TokenFactory.Tensors;
 /// each row's 12 bytes, stored word-major: 8 first words, 8 second, 8 third, so SIMD unpacks all rows at once), then for each
 /// pair j of 32-element sub-blocks 8 chunks of 32 bytes: chunk c holds bytes 4c..4c+3 of each row's 32 nibble bytes
 /// of the pair (low nibbles: sub-block 2j, high: 2j+1), so lane r of a <c>vpdpbusd</c> against 4 broadcast
-/// activation codes collects row r's products.
+/// activation codes collects row r's products. Where the 512-bit kernels run (<see cref="WideIsSupported"/>) the codes
+/// are packed 8 bytes per row instead: 4 chunks of 64 bytes per pair, chunk q holding bytes 8q..8q+7 of each row
+/// (see GemmQ4_Kx8.Wide.cs); the rest of the block is the same.
 /// <para>
 /// Activations are <see cref="ActivationPacking.Q8_K"/>'s codes (sub-blocks stored in slot order), with each block's
 /// scale and sub-block sums (as int16 pairs) laid out by <see cref="LegacyGemmX8.TokenIndex"/>. Per (row, token) every kernel computes the exact integers isum = Σ sc·(q·a) and
@@ -35,12 +37,19 @@ internal static unsafe partial class GemmQ4_Kx8
 
     public static long PackedBytes(int rows, int blocks) => (long)Groups(rows) * blocks * BlockBytes;
 
-    /// <summary>Repacks <paramref name="rows"/> Q4_K rows (<paramref name="blocks"/> 256-blocks each) into groups of 8.</summary>
-    public static void Pack(byte* src, int rows, long rowBytes, int blocks, byte* dst)
-        => Parallel.For(0, Groups(rows), g => PackGroup(src, rows, rowBytes, blocks, g, dst + (long)g * blocks * BlockBytes));
+    /// <summary>
+    /// Repacks <paramref name="rows"/> Q4_K rows (<paramref name="blocks"/> 256-blocks each) into groups of 8, with the
+    /// codes in the layout this CPU's kernels read (<see cref="WideIsSupported"/>: 8 bytes per row, else 4).
+    /// </summary>
+    public static void Pack(byte* src, int rows, long rowBytes, int blocks, byte* dst) => Pack(src, rows, rowBytes, blocks, dst, WideIsSupported);
 
-    private static void PackGroup(byte* src, int rows, long rowBytes, int blocks, int g, byte* dst)
+    /// <summary>As <see cref="Pack(byte*, int, long, int, byte*)"/>, with the codes 8 bytes per row when <paramref name="wide"/>.</summary>
+    internal static void Pack(byte* src, int rows, long rowBytes, int blocks, byte* dst, bool wide)
+        => Parallel.For(0, Groups(rows), g => PackGroup(src, rows, rowBytes, blocks, g, dst + (long)g * blocks * BlockBytes, wide));
+
+    private static void PackGroup(byte* src, int rows, long rowBytes, int blocks, int g, byte* dst, bool wide)
     {
+        int run = wide ? 8 : 4; // adjacent code bytes of one row in a chunk
         for (int b = 0; b < blocks; b++)
         {
             byte* o = dst + (long)b * BlockBytes;
@@ -56,8 +65,14 @@ internal static unsafe partial class GemmQ4_Kx8
                 for (int word = 0; word < 3; word++)
                     *(uint*)(o + 32 + 32 * word + 4 * r) = *(uint*)(block + 4 + 4 * word);
                 for (int j = 0; j < 4; j++)
-                    for (int c = 0; c < 8; c++)
-                        *(uint*)(o + CodesOffset + 256 * j + 32 * c + 4 * r) = *(uint*)(block + 16 + 32 * j + 4 * c);
+                    for (int c = 0; c < 32 / run; c++)
+                    {
+                        byte* from = block + 16 + 32 * j + run * c, to = o + CodesOffset + 256 * j + 8 * run * c + run * r;
+                        if (wide)
+                            *(ulong*)to = *(ulong*)from;
+                        else
+                            *(uint*)to = *(uint*)from;
+                    }
             }
         }
     }

@@ -1,11 +1,14 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Tests.Tensors;
 
 /// <summary>
-/// The Q4_K prefill tiles, 256-bit and 512-bit, called directly on the same inputs: both must give the scalar kernel's
-/// bits, including at the int16 bound of the 512-bit tile (every nibble 15 against codes of 127).
+/// The Q4_K kernels, 256-bit and 512-bit, prefill tiles and decode kernels, each on the layout it reads and called
+/// directly on the same inputs: all must give the scalar kernel's bits, including at the int16 bound of the 512-bit
+/// kernels (every nibble 15 against codes of 127).
 /// </summary>
 public sealed unsafe class GemmQ4_Kx8Tests
 {
@@ -13,7 +16,7 @@ public sealed unsafe class GemmQ4_Kx8Tests
     [InlineData(1, false)]
     [InlineData(3, false)]
     [InlineData(2, true)]
-    public void Both_tiles_match_the_scalar_kernel_bit_for_bit(int blocks, bool extreme)
+    public void Every_kernel_matches_the_scalar_kernel_bit_for_bit(int blocks, bool extreme)
     {
         if (!GemmQ4_Kx8.IsSupported)
             return; // no VNNI: MatMul uses the row kernels, whose own tests cover them
@@ -35,6 +38,7 @@ public sealed unsafe class GemmQ4_Kx8Tests
             x[t] = extreme ? Enumerable.Repeat(t % 2 == 0 ? 1f : -1f, k).ToArray() : TestRows.Floats(rng, k);
 
         byte* packed = (byte*)NativeMemory.AlignedAlloc((nuint)GemmQ4_Kx8.PackedBytes(8, blocks), 64);
+        byte* packedWide = (byte*)NativeMemory.AlignedAlloc((nuint)GemmQ4_Kx8.PackedBytes(8, blocks), 64);
         byte* prepared = (byte*)NativeMemory.AlignedAlloc((nuint)(blocks * Math.Max(GemmQ4_Kx8.PreparedBytes, GemmQ4_Kx8.WidePreparedBytes)), 64);
         sbyte* codes = (sbyte*)NativeMemory.AlignedAlloc((nuint)(8 * k), 64);
         float* scales = (float*)NativeMemory.AlignedAlloc((nuint)(8 * blocks * 4), 64);
@@ -43,7 +47,10 @@ public sealed unsafe class GemmQ4_Kx8Tests
         {
             byte[] all = rows.SelectMany(r => r).ToArray();
             fixed (byte* src = all)
-                GemmQ4_Kx8.Pack(src, 8, rowBytes, blocks, packed);
+            {
+                GemmQ4_Kx8.Pack(src, 8, rowBytes, blocks, packed, wide: false);
+                GemmQ4_Kx8.Pack(src, 8, rowBytes, blocks, packedWide, wide: true);
+            }
             float* rowScales = stackalloc float[blocks];
             int* rowSums = stackalloc int[8 * blocks];
             for (int t = 0; t < 8; t++)
@@ -59,14 +66,22 @@ public sealed unsafe class GemmQ4_Kx8Tests
                 }
             }
 
-            float* narrow = stackalloc float[64];
+            float* narrow = stackalloc float[64], narrowDecode = stackalloc float[64];
             GemmQ4_Kx8.PrepareGroup(packed, blocks, prepared);
             GemmQ4_Kx8.Tile8x8(packed, prepared, codes, k, scales, sums, blocks, narrow, 8, null);
-            float* wide = stackalloc float[64];
+            float* wide = stackalloc float[64], wideDecode = stackalloc float[64];
             if (GemmQ4_Kx8.WideIsSupported)
             {
-                GemmQ4_Kx8.PrepareGroupWide(packed, blocks, prepared);
-                GemmQ4_Kx8.Tile8x8Wide(prepared, codes, k, scales, sums, blocks, wide, 8, null);
+                GemmQ4_Kx8.PrepareGroupWide(packedWide, blocks, prepared);
+                GemmQ4_Kx8.Tile8x8Wide(packedWide, prepared, codes, k, scales, sums, blocks, wide, 8, null);
+            }
+            for (int t = 0; t < 8; t++)
+            {
+                // Decode reads one token: its codes, and its scale and sums where the tile layout puts token t.
+                long at = LegacyGemmX8.TokenIndex(t, 0, blocks);
+                GemmQ4_Kx8.Group8x1(packed, codes + t * k, scales + at, sums + 4 * at, blocks, narrowDecode + 8 * t);
+                if (GemmQ4_Kx8.WideIsSupported)
+                    GemmQ4_Kx8.Group8x1Wide(packedWide, codes + t * k, scales + at, sums + 4 * at, blocks, wideDecode + 8 * t);
             }
             for (int t = 0; t < 8; t++)
             {
@@ -74,9 +89,13 @@ public sealed unsafe class GemmQ4_Kx8Tests
                 for (int r = 0; r < 8; r++)
                 {
                     float expected = VecDot.DotScalar(GgmlType.Q4_K, rows[r], a, k);
-                    Assert.True(expected == narrow[8 * t + r], $"256-bit t={t} r={r}: {expected} vs {narrow[8 * t + r]}");
+                    Assert.True(expected == narrow[8 * t + r], $"256-bit tile t={t} r={r}: {expected} vs {narrow[8 * t + r]}");
+                    Assert.True(expected == narrowDecode[8 * t + r], $"256-bit decode t={t} r={r}: {expected} vs {narrowDecode[8 * t + r]}");
                     if (GemmQ4_Kx8.WideIsSupported)
-                        Assert.True(expected == wide[8 * t + r], $"512-bit t={t} r={r}: {expected} vs {wide[8 * t + r]}");
+                    {
+                        Assert.True(expected == wide[8 * t + r], $"512-bit tile t={t} r={r}: {expected} vs {wide[8 * t + r]}");
+                        Assert.True(expected == wideDecode[8 * t + r], $"512-bit decode t={t} r={r}: {expected} vs {wideDecode[8 * t + r]}");
+                    }
                     if (extreme)
                         Assert.True(Math.Abs(expected) > 0, "the extreme case must not cancel to zero");
                 }
@@ -85,10 +104,30 @@ public sealed unsafe class GemmQ4_Kx8Tests
         finally
         {
             NativeMemory.AlignedFree(packed);
+            NativeMemory.AlignedFree(packedWide);
             NativeMemory.AlignedFree(prepared);
             NativeMemory.AlignedFree(codes);
             NativeMemory.AlignedFree(scales);
             NativeMemory.AlignedFree(sums);
+        }
+    }
+
+    [Fact]
+    public void Both_high_nibble_extractions_give_every_byte_its_high_nibble()
+    {
+        if (!GemmQ4_Kx8.WideIsSupported)
+            return;
+        byte[] bytes = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
+        for (int at = 0; at < 256; at += 64)
+        {
+            var x = Vector512.Create(bytes.AsSpan(at, 64));
+            Vector512<byte> shifted = GemmQ4_Kx8.HighNibblesShift(x);
+            Vector512<byte> gfni = Gfni.V512.IsSupported ? GemmQ4_Kx8.HighNibblesGfni(x) : shifted;
+            for (int i = 0; i < 64; i++)
+            {
+                Assert.Equal((byte)((at + i) >> 4), shifted[i]);
+                Assert.Equal((byte)((at + i) >> 4), gfni[i]);
+            }
         }
     }
 }
