@@ -10,23 +10,15 @@ public interface IParallelWork
 }
 
 /// <summary>
-/// Persistent worker threads for the forward pass. A decode step issues a hundred or more short parallel sections, so
-/// handing one over must cost far less than an OS wake-up: <see cref="Run"/> bumps a section counter that idle workers
-/// spin on (pause instructions only) for about <see cref="SpinMicroseconds"/> before they block on an event, and the
-/// calling thread, which does share 0 itself, spins the same way for the workers to finish. Neither side yields to
-/// the scheduler while it spins: on a 2-core machine a <c>sched_yield</c> per wait (what <see cref="SpinWait"/> and
-/// <see cref="ManualResetEventSlim"/> do while spinning) showed up as 2-4 % of a decode profile.
+/// Persistent worker threads for the forward pass. Workers spin briefly on their wake-up event before
+/// blocking (ManualResetEventSlim's spin phase), because a decode step issues hundreds of short
+/// parallel sections and an OS wake-up per section would cost more than the work on small models.
+/// The calling thread does share 0 itself.
 /// </summary>
 public sealed class ComputePool : IDisposable
 {
-    /// <summary>How long an idle worker spins for the next section before it blocks (bridges the gaps inside a decode step).</summary>
-    public const int SpinMicroseconds = 50;
-
-    private static readonly long SpinTicks = Math.Max(1, System.Diagnostics.Stopwatch.Frequency * SpinMicroseconds / 1_000_000);
-
     private readonly Worker[] _workers;
     private IParallelWork? _work;
-    private long _section;
     private int _pending;
     private ExceptionDispatchInfo? _failure;
     private volatile bool _disposed;
@@ -53,26 +45,17 @@ public sealed class ComputePool : IDisposable
         }
         _work = work;
         Volatile.Write(ref _pending, _workers.Length);
-        Interlocked.Increment(ref _section); // a full fence: publishes the work before any worker sees the section
         foreach (var w in _workers)
-            if (Volatile.Read(ref w.Sleeping))
-                w.Wake.Set();
+            w.Wake.Set();
         try
         {
             work.Execute(0, ThreadCount);
         }
         finally
         {
-            // Pause-only spinning while the workers finish; past the spin budget (a worker descheduled, or more pool
-            // threads than cores) yield instead, so a waiting caller does not hold a core a worker needs.
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            for (int polls = 1; Volatile.Read(ref _pending) != 0; polls++)
-            {
-                if (polls % 64 == 0 && System.Diagnostics.Stopwatch.GetTimestamp() - start > SpinTicks)
-                    Thread.Yield();
-                else
-                    Thread.SpinWait(1);
-            }
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _pending) != 0)
+                spin.SpinOnce(sleep1Threshold: -1);
             _work = null;
         }
         var failure = Interlocked.Exchange(ref _failure, null);
@@ -84,7 +67,6 @@ public sealed class ComputePool : IDisposable
         if (_disposed)
             return;
         _disposed = true;
-        Interlocked.Increment(ref _section);
         foreach (var w in _workers)
             w.Wake.Set();
         foreach (var w in _workers)
@@ -93,9 +75,11 @@ public sealed class ComputePool : IDisposable
 
     private sealed class Worker
     {
-        public readonly ManualResetEventSlim Wake = new(false, 0);
+        // About 20 µs of spinning on this machine: long enough to bridge consecutive matmuls in a decode step.
+        private const int SpinCount = 2000;
+
+        public readonly ManualResetEventSlim Wake = new(false, SpinCount);
         public readonly Thread Thread;
-        public bool Sleeping;
         private readonly ComputePool _pool;
         private readonly int _index;
 
@@ -109,11 +93,10 @@ public sealed class ComputePool : IDisposable
 
         private void Loop()
         {
-            // Sections are counted from 0, and this thread may start after Run has already counted the first one.
-            long seen = 0;
             while (true)
             {
-                seen = WaitForSection(seen);
+                Wake.Wait();
+                Wake.Reset();
                 if (_pool._disposed)
                     return;
                 try
@@ -128,29 +111,6 @@ public sealed class ComputePool : IDisposable
                 {
                     Interlocked.Decrement(ref _pool._pending);
                 }
-            }
-        }
-
-        /// <summary>Spins until the section counter passes <paramref name="seen"/>, blocking once the spin budget is spent.</summary>
-        private long WaitForSection(long seen)
-        {
-            long start = System.Diagnostics.Stopwatch.GetTimestamp(), now;
-            int polls = 0;
-            while (true)
-            {
-                if ((now = Volatile.Read(ref _pool._section)) != seen)
-                    return now;
-                Thread.SpinWait(1);
-                if (++polls % 64 != 0 || System.Diagnostics.Stopwatch.GetTimestamp() - start < SpinTicks)
-                    continue;
-                // Block. Sleeping is written before the counter is read again, and Run writes the counter before it
-                // reads Sleeping (both with full fences), so at least one side sees the other: no wake-up is lost.
-                Wake.Reset();
-                Interlocked.Exchange(ref Sleeping, true);
-                if (Volatile.Read(ref _pool._section) == seen)
-                    Wake.Wait();
-                Volatile.Write(ref Sleeping, false);
-                start = System.Diagnostics.Stopwatch.GetTimestamp();
             }
         }
     }
