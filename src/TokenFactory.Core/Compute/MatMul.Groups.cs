@@ -59,7 +59,7 @@ public sealed unsafe partial class MatMul
 
     private readonly struct Q4_KKernel : IGroupKernel
     {
-        // The 512-bit kernels where the CPU has AVX-512BW, which is also when the weights were packed for them (a
+        // The 512-bit kernels where the CPU has AVX-512BW and VBMI, which is also when the weights were packed for them (a
         // JIT-time constant, so the other branch is dropped).
         private static bool Wide => GemmQ4_Kx8.WideIsSupported;
 

@@ -318,9 +318,9 @@ public sealed unsafe partial class MatMul : IParallelWork
 
     /// <summary>
     /// Row groups per take from <see cref="GroupRanges"/>: about 16 per thread, so the threads end a matmul within ~1/16
-    /// of it of each other. Each take is a locked instruction, which waits for the thread's loads in flight, so smaller
-    /// takes cost streaming: tinyllama Q4_K decode, alternating every 8 tokens in one process, took 18.34 ms/token with 64
-    /// takes per thread against 17.18-17.72 with 16 or 32 and 17.21-18.13 with 4 or 8.
+    /// of it of each other. Each take is a locked instruction, and smaller takes measured slower: tinyllama Q4_K
+    /// decode, alternating every 8 tokens in one process, took 18.34 ms/token with 64 takes per thread against
+    /// 17.18-17.72 with 16 or 32 and 17.21-18.13 with 4 or 8.
     /// </summary>
     private static int GroupStep(int groups, int threads) => Math.Max(1, groups / (16 * threads));
 

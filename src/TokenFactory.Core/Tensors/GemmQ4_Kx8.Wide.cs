@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace TokenFactory.Tensors;
 
 /// <summary>
-/// The 512-bit kernels, for CPUs with AVX-512BW besides the AVX-VNNI every kernel here needs (Zen 4/5, Ice Lake,
+/// The 512-bit kernels, for CPUs with AVX-512BW and VBMI besides the AVX-VNNI every kernel here needs (Zen 5,
 /// Sapphire Rapids and later): the prefill tile and the decode kernel, both reading the 8-bytes-per-row code layout
 /// <see cref="Pack(byte*, int, long, int, byte*)"/> writes on these CPUs.
 /// <para>
@@ -22,8 +22,8 @@ namespace TokenFactory.Tensors;
 /// </summary>
 internal static unsafe partial class GemmQ4_Kx8
 {
-    /// <summary>Whether the 512-bit kernels and their code layout are used on this CPU (besides the 256-bit VNNI the other kernels need).</summary>
-    public static bool WideIsSupported => Avx512BW.IsSupported && Avx512F.IsSupported;
+    /// <summary>Whether the 512-bit kernels and their code layout are used on this CPU (besides the 256-bit VNNI the other kernels need; VBMI for <c>vpermb</c>).</summary>
+    public static bool WideIsSupported => Avx512BW.IsSupported && Avx512F.IsSupported && Avx512Vbmi.IsSupported;
 
     /// <summary>
     /// <see cref="PrepareGroupWide"/> output per 256-block: per sub-block scales as int16 quadruples per row (8 × 64),
@@ -44,28 +44,40 @@ internal static unsafe partial class GemmQ4_Kx8
         {
             byte* block = group + (long)b * BlockBytes, p = prepared + (long)b * WidePreparedBytes;
             (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = UnpackScales(block);
-            Vector512<byte> rows = RowPairScales(sc03, sc47);
-            for (int s = 0; s < 8; s++)
-                SubBlockScales(rows, s).Store((short*)(p + 64 * s));
+            Vector512<byte> z03 = sc03.AsByte().ToVector512(), z47 = sc47.AsByte().ToVector512();
+            short* sc = (short*)p;
+            SubBlockScales(z03, s_control0).Store(sc);
+            SubBlockScales(z03, s_control1).Store(sc + 32);
+            SubBlockScales(z03, s_control2).Store(sc + 64);
+            SubBlockScales(z03, s_control3).Store(sc + 96);
+            SubBlockScales(z47, s_control0).Store(sc + 128);
+            SubBlockScales(z47, s_control1).Store(sc + 160);
+            SubBlockScales(z47, s_control2).Store(sc + 192);
+            SubBlockScales(z47, s_control3).Store(sc + 224);
             StoreMinsAndScales(block, m03, m47, (int*)(p + WideMins), (float*)(p + WideD));
         }
     }
 
     /// <summary>
-    /// The 8 rows' packed 6-bit scales (<see cref="UnpackScales"/>) arranged for <see cref="SubBlockScales"/>: 128-bit
-    /// lane L holds rows 2L and 2L+1, sub-blocks 0-3 in its first two dwords and 4-7 in the last two.
+    /// A sub-block's scales as int16, row r's in lanes 4r..4r+3 (where <c>vpmaddubsw</c> leaves its sums), from the 8
+    /// rows' packed scales of sub-blocks 0-3 or 4-7 (<see cref="UnpackScales"/>, zero-extended) and the sub-block's
+    /// position s in them (<c>s_control</c>s).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<byte> RowPairScales(Vector256<int> sc03, Vector256<int> sc47)
-        => Avx512F.PermuteVar16x32(Vector512.Create(sc03, sc47), Vector512.Create(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15)).AsByte();
+    private static Vector512<short> SubBlockScales(Vector512<byte> packed, Vector512<byte> control)
+        => Avx512Vbmi.PermuteVar64x8(packed, control).AsInt16();
 
-    /// <summary>Sub-block <paramref name="s"/>'s scales as int16, row r's in lanes 4r..4r+3 (where <c>vpmaddubsw</c> leaves its sums).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<short> SubBlockScales(Vector512<byte> rowPairs, int s)
+    // The vpermb indices of SubBlockScales, built once: made at each use, the JIT rebuilt them in every block, and the
+    // decode kernel ran at 67 instead of 90 GB/s.
+    private static readonly Vector512<byte> s_control0 = ScaleControl(0), s_control1 = ScaleControl(1), s_control2 = ScaleControl(2), s_control3 = ScaleControl(3);
+
+    /// <summary>Output bytes 8r, 8r+2, 8r+4, 8r+6 take byte s of row r's dword (4r + s); the others byte 32, a zero of the extension.</summary>
+    private static Vector512<byte> ScaleControl(int s)
     {
-        byte even = (byte)(s < 4 ? s : s + 4), odd = (byte)(even + 4), z = 0x80; // 0x80: a zero byte
-        Vector128<byte> control = Vector128.Create(even, z, even, z, even, z, even, z, odd, z, odd, z, odd, z, odd, z);
-        return Avx512BW.Shuffle(rowPairs, Vector512.Create(control)).AsInt16();
+        Span<byte> index = stackalloc byte[64];
+        for (int i = 0; i < 64; i++)
+            index[i] = (byte)(i % 2 == 0 ? 4 * (i / 8) + s : 32);
+        return Vector512.Create<byte>(index);
     }
 
     /// <summary>
@@ -131,27 +143,27 @@ internal static unsafe partial class GemmQ4_Kx8
     private static Vector512<sbyte> Codes8(sbyte* p) => Vector512.Create(*(long*)p).AsSByte();
 
     /// <summary>
-    /// 8 rows × 1 token (decode) from the wide layout, as <see cref="Group8x1"/> (same arguments, same bits). Per block
-    /// it issues about half the instructions of the 256-bit kernel (32 <c>vpmaddubsw</c> zmm where that has 64
-    /// <c>vpdpbusd</c> ymm, each with its own broadcast and mask), which matters because decode streams weights while
-    /// computing: alone on one core, over 512 KB of groups, it ran 1.5x the 256-bit kernel's bytes per second (94 against
-    /// 61 GB/s), so it keeps up with the memory where that kernel ran out of time.
-    /// </summary>
-    /// <summary>
     /// Bytes ahead that <see cref="Group8x1Wide"/> prefetches (TOKENFACTORY_PREFETCH_Q4K overrides). Twice the other
-    /// kernels' distance: this kernel gets through a block in about 2/3 of the time, and when the memory ran at ~70 GB/s
-    /// (the fast periods of this shared machine) 4 KiB ahead left two threads at 60-68 GB/s where 8 KiB reached 68-73,
-    /// 93-95 % of the streaming kernel; 16 KiB and L2-only prefetching read less, and with the memory at ~40 GB/s all
-    /// of them read the same.
+    /// kernels' distance: over 256 MiB of groups, two threads, while the streaming kernel read 70-78 GB/s (the fast
+    /// spells of this shared machine), 4 KiB ahead read 56-68 GB/s and 8 KiB 68-70; L2-only prefetches 8-16 KiB ahead
+    /// read 60-66, and with the stream at 37-46 GB/s all of them read the same.
     /// </summary>
     internal static readonly int WidePrefetchDistance =
         int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH_Q4K"), out int d) ? d : 8192;
 
+    /// <summary>
+    /// 8 rows × 1 token (decode) from the wide layout, as <see cref="Group8x1"/> (same arguments, same bits). Per block
+    /// it issues about half the instructions of the 256-bit kernel (32 <c>vpmaddubsw</c> zmm where that has 64
+    /// <c>vpdpbusd</c> ymm, each with its own broadcast and mask), which matters because decode streams weights while
+    /// computing: over 512 KB of groups it ran about 1.5x the 256-bit kernel's bytes per second (one core 88-94 against
+    /// 57-63 GB/s, two 175-179 against 108-118), so it keeps up with the memory where that kernel ran out of time.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Group8x1Wide(byte* group, sbyte* a, float* da, int* sums, int blocks, float* o)
     {
         Vector256<float> f = default;
         int ahead = WidePrefetchDistance;
+        Vector512<byte> c0 = s_control0, c1 = s_control1, c2 = s_control2, c3 = s_control3;
         for (int b = 0; b < blocks; b++)
         {
             byte* block = group + (long)b * BlockBytes;
@@ -159,15 +171,13 @@ internal static unsafe partial class GemmQ4_Kx8
             byte* w = block + CodesOffset;
             sbyte* p = a + 256 * b;
             (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = UnpackScales(block);
-            Vector512<byte> rows = RowPairScales(sc03, sc47);
-            // Written out so that every offset and shuffle control is a constant.
-            Vector512<int> acc = (DecodePair(w, p + 32 * ActivationPacking.SubBlockSlot(0), p + 32 * ActivationPacking.SubBlockSlot(1), SubBlockScales(rows, 0), SubBlockScales(rows, 1))
-                + DecodePair(w + 256, p + 32 * ActivationPacking.SubBlockSlot(2), p + 32 * ActivationPacking.SubBlockSlot(3), SubBlockScales(rows, 2), SubBlockScales(rows, 3)))
-                + (DecodePair(w + 512, p + 32 * ActivationPacking.SubBlockSlot(4), p + 32 * ActivationPacking.SubBlockSlot(5), SubBlockScales(rows, 4), SubBlockScales(rows, 5))
-                + DecodePair(w + 768, p + 32 * ActivationPacking.SubBlockSlot(6), p + 32 * ActivationPacking.SubBlockSlot(7), SubBlockScales(rows, 6), SubBlockScales(rows, 7)));
-            (Vector256<short> p0, Vector256<short> p1, Vector256<short> p2, Vector256<short> p3) = MinPairs(m03, m47);
-            Vector256<float> dw = HalfVectors.FiniteToSingle((ushort*)block), dmin = HalfVectors.FiniteToSingle((ushort*)(block + 16));
-            f += BlockTerm(RowSums(acc), MinSum(p0, p1, p2, p3, sums + 32 * b), da[8 * b], dw, dmin);
+            Vector512<byte> z03 = sc03.AsByte().ToVector512(), z47 = sc47.AsByte().ToVector512();
+            // Written out so that every offset is a constant.
+            Vector512<int> acc = (DecodePair(w, p + 32 * ActivationPacking.SubBlockSlot(0), p + 32 * ActivationPacking.SubBlockSlot(1), SubBlockScales(z03, c0), SubBlockScales(z03, c1))
+                + DecodePair(w + 256, p + 32 * ActivationPacking.SubBlockSlot(2), p + 32 * ActivationPacking.SubBlockSlot(3), SubBlockScales(z03, c2), SubBlockScales(z03, c3)))
+                + (DecodePair(w + 512, p + 32 * ActivationPacking.SubBlockSlot(4), p + 32 * ActivationPacking.SubBlockSlot(5), SubBlockScales(z47, c0), SubBlockScales(z47, c1))
+                + DecodePair(w + 768, p + 32 * ActivationPacking.SubBlockSlot(6), p + 32 * ActivationPacking.SubBlockSlot(7), SubBlockScales(z47, c2), SubBlockScales(z47, c3)));
+            f += DecodeBlockTerm(block, RowSums(acc), m03, m47, sums + 32 * b, da[8 * b]);
         }
         f.Store(o);
     }
@@ -178,11 +188,7 @@ internal static unsafe partial class GemmQ4_Kx8
     {
         Vector512<byte> low4 = Vector512.Create((byte)0x0F);
         Vector512<byte> x0 = Vector512.Load(w), x1 = Vector512.Load(w + 64), x2 = Vector512.Load(w + 128), x3 = Vector512.Load(w + 192);
-        Vector512<short> low = (Avx512BW.MultiplyAddAdjacent(x0 & low4, Codes8(pl)) + Avx512BW.MultiplyAddAdjacent(x1 & low4, Codes8(pl + 8)))
-            + (Avx512BW.MultiplyAddAdjacent(x2 & low4, Codes8(pl + 16)) + Avx512BW.MultiplyAddAdjacent(x3 & low4, Codes8(pl + 24)));
-        Vector512<short> high = (Avx512BW.MultiplyAddAdjacent(HighNibbles(x0), Codes8(ph)) + Avx512BW.MultiplyAddAdjacent(HighNibbles(x1), Codes8(ph + 8)))
-            + (Avx512BW.MultiplyAddAdjacent(HighNibbles(x2), Codes8(ph + 16)) + Avx512BW.MultiplyAddAdjacent(HighNibbles(x3), Codes8(ph + 24)));
-        return Avx512BW.MultiplyAddAdjacent(low, scLow) + Avx512BW.MultiplyAddAdjacent(high, scHigh);
+        return PairSum(x0 & low4, x1 & low4, x2 & low4, x3 & low4, HighNibbles(x0), HighNibbles(x1), HighNibbles(x2), HighNibbles(x3), pl, ph, scLow, scHigh);
     }
 
     /// <summary>Each byte's high nibble: one GFNI affine transform where the CPU has it (Zen 4+, Ice Lake+), else a shift and a mask.</summary>

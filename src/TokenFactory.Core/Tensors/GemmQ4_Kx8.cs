@@ -188,10 +188,6 @@ internal static unsafe partial class GemmQ4_Kx8
         return (dw * vda) * Avx.ConvertToVector256Single(isum) - (dmin * vda) * Avx.ConvertToVector256Single(msum);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Dot4(Vector256<int> acc, Vector256<byte> w, sbyte* a)
-        => AvxVnni.MultiplyWideningAndAdd(acc, w, Vector256.Create(*(int*)a).AsSByte());
-
     /// <summary>
     /// 8 rows x 8 tokens: <c>o[t·stride + r] = W[r] · a[t]</c>. Token t's codes are at <c>a + t·k</c>; block b's scale
     /// of token t is <c>da[8b + t]</c> and its sub-block sums (4 ints of int16 pairs) start at <c>sums + 32b + 4t</c>
@@ -246,14 +242,7 @@ internal static unsafe partial class GemmQ4_Kx8
         {
             Vector256<byte> x = Vector256.Load(w);
             x = (high ? (x.AsUInt16() >>> 4).AsByte() : x) & Vector256.Create((byte)0x0F);
-            i0 = Dot4(i0, x, p);
-            i1 = Dot4(i1, x, p + kk);
-            i2 = Dot4(i2, x, p + 2 * kk);
-            i3 = Dot4(i3, x, p + 3 * kk);
-            i4 = Dot4(i4, x, p + 4 * kk);
-            i5 = Dot4(i5, x, p + 5 * kk);
-            i6 = Dot4(i6, x, p + 6 * kk);
-            i7 = Dot4(i7, x, p + 7 * kk);
+            LegacyGemmX8.Dot4x8(x, p, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
         }
         if (first)
         {
@@ -297,14 +286,14 @@ internal static unsafe partial class GemmQ4_Kx8
             for (int c = 0; c < 8; c++, w += 32, p += 4)
             {
                 Vector256<byte> x0 = Vector256.Load(w), x1 = Vector256.Load(w + 256), x2 = Vector256.Load(w + 512), x3 = Vector256.Load(w + 768);
-                l0 = Dot4(l0, x0 & low4, p + 32 * ActivationPacking.SubBlockSlot(0));
-                h0 = Dot4(h0, x0 & high4, p + 32 * ActivationPacking.SubBlockSlot(1));
-                l1 = Dot4(l1, x1 & low4, p + 32 * ActivationPacking.SubBlockSlot(2));
-                h1 = Dot4(h1, x1 & high4, p + 32 * ActivationPacking.SubBlockSlot(3));
-                l2 = Dot4(l2, x2 & low4, p + 32 * ActivationPacking.SubBlockSlot(4));
-                h2 = Dot4(h2, x2 & high4, p + 32 * ActivationPacking.SubBlockSlot(5));
-                l3 = Dot4(l3, x3 & low4, p + 32 * ActivationPacking.SubBlockSlot(6));
-                h3 = Dot4(h3, x3 & high4, p + 32 * ActivationPacking.SubBlockSlot(7));
+                l0 = LegacyGemmX8.Dot4(l0, x0 & low4, p + 32 * ActivationPacking.SubBlockSlot(0));
+                h0 = LegacyGemmX8.Dot4(h0, x0 & high4, p + 32 * ActivationPacking.SubBlockSlot(1));
+                l1 = LegacyGemmX8.Dot4(l1, x1 & low4, p + 32 * ActivationPacking.SubBlockSlot(2));
+                h1 = LegacyGemmX8.Dot4(h1, x1 & high4, p + 32 * ActivationPacking.SubBlockSlot(3));
+                l2 = LegacyGemmX8.Dot4(l2, x2 & low4, p + 32 * ActivationPacking.SubBlockSlot(4));
+                h2 = LegacyGemmX8.Dot4(h2, x2 & high4, p + 32 * ActivationPacking.SubBlockSlot(5));
+                l3 = LegacyGemmX8.Dot4(l3, x3 & low4, p + 32 * ActivationPacking.SubBlockSlot(6));
+                h3 = LegacyGemmX8.Dot4(h3, x3 & high4, p + 32 * ActivationPacking.SubBlockSlot(7));
             }
             // Scales as PrepareBlock unpacks them, kept in registers.
             (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = UnpackScales(block);
@@ -312,11 +301,21 @@ internal static unsafe partial class GemmQ4_Kx8
             Vector256<int> lows = l0 * (sc03 & mask) + l1 * ((sc03 >>> 16) & mask) + l2 * (sc47 & mask) + l3 * ((sc47 >>> 16) & mask);
             Vector256<int> highs = h0 * ((sc03 >>> 8) & mask) + h1 * (sc03 >>> 24) + h2 * ((sc47 >>> 8) & mask) + h3 * (sc47 >>> 24);
             Vector256<int> isum = lows + (highs >> 4); // exact: every high product carries the factor 16
-            (Vector256<short> p0, Vector256<short> p1, Vector256<short> p2, Vector256<short> p3) = MinPairs(m03, m47);
-            Vector256<float> dw = HalfVectors.FiniteToSingle((ushort*)block), dmin = HalfVectors.FiniteToSingle((ushort*)(block + 16));
-            f += BlockTerm(isum, MinSum(p0, p1, p2, p3, sums + 32 * b), da[8 * b], dw, dmin);
+            f += DecodeBlockTerm(block, isum, m03, m47, sums + 32 * b, da[8 * b]);
         }
         f.Store(o);
+    }
+
+    /// <summary>
+    /// A decode kernel's block contribution (<see cref="BlockTerm"/>) from the block's isum and its packed mins, d and
+    /// dmin, with the token's block scale <paramref name="da"/> and sub-block sums at <paramref name="sums"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> DecodeBlockTerm(byte* block, Vector256<int> isum, Vector256<int> m03, Vector256<int> m47, int* sums, float da)
+    {
+        (Vector256<short> p0, Vector256<short> p1, Vector256<short> p2, Vector256<short> p3) = MinPairs(m03, m47);
+        Vector256<float> dw = HalfVectors.FiniteToSingle((ushort*)block), dmin = HalfVectors.FiniteToSingle((ushort*)(block + 16));
+        return BlockTerm(isum, MinSum(p0, p1, p2, p3, sums), da, dw, dmin);
     }
 
     /// <summary>Prefetches one group block (18 cache lines), written out: a loop costs as many instructions again.</summary>

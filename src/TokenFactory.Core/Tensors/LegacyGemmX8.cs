@@ -45,6 +45,26 @@ internal static unsafe class LegacyGemmX8
     /// values side by side at constant offsets from one pointer that advances 8 per block.
     /// </summary>
     public static long TokenIndex(int t, int b, int blocks) => (long)(t >> 3) * blocks * 8 + b * 8 + (t & 7);
+
+    /// <summary>Per lane, <c>acc + Σ w·a</c> over 4 bytes: one <c>vpdpbusd</c> against 4 activation codes broadcast from <paramref name="a"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot4(Vector256<int> acc, Vector256<byte> w, sbyte* a)
+        => AvxVnni.MultiplyWideningAndAdd(acc, w, Vector256.Create(*(int*)a).AsSByte());
+
+    /// <summary>One chunk of 8 rows' codes <paramref name="x"/> against 8 tokens' 4 codes each, token t's at <c>p + t·kk</c>, into their accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Dot4x8(Vector256<byte> x, sbyte* p, nint kk,
+        ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3, ref Vector256<int> i4, ref Vector256<int> i5, ref Vector256<int> i6, ref Vector256<int> i7)
+    {
+        i0 = Dot4(i0, x, p);
+        i1 = Dot4(i1, x, p + kk);
+        i2 = Dot4(i2, x, p + 2 * kk);
+        i3 = Dot4(i3, x, p + 3 * kk);
+        i4 = Dot4(i4, x, p + 4 * kk);
+        i5 = Dot4(i5, x, p + 5 * kk);
+        i6 = Dot4(i6, x, p + 6 * kk);
+        i7 = Dot4(i7, x, p + 7 * kk);
+    }
 }
 
 /// <summary>How a 32-element block format is laid out in a group of 8 rows, and how its chunks become codes.</summary>
@@ -149,10 +169,6 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
     private static Vector256<float> Scales(byte* block)
         => HalfVectors.FiniteToSingle((ushort*)block);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Dot4(Vector256<int> acc, Vector256<byte> w, sbyte* a)
-        => AvxVnni.MultiplyWideningAndAdd(acc, w, Vector256.Create(*(int*)a).AsSByte());
-
     /// <summary>
     /// Pulls a block of the next group into L2 while this one computes: the tiles are compute-bound, so streaming the
     /// weights behind them hides the memory latency of the next group's first pass.
@@ -223,16 +239,7 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
     private static void Chunk8(byte* block, int c, sbyte* ab, nint kk,
         ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3, ref Vector256<int> i4, ref Vector256<int> i5, ref Vector256<int> i6, ref Vector256<int> i7)
     {
-        Vector256<byte> x = TFormat.Chunk(block, c);
-        sbyte* p = ab + 4 * c;
-        i0 = Dot4(i0, x, p);
-        i1 = Dot4(i1, x, p + kk);
-        i2 = Dot4(i2, x, p + 2 * kk);
-        i3 = Dot4(i3, x, p + 3 * kk);
-        i4 = Dot4(i4, x, p + 4 * kk);
-        i5 = Dot4(i5, x, p + 5 * kk);
-        i6 = Dot4(i6, x, p + 6 * kk);
-        i7 = Dot4(i7, x, p + 7 * kk);
+        LegacyGemmX8.Dot4x8(TFormat.Chunk(block, c), ab + 4 * c, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
     }
 
     /// <summary>8 rows x 1 token (decode): <c>o[r] = W[r] · a</c>, streaming the group once; same lane arithmetic as the tiles.</summary>
@@ -248,14 +255,14 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
                 Sse.Prefetch0(block + ahead + line);
             sbyte* ab = a + 32 * b;
             Vector256<int> i = Vector256.Create(seeds[8 * b]);
-            i = Dot4(i, TFormat.Chunk(block, 0), ab);
-            i = Dot4(i, TFormat.Chunk(block, 1), ab + 4);
-            i = Dot4(i, TFormat.Chunk(block, 2), ab + 8);
-            i = Dot4(i, TFormat.Chunk(block, 3), ab + 12);
-            i = Dot4(i, TFormat.Chunk(block, 4), ab + 16);
-            i = Dot4(i, TFormat.Chunk(block, 5), ab + 20);
-            i = Dot4(i, TFormat.Chunk(block, 6), ab + 24);
-            i = Dot4(i, TFormat.Chunk(block, 7), ab + 28);
+            i = LegacyGemmX8.Dot4(i, TFormat.Chunk(block, 0), ab);
+            i = LegacyGemmX8.Dot4(i, TFormat.Chunk(block, 1), ab + 4);
+            i = LegacyGemmX8.Dot4(i, TFormat.Chunk(block, 2), ab + 8);
+            i = LegacyGemmX8.Dot4(i, TFormat.Chunk(block, 3), ab + 12);
+            i = LegacyGemmX8.Dot4(i, TFormat.Chunk(block, 4), ab + 16);
+            i = LegacyGemmX8.Dot4(i, TFormat.Chunk(block, 5), ab + 20);
+            i = LegacyGemmX8.Dot4(i, TFormat.Chunk(block, 6), ab + 24);
+            i = LegacyGemmX8.Dot4(i, TFormat.Chunk(block, 7), ab + 28);
             f = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i), Scales(block) * Vector256.Create(da[8 * b]), f);
         }
         f.Store(o);
