@@ -82,10 +82,10 @@ public sealed class Attention : IParallelWork
 
         var scores = _scores[thread].AsSpan(0, n);
         var row = _rowScratch[thread].AsSpan(0, _headSize);
-        var keys = cache.AllKeys(_layer);
         for (int p = 0; p < n; p++)
         {
-            TensorPrimitives.ConvertToSingle(keys.Slice(p * kvDim + kvh * _headSize, _headSize), row);
+            for (int i = 0; i < _headSize; i++)
+                row[i] = (float)cache.KeyAt(_layer, p, kvh * _headSize + i);
             scores[p] = TensorPrimitives.Dot(q, row) * _scale;
         }
 

@@ -10,8 +10,8 @@ namespace TokenFactory.Compute;
 /// <summary>
 /// A drop-in for <see cref="Attention"/> (same constructor, same <see cref="Run"/>, same numerics: queries and
 /// softmax weights rounded to half precision, softmax summed in double) organised for SIMD and for grouped-query
-/// attention. Work items are (KV head, block of 16 tokens): the item widens its KV head's cached keys (transposed,
-/// so 16 positions' scores are 64 FMAs with no horizontal sums) and values once, and every query head of the group
+/// attention. Work items are (KV head, block of 16 tokens): the item widens its KV head's cached keys (stored
+/// transposed, so 16 positions' scores are 64 FMAs with no horizontal sums) and values once, and every query head of the group
 /// and every token of the block reuses them; value rows accumulate into registers. Float accumulation order differs
 /// from <see cref="Attention"/>, so results agree to float rounding (a softmax weight may round to the neighbouring
 /// half), not bit for bit. Head sizes that are not a multiple of 16 (or above 256), or CPUs without AVX-512, use
@@ -96,11 +96,17 @@ public sealed class GroupedAttention : IParallelWork
         fixed (float* kt = _keysT[thread], vf = _values[thread], sp = _scores[thread], qp = _query[thread], outp = _out, qs = _q)
         fixed (Half* kh = keys, vh = values)
         {
-            // Widen this KV head's keys (transposed: kt[i * cp + p]) and values (vf[p * hs + i]) once for the block.
-            float* row = stackalloc float[hs];
+            // Widen this KV head's keys (transposed: kt[i * cp + p]; the cache holds them channel-major in runs of 16
+            // positions, so each run is one vector) and values (vf[p * hs + i]) once for the block.
+            for (int p0 = 0; p0 < nMax; p0 += KvCache.KeyBlock)
+            {
+                ushort* run = (ushort*)(kh + _cache.KeyOffset(p0, kvh * hs));
+                for (int i = 0; i < hs; i++)
+                    Widen(run + KvCache.KeyBlock * i, kt + i * cp + p0, 1);
+            }
             for (int p = 0; p < nMax; p++)
-                WidenPosition((ushort*)(kh + (long)p * kvDim + kvh * hs), (ushort*)(vh + (long)p * kvDim + kvh * hs), p, kt, cp, vf, hs, row);
-            PadKeys(kt, cp, hs, nMax);
+                Widen((ushort*)(vh + (long)p * kvDim + kvh * hs), vf + p * hs, hs / 16);
+            PadKeys(kt, cp, hs, nMax); // the last run's slots past nMax hold whatever the cache had there
             for (int t = t0; t < t1; t++)
             {
                 long first = ((long)t * _headCount + kvh * _group) * hs;
@@ -114,17 +120,6 @@ public sealed class GroupedAttention : IParallelWork
 
     /// <summary>Whether <see cref="AttendHeads"/> runs on this CPU for this head size (else the scalar-order kernels).</summary>
     internal static bool IsAccelerated(int headSize) => Vector512.IsHardwareAccelerated && headSize % 16 == 0 && headSize <= 256;
-
-    /// <summary>Widens position <paramref name="p"/>'s key (into column p of the transposed keys) and value row.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static unsafe void WidenPosition(ushort* key, ushort* value, int p, float* kt, int cp, float* vf, int hs, float* row)
-    {
-        int chunks = hs / 16;
-        Widen(key, row, chunks);
-        for (int i = 0; i < hs; i++)
-            kt[i * cp + p] = row[i];
-        Widen(value, vf + p * hs, chunks);
-    }
 
     /// <summary>Zeroes the transposed keys' columns from <paramref name="n"/> to the next multiple of 16 (read, never used).</summary>
     internal static unsafe void PadKeys(float* kt, int cp, int hs, int n)

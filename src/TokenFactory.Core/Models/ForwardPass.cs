@@ -134,7 +134,7 @@ public sealed class ForwardPass : IDisposable, IAttentionStep
             var kt = k.AsSpan(t * _c.KvDimension, _c.KvDimension);
             var vt = v.AsSpan(t * _c.KvDimension, _c.KvDimension);
             AttentionInputs.Prepare(weights, _c, _rope, q.AsSpan(t * _c.QueryDimension, _c.QueryDimension), kt, vt, position);
-            TensorPrimitives.ConvertToHalf(kt, Cache.Keys(layer, position));
+            Cache.WriteKey(layer, position, kt);
             TensorPrimitives.ConvertToHalf(vt, Cache.Values(layer, position));
         }
         _attention.Run(_pool, Cache, layer, q, tokens, _chunkStart, output);

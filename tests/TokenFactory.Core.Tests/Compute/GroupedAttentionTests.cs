@@ -22,11 +22,9 @@ public sealed class GroupedAttentionTests
         for (int p = 0; p < ctx; p++)
         {
             float[] k = TestRows.Floats(rng, kvDim, 2f), v = TestRows.Floats(rng, kvDim);
+            cache.WriteKey(1, p, k);
             for (int i = 0; i < kvDim; i++)
-            {
-                cache.Keys(1, p)[i] = (Half)k[i];
                 cache.Values(1, p)[i] = (Half)v[i];
-            }
         }
         foreach (int threads in new[] { 1, 2 })
         {
