@@ -45,6 +45,9 @@ public static unsafe class MemoryBandwidth
 
     private sealed class ReadWork(byte* buffer, long bytes) : IParallelWork
     {
+        // Read here, not in Execute: a static read there, compiled before its class is initialised, kept a class-init
+        // check in front of the loop, and around it the JIT kept the four accumulators on the stack.
+        private readonly int _ahead = Tensors.LegacyGemmX8.PrefetchDistance;
         public bool Fill;
         public long Sink;
 
@@ -63,7 +66,7 @@ public static unsafe class MemoryBandwidth
                 return;
             }
             Vector512<long> a0 = default, a1 = default, a2 = default, a3 = default;
-            int ahead = Tensors.LegacyGemmX8.PrefetchDistance;
+            int ahead = _ahead;
             bool prefetch = Sse.IsSupported;
             for (; p < stop; p += 256)
             {
