@@ -40,7 +40,8 @@ public sealed class KvCache
     /// <summary>Number of positions filled so far.</summary>
     public int Length { get; set; }
 
-    public long Bytes => 2L * Layers * ContextLength * KvDimension * sizeof(short);
+    /// <summary>Bytes held: keys (context rounded up to whole runs) and values, every layer.</summary>
+    public long Bytes => Layers * ((ContextLength + KeyBlock - 1L) / KeyBlock * KeyBlock + ContextLength) * KvDimension * sizeof(short);
 
     /// <summary>Stores position <paramref name="position"/>'s key, rounded to half precision.</summary>
     public void WriteKey(int layer, int position, ReadOnlySpan<float> key)

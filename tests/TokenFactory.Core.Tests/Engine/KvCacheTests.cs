@@ -39,5 +39,12 @@ public sealed class KvCacheTests
         Assert.Throws<ArgumentOutOfRangeException>(() => cache.WriteKey(0, 0, new float[7]));
     }
 
+    [Fact]
+    public void Bytes_counts_the_keys_rounded_up_to_whole_runs()
+    {
+        Assert.Equal(2L * (48 + 37) * 8 * sizeof(short), new KvCache(2, 37, 8).Bytes);
+        Assert.Equal(0, new KvCache(0, 37, 8).Bytes);
+    }
+
     private static int Value(int layer, int position, int channel) => layer * 1000 + position * 24 + channel;
 }
