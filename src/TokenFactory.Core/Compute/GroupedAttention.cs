@@ -99,11 +99,7 @@ public sealed class GroupedAttention : IParallelWork
             // Widen this KV head's keys (transposed: kt[i * cp + p]; the cache holds them channel-major in runs of 16
             // positions, so each run is one vector) and values (vf[p * hs + i]) once for the block.
             for (int p0 = 0; p0 < nMax; p0 += KvCache.KeyBlock)
-            {
-                ushort* run = (ushort*)(kh + _cache.KeyOffset(p0, kvh * hs));
-                for (int i = 0; i < hs; i++)
-                    Widen(run + KvCache.KeyBlock * i, kt + i * cp + p0, 1);
-            }
+                WidenKeyRun((ushort*)(kh + _cache.KeyOffset(p0, kvh * hs)), kt, cp, p0, hs);
             for (int p = 0; p < nMax; p++)
                 Widen((ushort*)(vh + (long)p * kvDim + kvh * hs), vf + p * hs, hs / 16);
             PadKeys(kt, cp, hs, nMax); // the last run's slots past nMax hold whatever the cache had there
@@ -120,6 +116,18 @@ public sealed class GroupedAttention : IParallelWork
 
     /// <summary>Whether <see cref="AttendHeads"/> runs on this CPU for this head size (else the scalar-order kernels).</summary>
     internal static bool IsAccelerated(int headSize) => Vector512.IsHardwareAccelerated && headSize % 16 == 0 && headSize <= 256;
+
+    /// <summary>
+    /// One KV head's keys for the 16 positions from <paramref name="p0"/>, stored channel-major (16 halves per channel,
+    /// as <see cref="KvCache"/> and <see cref="KvBlockPool"/> keep them), widened into columns p0..p0+15 of the
+    /// transposed keys.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe void WidenKeyRun(ushort* run, float* kt, int cp, int p0, int hs)
+    {
+        for (int i = 0; i < hs; i++)
+            Widen(run + KvCache.KeyBlock * i, kt + i * cp + p0, 1);
+    }
 
     /// <summary>Zeroes the transposed keys' columns from <paramref name="n"/> to the next multiple of 16 (read, never used).</summary>
     internal static unsafe void PadKeys(float* kt, int cp, int hs, int n)

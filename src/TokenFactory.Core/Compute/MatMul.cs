@@ -245,6 +245,8 @@ public sealed unsafe partial class MatMul : IParallelWork
         int k = _parts[0].Columns, tokens = _tokens, tiles = (tokens + 3) / 4;
         int t0 = 4 * (int)((long)tiles * thread / threadCount), t1 = Math.Min(tokens, 4 * (int)((long)tiles * (thread + 1) / threadCount));
         sbyte* codes = (sbyte*)Ptr(_codes);
+        float* scales = Ptr(_scales);
+        int* sums = Ptr(_sums);
         fixed (float* x = _x)
         {
             float* xs = x + _xOffset;
@@ -259,8 +261,8 @@ public sealed unsafe partial class MatMul : IParallelWork
                     for (int b = 0; b < nb; b++)
                     {
                         long at = LegacyGemmX8.TokenIndex(t, b, nb);
-                        Ptr(_scales)[at] = rowScales[b];
-                        Ptr(_sums)[at] = -zeroPoint * rowSums[b];
+                        scales[at] = rowScales[b];
+                        sums[at] = -zeroPoint * rowSums[b];
                     }
                 }
             }
@@ -276,10 +278,10 @@ public sealed unsafe partial class MatMul : IParallelWork
                     {
                         // Sub-block sums as int16 pairs (4 ints per block), for GemmQ4_Kx8's vpdpwssd.
                         long at = LegacyGemmX8.TokenIndex(t, b, nsb);
-                        Ptr(_scales)[at] = rowScales[b];
+                        scales[at] = rowScales[b];
                         int* ps = rowSums + 8 * b;
                         for (int pair = 0; pair < 4; pair++)
-                            Ptr(_sums)[4 * at + pair] = (ps[2 * pair] & 0xFFFF) | (ps[2 * pair + 1] << 16);
+                            sums[4 * at + pair] = (ps[2 * pair] & 0xFFFF) | (ps[2 * pair + 1] << 16);
                     }
                 }
             }
@@ -295,12 +297,12 @@ public sealed unsafe partial class MatMul : IParallelWork
         sbyte* codes = (sbyte*)Ptr(_codes);
         float* scales = Ptr(_scales);
         int* sums = Ptr(_sums);
+        // Per block, one scale and one seed (Q8_0, Q4_0) or four ints of sub-block sums (Q4_K).
+        bool kQuant = _kind == Kind.Q4_K;
+        int nb = k / (kQuant ? 256 : 32), sumsPerBlock = kQuant ? 4 : 1;
         for (int t = _tokens; t < PaddedTokens(_tokens); t++)
         {
             Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
-            // Per block, one scale and one seed (Q8_0, Q4_0) or four ints of sub-block sums (Q4_K).
-            bool kQuant = _kind == Kind.Q4_K;
-            int nb = k / (kQuant ? 256 : 32), sumsPerBlock = kQuant ? 4 : 1;
             for (int b = 0; b < nb; b++)
             {
                 long to = LegacyGemmX8.TokenIndex(t, b, nb), from = LegacyGemmX8.TokenIndex(last, b, nb);

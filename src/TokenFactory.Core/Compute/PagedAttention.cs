@@ -158,8 +158,7 @@ public sealed unsafe class PagedAttention : IParallelWork
                 ushort* keys = (ushort*)(kh + pool.BlockOffset(block)) + (long)headOffset * blockSize;
                 if (blockSize == 16)
                 {
-                    for (int i = 0; i < hs; i++)
-                        GroupedAttention.Widen(keys + 16 * i, kt + i * cp + p0, 1);
+                    GroupedAttention.WidenKeyRun(keys, kt, cp, p0, hs);
                 }
                 else
                 {
