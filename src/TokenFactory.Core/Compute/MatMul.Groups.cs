@@ -61,7 +61,7 @@ public sealed unsafe partial class MatMul
     {
         // The 512-bit kernels where the CPU has AVX-512BW and VBMI, which is also when the weights were packed for them (a
         // JIT-time constant, so the other branch is dropped).
-        private static bool Wide => GemmQ4_Kx8.WideIsSupported;
+        private static bool Wide => GemmQ4_Kx8.UseWide;
 
         public static long PreparedBytes(int columns) => (long)columns / 256 * (Wide ? GemmQ4_Kx8.WidePreparedBytes : GemmQ4_Kx8.PreparedBytes);
 

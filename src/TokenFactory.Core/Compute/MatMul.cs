@@ -273,7 +273,10 @@ public sealed unsafe partial class MatMul : IParallelWork
                 int* rowSums = stackalloc int[8 * nsb];
                 for (int t = t0; t < t1; t++)
                 {
-                    ActivationPacking.Q8_K(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
+                    if (GemmQ4_Kx8.UseWide)
+                        ActivationPacking.Q8_KPairs(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
+                    else
+                        ActivationPacking.Q8_K(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
                     for (int b = 0; b < nsb; b++)
                     {
                         // Sub-block sums as int16 pairs (4 ints per block), for GemmQ4_Kx8's vpdpwssd.

@@ -139,6 +139,69 @@ internal static unsafe class ActivationPacking
         }
     }
 
+    /// <summary>
+    /// <see cref="Q8_K(float*, int, sbyte*, float*, int*)"/> with each 256-block's codes laid out for
+    /// <see cref="GemmQ4_Kx8"/>'s 512-bit kernels instead: sub-block pair j (sub-blocks 2j, 2j+1) in bytes 64j..64j+63
+    /// as 8 chunks of 8 bytes interleaving the two sub-blocks (<see cref="GemmQ4_Kx8.ChunkByte"/>). Needs VBMI, as those
+    /// kernels do; scales and sums as the other layout has them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q8_KPairs(float* x, int n, sbyte* codes, float* scales, int* pairSums)
+    {
+        if (!IsAccelerated || !Avx512Vbmi.IsSupported)
+        {
+            Q8_KPairsScalar(x, n, codes, scales, pairSums);
+            return;
+        }
+        Q8_K(x, n, codes, scales, pairSums);
+        // Slot order puts sub-blocks 2j and 2j+1 of pairs 0-1 (and 2-3) in slots 4h + (0, 2) and 4h + (1, 3): gather each
+        // pair's 64 bytes from its two slots, then interleave them with one vpermb.
+        Vector512<byte> control = s_pairInterleave;
+        for (int b = 0; b < n / 256; b++)
+        {
+            sbyte* cb = codes + 256 * b;
+            Vector256<byte> s0 = Vector256.Load((byte*)cb), s1 = Vector256.Load((byte*)cb + 32), s2 = Vector256.Load((byte*)cb + 64), s3 = Vector256.Load((byte*)cb + 96);
+            Vector256<byte> s4 = Vector256.Load((byte*)cb + 128), s5 = Vector256.Load((byte*)cb + 160), s6 = Vector256.Load((byte*)cb + 192), s7 = Vector256.Load((byte*)cb + 224);
+            Avx512Vbmi.PermuteVar64x8(Vector512.Create(s0, s2), control).Store((byte*)cb);
+            Avx512Vbmi.PermuteVar64x8(Vector512.Create(s1, s3), control).Store((byte*)cb + 64);
+            Avx512Vbmi.PermuteVar64x8(Vector512.Create(s4, s6), control).Store((byte*)cb + 128);
+            Avx512Vbmi.PermuteVar64x8(Vector512.Create(s5, s7), control).Store((byte*)cb + 192);
+        }
+    }
+
+    // Output byte 8c + k of a pair takes element e of the low (bytes 0-31) or high (32-63) sub-block.
+    private static readonly Vector512<byte> s_pairInterleave = PairInterleave();
+
+    private static Vector512<byte> PairInterleave()
+    {
+        Span<byte> index = stackalloc byte[64];
+        for (int i = 0; i < 64; i++)
+        {
+            (int e, bool high) = GemmQ4_Kx8.ChunkByte(i / 8, i % 8);
+            index[i] = (byte)((high ? 32 : 0) + e);
+        }
+        return Vector512.Create<byte>(index);
+    }
+
+    /// <summary>Scalar twin of <see cref="Q8_KPairs(float*, int, sbyte*, float*, int*)"/>, through the reference quantizer.</summary>
+    public static void Q8_KPairsScalar(float* x, int n, sbyte* codes, float* scales, int* pairSums)
+    {
+        Span<byte> block = stackalloc byte[292];
+        for (int b = 0; b < n / 256; b++)
+        {
+            Quantizer.QuantizeRow(GgmlType.Q8_K, new ReadOnlySpan<float>(x + 256 * b, 256), block);
+            scales[b] = BitConverter.ToSingle(block);
+            for (int sub = 0; sub < 8; sub++)
+                pairSums[8 * b + sub] = BitConverter.ToInt16(block.Slice(260 + 4 * sub)) + BitConverter.ToInt16(block.Slice(262 + 4 * sub));
+            for (int j = 0; j < 4; j++)
+                for (int i = 0; i < 64; i++)
+                {
+                    (int e, bool high) = GemmQ4_Kx8.ChunkByte(i / 8, i % 8);
+                    codes[256 * b + 64 * j + i] = (sbyte)block[4 + 32 * (2 * j + (high ? 1 : 0)) + e];
+                }
+        }
+    }
+
     /// <summary>Where sub-block <paramref name="sub"/> (32 codes) of a 256-block is stored: order 0,2,1,3,4,6,5,7.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int SubBlockSlot(int sub) => (sub & 4) | ((sub & 1) << 1) | ((sub >> 1) & 1);

@@ -7,17 +7,22 @@ namespace TokenFactory.Tensors;
 /// <summary>
 /// The 512-bit kernels, for CPUs with AVX-512BW and VBMI besides the AVX-VNNI every kernel here needs (Zen 5,
 /// Sapphire Rapids and later): the prefill tile and the decode kernel, both reading the 8-bytes-per-row code layout
-/// <see cref="Pack(byte*, int, long, int, byte*)"/> writes on these CPUs.
+/// <see cref="Pack(byte*, int, long, int, byte*)"/> writes on these CPUs, against activations packed by
+/// <see cref="ActivationPacking.Q8_KPairs"/>.
 /// <para>
 /// .NET 10 exposes no 512-bit <c>vpdpbusd</c> here, but <c>vpmaddubsw</c> on zmm does 64 byte products per
 /// instruction against 32 for the 256-bit <c>vpdpbusd</c>, at the same instruction rate on Zen 5 (a tight loop of
-/// it with int16 adds measured 421 GMAC/s per core against 216 for <c>vpdpbusd</c> ymm). Its int16 results are exact
-/// here: a nibble times a code pairs to at most 2·15·128 = 3840, and a 32-element sub-block adds four of those per lane
-/// (15360), under int16's 32767. One <c>vpmaddwd</c> per sub-block then applies the 6-bit scale and widens to int32,
-/// so isum = Σ sc·(q·a) is the same integer as in the 256-bit kernels and the results keep their bits.
+/// it with int16 adds measured 421 GMAC/s per core against 216 for <c>vpdpbusd</c> ymm). On Intel server cores
+/// (Sapphire Rapids class: 512-bit integer multiplies on ports 0 and 5 only) it still ran 1.2x the 256-bit tile with
+/// its operands in L1.
 /// </para>
 /// <para>
-/// A zmm of codes holds 8 rows × 8 adjacent bytes, so one broadcast of 8 activation codes serves the 8 rows.
+/// A zmm of codes holds 8 rows × 8 bytes, so one broadcast of 8 activation codes serves the 8 rows. The bytes of a
+/// sub-block pair are interleaved (<see cref="ChunkByte"/>) so that a row's int16 lanes alternate between the pair's
+/// two sub-blocks: one <c>vpmaddwd</c> per pair then applies both 6-bit scales, adds them and widens to int32, where
+/// separate sub-blocks took two and an add. The int16 sums are exact: each lane adds 16 products of a nibble (≤ 15) and
+/// a code (|a| ≤ 127), at most 30480 &lt; 32767; so isum = Σ sc·(q·a) is the same integer as in the 256-bit kernels and the
+/// results keep their bits.
 /// </para>
 /// </summary>
 internal static unsafe partial class GemmQ4_Kx8
@@ -25,72 +30,94 @@ internal static unsafe partial class GemmQ4_Kx8
     /// <summary>Whether the 512-bit kernels and their code layout are used on this CPU (besides the 256-bit VNNI the other kernels need; VBMI for <c>vpermb</c>).</summary>
     public static bool WideIsSupported => Avx512BW.IsSupported && Avx512F.IsSupported && Avx512Vbmi.IsSupported;
 
+    /// <summary>Whether this process packs Q4_K weights for the 512-bit kernels and runs them (see <see cref="ChooseWide"/>).</summary>
+    public static bool UseWide => s_useWide;
+
+    private static readonly bool s_useWide = ChooseWide(Environment.GetEnvironmentVariable("TOKENFACTORY_Q4K_WIDE"));
+
+    internal static bool ChooseWide(string? setting)
+    {
+        if (!WideIsSupported)
+            return false;
+        if (setting is "0" or "1")
+            return setting == "1";
+        return true;
+    }
+
     /// <summary>
-    /// <see cref="PrepareGroupWide"/> output per 256-block: per sub-block scales as int16 quadruples per row (8 × 64),
-    /// min pairs (4 × 32), d and dmin (2 × 32).
+    /// <see cref="PrepareGroupWide"/> output per 256-block: per sub-block pair the scales as int16 quadruples per row
+    /// (4 × 64), min pairs (4 × 32), d and dmin (2 × 32).
     /// </summary>
-    public const int WidePreparedBytes = 8 * 64 + 4 * 32 + 2 * 32;
+    public const int WidePreparedBytes = 4 * 64 + 4 * 32 + 2 * 32;
 
-    private const int WideMins = 8 * 64, WideD = WideMins + 4 * 32;
+    private const int WideMins = 4 * 64, WideD = WideMins + 4 * 32;
 
     /// <summary>
-    /// Per 256-block of a group in the wide layout: each sub-block's scales with row r's in int16 lanes 4r..4r+3, then
-    /// min pairs, d and dmin as <see cref="PrepareGroup"/> lays them out; shared by the group's token tiles.
+    /// Per 256-block of a group in the wide layout: each sub-block pair's scales (<see cref="PairScales"/>), then min
+    /// pairs, d and dmin as <see cref="PrepareGroup"/> lays them out; shared by the group's token tiles.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PrepareGroupWide(byte* group, int blocks, byte* prepared)
     {
+        Vector512<byte> c0 = s_pairControl0, c1 = s_pairControl1;
         for (int b = 0; b < blocks; b++)
         {
             byte* block = group + (long)b * BlockBytes, p = prepared + (long)b * WidePreparedBytes;
             (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = UnpackScales(block);
             Vector512<byte> z03 = sc03.AsByte().ToVector512(), z47 = sc47.AsByte().ToVector512();
             short* sc = (short*)p;
-            SubBlockScales(z03, s_control0).Store(sc);
-            SubBlockScales(z03, s_control1).Store(sc + 32);
-            SubBlockScales(z03, s_control2).Store(sc + 64);
-            SubBlockScales(z03, s_control3).Store(sc + 96);
-            SubBlockScales(z47, s_control0).Store(sc + 128);
-            SubBlockScales(z47, s_control1).Store(sc + 160);
-            SubBlockScales(z47, s_control2).Store(sc + 192);
-            SubBlockScales(z47, s_control3).Store(sc + 224);
+            PairScales(z03, c0).Store(sc);
+            PairScales(z03, c1).Store(sc + 32);
+            PairScales(z47, c0).Store(sc + 64);
+            PairScales(z47, c1).Store(sc + 96);
             StoreMinsAndScales(block, m03, m47, (int*)(p + WideMins), (float*)(p + WideD));
         }
     }
 
     /// <summary>
-    /// A sub-block's scales as int16, row r's in lanes 4r..4r+3 (where <c>vpmaddubsw</c> leaves its sums), from the 8
-    /// rows' packed scales of sub-blocks 0-3 or 4-7 (<see cref="UnpackScales"/>, zero-extended) and the sub-block's
-    /// position s in them (<c>s_control</c>s).
+    /// A sub-block pair's scales as int16, row r's in lanes 4r..4r+3 as (sc_2j, sc_2j+1, sc_2j, sc_2j+1), the order
+    /// <see cref="PairSum"/> leaves its sub-block sums in, from the 8 rows' packed scales of sub-blocks 0-3 or 4-7
+    /// (<see cref="UnpackScales"/>, zero-extended) and which pair of the four the control picks.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<short> SubBlockScales(Vector512<byte> packed, Vector512<byte> control)
+    private static Vector512<short> PairScales(Vector512<byte> packed, Vector512<byte> control)
         => Avx512Vbmi.PermuteVar64x8(packed, control).AsInt16();
 
-    // The vpermb indices of SubBlockScales, built once: made at each use, the JIT rebuilt them in every block, and the
-    // decode kernel ran at 67 instead of 90 GB/s.
-    private static readonly Vector512<byte> s_control0 = ScaleControl(0), s_control1 = ScaleControl(1), s_control2 = ScaleControl(2), s_control3 = ScaleControl(3);
+    // The vpermb indices of PairScales, built once: made at each use, the JIT rebuilt them in every block (the decode
+    // kernel ran at 67 instead of 90 GB/s on Zen 5).
+    private static readonly Vector512<byte> s_pairControl0 = PairControl(0), s_pairControl1 = PairControl(1);
 
-    /// <summary>Output bytes 8r, 8r+2, 8r+4, 8r+6 take byte s of row r's dword (4r + s); the others byte 32, a zero of the extension.</summary>
-    private static Vector512<byte> ScaleControl(int s)
+    /// <summary>Even output bytes 8r + 2m take byte 2q + (m mod 2) of row r's dword (4r + that); odd ones byte 32, a zero of the extension.</summary>
+    private static Vector512<byte> PairControl(int q)
     {
         Span<byte> index = stackalloc byte[64];
         for (int i = 0; i < 64; i++)
-            index[i] = (byte)(i % 2 == 0 ? 4 * (i / 8) + s : 32);
+            index[i] = (byte)(i % 2 == 0 ? 4 * (i / 8) + 2 * q + (i / 2) % 2 : 32);
         return Vector512.Create<byte>(index);
     }
 
     /// <summary>
-    /// 8 rows × 8 tokens, as <see cref="Tile8x8"/> (same arguments and results) but from the wide layout and
-    /// <see cref="PrepareGroupWide"/>'s scales. A block's 8 token accumulators (int32, row r in lanes 2r and 2r+1) stay in registers beside the
-    /// pair's 8 code vectors; all of it is EVEX-encoded, so the JIT has 32 registers to place them in.
+    /// Byte <paramref name="k"/> (0-7) of chunk <paramref name="c"/> (0-7) of a sub-block pair, in the wide layout of
+    /// both the weights' nibbles and the activation codes: elements e, e+1 of the low sub-block (2j), then e, e+1 of
+    /// the high one (2j+1), then e+2, e+3 of each, for e = 4c. <c>vpmaddubsw</c> thus leaves a row's int16 lanes
+    /// alternating between the two sub-blocks, and one <c>vpmaddwd</c> against <see cref="PairScales"/> applies both
+    /// scales and adds them.
+    /// </summary>
+    /// <returns>The element's index in its sub-block and whether it belongs to the high one.</returns>
+    internal static (int Element, bool High) ChunkByte(int c, int k) => (4 * c + 2 * (k >> 2) + (k & 1), (k & 2) != 0);
+
+    /// <summary>
+    /// 8 rows × 8 tokens, as <see cref="Tile8x8"/> (same arguments and results) but from the wide layout,
+    /// <see cref="PrepareGroupWide"/>'s scales and activation codes packed by <see cref="ActivationPacking.Q8_KPairs"/>.
+    /// A block's 8 token accumulators (int32, row r in lanes 2r and 2r+1) stay in registers beside the pair's 8 code
+    /// vectors; all of it is EVEX-encoded, so the JIT has 32 registers to place them in.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile8x8Wide(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
     {
         float* f = stackalloc float[64];
-        for (int t = 0; t < 8; t++)
-            Vector256<float>.Zero.Store(f + 8 * t);
+        for (int t = 0; t < 64; t += 16)
+            Vector512<float>.Zero.Store(f + t);
         nint kk = k;
         Vector512<byte> low4 = Vector512.Create((byte)0x0F);
         for (int b = 0; b < blocks; b++)
@@ -106,41 +133,79 @@ internal static unsafe partial class GemmQ4_Kx8
                 Vector512<byte> x0 = Vector512.Load(w), x1 = Vector512.Load(w + 64), x2 = Vector512.Load(w + 128), x3 = Vector512.Load(w + 192);
                 Vector512<byte> l0 = x0 & low4, l1 = x1 & low4, l2 = x2 & low4, l3 = x3 & low4;
                 Vector512<byte> h0 = HighNibbles(x0), h1 = HighNibbles(x1), h2 = HighNibbles(x2), h3 = HighNibbles(x3);
-                Vector512<short> scLow = Vector512.Load((short*)p + 64 * j), scHigh = Vector512.Load((short*)p + 64 * j + 32);
-                sbyte* pl = ab + 32 * ActivationPacking.SubBlockSlot(2 * j), ph = ab + 32 * ActivationPacking.SubBlockSlot(2 * j + 1);
-                s0 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl, ph, scLow, scHigh);
-                s1 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl + kk, ph + kk, scLow, scHigh);
-                s2 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl + 2 * kk, ph + 2 * kk, scLow, scHigh);
-                s3 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl + 3 * kk, ph + 3 * kk, scLow, scHigh);
-                s4 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl + 4 * kk, ph + 4 * kk, scLow, scHigh);
-                s5 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl + 5 * kk, ph + 5 * kk, scLow, scHigh);
-                s6 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl + 6 * kk, ph + 6 * kk, scLow, scHigh);
-                s7 += PairSum(l0, l1, l2, l3, h0, h1, h2, h3, pl + 7 * kk, ph + 7 * kk, scLow, scHigh);
+                Vector512<short> sc = Vector512.Load((short*)p + 32 * j);
+                sbyte* pj = ab + 64 * j;
+                s0 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj, sc);
+                s1 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + kk, sc);
+                s2 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 2 * kk, sc);
+                s3 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 3 * kk, sc);
+                s4 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 4 * kk, sc);
+                s5 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 5 * kk, sc);
+                s6 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 6 * kk, sc);
+                s7 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 7 * kk, sc);
             }
-            FinishBlock(f, (int*)(p + WideMins), (float*)(p + WideD), da + 8 * b, sums + 32 * b,
-                RowSums(s0), RowSums(s1), RowSums(s2), RowSums(s3), RowSums(s4), RowSums(s5), RowSums(s6), RowSums(s7));
+            FinishBlockWide(f, (int*)(p + WideMins), (float*)(p + WideD), da + 8 * b, sums + 32 * b, s0, s1, s2, s3, s4, s5, s6, s7);
         }
         for (int t = 0; t < 8; t++)
             Vector256.Load(f + 8 * t).Store(o + t * stride);
     }
 
     /// <summary>
-    /// One token's sub-block pair: sc_low·(low nibbles · a_low) + sc_high·(high nibbles · a_high), as int32 with row r
-    /// in lanes 2r and 2r+1.
+    /// One token's sub-block pair: sc_2j·(low sub-block · a) + sc_2j+1·(high sub-block · a), as int32 with row r in lanes
+    /// 2r and 2r+1. Chunk c's codes (<see cref="ChunkByte"/>) are the low nibbles of code vector c/2 for even c, the
+    /// high nibbles for odd c, against the 8 activation codes at <c>p + 8c</c>. Each int16 lane sums 16 products of one
+    /// sub-block, at most 16·15·127 = 30480 in magnitude (Q8_K codes stay within ±127), so the int16 adds are exact.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> PairSum(Vector512<byte> l0, Vector512<byte> l1, Vector512<byte> l2, Vector512<byte> l3,
-        Vector512<byte> h0, Vector512<byte> h1, Vector512<byte> h2, Vector512<byte> h3, sbyte* pl, sbyte* ph, Vector512<short> scLow, Vector512<short> scHigh)
+    private static Vector512<int> PairSum(Vector512<byte> l0, Vector512<byte> h0, Vector512<byte> l1, Vector512<byte> h1,
+        Vector512<byte> l2, Vector512<byte> h2, Vector512<byte> l3, Vector512<byte> h3, sbyte* p, Vector512<short> sc)
     {
-        Vector512<short> low = (Avx512BW.MultiplyAddAdjacent(l0, Codes8(pl)) + Avx512BW.MultiplyAddAdjacent(l1, Codes8(pl + 8)))
-            + (Avx512BW.MultiplyAddAdjacent(l2, Codes8(pl + 16)) + Avx512BW.MultiplyAddAdjacent(l3, Codes8(pl + 24)));
-        Vector512<short> high = (Avx512BW.MultiplyAddAdjacent(h0, Codes8(ph)) + Avx512BW.MultiplyAddAdjacent(h1, Codes8(ph + 8)))
-            + (Avx512BW.MultiplyAddAdjacent(h2, Codes8(ph + 16)) + Avx512BW.MultiplyAddAdjacent(h3, Codes8(ph + 24)));
-        return Avx512BW.MultiplyAddAdjacent(low, scLow) + Avx512BW.MultiplyAddAdjacent(high, scHigh);
+        Vector512<short> sum = ((Avx512BW.MultiplyAddAdjacent(l0, Codes8(p)) + Avx512BW.MultiplyAddAdjacent(h0, Codes8(p + 8)))
+            + (Avx512BW.MultiplyAddAdjacent(l1, Codes8(p + 16)) + Avx512BW.MultiplyAddAdjacent(h1, Codes8(p + 24))))
+            + ((Avx512BW.MultiplyAddAdjacent(l2, Codes8(p + 32)) + Avx512BW.MultiplyAddAdjacent(h2, Codes8(p + 40)))
+            + (Avx512BW.MultiplyAddAdjacent(l3, Codes8(p + 48)) + Avx512BW.MultiplyAddAdjacent(h3, Codes8(p + 56))));
+        return Avx512BW.MultiplyAddAdjacent(sum, sc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<sbyte> Codes8(sbyte* p) => Vector512.Create(*(long*)p).AsSByte();
+
+    /// <summary>
+    /// <see cref="FinishBlock"/> for the wide tile: two tokens per 512-bit vector, so the row sums, the conversions and
+    /// the block term take half the instructions (per lane the same operations in the same order, so the same bits).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FinishBlockWide(float* f, int* m, float* dd, float* da, int* sums,
+        Vector512<int> s0, Vector512<int> s1, Vector512<int> s2, Vector512<int> s3, Vector512<int> s4, Vector512<int> s5, Vector512<int> s6, Vector512<int> s7)
+    {
+        Vector256<short> m0 = Vector256.Load(m).AsInt16(), m1 = Vector256.Load(m + 8).AsInt16(), m2 = Vector256.Load(m + 16).AsInt16(), m3 = Vector256.Load(m + 24).AsInt16();
+        Vector256<float> dw = Vector256.Load(dd), dmin = Vector256.Load(dd + 8);
+        Vector512<float> dw2 = Vector512.Create(dw, dw), dmin2 = Vector512.Create(dmin, dmin);
+        Vector512<int> even = s_evenLanes, odd = s_oddLanes;
+        FinishTwo(f, s0, s1, even, odd, m0, m1, m2, m3, sums, da, dw2, dmin2);
+        FinishTwo(f + 16, s2, s3, even, odd, m0, m1, m2, m3, sums + 8, da + 2, dw2, dmin2);
+        FinishTwo(f + 32, s4, s5, even, odd, m0, m1, m2, m3, sums + 16, da + 4, dw2, dmin2);
+        FinishTwo(f + 48, s6, s7, even, odd, m0, m1, m2, m3, sums + 24, da + 6, dw2, dmin2);
+    }
+
+    // vpermt2d indices: the even (odd) int32 lanes of the first vector, then those of the second.
+    private static readonly Vector512<int> s_evenLanes = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<int> s_oddLanes = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+
+    /// <summary>
+    /// Two tokens' block contributions (<see cref="BlockTerm"/>) added to their 16 float results at <paramref name="f"/>:
+    /// each row's two int32 lanes summed (the first token's rows in lanes 0-7, the second's in 8-15).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FinishTwo(float* f, Vector512<int> sa, Vector512<int> sb, Vector512<int> even, Vector512<int> odd,
+        Vector256<short> m0, Vector256<short> m1, Vector256<short> m2, Vector256<short> m3, int* sums, float* da, Vector512<float> dw2, Vector512<float> dmin2)
+    {
+        Vector512<int> isum = Avx512F.PermuteVar16x32x2(sa, even, sb) + Avx512F.PermuteVar16x32x2(sa, odd, sb);
+        Vector512<int> msum = Vector512.Create(MinSum(m0, m1, m2, m3, sums), MinSum(m0, m1, m2, m3, sums + 4));
+        Vector512<float> vda = Vector512.Create(Vector256.Create(da[0]), Vector256.Create(da[1]));
+        Vector512<float> term = (dw2 * vda) * Avx512F.ConvertToVector512Single(isum) - (dmin2 * vda) * Avx512F.ConvertToVector512Single(msum);
+        (Vector512.Load(f) + term).Store(f);
+    }
 
     /// <summary>
     /// Bytes ahead that <see cref="Group8x1Wide"/> prefetches (TOKENFACTORY_PREFETCH_Q4K overrides). Twice the other
@@ -163,7 +228,7 @@ internal static unsafe partial class GemmQ4_Kx8
     {
         Vector256<float> f = default;
         int ahead = WidePrefetchDistance;
-        Vector512<byte> c0 = s_control0, c1 = s_control1, c2 = s_control2, c3 = s_control3;
+        Vector512<byte> c0 = s_pairControl0, c1 = s_pairControl1;
         for (int b = 0; b < blocks; b++)
         {
             byte* block = group + (long)b * BlockBytes;
@@ -173,22 +238,20 @@ internal static unsafe partial class GemmQ4_Kx8
             (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = UnpackScales(block);
             Vector512<byte> z03 = sc03.AsByte().ToVector512(), z47 = sc47.AsByte().ToVector512();
             // Written out so that every offset is a constant.
-            Vector512<int> acc = (DecodePair(w, p + 32 * ActivationPacking.SubBlockSlot(0), p + 32 * ActivationPacking.SubBlockSlot(1), SubBlockScales(z03, c0), SubBlockScales(z03, c1))
-                + DecodePair(w + 256, p + 32 * ActivationPacking.SubBlockSlot(2), p + 32 * ActivationPacking.SubBlockSlot(3), SubBlockScales(z03, c2), SubBlockScales(z03, c3)))
-                + (DecodePair(w + 512, p + 32 * ActivationPacking.SubBlockSlot(4), p + 32 * ActivationPacking.SubBlockSlot(5), SubBlockScales(z47, c0), SubBlockScales(z47, c1))
-                + DecodePair(w + 768, p + 32 * ActivationPacking.SubBlockSlot(6), p + 32 * ActivationPacking.SubBlockSlot(7), SubBlockScales(z47, c2), SubBlockScales(z47, c3)));
+            Vector512<int> acc = (DecodePair(w, p, PairScales(z03, c0)) + DecodePair(w + 256, p + 64, PairScales(z03, c1)))
+                + (DecodePair(w + 512, p + 128, PairScales(z47, c0)) + DecodePair(w + 768, p + 192, PairScales(z47, c1)));
             f += DecodeBlockTerm(block, RowSums(acc), m03, m47, sums + 32 * b, da[8 * b]);
         }
         f.Store(o);
     }
 
-    /// <summary>One sub-block pair of the token: sc_low·(low nibbles · a_low) + sc_high·(high nibbles · a_high), row r in int32 lanes 2r, 2r+1.</summary>
+    /// <summary>One sub-block pair of the token (<see cref="PairSum"/>) straight from the group's code vectors at <paramref name="w"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> DecodePair(byte* w, sbyte* pl, sbyte* ph, Vector512<short> scLow, Vector512<short> scHigh)
+    private static Vector512<int> DecodePair(byte* w, sbyte* p, Vector512<short> sc)
     {
         Vector512<byte> low4 = Vector512.Create((byte)0x0F);
         Vector512<byte> x0 = Vector512.Load(w), x1 = Vector512.Load(w + 64), x2 = Vector512.Load(w + 128), x3 = Vector512.Load(w + 192);
-        return PairSum(x0 & low4, x1 & low4, x2 & low4, x3 & low4, HighNibbles(x0), HighNibbles(x1), HighNibbles(x2), HighNibbles(x3), pl, ph, scLow, scHigh);
+        return PairSum(x0 & low4, HighNibbles(x0), x1 & low4, HighNibbles(x1), x2 & low4, HighNibbles(x2), x3 & low4, HighNibbles(x3), p, sc);
     }
 
     /// <summary>Each byte's high nibble: one GFNI affine transform where the CPU has it (Zen 4+, Ice Lake+), else a shift and a mask.</summary>

@@ -11,9 +11,10 @@ namespace TokenFactory.Tensors;
 /// each row's 12 bytes, stored word-major: 8 first words, 8 second, 8 third, so SIMD unpacks all rows at once), then for each
 /// pair j of 32-element sub-blocks 8 chunks of 32 bytes: chunk c holds bytes 4c..4c+3 of each row's 32 nibble bytes
 /// of the pair (low nibbles: sub-block 2j, high: 2j+1), so lane r of a <c>vpdpbusd</c> against 4 broadcast
-/// activation codes collects row r's products. Where the 512-bit kernels run (<see cref="WideIsSupported"/>) the codes
-/// are packed 8 bytes per row instead: 4 chunks of 64 bytes per pair, chunk q holding bytes 8q..8q+7 of each row
-/// (see GemmQ4_Kx8.Wide.cs); the rest of the block is the same.
+/// activation codes collects row r's products. Where the 512-bit kernels run (<see cref="UseWide"/>) the codes
+/// are packed 8 bytes per row instead: 4 vectors of 64 bytes per pair, each row's 8 bytes holding two chunks of 8
+/// nibbles that interleave the pair's two sub-blocks (<see cref="ChunkByte"/>, GemmQ4_Kx8.Wide.cs); the rest of the
+/// block is the same.
 /// <para>
 /// Activations are <see cref="ActivationPacking.Q8_K"/>'s codes (sub-blocks stored in slot order), with each block's
 /// scale and sub-block sums (as int16 pairs) laid out by <see cref="LegacyGemmX8.TokenIndex"/>. Per (row, token) every kernel computes the exact integers isum = Σ sc·(q·a) and
@@ -39,9 +40,9 @@ internal static unsafe partial class GemmQ4_Kx8
 
     /// <summary>
     /// Repacks <paramref name="rows"/> Q4_K rows (<paramref name="blocks"/> 256-blocks each) into groups of 8, with the
-    /// codes in the layout this CPU's kernels read (<see cref="WideIsSupported"/>: 8 bytes per row, else 4).
+    /// codes in the layout this CPU's kernels read (<see cref="UseWide"/>: 8 bytes per row, else 4).
     /// </summary>
-    public static void Pack(byte* src, int rows, long rowBytes, int blocks, byte* dst) => Pack(src, rows, rowBytes, blocks, dst, WideIsSupported);
+    public static void Pack(byte* src, int rows, long rowBytes, int blocks, byte* dst) => Pack(src, rows, rowBytes, blocks, dst, UseWide);
 
     /// <summary>As <see cref="Pack(byte*, int, long, int, byte*)"/>, with the codes 8 bytes per row when <paramref name="wide"/>.</summary>
     internal static void Pack(byte* src, int rows, long rowBytes, int blocks, byte* dst, bool wide)
@@ -49,7 +50,7 @@ internal static unsafe partial class GemmQ4_Kx8
 
     private static void PackGroup(byte* src, int rows, long rowBytes, int blocks, int g, byte* dst, bool wide)
     {
-        int run = wide ? 8 : 4; // adjacent code bytes of one row in a chunk
+        const int run = 4; // adjacent code bytes of one row in a chunk (256-bit layout)
         for (int b = 0; b < blocks; b++)
         {
             byte* o = dst + (long)b * BlockBytes;
@@ -65,16 +66,28 @@ internal static unsafe partial class GemmQ4_Kx8
                 for (int word = 0; word < 3; word++)
                     *(uint*)(o + 32 + 32 * word + 4 * r) = *(uint*)(block + 4 + 4 * word);
                 for (int j = 0; j < 4; j++)
-                    for (int c = 0; c < 32 / run; c++)
+                {
+                    byte* pair = block + 16 + 32 * j;
+                    if (wide)
                     {
-                        byte* from = block + 16 + 32 * j + run * c, to = o + CodesOffset + 256 * j + 8 * run * c + run * r;
-                        if (wide)
-                            *(ulong*)to = *(ulong*)from;
-                        else
-                            *(uint*)to = *(uint*)from;
+                        // Vector q, row r, byte k: chunk 2q's byte k in the low nibble, chunk 2q+1's in the high one.
+                        for (int q = 0; q < 4; q++)
+                            for (int k = 0; k < 8; k++)
+                                o[CodesOffset + 256 * j + 64 * q + 8 * r + k] = (byte)(PairNibble(pair, 2 * q, k) | PairNibble(pair, 2 * q + 1, k) << 4);
+                        continue;
                     }
+                    for (int c = 0; c < 32 / run; c++)
+                        *(uint*)(o + CodesOffset + 256 * j + 8 * run * c + run * r) = *(uint*)(pair + run * c);
+                }
             }
         }
+    }
+
+    /// <summary>Byte <paramref name="k"/> of chunk <paramref name="c"/> of a pair's 32 file bytes (low nibbles: sub-block 2j, high: 2j+1), see <see cref="ChunkByte"/>.</summary>
+    private static int PairNibble(byte* pair, int c, int k)
+    {
+        (int e, bool high) = ChunkByte(c, k);
+        return high ? pair[e] >> 4 : pair[e] & 0x0F;
     }
 
     /// <summary>

@@ -41,6 +41,7 @@ public sealed unsafe class GemmQ4_Kx8Tests
         byte* packedWide = (byte*)NativeMemory.AlignedAlloc((nuint)GemmQ4_Kx8.PackedBytes(8, blocks), 64);
         byte* prepared = (byte*)NativeMemory.AlignedAlloc((nuint)(blocks * Math.Max(GemmQ4_Kx8.PreparedBytes, GemmQ4_Kx8.WidePreparedBytes)), 64);
         sbyte* codes = (sbyte*)NativeMemory.AlignedAlloc((nuint)(8 * k), 64);
+        sbyte* codesWide = (sbyte*)NativeMemory.AlignedAlloc((nuint)(8 * k), 64);
         float* scales = (float*)NativeMemory.AlignedAlloc((nuint)(8 * blocks * 4), 64);
         int* sums = (int*)NativeMemory.AlignedAlloc((nuint)(8 * blocks * 16), 64);
         try
@@ -56,7 +57,12 @@ public sealed unsafe class GemmQ4_Kx8Tests
             for (int t = 0; t < 8; t++)
             {
                 fixed (float* xt = x[t])
+                {
+                    // The 512-bit kernels read the pair-interleaved layout (same scales and sums).
+                    if (GemmQ4_Kx8.WideIsSupported)
+                        ActivationPacking.Q8_KPairs(xt, k, codesWide + t * k, rowScales, rowSums);
                     ActivationPacking.Q8_K(xt, k, codes + t * k, rowScales, rowSums);
+                }
                 for (int b = 0; b < blocks; b++)
                 {
                     long at = LegacyGemmX8.TokenIndex(t, b, blocks);
@@ -73,7 +79,7 @@ public sealed unsafe class GemmQ4_Kx8Tests
             if (GemmQ4_Kx8.WideIsSupported)
             {
                 GemmQ4_Kx8.PrepareGroupWide(packedWide, blocks, prepared);
-                GemmQ4_Kx8.Tile8x8Wide(packedWide, prepared, codes, k, scales, sums, blocks, wide, 8, null);
+                GemmQ4_Kx8.Tile8x8Wide(packedWide, prepared, codesWide, k, scales, sums, blocks, wide, 8, null);
             }
             for (int t = 0; t < 8; t++)
             {
@@ -81,7 +87,7 @@ public sealed unsafe class GemmQ4_Kx8Tests
                 long at = LegacyGemmX8.TokenIndex(t, 0, blocks);
                 GemmQ4_Kx8.Group8x1(packed, codes + t * k, scales + at, sums + 4 * at, blocks, narrowDecode + 8 * t);
                 if (GemmQ4_Kx8.WideIsSupported)
-                    GemmQ4_Kx8.Group8x1Wide(packedWide, codes + t * k, scales + at, sums + 4 * at, blocks, wideDecode + 8 * t);
+                    GemmQ4_Kx8.Group8x1Wide(packedWide, codesWide + t * k, scales + at, sums + 4 * at, blocks, wideDecode + 8 * t);
             }
             for (int t = 0; t < 8; t++)
             {
@@ -107,6 +113,7 @@ public sealed unsafe class GemmQ4_Kx8Tests
             NativeMemory.AlignedFree(packedWide);
             NativeMemory.AlignedFree(prepared);
             NativeMemory.AlignedFree(codes);
+            NativeMemory.AlignedFree(codesWide);
             NativeMemory.AlignedFree(scales);
             NativeMemory.AlignedFree(sums);
         }
@@ -129,5 +136,14 @@ public sealed unsafe class GemmQ4_Kx8Tests
                 Assert.Equal((byte)((at + i) >> 4), gfni[i]);
             }
         }
+    }
+
+    [Fact]
+    public void TOKENFACTORY_Q4K_WIDE_turns_the_512_bit_kernels_off_or_on_where_they_can_run()
+    {
+        Assert.False(GemmQ4_Kx8.ChooseWide("0"));
+        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide("1"));
+        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide(null));
+        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide("yes")); // anything else: the default
     }
 }
