@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 
 namespace TokenFactory.Cli.Tests;
 
-/// <summary><c>bench model</c> on a real (tiny) file: the figures, the paired roofline and the JSON it writes.</summary>
+/// <summary><c>bench model</c> on a real (tiny) file: the figures, the interleaved and bracketed rooflines and the JSON it writes.</summary>
 public sealed class BenchModelCommandTests
 {
     [Fact]
@@ -14,7 +14,8 @@ public sealed class BenchModelCommandTests
             var (code, stdout, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K,
                 "-t", "2", "-p", "16", "-n", "8", "--reps", "2", "--bandwidth-mib", "64", "--json", json);
             Assert.True(code == 0, stderr);
-            Assert.Contains("memory read bandwidth around our generation runs:", stdout);
+            Assert.Contains("memory read bandwidth during our generation runs (one pass every 16 tokens):", stdout);
+            Assert.Contains("best-of-3 readings just before and after each run", stdout);
             Assert.Matches(@"tokenfactory\s+[\d.]+ ± [\d.]+\s+[\d.]+ ± [\d.]+\s+[\d.]+ %", stdout);
 
             var o = JsonNode.Parse(File.ReadAllText(json))!;
@@ -31,6 +32,12 @@ public sealed class BenchModelCommandTests
             var tg = ours["tg"]!["runs"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
             double expected = 100 * (tg[0] * bytesPerToken / bandwidths[0]!.GetValue<double>() + tg[1] * bytesPerToken / bandwidths[1]!.GetValue<double>()) / 2;
             Assert.Equal(expected, ours["tgPercentOfRoofline"]!.GetValue<double>(), 0.2);
+            // The bracketed figure (best of 3 passes before and after each run) pairs the same runs with those readings.
+            Assert.Equal(16, o["bandwidthInterleaveTokens"]!.GetValue<int>());
+            var brackets = o["bandwidthBracketRuns"]!.AsArray();
+            Assert.Equal(2, brackets.Count);
+            double bracketed = 100 * (tg[0] * bytesPerToken / brackets[0]!.GetValue<double>() + tg[1] * bytesPerToken / brackets[1]!.GetValue<double>()) / 2;
+            Assert.Equal(bracketed, ours["tgPercentOfRooflineBracketed"]!.GetValue<double>(), 0.2);
             Assert.True(ours["peakRssBytes"]!.GetValue<long>() > 0);
         }
         finally

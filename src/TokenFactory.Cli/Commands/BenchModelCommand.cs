@@ -100,21 +100,35 @@ internal static class BenchModelCommand
         if (nGen > 0)
             RunGeneration(pass, bos, Math.Min(nGen, 8));
 
-        // The roofline is paired with each generation run: the bandwidth kernel runs just before and just after our
-        // timed generation and the run is compared with the mean of the two readings, because on a shared machine the
-        // neighbours' memory traffic moves both by tens of percent within a minute (readings taken once for the whole
-        // benchmark were 33 to 60 GB/s on the same VM). Each buffer is freed again; the peak-RSS mark is kept across
-        // those resets so it still reports the model.
+        // The roofline is paired with each generation run, because on a shared machine the neighbours' memory traffic
+        // moves both by tens of percent within a minute (readings taken once for the whole benchmark were 33 to 60
+        // GB/s on one VM). Interleaved (the reported figure): the run is cut into stretches of InterleaveTokens tokens,
+        // the bandwidth kernel reads its buffer once before each stretch and once after the last, and the run is
+        // compared with those passes taken together (their bytes over their time), so both are averages over the same
+        // minutes. Bracketed (what earlier sessions reported, kept in the JSON): the best of 3 passes just before and
+        // just after the run, whose best-of-3 picks the quiet moments that the run's average does not get. The probe's
+        // buffer is resident during the run; the peak-RSS figure leaves it out.
         var bwReps = new List<double>();
+        var bwBracketReps = new List<double>();
         long peakBeforeResets = 0;
-        double PairedBandwidth()
+        double GenerationWithRoofline()
         {
             if (bwMiB <= 0)
-                return 0;
+                return RunGeneration(pass, bos, nGen);
             peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes());
-            double bw = MemoryBandwidth.Measure(pool, (long)bwMiB << 20, passes: 3);
+            long rssBefore = ResidentBytes();
+            using var probe = new MemoryBandwidth.Probe(pool, (long)bwMiB << 20);
+            long probeResident = Math.Max(0, ResidentBytes() - rssBefore);
             ResetPeakRss();
-            return bw;
+            double before = BestOf(probe, 3);
+            var (seconds, passBytes, passSeconds) = RunGenerationInterleaved(pass, bos, nGen, probe, InterleaveTokens);
+            double after = BestOf(probe, 3);
+            peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes() - probeResident);
+            bwReps.Add(passBytes / passSeconds);
+            bwBracketReps.Add((before + after) / 2);
+            probe.Dispose();
+            ResetPeakRss();
+            return seconds;
         }
 
         var ppOurs = new List<double>();
@@ -128,13 +142,9 @@ internal static class BenchModelCommand
             if (nPrompt > 0)
                 ppOurs.Add(nPrompt / RunPrompt(pass, promptTokens));
             if (nGen > 0)
-            {
-                double before = PairedBandwidth();
-                tgOurs.Add(nGen / RunGeneration(pass, bos, nGen));
-                bwReps.Add((before + PairedBandwidth()) / 2);
-            }
+                tgOurs.Add(nGen / GenerationWithRoofline());
             Console.Error.WriteLine($"rep {rep + 1}/{reps} tokenfactory: pp {Last(ppOurs)} tg {Last(tgOurs)}" +
-                (bwReps.Count > 0 && bwReps[^1] > 0 ? $" (bandwidth around it {bwReps[^1] / 1e9:F1} GB/s)" : ""));
+                (bwReps.Count > 0 ? $" (bandwidth during it {bwReps[^1] / 1e9:F1} GB/s, best-of-3 around it {bwBracketReps[^1] / 1e9:F1})" : ""));
             if (peerScript != null)
             {
                 var result = RunPeer(peerScript, path, threads, nPrompt, nGen);
@@ -148,22 +158,26 @@ internal static class BenchModelCommand
             }
         }
         long ourRss = Math.Max(PeakRssBytes(), peakBeforeResets);
-        double bandwidth = bwReps.Count > 0 && bwReps[0] > 0 ? Mean(bwReps) : 0;
+        double bandwidth = bwReps.Count > 0 ? Mean(bwReps) : 0;
         double roofline = bandwidth / bytesPerToken;
         if (bandwidth > 0)
-            Console.WriteLine($"memory read bandwidth around our generation runs: {string.Join(", ", bwReps.Select(b => $"{b / 1e9:F1}"))} GB/s " +
-                $"({threads} threads, {bwMiB} MiB buffer), mean roofline {roofline:F1} tokens/s (tg % roofline pairs each run with its own reading)");
+        {
+            Console.WriteLine($"memory read bandwidth during our generation runs (one pass every {InterleaveTokens} tokens): {string.Join(", ", bwReps.Select(b => $"{b / 1e9:F1}"))} GB/s " +
+                $"({threads} threads, {bwMiB} MiB buffer), mean roofline {roofline:F1} tokens/s (tg % roofline pairs each run with its own passes)");
+            Console.WriteLine($"best-of-3 readings just before and after each run (earlier sessions' pairing): {string.Join(", ", bwBracketReps.Select(b => $"{b / 1e9:F1}"))} GB/s, " +
+                $"tg % of that roofline {RooflinePercent(tgOurs, bwBracketReps):F1} %");
+        }
 
         // Report.
-        // Percent of the roofline, each generation run against the bandwidth measured around our run of that repetition.
-        double? RooflinePercent(List<double> tg) => bwReps.Count >= tg.Count && tg.Count > 0 && bwReps[0] > 0
-            ? 100 * tg.Select((v, i) => v * bytesPerToken / bwReps[i]).Average()
+        // Percent of the roofline, each generation run against the bandwidth measured during our run of that repetition.
+        double? RooflinePercent(List<double> tg, List<double> bw) => bw.Count >= tg.Count && tg.Count > 0
+            ? 100 * tg.Select((v, i) => v * bytesPerToken / bw[i]).Average()
             : null;
         string ppHead = $"pp{nPrompt} tok/s", tgHead = $"tg{nGen} tok/s";
         Console.WriteLine();
         Console.WriteLine($"{"engine",-14} {ppHead,18} {tgHead,18} {"tg % roofline",14} {"peak RSS",10}");
         void Row(string engine, List<double> pp, List<double> tg, long rss) =>
-            Console.WriteLine($"{engine,-14} {Stat(pp),18} {Stat(tg),18} {(RooflinePercent(tg) is { } pct ? $"{pct:F1} %" : "-"),14} {(rss > 0 ? $"{rss / 1e9:F2} GB" : "-"),10}");
+            Console.WriteLine($"{engine,-14} {Stat(pp),18} {Stat(tg),18} {(RooflinePercent(tg, bwReps) is { } pct ? $"{pct:F1} %" : "-"),14} {(rss > 0 ? $"{rss / 1e9:F2} GB" : "-"),10}");
         Row("tokenfactory", ppOurs, tgOurs, ourRss);
         if (peerScript != null)
         {
@@ -185,13 +199,15 @@ internal static class BenchModelCommand
                 ["reps"] = reps,
                 ["bandwidthBytesPerSecond"] = Math.Round(bandwidth),
                 ["bandwidthRuns"] = new JsonArray(bwReps.Select(b => (JsonNode?)Math.Round(b)).ToArray()),
+                ["bandwidthInterleaveTokens"] = InterleaveTokens,
+                ["bandwidthBracketRuns"] = new JsonArray(bwBracketReps.Select(b => (JsonNode?)Math.Round(b)).ToArray()),
                 ["bytesPerGeneratedToken"] = Math.Round(bytesPerToken),
                 ["tgRoofline"] = Math.Round(roofline, 2),
-                ["tokenfactory"] = EngineJson(nPrompt, nGen, ppOurs, tgOurs, ourRss, RooflinePercent(tgOurs)),
+                ["tokenfactory"] = EngineJson(nPrompt, nGen, ppOurs, tgOurs, ourRss, RooflinePercent(tgOurs, bwReps), RooflinePercent(tgOurs, bwBracketReps)),
             };
             if (peerScript != null)
             {
-                var pj = EngineJson(nPrompt, nGen, ppPeer, tgPeer, peerRss, RooflinePercent(tgPeer));
+                var pj = EngineJson(nPrompt, nGen, ppPeer, tgPeer, peerRss, RooflinePercent(tgPeer, bwReps), RooflinePercent(tgPeer, bwBracketReps));
                 pj["version"] = peerVersion;
                 o["llama.cpp"] = pj;
                 o["ratio"] = new JsonObject
@@ -221,6 +237,43 @@ internal static class BenchModelCommand
         return Stopwatch.GetElapsedTime(t0).TotalSeconds;
     }
 
+    /// <summary>Tokens per stretch between two bandwidth passes of the interleaved roofline (a pass takes ~10 ms, a stretch ~0.5 s).</summary>
+    internal const int InterleaveTokens = 16;
+
+    private static double BestOf(MemoryBandwidth.Probe probe, int passes)
+    {
+        double best = 0;
+        for (int i = 0; i < passes; i++)
+            best = Math.Max(best, probe.Pass());
+        return best;
+    }
+
+    /// <summary>
+    /// As <see cref="RunGeneration"/>, with one pass of <paramref name="probe"/> before every <paramref name="stretch"/>
+    /// tokens and after the last; the seconds count only the tokens, the passes give their bytes and their seconds.
+    /// </summary>
+    private static (double Seconds, double PassBytes, double PassSeconds) RunGenerationInterleaved(ForwardPass pass, int bos, int n, MemoryBandwidth.Probe probe, int stretch)
+    {
+        pass.Reset();
+        Span<int> token = [bos];
+        double seconds = 0, passBytes = 0, passSeconds = 0;
+        for (int done = 0; ; done += stretch)
+        {
+            passSeconds += probe.Bytes / probe.Pass();
+            passBytes += probe.Bytes;
+            if (done >= n)
+                break;
+            long t0 = Stopwatch.GetTimestamp();
+            for (int i = done; i < Math.Min(n, done + stretch); i++)
+            {
+                pass.Evaluate(token);
+                token[0] = TensorPrimitives.IndexOfMax(pass.Logits);
+            }
+            seconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        }
+        return (seconds, passBytes, passSeconds);
+    }
+
     /// <summary>Seconds to generate <paramref name="n"/> tokens greedily, one at a time, from BOS.</summary>
     private static double RunGeneration(ForwardPass pass, int bos, int n)
     {
@@ -235,11 +288,12 @@ internal static class BenchModelCommand
         return Stopwatch.GetElapsedTime(t0).TotalSeconds;
     }
 
-    private static JsonObject EngineJson(int nPrompt, int nGen, List<double> pp, List<double> tg, long rss, double? rooflinePercent) => new()
+    private static JsonObject EngineJson(int nPrompt, int nGen, List<double> pp, List<double> tg, long rss, double? rooflinePercent, double? bracketedPercent) => new()
     {
         ["pp"] = pp.Count > 0 ? new JsonObject { ["n"] = nPrompt, ["mean"] = Math.Round(Mean(pp), 2), ["std"] = Math.Round(Std(pp), 2), ["runs"] = new JsonArray(pp.Select(v => (JsonNode?)Math.Round(v, 2)).ToArray()) } : null,
         ["tg"] = tg.Count > 0 ? new JsonObject { ["n"] = nGen, ["mean"] = Math.Round(Mean(tg), 2), ["std"] = Math.Round(Std(tg), 2), ["runs"] = new JsonArray(tg.Select(v => (JsonNode?)Math.Round(v, 2)).ToArray()) } : null,
         ["tgPercentOfRoofline"] = rooflinePercent is { } pct ? Math.Round(pct, 1) : null,
+        ["tgPercentOfRooflineBracketed"] = bracketedPercent is { } bpct ? Math.Round(bpct, 1) : null,
         ["peakRssBytes"] = rss > 0 ? rss : null,
     };
 
@@ -277,14 +331,19 @@ internal static class BenchModelCommand
     }
 
     /// <summary>Peak resident set size of this process (VmHWM), 0 where /proc is unavailable.</summary>
-    internal static long PeakRssBytes()
+    internal static long PeakRssBytes() => StatusBytes("VmHWM:");
+
+    /// <summary>Resident set size of this process now (VmRSS), 0 where /proc is unavailable.</summary>
+    internal static long ResidentBytes() => StatusBytes("VmRSS:");
+
+    private static long StatusBytes(string field)
     {
         try
         {
             foreach (string line in File.ReadLines("/proc/self/status"))
             {
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                    return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) * 1024;
+                if (line.StartsWith(field, StringComparison.Ordinal))
+                    return long.Parse(line.AsSpan(field.Length).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) * 1024;
             }
         }
         catch (IOException)

@@ -17,29 +17,54 @@ public static unsafe class MemoryBandwidth
     /// <summary>Read bandwidth in bytes/s over a <paramref name="bytes"/>-byte buffer, best of <paramref name="passes"/>.</summary>
     public static double Measure(ComputePool pool, long bytes = 512L << 20, int passes = 5)
     {
-        bytes &= ~255L;
-        byte* buffer = HugePageMemory.Allocate(bytes);
-        try
+        using var probe = new Probe(pool, bytes);
+        double best = 0;
+        for (int p = 0; p < passes; p++)
+            best = Math.Max(best, probe.Pass());
+        return best;
+    }
+
+    /// <summary>
+    /// A buffer allocated and written once, for repeated single read passes: a benchmark can take one reading between
+    /// stretches of the work it compares with the machine's bandwidth, so both see the same neighbours.
+    /// </summary>
+    public sealed class Probe : IDisposable
+    {
+        private readonly ComputePool _pool;
+        private readonly ReadWork _work;
+        private byte* _buffer;
+
+        public Probe(ComputePool pool, long bytes)
         {
-            var work = new ReadWork(buffer, bytes);
+            _pool = pool;
+            Bytes = bytes & ~255L;
+            ArgumentOutOfRangeException.ThrowIfLessThan(Bytes, 256L, nameof(bytes));
+            _buffer = HugePageMemory.Allocate(Bytes);
+            _work = new ReadWork(_buffer, Bytes);
             // First touch from the same threads that will read (commits the pages; also a warm-up pass).
-            work.Fill = true;
-            pool.Run(work);
-            work.Fill = false;
-            double best = 0;
-            for (int p = 0; p < passes; p++)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                pool.Run(work);
-                double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                best = Math.Max(best, bytes / seconds);
-            }
-            GC.KeepAlive(work.Sink);
-            return best;
+            _work.Fill = true;
+            pool.Run(_work);
+            _work.Fill = false;
         }
-        finally
+
+        public long Bytes { get; }
+
+        /// <summary>One read pass over the whole buffer by every pool thread; bytes/s.</summary>
+        public double Pass()
         {
-            HugePageMemory.Free(buffer);
+            ObjectDisposedException.ThrowIf(_buffer == null, this);
+            long t0 = Stopwatch.GetTimestamp();
+            _pool.Run(_work);
+            return Bytes / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        }
+
+        public void Dispose()
+        {
+            if (_buffer == null)
+                return;
+            GC.KeepAlive(_work.Sink);
+            HugePageMemory.Free(_buffer);
+            _buffer = null;
         }
     }
 
