@@ -96,6 +96,31 @@ public sealed unsafe partial class MatMul
         }
     }
 
+    private readonly struct Q6_KKernel : IGroupKernel
+    {
+        public static long PreparedBytes(int columns) => 0;
+
+        public static void Prepare(byte* group, int columns, byte* prepared)
+        {
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Tile8x8(byte* group, byte* prepared, in Activations a, int t0, float* o, int stride, byte* next)
+        {
+            int nsb = a.K / 256;
+            long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
+            GemmQ6_Kx8.Tile8x8(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 8 * at, nsb, o, stride, next);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Group8x1(byte* group, in Activations a, int t, float* o)
+        {
+            int nsb = a.K / 256;
+            long at = LegacyGemmX8.TokenIndex(t, 0, nsb);
+            GemmQ6_Kx8.Group8x1(group, a.Codes + (long)t * a.K, a.Scales + at, a.Sums + 8 * at, nsb, o);
+        }
+    }
+
     /// <summary>
     /// This thread's row groups, taken as it goes (<see cref="GroupRanges"/>): 8-token tiles over the padded tokens (see
     /// <see cref="PaddedTokens"/>), then single-token passes for a remainder of 1-3. Tiles whose rows or tokens run past

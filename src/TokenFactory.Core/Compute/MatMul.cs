@@ -11,10 +11,10 @@ namespace TokenFactory.Compute;
 /// (Q8_0, Q8_K, F16, …) so the inner loop is an integer or half-precision dot product and our logits
 /// track llama.cpp's.
 /// <para>
-/// Q8_0, Q4_0 and Q4_K weights (the common formats), repacked at load into groups of 8 rows (see
+/// Q8_0, Q4_0, Q4_K and Q6_K weights (the common formats), repacked at load into groups of 8 rows (see
 /// <see cref="WeightMatrix"/>), take a tiled path: activations are quantized once per call, in parallel, into a split
 /// layout (<see cref="ActivationPacking"/>); each thread streams through its own run of row groups, taking over half of
-/// another's when its own is done (<see cref="GroupRanges"/>), and multiplies each group by 8 tokens at a time in registers (<see cref="LegacyGemmX8"/>, <see cref="GemmQ4_Kx8"/>), so every loaded
+/// another's when its own is done (<see cref="GroupRanges"/>), and multiplies each group by 8 tokens at a time in registers (<see cref="LegacyGemmX8"/>, <see cref="GemmQ4_Kx8"/>, <see cref="GemmQ6_Kx8"/>), so every loaded
 /// weight block serves 8 tokens and every activation block 8 rows; decode (one token) streams each group once.
 /// Other formats, or CPUs without AVX-VNNI, use the row kernels of <see cref="VecDot"/>.
 /// </para>
@@ -22,7 +22,7 @@ namespace TokenFactory.Compute;
 /// </summary>
 public sealed unsafe partial class MatMul : IParallelWork
 {
-    private enum Kind : byte { Rows, Q8_0, Q4_0, Q4_K }
+    private enum Kind : byte { Rows, Q8_0, Q4_0, Q4_K, Q6_K }
 
     private enum Phase : byte { Quantize, Multiply }
 
@@ -61,6 +61,8 @@ public sealed unsafe partial class MatMul : IParallelWork
         // every block's dependency chain (Q8_0 decode in L3, one core: 70 -> 81-92 GB/s once initialised first).
         RuntimeHelpers.RunClassConstructor(typeof(LegacyGemmX8).TypeHandle);
         RuntimeHelpers.RunClassConstructor(typeof(GemmQ4_Kx8).TypeHandle);
+        RuntimeHelpers.RunClassConstructor(typeof(GemmQ6_Kx8).TypeHandle);
+        RuntimeHelpers.RunClassConstructor(typeof(ActivationPacking).TypeHandle);
         _pool = pool;
         _ranges = new GroupRanges(pool.ThreadCount);
         _scratch = new byte[pool.ThreadCount][];
@@ -76,7 +78,7 @@ public sealed unsafe partial class MatMul : IParallelWork
     private static Kind KindOf(in WeightMatrix w)
     {
         if (w.Packed != null)
-            return w.Type switch { GgmlType.Q8_0 => Kind.Q8_0, GgmlType.Q4_0 => Kind.Q4_0, _ => Kind.Q4_K };
+            return w.Type switch { GgmlType.Q8_0 => Kind.Q8_0, GgmlType.Q4_0 => Kind.Q4_0, GgmlType.Q6_K => Kind.Q6_K, _ => Kind.Q4_K };
         return Kind.Rows;
     }
 
@@ -200,8 +202,8 @@ public sealed unsafe partial class MatMul : IParallelWork
         {
             int nsb = k / 256, runs = (padded + 7) / 8;
             _scales = Grow(_scales, (long)runs * 8 * nsb); // laid out by LegacyGemmX8.TokenIndex
-            _sums = Grow(_sums, (long)runs * 8 * nsb * 4); // 4 ints (int16 pairs) per scale
-            preparedBytes = Q4_KKernel.PreparedBytes(k);
+            _sums = Grow(_sums, (long)runs * 8 * nsb * SumsPerBlock(_kind)); // int16 pairs of sub-block sums
+            preparedBytes = _kind == Kind.Q6_K ? 0 : Q4_KKernel.PreparedBytes(k);
         }
         for (int i = 0; i < _scratch.Length; i++)
             _scratch[i] = Grow(_scratch[i], preparedBytes + 4 * 8 * 8); // a prepared group, then an 8x8 result tile
@@ -227,6 +229,9 @@ public sealed unsafe partial class MatMul : IParallelWork
                 break;
             case Kind.Q4_K:
                 MultiplyGroups<Q4_KKernel>(thread, threadCount);
+                break;
+            case Kind.Q6_K:
+                MultiplyGroups<Q6_KKernel>(thread, threadCount);
                 break;
             default:
                 MultiplyRowsShare(thread, threadCount);
@@ -266,6 +271,24 @@ public sealed unsafe partial class MatMul : IParallelWork
                     }
                 }
             }
+            else if (_kind == Kind.Q6_K)
+            {
+                int nsb = k / 256;
+                float* rowScales = stackalloc float[nsb];
+                int* rowSums = stackalloc int[8 * nsb];
+                for (int t = t0; t < t1; t++)
+                {
+                    // Per block 8 ints: each quad's two 16-element sums as an int16 pair, for GemmQ6_Kx8's vpdpwssd.
+                    ActivationPacking.Q8_KQuads(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
+                    for (int b = 0; b < nsb; b++)
+                    {
+                        long at = LegacyGemmX8.TokenIndex(t, b, nsb);
+                        scales[at] = rowScales[b];
+                        for (int q = 0; q < 8; q++)
+                            sums[8 * at + q] = rowSums[8 * b + q];
+                    }
+                }
+            }
             else
             {
                 int nsb = k / 256;
@@ -300,9 +323,9 @@ public sealed unsafe partial class MatMul : IParallelWork
         sbyte* codes = (sbyte*)Ptr(_codes);
         float* scales = Ptr(_scales);
         int* sums = Ptr(_sums);
-        // Per block, one scale and one seed (Q8_0, Q4_0) or four ints of sub-block sums (Q4_K).
-        bool kQuant = _kind == Kind.Q4_K;
-        int nb = k / (kQuant ? 256 : 32), sumsPerBlock = kQuant ? 4 : 1;
+        // Per block, one scale and one seed (Q8_0, Q4_0) or ints of sub-block sums (K-quants).
+        bool kQuant = _kind is Kind.Q4_K or Kind.Q6_K;
+        int nb = k / (kQuant ? 256 : 32), sumsPerBlock = SumsPerBlock(_kind);
         for (int t = _tokens; t < PaddedTokens(_tokens); t++)
         {
             Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
@@ -315,6 +338,9 @@ public sealed unsafe partial class MatMul : IParallelWork
             }
         }
     }
+
+    /// <summary>Ints of sub-block sums per token and block: Q8_0/Q4_0 one seed, Q4_K four int16 pairs of 32-element sums, Q6_K eight of 16-element sums.</summary>
+    private static int SumsPerBlock(Kind kind) => kind switch { Kind.Q4_K => 4, Kind.Q6_K => 8, _ => 1 };
 
     /// <summary>
     /// Tokens the 8-token tiles cover: a remainder of 4-7 tokens past them is padded to a full tile (cheaper than 4-7

@@ -86,19 +86,50 @@ internal static unsafe class ActivationPacking
 
     // ---- Q8_K ---------------------------------------------------------------------------------------------------
 
+    /// <summary>How a 256-block's codes and sums are laid out for the kernel that reads them.</summary>
+    private enum KLayout : byte
+    {
+        /// <summary>Sub-blocks of 32 in slot order (<see cref="SubBlockSlot"/>), 8 sums of 32 codes.</summary>
+        Slots,
+
+        /// <summary>Sub-block pairs interleaved for the 512-bit Q4_K kernels (<see cref="GemmQ4_Kx8.ChunkByte"/>), 8 sums of 32.</summary>
+        Pairs,
+
+        /// <summary>Quads (two 16-element sub-blocks) interleaved for the Q6_K kernels (<see cref="GemmQ6_Kx8.ChunkByte"/>), 8 pairs of 16-element sums as int16.</summary>
+        Quads,
+    }
+
     /// <summary>
     /// Q8_K of <paramref name="n"/> floats (a multiple of 256): codes (int8) reordered within each 256-block as
     /// sub-blocks 0,2,1,3,4,6,5,7 of 32 (sub-block pairs share a 64-byte load in some kernels; <see cref="GemmQ4_Kx8"/> addresses them by slot), the block scale d, and
     /// per block the 8 sums of each 32 codes (pairs of ggml's 16-element bsums) as int32.
     /// </summary>
+    public static void Q8_K(float* x, int n, sbyte* codes, float* scales, int* pairSums) => Q8_KBlocks(x, n, codes, scales, pairSums, KLayout.Slots);
+
+    /// <summary>
+    /// <see cref="Q8_K(float*, int, sbyte*, float*, int*)"/> with each 256-block's codes laid out for
+    /// <see cref="GemmQ4_Kx8"/>'s 512-bit kernels instead: sub-block pair j (sub-blocks 2j, 2j+1) in bytes 64j..64j+63
+    /// as 8 chunks of 8 bytes interleaving the two sub-blocks (<see cref="GemmQ4_Kx8.ChunkByte"/>). Needs VBMI, as those
+    /// kernels do; scales and sums as the other layout has them.
+    /// </summary>
+    public static void Q8_KPairs(float* x, int n, sbyte* codes, float* scales, int* pairSums) => Q8_KBlocks(x, n, codes, scales, pairSums, KLayout.Pairs);
+
+    /// <summary>
+    /// Q8_K laid out for <see cref="GemmQ6_Kx8"/>: each 32 codes (a quad: two 16-element sub-blocks) as 4 chunks of 8
+    /// bytes interleaving the two (<see cref="GemmQ6_Kx8.ChunkByte"/>), the block scale d, and per block and quad the
+    /// two 16-element sums (ggml's bsums) as an int16 pair in one int.
+    /// </summary>
+    public static void Q8_KQuads(float* x, int n, sbyte* codes, float* scales, int* quadSums) => Q8_KBlocks(x, n, codes, scales, quadSums, KLayout.Quads);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q8_K(float* x, int n, sbyte* codes, float* scales, int* pairSums)
+    private static void Q8_KBlocks(float* x, int n, sbyte* codes, float* scales, int* sums, KLayout layout)
     {
-        if (!IsAccelerated)
+        if (!IsAccelerated || (layout != KLayout.Slots && !Avx512Vbmi.IsSupported))
         {
-            Q8_KScalar(x, n, codes, scales, pairSums);
+            Q8_KBlocksScalar(x, n, codes, scales, sums, layout);
             return;
         }
+        Vector512<byte> control = layout == KLayout.Quads ? s_quadInterleave : s_pairInterleave;
         for (int b = 0; b < n / 256; b++)
         {
             float* xb = x + 256 * b;
@@ -111,7 +142,7 @@ internal static unsafe class ActivationPacking
             {
                 new Span<byte>(cb, 256).Clear();
                 scales[b] = 0;
-                new Span<int>(pairSums + 8 * b, 8).Clear();
+                new Span<int>(sums + 8 * b, 8).Clear();
                 continue;
             }
             // The first element of largest magnitude gives the sign, as the reference's strict '>' scan does.
@@ -129,77 +160,43 @@ internal static unsafe class ActivationPacking
             Vector512<int> cap = Vector512.Create(127);
             for (int sub = 0; sub < 8; sub++)
             {
-                int dst = SubBlockSlot(sub);
+                int dst = layout == KLayout.Slots ? SubBlockSlot(sub) : sub;
                 Vector512<int> r0 = Vector512.Min(Avx512F.ConvertToVector512Int32(Vector512.Load(xb + 32 * sub) * vs), cap);      // round-to-even
                 Vector512<int> r1 = Vector512.Min(Avx512F.ConvertToVector512Int32(Vector512.Load(xb + 32 * sub + 16) * vs), cap);
                 Vector256.Create(Avx512F.ConvertToVector128SByte(r0), Avx512F.ConvertToVector128SByte(r1)).Store(cb + 32 * dst);
-                pairSums[8 * b + sub] = Vector512.Sum(r0 + r1);
+                sums[8 * b + sub] = layout == KLayout.Quads
+                    ? (Vector512.Sum(r0) & 0xFFFF) | (Vector512.Sum(r1) << 16)
+                    : Vector512.Sum(r0 + r1);
             }
             scales[b] = 1f / iscale;
+            if (layout == KLayout.Slots)
+                continue;
+            for (int i = 0; i < 256; i += 64)
+                Avx512Vbmi.PermuteVar64x8(Vector512.Load((byte*)cb + i), control).Store((byte*)cb + i);
         }
     }
 
-    /// <summary>
-    /// <see cref="Q8_K(float*, int, sbyte*, float*, int*)"/> with each 256-block's codes laid out for
-    /// <see cref="GemmQ4_Kx8"/>'s 512-bit kernels instead: sub-block pair j (sub-blocks 2j, 2j+1) in bytes 64j..64j+63
-    /// as 8 chunks of 8 bytes interleaving the two sub-blocks (<see cref="GemmQ4_Kx8.ChunkByte"/>). Needs VBMI, as those
-    /// kernels do; scales and sums as the other layout has them.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q8_KPairs(float* x, int n, sbyte* codes, float* scales, int* pairSums)
-    {
-        if (!IsAccelerated || !Avx512Vbmi.IsSupported)
-        {
-            Q8_KPairsScalar(x, n, codes, scales, pairSums);
-            return;
-        }
-        Q8_K(x, n, codes, scales, pairSums);
-        // Slot order puts sub-blocks 2j and 2j+1 of pairs 0-1 (and 2-3) in slots 4h + (0, 2) and 4h + (1, 3): gather each
-        // pair's 64 bytes from its two slots, then interleave them with one vpermb.
-        Vector512<byte> control = s_pairInterleave;
-        for (int b = 0; b < n / 256; b++)
-        {
-            sbyte* cb = codes + 256 * b;
-            Vector256<byte> s0 = Vector256.Load((byte*)cb), s1 = Vector256.Load((byte*)cb + 32), s2 = Vector256.Load((byte*)cb + 64), s3 = Vector256.Load((byte*)cb + 96);
-            Vector256<byte> s4 = Vector256.Load((byte*)cb + 128), s5 = Vector256.Load((byte*)cb + 160), s6 = Vector256.Load((byte*)cb + 192), s7 = Vector256.Load((byte*)cb + 224);
-            Avx512Vbmi.PermuteVar64x8(Vector512.Create(s0, s2), control).Store((byte*)cb);
-            Avx512Vbmi.PermuteVar64x8(Vector512.Create(s1, s3), control).Store((byte*)cb + 64);
-            Avx512Vbmi.PermuteVar64x8(Vector512.Create(s4, s6), control).Store((byte*)cb + 128);
-            Avx512Vbmi.PermuteVar64x8(Vector512.Create(s5, s7), control).Store((byte*)cb + 192);
-        }
-    }
+    // vpermb indices within 64 codes: output byte 8c + k of a pair (quad) takes its element of the low or high sub-block.
+    private static readonly Vector512<byte> s_pairInterleave = Interleave(KLayout.Pairs), s_quadInterleave = Interleave(KLayout.Quads);
 
-    // Output byte 8c + k of a pair takes element e of the low (bytes 0-31) or high (32-63) sub-block.
-    private static readonly Vector512<byte> s_pairInterleave = PairInterleave();
-
-    private static Vector512<byte> PairInterleave()
+    private static Vector512<byte> Interleave(KLayout layout)
     {
         Span<byte> index = stackalloc byte[64];
         for (int i = 0; i < 64; i++)
-        {
-            (int e, bool high) = GemmQ4_Kx8.ChunkByte(i / 8, i % 8);
-            index[i] = (byte)((high ? 32 : 0) + e);
-        }
+            index[i] = (byte)SourceIndex(layout, i);
         return Vector512.Create<byte>(index);
     }
 
-    /// <summary>Scalar twin of <see cref="Q8_KPairs(float*, int, sbyte*, float*, int*)"/>, through the reference quantizer.</summary>
-    public static void Q8_KPairsScalar(float* x, int n, sbyte* codes, float* scales, int* pairSums)
+    /// <summary>Which natural-order code of its 64 (its pair, or its two quads) byte <paramref name="i"/> of an interleaved run holds.</summary>
+    private static int SourceIndex(KLayout layout, int i)
     {
-        Span<byte> block = stackalloc byte[292];
-        for (int b = 0; b < n / 256; b++)
+        if (layout == KLayout.Pairs)
         {
-            Quantizer.QuantizeRow(GgmlType.Q8_K, new ReadOnlySpan<float>(x + 256 * b, 256), block);
-            scales[b] = BitConverter.ToSingle(block);
-            for (int sub = 0; sub < 8; sub++)
-                pairSums[8 * b + sub] = BitConverter.ToInt16(block.Slice(260 + 4 * sub)) + BitConverter.ToInt16(block.Slice(262 + 4 * sub));
-            for (int j = 0; j < 4; j++)
-                for (int i = 0; i < 64; i++)
-                {
-                    (int e, bool high) = GemmQ4_Kx8.ChunkByte(i / 8, i % 8);
-                    codes[256 * b + 64 * j + i] = (sbyte)block[4 + 32 * (2 * j + (high ? 1 : 0)) + e];
-                }
+            (int e, bool high) = GemmQ4_Kx8.ChunkByte(i / 8, i % 8);
+            return (high ? 32 : 0) + e;
         }
+        (int e16, bool high16) = GemmQ6_Kx8.ChunkByte(i % 32 / 8, i % 8);
+        return 32 * (i / 32) + (high16 ? 16 : 0) + e16;
     }
 
     /// <summary>Where sub-block <paramref name="sub"/> (32 codes) of a 256-block is stored: order 0,2,1,3,4,6,5,7.</summary>
@@ -207,7 +204,15 @@ internal static unsafe class ActivationPacking
     public static int SubBlockSlot(int sub) => (sub & 4) | ((sub & 1) << 1) | ((sub >> 1) & 1);
 
     /// <summary>Scalar twin of <see cref="Q8_K(float*, int, sbyte*, float*, int*)"/>, through the reference quantizer.</summary>
-    public static void Q8_KScalar(float* x, int n, sbyte* codes, float* scales, int* pairSums)
+    public static void Q8_KScalar(float* x, int n, sbyte* codes, float* scales, int* pairSums) => Q8_KBlocksScalar(x, n, codes, scales, pairSums, KLayout.Slots);
+
+    /// <summary>Scalar twin of <see cref="Q8_KPairs(float*, int, sbyte*, float*, int*)"/>, through the reference quantizer.</summary>
+    public static void Q8_KPairsScalar(float* x, int n, sbyte* codes, float* scales, int* pairSums) => Q8_KBlocksScalar(x, n, codes, scales, pairSums, KLayout.Pairs);
+
+    /// <summary>Scalar twin of <see cref="Q8_KQuads(float*, int, sbyte*, float*, int*)"/>, through the reference quantizer.</summary>
+    public static void Q8_KQuadsScalar(float* x, int n, sbyte* codes, float* scales, int* quadSums) => Q8_KBlocksScalar(x, n, codes, scales, quadSums, KLayout.Quads);
+
+    private static void Q8_KBlocksScalar(float* x, int n, sbyte* codes, float* scales, int* sums, KLayout layout)
     {
         Span<byte> block = stackalloc byte[292];
         for (int b = 0; b < n / 256; b++)
@@ -216,11 +221,21 @@ internal static unsafe class ActivationPacking
             scales[b] = BitConverter.ToSingle(block);
             for (int sub = 0; sub < 8; sub++)
             {
-                int dst = SubBlockSlot(sub);
-                for (int j = 0; j < 32; j++)
-                    codes[256 * b + 32 * dst + j] = (sbyte)block[4 + 32 * sub + j];
-                pairSums[8 * b + sub] = BitConverter.ToInt16(block.Slice(260 + 4 * sub)) + BitConverter.ToInt16(block.Slice(262 + 4 * sub));
+                short low = BitConverter.ToInt16(block.Slice(260 + 4 * sub)), high = BitConverter.ToInt16(block.Slice(262 + 4 * sub));
+                sums[8 * b + sub] = layout == KLayout.Quads ? (low & 0xFFFF) | (high << 16) : low + high;
+            }
+            for (int i = 0; i < 256; i++)
+            {
+                int natural = layout switch
+                {
+                    KLayout.Slots => 32 * SlotSubBlock(i / 32) + i % 32,
+                    _ => 64 * (i / 64) + SourceIndex(layout, i % 64),
+                };
+                codes[256 * b + i] = (sbyte)block[4 + natural];
             }
         }
     }
+
+    /// <summary>The sub-block stored in slot <paramref name="slot"/> (the order is its own inverse).</summary>
+    private static int SlotSubBlock(int slot) => SubBlockSlot(slot);
 }

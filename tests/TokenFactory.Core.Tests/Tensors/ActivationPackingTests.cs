@@ -117,4 +117,42 @@ public sealed unsafe class ActivationPackingTests
                             }
             }
     }
+
+    [Fact]
+    public void Q8_K_quad_layout_matches_reference_quantizer()
+    {
+        foreach (int n in new[] { 0, 256, 512, 768 })
+            foreach (float[] x in Rows(n, n + 3))
+            {
+                int nb = n / 256;
+                sbyte[] c1 = new sbyte[n], c2 = new sbyte[n];
+                float[] s1 = new float[nb + 1], s2 = new float[nb + 1];
+                int[] p1 = new int[8 * nb + 1], p2 = new int[8 * nb + 1];
+                fixed (float* xp = x)
+                fixed (sbyte* a1 = c1, a2 = c2)
+                fixed (float* q1 = s1, q2 = s2)
+                fixed (int* r1 = p1, r2 = p2)
+                {
+                    ActivationPacking.Q8_KQuads(xp, n, a1, q1, r1);
+                    ActivationPacking.Q8_KQuadsScalar(xp, n, a2, q2, r2);
+                }
+                Assert.Equal(c2, c1);
+                Assert.Equal(s2, s1);
+                Assert.Equal(p2, p1);
+                // Chunk c of a quad (32 codes): low 16 elements 4c, 4c+1, high 4c, 4c+1, low 4c+2, 4c+3, high 4c+2, 4c+3;
+                // per quad one int of the two 16-element sums (ggml's bsums) as int16s.
+                byte[] reference = TestRows.Quantize(GgmlType.Q8_K, x);
+                int[] element = [0, 1, 0, 1, 2, 3, 2, 3];
+                int[] high = [0, 0, 1, 1, 0, 0, 1, 1];
+                for (int b = 0; b < nb; b++)
+                    for (int q = 0; q < 8; q++)
+                    {
+                        for (int c = 0; c < 4; c++)
+                            for (int k = 0; k < 8; k++)
+                                Assert.Equal((sbyte)reference[292 * b + 4 + 32 * q + 16 * high[k] + 4 * c + element[k]], c2[256 * b + 32 * q + 8 * c + k]);
+                        short lowSum = BitConverter.ToInt16(reference, 292 * b + 260 + 4 * q), highSum = BitConverter.ToInt16(reference, 292 * b + 262 + 4 * q);
+                        Assert.Equal((lowSum & 0xFFFF) | (highSum << 16), p2[8 * b + q]);
+                    }
+            }
+    }
 }
