@@ -81,6 +81,30 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public void Synth_writes_a_Q4_K_M_mixture_as_llama_cpp_mixes_it()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "tokenfactory-cli-tests", Guid.NewGuid().ToString("N"));
+        var path = Path.Combine(dir, "mixed.gguf");
+        var (code, stdout, _) = CliRunner.Run("synth", "--arch", "llama", "--shape", "tiny", "--type", "q4_k_m", "--vocab", CliRunner.Stories260K, "--out", path);
+        Assert.Equal(0, code);
+        Assert.Contains("tiny Q4_K_M", stdout);
+        (code, stdout, _) = CliRunner.Run("inspect", path);
+        Assert.Equal(0, code);
+        // Two layers: the last gets more bits (attention values and feed-forward down in Q6_K), the first does not.
+        Assert.Matches(@"blk\.0\.ffn_down\.weight\s+Q4_K", stdout);
+        Assert.Matches(@"blk\.0\.attn_v\.weight\s+Q4_K", stdout);
+        Assert.Matches(@"blk\.1\.ffn_down\.weight\s+Q6_K", stdout);
+        Assert.Matches(@"blk\.1\.attn_v\.weight\s+Q6_K", stdout);
+        Assert.Matches(@"blk\.1\.ffn_up\.weight\s+Q4_K", stdout);
+        (code, _, _) = CliRunner.Run("run", "--model", path, "-n", "4", "--temp", "0");
+        Assert.Equal(0, code);
+        var (refused, _, stderr) = CliRunner.Run("synth", "--arch", "nemotron_h", "--shape", "nemotron-h-tiny", "--type", "Q4_K_M", "--vocab", CliRunner.Stories260K, "--out", path);
+        Assert.NotEqual(0, refused);
+        Assert.Contains("transformer shapes only", stderr);
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
     public void Synth_writes_a_nemotron_h_moe_model_that_inspect_and_run_accept_and_refuses_a_mismatched_arch()
     {
         var dir = Path.Combine(Path.GetTempPath(), "tokenfactory-cli-tests", Guid.NewGuid().ToString("N"));

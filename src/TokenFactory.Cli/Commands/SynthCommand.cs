@@ -13,7 +13,7 @@ internal static class SynthCommand
     {
         var arch = new Option<string>("--arch") { Description = "llama, qwen2, qwen3, nemotron_h or nemotron_h_moe (Nemotron-H shapes need their own arch)", DefaultValueFactory = _ => "llama" };
         var shape = new Option<string>("--shape") { Description = "Shape name: " + string.Join(", ", ModelShape.All.Select(s => s.Name)), Required = true };
-        var type = new Option<string>("--type") { Description = "Weight type: " + string.Join(", ", SyntheticModelWriter.WeightTypes), DefaultValueFactory = _ => "Q8_0" };
+        var type = new Option<string>("--type") { Description = "Weight type: " + string.Join(", ", SyntheticModelWriter.WeightTypes) + ", or the mixture " + string.Join(", ", SyntheticModelWriter.Mixtures), DefaultValueFactory = _ => "Q8_0" };
         var vocab = new Option<string>("--vocab") { Description = "GGUF whose tokenizer.* metadata is copied", Required = true };
         var output = new Option<string>("--out") { Description = "Output GGUF path", Required = true };
         var seed = new Option<ulong>("--seed") { Description = "Seed; the same seed writes the same bytes", DefaultValueFactory = _ => 1UL };
@@ -21,12 +21,15 @@ internal static class SynthCommand
         cmd.SetAction(r => CommandErrors.Run(() =>
         {
             var s = ModelShape.Find(r.GetValue(shape)!);
-            if (!Enum.TryParse<GgmlType>(r.GetValue(type), ignoreCase: true, out var t) || !SyntheticModelWriter.WeightTypes.Contains(t))
-                throw new TokenFactoryException($"Unknown --type '{r.GetValue(type)}'. Supported: {string.Join(", ", SyntheticModelWriter.WeightTypes)}.");
+            string typeName = r.GetValue(type)!;
+            string? mixture = SyntheticModelWriter.Mixtures.FirstOrDefault(m => m.Equals(typeName, StringComparison.OrdinalIgnoreCase));
+            var t = GgmlType.Q4_K;
+            if (mixture == null && (!Enum.TryParse(typeName, ignoreCase: true, out t) || !SyntheticModelWriter.WeightTypes.Contains(t)))
+                throw new TokenFactoryException($"Unknown --type '{typeName}'. Supported: {string.Join(", ", SyntheticModelWriter.WeightTypes.Select(w => w.ToString()).Concat(SyntheticModelWriter.Mixtures))}.");
             using var v = GgufFile.Open(r.GetValue(vocab)!);
             string path = r.GetValue(output)!;
             void Write(Action<long, long>? progress) =>
-                SyntheticModelWriter.Write(r.GetValue(arch)!, s, t, v.Metadata, path, r.GetValue(seed), progress);
+                SyntheticModelWriter.Write(r.GetValue(arch)!, s, t, mixture, v.Metadata, path, r.GetValue(seed), progress);
 
             if (Console.IsOutputRedirected)
                 Write(null);
@@ -34,11 +37,11 @@ internal static class SynthCommand
             {
                 AnsiConsole.Progress().Start(ctx =>
                 {
-                    var task = ctx.AddTask($"{s.Name} {t}");
+                    var task = ctx.AddTask($"{s.Name} {mixture ?? t.ToString()}");
                     Write((done, total) => { task.MaxValue = total; task.Value = done; });
                 });
             }
-            Console.WriteLine($"wrote {path} ({new FileInfo(path).Length:N0} bytes): {r.GetValue(arch)} {s.Name} {t}, seed {r.GetValue(seed)}");
+            Console.WriteLine($"wrote {path} ({new FileInfo(path).Length:N0} bytes): {r.GetValue(arch)} {s.Name} {mixture ?? t.ToString()}, seed {r.GetValue(seed)}");
             return 0;
         }));
         return cmd;

@@ -50,4 +50,12 @@ public sealed class SyntheticModelWriterTests
         Assert.Equal(GgmlType.Q8_0, SyntheticModelWriter.TypeFor(GgmlType.Q4_K, 896));
         Assert.Equal(GgmlType.Q4_K, SyntheticModelWriter.TypeFor(GgmlType.Q4_K, 1024));
     }
+
+    [Fact]
+    public void Q4_K_M_gives_more_bits_to_the_first_and_last_eighth_and_every_third_layer_between()
+    {
+        int[] more = Enumerable.Range(0, 22).Where(l => SyntheticModelWriter.MoreBits(l, 22)).ToArray();
+        Assert.Equal([0, 1, 4, 7, 10, 13, 16, 19, 20, 21], more);
+        Assert.Equal([1], Enumerable.Range(0, 2).Where(l => SyntheticModelWriter.MoreBits(l, 2)).ToArray());
+    }
 }

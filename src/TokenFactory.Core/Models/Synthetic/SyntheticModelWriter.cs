@@ -17,10 +17,30 @@ public static partial class SyntheticModelWriter
     public static IReadOnlyList<GgmlType> WeightTypes { get; } =
         [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K];
 
+    /// <summary>The mixed-type files <c>--type</c> also takes, as llama.cpp's quantizer writes them.</summary>
+    public static IReadOnlyList<string> Mixtures { get; } = ["Q4_K_M"];
+
     /// <param name="progress">Called with (bytes written, total bytes) as tensors are written.</param>
     public static void Write(string architecture, ModelShape shape, GgmlType type, GgufMetadata vocabulary, string outputPath,
         ulong seed = 1, Action<long, long>? progress = null)
+        => Write(architecture, shape, type, mixture: null, vocabulary, outputPath, seed, progress);
+
+    /// <summary>
+    /// As the other overload; <paramref name="mixture"/> "Q4_K_M" writes Q4_K weights except, as llama.cpp's Q4_K_M does,
+    /// the output matrix and the attention-value and feed-forward-down matrices of the layers it gives more bits
+    /// (<see cref="MoreBits"/>) in Q6_K (transformer shapes only).
+    /// </summary>
+    public static void Write(string architecture, ModelShape shape, GgmlType type, string? mixture, GgufMetadata vocabulary, string outputPath,
+        ulong seed = 1, Action<long, long>? progress = null)
     {
+        if (mixture != null)
+        {
+            if (mixture != "Q4_K_M")
+                throw new TokenFactoryException($"Unknown mixture '{mixture}'. Supported: {string.Join(", ", Mixtures)}.");
+            if (shape.Architecture != null || ModelConfig.IsHybridArchitecture(architecture))
+                throw new TokenFactoryException($"{mixture} is written for transformer shapes only, not {architecture} {shape.Name}.");
+            type = GgmlType.Q4_K;
+        }
         if (!Architectures.Contains(architecture))
             throw new TokenFactoryException($"Unknown architecture '{architecture}'. Supported: {string.Join(", ", Architectures)}.");
         if (!WeightTypes.Contains(type))
@@ -41,7 +61,7 @@ public static partial class SyntheticModelWriter
         var m = w.Metadata;
         int headSize = shape.ResolvedHeadSize;
         m.Set("general.architecture", GgufValue.Of(architecture));
-        m.Set("general.name", GgufValue.Of($"synthetic {architecture} {shape.Name} {type} seed {seed}"));
+        m.Set("general.name", GgufValue.Of($"synthetic {architecture} {shape.Name} {mixture ?? type.ToString()} seed {seed}"));
         m.Set("general.file_type", GgufValue.Of((uint)FileType(type)));
         string a = architecture;
         m.Set($"{a}.context_length", GgufValue.Of((uint)shape.ContextLength));
@@ -73,9 +93,11 @@ public static partial class SyntheticModelWriter
         ulong embeddingStream = rng.Next();
         AddMatrix(w, "token_embd.weight", e, tokens.Length, type, embeddingStream, 1.0f);
         AddVector(w, "output_norm.weight", e, rng.Next(), 1f, 0.1f);
+        bool mixed = mixture != null;
+        GgmlType MoreBitsType(int layer) => mixed && MoreBits(layer, shape.BlockCount) ? GgmlType.Q6_K : type;
         if (!shape.TiedOutput)
         {
-            var outputType = shape.OutputInF16 && type is not (GgmlType.F32 or GgmlType.F16) ? GgmlType.F16 : type;
+            var outputType = shape.OutputInF16 && type is not (GgmlType.F32 or GgmlType.F16) ? GgmlType.F16 : mixed ? GgmlType.Q6_K : type;
             AddOutput(w, e, tokens.Length, outputType, embeddingStream, rng.Next());
         }
         for (int l = 0; l < shape.BlockCount; l++)
@@ -84,7 +106,7 @@ public static partial class SyntheticModelWriter
             AddVector(w, p + "attn_norm.weight", e, rng.Next(), 1f, 0.1f);
             AddMatrix(w, p + "attn_q.weight", e, q, type, rng.Next(), 1.5f / MathF.Sqrt(e));
             AddMatrix(w, p + "attn_k.weight", e, kv, type, rng.Next(), 1.5f / MathF.Sqrt(e));
-            AddMatrix(w, p + "attn_v.weight", e, kv, type, rng.Next(), 1f / MathF.Sqrt(e));
+            AddMatrix(w, p + "attn_v.weight", e, kv, MoreBitsType(l), rng.Next(), 1f / MathF.Sqrt(e));
             AddMatrix(w, p + "attn_output.weight", q, e, type, rng.Next(), 0.5f / MathF.Sqrt(q));
             if (architecture == "qwen2")
             {
@@ -100,7 +122,7 @@ public static partial class SyntheticModelWriter
             AddVector(w, p + "ffn_norm.weight", e, rng.Next(), 1f, 0.1f);
             AddMatrix(w, p + "ffn_gate.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
             AddMatrix(w, p + "ffn_up.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
-            AddMatrix(w, p + "ffn_down.weight", f, e, type, rng.Next(), 0.5f / MathF.Sqrt(f));
+            AddMatrix(w, p + "ffn_down.weight", f, e, MoreBitsType(l), rng.Next(), 0.5f / MathF.Sqrt(f));
         }
 
         Save(w, outputPath, progress);
@@ -120,6 +142,12 @@ public static partial class SyntheticModelWriter
         }
         File.Move(temp, outputPath, overwrite: true);
     }
+
+    /// <summary>
+    /// The layers a Q4_K_M file stores attention values and feed-forward down in Q6_K: the first and last eighth, and
+    /// every third layer between them.
+    /// </summary>
+    public static bool MoreBits(int layer, int layers) => layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
 
     /// <summary>Picks the requested type if the row length allows its block size, else Q8_0, else F16 (as llama.cpp's quantizer falls back).</summary>
     public static GgmlType TypeFor(GgmlType requested, int rowLength)
