@@ -62,7 +62,14 @@ public static class VecDot
                     _ => VecDotScalar.F16(xh, yh, n),
                 };
             case GgmlType.BF16:
-                return VecDotScalar.BF16(MemoryMarshal.Cast<byte, ushort>(w), MemoryMarshal.Cast<byte, ushort>(a), n);
+                var xb = MemoryMarshal.Cast<byte, ushort>(w);
+                var yb = MemoryMarshal.Cast<byte, ushort>(a);
+                return isa switch
+                {
+                    VecDotIsa.Avx512 => VecDotAvx512.BF16(xb, yb),
+                    VecDotIsa.Avx2 => VecDotAvx2.BF16(xb, yb),
+                    _ => VecDotScalar.BF16(xb, yb, n),
+                };
             case GgmlType.Q8_0:
                 return isa switch
                 {

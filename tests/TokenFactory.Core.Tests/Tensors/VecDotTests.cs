@@ -35,6 +35,7 @@ public sealed class VecDotTests
     [Theory]
     [InlineData(GgmlType.F32)]
     [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.BF16)]
     public void Simd_float_dot_matches_scalar_for_every_length(GgmlType type)
     {
         var rng = new Random(5);
