@@ -98,9 +98,16 @@ public static class VecDot
                     VecDotIsa.Avx2 => VecDotAvx2.Q6_K(w, a, n / 256),
                     _ => VecDotScalar.KQuant(weightType, w, a, n),
                 };
+            case GgmlType.Q5_K:
+                return isa switch
+                {
+                    VecDotIsa.Avx512 => VecDotAvx512.Q5_K(w, a, n / 256),
+                    VecDotIsa.Avx2 => VecDotAvx2.Q5_K(w, a, n / 256),
+                    _ => VecDotScalar.KQuant(weightType, w, a, n),
+                };
             case GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1:
                 return VecDotScalar.Legacy(weightType, w, a, n);
-            default: // Q2_K, Q3_K, Q5_K
+            default: // Q2_K, Q3_K
                 return VecDotScalar.KQuant(weightType, w, a, n);
         }
     }

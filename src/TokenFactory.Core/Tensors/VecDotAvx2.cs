@@ -163,6 +163,52 @@ internal static class VecDotAvx2
         return sum;
     }
 
+    /// <summary>
+    /// Q5_K against Q8_K: Q4_K's arithmetic with each code's fifth bit (qh bit 2i for the low nibbles of 32-byte chunk i,
+    /// 2i+1 for the high ones) set into bit 4; codes ≤ 31, so <c>vpmaddubsw</c> pairs stay ≤ 7874 and every sum is exact.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Q5_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
+    {
+        float sum = 0;
+        Vector256<byte> low4 = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < blocks; b++)
+        {
+            ReadOnlySpan<byte> wb = w.Slice(b * 176, 176);
+            ReadOnlySpan<byte> ab = a.Slice(b * 292, 292);
+            ref byte wr = ref MemoryMarshal.GetReference(wb);
+            ref byte ar = ref MemoryMarshal.GetReference(ab);
+            ReadOnlySpan<byte> packed = wb.Slice(4, 12);
+            ReadOnlySpan<short> bsums = MemoryMarshal.Cast<byte, short>(ab.Slice(260, 32));
+            Vector256<byte> qh = Vector256.LoadUnsafe(ref wr, 16);
+            Vector256<int> acc = default;
+            int msum = 0;
+            for (int i = 0; i < 4; i++)
+            {
+                KQuantScales.Unpack6(packed, 2 * i, out int sc1, out int m1);
+                KQuantScales.Unpack6(packed, 2 * i + 1, out int sc2, out int m2);
+                msum += m1 * (bsums[4 * i] + bsums[4 * i + 1]) + m2 * (bsums[4 * i + 2] + bsums[4 * i + 3]);
+                Vector256<byte> q = Vector256.LoadUnsafe(ref wr, (nuint)(48 + 32 * i));
+                Vector256<byte> lo = (q & low4) | FifthBit(qh, 2 * i);
+                Vector256<byte> hi = ((q.AsUInt16() >> 4).AsByte() & low4) | FifthBit(qh, 2 * i + 1);
+                Vector256<sbyte> ylo = Vector256.LoadUnsafe(ref ar, (nuint)(4 + 64 * i)).AsSByte();
+                Vector256<sbyte> yhi = Vector256.LoadUnsafe(ref ar, (nuint)(36 + 64 * i)).AsSByte();
+                acc += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, ylo), Vector256.Create((short)sc1));
+                acc += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, yhi), Vector256.Create((short)sc2));
+            }
+            int isum = Vector256.Sum(acc);
+            float dw = Half(ref wr, 0), dminw = Half(ref wr, 2);
+            float da = Unsafe.ReadUnaligned<float>(ref ar);
+            sum += dw * da * isum - dminw * da * msum;
+        }
+        return sum;
+    }
+
+    /// <summary>Bit <paramref name="s"/> (0-7) of every byte moved to bit 4 (16 when set), the rest cleared.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<byte> FifthBit(Vector256<byte> qh, int s)
+        => (s <= 4 ? qh.AsUInt16() << (4 - s) : qh.AsUInt16() >>> (s - 4)).AsByte() & Vector256.Create((byte)0x10);
+
     /// <summary>Σ scale_j · bsum_j over the 16 sub-blocks (used to remove Q6_K's +32 code offset).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int ScaledBsums(ref byte scales, ref byte bsums)

@@ -13,7 +13,7 @@ public sealed class VecDotTests
         GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
     ];
 
-    public static TheoryData<GgmlType> SimdBlockTypes => [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K];
+    public static TheoryData<GgmlType> SimdBlockTypes => [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
     [Fact]
     public void Activation_types_follow_ggml()
@@ -123,7 +123,7 @@ public sealed class VecDotTests
         return type switch
         {
             GgmlType.Q8_0 or GgmlType.Q4_0 => o < 2,
-            GgmlType.Q4_K => o < 4,
+            GgmlType.Q4_K or GgmlType.Q5_K => o < 4,
             GgmlType.Q6_K => o >= 208,
             _ => false,
         };
