@@ -96,6 +96,29 @@ public sealed unsafe partial class MatMul
         }
     }
 
+    private readonly struct Q5_KKernel : IGroupKernel
+    {
+        public static long PreparedBytes(int columns) => (long)columns / 256 * GemmQ5_Kx8.PreparedBytes;
+
+        public static void Prepare(byte* group, int columns, byte* prepared) => GemmQ4_Kx8.PrepareGroupWide(group, columns / 256, prepared, GemmQ5_Kx8.BlockBytes);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Tile8x8(byte* group, byte* prepared, in Activations a, int t0, float* o, int stride, byte* next)
+        {
+            int nsb = a.K / 256;
+            long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
+            GemmQ5_Kx8.Tile8x8(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Group8x1(byte* group, in Activations a, int t, float* o)
+        {
+            int nsb = a.K / 256;
+            long at = LegacyGemmX8.TokenIndex(t, 0, nsb);
+            GemmQ5_Kx8.Group8x1(group, a.Codes + (long)t * a.K, a.Scales + at, a.Sums + 4 * at, nsb, o);
+        }
+    }
+
     private readonly struct Q6_KKernel : IGroupKernel
     {
         public static long PreparedBytes(int columns) => 0;

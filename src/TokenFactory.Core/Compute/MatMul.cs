@@ -11,10 +11,10 @@ namespace TokenFactory.Compute;
 /// (Q8_0, Q8_K, F16, …) so the inner loop is an integer or half-precision dot product and our logits
 /// track llama.cpp's.
 /// <para>
-/// Q8_0, Q4_0, Q4_K and Q6_K weights (the common formats), repacked at load into groups of 8 rows (see
+/// Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights (the common formats), repacked at load into groups of 8 rows (see
 /// <see cref="WeightMatrix"/>), take a tiled path: activations are quantized once per call, in parallel, into a split
 /// layout (<see cref="ActivationPacking"/>); each thread streams through its own run of row groups, taking over half of
-/// another's when its own is done (<see cref="GroupRanges"/>), and multiplies each group by 8 tokens at a time in registers (<see cref="LegacyGemmX8"/>, <see cref="GemmQ4_Kx8"/>, <see cref="GemmQ6_Kx8"/>), so every loaded
+/// another's when its own is done (<see cref="GroupRanges"/>), and multiplies each group by 8 tokens at a time in registers (<see cref="LegacyGemmX8"/>, <see cref="GemmQ4_Kx8"/>, <see cref="GemmQ5_Kx8"/>, <see cref="GemmQ6_Kx8"/>), so every loaded
 /// weight block serves 8 tokens and every activation block 8 rows; decode (one token) streams each group once.
 /// Other formats, or CPUs without AVX-VNNI, use the row kernels of <see cref="VecDot"/>.
 /// </para>
@@ -22,7 +22,7 @@ namespace TokenFactory.Compute;
 /// </summary>
 public sealed unsafe partial class MatMul : IParallelWork
 {
-    private enum Kind : byte { Rows, Q8_0, Q4_0, Q4_K, Q6_K }
+    private enum Kind : byte { Rows, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K }
 
     private enum Phase : byte { Quantize, Multiply }
 
@@ -61,6 +61,7 @@ public sealed unsafe partial class MatMul : IParallelWork
         // every block's dependency chain (Q8_0 decode in L3, one core: 70 -> 81-92 GB/s once initialised first).
         RuntimeHelpers.RunClassConstructor(typeof(LegacyGemmX8).TypeHandle);
         RuntimeHelpers.RunClassConstructor(typeof(GemmQ4_Kx8).TypeHandle);
+        RuntimeHelpers.RunClassConstructor(typeof(GemmQ5_Kx8).TypeHandle);
         RuntimeHelpers.RunClassConstructor(typeof(GemmQ6_Kx8).TypeHandle);
         RuntimeHelpers.RunClassConstructor(typeof(ActivationPacking).TypeHandle);
         _pool = pool;
@@ -78,7 +79,7 @@ public sealed unsafe partial class MatMul : IParallelWork
     private static Kind KindOf(in WeightMatrix w)
     {
         if (w.Packed != null)
-            return w.Type switch { GgmlType.Q8_0 => Kind.Q8_0, GgmlType.Q4_0 => Kind.Q4_0, GgmlType.Q6_K => Kind.Q6_K, _ => Kind.Q4_K };
+            return w.Type switch { GgmlType.Q8_0 => Kind.Q8_0, GgmlType.Q4_0 => Kind.Q4_0, GgmlType.Q5_K => Kind.Q5_K, GgmlType.Q6_K => Kind.Q6_K, _ => Kind.Q4_K };
         return Kind.Rows;
     }
 
@@ -203,7 +204,7 @@ public sealed unsafe partial class MatMul : IParallelWork
             int nsb = k / 256, runs = (padded + 7) / 8;
             _scales = Grow(_scales, (long)runs * 8 * nsb); // laid out by LegacyGemmX8.TokenIndex
             _sums = Grow(_sums, (long)runs * 8 * nsb * SumsPerBlock(_kind)); // int16 pairs of sub-block sums
-            preparedBytes = _kind == Kind.Q6_K ? 0 : Q4_KKernel.PreparedBytes(k);
+            preparedBytes = _kind switch { Kind.Q6_K => 0, Kind.Q5_K => Q5_KKernel.PreparedBytes(k), _ => Q4_KKernel.PreparedBytes(k) };
         }
         for (int i = 0; i < _scratch.Length; i++)
             _scratch[i] = Grow(_scratch[i], preparedBytes + 4 * 8 * 8); // a prepared group, then an 8x8 result tile
@@ -229,6 +230,9 @@ public sealed unsafe partial class MatMul : IParallelWork
                 break;
             case Kind.Q4_K:
                 MultiplyGroups<Q4_KKernel>(thread, threadCount);
+                break;
+            case Kind.Q5_K:
+                MultiplyGroups<Q5_KKernel>(thread, threadCount);
                 break;
             case Kind.Q6_K:
                 MultiplyGroups<Q6_KKernel>(thread, threadCount);
@@ -296,7 +300,8 @@ public sealed unsafe partial class MatMul : IParallelWork
                 int* rowSums = stackalloc int[8 * nsb];
                 for (int t = t0; t < t1; t++)
                 {
-                    if (GemmQ4_Kx8.UseWide)
+                    // The 512-bit Q4_K kernels and the Q5_K ones read the pair-interleaved layout.
+                    if (GemmQ4_Kx8.UseWide || _kind == Kind.Q5_K)
                         ActivationPacking.Q8_KPairs(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
                     else
                         ActivationPacking.Q8_K(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
@@ -324,7 +329,7 @@ public sealed unsafe partial class MatMul : IParallelWork
         float* scales = Ptr(_scales);
         int* sums = Ptr(_sums);
         // Per block, one scale and one seed (Q8_0, Q4_0) or ints of sub-block sums (K-quants).
-        bool kQuant = _kind is Kind.Q4_K or Kind.Q6_K;
+        bool kQuant = _kind is Kind.Q4_K or Kind.Q5_K or Kind.Q6_K;
         int nb = k / (kQuant ? 256 : 32), sumsPerBlock = SumsPerBlock(_kind);
         for (int t = _tokens; t < PaddedTokens(_tokens); t++)
         {
@@ -339,8 +344,8 @@ public sealed unsafe partial class MatMul : IParallelWork
         }
     }
 
-    /// <summary>Ints of sub-block sums per token and block: Q8_0/Q4_0 one seed, Q4_K four int16 pairs of 32-element sums, Q6_K eight of 16-element sums.</summary>
-    private static int SumsPerBlock(Kind kind) => kind switch { Kind.Q4_K => 4, Kind.Q6_K => 8, _ => 1 };
+    /// <summary>Ints of sub-block sums per token and block: Q8_0/Q4_0 one seed, Q4_K/Q5_K four int16 pairs of 32-element sums, Q6_K eight of 16-element sums.</summary>
+    private static int SumsPerBlock(Kind kind) => kind switch { Kind.Q4_K or Kind.Q5_K => 4, Kind.Q6_K => 8, _ => 1 };
 
     /// <summary>
     /// Tokens the 8-token tiles cover: a remainder of 4-7 tokens past them is padded to a full tile (cheaper than 4-7

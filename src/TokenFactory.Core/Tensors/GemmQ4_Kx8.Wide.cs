@@ -50,19 +50,23 @@ internal static unsafe partial class GemmQ4_Kx8
     /// </summary>
     public const int WidePreparedBytes = 4 * 64 + 4 * 32 + 2 * 32;
 
-    private const int WideMins = 4 * 64, WideD = WideMins + 4 * 32;
+    internal const int WideMins = 4 * 64, WideD = WideMins + 4 * 32;
 
     /// <summary>
     /// Per 256-block of a group in the wide layout: each sub-block pair's scales (<see cref="PairScales"/>), then min
     /// pairs, d and dmin as <see cref="PrepareGroup"/> lays them out; shared by the group's token tiles.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PrepareGroupWide(byte* group, int blocks, byte* prepared)
+    public static void PrepareGroupWide(byte* group, int blocks, byte* prepared) => PrepareGroupWide(group, blocks, prepared, BlockBytes);
+
+    /// <summary>As <see cref="PrepareGroupWide(byte*, int, byte*)"/> for groups whose blocks are <paramref name="blockBytes"/> apart but start as Q4_K's do (Q5_K).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void PrepareGroupWide(byte* group, int blocks, byte* prepared, int blockBytes)
     {
         Vector512<byte> c0 = s_pairControl0, c1 = s_pairControl1;
         for (int b = 0; b < blocks; b++)
         {
-            byte* block = group + (long)b * BlockBytes, p = prepared + (long)b * WidePreparedBytes;
+            byte* block = group + (long)b * blockBytes, p = prepared + (long)b * WidePreparedBytes;
             (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = UnpackScales(block);
             Vector512<byte> z03 = sc03.AsByte().ToVector512(), z47 = sc47.AsByte().ToVector512();
             short* sc = (short*)p;
@@ -80,12 +84,12 @@ internal static unsafe partial class GemmQ4_Kx8
     /// (<see cref="UnpackScales"/>, zero-extended) and which pair of the four the control picks.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<short> PairScales(Vector512<byte> packed, Vector512<byte> control)
+    internal static Vector512<short> PairScales(Vector512<byte> packed, Vector512<byte> control)
         => Avx512Vbmi.PermuteVar64x8(packed, control).AsInt16();
 
     // The vpermb indices of PairScales, built once: made at each use, the JIT rebuilt them in every block (the decode
     // kernel ran at 67 instead of 90 GB/s on Zen 5).
-    private static readonly Vector512<byte> s_pairControl0 = PairControl(0), s_pairControl1 = PairControl(1);
+    internal static readonly Vector512<byte> s_pairControl0 = PairControl(0), s_pairControl1 = PairControl(1);
 
     /// <summary>Even output bytes 8r + 2m take byte 2q + (m mod 2) of row r's dword (4r + that); odd ones byte 32, a zero of the extension.</summary>
     private static Vector512<byte> PairControl(int q)
@@ -168,14 +172,14 @@ internal static unsafe partial class GemmQ4_Kx8
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<sbyte> Codes8(sbyte* p) => Vector512.Create(*(long*)p).AsSByte();
+    internal static Vector512<sbyte> Codes8(sbyte* p) => Vector512.Create(*(long*)p).AsSByte();
 
     /// <summary>
     /// <see cref="FinishBlock"/> for the wide tile: two tokens per 512-bit vector, so the row sums, the conversions and
     /// the block term take half the instructions (per lane the same operations in the same order, so the same bits).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void FinishBlockWide(float* f, int* m, float* dd, float* da, int* sums,
+    internal static void FinishBlockWide(float* f, int* m, float* dd, float* da, int* sums,
         Vector512<int> s0, Vector512<int> s1, Vector512<int> s2, Vector512<int> s3, Vector512<int> s4, Vector512<int> s5, Vector512<int> s6, Vector512<int> s7)
     {
         Vector256<short> m0 = Vector256.Load(m).AsInt16(), m1 = Vector256.Load(m + 8).AsInt16(), m2 = Vector256.Load(m + 16).AsInt16(), m3 = Vector256.Load(m + 24).AsInt16();
@@ -269,7 +273,7 @@ internal static unsafe partial class GemmQ4_Kx8
 
     /// <summary>Adds each row's two int32 lanes (2r, 2r+1) into lane r of a 256-bit vector (wrapping as int32 adds do).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> RowSums(Vector512<int> s)
+    internal static Vector256<int> RowSums(Vector512<int> s)
     {
         Vector512<long> q = s.AsInt64();
         return Avx512F.ConvertToVector256Int32(q + (q >>> 32));

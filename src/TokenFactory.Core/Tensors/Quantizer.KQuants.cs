@@ -5,8 +5,14 @@ namespace TokenFactory.Tensors;
 public static partial class Quantizer
 {
     // Q4_K: 8 sub-blocks of 32; x ~ (d*sc)*q - dmin*m with q in 0..15, sc and m in 0..63.
-    private static void Q4_K(ReadOnlySpan<float> x, Span<byte> y)
+    private static void Q4_K(ReadOnlySpan<float> x, Span<byte> y) => Q4Or5_K(x, y, five: false);
+
+    // Q5_K: Q4_K with q in 0..31, the fifth bits in qh (bit 2i of byte l for element 64i + l, bit 2i+1 for 64i + 32 + l).
+    private static void Q5_K(ReadOnlySpan<float> x, Span<byte> y) => Q4Or5_K(x, y, five: true);
+
+    private static void Q4Or5_K(ReadOnlySpan<float> x, Span<byte> y, bool five)
     {
+        int top = five ? 31 : 15;
         Span<float> scale = stackalloc float[8];
         Span<float> minus = stackalloc float[8]; // -min of each sub-block, >= 0 (the min is clamped to <= 0)
         float maxScale = 0, maxMin = 0;
@@ -14,7 +20,7 @@ public static partial class Quantizer
         {
             MinMax(x.Slice(32 * s, 32), out float mn, out float mx);
             mn = MathF.Min(mn, 0);
-            scale[s] = mx > mn ? (mx - mn) / 15f : 0f;
+            scale[s] = mx > mn ? (mx - mn) / top : 0f;
             minus[s] = -mn;
             maxScale = MathF.Max(maxScale, scale[s]);
             maxMin = MathF.Max(maxMin, minus[s]);
@@ -24,22 +30,26 @@ public static partial class Quantizer
         Span<byte> m = stackalloc byte[8];
         for (int s = 0; s < 8; s++)
         {
-            // Round the scale up so the sub-block's maximum still fits in 15 steps.
+            // Round the scale up so the sub-block's maximum still fits in its 15 (31) steps.
             sc[s] = (byte)(d > 0 ? Math.Clamp((int)MathF.Ceiling(scale[s] / d), 0, 63) : 0);
             m[s] = (byte)(dmin > 0 ? Math.Clamp(NearestInt(minus[s] / dmin), 0, 63) : 0);
         }
         Fp16.Write(y, 0, d);
         Fp16.Write(y, 2, dmin);
         KQuantScales.Pack6(sc, m, y.Slice(4, 12));
-        Span<byte> qs = y.Slice(16, 128);
+        Span<byte> qh = five ? y.Slice(16, 32) : default;
+        qh.Clear();
+        Span<byte> qs = y.Slice(five ? 48 : 16, 128);
         for (int i = 0; i < 4; i++)
         {
             float d1 = d * sc[2 * i], m1 = dmin * m[2 * i], d2 = d * sc[2 * i + 1], m2 = dmin * m[2 * i + 1];
             for (int l = 0; l < 32; l++)
             {
-                int q1 = d1 > 0 ? Math.Clamp(NearestInt((x[64 * i + l] + m1) / d1), 0, 15) : 0;
-                int q2 = d2 > 0 ? Math.Clamp(NearestInt((x[64 * i + 32 + l] + m2) / d2), 0, 15) : 0;
-                qs[32 * i + l] = (byte)(q1 | (q2 << 4));
+                int q1 = d1 > 0 ? Math.Clamp(NearestInt((x[64 * i + l] + m1) / d1), 0, top) : 0;
+                int q2 = d2 > 0 ? Math.Clamp(NearestInt((x[64 * i + 32 + l] + m2) / d2), 0, top) : 0;
+                qs[32 * i + l] = (byte)((q1 & 15) | ((q2 & 15) << 4));
+                if (five)
+                    qh[l] |= (byte)((q1 >> 4) << (2 * i) | (q2 >> 4) << (2 * i + 1));
             }
         }
     }

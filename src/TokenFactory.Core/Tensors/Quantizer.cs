@@ -51,6 +51,7 @@ public static partial class Quantizer
                 case GgmlType.Q5_0: Q5_0(x, y); break;
                 case GgmlType.Q5_1: Q5_1(x, y); break;
                 case GgmlType.Q4_K: Q4_K(x, y); break;
+                case GgmlType.Q5_K: Q5_K(x, y); break;
                 case GgmlType.Q6_K: Q6_K(x, y); break;
                 default: throw new NotSupportedException($"Quantizing to {type} is not supported.");
             }

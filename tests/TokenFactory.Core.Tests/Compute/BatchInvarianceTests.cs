@@ -16,6 +16,7 @@ public sealed class BatchInvarianceTests
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q5_K)]
     [InlineData(GgmlType.Q6_K)]
     public void Matmul_row_of_a_token_is_identical_alone_and_in_any_batch(GgmlType type)
     {

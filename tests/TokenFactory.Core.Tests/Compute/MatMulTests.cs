@@ -29,7 +29,8 @@ public sealed class MatMulTests
     {
         { GgmlType.Q8_0, 32, 1 }, { GgmlType.Q8_0, 64, 5 }, { GgmlType.Q8_0, 96, 13 }, { GgmlType.Q8_0, 288, 8 }, { GgmlType.Q8_0, 256, 3 },
         { GgmlType.Q4_K, 256, 1 }, { GgmlType.Q4_K, 512, 5 }, { GgmlType.Q4_K, 768, 9 }, { GgmlType.Q4_K, 256, 4 }, { GgmlType.Q4_K, 512, 16 },
-        { GgmlType.Q6_K, 256, 3 }, { GgmlType.Q6_K, 256, 1 }, { GgmlType.Q6_K, 512, 9 }, { GgmlType.Q6_K, 768, 16 }, { GgmlType.Q4_0, 64, 5 }, { GgmlType.Q4_0, 96, 13 }, { GgmlType.Q4_0, 256, 16 },
+        { GgmlType.Q6_K, 256, 3 }, { GgmlType.Q6_K, 256, 1 }, { GgmlType.Q6_K, 512, 9 }, { GgmlType.Q6_K, 768, 16 },
+        { GgmlType.Q5_K, 256, 1 }, { GgmlType.Q5_K, 512, 9 }, { GgmlType.Q5_K, 768, 16 }, { GgmlType.Q4_0, 64, 5 }, { GgmlType.Q4_0, 96, 13 }, { GgmlType.Q4_0, 256, 16 },
     };
 
     [Theory]
@@ -58,7 +59,7 @@ public sealed class MatMulTests
                     {
                         float expected = VecDot.DotScalar(type, w.Row(r), a, cols);
                         float actual = output[5 + t * rows + r];
-                        if (type is GgmlType.Q4_K or GgmlType.Q6_K)
+                        if (type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K)
                         {
                             // Exact integer block sums scaled in the scalar kernel's order: equal bit for bit.
                             Assert.True(expected == actual, $"{type} {rows}x{cols} tokens={tokens} threads={threads} t={t} r={r}: {expected} vs {actual}");
@@ -83,6 +84,7 @@ public sealed class MatMulTests
         { GgmlType.Q8_0, GgmlType.Q8_0, GgmlType.Q8_0, 96 },
         { GgmlType.Q4_0, GgmlType.Q4_0, GgmlType.Q4_0, 64 },
         { GgmlType.Q6_K, GgmlType.Q6_K, GgmlType.Q6_K, 512 },
+        { GgmlType.Q5_K, GgmlType.Q5_K, GgmlType.Q5_K, 256 },
         // Mixed formats (a Q4_K_M file's V in Q6_K) fall back to one multiplication each.
         { GgmlType.Q4_K, GgmlType.Q4_K, GgmlType.Q6_K, 256 },
         { GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q8_0, 64 },

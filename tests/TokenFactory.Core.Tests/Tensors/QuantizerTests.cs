@@ -19,6 +19,7 @@ public sealed class QuantizerTests
         { GgmlType.Q5_0, 1f / 16 * 1.01f, 0.07f },
         { GgmlType.Q5_1, 1f / 31, 0.05f },
         { GgmlType.Q4_K, 0.2f, 0.12f },
+        { GgmlType.Q5_K, 0.1f, 0.06f },
         { GgmlType.Q6_K, 0.05f, 0.04f },
     };
 
@@ -130,7 +131,7 @@ public sealed class QuantizerTests
     [Fact]
     public void All_zero_blocks_quantize_to_zero()
     {
-        foreach (GgmlType type in new[] { GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q8_K, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K })
+        foreach (GgmlType type in new[] { GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q8_K, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K })
         {
             int n = GgmlTypeInfo.BlockSize(type);
             float[] y = TestRows.Dequantize(type, TestRows.Quantize(type, new float[n]), n);

@@ -15,10 +15,10 @@ public static partial class SyntheticModelWriter
     public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "nemotron_h", "nemotron_h_moe"];
 
     public static IReadOnlyList<GgmlType> WeightTypes { get; } =
-        [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K];
+        [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
     /// <summary>The mixed-type files <c>--type</c> also takes, as llama.cpp's quantizer writes them.</summary>
-    public static IReadOnlyList<string> Mixtures { get; } = ["Q4_K_M"];
+    public static IReadOnlyList<string> Mixtures { get; } = ["Q4_K_M", "Q5_K_M"];
 
     /// <param name="progress">Called with (bytes written, total bytes) as tensors are written.</param>
     public static void Write(string architecture, ModelShape shape, GgmlType type, GgufMetadata vocabulary, string outputPath,
@@ -26,7 +26,7 @@ public static partial class SyntheticModelWriter
         => Write(architecture, shape, type, mixture: null, vocabulary, outputPath, seed, progress);
 
     /// <summary>
-    /// As the other overload; <paramref name="mixture"/> "Q4_K_M" writes Q4_K weights except, as llama.cpp's Q4_K_M does,
+    /// As the other overload; <paramref name="mixture"/> "Q4_K_M" ("Q5_K_M") writes Q4_K (Q5_K) weights except, as llama.cpp's mixtures do,
     /// the output matrix and the attention-value and feed-forward-down matrices of the layers it gives more bits
     /// (<see cref="MoreBits"/>) in Q6_K (transformer shapes only).
     /// </summary>
@@ -35,11 +35,11 @@ public static partial class SyntheticModelWriter
     {
         if (mixture != null)
         {
-            if (mixture != "Q4_K_M")
+            if (!Mixtures.Contains(mixture))
                 throw new TokenFactoryException($"Unknown mixture '{mixture}'. Supported: {string.Join(", ", Mixtures)}.");
             if (shape.Architecture != null || ModelConfig.IsHybridArchitecture(architecture))
                 throw new TokenFactoryException($"{mixture} is written for transformer shapes only, not {architecture} {shape.Name}.");
-            type = GgmlType.Q4_K;
+            type = mixture == "Q5_K_M" ? GgmlType.Q5_K : GgmlType.Q4_K;
         }
         if (!Architectures.Contains(architecture))
             throw new TokenFactoryException($"Unknown architecture '{architecture}'. Supported: {string.Join(", ", Architectures)}.");
@@ -62,7 +62,7 @@ public static partial class SyntheticModelWriter
         int headSize = shape.ResolvedHeadSize;
         m.Set("general.architecture", GgufValue.Of(architecture));
         m.Set("general.name", GgufValue.Of($"synthetic {architecture} {shape.Name} {mixture ?? type.ToString()} seed {seed}"));
-        m.Set("general.file_type", GgufValue.Of((uint)FileType(type)));
+        m.Set("general.file_type", GgufValue.Of((uint)(mixture == "Q5_K_M" ? 17 : FileType(type))));
         string a = architecture;
         m.Set($"{a}.context_length", GgufValue.Of((uint)shape.ContextLength));
         m.Set($"{a}.embedding_length", GgufValue.Of((uint)shape.EmbeddingLength));
@@ -144,7 +144,7 @@ public static partial class SyntheticModelWriter
     }
 
     /// <summary>
-    /// The layers a Q4_K_M file stores attention values and feed-forward down in Q6_K: the first and last eighth, and
+    /// The layers a Q4_K_M or Q5_K_M file stores attention values and feed-forward down in Q6_K: the first and last eighth, and
     /// every third layer between them.
     /// </summary>
     public static bool MoreBits(int layer, int layers) => layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
@@ -248,6 +248,7 @@ public static partial class SyntheticModelWriter
         GgmlType.Q4_0 => 2,
         GgmlType.Q8_0 => 7,
         GgmlType.Q4_K => 15,
+        GgmlType.Q5_K => 16,
         GgmlType.Q6_K => 18,
         _ => 0,
     };
