@@ -13,7 +13,7 @@ cli="$root/src/TokenFactory.Cli/bin/Release/net10.0/tokenfactory"
 vocab="$root/../shared/models/stories260K.gguf"
 
 for arch in llama qwen2 qwen3; do
-  for type in F32 F16 Q8_0 Q4_0 Q4_K Q6_K; do
+  for type in F32 F16 Q8_0 Q4_0 Q4_K Q5_K Q6_K; do
     name="synth-$arch-tiny-$type-seed1"
     "$cli" synth --arch "$arch" --shape tiny --type "$type" --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
     (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \
