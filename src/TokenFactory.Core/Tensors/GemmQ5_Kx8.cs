@@ -37,9 +37,8 @@ internal static unsafe class GemmQ5_Kx8
 
     private static void PackGroup(byte* src, int rows, long rowBytes, int blocks, int g, byte* dst)
     {
-        Span<int> q = stackalloc int[256];
-        Span<int> sc = stackalloc int[16];
-        Span<int> m = stackalloc int[16];
+        byte* q = stackalloc byte[256];
+        ReadOnlySpan<byte> element = s_chunkElement;
         for (int b = 0; b < blocks; b++)
         {
             byte* o = dst + (long)b * BlockBytes;
@@ -50,35 +49,48 @@ internal static unsafe class GemmQ5_Kx8
                 if (row >= rows)
                     continue;
                 byte* block = src + row * rowBytes + 176L * b;
-                BlockCodes.KQuant(GgmlType.Q5_K, new ReadOnlySpan<byte>(block, 176), q, sc, m, out _, out _);
                 *(ushort*)(o + 2 * r) = *(ushort*)block;
                 *(ushort*)(o + 16 + 2 * r) = *(ushort*)(block + 2);
                 for (int word = 0; word < 3; word++)
                     *(uint*)(o + 32 + 32 * word + 4 * r) = *(uint*)(block + 4 + 4 * word);
+                // The file's codes: element 64j + 32h + l is nibble h of qs[32j + l] plus bit 2j + h of qh[l] as 16.
+                for (int i = 0; i < 256; i++)
+                {
+                    int j = i >> 6, h = (i >> 5) & 1, l = i & 31;
+                    q[i] = (byte)(((block[48 + 32 * j + l] >> (4 * h)) & 15) | (((block[16 + l] >> (2 * j + h)) & 1) << 4));
+                }
                 for (int j = 0; j < 4; j++)
+                {
+                    byte* pair = q + 64 * j, nibbles = o + CodesOffset + 256 * j + 8 * r, fifth = o + HighOffset + 64 * j + 8 * r;
                     for (int k = 0; k < 8; k++)
                     {
-                        int fifth = 0;
+                        int bits = 0;
                         for (int c = 0; c < 8; c++)
                         {
-                            int code = Code(q, j, c, k);
-                            fifth |= (code >> 4) << c;
-                            if (c % 2 == 0)
-                                o[CodesOffset + 256 * j + 64 * (c / 2) + 8 * r + k] = (byte)(code & 15);
-                            else
-                                o[CodesOffset + 256 * j + 64 * (c / 2) + 8 * r + k] |= (byte)((code & 15) << 4);
+                            int code = pair[element[8 * c + k]];
+                            bits |= (code >> 4) << c;
+                            nibbles[64 * (c / 2) + k] |= (byte)((code & 15) << (4 * (c & 1)));
                         }
-                        o[HighOffset + 64 * j + 8 * r + k] = (byte)fifth;
+                        fifth[k] = (byte)bits;
                     }
+                }
             }
         }
     }
 
-    /// <summary>The code (0..31) of byte <paramref name="k"/> of chunk <paramref name="c"/> of pair <paramref name="j"/> (<see cref="GemmQ4_Kx8.ChunkByte"/>).</summary>
-    private static int Code(ReadOnlySpan<int> q, int j, int c, int k)
+    // Byte k of chunk c of a pair: its element's index among the pair's 64 (see GemmQ4_Kx8.ChunkByte).
+    private static readonly byte[] s_chunkElement = ChunkElements();
+
+    private static byte[] ChunkElements()
     {
-        (int e, bool high) = GemmQ4_Kx8.ChunkByte(c, k);
-        return q[64 * j + (high ? 32 : 0) + e];
+        var map = new byte[64];
+        for (int c = 0; c < 8; c++)
+            for (int k = 0; k < 8; k++)
+            {
+                (int e, bool high) = GemmQ4_Kx8.ChunkByte(c, k);
+                map[8 * c + k] = (byte)((high ? 32 : 0) + e);
+            }
+        return map;
     }
 
     /// <summary>

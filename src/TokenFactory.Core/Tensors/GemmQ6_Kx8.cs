@@ -51,9 +51,8 @@ internal static unsafe class GemmQ6_Kx8
 
     private static void PackGroup(byte* src, int rows, long rowBytes, int blocks, int g, byte* dst)
     {
-        Span<int> q = stackalloc int[256];
-        Span<int> sc = stackalloc int[16];
-        Span<int> m = stackalloc int[16];
+        byte* q = stackalloc byte[256];
+        ReadOnlySpan<byte> element = s_chunkElement;
         for (int b = 0; b < blocks; b++)
         {
             byte* o = dst + (long)b * BlockBytes;
@@ -64,16 +63,26 @@ internal static unsafe class GemmQ6_Kx8
                 if (row >= rows)
                     continue;
                 byte* block = src + row * rowBytes + 210L * b;
-                BlockCodes.KQuant(GgmlType.Q6_K, new ReadOnlySpan<byte>(block, 210), q, sc, m, out _, out _);
                 *(ushort*)(o + 2 * r) = *(ushort*)(block + 208);
                 for (int quad = 0; quad < 8; quad++)
                 {
-                    o[ScalesOffset + 16 * quad + 2 * r] = (byte)sc[2 * quad];
-                    o[ScalesOffset + 16 * quad + 2 * r + 1] = (byte)sc[2 * quad + 1];
-                    byte* w = o + CodesOffset + QuadBytes * quad + 8 * r;
+                    o[ScalesOffset + 16 * quad + 2 * r] = block[192 + 2 * quad];
+                    o[ScalesOffset + 16 * quad + 2 * r + 1] = block[192 + 2 * quad + 1];
+                }
+                // The file's stored codes (value + 32): element 128h + 32run + l takes nibble run/2 of ql[64h + 32(run%2) + l]
+                // and bits 2run, 2run+1 of qh[32h + l] as its top two.
+                for (int i = 0; i < 256; i++)
+                {
+                    int h = i >> 7, run = (i & 127) >> 5, l = i & 31;
+                    int low = (block[64 * h + l + 32 * (run & 1)] >> (4 * (run >> 1))) & 0xF;
+                    q[i] = (byte)(low | ((block[128 + 32 * h + l] >> (2 * run)) & 3) << 4);
+                }
+                for (int quad = 0; quad < 8; quad++)
+                {
+                    byte* codes = q + 32 * quad, w = o + CodesOffset + QuadBytes * quad + 8 * r;
                     for (int k = 0; k < 8; k++)
                     {
-                        int u0 = Code(q, quad, 0, k), u1 = Code(q, quad, 1, k), u2 = Code(q, quad, 2, k), u3 = Code(q, quad, 3, k);
+                        int u0 = codes[element[k]], u1 = codes[element[8 + k]], u2 = codes[element[16 + k]], u3 = codes[element[24 + k]];
                         w[k] = (byte)((u0 & 15) | (u1 & 15) << 4);
                         w[64 + k] = (byte)((u2 & 15) | (u3 & 15) << 4);
                         w[128 + k] = (byte)(u0 >> 4 | (u1 >> 4) << 2 | (u2 >> 4) << 4 | (u3 >> 4) << 6);
@@ -83,11 +92,19 @@ internal static unsafe class GemmQ6_Kx8
         }
     }
 
-    /// <summary>The stored code (value + 32, 0..63) of byte <paramref name="k"/> of chunk <paramref name="c"/> of a quad.</summary>
-    private static int Code(ReadOnlySpan<int> q, int quad, int c, int k)
+    // Byte k of chunk c of a quad: its element's index among the quad's 32 (see ChunkByte).
+    private static readonly byte[] s_chunkElement = ChunkElements();
+
+    private static byte[] ChunkElements()
     {
-        (int e, bool high) = ChunkByte(c, k);
-        return q[32 * quad + (high ? 16 : 0) + e] + 32;
+        var map = new byte[32];
+        for (int c = 0; c < 4; c++)
+            for (int k = 0; k < 8; k++)
+            {
+                (int e, bool high) = ChunkByte(c, k);
+                map[8 * c + k] = (byte)((high ? 16 : 0) + e);
+            }
+        return map;
     }
 
     /// <summary>
