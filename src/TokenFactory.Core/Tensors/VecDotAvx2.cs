@@ -128,59 +128,31 @@ internal static class VecDotAvx2
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
-    public static float Q4_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
-    {
-        float sum = 0;
-        for (int b = 0; b < blocks; b++)
-        {
-            ReadOnlySpan<byte> wb = w.Slice(b * 144, 144);
-            ReadOnlySpan<byte> ab = a.Slice(b * 292, 292);
-            ref byte wr = ref MemoryMarshal.GetReference(wb);
-            ref byte ar = ref MemoryMarshal.GetReference(ab);
-            ReadOnlySpan<byte> packed = wb.Slice(4, 12);
-            ReadOnlySpan<short> bsums = MemoryMarshal.Cast<byte, short>(ab.Slice(260, 32));
-            Vector256<int> acc = default;
-            int msum = 0;
-            for (int i = 0; i < 4; i++)
-            {
-                KQuantScales.Unpack6(packed, 2 * i, out int sc1, out int m1);
-                KQuantScales.Unpack6(packed, 2 * i + 1, out int sc2, out int m2);
-                msum += m1 * (bsums[4 * i] + bsums[4 * i + 1]) + m2 * (bsums[4 * i + 2] + bsums[4 * i + 3]);
-                Vector256<byte> q = Vector256.LoadUnsafe(ref wr, (nuint)(16 + 32 * i));
-                Vector256<byte> lo = q & Vector256.Create((byte)0x0F);
-                Vector256<byte> hi = (q.AsUInt16() >> 4).AsByte() & Vector256.Create((byte)0x0F);
-                Vector256<sbyte> ylo = Vector256.LoadUnsafe(ref ar, (nuint)(4 + 64 * i)).AsSByte();
-                Vector256<sbyte> yhi = Vector256.LoadUnsafe(ref ar, (nuint)(36 + 64 * i)).AsSByte();
-                acc += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, ylo), Vector256.Create((short)sc1));
-                acc += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, yhi), Vector256.Create((short)sc2));
-            }
-            int isum = Vector256.Sum(acc);
-            float dw = Half(ref wr, 0), dminw = Half(ref wr, 2);
-            float da = Unsafe.ReadUnaligned<float>(ref ar);
-            sum += dw * da * isum - dminw * da * msum;
-        }
-        return sum;
-    }
+    public static float Q4_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks) => Q4Or5_K(w, a, blocks, five: false);
 
     /// <summary>
     /// Q5_K against Q8_K: Q4_K's arithmetic with each code's fifth bit (qh bit 2i for the low nibbles of 32-byte chunk i,
     /// 2i+1 for the high ones) set into bit 4; codes ≤ 31, so <c>vpmaddubsw</c> pairs stay ≤ 7874 and every sum is exact.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Q5_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
+    public static float Q5_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks) => Q4Or5_K(w, a, blocks, five: true);
+
+    /// <summary>Both kernels' one body; <paramref name="five"/> is a constant in each caller, so the JIT drops the other branch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Q4Or5_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks, bool five)
     {
+        int blockBytes = five ? 176 : 144, codes = five ? 48 : 16;
         float sum = 0;
         Vector256<byte> low4 = Vector256.Create((byte)0x0F);
         for (int b = 0; b < blocks; b++)
         {
-            ReadOnlySpan<byte> wb = w.Slice(b * 176, 176);
+            ReadOnlySpan<byte> wb = w.Slice(b * blockBytes, blockBytes);
             ReadOnlySpan<byte> ab = a.Slice(b * 292, 292);
             ref byte wr = ref MemoryMarshal.GetReference(wb);
             ref byte ar = ref MemoryMarshal.GetReference(ab);
             ReadOnlySpan<byte> packed = wb.Slice(4, 12);
             ReadOnlySpan<short> bsums = MemoryMarshal.Cast<byte, short>(ab.Slice(260, 32));
-            Vector256<byte> qh = Vector256.LoadUnsafe(ref wr, 16);
+            Vector256<byte> qh = five ? Vector256.LoadUnsafe(ref wr, 16) : default;
             Vector256<int> acc = default;
             int msum = 0;
             for (int i = 0; i < 4; i++)
@@ -188,9 +160,14 @@ internal static class VecDotAvx2
                 KQuantScales.Unpack6(packed, 2 * i, out int sc1, out int m1);
                 KQuantScales.Unpack6(packed, 2 * i + 1, out int sc2, out int m2);
                 msum += m1 * (bsums[4 * i] + bsums[4 * i + 1]) + m2 * (bsums[4 * i + 2] + bsums[4 * i + 3]);
-                Vector256<byte> q = Vector256.LoadUnsafe(ref wr, (nuint)(48 + 32 * i));
-                Vector256<byte> lo = (q & low4) | FifthBit(qh, 2 * i);
-                Vector256<byte> hi = ((q.AsUInt16() >> 4).AsByte() & low4) | FifthBit(qh, 2 * i + 1);
+                Vector256<byte> q = Vector256.LoadUnsafe(ref wr, (nuint)(codes + 32 * i));
+                Vector256<byte> lo = q & low4;
+                Vector256<byte> hi = (q.AsUInt16() >> 4).AsByte() & low4;
+                if (five)
+                {
+                    lo |= FifthBit(qh, 2 * i);
+                    hi |= FifthBit(qh, 2 * i + 1);
+                }
                 Vector256<sbyte> ylo = Vector256.LoadUnsafe(ref ar, (nuint)(4 + 64 * i)).AsSByte();
                 Vector256<sbyte> yhi = Vector256.LoadUnsafe(ref ar, (nuint)(36 + 64 * i)).AsSByte();
                 acc += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, ylo), Vector256.Create((short)sc1));

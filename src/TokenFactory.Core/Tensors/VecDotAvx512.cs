@@ -147,63 +147,26 @@ internal static class VecDotAvx512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
-    public static float Q4_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
-    {
-        Vector512<byte> low4 = Vector512.Create((byte)0x0F);
-        float sum = 0;
-        Span<short> sc = stackalloc short[8];
-        for (int b = 0; b < blocks; b++)
-        {
-            ReadOnlySpan<byte> wb = w.Slice(b * 144, 144);
-            ReadOnlySpan<byte> ab = a.Slice(b * 292, 292);
-            ref byte wr = ref MemoryMarshal.GetReference(wb);
-            ref byte ar = ref MemoryMarshal.GetReference(ab);
-            ReadOnlySpan<byte> packed = wb.Slice(4, 12);
-            ReadOnlySpan<short> bsums = MemoryMarshal.Cast<byte, short>(ab.Slice(260, 32));
-            int msum = 0;
-            for (int j = 0; j < 8; j++)
-            {
-                KQuantScales.Unpack6(packed, j, out int s, out int m);
-                sc[j] = (short)s;
-                msum += m * (bsums[2 * j] + bsums[2 * j + 1]);
-            }
-            Vector512<int> acc = default;
-            for (int i = 0; i < 4; i += 2)
-            {
-                // 64 qs bytes = 32-byte chunks i and i+1; their low nibbles are sub-blocks 2i and 2i+2, high ones 2i+1 and 2i+3.
-                Vector512<byte> q = Vector512.LoadUnsafe(ref wr, (nuint)(16 + 32 * i));
-                Vector512<byte> lo = q & low4;
-                Vector512<byte> hi = (q.AsUInt16() >> 4).AsByte() & low4;
-                nuint y0 = (nuint)(4 + 64 * i);
-                Vector512<sbyte> ylo = Vector512.Create(Vector256.LoadUnsafe(ref ar, y0), Vector256.LoadUnsafe(ref ar, y0 + 64)).AsSByte();
-                Vector512<sbyte> yhi = Vector512.Create(Vector256.LoadUnsafe(ref ar, y0 + 32), Vector256.LoadUnsafe(ref ar, y0 + 96)).AsSByte();
-                Vector512<short> slo = Vector512.Create(Vector256.Create(sc[2 * i]), Vector256.Create(sc[2 * i + 2]));
-                Vector512<short> shi = Vector512.Create(Vector256.Create(sc[2 * i + 1]), Vector256.Create(sc[2 * i + 3]));
-                acc += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(lo, ylo), slo);
-                acc += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi, yhi), shi);
-            }
-            int isum = Vector512.Sum(acc);
-            float dw = Half(ref wr, 0), dminw = Half(ref wr, 2);
-            float da = Unsafe.ReadUnaligned<float>(ref ar);
-            sum += dw * da * isum - dminw * da * msum;
-        }
-        return sum;
-    }
+    public static float Q4_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks) => Q4Or5_K(w, a, blocks, five: false);
 
     /// <summary>
     /// Q5_K against Q8_K: <see cref="Q4_K"/> with each code's fifth bit (qh bit 2g for the low nibbles of 64-element
     /// group g, 2g+1 for the high ones) set into bit 4; both halves of a vector take their own group's bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Q5_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
+    public static float Q5_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks) => Q4Or5_K(w, a, blocks, five: true);
+
+    /// <summary>Both kernels' one body; <paramref name="five"/> is a constant in each caller, so the JIT drops the other branch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Q4Or5_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks, bool five)
     {
+        int blockBytes = five ? 176 : 144, codes = five ? 48 : 16;
         Vector512<byte> low4 = Vector512.Create((byte)0x0F), bit4 = Vector512.Create((byte)0x10);
         float sum = 0;
         Span<short> sc = stackalloc short[8];
         for (int b = 0; b < blocks; b++)
         {
-            ReadOnlySpan<byte> wb = w.Slice(b * 176, 176);
+            ReadOnlySpan<byte> wb = w.Slice(b * blockBytes, blockBytes);
             ReadOnlySpan<byte> ab = a.Slice(b * 292, 292);
             ref byte wr = ref MemoryMarshal.GetReference(wb);
             ref byte ar = ref MemoryMarshal.GetReference(ab);
@@ -216,17 +179,21 @@ internal static class VecDotAvx512
                 sc[j] = (short)s;
                 msum += m * (bsums[2 * j] + bsums[2 * j + 1]);
             }
-            Vector256<byte> qh256 = Vector256.LoadUnsafe(ref wr, 16);
-            Vector512<ushort> qh = Vector512.Create(qh256, qh256).AsUInt16();
+            Vector512<ushort> qh = five ? Vector512.Create(Vector256.LoadUnsafe(ref wr, 16), Vector256.LoadUnsafe(ref wr, 16)).AsUInt16() : default;
             Vector512<int> acc = default;
             for (int i = 0; i < 4; i += 2)
             {
                 // 64 qs bytes = 32-byte chunks i and i+1; their low nibbles are sub-blocks 2i and 2i+2, high ones 2i+1 and 2i+3.
-                Vector512<byte> q = Vector512.LoadUnsafe(ref wr, (nuint)(48 + 32 * i));
-                // Bit 4 of each byte from qh bit 2g (low) or 2g+1 (high), g = i in the lower half and i + 1 in the upper.
-                Vector512<ushort> shiftLo = Vector512.Create(Vector256.Create((ushort)(2 * i)), Vector256.Create((ushort)(2 * i + 2)));
-                Vector512<byte> lo = (q & low4) | ((Avx512BW.ShiftRightLogicalVariable(qh, shiftLo) << 4).AsByte() & bit4);
-                Vector512<byte> hi = ((q.AsUInt16() >> 4).AsByte() & low4) | ((Avx512BW.ShiftRightLogicalVariable(qh, shiftLo + Vector512<ushort>.One) << 4).AsByte() & bit4);
+                Vector512<byte> q = Vector512.LoadUnsafe(ref wr, (nuint)(codes + 32 * i));
+                Vector512<byte> lo = q & low4;
+                Vector512<byte> hi = (q.AsUInt16() >> 4).AsByte() & low4;
+                if (five)
+                {
+                    // Bit 4 of each byte from qh bit 2g (low) or 2g+1 (high), g = i in the lower half and i + 1 in the upper.
+                    Vector512<ushort> shift = Vector512.Create(Vector256.Create((ushort)(2 * i)), Vector256.Create((ushort)(2 * i + 2)));
+                    lo |= (Avx512BW.ShiftRightLogicalVariable(qh, shift) << 4).AsByte() & bit4;
+                    hi |= (Avx512BW.ShiftRightLogicalVariable(qh, shift + Vector512<ushort>.One) << 4).AsByte() & bit4;
+                }
                 nuint y0 = (nuint)(4 + 64 * i);
                 Vector512<sbyte> ylo = Vector512.Create(Vector256.LoadUnsafe(ref ar, y0), Vector256.LoadUnsafe(ref ar, y0 + 64)).AsSByte();
                 Vector512<sbyte> yhi = Vector512.Create(Vector256.LoadUnsafe(ref ar, y0 + 32), Vector256.LoadUnsafe(ref ar, y0 + 96)).AsSByte();

@@ -58,28 +58,34 @@ public sealed unsafe class ActivationPackingTests
             }
     }
 
+    /// <summary>Packs <paramref name="x"/> with the SIMD packer and its scalar twin, asserts they agree, returns the scalar's codes, scales and sums.</summary>
+    private static (sbyte[] Codes, float[] Scales, int[] Sums) SimdAndScalarAgree(float[] x,
+        delegate*<float*, int, sbyte*, float*, int*, void> simd, delegate*<float*, int, sbyte*, float*, int*, void> scalar)
+    {
+        int n = x.Length, nb = n / 256;
+        sbyte[] c1 = new sbyte[n], c2 = new sbyte[n];
+        float[] s1 = new float[nb + 1], s2 = new float[nb + 1];
+        int[] p1 = new int[8 * nb + 1], p2 = new int[8 * nb + 1];
+        fixed (float* xp = x)
+        fixed (sbyte* a1 = c1, a2 = c2)
+        fixed (float* q1 = s1, q2 = s2)
+        fixed (int* r1 = p1, r2 = p2)
+        {
+            simd(xp, n, a1, q1, r1);
+            scalar(xp, n, a2, q2, r2);
+        }
+        Assert.Equal(c2, c1);
+        Assert.Equal(s2, s1);
+        Assert.Equal(p2, p1);
+        return (c2, s2, p2);
+    }
+
     [Fact]
     public void Q8_K_packing_matches_reference_quantizer()
     {
         foreach (int n in new[] { 0, 256, 512, 768 })
             foreach (float[] x in Rows(n, n + 1))
-            {
-                int nb = n / 256;
-                sbyte[] c1 = new sbyte[n], c2 = new sbyte[n];
-                float[] s1 = new float[nb + 1], s2 = new float[nb + 1];
-                int[] p1 = new int[8 * nb + 1], p2 = new int[8 * nb + 1];
-                fixed (float* xp = x)
-                fixed (sbyte* a1 = c1, a2 = c2)
-                fixed (float* q1 = s1, q2 = s2)
-                fixed (int* r1 = p1, r2 = p2)
-                {
-                    ActivationPacking.Q8_K(xp, n, a1, q1, r1);
-                    ActivationPacking.Q8_KScalar(xp, n, a2, q2, r2);
-                }
-                Assert.Equal(c2, c1);
-                Assert.Equal(s2, s1);
-                Assert.Equal(p2, p1);
-            }
+                SimdAndScalarAgree(x, &ActivationPacking.Q8_K, &ActivationPacking.Q8_KScalar);
     }
 
     [Fact]
@@ -89,20 +95,7 @@ public sealed unsafe class ActivationPackingTests
             foreach (float[] x in Rows(n, n + 2))
             {
                 int nb = n / 256;
-                sbyte[] c1 = new sbyte[n], c2 = new sbyte[n];
-                float[] s1 = new float[nb + 1], s2 = new float[nb + 1];
-                int[] p1 = new int[8 * nb + 1], p2 = new int[8 * nb + 1];
-                fixed (float* xp = x)
-                fixed (sbyte* a1 = c1, a2 = c2)
-                fixed (float* q1 = s1, q2 = s2)
-                fixed (int* r1 = p1, r2 = p2)
-                {
-                    ActivationPacking.Q8_KPairs(xp, n, a1, q1, r1);
-                    ActivationPacking.Q8_KPairsScalar(xp, n, a2, q2, r2);
-                }
-                Assert.Equal(c2, c1);
-                Assert.Equal(s2, s1);
-                Assert.Equal(p2, p1);
+                var (c2, _, p2) = SimdAndScalarAgree(x, &ActivationPacking.Q8_KPairs, &ActivationPacking.Q8_KPairsScalar);
                 // Chunk c of pair j: low sub-block elements 4c, 4c+1, high 4c, 4c+1, low 4c+2, 4c+3, high 4c+2, 4c+3.
                 byte[] reference = TestRows.Quantize(GgmlType.Q8_K, x);
                 int[] element = [0, 1, 0, 1, 2, 3, 2, 3];
@@ -125,20 +118,7 @@ public sealed unsafe class ActivationPackingTests
             foreach (float[] x in Rows(n, n + 3))
             {
                 int nb = n / 256;
-                sbyte[] c1 = new sbyte[n], c2 = new sbyte[n];
-                float[] s1 = new float[nb + 1], s2 = new float[nb + 1];
-                int[] p1 = new int[8 * nb + 1], p2 = new int[8 * nb + 1];
-                fixed (float* xp = x)
-                fixed (sbyte* a1 = c1, a2 = c2)
-                fixed (float* q1 = s1, q2 = s2)
-                fixed (int* r1 = p1, r2 = p2)
-                {
-                    ActivationPacking.Q8_KQuads(xp, n, a1, q1, r1);
-                    ActivationPacking.Q8_KQuadsScalar(xp, n, a2, q2, r2);
-                }
-                Assert.Equal(c2, c1);
-                Assert.Equal(s2, s1);
-                Assert.Equal(p2, p1);
+                var (c2, _, p2) = SimdAndScalarAgree(x, &ActivationPacking.Q8_KQuads, &ActivationPacking.Q8_KQuadsScalar);
                 // Chunk c of a quad (32 codes): low 16 elements 4c, 4c+1, high 4c, 4c+1, low 4c+2, 4c+3, high 4c+2, 4c+3;
                 // per quad one int of the two 16-element sums (ggml's bsums) as int16s.
                 byte[] reference = TestRows.Quantize(GgmlType.Q8_K, x);
