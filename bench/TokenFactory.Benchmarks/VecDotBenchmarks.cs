@@ -11,7 +11,7 @@ public class VecDotBenchmarks
     private byte[] _weights = [];
     private byte[] _activations = [];
 
-    [Params(GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K)]
+    [Params(GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K)]
     public GgmlType Type { get; set; }
 
     [GlobalSetup]
