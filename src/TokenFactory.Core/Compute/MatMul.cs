@@ -16,7 +16,8 @@ namespace TokenFactory.Compute;
 /// layout (<see cref="ActivationPacking"/>); each thread streams through its own run of row groups, taking over half of
 /// another's when its own is done (<see cref="GroupRanges"/>), and multiplies each group by 8 tokens at a time in registers (<see cref="LegacyGemmX8"/>, <see cref="GemmQ4_Kx8"/>, <see cref="GemmQ5_Kx8"/>, <see cref="GemmQ6_Kx8"/>), so every loaded
 /// weight block serves 8 tokens and every activation block 8 rows; decode (one token) streams each group once.
-/// Other formats, or CPUs without AVX-VNNI, use the row kernels of <see cref="VecDot"/>.
+/// Other formats, or CPUs without the kernels' instructions (AVX-VNNI for Q8_0/Q4_0, AVX-VNNI or AVX-512BW+VBMI for Q4_K,
+/// AVX-512BW+VBMI for Q5_K, AVX-512BW for Q6_K), use the row kernels of <see cref="VecDot"/>.
 /// </para>
 /// Nothing is allocated once the buffers have grown to the largest call.
 /// </summary>

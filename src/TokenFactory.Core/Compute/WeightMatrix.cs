@@ -60,7 +60,7 @@ public readonly unsafe struct WeightMatrix
     internal static bool Repacks(GgmlType type, int columns) => !s_packingDisabled && type switch
     {
         GgmlType.Q8_0 or GgmlType.Q4_0 => columns % 32 == 0 && LegacyGemmX8.IsSupported,
-        GgmlType.Q4_K => columns % 256 == 0 && GemmQ4_Kx8.IsSupported,
+        GgmlType.Q4_K => columns % 256 == 0 && GemmQ4_Kx8.TiledIsSupported,
         GgmlType.Q5_K => columns % 256 == 0 && GemmQ5_Kx8.IsSupported,
         GgmlType.Q6_K => columns % 256 == 0 && GemmQ6_Kx8.IsSupported,
         _ => false,

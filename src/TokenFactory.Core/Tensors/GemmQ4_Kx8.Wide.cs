@@ -35,14 +35,19 @@ internal static unsafe partial class GemmQ4_Kx8
 
     private static readonly bool s_useWide = ChooseWide(Environment.GetEnvironmentVariable("TOKENFACTORY_Q4K_WIDE"));
 
+    /// <summary>
+    /// The 512-bit kernels where they run, unless <paramref name="setting"/> (TOKENFACTORY_Q4K_WIDE) is "0" and the 256-bit
+    /// ones can run instead (they need AVX-VNNI, which AVX-512 CPUs such as Zen 4 and Ice Lake lack).
+    /// </summary>
     internal static bool ChooseWide(string? setting)
     {
         if (!WideIsSupported)
             return false;
-        if (setting is "0" or "1")
-            return setting == "1";
-        return true;
+        return setting != "0" || !IsSupported;
     }
+
+    /// <summary>Whether Q4_K matrices are repacked for a tiled kernel on this CPU (the 256-bit or the 512-bit ones).</summary>
+    public static bool TiledIsSupported => IsSupported || UseWide;
 
     /// <summary>
     /// <see cref="PrepareGroupWide"/> output per 256-block: per sub-block pair the scales as int16 quadruples per row

@@ -187,11 +187,20 @@ internal static unsafe partial class GemmQ4_Kx8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> MinSum(Vector256<short> m0, Vector256<short> m1, Vector256<short> m2, Vector256<short> m3, int* sums)
     {
-        Vector256<int> msum = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, m0, Vector256.Create(sums[0]).AsInt16());
-        msum = AvxVnni.MultiplyWideningAndAdd(msum, m1, Vector256.Create(sums[1]).AsInt16());
-        msum = AvxVnni.MultiplyWideningAndAdd(msum, m2, Vector256.Create(sums[2]).AsInt16());
-        return AvxVnni.MultiplyWideningAndAdd(msum, m3, Vector256.Create(sums[3]).AsInt16());
+        Vector256<int> msum = PairDot(Vector256<int>.Zero, m0, Vector256.Create(sums[0]).AsInt16());
+        msum = PairDot(msum, m1, Vector256.Create(sums[1]).AsInt16());
+        msum = PairDot(msum, m2, Vector256.Create(sums[2]).AsInt16());
+        return PairDot(msum, m3, Vector256.Create(sums[3]).AsInt16());
     }
+
+    /// <summary>
+    /// <c>acc + Σ a·b</c> over each int32 lane's two int16 pairs: <c>vpdpwssd</c> where AVX-VNNI runs, else
+    /// <c>vpmaddwd</c> and an add (the same exact integers), so the 512-bit kernels also run on AVX-512 CPUs without
+    /// AVX-VNNI (Zen 4, Ice Lake).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> PairDot(Vector256<int> acc, Vector256<short> a, Vector256<short> b)
+        => AvxVnni.IsSupported ? AvxVnni.MultiplyWideningAndAdd(acc, a, b) : acc + Avx2.MultiplyAddAdjacent(a, b);
 
     /// <summary>One 256-block's contribution as the scalar kernel computes it: <c>(dw·da)·isum − (dmin·da)·msum</c>, unfused.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -23,8 +23,8 @@ internal static unsafe class GemmQ5_Kx8
     public const int BlockBytes = 8 * 176;
     private const int CodesOffset = 128, HighOffset = 128 + 1024;
 
-    /// <summary>The Q4_K wide kernels' instructions (AVX-512BW, VBMI) and AVX-VNNI for the min sums.</summary>
-    public static bool IsSupported => GemmQ4_Kx8.WideIsSupported && GemmQ4_Kx8.IsSupported;
+    /// <summary>The Q4_K wide kernels' instructions (AVX-512BW, VBMI); AVX-VNNI and GFNI are used where present.</summary>
+    public static bool IsSupported => GemmQ4_Kx8.WideIsSupported;
 
     public static long PackedBytes(int rows, int blocks) => (long)LegacyGemmX8.Groups(rows) * blocks * BlockBytes;
 

@@ -31,11 +31,8 @@ internal static unsafe class GemmQ6_Kx8
     public const int BlockBytes = 8 * 210;
     private const int ScalesOffset = 16, CodesOffset = 144, QuadBytes = 192;
 
-    /// <summary>
-    /// AVX-512BW for the 512-bit byte and word multiplies, AVX-VNNI for <c>vpdpwssd</c> (the scale·bsum sums); GFNI is used
-    /// where present.
-    /// </summary>
-    public static bool IsSupported => Avx512BW.IsSupported && Avx512F.IsSupported && AvxVnni.IsSupported;
+    /// <summary>AVX-512BW for the 512-bit byte and word multiplies; AVX-VNNI and GFNI are used where present.</summary>
+    public static bool IsSupported => Avx512BW.IsSupported && Avx512F.IsSupported;
 
     public static long PackedBytes(int rows, int blocks) => (long)LegacyGemmX8.Groups(rows) * blocks * BlockBytes;
 
@@ -170,19 +167,19 @@ internal static unsafe class GemmQ6_Kx8
 
         /// <summary>
         /// Σ over the block's 16 sub-blocks of sc·bsum for 8 rows (int32 lane r): per quad one <c>vpdpwssd</c> of the
-        /// rows' scale pairs against the token's pair of 16-element sums (exact: |sc| ≤ 128, |bsum| ≤ 16·127).
+        /// rows' scale pairs against the token's pair of 16-element sums (exact: |sc| ≤ 128, |bsum| ≤ 16·127; <see cref="GemmQ4_Kx8.PairDot"/>).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<int> ScaledSums(int* sums)
         {
-            Vector256<int> acc = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Q0, Vector256.Create(sums[0]).AsInt16());
-            acc = AvxVnni.MultiplyWideningAndAdd(acc, Q1, Vector256.Create(sums[1]).AsInt16());
-            acc = AvxVnni.MultiplyWideningAndAdd(acc, Q2, Vector256.Create(sums[2]).AsInt16());
-            acc = AvxVnni.MultiplyWideningAndAdd(acc, Q3, Vector256.Create(sums[3]).AsInt16());
-            acc = AvxVnni.MultiplyWideningAndAdd(acc, Q4, Vector256.Create(sums[4]).AsInt16());
-            acc = AvxVnni.MultiplyWideningAndAdd(acc, Q5, Vector256.Create(sums[5]).AsInt16());
-            acc = AvxVnni.MultiplyWideningAndAdd(acc, Q6, Vector256.Create(sums[6]).AsInt16());
-            return AvxVnni.MultiplyWideningAndAdd(acc, Q7, Vector256.Create(sums[7]).AsInt16());
+            Vector256<int> acc = GemmQ4_Kx8.PairDot(Vector256<int>.Zero, Q0, Vector256.Create(sums[0]).AsInt16());
+            acc = GemmQ4_Kx8.PairDot(acc, Q1, Vector256.Create(sums[1]).AsInt16());
+            acc = GemmQ4_Kx8.PairDot(acc, Q2, Vector256.Create(sums[2]).AsInt16());
+            acc = GemmQ4_Kx8.PairDot(acc, Q3, Vector256.Create(sums[3]).AsInt16());
+            acc = GemmQ4_Kx8.PairDot(acc, Q4, Vector256.Create(sums[4]).AsInt16());
+            acc = GemmQ4_Kx8.PairDot(acc, Q5, Vector256.Create(sums[5]).AsInt16());
+            acc = GemmQ4_Kx8.PairDot(acc, Q6, Vector256.Create(sums[6]).AsInt16());
+            return GemmQ4_Kx8.PairDot(acc, Q7, Vector256.Create(sums[7]).AsInt16());
         }
     }
 

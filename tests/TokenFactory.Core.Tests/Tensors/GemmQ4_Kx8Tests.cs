@@ -18,8 +18,9 @@ public sealed unsafe class GemmQ4_Kx8Tests
     [InlineData(2, true)]
     public void Every_kernel_matches_the_scalar_kernel_bit_for_bit(int blocks, bool extreme)
     {
-        if (!GemmQ4_Kx8.IsSupported)
-            return; // no VNNI: MatMul uses the row kernels, whose own tests cover them
+        bool narrow = GemmQ4_Kx8.IsSupported, wide = GemmQ4_Kx8.WideIsSupported;
+        if (!narrow && !wide)
+            return; // MatMul uses the row kernels, whose own tests cover them
         var rng = new Random(blocks * 7 + (extreme ? 1 : 0));
         int k = 256 * blocks, rowBytes = 144 * blocks;
         byte[][] rows = new byte[8][];
@@ -59,7 +60,7 @@ public sealed unsafe class GemmQ4_Kx8Tests
                 fixed (float* xt = x[t])
                 {
                     // The 512-bit kernels read the pair-interleaved layout (same scales and sums).
-                    if (GemmQ4_Kx8.WideIsSupported)
+                    if (wide)
                         ActivationPacking.Q8_KPairs(xt, k, codesWide + t * k, rowScales, rowSums);
                     ActivationPacking.Q8_K(xt, k, codes + t * k, rowScales, rowSums);
                 }
@@ -72,21 +73,25 @@ public sealed unsafe class GemmQ4_Kx8Tests
                 }
             }
 
-            float* narrow = stackalloc float[64], narrowDecode = stackalloc float[64];
-            GemmQ4_Kx8.PrepareGroup(packed, blocks, prepared);
-            GemmQ4_Kx8.Tile8x8(packed, prepared, codes, k, scales, sums, blocks, narrow, 8, null);
-            float* wide = stackalloc float[64], wideDecode = stackalloc float[64];
-            if (GemmQ4_Kx8.WideIsSupported)
+            float* narrowTile = stackalloc float[64], narrowDecode = stackalloc float[64];
+            if (narrow)
+            {
+                GemmQ4_Kx8.PrepareGroup(packed, blocks, prepared);
+                GemmQ4_Kx8.Tile8x8(packed, prepared, codes, k, scales, sums, blocks, narrowTile, 8, null);
+            }
+            float* wideTile = stackalloc float[64], wideDecode = stackalloc float[64];
+            if (wide)
             {
                 GemmQ4_Kx8.PrepareGroupWide(packedWide, blocks, prepared);
-                GemmQ4_Kx8.Tile8x8Wide(packedWide, prepared, codesWide, k, scales, sums, blocks, wide, 8, null);
+                GemmQ4_Kx8.Tile8x8Wide(packedWide, prepared, codesWide, k, scales, sums, blocks, wideTile, 8, null);
             }
             for (int t = 0; t < 8; t++)
             {
                 // Decode reads one token: its codes, and its scale and sums where the tile layout puts token t.
                 long at = LegacyGemmX8.TokenIndex(t, 0, blocks);
-                GemmQ4_Kx8.Group8x1(packed, codes + t * k, scales + at, sums + 4 * at, blocks, narrowDecode + 8 * t);
-                if (GemmQ4_Kx8.WideIsSupported)
+                if (narrow)
+                    GemmQ4_Kx8.Group8x1(packed, codes + t * k, scales + at, sums + 4 * at, blocks, narrowDecode + 8 * t);
+                if (wide)
                     GemmQ4_Kx8.Group8x1Wide(packedWide, codesWide + t * k, scales + at, sums + 4 * at, blocks, wideDecode + 8 * t);
             }
             for (int t = 0; t < 8; t++)
@@ -95,11 +100,14 @@ public sealed unsafe class GemmQ4_Kx8Tests
                 for (int r = 0; r < 8; r++)
                 {
                     float expected = VecDot.DotScalar(GgmlType.Q4_K, rows[r], a, k);
-                    Assert.True(expected == narrow[8 * t + r], $"256-bit tile t={t} r={r}: {expected} vs {narrow[8 * t + r]}");
-                    Assert.True(expected == narrowDecode[8 * t + r], $"256-bit decode t={t} r={r}: {expected} vs {narrowDecode[8 * t + r]}");
-                    if (GemmQ4_Kx8.WideIsSupported)
+                    if (narrow)
                     {
-                        Assert.True(expected == wide[8 * t + r], $"512-bit tile t={t} r={r}: {expected} vs {wide[8 * t + r]}");
+                        Assert.True(expected == narrowTile[8 * t + r], $"256-bit tile t={t} r={r}: {expected} vs {narrowTile[8 * t + r]}");
+                        Assert.True(expected == narrowDecode[8 * t + r], $"256-bit decode t={t} r={r}: {expected} vs {narrowDecode[8 * t + r]}");
+                    }
+                    if (wide)
+                    {
+                        Assert.True(expected == wideTile[8 * t + r], $"512-bit tile t={t} r={r}: {expected} vs {wideTile[8 * t + r]}");
                         Assert.True(expected == wideDecode[8 * t + r], $"512-bit decode t={t} r={r}: {expected} vs {wideDecode[8 * t + r]}");
                     }
                     if (extreme)
@@ -141,7 +149,8 @@ public sealed unsafe class GemmQ4_Kx8Tests
     [Fact]
     public void TOKENFACTORY_Q4K_WIDE_turns_the_512_bit_kernels_off_or_on_where_they_can_run()
     {
-        Assert.False(GemmQ4_Kx8.ChooseWide("0"));
+        // "0" keeps the 256-bit kernels, unless they cannot run (no AVX-VNNI) and the 512-bit ones can.
+        Assert.Equal(GemmQ4_Kx8.WideIsSupported && !GemmQ4_Kx8.IsSupported, GemmQ4_Kx8.ChooseWide("0"));
         Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide("1"));
         Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide(null));
         Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide("yes")); // anything else: the default
