@@ -27,7 +27,7 @@ namespace TokenFactory.Tensors;
 /// </summary>
 internal static unsafe partial class GemmQ4_Kx8
 {
-    /// <summary>Whether the 512-bit kernels and their code layout are used on this CPU (besides the 256-bit VNNI the other kernels need; VBMI for <c>vpermb</c>).</summary>
+    /// <summary>Whether this CPU can run the 512-bit kernels (AVX-512BW, and VBMI for <c>vpermb</c>); <see cref="UseWide"/> says whether they run.</summary>
     public static bool WideIsSupported => Avx512BW.IsSupported && Avx512F.IsSupported && Avx512Vbmi.IsSupported;
 
     /// <summary>Whether this process packs Q4_K weights for the 512-bit kernels and runs them (see <see cref="ChooseWide"/>).</summary>
