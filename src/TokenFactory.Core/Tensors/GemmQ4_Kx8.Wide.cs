@@ -5,8 +5,8 @@ using System.Runtime.Intrinsics.X86;
 namespace TokenFactory.Tensors;
 
 /// <summary>
-/// The 512-bit kernels, for CPUs with AVX-512BW and VBMI besides the AVX-VNNI every kernel here needs (Zen 5,
-/// Sapphire Rapids and later): the prefill tile and the decode kernel, both reading the 8-bytes-per-row code layout
+/// The 512-bit kernels, for CPUs with AVX-512BW and VBMI (Zen 4 and 5, Ice Lake, Sapphire Rapids and later; AVX-VNNI
+/// is used where present, see <see cref="PairDot"/>): the prefill tile and the decode kernel, both reading the 8-bytes-per-row code layout
 /// <see cref="Pack(byte*, int, long, int, byte*)"/> writes on these CPUs, against activations packed by
 /// <see cref="ActivationPacking.Q8_KPairs"/>.
 /// <para>
