@@ -117,16 +117,18 @@ internal static class BenchModelCommand
                 return RunGeneration(pass, bos, nGen);
             peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes());
             long rssBefore = ResidentBytes();
-            using var probe = new MemoryBandwidth.Probe(pool, (long)bwMiB << 20);
-            long probeResident = Math.Max(0, ResidentBytes() - rssBefore);
-            ResetPeakRss();
-            double before = BestOf(probe, 3);
-            var (seconds, passBytes, passSeconds) = RunGenerationInterleaved(pass, bos, nGen, probe, InterleaveTokens);
-            double after = BestOf(probe, 3);
-            peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes() - probeResident);
-            bwReps.Add(passBytes / passSeconds);
-            bwBracketReps.Add((before + after) / 2);
-            probe.Dispose();
+            double seconds;
+            using (var probe = new MemoryBandwidth.Probe(pool, (long)bwMiB << 20))
+            {
+                long probeResident = Math.Max(0, ResidentBytes() - rssBefore);
+                ResetPeakRss();
+                double before = probe.Best(3);
+                (seconds, double passBytes, double passSeconds) = RunGenerationInterleaved(pass, bos, nGen, probe, InterleaveTokens);
+                double after = probe.Best(3);
+                peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes() - probeResident);
+                bwReps.Add(passBytes / passSeconds);
+                bwBracketReps.Add((before + after) / 2);
+            }
             ResetPeakRss();
             return seconds;
         }
@@ -239,14 +241,6 @@ internal static class BenchModelCommand
 
     /// <summary>Tokens per stretch between two bandwidth passes of the interleaved roofline (a pass takes ~10 ms, a stretch ~0.5 s).</summary>
     internal const int InterleaveTokens = 16;
-
-    private static double BestOf(MemoryBandwidth.Probe probe, int passes)
-    {
-        double best = 0;
-        for (int i = 0; i < passes; i++)
-            best = Math.Max(best, probe.Pass());
-        return best;
-    }
 
     /// <summary>
     /// As <see cref="RunGeneration"/>, with one pass of <paramref name="probe"/> before every <paramref name="stretch"/>

@@ -276,44 +276,24 @@ public sealed unsafe partial class MatMul : IParallelWork
                     }
                 }
             }
-            else if (_kind == Kind.Q6_K)
-            {
-                int nsb = k / 256;
-                float* rowScales = stackalloc float[nsb];
-                int* rowSums = stackalloc int[8 * nsb];
-                for (int t = t0; t < t1; t++)
-                {
-                    // Per block 8 ints: each quad's two 16-element sums as an int16 pair, for GemmQ6_Kx8's vpdpwssd.
-                    ActivationPacking.Q8_KQuads(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
-                    for (int b = 0; b < nsb; b++)
-                    {
-                        long at = LegacyGemmX8.TokenIndex(t, b, nsb);
-                        scales[at] = rowScales[b];
-                        for (int q = 0; q < 8; q++)
-                            sums[8 * at + q] = rowSums[8 * b + q];
-                    }
-                }
-            }
             else
             {
-                int nsb = k / 256;
+                int nsb = k / 256, perBlock = SumsPerBlock(_kind);
+                var layout = ActivationLayout(_kind);
                 float* rowScales = stackalloc float[nsb];
                 int* rowSums = stackalloc int[8 * nsb];
                 for (int t = t0; t < t1; t++)
                 {
-                    // The 512-bit Q4_K kernels and the Q5_K ones read the pair-interleaved layout.
-                    if (GemmQ4_Kx8.UseWide || _kind == Kind.Q5_K)
-                        ActivationPacking.Q8_KPairs(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
-                    else
-                        ActivationPacking.Q8_K(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums);
+                    ActivationPacking.Q8_KBlocks(xs + (long)t * k, k, codes + (long)t * k, rowScales, rowSums, layout);
                     for (int b = 0; b < nsb; b++)
                     {
-                        // Sub-block sums as int16 pairs (4 ints per block), for GemmQ4_Kx8's vpdpwssd.
                         long at = LegacyGemmX8.TokenIndex(t, b, nsb);
                         scales[at] = rowScales[b];
                         int* ps = rowSums + 8 * b;
-                        for (int pair = 0; pair < 4; pair++)
-                            sums[4 * at + pair] = (ps[2 * pair] & 0xFFFF) | (ps[2 * pair + 1] << 16);
+                        // Q6_K's 8 ints are already int16 pairs of 16-element sums; Q4_K/Q5_K pack their 8 sums of 32 into 4
+                        // int16 pairs. Either way the kernels' vpdpwssd takes them as they lie.
+                        for (int i = 0; i < perBlock; i++)
+                            sums[perBlock * at + i] = perBlock == 8 ? ps[i] : (ps[2 * i] & 0xFFFF) | (ps[2 * i + 1] << 16);
                     }
                 }
             }
@@ -344,6 +324,17 @@ public sealed unsafe partial class MatMul : IParallelWork
             }
         }
     }
+
+    /// <summary>
+    /// The activation layout a K-quant kind's kernels read: sub-block pairs interleaved for the 512-bit Q4_K and the Q5_K
+    /// kernels, quads for Q6_K, slot order for the 256-bit Q4_K ones.
+    /// </summary>
+    private static ActivationPacking.KLayout ActivationLayout(Kind kind) => kind switch
+    {
+        Kind.Q6_K => ActivationPacking.KLayout.Quads,
+        Kind.Q5_K => ActivationPacking.KLayout.Pairs,
+        _ => GemmQ4_Kx8.UseWide ? ActivationPacking.KLayout.Pairs : ActivationPacking.KLayout.Slots,
+    };
 
     /// <summary>Ints of sub-block sums per token and block: Q8_0/Q4_0 one seed, Q4_K/Q5_K four int16 pairs of 32-element sums, Q6_K eight of 16-element sums.</summary>
     private static int SumsPerBlock(Kind kind) => kind switch { Kind.Q4_K or Kind.Q5_K => 4, Kind.Q6_K => 8, _ => 1 };

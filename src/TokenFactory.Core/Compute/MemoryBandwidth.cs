@@ -18,10 +18,7 @@ public static unsafe class MemoryBandwidth
     public static double Measure(ComputePool pool, long bytes = 512L << 20, int passes = 5)
     {
         using var probe = new Probe(pool, bytes);
-        double best = 0;
-        for (int p = 0; p < passes; p++)
-            best = Math.Max(best, probe.Pass());
-        return best;
+        return probe.Best(passes);
     }
 
     /// <summary>
@@ -56,6 +53,15 @@ public static unsafe class MemoryBandwidth
             long t0 = Stopwatch.GetTimestamp();
             _pool.Run(_work);
             return Bytes / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        }
+
+        /// <summary>The best of <paramref name="passes"/> single passes; bytes/s.</summary>
+        public double Best(int passes)
+        {
+            double best = 0;
+            for (int p = 0; p < passes; p++)
+                best = Math.Max(best, Pass());
+            return best;
         }
 
         public void Dispose()

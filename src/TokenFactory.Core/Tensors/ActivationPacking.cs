@@ -87,7 +87,7 @@ internal static unsafe class ActivationPacking
     // ---- Q8_K ---------------------------------------------------------------------------------------------------
 
     /// <summary>How a 256-block's codes and sums are laid out for the kernel that reads them.</summary>
-    private enum KLayout : byte
+    public enum KLayout : byte
     {
         /// <summary>Sub-blocks of 32 in slot order (<see cref="SubBlockSlot"/>), 8 sums of 32 codes.</summary>
         Slots,
@@ -121,8 +121,9 @@ internal static unsafe class ActivationPacking
     /// </summary>
     public static void Q8_KQuads(float* x, int n, sbyte* codes, float* scales, int* quadSums) => Q8_KBlocks(x, n, codes, scales, quadSums, KLayout.Quads);
 
+    /// <summary>Q8_K of <paramref name="n"/> floats in <paramref name="layout"/>; per block a scale and 8 ints of sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Q8_KBlocks(float* x, int n, sbyte* codes, float* scales, int* sums, KLayout layout)
+    public static void Q8_KBlocks(float* x, int n, sbyte* codes, float* scales, int* sums, KLayout layout)
     {
         if (!IsAccelerated || (layout != KLayout.Slots && !Avx512Vbmi.IsSupported))
         {

@@ -12,6 +12,7 @@ public sealed class MemoryBandwidthTests
         Assert.Equal(8L << 20, probe.Bytes);
         double first = probe.Pass(), second = probe.Pass();
         Assert.True(first > 1e8 && second > 1e8, $"{first} {second} bytes/s");
+        Assert.True(probe.Best(3) > 1e8);
         probe.Dispose();
         probe.Dispose(); // twice is fine
         Assert.Throws<ObjectDisposedException>(() => probe.Pass());
