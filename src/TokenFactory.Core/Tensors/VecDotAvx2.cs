@@ -36,29 +36,15 @@ internal static class VecDotAvx2
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
-    public static float F16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y)
-    {
-        int n = x.Length, i = 0;
-        ref ushort xr = ref MemoryMarshal.GetReference(x);
-        ref ushort yr = ref MemoryMarshal.GetReference(y);
-        Vector256<float> a0 = default, a1 = default;
-        for (; i + 16 <= n; i += 16)
-        {
-            (Vector256<uint> xl, Vector256<uint> xh) = Vector256.Widen(Vector256.LoadUnsafe(ref xr, (nuint)i));
-            (Vector256<uint> yl, Vector256<uint> yh) = Vector256.Widen(Vector256.LoadUnsafe(ref yr, (nuint)i));
-            a0 = Fma.MultiplyAdd(HalfVectors.ToSingle(xl), HalfVectors.ToSingle(yl), a0);
-            a1 = Fma.MultiplyAdd(HalfVectors.ToSingle(xh), HalfVectors.ToSingle(yh), a1);
-        }
-        double sum = Vector256.Sum(a0 + a1);
-        for (; i < n; i++)
-            sum += Fp16.ToFloat(x[i]) * Fp16.ToFloat(y[i]);
-        return (float)sum;
-    }
+    public static float F16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y) => HalfDot(x, y, brain: false);
 
     /// <summary>BF16 · BF16: each value widened exactly (its bits shifted into a float's top half), products fused into float lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float BF16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y)
+    public static float BF16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y) => HalfDot(x, y, brain: true);
+
+    /// <summary>F16 or BF16 (<paramref name="brain"/>, a constant in each caller) widened to floats and fused, with a scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HalfDot(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y, bool brain)
     {
         int n = x.Length, i = 0;
         ref ushort xr = ref MemoryMarshal.GetReference(x);
@@ -68,14 +54,17 @@ internal static class VecDotAvx2
         {
             (Vector256<uint> xl, Vector256<uint> xh) = Vector256.Widen(Vector256.LoadUnsafe(ref xr, (nuint)i));
             (Vector256<uint> yl, Vector256<uint> yh) = Vector256.Widen(Vector256.LoadUnsafe(ref yr, (nuint)i));
-            a0 = Fma.MultiplyAdd((xl << 16).AsSingle(), (yl << 16).AsSingle(), a0);
-            a1 = Fma.MultiplyAdd((xh << 16).AsSingle(), (yh << 16).AsSingle(), a1);
+            a0 = Fma.MultiplyAdd(Widen(xl, brain), Widen(yl, brain), a0);
+            a1 = Fma.MultiplyAdd(Widen(xh, brain), Widen(yh, brain), a1);
         }
         double sum = Vector256.Sum(a0 + a1);
         for (; i < n; i++)
-            sum += BFloat16Bits.ToFloat(x[i]) * BFloat16Bits.ToFloat(y[i]);
+            sum += brain ? BFloat16Bits.ToFloat(x[i]) * BFloat16Bits.ToFloat(y[i]) : Fp16.ToFloat(x[i]) * Fp16.ToFloat(y[i]);
         return (float)sum;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Widen(Vector256<uint> bits, bool brain) => brain ? (bits << 16).AsSingle() : HalfVectors.ToSingle(bits);
 
     /// <summary>Sum of signed byte products in 8 int32 lanes: |x| times y carrying x's sign (y must avoid -128).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -52,29 +52,15 @@ internal static class VecDotAvx512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
-    public static float F16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y)
-    {
-        int n = x.Length, i = 0;
-        ref ushort xr = ref MemoryMarshal.GetReference(x);
-        ref ushort yr = ref MemoryMarshal.GetReference(y);
-        Vector512<float> a0 = default, a1 = default;
-        for (; i + 32 <= n; i += 32)
-        {
-            (Vector512<uint> xl, Vector512<uint> xh) = Vector512.Widen(Vector512.LoadUnsafe(ref xr, (nuint)i));
-            (Vector512<uint> yl, Vector512<uint> yh) = Vector512.Widen(Vector512.LoadUnsafe(ref yr, (nuint)i));
-            a0 = Avx512F.FusedMultiplyAdd(HalfVectors.ToSingle(xl), HalfVectors.ToSingle(yl), a0);
-            a1 = Avx512F.FusedMultiplyAdd(HalfVectors.ToSingle(xh), HalfVectors.ToSingle(yh), a1);
-        }
-        double sum = Vector512.Sum(a0 + a1);
-        for (; i < n; i++)
-            sum += Fp16.ToFloat(x[i]) * Fp16.ToFloat(y[i]);
-        return (float)sum;
-    }
+    public static float F16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y) => HalfDot(x, y, brain: false);
 
     /// <summary>BF16 · BF16: each value widened exactly (its bits shifted into a float's top half), products fused into float lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float BF16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y)
+    public static float BF16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y) => HalfDot(x, y, brain: true);
+
+    /// <summary>F16 or BF16 (<paramref name="brain"/>, a constant in each caller) widened to floats and fused, with a scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HalfDot(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y, bool brain)
     {
         int n = x.Length, i = 0;
         ref ushort xr = ref MemoryMarshal.GetReference(x);
@@ -84,14 +70,17 @@ internal static class VecDotAvx512
         {
             (Vector512<uint> xl, Vector512<uint> xh) = Vector512.Widen(Vector512.LoadUnsafe(ref xr, (nuint)i));
             (Vector512<uint> yl, Vector512<uint> yh) = Vector512.Widen(Vector512.LoadUnsafe(ref yr, (nuint)i));
-            a0 = Avx512F.FusedMultiplyAdd((xl << 16).AsSingle(), (yl << 16).AsSingle(), a0);
-            a1 = Avx512F.FusedMultiplyAdd((xh << 16).AsSingle(), (yh << 16).AsSingle(), a1);
+            a0 = Avx512F.FusedMultiplyAdd(Widen(xl, brain), Widen(yl, brain), a0);
+            a1 = Avx512F.FusedMultiplyAdd(Widen(xh, brain), Widen(yh, brain), a1);
         }
         double sum = Vector512.Sum(a0 + a1);
         for (; i < n; i++)
-            sum += BFloat16Bits.ToFloat(x[i]) * BFloat16Bits.ToFloat(y[i]);
+            sum += brain ? BFloat16Bits.ToFloat(x[i]) * BFloat16Bits.ToFloat(y[i]) : Fp16.ToFloat(x[i]) * Fp16.ToFloat(y[i]);
         return (float)sum;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Widen(Vector512<uint> bits, bool brain) => brain ? (bits << 16).AsSingle() : HalfVectors.ToSingle(bits);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Half(ref byte p, int offset) => Fp16.ToFloat(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref p, offset)));
