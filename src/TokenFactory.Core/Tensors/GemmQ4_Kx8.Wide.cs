@@ -55,7 +55,7 @@ internal static unsafe partial class GemmQ4_Kx8
     /// </summary>
     public const int WidePreparedBytes = 4 * 64 + 4 * 32 + 2 * 32;
 
-    internal const int WideMins = 4 * 64, WideD = WideMins + 4 * 32;
+    private const int WideMins = 4 * 64, WideD = WideMins + 4 * 32;
 
     /// <summary>
     /// Per 256-block of a group in the wide layout: each sub-block pair's scales (<see cref="PairScales"/>), then min
@@ -89,12 +89,12 @@ internal static unsafe partial class GemmQ4_Kx8
     /// (<see cref="UnpackScales"/>, zero-extended) and which pair of the four the control picks.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<short> PairScales(Vector512<byte> packed, Vector512<byte> control)
+    private static Vector512<short> PairScales(Vector512<byte> packed, Vector512<byte> control)
         => Avx512Vbmi.PermuteVar64x8(packed, control).AsInt16();
 
     // The vpermb indices of PairScales, built once: made at each use, the JIT rebuilt them in every block (the decode
     // kernel ran at 67 instead of 90 GB/s on Zen 5).
-    internal static readonly Vector512<byte> s_pairControl0 = PairControl(0), s_pairControl1 = PairControl(1);
+    private static readonly Vector512<byte> s_pairControl0 = PairControl(0), s_pairControl1 = PairControl(1);
 
     /// <summary>Even output bytes 8r + 2m take byte 2q + (m mod 2) of row r's dword (4r + that); odd ones byte 32, a zero of the extension.</summary>
     private static Vector512<byte> PairControl(int q)
@@ -123,35 +123,45 @@ internal static unsafe partial class GemmQ4_Kx8
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile8x8Wide(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
+        => TileWide<Q4_KPair>(group, prepared, a, k, da, sums, blocks, o, stride, next);
+
+    /// <summary>
+    /// The wide tile of a format whose sub-block pairs <typeparamref name="TPair"/> reads (Q4_K, Q5_K): 8 rows × 8 tokens
+    /// from <see cref="PrepareGroupWide(byte*, int, byte*, int)"/>'s scales, as <see cref="Tile8x8Wide"/> describes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void TileWide<TPair>(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
+        where TPair : struct, IWidePair
     {
         float* f = stackalloc float[64];
         for (int t = 0; t < 64; t += 16)
             Vector512<float>.Zero.Store(f + t);
         nint kk = k;
-        Vector512<byte> low4 = Vector512.Create((byte)0x0F);
         for (int b = 0; b < blocks; b++)
         {
+            byte* block = group + (long)b * TPair.BlockBytes;
             if (next != null)
-                PrefetchNextBlock(next, b);
+            {
+                for (int line = 0; line < TPair.BlockBytes; line += 64)
+                    Sse.Prefetch1(next + (long)b * TPair.BlockBytes + line);
+            }
             byte* p = prepared + (long)b * WidePreparedBytes;
             sbyte* ab = a + 256 * b;
             Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
             for (int j = 0; j < 4; j++)
             {
-                byte* w = group + (long)b * BlockBytes + CodesOffset + 256 * j;
-                Vector512<byte> x0 = Vector512.Load(w), x1 = Vector512.Load(w + 64), x2 = Vector512.Load(w + 128), x3 = Vector512.Load(w + 192);
-                Vector512<byte> l0 = x0 & low4, l1 = x1 & low4, l2 = x2 & low4, l3 = x3 & low4;
-                Vector512<byte> h0 = HighNibbles(x0), h1 = HighNibbles(x1), h2 = HighNibbles(x2), h3 = HighNibbles(x3);
+                TPair.Load(block, j, out Vector512<byte> c0, out Vector512<byte> c1, out Vector512<byte> c2, out Vector512<byte> c3,
+                    out Vector512<byte> c4, out Vector512<byte> c5, out Vector512<byte> c6, out Vector512<byte> c7);
                 Vector512<short> sc = Vector512.Load((short*)p + 32 * j);
                 sbyte* pj = ab + 64 * j;
-                s0 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj, sc);
-                s1 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + kk, sc);
-                s2 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 2 * kk, sc);
-                s3 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 3 * kk, sc);
-                s4 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 4 * kk, sc);
-                s5 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 5 * kk, sc);
-                s6 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 6 * kk, sc);
-                s7 += PairSum(l0, h0, l1, h1, l2, h2, l3, h3, pj + 7 * kk, sc);
+                s0 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj, sc);
+                s1 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + kk, sc);
+                s2 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 2 * kk, sc);
+                s3 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 3 * kk, sc);
+                s4 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 4 * kk, sc);
+                s5 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 5 * kk, sc);
+                s6 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 6 * kk, sc);
+                s7 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 7 * kk, sc);
             }
             FinishBlockWide(f, (int*)(p + WideMins), (float*)(p + WideD), da + 8 * b, sums + 32 * b, s0, s1, s2, s3, s4, s5, s6, s7);
         }
@@ -160,20 +170,63 @@ internal static unsafe partial class GemmQ4_Kx8
     }
 
     /// <summary>
-    /// One token's sub-block pair: sc_2j·(low sub-block · a) + sc_2j+1·(high sub-block · a), as int32 with row r in lanes
-    /// 2r and 2r+1. Chunk c's codes (<see cref="ChunkByte"/>) are the low nibbles of code vector c/2 for even c, the
-    /// high nibbles for odd c, against the 8 activation codes at <c>p + 8c</c>. Each int16 lane sums 16 products of one
-    /// sub-block, at most 16·15·127 = 30480 in magnitude (Q8_K codes stay within ±127), so the int16 adds are exact.
+    /// What the wide kernels need of a format besides Q4_K's block head (d, dmin, packed scales and mins at its start): its
+    /// block size, one block prefetched, a sub-block pair's 8 chunk vectors and their per-token sum. The vectors travel as
+    /// values, not as a struct's fields: a struct of 8 vectors was kept on the stack (Q4_K decode in L1 ran at half speed).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> PairSum(Vector512<byte> l0, Vector512<byte> h0, Vector512<byte> l1, Vector512<byte> h1,
-        Vector512<byte> l2, Vector512<byte> h2, Vector512<byte> l3, Vector512<byte> h3, sbyte* p, Vector512<short> sc)
+    internal interface IWidePair
     {
-        Vector512<short> sum = ((Avx512BW.MultiplyAddAdjacent(l0, Codes8(p)) + Avx512BW.MultiplyAddAdjacent(h0, Codes8(p + 8)))
-            + (Avx512BW.MultiplyAddAdjacent(l1, Codes8(p + 16)) + Avx512BW.MultiplyAddAdjacent(h1, Codes8(p + 24))))
-            + ((Avx512BW.MultiplyAddAdjacent(l2, Codes8(p + 32)) + Avx512BW.MultiplyAddAdjacent(h2, Codes8(p + 40)))
-            + (Avx512BW.MultiplyAddAdjacent(l3, Codes8(p + 48)) + Avx512BW.MultiplyAddAdjacent(h3, Codes8(p + 56))));
-        return Avx512BW.MultiplyAddAdjacent(sum, sc);
+        /// <summary>Bytes of one group block (8 rows).</summary>
+        static abstract int BlockBytes { get; }
+
+        /// <summary>Prefetches the group block at <paramref name="block"/> into L1 (written out: a loop costs as many instructions again).</summary>
+        static abstract void Prefetch(byte* block);
+
+        /// <summary>Pair <paramref name="j"/>'s chunk vectors (8 rows × 8 codes, chunk c as <see cref="ChunkByte"/> lays it out) of the group block at <paramref name="block"/>.</summary>
+        static abstract void Load(byte* block, int j, out Vector512<byte> c0, out Vector512<byte> c1, out Vector512<byte> c2, out Vector512<byte> c3,
+            out Vector512<byte> c4, out Vector512<byte> c5, out Vector512<byte> c6, out Vector512<byte> c7);
+
+        /// <summary>
+        /// One token's pair: sc_2j·(low sub-block · a) + sc_2j+1·(high sub-block · a) as int32, row r in lanes 2r and 2r+1;
+        /// chunk c against the activation codes at <c>p + 8c</c>.
+        /// </summary>
+        static abstract Vector512<int> PairSum(Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3,
+            Vector512<byte> c4, Vector512<byte> c5, Vector512<byte> c6, Vector512<byte> c7, sbyte* p, Vector512<short> sc);
+    }
+
+    /// <summary>
+    /// Q4_K: chunk 2q is the low nibbles of code vector q, chunk 2q+1 the high ones. Each int16 lane sums 16 products of
+    /// one sub-block, at most 16·15·127 = 30480 in magnitude (Q8_K codes stay within ±127), so the int16 adds are exact
+    /// and one <c>vpmaddwd</c> finishes the pair.
+    /// </summary>
+    internal readonly struct Q4_KPair : IWidePair
+    {
+        public static int BlockBytes => GemmQ4_Kx8.BlockBytes;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Prefetch(byte* block) => PrefetchBlock(block);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Load(byte* block, int j, out Vector512<byte> c0, out Vector512<byte> c1, out Vector512<byte> c2, out Vector512<byte> c3,
+            out Vector512<byte> c4, out Vector512<byte> c5, out Vector512<byte> c6, out Vector512<byte> c7)
+        {
+            byte* w = block + CodesOffset + 256 * j;
+            Vector512<byte> low4 = Vector512.Create((byte)0x0F);
+            Vector512<byte> x0 = Vector512.Load(w), x1 = Vector512.Load(w + 64), x2 = Vector512.Load(w + 128), x3 = Vector512.Load(w + 192);
+            (c0, c1, c2, c3) = (x0 & low4, HighNibbles(x0), x1 & low4, HighNibbles(x1));
+            (c4, c5, c6, c7) = (x2 & low4, HighNibbles(x2), x3 & low4, HighNibbles(x3));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<int> PairSum(Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3,
+            Vector512<byte> c4, Vector512<byte> c5, Vector512<byte> c6, Vector512<byte> c7, sbyte* p, Vector512<short> sc)
+        {
+            Vector512<short> sum = ((Avx512BW.MultiplyAddAdjacent(c0, Codes8(p)) + Avx512BW.MultiplyAddAdjacent(c1, Codes8(p + 8)))
+                + (Avx512BW.MultiplyAddAdjacent(c2, Codes8(p + 16)) + Avx512BW.MultiplyAddAdjacent(c3, Codes8(p + 24))))
+                + ((Avx512BW.MultiplyAddAdjacent(c4, Codes8(p + 32)) + Avx512BW.MultiplyAddAdjacent(c5, Codes8(p + 40)))
+                + (Avx512BW.MultiplyAddAdjacent(c6, Codes8(p + 48)) + Avx512BW.MultiplyAddAdjacent(c7, Codes8(p + 56))));
+            return Avx512BW.MultiplyAddAdjacent(sum, sc);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -184,7 +237,7 @@ internal static unsafe partial class GemmQ4_Kx8
     /// the block term take half the instructions (per lane the same operations in the same order, so the same bits).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void FinishBlockWide(float* f, int* m, float* dd, float* da, int* sums,
+    private static void FinishBlockWide(float* f, int* m, float* dd, float* da, int* sums,
         Vector512<int> s0, Vector512<int> s1, Vector512<int> s2, Vector512<int> s3, Vector512<int> s4, Vector512<int> s5, Vector512<int> s6, Vector512<int> s7)
     {
         Vector256<short> m0 = Vector256.Load(m).AsInt16(), m1 = Vector256.Load(m + 8).AsInt16(), m2 = Vector256.Load(m + 16).AsInt16(), m3 = Vector256.Load(m + 24).AsInt16();
@@ -234,33 +287,37 @@ internal static unsafe partial class GemmQ4_Kx8
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Group8x1Wide(byte* group, sbyte* a, float* da, int* sums, int blocks, float* o)
+        => DecodeWide<Q4_KPair>(group, a, da, sums, blocks, o);
+
+    /// <summary>The wide decode kernel of a format whose sub-block pairs <typeparamref name="TPair"/> reads, as <see cref="Group8x1Wide"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void DecodeWide<TPair>(byte* group, sbyte* a, float* da, int* sums, int blocks, float* o)
+        where TPair : struct, IWidePair
     {
         Vector256<float> f = default;
         int ahead = WidePrefetchDistance;
         Vector512<byte> c0 = s_pairControl0, c1 = s_pairControl1;
         for (int b = 0; b < blocks; b++)
         {
-            byte* block = group + (long)b * BlockBytes;
-            PrefetchBlock(block + ahead);
-            byte* w = block + CodesOffset;
+            byte* block = group + (long)b * TPair.BlockBytes;
+            TPair.Prefetch(block + ahead);
             sbyte* p = a + 256 * b;
             (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = UnpackScales(block);
             Vector512<byte> z03 = sc03.AsByte().ToVector512(), z47 = sc47.AsByte().ToVector512();
             // Written out so that every offset is a constant.
-            Vector512<int> acc = (DecodePair(w, p, PairScales(z03, c0)) + DecodePair(w + 256, p + 64, PairScales(z03, c1)))
-                + (DecodePair(w + 512, p + 128, PairScales(z47, c0)) + DecodePair(w + 768, p + 192, PairScales(z47, c1)));
+            Vector512<int> acc = (DecodePair<TPair>(block, 0, p, PairScales(z03, c0)) + DecodePair<TPair>(block, 1, p + 64, PairScales(z03, c1)))
+                + (DecodePair<TPair>(block, 2, p + 128, PairScales(z47, c0)) + DecodePair<TPair>(block, 3, p + 192, PairScales(z47, c1)));
             f += DecodeBlockTerm(block, RowSums(acc), m03, m47, sums + 32 * b, da[8 * b]);
         }
         f.Store(o);
     }
 
-    /// <summary>One sub-block pair of the token (<see cref="PairSum"/>) straight from the group's code vectors at <paramref name="w"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> DecodePair(byte* w, sbyte* p, Vector512<short> sc)
+    private static Vector512<int> DecodePair<TPair>(byte* block, int j, sbyte* p, Vector512<short> sc) where TPair : struct, IWidePair
     {
-        Vector512<byte> low4 = Vector512.Create((byte)0x0F);
-        Vector512<byte> x0 = Vector512.Load(w), x1 = Vector512.Load(w + 64), x2 = Vector512.Load(w + 128), x3 = Vector512.Load(w + 192);
-        return PairSum(x0 & low4, HighNibbles(x0), x1 & low4, HighNibbles(x1), x2 & low4, HighNibbles(x2), x3 & low4, HighNibbles(x3), p, sc);
+        TPair.Load(block, j, out Vector512<byte> c0, out Vector512<byte> c1, out Vector512<byte> c2, out Vector512<byte> c3,
+            out Vector512<byte> c4, out Vector512<byte> c5, out Vector512<byte> c6, out Vector512<byte> c7);
+        return TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, p, sc);
     }
 
     /// <summary>Each byte's high nibble: one GFNI affine transform where the CPU has it (Zen 4+, Ice Lake+), else a shift and a mask.</summary>
@@ -278,7 +335,7 @@ internal static unsafe partial class GemmQ4_Kx8
 
     /// <summary>Adds each row's two int32 lanes (2r, 2r+1) into lane r of a 256-bit vector (wrapping as int32 adds do).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<int> RowSums(Vector512<int> s)
+    private static Vector256<int> RowSums(Vector512<int> s)
     {
         Vector512<long> q = s.AsInt64();
         return Avx512F.ConvertToVector256Int32(q + (q >>> 32));

@@ -117,7 +117,7 @@ internal static unsafe partial class GemmQ4_Kx8
 
     /// <summary>A prepared block's min pairs (4 × 8 ints at <paramref name="m"/>) and its d, dmin widened (8 floats each at <paramref name="d"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void StoreMinsAndScales(byte* block, Vector256<int> m03, Vector256<int> m47, int* m, float* d)
+    private static void StoreMinsAndScales(byte* block, Vector256<int> m03, Vector256<int> m47, int* m, float* d)
     {
         (Vector256<short> p0, Vector256<short> p1, Vector256<short> p2, Vector256<short> p3) = MinPairs(m03, m47);
         p0.AsInt32().Store(m);
@@ -163,7 +163,7 @@ internal static unsafe partial class GemmQ4_Kx8
     /// bits taken from words 0 and 1.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static (Vector256<int> Sc03, Vector256<int> Sc47, Vector256<int> M03, Vector256<int> M47) UnpackScales(byte* block)
+    private static (Vector256<int> Sc03, Vector256<int> Sc47, Vector256<int> M03, Vector256<int> M47) UnpackScales(byte* block)
     {
         Vector256<uint> u0 = Vector256.Load((uint*)(block + 32)), u1 = Vector256.Load((uint*)(block + 64)), u2 = Vector256.Load((uint*)(block + 96));
         Vector256<uint> k3f = Vector256.Create(0x3f3f3f3fu), k0f = Vector256.Create(0x0f0f0f0fu), k03 = Vector256.Create(0x03030303u);
@@ -333,7 +333,7 @@ internal static unsafe partial class GemmQ4_Kx8
     /// dmin, with the token's block scale <paramref name="da"/> and sub-block sums at <paramref name="sums"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> DecodeBlockTerm(byte* block, Vector256<int> isum, Vector256<int> m03, Vector256<int> m47, int* sums, float da)
+    private static Vector256<float> DecodeBlockTerm(byte* block, Vector256<int> isum, Vector256<int> m03, Vector256<int> m47, int* sums, float da)
     {
         (Vector256<short> p0, Vector256<short> p1, Vector256<short> p2, Vector256<short> p3) = MinPairs(m03, m47);
         Vector256<float> dw = HalfVectors.FiniteToSingle((ushort*)block), dmin = HalfVectors.FiniteToSingle((ushort*)(block + 16));

@@ -97,73 +97,46 @@ internal static unsafe class GemmQ5_Kx8
     /// 8 rows × 8 tokens, as <see cref="GemmQ4_Kx8.Tile8x8Wide"/> (same arguments, results and prepared scales from
     /// <see cref="GemmQ4_Kx8.PrepareGroupWide(byte*, int, byte*, int)"/>), on Q5_K groups.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile8x8(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
-    {
-        float* f = stackalloc float[64];
-        for (int t = 0; t < 64; t += 16)
-            Vector512<float>.Zero.Store(f + t);
-        nint kk = k;
-        for (int b = 0; b < blocks; b++)
-        {
-            byte* block = group + (long)b * BlockBytes;
-            if (next != null)
-                PrefetchBlockL2(next + (long)b * BlockBytes);
-            byte* p = prepared + (long)b * PreparedBytes;
-            sbyte* ab = a + 256 * b;
-            Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
-            for (int j = 0; j < 4; j++)
-            {
-                var c = new Chunks(block + CodesOffset + 256 * j, block + HighOffset + 64 * j);
-                Vector512<short> sc = Vector512.Load((short*)p + 32 * j);
-                sbyte* pj = ab + 64 * j;
-                s0 += c.PairSum(pj, sc);
-                s1 += c.PairSum(pj + kk, sc);
-                s2 += c.PairSum(pj + 2 * kk, sc);
-                s3 += c.PairSum(pj + 3 * kk, sc);
-                s4 += c.PairSum(pj + 4 * kk, sc);
-                s5 += c.PairSum(pj + 5 * kk, sc);
-                s6 += c.PairSum(pj + 6 * kk, sc);
-                s7 += c.PairSum(pj + 7 * kk, sc);
-            }
-            GemmQ4_Kx8.FinishBlockWide(f, (int*)(p + GemmQ4_Kx8.WideMins), (float*)(p + GemmQ4_Kx8.WideD), da + 8 * b, sums + 32 * b, s0, s1, s2, s3, s4, s5, s6, s7);
-        }
-        for (int t = 0; t < 8; t++)
-            Vector256.Load(f + 8 * t).Store(o + t * stride);
-    }
+        => GemmQ4_Kx8.TileWide<Q5_KPair>(group, prepared, a, k, da, sums, blocks, o, stride, next);
 
-    /// <summary>A sub-block pair's 8 chunk vectors (8 rows × 8 codes of 5 bits) from its nibbles and its fifth-bit vector.</summary>
-    private readonly struct Chunks
+    /// <summary>8 rows × 1 token (decode), streaming the group once; the same lane arithmetic as <see cref="Tile8x8"/>.</summary>
+    public static void Group8x1(byte* group, sbyte* a, float* da, int* sums, int blocks, float* o)
+        => GemmQ4_Kx8.DecodeWide<Q5_KPair>(group, a, da, sums, blocks, o);
+
+    /// <summary>A Q5_K sub-block pair: chunk c is the nibbles of <see cref="GemmQ4_Kx8.Q4_KPair"/>'s chunk c plus bit c of the pair's fifth-bit vector as 16.</summary>
+    private readonly struct Q5_KPair : GemmQ4_Kx8.IWidePair
     {
-        public readonly Vector512<byte> C0, C1, C2, C3, C4, C5, C6, C7;
+        public static int BlockBytes => GemmQ5_Kx8.BlockBytes;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Chunks(byte* nibbles, byte* fifth)
+        public static void Prefetch(byte* block) => PrefetchBlock(block);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Load(byte* block, int j, out Vector512<byte> c0, out Vector512<byte> c1, out Vector512<byte> c2, out Vector512<byte> c3,
+            out Vector512<byte> c4, out Vector512<byte> c5, out Vector512<byte> c6, out Vector512<byte> c7)
         {
-            Vector512<byte> low4 = Vector512.Create((byte)0x0F);
-            Vector512<byte> x0 = Vector512.Load(nibbles), x1 = Vector512.Load(nibbles + 64), x2 = Vector512.Load(nibbles + 128), x3 = Vector512.Load(nibbles + 192);
-            Vector512<byte> h = Vector512.Load(fifth);
-            C0 = (x0 & low4) | FifthBit(h, 0);
-            C1 = GemmQ4_Kx8.HighNibbles(x0) | FifthBit(h, 1);
-            C2 = (x1 & low4) | FifthBit(h, 2);
-            C3 = GemmQ4_Kx8.HighNibbles(x1) | FifthBit(h, 3);
-            C4 = (x2 & low4) | FifthBit(h, 4);
-            C5 = GemmQ4_Kx8.HighNibbles(x2) | FifthBit(h, 5);
-            C6 = (x3 & low4) | FifthBit(h, 6);
-            C7 = GemmQ4_Kx8.HighNibbles(x3) | FifthBit(h, 7);
+            GemmQ4_Kx8.Q4_KPair.Load(block, j, out c0, out c1, out c2, out c3, out c4, out c5, out c6, out c7);
+            Vector512<byte> h = Vector512.Load(block + HighOffset + 64 * j);
+            c0 |= FifthBit(h, 0);
+            c1 |= FifthBit(h, 1);
+            c2 |= FifthBit(h, 2);
+            c3 |= FifthBit(h, 3);
+            c4 |= FifthBit(h, 4);
+            c5 |= FifthBit(h, 5);
+            c6 |= FifthBit(h, 6);
+            c7 |= FifthBit(h, 7);
         }
 
-        /// <summary>
-        /// One token's pair: sc_2j·(low sub-block · a) + sc_2j+1·(high sub-block · a), row r in int32 lanes 2r, 2r+1;
-        /// chunk c against the 8 activation codes at <c>p + 8c</c>, each half of 4 chunks exact in int16.
-        /// </summary>
+        /// <summary>The pair's sum, each half of 4 chunks exact in int16 (8 products of ≤ 31 and ≤ 127 a lane).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector512<int> PairSum(sbyte* p, Vector512<short> sc)
+        public static Vector512<int> PairSum(Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3,
+            Vector512<byte> c4, Vector512<byte> c5, Vector512<byte> c6, Vector512<byte> c7, sbyte* p, Vector512<short> sc)
         {
-            Vector512<short> first = (Avx512BW.MultiplyAddAdjacent(C0, GemmQ4_Kx8.Codes8(p)) + Avx512BW.MultiplyAddAdjacent(C1, GemmQ4_Kx8.Codes8(p + 8)))
-                + (Avx512BW.MultiplyAddAdjacent(C2, GemmQ4_Kx8.Codes8(p + 16)) + Avx512BW.MultiplyAddAdjacent(C3, GemmQ4_Kx8.Codes8(p + 24)));
-            Vector512<short> second = (Avx512BW.MultiplyAddAdjacent(C4, GemmQ4_Kx8.Codes8(p + 32)) + Avx512BW.MultiplyAddAdjacent(C5, GemmQ4_Kx8.Codes8(p + 40)))
-                + (Avx512BW.MultiplyAddAdjacent(C6, GemmQ4_Kx8.Codes8(p + 48)) + Avx512BW.MultiplyAddAdjacent(C7, GemmQ4_Kx8.Codes8(p + 56)));
+            Vector512<short> first = (Avx512BW.MultiplyAddAdjacent(c0, GemmQ4_Kx8.Codes8(p)) + Avx512BW.MultiplyAddAdjacent(c1, GemmQ4_Kx8.Codes8(p + 8)))
+                + (Avx512BW.MultiplyAddAdjacent(c2, GemmQ4_Kx8.Codes8(p + 16)) + Avx512BW.MultiplyAddAdjacent(c3, GemmQ4_Kx8.Codes8(p + 24)));
+            Vector512<short> second = (Avx512BW.MultiplyAddAdjacent(c4, GemmQ4_Kx8.Codes8(p + 32)) + Avx512BW.MultiplyAddAdjacent(c5, GemmQ4_Kx8.Codes8(p + 40)))
+                + (Avx512BW.MultiplyAddAdjacent(c6, GemmQ4_Kx8.Codes8(p + 48)) + Avx512BW.MultiplyAddAdjacent(c7, GemmQ4_Kx8.Codes8(p + 56)));
             return Avx512BW.MultiplyAddAdjacent(first, sc) + Avx512BW.MultiplyAddAdjacent(second, sc);
         }
     }
@@ -188,29 +161,6 @@ internal static unsafe class GemmQ5_Kx8
         return (c <= 4 ? x << (4 - c) : x >>> (c - 4)).AsByte() & Vector512.Create((byte)0x10);
     }
 
-    /// <summary>8 rows × 1 token (decode), streaming the group once; the same lane arithmetic as <see cref="Tile8x8"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Group8x1(byte* group, sbyte* a, float* da, int* sums, int blocks, float* o)
-    {
-        Vector256<float> f = default;
-        int ahead = GemmQ4_Kx8.WidePrefetchDistance;
-        Vector512<byte> c0 = GemmQ4_Kx8.s_pairControl0, c1 = GemmQ4_Kx8.s_pairControl1;
-        for (int b = 0; b < blocks; b++)
-        {
-            byte* block = group + (long)b * BlockBytes;
-            PrefetchBlock(block + ahead);
-            sbyte* p = a + 256 * b;
-            (Vector256<int> sc03, Vector256<int> sc47, Vector256<int> m03, Vector256<int> m47) = GemmQ4_Kx8.UnpackScales(block);
-            Vector512<byte> z03 = sc03.AsByte().ToVector512(), z47 = sc47.AsByte().ToVector512();
-            byte* w = block + CodesOffset, h = block + HighOffset;
-            // Written out so that every offset is a constant.
-            Vector512<int> acc = (new Chunks(w, h).PairSum(p, GemmQ4_Kx8.PairScales(z03, c0)) + new Chunks(w + 256, h + 64).PairSum(p + 64, GemmQ4_Kx8.PairScales(z03, c1)))
-                + (new Chunks(w + 512, h + 128).PairSum(p + 128, GemmQ4_Kx8.PairScales(z47, c0)) + new Chunks(w + 768, h + 192).PairSum(p + 192, GemmQ4_Kx8.PairScales(z47, c1)));
-            f += GemmQ4_Kx8.DecodeBlockTerm(block, GemmQ4_Kx8.RowSums(acc), m03, m47, sums + 32 * b, da[8 * b]);
-        }
-        f.Store(o);
-    }
-
     /// <summary>Prefetches one group block (22 cache lines) into L1, written out: a loop costs as many instructions again.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchBlock(byte* p)
@@ -219,13 +169,5 @@ internal static unsafe class GemmQ5_Kx8
         Sse.Prefetch0(p + 384); Sse.Prefetch0(p + 448); Sse.Prefetch0(p + 512); Sse.Prefetch0(p + 576); Sse.Prefetch0(p + 640); Sse.Prefetch0(p + 704);
         Sse.Prefetch0(p + 768); Sse.Prefetch0(p + 832); Sse.Prefetch0(p + 896); Sse.Prefetch0(p + 960); Sse.Prefetch0(p + 1024); Sse.Prefetch0(p + 1088);
         Sse.Prefetch0(p + 1152); Sse.Prefetch0(p + 1216); Sse.Prefetch0(p + 1280); Sse.Prefetch0(p + 1344);
-    }
-
-    /// <summary>Pulls a block of the next group into L2 while a tile computes on this one.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchBlockL2(byte* p)
-    {
-        for (int line = 0; line < BlockBytes; line += 64)
-            Sse.Prefetch1(p + line);
     }
 }

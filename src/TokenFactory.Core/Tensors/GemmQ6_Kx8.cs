@@ -225,11 +225,8 @@ internal static unsafe class GemmQ6_Kx8
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<int> QuadSum(Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3, sbyte* p, Vector512<short> sc)
-        => Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(c0, Codes8(p)) + Avx512BW.MultiplyAddAdjacent(c1, Codes8(p + 8)), sc)
-            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(c2, Codes8(p + 16)) + Avx512BW.MultiplyAddAdjacent(c3, Codes8(p + 24)), sc);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<sbyte> Codes8(sbyte* p) => Vector512.Create(*(long*)p).AsSByte();
+        => Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(c0, GemmQ4_Kx8.Codes8(p)) + Avx512BW.MultiplyAddAdjacent(c1, GemmQ4_Kx8.Codes8(p + 8)), sc)
+            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(c2, GemmQ4_Kx8.Codes8(p + 16)) + Avx512BW.MultiplyAddAdjacent(c3, GemmQ4_Kx8.Codes8(p + 24)), sc);
 
     /// <summary>A quad's 4 chunk vectors (8 rows × 8 codes each) from its 192 packed bytes at <paramref name="w"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
