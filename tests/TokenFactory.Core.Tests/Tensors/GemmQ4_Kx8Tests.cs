@@ -41,10 +41,12 @@ public sealed unsafe class GemmQ4_Kx8Tests
         byte* packed = (byte*)NativeMemory.AlignedAlloc((nuint)GemmQ4_Kx8.PackedBytes(8, blocks), 64);
         byte* packedWide = (byte*)NativeMemory.AlignedAlloc((nuint)GemmQ4_Kx8.PackedBytes(8, blocks), 64);
         byte* prepared = (byte*)NativeMemory.AlignedAlloc((nuint)(blocks * Math.Max(GemmQ4_Kx8.PreparedBytes, GemmQ4_Kx8.WidePreparedBytes)), 64);
-        sbyte* codes = (sbyte*)NativeMemory.AlignedAlloc((nuint)(8 * k), 64);
-        sbyte* codesWide = (sbyte*)NativeMemory.AlignedAlloc((nuint)(8 * k), 64);
-        float* scales = (float*)NativeMemory.AlignedAlloc((nuint)(8 * blocks * 4), 64);
-        int* sums = (int*)NativeMemory.AlignedAlloc((nuint)(8 * blocks * 16), 64);
+        // The 256-bit kernels read activations in slot order, the 512-bit ones pair-interleaved (same scales and sums).
+        using var slots = new TileActivations(x, k, ActivationPacking.KLayout.Slots);
+        using var pairs = new TileActivations(x, k, ActivationPacking.KLayout.Pairs);
+        sbyte* codes = slots.Codes, codesWide = pairs.Codes;
+        float* scales = slots.Scales;
+        int* sums = slots.Sums;
         try
         {
             byte[] all = rows.SelectMany(r => r).ToArray();
@@ -52,25 +54,6 @@ public sealed unsafe class GemmQ4_Kx8Tests
             {
                 GemmQ4_Kx8.Pack(src, 8, rowBytes, blocks, packed, wide: false);
                 GemmQ4_Kx8.Pack(src, 8, rowBytes, blocks, packedWide, wide: true);
-            }
-            float* rowScales = stackalloc float[blocks];
-            int* rowSums = stackalloc int[8 * blocks];
-            for (int t = 0; t < 8; t++)
-            {
-                fixed (float* xt = x[t])
-                {
-                    // The 512-bit kernels read the pair-interleaved layout (same scales and sums).
-                    if (wide)
-                        ActivationPacking.Q8_KPairs(xt, k, codesWide + t * k, rowScales, rowSums);
-                    ActivationPacking.Q8_K(xt, k, codes + t * k, rowScales, rowSums);
-                }
-                for (int b = 0; b < blocks; b++)
-                {
-                    long at = LegacyGemmX8.TokenIndex(t, b, blocks);
-                    scales[at] = rowScales[b];
-                    for (int pair = 0; pair < 4; pair++)
-                        sums[4 * at + pair] = (rowSums[8 * b + 2 * pair] & 0xFFFF) | (rowSums[8 * b + 2 * pair + 1] << 16);
-                }
             }
 
             float* narrowTile = stackalloc float[64], narrowDecode = stackalloc float[64];
@@ -120,10 +103,6 @@ public sealed unsafe class GemmQ4_Kx8Tests
             NativeMemory.AlignedFree(packed);
             NativeMemory.AlignedFree(packedWide);
             NativeMemory.AlignedFree(prepared);
-            NativeMemory.AlignedFree(codes);
-            NativeMemory.AlignedFree(codesWide);
-            NativeMemory.AlignedFree(scales);
-            NativeMemory.AlignedFree(sums);
         }
     }
 

@@ -35,28 +35,15 @@ public sealed unsafe class GemmQ5_Kx8Tests
 
         byte* packed = (byte*)NativeMemory.AlignedAlloc((nuint)GemmQ5_Kx8.PackedBytes(8, blocks), 64);
         byte* prepared = (byte*)NativeMemory.AlignedAlloc((nuint)(blocks * GemmQ5_Kx8.PreparedBytes), 64);
-        sbyte* codes = (sbyte*)NativeMemory.AlignedAlloc((nuint)(8 * k), 64);
-        float* scales = (float*)NativeMemory.AlignedAlloc((nuint)(8 * blocks * 4), 64);
-        int* sums = (int*)NativeMemory.AlignedAlloc((nuint)(8 * blocks * 16), 64);
+        using var acts = new TileActivations(x, k, ActivationPacking.KLayout.Pairs);
+        sbyte* codes = acts.Codes;
+        float* scales = acts.Scales;
+        int* sums = acts.Sums;
         try
         {
             byte[] all = rows.SelectMany(r => r).ToArray();
             fixed (byte* src = all)
                 GemmQ5_Kx8.Pack(src, rowCount, rowBytes, blocks, packed);
-            float* rowScales = stackalloc float[blocks];
-            int* rowSums = stackalloc int[8 * blocks];
-            for (int t = 0; t < 8; t++)
-            {
-                fixed (float* xt = x[t])
-                    ActivationPacking.Q8_KPairs(xt, k, codes + t * k, rowScales, rowSums);
-                for (int b = 0; b < blocks; b++)
-                {
-                    long at = LegacyGemmX8.TokenIndex(t, b, blocks);
-                    scales[at] = rowScales[b];
-                    for (int pair = 0; pair < 4; pair++)
-                        sums[4 * at + pair] = (rowSums[8 * b + 2 * pair] & 0xFFFF) | (rowSums[8 * b + 2 * pair + 1] << 16);
-                }
-            }
 
             float* tile = stackalloc float[64], decode = stackalloc float[64];
             GemmQ4_Kx8.PrepareGroupWide(packed, blocks, prepared, GemmQ5_Kx8.BlockBytes);
@@ -83,9 +70,6 @@ public sealed unsafe class GemmQ5_Kx8Tests
         {
             NativeMemory.AlignedFree(packed);
             NativeMemory.AlignedFree(prepared);
-            NativeMemory.AlignedFree(codes);
-            NativeMemory.AlignedFree(scales);
-            NativeMemory.AlignedFree(sums);
         }
     }
 

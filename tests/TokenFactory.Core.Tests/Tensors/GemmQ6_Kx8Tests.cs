@@ -38,28 +38,15 @@ public sealed unsafe class GemmQ6_Kx8Tests
             x[t] = extreme ? Enumerable.Repeat(t % 2 == 0 ? 1f : -1f, k).ToArray() : TestRows.Floats(rng, k);
 
         byte* packed = (byte*)NativeMemory.AlignedAlloc((nuint)GemmQ6_Kx8.PackedBytes(8, blocks), 64);
-        sbyte* codes = (sbyte*)NativeMemory.AlignedAlloc((nuint)(8 * k), 64);
-        float* scales = (float*)NativeMemory.AlignedAlloc((nuint)(8 * blocks * 4), 64);
-        int* sums = (int*)NativeMemory.AlignedAlloc((nuint)(8 * blocks * 8 * 4), 64);
+        using var acts = new TileActivations(x, k, ActivationPacking.KLayout.Quads);
+        sbyte* codes = acts.Codes;
+        float* scales = acts.Scales;
+        int* sums = acts.Sums;
         try
         {
             byte[] all = rows.SelectMany(r => r).ToArray();
             fixed (byte* src = all)
                 GemmQ6_Kx8.Pack(src, rowCount, rowBytes, blocks, packed);
-            float* rowScales = stackalloc float[blocks];
-            int* rowSums = stackalloc int[8 * blocks];
-            for (int t = 0; t < 8; t++)
-            {
-                fixed (float* xt = x[t])
-                    ActivationPacking.Q8_KQuads(xt, k, codes + t * k, rowScales, rowSums);
-                for (int b = 0; b < blocks; b++)
-                {
-                    long at = LegacyGemmX8.TokenIndex(t, b, blocks);
-                    scales[at] = rowScales[b];
-                    for (int q = 0; q < 8; q++)
-                        sums[8 * at + q] = rowSums[8 * b + q];
-                }
-            }
 
             float* tile = stackalloc float[64], decode = stackalloc float[64];
             GemmQ6_Kx8.Tile8x8(packed, codes, k, scales, sums, blocks, tile, 8, null);
@@ -85,9 +72,6 @@ public sealed unsafe class GemmQ6_Kx8Tests
         finally
         {
             NativeMemory.AlignedFree(packed);
-            NativeMemory.AlignedFree(codes);
-            NativeMemory.AlignedFree(scales);
-            NativeMemory.AlignedFree(sums);
         }
     }
 
