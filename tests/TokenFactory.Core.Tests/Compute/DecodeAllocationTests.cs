@@ -19,6 +19,7 @@ public sealed class DecodeAllocationTests
     [InlineData("synth-llama-tiny-Q8_0-seed1", 2)]
     [InlineData("synth-llama-tiny-Q4_K-seed1", 2)]
     [InlineData("synth-llama-tiny-Q5_K-seed1", 2)]
+    [InlineData("synth-llama-tiny-Q6_K-seed1", 1)]
     [InlineData("synth-llama-tiny-Q6_K-seed1", 2)]
     [InlineData("synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1", 2)]
     [InlineData("synth-nemotron_h_moe-nemotron-h-moe-tiny-Q8_0-seed1", 2)]
