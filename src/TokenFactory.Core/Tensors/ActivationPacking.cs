@@ -229,14 +229,11 @@ internal static unsafe class ActivationPacking
             {
                 int natural = layout switch
                 {
-                    KLayout.Slots => 32 * SlotSubBlock(i / 32) + i % 32,
+                    KLayout.Slots => 32 * SubBlockSlot(i / 32) + i % 32, // the slot order is its own inverse
                     _ => 64 * (i / 64) + SourceIndex(layout, i % 64),
                 };
                 codes[256 * b + i] = (sbyte)block[4 + natural];
             }
         }
     }
-
-    /// <summary>The sub-block stored in slot <paramref name="slot"/> (the order is its own inverse).</summary>
-    private static int SlotSubBlock(int slot) => SubBlockSlot(slot);
 }
