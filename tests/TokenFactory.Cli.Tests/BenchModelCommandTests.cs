@@ -46,6 +46,80 @@ public sealed class BenchModelCommandTests
         }
     }
 
+    /// <summary>A stand-in for llama.cpp's llama-bench: logs its arguments, prints its JSON array (pp 100 tok/s, tg 10 tok/s).</summary>
+    private static string FakeLlamaBench(string dir, bool withPp = true)
+    {
+        string script = Path.Combine(dir, "llama-bench");
+        string pp = withPp ? """{"build_commit": "abc1234", "n_prompt": 16, "n_gen": 0, "avg_ts": 100.0},""" : "";
+        File.WriteAllText(script, "#!/usr/bin/env bash\n" +
+            $"echo \"$*\" >> '{Path.Combine(dir, "args.log")}'\n" +
+            $"echo '[{pp} {{\"build_commit\": \"abc1234\", \"n_prompt\": 0, \"n_gen\": 8, \"avg_ts\": 10.0}}]'\n");
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return script;
+    }
+
+    [Fact]
+    public void Runs_a_llama_bench_executable_as_the_peer_once_per_repetition()
+    {
+        string dir = Directory.CreateTempSubdirectory("tf-llama-bench-").FullName;
+        string json = Path.Combine(dir, "out.json");
+        try
+        {
+            string exe = FakeLlamaBench(dir);
+            var (code, stdout, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K,
+                "-t", "2", "-p", "16", "-n", "8", "--reps", "2", "--bandwidth-mib", "64", "--peer", "llama-bench=" + exe, "--json", json);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("(llama.cpp abc1234 through llama-bench, same file and threads, alternating per repetition)", stdout);
+            Assert.Matches(@"llama\.cpp\s+100\.00 ± 0\.00\s+10\.00 ± 0\.00", stdout);
+
+            // One call per repetition, same file (absolute) and threads, one run each, JSON out.
+            string expectedArgs = $"-m {Path.GetFullPath(CliRunner.Stories260K)} -t 2 -p 16 -n 8 -r 1 -o json";
+            Assert.Equal([expectedArgs, expectedArgs], File.ReadAllLines(Path.Combine(dir, "args.log")));
+
+            var o = JsonNode.Parse(File.ReadAllText(json))!;
+            var peer = o["llama.cpp"]!;
+            Assert.Equal("llama-bench", peer["via"]!.GetValue<string>());
+            Assert.Equal("abc1234", peer["version"]!.GetValue<string>());
+            Assert.Equal([100.0, 100.0], peer["pp"]!["runs"]!.AsArray().Select(v => v!.GetValue<double>()));
+            Assert.Equal([10.0, 10.0], peer["tg"]!["runs"]!.AsArray().Select(v => v!.GetValue<double>()));
+            double oursTg = o["tokenfactory"]!["tg"]!["mean"]!.GetValue<double>();
+            Assert.Equal(Math.Round(oursTg / 10.0, 3), o["ratio"]!["tg"]!.GetValue<double>(), 0.002);
+            Assert.False(peer.AsObject().ContainsKey("peakRssBytes") && peer["peakRssBytes"] != null);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_llama_bench_peer_that_is_missing_or_lacks_a_test_is_a_clear_error()
+    {
+        var (code, _, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K, "-p", "16", "-n", "8",
+            "--peer", "llama-bench=/nonexistent/llama-bench");
+        Assert.NotEqual(0, code);
+        Assert.Contains("no llama-bench executable at '/nonexistent/llama-bench'", stderr);
+
+        string dir = Directory.CreateTempSubdirectory("tf-llama-bench-").FullName;
+        try
+        {
+            string exe = FakeLlamaBench(dir, withPp: false);
+            (code, _, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K, "-t", "2", "-p", "16", "-n", "8",
+                "--reps", "1", "--bandwidth-mib", "0", "--peer", "llama-bench=" + exe);
+            Assert.NotEqual(0, code);
+            Assert.Contains("llama-bench output lacks the pp16 or tg8 test", stderr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        (code, _, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K, "--peer", "vllm");
+        Assert.NotEqual(0, code);
+        Assert.Contains("unknown --peer 'vllm'", stderr);
+    }
+
     [Fact]
     public void Nothing_to_measure_is_a_clear_error()
     {

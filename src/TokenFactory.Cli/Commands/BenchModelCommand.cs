@@ -13,7 +13,8 @@ namespace TokenFactory.Cli.Commands;
 /// <summary>
 /// <c>tokenfactory bench model</c>: prompt-processing and generation
 /// tokens/s like llama-bench, mean ± sample standard deviation over repetitions, optionally against llama.cpp
-/// (node-llama-cpp) on the same file and threads, alternating per repetition; plus the memory-bandwidth roofline.
+/// (node-llama-cpp or a llama-bench executable, see <see cref="BenchPeer"/>) on the same file and threads, alternating per
+/// repetition; plus the memory-bandwidth roofline.
 /// </summary>
 internal static class BenchModelCommand
 {
@@ -24,7 +25,7 @@ internal static class BenchModelCommand
         var prompt = new Option<int>("-p", "--n-prompt") { Description = "Prompt tokens for pp (0 skips pp)", DefaultValueFactory = _ => 512 };
         var gen = new Option<int>("-n", "--n-gen") { Description = "Generated tokens for tg (0 skips tg)", DefaultValueFactory = _ => 128 };
         var reps = new Option<int>("--reps", "-r") { Description = "Timed repetitions", DefaultValueFactory = _ => 3 };
-        var peer = new Option<string?>("--peer") { Description = "Also run this engine on the same file, alternating: llama.cpp" };
+        var peer = new Option<string?>("--peer") { Description = "Also run llama.cpp on the same file and threads, alternating: " + BenchPeer.Supported };
         var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file" };
         var bwMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer size of the bandwidth kernel run around each generation run (0 skips it)", DefaultValueFactory = _ => 256 };
         var cmd = new Command(name, "Measure prompt processing (pp) and generation (tg) tokens/s, like llama-bench")
@@ -45,14 +46,7 @@ internal static class BenchModelCommand
             throw new TokenFactoryException("--reps must be at least 1.");
         if (threads < 1)
             threads = ComputePool.DefaultThreadCount;
-        string? peerScript = null;
-        if (peer != null)
-        {
-            if (!peer.Equals("llama.cpp", StringComparison.OrdinalIgnoreCase))
-                throw new TokenFactoryException($"unknown --peer '{peer}'; supported: llama.cpp.");
-            peerScript = FindPeerScript();
-            InstallPeer(peerScript);
-        }
+        BenchPeer? peerEngine = peer != null ? BenchPeer.Create(peer) : null;
 
         using var m = TransformerModel.Load(path);
         var c = m.Config;
@@ -147,15 +141,15 @@ internal static class BenchModelCommand
                 tgOurs.Add(nGen / GenerationWithRoofline());
             Console.Error.WriteLine($"rep {rep + 1}/{reps} tokenfactory: pp {Last(ppOurs)} tg {Last(tgOurs)}" +
                 (bwReps.Count > 0 ? $" (bandwidth during it {bwReps[^1] / 1e9:F1} GB/s, best-of-3 around it {bwBracketReps[^1] / 1e9:F1})" : ""));
-            if (peerScript != null)
+            if (peerEngine != null)
             {
-                var result = RunPeer(peerScript, path, threads, nPrompt, nGen);
-                if (result["pp"] is JsonObject pp)
-                    ppPeer.Add(pp["mean"]!.GetValue<double>());
-                if (result["tg"] is JsonObject tg)
-                    tgPeer.Add(tg["mean"]!.GetValue<double>());
-                peerRss = Math.Max(peerRss, result["peakRssBytes"]?.GetValue<long>() ?? 0);
-                peerVersion = result["version"]?.GetValue<string>();
+                var result = peerEngine.Run(path, threads, nPrompt, nGen);
+                if (result.Pp is { } pp)
+                    ppPeer.Add(pp);
+                if (result.Tg is { } tg)
+                    tgPeer.Add(tg);
+                peerRss = Math.Max(peerRss, result.PeakRssBytes);
+                peerVersion = result.Version;
                 Console.Error.WriteLine($"rep {rep + 1}/{reps} llama.cpp:    pp {Last(ppPeer)} tg {Last(tgPeer)}");
             }
         }
@@ -181,12 +175,12 @@ internal static class BenchModelCommand
         void Row(string engine, List<double> pp, List<double> tg, long rss) =>
             Console.WriteLine($"{engine,-14} {Stat(pp),18} {Stat(tg),18} {(RooflinePercent(tg, bwReps) is { } pct ? $"{pct:F1} %" : "-"),14} {(rss > 0 ? $"{rss / 1e9:F2} GB" : "-"),10}");
         Row("tokenfactory", ppOurs, tgOurs, ourRss);
-        if (peerScript != null)
+        if (peerEngine != null)
         {
             Row("llama.cpp", ppPeer, tgPeer, peerRss);
             Console.WriteLine($"{"ratio of means",-14} {Ratio(ppOurs, ppPeer),18} {Ratio(tgOurs, tgPeer),18}");
             Console.WriteLine($"{"paired median",-14} {PairedRatioText(ppOurs, ppPeer),18} {PairedRatioText(tgOurs, tgPeer),18}");
-            Console.WriteLine($"(llama.cpp {peerVersion} through node-llama-cpp, same file and threads, alternating per repetition)");
+            Console.WriteLine($"(llama.cpp {peerVersion} through {peerEngine.Via}, same file and threads, alternating per repetition)");
         }
 
         if (jsonPath != null)
@@ -207,10 +201,11 @@ internal static class BenchModelCommand
                 ["tgRoofline"] = Math.Round(roofline, 2),
                 ["tokenfactory"] = EngineJson(nPrompt, nGen, ppOurs, tgOurs, ourRss, RooflinePercent(tgOurs, bwReps), RooflinePercent(tgOurs, bwBracketReps)),
             };
-            if (peerScript != null)
+            if (peerEngine != null)
             {
                 var pj = EngineJson(nPrompt, nGen, ppPeer, tgPeer, peerRss, RooflinePercent(tgPeer, bwReps), RooflinePercent(tgPeer, bwBracketReps));
                 pj["version"] = peerVersion;
+                pj["via"] = peerEngine.Via;
                 o["llama.cpp"] = pj;
                 o["ratio"] = new JsonObject
                 {
@@ -347,57 +342,5 @@ internal static class BenchModelCommand
         {
         }
         return 0;
-    }
-
-    private static string FindPeerScript()
-    {
-        foreach (string? start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-        {
-            for (var dir = start == null ? null : new DirectoryInfo(start); dir != null; dir = dir.Parent)
-            {
-                string candidate = Path.Combine(dir.FullName, "tools", "llama-ref", "bench.mjs");
-                if (File.Exists(candidate))
-                    return candidate;
-            }
-        }
-        throw new TokenFactoryException("--peer llama.cpp needs tools/llama-ref/bench.mjs (run from the repository checkout).");
-    }
-
-    private static void InstallPeer(string script)
-    {
-        string install = Path.Combine(Path.GetDirectoryName(script)!, "install.sh");
-        var (code, _, err) = Exec("bash", [install]);
-        if (code != 0)
-            throw new TokenFactoryException($"tools/llama-ref/install.sh failed (exit {code}): {err.Trim()}");
-    }
-
-    private static JsonObject RunPeer(string script, string model, int threads, int nPrompt, int nGen)
-    {
-        var (code, output, err) = Exec("node", [script, "--model", Path.GetFullPath(model), "--threads", threads.ToString(CultureInfo.InvariantCulture),
-            "-p", nPrompt.ToString(CultureInfo.InvariantCulture), "-n", nGen.ToString(CultureInfo.InvariantCulture),
-            "--reps", "1", "--warmup", "1", "--warmup-n", Math.Min(nGen, 8).ToString(CultureInfo.InvariantCulture)]);
-        if (code != 0)
-            throw new TokenFactoryException($"llama.cpp bench failed (exit {code}): {err.Trim()}");
-        string line = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "";
-        try
-        {
-            return JsonNode.Parse(line)!.AsObject();
-        }
-        catch (JsonException e)
-        {
-            throw new TokenFactoryException($"cannot parse llama.cpp bench output '{line}': {e.Message}");
-        }
-    }
-
-    private static (int Code, string Stdout, string Stderr) Exec(string file, string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in args)
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new TokenFactoryException($"cannot start {file}");
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout, stderr.Result);
     }
 }
