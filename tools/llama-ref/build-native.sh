@@ -20,7 +20,7 @@ bundle="$here/node_modules/node-llama-cpp/llama/gitRelease.bundle"
 [[ -f "$bundle" ]] || { echo "llama-ref/build-native.sh: $bundle is missing" >&2; exit 1; }
 if [[ ! -d "$out/src/.git" ]]; then
     rm -rf "$out/src"
-    git clone --quiet "$bundle" "$out/src"
+    git -c advice.detachedHead=false clone --quiet "$bundle" "$out/src"
 fi
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
