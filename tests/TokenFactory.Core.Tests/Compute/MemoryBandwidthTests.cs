@@ -19,6 +19,30 @@ public sealed class MemoryBandwidthTests
     }
 
     [Fact]
+    public void A_probe_reads_with_one_of_the_variants()
+    {
+        using var pool = new ComputePool(2);
+        using var probe = new MemoryBandwidth.Probe(pool, 4L << 20);
+        Assert.Contains(probe.PrefetchDistance, MemoryBandwidth.ReadVariants);
+        Assert.Contains(0, MemoryBandwidth.ReadVariants); // the plain loop is always a candidate
+    }
+
+    [Fact]
+    public void The_variant_with_the_shortest_median_pass_is_chosen()
+    {
+        // Variant 1 has the single fastest pass but a slow median; variant 2 is steadily fastest.
+        double[,] seconds =
+        {
+            { 0.010, 0.011, 0.012 },
+            { 0.002, 0.020, 0.020 },
+            { 0.008, 0.009, 0.007 },
+            { 0.009, 0.030, 0.008 },
+        };
+        Assert.Equal(2, MemoryBandwidth.Fastest(seconds));
+        Assert.Equal(0, MemoryBandwidth.Fastest(new double[,] { { 0.005, 0.005 }, { 0.004, 0.007 } })); // even rounds: mean of the middle two
+    }
+
+    [Fact]
     public void A_buffer_smaller_than_one_chunk_is_refused()
     {
         using var pool = new ComputePool(1);
