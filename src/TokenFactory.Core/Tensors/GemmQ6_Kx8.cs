@@ -296,15 +296,15 @@ internal static unsafe class GemmQ6_Kx8
         return QuadSum(c0, c1, c2, c3, p, QuadScales(scales));
     }
 
-    /// <summary>Prefetches one group block (27 cache lines) into L1, written out: a loop costs as many instructions again.</summary>
+    /// <summary>Prefetches one group block (27 cache lines) for a single read (<see cref="WeightPrefetch"/>), written out: a loop costs as many instructions again.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchBlock(byte* p)
     {
-        Sse.Prefetch0(p); Sse.Prefetch0(p + 64); Sse.Prefetch0(p + 128); Sse.Prefetch0(p + 192); Sse.Prefetch0(p + 256); Sse.Prefetch0(p + 320);
-        Sse.Prefetch0(p + 384); Sse.Prefetch0(p + 448); Sse.Prefetch0(p + 512); Sse.Prefetch0(p + 576); Sse.Prefetch0(p + 640); Sse.Prefetch0(p + 704);
-        Sse.Prefetch0(p + 768); Sse.Prefetch0(p + 832); Sse.Prefetch0(p + 896); Sse.Prefetch0(p + 960); Sse.Prefetch0(p + 1024); Sse.Prefetch0(p + 1088);
-        Sse.Prefetch0(p + 1152); Sse.Prefetch0(p + 1216); Sse.Prefetch0(p + 1280); Sse.Prefetch0(p + 1344); Sse.Prefetch0(p + 1408); Sse.Prefetch0(p + 1472);
-        Sse.Prefetch0(p + 1536); Sse.Prefetch0(p + 1600); Sse.Prefetch0(p + 1664);
+        WeightPrefetch.Line(p); WeightPrefetch.Line(p + 64); WeightPrefetch.Line(p + 128); WeightPrefetch.Line(p + 192); WeightPrefetch.Line(p + 256); WeightPrefetch.Line(p + 320);
+        WeightPrefetch.Line(p + 384); WeightPrefetch.Line(p + 448); WeightPrefetch.Line(p + 512); WeightPrefetch.Line(p + 576); WeightPrefetch.Line(p + 640); WeightPrefetch.Line(p + 704);
+        WeightPrefetch.Line(p + 768); WeightPrefetch.Line(p + 832); WeightPrefetch.Line(p + 896); WeightPrefetch.Line(p + 960); WeightPrefetch.Line(p + 1024); WeightPrefetch.Line(p + 1088);
+        WeightPrefetch.Line(p + 1152); WeightPrefetch.Line(p + 1216); WeightPrefetch.Line(p + 1280); WeightPrefetch.Line(p + 1344); WeightPrefetch.Line(p + 1408); WeightPrefetch.Line(p + 1472);
+        WeightPrefetch.Line(p + 1536); WeightPrefetch.Line(p + 1600); WeightPrefetch.Line(p + 1664);
     }
 
     /// <summary>Pulls a block of the next group into L2 while a tile computes on this one.</summary>

@@ -47,22 +47,22 @@ internal static unsafe class LegacyGemmX8
     public static long TokenIndex(int t, int b, int blocks) => (long)(t >> 3) * blocks * 8 + b * 8 + (t & 7);
 
     /// <summary>
-    /// Prefetches the lines of <c>[p, p + bytes)</c> into L1, <paramref name="bytes"/> ≤ 320 and a JIT-time constant:
+    /// Prefetches the lines of <c>[p, p + bytes)</c> for a single read (<see cref="WeightPrefetch"/>), <paramref name="bytes"/> ≤ 320 and a JIT-time constant:
     /// written out because the JIT keeps a constant-count loop as a loop (6 instructions a line, as many again as the
     /// Q8_0 decode kernel's arithmetic for a block).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void PrefetchLines0(byte* p, int bytes)
+    public static void PrefetchLines(byte* p, int bytes)
     {
-        Sse.Prefetch0(p);
+        WeightPrefetch.Line(p);
         if (bytes > 64)
-            Sse.Prefetch0(p + 64);
+            WeightPrefetch.Line(p + 64);
         if (bytes > 128)
-            Sse.Prefetch0(p + 128);
+            WeightPrefetch.Line(p + 128);
         if (bytes > 192)
-            Sse.Prefetch0(p + 192);
+            WeightPrefetch.Line(p + 192);
         if (bytes > 256)
-            Sse.Prefetch0(p + 256);
+            WeightPrefetch.Line(p + 256);
     }
 
     /// <summary>Per lane, <c>acc + Σ w·a</c> over 4 bytes: one <c>vpdpbusd</c> against 4 activation codes broadcast from <paramref name="a"/>.</summary>
@@ -275,7 +275,7 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
         for (int b = 0; b < blocks; b++)
         {
             byte* block = group + (long)b * TFormat.BlockBytes;
-            LegacyGemmX8.PrefetchLines0(block + ahead, TFormat.BlockBytes);
+            LegacyGemmX8.PrefetchLines(block + ahead, TFormat.BlockBytes);
             sbyte* ab = a + 32 * b;
             Vector256<int> i = Vector256.Create(seeds[8 * b]);
             // The block's 32 activation codes as two 16-byte broadcasts, each chunk's 4 picked out by an in-lane shuffle:
