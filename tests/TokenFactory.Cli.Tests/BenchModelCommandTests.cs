@@ -38,6 +38,11 @@ public sealed class BenchModelCommandTests
             Assert.Equal(2, brackets.Count);
             double bracketed = 100 * (tg[0] * bytesPerToken / brackets[0]!.GetValue<double>() + tg[1] * bytesPerToken / brackets[1]!.GetValue<double>()) / 2;
             Assert.Equal(bracketed, ours["tgPercentOfRooflineBracketed"]!.GetValue<double>(), 0.2);
+            // Each run's probe names the read loop it chose, one of the candidates the report lists.
+            var loops = o["bandwidthReadLoops"]!.AsArray().Select(l => l!.GetValue<string>()).ToList();
+            Assert.Equal(2, loops.Count);
+            Assert.All(loops, l => Assert.Contains(l, TokenFactory.Compute.MemoryBandwidth.ReadVariants.Select(v => v.ToString())));
+            Assert.Contains("streaming read loop (fastest of no prefetch, prefetch 4 KiB ahead", stdout);
             Assert.True(ours["peakRssBytes"]!.GetValue<long>() > 0);
         }
         finally

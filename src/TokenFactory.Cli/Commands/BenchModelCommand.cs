@@ -104,7 +104,7 @@ internal static class BenchModelCommand
         // buffer is resident during the run; the peak-RSS figure leaves it out.
         var bwReps = new List<double>();
         var bwBracketReps = new List<double>();
-        var bwPrefetch = new List<int>();
+        var bwVariants = new List<MemoryBandwidth.ReadVariant>();
         long peakBeforeResets = 0;
         double GenerationWithRoofline()
         {
@@ -116,7 +116,7 @@ internal static class BenchModelCommand
             using (var probe = new MemoryBandwidth.Probe(pool, (long)bwMiB << 20))
             {
                 long probeResident = Math.Max(0, ResidentBytes() - rssBefore);
-                bwPrefetch.Add(probe.PrefetchDistance);
+                bwVariants.Add(probe.Variant);
                 ResetPeakRss();
                 double before = probe.Best(3);
                 (seconds, double passBytes, double passSeconds) = RunGenerationInterleaved(pass, bos, nGen, probe, InterleaveTokens);
@@ -164,8 +164,8 @@ internal static class BenchModelCommand
                 $"({threads} threads, {bwMiB} MiB buffer), mean roofline {roofline:F1} tokens/s (tg % roofline pairs each run with its own passes)");
             Console.WriteLine($"best-of-3 readings just before and after each run (earlier sessions' pairing): {string.Join(", ", bwBracketReps.Select(b => $"{b / 1e9:F1}"))} GB/s, " +
                 $"tg % of that roofline {RooflinePercent(tgOurs, bwBracketReps):F1} %");
-            Console.WriteLine($"streaming read loop (fastest of {string.Join(", ", MemoryBandwidth.ReadVariants.Select(ReadVariantText))} when each run's probe was made): " +
-                string.Join(", ", bwPrefetch.Select(ReadVariantText)));
+            Console.WriteLine($"streaming read loop (fastest of {string.Join(", ", MemoryBandwidth.ReadVariants)} when each run's probe was made): " +
+                string.Join(", ", bwVariants));
         }
 
         // Report.
@@ -201,7 +201,7 @@ internal static class BenchModelCommand
                 ["bandwidthRuns"] = new JsonArray(bwReps.Select(b => (JsonNode?)Math.Round(b)).ToArray()),
                 ["bandwidthInterleaveTokens"] = InterleaveTokens,
                 ["bandwidthBracketRuns"] = new JsonArray(bwBracketReps.Select(b => (JsonNode?)Math.Round(b)).ToArray()),
-                ["bandwidthPrefetchBytes"] = new JsonArray(bwPrefetch.Select(b => (JsonNode?)b).ToArray()),
+                ["bandwidthReadLoops"] = new JsonArray(bwVariants.Select(v => (JsonNode?)v.ToString()).ToArray()),
                 ["bytesPerGeneratedToken"] = Math.Round(bytesPerToken),
                 ["tgRoofline"] = Math.Round(roofline, 2),
                 ["tokenfactory"] = EngineJson(nPrompt, nGen, ppOurs, tgOurs, ourRss, RooflinePercent(tgOurs, bwReps), RooflinePercent(tgOurs, bwBracketReps)),
@@ -246,9 +246,6 @@ internal static class BenchModelCommand
     /// As <see cref="RunGeneration"/>, with one pass of <paramref name="probe"/> before every <paramref name="stretch"/>
     /// tokens and after the last; the seconds count only the tokens, the passes give their bytes and their seconds.
     /// </summary>
-    /// <summary>A streaming read variant as the report names it: how far ahead it prefetches, or that it does not.</summary>
-    private static string ReadVariantText(int prefetchBytes) => prefetchBytes > 0 ? $"prefetch {prefetchBytes / 1024} KiB ahead" : "no prefetch";
-
     private static (double Seconds, double PassBytes, double PassSeconds) RunGenerationInterleaved(ForwardPass pass, int bos, int n, MemoryBandwidth.Probe probe, int stretch)
     {
         pass.Reset();

@@ -10,7 +10,7 @@ namespace TokenFactory.Compute;
 /// Measures this machine's memory read bandwidth with a streaming kernel: every pool thread sums its share of a
 /// buffer far larger than the last-level cache with wide vector loads, as a roofline for memory-bound decoding
 /// (tokens/s ≤ bandwidth ÷ bytes read per token). A roofline must be a ceiling, so the read loop is the fastest of a
-/// few variants on this machine (<see cref="ReadVariants"/>: software prefetch at several distances, or none), chosen
+/// few variants on this machine (<see cref="ReadVariants"/>: software prefetch at several distances, temporal or not, or none), chosen
 /// when a probe is made: on the Intel VM prefetching read faster than decoding without it, while on the Zen 5 VM
 /// prefetching 4 KiB ahead read 51-65 GB/s where the plain loop read 71-79 (the roofline had been a floor there).
 /// </summary>
@@ -23,8 +23,19 @@ public static unsafe class MemoryBandwidth
         return probe.Best(passes);
     }
 
-    /// <summary>The read loop's variants: software prefetch this many bytes ahead of the loads (every line), or none (0).</summary>
-    public static IReadOnlyList<int> ReadVariants { get; } = [0, 4096, 8192, 16384];
+    /// <summary>
+    /// A read loop: software prefetch <see cref="PrefetchBytes"/> ahead of the loads (every line; 0: none), non-temporally
+    /// (<c>prefetchnta</c>, as the decode kernels do on AMD CPUs) or into L1 (<c>prefetcht0</c>).
+    /// </summary>
+    public readonly record struct ReadVariant(int PrefetchBytes, bool NonTemporal = false)
+    {
+        public override string ToString() => PrefetchBytes <= 0 ? "no prefetch"
+            : $"{(NonTemporal ? "non-temporal " : "")}prefetch {PrefetchBytes / 1024} KiB ahead";
+    }
+
+    /// <summary>The read loops a probe chooses from.</summary>
+    public static IReadOnlyList<ReadVariant> ReadVariants { get; } =
+        [new(0), new(4096), new(8192), new(16384), new(8192, NonTemporal: true)];
 
     /// <summary>Passes per variant when a probe chooses its read loop.</summary>
     internal const int CalibrationRounds = 3;
@@ -69,33 +80,33 @@ public static unsafe class MemoryBandwidth
             _work.Fill = true;
             pool.Run(_work);
             _work.Fill = false;
-            PrefetchDistance = ChooseReadVariant();
+            Variant = ChooseReadVariant();
         }
 
         public long Bytes { get; }
 
-        /// <summary>Bytes ahead the read loop prefetches, 0 for none: the variant that read fastest when this probe was made.</summary>
-        public int PrefetchDistance { get; }
+        /// <summary>The read loop that read fastest when this probe was made, which every pass uses.</summary>
+        public ReadVariant Variant { get; }
 
         /// <summary>
         /// Reads the buffer with each of <see cref="ReadVariants"/> in turn, <see cref="CalibrationRounds"/> times, and
         /// keeps the one with the highest median. Alternating puts every variant through the same neighbours' bursts;
         /// the median drops a single lucky or unlucky pass.
         /// </summary>
-        private int ChooseReadVariant()
+        private ReadVariant ChooseReadVariant()
         {
             var seconds = new double[ReadVariants.Count, CalibrationRounds];
             for (int r = 0; r < CalibrationRounds; r++)
             {
                 for (int v = 0; v < ReadVariants.Count; v++)
                 {
-                    _work.Ahead = ReadVariants[v];
+                    _work.Variant = ReadVariants[v];
                     long t0 = Stopwatch.GetTimestamp();
                     _pool.Run(_work);
                     seconds[v, r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 }
             }
-            return _work.Ahead = ReadVariants[Fastest(seconds)];
+            return _work.Variant = ReadVariants[Fastest(seconds)];
         }
 
         /// <summary>One read pass over the whole buffer by every pool thread; bytes/s.</summary>
@@ -130,7 +141,7 @@ public static unsafe class MemoryBandwidth
     {
         // An instance field, not a static: a static read in Execute, compiled before its class is initialised, kept a
         // class-init check in front of the loop, and around it the JIT kept the four accumulators on the stack.
-        public int Ahead = Tensors.LegacyGemmX8.PrefetchDistance;
+        public ReadVariant Variant = new(Tensors.LegacyGemmX8.PrefetchDistance);
         public bool Fill;
         public long Sink;
 
@@ -149,8 +160,22 @@ public static unsafe class MemoryBandwidth
                 return;
             }
             Vector512<long> a0 = default, a1 = default, a2 = default, a3 = default;
-            int ahead = Ahead;
-            if (ahead > 0 && Sse.IsSupported)
+            int ahead = Variant.PrefetchBytes;
+            if (ahead > 0 && Variant.NonTemporal && Sse.IsSupported)
+            {
+                for (; p < stop; p += 256)
+                {
+                    Sse.PrefetchNonTemporal(p + ahead);
+                    Sse.PrefetchNonTemporal(p + ahead + 64);
+                    Sse.PrefetchNonTemporal(p + ahead + 128);
+                    Sse.PrefetchNonTemporal(p + ahead + 192);
+                    a0 += Vector512.Load((long*)p);
+                    a1 += Vector512.Load((long*)(p + 64));
+                    a2 += Vector512.Load((long*)(p + 128));
+                    a3 += Vector512.Load((long*)(p + 192));
+                }
+            }
+            else if (ahead > 0 && Sse.IsSupported)
             {
                 for (; p < stop; p += 256)
                 {

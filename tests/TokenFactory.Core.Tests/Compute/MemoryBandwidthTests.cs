@@ -23,8 +23,11 @@ public sealed class MemoryBandwidthTests
     {
         using var pool = new ComputePool(2);
         using var probe = new MemoryBandwidth.Probe(pool, 4L << 20);
-        Assert.Contains(probe.PrefetchDistance, MemoryBandwidth.ReadVariants);
-        Assert.Contains(0, MemoryBandwidth.ReadVariants); // the plain loop is always a candidate
+        Assert.Contains(probe.Variant, MemoryBandwidth.ReadVariants);
+        Assert.Contains(new MemoryBandwidth.ReadVariant(0), MemoryBandwidth.ReadVariants); // the plain loop is always a candidate
+        Assert.Contains(MemoryBandwidth.ReadVariants, v => v.NonTemporal); // as the decode kernels prefetch on AMD
+        Assert.Equal("non-temporal prefetch 8 KiB ahead", new MemoryBandwidth.ReadVariant(8192, NonTemporal: true).ToString());
+        Assert.Equal("no prefetch", new MemoryBandwidth.ReadVariant(0).ToString());
     }
 
     [Fact]
