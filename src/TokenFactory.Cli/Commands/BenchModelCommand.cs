@@ -27,18 +27,24 @@ internal static class BenchModelCommand
         var reps = new Option<int>("--reps", "-r") { Description = "Timed repetitions", DefaultValueFactory = _ => 3 };
         var peer = new Option<string?>("--peer") { Description = "Also run llama.cpp on the same file and threads, alternating: " + BenchPeer.Supported };
         var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file" };
-        var bwMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer size of the bandwidth kernel run around each generation run (0 skips it)", DefaultValueFactory = _ => 256 };
+        var bwOver = new Option<string>("--bandwidth-over")
+        {
+            Description = "What the bandwidth kernel reads around each generation run: 'weights' (the matrices a token reads, in place) or 'buffer' (a buffer of its own)",
+            DefaultValueFactory = _ => "weights",
+        };
+        bwOver.AcceptOnlyFromAmong("weights", "buffer");
+        var bwMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer size with --bandwidth-over buffer; 0 skips the bandwidth kernel either way", DefaultValueFactory = _ => 256 };
         var cmd = new Command(name, "Measure prompt processing (pp) and generation (tg) tokens/s, like llama-bench")
         {
-            model, threads, prompt, gen, reps, peer, json, bwMiB,
+            model, threads, prompt, gen, reps, peer, json, bwOver, bwMiB,
         };
         cmd.SetAction(r => CommandErrors.Run(() => Run(
             r.GetValue(model)!, r.GetValue(threads), r.GetValue(prompt), r.GetValue(gen), r.GetValue(reps),
-            r.GetValue(peer), r.GetValue(json), r.GetValue(bwMiB))));
+            r.GetValue(peer), r.GetValue(json), r.GetValue(bwOver) == "buffer", r.GetValue(bwMiB))));
         return cmd;
     }
 
-    private static int Run(string path, int threads, int nPrompt, int nGen, int reps, string? peer, string? jsonPath, int bwMiB)
+    private static int Run(string path, int threads, int nPrompt, int nGen, int reps, string? peer, string? jsonPath, bool bwBuffer, int bwMiB)
     {
         if (nPrompt < 0 || nGen < 0 || (nPrompt == 0 && nGen == 0))
             throw new TokenFactoryException("nothing to measure: give -p and/or -n > 0.");
@@ -72,17 +78,42 @@ internal static class BenchModelCommand
         // plus the KV cache up to the current position (F16 keys and values), averaged over the generated positions.
         // Hybrid models: a Mamba block reads its projections and its recurrent state (and writes the state back);
         // a mixture-of-experts block reads the router, the shared expert and only the experts a token uses.
+        // The matrices are also what the bandwidth probe reads by default (the first used-count experts standing for
+        // the ones a token picks).
         long weightBytes = 0;
+        var streamed = new List<WeightMatrix>();
+        void Read(in WeightMatrix w)
+        {
+            weightBytes += Bytes(w);
+            streamed.Add(w);
+        }
         foreach (var l in m.Weights.Layers)
         {
-            weightBytes += Bytes(l.Query) + Bytes(l.Key) + Bytes(l.Value) + Bytes(l.Output) + Bytes(l.Gate) + Bytes(l.Up) + Bytes(l.Down);
+            foreach (var w in new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down })
+                Read(w);
             if (l.Mamba is { } mamba)
-                weightBytes += Bytes(mamba.InProjection) + Bytes(mamba.OutProjection) + 2L * (c.Ssm!.SsmStateLength + c.Ssm.ConvStateLength) * sizeof(float);
+            {
+                Read(mamba.InProjection);
+                Read(mamba.OutProjection);
+                weightBytes += 2L * (c.Ssm!.SsmStateLength + c.Ssm.ConvStateLength) * sizeof(float);
+            }
             if (l.Experts is { } experts)
-                weightBytes += Bytes(experts.Router) + (experts.SharedUp is { } su ? Bytes(su) + Bytes(experts.SharedDown!.Value) : 0)
-                    + c.Moe!.UsedCount * (Bytes(experts.Up[0]) + Bytes(experts.Down[0]));
+            {
+                Read(experts.Router);
+                if (experts.SharedUp is { } su)
+                {
+                    Read(su);
+                    Read(experts.SharedDown!.Value);
+                }
+                for (int e = 0; e < c.Moe!.UsedCount; e++)
+                {
+                    Read(experts.Up[e]);
+                    Read(experts.Down[e]);
+                }
+            }
         }
-        weightBytes += Bytes(m.Weights.Output) + m.Weights.TokenEmbedding.RowBytes;
+        Read(m.Weights.Output);
+        weightBytes += m.Weights.TokenEmbedding.RowBytes;
         double kvBytes = 2.0 * c.CacheLayerCount * c.KvDimension * sizeof(short) * (nGen + 1) / 2.0;
         double bytesPerToken = weightBytes + kvBytes;
         if (nGen > 0)
@@ -105,6 +136,7 @@ internal static class BenchModelCommand
         var bwReps = new List<double>();
         var bwBracketReps = new List<double>();
         var bwVariants = new List<MemoryBandwidth.ReadVariant>();
+        long streamedBytes = 0;
         long peakBeforeResets = 0;
         double GenerationWithRoofline()
         {
@@ -113,10 +145,11 @@ internal static class BenchModelCommand
             peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes());
             long rssBefore = ResidentBytes();
             double seconds;
-            using (var probe = new MemoryBandwidth.Probe(pool, (long)bwMiB << 20))
+            using (var probe = bwBuffer ? new MemoryBandwidth.Probe(pool, (long)bwMiB << 20) : new MemoryBandwidth.Probe(pool, streamed.Select(w => w.Streamed).ToList()))
             {
                 long probeResident = Math.Max(0, ResidentBytes() - rssBefore);
                 bwVariants.Add(probe.Variant);
+                streamedBytes = probe.Bytes;
                 ResetPeakRss();
                 double before = probe.Best(3);
                 (seconds, double passBytes, double passSeconds) = RunGenerationInterleaved(pass, bos, nGen, probe, InterleaveTokens);
@@ -157,11 +190,12 @@ internal static class BenchModelCommand
         }
         long ourRss = Math.Max(PeakRssBytes(), peakBeforeResets);
         double bandwidth = bwReps.Count > 0 ? Mean(bwReps) : 0;
+        string bwSource = bwBuffer ? $"{bwMiB} MiB buffer" : $"reading the model's {streamedBytes / 1e6:F0} MB of matrices in place";
         double roofline = bandwidth / bytesPerToken;
         if (bandwidth > 0)
         {
             Console.WriteLine($"memory read bandwidth during our generation runs (one pass every {InterleaveTokens} tokens): {string.Join(", ", bwReps.Select(b => $"{b / 1e9:F1}"))} GB/s " +
-                $"({threads} threads, {bwMiB} MiB buffer), mean roofline {roofline:F1} tokens/s (tg % roofline pairs each run with its own passes)");
+                $"({threads} threads, {bwSource}), mean roofline {roofline:F1} tokens/s (tg % roofline pairs each run with its own passes)");
             Console.WriteLine($"best-of-3 readings just before and after each run (earlier sessions' pairing): {string.Join(", ", bwBracketReps.Select(b => $"{b / 1e9:F1}"))} GB/s, " +
                 $"tg % of that roofline {RooflinePercent(tgOurs, bwBracketReps):F1} %");
             Console.WriteLine($"streaming read loop (fastest of {string.Join(", ", MemoryBandwidth.ReadVariants)} when each run's probe was made): " +
@@ -201,6 +235,8 @@ internal static class BenchModelCommand
                 ["bandwidthRuns"] = new JsonArray(bwReps.Select(b => (JsonNode?)Math.Round(b)).ToArray()),
                 ["bandwidthInterleaveTokens"] = InterleaveTokens,
                 ["bandwidthBracketRuns"] = new JsonArray(bwBracketReps.Select(b => (JsonNode?)Math.Round(b)).ToArray()),
+                ["bandwidthOver"] = bwBuffer ? "buffer" : "weights",
+                ["bandwidthProbeBytes"] = streamedBytes,
                 ["bandwidthReadLoops"] = new JsonArray(bwVariants.Select(v => (JsonNode?)v.ToString()).ToArray()),
                 ["bytesPerGeneratedToken"] = Math.Round(bytesPerToken),
                 ["tgRoofline"] = Math.Round(roofline, 2),

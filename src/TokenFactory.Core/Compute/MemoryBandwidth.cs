@@ -60,14 +60,17 @@ public static unsafe class MemoryBandwidth
     }
 
     /// <summary>
-    /// A buffer allocated and written once, for repeated single read passes: a benchmark can take one reading between
-    /// stretches of the work it compares with the machine's bandwidth, so both see the same neighbours.
+    /// Memory read by repeated single passes: a benchmark can take one reading between stretches of the work it compares
+    /// with the machine's bandwidth, so both see the same neighbours. Either a buffer of its own, allocated and written
+    /// once, or memory that already exists (<see cref="Probe(ComputePool, IReadOnlyList{ValueTuple{nint, long}})"/>: the
+    /// weights a decode step reads, so that the roofline is measured over the very pages decoding streams).
     /// </summary>
     public sealed class Probe : IDisposable
     {
         private readonly ComputePool _pool;
         private readonly ReadWork _work;
         private byte* _buffer;
+        private bool _disposed;
 
         public Probe(ComputePool pool, long bytes)
         {
@@ -75,11 +78,35 @@ public static unsafe class MemoryBandwidth
             Bytes = bytes & ~255L;
             ArgumentOutOfRangeException.ThrowIfLessThan(Bytes, 256L, nameof(bytes));
             _buffer = HugePageMemory.Allocate(Bytes);
-            _work = new ReadWork(_buffer, Bytes);
+            _work = new ReadWork([((nint)_buffer, Bytes)]);
             // First touch from the same threads that will read (commits the pages; also a warm-up pass).
             _work.Fill = true;
             pool.Run(_work);
             _work.Fill = false;
+            Variant = ChooseReadVariant();
+        }
+
+        /// <summary>
+        /// A probe over existing memory, read region by region, each region split between the pool's threads as a
+        /// matmul splits its rows (a virtual machine's guest pages are not all equally fast: on the Zen 5 VM, of two
+        /// 256 MiB buffers the first allocated read 10-15 % slower whichever loop read it, so a buffer of the probe's own
+        /// measured other memory than the weights). The memory must stay mapped while the probe is used; it is only
+        /// read, whole 256-byte chunks of each region.
+        /// </summary>
+        public Probe(ComputePool pool, IReadOnlyList<(nint Address, long Length)> regions)
+        {
+            _pool = pool;
+            var chunks = new List<(nint, long)>();
+            foreach (var (address, length) in regions)
+            {
+                if (address == 0 || length < 256)
+                    continue;
+                chunks.Add((address, length & ~255L));
+                Bytes += length & ~255L;
+            }
+            ArgumentOutOfRangeException.ThrowIfLessThan(Bytes, 256L, nameof(regions));
+            _work = new ReadWork([.. chunks]);
+            pool.Run(_work); // warm-up: page faults of mapped memory not yet touched
             Variant = ChooseReadVariant();
         }
 
@@ -112,7 +139,7 @@ public static unsafe class MemoryBandwidth
         /// <summary>One read pass over the whole buffer by every pool thread; bytes/s.</summary>
         public double Pass()
         {
-            ObjectDisposedException.ThrowIf(_buffer == null, this);
+            ObjectDisposedException.ThrowIf(_disposed, this);
             long t0 = Stopwatch.GetTimestamp();
             _pool.Run(_work);
             return Bytes / Stopwatch.GetElapsedTime(t0).TotalSeconds;
@@ -129,15 +156,17 @@ public static unsafe class MemoryBandwidth
 
         public void Dispose()
         {
-            if (_buffer == null)
+            if (_disposed)
                 return;
+            _disposed = true;
             GC.KeepAlive(_work.Sink);
-            HugePageMemory.Free(_buffer);
+            if (_buffer != null)
+                HugePageMemory.Free(_buffer);
             _buffer = null;
         }
     }
 
-    private sealed class ReadWork(byte* buffer, long bytes) : IParallelWork
+    private sealed class ReadWork((nint Address, long Length)[] regions) : IParallelWork
     {
         // An instance field, not a static: a static read in Execute, compiled before its class is initialised, kept a
         // class-init check in front of the loop, and around it the JIT kept the four accumulators on the stack.
@@ -145,20 +174,31 @@ public static unsafe class MemoryBandwidth
         public bool Fill;
         public long Sink;
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
         public void Execute(int thread, int threadCount)
         {
-            long chunks = bytes / 256;
-            long start = chunks * thread / threadCount * 256, end = chunks * (thread + 1) / threadCount * 256;
-            byte* p = buffer + start, stop = buffer + end;
-            if (Fill)
+            long sum = 0;
+            foreach (var (address, length) in regions)
             {
-                new Span<byte>(p, (int)Math.Min(int.MaxValue, end - start)).Fill((byte)thread);
-                for (long o = int.MaxValue; o < end - start; o += int.MaxValue)
-                    new Span<byte>(p + o, (int)Math.Min(int.MaxValue, end - start - o)).Fill((byte)thread);
-                return;
+                long chunks = length / 256;
+                long start = chunks * thread / threadCount * 256, end = chunks * (thread + 1) / threadCount * 256;
+                byte* p = (byte*)address + start;
+                if (Fill)
+                    FillShare(p, end - start, (byte)thread);
+                else
+                    sum += Read(p, p + (end - start));
             }
+            Interlocked.Add(ref Sink, sum);
+        }
+
+        private static void FillShare(byte* p, long bytes, byte value)
+        {
+            for (long o = 0; o < bytes; o += int.MaxValue)
+                new Span<byte>(p + o, (int)Math.Min(int.MaxValue, bytes - o)).Fill(value);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private long Read(byte* p, byte* stop)
+        {
             Vector512<long> a0 = default, a1 = default, a2 = default, a3 = default;
             int ahead = Variant.PrefetchBytes;
             if (ahead > 0 && Variant.NonTemporal && Sse.IsSupported)
@@ -199,7 +239,7 @@ public static unsafe class MemoryBandwidth
                     a3 += Vector512.Load((long*)(p + 192));
                 }
             }
-            Interlocked.Add(ref Sink, Vector512.Sum((a0 + a1) + (a2 + a3)));
+            return Vector512.Sum((a0 + a1) + (a2 + a3));
         }
     }
 }
