@@ -7,12 +7,13 @@ using System.Runtime.Intrinsics.X86;
 namespace TokenFactory.Compute;
 
 /// <summary>
-/// Measures this machine's memory read bandwidth with a streaming kernel: every pool thread sums its share of a
-/// buffer far larger than the last-level cache with wide vector loads, as a roofline for memory-bound decoding
-/// (tokens/s ≤ bandwidth ÷ bytes read per token). A roofline must be a ceiling, so the read loop is the fastest of a
-/// few variants on this machine (<see cref="ReadVariants"/>: software prefetch at several distances, temporal or not, or none), chosen
-/// when a probe is made: on the Intel VM prefetching read faster than decoding without it, while on the Zen 5 VM
-/// prefetching 4 KiB ahead read 51-65 GB/s where the plain loop read 71-79 (the roofline had been a floor there).
+/// Measures this machine's memory read bandwidth with a streaming kernel: every pool thread sums its share of memory
+/// far larger than the last-level cache (a buffer of its own, or a model's weights in place) with wide vector loads, as
+/// a roofline for memory-bound decoding (tokens/s ≤ bandwidth ÷ bytes read per token). A roofline must be a ceiling,
+/// so the read loop is the fastest of a few (<see cref="ReadVariants"/>: software prefetch at several distances,
+/// temporal or not, or none) on this machine, chosen when a probe is made: a loop without prefetching once read slower
+/// than decoding did, while on the Zen 5 VM the loop prefetching 4 KiB ahead read 51-65 GB/s where the plain one
+/// read 71-79.
 /// </summary>
 public static unsafe class MemoryBandwidth
 {
@@ -116,7 +117,7 @@ public static unsafe class MemoryBandwidth
         public ReadVariant Variant { get; }
 
         /// <summary>
-        /// Reads the buffer with each of <see cref="ReadVariants"/> in turn, <see cref="CalibrationRounds"/> times, and
+        /// Reads its memory with each of <see cref="ReadVariants"/> in turn, <see cref="CalibrationRounds"/> times, and
         /// keeps the one with the highest median. Alternating puts every variant through the same neighbours' bursts;
         /// the median drops a single lucky or unlucky pass.
         /// </summary>
@@ -136,7 +137,7 @@ public static unsafe class MemoryBandwidth
             return _work.Variant = ReadVariants[Fastest(seconds)];
         }
 
-        /// <summary>One read pass over the whole buffer by every pool thread; bytes/s.</summary>
+        /// <summary>One read pass over all of its memory by every pool thread; bytes/s.</summary>
         public double Pass()
         {
             ObjectDisposedException.ThrowIf(_disposed, this);

@@ -46,6 +46,25 @@ public sealed class MemoryBandwidthTests
     }
 
     [Fact]
+    public unsafe void A_probe_over_existing_memory_reads_whole_chunks_of_each_region_and_leaves_it_as_it_was()
+    {
+        using var pool = new ComputePool(2);
+        byte[] data = new byte[3 << 20];
+        new Random(5).NextBytes(data);
+        byte[] copy = (byte[])data.Clone();
+        fixed (byte* p = data)
+        {
+            (nint, long)[] regions = [((nint)p, 1L << 20), ((nint)(p + (1 << 20)), (2L << 20) - 100), (0, 4096), ((nint)p, 255)];
+            using var probe = new MemoryBandwidth.Probe(pool, regions);
+            Assert.Equal((1L << 20) + ((2L << 20) - 256), probe.Bytes); // rounded down per region; null and tiny ones skipped
+            Assert.True(probe.Pass() > 1e8);
+            Assert.Contains(probe.Variant, MemoryBandwidth.ReadVariants);
+        }
+        Assert.Equal(copy, data); // only read
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MemoryBandwidth.Probe(pool, [(0, 1L << 20)]));
+    }
+
+    [Fact]
     public void A_buffer_smaller_than_one_chunk_is_refused()
     {
         using var pool = new ComputePool(1);

@@ -69,6 +69,9 @@ public sealed unsafe class LegacyGemmX8Tests
         Assert.True(a.Packed == b.Packed);
         Assert.True(lookup.Packed == null);
         Assert.Equal(LegacyGemmX8<Q8_0x8>.PackedBytes(9, 2), file.DerivedBytes);
+        // What a multiplication streams (the bandwidth probe reads it): the repacked groups, or the rows as mapped.
+        Assert.Equal(((nint)a.Packed, LegacyGemmX8<Q8_0x8>.PackedBytes(9, 2)), a.Streamed);
+        Assert.Equal(((nint)lookup.Data, 9L * 68), lookup.Streamed);
         Assert.Equal(data.AsSpan(34 * 2 * 8, 68).ToArray(), a.Row(8).ToArray());
     }
 }
