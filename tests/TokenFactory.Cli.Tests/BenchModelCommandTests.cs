@@ -38,6 +38,11 @@ public sealed class BenchModelCommandTests
             Assert.Equal(2, brackets.Count);
             double bracketed = 100 * (tg[0] * bytesPerToken / brackets[0]!.GetValue<double>() + tg[1] * bytesPerToken / brackets[1]!.GetValue<double>()) / 2;
             Assert.Equal(bracketed, ours["tgPercentOfRooflineBracketed"]!.GetValue<double>(), 0.2);
+            // By default the probe reads the model's matrices in place: what a token reads, no more than the file holds.
+            Assert.Equal("weights", o["bandwidthOver"]!.GetValue<string>());
+            long probeBytes = o["bandwidthProbeBytes"]!.GetValue<long>();
+            Assert.InRange(probeBytes, 1, new FileInfo(CliRunner.Stories260K).Length);
+            Assert.Contains("reading the model's", stdout);
             // Each run's probe names the read loop it chose, one of the candidates the report lists.
             var loops = o["bandwidthReadLoops"]!.AsArray().Select(l => l!.GetValue<string>()).ToList();
             Assert.Equal(2, loops.Count);
@@ -123,6 +128,30 @@ public sealed class BenchModelCommandTests
         (code, _, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K, "--peer", "vllm");
         Assert.NotEqual(0, code);
         Assert.Contains("unknown --peer 'vllm'", stderr);
+    }
+
+    [Fact]
+    public void The_probe_can_read_a_buffer_of_its_own_instead()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"tf-bench-model-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (code, stdout, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K,
+                "-t", "2", "-p", "0", "-n", "8", "--reps", "1", "--bandwidth-over", "buffer", "--bandwidth-mib", "16", "--json", json);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("16 MiB buffer", stdout);
+            var o = JsonNode.Parse(File.ReadAllText(json))!;
+            Assert.Equal("buffer", o["bandwidthOver"]!.GetValue<string>());
+            Assert.Equal(16L << 20, o["bandwidthProbeBytes"]!.GetValue<long>());
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+
+        var (bad, _, error) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K, "--bandwidth-over", "disk");
+        Assert.NotEqual(0, bad);
+        Assert.Contains("disk", error);
     }
 
     [Fact]
