@@ -31,6 +31,9 @@ public sealed unsafe partial class MatMul : IParallelWork
     // Row-kernel path.
     private byte[] _activations = [];
     private int _actRowBytes;
+    // F16/BF16 weights on AVX-512: the rounded activations widened back to floats once per call (see MultiplyRows).
+    private float[] _widened = [];
+    private bool _halfRows;
     // Tiled path: activation codes, per-block scales (and Q8_K sub-block sums), per-thread group scratch.
     private byte[] _codes = [];
     private float[] _scales = [];
@@ -178,6 +181,16 @@ public sealed unsafe partial class MatMul : IParallelWork
             _activations = new byte[Math.Max(need, _activations.Length * 2)];
         for (int t = 0; t < _tokens; t++)
             Quantizer.QuantizeRow(actType, _x.AsSpan(_xOffset + t * w.Columns, w.Columns), _activations.AsSpan(t * _actRowBytes, _actRowBytes));
+        // F16/BF16 rows dot the activations rounded to F16/BF16, as llama.cpp does; those values widen to floats exactly,
+        // so widening them once here instead of in every row gives the same products and sums (VecDotAvx512.HalfTimesSingle).
+        _halfRows = w.Type is GgmlType.F16 or GgmlType.BF16 && VecDotIsaInfo.Best == VecDotIsa.Avx512;
+        if (_halfRows)
+        {
+            if (_widened.Length < _tokens * w.Columns)
+                _widened = new float[Math.Max(_tokens * w.Columns, _widened.Length * 2)];
+            for (int t = 0; t < _tokens; t++)
+                Dequantizer.DequantizeRow(actType, _activations.AsSpan(t * _actRowBytes, _actRowBytes), _widened.AsSpan(t * w.Columns, w.Columns));
+        }
         _phase = Phase.Multiply;
         _pool.Run(this);
     }
@@ -384,6 +397,18 @@ public sealed unsafe partial class MatMul : IParallelWork
         var acts = _activations;
         var output = _outputs[0];
         int rows = w.Rows;
+        if (_halfRows)
+        {
+            bool brain = w.Type == GgmlType.BF16;
+            int k = w.Columns;
+            for (int r = start; r < end; r++)
+            {
+                var row = MemoryMarshal.Cast<byte, ushort>(w.Row(r))[..k];
+                for (int t = 0; t < _tokens; t++)
+                    output[_outOffset + t * rows + r] = VecDotAvx512.HalfTimesSingle(row, _widened.AsSpan(t * k, k), brain);
+            }
+            return;
+        }
         for (int r = start; r < end; r++)
         {
             var row = w.Row(r);

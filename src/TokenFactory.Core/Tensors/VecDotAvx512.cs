@@ -79,6 +79,43 @@ internal static class VecDotAvx512
         return (float)sum;
     }
 
+    /// <summary>
+    /// F16 or BF16 (<paramref name="brain"/>) weights against activations that are already F16/BF16 values widened to
+    /// floats (exactly): lane for lane the products and sums of <see cref="F16"/>/<see cref="BF16"/> against those
+    /// activations, so the same bits, without widening the activations again in every row. .NET 10 exposes no
+    /// <c>vcvtph2ps</c>, so an F16 widening is about ten instructions per 16 values: halving them is what this saves.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float HalfTimesSingle(ReadOnlySpan<ushort> x, ReadOnlySpan<float> y, bool brain)
+    {
+        int n = x.Length, i = 0;
+        ref ushort xr = ref MemoryMarshal.GetReference(x);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        Vector512<float> a0 = default, a1 = default;
+        if (brain)
+        {
+            for (; i + 32 <= n; i += 32)
+            {
+                (Vector512<uint> xl, Vector512<uint> xh) = Vector512.Widen(Vector512.LoadUnsafe(ref xr, (nuint)i));
+                a0 = Avx512F.FusedMultiplyAdd(Widen(xl, true), Vector512.LoadUnsafe(ref yr, (nuint)i), a0);
+                a1 = Avx512F.FusedMultiplyAdd(Widen(xh, true), Vector512.LoadUnsafe(ref yr, (nuint)(i + 16)), a1);
+            }
+        }
+        else
+        {
+            for (; i + 32 <= n; i += 32)
+            {
+                (Vector512<uint> xl, Vector512<uint> xh) = Vector512.Widen(Vector512.LoadUnsafe(ref xr, (nuint)i));
+                a0 = Avx512F.FusedMultiplyAdd(Widen(xl, false), Vector512.LoadUnsafe(ref yr, (nuint)i), a0);
+                a1 = Avx512F.FusedMultiplyAdd(Widen(xh, false), Vector512.LoadUnsafe(ref yr, (nuint)(i + 16)), a1);
+            }
+        }
+        double sum = Vector512.Sum(a0 + a1);
+        for (; i < n; i++)
+            sum += (brain ? BFloat16Bits.ToFloat(x[i]) : Fp16.ToFloat(x[i])) * y[i];
+        return (float)sum;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Widen(Vector512<uint> bits, bool brain) => brain ? (bits << 16).AsSingle() : HalfVectors.ToSingle(bits);
 

@@ -15,6 +15,30 @@ public sealed class VecDotTests
 
     public static TheoryData<GgmlType> SimdBlockTypes => [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
+    [Theory]
+    [InlineData(GgmlType.F16, 2048)]
+    [InlineData(GgmlType.F16, 77)]
+    [InlineData(GgmlType.BF16, 2048)]
+    [InlineData(GgmlType.BF16, 45)]
+    public void Half_rows_against_widened_activations_give_the_same_bits_as_against_the_rounded_ones(GgmlType type, int n)
+    {
+        if (VecDotIsaInfo.Best != VecDotIsa.Avx512)
+            return; // MatMul takes this path only with the AVX-512 kernels
+        var rng = new Random(n);
+        float[] w = new float[n], x = new float[n], widened = new float[n];
+        for (int i = 0; i < n; i++)
+            (w[i], x[i]) = ((float)(rng.NextDouble() - 0.5) * 4, (float)(rng.NextDouble() - 0.5) * 4);
+        int rowBytes = (int)GgmlTypeInfo.RowSize(type, n);
+        byte[] wq = new byte[rowBytes], xq = new byte[rowBytes];
+        Quantizer.QuantizeRow(type, w, wq);
+        Quantizer.QuantizeRow(type, x, xq);
+        Dequantizer.DequantizeRow(type, xq, widened);
+        float expected = VecDot.DotWith(VecDotIsa.Avx512, type, wq, xq, n);
+        float actual = VecDotAvx512.HalfTimesSingle(MemoryMarshal.Cast<byte, ushort>(wq), widened, type == GgmlType.BF16);
+        Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(actual));
+        Assert.NotEqual(0f, actual);
+    }
+
     [Fact]
     public void Activation_types_follow_ggml()
     {
