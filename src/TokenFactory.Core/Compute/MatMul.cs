@@ -401,17 +401,17 @@ public sealed unsafe partial class MatMul : IParallelWork
         {
             bool brain = w.Type == GgmlType.BF16;
             int k = w.Columns;
-            Span<float> four = stackalloc float[4];
+            Span<float> eight = stackalloc float[8];
             for (int r = start; r < end; r++)
             {
                 var row = MemoryMarshal.Cast<byte, ushort>(w.Row(r))[..k];
                 int t = 0;
-                // Four tokens per pass widen each weight once for all four (same bits per token as one at a time).
-                for (; t + 4 <= _tokens; t += 4)
+                // Eight tokens per pass widen each weight once for all eight (same bits per token as one at a time).
+                for (; t + 8 <= _tokens; t += 8)
                 {
-                    VecDotAvx512.HalfTimesSingle4(row, _widened.AsSpan(t * k, 4 * k), k, brain, four);
-                    for (int j = 0; j < 4; j++)
-                        output[_outOffset + (t + j) * rows + r] = four[j];
+                    VecDotAvx512.HalfTimesSingle8(row, _widened.AsSpan(t * k, 8 * k), k, brain, eight);
+                    for (int j = 0; j < 8; j++)
+                        output[_outOffset + (t + j) * rows + r] = eight[j];
                 }
                 for (; t < _tokens; t++)
                     output[_outOffset + t * rows + r] = VecDotAvx512.HalfTimesSingle(row, _widened.AsSpan(t * k, k), brain);

@@ -38,15 +38,15 @@ public sealed class VecDotTests
         Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(actual));
         Assert.NotEqual(0f, actual);
 
-        // Four tokens at once: each the same bits as alone.
-        float[] four = new float[4 * n];
-        for (int i = 0; i < four.Length; i++)
-            four[i] = (float)(rng.NextDouble() - 0.5);
-        float[] results = new float[4];
-        VecDotAvx512.HalfTimesSingle4(MemoryMarshal.Cast<byte, ushort>(wq), four, n, type == GgmlType.BF16, results);
-        for (int t = 0; t < 4; t++)
+        // Eight tokens at once: each the same bits as alone.
+        float[] eight = new float[8 * n];
+        for (int i = 0; i < eight.Length; i++)
+            eight[i] = (float)(rng.NextDouble() - 0.5);
+        float[] results = new float[8];
+        VecDotAvx512.HalfTimesSingle8(MemoryMarshal.Cast<byte, ushort>(wq), eight, n, type == GgmlType.BF16, results);
+        for (int t = 0; t < 8; t++)
         {
-            float alone = VecDotAvx512.HalfTimesSingle(MemoryMarshal.Cast<byte, ushort>(wq), four.AsSpan(t * n, n), type == GgmlType.BF16);
+            float alone = VecDotAvx512.HalfTimesSingle(MemoryMarshal.Cast<byte, ushort>(wq), eight.AsSpan(t * n, n), type == GgmlType.BF16);
             Assert.Equal(BitConverter.SingleToInt32Bits(alone), BitConverter.SingleToInt32Bits(results[t]));
         }
     }
