@@ -124,7 +124,7 @@ public readonly unsafe struct WeightMatrix
     /// <summary>The repacked copy (<see cref="LegacyGemmX8"/> or <see cref="GemmQ4_Kx8"/> layout), or null when the matrix is used as stored.</summary>
     internal byte* Packed { get; }
 
-    /// <summary>The memory a multiplication by this matrix streams: its repacked groups where it has them, else its rows as mapped.</summary>
+    /// <summary>The memory a multiplication by this matrix streams: its repacked groups where it has them, else its rows (their copy on huge pages, or the mapping).</summary>
     public (nint Address, long Length) Streamed => Packed != null
         ? ((nint)Packed, LegacyGemmX8.Groups(Rows) * GroupBytes(Type, Columns))
         : ((nint)Data, (long)RowBytes * Rows);
