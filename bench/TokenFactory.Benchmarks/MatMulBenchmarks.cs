@@ -20,7 +20,7 @@ public class MatMulBenchmarks
     private float[] _x = [];
     private float[] _out = [];
 
-    [Params(GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K)]
+    [Params(GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.F16, GgmlType.BF16)]
     public GgmlType Type { get; set; }
 
     [Params(1, 64)]
