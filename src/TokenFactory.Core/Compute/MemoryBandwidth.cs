@@ -90,8 +90,9 @@ public static unsafe class MemoryBandwidth
         /// <summary>
         /// A probe over existing memory, read region by region, each region split between the pool's threads as a
         /// matmul splits its rows (a virtual machine's guest pages are not all equally fast: on the Zen 5 VM, of two
-        /// 256 MiB buffers the first allocated read 10-15 % slower whichever loop read it, so a buffer of the probe's own
-        /// measured other memory than the weights). The memory must stay mapped while the probe is used; it is only
+        /// 256 MiB buffers the first allocated read slower with every loop, by 4-24 % in two processes and 1-5 % in a
+        /// third that allocated them in the other order, so a buffer of the probe's own measured other memory than the
+        /// weights). The memory must stay mapped while the probe is used; it is only
         /// read, whole 256-byte chunks of each region.
         /// </summary>
         public Probe(ComputePool pool, IReadOnlyList<(nint Address, long Length)> regions)
@@ -169,9 +170,10 @@ public static unsafe class MemoryBandwidth
 
     private sealed class ReadWork((nint Address, long Length)[] regions) : IParallelWork
     {
-        // An instance field, not a static: a static read in Execute, compiled before its class is initialised, kept a
-        // class-init check in front of the loop, and around it the JIT kept the four accumulators on the stack.
-        public ReadVariant Variant = new(Tensors.LegacyGemmX8.PrefetchDistance);
+        // Set by the probe once it has chosen (ChooseReadVariant); until then (the warm-up pass) the plain loop. Passed
+        // to the loop as arguments: a static read inside it, compiled before its class was initialised, once kept a
+        // class-init check in front of the loop and the four accumulators on the stack around it.
+        public ReadVariant Variant = new(0);
         public bool Fill;
         public long Sink;
 
@@ -197,50 +199,55 @@ public static unsafe class MemoryBandwidth
                 new Span<byte>(p + o, (int)Math.Min(int.MaxValue, bytes - o)).Fill(value);
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private long Read(byte* p, byte* stop)
         {
-            Vector512<long> a0 = default, a1 = default, a2 = default, a3 = default;
             int ahead = Variant.PrefetchBytes;
-            if (ahead > 0 && Variant.NonTemporal && Sse.IsSupported)
+            if (ahead <= 0 || !Sse.IsSupported)
+                return ReadLoop<NoPrefetch>(p, stop, 0);
+            return Variant.NonTemporal ? ReadLoop<NonTemporalPrefetch>(p, stop, ahead) : ReadLoop<L1Prefetch>(p, stop, ahead);
+        }
+
+        /// <summary>The read loop, specialised per prefetch kind by the JIT (a struct type argument), so each variant is its own tight loop.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static long ReadLoop<TPrefetch>(byte* p, byte* stop, int ahead) where TPrefetch : struct, IPrefetch
+        {
+            Vector512<long> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; p < stop; p += 256)
             {
-                for (; p < stop; p += 256)
-                {
-                    Sse.PrefetchNonTemporal(p + ahead);
-                    Sse.PrefetchNonTemporal(p + ahead + 64);
-                    Sse.PrefetchNonTemporal(p + ahead + 128);
-                    Sse.PrefetchNonTemporal(p + ahead + 192);
-                    a0 += Vector512.Load((long*)p);
-                    a1 += Vector512.Load((long*)(p + 64));
-                    a2 += Vector512.Load((long*)(p + 128));
-                    a3 += Vector512.Load((long*)(p + 192));
-                }
-            }
-            else if (ahead > 0 && Sse.IsSupported)
-            {
-                for (; p < stop; p += 256)
-                {
-                    Sse.Prefetch0(p + ahead);
-                    Sse.Prefetch0(p + ahead + 64);
-                    Sse.Prefetch0(p + ahead + 128);
-                    Sse.Prefetch0(p + ahead + 192);
-                    a0 += Vector512.Load((long*)p);
-                    a1 += Vector512.Load((long*)(p + 64));
-                    a2 += Vector512.Load((long*)(p + 128));
-                    a3 += Vector512.Load((long*)(p + 192));
-                }
-            }
-            else
-            {
-                for (; p < stop; p += 256)
-                {
-                    a0 += Vector512.Load((long*)p);
-                    a1 += Vector512.Load((long*)(p + 64));
-                    a2 += Vector512.Load((long*)(p + 128));
-                    a3 += Vector512.Load((long*)(p + 192));
-                }
+                TPrefetch.Line(p + ahead);
+                TPrefetch.Line(p + ahead + 64);
+                TPrefetch.Line(p + ahead + 128);
+                TPrefetch.Line(p + ahead + 192);
+                a0 += Vector512.Load((long*)p);
+                a1 += Vector512.Load((long*)(p + 64));
+                a2 += Vector512.Load((long*)(p + 128));
+                a3 += Vector512.Load((long*)(p + 192));
             }
             return Vector512.Sum((a0 + a1) + (a2 + a3));
         }
+    }
+
+    private interface IPrefetch
+    {
+        static abstract void Line(byte* p);
+    }
+
+    private readonly struct NoPrefetch : IPrefetch
+    {
+        public static void Line(byte* p)
+        {
+        }
+    }
+
+    private readonly struct L1Prefetch : IPrefetch
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Line(byte* p) => Sse.Prefetch0(p);
+    }
+
+    private readonly struct NonTemporalPrefetch : IPrefetch
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Line(byte* p) => Sse.PrefetchNonTemporal(p);
     }
 }

@@ -75,7 +75,7 @@ internal static class VecDotAvx512
         }
         double sum = Vector512.Sum(a0 + a1);
         for (; i < n; i++)
-            sum += brain ? BFloat16Bits.ToFloat(x[i]) * BFloat16Bits.ToFloat(y[i]) : Fp16.ToFloat(x[i]) * Fp16.ToFloat(y[i]);
+            sum += HalfToFloat(x[i], brain) * HalfToFloat(y[i], brain);
         return (float)sum;
     }
 
@@ -92,27 +92,15 @@ internal static class VecDotAvx512
         ref ushort xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
         Vector512<float> a0 = default, a1 = default;
-        if (brain)
+        for (; i + 32 <= n; i += 32)
         {
-            for (; i + 32 <= n; i += 32)
-            {
-                (Vector512<uint> xl, Vector512<uint> xh) = Vector512.Widen(Vector512.LoadUnsafe(ref xr, (nuint)i));
-                a0 = Avx512F.FusedMultiplyAdd(Widen(xl, true), Vector512.LoadUnsafe(ref yr, (nuint)i), a0);
-                a1 = Avx512F.FusedMultiplyAdd(Widen(xh, true), Vector512.LoadUnsafe(ref yr, (nuint)(i + 16)), a1);
-            }
-        }
-        else
-        {
-            for (; i + 32 <= n; i += 32)
-            {
-                (Vector512<uint> xl, Vector512<uint> xh) = Vector512.Widen(Vector512.LoadUnsafe(ref xr, (nuint)i));
-                a0 = Avx512F.FusedMultiplyAdd(Widen(xl, false), Vector512.LoadUnsafe(ref yr, (nuint)i), a0);
-                a1 = Avx512F.FusedMultiplyAdd(Widen(xh, false), Vector512.LoadUnsafe(ref yr, (nuint)(i + 16)), a1);
-            }
+            (Vector512<uint> xl, Vector512<uint> xh) = Vector512.Widen(Vector512.LoadUnsafe(ref xr, (nuint)i));
+            a0 = Avx512F.FusedMultiplyAdd(Widen(xl, brain), Vector512.LoadUnsafe(ref yr, (nuint)i), a0);
+            a1 = Avx512F.FusedMultiplyAdd(Widen(xh, brain), Vector512.LoadUnsafe(ref yr, (nuint)(i + 16)), a1);
         }
         double sum = Vector512.Sum(a0 + a1);
         for (; i < n; i++)
-            sum += (brain ? BFloat16Bits.ToFloat(x[i]) : Fp16.ToFloat(x[i])) * y[i];
+            sum += HalfToFloat(x[i], brain) * y[i];
         return (float)sum;
     }
 
@@ -166,13 +154,16 @@ internal static class VecDotAvx512
         sums[7] = Vector512.Sum(a70 + a71);
         for (; i < n; i++)
         {
-            float wi = brain ? BFloat16Bits.ToFloat(x[i]) : Fp16.ToFloat(x[i]);
+            float wi = HalfToFloat(x[i], brain);
             for (int t = 0; t < 8; t++)
                 sums[t] += wi * y[t * stride + i];
         }
         for (int t = 0; t < 8; t++)
             results[t] = (float)sums[t];
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HalfToFloat(ushort bits, bool brain) => brain ? BFloat16Bits.ToFloat(bits) : Fp16.ToFloat(bits);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Widen(Vector512<uint> bits, bool brain) => brain ? (bits << 16).AsSingle() : HalfVectors.ToSingle(bits);

@@ -25,6 +25,47 @@ public sealed class MatMulTests
         return (file, new WeightMatrix(file, file.GetTensorInfo("w")));
     }
 
+    [Theory]
+    [InlineData(GgmlType.F16, 256, 9)]
+    [InlineData(GgmlType.F16, 77, 5)]
+    [InlineData(GgmlType.BF16, 256, 9)]
+    [InlineData(GgmlType.BF16, 45, 3)]
+    public void Half_precision_rows_give_the_row_kernel_bits_for_every_token_count(GgmlType type, int cols, int rows)
+    {
+        // The row path widens F16/BF16 activations once per call and runs eight tokens per pass over a row; each
+        // (row, token) must still be exactly what the F16/BF16 row kernel gives for that token alone.
+        var rng = new Random(cols + rows);
+        var data = new byte[GgmlTypeInfo.RowSize(type, cols) * rows];
+        for (int r = 0; r < rows; r++)
+            TestRows.Quantize(type, TestRows.WeightLike(rng, cols)).CopyTo(data, (int)GgmlTypeInfo.RowSize(type, cols) * r);
+        var writer = new GgufWriter();
+        writer.AddTensor("w", [cols, rows], type, data);
+        using var file = GgufFile.FromBytes(writer.ToBytes());
+        var w = new WeightMatrix(file, file.GetTensorInfo("w"));
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var pool = new ComputePool(threads);
+            var mm = new MatMul(pool);
+            foreach (int tokens in new[] { 1, 3, 8, 9, 17 })
+            {
+                float[] x = new float[3 + tokens * cols];
+                TestRows.Floats(rng, x.Length).CopyTo(x, 0);
+                float[] output = new float[5 + tokens * rows];
+                mm.Multiply(w, x, 3, tokens, output, 5);
+                for (int t = 0; t < tokens; t++)
+                {
+                    byte[] a = TestRows.Quantize(type, x.AsSpan(3 + t * cols, cols).ToArray());
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float expected = VecDot.Dot(type, w.Row(r), a, cols), actual = output[5 + t * rows + r];
+                        Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual),
+                            $"{type} {rows}x{cols} tokens={tokens} threads={threads} t={t} r={r}: {expected} vs {actual}");
+                    }
+                }
+            }
+        }
+    }
+
     public static TheoryData<GgmlType, int, int> Shapes => new()
     {
         { GgmlType.Q8_0, 32, 1 }, { GgmlType.Q8_0, 64, 5 }, { GgmlType.Q8_0, 96, 13 }, { GgmlType.Q8_0, 288, 8 }, { GgmlType.Q8_0, 256, 3 },
