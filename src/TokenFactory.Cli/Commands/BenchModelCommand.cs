@@ -119,11 +119,18 @@ internal static class BenchModelCommand
         if (nGen > 0)
             Console.WriteLine($"bytes read per generated token: {bytesPerToken / 1e6:F0} MB");
 
-        // Warm-up: JIT tiers, page faults on the mapped weights.
-        if (nPrompt > 0)
-            RunPrompt(pass, promptTokens);
-        if (nGen > 0)
-            RunGeneration(pass, bos, Math.Min(nGen, 8));
+        // Warm-up: JIT tiers, page faults on the mapped weights. The JIT promotes hot methods to optimised code in the
+        // background, once no new methods have been compiled for a while, so one pass was not enough for small models
+        // (stories260K's first timed runs went at a quarter of the later ones' speed): repeat for at least a second.
+        long warmStart = Stopwatch.GetTimestamp();
+        do
+        {
+            if (nPrompt > 0)
+                RunPrompt(pass, promptTokens);
+            if (nGen > 0)
+                RunGeneration(pass, bos, Math.Min(nGen, 8));
+        }
+        while (Stopwatch.GetElapsedTime(warmStart) < WarmUp);
 
         // The roofline is paired with each generation run, because on a shared machine the neighbours' memory traffic
         // moves both by tens of percent within a minute (readings taken once for the whole benchmark were 33 to 60
@@ -263,6 +270,8 @@ internal static class BenchModelCommand
         }
         return 0;
     }
+
+    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1);
 
     private static long Bytes(in WeightMatrix w) => (long)w.RowBytes * w.Rows;
 

@@ -101,7 +101,7 @@ public sealed class GroupedAttention : IParallelWork
             for (int p0 = 0; p0 < nMax; p0 += KvCache.KeyBlock)
                 WidenKeyRun((ushort*)(kh + _cache.KeyOffset(p0, kvh * hs)), kt, cp, p0, hs);
             for (int p = 0; p < nMax; p++)
-                Widen((ushort*)(vh + (long)p * kvDim + kvh * hs), vf + p * hs, hs / 16);
+                WidenRow((ushort*)(vh + (long)p * kvDim + kvh * hs), vf + p * hs, hs);
             PadKeys(kt, cp, hs, nMax); // the last run's slots past nMax hold whatever the cache had there
             for (int t = t0; t < t1; t++)
             {
@@ -115,7 +115,7 @@ public sealed class GroupedAttention : IParallelWork
     internal static int PaddedContext(int contextLength) => (contextLength + 15) / 16 * 16 + 16;
 
     /// <summary>Whether <see cref="AttendHeads"/> runs on this CPU for this head size (else the scalar-order kernels).</summary>
-    internal static bool IsAccelerated(int headSize) => Vector512.IsHardwareAccelerated && headSize % 16 == 0 && headSize <= 256;
+    internal static bool IsAccelerated(int headSize) => Vector512.IsHardwareAccelerated && headSize % 8 == 0 && headSize <= 256;
 
     /// <summary>
     /// One KV head's keys for the 16 positions from <paramref name="p0"/>, stored channel-major (16 halves per channel,
@@ -317,6 +317,21 @@ public sealed class GroupedAttention : IParallelWork
                     }
                 }
             }
+            if (hs % 16 != 0)
+            {
+                // The last 8 channels (head sizes of 16m + 8).
+                float* v = vf + 16 * chunks;
+                Vector256<float> a = default, b = default;
+                int p = 0;
+                for (; p + 2 <= n; p += 2)
+                {
+                    a = Vector256.FusedMultiplyAdd(Vector256.Load(v + p * hs), Vector256.Create(sp[p]), a);
+                    b = Vector256.FusedMultiplyAdd(Vector256.Load(v + (p + 1) * hs), Vector256.Create(sp[p + 1]), b);
+                }
+                if (p < n)
+                    a = Vector256.FusedMultiplyAdd(Vector256.Load(v + p * hs), Vector256.Create(sp[p]), a);
+                (a + b).Store(o + 16 * chunks);
+            }
         }
     }
 
@@ -417,6 +432,18 @@ public sealed class GroupedAttention : IParallelWork
         for (; i < n; i++)
             s[i] *= (float)(1.0 / sum);
         RoundToHalf(s, s, n);
+    }
+
+    /// <summary>Exact widening of a row of <paramref name="count"/> halves, a multiple of 8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe void WidenRow(ushort* src, float* dst, int count)
+    {
+        Widen(src, dst, count / 16);
+        if (count % 16 != 0)
+        {
+            int at = count / 16 * 16;
+            HalfVectors.ToSingle(Vector256.WidenLower(Vector128.Load(src + at).ToVector256Unsafe())).Store(dst + at);
+        }
     }
 
     /// <summary>Exact widening of <paramref name="chunks"/> x 16 halves.</summary>

@@ -167,7 +167,7 @@ public sealed unsafe class PagedAttention : IParallelWork
                             kt[i * cp + p] = (float)*(Half*)(keys + i * blockSize + p - p0);
                 }
                 for (int p = p0; p < pEnd; p++)
-                    GroupedAttention.Widen((ushort*)(vh + pool.Offset(block, p - p0) + headOffset), vf + p * hs, hs / 16);
+                    GroupedAttention.WidenRow((ushort*)(vh + pool.Offset(block, p - p0) + headOffset), vf + p * hs, hs);
             }
             GroupedAttention.PadKeys(kt, cp, hs, nMax); // also clears the unwritten slots of a partial last block
             for (int t = t0; t < t1; t++)

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace TokenFactory.Compute;
 
 /// <summary>How a head's features are paired for rotation.</summary>
@@ -14,10 +16,19 @@ public enum RopeStyle
 /// Rotary position embedding, applied in place. The angle for pair i is computed by repeated
 /// multiplication by freq_base^(-2/d) in float, the same recurrence llama.cpp uses, so angles
 /// match it bit for bit at long positions.
+/// <para>
+/// An instance keeps the cosines and sines of the last position it rotated, because a forward pass rotates the
+/// queries and keys of every layer at the same position (two calls per layer, one table); so it is not for
+/// concurrent use. The rotation is vectorised with the scalar formula's products and sums (no fused multiply-add),
+/// so both give the same bits.
+/// </para>
 /// </summary>
 public sealed class Rope
 {
     private readonly float[] _factors;
+    private readonly float[] _cos, _sin;            // per pair
+    private readonly float[] _cosPairs, _sinPairs;  // per feature, Normal style: (c, c) and (-s, s) for each pair
+    private int _position = -1;
 
     /// <param name="linearScale">Position multiplier (1 / the linear scaling factor).</param>
     /// <param name="freqFactors">Per-pair divisors of the angle (Llama 3 scaling stores them as <c>rope_freqs.weight</c>).</param>
@@ -30,6 +41,10 @@ public sealed class Rope
         _factors = new float[dimensions / 2];
         for (int i = 0; i < _factors.Length; i++)
             _factors[i] = freqFactors != null ? freqFactors[i] : 1f;
+        _cos = new float[dimensions / 2];
+        _sin = new float[dimensions / 2];
+        _cosPairs = new float[dimensions / 2 * 2];
+        _sinPairs = new float[dimensions / 2 * 2];
     }
 
     public int Dimensions { get; }
@@ -40,29 +55,79 @@ public sealed class Rope
     /// <summary>Rotates every head of <paramref name="x"/> (heads × headSize floats) for position <paramref name="position"/>.</summary>
     public void Apply(Span<float> x, int headCount, int headSize, int position)
     {
-        float thetaScale = MathF.Pow(FreqBase, -2.0f / Dimensions);
-        Span<float> cos = stackalloc float[Dimensions / 2];
-        Span<float> sin = stackalloc float[Dimensions / 2];
-        float theta = position;
-        for (int i = 0; i < Dimensions / 2; i++)
-        {
-            float t = LinearScale * (theta / _factors[i]);
-            cos[i] = MathF.Cos(t);
-            sin[i] = MathF.Sin(t);
-            theta *= thetaScale;
-        }
+        if (position != _position)
+            Angles(position);
         int half = Dimensions / 2;
         for (int h = 0; h < headCount; h++)
         {
             var head = x.Slice(h * headSize, headSize);
-            for (int i = 0; i < half; i++)
+            if (Style == RopeStyle.Normal)
+                RotatePairs(head[..(2 * half)]);
+            else
+                RotateHalves(head[..half], head.Slice(half, half));
+        }
+    }
+
+    private void Angles(int position)
+    {
+        float thetaScale = MathF.Pow(FreqBase, -2.0f / Dimensions);
+        float theta = position;
+        for (int i = 0; i < _cos.Length; i++)
+        {
+            float t = LinearScale * (theta / _factors[i]);
+            _cos[i] = MathF.Cos(t);
+            _sin[i] = MathF.Sin(t);
+            _cosPairs[2 * i] = _cosPairs[2 * i + 1] = _cos[i];
+            _sinPairs[2 * i] = -_sin[i];
+            _sinPairs[2 * i + 1] = _sin[i];
+            theta *= thetaScale;
+        }
+        _position = position;
+    }
+
+    // (x0, x1) -> (x0·c − x1·s, x0·s + x1·c): with the pair swapped, x·(c, c) + swap(x)·(−s, s); x0·c + x1·(−s) is the
+    // same float as x0·c − x1·s, and x1·c + x0·s as x0·s + x1·c.
+    private void RotatePairs(Span<float> head)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var swap = Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+            for (; i + 16 <= head.Length; i += 16)
             {
-                int a = Style == RopeStyle.Normal ? 2 * i : i;
-                int b = Style == RopeStyle.Normal ? 2 * i + 1 : i + half;
-                float x0 = head[a], x1 = head[b];
-                head[a] = x0 * cos[i] - x1 * sin[i];
-                head[b] = x0 * sin[i] + x1 * cos[i];
+                var v = Vector512.Create<float>(head.Slice(i, 16));
+                var swapped = Vector512.Shuffle(v, swap);
+                (v * Vector512.Create<float>(_cosPairs.AsSpan(i, 16)) + swapped * Vector512.Create<float>(_sinPairs.AsSpan(i, 16))).CopyTo(head.Slice(i, 16));
             }
+        }
+        for (; i < head.Length; i += 2)
+        {
+            float x0 = head[i], x1 = head[i + 1], c = _cos[i / 2], s = _sin[i / 2];
+            head[i] = x0 * c - x1 * s;
+            head[i + 1] = x0 * s + x1 * c;
+        }
+    }
+
+    private void RotateHalves(Span<float> lo, Span<float> hi)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= lo.Length; i += 16)
+            {
+                var x0 = Vector512.Create<float>(lo.Slice(i, 16));
+                var x1 = Vector512.Create<float>(hi.Slice(i, 16));
+                var c = Vector512.Create<float>(_cos.AsSpan(i, 16));
+                var s = Vector512.Create<float>(_sin.AsSpan(i, 16));
+                (x0 * c - x1 * s).CopyTo(lo.Slice(i, 16));
+                (x0 * s + x1 * c).CopyTo(hi.Slice(i, 16));
+            }
+        }
+        for (; i < lo.Length; i++)
+        {
+            float x0 = lo[i], x1 = hi[i];
+            lo[i] = x0 * _cos[i] - x1 * _sin[i];
+            hi[i] = x0 * _sin[i] + x1 * _cos[i];
         }
     }
 }

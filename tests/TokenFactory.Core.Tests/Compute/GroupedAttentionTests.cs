@@ -13,7 +13,9 @@ public sealed class GroupedAttentionTests
     [InlineData(16, 8, 128)]  // qwen3-0.6b
     [InlineData(24, 4, 64)]   // group of 6: four heads together, then two one by one
     [InlineData(16, 4, 128)]  // four heads together over two 64-channel passes
-    [InlineData(4, 2, 24)]    // head size not a multiple of 16: fallback path
+    [InlineData(4, 2, 24)]    // 16 + 8 channels: the last 8 in 256-bit vectors
+    [InlineData(8, 4, 8)]     // stories260K: head size 8
+    [InlineData(4, 2, 20)]    // head size not a multiple of 8: fallback path
     public void Matches_reference_attention(int heads, int kvHeads, int headSize)
     {
         var rng = new Random(heads * 100 + kvHeads + headSize);

@@ -46,4 +46,44 @@ public sealed class RopeTests
         Assert.Equal(plain[0], factored[0], 5);
         Assert.Equal(plain[1], factored[1], 5);
     }
+
+    /// <summary>The float recurrence and formula the rotation is defined by, one pair at a time.</summary>
+    private static void ScalarRope(float[] x, int heads, int headSize, int dims, float freqBase, RopeStyle style, int position)
+    {
+        float thetaScale = MathF.Pow(freqBase, -2.0f / dims), theta = position;
+        for (int i = 0; i < dims / 2; i++, theta *= thetaScale)
+        {
+            float c = MathF.Cos(1f * (theta / 1f)), s = MathF.Sin(1f * (theta / 1f));
+            for (int h = 0; h < heads; h++)
+            {
+                int a = h * headSize + (style == RopeStyle.Normal ? 2 * i : i);
+                int b = h * headSize + (style == RopeStyle.Normal ? 2 * i + 1 : i + dims / 2);
+                float x0 = x[a], x1 = x[b];
+                x[a] = x0 * c - x1 * s;
+                x[b] = x0 * s + x1 * c;
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(RopeStyle.Normal, 64, 64)]
+    [InlineData(RopeStyle.NeoX, 64, 64)]
+    [InlineData(RopeStyle.Normal, 128, 128)]
+    [InlineData(RopeStyle.NeoX, 128, 128)]
+    [InlineData(RopeStyle.Normal, 80, 40)]   // partial rotary, vector body plus scalar tail
+    [InlineData(RopeStyle.NeoX, 80, 40)]
+    public void The_vectorised_rotation_gives_the_scalar_formulas_bits_at_every_position_in_any_order(RopeStyle style, int headSize, int dims)
+    {
+        var rope = new Rope(dims, 10000f, style);
+        var rng = new Random(headSize + dims);
+        // Repeats and jumps back: the table of the last position must be rebuilt whenever the position changes.
+        foreach (int position in new[] { 0, 1, 1, 7, 4096, 3, 3, 100_000 })
+        {
+            var x = Enumerable.Range(0, 3 * headSize).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+            var expected = (float[])x.Clone();
+            ScalarRope(expected, 3, headSize, dims, 10000f, style, position);
+            rope.Apply(x, 3, headSize, position);
+            Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), x.Select(BitConverter.SingleToInt32Bits));
+        }
+    }
 }
