@@ -110,49 +110,69 @@ internal static class VecDotAvx512
     /// order as in <see cref="HalfTimesSingle"/>, so every result has the same bits. Prefill's row kernel for F16/BF16:
     /// 16 accumulators and the two widened weight vectors fit the 32 registers.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void HalfTimesSingle8(ReadOnlySpan<ushort> x, ReadOnlySpan<float> y, int stride, bool brain, Span<float> results)
+    public static unsafe void HalfTimesSingle8(ReadOnlySpan<ushort> x, ReadOnlySpan<float> y, int stride, bool brain, Span<float> results)
     {
-        int n = x.Length, i = 0;
+        int n = x.Length;
         if (y.Length < 7 * stride + n || results.Length < 8)
             throw new ArgumentException("eight activation rows and eight results are needed");
-        ref ushort xr = ref MemoryMarshal.GetReference(x);
-        ref float y0 = ref MemoryMarshal.GetReference(y);
-        nint st = stride;
-        Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
-        Vector512<float> a40 = default, a41 = default, a50 = default, a51 = default, a60 = default, a61 = default, a70 = default, a71 = default;
-        for (; i + 32 <= n; i += 32)
+        Vector512<float>* acc = stackalloc Vector512<float>[HalfAccumulators];
+        new Span<Vector512<float>>(acc, HalfAccumulators).Clear();
+        fixed (ushort* xp = x)
+        fixed (float* yp = y)
+        fixed (float* rp = results)
         {
-            (Vector512<uint> xl, Vector512<uint> xh) = Vector512.Widen(Vector512.LoadUnsafe(ref xr, (nuint)i));
-            Vector512<float> wl = Widen(xl, brain), wh = Widen(xh, brain);
-            ref float p = ref Unsafe.Add(ref y0, i);
-            a00 = Avx512F.FusedMultiplyAdd(wl, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 0 * st)), a00);
-            a01 = Avx512F.FusedMultiplyAdd(wh, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 0 * st), 16), a01);
-            a10 = Avx512F.FusedMultiplyAdd(wl, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 1 * st)), a10);
-            a11 = Avx512F.FusedMultiplyAdd(wh, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 1 * st), 16), a11);
-            a20 = Avx512F.FusedMultiplyAdd(wl, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 2 * st)), a20);
-            a21 = Avx512F.FusedMultiplyAdd(wh, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 2 * st), 16), a21);
-            a30 = Avx512F.FusedMultiplyAdd(wl, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 3 * st)), a30);
-            a31 = Avx512F.FusedMultiplyAdd(wh, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 3 * st), 16), a31);
-            a40 = Avx512F.FusedMultiplyAdd(wl, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 4 * st)), a40);
-            a41 = Avx512F.FusedMultiplyAdd(wh, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 4 * st), 16), a41);
-            a50 = Avx512F.FusedMultiplyAdd(wl, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 5 * st)), a50);
-            a51 = Avx512F.FusedMultiplyAdd(wh, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 5 * st), 16), a51);
-            a60 = Avx512F.FusedMultiplyAdd(wl, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 6 * st)), a60);
-            a61 = Avx512F.FusedMultiplyAdd(wh, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 6 * st), 16), a61);
-            a70 = Avx512F.FusedMultiplyAdd(wl, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 7 * st)), a70);
-            a71 = Avx512F.FusedMultiplyAdd(wh, Vector512.LoadUnsafe(ref Unsafe.Add(ref p, 7 * st), 16), a71);
+            HalfTimesSingle8Columns(xp, yp, stride, brain, acc, 0, n / 32 * 32);
+            HalfTimesSingle8Finish(xp, yp, stride, brain, acc, n, rp);
         }
-        Span<double> sums = stackalloc double[8];
-        sums[0] = Vector512.Sum(a00 + a01);
-        sums[1] = Vector512.Sum(a10 + a11);
-        sums[2] = Vector512.Sum(a20 + a21);
-        sums[3] = Vector512.Sum(a30 + a31);
-        sums[4] = Vector512.Sum(a40 + a41);
-        sums[5] = Vector512.Sum(a50 + a51);
-        sums[6] = Vector512.Sum(a60 + a61);
-        sums[7] = Vector512.Sum(a70 + a71);
-        for (; i < n; i++)
+    }
+
+    /// <summary>Accumulators <see cref="HalfTimesSingle8Columns"/> carries per row: two per token.</summary>
+    public const int HalfAccumulators = 16;
+
+    /// <summary>
+    /// <see cref="HalfTimesSingle8"/>'s loop over columns [<paramref name="from"/>, <paramref name="to"/>) (multiples of 32),
+    /// continuing from and leaving its 16 accumulators in <paramref name="acc"/>. Running a row's columns in pieces
+    /// this way does exactly the operations of one pass, so a caller can go over many rows piece by piece while a
+    /// piece of the eight activation rows stays in L1 (<see cref="HalfTimesSingle8Finish"/> then gives the results).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void HalfTimesSingle8Columns(ushort* x, float* y, nint st, bool brain, Vector512<float>* acc, int from, int to)
+    {
+        Vector512<float> a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3], a20 = acc[4], a21 = acc[5], a30 = acc[6], a31 = acc[7];
+        Vector512<float> a40 = acc[8], a41 = acc[9], a50 = acc[10], a51 = acc[11], a60 = acc[12], a61 = acc[13], a70 = acc[14], a71 = acc[15];
+        for (int i = from; i < to; i += 32)
+        {
+            (Vector512<uint> xl, Vector512<uint> xh) = Vector512.Widen(Vector512.Load(x + i));
+            Vector512<float> wl = Widen(xl, brain), wh = Widen(xh, brain);
+            float* p = y + i;
+            a00 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p), a00);
+            a01 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 16), a01);
+            a10 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + st), a10);
+            a11 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + st + 16), a11);
+            a20 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 2 * st), a20);
+            a21 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 2 * st + 16), a21);
+            a30 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 3 * st), a30);
+            a31 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 3 * st + 16), a31);
+            a40 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 4 * st), a40);
+            a41 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 4 * st + 16), a41);
+            a50 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 5 * st), a50);
+            a51 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 5 * st + 16), a51);
+            a60 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 6 * st), a60);
+            a61 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 6 * st + 16), a61);
+            a70 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 7 * st), a70);
+            a71 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 7 * st + 16), a71);
+        }
+        acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11; acc[4] = a20; acc[5] = a21; acc[6] = a30; acc[7] = a31;
+        acc[8] = a40; acc[9] = a41; acc[10] = a50; acc[11] = a51; acc[12] = a60; acc[13] = a61; acc[14] = a70; acc[15] = a71;
+    }
+
+    /// <summary>The eight results from <paramref name="acc"/> after every 32-column piece of a row of <paramref name="n"/>: lane sums in double, then the last n % 32 columns.</summary>
+    public static unsafe void HalfTimesSingle8Finish(ushort* x, float* y, nint stride, bool brain, Vector512<float>* acc, int n, float* results)
+    {
+        double* sums = stackalloc double[8];
+        for (int t = 0; t < 8; t++)
+            sums[t] = Vector512.Sum(acc[2 * t] + acc[2 * t + 1]);
+        for (int i = n / 32 * 32; i < n; i++)
         {
             float wi = HalfToFloat(x[i], brain);
             for (int t = 0; t < 8; t++)

@@ -30,6 +30,8 @@ public sealed class MatMulTests
     [InlineData(GgmlType.F16, 77, 5)]
     [InlineData(GgmlType.BF16, 256, 9)]
     [InlineData(GgmlType.BF16, 45, 3)]
+    [InlineData(GgmlType.F16, 2085, 37)]  // prefill's 1024-column pieces, a 5-column tail and a partial 16-row block
+    [InlineData(GgmlType.BF16, 2085, 19)]
     public void Half_precision_rows_give_the_row_kernel_bits_for_every_token_count(GgmlType type, int cols, int rows)
     {
         // The row path widens F16/BF16 activations once per call and runs eight tokens per pass over a row; each
