@@ -104,36 +104,17 @@ internal static class VecDotAvx512
         return (float)sum;
     }
 
-    /// <summary>
-    /// <see cref="HalfTimesSingle"/> for eight tokens' widened activations at once (<paramref name="y"/> + t·<paramref name="stride"/>):
-    /// each weight chunk is widened once for the eight, and each token's lanes see the same operations in the same
-    /// order as in <see cref="HalfTimesSingle"/>, so every result has the same bits. Prefill's row kernel for F16/BF16:
-    /// 16 accumulators and the two widened weight vectors fit the 32 registers.
-    /// </summary>
-    public static unsafe void HalfTimesSingle8(ReadOnlySpan<ushort> x, ReadOnlySpan<float> y, int stride, bool brain, Span<float> results)
-    {
-        int n = x.Length;
-        if (y.Length < 7 * stride + n || results.Length < 8)
-            throw new ArgumentException("eight activation rows and eight results are needed");
-        Vector512<float>* acc = stackalloc Vector512<float>[HalfAccumulators];
-        new Span<Vector512<float>>(acc, HalfAccumulators).Clear();
-        fixed (ushort* xp = x)
-        fixed (float* yp = y)
-        fixed (float* rp = results)
-        {
-            HalfTimesSingle8Columns(xp, yp, stride, brain, acc, 0, n / 32 * 32);
-            HalfTimesSingle8Finish(xp, yp, stride, brain, acc, n, rp);
-        }
-    }
-
     /// <summary>Accumulators <see cref="HalfTimesSingle8Columns"/> carries per row: two per token.</summary>
     public const int HalfAccumulators = 16;
 
     /// <summary>
-    /// <see cref="HalfTimesSingle8"/>'s loop over columns [<paramref name="from"/>, <paramref name="to"/>) (multiples of 32),
-    /// continuing from and leaving its 16 accumulators in <paramref name="acc"/>. Running a row's columns in pieces
-    /// this way does exactly the operations of one pass, so a caller can go over many rows piece by piece while a
-    /// piece of the eight activation rows stays in L1 (<see cref="HalfTimesSingle8Finish"/> then gives the results).
+    /// <see cref="HalfTimesSingle"/> for eight tokens' widened activations at once (<paramref name="y"/> + t·<paramref name="st"/>),
+    /// over columns [<paramref name="from"/>, <paramref name="to"/>) (multiples of 32), continuing from and leaving its 16
+    /// accumulators in <paramref name="acc"/> (zeroed before a row's first piece). Each weight chunk is widened once for
+    /// the eight, and each token's lanes see the same operations in the same order as in <see cref="HalfTimesSingle"/>,
+    /// however the row is cut into pieces; <see cref="HalfTimesSingle8Finish"/> then gives results with its bits. So a
+    /// caller can go over many rows piece by piece while a piece of the eight activation rows stays in L1. Prefill's
+    /// row kernel for F16/BF16: 16 accumulators and the two widened weight vectors fit the 32 registers.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void HalfTimesSingle8Columns(ushort* x, float* y, nint st, bool brain, Vector512<float>* acc, int from, int to)

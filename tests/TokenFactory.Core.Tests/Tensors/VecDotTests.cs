@@ -38,17 +38,32 @@ public sealed class VecDotTests
         Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(actual));
         Assert.NotEqual(0f, actual);
 
-        // Eight tokens at once: each the same bits as alone.
+        // Eight tokens at once, the row cut into pieces as prefill cuts it: each token the same bits as alone.
         float[] eight = new float[8 * n];
         for (int i = 0; i < eight.Length; i++)
             eight[i] = (float)(rng.NextDouble() - 0.5);
-        float[] results = new float[8];
-        VecDotAvx512.HalfTimesSingle8(MemoryMarshal.Cast<byte, ushort>(wq), eight, n, type == GgmlType.BF16, results);
+        float[] results = EightTokensInPieces(wq, eight, n, type == GgmlType.BF16, piece: 64);
         for (int t = 0; t < 8; t++)
         {
             float alone = VecDotAvx512.HalfTimesSingle(MemoryMarshal.Cast<byte, ushort>(wq), eight.AsSpan(t * n, n), type == GgmlType.BF16);
             Assert.Equal(BitConverter.SingleToInt32Bits(alone), BitConverter.SingleToInt32Bits(results[t]));
         }
+    }
+
+    private static unsafe float[] EightTokensInPieces(byte[] row, float[] eight, int n, bool brain, int piece)
+    {
+        var acc = new System.Runtime.Intrinsics.Vector512<float>[VecDotAvx512.HalfAccumulators];
+        float[] results = new float[8];
+        int whole = n / 32 * 32;
+        fixed (byte* x = row)
+        fixed (float* y = eight, r = results)
+        fixed (System.Runtime.Intrinsics.Vector512<float>* a = acc)
+        {
+            for (int c = 0; c < whole; c += piece)
+                VecDotAvx512.HalfTimesSingle8Columns((ushort*)x, y, n, brain, a, c, Math.Min(whole, c + piece));
+            VecDotAvx512.HalfTimesSingle8Finish((ushort*)x, y, n, brain, a, n, r);
+        }
+        return results;
     }
 
     [Fact]
