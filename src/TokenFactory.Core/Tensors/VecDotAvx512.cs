@@ -104,63 +104,82 @@ internal static class VecDotAvx512
         return (float)sum;
     }
 
-    /// <summary>Accumulators <see cref="HalfTimesSingle8Columns"/> carries per row: two per token.</summary>
-    public const int HalfAccumulators = 16;
+    /// <summary>Tokens per tile of <see cref="Widened2x6Columns"/>.</summary>
+    public const int WidenedTileTokens = 6;
 
-    /// <summary>
-    /// <see cref="HalfTimesSingle"/> for eight tokens' widened activations at once (<paramref name="y"/> + t·<paramref name="st"/>),
-    /// over columns [<paramref name="from"/>, <paramref name="to"/>) (multiples of 32), continuing from and leaving its 16
-    /// accumulators in <paramref name="acc"/> (zeroed before a row's first piece). Each weight chunk is widened once for
-    /// the eight, and each token's lanes see the same operations in the same order as in <see cref="HalfTimesSingle"/>,
-    /// however the row is cut into pieces; <see cref="HalfTimesSingle8Finish"/> then gives results with its bits. So a
-    /// caller can go over many rows piece by piece while a piece of the eight activation rows stays in L1. Prefill's
-    /// row kernel for F16/BF16: 16 accumulators and the two widened weight vectors fit the 32 registers.
-    /// </summary>
+    /// <summary>Accumulators <see cref="Widened2x6Columns"/> carries: two per row and token, row-major (<c>acc[12r + 2t + h]</c>).</summary>
+    public const int WidenedTileAccumulators = 24;
+
+    /// <summary>The first <paramref name="n"/> (a multiple of 32) F16 or BF16 (<paramref name="brain"/>) values of <paramref name="x"/> widened to floats, exactly.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void HalfTimesSingle8Columns(ushort* x, float* y, nint st, bool brain, Vector512<float>* acc, int from, int to)
+    public static unsafe void WidenHalves(ushort* x, float* dst, int n, nint step, bool brain)
     {
-        Vector512<float> a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3], a20 = acc[4], a21 = acc[5], a30 = acc[6], a31 = acc[7];
-        Vector512<float> a40 = acc[8], a41 = acc[9], a50 = acc[10], a51 = acc[11], a60 = acc[12], a61 = acc[13], a70 = acc[14], a71 = acc[15];
-        for (int i = from; i < to; i += 32)
+        for (int i = 0; i < n; i += 32, dst += step)
         {
             (Vector512<uint> xl, Vector512<uint> xh) = Vector512.Widen(Vector512.Load(x + i));
-            Vector512<float> wl = Widen(xl, brain), wh = Widen(xh, brain);
-            float* p = y + i;
-            a00 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p), a00);
-            a01 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 16), a01);
-            a10 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + st), a10);
-            a11 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + st + 16), a11);
-            a20 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 2 * st), a20);
-            a21 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 2 * st + 16), a21);
-            a30 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 3 * st), a30);
-            a31 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 3 * st + 16), a31);
-            a40 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 4 * st), a40);
-            a41 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 4 * st + 16), a41);
-            a50 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 5 * st), a50);
-            a51 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 5 * st + 16), a51);
-            a60 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 6 * st), a60);
-            a61 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 6 * st + 16), a61);
-            a70 = Avx512F.FusedMultiplyAdd(wl, Vector512.Load(p + 7 * st), a70);
-            a71 = Avx512F.FusedMultiplyAdd(wh, Vector512.Load(p + 7 * st + 16), a71);
+            Widen(xl, brain).Store(dst);
+            Widen(xh, brain).Store(dst + 16);
         }
-        acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11; acc[4] = a20; acc[5] = a21; acc[6] = a30; acc[7] = a31;
-        acc[8] = a40; acc[9] = a41; acc[10] = a50; acc[11] = a51; acc[12] = a60; acc[13] = a61; acc[14] = a70; acc[15] = a71;
     }
 
-    /// <summary>The eight results from <paramref name="acc"/> after every 32-column piece of a row of <paramref name="n"/>: lane sums in double, then the last n % 32 columns.</summary>
-    public static unsafe void HalfTimesSingle8Finish(ushort* x, float* y, nint stride, bool brain, Vector512<float>* acc, int n, float* results)
+    /// <summary>
+    /// <see cref="HalfTimesSingle"/> for two rows already widened to floats (<paramref name="w"/> and
+    /// <paramref name="w"/> + <paramref name="ws"/>) against six tokens' widened activations (<paramref name="y"/> +
+    /// t·<paramref name="st"/>), over columns [<paramref name="from"/>, <paramref name="to"/>) (multiples of 32), continuing
+    /// from and leaving its 24 accumulators in <paramref name="acc"/> (zeroed before a row's first piece). Each (row, token)
+    /// keeps <see cref="HalfTimesSingle"/>'s two accumulators and sees its operations in its order however the row is cut
+    /// into pieces, so <see cref="HalfTimesSingleFinish"/> gives results with its bits. Prefill's F16/BF16 kernel: widening
+    /// a row once for all tokens instead of once per few tokens left 24 FMAs to 16 loads (the widening had taken as many
+    /// instructions as the FMAs), and 24 accumulators, 4 weight vectors and 2 activation vectors fit the 32 registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Widened2x6Columns(float* w, float* y, nint st, Vector512<float>* acc, int from, int to)
     {
-        double* sums = stackalloc double[8];
-        for (int t = 0; t < 8; t++)
-            sums[t] = Vector512.Sum(acc[2 * t] + acc[2 * t + 1]);
-        for (int i = n / 32 * 32; i < n; i++)
+        Vector512<float> a000 = acc[0], a001 = acc[1], a010 = acc[2], a011 = acc[3], a020 = acc[4], a021 = acc[5], a030 = acc[6], a031 = acc[7], a040 = acc[8], a041 = acc[9], a050 = acc[10], a051 = acc[11];
+        Vector512<float> a100 = acc[12], a101 = acc[13], a110 = acc[14], a111 = acc[15], a120 = acc[16], a121 = acc[17], a130 = acc[18], a131 = acc[19], a140 = acc[20], a141 = acc[21], a150 = acc[22], a151 = acc[23];
+        for (int i = from; i < to; i += 32)
         {
-            float wi = HalfToFloat(x[i], brain);
-            for (int t = 0; t < 8; t++)
-                sums[t] += wi * y[t * stride + i];
+            Vector512<float> w00 = Vector512.Load(w), w01 = Vector512.Load(w + 16), w10 = Vector512.Load(w + 32), w11 = Vector512.Load(w + 48);
+            w += 64;
+            float* p = y + i;
+            Vector512<float> y0, y1;
+            y0 = Vector512.Load(p); y1 = Vector512.Load(p + 16);
+            a000 = Avx512F.FusedMultiplyAdd(w00, y0, a000); a100 = Avx512F.FusedMultiplyAdd(w10, y0, a100);
+            a001 = Avx512F.FusedMultiplyAdd(w01, y1, a001); a101 = Avx512F.FusedMultiplyAdd(w11, y1, a101);
+            y0 = Vector512.Load(p + st); y1 = Vector512.Load(p + st + 16);
+            a010 = Avx512F.FusedMultiplyAdd(w00, y0, a010); a110 = Avx512F.FusedMultiplyAdd(w10, y0, a110);
+            a011 = Avx512F.FusedMultiplyAdd(w01, y1, a011); a111 = Avx512F.FusedMultiplyAdd(w11, y1, a111);
+            y0 = Vector512.Load(p + 2 * st); y1 = Vector512.Load(p + 2 * st + 16);
+            a020 = Avx512F.FusedMultiplyAdd(w00, y0, a020); a120 = Avx512F.FusedMultiplyAdd(w10, y0, a120);
+            a021 = Avx512F.FusedMultiplyAdd(w01, y1, a021); a121 = Avx512F.FusedMultiplyAdd(w11, y1, a121);
+            y0 = Vector512.Load(p + 3 * st); y1 = Vector512.Load(p + 3 * st + 16);
+            a030 = Avx512F.FusedMultiplyAdd(w00, y0, a030); a130 = Avx512F.FusedMultiplyAdd(w10, y0, a130);
+            a031 = Avx512F.FusedMultiplyAdd(w01, y1, a031); a131 = Avx512F.FusedMultiplyAdd(w11, y1, a131);
+            y0 = Vector512.Load(p + 4 * st); y1 = Vector512.Load(p + 4 * st + 16);
+            a040 = Avx512F.FusedMultiplyAdd(w00, y0, a040); a140 = Avx512F.FusedMultiplyAdd(w10, y0, a140);
+            a041 = Avx512F.FusedMultiplyAdd(w01, y1, a041); a141 = Avx512F.FusedMultiplyAdd(w11, y1, a141);
+            y0 = Vector512.Load(p + 5 * st); y1 = Vector512.Load(p + 5 * st + 16);
+            a050 = Avx512F.FusedMultiplyAdd(w00, y0, a050); a150 = Avx512F.FusedMultiplyAdd(w10, y0, a150);
+            a051 = Avx512F.FusedMultiplyAdd(w01, y1, a051); a151 = Avx512F.FusedMultiplyAdd(w11, y1, a151);
         }
-        for (int t = 0; t < 8; t++)
-            results[t] = (float)sums[t];
+        acc[0] = a000; acc[1] = a001; acc[2] = a010; acc[3] = a011; acc[4] = a020; acc[5] = a021; acc[6] = a030; acc[7] = a031; acc[8] = a040; acc[9] = a041; acc[10] = a050; acc[11] = a051;
+        acc[12] = a100; acc[13] = a101; acc[14] = a110; acc[15] = a111; acc[16] = a120; acc[17] = a121; acc[18] = a130; acc[19] = a131; acc[20] = a140; acc[21] = a141; acc[22] = a150; acc[23] = a151;
+    }
+
+    /// <summary>
+    /// The results for <paramref name="tokens"/> tokens (activations <paramref name="y"/> + t·<paramref name="stride"/>) of a row
+    /// of <paramref name="n"/> whose two accumulators per token (<c>acc[2t]</c>, <c>acc[2t + 1]</c>) went over every whole
+    /// 32 columns: lane sums in double, then the last n % 32 columns from the F16/BF16 row <paramref name="x"/>, as <see cref="HalfTimesSingle"/> ends.
+    /// </summary>
+    public static unsafe void HalfTimesSingleFinish(ushort* x, float* y, nint stride, bool brain, Vector512<float>* acc, int tokens, int n, float* results)
+    {
+        for (int t = 0; t < tokens; t++)
+        {
+            double sum = Vector512.Sum(acc[2 * t] + acc[2 * t + 1]);
+            for (int i = n / 32 * 32; i < n; i++)
+                sum += HalfToFloat(x[i], brain) * y[t * stride + i];
+            results[t] = (float)sum;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

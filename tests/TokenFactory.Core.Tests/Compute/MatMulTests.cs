@@ -32,9 +32,11 @@ public sealed class MatMulTests
     [InlineData(GgmlType.BF16, 45, 3)]
     [InlineData(GgmlType.F16, 2085, 37)]  // prefill's 1024-column pieces, a 5-column tail and a partial 16-row block
     [InlineData(GgmlType.BF16, 2085, 19)]
+    [InlineData(GgmlType.F16, 9000, 33)]  // rows long enough that a widened block holds 14 rows, not 16
     public void Half_precision_rows_give_the_row_kernel_bits_for_every_token_count(GgmlType type, int cols, int rows)
     {
-        // The row path widens F16/BF16 activations once per call and runs eight tokens per pass over a row; each
+        // The row path widens F16/BF16 activations once per call, and blocks of rows once for all tokens, and runs six
+        // tokens per pass over two rows (the last six overlapping the previous ones); each
         // (row, token) must still be exactly what the F16/BF16 row kernel gives for that token alone.
         var rng = new Random(cols + rows);
         var data = new byte[GgmlTypeInfo.RowSize(type, cols) * rows];
@@ -48,7 +50,7 @@ public sealed class MatMulTests
         {
             using var pool = new ComputePool(threads);
             var mm = new MatMul(pool);
-            foreach (int tokens in new[] { 1, 3, 8, 9, 17 })
+            foreach (int tokens in new[] { 1, 3, 6, 8, 9, 17 })
             {
                 float[] x = new float[3 + tokens * cols];
                 TestRows.Floats(rng, x.Length).CopyTo(x, 0);

@@ -38,30 +38,46 @@ public sealed class VecDotTests
         Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(actual));
         Assert.NotEqual(0f, actual);
 
-        // Eight tokens at once, the row cut into pieces as prefill cuts it: each token the same bits as alone.
-        float[] eight = new float[8 * n];
-        for (int i = 0; i < eight.Length; i++)
-            eight[i] = (float)(rng.NextDouble() - 0.5);
-        float[] results = EightTokensInPieces(wq, eight, n, type == GgmlType.BF16, piece: 64);
-        for (int t = 0; t < 8; t++)
-        {
-            float alone = VecDotAvx512.HalfTimesSingle(MemoryMarshal.Cast<byte, ushort>(wq), eight.AsSpan(t * n, n), type == GgmlType.BF16);
-            Assert.Equal(BitConverter.SingleToInt32Bits(alone), BitConverter.SingleToInt32Bits(results[t]));
-        }
+        // Two widened rows by six tokens, the rows cut into pieces as prefill cuts them: each (row, token) the same bits
+        // as alone. The second row is another quantized row, so mixing up the two rows' accumulators fails too.
+        for (int i = 0; i < n; i++)
+            w[i] = (float)(rng.NextDouble() - 0.5) * 4;
+        byte[] wq2 = new byte[rowBytes];
+        Quantizer.QuantizeRow(type, w, wq2);
+        float[] six = new float[6 * n];
+        for (int i = 0; i < six.Length; i++)
+            six[i] = (float)(rng.NextDouble() - 0.5);
+        float[,] results = TwoRowsSixTokensInPieces(wq, wq2, six, n, type == GgmlType.BF16, piece: 64);
+        for (int r = 0; r < 2; r++)
+            for (int t = 0; t < 6; t++)
+            {
+                float alone = VecDotAvx512.HalfTimesSingle(MemoryMarshal.Cast<byte, ushort>(r == 0 ? wq : wq2), six.AsSpan(t * n, n), type == GgmlType.BF16);
+                Assert.True(BitConverter.SingleToInt32Bits(alone) == BitConverter.SingleToInt32Bits(results[r, t]), $"row {r} token {t}: {alone} vs {results[r, t]}");
+            }
     }
 
-    private static unsafe float[] EightTokensInPieces(byte[] row, float[] eight, int n, bool brain, int piece)
+    private static unsafe float[,] TwoRowsSixTokensInPieces(byte[] row0, byte[] row1, float[] six, int n, bool brain, int piece)
     {
-        var acc = new System.Runtime.Intrinsics.Vector512<float>[VecDotAvx512.HalfAccumulators];
-        float[] results = new float[8];
+        var acc = new System.Runtime.Intrinsics.Vector512<float>[VecDotAvx512.WidenedTileAccumulators];
         int whole = n / 32 * 32;
-        fixed (byte* x = row)
-        fixed (float* y = eight, r = results)
+        float[] wide = new float[2 * whole + 1];
+        float[] tokenResults = new float[6];
+        var results = new float[2, 6];
+        fixed (byte* x0 = row0, x1 = row1)
+        fixed (float* y = six, wf = wide, res = tokenResults)
         fixed (System.Runtime.Intrinsics.Vector512<float>* a = acc)
         {
+            // The pair's rows side by side, 32 columns of each in turn, as prefill lays them out.
+            VecDotAvx512.WidenHalves((ushort*)x0, wf, whole, 64, brain);
+            VecDotAvx512.WidenHalves((ushort*)x1, wf + 32, whole, 64, brain);
             for (int c = 0; c < whole; c += piece)
-                VecDotAvx512.HalfTimesSingle8Columns((ushort*)x, y, n, brain, a, c, Math.Min(whole, c + piece));
-            VecDotAvx512.HalfTimesSingle8Finish((ushort*)x, y, n, brain, a, n, r);
+                VecDotAvx512.Widened2x6Columns(wf + 2 * c, y, n, a, c, Math.Min(whole, c + piece));
+            for (int r = 0; r < 2; r++)
+            {
+                VecDotAvx512.HalfTimesSingleFinish((ushort*)(r == 0 ? x0 : x1), y, n, brain, a + 12 * r, 6, n, res);
+                for (int t = 0; t < 6; t++)
+                    results[r, t] = tokenResults[t];
+            }
         }
         return results;
     }
