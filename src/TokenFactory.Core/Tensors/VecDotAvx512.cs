@@ -88,6 +88,8 @@ internal static class VecDotAvx512
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float HalfTimesSingle(ReadOnlySpan<ushort> x, ReadOnlySpan<float> y, bool brain)
     {
+        if (!brain && FiniteHalfTimesSingle(x, y, out float finite))
+            return finite;
         int n = x.Length, i = 0;
         ref ushort xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
@@ -103,6 +105,44 @@ internal static class VecDotAvx512
             sum += HalfToFloat(x[i], brain) * y[i];
         return (float)sum;
     }
+
+    /// <summary>
+    /// <see cref="HalfTimesSingle"/> for an F16 row, false when the row holds an infinity or a NaN. Sign-extended to
+    /// 32 bits, shifted left by 13 and masked, a finite half is a float whose exponent is 112 short (subnormals
+    /// included), so one multiply by 2^112 widens it exactly: 3 instructions per 16 values where the general widening
+    /// takes 9. Products and sums are the general path's, so are the bits; whether any value had the all-ones
+    /// exponent is kept as a running maximum and checked once at the end (decode, tinyllama F16: see docs/benchmarks.md).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool FiniteHalfTimesSingle(ReadOnlySpan<ushort> x, ReadOnlySpan<float> y, out float result)
+    {
+        int n = x.Length, i = 0;
+        ref ushort xr = ref MemoryMarshal.GetReference(x);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        Vector512<float> a0 = default, a1 = default;
+        Vector512<ushort> largest = default, magnitude = Vector512.Create((ushort)0x7FFF);
+        for (; i + 32 <= n; i += 32)
+        {
+            Vector512<ushort> raw = Vector512.LoadUnsafe(ref xr, (nuint)i);
+            largest = Vector512.Max(largest, raw & magnitude);
+            (Vector512<int> xl, Vector512<int> xh) = Vector512.Widen(raw.AsInt16());
+            a0 = Avx512F.FusedMultiplyAdd(WidenFinite(xl), Vector512.LoadUnsafe(ref yr, (nuint)i), a0);
+            a1 = Avx512F.FusedMultiplyAdd(WidenFinite(xh), Vector512.LoadUnsafe(ref yr, (nuint)(i + 16)), a1);
+        }
+        result = 0;
+        if (Vector512.GreaterThanOrEqualAny(largest, Vector512.Create((ushort)0x7C00)))
+            return false;
+        double sum = Vector512.Sum(a0 + a1);
+        for (; i < n; i++)
+            sum += Fp16.ToFloat(x[i]) * y[i];
+        result = (float)sum;
+        return true;
+    }
+
+    /// <summary>Finite halves, sign-extended into int32 lanes, as floats (exact; see <see cref="FiniteHalfTimesSingle"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> WidenFinite(Vector512<int> halves)
+        => ((halves << 13) & Vector512.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector512.Create(0x77800000).AsSingle();
 
     /// <summary>Tokens per tile of <see cref="Widened2x6Columns"/>.</summary>
     public const int WidenedTileTokens = 6;

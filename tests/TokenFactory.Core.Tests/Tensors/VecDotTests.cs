@@ -56,6 +56,43 @@ public sealed class VecDotTests
             }
     }
 
+    [Theory]
+    [InlineData(0x7C00, 77)]   // +infinity
+    [InlineData(0xFC00, 64)]   // -infinity
+    [InlineData(0x7E01, 2048)] // a NaN
+    [InlineData(0x0001, 2048)] // the smallest subnormal (finite: the fast widening)
+    [InlineData(0x8000, 96)]   // -0 (finite)
+    public void F16_rows_with_special_values_against_widened_activations_give_the_row_kernel_bits(int special, int n)
+    {
+        if (VecDotIsaInfo.Best != VecDotIsa.Avx512)
+            return;
+        // Finite rows take a widening that would turn infinities and NaNs into finite values; such rows must fall back
+        // to the general one and still give exactly what the F16 row kernel gives. Subnormals and -0 stay on the fast
+        // path and must widen exactly. The special value sits in the vector part of the row, and in its tail.
+        var rng = new Random(special + n);
+        float[] w = new float[n], x = new float[n], widened = new float[n];
+        for (int i = 0; i < n; i++)
+            (w[i], x[i]) = ((float)(rng.NextDouble() - 0.5) * 4, (float)(rng.NextDouble() - 0.5) * 4);
+        int rowBytes = (int)GgmlTypeInfo.RowSize(GgmlType.F16, n);
+        byte[] wq = new byte[rowBytes], xq = new byte[rowBytes];
+        Quantizer.QuantizeRow(GgmlType.F16, w, wq);
+        Quantizer.QuantizeRow(GgmlType.F16, x, xq);
+        Dequantizer.DequantizeRow(GgmlType.F16, xq, widened);
+        var halves = MemoryMarshal.Cast<byte, ushort>(wq.AsSpan());
+        foreach (int at in new[] { 5, n - 1 })
+        {
+            halves[at] = (ushort)special;
+            halves[3] = (ushort)(special ^ 0x8000);
+            float expected = VecDot.DotWith(VecDotIsa.Avx512, GgmlType.F16, wq, xq, n);
+            float actual = VecDotAvx512.HalfTimesSingle(halves, widened, brain: false);
+            Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual), $"0x{special:X4} at {at}: {expected} vs {actual}");
+            if ((special & 0x7C00) != 0x7C00)
+                Assert.True(float.IsFinite(actual) && actual != 0, $"{actual}");
+            else
+                Assert.False(float.IsFinite(actual));
+        }
+    }
+
     private static unsafe float[,] TwoRowsSixTokensInPieces(byte[] row0, byte[] row1, float[] six, int n, bool brain, int piece)
     {
         var acc = new System.Runtime.Intrinsics.Vector512<float>[VecDotAvx512.WidenedTileAccumulators];
