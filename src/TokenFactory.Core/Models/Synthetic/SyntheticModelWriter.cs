@@ -15,7 +15,7 @@ public static partial class SyntheticModelWriter
     public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "nemotron_h", "nemotron_h_moe"];
 
     public static IReadOnlyList<GgmlType> WeightTypes { get; } =
-        [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
     /// <summary>The mixed-type files <c>--type</c> also takes, as llama.cpp's quantizer writes them.</summary>
     public static IReadOnlyList<string> Mixtures { get; } = ["Q4_K_M", "Q5_K_M"];
