@@ -13,6 +13,7 @@ public sealed class BatchInvarianceTests
     [Theory]
     [InlineData(GgmlType.F32)]
     [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.BF16)]
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.Q4_K)]

@@ -31,6 +31,27 @@ public sealed class SyntheticModelWriterTests
         Directory.Delete(dir, true);
     }
 
+    [Theory]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.BF16)]
+    public void Half_precision_files_load_with_their_type_and_give_finite_logits(GgmlType type)
+    {
+        var dir = TestPaths.TempDir();
+        using var vocab = GgufFile.Open(TestPaths.Stories260K);
+        string path = Path.Combine(dir, "h.gguf");
+        SyntheticModelWriter.Write("llama", ModelShape.Find("tiny"), type, vocab.Metadata, path, seed: 3);
+        using (var model = TransformerModel.Load(path))
+        {
+            Assert.Equal(type, model.Weights.Layers[0].Query.Type);
+            using var pool = new TokenFactory.Compute.ComputePool(2);
+            using var pass = new ForwardPass(model, 64, pool);
+            pass.Evaluate([1, 5, 9, 13, 17, 21, 25, 29]);
+            Assert.All(pass.Logits, l => Assert.True(float.IsFinite(l)));
+            Assert.Contains(pass.Logits, l => l != 0);
+        }
+        Directory.Delete(dir, true);
+    }
+
     [Fact]
     public void Every_named_shape_has_consistent_dimensions()
     {
