@@ -156,7 +156,11 @@ internal static class VecDotAvx512
     /// <summary>Accumulators <see cref="Widened2x6Columns"/> carries: two per row and token, row-major (<c>acc[12r + 2t + h]</c>).</summary>
     public const int WidenedTileAccumulators = 24;
 
-    /// <summary>The first <paramref name="n"/> (a multiple of 32) F16 or BF16 (<paramref name="brain"/>) values of <paramref name="x"/> widened to floats, exactly.</summary>
+    /// <summary>
+    /// The first <paramref name="n"/> (a multiple of 32) F16 or BF16 (<paramref name="brain"/>) values of <paramref name="x"/>
+    /// widened to floats, exactly: each 32 of them to <paramref name="dst"/>, which then moves on by <paramref name="step"/>
+    /// floats (32: contiguous; 64: leaving room for a second row's 32 in between, as <see cref="Widened2x6Columns"/> reads).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void WidenHalves(ushort* x, float* dst, int n, nint step, bool brain)
     {
@@ -169,8 +173,8 @@ internal static class VecDotAvx512
     }
 
     /// <summary>
-    /// <see cref="HalfTimesSingle"/> for two rows already widened to floats (<paramref name="w"/> and
-    /// <paramref name="w"/> + <paramref name="ws"/>) against six tokens' widened activations (<paramref name="y"/> +
+    /// <see cref="HalfTimesSingle"/> for two rows already widened to floats and laid side by side from <paramref name="w"/>
+    /// (for each 32 columns, the first row's 32 floats, then the second's) against six tokens' widened activations (<paramref name="y"/> +
     /// t·<paramref name="st"/>), over columns [<paramref name="from"/>, <paramref name="to"/>) (multiples of 32), continuing
     /// from and leaving its 24 accumulators in <paramref name="acc"/> (zeroed before a row's first piece). Each (row, token)
     /// keeps <see cref="HalfTimesSingle"/>'s two accumulators and sees its operations in its order however the row is cut
