@@ -270,15 +270,6 @@ internal static unsafe partial class GemmQ4_Kx8
     }
 
     /// <summary>
-    /// Bytes ahead that <see cref="Group8x1Wide"/> prefetches (TOKENFACTORY_PREFETCH_Q4K overrides). Twice the other
-    /// kernels' distance: over 256 MiB of groups, two threads, while the streaming kernel read 70-78 GB/s (the fast
-    /// spells of this shared machine), 4 KiB ahead read 56-68 GB/s and 8 KiB 68-70; L2-only prefetches 8-16 KiB ahead
-    /// read 60-66, and with the stream at 37-46 GB/s all of them read the same.
-    /// </summary>
-    internal static readonly int WidePrefetchDistance =
-        int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH_Q4K"), out int d) ? d : 8192;
-
-    /// <summary>
     /// 8 rows × 1 token (decode) from the wide layout, as <see cref="Group8x1"/> (same arguments, same bits). Per block
     /// it issues about half the instructions of the 256-bit kernel (32 <c>vpmaddubsw</c> zmm where that has 64
     /// <c>vpdpbusd</c> ymm, each with its own broadcast and mask), which matters because decode streams weights while
@@ -295,7 +286,7 @@ internal static unsafe partial class GemmQ4_Kx8
         where TPair : struct, IWidePair
     {
         Vector256<float> f = default;
-        int ahead = WidePrefetchDistance;
+        int ahead = WeightPrefetch.WideDistance;
         Vector512<byte> c0 = s_pairControl0, c1 = s_pairControl1;
         for (int b = 0; b < blocks; b++)
         {

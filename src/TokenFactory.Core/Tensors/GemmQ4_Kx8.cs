@@ -297,7 +297,7 @@ internal static unsafe partial class GemmQ4_Kx8
     {
         Vector256<byte> low4 = Vector256.Create((byte)0x0F), high4 = Vector256.Create((byte)0xF0);
         Vector256<float> f = default;
-        int ahead = LegacyGemmX8.PrefetchDistance;
+        int ahead = WeightPrefetch.Distance;
         for (int b = 0; b < blocks; b++)
         {
             byte* block = group + (long)b * BlockBytes;

@@ -269,7 +269,7 @@ internal static unsafe class GemmQ6_Kx8
     public static void Group8x1(byte* group, sbyte* a, float* da, int* sums, int blocks, float* o)
     {
         Vector256<float> f = default;
-        int ahead = GemmQ4_Kx8.WidePrefetchDistance;
+        int ahead = WeightPrefetch.WideDistance;
         for (int b = 0; b < blocks; b++)
         {
             byte* block = group + (long)b * BlockBytes;

@@ -33,10 +33,6 @@ internal static unsafe class LegacyGemmX8
     /// </summary>
     public static bool IsSupported => AvxVnni.IsSupported && Avx2.IsSupported && Fma.IsSupported;
 
-    /// <summary>Bytes ahead of the decode kernel's position that it prefetches (TOKENFACTORY_PREFETCH overrides).</summary>
-    internal static readonly int PrefetchDistance =
-        int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 4096;
-
     public static int Groups(int rows) => (rows + GroupRows - 1) / GroupRows;
 
     /// <summary>
@@ -271,7 +267,7 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
     public static void Group8x1(byte* group, sbyte* a, float* da, int* seeds, int blocks, float* o)
     {
         Vector256<float> f = default;
-        int ahead = LegacyGemmX8.PrefetchDistance;
+        int ahead = WeightPrefetch.Distance;
         for (int b = 0; b < blocks; b++)
         {
             byte* block = group + (long)b * TFormat.BlockBytes;

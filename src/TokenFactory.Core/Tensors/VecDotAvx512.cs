@@ -98,7 +98,7 @@ internal static class VecDotAvx512
         Vector512<float> a0 = default, a1 = default;
         for (; i + 32 <= n; i += 32)
         {
-            WeightPrefetch.Line((byte*)Unsafe.AsPointer(ref Unsafe.Add(ref xr, i)) + LegacyGemmX8.PrefetchDistance);
+            WeightPrefetch.Line((byte*)Unsafe.AsPointer(ref Unsafe.Add(ref xr, i)) + WeightPrefetch.Distance);
             (Vector512<uint> xl, Vector512<uint> xh) = Vector512.Widen(Vector512.LoadUnsafe(ref xr, (nuint)i));
             a0 = Avx512F.FusedMultiplyAdd(Widen(xl, brain), Vector512.LoadUnsafe(ref yr, (nuint)i), a0);
             a1 = Avx512F.FusedMultiplyAdd(Widen(xh, brain), Vector512.LoadUnsafe(ref yr, (nuint)(i + 16)), a1);
@@ -115,7 +115,7 @@ internal static class VecDotAvx512
     /// included), so one multiply by 2^112 widens it exactly: 3 instructions per 16 values where the general widening
     /// takes 9. Products and sums are the general path's, so are the bits; whether any value had the all-ones
     /// exponent is kept as a running maximum and checked once at the end. Decode streams the rows, so it prefetches
-    /// as the quantized decode kernels do (<see cref="LegacyGemmX8.PrefetchDistance"/> ahead): tinyllama F16 tg64 went
+    /// as the quantized decode kernels do (<see cref="WeightPrefetch.Distance"/> ahead): tinyllama F16 tg64 went
     /// 23.0/20.1/18.3 -> 24.8/22.8/20.7 tokens/s in three alternating pairs of processes.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -128,7 +128,7 @@ internal static class VecDotAvx512
         Vector512<ushort> largest = default, magnitude = Vector512.Create((ushort)0x7FFF);
         for (; i + 32 <= n; i += 32)
         {
-            WeightPrefetch.Line((byte*)Unsafe.AsPointer(ref Unsafe.Add(ref xr, i)) + LegacyGemmX8.PrefetchDistance);
+            WeightPrefetch.Line((byte*)Unsafe.AsPointer(ref Unsafe.Add(ref xr, i)) + WeightPrefetch.Distance);
             Vector512<ushort> raw = Vector512.LoadUnsafe(ref xr, (nuint)i);
             largest = Vector512.Max(largest, raw & magnitude);
             (Vector512<int> xl, Vector512<int> xh) = Vector512.Widen(raw.AsInt16());

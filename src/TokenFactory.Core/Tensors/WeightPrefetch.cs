@@ -17,6 +17,20 @@ internal static unsafe class WeightPrefetch
     /// <summary>Whether <see cref="Line"/> prefetches non-temporally; a JIT-time constant once the class is initialised.</summary>
     public static readonly bool NonTemporal = Choose(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH_NTA"), IsAmd());
 
+    /// <summary>
+    /// Bytes ahead of their position that the decode kernels prefetch (TOKENFACTORY_PREFETCH overrides): Q8_0, Q4_0,
+    /// the 256-bit Q4_K kernel and F16/BF16 rows.
+    /// </summary>
+    public static readonly int Distance = int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 4096;
+
+    /// <summary>
+    /// Bytes ahead that the 512-bit Q4_K and Q6_K decode kernels prefetch (TOKENFACTORY_PREFETCH_Q4K overrides). Twice
+    /// <see cref="Distance"/>: over 256 MiB of Q4_K groups, two threads, while the streaming kernel read 70-78 GB/s (the
+    /// fast spells of this shared machine), 4 KiB ahead read 56-68 GB/s and 8 KiB 68-70; L2-only prefetches 8-16 KiB
+    /// ahead read 60-66, and with the stream at 37-46 GB/s all of them read the same.
+    /// </summary>
+    public static readonly int WideDistance = int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH_Q4K"), out int w) ? w : 8192;
+
     /// <summary>"1" or "0" decides; anything else leaves it to the CPU vendor.</summary>
     internal static bool Choose(string? setting, bool amd) => setting switch
     {
