@@ -34,7 +34,7 @@ public sealed class SyntheticModelWriterTests
     [Theory]
     [InlineData(GgmlType.F16)]
     [InlineData(GgmlType.BF16)]
-    public void Half_precision_files_load_with_their_type_and_give_finite_logits(GgmlType type)
+    public void Half_precision_files_load_with_their_type_and_prefill_gives_decodes_bits(GgmlType type)
     {
         var dir = TestPaths.TempDir();
         using var vocab = GgufFile.Open(TestPaths.Stories260K);
@@ -45,9 +45,17 @@ public sealed class SyntheticModelWriterTests
             Assert.Equal(type, model.Weights.Layers[0].Query.Type);
             using var pool = new TokenFactory.Compute.ComputePool(2);
             using var pass = new ForwardPass(model, 64, pool);
-            pass.Evaluate([1, 5, 9, 13, 17, 21, 25, 29]);
-            Assert.All(pass.Logits, l => Assert.True(float.IsFinite(l)));
-            Assert.Contains(pass.Logits, l => l != 0);
+            // Eight tokens at once take the widened-block prefill kernel, one at a time the decode row kernel: the last
+            // token's logits must be the same bits either way.
+            int[] tokens = [1, 5, 9, 13, 17, 21, 25, 29];
+            pass.Evaluate(tokens);
+            float[] prefilled = pass.Logits.ToArray();
+            pass.Reset();
+            foreach (int t in tokens)
+                pass.Evaluate([t]);
+            Assert.All(prefilled, l => Assert.True(float.IsFinite(l)));
+            Assert.Contains(prefilled, l => l != 0);
+            Assert.Equal(prefilled.Select(BitConverter.SingleToInt32Bits), pass.Logits.Select(BitConverter.SingleToInt32Bits));
         }
         Directory.Delete(dir, true);
     }
