@@ -6,16 +6,18 @@ namespace TokenFactory.Server.Contracts;
 
 // The /admin API's bodies. The CLI reads and writes the same types.
 
-public sealed class TeamBody
+public sealed class TeamBody : IRequestBody
 {
     public string? Id { get; set; }
     /// <summary>Requests per minute; 0 or absent is unlimited.</summary>
     public int? Rpm { get; set; }
     public int? Tpm { get; set; }
     public DateTimeOffset? CreatedAt { get; set; }
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unrecognized { get; set; }
 }
 
-public sealed class KeyBody
+public sealed class KeyBody : IRequestBody
 {
     public string? Id { get; set; }
     public string? Team { get; set; }
@@ -29,9 +31,11 @@ public sealed class KeyBody
     public string? Status { get; set; }
     /// <summary>Only in the answer to a create: the secret, shown this once and never stored.</summary>
     public string? Secret { get; set; }
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unrecognized { get; set; }
 }
 
-public sealed class BudgetBody
+public sealed class BudgetBody : IRequestBody
 {
     public string? Id { get; set; }
     /// <summary><c>key</c> or <c>team</c>.</summary>
@@ -47,6 +51,8 @@ public sealed class BudgetBody
     public double? Spent { get; set; }
     public double? Reserved { get; set; }
     public string? State { get; set; }
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unrecognized { get; set; }
 }
 
 public sealed class UsageRowBody

@@ -12,16 +12,16 @@ using TokenFactory.Server.Contracts;
 namespace TokenFactory.Server.Floor;
 
 /// <summary>
-/// /admin (admin key only, checked by <see cref="FloorMiddleware"/>): teams, keys, budgets, usage reports and
+/// /admin (admin key only, checked by <see cref="AdminKeyFilter"/>): teams, keys, budgets, usage reports and
 /// the raw ledger. Errors come back in the same OpenAI shape as the rest of the API.
 /// </summary>
 internal static partial class AdminEndpoints
 {
     private static AdminJsonContext Json => AdminJsonContext.Relaxed;
 
-    public static IEndpointRouteBuilder MapAdminEndpoints(this IEndpointRouteBuilder endpoints)
+    /// <summary>Maps the admin routes onto <paramref name="admin"/> (the /admin group, behind <see cref="AdminKeyFilter"/>).</summary>
+    public static RouteGroupBuilder MapAdminEndpoints(this RouteGroupBuilder admin)
     {
-        var admin = endpoints.MapGroup("/admin");
         admin.MapPost("/teams", CreateTeamAsync);
         admin.MapGet("/teams", ListTeamsAsync);
         admin.MapPatch("/teams/{id}", UpdateTeamAsync);
@@ -37,7 +37,7 @@ internal static partial class AdminEndpoints
         admin.MapDelete("/budgets/{id}", DeleteBudgetAsync);
         admin.MapGet("/usage", UsageAsync);
         admin.MapGet("/ledger", LedgerAsync);
-        return endpoints;
+        return admin;
     }
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
