@@ -102,23 +102,8 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         return new Admission(this, caller, model, endpoint, started, reservationId, worstTokens, worstUsd, rate, soft);
     }
 
-    /// <summary>
-    /// Records a request refused before it ran (bad request, rate limit, quota): status only, no usage, and
-    /// without waiting for the disk: nothing was served, and a client hammering a limit must not turn each
-    /// refusal into a flush. The next durable commit writes it out.
-    /// </summary>
-    public Task RecordRefusalAsync(Caller caller, string model, string endpoint, int status, DateTimeOffset started, CancellationToken cancellation = default) =>
-        store.SettleAsync(new UsageRecord
-        {
-            RequestId = "req_" + Guid.NewGuid().ToString("N"),
-            Time = started,
-            KeyId = caller.KeyId,
-            TeamId = caller.TeamId,
-            Model = model,
-            Endpoint = endpoint,
-            Status = status,
-            DurationSeconds = (time.GetUtcNow() - started).TotalSeconds,
-        }, null, 0, cancellation, durable: false);
+    /// <summary>Refused requests, counted per minute, key and reason, written to the ledger in batches.</summary>
+    public RefusalLog Refusals { get; } = new(store, time);
 
     internal async Task SettleAsync(Admission admission, UsageOutcome outcome, CancellationToken cancellation)
     {

@@ -45,6 +45,12 @@ public interface IFloorStore : IAsyncDisposable
     /// </summary>
     Task SettleAsync(UsageRecord record, string? reservationId, double chargedUsd, CancellationToken cancellation = default, bool durable = true);
 
+    /// <summary>Adds refusal counts (one batch, not durable: a crash may lose the last batch, never a served request).</summary>
+    Task AddRefusalsAsync(IReadOnlyList<RefusalCount> counts, CancellationToken cancellation = default);
+
+    /// <summary>Refusal counts from <paramref name="from"/> on, oldest minute first.</summary>
+    Task<IReadOnlyList<RefusalCount>> ListRefusalsAsync(DateTimeOffset? from = null, int limit = 1000, CancellationToken cancellation = default);
+
     Task<UsageRecord?> GetUsageAsync(string requestId, CancellationToken cancellation = default);
     Task<IReadOnlyList<UsageRecord>> ListUsageAsync(DateTimeOffset? from = null, int limit = 1000, CancellationToken cancellation = default);
     Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellation = default);

@@ -47,6 +47,10 @@ public abstract partial class SqlFloorStore : IFloorStore
             + "queue_s DOUBLE PRECISION NOT NULL, ttft_s DOUBLE PRECISION NOT NULL, duration_s DOUBLE PRECISION NOT NULL, energy_j DOUBLE PRECISION NOT NULL, "
             + "energy_estimated INTEGER NOT NULL, input_usd DOUBLE PRECISION NOT NULL, output_usd DOUBLE PRECISION NOT NULL)",
         "CREATE INDEX IF NOT EXISTS floor_usage_at ON floor_usage(at_ms)",
+        // Anonymous refusals use '' for key and team: NULLs would never conflict, so counts would not add up.
+        "CREATE TABLE IF NOT EXISTS floor_refusals (minute_ms BIGINT NOT NULL, key_id TEXT NOT NULL, team_id TEXT NOT NULL, model TEXT NOT NULL, "
+            + "endpoint TEXT NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL, count BIGINT NOT NULL, "
+            + "PRIMARY KEY (minute_ms, key_id, team_id, model, endpoint, status, reason))",
     ];
 
     public async Task MigrateAsync(CancellationToken cancellation = default)

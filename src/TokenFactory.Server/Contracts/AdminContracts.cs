@@ -59,6 +59,8 @@ public sealed class UsageRowBody
 {
     public required string Group { get; set; }
     public long Requests { get; set; }
+    /// <summary>Requests refused before they ran (bad input, rate limit, budget, overload).</summary>
+    public long Refused { get; set; }
     public long PromptTokens { get; set; }
     public long CachedPromptTokens { get; set; }
     public long CompletionTokens { get; set; }
@@ -71,6 +73,19 @@ public sealed class UsageRowBody
     public double JoulesPerToken { get; set; }
     public double UsdPerMillionInputTokens { get; set; }
     public double UsdPerMillionOutputTokens { get; set; }
+}
+
+/// <summary>Refusals of one minute, key, model, endpoint, status and reason (the ledger counts refusals instead of keeping a line each).</summary>
+public sealed class RefusalBody
+{
+    public required DateTimeOffset Minute { get; set; }
+    public string? Key { get; set; }
+    public string? Team { get; set; }
+    public required string Model { get; set; }
+    public required string Endpoint { get; set; }
+    public int Status { get; set; }
+    public required string Reason { get; set; }
+    public long Count { get; set; }
 }
 
 public sealed class LedgerEntryBody
@@ -107,6 +122,7 @@ public sealed class AdminList<T>
 [JsonSerializable(typeof(AdminList<BudgetBody>))]
 [JsonSerializable(typeof(AdminList<UsageRowBody>))]
 [JsonSerializable(typeof(AdminList<LedgerEntryBody>))]
+[JsonSerializable(typeof(AdminList<RefusalBody>))]
 public sealed partial class AdminJsonContext : JsonSerializerContext
 {
     public static AdminJsonContext Relaxed { get; } = new(new JsonSerializerOptions

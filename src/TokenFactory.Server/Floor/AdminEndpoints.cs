@@ -37,6 +37,7 @@ internal static partial class AdminEndpoints
         admin.MapDelete("/budgets/{id}", DeleteBudgetAsync);
         admin.MapGet("/usage", UsageAsync);
         admin.MapGet("/ledger", LedgerAsync);
+        admin.MapGet("/refusals", RefusalsAsync);
         return admin;
     }
 
@@ -186,6 +187,7 @@ internal static partial class AdminEndpoints
         var grouping = Enum.TryParse<UsageGrouping>(q["group_by"].FirstOrDefault() ?? "model", true, out var g) && Enum.IsDefined(g)
             ? g : throw OpenAiException.Invalid("'group_by' must be key, team, model or day.", "group_by");
         var query = new UsageQuery(grouping, Time(q["from"], "from"), Time(q["to"], "to"), q["team"].FirstOrDefault(), q["key"].FirstOrDefault());
+        await floor.Refusals.FlushAsync(context.RequestAborted);
         var rows = await floor.Store.QueryUsageAsync(query, context.RequestAborted);
         string format = q["format"].FirstOrDefault() ?? "json";
         if (format.Equals("csv", StringComparison.OrdinalIgnoreCase))
@@ -201,5 +203,15 @@ internal static partial class AdminEndpoints
         int limit = int.TryParse(q["limit"].FirstOrDefault(), out int l) ? l : 1000;
         var records = await floor.Store.ListUsageAsync(Time(q["from"], "from"), limit, context.RequestAborted);
         return Results.Json(new AdminList<LedgerEntryBody> { Data = [.. records.Select(ToBody)] }, Json.AdminListLedgerEntryBody);
+    }
+
+    /// <summary>Refusal counts, oldest minute first; pending counts are written first so the answer is current.</summary>
+    private static async Task<IResult> RefusalsAsync(HttpContext context, FloorService floor)
+    {
+        var q = context.Request.Query;
+        int limit = int.TryParse(q["limit"].FirstOrDefault(), out int l) ? l : 1000;
+        await floor.Refusals.FlushAsync(context.RequestAborted);
+        var counts = await floor.Store.ListRefusalsAsync(Time(q["from"], "from"), limit, context.RequestAborted);
+        return Results.Json(new AdminList<RefusalBody> { Data = [.. counts.Select(ToBody)] }, Json.AdminListRefusalBody);
     }
 }

@@ -8,6 +8,7 @@ using TokenFactory.Floor.RateLimiting;
 using TokenFactory.Server.Api;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Hosting;
+using TokenFactory.Server.Metrics;
 
 namespace TokenFactory.Server.Floor;
 
@@ -17,7 +18,7 @@ namespace TokenFactory.Server.Floor;
 /// admits the request the endpoint planned (model allowed, rate limits, budgets reserved), answers it
 /// metered so it is settled exactly once, and records every refusal (bad input, 429, 403) in the ledger.
 /// </summary>
-internal sealed class FloorFilter(FloorService floor, EngineHost host, TimeProvider time, ILogger<FloorFilter> logger) : IEndpointFilter
+internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMetrics metrics, TimeProvider time, ILogger<FloorFilter> logger) : IEndpointFilter
 {
     public const string BudgetWarningHeader = "x-tokenfactory-budget-warning";
 
@@ -29,7 +30,6 @@ internal sealed class FloorFilter(FloorService floor, EngineHost host, TimeProvi
         if (context.GetEndpoint()?.Metadata.GetMetadata<GenerationEndpoint>() is not { } generation)
             return await next(invocation);
 
-        var arrived = time.GetUtcNow();
         try
         {
             var result = await next(invocation);
@@ -41,7 +41,7 @@ internal sealed class FloorFilter(FloorService floor, EngineHost host, TimeProvi
         catch (Exception e)
         {
             // Refused before it ran: bad input, a model the key may not use, a rate limit or a budget.
-            await RecordRefusalAsync(caller, generation.Name, ErrorMapper.StatusOf(context, e), arrived);
+            RecordRefusal(context, caller, generation.Name, e);
             throw;
         }
     }
@@ -72,16 +72,12 @@ internal sealed class FloorFilter(FloorService floor, EngineHost host, TimeProvi
         return admission;
     }
 
-    private async Task RecordRefusalAsync(Caller caller, string endpoint, int status, DateTimeOffset arrived)
+    private void RecordRefusal(HttpContext context, Caller caller, string endpoint, Exception e)
     {
-        try
-        {
-            await floor.RecordRefusalAsync(caller, host.Source?.Name ?? "", endpoint, status, arrived);
-        }
-        catch (Exception e)
-        {
-            FloorLog.RecordFailed(logger, e, endpoint);
-        }
+        int status = ErrorMapper.StatusOf(context, e);
+        string reason = status == ErrorMapper.ClientClosedRequest ? "client_closed" : ErrorMapper.Map(e) is var mapped ? mapped.Code ?? mapped.Type : "";
+        floor.Refusals.Record(caller, host.Source?.Name ?? "", endpoint, status, reason);
+        metrics.Refusals.Add(1, endpoint, reason);
     }
 
     /// <summary>OpenAI's names: x-ratelimit-{limit,remaining,reset}-{requests,tokens}.</summary>

@@ -13,8 +13,8 @@ internal static partial class FloorLog
     [LoggerMessage(102, LogLevel.Error, "Could not settle request {RequestId} in the ledger")]
     public static partial void SettleFailed(ILogger logger, Exception exception, string requestId);
 
-    [LoggerMessage(103, LogLevel.Error, "Could not record refused request on {Path} in the ledger")]
-    public static partial void RecordFailed(ILogger logger, Exception exception, string path);
+    [LoggerMessage(103, LogLevel.Error, "Could not write refusal counts to the ledger; they are kept for the next attempt")]
+    public static partial void RefusalFlushFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(105, LogLevel.Warning, "API keys are required but none exist and no admin key is set, so every request will get 401. Set TOKENFACTORY_ADMIN_KEY and create keys (`tokenfactory teams create T`, `tokenfactory keys create --team T`), or run with --no-auth for local use.")]
     public static partial void Locked(ILogger logger);

@@ -28,6 +28,20 @@ internal sealed class FloorStartup(FloorService floor, ILogger<FloorStartup> log
         FloorLog.Ready(logger, where, meter, string.IsNullOrEmpty(floor.Options.AdminKey) ? "disabled (no admin key)" : "enabled");
     }
 
-    /// <summary>Cancelled requests settle once the engine stops them (within a step): give them a moment before the store closes.</summary>
-    public Task StopAsync(CancellationToken cancellationToken) => floor.DrainAsync(TimeSpan.FromSeconds(5));
+    /// <summary>
+    /// Cancelled requests settle once the engine stops them (within a step): give them a moment before the store
+    /// closes, then write the last refusal counts.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await floor.DrainAsync(TimeSpan.FromSeconds(5));
+        try
+        {
+            await floor.Refusals.FlushAsync(CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            FloorLog.RefusalFlushFailed(logger, e);
+        }
+    }
 }

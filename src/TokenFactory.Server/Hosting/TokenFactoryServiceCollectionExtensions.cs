@@ -39,6 +39,7 @@ public static class TokenFactoryServiceCollectionExtensions
         });
         // Before the model loader: the ledger's tables exist before the first request can be admitted.
         services.AddHostedService<FloorStartup>();
+        services.AddHostedService<FloorBackground>();
         services.AddHostedService<ModelLoader>();
         services.AddOptions<HostOptions>().Configure<IOptions<ServerOptions>>((host, server) =>
             host.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(0, server.Value.ShutdownTimeoutSeconds)));

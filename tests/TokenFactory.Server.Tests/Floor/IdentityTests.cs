@@ -241,7 +241,7 @@ public sealed class IdentityTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
 
         var ledger = await _floor.LedgerAsync(key.Team);
-        Assert.Equal(4, ledger.Count);
+        Assert.Equal(3, ledger.Count); // the refused request is counted apart, below
         var threeLine = ledger.Single(e => e.RequestId == (string)threeBody["id"]!);
         Assert.Equal((long)threeBody["usage"]!["prompt_tokens"]!, threeLine.PromptTokens);
         Assert.Equal((long)threeBody["usage"]!["completion_tokens"]!, threeLine.CompletionTokens);
@@ -259,14 +259,14 @@ public sealed class IdentityTests : IAsyncLifetime
 
         var streamed = ledger.Single(e => e.RequestId == streamedId);
         Assert.Equal((streamedUsage!.InputTokenCount, streamedUsage.OutputTokenCount), ((int)streamed.PromptTokens, (int)streamed.CompletionTokens));
-        var refused = ledger.Single(e => e.Status == 400);
-        Assert.Equal("/v1/completions", refused.Endpoint);
-        Assert.Equal(0, refused.PromptTokens + refused.CompletionTokens);
+        var refused = Assert.Single(await _floor.RefusalsAsync(key.Team));
+        Assert.Equal(("/v1/completions", 400, 1L, key.Id), (refused.Endpoint, refused.Status, refused.Count, refused.Key));
 
         string csv = await _floor.Admin.GetStringAsync($"/admin/usage?group_by=key&key={key.Id}&format=csv");
         var lines = csv.TrimEnd('\n').Split('\n');
         Assert.Equal(TokenFactory.Floor.Ledger.UsageCsv.Header, lines[0]);
-        Assert.StartsWith($"{key.Id},4,", lines[1]);
+        Assert.StartsWith($"{key.Id},3,", lines[1]);
+        Assert.EndsWith(",1", lines[1]); // the refused column
         var json = await _floor.Admin.GetFromJsonAsync($"/admin/usage?group_by=team&team={key.Team}", AdminJsonContext.Relaxed.AdminListUsageRowBody);
         var row = Assert.Single(json!.Data);
         Assert.Equal(first.PromptTokens + streamed.PromptTokens + threeLine.PromptTokens, row.PromptTokens);

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.ClientModel;
 using OpenAI.Chat;
 using TokenFactory.Floor.Budgets;
@@ -180,6 +181,52 @@ public abstract class LedgerTests : IAsyncLifetime
         Assert.Equal(166, byTeam.PromptTokens + byTeam.CompletionTokens);
     }
 
+    [LedgerFact]
+    public async Task Refusal_counts_add_up_per_minute_key_and_reason()
+    {
+        var (team, key) = await NewKeyAsync();
+        RefusalCount Count(string reason, long n, int minute = 0) => new()
+        {
+            Minute = Now.AddMinutes(minute), KeyId = key.Id, TeamId = team.Id, Model = "a", Endpoint = "/v1/completions", Status = 429, Reason = reason, Count = n,
+        };
+        await Store.AddRefusalsAsync([Count("rate_limit_exceeded", 5), Count("insufficient_quota", 2)]);
+        await Store.AddRefusalsAsync([Count("rate_limit_exceeded", 7), Count("rate_limit_exceeded", 1, minute: 1)]);
+        var rows = (await Store.ListRefusalsAsync(Now)).Where(r => r.TeamId == team.Id).ToList();
+        Assert.Equal(3, rows.Count);
+        Assert.Equal(12, rows.Single(r => r.Minute == Now && r.Reason == "rate_limit_exceeded").Count);
+        var byKey = Assert.Single(await Store.QueryUsageAsync(new UsageQuery(UsageGrouping.Key, KeyId: key.Id)));
+        Assert.Equal((0, 15), (byKey.Requests, byKey.Refused));
+    }
+
+    /// <summary>A client hammering a one-request-a-minute key: thousands of 429s, a handful of ledger rows.</summary>
+    [LedgerFact]
+    public async Task A_refusal_storm_grows_the_ledger_by_one_row_per_minute_and_reason()
+    {
+        await using var floor = await FloorServer.StartAsync(PostgresForServer);
+        var key = await floor.NewKeyAsync(rpm: 1);
+        using var client = new HttpClient { BaseAddress = floor.Server.BaseAddress };
+        client.DefaultRequestHeaders.Authorization = new("Bearer", key.Secret);
+        int refused = 0, served = 0;
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            for (int i = 0; i < 150; i++)
+            {
+                using var r = await client.PostAsJsonAsync("/v1/completions", new { prompt = "Hi", max_tokens = 1 });
+                if ((int)r.StatusCode == 429)
+                    Interlocked.Increment(ref refused);
+                else if (r.IsSuccessStatusCode)
+                    Interlocked.Increment(ref served);
+            }
+        }));
+        Assert.Equal((1, 599), (served, refused));
+        Assert.Single(await floor.LedgerAsync(key.Team));
+        var counts = await floor.RefusalsAsync(key.Team);
+        Assert.InRange(counts.Count, 1, 2); // one per minute (the storm may straddle a minute boundary)
+        Assert.All(counts, c => Assert.Equal(("rate_limit_exceeded", 429, key.Id), (c.Reason, c.Status, c.Key)));
+        Assert.Equal(599, counts.Sum(c => c.Count));
+        Assert.Equal(599, floor.Server.Metrics.Refusals.Get("/v1/completions", "rate_limit_exceeded"));
+    }
+
     /// <summary>200 clients at once against a budget that holds about 50 of them, through the real server and SDK.</summary>
     [LedgerFact]
     public async Task Budget_is_never_overspent_by_concurrent_requests()
@@ -219,12 +266,15 @@ public abstract class LedgerTests : IAsyncLifetime
         Assert.Equal(before + admitted.Sum(r => r.Tokens), after.Spent);
 
         var ledger = await floor.LedgerAsync(key.Team);
-        Assert.Equal(201, ledger.Count); // the probe and all 200: admitted and refused alike
+        Assert.Equal(admitted.Count + 1, ledger.Count); // the probe and every admitted request, one line each
         var settled = ledger.Where(e => e.Status == 200).ToDictionary(e => e.RequestId);
         Assert.Equal(admitted.Count + 1, settled.Count);
         foreach (var r in admitted)
             Assert.Equal(r.Tokens, settled[r.Id].PromptTokens + settled[r.Id].CompletionTokens);
-        Assert.Equal(refused.Count, ledger.Count(e => e.Status == 429));
+        // Refusals are counted, not kept a line each: one row per minute and reason holds them all.
+        var refusals = await floor.RefusalsAsync(key.Team);
+        Assert.Equal(refused.Count, refusals.Where(c => c.Status == 429 && c.Reason == "insufficient_quota").Sum(c => c.Count));
+        Assert.InRange(refusals.Count, 1, 2); // the storm may straddle a minute boundary
     }
 
     /// <summary>Two replicas over one database: the budget holds across both.</summary>
@@ -258,7 +308,9 @@ public abstract class LedgerTests : IAsyncLifetime
         Assert.True(after.Spent <= after.Hard, $"spent {after.Spent} of {after.Hard}");
         Assert.Equal(budget.Spent + results.Sum(), after.Spent);
         Assert.InRange(results.Count(t => t > 0), 15, 22);
-        Assert.Equal(61, (await b.LedgerAsync(key.Team)).Count);
+        Assert.Equal(results.Count(t => t > 0) + 1, (await b.LedgerAsync(key.Team)).Count);
+        await a.RefusalsAsync(key.Team); // writes a's counts; b's answer then holds both replicas' refusals
+        Assert.Equal(results.Count(t => t == 0), (await b.RefusalsAsync(key.Team)).Sum(c => c.Count));
     }
 }
 
