@@ -5,21 +5,19 @@ using TokenFactory.Floor;
 namespace TokenFactory.Server.Floor;
 
 /// <summary>
-/// The floor's periodic work while the server runs: writes the refusal counts to the ledger every few
-/// seconds (and once more at shutdown, after the last settlements).
+/// The floor's periodic work while the server runs, every <see cref="FloorOptions.HeartbeatSeconds"/>: tells
+/// the ledger this process is alive, releases what processes that are gone still hold (a replica that died),
+/// and writes the refusal counts (once more at shutdown, after the last settlements).
 /// </summary>
 internal sealed class FloorBackground(FloorService floor, TimeProvider time, ILogger<FloorBackground> logger) : BackgroundService
 {
-    /// <summary>How often refusal counts are written: what a crash can lose of them, and the ledger's write rate under a refusal storm.</summary>
-    public static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(5);
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(FlushInterval, time);
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(floor.Options.HeartbeatSeconds), time);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
-                await FlushAsync(stoppingToken);
+                await TickAsync(stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -27,8 +25,19 @@ internal sealed class FloorBackground(FloorService floor, TimeProvider time, ILo
         }
     }
 
-    private async Task FlushAsync(CancellationToken cancellation)
+    private async Task TickAsync(CancellationToken cancellation)
     {
+        try
+        {
+            await floor.HeartbeatAsync(cancellation);
+            var interrupted = await floor.ReleaseGoneInstancesAsync(cancellation);
+            if (interrupted.Count > 0)
+                FloorLog.ReleasedInterrupted(logger, interrupted.Count, string.Join(", ", interrupted.Select(r => r.TeamId ?? "-").Distinct()));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            FloorLog.HeartbeatFailed(logger, e);
+        }
         try
         {
             await floor.Refusals.FlushAsync(cancellation);

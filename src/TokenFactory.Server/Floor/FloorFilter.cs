@@ -51,7 +51,7 @@ internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMet
         Admission admission;
         try
         {
-            admission = await floor.AdmitAsync(caller, work.Model, endpoint, work.PromptTokens, work.MaxCompletionTokens, context.RequestAborted);
+            admission = await floor.AdmitAsync(caller, work.Model, endpoint, work.PromptTokens, work.MaxCompletionTokens, context.RequestAborted, work.Id);
         }
         catch (FloorDeniedException denied)
         {

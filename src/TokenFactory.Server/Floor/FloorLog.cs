@@ -21,4 +21,13 @@ internal static partial class FloorLog
 
     [LoggerMessage(104, LogLevel.Warning, "Budget soft limit reached: {Budget} (spent {Spent})")]
     public static partial void SoftLimit(ILogger logger, string budget, string spent);
+
+    [LoggerMessage(106, LogLevel.Warning, "Released the budget reservations of {Count} requests held by server processes that stopped without settling them (teams: {Teams}); they are in the ledger as interrupted (status 0)")]
+    public static partial void ReleasedInterrupted(ILogger logger, int count, string teams);
+
+    [LoggerMessage(107, LogLevel.Warning, "Could not leave the ledger's list of live processes at shutdown; another process releases this one's entries once its heartbeat is old")]
+    public static partial void InstanceLeaveFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(108, LogLevel.Warning, "Could not heartbeat or check other server processes in the ledger; retrying")]
+    public static partial void HeartbeatFailed(ILogger logger, Exception exception);
 }

@@ -181,6 +181,79 @@ public abstract class LedgerTests : IAsyncLifetime
         Assert.Equal(166, byTeam.PromptTokens + byTeam.CompletionTokens);
     }
 
+    /// <summary>
+    /// A process that died (a crash, kill -9) leaves reservations behind: the next start, or any live replica,
+    /// releases them at once and records their requests as interrupted, while a live process keeps its own.
+    /// </summary>
+    [LedgerFact]
+    public async Task What_a_gone_process_holds_is_released_and_its_requests_recorded_as_interrupted()
+    {
+        var (team, key) = await NewKeyAsync();
+        await Store.CreateBudgetAsync(NewBudget(BudgetScope.Team, team.Id, BudgetUnit.Tokens, 10_000));
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Now);
+        var options = new TokenFactory.Floor.FloorOptions();
+        using var floor = new TokenFactory.Floor.FloorService(Store, options, clock);
+        await floor.StartAsync();
+
+        FloorInstance Instance(string id, string host, int pid, DateTimeOffset processStarted, TimeSpan heartbeatAge) =>
+            new(id, host, pid, processStarted, Now.AddHours(-1), Now - heartbeatAge);
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        var selfStarted = new DateTimeOffset(self.StartTime.ToUniversalTime());
+        string suffix = Guid.NewGuid().ToString("N")[..8];
+        var gone = new[]
+        {
+            Instance("silent-" + suffix, "another-host", 1, Now, TimeSpan.FromMinutes(5)),                          // no heartbeat for 5 minutes
+            Instance("exited-" + suffix, Environment.MachineName, ExitedPid(), Now, TimeSpan.Zero),                  // this host, process gone
+            Instance("reused-" + suffix, Environment.MachineName, self.Id, selfStarted.AddMinutes(-3), TimeSpan.Zero), // this host, pid now someone else's
+        };
+        var alive = new[]
+        {
+            Instance("remote-" + suffix, "another-host", 1, Now, TimeSpan.FromSeconds(10)),                         // heartbeat recent
+            Instance("here-" + suffix, Environment.MachineName, self.Id, selfStarted, TimeSpan.Zero),               // this very process
+        };
+        foreach (var instance in gone.Concat(alive))
+        {
+            await Store.RegisterInstanceAsync(instance);
+            await Store.TryReserveAsync(Reserve(key, 100) with { InstanceId = instance.Id, RequestId = "chatcmpl-" + instance.Id, Model = "a", Endpoint = "/v1/chat/completions" }, Now);
+        }
+        Assert.Equal(500, Assert.Single(await Store.BudgetStatusAsync(Now, key.Id, team.Id)).Reserved);
+
+        // (A shared PostgreSQL may hold other test runs' leftovers: only this test's instances are looked at.)
+        var interrupted = (await floor.ReleaseGoneInstancesAsync()).Where(r => r.RequestId.EndsWith(suffix, StringComparison.Ordinal)).ToList();
+        Assert.Equal(gone.Select(i => "chatcmpl-" + i.Id).Order(), interrupted.Select(r => r.RequestId).Order());
+        Assert.Equal(200, Assert.Single(await Store.BudgetStatusAsync(Now, key.Id, team.Id)).Reserved); // the live ones still hold theirs
+        foreach (var instance in gone)
+        {
+            var line = await Store.GetUsageAsync("chatcmpl-" + instance.Id);
+            Assert.NotNull(line);
+            Assert.Equal((UsageRecord.InterruptedStatus, key.Id, "a", 0L), (line.Status, line.KeyId, line.Model, line.TotalTokens));
+        }
+        var registered = (await Store.ListInstancesAsync()).Select(i => i.Id).ToHashSet();
+        Assert.DoesNotContain(gone[0].Id, registered);
+        Assert.Contains(alive[0].Id, registered);
+        Assert.DoesNotContain(await floor.ReleaseGoneInstancesAsync(), r => r.RequestId.EndsWith(suffix, StringComparison.Ordinal)); // released once
+
+        // The remote replica was only paused: its real settlement replaces nothing but an interrupted line.
+        clock.Advance(TimeSpan.FromMinutes(2));
+        var paused = await floor.ReleaseGoneInstancesAsync();
+        Assert.Contains(paused, r => r.RequestId == "chatcmpl-" + alive[0].Id);
+        await Store.SettleAsync(Usage(key, 30, 12) with { RequestId = "chatcmpl-" + alive[0].Id }, null, 0);
+        var settled = await Store.GetUsageAsync("chatcmpl-" + alive[0].Id);
+        Assert.Equal((200, 42L), (settled!.Status, settled.TotalTokens));
+        // A served line is never overwritten, nor charged twice: the same id again is refused by the store.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Store.SettleAsync(Usage(key, 1, 1) with { RequestId = "chatcmpl-" + alive[0].Id }, null, 0));
+        Assert.Equal(42L, (await Store.GetUsageAsync("chatcmpl-" + alive[0].Id))!.TotalTokens);
+        await floor.StopAsync();
+    }
+
+    /// <summary>The id of a process that has already exited.</summary>
+    private static int ExitedPid()
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("true") { UseShellExecute = false })!;
+        p.WaitForExit();
+        return p.Id;
+    }
+
     [LedgerFact]
     public async Task Refusal_counts_add_up_per_minute_key_and_reason()
     {
