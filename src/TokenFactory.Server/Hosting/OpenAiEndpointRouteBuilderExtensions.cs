@@ -30,11 +30,17 @@ public static class OpenAiEndpointRouteBuilderExtensions
         return endpoints;
     }
 
-    /// <summary>Metrics outermost (it sees final statuses), then OpenAI-shaped errors, then routing.</summary>
+    /// <summary>
+    /// Metrics outermost (it sees final statuses), then OpenAI-shaped errors, the URL and header limits, the cross-origin guard and
+    /// CORS for the origins it lets through (preflights answered here), then routing.
+    /// </summary>
     public static IApplicationBuilder UseTokenFactory(this IApplicationBuilder app)
     {
         app.UseMiddleware<MetricsMiddleware>();
         app.UseMiddleware<ErrorHandlingMiddleware>();
+        app.UseMiddleware<RequestLimitsMiddleware>();
+        app.UseMiddleware<OriginGuardMiddleware>();
+        app.UseCors();
         app.UseRouting();
         return app;
     }
