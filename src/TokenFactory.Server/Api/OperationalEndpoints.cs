@@ -1,12 +1,10 @@
 using Microsoft.AspNetCore.Http;
-using TokenFactory.Floor;
 using TokenFactory.Server.Contracts;
 using TokenFactory.Server.Hosting;
-using TokenFactory.Server.Metrics;
 
 namespace TokenFactory.Server.Api;
 
-/// <summary>GET /health (load balancers, Kubernetes probes) and GET /metrics (Prometheus).</summary>
+/// <summary>GET /health (load balancers, Kubernetes probes) and the fallback for unknown paths.</summary>
 internal static class OperationalEndpoints
 {
     public static IResult Health(EngineHost host) => host.State switch
@@ -15,9 +13,6 @@ internal static class OperationalEndpoints
         EngineState.Failed => Results.Json(new HealthResponse { Status = "error", Message = host.FailureMessage }, OpenAiJson.Default.HealthResponse, statusCode: 500),
         _ => Results.Json(new HealthResponse { Status = "loading", Message = "Loading model" }, OpenAiJson.Default.HealthResponse, statusCode: 503),
     };
-
-    public static IResult Metrics(EngineHost host, ServerMetrics metrics, FloorService floor) =>
-        Results.Text(metrics.Render(host, floor), PrometheusTextWriter.ContentType);
 
     public static Task NotFound(HttpContext context) =>
         ErrorHandlingMiddleware.WriteAsync(context, new OpenAiException(404, $"Unknown path {context.Request.Method} {context.Request.Path}.", OpenAiErrorTypes.NotFound, code: "unknown_url"));

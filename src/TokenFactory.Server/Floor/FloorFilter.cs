@@ -8,7 +8,7 @@ using TokenFactory.Floor.RateLimiting;
 using TokenFactory.Server.Api;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Hosting;
-using TokenFactory.Server.Metrics;
+using TokenFactory.Server.Telemetry;
 
 namespace TokenFactory.Server.Floor;
 
@@ -18,7 +18,7 @@ namespace TokenFactory.Server.Floor;
 /// admits the request the endpoint planned (model allowed, rate limits, budgets reserved), answers it
 /// metered so it is settled exactly once, and records every refusal (bad input, 429, 403) in the ledger.
 /// </summary>
-internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMetrics metrics, TimeProvider time, ILogger<FloorFilter> logger) : IEndpointFilter
+internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMetrics metrics, ServerActivities activities, TimeProvider time, ILogger<FloorFilter> logger) : IEndpointFilter
 {
     public const string BudgetWarningHeader = "x-tokenfactory-budget-warning";
 
@@ -36,7 +36,7 @@ internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMet
             if (result is not GenerationWork work)
                 return result;
             var admission = await AdmitAsync(context, caller, work, generation.Name);
-            return new MeteredGeneration(work, new MeteredRequest(admission, work.Started, time));
+            return new MeteredGeneration(work, new MeteredRequest(admission, work.Started, time, activities));
         }
         catch (Exception e)
         {
@@ -49,12 +49,14 @@ internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMet
     private async Task<Admission> AdmitAsync(HttpContext context, Caller caller, GenerationWork work, string endpoint)
     {
         Admission admission;
+        using var span = activities.StartAdmission(endpoint, work.Model, work.PromptTokens, work.MaxCompletionTokens);
         try
         {
             admission = await floor.AdmitAsync(caller, work.Model, endpoint, work.PromptTokens, work.MaxCompletionTokens, context.RequestAborted, work.Id);
         }
         catch (FloorDeniedException denied)
         {
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, denied.Reason.ToString());
             WriteRateLimitHeaders(context.Response, denied.RateLimit);
             throw;
         }
@@ -77,7 +79,7 @@ internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMet
         int status = ErrorMapper.StatusOf(context, e);
         string reason = status == ErrorMapper.ClientClosedRequest ? "client_closed" : ErrorMapper.Map(e) is var mapped ? mapped.Code ?? mapped.Type : "";
         floor.Refusals.Record(caller, host.Source?.Name ?? "", endpoint, status, reason);
-        metrics.Refusals.Add(1, endpoint, reason);
+        metrics.CountRefusal(endpoint, reason);
     }
 
     /// <summary>OpenAI's names: x-ratelimit-{limit,remaining,reset}-{requests,tokens}.</summary>

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 using TokenFactory.Floor;
 using TokenFactory.Server.Api;
 using TokenFactory.Server.Generation;
-using TokenFactory.Server.Metrics;
+using TokenFactory.Server.Telemetry;
 
 namespace TokenFactory.Server.Floor;
 
@@ -23,7 +23,8 @@ internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest mete
         var settlement = new Settlement(metered, work.Id);
         try
         {
-            await using var runner = new ChoiceRunner(work.Engine, work.Requests, metrics, time, work.Started, context.RequestAborted, metered, work.ChoicesPerPrompt);
+            await using var runner = new ChoiceRunner(work.Engine, work.Requests, metrics, services.GetRequiredService<ServerActivities>(), time, work.Started,
+                context.RequestAborted, metered, work.ChoicesPerPrompt);
             try
             {
                 await work.RespondAsync(context, runner, settlement);
@@ -43,7 +44,7 @@ internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest mete
         }
         finally
         {
-            metrics.RequestDuration.Observe(time.GetElapsedTime(work.Started).TotalSeconds);
+            metrics.RecordRequestDuration(time.GetElapsedTime(work.Started));
         }
     }
 }

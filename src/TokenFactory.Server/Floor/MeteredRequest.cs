@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using TokenFactory.Engine;
 using TokenFactory.Floor;
+using TokenFactory.Server.Telemetry;
 
 namespace TokenFactory.Server.Floor;
 
@@ -10,7 +11,7 @@ namespace TokenFactory.Server.Floor;
 /// it fails or the client leaves, once the engine has stopped every choice (so the ledger gets the tokens
 /// really generated).
 /// </summary>
-internal sealed class MeteredRequest(Admission admission, long startTimestamp, TimeProvider time)
+internal sealed class MeteredRequest(Admission admission, long startTimestamp, TimeProvider time, ServerActivities activities)
 {
     private readonly Lock _lock = new();
     private long _prompt, _cached, _completion;
@@ -65,7 +66,11 @@ internal sealed class MeteredRequest(Admission admission, long startTimestamp, T
     }
 
     /// <summary>Settles a completed request now (the caller then sends the response's end).</summary>
-    public Task SettleAsync(string requestId, int status) => Admission.SettleAsync(Outcome(requestId, status));
+    public async Task SettleAsync(string requestId, int status)
+    {
+        using var span = activities.StartSettlement(requestId, status);
+        await Admission.SettleAsync(Outcome(requestId, status)).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// A request that failed or was cancelled settles once its engine work has really stopped (cancelled

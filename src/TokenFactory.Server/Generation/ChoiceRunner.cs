@@ -1,7 +1,7 @@
 using System.Threading.Channels;
 using TokenFactory.Engine;
 using TokenFactory.Server.Floor;
-using TokenFactory.Server.Metrics;
+using TokenFactory.Server.Telemetry;
 
 namespace TokenFactory.Server.Generation;
 
@@ -19,6 +19,7 @@ internal sealed class ChoiceRunner : IAsyncDisposable
     private readonly CancellationTokenSource _cancel;
     private readonly Task _all;
     private readonly ServerMetrics _metrics;
+    private readonly ServerActivities _activities;
     private readonly TimeProvider _time;
     private readonly long _started;
     private readonly MeteredRequest? _metered;
@@ -26,9 +27,10 @@ internal sealed class ChoiceRunner : IAsyncDisposable
 
     /// <param name="metered">Told every choice's usage, for the ledger.</param>
     /// <param name="choicesPerPrompt">n: choices i·n … i·n+n−1 share prompt i, whose tokens count once.</param>
-    public ChoiceRunner(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, ServerMetrics metrics, TimeProvider time, long started, CancellationToken aborted,
-        MeteredRequest? metered = null, int choicesPerPrompt = 1)
+    public ChoiceRunner(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, ServerMetrics metrics, ServerActivities activities, TimeProvider time, long started,
+        CancellationToken aborted, MeteredRequest? metered = null, int choicesPerPrompt = 1)
     {
+        _activities = activities;
         _metered = metered;
         _choicesPerPrompt = Math.Max(1, choicesPerPrompt);
         _metrics = metrics;
@@ -50,6 +52,7 @@ internal sealed class ChoiceRunner : IAsyncDisposable
     {
         await Task.Yield(); // start every choice before any runs, so n > 1 queues them together
         long? last = null;
+        using var span = _activities.StartGeneration(index);
         try
         {
             await foreach (var update in engine.GenerateAsync(request, _cancel.Token).ConfigureAwait(false))
@@ -57,16 +60,17 @@ internal sealed class ChoiceRunner : IAsyncDisposable
                 long now = _time.GetTimestamp();
                 if (update.Final is { } final)
                 {
-                    Record(final);
+                    _metrics.RecordFinal(final);
+                    _activities.EndGeneration(span, final);
                     _metered?.OnFinal(final, index % _choicesPerPrompt == 0);
                 }
                 else if (update.Token >= 0)
                 {
                     if (last is long previous)
-                        _metrics.InterTokenLatency.Observe(_time.GetElapsedTime(previous, now).TotalSeconds);
+                        _metrics.RecordInterTokenLatency(_time.GetElapsedTime(previous, now));
                     else
                     {
-                        _metrics.TimeToFirstToken.Observe(_time.GetElapsedTime(_started, now).TotalSeconds);
+                        _metrics.RecordTimeToFirstToken(_time.GetElapsedTime(_started, now));
                         _metered?.OnToken(now);
                     }
                     last = now;
@@ -76,17 +80,10 @@ internal sealed class ChoiceRunner : IAsyncDisposable
         }
         catch (Exception e)
         {
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
             _events.Writer.TryWrite(new ChoiceEvent(index, null, e));
             await _cancel.CancelAsync().ConfigureAwait(false);
         }
-    }
-
-    private void Record(GenerationSummary final)
-    {
-        _metrics.PromptTokens.Add(final.PromptTokens);
-        _metrics.GenerationTokens.Add(final.CompletionTokens);
-        _metrics.QueueTime.Observe(final.QueueTime.TotalSeconds);
-        _metrics.FinishedGenerations.Add(1, final.FinishReason.ToString().ToLowerInvariant());
     }
 
     /// <summary>

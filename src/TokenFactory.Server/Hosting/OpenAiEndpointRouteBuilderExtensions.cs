@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using TokenFactory.Server.Api;
 using TokenFactory.Server.Floor;
-using TokenFactory.Server.Metrics;
+using TokenFactory.Server.Telemetry;
 
 namespace TokenFactory.Server.Hosting;
 
@@ -25,7 +25,7 @@ public static class OpenAiEndpointRouteBuilderExtensions
         api.MapPost("/apply-template", InspectionEndpoints.ApplyTemplateAsync);
         endpoints.MapGroup("/admin").AddEndpointFilter<AdminKeyFilter>().MapAdminEndpoints();
         endpoints.MapGet("/health", OperationalEndpoints.Health);
-        endpoints.MapGet("/metrics", OperationalEndpoints.Metrics);
+        endpoints.MapPrometheusScrapingEndpoint("/metrics");
         endpoints.MapFallback(OperationalEndpoints.NotFound);
         return endpoints;
     }

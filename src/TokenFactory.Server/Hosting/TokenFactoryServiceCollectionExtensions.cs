@@ -7,7 +7,7 @@ using TokenFactory.Floor;
 using TokenFactory.Floor.Energy;
 using TokenFactory.Floor.Ledger;
 using TokenFactory.Server.Floor;
-using TokenFactory.Server.Metrics;
+using TokenFactory.Server.Telemetry;
 
 namespace TokenFactory.Server.Hosting;
 
@@ -36,7 +36,7 @@ public static class TokenFactoryServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IEngineFactory, GgufEngineFactory>();
         services.TryAddSingleton<EngineHost>();
-        services.TryAddSingleton<ServerMetrics>();
+        services.AddTokenFactoryTelemetry(configuration);
         services.AddOptions<FloorOptions>().Bind(configuration.GetSection(FloorOptions.Section));
         services.TryAddSingleton<IFloorStore>(sp =>
         {

@@ -27,8 +27,8 @@ public sealed class CancelledRequestTests
         Assert.All(ledger, e => Assert.Equal(499, e.Status));
         Assert.All(ledger, e => Assert.InRange(e.CompletionTokens, 1, maxTokens - 1));
         // What the ledger charged is what the engine generated, token for token.
-        Assert.Equal(server.Metrics.GenerationTokens.Get(), ledger.Sum(e => e.CompletionTokens));
-        Assert.Equal(clients, server.Metrics.FinishedGenerations.Get("cancelled"));
+        Assert.Equal(await server.MetricAsync("tokenfactory_generation_tokens_total"), ledger.Sum(e => e.CompletionTokens));
+        Assert.Equal(clients, await server.MetricAsync("tokenfactory_generations_finished_total", ("finish_reason", "cancelled")));
     }
 
     /// <summary>Sends a long generation and goes away once the engine has produced some of it.</summary>
@@ -45,7 +45,7 @@ public sealed class CancelledRequestTests
         };
         var sending = server.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, leave.Token);
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (server.Metrics.TimeToFirstToken.Snapshot().Count == 0 && DateTime.UtcNow < deadline)
+        while (await server.MetricAsync("tokenfactory_time_to_first_token_seconds_count") == 0 && DateTime.UtcNow < deadline)
             await Task.Delay(5);
         await Task.Delay(100);
         await leave.CancelAsync();

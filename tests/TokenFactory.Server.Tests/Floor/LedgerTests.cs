@@ -297,7 +297,7 @@ public abstract class LedgerTests : IAsyncLifetime
         Assert.InRange(counts.Count, 1, 2); // one per minute (the storm may straddle a minute boundary)
         Assert.All(counts, c => Assert.Equal(("rate_limit_exceeded", 429, key.Id), (c.Reason, c.Status, c.Key)));
         Assert.Equal(599, counts.Sum(c => c.Count));
-        Assert.Equal(599, floor.Server.Metrics.Refusals.Get("/v1/completions", "rate_limit_exceeded"));
+        Assert.Equal(599, await floor.Server.MetricAsync("tokenfactory_requests_refused_total", ("endpoint", "/v1/completions"), ("reason", "rate_limit_exceeded")));
     }
 
     /// <summary>200 clients at once against a budget that holds about 50 of them, through the real server and SDK.</summary>

@@ -49,15 +49,18 @@ public sealed class DisconnectTests
 
         // Bounded wait for the server to record the cancelled generation, then for the engine to be idle.
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (server.Metrics.FinishedGenerations.Get("cancelled") == 0 && DateTime.UtcNow < deadline)
+        while (await Finished(server, "cancelled") == 0 && DateTime.UtcNow < deadline)
             await Task.Delay(10);
-        Assert.Equal(1, server.Metrics.FinishedGenerations.Get("cancelled"));
-        Assert.Equal(0, server.Metrics.FinishedGenerations.Get("length"));
+        Assert.Equal(1, await Finished(server, "cancelled"));
+        Assert.Equal(0, await Finished(server, "length"));
         await server.WaitForIdleAsync();
-        Assert.InRange(server.Metrics.GenerationTokens.Get(), 1, maxTokens - 1);
+        Assert.InRange(await server.MetricAsync("tokenfactory_generation_tokens_total"), 1, maxTokens - 1);
 
         // The engine serves the next request normally.
         using var next = await server.PostJsonAsync("/v1/completions", new { prompt = "Once upon a time", max_tokens = 4, temperature = 0 });
         Assert.True(next.IsSuccessStatusCode);
     }
+
+    private static Task<double> Finished(ServerInstance server, string reason) =>
+        server.MetricAsync("tokenfactory_generations_finished_total", ("finish_reason", reason));
 }

@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using TokenFactory.Engine;
 using TokenFactory.Models;
 using TokenFactory.Server.Hosting;
-using TokenFactory.Server.Metrics;
+using TokenFactory.Server.Telemetry;
 
 namespace TokenFactory.Server.Tests.Infrastructure;
 
@@ -35,7 +35,20 @@ public sealed class ServerInstance : IAsyncDisposable
     public Uri OpenAiEndpoint => new(BaseAddress, "/v1");
     public HttpClient Client { get; }
     public EngineHost Host => App.Services.GetRequiredService<EngineHost>();
-    public ServerMetrics Metrics => App.Services.GetRequiredService<ServerMetrics>();
+    public ServerActivities Activities => App.Services.GetRequiredService<ServerActivities>();
+
+    /// <summary>
+    /// A sample's value as GET /metrics reports it now (0 when the series does not exist yet), e.g.
+    /// <c>MetricAsync("tokenfactory_generations_finished_total", ("finish_reason", "cancelled"))</c> or a histogram's
+    /// <c>…_count</c>. Tests read metrics the way Prometheus does, through the exporter.
+    /// </summary>
+    public async Task<double> MetricAsync(string sample, params (string Label, string Value)[] labels)
+    {
+        var families = Metrics.PrometheusExposition.Parse(await Client.GetStringAsync("/metrics"));
+        return families.Values.SelectMany(f => f.Samples)
+            .Where(s => s.Name == sample && labels.All(l => s.Labels.GetValueOrDefault(l.Label) == l.Value))
+            .Sum(s => s.Value);
+    }
     public IInferenceEngine Engine => Host.Engine ?? throw new InvalidOperationException("not loaded");
 
     /// <summary>Starts a server over stories260K (or <paramref name="engineFactory"/>'s engine) and, unless told not to, waits until it is ready.</summary>

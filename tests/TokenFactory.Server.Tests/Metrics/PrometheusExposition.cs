@@ -31,14 +31,15 @@ public static partial class PrometheusExposition
         Assert.EndsWith("\n", text);
         var families = new Dictionary<string, Family>(StringComparer.Ordinal);
         var seriesSeen = new HashSet<string>(StringComparer.Ordinal);
-        string? helpFor = null, help = null;
+        // HELP and TYPE may come in either order (OpenTelemetry's exporter writes TYPE first), each once per family.
+        var helps = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var line in text[..^1].Split('\n'))
         {
             if (line.StartsWith("# HELP ", StringComparison.Ordinal))
             {
                 var parts = line[7..].Split(' ', 2);
                 Assert.Matches(MetricName(), parts[0]);
-                (helpFor, help) = (parts[0], parts.Length > 1 ? parts[1] : "");
+                Assert.True(helps.TryAdd(parts[0], parts.Length > 1 ? parts[1] : ""), $"HELP for {parts[0]} twice");
                 continue;
             }
             if (line.StartsWith("# TYPE ", StringComparison.Ordinal))
@@ -47,8 +48,7 @@ public static partial class PrometheusExposition
                 Assert.Equal(2, parts.Length);
                 Assert.Matches(MetricName(), parts[0]);
                 Assert.Contains(parts[1], new[] { "counter", "gauge", "histogram", "summary", "untyped" });
-                Assert.Equal(helpFor, parts[0]);
-                Assert.True(families.TryAdd(parts[0], new Family(parts[0], parts[1], help!, [])), $"family {parts[0]} declared twice");
+                Assert.True(families.TryAdd(parts[0], new Family(parts[0], parts[1], "", [])), $"family {parts[0]} declared twice");
                 continue;
             }
             Assert.False(line.StartsWith('#'), $"unexpected comment: {line}");
@@ -64,7 +64,8 @@ public static partial class PrometheusExposition
         }
         foreach (var f in families.Values)
             Validate(f);
-        return families;
+        Assert.All(families.Keys, name => Assert.True(helps.ContainsKey(name), $"{name} has no HELP"));
+        return families.ToDictionary(kv => kv.Key, kv => kv.Value with { Help = helps[kv.Key] }, StringComparer.Ordinal);
     }
 
     private static Family? FamilyOf(Dictionary<string, Family> families, string sample)

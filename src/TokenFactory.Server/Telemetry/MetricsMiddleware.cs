@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 
-namespace TokenFactory.Server.Metrics;
+namespace TokenFactory.Server.Telemetry;
 
 /// <summary>Counts every response by route pattern (not raw path, which would let clients create series) and status.</summary>
 internal sealed class MetricsMiddleware(RequestDelegate next, ServerMetrics metrics)
@@ -18,7 +18,7 @@ internal sealed class MetricsMiddleware(RequestDelegate next, ServerMetrics metr
         {
             string? pattern = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText;
             string endpoint = pattern is null || pattern.Contains('*') ? "unmatched" : pattern;
-            metrics.HttpRequests.Add(1, endpoint, status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            metrics.CountHttpRequest(endpoint, status);
         }
     }
 }
