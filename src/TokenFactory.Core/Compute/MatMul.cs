@@ -80,9 +80,6 @@ public sealed unsafe partial class MatMul : IParallelWork
 
     public ComputePool Pool => _pool;
 
-    /// <summary>Whether <paramref name="w"/> takes the tiled path on this CPU (false: the row kernels).</summary>
-    public static bool IsTiled(in WeightMatrix w) => KindOf(w) != Kind.Rows;
-
     private static Kind KindOf(in WeightMatrix w)
     {
         if (w.Packed != null)

@@ -162,14 +162,6 @@ public sealed class KvBlockPool
         _cached[hash] = block;
     }
 
-    /// <summary>Forgets every cached prefix (blocks stay allocated to their owners).</summary>
-    public void ClearPrefixCache()
-    {
-        foreach (int b in _cached.Values)
-            _registered[b] = false;
-        _cached.Clear();
-    }
-
     private void Unregister(int b)
     {
         _registered[b] = false;
