@@ -28,6 +28,7 @@ public sealed class ServerOptions
     /// <summary>Requests allowed to wait for the engine; more are refused with 503 and Retry-After.</summary>
     public int MaxWaitingRequests { get; set; } = 64;
 
+    /// <summary>The Retry-After (seconds) a request refused because the engine's wait queue is full is given.</summary>
     public int RetryAfterSeconds { get; set; } = 1;
 
     /// <summary>Larger request bodies get 413.</summary>
@@ -35,9 +36,6 @@ public sealed class ServerOptions
 
     /// <summary>max_tokens when a request gives none; 0 fills the rest of the context.</summary>
     public int DefaultMaxTokens { get; set; }
-
-    /// <summary><c>batching</c> (continuous batching, paged KV cache, prefix caching) or <c>serial</c> (one request at a time).</summary>
-    public string Engine { get; set; } = "batching";
 
     /// <summary>Paged KV cache budget, e.g. <c>512MiB</c> or <c>2GB</c>; empty sizes it for every running sequence's full context, capped at 1 GiB.</summary>
     public string? KvCacheMemory { get; set; }

@@ -25,13 +25,12 @@ internal static class ServeCommand
         var kvMemory = new Option<string?>("--kv-cache-memory") { Description = "Paged KV cache budget, e.g. 512MiB or 2GB (default: every running sequence's full context, capped at 1 GiB)" };
         var batchTokens = new Option<int?>("--max-batch-tokens") { Description = "Tokens per batching step: decodes plus prompt chunks (default 256)" };
         var maxRunning = new Option<int?>("--max-running") { Description = "Sequences run at once (default 32)" };
-        var engine = new Option<string?>("--engine") { Description = "batching (default) or serial" };
         var noAuth = new Option<bool>("--no-auth") { Description = "Accept requests without API keys (local use only; logged as a warning)" };
         var database = new Option<string?>("--database") { Description = "SQLite file for keys, budgets and the usage ledger (default ~/.local/share/tokenfactory/floor.db)" };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string instead of SQLite (replicas share budgets); or TOKENFACTORY_POSTGRES" };
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API. API keys are required unless --no-auth; the admin key comes from TOKENFACTORY_ADMIN_KEY.")
         {
-            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, engine, noAuth, database, postgres,
+            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, noAuth, database, postgres,
         };
         cmd.SetAction(r => CommandErrors.Run(() =>
         {
@@ -51,7 +50,6 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.KvCacheMemory), r.GetValue(kvMemory));
             Set(nameof(ServerOptions.MaxBatchTokens), r.GetValue(batchTokens));
             Set(nameof(ServerOptions.MaxRunningSequences), r.GetValue(maxRunning));
-            Set(nameof(ServerOptions.Engine), r.GetValue(engine));
             // Secrets come from the environment, never from the command line (where `ps` shows them).
             Set("Floor:AdminKey", Environment.GetEnvironmentVariable("TOKENFACTORY_ADMIN_KEY") is { Length: > 0 } adminKey ? adminKey : null);
             Set("Floor:Postgres", r.GetValue(postgres) ?? (Environment.GetEnvironmentVariable("TOKENFACTORY_POSTGRES") is { Length: > 0 } pg ? pg : null));

@@ -13,12 +13,14 @@ public sealed class Sampler
     private readonly float[] _keys;
     private readonly Dictionary<int, int> _counts = [];
     private readonly Queue<int> _window = new();
+    private readonly bool _penalize;
     private Random _random;
 
+    /// <param name="parameters">Already validated (<see cref="GenerationRequest.Validate"/>).</param>
     public Sampler(SamplingParameters parameters, int vocabSize)
     {
-        parameters.Validate();
         _p = parameters;
+        _penalize = parameters.HasPenalties;
         _logits = new float[vocabSize];
         _ids = new int[vocabSize];
         _keys = new float[vocabSize];
@@ -30,7 +32,8 @@ public sealed class Sampler
     /// <summary>Records a token (prompt or generated) for the penalty window.</summary>
     public void Accept(int token)
     {
-        if (_p.PenaltyWindow == 0)
+        // Without penalties the window would only be bookkeeping nobody reads.
+        if (_p.PenaltyWindow == 0 || !_penalize)
             return;
         _window.Enqueue(token);
         _counts[token] = _counts.GetValueOrDefault(token) + 1;
@@ -52,6 +55,9 @@ public sealed class Sampler
 
     public int Sample(ReadOnlySpan<float> logits)
     {
+        // Greedy without penalties reads the logits as they are: no copy of the vocabulary-wide row per token.
+        if (_p.IsGreedy && !_penalize)
+            return ArgMax(logits);
         var l = _logits.AsSpan(0, logits.Length);
         logits.CopyTo(l);
         ApplyPenalties(l);

@@ -1,6 +1,8 @@
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using TokenFactory.Chat;
 using TokenFactory.Engine;
 using TokenFactory.Floor;
@@ -13,7 +15,7 @@ namespace TokenFactory.Server.Api;
 /// Turns every failure into OpenAI's error shape and status: validation 400, unknown model 404, oversized
 /// body 413, overload 503 with Retry-After. A client that went away gets nothing (and 499 in the metrics).
 /// </summary>
-internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<ErrorHandlingMiddleware> logger)
+internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<ErrorHandlingMiddleware> logger, IOptions<ServerOptions> options)
 {
     /// <summary>nginx's code for "client closed the request"; only ever seen in metrics.</summary>
     public const int ClientClosedRequest = 499;
@@ -32,7 +34,7 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         }
         catch (Exception e)
         {
-            var error = Map(e);
+            var error = Map(e, options.Value.RetryAfterSeconds);
             if (error.Status >= 500 && (error.Status != 503 || e is System.Data.Common.DbException))
                 Log.Unhandled(logger, e, context.Request.Path);
             if (context.Response.HasStarted)
@@ -41,14 +43,19 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         }
     }
 
-    public static OpenAiException Map(Exception e) => e switch
+    /// <param name="retryAfterSeconds">What an overloaded engine's caller is told to wait (<see cref="ServerOptions.RetryAfterSeconds"/>).</param>
+    public static OpenAiException Map(Exception e, int retryAfterSeconds = 1) => e switch
     {
         OpenAiException o => o,
         FloorDeniedException d => FromDenial(d),
         ContextLengthExceededException c => OpenAiException.Invalid(c.Message, "messages", "context_length_exceeded"),
-        EngineOverloadedException o => new OpenAiException(503, o.Message, OpenAiErrorTypes.Unavailable, code: "server_overloaded")
+        InvalidGenerationRequestException g => OpenAiException.Invalid(
+            $"'{ParamName(g.Parameter)}' must be {g.Requirement}, not {g.Value.ToString(CultureInfo.InvariantCulture)}.", ParamName(g.Parameter)),
+        EngineOverloadedException o => new OpenAiException(503,
+            $"The server is overloaded: {o.Waiting} requests are already waiting. Retry after {Math.Max(1, retryAfterSeconds)} s.",
+            OpenAiErrorTypes.Unavailable, code: "server_overloaded")
         {
-            RetryAfterSeconds = Math.Max(1, (int)Math.Ceiling(o.RetryAfter.TotalSeconds)),
+            RetryAfterSeconds = Math.Max(1, retryAfterSeconds),
         },
         ArgumentException { ParamName: not null } a => OpenAiException.Invalid(Strip(a), a.ParamName),
         TemplateRaisedException t => OpenAiException.Invalid($"The chat template rejected the conversation: {t.Message}", "messages"),
@@ -60,6 +67,23 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
             RetryAfterSeconds = 1,
         },
         _ => new OpenAiException(500, "The server had an error while processing your request.", OpenAiErrorTypes.Server),
+    };
+
+    /// <summary>The request field (OpenAI's name, or llama.cpp's where OpenAI has none) that sets an engine parameter.</summary>
+    private static string ParamName(GenerationParameter parameter) => parameter switch
+    {
+        GenerationParameter.Prompt => "prompt",
+        GenerationParameter.MaxTokens => "max_tokens",
+        GenerationParameter.Logprobs => "logprobs",
+        GenerationParameter.Temperature => "temperature",
+        GenerationParameter.TopK => "top_k",
+        GenerationParameter.TopP => "top_p",
+        GenerationParameter.MinP => "min_p",
+        GenerationParameter.RepetitionPenalty => "repeat_penalty",
+        GenerationParameter.FrequencyPenalty => "frequency_penalty",
+        GenerationParameter.PresencePenalty => "presence_penalty",
+        GenerationParameter.PenaltyWindow => "repeat_last_n",
+        _ => parameter.ToString(),
     };
 
     /// <summary>OpenAI's statuses and codes: 401 invalid_api_key, 403, 429 rate_limit_exceeded or insufficient_quota.</summary>

@@ -36,7 +36,7 @@ internal static class GenerationPlanner
             RepetitionPenalty = r.RepeatPenalty ?? 1f,
             Seed = r.Seed is long seed ? unchecked((ulong)seed) : null,
         };
-        sampling.Validate(); // ArgumentException.ParamName → 400 with param
+        sampling.Validate(); // InvalidGenerationRequestException → 400 with param (ErrorHandlingMiddleware.Map)
         return new Plan(sampling, n, stop, maxTokens, maxTokensParam, r.IgnoreEos ?? false);
     }
 

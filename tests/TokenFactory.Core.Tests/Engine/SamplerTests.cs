@@ -103,18 +103,38 @@ public sealed class SamplerTests
     }
 
     [Theory]
-    [InlineData("temperature")]
-    [InlineData("top_p")]
-    [InlineData("min_p")]
-    public void Invalid_parameters_name_the_parameter(string name)
+    [InlineData(GenerationParameter.Temperature, -1f)]
+    [InlineData(GenerationParameter.TopP, 0f)]
+    [InlineData(GenerationParameter.MinP, 2f)]
+    [InlineData(GenerationParameter.TopK, -3f)]
+    [InlineData(GenerationParameter.RepetitionPenalty, 0f)]
+    [InlineData(GenerationParameter.FrequencyPenalty, 2.5f)]
+    [InlineData(GenerationParameter.PresencePenalty, -2.5f)]
+    [InlineData(GenerationParameter.PenaltyWindow, -1f)]
+    public void Invalid_parameters_name_the_parameter_and_the_value(GenerationParameter parameter, float value)
     {
-        var p = name switch
+        var p = parameter switch
         {
-            "temperature" => new SamplingParameters { Temperature = -1 },
-            "top_p" => new SamplingParameters { TopP = 0 },
-            _ => new SamplingParameters { MinP = 2 },
+            GenerationParameter.Temperature => new SamplingParameters { Temperature = value },
+            GenerationParameter.TopP => new SamplingParameters { TopP = value },
+            GenerationParameter.MinP => new SamplingParameters { MinP = value },
+            GenerationParameter.TopK => new SamplingParameters { TopK = (int)value },
+            GenerationParameter.RepetitionPenalty => new SamplingParameters { RepetitionPenalty = value },
+            GenerationParameter.FrequencyPenalty => new SamplingParameters { FrequencyPenalty = value },
+            GenerationParameter.PresencePenalty => new SamplingParameters { PresencePenalty = value },
+            _ => new SamplingParameters { PenaltyWindow = (int)value },
         };
-        var e = Assert.Throws<ArgumentException>(p.Validate);
-        Assert.Equal(name, e.ParamName);
+        var e = Assert.Throws<InvalidGenerationRequestException>(p.Validate);
+        Assert.Equal(parameter, e.Parameter);
+        Assert.Equal(value, e.Value);
+        Assert.StartsWith(parameter.ToString(), e.Message);
+    }
+
+    [Fact]
+    public void Default_parameters_are_valid_and_apply_no_penalty()
+    {
+        new SamplingParameters().Validate();
+        Assert.False(new SamplingParameters().HasPenalties);
+        Assert.True(new SamplingParameters { PresencePenalty = 0.1f }.HasPenalties);
     }
 }

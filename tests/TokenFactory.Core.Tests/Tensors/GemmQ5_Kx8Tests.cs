@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using TokenFactory.Gguf;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Tests.Tensors;

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace TokenFactory.Compute;
+namespace TokenFactory.Platform;
 
 /// <summary>
 /// Native buffers for data streamed every token (repacked weights) and for the bandwidth kernel that sets their

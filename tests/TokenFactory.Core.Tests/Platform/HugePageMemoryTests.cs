@@ -1,6 +1,6 @@
-using TokenFactory.Compute;
+using TokenFactory.Platform;
 
-namespace TokenFactory.Tests.Compute;
+namespace TokenFactory.Tests.Platform;
 
 public sealed unsafe class HugePageMemoryTests
 {
