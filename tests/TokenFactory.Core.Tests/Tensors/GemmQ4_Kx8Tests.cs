@@ -13,15 +13,14 @@ namespace TokenFactory.Tests.Tensors;
 /// </summary>
 public sealed unsafe class GemmQ4_Kx8Tests
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData(1, false)]
     [InlineData(3, false)]
     [InlineData(2, true)]
     public void Every_kernel_matches_the_scalar_kernel_bit_for_bit(int blocks, bool extreme)
     {
         bool narrow = GemmQ4_Kx8.IsSupported, wide = GemmQ4_Kx8.WideIsSupported;
-        if (!narrow && !wide)
-            return; // MatMul uses the row kernels, whose own tests cover them
+        Skip.If(!narrow && !wide, "needs AVX-VNNI or AVX-512BW+VBMI (the Q4_K group kernels); MatMul uses the row kernels there, whose own tests cover them");
         var rng = new Random(blocks * 7 + (extreme ? 1 : 0));
         int k = 256 * blocks, rowBytes = 144 * blocks;
         byte[][] rows = new byte[8][];
@@ -107,11 +106,10 @@ public sealed unsafe class GemmQ4_Kx8Tests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Both_high_nibble_extractions_give_every_byte_its_high_nibble()
     {
-        if (!GemmQ4_Kx8.WideIsSupported)
-            return;
+        Skip.If(!GemmQ4_Kx8.WideIsSupported, "needs AVX-512BW and VBMI (the 512-bit Q4_K kernels)");
         byte[] bytes = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
         for (int at = 0; at < 256; at += 64)
         {
