@@ -1,3 +1,5 @@
+using TokenFactory.Platform;
+
 namespace TokenFactory.Server;
 
 /// <summary>
@@ -8,7 +10,7 @@ public sealed class ServerOptions
 {
     public const string Section = "TokenFactory";
 
-    /// <summary>GGUF file to serve; empty serves the built-in default model.</summary>
+    /// <summary>GGUF file to serve (required: <c>tokenfactory serve</c> fills in its default when none is configured).</summary>
     public string? Model { get; set; }
 
     /// <summary>The id clients use in <c>model</c>; defaults to the file name without <c>.gguf</c>.</summary>
@@ -48,6 +50,12 @@ public sealed class ServerOptions
 
     /// <summary>Share cached KV blocks between requests with the same prompt prefix.</summary>
     public bool PrefixCaching { get; set; } = true;
+
+    /// <summary>
+    /// The kernels' settings (<c>TokenFactory:Kernels:*</c>), applied once before the model loads and logged; see
+    /// docs/server.md. Fixed for the process once a kernel has run.
+    /// </summary>
+    public KernelOptions Kernels { get; set; } = new();
 
     /// <summary>On SIGTERM/Ctrl-C, how long in-flight requests may run before they are cancelled.</summary>
     public double ShutdownTimeoutSeconds { get; set; } = 10;

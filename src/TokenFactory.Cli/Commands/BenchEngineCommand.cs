@@ -52,6 +52,7 @@ internal static class BenchEngineCommand
                     ["max_batch_tokens"] = options.MaxBatchTokens,
                     ["max_running"] = options.MaxRunningSequences,
                     ["prefix_caching"] = options.PrefixCaching,
+                    ["kernels"] = KernelChoices.Summary(),
                     ["kv_cache"] = ByteSize.Format(engine.KvCacheBytes),
                     ["recurrent_state"] = engine.RecurrentStateBytes > 0 ? ByteSize.Format(engine.RecurrentStateBytes) : null,
                 });

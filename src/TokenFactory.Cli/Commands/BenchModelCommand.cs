@@ -91,6 +91,7 @@ internal static class BenchModelCommand
         string types = string.Join("/", m.File.Tensors.Where(t => t.Dimensions.Length == 2).GroupBy(t => t.Type)
             .OrderByDescending(g => g.Sum(t => (long)t.RowBytes * t.RowCount)).Select(g => g.Key.ToString()));
         Console.WriteLine($"model: {fileName} ({fileBytes / 1e9:F2} GB, {c.Architecture}, {types}, {c.BlockCount} layers, embd {c.EmbeddingLength}, vocab {vocab}), threads {threads}, {batchTokens} prompt tokens per step");
+        Console.WriteLine($"kernels: {KernelChoices.Summary()}");
 
         // Memory roofline for generation: every weight matrix is read once per token (the embedding only one row),
         // plus the KV cache up to the current position (F16 keys and values), averaged over the generated positions.
@@ -256,6 +257,7 @@ internal static class BenchModelCommand
                 ["weightTypes"] = types,
                 ["threads"] = threads,
                 ["batchTokens"] = batchTokens,
+                ["kernels"] = new JsonObject(KernelChoices.Effective().Select(c => KeyValuePair.Create(c.Key, (JsonNode?)c.Value))),
                 ["reps"] = reps,
                 ["bandwidthBytesPerSecond"] = Math.Round(bandwidth),
                 ["bandwidthRuns"] = new JsonArray(bwReps.Select(b => (JsonNode?)Math.Round(b)).ToArray()),

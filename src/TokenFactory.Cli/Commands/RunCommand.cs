@@ -96,6 +96,7 @@ internal static class RunCommand
                 $"prompt: {summary.PromptTokens} tokens, {promptRate:F1} tokens/s | " +
                 $"generation: {summary.CompletionTokens} tokens, {generationRate:F1} tokens/s | " +
                 $"threads {engine.Threads} | finish: {summary.FinishReason.ToString().ToLowerInvariant()}");
+            Console.Error.WriteLine($"kernels: {KernelChoices.Summary()}");
             return 0;
         }));
         return cmd;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using TokenFactory.Server;
 using TokenFactory.Server.Hosting;
@@ -15,7 +16,7 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model", "-m") { Description = "GGUF model to serve (default: the built-in model)" };
+        var model = new Option<string?>("--model", "-m") { Description = "GGUF model to serve (default: TokenFactory:Model from appsettings.json or the environment, else the built-in model)" };
         var host = new Option<string?>("--host") { Description = "Address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)" };
         var port = new Option<int?>("--port") { Description = "Port to listen on (default 8080)" };
         var threads = new Option<int?>("--threads", "-t") { Description = "Compute threads (default: all cores)" };
@@ -58,6 +59,17 @@ internal static class ServeCommand
                 Set("Floor:Auth", "none");
             if (r.GetValue(model) is string path && !File.Exists(path))
                 throw new TokenFactoryException($"model file not found: {path}");
+            if (r.GetValue(model) is null && !ModelConfigured())
+            {
+                // The server is always given a model; without one configured anywhere, the command line picks the default.
+                var builtIn = BuiltInModel.Resolve();
+                Console.Error.WriteLine($"No model configured: serving the built-in default, {builtIn.Description}.");
+                Console.Error.WriteLine("Serve a real GGUF with: tokenfactory serve --model path/to/model.gguf");
+                Set(nameof(ServerOptions.Model), builtIn.Path);
+            }
+            // The deprecated TOKENFACTORY_* kernel variables, as TokenFactory:Kernels:* for the server's configuration.
+            foreach (var (key, value) in KernelSettings.FromDeprecatedVariables(Environment.GetEnvironmentVariable))
+                overrides[key] = value;
 
             // Ctrl-C and SIGTERM stop the host: Kestrel stops accepting, in-flight requests get ShutdownTimeoutSeconds.
             var app = TokenFactoryServer.Build([], overrides);
@@ -66,5 +78,21 @@ internal static class ServeCommand
             return engineHost.State == EngineState.Failed ? 1 : 0;
         }));
         return cmd;
+    }
+
+    /// <summary>
+    /// Whether the server's own configuration names a model: <c>TokenFactory:Model</c> in the environment or in
+    /// appsettings.json (and appsettings.{Environment}.json) of the working directory, the server's content root.
+    /// </summary>
+    private static bool ModelConfigured()
+    {
+        string environment = Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT") ?? Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT") ?? "Production";
+        var configuration = new ConfigurationBuilder()
+            .SetBasePath(Directory.GetCurrentDirectory())
+            .AddJsonFile("appsettings.json", optional: true)
+            .AddJsonFile($"appsettings.{environment}.json", optional: true)
+            .AddEnvironmentVariables()
+            .Build();
+        return !string.IsNullOrWhiteSpace(configuration[$"{ServerOptions.Section}:{nameof(ServerOptions.Model)}"]);
     }
 }

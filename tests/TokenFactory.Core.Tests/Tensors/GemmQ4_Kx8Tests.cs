@@ -125,12 +125,11 @@ public sealed unsafe class GemmQ4_Kx8Tests
     }
 
     [Fact]
-    public void TOKENFACTORY_Q4K_WIDE_turns_the_512_bit_kernels_off_or_on_where_they_can_run()
+    public void Q4KWide_turns_the_512_bit_kernels_off_or_on_where_they_can_run()
     {
-        // "0" keeps the 256-bit kernels, unless they cannot run (no AVX-VNNI) and the 512-bit ones can.
-        Assert.Equal(GemmQ4_Kx8.WideIsSupported && !GemmQ4_Kx8.IsSupported, GemmQ4_Kx8.ChooseWide("0"));
-        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide("1"));
-        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide(null));
-        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide("yes")); // anything else: the default
+        // False keeps the 256-bit kernels, unless they cannot run (no AVX-VNNI) and the 512-bit ones can.
+        Assert.Equal(GemmQ4_Kx8.WideIsSupported && !GemmQ4_Kx8.IsSupported, GemmQ4_Kx8.ChooseWide(false));
+        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide(true));
+        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.UseWide); // the default
     }
 }

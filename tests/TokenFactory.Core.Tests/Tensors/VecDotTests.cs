@@ -317,12 +317,14 @@ public sealed class VecDotTests
     }
 
     [Fact]
-    public void The_widest_supported_tier_is_chosen()
+    public void The_widest_supported_tier_is_chosen_unless_a_supported_one_is_pinned()
     {
         VecDotIsa expected = VecDotIsaInfo.IsSupported(VecDotIsa.Avx512) ? VecDotIsa.Avx512
             : VecDotIsaInfo.IsSupported(VecDotIsa.Avx2) ? VecDotIsa.Avx2 : VecDotIsa.Scalar;
-        if (Environment.GetEnvironmentVariable("TOKENFACTORY_VECDOT_ISA") is null)
-            Assert.Equal(expected, VecDotIsaInfo.Best);
+        Assert.Equal(expected, VecDotIsaInfo.Best); // the tests run with KernelOptions.Isa = Best
+        Assert.Equal(expected, VecDotIsaInfo.Choose(TokenFactory.Platform.KernelIsa.Best));
+        Assert.Equal(VecDotIsa.Scalar, VecDotIsaInfo.Choose(TokenFactory.Platform.KernelIsa.Scalar));
+        Assert.Equal(VecDotIsaInfo.IsSupported(VecDotIsa.Avx2) ? VecDotIsa.Avx2 : expected, VecDotIsaInfo.Choose(TokenFactory.Platform.KernelIsa.Avx2));
     }
 
     [Fact]
