@@ -12,17 +12,16 @@ namespace TokenFactory.Tests.Engine;
 /// tokens as the request alone whatever the batch, preemption recomputes with a fresh state,
 /// cancellation and completion return every state slot and block, and prefix caching stays off.
 /// Synthetic models' greedy tokens lean on the current token, so besides tokens every test compares
-/// each step's log-probabilities: a sequence reading another's state moves them by far more than
-/// <see cref="LogprobTolerance"/>.
+/// each step's log-probabilities, bit for bit (<see cref="LogprobTolerance"/>).
 /// </summary>
 public sealed class HybridBatchingTests
 {
     /// <summary>
-    /// Batched and solo log-probabilities: a token's results are meant to be independent of its batch, bit for bit; the
-    /// tolerance dates from the retired contiguous single-sequence pass (up to 2e-3 apart on the synthetic llama Q8_0
-    /// model) and still catches a sequence reading another's state, which moves them by far more.
+    /// Batched and solo log-probabilities are the same bits: both run the one paged forward pass, whose per-token results
+    /// do not depend on the batch or the prefill chunking (the retired contiguous single-sequence pass was up to 2e-3
+    /// apart and needed a tolerance). A sequence reading another's state moves them by far more.
     /// </summary>
-    private const float LogprobTolerance = 1e-2f;
+    private const float LogprobTolerance = 0f;
 
     private sealed record Trace(List<int> Tokens, List<float> Logprobs, GenerationSummary? Final);
 
