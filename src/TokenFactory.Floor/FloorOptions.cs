@@ -17,6 +17,15 @@ public sealed class FloorOptions
     /// <summary>A PostgreSQL connection string; when set it replaces SQLite (several replicas can share budgets).</summary>
     public string? Postgres { get; set; }
 
+    /// <summary>How often this process tells the ledger it is alive (its reservations stay held while it does).</summary>
+    public double HeartbeatSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// A process whose heartbeat is older than this is gone: its reservations are released and its requests
+    /// recorded as interrupted. A process on this host that no longer runs is known gone at once.
+    /// </summary>
+    public double InstanceTimeoutSeconds { get; set; } = 30;
+
     public PricingOptions Pricing { get; set; } = new();
 
     public EnergyOptions Energy { get; set; } = new();
@@ -28,6 +37,8 @@ public sealed class FloorOptions
     {
         if (!string.Equals(Auth, "keys", StringComparison.OrdinalIgnoreCase) && !string.Equals(Auth, "none", StringComparison.OrdinalIgnoreCase))
             throw new TokenFactoryException($"TokenFactory:Floor:Auth is '{Auth}': use 'keys' (API keys required) or 'none' (no keys, local use only).");
+        if (!(HeartbeatSeconds > 0) || !(InstanceTimeoutSeconds >= 2 * HeartbeatSeconds))
+            throw new TokenFactoryException($"TokenFactory:Floor:HeartbeatSeconds ({HeartbeatSeconds}) must be positive and InstanceTimeoutSeconds ({InstanceTimeoutSeconds}) at least twice it.");
         if (Pricing.Pue < 1 || !double.IsFinite(Pricing.Pue))
             throw new TokenFactoryException($"TokenFactory:Floor:Pricing:Pue is {Pricing.Pue}: power usage effectiveness is at least 1.");
         if (Pricing.MachineUsdPerHour < 0 || Pricing.UsdPerKwh < 0 || Pricing.ReserveUsdPerMillionTokens < 0 || Energy.EstimatedWatts < 0)

@@ -13,7 +13,10 @@ namespace TokenFactory.Floor;
 /// </summary>
 public sealed class FloorService(IFloorStore store, FloorOptions options, TimeProvider time, IEnergyMeter? energyMeter = null) : IDisposable
 {
-    /// <summary>Reservations of a process that died stop holding budget after this long.</summary>
+    /// <summary>
+    /// The last resort for a reservation no live process releases (one written before instances were tracked):
+    /// it stops holding budget after this long.
+    /// </summary>
     public static readonly TimeSpan ReservationLifetime = TimeSpan.FromHours(1);
 
     private readonly CostCalculator _cost = new(options.Pricing);
@@ -25,6 +28,45 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
     public FloorTotals Totals { get; } = new();
     public IEnergyMeter? EnergyMeter => energyMeter;
     public CostCalculator Cost => _cost;
+
+    /// <summary>This process on the ledger: its reservations are released by others if it dies.</summary>
+    public FloorInstance Instance { get; } = FloorInstance.Current(time.GetUtcNow());
+
+    /// <summary>At start-up: registers this process and releases what processes that are gone still hold.</summary>
+    public async Task<IReadOnlyList<UsageRecord>> StartAsync(CancellationToken cancellation = default)
+    {
+        await store.RegisterInstanceAsync(Instance with { Heartbeat = time.GetUtcNow() }, cancellation).ConfigureAwait(false);
+        return await ReleaseGoneInstancesAsync(cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>Keeps this process registered (registering it again if another process took it for dead).</summary>
+    public async Task HeartbeatAsync(CancellationToken cancellation = default)
+    {
+        if (!await store.HeartbeatAsync(Instance.Id, time.GetUtcNow(), cancellation).ConfigureAwait(false))
+            await store.RegisterInstanceAsync(Instance with { Heartbeat = time.GetUtcNow() }, cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Releases the reservations of every registered process that is gone (its heartbeat too old, or, on this
+    /// host, its process no longer running) and records their requests as interrupted.
+    /// </summary>
+    public async Task<IReadOnlyList<UsageRecord>> ReleaseGoneInstancesAsync(CancellationToken cancellation = default)
+    {
+        var now = time.GetUtcNow();
+        var timeout = TimeSpan.FromSeconds(options.InstanceTimeoutSeconds);
+        var interrupted = new List<UsageRecord>();
+        foreach (var instance in await store.ListInstancesAsync(cancellation).ConfigureAwait(false))
+        {
+            if (instance.Id == Instance.Id || instance.MayBeAlive(now, timeout))
+                continue;
+            interrupted.AddRange(await store.ReleaseInstanceAsync(instance.Id, now, cancellation).ConfigureAwait(false));
+        }
+        return interrupted;
+    }
+
+    /// <summary>At a clean shutdown, after the last settlement: nothing is held any more, and the process leaves the ledger.</summary>
+    public Task<IReadOnlyList<UsageRecord>> StopAsync(CancellationToken cancellation = default) =>
+        store.ReleaseInstanceAsync(Instance.Id, time.GetUtcNow(), cancellation);
 
     /// <summary>The caller behind an <c>Authorization</c> header; anonymous when the server runs without keys.</summary>
     /// <exception cref="FloorDeniedException">MissingKey, InvalidKey, RevokedKey, ExpiredKey.</exception>
@@ -65,7 +107,9 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
     /// takes it from the rate-limit buckets and reserves it against every budget of the key and the team.
     /// </summary>
     /// <exception cref="FloorDeniedException">ModelNotAllowed, RateLimited or QuotaExceeded.</exception>
-    public async Task<Admission> AdmitAsync(Caller caller, string model, string endpoint, long promptTokens, long maxCompletionTokens, CancellationToken cancellation = default)
+    /// <param name="requestId">The id the response will carry; a request cut off by a crash is recorded under it as interrupted.</param>
+    public async Task<Admission> AdmitAsync(Caller caller, string model, string endpoint, long promptTokens, long maxCompletionTokens, CancellationToken cancellation = default,
+        string? requestId = null)
     {
         CheckModel(caller, model);
         var started = time.GetUtcNow();
@@ -76,7 +120,10 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         IReadOnlyList<BudgetStatus> soft = [];
         if (caller.Key is { } key)
         {
-            var reservation = new Reservation("rsv_" + Guid.NewGuid().ToString("N"), key.Id, key.TeamId, worstTokens, worstUsd, started, started + ReservationLifetime);
+            var reservation = new Reservation("rsv_" + Guid.NewGuid().ToString("N"), key.Id, key.TeamId, worstTokens, worstUsd, started, started + ReservationLifetime)
+            {
+                InstanceId = Instance.Id, RequestId = requestId, Model = model, Endpoint = endpoint,
+            };
             ReservationOutcome outcome;
             try
             {
@@ -102,23 +149,8 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         return new Admission(this, caller, model, endpoint, started, reservationId, worstTokens, worstUsd, rate, soft);
     }
 
-    /// <summary>
-    /// Records a request refused before it ran (bad request, rate limit, quota): status only, no usage, and
-    /// without waiting for the disk: nothing was served, and a client hammering a limit must not turn each
-    /// refusal into a flush. The next durable commit writes it out.
-    /// </summary>
-    public Task RecordRefusalAsync(Caller caller, string model, string endpoint, int status, DateTimeOffset started, CancellationToken cancellation = default) =>
-        store.SettleAsync(new UsageRecord
-        {
-            RequestId = "req_" + Guid.NewGuid().ToString("N"),
-            Time = started,
-            KeyId = caller.KeyId,
-            TeamId = caller.TeamId,
-            Model = model,
-            Endpoint = endpoint,
-            Status = status,
-            DurationSeconds = (time.GetUtcNow() - started).TotalSeconds,
-        }, null, 0, cancellation, durable: false);
+    /// <summary>Refused requests, counted per minute, key and reason, written to the ledger in batches.</summary>
+    public RefusalLog Refusals { get; } = new(store, time);
 
     internal async Task SettleAsync(Admission admission, UsageOutcome outcome, CancellationToken cancellation)
     {

@@ -59,4 +59,16 @@ public sealed class ServerOptions
 
     /// <summary>On SIGTERM/Ctrl-C, how long in-flight requests may run before they are cancelled.</summary>
     public double ShutdownTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Which web pages may call the API from a browser (none by default).</summary>
+    public CorsSettings Cors { get; set; } = new();
+}
+
+public sealed class CorsSettings
+{
+    /// <summary>
+    /// Origins (<c>https://app.example.com</c>) whose pages may call the API from a browser; <c>*</c> allows
+    /// every origin (never with a server others can reach without keys). Empty: only the server's own pages.
+    /// </summary>
+    public string[] AllowedOrigins { get; set; } = [];
 }

@@ -182,4 +182,109 @@ public sealed class FloorCommandTests : IDisposable
         Assert.True(lost.Count == 0, $"{lost.Count} of {completed.Count} completed requests are missing from the ledger, e.g. {lost.FirstOrDefault()}");
         Assert.All(ledger.Where(e => completed.Contains((string)e!["request_id"]!)), e => Assert.Equal(8, (int)e!["completion_tokens"]!));
     }
+
+    [Fact]
+    public Task After_a_crash_no_budget_is_held_and_cut_off_requests_are_recorded_as_interrupted() =>
+        CrashWithTightBudgetAsync(Environment, ["--database", Database]);
+
+    [PostgresFact]
+    public Task After_a_crash_no_PostgreSQL_budget_is_held_and_cut_off_requests_are_recorded_as_interrupted()
+    {
+        var environment = Environment;
+        environment["TOKENFACTORY_POSTGRES"] = PostgresFactAttribute.Require();
+        return CrashWithTightBudgetAsync(environment, []);
+    }
+
+    /// <summary>
+    /// A team whose budget holds exactly the requests in flight plus half of one more: killed hard, the server
+    /// would leave their reservations behind and block the team for an hour; the restart must release them.
+    /// </summary>
+    private static async Task CrashWithTightBudgetAsync(Dictionary<string, string> environment, string[] store)
+    {
+        const int requests = 32, maxTokens = 450;
+        string team = "crash-" + Guid.NewGuid().ToString("N")[..10];
+        string[] serve = [.. store, "--max-running", "1"]; // one at a time: the others wait, admitted, holding budget
+        var finished = new ConcurrentBag<string>();
+        string secret;
+        long worst;
+        string budgetId;
+        await using (var server = await ServeProcess.StartAsync(environment, serve))
+        {
+            using var admin = AdminClient(server);
+            (await admin.PostAsJsonAsync("/admin/teams", new { id = team })).EnsureSuccessStatusCode();
+            secret = (string)JsonNode.Parse(await (await admin.PostAsJsonAsync("/admin/keys", new { team })).Content.ReadAsStringAsync())!["secret"]!;
+            using var client = KeyClient(server, secret);
+            var probe = JsonNode.Parse(await (await client.PostAsJsonAsync("/v1/chat/completions", Chat(1, stream: false))).Content.ReadAsStringAsync())!;
+            long probeTokens = (long)probe["usage"]!["total_tokens"]!;
+            worst = (long)probe["usage"]!["prompt_tokens"]! + maxTokens;
+            var budget = JsonNode.Parse(await (await admin.PostAsJsonAsync("/admin/budgets",
+                new { scope = "team", scope_id = team, unit = "tokens", hard = probeTokens + requests * worst + worst / 2, period = "month" })).Content.ReadAsStringAsync())!;
+            budgetId = (string)budget["id"]!;
+
+            var sends = Enumerable.Range(0, requests).Select(async _ =>
+            {
+                try
+                {
+                    using var response = await client.PostAsJsonAsync("/v1/chat/completions", Chat(maxTokens, stream: false));
+                    if (response.IsSuccessStatusCode)
+                        finished.Add((string)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["id"]!);
+                }
+                catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
+                {
+                    // the server died under it
+                }
+            }).ToArray();
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (await ReservedAsync(admin, budgetId) < requests * 2 / 3 * worst)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the requests were never admitted together");
+                await Task.Delay(5);
+            }
+            server.KillHard();
+            await Task.WhenAll(sends);
+        }
+        Assert.True(finished.Count < requests, "the kill should land while requests hold budget");
+
+        await using var restarted = await ServeProcess.StartAsync(environment, serve);
+        using var restartedAdmin = AdminClient(restarted);
+        Assert.Equal(0, await ReservedAsync(restartedAdmin, budgetId)); // released at start-up, not an hour later
+        Assert.Contains("they are in the ledger as interrupted (status 0)", restarted.Log);
+        var ledger = JsonNode.Parse(await restartedAdmin.GetStringAsync("/admin/ledger?limit=100000"))!["data"]!.AsArray()
+            .Where(e => (string?)e!["team"] == team).ToList();
+        Assert.Equal(requests + 1, ledger.Count); // the probe, and every request: served or interrupted
+        var interrupted = ledger.Where(e => (int)e!["status"]! == 0).ToList();
+        Assert.True(interrupted.Count >= requests - finished.Count - 1, $"{interrupted.Count} interrupted, {finished.Count} of {requests} finished");
+        Assert.All(interrupted, e => Assert.Equal(0, (long)e!["prompt_tokens"]! + (long)e!["completion_tokens"]!));
+        Assert.All(finished, id => Assert.Equal(200, (int)ledger.Single(e => (string)e!["request_id"]! == id)!["status"]!));
+
+        // The team can use what it did not spend at once.
+        using var after = KeyClient(restarted, secret);
+        using var next = await after.PostAsJsonAsync("/v1/chat/completions", Chat(maxTokens, stream: false));
+        Assert.True(next.IsSuccessStatusCode, $"{(int)next.StatusCode}: {await next.Content.ReadAsStringAsync()}");
+    }
+
+    private static object Chat(int maxTokens, bool stream) => new
+    {
+        messages = new[] { new { role = "user", content = "Tell me a story." } }, max_tokens = maxTokens, ignore_eos = true, temperature = 0, stream,
+    };
+
+    private static HttpClient AdminClient(ServeProcess server)
+    {
+        var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
+        return http;
+    }
+
+    private static HttpClient KeyClient(ServeProcess server, string secret)
+    {
+        var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", secret);
+        return http;
+    }
+
+    private static async Task<long> ReservedAsync(HttpClient admin, string budgetId)
+    {
+        var budgets = JsonNode.Parse(await admin.GetStringAsync("/admin/budgets"))!["data"]!.AsArray();
+        return (long)(double)budgets.Single(b => (string)b!["id"]! == budgetId)!["reserved"]!;
+    }
 }

@@ -28,10 +28,11 @@ internal static class ServeCommand
         var maxRunning = new Option<int?>("--max-running") { Description = "Sequences run at once (default 32)" };
         var noAuth = new Option<bool>("--no-auth") { Description = "Accept requests without API keys (local use only; logged as a warning)" };
         var database = new Option<string?>("--database") { Description = "SQLite file for keys, budgets and the usage ledger (default ~/.local/share/tokenfactory/floor.db)" };
+        var origins = new Option<string[]>("--allowed-origin") { Description = "A web page origin allowed to call the API from a browser, e.g. https://app.example.com (repeatable; default none)", AllowMultipleArgumentsPerToken = false };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string instead of SQLite (replicas share budgets); or TOKENFACTORY_POSTGRES" };
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API. API keys are required unless --no-auth; the admin key comes from TOKENFACTORY_ADMIN_KEY.")
         {
-            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, noAuth, database, postgres,
+            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, noAuth, database, postgres, origins,
         };
         cmd.SetAction(r => CommandErrors.Run(() =>
         {
@@ -55,6 +56,9 @@ internal static class ServeCommand
             Set("Floor:AdminKey", Environment.GetEnvironmentVariable("TOKENFACTORY_ADMIN_KEY") is { Length: > 0 } adminKey ? adminKey : null);
             Set("Floor:Postgres", r.GetValue(postgres) ?? (Environment.GetEnvironmentVariable("TOKENFACTORY_POSTGRES") is { Length: > 0 } pg ? pg : null));
             Set("Floor:Database", r.GetValue(database));
+            var allowed = r.GetValue(origins) ?? [];
+            for (int i = 0; i < allowed.Length; i++)
+                Set($"Cors:AllowedOrigins:{i}", allowed[i]);
             if (r.GetValue(noAuth))
                 Set("Floor:Auth", "none");
             if (r.GetValue(model) is string path && !File.Exists(path))

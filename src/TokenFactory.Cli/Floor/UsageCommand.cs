@@ -7,11 +7,11 @@ namespace TokenFactory.Cli.Floor;
 /// <summary><c>tokenfactory usage</c>: the ledger summed by key, team, model or day, with energy and cost per token.</summary>
 internal static class UsageCommand
 {
-    private static readonly string[] Header = ["group", "requests", "prompt", "cached", "completion", "energy_J", "J/token", "cost_usd", "usd/M_in", "usd/M_out"];
+    private static readonly string[] Header = ["group", "requests", "refused", "prompt", "cached", "completion", "energy_J", "J/token", "cost_usd", "usd/M_in", "usd/M_out"];
 
     private static string[] Row(UsageRowBody u) =>
     [
-        u.Group, TextTable.Number(u.Requests), TextTable.Number(u.PromptTokens), TextTable.Number(u.CachedPromptTokens), TextTable.Number(u.CompletionTokens),
+        u.Group, TextTable.Number(u.Requests), TextTable.Number(u.Refused), TextTable.Number(u.PromptTokens), TextTable.Number(u.CachedPromptTokens), TextTable.Number(u.CompletionTokens),
         TextTable.Number(u.EnergyJoules, "0.###") + (u.EnergyEstimated ? " (est.)" : ""), TextTable.Number(u.JoulesPerToken, "G4"), TextTable.Number(u.CostUsd, "G6"),
         TextTable.Number(u.UsdPerMillionInputTokens, "G6"), TextTable.Number(u.UsdPerMillionOutputTokens, "G6"),
     ];
@@ -83,14 +83,14 @@ internal static class UsageCommand
 
     private static UsageRowBody ToBody(UsageRow r) => new()
     {
-        Group = r.Group, Requests = r.Requests, PromptTokens = r.PromptTokens, CachedPromptTokens = r.CachedPromptTokens, CompletionTokens = r.CompletionTokens,
+        Group = r.Group, Requests = r.Requests, Refused = r.Refused, PromptTokens = r.PromptTokens, CachedPromptTokens = r.CachedPromptTokens, CompletionTokens = r.CompletionTokens,
         EnergyJoules = r.EnergyJoules, EnergyEstimated = r.EnergyEstimated, CostUsd = r.CostUsd, InputCostUsd = r.InputCostUsd, OutputCostUsd = r.OutputCostUsd,
         JoulesPerToken = r.JoulesPerToken, UsdPerMillionInputTokens = r.UsdPerMillionInputTokens, UsdPerMillionOutputTokens = r.UsdPerMillionOutputTokens,
     };
 
     private static UsageRow ToRow(UsageRowBody u) => new()
     {
-        Group = u.Group, Requests = u.Requests, PromptTokens = u.PromptTokens, CachedPromptTokens = u.CachedPromptTokens, CompletionTokens = u.CompletionTokens,
+        Group = u.Group, Requests = u.Requests, Refused = u.Refused, PromptTokens = u.PromptTokens, CachedPromptTokens = u.CachedPromptTokens, CompletionTokens = u.CompletionTokens,
         EnergyJoules = u.EnergyJoules, EnergyEstimated = u.EnergyEstimated, InputCostUsd = u.InputCostUsd, OutputCostUsd = u.OutputCostUsd,
     };
 }

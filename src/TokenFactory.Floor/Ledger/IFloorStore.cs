@@ -45,6 +45,27 @@ public interface IFloorStore : IAsyncDisposable
     /// </summary>
     Task SettleAsync(UsageRecord record, string? reservationId, double chargedUsd, CancellationToken cancellation = default, bool durable = true);
 
+    /// <summary>Registers a serving process (or refreshes its heartbeat when it is already registered).</summary>
+    Task RegisterInstanceAsync(FloorInstance instance, CancellationToken cancellation = default);
+
+    /// <summary>Moves an instance's heartbeat to <paramref name="now"/>; false when it is not registered (another process released it).</summary>
+    Task<bool> HeartbeatAsync(string instanceId, DateTimeOffset now, CancellationToken cancellation = default);
+
+    Task<IReadOnlyList<FloorInstance>> ListInstancesAsync(CancellationToken cancellation = default);
+
+    /// <summary>
+    /// Atomically: releases every reservation of an instance that is gone, records each request it held as
+    /// interrupted (<see cref="UsageRecord.InterruptedStatus"/>, nothing charged), and forgets the instance.
+    /// Safe to run from several processes at once: each reservation is released once.
+    /// </summary>
+    Task<IReadOnlyList<UsageRecord>> ReleaseInstanceAsync(string instanceId, DateTimeOffset now, CancellationToken cancellation = default);
+
+    /// <summary>Adds refusal counts (one batch, not durable: a crash may lose the last batch, never a served request).</summary>
+    Task AddRefusalsAsync(IReadOnlyList<RefusalCount> counts, CancellationToken cancellation = default);
+
+    /// <summary>Refusal counts from <paramref name="from"/> on, oldest minute first.</summary>
+    Task<IReadOnlyList<RefusalCount>> ListRefusalsAsync(DateTimeOffset? from = null, int limit = 1000, CancellationToken cancellation = default);
+
     Task<UsageRecord?> GetUsageAsync(string requestId, CancellationToken cancellation = default);
     Task<IReadOnlyList<UsageRecord>> ListUsageAsync(DateTimeOffset? from = null, int limit = 1000, CancellationToken cancellation = default);
     Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellation = default);

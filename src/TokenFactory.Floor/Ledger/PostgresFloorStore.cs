@@ -43,5 +43,8 @@ public sealed class PostgresFloorStore(string connectionString) : SqlFloorStore
         return scope;
     }
 
+    protected override Task AddColumnIfMissingAsync(WriteScope scope, string table, string column, string type, CancellationToken cancellation) =>
+        scope.ExecuteAsync($"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {type}", [], cancellation);
+
     public override ValueTask DisposeAsync() => _source.DisposeAsync();
 }

@@ -78,9 +78,11 @@ public abstract partial class SqlFloorStore
             if (status.SoftReached)
                 soft.Add(status);
         }
-        await scope.ExecuteAsync("INSERT INTO floor_reservations (id, key_id, team_id, tokens, usd, created_ms, expires_ms) VALUES (@id, @key, @team, @tokens, @usd, @created, @expires)",
+        await scope.ExecuteAsync("INSERT INTO floor_reservations (id, key_id, team_id, tokens, usd, created_ms, expires_ms, instance_id, request_id, model, endpoint) "
+            + "VALUES (@id, @key, @team, @tokens, @usd, @created, @expires, @instance, @request, @model, @endpoint)",
             [("id", reservation.Id), ("key", reservation.KeyId), ("team", reservation.TeamId), ("tokens", reservation.Tokens), ("usd", reservation.Usd),
-             ("created", Ms(reservation.CreatedAt)), ("expires", Ms(reservation.ExpiresAt))], cancellation);
+             ("created", Ms(reservation.CreatedAt)), ("expires", Ms(reservation.ExpiresAt)), ("instance", reservation.InstanceId),
+             ("request", reservation.RequestId), ("model", reservation.Model), ("endpoint", reservation.Endpoint)], cancellation);
         await scope.CommitAsync(cancellation);
         return new ReservationOutcome(true, true, null, soft);
     }
@@ -104,15 +106,23 @@ public abstract partial class SqlFloorStore
         await using var scope = await BeginWriteAsync(record.TeamId, durable, cancellation);
         if (reservationId is not null)
             await scope.ExecuteAsync("DELETE FROM floor_reservations WHERE id = @id", [("id", reservationId)], cancellation);
-        await scope.ExecuteAsync(
+        // A process paused past the heartbeat limit may find its request already recorded as interrupted by a
+        // replica that thought it dead: the real outcome replaces that line (and only that kind of line).
+        int written = await scope.ExecuteAsync(
             "INSERT INTO floor_usage (request_id, at_ms, key_id, team_id, model, endpoint, status, prompt_tokens, cached_tokens, completion_tokens, "
             + "queue_s, ttft_s, duration_s, energy_j, energy_estimated, input_usd, output_usd) VALUES (@id, @at, @key, @team, @model, @endpoint, @status, "
-            + "@prompt, @cached, @completion, @queue, @ttft, @duration, @energy, @estimated, @input, @output)",
+            + "@prompt, @cached, @completion, @queue, @ttft, @duration, @energy, @estimated, @input, @output) "
+            + "ON CONFLICT (request_id) DO UPDATE SET status = excluded.status, prompt_tokens = excluded.prompt_tokens, cached_tokens = excluded.cached_tokens, "
+            + "completion_tokens = excluded.completion_tokens, queue_s = excluded.queue_s, ttft_s = excluded.ttft_s, duration_s = excluded.duration_s, "
+            + "energy_j = excluded.energy_j, energy_estimated = excluded.energy_estimated, input_usd = excluded.input_usd, output_usd = excluded.output_usd "
+            + $"WHERE floor_usage.status = {UsageRecord.InterruptedStatus}",
             [("id", record.RequestId), ("at", Ms(record.Time)), ("key", record.KeyId), ("team", record.TeamId), ("model", record.Model),
              ("endpoint", record.Endpoint), ("status", record.Status), ("prompt", record.PromptTokens), ("cached", record.CachedPromptTokens),
              ("completion", record.CompletionTokens), ("queue", record.QueueSeconds), ("ttft", record.TimeToFirstTokenSeconds),
              ("duration", record.DurationSeconds), ("energy", record.EnergyJoules), ("estimated", record.EnergyEstimated ? 1 : 0),
              ("input", record.InputCostUsd), ("output", record.OutputCostUsd)], cancellation);
+        if (written == 0)
+            throw new InvalidOperationException($"The ledger already holds a settled line for request {record.RequestId}; it is not charged twice.");
         if (record.TotalTokens > 0 || chargedUsd > 0)
         {
             // Every period's counter moves, not only budgeted ones, so a budget added mid-month sees the month so far.

@@ -16,6 +16,36 @@ public abstract partial class SqlFloorStore
         await QueryAsync($"SELECT {UsageColumns} FROM floor_usage WHERE at_ms >= @from ORDER BY at_ms, request_id LIMIT {Math.Clamp(limit, 1, 100_000)}",
             [("from", from is { } f ? Ms(f) : 0L)], ReadUsage, cancellation);
 
+    public async Task AddRefusalsAsync(IReadOnlyList<RefusalCount> counts, CancellationToken cancellation = default)
+    {
+        if (counts.Count == 0)
+            return;
+        await using var scope = await BeginWriteAsync(null, durable: false, cancellation);
+        foreach (var c in counts)
+        {
+            await scope.ExecuteAsync(
+                "INSERT INTO floor_refusals (minute_ms, key_id, team_id, model, endpoint, status, reason, count) VALUES (@minute, @key, @team, @model, @endpoint, @status, @reason, @count) "
+                + "ON CONFLICT (minute_ms, key_id, team_id, model, endpoint, status, reason) DO UPDATE SET count = floor_refusals.count + excluded.count",
+                [("minute", Ms(c.Minute)), ("key", c.KeyId ?? ""), ("team", c.TeamId ?? ""), ("model", c.Model), ("endpoint", c.Endpoint),
+                 ("status", c.Status), ("reason", c.Reason), ("count", c.Count)], cancellation);
+        }
+        await scope.CommitAsync(cancellation);
+    }
+
+    public async Task<IReadOnlyList<RefusalCount>> ListRefusalsAsync(DateTimeOffset? from = null, int limit = 1000, CancellationToken cancellation = default) =>
+        await QueryAsync("SELECT minute_ms, key_id, team_id, model, endpoint, status, reason, count FROM floor_refusals WHERE minute_ms >= @from "
+            + $"ORDER BY minute_ms, key_id, reason LIMIT {Math.Clamp(limit, 1, 100_000)}", [("from", from is { } f ? Ms(f) : 0L)], r => new RefusalCount
+            {
+                Minute = FromMs(Long(r.GetValue(0))),
+                KeyId = r.GetString(1) is { Length: > 0 } k ? k : null,
+                TeamId = r.GetString(2) is { Length: > 0 } t ? t : null,
+                Model = r.GetString(3),
+                Endpoint = r.GetString(4),
+                Status = Convert.ToInt32(r.GetValue(5)),
+                Reason = r.GetString(6),
+                Count = Long(r.GetValue(7)),
+            }, cancellation);
+
     public async Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellation = default)
     {
         // The grouping expression comes from an enum, never from the caller's text.
@@ -44,7 +74,18 @@ public abstract partial class SqlFloorStore
         }
         string sql = $"SELECT {group} AS g, COUNT(*), SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens), SUM(energy_j), SUM(input_usd), SUM(output_usd), MAX(energy_estimated) "
             + $"FROM floor_usage WHERE {string.Join(" AND ", where)} GROUP BY g ORDER BY g";
-        return await QueryAsync(sql, [.. parameters], r => new UsageRow
+        // Refusals are counted per minute in their own table; the same grouping over it gives each group's refused count.
+        string refusalGroup = query.GroupBy switch
+        {
+            UsageGrouping.Key => "CASE WHEN key_id = '' THEN '(none)' ELSE key_id END",
+            UsageGrouping.Team => "CASE WHEN team_id = '' THEN '(none)' ELSE team_id END",
+            UsageGrouping.Model => "model",
+            _ => $"(minute_ms / {DayMs})",
+        };
+        string refusalSql = $"SELECT {refusalGroup} AS g, SUM(count) FROM floor_refusals WHERE {string.Join(" AND ", where).Replace("at_ms", "minute_ms")} GROUP BY g";
+        var refused = (await QueryAsync(refusalSql, [.. parameters], r => (Group: GroupName(query, r.GetValue(0)), Count: Long(r.GetValue(1))), cancellation))
+            .ToDictionary(x => x.Group, x => x.Count);
+        var rows = await QueryAsync(sql, [.. parameters], r => new UsageRow
         {
             Group = query.GroupBy == UsageGrouping.Day
                 ? FromMs(Long(r.GetValue(0)) * DayMs).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)
@@ -58,7 +99,18 @@ public abstract partial class SqlFloorStore
             OutputCostUsd = Double(r.GetValue(7)),
             EnergyEstimated = Long(r.GetValue(8)) != 0,
         }, cancellation);
+        var result = rows.Select(row => row with { Refused = refused.GetValueOrDefault(row.Group) }).ToList();
+        foreach (var (g, count) in refused)
+        {
+            if (!rows.Any(row => row.Group == g))
+                result.Add(new UsageRow { Group = g, Refused = count });
+        }
+        return [.. result.OrderBy(row => row.Group, StringComparer.Ordinal)];
     }
+
+    private static string GroupName(UsageQuery query, object value) => query.GroupBy == UsageGrouping.Day
+        ? FromMs(Long(value) * DayMs).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)
+        : Convert.ToString(value, CultureInfo.InvariantCulture) ?? "";
 
     private static UsageRecord ReadUsage(DbDataReader r) => new()
     {

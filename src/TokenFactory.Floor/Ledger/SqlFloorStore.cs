@@ -47,13 +47,33 @@ public abstract partial class SqlFloorStore : IFloorStore
             + "queue_s DOUBLE PRECISION NOT NULL, ttft_s DOUBLE PRECISION NOT NULL, duration_s DOUBLE PRECISION NOT NULL, energy_j DOUBLE PRECISION NOT NULL, "
             + "energy_estimated INTEGER NOT NULL, input_usd DOUBLE PRECISION NOT NULL, output_usd DOUBLE PRECISION NOT NULL)",
         "CREATE INDEX IF NOT EXISTS floor_usage_at ON floor_usage(at_ms)",
+        "CREATE TABLE IF NOT EXISTS floor_instances (id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, process_started_ms BIGINT NOT NULL, "
+            + "started_ms BIGINT NOT NULL, heartbeat_ms BIGINT NOT NULL)",
+        // Anonymous refusals use '' for key and team: NULLs would never conflict, so counts would not add up.
+        "CREATE TABLE IF NOT EXISTS floor_refusals (minute_ms BIGINT NOT NULL, key_id TEXT NOT NULL, team_id TEXT NOT NULL, model TEXT NOT NULL, "
+            + "endpoint TEXT NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL, count BIGINT NOT NULL, "
+            + "PRIMARY KEY (minute_ms, key_id, team_id, model, endpoint, status, reason))",
     ];
+
+    /// <summary>Columns added after a table's first version: added to existing databases by <see cref="MigrateAsync"/>.</summary>
+    private static readonly (string Table, string Column, string Type)[] AddedColumns =
+    [
+        ("floor_reservations", "instance_id", "TEXT"),
+        ("floor_reservations", "request_id", "TEXT"),
+        ("floor_reservations", "model", "TEXT"),
+        ("floor_reservations", "endpoint", "TEXT"),
+    ];
+
+    /// <summary>Adds a column unless the table has it already (SQLite has no ADD COLUMN IF NOT EXISTS).</summary>
+    protected abstract Task AddColumnIfMissingAsync(WriteScope scope, string table, string column, string type, CancellationToken cancellation);
 
     public async Task MigrateAsync(CancellationToken cancellation = default)
     {
         await using var scope = await BeginMigrationAsync(cancellation);
         foreach (string statement in Schema)
             await scope.ExecuteAsync(statement, [], cancellation);
+        foreach (var (table, column, type) in AddedColumns)
+            await AddColumnIfMissingAsync(scope, table, column, type, cancellation);
         // Reservations of processes that died long ago hold nothing any more; drop their rows.
         await scope.ExecuteAsync("DELETE FROM floor_reservations WHERE expires_ms < @now", [("now", Ms(DateTimeOffset.UtcNow))], cancellation);
         await scope.CommitAsync(cancellation);

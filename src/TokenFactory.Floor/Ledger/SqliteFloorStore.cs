@@ -67,6 +67,13 @@ public sealed class SqliteFloorStore : SqlFloorStore
         return await BeginWriteAsync(null, cancellation);
     }
 
+    protected override async Task AddColumnIfMissingAsync(WriteScope scope, string table, string column, string type, CancellationToken cancellation)
+    {
+        var columns = await scope.QueryAsync($"SELECT name FROM pragma_table_info('{table}')", [], r => r.GetString(0), cancellation);
+        if (!columns.Contains(column, StringComparer.OrdinalIgnoreCase))
+            await scope.ExecuteAsync($"ALTER TABLE {table} ADD COLUMN {column} {type}", [], cancellation);
+    }
+
     public override ValueTask DisposeAsync()
     {
         _writer.Dispose();

@@ -6,7 +6,7 @@ namespace TokenFactory.Floor.Ledger;
 /// <summary>A usage report as CSV (RFC 4180 quoting), the same from the admin API and the CLI.</summary>
 public static class UsageCsv
 {
-    public const string Header = "group,requests,prompt_tokens,cached_prompt_tokens,completion_tokens,energy_joules,energy_estimated,joules_per_token,cost_usd,usd_per_million_input_tokens,usd_per_million_output_tokens";
+    public const string Header = "group,requests,prompt_tokens,cached_prompt_tokens,completion_tokens,energy_joules,energy_estimated,joules_per_token,cost_usd,usd_per_million_input_tokens,usd_per_million_output_tokens,refused";
 
     public static string Write(IEnumerable<UsageRow> rows)
     {
@@ -16,7 +16,7 @@ public static class UsageCsv
             sb.Append(Quote(r.Group)).Append(',')
               .Append(Invariant(r.Requests)).Append(',').Append(Invariant(r.PromptTokens)).Append(',').Append(Invariant(r.CachedPromptTokens)).Append(',')
               .Append(Invariant(r.CompletionTokens)).Append(',').Append(Invariant(r.EnergyJoules)).Append(',').Append(r.EnergyEstimated ? "true" : "false").Append(',').Append(Invariant(r.JoulesPerToken)).Append(',')
-              .Append(Invariant(r.CostUsd)).Append(',').Append(Invariant(r.UsdPerMillionInputTokens)).Append(',').Append(Invariant(r.UsdPerMillionOutputTokens)).Append('\n');
+              .Append(Invariant(r.CostUsd)).Append(',').Append(Invariant(r.UsdPerMillionInputTokens)).Append(',').Append(Invariant(r.UsdPerMillionOutputTokens)).Append(',').Append(Invariant(r.Refused)).Append('\n');
         }
         return sb.ToString();
     }

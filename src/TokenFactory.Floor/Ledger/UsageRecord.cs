@@ -3,6 +3,13 @@ namespace TokenFactory.Floor.Ledger;
 /// <summary>One ledger line: a request, who made it, what it used, how long it took, what it cost.</summary>
 public sealed record UsageRecord
 {
+    /// <summary>
+    /// The status of a request no response was completed for because its server process stopped (a crash,
+    /// <c>kill -9</c>): recorded from its reservation by the next start or a live replica. As HTTP clients and
+    /// load tools report a request that got no response.
+    /// </summary>
+    public const int InterruptedStatus = 0;
+
     /// <summary>The response id the client saw (chatcmpl-…, cmpl-…), or a generated one for refused requests.</summary>
     public required string RequestId { get; init; }
     public required DateTimeOffset Time { get; init; }

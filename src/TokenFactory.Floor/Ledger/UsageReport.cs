@@ -8,7 +8,10 @@ public sealed record UsageQuery(UsageGrouping GroupBy, DateTimeOffset? From = nu
 public sealed record UsageRow
 {
     public required string Group { get; init; }
+    /// <summary>Requests admitted and run (each one ledger line).</summary>
     public long Requests { get; init; }
+    /// <summary>Requests refused before they ran (bad input, rate limit, budget, overload), from the refusal counts.</summary>
+    public long Refused { get; init; }
     public long PromptTokens { get; init; }
     public long CachedPromptTokens { get; init; }
     public long CompletionTokens { get; init; }

@@ -6,22 +6,22 @@ using Microsoft.Extensions.Options;
 using TokenFactory.Chat;
 using TokenFactory.Engine;
 using TokenFactory.Server.Contracts;
-using TokenFactory.Server.Floor;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Hosting;
-using TokenFactory.Server.Metrics;
 
 namespace TokenFactory.Server.Api;
 
 /// <summary>POST /v1/chat/completions.</summary>
 internal static class ChatCompletionsEndpoint
 {
-    public static async Task HandleAsync(HttpContext context, EngineHost host, ServerMetrics metrics, TimeProvider time, IOptions<ServerOptions> options)
+    /// <summary>Parses, checks and tokenizes the request; the floor's filter admits and runs what this returns.</summary>
+    public static async Task<IResult> PlanAsync(HttpContext context, EngineHost host, TimeProvider time, IOptions<ServerOptions> options)
     {
         long started = time.GetTimestamp();
         var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.ChatCompletionRequest);
         var engine = host.GetReadyEngine();
         host.EnsureModel(request.Model);
+        UnsupportedParameters.Check(request);
 
         int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
         var plan = GenerationPlanner.Validate(request, maxTokens, request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
@@ -40,35 +40,42 @@ internal static class ChatCompletionsEndpoint
             _ => throw OpenAiException.Invalid("'reasoning_format' must be one of auto, deepseek, none.", "reasoning_format"),
         };
         var messages = ChatPrompt.Normalize(request.Messages);
-        string prompt = ChatPrompt.Render(engine, messages, request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs);
+        string prompt = ChatPrompt.Render(engine, messages, tools: null, addGenerationPrompt: true, request.ChatTemplateKwargs);
         var tokens = ChatPrompt.Tokenize(engine.Tokenizer, prompt);
         var requests = GenerationPlanner.Build(plan, tokens, engine, options.Value, ChatPrompt.TemplateStops(engine), logprobs, echoLogprobs: false, "messages");
 
         bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt);
-        var response = new ResponseInfo(
+        var info = new ResponseInfo(
             "chatcmpl-" + Guid.NewGuid().ToString("N"),
             time.GetUtcNow().ToUnixTimeSeconds(),
             host.Source!.Name,
             host.SystemFingerprint,
             splitReasoning ? () => new ReasoningSplitter(opensReasoning) : null);
-        var metered = await FloorGate.AdmitAsync(context, host.Source!.Name, tokens.Length, (long)plan.N * requests[0].MaxTokens);
-        await MeteredResponse.RunAsync(context, engine, requests, metrics, time, started, metered, plan.N, response.Id, async runner =>
+        return new Work(engine, requests, info, tokens.Length, started, plan.N, plan.IgnoreEos,
+            request.Stream == true, request.StreamOptions?.IncludeUsage == true);
+    }
+
+    private sealed class Work(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, ResponseInfo info, int promptTokens, long started,
+        int n, bool ignoreEos, bool stream, bool includeUsage)
+        : GenerationWork(engine, requests, n, info.Id, info.Model, promptTokens, started)
+    {
+        public override async Task RespondAsync(HttpContext context, ChoiceRunner runner, Settlement settlement)
         {
-            if (request.Stream == true)
+            if (stream)
             {
-                await StreamAsync(context, engine, runner, response, request.StreamOptions?.IncludeUsage == true, plan.IgnoreEos, metered);
+                await StreamAsync(context, Engine, runner, info, includeUsage, ignoreEos, settlement);
                 return;
             }
-            var completion = await CollectAsync(engine, runner, response, plan.N, plan.IgnoreEos);
-            await metered.SettleAsync(response.Id, StatusCodes.Status200OK);
+            var completion = await CollectAsync(context, Engine, runner, info, ChoicesPerPrompt, ignoreEos);
+            await settlement.CompleteAsync();
             await context.Response.WriteAsJsonAsync(completion, OpenAiJson.Default.ChatCompletion, contentType: null, context.RequestAborted);
-        });
+        }
     }
 
     /// <param name="NewSplitter">Makes each choice's reasoning splitter; null when the raw text goes to content.</param>
     private sealed record ResponseInfo(string Id, long Created, string Model, string Fingerprint, Func<ReasoningSplitter>? NewSplitter);
 
-    private static async Task<ChatCompletion> CollectAsync(IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, int n, bool ignoreEos)
+    private static async Task<ChatCompletion> CollectAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, int n, bool ignoreEos)
     {
         var texts = new StringBuilder[n];
         var thoughts = new StringBuilder[n];
@@ -88,6 +95,7 @@ internal static class ChatCompletionsEndpoint
             var update = e.Update!;
             if (update.Final is { } final)
             {
+                GenerationPlanner.ThrowIfCancelled(context, final);
                 finals[e.Index] = final;
                 continue;
             }
@@ -128,7 +136,7 @@ internal static class ChatCompletionsEndpoint
         content.Append(piece.Content);
     }
 
-    private static async Task StreamAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, bool includeUsage, bool ignoreEos, MeteredRequest metered)
+    private static async Task StreamAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, bool includeUsage, bool ignoreEos, Settlement settlement)
     {
         var sse = new SseWriter(context);
         var started = new HashSet<int>();
@@ -137,12 +145,13 @@ internal static class ChatCompletionsEndpoint
         int completion = 0;
         await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
         {
-            if (e.Error is not null)
+            Exception? error = e.Error ?? (e.Update!.Final is { } ended ? GenerationPlanner.Cancellation(context, ended) : null);
+            if (error is not null)
             {
                 if (!sse.Started)
-                    throw e.Error; // nothing sent yet: a proper HTTP error
-                FloorStatus.Failed(context, e.Error);
-                await WriteErrorAsync(context, sse, e.Error);
+                    throw error; // nothing sent yet: a proper HTTP error
+                settlement.Failed(ErrorMapper.StatusOf(context, error));
+                await WriteErrorAsync(context, sse, error);
                 return;
             }
             var update = e.Update!;
@@ -174,7 +183,7 @@ internal static class ChatCompletionsEndpoint
                 OpenAiJson.Default.ChatCompletionChunk);
         }
         // In the ledger before the client can see the end of the stream.
-        await metered.SettleAsync(info.Id, StatusCodes.Status200OK);
+        await settlement.CompleteAsync();
         if (includeUsage && first is not null)
             await sse.WriteAsync(new ChatCompletionChunk
             {
@@ -192,7 +201,7 @@ internal static class ChatCompletionsEndpoint
     /// <summary>After the stream started the status is already 200: the error goes out as an event, as vLLM does.</summary>
     internal static async Task WriteErrorAsync(HttpContext context, SseWriter sse, Exception error)
     {
-        var mapped = ErrorHandlingMiddleware.Map(error);
+        var mapped = ErrorMapper.Map(error);
         var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ChatCompletionsEndpoint));
         Log.StreamFailed(logger, context.Request.Path, mapped.Message);
         await sse.WriteAsync(ErrorHandlingMiddleware.ToBody(mapped), OpenAiJson.Default.ErrorResponse);

@@ -3,10 +3,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using TokenFactory.Engine;
 using TokenFactory.Server.Contracts;
-using TokenFactory.Server.Floor;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Hosting;
-using TokenFactory.Server.Metrics;
 using TokenFactory.Tokenization;
 
 namespace TokenFactory.Server.Api;
@@ -14,15 +12,20 @@ namespace TokenFactory.Server.Api;
 /// <summary>POST /v1/completions (OpenAI's legacy text completions).</summary>
 internal static class CompletionsEndpoint
 {
-    public static async Task HandleAsync(HttpContext context, EngineHost host, ServerMetrics metrics, TimeProvider time, IOptions<ServerOptions> options)
+    /// <summary>OpenAI's limit for the legacy <c>logprobs</c> (chat's <c>top_logprobs</c> goes to 20).</summary>
+    public const int MaxLogprobs = 5;
+
+    /// <summary>Parses, checks and tokenizes the request; the floor's filter admits and runs what this returns.</summary>
+    public static async Task<IResult> PlanAsync(HttpContext context, EngineHost host, TimeProvider time, IOptions<ServerOptions> options)
     {
         long started = time.GetTimestamp();
         var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.CompletionRequest);
         var engine = host.GetReadyEngine();
         host.EnsureModel(request.Model);
-        var plan = GenerationPlanner.Validate(request, request.MaxTokens, "max_tokens");
-        if (request.Logprobs is int lp && (lp < 0 || lp > LogprobCalculator.MaxTop))
-            throw OpenAiException.Invalid($"'logprobs' must be between 0 and {LogprobCalculator.MaxTop}.", "logprobs");
+        UnsupportedParameters.Check(request);
+        var plan = GenerationPlanner.Validate(request, request.MaxTokens, "max_tokens", minMaxTokens: 0);
+        if (request.Logprobs is int lp && (lp < 0 || lp > MaxLogprobs))
+            throw OpenAiException.Invalid($"'logprobs' must be between 0 and {MaxLogprobs}.", "logprobs");
         bool echo = request.Echo == true;
         var prompts = CompletionPrompts.Parse(request.Prompt, engine.Tokenizer);
         if ((long)prompts.Count * plan.N > GenerationPlanner.MaxChoices)
@@ -34,18 +37,23 @@ internal static class CompletionsEndpoint
             requests.AddRange(GenerationPlanner.Build(plan, p.Tokens, engine, options.Value, [], request.Logprobs, echo && request.Logprobs is not null, "prompt"));
         var info = new Info("cmpl-" + Guid.NewGuid().ToString("N"), time.GetUtcNow().ToUnixTimeSeconds(), host.Source!.Name, host.SystemFingerprint,
             engine.Tokenizer, prompts, plan.N, echo, request.Logprobs is not null, plan.IgnoreEos);
-        var metered = await FloorGate.AdmitAsync(context, host.Source!.Name, prompts.Sum(p => (long)p.Tokens.Length), (long)requests.Count * requests[0].MaxTokens);
-        await MeteredResponse.RunAsync(context, engine, requests, metrics, time, started, metered, plan.N, info.Id, async runner =>
+        return new Work(engine, requests, info, prompts.Sum(p => (long)p.Tokens.Length), started, request.Stream == true, request.StreamOptions?.IncludeUsage == true);
+    }
+
+    private sealed class Work(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, Info info, long promptTokens, long started, bool stream, bool includeUsage)
+        : GenerationWork(engine, requests, info.N, info.Id, info.Model, promptTokens, started)
+    {
+        public override async Task RespondAsync(HttpContext context, ChoiceRunner runner, Settlement settlement)
         {
-            if (request.Stream == true)
+            if (stream)
             {
-                await StreamAsync(context, runner, info, request.StreamOptions?.IncludeUsage == true, metered);
+                await StreamAsync(context, runner, info, includeUsage, settlement);
                 return;
             }
-            var completion = await CollectAsync(runner, info, requests.Count);
-            await metered.SettleAsync(info.Id, StatusCodes.Status200OK);
+            var completion = await CollectAsync(context, runner, info, Requests.Count);
+            await settlement.CompleteAsync();
             await context.Response.WriteAsJsonAsync(completion, OpenAiJson.Default.TextCompletion, contentType: null, context.RequestAborted);
-        });
+        }
     }
 
     private sealed record Info(string Id, long Created, string Model, string Fingerprint, ITokenizer Tokenizer,
@@ -94,7 +102,7 @@ internal static class CompletionsEndpoint
         }
     }
 
-    private static async Task<TextCompletion> CollectAsync(ChoiceRunner runner, Info info, int count)
+    private static async Task<TextCompletion> CollectAsync(HttpContext context, ChoiceRunner runner, Info info, int count)
     {
         var states = Enumerable.Range(0, count).Select(i => new ChoiceState(info, i)).ToArray();
         var updates = Enumerable.Range(0, count).Select(_ => new List<GenerationUpdate>()).ToArray();
@@ -103,7 +111,10 @@ internal static class CompletionsEndpoint
             if (e.Error is not null)
                 throw e.Error;
             if (e.Update!.Final is { } final)
+            {
+                GenerationPlanner.ThrowIfCancelled(context, final);
                 states[e.Index].Final = final;
+            }
             else
                 updates[e.Index].Add(e.Update);
         }
@@ -130,19 +141,20 @@ internal static class CompletionsEndpoint
         };
     }
 
-    private static async Task StreamAsync(HttpContext context, ChoiceRunner runner, Info info, bool includeUsage, MeteredRequest metered)
+    private static async Task StreamAsync(HttpContext context, ChoiceRunner runner, Info info, bool includeUsage, Settlement settlement)
     {
         var sse = new SseWriter(context);
         var echoed = new HashSet<int>();
         int prompt = 0, completion = 0;
         await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
         {
-            if (e.Error is not null)
+            Exception? error = e.Error ?? (e.Update!.Final is { } ended ? GenerationPlanner.Cancellation(context, ended) : null);
+            if (error is not null)
             {
                 if (!sse.Started)
-                    throw e.Error;
-                FloorStatus.Failed(context, e.Error);
-                await ChatCompletionsEndpoint.WriteErrorAsync(context, sse, e.Error);
+                    throw error;
+                settlement.Failed(ErrorMapper.StatusOf(context, error));
+                await ChatCompletionsEndpoint.WriteErrorAsync(context, sse, error);
                 return;
             }
             var update = e.Update!;
@@ -163,7 +175,7 @@ internal static class CompletionsEndpoint
                 continue;
             await sse.WriteAsync(Chunk(info, e.Index, state.Text.ToString(), state.Logprobs, null), OpenAiJson.Default.TextCompletion);
         }
-        await metered.SettleAsync(info.Id, StatusCodes.Status200OK);
+        await settlement.CompleteAsync();
         if (includeUsage)
             await sse.WriteAsync(new TextCompletion
             {

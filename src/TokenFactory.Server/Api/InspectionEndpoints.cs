@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Floor;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Hosting;
 
@@ -16,7 +17,7 @@ internal static class InspectionEndpoints
     public static async Task<IResult> TokenizeAsync(HttpContext context, EngineHost host)
     {
         var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.TokenizeRequest);
-        var tokenizer = host.GetReadyEngine().Tokenizer;
+        var tokenizer = ServedEngine(context, host, request.Model).Tokenizer;
         var ids = tokenizer.Encode(request.Content ?? "", request.AddSpecial ?? false, request.ParseSpecial ?? true);
         if (request.WithPieces != true)
             return Results.Json(new TokenizeResponse { Tokens = ids }, OpenAiJson.Default.TokenizeResponse);
@@ -27,7 +28,7 @@ internal static class InspectionEndpoints
     public static async Task<IResult> DetokenizeAsync(HttpContext context, EngineHost host)
     {
         var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.DetokenizeRequest);
-        var tokenizer = host.GetReadyEngine().Tokenizer;
+        var tokenizer = ServedEngine(context, host, request.Model).Tokenizer;
         var tokens = request.Tokens ?? [];
         for (int i = 0; i < tokens.Length; i++)
             if (!tokenizer.Vocabulary.IsValid(tokens[i]))
@@ -39,10 +40,22 @@ internal static class InspectionEndpoints
     public static async Task<IResult> ApplyTemplateAsync(HttpContext context, EngineHost host)
     {
         var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.ApplyTemplateRequest);
-        var engine = host.GetReadyEngine();
+        var engine = ServedEngine(context, host, request.Model);
         var messages = ChatPrompt.Normalize(request.Messages);
         string prompt = ChatPrompt.Render(engine, messages, request.Tools, request.AddGenerationPrompt ?? true, request.ChatTemplateKwargs);
         return Results.Json(new ApplyTemplateResponse { Prompt = prompt }, OpenAiJson.Default.ApplyTemplateResponse);
+    }
+
+    /// <summary>
+    /// The served model's engine, for a caller whose key may use it: these endpoints work on the served model
+    /// (named or not), so a key restricted to other models gets 403 here as on the generation endpoints.
+    /// </summary>
+    private static Engine.IInferenceEngine ServedEngine(HttpContext context, EngineHost host, string? model)
+    {
+        host.EnsureModel(model);
+        var engine = host.GetReadyEngine();
+        CallerFeature.CheckModel(context, host.Source!.Name);
+        return engine;
     }
 
     private static JsonNode Piece(byte[] bytes)

@@ -6,16 +6,18 @@ namespace TokenFactory.Server.Contracts;
 
 // The /admin API's bodies. The CLI reads and writes the same types.
 
-public sealed class TeamBody
+public sealed class TeamBody : IRequestBody
 {
     public string? Id { get; set; }
     /// <summary>Requests per minute; 0 or absent is unlimited.</summary>
     public int? Rpm { get; set; }
     public int? Tpm { get; set; }
     public DateTimeOffset? CreatedAt { get; set; }
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unrecognized { get; set; }
 }
 
-public sealed class KeyBody
+public sealed class KeyBody : IRequestBody
 {
     public string? Id { get; set; }
     public string? Team { get; set; }
@@ -29,9 +31,11 @@ public sealed class KeyBody
     public string? Status { get; set; }
     /// <summary>Only in the answer to a create: the secret, shown this once and never stored.</summary>
     public string? Secret { get; set; }
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unrecognized { get; set; }
 }
 
-public sealed class BudgetBody
+public sealed class BudgetBody : IRequestBody
 {
     public string? Id { get; set; }
     /// <summary><c>key</c> or <c>team</c>.</summary>
@@ -47,12 +51,16 @@ public sealed class BudgetBody
     public double? Spent { get; set; }
     public double? Reserved { get; set; }
     public string? State { get; set; }
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unrecognized { get; set; }
 }
 
 public sealed class UsageRowBody
 {
     public required string Group { get; set; }
     public long Requests { get; set; }
+    /// <summary>Requests refused before they ran (bad input, rate limit, budget, overload).</summary>
+    public long Refused { get; set; }
     public long PromptTokens { get; set; }
     public long CachedPromptTokens { get; set; }
     public long CompletionTokens { get; set; }
@@ -65,6 +73,19 @@ public sealed class UsageRowBody
     public double JoulesPerToken { get; set; }
     public double UsdPerMillionInputTokens { get; set; }
     public double UsdPerMillionOutputTokens { get; set; }
+}
+
+/// <summary>Refusals of one minute, key, model, endpoint, status and reason (the ledger counts refusals instead of keeping a line each).</summary>
+public sealed class RefusalBody
+{
+    public required DateTimeOffset Minute { get; set; }
+    public string? Key { get; set; }
+    public string? Team { get; set; }
+    public required string Model { get; set; }
+    public required string Endpoint { get; set; }
+    public int Status { get; set; }
+    public required string Reason { get; set; }
+    public long Count { get; set; }
 }
 
 public sealed class LedgerEntryBody
@@ -101,6 +122,7 @@ public sealed class AdminList<T>
 [JsonSerializable(typeof(AdminList<BudgetBody>))]
 [JsonSerializable(typeof(AdminList<UsageRowBody>))]
 [JsonSerializable(typeof(AdminList<LedgerEntryBody>))]
+[JsonSerializable(typeof(AdminList<RefusalBody>))]
 public sealed partial class AdminJsonContext : JsonSerializerContext
 {
     public static AdminJsonContext Relaxed { get; } = new(new JsonSerializerOptions

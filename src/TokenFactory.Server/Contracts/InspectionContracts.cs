@@ -1,14 +1,21 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 
 namespace TokenFactory.Server.Contracts;
 
 /// <summary>llama.cpp server's POST /tokenize.</summary>
-public sealed class TokenizeRequest
+public sealed class TokenizeRequest : IRequestBody
 {
     public string? Content { get; set; }
     public bool? AddSpecial { get; set; }
     public bool? ParseSpecial { get; set; }
     public bool? WithPieces { get; set; }
+    /// <summary>Optional: when given it must name the served model (and one the caller's key may use).</summary>
+    public string? Model { get; set; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unrecognized { get; set; }
 }
 
 public sealed class TokenizeResponse
@@ -28,9 +35,14 @@ public sealed class TokenWithPiece
     public required JsonNode Piece { get; init; }
 }
 
-public sealed class DetokenizeRequest
+public sealed class DetokenizeRequest : IRequestBody
 {
     public int[]? Tokens { get; set; }
+    /// <summary>Optional: when given it must name the served model (and one the caller's key may use).</summary>
+    public string? Model { get; set; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unrecognized { get; set; }
 }
 
 public sealed class DetokenizeResponse
@@ -38,12 +50,17 @@ public sealed class DetokenizeResponse
     public required string Content { get; init; }
 }
 
-public sealed class ApplyTemplateRequest
+public sealed class ApplyTemplateRequest : IRequestBody
 {
     public JsonArray? Messages { get; set; }
     public JsonArray? Tools { get; set; }
     public bool? AddGenerationPrompt { get; set; }
     public Dictionary<string, JsonNode?>? ChatTemplateKwargs { get; set; }
+    /// <summary>Optional: when given it must name the served model (and one the caller's key may use).</summary>
+    public string? Model { get; set; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unrecognized { get; set; }
 }
 
 public sealed class ApplyTemplateResponse

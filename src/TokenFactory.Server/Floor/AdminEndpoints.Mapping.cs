@@ -63,10 +63,15 @@ internal static partial class AdminEndpoints
 
     private static UsageRowBody ToBody(UsageRow r) => new()
     {
-        Group = r.Group, Requests = r.Requests, PromptTokens = r.PromptTokens, CachedPromptTokens = r.CachedPromptTokens,
+        Group = r.Group, Requests = r.Requests, Refused = r.Refused, PromptTokens = r.PromptTokens, CachedPromptTokens = r.CachedPromptTokens,
         CompletionTokens = r.CompletionTokens, EnergyJoules = r.EnergyJoules, EnergyEstimated = r.EnergyEstimated, CostUsd = r.CostUsd, InputCostUsd = r.InputCostUsd,
         OutputCostUsd = r.OutputCostUsd, JoulesPerToken = r.JoulesPerToken, UsdPerMillionInputTokens = r.UsdPerMillionInputTokens,
         UsdPerMillionOutputTokens = r.UsdPerMillionOutputTokens,
+    };
+
+    private static RefusalBody ToBody(RefusalCount r) => new()
+    {
+        Minute = r.Minute, Key = r.KeyId, Team = r.TeamId, Model = r.Model, Endpoint = r.Endpoint, Status = r.Status, Reason = r.Reason, Count = r.Count,
     };
 
     private static LedgerEntryBody ToBody(UsageRecord r) => new()

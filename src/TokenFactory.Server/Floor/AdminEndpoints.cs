@@ -12,16 +12,16 @@ using TokenFactory.Server.Contracts;
 namespace TokenFactory.Server.Floor;
 
 /// <summary>
-/// /admin (admin key only, checked by <see cref="FloorMiddleware"/>): teams, keys, budgets, usage reports and
+/// /admin (admin key only, checked by <see cref="AdminKeyFilter"/>): teams, keys, budgets, usage reports and
 /// the raw ledger. Errors come back in the same OpenAI shape as the rest of the API.
 /// </summary>
 internal static partial class AdminEndpoints
 {
     private static AdminJsonContext Json => AdminJsonContext.Relaxed;
 
-    public static IEndpointRouteBuilder MapAdminEndpoints(this IEndpointRouteBuilder endpoints)
+    /// <summary>Maps the admin routes onto <paramref name="admin"/> (the /admin group, behind <see cref="AdminKeyFilter"/>).</summary>
+    public static RouteGroupBuilder MapAdminEndpoints(this RouteGroupBuilder admin)
     {
-        var admin = endpoints.MapGroup("/admin");
         admin.MapPost("/teams", CreateTeamAsync);
         admin.MapGet("/teams", ListTeamsAsync);
         admin.MapPatch("/teams/{id}", UpdateTeamAsync);
@@ -37,7 +37,8 @@ internal static partial class AdminEndpoints
         admin.MapDelete("/budgets/{id}", DeleteBudgetAsync);
         admin.MapGet("/usage", UsageAsync);
         admin.MapGet("/ledger", LedgerAsync);
-        return endpoints;
+        admin.MapGet("/refusals", RefusalsAsync);
+        return admin;
     }
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -186,6 +187,7 @@ internal static partial class AdminEndpoints
         var grouping = Enum.TryParse<UsageGrouping>(q["group_by"].FirstOrDefault() ?? "model", true, out var g) && Enum.IsDefined(g)
             ? g : throw OpenAiException.Invalid("'group_by' must be key, team, model or day.", "group_by");
         var query = new UsageQuery(grouping, Time(q["from"], "from"), Time(q["to"], "to"), q["team"].FirstOrDefault(), q["key"].FirstOrDefault());
+        await floor.Refusals.FlushAsync(context.RequestAborted);
         var rows = await floor.Store.QueryUsageAsync(query, context.RequestAborted);
         string format = q["format"].FirstOrDefault() ?? "json";
         if (format.Equals("csv", StringComparison.OrdinalIgnoreCase))
@@ -201,5 +203,15 @@ internal static partial class AdminEndpoints
         int limit = int.TryParse(q["limit"].FirstOrDefault(), out int l) ? l : 1000;
         var records = await floor.Store.ListUsageAsync(Time(q["from"], "from"), limit, context.RequestAborted);
         return Results.Json(new AdminList<LedgerEntryBody> { Data = [.. records.Select(ToBody)] }, Json.AdminListLedgerEntryBody);
+    }
+
+    /// <summary>Refusal counts, oldest minute first; pending counts are written first so the answer is current.</summary>
+    private static async Task<IResult> RefusalsAsync(HttpContext context, FloorService floor)
+    {
+        var q = context.Request.Query;
+        int limit = int.TryParse(q["limit"].FirstOrDefault(), out int l) ? l : 1000;
+        await floor.Refusals.FlushAsync(context.RequestAborted);
+        var counts = await floor.Store.ListRefusalsAsync(Time(q["from"], "from"), limit, context.RequestAborted);
+        return Results.Json(new AdminList<RefusalBody> { Data = [.. counts.Select(ToBody)] }, Json.AdminListRefusalBody);
     }
 }

@@ -13,12 +13,21 @@ internal static partial class FloorLog
     [LoggerMessage(102, LogLevel.Error, "Could not settle request {RequestId} in the ledger")]
     public static partial void SettleFailed(ILogger logger, Exception exception, string requestId);
 
-    [LoggerMessage(103, LogLevel.Error, "Could not record refused request on {Path} in the ledger")]
-    public static partial void RecordFailed(ILogger logger, Exception exception, string path);
+    [LoggerMessage(103, LogLevel.Error, "Could not write refusal counts to the ledger; they are kept for the next attempt")]
+    public static partial void RefusalFlushFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(105, LogLevel.Warning, "API keys are required but none exist and no admin key is set, so every request will get 401. Set TOKENFACTORY_ADMIN_KEY and create keys (`tokenfactory teams create T`, `tokenfactory keys create --team T`), or run with --no-auth for local use.")]
     public static partial void Locked(ILogger logger);
 
     [LoggerMessage(104, LogLevel.Warning, "Budget soft limit reached: {Budget} (spent {Spent})")]
     public static partial void SoftLimit(ILogger logger, string budget, string spent);
+
+    [LoggerMessage(106, LogLevel.Warning, "Released the budget reservations of {Count} requests held by server processes that stopped without settling them (teams: {Teams}); they are in the ledger as interrupted (status 0)")]
+    public static partial void ReleasedInterrupted(ILogger logger, int count, string teams);
+
+    [LoggerMessage(107, LogLevel.Warning, "Could not leave the ledger's list of live processes at shutdown; another process releases this one's entries once its heartbeat is old")]
+    public static partial void InstanceLeaveFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(108, LogLevel.Warning, "Could not heartbeat or check other server processes in the ledger; retrying")]
+    public static partial void HeartbeatFailed(ILogger logger, Exception exception);
 }

@@ -1,17 +1,16 @@
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using TokenFactory.Engine;
 using TokenFactory.Floor;
-using TokenFactory.Floor.Identity;
 
 namespace TokenFactory.Server.Floor;
 
 /// <summary>
-/// One /v1 generation request on the factory floor: who sent it, its admission (once the endpoint knows the
-/// prompt), and the usage its choices report as they finish. The endpoint settles it before the response's
-/// last byte, so a request the client saw complete is always in the ledger.
+/// An admitted generation request on the factory floor: its admission and the usage its choices report as
+/// they finish. It is settled exactly once: by the response before its last byte when it completes, or, when
+/// it fails or the client leaves, once the engine has stopped every choice (so the ledger gets the tokens
+/// really generated).
 /// </summary>
-internal sealed class MeteredRequest(Caller caller, string endpoint, DateTimeOffset started, long startTimestamp, TimeProvider time)
+internal sealed class MeteredRequest(Admission admission, long startTimestamp, TimeProvider time)
 {
     private readonly Lock _lock = new();
     private long _prompt, _cached, _completion;
@@ -19,11 +18,7 @@ internal sealed class MeteredRequest(Caller caller, string endpoint, DateTimeOff
     private TimeSpan? _firstToken;
     private WorkShare _work;
 
-    public Caller Caller { get; } = caller;
-    public string Endpoint { get; } = endpoint;
-    public DateTimeOffset Started { get; } = started;
-    public string? Model { get; set; }
-    public Admission? Admission { get; set; }
+    public Admission Admission { get; } = admission;
 
     /// <summary>From ChoiceRunner: a choice ended. The prompt counts once per prompt, not once per choice.</summary>
     public void OnFinal(GenerationSummary final, bool countsPrompt)
@@ -70,8 +65,7 @@ internal sealed class MeteredRequest(Caller caller, string endpoint, DateTimeOff
     }
 
     /// <summary>Settles a completed request now (the caller then sends the response's end).</summary>
-    public Task SettleAsync(string requestId, int status) =>
-        Admission is { } admission ? admission.SettleAsync(Outcome(requestId, status)) : Task.CompletedTask;
+    public Task SettleAsync(string requestId, int status) => Admission.SettleAsync(Outcome(requestId, status));
 
     /// <summary>
     /// A request that failed or was cancelled settles once its engine work has really stopped (cancelled
@@ -79,7 +73,7 @@ internal sealed class MeteredRequest(Caller caller, string endpoint, DateTimeOff
     /// </summary>
     public void SettleWhenStopped(Task engineWork, string requestId, int status, FloorService floor, ILogger logger)
     {
-        if (Admission is not { IsSettled: false })
+        if (Admission.IsSettled)
             return;
         floor.Track(Task.Run(async () =>
         {
@@ -101,6 +95,4 @@ internal sealed class MeteredRequest(Caller caller, string endpoint, DateTimeOff
             }
         }));
     }
-
-    public static MeteredRequest? Of(HttpContext context) => context.Items[typeof(MeteredRequest)] as MeteredRequest;
 }

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http;
 using TokenFactory.Engine;
 using TokenFactory.Server.Api;
 using TokenFactory.Server.Contracts;
@@ -12,32 +13,57 @@ internal static class GenerationPlanner
 
     public sealed record Plan(SamplingParameters Sampling, int N, IReadOnlyList<string> Stop, int? MaxTokens, string MaxTokensParam, bool IgnoreEos);
 
-    public static Plan Validate(SamplingRequest r, int? maxTokens, string maxTokensParam)
+    /// <summary>
+    /// Checks every sampling field against OpenAI's documented range, both ends inclusive (the llama.cpp/vLLM
+    /// extensions against the ranges in docs/server.md), and builds the engine's sampling parameters.
+    /// </summary>
+    /// <param name="minMaxTokens">1 for chat; 0 for completions, where <c>max_tokens: 0</c> with <c>echo</c> scores a prompt.</param>
+    public static Plan Validate(SamplingRequest r, int? maxTokens, string maxTokensParam, int minMaxTokens = 1)
     {
         int n = r.N ?? 1;
         if (n is < 1 or > MaxChoices)
             throw OpenAiException.Invalid($"'n' must be between 1 and {MaxChoices}.", "n");
-        if (maxTokens is < 1)
-            throw OpenAiException.Invalid($"'{maxTokensParam}' must be at least 1.", maxTokensParam);
+        if (maxTokens < minMaxTokens)
+            throw OpenAiException.Invalid($"'{maxTokensParam}' must be at least {minMaxTokens}.", maxTokensParam);
         var stop = r.Stop?.Where(s => s.Length > 0).ToList() ?? [];
         if (stop.Count > MaxStops)
             throw OpenAiException.Invalid($"'stop' takes at most {MaxStops} strings.", "stop");
-        // OpenAI's range; the engine would take up to 100, but clients expect the API's limits.
-        if (r.Temperature is float t && (float.IsNaN(t) || t < 0 || t > 2))
-            throw OpenAiException.Invalid("'temperature' must be between 0 and 2.", "temperature");
+        float temperature = InRange(r.Temperature, "temperature", 0, 2, 1);
+        float topP = InRange(r.TopP, "top_p", 0, 1, 1);
+        float minP = InRange(r.MinP, "min_p", 0, 1, 0);
+        float presence = InRange(r.PresencePenalty, "presence_penalty", -2, 2, 0);
+        float frequency = InRange(r.FrequencyPenalty, "frequency_penalty", -2, 2, 0);
+        if (r.RepeatPenalty is double repeat && !(repeat > 0))
+            throw OpenAiException.Invalid("'repeat_penalty' must be greater than 0 (1 disables it).", "repeat_penalty");
+        if (r.TopK is < 0)
+            throw OpenAiException.Invalid("'top_k' must be 0 (disabled) or more.", "top_k");
+        if (r.LogitBias is { Count: > 0 })
+            throw OpenAiException.Invalid("'logit_bias' is not supported by this server yet.", "logit_bias", "unsupported_parameter");
+        // top_p 0 keeps only the most likely token, which is top_k 1 (the engine's nucleus takes a positive mass).
+        bool onlyTop = topP == 0;
         var sampling = new SamplingParameters
         {
-            Temperature = r.Temperature ?? 1f,
-            TopP = r.TopP ?? 1f,
-            TopK = r.TopK ?? 0,
-            MinP = r.MinP ?? 0f,
-            PresencePenalty = r.PresencePenalty ?? 0f,
-            FrequencyPenalty = r.FrequencyPenalty ?? 0f,
-            RepetitionPenalty = r.RepeatPenalty ?? 1f,
+            Temperature = temperature,
+            TopP = onlyTop ? 1 : topP,
+            TopK = onlyTop ? 1 : r.TopK ?? 0,
+            MinP = minP,
+            PresencePenalty = presence,
+            FrequencyPenalty = frequency,
+            RepetitionPenalty = (float)(r.RepeatPenalty ?? 1),
             Seed = r.Seed is long seed ? unchecked((ulong)seed) : null,
         };
-        sampling.Validate(); // InvalidGenerationRequestException → 400 with param (ErrorHandlingMiddleware.Map)
+        sampling.Validate(); // the engine's own limits, should they ever be narrower than the API's (InvalidGenerationRequestException → 400 in ErrorMapper)
         return new Plan(sampling, n, stop, maxTokens, maxTokensParam, r.IgnoreEos ?? false);
+    }
+
+    /// <summary>The value (or <paramref name="absent"/>), refused with a 400 naming it when outside [min, max].</summary>
+    private static float InRange(double? value, string param, double min, double max, float absent)
+    {
+        if (value is not double v)
+            return absent;
+        if (!(v >= min && v <= max))
+            throw OpenAiException.Invalid($"'{param}' must be between {min} and {max} (inclusive); got {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}.", param);
+        return (float)v;
     }
 
     /// <summary>
@@ -70,6 +96,27 @@ internal static class GenerationPlanner
             });
         }
         return requests;
+    }
+
+    /// <summary>
+    /// A choice the engine cancelled never completed: the client went away (499 in the ledger, nothing to
+    /// send) or the server is shutting down (503). Null for a choice that finished.
+    /// </summary>
+    public static Exception? Cancellation(HttpContext context, GenerationSummary final)
+    {
+        if (final.FinishReason != Engine.FinishReason.Cancelled)
+            return null;
+        if (context.RequestAborted.IsCancellationRequested)
+            return new OperationCanceledException("The client closed the request.", context.RequestAborted);
+        return new OpenAiException(503, "The server stopped this generation because it is shutting down; retry on another replica or shortly.",
+            OpenAiErrorTypes.Unavailable, code: "server_shutting_down") { RetryAfterSeconds = 1 };
+    }
+
+    /// <summary>Throws <see cref="Cancellation"/>'s exception when the choice was cancelled.</summary>
+    public static void ThrowIfCancelled(HttpContext context, GenerationSummary final)
+    {
+        if (Cancellation(context, final) is { } error)
+            throw error;
     }
 
     public static string FinishReason(FinishReason reason) => reason switch

@@ -24,4 +24,7 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Debug, "Client disconnected from {Path}; its generation was cancelled")]
     public static partial void ClientGone(ILogger logger, string path);
+
+    [LoggerMessage(9, LogLevel.Debug, "Refused {Method} {Path}: {Status} {Code}: {Message}")]
+    public static partial void Refused(ILogger logger, string method, string path, int status, string code, string message);
 }

@@ -74,7 +74,7 @@ internal sealed partial class ModelLoader(
         return new ModelSource(path, Name(o, path), path);
     }
 
-    [LoggerMessage(100, LogLevel.Information, "Kernels: {Kernels}")]
+    [LoggerMessage(10, LogLevel.Information, "Kernels: {Kernels}")]
     private static partial void LogKernels(ILogger logger, string kernels);
 
     private static string Name(ServerOptions o, string path) =>

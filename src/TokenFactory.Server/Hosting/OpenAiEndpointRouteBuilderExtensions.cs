@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using TokenFactory.Server.Api;
 using TokenFactory.Server.Floor;
@@ -8,29 +9,38 @@ namespace TokenFactory.Server.Hosting;
 
 public static class OpenAiEndpointRouteBuilderExtensions
 {
-    /// <summary>Maps the OpenAI-compatible API, llama.cpp's inspection endpoints, /health and /metrics.</summary>
+    /// <summary>
+    /// Maps the OpenAI-compatible API and llama.cpp's inspection endpoints behind the floor's filter (API keys,
+    /// admission, metering), the admin API behind the admin key, and /health and /metrics open to probes.
+    /// </summary>
     public static IEndpointRouteBuilder MapOpenAiEndpoints(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost("/v1/chat/completions", ChatCompletionsEndpoint.HandleAsync);
-        endpoints.MapPost("/v1/completions", CompletionsEndpoint.HandleAsync);
-        endpoints.MapGet("/v1/models", ModelsEndpoints.List);
-        endpoints.MapGet("/v1/models/{id}", ModelsEndpoints.Get);
-        endpoints.MapPost("/tokenize", InspectionEndpoints.TokenizeAsync);
-        endpoints.MapPost("/detokenize", InspectionEndpoints.DetokenizeAsync);
-        endpoints.MapPost("/apply-template", InspectionEndpoints.ApplyTemplateAsync);
+        var api = endpoints.MapGroup(string.Empty).AddEndpointFilter<FloorFilter>();
+        api.MapPost("/v1/chat/completions", ChatCompletionsEndpoint.PlanAsync).WithMetadata(new GenerationEndpoint("/v1/chat/completions"));
+        api.MapPost("/v1/completions", CompletionsEndpoint.PlanAsync).WithMetadata(new GenerationEndpoint("/v1/completions"));
+        api.MapGet("/v1/models", ModelsEndpoints.List);
+        api.MapGet("/v1/models/{id}", ModelsEndpoints.Get);
+        api.MapPost("/tokenize", InspectionEndpoints.TokenizeAsync);
+        api.MapPost("/detokenize", InspectionEndpoints.DetokenizeAsync);
+        api.MapPost("/apply-template", InspectionEndpoints.ApplyTemplateAsync);
+        endpoints.MapGroup("/admin").AddEndpointFilter<AdminKeyFilter>().MapAdminEndpoints();
         endpoints.MapGet("/health", OperationalEndpoints.Health);
         endpoints.MapGet("/metrics", OperationalEndpoints.Metrics);
-        endpoints.MapAdminEndpoints();
         endpoints.MapFallback(OperationalEndpoints.NotFound);
         return endpoints;
     }
 
-    /// <summary>Metrics outermost (it sees final statuses), then OpenAI-shaped errors, then keys (401s in that shape), then routing.</summary>
+    /// <summary>
+    /// Metrics outermost (it sees final statuses), then OpenAI-shaped errors, the URL and header limits, the cross-origin guard and
+    /// CORS for the origins it lets through (preflights answered here), then routing.
+    /// </summary>
     public static IApplicationBuilder UseTokenFactory(this IApplicationBuilder app)
     {
         app.UseMiddleware<MetricsMiddleware>();
         app.UseMiddleware<ErrorHandlingMiddleware>();
-        app.UseMiddleware<FloorMiddleware>();
+        app.UseMiddleware<RequestLimitsMiddleware>();
+        app.UseMiddleware<OriginGuardMiddleware>();
+        app.UseCors();
         app.UseRouting();
         return app;
     }

@@ -35,7 +35,14 @@ public static class TokenFactoryServer
 
         var options = builder.Configuration.GetSection(ServerOptions.Section).Get<ServerOptions>() ?? new ServerOptions();
         builder.WebHost.UseUrls($"http://{FormatHost(options.Host)}:{options.Port}");
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            // Twice the limits RequestLimitsMiddleware enforces, so that most oversized requests reach it and get a
+            // JSON error; Kestrel's own refusal (past these) has an empty body.
+            k.Limits.MaxRequestHeadersTotalSize = 2 * Api.RequestLimitsMiddleware.MaxHeaderBytes;
+            k.Limits.MaxRequestLineSize = 2 * Api.RequestLimitsMiddleware.MaxRequestTargetBytes;
+        });
 
         var app = builder.Build();
         app.UseTokenFactory();

@@ -20,6 +20,19 @@ public static class TokenFactoryServiceCollectionExtensions
     public static IServiceCollection AddTokenFactory(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ServerOptions>().Bind(configuration.GetSection(ServerOptions.Section));
+        // The allowed origins' pages may call with their keys; every other cross-origin request is refused by OriginGuardMiddleware.
+        services.AddCors();
+        services.AddOptions<Microsoft.AspNetCore.Cors.Infrastructure.CorsOptions>().Configure<IOptions<ServerOptions>>((cors, server) =>
+            cors.AddDefaultPolicy(policy =>
+            {
+                string[] origins = server.Value.Cors.AllowedOrigins;
+                if (origins.Contains("*"))
+                    policy.AllowAnyOrigin();
+                else
+                    policy.WithOrigins(origins);
+                policy.AllowAnyHeader().WithMethods("GET", "POST").WithExposedHeaders("Retry-After", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                    "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens");
+            }));
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IEngineFactory, GgufEngineFactory>();
         services.TryAddSingleton<EngineHost>();
@@ -39,6 +52,7 @@ public static class TokenFactoryServiceCollectionExtensions
         });
         // Before the model loader: the ledger's tables exist before the first request can be admitted.
         services.AddHostedService<FloorStartup>();
+        services.AddHostedService<FloorBackground>();
         services.AddHostedService<ModelLoader>();
         services.AddOptions<HostOptions>().Configure<IOptions<ServerOptions>>((host, server) =>
             host.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(0, server.Value.ShutdownTimeoutSeconds)));

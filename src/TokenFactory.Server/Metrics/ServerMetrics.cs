@@ -21,6 +21,7 @@ public sealed class ServerMetrics
     public LabeledCounter PromptTokens { get; } = new(Prefix + "prompt_tokens_total", "Prompt tokens of finished generations (each choice counts its prompt).");
     public LabeledCounter GenerationTokens { get; } = new(Prefix + "generation_tokens_total", "Tokens generated.");
     public LabeledCounter FinishedGenerations { get; } = new(Prefix + "generations_finished_total", "Generations (one per choice) by finish reason: stop, length, cancelled.", "finish_reason");
+    public LabeledCounter Refusals { get; } = new(Prefix + "requests_refused_total", "Generation requests refused before they ran, by endpoint and reason (the error code: rate_limit_exceeded, insufficient_quota, server_overloaded, invalid_type, …).", "endpoint", "reason");
     public Histogram TimeToFirstToken { get; } = new(Prefix + "time_to_first_token_seconds", "From the request's arrival to its first generated token.", TtftBuckets);
     public Histogram InterTokenLatency { get; } = new(Prefix + "inter_token_latency_seconds", "Between consecutive generated tokens of one choice.", ItlBuckets);
     public Histogram RequestDuration { get; } = new(Prefix + "e2e_request_latency_seconds", "From a generation request's arrival to its last byte.", RequestBuckets);
@@ -33,6 +34,7 @@ public sealed class ServerMetrics
         w.Counter(PromptTokens);
         w.Counter(GenerationTokens);
         w.Counter(FinishedGenerations);
+        w.Counter(Refusals);
         w.Histogram(TimeToFirstToken);
         w.Histogram(InterTokenLatency);
         w.Histogram(RequestDuration);

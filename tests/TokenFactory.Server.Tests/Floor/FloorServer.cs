@@ -61,6 +61,10 @@ public sealed class FloorServer : IAsyncDisposable
     public async Task<List<LedgerEntryBody>> LedgerAsync(string? team = null) =>
         [.. (await Admin.GetFromJsonAsync("/admin/ledger?limit=100000", AdminJsonContext.Relaxed.AdminListLedgerEntryBody))!.Data.Where(e => team is null || e.Team == team)];
 
+    /// <summary>Refusal counts of one team (this server's pending counts are written first).</summary>
+    public async Task<List<RefusalBody>> RefusalsAsync(string? team = null) =>
+        [.. (await Admin.GetFromJsonAsync("/admin/refusals?limit=100000", AdminJsonContext.Relaxed.AdminListRefusalBody))!.Data.Where(e => team is null || e.Team == team)];
+
     /// <summary>The official SDK with its automatic retries off, so every 429 reaches the test.</summary>
     public ChatClient Chat(string apiKey) =>
         new(ServerInstance.ModelName, new ApiKeyCredential(apiKey), new OpenAIClientOptions { Endpoint = Server.OpenAiEndpoint, RetryPolicy = new ClientRetryPolicy(0) });

@@ -108,6 +108,42 @@ public sealed class IdentityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_key_restricted_to_other_models_reaches_the_model_through_no_endpoint()
+    {
+        var team = (await _floor.CreateTeamAsync(FloorServer.NewTeamId())).Id!;
+        var other = await _floor.CreateKeyAsync(team, "other", ["some-other-model"]);
+        var mine = await _floor.CreateKeyAsync(team, "mine", [ServerInstance.ModelName]);
+        (string Method, string Path, object? Body)[] calls =
+        [
+            ("POST", "/tokenize", new { content = "Once upon a time" }),
+            ("POST", "/detokenize", new { tokens = new[] { 1, 400 } }),
+            ("POST", "/apply-template", new { messages = new[] { new { role = "user", content = "Hi" } } }),
+            ("POST", "/tokenize", new { content = "Hi", model = ServerInstance.ModelName }),
+            ("GET", $"/v1/models/{ServerInstance.ModelName}", null),
+            ("POST", "/v1/completions", new { prompt = "Hi", max_tokens = 1 }),
+        ];
+        foreach (var (method, path, body) in calls)
+        {
+            using var refused = await SendAsync(other.Secret!, method, path, body);
+            await Api.ErrorTests.AssertErrorAsync(refused, HttpStatusCode.Forbidden, "model", "model_not_allowed");
+            using var served = await SendAsync(mine.Secret!, method, path, body);
+            Assert.True(served.IsSuccessStatusCode, $"{method} {path}: {(int)served.StatusCode} {await served.Content.ReadAsStringAsync()}");
+        }
+        using var list = await SendAsync(other.Secret!, "GET", "/v1/models", null);
+        Assert.Empty(JsonNode.Parse(await list.Content.ReadAsStringAsync())!["data"]!.AsArray());
+        using var mineList = await SendAsync(mine.Secret!, "GET", "/v1/models", null);
+        Assert.Single(JsonNode.Parse(await mineList.Content.ReadAsStringAsync())!["data"]!.AsArray());
+    }
+
+    private Task<HttpResponseMessage> SendAsync(string secret, string method, string path, object? body)
+    {
+        var request = new HttpRequestMessage(new HttpMethod(method), path) { Headers = { Authorization = new AuthenticationHeaderValue("Bearer", secret) } };
+        if (body is not null)
+            request.Content = JsonContent.Create(body);
+        return _floor.Server.Client.SendAsync(request);
+    }
+
+    [Fact]
     public async Task Keys_are_stored_only_as_salted_hashes_and_shown_once()
     {
         var key = await _floor.NewKeyAsync();
@@ -205,7 +241,7 @@ public sealed class IdentityTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
 
         var ledger = await _floor.LedgerAsync(key.Team);
-        Assert.Equal(4, ledger.Count);
+        Assert.Equal(3, ledger.Count); // the refused request is counted apart, below
         var threeLine = ledger.Single(e => e.RequestId == (string)threeBody["id"]!);
         Assert.Equal((long)threeBody["usage"]!["prompt_tokens"]!, threeLine.PromptTokens);
         Assert.Equal((long)threeBody["usage"]!["completion_tokens"]!, threeLine.CompletionTokens);
@@ -223,14 +259,14 @@ public sealed class IdentityTests : IAsyncLifetime
 
         var streamed = ledger.Single(e => e.RequestId == streamedId);
         Assert.Equal((streamedUsage!.InputTokenCount, streamedUsage.OutputTokenCount), ((int)streamed.PromptTokens, (int)streamed.CompletionTokens));
-        var refused = ledger.Single(e => e.Status == 400);
-        Assert.Equal("/v1/completions", refused.Endpoint);
-        Assert.Equal(0, refused.PromptTokens + refused.CompletionTokens);
+        var refused = Assert.Single(await _floor.RefusalsAsync(key.Team));
+        Assert.Equal(("/v1/completions", 400, 1L, key.Id), (refused.Endpoint, refused.Status, refused.Count, refused.Key));
 
         string csv = await _floor.Admin.GetStringAsync($"/admin/usage?group_by=key&key={key.Id}&format=csv");
         var lines = csv.TrimEnd('\n').Split('\n');
         Assert.Equal(TokenFactory.Floor.Ledger.UsageCsv.Header, lines[0]);
-        Assert.StartsWith($"{key.Id},4,", lines[1]);
+        Assert.StartsWith($"{key.Id},3,", lines[1]);
+        Assert.EndsWith(",1", lines[1]); // the refused column
         var json = await _floor.Admin.GetFromJsonAsync($"/admin/usage?group_by=team&team={key.Team}", AdminJsonContext.Relaxed.AdminListUsageRowBody);
         var row = Assert.Single(json!.Data);
         Assert.Equal(first.PromptTokens + streamed.PromptTokens + threeLine.PromptTokens, row.PromptTokens);
@@ -262,7 +298,7 @@ public sealed class IdentityTests : IAsyncLifetime
     [Fact]
     public void A_ledger_outage_during_a_request_is_a_503_to_retry_not_a_500()
     {
-        var error = TokenFactory.Server.Api.ErrorHandlingMiddleware.Map(new LedgerDown());
+        var error = TokenFactory.Server.Api.ErrorMapper.Map(new LedgerDown());
         Assert.Equal((503, "ledger_unavailable", 1), (error.Status, error.Code, error.RetryAfterSeconds));
     }
 

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.ClientModel;
 using OpenAI.Chat;
 using TokenFactory.Floor.Budgets;
@@ -180,6 +181,125 @@ public abstract class LedgerTests : IAsyncLifetime
         Assert.Equal(166, byTeam.PromptTokens + byTeam.CompletionTokens);
     }
 
+    /// <summary>
+    /// A process that died (a crash, kill -9) leaves reservations behind: the next start, or any live replica,
+    /// releases them at once and records their requests as interrupted, while a live process keeps its own.
+    /// </summary>
+    [LedgerFact]
+    public async Task What_a_gone_process_holds_is_released_and_its_requests_recorded_as_interrupted()
+    {
+        var (team, key) = await NewKeyAsync();
+        await Store.CreateBudgetAsync(NewBudget(BudgetScope.Team, team.Id, BudgetUnit.Tokens, 10_000));
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Now);
+        var options = new TokenFactory.Floor.FloorOptions();
+        using var floor = new TokenFactory.Floor.FloorService(Store, options, clock);
+        await floor.StartAsync();
+
+        FloorInstance Instance(string id, string host, int pid, DateTimeOffset processStarted, TimeSpan heartbeatAge) =>
+            new(id, host, pid, processStarted, Now.AddHours(-1), Now - heartbeatAge);
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        var selfStarted = new DateTimeOffset(self.StartTime.ToUniversalTime());
+        string suffix = Guid.NewGuid().ToString("N")[..8];
+        var gone = new[]
+        {
+            Instance("silent-" + suffix, "another-host", 1, Now, TimeSpan.FromMinutes(5)),                          // no heartbeat for 5 minutes
+            Instance("exited-" + suffix, Environment.MachineName, ExitedPid(), Now, TimeSpan.Zero),                  // this host, process gone
+            Instance("reused-" + suffix, Environment.MachineName, self.Id, selfStarted.AddMinutes(-3), TimeSpan.Zero), // this host, pid now someone else's
+        };
+        var alive = new[]
+        {
+            Instance("remote-" + suffix, "another-host", 1, Now, TimeSpan.FromSeconds(10)),                         // heartbeat recent
+            Instance("here-" + suffix, Environment.MachineName, self.Id, selfStarted, TimeSpan.Zero),               // this very process
+        };
+        foreach (var instance in gone.Concat(alive))
+        {
+            await Store.RegisterInstanceAsync(instance);
+            await Store.TryReserveAsync(Reserve(key, 100) with { InstanceId = instance.Id, RequestId = "chatcmpl-" + instance.Id, Model = "a", Endpoint = "/v1/chat/completions" }, Now);
+        }
+        Assert.Equal(500, Assert.Single(await Store.BudgetStatusAsync(Now, key.Id, team.Id)).Reserved);
+
+        // (A shared PostgreSQL may hold other test runs' leftovers: only this test's instances are looked at.)
+        var interrupted = (await floor.ReleaseGoneInstancesAsync()).Where(r => r.RequestId.EndsWith(suffix, StringComparison.Ordinal)).ToList();
+        Assert.Equal(gone.Select(i => "chatcmpl-" + i.Id).Order(), interrupted.Select(r => r.RequestId).Order());
+        Assert.Equal(200, Assert.Single(await Store.BudgetStatusAsync(Now, key.Id, team.Id)).Reserved); // the live ones still hold theirs
+        foreach (var instance in gone)
+        {
+            var line = await Store.GetUsageAsync("chatcmpl-" + instance.Id);
+            Assert.NotNull(line);
+            Assert.Equal((UsageRecord.InterruptedStatus, key.Id, "a", 0L), (line.Status, line.KeyId, line.Model, line.TotalTokens));
+        }
+        var registered = (await Store.ListInstancesAsync()).Select(i => i.Id).ToHashSet();
+        Assert.DoesNotContain(gone[0].Id, registered);
+        Assert.Contains(alive[0].Id, registered);
+        Assert.DoesNotContain(await floor.ReleaseGoneInstancesAsync(), r => r.RequestId.EndsWith(suffix, StringComparison.Ordinal)); // released once
+
+        // The remote replica was only paused: its real settlement replaces nothing but an interrupted line.
+        clock.Advance(TimeSpan.FromMinutes(2));
+        var paused = await floor.ReleaseGoneInstancesAsync();
+        Assert.Contains(paused, r => r.RequestId == "chatcmpl-" + alive[0].Id);
+        await Store.SettleAsync(Usage(key, 30, 12) with { RequestId = "chatcmpl-" + alive[0].Id }, null, 0);
+        var settled = await Store.GetUsageAsync("chatcmpl-" + alive[0].Id);
+        Assert.Equal((200, 42L), (settled!.Status, settled.TotalTokens));
+        // A served line is never overwritten, nor charged twice: the same id again is refused by the store.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Store.SettleAsync(Usage(key, 1, 1) with { RequestId = "chatcmpl-" + alive[0].Id }, null, 0));
+        Assert.Equal(42L, (await Store.GetUsageAsync("chatcmpl-" + alive[0].Id))!.TotalTokens);
+        await floor.StopAsync();
+    }
+
+    /// <summary>The id of a process that has already exited.</summary>
+    private static int ExitedPid()
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("true") { UseShellExecute = false })!;
+        p.WaitForExit();
+        return p.Id;
+    }
+
+    [LedgerFact]
+    public async Task Refusal_counts_add_up_per_minute_key_and_reason()
+    {
+        var (team, key) = await NewKeyAsync();
+        RefusalCount Count(string reason, long n, int minute = 0) => new()
+        {
+            Minute = Now.AddMinutes(minute), KeyId = key.Id, TeamId = team.Id, Model = "a", Endpoint = "/v1/completions", Status = 429, Reason = reason, Count = n,
+        };
+        await Store.AddRefusalsAsync([Count("rate_limit_exceeded", 5), Count("insufficient_quota", 2)]);
+        await Store.AddRefusalsAsync([Count("rate_limit_exceeded", 7), Count("rate_limit_exceeded", 1, minute: 1)]);
+        var rows = (await Store.ListRefusalsAsync(Now)).Where(r => r.TeamId == team.Id).ToList();
+        Assert.Equal(3, rows.Count);
+        Assert.Equal(12, rows.Single(r => r.Minute == Now && r.Reason == "rate_limit_exceeded").Count);
+        var byKey = Assert.Single(await Store.QueryUsageAsync(new UsageQuery(UsageGrouping.Key, KeyId: key.Id)));
+        Assert.Equal((0, 15), (byKey.Requests, byKey.Refused));
+    }
+
+    /// <summary>A client hammering a one-request-a-minute key: thousands of 429s, a handful of ledger rows.</summary>
+    [LedgerFact]
+    public async Task A_refusal_storm_grows_the_ledger_by_one_row_per_minute_and_reason()
+    {
+        await using var floor = await FloorServer.StartAsync(PostgresForServer);
+        var key = await floor.NewKeyAsync(rpm: 1);
+        using var client = new HttpClient { BaseAddress = floor.Server.BaseAddress };
+        client.DefaultRequestHeaders.Authorization = new("Bearer", key.Secret);
+        int refused = 0, served = 0;
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            for (int i = 0; i < 150; i++)
+            {
+                using var r = await client.PostAsJsonAsync("/v1/completions", new { prompt = "Hi", max_tokens = 1 });
+                if ((int)r.StatusCode == 429)
+                    Interlocked.Increment(ref refused);
+                else if (r.IsSuccessStatusCode)
+                    Interlocked.Increment(ref served);
+            }
+        }));
+        Assert.Equal((1, 599), (served, refused));
+        Assert.Single(await floor.LedgerAsync(key.Team));
+        var counts = await floor.RefusalsAsync(key.Team);
+        Assert.InRange(counts.Count, 1, 2); // one per minute (the storm may straddle a minute boundary)
+        Assert.All(counts, c => Assert.Equal(("rate_limit_exceeded", 429, key.Id), (c.Reason, c.Status, c.Key)));
+        Assert.Equal(599, counts.Sum(c => c.Count));
+        Assert.Equal(599, floor.Server.Metrics.Refusals.Get("/v1/completions", "rate_limit_exceeded"));
+    }
+
     /// <summary>200 clients at once against a budget that holds about 50 of them, through the real server and SDK.</summary>
     [LedgerFact]
     public async Task Budget_is_never_overspent_by_concurrent_requests()
@@ -219,12 +339,15 @@ public abstract class LedgerTests : IAsyncLifetime
         Assert.Equal(before + admitted.Sum(r => r.Tokens), after.Spent);
 
         var ledger = await floor.LedgerAsync(key.Team);
-        Assert.Equal(201, ledger.Count); // the probe and all 200: admitted and refused alike
+        Assert.Equal(admitted.Count + 1, ledger.Count); // the probe and every admitted request, one line each
         var settled = ledger.Where(e => e.Status == 200).ToDictionary(e => e.RequestId);
         Assert.Equal(admitted.Count + 1, settled.Count);
         foreach (var r in admitted)
             Assert.Equal(r.Tokens, settled[r.Id].PromptTokens + settled[r.Id].CompletionTokens);
-        Assert.Equal(refused.Count, ledger.Count(e => e.Status == 429));
+        // Refusals are counted, not kept a line each: one row per minute and reason holds them all.
+        var refusals = await floor.RefusalsAsync(key.Team);
+        Assert.Equal(refused.Count, refusals.Where(c => c.Status == 429 && c.Reason == "insufficient_quota").Sum(c => c.Count));
+        Assert.InRange(refusals.Count, 1, 2); // the storm may straddle a minute boundary
     }
 
     /// <summary>Two replicas over one database: the budget holds across both.</summary>
@@ -258,7 +381,9 @@ public abstract class LedgerTests : IAsyncLifetime
         Assert.True(after.Spent <= after.Hard, $"spent {after.Spent} of {after.Hard}");
         Assert.Equal(budget.Spent + results.Sum(), after.Spent);
         Assert.InRange(results.Count(t => t > 0), 15, 22);
-        Assert.Equal(61, (await b.LedgerAsync(key.Team)).Count);
+        Assert.Equal(results.Count(t => t > 0) + 1, (await b.LedgerAsync(key.Team)).Count);
+        await a.RefusalsAsync(key.Team); // writes a's counts; b's answer then holds both replicas' refusals
+        Assert.Equal(results.Count(t => t == 0), (await b.RefusalsAsync(key.Team)).Sum(c => c.Count));
     }
 }
 

@@ -18,15 +18,20 @@ public sealed class ServerInstance : IAsyncDisposable
 
     private readonly string _floorDirectory;
 
-    private ServerInstance(WebApplication app, Uri baseAddress, string floorDirectory)
+    private ServerInstance(WebApplication app, Uri baseAddress, string floorDirectory, LogSink logs)
     {
         _floorDirectory = floorDirectory;
+        Logs = logs;
         App = app;
         BaseAddress = baseAddress;
-        Client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        // No draining: a test that disposes a response unread means "the client went away", and the server must
+        // see the connection close (by default the handler first reads up to 1 MB to reuse the connection).
+        Client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
     }
 
     public WebApplication App { get; }
+    /// <summary>What the server logged (Warning and above unless the test's settings lower a category).</summary>
+    public LogSink Logs { get; }
     public Uri BaseAddress { get; }
     public Uri OpenAiEndpoint => new(BaseAddress, "/v1");
     public HttpClient Client { get; }
@@ -59,8 +64,10 @@ public sealed class ServerInstance : IAsyncDisposable
         overrides["TokenFactory:Floor:Database"] = Path.Combine(floorDirectory, "floor.db");
         foreach (var (k, v) in settings ?? [])
             overrides[k] = v;
+        var logs = new LogSink();
         var app = TokenFactoryServer.Build([], overrides, services =>
         {
+            services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(logs);
             if (engineFactory is not null)
                 services.AddSingleton(engineFactory);
         });
@@ -76,7 +83,7 @@ public sealed class ServerInstance : IAsyncDisposable
             throw;
         }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        var instance = new ServerInstance(app, new Uri(address), floorDirectory);
+        var instance = new ServerInstance(app, new Uri(address), floorDirectory, logs);
         if (waitReady)
             await instance.WaitForHealthAsync(200);
         return instance;

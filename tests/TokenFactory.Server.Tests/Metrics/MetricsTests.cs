@@ -16,7 +16,7 @@ public sealed class MetricsTests
         "tokenfactory_prefix_cache_hits_total", "tokenfactory_preemptions_total", "tokenfactory_engine_steps_total",
         "tokenfactory_engine_mean_batch_sequences", "tokenfactory_energy_joules_total", "tokenfactory_energy_estimated",
         "tokenfactory_joules_per_token", "tokenfactory_cost_usd_total", "tokenfactory_cost_per_million_input_tokens_usd",
-        "tokenfactory_cost_per_million_output_tokens_usd", "tokenfactory_team_spend_usd_total",
+        "tokenfactory_cost_per_million_output_tokens_usd", "tokenfactory_team_spend_usd_total", "tokenfactory_requests_refused_total",
     ];
 
     [Fact]

@@ -1,0 +1,102 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using TokenFactory.Floor;
+using TokenFactory.Floor.Budgets;
+using TokenFactory.Floor.Identity;
+using TokenFactory.Floor.RateLimiting;
+using TokenFactory.Server.Api;
+using TokenFactory.Server.Generation;
+using TokenFactory.Server.Hosting;
+using TokenFactory.Server.Metrics;
+
+namespace TokenFactory.Server.Floor;
+
+/// <summary>
+/// The factory floor in front of every API endpoint (/v1 and llama.cpp's /tokenize, /detokenize,
+/// /apply-template): it authenticates the caller (401 in OpenAI's shape) and, for the generation endpoints,
+/// admits the request the endpoint planned (model allowed, rate limits, budgets reserved), answers it
+/// metered so it is settled exactly once, and records every refusal (bad input, 429, 403) in the ledger.
+/// </summary>
+internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMetrics metrics, TimeProvider time, ILogger<FloorFilter> logger) : IEndpointFilter
+{
+    public const string BudgetWarningHeader = "x-tokenfactory-budget-warning";
+
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    {
+        var context = invocation.HttpContext;
+        var caller = await floor.AuthenticateAsync(context.Request.Headers.Authorization, context.RequestAborted);
+        context.Features.Set(new CallerFeature(caller));
+        if (context.GetEndpoint()?.Metadata.GetMetadata<GenerationEndpoint>() is not { } generation)
+            return await next(invocation);
+
+        try
+        {
+            var result = await next(invocation);
+            if (result is not GenerationWork work)
+                return result;
+            var admission = await AdmitAsync(context, caller, work, generation.Name);
+            return new MeteredGeneration(work, new MeteredRequest(admission, work.Started, time));
+        }
+        catch (Exception e)
+        {
+            // Refused before it ran: bad input, a model the key may not use, a rate limit or a budget.
+            RecordRefusal(context, caller, generation.Name, e);
+            throw;
+        }
+    }
+
+    private async Task<Admission> AdmitAsync(HttpContext context, Caller caller, GenerationWork work, string endpoint)
+    {
+        Admission admission;
+        try
+        {
+            admission = await floor.AdmitAsync(caller, work.Model, endpoint, work.PromptTokens, work.MaxCompletionTokens, context.RequestAborted, work.Id);
+        }
+        catch (FloorDeniedException denied)
+        {
+            WriteRateLimitHeaders(context.Response, denied.RateLimit);
+            throw;
+        }
+        WriteRateLimitHeaders(context.Response, admission.RateLimit);
+        if (admission.SoftReached.Count > 0)
+        {
+            var parts = new List<string>();
+            foreach (var s in admission.SoftReached)
+            {
+                parts.Add($"{s.Budget.Id}: {BudgetText.Amount(s.Budget.Unit, s.Spent)} of {BudgetText.Amount(s.Budget.Unit, s.Budget.Hard)} ({s.Budget.Describe()})");
+                FloorLog.SoftLimit(logger, s.Budget.Describe(), BudgetText.Amount(s.Budget.Unit, s.Spent));
+            }
+            context.Response.Headers[BudgetWarningHeader] = string.Join("; ", parts);
+        }
+        return admission;
+    }
+
+    private void RecordRefusal(HttpContext context, Caller caller, string endpoint, Exception e)
+    {
+        int status = ErrorMapper.StatusOf(context, e);
+        string reason = status == ErrorMapper.ClientClosedRequest ? "client_closed" : ErrorMapper.Map(e) is var mapped ? mapped.Code ?? mapped.Type : "";
+        floor.Refusals.Record(caller, host.Source?.Name ?? "", endpoint, status, reason);
+        metrics.Refusals.Add(1, endpoint, reason);
+    }
+
+    /// <summary>OpenAI's names: x-ratelimit-{limit,remaining,reset}-{requests,tokens}.</summary>
+    private static void WriteRateLimitHeaders(HttpResponse response, RateLimitStatus? status)
+    {
+        if (status is null || response.HasStarted)
+            return;
+        var h = response.Headers;
+        if (status.RequestLimit is long requests)
+        {
+            h["x-ratelimit-limit-requests"] = requests.ToString(CultureInfo.InvariantCulture);
+            h["x-ratelimit-remaining-requests"] = status.RequestsRemaining.ToString(CultureInfo.InvariantCulture);
+            h["x-ratelimit-reset-requests"] = RateLimitStatus.FormatReset(status.RequestsReset);
+        }
+        if (status.TokenLimit is long tokens)
+        {
+            h["x-ratelimit-limit-tokens"] = tokens.ToString(CultureInfo.InvariantCulture);
+            h["x-ratelimit-remaining-tokens"] = status.TokensRemaining.ToString(CultureInfo.InvariantCulture);
+            h["x-ratelimit-reset-tokens"] = RateLimitStatus.FormatReset(status.TokensReset);
+        }
+    }
+}
