@@ -222,8 +222,22 @@ public sealed class Sampler
         }
     }
 
-    /// <summary>Index of the largest value; the lowest index wins ties, as llama.cpp's greedy sampler does.</summary>
+    /// <summary>Index of the largest value; the lowest index wins ties, as llama.cpp's greedy sampler does. NaNs are passed over.</summary>
+    /// <remarks>
+    /// Two vectorized passes (the maximum, then its first occurrence) instead of one scalar compare per entry: greedy
+    /// decoding runs this over the whole vocabulary every token (32,000-150,000 floats). A NaN makes the vectorized
+    /// maximum NaN, so then the scalar loop, which skips NaNs, decides; <see cref="ArgMaxScalar"/> is the reference.
+    /// </remarks>
     public static int ArgMax(ReadOnlySpan<float> values)
+    {
+        if (values.IsEmpty)
+            return 0;
+        float max = System.Numerics.Tensors.TensorPrimitives.Max(values);
+        return float.IsNaN(max) ? ArgMaxScalar(values) : values.IndexOf(max);
+    }
+
+    /// <summary>The plain loop <see cref="ArgMax"/> must agree with.</summary>
+    internal static int ArgMaxScalar(ReadOnlySpan<float> values)
     {
         int best = 0;
         float bestValue = float.NegativeInfinity;

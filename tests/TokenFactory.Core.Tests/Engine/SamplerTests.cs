@@ -137,4 +137,24 @@ public sealed class SamplerTests
         Assert.False(new SamplingParameters().HasPenalties);
         Assert.True(new SamplingParameters { PresencePenalty = 0.1f }.HasPenalties);
     }
+
+    [Fact]
+    public void ArgMax_agrees_with_the_scalar_loop_for_every_length_ties_and_special_values()
+    {
+        var rng = new Random(17);
+        float[] specials = [float.NaN, float.NegativeInfinity, float.PositiveInfinity, 0f, -0f, 3f];
+        for (int n = 0; n <= 256; n++)
+        {
+            for (int trial = 0; trial < 4; trial++)
+            {
+                // Few distinct values, so ties are common; some trials sprinkle NaN, infinities and signed zeros.
+                var v = new float[n];
+                for (int i = 0; i < n; i++)
+                    v[i] = trial > 1 && rng.Next(8) == 0 ? specials[rng.Next(specials.Length)] : rng.Next(-3, 4);
+                Assert.Equal(Sampler.ArgMaxScalar(v), Sampler.ArgMax(v));
+            }
+        }
+        Assert.Equal(0, Sampler.ArgMax([float.NegativeInfinity, float.NegativeInfinity]));
+        Assert.Equal(2, Sampler.ArgMax([float.NaN, 1f, 2f, 2f]));
+    }
 }
