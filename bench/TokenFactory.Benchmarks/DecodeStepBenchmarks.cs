@@ -1,4 +1,6 @@
 using BenchmarkDotNet.Attributes;
+using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
 using TokenFactory.Models;
 using TokenFactory.Models.Synthetic;
 using TokenFactory.Gguf;
@@ -7,16 +9,16 @@ using TokenFactory.Tensors;
 namespace TokenFactory.Benchmarks;
 
 /// <summary>
-/// One decode step (one token through every layer and the vocabulary projection) of a small synthetic llama; the
-/// allocation gate of the issue: Allocated must read "-" (zero bytes). Needs a vocabulary GGUF: set
+/// One decode step of the batching engine (one sequence: one token through every layer over the paged cache, the
+/// vocabulary projection and greedy sampling) of a small synthetic llama; Allocated must read "-" (zero bytes), as the
+/// test suite's DecodeAllocationTests insist. Needs a vocabulary GGUF: set
 /// TOKENFACTORY_BENCH_VOCAB (default ../shared/fixtures/tokenizers/ggml-vocab-llama-spm.gguf).
 /// </summary>
 [MemoryDiagnoser]
 public class DecodeStepBenchmarks
 {
     private TransformerModel? _model;
-    private ForwardPass? _pass;
-    private readonly int[] _token = [3];
+    private EngineCore? _core;
     private string _path = "";
 
     [Params(GgmlType.Q8_0, GgmlType.Q4_K)]
@@ -30,8 +32,38 @@ public class DecodeStepBenchmarks
         using (var v = GgufFile.Open(vocab))
             SyntheticModelWriter.Write("llama", ModelShape.Find("tiny"), Type, v.Metadata, _path, 1);
         _model = TransformerModel.Load(_path);
-        _pass = new ForwardPass(_model, 512, threads: 1);
-        _pass.Evaluate([1, 2, 3, 4]);
+        _core = new EngineCore(_model, new EngineOptions { ContextLength = 512, Threads = 1, MaxRunningSequences = 1, PrefixCaching = false });
+        Start();
+    }
+
+    /// <summary>A sequence long enough for every step BenchmarkDotNet runs until the next <see cref="Start"/>.</summary>
+    private void Start()
+    {
+        _core!.Add(_core.CreateSequence(new GenerationRequest
+        {
+            PromptTokens = [1, 2, 3, 4],
+            MaxTokens = 500,
+            Sampling = SamplingParameters.Greedy,
+            IgnoreEndOfGeneration = true,
+        }, new DiscardingOutput()));
+        _core.Step();
+    }
+
+    private sealed class DiscardingOutput : ISequenceOutput
+    {
+        public void Token(int token, ReadOnlySpan<char> text, float? logprob, TokenLogprob[]? topLogprobs)
+        {
+        }
+
+        public void Text(ReadOnlySpan<char> text)
+        {
+        }
+
+        public void Finished(GenerationSummary summary)
+        {
+        }
+
+        public void Failed(Exception error) => throw error;
     }
 
     private static string FindVocab()
@@ -48,7 +80,7 @@ public class DecodeStepBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _pass?.Dispose();
+        _core?.Dispose();
         _model?.Dispose();
         File.Delete(_path);
     }
@@ -56,8 +88,7 @@ public class DecodeStepBenchmarks
     [Benchmark]
     public void DecodeStep()
     {
-        if (_pass!.Position >= 500)
-            _pass.Reset();
-        _pass.Evaluate(_token);
+        if (!_core!.Step())
+            Start(); // the sequence spent its 500 tokens
     }
 }

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using TokenFactory.Gguf;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Benchmarks;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using TokenFactory.Cli.Commands;
 using TokenFactory.Cli.Floor;
+using TokenFactory.Platform;
 
 namespace TokenFactory.Cli;
 
@@ -8,6 +9,16 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // Before any command loads a model or runs a kernel: they read these once, and then they are fixed.
+        try
+        {
+            KernelOptions.Apply(KernelSettings.FromEnvironment());
+        }
+        catch (TokenFactoryException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
         var root = new RootCommand("TokenFactory: run open-weights GGUF models on your own machines.")
         {
             RunCommand.Create(),

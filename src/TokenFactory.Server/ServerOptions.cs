@@ -1,3 +1,5 @@
+using TokenFactory.Platform;
+
 namespace TokenFactory.Server;
 
 /// <summary>
@@ -8,7 +10,7 @@ public sealed class ServerOptions
 {
     public const string Section = "TokenFactory";
 
-    /// <summary>GGUF file to serve; empty serves the built-in default model.</summary>
+    /// <summary>GGUF file to serve (required: <c>tokenfactory serve</c> fills in its default when none is configured).</summary>
     public string? Model { get; set; }
 
     /// <summary>The id clients use in <c>model</c>; defaults to the file name without <c>.gguf</c>.</summary>
@@ -28,6 +30,7 @@ public sealed class ServerOptions
     /// <summary>Requests allowed to wait for the engine; more are refused with 503 and Retry-After.</summary>
     public int MaxWaitingRequests { get; set; } = 64;
 
+    /// <summary>The Retry-After (seconds) a request refused because the engine's wait queue is full is given.</summary>
     public int RetryAfterSeconds { get; set; } = 1;
 
     /// <summary>Larger request bodies get 413.</summary>
@@ -35,9 +38,6 @@ public sealed class ServerOptions
 
     /// <summary>max_tokens when a request gives none; 0 fills the rest of the context.</summary>
     public int DefaultMaxTokens { get; set; }
-
-    /// <summary><c>batching</c> (continuous batching, paged KV cache, prefix caching) or <c>serial</c> (one request at a time).</summary>
-    public string Engine { get; set; } = "batching";
 
     /// <summary>Paged KV cache budget, e.g. <c>512MiB</c> or <c>2GB</c>; empty sizes it for every running sequence's full context, capped at 1 GiB.</summary>
     public string? KvCacheMemory { get; set; }
@@ -50,6 +50,12 @@ public sealed class ServerOptions
 
     /// <summary>Share cached KV blocks between requests with the same prompt prefix.</summary>
     public bool PrefixCaching { get; set; } = true;
+
+    /// <summary>
+    /// The kernels' settings (<c>TokenFactory:Kernels:*</c>), applied once before the model loads and logged; see
+    /// docs/server.md. Fixed for the process once a kernel has run.
+    /// </summary>
+    public KernelOptions Kernels { get; set; } = new();
 
     /// <summary>On SIGTERM/Ctrl-C, how long in-flight requests may run before they are cancelled.</summary>
     public double ShutdownTimeoutSeconds { get; set; } = 10;

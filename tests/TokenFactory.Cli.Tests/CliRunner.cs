@@ -9,7 +9,10 @@ public static class CliRunner
 
     public static string Stories260K => TestPaths.Stories260K;
 
-    public static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
+    public static (int ExitCode, string Stdout, string Stderr) Run(params string[] args) => RunWith(new Dictionary<string, string?>(), args);
+
+    /// <summary>As <see cref="Run"/>, with <paramref name="environment"/> set in the child (null removes a variable).</summary>
+    public static (int ExitCode, string Stdout, string Stderr) RunWith(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -17,6 +20,8 @@ public static class CliRunner
             RedirectStandardError = true,
             WorkingDirectory = TestPaths.RepoRoot,
         };
+        foreach (var (k, v) in environment)
+            psi.Environment[k] = v;
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "tokenfactory.dll"));
         foreach (var a in args)
             psi.ArgumentList.Add(a);

@@ -36,6 +36,27 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public void Kernel_settings_come_from_TokenFactory_Kernels_and_the_deprecated_variables_and_are_reported()
+    {
+        var (code, _, stderr) = CliRunner.RunWith(new Dictionary<string, string?>
+        {
+            ["TOKENFACTORY_PREFETCH"] = "2048",               // deprecated alias
+            ["TOKENFACTORY_PREFETCH_Q4K"] = "16384",          // deprecated alias, overridden by the new name below
+            ["TokenFactory__Kernels__WidePrefetchBytes"] = "4096",
+            ["TOKENFACTORY_PREFETCH_NTA"] = "0",
+        }, "run", "--model", CliRunner.Stories260K, "-n", "2", "--temp", "0", "--threads", "1");
+        Assert.Equal(0, code);
+        Assert.Contains("prefetchBytes 2048", stderr);
+        Assert.Contains("widePrefetchBytes 4096", stderr);
+        Assert.Contains("prefetch prefetcht0", stderr);
+
+        (code, _, stderr) = CliRunner.RunWith(new Dictionary<string, string?> { ["TokenFactory__Kernels__PrefetchBytes"] = "lots" },
+            "run", "--model", CliRunner.Stories260K, "-n", "2");
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: invalid TokenFactory:Kernels setting", stderr);
+    }
+
+    [Fact]
     public void Run_without_a_model_uses_the_built_in_default_and_says_so()
     {
         var (code, stdout, stderr) = CliRunner.Run("run", "-n", "8", "--temp", "0");

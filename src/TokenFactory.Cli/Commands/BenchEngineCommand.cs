@@ -8,8 +8,8 @@ using TokenFactory.Models;
 namespace TokenFactory.Cli.Commands;
 
 /// <summary>
-/// <c>tokenfactory bench engine</c>: the serving workload of <c>bench serve</c>, sent to an engine in this
-/// process — the batching engine by default, or the serial one — to measure the engine without HTTP.
+/// <c>tokenfactory bench engine</c>: the serving workload of <c>bench serve</c>, sent to the batching engine in this
+/// process, to measure the engine without HTTP.
 /// </summary>
 internal static class BenchEngineCommand
 {
@@ -22,11 +22,10 @@ internal static class BenchEngineCommand
         var batchTokens = new Option<int>("--max-batch-tokens") { Description = "Token budget per step (prefill chunk size)", DefaultValueFactory = _ => 256 };
         var maxRunning = new Option<int>("--max-running") { Description = "Sequences batched at once", DefaultValueFactory = _ => 32 };
         var noPrefix = new Option<bool>("--no-prefix-caching") { Description = "Disable prefix caching" };
-        var serial = new Option<bool>("--serial") { Description = "Use the one-at-a-time serial engine instead" };
         var workload = new BenchWorkloadOptions();
         var cmd = new Command("engine", "Benchmark the engine in-process (no HTTP) with a serving workload")
         {
-            modelPath, threads, ctx, kvMemory, batchTokens, maxRunning, noPrefix, serial,
+            modelPath, threads, ctx, kvMemory, batchTokens, maxRunning, noPrefix,
         };
         workload.AddTo(cmd);
         cmd.SetAction(async (r, cancellation) =>
@@ -45,24 +44,21 @@ internal static class BenchEngineCommand
                     PrefixCaching = !r.GetValue(noPrefix),
                     MaxWaitingRequests = 100_000,
                 };
-                using IInferenceEngine engine = r.GetValue(serial) ? new SerialEngine(model, options) : new BatchingEngine(model, options);
+                using var engine = new BatchingEngine(model, options);
                 await workload.RunAsync(r, new EngineTarget(engine), $"Engine benchmark: {Path.GetFileName(r.GetValue(modelPath))}", new()
                 {
                     ["model_file"] = r.GetValue(modelPath),
-                    ["engine"] = engine is BatchingEngine ? "batching" : "serial",
                     ["threads"] = r.GetValue(threads),
                     ["max_batch_tokens"] = options.MaxBatchTokens,
                     ["max_running"] = options.MaxRunningSequences,
                     ["prefix_caching"] = options.PrefixCaching,
-                    ["kv_cache"] = engine is BatchingEngine b ? ByteSize.Format(b.KvCacheBytes) : null,
-                    ["recurrent_state"] = engine is BatchingEngine { RecurrentStateBytes: > 0 } h ? ByteSize.Format(h.RecurrentStateBytes) : null,
+                    ["kernels"] = KernelChoices.Summary(),
+                    ["kv_cache"] = ByteSize.Format(engine.KvCacheBytes),
+                    ["recurrent_state"] = engine.RecurrentStateBytes > 0 ? ByteSize.Format(engine.RecurrentStateBytes) : null,
                 });
-                if (engine is BatchingEngine be)
-                {
-                    var c = be.Counters;
-                    Console.Error.WriteLine($"engine: {c.Steps} steps, mean batch {c.MeanBatchSequences:F1} sequences, prefill {c.PrefillTokens} tokens, " +
-                        $"decode {c.DecodeTokens} tokens, prefix cache hits {c.PrefixCacheHitTokens}/{c.PrefixCacheQueryTokens} tokens, preemptions {c.Preemptions}");
-                }
+                var c = engine.Counters;
+                Console.Error.WriteLine($"engine: {c.Steps} steps, mean batch {c.MeanBatchSequences:F1} sequences, prefill {c.PrefillTokens} tokens, " +
+                    $"decode {c.DecodeTokens} tokens, prefix cache hits {c.PrefixCacheHitTokens}/{c.PrefixCacheQueryTokens} tokens, preemptions {c.Preemptions}");
                 return 0;
             }
             catch (Exception e) when (e is TokenFactoryException or IOException or FormatException)

@@ -1,18 +1,19 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Numerics.Tensors;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using TokenFactory.Cli.Bench;
 using TokenFactory.Compute;
+using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
 using TokenFactory.Models;
 
 namespace TokenFactory.Cli.Commands;
 
 /// <summary>
 /// <c>tokenfactory bench model</c>: prompt-processing and generation
-/// tokens/s like llama-bench, mean ± sample standard deviation over repetitions, optionally against llama.cpp
+/// tokens/s like llama-bench, of one sequence through the batching engine's step (the path <c>serve</c> runs), mean ± sample standard deviation over repetitions, optionally against llama.cpp
 /// (node-llama-cpp or a llama-bench executable, see <see cref="BenchPeer"/>) on the same file and threads, alternating per
 /// repetition; plus the memory-bandwidth roofline.
 /// </summary>
@@ -33,18 +34,23 @@ internal static class BenchModelCommand
             DefaultValueFactory = _ => "weights",
         };
         bwOver.AcceptOnlyFromAmong("weights", "buffer");
+        var batchTokens = new Option<int>("--batch-tokens", "-b")
+        {
+            Description = $"Prompt tokens per engine step (default {SingleSequence.PromptChunk}, the chunk earlier figures were measured with)",
+            DefaultValueFactory = _ => SingleSequence.PromptChunk,
+        };
         var bwMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer size with --bandwidth-over buffer; 0 skips the bandwidth kernel either way", DefaultValueFactory = _ => 256 };
         var cmd = new Command(name, "Measure prompt processing (pp) and generation (tg) tokens/s, like llama-bench")
         {
-            model, threads, prompt, gen, reps, peer, json, bwOver, bwMiB,
+            model, threads, prompt, gen, reps, peer, json, bwOver, bwMiB, batchTokens,
         };
         cmd.SetAction(r => CommandErrors.Run(() => Run(
             r.GetValue(model)!, r.GetValue(threads), r.GetValue(prompt), r.GetValue(gen), r.GetValue(reps),
-            r.GetValue(peer), r.GetValue(json), r.GetValue(bwOver) == "buffer", r.GetValue(bwMiB))));
+            r.GetValue(peer), r.GetValue(json), r.GetValue(bwOver) == "buffer", r.GetValue(bwMiB), r.GetValue(batchTokens))));
         return cmd;
     }
 
-    private static int Run(string path, int threads, int nPrompt, int nGen, int reps, string? peer, string? jsonPath, bool bwBuffer, int bwMiB)
+    private static int Run(string path, int threads, int nPrompt, int nGen, int reps, string? peer, string? jsonPath, bool bwBuffer, int bwMiB, int batchTokens)
     {
         if (nPrompt < 0 || nGen < 0 || (nPrompt == 0 && nGen == 0))
             throw new TokenFactoryException("nothing to measure: give -p and/or -n > 0.");
@@ -52,13 +58,25 @@ internal static class BenchModelCommand
             throw new TokenFactoryException("--reps must be at least 1.");
         if (threads < 1)
             threads = ComputePool.DefaultThreadCount;
+        if (batchTokens < 1)
+            throw new TokenFactoryException("--batch-tokens must be at least 1.");
         BenchPeer? peerEngine = peer != null ? BenchPeer.Create(peer) : null;
 
         using var m = TransformerModel.Load(path);
         var c = m.Config;
-        using var pool = new ComputePool(threads);
         int context = Math.Max(nPrompt, nGen + 1) + 16;
-        using var pass = new ForwardPass(m, context, pool);
+        // One sequence at a time, its cache sized for it alone; no prefix caching, or every repetition after the first
+        // would find its prompt cached.
+        using var core = new EngineCore(m, new EngineOptions
+        {
+            ContextLength = context,
+            Threads = threads,
+            MaxRunningSequences = 1,
+            MaxBatchTokens = batchTokens,
+            PrefixCaching = false,
+        });
+        var pool = core.ComputePool;
+        var sequence = new SingleSequence(core);
         int vocab = m.VocabSize;
         int bos = m.File.Metadata.GetInt32OrDefault("tokenizer.ggml.bos_token_id", 1);
         if ((uint)bos >= (uint)vocab)
@@ -72,7 +90,8 @@ internal static class BenchModelCommand
         long fileBytes = new FileInfo(path).Length;
         string types = string.Join("/", m.File.Tensors.Where(t => t.Dimensions.Length == 2).GroupBy(t => t.Type)
             .OrderByDescending(g => g.Sum(t => (long)t.RowBytes * t.RowCount)).Select(g => g.Key.ToString()));
-        Console.WriteLine($"model: {fileName} ({fileBytes / 1e9:F2} GB, {c.Architecture}, {types}, {c.BlockCount} layers, embd {c.EmbeddingLength}, vocab {vocab}), threads {threads}");
+        Console.WriteLine($"model: {fileName} ({fileBytes / 1e9:F2} GB, {c.Architecture}, {types}, {c.BlockCount} layers, embd {c.EmbeddingLength}, vocab {vocab}), threads {threads}, {batchTokens} prompt tokens per step");
+        Console.WriteLine($"kernels: {KernelChoices.Summary()}");
 
         // Memory roofline for generation: every weight matrix is read once per token (the embedding only one row),
         // plus the KV cache up to the current position (F16 keys and values), averaged over the generated positions.
@@ -126,9 +145,9 @@ internal static class BenchModelCommand
         do
         {
             if (nPrompt > 0)
-                RunPrompt(pass, promptTokens);
+                sequence.Prompt(promptTokens);
             if (nGen > 0)
-                RunGeneration(pass, bos, Math.Min(nGen, 8));
+                sequence.Generate(bos, Math.Min(nGen, 8));
         }
         while (Stopwatch.GetElapsedTime(warmStart) < WarmUp);
 
@@ -148,7 +167,7 @@ internal static class BenchModelCommand
         double GenerationWithRoofline()
         {
             if (bwMiB <= 0)
-                return RunGeneration(pass, bos, nGen);
+                return sequence.Generate(bos, nGen);
             peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes());
             long rssBefore = ResidentBytes();
             double seconds;
@@ -159,7 +178,7 @@ internal static class BenchModelCommand
                 streamedBytes = probe.Bytes;
                 ResetPeakRss();
                 double before = probe.Best(3);
-                (seconds, double passBytes, double passSeconds) = RunGenerationInterleaved(pass, bos, nGen, probe, InterleaveTokens);
+                (seconds, double passBytes, double passSeconds) = sequence.GenerateInterleaved(bos, nGen, probe, InterleaveTokens);
                 double after = probe.Best(3);
                 peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes() - probeResident);
                 bwReps.Add(passBytes / passSeconds);
@@ -178,7 +197,7 @@ internal static class BenchModelCommand
         for (int rep = 0; rep < reps; rep++)
         {
             if (nPrompt > 0)
-                ppOurs.Add(nPrompt / RunPrompt(pass, promptTokens));
+                ppOurs.Add(nPrompt / sequence.Prompt(promptTokens));
             if (nGen > 0)
                 tgOurs.Add(nGen / GenerationWithRoofline());
             Console.Error.WriteLine($"rep {rep + 1}/{reps} tokenfactory: pp {Last(ppOurs)} tg {Last(tgOurs)}" +
@@ -237,6 +256,8 @@ internal static class BenchModelCommand
                 ["architecture"] = c.Architecture,
                 ["weightTypes"] = types,
                 ["threads"] = threads,
+                ["batchTokens"] = batchTokens,
+                ["kernels"] = new JsonObject(KernelChoices.Effective().Select(c => KeyValuePair.Create(c.Key, (JsonNode?)c.Value))),
                 ["reps"] = reps,
                 ["bandwidthBytesPerSecond"] = Math.Round(bandwidth),
                 ["bandwidthRuns"] = new JsonArray(bwReps.Select(b => (JsonNode?)Math.Round(b)).ToArray()),
@@ -275,57 +296,8 @@ internal static class BenchModelCommand
 
     private static long Bytes(in WeightMatrix w) => (long)w.RowBytes * w.Rows;
 
-    /// <summary>Seconds to evaluate the prompt from an empty cache.</summary>
-    private static double RunPrompt(ForwardPass pass, int[] tokens)
-    {
-        pass.Reset();
-        long t0 = Stopwatch.GetTimestamp();
-        pass.Evaluate(tokens);
-        return Stopwatch.GetElapsedTime(t0).TotalSeconds;
-    }
-
     /// <summary>Tokens per stretch between two bandwidth passes of the interleaved roofline (a pass takes ~10 ms, a stretch ~0.5 s).</summary>
     internal const int InterleaveTokens = 16;
-
-    /// <summary>
-    /// As <see cref="RunGeneration"/>, with one pass of <paramref name="probe"/> before every <paramref name="stretch"/>
-    /// tokens and after the last; the seconds count only the tokens, the passes give their bytes and their seconds.
-    /// </summary>
-    private static (double Seconds, double PassBytes, double PassSeconds) RunGenerationInterleaved(ForwardPass pass, int bos, int n, MemoryBandwidth.Probe probe, int stretch)
-    {
-        pass.Reset();
-        Span<int> token = [bos];
-        double seconds = 0, passBytes = 0, passSeconds = 0;
-        for (int done = 0; ; done += stretch)
-        {
-            passSeconds += probe.Bytes / probe.Pass();
-            passBytes += probe.Bytes;
-            if (done >= n)
-                break;
-            long t0 = Stopwatch.GetTimestamp();
-            for (int i = done; i < Math.Min(n, done + stretch); i++)
-            {
-                pass.Evaluate(token);
-                token[0] = TensorPrimitives.IndexOfMax(pass.Logits);
-            }
-            seconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
-        }
-        return (seconds, passBytes, passSeconds);
-    }
-
-    /// <summary>Seconds to generate <paramref name="n"/> tokens greedily, one at a time, from BOS.</summary>
-    private static double RunGeneration(ForwardPass pass, int bos, int n)
-    {
-        pass.Reset();
-        Span<int> token = [bos];
-        long t0 = Stopwatch.GetTimestamp();
-        for (int i = 0; i < n; i++)
-        {
-            pass.Evaluate(token);
-            token[0] = TensorPrimitives.IndexOfMax(pass.Logits);
-        }
-        return Stopwatch.GetElapsedTime(t0).TotalSeconds;
-    }
 
     private static JsonObject EngineJson(int nPrompt, int nGen, List<double> pp, List<double> tg, long rss, double? rooflinePercent, double? bracketedPercent) => new()
     {

@@ -1,8 +1,10 @@
 using System.CommandLine;
+using System.Globalization;
+using TokenFactory.Cli.Bench;
 using TokenFactory.Compute;
 using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
 using TokenFactory.Models;
-using TokenFactory.Tokenization;
 
 namespace TokenFactory.Cli.Commands;
 
@@ -39,10 +41,16 @@ internal static class RunCommand
                 path = builtIn.Path;
             }
             using var m = TransformerModel.Load(path);
-            var tokenizer = Tokenizer.FromMetadata(m.File.Metadata);
-            int context = r.GetValue(ctx) > 0 ? r.GetValue(ctx) : Math.Min(m.Config.ContextLength, 4096);
-            using var pass = new ForwardPass(m, context, threads: r.GetValue(threads));
-            var generator = new TextGenerator(m, tokenizer, pass);
+            // One sequence in the batching engine: the server's path, with a KV cache sized for that one sequence and the
+            // prompt chunk bench model measures with (SingleSequence.PromptChunk).
+            using var engine = new BatchingEngine(m, new EngineOptions
+            {
+                ContextLength = r.GetValue(ctx),
+                Threads = r.GetValue(threads),
+                MaxRunningSequences = 1,
+                MaxBatchTokens = SingleSequence.PromptChunk,
+                PrefixCaching = false,
+            });
             var sampling = new SamplingParameters
             {
                 Temperature = r.GetValue(temp),
@@ -52,38 +60,70 @@ internal static class RunCommand
                 RepetitionPenalty = r.GetValue(repeat),
                 Seed = r.GetValue(seed),
             };
-            try
-            {
-                sampling.Validate();
-            }
-            catch (ArgumentException e)
-            {
-                throw new TokenFactoryException($"invalid --{e.ParamName?.Replace('_', '-')}: {e.Message.Split(" (Parameter")[0]}");
-            }
             string text = r.GetValue(prompt)!;
-            var promptTokens = tokenizer.Encode(text, addSpecial: true, parseSpecial: true);
-            int maxTokens = Math.Max(0, Math.Min(r.GetValue(n), context - promptTokens.Length));
+            var promptTokens = engine.Tokenizer.Encode(text, addSpecial: true, parseSpecial: true);
+            int context = engine.ContextLength;
             if (promptTokens.Length >= context)
                 throw new ContextLengthExceededException(promptTokens.Length, 1, context);
+            var request = new GenerationRequest
+            {
+                PromptTokens = promptTokens,
+                MaxTokens = Math.Max(0, Math.Min(r.GetValue(n), context - promptTokens.Length)),
+                Sampling = sampling,
+                Stop = r.GetValue(stop) ?? [],
+                IgnoreEndOfGeneration = r.GetValue(ignoreEos),
+            };
+
+            try
+            {
+                request.Validate(context, m.Weights.TokenEmbedding.Rows); // before the prompt is echoed
+            }
+            catch (InvalidGenerationRequestException e)
+            {
+                throw new TokenFactoryException($"invalid {OptionFor(e.Parameter)}: must be {e.Requirement}, not {e.Value.ToString(CultureInfo.InvariantCulture)}.");
+            }
 
             using var cancel = new CancellationTokenSource();
             Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
             Console.Write(text);
-            var result = generator.Generate(new GenerationRequest
-            {
-                PromptTokens = promptTokens,
-                MaxTokens = maxTokens,
-                Sampling = sampling,
-                Stop = r.GetValue(stop) ?? [],
-                IgnoreEndOfGeneration = r.GetValue(ignoreEos),
-            }, t => Console.Write(t.Text), cancel.Token);
+            var summary = Stream(engine, request, cancel.Token).GetAwaiter().GetResult();
             Console.WriteLine();
+            var prefill = summary.TimeToFirstToken - summary.QueueTime;
+            var generation = summary.TotalTime - summary.TimeToFirstToken;
+            double promptRate = prefill > TimeSpan.Zero ? (summary.PromptTokens - summary.CachedPromptTokens) / prefill.TotalSeconds : 0;
+            double generationRate = generation > TimeSpan.Zero && summary.CompletionTokens > 1 ? (summary.CompletionTokens - 1) / generation.TotalSeconds : 0;
             Console.Error.WriteLine(
-                $"prompt: {result.PromptTokens} tokens, {result.PromptTokensPerSecond:F1} tokens/s | " +
-                $"generation: {result.Tokens.Count} tokens, {result.GenerationTokensPerSecond:F1} tokens/s | " +
-                $"threads {pass.Threads} | finish: {result.FinishReason.ToString().ToLowerInvariant()}");
+                $"prompt: {summary.PromptTokens} tokens, {promptRate:F1} tokens/s | " +
+                $"generation: {summary.CompletionTokens} tokens, {generationRate:F1} tokens/s | " +
+                $"threads {engine.Threads} | finish: {summary.FinishReason.ToString().ToLowerInvariant()}");
+            Console.Error.WriteLine($"kernels: {KernelChoices.Summary()}");
             return 0;
         }));
         return cmd;
     }
+
+    /// <summary>Streams the completion's text to stdout as it arrives; returns the engine's summary.</summary>
+    private static async Task<GenerationSummary> Stream(BatchingEngine engine, GenerationRequest request, CancellationToken cancellation)
+    {
+        GenerationSummary? summary = null;
+        await foreach (var update in engine.GenerateAsync(request, cancellation))
+        {
+            Console.Write(update.Text);
+            summary = update.Final ?? summary;
+        }
+        return summary ?? throw new InvalidOperationException("The engine ended the stream without a summary.");
+    }
+
+    /// <summary>The command-line option that sets an engine parameter, for error messages.</summary>
+    private static string OptionFor(GenerationParameter parameter) => parameter switch
+    {
+        GenerationParameter.Temperature => "--temp",
+        GenerationParameter.TopK => "--top-k",
+        GenerationParameter.TopP => "--top-p",
+        GenerationParameter.MinP => "--min-p",
+        GenerationParameter.RepetitionPenalty => "--repeat-penalty",
+        GenerationParameter.MaxTokens => "--max-tokens",
+        GenerationParameter.Prompt => "--prompt",
+        _ => parameter.ToString(),
+    };
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using TokenFactory.Server;
 using TokenFactory.Server.Hosting;
@@ -15,7 +16,7 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model", "-m") { Description = "GGUF model to serve (default: the built-in model)" };
+        var model = new Option<string?>("--model", "-m") { Description = "GGUF model to serve (default: TokenFactory:Model from appsettings.json or the environment, else the built-in model)" };
         var host = new Option<string?>("--host") { Description = "Address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)" };
         var port = new Option<int?>("--port") { Description = "Port to listen on (default 8080)" };
         var threads = new Option<int?>("--threads", "-t") { Description = "Compute threads (default: all cores)" };
@@ -25,14 +26,13 @@ internal static class ServeCommand
         var kvMemory = new Option<string?>("--kv-cache-memory") { Description = "Paged KV cache budget, e.g. 512MiB or 2GB (default: every running sequence's full context, capped at 1 GiB)" };
         var batchTokens = new Option<int?>("--max-batch-tokens") { Description = "Tokens per batching step: decodes plus prompt chunks (default 256)" };
         var maxRunning = new Option<int?>("--max-running") { Description = "Sequences run at once (default 32)" };
-        var engine = new Option<string?>("--engine") { Description = "batching (default) or serial" };
         var noAuth = new Option<bool>("--no-auth") { Description = "Accept requests without API keys (local use only; logged as a warning)" };
         var database = new Option<string?>("--database") { Description = "SQLite file for keys, budgets and the usage ledger (default ~/.local/share/tokenfactory/floor.db)" };
         var origins = new Option<string[]>("--allowed-origin") { Description = "A web page origin allowed to call the API from a browser, e.g. https://app.example.com (repeatable; default none)", AllowMultipleArgumentsPerToken = false };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string instead of SQLite (replicas share budgets); or TOKENFACTORY_POSTGRES" };
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API. API keys are required unless --no-auth; the admin key comes from TOKENFACTORY_ADMIN_KEY.")
         {
-            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, engine, noAuth, database, postgres, origins,
+            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, noAuth, database, postgres, origins,
         };
         cmd.SetAction(r => CommandErrors.Run(() =>
         {
@@ -52,7 +52,6 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.KvCacheMemory), r.GetValue(kvMemory));
             Set(nameof(ServerOptions.MaxBatchTokens), r.GetValue(batchTokens));
             Set(nameof(ServerOptions.MaxRunningSequences), r.GetValue(maxRunning));
-            Set(nameof(ServerOptions.Engine), r.GetValue(engine));
             // Secrets come from the environment, never from the command line (where `ps` shows them).
             Set("Floor:AdminKey", Environment.GetEnvironmentVariable("TOKENFACTORY_ADMIN_KEY") is { Length: > 0 } adminKey ? adminKey : null);
             Set("Floor:Postgres", r.GetValue(postgres) ?? (Environment.GetEnvironmentVariable("TOKENFACTORY_POSTGRES") is { Length: > 0 } pg ? pg : null));
@@ -64,6 +63,17 @@ internal static class ServeCommand
                 Set("Floor:Auth", "none");
             if (r.GetValue(model) is string path && !File.Exists(path))
                 throw new TokenFactoryException($"model file not found: {path}");
+            if (r.GetValue(model) is null && !ModelConfigured())
+            {
+                // The server is always given a model; without one configured anywhere, the command line picks the default.
+                var builtIn = BuiltInModel.Resolve();
+                Console.Error.WriteLine($"No model configured: serving the built-in default, {builtIn.Description}.");
+                Console.Error.WriteLine("Serve a real GGUF with: tokenfactory serve --model path/to/model.gguf");
+                Set(nameof(ServerOptions.Model), builtIn.Path);
+            }
+            // The deprecated TOKENFACTORY_* kernel variables, as TokenFactory:Kernels:* for the server's configuration.
+            foreach (var (key, value) in KernelSettings.FromDeprecatedVariables(Environment.GetEnvironmentVariable))
+                overrides[key] = value;
 
             // Ctrl-C and SIGTERM stop the host: Kestrel stops accepting, in-flight requests get ShutdownTimeoutSeconds.
             var app = TokenFactoryServer.Build([], overrides);
@@ -72,5 +82,21 @@ internal static class ServeCommand
             return engineHost.State == EngineState.Failed ? 1 : 0;
         }));
         return cmd;
+    }
+
+    /// <summary>
+    /// Whether the server's own configuration names a model: <c>TokenFactory:Model</c> in the environment or in
+    /// appsettings.json (and appsettings.{Environment}.json) of the working directory, the server's content root.
+    /// </summary>
+    private static bool ModelConfigured()
+    {
+        string environment = Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT") ?? Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT") ?? "Production";
+        var configuration = new ConfigurationBuilder()
+            .SetBasePath(Directory.GetCurrentDirectory())
+            .AddJsonFile("appsettings.json", optional: true)
+            .AddJsonFile($"appsettings.{environment}.json", optional: true)
+            .AddEnvironmentVariables()
+            .Build();
+        return !string.IsNullOrWhiteSpace(configuration[$"{ServerOptions.Section}:{nameof(ServerOptions.Model)}"]);
     }
 }

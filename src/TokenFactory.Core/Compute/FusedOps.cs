@@ -53,25 +53,10 @@ public static class FusedOps
             gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
     }
 
-    /// <summary>Scalar twin of <see cref="SiluMultiply"/> (the loop ForwardPass runs today).</summary>
+    /// <summary>Scalar twin of <see cref="SiluMultiply"/> (the reference the tests compare it with).</summary>
     public static void SiluMultiplyScalar(Span<float> gate, ReadOnlySpan<float> up)
     {
         for (int i = 0; i < gate.Length; i++)
             gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
-    }
-
-    /// <summary>
-    /// Residual add then RMSNorm of each of <paramref name="tokens"/> rows: <c>x += delta; dst = rmsnorm(x) · weight</c>,
-    /// reading x once while it is in cache (ForwardPass today adds with one pass over all rows, then normalizes).
-    /// </summary>
-    public static void AddRmsNorm(Span<float> x, ReadOnlySpan<float> delta, ReadOnlySpan<float> weight, float epsilon, Span<float> destination, int tokens)
-    {
-        int e = weight.Length;
-        for (int t = 0; t < tokens; t++)
-        {
-            Span<float> row = x.Slice(t * e, e);
-            TensorPrimitives.Add(row, delta.Slice(t * e, e), row);
-            Norms.RmsNorm(row, weight, epsilon, destination.Slice(t * e, e));
-        }
     }
 }

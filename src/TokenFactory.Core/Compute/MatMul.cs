@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using TokenFactory.Gguf;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Compute;
@@ -79,9 +80,6 @@ public sealed unsafe partial class MatMul : IParallelWork
     }
 
     public ComputePool Pool => _pool;
-
-    /// <summary>Whether <paramref name="w"/> takes the tiled path on this CPU (false: the row kernels).</summary>
-    public static bool IsTiled(in WeightMatrix w) => KindOf(w) != Kind.Rows;
 
     private static Kind KindOf(in WeightMatrix w)
     {

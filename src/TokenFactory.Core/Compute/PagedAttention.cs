@@ -1,20 +1,20 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using TokenFactory.Engine.Batching;
+using TokenFactory.Kv;
 
 namespace TokenFactory.Compute;
 
 /// <summary>
 /// Causal grouped-query attention for a batch of tokens from many sequences, reading keys and values
-/// through each sequence's block table in the <see cref="KvBlockPool"/>.
+/// through each sequence's block table in the <see cref="KvBlockPool"/>. The only attention the engine runs: one
+/// sequence decoding alone is a batch of one.
 /// <para>
-/// Work items are (run of consecutive tokens of one sequence, KV head, block of up to 16 of those tokens), as in
-/// <see cref="GroupedAttention"/>, whose per-token kernel this shares: the item widens its sequence's cached keys
-/// (transposed) and values for its KV head once, and every query head of the group and every token of the block reuses
-/// them. A token's result depends only on its own query and its sequence's cache, so a sequence gets bit-identical
-/// results whatever batch it runs in; and single-sequence decoding (<see cref="GroupedAttention"/>) does the same
-/// arithmetic. Head sizes the SIMD kernel does not take use <see cref="AttendGroupScalarOrder"/> (per token and KV
-/// head, <see cref="Attention"/>'s arithmetic step for step).
+/// Work items are (run of consecutive tokens of one sequence, KV head, block of up to 16 of those tokens): the item
+/// widens its sequence's cached keys (transposed) and values for its KV head once, and every query head of the group
+/// and every token of the block reuses them (<see cref="AttentionKernels"/>). A token's result depends only on its own
+/// query and its sequence's cache, so a sequence gets bit-identical results whatever batch it runs in. Head sizes the
+/// SIMD kernel does not take use <see cref="AttendGroupScalarOrder"/> (per token and KV head, the scalar reference's
+/// arithmetic step for step: queries and softmax weights rounded to half precision, softmax summed in double).
 /// </para>
 /// </summary>
 public sealed unsafe class PagedAttention : IParallelWork
@@ -56,9 +56,9 @@ public sealed unsafe class PagedAttention : IParallelWork
         _headSize = headSize;
         _group = headCount / kvHeadCount;
         _contextLength = contextLength;
-        _contextPadded = GroupedAttention.PaddedContext(contextLength);
+        _contextPadded = AttentionKernels.PaddedContext(contextLength);
         _scale = 1f / MathF.Sqrt(headSize);
-        _fast = GroupedAttention.IsAccelerated(headSize);
+        _fast = AttentionKernels.IsAccelerated(headSize);
         _keysT = new float[threads][];
         _values = new float[threads][];
         _scoresFast = new float[threads][];
@@ -72,8 +72,8 @@ public sealed unsafe class PagedAttention : IParallelWork
             {
                 _keysT[i] = GC.AllocateArray<float>(headSize * _contextPadded, pinned: true);
                 _values[i] = GC.AllocateArray<float>(contextLength * headSize, pinned: true);
-                _scoresFast[i] = GC.AllocateArray<float>(GroupedAttention.ScoreScratch(_contextPadded), pinned: true);
-                _queryFast[i] = GC.AllocateArray<float>(GroupedAttention.HeadBlock * headSize, pinned: true);
+                _scoresFast[i] = GC.AllocateArray<float>(AttentionKernels.ScoreScratch(_contextPadded), pinned: true);
+                _queryFast[i] = GC.AllocateArray<float>(AttentionKernels.HeadBlock * headSize, pinned: true);
                 continue;
             }
             _scores[i] = new float[_group * contextLength];
@@ -156,9 +156,9 @@ public sealed unsafe class PagedAttention : IParallelWork
             {
                 int block = table[bi], pEnd = Math.Min(nMax, p0 + blockSize);
                 ushort* keys = (ushort*)(kh + pool.BlockOffset(block)) + (long)headOffset * blockSize;
-                if (blockSize == 16)
+                if (blockSize == AttentionKernels.KeyRun)
                 {
-                    GroupedAttention.WidenKeyRun(keys, kt, cp, p0, hs);
+                    AttentionKernels.WidenKeyRun(keys, kt, cp, p0, hs);
                 }
                 else
                 {
@@ -167,13 +167,13 @@ public sealed unsafe class PagedAttention : IParallelWork
                             kt[i * cp + p] = (float)*(Half*)(keys + i * blockSize + p - p0);
                 }
                 for (int p = p0; p < pEnd; p++)
-                    GroupedAttention.WidenRow((ushort*)(vh + pool.Offset(block, p - p0) + headOffset), vf + p * hs, hs);
+                    AttentionKernels.WidenRow((ushort*)(vh + pool.Offset(block, p - p0) + headOffset), vf + p * hs, hs);
             }
-            GroupedAttention.PadKeys(kt, cp, hs, nMax); // also clears the unwritten slots of a partial last block
+            AttentionKernels.PadKeys(kt, cp, hs, nMax); // also clears the unwritten slots of a partial last block
             for (int t = t0; t < t1; t++)
             {
                 long first = ((long)t * _headCount + kvh * _group) * hs;
-                GroupedAttention.AttendHeads(kt, cp, vf, sp, qp, qs + first, outp + first, _group, hs, batch.Positions[t] + 1, _scale);
+                AttentionKernels.AttendHeads(kt, cp, vf, sp, qp, qs + first, outp + first, _group, hs, batch.Positions[t] + 1, _scale);
             }
         }
     }

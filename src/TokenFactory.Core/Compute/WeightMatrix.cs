@@ -1,4 +1,5 @@
 using TokenFactory.Gguf;
+using TokenFactory.Platform;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Compute;
@@ -61,7 +62,7 @@ public readonly unsafe struct WeightMatrix
         }
     }
 
-    /// <summary>Whether a multiplied matrix that is not repacked is copied, rows as in the file, onto huge pages (every such type unless TOKENFACTORY_REPACK=0).</summary>
+    /// <summary>Whether a multiplied matrix that is not repacked is copied, rows as in the file, onto huge pages (every such type unless <see cref="KernelOptions.Repack"/> is false).</summary>
     internal static bool CopiesRows => !s_packingDisabled;
 
     /// <summary>
@@ -79,8 +80,8 @@ public readonly unsafe struct WeightMatrix
         _ => false,
     };
 
-    // TOKENFACTORY_REPACK=0 keeps weights in the file's layout (row kernels), to compare or to save load time.
-    private static readonly bool s_packingDisabled = Environment.GetEnvironmentVariable("TOKENFACTORY_REPACK") == "0";
+    // KernelOptions.Repack false keeps weights in the file's layout (row kernels), to compare or to save load time.
+    private static readonly bool s_packingDisabled = !KernelOptions.Current.Repack;
     private WeightMatrix(in WeightMatrix whole, int firstRow, int rows)
     {
         Name = whole.Name;

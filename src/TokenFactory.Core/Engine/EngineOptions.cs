@@ -1,16 +1,14 @@
 namespace TokenFactory.Engine;
 
-/// <summary>Settings shared by the engines.</summary>
+/// <summary>Settings of the batching engine.</summary>
 public sealed record EngineOptions
 {
     /// <summary>Tokens per sequence; 0 means the model's training context, capped at 4096.</summary>
     public int ContextLength { get; init; }
     /// <summary>Compute threads; 0 means all cores.</summary>
     public int Threads { get; init; }
-    /// <summary>Requests allowed to wait for a slot; beyond this new requests are refused (HTTP 503).</summary>
+    /// <summary>Requests allowed to wait for a slot; beyond this new requests are refused (<see cref="EngineOverloadedException"/>).</summary>
     public int MaxWaitingRequests { get; init; } = 64;
-    /// <summary>What a refused client is told to wait before retrying.</summary>
-    public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Bytes for the batching engine's paged KV cache; 0 means enough for every running sequence's full context, capped at 1 GiB.</summary>
     public long KvCacheMemory { get; init; }

@@ -13,34 +13,38 @@ public sealed record GenerationRequest
     public int? Logprobs { get; init; }
     /// <summary>Also return the prompt tokens' logprobs (completions' echo + logprobs).</summary>
     public bool EchoLogprobs { get; init; }
+
+    /// <summary>
+    /// Every check the engine makes before it queues a request, in one place: sampling parameters, a non-empty prompt of
+    /// in-vocabulary tokens, a non-negative token budget, and prompt + budget within <paramref name="contextLength"/>.
+    /// </summary>
+    /// <exception cref="InvalidGenerationRequestException">Names the first parameter out of bounds.</exception>
+    /// <exception cref="ContextLengthExceededException">The request does not fit the context.</exception>
+    public void Validate(int contextLength, int vocabularySize)
+    {
+        Sampling.Validate();
+        if (PromptTokens.Count == 0)
+            throw new InvalidGenerationRequestException(GenerationParameter.Prompt, 0, "at least one token");
+        if (MaxTokens < 0)
+            throw new InvalidGenerationRequestException(GenerationParameter.MaxTokens, MaxTokens, ">= 0");
+        if (Logprobs is int top && (top < 0 || top > LogprobCalculator.MaxTop))
+            throw new InvalidGenerationRequestException(GenerationParameter.Logprobs, top, $"between 0 and {LogprobCalculator.MaxTop}");
+        if ((long)PromptTokens.Count + MaxTokens > contextLength)
+            throw new ContextLengthExceededException(PromptTokens.Count, MaxTokens, contextLength);
+        foreach (int t in PromptTokens)
+        {
+            if ((uint)t >= (uint)vocabularySize)
+                throw new InvalidGenerationRequestException(GenerationParameter.Prompt, t, $"a token id in 0..{vocabularySize - 1}");
+        }
+    }
 }
 
 public enum FinishReason
 {
     /// <summary>An end-of-generation token or a stop string.</summary>
     Stop,
-    /// <summary>max_tokens reached, or the context is full.</summary>
+    /// <summary>The token budget is spent, or the context is full.</summary>
     Length,
     /// <summary>The caller cancelled (e.g. the client disconnected).</summary>
     Cancelled,
-}
-
-/// <summary>A generated token and the text it released (empty while a multi-byte character or a possible stop string is pending).</summary>
-public readonly record struct GeneratedToken(int Id, string Text, float? Logprob = null, TokenLogprob[]? TopLogprobs = null);
-
-public sealed record GenerationResult
-{
-    public required int PromptTokens { get; init; }
-    /// <summary>Prompt tokens served from the cache instead of being evaluated again.</summary>
-    public int CachedPromptTokens { get; init; }
-    public required IReadOnlyList<int> Tokens { get; init; }
-    public required string Text { get; init; }
-    public required FinishReason FinishReason { get; init; }
-    public string? MatchedStop { get; init; }
-    public TimeSpan PromptTime { get; init; }
-    public TimeSpan GenerationTime { get; init; }
-    public IReadOnlyList<(float? Logprob, TokenLogprob[]? Top)>? PromptLogprobs { get; init; }
-
-    public double PromptTokensPerSecond => PromptTime.TotalSeconds > 0 ? (PromptTokens - CachedPromptTokens) / PromptTime.TotalSeconds : 0;
-    public double GenerationTokensPerSecond => GenerationTime.TotalSeconds > 0 && Tokens.Count > 1 ? (Tokens.Count - 1) / GenerationTime.TotalSeconds : 0;
 }

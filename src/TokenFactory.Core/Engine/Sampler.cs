@@ -13,12 +13,14 @@ public sealed class Sampler
     private readonly float[] _keys;
     private readonly Dictionary<int, int> _counts = [];
     private readonly Queue<int> _window = new();
+    private readonly bool _penalize;
     private Random _random;
 
+    /// <param name="parameters">Already validated (<see cref="GenerationRequest.Validate"/>).</param>
     public Sampler(SamplingParameters parameters, int vocabSize)
     {
-        parameters.Validate();
         _p = parameters;
+        _penalize = parameters.HasPenalties;
         _logits = new float[vocabSize];
         _ids = new int[vocabSize];
         _keys = new float[vocabSize];
@@ -30,7 +32,8 @@ public sealed class Sampler
     /// <summary>Records a token (prompt or generated) for the penalty window.</summary>
     public void Accept(int token)
     {
-        if (_p.PenaltyWindow == 0)
+        // Without penalties the window would only be bookkeeping nobody reads.
+        if (_p.PenaltyWindow == 0 || !_penalize)
             return;
         _window.Enqueue(token);
         _counts[token] = _counts.GetValueOrDefault(token) + 1;
@@ -52,6 +55,9 @@ public sealed class Sampler
 
     public int Sample(ReadOnlySpan<float> logits)
     {
+        // Greedy without penalties reads the logits as they are: no copy of the vocabulary-wide row per token.
+        if (_p.IsGreedy && !_penalize)
+            return ArgMax(logits);
         var l = _logits.AsSpan(0, logits.Length);
         logits.CopyTo(l);
         ApplyPenalties(l);
@@ -216,8 +222,22 @@ public sealed class Sampler
         }
     }
 
-    /// <summary>Index of the largest value; the lowest index wins ties, as llama.cpp's greedy sampler does.</summary>
+    /// <summary>Index of the largest value; the lowest index wins ties, as llama.cpp's greedy sampler does. NaNs are passed over.</summary>
+    /// <remarks>
+    /// Two vectorized passes (the maximum, then its first occurrence) instead of one scalar compare per entry: greedy
+    /// decoding runs this over the whole vocabulary every token (32,000-150,000 floats). A NaN makes the vectorized
+    /// maximum NaN, so then the scalar loop, which skips NaNs, decides; <see cref="ArgMaxScalar"/> is the reference.
+    /// </remarks>
     public static int ArgMax(ReadOnlySpan<float> values)
+    {
+        if (values.IsEmpty)
+            return 0;
+        float max = System.Numerics.Tensors.TensorPrimitives.Max(values);
+        return float.IsNaN(max) ? ArgMaxScalar(values) : values.IndexOf(max);
+    }
+
+    /// <summary>The plain loop <see cref="ArgMax"/> must agree with.</summary>
+    internal static int ArgMaxScalar(ReadOnlySpan<float> values)
     {
         int best = 0;
         float bestValue = float.NegativeInfinity;

@@ -25,24 +25,30 @@ public sealed record SamplingParameters
 
     public bool IsGreedy => Temperature <= 0;
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid parameter.</summary>
+    /// <summary>Whether any penalty changes a logit (1, 0, 0 leave them as they are).</summary>
+    public bool HasPenalties => RepetitionPenalty != 1f || FrequencyPenalty != 0f || PresencePenalty != 0f;
+
+    /// <summary>Throws <see cref="InvalidGenerationRequestException"/> naming the first invalid parameter.</summary>
     public void Validate()
     {
         if (float.IsNaN(Temperature) || Temperature < 0 || Temperature > 100)
-            throw new ArgumentException("temperature must be between 0 and 100", "temperature");
+            throw Invalid(GenerationParameter.Temperature, Temperature, "between 0 and 100");
         if (TopK < 0)
-            throw new ArgumentException("top_k must be >= 0", "top_k");
+            throw Invalid(GenerationParameter.TopK, TopK, ">= 0");
         if (float.IsNaN(TopP) || TopP <= 0 || TopP > 1)
-            throw new ArgumentException("top_p must be in (0, 1]", "top_p");
+            throw Invalid(GenerationParameter.TopP, TopP, "in (0, 1]");
         if (float.IsNaN(MinP) || MinP < 0 || MinP > 1)
-            throw new ArgumentException("min_p must be in [0, 1]", "min_p");
+            throw Invalid(GenerationParameter.MinP, MinP, "in [0, 1]");
         if (float.IsNaN(RepetitionPenalty) || RepetitionPenalty <= 0)
-            throw new ArgumentException("repetition_penalty must be > 0", "repetition_penalty");
+            throw Invalid(GenerationParameter.RepetitionPenalty, RepetitionPenalty, "> 0");
         if (float.IsNaN(FrequencyPenalty) || FrequencyPenalty < -2 || FrequencyPenalty > 2)
-            throw new ArgumentException("frequency_penalty must be between -2 and 2", "frequency_penalty");
+            throw Invalid(GenerationParameter.FrequencyPenalty, FrequencyPenalty, "between -2 and 2");
         if (float.IsNaN(PresencePenalty) || PresencePenalty < -2 || PresencePenalty > 2)
-            throw new ArgumentException("presence_penalty must be between -2 and 2", "presence_penalty");
+            throw Invalid(GenerationParameter.PresencePenalty, PresencePenalty, "between -2 and 2");
         if (PenaltyWindow < 0)
-            throw new ArgumentException("penalty window must be >= 0", "repeat_last_n");
+            throw Invalid(GenerationParameter.PenaltyWindow, PenaltyWindow, ">= 0");
     }
+
+    private static InvalidGenerationRequestException Invalid(GenerationParameter parameter, double value, string requirement) =>
+        new(parameter, value, requirement);
 }

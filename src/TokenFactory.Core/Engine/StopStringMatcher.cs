@@ -5,10 +5,16 @@ namespace TokenFactory.Engine;
 /// could still be the start of a stop string is held back; when a stop string completes, only the
 /// text before it is released and the stop string itself is never emitted.
 /// </summary>
+/// <remarks>
+/// Works on spans over reused buffers (the released text is valid until the next call), so the engine's decode step
+/// allocates nothing for it; without stop strings the text passes through untouched.
+/// </remarks>
 public sealed class StopStringMatcher
 {
     private readonly string[] _stops;
-    private readonly System.Text.StringBuilder _pending = new();
+    private char[] _pending = [];
+    private int _pendingLength;
+    private char[] _released = [];
 
     public StopStringMatcher(IEnumerable<string>? stops) =>
         _stops = stops?.Where(s => s.Length > 0).Distinct().ToArray() ?? [];
@@ -18,15 +24,17 @@ public sealed class StopStringMatcher
     /// <summary>The stop string that ended generation, if any.</summary>
     public string? MatchedStop { get; private set; }
 
-    /// <summary>Adds newly decoded text; returns the text that is now safe to emit.</summary>
-    public string Push(string text)
+    /// <summary>Adds newly decoded text; returns the text that is now safe to emit (valid until the next call).</summary>
+    public ReadOnlySpan<char> Push(ReadOnlySpan<char> text)
     {
         if (Stopped)
-            return "";
+            return [];
         if (_stops.Length == 0)
             return text;
-        _pending.Append(text);
-        string s = _pending.ToString();
+        Grow(ref _pending, _pendingLength + text.Length);
+        text.CopyTo(_pending.AsSpan(_pendingLength));
+        _pendingLength += text.Length;
+        ReadOnlySpan<char> s = _pending.AsSpan(0, _pendingLength);
 
         int firstStop = -1;
         foreach (var stop in _stops)
@@ -41,8 +49,8 @@ public sealed class StopStringMatcher
         if (firstStop >= 0)
         {
             Stopped = true;
-            _pending.Clear();
-            return s[..firstStop];
+            _pendingLength = 0;
+            return Release(s[..firstStop]);
         }
 
         // Hold back the longest suffix that is a proper prefix of some stop string.
@@ -51,23 +59,39 @@ public sealed class StopStringMatcher
         {
             for (int len = Math.Min(stop.Length - 1, s.Length); len > hold; len--)
             {
-                if (string.CompareOrdinal(s, s.Length - len, stop, 0, len) == 0)
+                if (s[^len..].SequenceEqual(stop.AsSpan(0, len)))
                 {
                     hold = len;
                     break;
                 }
             }
         }
-        _pending.Clear();
-        _pending.Append(s, s.Length - hold, hold);
-        return s[..(s.Length - hold)];
+        var released = Release(s[..^hold]);
+        s[^hold..].CopyTo(_pending);
+        _pendingLength = hold;
+        return released;
     }
 
-    /// <summary>Releases held-back text at the end of generation (no stop string completed).</summary>
-    public string Flush()
+    /// <summary>Releases held-back text at the end of generation (no stop string completed); valid until the next call.</summary>
+    public ReadOnlySpan<char> Flush()
     {
-        string s = _pending.ToString();
-        _pending.Clear();
-        return Stopped ? "" : s;
+        if (Stopped)
+            return [];
+        var rest = Release(_pending.AsSpan(0, _pendingLength));
+        _pendingLength = 0;
+        return rest;
+    }
+
+    private ReadOnlySpan<char> Release(ReadOnlySpan<char> text)
+    {
+        Grow(ref _released, text.Length);
+        text.CopyTo(_released);
+        return _released.AsSpan(0, text.Length);
+    }
+
+    private static void Grow(ref char[] buffer, int length)
+    {
+        if (buffer.Length < length)
+            Array.Resize(ref buffer, Math.Max(length, Math.Max(64, 2 * buffer.Length)));
     }
 }

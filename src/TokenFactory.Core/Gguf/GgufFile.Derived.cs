@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using TokenFactory.Platform;
 
 namespace TokenFactory.Gguf;
 
@@ -81,7 +82,7 @@ public sealed unsafe partial class GgufFile
     /// <summary>64-byte-aligned native memory (outside the GC heap, so a gigabyte of weights costs no GC work).</summary>
     private sealed class NativeBuffer(long length) : IDisposable
     {
-        public byte* Pointer { get; private set; } = Compute.HugePageMemory.Allocate(length);
+        public byte* Pointer { get; private set; } = HugePageMemory.Allocate(length);
 
         public long Length { get; } = length;
 
@@ -89,7 +90,7 @@ public sealed unsafe partial class GgufFile
         {
             if (Pointer == null)
                 return;
-            Compute.HugePageMemory.Free(Pointer);
+            HugePageMemory.Free(Pointer);
             Pointer = null;
         }
     }

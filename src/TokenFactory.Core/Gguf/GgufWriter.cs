@@ -39,12 +39,6 @@ public sealed class GgufWriter
         _tensors.Add((new GgufTensorInfo(name, dims, type, offset), write));
     }
 
-    public void WriteTo(string path)
-    {
-        using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
-        Write(fs);
-    }
-
     public byte[] ToBytes()
     {
         using var ms = new MemoryStream();

@@ -5,8 +5,7 @@ namespace TokenFactory.Models;
 
 /// <summary>
 /// Turns one token's raw Q/K/V projections into what attention consumes: biases (qwen2), per-head
-/// q/k RMSNorm (qwen3), then RoPE at the token's position. Shared by the single-sequence and the
-/// batched forward pass so both stay the same arithmetic.
+/// q/k RMSNorm (qwen3), then RoPE at the token's position, before they enter the paged cache.
 /// </summary>
 internal static class AttentionInputs
 {

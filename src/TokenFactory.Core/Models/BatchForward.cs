@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 using TokenFactory.Compute;
-using TokenFactory.Engine.Batching;
+using TokenFactory.Kv;
 
 namespace TokenFactory.Models;
 
@@ -14,9 +14,9 @@ public interface ILogitsConsumer
 /// Runs one engine step — tokens of many sequences at their own positions — through the model with
 /// one matrix multiplication per weight for the whole step, so each weight row is read once per step
 /// rather than once per sequence. Keys and values go to, and attention reads from, the paged
-/// <see cref="KvBlockPool"/>. Per token the arithmetic is <see cref="ForwardPass"/>'s exactly (matmul
-/// rows, RoPE, half-precision cache and attention are all row-independent), so results do not depend
-/// on what else is in the batch. Buffers are allocated once; a step allocates nothing.
+/// <see cref="KvBlockPool"/>. Matmul rows, RoPE, the half-precision cache and attention are all
+/// row-independent, so a token's results do not depend on what else is in the batch: one sequence alone
+/// gets the bits it gets among many. Buffers are allocated once; a step allocates nothing.
 /// </summary>
 public sealed class BatchForward : IDisposable, IAttentionStep
 {

@@ -4,11 +4,9 @@ using TokenFactory.Compute;
 namespace TokenFactory.Models;
 
 /// <summary>
-/// The part of a forward pass that is the same for one sequence and for a batch of many: embedding
-/// lookup, and per block RMSNorm, the Q/K/V/output projections, the residual adds and the SwiGLU
+/// The part of a forward pass that does not touch the cache: embedding lookup, and per block RMSNorm, the Q/K/V/output projections, the residual adds and the SwiGLU
 /// feed-forward, each a single matrix multiplication over all rows. Where the keys and values live
-/// (one sequence's cache or the paged pool) is the caller's business, supplied as
-/// <see cref="IAttentionStep"/>. Buffers are allocated once; a run allocates nothing.
+/// is the caller's business (<see cref="BatchForward"/>: the paged pool), supplied as <see cref="IAttentionStep"/>. Buffers are allocated once; a run allocates nothing.
 /// </summary>
 internal sealed class DecoderBlocks
 {

@@ -4,7 +4,7 @@ namespace TokenFactory.Models;
 /// Per-sequence recurrent state of a hybrid model's Mamba-2 blocks, in slots: for every Mamba block a
 /// rolling convolution window (the last kernel-1 inputs, oldest first) and the SSM state (per head,
 /// head-dim × state-size), both F32 as llama.cpp keeps them. A sequence owns one slot while it runs;
-/// the single-sequence forward pass uses slot 0. Slots are handed out and returned by the engine
+/// slots are handed out and returned by the engine
 /// thread only; a fresh or released slot is zero, which is the state before the first token.
 /// </summary>
 public sealed class RecurrentState

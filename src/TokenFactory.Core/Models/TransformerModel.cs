@@ -4,7 +4,7 @@ namespace TokenFactory.Models;
 
 /// <summary>
 /// A loaded llama-family model (llama, qwen2, qwen3): the mapped file, its configuration and its
-/// weights. Immutable and shareable; per-sequence state lives in <see cref="ForwardPass"/>.
+/// weights. Immutable and shareable; per-sequence state (KV blocks, recurrent state) lives in the engine.
 /// </summary>
 public sealed class TransformerModel : IDisposable
 {

@@ -2,6 +2,8 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
+using TokenFactory.Platform;
+
 namespace TokenFactory.Tensors;
 
 /// <summary>
@@ -33,17 +35,17 @@ internal static unsafe partial class GemmQ4_Kx8
     /// <summary>Whether this process packs Q4_K weights for the 512-bit kernels and runs them (see <see cref="ChooseWide"/>).</summary>
     public static bool UseWide => s_useWide;
 
-    private static readonly bool s_useWide = ChooseWide(Environment.GetEnvironmentVariable("TOKENFACTORY_Q4K_WIDE"));
+    private static readonly bool s_useWide = ChooseWide(KernelOptions.Current.Q4KWide);
 
     /// <summary>
-    /// The 512-bit kernels where they run, unless <paramref name="setting"/> (TOKENFACTORY_Q4K_WIDE) is "0" and the 256-bit
-    /// ones can run instead (they need AVX-VNNI, which AVX-512 CPUs such as Zen 4 and Ice Lake lack).
+    /// The 512-bit kernels where they run, unless <paramref name="wide"/> (<see cref="KernelOptions.Q4KWide"/>) is false
+    /// and the 256-bit ones can run instead (they need AVX-VNNI, which AVX-512 CPUs such as Zen 4 and Ice Lake lack).
     /// </summary>
-    internal static bool ChooseWide(string? setting)
+    internal static bool ChooseWide(bool wide)
     {
         if (!WideIsSupported)
             return false;
-        return setting != "0" || !IsSupported;
+        return wide || !IsSupported;
     }
 
     /// <summary>Whether Q4_K matrices are repacked for a tiled kernel on this CPU (the 256-bit or the 512-bit ones).</summary>

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using TokenFactory.Gguf;
 
 namespace TokenFactory.Tensors;
 

@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics.X86;
+using TokenFactory.Platform;
 
 namespace TokenFactory.Tensors;
 
@@ -13,7 +14,7 @@ internal enum VecDotIsa
 internal static class VecDotIsaInfo
 {
     /// <summary>Best tier this CPU runs, decided once; the JIT folds branches on it as a constant.</summary>
-    public static readonly VecDotIsa Best = Detect();
+    public static readonly VecDotIsa Best = Choose(KernelOptions.Current.Isa);
 
     public static bool IsSupported(VecDotIsa isa) => isa switch
     {
@@ -23,11 +24,18 @@ internal static class VecDotIsaInfo
         _ => false,
     };
 
-    private static VecDotIsa Detect()
+    /// <summary>The pinned tier where this CPU runs it (it lets a run compare results end to end), else the widest supported.</summary>
+    internal static VecDotIsa Choose(KernelIsa pinned)
     {
-        if (Environment.GetEnvironmentVariable("TOKENFACTORY_VECDOT_ISA") is { } forced
-            && Enum.TryParse(forced, ignoreCase: true, out VecDotIsa isa) && IsSupported(isa))
-            return isa; // lets a run pin a slower tier to compare results end to end
+        VecDotIsa? isa = pinned switch
+        {
+            KernelIsa.Scalar => VecDotIsa.Scalar,
+            KernelIsa.Avx2 => VecDotIsa.Avx2,
+            KernelIsa.Avx512 => VecDotIsa.Avx512,
+            _ => null,
+        };
+        if (isa is VecDotIsa forced && IsSupported(forced))
+            return forced;
         if (IsSupported(VecDotIsa.Avx512))
             return VecDotIsa.Avx512;
         return IsSupported(VecDotIsa.Avx2) ? VecDotIsa.Avx2 : VecDotIsa.Scalar;

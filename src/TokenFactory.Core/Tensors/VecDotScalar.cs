@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using TokenFactory.Gguf;
 
 namespace TokenFactory.Tensors;
 

@@ -1,11 +1,12 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
+using TokenFactory.Platform;
 
 namespace TokenFactory.Tensors;
 
 /// <summary>
 /// How the decode kernels prefetch the weights they stream: <c>prefetchnta</c> on AMD CPUs, <c>prefetcht0</c> elsewhere
-/// (TOKENFACTORY_PREFETCH_NTA=1 or 0 chooses). Decoding reads every weight once per token, hundreds of megabytes, so
+/// (<see cref="KernelOptions.PrefetchNta"/> chooses). Decoding reads every weight once per token, hundreds of megabytes, so
 /// nothing it prefetches is read again before it would be evicted. On Zen, a line that leaves L2 is written into the
 /// L3 (a victim cache), so temporal prefetches make every streamed line cost an L2-to-L3 write as well; a non-temporal
 /// one is kept out of that path. Zen 5 VM, tinyllama shapes, the model's matmuls alternating in one process (median of
@@ -15,29 +16,21 @@ namespace TokenFactory.Tensors;
 internal static unsafe class WeightPrefetch
 {
     /// <summary>Whether <see cref="Line"/> prefetches non-temporally; a JIT-time constant once the class is initialised.</summary>
-    public static readonly bool NonTemporal = Choose(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH_NTA"), IsAmd());
+    public static readonly bool NonTemporal = KernelOptions.Current.PrefetchNta ?? IsAmd();
 
     /// <summary>
-    /// Bytes ahead of their position that the decode kernels prefetch (TOKENFACTORY_PREFETCH overrides): Q8_0, Q4_0,
-    /// the 256-bit Q4_K kernel and F16/BF16 rows.
+    /// Bytes ahead of their position that the decode kernels prefetch (<see cref="KernelOptions.PrefetchBytes"/>): Q8_0,
+    /// Q4_0, the 256-bit Q4_K kernel and F16/BF16 rows.
     /// </summary>
-    public static readonly int Distance = int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH"), out int d) ? d : 4096;
+    public static readonly int Distance = KernelOptions.Current.PrefetchBytes;
 
     /// <summary>
-    /// Bytes ahead that the 512-bit Q4_K and Q6_K decode kernels prefetch (TOKENFACTORY_PREFETCH_Q4K overrides). Twice
+    /// Bytes ahead that the 512-bit Q4_K and Q6_K decode kernels prefetch (<see cref="KernelOptions.WidePrefetchBytes"/>). Twice
     /// <see cref="Distance"/>: over 256 MiB of Q4_K groups, two threads, while the streaming kernel read 70-78 GB/s (the
     /// fast spells of this shared machine), 4 KiB ahead read 56-68 GB/s and 8 KiB 68-70; L2-only prefetches 8-16 KiB
     /// ahead read 60-66, and with the stream at 37-46 GB/s all of them read the same.
     /// </summary>
-    public static readonly int WideDistance = int.TryParse(Environment.GetEnvironmentVariable("TOKENFACTORY_PREFETCH_Q4K"), out int w) ? w : 8192;
-
-    /// <summary>"1" or "0" decides; anything else leaves it to the CPU vendor.</summary>
-    internal static bool Choose(string? setting, bool amd) => setting switch
-    {
-        "1" => true,
-        "0" => false,
-        _ => amd,
-    };
+    public static readonly int WideDistance = KernelOptions.Current.WidePrefetchBytes;
 
     /// <summary>Prefetches the cache line at <paramref name="p"/> for a read that comes soon and only once.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -50,7 +43,7 @@ internal static unsafe class WeightPrefetch
     }
 
     /// <summary>AMD or Hygon (Zen cores) from the CPUID vendor string.</summary>
-    private static bool IsAmd()
+    internal static bool IsAmd()
     {
         if (!X86Base.IsSupported)
             return false;

@@ -34,8 +34,6 @@ public sealed partial class Tokenizer : ITokenizer
 
     public static Tokenizer FromMetadata(GgufMetadata metadata) => new(Vocabulary.FromMetadata(metadata));
 
-    public static Tokenizer FromVocabulary(Vocabulary vocabulary) => new(vocabulary ?? throw new ArgumentNullException(nameof(vocabulary)));
-
     public Vocabulary Vocabulary { get; }
 
     public int VocabSize => Vocabulary.Count;

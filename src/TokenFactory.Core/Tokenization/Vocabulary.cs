@@ -90,8 +90,6 @@ public sealed partial class Vocabulary
 
     public bool IsValid(int id) => (uint)id < (uint)Tokens.Count;
 
-    public TokenAttributes GetAttributes(int id) => IsValid(id) ? Attributes[id] : TokenAttributes.Undefined;
-
     public static Vocabulary FromMetadata(GgufMetadata metadata)
     {
         ArgumentNullException.ThrowIfNull(metadata);

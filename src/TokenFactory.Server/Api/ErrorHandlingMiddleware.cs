@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using TokenFactory.Server.Contracts;
 using TokenFactory.Server.Hosting;
 
@@ -10,7 +11,7 @@ namespace TokenFactory.Server.Api;
 /// that went away gets nothing (and 499 in the metrics). Server faults are logged with their stack trace;
 /// client errors (400, 404, 429, …) at debug level, one line each, so a flood of bad requests cannot flood the log.
 /// </summary>
-internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<ErrorHandlingMiddleware> logger)
+internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<ErrorHandlingMiddleware> logger, IOptions<ServerOptions> options)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -26,7 +27,7 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         }
         catch (Exception e)
         {
-            var error = ErrorMapper.Map(e);
+            var error = ErrorMapper.Map(e, options.Value.RetryAfterSeconds);
             if (ErrorMapper.IsServerFault(e, error))
                 Log.Unhandled(logger, e, context.Request.Path);
             else

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using TokenFactory.Chat;
@@ -21,14 +22,19 @@ internal static class ErrorMapper
     public static bool IsClientGone(HttpContext context, Exception e) =>
         context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException;
 
-    public static OpenAiException Map(Exception e) => e switch
+    /// <param name="retryAfterSeconds">What a caller refused by a full engine queue is told to wait (<see cref="ServerOptions.RetryAfterSeconds"/>).</param>
+    public static OpenAiException Map(Exception e, int retryAfterSeconds = 1) => e switch
     {
         OpenAiException o => o,
         FloorDeniedException d => FromDenial(d),
         ContextLengthExceededException c => OpenAiException.Invalid(c.Message, "messages", "context_length_exceeded"),
-        EngineOverloadedException o => new OpenAiException(503, o.Message, OpenAiErrorTypes.Unavailable, code: "server_overloaded")
+        InvalidGenerationRequestException g => OpenAiException.Invalid(
+            $"'{ParamName(g.Parameter)}' must be {g.Requirement}, not {g.Value.ToString(CultureInfo.InvariantCulture)}.", ParamName(g.Parameter)),
+        EngineOverloadedException o => new OpenAiException(503,
+            $"The server is overloaded: {o.Waiting} requests are already waiting. Retry after {Math.Max(1, retryAfterSeconds)} s.",
+            OpenAiErrorTypes.Unavailable, code: "server_overloaded")
         {
-            RetryAfterSeconds = Math.Max(1, (int)Math.Ceiling(o.RetryAfter.TotalSeconds)),
+            RetryAfterSeconds = Math.Max(1, retryAfterSeconds),
         },
         ArgumentException { ParamName: not null } a => OpenAiException.Invalid(Strip(a), a.ParamName),
         TemplateRaisedException t => OpenAiException.Invalid($"The chat template rejected the conversation: {t.Message}", "messages"),
@@ -45,6 +51,23 @@ internal static class ErrorMapper
     /// <summary>Whether the server (not the client) is at fault in a way an operator must see: logged with its stack trace.</summary>
     public static bool IsServerFault(Exception e, OpenAiException mapped) =>
         mapped.Status >= 500 && (mapped.Status != 503 || e is System.Data.Common.DbException);
+
+    /// <summary>The request field (OpenAI's name, or llama.cpp's where OpenAI has none) that sets an engine parameter.</summary>
+    private static string ParamName(GenerationParameter parameter) => parameter switch
+    {
+        GenerationParameter.Prompt => "prompt",
+        GenerationParameter.MaxTokens => "max_tokens",
+        GenerationParameter.Logprobs => "logprobs",
+        GenerationParameter.Temperature => "temperature",
+        GenerationParameter.TopK => "top_k",
+        GenerationParameter.TopP => "top_p",
+        GenerationParameter.MinP => "min_p",
+        GenerationParameter.RepetitionPenalty => "repeat_penalty",
+        GenerationParameter.FrequencyPenalty => "frequency_penalty",
+        GenerationParameter.PresencePenalty => "presence_penalty",
+        GenerationParameter.PenaltyWindow => "repeat_last_n",
+        _ => parameter.ToString(),
+    };
 
     /// <summary>OpenAI's statuses and codes: 401 invalid_api_key, 403, 429 rate_limit_exceeded or insufficient_quota.</summary>
     private static OpenAiException FromDenial(FloorDeniedException d) => d.Reason switch

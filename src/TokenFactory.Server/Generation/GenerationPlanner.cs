@@ -52,7 +52,7 @@ internal static class GenerationPlanner
             RepetitionPenalty = (float)(r.RepeatPenalty ?? 1),
             Seed = r.Seed is long seed ? unchecked((ulong)seed) : null,
         };
-        sampling.Validate(); // the engine's own limits, should they ever be narrower than the API's
+        sampling.Validate(); // the engine's own limits, should they ever be narrower than the API's (InvalidGenerationRequestException → 400 in ErrorMapper)
         return new Plan(sampling, n, stop, maxTokens, maxTokensParam, r.IgnoreEos ?? false);
     }
 

@@ -6,7 +6,7 @@ using TokenFactory.Models;
 
 namespace TokenFactory.Server.Hosting;
 
-/// <summary>Loads the GGUF file and serves it with the project's engine.</summary>
+/// <summary>Loads the GGUF file and serves it with the batching engine.</summary>
 internal sealed class GgufEngineFactory(IOptions<ServerOptions> options, FloorService floor) : IEngineFactory
 {
     public IInferenceEngine Create(ModelSource source)
@@ -20,19 +20,13 @@ internal sealed class GgufEngineFactory(IOptions<ServerOptions> options, FloorSe
                 ContextLength = o.ContextLength,
                 Threads = o.Threads,
                 MaxWaitingRequests = o.MaxWaitingRequests,
-                RetryAfter = TimeSpan.FromSeconds(Math.Max(1, o.RetryAfterSeconds)),
                 KvCacheMemory = string.IsNullOrWhiteSpace(o.KvCacheMemory) ? 0 : ByteSize.Parse(o.KvCacheMemory),
                 MaxBatchTokens = o.MaxBatchTokens,
                 MaxRunningSequences = o.MaxRunningSequences,
                 PrefixCaching = o.PrefixCaching,
                 EnergyMeter = floor.EnergyMeter,
             };
-            return o.Engine.ToLowerInvariant() switch
-            {
-                "batching" => new BatchingEngine(model, engineOptions),
-                "serial" => new SerialEngine(model, engineOptions),
-                _ => throw new TokenFactoryException($"Unknown engine '{o.Engine}'. Use 'batching' or 'serial'."),
-            };
+            return new BatchingEngine(model, engineOptions);
         }
         catch
         {

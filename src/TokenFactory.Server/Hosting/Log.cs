@@ -4,9 +4,6 @@ namespace TokenFactory.Server.Hosting;
 
 internal static partial class Log
 {
-    [LoggerMessage(1, LogLevel.Warning, "No model configured: serving the built-in default, {Description}. Serve a real GGUF with: tokenfactory serve --model path/to/model.gguf")]
-    public static partial void ServingBuiltIn(ILogger logger, string description);
-
     [LoggerMessage(2, LogLevel.Information, "Loading {Path}; /health answers 503 until it is ready")]
     public static partial void Loading(ILogger logger, string path);
 

@@ -3,16 +3,17 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using TokenFactory.Models;
+using TokenFactory.Compute;
+using TokenFactory.Platform;
 
 namespace TokenFactory.Server.Hosting;
 
 /// <summary>
 /// Loads the model in the background so Kestrel is already listening (and /health answers 503) while a
 /// large file is read. A failed load is logged and stops the host: a server that can never answer is worse
-/// than one that exits.
+/// than one that exits. The kernel options are applied (and logged) first, before any kernel can read them.
 /// </summary>
-internal sealed class ModelLoader(
+internal sealed partial class ModelLoader(
     EngineHost host,
     IEngineFactory factory,
     IOptions<ServerOptions> options,
@@ -25,9 +26,9 @@ internal sealed class ModelLoader(
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var source = Resolve(options.Value);
+        KernelOptions.Apply(options.Value.Kernels);
+        LogKernels(logger, KernelChoices.Summary());
         host.SetSource(source);
-        if (source.IsBuiltIn)
-            Log.ServingBuiltIn(logger, source.Description);
         lifetime.ApplicationStarted.Register(LogAddresses);
         _load = Task.Run(() => Load(source), CancellationToken.None);
         return Task.CompletedTask;
@@ -67,14 +68,14 @@ internal sealed class ModelLoader(
 
     internal static ModelSource Resolve(ServerOptions o)
     {
-        if (!string.IsNullOrWhiteSpace(o.Model))
-        {
-            string path = Path.GetFullPath(o.Model);
-            return new ModelSource(path, Name(o, path), path, false);
-        }
-        var builtIn = BuiltInModel.Resolve();
-        return new ModelSource(builtIn.Path, Name(o, builtIn.Path), builtIn.Description, true);
+        if (string.IsNullOrWhiteSpace(o.Model))
+            throw new TokenFactoryException($"No model configured: set {ServerOptions.Section}:{nameof(ServerOptions.Model)} (tokenfactory serve --model path/to/model.gguf).");
+        string path = Path.GetFullPath(o.Model);
+        return new ModelSource(path, Name(o, path), path);
     }
+
+    [LoggerMessage(10, LogLevel.Information, "Kernels: {Kernels}")]
+    private static partial void LogKernels(ILogger logger, string kernels);
 
     private static string Name(ServerOptions o, string path) =>
         string.IsNullOrWhiteSpace(o.ModelName) ? Path.GetFileNameWithoutExtension(path) : o.ModelName;

@@ -1,7 +1,7 @@
 namespace TokenFactory.Server.Hosting;
 
 /// <summary>What the server serves: the file, the id clients use, and how it was chosen (for the startup log).</summary>
-public sealed record ModelSource(string Path, string Name, string Description, bool IsBuiltIn)
+public sealed record ModelSource(string Path, string Name, string Description)
 {
     /// <summary>
     /// Whether <paramref name="requested"/> names this model: the served name, the file name, or the file name

@@ -94,7 +94,7 @@ public sealed class ServerMetrics : IDisposable
 
     public void Dispose() => _meter.Dispose();
 
-    private static Engine.Batching.EngineCounters Counters(EngineHost host) => host.Engine?.Counters ?? default;
+    private static EngineCounters Counters(EngineHost host) => host.Engine?.Counters ?? default;
 
     private Histogram<double> Histogram(string name, string help, double[] buckets) =>
         _meter.CreateHistogram(name, unit: null, help, tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = buckets });

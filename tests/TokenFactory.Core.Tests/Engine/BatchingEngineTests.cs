@@ -1,6 +1,7 @@
 using TokenFactory.Engine;
 using TokenFactory.Engine.Batching;
 using TokenFactory.Gguf;
+using TokenFactory.Kv;
 using TokenFactory.Models;
 using TokenFactory.Tests.Models;
 using static TokenFactory.Tests.Engine.EngineTestHelpers;
@@ -8,7 +9,7 @@ using static TokenFactory.Tests.Engine.EngineTestHelpers;
 namespace TokenFactory.Tests.Engine;
 
 /// <summary>
-/// The batching engine against the single-sequence path: same greedy tokens whatever the batch,
+/// The batching engine against each request run alone: same greedy tokens whatever the batch,
 /// prefix sharing, preemption under a tiny KV budget, cancellation, and no leaked blocks.
 /// </summary>
 public sealed class BatchingEngineTests
@@ -123,7 +124,7 @@ public sealed class BatchingEngineTests
         using var model = TransformerModel.Load(TestPaths.Stories260K);
         using var engine = new BatchingEngine(model, new EngineOptions { Threads = 1, ContextLength = 256, MaxWaitingRequests = 2, MaxRunningSequences = 1 });
         await Assert.ThrowsAsync<ContextLengthExceededException>(() => Collect(engine, Greedy(Prompt(200, 1, model.VocabSize), 100)));
-        await Assert.ThrowsAsync<TokenFactoryException>(() => Collect(engine, Greedy([], 1)));
+        await Assert.ThrowsAsync<InvalidGenerationRequestException>(() => Collect(engine, Greedy([], 1)));
         using var cts = new CancellationTokenSource();
         // One runs, two may wait: of six submitted at once at least three are refused.
         var tasks = Enumerable.Range(0, 6).Select(i => Collect(engine, Greedy(Prompt(10, i, model.VocabSize), 240), cts.Token)).ToList();
@@ -147,7 +148,7 @@ public sealed class BatchingEngineTests
     }
 
     [Fact]
-    public async Task Echo_logprobs_and_stop_strings_match_the_single_sequence_generator()
+    public async Task Echo_logprobs_and_stop_strings_match_the_request_run_alone()
     {
         using var model = TransformerModel.Load(TestPaths.Stories260K);
         var tokenizer = TokenFactory.Tokenization.Tokenizer.FromMetadata(model.File.Metadata);
@@ -165,9 +166,12 @@ public sealed class BatchingEngineTests
         using var engine = new BatchingEngine(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxBatchTokens = 5 });
         var got = await Collect(engine, request);
         Assert.Equal(expected.Tokens, got.Tokens);
-        Assert.Equal(expected.Text, got.Text);
-        Assert.Equal(expected.FinishReason, got.Final.FinishReason);
-        Assert.Equal(expected.MatchedStop, got.Final.MatchedStop);
-        Assert.Equal(expected.PromptLogprobs!.Select(p => p.Logprob), got.Final.PromptLogprobs!.Select(p => p.Logprob));
+        Assert.Equal(expected.Written.ToString(), got.Text);
+        Assert.Equal(FinishReason.Stop, got.Final.FinishReason);
+        Assert.Equal(expected.Summary!.FinishReason, got.Final.FinishReason);
+        Assert.Equal(".", got.Final.MatchedStop);
+        Assert.Equal(expected.Summary.MatchedStop, got.Final.MatchedStop);
+        Assert.Equal(prompt.Length, got.Final.PromptLogprobs!.Count);
+        Assert.Equal(expected.Summary.PromptLogprobs!.Select(p => p.Logprob), got.Final.PromptLogprobs!.Select(p => p.Logprob));
     }
 }

@@ -1,5 +1,6 @@
 using TokenFactory.Engine;
 using TokenFactory.Engine.Batching;
+using TokenFactory.Kv;
 using TokenFactory.Models;
 using static TokenFactory.Tests.Engine.EngineTestHelpers;
 

@@ -1,11 +1,10 @@
 using TokenFactory.Engine;
 using TokenFactory.Engine.Batching;
 using TokenFactory.Models;
-using TokenFactory.Tokenization;
 
 namespace TokenFactory.Tests.Engine;
 
-/// <summary>Runs requests through engines and the single-sequence reference path, collecting tokens.</summary>
+/// <summary>Runs requests through the engine (asynchronously, or one step at a time on its core), collecting tokens.</summary>
 internal static class EngineTestHelpers
 {
     public sealed record Outcome(List<int> Tokens, string Text, GenerationSummary Final);
@@ -48,12 +47,27 @@ internal static class EngineTestHelpers
             return final ?? throw new InvalidOperationException("no final update");
         });
 
-    /// <summary>The request run alone on the single-sequence <see cref="ForwardPass"/> (the pre-batching path).</summary>
-    public static GenerationResult Reference(TransformerModel model, GenerationRequest request)
+    /// <summary>
+    /// The request run alone: a fresh engine core with room for one sequence, stepped on this thread, prompts in 64-token
+    /// steps (not the batched runs' budgets), so a batched result equal to it is independent of batch and chunking.
+    /// </summary>
+    public static RecordingOutput Reference(TransformerModel model, GenerationRequest request)
     {
-        using var pass = new ForwardPass(model, 512, threads: 2);
-        var generator = new TextGenerator(model, Tokenizer.FromMetadata(model.File.Metadata), pass);
-        return generator.Generate(request);
+        using var core = new EngineCore(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxRunningSequences = 1, MaxBatchTokens = 64, PrefixCaching = false });
+        return RunToEnd(core, request);
+    }
+
+    /// <summary>Adds <paramref name="request"/> to <paramref name="core"/> and steps until nothing is left to run.</summary>
+    public static RecordingOutput RunToEnd(EngineCore core, GenerationRequest request, CancellationToken cancellation = default)
+    {
+        var output = new RecordingOutput();
+        core.Add(core.CreateSequence(request, output, cancellation));
+        while (core.Step())
+        {
+        }
+        if (output.Failure != null)
+            throw new InvalidOperationException("The sequence failed.", output.Failure);
+        return output;
     }
 
     /// <summary>Deterministic pseudo-random prompt of in-vocabulary tokens, starting with BOS.</summary>

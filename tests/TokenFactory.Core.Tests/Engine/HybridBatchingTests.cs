@@ -1,27 +1,27 @@
 using TokenFactory.Engine;
 using TokenFactory.Engine.Batching;
+using TokenFactory.Kv;
 using TokenFactory.Models;
 using TokenFactory.Tests.Models;
-using TokenFactory.Tokenization;
 using static TokenFactory.Tests.Engine.EngineTestHelpers;
 
 namespace TokenFactory.Tests.Engine;
 
 /// <summary>
 /// Nemotron-H models (Mamba-2 recurrent state beside the paged KV cache) in the batching engine: the same
-/// tokens as the single-sequence pass whatever the batch, preemption recomputes with a fresh state,
+/// tokens as the request alone whatever the batch, preemption recomputes with a fresh state,
 /// cancellation and completion return every state slot and block, and prefix caching stays off.
 /// Synthetic models' greedy tokens lean on the current token, so besides tokens every test compares
-/// each step's log-probabilities: a sequence reading another's state moves them by far more than
-/// <see cref="LogprobTolerance"/>.
+/// each step's log-probabilities, bit for bit (<see cref="LogprobTolerance"/>).
 /// </summary>
 public sealed class HybridBatchingTests
 {
     /// <summary>
-    /// Batched and single-sequence log-probabilities are not bit-identical even for llama models (the paged and
-    /// contiguous attention paths; measured up to 2e-3 on the synthetic llama Q8_0 model), so a small tolerance.
+    /// Batched and solo log-probabilities are the same bits: both run the one paged forward pass, whose per-token results
+    /// do not depend on the batch or the prefill chunking (the retired contiguous single-sequence pass was up to 2e-3
+    /// apart and needed a tolerance). A sequence reading another's state moves them by far more.
     /// </summary>
-    private const float LogprobTolerance = 1e-2f;
+    private const float LogprobTolerance = 0f;
 
     private sealed record Trace(List<int> Tokens, List<float> Logprobs, GenerationSummary? Final);
 
@@ -45,23 +45,11 @@ public sealed class HybridBatchingTests
         return trace with { Final = final };
     }
 
+    /// <summary>The request alone in an engine of its own (<see cref="EngineTestHelpers.Reference"/>).</summary>
     private static Trace Solo(TransformerModel model, GenerationRequest request)
     {
-        using var pass = new ForwardPass(model, 512, threads: 2);
-        var generator = new TextGenerator(model, Tokenizer.FromMetadata(model.File.Metadata), pass);
-        var trace = new Trace([], [], null);
-        generator.Generate(request, t => Record(trace, t));
-        return trace;
-    }
-
-    /// <summary>A generated token's id and log-probabilities (the generator's final text-only flush has no id).</summary>
-    private static void Record(Trace trace, GeneratedToken t)
-    {
-        if (t.Id < 0)
-            return;
-        trace.Tokens.Add(t.Id);
-        trace.Logprobs.Add(t.Logprob ?? float.NaN);
-        trace.Logprobs.AddRange(t.TopLogprobs?.Select(x => x.Logprob) ?? []);
+        var alone = Reference(model, request);
+        return new Trace(alone.Tokens, alone.Logprobs, alone.Summary);
     }
 
     private static void AssertSame(Trace expected, Trace actual)
@@ -151,39 +139,32 @@ public sealed class HybridBatchingTests
     }
 
     [Fact]
-    public async Task Cancelling_a_running_request_frees_its_state_slot_without_disturbing_others()
+    public void Cancelling_a_running_request_frees_its_state_slot_without_disturbing_others()
     {
         using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1"));
-        using var engine = new BatchingEngine(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxRunningSequences = 4 });
         var keep = WithLogprobs(Greedy(Prompt(30, 5, model.VocabSize), 60));
         var expected = Solo(model, keep);
+        // Stepped on this thread, so the cancellation lands exactly after the victim's fifth token (the asynchronous
+        // engine's reader may fall behind it by any number of steps on a loaded machine).
+        using var core = new EngineCore(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxRunningSequences = 4 });
         using var cts = new CancellationTokenSource();
-        var victim = CancelAfter(engine, Greedy(Prompt(30, 6, model.VocabSize), 400), 5, cts);
-        var kept = await Run(engine, keep);
-        var cancelled = await victim;
-        Assert.Equal(FinishReason.Cancelled, cancelled.FinishReason);
-        AssertSame(expected, kept);
-        var counters = await Idle(engine);
+        var victim = new RecordingOutput();
+        var kept = new RecordingOutput();
+        core.Add(core.CreateSequence(Greedy(Prompt(30, 6, model.VocabSize), 400), victim, cts.Token));
+        core.Add(core.CreateSequence(keep, kept));
+        while (core.Step())
+        {
+            if (victim.Tokens.Count == 5)
+                cts.Cancel();
+        }
+        Assert.Equal(FinishReason.Cancelled, victim.Summary!.FinishReason);
+        Assert.Equal(5, victim.Summary.CompletionTokens);
+        AssertSame(expected, new Trace(kept.Tokens, kept.Logprobs, kept.Summary));
+        Assert.Equal(FinishReason.Length, kept.Summary!.FinishReason);
+        var counters = core.Counters;
         Assert.Equal(1, counters.RequestsCancelled);
         Assert.Equal(counters.KvBlocksTotal, counters.KvBlocksFree);
-        Assert.Equal(engine.StateSlots, engine.FreeStateSlots);
-    }
-
-    [Fact]
-    public void Single_sequence_generator_reuses_state_only_when_the_whole_history_is_a_prefix()
-    {
-        using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h-nemotron-h-tiny-F32-seed1"));
-        using var pass = new ForwardPass(model, 512, threads: 2);
-        var generator = new TextGenerator(model, Tokenizer.FromMetadata(model.File.Metadata), pass);
-        var system = Prompt(40, 3, model.VocabSize);
-        // A diverging second prompt cannot rewind the recurrent state: it must be recomputed, not reuse 40 tokens.
-        generator.Generate(Greedy([.. system, 7, 8], 5));
-        var diverging = WithLogprobs(Greedy([.. system, 9], 6));
-        var trace = new Trace([], [], null);
-        generator.Generate(diverging, t => Record(trace, t));
-        AssertSame(Solo(model, diverging), trace);
-        Assert.Equal(0, pass.Truncate(10));
-        Assert.Equal(0, pass.Position);
+        Assert.Equal(core.StateSlots, core.FreeStateSlots);
     }
 
     [Fact]

@@ -103,18 +103,58 @@ public sealed class SamplerTests
     }
 
     [Theory]
-    [InlineData("temperature")]
-    [InlineData("top_p")]
-    [InlineData("min_p")]
-    public void Invalid_parameters_name_the_parameter(string name)
+    [InlineData(GenerationParameter.Temperature, -1f)]
+    [InlineData(GenerationParameter.TopP, 0f)]
+    [InlineData(GenerationParameter.MinP, 2f)]
+    [InlineData(GenerationParameter.TopK, -3f)]
+    [InlineData(GenerationParameter.RepetitionPenalty, 0f)]
+    [InlineData(GenerationParameter.FrequencyPenalty, 2.5f)]
+    [InlineData(GenerationParameter.PresencePenalty, -2.5f)]
+    [InlineData(GenerationParameter.PenaltyWindow, -1f)]
+    public void Invalid_parameters_name_the_parameter_and_the_value(GenerationParameter parameter, float value)
     {
-        var p = name switch
+        var p = parameter switch
         {
-            "temperature" => new SamplingParameters { Temperature = -1 },
-            "top_p" => new SamplingParameters { TopP = 0 },
-            _ => new SamplingParameters { MinP = 2 },
+            GenerationParameter.Temperature => new SamplingParameters { Temperature = value },
+            GenerationParameter.TopP => new SamplingParameters { TopP = value },
+            GenerationParameter.MinP => new SamplingParameters { MinP = value },
+            GenerationParameter.TopK => new SamplingParameters { TopK = (int)value },
+            GenerationParameter.RepetitionPenalty => new SamplingParameters { RepetitionPenalty = value },
+            GenerationParameter.FrequencyPenalty => new SamplingParameters { FrequencyPenalty = value },
+            GenerationParameter.PresencePenalty => new SamplingParameters { PresencePenalty = value },
+            _ => new SamplingParameters { PenaltyWindow = (int)value },
         };
-        var e = Assert.Throws<ArgumentException>(p.Validate);
-        Assert.Equal(name, e.ParamName);
+        var e = Assert.Throws<InvalidGenerationRequestException>(p.Validate);
+        Assert.Equal(parameter, e.Parameter);
+        Assert.Equal(value, e.Value);
+        Assert.StartsWith(parameter.ToString(), e.Message);
+    }
+
+    [Fact]
+    public void Default_parameters_are_valid_and_apply_no_penalty()
+    {
+        new SamplingParameters().Validate();
+        Assert.False(new SamplingParameters().HasPenalties);
+        Assert.True(new SamplingParameters { PresencePenalty = 0.1f }.HasPenalties);
+    }
+
+    [Fact]
+    public void ArgMax_agrees_with_the_scalar_loop_for_every_length_ties_and_special_values()
+    {
+        var rng = new Random(17);
+        float[] specials = [float.NaN, float.NegativeInfinity, float.PositiveInfinity, 0f, -0f, 3f];
+        for (int n = 0; n <= 256; n++)
+        {
+            for (int trial = 0; trial < 4; trial++)
+            {
+                // Few distinct values, so ties are common; some trials sprinkle NaN, infinities and signed zeros.
+                var v = new float[n];
+                for (int i = 0; i < n; i++)
+                    v[i] = trial > 1 && rng.Next(8) == 0 ? specials[rng.Next(specials.Length)] : rng.Next(-3, 4);
+                Assert.Equal(Sampler.ArgMaxScalar(v), Sampler.ArgMax(v));
+            }
+        }
+        Assert.Equal(0, Sampler.ArgMax([float.NegativeInfinity, float.NegativeInfinity]));
+        Assert.Equal(2, Sampler.ArgMax([float.NaN, 1f, 2f, 2f]));
     }
 }

@@ -1,5 +1,6 @@
 using TokenFactory.Engine;
 using TokenFactory.Engine.Batching;
+using TokenFactory.Kv;
 using TokenFactory.Models;
 
 namespace TokenFactory.Tests.Engine;
@@ -20,7 +21,7 @@ public sealed class SchedulerTests
         PromptTokens = Enumerable.Range(3, promptLength).ToArray(),
         MaxTokens = 100,
         Sampling = SamplingParameters.Greedy,
-    }, 512, Tokenizer, CancellationToken.None);
+    }, 512, Tokenizer, new RecordingOutput(), CancellationToken.None);
 
     /// <summary>Runs a step as the engine would, pretending every sequence that finished its tokens sampled token 7.</summary>
     private static void Step(Scheduler s, StepBatch batch)

@@ -1,12 +1,15 @@
 using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
 using TokenFactory.Models;
+using TokenFactory.Tests.Engine;
 
 namespace TokenFactory.Tests.Models;
 
 /// <summary>
 /// Our forward pass against llama.cpp's recordings on the same files: greedy continuations must be
 /// identical token for token, and the logits llama.cpp ranked in its top 10 must agree within a
-/// tolerance per weight type (absolute, in logit units).
+/// tolerance per weight type (absolute, in logit units). The logits come from the engine's forward pass over
+/// the paged KV cache (<see cref="PagedSequence"/>); the greedy continuation also from the engine itself.
 /// </summary>
 public sealed class LlamaCppParityTests
 {
@@ -51,7 +54,8 @@ public sealed class LlamaCppParityTests
 
     internal static void AssertMatches(TransformerModel model, LlamaCppFixture f, float tolerance)
     {
-        using var pass = new ForwardPass(model, 512, threads: 2);
+        using var pass = new PagedSequence(model, 512, threads: 2);
+        using var engine = new EngineCore(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxRunningSequences = 1 });
         foreach (var c in f.Cases)
         {
             pass.Reset();
@@ -75,6 +79,15 @@ public sealed class LlamaCppParityTests
             }
             Assert.True(c.Greedy.SequenceEqual(generated),
                 $"{f.FileName} '{c.Prompt}': diverged at generated token {generated.Count - 1}: llama.cpp [{string.Join(",", c.Greedy)}] ours [{string.Join(",", generated)}]");
+            var sampled = EngineTestHelpers.RunToEnd(engine, new GenerationRequest
+            {
+                PromptTokens = c.Tokens,
+                MaxTokens = c.Greedy.Length,
+                Sampling = SamplingParameters.Greedy,
+                IgnoreEndOfGeneration = true,
+            }).Tokens;
+            Assert.True(c.Greedy.SequenceEqual(sampled),
+                $"{f.FileName} '{c.Prompt}': the engine's greedy tokens [{string.Join(",", sampled)}], llama.cpp's [{string.Join(",", c.Greedy)}]");
 
             foreach (var expected in c.TopLogits)
             {

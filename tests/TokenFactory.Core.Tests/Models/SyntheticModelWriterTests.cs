@@ -43,8 +43,7 @@ public sealed class SyntheticModelWriterTests
         using (var model = TransformerModel.Load(path))
         {
             Assert.Equal(type, model.Weights.Layers[0].Query.Type);
-            using var pool = new TokenFactory.Compute.ComputePool(2);
-            using var pass = new ForwardPass(model, 64, pool);
+            using var pass = new PagedSequence(model, 64);
             // Eight tokens at once take the widened-block prefill kernel, one at a time the decode row kernel: the last
             // token's logits must be the same bits either way.
             int[] tokens = [1, 5, 9, 13, 17, 21, 25, 29];

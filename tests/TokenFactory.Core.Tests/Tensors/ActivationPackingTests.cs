@@ -1,3 +1,4 @@
+using TokenFactory.Gguf;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Tests.Tensors;

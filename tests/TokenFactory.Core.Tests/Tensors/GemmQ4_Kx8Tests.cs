@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using TokenFactory.Gguf;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Tests.Tensors;
@@ -12,15 +13,14 @@ namespace TokenFactory.Tests.Tensors;
 /// </summary>
 public sealed unsafe class GemmQ4_Kx8Tests
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData(1, false)]
     [InlineData(3, false)]
     [InlineData(2, true)]
     public void Every_kernel_matches_the_scalar_kernel_bit_for_bit(int blocks, bool extreme)
     {
         bool narrow = GemmQ4_Kx8.IsSupported, wide = GemmQ4_Kx8.WideIsSupported;
-        if (!narrow && !wide)
-            return; // MatMul uses the row kernels, whose own tests cover them
+        Skip.If(!narrow && !wide, "needs AVX-VNNI or AVX-512BW+VBMI (the Q4_K group kernels); MatMul uses the row kernels there, whose own tests cover them");
         var rng = new Random(blocks * 7 + (extreme ? 1 : 0));
         int k = 256 * blocks, rowBytes = 144 * blocks;
         byte[][] rows = new byte[8][];
@@ -106,11 +106,10 @@ public sealed unsafe class GemmQ4_Kx8Tests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Both_high_nibble_extractions_give_every_byte_its_high_nibble()
     {
-        if (!GemmQ4_Kx8.WideIsSupported)
-            return;
+        Skip.If(!GemmQ4_Kx8.WideIsSupported, "needs AVX-512BW and VBMI (the 512-bit Q4_K kernels)");
         byte[] bytes = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
         for (int at = 0; at < 256; at += 64)
         {
@@ -126,12 +125,11 @@ public sealed unsafe class GemmQ4_Kx8Tests
     }
 
     [Fact]
-    public void TOKENFACTORY_Q4K_WIDE_turns_the_512_bit_kernels_off_or_on_where_they_can_run()
+    public void Q4KWide_turns_the_512_bit_kernels_off_or_on_where_they_can_run()
     {
-        // "0" keeps the 256-bit kernels, unless they cannot run (no AVX-VNNI) and the 512-bit ones can.
-        Assert.Equal(GemmQ4_Kx8.WideIsSupported && !GemmQ4_Kx8.IsSupported, GemmQ4_Kx8.ChooseWide("0"));
-        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide("1"));
-        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide(null));
-        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide("yes")); // anything else: the default
+        // False keeps the 256-bit kernels, unless they cannot run (no AVX-VNNI) and the 512-bit ones can.
+        Assert.Equal(GemmQ4_Kx8.WideIsSupported && !GemmQ4_Kx8.IsSupported, GemmQ4_Kx8.ChooseWide(false));
+        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.ChooseWide(true));
+        Assert.Equal(GemmQ4_Kx8.WideIsSupported, GemmQ4_Kx8.UseWide); // the default
     }
 }

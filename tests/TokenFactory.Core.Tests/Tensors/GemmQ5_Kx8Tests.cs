@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using TokenFactory.Gguf;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Tests.Tensors;
@@ -11,14 +12,13 @@ namespace TokenFactory.Tests.Tensors;
 /// </summary>
 public sealed unsafe class GemmQ5_Kx8Tests
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData(1, false, 8)]
     [InlineData(3, false, 6)]
     [InlineData(2, true, 8)]
     public void Tile_and_decode_match_the_scalar_kernel_bit_for_bit(int blocks, bool extreme, int rowCount)
     {
-        if (!GemmQ5_Kx8.IsSupported)
-            return; // MatMul uses the row kernels there, whose own tests cover them
+        Skip.If(!GemmQ5_Kx8.IsSupported, "needs AVX-512BW and VBMI (the Q5_K group kernels); MatMul uses the row kernels there, whose own tests cover them");
         var rng = new Random(blocks * 13 + (extreme ? 1 : 0));
         int k = 256 * blocks, rowBytes = 176 * blocks;
         byte[][] rows = new byte[rowCount][];
@@ -73,11 +73,10 @@ public sealed unsafe class GemmQ5_Kx8Tests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Both_fifth_bit_extractions_move_bit_c_to_bit_4()
     {
-        if (!Avx512BW.IsSupported)
-            return;
+        Skip.If(!Avx512BW.IsSupported, "needs AVX-512BW");
         byte[] bytes = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
         for (int at = 0; at < 256; at += 64)
         {

@@ -5,11 +5,10 @@ namespace TokenFactory.Tests.Tensors;
 
 public sealed unsafe class HalfVectorsTests
 {
-    [Fact]
+    [SkippableFact]
     public void Finite_widening_is_exact_for_every_finite_half()
     {
-        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
-            return; // only the AVX2 kernels call it
+        Skip.If(!System.Runtime.Intrinsics.X86.Avx2.IsSupported, "needs AVX2 (only the AVX2 kernels call it)");
         ushort* halves = stackalloc ushort[8];
         float* widened = stackalloc float[8];
         for (int bits = 0; bits < 65536; bits += 8)

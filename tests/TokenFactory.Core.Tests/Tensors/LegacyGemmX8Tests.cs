@@ -40,7 +40,7 @@ public sealed unsafe class LegacyGemmX8Tests
                 }
     }
 
-    [Theory]
+    [SkippableTheory] // KernelChecks.Run skips without AVX-VNNI
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(7)]
@@ -51,11 +51,10 @@ public sealed unsafe class LegacyGemmX8Tests
         KernelChecks.Run<Q8_0x8>(Rows(rng, 8, blocks), 8, blocks, rng, (src, r, b, e) => (sbyte)src[34 * (r * blocks + b) + 2 + e]);
     }
 
-    [Fact]
+    [SkippableFact]
     public void A_tensor_is_repacked_once_however_many_matrices_use_it_and_lookups_still_read_the_file()
     {
-        if (!WeightMatrix.Repacks(GgmlType.Q8_0, 64))
-            return; // nothing is repacked on this CPU
+        Skip.If(!WeightMatrix.Repacks(GgmlType.Q8_0, 64), "nothing is repacked on this CPU (no AVX-VNNI)");
         var rng = new Random(3);
         byte[] data = Rows(rng, 9, 2);
         var writer = new GgufWriter();
@@ -79,11 +78,10 @@ public sealed unsafe class LegacyGemmX8Tests
 /// <summary>Repacking must not leave the file's copy of the weights resident as well (Linux: read from smaps).</summary>
 public sealed class RepackedMemoryTests
 {
-    [Fact]
+    [SkippableFact]
     public void The_mapped_pages_of_a_repacked_tensor_are_released()
     {
-        if (!OperatingSystem.IsLinux() || !WeightMatrix.Repacks(GgmlType.Q8_0, 4096))
-            return; // nothing is repacked (or no smaps) here
+        Skip.If(!OperatingSystem.IsLinux() || !WeightMatrix.Repacks(GgmlType.Q8_0, 4096), "needs Linux (smaps) and a CPU that repacks Q8_0 (AVX-VNNI)");
         string path = Path.Combine(TestPaths.TempDir(), "repack.gguf");
         var rng = new Random(5);
         const int rows = 512, blocks = 128; // 4096 columns: 2.2 MB of Q8_0
@@ -126,7 +124,7 @@ public sealed class RepackedMemoryTests
 /// <summary>Q4_0 in 8-row groups: the kernels against their scalar twin, and the twin against the file's own codes.</summary>
 public sealed class Q4_0x8Tests
 {
-    [Theory]
+    [SkippableTheory] // KernelChecks.Run skips without AVX-VNNI
     [InlineData(1, 1)]
     [InlineData(8, 2)]
     [InlineData(11, 7)]
@@ -153,8 +151,7 @@ internal static unsafe class KernelChecks
     public static void Run<TFormat>(byte[] src, int rows, int blocks, Random rng, Func<byte[], int, int, int, int> fileValue)
         where TFormat : struct, ILegacyGroupFormat
     {
-        if (!LegacyGemmX8.IsSupported)
-            return; // no VNNI: MatMul uses the row kernels, covered by MatMulTests
+        Skip.If(!LegacyGemmX8.IsSupported, "needs AVX-VNNI (the Q8_0/Q4_0 group kernels); MatMul uses the row kernels there, covered by MatMulTests");
         int k = 32 * blocks;
         var packed = new byte[LegacyGemmX8<TFormat>.PackedBytes(rows, blocks)];
         var codes = new sbyte[8 * k];

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using TokenFactory.Gguf;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Tests.Tensors;
@@ -15,15 +16,14 @@ public sealed class VecDotTests
 
     public static TheoryData<GgmlType> SimdBlockTypes => [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(GgmlType.F16, 2048)]
     [InlineData(GgmlType.F16, 77)]
     [InlineData(GgmlType.BF16, 2048)]
     [InlineData(GgmlType.BF16, 45)]
     public void Half_rows_against_widened_activations_give_the_same_bits_as_against_the_rounded_ones(GgmlType type, int n)
     {
-        if (VecDotIsaInfo.Best != VecDotIsa.Avx512)
-            return; // MatMul takes this path only with the AVX-512 kernels
+        Skip.If(VecDotIsaInfo.Best != VecDotIsa.Avx512, "needs the AVX-512 kernels, the only ones MatMul widens half rows for");
         var rng = new Random(n);
         float[] w = new float[n], x = new float[n], widened = new float[n];
         for (int i = 0; i < n; i++)
@@ -56,7 +56,7 @@ public sealed class VecDotTests
             }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(0x7C00, 77)]   // +infinity
     [InlineData(0xFC00, 64)]   // -infinity
     [InlineData(0x7E01, 2048)] // a NaN
@@ -64,8 +64,7 @@ public sealed class VecDotTests
     [InlineData(0x8000, 96)]   // -0 (finite)
     public void F16_rows_with_special_values_against_widened_activations_give_the_row_kernel_bits(int special, int n)
     {
-        if (VecDotIsaInfo.Best != VecDotIsa.Avx512)
-            return;
+        Skip.If(VecDotIsaInfo.Best != VecDotIsa.Avx512, "needs the AVX-512 kernels, the only ones MatMul widens half rows for");
         // Finite rows take a widening that would turn infinities and NaNs into finite values; such rows must fall back
         // to the general one and still give exactly what the F16 row kernel gives. Subnormals and -0 stay on the fast
         // path and must widen exactly. The special value sits in the vector part of the row, and in its tail.
@@ -318,12 +317,14 @@ public sealed class VecDotTests
     }
 
     [Fact]
-    public void The_widest_supported_tier_is_chosen()
+    public void The_widest_supported_tier_is_chosen_unless_a_supported_one_is_pinned()
     {
         VecDotIsa expected = VecDotIsaInfo.IsSupported(VecDotIsa.Avx512) ? VecDotIsa.Avx512
             : VecDotIsaInfo.IsSupported(VecDotIsa.Avx2) ? VecDotIsa.Avx2 : VecDotIsa.Scalar;
-        if (Environment.GetEnvironmentVariable("TOKENFACTORY_VECDOT_ISA") is null)
-            Assert.Equal(expected, VecDotIsaInfo.Best);
+        Assert.Equal(expected, VecDotIsaInfo.Best); // the tests run with KernelOptions.Isa = Best
+        Assert.Equal(expected, VecDotIsaInfo.Choose(TokenFactory.Platform.KernelIsa.Best));
+        Assert.Equal(VecDotIsa.Scalar, VecDotIsaInfo.Choose(TokenFactory.Platform.KernelIsa.Scalar));
+        Assert.Equal(VecDotIsaInfo.IsSupported(VecDotIsa.Avx2) ? VecDotIsa.Avx2 : expected, VecDotIsaInfo.Choose(TokenFactory.Platform.KernelIsa.Avx2));
     }
 
     [Fact]

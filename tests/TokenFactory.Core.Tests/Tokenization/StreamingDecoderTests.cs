@@ -12,11 +12,11 @@ public sealed class StreamingDecoderTests
         int[] ids = [.. new[] { 0xF0, 0x9D, 0x84, 0x9E }.Select(b => spm.Vocabulary.TokenToId($"<0x{b:X2}>")!.Value)];
         var decoder = new StreamingDecoder(spm);
 
-        Assert.Equal("", decoder.Append(ids[0]));
-        Assert.Equal("", decoder.Append(ids[1]));
-        Assert.Equal("", decoder.Append(ids[2]));
+        Assert.Equal("", decoder.Append(ids[0]).ToString());
+        Assert.Equal("", decoder.Append(ids[1]).ToString());
+        Assert.Equal("", decoder.Append(ids[2]).ToString());
         Assert.Equal(3, decoder.PendingByteCount);
-        Assert.Equal("\U0001D11E", decoder.Append(ids[3]));
+        Assert.Equal("\U0001D11E", decoder.Append(ids[3]).ToString());
         Assert.Equal(0, decoder.PendingByteCount);
     }
 
@@ -28,7 +28,7 @@ public sealed class StreamingDecoderTests
         var ids = spm.Encode(text, addSpecial: false);
         var decoder = new StreamingDecoder(spm, stripLeadingSpace: true);
 
-        var streamed = string.Concat(ids.Select(decoder.Append)) + decoder.Flush();
+        var streamed = string.Concat(ids.Select(id => decoder.Append(id).ToString())) + decoder.Flush().ToString();
 
         Assert.Equal(text, streamed);
         Assert.Equal(spm.Decode(ids), streamed);
@@ -41,11 +41,11 @@ public sealed class StreamingDecoderTests
         const string text = "🦙 llamas 👍🏽";
         var ids = gpt2.Encode(text, addSpecial: false);
         var decoder = new StreamingDecoder(gpt2);
-        var outputs = ids.Select(decoder.Append).ToList();
+        var outputs = ids.Select(id => decoder.Append(id).ToString()).ToList();
 
         Assert.Contains("", outputs); // the emoji spans several byte tokens
         Assert.All(outputs, s => Assert.DoesNotContain('\uFFFD', s));
-        Assert.Equal(text, string.Concat(outputs) + decoder.Flush());
+        Assert.Equal(text, string.Concat(outputs) + decoder.Flush().ToString());
     }
 
     [Fact]
@@ -56,10 +56,10 @@ public sealed class StreamingDecoderTests
         int a = spm.Vocabulary.TokenToId("A")!.Value;
         var decoder = new StreamingDecoder(spm);
 
-        Assert.Equal("", decoder.Append(lead));
-        Assert.Equal("\uFFFDA", decoder.Append(a));
-        Assert.Equal("", decoder.Append(lead));
-        Assert.Equal("\uFFFD", decoder.Flush());
+        Assert.Equal("", decoder.Append(lead).ToString());
+        Assert.Equal("\uFFFDA", decoder.Append(a).ToString());
+        Assert.Equal("", decoder.Append(lead).ToString());
+        Assert.Equal("\uFFFD", decoder.Flush().ToString());
         Assert.Equal(0, decoder.PendingByteCount);
     }
 }

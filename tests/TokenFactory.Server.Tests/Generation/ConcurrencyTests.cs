@@ -47,8 +47,9 @@ public sealed class ConcurrencyTests
     public async Task A_full_wait_queue_answers_503_with_Retry_After()
     {
         // No waiting slot at all: every request is refused by the engine's bounded queue.
-        var factory = new ServerInstance.SerialFactory(new EngineOptions { ContextLength = 256, Threads = 1, MaxWaitingRequests = 0, RetryAfter = TimeSpan.FromSeconds(3) });
-        await using var server = await ServerInstance.StartAsync(engineFactory: factory);
+        // The engine only refuses; the Retry-After it is answered with is the server's setting.
+        var factory = new ServerInstance.EngineFactory(new EngineOptions { ContextLength = 256, Threads = 1, MaxWaitingRequests = 0 });
+        await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:RetryAfterSeconds"] = "3" }, engineFactory: factory);
         foreach (bool stream in new[] { false, true })
         {
             using var r = await server.PostJsonAsync("/v1/chat/completions", new { messages = new[] { new { role = "user", content = "Hi" } }, max_tokens = 4, stream });

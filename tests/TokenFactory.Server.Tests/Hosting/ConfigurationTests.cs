@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using TokenFactory.Platform;
 using TokenFactory.Server.Hosting;
 using TokenFactory.Server.Tests.Infrastructure;
 
@@ -13,7 +14,7 @@ public sealed class ConfigurationTests
     {
         string root = TestPaths.TempDir();
         await File.WriteAllTextAsync(Path.Combine(root, "appsettings.json"),
-            """{ "TokenFactory": { "ModelName": "from-appsettings", "DefaultMaxTokens": 7, "MaxWaitingRequests": 3, "ShutdownTimeoutSeconds": 4 } }""");
+            """{ "TokenFactory": { "ModelName": "from-appsettings", "DefaultMaxTokens": 7, "MaxWaitingRequests": 3, "ShutdownTimeoutSeconds": 4, "Kernels": { "PrefetchBytes": 2048, "Isa": "avx2" } } }""");
         // Keys no other test leaves to the environment, so setting them process-wide cannot disturb other tests.
         Environment.SetEnvironmentVariable("TokenFactory__DefaultMaxTokens", "9");
         Environment.SetEnvironmentVariable("TokenFactory__ModelName", "from-env");
@@ -25,6 +26,8 @@ public sealed class ConfigurationTests
             Assert.Equal(9, options.DefaultMaxTokens);
             Assert.Equal(3, options.MaxWaitingRequests);
             Assert.Equal(TimeSpan.FromSeconds(4), app.Services.GetRequiredService<IOptions<HostOptions>>().Value.ShutdownTimeout);
+            // Kernel settings bind from the same section; the rest keep their defaults.
+            Assert.Equal(new KernelOptions { PrefetchBytes = 2048, Isa = KernelIsa.Avx2 }, options.Kernels);
         }
         finally
         {
@@ -34,11 +37,13 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
-    public void No_model_resolves_to_the_built_in_default_named_after_its_file()
+    public void The_server_needs_a_model_path_and_names_it_after_its_file()
     {
-        var source = ModelLoader.Resolve(new ServerOptions());
-        Assert.True(source.IsBuiltIn);
-        Assert.True(File.Exists(source.Path));
-        Assert.Equal(Path.GetFileNameWithoutExtension(source.Path), source.Name);
+        // Finding a default model is the command line's job (tokenfactory serve); the server is given one.
+        var e = Assert.Throws<TokenFactoryException>(() => ModelLoader.Resolve(new ServerOptions()));
+        Assert.Contains("TokenFactory:Model", e.Message);
+        var source = ModelLoader.Resolve(new ServerOptions { Model = TestPaths.Stories260K });
+        Assert.Equal(Path.GetFullPath(TestPaths.Stories260K), source.Path);
+        Assert.Equal("stories260K", source.Name);
     }
 }

@@ -16,7 +16,7 @@ public sealed class HealthTests
         public IInferenceEngine Create(ModelSource source)
         {
             Release.Task.Wait();
-            return new ServerInstance.SerialFactory(new EngineOptions { ContextLength = 256, Threads = 1 }).Create(source);
+            return new ServerInstance.EngineFactory(new EngineOptions { ContextLength = 256, Threads = 1 }).Create(source);
         }
     }
 

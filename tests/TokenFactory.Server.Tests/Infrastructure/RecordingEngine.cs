@@ -1,16 +1,17 @@
 using System.Collections.Concurrent;
 using TokenFactory.Chat;
 using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
 using TokenFactory.Models;
 using TokenFactory.Server.Hosting;
 using TokenFactory.Tokenization;
 
 namespace TokenFactory.Server.Tests.Infrastructure;
 
-/// <summary>A real <see cref="SerialEngine"/> over stories260K that records every request the server submits.</summary>
+/// <summary>A real <see cref="BatchingEngine"/> over stories260K that records every request the server submits.</summary>
 public sealed class RecordingEngine : IInferenceEngine, IEngineFactory
 {
-    private readonly SerialEngine _inner = new(TransformerModel.Load(TestPaths.Stories260K), new EngineOptions { ContextLength = 512, Threads = 1 });
+    private readonly BatchingEngine _inner = new(TransformerModel.Load(TestPaths.Stories260K), new EngineOptions { ContextLength = 512, Threads = 1 });
 
     public ConcurrentQueue<GenerationRequest> Requests { get; } = new();
 

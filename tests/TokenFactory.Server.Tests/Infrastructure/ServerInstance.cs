@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
 using TokenFactory.Models;
 using TokenFactory.Server.Hosting;
 using TokenFactory.Server.Telemetry;
@@ -148,9 +149,9 @@ public sealed class ServerInstance : IAsyncDisposable
 
     public TokenFactory.Floor.FloorService Floor => App.Services.GetRequiredService<TokenFactory.Floor.FloorService>();
 
-    /// <summary>An engine factory that builds a <see cref="SerialEngine"/> over stories260K with the given options.</summary>
-    public sealed class SerialFactory(EngineOptions options) : IEngineFactory
+    /// <summary>An engine factory that builds a <see cref="BatchingEngine"/> over stories260K with the given options.</summary>
+    public sealed class EngineFactory(EngineOptions options) : IEngineFactory
     {
-        public IInferenceEngine Create(ModelSource source) => new SerialEngine(TransformerModel.Load(source.Path), options);
+        public IInferenceEngine Create(ModelSource source) => new BatchingEngine(TransformerModel.Load(source.Path), options);
     }
 }

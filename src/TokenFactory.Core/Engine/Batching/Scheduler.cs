@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using TokenFactory.Kv;
 
 namespace TokenFactory.Engine.Batching;
 

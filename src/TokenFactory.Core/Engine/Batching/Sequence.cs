@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Threading.Channels;
+using TokenFactory.Kv;
 using TokenFactory.Tokenization;
 
 namespace TokenFactory.Engine.Batching;
@@ -13,25 +13,32 @@ public enum SequenceStatus
 
 /// <summary>
 /// One request inside the batching engine: its tokens (prompt, then generated), how many of them the
-/// KV cache holds, its block table, and its own sampler, stop-string matcher, text decoder and output
-/// channel. Touched only by the engine thread, except <see cref="Abandon"/> and the channel's reader.
+/// KV cache holds, its block table, and its own sampler, generated text (decoder and stop strings) and
+/// output. Touched only by the engine thread, except <see cref="Abandon"/>.
 /// </summary>
+/// <remarks>
+/// The token list and block table are sized for the whole request up front, so a decode step never grows them.
+/// </remarks>
 public sealed class Sequence
 {
     private volatile bool _abandoned;
 
-    public Sequence(long id, GenerationRequest request, int vocabSize, Tokenizer tokenizer, CancellationToken cancellation)
+    /// <param name="request">Already validated (<see cref="GenerationRequest.Validate"/>).</param>
+    public Sequence(long id, GenerationRequest request, int vocabSize, Tokenizer tokenizer, ISequenceOutput output, CancellationToken cancellation, int blockSize = KvBlockPool.DefaultBlockSize)
     {
         Id = id;
         Request = request;
+        Output = output;
         Cancellation = cancellation;
-        Tokens = [.. request.PromptTokens];
+        int total = request.PromptTokens.Count + request.MaxTokens;
+        Tokens = new List<int>(total);
+        Tokens.AddRange(request.PromptTokens);
+        Blocks = new List<int>((total + blockSize - 1) / blockSize);
         PromptCount = Tokens.Count;
         Sampler = new Sampler(request.Sampling, vocabSize);
         foreach (int t in Tokens)
             Sampler.Accept(t);
-        Stops = new StopStringMatcher(request.Stop);
-        Decoder = new StreamingDecoder(tokenizer);
+        Text = new GeneratedText(tokenizer, request.Stop);
         if (request.EchoLogprobs)
             PromptLogprobs = [(null, null)];
     }
@@ -40,8 +47,7 @@ public sealed class Sequence
     public GenerationRequest Request { get; }
     public CancellationToken Cancellation { get; }
     public Stopwatch Clock { get; } = Stopwatch.StartNew();
-    public Channel<GenerationUpdate> Output { get; } =
-        Channel.CreateUnbounded<GenerationUpdate>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
+    public ISequenceOutput Output { get; }
 
     public SequenceStatus Status { get; set; } = SequenceStatus.Waiting;
 
@@ -55,7 +61,7 @@ public sealed class Sequence
     public int UncomputedCount => Tokens.Count - ComputedCount;
 
     /// <summary>Block ids holding positions 0.. in order.</summary>
-    public List<int> Blocks { get; } = [];
+    public List<int> Blocks { get; }
 
     /// <summary>The sequence's recurrent-state slot while it runs on a hybrid model (with its blocks), else -1.</summary>
     public int StateSlot { get; set; } = -1;
@@ -65,8 +71,7 @@ public sealed class Sequence
     public ulong LastHash { get; set; } = BlockHash.Root;
 
     public Sampler Sampler { get; }
-    public StopStringMatcher Stops { get; }
-    public StreamingDecoder Decoder { get; }
+    public GeneratedText Text { get; }
     public List<(float? Logprob, TokenLogprob[]? Top)>? PromptLogprobs { get; }
 
     /// <summary>Prompt tokens served from the cache at first admission.</summary>

@@ -1,16 +1,16 @@
 using TokenFactory.Gguf;
 using TokenFactory.Models.Synthetic;
-using TokenFactory.Tensors;
 
-namespace TokenFactory.Models;
+namespace TokenFactory.Cli;
 
 /// <summary>
-/// The model used when none is given, so the first command in the README works on a fresh machine:
+/// The model <c>run</c> and <c>serve</c> use when none is given (finding it is the command line's job; the library and
+/// the server are always given a path), so the first command in the README works on a fresh machine:
 /// <c>$TOKENFACTORY_MODEL</c> if set; else the trained stories260K from a <c>shared/models</c> folder
 /// beside the checkout (present on development and CI machines); else a tiny random-weight model with
 /// a byte-level vocabulary, written once to the user's cache (it runs, but its text is noise).
 /// </summary>
-public static class BuiltInModel
+internal static class BuiltInModel
 {
     public const string EnvironmentVariable = "TOKENFACTORY_MODEL";
 

@@ -1,20 +1,20 @@
 using System.Runtime.InteropServices;
 
-namespace TokenFactory.Compute;
+namespace TokenFactory.Platform;
 
 /// <summary>
 /// Native buffers for data streamed every token (repacked weights) and for the bandwidth kernel that sets their
 /// roofline. Buffers of 2 MiB or more are aligned to 2 MiB and, on Linux, advised as transparent huge pages before the
 /// first write: decoding walks hundreds of megabytes per token, and with 4 KiB pages every 4 KiB of weights costs a
 /// TLB miss (a nested page walk under a hypervisor). Where the kernel gives no huge pages (THP "never", no
-/// contiguous memory), the advice is ignored and the buffer works as before. TOKENFACTORY_HUGEPAGES=0 turns it off.
+/// contiguous memory), the advice is ignored and the buffer works as before. <see cref="KernelOptions.HugePages"/> false turns it off.
 /// </summary>
 internal static unsafe class HugePageMemory
 {
     private const long HugePage = 2L << 20;
     private const int MadvHugePage = 14;
 
-    private static readonly bool Enabled = Environment.GetEnvironmentVariable("TOKENFACTORY_HUGEPAGES") != "0";
+    internal static readonly bool Enabled = KernelOptions.Current.HugePages;
 
     public static byte* Allocate(long bytes)
     {

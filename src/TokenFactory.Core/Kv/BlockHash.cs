@@ -1,4 +1,4 @@
-namespace TokenFactory.Engine.Batching;
+namespace TokenFactory.Kv;
 
 /// <summary>
 /// Chained 64-bit hash of a block of tokens and the hash of everything before it, so equal hashes mean

@@ -1,4 +1,4 @@
-namespace TokenFactory.Engine.Batching;
+namespace TokenFactory.Kv;
 
 /// <summary>
 /// The tokens one engine step runs through the model: decode tokens and prefill chunks of several

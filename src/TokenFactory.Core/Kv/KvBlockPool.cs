@@ -1,9 +1,9 @@
-namespace TokenFactory.Engine.Batching;
+namespace TokenFactory.Kv;
 
 /// <summary>
 /// The paged KV cache: a fixed number of blocks of <see cref="BlockSize"/> positions, each holding every
-/// layer's keys and values in half precision (as <see cref="KvCache"/> does, so attention numerics are
-/// unchanged). Sequences own blocks through ref counts; a full block can be registered under the chained
+/// layer's keys and values in half precision (llama.cpp's default cache type, which halves cache memory
+/// and keeps attention numerically in step with it). Sequences own blocks through ref counts; a full block can be registered under the chained
 /// hash of its tokens so later requests with the same prefix share it (prefix caching). Blocks nobody
 /// references sit in one free queue: unregistered ones at the front (reused first), registered ones at
 /// the back in release order, so the least recently used cached block is the first to be evicted.
@@ -21,7 +21,7 @@ public sealed class KvBlockPool
     private readonly bool[] _registered;
     private readonly int[] _blockTokens;
     private readonly ulong[] _parentHash;
-    private readonly Dictionary<ulong, int> _cached = [];
+    private readonly Dictionary<ulong, int> _cached;
     // Free queue: a doubly linked list over block ids, allocation-free.
     private readonly int[] _prev;
     private readonly int[] _next;
@@ -44,6 +44,8 @@ public sealed class KvBlockPool
             _keys[l] = new Half[blockCount * blockSize * kvDimension];
             _values[l] = new Half[blockCount * blockSize * kvDimension];
         }
+        // Sized for every block up front: registering a block during a decode step must not grow (allocate) it.
+        _cached = new Dictionary<ulong, int>(blockCount);
         _refCount = new int[blockCount];
         _hash = new ulong[blockCount];
         _registered = new bool[blockCount];
@@ -97,6 +99,7 @@ public sealed class KvBlockPool
     /// <summary>Stores a position's key (rounded to half precision) in its block's channel-major layout.</summary>
     public void WriteKey(int layer, int block, int slot, ReadOnlySpan<float> key)
     {
+        ArgumentOutOfRangeException.ThrowIfNotEqual(key.Length, KvDimension);
         var keys = _keys[layer].AsSpan(BlockOffset(block) + slot, (KvDimension - 1) * BlockSize + 1);
         for (int c = 0; c < KvDimension; c++)
             keys[c * BlockSize] = (Half)key[c];
@@ -160,14 +163,6 @@ public sealed class KvBlockPool
         _parentHash[block] = parentHash;
         tokens.CopyTo(_blockTokens.AsSpan(block * BlockSize, BlockSize));
         _cached[hash] = block;
-    }
-
-    /// <summary>Forgets every cached prefix (blocks stay allocated to their owners).</summary>
-    public void ClearPrefixCache()
-    {
-        foreach (int b in _cached.Values)
-            _registered[b] = false;
-        _cached.Clear();
     }
 
     private void Unregister(int b)

@@ -1,132 +1,39 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using TokenFactory.Engine;
+using TokenFactory.Kv;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Compute;
 
 /// <summary>
-/// A drop-in for <see cref="Attention"/> (same constructor, same <see cref="Run"/>, same numerics: queries and
-/// softmax weights rounded to half precision, softmax summed in double) organised for SIMD and for grouped-query
-/// attention. Work items are (KV head, block of 16 tokens): the item widens its KV head's cached keys (stored
-/// transposed, so 16 positions' scores are 64 FMAs with no horizontal sums) and values once, and every query head of the group
-/// and every token of the block reuses them; value rows accumulate into registers. Float accumulation order differs
-/// from <see cref="Attention"/>, so results agree to float rounding (a softmax weight may round to the neighbouring
-/// half), not bit for bit. Head sizes that are not a multiple of 16 (or above 256), or CPUs without AVX-512, use
-/// <see cref="Attention"/> itself.
+/// The SIMD pieces of <see cref="PagedAttention"/>'s per-token kernel, with the numerics of the scalar reference (queries
+/// and softmax weights rounded to half precision, softmax summed in double; the tests keep that reference): a work item
+/// widens one KV head's cached keys (transposed, so 16 positions' scores are 64 FMAs with no horizontal sums) and values
+/// once, and every query head of the group and every token of the item reuses them; value rows accumulate into
+/// registers. Float accumulation order differs from the reference, so results agree to float rounding (a softmax weight
+/// may round to the neighbouring half), not bit for bit. Head sizes that are not a multiple of 8 (or above 256), or CPUs
+/// without AVX-512, take PagedAttention's scalar-order path instead.
 /// </summary>
-public sealed class GroupedAttention : IParallelWork
+internal static class AttentionKernels
 {
-    private const int TokenBlock = 16;
-
-    private readonly int _headCount, _kvHeadCount, _headSize, _group, _contextPadded;
-    private readonly float _scale;
-    private readonly Attention _fallback;
-    private readonly bool _fast;
-    private readonly float[][] _keysT;    // per thread: headSize x contextPadded (transposed keys)
-    private readonly float[][] _values;   // per thread: contextLength x headSize
-    private readonly float[][] _scores;   // per thread: ScoreScratch(contextPadded)
-    private readonly float[][] _query;    // per thread: HeadBlock x headSize
-
-    private KvCache? _cache;
-    private int _layer, _tokens, _startPosition;
-    private float[] _q = [], _out = [];
-
-    public GroupedAttention(int headCount, int kvHeadCount, int headSize, int contextLength, int threads)
-    {
-        _headCount = headCount;
-        _kvHeadCount = kvHeadCount;
-        _headSize = headSize;
-        _group = headCount / kvHeadCount;
-        _scale = 1f / MathF.Sqrt(headSize);
-        _fallback = new Attention(headCount, kvHeadCount, headSize, contextLength, threads);
-        _fast = IsAccelerated(headSize);
-        // Row stride of the transposed keys: a multiple of 16 floats plus one cache line, so the 64+ rows an update
-        // or a score pass touches do not all fall into the same few L1 sets (a power-of-two stride would).
-        _contextPadded = PaddedContext(contextLength);
-        _keysT = new float[threads][];
-        _values = new float[threads][];
-        _scores = new float[threads][];
-        _query = new float[threads][];
-        for (int i = 0; i < threads && _fast; i++)
-        {
-            _keysT[i] = GC.AllocateArray<float>(headSize * _contextPadded, pinned: true);
-            _values[i] = GC.AllocateArray<float>(contextLength * headSize, pinned: true);
-            _scores[i] = GC.AllocateArray<float>(ScoreScratch(_contextPadded), pinned: true);
-            _query[i] = GC.AllocateArray<float>(HeadBlock * headSize, pinned: true);
-        }
-    }
-
-    /// <inheritdoc cref="Attention.Run"/>
-    public void Run(ComputePool pool, KvCache cache, int layer, float[] q, int tokens, int startPosition, float[] output)
-    {
-        if (!_fast)
-        {
-            _fallback.Run(pool, cache, layer, q, tokens, startPosition, output);
-            return;
-        }
-        _cache = cache;
-        _layer = layer;
-        _q = q;
-        _out = output;
-        _tokens = tokens;
-        _startPosition = startPosition;
-        pool.Run(this);
-        _cache = null;
-        _q = _out = [];
-    }
-
-    void IParallelWork.Execute(int thread, int threadCount)
-    {
-        int blocks = (_tokens + TokenBlock - 1) / TokenBlock, items = blocks * _kvHeadCount;
-        int start = (int)((long)items * thread / threadCount), end = (int)((long)items * (thread + 1) / threadCount);
-        for (int item = start; item < end; item++)
-            AttendBlock(thread, item % _kvHeadCount, item / _kvHeadCount);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private unsafe void AttendBlock(int thread, int kvh, int block)
-    {
-        int hs = _headSize, kvDim = _kvHeadCount * hs, cp = _contextPadded;
-        int t0 = block * TokenBlock, t1 = Math.Min(_tokens, t0 + TokenBlock);
-        int nMax = _startPosition + t1;
-        ReadOnlySpan<Half> keys = _cache!.AllKeys(_layer), values = _cache.AllValues(_layer);
-        fixed (float* kt = _keysT[thread], vf = _values[thread], sp = _scores[thread], qp = _query[thread], outp = _out, qs = _q)
-        fixed (Half* kh = keys, vh = values)
-        {
-            // Widen this KV head's keys (transposed: kt[i * cp + p]; the cache holds them channel-major in runs of 16
-            // positions, so each run is one vector) and values (vf[p * hs + i]) once for the block.
-            for (int p0 = 0; p0 < nMax; p0 += KvCache.KeyBlock)
-                WidenKeyRun((ushort*)(kh + _cache.KeyOffset(p0, kvh * hs)), kt, cp, p0, hs);
-            for (int p = 0; p < nMax; p++)
-                WidenRow((ushort*)(vh + (long)p * kvDim + kvh * hs), vf + p * hs, hs);
-            PadKeys(kt, cp, hs, nMax); // the last run's slots past nMax hold whatever the cache had there
-            for (int t = t0; t < t1; t++)
-            {
-                long first = ((long)t * _headCount + kvh * _group) * hs;
-                AttendHeads(kt, cp, vf, sp, qp, qs + first, outp + first, _group, hs, _startPosition + t + 1, _scale);
-            }
-        }
-    }
-
     /// <summary>Row stride of the transposed keys for a context of <paramref name="contextLength"/> positions.</summary>
     internal static int PaddedContext(int contextLength) => (contextLength + 15) / 16 * 16 + 16;
 
     /// <summary>Whether <see cref="AttendHeads"/> runs on this CPU for this head size (else the scalar-order kernels).</summary>
     internal static bool IsAccelerated(int headSize) => Vector512.IsHardwareAccelerated && headSize % 8 == 0 && headSize <= 256;
 
+    /// <summary>Positions per channel-major run of keys that <see cref="WidenKeyRun"/> widens: one 512-bit vector.</summary>
+    internal const int KeyRun = 16;
+
     /// <summary>
     /// One KV head's keys for the 16 positions from <paramref name="p0"/>, stored channel-major (16 halves per channel,
-    /// as <see cref="KvCache"/> and <see cref="KvBlockPool"/> keep them), widened into columns p0..p0+15 of the
-    /// transposed keys.
+    /// as <see cref="KvBlockPool"/> keeps them in 16-position blocks), widened into columns p0..p0+15 of the transposed keys.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static unsafe void WidenKeyRun(ushort* run, float* kt, int cp, int p0, int hs)
     {
         for (int i = 0; i < hs; i++)
-            Widen(run + KvCache.KeyBlock * i, kt + i * cp + p0, 1);
+            Widen(run + KeyRun * i, kt + i * cp + p0, 1);
     }
 
     /// <summary>Zeroes the transposed keys' columns from <paramref name="n"/> to the next multiple of 16 (read, never used).</summary>

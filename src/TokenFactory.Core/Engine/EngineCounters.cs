@@ -1,4 +1,4 @@
-namespace TokenFactory.Engine.Batching;
+namespace TokenFactory.Engine;
 
 /// <summary>
 /// Cumulative counters of a batching engine since it started, as one consistent-enough snapshot for

@@ -1,4 +1,4 @@
-namespace TokenFactory.Tensors;
+namespace TokenFactory.Gguf;
 
 /// <summary>Tensor element types with the numeric ids GGUF files store (ggml's <c>ggml_type</c>).</summary>
 public enum GgmlType : uint

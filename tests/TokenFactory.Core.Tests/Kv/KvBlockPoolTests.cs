@@ -1,6 +1,6 @@
-using TokenFactory.Engine.Batching;
+using TokenFactory.Kv;
 
-namespace TokenFactory.Tests.Engine;
+namespace TokenFactory.Tests.Kv;
 
 public sealed class KvBlockPoolTests
 {
@@ -59,4 +59,52 @@ public sealed class KvBlockPoolTests
         Assert.True(pool.TryShare(BlockHash.Root, Block(100), out int still, out _));
         Assert.Equal(b, still);
     }
+
+    [Fact]
+    public void Keys_round_trip_through_scattered_blocks_without_overwriting_each_other()
+    {
+        const int layers = 2, kvDim = 24, positions = 37;
+        var pool = new KvBlockPool(layers, kvDim, blockCount: 5);
+        int[] table = [3, 0, 4]; // a sequence's blocks need not be consecutive, nor in order
+        for (int l = 0; l < layers; l++)
+            for (int p = 0; p < positions; p++)
+                pool.WriteKey(l, table[p / pool.BlockSize], p % pool.BlockSize, Enumerable.Range(0, kvDim).Select(c => (float)Value(l, p, c)).ToArray());
+        for (int l = 0; l < layers; l++)
+            for (int p = 0; p < positions; p++)
+                for (int c = 0; c < kvDim; c++)
+                    Assert.Equal((Half)Value(l, p, c), pool.KeyAt(l, table[p / pool.BlockSize], p % pool.BlockSize, c));
+    }
+
+    [Fact]
+    public void A_channel_of_a_blocks_positions_is_contiguous()
+    {
+        // PagedAttention widens 16 positions of one channel as one vector straight from Keys.
+        var pool = new KvBlockPool(1, 8, 3);
+        for (int p = 0; p < 40; p++)
+            pool.WriteKey(0, p / 16, p % 16, Enumerable.Range(0, 8).Select(c => (float)(p * 8 + c)).ToArray());
+        var keys = pool.Keys(0);
+        for (int p0 = 0; p0 < 40; p0 += pool.BlockSize)
+            for (int c = 0; c < 8; c++)
+                for (int s = 0; s < pool.BlockSize && p0 + s < 40; s++)
+                    Assert.Equal((Half)((p0 + s) * 8 + c), keys[pool.BlockOffset(p0 / 16) + c * pool.BlockSize + s]);
+    }
+
+    [Fact]
+    public void WriteKey_rejects_a_key_of_the_wrong_width()
+    {
+        var pool = new KvBlockPool(1, 8, 1);
+        Assert.Throws<ArgumentOutOfRangeException>(() => pool.WriteKey(0, 0, 0, new float[7]));
+    }
+
+    [Fact]
+    public void Bytes_per_block_count_keys_and_values_of_every_layer_and_a_budget_buys_whole_blocks()
+    {
+        Assert.Equal(2L * 3 * 16 * 8 * sizeof(short), KvBlockPool.BytesPerBlock(3, 8));
+        var pool = KvBlockPool.FromBudget(3, 8, 10 * KvBlockPool.BytesPerBlock(3, 8) + 100);
+        Assert.Equal(10, pool.BlockCount);
+        Assert.Equal(160, pool.CapacityTokens);
+        Assert.Throws<TokenFactoryException>(() => KvBlockPool.FromBudget(3, 8, KvBlockPool.BytesPerBlock(3, 8) - 1));
+    }
+
+    private static int Value(int layer, int position, int channel) => layer * 1000 + position * 24 + channel;
 }

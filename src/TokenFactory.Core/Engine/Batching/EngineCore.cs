@@ -1,0 +1,277 @@
+using System.Diagnostics;
+using TokenFactory.Compute;
+using TokenFactory.Kv;
+using TokenFactory.Models;
+using TokenFactory.Tokenization;
+
+namespace TokenFactory.Engine.Batching;
+
+/// <summary>
+/// The batching engine's step, synchronous and single-threaded (vLLM calls the same split its EngineCore): each
+/// <see cref="Step"/> the <see cref="Scheduler"/> picks decode tokens and prefill chunks of many sequences,
+/// <see cref="BatchForward"/> runs them with one pass over the weights over the paged KV cache, and every sequence that
+/// got logits samples its next token with its own sampler; its text goes to its <see cref="ISequenceOutput"/>. The
+/// token loop (end of generation, stop strings, the token budget, the final flush and summary) lives here and nowhere
+/// else. <see cref="BatchingEngine"/> runs it on its own thread for concurrent callers; <c>bench model</c> and the
+/// tests drive it directly, one step at a time. A steady-state decode step allocates nothing.
+/// </summary>
+public sealed partial class EngineCore : IDisposable, ILogitsConsumer
+{
+    private readonly EngineOptions _options;
+    private readonly KvBlockPool _pool;
+    private readonly RecurrentState? _states;
+    private readonly BatchForward _forward;
+    private readonly Scheduler _scheduler;
+    private readonly StepBatch _batch;
+    private readonly List<Sequence> _cancelled = [];
+    private readonly int _vocab;
+    private long _nextId;
+
+    public EngineCore(TransformerModel model, EngineOptions? options = null)
+    {
+        _options = options ?? new EngineOptions();
+        Model = model;
+        _vocab = model.VocabSize;
+        Tokenizer = Tokenizer.FromMetadata(model.File.Metadata);
+        var c = model.Config;
+        int context = _options.ResolveContextLength(c.ContextLength);
+        // Hybrid models cache keys and values for their attention blocks only (at least one layer, so sizes stay positive).
+        int cacheLayers = Math.Max(1, c.CacheLayerCount);
+        long perBlock = KvBlockPool.BytesPerBlock(cacheLayers, c.KvDimension);
+        long bytes = _options.KvCacheMemory > 0
+            ? _options.KvCacheMemory
+            : Math.Max(Math.Min(EngineOptions.DefaultKvCacheCap, (long)_options.MaxRunningSequences * context * perBlock / KvBlockPool.DefaultBlockSize),
+                (long)context * perBlock / KvBlockPool.DefaultBlockSize + perBlock);
+        _pool = KvBlockPool.FromBudget(cacheLayers, c.KvDimension, bytes);
+        // A sequence must fit the pool on its own, or it could never finish.
+        ContextLength = (int)Math.Min(context, _pool.CapacityTokens);
+        int maxTokens = Math.Max(1, _options.MaxBatchTokens);
+        int maxRunning = Math.Max(1, _options.MaxRunningSequences);
+        // One recurrent-state slot per sequence that may run (hybrid models); they come and go with the KV blocks.
+        _states = c.HasRecurrentState ? new RecurrentState(c.Ssm!, c.MambaLayerCount, maxRunning) : null;
+        _scheduler = new Scheduler(_pool, maxTokens, maxRunning, _options.PrefixCaching, states: _states);
+        _batch = new StepBatch(maxTokens, maxRunning);
+        _forward = new BatchForward(model, _pool, ContextLength, maxTokens, maxRunning, threads: _options.Threads, states: _states);
+    }
+
+    public TransformerModel Model { get; }
+    public Tokenizer Tokenizer { get; }
+    public EngineOptions Options => _options;
+
+    /// <summary>Tokens one sequence may hold: the configured context, or less when the KV cache is smaller.</summary>
+    public int ContextLength { get; }
+
+    public int Threads => _forward.Threads;
+
+    /// <summary>The worker threads every step runs on (a benchmark's bandwidth probe shares them).</summary>
+    public ComputePool ComputePool => _forward.Pool;
+
+    public long KvCacheBytes => (long)_pool.BlockCount * KvBlockPool.BytesPerBlock(_pool.Layers, _pool.KvDimension, _pool.BlockSize);
+
+    /// <summary>Recurrent-state slots (hybrid models; 0 otherwise) and how many are free: all of them once idle.</summary>
+    public int StateSlots => _states?.Slots ?? 0;
+    public int FreeStateSlots => _states?.FreeSlots ?? 0;
+
+    /// <summary>Memory held for recurrent state, allocated up front: slots × Mamba blocks × (conv window + SSM state), F32.</summary>
+    public long RecurrentStateBytes => _states == null ? 0 : _states.Slots * _states.BytesPerSlot;
+
+    /// <summary>Whether prefix caching is in effect (off for hybrid models, whose recurrent state a cached prefix cannot restore).</summary>
+    public bool PrefixCaching => _scheduler.PrefixCaching;
+
+    public bool HasWork => _scheduler.HasWork;
+
+    /// <summary>
+    /// Validates <paramref name="request"/> (<see cref="GenerationRequest.Validate"/>) and makes it a sequence for
+    /// <see cref="Add"/>. Safe on any thread: it reads nothing the engine thread writes.
+    /// </summary>
+    public Sequence CreateSequence(GenerationRequest request, ISequenceOutput output, CancellationToken cancellation = default)
+    {
+        request.Validate(ContextLength, Model.Weights.TokenEmbedding.Rows);
+        return new Sequence(Interlocked.Increment(ref _nextId), request, _vocab, Tokenizer, output, cancellation, _pool.BlockSize);
+    }
+
+    /// <summary>Queues a sequence; it joins the next step that has room for it. Engine thread only.</summary>
+    public void Add(Sequence sequence) => _scheduler.Add(sequence);
+
+    /// <summary>
+    /// Drops cancelled sequences, then runs one step if any sequence has work. Returns false when there was none.
+    /// Engine thread only.
+    /// </summary>
+    public bool Step()
+    {
+        _cancelled.Clear();
+        _scheduler.RemoveCancelled(_cancelled);
+        for (int i = 0; i < _cancelled.Count; i++)
+            End(_cancelled[i], FinishReason.Cancelled, alreadyRemoved: true);
+        if (!_scheduler.HasWork)
+        {
+            Publish();
+            return false;
+        }
+        RunStep();
+        Publish();
+        return true;
+    }
+
+    /// <summary>Ends every sequence, waiting or running, as cancelled (the engine is shutting down). Engine thread only.</summary>
+    public void CancelAll()
+    {
+        foreach (var s in _scheduler.Running.Concat(_scheduler.Waiting).ToList())
+            End(s, FinishReason.Cancelled);
+        Publish();
+    }
+
+    private void RunStep()
+    {
+        _scheduler.Schedule(_batch);
+        var planned = _scheduler.Planned;
+        for (int i = 0; i < planned.Count; i++)
+        {
+            var p = planned[i];
+            var s = p.Sequence;
+            LeaveQueue(s);
+            p.IsDecode = p.TokenCount == 1 && s.GeneratedCount > 0 && s.UncomputedCount == 1;
+            if (p.IsDecode)
+                _decodeTokens++;
+            else
+                _prefillTokens += p.TokenCount;
+        }
+        Volatile.Write(ref _steps, _steps + 1);
+        _scheduledSequences += planned.Count;
+        if (_batch.TokenCount == 0)
+            return;
+        var meter = _options.EnergyMeter;
+        double joulesBefore = meter?.ReadJoules() ?? 0;
+        long started = Stopwatch.GetTimestamp();
+        try
+        {
+            _forward.Run(_batch, this);
+        }
+        catch (Exception e)
+        {
+            // Finishing never changes the plan, so it can be walked while sequences leave.
+            for (int i = 0; i < planned.Count; i++)
+                Fail(planned[i].Sequence, e);
+            return;
+        }
+        ShareStep(planned, Stopwatch.GetElapsedTime(started).TotalSeconds, meter is null ? 0 : Math.Max(0, meter.ReadJoules() - joulesBefore));
+        _scheduler.Complete();
+        for (int i = 0; i < planned.Count; i++)
+        {
+            var p = planned[i];
+            var s = p.Sequence;
+            if (p.SampledToken >= 0)
+                Accept(s, p);
+            else if (s.UncomputedCount == 0 && s.GeneratedCount >= s.Request.MaxTokens)
+                End(s, FinishReason.Length);
+        }
+    }
+
+    /// <summary>
+    /// Divides a step's wall time and energy among its sequences by the tokens each ran: a step's cost grows
+    /// with its token count (every token is a row of every matrix product), so tokens are the fair unit.
+    /// </summary>
+    private void ShareStep(IReadOnlyList<ScheduledSequence> planned, double seconds, double joules)
+    {
+        double perToken = 1.0 / _batch.TokenCount;
+        for (int i = 0; i < planned.Count; i++)
+        {
+            var p = planned[i];
+            double share = p.TokenCount * perToken;
+            var w = p.Sequence.Work;
+            p.Sequence.Work = p.IsDecode
+                ? w with { DecodeSeconds = w.DecodeSeconds + seconds * share, DecodeJoules = w.DecodeJoules + joules * share }
+                : w with { PrefillSeconds = w.PrefillSeconds + seconds * share, PrefillJoules = w.PrefillJoules + joules * share };
+        }
+    }
+
+    void ILogitsConsumer.Consume(int firstRow, int count, float[] logits)
+    {
+        var planned = _scheduler.Planned;
+        for (int i = 0; i < planned.Count; i++)
+        {
+            var p = planned[i];
+            var s = p.Sequence;
+            for (int j = 0; j < p.LogitRowCount; j++)
+            {
+                int row = p.FirstLogitRow + j;
+                if (row < firstRow || row >= firstRow + count)
+                    continue;
+                var span = logits.AsSpan((row - firstRow) * _vocab, _vocab);
+                int position = p.FirstLogitPosition + j;
+                if (position < s.Tokens.Count - 1)
+                {
+                    // Echoed prompt: this row predicts the prompt token after it.
+                    s.PromptLogprobs!.Add(LogprobCalculator.Compute(span, s.Tokens[position + 1], s.Request.Logprobs ?? 0, Tokenizer));
+                }
+                else if (s.GeneratedCount < s.Request.MaxTokens)
+                {
+                    p.SampledToken = s.Sampler.Sample(span);
+                    if (s.Request.Logprobs is int n)
+                        (p.Logprob, p.TopLogprobs) = LogprobCalculator.Compute(span, p.SampledToken, n, Tokenizer);
+                }
+            }
+        }
+    }
+
+    /// <summary>Appends a sampled token and streams its text; ends the sequence on a stop or at its length.</summary>
+    private void Accept(Sequence s, ScheduledSequence p)
+    {
+        int next = p.SampledToken;
+        s.Tokens.Add(next);
+        s.Sampler.Accept(next);
+        s.FirstTokenTime ??= s.Clock.Elapsed;
+        if (!s.Request.IgnoreEndOfGeneration && Tokenizer.IsEndOfGeneration(next))
+        {
+            s.Output.Token(next, s.Text.Finish(), p.Logprob, p.TopLogprobs);
+            End(s, FinishReason.Stop);
+            return;
+        }
+        s.Output.Token(next, s.Text.Append(next), p.Logprob, p.TopLogprobs);
+        if (s.Text.Stopped)
+            End(s, FinishReason.Stop);
+        else if (s.GeneratedCount >= s.Request.MaxTokens || s.Tokens.Count >= ContextLength)
+            End(s, FinishReason.Length);
+    }
+
+    private void End(Sequence s, FinishReason reason, bool alreadyRemoved = false)
+    {
+        if (!alreadyRemoved)
+            _scheduler.Finish(s);
+        LeaveQueue(s);
+        if (reason == FinishReason.Length)
+        {
+            var rest = s.Text.Finish();
+            if (!rest.IsEmpty)
+                s.Output.Text(rest);
+        }
+        var elapsed = s.Clock.Elapsed;
+        s.Output.Finished(new GenerationSummary
+        {
+            FinishReason = reason,
+            PromptTokens = s.PromptCount,
+            CompletionTokens = s.GeneratedCount,
+            CachedPromptTokens = s.CachedPromptTokens,
+            MatchedStop = s.Text.MatchedStop,
+            QueueTime = s.Admitted ? s.QueueTime : elapsed,
+            TimeToFirstToken = s.FirstTokenTime ?? elapsed,
+            TotalTime = elapsed,
+            PromptLogprobs = s.PromptLogprobs,
+            Work = s.Work,
+        });
+        if (reason == FinishReason.Cancelled)
+            Interlocked.Increment(ref _cancelledCount);
+        else
+            Interlocked.Increment(ref _finished);
+    }
+
+    private void Fail(Sequence s, Exception e)
+    {
+        _scheduler.Finish(s);
+        LeaveQueue(s);
+        s.Output.Failed(e);
+        Interlocked.Increment(ref _failed);
+    }
+
+    public void Dispose() => _forward.Dispose();
+}
