@@ -48,4 +48,18 @@ public sealed class Admission(FloorService floor, Caller caller, string model, s
         await floor.SettleAsync(this, outcome, cancellation);
         return true;
     }
+
+    /// <summary>
+    /// The request never ran (the engine refused it after the floor admitted it, as when its queue is full): the
+    /// reservation is released and the tokens given back to the rate limit, and no ledger line is written; the
+    /// caller counts it as a refusal instead.
+    /// </summary>
+    /// <returns>False when it was already settled.</returns>
+    public async Task<bool> WithdrawAsync(CancellationToken cancellation = default)
+    {
+        if (Interlocked.Exchange(ref _settled, 1) != 0)
+            return false;
+        await floor.WithdrawAsync(this, cancellation);
+        return true;
+    }
 }

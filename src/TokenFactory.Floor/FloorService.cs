@@ -182,6 +182,13 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         Totals.Add(record);
     }
 
+    internal async Task WithdrawAsync(Admission admission, CancellationToken cancellation)
+    {
+        if (admission.ReservationId is { } reservation)
+            await store.ReleaseReservationAsync(reservation, cancellation).ConfigureAwait(false);
+        RateLimiter.Refund(admission.Caller, admission.WorstTokens);
+    }
+
     /// <summary>Tracks a settlement that runs after its response ended (failed or cancelled requests), so shutdown can wait for it.</summary>
     public void Track(Task settlement)
     {

@@ -36,6 +36,15 @@ public interface IInferenceEngine : IDisposable
     /// <exception cref="InvalidGenerationRequestException">A parameter is out of bounds (<see cref="GenerationRequest.Validate"/>).</exception>
     /// <exception cref="ContextLengthExceededException">Prompt + max tokens exceeds the context.</exception>
     IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, CancellationToken cancellation = default);
+
+    /// <summary>
+    /// Queues the choices of one request together and returns one stream per choice: they are checked, then
+    /// admitted or refused as one unit and counted as one waiting request (<see cref="GenerationGroup"/>).
+    /// An engine without a shared queue starts each choice on its own.
+    /// </summary>
+    /// <exception cref="EngineOverloadedException">The wait queue is full (nothing was queued).</exception>
+    IReadOnlyList<IAsyncEnumerable<GenerationUpdate>> Submit(GenerationGroup group, CancellationToken cancellation = default) =>
+        [.. group.Choices.Select(choice => GenerateAsync(choice, cancellation))];
 }
 
 /// <summary>A point-in-time view of the engine's load, for metrics and admission.</summary>

@@ -38,6 +38,9 @@ public interface IFloorStore : IAsyncDisposable
     /// </summary>
     Task<ReservationOutcome> TryReserveAsync(Reservation reservation, DateTimeOffset now, CancellationToken cancellation = default);
 
+    /// <summary>Removes a reservation whose request never ran (nothing is recorded or charged). Not durable, like the reservation.</summary>
+    Task ReleaseReservationAsync(string reservationId, CancellationToken cancellation = default);
+
     /// <summary>
     /// Atomically: removes the reservation (if any), appends the record to the ledger and adds its tokens and
     /// <paramref name="chargedUsd"/> to the key's and team's spend. Committed durably before it returns, unless

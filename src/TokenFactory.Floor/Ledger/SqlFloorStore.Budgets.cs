@@ -101,6 +101,13 @@ public abstract partial class SqlFloorStore
         return new BudgetStatus(budget, window, spent, reserved);
     }
 
+    public async Task ReleaseReservationAsync(string reservationId, CancellationToken cancellation = default)
+    {
+        await using var scope = await BeginWriteAsync(null, durable: false, cancellation);
+        await scope.ExecuteAsync("DELETE FROM floor_reservations WHERE id = @id", [("id", reservationId)], cancellation);
+        await scope.CommitAsync(cancellation);
+    }
+
     public async Task SettleAsync(UsageRecord record, string? reservationId, double chargedUsd, CancellationToken cancellation = default, bool durable = true)
     {
         await using var scope = await BeginWriteAsync(record.TeamId, durable, cancellation);

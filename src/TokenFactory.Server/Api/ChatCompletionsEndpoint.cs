@@ -52,7 +52,7 @@ internal static class ChatCompletionsEndpoint
             host.SystemFingerprint,
             splitReasoning ? () => new ReasoningSplitter(opensReasoning) : null);
         return new Work(engine, requests, info, tokens.Length, started, plan.N, plan.IgnoreEos,
-            request.Stream == true, request.StreamOptions?.IncludeUsage == true);
+            request.Stream == true, request.StreamOptions?.IncludeUsage == true) { User = request.User };
     }
 
     private sealed class Work(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, ResponseInfo info, int promptTokens, long started,

@@ -37,7 +37,7 @@ internal static class CompletionsEndpoint
             requests.AddRange(GenerationPlanner.Build(plan, p.Tokens, engine, options.Value, [], request.Logprobs, echo && request.Logprobs is not null, "prompt"));
         var info = new Info("cmpl-" + Guid.NewGuid().ToString("N"), time.GetUtcNow().ToUnixTimeSeconds(), host.Source!.Name, host.SystemFingerprint,
             engine.Tokenizer, prompts, plan.N, echo, request.Logprobs is not null, plan.IgnoreEos);
-        return new Work(engine, requests, info, prompts.Sum(p => (long)p.Tokens.Length), started, request.Stream == true, request.StreamOptions?.IncludeUsage == true);
+        return new Work(engine, requests, info, prompts.Sum(p => (long)p.Tokens.Length), started, request.Stream == true, request.StreamOptions?.IncludeUsage == true) { User = request.User };
     }
 
     private sealed class Work(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, Info info, long promptTokens, long started, bool stream, bool includeUsage)

@@ -36,12 +36,12 @@ internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMet
             if (result is not GenerationWork work)
                 return result;
             var admission = await AdmitAsync(context, caller, work, generation.Name);
-            return new MeteredGeneration(work, new MeteredRequest(admission, work.Started, time, activities));
+            return new MeteredGeneration(work, new MeteredRequest(admission, work.Started, time, activities), TenantOf(context, caller, work));
         }
         catch (Exception e)
         {
             // Refused before it ran: bad input, a model the key may not use, a rate limit or a budget.
-            RecordRefusal(context, caller, generation.Name, e);
+            RecordRefusal(floor, metrics, caller, host.Source?.Name ?? "", generation.Name, ErrorMapper.StatusOf(context, e), e);
             throw;
         }
     }
@@ -74,13 +74,20 @@ internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMet
         return admission;
     }
 
-    private void RecordRefusal(HttpContext context, Caller caller, string endpoint, Exception e)
+    /// <summary>Counts a request refused before it ran, in the ledger's refusal counts and in /metrics, under the error code the client got.</summary>
+    public static void RecordRefusal(FloorService floor, ServerMetrics metrics, Caller caller, string model, string endpoint, int status, Exception e)
     {
-        int status = ErrorMapper.StatusOf(context, e);
         string reason = status == ErrorMapper.ClientClosedRequest ? "client_closed" : ErrorMapper.Map(e) is var mapped ? mapped.Code ?? mapped.Type : "";
-        floor.Refusals.Record(caller, host.Source?.Name ?? "", endpoint, status, reason);
+        floor.Refusals.Record(caller, model, endpoint, status, reason);
         metrics.CountRefusal(endpoint, reason);
     }
+
+    /// <summary>
+    /// Who the engine shares itself fairly between: the API key; without keys, the request's <c>user</c>, else the
+    /// client's address.
+    /// </summary>
+    private static string TenantOf(HttpContext context, Caller caller, GenerationWork work) =>
+        caller.KeyId ?? (string.IsNullOrEmpty(work.User) ? context.Connection.RemoteIpAddress?.ToString() ?? "" : "user:" + work.User);
 
     /// <summary>OpenAI's names: x-ratelimit-{limit,remaining,reset}-{requests,tokens}.</summary>
     private static void WriteRateLimitHeaders(HttpResponse response, RateLimitStatus? status)

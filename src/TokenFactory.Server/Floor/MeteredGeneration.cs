@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using TokenFactory.Engine;
 using TokenFactory.Floor;
 using TokenFactory.Server.Api;
 using TokenFactory.Server.Generation;
@@ -13,38 +14,67 @@ namespace TokenFactory.Server.Floor;
 /// however that ends settles the admission once (complete, failed with the mapped status, or 499 when the
 /// client left) with the usage the engine reported.
 /// </summary>
-internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest metered) : IResult
+internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest metered, string tenant) : IResult
 {
     public async Task ExecuteAsync(HttpContext context)
     {
         var services = context.RequestServices;
         var metrics = services.GetRequiredService<ServerMetrics>();
         var time = services.GetRequiredService<TimeProvider>();
+        var floor = services.GetRequiredService<FloorService>();
         var settlement = new Settlement(metered, work.Id);
         try
         {
-            await using var runner = new ChoiceRunner(work.Engine, work.Requests, metrics, services.GetRequiredService<ServerActivities>(), time, work.Started,
-                context.RequestAborted, metered, work.ChoicesPerPrompt);
+            ChoiceRunner runner;
             try
             {
-                await work.RespondAsync(context, runner, settlement);
+                runner = new ChoiceRunner(work.Engine, work.Requests, tenant, metrics, services.GetRequiredService<ServerActivities>(), time, work.Started,
+                    context.RequestAborted, metered, work.ChoicesPerPrompt);
             }
-            catch (Exception e)
+            catch (EngineOverloadedException e)
             {
-                settlement.Failed(ErrorMapper.StatusOf(context, e));
+                await WithdrawAsync(context, floor, metrics, e);
                 throw;
             }
-            finally
+            await using (runner)
             {
-                int status = settlement.Status
-                    ?? (context.RequestAborted.IsCancellationRequested ? ErrorMapper.ClientClosedRequest : StatusCodes.Status500InternalServerError);
-                metered.SettleWhenStopped(runner.Completion, work.Id, status, services.GetRequiredService<FloorService>(),
-                    services.GetRequiredService<ILogger<MeteredGeneration>>());
+                bool withdrawn = false;
+                try
+                {
+                    await work.RespondAsync(context, runner, settlement);
+                }
+                catch (EngineOverloadedException e) when (metered.NothingRan)
+                {
+                    // Displaced from the engine's queue by another caller's request before any of it ran.
+                    withdrawn = true;
+                    await WithdrawAsync(context, floor, metrics, e);
+                    throw;
+                }
+                catch (Exception e)
+                {
+                    settlement.Failed(ErrorMapper.StatusOf(context, e));
+                    throw;
+                }
+                finally
+                {
+                    int status = settlement.Status
+                        ?? (context.RequestAborted.IsCancellationRequested ? ErrorMapper.ClientClosedRequest : StatusCodes.Status500InternalServerError);
+                    if (!withdrawn)
+                        metered.SettleWhenStopped(runner.Completion, work.Id, status, floor, services.GetRequiredService<ILogger<MeteredGeneration>>());
+                }
             }
         }
         finally
         {
             metrics.RecordRequestDuration(time.GetElapsedTime(work.Started));
         }
+    }
+
+    /// <summary>The engine refused it after the floor admitted it: no ledger line, the reservation released, a refusal counted.</summary>
+    private async Task WithdrawAsync(HttpContext context, FloorService floor, ServerMetrics metrics, EngineOverloadedException e)
+    {
+        var admission = metered.Admission;
+        await admission.WithdrawAsync(CancellationToken.None);
+        FloorFilter.RecordRefusal(floor, metrics, admission.Caller, admission.Model, admission.Endpoint, ErrorMapper.StatusOf(context, e), e);
     }
 }

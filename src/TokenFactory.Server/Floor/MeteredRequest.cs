@@ -21,6 +21,16 @@ internal sealed class MeteredRequest(Admission admission, long startTimestamp, T
 
     public Admission Admission { get; } = admission;
 
+    /// <summary>No choice has produced a token or finished yet.</summary>
+    public bool NothingRan
+    {
+        get
+        {
+            lock (_lock)
+                return _firstToken is null && _prompt == 0 && _completion == 0;
+        }
+    }
+
     /// <summary>From ChoiceRunner: a choice ended. The prompt counts once per prompt, not once per choice.</summary>
     public void OnFinal(GenerationSummary final, bool countsPrompt)
     {

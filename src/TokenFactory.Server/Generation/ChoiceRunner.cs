@@ -9,9 +9,10 @@ namespace TokenFactory.Server.Generation;
 internal readonly record struct ChoiceEvent(int Index, GenerationUpdate? Update, Exception? Error);
 
 /// <summary>
-/// Runs a response's choices as separate engine requests, concurrently, and merges their updates into one
-/// stream tagged by choice index. Every request is tied to the client's connection: when it goes away (or a
-/// sibling choice fails) all of them are cancelled, and the engine stops them within one decoding step.
+/// Submits a response's choices to the engine as one request (admitted or refused as a unit, queued fairly for its
+/// tenant), runs them concurrently and merges their updates into one stream tagged by choice index. Every choice is
+/// tied to the client's connection: when it goes away (or a sibling choice fails) all of them are cancelled, and the
+/// engine stops them within one decoding step.
 /// </summary>
 internal sealed class ChoiceRunner : IAsyncDisposable
 {
@@ -20,6 +21,7 @@ internal sealed class ChoiceRunner : IAsyncDisposable
     private readonly Task _all;
     private readonly ServerMetrics _metrics;
     private readonly ServerActivities _activities;
+    private readonly DateTime _submitted;
     private readonly TimeProvider _time;
     private readonly long _started;
     private readonly MeteredRequest? _metered;
@@ -27,8 +29,10 @@ internal sealed class ChoiceRunner : IAsyncDisposable
 
     /// <param name="metered">Told every choice's usage, for the ledger.</param>
     /// <param name="choicesPerPrompt">n: choices i·n … i·n+n−1 share prompt i, whose tokens count once.</param>
-    public ChoiceRunner(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, ServerMetrics metrics, ServerActivities activities, TimeProvider time, long started,
-        CancellationToken aborted, MeteredRequest? metered = null, int choicesPerPrompt = 1)
+    /// <param name="tenant">Whom the engine counts this request against when it shares itself fairly.</param>
+    /// <exception cref="EngineOverloadedException">The engine's queue refused the request (nothing was queued).</exception>
+    public ChoiceRunner(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, string tenant, ServerMetrics metrics, ServerActivities activities, TimeProvider time,
+        long started, CancellationToken aborted, MeteredRequest? metered = null, int choicesPerPrompt = 1)
     {
         _activities = activities;
         _metered = metered;
@@ -37,9 +41,22 @@ internal sealed class ChoiceRunner : IAsyncDisposable
         _time = time;
         _started = started;
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        IReadOnlyList<IAsyncEnumerable<GenerationUpdate>> streams;
+        // The engine times each choice from its submission: the choices' spans start there too.
+        _submitted = DateTime.UtcNow;
+        try
+        {
+            // All choices at once: the engine admits or refuses the request as one unit.
+            streams = engine.Submit(new GenerationGroup { Choices = requests, Tenant = tenant }, _cancel.Token);
+        }
+        catch
+        {
+            _cancel.Dispose();
+            throw;
+        }
         var pumps = new Task[requests.Count];
         for (int i = 0; i < requests.Count; i++)
-            pumps[i] = PumpAsync(engine, i, requests[i]);
+            pumps[i] = PumpAsync(i, streams[i]);
         _all = Task.WhenAll(pumps).ContinueWith(_ => _events.Writer.TryComplete(), TaskScheduler.Default);
     }
 
@@ -48,14 +65,14 @@ internal sealed class ChoiceRunner : IAsyncDisposable
     /// <summary>Completes when every choice's engine work has ended (after a cancellation too).</summary>
     public Task Completion => _all;
 
-    private async Task PumpAsync(IInferenceEngine engine, int index, GenerationRequest request)
+    private async Task PumpAsync(int index, IAsyncEnumerable<GenerationUpdate> stream)
     {
-        await Task.Yield(); // start every choice before any runs, so n > 1 queues them together
+        await Task.Yield();
         long? last = null;
-        using var span = _activities.StartGeneration(index);
+        using var span = _activities.StartGeneration(index, _submitted);
         try
         {
-            await foreach (var update in engine.GenerateAsync(request, _cancel.Token).ConfigureAwait(false))
+            await foreach (var update in stream.ConfigureAwait(false))
             {
                 long now = _time.GetTimestamp();
                 if (update.Final is { } final)

@@ -26,6 +26,9 @@ internal abstract class GenerationWork(IInferenceEngine engine, IReadOnlyList<Ge
     /// <summary>When the request arrived, on the server's <see cref="TimeProvider"/>.</summary>
     public long Started { get; } = started;
 
+    /// <summary>The request's <c>user</c>: without API keys, whom the engine shares itself fairly between.</summary>
+    public string? User { get; init; }
+
     /// <summary>
     /// Streams or collects the choices and writes the response. A completed response calls
     /// <see cref="Settlement.CompleteAsync"/> before its last byte, so what a client saw complete is in the ledger.

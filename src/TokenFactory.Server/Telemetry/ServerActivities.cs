@@ -30,9 +30,10 @@ public sealed class ServerActivities : IDisposable
         return activity;
     }
 
-    public Activity? StartGeneration(int choice)
+    /// <param name="submitted">When the choice was handed to the engine, which times its phases from then.</param>
+    public Activity? StartGeneration(int choice, DateTime submitted)
     {
-        var activity = Source.StartActivity("tokenfactory.generation");
+        var activity = Source.StartActivity("tokenfactory.generation", ActivityKind.Internal, parentContext: default, startTime: submitted);
         activity?.SetTag("tokenfactory.choice", choice);
         return activity;
     }

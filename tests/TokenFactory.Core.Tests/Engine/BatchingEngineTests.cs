@@ -147,6 +147,60 @@ public sealed class BatchingEngineTests
         Assert.Equal(counters.KvBlocksTotal, counters.KvBlocksFree);
     }
 
+    /// <summary>
+    /// The choices of one request wait as one request, whatever their number (n = 64 through a queue of one), each
+    /// gives what it gives alone, and the prompt they share is computed once; a full queue makes room for another
+    /// tenant by failing the newest request of the tenant holding it.
+    /// </summary>
+    [Fact]
+    public async Task A_request_of_many_choices_waits_as_one_and_a_full_queue_gives_way_to_another_tenant()
+    {
+        using var model = TransformerModel.Load(TestPaths.Stories260K);
+        using var engine = new BatchingEngine(model, new EngineOptions { Threads = 2, ContextLength = 256, MaxWaitingRequests = 1, MaxRunningSequences = 4 });
+        var prompt = Prompt(40, 7, model.VocabSize);
+        var solo = EngineTestHelpers.Reference(model, Greedy(prompt, 6)).Tokens;
+        var counters = engine.Counters;
+        var choices = engine.Submit(new GenerationGroup { Choices = [.. Enumerable.Repeat(Greedy(prompt, 6), 64)], Tenant = "a" });
+        var outcomes = await Task.WhenAll(choices.Select(ReadAsync));
+        Assert.All(outcomes, o => Assert.Equal(solo, o.Tokens));
+        // 40 prompt tokens: the first choice computes them; the other 63 take its two full blocks from the cache.
+        Assert.Equal(40 + 63 * (40 - 32), engine.Counters.PrefillTokens - counters.PrefillTokens);
+        Assert.All(outcomes.Skip(1), o => Assert.Equal(32, o.Final.CachedPromptTokens));
+
+        // Tenant a runs a long request and queues another; tenant b's request then takes the queued one's place.
+        using var stop = new CancellationTokenSource();
+        var running = engine.Submit(new GenerationGroup { Choices = [.. Enumerable.Repeat(Greedy(Prompt(10, 1, model.VocabSize), 240), 4)], Tenant = "a" }, stop.Token);
+        var reading = running.Select(ReadAsync).ToList();
+        while (engine.WaitingRequests > 0 || engine.Load.Running < 4)
+            await Task.Delay(1);
+        var queued = engine.Submit(new GenerationGroup { Choices = [Greedy(prompt, 4), Greedy(prompt, 4)], Tenant = "a" });
+        Assert.Throws<EngineOverloadedException>(() => engine.Submit(new GenerationGroup { Choices = [Greedy(prompt, 4)], Tenant = "a" }));
+        var other = engine.Submit(new GenerationGroup { Choices = [Greedy(prompt, 4)], Tenant = "b" });
+        foreach (var q in queued)
+            Assert.True((await Assert.ThrowsAsync<EngineOverloadedException>(() => ReadAsync(q))).Displaced);
+        stop.Cancel();
+        Assert.Equal(solo[..4], (await ReadAsync(other[0])).Tokens);
+        foreach (var r in reading)
+            await r;
+        var idle = await Idle(engine);
+        Assert.Equal(idle.KvBlocksTotal, idle.KvBlocksFree);
+        Assert.Equal(0, engine.WaitingRequests);
+    }
+
+    private static async Task<Outcome> ReadAsync(IAsyncEnumerable<GenerationUpdate> stream)
+    {
+        var tokens = new List<int>();
+        GenerationSummary? final = null;
+        await foreach (var u in stream)
+        {
+            if (u.Final != null)
+                final = u.Final;
+            else if (u.Token >= 0)
+                tokens.Add(u.Token);
+        }
+        return new Outcome(tokens, "", final!);
+    }
+
     [Fact]
     public async Task Echo_logprobs_and_stop_strings_match_the_request_run_alone()
     {

@@ -16,12 +16,12 @@ public sealed class SchedulerTests
         return TokenFactory.Tokenization.Tokenizer.FromMetadata(model.File.Metadata);
     }
 
-    private static Sequence Seq(int id, int promptLength) => new(id, new GenerationRequest
+    private static Sequence Seq(int id, int promptLength, SequenceGroup? group = null, int[]? prompt = null) => new(id, new GenerationRequest
     {
-        PromptTokens = Enumerable.Range(3, promptLength).ToArray(),
+        PromptTokens = prompt ?? Enumerable.Range(3, promptLength).ToArray(),
         MaxTokens = 100,
         Sampling = SamplingParameters.Greedy,
-    }, 512, Tokenizer, new RecordingOutput(), CancellationToken.None);
+    }, 512, Tokenizer, new RecordingOutput(), CancellationToken.None, group ?? SequenceGroup.Single(new Tenant("")));
 
     /// <summary>Runs a step as the engine would, pretending every sequence that finished its tokens sampled token 7.</summary>
     private static void Step(Scheduler s, StepBatch batch)
@@ -86,5 +86,80 @@ public sealed class SchedulerTests
         s.Finish(b);
         s.Finish(c);
         Assert.Equal(5, pool.FreeBlockCount);
+    }
+
+    [Fact]
+    public void Waiting_sequences_start_fairly_between_tenants_not_in_arrival_order()
+    {
+        var queue = new WaitQueue(16);
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 3);
+        var batch = new StepBatch(256, 3);
+        var flood = queue.Enqueue("flooder");
+        var floods = Enumerable.Range(0, 6).Select(i => Seq(10 + i, 8 + i, flood)).ToList(); // six choices, each its own prompt
+        var other = queue.Enqueue("other");
+        var late = Seq(20, 8, other);
+        foreach (var f in floods)
+            s.Add(f);
+        s.Add(late);
+        Assert.Equal(2, queue.Count);
+
+        Step(s, batch);
+        // Arrival order would run three of the flood; fairness runs the other tenant's request as soon as the flood has one.
+        Assert.Contains(late, s.Running);
+        Assert.Equal(2, s.Running.Count(r => r.Group == flood));
+        Assert.Equal((2, 1), (flood.Tenant.Running, other.Tenant.Running));
+        Assert.Equal(0, queue.Count); // both requests have started
+        s.Finish(late);
+        Assert.Equal(0, other.Tenant.Running);
+        foreach (var f in floods)
+            s.Finish(f);
+        Assert.Equal(0, flood.Tenant.Running);
+        Assert.Equal(64, pool.FreeBlockCount);
+    }
+
+    [Fact]
+    public void Choices_of_one_prompt_wait_for_its_first_and_then_share_its_blocks()
+    {
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 4);
+        var batch = new StepBatch(256, 4);
+        var group = new WaitQueue(4).Enqueue("t");
+        int[] prompt = [.. Enumerable.Range(3, 40)]; // two full blocks and 8 tokens
+        var choices = Enumerable.Range(0, 3).Select(i => Seq(i, 0, group, prompt)).ToList();
+        foreach (var c in choices)
+            s.Add(c);
+
+        s.Schedule(batch);
+        Assert.Equal([choices[0]], s.Running); // the others would compute the same 40 tokens in the same step
+        Assert.Equal(40, batch.TokenCount);
+        s.Complete();
+        choices[0].Tokens.Add(7);
+
+        s.Schedule(batch);
+        Assert.Equal(3, s.Running.Count);
+        Assert.All(choices.Skip(1), c => Assert.Equal(32, c.CachedPromptTokens)); // the two full blocks came from the cache
+        Assert.Equal(1 + 2 * 8, batch.TokenCount); // the leader's decode token, and each sibling's last partial block
+        s.Complete();
+        foreach (var c in choices)
+            s.Finish(c);
+        Assert.Equal(64, pool.FreeBlockCount);
+    }
+
+    [Fact]
+    public void A_batch_of_different_prompts_does_not_wait_on_its_first()
+    {
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 4);
+        var batch = new StepBatch(256, 4);
+        var group = new WaitQueue(4).Enqueue("t");
+        var prompts = Enumerable.Range(0, 3).Select(i => Seq(i, 40 + i, group)).ToList();
+        foreach (var p in prompts)
+            s.Add(p);
+        s.Schedule(batch);
+        Assert.Equal(3, s.Running.Count);
+        s.Complete();
+        foreach (var p in prompts)
+            s.Finish(p);
     }
 }

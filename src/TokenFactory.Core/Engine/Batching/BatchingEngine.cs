@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using TokenFactory.Chat;
 using TokenFactory.Models;
 using TokenFactory.Tokenization;
@@ -14,6 +13,7 @@ namespace TokenFactory.Engine.Batching;
 public sealed class BatchingEngine : IInferenceEngine
 {
     private readonly EngineCore _core;
+    private readonly WaitQueue _queue;
     private readonly ConcurrentQueue<Sequence> _submissions = new();
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Thread _thread;
@@ -23,6 +23,7 @@ public sealed class BatchingEngine : IInferenceEngine
     public BatchingEngine(TransformerModel model, EngineOptions? options = null)
     {
         _core = new EngineCore(model, options);
+        _queue = new WaitQueue(Math.Max(0, _core.Options.MaxWaitingRequests));
         (ChatTemplate, HasOwnChatTemplate) = ChatTemplates.ForModel(model.File.Metadata, Tokenizer);
         _thread = new Thread(Loop) { IsBackground = true, Name = "tokenfactory-batching-engine" };
         _thread.Start();
@@ -56,19 +57,39 @@ public sealed class BatchingEngine : IInferenceEngine
     /// <summary>Submitted requests not yet scheduled for the first time (nor ended).</summary>
     private int Queued => (int)(Volatile.Read(ref _submitted) - _core.Dequeued);
 
-    public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
+    /// <summary>Requests waiting to start (groups of choices), as the wait queue counts them.</summary>
+    public int WaitingRequests => _queue.Count;
+
+    public IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, CancellationToken cancellation = default) =>
+        Submit(new GenerationGroup { Choices = [request] }, cancellation)[0];
+
+    /// <summary>
+    /// Queues a request's choices together: all are checked first, then admitted as one waiting request (displacing
+    /// the newest request of a tenant holding more of a full queue) or refused at once, nothing queued.
+    /// </summary>
+    public IReadOnlyList<IAsyncEnumerable<GenerationUpdate>> Submit(GenerationGroup group, CancellationToken cancellation = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var output = new ChannelOutput();
-        var sequence = _core.CreateSequence(request, output, cancellation);
-        long waiting = Interlocked.Increment(ref _submitted) - _core.Dequeued;
-        if (waiting > _core.Options.MaxWaitingRequests)
+        if (group.Choices.Count == 0)
+            throw new ArgumentException("A request needs at least one choice.", nameof(group));
+        foreach (var choice in group.Choices)
+            _core.Validate(choice);
+        var sequenceGroup = _queue.Enqueue(group.Tenant);
+        var readers = new IAsyncEnumerable<GenerationUpdate>[group.Choices.Count];
+        for (int i = 0; i < readers.Length; i++)
         {
-            Interlocked.Decrement(ref _submitted);
-            throw new EngineOverloadedException((int)waiting - 1, _core.Options.MaxWaitingRequests);
+            var output = new ChannelOutput();
+            var sequence = _core.CreateSequence(group.Choices[i], output, cancellation, sequenceGroup);
+            readers[i] = ReadAsync(output, sequence);
+            Interlocked.Increment(ref _submitted);
+            _submissions.Enqueue(sequence);
         }
-        _submissions.Enqueue(sequence);
         _signal.Release();
+        return readers;
+    }
+
+    private static async IAsyncEnumerable<GenerationUpdate> ReadAsync(ChannelOutput output, Sequence sequence)
+    {
         try
         {
             await foreach (var update in output.Reader.ReadAllAsync(CancellationToken.None))

@@ -25,6 +25,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
     private readonly StepBatch _batch;
     private readonly List<Sequence> _cancelled = [];
     private readonly int _vocab;
+    private readonly Tenant _ownTenant = new("");
     private long _nextId;
 
     public EngineCore(TransformerModel model, EngineOptions? options = null)
@@ -84,11 +85,15 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
     /// Validates <paramref name="request"/> (<see cref="GenerationRequest.Validate"/>) and makes it a sequence for
     /// <see cref="Add"/>. Safe on any thread: it reads nothing the engine thread writes.
     /// </summary>
-    public Sequence CreateSequence(GenerationRequest request, ISequenceOutput output, CancellationToken cancellation = default)
+    /// <param name="group">The request it is a choice of (<see cref="WaitQueue"/>); by default a group of its own.</param>
+    public Sequence CreateSequence(GenerationRequest request, ISequenceOutput output, CancellationToken cancellation = default, SequenceGroup? group = null)
     {
-        request.Validate(ContextLength, Model.Weights.TokenEmbedding.Rows);
-        return new Sequence(Interlocked.Increment(ref _nextId), request, _vocab, Tokenizer, output, cancellation, _pool.BlockSize);
+        Validate(request);
+        return new Sequence(Interlocked.Increment(ref _nextId), request, _vocab, Tokenizer, output, cancellation, group ?? SequenceGroup.Single(_ownTenant), _pool.BlockSize);
     }
+
+    /// <summary>Checks a request against this engine's context and vocabulary (<see cref="GenerationRequest.Validate"/>). Any thread.</summary>
+    public void Validate(GenerationRequest request) => request.Validate(ContextLength, Model.Weights.TokenEmbedding.Rows);
 
     /// <summary>Queues a sequence; it joins the next step that has room for it. Engine thread only.</summary>
     public void Add(Sequence sequence) => _scheduler.Add(sequence);
@@ -102,7 +107,13 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         _cancelled.Clear();
         _scheduler.RemoveCancelled(_cancelled);
         for (int i = 0; i < _cancelled.Count; i++)
-            End(_cancelled[i], FinishReason.Cancelled, alreadyRemoved: true);
+        {
+            var s = _cancelled[i];
+            if (s.Group.IsDisplaced)
+                Fail(s, s.Group.Rejection!, alreadyRemoved: true); // gave its place in the queue to another caller's request
+            else
+                End(s, FinishReason.Cancelled, alreadyRemoved: true);
+        }
         if (!_scheduler.HasWork)
         {
             Publish();
@@ -239,6 +250,8 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         if (!alreadyRemoved)
             _scheduler.Finish(s);
         LeaveQueue(s);
+        if (!s.Admitted)
+            s.Group.EndWaiting();
         if (reason == FinishReason.Length)
         {
             var rest = s.Text.Finish();
@@ -249,7 +262,8 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         s.Output.Finished(new GenerationSummary
         {
             FinishReason = reason,
-            PromptTokens = s.PromptCount,
+            // A request cancelled before it started computed no prompt: nothing of it is reported (or charged).
+            PromptTokens = s.Admitted ? s.PromptCount : 0,
             CompletionTokens = s.GeneratedCount,
             CachedPromptTokens = s.CachedPromptTokens,
             MatchedStop = s.Text.MatchedStop,
@@ -265,10 +279,13 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
             Interlocked.Increment(ref _finished);
     }
 
-    private void Fail(Sequence s, Exception e)
+    private void Fail(Sequence s, Exception e, bool alreadyRemoved = false)
     {
-        _scheduler.Finish(s);
+        if (!alreadyRemoved)
+            _scheduler.Finish(s);
         LeaveQueue(s);
+        if (!s.Admitted)
+            s.Group.EndWaiting();
         s.Output.Failed(e);
         Interlocked.Increment(ref _failed);
     }

@@ -6,8 +6,8 @@ namespace TokenFactory.Engine.Batching;
 /// <summary>
 /// Decides, every step, which tokens of which sequences run (iteration-level scheduling). Under a
 /// per-step token budget it takes one decode token from every running sequence first, then chunks of
-/// running prefills, then admits waiting requests in arrival order (reusing cached prefix blocks) while
-/// enough free blocks remain above a watermark. When a running sequence needs a block and none is free
+/// running prefills, then admits waiting requests (reusing cached prefix blocks) while enough free blocks
+/// remain above a watermark: preempted ones first, then fairly between tenants (<see cref="NextWaiting"/>). When a running sequence needs a block and none is free
 /// the newest running sequence is preempted: its blocks are released and it waits at the front of the
 /// queue to be recomputed (cheaply, from the prefix cache, if its blocks survive). Engine thread only.
 /// <para>
@@ -86,8 +86,13 @@ public sealed class Scheduler
             if (_running[i].UncomputedCount > 1 && !IsPlanned(_running[i]) && !TryPlanRunning(_running[i]))
                 i--;
         }
-        while (_budget > 0 && _waiting.Count > 0 && _running.Count < MaxRunning && TryAdmit(_waiting[0]))
+        while (_budget > 0 && _running.Count < MaxRunning)
         {
+            int next = NextWaiting();
+            if (next < 0)
+                break;
+            if (!TryAdmit(next))
+                break;
         }
         Fill(batch);
     }
@@ -107,7 +112,9 @@ public sealed class Scheduler
     /// <summary>Removes a sequence (finished or cancelled) and releases its blocks at once.</summary>
     public void Finish(Sequence sequence)
     {
-        if (!_running.Remove(sequence))
+        if (_running.Remove(sequence))
+            sequence.Group.Tenant.Running--;
+        else
             _waiting.Remove(sequence);
         ReleaseBlocks(sequence);
         sequence.Status = SequenceStatus.Finished;
@@ -155,8 +162,47 @@ public sealed class Scheduler
         return true;
     }
 
-    private bool TryAdmit(Sequence s)
+    /// <summary>
+    /// The waiting sequence to admit next, or -1: a preempted one first (it holds progress), in order; otherwise the
+    /// oldest of the tenant with the fewest sequences running, so a caller with many choices or many requests in
+    /// the queue gets no more than its share while others wait. A choice whose sibling is still computing their
+    /// shared prompt waits for it (it then takes those blocks from the prefix cache instead of computing them again).
+    /// </summary>
+    private int NextWaiting()
     {
+        int best = -1, fewest = int.MaxValue;
+        for (int i = 0; i < _waiting.Count; i++)
+        {
+            var s = _waiting[i];
+            if (s.IsCancelled)
+                continue;
+            if (s.Admitted)
+                return i;
+            int running = s.Group.Tenant.Running;
+            if (running < fewest && !WaitsForSharedPrompt(s))
+            {
+                (best, fewest) = (i, running);
+                if (running == 0)
+                    break; // nobody can have fewer, and this is the oldest such
+            }
+        }
+        return best;
+    }
+
+    /// <summary>A sibling leads this choice's prompt and has not yet put all of its full blocks in the prefix cache.</summary>
+    private bool WaitsForSharedPrompt(Sequence s)
+    {
+        var leader = s.Group.Leader;
+        if (!PrefixCaching || s.PromptLogprobs != null || leader is null || leader == s || leader.Status != SequenceStatus.Running
+            || !ReferenceEquals(leader.Request.PromptTokens, s.Request.PromptTokens)) // a batch's other prompts share nothing
+            return false;
+        return leader.HashedBlocks < (leader.PromptCount - 1) / _pool.BlockSize;
+    }
+
+    /// <returns>False when the KV cache has no room for it (admission stops for this step).</returns>
+    private bool TryAdmit(int index)
+    {
+        var s = _waiting[index];
         bool share = PrefixCaching && s.PromptLogprobs == null;
         if (share)
             ShareCachedPrefix(s);
@@ -168,6 +214,12 @@ public sealed class Scheduler
         {
             ReleaseBlocks(s);
             return false;
+        }
+        if (!s.Admitted && !s.Group.TryStart())
+        {
+            // Displaced from the wait queue just now (another thread): it leaves as cancelled before the next step.
+            ReleaseBlocks(s);
+            return true;
         }
         if (share)
         {
@@ -187,8 +239,10 @@ public sealed class Scheduler
             s.QueueTime = s.Clock.Elapsed;
         }
         AllocateBlocks(s, need);
-        _waiting.RemoveAt(0);
+        _waiting.RemoveAt(index);
         _running.Add(s);
+        s.Group.Tenant.Running++;
+        s.Group.Leader ??= s;
         s.Status = SequenceStatus.Running;
         Plan(s, n);
         return true;
@@ -234,7 +288,8 @@ public sealed class Scheduler
                 _planned.RemoveAt(i);
             }
         }
-        _running.Remove(s);
+        if (_running.Remove(s))
+            s.Group.Tenant.Running--;
         ReleaseBlocks(s);
         s.Status = SequenceStatus.Waiting;
         _waiting.Insert(0, s);

@@ -24,9 +24,12 @@ public sealed class Sequence
     private volatile bool _abandoned;
 
     /// <param name="request">Already validated (<see cref="GenerationRequest.Validate"/>).</param>
-    public Sequence(long id, GenerationRequest request, int vocabSize, Tokenizer tokenizer, ISequenceOutput output, CancellationToken cancellation, int blockSize = KvBlockPool.DefaultBlockSize)
+    /// <param name="group">The request it is a choice of; choices start, wait and are counted together.</param>
+    public Sequence(long id, GenerationRequest request, int vocabSize, Tokenizer tokenizer, ISequenceOutput output, CancellationToken cancellation, SequenceGroup group,
+        int blockSize = KvBlockPool.DefaultBlockSize)
     {
         Id = id;
+        Group = group;
         Request = request;
         Output = output;
         Cancellation = cancellation;
@@ -44,6 +47,7 @@ public sealed class Sequence
     }
 
     public long Id { get; }
+    public SequenceGroup Group { get; }
     public GenerationRequest Request { get; }
     public CancellationToken Cancellation { get; }
     public Stopwatch Clock { get; } = Stopwatch.StartNew();
@@ -91,5 +95,6 @@ public sealed class Sequence
     /// <summary>The reader went away without cancelling (e.g. stopped enumerating); treated as a cancellation.</summary>
     public void Abandon() => _abandoned = true;
 
-    public bool IsCancelled => _abandoned || Cancellation.IsCancellationRequested;
+    /// <summary>Cancelled by its caller, abandoned by its reader, or displaced from the wait queue with its group.</summary>
+    public bool IsCancelled => _abandoned || Cancellation.IsCancellationRequested || Group.IsDisplaced;
 }

@@ -1,0 +1,69 @@
+namespace TokenFactory.Engine.Batching;
+
+/// <summary>
+/// The sequences of one request (its choices), which start, wait and are counted together. A group waits until
+/// its first sequence is admitted; while it waits it can be displaced (<see cref="WaitQueue"/>), which fails all
+/// its sequences. Its first admitted sequence leads the prompt: with prefix caching the others wait until the
+/// leader's full prompt blocks are in the cache, then share them, so the prompt is computed once, not n times.
+/// </summary>
+public sealed class SequenceGroup
+{
+    private const int Waiting = 0, Started = 1, Displaced = 2, Ended = 3;
+
+    private readonly WaitQueue? _queue;
+    private int _state;
+
+    internal SequenceGroup(Tenant tenant, WaitQueue? queue)
+    {
+        Tenant = tenant;
+        _queue = queue;
+    }
+
+    /// <summary>A group of one sequence outside any wait queue (the engine driven directly: benchmarks, tests).</summary>
+    public static SequenceGroup Single(Tenant tenant) => new(tenant, null);
+
+    public Tenant Tenant { get; }
+
+    /// <summary>The sequence whose prompt the others share, once one was admitted. Engine thread only.</summary>
+    public Sequence? Leader { get; internal set; }
+
+    public bool IsDisplaced => Volatile.Read(ref _state) == Displaced;
+
+    /// <summary>Why a displaced group did not run.</summary>
+    public EngineOverloadedException? Rejection { get; private set; }
+
+    /// <summary>Its first sequence is being admitted; false when it was displaced first. Engine thread.</summary>
+    internal bool TryStart()
+    {
+        int was = Interlocked.CompareExchange(ref _state, Started, Waiting);
+        if (was == Waiting)
+            _queue?.Leave(this);
+        return was is Waiting or Started;
+    }
+
+    /// <summary>A sequence ended before any was admitted (cancelled while waiting): the request no longer waits.</summary>
+    internal void EndWaiting()
+    {
+        if (Interlocked.CompareExchange(ref _state, Ended, Waiting) == Waiting)
+            _queue?.Leave(this);
+    }
+
+    /// <summary>Called by the wait queue under its lock: false when the engine started the group first.</summary>
+    internal bool TryDisplace(EngineOverloadedException rejection)
+    {
+        Rejection = rejection;
+        return Interlocked.CompareExchange(ref _state, Displaced, Waiting) == Waiting;
+    }
+}
+
+/// <summary>A caller the engine shares itself between: its requests waiting and its sequences running.</summary>
+public sealed class Tenant(string name)
+{
+    public string Name { get; } = name;
+
+    /// <summary>Its sequences running now. Engine thread only (others may read a stale value).</summary>
+    public int Running { get; internal set; }
+
+    /// <summary>Its requests waiting, oldest first. Under the wait queue's lock.</summary>
+    internal List<SequenceGroup> Waiting { get; } = [];
+}
