@@ -15,4 +15,6 @@ public enum GenerationParameter
     FrequencyPenalty,
     PresencePenalty,
     PenaltyWindow,
+    /// <summary><see cref="SamplingParameters.LogitBias"/>: a bias out of range, or a token id outside the vocabulary.</summary>
+    LogitBias,
 }

@@ -36,6 +36,11 @@ public sealed record GenerationRequest
             if ((uint)t >= (uint)vocabularySize)
                 throw new InvalidGenerationRequestException(GenerationParameter.Prompt, t, $"a token id in 0..{vocabularySize - 1}");
         }
+        foreach (var (t, _) in Sampling.LogitBias ?? new Dictionary<int, float>())
+        {
+            if ((uint)t >= (uint)vocabularySize)
+                throw new InvalidGenerationRequestException(GenerationParameter.LogitBias, t, $"a token id in 0..{vocabularySize - 1}");
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 namespace TokenFactory.Engine;
 
 /// <summary>
-/// Picks tokens from logits: penalties, then top-k, top-p, min-p, temperature, then a draw — the
-/// order llama.cpp's default chain uses. Buffers are sized to the vocabulary once, so sampling a
+/// Picks tokens from logits: logit biases, penalties, then top-k, top-p, min-p, temperature, then a draw —
+/// the order llama.cpp's default chain uses. Buffers are sized to the vocabulary once, so sampling a
 /// token allocates nothing. Not thread-safe: one sampler per sequence.
 /// </summary>
 public sealed class Sampler
@@ -13,7 +13,9 @@ public sealed class Sampler
     private readonly float[] _keys;
     private readonly Dictionary<int, int> _counts = [];
     private readonly Queue<int> _window = new();
-    private readonly bool _penalize;
+    private readonly bool _penalize, _adjust;
+    private readonly int[] _biasIds;
+    private readonly float[] _biasValues;
     private Random _random;
 
     /// <param name="parameters">Already validated (<see cref="GenerationRequest.Validate"/>).</param>
@@ -21,6 +23,11 @@ public sealed class Sampler
     {
         _p = parameters;
         _penalize = parameters.HasPenalties;
+        _adjust = parameters.AdjustsLogits;
+        // Arrays, not the dictionary: enumerating it per token would allocate an enumerator on every sample.
+        var bias = parameters.LogitBias?.OrderBy(b => b.Key).ToArray() ?? [];
+        _biasIds = [.. bias.Select(b => b.Key)];
+        _biasValues = [.. bias.Select(b => b.Value)];
         _logits = new float[vocabSize];
         _ids = new int[vocabSize];
         _keys = new float[vocabSize];
@@ -56,10 +63,16 @@ public sealed class Sampler
     public int Sample(ReadOnlySpan<float> logits)
     {
         // Greedy without penalties reads the logits as they are: no copy of the vocabulary-wide row per token.
-        if (_p.IsGreedy && !_penalize)
+        if (_p.IsGreedy && !_adjust)
             return ArgMax(logits);
         var l = _logits.AsSpan(0, logits.Length);
         logits.CopyTo(l);
+        // Biases first, then penalties: llama.cpp's sampler chain's order.
+        for (int i = 0; i < _biasIds.Length; i++)
+        {
+            if ((uint)_biasIds[i] < (uint)l.Length)
+                l[_biasIds[i]] += _biasValues[i];
+        }
         ApplyPenalties(l);
         if (_p.IsGreedy)
             return ArgMax(l);

@@ -25,8 +25,20 @@ public sealed record SamplingParameters
 
     public bool IsGreedy => Temperature <= 0;
 
+    /// <summary>
+    /// Added to the logits of these token ids before anything else (OpenAI's <c>logit_bias</c>): -100 to 100, where
+    /// -100 in effect bans a token and 100 in effect forces it.
+    /// </summary>
+    public IReadOnlyDictionary<int, float>? LogitBias { get; init; }
+
+    /// <summary>The largest bias, either way (OpenAI's bound).</summary>
+    public const float MaxLogitBias = 100;
+
     /// <summary>Whether any penalty changes a logit (1, 0, 0 leave them as they are).</summary>
     public bool HasPenalties => RepetitionPenalty != 1f || FrequencyPenalty != 0f || PresencePenalty != 0f;
+
+    /// <summary>Whether the logits are changed before sampling at all: penalties or biases.</summary>
+    public bool AdjustsLogits => HasPenalties || LogitBias is { Count: > 0 };
 
     /// <summary>Throws <see cref="InvalidGenerationRequestException"/> naming the first invalid parameter.</summary>
     public void Validate()
@@ -47,6 +59,11 @@ public sealed record SamplingParameters
             throw Invalid(GenerationParameter.PresencePenalty, PresencePenalty, "between -2 and 2");
         if (PenaltyWindow < 0)
             throw Invalid(GenerationParameter.PenaltyWindow, PenaltyWindow, ">= 0");
+        foreach (var (_, bias) in LogitBias ?? new Dictionary<int, float>())
+        {
+            if (float.IsNaN(bias) || bias < -MaxLogitBias || bias > MaxLogitBias)
+                throw Invalid(GenerationParameter.LogitBias, bias, $"between {-MaxLogitBias} and {MaxLogitBias}");
+        }
     }
 
     private static InvalidGenerationRequestException Invalid(GenerationParameter parameter, double value, string requirement) =>

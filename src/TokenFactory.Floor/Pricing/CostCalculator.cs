@@ -10,8 +10,6 @@ public sealed class CostCalculator(PricingOptions options)
 {
     private const double JoulesPerKwh = 3.6e6;
 
-    public bool IsListed(string model) => options.Models.ContainsKey(model);
-
     public (double InputUsd, double OutputUsd) Cost(string model, long promptTokens, long cachedPromptTokens, long completionTokens, WorkShare work)
     {
         if (options.Models.TryGetValue(model, out var price))

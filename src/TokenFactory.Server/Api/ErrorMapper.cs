@@ -30,8 +30,9 @@ internal static class ErrorMapper
         ContextLengthExceededException c => OpenAiException.Invalid(c.Message, "messages", "context_length_exceeded"),
         InvalidGenerationRequestException g => OpenAiException.Invalid(
             $"'{ParamName(g.Parameter)}' must be {g.Requirement}, not {g.Value.ToString(CultureInfo.InvariantCulture)}.", ParamName(g.Parameter)),
-        EngineOverloadedException o => new OpenAiException(503,
-            $"The server is overloaded: {o.Waiting} requests are already waiting. Retry after {Math.Max(1, retryAfterSeconds)} s.",
+        EngineOverloadedException o => new OpenAiException(503, o.Displaced
+                ? $"The server is overloaded: this request waited in a full queue and gave its place to a request of a caller holding less of it. Retry after {Math.Max(1, retryAfterSeconds)} s."
+                : $"The server is overloaded: {o.Waiting} requests are already waiting. Retry after {Math.Max(1, retryAfterSeconds)} s.",
             OpenAiErrorTypes.Unavailable, code: "server_overloaded")
         {
             RetryAfterSeconds = Math.Max(1, retryAfterSeconds),
@@ -66,6 +67,7 @@ internal static class ErrorMapper
         GenerationParameter.FrequencyPenalty => "frequency_penalty",
         GenerationParameter.PresencePenalty => "presence_penalty",
         GenerationParameter.PenaltyWindow => "repeat_last_n",
+        GenerationParameter.LogitBias => "logit_bias",
         _ => parameter.ToString(),
     };
 

@@ -37,8 +37,7 @@ internal static class GenerationPlanner
             throw OpenAiException.Invalid("'repeat_penalty' must be greater than 0 (1 disables it).", "repeat_penalty");
         if (r.TopK is < 0)
             throw OpenAiException.Invalid("'top_k' must be 0 (disabled) or more.", "top_k");
-        if (r.LogitBias is { Count: > 0 })
-            throw OpenAiException.Invalid("'logit_bias' is not supported by this server yet.", "logit_bias", "unsupported_parameter");
+        var bias = LogitBias(r.LogitBias);
         // top_p 0 keeps only the most likely token, which is top_k 1 (the engine's nucleus takes a positive mass).
         bool onlyTop = topP == 0;
         var sampling = new SamplingParameters
@@ -51,9 +50,30 @@ internal static class GenerationPlanner
             FrequencyPenalty = frequency,
             RepetitionPenalty = (float)(r.RepeatPenalty ?? 1),
             Seed = r.Seed is long seed ? unchecked((ulong)seed) : null,
+            LogitBias = bias,
         };
         sampling.Validate(); // the engine's own limits, should they ever be narrower than the API's (InvalidGenerationRequestException → 400 in ErrorMapper)
         return new Plan(sampling, n, stop, maxTokens, maxTokensParam, r.IgnoreEos ?? false);
+    }
+
+    /// <summary>
+    /// OpenAI's <c>logit_bias</c>: token ids as string keys, each to a bias of -100..100 (ids outside the
+    /// vocabulary are refused by the engine with the same parameter named).
+    /// </summary>
+    private static Dictionary<int, float>? LogitBias(Dictionary<string, double>? bias)
+    {
+        if (bias is not { Count: > 0 })
+            return null;
+        var result = new Dictionary<int, float>(bias.Count);
+        foreach (var (key, value) in bias)
+        {
+            if (!int.TryParse(key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int token))
+                throw OpenAiException.Invalid($"'logit_bias' keys must be token ids (non-negative integers as strings); got '{key}'.", "logit_bias");
+            if (!(value >= -SamplingParameters.MaxLogitBias && value <= SamplingParameters.MaxLogitBias))
+                throw OpenAiException.Invalid($"'logit_bias' values must be between -100 and 100 (inclusive); token {key} has {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}.", "logit_bias");
+            result[token] = (float)value;
+        }
+        return result;
     }
 
     /// <summary>The value (or <paramref name="absent"/>), refused with a 400 naming it when outside [min, max].</summary>

@@ -156,11 +156,42 @@ public sealed class ChatCompletionsTests(StoriesServerFixture fixture)
         Assert.Equal(48, (int)a["usage"]!["completion_tokens"]!);
     }
 
-    [Fact]
-    public async Task Sampling_parameters_are_accepted()
+    /// <summary>
+    /// Each sampling parameter changes what is generated: the same request without it and with it (other settings
+    /// fixed, a seed where sampling is random) gives different tokens, while the same request twice gives the same,
+    /// so the difference is the parameter's doing. A parameter that was accepted and ignored would fail here.
+    /// </summary>
+    [Theory]
+    [InlineData("{\"temperature\": 0}", "{\"temperature\": 1.5, \"seed\": 7}")]
+    [InlineData("{\"temperature\": 1.5, \"seed\": 7}", "{\"temperature\": 1.5, \"seed\": 8}")]
+    [InlineData("{\"temperature\": 1.5, \"seed\": 7}", "{\"temperature\": 1.5, \"seed\": 7, \"top_p\": 0.2}")]
+    [InlineData("{\"temperature\": 1.5, \"seed\": 7}", "{\"temperature\": 1.5, \"seed\": 7, \"top_p\": 0}")]
+    [InlineData("{\"temperature\": 1.5, \"seed\": 7}", "{\"temperature\": 1.5, \"seed\": 7, \"top_k\": 2}")]
+    [InlineData("{\"temperature\": 1.5, \"seed\": 7}", "{\"temperature\": 1.5, \"seed\": 7, \"min_p\": 0.5}")]
+    [InlineData("{\"temperature\": 0}", "{\"temperature\": 0, \"presence_penalty\": 2}")]
+    [InlineData("{\"temperature\": 0}", "{\"temperature\": 0, \"frequency_penalty\": 2}")]
+    [InlineData("{\"temperature\": 0}", "{\"temperature\": 0, \"repeat_penalty\": 1.8}")]
+    [InlineData("{\"temperature\": 0}", "{\"temperature\": 0, \"logit_bias\": {\"400\": 100}}")]
+    public async Task Each_sampling_parameter_changes_the_output(string baseline, string changed)
     {
-        var r = await PostAsync(Chat("Hi", 6, new { temperature = 0.7, top_p = 0.9, top_k = 40, min_p = 0.05, presence_penalty = 0.5, frequency_penalty = 0.5, seed = 7 }));
-        Assert.Equal(6, (int)r["usage"]!["completion_tokens"]!);
+        async Task<string> Tokens(string settings)
+        {
+            var body = JsonNode.Parse(settings)!.AsObject();
+            body["prompt"] = "Once upon a time";
+            body["max_tokens"] = 40;
+            body["ignore_eos"] = true;
+            body["logprobs"] = 0; // the token ids' texts, so that ties in text cannot hide a difference
+            using var r = await Server.Client.PostAsync("/v1/completions", new StringContent(body.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+            var json = JsonNode.Parse(await r.Content.ReadAsStringAsync())!;
+            Assert.True(r.IsSuccessStatusCode, json.ToJsonString());
+            return string.Join("|", json["choices"]![0]!["logprobs"]!["tokens"]!.AsArray().Select(t => (string)t!));
+        }
+        string before = await Tokens(baseline);
+        Assert.Equal(before, await Tokens(baseline)); // reproducible: any difference below is the parameter's
+        string after = await Tokens(changed);
+        Assert.NotEqual(before, after);
+        if (changed.Contains("logit_bias"))
+            Assert.All(after.Split('|'), t => Assert.Equal(Server.Engine.Tokenizer.TokenPiece(400), t)); // +100 forces the token
     }
 
     [Fact]

@@ -217,7 +217,12 @@ public sealed class RequestValidationTests(StoriesServerFixture fixture)
     [InlineData("chat", "\"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\"}}]", "tools")]
     [InlineData("chat", "\"parallel_tool_calls\": false", "parallel_tool_calls")]
     [InlineData("chat", "\"modalities\": [\"text\", \"audio\"]", "modalities")]
-    [InlineData("chat", "\"logit_bias\": {\"13\": 5}", "logit_bias")]
+    [InlineData("chat", "\"logit_bias\": {\"13\": 100.0001}", "logit_bias")]
+    [InlineData("chat", "\"logit_bias\": {\"13\": -101}", "logit_bias")]
+    [InlineData("chat", "\"logit_bias\": {\"x\": 5}", "logit_bias")]
+    [InlineData("chat", "\"logit_bias\": {\"-1\": 5}", "logit_bias")]
+    [InlineData("chat", "\"logit_bias\": {\"99999\": 5}", "logit_bias")]
+    [InlineData("completions", "\"logit_bias\": {\"13\": \"5\"}", "logit_bias.13")]
     [InlineData("chat", "\"store\": true", "store")]
     [InlineData("chat", "\"metadata\": {\"k\": \"v\"}", "metadata")]
     [InlineData("chat", "\"service_tier\": \"priority\"", "service_tier")]
@@ -230,7 +235,7 @@ public sealed class RequestValidationTests(StoriesServerFixture fixture)
     [InlineData("completions", "\"suffix\": \"end\"", "suffix")]
     [InlineData("completions", "\"best_of\": 2", "best_of")]
     [InlineData("completions", "\"cache_prompt\": true", "cache_prompt")]
-    public async Task Parameters_that_are_not_implemented_are_refused_by_name(string endpoint, string field, string param)
+    public async Task Parameters_not_implemented_or_out_of_range_are_refused_by_name(string endpoint, string field, string param)
     {
         string json = endpoint == "chat" ? $"{{\"messages\": {Hi}, \"max_tokens\": 1, {field}}}" : $"{{\"prompt\": \"Hi\", \"max_tokens\": 1, {field}}}";
         using var r = await PostAsync(Path(endpoint), json);
@@ -239,6 +244,8 @@ public sealed class RequestValidationTests(StoriesServerFixture fixture)
 
     [Theory]
     [InlineData("chat", "\"response_format\": {\"type\": \"text\"}")]
+    [InlineData("chat", "\"logit_bias\": {\"13\": 100, \"14\": -100}")]
+    [InlineData("completions", "\"logit_bias\": {}")]
     [InlineData("chat", "\"tools\": []")]
     [InlineData("chat", "\"tool_choice\": \"none\"")]
     [InlineData("chat", "\"modalities\": [\"text\"]")]

@@ -26,7 +26,8 @@ public sealed class FloorServer : IAsyncDisposable
     public HttpClient Admin { get; }
 
     /// <param name="postgres">A connection string: the ledger lives there instead of in a SQLite file.</param>
-    public static async Task<FloorServer> StartAsync(string? postgres = null, Dictionary<string, string?>? settings = null, IEngineFactory? engine = null)
+    public static async Task<FloorServer> StartAsync(string? postgres = null, Dictionary<string, string?>? settings = null, IEngineFactory? engine = null,
+        Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null)
     {
         var all = new Dictionary<string, string?>
         {
@@ -36,7 +37,7 @@ public sealed class FloorServer : IAsyncDisposable
         };
         foreach (var (k, v) in settings ?? [])
             all[k] = v;
-        return new FloorServer(await ServerInstance.StartAsync(all, engine));
+        return new FloorServer(await ServerInstance.StartAsync(all, engine, services: services));
     }
 
     /// <summary>A fresh team name, so tests sharing one PostgreSQL database never see each other's spend.</summary>

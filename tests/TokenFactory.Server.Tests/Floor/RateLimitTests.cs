@@ -2,17 +2,22 @@ using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
 using OpenAI.Chat;
 using ChatMessage = OpenAI.Chat.ChatMessage;
 
 namespace TokenFactory.Server.Tests.Floor;
 
-/// <summary>RPM and TPM token buckets per key and team, answered as OpenAI does: 429, Retry-After, x-ratelimit-*.</summary>
+/// <summary>
+/// RPM and TPM token buckets per key and team, answered as OpenAI does: 429, Retry-After, x-ratelimit-*. The server
+/// runs on a fake clock, so waits are exact and a test moves time instead of sleeping.
+/// </summary>
 public sealed class RateLimitTests : IAsyncLifetime
 {
+    private readonly Microsoft.Extensions.Time.Testing.FakeTimeProvider _clock = new(DateTimeOffset.UtcNow);
     private FloorServer _floor = null!;
 
-    public async Task InitializeAsync() => _floor = await FloorServer.StartAsync();
+    public async Task InitializeAsync() => _floor = await FloorServer.StartAsync(services: s => s.AddSingleton<TimeProvider>(_clock));
 
     public async Task DisposeAsync() => await _floor.DisposeAsync();
 
@@ -41,9 +46,12 @@ public sealed class RateLimitTests : IAsyncLifetime
         var error = JsonNode.Parse(response.Content.ToString())!["error"]!;
         Assert.Equal("rate_limit_exceeded", (string?)error["code"]);
         Assert.Equal("requests", (string?)error["type"]);
-        int retryAfter = int.Parse(Header(response, "Retry-After"), CultureInfo.InvariantCulture);
-        Assert.InRange(retryAfter, 1, 20); // a request refills every 20 s at 3 per minute
+        Assert.Equal("20", Header(response, "Retry-After")); // a request refills every 20 s at 3 per minute
         Assert.Equal("0", Header(response, "x-ratelimit-remaining-requests"));
+        _clock.Advance(TimeSpan.FromSeconds(19));
+        Assert.Equal(429, (await Assert.ThrowsAsync<ClientResultException>(() => chat.CompleteChatAsync(Messages, options))).Status);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await chat.CompleteChatAsync(Messages, options); // refilled on the dot
 
         // Another team's key is not affected.
         var other = await _floor.NewKeyAsync(rpm: 3);
@@ -67,7 +75,7 @@ public sealed class RateLimitTests : IAsyncLifetime
         long worst = usage.InputTokenCount + 100;
         long remainingAtAdmission = long.Parse(Header(ok.GetRawResponse(), "x-ratelimit-remaining-tokens"), CultureInfo.InvariantCulture);
         Assert.Equal("300", Header(ok.GetRawResponse(), "x-ratelimit-limit-tokens"));
-        Assert.InRange(remainingAtAdmission, 300 - worst, 300 - worst + 10); // refill: 5 tokens/s
+        Assert.Equal(300 - worst, remainingAtAdmission); // the clock stands still: no refill
 
         // A request that can never fit is refused without a Retry-After; one that fits later gets one.
         var never = await Assert.ThrowsAsync<ClientResultException>(() => second.CompleteChatAsync(Messages, new ChatCompletionOptions { MaxOutputTokenCount = 400 }));
@@ -80,10 +88,12 @@ public sealed class RateLimitTests : IAsyncLifetime
         long remaining = long.Parse(Header(probe.GetRawResponse(), "x-ratelimit-remaining-tokens"), CultureInfo.InvariantCulture);
         long used = usage.TotalTokenCount;
         long probeWorst = probe.Value.Usage.InputTokenCount + 1;
-        Assert.InRange(remaining, 300 - used - probeWorst, 300 - used - probeWorst + 40); // + refill at 5 tokens/s
+        Assert.Equal(300 - used - probeWorst, remaining);
 
         var drained = await Assert.ThrowsAsync<ClientResultException>(() => second.CompleteChatAsync(Messages, new ChatCompletionOptions { MaxOutputTokenCount = (int)remaining }));
         Assert.Equal(429, drained.Status);
-        Assert.InRange(int.Parse(Header(drained.GetRawResponse()!, "Retry-After"), CultureInfo.InvariantCulture), 1, 60);
+        // It needs its prompt's tokens beyond what is left, refilled at 5 per second (300 per minute).
+        long missing = probeWorst - 1;
+        Assert.Equal(Math.Max(1, (int)Math.Ceiling(missing / 5.0)), int.Parse(Header(drained.GetRawResponse()!, "Retry-After"), CultureInfo.InvariantCulture));
     }
 }

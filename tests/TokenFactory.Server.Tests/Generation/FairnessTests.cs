@@ -14,7 +14,7 @@ namespace TokenFactory.Server.Tests.Generation;
 /// </summary>
 public sealed class FairnessTests
 {
-    private static object Completion(int n, int maxTokens) => new { prompt = "Once upon a time", n, max_tokens = maxTokens, ignore_eos = true };
+    private static object Completion(int n, int maxTokens, string? user = null) => new { prompt = "Once upon a time", n, max_tokens = maxTokens, ignore_eos = true, user };
 
     [Fact]
     public async Task An_n_flood_is_served_and_locks_no_other_client_out()
@@ -26,7 +26,8 @@ public sealed class FairnessTests
         {
             while (!stop.IsCancellationRequested)
             {
-                using var r = await server.PostJsonAsync("/v1/completions", Completion(n, 4));
+                // Without keys, `user` tells the callers apart (else they would share their client address).
+                using var r = await server.PostJsonAsync("/v1/completions", Completion(n, 4, who));
                 statuses.Add((who, (int)r.StatusCode));
                 if (r.IsSuccessStatusCode && n > 1)
                     Assert.Equal(n, JsonNode.Parse(await r.Content.ReadAsStringAsync())!["choices"]!.AsArray().Count);

@@ -53,7 +53,9 @@ public sealed class ServerInstance : IAsyncDisposable
     public IInferenceEngine Engine => Host.Engine ?? throw new InvalidOperationException("not loaded");
 
     /// <summary>Starts a server over stories260K (or <paramref name="engineFactory"/>'s engine) and, unless told not to, waits until it is ready.</summary>
-    public static async Task<ServerInstance> StartAsync(Dictionary<string, string?>? settings = null, IEngineFactory? engineFactory = null, bool waitReady = true)
+    /// <param name="services">Replaces services before the server's own (a fake <see cref="TimeProvider"/>, say).</param>
+    public static async Task<ServerInstance> StartAsync(Dictionary<string, string?>? settings = null, IEngineFactory? engineFactory = null, bool waitReady = true,
+        Action<IServiceCollection>? services = null)
     {
         if (!File.Exists(TestPaths.Stories260K))
             throw new InvalidOperationException($"{TestPaths.Stories260K} is missing: the server tests need ../shared/models (CI always has it).");
@@ -78,9 +80,11 @@ public sealed class ServerInstance : IAsyncDisposable
         foreach (var (k, v) in settings ?? [])
             overrides[k] = v;
         var logs = new LogSink();
+        var configure = services;
         var app = TokenFactoryServer.Build([], overrides, services =>
         {
             services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(logs);
+            configure?.Invoke(services);
             if (engineFactory is not null)
                 services.AddSingleton(engineFactory);
         });

@@ -3,7 +3,7 @@ using TokenFactory.Floor;
 using TokenFactory.Floor.Energy;
 using TokenFactory.Floor.Pricing;
 
-namespace TokenFactory.Server.Tests.Floor;
+namespace TokenFactory.Floor.Tests.Energy;
 
 /// <summary>RAPL counters (on a sysfs-shaped folder the test writes), the estimate, meter selection and prices.</summary>
 public sealed class EnergyMeterTests : IDisposable

@@ -1,6 +1,6 @@
 using TokenFactory.Floor.Budgets;
 
-namespace TokenFactory.Server.Tests.Floor;
+namespace TokenFactory.Floor.Tests.Budgets;
 
 public sealed class BudgetWindowTests
 {
