@@ -14,6 +14,24 @@ internal static partial class AdminEndpoints
     private static OpenAiException NotFound(string what, string id) =>
         new(404, $"There is no {what} '{id}'.", OpenAiErrorTypes.NotFound, code: $"{what}_not_found");
 
+    /// <summary>The bodies are also the answers: fields only the server sets are refused in a request, not ignored.</summary>
+    private static void ReadOnlyFields(TeamBody body) => RefuseSet(("created_at", body.CreatedAt));
+
+    private static void ReadOnlyFields(KeyBody body) =>
+        RefuseSet(("id", body.Id), ("created_at", body.CreatedAt), ("revoked_at", body.RevokedAt), ("status", body.Status), ("secret", body.Secret));
+
+    private static void ReadOnlyFields(BudgetBody body) =>
+        RefuseSet(("id", body.Id), ("window_start", body.WindowStart), ("spent", body.Spent), ("reserved", body.Reserved), ("state", body.State));
+
+    private static void RefuseSet(params (string Name, object? Value)[] fields)
+    {
+        foreach (var (name, value) in fields)
+        {
+            if (value is not null)
+                throw OpenAiException.Invalid($"'{name}' is set by the server and cannot be sent.", name, "read_only_field");
+        }
+    }
+
     /// <summary>0 clears a limit (unlimited); negatives are an error.</summary>
     private static int? Limit(int? value, string param) => value switch
     {

@@ -47,6 +47,7 @@ internal static partial class AdminEndpoints
     private static async Task<IResult> CreateTeamAsync(HttpContext context, FloorService floor, TimeProvider time)
     {
         var body = await RequestBody.ReadAsync(context, Json.TeamBody);
+        ReadOnlyFields(body);
         if (body.Id is not { } id || !TeamIdPattern().IsMatch(id))
             throw OpenAiException.Invalid("'id' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.", "id");
         if (await floor.Store.GetTeamAsync(id) is not null)
@@ -62,6 +63,7 @@ internal static partial class AdminEndpoints
     private static async Task<IResult> UpdateTeamAsync(HttpContext context, string id, FloorService floor)
     {
         var body = await RequestBody.ReadAsync(context, Json.TeamBody);
+        ReadOnlyFields(body);
         var team = await floor.Store.GetTeamAsync(id) ?? throw NotFound("team", id);
         var limits = new RateLimits(body.Rpm is null ? team.Limits.RequestsPerMinute : Limit(body.Rpm, "rpm"),
             body.Tpm is null ? team.Limits.TokensPerMinute : Limit(body.Tpm, "tpm"));
@@ -73,6 +75,7 @@ internal static partial class AdminEndpoints
     private static async Task<IResult> CreateKeyAsync(HttpContext context, FloorService floor, TimeProvider time)
     {
         var body = await RequestBody.ReadAsync(context, Json.KeyBody);
+        ReadOnlyFields(body);
         if (string.IsNullOrWhiteSpace(body.Team))
             throw OpenAiException.Invalid("'team' is required: every key belongs to a team (create one with POST /admin/teams).", "team");
         if (await floor.Store.GetTeamAsync(body.Team) is null)
@@ -112,6 +115,7 @@ internal static partial class AdminEndpoints
     private static async Task<IResult> UpdateKeyAsync(HttpContext context, string id, FloorService floor, TimeProvider time)
     {
         var body = await RequestBody.ReadAsync(context, Json.KeyBody);
+        ReadOnlyFields(body);
         var key = await floor.Store.GetKeyAsync(id) ?? throw NotFound("key", id);
         if (body.Team is not null && body.Team != key.TeamId)
             throw OpenAiException.Invalid("A key cannot move to another team; create a new key there.", "team");
@@ -142,6 +146,7 @@ internal static partial class AdminEndpoints
     private static async Task<IResult> CreateBudgetAsync(HttpContext context, FloorService floor, TimeProvider time)
     {
         var body = await RequestBody.ReadAsync(context, Json.BudgetBody);
+        ReadOnlyFields(body);
         var scope = BudgetText.ParseScope(body.Scope ?? throw OpenAiException.Invalid("'scope' is required: key or team.", "scope"));
         if (string.IsNullOrWhiteSpace(body.ScopeId))
             throw OpenAiException.Invalid("'scope_id' is required: the key id or team id.", "scope_id");
@@ -170,6 +175,7 @@ internal static partial class AdminEndpoints
     private static async Task<IResult> UpdateBudgetAsync(HttpContext context, string id, FloorService floor, TimeProvider time)
     {
         var body = await RequestBody.ReadAsync(context, Json.BudgetBody);
+        ReadOnlyFields(body);
         var budget = await floor.Store.GetBudgetAsync(id) ?? throw NotFound("budget", id);
         budget = budget with { Hard = body.Hard is null ? budget.Hard : Hard(body.Hard), Soft = body.Soft ?? budget.Soft };
         CheckSoft(budget);

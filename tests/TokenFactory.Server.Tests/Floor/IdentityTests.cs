@@ -206,7 +206,12 @@ public sealed class IdentityTests : IAsyncLifetime
         await Expect(await _floor.Admin.PostAsync("/admin/budgets", new StringContent("{\"hard\": \"lots\"}", Encoding.UTF8, "application/json")), 400, "hard");
         await Expect(await _floor.Admin.GetAsync("/admin/usage?group_by=planet"), 400, "group_by");
         await Expect(await _floor.Admin.GetAsync("/admin/keys/key_nothere"), 404, null);
-        Assert.DoesNotContain(await _floor.Server.Floor.Store.ListTeamsAsync(), t => t.Id is "x" or "no spaces!");
+        // Fields only the server sets, and fields it does not know, are refused rather than ignored.
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/keys", new { team, secret = "tf-key_chosen-by-me" }), 400, "secret");
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/keys", new { team, id = "key_mine" }), 400, "id");
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 5, spent = 0 }), 400, "spent");
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/teams", new { id = "y", budget = 5 }), 400, "budget");
+        Assert.DoesNotContain(await _floor.Server.Floor.Store.ListTeamsAsync(), t => t.Id is "x" or "y" or "no spaces!");
         Assert.Empty(await _floor.Server.Floor.Store.ListKeysAsync(team));
         Assert.DoesNotContain(await _floor.BudgetsAsync(), b => b.ScopeId == team);
     }
