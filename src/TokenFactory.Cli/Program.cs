@@ -1,5 +1,6 @@
 using System.CommandLine;
 using TokenFactory.Cli.Commands;
+using TokenFactory.Cli.Fleet;
 using TokenFactory.Cli.Floor;
 using TokenFactory.Platform;
 
@@ -26,6 +27,7 @@ public static class Program
             TokenizeCommand.Create(),
             SynthCommand.Create(),
             ServeCommand.Create(),
+            RouteCommand.Create(),
             TeamsCommand.Create(),
             KeysCommand.Create(),
             BudgetsCommand.Create(),

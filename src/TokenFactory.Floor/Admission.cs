@@ -17,6 +17,10 @@ public sealed record UsageOutcome
     public TimeSpan TimeToFirstToken { get; init; }
     public TimeSpan Duration { get; init; }
     public WorkShare Work { get; init; }
+    /// <summary>The replica that served it (a router's requests).</summary>
+    public string? Replica { get; init; }
+    /// <summary>Whether the energy is an estimate, when whoever measured it said (a replica, for its router); else this floor's meter decides.</summary>
+    public bool? EnergyEstimated { get; init; }
 }
 
 /// <summary>

@@ -171,9 +171,10 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
             TimeToFirstTokenSeconds = outcome.TimeToFirstToken.TotalSeconds,
             DurationSeconds = outcome.Duration.TotalSeconds,
             EnergyJoules = outcome.Work.Joules,
-            EnergyEstimated = energyMeter?.IsEstimated ?? false,
+            EnergyEstimated = outcome.EnergyEstimated ?? energyMeter?.IsEstimated ?? false,
             InputCostUsd = input,
             OutputCostUsd = output,
+            Replica = outcome.Replica,
         };
         // Measured cost is unknown at admission: a budget is charged at most what the request reserved.
         double charged = admission.ReservationId is null ? record.CostUsd : Math.Min(record.CostUsd, admission.WorstUsd);

@@ -28,15 +28,16 @@ internal static class KeysCommand
         var expires = new Option<string?>("--expires") { Description = "Expiry, e.g. 2026-12-31 or 2026-12-31T18:00:00Z (UTC)" };
         var rpm = new Option<int?>("--rpm") { Description = "Requests per minute (0: unlimited)" };
         var tpm = new Option<int?>("--tpm") { Description = "Tokens per minute (0: unlimited)" };
+        var priority = new Option<string?>("--priority") { Description = "interactive, standard or batch (default: the team's): the class the key is served in behind a router" };
 
-        var create = new Command("create", "Create a key and print its secret (shown only this once)") { team, name, models, expires, rpm, tpm };
+        var create = new Command("create", "Create a key and print its secret (shown only this once)") { team, name, models, expires, rpm, tpm, priority };
         create.SetAction(r => AdminOptions.Run(async () =>
         {
             using var client = admin.Client(r);
             var key = await client.CreateKeyAsync(new KeyBody
             {
                 Team = r.GetValue(team), Name = r.GetValue(name), Models = Models(r.GetValue(models)), ExpiresAt = Expiry(r.GetValue(expires)),
-                Rpm = r.GetValue(rpm), Tpm = r.GetValue(tpm),
+                Rpm = r.GetValue(rpm), Tpm = r.GetValue(tpm), Priority = r.GetValue(priority),
             });
             if (admin.FormatOf(r) == "json")
             {
@@ -60,13 +61,13 @@ internal static class KeysCommand
             return 0;
         }));
 
-        var update = new Command("update", "Change a key's name, models, expiry or rate limits") { id, name, models, expires, rpm, tpm };
+        var update = new Command("update", "Change a key's name, models, expiry, rate limits or priority class") { id, name, models, expires, rpm, tpm, priority };
         update.SetAction(r => AdminOptions.Run(async () =>
         {
             using var client = admin.Client(r);
             var key = await client.UpdateKeyAsync(r.GetValue(id)!, new KeyBody
             {
-                Name = r.GetValue(name), Models = Models(r.GetValue(models)), ExpiresAt = Expiry(r.GetValue(expires)), Rpm = r.GetValue(rpm), Tpm = r.GetValue(tpm),
+                Name = r.GetValue(name), Models = Models(r.GetValue(models)), ExpiresAt = Expiry(r.GetValue(expires)), Rpm = r.GetValue(rpm), Tpm = r.GetValue(tpm), Priority = r.GetValue(priority),
             });
             AdminOptions.Print(admin.FormatOf(r), [key], FloorJson.Relaxed.ListKeyBody, Header, Row);
             return 0;

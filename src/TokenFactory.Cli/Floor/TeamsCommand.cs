@@ -18,12 +18,13 @@ internal static class TeamsCommand
         var id = new Argument<string>("team") { Description = "Team id: letters, digits, '.', '_' or '-'" };
         var rpm = new Option<int?>("--rpm") { Description = "Requests per minute for the whole team (0: unlimited)" };
         var tpm = new Option<int?>("--tpm") { Description = "Tokens per minute for the whole team (0: unlimited)" };
+        var priority = new Option<string?>("--priority") { Description = "interactive, standard or batch: the class the team's keys are served in behind a router" };
 
-        var create = new Command("create", "Create a team") { id, rpm, tpm };
+        var create = new Command("create", "Create a team") { id, rpm, tpm, priority };
         create.SetAction(r => AdminOptions.Run(async () =>
         {
             using var client = admin.Client(r);
-            var team = await client.CreateTeamAsync(new TeamBody { Id = r.GetValue(id), Rpm = r.GetValue(rpm), Tpm = r.GetValue(tpm) });
+            var team = await client.CreateTeamAsync(new TeamBody { Id = r.GetValue(id), Rpm = r.GetValue(rpm), Tpm = r.GetValue(tpm), Priority = r.GetValue(priority) });
             AdminOptions.Print(admin.FormatOf(r), [team], FloorJson.Relaxed.ListTeamBody, Header, Row);
             return 0;
         }));
@@ -36,11 +37,11 @@ internal static class TeamsCommand
             return 0;
         }));
 
-        var update = new Command("update", "Change a team's rate limits") { id, rpm, tpm };
+        var update = new Command("update", "Change a team's rate limits or priority class") { id, rpm, tpm, priority };
         update.SetAction(r => AdminOptions.Run(async () =>
         {
             using var client = admin.Client(r);
-            var team = await client.UpdateTeamAsync(r.GetValue(id)!, new TeamBody { Rpm = r.GetValue(rpm), Tpm = r.GetValue(tpm) });
+            var team = await client.UpdateTeamAsync(r.GetValue(id)!, new TeamBody { Rpm = r.GetValue(rpm), Tpm = r.GetValue(tpm), Priority = r.GetValue(priority) });
             AdminOptions.Print(admin.FormatOf(r), [team], FloorJson.Relaxed.ListTeamBody, Header, Row);
             return 0;
         }));

@@ -19,7 +19,7 @@ internal static class UsageCommand
     public static Command Create()
     {
         var admin = new AdminOptions();
-        var by = new Option<string>("--by") { Description = "key, team, model (default) or day", DefaultValueFactory = _ => "model" };
+        var by = new Option<string>("--by") { Description = "key, team, model (default), day or replica", DefaultValueFactory = _ => "model" };
         var from = new Option<string?>("--from") { Description = "From this date or time (UTC), e.g. 2026-11-01" };
         var to = new Option<string?>("--to") { Description = "Before this date or time (UTC)" };
         var team = new Option<string?>("--team") { Description = "Only this team" };
@@ -32,8 +32,8 @@ internal static class UsageCommand
         {
             string format = admin.FormatOf(r, csv: true);
             string grouping = r.GetValue(by)!.ToLowerInvariant();
-            if (grouping is not ("key" or "team" or "model" or "day"))
-                throw new TokenFactoryException($"--by must be key, team, model or day; got '{grouping}'.");
+            if (grouping is not ("key" or "team" or "model" or "day" or "replica"))
+                throw new TokenFactoryException($"--by must be key, team, model, day or replica; got '{grouping}'.");
             var query = new List<string> { "group_by=" + grouping };
             void Add(string name, string? value)
             {

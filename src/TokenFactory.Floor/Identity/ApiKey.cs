@@ -17,6 +17,8 @@ public sealed record ApiKey
     public DateTimeOffset? ExpiresAt { get; init; }
     public DateTimeOffset? RevokedAt { get; init; }
     public RateLimits Limits { get; init; } = new();
+    /// <summary>The key's priority class (<see cref="PriorityClasses"/>); null takes its team's.</summary>
+    public string? Priority { get; init; }
 
     public bool Allows(string model) => AllowedModels.Count == 0 || AllowedModels.Contains(model, StringComparer.OrdinalIgnoreCase);
 

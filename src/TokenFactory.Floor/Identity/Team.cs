@@ -6,6 +6,8 @@ public sealed record Team
     public required string Id { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public RateLimits Limits { get; init; } = new();
+    /// <summary>The priority class of its keys that name none (<see cref="PriorityClasses"/>); null is standard.</summary>
+    public string? Priority { get; init; }
 }
 
 /// <summary>Requests and tokens per minute; null is unlimited.</summary>

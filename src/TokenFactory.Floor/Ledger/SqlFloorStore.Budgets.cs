@@ -117,17 +117,18 @@ public abstract partial class SqlFloorStore
         // replica that thought it dead: the real outcome replaces that line (and only that kind of line).
         int written = await scope.ExecuteAsync(
             "INSERT INTO floor_usage (request_id, at_ms, key_id, team_id, model, endpoint, status, prompt_tokens, cached_tokens, completion_tokens, "
-            + "queue_s, ttft_s, duration_s, energy_j, energy_estimated, input_usd, output_usd) VALUES (@id, @at, @key, @team, @model, @endpoint, @status, "
-            + "@prompt, @cached, @completion, @queue, @ttft, @duration, @energy, @estimated, @input, @output) "
+            + "queue_s, ttft_s, duration_s, energy_j, energy_estimated, input_usd, output_usd, replica) VALUES (@id, @at, @key, @team, @model, @endpoint, @status, "
+            + "@prompt, @cached, @completion, @queue, @ttft, @duration, @energy, @estimated, @input, @output, @replica) "
             + "ON CONFLICT (request_id) DO UPDATE SET status = excluded.status, prompt_tokens = excluded.prompt_tokens, cached_tokens = excluded.cached_tokens, "
             + "completion_tokens = excluded.completion_tokens, queue_s = excluded.queue_s, ttft_s = excluded.ttft_s, duration_s = excluded.duration_s, "
-            + "energy_j = excluded.energy_j, energy_estimated = excluded.energy_estimated, input_usd = excluded.input_usd, output_usd = excluded.output_usd "
+            + "energy_j = excluded.energy_j, energy_estimated = excluded.energy_estimated, input_usd = excluded.input_usd, output_usd = excluded.output_usd, "
+            + "replica = excluded.replica "
             + $"WHERE floor_usage.status = {UsageRecord.InterruptedStatus}",
             [("id", record.RequestId), ("at", Ms(record.Time)), ("key", record.KeyId), ("team", record.TeamId), ("model", record.Model),
              ("endpoint", record.Endpoint), ("status", record.Status), ("prompt", record.PromptTokens), ("cached", record.CachedPromptTokens),
              ("completion", record.CompletionTokens), ("queue", record.QueueSeconds), ("ttft", record.TimeToFirstTokenSeconds),
              ("duration", record.DurationSeconds), ("energy", record.EnergyJoules), ("estimated", record.EnergyEstimated ? 1 : 0),
-             ("input", record.InputCostUsd), ("output", record.OutputCostUsd)], cancellation);
+             ("input", record.InputCostUsd), ("output", record.OutputCostUsd), ("replica", record.Replica)], cancellation);
         if (written == 0)
             throw new InvalidOperationException($"The ledger already holds a settled line for request {record.RequestId}; it is not charged twice.");
         if (record.TotalTokens > 0 || chargedUsd > 0)

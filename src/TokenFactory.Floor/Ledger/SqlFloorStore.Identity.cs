@@ -5,14 +5,14 @@ namespace TokenFactory.Floor.Ledger;
 
 public abstract partial class SqlFloorStore
 {
-    private const string TeamColumns = "id, created_ms, rpm, tpm";
-    private const string KeyColumns = "id, team_id, name, salt, hash, models, created_ms, expires_ms, revoked_ms, rpm, tpm";
+    private const string TeamColumns = "id, created_ms, rpm, tpm, priority";
+    private const string KeyColumns = "id, team_id, name, salt, hash, models, created_ms, expires_ms, revoked_ms, rpm, tpm, priority";
 
     public async Task CreateTeamAsync(Team team, CancellationToken cancellation = default)
     {
         await using var scope = await BeginWriteAsync(null, cancellation);
-        await scope.ExecuteAsync($"INSERT INTO floor_teams ({TeamColumns}) VALUES (@id, @created, @rpm, @tpm)",
-            [("id", team.Id), ("created", Ms(team.CreatedAt)), ("rpm", team.Limits.RequestsPerMinute), ("tpm", team.Limits.TokensPerMinute)], cancellation);
+        await scope.ExecuteAsync($"INSERT INTO floor_teams ({TeamColumns}) VALUES (@id, @created, @rpm, @tpm, @priority)",
+            [("id", team.Id), ("created", Ms(team.CreatedAt)), ("rpm", team.Limits.RequestsPerMinute), ("tpm", team.Limits.TokensPerMinute), ("priority", team.Priority)], cancellation);
         await scope.CommitAsync(cancellation);
     }
 
@@ -25,8 +25,8 @@ public abstract partial class SqlFloorStore
     public async Task<bool> UpdateTeamAsync(Team team, CancellationToken cancellation = default)
     {
         await using var scope = await BeginWriteAsync(null, cancellation);
-        int rows = await scope.ExecuteAsync("UPDATE floor_teams SET rpm = @rpm, tpm = @tpm WHERE id = @id",
-            [("id", team.Id), ("rpm", team.Limits.RequestsPerMinute), ("tpm", team.Limits.TokensPerMinute)], cancellation);
+        int rows = await scope.ExecuteAsync("UPDATE floor_teams SET rpm = @rpm, tpm = @tpm, priority = @priority WHERE id = @id",
+            [("id", team.Id), ("rpm", team.Limits.RequestsPerMinute), ("tpm", team.Limits.TokensPerMinute), ("priority", team.Priority)], cancellation);
         await scope.CommitAsync(cancellation);
         return rows > 0;
     }
@@ -34,7 +34,7 @@ public abstract partial class SqlFloorStore
     public async Task CreateKeyAsync(ApiKey key, CancellationToken cancellation = default)
     {
         await using var scope = await BeginWriteAsync(null, cancellation);
-        await scope.ExecuteAsync($"INSERT INTO floor_keys ({KeyColumns}) VALUES (@id, @team, @name, @salt, @hash, @models, @created, @expires, @revoked, @rpm, @tpm)",
+        await scope.ExecuteAsync($"INSERT INTO floor_keys ({KeyColumns}) VALUES (@id, @team, @name, @salt, @hash, @models, @created, @expires, @revoked, @rpm, @tpm, @priority)",
             KeyParameters(key), cancellation);
         await scope.CommitAsync(cancellation);
     }
@@ -50,7 +50,7 @@ public abstract partial class SqlFloorStore
     {
         await using var scope = await BeginWriteAsync(null, cancellation);
         int rows = await scope.ExecuteAsync(
-            "UPDATE floor_keys SET name = @name, models = @models, expires_ms = @expires, revoked_ms = @revoked, rpm = @rpm, tpm = @tpm WHERE id = @id",
+            "UPDATE floor_keys SET name = @name, models = @models, expires_ms = @expires, revoked_ms = @revoked, rpm = @rpm, tpm = @tpm, priority = @priority WHERE id = @id",
             KeyParameters(key), cancellation);
         await scope.CommitAsync(cancellation);
         return rows > 0;
@@ -61,7 +61,7 @@ public abstract partial class SqlFloorStore
         ("id", key.Id), ("team", key.TeamId), ("name", key.Name), ("salt", key.Salt), ("hash", key.Hash),
         ("models", string.Join(',', key.AllowedModels)), ("created", Ms(key.CreatedAt)),
         ("expires", key.ExpiresAt is { } e ? Ms(e) : null), ("revoked", key.RevokedAt is { } r ? Ms(r) : null),
-        ("rpm", key.Limits.RequestsPerMinute), ("tpm", key.Limits.TokensPerMinute),
+        ("rpm", key.Limits.RequestsPerMinute), ("tpm", key.Limits.TokensPerMinute), ("priority", key.Priority),
     ];
 
     private static Team ReadTeam(DbDataReader r) => new()
@@ -69,6 +69,7 @@ public abstract partial class SqlFloorStore
         Id = r.GetString(0),
         CreatedAt = FromMs(Long(r.GetValue(1))),
         Limits = new RateLimits(NullableInt(r.GetValue(2)), NullableInt(r.GetValue(3))),
+        Priority = r.IsDBNull(4) ? null : r.GetString(4),
     };
 
     private static ApiKey ReadKey(DbDataReader r) => new()
@@ -83,5 +84,6 @@ public abstract partial class SqlFloorStore
         ExpiresAt = FromMs(r.GetValue(7)),
         RevokedAt = FromMs(r.GetValue(8)),
         Limits = new RateLimits(NullableInt(r.GetValue(9)), NullableInt(r.GetValue(10))),
+        Priority = r.IsDBNull(11) ? null : r.GetString(11),
     };
 }

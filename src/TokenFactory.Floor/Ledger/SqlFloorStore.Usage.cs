@@ -6,7 +6,7 @@ namespace TokenFactory.Floor.Ledger;
 public abstract partial class SqlFloorStore
 {
     private const string UsageColumns = "request_id, at_ms, key_id, team_id, model, endpoint, status, prompt_tokens, cached_tokens, completion_tokens, "
-        + "queue_s, ttft_s, duration_s, energy_j, energy_estimated, input_usd, output_usd";
+        + "queue_s, ttft_s, duration_s, energy_j, energy_estimated, input_usd, output_usd, replica";
     private const long DayMs = 86_400_000;
 
     public async Task<UsageRecord?> GetUsageAsync(string requestId, CancellationToken cancellation = default) =>
@@ -54,6 +54,7 @@ public abstract partial class SqlFloorStore
             UsageGrouping.Key => "COALESCE(key_id, '(none)')",
             UsageGrouping.Team => "COALESCE(team_id, '(none)')",
             UsageGrouping.Model => "model",
+            UsageGrouping.Replica => "COALESCE(replica, '(none)')",
             _ => $"(at_ms / {DayMs})",
         };
         var where = new List<string> { "at_ms >= @from", "at_ms < @to" };
@@ -80,6 +81,7 @@ public abstract partial class SqlFloorStore
             UsageGrouping.Key => "CASE WHEN key_id = '' THEN '(none)' ELSE key_id END",
             UsageGrouping.Team => "CASE WHEN team_id = '' THEN '(none)' ELSE team_id END",
             UsageGrouping.Model => "model",
+            UsageGrouping.Replica => "'(refused)'", // refused before any replica was chosen
             _ => $"(minute_ms / {DayMs})",
         };
         string refusalSql = $"SELECT {refusalGroup} AS g, SUM(count) FROM floor_refusals WHERE {string.Join(" AND ", where).Replace("at_ms", "minute_ms")} GROUP BY g";
@@ -131,5 +133,6 @@ public abstract partial class SqlFloorStore
         EnergyEstimated = Long(r.GetValue(14)) != 0,
         InputCostUsd = Double(r.GetValue(15)),
         OutputCostUsd = Double(r.GetValue(16)),
+        Replica = r.IsDBNull(17) ? null : r.GetString(17),
     };
 }

@@ -62,6 +62,9 @@ public abstract partial class SqlFloorStore : IFloorStore
         ("floor_reservations", "request_id", "TEXT"),
         ("floor_reservations", "model", "TEXT"),
         ("floor_reservations", "endpoint", "TEXT"),
+        ("floor_usage", "replica", "TEXT"),
+        ("floor_keys", "priority", "TEXT"),
+        ("floor_teams", "priority", "TEXT"),
     ];
 
     /// <summary>Adds a column unless the table has it already (SQLite has no ADD COLUMN IF NOT EXISTS).</summary>

@@ -28,6 +28,8 @@ public sealed record UsageRecord
     public bool EnergyEstimated { get; init; }
     public double InputCostUsd { get; init; }
     public double OutputCostUsd { get; init; }
+    /// <summary>The replica that served it, when a router forwarded it (null on a single server).</summary>
+    public string? Replica { get; init; }
 
     public long TotalTokens => PromptTokens + CompletionTokens;
     public double CostUsd => InputCostUsd + OutputCostUsd;

@@ -1,6 +1,6 @@
 namespace TokenFactory.Floor.Ledger;
 
-public enum UsageGrouping { Key, Team, Model, Day }
+public enum UsageGrouping { Key, Team, Model, Day, Replica }
 
 public sealed record UsageQuery(UsageGrouping GroupBy, DateTimeOffset? From = null, DateTimeOffset? To = null, string? TeamId = null, string? KeyId = null);
 

@@ -18,7 +18,11 @@ namespace TokenFactory.Server.Api;
 /// </summary>
 internal static class RequestBody
 {
-    public static async Task<T> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> type) where T : class
+    public static async Task<T> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> type) where T : class =>
+        (await ReadWithBytesAsync(context, type, keepBytes: false)).Value;
+
+    /// <summary>The same, and the body's bytes as they came (a router forwards them).</summary>
+    public static async Task<(T Value, byte[] Bytes)> ReadWithBytesAsync<T>(HttpContext context, JsonTypeInfo<T> type, bool keepBytes = true) where T : class
     {
         RequireJson(context.Request);
         long limit = context.RequestServices.GetRequiredService<IOptions<ServerOptions>>().Value.MaxRequestBodyBytes;
@@ -40,7 +44,7 @@ internal static class RequestBody
                 throw OpenAiException.Invalid("The request body must be a JSON object.", null, "invalid_json");
             if (value is IRequestBody body)
                 RejectUnrecognized(body, "");
-            return value;
+            return (value, keepBytes ? json.ToArray() : []);
         }
         finally
         {

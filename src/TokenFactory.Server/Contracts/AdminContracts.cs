@@ -12,7 +12,10 @@ public sealed class TeamBody : IRequestBody
     /// <summary>Requests per minute; 0 or absent is unlimited.</summary>
     public int? Rpm { get; set; }
     public int? Tpm { get; set; }
+    /// <summary><c>interactive</c>, <c>standard</c> or <c>batch</c>: the class its keys are served in (fleet routing).</summary>
+    public string? Priority { get; set; }
     public DateTimeOffset? CreatedAt { get; set; }
+
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Unrecognized { get; set; }
 }
@@ -29,6 +32,8 @@ public sealed class KeyBody : IRequestBody
     public int? Rpm { get; set; }
     public int? Tpm { get; set; }
     public string? Status { get; set; }
+    /// <summary><c>interactive</c>, <c>standard</c> or <c>batch</c>; absent takes the team's.</summary>
+    public string? Priority { get; set; }
     /// <summary>Only in the answer to a create: the secret, shown this once and never stored.</summary>
     public string? Secret { get; set; }
     [JsonExtensionData]
@@ -106,6 +111,8 @@ public sealed class LedgerEntryBody
     public double EnergyJoules { get; set; }
     public bool EnergyEstimated { get; set; }
     public double CostUsd { get; set; }
+    /// <summary>The replica that served it (behind a router).</summary>
+    public string? Replica { get; set; }
 }
 
 public sealed class AdminList<T>

@@ -52,6 +52,11 @@ internal static partial class AdminEndpoints
     private static List<string> Models(List<string>? models) =>
         models is null ? [] : [.. models.Select(m => m.Trim()).Where(m => m.Length > 0 && !m.Contains(','))];
 
+    /// <summary>A priority class as sent (null keeps or inherits); anything but the three classes is refused.</summary>
+    private static string? Priority(string? value) =>
+        value is null || PriorityClasses.IsKnown(value) ? value
+        : throw OpenAiException.Invalid("'priority' must be interactive, standard or batch.", "priority");
+
     private static DateTimeOffset? Time(StringValues value, string param)
     {
         string? text = value.FirstOrDefault();
@@ -63,13 +68,13 @@ internal static partial class AdminEndpoints
 
     private static TeamBody ToBody(Team t) => new()
     {
-        Id = t.Id, CreatedAt = t.CreatedAt, Rpm = t.Limits.RequestsPerMinute, Tpm = t.Limits.TokensPerMinute,
+        Id = t.Id, CreatedAt = t.CreatedAt, Rpm = t.Limits.RequestsPerMinute, Tpm = t.Limits.TokensPerMinute, Priority = t.Priority,
     };
 
     private static KeyBody ToBody(ApiKey k, DateTimeOffset now) => new()
     {
         Id = k.Id, Team = k.TeamId, Name = k.Name, Models = [.. k.AllowedModels], CreatedAt = k.CreatedAt, ExpiresAt = k.ExpiresAt,
-        RevokedAt = k.RevokedAt, Rpm = k.Limits.RequestsPerMinute, Tpm = k.Limits.TokensPerMinute, Status = k.Status(now),
+        RevokedAt = k.RevokedAt, Rpm = k.Limits.RequestsPerMinute, Tpm = k.Limits.TokensPerMinute, Status = k.Status(now), Priority = k.Priority,
     };
 
     private static BudgetBody ToBody(BudgetStatus s) => new()
@@ -97,6 +102,6 @@ internal static partial class AdminEndpoints
         RequestId = r.RequestId, Time = r.Time, Key = r.KeyId, Team = r.TeamId, Model = r.Model, Endpoint = r.Endpoint, Status = r.Status,
         PromptTokens = r.PromptTokens, CachedPromptTokens = r.CachedPromptTokens, CompletionTokens = r.CompletionTokens,
         QueueSeconds = r.QueueSeconds, TimeToFirstTokenSeconds = r.TimeToFirstTokenSeconds, DurationSeconds = r.DurationSeconds,
-        EnergyJoules = r.EnergyJoules, EnergyEstimated = r.EnergyEstimated, CostUsd = r.CostUsd,
+        EnergyJoules = r.EnergyJoules, EnergyEstimated = r.EnergyEstimated, CostUsd = r.CostUsd, Replica = r.Replica,
     };
 }

@@ -52,7 +52,7 @@ internal static partial class AdminEndpoints
             throw OpenAiException.Invalid("'id' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.", "id");
         if (await floor.Store.GetTeamAsync(id) is not null)
             throw new OpenAiException(409, $"The team '{id}' already exists.", OpenAiErrorTypes.InvalidRequest, "id", "team_exists");
-        var team = new Team { Id = id, CreatedAt = time.GetUtcNow(), Limits = new RateLimits(Limit(body.Rpm, "rpm"), Limit(body.Tpm, "tpm")) };
+        var team = new Team { Id = id, CreatedAt = time.GetUtcNow(), Limits = new RateLimits(Limit(body.Rpm, "rpm"), Limit(body.Tpm, "tpm")), Priority = Priority(body.Priority) };
         await floor.Store.CreateTeamAsync(team);
         return Results.Json(ToBody(team), Json.TeamBody, statusCode: 201);
     }
@@ -67,7 +67,7 @@ internal static partial class AdminEndpoints
         var team = await floor.Store.GetTeamAsync(id) ?? throw NotFound("team", id);
         var limits = new RateLimits(body.Rpm is null ? team.Limits.RequestsPerMinute : Limit(body.Rpm, "rpm"),
             body.Tpm is null ? team.Limits.TokensPerMinute : Limit(body.Tpm, "tpm"));
-        team = team with { Limits = limits };
+        team = team with { Limits = limits, Priority = body.Priority is null ? team.Priority : Priority(body.Priority) };
         await floor.Store.UpdateTeamAsync(team);
         return Results.Json(ToBody(team), Json.TeamBody);
     }
@@ -96,6 +96,7 @@ internal static partial class AdminEndpoints
             CreatedAt = now,
             ExpiresAt = body.ExpiresAt,
             Limits = new RateLimits(Limit(body.Rpm, "rpm"), Limit(body.Tpm, "tpm")),
+            Priority = Priority(body.Priority),
         };
         await floor.Store.CreateKeyAsync(key);
         var answer = ToBody(key, now);
@@ -126,6 +127,7 @@ internal static partial class AdminEndpoints
             ExpiresAt = body.ExpiresAt ?? key.ExpiresAt,
             Limits = new RateLimits(body.Rpm is null ? key.Limits.RequestsPerMinute : Limit(body.Rpm, "rpm"),
                 body.Tpm is null ? key.Limits.TokensPerMinute : Limit(body.Tpm, "tpm")),
+            Priority = body.Priority is null ? key.Priority : Priority(body.Priority),
         };
         await floor.Store.UpdateKeyAsync(key);
         return Results.Json(ToBody(key, time.GetUtcNow()), Json.KeyBody);
@@ -191,7 +193,7 @@ internal static partial class AdminEndpoints
     {
         var q = context.Request.Query;
         var grouping = Enum.TryParse<UsageGrouping>(q["group_by"].FirstOrDefault() ?? "model", true, out var g) && Enum.IsDefined(g)
-            ? g : throw OpenAiException.Invalid("'group_by' must be key, team, model or day.", "group_by");
+            ? g : throw OpenAiException.Invalid("'group_by' must be key, team, model, day or replica.", "group_by");
         var query = new UsageQuery(grouping, Time(q["from"], "from"), Time(q["to"], "to"), q["team"].FirstOrDefault(), q["key"].FirstOrDefault());
         await floor.Refusals.FlushAsync(context.RequestAborted);
         var rows = await floor.Store.QueryUsageAsync(query, context.RequestAborted);

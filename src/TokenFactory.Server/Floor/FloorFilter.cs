@@ -18,7 +18,7 @@ namespace TokenFactory.Server.Floor;
 /// admits the request the endpoint planned (model allowed, rate limits, budgets reserved), answers it
 /// metered so it is settled exactly once, and records every refusal (bad input, 429, 403) in the ledger.
 /// </summary>
-internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMetrics metrics, ServerActivities activities, TimeProvider time, ILogger<FloorFilter> logger) : IEndpointFilter
+internal sealed class FloorFilter(FloorService floor, IServedModel served, ServerMetrics metrics, ServerActivities activities, TimeProvider time, ILogger<FloorFilter> logger) : IEndpointFilter
 {
     public const string BudgetWarningHeader = "x-tokenfactory-budget-warning";
 
@@ -33,20 +33,20 @@ internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMet
         try
         {
             var result = await next(invocation);
-            if (result is not GenerationWork work)
+            if (result is not IMeteredWork work)
                 return result;
             var admission = await AdmitAsync(context, caller, work, generation.Name);
-            return new MeteredGeneration(work, new MeteredRequest(admission, work.Started, time, activities), TenantOf(context, caller, work));
+            return work.Admitted(new MeteredRequest(admission, work.Started, time, activities), caller, TenantOf(context, caller, work));
         }
         catch (Exception e)
         {
             // Refused before it ran: bad input, a model the key may not use, a rate limit or a budget.
-            RecordRefusal(floor, metrics, caller, host.Source?.Name ?? "", generation.Name, ErrorMapper.StatusOf(context, e), e);
+            RecordRefusal(floor, metrics, caller, served.Name ?? "", generation.Name, ErrorMapper.StatusOf(context, e), e);
             throw;
         }
     }
 
-    private async Task<Admission> AdmitAsync(HttpContext context, Caller caller, GenerationWork work, string endpoint)
+    private async Task<Admission> AdmitAsync(HttpContext context, Caller caller, IMeteredWork work, string endpoint)
     {
         Admission admission;
         using var span = activities.StartAdmission(endpoint, work.Model, work.PromptTokens, work.MaxCompletionTokens);
@@ -86,7 +86,7 @@ internal sealed class FloorFilter(FloorService floor, EngineHost host, ServerMet
     /// Who the engine shares itself fairly between: the API key; without keys, the request's <c>user</c>, else the
     /// client's address.
     /// </summary>
-    private static string TenantOf(HttpContext context, Caller caller, GenerationWork work) =>
+    private static string TenantOf(HttpContext context, Caller caller, IMeteredWork work) =>
         caller.KeyId ?? (string.IsNullOrEmpty(work.User) ? context.Connection.RemoteIpAddress?.ToString() ?? "" : "user:" + work.User);
 
     /// <summary>OpenAI's names: x-ratelimit-{limit,remaining,reset}-{requests,tokens}.</summary>

@@ -66,7 +66,11 @@ internal static class ChatPrompt
     }
 
     public static string Render(IInferenceEngine engine, JsonArray messages, JsonArray? tools, bool addGenerationPrompt, Dictionary<string, JsonNode?>? kwargs) =>
-        engine.ChatTemplate.Render(messages, addGenerationPrompt, tools is { Count: > 0 } ? tools : null, kwargs);
+        Render(engine.ChatTemplate, messages, tools, addGenerationPrompt, kwargs);
+
+    /// <summary>The same text from a template alone (the fleet router renders what its replicas will, to route by prefix).</summary>
+    public static string Render(Chat.ChatTemplate template, JsonArray messages, JsonArray? tools, bool addGenerationPrompt, Dictionary<string, JsonNode?>? kwargs) =>
+        template.Render(messages, addGenerationPrompt, tools is { Count: > 0 } ? tools : null, kwargs);
 
     /// <summary>
     /// As llama.cpp's server does: control-token texts in the rendered prompt (<c>&lt;|im_start|&gt;</c>, the

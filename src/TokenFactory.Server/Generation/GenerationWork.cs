@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using TokenFactory.Engine;
+using TokenFactory.Floor.Identity;
+using TokenFactory.Server.Floor;
 
 namespace TokenFactory.Server.Generation;
 
@@ -10,7 +12,7 @@ namespace TokenFactory.Server.Generation;
 /// refuses to run, so no generation can bypass the floor.
 /// </summary>
 internal abstract class GenerationWork(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, int choicesPerPrompt,
-    string id, string model, long promptTokens, long started) : IResult
+    string id, string model, long promptTokens, long started) : IResult, IMeteredWork
 {
     public IInferenceEngine Engine { get; } = engine;
     /// <summary>One engine request per choice; choices i·n … i·n+n−1 share prompt i.</summary>
@@ -34,6 +36,8 @@ internal abstract class GenerationWork(IInferenceEngine engine, IReadOnlyList<Ge
     /// <see cref="Settlement.CompleteAsync"/> before its last byte, so what a client saw complete is in the ledger.
     /// </summary>
     public abstract Task RespondAsync(HttpContext context, ChoiceRunner runner, Settlement settlement);
+
+    public IResult Admitted(MeteredRequest metered, Caller caller, string tenant) => new MeteredGeneration(this, metered, tenant);
 
     Task IResult.ExecuteAsync(HttpContext httpContext) =>
         throw new InvalidOperationException("A generation reached the response without the floor's admission (the endpoint lacks FloorFilter).");

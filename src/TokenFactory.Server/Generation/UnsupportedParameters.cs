@@ -11,7 +11,8 @@ namespace TokenFactory.Server.Generation;
 /// </summary>
 internal static class UnsupportedParameters
 {
-    public static void Check(SamplingRequest r)
+    /// <param name="serviceTiers">Whether <c>service_tier</c>'s classes are honoured here (a fleet router); else only auto/default.</param>
+    public static void Check(SamplingRequest r, bool serviceTiers = false)
     {
         if (r.StreamOptions is not null && r.Stream != true)
             throw OpenAiException.Invalid("'stream_options' is only allowed when 'stream' is true.", "stream_options");
@@ -21,13 +22,13 @@ internal static class UnsupportedParameters
             throw NotSupported("store", "this server does not store completions for later retrieval");
         if (r.Metadata is { } metadata && !IsEmpty(metadata))
             throw NotSupported("metadata", "metadata belongs to stored completions, which this server does not keep");
-        if (r.ServiceTier is not (null or "auto" or "default"))
+        if (!serviceTiers && r.ServiceTier is not (null or "auto" or "default"))
             throw NotSupported("service_tier", $"'{r.ServiceTier}' is not offered; this server has one tier ('auto' or 'default')");
     }
 
-    public static void Check(ChatCompletionRequest r)
+    public static void Check(ChatCompletionRequest r, bool serviceTiers = false)
     {
-        Check((SamplingRequest)r);
+        Check((SamplingRequest)r, serviceTiers);
         bool tools = r.Tools is { Count: > 0 };
         if (tools)
             throw NotSupported("tools", "tool calling is not implemented yet");
@@ -41,9 +42,9 @@ internal static class UnsupportedParameters
             throw NotSupported("modalities", "this server produces text only; send [\"text\"] or leave it out");
     }
 
-    public static void Check(CompletionRequest r)
+    public static void Check(CompletionRequest r, bool serviceTiers = false)
     {
-        Check((SamplingRequest)r);
+        Check((SamplingRequest)r, serviceTiers);
         if (!string.IsNullOrEmpty(r.Suffix))
             throw NotSupported("suffix", "fill-in-the-middle completions are not implemented");
         if (r.BestOf is int bestOf && bestOf != (r.N ?? 1))

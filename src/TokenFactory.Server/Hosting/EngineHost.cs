@@ -14,7 +14,7 @@ public enum EngineState
 /// Holds the engine once the background load finishes. Endpoints ask it for the engine and get a 503
 /// while the model is still loading; it owns the engine and disposes it when the host shuts down.
 /// </summary>
-public sealed class EngineHost : IDisposable
+public sealed class EngineHost : IDisposable, Floor.IServedModel
 {
     private readonly Lock _lock = new();
     private IInferenceEngine? _engine;
@@ -23,6 +23,8 @@ public sealed class EngineHost : IDisposable
     public EngineState State { get; private set; } = EngineState.Loading;
 
     public ModelSource? Source { get; private set; }
+
+    string? Floor.IServedModel.Name => Source?.Name;
 
     public string? FailureMessage { get; private set; }
 

@@ -19,6 +19,22 @@ public static class TokenFactoryServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddTokenFactory(this IServiceCollection services, IConfiguration configuration)
     {
+        services.TryAddSingleton<IEngineFactory, GgufEngineFactory>();
+        services.TryAddSingleton<EngineHost>();
+        services.TryAddSingleton<IServedModel>(sp => sp.GetRequiredService<EngineHost>());
+        services.AddTokenFactoryFloor(configuration);
+        // After the floor's start-up: the ledger's tables exist before the first request can be admitted.
+        services.AddHostedService<ModelLoader>();
+        return services;
+    }
+
+    /// <summary>
+    /// What every OpenAI-compatible front door of the project shares, the server's and the fleet router's: options
+    /// bound from the <c>TokenFactory</c> section, the cross-origin policy, metrics and traces, and the factory floor
+    /// (keys, budgets, rate limits, the ledger and its start-up and background work).
+    /// </summary>
+    public static IServiceCollection AddTokenFactoryFloor(this IServiceCollection services, IConfiguration configuration)
+    {
         services.AddOptions<ServerOptions>().Bind(configuration.GetSection(ServerOptions.Section));
         // The allowed origins' pages may call with their keys; every other cross-origin request is refused by OriginGuardMiddleware.
         services.AddCors();
@@ -34,8 +50,6 @@ public static class TokenFactoryServiceCollectionExtensions
                     "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens");
             }));
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IEngineFactory, GgufEngineFactory>();
-        services.TryAddSingleton<EngineHost>();
         services.AddTokenFactoryTelemetry(configuration);
         services.AddOptions<FloorOptions>().Bind(configuration.GetSection(FloorOptions.Section));
         services.TryAddSingleton<IFloorStore>(sp =>
@@ -50,10 +64,8 @@ public static class TokenFactoryServiceCollectionExtensions
             var meter = EnergyMeters.Create(floor.Energy, sp.GetRequiredService<IOptions<ServerOptions>>().Value.Threads, time);
             return new FloorService(sp.GetRequiredService<IFloorStore>(), floor, time, meter);
         });
-        // Before the model loader: the ledger's tables exist before the first request can be admitted.
         services.AddHostedService<FloorStartup>();
         services.AddHostedService<FloorBackground>();
-        services.AddHostedService<ModelLoader>();
         services.AddOptions<HostOptions>().Configure<IOptions<ServerOptions>>((host, server) =>
             host.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(0, server.Value.ShutdownTimeoutSeconds)));
         return services;

@@ -27,7 +27,8 @@ public sealed class ServerMetrics : IDisposable
     private readonly Histogram<double> _timeToFirstToken, _interTokenLatency, _requestDuration, _queueTime;
 
     /// <param name="scope">Tells this server's meter apart from another's in the same process (tests run many servers).</param>
-    internal ServerMetrics(EngineHost host, FloorService floor, TelemetryScope scope)
+    /// <param name="host">The engine whose load and counters are reported; null where there is none (a router).</param>
+    internal ServerMetrics(EngineHost? host, FloorService floor, TelemetryScope scope)
     {
         _meter = new Meter(new MeterOptions(MeterName) { Version = typeof(ServerMetrics).Assembly.GetName().Version?.ToString(), Scope = scope });
         _httpRequests = _meter.CreateCounter<long>(Prefix + "http_requests_total", description: "HTTP requests answered, by endpoint (route pattern) and status code.");
@@ -44,17 +45,8 @@ public sealed class ServerMetrics : IDisposable
         _promptTokens.Add(0);
         _generationTokens.Add(0);
 
-        Gauge("requests_running", "Generations the engine is running now.", () => host.Engine?.Load.Running ?? 0);
-        Gauge("requests_waiting", "Generations waiting in the engine's queue.", () => host.Engine?.Load.Waiting ?? 0);
-        Gauge("kv_cache_usage_ratio", "Fraction of the KV cache in use (0..1).", () => host.Engine?.Load.KvCacheUsage ?? 0);
-        Gauge("kv_cache_used_tokens", "KV cache positions in use.", () => host.Engine?.Load.KvCacheUsedTokens ?? 0);
-        Gauge("kv_cache_capacity_tokens", "KV cache positions available in all.", () => host.Engine?.Load.KvCacheCapacityTokens ?? 0);
-        Counter("prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", () => Counters(host).PrefixCacheQueryTokens);
-        Counter("prefix_cache_hits_total", "Prompt tokens served from the prefix cache instead of being computed.", () => Counters(host).PrefixCacheHitTokens);
-        Counter("preemptions_total", "Running sequences preempted (KV blocks freed, recomputed later) because the cache was full.", () => Counters(host).Preemptions);
-        Counter("engine_steps_total", "Batching steps run.", () => Counters(host).Steps);
-        Gauge("engine_mean_batch_sequences", "Mean sequences per batching step since start.", () => Counters(host).MeanBatchSequences);
-        Gauge("model_ready", "1 once the model is loaded and requests are served, else 0.", () => host.State == EngineState.Ready ? 1 : 0);
+        if (host is not null)
+            EngineGauges(host);
 
         // Energy and cost of what this process settled since it started (the ledger has the durable history).
         var meter = floor.EnergyMeter;
@@ -70,6 +62,24 @@ public sealed class ServerMetrics : IDisposable
         _meter.CreateObservableCounter(Prefix + "team_spend_usd_total",
             () => t.TeamSpendUsd.Select(kv => new Measurement<double>(kv.Value, new KeyValuePair<string, object?>("team", kv.Key))),
             description: "Cost of settled requests by team (\"\" without keys).");
+    }
+
+    /// <summary>The meter, for the router's own instruments (one meter, one scope, one exporter).</summary>
+    public Meter Meter => _meter;
+
+    private void EngineGauges(EngineHost host)
+    {
+        Gauge("requests_running", "Generations the engine is running now.", () => host.Engine?.Load.Running ?? 0);
+        Gauge("requests_waiting", "Generations waiting in the engine's queue.", () => host.Engine?.Load.Waiting ?? 0);
+        Gauge("kv_cache_usage_ratio", "Fraction of the KV cache in use (0..1).", () => host.Engine?.Load.KvCacheUsage ?? 0);
+        Gauge("kv_cache_used_tokens", "KV cache positions in use.", () => host.Engine?.Load.KvCacheUsedTokens ?? 0);
+        Gauge("kv_cache_capacity_tokens", "KV cache positions available in all.", () => host.Engine?.Load.KvCacheCapacityTokens ?? 0);
+        Counter("prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", () => Counters(host).PrefixCacheQueryTokens);
+        Counter("prefix_cache_hits_total", "Prompt tokens served from the prefix cache instead of being computed.", () => Counters(host).PrefixCacheHitTokens);
+        Counter("preemptions_total", "Running sequences preempted (KV blocks freed, recomputed later) because the cache was full.", () => Counters(host).Preemptions);
+        Counter("engine_steps_total", "Batching steps run.", () => Counters(host).Steps);
+        Gauge("engine_mean_batch_sequences", "Mean sequences per batching step since start.", () => Counters(host).MeanBatchSequences);
+        Gauge("model_ready", "1 once the model is loaded and requests are served, else 0.", () => host.State == EngineState.Ready ? 1 : 0);
     }
 
     public void CountHttpRequest(string endpoint, int status) =>

@@ -19,7 +19,9 @@ internal static class TelemetryServiceCollectionExtensions
     public static IServiceCollection AddTokenFactoryTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
         var scope = new TelemetryScope();
-        services.AddSingleton(sp => new ServerMetrics(sp.GetRequiredService<EngineHost>(), sp.GetRequiredService<FloorService>(), scope));
+        // The engine's gauges exist where an engine does (serve); a router has none of its own.
+        services.AddSingleton(sp => new ServerMetrics(sp.GetService<EngineHost>(), sp.GetRequiredService<FloorService>(), scope));
+        services.AddSingleton(scope);
         services.AddSingleton(_ => new ServerActivities());
         bool otlpMetrics = Configured(configuration, "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
         bool otlpTraces = Configured(configuration, "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");

@@ -1,0 +1,146 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+using TokenFactory.Router.Admission;
+using TokenFactory.Router.Proxy;
+using TokenFactory.Router.Replicas;
+using TokenFactory.Router.Routing;
+using TokenFactory.Server.Api;
+using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Floor;
+using TokenFactory.Server.Generation;
+
+namespace TokenFactory.Router.Api;
+
+/// <summary>
+/// The router's generation endpoints: each request is checked as a single server checks it (the same code), its
+/// model resolved among the replicas', its prompt shaped (rendered and tokenized as the replicas will, when the
+/// router has the model's tokenizer), its class and deadline set, and a request whose deadline no replica can meet
+/// refused at once; what remains goes to the floor to admit, then to a replica.
+/// </summary>
+internal static class GenerationPlans
+{
+    public static async Task<IResult> ChatAsync(HttpContext context, ReplicaSet replicas, ModelTokenizers tokenizers, Dispatcher dispatcher, SloClasses classes,
+        TimeProvider time, IOptions<RouterOptions> options)
+    {
+        long started = time.GetTimestamp();
+        var (request, raw) = await RequestBody.ReadWithBytesAsync(context, OpenAiJson.Default.ChatCompletionRequest);
+        string model = ResolveModel(request.Model, replicas);
+        CallerFeature.CheckModel(context, model);
+        UnsupportedParameters.Check(request, serviceTiers: true);
+        int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
+        var plan = GenerationPlanner.Validate(request, maxTokens, request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
+        var messages = ChatPrompt.Normalize(request.Messages);
+        PromptShape shape;
+        if (tokenizers.For(model) is { } entry)
+        {
+            string prompt = ChatPrompt.Render(entry.Template, messages, tools: null, addGenerationPrompt: true, request.ChatTemplateKwargs);
+            var tokens = ChatPrompt.Tokenize(entry.Tokenizer, prompt);
+            shape = PromptShape.FromTokens(tokens, tokens.Length);
+        }
+        else
+        {
+            shape = PromptShape.FromText(string.Concat(messages.Select(m => $"{m?["role"]}\n{m?["content"]}\n")));
+        }
+        var work = Plan(context, model, "/v1/chat/completions", "chatcmpl-", raw, request, plan, shape, sequences: plan.N, "messages",
+            replicas, dispatcher, classes, time, options.Value, started);
+        return work;
+    }
+
+    public static async Task<IResult> CompletionsAsync(HttpContext context, ReplicaSet replicas, ModelTokenizers tokenizers, Dispatcher dispatcher, SloClasses classes,
+        TimeProvider time, IOptions<RouterOptions> options)
+    {
+        long started = time.GetTimestamp();
+        var (request, raw) = await RequestBody.ReadWithBytesAsync(context, OpenAiJson.Default.CompletionRequest);
+        string model = ResolveModel(request.Model, replicas);
+        CallerFeature.CheckModel(context, model);
+        UnsupportedParameters.Check(request, serviceTiers: true);
+        var plan = GenerationPlanner.Validate(request, request.MaxTokens, "max_tokens", minMaxTokens: 0);
+        PromptShape shape;
+        int prompts;
+        if (tokenizers.For(model) is { } entry)
+        {
+            var parsed = CompletionPrompts.Parse(request.Prompt, entry.Tokenizer);
+            prompts = parsed.Count;
+            shape = PromptShape.FromTokens(parsed[0].Tokens, parsed.Sum(p => (long)p.Tokens.Length));
+        }
+        else
+        {
+            var texts = request.Prompt switch
+            {
+                JsonValue v when v.TryGetValue(out string? text) => [text],
+                JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue(out string? _)) => a.Select(x => x!.GetValue<string>()).ToList(),
+                JsonArray a when a.All(x => x is JsonArray) => a.Select(x => string.Join(' ', (JsonArray)x!)).ToList(),
+                JsonArray a => [string.Join(' ', a)],
+                _ => throw OpenAiException.Invalid("'prompt' must be a string, an array of strings, an array of token ids, or an array of token-id arrays.", "prompt"),
+            };
+            prompts = Math.Max(1, texts.Count);
+            var first = PromptShape.FromText(texts.FirstOrDefault() ?? "");
+            shape = first with { Tokens = texts.Sum(t => PromptShape.FromText(t).Tokens) };
+        }
+        if ((long)prompts * plan.N > GenerationPlanner.MaxChoices)
+            throw OpenAiException.Invalid($"prompts × n must be at most {GenerationPlanner.MaxChoices}.", "n");
+        return Plan(context, model, "/v1/completions", "cmpl-", raw, request, plan, shape, sequences: prompts * plan.N, "prompt",
+            replicas, dispatcher, classes, time, options.Value, started);
+    }
+
+    private static ForwardedWork Plan(HttpContext context, string model, string path, string idPrefix, byte[] raw, SamplingRequest request,
+        GenerationPlanner.Plan plan, PromptShape shape, int sequences, string promptParam, ReplicaSet replicas, Dispatcher dispatcher, SloClasses classes,
+        TimeProvider time, RouterOptions options, long started)
+    {
+        string priority = SloClasses.Resolve(CallerFeature.Of(context), request.ServiceTier);
+        int contextLength = replicas.All.Where(r => r.Serves(model)).Select(r => r.ContextLength(options.DefaultContextLength)).DefaultIfEmpty(options.DefaultContextLength).Min();
+        long perPrompt = shape.Tokens / Math.Max(1, sequences / Math.Max(1, plan.N));
+        int maxTokens = plan.MaxTokens ?? (int)Math.Max(1, contextLength - perPrompt);
+        if (shape.Exact && perPrompt + maxTokens > contextLength)
+            throw OpenAiException.Invalid(new TokenFactory.Engine.ContextLengthExceededException((int)perPrompt, maxTokens, contextLength).Message, promptParam, "context_length_exceeded");
+        var target = classes[priority];
+        long deadline = started + (long)(target.TtftSeconds * time.TimestampFrequency);
+        var route = new RouteRequest(model, shape, sequences, priority, deadline);
+        var predicted = dispatcher.PredictTtft(route);
+        if (predicted != TimeSpan.MaxValue && predicted.TotalSeconds > target.TtftSeconds)
+            throw new OpenAiException(503,
+                $"The {priority} class's target of {target.TtftSeconds:0.###} s to the first token cannot be met now (about {predicted.TotalSeconds:0.#} s): the fleet is busy. Retry later, or send it as batch (service_tier \"flex\").",
+                OpenAiErrorTypes.Unavailable, code: "slo_unattainable")
+            {
+                RetryAfterSeconds = (int)Math.Clamp(Math.Ceiling(predicted.TotalSeconds - target.TtftSeconds), 1, 60),
+            };
+        bool stream = request.Stream == true;
+        bool clientWantsUsage = request.StreamOptions?.IncludeUsage == true;
+        return new ForwardedWork(idPrefix + Guid.NewGuid().ToString("N"), path, UpstreamBody(raw, stream), route,
+            (long)sequences * maxTokens, started, stream, clientWantsUsage) { User = request.User };
+    }
+
+    /// <summary>
+    /// The client's body for the replica: the class travels in a header (not <c>service_tier</c>, which the replica
+    /// would refuse), and a stream always asks for its usage chunk (the router meters by it and drops it if the client
+    /// did not ask).
+    /// </summary>
+    private static byte[] UpstreamBody(byte[] raw, bool stream)
+    {
+        var body = (JsonObject)JsonNode.Parse(raw)!;
+        body.Remove("service_tier");
+        if (stream)
+        {
+            var streamOptions = body["stream_options"] as JsonObject ?? new JsonObject();
+            streamOptions["include_usage"] = true;
+            body["stream_options"] = streamOptions;
+        }
+        return System.Text.Encoding.UTF8.GetBytes(body.ToJsonString());
+    }
+
+    /// <summary>The model named, among those the replicas serve; absent names the only one when there is only one.</summary>
+    public static string ResolveModel(string? requested, ReplicaSet replicas)
+    {
+        var models = replicas.Models();
+        if (requested is null)
+        {
+            return models.Count == 1 ? models.Min! : throw OpenAiException.Invalid(
+                $"'model' is required: this fleet serves {(models.Count == 0 ? "no model yet (its replicas are starting)" : string.Join(", ", models))}.", "model");
+        }
+        if (models.TryGetValue(requested, out var actual))
+            return actual;
+        throw new OpenAiException(404, $"The model '{requested}' does not exist; this fleet serves: {(models.Count == 0 ? "nothing yet (its replicas are starting)" : string.Join(", ", models))}.",
+            OpenAiErrorTypes.InvalidRequest, "model", "model_not_found");
+    }
+}

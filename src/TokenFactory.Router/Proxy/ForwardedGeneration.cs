@@ -1,0 +1,189 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Forwarder;
+using TokenFactory.Floor;
+using TokenFactory.Router.Admission;
+using TokenFactory.Router.Replicas;
+using TokenFactory.Router.Telemetry;
+using TokenFactory.Server.Api;
+using TokenFactory.Server.Floor;
+
+namespace TokenFactory.Router.Proxy;
+
+/// <summary>
+/// An admitted request, forwarded: it waits for a replica (earliest deadline first), goes out through YARP, and comes
+/// back relayed and metered. A replica that cannot be reached, or refuses for load, before anything reached the client
+/// is marked down (when unreachable) and the request goes once more to another one. However it ends (answered,
+/// refused, cut, the client gone while it waited), the admission is settled or withdrawn exactly once: with the usage
+/// the replica reported (or the tokens counted on the way) and the replica that served it.
+/// </summary>
+internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest metered, string tenant) : IResult
+{
+    public async Task ExecuteAsync(HttpContext context)
+    {
+        var services = context.RequestServices;
+        var time = services.GetRequiredService<TimeProvider>();
+        var metrics = services.GetRequiredService<RouterMetrics>();
+        var run = new Run(work, metered, tenant, context, services, time, metrics);
+        try
+        {
+            await run.ForwardAsync();
+        }
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // the client left (while the request waited for a replica, or as its answer was relayed): settled below
+        }
+        finally
+        {
+            if (!metered.Admission.IsSettled)
+            {
+                // Whatever went wrong, the reservation is released and the ledger gets what was produced.
+                int status = context.RequestAborted.IsCancellationRequested ? ErrorMapper.ClientClosedRequest : Math.Max(context.Response.StatusCode, 500);
+                await run.SettleAsync(status);
+            }
+        }
+    }
+
+    /// <summary>One request's forwarding: the attempts, the usage seen and how it is settled.</summary>
+    private sealed class Run(ForwardedWork work, MeteredRequest metered, string tenant, HttpContext context, IServiceProvider services, TimeProvider time, RouterMetrics metrics)
+    {
+        private readonly RelayedUsage _usage = new(time, work.Started);
+        private readonly FloorService _floor = services.GetRequiredService<FloorService>();
+        private readonly ILogger _logger = services.GetRequiredService<ILogger<ForwardedGeneration>>();
+        private Replica? _servedBy;
+
+        private ForwardedWork Work => work;
+        private Floor.Admission Admission => metered.Admission;
+
+        public async Task ForwardAsync()
+        {
+            var dispatcher = services.GetRequiredService<Dispatcher>();
+            var replicas = services.GetRequiredService<ReplicaSet>();
+            var forwarder = services.GetRequiredService<IHttpForwarder>();
+            var options = services.GetRequiredService<IOptions<RouterOptions>>().Value;
+            string? token = services.GetRequiredService<RouterToken>().Value;
+            var http = replicas.ClusterState?.Model.HttpClient ?? throw new InvalidOperationException("YARP's cluster is not loaded.");
+
+            Replica? tried = null;
+            for (int attempt = 1; ; attempt++)
+            {
+                Dispatcher.Lease lease;
+                try
+                {
+                    lease = await dispatcher.AcquireAsync(Work.Route, tried, context.RequestAborted);
+                }
+                catch (OpenAiException e)
+                {
+                    await WithdrawAsync(e.Status, e); // nothing ran anywhere
+                    throw;
+                }
+                var replica = lease.Replica;
+                _servedBy = replica;
+                UpstreamRelay relay;
+                UpstreamTransformer transformer;
+                ForwarderError error;
+                using (lease)
+                {
+                    using var idle = new IdleTimeout(TimeSpan.FromSeconds(Math.Max(1, options.UpstreamTimeoutSeconds)), context.RequestAborted);
+                    relay = new UpstreamRelay(Work, _usage, SettleAsync, idle);
+                    transformer = new UpstreamTransformer(replica, Work, tenant, token, canRetry: attempt == 1, relay, idle);
+                    // YARP sends the request's body: the client's, as planned (usage asked for, the class in a header).
+                    context.Request.Body = new MemoryStream(Work.UpstreamBody, writable: false);
+                    context.Request.ContentLength = Work.UpstreamBody.Length;
+                    context.Request.ContentType = "application/json";
+                    error = await forwarder.SendAsync(context, replica.Url.ToString().TrimEnd('/'), http,
+                        new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromDays(1) }, transformer, idle.Token);
+                    if (!transformer.Answered && idle.Expired)
+                        error = ForwarderError.RequestTimedOut;
+                }
+                context.RequestAborted.ThrowIfCancellationRequested();
+
+                // Only a failure to reach the replica or hear from it counts against it.
+                bool unreachable = !transformer.Answered && error is ForwarderError.Request or ForwarderError.RequestTimedOut;
+                if (unreachable)
+                    replicas.MarkDown(replica, TimeSpan.FromSeconds(1));
+                if ((unreachable || transformer.RetryReason is not null) && !context.Response.HasStarted)
+                {
+                    string reason = transformer.RetryReason ?? (error is ForwarderError.RequestTimedOut ? "upstream_timeout" : "upstream_unreachable");
+                    metrics.Retried(replica, reason, attempt == 1);
+                    RouterLog.Failover(_logger, Work.Id, replica.Name, reason, attempt);
+                    if (attempt == 1)
+                    {
+                        tried = replica;
+                        context.Response.Clear();
+                        continue;
+                    }
+                    var failure = new OpenAiException(503, $"No replica could take this request ({reason} from {replica.Name}, after one retry elsewhere).",
+                        OpenAiErrorTypes.Unavailable, code: "no_replica_available") { RetryAfterSeconds = 1 };
+                    await WithdrawAsync(503, failure);
+                    throw failure;
+                }
+                if (!transformer.Answered && error is not ForwarderError.None)
+                {
+                    RouterLog.ForwardFailed(_logger, Work.Id, replica.Name, error.ToString(), context.Features.Get<IForwarderErrorFeature>()?.Exception);
+                    var failure = new OpenAiException(502, $"The router could not forward this request to {replica.Name} ({error}).", OpenAiErrorTypes.Server, code: "upstream_error");
+                    await WithdrawAsync(502, failure);
+                    throw failure;
+                }
+                if (relay.Failure is { } broken && !context.Response.HasStarted)
+                {
+                    // The replica's answer could not be relayed (not an OpenAI answer, or cut before its end): nothing
+                    // reached the client, which gets this error; what the replica may have computed is settled below.
+                    if (relay.Cut)
+                        metrics.StreamCut(replica);
+                    await SettleAsync(broken.Status);
+                    metrics.Finished(replica, Work, _usage, broken.Status);
+                    throw broken;
+                }
+                if (relay.Status is >= 400 and < 500 || (relay.Status >= 500 && _usage.TokensSeen == 0 && !relay.Cut))
+                {
+                    // The replica refused it, or failed before producing anything: the client has the replica's error; it
+                    // never ran, so it is counted as a refusal rather than charged.
+                    var refusal = new OpenAiException(relay.Status, relay.ErrorCode ?? "upstream error", OpenAiErrorTypes.Server, code: relay.ErrorCode);
+                    await WithdrawAsync(relay.Status, refusal);
+                    return;
+                }
+                if (relay.Cut)
+                {
+                    metrics.StreamCut(replica);
+                    RouterLog.StreamCut(_logger, Work.Id, replica.Name, _usage.TokensSeen);
+                }
+                await SettleAsync(relay.Status); // a cut stream: what was produced, at 502
+                metrics.Finished(replica, Work, _usage, relay.Status);
+                return;
+            }
+        }
+
+        public async Task SettleAsync(int status)
+        {
+            if (Admission.IsSettled)
+                return;
+            await Admission.SettleAsync(Outcome(status));
+            metrics.Server.RecordRequestDuration(time.GetElapsedTime(Work.Started));
+        }
+
+        private async Task WithdrawAsync(int status, Exception reason)
+        {
+            if (await Admission.WithdrawAsync(CancellationToken.None))
+                FloorFilter.RecordRefusal(_floor, metrics.Server, Admission.Caller, Admission.Model, Admission.Endpoint, status, reason);
+        }
+
+        private UsageOutcome Outcome(int status) => new()
+        {
+            RequestId = Work.Id,
+            Status = status,
+            // A stream cut before its usage came: the prompt was computed if any token came out.
+            PromptTokens = _usage.PromptTokens ?? (_usage.TokensSeen > 0 ? Work.PromptTokens : 0),
+            CachedPromptTokens = _usage.CachedPromptTokens,
+            CompletionTokens = _usage.Completion,
+            QueueTime = _usage.QueueTime,
+            TimeToFirstToken = _usage.TimeToFirstToken ?? TimeSpan.Zero,
+            Duration = time.GetElapsedTime(Work.Started),
+            Work = _usage.Work,
+            Replica = _servedBy?.Name,
+            EnergyEstimated = _usage.EnergyEstimated,
+        };
+    }
+}

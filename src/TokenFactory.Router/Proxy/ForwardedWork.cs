@@ -1,0 +1,35 @@
+using Microsoft.AspNetCore.Http;
+using TokenFactory.Floor.Identity;
+using TokenFactory.Router.Routing;
+using TokenFactory.Server.Floor;
+
+namespace TokenFactory.Router.Proxy;
+
+/// <summary>
+/// A generation request the router has checked and shaped, ready to forward: the floor admits it like any other
+/// (<see cref="IMeteredWork"/>), then <see cref="ForwardedGeneration"/> places it on a replica and relays the answer.
+/// </summary>
+internal sealed class ForwardedWork(string id, string path, byte[] upstreamBody, RouteRequest route, long maxCompletionTokens, long started,
+    bool stream, bool clientWantsUsage) : IMeteredWork, IResult
+{
+    public string Id { get; } = id;
+    public string Model => Route.Model;
+    public long PromptTokens => Route.Shape.Tokens;
+    public long MaxCompletionTokens { get; } = maxCompletionTokens;
+    public string? User { get; init; }
+    public long Started { get; } = started;
+
+    /// <summary>The endpoint on the replica: <c>/v1/chat/completions</c> or <c>/v1/completions</c>.</summary>
+    public string Path { get; } = path;
+    /// <summary>The body sent upstream: the client's, with the usage chunk asked for when it streams.</summary>
+    public byte[] UpstreamBody { get; } = upstreamBody;
+    public RouteRequest Route { get; } = route;
+    public bool Stream { get; } = stream;
+    /// <summary>Whether the client asked for the stream's usage chunk (the router always asks the replica for it, to meter).</summary>
+    public bool ClientWantsUsage { get; } = clientWantsUsage;
+
+    public IResult Admitted(MeteredRequest metered, Caller caller, string tenant) => new ForwardedGeneration(this, metered, tenant);
+
+    Task IResult.ExecuteAsync(HttpContext httpContext) =>
+        throw new InvalidOperationException("A forwarded generation reached the response without the floor's admission (the endpoint lacks FloorFilter).");
+}

@@ -1,0 +1,54 @@
+using System.Text.Json.Nodes;
+using TokenFactory.Engine;
+
+namespace TokenFactory.Router.Proxy;
+
+/// <summary>
+/// What the router saw of one answer as it relayed it: the replica's usage (and the engine's work, which a TokenFactory
+/// replica adds for its router), the tokens it counted on the way (all there is when a stream was cut), and when the
+/// first one passed.
+/// </summary>
+internal sealed class RelayedUsage(TimeProvider time, long started)
+{
+    public long? PromptTokens { get; private set; }
+    public long CachedPromptTokens { get; private set; }
+    public long? CompletionTokens { get; private set; }
+    /// <summary>Content pieces relayed (a streamed chunk is a token): the count a cut stream is metered by.</summary>
+    public long TokensSeen { get; private set; }
+    public TimeSpan? TimeToFirstToken { get; private set; }
+    public TimeSpan? LastToken { get; private set; }
+    public WorkShare Work { get; private set; }
+    public TimeSpan QueueTime { get; private set; }
+    public bool? EnergyEstimated { get; private set; }
+
+    public void Token(int pieces = 1)
+    {
+        var now = time.GetElapsedTime(started);
+        TimeToFirstToken ??= now;
+        LastToken = now;
+        TokensSeen += pieces;
+    }
+
+    /// <summary>Reads OpenAI's usage object, and the <c>tokenfactory</c> work a replica adds to it for its router.</summary>
+    public void Read(JsonObject usage)
+    {
+        PromptTokens = (long?)usage["prompt_tokens"] ?? PromptTokens;
+        CompletionTokens = (long?)usage["completion_tokens"] ?? CompletionTokens;
+        CachedPromptTokens = (long?)usage["prompt_tokens_details"]?["cached_tokens"] ?? CachedPromptTokens;
+        if (usage["tokenfactory"] is JsonObject work)
+        {
+            double prefill = (double?)work["prefill_seconds"] ?? 0, decode = (double?)work["decode_seconds"] ?? 0, joules = (double?)work["energy_joules"] ?? 0;
+            double share = prefill + decode > 0 ? prefill / (prefill + decode) : 0;
+            Work = new WorkShare(prefill, decode, joules * share, joules * (1 - share));
+            QueueTime = TimeSpan.FromSeconds((double?)work["queue_seconds"] ?? 0);
+            EnergyEstimated = (bool?)work["energy_estimated"];
+        }
+    }
+
+    /// <summary>Completion tokens: the replica's count when it gave one, else what passed through.</summary>
+    public long Completion => CompletionTokens ?? TokensSeen;
+
+    /// <summary>Time per output token after the first, as the client saw them arrive.</summary>
+    public TimeSpan? TimePerOutputToken => TimeToFirstToken is { } first && LastToken is { } last && TokensSeen > 1
+        ? (last - first) / (TokensSeen - 1) : null;
+}

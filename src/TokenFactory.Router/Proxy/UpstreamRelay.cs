@@ -1,0 +1,280 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using TokenFactory.Server.Api;
+using TokenFactory.Server.Contracts;
+
+namespace TokenFactory.Router.Proxy;
+
+/// <summary>
+/// Copies a replica's answer to the client event by event, metering it on the way: a stream's usage chunk (which the
+/// router always asks for) is read and dropped unless the client asked for it too; the engine's work a replica adds to
+/// the usage is read and removed; the ledger is settled before the last byte (<c>[DONE]</c>, or a body's end), as a
+/// single server does. A stream the replica stops sending mid-way ends with an OpenAI error event, never a hang.
+/// </summary>
+internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func<int, Task> settle, IdleTimeout idle)
+{
+    private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+    private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
+
+    /// <summary>How the answer ended: 200, the replica's error status, or 502 when its stream broke off.</summary>
+    public int Status { get; private set; } = 200;
+
+    /// <summary>The error code of a replica's error answer or error event, when there was one.</summary>
+    public string? ErrorCode { get; private set; }
+
+    /// <summary>The stream broke off before its end (the replica died, or sent nothing for too long).</summary>
+    public bool Cut { get; private set; }
+
+    /// <summary>
+    /// Why the answer could not be relayed when nothing of it reached the client (it is not an OpenAI answer, or it
+    /// broke off before its end): the client gets this error. Recorded rather than thrown inside YARP's callback.
+    /// </summary>
+    public OpenAiException? Failure { get; private set; }
+
+    public async Task CopySseAsync(Stream upstream, HttpContext context)
+    {
+        var reader = PipeReader.Create(upstream);
+        var body = context.Response.Body;
+        bool done = false;
+        try
+        {
+            while (!done)
+            {
+                ReadResult result;
+                try
+                {
+                    result = await reader.ReadAsync(idle.Token);
+                }
+                catch (Exception e) when (e is OperationCanceledException or IOException or HttpRequestException && !context.RequestAborted.IsCancellationRequested)
+                {
+                    break; // the replica went silent or away
+                }
+                idle.Rearm();
+                var buffer = result.Buffer;
+                while (!done && TryReadEvent(ref buffer, out var evt))
+                    done = await RelayEventAsync(evt, body, context.RequestAborted);
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                    break;
+            }
+        }
+        finally
+        {
+            await reader.CompleteAsync();
+        }
+        if (!done)
+        {
+            Cut = true;
+            Status = 502;
+            await WriteAsync(body, ErrorEvent("The replica serving this stream stopped before its end; the text above is all it produced.", "upstream_stream_cut"), context.RequestAborted);
+            await body.WriteAsync(Done, context.RequestAborted);
+            await body.FlushAsync(context.RequestAborted);
+        }
+    }
+
+    /// <returns>True once the stream's end was relayed.</returns>
+    private async Task<bool> RelayEventAsync(ReadOnlySequence<byte> evt, Stream body, CancellationToken aborted)
+    {
+        byte[] bytes = evt.ToArray();
+        if (!bytes.AsSpan().StartsWith("data: "u8))
+        {
+            await WriteAsync(body, bytes, aborted); // a comment or another field: passed on as it is
+            return false;
+        }
+        var payload = bytes.AsSpan(6);
+        if (payload.SequenceEqual("[DONE]"u8))
+        {
+            await settle(Status); // in the ledger before the client can see the end
+            await body.WriteAsync(Done, aborted);
+            await body.FlushAsync(aborted);
+            return true;
+        }
+        JsonObject? chunk;
+        try
+        {
+            chunk = JsonNode.Parse(payload) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            chunk = null;
+        }
+        if (chunk is null)
+        {
+            await WriteAsync(body, bytes, aborted);
+            return false;
+        }
+        if (chunk["error"] is JsonObject error)
+        {
+            Status = 502;
+            ErrorCode = (string?)error["code"] ?? "upstream_error";
+            await WriteAsync(body, bytes, aborted);
+            return false;
+        }
+        int pieces = 0;
+        if (chunk["choices"] is JsonArray choices)
+        {
+            foreach (var choice in choices)
+            {
+                string? text = (string?)choice?["delta"]?["content"] ?? (string?)choice?["delta"]?["reasoning_content"] ?? (string?)choice?["text"];
+                if (!string.IsNullOrEmpty(text))
+                    pieces++;
+            }
+        }
+        if (pieces > 0)
+            usage.Token(pieces);
+        if (chunk["usage"] is JsonObject used)
+        {
+            usage.Read(used);
+            used.Remove("tokenfactory");
+            bool usageOnly = chunk["choices"] is JsonArray { Count: 0 };
+            if (usageOnly && !work.ClientWantsUsage)
+                return false; // the router asked for it to meter; the client did not
+            await WriteAsync(body, Encoding.UTF8.GetBytes("data: " + chunk.ToJsonString(OpenAiJson.Default.Options)), aborted);
+            return false;
+        }
+        await WriteAsync(body, bytes, aborted);
+        return false;
+    }
+
+    public async Task CopyJsonAsync(Stream upstream, HttpContext context)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = await ReadAllAsync(upstream);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or HttpRequestException && !context.RequestAborted.IsCancellationRequested)
+        {
+            Cut = true;
+            Failure = new OpenAiException(502, "The replica stopped before its answer was complete.", OpenAiErrorTypes.Server, code: "upstream_stream_cut");
+            return;
+        }
+        catch (OpenAiException e)
+        {
+            Failure = e;
+            return;
+        }
+        JsonObject? answer;
+        try
+        {
+            answer = JsonNode.Parse(bytes) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            answer = null;
+        }
+        if (answer is null || answer["choices"] is not JsonArray choices)
+        {
+            Failure = new OpenAiException(502, "The replica answered with something that is not an OpenAI completion.", OpenAiErrorTypes.Server, code: "bad_upstream_response");
+            return;
+        }
+        usage.Token(choices.Count);
+        if (answer["usage"] is JsonObject used)
+        {
+            usage.Read(used);
+            used.Remove("tokenfactory");
+        }
+        await settle(200); // in the ledger before the client can see the answer
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(answer.ToJsonString(OpenAiJson.Default.Options)), context.RequestAborted);
+    }
+
+    /// <summary>A replica's error answer (4xx/5xx): relayed as it is, its code kept for the ledger's refusal count.</summary>
+    public async Task CopyErrorAsync(Stream upstream, HttpContext context, int status)
+    {
+        Status = status;
+        byte[] bytes;
+        try
+        {
+            bytes = await ReadAllAsync(upstream);
+            ErrorCode = (string?)(JsonNode.Parse(bytes)?["error"]?["code"]) ?? $"upstream_{status}";
+        }
+        catch (Exception e) when (e is JsonException or OperationCanceledException or IOException or HttpRequestException or OpenAiException
+            && !context.RequestAborted.IsCancellationRequested)
+        {
+            Failure = new OpenAiException(502, $"The replica answered {status} with a body that is not an OpenAI error.", OpenAiErrorTypes.Server, code: "bad_upstream_response");
+            return;
+        }
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
+    }
+
+    private async Task<byte[]> ReadAllAsync(Stream upstream)
+    {
+        using var memory = new MemoryStream();
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            int read;
+            while ((read = await upstream.ReadAsync(buffer, idle.Token)) > 0)
+            {
+                idle.Rearm();
+                memory.Write(buffer, 0, read);
+                if (memory.Length > MaxBodyBytes)
+                    throw new OpenAiException(502, "The replica's answer is larger than the router relays.", OpenAiErrorTypes.Server, code: "bad_upstream_response");
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        return memory.ToArray();
+    }
+
+    /// <summary>An answer the router buffers (not a stream) may be at most this large.</summary>
+    private const int MaxBodyBytes = 64 * 1024 * 1024;
+
+    private static bool TryReadEvent(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> evt)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        if (reader.TryReadTo(out evt, EventEnd, advancePastDelimiter: true))
+        {
+            buffer = buffer.Slice(reader.Position);
+            return true;
+        }
+        return false;
+    }
+
+    private static async Task WriteAsync(Stream body, byte[] eventWithoutEnd, CancellationToken aborted)
+    {
+        await body.WriteAsync(eventWithoutEnd, aborted);
+        await body.WriteAsync(EventEnd, aborted);
+        await body.FlushAsync(aborted);
+    }
+
+    private static byte[] ErrorEvent(string message, string code) =>
+        Encoding.UTF8.GetBytes("data: " + JsonSerializer.Serialize(
+            new ErrorResponse { Error = new ErrorBody { Message = message, Type = OpenAiErrorTypes.Server, Code = code } }, OpenAiJson.Default.ErrorResponse));
+}
+
+/// <summary>
+/// One timer for a request to a replica: headers must arrive, and then each piece of the body, within
+/// <see cref="RouterOptions.UpstreamTimeoutSeconds"/>; <see cref="Rearm"/> on every piece makes it an idle timeout.
+/// </summary>
+internal sealed class IdleTimeout(TimeSpan timeout, CancellationToken aborted) : IDisposable
+{
+    private readonly CancellationTokenSource _cts = CreateArmed(timeout, aborted);
+
+    public CancellationToken Token => _cts.Token;
+
+    public bool Expired => _cts.IsCancellationRequested && !aborted.IsCancellationRequested;
+
+    public void Rearm()
+    {
+        if (!_cts.IsCancellationRequested)
+            _cts.CancelAfter(timeout);
+    }
+
+    public void Dispose() => _cts.Dispose();
+
+    private static CancellationTokenSource CreateArmed(TimeSpan timeout, CancellationToken aborted)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        cts.CancelAfter(timeout);
+        return cts;
+    }
+}

@@ -1,0 +1,112 @@
+using TokenFactory.Router.Routing;
+
+namespace TokenFactory.Router.Replicas;
+
+/// <summary>
+/// One upstream server: where it is, what it serves, its latest reported load, what the router believes its prefix
+/// cache holds, and what the router has in flight there (known at once, before any status poll reports it).
+/// </summary>
+public sealed class Replica
+{
+    private readonly Lock _lock = new();
+    private HashSet<string> _models = new(StringComparer.OrdinalIgnoreCase);
+    private int _inFlightSequences;
+    private long _inFlightPrefillTokens;
+    private long _sentSinceStatus;
+
+    public Replica(string id, Uri url, int defaultMaxRunning)
+    {
+        Id = id;
+        Url = url;
+        Name = url.Authority;
+        DefaultMaxRunning = defaultMaxRunning;
+        Index = new PrefixIndex(4096);
+    }
+
+    /// <summary>Its destination id in YARP's cluster.</summary>
+    public string Id { get; }
+    public Uri Url { get; }
+    /// <summary>How it is named in the <c>x-tokenfactory-replica</c> header, the ledger and metrics: host:port.</summary>
+    public string Name { get; }
+    public int DefaultMaxRunning { get; }
+    public PrefixIndex Index { get; }
+
+    /// <summary>The latest <c>/internal/status</c>; null for a server that has none (or has not answered yet).</summary>
+    public ReplicaStatus? Status { get; private set; }
+    public DateTimeOffset? StatusAt { get; private set; }
+    /// <summary>Whether the status endpoint ever answered: a TokenFactory replica, not a third-party server.</summary>
+    public bool ReportsStatus { get; private set; }
+
+    public bool IsDraining => Status is { Draining: true } or { State: "draining" };
+
+    public int MaxRunning => Status is { MaxRunning: > 0 } s ? s.MaxRunning : DefaultMaxRunning;
+
+    public int ContextLength(int fallback) => Status is { ContextLength: > 0 } s ? s.ContextLength : fallback;
+
+    /// <summary>Prefill speed as measured by the replica, or a cautious guess until it has measured one.</summary>
+    public double PrefillTokensPerSecond => Status is { PrefillTokensPerSecond: > 0 } s ? s.PrefillTokensPerSecond : 1000;
+
+    public IReadOnlySet<string> Models
+    {
+        get
+        {
+            lock (_lock)
+                return _models;
+        }
+    }
+
+    public int InFlightSequences => Volatile.Read(ref _inFlightSequences);
+
+    /// <summary>
+    /// Prompt tokens queued there: what the replica last reported still to compute, plus what the router sent since
+    /// (the report does not include it yet); for a server without a report, all the prompt work in flight there.
+    /// </summary>
+    public long QueuedPrefillTokens => Status is { } s
+        ? s.PendingPrefillTokens + Interlocked.Read(ref _sentSinceStatus)
+        : Interlocked.Read(ref _inFlightPrefillTokens);
+    public long InFlightPrefillTokens => Interlocked.Read(ref _inFlightPrefillTokens);
+
+    public bool Serves(string model)
+    {
+        lock (_lock)
+            return _models.Contains(model);
+    }
+
+    public void SetModels(IEnumerable<string> models)
+    {
+        var set = new HashSet<string>(models, StringComparer.OrdinalIgnoreCase);
+        lock (_lock)
+            _models = set;
+    }
+
+    public void SetStatus(ReplicaStatus status, DateTimeOffset at)
+    {
+        Status = status;
+        StatusAt = at;
+        Interlocked.Exchange(ref _sentSinceStatus, 0); // the replica now counts what was sent before in its own pending prefill
+        ReportsStatus = true;
+        if (status.KvBlocksTotal > 0)
+            Index.Capacity = (int)Math.Min(int.MaxValue, status.KvBlocksTotal);
+        if (status.Model is { Length: > 0 } model)
+            SetModels([model]);
+    }
+
+    public void ClearStatus() => Status = null;
+
+    /// <summary>A request of <paramref name="sequences"/> choices and <paramref name="prefillTokens"/> new prompt tokens was sent there.</summary>
+    public void Begin(int sequences, long prefillTokens)
+    {
+        Interlocked.Add(ref _inFlightSequences, sequences);
+        Interlocked.Add(ref _inFlightPrefillTokens, prefillTokens);
+        Interlocked.Add(ref _sentSinceStatus, prefillTokens);
+    }
+
+    public void End(int sequences, long prefillTokens)
+    {
+        Interlocked.Add(ref _inFlightSequences, -sequences);
+        Interlocked.Add(ref _inFlightPrefillTokens, -prefillTokens);
+    }
+
+    /// <summary>Whether the router may send it <paramref name="sequences"/> more now: its slots plus a shallow queue.</summary>
+    public bool HasRoomFor(int sequences, int queueDepth) => InFlightSequences == 0 || InFlightSequences + sequences <= MaxRunning + queueDepth;
+}

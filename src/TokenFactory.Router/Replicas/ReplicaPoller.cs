@@ -1,0 +1,162 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TokenFactory.Router.Admission;
+using TokenFactory.Router.Telemetry;
+
+namespace TokenFactory.Router.Replicas;
+
+/// <summary>
+/// Reads every replica's load every <see cref="RouterOptions.StatusIntervalMilliseconds"/> (200 ms): a TokenFactory
+/// replica's <c>/internal/status</c>, or a third-party server's <c>/v1/models</c> (for what it serves; its load is
+/// then only what the router has in flight there). A replica that cannot be reached is marked down at once, so it is
+/// out of rotation within one interval plus the poll's timeout; one that answers again comes back, its prefix index
+/// cleared (it may have restarted with an empty cache). Each round wakes the dispatcher: room may have opened.
+/// </summary>
+internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, RouterMetrics metrics, IOptions<RouterOptions> options,
+    RouterToken token, TimeProvider time, ILogger<ReplicaPoller> logger) : BackgroundService
+{
+    private readonly HttpClient _http = new(new SocketsHttpHandler
+    {
+        ConnectTimeout = TimeSpan.FromSeconds(Math.Clamp(options.Value.ConnectTimeoutSeconds, 0.1, 5)),
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+    })
+    { Timeout = TimeSpan.FromMilliseconds(Math.Max(500, 3 * options.Value.StatusIntervalMilliseconds)) };
+
+    private readonly Dictionary<Replica, bool> _reachable = [];
+    private readonly Dictionary<Replica, bool> _available = [];
+    private readonly ConcurrentDictionary<Replica, DateTimeOffset> _modelsRead = new(); // start-up's poll and the loop's first may overlap
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(20, options.Value.StatusIntervalMilliseconds)), time);
+        try
+        {
+            do
+                await PollOnceAsync(stoppingToken);
+            while (await WaitAsync(timer, stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // shutting down
+        }
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken stoppingToken)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>One poll now, for tests and for start-up (the router knows its replicas before it takes requests).</summary>
+    public async Task PollOnceAsync(CancellationToken cancellation)
+    {
+        await Task.WhenAll(replicas.All.Select(r => PollAsync(r, cancellation)));
+        NoteHealthChanges();
+        dispatcher.Wake();
+    }
+
+    private async Task PollAsync(Replica replica, CancellationToken cancellation)
+    {
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(replica.Url, "internal/status"));
+            if (token.Value is { } secret)
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", secret);
+            using var response = await _http.SendAsync(request, cancellation);
+            if (response.StatusCode == HttpStatusCode.NotFound && !replica.ReportsStatus)
+            {
+                await ReadModelsAsync(replica, cancellation); // a third-party server: no status endpoint
+                Reached(replica);
+                return;
+            }
+            if (response.StatusCode == HttpStatusCode.Unauthorized)
+            {
+                RouterLog.TokenRefused(logger, replica.Name);
+                Unreachable(replica);
+                return;
+            }
+            response.EnsureSuccessStatusCode();
+            var status = await response.Content.ReadFromJsonAsync(RouterJson.Default.ReplicaStatus, cancellation);
+            if (status is null)
+                throw new JsonException("empty status");
+            replica.SetStatus(status, time.GetUtcNow());
+            Reached(replica);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or IOException && !cancellation.IsCancellationRequested)
+        {
+            Unreachable(replica);
+        }
+    }
+
+    private async Task ReadModelsAsync(Replica replica, CancellationToken cancellation)
+    {
+        if (_modelsRead.TryGetValue(replica, out var at) && time.GetUtcNow() - at < TimeSpan.FromSeconds(5))
+            return;
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(replica.Url, "v1/models"));
+        if (token.Value is { } secret)
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", secret);
+        using var response = await _http.SendAsync(request, cancellation);
+        response.EnsureSuccessStatusCode();
+        var list = await response.Content.ReadFromJsonAsync(RouterJson.Default.UpstreamModelList, cancellation);
+        replica.SetModels(list?.Data?.Select(m => m.Id).OfType<string>() ?? []);
+        _modelsRead[replica] = time.GetUtcNow();
+    }
+
+    private void Reached(Replica replica)
+    {
+        lock (_reachable)
+        {
+            if (_reachable.TryGetValue(replica, out bool was) && !was)
+            {
+                replica.Index.Clear(); // it may have restarted: whatever it cached is gone
+                replicas.MarkUp(replica);
+                RouterLog.ReplicaBack(logger, replica.Name);
+            }
+            _reachable[replica] = true;
+        }
+    }
+
+    private void Unreachable(Replica replica)
+    {
+        replica.ClearStatus();
+        replicas.MarkDown(replica, TimeSpan.FromMilliseconds(Math.Max(250, 2 * options.Value.StatusIntervalMilliseconds)));
+        lock (_reachable)
+        {
+            if (!_reachable.TryGetValue(replica, out bool was) || was)
+                RouterLog.ReplicaDown(logger, replica.Name);
+            _reachable[replica] = false;
+        }
+    }
+
+    private void NoteHealthChanges()
+    {
+        lock (_available)
+        {
+            foreach (var r in replicas.All)
+            {
+                bool now = replicas.IsAvailable(r) && !r.IsDraining;
+                if (_available.TryGetValue(r, out bool was) && was != now)
+                    metrics.HealthChanged(r, now);
+                _available[r] = now;
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        _http.Dispose();
+        base.Dispose();
+    }
+}
