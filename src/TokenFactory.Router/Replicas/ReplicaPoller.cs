@@ -142,12 +142,15 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
 
     private void NoteHealthChanges()
     {
+        if (replicas.ClusterState is null)
+            return; // YARP has not loaded the cluster yet: nothing is known
         lock (_available)
         {
             foreach (var r in replicas.All)
             {
+                // A configured replica is presumed up: one found down at the start counts as going down.
                 bool now = replicas.IsAvailable(r) && !r.IsDraining;
-                if (_available.TryGetValue(r, out bool was) && was != now)
+                if (_available.GetValueOrDefault(r, true) != now)
                     metrics.HealthChanged(r, now);
                 _available[r] = now;
             }

@@ -42,11 +42,18 @@ public sealed class PrefixAwarePolicy : IRoutingPolicy
         foreach (var r in candidates)
         {
             double cost = Cost(request, r);
-            if (cost < bestCost || (cost == bestCost && best is not null && r.InFlightSequences < best.InFlightSequences))
+            if (cost < bestCost || (cost == bestCost && best is not null && Emptier(r, best)))
                 (best, bestCost) = (r, cost);
         }
         return best!;
     }
+
+    /// <summary>
+    /// Between equal costs (no replica holds the prompt, none is busier): the one running less, then the one believed
+    /// to cache less, so new prefixes spread over the fleet's caches instead of piling onto the first replica.
+    /// </summary>
+    private static bool Emptier(Replica r, Replica than) =>
+        r.InFlightSequences != than.InFlightSequences ? r.InFlightSequences < than.InFlightSequences : r.Index.Count < than.Index.Count;
 
     public static double Cost(RouteRequest request, Replica r)
     {
