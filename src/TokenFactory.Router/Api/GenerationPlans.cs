@@ -40,7 +40,8 @@ internal static class GenerationPlans
         }
         else
         {
-            shape = PromptShape.FromText(string.Concat(messages.Select(m => $"{m?["role"]}\n{m?["content"]}\n")));
+            // All the text a template may render: each message as sent (content parts, tool calls, names).
+            shape = PromptShape.FromText(string.Concat(messages.Select(m => m?.ToJsonString())), messages.Count);
         }
         var work = Plan(context, model, "/v1/chat/completions", "chatcmpl-", raw, request, plan, shape, sequences: plan.N, "messages",
             replicas, dispatcher, classes, time, options.Value, started);
@@ -66,17 +67,19 @@ internal static class GenerationPlans
         }
         else
         {
-            var texts = request.Prompt switch
+            // Token ids are counted exactly (and hashed as text: the blocks are only for routing); text is estimated.
+            var shapes = request.Prompt switch
             {
-                JsonValue v when v.TryGetValue(out string? text) => [text],
-                JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue(out string? _)) => a.Select(x => x!.GetValue<string>()).ToList(),
-                JsonArray a when a.All(x => x is JsonArray) => a.Select(x => string.Join(' ', (JsonArray)x!)).ToList(),
-                JsonArray a => [string.Join(' ', a)],
+                JsonValue v when v.TryGetValue(out string? text) => [PromptShape.FromText(text)],
+                JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue(out string? _)) => a.Select(x => PromptShape.FromText(x!.GetValue<string>())).ToList(),
+                JsonArray a when a.All(x => x is JsonArray) => a.Select(x => Ids((JsonArray)x!)).ToList(),
+                JsonArray a => [Ids(a)],
                 _ => throw OpenAiException.Invalid("'prompt' must be a string, an array of strings, an array of token ids, or an array of token-id arrays.", "prompt"),
             };
-            prompts = Math.Max(1, texts.Count);
-            var first = PromptShape.FromText(texts.FirstOrDefault() ?? "");
-            shape = first with { Tokens = texts.Sum(t => PromptShape.FromText(t).Tokens) };
+            if (shapes.Count == 0)
+                throw OpenAiException.Invalid("'prompt' must not be empty.", "prompt");
+            prompts = shapes.Count;
+            shape = shapes[0] with { Tokens = shapes.Sum(p => p.Tokens), MostTokens = shapes.Sum(p => p.MostTokens) };
         }
         if ((long)prompts * plan.N > GenerationPlanner.MaxChoices)
             throw OpenAiException.Invalid($"prompts × n must be at most {GenerationPlanner.MaxChoices}.", "n");
@@ -91,7 +94,8 @@ internal static class GenerationPlans
         string priority = SloClasses.Resolve(CallerFeature.Of(context), request.ServiceTier);
         int contextLength = replicas.All.Where(r => r.Serves(model)).Select(r => r.ContextLength(options.DefaultContextLength)).DefaultIfEmpty(options.DefaultContextLength).Min();
         long perPrompt = shape.Tokens / Math.Max(1, sequences / Math.Max(1, plan.N));
-        int maxTokens = plan.MaxTokens ?? (int)Math.Max(1, contextLength - perPrompt);
+        // Without max_tokens a sequence may fill the context: the bound the floor reserves (an estimated prompt may be smaller).
+        int maxTokens = plan.MaxTokens ?? (int)Math.Max(1, contextLength - (shape.Exact ? perPrompt : 0));
         if (shape.Exact && perPrompt + maxTokens > contextLength)
             throw OpenAiException.Invalid(new TokenFactory.Engine.ContextLengthExceededException((int)perPrompt, maxTokens, contextLength).Message, promptParam, "context_length_exceeded");
         var target = classes[priority];
@@ -110,6 +114,8 @@ internal static class GenerationPlans
         return new ForwardedWork(idPrefix + Guid.NewGuid().ToString("N"), path, UpstreamBody(raw, stream), route,
             (long)sequences * maxTokens, started, stream, clientWantsUsage) { User = request.User };
     }
+
+    private static PromptShape Ids(JsonArray ids) => PromptShape.FromText(string.Join(' ', ids)) with { Tokens = Math.Max(1, ids.Count), MostTokens = ids.Count + 2 };
 
     /// <summary>
     /// The client's body for the replica: the class travels in a header (not <c>service_tier</c>, which the replica

@@ -175,7 +175,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
             RequestId = Work.Id,
             Status = status,
             // A stream cut before its usage came: the prompt was computed if any token came out.
-            PromptTokens = _usage.PromptTokens ?? (_usage.TokensSeen > 0 ? Work.PromptTokens : 0),
+            PromptTokens = _usage.PromptTokens ?? (_usage.TokensSeen > 0 ? Work.Route.Shape.Tokens : 0),
             CachedPromptTokens = _usage.CachedPromptTokens,
             CompletionTokens = _usage.Completion,
             QueueTime = _usage.QueueTime,

@@ -14,7 +14,8 @@ internal sealed class ForwardedWork(string id, string path, byte[] upstreamBody,
 {
     public string Id { get; } = id;
     public string Model => Route.Model;
-    public long PromptTokens => Route.Shape.Tokens;
+    /// <summary>What the floor reserves for the prompt: exact with the model's tokenizer, else a bound it cannot exceed.</summary>
+    public long PromptTokens => Route.Shape.MostTokens;
     public long MaxCompletionTokens { get; } = maxCompletionTokens;
     public string? User { get; init; }
     public long Started { get; } = started;
