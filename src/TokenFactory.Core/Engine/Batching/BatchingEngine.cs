@@ -74,7 +74,7 @@ public sealed class BatchingEngine : IInferenceEngine
             throw new ArgumentException("A request needs at least one choice.", nameof(group));
         foreach (var choice in group.Choices)
             _core.Validate(choice);
-        var sequenceGroup = _queue.Enqueue(group.Tenant);
+        var sequenceGroup = _queue.Enqueue(group.Tenant, group.Priority);
         var readers = new IAsyncEnumerable<GenerationUpdate>[group.Choices.Count];
         for (int i = 0; i < readers.Length; i++)
         {
