@@ -54,6 +54,7 @@ public static class TokenFactoryServiceCollectionExtensions
         services.AddHostedService<FloorStartup>();
         services.AddHostedService<FloorBackground>();
         services.AddHostedService<ModelLoader>();
+        services.AddHostedService<Fleet.ReplicaLifecycle>();
         services.AddOptions<HostOptions>().Configure<IOptions<ServerOptions>>((host, server) =>
             host.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(0, server.Value.ShutdownTimeoutSeconds)));
         return services;
