@@ -29,9 +29,6 @@ internal sealed class ChildProcess : IDisposable
     /// <summary>Completes with the exit code when the process ends, whoever ended it.</summary>
     public Task<int> Exited => _exited.Task;
 
-    /// <summary>Set once we asked it to stop: its exit is then expected, not a failure to report.</summary>
-    public bool Stopping { get; private set; }
-
     public static ChildProcess Start(string name, Uri url, ProcessStartInfo start, TextWriter output)
     {
         start.RedirectStandardOutput = true;
@@ -53,7 +50,6 @@ internal sealed class ChildProcess : IDisposable
     /// <returns>Its exit code.</returns>
     public async Task<int> StopAsync(TimeSpan grace)
     {
-        Stopping = true;
         if (!_exited.Task.IsCompleted)
         {
             if (OperatingSystem.IsWindows() || kill(_process.Id, SigTerm) != 0)

@@ -29,14 +29,14 @@ internal sealed class FloorStartup(FloorService floor, IOptions<ServerOptions> o
         }
         if (interrupted.Count > 0)
             FloorLog.ReleasedInterrupted(logger, interrupted.Count, string.Join(", ", interrupted.Select(r => r.TeamId ?? "-").Distinct()));
-        if (options.Value.Fleet.IsReplica)
+        // A replica answers only its router, which checks keys: ReplicaLifecycle says so instead.
+        if (!options.Value.Fleet.IsReplica)
         {
-            // ReplicaLifecycle says who may call.
+            if (!floor.Options.RequiresKeys)
+                FloorLog.NoAuth(logger);
+            else if (string.IsNullOrEmpty(floor.Options.AdminKey) && (await floor.Store.ListKeysAsync(cancellation: cancellationToken)).Count == 0)
+                FloorLog.Locked(logger);
         }
-        else if (!floor.Options.RequiresKeys)
-            FloorLog.NoAuth(logger);
-        else if (string.IsNullOrEmpty(floor.Options.AdminKey) && (await floor.Store.ListKeysAsync(cancellation: cancellationToken)).Count == 0)
-            FloorLog.Locked(logger);
         string meter = floor.EnergyMeter is { } m ? (m.IsEstimated ? $"{m.Source} (configured watts × utilization)" : m.Source) : "none";
         FloorLog.Ready(logger, where, meter, string.IsNullOrEmpty(floor.Options.AdminKey) ? "disabled (no admin key)" : "enabled");
     }

@@ -23,7 +23,7 @@ namespace TokenFactory.Engine.Batching;
 /// blocks, so prefix caching is off for them.
 /// </para>
 /// </summary>
-public sealed class Scheduler
+public sealed partial class Scheduler
 {
     private readonly KvBlockPool _pool;
     private readonly Models.RecurrentState? _states;
@@ -33,12 +33,6 @@ public sealed class Scheduler
     private readonly Stack<ScheduledSequence> _freeSlots = new();
     private readonly List<ScheduledSequence> _planned = [];
     private int _budget;
-    /// <summary>This step: whether an interactive sequence runs, and the batch-class prompt tokens planned so far (<see cref="PrefillRoom"/>).</summary>
-    private bool _interactiveRunning;
-    private int _batchPrefillPlanned;
-
-    /// <summary>While an interactive sequence runs, batch-class prompts get at most 1/this of a step's token budget.</summary>
-    public const int BatchShareWhileInteractive = 4;
 
     public Scheduler(KvBlockPool pool, int maxBatchTokens, int maxRunning, bool prefixCaching = true, int? watermarkBlocks = null,
         Models.RecurrentState? states = null)
@@ -192,30 +186,6 @@ public sealed class Scheduler
         Plan(s, n);
         return index + 1;
     }
-
-    /// <summary>The running sequence to preempt when blocks run out: the newest of the lowest class.</summary>
-    private int VictimIndex()
-    {
-        int victim = _running.Count - 1;
-        for (int i = victim - 1; i >= 0; i--)
-        {
-            if (_running[i].Group.Priority > _running[victim].Group.Priority)
-                victim = i;
-        }
-        return victim;
-    }
-
-    /// <summary>
-    /// Tokens this sequence's prompt may still take in this step beyond the budget: unlimited except for batch-class
-    /// prompts while an interactive sequence runs (a quarter of the step between them). Decodes are never limited.
-    /// </summary>
-    private int PrefillRoom(Sequence s) => IsBatchPrefill(s) && _interactiveRunning
-        ? Math.Max(0, Math.Max(1, MaxBatchTokens / BatchShareWhileInteractive) - _batchPrefillPlanned)
-        : int.MaxValue;
-
-    /// <summary>A batch-class sequence with prompt (or recomputation) tokens to run, not a decode.</summary>
-    private static bool IsBatchPrefill(Sequence s) =>
-        s.Group.Priority == PriorityClass.Batch && !(s.UncomputedCount == 1 && s.GeneratedCount > 0);
 
     /// <summary>
     /// The waiting sequence to admit next, or -1: a preempted one first (it holds progress), the highest class among
