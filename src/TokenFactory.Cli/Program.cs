@@ -20,7 +20,12 @@ public static class Program
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
         }
-        var root = new RootCommand("TokenFactory: run open-weights GGUF models on your own machines.")
+        return CreateRootCommand().Parse(args).Invoke();
+    }
+
+    /// <summary>Every command and option; tests parse deployment manifests' command lines with it.</summary>
+    public static RootCommand CreateRootCommand() =>
+        new("TokenFactory: run open-weights GGUF models on your own machines.")
         {
             RunCommand.Create(),
             InspectCommand.Create(),
@@ -33,7 +38,6 @@ public static class Program
             BudgetsCommand.Create(),
             UsageCommand.Create(),
             BenchCommand.Create(BenchServeCommand.Create(), BenchEngineCommand.Create(), BenchModelCommand.Create("model"), BenchFloorCommand.Create()),
+            FactoryCommand.Create(),
         };
-        return root.Parse(args).Invoke();
-    }
 }

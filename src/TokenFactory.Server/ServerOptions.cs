@@ -62,6 +62,21 @@ public sealed class ServerOptions
 
     /// <summary>Which web pages may call the API from a browser (none by default).</summary>
     public CorsSettings Cors { get; set; } = new();
+
+    /// <summary>This server as a replica behind a fleet's router (<c>TokenFactory:Fleet:*</c>).</summary>
+    public FleetSettings Fleet { get; set; } = new();
+}
+
+public sealed class FleetSettings
+{
+    /// <summary>
+    /// The secret the fleet's router sends (<c>Authorization: Bearer …</c>); <c>TOKENFACTORY_INTERNAL_TOKEN</c> for
+    /// <c>tokenfactory serve</c>. When set, every request except <c>GET /health</c> must carry it (401
+    /// <c>invalid_internal_token</c> otherwise) and is the router's: it is not admitted on this server's floor. Empty: no router.
+    /// </summary>
+    public string? InternalToken { get; set; }
+
+    public bool IsReplica => !string.IsNullOrEmpty(InternalToken);
 }
 
 public sealed class CorsSettings

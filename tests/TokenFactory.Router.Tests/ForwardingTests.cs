@@ -27,8 +27,6 @@ public sealed class ForwardingTests
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(Chat(stub.Model, serviceTier: "flex")) };
         request.Headers.Add("Authorization", "Bearer sk-client-secret");
         request.Headers.Add("Cookie", "session=abc");
-        request.Headers.Add("x-tokenfactory-tenant", "spoofed-tenant");
-        request.Headers.Add("x-tokenfactory-priority", "interactive");
         using var response = await router.Client.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
@@ -36,11 +34,29 @@ public sealed class ForwardingTests
         Assert.Equal("/v1/chat/completions", received.Path);
         Assert.Equal($"Bearer {RouterInstance.InternalToken}", received.Headers["authorization"]);
         Assert.False(received.Headers.ContainsKey("cookie"));
-        Assert.NotEqual("spoofed-tenant", received.Headers["x-tokenfactory-tenant"]);
-        Assert.Equal("batch", received.Headers["x-tokenfactory-priority"]); // service_tier flex, not the client's header
+        Assert.Equal("127.0.0.1", received.Headers["x-tokenfactory-tenant"]); // no keys, no user: the client's address
+        Assert.Equal("batch", received.Headers["x-tokenfactory-priority"]); // service_tier flex
         Assert.StartsWith("chatcmpl-", received.Headers["x-tokenfactory-request-id"]);
         Assert.False(received.Body.ContainsKey("service_tier")); // the class travels in the header; a replica would refuse it
         Assert.Equal("Hello there", (string?)received.Body["messages"]![0]!["content"]);
+    }
+
+    [Theory]
+    [InlineData("x-tokenfactory-tenant", "someone-else")]
+    [InlineData("x-tokenfactory-priority", "interactive")]
+    public async Task A_client_sending_the_routers_own_headers_is_refused_naming_the_header(string header, string value)
+    {
+        await using var stub = await StubReplica.StartAsync();
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(Chat(stub.Model)) };
+        request.Headers.Add(header, value);
+        request.Headers.Add("Authorization", $"Bearer {RouterInstance.InternalToken}"); // the fleet's token does not open the router either
+        using var response = await router.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = (await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!;
+        Assert.Equal("untrusted_header", (string?)error["code"]);
+        Assert.Equal(header, (string?)error["param"]);
+        Assert.Empty(stub.Requests);
     }
 
     [Fact]

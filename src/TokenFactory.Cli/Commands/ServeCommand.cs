@@ -30,7 +30,8 @@ internal static class ServeCommand
         var database = new Option<string?>("--database") { Description = "SQLite file for keys, budgets and the usage ledger (default ~/.local/share/tokenfactory/floor.db)" };
         var origins = new Option<string[]>("--allowed-origin") { Description = "A web page origin allowed to call the API from a browser, e.g. https://app.example.com (repeatable; default none)", AllowMultipleArgumentsPerToken = false };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string instead of SQLite (replicas share budgets); or TOKENFACTORY_POSTGRES" };
-        var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API. API keys are required unless --no-auth; the admin key comes from TOKENFACTORY_ADMIN_KEY.")
+        var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API. API keys are required unless --no-auth; the admin key comes from "
+            + "TOKENFACTORY_ADMIN_KEY. With TOKENFACTORY_INTERNAL_TOKEN set it is a fleet replica: only requests carrying that token (from the router) are served.")
         {
             model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, noAuth, database, postgres, origins,
         };
@@ -53,8 +54,9 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.MaxBatchTokens), r.GetValue(batchTokens));
             Set(nameof(ServerOptions.MaxRunningSequences), r.GetValue(maxRunning));
             // Secrets come from the environment, never from the command line (where `ps` shows them).
-            Set("Floor:AdminKey", Environment.GetEnvironmentVariable("TOKENFACTORY_ADMIN_KEY") is { Length: > 0 } adminKey ? adminKey : null);
-            Set("Floor:Postgres", r.GetValue(postgres) ?? (Environment.GetEnvironmentVariable("TOKENFACTORY_POSTGRES") is { Length: > 0 } pg ? pg : null));
+            Set("Floor:AdminKey", EnvironmentVariables.Get(EnvironmentVariables.AdminKey));
+            Set("Floor:Postgres", r.GetValue(postgres) ?? EnvironmentVariables.Get(EnvironmentVariables.Postgres));
+            Set("Fleet:InternalToken", EnvironmentVariables.Get(EnvironmentVariables.InternalToken));
             Set("Floor:Database", r.GetValue(database));
             var allowed = r.GetValue(origins) ?? [];
             for (int i = 0; i < allowed.Length; i++)

@@ -49,9 +49,9 @@ internal static class RouteCommand
             Set($"{ServerOptions.Section}:{nameof(ServerOptions.Host)}", r.GetValue(host));
             Set($"{ServerOptions.Section}:{nameof(ServerOptions.Port)}", r.GetValue(port));
             // Secrets come from the environment, never from the command line (where `ps` shows them).
-            Set($"{ServerOptions.Section}:Floor:AdminKey", Environment.GetEnvironmentVariable("TOKENFACTORY_ADMIN_KEY") is { Length: > 0 } adminKey ? adminKey : null);
-            Set(RouterToken.Key, Environment.GetEnvironmentVariable("TOKENFACTORY_INTERNAL_TOKEN") is { Length: > 0 } token ? token : null);
-            Set($"{ServerOptions.Section}:Floor:Postgres", r.GetValue(postgres) ?? (Environment.GetEnvironmentVariable("TOKENFACTORY_POSTGRES") is { Length: > 0 } pg ? pg : null));
+            Set($"{ServerOptions.Section}:Floor:AdminKey", EnvironmentVariables.Get(EnvironmentVariables.AdminKey));
+            Set(RouterToken.Key, EnvironmentVariables.Get(EnvironmentVariables.InternalToken));
+            Set($"{ServerOptions.Section}:Floor:Postgres", r.GetValue(postgres) ?? EnvironmentVariables.Get(EnvironmentVariables.Postgres));
             Set($"{ServerOptions.Section}:Floor:Database", r.GetValue(database));
             if (r.GetValue(noAuth))
                 Set($"{ServerOptions.Section}:Floor:Auth", "none");

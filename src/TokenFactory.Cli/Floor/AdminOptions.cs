@@ -10,7 +10,7 @@ internal sealed class AdminOptions
     public Option<string> Url { get; } = new("--url")
     {
         Description = "The server's base URL (default $TOKENFACTORY_URL, else http://127.0.0.1:8080)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TOKENFACTORY_URL") is { Length: > 0 } u ? u : "http://127.0.0.1:8080",
+        DefaultValueFactory = _ => EnvironmentVariables.Get(EnvironmentVariables.Url) ?? "http://127.0.0.1:8080",
         Recursive = true,
     };
 
@@ -36,7 +36,7 @@ internal sealed class AdminOptions
 
     public AdminClient Client(ParseResult r)
     {
-        string? key = r.GetValue(AdminKey) ?? Environment.GetEnvironmentVariable("TOKENFACTORY_ADMIN_KEY");
+        string? key = r.GetValue(AdminKey) ?? EnvironmentVariables.Get(EnvironmentVariables.AdminKey);
         if (string.IsNullOrEmpty(key))
             throw new TokenFactoryException("no admin key: set TOKENFACTORY_ADMIN_KEY (the server's TokenFactory:Floor:AdminKey) or pass --admin-key.");
         return new AdminClient(r.GetValue(Url)!, key);

@@ -14,4 +14,7 @@ public sealed record GenerationGroup
     /// holding the most of it, so no caller can starve the others.
     /// </summary>
     public string Tenant { get; init; } = "";
+
+    /// <summary>Its class: waiting work is started, prompts planned and victims of preemption chosen by it (<see cref="PriorityClass"/>).</summary>
+    public PriorityClass Priority { get; init; } = PriorityClass.Standard;
 }

@@ -28,6 +28,9 @@ public interface IInferenceEngine : IDisposable
     /// <summary>Cumulative counters (steps, prefix-cache hits, preemptions…); engines without a concept leave it zero.</summary>
     EngineCounters Counters => default;
 
+    /// <summary>Size and load for placing requests (<see cref="EngineStatus"/>); engines without a concept report only their load.</summary>
+    EngineStatus Status => new() { Running = Load.Running, Waiting = Load.Waiting };
+
     /// <summary>
     /// Queues a request and streams its tokens; the last update carries <see cref="GenerationUpdate.Final"/>.
     /// Cancelling the token stops the sequence within one decoding step and frees its cache.

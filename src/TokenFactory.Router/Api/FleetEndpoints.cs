@@ -98,8 +98,30 @@ internal static class FleetEndpoints
     }
 }
 
-/// <summary>Whether the router is shutting down: it then admits nothing new and finishes what it forwards.</summary>
-public sealed class RouterState
+/// <summary>
+/// Whether the router is shutting down: from the first signal it admits no new generation (503 <c>server_draining</c>, so
+/// a client retries on another router) and finishes what it forwards within the shutdown deadline.
+/// </summary>
+public sealed class RouterState : IGenerationHost
 {
     public bool Draining { get; set; }
+
+    /// <summary>A router serves many models: a refusal before the request named one is recorded without.</summary>
+    string? IGenerationHost.ModelName => null;
+
+    IDisposable IGenerationHost.EnterGeneration(int retryAfterSeconds) => Draining
+        ? throw new OpenAiException(503, "This router is shutting down; retry on another one or shortly.", OpenAiErrorTypes.Unavailable, code: "server_draining")
+        {
+            RetryAfterSeconds = retryAfterSeconds,
+        }
+        : NoLease.Instance;
+
+    private sealed class NoLease : IDisposable
+    {
+        public static readonly NoLease Instance = new();
+
+        public void Dispose()
+        {
+        }
+    }
 }

@@ -48,7 +48,7 @@ public static class RouterServer
         });
 
         var app = builder.Build();
-        app.UseTokenFactory();
+        app.UseTokenFactory(acceptsRouter: false); // the router is the fleet's front door: no caller is its router
         app.MapRouterEndpoints();
         return app;
     }
@@ -56,7 +56,7 @@ public static class RouterServer
     /// <summary>The same API as <c>serve</c>, behind the same floor: generation forwarded, models from the replicas, /admin the router's.</summary>
     public static IEndpointRouteBuilder MapRouterEndpoints(this IEndpointRouteBuilder endpoints)
     {
-        var api = endpoints.MapGroup(string.Empty).AddEndpointFilter<FloorFilter>().AddEndpointFilter<DrainFilter>();
+        var api = endpoints.MapGroup(string.Empty).AddEndpointFilter<FloorFilter>();
         api.MapPost("/v1/chat/completions", GenerationPlans.ChatAsync).WithMetadata(new GenerationEndpoint("/v1/chat/completions"));
         api.MapPost("/v1/completions", GenerationPlans.CompletionsAsync).WithMetadata(new GenerationEndpoint("/v1/completions"));
         api.MapGet("/v1/models", FleetEndpoints.Models);
@@ -74,14 +74,5 @@ public static class RouterServer
         endpoints.MapPrometheusScrapingEndpoint("/metrics");
         endpoints.MapFallback(OperationalEndpoints.NotFound);
         return endpoints;
-    }
-
-    /// <summary>While the router drains nothing new is admitted: 503 with Retry-After, so a client retries on another router.</summary>
-    private sealed class DrainFilter(RouterState state) : IEndpointFilter
-    {
-        public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next) =>
-            state.Draining
-                ? throw new OpenAiException(503, "This router is shutting down; retry on another one or shortly.", OpenAiErrorTypes.Unavailable, code: "server_draining") { RetryAfterSeconds = 1 }
-                : next(invocation);
     }
 }

@@ -22,11 +22,11 @@ public static class RouterServiceCollectionExtensions
     {
         var options = configuration.GetSection(RouterOptions.Section).Get<RouterOptions>() ?? new RouterOptions();
         services.AddOptions<RouterOptions>().Bind(configuration.GetSection(RouterOptions.Section));
-        services.AddSingleton<IServedModel, NoServedModel>();
+        services.AddSingleton<RouterState>();
+        services.AddSingleton<IGenerationHost>(sp => sp.GetRequiredService<RouterState>());
         services.AddTokenFactoryFloor(configuration);
         services.AddReverseProxy().LoadFromMemory([], [ReplicaSet.Cluster(options)]);
         services.AddSingleton<RouterToken>();
-        services.AddSingleton<RouterState>();
         services.AddSingleton<ReplicaSet>();
         services.AddSingleton<ModelTokenizers>();
         services.AddSingleton<SloClasses>();
@@ -37,11 +37,5 @@ public static class RouterServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<ReplicaPoller>());
         services.AddHostedService<RouterStartup>();
         return services;
-    }
-
-    /// <summary>A refusal before the request named a model is recorded without one: a router serves many.</summary>
-    private sealed class NoServedModel : IServedModel
-    {
-        public string? Name => null;
     }
 }

@@ -37,7 +37,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
         }
         finally
         {
-            if (!metered.Admission.IsSettled)
+            if (metered.Admission is { IsSettled: false })
             {
                 // Whatever went wrong, the reservation is released and the ledger gets what was produced.
                 int status = context.RequestAborted.IsCancellationRequested ? ErrorMapper.ClientClosedRequest : Math.Max(context.Response.StatusCode, 500);
@@ -55,7 +55,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
         private Replica? _servedBy;
 
         private ForwardedWork Work => work;
-        private Floor.Admission Admission => metered.Admission;
+        private Floor.Admission Admission => metered.Admission ?? throw new InvalidOperationException("A router's request is always admitted on its own floor.");
 
         public async Task ForwardAsync()
         {

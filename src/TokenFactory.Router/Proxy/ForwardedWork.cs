@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using TokenFactory.Engine;
 using TokenFactory.Floor.Identity;
 using TokenFactory.Router.Routing;
 using TokenFactory.Server.Floor;
@@ -29,7 +30,8 @@ internal sealed class ForwardedWork(string id, string path, byte[] upstreamBody,
     /// <summary>Whether the client asked for the stream's usage chunk (the router always asks the replica for it, to meter).</summary>
     public bool ClientWantsUsage { get; } = clientWantsUsage;
 
-    public IResult Admitted(MeteredRequest metered, Caller caller, string tenant) => new ForwardedGeneration(this, metered, tenant);
+    /// <remarks>The router's own class (from the caller and <c>service_tier</c>) goes with the request; the router never has a router of its own.</remarks>
+    public IResult Admitted(MeteredRequest metered, Caller caller, string tenant, PriorityClass priority) => new ForwardedGeneration(this, metered, tenant);
 
     Task IResult.ExecuteAsync(HttpContext httpContext) =>
         throw new InvalidOperationException("A forwarded generation reached the response without the floor's admission (the endpoint lacks FloorFilter).");

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using TokenFactory.Chat;
 using TokenFactory.Engine;
 using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Fleet;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Hosting;
 
@@ -46,7 +47,7 @@ internal static class ChatCompletionsEndpoint
 
         bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt);
         var info = new ResponseInfo(
-            "chatcmpl-" + Guid.NewGuid().ToString("N"),
+            FleetRequest.Of(context)?.RequestId ?? "chatcmpl-" + Guid.NewGuid().ToString("N"),
             time.GetUtcNow().ToUnixTimeSeconds(),
             host.Source!.Name,
             host.SystemFingerprint,
@@ -126,7 +127,7 @@ internal static class ChatCompletionsEndpoint
             Model = info.Model,
             SystemFingerprint = info.Fingerprint,
             Choices = choices,
-            Usage = Usage(finals[0]!, completion),
+            Usage = Usage(finals[0]!, completion, EngineWorkUsage.For(context, finals!)),
         };
     }
 
@@ -141,7 +142,7 @@ internal static class ChatCompletionsEndpoint
         var sse = new SseWriter(context);
         var started = new HashSet<int>();
         var splitters = new Dictionary<int, ReasoningSplitter>();
-        GenerationSummary? first = null;
+        var finals = new List<GenerationSummary>();
         int completion = 0;
         await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
         {
@@ -170,7 +171,7 @@ internal static class ChatCompletionsEndpoint
                     if (rest.Reasoning.Length > 0 || rest.Content.Length > 0)
                         await sse.WriteAsync(Chunk(info, e.Index, Delta(rest)), OpenAiJson.Default.ChatCompletionChunk);
                 }
-                first ??= final;
+                finals.Add(final);
                 completion += final.CompletionTokens;
                 await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta(), finish: GenerationPlanner.FinishReason(final.FinishReason)), OpenAiJson.Default.ChatCompletionChunk);
                 continue;
@@ -184,10 +185,11 @@ internal static class ChatCompletionsEndpoint
         }
         // In the ledger before the client can see the end of the stream.
         await settlement.CompleteAsync();
-        if (includeUsage && first is not null)
+        if (includeUsage && finals.Count > 0)
             await sse.WriteAsync(new ChatCompletionChunk
             {
-                Id = info.Id, Created = info.Created, Model = info.Model, SystemFingerprint = info.Fingerprint, Choices = [], Usage = Usage(first, completion),
+                Id = info.Id, Created = info.Created, Model = info.Model, SystemFingerprint = info.Fingerprint, Choices = [],
+                Usage = Usage(finals[0], completion, EngineWorkUsage.For(context, finals)),
             }, OpenAiJson.Default.ChatCompletionChunk);
         await sse.DoneAsync();
     }
@@ -218,11 +220,12 @@ internal static class ChatCompletionsEndpoint
     };
 
     /// <summary>The prompt is counted once however many choices share it, as OpenAI does.</summary>
-    internal static Usage Usage(GenerationSummary first, int completion) => new()
+    internal static Usage Usage(GenerationSummary first, int completion, TokenFactoryUsage? work) => new()
     {
         PromptTokens = first.PromptTokens,
         CompletionTokens = completion,
         TotalTokens = first.PromptTokens + completion,
         PromptTokensDetails = new PromptTokensDetails { CachedTokens = first.CachedPromptTokens },
+        TokenFactory = work,
     };
 }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using TokenFactory.Engine;
 using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Fleet;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Hosting;
 using TokenFactory.Tokenization;
@@ -35,7 +36,7 @@ internal static class CompletionsEndpoint
         var requests = new List<GenerationRequest>();
         foreach (var p in prompts)
             requests.AddRange(GenerationPlanner.Build(plan, p.Tokens, engine, options.Value, [], request.Logprobs, echo && request.Logprobs is not null, "prompt"));
-        var info = new Info("cmpl-" + Guid.NewGuid().ToString("N"), time.GetUtcNow().ToUnixTimeSeconds(), host.Source!.Name, host.SystemFingerprint,
+        var info = new Info(FleetRequest.Of(context)?.RequestId ?? "cmpl-" + Guid.NewGuid().ToString("N"), time.GetUtcNow().ToUnixTimeSeconds(), host.Source!.Name, host.SystemFingerprint,
             engine.Tokenizer, prompts, plan.N, echo, request.Logprobs is not null, plan.IgnoreEos);
         return new Work(engine, requests, info, prompts.Sum(p => (long)p.Tokens.Length), started, request.Stream == true, request.StreamOptions?.IncludeUsage == true) { User = request.User };
     }
@@ -137,7 +138,11 @@ internal static class CompletionsEndpoint
         return new TextCompletion
         {
             Id = info.Id, Created = info.Created, Model = info.Model, SystemFingerprint = info.Fingerprint, Choices = choices,
-            Usage = new Usage { PromptTokens = prompt, CompletionTokens = completion, TotalTokens = prompt + completion },
+            Usage = new Usage
+            {
+                PromptTokens = prompt, CompletionTokens = completion, TotalTokens = prompt + completion,
+                TokenFactory = EngineWorkUsage.For(context, states.Select(s => s.Final!)),
+            },
         };
     }
 
@@ -145,6 +150,7 @@ internal static class CompletionsEndpoint
     {
         var sse = new SseWriter(context);
         var echoed = new HashSet<int>();
+        var finals = new List<GenerationSummary>();
         int prompt = 0, completion = 0;
         await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
         {
@@ -164,6 +170,7 @@ internal static class CompletionsEndpoint
                 state.AddEcho(null);
             if (update.Final is { } final)
             {
+                finals.Add(final);
                 if (e.Index % info.N == 0)
                     prompt += final.PromptTokens;
                 completion += final.CompletionTokens;
@@ -180,7 +187,11 @@ internal static class CompletionsEndpoint
             await sse.WriteAsync(new TextCompletion
             {
                 Id = info.Id, Created = info.Created, Model = info.Model, SystemFingerprint = info.Fingerprint, Choices = [],
-                Usage = new Usage { PromptTokens = prompt, CompletionTokens = completion, TotalTokens = prompt + completion },
+                Usage = new Usage
+                {
+                    PromptTokens = prompt, CompletionTokens = completion, TotalTokens = prompt + completion,
+                    TokenFactory = EngineWorkUsage.For(context, finals),
+                },
             }, OpenAiJson.Default.TextCompletion);
         await sse.DoneAsync();
     }

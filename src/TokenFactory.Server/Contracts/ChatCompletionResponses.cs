@@ -84,6 +84,9 @@ public sealed class Usage
     public required int CompletionTokens { get; init; }
     public required int TotalTokens { get; init; }
     public PromptTokensDetails? PromptTokensDetails { get; init; }
+    /// <summary>The engine's measured work, for the fleet's router only (never sent to other callers).</summary>
+    [JsonPropertyName("tokenfactory")]
+    public TokenFactoryUsage? TokenFactory { get; init; }
 }
 
 public sealed class PromptTokensDetails

@@ -23,4 +23,5 @@ namespace TokenFactory.Server.Contracts;
 [JsonSerializable(typeof(DetokenizeResponse))]
 [JsonSerializable(typeof(ApplyTemplateResponse))]
 [JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(ReplicaStatus))]
 public sealed partial class OpenAiJsonContext : JsonSerializerContext;

@@ -5,7 +5,10 @@ using TokenFactory.Floor;
 using TokenFactory.Floor.Budgets;
 using TokenFactory.Floor.Identity;
 using TokenFactory.Floor.RateLimiting;
+using Microsoft.Extensions.Options;
+using TokenFactory.Engine;
 using TokenFactory.Server.Api;
+using TokenFactory.Server.Fleet;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Hosting;
 using TokenFactory.Server.Telemetry;
@@ -16,32 +19,39 @@ namespace TokenFactory.Server.Floor;
 /// The factory floor in front of every API endpoint (/v1 and llama.cpp's /tokenize, /detokenize,
 /// /apply-template): it authenticates the caller (401 in OpenAI's shape) and, for the generation endpoints,
 /// admits the request the endpoint planned (model allowed, rate limits, budgets reserved), answers it
-/// metered so it is settled exactly once, and records every refusal (bad input, 429, 403) in the ledger.
+/// metered so it is settled exactly once, and records every refusal (bad input, 429, 403) in the ledger. A request of a
+/// fleet's router (<see cref="FleetRequest"/>) is the router's to admit and record: it runs here unadmitted and is only
+/// counted in the metrics. Generations are counted in flight for draining, and refused once it began.
 /// </summary>
-internal sealed class FloorFilter(FloorService floor, IServedModel served, ServerMetrics metrics, ServerActivities activities, TimeProvider time, ILogger<FloorFilter> logger) : IEndpointFilter
+internal sealed class FloorFilter(FloorService floor, IGenerationHost host, ServerMetrics metrics, ServerActivities activities, TimeProvider time,
+    IOptions<ServerOptions> options, ILogger<FloorFilter> logger) : IEndpointFilter
 {
     public const string BudgetWarningHeader = "x-tokenfactory-budget-warning";
 
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
         var context = invocation.HttpContext;
-        var caller = await floor.AuthenticateAsync(context.Request.Headers.Authorization, context.RequestAborted);
+        var fleet = FleetRequest.Of(context);
+        var caller = fleet is not null ? Caller.Internal : await floor.AuthenticateAsync(context.Request.Headers.Authorization, context.RequestAborted);
         context.Features.Set(new CallerFeature(caller));
         if (context.GetEndpoint()?.Metadata.GetMetadata<GenerationEndpoint>() is not { } generation)
             return await next(invocation);
 
         try
         {
+            // In flight until its response has ended, whatever way it ends: draining waits for it.
+            context.Response.RegisterForDispose(host.EnterGeneration(options.Value.RetryAfterSeconds));
             var result = await next(invocation);
             if (result is not IMeteredWork work)
                 return result;
-            var admission = await AdmitAsync(context, caller, work, generation.Name);
-            return work.Admitted(new MeteredRequest(admission, work.Started, time, activities), caller, TenantOf(context, caller, work));
+            var admission = caller.IsInternal ? null : await AdmitAsync(context, caller, work, generation.Name);
+            return work.Admitted(new MeteredRequest(admission, work.Started, time, activities), caller,
+                fleet?.Tenant ?? TenantOf(context, caller, work), fleet?.Priority ?? PriorityClass.Standard);
         }
         catch (Exception e)
         {
             // Refused before it ran: bad input, a model the key may not use, a rate limit or a budget.
-            RecordRefusal(floor, metrics, caller, served.Name ?? "", generation.Name, ErrorMapper.StatusOf(context, e), e);
+            RecordRefusal(floor, metrics, caller, host.ModelName ?? "", generation.Name, ErrorMapper.StatusOf(context, e), e);
             throw;
         }
     }
@@ -74,11 +84,15 @@ internal sealed class FloorFilter(FloorService floor, IServedModel served, Serve
         return admission;
     }
 
-    /// <summary>Counts a request refused before it ran, in the ledger's refusal counts and in /metrics, under the error code the client got.</summary>
+    /// <summary>
+    /// Counts a request refused before it ran, in the ledger's refusal counts (unless the fleet's router sent it: its ledger
+    /// counts it) and in /metrics, under the error code the client got.
+    /// </summary>
     public static void RecordRefusal(FloorService floor, ServerMetrics metrics, Caller caller, string model, string endpoint, int status, Exception e)
     {
         string reason = status == ErrorMapper.ClientClosedRequest ? "client_closed" : ErrorMapper.Map(e) is var mapped ? mapped.Code ?? mapped.Type : "";
-        floor.Refusals.Record(caller, model, endpoint, status, reason);
+        if (!caller.IsInternal)
+            floor.Refusals.Record(caller, model, endpoint, status, reason);
         metrics.CountRefusal(endpoint, reason);
     }
 

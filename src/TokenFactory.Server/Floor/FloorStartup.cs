@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using TokenFactory.Floor;
 using TokenFactory.Floor.Ledger;
 
@@ -7,9 +8,10 @@ namespace TokenFactory.Server.Floor;
 
 /// <summary>
 /// Creates the floor's tables before the server takes requests, registers this process and releases what
-/// processes that stopped without settling still hold, and says loudly when nobody needs a key.
+/// processes that stopped without settling still hold, and says loudly when nobody needs a key (unless this is a fleet
+/// replica: only its router, with the internal token, may call it, and the router checks keys).
 /// </summary>
-internal sealed class FloorStartup(FloorService floor, ILogger<FloorStartup> logger) : IHostedService
+internal sealed class FloorStartup(FloorService floor, IOptions<ServerOptions> options, ILogger<FloorStartup> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -27,10 +29,14 @@ internal sealed class FloorStartup(FloorService floor, ILogger<FloorStartup> log
         }
         if (interrupted.Count > 0)
             FloorLog.ReleasedInterrupted(logger, interrupted.Count, string.Join(", ", interrupted.Select(r => r.TeamId ?? "-").Distinct()));
-        if (!floor.Options.RequiresKeys)
-            FloorLog.NoAuth(logger);
-        else if (string.IsNullOrEmpty(floor.Options.AdminKey) && (await floor.Store.ListKeysAsync(cancellation: cancellationToken)).Count == 0)
-            FloorLog.Locked(logger);
+        // A replica answers only its router, which checks keys: ReplicaLifecycle says so instead.
+        if (!options.Value.Fleet.IsReplica)
+        {
+            if (!floor.Options.RequiresKeys)
+                FloorLog.NoAuth(logger);
+            else if (string.IsNullOrEmpty(floor.Options.AdminKey) && (await floor.Store.ListKeysAsync(cancellation: cancellationToken)).Count == 0)
+                FloorLog.Locked(logger);
+        }
         string meter = floor.EnergyMeter is { } m ? (m.IsEstimated ? $"{m.Source} (configured watts × utilization)" : m.Source) : "none";
         FloorLog.Ready(logger, where, meter, string.IsNullOrEmpty(floor.Options.AdminKey) ? "disabled (no admin key)" : "enabled");
     }

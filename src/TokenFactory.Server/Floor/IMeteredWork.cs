@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using TokenFactory.Engine;
 using TokenFactory.Floor.Identity;
 
 namespace TokenFactory.Server.Floor;
@@ -22,12 +23,21 @@ internal interface IMeteredWork
     /// <summary>When the request arrived, on the server's <see cref="TimeProvider"/>.</summary>
     long Started { get; }
 
-    /// <summary>The response that runs the admitted work and settles <paramref name="metered"/> once.</summary>
-    IResult Admitted(MeteredRequest metered, Caller caller, string tenant);
+    /// <summary>
+    /// The response that runs the admitted work and settles <paramref name="metered"/> once (its admission is null for a
+    /// fleet router's request: the router admits and records it). <paramref name="priority"/> is the class the router
+    /// sent; standard otherwise.
+    /// </summary>
+    IResult Admitted(MeteredRequest metered, Caller caller, string tenant, PriorityClass priority);
 }
 
-/// <summary>The model a refusal is recorded under when the request never got far enough to name one.</summary>
-internal interface IServedModel
+/// <summary>What answers generation behind the floor: the server's engine host, or the fleet router.</summary>
+internal interface IGenerationHost
 {
-    string? Name { get; }
+    /// <summary>The model a refusal is recorded under when the request never got far enough to name one (null for a router: it serves many).</summary>
+    string? ModelName { get; }
+
+    /// <summary>Counts a generation in flight until the returned lease is disposed (once its response ended); draining waits for them.</summary>
+    /// <exception cref="Api.OpenAiException">503 server_draining once shutdown began.</exception>
+    IDisposable EnterGeneration(int retryAfterSeconds);
 }

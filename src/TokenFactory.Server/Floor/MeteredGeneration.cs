@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using TokenFactory.Engine;
 using TokenFactory.Floor;
+using TokenFactory.Floor.Identity;
 using TokenFactory.Server.Api;
 using TokenFactory.Server.Generation;
 using TokenFactory.Server.Telemetry;
@@ -12,9 +13,10 @@ namespace TokenFactory.Server.Floor;
 /// <summary>
 /// An admitted generation, run as the response: starts its choices, lets the work stream or collect them, and
 /// however that ends settles the admission once (complete, failed with the mapped status, or 499 when the
-/// client left) with the usage the engine reported.
+/// client left) with the usage the engine reported. A request of the fleet's router has no admission here: it is
+/// run and measured the same way, and settled by the router.
 /// </summary>
-internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest metered, string tenant) : IResult
+internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest metered, string tenant, PriorityClass priority) : IResult
 {
     public async Task ExecuteAsync(HttpContext context)
     {
@@ -29,7 +31,7 @@ internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest mete
             try
             {
                 runner = new ChoiceRunner(work.Engine, work.Requests, tenant, metrics, services.GetRequiredService<ServerActivities>(), time, work.Started,
-                    context.RequestAborted, metered, work.ChoicesPerPrompt);
+                    context.RequestAborted, metered, work.ChoicesPerPrompt, priority);
             }
             catch (EngineOverloadedException e)
             {
@@ -73,7 +75,12 @@ internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest mete
     /// <summary>The engine refused it after the floor admitted it: no ledger line, the reservation released, a refusal counted.</summary>
     private async Task WithdrawAsync(HttpContext context, FloorService floor, ServerMetrics metrics, EngineOverloadedException e)
     {
-        var admission = metered.Admission;
+        if (metered.Admission is not { } admission)
+        {
+            FloorFilter.RecordRefusal(floor, metrics, Caller.Internal, work.Model, context.GetEndpoint()?.Metadata.GetMetadata<GenerationEndpoint>()?.Name ?? "",
+                ErrorMapper.StatusOf(context, e), e);
+            return;
+        }
         await admission.WithdrawAsync(CancellationToken.None);
         FloorFilter.RecordRefusal(floor, metrics, admission.Caller, admission.Model, admission.Endpoint, ErrorMapper.StatusOf(context, e), e);
     }

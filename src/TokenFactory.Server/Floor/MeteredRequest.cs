@@ -9,9 +9,9 @@ namespace TokenFactory.Server.Floor;
 /// An admitted generation request on the factory floor: its admission and the usage its choices report as
 /// they finish. It is settled exactly once: by the response before its last byte when it completes, or, when
 /// it fails or the client leaves, once the engine has stopped every choice (so the ledger gets the tokens
-/// really generated).
+/// really generated). Without an admission (a request of the fleet's router, settled by the router) settling does nothing.
 /// </summary>
-internal sealed class MeteredRequest(Admission admission, long startTimestamp, TimeProvider time, ServerActivities activities)
+internal sealed class MeteredRequest(Admission? admission, long startTimestamp, TimeProvider time, ServerActivities activities)
 {
     private readonly Lock _lock = new();
     private long _prompt, _cached, _completion;
@@ -19,7 +19,7 @@ internal sealed class MeteredRequest(Admission admission, long startTimestamp, T
     private TimeSpan? _firstToken;
     private WorkShare _work;
 
-    public Admission Admission { get; } = admission;
+    public Admission? Admission { get; } = admission;
 
     /// <summary>No choice has produced a token or finished yet.</summary>
     public bool NothingRan
@@ -78,6 +78,8 @@ internal sealed class MeteredRequest(Admission admission, long startTimestamp, T
     /// <summary>Settles a completed request now (the caller then sends the response's end).</summary>
     public async Task SettleAsync(string requestId, int status)
     {
+        if (Admission is null)
+            return;
         using var span = activities.StartSettlement(requestId, status);
         await Admission.SettleAsync(Outcome(requestId, status)).ConfigureAwait(false);
     }
@@ -88,7 +90,7 @@ internal sealed class MeteredRequest(Admission admission, long startTimestamp, T
     /// </summary>
     public void SettleWhenStopped(Task engineWork, string requestId, int status, FloorService floor, ILogger logger)
     {
-        if (Admission.IsSettled)
+        if (Admission is null or { IsSettled: true })
             return;
         floor.Track(Task.Run(async () =>
         {

@@ -30,9 +30,10 @@ internal sealed class ChoiceRunner : IAsyncDisposable
     /// <param name="metered">Told every choice's usage, for the ledger.</param>
     /// <param name="choicesPerPrompt">n: choices i·n … i·n+n−1 share prompt i, whose tokens count once.</param>
     /// <param name="tenant">Whom the engine counts this request against when it shares itself fairly.</param>
+    /// <param name="priority">The request's class in the engine's scheduling.</param>
     /// <exception cref="EngineOverloadedException">The engine's queue refused the request (nothing was queued).</exception>
     public ChoiceRunner(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, string tenant, ServerMetrics metrics, ServerActivities activities, TimeProvider time,
-        long started, CancellationToken aborted, MeteredRequest? metered = null, int choicesPerPrompt = 1)
+        long started, CancellationToken aborted, MeteredRequest? metered = null, int choicesPerPrompt = 1, PriorityClass priority = PriorityClass.Standard)
     {
         _activities = activities;
         _metered = metered;
@@ -47,7 +48,7 @@ internal sealed class ChoiceRunner : IAsyncDisposable
         try
         {
             // All choices at once: the engine admits or refuses the request as one unit.
-            streams = engine.Submit(new GenerationGroup { Choices = requests, Tenant = tenant }, _cancel.Token);
+            streams = engine.Submit(new GenerationGroup { Choices = requests, Tenant = tenant, Priority = priority }, _cancel.Token);
         }
         catch
         {

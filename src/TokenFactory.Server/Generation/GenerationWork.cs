@@ -37,7 +37,7 @@ internal abstract class GenerationWork(IInferenceEngine engine, IReadOnlyList<Ge
     /// </summary>
     public abstract Task RespondAsync(HttpContext context, ChoiceRunner runner, Settlement settlement);
 
-    public IResult Admitted(MeteredRequest metered, Caller caller, string tenant) => new MeteredGeneration(this, metered, tenant);
+    public IResult Admitted(MeteredRequest metered, Caller caller, string tenant, PriorityClass priority) => new MeteredGeneration(this, metered, tenant, priority);
 
     Task IResult.ExecuteAsync(HttpContext httpContext) =>
         throw new InvalidOperationException("A generation reached the response without the floor's admission (the endpoint lacks FloorFilter).");

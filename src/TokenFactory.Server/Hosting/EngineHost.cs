@@ -8,23 +8,27 @@ public enum EngineState
     Loading,
     Ready,
     Failed,
+    /// <summary>Shutting down: generations in flight finish, new ones are refused (503 server_draining).</summary>
+    Draining,
 }
 
 /// <summary>
 /// Holds the engine once the background load finishes. Endpoints ask it for the engine and get a 503
 /// while the model is still loading; it owns the engine and disposes it when the host shuts down.
 /// </summary>
-public sealed class EngineHost : IDisposable, Floor.IServedModel
+public sealed partial class EngineHost : IDisposable, Floor.IGenerationHost
 {
     private readonly Lock _lock = new();
     private IInferenceEngine? _engine;
     private bool _disposed;
+    private EngineState _state = EngineState.Loading;
 
-    public EngineState State { get; private set; } = EngineState.Loading;
+    /// <summary>Draining from the moment shutdown begins, whatever the load had reached; else loading, ready or failed.</summary>
+    public EngineState State => IsDraining && _state != EngineState.Failed ? EngineState.Draining : _state;
 
     public ModelSource? Source { get; private set; }
 
-    string? Floor.IServedModel.Name => Source?.Name;
+    string? Floor.IGenerationHost.ModelName => Source?.Name;
 
     public string? FailureMessage { get; private set; }
 
@@ -34,10 +38,12 @@ public sealed class EngineHost : IDisposable, Floor.IServedModel
     /// <summary>A stable id of what is served, for <c>system_fingerprint</c>.</summary>
     public string SystemFingerprint { get; private set; } = "";
 
-    /// <exception cref="OpenAiException">503 while loading, 500 when the load failed.</exception>
+    /// <exception cref="OpenAiException">503 while loading (or draining before the load finished), 500 when the load failed.</exception>
     public IInferenceEngine GetReadyEngine() => State switch
     {
         EngineState.Ready => _engine!,
+        EngineState.Draining when _engine is { } engine => engine,
+        EngineState.Draining => throw Draining(1),
         EngineState.Failed => throw new OpenAiException(500, $"The model failed to load: {FailureMessage}", OpenAiErrorTypes.Server, code: "model_load_failed"),
         _ => throw new OpenAiException(503, "The model is still loading; retry shortly.", OpenAiErrorTypes.Unavailable, code: "model_loading") { RetryAfterSeconds = 1 },
     };
@@ -67,14 +73,14 @@ public sealed class EngineHost : IDisposable, Floor.IServedModel
             }
             SystemFingerprint = Fingerprint(engine);
             _engine = engine;
-            State = EngineState.Ready;
+            _state = EngineState.Ready;
         }
     }
 
     internal void SetFailed(string message)
     {
         FailureMessage = message;
-        State = EngineState.Failed;
+        _state = EngineState.Failed;
     }
 
     public void Dispose()

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using TokenFactory.Server.Api;
+using TokenFactory.Server.Fleet;
 using TokenFactory.Server.Floor;
 using TokenFactory.Server.Telemetry;
 
@@ -11,7 +12,8 @@ public static class OpenAiEndpointRouteBuilderExtensions
 {
     /// <summary>
     /// Maps the OpenAI-compatible API and llama.cpp's inspection endpoints behind the floor's filter (API keys,
-    /// admission, metering), the admin API behind the admin key, and /health and /metrics open to probes.
+    /// admission, metering), the admin API behind the admin key, /health and /metrics open to probes, and the status a
+    /// fleet's router polls.
     /// </summary>
     public static IEndpointRouteBuilder MapOpenAiEndpoints(this IEndpointRouteBuilder endpoints)
     {
@@ -24,21 +26,27 @@ public static class OpenAiEndpointRouteBuilderExtensions
         api.MapPost("/detokenize", InspectionEndpoints.DetokenizeAsync);
         api.MapPost("/apply-template", InspectionEndpoints.ApplyTemplateAsync);
         endpoints.MapGroup("/admin").AddEndpointFilter<AdminKeyFilter>().MapAdminEndpoints();
-        endpoints.MapGet("/health", OperationalEndpoints.Health);
+        endpoints.MapGet(ReplicaEndpoints.Health, OperationalEndpoints.Health);
+        endpoints.MapGet(ReplicaEndpoints.Status, StatusEndpoint.Get);
         endpoints.MapPrometheusScrapingEndpoint("/metrics");
         endpoints.MapFallback(OperationalEndpoints.NotFound);
         return endpoints;
     }
 
     /// <summary>
-    /// Metrics outermost (it sees final statuses), then OpenAI-shaped errors, the URL and header limits, the cross-origin guard and
-    /// CORS for the origins it lets through (preflights answered here), then routing.
+    /// Metrics outermost (it sees final statuses), then OpenAI-shaped errors, the URL and header limits, the internal token of a
+    /// fleet replica, the cross-origin guard and CORS for the origins it lets through (preflights answered here), then routing.
     /// </summary>
-    public static IApplicationBuilder UseTokenFactory(this IApplicationBuilder app)
+    /// <param name="acceptsRouter">
+    /// False for the fleet's router itself: it holds the internal token to reach its replicas, but nobody reaches it with
+    /// one, and a client's router headers are refused there as on any server without a router.
+    /// </param>
+    public static IApplicationBuilder UseTokenFactory(this IApplicationBuilder app, bool acceptsRouter = true)
     {
         app.UseMiddleware<MetricsMiddleware>();
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseMiddleware<RequestLimitsMiddleware>();
+        app.UseMiddleware<InternalTokenMiddleware>(acceptsRouter);
         app.UseMiddleware<OriginGuardMiddleware>();
         app.UseCors();
         app.UseRouting();

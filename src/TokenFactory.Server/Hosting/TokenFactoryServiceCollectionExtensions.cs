@@ -21,10 +21,11 @@ public static class TokenFactoryServiceCollectionExtensions
     {
         services.TryAddSingleton<IEngineFactory, GgufEngineFactory>();
         services.TryAddSingleton<EngineHost>();
-        services.TryAddSingleton<IServedModel>(sp => sp.GetRequiredService<EngineHost>());
+        services.TryAddSingleton<IGenerationHost>(sp => sp.GetRequiredService<EngineHost>());
         services.AddTokenFactoryFloor(configuration);
         // After the floor's start-up: the ledger's tables exist before the first request can be admitted.
         services.AddHostedService<ModelLoader>();
+        services.AddHostedService<Fleet.ReplicaLifecycle>();
         return services;
     }
 

@@ -6,7 +6,7 @@ using TokenFactory.Models;
 namespace TokenFactory.Tests.Engine;
 
 /// <summary>The scheduler on its own (no model runs): budgets, decode-first order, admission and preemption.</summary>
-public sealed class SchedulerTests
+public sealed partial class SchedulerTests
 {
     private static readonly TokenFactory.Tokenization.Tokenizer Tokenizer = LoadTokenizer();
 

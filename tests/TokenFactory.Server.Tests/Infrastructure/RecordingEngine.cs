@@ -15,6 +15,9 @@ public sealed class RecordingEngine : IInferenceEngine, IEngineFactory
 
     public ConcurrentQueue<GenerationRequest> Requests { get; } = new();
 
+    /// <summary>Every request as submitted: its choices, tenant and priority class.</summary>
+    public ConcurrentQueue<GenerationGroup> Groups { get; } = new();
+
     public TransformerModel Model => _inner.Model;
     public Tokenizer Tokenizer => _inner.Tokenizer;
     public ChatTemplate ChatTemplate => _inner.ChatTemplate;
@@ -28,6 +31,14 @@ public sealed class RecordingEngine : IInferenceEngine, IEngineFactory
     {
         Requests.Enqueue(request);
         return _inner.GenerateAsync(request, cancellation);
+    }
+
+    public IReadOnlyList<IAsyncEnumerable<GenerationUpdate>> Submit(GenerationGroup group, CancellationToken cancellation = default)
+    {
+        Groups.Enqueue(group);
+        foreach (var choice in group.Choices)
+            Requests.Enqueue(choice);
+        return _inner.Submit(group, cancellation);
     }
 
     public void Dispose() => _inner.Dispose();

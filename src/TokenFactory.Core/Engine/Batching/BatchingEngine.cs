@@ -41,6 +41,29 @@ public sealed class BatchingEngine : IInferenceEngine
 
     public EngineCounters Counters => _core.Counters;
 
+    public EngineStatus Status
+    {
+        get
+        {
+            var load = Load;
+            return new EngineStatus
+            {
+                Running = load.Running,
+                MaxRunning = _core.MaxRunning,
+                Waiting = load.Waiting,
+                WaitingRequests = _queue.Count,
+                MaxWaitingRequests = _queue.Capacity,
+                PendingPrefillTokens = _core.PendingPrefillTokens,
+                PrefillTokensPerSecond = _core.PrefillTokensPerSecond,
+                DecodeTokensPerSecond = _core.DecodeTokensPerSecond,
+                KvBlockSize = _core.KvBlockSize,
+                KvBlocksTotal = _core.KvBlocksTotal,
+                KvBlocksFree = _core.KvBlocksFree,
+                PrefixCaching = _core.PrefixCaching,
+            };
+        }
+    }
+
     /// <inheritdoc cref="EngineCore.StateSlots"/>
     public int StateSlots => _core.StateSlots;
     public int FreeStateSlots => _core.FreeStateSlots;
@@ -74,7 +97,7 @@ public sealed class BatchingEngine : IInferenceEngine
             throw new ArgumentException("A request needs at least one choice.", nameof(group));
         foreach (var choice in group.Choices)
             _core.Validate(choice);
-        var sequenceGroup = _queue.Enqueue(group.Tenant);
+        var sequenceGroup = _queue.Enqueue(group.Tenant, group.Priority);
         var readers = new IAsyncEnumerable<GenerationUpdate>[group.Choices.Count];
         for (int i = 0; i < readers.Length; i++)
         {

@@ -136,6 +136,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
     {
         _scheduler.Schedule(_batch);
         var planned = _scheduler.Planned;
+        int stepPrefill = 0, stepDecode = 0;
         for (int i = 0; i < planned.Count; i++)
         {
             var p = planned[i];
@@ -143,10 +144,12 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
             LeaveQueue(s);
             p.IsDecode = p.TokenCount == 1 && s.GeneratedCount > 0 && s.UncomputedCount == 1;
             if (p.IsDecode)
-                _decodeTokens++;
+                stepDecode++;
             else
-                _prefillTokens += p.TokenCount;
+                stepPrefill += p.TokenCount;
         }
+        _decodeTokens += stepDecode;
+        _prefillTokens += stepPrefill;
         Volatile.Write(ref _steps, _steps + 1);
         _scheduledSequences += planned.Count;
         if (_batch.TokenCount == 0)
@@ -165,7 +168,9 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
                 Fail(planned[i].Sequence, e);
             return;
         }
-        ShareStep(planned, Stopwatch.GetElapsedTime(started).TotalSeconds, meter is null ? 0 : Math.Max(0, meter.ReadJoules() - joulesBefore));
+        double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        ShareStep(planned, seconds, meter is null ? 0 : Math.Max(0, meter.ReadJoules() - joulesBefore));
+        MeasureRates(stepPrefill, stepDecode, seconds);
         _scheduler.Complete();
         for (int i = 0; i < planned.Count; i++)
         {

@@ -7,9 +7,15 @@ namespace TokenFactory.Engine.Batching;
 /// Decides, every step, which tokens of which sequences run (iteration-level scheduling). Under a
 /// per-step token budget it takes one decode token from every running sequence first, then chunks of
 /// running prefills, then admits waiting requests (reusing cached prefix blocks) while enough free blocks
-/// remain above a watermark: preempted ones first, then fairly between tenants (<see cref="NextWaiting"/>). When a running sequence needs a block and none is free
-/// the newest running sequence is preempted: its blocks are released and it waits at the front of the
-/// queue to be recomputed (cheaply, from the prefix cache, if its blocks survive). Engine thread only.
+/// remain above a watermark: preempted ones first, then by class, then fairly between tenants (<see cref="NextWaiting"/>).
+/// When a running sequence needs a block and none is free, the newest running sequence of the lowest class is
+/// preempted: its blocks are released and it waits at the front of the queue to be recomputed (cheaply, from the
+/// prefix cache, if its blocks survive). Engine thread only.
+/// <para>
+/// Priority classes (<see cref="PriorityClass"/>): decodes and prompt chunks of higher classes are planned first, and
+/// while an interactive sequence runs, batch-class prompts get at most a quarter of a step's tokens: a step's time grows
+/// with its tokens, so a long batch prompt cannot stretch the steps an interactive stream waits on.
+/// </para>
 /// <para>
 /// Hybrid models (Mamba-2 blocks) also give every running sequence a recurrent-state slot, taken with its
 /// first blocks and returned with them (finish, cancel, preemption), so a preempted sequence is recomputed
@@ -17,7 +23,7 @@ namespace TokenFactory.Engine.Batching;
 /// blocks, so prefix caching is off for them.
 /// </para>
 /// </summary>
-public sealed class Scheduler
+public sealed partial class Scheduler
 {
     private readonly KvBlockPool _pool;
     private readonly Models.RecurrentState? _states;
@@ -75,16 +81,26 @@ public sealed class Scheduler
         foreach (var slot in _slots)
             _freeSlots.Push(slot);
         _budget = MaxBatchTokens;
-        // Decode tokens first: each costs one token of budget and keeps inter-token latency low.
-        for (int i = 0; i < _running.Count && _budget > 0; i++)
+        _batchPrefillPlanned = 0;
+        _interactiveRunning = false;
+        for (int i = 0; i < _running.Count && !_interactiveRunning; i++)
+            _interactiveRunning = _running[i].Group.Priority == PriorityClass.Interactive;
+        // Decode tokens first, higher classes first: each costs one token of budget and keeps inter-token latency low.
+        for (var c = PriorityClass.Interactive; c <= PriorityClass.Batch; c++)
         {
-            if (_running[i].UncomputedCount == 1 && !TryPlanRunning(_running[i]))
-                i--; // it preempted itself, and was the last, so the loop ends
+            for (int i = 0; i < _running.Count && _budget > 0;)
+            {
+                var s = _running[i];
+                i = s.Group.Priority == c && s.UncomputedCount == 1 ? PlanRunning(i) : i + 1;
+            }
         }
-        for (int i = 0; i < _running.Count && _budget > 0; i++)
+        for (var c = PriorityClass.Interactive; c <= PriorityClass.Batch; c++)
         {
-            if (_running[i].UncomputedCount > 1 && !IsPlanned(_running[i]) && !TryPlanRunning(_running[i]))
-                i--;
+            for (int i = 0; i < _running.Count && _budget > 0;)
+            {
+                var s = _running[i];
+                i = s.Group.Priority == c && s.UncomputedCount > 1 && !IsPlanned(s) ? PlanRunning(i) : i + 1;
+            }
         }
         while (_budget > 0 && _running.Count < MaxRunning)
         {
@@ -145,48 +161,67 @@ public sealed class Scheduler
         return false;
     }
 
-    /// <summary>Plans a running sequence, preempting newer ones for blocks; false if it had to preempt itself.</summary>
-    private bool TryPlanRunning(Sequence s)
+    /// <summary>
+    /// Plans running sequence <paramref name="index"/>, preempting others (<see cref="VictimIndex"/>) for blocks.
+    /// Returns the index of the next running sequence to consider: preemption may have removed this one or earlier ones.
+    /// </summary>
+    private int PlanRunning(int index)
     {
-        int n = Math.Min(s.UncomputedCount, _budget);
+        var s = _running[index];
+        int n = Math.Min(Math.Min(s.UncomputedCount, _budget), PrefillRoom(s));
+        if (n == 0)
+            return index + 1; // a batch-class prompt held back while an interactive sequence runs
         int need = BlocksFor(s.ComputedCount + n) - s.Blocks.Count;
         while (need > _pool.FreeBlockCount)
         {
-            var victim = _running[^1];
-            Preempt(victim);
+            int v = VictimIndex();
+            var victim = _running[v];
+            Preempt(v);
             if (victim == s)
-                return false;
+                return index; // the next sequence now sits where this one was
+            if (v < index)
+                index--;
         }
         AllocateBlocks(s, need);
         Plan(s, n);
-        return true;
+        return index + 1;
     }
 
     /// <summary>
-    /// The waiting sequence to admit next, or -1: a preempted one first (it holds progress), in order; otherwise the
-    /// oldest of the tenant with the fewest sequences running, so a caller with many choices or many requests in
-    /// the queue gets no more than its share while others wait. A choice whose sibling is still computing their
-    /// shared prompt waits for it (it then takes those blocks from the prefix cache instead of computing them again).
+    /// The waiting sequence to admit next, or -1: a preempted one first (it holds progress), the highest class among
+    /// them, else in order; otherwise the highest class, then the oldest of the tenant with the fewest sequences
+    /// running, so a caller with many choices or many requests in the queue gets no more than its share while others
+    /// wait. A choice whose sibling is still computing their shared prompt waits for it (it then takes those blocks from
+    /// the prefix cache instead of computing them again); batch-class work waits while its share of the step is spent.
     /// </summary>
     private int NextWaiting()
     {
-        int best = -1, fewest = int.MaxValue;
+        int best = -1, fewest = int.MaxValue, preempted = -1;
+        var bestClass = PriorityClass.Batch;
         for (int i = 0; i < _waiting.Count; i++)
         {
             var s = _waiting[i];
-            if (s.IsCancelled)
+            var c = s.Group.Priority;
+            if (s.IsCancelled || PrefillRoom(s) == 0)
                 continue;
             if (s.Admitted)
-                return i;
-            int running = s.Group.Tenant.Running;
-            if (running < fewest && !WaitsForSharedPrompt(s))
             {
-                (best, fewest) = (i, running);
-                if (running == 0)
-                    break; // nobody can have fewer, and this is the oldest such
+                // Preempted sequences sit at the front of the queue, so this is seen before any fresh one.
+                if (preempted < 0 || c < _waiting[preempted].Group.Priority)
+                    preempted = i;
+                continue;
+            }
+            if (preempted >= 0)
+                return preempted;
+            int running = s.Group.Tenant.Running;
+            if ((best < 0 || c < bestClass || c == bestClass && running < fewest) && !WaitsForSharedPrompt(s))
+            {
+                (best, fewest, bestClass) = (i, running, c);
+                if (running == 0 && c == PriorityClass.Interactive)
+                    break; // nothing can come before it, and this is the oldest such
             }
         }
-        return best;
+        return preempted >= 0 ? preempted : best;
     }
 
     /// <summary>A sibling leads this choice's prompt and has not yet put all of its full blocks in the prefix cache.</summary>
@@ -206,7 +241,7 @@ public sealed class Scheduler
         bool share = PrefixCaching && s.PromptLogprobs == null;
         if (share)
             ShareCachedPrefix(s);
-        int n = Math.Min(s.UncomputedCount, _budget);
+        int n = Math.Min(Math.Min(s.UncomputedCount, _budget), PrefillRoom(s));
         int need = BlocksFor(s.ComputedCount + n) - s.Blocks.Count;
         // With nothing running the watermark would only stall: admit whatever fits.
         int reserve = _running.Count > 0 ? WatermarkBlocks : 0;
@@ -244,6 +279,7 @@ public sealed class Scheduler
         s.Group.Tenant.Running++;
         s.Group.Leader ??= s;
         s.Status = SequenceStatus.Running;
+        _interactiveRunning |= s.Group.Priority == PriorityClass.Interactive;
         Plan(s, n);
         return true;
     }
@@ -277,19 +313,22 @@ public sealed class Scheduler
         }
     }
 
-    private void Preempt(Sequence s)
+    private void Preempt(int index)
     {
+        var s = _running[index];
         for (int i = _planned.Count - 1; i >= 0; i--)
         {
             if (_planned[i].Sequence == s)
             {
                 _budget += _planned[i].TokenCount;
+                if (IsBatchPrefill(s))
+                    _batchPrefillPlanned -= _planned[i].TokenCount;
                 _freeSlots.Push(_planned[i]);
                 _planned.RemoveAt(i);
             }
         }
-        if (_running.Remove(s))
-            s.Group.Tenant.Running--;
+        _running.RemoveAt(index);
+        s.Group.Tenant.Running--;
         ReleaseBlocks(s);
         s.Status = SequenceStatus.Waiting;
         _waiting.Insert(0, s);
@@ -304,6 +343,8 @@ public sealed class Scheduler
         slot.Reset(s, tokens);
         _planned.Add(slot);
         _budget -= tokens;
+        if (IsBatchPrefill(s))
+            _batchPrefillPlanned += tokens;
     }
 
     private void Fill(StepBatch batch)

@@ -13,16 +13,20 @@ public sealed class SequenceGroup
     private readonly WaitQueue? _queue;
     private int _state;
 
-    internal SequenceGroup(Tenant tenant, WaitQueue? queue)
+    internal SequenceGroup(Tenant tenant, WaitQueue? queue, PriorityClass priority)
     {
         Tenant = tenant;
         _queue = queue;
+        Priority = priority;
     }
 
     /// <summary>A group of one sequence outside any wait queue (the engine driven directly: benchmarks, tests).</summary>
-    public static SequenceGroup Single(Tenant tenant) => new(tenant, null);
+    public static SequenceGroup Single(Tenant tenant, PriorityClass priority = PriorityClass.Standard) => new(tenant, null, priority);
 
     public Tenant Tenant { get; }
+
+    /// <summary>The request's class, shared by its choices (<see cref="PriorityClass"/>).</summary>
+    public PriorityClass Priority { get; }
 
     /// <summary>The sequence whose prompt the others share, once one was admitted. Engine thread only.</summary>
     public Sequence? Leader { get; internal set; }

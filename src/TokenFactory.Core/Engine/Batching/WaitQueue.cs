@@ -26,8 +26,9 @@ public sealed class WaitQueue(int capacity)
     }
 
     /// <summary>Queues a request of <paramref name="tenantName"/>, making room as described above.</summary>
+    /// <param name="priority">The request's class; it orders admission, not who gives way in a full queue.</param>
     /// <exception cref="EngineOverloadedException">The queue is full and the newcomer's tenant holds as much of it as any.</exception>
-    public SequenceGroup Enqueue(string tenantName)
+    public SequenceGroup Enqueue(string tenantName, PriorityClass priority = PriorityClass.Standard)
     {
         lock (_lock)
         {
@@ -53,7 +54,7 @@ public sealed class WaitQueue(int capacity)
                 // Lost the race with the engine starting it? Then it no longer waited anyway: the room is real.
                 victim.TryDisplace(new EngineOverloadedException(_count, Capacity, displaced: true));
             }
-            var group = new SequenceGroup(tenant, this);
+            var group = new SequenceGroup(tenant, this, priority);
             tenant.Waiting.Add(group);
             _count++;
             return group;

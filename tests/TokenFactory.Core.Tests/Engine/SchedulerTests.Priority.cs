@@ -1,0 +1,129 @@
+using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
+using TokenFactory.Kv;
+
+namespace TokenFactory.Tests.Engine;
+
+/// <summary>Priority classes in the scheduler: admission, prompt-chunk order, the batch share of a step, preemption victims.</summary>
+public sealed partial class SchedulerTests
+{
+    /// <summary>A sequence whose prompt shares no prefix with another's, so the prefix cache plays no part.</summary>
+    private static Sequence Seq(int id, int promptLength, PriorityClass priority, Tenant? tenant = null)
+    {
+        var random = new Random(id);
+        int[] prompt = [.. Enumerable.Range(0, promptLength).Select(_ => random.Next(3, 512))];
+        return Seq(id, promptLength, SequenceGroup.Single(tenant ?? new Tenant(""), priority), prompt);
+    }
+
+    [Fact]
+    public void Waiting_sequences_start_by_class_then_fairly_between_tenants_then_in_arrival_order()
+    {
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 4);
+        var batch = new StepBatch(256, 4);
+        var (a, b) = (new Tenant("a"), new Tenant("b"));
+        var batchA = Seq(1, 8, PriorityClass.Batch, a);
+        var standardA = Seq(2, 8, PriorityClass.Standard, a);
+        var interactiveA1 = Seq(3, 8, PriorityClass.Interactive, a);
+        var interactiveA2 = Seq(4, 8, PriorityClass.Interactive, a);
+        var interactiveB = Seq(5, 8, PriorityClass.Interactive, b);
+        foreach (var q in new[] { batchA, standardA, interactiveA1, interactiveA2, interactiveB })
+            s.Add(q);
+
+        Step(s, batch);
+        // Interactive first; within it tenant b (nobody running) before a's second; then standard; batch waits for a slot.
+        Assert.Equal([interactiveA1, interactiveB, interactiveA2, standardA], s.Running);
+        Assert.Equal([batchA], s.Waiting);
+    }
+
+    [Fact]
+    public void Prompt_chunks_of_higher_classes_are_planned_before_lower_ones()
+    {
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 64, maxRunning: 4);
+        var batch = new StepBatch(64, 4);
+        var interactive = Seq(1, 4, PriorityClass.Interactive);
+        s.Add(interactive);
+        Step(s, batch); // its prompt; it decodes from now on
+        var bulk = Seq(2, 200, PriorityClass.Batch);
+        s.Add(bulk);
+        Step(s, batch); // admitted behind the interactive decode, held to a quarter of the step
+        var standard = Seq(3, 47 + 55, PriorityClass.Standard);
+        s.Add(standard);
+        Step(s, batch); // the batch prompt's 16 tokens leave 47 to admit the standard one with
+        Assert.Equal([interactive, bulk, standard], s.Running); // arrival order in the running list
+
+        Step(s, batch);
+        // The decode, then the standard prompt's last 55 tokens, then the 8 left for the batch prompt, though it runs
+        // longer (in running order the batch prompt would have taken its 16 first and left the standard one 47).
+        Assert.Equal([interactive, standard, bulk], s.Planned.Select(p => p.Sequence));
+        Assert.Equal([1, 55, 8], s.Planned.Select(p => p.TokenCount));
+    }
+
+    [Fact]
+    public void Batch_prompts_get_a_quarter_of_the_step_while_an_interactive_sequence_runs()
+    {
+        var pool = new KvBlockPool(1, 8, 128);
+        var s = new Scheduler(pool, maxBatchTokens: 64, maxRunning: 4);
+        var batch = new StepBatch(64, 4);
+        var interactive = Seq(1, 4, PriorityClass.Interactive);
+        s.Add(interactive);
+        Step(s, batch);
+        var bulk = Seq(2, 300, PriorityClass.Batch);
+        var standard = Seq(3, 40, PriorityClass.Standard);
+        s.Add(bulk);
+        for (int step = 0; step < 5; step++)
+        {
+            Step(s, batch);
+            Assert.Equal(interactive, s.Planned[0].Sequence);
+            Assert.Equal(1 + 64 / Scheduler.BatchShareWhileInteractive, batch.TokenCount); // its decode and 16 batch tokens
+        }
+        // A standard prompt is not held back: it takes the rest of the step beside the batch share.
+        s.Add(standard);
+        Step(s, batch);
+        Assert.Equal(1 + 16 + 40, batch.TokenCount);
+        s.Finish(standard);
+        // Once no interactive sequence runs, the batch prompt takes the whole budget.
+        s.Finish(interactive);
+        Step(s, batch);
+        Assert.Equal(64, batch.TokenCount);
+        Assert.Equal([bulk], s.Planned.Select(p => p.Sequence));
+        s.Finish(bulk);
+        Assert.Equal(128, pool.FreeBlockCount);
+    }
+
+    [Fact]
+    public void Preemption_takes_the_newest_of_the_lowest_class_and_the_preempted_start_again_first()
+    {
+        var pool = new KvBlockPool(1, 8, 10);
+        var s = new Scheduler(pool, maxBatchTokens: 64, maxRunning: 5, prefixCaching: false, watermarkBlocks: 0);
+        var batch = new StepBatch(64, 5);
+        var olderBulk = Seq(1, 32, PriorityClass.Batch); // 2 blocks, a third for its first generated token
+        var newerBulk = Seq(2, 32, PriorityClass.Batch);
+        s.Add(olderBulk);
+        s.Add(newerBulk);
+        Step(s, batch);
+        var interactive = Seq(3, 31, PriorityClass.Interactive); // 2 blocks until its 33rd token
+        var standard = Seq(4, 31, PriorityClass.Standard);
+        s.Add(interactive);
+        s.Add(standard);
+        Step(s, batch); // the batch decodes take their third blocks, the newcomers two each: all 10 in use
+        Step(s, batch);
+        Assert.Equal([olderBulk, newerBulk, interactive, standard], s.Running);
+        Assert.Equal(0, s.Preemptions);
+        var lateInteractive = Seq(5, 8, PriorityClass.Interactive);
+        s.Add(lateInteractive);
+
+        Step(s, batch); // the interactive and standard sequences each need a third block and none is free
+        // The newest overall is the standard one; the newest of the lowest class is the newer batch sequence.
+        Assert.Equal(1, s.Preemptions);
+        Assert.Equal([0, 1, 0, 0], new[] { olderBulk, newerBulk, interactive, standard }.Select(q => q.Preemptions));
+        // One block is left after the two took theirs: the preempted batch sequence gets it before the waiting interactive one.
+        Assert.Equal([olderBulk, interactive, standard, newerBulk], s.Running);
+        Assert.Equal([lateInteractive], s.Waiting);
+        Assert.Equal(16, s.Planned.Single(p => p.Sequence == newerBulk).TokenCount); // recomputed at the batch share
+        foreach (var q in new[] { olderBulk, newerBulk, interactive, standard, lateInteractive })
+            s.Finish(q);
+        Assert.Equal(10, pool.FreeBlockCount);
+    }
+}
