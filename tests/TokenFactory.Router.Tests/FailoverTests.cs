@@ -207,4 +207,18 @@ public sealed class FailoverTests
         var ledger = await router.LedgerAsync();
         Assert.Equal(results.Count, ledger.Count); // every request has its line, cut ones included
     }
+
+    [Fact]
+    public async Task A_replica_holding_another_internal_token_stays_out_of_rotation_with_a_clear_log()
+    {
+        await using var replica = await ServerInstance.StartAsync(new() { ["TokenFactory:Fleet:InternalToken"] = "not-the-routers-token" });
+        await using var router = await RouterInstance.StartAsync([replica.BaseAddress], waitForReplicas: 0);
+        await Task.Delay(300); // a few polls
+        Assert.False(await router.IsAvailableAsync(replica.BaseAddress.Authority));
+X
+        using var response = await router.PostAsync("/v1/chat/completions", Chat("stories260K"));
+        // The replica never answered the router, so its model is unknown here: the router says what it serves (nothing).
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Contains("nothing yet", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["message"]);
+    }
 }

@@ -30,6 +30,7 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
 
     private readonly Dictionary<Replica, bool> _reachable = [];
     private readonly Dictionary<Replica, bool> _available = [];
+    private readonly ConcurrentDictionary<Replica, bool> _tokenRefused = new();
     private readonly ConcurrentDictionary<Replica, DateTimeOffset> _modelsRead = new(); // start-up's poll and the loop's first may overlap
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -83,10 +84,12 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
             }
             if (response.StatusCode == HttpStatusCode.Unauthorized)
             {
-                RouterLog.TokenRefused(logger, replica.Name);
+                if (_tokenRefused.TryAdd(replica, true))
+                    RouterLog.TokenRefused(logger, replica.Name); // once, not every poll
                 Unreachable(replica);
                 return;
             }
+            _tokenRefused.TryRemove(replica, out _);
             response.EnsureSuccessStatusCode();
             var status = await response.Content.ReadFromJsonAsync(RouterJson.Default.ReplicaStatus, cancellation);
             if (status is null)

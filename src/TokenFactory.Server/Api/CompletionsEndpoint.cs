@@ -120,7 +120,7 @@ internal static class CompletionsEndpoint
                 updates[e.Index].Add(e.Update);
         }
         var choices = new List<TextChoice>(count);
-        int prompt = 0, completion = 0;
+        int prompt = 0, cached = 0, completion = 0;
         for (int i = 0; i < count; i++)
         {
             var s = states[i];
@@ -131,7 +131,10 @@ internal static class CompletionsEndpoint
             foreach (var u in updates[i])
                 s.Add(u);
             if (i % info.N == 0)
+            {
                 prompt += final.PromptTokens;
+                cached += final.CachedPromptTokens;
+            }
             completion += final.CompletionTokens;
             choices.Add(new TextChoice { Index = i, Text = s.Text.ToString(), Logprobs = s.Logprobs, FinishReason = GenerationPlanner.FinishReason(final.FinishReason) });
         }
@@ -141,6 +144,7 @@ internal static class CompletionsEndpoint
             Usage = new Usage
             {
                 PromptTokens = prompt, CompletionTokens = completion, TotalTokens = prompt + completion,
+                PromptTokensDetails = new PromptTokensDetails { CachedTokens = cached },
                 TokenFactory = EngineWorkUsage.For(context, states.Select(s => s.Final!)),
             },
         };
@@ -151,7 +155,7 @@ internal static class CompletionsEndpoint
         var sse = new SseWriter(context);
         var echoed = new HashSet<int>();
         var finals = new List<GenerationSummary>();
-        int prompt = 0, completion = 0;
+        int prompt = 0, cached = 0, completion = 0;
         await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
         {
             Exception? error = e.Error ?? (e.Update!.Final is { } ended ? GenerationPlanner.Cancellation(context, ended) : null);
@@ -172,7 +176,10 @@ internal static class CompletionsEndpoint
             {
                 finals.Add(final);
                 if (e.Index % info.N == 0)
+                {
                     prompt += final.PromptTokens;
+                    cached += final.CachedPromptTokens;
+                }
                 completion += final.CompletionTokens;
                 await sse.WriteAsync(Chunk(info, e.Index, state.Text.ToString(), null, GenerationPlanner.FinishReason(final.FinishReason)), OpenAiJson.Default.TextCompletion);
                 continue;
@@ -190,6 +197,7 @@ internal static class CompletionsEndpoint
                 Usage = new Usage
                 {
                     PromptTokens = prompt, CompletionTokens = completion, TotalTokens = prompt + completion,
+                    PromptTokensDetails = new PromptTokensDetails { CachedTokens = cached },
                     TokenFactory = EngineWorkUsage.For(context, finals),
                 },
             }, OpenAiJson.Default.TextCompletion);

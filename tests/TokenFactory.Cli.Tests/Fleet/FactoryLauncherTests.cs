@@ -8,9 +8,9 @@ using TokenFactory.Cli.Fleet;
 namespace TokenFactory.Cli.Tests.Fleet;
 
 /// <summary>
-/// The launcher with a router in front. Until the fleet's router is in this build, a plain <c>serve</c> plays it (it answers
-/// /health like one); what is tested is the launcher's part: what the router is told, the order of start and stop, and
-/// that a router which fails takes the fleet down with it.
+/// The launcher with the fleet's router in front (the real <c>tokenfactory route</c>): what the router is told, that a
+/// request through it reaches a replica, the order of start and stop, and that a router which fails takes the fleet
+/// down with it.
 /// </summary>
 public sealed class FactoryLauncherTests
 {
@@ -54,11 +54,11 @@ public sealed class FactoryLauncherTests
         RouterLaunch? told = null;
         string routerLedger = Path.Combine(TestPaths.TempDir(), "router.db");
         var output = new StringWriter();
-        var launcher = new FactoryLauncher(OneReplica(port), launch =>
+        var settings = OneReplica(port) with { NoAuth = true, Database = routerLedger };
+        var launcher = new FactoryLauncher(settings, launch =>
         {
             told = launch;
-            return Tokenfactory("serve", "--model", TestPaths.Stories260K, "--port", launch.Port.ToString(), "--threads", "1", "--ctx", "256", "--no-auth",
-                "--database", routerLedger);
+            return FactoryLauncher.TokenFactoryRoute(launch);
         }, TextWriter.Synchronized(output));
         using var stop = new CancellationTokenSource();
         var running = launcher.RunAsync(stop.Token);
@@ -75,6 +75,12 @@ public sealed class FactoryLauncherTests
             Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(request)).StatusCode); // the replica holds the same token
         }
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{port}/health")).StatusCode);
+        using (var chat = await http.PostAsync($"http://127.0.0.1:{port}/v1/chat/completions", new StringContent(
+            """{"model":"stories260K","messages":[{"role":"user","content":"Hi"}],"max_tokens":3}""", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
+            Assert.Equal(replica.Authority, chat.Headers.GetValues("x-tokenfactory-replica").Single()); // through the router, to the replica
+        }
         string log = output.ToString();
         Assert.True(log.IndexOf("replica 1: ready") < log.IndexOf("router: http://"), log);
 

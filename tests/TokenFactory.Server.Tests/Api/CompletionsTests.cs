@@ -31,6 +31,21 @@ public sealed class CompletionsTests(StoriesServerFixture fixture)
     }
 
     [Fact]
+    public async Task Usage_reports_the_prompt_tokens_found_in_the_prefix_cache_streamed_or_not()
+    {
+        string prompt = $"The {Guid.NewGuid():N} dragon slept under the old mountain while the village below prepared for the harvest festival";
+        var first = await PostAsync(new { prompt, max_tokens = 2, temperature = 0 });
+        Assert.Equal(0, (int)first["usage"]!["prompt_tokens_details"]!["cached_tokens"]!);
+        var again = await PostAsync(new { prompt = prompt + " again", max_tokens = 2, temperature = 0 });
+        int cached = (int)again["usage"]!["prompt_tokens_details"]!["cached_tokens"]!;
+        Assert.True(cached >= 16 && cached % 16 == 0, $"{cached} cached tokens"); // whole blocks of the shared prefix
+        using var streamed = await Server.PostJsonAsync("/v1/completions",
+            new { prompt = prompt + " once more", max_tokens = 2, temperature = 0, stream = true, stream_options = new { include_usage = true } });
+        var usage = (await Sse.ReadAllAsync(streamed)).Chunks.Single(c => c["usage"] is JsonObject)["usage"]!;
+        Assert.Equal(cached, (int)usage["prompt_tokens_details"]!["cached_tokens"]!);
+    }
+
+    [Fact]
     public async Task Array_of_prompts_gives_one_choice_per_prompt_in_order()
     {
         var single = await PostAsync(new { prompt = "One day", max_tokens = 6, temperature = 0 });
