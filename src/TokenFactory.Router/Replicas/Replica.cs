@@ -62,7 +62,7 @@ public sealed class Replica
     /// (the report does not include it yet); for a server without a report, all the prompt work in flight there.
     /// </summary>
     public long QueuedPrefillTokens => Status is { } s
-        ? s.PendingPrefillTokens + Interlocked.Read(ref _sentSinceStatus)
+        ? s.PendingPrefillTokens + Math.Max(0, Interlocked.Read(ref _sentSinceStatus))
         : Interlocked.Read(ref _inFlightPrefillTokens);
     public long InFlightPrefillTokens => Interlocked.Read(ref _inFlightPrefillTokens);
 
@@ -101,10 +101,12 @@ public sealed class Replica
         Interlocked.Add(ref _sentSinceStatus, prefillTokens);
     }
 
+    /// <summary>It ended there: its prompt is no longer queued, whether or not a status said so yet.</summary>
     public void End(int sequences, long prefillTokens)
     {
         Interlocked.Add(ref _inFlightSequences, -sequences);
         Interlocked.Add(ref _inFlightPrefillTokens, -prefillTokens);
+        Interlocked.Add(ref _sentSinceStatus, -prefillTokens); // may go below zero until the next status resets it: read clamped
     }
 
     /// <summary>Whether the router may send it <paramref name="sequences"/> more now: its slots plus a shallow queue.</summary>

@@ -14,9 +14,10 @@ namespace TokenFactory.Router.Replicas;
 /// <summary>
 /// Reads every replica's load every <see cref="RouterOptions.StatusIntervalMilliseconds"/> (200 ms): a TokenFactory
 /// replica's <c>/internal/status</c>, or a third-party server's <c>/v1/models</c> (for what it serves; its load is
-/// then only what the router has in flight there). A replica that cannot be reached is marked down at once, so it is
-/// out of rotation within one interval plus the poll's timeout; one that answers again comes back, its prefix index
-/// cleared (it may have restarted with an empty cache). Each round wakes the dispatcher: room may have opened.
+/// then only what the router has in flight there). A replica that refuses the connection (or the token) is marked down at
+/// once, so it is out of rotation within one interval; one that is only slow (a replica saturating its cores answers
+/// late) after three polls in a row time out. One that answers again comes back, its prefix index cleared (it may have
+/// restarted with an empty cache). Each round wakes the dispatcher: room may have opened.
 /// </summary>
 internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, RouterMetrics metrics, IOptions<RouterOptions> options,
     RouterToken token, TimeProvider time, ILogger<ReplicaPoller> logger) : BackgroundService
@@ -26,11 +27,12 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
         ConnectTimeout = TimeSpan.FromSeconds(Math.Clamp(options.Value.ConnectTimeoutSeconds, 0.1, 5)),
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
     })
-    { Timeout = TimeSpan.FromMilliseconds(Math.Max(500, 3 * options.Value.StatusIntervalMilliseconds)) };
+    { Timeout = TimeSpan.FromMilliseconds(Math.Max(1000, 5 * options.Value.StatusIntervalMilliseconds)) };
 
     private readonly Dictionary<Replica, bool> _reachable = [];
     private readonly Dictionary<Replica, bool> _available = [];
     private readonly ConcurrentDictionary<Replica, bool> _tokenRefused = new();
+    private readonly ConcurrentDictionary<Replica, int> _timeouts = new();
     private readonly ConcurrentDictionary<Replica, DateTimeOffset> _modelsRead = new(); // start-up's poll and the loop's first may overlap
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -76,6 +78,7 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
             if (token.Value is { } secret)
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", secret);
             using var response = await _http.SendAsync(request, cancellation);
+            _timeouts.TryRemove(replica, out _); // it answered
             if (response.StatusCode == HttpStatusCode.NotFound && !replica.ReportsStatus)
             {
                 await ReadModelsAsync(replica, cancellation); // a third-party server: no status endpoint
@@ -97,11 +100,21 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
             replica.SetStatus(status, time.GetUtcNow());
             Reached(replica);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or IOException && !cancellation.IsCancellationRequested)
+        catch (TaskCanceledException) when (!cancellation.IsCancellationRequested)
         {
-            Unreachable(replica);
+            // Slow, not gone: a replica saturating its cores may answer late. Out only after a few polls in a row.
+            if (_timeouts.AddOrUpdate(replica, 1, (_, n) => n + 1) >= SlowPollsBeforeDown)
+                Unreachable(replica);
+            return;
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException or IOException && !cancellation.IsCancellationRequested)
+        {
+            Unreachable(replica); // refused, reset, or not a status: out at once
         }
     }
+
+    /// <summary>Status polls in a row that may time out before a replica is taken out of rotation.</summary>
+    private const int SlowPollsBeforeDown = 3;
 
     private async Task ReadModelsAsync(Replica replica, CancellationToken cancellation)
     {

@@ -46,7 +46,7 @@ public sealed class ReplicaSet
     /// <summary>The destination id of the i-th replica (0-based), as the cluster and the replicas both name it.</summary>
     public static string DestinationId(int index) => $"replica-{index + 1}";
 
-    /// <summary>The cluster YARP manages: active health checks on /health every half second, one failure ejects.</summary>
+    /// <summary>The cluster YARP manages: active health checks on /health every half second, three failures in a row eject.</summary>
     public static ClusterConfig Cluster(RouterOptions options) => new()
     {
         ClusterId = ClusterId,
@@ -57,7 +57,7 @@ public sealed class ReplicaSet
             {
                 Enabled = true,
                 Interval = TimeSpan.FromMilliseconds(500),
-                Timeout = TimeSpan.FromMilliseconds(Math.Max(500, options.ConnectTimeoutSeconds * 1000)),
+                Timeout = TimeSpan.FromSeconds(Math.Max(2, options.ConnectTimeoutSeconds)),
                 Policy = HealthCheckConstants.ActivePolicy.ConsecutiveFailures,
                 Path = "/health",
             },
@@ -65,7 +65,9 @@ public sealed class ReplicaSet
             AvailableDestinationsPolicy = HealthCheckConstants.AvailableDestinations.HealthyAndUnknown,
         },
         HttpClient = new HttpClientConfig { DangerousAcceptAnyServerCertificate = false },
-        Metadata = new Dictionary<string, string> { ["ConsecutiveFailuresHealthPolicy.Threshold"] = "1" },
+        // A probe may fail on a replica saturating its cores: three in a row take it out (a dead one is out sooner, by
+        // the status poll or the first request that cannot connect).
+        Metadata = new Dictionary<string, string> { ["ConsecutiveFailuresHealthPolicy.Threshold"] = "3" },
     };
 
     public bool IsAvailable(Replica replica) =>
