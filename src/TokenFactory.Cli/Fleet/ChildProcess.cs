@@ -66,7 +66,8 @@ internal sealed class ChildProcess : IDisposable
         return await _exited.Task;
     }
 
-    private void Kill()
+    /// <summary>Kills it and its children at once (SIGKILL: no drain), as a crash or the OOM killer would.</summary>
+    public void Kill()
     {
         try
         {

@@ -134,7 +134,8 @@ public sealed class FactoryLauncher(FactorySettings settings, Func<RouterLaunch,
     }
 
     /// <summary><c>dotnet tokenfactory.dll ARGS</c>: this very build of the command, however it was started.</summary>
-    private static ProcessStartInfo TokenFactoryCommand(params string[] args)
+    /// <summary>This tokenfactory with <paramref name="args"/>, as a child process (the launcher's and the fleet benchmark's).</summary>
+    internal static ProcessStartInfo TokenFactoryCommand(params string[] args)
     {
         string host = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
         var start = new ProcessStartInfo(host);
@@ -183,7 +184,7 @@ public sealed class FactoryLauncher(FactorySettings settings, Func<RouterLaunch,
             output.WriteLine($"{child.Name}: stopped (exit code {code})");
     }
 
-    private static async Task WaitHealthyAsync(HttpClient http, ChildProcess child, TimeSpan timeout, CancellationToken stop)
+    internal static async Task WaitHealthyAsync(HttpClient http, ChildProcess child, TimeSpan timeout, CancellationToken stop)
     {
         var deadline = DateTime.UtcNow + timeout;
         var health = new Uri(child.Url, ReplicaEndpoints.Health);
@@ -212,7 +213,7 @@ public sealed class FactoryLauncher(FactorySettings settings, Func<RouterLaunch,
     }
 
     /// <summary>Distinct free loopback ports: all held open at once while chosen, so no two are the same.</summary>
-    private static List<int> FreePorts(int count)
+    internal static List<int> FreePorts(int count)
     {
         var listeners = new List<TcpListener>();
         try
@@ -233,7 +234,7 @@ public sealed class FactoryLauncher(FactorySettings settings, Func<RouterLaunch,
     }
 
     /// <summary>256 random bits, URL-safe, as API key secrets are.</summary>
-    private static string NewToken() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    internal static string NewToken() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     private static void TryDelete(string directory)
     {

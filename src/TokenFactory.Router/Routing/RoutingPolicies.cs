@@ -21,8 +21,8 @@ public interface IRoutingPolicy
 
 /// <summary>
 /// Knows the KV cache (as NVIDIA Dynamo's router and llm-d's prefix scorer do): the cost of a replica is the prompt
-/// tokens it would still have to compute (what it is believed not to hold, from the blocks the router sent it) plus
-/// the prefill already queued there, plus a decode cost per sequence it runs, all in tokens. The cheapest wins; a
+/// tokens it would still have to compute (what it is believed not to hold, from the blocks the router sent it), counted
+/// twice, plus the prefill already queued there, plus a decode cost per sequence it runs, all in tokens. The cheapest wins; a
 /// long shared prefix stays where it is cached until that replica is busier by more than the prefix is worth.
 /// </summary>
 public sealed class PrefixAwarePolicy : IRoutingPolicy
@@ -32,6 +32,14 @@ public sealed class PrefixAwarePolicy : IRoutingPolicy
     /// with the prefill, so the cost is small per sequence, but a crowded replica decodes every sequence slower.
     /// </summary>
     public const int DecodeTokensPerSequence = 32;
+
+    /// <summary>
+    /// Prompt tokens a replica would have to compute weigh twice those already queued there: queued work delays only
+    /// this request, while new work is capacity the whole fleet loses (and a copy of a prefix another replica holds
+    /// crowds that replica's cache). A busy replica holding the prefix still loses to an idle one once its queue is
+    /// longer than twice the prefix.
+    /// </summary>
+    public const double NewPrefillWeight = 2;
 
     public string Name => "prefix";
 
@@ -59,7 +67,7 @@ public sealed class PrefixAwarePolicy : IRoutingPolicy
     {
         int matched = r.Index.MatchedBlocks(request.Shape.Blocks);
         long active = Math.Max(r.InFlightSequences, r.Status is { } s ? s.Running + s.Waiting : 0);
-        return request.NewPrefillTokens(matched) + r.QueuedPrefillTokens + (double)DecodeTokensPerSequence * active;
+        return NewPrefillWeight * request.NewPrefillTokens(matched) + r.QueuedPrefillTokens + (double)DecodeTokensPerSequence * active;
     }
 }
 

@@ -18,7 +18,8 @@ public sealed partial class SchedulerTests
 
     private static Sequence Seq(int id, int promptLength, SequenceGroup? group = null, int[]? prompt = null) => new(id, new GenerationRequest
     {
-        PromptTokens = prompt ?? Enumerable.Range(3, promptLength).ToArray(),
+        // Distinct prompts unless a test shares one: sequences whose prompts share leading blocks wait on each other.
+        PromptTokens = prompt ?? [3 + id % 400, .. Enumerable.Range(3, Math.Max(0, promptLength - 1))],
         MaxTokens = 100,
         Sampling = SamplingParameters.Greedy,
     }, 512, Tokenizer, new RecordingOutput(), CancellationToken.None, group ?? SequenceGroup.Single(new Tenant("")));
@@ -144,6 +145,65 @@ public sealed partial class SchedulerTests
         foreach (var c in choices)
             s.Finish(c);
         Assert.Equal(64, pool.FreeBlockCount);
+    }
+
+    [Fact]
+    public void A_request_sharing_the_leading_blocks_of_one_being_computed_waits_for_them_and_then_shares_them()
+    {
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 4);
+        var batch = new StepBatch(256, 4);
+        int[] document = [.. Enumerable.Range(3, 40)]; // two full blocks and 8 tokens
+        var first = Seq(1, 0, prompt: [.. document, 100, 101]);
+        var second = Seq(2, 0, prompt: [.. document, 200]);
+        var unrelated = Seq(3, 0, prompt: [.. Enumerable.Range(500, 40)]);
+        s.Add(first);
+        s.Add(second);
+        s.Add(unrelated);
+
+        s.Schedule(batch);
+        Assert.Equal([first, unrelated], s.Running); // the second would compute the same two blocks in the same step
+        s.Complete();
+        first.Tokens.Add(7);
+        unrelated.Tokens.Add(7);
+
+        s.Schedule(batch);
+        Assert.Contains(second, s.Running);
+        Assert.Equal(32, second.CachedPromptTokens); // the document's two full blocks, from the cache
+        s.Complete();
+        foreach (var q in new[] { first, second, unrelated })
+            s.Finish(q);
+        Assert.Equal(64, pool.FreeBlockCount);
+    }
+
+    [Fact]
+    public void Only_a_request_of_the_same_class_or_lower_waits_for_the_shared_blocks_an_interactive_one_computes_its_own()
+    {
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 64, maxRunning: 4);
+        var batch = new StepBatch(64, 4);
+        int[] document = [.. Enumerable.Range(3, 80)]; // five full blocks
+        var computing = Seq(1, 0, SequenceGroup.Single(new Tenant("a")), [.. document, 100]);
+        s.Add(computing);
+        s.Schedule(batch);
+        s.Complete(); // 64 of its 81 prompt tokens: four of the document's five blocks are cached
+        Assert.Equal(4, computing.HashedBlocks);
+        var standard = Seq(2, 0, SequenceGroup.Single(new Tenant("b")), [.. document, 200]);
+        var interactive = Seq(3, 0, SequenceGroup.Single(new Tenant("c"), PriorityClass.Interactive), [.. document, 300]);
+        s.Add(standard);
+        s.Add(interactive);
+        s.Schedule(batch);
+        Assert.Contains(interactive, s.Running); // takes the four cached blocks and computes the rest itself
+        Assert.Equal(64, interactive.CachedPromptTokens);
+        Assert.DoesNotContain(standard, s.Running); // waits one step for the fifth, though the budget has room for it
+        Assert.True(batch.TokenCount < 64 - 17, $"{batch.TokenCount} tokens planned");
+        s.Complete();
+        computing.Tokens.Add(7);
+        interactive.Tokens.Add(7);
+        s.Schedule(batch);
+        Assert.Contains(standard, s.Running);
+        Assert.Equal(80, standard.CachedPromptTokens);
+        s.Complete();
     }
 
     [Fact]

@@ -224,14 +224,41 @@ public sealed partial class Scheduler
         return preempted >= 0 ? preempted : best;
     }
 
-    /// <summary>A sibling leads this choice's prompt and has not yet put all of its full blocks in the prefix cache.</summary>
+    /// <summary>
+    /// Another running sequence is computing full blocks of this one's prompt that are not in the prefix cache yet: a
+    /// sibling choice leading the same prompt, or another request with the same leading tokens (a shared system prompt,
+    /// one document asked several questions at once). This one waits for them rather than compute them a second time,
+    /// unless the other is of a lower class (an interactive prompt never waits on batch work).
+    /// </summary>
     private bool WaitsForSharedPrompt(Sequence s)
     {
-        var leader = s.Group.Leader;
-        if (!PrefixCaching || s.PromptLogprobs != null || leader is null || leader == s || leader.Status != SequenceStatus.Running
-            || !ReferenceEquals(leader.Request.PromptTokens, s.Request.PromptTokens)) // a batch's other prompts share nothing
+        if (!PrefixCaching || s.PromptLogprobs != null)
             return false;
-        return leader.HashedBlocks < (leader.PromptCount - 1) / _pool.BlockSize;
+        var leader = s.Group.Leader;
+        if (leader is not null && leader != s && leader.Status == SequenceStatus.Running && ReferenceEquals(leader.Request.PromptTokens, s.Request.PromptTokens))
+            return leader.HashedBlocks < (leader.PromptCount - 1) / _pool.BlockSize;
+        return ComputingSharedBlocks(s);
+    }
+
+    private bool ComputingSharedBlocks(Sequence s)
+    {
+        int bs = _pool.BlockSize;
+        var mine = CollectionsMarshal.AsSpan(s.Tokens)[..s.PromptCount];
+        int shareable = (mine.Length - 1) / bs; // the last token is always computed
+        if (shareable == 0)
+            return false;
+        foreach (var r in _running)
+        {
+            if (r.ComputedCount >= r.PromptCount || r.HashedBlocks >= shareable || r.Group.Priority > s.Group.Priority || r.PromptLogprobs != null)
+                continue; // its prompt is done, or it cached all this one could take, or it is of a lower class
+            var theirs = CollectionsMarshal.AsSpan(r.Tokens)[..r.PromptCount];
+            if (theirs[0] != mine[0])
+                continue;
+            int common = Math.Min(mine.CommonPrefixLength(theirs) / bs, shareable);
+            if (common > r.HashedBlocks)
+                return true;
+        }
+        return false;
     }
 
     /// <returns>False when the KV cache has no room for it (admission stops for this step).</returns>
