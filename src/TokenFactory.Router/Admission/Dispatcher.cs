@@ -66,8 +66,8 @@ public sealed class Dispatcher(ReplicaSet replicas, IRoutingPolicy policy, IOpti
 
     /// <summary>
     /// The time to first token a request would see now: the least, over the replicas that may serve it, of the prompt
-    /// work queued there and at the router ahead of it, plus its own (less what the replica holds), at the replica's
-    /// measured prefill speed.
+    /// work queued there ahead of it (of its class or above: a replica runs higher classes first) and at the router
+    /// ahead of it (earlier deadlines), plus its own (less what the replica holds), at the replica's measured prefill speed.
     /// </summary>
     public TimeSpan PredictTtft(RouteRequest request)
     {
@@ -81,7 +81,8 @@ public sealed class Dispatcher(ReplicaSet replicas, IRoutingPolicy policy, IOpti
         double best = double.MaxValue;
         foreach (var r in candidates)
         {
-            double tokens = r.QueuedPrefillTokens + (double)aheadHere / candidates.Count + request.NewPrefillTokens(r.Index.MatchedBlocks(request.Shape.Blocks));
+            double tokens = r.QueuedPrefillTokens * r.QueuedShareAhead(request.Priority) + (double)aheadHere / candidates.Count
+                + request.NewPrefillTokens(r.Index.MatchedBlocks(request.Shape.Blocks));
             best = Math.Min(best, tokens / r.PrefillTokensPerSecond);
         }
         return TimeSpan.FromSeconds(best);
@@ -144,16 +145,16 @@ public sealed class Dispatcher(ReplicaSet replicas, IRoutingPolicy policy, IOpti
         int matched = replica.Index.MatchedBlocks(request.Shape.Blocks);
         long prefill = request.NewPrefillTokens(matched);
         replica.Index.Add(request.Shape.Blocks);
-        replica.Begin(request.Sequences, prefill);
+        replica.Begin(request.Sequences, prefill, request.Priority);
         metrics.Routed(replica, request, matched);
-        return new Lease(this, replica, request.Sequences, prefill, matched);
+        return new Lease(this, replica, request.Sequences, prefill, matched, request.Priority);
     }
 
     private void Cancel(Waiter waiter) => waiter.Placed.TrySetCanceled();
 
     private void Release(Lease lease)
     {
-        lease.Replica.End(lease.Sequences, lease.PrefillTokens);
+        lease.Replica.End(lease.Sequences, lease.PrefillTokens, lease.Priority);
         Wake();
     }
 
@@ -168,7 +169,7 @@ public sealed class Dispatcher(ReplicaSet replicas, IRoutingPolicy policy, IOpti
     }
 
     /// <summary>A request's place on a replica: released (once) when the request ends there.</summary>
-    public sealed class Lease(Dispatcher dispatcher, Replica replica, int sequences, long prefillTokens, int matchedBlocks) : IDisposable
+    public sealed class Lease(Dispatcher dispatcher, Replica replica, int sequences, long prefillTokens, int matchedBlocks, string priority) : IDisposable
     {
         private int _released;
 
@@ -177,6 +178,7 @@ public sealed class Dispatcher(ReplicaSet replicas, IRoutingPolicy policy, IOpti
         public long PrefillTokens { get; } = prefillTokens;
         /// <summary>Prompt blocks the replica was believed to hold when the request was sent (the routed prefix hit).</summary>
         public int MatchedBlocks { get; } = matchedBlocks;
+        public string Priority { get; } = priority;
 
         public void Dispose()
         {

@@ -1,3 +1,4 @@
+using TokenFactory.Floor.Identity;
 using TokenFactory.Router.Routing;
 
 namespace TokenFactory.Router.Replicas;
@@ -12,6 +13,7 @@ public sealed class Replica
     private HashSet<string> _models = new(StringComparer.OrdinalIgnoreCase);
     private int _inFlightSequences;
     private long _inFlightPrefillTokens;
+    private readonly long[] _inFlightPrefillByClass = new long[3]; // by PriorityClasses.Rank: interactive, standard, batch
     private long _sentSinceStatus;
 
     public Replica(string id, Uri url, int defaultMaxRunning)
@@ -66,6 +68,22 @@ public sealed class Replica
         : Interlocked.Read(ref _inFlightPrefillTokens);
     public long InFlightPrefillTokens => Interlocked.Read(ref _inFlightPrefillTokens);
 
+    /// <summary>
+    /// The share of the prompt work queued there that a request of <paramref name="priority"/> waits behind: the replica
+    /// runs higher classes first, so only what the router sent of this class or above counts (all of it when the router
+    /// has sent nothing, or the replica does not report classes' work apart).
+    /// </summary>
+    public double QueuedShareAhead(string priority)
+    {
+        long all = Interlocked.Read(ref _inFlightPrefillTokens);
+        if (all <= 0)
+            return 1;
+        long ahead = 0;
+        for (int rank = 0; rank <= PriorityClasses.Rank(priority); rank++)
+            ahead += Interlocked.Read(ref _inFlightPrefillByClass[rank]);
+        return Math.Clamp((double)ahead / all, 0, 1);
+    }
+
     public bool Serves(string model)
     {
         lock (_lock)
@@ -94,16 +112,18 @@ public sealed class Replica
     public void ClearStatus() => Status = null;
 
     /// <summary>A request of <paramref name="sequences"/> choices and <paramref name="prefillTokens"/> new prompt tokens was sent there.</summary>
-    public void Begin(int sequences, long prefillTokens)
+    public void Begin(int sequences, long prefillTokens, string priority)
     {
+        Interlocked.Add(ref _inFlightPrefillByClass[PriorityClasses.Rank(priority)], prefillTokens);
         Interlocked.Add(ref _inFlightSequences, sequences);
         Interlocked.Add(ref _inFlightPrefillTokens, prefillTokens);
         Interlocked.Add(ref _sentSinceStatus, prefillTokens);
     }
 
     /// <summary>It ended there: its prompt is no longer queued, whether or not a status said so yet.</summary>
-    public void End(int sequences, long prefillTokens)
+    public void End(int sequences, long prefillTokens, string priority)
     {
+        Interlocked.Add(ref _inFlightPrefillByClass[PriorityClasses.Rank(priority)], -prefillTokens);
         Interlocked.Add(ref _inFlightSequences, -sequences);
         Interlocked.Add(ref _inFlightPrefillTokens, -prefillTokens);
         Interlocked.Add(ref _sentSinceStatus, -prefillTokens); // may go below zero until the next status resets it: read clamped

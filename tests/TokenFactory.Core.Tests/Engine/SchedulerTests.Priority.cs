@@ -37,6 +37,53 @@ public sealed partial class SchedulerTests
     }
 
     [Fact]
+    public void With_every_slot_taken_by_batch_work_an_interactive_request_preempts_the_newest_batch_sequence()
+    {
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 2);
+        var batch = new StepBatch(256, 2);
+        var older = Seq(1, 40, PriorityClass.Batch);
+        var newer = Seq(2, 40, PriorityClass.Batch);
+        s.Add(older);
+        s.Add(newer);
+        Step(s, batch);
+        Step(s, batch); // both decode
+        var interactive = Seq(3, 8, PriorityClass.Interactive);
+        s.Add(interactive);
+
+        Step(s, batch);
+        Assert.Equal([older, interactive], s.Running);
+        Assert.Equal([newer], s.Waiting); // preempted, first in line once a slot frees
+        Assert.Equal(1, s.Preemptions);
+
+        s.Finish(interactive);
+        Step(s, batch);
+        Assert.Equal([older, newer], s.Running);
+        Assert.Equal(32, newer.ComputedCount - 10); // its two full prompt blocks came back from the prefix cache
+    }
+
+    [Fact]
+    public void Batch_work_preempts_nothing_and_a_standard_request_preempts_only_batch()
+    {
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 2);
+        var batch = new StepBatch(256, 2);
+        var first = Seq(1, 8, PriorityClass.Standard);
+        var second = Seq(2, 8, PriorityClass.Batch);
+        s.Add(first);
+        s.Add(second);
+        Step(s, batch);
+        s.Add(Seq(3, 8, PriorityClass.Batch));
+        Step(s, batch);
+        Assert.Equal(0, s.Preemptions); // a batch arrival waits
+        var standard = Seq(4, 8, PriorityClass.Standard);
+        s.Add(standard);
+        Step(s, batch);
+        Assert.Equal([first, standard], s.Running); // the batch one gave way, not the other standard one
+        Assert.Equal(1, s.Preemptions);
+    }
+
+    [Fact]
     public void Prompt_chunks_of_higher_classes_are_planned_before_lower_ones()
     {
         var pool = new KvBlockPool(1, 8, 64);
@@ -93,7 +140,7 @@ public sealed partial class SchedulerTests
     }
 
     [Fact]
-    public void Preemption_takes_the_newest_of_the_lowest_class_and_the_preempted_start_again_first()
+    public void Preemption_takes_the_newest_of_the_lowest_class_and_a_waiting_higher_class_starts_before_it()
     {
         var pool = new KvBlockPool(1, 8, 10);
         var s = new Scheduler(pool, maxBatchTokens: 64, maxRunning: 5, prefixCaching: false, watermarkBlocks: 0);
@@ -118,10 +165,10 @@ public sealed partial class SchedulerTests
         // The newest overall is the standard one; the newest of the lowest class is the newer batch sequence.
         Assert.Equal(1, s.Preemptions);
         Assert.Equal([0, 1, 0, 0], new[] { olderBulk, newerBulk, interactive, standard }.Select(q => q.Preemptions));
-        // One block is left after the two took theirs: the preempted batch sequence gets it before the waiting interactive one.
-        Assert.Equal([olderBulk, interactive, standard, newerBulk], s.Running);
-        Assert.Equal([lateInteractive], s.Waiting);
-        Assert.Equal(16, s.Planned.Single(p => p.Sequence == newerBulk).TokenCount); // recomputed at the batch share
+        // One block is left after the two took theirs: the waiting interactive sequence gets it before the preempted batch
+        // one (a preempted sequence goes first only among its class and below), which starts again first after it.
+        Assert.Equal([olderBulk, interactive, standard, lateInteractive], s.Running);
+        Assert.Equal([newerBulk], s.Waiting);
         foreach (var q in new[] { olderBulk, newerBulk, interactive, standard, lateInteractive })
             s.Finish(q);
         Assert.Equal(10, pool.FreeBlockCount);

@@ -27,7 +27,7 @@ internal static class OverheadScenario
             ["router"] = new(router.Url, "/v1/chat/completions"),
         };
         foreach (var url in targets.Values)
-            await LoadAsync(rig.Http, url, 2); // warm: JIT, connection pools, SQLite
+            await LoadAsync(rig.Http, url, 10); // warm: tiered JIT reaching its final code, connection pools, SQLite
         var latencies = targets.Keys.ToDictionary(t => t, _ => new List<double>());
         var addedP50 = new List<double>();
         var addedP99 = new List<double>();

@@ -4,15 +4,15 @@ using TokenFactory.Cli.Fleet;
 namespace TokenFactory.Cli.Bench.Fleet;
 
 /// <summary>
-/// Prefix-aware routing against round-robin: 2 replicas, 8 distinct shared prefixes of about 1,000 tokens, each asked 8
-/// questions (a short suffix), 4 requests at a time. Each replica's KV cache holds about 4.5 of the 8 prefixes: together
+/// Prefix-aware routing against round-robin: 2 replicas, 8 distinct shared prefixes of about 1,000 tokens, each asked 16
+/// questions (a short suffix) in random order, 4 requests at a time. Each replica's KV cache holds about 4.5 of the 8 prefixes: together
 /// the two hold all of them, alone neither does. That is the case a cache-aware router is for: round-robin sends every
 /// prefix to both replicas and each evicts what the other half of its traffic needs; the prefix policy keeps each
 /// prefix where it is cached. Rounds alternate the policies' order, each with fresh prefixes (no cache carries over).
 /// </summary>
 internal static class PrefixScenario
 {
-    public const int Prefixes = 8, QuestionsPerPrefix = 8, PrefixTokens = 1000, Concurrency = 4;
+    public const int Prefixes = 8, QuestionsPerPrefix = 16, PrefixTokens = 1000, Concurrency = 4;
 
     public static async Task<List<string>> RunAsync(FleetBenchSettings settings, TextWriter output)
     {

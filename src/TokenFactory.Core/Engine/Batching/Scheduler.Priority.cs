@@ -13,6 +13,30 @@ public sealed partial class Scheduler
     /// <summary>While an interactive sequence runs, batch-class prompts get at most 1/this of a step's token budget.</summary>
     public const int BatchShareWhileInteractive = 4;
 
+    /// <summary>
+    /// Every running slot is taken and a sequence of a higher class than batch waits: the newest batch-class sequence is
+    /// preempted (its blocks stay in the prefix cache, so it resumes cheaply) and the waiting one takes its slot. One a
+    /// step; batch work absorbs the delay instead of an interactive request waiting for a long generation to end.
+    /// </summary>
+    private void MakeRoomForHigherClass()
+    {
+        if (_running.Count < MaxRunning)
+            return;
+        bool higherWaits = false;
+        foreach (var w in _waiting)
+            higherWaits |= w.Group.Priority < PriorityClass.Batch && !w.IsCancelled && !w.Admitted && !WaitsForSharedPrompt(w);
+        if (!higherWaits)
+            return;
+        for (int i = _running.Count - 1; i >= 0; i--)
+        {
+            if (_running[i].Group.Priority == PriorityClass.Batch)
+            {
+                Preempt(i);
+                return;
+            }
+        }
+    }
+
     /// <summary>The running sequence to preempt when blocks run out: the newest of the lowest class.</summary>
     private int VictimIndex()
     {

@@ -83,6 +83,7 @@ public sealed partial class Scheduler
         _budget = MaxBatchTokens;
         _batchPrefillPlanned = 0;
         _interactiveRunning = false;
+        MakeRoomForHigherClass();
         for (int i = 0; i < _running.Count && !_interactiveRunning; i++)
             _interactiveRunning = _running[i].Group.Priority == PriorityClass.Interactive;
         // Decode tokens first, higher classes first: each costs one token of budget and keeps inter-token latency low.
@@ -189,7 +190,7 @@ public sealed partial class Scheduler
 
     /// <summary>
     /// The waiting sequence to admit next, or -1: a preempted one first (it holds progress), the highest class among
-    /// them, else in order; otherwise the highest class, then the oldest of the tenant with the fewest sequences
+    /// them, unless a fresh one is of a higher class; otherwise the highest class, then the oldest of the tenant with the fewest sequences
     /// running, so a caller with many choices or many requests in the queue gets no more than its share while others
     /// wait. A choice whose sibling is still computing their shared prompt waits for it (it then takes those blocks from
     /// the prefix cache instead of computing them again); batch-class work waits while its share of the step is spent.
@@ -211,8 +212,8 @@ public sealed partial class Scheduler
                     preempted = i;
                 continue;
             }
-            if (preempted >= 0)
-                return preempted;
+            if (preempted >= 0 && c >= _waiting[preempted].Group.Priority)
+                continue; // a preempted sequence of its class or above goes first: it holds progress
             int running = s.Group.Tenant.Running;
             if ((best < 0 || c < bestClass || c == bestClass && running < fewest) && !WaitsForSharedPrompt(s))
             {
@@ -221,7 +222,7 @@ public sealed partial class Scheduler
                     break; // nothing can come before it, and this is the oldest such
             }
         }
-        return preempted >= 0 ? preempted : best;
+        return best >= 0 && (preempted < 0 || bestClass < _waiting[preempted].Group.Priority) ? best : preempted;
     }
 
     /// <summary>
