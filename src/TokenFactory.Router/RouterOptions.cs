@@ -24,8 +24,18 @@ public sealed class RouterOptions
     /// <summary>How often each replica's load is read (<c>/internal/status</c>); a replica that stops answering is ejected at once.</summary>
     public int StatusIntervalMilliseconds { get; set; } = 200;
 
-    /// <summary>A replica that sends nothing for this long (no headers, no token) is given up on: the request fails over or ends with an error.</summary>
-    public double UpstreamTimeoutSeconds { get; set; } = 120;
+    /// <summary>
+    /// A replica's answer must begin within this (a stream's first token; a non-streamed answer whole, so it covers the
+    /// longest generation): past it the request goes once to another replica, or ends with 503. The replica is not
+    /// taken out of rotation for it (its status polls decide that).
+    /// </summary>
+    public double FirstByteTimeoutSeconds { get; set; } = 900;
+
+    /// <summary>
+    /// Once its answer began, a replica that sends nothing more for this long is given up on: the stream ends with an
+    /// <c>upstream_stream_cut</c> event. Long: a batch stream may pause while interactive work takes its slot.
+    /// </summary>
+    public double UpstreamTimeoutSeconds { get; set; } = 600;
 
     /// <summary>Connecting to a replica takes at most this long before another is tried.</summary>
     public double ConnectTimeoutSeconds { get; set; } = 2;

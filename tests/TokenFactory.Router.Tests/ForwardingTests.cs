@@ -166,6 +166,51 @@ public sealed class ForwardingTests
     }
 
     [Fact]
+    public async Task A_stream_with_CRLF_lines_and_no_space_after_data_is_relayed_and_metered()
+    {
+        await using var stub = await StubReplica.StartAsync();
+        stub.Generate = async (context, body) =>
+        {
+            context.Response.ContentType = "text/event-stream";
+            foreach (string piece in new[] { "a", "b", "c" })
+                await Microsoft.AspNetCore.Http.HttpResponseWritingExtensions.WriteAsync(context.Response,
+                    $"data:{{\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{piece}\"}}}}]}}\r\n\r\n");
+            await Microsoft.AspNetCore.Http.HttpResponseWritingExtensions.WriteAsync(context.Response,
+                ": keep-alive\r\n\r\ndata:{\"choices\":[],\"usage\":{\"prompt_tokens\":\"ten\",\"completion_tokens\":3}}\r\n\r\ndata:[DONE]\r\n\r\n");
+        };
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
+        using var response = await router.PostAsync("/v1/chat/completions", Chat(stub.Model, stream: true));
+        string text = await response.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("\r", text);
+        Assert.Contains(": keep-alive\n\n", text); // a comment passes on as it is
+        var events = text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Where(e => e.StartsWith("data:")).ToList();
+        Assert.Equal("data: [DONE]", events[^1]);
+        Assert.Equal(["a", "b", "c"], events.Where(e => e.Contains("delta")).Select(e => (string?)JsonNode.Parse(e[5..])!["choices"]![0]!["delta"]!["content"]));
+        var line = Assert.Single(await router.LedgerAsync());
+        Assert.Equal(200, (int)line["status"]!);
+        Assert.Equal(3, (long)line["completion_tokens"]!);
+    }
+
+    [Theory]
+    [InlineData("[1, 2]")]
+    [InlineData("null")]
+    [InlineData("{\"error\": \"flat string\"}")]
+    public async Task A_replica_error_that_is_not_an_OpenAI_error_gives_502_bad_upstream_response(string errorBody)
+    {
+        await using var stub = await StubReplica.StartAsync();
+        stub.Generate = async (context, body) =>
+        {
+            context.Response.StatusCode = 400;
+            context.Response.ContentType = "application/json";
+            await Microsoft.AspNetCore.Http.HttpResponseWritingExtensions.WriteAsync(context.Response, errorBody);
+        };
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
+        using var response = await router.PostAsync("/v1/chat/completions", Chat(stub.Model));
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("bad_upstream_response", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
+    }
+
+    [Fact]
     public async Task Inspection_endpoints_are_relayed_to_a_replica_serving_the_model()
     {
         await using var stub = await StubReplica.StartAsync();

@@ -51,6 +51,8 @@ public sealed class Dispatcher(ReplicaSet replicas, IRoutingPolicy policy, IOpti
             _queue.Enqueue(waiter, (request.DeadlineTimestamp, _order++));
             metrics.Queued(request.Priority, +1);
         }
+        // What waits ahead of it may be for another model, or gone: it may fit now.
+        Wake();
         using (cancellation.Register(() => Cancel(waiter)))
         {
             try
@@ -112,8 +114,10 @@ public sealed class Dispatcher(ReplicaSet replicas, IRoutingPolicy policy, IOpti
                         placed.Add((waiter, lease));
                         continue;
                     }
-                    // Later deadlines of this model must not overtake it.
-                    blocked.Add(waiter.Request.Model);
+                    // Later deadlines of this model must not overtake it (unless it waits for one replica in particular,
+                    // being kept off the one that failed it).
+                    if (waiter.Exclude is null)
+                        blocked.Add(waiter.Request.Model);
                 }
                 kept.Add((waiter, priority));
             }
@@ -150,7 +154,14 @@ public sealed class Dispatcher(ReplicaSet replicas, IRoutingPolicy policy, IOpti
         return new Lease(this, replica, request.Sequences, prefill, matched, request.Priority);
     }
 
-    private void Cancel(Waiter waiter) => waiter.Placed.TrySetCanceled();
+    /// <summary>The caller left: out of the queue now (it no longer counts toward the limit or anyone's predicted wait).</summary>
+    private void Cancel(Waiter waiter)
+    {
+        if (!waiter.Placed.TrySetCanceled())
+            return;
+        lock (_lock)
+            _queue.Remove(waiter, out _, out _);
+    }
 
     private void Release(Lease lease)
     {

@@ -86,7 +86,8 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                 ForwarderError error;
                 using (lease)
                 {
-                    using var idle = new IdleTimeout(TimeSpan.FromSeconds(Math.Max(1, options.UpstreamTimeoutSeconds)), context.RequestAborted);
+                    using var idle = new IdleTimeout(TimeSpan.FromSeconds(Math.Max(1, options.FirstByteTimeoutSeconds)),
+                        TimeSpan.FromSeconds(Math.Max(1, options.UpstreamTimeoutSeconds)), context.RequestAborted);
                     relay = new UpstreamRelay(Work, _usage, SettleAsync, idle);
                     transformer = new UpstreamTransformer(replica, Work, tenant, token, canRetry: attempt == 1, relay, idle);
                     // YARP sends the request's body: the client's, as planned (usage asked for, the class in a header).
@@ -100,9 +101,10 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                 }
                 context.RequestAborted.ThrowIfCancellationRequested();
 
-                // Only a failure to reach the replica or hear from it counts against it.
+                // A replica that could not be reached is out for a second (the poller confirms or brings it back); one that
+                // was reached but slow is not taken out here: its status polls say whether it is alive.
                 bool unreachable = !transformer.Answered && error is ForwarderError.Request or ForwarderError.RequestTimedOut;
-                if (unreachable)
+                if (unreachable && error is ForwarderError.Request)
                     replicas.MarkDown(replica, TimeSpan.FromSeconds(1));
                 if ((unreachable || transformer.RetryReason is not null) && !context.Response.HasStarted)
                 {
@@ -112,7 +114,8 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                     if (attempt == 1)
                     {
                         tried = replica;
-                        context.Response.Clear();
+                        // Nothing of the attempt reached the client; the floor's headers (rate limits) stay.
+                        context.Response.StatusCode = StatusCodes.Status200OK;
                         continue;
                     }
                     var failure = new OpenAiException(503, $"No replica could take this request ({reason} from {replica.Name}, after one retry elsewhere).",

@@ -29,21 +29,28 @@ internal sealed class RelayedUsage(TimeProvider time, long started)
         TokensSeen += pieces;
     }
 
-    /// <summary>Reads OpenAI's usage object, and the <c>tokenfactory</c> work a replica adds to it for its router.</summary>
+    /// <summary>
+    /// Reads OpenAI's usage object, and the <c>tokenfactory</c> work a replica adds to it for its router. A field that is
+    /// missing, negative or not a number is taken as absent (a third-party server's oddity never breaks the relay).
+    /// </summary>
     public void Read(JsonObject usage)
     {
-        PromptTokens = (long?)usage["prompt_tokens"] ?? PromptTokens;
-        CompletionTokens = (long?)usage["completion_tokens"] ?? CompletionTokens;
-        CachedPromptTokens = (long?)usage["prompt_tokens_details"]?["cached_tokens"] ?? CachedPromptTokens;
+        PromptTokens = Count(usage["prompt_tokens"]) ?? PromptTokens;
+        CompletionTokens = Count(usage["completion_tokens"]) ?? CompletionTokens;
+        CachedPromptTokens = Count(usage["prompt_tokens_details"] is JsonObject details ? details["cached_tokens"] : null) ?? CachedPromptTokens;
         if (usage["tokenfactory"] is JsonObject work)
         {
-            double prefill = (double?)work["prefill_seconds"] ?? 0, decode = (double?)work["decode_seconds"] ?? 0, joules = (double?)work["energy_joules"] ?? 0;
+            double prefill = Seconds(work["prefill_seconds"]), decode = Seconds(work["decode_seconds"]), joules = Seconds(work["energy_joules"]);
             double share = prefill + decode > 0 ? prefill / (prefill + decode) : 0;
             Work = new WorkShare(prefill, decode, joules * share, joules * (1 - share));
-            QueueTime = TimeSpan.FromSeconds((double?)work["queue_seconds"] ?? 0);
-            EnergyEstimated = (bool?)work["energy_estimated"];
+            QueueTime = TimeSpan.FromSeconds(Seconds(work["queue_seconds"]));
+            EnergyEstimated = work["energy_estimated"] is JsonValue v && v.TryGetValue(out bool estimated) ? estimated : null;
         }
     }
+
+    private static long? Count(JsonNode? node) => node is JsonValue v && v.TryGetValue(out double d) && d >= 0 && d <= long.MaxValue ? (long)d : null;
+
+    private static double Seconds(JsonNode? node) => node is JsonValue v && v.TryGetValue(out double d) && double.IsFinite(d) && d >= 0 ? d : 0;
 
     /// <summary>Completion tokens: the replica's count when it gave one, else what passed through.</summary>
     public long Completion => CompletionTokens ?? TokensSeen;

@@ -56,10 +56,14 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
                 idle.Rearm();
                 var buffer = result.Buffer;
                 while (!done && TryReadEvent(ref buffer, out var evt))
-                    done = await RelayEventAsync(evt, body, context.RequestAborted);
+                {
+                    if (evt.Length > 0)
+                        done = await RelayEventAsync(evt, body, context.RequestAborted);
+                }
+                bool oversized = buffer.Length > MaxEventBytes;
                 reader.AdvanceTo(buffer.Start, buffer.End);
-                if (result.IsCompleted)
-                    break;
+                if (result.IsCompleted || oversized)
+                    break; // ended, or not server-sent events at all: either way cut below
             }
         }
         finally
@@ -79,13 +83,19 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
     /// <returns>True once the stream's end was relayed.</returns>
     private async Task<bool> RelayEventAsync(ReadOnlySequence<byte> evt, Stream body, CancellationToken aborted)
     {
-        byte[] bytes = evt.ToArray();
-        if (!bytes.AsSpan().StartsWith("data: "u8))
+        // Lines end in LF on the way out, whatever the replica used (SSE allows CRLF and CR too).
+        byte[] bytes = [.. evt.ToArray().Where(b => b != (byte)'\r')];
+        int length = bytes.Length;
+        while (length > 0 && bytes[length - 1] == (byte)'\n')
+            length--;
+        bytes = bytes[..length];
+        // One "data:" line (the space after the colon is optional in SSE); anything else passes on as it is.
+        if (!bytes.AsSpan().StartsWith("data:"u8) || bytes.AsSpan().IndexOf((byte)'\n') >= 0)
         {
-            await WriteAsync(body, bytes, aborted); // a comment or another field: passed on as it is
+            await WriteAsync(body, bytes, aborted);
             return false;
         }
-        var payload = bytes.AsSpan(6);
+        var payload = bytes.AsSpan(5).TrimStart((byte)' ');
         if (payload.SequenceEqual("[DONE]"u8))
         {
             await settle(Status); // in the ledger before the client can see the end
@@ -110,7 +120,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         if (chunk["error"] is JsonObject error)
         {
             Status = 502;
-            ErrorCode = (string?)error["code"] ?? "upstream_error";
+            ErrorCode = Text(error["code"]) ?? "upstream_error";
             await WriteAsync(body, bytes, aborted);
             return false;
         }
@@ -119,7 +129,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         {
             foreach (var choice in choices)
             {
-                string? text = (string?)choice?["delta"]?["content"] ?? (string?)choice?["delta"]?["reasoning_content"] ?? (string?)choice?["text"];
+                string? text = Text(choice?["delta"]?["content"]) ?? Text(choice?["delta"]?["reasoning_content"]) ?? Text(choice?["text"]);
                 if (!string.IsNullOrEmpty(text))
                     pieces++;
             }
@@ -191,7 +201,9 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         try
         {
             bytes = await ReadAllAsync(upstream);
-            ErrorCode = (string?)(JsonNode.Parse(bytes)?["error"]?["code"]) ?? $"upstream_{status}";
+            if (JsonNode.Parse(bytes) is not JsonObject { } answer || answer["error"] is not JsonObject error)
+                throw new JsonException("not an OpenAI error");
+            ErrorCode = error["code"] is JsonValue code && code.TryGetValue(out string? text) ? text : $"upstream_{status}";
         }
         catch (Exception e) when (e is JsonException or OperationCanceledException or IOException or HttpRequestException or OpenAiException
             && !context.RequestAborted.IsCancellationRequested)
@@ -228,16 +240,30 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
     /// <summary>An answer the router buffers (not a stream) may be at most this large.</summary>
     private const int MaxBodyBytes = 64 * 1024 * 1024;
 
+    /// <summary>An event is its lines up to a blank one; empty when the buffer starts with a blank line.</summary>
     private static bool TryReadEvent(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> evt)
     {
         var reader = new SequenceReader<byte>(buffer);
-        if (reader.TryReadTo(out evt, EventEnd, advancePastDelimiter: true))
+        var end = reader.Position;
+        while (reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n'))
         {
-            buffer = buffer.Slice(reader.Position);
-            return true;
+            if (line.Length == 0 || line.Length == 1 && line.FirstSpan[0] == (byte)'\r')
+            {
+                evt = buffer.Slice(0, end);
+                buffer = buffer.Slice(reader.Position);
+                return true;
+            }
+            end = reader.Position;
         }
+        evt = default;
         return false;
     }
+
+    /// <summary>The node's text when it is a JSON string; null for anything else (a replica's odd field never throws here).</summary>
+    private static string? Text(JsonNode? node) => node is JsonValue value && value.TryGetValue(out string? text) ? text : null;
+
+    /// <summary>An event may be at most this large; more without a blank line is not a stream of events.</summary>
+    private const int MaxEventBytes = 4 * 1024 * 1024;
 
     private static async Task WriteAsync(Stream body, byte[] eventWithoutEnd, CancellationToken aborted)
     {
@@ -252,12 +278,14 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
 }
 
 /// <summary>
-/// One timer for a request to a replica: headers must arrive, and then each piece of the body, within
-/// <see cref="RouterOptions.UpstreamTimeoutSeconds"/>; <see cref="Rearm"/> on every piece makes it an idle timeout.
+/// One timer for a request to a replica: its answer must begin within <see cref="RouterOptions.FirstByteTimeoutSeconds"/>
+/// (a replica sends headers with the first token, or with a whole non-streamed answer), and then each piece of the body
+/// must follow the previous within <see cref="RouterOptions.UpstreamTimeoutSeconds"/>: <see cref="Rearm"/> on every piece
+/// makes it an idle timeout.
 /// </summary>
-internal sealed class IdleTimeout(TimeSpan timeout, CancellationToken aborted) : IDisposable
+internal sealed class IdleTimeout(TimeSpan firstByte, TimeSpan idle, CancellationToken aborted) : IDisposable
 {
-    private readonly CancellationTokenSource _cts = CreateArmed(timeout, aborted);
+    private readonly CancellationTokenSource _cts = CreateArmed(firstByte, aborted);
 
     public CancellationToken Token => _cts.Token;
 
@@ -266,7 +294,7 @@ internal sealed class IdleTimeout(TimeSpan timeout, CancellationToken aborted) :
     public void Rearm()
     {
         if (!_cts.IsCancellationRequested)
-            _cts.CancelAfter(timeout);
+            _cts.CancelAfter(idle);
     }
 
     public void Dispose() => _cts.Dispose();

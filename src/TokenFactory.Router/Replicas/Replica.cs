@@ -64,7 +64,7 @@ public sealed class Replica
     /// (the report does not include it yet); for a server without a report, all the prompt work in flight there.
     /// </summary>
     public long QueuedPrefillTokens => Status is { } s
-        ? s.PendingPrefillTokens + Math.Max(0, Interlocked.Read(ref _sentSinceStatus))
+        ? s.PendingPrefillTokens + Interlocked.Read(ref _sentSinceStatus)
         : Interlocked.Read(ref _inFlightPrefillTokens);
     public long InFlightPrefillTokens => Interlocked.Read(ref _inFlightPrefillTokens);
 
@@ -126,7 +126,14 @@ public sealed class Replica
         Interlocked.Add(ref _inFlightPrefillByClass[PriorityClasses.Rank(priority)], -prefillTokens);
         Interlocked.Add(ref _inFlightSequences, -sequences);
         Interlocked.Add(ref _inFlightPrefillTokens, -prefillTokens);
-        Interlocked.Add(ref _sentSinceStatus, -prefillTokens); // may go below zero until the next status resets it: read clamped
+        // Never below zero: a status that arrived meanwhile already counted it out.
+        long seen, left;
+        do
+        {
+            seen = Interlocked.Read(ref _sentSinceStatus);
+            left = Math.Max(0, seen - prefillTokens);
+        }
+        while (Interlocked.CompareExchange(ref _sentSinceStatus, left, seen) != seen);
     }
 
     /// <summary>Whether the router may send it <paramref name="sequences"/> more now: its slots plus a shallow queue.</summary>

@@ -52,13 +52,17 @@ public sealed class PrefixIndex(int capacityBlocks)
         }
     }
 
-    /// <summary>A prompt was sent there: its blocks become the most recently used.</summary>
+    /// <summary>
+    /// A prompt was sent there: its blocks become the most recently used, the head most of all, so eviction takes a
+    /// chain from its tail (as a replica's cache does: without its head a chain's later blocks are worth nothing).
+    /// </summary>
     public void Add(ReadOnlySpan<ulong> chain)
     {
         lock (_lock)
         {
-            foreach (ulong hash in chain)
+            for (int i = chain.Length - 1; i >= 0; i--)
             {
+                ulong hash = chain[i];
                 if (_nodes.TryGetValue(hash, out var node))
                     _order.Remove(node);
                 else

@@ -37,6 +37,7 @@ internal sealed class FloorFilter(FloorService floor, IGenerationHost host, Serv
         if (context.GetEndpoint()?.Metadata.GetMetadata<GenerationEndpoint>() is not { } generation)
             return await next(invocation);
 
+        string? model = null;
         try
         {
             // In flight until its response has ended, whatever way it ends: draining waits for it.
@@ -44,6 +45,7 @@ internal sealed class FloorFilter(FloorService floor, IGenerationHost host, Serv
             var result = await next(invocation);
             if (result is not IMeteredWork work)
                 return result;
+            model = work.Model;
             var admission = caller.IsInternal ? null : await AdmitAsync(context, caller, work, generation.Name);
             return work.Admitted(new MeteredRequest(admission, work.Started, time, activities), caller,
                 fleet?.Tenant ?? TenantOf(context, caller, work), fleet?.Priority ?? PriorityClass.Standard);
@@ -51,7 +53,7 @@ internal sealed class FloorFilter(FloorService floor, IGenerationHost host, Serv
         catch (Exception e)
         {
             // Refused before it ran: bad input, a model the key may not use, a rate limit or a budget.
-            RecordRefusal(floor, metrics, caller, host.ModelName ?? "", generation.Name, ErrorMapper.StatusOf(context, e), e);
+            RecordRefusal(floor, metrics, caller, model ?? host.ModelName ?? "", generation.Name, ErrorMapper.StatusOf(context, e), e);
             throw;
         }
     }

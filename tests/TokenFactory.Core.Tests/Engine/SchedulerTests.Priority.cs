@@ -63,6 +63,42 @@ public sealed partial class SchedulerTests
     }
 
     [Fact]
+    public void A_batch_sequence_gives_its_slot_up_at_most_three_times_and_never_without_a_prefix_cache_to_resume_from()
+    {
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 1);
+        var batch = new StepBatch(256, 1);
+        var bulk = Seq(1, 20, PriorityClass.Batch);
+        s.Add(bulk);
+        Step(s, batch);
+        for (int round = 0; round < 3; round++)
+        {
+            var chat = Seq(10 + round, 8, PriorityClass.Interactive);
+            s.Add(chat);
+            Step(s, batch);
+            Assert.Equal([chat], s.Running);
+            s.Finish(chat);
+            Step(s, batch);
+            Assert.Equal([bulk], s.Running); // resumed
+        }
+        Assert.Equal(3, bulk.Preemptions);
+        var late = Seq(20, 8, PriorityClass.Interactive);
+        s.Add(late);
+        Step(s, batch);
+        Assert.Equal([bulk], s.Running); // three times is enough: it runs to its end now
+        Assert.Equal([late], s.Waiting);
+
+        var hybrid = new Scheduler(new KvBlockPool(1, 8, 64), maxBatchTokens: 256, maxRunning: 1, prefixCaching: false);
+        var other = Seq(30, 20, PriorityClass.Batch);
+        hybrid.Add(other);
+        Step(hybrid, batch);
+        hybrid.Add(Seq(31, 8, PriorityClass.Interactive));
+        Step(hybrid, batch);
+        Assert.Equal([other], hybrid.Running); // it would recompute from the start: no slot preemption
+        Assert.Equal(0, hybrid.Preemptions);
+    }
+
+    [Fact]
     public void Batch_work_preempts_nothing_and_a_standard_request_preempts_only_batch()
     {
         var pool = new KvBlockPool(1, 8, 64);

@@ -14,28 +14,41 @@ public sealed partial class Scheduler
     public const int BatchShareWhileInteractive = 4;
 
     /// <summary>
-    /// Every running slot is taken and a sequence of a higher class than batch waits: the newest batch-class sequence is
-    /// preempted (its blocks stay in the prefix cache, so it resumes cheaply) and the waiting one takes its slot. One a
-    /// step; batch work absorbs the delay instead of an interactive request waiting for a long generation to end.
+    /// Every running slot is taken and a sequence of a higher class than batch waits: a batch-class sequence gives its
+    /// slot up and the waiting one takes it. Only one that resumes cheaply (its blocks stay in the prefix cache) and has
+    /// given way fewer than <see cref="MaxSlotPreemptions"/> times, the least preempted and then the newest, so no
+    /// batch request is preempted over and over. One a step; batch work absorbs the delay instead of an interactive
+    /// request waiting for a long generation to end.
     /// </summary>
     private void MakeRoomForHigherClass()
     {
-        if (_running.Count < MaxRunning)
+        if (_running.Count < MaxRunning || !PrefixCaching)
             return;
         bool higherWaits = false;
         foreach (var w in _waiting)
-            higherWaits |= w.Group.Priority < PriorityClass.Batch && !w.IsCancelled && !w.Admitted && !WaitsForSharedPrompt(w);
-        if (!higherWaits)
-            return;
-        for (int i = _running.Count - 1; i >= 0; i--)
         {
-            if (_running[i].Group.Priority == PriorityClass.Batch)
+            if (w.Group.Priority < PriorityClass.Batch && !w.IsCancelled && !w.Admitted && !WaitsForSharedPrompt(w))
             {
-                Preempt(i);
-                return;
+                higherWaits = true;
+                break;
             }
         }
+        if (!higherWaits)
+            return;
+        int victim = -1;
+        for (int i = _running.Count - 1; i >= 0; i--)
+        {
+            var r = _running[i];
+            if (r.Group.Priority == PriorityClass.Batch && r.PromptLogprobs == null && r.Preemptions < MaxSlotPreemptions
+                && (victim < 0 || r.Preemptions < _running[victim].Preemptions))
+                victim = i;
+        }
+        if (victim >= 0)
+            Preempt(victim);
     }
+
+    /// <summary>How many times a batch sequence may give its slot up to higher-class work (block shortage aside).</summary>
+    public const int MaxSlotPreemptions = 3;
 
     /// <summary>The running sequence to preempt when blocks run out: the newest of the lowest class.</summary>
     private int VictimIndex()

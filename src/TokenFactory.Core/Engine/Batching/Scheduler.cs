@@ -244,18 +244,19 @@ public sealed partial class Scheduler
     private bool ComputingSharedBlocks(Sequence s)
     {
         int bs = _pool.BlockSize;
-        var mine = CollectionsMarshal.AsSpan(s.Tokens)[..s.PromptCount];
-        int shareable = (mine.Length - 1) / bs; // the last token is always computed
+        int shareable = (s.PromptCount - 1) / bs; // the last token is always computed
         if (shareable == 0)
             return false;
+        ReadOnlySpan<ulong> mine = default;
         foreach (var r in _running)
         {
             if (r.ComputedCount >= r.PromptCount || r.HashedBlocks >= shareable || r.Group.Priority > s.Group.Priority || r.PromptLogprobs != null)
                 continue; // its prompt is done, or it cached all this one could take, or it is of a lower class
-            var theirs = CollectionsMarshal.AsSpan(r.Tokens)[..r.PromptCount];
-            if (theirs[0] != mine[0])
-                continue;
-            int common = Math.Min(mine.CommonPrefixLength(theirs) / bs, shareable);
+            if (mine.IsEmpty)
+                mine = s.PromptBlockHashes(bs)[..shareable];
+            var theirs = r.PromptBlockHashes(bs);
+            // Chained hashes: the blocks in common are the leading equal ones, and the first differs for unrelated prompts.
+            int common = mine.CommonPrefixLength(theirs);
             if (common > r.HashedBlocks)
                 return true;
         }

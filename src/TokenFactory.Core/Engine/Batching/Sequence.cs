@@ -74,6 +74,26 @@ public sealed class Sequence
     public int HashedBlocks { get; set; }
     public ulong LastHash { get; set; } = BlockHash.Root;
 
+    private ulong[]? _promptBlockHashes;
+
+    /// <summary>
+    /// The chained hashes of the prompt's full blocks, as the prefix cache names them: computed once, the first time the
+    /// scheduler compares this prompt with another (a waiting request against those being computed).
+    /// </summary>
+    public ReadOnlySpan<ulong> PromptBlockHashes(int blockSize)
+    {
+        if (_promptBlockHashes is null)
+        {
+            var tokens = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Tokens)[..PromptCount];
+            var hashes = new ulong[PromptCount / blockSize];
+            ulong hash = BlockHash.Root;
+            for (int b = 0; b < hashes.Length; b++)
+                hashes[b] = hash = BlockHash.Chain(hash, tokens.Slice(b * blockSize, blockSize));
+            _promptBlockHashes = hashes;
+        }
+        return _promptBlockHashes;
+    }
+
     public Sampler Sampler { get; }
     public GeneratedText Text { get; }
     public List<(float? Logprob, TokenLogprob[]? Top)>? PromptLogprobs { get; }
