@@ -74,7 +74,7 @@ internal static class FleetEndpoints
             ?? throw new OpenAiException(503, $"No replica serving '{model}' is up; retry shortly.", OpenAiErrorTypes.Unavailable, code: "no_replica_available") { RetryAfterSeconds = 1 };
         context.Request.Body = new MemoryStream(raw, writable: false); // read once already: YARP sends it again
         context.Request.ContentLength = raw.Length;
-        var error = await forwarder.SendAsync(context, replica.Url.ToString().TrimEnd('/'), replicas.ClusterState!.Model.HttpClient, new ForwarderRequestConfig(),
+        var error = await forwarder.SendAsync(context, replica.Prefix, replicas.ClusterState!.Model.HttpClient, new ForwarderRequestConfig(),
             new RelayAsIs(token.Value, replica));
         if (error is not ForwarderError.None && !context.Response.HasStarted)
             throw new OpenAiException(502, $"The replica {replica.Name} could not be reached ({error}).", OpenAiErrorTypes.Server, code: "upstream_unreachable");

@@ -94,7 +94,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                     context.Request.Body = new MemoryStream(Work.UpstreamBody, writable: false);
                     context.Request.ContentLength = Work.UpstreamBody.Length;
                     context.Request.ContentType = "application/json";
-                    error = await forwarder.SendAsync(context, replica.Url.ToString().TrimEnd('/'), http,
+                    error = await forwarder.SendAsync(context, replica.Prefix, http,
                         new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromDays(1) }, transformer, idle.Token);
                     if (!transformer.Answered && idle.Expired)
                         error = ForwarderError.RequestTimedOut;

@@ -84,11 +84,21 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
     private async Task<bool> RelayEventAsync(ReadOnlySequence<byte> evt, Stream body, CancellationToken aborted)
     {
         // Lines end in LF on the way out, whatever the replica used (SSE allows CRLF and CR too).
-        byte[] bytes = [.. evt.ToArray().Where(b => b != (byte)'\r')];
+        byte[] bytes = evt.ToArray();
         int length = bytes.Length;
+        if (bytes.AsSpan().IndexOf((byte)'\r') >= 0)
+        {
+            length = 0; // compact in place: rare, most servers send LF
+            foreach (byte b in bytes)
+            {
+                if (b != (byte)'\r')
+                    bytes[length++] = b;
+            }
+        }
         while (length > 0 && bytes[length - 1] == (byte)'\n')
             length--;
-        bytes = bytes[..length];
+        if (length < bytes.Length)
+            bytes = bytes[..length];
         // One "data:" line (the space after the colon is optional in SSE); anything else passes on as it is.
         if (!bytes.AsSpan().StartsWith("data:"u8) || bytes.AsSpan().IndexOf((byte)'\n') >= 0)
         {

@@ -12,7 +12,6 @@ public sealed class Replica
     private readonly Lock _lock = new();
     private HashSet<string> _models = new(StringComparer.OrdinalIgnoreCase);
     private int _inFlightSequences;
-    private long _inFlightPrefillTokens;
     private readonly long[] _inFlightPrefillByClass = new long[3]; // by PriorityClasses.Rank: interactive, standard, batch
     private long _sentSinceStatus;
 
@@ -21,6 +20,7 @@ public sealed class Replica
         Id = id;
         Url = url;
         Name = url.Authority;
+        Prefix = url.ToString().TrimEnd('/');
         DefaultMaxRunning = defaultMaxRunning;
         Index = new PrefixIndex(4096);
     }
@@ -28,6 +28,8 @@ public sealed class Replica
     /// <summary>Its destination id in YARP's cluster.</summary>
     public string Id { get; }
     public Uri Url { get; }
+    /// <summary>The URL as YARP takes a destination prefix: without the trailing slash (it appends the request's path).</summary>
+    public string Prefix { get; }
     /// <summary>How it is named in the <c>x-tokenfactory-replica</c> header, the ledger and metrics: host:port.</summary>
     public string Name { get; }
     public int DefaultMaxRunning { get; }
@@ -65,8 +67,10 @@ public sealed class Replica
     /// </summary>
     public long QueuedPrefillTokens => Status is { } s
         ? s.PendingPrefillTokens + Interlocked.Read(ref _sentSinceStatus)
-        : Interlocked.Read(ref _inFlightPrefillTokens);
-    public long InFlightPrefillTokens => Interlocked.Read(ref _inFlightPrefillTokens);
+        : InFlightPrefillTokens;
+
+    /// <summary>Prompt tokens of the requests in flight there, all classes together.</summary>
+    public long InFlightPrefillTokens => Interlocked.Read(ref _inFlightPrefillByClass[0]) + Interlocked.Read(ref _inFlightPrefillByClass[1]) + Interlocked.Read(ref _inFlightPrefillByClass[2]);
 
     /// <summary>
     /// The share of the prompt work queued there that a request of <paramref name="priority"/> waits behind: the replica
@@ -75,7 +79,7 @@ public sealed class Replica
     /// </summary>
     public double QueuedShareAhead(string priority)
     {
-        long all = Interlocked.Read(ref _inFlightPrefillTokens);
+        long all = InFlightPrefillTokens;
         if (all <= 0)
             return 1;
         long ahead = 0;
@@ -116,7 +120,6 @@ public sealed class Replica
     {
         Interlocked.Add(ref _inFlightPrefillByClass[PriorityClasses.Rank(priority)], prefillTokens);
         Interlocked.Add(ref _inFlightSequences, sequences);
-        Interlocked.Add(ref _inFlightPrefillTokens, prefillTokens);
         Interlocked.Add(ref _sentSinceStatus, prefillTokens);
     }
 
@@ -125,7 +128,6 @@ public sealed class Replica
     {
         Interlocked.Add(ref _inFlightPrefillByClass[PriorityClasses.Rank(priority)], -prefillTokens);
         Interlocked.Add(ref _inFlightSequences, -sequences);
-        Interlocked.Add(ref _inFlightPrefillTokens, -prefillTokens);
         // Never below zero: a status that arrived meanwhile already counted it out.
         long seen, left;
         do

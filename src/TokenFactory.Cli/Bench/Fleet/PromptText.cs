@@ -24,11 +24,16 @@ internal sealed class PromptText(double tokensPerWord)
     }
 
     /// <summary>Measures tokens per word with the fleet's own tokenizer (the router relays /tokenize to a replica).</summary>
-    public static async Task<PromptText> CalibrateAsync(HttpClient http, Uri router, string model)
+    public static async Task<PromptText> CalibrateAsync(HttpClient http, Uri router, string model, string? apiKey = null)
     {
         string sample = new PromptText(1).Make(400, seed: 1);
-        using var response = await http.PostAsync(new Uri(router, "/tokenize"),
-            new StringContent(new System.Text.Json.Nodes.JsonObject { ["model"] = model, ["content"] = sample }.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(router, "/tokenize"))
+        {
+            Content = new StringContent(new System.Text.Json.Nodes.JsonObject { ["model"] = model, ["content"] = sample }.ToJsonString(), System.Text.Encoding.UTF8, "application/json"),
+        };
+        if (apiKey is not null)
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
+        using var response = await http.SendAsync(request);
         string text = await response.Content.ReadAsStringAsync();
         if (!response.IsSuccessStatusCode)
             throw new TokenFactoryException($"/tokenize through the router: {(int)response.StatusCode} {text}");

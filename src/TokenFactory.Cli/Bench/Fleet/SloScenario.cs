@@ -24,13 +24,13 @@ internal static class SloScenario
         for (int i = 0; i < 2; i++)
             replicas.Add(await rig.StartReplicaAsync(settings.Model, settings.Threads, "--ctx", "1024", "--max-running", "4"));
         var router = await rig.StartRouterAsync(replicas, "prefix", "--model", settings.Model, "--max-queued", "1024");
-        var text = await PromptTextWithKey(rig, router, settings);
         var keys = new Dictionary<string, string>
         {
             ["interactive"] = await rig.KeyAsync(router, "interactive"),
             ["batch"] = await rig.KeyAsync(router, "batch"),
             ["standard"] = await rig.KeyAsync(router, "standard"),
         };
+        var text = await PromptText.CalibrateAsync(rig.Http, router.Url, settings.ModelId, keys["standard"]); // the router has keys on
         // Warm every process (a .NET process's first requests are slow) on both paths.
         await OneRunAsync(rig, router, settings.ModelId, text, keys["interactive"], keys["batch"], seed: -1, seconds: 3);
         var modes = new Dictionary<string, (List<FleetResult> Interactive, List<FleetResult> Batch)>
@@ -64,21 +64,6 @@ internal static class SloScenario
             lines.Add(Row(mode, "batch", batch, BatchTarget, seconds));
         }
         return lines;
-    }
-
-    private static async Task<PromptText> PromptTextWithKey(FleetRig rig, ChildProcess router, FleetBenchSettings settings)
-    {
-        // /tokenize needs a key on a router with keys: calibrate through a replica-free path, the router with a key.
-        string key = await rig.KeyAsync(router, "standard");
-        rig.Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
-        try
-        {
-            return await PromptText.CalibrateAsync(rig.Http, router.Url, settings.ModelId);
-        }
-        finally
-        {
-            rig.Http.DefaultRequestHeaders.Authorization = null;
-        }
     }
 
     private static string Row(string mode, string @class, List<FleetResult> results, (double Ttft, double Tpot) target, double seconds)
