@@ -43,8 +43,18 @@ public sealed class PostgresFloorStore(string connectionString) : SqlFloorStore
         return scope;
     }
 
-    protected override Task AddColumnIfMissingAsync(WriteScope scope, string table, string column, string type, CancellationToken cancellation) =>
-        scope.ExecuteAsync($"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {type}", [], cancellation);
+    protected override async Task<bool> RelationExistsAsync(WriteScope scope, string name, CancellationToken cancellation) =>
+        await scope.ScalarAsync("SELECT to_regclass(@name) IS NOT NULL", [("name", name)], cancellation) is true;
+
+    protected override async Task AddColumnIfMissingAsync(WriteScope scope, string table, string column, string type, CancellationToken cancellation)
+    {
+        // ALTER TABLE takes an exclusive lock on the table even when the column is there: look first.
+        bool present = Convert.ToInt64(await scope.ScalarAsync(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = @table AND column_name = @column",
+            [("table", table), ("column", column)], cancellation)) > 0;
+        if (!present)
+            await scope.ExecuteAsync($"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {type}", [], cancellation);
+    }
 
     public override ValueTask DisposeAsync() => _source.DisposeAsync();
 }

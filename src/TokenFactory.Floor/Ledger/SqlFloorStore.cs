@@ -67,14 +67,23 @@ public abstract partial class SqlFloorStore : IFloorStore
         ("floor_teams", "priority", "TEXT"),
     ];
 
-    /// <summary>Adds a column unless the table has it already (SQLite has no ADD COLUMN IF NOT EXISTS).</summary>
+    /// <summary>Whether a table or index of this name exists.</summary>
+    protected abstract Task<bool> RelationExistsAsync(WriteScope scope, string name, CancellationToken cancellation);
+
+    /// <summary>The table or index a <c>CREATE TABLE|INDEX IF NOT EXISTS name …</c> statement creates.</summary>
+    private static string CreatedName(string statement) => statement.Split(' ', 7)[5];
+
+    /// <summary>Adds a column unless the table has it already, looking before it takes any lock.</summary>
     protected abstract Task AddColumnIfMissingAsync(WriteScope scope, string table, string column, string type, CancellationToken cancellation);
 
     public async Task MigrateAsync(CancellationToken cancellation = default)
     {
         await using var scope = await BeginMigrationAsync(cancellation);
+        // Only what is missing is created: even CREATE … IF NOT EXISTS and ADD COLUMN IF NOT EXISTS lock their table
+        // in PostgreSQL, and a replica starting up while others admit and settle would deadlock with them.
         foreach (string statement in Schema)
-            await scope.ExecuteAsync(statement, [], cancellation);
+            if (!await RelationExistsAsync(scope, CreatedName(statement), cancellation))
+                await scope.ExecuteAsync(statement, [], cancellation);
         foreach (var (table, column, type) in AddedColumns)
             await AddColumnIfMissingAsync(scope, table, column, type, cancellation);
         // Reservations of processes that died long ago hold nothing any more; drop their rows.

@@ -67,6 +67,9 @@ public sealed class SqliteFloorStore : SqlFloorStore
         return await BeginWriteAsync(null, cancellation);
     }
 
+    protected override async Task<bool> RelationExistsAsync(WriteScope scope, string name, CancellationToken cancellation) =>
+        Convert.ToInt64(await scope.ScalarAsync("SELECT count(*) FROM sqlite_master WHERE name = @name", [("name", name)], cancellation)) > 0;
+
     protected override async Task AddColumnIfMissingAsync(WriteScope scope, string table, string column, string type, CancellationToken cancellation)
     {
         var columns = await scope.QueryAsync($"SELECT name FROM pragma_table_info('{table}')", [], r => r.GetString(0), cancellation);

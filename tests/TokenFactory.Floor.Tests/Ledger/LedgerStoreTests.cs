@@ -41,7 +41,23 @@ public abstract class LedgerStoreTests : IAsyncLifetime
             await _store.DisposeAsync();
     }
 
-    private static readonly DateTimeOffset Now = new(2026, 11, 18, 15, 30, 0, TimeSpan.Zero); // a Wednesday
+    /// <summary>
+    /// A Wednesday afternoon a week or two ahead of the wall clock. Ahead, because every store's migration
+    /// (run by any test, in any test assembly sharing the PostgreSQL server, at any moment) drops reservations
+    /// that expired by the wall clock: a fixed date in the past let a parallel migration delete this test's
+    /// reservations mid-test and admit more than the budget holds.
+    /// </summary>
+    private static readonly DateTimeOffset Now = NextWednesdayAfternoon(DateTimeOffset.UtcNow.AddDays(7));
+
+    /// <summary>The first Wednesday from <paramref name="from"/> whose day before and after are in its month.</summary>
+    private static DateTimeOffset NextWednesdayAfternoon(DateTimeOffset from)
+    {
+        var day = new DateTimeOffset(from.Date, TimeSpan.Zero);
+        day = day.AddDays(((int)DayOfWeek.Wednesday - (int)day.DayOfWeek + 7) % 7);
+        while (day.Day < 2 || day.Day > 27)
+            day = day.AddDays(7);
+        return day.AddHours(15.5);
+    }
 
     /// <summary>A fresh team name, so tests sharing one PostgreSQL database never see each other's spend.</summary>
     private static string NewTeamId() => $"team-{Guid.NewGuid():N}"[..24];
@@ -105,7 +121,15 @@ public abstract class LedgerStoreTests : IAsyncLifetime
     {
         var (team, key) = await NewKeyAsync();
         await Store.CreateBudgetAsync(NewBudget(BudgetScope.Team, team.Id, BudgetUnit.Tokens, 250));
+        // Another replica starting up meanwhile migrates the same database (and drops expired reservations).
+        var startingReplica = Task.Run(async () =>
+        {
+            await using var other = CreateStore();
+            for (int i = 0; i < 5; i++)
+                await other.MigrateAsync();
+        });
         var outcomes = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => Task.Run(() => Store.TryReserveAsync(Reserve(key, 10), Now))));
+        await startingReplica;
         Assert.Equal(25, outcomes.Count(o => o.Admitted));
         Assert.All(outcomes.Where(o => !o.Admitted), o => Assert.Equal(250, o.Refusing!.Reserved));
         var status = Assert.Single(await Store.BudgetStatusAsync(Now, key.Id, team.Id));
@@ -177,7 +201,7 @@ public abstract class LedgerStoreTests : IAsyncLifetime
         Assert.True(byModel[0].EnergyEstimated);
 
         var byDay = await Store.QueryUsageAsync(new UsageQuery(UsageGrouping.Day, TeamId: team.Id));
-        Assert.Equal(["2026-11-17", "2026-11-18"], byDay.Select(r => r.Group));
+        Assert.Equal([Now.AddDays(-1).ToString("yyyy-MM-dd"), Now.ToString("yyyy-MM-dd")], byDay.Select(r => r.Group));
         var byKey = Assert.Single(await Store.QueryUsageAsync(new UsageQuery(UsageGrouping.Key, Now.AddHours(-1), Now.AddHours(1), KeyId: key.Id)));
         Assert.Equal(2, byKey.Requests);
         Assert.Equal(0.3, byKey.CostUsd, 9);
@@ -275,6 +299,47 @@ public abstract class LedgerStoreTests : IAsyncLifetime
         var byKey = Assert.Single(await Store.QueryUsageAsync(new UsageQuery(UsageGrouping.Key, KeyId: key.Id)));
         Assert.Equal((0, 15), (byKey.Requests, byKey.Refused));
     }
+
+    /// <summary>An empty database of its own, and a way to run raw SQL on it.</summary>
+    protected abstract Task<(IFloorStore Store, Func<string, Task> Execute)> CreateEmptyDatabaseAsync();
+
+    [SkippableFact]
+    public async Task A_ledger_of_the_first_schema_is_upgraded_in_place_and_keeps_its_rows()
+    {
+        Skip.If(SkipReason is not null, SkipReason);
+        var (store, execute) = await CreateEmptyDatabaseAsync();
+        await using (store)
+        {
+            // The first release's tables, before reservations knew their process and request, usage its replica, keys their class.
+            await execute("CREATE TABLE floor_teams (id TEXT PRIMARY KEY, created_ms BIGINT NOT NULL, rpm INTEGER, tpm INTEGER)");
+            await execute("CREATE TABLE floor_keys (id TEXT PRIMARY KEY, team_id TEXT NOT NULL, name TEXT NOT NULL, salt TEXT NOT NULL, hash TEXT NOT NULL, "
+                + "models TEXT NOT NULL, created_ms BIGINT NOT NULL, expires_ms BIGINT, revoked_ms BIGINT, rpm INTEGER, tpm INTEGER)");
+            await execute("CREATE TABLE floor_reservations (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, team_id TEXT NOT NULL, tokens BIGINT NOT NULL, "
+                + "usd DOUBLE PRECISION NOT NULL, created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL)");
+            long created = Now.ToUnixTimeMilliseconds(), expires = Now.AddHours(1).ToUnixTimeMilliseconds();
+            await execute($"INSERT INTO floor_teams VALUES ('old-team', {created}, NULL, NULL)");
+            await execute($"INSERT INTO floor_reservations VALUES ('rsv_old', 'old-key', 'old-team', 60, 0, {created}, {expires})");
+
+            await store.MigrateAsync();
+            await store.MigrateAsync(); // and again, as every later start does
+
+            var team = await store.GetTeamAsync("old-team");
+            Assert.NotNull(team);
+            string id = ApiKeySecrets.NewKeyId();
+            var (_, salt, hash) = ApiKeySecrets.Create(id);
+            var key = new ApiKey { Id = id, TeamId = team.Id, Name = "k", Salt = salt, Hash = hash, CreatedAt = Now, AllowedModels = [], Priority = "interactive" };
+            await store.CreateKeyAsync(key);
+            Assert.Equal("interactive", (await store.GetKeyAsync(id))!.Priority);
+            await store.CreateBudgetAsync(NewBudget(BudgetScope.Team, team.Id, BudgetUnit.Tokens, 100));
+            // The old reservation still holds its 60 tokens: 50 more do not fit, 40 do, with the new columns filled.
+            Assert.False((await store.TryReserveAsync(Reserve(key, 50), Now)).Admitted);
+            var fits = Reserve(key, 40) with { InstanceId = "inst_new", RequestId = "chatcmpl-new", Model = "a", Endpoint = "/v1/chat/completions" };
+            Assert.True((await store.TryReserveAsync(fits, Now)).Admitted);
+            var line = Usage(key, 10, 5) with { Replica = "replica-a" };
+            await store.SettleAsync(line, fits.Id, 0);
+            Assert.Equal("replica-a", (await store.GetUsageAsync(line.RequestId))?.Replica);
+        }
+    }
 }
 
 public sealed class SqliteLedgerStoreTests : LedgerStoreTests, IDisposable
@@ -284,6 +349,20 @@ public sealed class SqliteLedgerStoreTests : LedgerStoreTests, IDisposable
     protected override string? SkipReason => null;
 
     protected override IFloorStore CreateStore() => new SqliteFloorStore(Path.Combine(_directory, "floor.db"));
+
+    protected override Task<(IFloorStore Store, Func<string, Task> Execute)> CreateEmptyDatabaseAsync()
+    {
+        string path = Path.Combine(_directory, "old.db");
+        Directory.CreateDirectory(_directory);
+        return Task.FromResult<(IFloorStore, Func<string, Task>)>((new SqliteFloorStore(path), async sql =>
+        {
+            await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path}");
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = sql;
+            await command.ExecuteNonQueryAsync();
+        }));
+    }
 
     public void Dispose()
     {
@@ -303,4 +382,26 @@ public sealed class PostgresLedgerStoreTests : LedgerStoreTests
     protected override string? SkipReason => PostgresDatabase.SkipReason;
 
     protected override IFloorStore CreateStore() => new PostgresFloorStore(PostgresDatabase.Require());
+
+    /// <summary>A schema of its own in the shared server, first on the search path (left behind: the server is throwaway).</summary>
+    protected override async Task<(IFloorStore Store, Func<string, Task> Execute)> CreateEmptyDatabaseAsync()
+    {
+        string schema = "old_" + Guid.NewGuid().ToString("N")[..12];
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(PostgresDatabase.Require());
+        await using (var admin = new Npgsql.NpgsqlConnection(builder.ConnectionString))
+        {
+            await admin.OpenAsync();
+            await using var create = new Npgsql.NpgsqlCommand($"CREATE SCHEMA {schema}", admin);
+            await create.ExecuteNonQueryAsync();
+        }
+        builder.SearchPath = schema;
+        string connectionString = builder.ConnectionString;
+        return (new PostgresFloorStore(connectionString), async sql =>
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+            await command.ExecuteNonQueryAsync();
+        });
+    }
 }
