@@ -19,6 +19,8 @@ public sealed record UsageOutcome
     public WorkShare Work { get; init; }
     /// <summary>The replica that served it (a router's requests).</summary>
     public string? Replica { get; init; }
+    /// <summary>The priority class it ran in, when not the caller's own (a router's request that asked for a lower one).</summary>
+    public string? Priority { get; init; }
     /// <summary>Whether the energy is an estimate, when whoever measured it said (a replica, for its router); else this floor's meter decides.</summary>
     public bool? EnergyEstimated { get; init; }
 }

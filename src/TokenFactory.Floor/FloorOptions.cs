@@ -11,6 +11,9 @@ public sealed class FloorOptions
     /// <summary>Secret for the /admin API; without one the admin API answers 401 to everyone.</summary>
     public string? AdminKey { get; set; }
 
+    /// <summary>Secret of the read-only viewer role: the command center page and its /v1/factory API, nothing else.</summary>
+    public string? ViewerKey { get; set; }
+
     /// <summary>SQLite file for keys, budgets and the ledger; empty: <c>~/.local/share/tokenfactory/floor.db</c>.</summary>
     public string? Database { get; set; }
 

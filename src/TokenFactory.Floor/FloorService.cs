@@ -91,6 +91,17 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         return new Caller(key, team);
     }
 
+    /// <summary>Whether <paramref name="secret"/> is the configured viewer key (the command center's read-only role).</summary>
+    public bool IsViewerSecret(string? secret) =>
+        !string.IsNullOrEmpty(options.ViewerKey) && !string.IsNullOrEmpty(secret) && ApiKeySecrets.SameSecret(secret, options.ViewerKey);
+
+    /// <summary>Whether <paramref name="secret"/> is the configured admin key.</summary>
+    public bool IsAdminSecret(string? secret) =>
+        !string.IsNullOrEmpty(options.AdminKey) && !string.IsNullOrEmpty(secret) && ApiKeySecrets.SameSecret(secret, options.AdminKey);
+
+    /// <summary>The secret of a Bearer Authorization header, or null.</summary>
+    public static string? BearerSecret(string? authorization) => BearerToken(authorization);
+
     /// <summary>Whether <paramref name="authorization"/> carries the configured admin key.</summary>
     public bool IsAdmin(string? authorization) =>
         !string.IsNullOrEmpty(options.AdminKey) && BearerToken(authorization) is { Length: > 0 } secret && ApiKeySecrets.SameSecret(secret, options.AdminKey);
@@ -181,7 +192,14 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         await store.SettleAsync(record, admission.ReservationId, charged, cancellation);
         RateLimiter.Refund(admission.Caller, admission.WorstTokens - record.TotalTokens);
         Totals.Add(record);
+        Settled?.Invoke(record, outcome.Priority ?? PriorityClasses.Of(admission.Caller));
     }
+
+    /// <summary>
+    /// Raised once per ledger line, after it is written, with the class the request ran in (the command center's live
+    /// figures). Handlers run on the settling thread and must be quick and never throw.
+    /// </summary>
+    public event Action<UsageRecord, string>? Settled;
 
     internal async Task WithdrawAsync(Admission admission, CancellationToken cancellation)
     {

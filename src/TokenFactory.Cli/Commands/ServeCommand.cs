@@ -55,6 +55,7 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.MaxRunningSequences), r.GetValue(maxRunning));
             // Secrets come from the environment, never from the command line (where `ps` shows them).
             Set("Floor:AdminKey", EnvironmentVariables.Get(EnvironmentVariables.AdminKey));
+            Set("Floor:ViewerKey", EnvironmentVariables.Get(EnvironmentVariables.ViewerKey));
             Set("Floor:Postgres", r.GetValue(postgres) ?? EnvironmentVariables.Get(EnvironmentVariables.Postgres));
             Set("Fleet:InternalToken", EnvironmentVariables.Get(EnvironmentVariables.InternalToken));
             Set("Floor:Database", r.GetValue(database));

@@ -50,6 +50,7 @@ internal static class RouteCommand
             Set($"{ServerOptions.Section}:{nameof(ServerOptions.Port)}", r.GetValue(port));
             // Secrets come from the environment, never from the command line (where `ps` shows them).
             Set($"{ServerOptions.Section}:Floor:AdminKey", EnvironmentVariables.Get(EnvironmentVariables.AdminKey));
+            Set($"{ServerOptions.Section}:Floor:ViewerKey", EnvironmentVariables.Get(EnvironmentVariables.ViewerKey));
             Set(RouterToken.Key, EnvironmentVariables.Get(EnvironmentVariables.InternalToken));
             Set($"{ServerOptions.Section}:Floor:Postgres", r.GetValue(postgres) ?? EnvironmentVariables.Get(EnvironmentVariables.Postgres));
             Set($"{ServerOptions.Section}:Floor:Database", r.GetValue(database));

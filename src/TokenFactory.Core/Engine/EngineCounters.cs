@@ -8,6 +8,8 @@ public readonly record struct EngineCounters
 {
     /// <summary>Model steps run.</summary>
     public long Steps { get; init; }
+    /// <summary>Wall time spent inside model steps (the engine's busy time: divided by elapsed time, its utilization).</summary>
+    public double BusySeconds { get; init; }
     /// <summary>Sum over steps of the sequences in the step (Steps divides it into the mean batch size).</summary>
     public long ScheduledSequences { get; init; }
     /// <summary>Tokens evaluated as prompt (including recomputation after preemption).</summary>

@@ -26,4 +26,8 @@ public readonly record struct EngineStatus
     public int KvBlocksTotal { get; init; }
     public int KvBlocksFree { get; init; }
     public bool PrefixCaching { get; init; }
+    /// <summary>Bytes of KV cache one token position takes across all layers (keys and values).</summary>
+    public long KvBytesPerToken { get; init; }
+    /// <summary>Bytes of recurrent state (Mamba convolution and SSM state) one running sequence holds; 0 for pure transformers.</summary>
+    public long StateBytesPerSequence { get; init; }
 }

@@ -8,14 +8,10 @@ namespace TokenFactory.Router.Admission;
 /// and time per output token, each a p99 goal. Defaults for an interactive chat, a default API call and batch work;
 /// <see cref="RouterOptions.Classes"/> overrides them.
 /// </summary>
-public sealed class SloClasses
+public sealed class SloClasses : Server.CommandCenter.IClassTargets
 {
-    private readonly Dictionary<string, SloTargets> _targets = new(StringComparer.OrdinalIgnoreCase)
-    {
-        [PriorityClasses.Interactive] = new SloTargets { TtftSeconds = 2, TpotSeconds = 0.2 },
-        [PriorityClasses.Standard] = new SloTargets { TtftSeconds = 10, TpotSeconds = 0.5 },
-        [PriorityClasses.Batch] = new SloTargets { TtftSeconds = 600, TpotSeconds = 5 },
-    };
+    private readonly Dictionary<string, SloTargets> _targets = Server.CommandCenter.ClassTarget.Defaults.ToDictionary(
+        c => c.Name, c => new SloTargets { TtftSeconds = c.TtftSeconds, TpotSeconds = c.TpotSeconds }, StringComparer.OrdinalIgnoreCase);
 
     public SloClasses(IOptions<RouterOptions> options)
     {
@@ -30,6 +26,9 @@ public sealed class SloClasses
     }
 
     public SloTargets this[string priority] => _targets[priority];
+
+    public IReadOnlyList<Server.CommandCenter.ClassTarget> Targets =>
+        [.. PriorityClasses.All.Select(name => new Server.CommandCenter.ClassTarget(name, _targets[name].TtftSeconds, _targets[name].TpotSeconds))];
 
     /// <summary>
     /// The class a request runs in: the caller's own (key, else team, else standard), or a lower one it asks for with

@@ -72,6 +72,7 @@ public static class RouterServer
         // replicas' cluster, and starts its active health checks.
         endpoints.MapReverseProxy();
         endpoints.MapPrometheusScrapingEndpoint("/metrics");
+        Server.CommandCenter.FactoryEndpoints.MapCommandCenter(endpoints);
         endpoints.MapFallback(OperationalEndpoints.NotFound);
         return endpoints;
     }

@@ -30,6 +30,8 @@ public static class RouterServiceCollectionExtensions
         services.AddSingleton<ReplicaSet>();
         services.AddSingleton<ModelTokenizers>();
         services.AddSingleton<SloClasses>();
+        services.AddSingleton<Server.CommandCenter.IClassTargets>(sp => sp.GetRequiredService<SloClasses>());
+        services.AddSingleton<Server.CommandCenter.IFactorySource, RouterFactorySource>();
         services.AddSingleton(sp => IRoutingPolicy.Create(sp.GetRequiredService<IOptions<RouterOptions>>().Value.Policy));
         services.AddSingleton(sp => new RouterMetrics(sp.GetRequiredService<ServerMetrics>(), sp.GetRequiredService<ReplicaSet>(), sp.GetRequiredService<SloClasses>()));
         services.AddSingleton<Dispatcher>();

@@ -186,6 +186,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
             Duration = time.GetElapsedTime(Work.Started),
             Work = _usage.Work,
             Replica = _servedBy?.Name,
+            Priority = Work.Route.Priority,
             EnergyEstimated = _usage.EnergyEstimated,
         };
     }

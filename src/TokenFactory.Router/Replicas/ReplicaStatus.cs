@@ -22,6 +22,8 @@ public sealed class ReplicaStatus
     public double DecodeTokensPerSecond { get; set; }
     public bool PrefixCaching { get; set; }
     public bool Draining { get; set; }
+    /// <summary>A TokenFactory replica's engine counters and model shape (the command center's per-replica figures).</summary>
+    public Server.Contracts.ReplicaEngineReport? Engine { get; set; }
 }
 
 /// <summary>An OpenAI <c>GET /v1/models</c> answer, as much of it as the router reads (third-party replicas).</summary>

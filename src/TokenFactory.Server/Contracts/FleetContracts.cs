@@ -25,6 +25,27 @@ public sealed class ReplicaStatus
     public required double DecodeTokensPerSecond { get; init; }
     public required bool PrefixCaching { get; init; }
     public required bool Draining { get; init; }
+    /// <summary>For the router's command center: cumulative engine counters and the model's shape, read with the rest.</summary>
+    public ReplicaEngineReport? Engine { get; init; }
+}
+
+/// <summary>What a replica's engine has done since it started, and what its model is (the command center's per-replica figures).</summary>
+public sealed class ReplicaEngineReport
+{
+    public double BusySeconds { get; init; }
+    public long Steps { get; init; }
+    public long ScheduledSequences { get; init; }
+    public long PrefixCacheQueryTokens { get; init; }
+    public long PrefixCacheHitTokens { get; init; }
+    public long KvBytesPerToken { get; init; }
+    public long StateBytesPerSequence { get; init; }
+    /// <summary>The replica's energy meter, cumulative joules; null without one.</summary>
+    public double? EnergyJoules { get; init; }
+    public bool EnergyEstimated { get; init; }
+    public string? Architecture { get; init; }
+    public string? Quantization { get; init; }
+    public long? Parameters { get; init; }
+    public long? WeightsBytes { get; init; }
 }
 
 /// <summary>

@@ -11,7 +11,7 @@ namespace TokenFactory.Server.Fleet;
 /// </summary>
 internal static class StatusEndpoint
 {
-    public static IResult Get(EngineHost host)
+    public static IResult Get(EngineHost host, TokenFactory.Floor.FloorService floor, CommandCenter.IFactorySource source)
     {
         var state = host.State;
         var engine = host.Engine;
@@ -40,6 +40,31 @@ internal static class StatusEndpoint
             DecodeTokensPerSecond = status.DecodeTokensPerSecond,
             PrefixCaching = status.PrefixCaching,
             Draining = state == EngineState.Draining,
+            Engine = Report(engine, status, floor, source),
         }, OpenAiJson.Default.ReplicaStatus);
+    }
+
+    private static ReplicaEngineReport? Report(Engine.IInferenceEngine? engine, Engine.EngineStatus status, TokenFactory.Floor.FloorService floor, CommandCenter.IFactorySource source)
+    {
+        if (engine is null)
+            return null;
+        var counters = engine.Counters;
+        var model = source.Models().FirstOrDefault();
+        return new ReplicaEngineReport
+        {
+            BusySeconds = counters.BusySeconds,
+            Steps = counters.Steps,
+            ScheduledSequences = counters.ScheduledSequences,
+            PrefixCacheQueryTokens = counters.PrefixCacheQueryTokens,
+            PrefixCacheHitTokens = counters.PrefixCacheHitTokens,
+            KvBytesPerToken = status.KvBytesPerToken,
+            StateBytesPerSequence = status.StateBytesPerSequence,
+            EnergyJoules = floor.EnergyMeter?.ReadJoules(),
+            EnergyEstimated = floor.EnergyMeter?.IsEstimated ?? false,
+            Architecture = model?.Architecture,
+            Quantization = model?.Quantization,
+            Parameters = model?.Parameters,
+            WeightsBytes = model?.WeightsBytes,
+        };
     }
 }

@@ -6,6 +6,8 @@ using TokenFactory.Server.Fleet;
 using TokenFactory.Server.Floor;
 using TokenFactory.Server.Telemetry;
 
+using TokenFactory.Server.CommandCenter;
+
 namespace TokenFactory.Server.Hosting;
 
 public static class OpenAiEndpointRouteBuilderExtensions
@@ -29,6 +31,7 @@ public static class OpenAiEndpointRouteBuilderExtensions
         endpoints.MapGet(ReplicaEndpoints.Health, OperationalEndpoints.Health);
         endpoints.MapGet(ReplicaEndpoints.Status, StatusEndpoint.Get);
         endpoints.MapPrometheusScrapingEndpoint("/metrics");
+        endpoints.MapCommandCenter();
         endpoints.MapFallback(OperationalEndpoints.NotFound);
         return endpoints;
     }

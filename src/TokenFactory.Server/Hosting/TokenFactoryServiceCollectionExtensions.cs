@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using TokenFactory.Floor;
 using TokenFactory.Floor.Energy;
 using TokenFactory.Floor.Ledger;
+using TokenFactory.Server.CommandCenter;
 using TokenFactory.Server.Floor;
 using TokenFactory.Server.Telemetry;
 
@@ -22,6 +23,7 @@ public static class TokenFactoryServiceCollectionExtensions
         services.TryAddSingleton<IEngineFactory, GgufEngineFactory>();
         services.TryAddSingleton<EngineHost>();
         services.TryAddSingleton<IGenerationHost>(sp => sp.GetRequiredService<EngineHost>());
+        services.TryAddSingleton<IFactorySource, EngineFactorySource>();
         services.AddTokenFactoryFloor(configuration);
         // After the floor's start-up: the ledger's tables exist before the first request can be admitted.
         services.AddHostedService<ModelLoader>();
@@ -67,6 +69,12 @@ public static class TokenFactoryServiceCollectionExtensions
         });
         services.AddHostedService<FloorStartup>();
         services.AddHostedService<FloorBackground>();
+        // The command center: what settles and what runs, sampled once a second (the host registers its IFactorySource).
+        services.TryAddSingleton<FactoryRecorder>();
+        services.TryAddSingleton<IClassTargets, DefaultClassTargets>();
+        services.TryAddSingleton<FactoryMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<FactoryMonitor>());
+        services.TryAddSingleton<DashboardAccess>();
         services.AddOptions<HostOptions>().Configure<IOptions<ServerOptions>>((host, server) =>
             host.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(0, server.Value.ShutdownTimeoutSeconds)));
         return services;

@@ -23,13 +23,15 @@ public sealed class ServerMetrics : IDisposable
     private static readonly double[] RequestBuckets = [0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240];
 
     private readonly Meter _meter;
+    private readonly CommandCenter.FactoryRecorder? _recorder;
     private readonly Counter<long> _httpRequests, _promptTokens, _generationTokens, _finished, _refusals;
     private readonly Histogram<double> _timeToFirstToken, _interTokenLatency, _requestDuration, _queueTime;
 
     /// <param name="scope">Tells this server's meter apart from another's in the same process (tests run many servers).</param>
     /// <param name="host">The engine whose load and counters are reported; null where there is none (a router).</param>
-    internal ServerMetrics(EngineHost? host, FloorService floor, TelemetryScope scope)
+    internal ServerMetrics(EngineHost? host, FloorService floor, TelemetryScope scope, CommandCenter.FactoryRecorder? recorder = null)
     {
+        _recorder = recorder;
         _meter = new Meter(new MeterOptions(MeterName) { Version = typeof(ServerMetrics).Assembly.GetName().Version?.ToString(), Scope = scope });
         _httpRequests = _meter.CreateCounter<long>(Prefix + "http_requests_total", description: "HTTP requests answered, by endpoint (route pattern) and status code.");
         _promptTokens = _meter.CreateCounter<long>(Prefix + "prompt_tokens_total", description: "Prompt tokens of finished generations (each choice counts its prompt).");
@@ -85,7 +87,11 @@ public sealed class ServerMetrics : IDisposable
     public void CountHttpRequest(string endpoint, int status) =>
         _httpRequests.Add(1, new("endpoint", endpoint), new("status", status.ToString(System.Globalization.CultureInfo.InvariantCulture)));
 
-    public void CountRefusal(string endpoint, string reason) => _refusals.Add(1, new("endpoint", endpoint), new("reason", reason));
+    public void CountRefusal(string endpoint, string reason)
+    {
+        _refusals.Add(1, new("endpoint", endpoint), new("reason", reason));
+        _recorder?.Refused(reason);
+    }
 
     /// <summary>A choice ended: its tokens, its queue time and its finish reason.</summary>
     public void RecordFinal(GenerationSummary final)
@@ -98,7 +104,11 @@ public sealed class ServerMetrics : IDisposable
 
     public void RecordTimeToFirstToken(TimeSpan elapsed) => _timeToFirstToken.Record(elapsed.TotalSeconds);
 
-    public void RecordInterTokenLatency(TimeSpan elapsed) => _interTokenLatency.Record(elapsed.TotalSeconds);
+    public void RecordInterTokenLatency(TimeSpan elapsed)
+    {
+        _interTokenLatency.Record(elapsed.TotalSeconds);
+        _recorder?.InterToken(elapsed.TotalSeconds);
+    }
 
     public void RecordRequestDuration(TimeSpan elapsed) => _requestDuration.Record(elapsed.TotalSeconds);
 

@@ -20,7 +20,8 @@ internal static class TelemetryServiceCollectionExtensions
     {
         var scope = new TelemetryScope();
         // The engine's gauges exist where an engine does (serve); a router has none of its own.
-        services.AddSingleton(sp => new ServerMetrics(sp.GetService<EngineHost>(), sp.GetRequiredService<FloorService>(), scope));
+        services.AddSingleton(sp => new ServerMetrics(sp.GetService<EngineHost>(), sp.GetRequiredService<FloorService>(), scope,
+            sp.GetRequiredService<CommandCenter.FactoryRecorder>()));
         services.AddSingleton(scope);
         services.AddSingleton(_ => new ServerActivities());
         bool otlpMetrics = Configured(configuration, "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");

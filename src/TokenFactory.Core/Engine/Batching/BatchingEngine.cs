@@ -60,6 +60,8 @@ public sealed class BatchingEngine : IInferenceEngine
                 KvBlocksTotal = _core.KvBlocksTotal,
                 KvBlocksFree = _core.KvBlocksFree,
                 PrefixCaching = _core.PrefixCaching,
+                KvBytesPerToken = _core.KvBytesPerToken,
+                StateBytesPerSequence = _core.StateBytesPerSequence,
             };
         }
     }

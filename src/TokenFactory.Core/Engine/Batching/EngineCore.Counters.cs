@@ -3,7 +3,7 @@ namespace TokenFactory.Engine.Batching;
 /// <summary>What the engine thread publishes for other threads: counters, the running and waiting counts, the cache's fill.</summary>
 public sealed partial class EngineCore
 {
-    private long _steps, _scheduledSequences, _prefillTokens, _decodeTokens, _finished, _cancelledCount, _failed, _dequeued, _pendingPrefill;
+    private long _busyTicks, _steps, _scheduledSequences, _prefillTokens, _decodeTokens, _finished, _cancelledCount, _failed, _dequeued, _pendingPrefill;
     private int _running, _preemptedWaiting;
     private double _prefillRate, _decodeRate;
 
@@ -38,9 +38,13 @@ public sealed partial class EngineCore
     public long KvCacheUsedTokens => (long)(_pool.BlockCount - _pool.FreeBlockCount) * _pool.BlockSize;
     public long KvCacheCapacityTokens => _pool.CapacityTokens;
 
+    public long KvBytesPerToken => Kv.KvBlockPool.BytesPerBlock(_pool.Layers, _pool.KvDimension, _pool.BlockSize) / _pool.BlockSize;
+    public long StateBytesPerSequence => _states?.BytesPerSlot ?? 0;
+
     public EngineCounters Counters => new()
     {
         Steps = Volatile.Read(ref _steps),
+        BusySeconds = Volatile.Read(ref _busyTicks) / (double)System.Diagnostics.Stopwatch.Frequency,
         ScheduledSequences = Volatile.Read(ref _scheduledSequences),
         PrefillTokens = Volatile.Read(ref _prefillTokens),
         DecodeTokens = Volatile.Read(ref _decodeTokens),

@@ -168,7 +168,9 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
                 Fail(planned[i].Sequence, e);
             return;
         }
-        double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        long ended = Stopwatch.GetTimestamp();
+        Volatile.Write(ref _busyTicks, _busyTicks + (ended - started));
+        double seconds = Stopwatch.GetElapsedTime(started, ended).TotalSeconds;
         ShareStep(planned, seconds, meter is null ? 0 : Math.Max(0, meter.ReadJoules() - joulesBefore));
         MeasureRates(stepPrefill, stepDecode, seconds);
         _scheduler.Complete();

@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Http;
+using TokenFactory.Floor;
+using TokenFactory.Server.Api;
+
+namespace TokenFactory.Server.CommandCenter;
+
+/// <summary>
+/// Who may see the command center: anyone with <c>--no-auth</c>; otherwise the admin key or the viewer key, as a
+/// Bearer header or through a sign-in session. A session is a random id in an HttpOnly, SameSite=Strict cookie
+/// mapped to a role in memory: the key never reaches the browser's storage or the page's script.
+/// </summary>
+public sealed class DashboardAccess(FloorService floor, TimeProvider time)
+{
+    public const string CookieName = "tf_session";
+    public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(12);
+    private const int MaxSessions = 10_000;
+
+    private readonly ConcurrentDictionary<string, (string Role, DateTimeOffset Expires)> _sessions = new(StringComparer.Ordinal);
+
+    /// <summary><c>open</c>, <c>admin</c> or <c>viewer</c>; null when the request may not see the factory.</summary>
+    public string? RoleOf(HttpContext context)
+    {
+        if (!floor.Options.RequiresKeys)
+            return "open";
+        string? bearer = FloorService.BearerSecret(context.Request.Headers.Authorization);
+        if (bearer is not null)
+            return RoleOfSecret(bearer);
+        if (context.Request.Cookies[CookieName] is { Length: > 0 } id && _sessions.TryGetValue(id, out var session))
+        {
+            if (session.Expires > time.GetUtcNow())
+                return session.Role;
+            _sessions.TryRemove(id, out _);
+        }
+        return null;
+    }
+
+    /// <exception cref="OpenAiException">401 with the reason the page shows.</exception>
+    public string Require(HttpContext context) => RoleOf(context) ?? throw Unauthorized();
+
+    /// <summary>Signs in with a key: sets the session cookie and returns the role, or throws 401.</summary>
+    public string SignIn(HttpContext context, string? key)
+    {
+        string role = RoleOfSecret(key) ?? throw Unauthorized();
+        var now = time.GetUtcNow();
+        if (_sessions.Count >= MaxSessions)
+            foreach (var (id, s) in _sessions)
+                if (s.Expires <= now)
+                    _sessions.TryRemove(id, out _);
+        if (_sessions.Count >= MaxSessions)
+            throw new OpenAiException(503, "Too many command center sessions are open; sign out elsewhere or wait for them to expire.", OpenAiErrorTypes.Server, code: "too_many_sessions");
+        string session = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        _sessions[session] = (role, now + SessionLifetime);
+        context.Response.Cookies.Append(CookieName, session, new CookieOptions
+        {
+            HttpOnly = true,
+            SameSite = SameSiteMode.Strict,
+            Secure = context.Request.IsHttps,
+            Path = "/",
+            MaxAge = SessionLifetime,
+        });
+        return role;
+    }
+
+    public void SignOut(HttpContext context)
+    {
+        if (context.Request.Cookies[CookieName] is { Length: > 0 } id)
+            _sessions.TryRemove(id, out _);
+        context.Response.Cookies.Delete(CookieName, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = context.Request.IsHttps, Path = "/" });
+    }
+
+    private string? RoleOfSecret(string? secret) => floor.IsAdminSecret(secret) ? "admin" : floor.IsViewerSecret(secret) ? "viewer" : null;
+
+    private OpenAiException Unauthorized() => new(401, string.IsNullOrEmpty(floor.Options.AdminKey) && string.IsNullOrEmpty(floor.Options.ViewerKey)
+            ? "The command center needs the admin key or the viewer key, and neither is set: set TOKENFACTORY_ADMIN_KEY or TOKENFACTORY_VIEWER_KEY (or start with --no-auth)."
+            : "The command center needs the admin key or the viewer key, as a Bearer Authorization header or by signing in at /dashboard.",
+        OpenAiErrorTypes.InvalidRequest, code: "invalid_viewer_key");
+}

@@ -1,0 +1,117 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using TokenFactory.Floor;
+using TokenFactory.Server.Api;
+
+namespace TokenFactory.Server.CommandCenter;
+
+/// <summary>The command center's data: GET /v1/factory/{now,history,stream,teams} (docs/command-center.md).</summary>
+public static class FactoryEndpoints
+{
+    /// <summary>Maps the data API, the page and its sign-in; <c>serve</c> and <c>route</c> both call it.</summary>
+    public static IEndpointRouteBuilder MapCommandCenter(this IEndpointRouteBuilder endpoints)
+    {
+        var api = endpoints.MapGroup("/v1/factory").AddEndpointFilter(async (invocation, next) =>
+        {
+            var context = invocation.HttpContext;
+            context.Items[RoleItem] = context.RequestServices.GetRequiredService<DashboardAccess>().Require(context);
+            context.Response.Headers.CacheControl = "no-store";
+            return await next(invocation);
+        });
+        api.MapGet("/now", (HttpContext context, FactoryMonitor monitor) => TypedResults.Json(Now(monitor, Role(context)), FactoryJson.Default.FactoryNow));
+        api.MapGet("/history", History);
+        api.MapGet("/stream", StreamAsync);
+        api.MapGet("/teams", TeamsReport.GetAsync);
+        DashboardEndpoints.Map(endpoints);
+        return endpoints;
+    }
+
+    private const string RoleItem = "tokenfactory.factory_role";
+
+    private static string Role(HttpContext context) => context.Items[RoleItem] as string ?? "open";
+
+    internal static FactoryNow Now(FactoryMonitor monitor, string role)
+    {
+        var latest = monitor.Ring.Latest;
+        var (source, estimated) = monitor.Power;
+        return new FactoryNow
+        {
+            Mode = monitor.Mode,
+            Role = role,
+            Time = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0,
+            Sample = latest,
+            Totals = monitor.Totals,
+            Power = new FactoryPower(source, estimated),
+            Classes = [.. monitor.Classes.Select(c => new FactoryClass(c.Name, c.TtftSeconds, c.TpotSeconds))],
+            Replicas = [.. monitor.Replicas.Select(r => new FactoryReplicaView
+            {
+                Id = r.Id,
+                Name = r.Name,
+                Url = r.Url,
+                Healthy = r.Healthy,
+                State = r.State,
+                Models = r.Models,
+                Running = r.Running,
+                Waiting = r.Waiting,
+                KvUsedTokens = r.KvUsedTokens,
+                KvCapacityTokens = r.KvCapacityTokens,
+                OutputTps = latest?.Replicas.GetValueOrDefault(r.Id)?.OutputTps ?? 0,
+            })],
+            Models = monitor.Models(),
+        };
+    }
+
+    private static IResult History(FactoryMonitor monitor, string? window)
+    {
+        int seconds = ParseWindow(window);
+        double since = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0 - seconds;
+        return Results.Json(new FactoryHistory(seconds, monitor.Ring.Since(since, minutes: seconds > SampleRing.SecondCapacity)), FactoryJson.Default.FactoryHistory);
+    }
+
+    /// <summary><c>5m</c>, <c>15m</c>, <c>1h</c>, <c>6h</c>, <c>24h</c> or a number of seconds up to a day; one hour when absent.</summary>
+    internal static int ParseWindow(string? window)
+    {
+        if (string.IsNullOrEmpty(window))
+            return 3600;
+        int? seconds = window switch
+        {
+            _ when window.EndsWith('m') && int.TryParse(window[..^1], out int m) => m * 60,
+            _ when window.EndsWith('h') && int.TryParse(window[..^1], out int h) => h * 3600,
+            _ when int.TryParse(window, out int s) => s,
+            _ => null,
+        };
+        if (seconds is not ({ } n and > 0 and <= 86_400))
+            throw OpenAiException.Invalid($"'window' must be 5m, 15m, 1h, 6h, 24h or a number of seconds from 1 to 86400; got '{window}'.", "window");
+        return seconds.Value;
+    }
+
+    /// <summary>Server-sent events: the /now object once a second until the client leaves or the server stops.</summary>
+    private static async Task StreamAsync(HttpContext context, FactoryMonitor monitor, IHostApplicationLifetime lifetime)
+    {
+        string role = Role(context);
+        var response = context.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-store";
+        response.Headers["X-Accel-Buffering"] = "no"; // proxies must not hold the events back
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+        try
+        {
+            while (true)
+            {
+                await response.WriteAsync("event: now\ndata: ", stop.Token);
+                await JsonSerializer.SerializeAsync(response.Body, Now(monitor, role), FactoryJson.Default.FactoryNow, stop.Token);
+                await response.WriteAsync("\n\n", stop.Token);
+                await response.Body.FlushAsync(stop.Token);
+                await monitor.NextSampleAsync(stop.Token);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // the client left, or the server is stopping: the stream simply ends
+        }
+    }
+}
