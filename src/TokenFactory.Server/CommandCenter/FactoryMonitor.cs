@@ -60,6 +60,7 @@ public sealed class FactoryMonitor : BackgroundService
         using var timer = new PeriodicTimer(Interval, _time);
         try
         {
+            Sample(); // a page opened right after start-up sees the replicas at once, not after a second
             while (await timer.WaitForNextTickAsync(stoppingToken))
                 Sample();
         }

@@ -21,21 +21,6 @@ public sealed class FactoryApiTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    /// <summary>Polls until <paramref name="check"/> holds (a sample is taken once a second), failing with the last value after <paramref name="seconds"/>.</summary>
-    internal static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> check, double seconds = 5)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            var value = await read();
-            if (check(value))
-                return value;
-            if (DateTime.UtcNow > deadline)
-                Assert.Fail($"still {value} after {seconds} s");
-            await Task.Delay(100);
-        }
-    }
-
     [Fact]
     public async Task Now_totals_history_and_models_agree_with_metrics_and_the_ledger()
     {
@@ -47,7 +32,7 @@ public sealed class FactoryApiTests
         for (int i = 0; i < 2; i++)
             await CompleteAsync(floor.Server.Client, b.Secret, 5);
 
-        var now = await EventuallyAsync(() => NowAsync(floor.Admin), n => n["totals"]!["requests"]!.GetValue<long>() == 5);
+        var now = await Eventually.HoldsAsync(() => NowAsync(floor.Admin), n => n["totals"]!["requests"]!.GetValue<long>() == 5);
         var ledger = await floor.LedgerAsync();
         Assert.Equal(5, ledger.Count);
         var totals = now["totals"]!;
