@@ -22,6 +22,11 @@ public sealed class CommandCenterTests
         await using var router = await RouterInstance.StartAsync([real.BaseAddress, stub.BaseAddress],
             new() { ["TokenFactory:Router:Models:stories260K"] = TestPaths.Stories260K });
 
+        // Rates come from the change in a replica's counters between samples: let a sample see its counters before the traffic.
+        var first = await Eventually.HoldsAsync(() => NowAsync(router),
+            n => (string?)n["models"]!.AsArray().FirstOrDefault(m => (string?)m!["id"] == "stories260K")?["architecture"] == "llama");
+        double seen = first["time"]!.GetValue<double>();
+        await Eventually.HoldsAsync(() => NowAsync(router), n => n["sample"] is JsonObject s && s["t"]!.GetValue<double>() > seen);
         for (int i = 0; i < 2; i++)
         {
             using var response = await router.Client.PostAsJsonAsync("/v1/completions", new { model = "stories260K", prompt = "Once upon a time", max_tokens = 6 });

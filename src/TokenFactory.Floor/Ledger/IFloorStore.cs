@@ -69,6 +69,9 @@ public interface IFloorStore : IAsyncDisposable
     /// <summary>Refusal counts from <paramref name="from"/> on, oldest minute first.</summary>
     Task<IReadOnlyList<RefusalCount>> ListRefusalsAsync(DateTimeOffset? from = null, int limit = 1000, CancellationToken cancellation = default);
 
+    /// <summary>Refusals from <paramref name="from"/> to <paramref name="to"/>, summed by reason and status, most first.</summary>
+    Task<IReadOnlyList<(string Reason, int Status, long Count)>> RefusalTotalsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellation = default);
+
     Task<UsageRecord?> GetUsageAsync(string requestId, CancellationToken cancellation = default);
     Task<IReadOnlyList<UsageRecord>> ListUsageAsync(DateTimeOffset? from = null, int limit = 1000, CancellationToken cancellation = default);
     Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellation = default);

@@ -46,6 +46,10 @@ public abstract partial class SqlFloorStore
                 Count = Long(r.GetValue(7)),
             }, cancellation);
 
+    public async Task<IReadOnlyList<(string Reason, int Status, long Count)>> RefusalTotalsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellation = default) =>
+        await QueryAsync("SELECT reason, status, SUM(count) FROM floor_refusals WHERE minute_ms >= @from AND minute_ms < @to GROUP BY reason, status ORDER BY 3 DESC",
+            [("from", Ms(from)), ("to", Ms(to))], r => (r.GetString(0), Convert.ToInt32(r.GetValue(1)), Long(r.GetValue(2))), cancellation);
+
     public async Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellation = default)
     {
         // The grouping expression comes from an enum, never from the caller's text.

@@ -70,8 +70,12 @@ public abstract partial class SqlFloorStore : IFloorStore
     /// <summary>Whether a table or index of this name exists.</summary>
     protected abstract Task<bool> RelationExistsAsync(WriteScope scope, string name, CancellationToken cancellation);
 
-    /// <summary>The table or index a <c>CREATE TABLE|INDEX IF NOT EXISTS name …</c> statement creates.</summary>
-    private static string CreatedName(string statement) => statement.Split(' ', 7)[5];
+    /// <summary>The table or index a <c>CREATE [UNIQUE] TABLE|INDEX IF NOT EXISTS name …</c> statement creates: the word after EXISTS.</summary>
+    private static string CreatedName(string statement)
+    {
+        string[] words = statement.Split(' ');
+        return words[Array.IndexOf(words, "EXISTS") + 1];
+    }
 
     /// <summary>Adds a column unless the table has it already, looking before it takes any lock.</summary>
     protected abstract Task AddColumnIfMissingAsync(WriteScope scope, string table, string column, string type, CancellationToken cancellation);

@@ -41,6 +41,18 @@ public sealed class Replica
     /// <summary>Whether the status endpoint ever answered: a TokenFactory replica, not a third-party server.</summary>
     public bool ReportsStatus { get; private set; }
 
+    /// <summary>
+    /// False while the status poller cannot reach it (refused, reset, a wrong internal token). YARP's passive mark
+    /// lapses after its reactivation period and would let such a replica back in between two polls; this does not.
+    /// </summary>
+    public bool Reachable
+    {
+        get => Volatile.Read(ref _reachable);
+        set => Volatile.Write(ref _reachable, value);
+    }
+
+    private bool _reachable = true;
+
     public bool IsDraining => Status is { Draining: true } or { State: "draining" };
 
     public int MaxRunning => Status is { MaxRunning: > 0 } s ? s.MaxRunning : DefaultMaxRunning;

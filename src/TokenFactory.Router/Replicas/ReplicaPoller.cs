@@ -132,6 +132,7 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
 
     private void Reached(Replica replica)
     {
+        replica.Reachable = true;
         lock (_reachable)
         {
             if (_reachable.TryGetValue(replica, out bool was) && !was)
@@ -147,6 +148,7 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
     private void Unreachable(Replica replica)
     {
         replica.ClearStatus();
+        replica.Reachable = false;
         replicas.MarkDown(replica, TimeSpan.FromMilliseconds(Math.Max(250, 2 * options.Value.StatusIntervalMilliseconds)));
         lock (_reachable)
         {

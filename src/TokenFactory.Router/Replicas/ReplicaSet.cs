@@ -70,7 +70,7 @@ public sealed class ReplicaSet
         Metadata = new Dictionary<string, string> { ["ConsecutiveFailuresHealthPolicy.Threshold"] = "3" },
     };
 
-    public bool IsAvailable(Replica replica) =>
+    public bool IsAvailable(Replica replica) => replica.Reachable &&
         _state.TryGetCluster(ClusterId, out var cluster) && cluster.DestinationsState.AvailableDestinations.Any(d => d.DestinationId == replica.Id);
 
     /// <summary>The replicas a request for <paramref name="model"/> may go to now.</summary>

@@ -44,6 +44,7 @@ internal sealed class RouterFactorySource(ReplicaSet replicas, Dispatcher dispat
                 PrefixCacheQueryTokens = engine.PrefixCacheQueryTokens,
                 PrefixCacheHitTokens = engine.PrefixCacheHitTokens,
             },
+            Host = engine?.Host,
             EnergyJoules = engine?.EnergyJoules,
             EnergyEstimated = engine?.EnergyEstimated ?? false,
         };

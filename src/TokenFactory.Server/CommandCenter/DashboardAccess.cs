@@ -16,8 +16,12 @@ public sealed class DashboardAccess(FloorService floor, TimeProvider time)
     public const string CookieName = "tf_session";
     public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(12);
     private const int MaxSessions = 10_000;
+    /// <summary>Wrong keys one client address may try per minute before sign-in answers 429: keys cannot be guessed at speed.</summary>
+    public const int MaxFailuresPerMinute = 10;
+    private const int MaxTrackedClients = 10_000;
 
     private readonly ConcurrentDictionary<string, (string Role, DateTimeOffset Expires)> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (int Count, DateTimeOffset Since)> _failures = new(StringComparer.Ordinal);
 
     /// <summary><c>open</c>, <c>admin</c> or <c>viewer</c>; null when the request may not see the factory.</summary>
     public string? RoleOf(HttpContext context)
@@ -39,17 +43,31 @@ public sealed class DashboardAccess(FloorService floor, TimeProvider time)
     /// <exception cref="OpenAiException">401 with the reason the page shows.</exception>
     public string Require(HttpContext context) => RoleOf(context) ?? throw Unauthorized();
 
-    /// <summary>Signs in with a key: sets the session cookie and returns the role, or throws 401.</summary>
+    /// <summary>Signs in with a key: sets the session cookie and returns the role; 401 for a wrong key, 429 after too many.</summary>
     public string SignIn(HttpContext context, string? key)
     {
-        string role = RoleOfSecret(key) ?? throw Unauthorized();
         var now = time.GetUtcNow();
+        string client = context.Connection.RemoteIpAddress?.ToString() ?? "";
+        if (_failures.TryGetValue(client, out var failed) && now - failed.Since < TimeSpan.FromMinutes(1) && failed.Count >= MaxFailuresPerMinute)
+        {
+            int wait = (int)Math.Ceiling((failed.Since + TimeSpan.FromMinutes(1) - now).TotalSeconds);
+            context.Response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throw new OpenAiException(429, $"Too many wrong keys from this address: try again in {wait} s.", OpenAiErrorTypes.InvalidRequest, code: "rate_limit_exceeded");
+        }
+        if (RoleOfSecret(key) is not { } role)
+        {
+            CountFailure(client, now);
+            throw Unauthorized();
+        }
         if (_sessions.Count >= MaxSessions)
+        {
             foreach (var (id, s) in _sessions)
                 if (s.Expires <= now)
                     _sessions.TryRemove(id, out _);
-        if (_sessions.Count >= MaxSessions)
-            throw new OpenAiException(503, "Too many command center sessions are open; sign out elsewhere or wait for them to expire.", OpenAiErrorTypes.Server, code: "too_many_sessions");
+            // Still full: the oldest session gives way, so no one holding a key can lock the others out.
+            if (_sessions.Count >= MaxSessions && _sessions.MinBy(kv => kv.Value.Expires) is { Key: { } oldest })
+                _sessions.TryRemove(oldest, out _);
+        }
         string session = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         _sessions[session] = (role, now + SessionLifetime);
         context.Response.Cookies.Append(CookieName, session, new CookieOptions
@@ -68,6 +86,17 @@ public sealed class DashboardAccess(FloorService floor, TimeProvider time)
         if (context.Request.Cookies[CookieName] is { Length: > 0 } id)
             _sessions.TryRemove(id, out _);
         context.Response.Cookies.Delete(CookieName, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = context.Request.IsHttps, Path = "/" });
+    }
+
+    private void CountFailure(string client, DateTimeOffset now)
+    {
+        if (_failures.Count >= MaxTrackedClients)
+            foreach (var (c, f) in _failures)
+                if (now - f.Since >= TimeSpan.FromMinutes(1))
+                    _failures.TryRemove(c, out _);
+        if (_failures.Count >= MaxTrackedClients && !_failures.ContainsKey(client))
+            return; // memory stays bounded; so many addresses failing at once is a matter for the network's own defences
+        _failures.AddOrUpdate(client, (1, now), (_, f) => now - f.Since >= TimeSpan.FromMinutes(1) ? (1, now) : (f.Count + 1, f.Since));
     }
 
     private string? RoleOfSecret(string? secret) => floor.IsAdminSecret(secret) ? "admin" : floor.IsViewerSecret(secret) ? "viewer" : null;

@@ -22,7 +22,7 @@ public static class FactoryEndpoints
             context.Response.Headers.CacheControl = "no-store";
             return await next(invocation);
         });
-        api.MapGet("/now", (HttpContext context, FactoryMonitor monitor) => TypedResults.Json(Now(monitor, Role(context)), FactoryJson.Default.FactoryNow));
+        api.MapGet("/now", (HttpContext context, FactoryMonitor monitor, TimeProvider time) => TypedResults.Json(Now(monitor, Role(context), time), FactoryJson.Default.FactoryNow));
         api.MapGet("/history", History);
         api.MapGet("/stream", StreamAsync);
         api.MapGet("/teams", TeamsReport.GetAsync);
@@ -34,7 +34,7 @@ public static class FactoryEndpoints
 
     private static string Role(HttpContext context) => context.Items[RoleItem] as string ?? "open";
 
-    internal static FactoryNow Now(FactoryMonitor monitor, string role)
+    internal static FactoryNow Now(FactoryMonitor monitor, string role, TimeProvider time)
     {
         var latest = monitor.Ring.Latest;
         var (source, estimated) = monitor.Power;
@@ -42,7 +42,7 @@ public static class FactoryEndpoints
         {
             Mode = monitor.Mode,
             Role = role,
-            Time = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0,
+            Time = time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0,
             Sample = latest,
             Totals = monitor.Totals,
             Power = new FactoryPower(source, estimated),
@@ -65,10 +65,10 @@ public static class FactoryEndpoints
         };
     }
 
-    private static IResult History(FactoryMonitor monitor, string? window)
+    private static IResult History(FactoryMonitor monitor, TimeProvider time, string? window)
     {
         int seconds = ParseWindow(window);
-        double since = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0 - seconds;
+        double since = time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0 - seconds;
         return Results.Json(new FactoryHistory(seconds, monitor.Ring.Since(since, minutes: seconds > SampleRing.SecondCapacity)), FactoryJson.Default.FactoryHistory);
     }
 
@@ -77,22 +77,26 @@ public static class FactoryEndpoints
     {
         if (string.IsNullOrEmpty(window))
             return 3600;
-        int? seconds = window switch
+        // In long arithmetic: "71582789m" must not wrap around into a small window.
+        long? seconds = window switch
         {
-            _ when window.EndsWith('m') && int.TryParse(window[..^1], out int m) => m * 60,
-            _ when window.EndsWith('h') && int.TryParse(window[..^1], out int h) => h * 3600,
-            _ when int.TryParse(window, out int s) => s,
+            _ when window.EndsWith('m') && long.TryParse(window[..^1], out long m) && m is > 0 and < 1_000_000 => m * 60,
+            _ when window.EndsWith('h') && long.TryParse(window[..^1], out long h) && h is > 0 and < 1_000_000 => h * 3600,
+            _ when long.TryParse(window, out long s) => s,
             _ => null,
         };
-        if (seconds is not ({ } n and > 0 and <= 86_400))
+        if (seconds is not (> 0 and <= 86_400))
             throw OpenAiException.Invalid($"'window' must be 5m, 15m, 1h, 6h, 24h or a number of seconds from 1 to 86400; got '{window}'.", "window");
-        return seconds.Value;
+        return (int)seconds.Value;
     }
 
-    /// <summary>Server-sent events: the /now object once a second until the client leaves or the server stops.</summary>
-    private static async Task StreamAsync(HttpContext context, FactoryMonitor monitor, IHostApplicationLifetime lifetime)
+    /// <summary>
+    /// Server-sent events: the /now object once a second until the client leaves, its session ends or the server stops.
+    /// The wait for the next sample is taken before the current one is written, so a sample taken meanwhile is not skipped.
+    /// </summary>
+    private static async Task StreamAsync(HttpContext context, FactoryMonitor monitor, DashboardAccess access, TimeProvider time, IHostApplicationLifetime lifetime)
     {
-        string role = Role(context);
+        string? role = Role(context);
         var response = context.Response;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-store";
@@ -100,13 +104,15 @@ public static class FactoryEndpoints
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
         try
         {
-            while (true)
+            while (role is not null)
             {
+                var next = monitor.NextSampleAsync(stop.Token);
                 await response.WriteAsync("event: now\ndata: ", stop.Token);
-                await JsonSerializer.SerializeAsync(response.Body, Now(monitor, role), FactoryJson.Default.FactoryNow, stop.Token);
+                await JsonSerializer.SerializeAsync(response.Body, Now(monitor, role, time), FactoryJson.Default.FactoryNow, stop.Token);
                 await response.WriteAsync("\n\n", stop.Token);
                 await response.Body.FlushAsync(stop.Token);
-                await monitor.NextSampleAsync(stop.Token);
+                await next;
+                role = access.RoleOf(context); // signed out or expired: the stream ends (the page then finds it signed out)
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using TokenFactory.Engine;
 using TokenFactory.Floor;
 
@@ -17,6 +18,7 @@ public sealed class FactoryMonitor : BackgroundService
     private readonly FloorService _floor;
     private readonly IClassTargets _classes;
     private readonly TimeProvider _time;
+    private readonly ILogger<FactoryMonitor> _logger;
     private readonly Dictionary<string, EngineCounters> _previousCounters = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (double Joules, bool Estimated)> _previousEnergy = new(StringComparer.Ordinal);
     private long _previousTick;
@@ -24,8 +26,9 @@ public sealed class FactoryMonitor : BackgroundService
     private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private FactoryTotals _totals = new();
 
-    public FactoryMonitor(FactoryRecorder recorder, IFactorySource source, FloorService floor, IClassTargets classes, TimeProvider time)
+    public FactoryMonitor(FactoryRecorder recorder, IFactorySource source, FloorService floor, IClassTargets classes, TimeProvider time, ILogger<FactoryMonitor> logger)
     {
+        _logger = logger;
         _recorder = recorder;
         _source = source;
         _floor = floor;
@@ -50,7 +53,12 @@ public sealed class FactoryMonitor : BackgroundService
 
     public IReadOnlyList<FactoryModel> Models() => _source.Models();
 
-    public (string Source, bool Estimated) Power => (_floor.EnergyMeter?.Source ?? "none", _floor.EnergyMeter?.IsEstimated ?? false);
+    /// <summary>What measures power: this process's meter for a single server; the replicas' own meters behind a router.</summary>
+    public (string Source, bool Estimated) Power => MeasuresOwnPower
+        ? (_floor.EnergyMeter!.Source, _floor.EnergyMeter.IsEstimated)
+        : _source.Mode == "route" ? ("replicas", Ring.Latest?.PowerEstimated ?? false) : ("none", false);
+
+    private bool MeasuresOwnPower => _floor.EnergyMeter is not null && _source.Mode == "serve";
 
     /// <summary>Completes when the next sample is in.</summary>
     public Task NextSampleAsync(CancellationToken cancellation) => Volatile.Read(ref _next).Task.WaitAsync(cancellation);
@@ -60,17 +68,30 @@ public sealed class FactoryMonitor : BackgroundService
         using var timer = new PeriodicTimer(Interval, _time);
         try
         {
-            Sample(); // a page opened right after start-up sees the replicas at once, not after a second
+            TrySample(); // a page opened right after start-up sees the replicas at once, not after a second
             while (await timer.WaitForNextTickAsync(stoppingToken))
-                Sample();
+                TrySample();
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
     }
 
-    /// <summary>Takes a sample now (the timer calls it once a second; tests call it directly).</summary>
-    public FactorySample Sample()
+    /// <summary>A failed sample (a meter that cannot be read, a replica reporting nonsense) is logged and skipped: the page must never take the server down.</summary>
+    private void TrySample()
+    {
+        try
+        {
+            Sample();
+        }
+        catch (Exception e)
+        {
+            FactoryLog.SampleFailed(_logger, e);
+        }
+    }
+
+    /// <summary>Takes a sample now: the timer's work, once a second (tests call it with a fake clock and no timer).</summary>
+    internal FactorySample Sample()
     {
         long tick = _time.GetTimestamp();
         double dt = Math.Max(1e-3, _time.GetElapsedTime(_previousTick, tick).TotalSeconds);
@@ -79,12 +100,26 @@ public sealed class FactoryMonitor : BackgroundService
         var replicas = _source.Replicas();
 
         double busy = 0, steps = 0, sequences = 0, queried = 0, hits = 0;
+        var replicaSamples = new Dictionary<string, ReplicaSample>(StringComparer.Ordinal);
         foreach (var r in replicas)
         {
+            double? replicaBusy = null;
+            if (r.Counters is { } counters && _previousCounters.TryGetValue(r.Id, out var previous))
+                replicaBusy = counters.BusySeconds >= previous.BusySeconds ? counters.BusySeconds - previous.BusySeconds : counters.BusySeconds;
+            replicaSamples[r.Id] = new ReplicaSample
+            {
+                Healthy = r.Healthy,
+                OutputTps = interval.CompletionByReplica.GetValueOrDefault(r.Id) / dt,
+                Running = r.Running,
+                Waiting = r.Waiting,
+                Utilization = replicaBusy is { } b ? Math.Clamp(b / dt, 0, 1) : null,
+            };
             if (r.Counters is not { } now)
                 continue;
             var before = _previousCounters.GetValueOrDefault(r.Id, now);
             _previousCounters[r.Id] = now;
+            if (now.Steps < before.Steps || now.BusySeconds < before.BusySeconds || now.PrefixCacheQueryTokens < before.PrefixCacheQueryTokens)
+                before = default; // it restarted: its counters began again from zero
             busy += now.BusySeconds - before.BusySeconds;
             steps += now.Steps - before.Steps;
             sequences += now.ScheduledSequences - before.ScheduledSequences;
@@ -133,17 +168,11 @@ public sealed class FactoryMonitor : BackgroundService
             JoulesPerToken = totals.JoulesPerToken,
             UsdPerMInput = totals.UsdPerMillionInputTokens,
             UsdPerMOutput = totals.UsdPerMillionOutputTokens,
-            Ttft = Percentiles.Of(interval.Ttft),
-            Tpot = Percentiles.Of(interval.Tpot),
-            Itl = Percentiles.Of(interval.Itl),
+            Ttft = Percentiles.Of(interval.Ttft.Values),
+            Tpot = Percentiles.Of(interval.Tpot.Values),
+            Itl = Percentiles.Of(interval.Itl.Values),
             Slo = interval.Slo,
-            Replicas = replicas.ToDictionary(r => r.Id, r => new ReplicaSample
-            {
-                Healthy = r.Healthy,
-                OutputTps = interval.CompletionByReplica.GetValueOrDefault(r.Id) / dt,
-                Running = r.Running,
-                Waiting = r.Waiting,
-            }),
+            Replicas = replicaSamples,
         };
         Replicas = replicas;
         Ring.Add(sample, interval);
@@ -157,28 +186,29 @@ public sealed class FactoryMonitor : BackgroundService
     /// </summary>
     private (double? Watts, bool Estimated) PowerOver(double dt, IReadOnlyList<FactoryReplica> replicas)
     {
-        if (_floor.EnergyMeter is { } meter && _source.Mode == "serve")
+        if (MeasuresOwnPower && _floor.EnergyMeter is { } meter)
         {
             double joules = meter.ReadJoules();
             double? watts = _previousJoules is { } before ? Math.Max(0, joules - before) / dt : null;
             _previousJoules = joules;
             return (watts, meter.IsEstimated);
         }
-        double sum = 0;
-        bool any = false, estimated = false;
+        // Replicas on one machine each read that machine's meter: count a machine once (its highest reading).
+        var byHost = new Dictionary<string, double>(StringComparer.Ordinal);
+        bool estimated = false;
         foreach (var r in replicas)
         {
             if (r.EnergyJoules is not { } joules)
                 continue;
             if (_previousEnergy.TryGetValue(r.Id, out var before) && joules >= before.Joules)
             {
-                sum += (joules - before.Joules) / dt;
-                any = true;
+                string host = r.Host ?? r.Id;
+                byHost[host] = Math.Max(byHost.GetValueOrDefault(host), (joules - before.Joules) / dt);
                 estimated |= r.EnergyEstimated;
             }
             _previousEnergy[r.Id] = (joules, r.EnergyEstimated);
         }
-        return (any ? sum : null, estimated);
+        return (byHost.Count > 0 ? byHost.Values.Sum() : null, estimated);
     }
 }
 
@@ -190,4 +220,10 @@ public sealed record FactoryTotals
     public long CompletionTokens { get; init; }
     public double Usd { get; init; }
     public double EnergyJoules { get; init; }
+}
+
+internal static partial class FactoryLog
+{
+    [LoggerMessage(400, LogLevel.Warning, "The command center could not take a sample; it tries again in a second")]
+    public static partial void SampleFailed(ILogger logger, Exception e);
 }

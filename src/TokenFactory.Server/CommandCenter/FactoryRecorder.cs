@@ -9,7 +9,7 @@ namespace TokenFactory.Server.CommandCenter;
 /// </summary>
 public sealed class FactoryRecorder
 {
-    /// <summary>Latency observations kept per interval: beyond it a second's percentiles come from its first ones.</summary>
+    /// <summary>Latency observations kept per interval: beyond it a uniform sample of them (<see cref="Reservoir"/>).</summary>
     public const int MaxObservations = 20_000;
 
     private readonly Lock _lock = new();
@@ -34,9 +34,9 @@ public sealed class FactoryRecorder
             string replica = record.Replica ?? FactoryReplicaIds.Local;
             i.CompletionByReplica[replica] = i.CompletionByReplica.GetValueOrDefault(replica) + record.CompletionTokens;
             if (served && record.CompletionTokens > 0)
-                Add(i.Ttft, record.TimeToFirstTokenSeconds);
+                i.Ttft.Add(record.TimeToFirstTokenSeconds);
             if (served && tpot is { } t)
-                Add(i.Tpot, t);
+                i.Tpot.Add(t);
             if (target is not null)
             {
                 var slo = i.Slo.TryGetValue(priority, out var s) ? s : i.Slo[priority] = new SloCount();
@@ -52,20 +52,17 @@ public sealed class FactoryRecorder
     }
 
     /// <summary>A request was refused before it ran (any reason: rate limit, budget, overload, bad input).</summary>
-    public void Refused(string reason)
+    public void Refused()
     {
         lock (_lock)
-        {
             _current.Refusals++;
-            _current.RefusalsByReason[reason] = _current.RefusalsByReason.GetValueOrDefault(reason) + 1;
-        }
     }
 
     /// <summary>The gap between two generated tokens of one choice.</summary>
     public void InterToken(double seconds)
     {
         lock (_lock)
-            Add(_current.Itl, seconds);
+            _current.Itl.Add(seconds);
     }
 
     /// <summary>Everything since the last call; the next interval starts empty.</summary>
@@ -77,12 +74,6 @@ public sealed class FactoryRecorder
             _current = new FactoryInterval();
             return taken;
         }
-    }
-
-    private static void Add(List<double> observations, double value)
-    {
-        if (observations.Count < MaxObservations)
-            observations.Add(value);
     }
 }
 
@@ -96,11 +87,10 @@ internal sealed class FactoryInterval
     public double InputUsd;
     public double OutputUsd;
     public double EnergyJoules;
-    public readonly List<double> Ttft = [];
-    public readonly List<double> Tpot = [];
-    public readonly List<double> Itl = [];
+    public readonly Reservoir Ttft = new(FactoryRecorder.MaxObservations);
+    public readonly Reservoir Tpot = new(FactoryRecorder.MaxObservations);
+    public readonly Reservoir Itl = new(FactoryRecorder.MaxObservations);
     public readonly Dictionary<string, SloCount> Slo = new(StringComparer.Ordinal);
-    public readonly Dictionary<string, long> RefusalsByReason = new(StringComparer.Ordinal);
     public readonly Dictionary<string, long> CompletionByReplica = new(StringComparer.Ordinal);
 }
 

@@ -63,4 +63,6 @@ public sealed record ReplicaSample
     public double OutputTps { get; init; }
     public double Running { get; init; }
     public double Waiting { get; init; }
+    /// <summary>Busy fraction of its engine over the interval; null where the replica does not report it.</summary>
+    public double? Utilization { get; init; }
 }

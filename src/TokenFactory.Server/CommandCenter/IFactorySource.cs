@@ -37,6 +37,8 @@ public sealed record FactoryReplica
     public long StateBytesPerSequence { get; init; }
     /// <summary>Cumulative engine counters of a local engine, for rates (batch size, prefix hits, utilization).</summary>
     public Engine.EngineCounters? Counters { get; init; }
+    /// <summary>The machine it runs on (null when unknown): one machine's power is counted once, however many replicas share it.</summary>
+    public string? Host { get; init; }
     /// <summary>The replica's own energy meter, cumulative (a router's replicas report it; null when unknown).</summary>
     public double? EnergyJoules { get; init; }
     public bool EnergyEstimated { get; init; }

@@ -15,7 +15,10 @@ public sealed class SampleRing
     private readonly FactorySample?[] _minutes = new FactorySample?[MinuteCapacity];
     private int _secondCount, _secondNext, _minuteCount, _minuteNext;
     private readonly List<FactorySample> _minuteSeconds = new(60);
-    private readonly List<double> _minuteTtft = [], _minuteTpot = [], _minuteItl = [];
+    // A minute's percentiles: a uniform sample of its seconds' samples (a second that kept fewer than it saw counts a little less).
+    private readonly Reservoir _minuteTtft = new(MinuteObservations), _minuteTpot = new(MinuteObservations), _minuteItl = new(MinuteObservations);
+
+    private const int MinuteObservations = 6 * FactoryRecorder.MaxObservations;
     private long _currentMinute = -1;
 
     public FactorySample? Latest { get; private set; }
@@ -31,9 +34,9 @@ public sealed class SampleRing
             _currentMinute = minute;
             Put(_seconds, ref _secondNext, ref _secondCount, sample);
             _minuteSeconds.Add(sample);
-            Append(_minuteTtft, interval.Ttft);
-            Append(_minuteTpot, interval.Tpot);
-            Append(_minuteItl, interval.Itl);
+            _minuteTtft.AddRange(interval.Ttft.Values);
+            _minuteTpot.AddRange(interval.Tpot.Values);
+            _minuteItl.AddRange(interval.Itl.Values);
             Latest = sample;
         }
     }
@@ -70,6 +73,7 @@ public sealed class SampleRing
             OutputTps = g.Sum(kv => kv.Value.OutputTps) / secs.Count,
             Running = g.Average(kv => kv.Value.Running),
             Waiting = g.Average(kv => kv.Value.Waiting),
+            Utilization = g.Any(kv => kv.Value.Utilization is not null) ? g.Where(kv => kv.Value.Utilization is not null).Average(kv => kv.Value.Utilization!.Value) : null,
         });
         var powers = secs.Where(s => s.PowerW is not null).ToList();
         var last = secs[^1];
@@ -101,9 +105,9 @@ public sealed class SampleRing
             JoulesPerToken = last.JoulesPerToken,
             UsdPerMInput = last.UsdPerMInput,
             UsdPerMOutput = last.UsdPerMOutput,
-            Ttft = Percentiles.Of(_minuteTtft),
-            Tpot = Percentiles.Of(_minuteTpot),
-            Itl = Percentiles.Of(_minuteItl),
+            Ttft = Percentiles.Of(_minuteTtft.Values),
+            Tpot = Percentiles.Of(_minuteTpot.Values),
+            Itl = Percentiles.Of(_minuteItl.Values),
             Slo = slo,
             Replicas = replicas,
         };
@@ -119,12 +123,5 @@ public sealed class SampleRing
         ring[next] = sample;
         next = (next + 1) % ring.Length;
         count = Math.Min(count + 1, ring.Length);
-    }
-
-    private static void Append(List<double> minute, List<double> second)
-    {
-        int room = FactoryRecorder.MaxObservations * 6 - minute.Count; // a minute keeps up to six seconds' worth
-        if (room > 0)
-            minute.AddRange(room >= second.Count ? second : second.GetRange(0, room));
     }
 }

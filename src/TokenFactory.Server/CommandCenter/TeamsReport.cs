@@ -31,7 +31,7 @@ internal static class TeamsReport
         var keys = await store.QueryUsageAsync(new UsageQuery(UsageGrouping.Key, from, to), cancellation);
         var keyInfo = (await store.ListKeysAsync(cancellation: cancellation)).ToDictionary(k => k.Id);
         var budgets = await store.BudgetStatusAsync(now, cancellation: cancellation);
-        var refusals = await store.ListRefusalsAsync(from, limit: 100_000, cancellation);
+        var refusals = await store.RefusalTotalsAsync(from, to, cancellation);
         return Results.Json(new FactoryTeams
         {
             Period = period,
@@ -54,8 +54,7 @@ internal static class TeamsReport
                 WindowStart = b.WindowStart.ToUnixTimeSeconds(),
                 State = b.State,
             })],
-            Refusals = [.. refusals.Where(r => r.Minute < to).GroupBy(r => (r.Reason, r.Status))
-                .Select(g => new FactoryRefusals(g.Key.Reason, g.Key.Status, g.Sum(r => r.Count))).OrderByDescending(r => r.Count)],
+            Refusals = [.. refusals.Select(r => new FactoryRefusals(r.Reason, r.Status, r.Count))],
         }, FactoryJson.Default.FactoryTeams);
     }
 

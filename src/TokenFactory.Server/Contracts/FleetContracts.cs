@@ -39,6 +39,8 @@ public sealed class ReplicaEngineReport
     public long PrefixCacheHitTokens { get; init; }
     public long KvBytesPerToken { get; init; }
     public long StateBytesPerSequence { get; init; }
+    /// <summary>The machine it runs on: replicas on one machine read one machine's power meter, which counts once.</summary>
+    public string? Host { get; init; }
     /// <summary>The replica's energy meter, cumulative joules; null without one.</summary>
     public double? EnergyJoules { get; init; }
     public bool EnergyEstimated { get; init; }

@@ -59,6 +59,7 @@ internal static class StatusEndpoint
             PrefixCacheHitTokens = counters.PrefixCacheHitTokens,
             KvBytesPerToken = status.KvBytesPerToken,
             StateBytesPerSequence = status.StateBytesPerSequence,
+            Host = Environment.MachineName,
             EnergyJoules = floor.EnergyMeter?.ReadJoules(),
             EnergyEstimated = floor.EnergyMeter?.IsEstimated ?? false,
             Architecture = model?.Architecture,

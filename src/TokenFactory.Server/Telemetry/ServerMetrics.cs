@@ -90,7 +90,7 @@ public sealed class ServerMetrics : IDisposable
     public void CountRefusal(string endpoint, string reason)
     {
         _refusals.Add(1, new("endpoint", endpoint), new("reason", reason));
-        _recorder?.Refused(reason);
+        _recorder?.Refused();
     }
 
     /// <summary>A choice ended: its tokens, its queue time and its finish reason.</summary>

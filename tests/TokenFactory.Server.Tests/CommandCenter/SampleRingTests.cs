@@ -8,7 +8,7 @@ public sealed class SampleRingTests
     private static FactoryInterval Interval(params double[] ttft)
     {
         var interval = new FactoryInterval();
-        interval.Ttft.AddRange(ttft);
+        interval.Ttft.AddRange([.. ttft]);
         return interval;
     }
 
@@ -63,6 +63,18 @@ public sealed class SampleRingTests
     }
 
     [Fact]
+    public void A_full_reservoir_keeps_a_uniform_sample_of_everything_offered()
+    {
+        var reservoir = new Reservoir(1000);
+        for (int i = 0; i < 100_000; i++)
+            reservoir.Add(i < 50_000 ? 1.0 : 2.0); // the first half fast, the second slow
+        Assert.Equal(1000, reservoir.Values.Count);
+        Assert.Equal(100_000, reservoir.Seen);
+        // Keeping the first 1,000 would say everything was fast; a uniform sample holds about half of each.
+        Assert.InRange(reservoir.Values.Count(v => v == 2.0), 400, 600);
+    }
+
+    [Fact]
     public void Percentiles_are_nearest_rank()
     {
         Assert.Null(Percentiles.Of([]));
@@ -90,9 +102,9 @@ public sealed class FactoryRecorderTests
         recorder.Settled(Line(200, 11, 1.0, 4.0), "interactive", interactive);   // tpot 0.3: too slow
         recorder.Settled(Line(500, 0, 0, 0.1), "interactive", interactive);      // failed: met nothing
         recorder.Settled(Line(200, 1, 0.5, 0.5, "r1"), "interactive", interactive); // one token: no tpot to miss
-        recorder.Refused("rate_limit_exceeded");
-        recorder.Refused("rate_limit_exceeded");
-        recorder.Refused("insufficient_quota");
+        recorder.Refused();
+        recorder.Refused();
+        recorder.Refused();
         var interval = recorder.Take();
         var slo = interval.Slo["interactive"];
         Assert.Equal((5, 3, 3, 2), (slo.Requests, slo.MetTtft, slo.MetTpot, slo.Met));
@@ -100,10 +112,9 @@ public sealed class FactoryRecorderTests
         Assert.Equal(50, interval.PromptTokens);
         Assert.Equal(34, interval.CompletionTokens);
         Assert.Equal(15, interval.EnergyJoules, 9);
-        Assert.Equal([1.0, 3.0, 1.0, 0.5], interval.Ttft); // the failed request produced no first token
-        Assert.Equal([0.1, 0.1, 0.3], interval.Tpot.Select(t => Math.Round(t, 9)));
+        Assert.Equal([1.0, 3.0, 1.0, 0.5], interval.Ttft.Values); // the failed request produced no first token
+        Assert.Equal([0.1, 0.1, 0.3], interval.Tpot.Values.Select(t => Math.Round(t, 9)));
         Assert.Equal(3, interval.Refusals);
-        Assert.Equal(2, interval.RefusalsByReason["rate_limit_exceeded"]);
         Assert.Equal(1, interval.CompletionByReplica["r1"]);
         Assert.Equal(33, interval.CompletionByReplica[FactoryReplicaIds.Local]);
         Assert.Equal(0, recorder.Take().Requests); // taking starts a new interval

@@ -15,7 +15,7 @@ public sealed class StatusEndpointTests
     [
         "model", "state", "context_length", "kv_block_size", "kv_blocks_total", "kv_blocks_free", "running", "max_running", "waiting",
         "waiting_requests", "max_waiting_requests", "pending_prefill_tokens", "prefill_tokens_per_second", "decode_tokens_per_second",
-        "prefix_caching", "draining",
+        "prefix_caching", "draining", "engine",
     ];
 
     private static async Task<JsonObject> StatusAsync(ServerInstance server, string? token = null)
@@ -23,7 +23,9 @@ public sealed class StatusEndpointTests
         using var response = await server.Client.SendAsync(Get(ReplicaEndpoints.Status, token));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var status = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject();
-        Assert.Equal(Fields.Order(), status.Select(kv => kv.Key).Order());
+        // A replica still loading has no engine to report on.
+        var expected = (string?)status["state"] == "loading" ? Fields.Where(f => f != "engine") : Fields;
+        Assert.Equal(expected.Order(), status.Select(kv => kv.Key).Order());
         return status;
     }
 
@@ -44,6 +46,16 @@ public sealed class StatusEndpointTests
         var after = await StatusAsync(server);
         Assert.True((double)after["prefill_tokens_per_second"]! > 0);
         Assert.True((double)after["decode_tokens_per_second"]! > 0);
+        // The engine's counters and its model's shape, for the router's command center.
+        var engine = after["engine"]!;
+        Assert.True((double)engine["busy_seconds"]! > 0);
+        Assert.True((long)engine["steps"]! >= 8);
+        Assert.True((long)engine["scheduled_sequences"]! >= (long)engine["steps"]!);
+        Assert.True((long)engine["kv_bytes_per_token"]! > 0);
+        Assert.Equal("llama", (string?)engine["architecture"]);
+        Assert.Equal("F32", (string?)engine["quantization"]);
+        Assert.True((double)engine["energy_joules"]! > 0);
+        Assert.True((bool)engine["energy_estimated"]!);
     }
 
     [Fact]
