@@ -47,10 +47,10 @@ public sealed class PageDriver : IAsyncDisposable
             ConsoleErrors.RemoveAll(e => e.Contains("status of 401", StringComparison.Ordinal) && e.EndsWith("/dashboard:0:0)", StringComparison.Ordinal));
     }
 
-    /// <summary>An element's raw <c>data-value</c> (NaN when empty).</summary>
-    public async Task<double> ValueAsync(string selector)
+    /// <summary>An element's raw <c>data-value</c> (or another attribute; NaN when empty).</summary>
+    public async Task<double> ValueAsync(string selector, string attribute = "data-value")
     {
-        string? text = await Page.GetAttributeAsync(selector, "data-value", new PageGetAttributeOptions { Timeout = 10_000 });
+        string? text = await Page.GetAttributeAsync(selector, attribute, new PageGetAttributeOptions { Timeout = 10_000 });
         return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) ? value : double.NaN;
     }
 

@@ -52,7 +52,7 @@ function usd(v) {
   if (a < 1e-4) return `$${v.toExponential(1)}`;
   return `$${v.toFixed(1 - Math.floor(Math.log10(a)))}`;
 }
-const FORMATS = { num, pct, secs, watts, joules, usd };
+const FORMATS = { num, pct, secs, watts, joules, usd, bytes };
 
 // ---- DOM helpers -----------------------------------------------------------------------------------------
 const el = (tag, className = '', text = '') =>
@@ -182,11 +182,11 @@ function onNow(now) {
   state.classes = now.classes ?? [];
   renderHeader(now);
   renderTiles(now);
-  renderReplicas(now.replicas);
   renderModels(now.models);
   const key = JSON.stringify(state.classes);
   if (key !== state.classesKey) { state.classesKey = key; buildCharts(); }
   appendSample(now.sample);
+  renderReplicas(now.replicas);
   renderSlo();
   if (isNum(now.sample?.t)) document.body.dataset.updated = String(now.sample.t);
 }
@@ -219,7 +219,8 @@ function renderReplicas(replicas) {
     const kv = r.kv_capacity_tokens > 0 ? r.kv_used_tokens / r.kv_capacity_tokens : null;
     return row({ replica: r.id, health }, [
       cell(r.id), cell(r.url ?? 'in process'), cell(health, { cls: health }), cell(r.state ?? DASH),
-      cell((r.models ?? []).join(', ')), ncell(r.running), ncell(r.waiting), ncell(kv, pct), ncell(r.output_tps)]);
+      cell((r.models ?? []).join(', ')), ncell(r.running), ncell(r.waiting), ncell(kv, pct),
+      ncell(state.samples.at(-1)?.replicas?.[r.id]?.utilization, pct), ncell(r.output_tps)]);
   });
 }
 
@@ -252,7 +253,8 @@ function renderSlo() {
 
 const USAGE = [['requests', num], ['refused', num], ['prompt_tokens', num], ['completion_tokens', num], ['usd', usd]];
 const usageCells = (u) => USAGE.map(([field, fmt]) => cell(fmt(u[field]), { field, value: u[field] ?? null }));
-const teamName = (id) => (id === '' ? 'anonymous' : id ?? DASH);
+// The ledger groups requests made without a key (--no-auth) as "(none)".
+const teamName = (id) => (id === '(none)' || id === '' ? 'anonymous' : id ?? DASH);
 
 function renderTeams(t) {
   fillTable($('#team-rows'), t.teams, (team) => row({ team: team.id ?? '' }, [
@@ -307,7 +309,8 @@ function chartSpecs() {
       field('requests/s', 'requests_ps', { scale: 'rps' })] },
     // Latencies on a log scale: a 50 ms p50 and a 600 s batch target must both be readable on one chart.
     ttft: { fmt: secs, log: true, series: [...percentiles('ttft'), ...targets('ttft_target_s')] },
-    tpot: { fmt: secs, log: true, series: [...percentiles('tpot'), pctl('ITL p99', 'itl', 'p99'), ...targets('tpot_target_s')] },
+    tpot: { fmt: secs, log: true, series: [...percentiles('tpot'), ...['p50', 'p90', 'p99'].map((p) => pctl(`ITL ${p}`, 'itl', p)),
+      ...targets('tpot_target_s')] },
     queue: { series: [field('running', 'running'), field('waiting', 'waiting'), field('queued', 'queued')] },
     utilization: { fmt: pct, range: [0, 1], series: [field('utilization', 'utilization'),
       field('KV cache', 'kv_usage'), field('prefix hits', 'prefix_hit_rate')] },
@@ -375,12 +378,22 @@ function renderSeries() {
     const data = chartData(c.spec);
     c.u.setData(data);
     c.el.dataset.points = String(data[0].length);
+    // The first series' total over the window: moves when new data (not just new time) reaches the chart.
+    c.el.dataset.sum = raw(data[1].reduce((sum, v) => sum + (v ?? 0), 0));
   }
 }
 
 function appendSample(sample) {
   const last = state.samples.at(-1);
   if (!isNum(sample?.t) || (last && sample.t <= last.t)) return;
+  // Beyond an hour the charts hold minutes: seconds would pile up (86,400 a day); the minutes are re-read instead.
+  if (state.windowS > 3600) {
+    if (sample.t - (state.minutesReadAt ?? 0) >= 60) {
+      state.minutesReadAt = sample.t;
+      loadHistory().catch(fail);
+    }
+    return;
+  }
   state.samples.push(sample);
   trimToWindow();
   renderSeries();
