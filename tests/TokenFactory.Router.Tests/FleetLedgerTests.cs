@@ -138,4 +138,21 @@ public sealed class FleetLedgerTests
             await router.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task A_whole_answer_is_recorded_with_the_first_token_time_the_replica_measured()
+    {
+        await using var stub = await StubReplica.StartAsync("stories260K");
+        stub.Generate = async (context, body) =>
+        {
+            await Task.Delay(400); // the rest of the answer takes a while: arriving whole, it says nothing of its first token
+            await StubReplica.Answer(5)(context, body);
+        };
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
+        using (var response = await router.Client.PostAsJsonAsync("/v1/completions", new { model = "stories260K", prompt = "x", max_tokens = 5 }))
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var line = Assert.Single(await router.LedgerAsync());
+        Assert.Equal(0.05, (double)line["time_to_first_token_seconds"]!, 6); // as a single server records it, not 0.4 s
+        Assert.True((double)line["duration_seconds"]! >= 0.4);
+    }
 }

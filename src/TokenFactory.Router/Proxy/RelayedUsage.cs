@@ -20,6 +20,8 @@ internal sealed class RelayedUsage(TimeProvider time, long started)
     public WorkShare Work { get; private set; }
     public TimeSpan QueueTime { get; private set; }
     public bool? EnergyEstimated { get; private set; }
+    /// <summary>The first token's time as the replica's engine measured it (a TokenFactory replica reports it).</summary>
+    public TimeSpan? ReplicaTimeToFirstToken { get; private set; }
 
     public void Token(int pieces = 1)
     {
@@ -45,12 +47,26 @@ internal sealed class RelayedUsage(TimeProvider time, long started)
             Work = new WorkShare(prefill, decode, joules * share, joules * (1 - share));
             QueueTime = TimeSpan.FromSeconds(Seconds(work["queue_seconds"]));
             EnergyEstimated = work["energy_estimated"] is JsonValue v && v.TryGetValue(out bool estimated) ? estimated : null;
+            if (work["time_to_first_token_seconds"] is JsonValue t && t.TryGetValue(out double ttft) && double.IsFinite(ttft) && ttft >= 0)
+                ReplicaTimeToFirstToken = TimeSpan.FromSeconds(ttft);
         }
     }
 
     private static long? Count(JsonNode? node) => node is JsonValue v && v.TryGetValue(out double d) && d >= 0 && d <= long.MaxValue ? (long)d : null;
 
     private static double Seconds(JsonNode? node) => node is JsonValue v && v.TryGetValue(out double d) && double.IsFinite(d) && d >= 0 ? d : 0;
+
+    /// <summary>
+    /// A whole (not streamed) answer arrives at once, so when it passed says nothing of its first token: take the time
+    /// the replica's engine measured, as a single server records it, so the ledger's time to first token and time per
+    /// output token mean the same behind the router as without it.
+    /// </summary>
+    public void Answered(int choices)
+    {
+        Token(choices);
+        if (ReplicaTimeToFirstToken is { } measured && measured < TimeToFirstToken)
+            TimeToFirstToken = measured;
+    }
 
     /// <summary>Completion tokens: the replica's count when it gave one, else what passed through.</summary>
     public long Completion => CompletionTokens ?? TokensSeen;

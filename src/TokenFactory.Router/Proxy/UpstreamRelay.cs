@@ -192,12 +192,12 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
             Failure = new OpenAiException(502, "The replica answered with something that is not an OpenAI completion.", OpenAiErrorTypes.Server, code: "bad_upstream_response");
             return;
         }
-        usage.Token(choices.Count);
         if (answer["usage"] is JsonObject used)
         {
             usage.Read(used);
             used.Remove("tokenfactory");
         }
+        usage.Answered(choices.Count);
         await settle(200); // in the ledger before the client can see the answer
         context.Response.ContentType = "application/json";
         await context.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(answer.ToJsonString(OpenAiJson.Default.Options)), context.RequestAborted);

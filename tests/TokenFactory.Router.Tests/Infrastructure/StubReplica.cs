@@ -76,7 +76,8 @@ public sealed class StubReplica : IAsyncDisposable
         var usage = new JsonObject
         {
             ["prompt_tokens"] = 10, ["completion_tokens"] = tokens, ["total_tokens"] = 10 + tokens,
-            ["tokenfactory"] = new JsonObject { ["queue_seconds"] = 0.01, ["prefill_seconds"] = 0.02, ["decode_seconds"] = 0.03, ["energy_joules"] = 5.0, ["energy_estimated"] = true },
+            ["tokenfactory"] = new JsonObject { ["queue_seconds"] = 0.01, ["prefill_seconds"] = 0.02, ["decode_seconds"] = 0.03, ["energy_joules"] = 5.0, ["energy_estimated"] = true,
+                ["time_to_first_token_seconds"] = 0.05 },
         };
         string id = (chat ? "chatcmpl-" : "cmpl-") + "stub";
         if ((bool?)body["stream"] != true)
