@@ -13,6 +13,11 @@ public sealed record GenerationRequest
     public int? Logprobs { get; init; }
     /// <summary>Also return the prompt tokens' logprobs (completions' echo + logprobs).</summary>
     public bool EchoLogprobs { get; init; }
+    /// <summary>
+    /// The output must be JSON this schema allows (structured output): each sampled token is checked against it and
+    /// generation stops once the value is complete. Null: free text.
+    /// </summary>
+    public Constraints.SchemaNode? OutputSchema { get; init; }
 
     /// <summary>
     /// Every check the engine makes before it queues a request, in one place: sampling parameters, a non-empty prompt of

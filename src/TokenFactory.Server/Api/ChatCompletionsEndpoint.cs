@@ -23,6 +23,7 @@ internal static class ChatCompletionsEndpoint
         var engine = host.GetReadyEngine();
         host.EnsureModel(request.Model);
         UnsupportedParameters.Check(request);
+        var schema = ResponseFormat.Parse(request.ResponseFormat);
 
         int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
         var plan = GenerationPlanner.Validate(request, maxTokens, request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
@@ -44,6 +45,8 @@ internal static class ChatCompletionsEndpoint
         string prompt = ChatPrompt.Render(engine, messages, tools: null, addGenerationPrompt: true, request.ChatTemplateKwargs);
         var tokens = ChatPrompt.Tokenize(engine.Tokenizer, prompt);
         var requests = GenerationPlanner.Build(plan, tokens, engine, options.Value, ChatPrompt.TemplateStops(engine), logprobs, echoLogprobs: false, "messages");
+        if (schema is not null)
+            requests = [.. requests.Select(r => r with { OutputSchema = schema })];
 
         bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt);
         var info = new ResponseInfo(

@@ -36,8 +36,6 @@ internal static class UnsupportedParameters
             throw NotSupported("tool_choice", "tool calling is not implemented yet; only \"none\" is accepted");
         if (r.ParallelToolCalls is not null)
             throw OpenAiException.Invalid("'parallel_tool_calls' is only allowed when 'tools' are given.", "parallel_tool_calls");
-        if (r.ResponseFormat is { } format && !IsNull(format) && !IsTextFormat(format))
-            throw NotSupported("response_format", "structured output (json_object, json_schema) is not implemented yet; only {\"type\": \"text\"} is accepted");
         if (r.Modalities is { } modalities && modalities.Any(m => m != "text"))
             throw NotSupported("modalities", "this server produces text only; send [\"text\"] or leave it out");
     }
@@ -58,9 +56,4 @@ internal static class UnsupportedParameters
 
     private static bool IsEmpty(JsonElement e) =>
         IsNull(e) || (e.ValueKind == JsonValueKind.Object && !e.EnumerateObject().Any());
-
-    private static bool IsTextFormat(JsonElement format) =>
-        format.ValueKind == JsonValueKind.Object
-        && format.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "text"
-        && format.EnumerateObject().Count() == 1;
 }

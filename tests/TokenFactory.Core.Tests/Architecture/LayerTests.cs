@@ -20,6 +20,7 @@ public sealed class LayerTests
         "TokenFactory.Gguf",         // the file format, ggml's type table
         "TokenFactory.Tokenization",
         "TokenFactory.Chat",         // chat templates (the engine renders them; nothing below needs them)
+        "TokenFactory.Constraints",  // structured output: JSON schemas compiled to a byte-level parser and a token mask
         "TokenFactory.Tensors",      // block layouts and kernels
         "TokenFactory.Kv",           // paged KV cache: block pool, block hashes, step descriptors
         "TokenFactory.Compute",      // matmul, attention, norms, the worker pool

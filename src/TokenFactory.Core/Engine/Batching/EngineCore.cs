@@ -224,7 +224,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
                 }
                 else if (s.GeneratedCount < s.Request.MaxTokens)
                 {
-                    p.SampledToken = s.Sampler.Sample(span);
+                    p.SampledToken = s.Matcher is null ? s.Sampler.Sample(span) : SampleConstrained(s, span);
                     if (s.Request.Logprobs is int n)
                         (p.Logprob, p.TopLogprobs) = LogprobCalculator.Compute(span, p.SampledToken, n, Tokenizer);
                 }
@@ -232,12 +232,33 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         }
     }
 
+    /// <summary>
+    /// Structured output: sample as usual, and keep the token if the schema allows it (most steps: one token checked).
+    /// Otherwise mask every token it does not allow and sample again from the same logits — llama.cpp's order for
+    /// grammars, which costs a vocabulary-wide mask only when the model strays.
+    /// </summary>
+    private int SampleConstrained(Sequence s, ReadOnlySpan<float> logits)
+    {
+        int token = s.Sampler.Sample(logits);
+        var masker = Constraints.TokenMasker.For(Tokenizer);
+        if (masker.Advance(s.Matcher!, token) is not null)
+            return token;
+        var masked = (_maskScratch ??= new float[_vocab]).AsSpan(0, logits.Length);
+        logits.CopyTo(masked);
+        masker.Mask(s.Matcher!, masked);
+        return s.Sampler.Sample(masked);
+    }
+
+    private float[]? _maskScratch;
+
     /// <summary>Appends a sampled token and streams its text; ends the sequence on a stop or at its length.</summary>
     private void Accept(Sequence s, ScheduledSequence p)
     {
         int next = p.SampledToken;
         s.Tokens.Add(next);
         s.Sampler.Accept(next);
+        if (s.Matcher is { } matcher)
+            s.Matcher = Constraints.TokenMasker.For(Tokenizer).Advance(matcher, next) ?? matcher;
         s.FirstTokenTime ??= s.Clock.Elapsed;
         if (!s.Request.IgnoreEndOfGeneration && Tokenizer.IsEndOfGeneration(next))
         {
@@ -248,6 +269,14 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         s.Output.Token(next, s.Text.Append(next), p.Logprob, p.TopLogprobs);
         if (s.Text.Stopped)
             End(s, FinishReason.Stop);
+        else if (s.Matcher is { MustEnd: true })
+        {
+            // The JSON value is closed: nothing may follow, so stop now instead of spending a step on end-of-generation.
+            var rest = s.Text.Finish();
+            if (!rest.IsEmpty)
+                s.Output.Text(rest);
+            End(s, FinishReason.Stop);
+        }
         else if (s.GeneratedCount >= s.Request.MaxTokens || s.Tokens.Count >= ContextLength)
             End(s, FinishReason.Length);
     }

@@ -42,6 +42,8 @@ public sealed class Sequence
         foreach (int t in Tokens)
             Sampler.Accept(t);
         Text = new GeneratedText(tokenizer, request.Stop);
+        if (request.OutputSchema is { } schema)
+            Matcher = Constraints.JsonMatcher.Start(schema);
         if (request.EchoLogprobs)
             PromptLogprobs = [(null, null)];
     }
@@ -95,6 +97,8 @@ public sealed class Sequence
     }
 
     public Sampler Sampler { get; }
+    /// <summary>Where the output stands in the JSON its schema allows; null for free text.</summary>
+    public Constraints.JsonMatcher? Matcher { get; set; }
     public GeneratedText Text { get; }
     public List<(float? Logprob, TokenLogprob[]? Top)>? PromptLogprobs { get; }
 

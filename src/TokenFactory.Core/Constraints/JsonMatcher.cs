@@ -1,0 +1,50 @@
+namespace TokenFactory.Constraints;
+
+/// <summary>
+/// Where generation stands in the JSON a schema allows: the set of parse stacks consistent with the bytes so far
+/// (several only where <c>anyOf</c> or a number's end leaves it open). Advancing by a token's bytes keeps the stacks
+/// that survive; none surviving means the token is not allowed. Immutable: trying a token never changes a matcher.
+/// </summary>
+public sealed class JsonMatcher
+{
+    /// <summary>Parse stacks kept at most: alternatives beyond it are dropped (schemas that need more are pathological).</summary>
+    private const int MaxStacks = 64;
+
+    private readonly JsonFrame[] _stacks;
+
+    private JsonMatcher(JsonFrame[] stacks) => _stacks = stacks;
+
+    public static JsonMatcher Start(SchemaNode schema) => new([new ValueFrame(schema, null)]);
+
+    /// <summary>Whether the document may end here: a complete value (then end-of-generation is allowed).</summary>
+    public bool CanEnd => _stacks.Any(s => s.CanEnd);
+
+    /// <summary>Whether nothing may follow: the value is closed (the engine then stops without waiting for an end token).</summary>
+    public bool MustEnd => _stacks.All(s => s is DoneFrame);
+
+    /// <summary>The matcher after <paramref name="bytes"/>, or null when they are not allowed here.</summary>
+    public JsonMatcher? Advance(ReadOnlySpan<byte> bytes)
+    {
+        var current = _stacks;
+        var next = new List<JsonFrame>(4);
+        foreach (byte b in bytes)
+        {
+            next.Clear();
+            foreach (var frame in current)
+            {
+                frame.Step(b, next);
+                if (next.Count >= MaxStacks)
+                    break;
+            }
+            if (next.Count == 0)
+                return null;
+            current = [.. next];
+        }
+        return new JsonMatcher(current);
+    }
+
+    internal JsonMatcher? Step(byte b) => Advance([b]);
+
+    /// <summary>Inside a string's plain content (no escape or character half-way): plain bytes leave the state as it is.</summary>
+    internal bool InPlainString => _stacks.All(s => s is StringFrame { IsPlain: true });
+}

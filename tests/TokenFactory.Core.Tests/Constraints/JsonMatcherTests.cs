@@ -1,0 +1,100 @@
+using System.Text;
+using System.Text.Json;
+using TokenFactory.Constraints;
+
+namespace TokenFactory.Tests.Constraints;
+
+public sealed class JsonMatcherTests
+{
+    private static SchemaNode Schema(string json) => JsonSchemaCompiler.Compile(JsonDocument.Parse(json).RootElement);
+
+    /// <summary>The matcher after the whole text, or null at the first byte it refuses.</summary>
+    private static JsonMatcher? Feed(SchemaNode schema, string text) => JsonMatcher.Start(schema).Advance(Encoding.UTF8.GetBytes(text));
+
+    private const string Pet = """
+        {"type": "object", "additionalProperties": false, "required": ["name", "age", "kind"],
+         "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "kind": {"enum": ["cat", "dog"]},
+                        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3},
+                        "owner": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}
+        """;
+
+    [Theory]
+    [InlineData("{}")]
+    [InlineData("{\"a\":1}")]
+    [InlineData("{ \"a\" : [1, -2.5e+3, 0, \"x\", true, false, null, {\"b\": {}}] }")]
+    [InlineData("{\"k\":\"\\u00e9\\n\\\"q\\\" é 日本 😀\"}")]
+    [InlineData("{\n  \"a\": {\n    \"b\": []\n  }\n}")]
+    public void Json_object_accepts_any_object_and_ends_at_its_closing_brace(string text)
+    {
+        var end = Feed(JsonSchemaCompiler.AnyObject, text);
+        Assert.NotNull(end);
+        Assert.True(end.MustEnd);
+        Assert.True(end.CanEnd);
+        Assert.Null(end.Advance(" "u8)); // nothing may follow the closed value
+    }
+
+    [Theory]
+    [InlineData("[1]")]
+    [InlineData("{\"a\"}")]
+    [InlineData("{\"a\":01}")]
+    [InlineData("{\"a\":1,}")]
+    [InlineData("{\"a\":\"\\u12G4\"}")]
+    [InlineData("{\"a\":\"\u0001\"}")]
+    [InlineData("{'a':1}")]
+    [InlineData("{\"a\":tru}")]
+    [InlineData("{\"a\":1}}")]
+    [InlineData("{\"a\":-}")]
+    [InlineData("{\"a\":1.}")]
+    [InlineData("{\n\n\"a\":1}")] // two line breaks in a row: bounded whitespace
+    public void Json_object_refuses_what_is_not_one_valid_object(string text) =>
+        Assert.True(Feed(JsonSchemaCompiler.AnyObject, text) is not { MustEnd: true }, text);
+
+    [Theory]
+    [InlineData("{\"name\":\"Rex\",\"age\":3,\"kind\":\"dog\"}", true)]
+    [InlineData("{\"name\":\"Rex\",\"age\":3,\"kind\":\"dog\",\"tags\":[\"a\",\"b\",\"c\"],\"owner\":null}", true)]
+    [InlineData("{\"name\":\"Rex\",\"age\":3,\"kind\":\"dog\",\"owner\":\"Ann\"}", true)]
+    [InlineData("{\"name\":\"Rex\",\"kind\":\"dog\"}", false)]                       // a required key skipped
+    [InlineData("{\"name\":\"Rex\",\"age\":3,\"kind\":\"cow\"}", false)]             // not in the enum
+    [InlineData("{\"name\":\"Rex\",\"age\":3.5,\"kind\":\"dog\"}", false)]           // not an integer
+    [InlineData("{\"name\":\"Rex\",\"age\":3,\"kind\":\"dog\",\"tags\":[]}", false)] // minItems 1
+    [InlineData("{\"name\":\"Rex\",\"age\":3,\"kind\":\"dog\",\"tags\":[\"a\",\"b\",\"c\",\"d\"]}", false)] // maxItems 3
+    [InlineData("{\"name\":\"Rex\",\"age\":3,\"kind\":\"dog\",\"color\":\"red\"}", false)] // additionalProperties false
+    [InlineData("{\"age\":3,\"name\":\"Rex\",\"kind\":\"dog\"}", false)]             // keys in the schema's order
+    [InlineData("{\"name\":\"Rex\",\"age\":3,\"kind\":\"dog\",\"owner\":1}", false)]  // anyOf string | null
+    public void A_schema_allows_exactly_its_documents(string text, bool valid)
+    {
+        var end = Feed(Schema(Pet), text);
+        Assert.Equal(valid, end is { MustEnd: true });
+    }
+
+    [Fact]
+    public void A_recursive_ref_and_a_top_level_number_are_followed()
+    {
+        var tree = Schema("""
+            {"$ref": "#/$defs/node", "$defs": {"node": {"type": "object", "required": ["v"],
+              "properties": {"v": {"type": "integer"}, "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}}}
+            """);
+        Assert.True(Feed(tree, "{\"v\":1,\"kids\":[{\"v\":2},{\"v\":3,\"kids\":[{\"v\":4}]}]}") is { MustEnd: true });
+        Assert.Null(Feed(tree, "{\"v\":1,\"kids\":[{\"w\":2}]}"));
+
+        var number = Schema("""{"type": "number"}""");
+        var twelve = Feed(number, "12");
+        Assert.True(twelve is { CanEnd: true, MustEnd: false }); // 12 may be all, or go on to 123
+        Assert.NotNull(twelve!.Advance("3.5e-2"u8));
+        Assert.False(Feed(number, "12.")!.CanEnd);
+    }
+
+    [Theory]
+    [InlineData("""{"type": "string", "pattern": "^a"}""", "pattern")]
+    [InlineData("""{"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}}}""", "properties.n.minimum")]
+    [InlineData("""{"oneOf": [{"type": "string"}]}""", "oneOf")]
+    [InlineData("""{"type": "string", "format": "date"}""", "format")]
+    [InlineData("""{"type": "string", "items": {}}""", "items")]
+    [InlineData("""{"type": "object", "properties": {"a": {}}, "additionalProperties": true}""", "additionalProperties")]
+    [InlineData("""{"$ref": "#/$defs/missing"}""", "$ref")]
+    public void What_cannot_be_enforced_is_refused_naming_the_keyword(string schema, string path)
+    {
+        var e = Assert.Throws<UnsupportedSchemaException>(() => Schema(schema));
+        Assert.Equal(path, e.Path);
+    }
+}
