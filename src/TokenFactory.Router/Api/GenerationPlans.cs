@@ -28,6 +28,7 @@ internal static class GenerationPlans
         string model = ResolveModel(request.Model, replicas);
         CallerFeature.CheckModel(context, model);
         UnsupportedParameters.Check(request, serviceTiers: true);
+        _ = ResponseFormat.Parse(request.ResponseFormat); // a schema the replicas would refuse is refused here, before it queues
         int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
         var plan = GenerationPlanner.Validate(request, maxTokens, request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
         var messages = ChatPrompt.Normalize(request.Messages);

@@ -210,8 +210,12 @@ public sealed class RequestValidationTests(StoriesServerFixture fixture)
 
     // Recognized but not implemented: refused by name unless the value asks for nothing.
     [Theory]
-    [InlineData("chat", "\"response_format\": {\"type\": \"json_object\"}", "response_format")]
-    [InlineData("chat", "\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"x\", \"schema\": {}}}", "response_format")]
+    [InlineData("chat", "\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"x\", \"schema\": {\"type\": \"string\", \"pattern\": \"a\"}}}", "response_format.json_schema.schema.pattern")]
+    [InlineData("chat", "\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"x\", \"schema\": {\"properties\": {\"n\": {\"type\": \"integer\", \"maximum\": 9}}}}}", "response_format.json_schema.schema.properties.n.maximum")]
+    [InlineData("chat", "\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"schema\": {}}}", "response_format.json_schema.name")]
+    [InlineData("chat", "\"response_format\": {\"type\": \"json_schema\"}", "response_format.json_schema")]
+    [InlineData("chat", "\"response_format\": {\"type\": \"json_object\", \"strict\": true}", "response_format.strict")]
+    [InlineData("chat", "\"response_format\": {\"type\": \"yaml\"}", "response_format.type")]
     [InlineData("chat", "\"tool_choice\": \"required\"", "tool_choice")]
     [InlineData("chat", "\"tool_choice\": \"auto\"", "tool_choice")]
     [InlineData("chat", "\"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\"}}]", "tools")]
