@@ -176,7 +176,7 @@ internal sealed class StringFrame(JsonFrame? parent, int escape = 0, int utf8Lef
         else if (b < 0x20 || b == 0x7F)
             return; // control characters must be escaped
         else if (b < 0x80)
-            into.Add(new StringFrame(Parent));
+            into.Add(IsPlain ? this : new StringFrame(Parent)); // plain content leaves a plain string as it was
         else if (b is >= 0xC2 and <= 0xDF)
             into.Add(new StringFrame(Parent, 0, 1));
         else if (b is >= 0xE0 and <= 0xEF)

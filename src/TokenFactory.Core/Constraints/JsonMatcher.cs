@@ -25,8 +25,14 @@ public sealed class JsonMatcher
     /// <summary>The matcher after <paramref name="bytes"/>, or null when they are not allowed here.</summary>
     public JsonMatcher? Advance(ReadOnlySpan<byte> bytes)
     {
-        var current = _stacks;
-        var next = new List<JsonFrame>(4);
+        if (bytes.IsEmpty)
+            return this;
+        // Two scratch lists per thread, swapped byte by byte: a mask tries thousands of tokens, and only the
+        // surviving stacks of each are kept.
+        var current = t_current ??= new List<JsonFrame>(8);
+        var next = t_next ??= new List<JsonFrame>(8);
+        current.Clear();
+        current.AddRange(_stacks);
         foreach (byte b in bytes)
         {
             next.Clear();
@@ -38,12 +44,15 @@ public sealed class JsonMatcher
             }
             if (next.Count == 0)
                 return null;
-            current = [.. next];
+            (current, next) = (next, current);
         }
-        return new JsonMatcher(current);
+        (t_current, t_next) = (current, next);
+        return new JsonMatcher([.. current]);
     }
 
-    internal JsonMatcher? Step(byte b) => Advance([b]);
+    [ThreadStatic] private static List<JsonFrame>? t_current, t_next;
+
+    internal JsonMatcher? Step(byte b) => Advance(new ReadOnlySpan<byte>(in b));
 
     /// <summary>Inside a string's plain content (no escape or character half-way): plain bytes leave the state as it is.</summary>
     internal bool InPlainString => _stacks.All(s => s is StringFrame { IsPlain: true });

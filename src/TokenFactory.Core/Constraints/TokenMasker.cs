@@ -17,6 +17,7 @@ public sealed class TokenMasker
     private readonly byte[][] _pieces;
     private readonly int[] _sorted;
     private readonly int[] _plainFrom;
+    private readonly int[] _endOfGeneration;
 
     private TokenMasker(ITokenizer tokenizer)
     {
@@ -29,6 +30,7 @@ public sealed class TokenMasker
             _pieces[id] = tokenizer.TokenBytes(id, special: false); // control tokens: empty, never JSON
             _plainFrom[id] = PlainFrom(_pieces[id]);
         }
+        _endOfGeneration = [.. Enumerable.Range(0, n).Where(tokenizer.IsEndOfGeneration)];
         _sorted = [.. Enumerable.Range(0, n).Where(id => _pieces[id].Length > 0).Order(Comparer<int>.Create((a, b) => _pieces[a].AsSpan().SequenceCompareTo(_pieces[b])))];
     }
 
@@ -47,13 +49,25 @@ public sealed class TokenMasker
     /// <summary>Sets every token <paramref name="matcher"/> does not allow to −∞ in <paramref name="logits"/>.</summary>
     public void Mask(JsonMatcher matcher, Span<float> logits)
     {
-        var allowed = new bool[_pieces.Length];
-        Walk(0, _sorted.Length, 0, matcher, allowed);
-        for (int id = 0; id < logits.Length; id++)
+        var allowed = System.Buffers.ArrayPool<bool>.Shared.Rent(_pieces.Length);
+        try
         {
-            bool ok = id < allowed.Length && (allowed[id] || (_tokenizer.IsEndOfGeneration(id) && matcher.CanEnd));
-            if (!ok)
-                logits[id] = float.NegativeInfinity;
+            Array.Clear(allowed, 0, _pieces.Length);
+            Walk(0, _sorted.Length, 0, matcher, allowed);
+            if (matcher.CanEnd)
+                foreach (int id in _endOfGeneration)
+                    allowed[id] = true;
+            int known = Math.Min(logits.Length, _pieces.Length);
+            for (int id = 0; id < known; id++)
+            {
+                if (!allowed[id])
+                    logits[id] = float.NegativeInfinity;
+            }
+            logits[known..].Fill(float.NegativeInfinity); // rows beyond the vocabulary (padded outputs) are never text
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<bool>.Shared.Return(allowed);
         }
     }
 
