@@ -51,6 +51,9 @@ public sealed class ServerOptions
     /// <summary>Share cached KV blocks between requests with the same prompt prefix.</summary>
     public bool PrefixCaching { get; set; } = true;
 
+    /// <summary>A Jinja chat template file used instead of the model's own (<c>serve --chat-template-file</c>).</summary>
+    public string? ChatTemplateFile { get; set; }
+
     /// <summary>
     /// The kernels' settings (<c>TokenFactory:Kernels:*</c>), applied once before the model loads and logged; see
     /// docs/server.md. Fixed for the process once a kernel has run.

@@ -29,11 +29,12 @@ internal static class ServeCommand
         var noAuth = new Option<bool>("--no-auth") { Description = "Accept requests without API keys (local use only; logged as a warning)" };
         var database = new Option<string?>("--database") { Description = "SQLite file for keys, budgets and the usage ledger (default ~/.local/share/tokenfactory/floor.db)" };
         var origins = new Option<string[]>("--allowed-origin") { Description = "A web page origin allowed to call the API from a browser, e.g. https://app.example.com (repeatable; default none)", AllowMultipleArgumentsPerToken = false };
+        var chatTemplate = new Option<string?>("--chat-template-file") { Description = "A Jinja chat template file to use instead of the model's own" };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string instead of SQLite (replicas share budgets); or TOKENFACTORY_POSTGRES" };
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API. API keys are required unless --no-auth; the admin key comes from "
             + "TOKENFACTORY_ADMIN_KEY. With TOKENFACTORY_INTERNAL_TOKEN set it is a fleet replica: only requests carrying that token (from the router) are served.")
         {
-            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, noAuth, database, postgres, origins,
+            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, noAuth, database, postgres, origins, chatTemplate,
         };
         cmd.SetAction(r => CommandErrors.Run(() =>
         {
@@ -53,6 +54,9 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.KvCacheMemory), r.GetValue(kvMemory));
             Set(nameof(ServerOptions.MaxBatchTokens), r.GetValue(batchTokens));
             Set(nameof(ServerOptions.MaxRunningSequences), r.GetValue(maxRunning));
+            if (r.GetValue(chatTemplate) is string templateFile && !File.Exists(templateFile))
+                throw new TokenFactoryException($"chat template file not found: {templateFile}");
+            Set(nameof(ServerOptions.ChatTemplateFile), r.GetValue(chatTemplate));
             // Secrets come from the environment, never from the command line (where `ps` shows them).
             Set("Floor:AdminKey", EnvironmentVariables.Get(EnvironmentVariables.AdminKey));
             Set("Floor:ViewerKey", EnvironmentVariables.Get(EnvironmentVariables.ViewerKey));

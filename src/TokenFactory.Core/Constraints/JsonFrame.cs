@@ -77,6 +77,9 @@ internal sealed class ValueFrame(SchemaNode node, JsonFrame? parent, int whitesp
             case RefNode r:
                 Start(r.Resolved, b, parent, into);
                 break;
+            case WrappedNode w:
+                new WrappedFrame(w, 1, parent).Begin(b, into);
+                break;
             case AnyOfNode any:
                 foreach (var choice in any.Choices)
                     Start(choice, b, parent, into);
@@ -255,4 +258,29 @@ internal sealed class ArrayFrame(ArrayNode node, JsonFrame? parent, ArrayFrame.P
 
     // The item's frame was made with this frame (already counting the item) as its parent.
     public override void Resumed(int choice, List<JsonFrame> into) => into.Add(this);
+}
+
+/// <summary>A <see cref="WrappedNode"/>'s parts in turn: its prefix (stage 1), its value (2), its suffix (3).</summary>
+internal sealed class WrappedFrame(WrappedNode node, int stage, JsonFrame? parent) : JsonFrame(parent)
+{
+    /// <summary>The first byte, which must start the prefix (or, without one, the value).</summary>
+    public void Begin(byte b, List<JsonFrame> into)
+    {
+        if (node.Prefix.Length > 0)
+            new LiteralFrame([node.Prefix], 0, this).Step(b, into);
+        else
+            ValueFrame.Start(node.Inner, b, new WrappedFrame(node, 2, Parent), into);
+    }
+
+    public override void Step(byte b, List<JsonFrame> into) => throw new InvalidOperationException("a wrapped value's parts read the bytes");
+
+    public override void Resumed(int choice, List<JsonFrame> into)
+    {
+        if (stage == 1)
+            into.Add(new ValueFrame(node.Inner, new WrappedFrame(node, 2, Parent)));
+        else if (stage == 2 && node.Suffix.Length > 0)
+            into.Add(new LiteralFrame([node.Suffix], 0, new WrappedFrame(node, 3, Parent)));
+        else
+            Complete(Parent, into);
+    }
 }

@@ -60,3 +60,11 @@ public sealed class RefNode : SchemaNode
     public SchemaNode? Target { get; set; }
     public SchemaNode Resolved => Target ?? throw new InvalidOperationException("unresolved $ref");
 }
+
+/// <summary>Fixed text, then a value of <see cref="Inner"/>, then fixed text: a tool call in its family's markup (<c>&lt;tool_call&gt;…&lt;/tool_call&gt;</c>).</summary>
+public sealed class WrappedNode(byte[] prefix, SchemaNode inner, byte[] suffix) : SchemaNode
+{
+    public byte[] Prefix { get; } = prefix;
+    public SchemaNode Inner { get; } = inner;
+    public byte[] Suffix { get; } = suffix;
+}

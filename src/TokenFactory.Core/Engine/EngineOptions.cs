@@ -26,4 +26,10 @@ public sealed record EngineOptions
 
     public int ResolveContextLength(int modelContext) =>
         ContextLength > 0 ? Math.Min(ContextLength, modelContext) : Math.Min(modelContext, 4096);
+
+    /// <summary>
+    /// A Jinja chat template to use instead of the model's own (llama.cpp's <c>--chat-template-file</c>): for a file
+    /// whose template is missing or wrong, or to describe tools to a model whose template does not.
+    /// </summary>
+    public string? ChatTemplateSource { get; init; }
 }

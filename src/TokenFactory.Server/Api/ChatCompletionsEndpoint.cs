@@ -24,6 +24,17 @@ internal static class ChatCompletionsEndpoint
         host.EnsureModel(request.Model);
         UnsupportedParameters.Check(request);
         var schema = ResponseFormat.Parse(request.ResponseFormat);
+        var tools = Generation.Tools.ToolSet.Parse(request.Tools, request.ToolChoice, request.ParallelToolCalls);
+        var syntax = Generation.Tools.ToolCallSyntax.Detect(engine.ChatTemplate.Source);
+        if (tools is not null && !engine.ChatTemplate.Source.Contains("tools", StringComparison.Ordinal))
+            throw OpenAiException.Invalid("This model's chat template does not describe tools to the model, so it could not know them: serve it with a template that does (--chat-template-file).",
+                "tools", "unsupported_parameter");
+        if (tools?.ForcedCall(syntax) is { } forced)
+        {
+            if (schema is not null)
+                throw OpenAiException.Invalid("'response_format' cannot be combined with a 'tool_choice' that forces a call: the call's arguments follow the tool's schema.", "response_format");
+            schema = forced;
+        }
 
         int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
         var plan = GenerationPlanner.Validate(request, maxTokens, request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
@@ -42,7 +53,7 @@ internal static class ChatCompletionsEndpoint
             _ => throw OpenAiException.Invalid("'reasoning_format' must be one of auto, deepseek, none.", "reasoning_format"),
         };
         var messages = ChatPrompt.Normalize(request.Messages);
-        string prompt = ChatPrompt.Render(engine, messages, tools: null, addGenerationPrompt: true, request.ChatTemplateKwargs);
+        string prompt = ChatPrompt.Render(engine, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs);
         var tokens = ChatPrompt.Tokenize(engine.Tokenizer, prompt);
         var requests = GenerationPlanner.Build(plan, tokens, engine, options.Value, ChatPrompt.TemplateStops(engine), logprobs, echoLogprobs: false, "messages");
         if (schema is not null)
@@ -54,7 +65,8 @@ internal static class ChatCompletionsEndpoint
             time.GetUtcNow().ToUnixTimeSeconds(),
             host.Source!.Name,
             host.SystemFingerprint,
-            splitReasoning ? () => new ReasoningSplitter(opensReasoning) : null);
+            splitReasoning ? () => new ReasoningSplitter(opensReasoning) : null,
+            tools is { ParsesCalls: true } ? () => new Generation.Tools.ToolCallExtractor(syntax, tools) : null);
         return new Work(engine, requests, info, tokens.Length, started, plan.N, plan.IgnoreEos,
             request.Stream == true, request.StreamOptions?.IncludeUsage == true) { User = request.User };
     }
@@ -77,7 +89,9 @@ internal static class ChatCompletionsEndpoint
     }
 
     /// <param name="NewSplitter">Makes each choice's reasoning splitter; null when the raw text goes to content.</param>
-    private sealed record ResponseInfo(string Id, long Created, string Model, string Fingerprint, Func<ReasoningSplitter>? NewSplitter);
+    /// <param name="NewExtractor">Makes each choice's tool-call extractor; null when the request has no tools to call.</param>
+    private sealed record ResponseInfo(string Id, long Created, string Model, string Fingerprint, Func<ReasoningSplitter>? NewSplitter,
+        Func<Generation.Tools.ToolCallExtractor>? NewExtractor);
 
     private static async Task<ChatCompletion> CollectAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, int n, bool ignoreEos)
     {
@@ -115,12 +129,24 @@ internal static class ChatCompletionsEndpoint
             completion += final.CompletionTokens;
             if (splitters[i] is { } splitter)
                 Append(splitter.Flush(), thoughts[i], texts[i]);
+            string content = texts[i].ToString();
+            List<ToolCall>? calls = null;
+            if (info.NewExtractor?.Invoke() is { } extractor)
+            {
+                content = extractor.Push(content).Content + extractor.Flush().Content;
+                calls = extractor.Calls.Count > 0 ? [.. extractor.Calls] : null;
+            }
             choices.Add(new ChatChoice
             {
                 Index = i,
-                Message = new ChatMessage { Content = texts[i].ToString(), ReasoningContent = thoughts[i].Length > 0 ? thoughts[i].ToString() : null },
+                Message = new ChatMessage
+                {
+                    Content = calls is not null && content.Length == 0 ? null : content,
+                    ReasoningContent = thoughts[i].Length > 0 ? thoughts[i].ToString() : null,
+                    ToolCalls = calls,
+                },
                 Logprobs = logprobs[i] is { } l ? new ChatLogprobs { Content = l } : null,
-                FinishReason = GenerationPlanner.FinishReason(final.FinishReason),
+                FinishReason = FinishReason(final, calls is not null),
             });
         }
         return new ChatCompletion
@@ -134,6 +160,10 @@ internal static class ChatCompletionsEndpoint
         };
     }
 
+    /// <summary>An answer that stopped on its own after calling tools finishes with <c>tool_calls</c>, as OpenAI's do.</summary>
+    private static string FinishReason(GenerationSummary final, bool calledTools) =>
+        calledTools && final.FinishReason == Engine.FinishReason.Stop ? "tool_calls" : GenerationPlanner.FinishReason(final.FinishReason);
+
     private static void Append((string Reasoning, string Content) piece, StringBuilder reasoning, StringBuilder content)
     {
         reasoning.Append(piece.Reasoning);
@@ -145,6 +175,7 @@ internal static class ChatCompletionsEndpoint
         var sse = new SseWriter(context);
         var started = new HashSet<int>();
         var splitters = new Dictionary<int, ReasoningSplitter>();
+        var extractors = new Dictionary<int, Generation.Tools.ToolCallExtractor>();
         var finals = new List<GenerationSummary>();
         int completion = 0;
         await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
@@ -164,27 +195,23 @@ internal static class ChatCompletionsEndpoint
                 await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta { Role = "assistant", Content = "" }), OpenAiJson.Default.ChatCompletionChunk);
                 if (info.NewSplitter is { } newSplitter)
                     splitters[e.Index] = newSplitter();
+                if (info.NewExtractor is { } newExtractor)
+                    extractors[e.Index] = newExtractor();
             }
             var choiceSplitter = splitters.GetValueOrDefault(e.Index);
+            var extractor = extractors.GetValueOrDefault(e.Index);
             if (update.Final is { } final)
             {
-                if (choiceSplitter is not null)
-                {
-                    var rest = choiceSplitter.Flush();
-                    if (rest.Reasoning.Length > 0 || rest.Content.Length > 0)
-                        await sse.WriteAsync(Chunk(info, e.Index, Delta(rest)), OpenAiJson.Default.ChatCompletionChunk);
-                }
+                var rest = choiceSplitter?.Flush() ?? ("", "");
+                await WriteAsync(sse, info, e.Index, rest, extractor, null, end: true);
                 finals.Add(final);
                 completion += final.CompletionTokens;
-                await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta(), finish: GenerationPlanner.FinishReason(final.FinishReason)), OpenAiJson.Default.ChatCompletionChunk);
+                await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta(), finish: FinishReason(final, extractor is { Calls.Count: > 0 })), OpenAiJson.Default.ChatCompletionChunk);
                 continue;
             }
             var lp = LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos);
             var piece = choiceSplitter?.Push(update.Text) ?? ("", update.Text);
-            if (piece.Reasoning.Length == 0 && piece.Content.Length == 0 && lp is null)
-                continue; // text still pending (part of a character, of a possible stop string, or of a <think> tag)
-            await sse.WriteAsync(Chunk(info, e.Index, Delta(piece), lp is null ? null : new ChatLogprobs { Content = [lp] }),
-                OpenAiJson.Default.ChatCompletionChunk);
+            await WriteAsync(sse, info, e.Index, piece, extractor, lp, end: false);
         }
         // In the ledger before the client can see the end of the stream.
         await settlement.CompleteAsync();
@@ -195,6 +222,36 @@ internal static class ChatCompletionsEndpoint
                 Usage = Usage(finals[0], completion, EngineWorkUsage.For(context, finals)),
             }, OpenAiJson.Default.ChatCompletionChunk);
         await sse.DoneAsync();
+    }
+
+    /// <summary>
+    /// One piece of a choice: its reasoning, its content (through the tool-call extractor when there are tools: markup is
+    /// held back, a completed call becomes a tool_calls delta) and its logprobs. Nothing is written while text is still
+    /// pending (part of a character, of a possible stop string, of a &lt;think&gt; tag or of a call's markup).
+    /// </summary>
+    private static async Task WriteAsync(SseWriter sse, ResponseInfo info, int index, (string Reasoning, string Content) piece,
+        Generation.Tools.ToolCallExtractor? extractor, ChatTokenLogprob? lp, bool end)
+    {
+        List<ToolCall> calls = [];
+        if (extractor is not null)
+        {
+            var (content, found) = extractor.Push(piece.Content);
+            calls.AddRange(found);
+            if (end)
+            {
+                var (rest, last) = extractor.Flush();
+                content += rest;
+                calls.AddRange(last);
+            }
+            piece = (piece.Reasoning, content);
+        }
+        if (piece.Reasoning.Length > 0 || piece.Content.Length > 0 || lp is not null)
+            await sse.WriteAsync(Chunk(info, index, Delta(piece), lp is null ? null : new ChatLogprobs { Content = [lp] }), OpenAiJson.Default.ChatCompletionChunk);
+        if (calls.Count == 0)
+            return;
+        int first = extractor!.Calls.Count - calls.Count;
+        var deltas = calls.Select((c, k) => new ToolCallDelta { Index = first + k, Id = c.Id, Type = c.Type, Function = c.Function }).ToList();
+        await sse.WriteAsync(Chunk(info, index, new ChatDelta { ToolCalls = deltas }), OpenAiJson.Default.ChatCompletionChunk);
     }
 
     /// <summary>A content delta, with <c>reasoning_content</c> only when there is thinking in it.</summary>

@@ -25,7 +25,10 @@ public sealed class ChatChoice
 public sealed class ChatMessage
 {
     public string Role { get; init; } = "assistant";
-    public required string Content { get; init; }
+    /// <summary>The text; null (written as null, as OpenAI does) when the answer is only tool calls.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)]
+    public required string? Content { get; init; }
+    public List<ToolCall>? ToolCalls { get; init; }
     /// <summary>A reasoning model's thinking (the text between &lt;think&gt; and &lt;/think&gt;), as vLLM and llama.cpp return it.</summary>
     public string? ReasoningContent { get; init; }
 }
@@ -56,6 +59,30 @@ public sealed class ChatDelta
     public string? Role { get; init; }
     public string? Content { get; init; }
     public string? ReasoningContent { get; init; }
+    public List<ToolCallDelta>? ToolCalls { get; init; }
+}
+
+/// <summary>A function call the model made (OpenAI's shape); <see cref="ToolCallFunction.Arguments"/> is JSON text.</summary>
+public sealed class ToolCall
+{
+    public required string Id { get; init; }
+    public string Type { get; init; } = "function";
+    public required ToolCallFunction Function { get; init; }
+}
+
+public sealed class ToolCallFunction
+{
+    public string? Name { get; init; }
+    public string? Arguments { get; init; }
+}
+
+/// <summary>A streamed piece of a tool call: the first of a call carries its id, type and name; later ones only arguments.</summary>
+public sealed class ToolCallDelta
+{
+    public required int Index { get; init; }
+    public string? Id { get; init; }
+    public string? Type { get; init; }
+    public required ToolCallFunction Function { get; init; }
 }
 
 public sealed class ChatLogprobs

@@ -29,13 +29,6 @@ internal static class UnsupportedParameters
     public static void Check(ChatCompletionRequest r, bool serviceTiers = false)
     {
         Check((SamplingRequest)r, serviceTiers);
-        bool tools = r.Tools is { Count: > 0 };
-        if (tools)
-            throw NotSupported("tools", "tool calling is not implemented yet");
-        if (r.ToolChoice is { } choice && !IsNull(choice) && !(choice.ValueKind == JsonValueKind.String && choice.GetString() == "none"))
-            throw NotSupported("tool_choice", "tool calling is not implemented yet; only \"none\" is accepted");
-        if (r.ParallelToolCalls is not null)
-            throw OpenAiException.Invalid("'parallel_tool_calls' is only allowed when 'tools' are given.", "parallel_tool_calls");
         if (r.Modalities is { } modalities && modalities.Any(m => m != "text"))
             throw NotSupported("modalities", "this server produces text only; send [\"text\"] or leave it out");
     }

@@ -25,6 +25,7 @@ internal sealed class GgufEngineFactory(IOptions<ServerOptions> options, FloorSe
                 MaxRunningSequences = o.MaxRunningSequences,
                 PrefixCaching = o.PrefixCaching,
                 EnergyMeter = floor.EnergyMeter,
+                ChatTemplateSource = string.IsNullOrWhiteSpace(o.ChatTemplateFile) ? null : File.ReadAllText(o.ChatTemplateFile),
             };
             return new BatchingEngine(model, engineOptions);
         }

@@ -24,7 +24,7 @@ public sealed class BatchingEngine : IInferenceEngine
     {
         _core = new EngineCore(model, options);
         _queue = new WaitQueue(Math.Max(0, _core.Options.MaxWaitingRequests));
-        (ChatTemplate, HasOwnChatTemplate) = ChatTemplates.ForModel(model.File.Metadata, Tokenizer);
+        (ChatTemplate, HasOwnChatTemplate) = ChatTemplates.ForModel(model.File.Metadata, Tokenizer, _core.Options.ChatTemplateSource);
         _thread = new Thread(Loop) { IsBackground = true, Name = "tokenfactory-batching-engine" };
         _thread.Start();
     }

@@ -1,0 +1,195 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TokenFactory.Server.Contracts;
+
+namespace TokenFactory.Server.Generation.Tools;
+
+/// <summary>
+/// Takes one choice's answer apart as it streams: text becomes content as soon as it cannot be the start of a call;
+/// each call becomes a <see cref="ToolCall"/> once its markup closes. Markup never reaches the content: a piece that
+/// might open a call is held back until it is clear, and a call that does not parse (or names no tool) is given back as
+/// the text it was, so nothing is lost. Not thread-safe: one per choice.
+/// </summary>
+public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
+{
+    private readonly StringBuilder _buffer = new();
+    private readonly List<ToolCall> _calls = [];
+    private bool _inCall;
+    private bool _sawContent;   // any non-whitespace content: then the answer is text, not bare JSON (generic syntax)
+    private bool _holdingJson;  // generic syntax: the answer began with { or [ and is held until it ends
+    private string _whitespace = ""; // whitespace held back: between calls it is layout, not content
+
+    /// <summary>The calls found so far.</summary>
+    public IReadOnlyList<ToolCall> Calls => _calls;
+
+    /// <summary>Reads <paramref name="text"/>; returns the content now safe to show and the calls it completed.</summary>
+    public (string Content, List<ToolCall> Calls) Push(string text)
+    {
+        _buffer.Append(text);
+        int before = _calls.Count;
+        string content = syntax.Open is null ? PushJson() : PushMarkup(final: false);
+        return (content, _calls.GetRange(before, _calls.Count - before));
+    }
+
+    /// <summary>The answer ended: whatever was held back, as content or calls.</summary>
+    public (string Content, List<ToolCall> Calls) Flush()
+    {
+        int before = _calls.Count;
+        string content;
+        if (syntax.Open is null)
+        {
+            content = _holdingJson && TryCalls(_buffer.ToString()) ? "" : _whitespace + _buffer;
+        }
+        else
+        {
+            content = PushMarkup(final: true);
+            // A call cut off before its markup closed (the length ran out) is neither content nor a call: it is dropped,
+            // and finish_reason "length" says the answer was cut. Trailing layout after calls is dropped too.
+            if (!_inCall)
+                content += _calls.Count > 0 ? "" : _whitespace + _buffer;
+        }
+        _buffer.Clear();
+        _whitespace = "";
+        return (content, _calls.GetRange(before, _calls.Count - before));
+    }
+
+    private string PushJson()
+    {
+        if (_sawContent)
+        {
+            string all = _whitespace + _buffer;
+            _whitespace = "";
+            _buffer.Clear();
+            return all;
+        }
+        if (!_holdingJson)
+        {
+            string text = _buffer.ToString();
+            string trimmed = text.TrimStart();
+            if (trimmed.Length == 0)
+                return ""; // only whitespace so far: undecided
+            if (trimmed[0] is '{' or '[')
+                _holdingJson = true; // may be a call: held until the answer ends
+            else
+            {
+                _sawContent = true;
+                _buffer.Clear();
+                return text;
+            }
+        }
+        return "";
+    }
+
+    private string PushMarkup(bool final)
+    {
+        var content = new StringBuilder();
+        while (true)
+        {
+            string text = _buffer.ToString();
+            if (_inCall)
+            {
+                int close = text.IndexOf(syntax.Close!, StringComparison.Ordinal);
+                if (close < 0)
+                    return content.ToString();
+                string body = text[..close];
+                _buffer.Remove(0, close + syntax.Close!.Length);
+                _inCall = false;
+                if (!TryCalls(body))
+                    content.Append(_whitespace).Append(syntax.Open).Append(body).Append(syntax.Close);
+                _whitespace = "";
+                continue;
+            }
+            int open = text.IndexOf(syntax.Open!, StringComparison.Ordinal);
+            if (open >= 0)
+            {
+                Emit(content, text[..open], beforeCall: true);
+                _buffer.Remove(0, open + syntax.Open!.Length);
+                _inCall = true;
+                continue;
+            }
+            // No call opens here; hold back what could still become one, and trailing whitespace.
+            int keep = final ? 0 : HeldBack(text, syntax.Open!);
+            Emit(content, text[..^keep], beforeCall: false);
+            _buffer.Remove(0, text.Length - keep);
+            return content.ToString();
+        }
+    }
+
+    /// <summary>Content out, but a trailing whitespace run waits: after a call it is layout, before text it is content.</summary>
+    private void Emit(StringBuilder content, string text, bool beforeCall)
+    {
+        string all = _whitespace + text;
+        _whitespace = "";
+        if (beforeCall && string.IsNullOrWhiteSpace(all))
+            return; // layout between calls
+        int end = all.Length;
+        while (end > 0 && char.IsWhiteSpace(all[end - 1]))
+            end--;
+        content.Append(all, 0, end);
+        _whitespace = all[end..];
+    }
+
+    /// <summary>The longest end of <paramref name="text"/> that begins <paramref name="open"/>.</summary>
+    private static int HeldBack(string text, string open)
+    {
+        for (int n = Math.Min(open.Length - 1, text.Length); n > 0; n--)
+            if (text.EndsWith(open[..n], StringComparison.Ordinal))
+                return n;
+        return 0;
+    }
+
+    /// <summary>Reads one call object (or, in the generic syntax, an array of them); false if it is not one for these tools.</summary>
+    private bool TryCalls(string json)
+    {
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(json);
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+        var objects = node switch
+        {
+            JsonObject o => [o],
+            JsonArray a when syntax.Open is null && a.Count > 0 && a.All(x => x is JsonObject) => a.Select(x => x!.AsObject()).ToList(),
+            _ => null,
+        };
+        if (objects is null)
+            return false;
+        var found = new List<ToolCall>();
+        foreach (var o in objects)
+        {
+            if (Call(o) is not { } call)
+                return false;
+            found.Add(call);
+        }
+        foreach (var call in found)
+            if (tools.Parallel || _calls.Count == 0) // parallel_tool_calls: false keeps the first call only
+                _calls.Add(call);
+        return true;
+    }
+
+    private ToolCall? Call(JsonObject o)
+    {
+        if (o["name"] is not JsonValue nameValue || nameValue.GetValueKind() != JsonValueKind.String)
+            return null;
+        string name = nameValue.GetValue<string>();
+        if (!tools.Functions.Any(f => f.Name == name))
+            return null;
+        var arguments = o["arguments"] ?? o["parameters"];
+        string text = arguments switch
+        {
+            null => "{}",
+            JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(), // some families send the JSON as a string
+            JsonObject args => args.ToJsonString(),
+            _ => "",
+        };
+        if (text.Length == 0)
+            return null;
+        return new ToolCall { Id = "call_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), Function = new ToolCallFunction { Name = name, Arguments = text } };
+    }
+}

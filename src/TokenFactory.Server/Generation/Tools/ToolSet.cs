@@ -1,0 +1,135 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TokenFactory.Constraints;
+using TokenFactory.Server.Api;
+
+namespace TokenFactory.Server.Generation.Tools;
+
+public enum ToolChoiceMode { None, Auto, Required, Named }
+
+/// <summary>One function the model may call.</summary>
+public sealed record ToolFunction(string Name, JsonNode? Parameters);
+
+/// <summary>
+/// A request's <c>tools</c>, <c>tool_choice</c> and <c>parallel_tool_calls</c>, checked field by field (a 400 names the
+/// field). <c>required</c> and a named function are enforced by constrained decoding: the output is a call in the
+/// model's own markup whose arguments follow the function's parameters schema.
+/// </summary>
+public sealed class ToolSet
+{
+    private ToolSet(IReadOnlyList<ToolFunction> functions, ToolChoiceMode mode, string? named, bool parallel)
+    {
+        Functions = functions;
+        Mode = mode;
+        Named = named;
+        Parallel = parallel;
+    }
+
+    public IReadOnlyList<ToolFunction> Functions { get; }
+    public ToolChoiceMode Mode { get; }
+    public string? Named { get; }
+    /// <summary>Several calls in one answer allowed (OpenAI's default); false keeps only the first.</summary>
+    public bool Parallel { get; }
+
+    /// <summary>Whether the answer is searched for calls (not with <c>none</c>, and not without tools).</summary>
+    public bool ParsesCalls => Functions.Count > 0 && Mode != ToolChoiceMode.None;
+
+    /// <summary>Null when the request has no tools (then tool_choice may only be absent or none).</summary>
+    /// <exception cref="OpenAiException">400 naming the field.</exception>
+    public static ToolSet? Parse(JsonArray? tools, JsonElement? toolChoice, bool? parallelToolCalls)
+    {
+        var functions = new List<ToolFunction>();
+        for (int i = 0; i < (tools?.Count ?? 0); i++)
+            functions.Add(Function(tools![i], $"tools[{i}]", functions));
+        var (mode, named) = Choice(toolChoice, functions);
+        if (functions.Count == 0)
+        {
+            if (mode is ToolChoiceMode.Required or ToolChoiceMode.Named)
+                throw OpenAiException.Invalid("'tool_choice' asks for a tool call but no 'tools' are given.", "tool_choice");
+            if (parallelToolCalls is not null)
+                throw OpenAiException.Invalid("'parallel_tool_calls' is only allowed when 'tools' are given.", "parallel_tool_calls");
+            return null;
+        }
+        return new ToolSet(functions, mode, named, parallelToolCalls ?? true);
+    }
+
+    private static ToolFunction Function(JsonNode? tool, string path, List<ToolFunction> seen)
+    {
+        if (tool is not JsonObject t || (string?)t["type"] != "function" || t["function"] is not JsonObject f)
+            throw OpenAiException.Invalid($"'{path}' must be {{\"type\": \"function\", \"function\": {{\"name\": …}}}}.", path);
+        foreach (var (key, _) in t)
+            if (key is not ("type" or "function"))
+                throw OpenAiException.Invalid($"Unknown parameter: '{path}.{key}'.", $"{path}.{key}", "unknown_parameter");
+        foreach (var (key, _) in f)
+            if (key is not ("name" or "description" or "parameters" or "strict"))
+                throw OpenAiException.Invalid($"Unknown parameter: '{path}.function.{key}'.", $"{path}.function.{key}", "unknown_parameter");
+        if (f["name"] is not JsonValue nameValue || nameValue.GetValueKind() != JsonValueKind.String
+            || nameValue.GetValue<string>() is not { Length: > 0 and <= 64 } name || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
+            throw OpenAiException.Invalid($"'{path}.function.name' must be 1 to 64 letters, digits, '_', '-' or '.'.", $"{path}.function.name");
+        if (seen.Any(s => s.Name == name))
+            throw OpenAiException.Invalid($"'{path}.function.name': another tool is already named '{name}'.", $"{path}.function.name");
+        if (f["parameters"] is { } parameters && parameters is not JsonObject)
+            throw OpenAiException.Invalid($"'{path}.function.parameters' must be a JSON Schema object.", $"{path}.function.parameters");
+        return new ToolFunction(name, f["parameters"]);
+    }
+
+    private static (ToolChoiceMode, string?) Choice(JsonElement? choice, List<ToolFunction> functions)
+    {
+        if (choice is not { } c || c.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
+            return (functions.Count > 0 ? ToolChoiceMode.Auto : ToolChoiceMode.None, null);
+        if (c.ValueKind == JsonValueKind.String)
+        {
+            return c.GetString() switch
+            {
+                "none" => (ToolChoiceMode.None, null),
+                "auto" => (ToolChoiceMode.Auto, null),
+                "required" => (ToolChoiceMode.Required, null),
+                var other => throw OpenAiException.Invalid($"'tool_choice' must be none, auto, required or {{\"type\": \"function\", \"function\": {{\"name\": …}}}}; got '{other}'.", "tool_choice"),
+            };
+        }
+        if (c.ValueKind == JsonValueKind.Object && c.TryGetProperty("type", out var type) && type.GetString() == "function"
+            && c.TryGetProperty("function", out var f) && f.ValueKind == JsonValueKind.Object && f.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String)
+        {
+            string wanted = name.GetString()!;
+            if (!functions.Any(fn => fn.Name == wanted))
+                throw OpenAiException.Invalid($"'tool_choice.function.name' names '{wanted}', which is not among the tools.", "tool_choice.function.name");
+            return (ToolChoiceMode.Named, wanted);
+        }
+        throw OpenAiException.Invalid("'tool_choice' must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": …}}.", "tool_choice");
+    }
+
+    /// <summary>
+    /// For <c>required</c> or a named function: the output a call must take — the family's markup around
+    /// <c>{"name": …, "arguments": {…}}</c>, the arguments following the function's schema. Null for none/auto.
+    /// </summary>
+    /// <exception cref="OpenAiException">400 naming the schema keyword that cannot be enforced.</exception>
+    public SchemaNode? ForcedCall(ToolCallSyntax syntax)
+    {
+        if (Mode is not (ToolChoiceMode.Required or ToolChoiceMode.Named))
+            return null;
+        var choices = new List<SchemaNode>();
+        for (int i = 0; i < Functions.Count; i++)
+        {
+            var f = Functions[i];
+            if (Mode == ToolChoiceMode.Named && f.Name != Named)
+                continue;
+            SchemaNode arguments;
+            try
+            {
+                arguments = f.Parameters is { } p ? JsonSchemaCompiler.Compile(JsonDocument.Parse(p.ToJsonString()).RootElement) : SchemaNode.Any;
+            }
+            catch (UnsupportedSchemaException e)
+            {
+                throw OpenAiException.Invalid(e.Message, $"tools[{i}].function.parameters" + (e.Path.Length > 0 ? "." + e.Path : ""), "unsupported_schema");
+            }
+            choices.Add(new ObjectNode(
+            [
+                new ObjectProperty("name", "\"name\""u8.ToArray(), new LiteralNode([Encoding.UTF8.GetBytes(JsonSerializer.Serialize(f.Name))]), Required: true),
+                new ObjectProperty("arguments", "\"arguments\""u8.ToArray(), arguments, Required: true),
+            ], SchemaNode.Any));
+        }
+        SchemaNode call = choices.Count == 1 ? choices[0] : new AnyOfNode(choices);
+        return syntax.Wrap(call);
+    }
+}
