@@ -28,9 +28,34 @@ internal static class ChatPrompt
                 throw OpenAiException.Invalid($"messages[{i}].role must be one of system, developer, user, assistant, tool.", $"messages[{i}].role");
             var copy = (JsonObject)message.DeepClone();
             copy["content"] = Content(copy["content"], role, copy.ContainsKey("tool_calls"), i);
+            if (copy["tool_calls"] is JsonArray calls)
+                ParseArguments(calls);
             result.Add(copy);
         }
         return result;
+    }
+
+    /// <summary>
+    /// OpenAI sends a call's arguments as JSON text; templates write them with <c>tojson</c>, which would quote that text
+    /// again. As vLLM does, arguments that parse as a JSON object are given to the template as the object.
+    /// </summary>
+    private static void ParseArguments(JsonArray calls)
+    {
+        foreach (var call in calls)
+        {
+            if (call?["function"] is JsonObject function && function["arguments"] is JsonValue v && v.TryGetValue(out string? text))
+            {
+                try
+                {
+                    if (JsonNode.Parse(text) is JsonObject arguments)
+                        function["arguments"] = arguments;
+                }
+                catch (System.Text.Json.JsonException)
+                {
+                    // not JSON: the template gets the text as it was sent
+                }
+            }
+        }
     }
 
     private static JsonNode? Content(JsonNode? content, string role, bool hasToolCalls, int i)

@@ -45,8 +45,8 @@ public sealed class ToolSet
         var (mode, named) = Choice(toolChoice, functions);
         if (functions.Count == 0)
         {
-            if (mode is ToolChoiceMode.Required or ToolChoiceMode.Named)
-                throw OpenAiException.Invalid("'tool_choice' asks for a tool call but no 'tools' are given.", "tool_choice");
+            if (mode is not ToolChoiceMode.None)
+                throw OpenAiException.Invalid("'tool_choice' is only allowed when 'tools' are given (or as \"none\").", "tool_choice");
             if (parallelToolCalls is not null)
                 throw OpenAiException.Invalid("'parallel_tool_calls' is only allowed when 'tools' are given.", "parallel_tool_calls");
             return null;

@@ -1,0 +1,128 @@
+using System.ClientModel;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using OpenAI;
+using OpenAI.Chat;
+using TokenFactory.Server.Tests.Infrastructure;
+
+namespace TokenFactory.Server.Tests.Generation;
+
+/// <summary>Tool calls through the whole server, read by the official SDK: scripted Qwen output, and calls forced on a real model.</summary>
+public sealed class ToolCallingTests
+{
+    private static readonly string QwenTemplatePath = Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", "Qwen-Qwen2.5-7B-Instruct.jinja");
+
+    private static Chat.ChatTemplate Qwen() => new(File.ReadAllText(QwenTemplatePath), "", "<|im_end|>");
+
+    private static ChatClient Client(ServerInstance server) =>
+        new(ServerInstance.ModelName, new ApiKeyCredential("not-needed"), new OpenAIClientOptions { Endpoint = server.OpenAiEndpoint });
+
+    private static readonly ChatTool Weather = ChatTool.CreateFunctionTool("get_weather", "The weather in a city",
+        BinaryData.FromString("""{"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city"]}"""));
+
+    private static readonly ChatTool Clock = ChatTool.CreateFunctionTool("get_time", "The time in a zone",
+        BinaryData.FromString("""{"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"], "additionalProperties": false}"""));
+
+    /// <summary>Qwen's output for two parallel calls, one token per few characters as a model streams it.</summary>
+    private static string[] TwoCallPieces()
+    {
+        const string answer = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2}}\n</tool_call>\n"
+            + "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"zone\": \"CET\"}}\n</tool_call>";
+        return [.. answer.Chunk(3).Select(c => new string(c))];
+    }
+
+    [Fact]
+    public async Task The_sdk_reads_parallel_calls_whole_and_streamed_and_the_results_go_back_through_the_template()
+    {
+        var engine = new ScriptedEngine(Qwen(), TwoCallPieces());
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        var chat = Client(server);
+        var options = new ChatCompletionOptions { Tools = { Weather, Clock } };
+        List<ChatMessage> history = [new UserChatMessage("Weather and time in Paris?")];
+
+        ChatCompletion completion = await chat.CompleteChatAsync(history, options);
+        Assert.Equal(ChatFinishReason.ToolCalls, completion.FinishReason);
+        Assert.Empty(completion.Content);
+        Assert.Equal(["get_weather", "get_time"], completion.ToolCalls.Select(c => c.FunctionName));
+        Assert.Equal("Paris", (string?)JsonNode.Parse(completion.ToolCalls[0].FunctionArguments.ToString())!["city"]);
+        Assert.Contains("<tools>", engine.LastPrompt); // the tools were rendered into the prompt by Qwen's own template
+        Assert.Contains("\"name\": \"get_weather\"", engine.LastPrompt);
+
+        // Streamed: the SDK reassembles each call from its deltas.
+        var names = new Dictionary<int, string>();
+        var arguments = new Dictionary<int, StringBuilder>();
+        ChatFinishReason? finish = null;
+        var text = new StringBuilder();
+        await foreach (var update in chat.CompleteChatStreamingAsync(history, options))
+        {
+            foreach (var part in update.ContentUpdate)
+                text.Append(part.Text);
+            foreach (var call in update.ToolCallUpdates)
+            {
+                if (call.FunctionName is { } name)
+                    names[call.Index] = name;
+                (arguments.TryGetValue(call.Index, out var sb) ? sb : arguments[call.Index] = new StringBuilder()).Append(call.FunctionArgumentsUpdate?.ToString());
+            }
+            finish ??= update.FinishReason;
+        }
+        Assert.Equal(ChatFinishReason.ToolCalls, finish);
+        Assert.Equal("", text.ToString()); // no markup leaked into content
+        Assert.Equal(["get_weather", "get_time"], names.OrderBy(kv => kv.Key).Select(kv => kv.Value));
+        Assert.Equal("CET", (string?)JsonNode.Parse(arguments[1].ToString())!["zone"]);
+
+        // The agent runs the tools and sends the results back: the template renders both the calls and the results.
+        history.Add(new AssistantChatMessage(completion.ToolCalls));
+        history.Add(new ToolChatMessage(completion.ToolCalls[0].Id, "{\"temp_c\": 18}"));
+        history.Add(new ToolChatMessage(completion.ToolCalls[1].Id, "{\"time\": \"14:05\"}"));
+        await chat.CompleteChatAsync(history, options);
+        Assert.Contains("<tool_response>\n{\"temp_c\": 18}\n</tool_response>", engine.LastPrompt);
+        // The call in history as the model wrote it: arguments an object, not a quoted string (as vLLM renders them).
+        Assert.Contains("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2}}\n</tool_call>", engine.LastPrompt);
+    }
+
+    [Fact]
+    public async Task A_forced_call_from_a_model_that_never_saw_tools_has_arguments_its_schema_allows()
+    {
+        await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ChatTemplateFile"] = QwenTemplatePath, ["TokenFactory:ContextLength"] = "2048" });
+        var chat = Client(server);
+        for (int seed = 1; seed <= 3; seed++)
+        {
+            var options = new ChatCompletionOptions { Tools = { Weather, Clock }, ToolChoice = ChatToolChoice.CreateFunctionChoice("get_time"), Temperature = 1, MaxOutputTokenCount = 600 };
+#pragma warning disable OPENAI001 // the seed is marked experimental in the SDK
+            options.Seed = seed;
+#pragma warning restore OPENAI001
+            ChatCompletion completion = await chat.CompleteChatAsync([new UserChatMessage("What time is it?")], options);
+            Assert.Equal(ChatFinishReason.ToolCalls, completion.FinishReason);
+            var call = Assert.Single(completion.ToolCalls);
+            Assert.Equal("get_time", call.FunctionName);
+            var args = JsonNode.Parse(call.FunctionArguments.ToString())!.AsObject();
+            Assert.Contains((string?)args["zone"], new[] { "UTC", "CET" });
+            Assert.Single(args);
+        }
+    }
+
+    [Fact]
+    public async Task Tools_for_a_template_that_cannot_show_them_and_a_forced_call_with_a_response_format_are_refused()
+    {
+        await using var server = await ServerInstance.StartAsync(); // stories260K: no template of its own, ChatML shows no tools
+        using (var response = await server.PostJsonAsync("/v1/chat/completions", new
+        {
+            model = ServerInstance.ModelName, messages = new[] { new { role = "user", content = "hi" } },
+            tools = new[] { new { type = "function", function = new { name = "f" } } },
+        }))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("tools", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["param"]);
+        }
+        await using var qwen = await ServerInstance.StartAsync(new() { ["TokenFactory:ChatTemplateFile"] = QwenTemplatePath });
+        using var both = await qwen.PostJsonAsync("/v1/chat/completions", new
+        {
+            model = ServerInstance.ModelName, messages = new[] { new { role = "user", content = "hi" } },
+            tools = new[] { new { type = "function", function = new { name = "f" } } }, tool_choice = "required", response_format = new { type = "json_object" },
+        });
+        Assert.Equal(HttpStatusCode.BadRequest, both.StatusCode);
+        Assert.Equal("response_format", (string?)(await both.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["param"]);
+    }
+}
