@@ -66,7 +66,8 @@ internal static class ChatCompletionsEndpoint
             host.Source!.Name,
             host.SystemFingerprint,
             splitReasoning ? () => new ReasoningSplitter(opensReasoning) : null,
-            tools is { ParsesCalls: true } ? () => new Generation.Tools.ToolCallExtractor(syntax, tools) : null);
+            tools is { ParsesCalls: true } ? () => new Generation.Tools.ToolCallExtractor(syntax, tools) : null,
+            tools is { ParsesCalls: true } ? syntax : null);
         return new Work(engine, requests, info, tokens.Length, started, plan.N, plan.IgnoreEos,
             request.Stream == true, request.StreamOptions?.IncludeUsage == true) { User = request.User };
     }
@@ -90,8 +91,9 @@ internal static class ChatCompletionsEndpoint
 
     /// <param name="NewSplitter">Makes each choice's reasoning splitter; null when the raw text goes to content.</param>
     /// <param name="NewExtractor">Makes each choice's tool-call extractor; null when the request has no tools to call.</param>
+    /// <param name="Syntax">The tool-call family, whose control-token markers are added back to the text it reads.</param>
     private sealed record ResponseInfo(string Id, long Created, string Model, string Fingerprint, Func<ReasoningSplitter>? NewSplitter,
-        Func<Generation.Tools.ToolCallExtractor>? NewExtractor);
+        Func<Generation.Tools.ToolCallExtractor>? NewExtractor, Generation.Tools.ToolCallSyntax? Syntax);
 
     private static async Task<ChatCompletion> CollectAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, int n, bool ignoreEos)
     {
@@ -118,6 +120,8 @@ internal static class ChatCompletionsEndpoint
                 continue;
             }
             Append(splitters[e.Index]?.Push(update.Text) ?? ("", update.Text), thoughts[e.Index], texts[e.Index]);
+            if (info.Syntax?.MarkerOf(engine.Tokenizer, update.Token) is { Length: > 0 } marker)
+                texts[e.Index].Append(marker);
             if (LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos) is { } lp)
                 (logprobs[e.Index] ??= []).Add(lp);
         }
@@ -211,6 +215,8 @@ internal static class ChatCompletionsEndpoint
             }
             var lp = LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos);
             var piece = choiceSplitter?.Push(update.Text) ?? ("", update.Text);
+            if (info.Syntax?.MarkerOf(engine.Tokenizer, update.Token) is { Length: > 0 } marker)
+                piece.Content += marker;
             await WriteAsync(sse, info, e.Index, piece, extractor, lp, end: false);
         }
         // In the ledger before the client can see the end of the stream.

@@ -115,4 +115,71 @@ public sealed class ToolCallExtractorTests
         var e = Assert.Throws<TokenFactory.Server.Api.OpenAiException>(() => tools.ForcedCall(ToolCallSyntax.Hermes));
         Assert.Equal("tools[0].function.parameters.properties.n.minimum", e.Param);
     }
+
+    [Theory]
+    [InlineData("Mistral-Small-3.2-24B-Instruct-2506", "mistral")]
+    [InlineData("mistralai-Mistral-Nemo-Instruct-2407", "mistral-array")]
+    [InlineData("Qwen-Qwen2.5-7B-Instruct", "hermes")]
+    [InlineData("Qwen3-Coder", "hermes")]
+    [InlineData("nvidia-Nemotron-3-Nano", "hermes")]
+    [InlineData("ibm-granite-granite-4.0", "hermes")]
+    [InlineData("deepseek-ai-DeepSeek-V3.1", "deepseek")]
+    [InlineData("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", "deepseek")]
+    [InlineData("meta-llama-Llama-3.1-8B-Instruct", "json")]
+    public void The_family_is_read_from_the_real_template(string template, string family)
+    {
+        string source = File.ReadAllText(Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", template + ".jinja"));
+        Assert.Equal(family, ToolCallSyntax.Detect(source).Name);
+    }
+
+    public static TheoryData<string, string, string, string> Families() => new()
+    {
+        // family, answer, the content it leaves, "name:arguments|…" of its calls
+        { "mistral", "Sure.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Lyon\"}[TOOL_CALLS]get_time[ARGS]{}", "Sure.", "get_weather:{\"city\":\"Lyon\"}|get_time:{}" },
+        { "mistral-array", "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Lyon\"}}, {\"name\": \"get_time\", \"arguments\": {}}]", "", "get_weather:{\"city\":\"Lyon\"}|get_time:{}" },
+        { "deepseek", "Checking.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \"Lyon\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>", "Checking.", "get_weather:{\"city\":\"Lyon\"}" },
+        { "deepseek", "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Lyon\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>", "", "get_weather:{\"city\":\"Lyon\"}" },
+        { "hermes", "<tool_call>\n<function=get_weather>\n<parameter=city>\nLyon\n</parameter>\n<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>", "", "get_weather:{\"city\":\"Lyon\",\"days\":3}" },
+        { "json", "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Lyon\"}}", "", "get_weather:{\"city\":\"Lyon\"}" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void Each_family_s_calls_are_read_in_pieces_of_every_size(string family, string answer, string content, string calls)
+    {
+        var syntax = new[] { ToolCallSyntax.Hermes, ToolCallSyntax.MistralArgs, ToolCallSyntax.MistralArray, ToolCallSyntax.DeepSeek, ToolCallSyntax.Json }.Single(s => s.Name == family);
+        for (int size = 1; size <= answer.Length; size++)
+        {
+            var result = Run(syntax, answer, size);
+            Assert.Equal(content, result.Content);
+            Assert.Equal(calls, string.Join("|", result.Calls.Select(c => $"{c.Function.Name}:{JsonNode.Parse(c.Function.Arguments!)!.ToJsonString()}")));
+            Assert.All(result.Pieces, p => Assert.DoesNotContain("TOOL_CALLS", p));
+            Assert.All(result.Pieces, p => Assert.DoesNotContain("｜", p));
+        }
+    }
+
+    [Theory]
+    [InlineData("hermes", "<tool_call>\n{\"name\":\"get_time\",\"arguments\":{\"zone\":\"CET\"}}\n</tool_call>")]
+    [InlineData("mistral", "[TOOL_CALLS]get_time[ARGS]{\"zone\":\"CET\"}")]
+    [InlineData("mistral-array", "[TOOL_CALLS][{\"name\":\"get_time\",\"arguments\":{\"zone\":\"CET\"}}]")]
+    [InlineData("deepseek", "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_time<｜tool▁sep｜>{\"zone\":\"CET\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>")]
+    [InlineData("json", "{\"name\":\"get_time\",\"arguments\":{\"zone\":\"CET\"}}")]
+    public void A_forced_call_s_grammar_allows_the_family_s_call_and_the_reader_reads_it_back(string family, string call)
+    {
+        var syntax = new[] { ToolCallSyntax.Hermes, ToolCallSyntax.MistralArgs, ToolCallSyntax.MistralArray, ToolCallSyntax.DeepSeek, ToolCallSyntax.Json }.Single(s => s.Name == family);
+        var tools = ToolSet.Parse(JsonNode.Parse("""
+            [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"], "additionalProperties": false}}}]
+            """)!.AsArray(), JsonDocument.Parse("\"required\"").RootElement, null)!;
+        var grammar = tools.ForcedCall(syntax)!;
+        var end = TokenFactory.Constraints.JsonMatcher.Start(grammar).Advance(Encoding.UTF8.GetBytes(call));
+        Assert.True(end is { MustEnd: true }, call);
+        Assert.Null(TokenFactory.Constraints.JsonMatcher.Start(grammar).Advance(Encoding.UTF8.GetBytes(call.Replace("CET", "PST"))));
+        var extractor = new ToolCallExtractor(syntax, tools);
+        var (content, calls) = extractor.Push(call);
+        var (rest, last) = extractor.Flush();
+        Assert.Equal("", content + rest);
+        var read = Assert.Single(calls.Concat(last));
+        Assert.Equal("get_time", read.Function.Name);
+        Assert.Equal("CET", (string?)JsonNode.Parse(read.Function.Arguments!)!["zone"]);
+    }
 }

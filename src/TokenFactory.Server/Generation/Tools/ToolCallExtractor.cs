@@ -85,18 +85,19 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
     private string PushMarkup(bool final)
     {
         var content = new StringBuilder();
+        foreach (string layout in syntax.Layout)
+            _buffer.Replace(layout, ""); // markup around the calls: never content
         while (true)
         {
             string text = _buffer.ToString();
             if (_inCall)
             {
-                int close = text.IndexOf(syntax.Close!, StringComparison.Ordinal);
-                if (close < 0)
-                    return content.ToString();
-                string body = text[..close];
-                _buffer.Remove(0, close + syntax.Close!.Length);
+                int consumed = CallEnd(text, out string body);
+                if (consumed < 0)
+                    return content.ToString(); // the call goes on
+                _buffer.Remove(0, consumed);
                 _inCall = false;
-                if (!TryCalls(body))
+                if (!TryBody(body))
                     content.Append(_whitespace).Append(syntax.Open).Append(body).Append(syntax.Close);
                 _whitespace = "";
                 continue;
@@ -109,12 +110,151 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
                 _inCall = true;
                 continue;
             }
-            // No call opens here; hold back what could still become one, and trailing whitespace.
-            int keep = final ? 0 : HeldBack(text, syntax.Open!);
+            // No call opens here; hold back what could still become one (or layout), and trailing whitespace.
+            int keep = final ? 0 : syntax.Layout.Append(syntax.Open!).Max(marker => HeldBack(text, marker));
             Emit(content, text[..^keep], beforeCall: false);
             _buffer.Remove(0, text.Length - keep);
             return content.ToString();
         }
+    }
+
+    /// <summary>
+    /// Where the call that <paramref name="text"/> continues ends: after its closing markup, or, in families without one,
+    /// after its JSON (behind the name and separator where there is one). −1: not yet.
+    /// </summary>
+    private int CallEnd(string text, out string body)
+    {
+        body = "";
+        if (syntax.Close is { } close)
+        {
+            int at = text.IndexOf(close, StringComparison.Ordinal);
+            if (at < 0)
+                return -1;
+            body = text[..at];
+            return at + close.Length;
+        }
+        int start = 0;
+        if (syntax.Separator is { } separator)
+        {
+            int at = text.IndexOf(separator, StringComparison.Ordinal);
+            if (at < 0)
+                return -1;
+            start = at + separator.Length;
+        }
+        int end = JsonEnd(text, start);
+        if (end == NotJson)
+            end = text.Length; // not a call after all: given back as text
+        else if (end < 0)
+            return -1;
+        body = text[..end];
+        return end;
+    }
+
+    private const int NotJson = -2;
+
+    /// <summary>The end of the JSON object or array starting at <paramref name="start"/> (after whitespace); −1 if it is not complete yet.</summary>
+    private static int JsonEnd(string text, int start)
+    {
+        int i = start;
+        while (i < text.Length && char.IsWhiteSpace(text[i]))
+            i++;
+        if (i == text.Length)
+            return -1;
+        if (text[i] is not ('{' or '['))
+            return NotJson;
+        int depth = 0;
+        bool inString = false, escaped = false;
+        for (; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (inString)
+            {
+                if (escaped)
+                    escaped = false;
+                else if (c == '\\')
+                    escaped = true;
+                else if (c == '"')
+                    inString = false;
+            }
+            else if (c == '"')
+                inString = true;
+            else if (c is '{' or '[')
+                depth++;
+            else if (c is '}' or ']' && --depth == 0)
+                return i + 1;
+        }
+        return -1;
+    }
+
+    /// <summary>One call's body in this family's shape; false when it is not a call to one of these tools.</summary>
+    private bool TryBody(string body)
+    {
+        if (syntax.Separator is { } separator)
+        {
+            int at = body.IndexOf(separator, StringComparison.Ordinal);
+            if (at < 0)
+                return false;
+            string name = body[..at].Trim(), rest = body[(at + separator.Length)..];
+            // DeepSeek R1 writes "function<sep>name" and the arguments in a json code block.
+            int fence = rest.IndexOf("```json", StringComparison.Ordinal);
+            if (fence >= 0)
+            {
+                name = rest[..fence].Trim();
+                int from = fence + "```json".Length, to = rest.IndexOf("```", from, StringComparison.Ordinal);
+                rest = to < 0 ? rest[from..] : rest[from..to];
+            }
+            return Add(NamedCall(name, rest.Trim()));
+        }
+        string trimmed = body.Trim();
+        if (trimmed.StartsWith("<function=", StringComparison.Ordinal))
+            return Add(XmlCall(trimmed));
+        return TryCalls(body);
+    }
+
+    private bool Add(ToolCall? call)
+    {
+        if (call is null)
+            return false;
+        if (tools.Parallel || _calls.Count == 0)
+            _calls.Add(call);
+        return true;
+    }
+
+    private ToolCall? NamedCall(string name, string arguments)
+    {
+        try
+        {
+            return JsonNode.Parse(arguments) is JsonObject args ? Call(new JsonObject { ["name"] = name, ["arguments"] = args }) : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Qwen3-Coder and Nemotron: <c>&lt;function=f&gt;&lt;parameter=p&gt;value&lt;/parameter&gt;…&lt;/function&gt;</c>; a value that reads as JSON is that JSON, else text.</summary>
+    private ToolCall? XmlCall(string body)
+    {
+        var function = System.Text.RegularExpressions.Regex.Match(body, @"^<function=([^>\s]+)>(.*)</function>$", System.Text.RegularExpressions.RegexOptions.Singleline);
+        if (!function.Success)
+            return null;
+        var arguments = new JsonObject();
+        foreach (System.Text.RegularExpressions.Match p in System.Text.RegularExpressions.Regex.Matches(function.Groups[2].Value,
+            @"<parameter=([^>\s]+)>\n?(.*?)\n?</parameter>", System.Text.RegularExpressions.RegexOptions.Singleline))
+        {
+            string value = p.Groups[2].Value;
+            JsonNode? parsed;
+            try
+            {
+                parsed = JsonNode.Parse(value);
+            }
+            catch (JsonException)
+            {
+                parsed = JsonValue.Create(value);
+            }
+            arguments[p.Groups[1].Value] = parsed;
+        }
+        return Call(new JsonObject { ["name"] = function.Groups[1].Value, ["arguments"] = arguments });
     }
 
     /// <summary>Content out, but a trailing whitespace run waits: after a call it is layout, before text it is content.</summary>
@@ -131,7 +271,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         _whitespace = all[end..];
     }
 
-    /// <summary>The longest end of <paramref name="text"/> that begins <paramref name="open"/>.</summary>
+    /// <summary>The longest end of <paramref name="text"/> that begins <paramref name="open"/> (markup that may be arriving).</summary>
     private static int HeldBack(string text, string open)
     {
         for (int n = Math.Min(open.Length - 1, text.Length); n > 0; n--)
@@ -155,7 +295,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         var objects = node switch
         {
             JsonObject o => [o],
-            JsonArray a when syntax.Open is null && a.Count > 0 && a.All(x => x is JsonObject) => a.Select(x => x!.AsObject()).ToList(),
+            JsonArray a when (syntax.Open is null || syntax == ToolCallSyntax.MistralArray) && a.Count > 0 && a.All(x => x is JsonObject) => a.Select(x => x!.AsObject()).ToList(),
             _ => null,
         };
         if (objects is null)
@@ -168,8 +308,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
             found.Add(call);
         }
         foreach (var call in found)
-            if (tools.Parallel || _calls.Count == 0) // parallel_tool_calls: false keeps the first call only
-                _calls.Add(call);
+            Add(call); // parallel_tool_calls: false keeps the first call only
         return true;
     }
 

@@ -1,34 +1,89 @@
 using System.Text;
+using System.Text.Json;
 using TokenFactory.Constraints;
 
 namespace TokenFactory.Server.Generation.Tools;
 
 /// <summary>
-/// How a model family writes a tool call, detected from its chat template: Hermes/Qwen's
-/// <c>&lt;tool_call&gt;{"name": …, "arguments": …}&lt;/tool_call&gt;</c>, or — for a template that names no markup — a bare
-/// JSON object (or array of them) with <c>name</c> and <c>arguments</c> (or <c>parameters</c>), the generic fallback.
+/// How a model family writes a tool call, detected from its chat template (docs/server.md has the table):
+/// <list type="bullet">
+/// <item>Hermes/Qwen/Granite/Nemotron: <c>&lt;tool_call&gt;</c> … <c>&lt;/tool_call&gt;</c> around a JSON object, or around
+/// Qwen3-Coder/Nemotron's <c>&lt;function=name&gt;&lt;parameter=p&gt;value&lt;/parameter&gt;&lt;/function&gt;</c>;</item>
+/// <item>Mistral: <c>[TOOL_CALLS]name[ARGS]{…}</c> (v11 templates), or <c>[TOOL_CALLS][{…}, …]</c> (earlier ones);</item>
+/// <item>DeepSeek: <c>&lt;｜tool▁call▁begin｜&gt;name&lt;｜tool▁sep｜&gt;{…}&lt;｜tool▁call▁end｜&gt;</c> (V3.1; R1's
+/// <c>function&lt;｜tool▁sep｜&gt;name</c> + a json code block too), inside the calls-begin/-end tokens;</item>
+/// <item>anything else (Llama 3.x among them): the whole answer is a JSON call object or an array of them.</item>
+/// </list>
 /// </summary>
 public sealed class ToolCallSyntax
 {
-    public static readonly ToolCallSyntax Hermes = new("hermes", "<tool_call>", "</tool_call>");
-    public static readonly ToolCallSyntax Json = new("json", null, null);
+    public static readonly ToolCallSyntax Hermes = new("hermes", "<tool_call>", "</tool_call>", null, []);
+    public static readonly ToolCallSyntax MistralArgs = new("mistral", "[TOOL_CALLS]", null, "[ARGS]", []);
+    public static readonly ToolCallSyntax MistralArray = new("mistral-array", "[TOOL_CALLS]", null, null, []);
+    public static readonly ToolCallSyntax DeepSeek = new("deepseek", "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>", "<｜tool▁sep｜>",
+        ["<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>"]);
+    public static readonly ToolCallSyntax Json = new("json", null, null, null, []);
 
-    private ToolCallSyntax(string name, string? open, string? close)
+    private ToolCallSyntax(string name, string? open, string? close, string? separator, string[] layout)
     {
         Name = name;
         Open = open;
         Close = close;
+        Separator = separator;
+        Layout = layout;
     }
 
     public string Name { get; }
-    /// <summary>The markup around each call (null: the answer itself is the JSON).</summary>
+    /// <summary>What opens each call (null: the answer itself is the JSON).</summary>
     public string? Open { get; }
+    /// <summary>What closes each call; null when the call ends where its JSON value does.</summary>
     public string? Close { get; }
+    /// <summary>Between the function's name and its arguments (the name is then not inside the JSON).</summary>
+    public string? Separator { get; }
+    /// <summary>Markup around the calls that is neither content nor a call (dropped).</summary>
+    public IReadOnlyList<string> Layout { get; }
 
-    public static ToolCallSyntax Detect(string templateSource) => templateSource.Contains("<tool_call>", StringComparison.Ordinal) ? Hermes : Json;
+    /// <summary>
+    /// The text of <paramref name="token"/> when it is one of this family's markers and a control token (Mistral's
+    /// <c>[TOOL_CALLS]</c>, DeepSeek's tool tokens): decoded output leaves control tokens out, so the reader adds them back.
+    /// </summary>
+    public string MarkerOf(Tokenization.ITokenizer tokenizer, int token)
+    {
+        if (token < 0 || token >= tokenizer.VocabSize || tokenizer.TokenBytes(token, special: false).Length > 0)
+            return "";
+        string text = tokenizer.TokenPiece(token, special: true);
+        return text == Open || text == Close || text == Separator || Layout.Contains(text) ? text : "";
+    }
 
-    /// <summary>A forced call's grammar: the markup (with the line breaks Hermes templates show) around the call object.</summary>
-    public SchemaNode Wrap(SchemaNode call) => Open is null
-        ? call
-        : new WrappedNode(Encoding.UTF8.GetBytes(Open + "\n"), call, Encoding.UTF8.GetBytes("\n" + Close));
+    public static ToolCallSyntax Detect(string template) =>
+        template.Contains("<tool_call>", StringComparison.Ordinal) ? Hermes
+        : template.Contains("[TOOL_CALLS]", StringComparison.Ordinal) ? (template.Contains("[ARGS]", StringComparison.Ordinal) ? MistralArgs : MistralArray)
+        : template.Contains("tool▁call▁begin", StringComparison.Ordinal) ? DeepSeek
+        : Json;
+
+    /// <summary>A forced call's grammar: one call to one of <paramref name="functions"/>, in this family's markup.</summary>
+    public SchemaNode Forced(IReadOnlyList<(string Name, SchemaNode Arguments)> functions)
+    {
+        var calls = functions.Select(SchemaNode (f) => Separator is not null
+            ? new WrappedNode(Bytes(Prefix() + f.Name + Separator), f.Arguments, Bytes(Suffix()))
+            : CallObject(f.Name, f.Arguments)).ToList();
+        SchemaNode call = calls.Count == 1 ? calls[0] : new AnyOfNode(calls);
+        if (Separator is not null)
+            return call;
+        if (this == MistralArray)
+            return new WrappedNode(Bytes(Open!), new ArrayNode(call, 1, 1), []);
+        return Open is null ? call : new WrappedNode(Bytes(Open + "\n"), call, Bytes("\n" + Close));
+    }
+
+    private string Prefix() => (Layout.Count > 0 ? Layout[0] : "") + Open;
+
+    private string Suffix() => Close + (Layout.Count > 1 ? Layout[1] : "");
+
+    private static ObjectNode CallObject(string name, SchemaNode arguments) => new(
+    [
+        new ObjectProperty("name", "\"name\""u8.ToArray(), new LiteralNode([Encoding.UTF8.GetBytes(JsonSerializer.Serialize(name))]), Required: true),
+        new ObjectProperty("arguments", "\"arguments\""u8.ToArray(), arguments, Required: true),
+    ], SchemaNode.Any);
+
+    private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
 }

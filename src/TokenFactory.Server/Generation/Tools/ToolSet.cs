@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using TokenFactory.Constraints;
@@ -108,7 +107,7 @@ public sealed class ToolSet
     {
         if (Mode is not (ToolChoiceMode.Required or ToolChoiceMode.Named))
             return null;
-        var choices = new List<SchemaNode>();
+        var choices = new List<(string, SchemaNode)>();
         for (int i = 0; i < Functions.Count; i++)
         {
             var f = Functions[i];
@@ -123,13 +122,8 @@ public sealed class ToolSet
             {
                 throw OpenAiException.Invalid(e.Message, $"tools[{i}].function.parameters" + (e.Path.Length > 0 ? "." + e.Path : ""), "unsupported_schema");
             }
-            choices.Add(new ObjectNode(
-            [
-                new ObjectProperty("name", "\"name\""u8.ToArray(), new LiteralNode([Encoding.UTF8.GetBytes(JsonSerializer.Serialize(f.Name))]), Required: true),
-                new ObjectProperty("arguments", "\"arguments\""u8.ToArray(), arguments, Required: true),
-            ], SchemaNode.Any));
+            choices.Add((f.Name, arguments));
         }
-        SchemaNode call = choices.Count == 1 ? choices[0] : new AnyOfNode(choices);
-        return syntax.Wrap(call);
+        return syntax.Forced(choices);
     }
 }
