@@ -36,6 +36,35 @@ public sealed class NodeClientTests(StoriesServerFixture fixture)
         Assert.StartsWith("6.", (string)result["openai_version"]!);
     }
 
+    [Fact]
+    public async Task Openai_npm_package_gets_forced_tool_calls_whole_and_streamed_and_schema_valid_json()
+    {
+        var install = await RunAsync("bash", [Path.Combine(ToolDir, "install.sh")], TimeSpan.FromMinutes(5));
+        Assert.True(install.ExitCode == 0, $"tools/openai-node/install.sh failed:\n{install.Output}");
+        // stories260K under Qwen2.5's template: a model that never saw a tool or JSON, held to both by the grammar.
+        await using var server = await ServerInstance.StartAsync(new()
+        {
+            ["TokenFactory:ChatTemplateFile"] = Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", "Qwen-Qwen2.5-7B-Instruct.jinja"),
+            ["TokenFactory:ContextLength"] = "2048",
+        });
+        var run = await RunAsync("node", [Path.Combine(ToolDir, "agent.mjs"), "--base-url", server.OpenAiEndpoint.ToString(), "--model", ServerInstance.ModelName],
+            TimeSpan.FromMinutes(3));
+        Assert.True(run.ExitCode == 0, run.Output);
+        var result = JsonNode.Parse(run.Output.Trim().Split('\n')[^1])!;
+        foreach (string way in new[] { "whole", "streamed" })
+        {
+            var call = result[way]!;
+            Assert.Equal("tool_calls", (string?)call["finish_reason"]);
+            Assert.Null(call["content"]);
+            Assert.Equal("get_time", (string?)call["name"]);
+            Assert.StartsWith("call_", (string?)call["id"]);
+            Assert.Contains((string?)call["arguments"]!["zone"], new[] { "UTC", "CET" });
+        }
+        Assert.Equal("stop", (string?)result["structured"]!["finish_reason"]);
+        Assert.Contains((string?)result["structured"]!["value"]!["kind"], new[] { "cat", "dog" });
+        Assert.Equal(System.Text.Json.JsonValueKind.Number, result["structured"]!["value"]!["age"]!.GetValueKind());
+    }
+
     private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] args, TimeSpan timeout)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
