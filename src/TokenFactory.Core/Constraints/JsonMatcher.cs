@@ -44,6 +44,7 @@ public sealed class JsonMatcher
             }
             if (next.Count == 0)
                 return null;
+            Deduplicate(next);
             (current, next) = (next, current);
         }
         (t_current, t_next) = (current, next);
@@ -51,6 +52,22 @@ public sealed class JsonMatcher
     }
 
     [ThreadStatic] private static List<JsonFrame>? t_current, t_next;
+
+    /// <summary>Overlapping anyOf choices resume the same parent frame: keep one of each, or the count doubles per value.</summary>
+    private static void Deduplicate(List<JsonFrame> frames)
+    {
+        for (int i = frames.Count - 1; i > 0; i--)
+        {
+            for (int j = 0; j < i; j++)
+            {
+                if (ReferenceEquals(frames[i], frames[j]))
+                {
+                    frames.RemoveAt(i);
+                    break;
+                }
+            }
+        }
+    }
 
     internal JsonMatcher? Step(byte b) => Advance(new ReadOnlySpan<byte>(in b));
 

@@ -51,7 +51,32 @@ public static class JsonSchemaCompiler
             else
                 throw new UnsupportedSchemaException(path, $"'$ref' '{target}' names no schema in $defs or definitions.");
         }
+        foreach (var (node, path, target) in refs)
+        {
+            if (ReachesItself(node, node, []))
+                throw new UnsupportedSchemaException(path, $"'$ref' '{target}' refers back to itself before any value is read: no JSON could ever match it.");
+        }
         return root;
+    }
+
+    /// <summary>Whether <paramref name="goal"/> is reached from <paramref name="node"/> without reading a byte (through $ref and anyOf).</summary>
+    private static bool ReachesItself(SchemaNode node, RefNode goal, HashSet<SchemaNode> seen)
+    {
+        var next = node switch
+        {
+            RefNode r => [r.Resolved],
+            AnyOfNode a => a.Choices,
+            WrappedNode { Prefix.Length: 0 } w => [w.Inner],
+            _ => (IReadOnlyList<SchemaNode>)[],
+        };
+        foreach (var n in next)
+        {
+            if (ReferenceEquals(n, goal) || (n is RefNode r && ReferenceEquals(r.Target, goal.Target) && !ReferenceEquals(node, goal)))
+                return true;
+            if (seen.Add(n) && ReachesItself(n, goal, seen))
+                return true;
+        }
+        return false;
     }
 
     private static RefNode Slot(Dictionary<string, RefNode> defs, string name) =>
@@ -79,16 +104,12 @@ public static class JsonSchemaCompiler
             refs.Add((node, Join(path, "$ref"), reference.GetString() ?? ""));
             return node;
         }
-        if (s.TryGetProperty("const", out var constant))
-            return new LiteralNode([Compact(constant)]);
-        if (s.TryGetProperty("enum", out var values))
-        {
-            if (values.ValueKind != JsonValueKind.Array || values.GetArrayLength() == 0)
-                throw new UnsupportedSchemaException(Join(path, "enum"), $"'enum'{At(path)} must be a non-empty array.");
-            return new LiteralNode([.. values.EnumerateArray().Select(Compact)]);
-        }
+        if (s.TryGetProperty("const", out var constant) || s.TryGetProperty("enum", out _))
+            return Literals(s, path);
         if (s.TryGetProperty("anyOf", out var anyOf))
         {
+            if (seen.FirstOrDefault(k => !Annotations.Contains(k) && k is not ("anyOf" or "$defs" or "definitions")) is { } beside)
+                throw new UnsupportedSchemaException(Join(path, beside), $"'{beside}' beside 'anyOf'{At(path)} is not supported: move it into each choice.");
             if (anyOf.ValueKind != JsonValueKind.Array || anyOf.GetArrayLength() == 0)
                 throw new UnsupportedSchemaException(Join(path, "anyOf"), $"'anyOf'{At(path)} must be a non-empty array.");
             return new AnyOfNode([.. anyOf.EnumerateArray().Select((a, i) => Node(a, $"{Join(path, "anyOf")}[{i}]", defs, refs))]);
@@ -103,6 +124,45 @@ public static class JsonSchemaCompiler
             return new AnyOfNode([.. type.EnumerateArray().Select(t => Typed(t.GetString() ?? "", s, path, defs, refs))]);
         throw new UnsupportedSchemaException(Join(path, "type"), $"'type'{At(path)} must be a type name or a list of them.");
     }
+
+    /// <summary>
+    /// <c>enum</c> or <c>const</c>, with a <c>type</c> beside it kept as the filter it is (values of another type are
+    /// dropped); any other keyword beside them is refused.
+    /// </summary>
+    private static LiteralNode Literals(JsonElement s, string path)
+    {
+        string word = s.TryGetProperty("const", out _) ? "const" : "enum";
+        List<JsonElement> values;
+        if (word == "const")
+            values = [s.GetProperty("const")];
+        else if (s.GetProperty("enum") is { ValueKind: JsonValueKind.Array } list && list.GetArrayLength() > 0)
+            values = [.. list.EnumerateArray()];
+        else
+            throw new UnsupportedSchemaException(Join(path, "enum"), $"'enum'{At(path)} must be a non-empty array.");
+        foreach (var p in s.EnumerateObject())
+        {
+            if (!Annotations.Contains(p.Name) && p.Name is not ("type" or "$defs" or "definitions") && p.Name != word)
+                throw new UnsupportedSchemaException(Join(path, p.Name), $"'{p.Name}' beside '{word}'{At(path)} is not supported.");
+        }
+        if (s.TryGetProperty("type", out var type))
+        {
+            var types = type.ValueKind == JsonValueKind.Array ? type.EnumerateArray().Select(t => t.GetString()).ToHashSet() : [type.GetString()];
+            values = [.. values.Where(v => types.Contains(TypeOf(v)) || (TypeOf(v) == "integer" && types.Contains("number")))];
+        }
+        if (values.Count == 0)
+            throw new UnsupportedSchemaException(Join(path, word), $"'{word}'{At(path)} leaves no value (none of them has the 'type' beside it).");
+        return new LiteralNode([.. values.Select(Compact)]);
+    }
+
+    private static string TypeOf(JsonElement v) => v.ValueKind switch
+    {
+        JsonValueKind.String => "string",
+        JsonValueKind.Number => v.TryGetInt64(out _) ? "integer" : "number",
+        JsonValueKind.True or JsonValueKind.False => "boolean",
+        JsonValueKind.Null => "null",
+        JsonValueKind.Array => "array",
+        _ => "object",
+    };
 
     private static readonly HashSet<string> Handled =
         ["type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum", "const", "anyOf", "$ref", "$defs", "definitions"];
@@ -145,7 +205,7 @@ public static class JsonSchemaCompiler
             if (props.ValueKind != JsonValueKind.Object)
                 throw new UnsupportedSchemaException(Join(path, "properties"), $"'properties'{At(path)} must be an object.");
             foreach (var p in props.EnumerateObject())
-                properties.Add(new ObjectProperty(p.Name, Encoding.UTF8.GetBytes(JsonSerializer.Serialize(p.Name)),
+                properties.Add(new ObjectProperty(p.Name, Encoding.UTF8.GetBytes(JsonSerializer.Serialize(p.Name, Minimal)),
                     Node(p.Value, Join(Join(path, "properties"), p.Name), defs, refs), required.Contains(p.Name)));
         }
         foreach (string name in required)
@@ -153,6 +213,8 @@ public static class JsonSchemaCompiler
             if (properties.Count > 0 && !properties.Any(p => p.Name == name))
                 throw new UnsupportedSchemaException(Join(path, "required"), $"'required'{At(path)} names '{name}', which is not in 'properties'.");
         }
+        if (properties.Count == 0 && required.Count > 0)
+            throw new UnsupportedSchemaException(Join(path, "required"), $"'required'{At(path)} needs 'properties' that declare those keys.");
         SchemaNode additional = SchemaNode.Any;
         if (s.TryGetProperty("additionalProperties", out var extra))
         {
@@ -190,7 +252,13 @@ public static class JsonSchemaCompiler
         return n;
     }
 
-    private static byte[] Compact(JsonElement value) => JsonSerializer.SerializeToUtf8Bytes(value);
+    /// <summary>
+    /// Escaping only what JSON requires (quote, backslash, control characters): a model writes "café" and "C++" as
+    /// they are, and the texts it must match should be spelled that way.
+    /// </summary>
+    internal static readonly JsonSerializerOptions Minimal = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static byte[] Compact(JsonElement value) => JsonSerializer.SerializeToUtf8Bytes(value, Minimal);
 
     private static string Join(string path, string word) => path.Length == 0 ? word : path + "." + word;
 

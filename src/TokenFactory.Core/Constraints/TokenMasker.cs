@@ -31,7 +31,8 @@ public sealed class TokenMasker
             _plainFrom[id] = PlainFrom(_pieces[id]);
         }
         _endOfGeneration = [.. Enumerable.Range(0, n).Where(tokenizer.IsEndOfGeneration)];
-        _sorted = [.. Enumerable.Range(0, n).Where(id => _pieces[id].Length > 0).Order(Comparer<int>.Create((a, b) => _pieces[a].AsSpan().SequenceCompareTo(_pieces[b])))];
+        // End tokens are allowed by the matcher's CanEnd alone, never as the text some vocabularies give them.
+        _sorted = [.. Enumerable.Range(0, n).Where(id => _pieces[id].Length > 0 && !tokenizer.IsEndOfGeneration(id)).Order(Comparer<int>.Create((a, b) => _pieces[a].AsSpan().SequenceCompareTo(_pieces[b])))];
     }
 
     /// <summary>The masker of this tokenizer (built on first use, then shared).</summary>
@@ -42,12 +43,14 @@ public sealed class TokenMasker
     {
         if (_tokenizer.IsEndOfGeneration(token))
             return matcher.CanEnd ? matcher : null;
+        if (matcher.MustEnd)
+            return null;
         var piece = (uint)token < (uint)_pieces.Length ? _pieces[token] : [];
         return piece.Length == 0 ? null : matcher.Advance(piece);
     }
 
-    /// <summary>Sets every token <paramref name="matcher"/> does not allow to −∞ in <paramref name="logits"/>.</summary>
-    public void Mask(JsonMatcher matcher, Span<float> logits)
+    /// <summary>Sets every token <paramref name="matcher"/> does not allow to −∞ in <paramref name="logits"/>; returns how many are allowed.</summary>
+    public int Mask(JsonMatcher matcher, Span<float> logits)
     {
         var allowed = System.Buffers.ArrayPool<bool>.Shared.Rent(_pieces.Length);
         try
@@ -57,13 +60,16 @@ public sealed class TokenMasker
             if (matcher.CanEnd)
                 foreach (int id in _endOfGeneration)
                     allowed[id] = true;
-            int known = Math.Min(logits.Length, _pieces.Length);
+            int known = Math.Min(logits.Length, _pieces.Length), count = 0;
             for (int id = 0; id < known; id++)
             {
                 if (!allowed[id])
                     logits[id] = float.NegativeInfinity;
+                else
+                    count++;
             }
             logits[known..].Fill(float.NegativeInfinity); // rows beyond the vocabulary (padded outputs) are never text
+            return count;
         }
         finally
         {

@@ -57,7 +57,12 @@ internal static class ChatCompletionsEndpoint
         var tokens = ChatPrompt.Tokenize(engine.Tokenizer, prompt);
         var requests = GenerationPlanner.Build(plan, tokens, engine, options.Value, ChatPrompt.TemplateStops(engine), logprobs, echoLogprobs: false, "messages");
         if (schema is not null)
-            requests = [.. requests.Select(r => r with { OutputSchema = schema })];
+        {
+            // A stop string could end the JSON mid-value; the grammar decides where the answer ends.
+            if (plan.Stop.Count > 0)
+                throw OpenAiException.Invalid("'stop' cannot be combined with structured output or a forced tool call: the answer ends where its JSON does.", "stop");
+            requests = [.. requests.Select(r => r with { OutputSchema = schema, Stop = [] })];
+        }
 
         bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt);
         var info = new ResponseInfo(
@@ -137,7 +142,7 @@ internal static class ChatCompletionsEndpoint
             List<ToolCall>? calls = null;
             if (info.NewExtractor?.Invoke() is { } extractor)
             {
-                content = extractor.Push(content).Content + extractor.Flush().Content;
+                content = extractor.Push(content).Content + extractor.Flush(cut: final.FinishReason == Engine.FinishReason.Length).Content;
                 calls = extractor.Calls.Count > 0 ? [.. extractor.Calls] : null;
             }
             choices.Add(new ChatChoice
@@ -207,7 +212,7 @@ internal static class ChatCompletionsEndpoint
             if (update.Final is { } final)
             {
                 var rest = choiceSplitter?.Flush() ?? ("", "");
-                await WriteAsync(sse, info, e.Index, rest, extractor, null, end: true);
+                await WriteAsync(sse, info, e.Index, rest, extractor, null, end: true, cut: final.FinishReason == Engine.FinishReason.Length);
                 finals.Add(final);
                 completion += final.CompletionTokens;
                 await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta(), finish: FinishReason(final, extractor is { Calls.Count: > 0 })), OpenAiJson.Default.ChatCompletionChunk);
@@ -236,7 +241,7 @@ internal static class ChatCompletionsEndpoint
     /// pending (part of a character, of a possible stop string, of a &lt;think&gt; tag or of a call's markup).
     /// </summary>
     private static async Task WriteAsync(SseWriter sse, ResponseInfo info, int index, (string Reasoning, string Content) piece,
-        Generation.Tools.ToolCallExtractor? extractor, ChatTokenLogprob? lp, bool end)
+        Generation.Tools.ToolCallExtractor? extractor, ChatTokenLogprob? lp, bool end, bool cut = false)
     {
         List<ToolCall> calls = [];
         if (extractor is not null)
@@ -245,7 +250,7 @@ internal static class ChatCompletionsEndpoint
             calls.AddRange(found);
             if (end)
             {
-                var (rest, last) = extractor.Flush();
+                var (rest, last) = extractor.Flush(cut);
                 content += rest;
                 calls.AddRange(last);
             }

@@ -30,6 +30,8 @@ public sealed class StructuredOutputPropertyTests
         for (int round = 0; round < 80; round++)
         {
             var schemaJson = RandomSchema(random, depth: 0);
+            if (round % 4 == 3) // through a $ref, as schemas with $defs are written
+                schemaJson = new JsonObject { ["$ref"] = "#/$defs/root", ["$defs"] = new JsonObject { ["root"] = schemaJson } };
             var schema = JsonSchemaCompiler.Compile(JsonDocument.Parse(schemaJson.ToJsonString()).RootElement);
             var state = JsonMatcher.Start(schema);
             var text = new List<byte>();
@@ -69,7 +71,7 @@ public sealed class StructuredOutputPropertyTests
 
     private static JsonObject RandomSchema(Random random, int depth)
     {
-        int kind = random.Next(depth >= 2 ? 7 : 10);
+        int kind = random.Next(depth >= 2 ? 7 : 11);
         return kind switch
         {
             0 => new JsonObject { ["type"] = "string" },
@@ -81,6 +83,7 @@ public sealed class StructuredOutputPropertyTests
             6 => new JsonObject { ["const"] = "fixed" },
             7 => Array(random, depth),
             8 => new JsonObject { ["anyOf"] = new JsonArray(RandomSchema(random, depth + 1), RandomSchema(random, depth + 1)) },
+            9 => new JsonObject { ["type"] = "object", ["additionalProperties"] = RandomSchema(random, depth + 1) }, // free keys
             _ => Object(random, depth),
         };
     }
@@ -141,6 +144,8 @@ public sealed class StructuredOutputPropertyTests
             case "object":
                 if (value is not JsonObject obj)
                     return "not an object";
+                if (schema["properties"] is null)
+                    return obj.Select(kv => Validate(kv.Value, schema["additionalProperties"]!.AsObject(), root)).FirstOrDefault(e => e is not null);
                 var props = schema["properties"]!.AsObject();
                 foreach (var r in schema["required"]!.AsArray())
                     if (!obj.ContainsKey((string)r!))

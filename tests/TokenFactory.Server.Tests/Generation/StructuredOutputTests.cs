@@ -81,9 +81,22 @@ public sealed class StructuredOutputTests(StoriesServerFixture fixture)
             }
         }
         Assert.Equal(3, texts.Count);
+        Assert.Equal(3, finishes.Count);
         Assert.All(finishes.Values, f => Assert.Equal("stop", f));
         foreach (var text in texts.Values)
             AssertPet(text.ToString());
+    }
+
+    [Fact]
+    public async Task A_stop_string_cannot_cut_structured_output()
+    {
+        using var response = await Server.PostJsonAsync("/v1/chat/completions", new
+        {
+            model = ServerInstance.ModelName, messages = new[] { new { role = "user", content = "JSON" } }, stop = new[] { "}" },
+            response_format = new { type = "json_object" },
+        });
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("stop", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["param"]);
     }
 
     [Fact]

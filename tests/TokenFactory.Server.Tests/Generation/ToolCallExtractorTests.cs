@@ -13,7 +13,7 @@ public sealed class ToolCallExtractorTests
         """)!.AsArray(), null, parallel)!;
 
     /// <summary>The answer fed in pieces of <paramref name="size"/> characters, as a stream delivers it.</summary>
-    private static (string Content, List<TokenFactory.Server.Contracts.ToolCall> Calls, List<string> Pieces) Run(ToolCallSyntax syntax, string answer, int size, bool parallel = true)
+    private static (string Content, List<TokenFactory.Server.Contracts.ToolCall> Calls, List<string> Pieces) Run(ToolCallSyntax syntax, string answer, int size, bool parallel = true, bool cut = false)
     {
         var extractor = new ToolCallExtractor(syntax, Tools(parallel));
         var content = new StringBuilder();
@@ -26,7 +26,7 @@ public sealed class ToolCallExtractorTests
             pieces.Add(text);
             calls.AddRange(found);
         }
-        var (rest, last) = extractor.Flush();
+        var (rest, last) = extractor.Flush(cut);
         content.Append(rest);
         pieces.Add(rest);
         calls.AddRange(last);
@@ -56,7 +56,8 @@ public sealed class ToolCallExtractorTests
     [InlineData("Plain text with a < sign and <tool> words.", "Plain text with a < sign and <tool> words.", 0)]
     [InlineData("<tool_call>{\"name\": \"launch\", \"arguments\": {}}</tool_call>", "<tool_call>{\"name\": \"launch\", \"arguments\": {}}</tool_call>", 0)] // no such tool: given back
     [InlineData("<tool_call>not json</tool_call> then text", "<tool_call>not json</tool_call> then text", 0)]
-    [InlineData("Calling.<tool_call>{\"name\": \"get_time\", \"argu", "Calling.", 0)] // cut off by the length limit: the half call is dropped
+    [InlineData("Calling.<tool_call>{\"name\": \"get_time\", \"argu", "Calling.<tool_call>{\"name\": \"get_time\", \"argu", 0)] // left open, not cut: text
+    [InlineData("<tool_call>{\"name\": \"get_time\", \"arguments\": {}}", "", 1)] // left open but whole: read
     [InlineData("<tool_call>{\"name\": \"get_time\", \"parameters\": {\"tz\": \"UTC\"}}</tool_call>", "", 1)]
     public void Hermes_text_that_is_not_a_whole_call_for_these_tools_stays_content(string answer, string content, int calls)
     {
@@ -80,6 +81,19 @@ public sealed class ToolCallExtractorTests
             var result = Run(ToolCallSyntax.Json, answer, size);
             Assert.Equal(content, result.Content);
             Assert.Equal(calls, result.Calls.Count);
+        }
+    }
+
+    [Fact]
+    public void A_call_cut_off_by_the_length_limit_is_dropped()
+    {
+        const string answer = "Calling.<tool_call>{\"name\": \"get_time\", \"argu";
+        for (int size = 1; size <= answer.Length; size++)
+        {
+            var (content, calls, pieces) = Run(ToolCallSyntax.Hermes, answer, size, cut: true);
+            Assert.Equal("Calling.", content);
+            Assert.Empty(calls);
+            Assert.All(pieces, p => Assert.DoesNotContain("<", p));
         }
     }
 

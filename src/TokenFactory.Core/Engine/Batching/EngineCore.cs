@@ -180,6 +180,8 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
             var s = p.Sequence;
             if (p.SampledToken >= 0)
                 Accept(s, p);
+            else if (s.ConstraintExhausted)
+                End(s, FinishReason.Length);
             else if (s.UncomputedCount == 0 && s.GeneratedCount >= s.Request.MaxTokens)
                 End(s, FinishReason.Length);
         }
@@ -245,7 +247,12 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
             return token;
         var masked = (_maskScratch ??= new float[_vocab]).AsSpan(0, logits.Length);
         logits.CopyTo(masked);
-        masker.Mask(s.Matcher!, masked);
+        if (masker.Mask(s.Matcher!, masked) == 0)
+        {
+            // No token of this vocabulary can spell what the grammar needs next: the answer ends as the valid prefix it is.
+            s.ConstraintExhausted = true;
+            return -1;
+        }
         return s.Sampler.Sample(masked);
     }
 
@@ -255,10 +262,18 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
     private void Accept(Sequence s, ScheduledSequence p)
     {
         int next = p.SampledToken;
+        if (s.Matcher is { } matcher)
+        {
+            // Sampling only draws allowed tokens; were one refused anyway, the answer must still never leave the grammar.
+            if (Constraints.TokenMasker.For(Tokenizer).Advance(matcher, next) is not { } advanced)
+            {
+                End(s, FinishReason.Length);
+                return;
+            }
+            s.Matcher = advanced;
+        }
         s.Tokens.Add(next);
         s.Sampler.Accept(next);
-        if (s.Matcher is { } matcher)
-            s.Matcher = Constraints.TokenMasker.For(Tokenizer).Advance(matcher, next) ?? matcher;
         s.FirstTokenTime ??= s.Clock.Elapsed;
         if (!s.Request.IgnoreEndOfGeneration && Tokenizer.IsEndOfGeneration(next))
         {

@@ -33,8 +33,8 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         return (content, _calls.GetRange(before, _calls.Count - before));
     }
 
-    /// <summary>The answer ended: whatever was held back, as content or calls.</summary>
-    public (string Content, List<ToolCall> Calls) Flush()
+    /// <summary>The answer ended (<paramref name="cut"/>: by the length limit): whatever was held back, as content or calls.</summary>
+    public (string Content, List<ToolCall> Calls) Flush(bool cut = false)
     {
         int before = _calls.Count;
         string content;
@@ -45,9 +45,17 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         else
         {
             content = PushMarkup(final: true);
-            // A call cut off before its markup closed (the length ran out) is neither content nor a call: it is dropped,
-            // and finish_reason "length" says the answer was cut. Trailing layout after calls is dropped too.
-            if (!_inCall)
+            // A call cut off by the length limit before its markup closed is neither content nor a call: it is dropped,
+            // and finish_reason "length" says so. One the model left open on its own is read if it parses, else given
+            // back as text (prose that mentions the markup). Trailing layout after calls is dropped.
+            if (_inCall && !cut)
+            {
+                string body = _buffer.ToString();
+                _inCall = false;
+                if (!TryBody(body))
+                    content += _whitespace + syntax.Open + body;
+            }
+            else if (!_inCall)
                 content += _calls.Count > 0 ? "" : _whitespace + _buffer;
         }
         _buffer.Clear();

@@ -55,7 +55,7 @@ public sealed class ToolSet
 
     private static ToolFunction Function(JsonNode? tool, string path, List<ToolFunction> seen)
     {
-        if (tool is not JsonObject t || (string?)t["type"] != "function" || t["function"] is not JsonObject f)
+        if (tool is not JsonObject t || !IsString(t["type"], "function") || t["function"] is not JsonObject f)
             throw OpenAiException.Invalid($"'{path}' must be {{\"type\": \"function\", \"function\": {{\"name\": …}}}}.", path);
         foreach (var (key, _) in t)
             if (key is not ("type" or "function"))
@@ -87,7 +87,7 @@ public sealed class ToolSet
                 var other => throw OpenAiException.Invalid($"'tool_choice' must be none, auto, required or {{\"type\": \"function\", \"function\": {{\"name\": …}}}}; got '{other}'.", "tool_choice"),
             };
         }
-        if (c.ValueKind == JsonValueKind.Object && c.TryGetProperty("type", out var type) && type.GetString() == "function"
+        if (c.ValueKind == JsonValueKind.Object && c.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "function"
             && c.TryGetProperty("function", out var f) && f.ValueKind == JsonValueKind.Object && f.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String)
         {
             string wanted = name.GetString()!;
@@ -116,7 +116,10 @@ public sealed class ToolSet
             SchemaNode arguments;
             try
             {
-                arguments = f.Parameters is { } p ? JsonSchemaCompiler.Compile(JsonDocument.Parse(p.ToJsonString()).RootElement) : SchemaNode.Any;
+                // Arguments are an object whatever the schema says: a call's readers (and OpenAI's clients) expect one.
+                arguments = f.Parameters is JsonObject { Count: > 0 } p ? JsonSchemaCompiler.Compile(JsonDocument.Parse(p.ToJsonString()).RootElement) : JsonSchemaCompiler.AnyObject;
+                if (arguments is not (ObjectNode or RefNode { Resolved: ObjectNode }))
+                    throw new UnsupportedSchemaException("type", "A function's parameters must describe an object (\"type\": \"object\") to be forced.");
             }
             catch (UnsupportedSchemaException e)
             {
@@ -126,4 +129,7 @@ public sealed class ToolSet
         }
         return syntax.Forced(choices);
     }
+
+    private static bool IsString(JsonNode? node, string value) =>
+        node is JsonValue v && v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() == value;
 }
