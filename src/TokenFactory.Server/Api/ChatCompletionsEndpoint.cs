@@ -243,26 +243,27 @@ internal static class ChatCompletionsEndpoint
     private static async Task WriteAsync(SseWriter sse, ResponseInfo info, int index, (string Reasoning, string Content) piece,
         Generation.Tools.ToolCallExtractor? extractor, ChatTokenLogprob? lp, bool end, bool cut = false)
     {
-        List<ToolCall> calls = [];
+        List<Generation.Tools.ToolCallExtractor.CallPiece> calls = [];
         if (extractor is not null)
         {
-            var (content, found) = extractor.Push(piece.Content);
-            calls.AddRange(found);
+            string content = extractor.Push(piece.Content).Content;
             if (end)
-            {
-                var (rest, last) = extractor.Flush(cut);
-                content += rest;
-                calls.AddRange(last);
-            }
+                content += extractor.Flush(cut).Content;
+            calls = extractor.TakePieces();
             piece = (piece.Reasoning, content);
         }
         if (piece.Reasoning.Length > 0 || piece.Content.Length > 0 || lp is not null)
             await sse.WriteAsync(Chunk(info, index, Delta(piece), lp is null ? null : new ChatLogprobs { Content = [lp] }), OpenAiJson.Default.ChatCompletionChunk);
-        if (calls.Count == 0)
-            return;
-        int first = extractor!.Calls.Count - calls.Count;
-        var deltas = calls.Select((c, k) => new ToolCallDelta { Index = first + k, Id = c.Id, Type = c.Type, Function = c.Function }).ToList();
-        await sse.WriteAsync(Chunk(info, index, new ChatDelta { ToolCalls = deltas }), OpenAiJson.Default.ChatCompletionChunk);
+        // OpenAI's shape: a call's first delta has its id, type and name; the arguments follow in pieces.
+        foreach (var call in calls)
+        {
+            var delta = new ToolCallDelta
+            {
+                Index = call.Index, Id = call.Id, Type = call.Id is null ? null : "function",
+                Function = new ToolCallFunction { Name = call.Name, Arguments = call.Arguments },
+            };
+            await sse.WriteAsync(Chunk(info, index, new ChatDelta { ToolCalls = [delta] }), OpenAiJson.Default.ChatCompletionChunk);
+        }
     }
 
     /// <summary>A content delta, with <c>reasoning_content</c> only when there is thinking in it.</summary>

@@ -18,19 +18,29 @@ public sealed class ToolCallExtractorTests
         var extractor = new ToolCallExtractor(syntax, Tools(parallel));
         var content = new StringBuilder();
         var pieces = new List<string>();
-        var calls = new List<TokenFactory.Server.Contracts.ToolCall>();
+        var streamed = new List<ToolCallExtractor.CallPiece>();
         for (int i = 0; i < answer.Length; i += size)
         {
-            var (text, found) = extractor.Push(answer.Substring(i, Math.Min(size, answer.Length - i)));
+            var (text, _) = extractor.Push(answer.Substring(i, Math.Min(size, answer.Length - i)));
             content.Append(text);
             pieces.Add(text);
-            calls.AddRange(found);
+            streamed.AddRange(extractor.TakePieces());
         }
-        var (rest, last) = extractor.Flush(cut);
+        var (rest, _) = extractor.Flush(cut);
         content.Append(rest);
         pieces.Add(rest);
-        calls.AddRange(last);
-        Assert.Equal(extractor.Calls.Select(c => c.Id), calls.Select(c => c.Id)); // each call reported once, in order
+        streamed.AddRange(extractor.TakePieces());
+        var calls = extractor.Calls.ToList();
+        // What a stream client reassembles equals the calls: per index, one first piece with id and name, then arguments.
+        Assert.Equal(calls.Count, streamed.Select(p => p.Index).Distinct().Count());
+        for (int index = 0; index < calls.Count; index++)
+        {
+            var of = streamed.Where(p => p.Index == index).ToList();
+            Assert.Equal(calls[index].Id, of[0].Id);
+            Assert.Equal(calls[index].Function.Name, of[0].Name);
+            Assert.All(of.Skip(1), p => Assert.Null(p.Id ?? p.Name));
+            Assert.Equal(calls[index].Function.Arguments, string.Concat(of.Select(p => p.Arguments)));
+        }
         return (content.ToString(), calls, pieces);
     }
 
@@ -95,6 +105,24 @@ public sealed class ToolCallExtractorTests
             Assert.Empty(calls);
             Assert.All(pieces, p => Assert.DoesNotContain("<", p));
         }
+    }
+
+    [Fact]
+    public void Arguments_stream_in_pieces_as_they_are_generated()
+    {
+        var extractor = new ToolCallExtractor(ToolCallSyntax.Hermes, Tools());
+        var pieces = new List<ToolCallExtractor.CallPiece>();
+        foreach (var chunk in TwoCalls.Chunk(4))
+        {
+            extractor.Push(new string(chunk));
+            pieces.AddRange(extractor.TakePieces());
+        }
+        extractor.Flush();
+        pieces.AddRange(extractor.TakePieces());
+        var weather = pieces.Where(p => p.Index == 0).ToList();
+        Assert.Equal("get_weather", weather[0].Name);
+        Assert.True(weather.Count > 5, $"arguments went out in {weather.Count - 1} pieces, not whole"); // {"city": "Paris", "days": 2} in 4-character chunks
+        Assert.Equal("{\"city\": \"Paris\", \"days\": 2}", string.Concat(weather.Select(p => p.Arguments)));
     }
 
     [Fact]

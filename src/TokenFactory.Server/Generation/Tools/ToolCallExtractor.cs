@@ -24,6 +24,31 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
     /// <summary>The calls found so far.</summary>
     public IReadOnlyList<ToolCall> Calls => _calls;
 
+    /// <summary>A piece of a call for a stream: the first of each call has its id and name; arguments come in pieces.</summary>
+    public sealed record CallPiece(int Index, string? Id, string? Name, string Arguments);
+
+    private readonly List<CallPiece> _pieces = [];
+
+    /// <summary>A call whose arguments are being streamed as they arrive: where they start in the buffer, how much went out.</summary>
+    private sealed class StreamedCall(int index, string id, string name, int argumentsStart)
+    {
+        public int Index { get; } = index;
+        public string Id { get; } = id;
+        public string Name { get; } = name;
+        public int ArgumentsStart { get; } = argumentsStart;
+        public int Sent { get; set; }
+    }
+
+    private StreamedCall? _streamed;
+
+    /// <summary>The call pieces made since the last call (for a stream's tool_calls deltas).</summary>
+    public List<CallPiece> TakePieces()
+    {
+        var pieces = new List<CallPiece>(_pieces);
+        _pieces.Clear();
+        return pieces;
+    }
+
     /// <summary>Reads <paramref name="text"/>; returns the content now safe to show and the calls it completed.</summary>
     public (string Content, List<ToolCall> Calls) Push(string text)
     {
@@ -48,7 +73,14 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
             // A call cut off by the length limit before its markup closed is neither content nor a call: it is dropped,
             // and finish_reason "length" says so. One the model left open on its own is read if it parses, else given
             // back as text (prose that mentions the markup). Trailing layout after calls is dropped.
-            if (_inCall && !cut)
+            if (_inCall && _streamed is not null)
+            {
+                // Its name and part of its arguments already went out: it stays a call, with the arguments it got.
+                StreamArguments(_buffer.ToString(), final: true);
+                _streamed = null;
+                _inCall = false;
+            }
+            else if (_inCall && !cut)
             {
                 string body = _buffer.ToString();
                 _inCall = false;
@@ -100,12 +132,17 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
             string text = _buffer.ToString();
             if (_inCall)
             {
+                _streamed ??= StartStreaming(text);
                 int consumed = CallEnd(text, out string body);
+                if (_streamed is not null)
+                    StreamArguments(text, final: consumed >= 0);
                 if (consumed < 0)
                     return content.ToString(); // the call goes on
                 _buffer.Remove(0, consumed);
                 _inCall = false;
-                if (!TryBody(body))
+                if (_streamed is not null)
+                    _streamed = null; // already a call: its pieces went out as they came
+                else if (!TryBody(body))
                     content.Append(_whitespace).Append(syntax.Open).Append(body).Append(syntax.Close);
                 _whitespace = "";
                 continue;
@@ -224,9 +261,73 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         if (call is null)
             return false;
         if (tools.Parallel || _calls.Count == 0)
+        {
+            _pieces.Add(new CallPiece(_calls.Count, call.Id, call.Function.Name, call.Function.Arguments ?? "{}"));
             _calls.Add(call);
+        }
         return true;
     }
+
+    private static readonly System.Text.RegularExpressions.Regex HermesHead =
+        new(@"^\s*\{\s*""name""\s*:\s*""([^""\\]+)""\s*,\s*""(?:arguments|parameters)""\s*:\s*(?=\{)", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// A call whose arguments can go out as they are generated: once its function (one of these tools) is known and its
+    /// arguments object has begun. Hermes JSON bodies with the name first, and the families that put the name before a
+    /// separator; other shapes (XML bodies, arrays, R1's code blocks) go out whole when complete.
+    /// </summary>
+    private StreamedCall? StartStreaming(string text)
+    {
+        if (!tools.Parallel && _calls.Count > 0)
+            return null;
+        string? name;
+        int start;
+        if (syntax.Separator is { } separator)
+        {
+            int at = text.IndexOf(separator, StringComparison.Ordinal);
+            if (at < 0)
+                return null;
+            name = text[..at].Trim();
+            start = at + separator.Length;
+            while (start < text.Length && char.IsWhiteSpace(text[start]))
+                start++;
+            if (start >= text.Length || text[start] != '{')
+                return null;
+        }
+        else if (syntax.Close is not null && HermesHead.Match(text) is { Success: true } head)
+        {
+            name = head.Groups[1].Value;
+            start = head.Index + head.Length;
+        }
+        else
+            return null;
+        if (!tools.Functions.Any(f => f.Name == name))
+            return null;
+        var call = new StreamedCall(_calls.Count, "call_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), name, start);
+        _pieces.Add(new CallPiece(call.Index, call.Id, call.Name, ""));
+        _calls.Add(new ToolCall { Id = call.Id, Function = new ToolCallFunction { Name = name, Arguments = "" } });
+        return call;
+    }
+
+    /// <summary>Sends the arguments' text that arrived since last time (all of it belongs to them while their object is open).</summary>
+    private void StreamArguments(string text, bool final)
+    {
+        var call = _streamed!;
+        int end = JsonEnd(text, call.ArgumentsStart);
+        int available = end >= 0 ? end : final ? CallBodyEnd(text) : text.Length;
+        if (available - call.ArgumentsStart > call.Sent)
+        {
+            string piece = text[(call.ArgumentsStart + call.Sent)..available];
+            call.Sent += piece.Length;
+            _pieces.Add(new CallPiece(call.Index, null, null, piece));
+            var known = _calls[call.Index];
+            _calls[call.Index] = new ToolCall { Id = known.Id, Function = new ToolCallFunction { Name = known.Function.Name, Arguments = known.Function.Arguments + piece } };
+        }
+    }
+
+    /// <summary>Where the call's body ends in <paramref name="text"/>: at its closing markup, or the end of what there is.</summary>
+    private int CallBodyEnd(string text) =>
+        syntax.Close is { } close && text.IndexOf(close, StringComparison.Ordinal) is >= 0 and var at ? at : text.Length;
 
     private ToolCall? NamedCall(string name, string arguments)
     {
