@@ -28,21 +28,24 @@ internal static class GenerationPlans
         string model = ResolveModel(request.Model, replicas);
         CallerFeature.CheckModel(context, model);
         UnsupportedParameters.Check(request, serviceTiers: true);
-        _ = ResponseFormat.Parse(request.ResponseFormat); // a schema the replicas would refuse is refused here, before it queues
+        // A schema or tool list the replicas would refuse is refused here, before it queues.
+        _ = ResponseFormat.Parse(request.ResponseFormat);
+        var tools = Server.Generation.Tools.ToolSet.Parse(request.Tools, request.ToolChoice, request.ParallelToolCalls);
         int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
         var plan = GenerationPlanner.Validate(request, maxTokens, request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
         var messages = ChatPrompt.Normalize(request.Messages);
         PromptShape shape;
         if (tokenizers.For(model) is { } entry)
         {
-            string prompt = ChatPrompt.Render(entry.Template, messages, tools: null, addGenerationPrompt: true, request.ChatTemplateKwargs);
+            // The tools are part of the prompt (templates put them first): without them the prefix hashes would not match the replica's.
+            string prompt = ChatPrompt.Render(entry.Template, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs);
             var tokens = ChatPrompt.Tokenize(entry.Tokenizer, prompt);
             shape = PromptShape.FromTokens(tokens, tokens.Length);
         }
         else
         {
             // All the text a template may render: each message as sent (content parts, tool calls, names).
-            shape = PromptShape.FromText(string.Concat(messages.Select(m => m?.ToJsonString())), messages.Count);
+            shape = PromptShape.FromText(string.Concat(messages.Select(m => m?.ToJsonString())) + (tools is null ? "" : request.Tools!.ToJsonString()), messages.Count);
         }
         var work = Plan(context, model, "/v1/chat/completions", "chatcmpl-", raw, request, plan, shape, sequences: plan.N, "messages",
             replicas, dispatcher, classes, time, options.Value, started);
