@@ -219,6 +219,10 @@ public abstract class LedgerStoreTests : IAsyncLifetime
     {
         var (team, key) = await NewKeyAsync();
         await Store.CreateBudgetAsync(NewBudget(BudgetScope.Team, team.Id, BudgetUnit.Tokens, 10_000));
+        // This floor sweeps every instance in the database, other test runs' live servers included: its clock runs two
+        // months behind the wall clock, so theirs (heartbeats at the wall clock) never look gone to it. Its reservations
+        // expire a day after the wall clock, so no migration drops them meanwhile.
+        var Now = LedgerStoreTests.Now.AddDays(-75);
         var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Now);
         var options = new TokenFactory.Floor.FloorOptions();
         using var floor = new TokenFactory.Floor.FloorService(Store, options, clock);
@@ -243,7 +247,10 @@ public abstract class LedgerStoreTests : IAsyncLifetime
         foreach (var instance in gone.Concat(alive))
         {
             await Store.RegisterInstanceAsync(instance);
-            await Store.TryReserveAsync(Reserve(key, 100) with { InstanceId = instance.Id, RequestId = "chatcmpl-" + instance.Id, Model = "a", Endpoint = "/v1/chat/completions" }, Now);
+            await Store.TryReserveAsync(Reserve(key, 100, at: Now) with
+            {
+                InstanceId = instance.Id, RequestId = "chatcmpl-" + instance.Id, Model = "a", Endpoint = "/v1/chat/completions", ExpiresAt = DateTimeOffset.UtcNow.AddDays(1),
+            }, Now);
         }
         Assert.Equal(500, Assert.Single(await Store.BudgetStatusAsync(Now, key.Id, team.Id)).Reserved);
 

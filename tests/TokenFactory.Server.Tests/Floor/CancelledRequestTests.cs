@@ -24,11 +24,16 @@ public sealed class CancelledRequestTests
 
         var ledger = await WaitForLedgerAsync(server.Floor.Store, clients);
         await server.WaitForIdleAsync();
-        Assert.All(ledger, e => Assert.Equal(499, e.Status));
-        Assert.All(ledger, e => Assert.InRange(e.CompletionTokens, 1, maxTokens - 1));
+        // A client the machine kept from leaving in time (a loaded CI runner) got its whole answer: that line is rightly 200.
+        // Every other is 499 with what was generated until the engine stopped.
+        var abandoned = ledger.Where(e => e.Status != 200).ToList();
+        Assert.All(ledger.Except(abandoned), e => Assert.Equal(maxTokens, e.CompletionTokens));
+        Assert.True(abandoned.Count >= clients - 1, $"{clients - abandoned.Count} of {clients} clients did not leave before their answer was done");
+        Assert.All(abandoned, e => Assert.Equal(499, e.Status));
+        Assert.All(abandoned, e => Assert.InRange(e.CompletionTokens, 1, maxTokens - 1));
         // What the ledger charged is what the engine generated, token for token.
         Assert.Equal(await server.MetricAsync("tokenfactory_generation_tokens_total"), ledger.Sum(e => e.CompletionTokens));
-        Assert.Equal(clients, await server.MetricAsync("tokenfactory_generations_finished_total", ("finish_reason", "cancelled")));
+        Assert.Equal(abandoned.Count, await server.MetricAsync("tokenfactory_generations_finished_total", ("finish_reason", "cancelled")));
     }
 
     /// <summary>Sends a long generation and goes away once the engine has produced some of it.</summary>
