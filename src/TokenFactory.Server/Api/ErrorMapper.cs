@@ -39,7 +39,9 @@ internal static class ErrorMapper
         },
         ArgumentException { ParamName: not null } a => OpenAiException.Invalid(Strip(a), a.ParamName),
         TemplateRaisedException t => OpenAiException.Invalid($"The chat template rejected the conversation: {t.Message}", "messages"),
-        TemplateException t => new OpenAiException(500, $"The chat template failed: {t.Message}", OpenAiErrorTypes.Server),
+        // A template that cannot render a conversation fails on that conversation's shape (a role, a field it expects):
+        // the request's to change, so a 400, as vLLM answers it; the message says what the template tripped on.
+        TemplateException t => OpenAiException.Invalid($"The chat template could not render these messages: {t.Message}", "messages", "template_error"),
         BadHttpRequestException b => new OpenAiException(b.StatusCode, b.Message, OpenAiErrorTypes.InvalidRequest),
         JsonException j => RequestBody.FromJsonException(j),
         System.Data.Common.DbException => new OpenAiException(503, "The usage ledger is unavailable; retry shortly.", OpenAiErrorTypes.Unavailable, code: "ledger_unavailable")

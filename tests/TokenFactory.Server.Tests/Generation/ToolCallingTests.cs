@@ -125,4 +125,18 @@ public sealed class ToolCallingTests
         Assert.Equal(HttpStatusCode.BadRequest, both.StatusCode);
         Assert.Equal("response_format", (string?)(await both.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["param"]);
     }
+
+    [Fact]
+    public async Task A_template_that_cannot_render_the_messages_is_a_400_naming_them()
+    {
+        // The template reads a field of the second message, which this conversation does not have.
+        var engine = new ScriptedEngine(new Chat.ChatTemplate("{{ messages[1].content.strip() }}", "", ""), "x");
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        using var response = await server.PostJsonAsync("/v1/chat/completions", new { model = ServerInstance.ModelName, messages = new[] { new { role = "user", content = "hi" } } });
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = (await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!;
+        Assert.Equal("messages", (string?)error["param"]);
+        Assert.Equal("template_error", (string?)error["code"]);
+        Assert.Equal("invalid_request_error", (string?)error["type"]);
+    }
 }
