@@ -70,9 +70,8 @@ internal static class ChatCompletionsEndpoint
             time.GetUtcNow().ToUnixTimeSeconds(),
             host.Source!.Name,
             host.SystemFingerprint,
-            splitReasoning ? () => new ReasoningSplitter(opensReasoning) : null,
-            tools is { ParsesCalls: true } ? () => new Generation.Tools.ToolCallExtractor(syntax, tools) : null,
-            tools is { ParsesCalls: true } ? syntax : null);
+            () => new ChoiceReader(engine.Tokenizer, splitReasoning ? new ReasoningSplitter(opensReasoning) : null,
+                tools is { ParsesCalls: true } ? new Generation.Tools.ToolCallExtractor(syntax, tools) : null, tools is { ParsesCalls: true } ? syntax : null));
         return new Work(engine, requests, info, tokens.Length, started, plan.N, plan.IgnoreEos,
             request.Stream == true, request.StreamOptions?.IncludeUsage == true) { User = request.User };
     }
@@ -94,24 +93,21 @@ internal static class ChatCompletionsEndpoint
         }
     }
 
-    /// <param name="NewSplitter">Makes each choice's reasoning splitter; null when the raw text goes to content.</param>
-    /// <param name="NewExtractor">Makes each choice's tool-call extractor; null when the request has no tools to call.</param>
-    /// <param name="Syntax">The tool-call family, whose control-token markers are added back to the text it reads.</param>
-    private sealed record ResponseInfo(string Id, long Created, string Model, string Fingerprint, Func<ReasoningSplitter>? NewSplitter,
-        Func<Generation.Tools.ToolCallExtractor>? NewExtractor, Generation.Tools.ToolCallSyntax? Syntax);
+    /// <param name="NewReader">Makes each choice's reader (reasoning split off, tool calls read).</param>
+    private sealed record ResponseInfo(string Id, long Created, string Model, string Fingerprint, Func<ChoiceReader> NewReader);
 
     private static async Task<ChatCompletion> CollectAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, int n, bool ignoreEos)
     {
         var texts = new StringBuilder[n];
         var thoughts = new StringBuilder[n];
-        var splitters = new ReasoningSplitter?[n];
+        var readers = new ChoiceReader[n];
         var logprobs = new List<ChatTokenLogprob>?[n];
         var finals = new GenerationSummary?[n];
         for (int i = 0; i < n; i++)
         {
             texts[i] = new StringBuilder();
             thoughts[i] = new StringBuilder();
-            splitters[i] = info.NewSplitter?.Invoke();
+            readers[i] = info.NewReader();
         }
         await foreach (var e in runner.Events.ReadAllAsync())
         {
@@ -122,11 +118,10 @@ internal static class ChatCompletionsEndpoint
             {
                 GenerationPlanner.ThrowIfCancelled(context, final);
                 finals[e.Index] = final;
+                Append(readers[e.Index].Finish(cut: final.FinishReason == Engine.FinishReason.Length), thoughts[e.Index], texts[e.Index]);
                 continue;
             }
-            Append(splitters[e.Index]?.Push(update.Text) ?? ("", update.Text), thoughts[e.Index], texts[e.Index]);
-            if (info.Syntax?.MarkerOf(engine.Tokenizer, update.Token) is { Length: > 0 } marker)
-                texts[e.Index].Append(marker);
+            Append(readers[e.Index].Read(update), thoughts[e.Index], texts[e.Index]);
             if (LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos) is { } lp)
                 (logprobs[e.Index] ??= []).Add(lp);
         }
@@ -136,15 +131,8 @@ internal static class ChatCompletionsEndpoint
         {
             var final = finals[i] ?? throw new InvalidOperationException("The engine ended a generation without its final update.");
             completion += final.CompletionTokens;
-            if (splitters[i] is { } splitter)
-                Append(splitter.Flush(), thoughts[i], texts[i]);
             string content = texts[i].ToString();
-            List<ToolCall>? calls = null;
-            if (info.NewExtractor?.Invoke() is { } extractor)
-            {
-                content = extractor.Push(content).Content + extractor.Flush(cut: final.FinishReason == Engine.FinishReason.Length).Content;
-                calls = extractor.Calls.Count > 0 ? [.. extractor.Calls] : null;
-            }
+            List<ToolCall>? calls = readers[i].Calls.Count > 0 ? [.. readers[i].Calls] : null;
             choices.Add(new ChatChoice
             {
                 Index = i,
@@ -173,7 +161,7 @@ internal static class ChatCompletionsEndpoint
     private static string FinishReason(GenerationSummary final, bool calledTools) =>
         calledTools && final.FinishReason == Engine.FinishReason.Stop ? "tool_calls" : GenerationPlanner.FinishReason(final.FinishReason);
 
-    private static void Append((string Reasoning, string Content) piece, StringBuilder reasoning, StringBuilder content)
+    private static void Append(ChoiceReader.Piece piece, StringBuilder reasoning, StringBuilder content)
     {
         reasoning.Append(piece.Reasoning);
         content.Append(piece.Content);
@@ -182,9 +170,7 @@ internal static class ChatCompletionsEndpoint
     private static async Task StreamAsync(HttpContext context, IInferenceEngine engine, ChoiceRunner runner, ResponseInfo info, bool includeUsage, bool ignoreEos, Settlement settlement)
     {
         var sse = new SseWriter(context);
-        var started = new HashSet<int>();
-        var splitters = new Dictionary<int, ReasoningSplitter>();
-        var extractors = new Dictionary<int, Generation.Tools.ToolCallExtractor>();
+        var readers = new Dictionary<int, ChoiceReader>();
         var finals = new List<GenerationSummary>();
         int completion = 0;
         await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
@@ -199,30 +185,20 @@ internal static class ChatCompletionsEndpoint
                 return;
             }
             var update = e.Update!;
-            if (started.Add(e.Index))
+            if (!readers.TryGetValue(e.Index, out var reader))
             {
                 await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta { Role = "assistant", Content = "" }), OpenAiJson.Default.ChatCompletionChunk);
-                if (info.NewSplitter is { } newSplitter)
-                    splitters[e.Index] = newSplitter();
-                if (info.NewExtractor is { } newExtractor)
-                    extractors[e.Index] = newExtractor();
+                readers[e.Index] = reader = info.NewReader();
             }
-            var choiceSplitter = splitters.GetValueOrDefault(e.Index);
-            var extractor = extractors.GetValueOrDefault(e.Index);
             if (update.Final is { } final)
             {
-                var rest = choiceSplitter?.Flush() ?? ("", "");
-                await WriteAsync(sse, info, e.Index, rest, extractor, null, end: true, cut: final.FinishReason == Engine.FinishReason.Length);
+                await WriteAsync(sse, info, e.Index, reader.Finish(cut: final.FinishReason == Engine.FinishReason.Length), null);
                 finals.Add(final);
                 completion += final.CompletionTokens;
-                await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta(), finish: FinishReason(final, extractor is { Calls.Count: > 0 })), OpenAiJson.Default.ChatCompletionChunk);
+                await sse.WriteAsync(Chunk(info, e.Index, new ChatDelta(), finish: FinishReason(final, reader.Calls.Count > 0)), OpenAiJson.Default.ChatCompletionChunk);
                 continue;
             }
-            var lp = LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos);
-            var piece = choiceSplitter?.Push(update.Text) ?? ("", update.Text);
-            if (info.Syntax?.MarkerOf(engine.Tokenizer, update.Token) is { Length: > 0 } marker)
-                piece.Content += marker;
-            await WriteAsync(sse, info, e.Index, piece, extractor, lp, end: false);
+            await WriteAsync(sse, info, e.Index, reader.Read(update), LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos));
         }
         // In the ledger before the client can see the end of the stream.
         await settlement.CompleteAsync();
@@ -236,26 +212,16 @@ internal static class ChatCompletionsEndpoint
     }
 
     /// <summary>
-    /// One piece of a choice: its reasoning, its content (through the tool-call extractor when there are tools: markup is
-    /// held back, a completed call becomes a tool_calls delta) and its logprobs. Nothing is written while text is still
+    /// One piece of a choice: its reasoning and content, its logprobs, then its tool-call pieces (OpenAI's shape: a call's
+    /// first delta has its id, type and name; the arguments follow in pieces). Nothing is written while text is still
     /// pending (part of a character, of a possible stop string, of a &lt;think&gt; tag or of a call's markup).
     /// </summary>
-    private static async Task WriteAsync(SseWriter sse, ResponseInfo info, int index, (string Reasoning, string Content) piece,
-        Generation.Tools.ToolCallExtractor? extractor, ChatTokenLogprob? lp, bool end, bool cut = false)
+    private static async Task WriteAsync(SseWriter sse, ResponseInfo info, int index, ChoiceReader.Piece piece, ChatTokenLogprob? lp)
     {
-        List<Generation.Tools.ToolCallExtractor.CallPiece> calls = [];
-        if (extractor is not null)
-        {
-            string content = extractor.Push(piece.Content).Content;
-            if (end)
-                content += extractor.Flush(cut).Content;
-            calls = extractor.TakePieces();
-            piece = (piece.Reasoning, content);
-        }
         if (piece.Reasoning.Length > 0 || piece.Content.Length > 0 || lp is not null)
-            await sse.WriteAsync(Chunk(info, index, Delta(piece), lp is null ? null : new ChatLogprobs { Content = [lp] }), OpenAiJson.Default.ChatCompletionChunk);
-        // OpenAI's shape: a call's first delta has its id, type and name; the arguments follow in pieces.
-        foreach (var call in calls)
+            await sse.WriteAsync(Chunk(info, index, Delta((piece.Reasoning, piece.Content)), lp is null ? null : new ChatLogprobs { Content = [lp] }),
+                OpenAiJson.Default.ChatCompletionChunk);
+        foreach (var call in piece.Calls)
         {
             var delta = new ToolCallDelta
             {

@@ -1,0 +1,49 @@
+using TokenFactory.Chat;
+using TokenFactory.Engine;
+using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Generation.Tools;
+using TokenFactory.Tokenization;
+
+namespace TokenFactory.Server.Generation;
+
+/// <summary>
+/// One choice's answer as it streams, taken apart the same way for every API that returns it: a reasoning model's
+/// thinking split off, tool-call markup read into calls (control-token markers added back from the token ids), the
+/// rest content. Not thread-safe: one per choice.
+/// </summary>
+internal sealed class ChoiceReader(ITokenizer tokenizer, ReasoningSplitter? splitter, ToolCallExtractor? extractor, ToolCallSyntax? syntax)
+{
+    /// <summary>What a piece of generation adds: thinking, content, and pieces of tool calls (for a stream's deltas).</summary>
+    public readonly record struct Piece(string Reasoning, string Content, List<ToolCallExtractor.CallPiece> Calls)
+    {
+        public bool IsEmpty => Reasoning.Length == 0 && Content.Length == 0 && Calls.Count == 0;
+    }
+
+    /// <summary>The calls read so far (complete ones with all their arguments).</summary>
+    public IReadOnlyList<ToolCall> Calls => extractor?.Calls ?? [];
+
+    public Piece Read(GenerationUpdate update)
+    {
+        var (reasoning, content) = splitter?.Push(update.Text) ?? ("", update.Text);
+        if (syntax?.MarkerOf(tokenizer, update.Token) is { Length: > 0 } marker)
+            content += marker;
+        return Through(reasoning, content, end: false, cut: false);
+    }
+
+    /// <summary>The answer ended (<paramref name="cut"/>: by its length limit): whatever was held back.</summary>
+    public Piece Finish(bool cut)
+    {
+        var (reasoning, content) = splitter?.Flush() ?? ("", "");
+        return Through(reasoning, content, end: true, cut);
+    }
+
+    private Piece Through(string reasoning, string content, bool end, bool cut)
+    {
+        if (extractor is null)
+            return new Piece(reasoning, content, []);
+        string text = extractor.Push(content).Content;
+        if (end)
+            text += extractor.Flush(cut).Content;
+        return new Piece(reasoning, text, extractor.TakePieces());
+    }
+}
