@@ -20,6 +20,23 @@ internal static class ChatCompletionsEndpoint
     {
         long started = time.GetTimestamp();
         var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.ChatCompletionRequest);
+        var chat = Prepare(host, options.Value, request);
+        var info = new ResponseInfo(
+            FleetRequest.Of(context)?.RequestId ?? "chatcmpl-" + Guid.NewGuid().ToString("N"),
+            time.GetUtcNow().ToUnixTimeSeconds(),
+            host.Source!.Name,
+            host.SystemFingerprint,
+            chat.NewReader);
+        return new Work(chat.Engine, chat.Requests, info, chat.PromptTokens, started, chat.N, chat.IgnoreEos,
+            request.Stream == true, request.StreamOptions?.IncludeUsage == true) { User = request.User };
+    }
+
+    /// <summary>A chat request checked, rendered and tokenized: the engine requests, and how each choice's answer is read.</summary>
+    internal sealed record ChatPlan(IInferenceEngine Engine, IReadOnlyList<GenerationRequest> Requests, int PromptTokens, int N, bool IgnoreEos, Func<ChoiceReader> NewReader);
+
+    /// <summary>Everything a chat request becomes before it runs (the Responses API runs its requests through it too).</summary>
+    internal static ChatPlan Prepare(EngineHost host, ServerOptions options, ChatCompletionRequest request)
+    {
         var engine = host.GetReadyEngine();
         host.EnsureModel(request.Model);
         UnsupportedParameters.Check(request);
@@ -55,7 +72,7 @@ internal static class ChatCompletionsEndpoint
         var messages = ChatPrompt.Normalize(request.Messages);
         string prompt = ChatPrompt.Render(engine, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs);
         var tokens = ChatPrompt.Tokenize(engine.Tokenizer, prompt);
-        var requests = GenerationPlanner.Build(plan, tokens, engine, options.Value, ChatPrompt.TemplateStops(engine), logprobs, echoLogprobs: false, "messages");
+        var requests = GenerationPlanner.Build(plan, tokens, engine, options, ChatPrompt.TemplateStops(engine), logprobs, echoLogprobs: false, "messages");
         if (schema is not null)
         {
             // A stop string could end the JSON mid-value; the grammar decides where the answer ends.
@@ -65,15 +82,9 @@ internal static class ChatCompletionsEndpoint
         }
 
         bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt);
-        var info = new ResponseInfo(
-            FleetRequest.Of(context)?.RequestId ?? "chatcmpl-" + Guid.NewGuid().ToString("N"),
-            time.GetUtcNow().ToUnixTimeSeconds(),
-            host.Source!.Name,
-            host.SystemFingerprint,
+        return new ChatPlan(engine, requests, tokens.Length, plan.N, plan.IgnoreEos,
             () => new ChoiceReader(engine.Tokenizer, splitReasoning ? new ReasoningSplitter(opensReasoning) : null,
                 tools is { ParsesCalls: true } ? new Generation.Tools.ToolCallExtractor(syntax, tools) : null, tools is { ParsesCalls: true } ? syntax : null));
-        return new Work(engine, requests, info, tokens.Length, started, plan.N, plan.IgnoreEos,
-            request.Stream == true, request.StreamOptions?.IncludeUsage == true) { User = request.User };
     }
 
     private sealed class Work(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, ResponseInfo info, int promptTokens, long started,

@@ -8,6 +8,8 @@ namespace TokenFactory.Server.Contracts;
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(ChatCompletionRequest))]
+[JsonSerializable(typeof(ResponsesRequest))]
+[JsonSerializable(typeof(System.Text.Json.Nodes.JsonObject))]
 [JsonSerializable(typeof(CompletionRequest))]
 [JsonSerializable(typeof(TokenizeRequest))]
 [JsonSerializable(typeof(DetokenizeRequest))]

@@ -65,6 +65,42 @@ public sealed class NodeClientTests(StoriesServerFixture fixture)
         Assert.Equal(System.Text.Json.JsonValueKind.Number, result["structured"]!["value"]!["age"]!.GetValueKind());
     }
 
+    [Fact]
+    public async Task Openai_npm_package_uses_the_responses_api_text_streamed_forced_calls_a_tool_round_trip_and_json()
+    {
+        var install = await RunAsync("bash", [Path.Combine(ToolDir, "install.sh")], TimeSpan.FromMinutes(5));
+        Assert.True(install.ExitCode == 0, $"tools/openai-node/install.sh failed:\n{install.Output}");
+        await using var server = await ServerInstance.StartAsync(new()
+        {
+            ["TokenFactory:ChatTemplateFile"] = Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", "Qwen-Qwen2.5-7B-Instruct.jinja"),
+            ["TokenFactory:ContextLength"] = "2048",
+        });
+        var run = await RunAsync("node", [Path.Combine(ToolDir, "responses.mjs"), "--base-url", server.OpenAiEndpoint.ToString(), "--model", ServerInstance.ModelName],
+            TimeSpan.FromMinutes(3));
+        Assert.True(run.ExitCode == 0, run.Output);
+        var result = JsonNode.Parse(run.Output.Trim().Split('\n')[^1])!;
+
+        var plain = result["plain"]!;
+        Assert.StartsWith("resp_", (string?)plain["id"]);
+        Assert.Equal("incomplete", (string?)plain["status"]); // 16 tokens of a story: cut by max_output_tokens
+        Assert.Equal(16, (int)plain["output_tokens"]!);
+        Assert.False(string.IsNullOrEmpty((string?)plain["text"]));
+
+        var forced = result["forced"]!;
+        Assert.Equal("completed", (string?)forced["status"]);
+        Assert.Equal("get_time", (string?)forced["name"]);
+        Assert.StartsWith("call_", (string?)forced["call_id"]);
+        Assert.Contains((string?)forced["arguments"]!["zone"], new[] { "UTC", "CET" });
+        var events = forced["events"]!.AsArray().Select(e => (string)e!).ToList();
+        Assert.Equal(["response.created", "response.in_progress", "response.output_item.added"], events.Take(3));
+        Assert.True(events.Count(e => e == "response.function_call_arguments.delta") > 1, "the arguments stream in pieces");
+        Assert.Equal(["response.function_call_arguments.done", "response.output_item.done", "response.completed"], events.TakeLast(3));
+
+        Assert.False(string.IsNullOrEmpty((string?)result["round_trip"]!["text"])); // the call and its output went back through the template
+        Assert.Equal("completed", (string?)result["structured"]!["status"]);
+        Assert.Contains((string?)result["structured"]!["value"]!["kind"], new[] { "cat", "dog" });
+    }
+
     private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] args, TimeSpan timeout)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -1,0 +1,118 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using TokenFactory.Server.Generation;
+
+namespace TokenFactory.Server.Api;
+
+/// <summary>
+/// One answer as Responses API output items, in the order they began: the message (its text) and each function call
+/// (its arguments). When streaming, each change goes out as the API's events as it happens. A reasoning model's
+/// thinking is not returned (the API returns summaries of reasoning, which this server does not write).
+/// </summary>
+internal sealed class ResponseOutput(ChoiceReader reader)
+{
+    private readonly JsonArray _items = [];
+    private JsonObject? _message;
+    private int _messageIndex;
+    private readonly StringBuilder _text = new();
+    private readonly Dictionary<int, (int OutputIndex, JsonObject Item, StringBuilder Arguments)> _calls = [];
+
+    public ChoiceReader Reader => reader;
+
+    /// <param name="end">The answer ended; <paramref name="cut"/>: by its length limit (its items are then incomplete).</param>
+    public async Task AddAsync(ChoiceReader.Piece piece, ResponsesEndpoint.EventWriter? events, bool end, bool cut = false)
+    {
+        if (piece.Content.Length > 0)
+        {
+            await StartMessageAsync(events);
+            _text.Append(piece.Content);
+            if (events is not null)
+                await events.WriteAsync("response.output_text.delta", Part(new JsonObject { ["delta"] = piece.Content }));
+        }
+        foreach (var call in piece.Calls)
+        {
+            if (!_calls.TryGetValue(call.Index, out var known))
+            {
+                var item = new JsonObject
+                {
+                    ["type"] = "function_call", ["id"] = "fc_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), ["call_id"] = call.Id,
+                    ["name"] = call.Name, ["arguments"] = "", ["status"] = "in_progress",
+                };
+                known = (_items.Count, item, new StringBuilder());
+                _calls[call.Index] = known;
+                _items.Add(item);
+                if (events is not null)
+                    await events.WriteAsync("response.output_item.added", new JsonObject { ["output_index"] = known.OutputIndex, ["item"] = item.DeepClone() });
+            }
+            if (call.Arguments.Length > 0)
+            {
+                known.Arguments.Append(call.Arguments);
+                if (events is not null)
+                    await events.WriteAsync("response.function_call_arguments.delta",
+                        new JsonObject { ["item_id"] = (string?)known.Item["id"], ["output_index"] = known.OutputIndex, ["delta"] = call.Arguments });
+            }
+        }
+        if (end)
+            await FinishAsync(events, cut ? "incomplete" : "completed");
+    }
+
+    /// <summary>The output items, complete.</summary>
+    public JsonArray Items() => (JsonArray)_items.DeepClone();
+
+    private async Task StartMessageAsync(ResponsesEndpoint.EventWriter? events)
+    {
+        if (_message is not null)
+            return;
+        _message = new JsonObject
+        {
+            ["type"] = "message", ["id"] = "msg_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), ["status"] = "in_progress",
+            ["role"] = "assistant", ["content"] = new JsonArray(),
+        };
+        _messageIndex = _items.Count;
+        _items.Add(_message);
+        if (events is null)
+            return;
+        await events.WriteAsync("response.output_item.added", new JsonObject { ["output_index"] = _messageIndex, ["item"] = _message.DeepClone() });
+        await events.WriteAsync("response.content_part.added", Part(new JsonObject { ["part"] = TextPart("") }));
+    }
+
+    private async Task FinishAsync(ResponsesEndpoint.EventWriter? events, string status)
+    {
+        if (_message is null && _calls.Count == 0)
+            await StartMessageAsync(events); // an empty answer is still one (empty) message
+        if (_message is not null)
+        {
+            string text = _text.ToString();
+            _message["content"] = new JsonArray(TextPart(text));
+            _message["status"] = status;
+            if (events is not null)
+            {
+                await events.WriteAsync("response.output_text.done", Part(new JsonObject { ["text"] = text }));
+                await events.WriteAsync("response.content_part.done", Part(new JsonObject { ["part"] = TextPart(text) }));
+                await events.WriteAsync("response.output_item.done", new JsonObject { ["output_index"] = _messageIndex, ["item"] = _message.DeepClone() });
+            }
+        }
+        foreach (var (_, (index, item, arguments)) in _calls.OrderBy(kv => kv.Value.OutputIndex))
+        {
+            item["arguments"] = arguments.ToString();
+            item["status"] = status;
+            if (events is null)
+                continue;
+            await events.WriteAsync("response.function_call_arguments.done",
+                new JsonObject { ["item_id"] = (string?)item["id"], ["output_index"] = index, ["arguments"] = arguments.ToString() });
+            await events.WriteAsync("response.output_item.done", new JsonObject { ["output_index"] = index, ["item"] = item.DeepClone() });
+        }
+    }
+
+    /// <summary>An event about the message's one text part.</summary>
+    private JsonObject Part(JsonObject payload)
+    {
+        payload["item_id"] = (string?)_message!["id"];
+        payload["output_index"] = _messageIndex;
+        payload["content_index"] = 0;
+        return payload;
+    }
+
+    private static JsonObject TextPart(string text) => new() { ["type"] = "output_text", ["text"] = text, ["annotations"] = new JsonArray() };
+}

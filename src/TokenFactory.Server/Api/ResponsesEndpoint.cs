@@ -1,0 +1,141 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+using TokenFactory.Engine;
+using TokenFactory.Server.Contracts;
+using TokenFactory.Server.Fleet;
+using TokenFactory.Server.Generation;
+using TokenFactory.Server.Hosting;
+
+namespace TokenFactory.Server.Api;
+
+/// <summary>
+/// POST /v1/responses: OpenAI's Responses API over the same planning, engine and readers as chat completions — one
+/// answer as output items (a message, function calls), whole or as the API's semantic stream events.
+/// </summary>
+internal static class ResponsesEndpoint
+{
+    public static async Task<IResult> PlanAsync(HttpContext context, EngineHost host, TimeProvider time, IOptions<ServerOptions> options)
+    {
+        long started = time.GetTimestamp();
+        var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.ResponsesRequest);
+        ChatCompletionsEndpoint.ChatPlan chat;
+        try
+        {
+            chat = ChatCompletionsEndpoint.Prepare(host, options.Value, ResponsesRequestMapping.ToChat(request));
+        }
+        catch (OpenAiException e) when (e.Param is { } param && Renamed(param) != param)
+        {
+            // Checked as the chat request it became: the error names the field the client sent.
+            throw new OpenAiException(e.Status, e.Message, e.Type, Renamed(param), e.Code) { RetryAfterSeconds = e.RetryAfterSeconds };
+        }
+        string id = FleetRequest.Of(context)?.RequestId ?? "resp_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var shell = new JsonObject
+        {
+            ["id"] = id, ["object"] = "response", ["created_at"] = time.GetUtcNow().ToUnixTimeSeconds(), ["status"] = "in_progress",
+            ["error"] = null, ["incomplete_details"] = null, ["model"] = host.Source!.Name, ["instructions"] = request.Instructions,
+            ["max_output_tokens"] = request.MaxOutputTokens, ["temperature"] = request.Temperature ?? 1.0, ["top_p"] = request.TopP ?? 1.0,
+            ["parallel_tool_calls"] = request.ParallelToolCalls ?? true, ["tool_choice"] = request.ToolChoice is { } c ? JsonNode.Parse(c.GetRawText()) : "auto",
+            ["tools"] = request.Tools?.DeepClone() ?? new JsonArray(), ["text"] = request.Text?.DeepClone() ?? new JsonObject { ["format"] = new JsonObject { ["type"] = "text" } },
+            ["previous_response_id"] = null, ["store"] = false, ["metadata"] = new JsonObject(), ["output"] = new JsonArray(), ["usage"] = null,
+        };
+        return new Work(chat, id, host.Source.Name, shell, started, request.Stream == true) { User = request.User };
+    }
+
+    /// <summary>A chat request's field name as the Responses API spells it.</summary>
+    private static string Renamed(string param) => param switch
+    {
+        _ when param.StartsWith("response_format.json_schema.", StringComparison.Ordinal) => "text.format." + param["response_format.json_schema.".Length..],
+        "response_format" or "response_format.json_schema" => "text.format",
+        _ when param.StartsWith("response_format.", StringComparison.Ordinal) => "text.format." + param["response_format.".Length..],
+        "max_completion_tokens" => "max_output_tokens",
+        "messages" => "input",
+        _ when param.StartsWith("tools[", StringComparison.Ordinal) => param.Replace(".function.", ".", StringComparison.Ordinal),
+        "tool_choice.function.name" => "tool_choice.name",
+        _ => param,
+    };
+
+    private sealed class Work(ChatCompletionsEndpoint.ChatPlan chat, string id, string model, JsonObject shell, long started, bool stream)
+        : GenerationWork(chat.Engine, chat.Requests, chat.N, id, model, chat.PromptTokens, started)
+    {
+        public override async Task RespondAsync(HttpContext context, ChoiceRunner runner, Settlement settlement)
+        {
+            var output = new ResponseOutput(chat.NewReader());
+            var events = stream ? new EventWriter(context) : null;
+            if (events is not null)
+            {
+                await events.WriteAsync("response.created", new JsonObject { ["response"] = shell.DeepClone() });
+                await events.WriteAsync("response.in_progress", new JsonObject { ["response"] = shell.DeepClone() });
+            }
+            GenerationSummary? final = null;
+            await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
+            {
+                Exception? error = e.Error ?? (e.Update!.Final is { } ended ? GenerationPlanner.Cancellation(context, ended) : null);
+                if (error is not null)
+                {
+                    if (events is null || !events.Started)
+                        throw error;
+                    settlement.Failed(ErrorMapper.StatusOf(context, error));
+                    var mapped = ErrorMapper.Map(error);
+                    await events.WriteAsync("error", new JsonObject { ["code"] = mapped.Code, ["message"] = mapped.Message, ["param"] = mapped.Param });
+                    return;
+                }
+                if (e.Update!.Final is { } done)
+                {
+                    final = done;
+                    bool cutShort = done.FinishReason == FinishReason.Length;
+                    await output.AddAsync(output.Reader.Finish(cutShort), events, end: true, cutShort);
+                    continue;
+                }
+                await output.AddAsync(output.Reader.Read(e.Update), events, end: false);
+            }
+            var summary = final ?? throw new InvalidOperationException("The engine ended a generation without its final update.");
+            var response = (JsonObject)shell.DeepClone();
+            bool cut = summary.FinishReason == FinishReason.Length;
+            response["status"] = cut ? "incomplete" : "completed";
+            response["incomplete_details"] = cut ? new JsonObject { ["reason"] = "max_output_tokens" } : null;
+            response["output"] = output.Items();
+            var work = EngineWorkUsage.For(context, [summary]);
+            response["usage"] = new JsonObject
+            {
+                ["input_tokens"] = summary.PromptTokens, ["input_tokens_details"] = new JsonObject { ["cached_tokens"] = summary.CachedPromptTokens },
+                ["output_tokens"] = summary.CompletionTokens, ["output_tokens_details"] = new JsonObject { ["reasoning_tokens"] = 0 },
+                ["total_tokens"] = summary.PromptTokens + summary.CompletionTokens,
+            };
+            if (work is not null)
+                response["usage"]!["tokenfactory"] = System.Text.Json.JsonSerializer.SerializeToNode(work, OpenAiJson.Default.TokenFactoryUsage);
+            await settlement.CompleteAsync(); // in the ledger before the client can see the end
+            if (events is not null)
+                await events.WriteAsync(cut ? "response.incomplete" : "response.completed", new JsonObject { ["response"] = response });
+            else
+            {
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync(response.ToJsonString(OpenAiJson.Default.Options), context.RequestAborted);
+            }
+        }
+    }
+
+    /// <summary>Server-sent events in the Responses API's form: <c>event: type</c>, then the payload with its type and sequence number.</summary>
+    internal sealed class EventWriter(HttpContext context)
+    {
+        private int _sequence;
+
+        public bool Started { get; private set; }
+
+        public async Task WriteAsync(string type, JsonObject payload)
+        {
+            if (!Started)
+            {
+                context.Response.ContentType = "text/event-stream";
+                context.Response.Headers.CacheControl = "no-cache";
+                Started = true;
+            }
+            payload["type"] = type;
+            payload["sequence_number"] = _sequence++;
+            await context.Response.WriteAsync($"event: {type}\ndata: {payload.ToJsonString(OpenAiJson.Default.Options)}\n\n", context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using TokenFactory.Server.Tests.Infrastructure;
+
+namespace TokenFactory.Server.Tests.Api;
+
+/// <summary>/v1/responses over the real engine: the response object, the ledger, and what it refuses by name.</summary>
+[Collection(StoriesServerCollection.Name)]
+public sealed class ResponsesApiTests(StoriesServerFixture fixture)
+{
+    private ServerInstance Server => fixture.Server;
+
+    [Fact]
+    public async Task A_response_holds_the_same_text_as_the_chat_completion_of_the_same_conversation_and_is_in_the_ledger()
+    {
+        using var responses = await Server.PostJsonAsync("/v1/responses", new
+        {
+            model = ServerInstance.ModelName, instructions = "You tell stories.", input = new object[]
+            {
+                new { role = "user", content = new[] { new { type = "input_text", text = "Tell me a story." } } },
+            },
+            max_output_tokens = 10, temperature = 0, store = false,
+        });
+        Assert.Equal(HttpStatusCode.OK, responses.StatusCode);
+        var response = (await responses.Content.ReadFromJsonAsync<JsonObject>())!;
+        using var chat = await Server.PostJsonAsync("/v1/chat/completions", new
+        {
+            model = ServerInstance.ModelName, max_tokens = 10, temperature = 0,
+            messages = new[] { new { role = "system", content = "You tell stories." }, new { role = "user", content = "Tell me a story." } },
+        });
+        string expected = (string)(await chat.Content.ReadFromJsonAsync<JsonObject>())!["choices"]![0]!["message"]!["content"]!;
+
+        Assert.Equal("response", (string?)response["object"]);
+        Assert.Equal("incomplete", (string?)response["status"]);
+        Assert.Equal("max_output_tokens", (string?)response["incomplete_details"]!["reason"]);
+        var message = Assert.Single(response["output"]!.AsArray())!;
+        Assert.Equal("message", (string?)message["type"]);
+        Assert.Equal("assistant", (string?)message["role"]);
+        Assert.Equal(expected, (string?)message["content"]![0]!["text"]);
+        Assert.Equal(10, (int)response["usage"]!["output_tokens"]!);
+        Assert.Contains(await Server.Floor.Store.ListUsageAsync(), line => line.RequestId == (string?)response["id"] && line.Endpoint == "/v1/responses");
+    }
+
+    [Theory]
+    [InlineData("\"previous_response_id\": \"resp_x\"", "previous_response_id")]
+    [InlineData("\"store\": true", "store")]
+    [InlineData("\"tools\": [{\"type\": \"web_search\"}]", "tools[0].type")]
+    [InlineData("\"truncation\": \"auto\"", "truncation")]
+    [InlineData("\"input\": [{\"type\": \"reasoning\"}]", "input[0].type")]
+    [InlineData("\"input\": [{\"role\": \"user\", \"content\": [{\"type\": \"input_image\"}]}]", "input[0].content[0].type")]
+    [InlineData("\"text\": {\"format\": {\"type\": \"json_schema\", \"name\": \"x\", \"schema\": {\"type\": \"string\", \"pattern\": \"a\"}}}", "text.format.schema.pattern")]
+    [InlineData("\"reasoning\": {\"effort\": \"low\"}", "reasoning")]
+    public async Task What_it_cannot_honour_is_a_400_naming_it(string field, string param)
+    {
+        string body = field.StartsWith("\"input\"", StringComparison.Ordinal)
+            ? $"{{\"model\": \"{ServerInstance.ModelName}\", {field}}}"
+            : $"{{\"model\": \"{ServerInstance.ModelName}\", \"input\": \"hi\", {field}}}";
+        using var response = await Server.Client.PostAsync("/v1/responses", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(param, (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["param"]);
+    }
+}
