@@ -23,6 +23,9 @@ public sealed class FloorOptions
     /// <summary>How often this process tells the ledger it is alive (its reservations stay held while it does).</summary>
     public double HeartbeatSeconds { get; set; } = 5;
 
+    /// <summary>How long a Responses API answer stays available to <c>previous_response_id</c> (it is then dropped).</summary>
+    public double ResponseRetentionHours { get; set; } = 24;
+
     /// <summary>
     /// A process whose heartbeat is older than this is gone: its reservations are released and its requests
     /// recorded as interrupted. A process on this host that no longer runs is known gone at once.

@@ -72,6 +72,12 @@ public interface IFloorStore : IAsyncDisposable
     /// <summary>Refusals from <paramref name="from"/> to <paramref name="to"/>, summed by reason and status, most first.</summary>
     Task<IReadOnlyList<(string Reason, int Status, long Count)>> RefusalTotalsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellation = default);
 
+    /// <summary>Keeps a Responses API conversation until it expires (and drops those that have).</summary>
+    Task SaveResponseAsync(StoredResponse response, CancellationToken cancellation = default);
+
+    /// <summary>A stored conversation that has not expired at <paramref name="now"/>, or null.</summary>
+    Task<StoredResponse?> GetResponseAsync(string id, DateTimeOffset now, CancellationToken cancellation = default);
+
     Task<UsageRecord?> GetUsageAsync(string requestId, CancellationToken cancellation = default);
     Task<IReadOnlyList<UsageRecord>> ListUsageAsync(DateTimeOffset? from = null, int limit = 1000, CancellationToken cancellation = default);
     Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellation = default);

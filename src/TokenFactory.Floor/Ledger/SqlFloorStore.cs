@@ -49,6 +49,9 @@ public abstract partial class SqlFloorStore : IFloorStore
         "CREATE INDEX IF NOT EXISTS floor_usage_at ON floor_usage(at_ms)",
         "CREATE TABLE IF NOT EXISTS floor_instances (id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, process_started_ms BIGINT NOT NULL, "
             + "started_ms BIGINT NOT NULL, heartbeat_ms BIGINT NOT NULL)",
+        // Responses API conversations, for previous_response_id; dropped once they expire.
+        "CREATE TABLE IF NOT EXISTS floor_responses (id TEXT PRIMARY KEY, team_id TEXT NOT NULL, created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, conversation TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS floor_responses_expiry ON floor_responses(expires_ms)",
         // Anonymous refusals use '' for key and team: NULLs would never conflict, so counts would not add up.
         "CREATE TABLE IF NOT EXISTS floor_refusals (minute_ms BIGINT NOT NULL, key_id TEXT NOT NULL, team_id TEXT NOT NULL, model TEXT NOT NULL, "
             + "endpoint TEXT NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL, count BIGINT NOT NULL, "

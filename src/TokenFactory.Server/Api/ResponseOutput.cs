@@ -57,6 +57,19 @@ internal sealed class ResponseOutput(ChoiceReader reader)
             await FinishAsync(events, cut ? "incomplete" : "completed");
     }
 
+    /// <summary>The answer as the chat message it is in a conversation (text and tool calls), for previous_response_id.</summary>
+    public JsonObject AsChatMessage()
+    {
+        var message = new JsonObject { ["role"] = "assistant", ["content"] = _message is null ? null : _text.ToString() };
+        if (_calls.Count > 0)
+            message["tool_calls"] = new JsonArray([.. _calls.Values.OrderBy(c => c.OutputIndex).Select(c => (JsonNode)new JsonObject
+            {
+                ["id"] = (string?)c.Item["call_id"], ["type"] = "function",
+                ["function"] = new JsonObject { ["name"] = (string?)c.Item["name"], ["arguments"] = c.Arguments.ToString() },
+            })]);
+        return message;
+    }
+
     /// <summary>The output items, complete.</summary>
     public JsonArray Items() => (JsonArray)_items.DeepClone();
 

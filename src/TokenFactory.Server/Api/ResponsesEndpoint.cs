@@ -17,14 +17,26 @@ namespace TokenFactory.Server.Api;
 /// </summary>
 internal static class ResponsesEndpoint
 {
-    public static async Task<IResult> PlanAsync(HttpContext context, EngineHost host, TimeProvider time, IOptions<ServerOptions> options)
+    public static async Task<IResult> PlanAsync(HttpContext context, EngineHost host, TimeProvider time, IOptions<ServerOptions> options, TokenFactory.Floor.FloorService floor)
     {
         long started = time.GetTimestamp();
         var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.ResponsesRequest);
+        string team = Floor.CallerFeature.Of(context).TeamId ?? "";
+        JsonArray? previous = null;
+        if (request.PreviousResponseId is { } previousId)
+        {
+            // Another team's response reads as missing, so ids cannot be probed.
+            var stored = await floor.Store.GetResponseAsync(previousId, time.GetUtcNow(), context.RequestAborted);
+            if (stored is null || stored.TeamId != team)
+                throw OpenAiException.Invalid($"No response '{previousId}' to continue: it does not exist, has expired, or belongs to another team.",
+                    "previous_response_id", "previous_response_not_found");
+            previous = JsonNode.Parse(stored.Conversation)!.AsArray();
+        }
+        var chatRequest = ResponsesRequestMapping.ToChat(request, previous);
         ChatCompletionsEndpoint.ChatPlan chat;
         try
         {
-            chat = ChatCompletionsEndpoint.Prepare(host, options.Value, ResponsesRequestMapping.ToChat(request));
+            chat = ChatCompletionsEndpoint.Prepare(host, options.Value, chatRequest);
         }
         catch (OpenAiException e) when (e.Param is { } param && Renamed(param) != param)
         {
@@ -39,9 +51,23 @@ internal static class ResponsesEndpoint
             ["max_output_tokens"] = request.MaxOutputTokens, ["temperature"] = request.Temperature ?? 1.0, ["top_p"] = request.TopP ?? 1.0,
             ["parallel_tool_calls"] = request.ParallelToolCalls ?? true, ["tool_choice"] = request.ToolChoice is { } c ? JsonNode.Parse(c.GetRawText()) : "auto",
             ["tools"] = request.Tools?.DeepClone() ?? new JsonArray(), ["text"] = request.Text?.DeepClone() ?? new JsonObject { ["format"] = new JsonObject { ["type"] = "text" } },
-            ["previous_response_id"] = null, ["store"] = false, ["metadata"] = new JsonObject(), ["output"] = new JsonArray(), ["usage"] = null,
+            ["previous_response_id"] = request.PreviousResponseId, ["store"] = request.Store != false, ["metadata"] = new JsonObject(),
+            ["output"] = new JsonArray(), ["usage"] = null,
         };
-        return new Work(chat, id, host.Source.Name, shell, started, request.Stream == true) { User = request.User };
+        // What previous_response_id will continue from: this conversation without its instructions, then the answer.
+        Func<JsonObject, Task>? save = null;
+        if (request.Store != false)
+        {
+            var conversation = new JsonArray([.. chatRequest.Messages!.Skip(request.Instructions is null ? 0 : 1).Select(m => m?.DeepClone())]);
+            save = answer =>
+            {
+                conversation.Add(answer);
+                var now = time.GetUtcNow();
+                return floor.Store.SaveResponseAsync(new TokenFactory.Floor.Ledger.StoredResponse(id, team, now,
+                    now + TimeSpan.FromHours(Math.Max(0, floor.Options.ResponseRetentionHours)), conversation.ToJsonString()));
+            };
+        }
+        return new Work(chat, id, host.Source.Name, shell, started, request.Stream == true, save) { User = request.User };
     }
 
     /// <summary>A chat request's field name as the Responses API spells it.</summary>
@@ -57,7 +83,8 @@ internal static class ResponsesEndpoint
         _ => param,
     };
 
-    private sealed class Work(ChatCompletionsEndpoint.ChatPlan chat, string id, string model, JsonObject shell, long started, bool stream)
+    /// <param name="save">Keeps the conversation and its answer for previous_response_id (null with store: false).</param>
+    private sealed class Work(ChatCompletionsEndpoint.ChatPlan chat, string id, string model, JsonObject shell, long started, bool stream, Func<JsonObject, Task>? save)
         : GenerationWork(chat.Engine, chat.Requests, chat.N, id, model, chat.PromptTokens, started)
     {
         public override async Task RespondAsync(HttpContext context, ChoiceRunner runner, Settlement settlement)
@@ -107,6 +134,8 @@ internal static class ResponsesEndpoint
             if (work is not null)
                 response["usage"]!["tokenfactory"] = System.Text.Json.JsonSerializer.SerializeToNode(work, OpenAiJson.Default.TokenFactoryUsage);
             await settlement.CompleteAsync(); // in the ledger before the client can see the end
+            if (save is not null)
+                await save(output.AsChatMessage());
             if (events is not null)
                 await events.WriteAsync(cut ? "response.incomplete" : "response.completed", new JsonObject { ["response"] = response });
             else

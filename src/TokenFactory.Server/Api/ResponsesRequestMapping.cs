@@ -11,20 +11,18 @@ namespace TokenFactory.Server.Api;
 /// </summary>
 internal static class ResponsesRequestMapping
 {
-    public static ChatCompletionRequest ToChat(ResponsesRequest r)
+    /// <param name="previous">The stored conversation <c>previous_response_id</c> names (it follows the instructions).</param>
+    public static ChatCompletionRequest ToChat(ResponsesRequest r, JsonArray? previous)
     {
-        if (r.PreviousResponseId is not null)
-            throw OpenAiException.Invalid("'previous_response_id' is not supported yet: responses are not stored; send the whole conversation in 'input' (with 'store': false).",
-                "previous_response_id", "unsupported_parameter");
-        if (r.Store == true)
-            throw OpenAiException.Invalid("'store': true is not supported yet: this server does not keep responses; send 'store': false.", "store", "unsupported_parameter");
         if (r.Truncation is not (null or "disabled"))
             throw OpenAiException.Invalid("'truncation' may only be \"disabled\": a conversation longer than the context is refused, never cut.", "truncation", "unsupported_parameter");
         if (r.Metadata is { ValueKind: not (JsonValueKind.Null or JsonValueKind.Undefined) } metadata && (metadata.ValueKind != JsonValueKind.Object || metadata.EnumerateObject().Any()))
-            throw OpenAiException.Invalid("'metadata' is not supported: responses are not stored.", "metadata", "unsupported_parameter");
+            throw OpenAiException.Invalid("'metadata' is not supported.", "metadata", "unsupported_parameter");
         var messages = new JsonArray();
         if (r.Instructions is { } instructions)
             messages.Add(new JsonObject { ["role"] = "system", ["content"] = instructions });
+        foreach (var message in previous ?? [])
+            messages.Add(message?.DeepClone());
         switch (r.Input)
         {
             case JsonValue v when v.GetValueKind() == JsonValueKind.String:

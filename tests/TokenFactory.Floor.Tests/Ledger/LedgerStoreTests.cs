@@ -307,6 +307,20 @@ public abstract class LedgerStoreTests : IAsyncLifetime
         Assert.Equal((0, 15), (byKey.Requests, byKey.Refused));
     }
 
+    [SkippableFact]
+    public async Task A_stored_response_is_read_back_until_it_expires()
+    {
+        string id = "resp_" + Guid.NewGuid().ToString("N");
+        var stored = new StoredResponse(id, "team-x", Now, Now.AddHours(24), "[{\"role\":\"user\",\"content\":\"hi\"}]");
+        await Store.SaveResponseAsync(stored);
+        Assert.Equal(stored, await Store.GetResponseAsync(id, Now.AddHours(23)));
+        Assert.Null(await Store.GetResponseAsync(id, Now.AddHours(25)));
+        Assert.Null(await Store.GetResponseAsync("resp_missing", Now));
+        // Saving later drops what has expired by then.
+        await Store.SaveResponseAsync(stored with { Id = id + "-later", CreatedAt = Now.AddHours(30), ExpiresAt = Now.AddHours(54) });
+        Assert.Null(await Store.GetResponseAsync(id, Now));
+    }
+
     /// <summary>An empty database of its own, and a way to run raw SQL on it.</summary>
     protected abstract Task<(IFloorStore Store, Func<string, Task> Execute)> CreateEmptyDatabaseAsync();
 

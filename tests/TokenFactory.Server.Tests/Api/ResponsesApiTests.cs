@@ -42,9 +42,44 @@ public sealed class ResponsesApiTests(StoriesServerFixture fixture)
         Assert.Contains(await Server.Floor.Store.ListUsageAsync(), line => line.RequestId == (string?)response["id"] && line.Endpoint == "/v1/responses");
     }
 
+    [Fact]
+    public async Task Previous_response_id_continues_the_stored_conversation_and_store_false_keeps_nothing()
+    {
+        async Task<JsonObject> Respond(object body)
+        {
+            using var response = await Server.PostJsonAsync("/v1/responses", body);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        }
+        static string Text(JsonObject r) => (string)r["output"]![0]!["content"]![0]!["text"]!;
+
+        var first = await Respond(new { model = ServerInstance.ModelName, input = "Tell me a story.", max_output_tokens = 6, temperature = 0 });
+        Assert.True((bool)first["store"]!);
+        var second = await Respond(new { model = ServerInstance.ModelName, input = "And then?", previous_response_id = (string)first["id"]!, max_output_tokens = 6, temperature = 0 });
+        Assert.Equal((string?)first["id"], (string?)second["previous_response_id"]);
+
+        // The same as a chat completion of the whole conversation, the first answer included.
+        using var chat = await Server.PostJsonAsync("/v1/chat/completions", new
+        {
+            model = ServerInstance.ModelName, max_tokens = 6, temperature = 0,
+            messages = new[]
+            {
+                new { role = "user", content = "Tell me a story." }, new { role = "assistant", content = Text(first) }, new { role = "user", content = "And then?" },
+            },
+        });
+        var expected = (await chat.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal((string)expected["choices"]![0]!["message"]!["content"]!, Text(second));
+        Assert.Equal((int)expected["usage"]!["prompt_tokens"]!, (int)second["usage"]!["input_tokens"]!);
+
+        var unstored = await Respond(new { model = ServerInstance.ModelName, input = "Hi", max_output_tokens = 2, store = false });
+        Assert.False((bool)unstored["store"]!);
+        using var missing = await Server.PostJsonAsync("/v1/responses", new { model = ServerInstance.ModelName, input = "More", previous_response_id = (string)unstored["id"]! });
+        Assert.Equal(HttpStatusCode.BadRequest, missing.StatusCode);
+        Assert.Equal("previous_response_not_found", (string?)(await missing.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
+    }
+
     [Theory]
-    [InlineData("\"previous_response_id\": \"resp_x\"", "previous_response_id")]
-    [InlineData("\"store\": true", "store")]
+    [InlineData("\"previous_response_id\": \"resp_never_made\"", "previous_response_id")]
     [InlineData("\"tools\": [{\"type\": \"web_search\"}]", "tools[0].type")]
     [InlineData("\"truncation\": \"auto\"", "truncation")]
     [InlineData("\"input\": [{\"type\": \"reasoning\"}]", "input[0].type")]
