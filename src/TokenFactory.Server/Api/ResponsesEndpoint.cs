@@ -2,6 +2,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenFactory.Engine;
 using TokenFactory.Server.Contracts;
@@ -135,7 +137,20 @@ internal static class ResponsesEndpoint
                 response["usage"]!["tokenfactory"] = System.Text.Json.JsonSerializer.SerializeToNode(work, OpenAiJson.Default.TokenFactoryUsage);
             await settlement.CompleteAsync(); // in the ledger before the client can see the end
             if (save is not null)
-                await save(output.AsChatMessage());
+            {
+                try
+                {
+                    await save(output.AsChatMessage());
+                }
+                catch (Exception e) when (e is System.Data.Common.DbException or TimeoutException)
+                {
+                    // The answer is served and charged: a conversation that could not be kept must not turn it into an error
+                    // a client would retry (and pay for twice). It says so instead: store false.
+                    response["store"] = false;
+                    var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ResponsesEndpoint));
+                    Log.ResponseNotStored(logger, Id, e);
+                }
+            }
             if (events is not null)
                 await events.WriteAsync(cut ? "response.incomplete" : "response.completed", new JsonObject { ["response"] = response });
             else

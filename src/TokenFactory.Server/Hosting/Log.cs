@@ -27,4 +27,7 @@ internal static partial class Log
 
     [LoggerMessage(9, LogLevel.Debug, "Refused {Method} {Path}: {Status} {Code}: {Message}")]
     public static partial void Refused(ILogger logger, string method, string path, int status, string code, string message);
+
+    [LoggerMessage(10, LogLevel.Warning, "Response {Id} was served but its conversation could not be kept for previous_response_id")]
+    public static partial void ResponseNotStored(ILogger logger, string id, Exception e);
 }
