@@ -31,15 +31,14 @@ public sealed class ToolCallExtractorTests
         pieces.Add(rest);
         streamed.AddRange(extractor.TakePieces());
         var calls = extractor.Calls.ToList();
-        // What a stream client reassembles equals the calls: per index, one first piece with id and name, then arguments.
-        Assert.Equal(calls.Count, streamed.Select(p => p.Index).Distinct().Count());
-        for (int index = 0; index < calls.Count; index++)
+        // What a stream client reassembles equals each call: one first piece with its id and name, then its arguments.
+        foreach (var call in calls)
         {
+            int index = streamed.Single(p => p.Id == call.Id).Index;
             var of = streamed.Where(p => p.Index == index).ToList();
-            Assert.Equal(calls[index].Id, of[0].Id);
-            Assert.Equal(calls[index].Function.Name, of[0].Name);
+            Assert.Equal(call.Function.Name, of[0].Name);
             Assert.All(of.Skip(1), p => Assert.Null(p.Id ?? p.Name));
-            Assert.Equal(calls[index].Function.Arguments, string.Concat(of.Select(p => p.Arguments)));
+            Assert.Equal(call.Function.Arguments, string.Concat(of.Select(p => p.Arguments)));
         }
         return (content.ToString(), calls, pieces);
     }
@@ -123,6 +122,22 @@ public sealed class ToolCallExtractorTests
         Assert.Equal("get_weather", weather[0].Name);
         Assert.True(weather.Count > 5, $"arguments went out in {weather.Count - 1} pieces, not whole"); // {"city": "Paris", "days": 2} in 4-character chunks
         Assert.Equal("{\"city\": \"Paris\", \"days\": 2}", string.Concat(weather.Select(p => p.Arguments)));
+    }
+
+    [Fact]
+    public void A_call_cut_off_inside_its_arguments_is_no_call_and_malformed_arguments_are_given_back_as_text()
+    {
+        const string cut = "Calling.<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"zone\": \"U";
+        const string malformed = "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"zone\": }}\n</tool_call>";
+        for (int size = 1; size <= malformed.Length; size++)
+        {
+            var (content, calls, _) = Run(ToolCallSyntax.Hermes, cut, size, cut: true);
+            Assert.Equal("Calling.", content);
+            Assert.Empty(calls); // its arguments never became a whole object
+            (content, calls, _) = Run(ToolCallSyntax.Hermes, malformed, size);
+            Assert.Empty(calls);
+            Assert.Equal(malformed, content);
+        }
     }
 
     [Fact]

@@ -30,9 +30,11 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
     private readonly List<CallPiece> _pieces = [];
 
     /// <summary>A call whose arguments are being streamed as they arrive: where they start in the buffer, how much went out.</summary>
-    private sealed class StreamedCall(int index, string id, string name, int argumentsStart)
+    private sealed class StreamedCall(int index, int position, string id, string name, int argumentsStart)
     {
+        /// <summary>Its index in the stream's deltas (never reused), and its place in <see cref="Calls"/>.</summary>
         public int Index { get; } = index;
+        public int Position { get; } = position;
         public string Id { get; } = id;
         public string Name { get; } = name;
         public int ArgumentsStart { get; } = argumentsStart;
@@ -40,6 +42,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
     }
 
     private StreamedCall? _streamed;
+    private int _nextIndex; // the next call's index in a stream (a call found invalid keeps its index spent)
 
     /// <summary>The call pieces made since the last call (for a stream's tool_calls deltas).</summary>
     public List<CallPiece> TakePieces()
@@ -55,7 +58,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         _buffer.Append(text);
         int before = _calls.Count;
         string content = syntax.Open is null ? PushJson() : PushMarkup(final: false);
-        return (content, _calls.GetRange(before, _calls.Count - before));
+        return (content, NewSince(before));
     }
 
     /// <summary>The answer ended (<paramref name="cut"/>: by the length limit): whatever was held back, as content or calls.</summary>
@@ -70,15 +73,15 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         else
         {
             content = PushMarkup(final: true);
-            // A call cut off by the length limit before its markup closed is neither content nor a call: it is dropped,
-            // and finish_reason "length" says so. One the model left open on its own is read if it parses, else given
-            // back as text (prose that mentions the markup). Trailing layout after calls is dropped.
+            // A call cut off by the length limit before its arguments were whole is neither content nor a call: it is
+            // dropped, and finish_reason "length" says so. One the model left open on its own is read if it parses, else
+            // given back as text (prose that mentions the markup). Trailing layout after calls is dropped.
             if (_inCall && _streamed is not null)
             {
-                // Its name and part of its arguments already went out: it stays a call, with the arguments it got.
                 StreamArguments(_buffer.ToString(), final: true);
-                _streamed = null;
                 _inCall = false;
+                if (!EndStreamed() && !cut)
+                    content += _whitespace + syntax.Open + _buffer;
             }
             else if (_inCall && !cut)
             {
@@ -92,7 +95,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         }
         _buffer.Clear();
         _whitespace = "";
-        return (content, _calls.GetRange(before, _calls.Count - before));
+        return (content, NewSince(before));
     }
 
     private string PushJson()
@@ -141,7 +144,10 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
                 _buffer.Remove(0, consumed);
                 _inCall = false;
                 if (_streamed is not null)
-                    _streamed = null; // already a call: its pieces went out as they came
+                {
+                    if (!EndStreamed())
+                        content.Append(_whitespace).Append(syntax.Open).Append(body).Append(syntax.Close);
+                }
                 else if (!TryBody(body))
                     content.Append(_whitespace).Append(syntax.Open).Append(body).Append(syntax.Close);
                 _whitespace = "";
@@ -262,7 +268,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
             return false;
         if (tools.Parallel || _calls.Count == 0)
         {
-            _pieces.Add(new CallPiece(_calls.Count, call.Id, call.Function.Name, call.Function.Arguments ?? "{}"));
+            _pieces.Add(new CallPiece(_nextIndex++, call.Id, call.Function.Name, call.Function.Arguments ?? "{}"));
             _calls.Add(call);
         }
         return true;
@@ -303,7 +309,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
             return null;
         if (!tools.Functions.Any(f => f.Name == name))
             return null;
-        var call = new StreamedCall(_calls.Count, "call_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), name, start);
+        var call = new StreamedCall(_nextIndex++, _calls.Count, "call_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), name, start);
         _pieces.Add(new CallPiece(call.Index, call.Id, call.Name, ""));
         _calls.Add(new ToolCall { Id = call.Id, Function = new ToolCallFunction { Name = name, Arguments = "" } });
         return call;
@@ -320,9 +326,29 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
             string piece = text[(call.ArgumentsStart + call.Sent)..available];
             call.Sent += piece.Length;
             _pieces.Add(new CallPiece(call.Index, null, null, piece));
-            var known = _calls[call.Index];
-            _calls[call.Index] = new ToolCall { Id = known.Id, Function = new ToolCallFunction { Name = known.Function.Name, Arguments = known.Function.Arguments + piece } };
+            var known = _calls[call.Position];
+            _calls[call.Position] = new ToolCall { Id = known.Id, Function = new ToolCallFunction { Name = known.Function.Name, Arguments = known.Function.Arguments + piece } };
         }
+    }
+
+    /// <summary>
+    /// A streamed call ended: it stays a call only if its arguments are a whole JSON object. Cut short or malformed, it
+    /// leaves <see cref="Calls"/> (its pieces have gone out to a stream already: the finish reason then says it is no call).
+    /// </summary>
+    private bool EndStreamed()
+    {
+        var call = _streamed!;
+        _streamed = null;
+        try
+        {
+            if (JsonNode.Parse(_calls[call.Position].Function.Arguments ?? "") is JsonObject)
+                return true;
+        }
+        catch (JsonException)
+        {
+        }
+        _calls.RemoveAt(call.Position);
+        return false;
     }
 
     /// <summary>Where the call's body ends in <paramref name="text"/>: at its closing markup, or the end of what there is.</summary>
@@ -379,6 +405,9 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         content.Append(all, 0, end);
         _whitespace = all[end..];
     }
+
+    /// <summary>The calls that came after the first <paramref name="before"/> (none when a streamed one was just dropped).</summary>
+    private List<ToolCall> NewSince(int before) => _calls.Count > before ? _calls.GetRange(before, _calls.Count - before) : [];
 
     /// <summary>The longest end of <paramref name="text"/> that begins <paramref name="open"/> (markup that may be arriving).</summary>
     private static int HeldBack(string text, string open)
