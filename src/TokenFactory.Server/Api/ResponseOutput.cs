@@ -15,8 +15,10 @@ internal sealed class ResponseOutput(ChoiceReader reader)
     private readonly JsonArray _items = [];
     private JsonObject? _message;
     private int _messageIndex;
-    private readonly StringBuilder _text = new();
+    private readonly StringBuilder _text = new();     // the open message's
+    private readonly StringBuilder _allText = new();  // every message's, for the conversation
     private readonly Dictionary<int, (int OutputIndex, JsonObject Item, StringBuilder Arguments)> _calls = [];
+    private readonly List<int> _openCalls = []; // calls whose done events have not gone out
 
     public ChoiceReader Reader => reader;
 
@@ -25,8 +27,10 @@ internal sealed class ResponseOutput(ChoiceReader reader)
     {
         if (piece.Content.Length > 0)
         {
+            await CloseCallsAsync(events, "completed"); // text after a call: the call's markup closed, so it is whole
             await StartMessageAsync(events);
             _text.Append(piece.Content);
+            _allText.Append(piece.Content);
             if (events is not null)
                 await events.WriteAsync("response.output_text.delta", Part(new JsonObject { ["delta"] = piece.Content }));
         }
@@ -34,6 +38,9 @@ internal sealed class ResponseOutput(ChoiceReader reader)
         {
             if (!_calls.TryGetValue(call.Index, out var known))
             {
+                if (_message is not null)
+                    await CloseMessageAsync(events, "completed"); // each item ends before the next begins; later text is a new message
+                await CloseCallsAsync(events, "completed");
                 var item = new JsonObject
                 {
                     ["type"] = "function_call", ["id"] = "fc_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), ["call_id"] = call.Id,
@@ -41,6 +48,7 @@ internal sealed class ResponseOutput(ChoiceReader reader)
                 };
                 known = (_items.Count, item, new StringBuilder());
                 _calls[call.Index] = known;
+                _openCalls.Add(call.Index);
                 _items.Add(item);
                 if (events is not null)
                     await events.WriteAsync("response.output_item.added", new JsonObject { ["output_index"] = known.OutputIndex, ["item"] = item.DeepClone() });
@@ -60,9 +68,9 @@ internal sealed class ResponseOutput(ChoiceReader reader)
     /// <summary>The answer as the chat message it is in a conversation (text and tool calls), for previous_response_id.</summary>
     public JsonObject AsChatMessage()
     {
-        var message = new JsonObject { ["role"] = "assistant", ["content"] = _message is null ? null : _text.ToString() };
-        if (_calls.Count > 0)
-            message["tool_calls"] = new JsonArray([.. _calls.Values.OrderBy(c => c.OutputIndex).Select(c => (JsonNode)new JsonObject
+        var message = new JsonObject { ["role"] = "assistant", ["content"] = _allText.Length == 0 && _calls.Count > 0 ? null : _allText.ToString() };
+        if (_calls.Values.Any(c => IsKept(c.Item)))
+            message["tool_calls"] = new JsonArray([.. _calls.Values.Where(c => IsKept(c.Item)).OrderBy(c => c.OutputIndex).Select(c => (JsonNode)new JsonObject
             {
                 ["id"] = (string?)c.Item["call_id"], ["type"] = "function",
                 ["function"] = new JsonObject { ["name"] = (string?)c.Item["name"], ["arguments"] = c.Arguments.ToString() },
@@ -70,8 +78,14 @@ internal sealed class ResponseOutput(ChoiceReader reader)
         return message;
     }
 
-    /// <summary>The output items, complete.</summary>
-    public JsonArray Items() => (JsonArray)_items.DeepClone();
+    /// <summary>
+    /// The output items, complete. A call whose arguments did not end as a whole object (cut short, malformed) is not a
+    /// call: it is left out here even if a stream already announced it.
+    /// </summary>
+    public JsonArray Items() => new([.. _items.Where(IsKept).Select(i => i!.DeepClone())]);
+
+    private bool IsKept(JsonNode? item) =>
+        (string?)item!["type"] != "function_call" || reader.Calls.Any(c => c.Id == (string?)item["call_id"]);
 
     private async Task StartMessageAsync(ResponsesEndpoint.EventWriter? events)
     {
@@ -92,22 +106,18 @@ internal sealed class ResponseOutput(ChoiceReader reader)
 
     private async Task FinishAsync(ResponsesEndpoint.EventWriter? events, string status)
     {
-        if (_message is null && _calls.Count == 0)
+        if (_items.Count == 0)
             await StartMessageAsync(events); // an empty answer is still one (empty) message
         if (_message is not null)
+            await CloseMessageAsync(events, status);
+        await CloseCallsAsync(events, status);
+    }
+
+    private async Task CloseCallsAsync(ResponsesEndpoint.EventWriter? events, string status)
+    {
+        foreach (int call in _openCalls)
         {
-            string text = _text.ToString();
-            _message["content"] = new JsonArray(TextPart(text));
-            _message["status"] = status;
-            if (events is not null)
-            {
-                await events.WriteAsync("response.output_text.done", Part(new JsonObject { ["text"] = text }));
-                await events.WriteAsync("response.content_part.done", Part(new JsonObject { ["part"] = TextPart(text) }));
-                await events.WriteAsync("response.output_item.done", new JsonObject { ["output_index"] = _messageIndex, ["item"] = _message.DeepClone() });
-            }
-        }
-        foreach (var (_, (index, item, arguments)) in _calls.OrderBy(kv => kv.Value.OutputIndex))
-        {
+            var (index, item, arguments) = _calls[call];
             item["arguments"] = arguments.ToString();
             item["status"] = status;
             if (events is null)
@@ -116,6 +126,23 @@ internal sealed class ResponseOutput(ChoiceReader reader)
                 new JsonObject { ["item_id"] = (string?)item["id"], ["output_index"] = index, ["arguments"] = arguments.ToString() });
             await events.WriteAsync("response.output_item.done", new JsonObject { ["output_index"] = index, ["item"] = item.DeepClone() });
         }
+        _openCalls.Clear();
+    }
+
+    private async Task CloseMessageAsync(ResponsesEndpoint.EventWriter? events, string status)
+    {
+        var message = _message!;
+        string text = _text.ToString();
+        message["content"] = new JsonArray(TextPart(text));
+        message["status"] = status;
+        if (events is not null)
+        {
+            await events.WriteAsync("response.output_text.done", Part(new JsonObject { ["text"] = text }));
+            await events.WriteAsync("response.content_part.done", Part(new JsonObject { ["part"] = TextPart(text) }));
+            await events.WriteAsync("response.output_item.done", new JsonObject { ["output_index"] = _messageIndex, ["item"] = message.DeepClone() });
+        }
+        _message = null;
+        _text.Clear();
     }
 
     /// <summary>An event about the message's one text part.</summary>

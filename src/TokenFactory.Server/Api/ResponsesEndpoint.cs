@@ -80,6 +80,7 @@ internal static class ResponsesEndpoint
         _ when param.StartsWith("response_format.", StringComparison.Ordinal) => "text.format." + param["response_format.".Length..],
         "max_completion_tokens" => "max_output_tokens",
         "messages" => "input",
+        _ when param.StartsWith("messages[", StringComparison.Ordinal) => "input", // indices differ once instructions and earlier turns are in
         _ when param.StartsWith("tools[", StringComparison.Ordinal) => param.Replace(".function.", ".", StringComparison.Ordinal),
         "tool_choice.function.name" => "tool_choice.name",
         _ => param,

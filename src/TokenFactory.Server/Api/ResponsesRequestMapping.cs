@@ -56,18 +56,18 @@ internal static class ResponsesRequestMapping
             string path = $"input[{i}]";
             if (items[i] is not JsonObject item)
                 throw OpenAiException.Invalid($"'{path}' must be an object.", path);
-            string type = (string?)item["type"] ?? "message";
+            string type = Text(item["type"], $"{path}.type") ?? "message";
             switch (type)
             {
                 case "message":
-                    messages.Add(new JsonObject { ["role"] = (string?)item["role"] ?? throw OpenAiException.Invalid($"'{path}.role' is required.", $"{path}.role"),
+                    messages.Add(new JsonObject { ["role"] = Text(item["role"], $"{path}.role") ?? throw OpenAiException.Invalid($"'{path}.role' is required.", $"{path}.role"),
                         ["content"] = Content(item["content"], path) });
                     break;
                 case "function_call":
                     var call = new JsonObject
                     {
-                        ["id"] = (string?)item["call_id"], ["type"] = "function",
-                        ["function"] = new JsonObject { ["name"] = (string?)item["name"], ["arguments"] = (string?)item["arguments"] ?? "{}" },
+                        ["id"] = Required(item, "call_id", path), ["type"] = "function",
+                        ["function"] = new JsonObject { ["name"] = Required(item, "name", path), ["arguments"] = Text(item["arguments"], $"{path}.arguments") ?? "{}" },
                     };
                     // Calls in a row are one assistant turn, as the chat templates expect them.
                     if (messages.Count > 0 && messages[^1] is JsonObject { } last && (string?)last["role"] == "assistant" && last["tool_calls"] is JsonArray calls && last["content"] is null)
@@ -76,7 +76,7 @@ internal static class ResponsesRequestMapping
                         messages.Add(new JsonObject { ["role"] = "assistant", ["content"] = null, ["tool_calls"] = new JsonArray(call) });
                     break;
                 case "function_call_output":
-                    messages.Add(new JsonObject { ["role"] = "tool", ["tool_call_id"] = (string?)item["call_id"], ["content"] = (string?)item["output"] ?? "" });
+                    messages.Add(new JsonObject { ["role"] = "tool", ["tool_call_id"] = Required(item, "call_id", path), ["content"] = Required(item, "output", path) });
                     break;
                 default:
                     throw OpenAiException.Invalid($"'{path}.type' '{type}' is not supported: items are messages, function_call and function_call_output.", $"{path}.type", "unsupported_parameter");
@@ -94,10 +94,10 @@ internal static class ResponsesRequestMapping
         var texts = new List<string>();
         for (int j = 0; j < parts.Count; j++)
         {
-            string kind = (string?)parts[j]?["type"] ?? "";
+            string kind = Text(parts[j]?["type"], $"{path}.content[{j}].type") ?? "";
             if (kind is not ("input_text" or "output_text"))
                 throw OpenAiException.Invalid($"'{path}.content[{j}].type' '{kind}' is not supported: this model takes text only.", $"{path}.content[{j}].type", "unsupported_parameter");
-            texts.Add((string?)parts[j]!["text"] ?? "");
+            texts.Add(Text(parts[j]!["text"], $"{path}.content[{j}].text") ?? "");
         }
         return string.Join('\n', texts);
     }
@@ -108,7 +108,7 @@ internal static class ResponsesRequestMapping
         var result = new JsonArray();
         for (int i = 0; i < tools.Count; i++)
         {
-            if (tools[i] is not JsonObject t || (string?)t["type"] != "function")
+            if (tools[i] is not JsonObject t || Text(t["type"], $"tools[{i}].type") != "function")
                 throw OpenAiException.Invalid($"'tools[{i}]' must be a function tool: built-in tools (web_search, file_search, …) are not offered.", $"tools[{i}].type", "unsupported_parameter");
             var function = new JsonObject();
             foreach (var (key, value) in t)
@@ -135,7 +135,7 @@ internal static class ResponsesRequestMapping
                 throw OpenAiException.Invalid($"'text.{key}' is not supported.", $"text.{key}", "unsupported_parameter");
         if (text["format"] is not JsonObject format)
             return null;
-        var chat = (string?)format["type"] == "json_schema"
+        var chat = Text(format["type"], "text.format.type") == "json_schema"
             ? new JsonObject
             {
                 ["type"] = "json_schema",
@@ -144,4 +144,15 @@ internal static class ResponsesRequestMapping
             : (JsonObject)format.DeepClone();
         return JsonSerializer.SerializeToElement(chat, OpenAiJsonContext.Default.JsonObject);
     }
+
+    /// <summary>A string field, null when absent; any other JSON kind is a 400 naming it (never a cast that throws).</summary>
+    private static string? Text(JsonNode? node, string path) => node switch
+    {
+        null => null,
+        JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
+        _ => throw OpenAiException.Invalid($"'{path}' must be a string.", path, "invalid_type"),
+    };
+
+    private static string Required(JsonObject item, string field, string path) =>
+        Text(item[field], $"{path}.{field}") ?? throw OpenAiException.Invalid($"'{path}.{field}' is required.", $"{path}.{field}");
 }

@@ -86,6 +86,9 @@ public sealed class ResponsesApiTests(StoriesServerFixture fixture)
     [InlineData("\"input\": [{\"role\": \"user\", \"content\": [{\"type\": \"input_image\"}]}]", "input[0].content[0].type")]
     [InlineData("\"text\": {\"format\": {\"type\": \"json_schema\", \"name\": \"x\", \"schema\": {\"type\": \"string\", \"pattern\": \"a\"}}}", "text.format.schema.pattern")]
     [InlineData("\"reasoning\": {\"effort\": \"low\"}", "reasoning")]
+    [InlineData("\"input\": [{\"role\": 1, \"content\": \"hi\"}]", "input[0].role")]
+    [InlineData("\"input\": [{\"type\": \"function_call_output\", \"call_id\": \"c\", \"output\": [\"x\"]}]", "input[0].output")]
+    [InlineData("\"input\": [{\"type\": \"function_call\", \"name\": \"f\", \"arguments\": \"{}\"}]", "input[0].call_id")]
     public async Task What_it_cannot_honour_is_a_400_naming_it(string field, string param)
     {
         string body = field.StartsWith("\"input\"", StringComparison.Ordinal)
