@@ -75,6 +75,9 @@ public interface IFloorStore : IAsyncDisposable
     /// <summary>Keeps a Responses API conversation until it expires (and drops those that have).</summary>
     Task SaveResponseAsync(StoredResponse response, CancellationToken cancellation = default);
 
+    /// <summary>Drops the conversations that expired before <paramref name="now"/>; returns how many.</summary>
+    Task<int> DeleteExpiredResponsesAsync(DateTimeOffset now, CancellationToken cancellation = default);
+
     /// <summary>A stored conversation that has not expired at <paramref name="now"/>, or null.</summary>
     Task<StoredResponse?> GetResponseAsync(string id, DateTimeOffset now, CancellationToken cancellation = default);
 

@@ -13,6 +13,14 @@ public abstract partial class SqlFloorStore
         await scope.CommitAsync(cancellation);
     }
 
+    public async Task<int> DeleteExpiredResponsesAsync(DateTimeOffset now, CancellationToken cancellation = default)
+    {
+        await using var scope = await BeginWriteAsync(null, durable: false, cancellation);
+        int deleted = await scope.ExecuteAsync("DELETE FROM floor_responses WHERE expires_ms < @now", [("now", Ms(now))], cancellation);
+        await scope.CommitAsync(cancellation);
+        return deleted;
+    }
+
     public async Task<StoredResponse?> GetResponseAsync(string id, DateTimeOffset now, CancellationToken cancellation = default) =>
         (await QueryAsync("SELECT id, team_id, created_ms, expires_ms, conversation FROM floor_responses WHERE id = @id AND expires_ms > @now",
             [("id", id), ("now", Ms(now))],

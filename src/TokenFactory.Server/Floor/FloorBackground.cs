@@ -7,7 +7,7 @@ namespace TokenFactory.Server.Floor;
 /// <summary>
 /// The floor's periodic work while the server runs, every <see cref="FloorOptions.HeartbeatSeconds"/>: tells
 /// the ledger this process is alive, releases what processes that are gone still hold (a replica that died),
-/// and writes the refusal counts (once more at shutdown, after the last settlements).
+/// drops Responses API conversations past their retention, and writes the refusal counts (once more at shutdown, after the last settlements).
 /// </summary>
 internal sealed class FloorBackground(FloorService floor, TimeProvider time, ILogger<FloorBackground> logger) : BackgroundService
 {
@@ -33,6 +33,8 @@ internal sealed class FloorBackground(FloorService floor, TimeProvider time, ILo
             var interrupted = await floor.ReleaseGoneInstancesAsync(cancellation);
             if (interrupted.Count > 0)
                 FloorLog.ReleasedInterrupted(logger, interrupted.Count, string.Join(", ", interrupted.Select(r => r.TeamId ?? "-").Distinct()));
+            // Responses API conversations past their retention: dropped even when no new one is saved.
+            await floor.Store.DeleteExpiredResponsesAsync(time.GetUtcNow(), cancellation);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

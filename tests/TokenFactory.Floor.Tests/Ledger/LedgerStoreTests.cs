@@ -310,15 +310,21 @@ public abstract class LedgerStoreTests : IAsyncLifetime
     [SkippableFact]
     public async Task A_stored_response_is_read_back_until_it_expires()
     {
+        // Two months before the wall clock: the sweep below drops what expired before its time, in a database other test
+        // runs share, and must not reach their rows (which expire after the wall clock).
+        var Now = LedgerStoreTests.Now.AddDays(-75);
         string id = "resp_" + Guid.NewGuid().ToString("N");
         var stored = new StoredResponse(id, "team-x", Now, Now.AddHours(24), "[{\"role\":\"user\",\"content\":\"hi\"}]");
         await Store.SaveResponseAsync(stored);
         Assert.Equal(stored, await Store.GetResponseAsync(id, Now.AddHours(23)));
         Assert.Null(await Store.GetResponseAsync(id, Now.AddHours(25)));
         Assert.Null(await Store.GetResponseAsync("resp_missing", Now));
-        // Saving later drops what has expired by then.
+        // Saving later drops what has expired by then, and so does the floor's periodic sweep.
         await Store.SaveResponseAsync(stored with { Id = id + "-later", CreatedAt = Now.AddHours(30), ExpiresAt = Now.AddHours(54) });
         Assert.Null(await Store.GetResponseAsync(id, Now));
+        Assert.NotNull(await Store.GetResponseAsync(id + "-later", Now.AddHours(31)));
+        Assert.True(await Store.DeleteExpiredResponsesAsync(Now.AddHours(55)) >= 1);
+        Assert.Null(await Store.GetResponseAsync(id + "-later", Now.AddHours(31)));
     }
 
     /// <summary>An empty database of its own, and a way to run raw SQL on it.</summary>
