@@ -27,8 +27,11 @@ public sealed class SloClasses : Server.CommandCenter.IClassTargets
 
     public SloTargets this[string priority] => _targets[priority];
 
-    public IReadOnlyList<Server.CommandCenter.ClassTarget> Targets =>
+    /// <summary>The same targets for the command center (read on every settlement: built once).</summary>
+    public IReadOnlyList<Server.CommandCenter.ClassTarget> Targets => _classTargets ??=
         [.. PriorityClasses.All.Select(name => new Server.CommandCenter.ClassTarget(name, _targets[name].TtftSeconds, _targets[name].TpotSeconds))];
+
+    private IReadOnlyList<Server.CommandCenter.ClassTarget>? _classTargets;
 
     /// <summary>
     /// The class a request runs in: the caller's own (key, else team, else standard), or a lower one it asks for with

@@ -165,22 +165,16 @@ internal static class ResponsesEndpoint
     /// <summary>Server-sent events in the Responses API's form: <c>event: type</c>, then the payload with its type and sequence number.</summary>
     internal sealed class EventWriter(HttpContext context)
     {
+        private readonly SseWriter _sse = new(context);
         private int _sequence;
 
-        public bool Started { get; private set; }
+        public bool Started => _sse.Started;
 
-        public async Task WriteAsync(string type, JsonObject payload)
+        public Task WriteAsync(string type, JsonObject payload)
         {
-            if (!Started)
-            {
-                context.Response.ContentType = "text/event-stream";
-                context.Response.Headers.CacheControl = "no-cache";
-                Started = true;
-            }
             payload["type"] = type;
             payload["sequence_number"] = _sequence++;
-            await context.Response.WriteAsync($"event: {type}\ndata: {payload.ToJsonString(OpenAiJson.Default.Options)}\n\n", context.RequestAborted);
-            await context.Response.Body.FlushAsync(context.RequestAborted);
+            return _sse.WriteAsync(payload, OpenAiJson.Default.JsonObject, type);
         }
     }
 }

@@ -97,25 +97,19 @@ public static class FactoryEndpoints
     private static async Task StreamAsync(HttpContext context, FactoryMonitor monitor, DashboardAccess access, TimeProvider time, IHostApplicationLifetime lifetime)
     {
         string? role = Role(context);
-        var response = context.Response;
-        response.ContentType = "text/event-stream";
-        response.Headers.CacheControl = "no-store";
-        response.Headers["X-Accel-Buffering"] = "no"; // proxies must not hold the events back
+        var sse = new Generation.SseWriter(context);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
         try
         {
             while (role is not null)
             {
                 var next = monitor.NextSampleAsync(stop.Token);
-                await response.WriteAsync("event: now\ndata: ", stop.Token);
-                await JsonSerializer.SerializeAsync(response.Body, Now(monitor, role, time), FactoryJson.Default.FactoryNow, stop.Token);
-                await response.WriteAsync("\n\n", stop.Token);
-                await response.Body.FlushAsync(stop.Token);
+                await sse.WriteAsync(Now(monitor, role, time), FactoryJson.Default.FactoryNow, "now");
                 await next;
                 role = access.RoleOf(context); // signed out or expired: the stream ends (the page then finds it signed out)
             }
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested || context.RequestAborted.IsCancellationRequested)
         {
             // the client left, or the server is stopping: the stream simply ends
         }

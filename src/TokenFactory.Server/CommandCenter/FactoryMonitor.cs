@@ -103,9 +103,23 @@ public sealed class FactoryMonitor : BackgroundService
         var replicaSamples = new Dictionary<string, ReplicaSample>(StringComparer.Ordinal);
         foreach (var r in replicas)
         {
-            double? replicaBusy = null;
-            if (r.Counters is { } counters && _previousCounters.TryGetValue(r.Id, out var previous))
-                replicaBusy = counters.BusySeconds >= previous.BusySeconds ? counters.BusySeconds - previous.BusySeconds : counters.BusySeconds;
+            double? replicaBusy = null; // unknown until a replica's counters have been read twice
+            if (r.Counters is { } now)
+            {
+                bool seen = _previousCounters.TryGetValue(r.Id, out var before);
+                _previousCounters[r.Id] = now;
+                if (!seen)
+                    before = now;
+                else if (now.Steps < before.Steps || now.BusySeconds < before.BusySeconds || now.PrefixCacheQueryTokens < before.PrefixCacheQueryTokens)
+                    before = default; // it restarted: its counters began again from zero
+                if (seen)
+                    replicaBusy = now.BusySeconds - before.BusySeconds;
+                busy += now.BusySeconds - before.BusySeconds;
+                steps += now.Steps - before.Steps;
+                sequences += now.ScheduledSequences - before.ScheduledSequences;
+                queried += now.PrefixCacheQueryTokens - before.PrefixCacheQueryTokens;
+                hits += now.PrefixCacheHitTokens - before.PrefixCacheHitTokens;
+            }
             replicaSamples[r.Id] = new ReplicaSample
             {
                 Healthy = r.Healthy,
@@ -114,17 +128,6 @@ public sealed class FactoryMonitor : BackgroundService
                 Waiting = r.Waiting,
                 Utilization = replicaBusy is { } b ? Math.Clamp(b / dt, 0, 1) : null,
             };
-            if (r.Counters is not { } now)
-                continue;
-            var before = _previousCounters.GetValueOrDefault(r.Id, now);
-            _previousCounters[r.Id] = now;
-            if (now.Steps < before.Steps || now.BusySeconds < before.BusySeconds || now.PrefixCacheQueryTokens < before.PrefixCacheQueryTokens)
-                before = default; // it restarted: its counters began again from zero
-            busy += now.BusySeconds - before.BusySeconds;
-            steps += now.Steps - before.Steps;
-            sequences += now.ScheduledSequences - before.ScheduledSequences;
-            queried += now.PrefixCacheQueryTokens - before.PrefixCacheQueryTokens;
-            hits += now.PrefixCacheHitTokens - before.PrefixCacheHitTokens;
         }
         int engines = Math.Max(1, replicas.Count(r => r.Counters is not null));
         var (power, estimated) = PowerOver(dt, replicas);

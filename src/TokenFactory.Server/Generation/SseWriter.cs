@@ -18,11 +18,15 @@ internal sealed class SseWriter(HttpContext context)
 
     public bool Started { get; private set; }
 
-    public async Task WriteAsync<T>(T chunk, JsonTypeInfo<T> type)
+    /// <param name="eventName">Written as an <c>event:</c> line before the data (the Responses API and the command
+    /// center name their events; chat completions do not).</param>
+    public async Task WriteAsync<T>(T chunk, JsonTypeInfo<T> type, string? eventName = null)
     {
         Start();
         var body = context.Response.Body;
         var aborted = context.RequestAborted;
+        if (eventName is not null)
+            await body.WriteAsync(System.Text.Encoding.UTF8.GetBytes($"event: {eventName}\n"), aborted);
         await body.WriteAsync(DataPrefix, aborted);
         await JsonSerializer.SerializeAsync(body, chunk, type, aborted);
         await body.WriteAsync(EventEnd, aborted);

@@ -242,35 +242,43 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
     private int SampleConstrained(Sequence s, ReadOnlySpan<float> logits)
     {
         int token = s.Sampler.Sample(logits);
-        var masker = Constraints.TokenMasker.For(Tokenizer);
-        if (masker.Advance(s.Matcher!, token) is not null)
+        // The state after the drawn token is kept for Accept, which would otherwise parse the same bytes again.
+        if ((s.NextMatcher = Masker.Advance(s.Matcher!, token)) is not null)
             return token;
         var masked = (_maskScratch ??= new float[_vocab]).AsSpan(0, logits.Length);
         logits.CopyTo(masked);
-        if (masker.Mask(s.Matcher!, masked) == 0)
+        if (Masker.Mask(s.Matcher!, masked) == 0)
         {
             // No token of this vocabulary can spell what the grammar needs next: the answer ends as the valid prefix it is.
             s.ConstraintExhausted = true;
             return -1;
         }
-        return s.Sampler.Sample(masked);
+        token = s.Sampler.Sample(masked);
+        s.NextMatcher = Masker.Advance(s.Matcher!, token);
+        return token;
     }
 
     private float[]? _maskScratch;
+
+    /// <summary>The tokenizer's masker, looked up once (structured output asks for it every token).</summary>
+    private Constraints.TokenMasker Masker => _masker ??= Constraints.TokenMasker.For(Tokenizer);
+
+    private Constraints.TokenMasker? _masker;
 
     /// <summary>Appends a sampled token and streams its text; ends the sequence on a stop or at its length.</summary>
     private void Accept(Sequence s, ScheduledSequence p)
     {
         int next = p.SampledToken;
-        if (s.Matcher is { } matcher)
+        if (s.Matcher is not null)
         {
             // Sampling only draws allowed tokens; were one refused anyway, the answer must still never leave the grammar.
-            if (Constraints.TokenMasker.For(Tokenizer).Advance(matcher, next) is not { } advanced)
+            if (s.NextMatcher is not { } advanced)
             {
                 End(s, FinishReason.Length);
                 return;
             }
             s.Matcher = advanced;
+            s.NextMatcher = null;
         }
         s.Tokens.Add(next);
         s.Sampler.Accept(next);

@@ -99,6 +99,8 @@ public sealed class Sequence
     public Sampler Sampler { get; }
     /// <summary>Where the output stands in the JSON its schema allows; null for free text.</summary>
     public Constraints.JsonMatcher? Matcher { get; set; }
+    /// <summary>The matcher after the token just sampled (set with it, taken by Accept).</summary>
+    public Constraints.JsonMatcher? NextMatcher { get; set; }
     /// <summary>The grammar allowed no token of the vocabulary: the sequence ends with what it has.</summary>
     public bool ConstraintExhausted { get; set; }
     public GeneratedText Text { get; }
