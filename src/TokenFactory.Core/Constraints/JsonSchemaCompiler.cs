@@ -53,30 +53,23 @@ public static class JsonSchemaCompiler
         }
         foreach (var (node, path, target) in refs)
         {
-            if (ReachesItself(node, node, []))
+            if (ReachesItself(node.Resolved, node.Resolved, []))
                 throw new UnsupportedSchemaException(path, $"'$ref' '{target}' refers back to itself before any value is read: no JSON could ever match it.");
         }
         return root;
     }
 
-    /// <summary>Whether <paramref name="goal"/> is reached from <paramref name="node"/> without reading a byte (through $ref and anyOf).</summary>
-    private static bool ReachesItself(SchemaNode node, RefNode goal, HashSet<SchemaNode> seen)
+    /// <summary>Whether <paramref name="target"/> is reached from <paramref name="node"/> without reading a byte (through $ref and anyOf).</summary>
+    private static bool ReachesItself(SchemaNode node, SchemaNode target, HashSet<SchemaNode> seen)
     {
-        var next = node switch
+        IReadOnlyList<SchemaNode> next = node switch
         {
             RefNode r => [r.Resolved],
             AnyOfNode a => a.Choices,
             WrappedNode { Prefix.Length: 0 } w => [w.Inner],
-            _ => (IReadOnlyList<SchemaNode>)[],
+            _ => [],
         };
-        foreach (var n in next)
-        {
-            if (ReferenceEquals(n, goal) || (n is RefNode r && ReferenceEquals(r.Target, goal.Target) && !ReferenceEquals(node, goal)))
-                return true;
-            if (seen.Add(n) && ReachesItself(n, goal, seen))
-                return true;
-        }
-        return false;
+        return next.Any(n => ReferenceEquals(n, target) || (seen.Add(n) && ReachesItself(n, target, seen)));
     }
 
     private static RefNode Slot(Dictionary<string, RefNode> defs, string name) =>

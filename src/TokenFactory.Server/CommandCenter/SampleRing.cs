@@ -2,7 +2,7 @@ namespace TokenFactory.Server.CommandCenter;
 
 /// <summary>
 /// The command center's memory: one-second samples for the last hour and one-minute samples for the last day, each
-/// in a fixed ring (about 5,000 samples: a few MB whatever the traffic). A minute's percentiles are computed from
+/// in a fixed ring (5,040 samples at most, whatever the traffic). A minute's percentiles are computed from
 /// its requests' own observations, not averaged from its seconds' percentiles. One writer (the monitor), many readers.
 /// </summary>
 public sealed class SampleRing
