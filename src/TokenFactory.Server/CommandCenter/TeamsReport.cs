@@ -39,7 +39,7 @@ internal static class TeamsReport
             To = to.ToUnixTimeSeconds(),
             Teams = [.. teams.OrderByDescending(r => r.CostUsd).ThenByDescending(r => r.PromptTokens + r.CompletionTokens).Select(r => Spender(r))],
             Keys = [.. keys.OrderByDescending(r => r.CostUsd).ThenByDescending(r => r.PromptTokens + r.CompletionTokens).Take(TopKeys)
-                .Select(r => Spender(r) with { Name = keyInfo.GetValueOrDefault(r.Group)?.Name, TeamId = keyInfo.GetValueOrDefault(r.Group)?.TeamId })],
+                .Select(r => keyInfo.GetValueOrDefault(r.Group) is { } info ? Spender(r) with { Name = info.Name, TeamId = info.TeamId } : Spender(r))],
             Budgets = [.. budgets.Select(b => new FactoryBudget
             {
                 Id = b.Budget.Id,

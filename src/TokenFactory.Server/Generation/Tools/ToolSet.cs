@@ -117,7 +117,7 @@ public sealed class ToolSet
             try
             {
                 // Arguments are an object whatever the schema says: a call's readers (and OpenAI's clients) expect one.
-                arguments = f.Parameters is JsonObject { Count: > 0 } p ? JsonSchemaCompiler.Compile(JsonDocument.Parse(p.ToJsonString()).RootElement) : JsonSchemaCompiler.AnyObject;
+                arguments = f.Parameters is JsonObject { Count: > 0 } p ? JsonSchemaCompiler.Compile(JsonSerializer.SerializeToElement(p, Contracts.OpenAiJson.Default.JsonObject)) : JsonSchemaCompiler.AnyObject;
                 if (arguments is not (ObjectNode or RefNode { Resolved: ObjectNode }))
                     throw new UnsupportedSchemaException("type", "A function's parameters must describe an object (\"type\": \"object\") to be forced.");
             }
