@@ -55,6 +55,12 @@ public sealed class ServerOptions
     public string? ChatTemplateFile { get; set; }
 
     /// <summary>
+    /// How /v1/embeddings pools a sequence (<c>mean</c>, <c>cls</c>, <c>last</c>; <c>serve --pooling</c>): replaces the file's
+    /// <c>{arch}.pooling_type</c>, and gives a generative model without one embeddings. Empty: the file's own, if any.
+    /// </summary>
+    public string? Pooling { get; set; }
+
+    /// <summary>
     /// The kernels' settings (<c>TokenFactory:Kernels:*</c>), applied once before the model loads and logged; see
     /// docs/server.md. Fixed for the process once a kernel has run.
     /// </summary>

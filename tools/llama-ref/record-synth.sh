@@ -33,3 +33,15 @@ for pair in nemotron_h:nemotron-h-tiny nemotron_h_moe:nemotron-h-moe-tiny; do
     echo "recorded $name"
   done
 done
+
+# BERT encoders (embeddings): the bert-bge WordPiece vocabulary; pooled vectors from llama.cpp's embedding context.
+emb="$root/tests/TokenFactory.Core.Tests/Fixtures/llama-cpp-embeddings"
+bert_vocab="$root/../shared/fixtures/tokenizers/ggml-vocab-bert-bge.gguf"
+for triple in bert-tiny:F32 bert-tiny:Q8_0 bge-small:F16; do
+  shape="${triple%%:*}" type="${triple#*:}"
+  name="synth-bert-$shape-$type-seed1"
+  "$cli" synth --arch bert --shape "$shape" --type "$type" --vocab "$bert_vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
+  (cd "$root/tools/llama-ref" && node record-embeddings.mjs --model "$work/$name.gguf" --out "$emb/$name.json" \
+    --prompts-file prompts/embeddings.txt --threads 2 >/dev/null)
+  echo "recorded $name"
+done

@@ -18,6 +18,24 @@ public static class Norms
         TensorPrimitives.Multiply(destination[..x.Length], weight, destination);
     }
 
+    /// <summary>
+    /// LayerNorm: (x − mean) / √(variance + ε), then elementwise weight and bias (BERT's norms). Sums in double, as llama.cpp
+    /// does, so long rows do not lose the small variance of a nearly constant input.
+    /// </summary>
+    public static void LayerNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float epsilon, Span<float> destination)
+    {
+        double sum = 0;
+        foreach (float v in x)
+            sum += v;
+        float mean = (float)(sum / x.Length);
+        var d = destination[..x.Length];
+        TensorPrimitives.Subtract(x, mean, d);
+        float scale = 1.0f / MathF.Sqrt((float)(SumOfSquares(d) / x.Length) + epsilon);
+        TensorPrimitives.Multiply(d, scale, d);
+        TensorPrimitives.Multiply(d, weight, d);
+        TensorPrimitives.Add(d, bias, d);
+    }
+
     /// <summary>Σ x², each square formed in float (as the scalar loop does) and summed in double lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double SumOfSquares(ReadOnlySpan<float> x)

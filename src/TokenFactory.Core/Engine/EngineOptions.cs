@@ -32,4 +32,10 @@ public sealed record EngineOptions
     /// whose template is missing or wrong, or to describe tools to a model whose template does not.
     /// </summary>
     public string? ChatTemplateSource { get; init; }
+
+    /// <summary>
+    /// Embedding pooling for this decoder, replacing the file's <c>{arch}.pooling_type</c>; null keeps the file's. With
+    /// neither, the engine computes no embeddings (<see cref="IInferenceEngine.Embeddings"/> is null).
+    /// </summary>
+    public Models.PoolingType? Pooling { get; init; }
 }

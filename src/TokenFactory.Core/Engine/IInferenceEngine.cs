@@ -1,4 +1,5 @@
 using TokenFactory.Chat;
+using TokenFactory.Engine.Embeddings;
 using TokenFactory.Models;
 using TokenFactory.Tokenization;
 
@@ -11,7 +12,14 @@ namespace TokenFactory.Engine;
 /// </summary>
 public interface IInferenceEngine : IDisposable
 {
-    TransformerModel Model { get; }
+    /// <summary>The loaded model (a decoder, or an encoder that only computes embeddings).</summary>
+    IModelFile Model { get; }
+
+    /// <summary>Whether the model generates text; an encoder (BERT) does not, and <see cref="GenerateAsync"/> refuses.</summary>
+    bool Generates => true;
+
+    /// <summary>Embeddings of this model (its declared or configured pooling), or null when it has none.</summary>
+    IEmbeddingEngine? Embeddings => null;
 
     Tokenizer Tokenizer { get; }
 

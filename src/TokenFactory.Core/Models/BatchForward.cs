@@ -71,17 +71,10 @@ public sealed class BatchForward : IDisposable, IAttentionStep
     /// <summary>Evaluates the step; the consumer receives the logits of <see cref="StepBatch.LogitRows"/> in order.</summary>
     public void Run(StepBatch batch, ILogitsConsumer consumer)
     {
-        int n = batch.TokenCount, e = _c.EmbeddingLength;
-        if (n == 0)
+        if (!RunBlocks(batch))
             return;
-        if (n > MaxTokens)
-            throw new InvalidOperationException($"A step of {n} tokens exceeds the forward pass's {MaxTokens}.");
+        int e = _c.EmbeddingLength;
         var w = _model.Weights;
-        _batch = batch;
-        for (int t = 0; t < n; t++)
-            _tokenSlots[t] = batch.StateSlots[batch.TokenSequence[t]];
-        _blocks.Run(batch.Tokens.AsSpan(0, n), this, _states, _tokenSlots.AsSpan(0, n));
-        _batch = null;
         var x = _blocks.Hidden;
 
         // The vocabulary projection is the largest matrix: one pass per group of rows, normally one per step.
@@ -93,6 +86,34 @@ public sealed class BatchForward : IDisposable, IAttentionStep
             _matmul.Multiply(w.Output, _last, 0, rows, Logits, 0);
             consumer.Consume(first, rows, Logits);
         }
+    }
+
+    /// <summary>
+    /// Evaluates the step without the vocabulary projection: row i of <paramref name="destination"/> receives the final-normed
+    /// hidden state of token <see cref="StepBatch.LogitRows"/>[i] (what a decoder embedding model pools).
+    /// </summary>
+    public void RunHidden(StepBatch batch, Span<float> destination)
+    {
+        if (!RunBlocks(batch))
+            return;
+        int e = _c.EmbeddingLength;
+        for (int r = 0; r < batch.LogitRowCount; r++)
+            Norms.RmsNorm(_blocks.Hidden.AsSpan(batch.LogitRows[r] * e, e), _model.Weights.OutputNorm, _c.RmsEpsilon, destination.Slice(r * e, e));
+    }
+
+    private bool RunBlocks(StepBatch batch)
+    {
+        int n = batch.TokenCount;
+        if (n == 0)
+            return false;
+        if (n > MaxTokens)
+            throw new InvalidOperationException($"A step of {n} tokens exceeds the forward pass's {MaxTokens}.");
+        _batch = batch;
+        for (int t = 0; t < n; t++)
+            _tokenSlots[t] = batch.StateSlots[batch.TokenSequence[t]];
+        _blocks.Run(batch.Tokens.AsSpan(0, n), this, _states, _tokenSlots.AsSpan(0, n));
+        _batch = null;
+        return true;
     }
 
     void IAttentionStep.Attend(int layer, LayerWeights weights, float[] q, float[] k, float[] v, int tokens, float[] output)

@@ -6,7 +6,7 @@ namespace TokenFactory.Models;
 /// A loaded llama-family model (llama, qwen2, qwen3): the mapped file, its configuration and its
 /// weights. Immutable and shareable; per-sequence state (KV blocks, recurrent state) lives in the engine.
 /// </summary>
-public sealed class TransformerModel : IDisposable
+public sealed class TransformerModel : IModelFile
 {
     private TransformerModel(GgufFile file, ModelConfig config, TransformerWeights weights)
     {
@@ -20,6 +20,8 @@ public sealed class TransformerModel : IDisposable
     public TransformerWeights Weights { get; }
 
     public int VocabSize => Weights.Output.Rows;
+
+    public string Architecture => Config.Architecture;
 
     public static TransformerModel Load(string path) => Load(GgufFile.Open(path), ownsFile: true);
 

@@ -90,7 +90,7 @@ public sealed partial class TransformerWeights
         return new TransformerWeights(embedding, outputNorm, output, outInfo == null, layers, ropeFactors);
     }
 
-    private static WeightMatrix Matrix(GgufFile file, string name, int columns, int? rows, bool forMultiplication = true)
+    internal static WeightMatrix Matrix(GgufFile file, string name, int columns, int? rows, bool forMultiplication = true)
     {
         var info = file.GetTensorInfo(name);
         if (info.RowLength != columns || (rows != null && info.RowCount != rows) || info.Dimensions.Length != 2)
@@ -106,10 +106,10 @@ public sealed partial class TransformerWeights
                 $"tensor '{info.Name}' is {info.Type}, which this engine cannot compute yet (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K)");
     }
 
-    private static float[]? OptionalVector(GgufFile file, string name, int length) =>
+    internal static float[]? OptionalVector(GgufFile file, string name, int length) =>
         file.FindTensor(name) != null ? Vector(file, name, length) : null;
 
-    private static float[] Vector(GgufFile file, string name, int length)
+    internal static float[] Vector(GgufFile file, string name, int length)
     {
         var info = file.GetTensorInfo(name);
         if (info.ElementCount != length)

@@ -34,7 +34,7 @@ internal static class ModelsEndpoints
             Created = new DateTimeOffset(File.GetLastWriteTimeUtc(source.Path)).ToUnixTimeSeconds(),
             Meta = engine is null ? null : new ModelMeta
             {
-                Architecture = engine.Model.Config.Architecture,
+                Architecture = engine.Model.Architecture,
                 ContextLength = engine.ContextLength,
                 VocabSize = engine.Tokenizer.VocabSize,
                 HasOwnChatTemplate = engine.HasOwnChatTemplate,

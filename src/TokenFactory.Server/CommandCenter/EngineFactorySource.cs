@@ -53,7 +53,7 @@ internal sealed class EngineFactorySource(EngineHost host) : IFactorySource
     }
 
     /// <summary>A model's shape from its file: parameters and weight bytes summed over tensors, the quantization the most bytes use.</summary>
-    internal static FactoryModel Describe(TransformerModel model, string id, int contextLength)
+    internal static FactoryModel Describe(IModelFile model, string id, int contextLength)
     {
         long parameters = 0, bytes = 0;
         var bytesByType = new Dictionary<Gguf.GgmlType, long>();
@@ -68,7 +68,7 @@ internal sealed class EngineFactorySource(EngineHost host) : IFactorySource
         {
             Id = id,
             Replica = FactoryReplicaIds.Local,
-            Architecture = model.Config.Architecture,
+            Architecture = model.Architecture,
             Quantization = bytesByType.Count == 0 ? null : bytesByType.MaxBy(kv => kv.Value).Key.ToString(),
             Parameters = parameters,
             ContextLength = contextLength,

@@ -105,7 +105,7 @@ public sealed partial class EngineHost : IDisposable, Floor.IGenerationHost
 
     private string Fingerprint(IInferenceEngine engine)
     {
-        string identity = $"{Source?.Name}|{engine.Model.Config.Architecture}|{engine.ContextLength}|{engine.Tokenizer.VocabSize}|{typeof(EngineHost).Assembly.GetName().Version}";
+        string identity = $"{Source?.Name}|{engine.Model.Architecture}|{engine.ContextLength}|{engine.Tokenizer.VocabSize}|{typeof(EngineHost).Assembly.GetName().Version}";
         var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(identity));
         return "fp_" + Convert.ToHexStringLower(hash)[..10];
     }

@@ -47,7 +47,7 @@ internal sealed partial class ModelLoader(
             var engine = factory.Create(source);
             string template = !string.IsNullOrWhiteSpace(options.Value.ChatTemplateFile) ? $"{options.Value.ChatTemplateFile} (--chat-template-file)"
                 : engine.HasOwnChatTemplate ? "the model's own tokenizer.chat_template" : "ChatML (the model has no chat template)";
-            Log.Ready(logger, source.Name, source.Path, engine.Model.Config.Architecture, engine.ContextLength, template);
+            Log.Ready(logger, source.Name, source.Path, engine.Model.Architecture, engine.ContextLength, template);
             host.SetReady(engine);
         }
         catch (Exception e)

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using TokenFactory.Gguf;
+using TokenFactory.Models;
 using TokenFactory.Models.Synthetic;
 using TokenFactory.Tensors;
 
@@ -16,7 +17,12 @@ public static class SyntheticModels
 
     public static string Get(string baseName)
     {
-        var parts = baseName.Split('-');
+        // An embedding variant ends in "-pool-NAME": the same file with {arch}.pooling_type declared.
+        PoolingType? pooling = null;
+        int pool = baseName.IndexOf("-pool-", StringComparison.Ordinal);
+        if (pool > 0)
+            pooling = PoolingTypes.Parse(baseName[(pool + "-pool-".Length)..]);
+        var parts = (pool > 0 ? baseName[..pool] : baseName).Split('-');
         // synth-ARCH-SHAPE...-TYPE-seedN; shapes may contain dashes.
         string arch = parts[1];
         ulong seed = ulong.Parse(parts[^1]["seed".Length..]);
@@ -28,8 +34,9 @@ public static class SyntheticModels
             if (!File.Exists(path))
             {
                 Directory.CreateDirectory(CacheDir);
-                using var vocab = GgufFile.Open(TestPaths.Stories260K);
-                SyntheticModelWriter.Write(arch, ModelShape.Find(shape), type, vocab.Metadata, path, seed);
+                // Encoders need a WordPiece vocabulary; every other architecture takes stories260K's.
+                using var vocab = GgufFile.Open(arch == "bert" ? TestPaths.Vocab("bert-bge") : TestPaths.Stories260K);
+                SyntheticModelWriter.Write(arch, ModelShape.Find(shape), type, mixture: null, vocab.Metadata, path, seed, pooling: pooling);
             }
         }
         return path;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using TokenFactory.Chat;
+using TokenFactory.Engine.Embeddings;
 using TokenFactory.Models;
 using TokenFactory.Tokenization;
 
@@ -25,11 +26,27 @@ public sealed class BatchingEngine : IInferenceEngine
         _core = new EngineCore(model, options);
         _queue = new WaitQueue(Math.Max(0, _core.Options.MaxWaitingRequests));
         (ChatTemplate, HasOwnChatTemplate) = ChatTemplates.ForModel(model.File.Metadata, Tokenizer, _core.Options.ChatTemplateSource);
+        // A decoder that declares a pooling (an embedding model such as Qwen3-Embedding), or is given one, also serves
+        // embeddings: prompt-only passes on their own thread, over a cache of their own.
+        var pooling = _core.Options.Pooling ?? PoolingTypes.FromMetadata(model.File.Metadata, model.Architecture);
+        if (pooling is PoolingType.Mean or PoolingType.Cls or PoolingType.Last)
+        {
+            try
+            {
+                Embeddings = new EmbeddingEngine(new DecoderEmbedder(model, pooling.Value, ContextLength, _core.Threads), Tokenizer);
+            }
+            catch
+            {
+                _core.Dispose();
+                throw;
+            }
+        }
         _thread = new Thread(Loop) { IsBackground = true, Name = "tokenfactory-batching-engine" };
         _thread.Start();
     }
 
     public TransformerModel Model => _core.Model;
+    IModelFile IInferenceEngine.Model => _core.Model;
     public Tokenizer Tokenizer => _core.Tokenizer;
     public ChatTemplate ChatTemplate { get; }
     public bool HasOwnChatTemplate { get; }
@@ -40,6 +57,8 @@ public sealed class BatchingEngine : IInferenceEngine
     public EngineLoad Load => new(_core.Running, Queued + _core.PreemptedWaiting, _core.KvCacheUsedTokens, _core.KvCacheCapacityTokens);
 
     public EngineCounters Counters => _core.Counters;
+
+    public IEmbeddingEngine? Embeddings { get; }
 
     public EngineStatus Status
     {
@@ -151,6 +170,7 @@ public sealed class BatchingEngine : IInferenceEngine
         _signal.Release();
         _thread.Join();
         _core.Dispose();
+        Embeddings?.Dispose();
         _signal.Dispose();
     }
 }

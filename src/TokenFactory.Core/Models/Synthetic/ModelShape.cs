@@ -17,7 +17,8 @@ public sealed record ModelShape(
     bool TiedOutput,
     int? HeadSize = null,
     bool OutputInF16 = false,
-    HybridLayout? Hybrid = null)
+    HybridLayout? Hybrid = null,
+    PoolingType? EncoderPooling = null)
 {
     public static IReadOnlyList<ModelShape> All { get; } =
     [
@@ -37,6 +38,10 @@ public sealed record ModelShape(
         new("nemotron-h-moe-tiny", 256, 6, 4, 2, 128, 512, 10000f, 1e-5f, false, 64, OutputInF16: true,
             Hybrid: new("MEM*EM", SsmHeads: 8, SsmHeadDim: 32, SsmState: 32, SsmGroups: 2, ConvKernel: 4,
                 Experts: 8, ExpertsUsed: 2, SharedFeedForwardLength: 256, ExpertWeightsScale: 2.5f)),
+        // BERT encoders (written with --arch bert and a WordPiece vocabulary such as the bert-bge fixture): a test shape
+        // with mean pooling, and BAAI bge-small-en-v1.5 (its config.json: 12 layers, 384 wide, 12 heads, CLS pooling).
+        new("bert-tiny", 128, 2, 4, 4, 512, 512, 0f, 1e-12f, true, EncoderPooling: PoolingType.Mean),
+        new("bge-small", 384, 12, 12, 12, 1536, 512, 0f, 1e-12f, true, EncoderPooling: PoolingType.Cls),
         // NVIDIA Nemotron-H 4B (Megatron-Bridge model card: 52 blocks, 24 Mamba-2 / 24 MLP / 4 attention).
         new("nemotron-h-4b", 3072, 52, 32, 8, 12288, 8192, 10000f, 1e-5f, false, 128,
             Hybrid: new("M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-", SsmHeads: 112, SsmHeadDim: 64, SsmState: 128, SsmGroups: 8, ConvKernel: 4)),
@@ -53,7 +58,7 @@ public sealed record ModelShape(
     public int ResolvedHeadSize => HeadSize ?? EmbeddingLength / HeadCount;
 
     /// <summary>The architecture a shape is written as by default: hybrid shapes have only one.</summary>
-    public string? Architecture => Hybrid == null ? null : Hybrid.Experts > 0 ? "nemotron_h_moe" : "nemotron_h";
+    public string? Architecture => EncoderPooling != null ? "bert" : Hybrid == null ? null : Hybrid.Experts > 0 ? "nemotron_h_moe" : "nemotron_h";
 }
 
 /// <summary>

@@ -12,7 +12,7 @@ namespace TokenFactory.Models.Synthetic;
 /// </summary>
 public static partial class SyntheticModelWriter
 {
-    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "nemotron_h", "nemotron_h_moe"];
+    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "nemotron_h", "nemotron_h_moe", "bert"];
 
     public static IReadOnlyList<GgmlType> WeightTypes { get; } =
         [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
@@ -30,8 +30,9 @@ public static partial class SyntheticModelWriter
     /// the output matrix and the attention-value and feed-forward-down matrices of the layers it gives more bits
     /// (<see cref="MoreBits"/>) in Q6_K (transformer shapes only).
     /// </summary>
+    /// <param name="pooling">Written as <c>{arch}.pooling_type</c> (a decoder embedding model, as Qwen3-Embedding declares); transformer shapes only.</param>
     public static void Write(string architecture, ModelShape shape, GgmlType type, string? mixture, GgufMetadata vocabulary, string outputPath,
-        ulong seed = 1, Action<long, long>? progress = null)
+        ulong seed = 1, Action<long, long>? progress = null, PoolingType? pooling = null)
     {
         if (mixture != null)
         {
@@ -47,13 +48,16 @@ public static partial class SyntheticModelWriter
             throw new TokenFactoryException($"Cannot synthesize {type} weights. Supported: {string.Join(", ", WeightTypes)}.");
         var tokens = vocabulary.GetArrayOrNull<string>("tokenizer.ggml.tokens")
             ?? throw new TokenFactoryException($"{vocabulary.Source}: no tokenizer.ggml.tokens; pass a vocabulary GGUF.");
-        if (shape.Architecture != null || ModelConfig.IsHybridArchitecture(architecture))
+        if (shape.Architecture != null || ModelConfig.IsHybridArchitecture(architecture) || architecture == "bert")
         {
             if (shape.Architecture != architecture)
                 throw new TokenFactoryException(shape.Architecture == null
-                    ? $"Shape '{shape.Name}' is a transformer shape; architecture '{architecture}' needs a Nemotron-H shape ({string.Join(", ", ModelShape.All.Where(s => s.Architecture == architecture).Select(s => s.Name))})."
+                    ? $"Shape '{shape.Name}' is a transformer shape; architecture '{architecture}' needs one of its own shapes ({string.Join(", ", ModelShape.All.Where(s => s.Architecture == architecture).Select(s => s.Name))})."
                     : $"Shape '{shape.Name}' is a {shape.Architecture} shape; write it with --arch {shape.Architecture}.");
-            Save(BuildHybrid(architecture, shape, type, vocabulary, tokens.Length, seed), outputPath, progress);
+            if (pooling != null)
+                throw new TokenFactoryException($"--pooling is written for transformer shapes only; {shape.Name}'s pooling is its own.");
+            Save(architecture == "bert" ? BuildBert(shape, type, vocabulary, tokens.Length, seed)
+                : BuildHybrid(architecture, shape, type, vocabulary, tokens.Length, seed), outputPath, progress);
             return;
         }
 
@@ -79,6 +83,8 @@ public static partial class SyntheticModelWriter
             m.Set($"{a}.attention.value_length", GgufValue.Of((uint)headSize));
         }
         m.Set($"{a}.vocab_size", GgufValue.Of((uint)tokens.Length));
+        if (pooling != null)
+            m.Set($"{a}.pooling_type", GgufValue.Of((uint)pooling.Value));
         foreach (var (key, value) in vocabulary)
         {
             if (key.StartsWith("tokenizer.", StringComparison.Ordinal))

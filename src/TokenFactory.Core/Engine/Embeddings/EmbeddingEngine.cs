@@ -1,0 +1,212 @@
+using TokenFactory.Models;
+using TokenFactory.Tokenization;
+
+namespace TokenFactory.Engine.Embeddings;
+
+/// <summary>
+/// Batches embedding inputs across requests: one thread takes waiting inputs in arrival order, as many as fit the
+/// model's <see cref="IEmbeddingModel.MaxBatchTokens"/>, and encodes them in one pass, so concurrent callers share each
+/// weight read. A request completes when its last input is encoded; a cancelled request's inputs not yet taken are dropped.
+/// </summary>
+public sealed class EmbeddingEngine : IEmbeddingEngine
+{
+    private readonly IEmbeddingModel _model;
+    private readonly IDisposable? _ownedModel;
+    private readonly int _maxWaitingInputs;
+    private readonly Lock _lock = new();
+    private readonly LinkedList<Job> _queue = new();
+    private readonly SemaphoreSlim _signal = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Thread _thread;
+    private readonly List<ReadOnlyMemory<int>> _passInputs = [];
+    private readonly List<(Job Job, int Index)> _passSlots = [];
+    private float[] _passOutput = [];
+    private int _waitingInputs, _runningInputs;
+    private long _passes, _inputs, _tokens;
+
+    /// <param name="ownedModel">Disposed with the engine (the model file behind <paramref name="model"/>), if given.</param>
+    /// <param name="maxWaitingInputs">Inputs that may wait; more are refused with <see cref="EngineOverloadedException"/>.</param>
+    public EmbeddingEngine(IEmbeddingModel model, Tokenizer tokenizer, int maxWaitingInputs = 4096, IDisposable? ownedModel = null)
+    {
+        _model = model;
+        _ownedModel = ownedModel;
+        Tokenizer = tokenizer;
+        _maxWaitingInputs = Math.Max(1, maxWaitingInputs);
+        _thread = new Thread(Loop) { IsBackground = true, Name = "tokenfactory-embeddings" };
+        _thread.Start();
+    }
+
+    public Tokenizer Tokenizer { get; }
+    public int Dimensions => _model.Dimensions;
+    public int ContextLength => _model.ContextLength;
+    public PoolingType Pooling => _model.Pooling;
+    public EngineLoad Load => new(Volatile.Read(ref _runningInputs), Volatile.Read(ref _waitingInputs), 0, 0);
+    public EmbeddingCounters Counters => new(Interlocked.Read(ref _passes), Interlocked.Read(ref _inputs), Interlocked.Read(ref _tokens));
+
+    public Task<float[][]> EmbedAsync(IReadOnlyList<int[]> inputs, CancellationToken cancellation = default)
+    {
+        ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
+        ArgumentNullException.ThrowIfNull(inputs);
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            var tokens = inputs[i];
+            if (tokens.Length == 0)
+                throw new ArgumentException($"Input {i} is empty; every input needs at least one token.", "input");
+            if (tokens.Length > ContextLength)
+                throw new ArgumentException($"Input {i} is {tokens.Length} tokens; this model embeds at most {ContextLength}.", "input");
+            foreach (int token in tokens)
+            {
+                if ((uint)token >= (uint)Tokenizer.VocabSize)
+                    throw new ArgumentException($"Input {i} holds token {token}, outside the vocabulary of {Tokenizer.VocabSize}.", "input");
+            }
+        }
+        if (inputs.Count == 0)
+            return Task.FromResult(Array.Empty<float[]>());
+        cancellation.ThrowIfCancellationRequested();
+
+        var job = new Job([.. inputs], cancellation);
+        lock (_lock)
+        {
+            if (_waitingInputs + inputs.Count > _maxWaitingInputs && _waitingInputs > 0)
+                throw new EngineOverloadedException(_waitingInputs, _maxWaitingInputs);
+            _waitingInputs += inputs.Count;
+            job.Node = _queue.AddLast(job);
+        }
+        job.Registration = cancellation.Register(() => Cancel(job));
+        _signal.Release();
+        return job.Completion.Task;
+    }
+
+    private void Cancel(Job job)
+    {
+        lock (_lock)
+        {
+            if (job.Node is { List: not null } node)
+            {
+                _queue.Remove(node);
+                _waitingInputs -= job.Inputs.Length - job.Next;
+            }
+        }
+        job.Completion.TrySetCanceled(job.Cancellation);
+    }
+
+    private void Loop()
+    {
+        try
+        {
+            while (true)
+            {
+                _signal.Wait(_stop.Token);
+                while (TakePass())
+                    RunPass();
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Moves waiting inputs into the pass, oldest first, while their tokens fit.</summary>
+    private bool TakePass()
+    {
+        _passInputs.Clear();
+        _passSlots.Clear();
+        int tokens = 0;
+        lock (_lock)
+        {
+            var node = _queue.First;
+            while (node != null)
+            {
+                var job = node.Value;
+                while (job.Next < job.Inputs.Length && tokens + job.Inputs[job.Next].Length <= _model.MaxBatchTokens)
+                {
+                    tokens += job.Inputs[job.Next].Length;
+                    _passInputs.Add(job.Inputs[job.Next]);
+                    _passSlots.Add((job, job.Next++));
+                    _waitingInputs--;
+                }
+                var next = node.Next;
+                if (job.Next == job.Inputs.Length)
+                    _queue.Remove(node);
+                else
+                    break; // the rest of this request goes first in the next pass
+                node = next;
+            }
+            _runningInputs = _passInputs.Count;
+        }
+        return _passInputs.Count > 0;
+    }
+
+    private void RunPass()
+    {
+        int d = _model.Dimensions, count = _passInputs.Count;
+        if (_passOutput.Length < count * d)
+            _passOutput = new float[count * d];
+        try
+        {
+            _model.Encode(_passInputs, _passOutput);
+        }
+        catch (Exception e)
+        {
+            foreach (var (job, _) in _passSlots)
+                job.Fail(e);
+            Volatile.Write(ref _runningInputs, 0);
+            return;
+        }
+        long tokens = 0;
+        for (int i = 0; i < count; i++)
+        {
+            var (job, index) = _passSlots[i];
+            tokens += job.Inputs[index].Length;
+            job.Results[index] = _passOutput.AsSpan(i * d, d).ToArray();
+            if (Interlocked.Increment(ref job.Done) == job.Inputs.Length)
+                job.Complete();
+        }
+        Interlocked.Increment(ref _passes);
+        Interlocked.Add(ref _inputs, count);
+        Interlocked.Add(ref _tokens, tokens);
+        Volatile.Write(ref _runningInputs, 0);
+    }
+
+    public void Dispose()
+    {
+        if (_stop.IsCancellationRequested)
+            return;
+        _stop.Cancel();
+        _thread.Join();
+        lock (_lock)
+        {
+            foreach (var job in _queue)
+                job.Fail(new ObjectDisposedException(nameof(EmbeddingEngine)));
+            _queue.Clear();
+        }
+        _model.Dispose();
+        _ownedModel?.Dispose();
+        _signal.Dispose();
+        _stop.Dispose();
+    }
+
+    private sealed class Job(int[][] inputs, CancellationToken cancellation)
+    {
+        public readonly int[][] Inputs = inputs;
+        public readonly float[][] Results = new float[inputs.Length][];
+        public readonly CancellationToken Cancellation = cancellation;
+        public readonly TaskCompletionSource<float[][]> Completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public LinkedListNode<Job>? Node;
+        public CancellationTokenRegistration Registration;
+        public int Next;
+        public int Done;
+
+        public void Complete()
+        {
+            Registration.Dispose();
+            Completion.TrySetResult(Results);
+        }
+
+        public void Fail(Exception e)
+        {
+            Registration.Dispose();
+            Completion.TrySetException(e);
+        }
+    }
+}

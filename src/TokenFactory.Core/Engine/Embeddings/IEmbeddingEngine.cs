@@ -1,0 +1,34 @@
+using TokenFactory.Models;
+using TokenFactory.Tokenization;
+
+namespace TokenFactory.Engine.Embeddings;
+
+/// <summary>
+/// Computes embeddings: many requests' inputs batched into shared forward passes. Thread-safe; what a host needs to serve
+/// <c>/v1/embeddings</c>.
+/// </summary>
+public interface IEmbeddingEngine : IDisposable
+{
+    Tokenizer Tokenizer { get; }
+
+    /// <summary>Floats per embedding.</summary>
+    int Dimensions { get; }
+
+    /// <summary>The longest input, in tokens.</summary>
+    int ContextLength { get; }
+
+    PoolingType Pooling { get; }
+
+    /// <summary>Inputs in the pass now running (<see cref="EngineLoad.Running"/>) and waiting for one (<see cref="EngineLoad.Waiting"/>).</summary>
+    EngineLoad Load { get; }
+
+    EmbeddingCounters Counters { get; }
+
+    /// <summary>Queues the inputs (token ids) and returns one pooled, unnormalized vector per input, in order.</summary>
+    /// <exception cref="ArgumentException">An input is empty, longer than <see cref="ContextLength"/> or holds an unknown token (param <c>input</c>).</exception>
+    /// <exception cref="EngineOverloadedException">Too many inputs are already waiting (nothing was queued).</exception>
+    Task<float[][]> EmbedAsync(IReadOnlyList<int[]> inputs, CancellationToken cancellation = default);
+}
+
+/// <summary>Cumulative embedding work: forward passes, inputs and tokens encoded.</summary>
+public readonly record struct EmbeddingCounters(long Passes, long Inputs, long Tokens);
