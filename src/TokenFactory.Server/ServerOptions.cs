@@ -61,6 +61,13 @@ public sealed class ServerOptions
     public string? Pooling { get; set; }
 
     /// <summary>
+    /// The model is a Matryoshka embedder (its leading dimensions are an embedding themselves: Qwen3-Embedding, nomic-embed
+    /// v1.5): /v1/embeddings honours <c>dimensions</c> by keeping that many and renormalizing (<c>serve --matryoshka</c>).
+    /// Otherwise a <c>dimensions</c> other than the model's own is refused.
+    /// </summary>
+    public bool Matryoshka { get; set; }
+
+    /// <summary>
     /// The kernels' settings (<c>TokenFactory:Kernels:*</c>), applied once before the model loads and logged; see
     /// docs/server.md. Fixed for the process once a kernel has run.
     /// </summary>

@@ -32,11 +32,12 @@ internal static class ServeCommand
         var origins = new Option<string[]>("--allowed-origin") { Description = "A web page origin allowed to call the API from a browser, e.g. https://app.example.com (repeatable; default none)", AllowMultipleArgumentsPerToken = false };
         var chatTemplate = new Option<string?>("--chat-template-file") { Description = "A Jinja chat template file to use instead of the model's own" };
         var pooling = new Option<string?>("--pooling") { Description = "Embedding pooling: mean, cls or last (default: the model's pooling_type; a generative model without one serves no embeddings)" };
+        var matryoshka = new Option<bool>("--matryoshka") { Description = "The model is a Matryoshka embedder: /v1/embeddings honours 'dimensions' by truncating and renormalizing" };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string instead of SQLite (replicas share budgets); or TOKENFACTORY_POSTGRES" };
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API. API keys are required unless --no-auth; the admin key comes from "
             + "TOKENFACTORY_ADMIN_KEY. With TOKENFACTORY_INTERNAL_TOKEN set it is a fleet replica: only requests carrying that token (from the router) are served.")
         {
-            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, noAuth, database, postgres, origins, chatTemplate, pooling,
+            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, noAuth, database, postgres, origins, chatTemplate, pooling, matryoshka,
         };
         cmd.SetAction(r => CommandErrors.Run(() =>
         {
@@ -59,6 +60,8 @@ internal static class ServeCommand
             if (r.GetValue(chatTemplate) is string templateFile && !File.Exists(templateFile))
                 throw new TokenFactoryException($"chat template file not found: {templateFile}");
             Set(nameof(ServerOptions.ChatTemplateFile), r.GetValue(chatTemplate));
+            if (r.GetValue(matryoshka))
+                Set(nameof(ServerOptions.Matryoshka), true);
             if (r.GetValue(pooling) is string poolingName)
                 Set(nameof(ServerOptions.Pooling), PoolingTypes.Parse(poolingName).Name());
             // Secrets come from the environment, never from the command line (where `ps` shows them).

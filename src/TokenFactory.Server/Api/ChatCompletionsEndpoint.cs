@@ -37,7 +37,7 @@ internal static class ChatCompletionsEndpoint
     /// <summary>Everything a chat request becomes before it runs (the Responses API runs its requests through it too).</summary>
     internal static ChatPlan Prepare(EngineHost host, ServerOptions options, ChatCompletionRequest request)
     {
-        var engine = host.GetReadyEngine();
+        var engine = host.GetGeneratingEngine();
         host.EnsureModel(request.Model);
         UnsupportedParameters.Check(request);
         var schema = ResponseFormat.Parse(request.ResponseFormat);

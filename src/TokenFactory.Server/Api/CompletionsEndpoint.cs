@@ -21,7 +21,7 @@ internal static class CompletionsEndpoint
     {
         long started = time.GetTimestamp();
         var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.CompletionRequest);
-        var engine = host.GetReadyEngine();
+        var engine = host.GetGeneratingEngine();
         host.EnsureModel(request.Model);
         UnsupportedParameters.Check(request);
         var plan = GenerationPlanner.Validate(request, request.MaxTokens, "max_tokens", minMaxTokens: 0);

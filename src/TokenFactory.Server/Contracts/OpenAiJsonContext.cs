@@ -11,6 +11,7 @@ namespace TokenFactory.Server.Contracts;
 [JsonSerializable(typeof(ResponsesRequest))]
 [JsonSerializable(typeof(System.Text.Json.Nodes.JsonObject))]
 [JsonSerializable(typeof(CompletionRequest))]
+[JsonSerializable(typeof(EmbeddingRequest))]
 [JsonSerializable(typeof(TokenizeRequest))]
 [JsonSerializable(typeof(DetokenizeRequest))]
 [JsonSerializable(typeof(ApplyTemplateRequest))]

@@ -49,6 +49,18 @@ internal sealed class MeteredRequest(Admission? admission, long startTimestamp, 
         }
     }
 
+    /// <summary>An embedding request's work: its input tokens (charged as prompt tokens) and its share of the passes.</summary>
+    public void OnEmbedded(long tokens, WorkShare work, TimeSpan queue)
+    {
+        lock (_lock)
+        {
+            _prompt += tokens;
+            _work = work;
+            _queue = queue;
+            _firstToken ??= time.GetElapsedTime(startTimestamp);
+        }
+    }
+
     /// <summary>From ChoiceRunner: the first token of any choice, on the server's clock.</summary>
     public void OnToken(long timestamp)
     {

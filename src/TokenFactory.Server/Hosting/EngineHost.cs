@@ -48,6 +48,23 @@ public sealed partial class EngineHost : IDisposable, Floor.IGenerationHost
         _ => throw new OpenAiException(503, "The model is still loading; retry shortly.", OpenAiErrorTypes.Unavailable, code: "model_loading") { RetryAfterSeconds = 1 },
     };
 
+    /// <summary>The ready engine, if its model generates text.</summary>
+    /// <exception cref="OpenAiException">As <see cref="GetReadyEngine"/>; 400 for an embedding-only model.</exception>
+    public IInferenceEngine GetGeneratingEngine()
+    {
+        var engine = GetReadyEngine();
+        if (!engine.Generates)
+            throw OpenAiException.Invalid($"The model '{Source?.Name}' ({engine.Model.Architecture}) is an embedding model: it serves /v1/embeddings, not text generation.",
+                "model", "model_not_generative");
+        return engine;
+    }
+
+    /// <summary>The ready engine's embeddings.</summary>
+    /// <exception cref="OpenAiException">As <see cref="GetReadyEngine"/>; 400 for a model that computes none.</exception>
+    public Engine.Embeddings.IEmbeddingEngine GetEmbeddingEngine() => GetReadyEngine().Embeddings
+        ?? throw OpenAiException.Invalid($"The model '{Source?.Name}' computes no embeddings: it declares no pooling_type. " +
+            "Serve an embedding model, or give this one a pooling with `serve --pooling mean|cls|last`.", "model", "model_not_embedding");
+
     /// <summary>Checks a request's <c>model</c>; absent is accepted as the served model (as llama.cpp does).</summary>
     /// <exception cref="OpenAiException">404 model_not_found.</exception>
     public void EnsureModel(string? requested)

@@ -23,6 +23,7 @@ public static class OpenAiEndpointRouteBuilderExtensions
         api.MapPost("/v1/chat/completions", ChatCompletionsEndpoint.PlanAsync).WithMetadata(new GenerationEndpoint("/v1/chat/completions"));
         api.MapPost("/v1/completions", CompletionsEndpoint.PlanAsync).WithMetadata(new GenerationEndpoint("/v1/completions"));
         api.MapPost("/v1/responses", ResponsesEndpoint.PlanAsync).WithMetadata(new GenerationEndpoint("/v1/responses"));
+        api.MapPost("/v1/embeddings", EmbeddingsEndpoint.PlanAsync).WithMetadata(new GenerationEndpoint("/v1/embeddings"));
         api.MapGet("/v1/models", ModelsEndpoints.List);
         api.MapGet("/v1/models/{id}", ModelsEndpoints.Get);
         api.MapPost("/tokenize", InspectionEndpoints.TokenizeAsync);

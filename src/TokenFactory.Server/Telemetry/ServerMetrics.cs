@@ -24,7 +24,7 @@ public sealed class ServerMetrics : IDisposable
 
     private readonly Meter _meter;
     private readonly CommandCenter.FactoryRecorder? _recorder;
-    private readonly Counter<long> _httpRequests, _promptTokens, _generationTokens, _finished, _refusals;
+    private readonly Counter<long> _httpRequests, _promptTokens, _generationTokens, _finished, _refusals, _embeddingInputs, _embeddingTokens;
     private readonly Histogram<double> _timeToFirstToken, _interTokenLatency, _requestDuration, _queueTime;
 
     /// <param name="scope">Tells this server's meter apart from another's in the same process (tests run many servers).</param>
@@ -43,9 +43,13 @@ public sealed class ServerMetrics : IDisposable
         _interTokenLatency = Histogram(Prefix + "inter_token_latency_seconds", "Between consecutive generated tokens of one choice.", ItlBuckets);
         _requestDuration = Histogram(Prefix + "e2e_request_latency_seconds", "From a generation request's arrival to its last byte.", RequestBuckets);
         _queueTime = Histogram(Prefix + "request_queue_time_seconds", "Time a generation waited in the engine's queue before its prompt started.", RequestBuckets);
+        _embeddingInputs = _meter.CreateCounter<long>(Prefix + "embedding_inputs_total", description: "Inputs embedded (/v1/embeddings).");
+        _embeddingTokens = _meter.CreateCounter<long>(Prefix + "embedding_tokens_total", description: "Tokens of embedded inputs.");
         // Unlabelled counters say 0 from the start, so dashboards see they exist before the first request.
         _promptTokens.Add(0);
         _generationTokens.Add(0);
+        _embeddingInputs.Add(0);
+        _embeddingTokens.Add(0);
 
         if (host is not null)
             EngineGauges(host);
@@ -108,6 +112,12 @@ public sealed class ServerMetrics : IDisposable
     {
         _interTokenLatency.Record(elapsed.TotalSeconds);
         _recorder?.InterToken(elapsed.TotalSeconds);
+    }
+
+    public void RecordEmbeddings(int inputs, long tokens)
+    {
+        _embeddingInputs.Add(inputs);
+        _embeddingTokens.Add(tokens);
     }
 
     public void RecordRequestDuration(TimeSpan elapsed) => _requestDuration.Record(elapsed.TotalSeconds);

@@ -105,7 +105,7 @@ public sealed class StatusEndpointTests
 
         private sealed class Reporting(GatedEngine inner) : IInferenceEngine
         {
-            public TokenFactory.Models.TransformerModel Model => inner.Model;
+            public TokenFactory.Models.IModelFile Model => inner.Model;
             public TokenFactory.Tokenization.Tokenizer Tokenizer => inner.Tokenizer;
             public TokenFactory.Chat.ChatTemplate ChatTemplate => inner.ChatTemplate;
             public bool HasOwnChatTemplate => false;

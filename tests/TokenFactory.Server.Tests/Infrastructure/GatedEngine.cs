@@ -22,7 +22,7 @@ public sealed class GatedEngine : IInferenceEngine, IEngineFactory
         Tokenizer = Tokenizer.FromMetadata(Model.File.Metadata);
     }
 
-    public TransformerModel Model { get; }
+    public IModelFile Model { get; }
     public Tokenizer Tokenizer { get; }
     public ChatTemplate ChatTemplate => ChatTemplate.ChatMl;
     public bool HasOwnChatTemplate => false;

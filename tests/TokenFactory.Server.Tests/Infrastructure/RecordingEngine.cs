@@ -18,7 +18,7 @@ public sealed class RecordingEngine : IInferenceEngine, IEngineFactory
     /// <summary>Every request as submitted: its choices, tenant and priority class.</summary>
     public ConcurrentQueue<GenerationGroup> Groups { get; } = new();
 
-    public TransformerModel Model => _inner.Model;
+    public IModelFile Model => _inner.Model;
     public Tokenizer Tokenizer => _inner.Tokenizer;
     public ChatTemplate ChatTemplate => _inner.ChatTemplate;
     public bool HasOwnChatTemplate => _inner.HasOwnChatTemplate;

@@ -21,7 +21,7 @@ public sealed class ScriptedEngine(ChatTemplate template, params string[] pieces
 
     public string? LastPrompt { get; private set; }
 
-    public TransformerModel Model => _model;
+    public IModelFile Model => _model;
     public Tokenizer Tokenizer => field ??= Tokenizer.FromMetadata(_model.File.Metadata);
     public ChatTemplate ChatTemplate => template;
     public bool HasOwnChatTemplate => true;

@@ -33,7 +33,8 @@ public sealed class BatchingEngine : IInferenceEngine
         {
             try
             {
-                Embeddings = new EmbeddingEngine(new DecoderEmbedder(model, pooling.Value, ContextLength, _core.Threads), Tokenizer);
+                Embeddings = new EmbeddingEngine(new DecoderEmbedder(model, pooling.Value, ContextLength, _core.Threads), Tokenizer,
+                    energyMeter: _core.Options.EnergyMeter);
             }
             catch
             {

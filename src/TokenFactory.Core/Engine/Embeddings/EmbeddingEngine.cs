@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using TokenFactory.Models;
 using TokenFactory.Tokenization;
 
@@ -12,6 +13,7 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
 {
     private readonly IEmbeddingModel _model;
     private readonly IDisposable? _ownedModel;
+    private readonly IEnergyMeter? _meter;
     private readonly int _maxWaitingInputs;
     private readonly Lock _lock = new();
     private readonly LinkedList<Job> _queue = new();
@@ -26,9 +28,12 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
 
     /// <param name="ownedModel">Disposed with the engine (the model file behind <paramref name="model"/>), if given.</param>
     /// <param name="maxWaitingInputs">Inputs that may wait; more are refused with <see cref="EngineOverloadedException"/>.</param>
-    public EmbeddingEngine(IEmbeddingModel model, Tokenizer tokenizer, int maxWaitingInputs = 4096, IDisposable? ownedModel = null)
+    /// <param name="energyMeter">Read around each pass, so each request is charged its share of the energy.</param>
+    public EmbeddingEngine(IEmbeddingModel model, Tokenizer tokenizer, int maxWaitingInputs = 4096, IDisposable? ownedModel = null,
+        IEnergyMeter? energyMeter = null)
     {
         _model = model;
+        _meter = energyMeter;
         _ownedModel = ownedModel;
         Tokenizer = tokenizer;
         _maxWaitingInputs = Math.Max(1, maxWaitingInputs);
@@ -43,7 +48,7 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
     public EngineLoad Load => new(Volatile.Read(ref _runningInputs), Volatile.Read(ref _waitingInputs), 0, 0);
     public EmbeddingCounters Counters => new(Interlocked.Read(ref _passes), Interlocked.Read(ref _inputs), Interlocked.Read(ref _tokens));
 
-    public Task<float[][]> EmbedAsync(IReadOnlyList<int[]> inputs, CancellationToken cancellation = default)
+    public Task<EmbeddingResult> EmbedAsync(IReadOnlyList<int[]> inputs, CancellationToken cancellation = default)
     {
         ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
         ArgumentNullException.ThrowIfNull(inputs);
@@ -61,7 +66,7 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
             }
         }
         if (inputs.Count == 0)
-            return Task.FromResult(Array.Empty<float[]>());
+            return Task.FromResult(new EmbeddingResult([], 0, default, TimeSpan.Zero));
         cancellation.ThrowIfCancellationRequested();
 
         var job = new Job([.. inputs], cancellation);
@@ -120,6 +125,8 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
                 var job = node.Value;
                 while (job.Next < job.Inputs.Length && tokens + job.Inputs[job.Next].Length <= _model.MaxBatchTokens)
                 {
+                    if (job.Next == 0)
+                        job.QueueTime = Stopwatch.GetElapsedTime(job.Enqueued);
                     tokens += job.Inputs[job.Next].Length;
                     _passInputs.Add(job.Inputs[job.Next]);
                     _passSlots.Add((job, job.Next++));
@@ -142,6 +149,8 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         int d = _model.Dimensions, count = _passInputs.Count;
         if (_passOutput.Length < count * d)
             _passOutput = new float[count * d];
+        long started = Stopwatch.GetTimestamp();
+        double joulesBefore = _meter?.ReadJoules() ?? 0;
         try
         {
             _model.Encode(_passInputs, _passOutput);
@@ -153,11 +162,16 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
             Volatile.Write(ref _runningInputs, 0);
             return;
         }
+        double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds, joules = (_meter?.ReadJoules() ?? 0) - joulesBefore;
         long tokens = 0;
+        foreach (var input in _passInputs)
+            tokens += input.Length;
         for (int i = 0; i < count; i++)
         {
             var (job, index) = _passSlots[i];
-            tokens += job.Inputs[index].Length;
+            double share = (double)job.Inputs[index].Length / tokens;
+            job.Seconds += seconds * share;
+            job.Joules += joules * share;
             job.Results[index] = _passOutput.AsSpan(i * d, d).ToArray();
             if (Interlocked.Increment(ref job.Done) == job.Inputs.Length)
                 job.Complete();
@@ -191,7 +205,10 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         public readonly int[][] Inputs = inputs;
         public readonly float[][] Results = new float[inputs.Length][];
         public readonly CancellationToken Cancellation = cancellation;
-        public readonly TaskCompletionSource<float[][]> Completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly TaskCompletionSource<EmbeddingResult> Completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly long Enqueued = Stopwatch.GetTimestamp();
+        public TimeSpan QueueTime;
+        public double Seconds, Joules; // written by the engine thread only
         public LinkedListNode<Job>? Node;
         public CancellationTokenRegistration Registration;
         public int Next;
@@ -200,7 +217,7 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         public void Complete()
         {
             Registration.Dispose();
-            Completion.TrySetResult(Results);
+            Completion.TrySetResult(new EmbeddingResult(Results, Inputs.Sum(i => (long)i.Length), new WorkShare(Seconds, 0, Joules, 0), QueueTime));
         }
 
         public void Fail(Exception e)

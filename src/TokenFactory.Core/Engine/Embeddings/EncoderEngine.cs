@@ -15,11 +15,11 @@ public sealed class EncoderEngine : IInferenceEngine
     private readonly EmbeddingEngine _embeddings;
 
     /// <param name="maxBatchTokens">Most tokens per forward pass (at least the model's context).</param>
-    public EncoderEngine(BertModel model, int threads = 0, int maxBatchTokens = 0, int maxWaitingInputs = 4096)
+    public EncoderEngine(BertModel model, int threads = 0, int maxBatchTokens = 0, int maxWaitingInputs = 4096, IEnergyMeter? energyMeter = null)
     {
         _model = model;
         Tokenizer = Tokenizer.FromMetadata(model.File.Metadata);
-        _embeddings = new EmbeddingEngine(new BertEncoder(model, maxBatchTokens, threads: threads), Tokenizer, maxWaitingInputs);
+        _embeddings = new EmbeddingEngine(new BertEncoder(model, maxBatchTokens, threads: threads), Tokenizer, maxWaitingInputs, energyMeter: energyMeter);
         (ChatTemplate, HasOwnChatTemplate) = ChatTemplates.ForModel(model.File.Metadata, Tokenizer, null);
     }
 

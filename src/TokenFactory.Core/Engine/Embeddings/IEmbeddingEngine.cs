@@ -24,11 +24,17 @@ public interface IEmbeddingEngine : IDisposable
 
     EmbeddingCounters Counters { get; }
 
-    /// <summary>Queues the inputs (token ids) and returns one pooled, unnormalized vector per input, in order.</summary>
+    /// <summary>Queues the inputs (token ids) and returns one pooled, unnormalized vector per input, in order, with the work they took.</summary>
     /// <exception cref="ArgumentException">An input is empty, longer than <see cref="ContextLength"/> or holds an unknown token (param <c>input</c>).</exception>
     /// <exception cref="EngineOverloadedException">Too many inputs are already waiting (nothing was queued).</exception>
-    Task<float[][]> EmbedAsync(IReadOnlyList<int[]> inputs, CancellationToken cancellation = default);
+    Task<EmbeddingResult> EmbedAsync(IReadOnlyList<int[]> inputs, CancellationToken cancellation = default);
 }
 
 /// <summary>Cumulative embedding work: forward passes, inputs and tokens encoded.</summary>
 public readonly record struct EmbeddingCounters(long Passes, long Inputs, long Tokens);
+
+/// <summary>
+/// One request's embeddings: a vector per input, its share of the passes it ran in (time and energy shared by tokens, as
+/// prefill work), and how long it waited before its first input ran.
+/// </summary>
+public sealed record EmbeddingResult(float[][] Vectors, long Tokens, WorkShare Work, TimeSpan QueueTime);
