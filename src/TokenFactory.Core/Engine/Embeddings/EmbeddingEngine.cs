@@ -173,13 +173,17 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
             job.Seconds += seconds * share;
             job.Joules += joules * share;
             job.Results[index] = _passOutput.AsSpan(i * d, d).ToArray();
-            if (Interlocked.Increment(ref job.Done) == job.Inputs.Length)
-                job.Complete();
         }
+        // Counted before any caller hears back, so a caller that sees its answer sees the pass counted.
         Interlocked.Increment(ref _passes);
         Interlocked.Add(ref _inputs, count);
         Interlocked.Add(ref _tokens, tokens);
         Volatile.Write(ref _runningInputs, 0);
+        foreach (var (job, _) in _passSlots)
+        {
+            if (Interlocked.Increment(ref job.Done) == job.Inputs.Length)
+                job.Complete();
+        }
     }
 
     public void Dispose()

@@ -1,0 +1,134 @@
+using TokenFactory.Engine;
+using TokenFactory.Engine.Embeddings;
+using TokenFactory.Models;
+using TokenFactory.Models.Bert;
+using TokenFactory.Tests.Models;
+using TokenFactory.Tokenization;
+
+namespace TokenFactory.Tests.Embeddings;
+
+/// <summary>
+/// The batching embedding engine over the synthetic BERT encoder: concurrent requests share passes yet each gets the
+/// vectors its inputs get alone; a cancelled request frees its place; a full queue refuses; bad inputs name themselves.
+/// </summary>
+public sealed class EmbeddingEngineTests
+{
+    private static (BertModel Model, Tokenizer Tokenizer) Load()
+    {
+        var model = BertModel.Load(SyntheticModels.Get("synth-bert-bert-tiny-F32-seed1"));
+        return (model, Tokenizer.FromMetadata(model.File.Metadata));
+    }
+
+    [Fact]
+    public async Task Concurrent_requests_share_passes_and_each_gets_what_its_inputs_get_alone()
+    {
+        var (model, tokenizer) = Load();
+        using var owner = model;
+        using var alone = new BertEncoder(model, threads: 1);
+        var gate = new GatedModel(new BertEncoder(model, threads: 2));
+        using var engine = new EmbeddingEngine(gate, tokenizer);
+        var texts = Enumerable.Range(0, 24).Select(i => $"request {i} says {new string('a', i % 7 + 1)} and more").ToArray();
+
+        // The first request's pass holds the engine while the other seven queue; then they go together.
+        var chunks = texts.Chunk(3).ToArray();
+        var first = engine.EmbedAsync([.. chunks[0].Select(t => tokenizer.Encode(t))]);
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var rest = chunks.Skip(1).Select(chunk => engine.EmbedAsync([.. chunk.Select(t => tokenizer.Encode(t))])).ToArray();
+        Assert.Equal(21, engine.Load.Waiting);
+        gate.Release();
+        var answers = await Task.WhenAll([first, .. rest]);
+        var vectors = answers.SelectMany(a => a.Vectors).ToArray();
+        for (int i = 0; i < texts.Length; i++)
+        {
+            var expected = new float[alone.Dimensions];
+            alone.Encode([tokenizer.Encode(texts[i])], expected);
+            Assert.Equal(expected, vectors[i]);
+        }
+        var counters = engine.Counters;
+        Assert.Equal(24, counters.Inputs);
+        Assert.Equal(2, counters.Passes);
+        Assert.Equal(texts.Sum(t => (long)tokenizer.Encode(t).Length), counters.Tokens);
+        Assert.All(answers, a => Assert.True(a.Work.PrefillSeconds > 0));
+        Assert.Equal(0, engine.Load.Waiting);
+    }
+
+    [Fact]
+    public async Task A_request_longer_than_one_pass_is_split_over_passes_in_order()
+    {
+        var (model, tokenizer) = Load();
+        using var owner = model;
+        using var engine = new EmbeddingEngine(new BertEncoder(model, maxBatchTokens: 512, threads: 2), tokenizer);
+        var inputs = Enumerable.Range(0, 6).Select(i => Enumerable.Range(1000 + i, 200).ToArray()).ToArray();
+        var result = await engine.EmbedAsync(inputs);
+        Assert.Equal(6, result.Vectors.Length);
+        Assert.Equal(3, engine.Counters.Passes); // two 200-token inputs per 512-token pass
+        var single = await engine.EmbedAsync([inputs[5]]);
+        Assert.Equal(single.Vectors[0], result.Vectors[5]);
+    }
+
+    [Fact]
+    public async Task Bad_inputs_are_refused_before_anything_queues()
+    {
+        var (model, tokenizer) = Load();
+        using var owner = model;
+        using var engine = new EmbeddingEngine(new BertEncoder(model, threads: 1), tokenizer);
+        var empty = await Assert.ThrowsAsync<ArgumentException>(() => engine.EmbedAsync([[101], []]));
+        Assert.Equal("input", empty.ParamName);
+        Assert.Contains("Input 1", empty.Message);
+        var tooLong = await Assert.ThrowsAsync<ArgumentException>(() => engine.EmbedAsync([new int[513]]));
+        Assert.Contains("at most 512", tooLong.Message);
+        await Assert.ThrowsAsync<ArgumentException>(() => engine.EmbedAsync([[tokenizer.VocabSize]]));
+        Assert.Equal(0, engine.Load.Waiting);
+        Assert.Equal(0, engine.Counters.Passes);
+    }
+
+    [Fact]
+    public async Task A_full_queue_refuses_and_a_cancelled_request_gives_back_its_place()
+    {
+        var (model, tokenizer) = Load();
+        using var owner = model;
+        var gate = new GatedModel(new BertEncoder(model, threads: 1));
+        using var engine = new EmbeddingEngine(gate, tokenizer, maxWaitingInputs: 4);
+        var running = engine.EmbedAsync([[101, 102]]);
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10)); // the first pass holds the engine
+        using var cancel = new CancellationTokenSource();
+        var waiting = engine.EmbedAsync([[101, 102], [101, 102], [101, 102]], cancel.Token);
+        Assert.Equal(3, engine.Load.Waiting);
+        var refused = Assert.Throws<EngineOverloadedException>(() => { _ = engine.EmbedAsync([[101, 102], [101, 102]]); });
+        Assert.Equal(3, refused.Waiting);
+
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        Assert.Equal(0, engine.Load.Waiting);
+        var admitted = engine.EmbedAsync([[101, 102], [101, 102], [101, 102], [101, 102]]);
+        gate.Release();
+        Assert.Single((await running).Vectors);
+        Assert.Equal(4, (await admitted).Vectors.Length);
+    }
+
+    /// <summary>Holds the first pass until released, so a test can fill the queue behind it.</summary>
+    private sealed class GatedModel(IEmbeddingModel inner) : IEmbeddingModel
+    {
+        private readonly SemaphoreSlim _entered = new(0), _release = new(0);
+        private int _passes;
+
+        public Task Entered => _entered.WaitAsync();
+        public void Release() => _release.Release();
+        public int Dimensions => inner.Dimensions;
+        public int ContextLength => inner.ContextLength;
+        public int MaxBatchTokens => inner.MaxBatchTokens;
+        public PoolingType Pooling => inner.Pooling;
+
+        public void Encode(IReadOnlyList<ReadOnlyMemory<int>> inputs, Span<float> output)
+        {
+            if (Interlocked.Increment(ref _passes) == 1)
+            {
+                _entered.Release();
+                _release.Wait();
+            }
+            inner.Encode(inputs, output);
+        }
+
+        public void Dispose() => inner.Dispose();
+    }
+}
