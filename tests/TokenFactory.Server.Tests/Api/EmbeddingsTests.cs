@@ -25,7 +25,8 @@ namespace TokenFactory.Server.Tests.Api;
 /// </summary>
 public sealed class EmbeddingsTests
 {
-    private static readonly Lazy<string> BertFile = new(() =>
+    /// <summary>A synthetic bert-tiny (Q8_0, 5 MB), written once per test run.</summary>
+    internal static readonly Lazy<string> BertFile = new(() =>
     {
         string path = Path.Combine(TestPaths.TempDir(), "bert-tiny-Q8_0.gguf");
         using var vocab = GgufFile.Open(TestPaths.Vocab("bert-bge"));

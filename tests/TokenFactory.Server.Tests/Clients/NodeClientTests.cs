@@ -101,6 +101,31 @@ public sealed class NodeClientTests(StoriesServerFixture fixture)
         Assert.Contains((string?)result["structured"]!["value"]!["kind"], new[] { "cat", "dog" });
     }
 
+    [Fact]
+    public async Task Openai_npm_package_embeds_texts_decoding_base64_to_the_same_floats()
+    {
+        var install = await RunAsync("bash", [Path.Combine(ToolDir, "install.sh")], TimeSpan.FromMinutes(5));
+        Assert.True(install.ExitCode == 0, $"tools/openai-node/install.sh failed:\n{install.Output}");
+        await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:Model"] = Api.EmbeddingsTests.BertFile.Value });
+        string[] texts = ["Hello world", "A factory budgets in tokens."];
+        var run = await RunAsync("node", [Path.Combine(ToolDir, "embeddings.mjs"), "--base-url", server.OpenAiEndpoint.ToString(), "--model", ServerInstance.ModelName,
+            "--input", texts[0], "--input", texts[1]], TimeSpan.FromMinutes(2));
+        Assert.True(run.ExitCode == 0, run.Output);
+        var result = JsonNode.Parse(run.Output.Trim().Split('\n')[^1])!;
+
+        Assert.Equal(128, (int)result["dimensions"]!);
+        Assert.Equal([0, 1], result["indexes"]!.AsArray().Select(i => (int)i!));
+        Assert.Equal(texts.Sum(t => server.Engine.Tokenizer.Encode(t).Length), (int)result["usage"]!["prompt_tokens"]!);
+        for (int i = 0; i < texts.Length; i++)
+        {
+            // The client decoded base64 into the very floats the float answer spells out.
+            float[] decoded = [.. result["decoded"]![i]!.AsArray().Select(v => (float)v!)];
+            float[] floats = [.. result["floats"]![i]!.AsArray().Select(v => (float)v!)];
+            Assert.Equal(floats, decoded);
+            Assert.Equal(1f, System.Numerics.Tensors.TensorPrimitives.Norm(decoded), 1e-5f);
+        }
+    }
+
     private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] args, TimeSpan timeout)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
