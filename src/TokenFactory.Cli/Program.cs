@@ -37,7 +37,7 @@ public static class Program
             KeysCommand.Create(),
             BudgetsCommand.Create(),
             UsageCommand.Create(),
-            BenchCommand.Create(BenchServeCommand.Create(), BenchEngineCommand.Create(), BenchModelCommand.Create("model"), BenchFloorCommand.Create(), BenchFleetCommand.Create(), BenchStructuredCommand.Create()),
+            BenchCommand.Create(BenchServeCommand.Create(), BenchEngineCommand.Create(), BenchModelCommand.Create("model"), BenchFloorCommand.Create(), BenchFleetCommand.Create(), BenchStructuredCommand.Create(), BenchEmbeddingsCommand.Create()),
             FactoryCommand.Create(),
         };
 }

@@ -38,7 +38,7 @@ internal abstract class BenchPeer
         throw new TokenFactoryException($"unknown --peer '{spec}'; supported: {Supported}.");
     }
 
-    protected static (int Code, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args)
+    internal static (int Code, string Stdout, string Stderr) Exec(string file, IEnumerable<string> args)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in args)
@@ -95,18 +95,19 @@ internal sealed class NodeLlamaCppPeer : BenchPeer
             result["version"]?.GetValue<string>());
     }
 
-    private static string FindScript()
+    /// <summary>A script of tools/llama-ref, found from the working directory or the executable upwards.</summary>
+    internal static string FindScript(string name = "bench.mjs")
     {
         foreach (string? start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
         {
             for (var dir = start == null ? null : new DirectoryInfo(start); dir != null; dir = dir.Parent)
             {
-                string candidate = Path.Combine(dir.FullName, "tools", "llama-ref", "bench.mjs");
+                string candidate = Path.Combine(dir.FullName, "tools", "llama-ref", name);
                 if (File.Exists(candidate))
                     return candidate;
             }
         }
-        throw new TokenFactoryException("--peer llama.cpp needs tools/llama-ref/bench.mjs (run from the repository checkout).");
+        throw new TokenFactoryException($"--peer llama.cpp needs tools/llama-ref/{name} (run from the repository checkout).");
     }
 }
 
