@@ -91,6 +91,51 @@ internal static class GenerationPlans
             replicas, dispatcher, classes, time, options.Value, started);
     }
 
+    /// <summary>
+    /// POST /v1/embeddings: checked as a server checks it (with the model's tokenizer the inputs are counted exactly and
+    /// too-long ones refused here), nothing to generate, no deadline beyond its class's first-token target.
+    /// </summary>
+    public static async Task<IResult> EmbeddingsAsync(HttpContext context, ReplicaSet replicas, ModelTokenizers tokenizers, Dispatcher dispatcher,
+        SloClasses classes, TimeProvider time, IOptions<RouterOptions> options)
+    {
+        long started = time.GetTimestamp();
+        var (request, raw) = await RequestBody.ReadWithBytesAsync(context, OpenAiJson.Default.EmbeddingRequest);
+        string model = ResolveModel(request.Model, replicas);
+        CallerFeature.CheckModel(context, model);
+        if (request.EncodingFormat is not (null or "float" or "base64"))
+            throw OpenAiException.Invalid($"'encoding_format' must be 'float' or 'base64', not '{request.EncodingFormat}'.", "encoding_format");
+        PromptShape shape;
+        int inputs;
+        if (tokenizers.For(model) is { } entry)
+        {
+            int contextLength = replicas.All.Where(r => r.Serves(model)).Select(r => r.ContextLength(options.Value.DefaultContextLength))
+                .DefaultIfEmpty(options.Value.DefaultContextLength).Min();
+            var parsed = EmbeddingInputs.Parse(request.Input, entry.Tokenizer, contextLength);
+            inputs = parsed.Count;
+            shape = PromptShape.FromTokens(parsed[0], parsed.Sum(p => (long)p.Length));
+        }
+        else
+        {
+            var texts = request.Input switch
+            {
+                JsonValue v when v.TryGetValue(out string? text) => [PromptShape.FromText(text)],
+                JsonArray a when a.Count > 0 && a.All(x => x is JsonValue xv && xv.TryGetValue(out string? _)) => a.Select(x => PromptShape.FromText(x!.GetValue<string>())).ToList(),
+                JsonArray a when a.Count > 0 && a.All(x => x is JsonArray) => a.Select(x => Ids((JsonArray)x!)).ToList(),
+                JsonArray { Count: > 0 } a => [Ids(a)],
+                _ => throw OpenAiException.Invalid("'input' must be a string, an array of strings, an array of token ids, or an array of token-id arrays.", "input"),
+            };
+            inputs = texts.Count;
+            shape = texts[0] with { Tokens = texts.Sum(p => p.Tokens), MostTokens = texts.Sum(p => p.MostTokens) };
+        }
+        string priority = SloClasses.Resolve(CallerFeature.Of(context), null);
+        long deadline = started + (long)(classes[priority].TtftSeconds * time.TimestampFrequency);
+        var route = new RouteRequest(model, shape, inputs, priority, deadline);
+        return new ForwardedWork("embd-" + Guid.NewGuid().ToString("N"), ForwardedWork.EmbeddingsPath, raw, route, 0, started, stream: false, clientWantsUsage: false)
+        {
+            User = request.User,
+        };
+    }
+
     private static ForwardedWork Plan(HttpContext context, string model, string path, string idPrefix, byte[] raw, SamplingRequest request,
         GenerationPlanner.Plan plan, PromptShape shape, int sequences, string promptParam, ReplicaSet replicas, Dispatcher dispatcher, SloClasses classes,
         TimeProvider time, RouterOptions options, long started)

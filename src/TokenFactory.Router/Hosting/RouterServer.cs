@@ -59,6 +59,7 @@ public static class RouterServer
         var api = endpoints.MapGroup(string.Empty).AddEndpointFilter<FloorFilter>();
         api.MapPost("/v1/chat/completions", GenerationPlans.ChatAsync).WithMetadata(new GenerationEndpoint("/v1/chat/completions"));
         api.MapPost("/v1/completions", GenerationPlans.CompletionsAsync).WithMetadata(new GenerationEndpoint("/v1/completions"));
+        api.MapPost("/v1/embeddings", GenerationPlans.EmbeddingsAsync).WithMetadata(new GenerationEndpoint("/v1/embeddings"));
         api.MapGet("/v1/models", FleetEndpoints.Models);
         api.MapGet("/v1/models/{id}", FleetEndpoints.Model);
         api.MapPost("/tokenize", FleetEndpoints.InspectAsync);

@@ -13,6 +13,9 @@ namespace TokenFactory.Router.Proxy;
 internal sealed class ForwardedWork(string id, string path, byte[] upstreamBody, RouteRequest route, long maxCompletionTokens, long started,
     bool stream, bool clientWantsUsage) : IMeteredWork, IResult
 {
+    /// <summary>The one forwarded endpoint that generates nothing: its answer is a list of vectors.</summary>
+    public const string EmbeddingsPath = "/v1/embeddings";
+
     public string Id { get; } = id;
     public string Model => Route.Model;
     /// <summary>What the floor reserves for the prompt: exact with the model's tokenizer, else a bound it cannot exceed.</summary>

@@ -187,9 +187,12 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         {
             answer = null;
         }
-        if (answer is null || answer["choices"] is not JsonArray choices)
+        // A completion's answer has choices (each counts as a token seen until the usage says more); embeddings have data.
+        bool embeddings = work.Path == ForwardedWork.EmbeddingsPath;
+        if (answer is null || (embeddings ? answer["data"] is not JsonArray : answer["choices"] is not JsonArray))
         {
-            Failure = new OpenAiException(502, "The replica answered with something that is not an OpenAI completion.", OpenAiErrorTypes.Server, code: "bad_upstream_response");
+            Failure = new OpenAiException(502, $"The replica answered with something that is not an OpenAI {(embeddings ? "embedding list" : "completion")}.",
+                OpenAiErrorTypes.Server, code: "bad_upstream_response");
             return;
         }
         if (answer["usage"] is JsonObject used)
@@ -197,7 +200,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
             usage.Read(used);
             used.Remove("tokenfactory");
         }
-        usage.Answered(choices.Count);
+        usage.Answered(embeddings ? 0 : ((JsonArray)answer["choices"]!).Count);
         await settle(200); // in the ledger before the client can see the answer
         context.Response.ContentType = "application/json";
         await context.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(answer.ToJsonString(OpenAiJson.Default.Options)), context.RequestAborted);

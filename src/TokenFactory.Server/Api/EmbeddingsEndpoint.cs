@@ -68,6 +68,9 @@ internal static class EmbeddingsEndpoint
 
     private static async Task WriteAsync(HttpContext context, EmbeddingResult result, string model, int dimensions, bool base64)
     {
+        // The fleet's router meters by the replica's measured work, as for generation; other callers never see it.
+        bool forRouter = FleetRequest.Of(context) is not null;
+        bool estimated = forRouter && (context.RequestServices.GetService(typeof(TokenFactory.Floor.FloorService)) as TokenFactory.Floor.FloorService)?.EnergyMeter?.IsEstimated == true;
         context.Response.ContentType = "application/json";
         await using var json = new Utf8JsonWriter(context.Response.BodyWriter);
         json.WriteStartObject();
@@ -98,6 +101,17 @@ internal static class EmbeddingsEndpoint
         json.WriteStartObject("usage");
         json.WriteNumber("prompt_tokens", result.Tokens);
         json.WriteNumber("total_tokens", result.Tokens);
+        if (forRouter)
+        {
+            json.WriteStartObject("tokenfactory");
+            json.WriteNumber("queue_seconds", result.QueueTime.TotalSeconds);
+            json.WriteNumber("prefill_seconds", result.Work.PrefillSeconds);
+            json.WriteNumber("decode_seconds", 0);
+            json.WriteNumber("energy_joules", result.Work.Joules);
+            json.WriteBoolean("energy_estimated", estimated);
+            json.WriteNumber("time_to_first_token_seconds", (result.QueueTime.TotalSeconds + result.Work.PrefillSeconds));
+            json.WriteEndObject();
+        }
         json.WriteEndObject();
         json.WriteEndObject();
         await json.FlushAsync(context.RequestAborted);
