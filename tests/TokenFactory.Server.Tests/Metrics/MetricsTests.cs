@@ -17,6 +17,7 @@ public sealed class MetricsTests
         "tokenfactory_engine_mean_batch_sequences", "tokenfactory_energy_joules_total", "tokenfactory_energy_estimated",
         "tokenfactory_joules_per_token", "tokenfactory_cost_usd_total", "tokenfactory_cost_per_million_input_tokens_usd",
         "tokenfactory_cost_per_million_output_tokens_usd", "tokenfactory_team_spend_usd_total", "tokenfactory_requests_refused_total",
+        "tokenfactory_embedding_inputs_total", "tokenfactory_embedding_tokens_total",
     ];
 
     [Fact]
