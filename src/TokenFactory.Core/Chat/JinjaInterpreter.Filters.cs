@@ -195,7 +195,9 @@ internal sealed partial class JinjaInterpreter
 
     private JinjaValue Select(JinjaValue v, List<JinjaValue> a, Dictionary<string, JinjaValue> k, bool attr, bool keep)
     {
-        var items = PyOps.Iterate(v);
+        // Jinja2 filters nothing out of a falsy input (none included) rather than iterating it: Functionary's template runs
+        // `tools | selectattr(...)` with tools set to none.
+        var items = v.IsTruthy ? PyOps.Iterate(v) : [];
         var offset = 0;
         JinjaValue? attribute = null;
         if (attr)

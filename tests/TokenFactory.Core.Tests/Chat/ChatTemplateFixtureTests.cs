@@ -18,21 +18,28 @@ public sealed class ChatTemplateFixtureTests
             data.Add("<missing ../shared/fixtures/chat-templates>", "");
             return data;
         }
-        foreach (var file in Directory.GetFiles(dir, "*.expected.json").Order(StringComparer.Ordinal))
+        // The shared fixtures, then the project's own (tool-call families the shared set lacks: Functionary, Command R),
+        // rendered by tools/chat-templates/render-expected.py with the same Jinja2 settings.
+        foreach (var folder in new[] { dir, Own })
         {
-            var name = Path.GetFileName(file)[..^".expected.json".Length];
-            foreach (var c in JsonNode.Parse(File.ReadAllText(file))!["cases"]!.AsArray())
-                data.Add(name, c!["case"]!.GetValue<string>());
+            foreach (var file in Directory.GetFiles(folder, "*.expected.json").Order(StringComparer.Ordinal))
+            {
+                var name = Path.GetFileName(file)[..^".expected.json".Length];
+                foreach (var c in JsonNode.Parse(File.ReadAllText(file))!["cases"]!.AsArray())
+                    data.Add(name, c!["case"]!.GetValue<string>());
+            }
         }
         return data;
     }
+
+    private static string Own => TestPaths.Fixture("chat-templates");
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void RendersLikeJinja2(string template, string caseName)
     {
         Assert.True(FixturePaths.ChatTemplates is not null, "../shared/fixtures/chat-templates not found next to the repository");
-        var dir = FixturePaths.ChatTemplates!;
+        var dir = File.Exists(Path.Combine(Own, template + ".jinja")) ? Own : FixturePaths.ChatTemplates!;
         var source = File.ReadAllText(Path.Combine(dir, template + ".jinja"));
         var expected = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, template + ".expected.json")))!;
         var testCase = expected["cases"]!.AsArray().Single(c => c!["case"]!.GetValue<string>() == caseName)!;
@@ -51,6 +58,9 @@ public sealed class ChatTemplateFixtureTests
         {
             var ex = Assert.ThrowsAny<TemplateException>(Render);
             var message = error.GetValue<string>();
+            // A Python type error (a dict added to a string) has Python's wording; that the render fails is what must match.
+            if (!message.StartsWith("TemplateError", StringComparison.Ordinal))
+                return;
             // Fixtures record Python's "ExceptionType: message"; the template's own text is what must match.
             var colon = message.IndexOf(": ", StringComparison.Ordinal);
             Assert.Equal(colon >= 0 ? message[(colon + 2)..] : message, ex.Message);
