@@ -28,17 +28,45 @@ internal static class ChatPrompt
                 throw OpenAiException.Invalid($"messages[{i}].role must be one of system, developer, user, assistant, tool.", $"messages[{i}].role");
             var copy = (JsonObject)message.DeepClone();
             copy["content"] = Content(copy["content"], role, copy.ContainsKey("tool_calls"), i);
-            if (copy["tool_calls"] is JsonArray calls)
-                ParseArguments(calls);
             result.Add(copy);
         }
         return result;
     }
 
     /// <summary>
-    /// OpenAI sends a call's arguments as JSON text; templates write them with <c>tojson</c>, which would quote that text
-    /// again. As vLLM does, arguments that parse as a JSON object are given to the template as the object.
+    /// OpenAI sends a call's arguments as JSON text; most templates write them with <c>tojson</c>, which would quote that
+    /// text again. As vLLM does, arguments that parse as a JSON object are given to the template as the object — unless
+    /// the template adds them to a string itself (Functionary: <c>'&gt;' + arguments + '&lt;/function&gt;'</c>), which
+    /// only text survives (<see cref="ConcatenatesArguments"/>).
     /// </summary>
+    private static JsonArray ArgumentsForTemplate(JsonArray messages, Chat.ChatTemplate template)
+    {
+        if (ConcatenatesArguments(template.Source) || !messages.Any(m => m?["tool_calls"] is JsonArray))
+            return messages;
+        var copy = (JsonArray)messages.DeepClone();
+        foreach (var message in copy)
+        {
+            if (message?["tool_calls"] is JsonArray calls)
+                ParseArguments(calls);
+        }
+        return copy;
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex ArgumentsConcatenated = new(
+        @"arguments['""]?\]?\s*\+|\+\s*[\w.\[\]'""]*arguments['""]?\]?\s*(?:-?\}\}|\+)", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    private static (string Source, bool Concatenates)? _lastTemplate; // one served template: the regex runs once
+
+    /// <summary>Whether the template adds a call's <c>arguments</c> to a string with <c>+</c> (no <c>tojson</c> between).</summary>
+    internal static bool ConcatenatesArguments(string templateSource)
+    {
+        if (_lastTemplate is { } last && ReferenceEquals(last.Source, templateSource))
+            return last.Concatenates;
+        bool result = ArgumentsConcatenated.IsMatch(templateSource);
+        _lastTemplate = (templateSource, result);
+        return result;
+    }
+
     private static void ParseArguments(JsonArray calls)
     {
         foreach (var call in calls)
@@ -95,7 +123,7 @@ internal static class ChatPrompt
 
     /// <summary>The same text from a template alone (the fleet router renders what its replicas will, to route by prefix).</summary>
     public static string Render(Chat.ChatTemplate template, JsonArray messages, JsonArray? tools, bool addGenerationPrompt, Dictionary<string, JsonNode?>? kwargs) =>
-        template.Render(messages, addGenerationPrompt, tools is { Count: > 0 } ? tools : null, kwargs);
+        template.Render(ArgumentsForTemplate(messages, template), addGenerationPrompt, tools is { Count: > 0 } ? tools : null, kwargs);
 
     /// <summary>
     /// As llama.cpp's server does: control-token texts in the rendered prompt (<c>&lt;|im_start|&gt;</c>, the

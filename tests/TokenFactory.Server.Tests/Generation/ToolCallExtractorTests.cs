@@ -173,6 +173,18 @@ public sealed class ToolCallExtractorTests
         Assert.Equal("tools[0].function.parameters.properties.n.minimum", e.Param);
     }
 
+    private static readonly ToolCallSyntax[] AllFamilies =
+        [ToolCallSyntax.Hermes, ToolCallSyntax.MistralArgs, ToolCallSyntax.MistralArray, ToolCallSyntax.DeepSeek, ToolCallSyntax.CommandR, ToolCallSyntax.Functionary, ToolCallSyntax.Json];
+
+    [Theory]
+    [InlineData("meetkai-functionary-medium-v3.1", "functionary")]
+    [InlineData("CohereForAI-c4ai-command-r7b-12-2024-tool_use", "command-r")]
+    public void The_family_is_read_from_the_projects_own_template_fixtures(string template, string family)
+    {
+        string source = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "tests", "TokenFactory.Core.Tests", "Fixtures", "chat-templates", template + ".jinja"));
+        Assert.Equal(family, ToolCallSyntax.Detect(source).Name);
+    }
+
     [Theory]
     [InlineData("Mistral-Small-3.2-24B-Instruct-2506", "mistral")]
     [InlineData("mistralai-Mistral-Nemo-Instruct-2407", "mistral-array")]
@@ -198,13 +210,15 @@ public sealed class ToolCallExtractorTests
         { "deepseek", "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Lyon\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>", "", "get_weather:{\"city\":\"Lyon\"}" },
         { "hermes", "<tool_call>\n<function=get_weather>\n<parameter=city>\nLyon\n</parameter>\n<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>", "", "get_weather:{\"city\":\"Lyon\",\"days\":3}" },
         { "json", "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Lyon\"}}", "", "get_weather:{\"city\":\"Lyon\"}" },
+        { "functionary", "Let me see.<function=get_weather>{\"city\": \"Lyon\"}</function><function=get_time>{}</function>", "Let me see.", "get_weather:{\"city\":\"Lyon\"}|get_time:{}" },
+        { "command-r", "I will check both.<|START_ACTION|>[\n    {\"tool_call_id\": \"0\", \"tool_name\": \"get_weather\", \"parameters\": {\"city\": \"Lyon\"}},\n    {\"tool_call_id\": \"1\", \"tool_name\": \"get_time\", \"parameters\": {}}\n]<|END_ACTION|>", "I will check both.", "get_weather:{\"city\":\"Lyon\"}|get_time:{}" },
     };
 
     [Theory]
     [MemberData(nameof(Families))]
     public void Each_family_s_calls_are_read_in_pieces_of_every_size(string family, string answer, string content, string calls)
     {
-        var syntax = new[] { ToolCallSyntax.Hermes, ToolCallSyntax.MistralArgs, ToolCallSyntax.MistralArray, ToolCallSyntax.DeepSeek, ToolCallSyntax.Json }.Single(s => s.Name == family);
+        var syntax = AllFamilies.Single(s => s.Name == family);
         for (int size = 1; size <= answer.Length; size++)
         {
             var result = Run(syntax, answer, size);
@@ -212,6 +226,8 @@ public sealed class ToolCallExtractorTests
             Assert.Equal(calls, string.Join("|", result.Calls.Select(c => $"{c.Function.Name}:{JsonNode.Parse(c.Function.Arguments!)!.ToJsonString()}")));
             Assert.All(result.Pieces, p => Assert.DoesNotContain("TOOL_CALLS", p));
             Assert.All(result.Pieces, p => Assert.DoesNotContain("｜", p));
+            Assert.All(result.Pieces, p => Assert.DoesNotContain("ACTION", p));
+            Assert.All(result.Pieces, p => Assert.DoesNotContain("function", p));
         }
     }
 
@@ -221,9 +237,11 @@ public sealed class ToolCallExtractorTests
     [InlineData("mistral-array", "[TOOL_CALLS][{\"name\":\"get_time\",\"arguments\":{\"zone\":\"CET\"}}]")]
     [InlineData("deepseek", "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_time<｜tool▁sep｜>{\"zone\":\"CET\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>")]
     [InlineData("json", "{\"name\":\"get_time\",\"arguments\":{\"zone\":\"CET\"}}")]
+    [InlineData("functionary", "<function=get_time>{\"zone\":\"CET\"}</function>")]
+    [InlineData("command-r", "<|START_ACTION|>[{\"tool_name\":\"get_time\",\"parameters\":{\"zone\":\"CET\"}}]<|END_ACTION|>")]
     public void A_forced_call_s_grammar_allows_the_family_s_call_and_the_reader_reads_it_back(string family, string call)
     {
-        var syntax = new[] { ToolCallSyntax.Hermes, ToolCallSyntax.MistralArgs, ToolCallSyntax.MistralArray, ToolCallSyntax.DeepSeek, ToolCallSyntax.Json }.Single(s => s.Name == family);
+        var syntax = AllFamilies.Single(s => s.Name == family);
         var tools = ToolSet.Parse(JsonNode.Parse("""
             [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"], "additionalProperties": false}}}]
             """)!.AsArray(), JsonDocument.Parse("\"required\"").RootElement, null)!;

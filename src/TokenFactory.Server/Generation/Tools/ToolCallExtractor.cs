@@ -433,7 +433,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         var objects = node switch
         {
             JsonObject o => [o],
-            JsonArray a when (syntax.Open is null || syntax == ToolCallSyntax.MistralArray) && a.Count > 0 && a.All(x => x is JsonObject) => a.Select(x => x!.AsObject()).ToList(),
+            JsonArray a when (syntax.Open is null || syntax.CallsInArray) && a.Count > 0 && a.All(x => x is JsonObject) => a.Select(x => x!.AsObject()).ToList(),
             _ => null,
         };
         if (objects is null)
@@ -452,7 +452,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
 
     private ToolCall? Call(JsonObject o)
     {
-        if (o["name"] is not JsonValue nameValue || nameValue.GetValueKind() != JsonValueKind.String)
+        if ((o["name"] ?? o["tool_name"]) is not JsonValue nameValue || nameValue.GetValueKind() != JsonValueKind.String)
             return null;
         string name = nameValue.GetValue<string>();
         if (!tools.Functions.Any(f => f.Name == name))

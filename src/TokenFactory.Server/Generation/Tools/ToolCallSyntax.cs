@@ -12,6 +12,8 @@ namespace TokenFactory.Server.Generation.Tools;
 /// <item>Mistral: <c>[TOOL_CALLS]name[ARGS]{…}</c> (v11 templates), or <c>[TOOL_CALLS][{…}, …]</c> (earlier ones);</item>
 /// <item>DeepSeek: <c>&lt;｜tool▁call▁begin｜&gt;name&lt;｜tool▁sep｜&gt;{…}&lt;｜tool▁call▁end｜&gt;</c> (V3.1; R1's
 /// <c>function&lt;｜tool▁sep｜&gt;name</c> + a json code block too), inside the calls-begin/-end tokens;</item>
+/// <item>Command R7B: <c>&lt;|START_ACTION|&gt;[{"tool_call_id": "0", "tool_name": …, "parameters": {…}}, …]&lt;|END_ACTION|&gt;</c>;</item>
+/// <item>Functionary v3.1: <c>&lt;function=name&gt;{…}&lt;/function&gt;</c>;</item>
 /// <item>anything else (Llama 3.x among them): the whole answer is a JSON call object or an array of them.</item>
 /// </list>
 /// </summary>
@@ -22,16 +24,29 @@ public sealed class ToolCallSyntax
     public static readonly ToolCallSyntax MistralArray = new("mistral-array", "[TOOL_CALLS]", null, null, []);
     public static readonly ToolCallSyntax DeepSeek = new("deepseek", "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>", "<｜tool▁sep｜>",
         ["<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>"]);
+    public static readonly ToolCallSyntax CommandR = new("command-r", "<|START_ACTION|>", "<|END_ACTION|>", null, [], nameKey: "tool_name", argumentsKey: "parameters");
+    public static readonly ToolCallSyntax Functionary = new("functionary", "<function=", "</function>", ">", []);
     public static readonly ToolCallSyntax Json = new("json", null, null, null, []);
 
-    private ToolCallSyntax(string name, string? open, string? close, string? separator, string[] layout)
+    private ToolCallSyntax(string name, string? open, string? close, string? separator, string[] layout, string nameKey = "name", string argumentsKey = "arguments")
     {
         Name = name;
         Open = open;
         Close = close;
         Separator = separator;
         Layout = layout;
+        NameKey = nameKey;
+        ArgumentsKey = argumentsKey;
     }
+
+    /// <summary>The key of the function's name in a call object (<c>tool_name</c> for Command R).</summary>
+    public string NameKey { get; }
+
+    /// <summary>The key of the arguments in a call object this family writes (<c>parameters</c> for Command R); both are read.</summary>
+    public string ArgumentsKey { get; }
+
+    /// <summary>The calls are a JSON array inside one pair of markers (Mistral's older templates, Command R).</summary>
+    public bool CallsInArray => this == MistralArray || this == CommandR;
 
     public string Name { get; }
     /// <summary>What opens each call (null: the answer itself is the JSON).</summary>
@@ -59,6 +74,8 @@ public sealed class ToolCallSyntax
         template.Contains("<tool_call>", StringComparison.Ordinal) ? Hermes
         : template.Contains("[TOOL_CALLS]", StringComparison.Ordinal) ? (template.Contains("[ARGS]", StringComparison.Ordinal) ? MistralArgs : MistralArray)
         : template.Contains("tool▁call▁begin", StringComparison.Ordinal) ? DeepSeek
+        : template.Contains("<|START_ACTION|>", StringComparison.Ordinal) ? CommandR
+        : template.Contains("<function=", StringComparison.Ordinal) && template.Contains("</function>", StringComparison.Ordinal) ? Functionary
         : Json;
 
     /// <summary>A forced call's grammar: one call to one of <paramref name="functions"/>, in this family's markup.</summary>
@@ -70,8 +87,8 @@ public sealed class ToolCallSyntax
         SchemaNode call = calls.Count == 1 ? calls[0] : new AnyOfNode(calls);
         if (Separator is not null)
             return call;
-        if (this == MistralArray)
-            return new WrappedNode(Bytes(Open!), new ArrayNode(call, 1, 1), []);
+        if (CallsInArray)
+            return new WrappedNode(Bytes(Open!), new ArrayNode(call, 1, 1), Close is null ? [] : Bytes(Close));
         return Open is null ? call : new WrappedNode(Bytes(Open + "\n"), call, Bytes("\n" + Close));
     }
 
@@ -79,10 +96,10 @@ public sealed class ToolCallSyntax
 
     private string Suffix() => Close + (Layout.Count > 1 ? Layout[1] : "");
 
-    private static ObjectNode CallObject(string name, SchemaNode arguments) => new(
+    private ObjectNode CallObject(string name, SchemaNode arguments) => new(
     [
-        new ObjectProperty("name", "\"name\""u8.ToArray(), new LiteralNode([Encoding.UTF8.GetBytes(JsonSerializer.Serialize(name))]), Required: true),
-        new ObjectProperty("arguments", "\"arguments\""u8.ToArray(), arguments, Required: true),
+        new ObjectProperty(NameKey, Bytes(JsonSerializer.Serialize(NameKey)), new LiteralNode([Encoding.UTF8.GetBytes(JsonSerializer.Serialize(name))]), Required: true),
+        new ObjectProperty(ArgumentsKey, Bytes(JsonSerializer.Serialize(ArgumentsKey)), arguments, Required: true),
     ], SchemaNode.Any);
 
     private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);

@@ -1,0 +1,49 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using TokenFactory.Server.Tests.Infrastructure;
+
+namespace TokenFactory.Server.Tests.Generation;
+
+/// <summary>
+/// A conversation with tool calls, sent as OpenAI clients send it (arguments as JSON text), renders through the model's own
+/// template byte for byte as Python's Jinja2 renders the fixture: Functionary adds the arguments to a string, so it gets
+/// them as text; templates that write them with tojson get the object (else the text would be quoted twice).
+/// </summary>
+public sealed class ToolHistoryRenderingTests
+{
+    private static string Fixture(string name) => Path.Combine(TestPaths.RepoRoot, "tests", "TokenFactory.Core.Tests", "Fixtures", "chat-templates", name);
+
+    [Fact]
+    public async Task Functionary_gets_the_arguments_as_text_and_renders_as_jinja2_does()
+    {
+        var expected = JsonNode.Parse(await File.ReadAllTextAsync(Fixture("meetkai-functionary-medium-v3.1.expected.json")))!["cases"]!.AsArray()
+            .Single(c => (string?)c!["case"] == "parallel_calls_text_arguments")!;
+        var rendered = await ApplyAsync("meetkai-functionary-medium-v3.1.jinja", expected["context"]!);
+        // The server's BOS is the vocabulary's (stories260K's <s>), the fixture's Llama 3's: the rest must be the same bytes.
+        Assert.Equal(((string)expected["expected"]!).Replace("<|begin_of_text|>", "", StringComparison.Ordinal), rendered[rendered.IndexOf("<|start_header_id|>", StringComparison.Ordinal)..]);
+        Assert.Contains("<function=get_weather>{\"city\": \"Paris\"}</function><function=get_time>{\"zone\": \"CET\"}</function>", rendered);
+    }
+
+    [Fact]
+    public async Task A_tojson_template_gets_the_arguments_as_an_object()
+    {
+        var context = JsonNode.Parse(await File.ReadAllTextAsync(Fixture("CohereForAI-c4ai-command-r7b-12-2024-tool_use.expected.json")))!["cases"]!.AsArray()
+            .Single(c => (string?)c!["case"] == "parallel_calls_text_arguments")!["context"]!;
+        var rendered = await ApplyAsync("CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja", context);
+        Assert.Contains("\"tool_name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}", rendered);
+        Assert.DoesNotContain("\\\"city\\\"", rendered);
+    }
+
+    private static async Task<string> ApplyAsync(string template, JsonNode context)
+    {
+        await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ChatTemplateFile"] = Fixture(template), ["TokenFactory:ContextLength"] = "4096" });
+        using var response = await server.Client.PostAsJsonAsync("/apply-template", new JsonObject
+        {
+            ["messages"] = context["messages"]!.DeepClone(),
+            ["tools"] = context["tools"]!.DeepClone(),
+        });
+        var body = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.True(response.IsSuccessStatusCode, body.ToJsonString());
+        return (string)body["prompt"]!;
+    }
+}
