@@ -77,6 +77,9 @@ internal sealed class ValueFrame(SchemaNode node, JsonFrame? parent, int whitesp
             case RefNode r:
                 Start(r.Resolved, b, parent, into);
                 break;
+            case GrammarNode g:
+                GrammarFrames.Consume(g, b, parent, into);
+                break;
             case WrappedNode w:
                 new WrappedFrame(w, 1, parent).Begin(b, into);
                 break;

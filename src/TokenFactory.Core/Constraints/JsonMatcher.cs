@@ -14,7 +14,14 @@ public sealed class JsonMatcher
 
     private JsonMatcher(JsonFrame[] stacks) => _stacks = stacks;
 
-    public static JsonMatcher Start(SchemaNode schema) => new([new ValueFrame(schema, null)]);
+    public static JsonMatcher Start(SchemaNode schema)
+    {
+        if (schema is not GrammarNode grammar)
+            return new([new ValueFrame(schema, null)]);
+        var frames = new List<JsonFrame>();
+        GrammarFrames.Pending(grammar, null, frames);
+        return new([.. frames]);
+    }
 
     /// <summary>Whether the document may end here: a complete value (then end-of-generation is allowed).</summary>
     public bool CanEnd => _stacks.Any(s => s.CanEnd);
