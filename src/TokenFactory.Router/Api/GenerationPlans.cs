@@ -29,7 +29,7 @@ internal static class GenerationPlans
         CallerFeature.CheckModel(context, model);
         UnsupportedParameters.Check(request, serviceTiers: true);
         // A schema or tool list the replicas would refuse is refused here, before it queues.
-        _ = ResponseFormat.Parse(request.ResponseFormat);
+        _ = GrammarParameter.Combine(request.Grammar, ResponseFormat.Parse(request.ResponseFormat), "response_format");
         var tools = Server.Generation.Tools.ToolSet.Parse(request.Tools, request.ToolChoice, request.ParallelToolCalls);
         int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
         var plan = GenerationPlanner.Validate(request, maxTokens, request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
@@ -60,6 +60,7 @@ internal static class GenerationPlans
         string model = ResolveModel(request.Model, replicas);
         CallerFeature.CheckModel(context, model);
         UnsupportedParameters.Check(request, serviceTiers: true);
+        _ = GrammarParameter.Parse(request.Grammar); // a grammar the replicas would refuse is refused here, before it queues
         var plan = GenerationPlanner.Validate(request, request.MaxTokens, "max_tokens", minMaxTokens: 0);
         PromptShape shape;
         int prompts;

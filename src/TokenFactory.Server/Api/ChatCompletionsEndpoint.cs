@@ -52,6 +52,7 @@ internal static class ChatCompletionsEndpoint
                 throw OpenAiException.Invalid("'response_format' cannot be combined with a 'tool_choice' that forces a call: the call's arguments follow the tool's schema.", "response_format");
             schema = forced;
         }
+        schema = GrammarParameter.Combine(request.Grammar, schema, request.ResponseFormat is null ? "tool_choice" : "response_format");
 
         int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
         var plan = GenerationPlanner.Validate(request, maxTokens, request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
@@ -77,7 +78,7 @@ internal static class ChatCompletionsEndpoint
         {
             // A stop string could end the JSON mid-value; the grammar decides where the answer ends.
             if (plan.Stop.Count > 0)
-                throw OpenAiException.Invalid("'stop' cannot be combined with structured output or a forced tool call: the answer ends where its JSON does.", "stop");
+                throw OpenAiException.Invalid("'stop' cannot be combined with structured output, a grammar or a forced tool call: the answer ends where its constraint does.", "stop");
             requests = [.. requests.Select(r => r with { OutputSchema = schema, Stop = [] })];
         }
 

@@ -33,9 +33,13 @@ internal static class CompletionsEndpoint
             throw OpenAiException.Invalid($"prompts × n must be at most {GenerationPlanner.MaxChoices}.", "n");
 
         // Choice index = prompt index × n + i, as OpenAI numbers them.
+        var grammar = GrammarParameter.Parse(request.Grammar);
+        if (grammar is not null && plan.Stop.Count > 0)
+            throw OpenAiException.Invalid("'stop' cannot be combined with a grammar: the answer ends where the grammar does.", "stop");
         var requests = new List<GenerationRequest>();
         foreach (var p in prompts)
-            requests.AddRange(GenerationPlanner.Build(plan, p.Tokens, engine, options.Value, [], request.Logprobs, echo && request.Logprobs is not null, "prompt"));
+            requests.AddRange(GenerationPlanner.Build(plan, p.Tokens, engine, options.Value, [], request.Logprobs, echo && request.Logprobs is not null, "prompt")
+                .Select(r => grammar is null ? r : r with { OutputSchema = grammar, Stop = [] }));
         var info = new Info(FleetRequest.Of(context)?.RequestId ?? "cmpl-" + Guid.NewGuid().ToString("N"), time.GetUtcNow().ToUnixTimeSeconds(), host.Source!.Name, host.SystemFingerprint,
             engine.Tokenizer, prompts, plan.N, echo, request.Logprobs is not null, plan.IgnoreEos);
         return new Work(engine, requests, info, prompts.Sum(p => (long)p.Tokens.Length), started, request.Stream == true, request.StreamOptions?.IncludeUsage == true) { User = request.User };

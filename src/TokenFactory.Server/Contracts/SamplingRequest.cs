@@ -32,6 +32,9 @@ public abstract class SamplingRequest : IRequestBody
     /// <summary>llama.cpp's extension: keep generating past end-of-generation tokens.</summary>
     public bool? IgnoreEos { get; set; }
 
+    /// <summary>llama.cpp's extension: a GBNF grammar the answer must match (docs/server.md).</summary>
+    public string? Grammar { get; set; }
+
     /// <summary>Token id (as a string key, as OpenAI sends it) to a bias of -100..100 added to its logit.</summary>
     public Dictionary<string, double>? LogitBias { get; set; }
 
