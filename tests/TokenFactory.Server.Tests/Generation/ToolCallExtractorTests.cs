@@ -210,6 +210,10 @@ public sealed class ToolCallExtractorTests
         { "deepseek", "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Lyon\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>", "", "get_weather:{\"city\":\"Lyon\"}" },
         { "hermes", "<tool_call>\n<function=get_weather>\n<parameter=city>\nLyon\n</parameter>\n<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>", "", "get_weather:{\"city\":\"Lyon\",\"days\":3}" },
         { "json", "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Lyon\"}}", "", "get_weather:{\"city\":\"Lyon\"}" },
+        { "json", "get_weather.call(city=\"Lyon\", days=3, metric=True, note=None)", "", "get_weather:{\"city\":\"Lyon\",\"days\":3,\"metric\":true,\"note\":null}" },
+        { "json", "get_time.call()", "", "get_time:{}" },
+        { "json", "get_weather is a tool I could call.", "get_weather is a tool I could call.", "" },
+        { "json", "get_weather.call(city=Lyon)", "get_weather.call(city=Lyon)", "" },
         { "functionary", "Let me see.<function=get_weather>{\"city\": \"Lyon\"}</function><function=get_time>{}</function>", "Let me see.", "get_weather:{\"city\":\"Lyon\"}|get_time:{}" },
         { "command-r", "I will check both.<|START_ACTION|>[\n    {\"tool_call_id\": \"0\", \"tool_name\": \"get_weather\", \"parameters\": {\"city\": \"Lyon\"}},\n    {\"tool_call_id\": \"1\", \"tool_name\": \"get_time\", \"parameters\": {}}\n]<|END_ACTION|>", "I will check both.", "get_weather:{\"city\":\"Lyon\"}|get_time:{}" },
     };

@@ -19,6 +19,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
     private bool _inCall;
     private bool _sawContent;   // any non-whitespace content: then the answer is text, not bare JSON (generic syntax)
     private bool _holdingJson;  // generic syntax: the answer began with { or [ and is held until it ends
+    private bool _holdingPython; // generic syntax: the answer may be Llama's built-in form, tool.call(…), of one of these tools
     private string _whitespace = ""; // whitespace held back: between calls it is layout, not content
 
     /// <summary>The calls found so far.</summary>
@@ -68,7 +69,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         string content;
         if (syntax.Open is null)
         {
-            content = _holdingJson && TryCalls(_buffer.ToString()) ? "" : _whitespace + _buffer;
+            content = (_holdingJson && TryCalls(_buffer.ToString())) || (_holdingPython && TryPythonCall(_buffer.ToString())) ? "" : _whitespace + _buffer;
         }
         else
         {
@@ -115,8 +116,11 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
                 return ""; // only whitespace so far: undecided
             if (trimmed[0] is '{' or '[')
                 _holdingJson = true; // may be a call: held until the answer ends
+            else if (PythonCall.MayStart(trimmed, tools.Functions.Select(f => f.Name)))
+                _holdingPython = true; // may be tool.call(…): held while it still can be
             else
             {
+                _holdingPython = false;
                 _sawContent = true;
                 _buffer.Clear();
                 return text;
@@ -449,6 +453,10 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
             Add(call); // parallel_tool_calls: false keeps the first call only
         return true;
     }
+
+    /// <summary>Llama's built-in form, <c>tool.call(key="value")</c>, for one of these tools.</summary>
+    private bool TryPythonCall(string text) =>
+        PythonCall.Parse(text) is { } call && Add(Call(new JsonObject { ["name"] = call.Name, ["arguments"] = call.Arguments }));
 
     private ToolCall? Call(JsonObject o)
     {
