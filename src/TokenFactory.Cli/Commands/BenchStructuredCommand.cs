@@ -16,18 +16,24 @@ internal static class BenchStructuredCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "GGUF file whose vocabulary is used (only the tokenizer is read)", Required = true };
+        var model = new Option<string[]>("--model", "-m")
+        {
+            Description = "GGUF file whose vocabulary is used (only the tokenizer is read); given several times, the union of their vocabularies " +
+                "(all of one tokenizer kind), to measure a vocabulary larger than any file at hand",
+            Required = true,
+            AllowMultipleArgumentsPerToken = false,
+        };
         var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens to generate in all", DefaultValueFactory = _ => 20_000 };
         var seed = new Option<int>("--seed") { Description = "Seed of the draws", DefaultValueFactory = _ => 1 };
         var cmd = new Command("structured", "Per-token cost of structured output (JSON grammar check and vocabulary mask) on a model's vocabulary") { model, tokens, seed };
-        cmd.SetAction(r => Run(r.GetValue(model)!, Math.Max(100, r.GetValue(tokens)), r.GetValue(seed)));
+        cmd.SetAction(r => CommandErrors.Run(() => Run(r.GetValue(model)!, Math.Max(100, r.GetValue(tokens)), r.GetValue(seed))));
         return cmd;
     }
 
-    private static int Run(string path, int total, int seed)
+    private static int Run(string[] paths, int total, int seed)
     {
-        using var file = GgufFile.Open(path);
-        var tokenizer = Tokenizer.FromMetadata(file.Metadata);
+        var tokenizer = paths.Length == 1 ? Load(paths[0]) : Union(paths);
+        string path = string.Join(" + ", paths.Select(Path.GetFileName));
         var built = Stopwatch.StartNew();
         var masker = TokenMasker.For(tokenizer);
         built.Stop();
@@ -75,6 +81,54 @@ internal static class BenchStructuredCommand
         Console.Out.WriteLine($"  per token: mean {perToken.Average():F1} µs, p50 {Pct(perToken, 0.5):F1} µs, p99 {Pct(perToken, 0.99):F1} µs");
         Console.Out.WriteLine($"  full masks: {masks.Count:N0} ({100.0 * masks.Count / generated:F1} % of tokens), mean {(masks.Count > 0 ? masks.Average() : 0):F0} µs, p99 {Pct(masks, 0.99):F0} µs");
         return 0;
+    }
+
+    private static Tokenizer Load(string path)
+    {
+        using var file = GgufFile.Open(path);
+        return Tokenizer.FromMetadata(file.Metadata);
+    }
+
+    /// <summary>
+    /// One vocabulary of every distinct token of the files (the first file's metadata, its tokens first, then the others' new
+    /// ones, with their types): what the mask walks is the tokens' bytes, so the union has a real vocabulary's kind of
+    /// tokens at a size no single file here has. Merges are the first file's; nothing is encoded with it.
+    /// </summary>
+    private static Tokenizer Union(string[] paths)
+    {
+        GgufMetadata? first = null;
+        var tokens = new List<string>();
+        var types = new List<int>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var path in paths)
+        {
+            using var file = GgufFile.Open(path);
+            var m = file.Metadata;
+            if (first is not null && m.GetStringOrNull("tokenizer.ggml.model") != first.GetStringOrNull("tokenizer.ggml.model"))
+                throw new TokenFactoryException($"{path}: its tokenizer is {m.GetStringOrNull("tokenizer.ggml.model")}, not {first.GetStringOrNull("tokenizer.ggml.model")}; a union needs one kind.");
+            bool isFirst = first is null;
+            if (isFirst)
+            {
+                first = new GgufMetadata("union");
+                foreach (var (key, value) in m)
+                    first.Set(key, value);
+            }
+            var names = m.GetArray<string>("tokenizer.ggml.tokens");
+            var kinds = m.GetArrayOrNull<int>("tokenizer.ggml.token_type");
+            for (int i = 0; i < names.Length; i++)
+            {
+                // Control tokens only of the first file: the union keeps one set of special tokens.
+                if ((isFirst || kinds is null || kinds[i] == 1) && seen.Add(names[i]))
+                {
+                    tokens.Add(names[i]);
+                    types.Add(kinds?[i] ?? 1);
+                }
+            }
+        }
+        first!.Set("tokenizer.ggml.tokens", GgufValue.Of(tokens.ToArray()));
+        first.Set("tokenizer.ggml.token_type", GgufValue.Of(types.ToArray()));
+        first.Remove("tokenizer.ggml.scores");
+        return Tokenizer.FromMetadata(first);
     }
 
     /// <summary>Uniform among the allowed tokens; late in a document, among allowed one-byte structural tokens when there are some, so documents close.</summary>
