@@ -31,6 +31,7 @@ public static class Program
             InspectCommand.Create(),
             TokenizeCommand.Create(),
             SynthCommand.Create(),
+            PlanCommand.Create(),
             ServeCommand.Create(),
             RouteCommand.Create(),
             TeamsCommand.Create(),

@@ -1,0 +1,133 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using TokenFactory.Cli.Planning;
+using TokenFactory.Planning;
+
+namespace TokenFactory.Cli.Commands;
+
+/// <summary>
+/// <c>tokenfactory plan</c>: how many devices, racks and megawatts a model at a latency target needs for a demand, and
+/// what a million tokens costs, per kind of hardware (docs/planner.md). Subcommands: <c>calibrate</c> measures this
+/// machine, <c>check</c> measures how well the planner predicts this machine.
+/// </summary>
+internal static class PlanCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model", "-m") { Description = "Catalog model name (see --list-models) or a GGUF file" };
+        var hardware = new Option<string[]>("--hardware") { Description = "Hardware id (repeatable; default: every catalog entry)", AllowMultipleArgumentsPerToken = false };
+        var devices = new Option<int?>("--devices") { Description = "Report a fixed number of devices instead of sizing for a demand" };
+        var precision = new Option<string?>("--precision") { Description = "BF16, FP8, FP4 (NVFP4/MXFP4), Q8_0, Q4_K, F32 (default: a GGUF file's own, else BF16)" };
+        var isl = new Option<int>("--isl") { Description = "Mean input tokens per request", DefaultValueFactory = _ => 1024 };
+        var osl = new Option<int>("--osl") { Description = "Mean output tokens per request", DefaultValueFactory = _ => 256 };
+        var spread = new Option<double>("--spread") { Description = "Lengths spread uniformly by ± this fraction of the mean", DefaultValueFactory = _ => 0.25 };
+        var scenario = new Option<string>("--scenario") { Description = "server (Poisson arrivals at the demand) or offline (best batch)", DefaultValueFactory = _ => "server" };
+        var ttft = new Option<double?>("--ttft-p99") { Description = "p99 time-to-first-token target, ms" };
+        var tpot = new Option<double?>("--tpot-p99") { Description = "p99 time-per-output-token target, ms (50 tokens/s per user = 20)" };
+        var perDay = new Option<double?>("--tokens-per-day") { Description = "Demand: output tokens per day for the deployment (e.g. 2e9)" };
+        var people = new Option<double?>("--people") { Description = "Token-budget form: people whose work spends tokens" };
+        var salary = new Option<double>("--salary") { Description = "Token-budget form: yearly salary per person, USD", DefaultValueFactory = _ => 500_000 };
+        var share = new Option<double>("--token-share") { Description = "Token-budget form: share of the salary spent on tokens", DefaultValueFactory = _ => 0.5 };
+        var price = new Option<double?>("--usd-per-mtok") { Description = "Token-budget form: price of a million tokens (default: each option's own planned cost)" };
+        var tp = new Option<int?>("--tp") { Description = "Fixed tensor-parallel degree (default: the best within the interconnect domain)" };
+        var batchTokens = new Option<int?>("--max-batch-tokens") { Description = "Engine token budget per step (default max(2048, isl))" };
+        var pue = new Option<double>("--pue") { Description = "Facility power usage effectiveness", DefaultValueFactory = _ => 1.2 };
+        var kwh = new Option<double>("--usd-per-kwh") { Description = "Energy price (reported; cloud prices already include it)", DefaultValueFactory = _ => 0.08 };
+        var cap = new Option<double?>("--power-cap-mw") { Description = "Site power cap, MW" };
+        var utilization = new Option<double>("--utilization") { Description = "Share of a replica's capacity the demand may use", DefaultValueFactory = _ => 0.7 };
+        var catalog = new Option<string?>("--catalog") { Description = "A hardware catalog YAML file adding to (or replacing) the built-in entries" };
+        var modelsCatalog = new Option<string?>("--models-catalog") { Description = "A model catalog YAML file adding to the built-in entries" };
+        var profile = new Option<string?>("--profile") { Description = $"CPU profile from `plan calibrate` (default {CpuProfile.DefaultPath})" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var svg = new Option<string?>("--svg") { Description = "Write the throughput-vs-interactivity frontier as an SVG file" };
+        var listModels = new Option<bool>("--list-models") { Description = "Print the catalog's model names" };
+        var listHardware = new Option<bool>("--list-hardware") { Description = "Print the catalog's hardware ids" };
+        var cmd = new Command("plan", "Size a deployment: devices, racks, MW and $/Mtok for a model at a latency target and a demand")
+        {
+            model, hardware, devices, precision, isl, osl, spread, scenario, ttft, tpot, perDay, people, salary, share, price, tp, batchTokens,
+            pue, kwh, cap, utilization, catalog, modelsCatalog, profile, json, svg, listModels, listHardware,
+        };
+        cmd.Subcommands.Add(PlanCalibrateCommand.Create());
+        cmd.Subcommands.Add(PlanCheckCommand.Create());
+        cmd.SetAction(r => CommandErrors.Run(() =>
+        {
+            var measured = CpuProfile.Load(r.GetValue(profile))?.ToHardware();
+            if (r.GetValue(listModels))
+            {
+                foreach (var m in Catalogs.Models(r.GetValue(modelsCatalog)))
+                    Console.WriteLine($"{m.Name,-28} {m.TotalParameters / 1e9,7:F1}B total {m.ActiveParameters / 1e9,6:F1}B active");
+                return 0;
+            }
+            if (r.GetValue(listHardware))
+            {
+                foreach (var h in Catalogs.Hardware(r.GetValue(catalog), measured))
+                    Console.WriteLine($"{h.Id,-18} {h.Name}");
+                return 0;
+            }
+            string modelName = r.GetValue(model) ?? throw new TokenFactoryException("--model is required (a catalog name, see --list-models, or a GGUF file).");
+            var profileOf = Catalogs.FindModel(modelName, r.GetValue(modelsCatalog));
+            var chosenPrecision = r.GetValue(precision) is string p ? Precisions.Parse(p)
+                : File.Exists(modelName) ? GgufPrecision.Of(modelName) : Precision.BF16;
+            var ids = r.GetValue(hardware) ?? [];
+            var targets = ids.Length > 0 ? ids.Select(id => Catalogs.FindHardware(id, r.GetValue(catalog), measured)).ToList()
+                : Catalogs.Hardware(r.GetValue(catalog), measured).Where(h => !h.Announced || ids.Contains(h.Id)).ToList();
+            string scenarioName = r.GetValue(scenario)!;
+            if (scenarioName is not ("server" or "offline"))
+                throw new TokenFactoryException($"--scenario must be server or offline, not '{scenarioName}'.");
+            var request = new PlanRequest
+            {
+                Model = profileOf,
+                Hardware = targets,
+                Precision = chosenPrecision,
+                InputTokens = Math.Max(1, r.GetValue(isl)),
+                OutputTokens = Math.Max(1, r.GetValue(osl)),
+                Spread = Math.Clamp(r.GetValue(spread), 0, 0.9),
+                Scenario = scenarioName,
+                TtftP99Ms = r.GetValue(ttft),
+                TpotP99Ms = r.GetValue(tpot),
+                OutputTokensPerDay = r.GetValue(perDay),
+                Devices = r.GetValue(devices),
+                TensorParallel = r.GetValue(tp),
+                MaxBatchTokens = r.GetValue(batchTokens),
+                Site = new Site { Pue = r.GetValue(pue), UsdPerKwh = r.GetValue(kwh), PowerCapMw = r.GetValue(cap), Utilization = Math.Clamp(r.GetValue(utilization), 0.05, 1) },
+            };
+            var result = r.GetValue(people) is double staff
+                ? PlanBudget(request, staff, r.GetValue(salary), r.GetValue(share), r.GetValue(price))
+                : Planner.Plan(request);
+            if (r.GetValue(svg) is string svgPath)
+                File.WriteAllText(svgPath, FrontierSvg.Render($"{result.Model} {result.Precision}, {result.InputTokens}/{result.OutputTokens} tokens",
+                    [.. result.Options.Where(o => o.Frontier.Count > 0).Select(o => (o.Hardware, o.Frontier))]));
+            if (r.GetValue(json))
+                Console.WriteLine(PlanJson.Write(result, r.GetValue(people) is double who ? new TokenBudget(who, r.GetValue(salary), r.GetValue(share), 0) : null));
+            else
+                PlanText.Write(Console.Out, result);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>The token-budget form: the yearly token spend of the people, at a price, as output tokens per day; each option sized for it.</summary>
+    private static PlanResult PlanBudget(PlanRequest request, double people, double salary, double share, double? price)
+    {
+        var options = new List<PlanOption>();
+        double? firstDemand = null;
+        foreach (var hardware in request.Hardware)
+        {
+            double perMtok = price ?? Planner.PlanOne(request with { OutputTokensPerDay = null }, hardware).UsdPerMillionOutputTokens;
+            if (!(perMtok > 0) || double.IsInfinity(perMtok))
+            {
+                options.Add(Planner.PlanOne(request, hardware));
+                continue;
+            }
+            double tokensPerDay = new TokenBudget(people, salary, share, perMtok).TokensPerDay;
+            firstDemand ??= tokensPerDay;
+            options.Add(Planner.PlanOne(request with { OutputTokensPerDay = tokensPerDay }, hardware));
+        }
+        return new PlanResult
+        {
+            Model = request.Model.Name, Precision = request.Precision.ToString(), InputTokens = request.InputTokens, OutputTokens = request.OutputTokens,
+            Scenario = request.Scenario, OutputTokensPerDay = price is not null ? firstDemand : null, Options = options,
+        };
+    }
+}

@@ -1,0 +1,101 @@
+using System.CommandLine;
+using TokenFactory.Compute;
+using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
+using TokenFactory.Models;
+using TokenFactory.Planning;
+
+namespace TokenFactory.Cli.Planning;
+
+/// <summary>
+/// <c>plan calibrate</c>: measures this machine's memory bandwidth, runs the engine on a set of workloads (concurrencies
+/// and prompt lengths), fits the planner's compute rate, bandwidth efficiency and step overhead to them, and saves the
+/// profile <c>plan --hardware this-machine</c> uses.
+/// </summary>
+internal static class PlanCalibrateCommand
+{
+    /// <summary>The calibration set: decode-bound and prefill-bound points, alone and batched.</summary>
+    internal static readonly Workload[] Set =
+    [
+        new() { InputTokens = 32, OutputTokens = 32, Concurrency = 1, Requests = 4 },
+        new() { InputTokens = 32, OutputTokens = 32, Concurrency = 8, Requests = 16 },
+        new() { InputTokens = 256, OutputTokens = 8, Concurrency = 1, Requests = 4 },
+        new() { InputTokens = 128, OutputTokens = 24, Concurrency = 4, Requests = 12 },
+        // Long contexts: each decode reads a large cache, which tells bandwidth apart from the fixed cost of a step.
+        new() { InputTokens = 1024, OutputTokens = 16, Concurrency = 4, Requests = 8 },
+    ];
+
+    public static Command Create()
+    {
+        var modelFile = new Option<string>("--model-file", "-f") { Description = "GGUF model to measure with", Required = true };
+        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => ComputePool.DefaultThreadCount };
+        var output = new Option<string?>("--out") { Description = $"Profile file (default {CpuProfile.DefaultPath})" };
+        var watts = new Option<double>("--watts") { Description = "This machine's power at load, W (for energy and MW figures)", DefaultValueFactory = _ => 60 };
+        var usd = new Option<double>("--usd-per-hour") { Description = "This machine's price per hour", DefaultValueFactory = _ => 0.10 };
+        var cmd = new Command("calibrate", "Measure this machine with the engine and store the planner's CPU profile") { modelFile, threads, output, watts, usd };
+        cmd.SetAction(async (r, cancellation) =>
+        {
+            try
+            {
+                var profile = await CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), Set, r.GetValue(watts), r.GetValue(usd), Console.Error);
+                profile.Save(r.GetValue(output));
+                Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s measured; fitted {profile.EffectiveTflops * 1000:F0} GFLOPS, " +
+                    $"bandwidth efficiency {profile.MemoryEfficiency:F2}, {profile.StepOverheadMs:F2} ms per step; mean error on the runs {profile.FitError:P1}");
+                return 0;
+            }
+            catch (TokenFactoryException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        });
+        return cmd;
+    }
+
+    internal static async Task<CpuProfile> CalibrateAsync(string modelFile, int threads, IReadOnlyList<Workload> set, double watts, double usdPerHour, TextWriter log)
+    {
+        using var model = TransformerModel.Load(modelFile);
+        var options = new EngineOptions { Threads = threads, ContextLength = 2048, MaxBatchTokens = 256, MaxRunningSequences = 32, PrefixCaching = false, MaxWaitingRequests = 100_000 };
+        using var engine = new BatchingEngine(model, options);
+        double bandwidth;
+        using (var pool = new ComputePool(threads))
+            bandwidth = MemoryBandwidth.Measure(pool) / 1e12;
+        await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32); // warm-up
+        var runs = new List<MeasuredRun>();
+        foreach (var w in set)
+        {
+            var run = await EngineRuns.MeasureAsync(engine, w, options.MaxBatchTokens, options.MaxRunningSequences);
+            log.WriteLine($"  {run.Label}: {run.OutputTokensPerSecond:F1} output tokens/s, TTFT {run.TtftMeanSeconds * 1000:F1} ms");
+            runs.Add(run);
+        }
+        var shape = ModelProfile.FromGguf(modelFile);
+        var precision = GgufPrecision.Of(modelFile);
+        double memoryGb = MemoryGb();
+        var (tflops, efficiency, overhead, error) = Calibrator.Fit(shape, precision, bandwidth, memoryGb, runs);
+        return new CpuProfile
+        {
+            Name = Environment.MachineName,
+            Threads = threads,
+            MemoryGb = memoryGb,
+            MemoryBandwidthTbps = bandwidth,
+            EffectiveTflops = tflops,
+            MemoryEfficiency = efficiency,
+            StepOverheadMs = overhead,
+            AllInWatts = watts,
+            UsdPerHour = usdPerHour,
+            CalibratedOn = Path.GetFileName(modelFile),
+            FitError = error,
+            Measured = DateTimeOffset.UtcNow,
+        };
+    }
+
+    private static double MemoryGb()
+    {
+        foreach (var line in File.Exists("/proc/meminfo") ? File.ReadLines("/proc/meminfo") : [])
+        {
+            if (line.StartsWith("MemTotal:", StringComparison.Ordinal) && long.TryParse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], out long kb))
+                return kb * 1024 / 1e9;
+        }
+        return 16;
+    }
+}

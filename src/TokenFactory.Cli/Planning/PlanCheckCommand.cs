@@ -1,0 +1,69 @@
+using System.CommandLine;
+using TokenFactory.Compute;
+using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
+using TokenFactory.Models;
+using TokenFactory.Planning;
+
+namespace TokenFactory.Cli.Planning;
+
+/// <summary>
+/// <c>plan check</c>: how well the planner predicts this machine. Calibrates on one set of workloads, then predicts
+/// others — other lengths and concurrencies, Poisson arrivals, and (with <c>--other-model-file</c>) another model shape —
+/// and measures each with the engine in the same run; prints predicted against measured output tokens/s and TTFT.
+/// </summary>
+internal static class PlanCheckCommand
+{
+    /// <summary>Workloads not in the calibration set.</summary>
+    internal static readonly Workload[] Held =
+    [
+        new() { InputTokens = 64, OutputTokens = 48, Concurrency = 2, Requests = 6 },
+        new() { InputTokens = 16, OutputTokens = 64, Concurrency = 16, Requests = 32 },
+        new() { InputTokens = 512, OutputTokens = 16, Concurrency = 2, Requests = 6 },
+    ];
+
+    public static Command Create()
+    {
+        var modelFile = new Option<string>("--model-file", "-f") { Description = "GGUF model calibrated on", Required = true };
+        var other = new Option<string?>("--other-model-file") { Description = "A second GGUF (another shape), predicted from the first one's calibration" };
+        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => ComputePool.DefaultThreadCount };
+        var rate = new Option<double>("--poisson-fraction") { Description = "Poisson run at this fraction of the measured capacity", DefaultValueFactory = _ => 0.6 };
+        var cmd = new Command("check", "Calibrate on some workloads, predict others (and another model), measure them, print the errors") { modelFile, other, threads, rate };
+        cmd.SetAction(async (r, cancellation) =>
+        {
+            var profile = await PlanCalibrateCommand.CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), PlanCalibrateCommand.Set, 60, 0.1, Console.Error);
+            var hardware = profile.ToHardware();
+            Console.WriteLine($"calibrated on {profile.CalibratedOn}: {profile.EffectiveTflops * 1000:F0} GFLOPS, bandwidth {profile.MemoryBandwidthTbps * 1000:F1} GB/s × {profile.MemoryEfficiency:F2}, " +
+                $"{profile.StepOverheadMs:F2} ms/step (fit error {profile.FitError:P1})");
+            Console.WriteLine($"| model | workload | tokens/s predicted | measured | error | TTFT p50 predicted | measured | error | TTFT p99 predicted | measured | error |");
+            Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
+            var errors = new List<double>();
+            foreach (string file in new[] { r.GetValue(modelFile)!, r.GetValue(other) }.OfType<string>())
+            {
+                using var model = TransformerModel.Load(file);
+                var options = new EngineOptions { Threads = r.GetValue(threads), ContextLength = 2048, MaxBatchTokens = 256, MaxRunningSequences = 32, PrefixCaching = false, MaxWaitingRequests = 100_000 };
+                using var engine = new BatchingEngine(model, options);
+                await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32);
+                var shape = ModelProfile.FromGguf(file);
+                var precision = GgufPrecision.Of(file);
+                var workloads = new List<Workload>(Held);
+                // Poisson at a fraction of the capacity the planner predicts for the 64/48 closed loop at 8 in flight.
+                var capacity = Calibrator.Predict(hardware, shape, precision, [new MeasuredRun(Held[0] with { Concurrency = 8, Requests = 16 }, 256, 32, 1, 1)])[0];
+                workloads.Add(new Workload { InputTokens = 64, OutputTokens = 48, ArrivalRate = capacity.OutputTokensPerSecond * r.GetValue(rate) / 48, Requests = 24, Seed = 3 });
+                foreach (var w in workloads)
+                {
+                    var measured = await EngineRuns.MeasureAsync(engine, w, options.MaxBatchTokens, options.MaxRunningSequences);
+                    var predicted = Calibrator.Predict(hardware, shape, precision, [measured])[0];
+                    double e1 = predicted.OutputTokensPerSecond / measured.OutputTokensPerSecond - 1, e2 = predicted.TtftP50 / measured.TtftP50Seconds - 1,
+                        e3 = predicted.TtftP99 / measured.TtftP99Seconds - 1;
+                    errors.AddRange([Math.Abs(e1), Math.Abs(e2), Math.Abs(e3)]);
+                    Console.WriteLine($"| {Path.GetFileName(file)} | {measured.Label} | {predicted.OutputTokensPerSecond:F1} | {measured.OutputTokensPerSecond:F1} | {e1:+0%;-0%} | " +
+                        $"{predicted.TtftP50 * 1000:F0} ms | {measured.TtftP50Seconds * 1000:F0} ms | {e2:+0%;-0%} | {predicted.TtftP99 * 1000:F0} ms | {measured.TtftP99Seconds * 1000:F0} ms | {e3:+0%;-0%} |");
+                }
+            }
+            Console.WriteLine($"mean |error| {errors.Average():P1}, worst {errors.Max():P1} over {errors.Count} figures");
+            return 0;
+        });
+        return cmd;
+    }
+}

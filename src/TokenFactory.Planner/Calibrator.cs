@@ -1,0 +1,126 @@
+namespace TokenFactory.Planning;
+
+/// <summary>One engine run the planner is fitted to or checked against: the workload, the engine's limits, what was measured.</summary>
+public sealed record MeasuredRun(Workload Workload, int MaxBatchTokens, int MaxRunning, double OutputTokensPerSecond, double TtftMeanSeconds)
+{
+    public double TtftP50Seconds { get; init; }
+    public double TtftP99Seconds { get; init; }
+
+    public string Label => Workload.ArrivalRate > 0
+        ? $"{Workload.InputTokens}/{Workload.OutputTokens} tokens, Poisson {Workload.ArrivalRate:0.##}/s"
+        : $"{Workload.InputTokens}/{Workload.OutputTokens} tokens, {Workload.Concurrency} in flight";
+}
+
+/// <summary>
+/// Fits a CPU's compute rate, bandwidth efficiency and per-step overhead so the simulated engine reproduces measured runs:
+/// a coordinate search in log space over the three, minimizing the mean relative error of output tokens/s and mean TTFT.
+/// </summary>
+public static class Calibrator
+{
+    public static (double Tflops, double MemoryEfficiency, double OverheadMs, double Error) Fit(ModelProfile model, Precision precision,
+        double bandwidthTbps, double memoryGb, IReadOnlyList<MeasuredRun> runs)
+    {
+        double Error(double f, double e, double o) => MeanError(Profile(f, e, o), model, precision, runs);
+        // A coarse grid first (the three trade off against each other, and a coordinate search alone stops in the valley
+        // between them), then coordinate searches from its best point.
+        double tflops = 0.2, efficiency = 0.6, overhead = 1.0, best = double.MaxValue;
+        foreach (double f in Geometric(0.01, 20, 14))
+        {
+            foreach (double e in Geometric(0.1, 1, 8))
+            {
+                foreach (double o in Geometric(0.01, 20, 12))
+                {
+                    double error = Error(f, e, o);
+                    if (error < best)
+                        (best, tflops, efficiency, overhead) = (error, f, e, o);
+                }
+            }
+        }
+        double[] start = [Math.Log(tflops), Math.Log(efficiency), Math.Log(overhead)];
+        var (x, fx) = NelderMead(p => Error(Math.Exp(p[0]), Math.Min(1, Math.Exp(p[1])), Math.Exp(p[2])), start, 0.3, 400);
+        if (fx < best)
+            (best, tflops, efficiency, overhead) = (fx, Math.Exp(x[0]), Math.Min(1, Math.Exp(x[1])), Math.Exp(x[2]));
+        return (tflops, efficiency, overhead, best);
+
+        HardwareProfile Profile(double f, double e, double o) => new()
+        {
+            Id = CpuProfile.Id, Name = "calibrating", MemoryGb = memoryGb, MemoryBandwidthTbps = bandwidthTbps,
+            PeakTflops = new Dictionary<string, double> { ["bf16"] = f, ["fp8"] = f }, ComputeEfficiency = 1, MemoryEfficiency = e, StepOverheadMs = o,
+        };
+    }
+
+    private static IEnumerable<double> Geometric(double from, double to, int count) =>
+        Enumerable.Range(0, count).Select(i => from * Math.Pow(to / from, i / (double)(count - 1)));
+
+    /// <summary>The simulated engine's figures for each run on <paramref name="hardware"/>.</summary>
+    public static IReadOnlyList<SimulationResult> Predict(HardwareProfile hardware, ModelProfile model, Precision precision, IReadOnlyList<MeasuredRun> runs) =>
+        [.. runs.Select(run => new Simulator(new StepCostModel(new Deployment(model, hardware, precision) { KvBytesPerElement = 2 }))
+        {
+            MaxBatchTokens = run.MaxBatchTokens,
+            MaxRunning = run.MaxRunning,
+        }.Run(run.Workload))];
+
+    public static double MeanError(HardwareProfile hardware, ModelProfile model, Precision precision, IReadOnlyList<MeasuredRun> runs)
+    {
+        var predicted = Predict(hardware, model, precision, runs);
+        double sum = 0;
+        for (int i = 0; i < runs.Count; i++)
+        {
+            sum += Math.Abs(predicted[i].OutputTokensPerSecond / runs[i].OutputTokensPerSecond - 1);
+            sum += Math.Abs(predicted[i].TtftMean / runs[i].TtftMeanSeconds - 1);
+        }
+        return sum / (2 * runs.Count);
+    }
+
+    /// <summary>Nelder–Mead simplex minimization (the errors are not smooth enough for gradients: steps are discrete).</summary>
+    private static (double[] X, double F) NelderMead(Func<double[], double> f, double[] start, double step, int iterations)
+    {
+        int n = start.Length;
+        var points = new double[n + 1][];
+        var values = new double[n + 1];
+        for (int i = 0; i <= n; i++)
+        {
+            points[i] = (double[])start.Clone();
+            if (i > 0)
+                points[i][i - 1] += step;
+            values[i] = f(points[i]);
+        }
+        for (int it = 0; it < iterations; it++)
+        {
+            Array.Sort(values, points);
+            var centroid = new double[n];
+            for (int i = 0; i < n; i++)
+                for (int d = 0; d < n; d++)
+                    centroid[d] += points[i][d] / n;
+            double[] Along(double t) => [.. Enumerable.Range(0, n).Select(d => centroid[d] + t * (points[n][d] - centroid[d]))];
+            var reflected = Along(-1);
+            double fr = f(reflected);
+            if (fr < values[0])
+            {
+                var expanded = Along(-2);
+                double fe = f(expanded);
+                (points[n], values[n]) = fe < fr ? (expanded, fe) : (reflected, fr);
+            }
+            else if (fr < values[n - 1])
+                (points[n], values[n]) = (reflected, fr);
+            else
+            {
+                var contracted = Along(0.5);
+                double fc = f(contracted);
+                if (fc < values[n])
+                    (points[n], values[n]) = (contracted, fc);
+                else
+                {
+                    for (int i = 1; i <= n; i++)
+                    {
+                        for (int d = 0; d < n; d++)
+                            points[i][d] = points[0][d] + 0.5 * (points[i][d] - points[0][d]);
+                        values[i] = f(points[i]);
+                    }
+                }
+            }
+        }
+        Array.Sort(values, points);
+        return (points[0], values[0]);
+    }
+}

@@ -1,0 +1,139 @@
+using System.Reflection;
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
+
+namespace TokenFactory.Planning;
+
+/// <summary>
+/// The built-in model and hardware catalogs (YAML embedded in the assembly, with a source for every figure), and
+/// operators' own catalog files, which add entries or replace built-in ones of the same id.
+/// </summary>
+public static class Catalogs
+{
+    private static readonly IDeserializer Yaml = new DeserializerBuilder()
+        .WithNamingConvention(UnderscoredNamingConvention.Instance)
+        .Build();
+
+    public static IReadOnlyList<ModelProfile> Models(string? extraFile = null) => Merge(Read<ModelEntry>("models.yaml", extraFile).Select(e => e.ToProfile()), m => m.Name);
+
+    public static IReadOnlyList<HardwareProfile> Hardware(string? extraFile = null, HardwareProfile? measured = null)
+    {
+        var all = Read<HardwareEntry>("hardware.yaml", extraFile).Select(e => e.ToProfile()).ToList();
+        if (measured is not null)
+            all.Add(measured);
+        return Merge(all, h => h.Id);
+    }
+
+    public static ModelProfile FindModel(string name, string? extraFile = null)
+    {
+        if (name.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) || File.Exists(name))
+            return ModelProfile.FromGguf(name);
+        var models = Models(extraFile);
+        return models.FirstOrDefault(m => m.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+            ?? throw new TokenFactoryException($"Unknown model '{name}'. Catalog: {string.Join(", ", models.Select(m => m.Name))}; or give a GGUF file.");
+    }
+
+    public static HardwareProfile FindHardware(string id, string? extraFile = null, HardwareProfile? measured = null)
+    {
+        var all = Hardware(extraFile, measured);
+        return all.FirstOrDefault(h => h.Id.Equals(id, StringComparison.OrdinalIgnoreCase))
+            ?? throw new TokenFactoryException(id == CpuProfile.Id
+                ? $"'{CpuProfile.Id}' is this machine as measured: run `tokenfactory plan calibrate --model-file F` first."
+                : $"Unknown hardware '{id}'. Catalog: {string.Join(", ", all.Select(h => h.Id))}.");
+    }
+
+    private static IEnumerable<T> Read<T>(string resource, string? extraFile)
+    {
+        using var stream = typeof(Catalogs).Assembly.GetManifestResourceStream("TokenFactory.Planning.Catalog." + resource)
+            ?? throw new InvalidOperationException($"embedded catalog {resource} is missing");
+        using var reader = new StreamReader(stream);
+        var entries = Yaml.Deserialize<List<T>>(reader) ?? [];
+        if (extraFile is not null)
+        {
+            try
+            {
+                entries.AddRange(Yaml.Deserialize<List<T>>(File.ReadAllText(extraFile)) ?? []);
+            }
+            catch (YamlDotNet.Core.YamlException e)
+            {
+                throw new TokenFactoryException($"{extraFile}: not a catalog of {(typeof(T) == typeof(ModelEntry) ? "models" : "hardware")}: {e.Message}");
+            }
+        }
+        return entries;
+    }
+
+    /// <summary>Later entries replace earlier ones with the same id (an operator's file wins over the built-in one).</summary>
+    private static List<T> Merge<T>(IEnumerable<T> entries, Func<T, string> id)
+    {
+        var result = new List<T>();
+        foreach (var e in entries)
+        {
+            int at = result.FindIndex(x => id(x).Equals(id(e), StringComparison.OrdinalIgnoreCase));
+            if (at >= 0)
+                result[at] = e;
+            else
+                result.Add(e);
+        }
+        return result;
+    }
+
+    internal sealed class ModelEntry
+    {
+        public string Name { get; set; } = "";
+        public double TotalParameters { get; set; }
+        public double DenseParameters { get; set; }
+        public int Layers { get; set; }
+        public int Hidden { get; set; }
+        public int QueryHeads { get; set; }
+        public int AttentionDim { get; set; }
+        public double KvElementsPerToken { get; set; }
+        public int AttentionLayers { get; set; }
+        public double SlidingKvElementsPerToken { get; set; }
+        public int SlidingWindow { get; set; }
+        public int SlidingLayers { get; set; }
+        public int RoutedExperts { get; set; }
+        public int ExpertsPerToken { get; set; }
+        public int MoeLayers { get; set; }
+        public double ExpertParameters { get; set; }
+        public double RecurrentStateBytes { get; set; }
+        public int ContextLength { get; set; } = 131072;
+        public string? Source { get; set; }
+
+        public ModelProfile ToProfile() => new()
+        {
+            Name = Name, TotalParameters = TotalParameters, DenseParameters = DenseParameters, Layers = Layers, Hidden = Hidden,
+            QueryHeads = QueryHeads, AttentionDim = AttentionDim, KvElementsPerToken = KvElementsPerToken, AttentionLayers = AttentionLayers,
+            SlidingKvElementsPerToken = SlidingKvElementsPerToken, SlidingWindow = SlidingWindow, SlidingLayers = SlidingLayers,
+            RoutedExperts = RoutedExperts, ExpertsPerToken = ExpertsPerToken, MoeLayers = MoeLayers, ExpertParameters = ExpertParameters,
+            RecurrentStateBytes = RecurrentStateBytes, ContextLength = ContextLength, Source = Source,
+        };
+    }
+
+    internal sealed class HardwareEntry
+    {
+        public string Id { get; set; } = "";
+        public string Name { get; set; } = "";
+        public double MemoryGb { get; set; }
+        public double MemoryBandwidthTbps { get; set; }
+        public Dictionary<string, double> PeakTflops { get; set; } = [];
+        public int Domain { get; set; } = 1;
+        public double LinkGbps { get; set; }
+        public double TdpWatts { get; set; }
+        public double AllInWatts { get; set; }
+        public double UsdPerHour { get; set; }
+        public int DevicesPerRack { get; set; } = 8;
+        public double ComputeEfficiency { get; set; } = 0.6;
+        public double MemoryEfficiency { get; set; } = 0.8;
+        public double StepOverheadMs { get; set; } = 0.5;
+        public bool Announced { get; set; }
+        public string? Source { get; set; }
+
+        public HardwareProfile ToProfile() => new()
+        {
+            Id = Id, Name = Name, MemoryGb = MemoryGb, MemoryBandwidthTbps = MemoryBandwidthTbps, PeakTflops = PeakTflops, Domain = Domain,
+            LinkGbps = LinkGbps, TdpWatts = TdpWatts, AllInWatts = AllInWatts > 0 ? AllInWatts : TdpWatts, UsdPerHour = UsdPerHour,
+            DevicesPerRack = DevicesPerRack, ComputeEfficiency = ComputeEfficiency, MemoryEfficiency = MemoryEfficiency,
+            StepOverheadMs = StepOverheadMs, Announced = Announced, Source = Source,
+        };
+    }
+}

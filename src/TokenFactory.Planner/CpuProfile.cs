@@ -1,0 +1,75 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace TokenFactory.Planning;
+
+/// <summary>
+/// This machine as <c>plan calibrate</c> measured it: its memory size and bandwidth, and the compute rate and efficiency
+/// factors fitted to TokenFactory's own engine runs, kept in a JSON file so <c>plan --hardware this-machine</c> uses them.
+/// </summary>
+public sealed record CpuProfile
+{
+    public const string Id = "this-machine";
+
+    public required string Name { get; init; }
+    public required int Threads { get; init; }
+    public required double MemoryGb { get; init; }
+    /// <summary>Streaming read bandwidth measured with the engine's own probe, TB/s.</summary>
+    public required double MemoryBandwidthTbps { get; init; }
+    /// <summary>The fitted compute rate (the planner's peak × efficiency), TFLOPS, for 8-bit and 16-bit weights.</summary>
+    public required double EffectiveTflops { get; init; }
+    public required double MemoryEfficiency { get; init; }
+    public required double StepOverheadMs { get; init; }
+    public double AllInWatts { get; init; } = 60;
+    public double UsdPerHour { get; init; } = 0.10;
+    public required string CalibratedOn { get; init; }
+    /// <summary>Relative error of the fitted model on the calibration runs (mean of |predicted − measured| / measured).</summary>
+    public double FitError { get; init; }
+    public DateTimeOffset Measured { get; init; }
+
+    public HardwareProfile ToHardware() => new()
+    {
+        Id = Id,
+        Name = $"{Name} ({Threads} threads, as measured)",
+        MemoryGb = MemoryGb,
+        MemoryBandwidthTbps = MemoryBandwidthTbps,
+        // The fitted rate is stored as peak with efficiency 1: the fit already is what the engine reaches.
+        PeakTflops = new Dictionary<string, double> { ["bf16"] = EffectiveTflops, ["fp8"] = EffectiveTflops },
+        ComputeEfficiency = 1,
+        MemoryEfficiency = MemoryEfficiency,
+        StepOverheadMs = StepOverheadMs,
+        Domain = 1,
+        TdpWatts = AllInWatts,
+        AllInWatts = AllInWatts,
+        UsdPerHour = UsdPerHour,
+        DevicesPerRack = 40,
+        Source = $"plan calibrate on {CalibratedOn}, {Measured:yyyy-MM-dd}",
+    };
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+
+    /// <summary>Where calibrate writes, and plan reads, unless told otherwise: ~/.local/share/tokenfactory/planner-cpu.json.</summary>
+    public static string DefaultPath => Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "tokenfactory", "planner-cpu.json");
+
+    public static CpuProfile? Load(string? path = null)
+    {
+        path ??= DefaultPath;
+        if (!File.Exists(path))
+            return null;
+        try
+        {
+            return JsonSerializer.Deserialize<CpuProfile>(File.ReadAllText(path), Json);
+        }
+        catch (JsonException e)
+        {
+            throw new TokenFactoryException($"{path}: not a planner CPU profile ({e.Message}); run `tokenfactory plan calibrate` again.");
+        }
+    }
+
+    public void Save(string? path = null)
+    {
+        path ??= DefaultPath;
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+    }
+}

@@ -1,0 +1,50 @@
+namespace TokenFactory.Planning;
+
+/// <summary>
+/// One device the planner can deploy on (a GPU, or a CPU server measured by <c>plan calibrate</c>), as the hardware
+/// catalog describes it, with the efficiency factors that turn its peak figures into what an engine reaches.
+/// </summary>
+public sealed record HardwareProfile
+{
+    public required string Id { get; init; }
+    public required string Name { get; init; }
+    public required double MemoryGb { get; init; }
+    public required double MemoryBandwidthTbps { get; init; }
+    /// <summary>Dense peak TFLOPS by compute class (bf16, fp8, fp4).</summary>
+    public required IReadOnlyDictionary<string, double> PeakTflops { get; init; }
+    /// <summary>Devices in one fast interconnect domain (NVLink, Infinity Fabric): tensor parallelism stays within it.</summary>
+    public int Domain { get; init; } = 1;
+    /// <summary>Per-device interconnect bandwidth in that domain, GB/s.</summary>
+    public double LinkGbps { get; init; }
+    public double TdpWatts { get; init; }
+    /// <summary>The device's share of its server's (or rack's) power at load: CPUs, memory, NICs, fans (not the facility: that is PUE).</summary>
+    public double AllInWatts { get; init; }
+    public double UsdPerHour { get; init; }
+    public int DevicesPerRack { get; init; } = 8;
+    /// <summary>Fraction of peak FLOPS large multiplications reach.</summary>
+    public double ComputeEfficiency { get; init; } = 0.6;
+    /// <summary>Fraction of peak bandwidth a step's weight and cache reads reach.</summary>
+    public double MemoryEfficiency { get; init; } = 0.8;
+    /// <summary>Fixed time per engine step (kernel launches, scheduling, sampling), milliseconds.</summary>
+    public double StepOverheadMs { get; init; } = 0.5;
+    /// <summary>Fraction of link bandwidth all-reduces reach, and their latency per call (microseconds).</summary>
+    public double LinkEfficiency { get; init; } = 0.7;
+    public double LinkLatencyUs { get; init; } = 8;
+    public string? Source { get; init; }
+    public bool Announced { get; init; }
+
+    public double PeakFlops(Precision precision)
+    {
+        string wanted = precision.ComputeClass();
+        // A device without the format's own rate runs it at the next wider one it has (FP4 on H100 at FP8, FP8 on a CPU at BF16).
+        foreach (string c in wanted switch { "fp4" => new[] { "fp4", "fp8", "bf16" }, "fp8" => ["fp8", "bf16"], _ => ["bf16"] })
+        {
+            if (PeakTflops.TryGetValue(c, out double tflops) && tflops > 0)
+                return tflops * 1e12;
+        }
+        throw new TokenFactoryException($"{Id} has no peak figure for {precision} in the catalog.");
+    }
+
+    public double MemoryBytes => MemoryGb * 1e9;
+    public double BandwidthBytesPerSecond => MemoryBandwidthTbps * 1e12;
+}

@@ -1,0 +1,172 @@
+namespace TokenFactory.Planning;
+
+/// <summary>
+/// Finds, per kind of hardware, the tensor-parallel degree and batch size that give the most output tokens per second per
+/// device while meeting the latency targets, checks that operating point under Poisson arrivals (server scenario), and
+/// sizes the fleet for the demand: replicas, devices, racks, power, cost, energy per token; with the
+/// throughput-vs-interactivity frontier of every configuration it tried.
+/// </summary>
+public static class Planner
+{
+    private static readonly int[] Concurrencies = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+    public static PlanResult Plan(PlanRequest request) => new()
+    {
+        Model = request.Model.Name,
+        Precision = request.Precision.ToString(),
+        InputTokens = request.InputTokens,
+        OutputTokens = request.OutputTokens,
+        Scenario = request.Scenario,
+        OutputTokensPerDay = request.OutputTokensPerDay,
+        Options = [.. request.Hardware.Select(h => PlanOne(request, h))],
+    };
+
+    public static PlanOption PlanOne(PlanRequest request, HardwareProfile hardware)
+    {
+        var candidates = new List<(Deployment Deployment, Simulator Simulator, FrontierPoint Point, SimulationResult Result)>();
+        var frontier = new List<FrontierPoint>();
+        var degrees = request.TensorParallel is int fixedTp ? [fixedTp] : TensorParallelDegrees(hardware.Domain);
+        foreach (int tp in degrees)
+        {
+            var deployment = new Deployment(request.Model, hardware, request.Precision, tp);
+            if (!deployment.Fits)
+                continue;
+            int maxSequences = Math.Min(1024, deployment.MaxSequences(request.InputTokens + request.OutputTokens));
+            var simulator = new Simulator(new StepCostModel(deployment))
+            {
+                MaxRunning = Math.Max(1, maxSequences),
+                MaxBatchTokens = request.MaxBatchTokens ?? Math.Max(2048, request.InputTokens),
+            };
+            foreach (int c in Concurrencies.Where(c => c <= Math.Max(1, maxSequences)))
+            {
+                var result = simulator.Run(new Workload
+                {
+                    InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread,
+                    Concurrency = c, Requests = Math.Min(2048, Math.Max(32, 3 * c)),
+                });
+                var point = new FrontierPoint(tp, c, result.TpotMean > 0 ? 1 / result.TpotMean : 0, result.OutputTokensPerSecond / tp,
+                    result.TtftP99 * 1000, result.TpotP99 * 1000);
+                frontier.Add(point);
+                candidates.Add((deployment, simulator, point, result));
+            }
+        }
+        if (candidates.Count == 0)
+        {
+            double weightsGb = request.Model.TotalParameters * request.Precision.BytesPerWeight() / 1e9;
+            return new PlanOption
+            {
+                Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false,
+                Why = $"{request.Model.Name} at {request.Precision} ({weightsGb:F0} GB of weights) does not fit {degrees.Max()} × {hardware.MemoryGb:F0} GB in one {hardware.Domain}-device domain",
+            };
+        }
+
+        var meeting = candidates.Where(c => Meets(request, c.Point)).ToList();
+        if (meeting.Count == 0)
+        {
+            var closest = candidates.MinBy(c => c.Point.TpotP99Ms)!;
+            return new PlanOption
+            {
+                Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false, Frontier = Pareto(frontier),
+                Why = $"no batch size meets the targets: the fastest point has TTFT p99 {closest.Point.TtftP99Ms:F0} ms, TPOT p99 {closest.Point.TpotP99Ms:F1} ms",
+            };
+        }
+        var best = meeting.MaxBy(c => c.Point.TokensPerSecondPerDevice);
+        var operating = best.Result;
+        double perReplica = operating.OutputTokensPerSecond;
+        if (request.Scenario == "server")
+            (perReplica, operating) = ServerCapacity(request, best.Simulator, operating.OutputTokensPerSecond * request.Site.Utilization);
+        return Size(request, hardware, best.Deployment.TensorParallel, best.Point.Concurrency, perReplica, operating, Pareto(frontier));
+    }
+
+    private static bool Meets(PlanRequest r, FrontierPoint p) =>
+        (r.TtftP99Ms is not double ttft || p.TtftP99Ms <= ttft) && (r.TpotP99Ms is not double tpot || p.TpotP99Ms <= tpot);
+
+    /// <summary>Poisson arrivals at the chosen load; lowered step by step until the p99 targets hold (queueing shows there, not in a closed loop).</summary>
+    private static (double TokensPerSecond, SimulationResult Result) ServerCapacity(PlanRequest request, Simulator simulator, double tokensPerSecond)
+    {
+        SimulationResult result = null!;
+        for (int attempt = 0; attempt < 12; attempt++)
+        {
+            double rate = tokensPerSecond / request.OutputTokens;
+            result = simulator.Run(new Workload
+            {
+                InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread,
+                ArrivalRate = rate, Requests = 400, Seed = 7,
+            });
+            bool ok = (request.TtftP99Ms is not double ttft || result.TtftP99 * 1000 <= ttft) && (request.TpotP99Ms is not double tpot || result.TpotP99 * 1000 <= tpot);
+            if (ok)
+                return (tokensPerSecond, result);
+            tokensPerSecond *= 0.8;
+        }
+        return (tokensPerSecond, result);
+    }
+
+    private static PlanOption Size(PlanRequest request, HardwareProfile hardware, int tp, int concurrency, double perReplica, SimulationResult operating,
+        IReadOnlyList<FrontierPoint> frontier)
+    {
+        double demand = request.OutputTokensPerDay is double perDay ? perDay / 86400 : 0;
+        int replicas = request.Devices is int devicesGiven ? Math.Max(1, devicesGiven / tp)
+            : demand > 0 ? (int)Math.Ceiling(demand / perReplica) : 1;
+        int devices = replicas * tp;
+        double served = demand > 0 && request.Devices is null ? demand : replicas * perReplica;
+        double powerKw = devices * hardware.AllInWatts * request.Site.Pue / 1000;
+        double usdPerHour = devices * hardware.UsdPerHour;
+        double inputPerSecond = served / request.OutputTokens * request.InputTokens;
+        bool overCap = request.Site.PowerCapMw is double cap && powerKw / 1000 > cap;
+        return new PlanOption
+        {
+            Hardware = hardware.Id,
+            HardwareName = hardware.Name,
+            Feasible = !overCap,
+            Why = overCap ? $"needs {powerKw / 1000:F2} MW, over the site's {request.Site.PowerCapMw:F2} MW cap" : null,
+            TensorParallel = tp,
+            Replicas = replicas,
+            Devices = devices,
+            Racks = Math.Round((double)devices / Math.Max(1, hardware.DevicesPerRack), 2),
+            Concurrency = concurrency,
+            TokensPerSecond = served,
+            TokensPerSecondPerDevice = served / devices,
+            TokensPerSecondPerUser = operating.TpotMean > 0 ? 1 / operating.TpotMean : 0,
+            TtftP50Ms = operating.TtftP50 * 1000,
+            TtftP99Ms = operating.TtftP99 * 1000,
+            TpotP50Ms = operating.TpotP50 * 1000,
+            TpotP99Ms = operating.TpotP99 * 1000,
+            PowerKw = powerKw,
+            TokensPerSecondPerMegawatt = served / Math.Max(1e-9, powerKw / 1000),
+            JoulesPerToken = powerKw * 1000 / served,
+            UsdPerHour = usdPerHour,
+            UsdPerMillionOutputTokens = usdPerHour / (served * 3600) * 1e6,
+            UsdPerMillionInputTokens = inputPerSecond > 0 ? usdPerHour * operating.PrefillShare / (inputPerSecond * 3600) * 1e6 : 0,
+            Utilization = Math.Min(1, served / (replicas * perReplica) * operating.Utilization),
+            Frontier = frontier,
+        };
+    }
+
+    /// <summary>1, 2, 4, … up to the interconnect domain (and the domain itself, e.g. 72).</summary>
+    internal static int[] TensorParallelDegrees(int domain)
+    {
+        var degrees = new List<int>();
+        for (int d = 1; d <= Math.Min(domain, 64); d *= 2)
+            degrees.Add(d);
+        if (domain > 1 && !degrees.Contains(domain))
+            degrees.Add(domain);
+        return [.. degrees];
+    }
+
+    /// <summary>The points no other beats on both axes: the throughput-vs-interactivity frontier, by interactivity.</summary>
+    internal static IReadOnlyList<FrontierPoint> Pareto(IEnumerable<FrontierPoint> points)
+    {
+        var sorted = points.OrderByDescending(p => p.TokensPerSecondPerUser).ToList();
+        var result = new List<FrontierPoint>();
+        double bestThroughput = double.NegativeInfinity;
+        foreach (var p in sorted)
+        {
+            if (p.TokensPerSecondPerDevice > bestThroughput)
+            {
+                result.Add(p);
+                bestThroughput = p.TokensPerSecondPerDevice;
+            }
+        }
+        return result;
+    }
+}

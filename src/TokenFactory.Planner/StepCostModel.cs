@@ -1,0 +1,52 @@
+namespace TokenFactory.Planning;
+
+/// <summary>
+/// How long one engine step takes on a replica: a roofline — the larger of the FLOPs over the reachable compute rate and
+/// the bytes read over the reachable bandwidth — plus tensor-parallel all-reduces and a fixed overhead. Bytes are the
+/// weights the step's tokens touch (all dense weights, the experts they route to), every decoding sequence's KV cache,
+/// and recurrent state read and written; FLOPs are 2 per weight per token plus attention over each token's context.
+/// </summary>
+public sealed class StepCostModel(Deployment deployment)
+{
+    private readonly ModelProfile _m = deployment.Model;
+    private readonly HardwareProfile _h = deployment.Hardware;
+    private readonly double _bytesPerWeight = deployment.Precision.BytesPerWeight();
+    private readonly double _flopsRate = deployment.Hardware.PeakFlops(deployment.Precision) * deployment.Hardware.ComputeEfficiency;
+    private readonly double _byteRate = deployment.Hardware.BandwidthBytesPerSecond * deployment.Hardware.MemoryEfficiency;
+
+    public Deployment Deployment => deployment;
+
+    /// <param name="decodeSequences">Sequences generating one token each.</param>
+    /// <param name="decodeContext">Their mean context (tokens already cached).</param>
+    /// <param name="prefillTokens">Prompt tokens computed in this step (chunks of any number of sequences).</param>
+    /// <param name="prefillSequences">How many sequences those chunks belong to.</param>
+    /// <param name="prefillContext">The chunks' mean position (the context each prompt token attends to).</param>
+    public double Seconds(int decodeSequences, double decodeContext, int prefillTokens, int prefillSequences, double prefillContext)
+    {
+        int tokens = decodeSequences + prefillTokens;
+        if (tokens == 0)
+            return 0;
+        int tp = deployment.TensorParallel;
+        double weights = _m.ParametersReadPerStep(tokens) * _bytesPerWeight;
+        double cache = decodeSequences * _m.KvBytes(decodeContext, deployment.KvBytesPerElement)
+            + prefillSequences * _m.KvBytes(prefillContext + 1, deployment.KvBytesPerElement);
+        double state = (decodeSequences + prefillSequences) * _m.RecurrentStateBytes * 2;
+        double memory = (weights + cache + state) / tp / _byteRate;
+
+        double flops = 2 * _m.ActiveParameters * tokens
+            + decodeSequences * _m.AttentionFlops(decodeContext) + prefillTokens * _m.AttentionFlops(prefillContext);
+        double compute = flops / tp / _flopsRate;
+        return Math.Max(compute, memory) + AllReduceSeconds(tokens) + _h.StepOverheadMs / 1000;
+    }
+
+    /// <summary>Two ring all-reduces of the activations per layer across the tensor-parallel group.</summary>
+    private double AllReduceSeconds(int tokens)
+    {
+        int tp = deployment.TensorParallel;
+        if (tp <= 1 || _h.LinkGbps <= 0)
+            return 0;
+        double bytes = tokens * (double)_m.Hidden * 2;
+        double perCall = 2.0 * (tp - 1) / tp * bytes / (_h.LinkGbps / 2 * 1e9 * _h.LinkEfficiency) + _h.LinkLatencyUs * 1e-6;
+        return 2 * _m.Layers * perCall;
+    }
+}

@@ -1,0 +1,39 @@
+namespace TokenFactory.Planning;
+
+/// <summary>
+/// Requests to simulate: input and output lengths (means, spread uniformly ±<see cref="Spread"/> around them), and
+/// how they arrive — all at once at a fixed concurrency (offline, closed loop) or as a Poisson process at a rate (server).
+/// </summary>
+public sealed record Workload
+{
+    public required int InputTokens { get; init; }
+    public required int OutputTokens { get; init; }
+    /// <summary>Relative half-width of the uniform spread of lengths (0: every request the same).</summary>
+    public double Spread { get; init; }
+    /// <summary>Closed loop: this many requests in flight (offline scenario).</summary>
+    public int Concurrency { get; init; }
+    /// <summary>Open loop: Poisson arrivals per second (server scenario); used when positive.</summary>
+    public double ArrivalRate { get; init; }
+    public int Requests { get; init; } = 256;
+    public int Seed { get; init; } = 1;
+}
+
+/// <summary>What a simulated run gives: output throughput, per-request latencies, how busy the replica was.</summary>
+public sealed record SimulationResult
+{
+    public required double OutputTokensPerSecond { get; init; }
+    public required double InputTokensPerSecond { get; init; }
+    public required double TtftMean { get; init; }
+    public required double TtftP50 { get; init; }
+    public required double TtftP99 { get; init; }
+    public required double TpotP50 { get; init; }
+    public required double TpotP99 { get; init; }
+    public required double TpotMean { get; init; }
+    /// <summary>Fraction of the simulated time a step was running.</summary>
+    public required double Utilization { get; init; }
+    /// <summary>Fraction of busy time spent on prompt tokens (their share of a step, by token count).</summary>
+    public required double PrefillShare { get; init; }
+    public required double MeanBatch { get; init; }
+    public required long Steps { get; init; }
+    public required double Seconds { get; init; }
+}

@@ -1,0 +1,83 @@
+using TokenFactory.Gguf;
+using TokenFactory.Models.Synthetic;
+using TokenFactory.Planning;
+
+namespace TokenFactory.Planning.Tests;
+
+/// <summary>Model shapes from the catalog and from files, and the roofline step cost at its two limits.</summary>
+public sealed class ModelAndCostTests
+{
+    private static HardwareProfile H100 => Catalogs.FindHardware("h100-sxm");
+
+    [Theory]
+    [InlineData("llama-3.1-8b", 8.03, 7.50)]
+    [InlineData("qwen3-30b-a3b", 30.5, 3.0)]
+    [InlineData("qwen3-235b-a22b", 235.1, 21.6)]
+    [InlineData("gpt-oss-120b", 116.8, 5.1)]
+    [InlineData("deepseek-r1", 671, 36.9)]
+    [InlineData("nemotron-3-nano-30b-a3b", 31.6, 3.2)]
+    public void Catalog_models_have_their_published_total_and_active_parameters(string name, double totalB, double activeB)
+    {
+        var m = Catalogs.FindModel(name);
+        Assert.Equal(totalB, m.TotalParameters / 1e9, 0.1);
+        Assert.Equal(activeB, m.ActiveParameters / 1e9, 0.15);
+        // Dense weights plus every routed expert is the whole model but the input embeddings (under 10 % of it).
+        Assert.InRange(m.DenseParameters + m.MoeLayers * m.RoutedExperts * m.ExpertParameters, 0.9 * m.TotalParameters, m.TotalParameters);
+    }
+
+    [Fact]
+    public void A_step_reads_the_experts_its_tokens_touch()
+    {
+        var m = Catalogs.FindModel("qwen3-30b-a3b");
+        Assert.Equal(m.ActiveParameters, m.ParametersReadPerStep(1), 1e3);
+        double all = m.DenseParameters + m.MoeLayers * m.RoutedExperts * m.ExpertParameters;
+        Assert.True(m.ParametersReadPerStep(8) < m.ParametersReadPerStep(64));
+        Assert.Equal(all, m.ParametersReadPerStep(4096), all * 1e-6);
+    }
+
+    [Fact]
+    public void A_gguf_files_shape_is_read_from_its_tensors()
+    {
+        string path = Path.Combine(TestPaths.TempDir(), "moe.gguf");
+        using (var vocab = GgufFile.Open(TestPaths.Stories260K))
+            SyntheticModelWriter.Write("nemotron_h_moe", ModelShape.Find("nemotron-h-moe-tiny"), GgmlType.F32, vocab.Metadata, path);
+        var m = ModelProfile.FromGguf(path);
+        var shape = ModelShape.Find("nemotron-h-moe-tiny");
+        Assert.Equal(shape.Hybrid!.Experts, m.RoutedExperts);
+        Assert.Equal(shape.Hybrid.ExpertsUsed, m.ExpertsPerToken);
+        Assert.Equal(2, m.MoeLayers); // "MEM*EM": two expert blocks
+        Assert.Equal(2 * 256 * 128, m.ExpertParameters); // up and down, 256 wide, 128 each
+        Assert.Equal(1, m.AttentionLayers);
+        Assert.True(m.RecurrentStateBytes > 0);
+        long total = 0;
+        using (var file = GgufFile.Open(path))
+            total = file.Tensors.Sum(t => t.ElementCount);
+        Assert.Equal(total, m.TotalParameters);
+    }
+
+    [Fact]
+    public void One_decoding_token_is_bound_by_reading_the_weights_and_a_long_prompt_by_compute()
+    {
+        var m = Catalogs.FindModel("llama-3.1-8b");
+        var cost = new StepCostModel(new Deployment(m, H100, Precision.BF16));
+        double decode = cost.Seconds(1, 100, 0, 0, 0);
+        double weightsRead = m.DenseParameters * 2 / (H100.BandwidthBytesPerSecond * H100.MemoryEfficiency);
+        Assert.Equal(weightsRead + H100.StepOverheadMs / 1000, decode, 1e-4);
+
+        double prefill = cost.Seconds(0, 0, 8192, 1, 4096);
+        double flops = 2 * m.ActiveParameters * 8192 + 8192 * m.AttentionFlops(4096);
+        Assert.Equal(flops / (989e12 * H100.ComputeEfficiency) + H100.StepOverheadMs / 1000, prefill, 1e-3);
+        // Two devices share the reads: about half the time, plus two all-reduces per layer.
+        double split = new StepCostModel(new Deployment(m, H100, Precision.BF16, 2)).Seconds(1, 100, 0, 0, 0);
+        Assert.InRange(split, weightsRead / 2, weightsRead / 2 + 0.002);
+    }
+
+    [Fact]
+    public void Weights_that_do_not_fit_leave_no_cache()
+    {
+        var m = Catalogs.FindModel("llama-3.1-405b");
+        Assert.False(new Deployment(m, H100, Precision.BF16, 8).Fits); // 812 GB of weights, 640 GB of memory
+        Assert.True(new Deployment(m, H100, Precision.FP8, 8).Fits);
+        Assert.True(new Deployment(m, H100, Precision.FP8, 8).KvCapacityTokens > 100_000);
+    }
+}

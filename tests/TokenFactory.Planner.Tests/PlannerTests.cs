@@ -1,0 +1,133 @@
+using TokenFactory.Planning;
+
+namespace TokenFactory.Planning.Tests;
+
+/// <summary>The search and the sizing: feasibility, targets, demand, power, cost, the budget form and the calibration fit.</summary>
+public sealed class PlannerTests
+{
+    private static PlanRequest Request(string model, string hardware, Precision precision, double? perDay = null, double? tpot = null) => new()
+    {
+        Model = Catalogs.FindModel(model),
+        Hardware = [Catalogs.FindHardware(hardware)],
+        Precision = precision,
+        InputTokens = 1000,
+        OutputTokens = 250,
+        OutputTokensPerDay = perDay,
+        TpotP99Ms = tpot,
+        Scenario = "offline",
+    };
+
+    [Fact]
+    public void A_model_too_large_for_a_domain_is_infeasible_there_and_fits_a_rack()
+    {
+        var h100 = Planner.PlanOne(Request("llama-3.1-405b", "h100-sxm", Precision.BF16), Catalogs.FindHardware("h100-sxm"));
+        Assert.False(h100.Feasible);
+        Assert.Contains("does not fit", h100.Why);
+        var nvl72 = Planner.PlanOne(Request("llama-3.1-405b", "gb200-nvl72", Precision.BF16), Catalogs.FindHardware("gb200-nvl72"));
+        Assert.True(nvl72.Feasible);
+        Assert.True(nvl72.TensorParallel >= 8);
+    }
+
+    [Fact]
+    public void A_stricter_per_token_target_costs_throughput_per_device()
+    {
+        var hardware = Catalogs.FindHardware("h200-sxm");
+        var loose = Planner.PlanOne(Request("llama-3.1-70b", "h200-sxm", Precision.FP8, tpot: 200), hardware);
+        var tight = Planner.PlanOne(Request("llama-3.1-70b", "h200-sxm", Precision.FP8, tpot: 25), hardware);
+        Assert.True(loose.Feasible && tight.Feasible);
+        Assert.True(tight.TpotP99Ms <= 25);
+        Assert.True(tight.TokensPerSecondPerDevice < loose.TokensPerSecondPerDevice);
+        Assert.True(tight.TokensPerSecondPerUser > loose.TokensPerSecondPerUser);
+    }
+
+    [Fact]
+    public void Twice_the_demand_needs_about_twice_the_devices_power_stays_per_device_and_cost_per_token_holds()
+    {
+        var hardware = Catalogs.FindHardware("b200");
+        var once = Planner.PlanOne(Request("qwen3-30b-a3b", "b200", Precision.FP8, perDay: 2e10), hardware);
+        var twice = Planner.PlanOne(Request("qwen3-30b-a3b", "b200", Precision.FP8, perDay: 4e10), hardware);
+        Assert.InRange(twice.Devices, 2 * once.Devices - once.TensorParallel, 2 * once.Devices + once.TensorParallel);
+        Assert.Equal(2e10 / 86400, once.TokensPerSecond, 1e-6);
+        Assert.Equal(once.Devices * hardware.AllInWatts * 1.2 / 1000, once.PowerKw, 1e-9);
+        Assert.Equal(once.PowerKw * 1000 / once.TokensPerSecond, once.JoulesPerToken, 1e-9);
+        Assert.Equal(once.Devices * hardware.UsdPerHour / (once.TokensPerSecond * 3600) * 1e6, once.UsdPerMillionOutputTokens, 1e-9);
+        Assert.Equal(once.UsdPerMillionOutputTokens, twice.UsdPerMillionOutputTokens, once.UsdPerMillionOutputTokens * 0.1);
+    }
+
+    [Fact]
+    public void A_power_cap_below_the_need_makes_the_option_infeasible()
+    {
+        var request = Request("llama-3.1-70b", "h100-sxm", Precision.FP8, perDay: 1e11) with { Site = new Site { PowerCapMw = 0.01 } };
+        var option = Planner.PlanOne(request, Catalogs.FindHardware("h100-sxm"));
+        Assert.False(option.Feasible);
+        Assert.Contains("MW cap", option.Why);
+    }
+
+    [Fact]
+    public void The_frontier_only_keeps_points_nothing_beats_on_both_axes()
+    {
+        var option = Planner.PlanOne(Request("llama-3.1-8b", "h100-sxm", Precision.BF16), Catalogs.FindHardware("h100-sxm"));
+        var f = option.Frontier;
+        Assert.True(f.Count >= 3);
+        for (int i = 1; i < f.Count; i++)
+        {
+            Assert.True(f[i].TokensPerSecondPerUser <= f[i - 1].TokensPerSecondPerUser);
+            Assert.True(f[i].TokensPerSecondPerDevice > f[i - 1].TokensPerSecondPerDevice);
+        }
+        string svg = FrontierSvg.Render("test", [("h100-sxm", f)]);
+        Assert.StartsWith("<svg", svg);
+        Assert.Equal(f.Count, svg.Split("<circle").Length - 1);
+    }
+
+    [Fact]
+    public void The_budget_form_turns_people_into_tokens_per_day()
+    {
+        var budget = new TokenBudget(People: 1000, SalaryUsd: 500_000, ShareOnTokens: 0.5, UsdPerMillionTokens: 2);
+        Assert.Equal(2.5e8, budget.UsdPerYear);
+        Assert.Equal(2.5e8 / 365 / 2 * 1e6, budget.TokensPerDay, 1);
+    }
+
+    [Fact]
+    public void Calibration_fits_the_measurements_and_predicts_workloads_outside_them()
+    {
+        // A small model, as calibration uses on a CPU: weight reads, compute and the fixed step cost are all visible in its runs.
+        var model = new ModelProfile
+        {
+            Name = "small", TotalParameters = 60e6, DenseParameters = 55e6, Layers = 8, Hidden = 512, QueryHeads = 8, AttentionDim = 64,
+            KvElementsPerToken = 2 * 8 * 8 * 64, AttentionLayers = 8,
+        };
+        var truth = new HardwareProfile
+        {
+            Id = CpuProfile.Id, Name = "truth", MemoryGb = 64, MemoryBandwidthTbps = 0.05,
+            PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.4, ["fp8"] = 0.4 }, ComputeEfficiency = 1, MemoryEfficiency = 0.7, StepOverheadMs = 2,
+        };
+        Workload[] set =
+        [
+            new() { InputTokens = 32, OutputTokens = 32, Concurrency = 1, Requests = 4 },
+            new() { InputTokens = 32, OutputTokens = 32, Concurrency = 8, Requests = 16 },
+            new() { InputTokens = 256, OutputTokens = 8, Concurrency = 1, Requests = 4 },
+            new() { InputTokens = 128, OutputTokens = 24, Concurrency = 4, Requests = 12 },
+            new() { InputTokens = 1024, OutputTokens = 16, Concurrency = 4, Requests = 8 },
+        ];
+        var predicted = Calibrator.Predict(truth, model, Precision.Q8_0, [.. set.Select(w => new MeasuredRun(w, 256, 32, 1, 1))]);
+        var runs = set.Select((w, i) => new MeasuredRun(w, 256, 32, predicted[i].OutputTokensPerSecond, predicted[i].TtftMean)).ToList();
+        var (tflops, efficiency, overhead, error) = Calibrator.Fit(model, Precision.Q8_0, 0.05, 64, runs);
+        Assert.True(error < 0.03, $"fit error {error:P1}");
+        // What matters is prediction: workloads not in the set come out as the true rates give them.
+        var fitted = truth with { PeakTflops = new Dictionary<string, double> { ["bf16"] = tflops, ["fp8"] = tflops }, MemoryEfficiency = efficiency, StepOverheadMs = overhead };
+        Workload[] held =
+        [
+            new() { InputTokens = 512, OutputTokens = 16, Concurrency = 2, Requests = 6 },
+            new() { InputTokens = 16, OutputTokens = 64, Concurrency = 16, Requests = 32 },
+            new() { InputTokens = 64, OutputTokens = 48, ArrivalRate = 2, Requests = 40 },
+        ];
+        var runsHeld = held.Select(w => new MeasuredRun(w, 256, 32, 1, 1)).ToList();
+        var expected = Calibrator.Predict(truth, model, Precision.Q8_0, runsHeld);
+        var actual = Calibrator.Predict(fitted, model, Precision.Q8_0, runsHeld);
+        for (int i = 0; i < held.Length; i++)
+        {
+            Assert.Equal(expected[i].OutputTokensPerSecond, actual[i].OutputTokensPerSecond, expected[i].OutputTokensPerSecond * 0.05);
+            Assert.Equal(expected[i].TtftMean, actual[i].TtftMean, expected[i].TtftMean * 0.1);
+        }
+    }
+}
