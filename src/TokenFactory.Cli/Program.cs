@@ -38,7 +38,7 @@ public static class Program
             KeysCommand.Create(),
             BudgetsCommand.Create(),
             UsageCommand.Create(),
-            BenchCommand.Create(BenchServeCommand.Create(), BenchEngineCommand.Create(), BenchModelCommand.Create("model"), BenchFloorCommand.Create(), BenchFleetCommand.Create(), BenchStructuredCommand.Create(), BenchEmbeddingsCommand.Create()),
+            BenchCommand.Create(BenchServeCommand.Create(), BenchEngineCommand.Create(), BenchModelCommand.Create("model"), BenchFloorCommand.Create(), BenchFleetCommand.Create(), BenchStructuredCommand.Create(), BenchEmbeddingsCommand.Create(), Planning.PlanCheckCommand.Create("planner")),
             FactoryCommand.Create(),
         };
 }

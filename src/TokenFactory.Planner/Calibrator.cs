@@ -45,7 +45,7 @@ public static class Calibrator
         HardwareProfile Profile(double f, double e, double o) => new()
         {
             Id = CpuProfile.Id, Name = "calibrating", MemoryGb = memoryGb, MemoryBandwidthTbps = bandwidthTbps,
-            PeakTflops = new Dictionary<string, double> { ["bf16"] = f, ["fp8"] = f }, ComputeEfficiency = 1, MemoryEfficiency = e, StepOverheadMs = o,
+            PeakTflops = new Dictionary<string, double> { ["bf16"] = f, ["fp8"] = f }, ComputeEfficiency = 1, MoeEfficiency = 1, MemoryEfficiency = e, StepOverheadMs = o,
         };
     }
 

@@ -125,6 +125,8 @@ public static class Catalogs
         public double ComputeEfficiency { get; set; } = 0.6;
         public double MemoryEfficiency { get; set; } = 0.8;
         public double StepOverheadMs { get; set; } = 0.5;
+        public double Fp4Efficiency { get; set; } = 0.35;
+        public double MoeEfficiency { get; set; } = 0.5;
         public bool Announced { get; set; }
         public string? Source { get; set; }
 
@@ -133,7 +135,7 @@ public static class Catalogs
             Id = Id, Name = Name, MemoryGb = MemoryGb, MemoryBandwidthTbps = MemoryBandwidthTbps, PeakTflops = PeakTflops, Domain = Domain,
             LinkGbps = LinkGbps, TdpWatts = TdpWatts, AllInWatts = AllInWatts > 0 ? AllInWatts : TdpWatts, UsdPerHour = UsdPerHour,
             DevicesPerRack = DevicesPerRack, ComputeEfficiency = ComputeEfficiency, MemoryEfficiency = MemoryEfficiency,
-            StepOverheadMs = StepOverheadMs, Announced = Announced, Source = Source,
+            StepOverheadMs = StepOverheadMs, Fp4Efficiency = Fp4Efficiency, MoeEfficiency = MoeEfficiency, Announced = Announced, Source = Source,
         };
     }
 }

@@ -36,6 +36,8 @@ public sealed record CpuProfile
         // The fitted rate is stored as peak with efficiency 1: the fit already is what the engine reaches.
         PeakTflops = new Dictionary<string, double> { ["bf16"] = EffectiveTflops, ["fp8"] = EffectiveTflops },
         ComputeEfficiency = 1,
+        Fp4Efficiency = 1,
+        MoeEfficiency = 1,
         MemoryEfficiency = MemoryEfficiency,
         StepOverheadMs = StepOverheadMs,
         Domain = 1,

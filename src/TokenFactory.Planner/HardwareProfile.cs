@@ -21,8 +21,15 @@ public sealed record HardwareProfile
     public double AllInWatts { get; init; }
     public double UsdPerHour { get; init; }
     public int DevicesPerRack { get; init; } = 8;
-    /// <summary>Fraction of peak FLOPS large multiplications reach.</summary>
+    /// <summary>Fraction of peak FLOPS large multiplications reach (BF16 and FP8 GEMMs).</summary>
     public double ComputeEfficiency { get; init; } = 0.6;
+    /// <summary>
+    /// Fraction of the FP4 peak reached: lower than at 8 or 16 bits, since a step's other work (attention, norms, the
+    /// quantization of activations) does not run at the 4-bit rate.
+    /// </summary>
+    public double Fp4Efficiency { get; init; } = 0.35;
+    /// <summary>Relative efficiency of expert GEMMs (many small grouped multiplications) against dense ones.</summary>
+    public double MoeEfficiency { get; init; } = 0.5;
     /// <summary>Fraction of peak bandwidth a step's weight and cache reads reach.</summary>
     public double MemoryEfficiency { get; init; } = 0.8;
     /// <summary>Fixed time per engine step (kernel launches, scheduling, sampling), milliseconds.</summary>
@@ -32,6 +39,10 @@ public sealed record HardwareProfile
     public double LinkLatencyUs { get; init; } = 8;
     public string? Source { get; init; }
     public bool Announced { get; init; }
+
+    /// <summary>The FLOPS a step's weight multiplications reach at <paramref name="precision"/>: peak × the format's efficiency.</summary>
+    public double EffectiveFlops(Precision precision) =>
+        PeakFlops(precision) * (precision == Precision.FP4 && PeakTflops.ContainsKey("fp4") ? Fp4Efficiency : ComputeEfficiency);
 
     public double PeakFlops(Precision precision)
     {

@@ -35,7 +35,8 @@ public static class Planner
             var simulator = new Simulator(new StepCostModel(deployment))
             {
                 MaxRunning = Math.Max(1, maxSequences),
-                MaxBatchTokens = request.MaxBatchTokens ?? Math.Max(2048, request.InputTokens),
+                // GPU engines run large steps (TensorRT-LLM and vLLM default to 8192 tokens); a CPU's steps are short.
+                MaxBatchTokens = request.MaxBatchTokens ?? (hardware.Id == CpuProfile.Id ? 256 : Math.Max(8192, request.InputTokens)),
             };
             foreach (int c in Concurrencies.Where(c => c <= Math.Max(1, maxSequences)))
             {
@@ -60,7 +61,12 @@ public static class Planner
             };
         }
 
-        var meeting = candidates.Where(c => Meets(request, c.Point)).ToList();
+        // Offline: the closed loop is the workload, both targets apply to it. Server: a closed loop at full concurrency
+        // queues new prompts behind running ones in a way Poisson arrivals at the chosen load do not, so there only the
+        // per-token target picks the batch and the Poisson run below judges the first-token one.
+        var meeting = candidates.Where(c => request.Scenario == "server"
+            ? request.TpotP99Ms is not double limit || c.Point.TpotP99Ms <= limit
+            : Meets(request, c.Point)).ToList();
         if (meeting.Count == 0)
         {
             var closest = candidates.MinBy(c => c.Point.TpotP99Ms)!;
@@ -85,7 +91,7 @@ public static class Planner
     private static (double TokensPerSecond, SimulationResult Result) ServerCapacity(PlanRequest request, Simulator simulator, double tokensPerSecond)
     {
         SimulationResult result = null!;
-        for (int attempt = 0; attempt < 12; attempt++)
+        for (int attempt = 0; attempt < 20; attempt++)
         {
             double rate = tokensPerSecond / request.OutputTokens;
             result = simulator.Run(new Workload
@@ -96,7 +102,7 @@ public static class Planner
             bool ok = (request.TtftP99Ms is not double ttft || result.TtftP99 * 1000 <= ttft) && (request.TpotP99Ms is not double tpot || result.TpotP99 * 1000 <= tpot);
             if (ok)
                 return (tokensPerSecond, result);
-            tokensPerSecond *= 0.8;
+            tokensPerSecond *= 0.9;
         }
         return (tokensPerSecond, result);
     }

@@ -4,14 +4,17 @@ namespace TokenFactory.Planning;
 /// How long one engine step takes on a replica: a roofline — the larger of the FLOPs over the reachable compute rate and
 /// the bytes read over the reachable bandwidth — plus tensor-parallel all-reduces and a fixed overhead. Bytes are the
 /// weights the step's tokens touch (all dense weights, the experts they route to), every decoding sequence's KV cache,
-/// and recurrent state read and written; FLOPs are 2 per weight per token plus attention over each token's context.
+/// and recurrent state read and written; FLOPs are 2 per weight per token (expert GEMMs at a lower efficiency) plus
+/// attention over each token's context (at 8 or 16 bits whatever the weights).
 /// </summary>
 public sealed class StepCostModel(Deployment deployment)
 {
     private readonly ModelProfile _m = deployment.Model;
     private readonly HardwareProfile _h = deployment.Hardware;
     private readonly double _bytesPerWeight = deployment.Precision.BytesPerWeight();
-    private readonly double _flopsRate = deployment.Hardware.PeakFlops(deployment.Precision) * deployment.Hardware.ComputeEfficiency;
+    private readonly double _flopsRate = deployment.Hardware.EffectiveFlops(deployment.Precision);
+    // Attention runs at 16 bits, or 8 where the weights are 8 bits or fewer (FP8 attention kernels), never at FP4.
+    private readonly double _attentionRate = deployment.Hardware.EffectiveFlops(deployment.Precision is Precision.FP8 or Precision.FP4 ? Precision.FP8 : Precision.BF16);
     private readonly double _byteRate = deployment.Hardware.BandwidthBytesPerSecond * deployment.Hardware.MemoryEfficiency;
 
     public Deployment Deployment => deployment;
@@ -33,9 +36,10 @@ public sealed class StepCostModel(Deployment deployment)
         double state = (decodeSequences + prefillSequences) * _m.RecurrentStateBytes * 2;
         double memory = (weights + cache + state) / tp / _byteRate;
 
-        double flops = 2 * _m.ActiveParameters * tokens
-            + decodeSequences * _m.AttentionFlops(decodeContext) + prefillTokens * _m.AttentionFlops(prefillContext);
-        double compute = flops / tp / _flopsRate;
+        double dense = 2 * (_m.ActiveParameters - _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters) * tokens;
+        double experts = 2 * _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters * tokens;
+        double attention = decodeSequences * _m.AttentionFlops(decodeContext) + prefillTokens * _m.AttentionFlops(prefillContext);
+        double compute = (dense / _flopsRate + experts / (_flopsRate * _h.MoeEfficiency) + attention / _attentionRate) / tp;
         return Math.Max(compute, memory) + AllReduceSeconds(tokens) + _h.StepOverheadMs / 1000;
     }
 

@@ -50,6 +50,7 @@ internal static class PlanCommand
         };
         cmd.Subcommands.Add(PlanCalibrateCommand.Create());
         cmd.Subcommands.Add(PlanCheckCommand.Create());
+        cmd.Subcommands.Add(PlanPublishedCommand.Create());
         cmd.SetAction(r => CommandErrors.Run(() =>
         {
             var measured = CpuProfile.Load(r.GetValue(profile))?.ToHardware();

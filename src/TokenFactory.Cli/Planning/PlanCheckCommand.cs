@@ -22,13 +22,14 @@ internal static class PlanCheckCommand
         new() { InputTokens = 512, OutputTokens = 16, Concurrency = 2, Requests = 6 },
     ];
 
-    public static Command Create()
+    /// <param name="name"><c>check</c> under <c>plan</c>; <c>planner</c> under <c>bench</c>.</param>
+    public static Command Create(string name = "check")
     {
         var modelFile = new Option<string>("--model-file", "-f") { Description = "GGUF model calibrated on", Required = true };
         var other = new Option<string?>("--other-model-file") { Description = "A second GGUF (another shape), predicted from the first one's calibration" };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => ComputePool.DefaultThreadCount };
         var rate = new Option<double>("--poisson-fraction") { Description = "Poisson run at this fraction of the measured capacity", DefaultValueFactory = _ => 0.6 };
-        var cmd = new Command("check", "Calibrate on some workloads, predict others (and another model), measure them, print the errors") { modelFile, other, threads, rate };
+        var cmd = new Command(name, "Calibrate on some workloads, predict others (and another model), measure them, print the errors") { modelFile, other, threads, rate };
         cmd.SetAction(async (r, cancellation) =>
         {
             var profile = await PlanCalibrateCommand.CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), PlanCalibrateCommand.Set, 60, 0.1, Console.Error);

@@ -26,6 +26,7 @@ public static class FactoryEndpoints
         api.MapGet("/history", History);
         api.MapGet("/stream", StreamAsync);
         api.MapGet("/teams", TeamsReport.GetAsync);
+        api.MapGet("/plan", PlanEndpoint.Get);
         DashboardEndpoints.Map(endpoints);
         return endpoints;
     }

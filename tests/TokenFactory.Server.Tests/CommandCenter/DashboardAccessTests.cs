@@ -35,7 +35,7 @@ public sealed class DashboardAccessTests
             Assert.Contains("id=\"signin\"", html);
             Assert.DoesNotContain("app.js", html);
         }
-        foreach (string path in new[] { "/v1/factory/now", "/v1/factory/history", "/v1/factory/stream", "/v1/factory/teams" })
+        foreach (string path in new[] { "/v1/factory/now", "/v1/factory/history", "/v1/factory/stream", "/v1/factory/teams", "/v1/factory/plan?model=llama-3.1-8b" })
         {
             using var response = await anonymous.GetAsync(path);
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);

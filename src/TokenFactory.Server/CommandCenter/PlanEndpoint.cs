@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http;
+using TokenFactory.Planning;
+using TokenFactory.Server.Api;
+
+namespace TokenFactory.Server.CommandCenter;
+
+/// <summary>
+/// <c>GET /v1/factory/plan</c>: the planner for the command center (the same as <c>tokenfactory plan</c>): JSON, or with
+/// <c>format=svg</c> the throughput-vs-interactivity frontier. Query: <c>model</c> (catalog name), <c>hardware</c>
+/// (comma-separated ids; default all), <c>precision</c>, <c>isl</c>, <c>osl</c>, <c>scenario</c>, <c>ttft_p99_ms</c>,
+/// <c>tpot_p99_ms</c>, <c>tokens_per_day</c>, <c>devices</c>. Unknown parameters are a 400.
+/// </summary>
+internal static class PlanEndpoint
+{
+    private static readonly HashSet<string> Known = ["model", "hardware", "precision", "isl", "osl", "scenario", "ttft_p99_ms", "tpot_p99_ms", "tokens_per_day", "devices", "format"];
+
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public static IResult Get(HttpContext context)
+    {
+        var q = context.Request.Query;
+        foreach (var key in q.Keys)
+        {
+            if (!Known.Contains(key))
+                throw OpenAiException.Invalid($"Unknown parameter '{key}'. Known: {string.Join(", ", Known)}.", key, "unknown_parameter");
+        }
+        string model = q["model"].FirstOrDefault() ?? throw OpenAiException.Invalid("'model' is required: a catalog model name.", "model");
+        if (model.Contains('/') || model.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+            throw OpenAiException.Invalid("'model' must be a catalog name here (files are for the command line).", "model");
+        try
+        {
+            var ids = (q["hardware"].FirstOrDefault() ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var request = new PlanRequest
+            {
+                Model = Catalogs.FindModel(model),
+                Hardware = ids.Length > 0 ? [.. ids.Select(id => Catalogs.FindHardware(id))] : [.. Catalogs.Hardware().Where(h => !h.Announced)],
+                Precision = Precisions.Parse(q["precision"].FirstOrDefault() ?? "FP8"),
+                InputTokens = Int("isl", 1024, 1, 1_000_000),
+                OutputTokens = Int("osl", 256, 1, 1_000_000),
+                Scenario = q["scenario"].FirstOrDefault() is { } s ? (s is "server" or "offline" ? s : throw OpenAiException.Invalid("'scenario' must be server or offline.", "scenario")) : "server",
+                TtftP99Ms = Double("ttft_p99_ms"),
+                TpotP99Ms = Double("tpot_p99_ms"),
+                OutputTokensPerDay = Double("tokens_per_day"),
+                Devices = q["devices"].FirstOrDefault() is null ? null : Int("devices", 1, 1, 1_000_000),
+            };
+            var result = Planner.Plan(request);
+            if (q["format"].FirstOrDefault() == "svg")
+                return Results.Text(FrontierSvg.Render($"{result.Model} {result.Precision}, {result.InputTokens}/{result.OutputTokens} tokens",
+                    [.. result.Options.Where(o => o.Frontier.Count > 0).Select(o => (o.Hardware, o.Frontier))]), "image/svg+xml");
+            return Results.Text(JsonSerializer.Serialize(result, Json), "application/json");
+        }
+        catch (TokenFactoryException e)
+        {
+            throw OpenAiException.Invalid(e.Message, null);
+        }
+
+        int Int(string name, int fallback, int min, int max)
+        {
+            string? text = q[name].FirstOrDefault();
+            if (text is null)
+                return fallback;
+            return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v >= min && v <= max ? v
+                : throw OpenAiException.Invalid($"'{name}' must be an integer from {min} to {max}.", name);
+        }
+
+        double? Double(string name)
+        {
+            string? text = q[name].FirstOrDefault();
+            if (text is null)
+                return null;
+            return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0 && double.IsFinite(v) ? v
+                : throw OpenAiException.Invalid($"'{name}' must be a positive number.", name);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using System.Text.Json.Nodes;
+
+namespace TokenFactory.Cli.Tests;
+
+/// <summary><c>tokenfactory plan</c>'s scriptable interface: the catalogs, one JSON object with the documented fields, a GGUF model, errors.</summary>
+public sealed class PlanCommandTests
+{
+    [Fact]
+    public void The_catalogs_list_their_names()
+    {
+        var (code, stdout, _) = CliRunner.Run("plan", "--list-hardware");
+        Assert.Equal(0, code);
+        foreach (var id in new[] { "h100-sxm", "h200-sxm", "b200", "gb200-nvl72", "gb300-nvl72", "vera-rubin-nvl72", "mi325x", "mi355x" })
+            Assert.Contains(id, stdout);
+        (code, stdout, _) = CliRunner.Run("plan", "--list-models");
+        Assert.Equal(0, code);
+        foreach (var name in new[] { "llama-3.1-405b", "qwen3-235b-a22b", "gpt-oss-120b", "nemotron-3-nano-30b-a3b", "deepseek-r1" })
+            Assert.Contains(name, stdout);
+    }
+
+    [Fact]
+    public void Json_has_the_scriptable_fields_and_they_agree_with_each_other()
+    {
+        var (code, stdout, stderr) = CliRunner.Run("plan", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--devices", "8", "--precision", "FP8",
+            "--isl", "1024", "--osl", "256", "--scenario", "offline", "--tpot-p99", "50", "--json");
+        Assert.True(code == 0, stderr);
+        var plan = JsonNode.Parse(stdout)!.AsObject();
+        foreach (var field in new[] { "tokens_per_second", "tokens_per_second_per_device", "ttft_p99_ms", "tpot_p99_ms", "power_kw", "usd_per_million_output_tokens", "joules_per_token" })
+            Assert.True((double)plan[field]! > 0, field);
+        Assert.Equal(8, (int)plan["devices"]!);
+        Assert.True((double)plan["tpot_p99_ms"]! <= 50);
+        Assert.Equal((double)plan["tokens_per_second"]! / 8, (double)plan["tokens_per_second_per_device"]!, 1e-6);
+        Assert.Equal((double)plan["power_kw"]! * 1000 / (double)plan["tokens_per_second"]!, (double)plan["joules_per_token"]!, 1e-6);
+        Assert.Single(plan["options"]!.AsArray());
+    }
+
+    [Fact]
+    public void A_gguf_files_own_shape_and_precision_are_planned_and_the_frontier_is_drawn()
+    {
+        string svg = Path.Combine(Path.GetTempPath(), $"frontier-{Guid.NewGuid():N}.svg");
+        var (code, stdout, stderr) = CliRunner.Run("plan", "--model", CliRunner.Stories260K, "--hardware", "h100-sxm", "--isl", "64", "--osl", "32", "--json", "--svg", svg);
+        Assert.True(code == 0, stderr);
+        var plan = JsonNode.Parse(stdout)!.AsObject();
+        Assert.Equal("stories260K", (string?)plan["model"]);
+        Assert.Equal("F32", (string?)plan["precision"]);
+        Assert.StartsWith("<svg", File.ReadAllText(svg));
+    }
+
+    [Fact]
+    public void Unknown_names_are_errors_that_list_the_catalog()
+    {
+        var (code, _, stderr) = CliRunner.Run("plan", "--model", "llama-9", "--hardware", "h100-sxm");
+        Assert.NotEqual(0, code);
+        Assert.Contains("llama-3.1-8b", stderr);
+        (code, _, stderr) = CliRunner.Run("plan", "--model", "llama-3.1-8b", "--hardware", "tpu-v9");
+        Assert.NotEqual(0, code);
+        Assert.Contains("h100-sxm", stderr);
+        (code, _, stderr) = CliRunner.Run("plan", "--model", "llama-3.1-8b", "--hardware", "this-machine", "--profile", "/nonexistent/profile.json");
+        Assert.NotEqual(0, code);
+        Assert.Contains("plan calibrate", stderr);
+    }
+}

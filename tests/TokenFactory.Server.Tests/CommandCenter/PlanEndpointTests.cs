@@ -1,0 +1,44 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using TokenFactory.Server.Tests.Infrastructure;
+
+namespace TokenFactory.Server.Tests.CommandCenter;
+
+/// <summary>GET /v1/factory/plan: the planner for the command center, as JSON and as the frontier SVG; bad queries are a 400 naming the parameter.</summary>
+[Collection(StoriesServerCollection.Name)]
+public sealed class PlanEndpointTests(StoriesServerFixture fixture)
+{
+    [Fact]
+    public async Task The_plan_comes_as_json_and_its_frontier_as_svg()
+    {
+        var client = fixture.Server.Client;
+        var plan = (await client.GetFromJsonAsync<JsonObject>("/v1/factory/plan?model=llama-3.1-70b&hardware=h200-sxm,b200&precision=FP8&isl=1000&osl=200&tpot_p99_ms=50&tokens_per_day=1e10"))!;
+        var options = plan["options"]!.AsArray();
+        Assert.Equal(["h200-sxm", "b200"], options.Select(o => (string)o!["hardware"]!));
+        Assert.All(options, o =>
+        {
+            Assert.True((bool)o!["feasible"]!);
+            Assert.True((double)o["tpot_p99_ms"]! <= 50);
+            Assert.Equal(1e10 / 86400, (double)o["tokens_per_second"]!, 1e-3);
+        });
+        // The faster device needs fewer of itself for the same demand.
+        Assert.True((int)options[1]!["devices"]! < (int)options[0]!["devices"]!);
+
+        using var svg = await client.GetAsync("/v1/factory/plan?model=llama-3.1-70b&hardware=h200-sxm&format=svg");
+        Assert.Equal("image/svg+xml", svg.Content.Headers.ContentType?.MediaType);
+        Assert.StartsWith("<svg", await svg.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("/v1/factory/plan", "model")]
+    [InlineData("/v1/factory/plan?model=llama-3.1-8b&isl=-4", "isl")]
+    [InlineData("/v1/factory/plan?model=llama-3.1-8b&color=red", "color")]
+    [InlineData("/v1/factory/plan?model=/etc/passwd.gguf", "model")]
+    public async Task Bad_queries_are_a_400_naming_the_parameter(string path, string param)
+    {
+        using var response = await fixture.Server.Client.GetAsync(path);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(param, (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["param"]);
+    }
+}
