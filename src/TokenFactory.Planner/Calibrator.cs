@@ -17,10 +17,10 @@ public sealed record MeasuredRun(Workload Workload, int MaxBatchTokens, int MaxR
 /// </summary>
 public static class Calibrator
 {
-    public static (double Tflops, double MemoryEfficiency, double OverheadMs, double Error) Fit(ModelProfile model, Precision precision,
+    public static (double Tflops, double AttentionTflops, double MemoryEfficiency, double OverheadMs, double Error) Fit(ModelProfile model, Precision precision,
         double bandwidthTbps, double memoryGb, IReadOnlyList<MeasuredRun> runs)
     {
-        double Error(double f, double e, double o) => MeanError(Profile(f, e, o), model, precision, runs);
+        double Error(double f, double e, double o, double a) => MeanError(Profile(f, e, o, a), model, precision, runs);
         // A coarse grid first (the three trade off against each other, and a coordinate search alone stops in the valley
         // between them), then coordinate searches from its best point.
         double tflops = 0.2, efficiency = 0.6, overhead = 1.0, best = double.MaxValue;
@@ -30,20 +30,31 @@ public static class Calibrator
             {
                 foreach (double o in Geometric(0.01, 20, 12))
                 {
-                    double error = Error(f, e, o);
+                    double error = Error(f, e, o, f);
                     if (error < best)
                         (best, tflops, efficiency, overhead) = (error, f, e, o);
                 }
             }
         }
-        double[] start = [Math.Log(tflops), Math.Log(efficiency), Math.Log(overhead)];
-        var (x, fx) = NelderMead(p => Error(Math.Exp(p[0]), Math.Min(1, Math.Exp(p[1])), Math.Exp(p[2])), start, 0.3, 400);
-        if (fx < best)
-            (best, tflops, efficiency, overhead) = (fx, Math.Exp(x[0]), Math.Min(1, Math.Exp(x[1])), Math.Exp(x[2]));
-        return (tflops, efficiency, overhead, best);
-
-        HardwareProfile Profile(double f, double e, double o) => new()
+        // Then all four, attention's own rate starting at the multiplications'.
+        double attention = tflops;
+        double[] start = [Math.Log(tflops), Math.Log(efficiency), Math.Log(overhead), Math.Log(attention)];
+        double Objective(double[] p) => Error(Math.Exp(p[0]), Math.Min(1, Math.Exp(p[1])), Math.Exp(p[2]), Math.Exp(p[3]));
+        var (x, fx) = NelderMead(Objective, start, 0.3, 400);
+        for (int restart = 0; restart < 3; restart++) // a simplex that collapsed in a valley starts afresh from where it stopped
         {
+            var (again, value) = NelderMead(Objective, x, 0.2, 400);
+            if (value >= fx)
+                break;
+            (x, fx) = (again, value);
+        }
+        if (fx < best)
+            (best, tflops, efficiency, overhead, attention) = (fx, Math.Exp(x[0]), Math.Min(1, Math.Exp(x[1])), Math.Exp(x[2]), Math.Exp(x[3]));
+        return (tflops, attention, efficiency, overhead, best);
+
+        HardwareProfile Profile(double f, double e, double o, double a) => new()
+        {
+            AttentionTflops = a,
             Id = CpuProfile.Id, Name = "calibrating", MemoryGb = memoryGb, MemoryBandwidthTbps = bandwidthTbps,
             PeakTflops = new Dictionary<string, double> { ["bf16"] = f, ["fp8"] = f }, ComputeEfficiency = 1, MoeEfficiency = 1, MemoryEfficiency = e, StepOverheadMs = o,
         };

@@ -18,6 +18,8 @@ public sealed record CpuProfile
     public required double MemoryBandwidthTbps { get; init; }
     /// <summary>The fitted compute rate (the planner's peak × efficiency), TFLOPS, for 8-bit and 16-bit weights.</summary>
     public required double EffectiveTflops { get; init; }
+    /// <summary>The fitted rate of attention's FLOPs, TFLOPS.</summary>
+    public double AttentionTflops { get; init; }
     public required double MemoryEfficiency { get; init; }
     public required double StepOverheadMs { get; init; }
     public double AllInWatts { get; init; } = 60;
@@ -37,6 +39,7 @@ public sealed record CpuProfile
         PeakTflops = new Dictionary<string, double> { ["bf16"] = EffectiveTflops, ["fp8"] = EffectiveTflops },
         ComputeEfficiency = 1,
         Fp4Efficiency = 1,
+        AttentionTflops = AttentionTflops > 0 ? AttentionTflops : null,
         MoeEfficiency = 1,
         MemoryEfficiency = MemoryEfficiency,
         StepOverheadMs = StepOverheadMs,

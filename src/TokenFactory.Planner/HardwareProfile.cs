@@ -28,6 +28,12 @@ public sealed record HardwareProfile
     /// quantization of activations) does not run at the 4-bit rate.
     /// </summary>
     public double Fp4Efficiency { get; init; } = 0.35;
+    /// <summary>
+    /// The rate attention's FLOPs run at, TFLOPS, where it is measured apart from the weight multiplications (a CPU's
+    /// paged attention is much slower per FLOP than its matrix kernels); null: derived from the peak figures.
+    /// </summary>
+    public double? AttentionTflops { get; init; }
+
     /// <summary>Relative efficiency of expert GEMMs (many small grouped multiplications) against dense ones.</summary>
     public double MoeEfficiency { get; init; } = 0.5;
     /// <summary>Fraction of peak bandwidth a step's weight and cache reads reach.</summary>

@@ -14,7 +14,8 @@ public sealed class StepCostModel(Deployment deployment)
     private readonly double _bytesPerWeight = deployment.Precision.BytesPerWeight();
     private readonly double _flopsRate = deployment.Hardware.EffectiveFlops(deployment.Precision);
     // Attention runs at 16 bits, or 8 where the weights are 8 bits or fewer (FP8 attention kernels), never at FP4.
-    private readonly double _attentionRate = deployment.Hardware.EffectiveFlops(deployment.Precision is Precision.FP8 or Precision.FP4 ? Precision.FP8 : Precision.BF16);
+    private readonly double _attentionRate = deployment.Hardware.AttentionTflops is double measured ? measured * 1e12
+        : deployment.Hardware.EffectiveFlops(deployment.Precision is Precision.FP8 or Precision.FP4 ? Precision.FP8 : Precision.BF16);
     private readonly double _byteRate = deployment.Hardware.BandwidthBytesPerSecond * deployment.Hardware.MemoryEfficiency;
 
     public Deployment Deployment => deployment;

@@ -111,10 +111,10 @@ public sealed class PlannerTests
         ];
         var predicted = Calibrator.Predict(truth, model, Precision.Q8_0, [.. set.Select(w => new MeasuredRun(w, 256, 32, 1, 1))]);
         var runs = set.Select((w, i) => new MeasuredRun(w, 256, 32, predicted[i].OutputTokensPerSecond, predicted[i].TtftMean)).ToList();
-        var (tflops, efficiency, overhead, error) = Calibrator.Fit(model, Precision.Q8_0, 0.05, 64, runs);
+        var (tflops, attention, efficiency, overhead, error) = Calibrator.Fit(model, Precision.Q8_0, 0.05, 64, runs);
         Assert.True(error < 0.03, $"fit error {error:P1}");
         // What matters is prediction: workloads not in the set come out as the true rates give them.
-        var fitted = truth with { PeakTflops = new Dictionary<string, double> { ["bf16"] = tflops, ["fp8"] = tflops }, MemoryEfficiency = efficiency, StepOverheadMs = overhead };
+        var fitted = truth with { PeakTflops = new Dictionary<string, double> { ["bf16"] = tflops, ["fp8"] = tflops }, AttentionTflops = attention, MemoryEfficiency = efficiency, StepOverheadMs = overhead };
         Workload[] held =
         [
             new() { InputTokens = 512, OutputTokens = 16, Concurrency = 2, Requests = 6 },

@@ -39,7 +39,7 @@ internal static class PlanCalibrateCommand
             {
                 var profile = await CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), Set, r.GetValue(watts), r.GetValue(usd), Console.Error);
                 profile.Save(r.GetValue(output));
-                Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s measured; fitted {profile.EffectiveTflops * 1000:F0} GFLOPS, " +
+                Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s measured; fitted {profile.EffectiveTflops * 1000:F0} GFLOPS (attention {profile.AttentionTflops * 1000:F0}), " +
                     $"bandwidth efficiency {profile.MemoryEfficiency:F2}, {profile.StepOverheadMs:F2} ms per step; mean error on the runs {profile.FitError:P1}");
                 return 0;
             }
@@ -71,7 +71,7 @@ internal static class PlanCalibrateCommand
         var shape = ModelProfile.FromGguf(modelFile);
         var precision = GgufPrecision.Of(modelFile);
         double memoryGb = MemoryGb();
-        var (tflops, efficiency, overhead, error) = Calibrator.Fit(shape, precision, bandwidth, memoryGb, runs);
+        var (tflops, attention, efficiency, overhead, error) = Calibrator.Fit(shape, precision, bandwidth, memoryGb, runs);
         return new CpuProfile
         {
             Name = Environment.MachineName,
@@ -79,6 +79,7 @@ internal static class PlanCalibrateCommand
             MemoryGb = memoryGb,
             MemoryBandwidthTbps = bandwidth,
             EffectiveTflops = tflops,
+            AttentionTflops = attention,
             MemoryEfficiency = efficiency,
             StepOverheadMs = overhead,
             AllInWatts = watts,

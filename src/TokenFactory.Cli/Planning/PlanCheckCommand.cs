@@ -34,7 +34,7 @@ internal static class PlanCheckCommand
         {
             var profile = await PlanCalibrateCommand.CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), PlanCalibrateCommand.Set, 60, 0.1, Console.Error);
             var hardware = profile.ToHardware();
-            Console.WriteLine($"calibrated on {profile.CalibratedOn}: {profile.EffectiveTflops * 1000:F0} GFLOPS, bandwidth {profile.MemoryBandwidthTbps * 1000:F1} GB/s × {profile.MemoryEfficiency:F2}, " +
+            Console.WriteLine($"calibrated on {profile.CalibratedOn}: {profile.EffectiveTflops * 1000:F0} GFLOPS (attention {profile.AttentionTflops * 1000:F0}), bandwidth {profile.MemoryBandwidthTbps * 1000:F1} GB/s × {profile.MemoryEfficiency:F2}, " +
                 $"{profile.StepOverheadMs:F2} ms/step (fit error {profile.FitError:P1})");
             Console.WriteLine($"| model | workload | tokens/s predicted | measured | error | TTFT p50 predicted | measured | error | TTFT p99 predicted | measured | error |");
             Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
