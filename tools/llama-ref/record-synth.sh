@@ -22,6 +22,15 @@ for arch in llama qwen2 qwen3; do
   done
 done
 
+# The non-linear 4-bit formats (IQ4_NL, IQ4_XS, MXFP4) at the llama tiny shape.
+for type in IQ4_NL IQ4_XS MXFP4; do
+  name="synth-llama-tiny-$type-seed1"
+  "$cli" synth --arch llama --shape tiny --type "$type" --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
+  (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \
+    --prompts-file prompts/stories.txt --n 32 --top 10 --threads 2 >/dev/null)
+  echo "recorded $name"
+done
+
 # Nemotron-H (hybrid Mamba-2 / attention / MLP or experts): their own test shapes, F32 and Q8_0.
 for pair in nemotron_h:nemotron-h-tiny nemotron_h_moe:nemotron-h-moe-tiny; do
   arch="${pair%%:*}" shape="${pair#*:}"

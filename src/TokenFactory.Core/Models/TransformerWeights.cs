@@ -103,7 +103,7 @@ public sealed partial class TransformerWeights
     {
         if (!Dequantizer.IsSupported(info.Type))
             throw new GgufFormatException(file.Path, -1,
-                $"tensor '{info.Name}' is {info.Type}, which this engine cannot compute yet (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K)");
+                $"tensor '{info.Name}' is {info.Type}, which this engine cannot compute yet (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS, MXFP4)");
     }
 
     internal static float[]? OptionalVector(GgufFile file, string name, int length) =>

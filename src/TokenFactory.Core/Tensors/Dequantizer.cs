@@ -12,7 +12,8 @@ public static partial class Dequantizer
 {
     public static bool IsSupported(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or GgmlType.Q8_1
-        or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K;
+        or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K
+        or GgmlType.IQ4_NL or GgmlType.IQ4_XS or GgmlType.MXFP4;
 
     /// <summary>Dequantizes <c>dst.Length</c> elements; <paramref name="src"/> must hold at least their row size in bytes.</summary>
     public static void DequantizeRow(GgmlType type, ReadOnlySpan<byte> src, Span<float> dst)
@@ -57,6 +58,9 @@ public static partial class Dequantizer
                 case GgmlType.Q5_K: Q5_K(blk, y); break;
                 case GgmlType.Q6_K: Q6_K(blk, y); break;
                 case GgmlType.Q8_K: Q8_K(blk, y); break;
+                case GgmlType.IQ4_NL: IQ4_NL(blk, y); break;
+                case GgmlType.IQ4_XS: IQ4_XS(blk, y); break;
+                case GgmlType.MXFP4: MXFP4(blk, y); break;
                 default: throw new NotSupportedException($"Dequantizing {type} is not supported.");
             }
         }

@@ -12,7 +12,8 @@ public static partial class Quantizer
 {
     public static bool IsSupported(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or GgmlType.Q8_1
-        or GgmlType.Q4_K or GgmlType.Q6_K or GgmlType.Q8_K;
+        or GgmlType.Q4_K or GgmlType.Q6_K or GgmlType.Q8_K
+        or GgmlType.IQ4_NL or GgmlType.IQ4_XS or GgmlType.MXFP4;
 
     /// <summary>Quantizes <c>src.Length</c> elements (a whole number of blocks) into <paramref name="dst"/> (at least the row size).</summary>
     public static void QuantizeRow(GgmlType type, ReadOnlySpan<float> src, Span<byte> dst)
@@ -54,6 +55,9 @@ public static partial class Quantizer
                 case GgmlType.Q4_K: Q4_K(x, y); break;
                 case GgmlType.Q5_K: Q5_K(x, y); break;
                 case GgmlType.Q6_K: Q6_K(x, y); break;
+                case GgmlType.IQ4_NL: IQ4_NL(x, y); break;
+                case GgmlType.IQ4_XS: IQ4_XS(x, y); break;
+                case GgmlType.MXFP4: MXFP4(x, y); break;
                 default: throw new NotSupportedException($"Quantizing to {type} is not supported.");
             }
         }

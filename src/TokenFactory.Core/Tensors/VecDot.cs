@@ -15,9 +15,9 @@ public static class VecDot
         GgmlType.F32 => GgmlType.F32,
         GgmlType.F16 => GgmlType.F16,
         GgmlType.BF16 => GgmlType.BF16,
-        GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 => GgmlType.Q8_0,
+        GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.IQ4_NL or GgmlType.MXFP4 => GgmlType.Q8_0,
         GgmlType.Q4_1 or GgmlType.Q5_1 => GgmlType.Q8_1,
-        GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => GgmlType.Q8_K,
+        GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.IQ4_XS => GgmlType.Q8_K,
         _ => throw new NotSupportedException($"No dot product for weight type {weightType}."),
     };
 
@@ -106,6 +106,12 @@ public static class VecDot
                     VecDotIsa.Avx2 => VecDotAvx2.Q5_K(w, a, n / 256),
                     _ => VecDotScalar.KQuant(weightType, w, a, n),
                 };
+            case GgmlType.IQ4_NL:
+                return isa == VecDotIsa.Scalar ? VecDotScalar.IQ4_NL(w, a, n / 32) : VecDotAvx2.IQ4_NL(w, a, n / 32);
+            case GgmlType.MXFP4:
+                return isa == VecDotIsa.Scalar ? VecDotScalar.MXFP4(w, a, n / 32) : VecDotAvx2.MXFP4(w, a, n / 32);
+            case GgmlType.IQ4_XS:
+                return VecDotScalar.IQ4_XS(w, a, n / 256);
             case GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1:
                 return VecDotScalar.Legacy(weightType, w, a, n);
             default: // Q2_K, Q3_K

@@ -11,7 +11,7 @@ namespace TokenFactory.Tensors;
 /// K-quant blocks are reduced to the exact integer sum and scaled exactly like <see cref="VecDotScalar"/>, so they
 /// match it bit for bit; the 32-element formats and floats accumulate in vector lanes (different, equally valid rounding).
 /// </summary>
-internal static class VecDotAvx2
+internal static partial class VecDotAvx2
 {
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F32(ReadOnlySpan<float> x, ReadOnlySpan<float> y)

@@ -8,7 +8,7 @@ namespace TokenFactory.Tensors;
 /// <c>sum += (dw * da) * isum</c> (+ <c>mw * sa</c> for Q4_1/Q5_1, - <c>(dminw * da) * Σ m·bsum</c> for K-quants), in float.
 /// Plain float types accumulate float products in double, as ggml's scalar path does.
 /// </summary>
-internal static class VecDotScalar
+internal static partial class VecDotScalar
 {
     public static float F32(ReadOnlySpan<float> x, ReadOnlySpan<float> y, int n)
     {

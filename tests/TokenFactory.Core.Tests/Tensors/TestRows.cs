@@ -52,6 +52,11 @@ internal static class TestRows
         for (int b = 0; b < blocks; b++)
         {
             Span<byte> blk = row.AsSpan(b * ts, ts);
+            if (type == GgmlType.MXFP4)
+            {
+                blk[0] = (byte)(118 + rng.Next(6)); // E8M0: scales 2^-9 .. 2^-4, weight-sized
+                continue;
+            }
             foreach (int offset in HalfScaleOffsets(type))
                 WriteHalf(blk, offset, (float)(rng.NextDouble() * 0.02 + 0.001) * (offset == 0 || type != GgmlType.Q4_1 ? 1 : -1));
         }
@@ -60,7 +65,7 @@ internal static class TestRows
 
     private static int[] HalfScaleOffsets(GgmlType type) => type switch
     {
-        GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0 => [0],
+        GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0 or GgmlType.IQ4_NL or GgmlType.IQ4_XS => [0],
         GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.Q4_K or GgmlType.Q5_K => [0, 2],
         GgmlType.Q2_K => [80, 82],
         GgmlType.Q3_K => [108],

@@ -12,9 +12,10 @@ public sealed class VecDotTests
     [
         GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0,
         GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+        GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.MXFP4,
     ];
 
-    public static TheoryData<GgmlType> SimdBlockTypes => [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+    public static TheoryData<GgmlType> SimdBlockTypes => [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.MXFP4];
 
     [SkippableTheory]
     [InlineData(GgmlType.F16, 2048)]
@@ -225,7 +226,8 @@ public sealed class VecDotTests
         int o = index % GgmlTypeInfo.TypeSize(type);
         return type switch
         {
-            GgmlType.Q8_0 or GgmlType.Q4_0 => o < 2,
+            GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.IQ4_NL => o < 2,
+            GgmlType.MXFP4 => o < 1,
             GgmlType.Q4_K or GgmlType.Q5_K => o < 4,
             GgmlType.Q6_K => o >= 208,
             _ => false,

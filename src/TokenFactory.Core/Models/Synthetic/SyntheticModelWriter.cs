@@ -15,7 +15,8 @@ public static partial class SyntheticModelWriter
     public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "nemotron_h", "nemotron_h_moe", "bert"];
 
     public static IReadOnlyList<GgmlType> WeightTypes { get; } =
-        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+         GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.MXFP4];
 
     /// <summary>The mixed-type files <c>--type</c> also takes, as llama.cpp's quantizer writes them.</summary>
     public static IReadOnlyList<string> Mixtures { get; } = ["Q4_K_M", "Q5_K_M"];
@@ -256,6 +257,9 @@ public static partial class SyntheticModelWriter
         GgmlType.Q4_K => 15,
         GgmlType.Q5_K => 16,
         GgmlType.Q6_K => 18,
+        GgmlType.IQ4_NL => 25,
+        GgmlType.IQ4_XS => 30,
+        GgmlType.MXFP4 => 38,
         _ => 0,
     };
 }
