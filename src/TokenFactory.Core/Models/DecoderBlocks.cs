@@ -33,7 +33,7 @@ internal sealed class DecoderBlocks
         _up = hybrid ? [] : new float[maxTokens * _c.FeedForwardLength];
         if (_c.Ssm != null && _c.MambaLayerCount > 0)
             _mamba = new MambaMixer(_c.Ssm, _c.RmsEpsilon, maxTokens);
-        if (hybrid)
+        if (hybrid || _c.Moe != null)
             _feedForward = new ExpertFeedForward(_c, maxTokens);
     }
 
@@ -69,6 +69,12 @@ internal sealed class DecoderBlocks
             TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
 
             NormalizeRows(n, layer.FeedForwardNorm);
+            if (layer.Experts != null)
+            {
+                _feedForward!.Experts(MatMul, layer.Experts, _xb, n, _xb);
+                TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
+                continue;
+            }
             MatMul.MultiplyShared([layer.Gate, layer.Up], _xb, n, [_gate, _up]);
             var g = _gate.AsSpan(0, n * _c.FeedForwardLength);
             // SiLU(g) = g * sigmoid(g), gated by up, vectorised; FusedOps keeps every element's value

@@ -4,8 +4,8 @@ using TokenFactory.Compute;
 namespace TokenFactory.Models;
 
 /// <summary>
-/// Squared-ReLU feed-forward blocks of hybrid models: the dense MLP (down(relu(up·x)²)) and the mixture of
-/// experts. For experts, each token's router logits become probabilities (sigmoid or softmax as the
+/// Feed-forward blocks of hybrid models — the dense squared-ReLU MLP (down(relu(up·x)²)) — and mixtures of
+/// experts, squared-ReLU (Nemotron-H) or SwiGLU (qwen3moe). For experts, each token's router logits become probabilities (sigmoid or softmax as the
 /// metadata says); the top-k experts are chosen on probability + selection bias, their unbiased
 /// probabilities are the weights (normalised to sum 1 and scaled when the metadata says so). Each expert
 /// then runs once over just the tokens routed to it (gathered into consecutive rows, one matrix product
@@ -16,7 +16,7 @@ internal sealed class ExpertFeedForward
 {
     private readonly MoeConfig? _moe;
     private readonly int _e;
-    private readonly float[] _hidden, _shared;
+    private readonly float[] _hidden, _shared, _gateHidden;
     private readonly float[] _logits = [], _weights = [], _gathered = [], _expertOut = [], _routed = [];
     private readonly int[] _selected = [], _counts = [], _cursor = [], _order = [];
 
@@ -40,6 +40,7 @@ internal sealed class ExpertFeedForward
             _expertOut = new float[maxTokens * k * _e];
         }
         _hidden = new float[maxTokens * hidden];
+        _gateHidden = c.Moe != null && c.LayerKindsOverride == null ? new float[maxTokens * hidden] : []; // SwiGLU experts (qwen3moe)
         _shared = new float[maxTokens * _e];
     }
 
@@ -49,6 +50,14 @@ internal sealed class ExpertFeedForward
         matmul.Multiply(up, input, 0, n, _hidden, 0);
         ReluSquared(_hidden.AsSpan(0, n * up.Rows));
         matmul.Multiply(down, _hidden, 0, n, output, 0);
+    }
+
+    /// <summary>output = down(silu(gate · input) ⊙ (up · input)): a SwiGLU expert (qwen3moe).</summary>
+    private void SwiGlu(MatMul matmul, in WeightMatrix gate, in WeightMatrix up, in WeightMatrix down, float[] input, int n, float[] output)
+    {
+        matmul.MultiplyShared([gate, up], input, n, [_gateHidden, _hidden]);
+        FusedOps.SiluMultiply(_gateHidden.AsSpan(0, n * gate.Rows), _hidden.AsSpan(0, n * up.Rows));
+        matmul.Multiply(down, _gateHidden, 0, n, output, 0);
     }
 
     public void Experts(MatMul matmul, ExpertWeights w, float[] input, int n, float[] output)
@@ -76,7 +85,10 @@ internal sealed class ExpertFeedForward
                 continue;
             for (int j = 0; j < count; j++)
                 input.AsSpan(_order[first + j] / k * e, e).CopyTo(_gathered.AsSpan(j * e, e));
-            Dense(matmul, w.Up[x], w.Down[x], _gathered, count, _routed);
+            if (w.Gate is { } gates)
+                SwiGlu(matmul, gates[x], w.Up[x], w.Down[x], _gathered, count, _routed);
+            else
+                Dense(matmul, w.Up[x], w.Down[x], _gathered, count, _routed);
             for (int j = 0; j < count; j++)
             {
                 int pair = _order[first + j];

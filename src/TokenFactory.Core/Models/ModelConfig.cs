@@ -6,7 +6,7 @@ namespace TokenFactory.Models;
 /// <summary>Hyperparameters of a decoder-only transformer, read from <c>{arch}.*</c> GGUF metadata.</summary>
 public sealed partial record ModelConfig
 {
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "nemotron_h", "nemotron_h_moe"];
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "nemotron_h", "nemotron_h_moe"];
 
     public required string Architecture { get; init; }
     public required int EmbeddingLength { get; init; }
@@ -64,9 +64,20 @@ public sealed partial record ModelConfig
         if (blocks <= 0 || ffn <= 0 || ctx <= 0 || headSize <= 0 || ropeDims <= 0 || ropeDims > headSize || ropeDims % 2 != 0)
             throw new TokenFactoryException($"{m.Source}: inconsistent hyperparameters (blocks {blocks}, ffn {ffn}, context {ctx}, head size {headSize}, rope dims {ropeDims}).");
 
+        MoeConfig? moe = null;
+        if (arch == "qwen3moe")
+        {
+            // Qwen3's MoE: softmax over the router's logits, top-k, the chosen probabilities renormalised; SwiGLU experts, none shared.
+            int experts = Req("expert_count"), used = Req("expert_used_count"), expertFfn = Req("expert_feed_forward_length");
+            if (used <= 0 || used > experts || expertFfn <= 0)
+                throw new TokenFactoryException($"{m.Source}: expert_used_count {used} must be in 1..{experts}, expert_feed_forward_length positive.");
+            moe = new MoeConfig(experts, used, expertFfn, 0, NormalizeWeights: true, WeightsScale: 1f, ExpertGating.Softmax);
+        }
+
         return new ModelConfig
         {
             Architecture = arch,
+            Moe = moe,
             EmbeddingLength = embd,
             BlockCount = blocks,
             FeedForwardLength = ffn,

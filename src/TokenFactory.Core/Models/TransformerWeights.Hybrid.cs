@@ -24,6 +24,8 @@ public sealed class ExpertWeights
 {
     public required WeightMatrix Router { get; init; }
     public float[]? SelectionBias { get; init; }
+    /// <summary>SwiGLU experts' gate matrices (qwen3moe); null for squared-ReLU experts (Nemotron-H).</summary>
+    public WeightMatrix[]? Gate { get; init; }
     public required WeightMatrix[] Up { get; init; }
     public required WeightMatrix[] Down { get; init; }
     public WeightMatrix? SharedUp { get; init; }
@@ -92,17 +94,19 @@ public sealed partial class TransformerWeights
         };
     }
 
-    private static ExpertWeights LoadExperts(GgufFile file, MoeConfig moe, int e, string p)
+    internal static ExpertWeights LoadExperts(GgufFile file, MoeConfig moe, int e, string p)
     {
         int n = moe.ExpertCount, f = moe.ExpertFeedForwardLength;
         var up = Stack(file, p + "ffn_up_exps.weight", e, f, n);
         var down = Stack(file, p + "ffn_down_exps.weight", f, e, n);
         bool shared = file.FindTensor(p + "ffn_up_shexp.weight") != null;
+        var gate = file.FindTensor(p + "ffn_gate_exps.weight") != null ? Stack(file, p + "ffn_gate_exps.weight", e, f, n) : (WeightMatrix?)null;
         WeightMatrix? sharedUp = shared ? Matrix(file, p + "ffn_up_shexp.weight", e, moe.SharedFeedForwardLength > 0 ? moe.SharedFeedForwardLength : null) : null;
         return new ExpertWeights
         {
             Router = Matrix(file, p + "ffn_gate_inp.weight", e, n),
             SelectionBias = OptionalVector(file, p + "exp_probs_b.bias", n),
+            Gate = gate is { } g ? [.. Enumerable.Range(0, n).Select(x => g.RowRange(x * f, f))] : null,
             Up = Enumerable.Range(0, n).Select(x => up.RowRange(x * f, f)).ToArray(),
             Down = Enumerable.Range(0, n).Select(x => down.RowRange(x * e, e)).ToArray(),
             SharedUp = sharedUp,

@@ -67,6 +67,7 @@ public sealed partial class TransformerWeights
         for (int l = 0; l < c.BlockCount; l++)
         {
             string p = $"blk.{l}.";
+            bool experts = c.Moe != null; // qwen3moe: every block's feed-forward is a mixture of experts
             layers[l] = new LayerWeights
             {
                 AttentionNorm = Vector(file, p + "attn_norm.weight", c.EmbeddingLength),
@@ -80,11 +81,12 @@ public sealed partial class TransformerWeights
                 QueryNorm = OptionalVector(file, p + "attn_q_norm.weight", c.HeadSize),
                 KeyNorm = OptionalVector(file, p + "attn_k_norm.weight", c.HeadSize),
                 FeedForwardNorm = Vector(file, p + "ffn_norm.weight", c.EmbeddingLength),
-                Gate = Matrix(file, p + "ffn_gate.weight", c.EmbeddingLength, c.FeedForwardLength),
-                Up = Matrix(file, p + "ffn_up.weight", c.EmbeddingLength, c.FeedForwardLength),
-                Down = Matrix(file, p + "ffn_down.weight", c.FeedForwardLength, c.EmbeddingLength),
+                Gate = experts ? default : Matrix(file, p + "ffn_gate.weight", c.EmbeddingLength, c.FeedForwardLength),
+                Up = experts ? default : Matrix(file, p + "ffn_up.weight", c.EmbeddingLength, c.FeedForwardLength),
+                Down = experts ? default : Matrix(file, p + "ffn_down.weight", c.FeedForwardLength, c.EmbeddingLength),
+                Experts = experts ? LoadExperts(file, c.Moe!, c.EmbeddingLength, p) : null,
             };
-            if (c.Architecture == "qwen3" && (layers[l].QueryNorm == null || layers[l].KeyNorm == null))
+            if (c.Architecture is "qwen3" or "qwen3moe" && (layers[l].QueryNorm == null || layers[l].KeyNorm == null))
                 throw new TokenFactoryException($"{file.Path}: qwen3 layer {l} lacks attn_q_norm/attn_k_norm.");
         }
         return new TransformerWeights(embedding, outputNorm, output, outInfo == null, layers, ropeFactors);

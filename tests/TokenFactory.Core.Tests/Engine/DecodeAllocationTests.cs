@@ -46,6 +46,8 @@ public sealed class DecodeAllocationTests
     [InlineData("synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1", 1, 2)]
     [InlineData("synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1", 16, 2)]
     [InlineData("synth-nemotron_h_moe-nemotron-h-moe-tiny-Q8_0-seed1", 16, 2)]
+    [InlineData("synth-qwen3moe-qwen3moe-tiny-Q8_0-seed1", 16, 2)]
+    [InlineData("synth-llama-tiny-IQ4_XS-seed1", 4, 2)]
     public void Decode_step_allocates_nothing(string model, int sequences, int threads)
     {
         using var m = TransformerModel.Load(SyntheticModels.Get(model));

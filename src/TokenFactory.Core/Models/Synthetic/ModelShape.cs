@@ -18,7 +18,8 @@ public sealed record ModelShape(
     int? HeadSize = null,
     bool OutputInF16 = false,
     HybridLayout? Hybrid = null,
-    PoolingType? EncoderPooling = null)
+    PoolingType? EncoderPooling = null,
+    MoeLayout? Moe = null)
 {
     public static IReadOnlyList<ModelShape> All { get; } =
     [
@@ -38,6 +39,10 @@ public sealed record ModelShape(
         new("nemotron-h-moe-tiny", 256, 6, 4, 2, 128, 512, 10000f, 1e-5f, false, 64, OutputInF16: true,
             Hybrid: new("MEM*EM", SsmHeads: 8, SsmHeadDim: 32, SsmState: 32, SsmGroups: 2, ConvKernel: 4,
                 Experts: 8, ExpertsUsed: 2, SharedFeedForwardLength: 256, ExpertWeightsScale: 2.5f)),
+        // Qwen3 mixture of experts (qwen3moe): a test shape (8 experts, top 2) and Qwen3-30B-A3B (its config.json: 48 layers,
+        // 2048 wide, 32 heads / 4 KV of 128, 128 experts of 768, top 8).
+        new("qwen3moe-tiny", 256, 2, 4, 2, 512, 512, 10000f, 1e-6f, false, 64, OutputInF16: true, Moe: new(8, 2, 128)),
+        new("qwen3-30b-a3b", 2048, 48, 32, 4, 6144, 40960, 1000000f, 1e-6f, false, 128, Moe: new(128, 8, 768)),
         // BERT encoders (written with --arch bert and a WordPiece vocabulary such as the bert-bge fixture): a test shape
         // with mean pooling, and BAAI bge-small-en-v1.5 (its config.json: 12 layers, 384 wide, 12 heads, CLS pooling).
         new("bert-tiny", 128, 2, 4, 4, 512, 512, 0f, 1e-12f, true, EncoderPooling: PoolingType.Mean),
@@ -58,7 +63,7 @@ public sealed record ModelShape(
     public int ResolvedHeadSize => HeadSize ?? EmbeddingLength / HeadCount;
 
     /// <summary>The architecture a shape is written as by default: hybrid shapes have only one.</summary>
-    public string? Architecture => EncoderPooling != null ? "bert" : Hybrid == null ? null : Hybrid.Experts > 0 ? "nemotron_h_moe" : "nemotron_h";
+    public string? Architecture => EncoderPooling != null ? "bert" : Moe != null ? "qwen3moe" : Hybrid == null ? null : Hybrid.Experts > 0 ? "nemotron_h_moe" : "nemotron_h";
 }
 
 /// <summary>
@@ -80,3 +85,6 @@ public sealed record HybridLayout(
 {
     public int SsmInner => SsmHeads * SsmHeadDim;
 }
+
+/// <summary>The routed experts of a transformer mixture-of-experts shape (qwen3moe): SwiGLU experts, softmax top-k routing.</summary>
+public sealed record MoeLayout(int Experts, int ExpertsUsed, int ExpertFeedForwardLength);

@@ -12,7 +12,7 @@ namespace TokenFactory.Models.Synthetic;
 /// </summary>
 public static partial class SyntheticModelWriter
 {
-    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "nemotron_h", "nemotron_h_moe", "bert"];
+    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "nemotron_h", "nemotron_h_moe", "bert"];
 
     public static IReadOnlyList<GgmlType> WeightTypes { get; } =
         [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
@@ -49,7 +49,11 @@ public static partial class SyntheticModelWriter
             throw new TokenFactoryException($"Cannot synthesize {type} weights. Supported: {string.Join(", ", WeightTypes)}.");
         var tokens = vocabulary.GetArrayOrNull<string>("tokenizer.ggml.tokens")
             ?? throw new TokenFactoryException($"{vocabulary.Source}: no tokenizer.ggml.tokens; pass a vocabulary GGUF.");
-        if (shape.Architecture != null || ModelConfig.IsHybridArchitecture(architecture) || architecture == "bert")
+        if (shape.Architecture != architecture && (shape.Architecture == "qwen3moe" || architecture == "qwen3moe"))
+            throw new TokenFactoryException(shape.Architecture == "qwen3moe"
+                ? $"Shape '{shape.Name}' is a qwen3moe shape; write it with --arch qwen3moe."
+                : $"Architecture qwen3moe needs one of its own shapes ({string.Join(", ", ModelShape.All.Where(s => s.Architecture == "qwen3moe").Select(s => s.Name))}).");
+        if ((shape.Architecture != null && shape.Architecture != "qwen3moe") || ModelConfig.IsHybridArchitecture(architecture) || architecture == "bert")
         {
             if (shape.Architecture != architecture)
                 throw new TokenFactoryException(shape.Architecture == null
@@ -84,6 +88,12 @@ public static partial class SyntheticModelWriter
             m.Set($"{a}.attention.value_length", GgufValue.Of((uint)headSize));
         }
         m.Set($"{a}.vocab_size", GgufValue.Of((uint)tokens.Length));
+        if (shape.Moe is { } layout)
+        {
+            m.Set($"{a}.expert_count", GgufValue.Of((uint)layout.Experts));
+            m.Set($"{a}.expert_used_count", GgufValue.Of((uint)layout.ExpertsUsed));
+            m.Set($"{a}.expert_feed_forward_length", GgufValue.Of((uint)layout.ExpertFeedForwardLength));
+        }
         if (pooling != null)
             m.Set($"{a}.pooling_type", GgufValue.Of((uint)pooling.Value));
         foreach (var (key, value) in vocabulary)
@@ -121,12 +131,22 @@ public static partial class SyntheticModelWriter
                 AddVector(w, p + "attn_k.bias", kv, rng.Next(), 0f, 0.1f);
                 AddVector(w, p + "attn_v.bias", kv, rng.Next(), 0f, 0.1f);
             }
-            if (architecture == "qwen3")
+            if (architecture is "qwen3" or "qwen3moe")
             {
                 AddVector(w, p + "attn_q_norm.weight", headSize, rng.Next(), 1f, 0.1f);
                 AddVector(w, p + "attn_k_norm.weight", headSize, rng.Next(), 1f, 0.1f);
             }
             AddVector(w, p + "ffn_norm.weight", e, rng.Next(), 1f, 0.1f);
+            if (shape.Moe is { } moe)
+            {
+                // Router logits spread over a few units so top-k choices are clear; experts stacked [columns, rows, experts].
+                int x = moe.Experts, ef = moe.ExpertFeedForwardLength;
+                AddMatrix(w, p + "ffn_gate_inp.weight", e, x, GgmlType.F32, rng.Next(), 3f / MathF.Sqrt(e));
+                AddMatrix(w, p + "ffn_gate_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
+                AddMatrix(w, p + "ffn_up_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
+                AddMatrix(w, p + "ffn_down_exps.weight", ef, e * x, type, rng.Next(), 0.5f / MathF.Sqrt(ef), dims: [ef, e, x]);
+                continue;
+            }
             AddMatrix(w, p + "ffn_gate.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
             AddMatrix(w, p + "ffn_up.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
             AddMatrix(w, p + "ffn_down.weight", f, e, MoreBitsType(l), rng.Next(), 0.5f / MathF.Sqrt(f));
