@@ -25,6 +25,17 @@ public enum RopeStyle
 /// </summary>
 public sealed class Rope
 {
+    /// <summary>
+    /// YaRN (context extension by interpolating low frequencies and extrapolating high ones): pair i's angle blends the
+    /// scaled and unscaled angle by a ramp between the correction dimensions, and cosines and sines take a magnitude factor.
+    /// </summary>
+    /// <param name="Factor">The context multiplier (the angle scale is its inverse).</param>
+    /// <param name="OriginalContext">The context the model was trained at.</param>
+    /// <param name="AttentionFactor">Multiplies the magnitude factor (llama.cpp's attn_factor after its YaRN corrections).</param>
+    public sealed record Yarn(float Factor, int OriginalContext, float BetaFast, float BetaSlow, float AttentionFactor);
+
+    private readonly Yarn? _yarn;
+    private readonly float _low, _high, _mscale;
     private readonly float[] _factors;
     private readonly float[] _cos, _sin;            // per pair
     private readonly float[] _cosPairs, _sinPairs;  // per feature, Normal style: (c, c) and (-s, s) for each pair
@@ -32,8 +43,19 @@ public sealed class Rope
 
     /// <param name="linearScale">Position multiplier (1 / the linear scaling factor).</param>
     /// <param name="freqFactors">Per-pair divisors of the angle (Llama 3 scaling stores them as <c>rope_freqs.weight</c>).</param>
-    public Rope(int dimensions, float freqBase, RopeStyle style, float linearScale = 1f, float[]? freqFactors = null)
+    /// <param name="yarn">YaRN scaling (then <paramref name="linearScale"/> must be 1: the factor is the yarn's).</param>
+    public Rope(int dimensions, float freqBase, RopeStyle style, float linearScale = 1f, float[]? freqFactors = null, Yarn? yarn = null)
     {
+        if (yarn is not null)
+        {
+            _yarn = yarn;
+            linearScale = 1f / yarn.Factor;
+            // Correction dimensions: the pair indices whose wavelengths span beta_fast and beta_slow turns over the original context.
+            float CorrectionDim(float beta) => dimensions * MathF.Log(yarn.OriginalContext / (beta * 2 * MathF.PI)) / (2 * MathF.Log(freqBase));
+            _low = MathF.Max(0, MathF.Floor(CorrectionDim(yarn.BetaFast)));
+            _high = MathF.Min(dimensions - 1, MathF.Ceiling(CorrectionDim(yarn.BetaSlow)));
+            _mscale = yarn.AttentionFactor * (1.0f + 0.1f * MathF.Log(1.0f / linearScale));
+        }
         Dimensions = dimensions;
         FreqBase = freqBase;
         Style = style;
@@ -75,8 +97,21 @@ public sealed class Rope
         for (int i = 0; i < _cos.Length; i++)
         {
             float t = LinearScale * (theta / _factors[i]);
-            _cos[i] = MathF.Cos(t);
-            _sin[i] = MathF.Sin(t);
+            if (_yarn is not null)
+            {
+                // Blend toward the unscaled angle where the ramp says (high frequencies), keep the scaled one elsewhere.
+                float extrapolated = theta / _factors[i];
+                float y = (i - _low) / MathF.Max(0.001f, _high - _low);
+                float mix = 1 - MathF.Min(1, MathF.Max(0, y));
+                t = t * (1 - mix) + extrapolated * mix;
+                _cos[i] = MathF.Cos(t) * _mscale;
+                _sin[i] = MathF.Sin(t) * _mscale;
+            }
+            else
+            {
+                _cos[i] = MathF.Cos(t);
+                _sin[i] = MathF.Sin(t);
+            }
             _cosPairs[2 * i] = _cosPairs[2 * i + 1] = _cos[i];
             _sinPairs[2 * i] = -_sin[i];
             _sinPairs[2 * i + 1] = _sin[i];

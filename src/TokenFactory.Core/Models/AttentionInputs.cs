@@ -5,7 +5,8 @@ namespace TokenFactory.Models;
 
 /// <summary>
 /// Turns one token's raw Q/K/V projections into what attention consumes: biases (qwen2), per-head
-/// q/k RMSNorm (qwen3), then RoPE at the token's position, before they enter the paged cache.
+/// q/k RMSNorm (qwen3), then RoPE at the token's position (YaRN where configured), and the query's attention temperature
+/// (mistral3), before they enter the paged cache.
 /// </summary>
 internal static class AttentionInputs
 {
@@ -25,6 +26,12 @@ internal static class AttentionInputs
             return;
         rope.Apply(q, c.HeadCount, c.HeadSize, position);
         rope.Apply(k, c.KvHeadCount, c.HeadSize, position);
+        if (c.AttentionTemperatureScale != 0f)
+        {
+            // As llama.cpp computes it: in double, from the float position, then stored as a float multiplier of the query.
+            float scale = (float)(Math.Log(Math.Floor((float)position / c.AttentionTemperatureFloor) + 1.0) * c.AttentionTemperatureScale + 1.0);
+            TensorPrimitives.Multiply(q, scale, q);
+        }
     }
 
     private static void NormalizeHeads(Span<float> x, int heads, int headSize, float[] weight, float epsilon)

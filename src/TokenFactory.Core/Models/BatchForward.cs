@@ -53,7 +53,7 @@ public sealed class BatchForward : IDisposable, IAttentionStep
         MaxTokens = maxTokens;
         MaxLogitRows = maxLogitRows;
         _attention = new PagedAttention(_c.HeadCount, _c.KvHeadCount, _c.HeadSize, contextLength, _pool.ThreadCount);
-        _rope = new Rope(_c.RopeDimensions, _c.RopeFreqBase, _c.RopeStyle, _c.RopeLinearScale, model.Weights.RopeFreqFactors);
+        _rope = new Rope(_c.RopeDimensions, _c.RopeFreqBase, _c.RopeStyle, _c.RopeLinearScale, model.Weights.RopeFreqFactors, _c.RopeYarn);
         int e = _c.EmbeddingLength;
         _blocks = new DecoderBlocks(model, _matmul, maxTokens);
         _last = new float[maxLogitRows * e];

@@ -6,7 +6,7 @@ namespace TokenFactory.Models;
 /// <summary>Hyperparameters of a decoder-only transformer, read from <c>{arch}.*</c> GGUF metadata.</summary>
 public sealed partial record ModelConfig
 {
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "nemotron_h", "nemotron_h_moe"];
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "mistral3", "nemotron_h", "nemotron_h_moe"];
 
     public required string Architecture { get; init; }
     public required int EmbeddingLength { get; init; }
@@ -21,6 +21,14 @@ public sealed partial record ModelConfig
     public required int RopeDimensions { get; init; }
     public required RopeStyle RopeStyle { get; init; }
     public float RopeLinearScale { get; init; } = 1f;
+    /// <summary>YaRN scaling (<c>rope.scaling.type = yarn</c>), or null.</summary>
+    public Rope.Yarn? RopeYarn { get; init; }
+    /// <summary>
+    /// Attention temperature (mistral3's <c>attention.temperature_scale</c>): queries are multiplied by
+    /// 1 + scale · ln(⌊position / <see cref="AttentionTemperatureFloor"/>⌋ + 1), so far positions attend more sharply. 0: off.
+    /// </summary>
+    public float AttentionTemperatureScale { get; init; }
+    public int AttentionTemperatureFloor { get; init; }
     public int VocabSize { get; init; }
 
     public int QueryDimension => HeadCount * HeadSize;
@@ -53,10 +61,17 @@ public sealed partial record ModelConfig
         float linearScale = 1f;
         string? scaling = m.GetStringOrNull($"{arch}.rope.scaling.type");
         float factor = m.GetFloatOrDefault($"{arch}.rope.scaling.factor", 0f);
+        int originalContext = m.GetInt32OrDefault($"{arch}.rope.scaling.original_context_length", 0);
+        Rope.Yarn? yarn = null;
         if (scaling == "linear" && factor > 0)
             linearScale = 1f / factor;
-        else if (scaling is not (null or "none" or "linear" or "llama3"))
-            throw new TokenFactoryException($"{m.Source}: rope scaling '{scaling}' is not supported (supported: none, linear, llama3).");
+        else if (scaling == "yarn" && factor > 0)
+            yarn = ReadYarn(m, arch, factor, originalContext);
+        else if (scaling is not (null or "none" or "linear" or "llama3" or "yarn"))
+            throw new TokenFactoryException($"{m.Source}: rope scaling '{scaling}' is not supported (supported: none, linear, llama3, yarn).");
+        float temperature = m.GetFloatOrDefault($"{arch}.attention.temperature_scale", 0f);
+        if (temperature != 0f && originalContext <= 0)
+            throw new TokenFactoryException($"{m.Source}: attention.temperature_scale needs rope.scaling.original_context_length (its floor).");
 
         int blocks = Req("block_count");
         int ffn = Req("feed_forward_length");
@@ -88,9 +103,30 @@ public sealed partial record ModelConfig
             RmsEpsilon = m.GetFloat($"{arch}.attention.layer_norm_rms_epsilon"),
             RopeFreqBase = m.GetFloatOrDefault($"{arch}.rope.freq_base", 10000f),
             RopeDimensions = ropeDims,
-            RopeStyle = arch == "llama" ? RopeStyle.Normal : RopeStyle.NeoX,
+            RopeStyle = arch is "llama" or "mistral3" ? RopeStyle.Normal : RopeStyle.NeoX,
             RopeLinearScale = linearScale,
+            RopeYarn = yarn,
+            AttentionTemperatureScale = temperature,
+            AttentionTemperatureFloor = originalContext,
             VocabSize = m.GetInt32OrDefault($"{arch}.vocab_size", m.GetArrayOrNull<string>("tokenizer.ggml.tokens")?.Length ?? 0),
         };
+    }
+
+    /// <summary>
+    /// YaRN's parameters, and its magnitude factor as llama.cpp settles it: mscale(factor, 1) / mscale(factor, log_mul)
+    /// (or mscale(factor, 1) without a log multiplier), divided by 1 + 0.1·ln(factor) (the rotation multiplies that back),
+    /// times <c>rope.scaling.attn_factor</c>; in float, in that order, so the angles' magnitudes match bit for bit.
+    /// </summary>
+    private static Rope.Yarn ReadYarn(GgufMetadata m, string arch, float factor, int originalContext)
+    {
+        if (originalContext <= 0)
+            throw new TokenFactoryException($"{m.Source}: yarn rope scaling needs '{arch}.rope.scaling.original_context_length'.");
+        static float MScale(float scale, float mscale) => scale <= 1.0f ? 1.0f : 0.1f * mscale * MathF.Log(scale) + 1.0f;
+        float logMul = m.GetFloatOrDefault($"{arch}.rope.scaling.yarn_log_multiplier", 0f);
+        float attention = logMul != 0f ? MScale(factor, 1.0f) / MScale(factor, logMul) : MScale(factor, 1.0f);
+        attention *= 1.0f / (1.0f + 0.1f * MathF.Log(factor));
+        attention *= m.GetFloatOrDefault($"{arch}.rope.scaling.attn_factor", 1f);
+        return new Rope.Yarn(factor, originalContext, m.GetFloatOrDefault($"{arch}.rope.scaling.yarn_beta_fast", 32f),
+            m.GetFloatOrDefault($"{arch}.rope.scaling.yarn_beta_slow", 1f), attention);
     }
 }

@@ -12,7 +12,7 @@ namespace TokenFactory.Models.Synthetic;
 /// </summary>
 public static partial class SyntheticModelWriter
 {
-    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "nemotron_h", "nemotron_h_moe", "bert"];
+    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "mistral3", "nemotron_h", "nemotron_h_moe", "bert"];
 
     public static IReadOnlyList<GgmlType> WeightTypes { get; } =
         [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
@@ -88,6 +88,17 @@ public static partial class SyntheticModelWriter
             m.Set($"{a}.attention.value_length", GgufValue.Of((uint)headSize));
         }
         m.Set($"{a}.vocab_size", GgufValue.Of((uint)tokens.Length));
+        if (architecture == "mistral3")
+        {
+            // Ministral 3's long-context setup, scaled down so a test's positions cross it: YaRN ×16 over a 16-token original
+            // context, and the attention temperature that grows every 16 positions.
+            m.Set($"{a}.rope.scaling.type", GgufValue.Of("yarn"));
+            m.Set($"{a}.rope.scaling.factor", GgufValue.Of(16f));
+            m.Set($"{a}.rope.scaling.original_context_length", GgufValue.Of(16u));
+            m.Set($"{a}.rope.scaling.yarn_beta_fast", GgufValue.Of(32f));
+            m.Set($"{a}.rope.scaling.yarn_beta_slow", GgufValue.Of(1f));
+            m.Set($"{a}.attention.temperature_scale", GgufValue.Of(0.1f));
+        }
         if (shape.Moe is { } layout)
         {
             m.Set($"{a}.expert_count", GgufValue.Of((uint)layout.Experts));
