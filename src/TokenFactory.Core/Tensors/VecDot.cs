@@ -111,7 +111,7 @@ public static class VecDot
             case GgmlType.MXFP4:
                 return isa == VecDotIsa.Scalar ? VecDotScalar.MXFP4(w, a, n / 32) : VecDotAvx2.MXFP4(w, a, n / 32);
             case GgmlType.IQ4_XS:
-                return VecDotScalar.IQ4_XS(w, a, n / 256);
+                return isa == VecDotIsa.Scalar ? VecDotScalar.IQ4_XS(w, a, n / 256) : VecDotAvx2.IQ4_XS(w, a, n / 256);
             case GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1:
                 return VecDotScalar.Legacy(weightType, w, a, n);
             default: // Q2_K, Q3_K

@@ -45,6 +45,33 @@ internal static partial class VecDotAvx2
         return Vector256.Sum(acc);
     }
 
+    /// <summary>
+    /// IQ4_XS against Q8_K: per sub-block of 32, the code-book shuffle and an exact integer sum, scaled by its 6-bit scale
+    /// and summed in float in the scalar kernel's order (so both give the same bits).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float IQ4_XS(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int blocks)
+    {
+        ref byte wr = ref MemoryMarshal.GetReference(w);
+        ref byte ar = ref MemoryMarshal.GetReference(a);
+        Vector128<sbyte> table = Vector128.Create(NonLinearCodes.Iq4);
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            int ow = b * 136, oa = b * 292;
+            float d = Half(ref wr, ow) * Unsafe.ReadUnaligned<float>(ref Unsafe.Add(ref ar, oa));
+            int high = Unsafe.Add(ref wr, ow + 2) | (Unsafe.Add(ref wr, ow + 3) << 8);
+            for (int ib = 0; ib < 8; ib++)
+            {
+                int ls = ((Unsafe.Add(ref wr, ow + 4 + ib / 2) >> (4 * (ib % 2))) & 0xF) | (((high >> (2 * ib)) & 3) << 4);
+                Vector256<sbyte> x = Levels(table, Vector128.LoadUnsafe(ref wr, (nuint)(ow + 8 + 16 * ib)));
+                Vector256<sbyte> y = Vector256.LoadUnsafe(ref ar, (nuint)(oa + 4 + 32 * ib)).AsSByte();
+                sum += d * (ls - 32) * Vector256.Sum(MulSumI8(x, y));
+            }
+        }
+        return sum;
+    }
+
     /// <summary>16 bytes of codes → 32 int8 levels: low nibbles first (weights 0–15), then high nibbles (16–31).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<sbyte> Levels(Vector128<sbyte> table, Vector128<byte> codes)

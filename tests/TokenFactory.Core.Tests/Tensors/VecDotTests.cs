@@ -15,7 +15,7 @@ public sealed class VecDotTests
         GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.MXFP4,
     ];
 
-    public static TheoryData<GgmlType> SimdBlockTypes => [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.MXFP4];
+    public static TheoryData<GgmlType> SimdBlockTypes => [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.MXFP4, GgmlType.IQ4_XS];
 
     [SkippableTheory]
     [InlineData(GgmlType.F16, 2048)]
@@ -228,6 +228,7 @@ public sealed class VecDotTests
         {
             GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.IQ4_NL => o < 2,
             GgmlType.MXFP4 => o < 1,
+            GgmlType.IQ4_XS => o < 2,
             GgmlType.Q4_K or GgmlType.Q5_K => o < 4,
             GgmlType.Q6_K => o >= 208,
             _ => false,
