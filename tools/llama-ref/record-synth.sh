@@ -40,6 +40,15 @@ for type in F32 Q8_0; do
   echo "recorded $name"
 done
 
+# gemma3 (sliding-window and global layers, sandwich norms, GeGLU) at its six-block test shape.
+for type in F32 Q8_0; do
+  name="synth-gemma3-gemma3-tiny-$type-seed1"
+  "$cli" synth --arch gemma3 --shape gemma3-tiny --type "$type" --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
+  (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \
+    --prompts-file prompts/stories.txt --n 32 --top 10 --threads 2 >/dev/null)
+  echo "recorded $name"
+done
+
 # The non-linear 4-bit formats (IQ4_NL, IQ4_XS, MXFP4) at the llama tiny shape.
 for type in IQ4_NL IQ4_XS MXFP4; do
   name="synth-llama-tiny-$type-seed1"

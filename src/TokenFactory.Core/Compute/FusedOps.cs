@@ -105,4 +105,25 @@ public static class FusedOps
             x[i] = 0.5f * v * (1f + MathF.Tanh(GeluScale * (v + GeluCubic * v * v * v)));
         }
     }
+
+    /// <summary>
+    /// GeGLU's gate in place: <c>gate[i] = gelu(gate[i]) · up[i]</c> with GELU as ggml's CPU backend computes it — from a
+    /// table over half-precision inputs holding half-precision outputs (tanh form), 0 below −10 and identity above 10 —
+    /// so a Gemma model's activations match llama.cpp's to the bit rather than to the table's rounding.
+    /// </summary>
+    public static void GeluHalfTableMultiply(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        for (int i = 0; i < gate.Length; i++)
+            gate[i] = GeluHalfTable(gate[i]) * up[i];
+    }
+
+    private static float GeluHalfTable(float x)
+    {
+        if (x <= -10f)
+            return 0f;
+        if (x >= 10f)
+            return x;
+        float h = (float)(Half)x;
+        return (float)(Half)(0.5f * h * (1.0f + MathF.Tanh(GeluScale * h * (1.0f + GeluCubic * h * h))));
+    }
 }

@@ -26,6 +26,7 @@ public sealed unsafe class PagedAttention : IParallelWork
     private readonly int _headSize;
     private readonly int _group;
     private readonly int _contextLength;
+    private int _window;
     private readonly int _contextPadded;
     private readonly float _scale;
     private readonly bool _fast;
@@ -86,8 +87,10 @@ public sealed unsafe class PagedAttention : IParallelWork
     /// Attends every token of <paramref name="batch"/> (query rows of heads × headSize in <paramref name="q"/>)
     /// over positions 0..its own in its sequence's blocks, which must already hold the step's keys and values.
     /// </summary>
-    public void Run(ComputePool compute, KvBlockPool pool, StepBatch batch, int layer, float[] q, float[] output)
+    /// <param name="window">A sliding layer's window (tokens seen, the token's own included); 0: all earlier positions.</param>
+    public void Run(ComputePool compute, KvBlockPool pool, StepBatch batch, int layer, float[] q, float[] output, int window = 0)
     {
+        _window = window;
         _pool = pool;
         _batch = batch;
         _layer = layer;
@@ -173,7 +176,9 @@ public sealed unsafe class PagedAttention : IParallelWork
             for (int t = t0; t < t1; t++)
             {
                 long first = ((long)t * _headCount + kvh * _group) * hs;
-                AttentionKernels.AttendHeads(kt, cp, vf, sp, qp, qs + first, outp + first, _group, hs, batch.Positions[t] + 1, _scale);
+                int n = batch.Positions[t] + 1, lo = _window > 0 ? Math.Max(0, n - _window) : 0;
+                // A sliding window starts the key and value rows at its first position (the kernels load unaligned).
+                AttentionKernels.AttendHeads(kt + lo, cp, vf + (long)lo * hs, sp, qp, qs + first, outp + first, _group, hs, n - lo, _scale);
             }
         }
     }
@@ -184,7 +189,7 @@ public sealed unsafe class PagedAttention : IParallelWork
         var batch = _batch!;
         int blockSize = pool.BlockSize;
         var table = batch.BlockTables[batch.TokenSequence[t]];
-        int n = batch.Positions[t] + 1;
+        int n = batch.Positions[t] + 1, lo = _window > 0 ? Math.Max(0, n - _window) : 0;
         int headOffset = kvh * _headSize;
         int firstHead = kvh * _group;
 
@@ -198,7 +203,7 @@ public sealed unsafe class PagedAttention : IParallelWork
 
         var scores = _scores[thread];
         var row = _rowScratch[thread].AsSpan(0, _headSize);
-        for (int p = 0; p < n; p++)
+        for (int p = lo; p < n; p++)
         {
             int block = table[p / blockSize], slot = p % blockSize;
             for (int i = 0; i < _headSize; i++)
@@ -209,23 +214,23 @@ public sealed unsafe class PagedAttention : IParallelWork
 
         for (int g = 0; g < _group; g++)
         {
-            var s = scores.AsSpan(g * _contextLength, n);
+            var s = scores.AsSpan(g * _contextLength + lo, n - lo);
             float max = TensorPrimitives.Max(s);
             double sum = 0;
-            for (int p = 0; p < n; p++)
+            for (int p = 0; p < s.Length; p++)
             {
                 float e = MathF.Exp(s[p] - max);
                 s[p] = e;
                 sum += e;
             }
             float inv = (float)(1.0 / sum);
-            for (int p = 0; p < n; p++)
+            for (int p = 0; p < s.Length; p++)
                 s[p] = (float)(Half)(s[p] * inv);
             _out.AsSpan((t * _headCount + firstHead + g) * _headSize, _headSize).Clear();
         }
 
         var values = pool.Values(_layer).AsSpan();
-        for (int p = 0; p < n; p++)
+        for (int p = lo; p < n; p++)
         {
             int at = pool.Offset(table[p / blockSize], p % blockSize) + headOffset;
             TensorPrimitives.ConvertToSingle(values.Slice(at, _headSize), row);

@@ -29,6 +29,7 @@ public sealed class BatchForward : IDisposable, IAttentionStep
     private readonly DecoderBlocks _blocks;
     private readonly PagedAttention _attention;
     private readonly Rope _rope;
+    private readonly Rope? _slidingRope; // sliding layers' own base, unscaled (gemma3)
     private readonly float[] _last;
     private readonly RecurrentState? _states;
     private readonly int[] _tokenSlots;
@@ -54,6 +55,8 @@ public sealed class BatchForward : IDisposable, IAttentionStep
         MaxLogitRows = maxLogitRows;
         _attention = new PagedAttention(_c.HeadCount, _c.KvHeadCount, _c.HeadSize, contextLength, _pool.ThreadCount);
         _rope = new Rope(_c.RopeDimensions, _c.RopeFreqBase, _c.RopeStyle, _c.RopeLinearScale, model.Weights.RopeFreqFactors, _c.RopeYarn);
+        if (_c.SlidingWindow > 0)
+            _slidingRope = new Rope(_c.RopeDimensions, _c.RopeFreqBaseSliding, _c.RopeStyle);
         int e = _c.EmbeddingLength;
         _blocks = new DecoderBlocks(model, _matmul, maxTokens);
         _last = new float[maxLogitRows * e];
@@ -84,6 +87,8 @@ public sealed class BatchForward : IDisposable, IAttentionStep
             for (int r = 0; r < rows; r++)
                 Norms.RmsNorm(x.AsSpan(batch.LogitRows[first + r] * e, e), w.OutputNorm, _c.RmsEpsilon, _last.AsSpan(r * e, e));
             _matmul.Multiply(w.Output, _last, 0, rows, Logits, 0);
+            if (_c.FinalLogitSoftcap > 0)
+                SoftCap(Logits.AsSpan(0, rows * _model.VocabSize), _c.FinalLogitSoftcap);
             consumer.Consume(first, rows, Logits);
         }
     }
@@ -119,18 +124,28 @@ public sealed class BatchForward : IDisposable, IAttentionStep
     void IAttentionStep.Attend(int layer, LayerWeights weights, float[] q, float[] k, float[] v, int tokens, float[] output)
     {
         var batch = _batch!;
+        bool sliding = _c.IsSliding(layer);
+        var rope = sliding ? _slidingRope! : _rope;
         for (int t = 0; t < tokens; t++)
         {
             int position = batch.Positions[t];
             var kt = k.AsSpan(t * _c.KvDimension, _c.KvDimension);
             var vt = v.AsSpan(t * _c.KvDimension, _c.KvDimension);
-            AttentionInputs.Prepare(weights, _c, _rope, q.AsSpan(t * _c.QueryDimension, _c.QueryDimension), kt, vt, position);
+            AttentionInputs.Prepare(weights, _c, rope, q.AsSpan(t * _c.QueryDimension, _c.QueryDimension), kt, vt, position);
             var table = batch.BlockTables[batch.TokenSequence[t]];
             int block = table[position / _cache.BlockSize], slot = position % _cache.BlockSize;
             _cache.WriteKey(layer, block, slot, kt);
             TensorPrimitives.ConvertToHalf(vt, _cache.Values(layer).AsSpan(_cache.Offset(block, slot), _c.KvDimension));
         }
-        _attention.Run(_pool, _cache, batch, layer, q, output);
+        _attention.Run(_pool, _cache, batch, layer, q, output, sliding ? _c.SlidingWindow : 0);
+    }
+
+    /// <summary>l ← cap · tanh(l / cap): Gemma's final logit soft-capping.</summary>
+    private static void SoftCap(Span<float> logits, float cap)
+    {
+        TensorPrimitives.Divide(logits, cap, logits);
+        TensorPrimitives.Tanh(logits, logits);
+        TensorPrimitives.Multiply(logits, cap, logits);
     }
 
     public void Dispose()

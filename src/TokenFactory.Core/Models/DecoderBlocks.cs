@@ -52,6 +52,8 @@ internal sealed class DecoderBlocks
         int n = tokens.Length, e = _c.EmbeddingLength;
         for (int t = 0; t < n; t++)
             _w.TokenEmbedding.DequantizeRow(tokens[t], _x.AsSpan(t * e, e));
+        if (_c.IsGemma)
+            TensorPrimitives.Multiply(_x.AsSpan(0, n * e), MathF.Sqrt(e), _x.AsSpan(0, n * e)); // Gemma scales embeddings by √d
 
         var residual = _x.AsSpan(0, n * e);
         if (_c.LayerKindsOverride != null)
@@ -66,6 +68,8 @@ internal sealed class DecoderBlocks
             MultiplyQkv(layer, n);
             attention.Attend(l, layer, _q, _k, _v, n, _att);
             MatMul.Multiply(layer.Output, _att, 0, n, _xb, 0);
+            if (layer.AttentionPostNorm != null)
+                NormalizeInPlace(_xb, n, layer.AttentionPostNorm);
             TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
 
             NormalizeRows(n, layer.FeedForwardNorm);
@@ -77,10 +81,17 @@ internal sealed class DecoderBlocks
             }
             MatMul.MultiplyShared([layer.Gate, layer.Up], _xb, n, [_gate, _up]);
             var g = _gate.AsSpan(0, n * _c.FeedForwardLength);
-            // SiLU(g) = g * sigmoid(g), gated by up, vectorised; FusedOps keeps every element's value
-            // independent of its position so a token's result does not depend on its batch.
-            FusedOps.SiluMultiply(g, _up.AsSpan(0, g.Length));
+            if (_c.IsGemma)
+                FusedOps.GeluHalfTableMultiply(g, _up.AsSpan(0, g.Length)); // GeGLU, GELU as ggml tabulates it
+            else
+            {
+                // SiLU(g) = g * sigmoid(g), gated by up, vectorised; FusedOps keeps every element's value
+                // independent of its position so a token's result does not depend on its batch.
+                FusedOps.SiluMultiply(g, _up.AsSpan(0, g.Length));
+            }
             MatMul.Multiply(layer.Down, _gate, 0, n, _xb, 0);
+            if (layer.FeedForwardPostNorm != null)
+                NormalizeInPlace(_xb, n, layer.FeedForwardPostNorm);
             TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
         }
     }
@@ -123,6 +134,13 @@ internal sealed class DecoderBlocks
 
     private void MultiplyQkv(LayerWeights layer, int n) =>
         MatMul.MultiplyShared([layer.Query, layer.Key, layer.Value], _xb, n, [_q, _k, _v]);
+
+    private void NormalizeInPlace(float[] rows, int n, float[] weight)
+    {
+        int e = _c.EmbeddingLength;
+        for (int t = 0; t < n; t++)
+            Norms.RmsNorm(rows.AsSpan(t * e, e), weight, _c.RmsEpsilon, rows.AsSpan(t * e, e));
+    }
 
     private void NormalizeRows(int n, float[] weight)
     {

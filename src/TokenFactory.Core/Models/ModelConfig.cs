@@ -6,7 +6,7 @@ namespace TokenFactory.Models;
 /// <summary>Hyperparameters of a decoder-only transformer, read from <c>{arch}.*</c> GGUF metadata.</summary>
 public sealed partial record ModelConfig
 {
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "mistral3", "nemotron_h", "nemotron_h_moe"];
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "mistral3", "gemma3", "nemotron_h", "nemotron_h_moe"];
 
     public required string Architecture { get; init; }
     public required int EmbeddingLength { get; init; }
@@ -29,6 +29,20 @@ public sealed partial record ModelConfig
     /// </summary>
     public float AttentionTemperatureScale { get; init; }
     public int AttentionTemperatureFloor { get; init; }
+
+    /// <summary>Sliding-window attention (gemma3): tokens a sliding layer sees, its own included; 0: every layer attends to all.</summary>
+    public int SlidingWindow { get; init; }
+    /// <summary>Every this-many layers one is global (attends to all), the rest slide: gemma3's 6 (layers 5, 11, … global).</summary>
+    public int SlidingPattern { get; init; }
+    /// <summary>RoPE base of sliding layers (global ones use <see cref="RopeFreqBase"/> and the scaling).</summary>
+    public float RopeFreqBaseSliding { get; init; } = 10000f;
+    /// <summary>Gemma: embeddings multiplied by √(embedding length); sandwich norms after attention and feed-forward; GeGLU.</summary>
+    public bool IsGemma => Architecture == "gemma3";
+    /// <summary>Logits soft-capped as tanh(l / cap) · cap when positive.</summary>
+    public float FinalLogitSoftcap { get; init; }
+
+    /// <summary>Whether layer <paramref name="layer"/> attends within <see cref="SlidingWindow"/> (llama.cpp's pattern: all but every n-th).</summary>
+    public bool IsSliding(int layer) => SlidingWindow > 0 && (SlidingPattern == 0 || layer % SlidingPattern < SlidingPattern - 1);
     public int VocabSize { get; init; }
 
     public int QueryDimension => HeadCount * HeadSize;
@@ -104,6 +118,10 @@ public sealed partial record ModelConfig
             RopeFreqBase = m.GetFloatOrDefault($"{arch}.rope.freq_base", 10000f),
             RopeDimensions = ropeDims,
             RopeStyle = arch is "llama" or "mistral3" ? RopeStyle.Normal : RopeStyle.NeoX,
+            SlidingWindow = m.GetInt32OrDefault($"{arch}.attention.sliding_window", 0),
+            SlidingPattern = m.GetInt32OrDefault($"{arch}.attention.sliding_window_pattern", arch == "gemma3" ? 6 : 0),
+            RopeFreqBaseSliding = m.GetFloatOrDefault($"{arch}.rope.freq_base_swa", 10000f),
+            FinalLogitSoftcap = m.GetFloatOrDefault($"{arch}.final_logit_softcapping", 0f),
             RopeLinearScale = linearScale,
             RopeYarn = yarn,
             AttentionTemperatureScale = temperature,

@@ -20,6 +20,9 @@ public sealed class LayerWeights
     public float[]? QueryNorm { get; init; }
     public float[]? KeyNorm { get; init; }
     public float[] FeedForwardNorm { get; init; } = [];
+    /// <summary>Gemma's sandwich norms: RMSNorm of the attention output and of the feed-forward output before each residual add.</summary>
+    public float[]? AttentionPostNorm { get; init; }
+    public float[]? FeedForwardPostNorm { get; init; }
     public WeightMatrix Gate { get; init; }
     public WeightMatrix Up { get; init; }
     public WeightMatrix Down { get; init; }
@@ -85,8 +88,10 @@ public sealed partial class TransformerWeights
                 Up = experts ? default : Matrix(file, p + "ffn_up.weight", c.EmbeddingLength, c.FeedForwardLength),
                 Down = experts ? default : Matrix(file, p + "ffn_down.weight", c.FeedForwardLength, c.EmbeddingLength),
                 Experts = experts ? LoadExperts(file, c.Moe!, c.EmbeddingLength, p) : null,
+                AttentionPostNorm = c.IsGemma ? Vector(file, p + "post_attention_norm.weight", c.EmbeddingLength) : null,
+                FeedForwardPostNorm = c.IsGemma ? Vector(file, p + "post_ffw_norm.weight", c.EmbeddingLength) : null,
             };
-            if (c.Architecture is "qwen3" or "qwen3moe" && (layers[l].QueryNorm == null || layers[l].KeyNorm == null))
+            if (c.Architecture is "qwen3" or "qwen3moe" or "gemma3" && (layers[l].QueryNorm == null || layers[l].KeyNorm == null))
                 throw new TokenFactoryException($"{file.Path}: qwen3 layer {l} lacks attn_q_norm/attn_k_norm.");
         }
         return new TransformerWeights(embedding, outputNorm, output, outInfo == null, layers, ropeFactors);

@@ -39,6 +39,8 @@ public sealed record ModelShape(
         new("nemotron-h-moe-tiny", 256, 6, 4, 2, 128, 512, 10000f, 1e-5f, false, 64, OutputInF16: true,
             Hybrid: new("MEM*EM", SsmHeads: 8, SsmHeadDim: 32, SsmState: 32, SsmGroups: 2, ConvKernel: 4,
                 Experts: 8, ExpertsUsed: 2, SharedFeedForwardLength: 256, ExpertWeightsScale: 2.5f)),
+        // Six blocks, so gemma3's pattern has a global layer (every sixth) among its sliding ones.
+        new("gemma3-tiny", 256, 6, 4, 2, 512, 512, 1000000f, 1e-6f, false, 64, OutputInF16: true),
         // Qwen3 mixture of experts (qwen3moe): a test shape (8 experts, top 2) and Qwen3-30B-A3B (its config.json: 48 layers,
         // 2048 wide, 32 heads / 4 KV of 128, 128 experts of 768, top 8).
         new("qwen3moe-tiny", 256, 2, 4, 2, 512, 512, 10000f, 1e-6f, false, 64, OutputInF16: true, Moe: new(8, 2, 128)),

@@ -12,7 +12,7 @@ namespace TokenFactory.Models.Synthetic;
 /// </summary>
 public static partial class SyntheticModelWriter
 {
-    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "mistral3", "nemotron_h", "nemotron_h_moe", "bert"];
+    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "mistral3", "gemma3", "nemotron_h", "nemotron_h_moe", "bert"];
 
     public static IReadOnlyList<GgmlType> WeightTypes { get; } =
         [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
@@ -88,6 +88,12 @@ public static partial class SyntheticModelWriter
             m.Set($"{a}.attention.value_length", GgufValue.Of((uint)headSize));
         }
         m.Set($"{a}.vocab_size", GgufValue.Of((uint)tokens.Length));
+        if (architecture == "gemma3")
+        {
+            // Gemma 3's interleaving, with a window a test's prompts overrun: 8-token sliding layers on the local base.
+            m.Set($"{a}.attention.sliding_window", GgufValue.Of(8u));
+            m.Set($"{a}.rope.freq_base_swa", GgufValue.Of(10000f));
+        }
         if (architecture == "mistral3")
         {
             // Ministral 3's long-context setup, scaled down so a test's positions cross it: YaRN ×16 over a 16-token original
@@ -142,12 +148,16 @@ public static partial class SyntheticModelWriter
                 AddVector(w, p + "attn_k.bias", kv, rng.Next(), 0f, 0.1f);
                 AddVector(w, p + "attn_v.bias", kv, rng.Next(), 0f, 0.1f);
             }
-            if (architecture is "qwen3" or "qwen3moe")
+            if (architecture is "qwen3" or "qwen3moe" or "gemma3")
             {
                 AddVector(w, p + "attn_q_norm.weight", headSize, rng.Next(), 1f, 0.1f);
                 AddVector(w, p + "attn_k_norm.weight", headSize, rng.Next(), 1f, 0.1f);
             }
+            if (architecture == "gemma3")
+                AddVector(w, p + "post_attention_norm.weight", e, rng.Next(), 1f, 0.1f);
             AddVector(w, p + "ffn_norm.weight", e, rng.Next(), 1f, 0.1f);
+            if (architecture == "gemma3")
+                AddVector(w, p + "post_ffw_norm.weight", e, rng.Next(), 1f, 0.1f);
             if (shape.Moe is { } moe)
             {
                 // Router logits spread over a few units so top-k choices are clear; experts stacked [columns, rows, experts].
