@@ -49,6 +49,16 @@ for type in F32 Q8_0; do
   echo "recorded $name"
 done
 
+# gpt-oss (sinks, alternating windows, biased router and experts, clamped SwiGLU, YaRN): F32, Q8_0, and MXFP4 as OpenAI ships it
+# (experts MXFP4, the other matrices Q8_0).
+for type in F32 Q8_0 MXFP4; do
+  name="synth-gpt-oss-gpt-oss-tiny-$type-seed1"
+  "$cli" synth --arch gpt-oss --shape gpt-oss-tiny --type "$type" --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
+  (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \
+    --prompts-file prompts/stories.txt --n 32 --top 10 --threads 2 >/dev/null)
+  echo "recorded $name"
+done
+
 # The non-linear 4-bit formats (IQ4_NL, IQ4_XS, MXFP4) at the llama tiny shape.
 for type in IQ4_NL IQ4_XS MXFP4; do
   name="synth-llama-tiny-$type-seed1"

@@ -12,7 +12,7 @@ internal static class SynthCommand
 {
     public static Command Create()
     {
-        var arch = new Option<string>("--arch") { Description = "llama, qwen2, qwen3, qwen3moe, mistral3, gemma3, nemotron_h, nemotron_h_moe or bert (Nemotron-H, Qwen3-MoE and BERT shapes need their own arch)", DefaultValueFactory = _ => "llama" };
+        var arch = new Option<string>("--arch") { Description = "llama, qwen2, qwen3, qwen3moe, gpt-oss, mistral3, gemma3, nemotron_h, nemotron_h_moe or bert (Nemotron-H, Qwen3-MoE, gpt-oss and BERT shapes need their own arch)", DefaultValueFactory = _ => "llama" };
         var shape = new Option<string>("--shape") { Description = "Shape name: " + string.Join(", ", ModelShape.All.Select(s => s.Name)), Required = true };
         var type = new Option<string>("--type") { Description = "Weight type: " + string.Join(", ", SyntheticModelWriter.WeightTypes) + ", or the mixture " + string.Join(", ", SyntheticModelWriter.Mixtures), DefaultValueFactory = _ => "Q8_0" };
         var vocab = new Option<string>("--vocab") { Description = "GGUF whose tokenizer.* metadata is copied", Required = true };

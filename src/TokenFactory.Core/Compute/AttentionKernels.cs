@@ -57,15 +57,20 @@ internal static class AttentionKernels
     /// <see cref="HeadBlock"/> rows (<see cref="ScoreScratch"/>, <c>HeadBlock · hs</c> floats).
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void AttendHeads(float* kt, int cp, float* vf, float* sp, float* qp, float* q, float* o, int group, int hs, int n, float scale)
+    internal static unsafe void AttendHeads(float* kt, int cp, float* vf, float* sp, float* qp, float* q, float* o, int group, int hs, int n, float scale,
+        float* sinks = null)
     {
         int h = 0;
         if (hs % 64 == 0)
             for (; h + HeadBlock <= group; h += HeadBlock)
-                AttendFour(kt, cp, vf, sp, qp, q + h * hs, o + h * hs, hs, n, scale);
+                AttendFour(kt, cp, vf, sp, qp, q + h * hs, o + h * hs, hs, n, scale, sinks == null ? null : sinks + h);
         if (h < group)
-            AttendEach(kt, cp, vf, sp, qp, q + h * hs, o + h * hs, group - h, hs, n, scale);
+            AttendEach(kt, cp, vf, sp, qp, q + h * hs, o + h * hs, group - h, hs, n, scale, sinks == null ? null : sinks + h);
     }
+
+    /// <summary>Head <paramref name="h"/>'s attention sink, or −∞ (no sink: the softmax is unchanged, bit for bit).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe float Sink(float* sinks, int h) => sinks == null ? float.NegativeInfinity : sinks[h];
 
     /// <summary>Query heads attended together by <see cref="AttendHeads"/>.</summary>
     internal const int HeadBlock = 4;
@@ -81,7 +86,7 @@ internal static class AttentionKernels
     /// slower (same bits), so they stay written out.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void AttendFour(float* kt, int cp, float* vf, float* sp, float* qp, float* q, float* o, int hs, int n, float scale)
+    private static unsafe void AttendFour(float* kt, int cp, float* vf, float* sp, float* qp, float* q, float* o, int hs, int n, float scale, float* sinks)
     {
         RoundToHalf(q, qp, HeadBlock * hs);
         float* q0 = qp, q1 = qp + hs, q2 = qp + 2 * hs, q3 = qp + 3 * hs;
@@ -128,10 +133,10 @@ internal static class AttentionKernels
             }
             (a0 * scale).Store(w0 + 16 * c); (a1 * scale).Store(w1 + 16 * c); (a2 * scale).Store(w2 + 16 * c); (a3 * scale).Store(w3 + 16 * c);
         }
-        Softmax(w0, n);
-        Softmax(w1, n);
-        Softmax(w2, n);
-        Softmax(w3, n);
+        Softmax(w0, n, Sink(sinks, 0));
+        Softmax(w1, n, Sink(sinks, 1));
+        Softmax(w2, n, Sink(sinks, 2));
+        Softmax(w3, n, Sink(sinks, 3));
         for (int c0 = 0; c0 < hs; c0 += 64)
         {
             float* v = vf + c0;
@@ -162,7 +167,7 @@ internal static class AttentionKernels
     }
 
     /// <summary>Query heads one at a time (head sizes that are not a multiple of 64, and a group's last 1-3 heads).</summary>
-    private static unsafe void AttendEach(float* kt, int cp, float* vf, float* sp, float* qp, float* q, float* o, int group, int hs, int n, float scale)
+    private static unsafe void AttendEach(float* kt, int cp, float* vf, float* sp, float* qp, float* q, float* o, int group, int hs, int n, float scale, float* sinks)
     {
         int chunks = hs / 16, nChunks = (n + 15) / 16;
         for (int h = 0; h < group; h++, q += hs, o += hs)
@@ -205,7 +210,7 @@ internal static class AttentionKernels
                 (((s0 + s1) + (s2 + s3)) * scale).Store(sp + 16 * c);
             }
             // Softmax (double sum), weights rounded to half precision.
-            Softmax(sp, n);
+            Softmax(sp, n, Sink(sinks, h));
             // Weighted values, accumulated in registers: 16 lanes x 4, even and odd positions in separate chains.
             for (int c0 = 0; c0 < chunks; c0 += 4)
             {
@@ -302,10 +307,11 @@ internal static class AttentionKernels
 
     /// <summary>
     /// In place: e = exp(s - max), normalised by their sum accumulated in double (as the reference does), then
-    /// rounded to half precision. Vector512.Exp is within an ulp or so of MathF.Exp.
+    /// rounded to half precision. Vector512.Exp is within an ulp or so of MathF.Exp. An attention sink (gpt-oss) is one more
+    /// logit in the normalisation that attends to nothing: it joins the max and the sum and takes weight from every position.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Softmax(float* s, int n)
+    private static unsafe void Softmax(float* s, int n, float sink)
     {
         int i = 0;
         Vector512<float> mv = Vector512.Create(float.NegativeInfinity);
@@ -316,6 +322,7 @@ internal static class AttentionKernels
             max = MathF.Max(max, mv[j]);
         for (; i < n; i++)
             max = MathF.Max(max, s[i]);
+        max = MathF.Max(max, sink);
         Vector512<float> m = Vector512.Create(max);
         Vector512<double> acc = default;
         double sum = 0;
@@ -333,6 +340,7 @@ internal static class AttentionKernels
             sum += s[i];
         }
         sum += Vector512.Sum(acc);
+        sum += MathF.Exp(sink - max); // 0 without a sink
         Vector512<float> inv = Vector512.Create((float)(1.0 / sum));
         for (i = 0; i + 16 <= n; i += 16)
             (Vector512.Load(s + i) * inv).Store(s + i);

@@ -60,6 +60,58 @@ public static class FusedOps
             gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
     }
 
+    private const float OaiAlpha = 1.702f, OaiLimit = 7f;
+
+    /// <summary>
+    /// gpt-oss's clamped SwiGLU in place: g = min(gate, 7), u = clamp(up, −7, 7), <c>gate[i] = g / (1 + e^(−1.702·g)) · (u + 1)</c>
+    /// (the clamps keep the MXFP4-trained experts' activations in range). Tail padded as <see cref="SiluMultiply"/>'s.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ClampedSwiGluMultiply(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        if (up.Length < gate.Length)
+            throw new ArgumentException("up is shorter than gate.", nameof(up));
+        int n = gate.Length, i = 0;
+        ref float g = ref MemoryMarshal.GetReference(gate);
+        ref float u = ref MemoryMarshal.GetReference(up);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= n; i += 16)
+                ClampedSwiGluVector(Vector512.LoadUnsafe(ref g, (nuint)i), Vector512.LoadUnsafe(ref u, (nuint)i)).StoreUnsafe(ref g, (nuint)i);
+            if (i < n)
+            {
+                Span<float> gt = stackalloc float[16];
+                Span<float> ut = stackalloc float[16];
+                gt.Clear();
+                ut.Clear();
+                gate[i..].CopyTo(gt);
+                up[i..n].CopyTo(ut);
+                ClampedSwiGluVector(Vector512.Create<float>(gt), Vector512.Create<float>(ut)).CopyTo(gt);
+                gt[..(n - i)].CopyTo(gate[i..]);
+            }
+            return;
+        }
+        ClampedSwiGluMultiplyScalar(gate, up);
+    }
+
+    private static Vector512<float> ClampedSwiGluVector(Vector512<float> gate, Vector512<float> up)
+    {
+        Vector512<float> x = Vector512.Min(gate, Vector512.Create(OaiLimit));
+        Vector512<float> y = Vector512.Max(Vector512.Min(up, Vector512.Create(OaiLimit)), Vector512.Create(-OaiLimit));
+        Vector512<float> e = Vector512.Exp(x * Vector512.Create(-OaiAlpha));
+        return x / (Vector512<float>.One + e) * (y + Vector512<float>.One);
+    }
+
+    /// <summary>Scalar twin of <see cref="ClampedSwiGluMultiply"/>.</summary>
+    public static void ClampedSwiGluMultiplyScalar(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        for (int i = 0; i < gate.Length; i++)
+        {
+            float x = MathF.Min(gate[i], OaiLimit), y = Math.Clamp(up[i], -OaiLimit, OaiLimit);
+            gate[i] = x / (1f + MathF.Exp(OaiAlpha * -x)) * (y + 1f);
+        }
+    }
+
     private const float GeluScale = 0.7978845608028654f; // sqrt(2/π)
     private const float GeluCubic = 0.044715f;
 

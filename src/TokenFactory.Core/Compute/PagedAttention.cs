@@ -49,6 +49,7 @@ public sealed unsafe class PagedAttention : IParallelWork
     private int _layer;
     private float[] _q = [];
     private float[] _out = [];
+    private float[]? _sinks;
 
     public PagedAttention(int headCount, int kvHeadCount, int headSize, int contextLength, int threads)
     {
@@ -88,9 +89,13 @@ public sealed unsafe class PagedAttention : IParallelWork
     /// over positions 0..its own in its sequence's blocks, which must already hold the step's keys and values.
     /// </summary>
     /// <param name="window">A sliding layer's window (tokens seen, the token's own included); 0: all earlier positions.</param>
-    public void Run(ComputePool compute, KvBlockPool pool, StepBatch batch, int layer, float[] q, float[] output, int window = 0)
+    /// <param name="sinks">Per query head, an attention sink's logit (gpt-oss): it joins each softmax's normalisation, attending to nothing.</param>
+    public void Run(ComputePool compute, KvBlockPool pool, StepBatch batch, int layer, float[] q, float[] output, int window = 0, float[]? sinks = null)
     {
+        if (sinks != null && sinks.Length != _headCount)
+            throw new ArgumentException($"{sinks.Length} attention sinks for {_headCount} heads.", nameof(sinks));
         _window = window;
+        _sinks = sinks;
         _pool = pool;
         _batch = batch;
         _layer = layer;
@@ -102,6 +107,7 @@ public sealed unsafe class PagedAttention : IParallelWork
         _pool = null;
         _batch = null;
         _q = _out = [];
+        _sinks = null;
     }
 
     /// <summary>Splits the batch into runs of one sequence's consecutive positions, cut into blocks of 16 tokens.</summary>
@@ -151,7 +157,7 @@ public sealed unsafe class PagedAttention : IParallelWork
         int t0 = _itemStart[item], t1 = _itemEnd[item];
         var table = batch.BlockTables[batch.TokenSequence[t0]];
         int nMax = batch.Positions[t1 - 1] + 1;
-        fixed (float* kt = _keysT[thread], vf = _values[thread], sp = _scoresFast[thread], qp = _queryFast[thread], outp = _out, qs = _q)
+        fixed (float* kt = _keysT[thread], vf = _values[thread], sp = _scoresFast[thread], qp = _queryFast[thread], outp = _out, qs = _q, sinks = _sinks)
         fixed (Half* kh = pool.Keys(_layer), vh = pool.Values(_layer))
         {
             // Keys come block by block, already channel-major (see KvBlockPool.Keys): 16 positions per vector.
@@ -178,7 +184,8 @@ public sealed unsafe class PagedAttention : IParallelWork
                 long first = ((long)t * _headCount + kvh * _group) * hs;
                 int n = batch.Positions[t] + 1, lo = _window > 0 ? Math.Max(0, n - _window) : 0;
                 // A sliding window starts the key and value rows at its first position (the kernels load unaligned).
-                AttentionKernels.AttendHeads(kt + lo, cp, vf + (long)lo * hs, sp, qp, qs + first, outp + first, _group, hs, n - lo, _scale);
+                AttentionKernels.AttendHeads(kt + lo, cp, vf + (long)lo * hs, sp, qp, qs + first, outp + first, _group, hs, n - lo, _scale,
+                    sinks == null ? null : sinks + kvh * _group);
             }
         }
     }
@@ -215,8 +222,9 @@ public sealed unsafe class PagedAttention : IParallelWork
         for (int g = 0; g < _group; g++)
         {
             var s = scores.AsSpan(g * _contextLength + lo, n - lo);
-            float max = TensorPrimitives.Max(s);
-            double sum = 0;
+            float sink = _sinks?[firstHead + g] ?? float.NegativeInfinity;
+            float max = MathF.Max(TensorPrimitives.Max(s), sink);
+            double sum = MathF.Exp(sink - max); // 0 without a sink
             for (int p = 0; p < s.Length; p++)
             {
                 float e = MathF.Exp(s[p] - max);

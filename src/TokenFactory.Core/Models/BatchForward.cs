@@ -56,7 +56,12 @@ public sealed class BatchForward : IDisposable, IAttentionStep
         _attention = new PagedAttention(_c.HeadCount, _c.KvHeadCount, _c.HeadSize, contextLength, _pool.ThreadCount);
         _rope = new Rope(_c.RopeDimensions, _c.RopeFreqBase, _c.RopeStyle, _c.RopeLinearScale, model.Weights.RopeFreqFactors, _c.RopeYarn);
         if (_c.SlidingWindow > 0)
-            _slidingRope = new Rope(_c.RopeDimensions, _c.RopeFreqBaseSliding, _c.RopeStyle);
+        {
+            // gemma3's sliding layers rotate on their own base, unscaled; gpt-oss's on the global base and scaling (YaRN).
+            _slidingRope = _c.IsGptOss
+                ? new Rope(_c.RopeDimensions, _c.RopeFreqBaseSliding, _c.RopeStyle, _c.RopeLinearScale, model.Weights.RopeFreqFactors, _c.RopeYarn)
+                : new Rope(_c.RopeDimensions, _c.RopeFreqBaseSliding, _c.RopeStyle);
+        }
         int e = _c.EmbeddingLength;
         _blocks = new DecoderBlocks(model, _matmul, maxTokens);
         _last = new float[maxLogitRows * e];
@@ -137,7 +142,7 @@ public sealed class BatchForward : IDisposable, IAttentionStep
             _cache.WriteKey(layer, block, slot, kt);
             TensorPrimitives.ConvertToHalf(vt, _cache.Values(layer).AsSpan(_cache.Offset(block, slot), _c.KvDimension));
         }
-        _attention.Run(_pool, _cache, batch, layer, q, output, sliding ? _c.SlidingWindow : 0);
+        _attention.Run(_pool, _cache, batch, layer, q, output, sliding ? _c.SlidingWindow : 0, weights.AttentionSinks);
     }
 
     /// <summary>l ← cap · tanh(l / cap): Gemma's final logit soft-capping.</summary>

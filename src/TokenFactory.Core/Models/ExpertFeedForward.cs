@@ -5,8 +5,9 @@ namespace TokenFactory.Models;
 
 /// <summary>
 /// Feed-forward blocks of hybrid models — the dense squared-ReLU MLP (down(relu(up·x)²)) — and mixtures of
-/// experts, squared-ReLU (Nemotron-H) or SwiGLU (qwen3moe). For experts, each token's router logits become probabilities (sigmoid or softmax as the
-/// metadata says); the top-k experts are chosen on probability + selection bias, their unbiased
+/// experts, squared-ReLU (Nemotron-H), SwiGLU (qwen3moe) or clamped SwiGLU with biases (gpt-oss). For experts, each token's router logits
+/// (plus the router's bias, gpt-oss) become probabilities (sigmoid or softmax as the metadata says; gpt-oss: the raw logits, its
+/// softmax taken over the chosen k only); the top-k experts are chosen on probability + selection bias, their unbiased
 /// probabilities are the weights (normalised to sum 1 and scaled when the metadata says so). Each expert
 /// then runs once over just the tokens routed to it (gathered into consecutive rows, one matrix product
 /// per expert matrix), and a token's result is its experts' outputs, weighted, summed in rank order,
@@ -52,12 +53,32 @@ internal sealed class ExpertFeedForward
         matmul.Multiply(down, _hidden, 0, n, output, 0);
     }
 
-    /// <summary>output = down(silu(gate · input) ⊙ (up · input)): a SwiGLU expert (qwen3moe).</summary>
-    private void SwiGlu(MatMul matmul, in WeightMatrix gate, in WeightMatrix up, in WeightMatrix down, float[] input, int n, float[] output)
+    /// <summary>
+    /// output = down(silu(gate · input) ⊙ (up · input)): a SwiGLU expert (qwen3moe); gpt-oss's adds expert <paramref name="x"/>'s
+    /// biases to each product and uses the clamped activation.
+    /// </summary>
+    private void SwiGlu(MatMul matmul, ExpertWeights w, int x, float[] input, int n, float[] output)
     {
-        matmul.MultiplyShared([gate, up], input, n, [_gateHidden, _hidden]);
-        FusedOps.SiluMultiply(_gateHidden.AsSpan(0, n * gate.Rows), _hidden.AsSpan(0, n * up.Rows));
-        matmul.Multiply(down, _gateHidden, 0, n, output, 0);
+        var gate = w.Gate![x];
+        int f = gate.Rows, e = _e;
+        matmul.MultiplyShared([gate, w.Up[x]], input, n, [_gateHidden, _hidden]);
+        if (w.GateBias != null)
+            AddRowBias(_gateHidden, n, w.GateBias.AsSpan(x * f, f));
+        if (w.UpBias != null)
+            AddRowBias(_hidden, n, w.UpBias.AsSpan(x * f, f));
+        if (_moe!.ClampedSwiGlu)
+            FusedOps.ClampedSwiGluMultiply(_gateHidden.AsSpan(0, n * f), _hidden.AsSpan(0, n * f));
+        else
+            FusedOps.SiluMultiply(_gateHidden.AsSpan(0, n * f), _hidden.AsSpan(0, n * f));
+        matmul.Multiply(w.Down[x], _gateHidden, 0, n, output, 0);
+        if (w.DownBias != null)
+            AddRowBias(output, n, w.DownBias.AsSpan(x * e, e));
+    }
+
+    private static void AddRowBias(float[] rows, int n, ReadOnlySpan<float> bias)
+    {
+        for (int t = 0; t < n; t++)
+            TensorPrimitives.Add(rows.AsSpan(t * bias.Length, bias.Length), bias, rows.AsSpan(t * bias.Length, bias.Length));
     }
 
     public void Experts(MatMul matmul, ExpertWeights w, float[] input, int n, float[] output)
@@ -65,6 +86,8 @@ internal sealed class ExpertFeedForward
         var moe = _moe!;
         int k = moe.UsedCount, experts = moe.ExpertCount, e = _e;
         matmul.Multiply(w.Router, input, 0, n, _logits, 0);
+        if (w.RouterBias != null)
+            AddRowBias(_logits, n, w.RouterBias);
         for (int t = 0; t < n; t++)
             Route(w, _logits.AsSpan(t * experts, experts), _selected.AsSpan(t * k, k), _weights.AsSpan(t * k, k));
 
@@ -85,8 +108,8 @@ internal sealed class ExpertFeedForward
                 continue;
             for (int j = 0; j < count; j++)
                 input.AsSpan(_order[first + j] / k * e, e).CopyTo(_gathered.AsSpan(j * e, e));
-            if (w.Gate is { } gates)
-                SwiGlu(matmul, gates[x], w.Up[x], w.Down[x], _gathered, count, _routed);
+            if (w.Gate != null)
+                SwiGlu(matmul, w, x, _gathered, count, _routed);
             else
                 Dense(matmul, w.Up[x], w.Down[x], _gathered, count, _routed);
             for (int j = 0; j < count; j++)
@@ -124,7 +147,7 @@ internal sealed class ExpertFeedForward
             for (int i = 0; i < logits.Length; i++)
                 logits[i] = 1f / (1f + MathF.Exp(-logits[i]));
         }
-        else
+        else if (moe.Gating == ExpertGating.Softmax)
         {
             float max = TensorPrimitives.Max(logits);
             double total = 0;
@@ -149,6 +172,8 @@ internal sealed class ExpertFeedForward
             selected[r] = best;
             weights[r] = logits[best];
         }
+        if (moe.Gating == ExpertGating.SoftmaxOfTopK)
+            Softmax(weights);
         if (moe.NormalizeWeights)
         {
             float sum = 0;
@@ -163,6 +188,16 @@ internal sealed class ExpertFeedForward
             for (int r = 0; r < weights.Length; r++)
                 weights[r] *= moe.WeightsScale;
         }
+    }
+
+    /// <summary>In place, the chosen experts' logits become their softmax (summed in double, as ggml does).</summary>
+    private static void Softmax(Span<float> x)
+    {
+        float max = TensorPrimitives.Max(x);
+        double total = 0;
+        for (int i = 0; i < x.Length; i++)
+            total += x[i] = MathF.Exp(x[i] - max);
+        TensorPrimitives.Multiply(x, (float)(1.0 / total), x);
     }
 
     private static void ReluSquared(Span<float> x)

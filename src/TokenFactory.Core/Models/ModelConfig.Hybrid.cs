@@ -32,13 +32,20 @@ public sealed record SsmConfig(int ConvKernel, int InnerSize, int StateSize, int
 
 public enum ExpertGating
 {
+    /// <summary>Probabilities are the softmax over all experts' logits; top-k of them.</summary>
     Softmax = 1,
+    /// <summary>Probabilities are each logit's sigmoid; top-k of them.</summary>
     Sigmoid = 2,
+    /// <summary>Top-k of the raw logits; the weights are the softmax over just those k (gpt-oss).</summary>
+    SoftmaxOfTopK = 3,
 }
 
 /// <summary>Mixture-of-experts hyperparameters (<c>{arch}.expert_*</c>).</summary>
+/// <param name="ClampedSwiGlu">
+/// gpt-oss's expert activation: g = min(gate, 7), u = clamp(up, −7, 7), g·σ(1.702·g)·(u + 1), instead of SiLU(gate)·up.
+/// </param>
 public sealed record MoeConfig(int ExpertCount, int UsedCount, int ExpertFeedForwardLength, int SharedFeedForwardLength,
-    bool NormalizeWeights, float WeightsScale, ExpertGating Gating);
+    bool NormalizeWeights, float WeightsScale, ExpertGating Gating, bool ClampedSwiGlu = false);
 
 public sealed partial record ModelConfig
 {

@@ -6,7 +6,7 @@ namespace TokenFactory.Models;
 /// <summary>Hyperparameters of a decoder-only transformer, read from <c>{arch}.*</c> GGUF metadata.</summary>
 public sealed partial record ModelConfig
 {
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "mistral3", "gemma3", "nemotron_h", "nemotron_h_moe"];
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss", "mistral3", "gemma3", "nemotron_h", "nemotron_h_moe"];
 
     public required string Architecture { get; init; }
     public required int EmbeddingLength { get; init; }
@@ -34,8 +34,10 @@ public sealed partial record ModelConfig
     public int SlidingWindow { get; init; }
     /// <summary>Every this-many layers one is global (attends to all), the rest slide: gemma3's 6 (layers 5, 11, … global).</summary>
     public int SlidingPattern { get; init; }
-    /// <summary>RoPE base of sliding layers (global ones use <see cref="RopeFreqBase"/> and the scaling).</summary>
+    /// <summary>RoPE base of sliding layers (gemma3: unscaled; gpt-oss: scaled as the global layers, the same base unless the file says).</summary>
     public float RopeFreqBaseSliding { get; init; } = 10000f;
+    /// <summary>gpt-oss: attention sinks, biases on every projection, a softmax-after-top-k router and clamped SwiGLU experts.</summary>
+    public bool IsGptOss => Architecture == "gpt-oss";
     /// <summary>Gemma: embeddings multiplied by √(embedding length); sandwich norms after attention and feed-forward; GeGLU.</summary>
     public bool IsGemma => Architecture == "gemma3";
     /// <summary>Logits soft-capped as tanh(l / cap) · cap when positive.</summary>
@@ -94,14 +96,20 @@ public sealed partial record ModelConfig
             throw new TokenFactoryException($"{m.Source}: inconsistent hyperparameters (blocks {blocks}, ffn {ffn}, context {ctx}, head size {headSize}, rope dims {ropeDims}).");
 
         MoeConfig? moe = null;
-        if (arch == "qwen3moe")
+        if (arch is "qwen3moe" or "gpt-oss")
         {
             // Qwen3's MoE: softmax over the router's logits, top-k, the chosen probabilities renormalised; SwiGLU experts, none shared.
+            // gpt-oss: top-k of the (biased) logits, a softmax over just those k; clamped SwiGLU experts with biases.
             int experts = Req("expert_count"), used = Req("expert_used_count"), expertFfn = Req("expert_feed_forward_length");
             if (used <= 0 || used > experts || expertFfn <= 0)
                 throw new TokenFactoryException($"{m.Source}: expert_used_count {used} must be in 1..{experts}, expert_feed_forward_length positive.");
-            moe = new MoeConfig(experts, used, expertFfn, 0, NormalizeWeights: true, WeightsScale: 1f, ExpertGating.Softmax);
+            moe = arch == "gpt-oss"
+                ? new MoeConfig(experts, used, expertFfn, 0, NormalizeWeights: false, WeightsScale: 1f, ExpertGating.SoftmaxOfTopK, ClampedSwiGlu: true)
+                : new MoeConfig(experts, used, expertFfn, 0, NormalizeWeights: true, WeightsScale: 1f, ExpertGating.Softmax);
         }
+        if (arch == "gpt-oss" && !m.ContainsKey($"{arch}.attention.sliding_window"))
+            throw new TokenFactoryException($"{m.Source}: required metadata '{arch}.attention.sliding_window' for architecture '{arch}' is missing.");
+        float ropeBase = m.GetFloatOrDefault($"{arch}.rope.freq_base", 10000f);
 
         return new ModelConfig
         {
@@ -115,12 +123,13 @@ public sealed partial record ModelConfig
             HeadSize = headSize,
             ContextLength = ctx,
             RmsEpsilon = m.GetFloat($"{arch}.attention.layer_norm_rms_epsilon"),
-            RopeFreqBase = m.GetFloatOrDefault($"{arch}.rope.freq_base", 10000f),
+            RopeFreqBase = ropeBase,
             RopeDimensions = ropeDims,
             RopeStyle = arch is "llama" or "mistral3" ? RopeStyle.Normal : RopeStyle.NeoX,
             SlidingWindow = m.GetInt32OrDefault($"{arch}.attention.sliding_window", 0),
-            SlidingPattern = m.GetInt32OrDefault($"{arch}.attention.sliding_window_pattern", arch == "gemma3" ? 6 : 0),
-            RopeFreqBaseSliding = m.GetFloatOrDefault($"{arch}.rope.freq_base_swa", 10000f),
+            // llama.cpp's defaults: gemma3 slides five layers in six, gpt-oss every other one (the even layers).
+            SlidingPattern = m.GetInt32OrDefault($"{arch}.attention.sliding_window_pattern", arch switch { "gemma3" => 6, "gpt-oss" => 2, _ => 0 }),
+            RopeFreqBaseSliding = m.GetFloatOrDefault($"{arch}.rope.freq_base_swa", arch == "gpt-oss" ? ropeBase : 10000f),
             FinalLogitSoftcap = m.GetFloatOrDefault($"{arch}.final_logit_softcapping", 0f),
             RopeLinearScale = linearScale,
             RopeYarn = yarn,

@@ -24,6 +24,12 @@ public sealed class ExpertWeights
 {
     public required WeightMatrix Router { get; init; }
     public float[]? SelectionBias { get; init; }
+    /// <summary>Added to the router's logits before gating (gpt-oss).</summary>
+    public float[]? RouterBias { get; init; }
+    /// <summary>Per expert, biases of its gate, up and down outputs: expert x's are elements x·rows.. (gpt-oss).</summary>
+    public float[]? GateBias { get; init; }
+    public float[]? UpBias { get; init; }
+    public float[]? DownBias { get; init; }
     /// <summary>SwiGLU experts' gate matrices (qwen3moe); null for squared-ReLU experts (Nemotron-H).</summary>
     public WeightMatrix[]? Gate { get; init; }
     public required WeightMatrix[] Up { get; init; }
@@ -106,6 +112,10 @@ public sealed partial class TransformerWeights
         {
             Router = Matrix(file, p + "ffn_gate_inp.weight", e, n),
             SelectionBias = OptionalVector(file, p + "exp_probs_b.bias", n),
+            RouterBias = OptionalVector(file, p + "ffn_gate_inp.bias", n),
+            GateBias = gate != null ? OptionalVector(file, p + "ffn_gate_exps.bias", n * f) : null,
+            UpBias = OptionalVector(file, p + "ffn_up_exps.bias", n * f),
+            DownBias = OptionalVector(file, p + "ffn_down_exps.bias", n * e),
             Gate = gate is { } g ? [.. Enumerable.Range(0, n).Select(x => g.RowRange(x * f, f))] : null,
             Up = Enumerable.Range(0, n).Select(x => up.RowRange(x * f, f)).ToArray(),
             Down = Enumerable.Range(0, n).Select(x => down.RowRange(x * e, e)).ToArray(),

@@ -17,6 +17,10 @@ public sealed class LayerWeights
     public float[]? QueryBias { get; init; }
     public float[]? KeyBias { get; init; }
     public float[]? ValueBias { get; init; }
+    /// <summary>Added to the attention output projection (gpt-oss).</summary>
+    public float[]? OutputBias { get; init; }
+    /// <summary>Per query head, a learned logit that joins the attention softmax and attends to nothing (gpt-oss).</summary>
+    public float[]? AttentionSinks { get; init; }
     public float[]? QueryNorm { get; init; }
     public float[]? KeyNorm { get; init; }
     public float[] FeedForwardNorm { get; init; } = [];
@@ -70,7 +74,9 @@ public sealed partial class TransformerWeights
         for (int l = 0; l < c.BlockCount; l++)
         {
             string p = $"blk.{l}.";
-            bool experts = c.Moe != null; // qwen3moe: every block's feed-forward is a mixture of experts
+            bool experts = c.Moe != null; // qwen3moe, gpt-oss: every block's feed-forward is a mixture of experts
+            // gpt-oss names its feed-forward input norm post_attention_norm (it is not a sandwich norm).
+            string feedForwardNorm = c.IsGptOss ? "post_attention_norm.weight" : "ffn_norm.weight";
             layers[l] = new LayerWeights
             {
                 AttentionNorm = Vector(file, p + "attn_norm.weight", c.EmbeddingLength),
@@ -83,7 +89,9 @@ public sealed partial class TransformerWeights
                 ValueBias = OptionalVector(file, p + "attn_v.bias", c.KvDimension),
                 QueryNorm = OptionalVector(file, p + "attn_q_norm.weight", c.HeadSize),
                 KeyNorm = OptionalVector(file, p + "attn_k_norm.weight", c.HeadSize),
-                FeedForwardNorm = Vector(file, p + "ffn_norm.weight", c.EmbeddingLength),
+                OutputBias = OptionalVector(file, p + "attn_output.bias", c.EmbeddingLength),
+                AttentionSinks = c.IsGptOss ? Vector(file, p + "attn_sinks.weight", c.HeadCount) : null,
+                FeedForwardNorm = Vector(file, p + feedForwardNorm, c.EmbeddingLength),
                 Gate = experts ? default : Matrix(file, p + "ffn_gate.weight", c.EmbeddingLength, c.FeedForwardLength),
                 Up = experts ? default : Matrix(file, p + "ffn_up.weight", c.EmbeddingLength, c.FeedForwardLength),
                 Down = experts ? default : Matrix(file, p + "ffn_down.weight", c.FeedForwardLength, c.EmbeddingLength),

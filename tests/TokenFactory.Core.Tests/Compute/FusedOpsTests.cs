@@ -21,6 +21,36 @@ public sealed class FusedOpsTests
     }
 
     [Fact]
+    public void ClampedSwiGluMultiply_matches_scalar_twin_for_every_length()
+    {
+        var rng = new Random(5);
+        for (int n = 0; n <= 256; n++)
+        {
+            // Spreads past ±7, so both clamps are crossed at most lengths.
+            float[] g = TestRows.Floats(rng, n, 12f), u = TestRows.Floats(rng, n, 12f);
+            float[] a = (float[])g.Clone(), b = (float[])g.Clone();
+            FusedOps.ClampedSwiGluMultiply(a, u);
+            FusedOps.ClampedSwiGluMultiplyScalar(b, u);
+            for (int i = 0; i < n; i++)
+                Assert.True(Math.Abs(a[i] - b[i]) <= 4e-7f * Math.Max(1f, Math.Abs(b[i])), $"n={n} i={i}: {a[i]} vs {b[i]}");
+        }
+    }
+
+    [Theory]
+    [InlineData(1f, 2f, 1f / (1f + 0.18231852f) * 3f)]   // inside the limits: g·σ(1.702g)·(u + 1)
+    [InlineData(20f, 2f, 7f / (1f + 6.6963e-6f) * 3f)]    // gate clamped to 7
+    [InlineData(-3f, 9f, -3f / (1f + 165.008997f) * 8f)]   // up clamped to 7; a negative gate is not clamped
+    [InlineData(0.5f, -30f, 0.5f / (1f + 0.42698773f) * -6f)] // up clamped to -7
+    public void ClampedSwiGlu_is_gpt_oss_activation(float gate, float up, float expected)
+    {
+        float[] g = [gate], v = [gate];
+        FusedOps.ClampedSwiGluMultiplyScalar(g, [up]);
+        FusedOps.ClampedSwiGluMultiply(v, [up]);
+        Assert.Equal(expected, g[0], 1e-4f);
+        Assert.Equal(expected, v[0], 1e-4f);
+    }
+
+    [Fact]
     public void RmsNorm_sum_of_squares_matches_scalar_for_every_length()
     {
         var rng = new Random(4);

@@ -20,7 +20,25 @@ public sealed class PagedAttentionTests
     [InlineData(4, 2, 24)]    // 16 + 8 channels: the last 8 in 256-bit vectors
     [InlineData(8, 4, 8)]     // stories260K: head size 8
     [InlineData(4, 2, 20)]    // head size not a multiple of 8: the scalar-order path
-    public void Matches_the_reference_for_a_batch_of_sequences(int heads, int kvHeads, int headSize)
+    public void Matches_the_reference_for_a_batch_of_sequences(int heads, int kvHeads, int headSize) =>
+        MatchesReference(heads, kvHeads, headSize, window: 0, withSinks: false);
+
+    /// <summary>
+    /// gpt-oss's sliding layers: a 12-token window (runs that start inside it, cross it and lie past it) and a sink logit per head,
+    /// through the four-head kernel, the one-by-one heads and the scalar-order path.
+    /// </summary>
+    [Theory]
+    [InlineData(8, 2, 64, 12, true)]
+    [InlineData(24, 4, 64, 12, true)]
+    [InlineData(4, 2, 24, 12, true)]
+    [InlineData(4, 2, 20, 12, true)]
+    [InlineData(8, 2, 64, 0, true)]
+    [InlineData(4, 2, 20, 0, true)]
+    [InlineData(8, 2, 64, 12, false)]
+    public void With_a_window_and_sinks_matches_the_reference(int heads, int kvHeads, int headSize, int window, bool withSinks) =>
+        MatchesReference(heads, kvHeads, headSize, window, withSinks);
+
+    private static void MatchesReference(int heads, int kvHeads, int headSize, int window, bool withSinks)
     {
         var rng = new Random(heads * 100 + kvHeads + headSize);
         const int ctx = 40;
@@ -53,13 +71,16 @@ public sealed class PagedAttentionTests
                     batch.AddToken(index, 0, start + t, wantLogits: false);
             }
             float[] actual = new float[q.Length];
-            attention.Run(compute, pool, batch, 1, q, actual);
+            // Sinks from well below to above the scores, so some take most of a softmax and some almost none.
+            float[]? sinks = withSinks ? [.. Enumerable.Range(0, heads).Select(h => -6f + 12f * h / heads)] : null;
+            attention.Run(compute, pool, batch, 1, q, actual, window, sinks);
 
             int row = 0;
             foreach (var (sequence, tokens, start) in parts)
             {
                 int width = tokens * heads * headSize;
-                float[] expected = ReferenceAttention.Run(pool, tables[sequence], 1, q.AsSpan(row, width).ToArray(), tokens, start, heads, kvHeads, headSize);
+                float[] expected = ReferenceAttention.Run(pool, tables[sequence], 1, q.AsSpan(row, width).ToArray(), tokens, start, heads, kvHeads, headSize,
+                    window, sinks);
                 for (int i = 0; i < width; i++)
                     Assert.True(Math.Abs(expected[i] - actual[row + i]) <= 2e-3f * Math.Max(1f, Math.Abs(expected[i])),
                         $"heads={heads}/{kvHeads} hs={headSize} sequence {sequence} start={start} i={i}: {expected[i]} vs {actual[row + i]}");

@@ -48,6 +48,7 @@ public sealed class DecodeAllocationTests
     [InlineData("synth-nemotron_h_moe-nemotron-h-moe-tiny-Q8_0-seed1", 16, 2)]
     [InlineData("synth-qwen3moe-qwen3moe-tiny-Q8_0-seed1", 16, 2)]
     [InlineData("synth-llama-tiny-IQ4_XS-seed1", 4, 2)]
+    [InlineData("synth-gpt-oss-gpt-oss-tiny-MXFP4-seed1", 16, 2)]
     public void Decode_step_allocates_nothing(string model, int sequences, int threads)
     {
         using var m = TransformerModel.Load(SyntheticModels.Get(model));

@@ -48,9 +48,13 @@ public sealed class LlamaCppParityTests
     /// <summary>
     /// F32/F16: llama.cpp's own batch-vs-incremental spread (0.01). Quantized weights multiply 8-bit
     /// activations; a last-bit difference upstream (llama.cpp's SIMD exp in SiLU, summation order) can
-    /// flip one activation's rounding and move a logit by up to ~0.02 on these models, so 0.05.
+    /// flip one activation's rounding and move a logit by up to ~0.02 on these models, so 0.05. gpt-oss amplifies those flips
+    /// more: four of eight experts weighted by a softmax over just those four, with clamped, biased activations of a few
+    /// units feeding the 8-bit down projection (measured: |Δ| up to 0.06 over its 300 recorded logits at Q8_0 and MXFP4, while
+    /// its F32 file stays within 0.01 everywhere, so the arithmetic is the same), so 0.1.
     /// </summary>
-    private static float ToleranceFor(string fixture) => fixture.Contains("-F32-") || fixture.Contains("-F16-") ? 1e-2f : 5e-2f;
+    private static float ToleranceFor(string fixture) =>
+        fixture.Contains("-F32-") || fixture.Contains("-F16-") ? 1e-2f : fixture.StartsWith("synth-gpt-oss-", StringComparison.Ordinal) ? 0.1f : 5e-2f;
 
     internal static void AssertMatches(TransformerModel model, LlamaCppFixture f, float tolerance)
     {

@@ -73,6 +73,45 @@ public sealed class SyntheticModelWriterTests
     }
 
     [Fact]
+    public void Gpt_oss_is_written_only_at_its_own_shapes_and_read_back_with_its_parts()
+    {
+        using var vocab = GgufFile.Open(TestPaths.Stories260K);
+        string path = Path.Combine(Path.GetTempPath(), $"gpt-oss-{Guid.NewGuid():N}.gguf");
+        var wrongShape = Assert.Throws<TokenFactoryException>(() => SyntheticModelWriter.Write("gpt-oss", ModelShape.Find("tiny"), GgmlType.F32, vocab.Metadata, path));
+        Assert.Contains("gpt-oss-tiny", wrongShape.Message);
+        var wrongArch = Assert.Throws<TokenFactoryException>(() => SyntheticModelWriter.Write("llama", ModelShape.Find("gpt-oss-tiny"), GgmlType.F32, vocab.Metadata, path));
+        Assert.Contains("--arch gpt-oss", wrongArch.Message);
+
+        SyntheticModelWriter.Write("gpt-oss", ModelShape.Find("gpt-oss-tiny"), GgmlType.MXFP4, vocab.Metadata, path);
+        try
+        {
+            using (var file = GgufFile.Open(path))
+            {
+                // As OpenAI ships it: experts in MXFP4, the other matrices in Q8_0.
+                Assert.Equal(GgmlType.MXFP4, file.GetTensorInfo("blk.0.ffn_up_exps.weight").Type);
+                Assert.Equal(GgmlType.Q8_0, file.GetTensorInfo("blk.0.attn_q.weight").Type);
+            }
+            using var model = TransformerModel.Load(path);
+            var c = model.Config;
+            Assert.True(c.IsGptOss);
+            Assert.Equal([true, false, true, false], Enumerable.Range(0, 4).Select(c.IsSliding));
+            Assert.Equal(ExpertGating.SoftmaxOfTopK, c.Moe!.Gating);
+            Assert.True(c.Moe.ClampedSwiGlu);
+            Assert.NotNull(c.RopeYarn);
+            var layer = model.Weights.Layers[1];
+            Assert.Equal(4, layer.AttentionSinks!.Length);
+            Assert.NotNull(layer.OutputBias);
+            Assert.NotNull(layer.Experts!.RouterBias);
+            Assert.Equal(8 * 128, layer.Experts.GateBias!.Length);
+            Assert.Equal(8 * 256, layer.Experts.DownBias!.Length);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void K_quant_falls_back_when_rows_are_not_a_multiple_of_256()
     {
         Assert.Equal(GgmlType.Q8_0, SyntheticModelWriter.TypeFor(GgmlType.Q4_K, 896));

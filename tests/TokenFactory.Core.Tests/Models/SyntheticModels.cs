@@ -24,10 +24,12 @@ public static class SyntheticModels
             pooling = PoolingTypes.Parse(baseName[(pool + "-pool-".Length)..]);
         var parts = (pool > 0 ? baseName[..pool] : baseName).Split('-');
         // synth-ARCH-SHAPE...-TYPE-seedN; shapes may contain dashes.
-        string arch = parts[1];
+        // An architecture's name may itself hold a dash (gpt-oss): take the longest one the writer knows.
+        string arch = SyntheticModelWriter.Architectures.Where(a => baseName.StartsWith($"synth-{a}-", StringComparison.Ordinal)).MaxBy(a => a.Length) ?? parts[1];
+        int archParts = arch.Split('-').Length;
         ulong seed = ulong.Parse(parts[^1]["seed".Length..]);
         var type = Enum.Parse<GgmlType>(parts[^2]);
-        string shape = string.Join('-', parts[2..^2]);
+        string shape = string.Join('-', parts[(1 + archParts)..^2]);
         string path = Path.Combine(CacheDir, baseName + ".gguf");
         lock (Gate)
         {

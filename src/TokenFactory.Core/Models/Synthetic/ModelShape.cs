@@ -19,7 +19,10 @@ public sealed record ModelShape(
     bool OutputInF16 = false,
     HybridLayout? Hybrid = null,
     PoolingType? EncoderPooling = null,
-    MoeLayout? Moe = null)
+    MoeLayout? Moe = null,
+    string? Family = null,
+    int SlidingWindow = 0,
+    YarnScaling? Yarn = null)
 {
     public static IReadOnlyList<ModelShape> All { get; } =
     [
@@ -45,6 +48,15 @@ public sealed record ModelShape(
         // 2048 wide, 32 heads / 4 KV of 128, 128 experts of 768, top 8).
         new("qwen3moe-tiny", 256, 2, 4, 2, 512, 512, 10000f, 1e-6f, false, 64, OutputInF16: true, Moe: new(8, 2, 128)),
         new("qwen3-30b-a3b", 2048, 48, 32, 4, 6144, 40960, 1000000f, 1e-6f, false, 128, Moe: new(128, 8, 768)),
+        // gpt-oss: a test shape (four blocks, sliding and full alternating over an 8-token window, YaRN ×8 over a 16-token original
+        // context so a test's positions cross it), and the 20B and 120B (their config.json: 24 / 36 layers, 2880 wide, 64 heads / 8 KV
+        // of 64, 32 / 128 experts of 2880, top 4, a 128-token window, YaRN ×32 over 4096, RoPE base 150000).
+        new("gpt-oss-tiny", 256, 4, 4, 2, 128, 512, 150000f, 1e-5f, false, 64, OutputInF16: true, Moe: new(8, 4, 128),
+            Family: "gpt-oss", SlidingWindow: 8, Yarn: new(8f, 16)),
+        new("gpt-oss-20b", 2880, 24, 64, 8, 2880, 131072, 150000f, 1e-5f, false, 64, Moe: new(32, 4, 2880),
+            Family: "gpt-oss", SlidingWindow: 128, Yarn: new(32f, 4096)),
+        new("gpt-oss-120b", 2880, 36, 64, 8, 2880, 131072, 150000f, 1e-5f, false, 64, Moe: new(128, 4, 2880),
+            Family: "gpt-oss", SlidingWindow: 128, Yarn: new(32f, 4096)),
         // BERT encoders (written with --arch bert and a WordPiece vocabulary such as the bert-bge fixture): a test shape
         // with mean pooling, and BAAI bge-small-en-v1.5 (its config.json: 12 layers, 384 wide, 12 heads, CLS pooling).
         new("bert-tiny", 128, 2, 4, 4, 512, 512, 0f, 1e-12f, true, EncoderPooling: PoolingType.Mean),
@@ -65,7 +77,7 @@ public sealed record ModelShape(
     public int ResolvedHeadSize => HeadSize ?? EmbeddingLength / HeadCount;
 
     /// <summary>The architecture a shape is written as by default: hybrid shapes have only one.</summary>
-    public string? Architecture => EncoderPooling != null ? "bert" : Moe != null ? "qwen3moe" : Hybrid == null ? null : Hybrid.Experts > 0 ? "nemotron_h_moe" : "nemotron_h";
+    public string? Architecture => Family ?? (EncoderPooling != null ? "bert" : Moe != null ? "qwen3moe" : Hybrid == null ? null : Hybrid.Experts > 0 ? "nemotron_h_moe" : "nemotron_h");
 }
 
 /// <summary>
@@ -90,3 +102,6 @@ public sealed record HybridLayout(
 
 /// <summary>The routed experts of a transformer mixture-of-experts shape (qwen3moe): SwiGLU experts, softmax top-k routing.</summary>
 public sealed record MoeLayout(int Experts, int ExpertsUsed, int ExpertFeedForwardLength);
+
+/// <summary>YaRN RoPE scaling a shape is written with: <see cref="Factor"/> over an original context of <see cref="OriginalContext"/>.</summary>
+public sealed record YarnScaling(float Factor, int OriginalContext);

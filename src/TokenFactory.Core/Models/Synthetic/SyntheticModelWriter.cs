@@ -12,7 +12,7 @@ namespace TokenFactory.Models.Synthetic;
 /// </summary>
 public static partial class SyntheticModelWriter
 {
-    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "mistral3", "gemma3", "nemotron_h", "nemotron_h_moe", "bert"];
+    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss", "mistral3", "gemma3", "nemotron_h", "nemotron_h_moe", "bert"];
 
     public static IReadOnlyList<GgmlType> WeightTypes { get; } =
         [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
@@ -49,11 +49,18 @@ public static partial class SyntheticModelWriter
             throw new TokenFactoryException($"Cannot synthesize {type} weights. Supported: {string.Join(", ", WeightTypes)}.");
         var tokens = vocabulary.GetArrayOrNull<string>("tokenizer.ggml.tokens")
             ?? throw new TokenFactoryException($"{vocabulary.Source}: no tokenizer.ggml.tokens; pass a vocabulary GGUF.");
-        if (shape.Architecture != architecture && (shape.Architecture == "qwen3moe" || architecture == "qwen3moe"))
-            throw new TokenFactoryException(shape.Architecture == "qwen3moe"
-                ? $"Shape '{shape.Name}' is a qwen3moe shape; write it with --arch qwen3moe."
-                : $"Architecture qwen3moe needs one of its own shapes ({string.Join(", ", ModelShape.All.Where(s => s.Architecture == "qwen3moe").Select(s => s.Name))}).");
-        if ((shape.Architecture != null && shape.Architecture != "qwen3moe") || ModelConfig.IsHybridArchitecture(architecture) || architecture == "bert")
+        if (shape.Architecture != architecture && (IsTransformerMoe(shape.Architecture) || IsTransformerMoe(architecture)))
+            throw new TokenFactoryException(IsTransformerMoe(shape.Architecture)
+                ? $"Shape '{shape.Name}' is a {shape.Architecture} shape; write it with --arch {shape.Architecture}."
+                : $"Architecture {architecture} needs one of its own shapes ({string.Join(", ", ModelShape.All.Where(s => s.Architecture == architecture).Select(s => s.Name))}).");
+        if (architecture == "gpt-oss")
+        {
+            if (pooling != null)
+                throw new TokenFactoryException("--pooling is not written for gpt-oss.");
+            Save(BuildGptOss(shape, type, vocabulary, tokens.Length, seed), outputPath, progress);
+            return;
+        }
+        if ((shape.Architecture != null && !IsTransformerMoe(shape.Architecture)) || ModelConfig.IsHybridArchitecture(architecture) || architecture == "bert")
         {
             if (shape.Architecture != architecture)
                 throw new TokenFactoryException(shape.Architecture == null
@@ -176,6 +183,8 @@ public static partial class SyntheticModelWriter
         Save(w, outputPath, progress);
     }
 
+    private static bool IsTransformerMoe(string? architecture) => architecture is "qwen3moe" or "gpt-oss";
+
     private static void Save(GgufWriter w, string outputPath, Action<long, long>? progress)
     {
         long total = w.Tensors.Sum(t => t.ByteSize), written = 0;
@@ -209,7 +218,7 @@ public static partial class SyntheticModelWriter
     }
 
     /// <param name="dims">The stored shape when it is not [columns, rows] (experts: [columns, rows / experts, experts]).</param>
-    private static void AddMatrix(GgufWriter w, string name, int columns, int rows, GgmlType requested, ulong stream, float std,
+    internal static void AddMatrix(GgufWriter w, string name, int columns, int rows, GgmlType requested, ulong stream, float std,
         long[]? dims = null, Func<GgmlType, int, GgmlType>? typeFor = null)
     {
         var type = (typeFor ?? TypeFor)(requested, columns);
@@ -247,7 +256,7 @@ public static partial class SyntheticModelWriter
     /// confident steps) while attention and the FFN still shape every logit. Without this, random
     /// weights give top-two gaps of 0.001, and any engine's last-bit differences decide the argmax.
     /// </summary>
-    private static void AddOutput(GgufWriter w, int columns, int rows, GgmlType requested, ulong embeddingStream, ulong noiseStream)
+    internal static void AddOutput(GgufWriter w, int columns, int rows, GgmlType requested, ulong embeddingStream, ulong noiseStream)
     {
         var type = TypeFor(requested, columns);
         // An odd multiplier is a bijection modulo a power of two; for other vocabulary sizes fall back
@@ -279,17 +288,19 @@ public static partial class SyntheticModelWriter
 
     private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
 
-    private static void AddVector(GgufWriter w, string name, int length, ulong stream, float mean, float std)
+    internal static void AddVector(GgufWriter w, string name, int length, ulong stream, float mean, float std, long[]? dims = null,
+        Action<float[]>? adjust = null)
     {
         var values = new float[length];
         WeightGenerator.Fill(stream, 0, values, mean, std);
+        adjust?.Invoke(values);
         var bytes = new byte[length * 4];
         Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
-        w.AddTensor(name, [length], GgmlType.F32, bytes);
+        w.AddTensor(name, dims ?? [length], GgmlType.F32, bytes);
     }
 
     // llama_ftype ids: the "mostly X" file type llama.cpp reports.
-    private static int FileType(GgmlType t) => t switch
+    internal static int FileType(GgmlType t) => t switch
     {
         GgmlType.F32 => 0,
         GgmlType.F16 => 1,
