@@ -15,7 +15,7 @@ namespace TokenFactory.Chat;
 /// to the same split whatever the chunking.
 /// </para>
 /// </summary>
-public sealed class ReasoningSplitter
+public sealed class ReasoningSplitter : IAnswerSplitter
 {
     public const string Open = "<think>";
     public const string Close = "</think>";

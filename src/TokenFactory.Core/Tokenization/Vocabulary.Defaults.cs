@@ -117,6 +117,14 @@ public sealed partial class Vocabulary
             if (_tokenToId.TryGetValue(text, out int id)) { set.Add(id); ForceControl(id); }
         foreach (var id in (int?[])[Eos, Eot, Eom])
             if (id is int v) set.Add(v);
+
+        // gpt-oss's o200k_harmony, as llama.cpp treats it: the harmony markers are rendered as text (the answer's channels are read
+        // from them), and where <|return|> and <|call|> end a generation, <|end|> only ends a message, so it is text too.
+        foreach (var text in (string[])["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"])
+            if (_tokenToId.TryGetValue(text, out int id)) attrs[id] = TokenAttributes.UserDefined;
+        if (_tokenToId.TryGetValue("<|return|>", out int ret) && set.Contains(ret) && _tokenToId.TryGetValue("<|call|>", out int call) && set.Contains(call)
+            && _tokenToId.TryGetValue("<|end|>", out int end) && set.Remove(end))
+            attrs[end] = TokenAttributes.UserDefined;
         EndOfGeneration = set.ToFrozenSet();
 
         void ForceControl(int id)

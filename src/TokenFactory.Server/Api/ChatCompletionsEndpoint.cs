@@ -83,9 +83,15 @@ internal static class ChatCompletionsEndpoint
         }
 
         bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt);
+        bool parsesCalls = tools is { ParsesCalls: true };
+        // gpt-oss's harmony channels are read whenever its calls are or reasoning is split; with reasoning_format none and no tools the raw text is the content.
+        bool harmony = syntax == Generation.Tools.ToolCallSyntax.Harmony;
+        IAnswerSplitter? NewSplitter() => harmony
+            ? (splitReasoning || parsesCalls ? new HarmonySplitter(callsAsMarkup: parsesCalls) : null)
+            : splitReasoning ? new ReasoningSplitter(opensReasoning) : null;
         return new ChatPlan(engine, requests, tokens.Length, plan.N, plan.IgnoreEos,
-            () => new ChoiceReader(engine.Tokenizer, splitReasoning ? new ReasoningSplitter(opensReasoning) : null,
-                tools is { ParsesCalls: true } ? new Generation.Tools.ToolCallExtractor(syntax, tools) : null, tools is { ParsesCalls: true } ? syntax : null));
+            () => new ChoiceReader(engine.Tokenizer, NewSplitter(),
+                parsesCalls ? new Generation.Tools.ToolCallExtractor(syntax, tools!) : null, parsesCalls ? syntax : null));
     }
 
     private sealed class Work(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, ResponseInfo info, int promptTokens, long started,

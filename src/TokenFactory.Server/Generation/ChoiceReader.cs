@@ -11,7 +11,7 @@ namespace TokenFactory.Server.Generation;
 /// thinking split off, tool-call markup read into calls (control-token markers added back from the token ids), the
 /// rest content. Not thread-safe: one per choice.
 /// </summary>
-internal sealed class ChoiceReader(ITokenizer tokenizer, ReasoningSplitter? splitter, ToolCallExtractor? extractor, ToolCallSyntax? syntax)
+internal sealed class ChoiceReader(ITokenizer tokenizer, IAnswerSplitter? splitter, ToolCallExtractor? extractor, ToolCallSyntax? syntax)
 {
     /// <summary>What a piece of generation adds: thinking, content, and pieces of tool calls (for a stream's deltas).</summary>
     public readonly record struct Piece(string Reasoning, string Content, List<ToolCallExtractor.CallPiece> Calls)

@@ -97,4 +97,34 @@ public sealed class VocabularyTests
         const string text = "Hello world, 你好世界!";
         Assert.Equal(text, t.Decode(t.Encode(text, addSpecial: false)));
     }
+    /// <summary>gpt-oss's o200k_harmony, as llama.cpp loads it: markers rendered as text, <c>&lt;|end|&gt;</c> not an end of generation.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Harmony_markers_are_text_and_end_only_ends_a_message_where_return_and_call_exist(bool harmony)
+    {
+        string[] tokens = harmony
+            ? ["a", "b", "ab", "<|start|>", "<|channel|>", "<|message|>", "<|constrain|>", "<|end|>", "<|return|>", "<|call|>"]
+            : ["a", "b", "ab", "<|end|>", "<|endoftext|>"];
+        var m = new GgufMetadata("test");
+        m.Set("tokenizer.ggml.model", GgufValue.Of("gpt2"));
+        m.Set("tokenizer.ggml.tokens", GgufValue.Of(tokens));
+        m.Set("tokenizer.ggml.merges", GgufValue.Of(new[] { "a b" }));
+        m.Set("tokenizer.ggml.token_type", GgufValue.Of(tokens.Select(t => t.StartsWith("<|", StringComparison.Ordinal) ? 3 : 1).ToArray()));
+        var tokenizer = Tokenizer.FromMetadata(m);
+        int end = Array.IndexOf(tokens, "<|end|>");
+        if (!harmony)
+        {
+            // Phi-3 and kin: <|end|> ends the turn, and is not rendered.
+            Assert.True(tokenizer.IsEndOfGeneration(end));
+            Assert.Equal("", tokenizer.TokenPiece(end, special: false));
+            return;
+        }
+        Assert.False(tokenizer.IsEndOfGeneration(end));
+        Assert.True(tokenizer.IsEndOfGeneration(Array.IndexOf(tokens, "<|return|>")));
+        Assert.True(tokenizer.IsEndOfGeneration(Array.IndexOf(tokens, "<|call|>")));
+        foreach (string marker in (string[])["<|start|>", "<|channel|>", "<|message|>", "<|constrain|>", "<|end|>"])
+            Assert.Equal(marker, tokenizer.TokenPiece(Array.IndexOf(tokens, marker), special: false));
+        Assert.Equal("", tokenizer.TokenPiece(Array.IndexOf(tokens, "<|return|>"), special: false));
+    }
 }

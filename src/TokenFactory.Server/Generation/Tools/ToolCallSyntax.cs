@@ -14,6 +14,7 @@ namespace TokenFactory.Server.Generation.Tools;
 /// <c>function&lt;｜tool▁sep｜&gt;name</c> + a json code block too), inside the calls-begin/-end tokens;</item>
 /// <item>Command R7B: <c>&lt;|START_ACTION|&gt;[{"tool_call_id": "0", "tool_name": …, "parameters": {…}}, …]&lt;|END_ACTION|&gt;</c>;</item>
 /// <item>Functionary v3.1: <c>&lt;function=name&gt;{…}&lt;/function&gt;</c>;</item>
+/// <item>gpt-oss (harmony): a message on the commentary channel to <c>functions.name</c> whose body is the arguments;</item>
 /// <item>anything else (Llama 3.x among them): the whole answer is a JSON call object or an array of them.</item>
 /// </list>
 /// </summary>
@@ -27,6 +28,11 @@ public sealed class ToolCallSyntax
     public static readonly ToolCallSyntax CommandR = new("command-r", "<|START_ACTION|>", "<|END_ACTION|>", null, [], nameKey: "tool_name", argumentsKey: "parameters");
     public static readonly ToolCallSyntax Functionary = new("functionary", "<function=", "</function>", ">", []);
     public static readonly ToolCallSyntax Json = new("json", null, null, null, []);
+    /// <summary>
+    /// gpt-oss's harmony format: a call is a message <c>&lt;|channel|&gt;commentary to=functions.NAME &lt;|constrain|&gt;json&lt;|message|&gt;{…}</c>,
+    /// which <see cref="Chat.HarmonySplitter"/> hands on in the Hermes markup this syntax then reads.
+    /// </summary>
+    public static readonly ToolCallSyntax Harmony = new("harmony", "<tool_call>", "</tool_call>", null, []);
 
     private ToolCallSyntax(string name, string? open, string? close, string? separator, string[] layout, string nameKey = "name", string argumentsKey = "arguments")
     {
@@ -71,7 +77,8 @@ public sealed class ToolCallSyntax
     }
 
     public static ToolCallSyntax Detect(string template) =>
-        template.Contains("<tool_call>", StringComparison.Ordinal) ? Hermes
+        Chat.HarmonySplitter.IsHarmonyTemplate(template) ? Harmony
+        : template.Contains("<tool_call>", StringComparison.Ordinal) ? Hermes
         : template.Contains("[TOOL_CALLS]", StringComparison.Ordinal) ? (template.Contains("[ARGS]", StringComparison.Ordinal) ? MistralArgs : MistralArray)
         : template.Contains("tool▁call▁begin", StringComparison.Ordinal) ? DeepSeek
         : template.Contains("<|START_ACTION|>", StringComparison.Ordinal) ? CommandR
@@ -81,6 +88,13 @@ public sealed class ToolCallSyntax
     /// <summary>A forced call's grammar: one call to one of <paramref name="functions"/>, in this family's markup.</summary>
     public SchemaNode Forced(IReadOnlyList<(string Name, SchemaNode Arguments)> functions)
     {
+        if (this == Harmony)
+        {
+            // The call message itself, as the model writes it (the grammar ends the answer where <|call|> would).
+            var messages = functions.Select(SchemaNode (f) => new WrappedNode(
+                Bytes(Chat.HarmonySplitter.Channel + "commentary to=functions." + f.Name + " <|constrain|>json" + Chat.HarmonySplitter.Message), f.Arguments, [])).ToList();
+            return messages.Count == 1 ? messages[0] : new AnyOfNode(messages);
+        }
         var calls = functions.Select(SchemaNode (f) => Separator is not null
             ? new WrappedNode(Bytes(Prefix() + f.Name + Separator), f.Arguments, Bytes(Suffix()))
             : CallObject(f.Name, f.Arguments)).ToList();
