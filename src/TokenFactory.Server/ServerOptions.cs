@@ -42,6 +42,12 @@ public sealed class ServerOptions
     /// <summary>Paged KV cache budget, e.g. <c>512MiB</c> or <c>2GB</c>; empty sizes it for every running sequence's full context, capped at 1 GiB.</summary>
     public string? KvCacheMemory { get; set; }
 
+    /// <summary>
+    /// Hybrid (Mamba) models: memory for recurrent-state snapshots, e.g. <c>1GiB</c>, that let a prompt resume after a cached prefix;
+    /// <c>0</c> turns prefix caching off for them; empty: 512 MiB.
+    /// </summary>
+    public string? StateCacheMemory { get; set; }
+
     /// <summary>Tokens one batching step may run: decode tokens of every running sequence plus prompt chunks.</summary>
     public int MaxBatchTokens { get; set; } = 256;
 

@@ -25,6 +25,7 @@ internal static class ServeCommand
         var name = new Option<string?>("--model-name") { Description = "Model id clients send (default: the file name without .gguf)" };
         var maxWaiting = new Option<int?>("--max-waiting") { Description = "Requests allowed to queue before 503 (default 64)" };
         var kvMemory = new Option<string?>("--kv-cache-memory") { Description = "Paged KV cache budget, e.g. 512MiB or 2GB (default: every running sequence's full context, capped at 1 GiB)" };
+        var stateMemory = new Option<string?>("--state-cache-memory") { Description = "Hybrid (Mamba) models: memory for recurrent-state snapshots that let prompts resume after a cached prefix, e.g. 1GiB; 0 turns their prefix caching off (default 512MiB)" };
         var batchTokens = new Option<int?>("--max-batch-tokens") { Description = "Tokens per batching step: decodes plus prompt chunks (default 256)" };
         var maxRunning = new Option<int?>("--max-running") { Description = "Sequences run at once (default 32)" };
         var noAuth = new Option<bool>("--no-auth") { Description = "Accept requests without API keys (local use only; logged as a warning)" };
@@ -37,7 +38,7 @@ internal static class ServeCommand
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API. API keys are required unless --no-auth; the admin key comes from "
             + "TOKENFACTORY_ADMIN_KEY. With TOKENFACTORY_INTERNAL_TOKEN set it is a fleet replica: only requests carrying that token (from the router) are served.")
         {
-            model, host, port, threads, ctx, name, maxWaiting, kvMemory, batchTokens, maxRunning, noAuth, database, postgres, origins, chatTemplate, pooling, matryoshka,
+            model, host, port, threads, ctx, name, maxWaiting, kvMemory, stateMemory, batchTokens, maxRunning, noAuth, database, postgres, origins, chatTemplate, pooling, matryoshka,
         };
         cmd.SetAction(r => CommandErrors.Run(() =>
         {
@@ -55,6 +56,7 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.ModelName), r.GetValue(name));
             Set(nameof(ServerOptions.MaxWaitingRequests), r.GetValue(maxWaiting));
             Set(nameof(ServerOptions.KvCacheMemory), r.GetValue(kvMemory));
+            Set(nameof(ServerOptions.StateCacheMemory), r.GetValue(stateMemory));
             Set(nameof(ServerOptions.MaxBatchTokens), r.GetValue(batchTokens));
             Set(nameof(ServerOptions.MaxRunningSequences), r.GetValue(maxRunning));
             if (r.GetValue(chatTemplate) is string templateFile && !File.Exists(templateFile))

@@ -19,6 +19,17 @@ public sealed record EngineOptions
     /// <summary>Share full KV blocks between requests with the same token prefix.</summary>
     public bool PrefixCaching { get; init; } = true;
 
+    /// <summary>
+    /// Hybrid (Mamba) models: bytes for snapshots of the recurrent state that let a prompt resume after a cached prefix (each
+    /// snapshot is one sequence's state, <c>RecurrentStateBytes / MaxRunningSequences</c>); 0 turns prefix caching off for them.
+    /// </summary>
+    public long RecurrentSnapshotMemory { get; init; } = DefaultRecurrentSnapshotMemory;
+
+    /// <summary>Prompt tokens between recurrent-state snapshots (a multiple of the KV block size, 16).</summary>
+    public int RecurrentSnapshotInterval { get; init; } = 128;
+
+    public const long DefaultRecurrentSnapshotMemory = 512L << 20;
+
     /// <summary>Read around every step so each sequence is charged its share of the step's energy; null measures time only.</summary>
     public IEnergyMeter? EnergyMeter { get; init; }
 

@@ -62,6 +62,32 @@ public sealed class RecurrentState
         _free.Push(slot);
     }
 
+    /// <summary>Copies <paramref name="slot"/>'s state, every Mamba block's window then SSM state, into <paramref name="destination"/>.</summary>
+    public void CopyTo(int slot, Span<float> destination)
+    {
+        int at = 0;
+        for (int l = 0; l < _conv.Length; l++)
+        {
+            Conv(l, slot).CopyTo(destination[at..]);
+            at += Config.ConvStateLength;
+            Ssm(l, slot).CopyTo(destination[at..]);
+            at += Config.SsmStateLength;
+        }
+    }
+
+    /// <summary>The reverse of <see cref="CopyTo"/>: <paramref name="slot"/> takes the state in <paramref name="source"/>.</summary>
+    public void CopyFrom(ReadOnlySpan<float> source, int slot)
+    {
+        int at = 0;
+        for (int l = 0; l < _conv.Length; l++)
+        {
+            source.Slice(at, Config.ConvStateLength).CopyTo(Conv(l, slot));
+            at += Config.ConvStateLength;
+            source.Slice(at, Config.SsmStateLength).CopyTo(Ssm(l, slot));
+            at += Config.SsmStateLength;
+        }
+    }
+
     /// <summary>Back to the state before any token (a sequence restarting from position 0).</summary>
     public void Clear(int slot)
     {

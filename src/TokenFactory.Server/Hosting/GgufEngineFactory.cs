@@ -30,6 +30,7 @@ internal sealed class GgufEngineFactory(IOptions<ServerOptions> options, FloorSe
                 Threads = o.Threads,
                 MaxWaitingRequests = o.MaxWaitingRequests,
                 KvCacheMemory = string.IsNullOrWhiteSpace(o.KvCacheMemory) ? 0 : ByteSize.Parse(o.KvCacheMemory),
+                RecurrentSnapshotMemory = string.IsNullOrWhiteSpace(o.StateCacheMemory) ? EngineOptions.DefaultRecurrentSnapshotMemory : ByteSize.Parse(o.StateCacheMemory),
                 MaxBatchTokens = o.MaxBatchTokens,
                 MaxRunningSequences = o.MaxRunningSequences,
                 PrefixCaching = o.PrefixCaching,

@@ -92,7 +92,7 @@ public sealed class HybridBatchingTests
         Assert.Equal(6, engine.StateSlots);
         var ssm = model.Config.Ssm!;
         Assert.Equal(6L * model.Config.MambaLayerCount * (ssm.ConvStateLength + ssm.SsmStateLength) * sizeof(float), engine.RecurrentStateBytes);
-        Assert.False(engine.PrefixCaching);
+        Assert.True(engine.PrefixCaching); // with recurrent-state snapshots
         var outcomes = await Task.WhenAll(requests.Select(r => Run(engine, r)));
         for (int i = 0; i < requests.Count; i++)
             AssertSame(expected[i], outcomes[i]);
@@ -103,21 +103,67 @@ public sealed class HybridBatchingTests
         Assert.True(counters.MeanBatchSequences > 1.5, $"mean batch {counters.MeanBatchSequences}");
     }
 
+    /// <summary>
+    /// Hybrid prefix caching: a prompt resumes after the longest cached prefix whose Mamba state was saved, and gets the bits a
+    /// cold run gets. With snapshots every 64 tokens, the first prompt saves at 64 and at its last full block (128); the second,
+    /// sharing 96 tokens of cached blocks, resumes at 64 and saves at 96, where its cached blocks ran out; the third resumes at 96.
+    /// </summary>
     [Fact]
-    public async Task Shared_prompt_prefix_is_recomputed_not_served_from_the_cache()
+    public async Task A_shared_prefix_resumes_from_the_saved_state_with_the_bits_of_a_cold_run()
     {
         using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1"));
         var system = Prompt(100, 1, model.VocabSize);
+        int[] first = [.. system, .. Prompt(30, 500, model.VocabSize)];
+        int[] second = [.. system, .. Prompt(20, 600, model.VocabSize)];
+        int[] third = [.. system, .. Prompt(25, 700, model.VocabSize)];
+        using var engine = new BatchingEngine(model, new EngineOptions
+        {
+            Threads = 2, ContextLength = 512, MaxBatchTokens = 48, PrefixCaching = true, RecurrentSnapshotInterval = 64,
+        });
+        Assert.True(engine.PrefixCaching);
+        var a = await Run(engine, WithLogprobs(Greedy(first, 8)));
+        var b = await Run(engine, WithLogprobs(Greedy(second, 8)));
+        var c = await Run(engine, WithLogprobs(Greedy(third, 8)));
+        Assert.Equal((0, 64, 96), (a.Final!.CachedPromptTokens, b.Final!.CachedPromptTokens, c.Final!.CachedPromptTokens));
+        AssertSame(Solo(model, WithLogprobs(Greedy(first, 8))), a);
+        AssertSame(Solo(model, WithLogprobs(Greedy(second, 8))), b);
+        AssertSame(Solo(model, WithLogprobs(Greedy(third, 8))), c);
+        var counters = await Idle(engine);
+        Assert.Equal(64 + 96, counters.PrefixCacheHitTokens);
+        Assert.Equal(counters.KvBlocksTotal, counters.KvBlocksFree);
+        Assert.Equal(engine.StateSlots, engine.FreeStateSlots);
+    }
+
+    [Fact]
+    public async Task Snapshots_stay_within_their_memory_and_none_turns_hybrid_prefix_caching_off()
+    {
+        using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1"));
+        var c = model.Config;
+        long perSnapshot = (long)c.MambaLayerCount * (c.Ssm!.ConvStateLength + c.Ssm.SsmStateLength) * sizeof(float);
+        var system = Prompt(100, 1, model.VocabSize);
         int[] first = [.. system, 10, 11, 12];
         int[] second = [.. system, 20, 21];
-        using var engine = new BatchingEngine(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxBatchTokens = 64, PrefixCaching = true });
-        await Run(engine, WithLogprobs(Greedy(first, 8)));
-        var b = await Run(engine, WithLogprobs(Greedy(second, 8)));
-        Assert.Equal(0, b.Final!.CachedPromptTokens);
-        AssertSame(Solo(model, WithLogprobs(Greedy(second, 8))), b);
-        var counters = await Idle(engine);
-        Assert.Equal(0, counters.PrefixCacheHitTokens);
-        Assert.Equal(0, counters.KvBlocksCached);
+
+        using (var off = new BatchingEngine(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxBatchTokens = 64, RecurrentSnapshotMemory = 0 }))
+        {
+            Assert.False(off.PrefixCaching);
+            await Run(off, Greedy(first, 4));
+            var b = await Run(off, WithLogprobs(Greedy(second, 8)));
+            Assert.Equal(0, b.Final!.CachedPromptTokens);
+            AssertSame(Solo(model, WithLogprobs(Greedy(second, 8))), b);
+        }
+
+        // Room for two snapshots: a long prompt passes four snapshot points, and only the latest two are kept.
+        using var engine = new BatchingEngine(model, new EngineOptions
+        {
+            Threads = 2, ContextLength = 512, MaxBatchTokens = 64, RecurrentSnapshotMemory = 2 * perSnapshot + perSnapshot / 2, RecurrentSnapshotInterval = 32,
+        });
+        await Run(engine, Greedy(Prompt(140, 9, model.VocabSize), 2));
+        Assert.Equal(2, engine.RecurrentSnapshotCount);
+        Assert.Equal(2 * perSnapshot, engine.RecurrentSnapshotBytes);
+        var again = await Run(engine, WithLogprobs(Greedy([.. Prompt(140, 9, model.VocabSize)[..130], 1, 2, 3], 6)));
+        Assert.Equal(128, again.Final!.CachedPromptTokens); // the latest snapshot, at its last full block
+        AssertSame(Solo(model, WithLogprobs(Greedy([.. Prompt(140, 9, model.VocabSize)[..130], 1, 2, 3], 6))), again);
     }
 
     [Fact]

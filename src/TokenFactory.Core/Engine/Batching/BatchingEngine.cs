@@ -93,6 +93,12 @@ public sealed class BatchingEngine : IInferenceEngine
     /// <inheritdoc cref="EngineCore.RecurrentStateBytes"/>
     public long RecurrentStateBytes => _core.RecurrentStateBytes;
 
+    /// <inheritdoc cref="EngineCore.RecurrentSnapshotCount"/>
+    public int RecurrentSnapshotCount => _core.RecurrentSnapshotCount;
+
+    /// <inheritdoc cref="EngineCore.RecurrentSnapshotBytes"/>
+    public long RecurrentSnapshotBytes => _core.RecurrentSnapshotBytes;
+
     /// <inheritdoc cref="EngineCore.PrefixCaching"/>
     public bool PrefixCaching => _core.PrefixCaching;
 

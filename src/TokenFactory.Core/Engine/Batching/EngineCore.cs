@@ -20,6 +20,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
     private readonly EngineOptions _options;
     private readonly KvBlockPool _pool;
     private readonly RecurrentState? _states;
+    private readonly RecurrentSnapshots? _snapshots;
     private readonly BatchForward _forward;
     private readonly Scheduler _scheduler;
     private readonly StepBatch _batch;
@@ -50,7 +51,9 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         int maxRunning = Math.Max(1, _options.MaxRunningSequences);
         // One recurrent-state slot per sequence that may run (hybrid models); they come and go with the KV blocks.
         _states = c.HasRecurrentState ? new RecurrentState(c.Ssm!, c.MambaLayerCount, maxRunning) : null;
-        _scheduler = new Scheduler(_pool, maxTokens, maxRunning, _options.PrefixCaching, states: _states);
+        _snapshots = _states != null && _options.PrefixCaching ? new RecurrentSnapshots(_states, _options.RecurrentSnapshotMemory) : null;
+        _scheduler = new Scheduler(_pool, maxTokens, maxRunning, _options.PrefixCaching, states: _states, snapshots: _snapshots,
+            snapshotInterval: _options.RecurrentSnapshotInterval);
         _batch = new StepBatch(maxTokens, maxRunning);
         _forward = new BatchForward(model, _pool, ContextLength, maxTokens, maxRunning, threads: _options.Threads, states: _states);
     }
@@ -76,7 +79,11 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
     /// <summary>Memory held for recurrent state, allocated up front: slots × Mamba blocks × (conv window + SSM state), F32.</summary>
     public long RecurrentStateBytes => _states == null ? 0 : _states.Slots * _states.BytesPerSlot;
 
-    /// <summary>Whether prefix caching is in effect (off for hybrid models, whose recurrent state a cached prefix cannot restore).</summary>
+    /// <summary>Recurrent-state snapshots kept for hybrid prefix caching, and the bytes they hold (at most the configured memory).</summary>
+    public int RecurrentSnapshotCount => _snapshots?.Count ?? 0;
+    public long RecurrentSnapshotBytes => _snapshots?.Bytes ?? 0;
+
+    /// <summary>Whether prefix caching is in effect (for hybrid models only with memory for recurrent-state snapshots).</summary>
     public bool PrefixCaching => _scheduler.PrefixCaching;
 
     public bool HasWork => _scheduler.HasWork;

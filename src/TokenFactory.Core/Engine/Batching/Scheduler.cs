@@ -33,17 +33,29 @@ public sealed partial class Scheduler
     private readonly Stack<ScheduledSequence> _freeSlots = new();
     private readonly List<ScheduledSequence> _planned = [];
     private int _budget;
+    private readonly Models.RecurrentSnapshots? _snapshots;
+    private readonly int _snapshotInterval;
+    private readonly List<ulong> _sharedHashes = [];
 
+    /// <param name="snapshots">
+    /// Hybrid models: the recurrent-state snapshots that make prefix caching possible for them (without, it is off). A prompt's
+    /// prefill then stops at every <paramref name="snapshotInterval"/>-th token, at its last full block and where its cached
+    /// blocks ran out, to save the state there.
+    /// </param>
     public Scheduler(KvBlockPool pool, int maxBatchTokens, int maxRunning, bool prefixCaching = true, int? watermarkBlocks = null,
-        Models.RecurrentState? states = null)
+        Models.RecurrentState? states = null, Models.RecurrentSnapshots? snapshots = null, int snapshotInterval = 128)
     {
+        if (snapshotInterval <= 0 || snapshotInterval % pool.BlockSize != 0)
+            throw new ArgumentException($"The snapshot interval ({snapshotInterval}) must be a positive multiple of the block size ({pool.BlockSize}).", nameof(snapshotInterval));
         if (states != null && states.Slots < maxRunning)
             throw new ArgumentException($"{states.Slots} recurrent-state slots cannot serve {maxRunning} running sequences.", nameof(states));
         _pool = pool;
         _states = states;
         MaxBatchTokens = maxBatchTokens;
         MaxRunning = maxRunning;
-        PrefixCaching = prefixCaching && states == null;
+        _snapshots = states != null && snapshots is { Capacity: > 0 } ? snapshots : null;
+        _snapshotInterval = snapshotInterval;
+        PrefixCaching = prefixCaching && (states == null || _snapshots != null);
         WatermarkBlocks = watermarkBlocks ?? Math.Max(1, pool.BlockCount / 100);
         _slots = new ScheduledSequence[maxRunning];
         for (int i = 0; i < maxRunning; i++)
@@ -123,6 +135,8 @@ public sealed partial class Scheduler
             s.ComputedCount += p.TokenCount;
             if (PrefixCaching)
                 RegisterFullBlocks(s);
+            if (_snapshots != null && s.HashedBlocks * _pool.BlockSize == s.ComputedCount && IsSnapshotPoint(s, s.ComputedCount))
+                _snapshots.Save(s.LastHash, s.StateSlot);
         }
     }
 
@@ -169,7 +183,7 @@ public sealed partial class Scheduler
     private int PlanRunning(int index)
     {
         var s = _running[index];
-        int n = Math.Min(Math.Min(s.UncomputedCount, _budget), PrefillRoom(s));
+        int n = ToNextSnapshot(s, Math.Min(Math.Min(s.UncomputedCount, _budget), PrefillRoom(s)));
         if (n == 0)
             return index + 1; // a batch-class prompt held back while an interactive sequence runs
         int need = BlocksFor(s.ComputedCount + n) - s.Blocks.Count;
@@ -270,7 +284,7 @@ public sealed partial class Scheduler
         bool share = PrefixCaching && s.PromptLogprobs == null;
         if (share)
             ShareCachedPrefix(s);
-        int n = Math.Min(Math.Min(s.UncomputedCount, _budget), PrefillRoom(s));
+        int n = ToNextSnapshot(s, Math.Min(Math.Min(s.UncomputedCount, _budget), PrefillRoom(s)));
         int need = BlocksFor(s.ComputedCount + n) - s.Blocks.Count;
         // With nothing running the watermark would only stall: admit whatever fits.
         int reserve = _running.Count > 0 ? WatermarkBlocks : 0;
@@ -295,6 +309,9 @@ public sealed partial class Scheduler
             s.StateSlot = _states.Allocate();
             if (s.StateSlot < 0)
                 throw new InvalidOperationException("Recurrent-state slots ran dry with fewer sequences running than slots.");
+            // Resuming after a cached prefix: the Mamba blocks' state after it, as saved (checked present when the blocks were shared).
+            if (s.ComputedCount > 0 && !_snapshots!.TryRestore(s.LastHash, s.StateSlot))
+                throw new InvalidOperationException("A shared prefix's recurrent-state snapshot went missing before it was restored.");
         }
         if (!s.Admitted)
         {
@@ -319,13 +336,59 @@ public sealed partial class Scheduler
         var tokens = CollectionsMarshal.AsSpan(s.Tokens);
         int bs = _pool.BlockSize;
         int limit = (tokens.Length - 1) / bs;
+        _sharedHashes.Clear();
         while (s.Blocks.Count < limit && _pool.TryShare(s.LastHash, tokens.Slice(s.Blocks.Count * bs, bs), out int block, out ulong hash))
         {
             s.Blocks.Add(block);
             s.LastHash = hash;
             s.HashedBlocks++;
+            _sharedHashes.Add(hash);
+        }
+        if (_snapshots != null)
+        {
+            // A hybrid resumes only where its Mamba state was saved: keep the blocks up to the deepest snapshot, compute the rest,
+            // and save one where the cached blocks ran out, so the next prompt sharing them resumes there.
+            int keep = s.Blocks.Count;
+            while (keep > 0 && !_snapshots.Contains(_sharedHashes[keep - 1]))
+                keep--;
+            s.SnapshotBranch = s.Blocks.Count > keep ? s.Blocks.Count * bs : 0;
+            for (int i = s.Blocks.Count - 1; i >= keep; i--)
+            {
+                _pool.Release(s.Blocks[i]);
+                s.Blocks.RemoveAt(i);
+            }
+            s.HashedBlocks = keep;
+            s.LastHash = keep > 0 ? _sharedHashes[keep - 1] : BlockHash.Root;
         }
         s.ComputedCount = s.Blocks.Count * bs;
+    }
+
+    /// <summary>
+    /// A hybrid prompt's prefill chunk cut at its next snapshot point (<see cref="IsSnapshotPoint"/>), so the step ends with the
+    /// state there; <paramref name="n"/> otherwise.
+    /// </summary>
+    private int ToNextSnapshot(Sequence s, int n)
+    {
+        if (_snapshots == null || n == 0)
+            return n;
+        int bs = _pool.BlockSize, last = (s.PromptCount - 1) / bs * bs;
+        for (int p = (s.ComputedCount / bs + 1) * bs; p <= last && p < s.ComputedCount + n; p += bs)
+        {
+            if (IsSnapshotPoint(s, p))
+                return p - s.ComputedCount;
+        }
+        return n;
+    }
+
+    /// <summary>
+    /// Where a hybrid prompt's state is saved: every interval, at the last full block a later prompt could share (the whole
+    /// prompt of a conversation's next turn), and where this prompt's cached blocks ran out (a shared system prompt's end).
+    /// </summary>
+    private bool IsSnapshotPoint(Sequence s, int position)
+    {
+        int bs = _pool.BlockSize;
+        return position > 0 && position % bs == 0 && position <= (s.PromptCount - 1) / bs * bs
+            && (position % _snapshotInterval == 0 || position == s.SnapshotBranch || position == (s.PromptCount - 1) / bs * bs);
     }
 
     private void RegisterFullBlocks(Sequence s)
@@ -427,5 +490,6 @@ public sealed partial class Scheduler
         s.ComputedCount = 0;
         s.HashedBlocks = 0;
         s.LastHash = BlockHash.Root;
+        s.SnapshotBranch = 0;
     }
 }

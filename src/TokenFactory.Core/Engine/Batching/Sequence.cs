@@ -75,6 +75,8 @@ public sealed class Sequence
     /// <summary>Leading blocks registered in (or found in) the prefix cache, and the chain hash of the last.</summary>
     public int HashedBlocks { get; set; }
     public ulong LastHash { get; set; } = BlockHash.Root;
+    /// <summary>Hybrid models: the prompt position where its shared cached blocks ran out, to save the recurrent state at (0: none).</summary>
+    public int SnapshotBranch { get; set; }
 
     private ulong[]? _promptBlockHashes;
 
