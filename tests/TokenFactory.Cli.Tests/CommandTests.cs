@@ -12,6 +12,35 @@ public sealed class CommandTests
         Assert.Contains("llama.embedding_length = 64", stdout);
         Assert.Matches(@"token_embd\.weight\s+F32\s+\[64, 512\]\s+32,768 elements\s+131,072 bytes", stdout);
         Assert.Contains("48 tensors", stdout);
+        Assert.Contains("* supported: architecture 'llama' and every tensor type (F32)", stdout);
+    }
+
+    [Fact]
+    public void Inspect_names_what_this_engine_cannot_run()
+    {
+        var (code, stdout, _) = CliRunner.Run("inspect", Path.Combine(CliRunner.Shared, "fixtures", "tokenizers", "ggml-vocab-bert-bge.gguf"));
+        Assert.Equal(0, code);
+        Assert.Contains("* no tensors or no general.architecture: not a model", stdout);
+
+        // An architecture this engine does not run, with a tensor type it cannot compute.
+        var path = Path.Combine(Path.GetTempPath(), $"inspect-{Guid.NewGuid():N}.gguf");
+        var w = new TokenFactory.Gguf.GgufWriter();
+        w.Metadata.Set("general.architecture", TokenFactory.Gguf.GgufValue.Of("rwkv6"));
+        w.AddTensor("a.weight", [32], TokenFactory.Gguf.GgmlType.F32, new byte[128]);
+        w.AddTensor("b.weight", [256], TokenFactory.Gguf.GgmlType.IQ2_XXS, new byte[66]);
+        using (var s = File.Create(path))
+            w.Write(s);
+        try
+        {
+            (code, stdout, _) = CliRunner.Run("inspect", path);
+            Assert.Equal(0, code);
+            Assert.Contains("* not supported: architecture 'rwkv6' is not one this engine runs (llama, qwen2", stdout);
+            Assert.Contains("tensor types it cannot compute: IQ2_XXS", stdout);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]

@@ -37,6 +37,25 @@ internal static class InspectCommand
             total += t.ByteSize;
         }
         o.WriteLine($"* {total:N0} bytes of tensor data");
+        o.WriteLine(Support(f));
         return 0;
+    }
+
+    /// <summary>One line saying whether this engine runs the file: its architecture, and any tensor type it cannot compute.</summary>
+    private static string Support(GgufFile f)
+    {
+        string? arch = f.Architecture;
+        if (arch is null || f.Tensors.Count == 0)
+            return "* no tensors or no general.architecture: not a model (a vocabulary file?)";
+        var missing = f.Tensors.Select(t => t.Type).Where(t => !Tensors.Dequantizer.IsSupported(t)).Distinct().Order().ToList();
+        bool known = Models.ModelConfig.SupportedArchitectures.Contains(arch) || arch == Models.Bert.BertConfig.Architecture;
+        if (known && missing.Count == 0)
+            return $"* supported: architecture '{arch}' and every tensor type ({string.Join(", ", f.Tensors.Select(t => t.Type).Distinct().Order())})";
+        var why = new List<string>();
+        if (!known)
+            why.Add($"architecture '{arch}' is not one this engine runs ({string.Join(", ", Models.ModelConfig.SupportedArchitectures.Append(Models.Bert.BertConfig.Architecture))})");
+        if (missing.Count > 0)
+            why.Add($"tensor types it cannot compute: {string.Join(", ", missing)}");
+        return "* not supported: " + string.Join("; ", why);
     }
 }

@@ -25,7 +25,18 @@ namespace TokenFactory.Compute;
 /// </summary>
 public sealed unsafe partial class MatMul : IParallelWork
 {
-    private enum Kind : byte { Rows, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K }
+    private enum Kind : byte { Rows, Q8_0, Q4_0, IQ4_NL, MXFP4, Q4_K, Q5_K, Q6_K }
+
+    /// <summary>The 32-element block formats of <see cref="LegacyGemmX8"/> (Q8_0 activations, one scale and seed per block).</summary>
+    private static bool IsLegacy(Kind kind) => kind is Kind.Q8_0 or Kind.Q4_0 or Kind.IQ4_NL or Kind.MXFP4;
+
+    private static int ZeroPoint(Kind kind) => kind switch
+    {
+        Kind.Q8_0 => Q8_0x8.ZeroPoint,
+        Kind.Q4_0 => Q4_0x8.ZeroPoint,
+        Kind.IQ4_NL => IQ4_NLx8.ZeroPoint,
+        _ => MXFP4x8.ZeroPoint,
+    };
 
     private enum Phase : byte { Quantize, Multiply }
 
@@ -84,7 +95,11 @@ public sealed unsafe partial class MatMul : IParallelWork
     private static Kind KindOf(in WeightMatrix w)
     {
         if (w.Packed != null)
-            return w.Type switch { GgmlType.Q8_0 => Kind.Q8_0, GgmlType.Q4_0 => Kind.Q4_0, GgmlType.Q5_K => Kind.Q5_K, GgmlType.Q6_K => Kind.Q6_K, _ => Kind.Q4_K };
+            return w.Type switch
+            {
+                GgmlType.Q8_0 => Kind.Q8_0, GgmlType.Q4_0 => Kind.Q4_0, GgmlType.IQ4_NL => Kind.IQ4_NL, GgmlType.MXFP4 => Kind.MXFP4,
+                GgmlType.Q5_K => Kind.Q5_K, GgmlType.Q6_K => Kind.Q6_K, _ => Kind.Q4_K,
+            };
         return Kind.Rows;
     }
 
@@ -218,7 +233,7 @@ public sealed unsafe partial class MatMul : IParallelWork
         int k = _parts[0].Columns, padded = PaddedTokens(_tokens);
         _codes = Grow(_codes, (long)padded * k);
         long preparedBytes;
-        if (_kind is Kind.Q8_0 or Kind.Q4_0)
+        if (IsLegacy(_kind))
         {
             int nb = k / 32, runs = (padded + 7) / 8;
             _scales = Grow(_scales, (long)runs * 8 * nb); // laid out by LegacyGemmX8.TokenIndex
@@ -256,6 +271,12 @@ public sealed unsafe partial class MatMul : IParallelWork
             case Kind.Q4_0:
                 MultiplyGroups<LegacyKernel<Q4_0x8>>(thread, threadCount);
                 break;
+            case Kind.IQ4_NL:
+                MultiplyGroups<LegacyKernel<IQ4_NLx8>>(thread, threadCount);
+                break;
+            case Kind.MXFP4:
+                MultiplyGroups<LegacyKernel<MXFP4x8>>(thread, threadCount);
+                break;
             case Kind.Q4_K:
                 MultiplyGroups<Q4_KKernel>(thread, threadCount);
                 break;
@@ -287,9 +308,9 @@ public sealed unsafe partial class MatMul : IParallelWork
         fixed (float* x = _x)
         {
             float* xs = x + _xOffset;
-            if (_kind is Kind.Q8_0 or Kind.Q4_0)
+            if (IsLegacy(_kind))
             {
-                int nb = k / 32, zeroPoint = _kind == Kind.Q8_0 ? Q8_0x8.ZeroPoint : Q4_0x8.ZeroPoint;
+                int nb = k / 32, zeroPoint = ZeroPoint(_kind);
                 float* rowScales = stackalloc float[nb];
                 int* rowSums = stackalloc int[nb];
                 for (int t = t0; t < t1; t++)

@@ -41,6 +41,10 @@ public readonly unsafe struct WeightMatrix
                     dst => LegacyGemmX8<Q8_0x8>.Pack(src, rows, rowBytes, columns / 32, (byte*)dst)),
                 GgmlType.Q4_0 => file.Derived(info, "q4_0x8", LegacyGemmX8<Q4_0x8>.PackedBytes(rows, columns / 32),
                     dst => LegacyGemmX8<Q4_0x8>.Pack(src, rows, rowBytes, columns / 32, (byte*)dst)),
+                GgmlType.IQ4_NL => file.Derived(info, "iq4_nlx8", LegacyGemmX8<IQ4_NLx8>.PackedBytes(rows, columns / 32),
+                    dst => LegacyGemmX8<IQ4_NLx8>.Pack(src, rows, rowBytes, columns / 32, (byte*)dst)),
+                GgmlType.MXFP4 => file.Derived(info, "mxfp4x8", LegacyGemmX8<MXFP4x8>.PackedBytes(rows, columns / 32),
+                    dst => LegacyGemmX8<MXFP4x8>.Pack(src, rows, rowBytes, columns / 32, (byte*)dst)),
                 GgmlType.Q5_K => file.Derived(info, "q5_kx8", GemmQ5_Kx8.PackedBytes(rows, columns / 256),
                     dst => GemmQ5_Kx8.Pack(src, rows, rowBytes, columns / 256, (byte*)dst)),
                 GgmlType.Q6_K => file.Derived(info, "q6_kx8", GemmQ6_Kx8.PackedBytes(rows, columns / 256),
@@ -66,14 +70,14 @@ public readonly unsafe struct WeightMatrix
     internal static bool CopiesRows => !s_packingDisabled;
 
     /// <summary>
-    /// Whether a multiplied matrix of this type and width is repacked on this CPU (Q8_0 and Q4_0 for
+    /// Whether a multiplied matrix of this type and width is repacked on this CPU (Q8_0, Q4_0, IQ4_NL and MXFP4 for
     /// <see cref="LegacyGemmX8"/>, Q4_K for <see cref="GemmQ4_Kx8"/>, Q5_K for <see cref="GemmQ5_Kx8"/> and Q6_K for <see cref="GemmQ6_Kx8"/> where their
     /// 512-bit kernels run);
     /// other types stay in the file's layout and use the row kernels.
     /// </summary>
     internal static bool Repacks(GgmlType type, int columns) => !s_packingDisabled && type switch
     {
-        GgmlType.Q8_0 or GgmlType.Q4_0 => columns % 32 == 0 && LegacyGemmX8.IsSupported,
+        GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.IQ4_NL or GgmlType.MXFP4 => columns % 32 == 0 && LegacyGemmX8.IsSupported,
         GgmlType.Q4_K => columns % 256 == 0 && GemmQ4_Kx8.TiledIsSupported,
         GgmlType.Q5_K => columns % 256 == 0 && GemmQ5_Kx8.IsSupported,
         GgmlType.Q6_K => columns % 256 == 0 && GemmQ6_Kx8.IsSupported,
@@ -102,6 +106,8 @@ public readonly unsafe struct WeightMatrix
     {
         GgmlType.Q8_0 => LegacyGemmX8<Q8_0x8>.PackedBytes(LegacyGemmX8.GroupRows, columns / 32),
         GgmlType.Q4_0 => LegacyGemmX8<Q4_0x8>.PackedBytes(LegacyGemmX8.GroupRows, columns / 32),
+        GgmlType.IQ4_NL => LegacyGemmX8<IQ4_NLx8>.PackedBytes(LegacyGemmX8.GroupRows, columns / 32),
+        GgmlType.MXFP4 => LegacyGemmX8<MXFP4x8>.PackedBytes(LegacyGemmX8.GroupRows, columns / 32),
         GgmlType.Q5_K => GemmQ5_Kx8.PackedBytes(GemmQ5_Kx8.GroupRows, columns / 256),
         GgmlType.Q6_K => GemmQ6_Kx8.PackedBytes(GemmQ6_Kx8.GroupRows, columns / 256),
         _ => GemmQ4_Kx8.PackedBytes(GemmQ4_Kx8.GroupRows, columns / 256),

@@ -107,6 +107,12 @@ internal unsafe interface ILegacyGroupFormat
 
     /// <summary>The value of element <paramref name="i"/> of row <paramref name="r"/> of a group block (the scalar twin's view).</summary>
     static abstract int Code(byte* block, int r, int i);
+
+    /// <summary>The 8 rows' scales of a group block, widened exactly.</summary>
+    static abstract Vector256<float> Scales(byte* block);
+
+    /// <summary>Row <paramref name="r"/>'s scale of a group block (the scalar twin's view).</summary>
+    static abstract float Scale(byte* block, int r);
 }
 
 /// <summary>Q8_0 (34 bytes: fp16 d, 32 signed codes): stored with 128 added, chunk j as is.</summary>
@@ -127,6 +133,11 @@ internal readonly unsafe struct Q8_0x8 : ILegacyGroupFormat
     }
 
     public static int Code(byte* block, int r, int i) => block[LegacyGemmX8.ScaleBytes + 32 * (i / 4) + 4 * r + i % 4] - 128;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Scales(byte* block) => HalfVectors.FiniteToSingle((ushort*)block);
+
+    public static float Scale(byte* block, int r) => Fp16.ToFloat(*(ushort*)(block + 2 * r));
 }
 
 /// <summary>
@@ -161,6 +172,11 @@ internal readonly unsafe struct Q4_0x8 : ILegacyGroupFormat
         int b = block[LegacyGemmX8.ScaleBytes + 32 * ((i % 16) / 4) + 4 * r + i % 4];
         return (i < 16 ? b & 0x0F : b >> 4) - 8;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Scales(byte* block) => HalfVectors.FiniteToSingle((ushort*)block);
+
+    public static float Scale(byte* block, int r) => Fp16.ToFloat(*(ushort*)(block + 2 * r));
 }
 
 /// <summary>The kernels of <see cref="LegacyGemmX8"/>, specialised by the JIT for each format.</summary>
@@ -183,11 +199,6 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
                     TFormat.PackRow(src + (g * GroupRows + r) * rowBytes + (long)b * TFormat.RowBlockBytes, group + (long)b * TFormat.BlockBytes, r);
         });
     }
-
-    /// <summary>The 8 rows' scales of one packed block, widened exactly.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Scales(byte* block)
-        => HalfVectors.FiniteToSingle((ushort*)block);
 
     /// <summary>
     /// Pulls a block of the next group into L2 while this one computes: the tiles are compute-bound, so streaming the
@@ -235,7 +246,7 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             Chunk8(block, 5, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
             Chunk8(block, 6, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
             Chunk8(block, 7, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Vector256<float> s = Scales(block);
+            Vector256<float> s = TFormat.Scales(block);
             f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(da[8 * b]), f0);
             f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), s * Vector256.Create(da[8 * b + 1]), f1);
             f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i2), s * Vector256.Create(da[8 * b + 2]), f2);
@@ -285,7 +296,7 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             i = LegacyGemmX8.Dot4(i, TFormat.Chunk(block, 5), Avx2.Shuffle(hi, 0x55));
             i = LegacyGemmX8.Dot4(i, TFormat.Chunk(block, 6), Avx2.Shuffle(hi, 0xAA));
             i = LegacyGemmX8.Dot4(i, TFormat.Chunk(block, 7), Avx2.Shuffle(hi, 0xFF));
-            f = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i), Scales(block) * Vector256.Create(da[8 * b]), f);
+            f = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i), TFormat.Scales(block) * Vector256.Create(da[8 * b]), f);
         }
         f.Store(o);
     }
@@ -300,7 +311,7 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             int isum = 0;
             for (int e = 0; e < 32; e++)
                 isum += TFormat.Code(block, row, e) * a[32 * b + e];
-            float dw = Fp16.ToFloat(*(ushort*)(block + 2 * row));
+            float dw = TFormat.Scale(block, row);
             f = MathF.FusedMultiplyAdd(isum, dw * da[daStride * b], f);
         }
         return f;

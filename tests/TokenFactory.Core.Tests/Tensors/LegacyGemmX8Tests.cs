@@ -143,14 +143,62 @@ public sealed class Q4_0x8Tests
 }
 
 /// <summary>
+/// IQ4_NL and MXFP4 in 8-row groups (their codes through a byte-shuffle code book): the kernels against their scalar twin, and the
+/// twin against the file's own codes and scales, MXFP4's scale bytes including the subnormal ones (0 and 1) and the largest.
+/// </summary>
+public sealed class NonLinearX8Tests
+{
+    [SkippableTheory] // KernelChecks.Run skips without AVX-VNNI
+    [InlineData(1, 1)]
+    [InlineData(8, 2)]
+    [InlineData(11, 7)]
+    public void IQ4_NL_kernels_equal_the_scalar_twin_which_reads_the_files_codes(int rows, int blocks)
+    {
+        var rng = new Random(rows * 17 + blocks);
+        var src = new byte[18 * blocks * rows];
+        for (int r = 0; r < rows; r++)
+            TestRows.RandomWeightRow(rng, GgmlType.IQ4_NL, blocks).CopyTo(src, 18 * blocks * r);
+        KernelChecks.Run<IQ4_NLx8>(src, rows, blocks, rng, (file, r, b, e) =>
+        {
+            int q = file[18 * (r * blocks + b) + 2 + e % 16];
+            return NonLinearCodes.Iq4[e < 16 ? q & 15 : q >> 4];
+        });
+    }
+
+    [SkippableTheory]
+    [InlineData(1, 1)]
+    [InlineData(8, 2)]
+    [InlineData(11, 7)]
+    public void MXFP4_kernels_equal_the_scalar_twin_which_reads_the_files_codes_and_scales(int rows, int blocks)
+    {
+        var rng = new Random(rows * 19 + blocks);
+        var src = new byte[17 * blocks * rows];
+        rng.NextBytes(src);
+        byte[] special = [0, 1, 2, 120, 127, 128, 135];
+        for (int i = 0; i < rows * blocks; i++)
+            src[17 * i] = special[i % special.Length]; // scales from subnormal to 2^7, where float products stay finite
+        KernelChecks.Run<MXFP4x8>(src, rows, blocks, rng,
+            (file, r, b, e) =>
+            {
+                int q = file[17 * (r * blocks + b) + 1 + e % 16];
+                return NonLinearCodes.Mxfp4Doubled[e < 16 ? q & 15 : q >> 4];
+            },
+            (file, r, b) => NonLinearCodes.E8M0Half(file[17 * (r * blocks + b)]));
+    }
+}
+
+/// <summary>
 /// Shared checks for a format: the 8x8, 8x4 and single-token kernels equal the scalar twin bit for bit, and the twin
 /// equals Σ value·a block by block, computed from the file's own bytes.
 /// </summary>
 internal static unsafe class KernelChecks
 {
-    public static void Run<TFormat>(byte[] src, int rows, int blocks, Random rng, Func<byte[], int, int, int, int> fileValue)
+    /// <param name="fileScale">Row r's block b scale read from the file (default: the fp16 at the block's start).</param>
+    public static void Run<TFormat>(byte[] src, int rows, int blocks, Random rng, Func<byte[], int, int, int, int> fileValue,
+        Func<byte[], int, int, float>? fileScale = null)
         where TFormat : struct, ILegacyGroupFormat
     {
+        fileScale ??= (file, r, b) => Fp16.ToFloat(BitConverter.ToUInt16(file, TFormat.RowBlockBytes * (r * blocks + b)));
         Skip.If(!LegacyGemmX8.IsSupported, "needs AVX-VNNI (the Q8_0/Q4_0 group kernels); MatMul uses the row kernels there, covered by MatMulTests");
         int k = 32 * blocks;
         var packed = new byte[LegacyGemmX8<TFormat>.PackedBytes(rows, blocks)];
@@ -216,7 +264,7 @@ internal static unsafe class KernelChecks
                         int isum = 0;
                         for (int e = 0; e < 32; e++)
                             isum += fileValue(src, r, b, e) * codes[tok * k + 32 * b + e];
-                        float dw = Fp16.ToFloat(BitConverter.ToUInt16(src, TFormat.RowBlockBytes * (r * blocks + b)));
+                        float dw = fileScale(src, r, b);
                         reference = MathF.FusedMultiplyAdd(isum, dw * scales[tok * blocks + b], reference);
                     }
                     Assert.Equal(reference, expected);
