@@ -15,9 +15,14 @@ internal readonly unsafe struct IQ4_NLx8 : ILegacyGroupFormat
     public static int BlockBytes => 144;
     public static int ZeroPoint => 128;
 
-    private static Vector256<byte> Table => Vector256.Create(
+    // Inlined, so the JIT folds it into one constant load (as a plain property call it took a fifth of MXFP4 decode time).
+    private static Vector256<byte> Table
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector256.Create(
         1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241,
         1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, (byte)241);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Chunk(byte* block, int j) => Avx2.Shuffle(Table, Q4_0x8.Chunk(block, j));
@@ -45,9 +50,13 @@ internal readonly unsafe struct MXFP4x8 : ILegacyGroupFormat
     public static int BlockBytes => 136;
     public static int ZeroPoint => 12;
 
-    private static Vector256<byte> Table => Vector256.Create(
+    private static Vector256<byte> Table
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector256.Create(
         12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
         12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, (byte)0);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Chunk(byte* block, int j)
