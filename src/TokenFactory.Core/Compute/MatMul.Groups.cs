@@ -144,6 +144,29 @@ public sealed unsafe partial class MatMul
         }
     }
 
+    /// <summary><see cref="MultiplyParts"/>: each part's row groups against its one activation row, with the single-token kernel.</summary>
+    private void MultiplyPartRows<TKernel>(int thread, in Activations a, long groupBytes, float* res) where TKernel : struct, IGroupKernel
+    {
+        fixed (float* output = _partOutput)
+        {
+            while (_ranges.Take(thread, out int g0, out int g1))
+            {
+                int part = 0, partStart = 0;
+                for (int g = g0; g < g1; g++)
+                {
+                    while (g >= _groupEnds[part])
+                        partStart = _groupEnds[part++];
+                    int rows = _parts[part].Rows, local = g - partStart, r0 = 8 * local, valid = Math.Min(8, rows - r0);
+                    float* o = output + _partOffset[part];
+                    byte* group = _parts[part].Packed + local * groupBytes;
+                    TKernel.Group8x1(group, a, _partToken[part], valid == 8 ? o + r0 : res);
+                    if (valid < 8)
+                        Scatter8(o, rows, r0, valid, 0, 1, res);
+                }
+            }
+        }
+    }
+
     /// <summary>
     /// This thread's row groups, taken as it goes (<see cref="GroupRanges"/>): 8-token tiles over the padded tokens (see
     /// <see cref="PaddedTokens"/>), then single-token passes for a remainder of 1-3. Tiles whose rows or tokens run past
@@ -157,6 +180,11 @@ public sealed unsafe partial class MatMul
         byte* prepared = Ptr(_scratch[thread]);
         float* res = (float*)(prepared + TKernel.PreparedBytes(k));
         var a = new Activations((sbyte*)Ptr(_codes), Ptr(_scales), Ptr(_sums), k);
+        if (_perPart)
+        {
+            MultiplyPartRows<TKernel>(thread, a, groupBytes, res);
+            return;
+        }
         fixed (float* out0 = _outputs[0], out1 = _outputs[1], out2 = _outputs[2])
         {
             while (_ranges.Take(thread, out int g0, out int g1))

@@ -58,11 +58,19 @@ public sealed unsafe partial class MatMul : IParallelWork
     private Phase _phase;
     // The call's matrices: one, or up to MaxParts multiplying the same activations (MultiplyShared). Part p owns row
     // groups [_groupEnds[p - 1], _groupEnds[p]) of the run's group numbering.
-    private const int MaxParts = 3;
+    private const int MaxSharedParts = 3;
+
+    /// <summary>Most matrices one <see cref="MultiplyParts"/> call runs together.</summary>
+    public const int MaxParts = 16;
     private readonly WeightMatrix[] _parts = new WeightMatrix[MaxParts];
     private readonly float[][] _outputs = [[], [], []];
     private readonly int[] _groupEnds = new int[MaxParts];
     private int _partCount;
+    // MultiplyParts: part p multiplies activation row _partToken[p] into _partOutput at _partOffset[p].
+    private bool _perPart;
+    private readonly int[] _partToken = new int[MaxParts];
+    private readonly int[] _partOffset = new int[MaxParts];
+    private float[] _partOutput = [];
     private float[] _x = [];
     private int _xOffset;
     private int _outOffset;
@@ -131,7 +139,7 @@ public sealed unsafe partial class MatMul : IParallelWork
         if (weights.Length == 0 || tokens <= 0)
             return;
         var kind = KindOf(weights[0]);
-        bool shared = kind != Kind.Rows && weights.Length <= MaxParts;
+        bool shared = kind != Kind.Rows && weights.Length <= MaxSharedParts;
         for (int i = 1; i < weights.Length && shared; i++)
             shared = KindOf(weights[i]) == kind && weights[i].Columns == weights[0].Columns;
         if (!shared)
@@ -149,6 +157,52 @@ public sealed unsafe partial class MatMul : IParallelWork
         }
         _partCount = weights.Length;
         Run(x, 0, tokens, 0);
+    }
+
+    /// <summary>
+    /// Several matrices, each against its own row of <paramref name="x"/>, in one parallel run: part p writes
+    /// <c>weights[p] · x[rows[p]·k ..]</c> to <c>output[offsets[p] ..]</c>. For the experts of a one-token step (every chosen
+    /// expert's gate and up against the token, then each down against its own hidden row): one quantization of the rows and
+    /// one barrier instead of one per matrix, with the bits each part gets from <see cref="Multiply"/>. Returns false, doing
+    /// nothing, when the matrices are not of one repacked format and width (the caller multiplies them one by one).
+    /// </summary>
+    /// <param name="x">Activation rows of k = <c>weights[0].Columns</c> floats; <paramref name="inputRows"/> of them are read.</param>
+    public bool MultiplyParts(ReadOnlySpan<WeightMatrix> weights, float[] x, int inputRows, ReadOnlySpan<int> rows, float[] output, ReadOnlySpan<int> offsets)
+    {
+        if (weights.Length == 0 || weights.Length > MaxParts || rows.Length != weights.Length || offsets.Length != weights.Length || inputRows <= 0)
+            return false;
+        var kind = KindOf(weights[0]);
+        if (kind == Kind.Rows)
+            return false;
+        int k = weights[0].Columns;
+        for (int i = 1; i < weights.Length; i++)
+        {
+            if (KindOf(weights[i]) != kind || weights[i].Columns != k)
+                return false;
+        }
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((long)inputRows * k, x.Length, nameof(x));
+        for (int i = 0; i < weights.Length; i++)
+        {
+            if (rows[i] < 0 || rows[i] >= inputRows)
+                throw new ArgumentOutOfRangeException(nameof(rows), $"part {i} reads row {rows[i]} of {inputRows}.");
+            ArgumentOutOfRangeException.ThrowIfGreaterThan((long)offsets[i] + weights[i].Rows, output.Length, nameof(offsets));
+            _parts[i] = weights[i];
+            _partToken[i] = rows[i];
+            _partOffset[i] = offsets[i];
+        }
+        _partCount = weights.Length;
+        _partOutput = output;
+        _perPart = true;
+        try
+        {
+            Run(x, 0, inputRows, 0);
+        }
+        finally
+        {
+            _perPart = false;
+            _partOutput = [];
+        }
+        return true;
     }
 
     private void Run(float[] x, int xOffset, int tokens, int outOffset)
@@ -180,7 +234,7 @@ public sealed unsafe partial class MatMul : IParallelWork
         }
         finally
         {
-            for (int p = 0; p < _partCount; p++)
+            for (int p = 0; p < Math.Min(_partCount, MaxSharedParts); p++)
                 _outputs[p] = [];
             _x = [];
         }

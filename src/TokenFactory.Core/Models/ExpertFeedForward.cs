@@ -20,6 +20,10 @@ internal sealed class ExpertFeedForward
     private readonly float[] _hidden, _shared, _gateHidden;
     private readonly float[] _logits = [], _weights = [], _gathered = [], _expertOut = [], _routed = [];
     private readonly int[] _selected = [], _counts = [], _cursor = [], _order = [];
+    // One-token steps: every chosen expert's products in two parallel runs (MatMul.MultiplyParts).
+    private readonly WeightMatrix[] _partWeights = [];
+    private readonly int[] _partRows = [], _partOffsets = [];
+    private readonly float[] _partHidden = [];
 
     public ExpertFeedForward(ModelConfig c, int maxTokens)
     {
@@ -37,8 +41,13 @@ internal sealed class ExpertFeedForward
             _cursor = new int[_moe.ExpertCount];
             _order = new int[maxTokens * k];
             _gathered = new float[maxTokens * _e];
-            _routed = new float[maxTokens * _e];
+            _routed = new float[Math.Max(maxTokens, k) * _e]; // a one-token step's k expert outputs too
             _expertOut = new float[maxTokens * k * _e];
+            int parts = Math.Min(MatMul.MaxParts, 2 * k);
+            _partWeights = new WeightMatrix[parts];
+            _partRows = new int[parts];
+            _partOffsets = new int[parts];
+            _partHidden = new float[2 * k * _moe.ExpertFeedForwardLength];
         }
         _hidden = new float[maxTokens * hidden];
         _gateHidden = c.Moe != null && c.LayerKindsOverride == null ? new float[maxTokens * hidden] : []; // SwiGLU experts (qwen3moe)
@@ -90,6 +99,11 @@ internal sealed class ExpertFeedForward
             AddRowBias(_logits, n, w.RouterBias);
         for (int t = 0; t < n; t++)
             Route(w, _logits.AsSpan(t * experts, experts), _selected.AsSpan(t * k, k), _weights.AsSpan(t * k, k));
+        if (n == 1 && OneToken(matmul, w, input))
+        {
+            Sum(w, input, 1, output, matmul);
+            return;
+        }
 
         // Counting sort of (token, rank) pairs by expert, so each expert sees its tokens as consecutive rows.
         Array.Clear(_counts);
@@ -119,6 +133,13 @@ internal sealed class ExpertFeedForward
             }
         }
 
+        Sum(w, input, n, output, matmul);
+    }
+
+    /// <summary>Each token's experts' weighted outputs summed in rank order, plus the shared expert's.</summary>
+    private void Sum(ExpertWeights w, float[] input, int n, float[] output, MatMul matmul)
+    {
+        int k = _moe!.UsedCount, e = _e;
         if (w.SharedUp is { } sharedUp)
             Dense(matmul, sharedUp, w.SharedDown!.Value, input, n, _shared);
         for (int t = 0; t < n; t++)
@@ -130,6 +151,81 @@ internal sealed class ExpertFeedForward
             if (w.SharedUp != null)
                 TensorPrimitives.Add(sum, _shared.AsSpan(t * e, e), sum);
         }
+    }
+
+    /// <summary>
+    /// A one-token step (a single sequence decoding): the chosen experts all take the same row, so every expert's gate and up
+    /// (or up) products run as one <see cref="MatMul.MultiplyParts"/> call and every down product as another, instead of two
+    /// parallel runs per expert; each product has the bits its own call gives. False when the matrices are not of one repacked
+    /// format (the caller takes the general path).
+    /// </summary>
+    private bool OneToken(MatMul matmul, ExpertWeights w, float[] input)
+    {
+        int k = _moe!.UsedCount, f = _moe.ExpertFeedForwardLength, e = _e;
+        bool gated = w.Gate != null;
+        int perExpert = gated ? 2 : 1;
+        if (perExpert * k > _partWeights.Length)
+            return false;
+        for (int r = 0; r < k; r++)
+        {
+            int x = _selected[r];
+            if (gated)
+            {
+                _partWeights[2 * r] = w.Gate![x];
+                _partWeights[2 * r + 1] = w.Up[x];
+            }
+            else
+            {
+                _partWeights[r] = w.Up[x];
+            }
+        }
+        int parts = perExpert * k;
+        for (int i = 0; i < parts; i++)
+        {
+            _partRows[i] = 0;
+            _partOffsets[i] = i * f;
+        }
+        if (!matmul.MultiplyParts(_partWeights.AsSpan(0, parts), input, 1, _partRows.AsSpan(0, parts), _partHidden, _partOffsets.AsSpan(0, parts)))
+            return false;
+        // The activation, each expert's hidden row left in its first f floats of its parts.
+        for (int r = 0; r < k; r++)
+        {
+            int x = _selected[r];
+            var hidden = _partHidden.AsSpan(perExpert * r * f, f);
+            if (!gated)
+            {
+                ReluSquared(hidden);
+                continue;
+            }
+            var up = _partHidden.AsSpan((2 * r + 1) * f, f);
+            if (w.GateBias != null)
+                TensorPrimitives.Add(hidden, w.GateBias.AsSpan(x * f, f), hidden);
+            if (w.UpBias != null)
+                TensorPrimitives.Add(up, w.UpBias.AsSpan(x * f, f), up);
+            if (_moe.ClampedSwiGlu)
+                FusedOps.ClampedSwiGluMultiply(hidden, up);
+            else
+                FusedOps.SiluMultiply(hidden, up);
+        }
+        for (int r = 0; r < k; r++)
+        {
+            _partWeights[r] = w.Down[_selected[r]];
+            _partRows[r] = perExpert * r;
+            _partOffsets[r] = r * e;
+        }
+        if (!matmul.MultiplyParts(_partWeights.AsSpan(0, k), _partHidden, perExpert * k, _partRows.AsSpan(0, k), _routed, _partOffsets.AsSpan(0, k)))
+        {
+            for (int r = 0; r < k; r++)
+                matmul.Multiply(w.Down[_selected[r]], _partHidden, perExpert * r * f, 1, _routed, r * e);
+        }
+        for (int r = 0; r < k; r++)
+        {
+            var routed = _routed.AsSpan(r * e, e);
+            if (w.DownBias != null)
+                TensorPrimitives.Add(routed, w.DownBias.AsSpan(_selected[r] * e, e), routed);
+            TensorPrimitives.Multiply(routed, _weights[r], _expertOut.AsSpan(r * e, e));
+        }
+        return true;
     }
 
     private void Route(ExpertWeights w, Span<float> logits, Span<int> selected, Span<float> weights) =>

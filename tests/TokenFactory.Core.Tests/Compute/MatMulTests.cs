@@ -173,6 +173,54 @@ public sealed class MatMulTests
         }
     }
 
+    /// <summary>
+    /// One-token expert products (<see cref="MatMul.MultiplyParts"/>): each part against its own activation row gets the bits
+    /// <see cref="MatMul.Multiply"/> gives it alone, for every repacked 32-element and K-quant format; unlike formats are refused.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(GgmlType.Q8_0, 64)]
+    [InlineData(GgmlType.Q4_0, 96)]
+    [InlineData(GgmlType.MXFP4, 64)]
+    [InlineData(GgmlType.IQ4_NL, 128)]
+    [InlineData(GgmlType.Q4_K, 256)]
+    [InlineData(GgmlType.Q6_K, 512)]
+    public void Parts_on_their_own_rows_give_the_bits_of_one_matrix_at_a_time(GgmlType type, int cols)
+    {
+        Skip.If(!WeightMatrix.Repacks(type, cols), $"{type} is not repacked on this CPU");
+        var rng = new Random(cols + (int)type);
+        int[] rowCounts = [37, 8, 21, 16, 3];
+        var matrices = rowCounts.Select(r => Matrix(type, r, cols, rng)).ToArray();
+        try
+        {
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                using var pool = new ComputePool(threads);
+                var mm = new MatMul(pool);
+                float[] x = TestRows.Floats(rng, 6 * cols);
+                int[] rows = [4, 0, 5, 4, 2];
+                int[] offsets = [0, 40, 50, 80, 100];
+                var output = new float[110];
+                Assert.True(mm.MultiplyParts([.. matrices.Select(m => m.Item2)], x, 6, rows, output, offsets));
+                for (int p = 0; p < rowCounts.Length; p++)
+                {
+                    var single = new float[rowCounts[p]];
+                    mm.Multiply(matrices[p].Item2, x, rows[p] * cols, 1, single, 0);
+                    Assert.True(single.AsSpan().SequenceEqual(output.AsSpan(offsets[p], rowCounts[p])), $"part {p} threads={threads}");
+                    Assert.Contains(single, v => v != 0);
+                }
+            }
+            var (other, unlike) = Matrix(type == GgmlType.Q8_0 ? GgmlType.Q4_0 : GgmlType.Q8_0, 8, cols, rng);
+            using (other)
+            using (var one = new ComputePool(1))
+                Assert.False(new MatMul(one).MultiplyParts([matrices[0].Item2, unlike], new float[cols], 1, [0, 0], new float[64], [0, 40]));
+        }
+        finally
+        {
+            foreach (var (file, _) in matrices)
+                file.Dispose();
+        }
+    }
+
     [Fact]
     public void Shared_multiplication_needs_an_output_per_matrix()
     {
