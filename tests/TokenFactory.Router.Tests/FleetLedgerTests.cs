@@ -145,7 +145,9 @@ public sealed class FleetLedgerTests
         await using var stub = await StubReplica.StartAsync("stories260K");
         stub.Generate = async (context, body) =>
         {
-            await Task.Delay(400); // the rest of the answer takes a while: arriving whole, it says nothing of its first token
+            // The rest of the answer takes a while: arriving whole, it says nothing of its first token. (450 ms for a 0.4 s
+            // bound: Task.Delay runs on a millisecond tick that can end a delay a little before the stopwatch's 400 ms.)
+            await Task.Delay(450);
             await StubReplica.Answer(5)(context, body);
         };
         await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);

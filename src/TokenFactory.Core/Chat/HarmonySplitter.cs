@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 
 namespace TokenFactory.Chat;
 
@@ -25,7 +24,7 @@ public interface IAnswerSplitter
 /// grammar-constrained answer) is content. Markers split across tokens are held back until decided, so pieces concatenate to the same
 /// split whatever the chunking. The markers are text because llama.cpp's convention, which the vocabulary follows, renders them.
 /// </summary>
-public sealed partial class HarmonySplitter(bool callsAsMarkup) : IAnswerSplitter
+public sealed class HarmonySplitter(bool callsAsMarkup) : IAnswerSplitter
 {
     public const string Start = "<|start|>", Channel = "<|channel|>", Message = "<|message|>", End = "<|end|>";
     private const string Return = "<|return|>", Call = "<|call|>";
@@ -117,8 +116,8 @@ public sealed partial class HarmonySplitter(bool callsAsMarkup) : IAnswerSplitte
     private void OpenMessage(string header, StringBuilder content)
     {
         _inBody = true;
-        string? recipient = RecipientPattern().Match(header) is { Success: true } r ? r.Groups[1].Value : null;
-        string channel = ChannelPattern().Match(header) is { Success: true } c ? c.Groups[1].Value : "";
+        string? recipient = RecipientOf(header);
+        string channel = ChannelName(header);
         if (recipient is not null && recipient != "all")
         {
             _kind = Kind.ToolCall;
@@ -163,9 +162,30 @@ public sealed partial class HarmonySplitter(bool callsAsMarkup) : IAnswerSplitte
         return hold;
     }
 
-    [GeneratedRegex(@"to=([^\s<]+)")]
-    private static partial Regex RecipientPattern();
+    /// <summary>The header's <c>to=RECIPIENT</c> (up to whitespace or the next marker), or null.</summary>
+    private static string? RecipientOf(string header)
+    {
+        int at = header.IndexOf("to=", StringComparison.Ordinal);
+        if (at < 0)
+            return null;
+        int start = at + 3, end = start;
+        while (end < header.Length && !char.IsWhiteSpace(header[end]) && header[end] != '<')
+            end++;
+        return end > start ? header[start..end] : null;
+    }
 
-    [GeneratedRegex(@"<\|channel\|>\s*([A-Za-z_]+)")]
-    private static partial Regex ChannelPattern();
+    /// <summary>The channel's name after <c>&lt;|channel|&gt;</c> (letters and underscores), or "".</summary>
+    private static string ChannelName(string header)
+    {
+        int at = header.IndexOf(Channel, StringComparison.Ordinal);
+        if (at < 0)
+            return "";
+        int start = at + Channel.Length;
+        while (start < header.Length && char.IsWhiteSpace(header[start]))
+            start++;
+        int end = start;
+        while (end < header.Length && (char.IsAsciiLetter(header[end]) || header[end] == '_'))
+            end++;
+        return header[start..end];
+    }
 }
