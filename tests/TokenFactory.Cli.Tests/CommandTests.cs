@@ -150,7 +150,7 @@ public sealed class CommandTests
         Assert.Equal(0, code);
         var (refused, _, stderr) = CliRunner.Run("synth", "--arch", "nemotron_h", "--shape", "nemotron-h-tiny", "--type", "Q4_K_M", "--vocab", CliRunner.Stories260K, "--out", path);
         Assert.NotEqual(0, refused);
-        Assert.Contains("transformer shapes only", stderr);
+        Assert.Contains("is written for transformer shapes (and qwen3moe's) only", stderr);
         Directory.Delete(dir, true);
     }
 

@@ -22,8 +22,8 @@ for arch in llama qwen2 qwen3; do
   done
 done
 
-# Qwen3 mixture of experts at its test shape.
-for type in F32 Q8_0; do
+# Qwen3 mixture of experts at its test shape (Q4_K_M: llama.cpp's mixture, experts' down matrices included).
+for type in F32 Q8_0 Q4_K_M; do
   name="synth-qwen3moe-qwen3moe-tiny-$type-seed1"
   "$cli" synth --arch qwen3moe --shape qwen3moe-tiny --type "$type" --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
   (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \

@@ -28,7 +28,9 @@ public static class SyntheticModels
         string arch = SyntheticModelWriter.Architectures.Where(a => baseName.StartsWith($"synth-{a}-", StringComparison.Ordinal)).MaxBy(a => a.Length) ?? parts[1];
         int archParts = arch.Split('-').Length;
         ulong seed = ulong.Parse(parts[^1]["seed".Length..]);
-        var type = Enum.Parse<GgmlType>(parts[^2]);
+        // A mixture (Q4_K_M, Q5_K_M) is a type name too.
+        string? mixture = SyntheticModelWriter.Mixtures.Contains(parts[^2]) ? parts[^2] : null;
+        var type = mixture != null ? GgmlType.Q4_K : Enum.Parse<GgmlType>(parts[^2]);
         string shape = string.Join('-', parts[(1 + archParts)..^2]);
         string path = Path.Combine(CacheDir, baseName + ".gguf");
         lock (Gate)
@@ -38,7 +40,7 @@ public static class SyntheticModels
                 Directory.CreateDirectory(CacheDir);
                 // Encoders need a WordPiece vocabulary; every other architecture takes stories260K's.
                 using var vocab = GgufFile.Open(arch == "bert" ? TestPaths.Vocab("bert-bge") : TestPaths.Stories260K);
-                SyntheticModelWriter.Write(arch, ModelShape.Find(shape), type, mixture: null, vocab.Metadata, path, seed, pooling: pooling);
+                SyntheticModelWriter.Write(arch, ModelShape.Find(shape), type, mixture, vocab.Metadata, path, seed, pooling: pooling);
             }
         }
         return path;

@@ -43,7 +43,10 @@ public sealed record ModelShape(
             Hybrid: new("MEM*EM", SsmHeads: 8, SsmHeadDim: 32, SsmState: 32, SsmGroups: 2, ConvKernel: 4,
                 Experts: 8, ExpertsUsed: 2, SharedFeedForwardLength: 256, ExpertWeightsScale: 2.5f)),
         // Six blocks, so gemma3's pattern has a global layer (every sixth) among its sliding ones.
-        new("gemma3-tiny", 256, 6, 4, 2, 512, 512, 1000000f, 1e-6f, false, 64, OutputInF16: true),
+        new("gemma3-tiny", 256, 6, 4, 2, 512, 512, 1000000f, 1e-6f, false, 64, OutputInF16: true, SlidingWindow: 8),
+        // Gemma 3 4B (its config.json: 34 layers, 2560 wide, 8 heads / 4 KV of 256, 10240 feed-forward, a 1024-token window;
+        // written with --arch gemma3, as any transformer shape may be).
+        new("gemma3-4b", 2560, 34, 8, 4, 10240, 131072, 1000000f, 1e-6f, true, 256, SlidingWindow: 1024),
         // Qwen3 mixture of experts (qwen3moe): a test shape (8 experts, top 2) and Qwen3-30B-A3B (its config.json: 48 layers,
         // 2048 wide, 32 heads / 4 KV of 128, 128 experts of 768, top 8).
         new("qwen3moe-tiny", 256, 2, 4, 2, 512, 512, 10000f, 1e-6f, false, 64, OutputInF16: true, Moe: new(8, 2, 128)),

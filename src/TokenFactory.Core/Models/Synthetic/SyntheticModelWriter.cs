@@ -28,8 +28,8 @@ public static partial class SyntheticModelWriter
 
     /// <summary>
     /// As the other overload; <paramref name="mixture"/> "Q4_K_M" ("Q5_K_M") writes Q4_K (Q5_K) weights except, as llama.cpp's mixtures do,
-    /// the output matrix and the attention-value and feed-forward-down matrices of the layers it gives more bits
-    /// (<see cref="MoreBits"/>) in Q6_K (transformer shapes only).
+    /// the output matrix and the attention-value and feed-forward-down matrices (experts' too) of the layers it gives more bits
+    /// (<see cref="MoreBits"/>) in Q6_K (transformer and qwen3moe shapes).
     /// </summary>
     /// <param name="pooling">Written as <c>{arch}.pooling_type</c> (a decoder embedding model, as Qwen3-Embedding declares); transformer shapes only.</param>
     public static void Write(string architecture, ModelShape shape, GgmlType type, string? mixture, GgufMetadata vocabulary, string outputPath,
@@ -39,8 +39,8 @@ public static partial class SyntheticModelWriter
         {
             if (!Mixtures.Contains(mixture))
                 throw new TokenFactoryException($"Unknown mixture '{mixture}'. Supported: {string.Join(", ", Mixtures)}.");
-            if (shape.Architecture != null || ModelConfig.IsHybridArchitecture(architecture))
-                throw new TokenFactoryException($"{mixture} is written for transformer shapes only, not {architecture} {shape.Name}.");
+            if ((shape.Architecture != null && shape.Architecture != "qwen3moe") || ModelConfig.IsHybridArchitecture(architecture) || architecture is "gpt-oss" or "bert")
+                throw new TokenFactoryException($"{mixture} is written for transformer shapes (and qwen3moe's) only, not {architecture} {shape.Name}.");
             type = mixture == "Q5_K_M" ? GgmlType.Q5_K : GgmlType.Q4_K;
         }
         if (!Architectures.Contains(architecture))
@@ -97,8 +97,8 @@ public static partial class SyntheticModelWriter
         m.Set($"{a}.vocab_size", GgufValue.Of((uint)tokens.Length));
         if (architecture == "gemma3")
         {
-            // Gemma 3's interleaving, with a window a test's prompts overrun: 8-token sliding layers on the local base.
-            m.Set($"{a}.attention.sliding_window", GgufValue.Of(8u));
+            // Gemma 3's interleaving; the test shapes' window is 8 tokens, so a test's prompts overrun it.
+            m.Set($"{a}.attention.sliding_window", GgufValue.Of((uint)(shape.SlidingWindow > 0 ? shape.SlidingWindow : 8)));
             m.Set($"{a}.rope.freq_base_swa", GgufValue.Of(10000f));
         }
         if (architecture == "mistral3")
@@ -172,7 +172,8 @@ public static partial class SyntheticModelWriter
                 AddMatrix(w, p + "ffn_gate_inp.weight", e, x, GgmlType.F32, rng.Next(), 3f / MathF.Sqrt(e));
                 AddMatrix(w, p + "ffn_gate_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
                 AddMatrix(w, p + "ffn_up_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
-                AddMatrix(w, p + "ffn_down_exps.weight", ef, e * x, type, rng.Next(), 0.5f / MathF.Sqrt(ef), dims: [ef, e, x]);
+                // A mixture gives the experts' down matrices of its chosen layers more bits, as llama.cpp's does any ffn_down.
+                AddMatrix(w, p + "ffn_down_exps.weight", ef, e * x, MoreBitsType(l), rng.Next(), 0.5f / MathF.Sqrt(ef), dims: [ef, e, x]);
                 continue;
             }
             AddMatrix(w, p + "ffn_gate.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
