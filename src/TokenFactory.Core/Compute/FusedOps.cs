@@ -13,102 +13,102 @@ public static class FusedOps
 {
     /// <summary>
     /// SwiGLU's gate in place: <c>gate[i] = silu(gate[i]) · up[i]</c> with silu(g) = g / (1 + e^-g), one pass,
-    /// vectorized exp (TensorPrimitives' Exp; within an ulp or so of MathF.Exp).
+    /// vectorized exp (Vector512.Exp; within an ulp or so of MathF.Exp).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void SiluMultiply(Span<float> gate, ReadOnlySpan<float> up)
-    {
-        if (up.Length < gate.Length)
-            throw new ArgumentException("up is shorter than gate.", nameof(up));
-        int n = gate.Length, i = 0;
-        ref float g = ref MemoryMarshal.GetReference(gate);
-        ref float u = ref MemoryMarshal.GetReference(up);
-        if (Vector512.IsHardwareAccelerated)
-        {
-            for (; i + 16 <= n; i += 16)
-            {
-                Vector512<float> v = Vector512.LoadUnsafe(ref g, (nuint)i);
-                Vector512<float> e = Vector512.Exp(-v);
-                (v / (Vector512<float>.One + e) * Vector512.LoadUnsafe(ref u, (nuint)i)).StoreUnsafe(ref g, (nuint)i);
-            }
-            // The tail goes through the same vector formula (padded), not the scalar one: an element's value
-            // must not depend on where it falls in the buffer, or a sequence's results would depend on how
-            // many other tokens share its batch.
-            if (i < n)
-            {
-                Span<float> gt = stackalloc float[16];
-                Span<float> ut = stackalloc float[16];
-                gt.Clear();
-                ut.Clear();
-                gate[i..].CopyTo(gt);
-                up[i..n].CopyTo(ut);
-                Vector512<float> v = Vector512.Create<float>(gt);
-                Vector512<float> e = Vector512.Exp(-v);
-                (v / (Vector512<float>.One + e) * Vector512.Create<float>(ut)).CopyTo(gt);
-                gt[..(n - i)].CopyTo(gate[i..]);
-            }
-            return;
-        }
-        for (; i < n; i++)
-            gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
-    }
+    public static void SiluMultiply(Span<float> gate, ReadOnlySpan<float> up) => GatedMultiply<Silu>(gate, up);
 
     /// <summary>Scalar twin of <see cref="SiluMultiply"/> (the reference the tests compare it with).</summary>
     public static void SiluMultiplyScalar(Span<float> gate, ReadOnlySpan<float> up)
     {
         for (int i = 0; i < gate.Length; i++)
-            gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
+            gate[i] = Silu.Scalar(gate[i], up[i]);
     }
-
-    private const float OaiAlpha = 1.702f, OaiLimit = 7f;
 
     /// <summary>
     /// gpt-oss's clamped SwiGLU in place: g = min(gate, 7), u = clamp(up, −7, 7), <c>gate[i] = g / (1 + e^(−1.702·g)) · (u + 1)</c>
-    /// (the clamps keep the MXFP4-trained experts' activations in range). Tail padded as <see cref="SiluMultiply"/>'s.
+    /// (the clamps keep the MXFP4-trained experts' activations in range).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ClampedSwiGluMultiply(Span<float> gate, ReadOnlySpan<float> up)
-    {
-        if (up.Length < gate.Length)
-            throw new ArgumentException("up is shorter than gate.", nameof(up));
-        int n = gate.Length, i = 0;
-        ref float g = ref MemoryMarshal.GetReference(gate);
-        ref float u = ref MemoryMarshal.GetReference(up);
-        if (Vector512.IsHardwareAccelerated)
-        {
-            for (; i + 16 <= n; i += 16)
-                ClampedSwiGluVector(Vector512.LoadUnsafe(ref g, (nuint)i), Vector512.LoadUnsafe(ref u, (nuint)i)).StoreUnsafe(ref g, (nuint)i);
-            if (i < n)
-            {
-                Span<float> gt = stackalloc float[16];
-                Span<float> ut = stackalloc float[16];
-                gt.Clear();
-                ut.Clear();
-                gate[i..].CopyTo(gt);
-                up[i..n].CopyTo(ut);
-                ClampedSwiGluVector(Vector512.Create<float>(gt), Vector512.Create<float>(ut)).CopyTo(gt);
-                gt[..(n - i)].CopyTo(gate[i..]);
-            }
-            return;
-        }
-        ClampedSwiGluMultiplyScalar(gate, up);
-    }
-
-    private static Vector512<float> ClampedSwiGluVector(Vector512<float> gate, Vector512<float> up)
-    {
-        Vector512<float> x = Vector512.Min(gate, Vector512.Create(OaiLimit));
-        Vector512<float> y = Vector512.Max(Vector512.Min(up, Vector512.Create(OaiLimit)), Vector512.Create(-OaiLimit));
-        Vector512<float> e = Vector512.Exp(x * Vector512.Create(-OaiAlpha));
-        return x / (Vector512<float>.One + e) * (y + Vector512<float>.One);
-    }
+    public static void ClampedSwiGluMultiply(Span<float> gate, ReadOnlySpan<float> up) => GatedMultiply<ClampedSwiGlu>(gate, up);
 
     /// <summary>Scalar twin of <see cref="ClampedSwiGluMultiply"/>.</summary>
     public static void ClampedSwiGluMultiplyScalar(Span<float> gate, ReadOnlySpan<float> up)
     {
         for (int i = 0; i < gate.Length; i++)
+            gate[i] = ClampedSwiGlu.Scalar(gate[i], up[i]);
+    }
+
+    /// <summary><paramref name="bias"/> added to each of the rows <paramref name="rows"/> holds back to back (projection biases).</summary>
+    public static void AddToRows(Span<float> rows, ReadOnlySpan<float> bias)
+    {
+        for (int at = 0; at < rows.Length; at += bias.Length)
+            TensorPrimitives.Add(rows.Slice(at, bias.Length), bias, rows.Slice(at, bias.Length));
+    }
+
+    /// <summary>A gated activation: <c>gate ← f(gate, up)</c>, as a 512-bit vector formula and its scalar twin.</summary>
+    private interface IGatedActivation
+    {
+        static abstract Vector512<float> Vector(Vector512<float> gate, Vector512<float> up);
+        static abstract float Scalar(float gate, float up);
+    }
+
+    private readonly struct Silu : IGatedActivation
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Vector(Vector512<float> gate, Vector512<float> up) => gate / (Vector512<float>.One + Vector512.Exp(-gate)) * up;
+
+        public static float Scalar(float gate, float up) => gate / (1f + MathF.Exp(-gate)) * up;
+    }
+
+    private readonly struct ClampedSwiGlu : IGatedActivation
+    {
+        private const float Alpha = 1.702f, Limit = 7f;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Vector(Vector512<float> gate, Vector512<float> up)
         {
-            float x = MathF.Min(gate[i], OaiLimit), y = Math.Clamp(up[i], -OaiLimit, OaiLimit);
-            gate[i] = x / (1f + MathF.Exp(OaiAlpha * -x)) * (y + 1f);
+            Vector512<float> x = Vector512.Min(gate, Vector512.Create(Limit));
+            Vector512<float> y = Vector512.Max(Vector512.Min(up, Vector512.Create(Limit)), Vector512.Create(-Limit));
+            return x / (Vector512<float>.One + Vector512.Exp(x * Vector512.Create(-Alpha))) * (y + Vector512<float>.One);
+        }
+
+        public static float Scalar(float gate, float up)
+        {
+            float x = MathF.Min(gate, Limit), y = Math.Clamp(up, -Limit, Limit);
+            return x / (1f + MathF.Exp(Alpha * -x)) * (y + 1f);
+        }
+    }
+
+    /// <summary>
+    /// One vectorized pass of a gated activation. The tail goes through the same vector formula (padded), not the scalar
+    /// one: an element's value must not depend on where it falls in the buffer, or a sequence's results would depend on
+    /// how many other tokens share its batch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GatedMultiply<T>(Span<float> gate, ReadOnlySpan<float> up) where T : struct, IGatedActivation
+    {
+        if (up.Length < gate.Length)
+            throw new ArgumentException("up is shorter than gate.", nameof(up));
+        int n = gate.Length, i = 0;
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            for (; i < n; i++)
+                gate[i] = T.Scalar(gate[i], up[i]);
+            return;
+        }
+        ref float g = ref MemoryMarshal.GetReference(gate);
+        ref float u = ref MemoryMarshal.GetReference(up);
+        for (; i + 16 <= n; i += 16)
+            T.Vector(Vector512.LoadUnsafe(ref g, (nuint)i), Vector512.LoadUnsafe(ref u, (nuint)i)).StoreUnsafe(ref g, (nuint)i);
+        if (i < n)
+        {
+            Span<float> gt = stackalloc float[16];
+            Span<float> ut = stackalloc float[16];
+            gt.Clear();
+            ut.Clear();
+            gate[i..].CopyTo(gt);
+            up[i..n].CopyTo(ut);
+            T.Vector(Vector512.Create<float>(gt), Vector512.Create<float>(ut)).CopyTo(gt);
+            gt[..(n - i)].CopyTo(gate[i..]);
         }
     }
 

@@ -69,7 +69,7 @@ internal sealed class DecoderBlocks
             attention.Attend(l, layer, _q, _k, _v, n, _att);
             MatMul.Multiply(layer.Output, _att, 0, n, _xb, 0);
             if (layer.OutputBias != null)
-                AddRowBias(_xb, n, layer.OutputBias);
+                FusedOps.AddToRows(_xb.AsSpan(0, n * e), layer.OutputBias);
             if (layer.AttentionPostNorm != null)
                 NormalizeInPlace(_xb, n, layer.AttentionPostNorm);
             TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
@@ -136,12 +136,6 @@ internal sealed class DecoderBlocks
 
     private void MultiplyQkv(LayerWeights layer, int n) =>
         MatMul.MultiplyShared([layer.Query, layer.Key, layer.Value], _xb, n, [_q, _k, _v]);
-
-    private static void AddRowBias(float[] rows, int n, float[] bias)
-    {
-        for (int t = 0; t < n; t++)
-            TensorPrimitives.Add(rows.AsSpan(t * bias.Length, bias.Length), bias, rows.AsSpan(t * bias.Length, bias.Length));
-    }
 
     private void NormalizeInPlace(float[] rows, int n, float[] weight)
     {

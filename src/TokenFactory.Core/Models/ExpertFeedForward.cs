@@ -71,23 +71,24 @@ internal sealed class ExpertFeedForward
         var gate = w.Gate![x];
         int f = gate.Rows, e = _e;
         matmul.MultiplyShared([gate, w.Up[x]], input, n, [_gateHidden, _hidden]);
-        if (w.GateBias != null)
-            AddRowBias(_gateHidden, n, w.GateBias.AsSpan(x * f, f));
-        if (w.UpBias != null)
-            AddRowBias(_hidden, n, w.UpBias.AsSpan(x * f, f));
-        if (_moe!.ClampedSwiGlu)
-            FusedOps.ClampedSwiGluMultiply(_gateHidden.AsSpan(0, n * f), _hidden.AsSpan(0, n * f));
-        else
-            FusedOps.SiluMultiply(_gateHidden.AsSpan(0, n * f), _hidden.AsSpan(0, n * f));
+        Activate(w, x, _gateHidden.AsSpan(0, n * f), _hidden.AsSpan(0, n * f));
         matmul.Multiply(w.Down[x], _gateHidden, 0, n, output, 0);
         if (w.DownBias != null)
-            AddRowBias(output, n, w.DownBias.AsSpan(x * e, e));
+            FusedOps.AddToRows(output.AsSpan(0, n * e), w.DownBias.AsSpan(x * e, e));
     }
 
-    private static void AddRowBias(float[] rows, int n, ReadOnlySpan<float> bias)
+    /// <summary>Expert <paramref name="x"/>'s gated activation over rows of its gate and up products: biases (gpt-oss), then SiLU or the clamped form.</summary>
+    private void Activate(ExpertWeights w, int x, Span<float> gate, Span<float> up)
     {
-        for (int t = 0; t < n; t++)
-            TensorPrimitives.Add(rows.AsSpan(t * bias.Length, bias.Length), bias, rows.AsSpan(t * bias.Length, bias.Length));
+        int f = _moe!.ExpertFeedForwardLength;
+        if (w.GateBias != null)
+            FusedOps.AddToRows(gate, w.GateBias.AsSpan(x * f, f));
+        if (w.UpBias != null)
+            FusedOps.AddToRows(up, w.UpBias.AsSpan(x * f, f));
+        if (_moe.ClampedSwiGlu)
+            FusedOps.ClampedSwiGluMultiply(gate, up);
+        else
+            FusedOps.SiluMultiply(gate, up);
     }
 
     public void Experts(MatMul matmul, ExpertWeights w, float[] input, int n, float[] output)
@@ -96,7 +97,7 @@ internal sealed class ExpertFeedForward
         int k = moe.UsedCount, experts = moe.ExpertCount, e = _e;
         matmul.Multiply(w.Router, input, 0, n, _logits, 0);
         if (w.RouterBias != null)
-            AddRowBias(_logits, n, w.RouterBias);
+            FusedOps.AddToRows(_logits.AsSpan(0, n * experts), w.RouterBias);
         for (int t = 0; t < n; t++)
             Route(w, _logits.AsSpan(t * experts, experts), _selected.AsSpan(t * k, k), _weights.AsSpan(t * k, k));
         if (n == 1 && OneToken(matmul, w, input))
@@ -197,15 +198,7 @@ internal sealed class ExpertFeedForward
                 ReluSquared(hidden);
                 continue;
             }
-            var up = _partHidden.AsSpan((2 * r + 1) * f, f);
-            if (w.GateBias != null)
-                TensorPrimitives.Add(hidden, w.GateBias.AsSpan(x * f, f), hidden);
-            if (w.UpBias != null)
-                TensorPrimitives.Add(up, w.UpBias.AsSpan(x * f, f), up);
-            if (_moe.ClampedSwiGlu)
-                FusedOps.ClampedSwiGluMultiply(hidden, up);
-            else
-                FusedOps.SiluMultiply(hidden, up);
+            Activate(w, x, hidden, _partHidden.AsSpan((2 * r + 1) * f, f));
         }
         for (int r = 0; r < k; r++)
         {
@@ -222,7 +215,7 @@ internal sealed class ExpertFeedForward
         {
             var routed = _routed.AsSpan(r * e, e);
             if (w.DownBias != null)
-                TensorPrimitives.Add(routed, w.DownBias.AsSpan(_selected[r] * e, e), routed);
+                FusedOps.AddToRows(routed, w.DownBias.AsSpan(_selected[r] * e, e));
             TensorPrimitives.Multiply(routed, _weights[r], _expertOut.AsSpan(r * e, e));
         }
         return true;

@@ -29,7 +29,7 @@ internal readonly unsafe struct IQ4_NLx8 : ILegacyGroupFormat
 
     public static void PackRow(byte* src, byte* block, int r) => Q4_0x8.PackRow(src, block, r);
 
-    public static int Code(byte* block, int r, int i) => NonLinearCodes.Iq4[Q4_0x8.Code(block, r, i) + 8];
+    public static int Code(byte* block, int r, int i) => NonLinearCodes.Iq4[Q4_0x8.Nibble(block + LegacyGemmX8.ScaleBytes, r, i)];
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Scales(byte* block) => Q4_0x8.Scales(block);
@@ -59,26 +59,15 @@ internal readonly unsafe struct MXFP4x8 : ILegacyGroupFormat
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<byte> Chunk(byte* block, int j)
-    {
-        Vector256<byte> x = Vector256.Load(block + Header + 32 * (j & 3));
-        if (j >= 4)
-            x = (x.AsUInt16() >>> 4).AsByte();
-        return Avx2.Shuffle(Table, x & Vector256.Create((byte)0x0F));
-    }
+    public static Vector256<byte> Chunk(byte* block, int j) => Avx2.Shuffle(Table, Q4_0x8.Nibbles(block + Header, j));
 
     public static void PackRow(byte* src, byte* block, int r)
     {
         block[r] = src[0];
-        for (int j = 0; j < 4; j++)
-            *(uint*)(block + Header + 32 * j + 4 * r) = *(uint*)(src + 1 + 4 * j);
+        Q4_0x8.PackNibbles(src + 1, block + Header, r);
     }
 
-    public static int Code(byte* block, int r, int i)
-    {
-        int b = block[Header + 32 * ((i % 16) / 4) + 4 * r + i % 4];
-        return NonLinearCodes.Mxfp4Doubled[i < 16 ? b & 0x0F : b >> 4];
-    }
+    public static int Code(byte* block, int r, int i) => NonLinearCodes.Mxfp4Doubled[Q4_0x8.Nibble(block + Header, r, i)];
 
     /// <summary>2^(e−128) for each row's scale byte e, built from its bits as ggml does (subnormal for e &lt; 2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -152,25 +152,41 @@ internal readonly unsafe struct Q4_0x8 : ILegacyGroupFormat
     public static int ZeroPoint => 8;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<byte> Chunk(byte* block, int j)
+    public static Vector256<byte> Chunk(byte* block, int j) => Nibbles(block + LegacyGemmX8.ScaleBytes, j);
+
+    public static void PackRow(byte* src, byte* block, int r)
     {
-        Vector256<byte> x = Vector256.Load(block + LegacyGemmX8.ScaleBytes + 32 * (j & 3));
+        *(ushort*)(block + 2 * r) = *(ushort*)src;
+        PackNibbles(src + 2, block + LegacyGemmX8.ScaleBytes, r);
+    }
+
+    public static int Code(byte* block, int r, int i) => Nibble(block + LegacyGemmX8.ScaleBytes, r, i) - 8;
+
+    /// <summary>
+    /// Chunk <paramref name="j"/> of a group's interleaved 4-bit codes at <paramref name="codes"/> (elements 4j..4j+3 of each row, the
+    /// raw nibbles): the layout of every format whose 16 code bytes hold elements 0-15 in low nibbles and 16-31 in high ones.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<byte> Nibbles(byte* codes, int j)
+    {
+        Vector256<byte> x = Vector256.Load(codes + 32 * (j & 3));
         if (j >= 4)
             x = (x.AsUInt16() >>> 4).AsByte();
         return x & Vector256.Create((byte)0x0F);
     }
 
-    public static void PackRow(byte* src, byte* block, int r)
+    /// <summary>Writes one row's 16 code bytes (<paramref name="src"/>) into lane <paramref name="r"/> of a group's codes.</summary>
+    internal static void PackNibbles(byte* src, byte* codes, int r)
     {
-        *(ushort*)(block + 2 * r) = *(ushort*)src;
         for (int j = 0; j < 4; j++)
-            *(uint*)(block + LegacyGemmX8.ScaleBytes + 32 * j + 4 * r) = *(uint*)(src + 2 + 4 * j);
+            *(uint*)(codes + 32 * j + 4 * r) = *(uint*)(src + 4 * j);
     }
 
-    public static int Code(byte* block, int r, int i)
+    /// <summary>The raw nibble of element <paramref name="i"/> of row <paramref name="r"/> in a group's codes (the scalar twins' view).</summary>
+    internal static int Nibble(byte* codes, int r, int i)
     {
-        int b = block[LegacyGemmX8.ScaleBytes + 32 * ((i % 16) / 4) + 4 * r + i % 4];
-        return (i < 16 ? b & 0x0F : b >> 4) - 8;
+        int b = codes[32 * ((i % 16) / 4) + 4 * r + i % 4];
+        return i < 16 ? b & 0x0F : b >> 4;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

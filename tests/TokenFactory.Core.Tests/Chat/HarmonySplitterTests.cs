@@ -31,28 +31,8 @@ public sealed class HarmonySplitterTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Splits_the_same_way_whatever_the_chunking(bool callsAsMarkup, string output, string reasoning, string content)
-    {
-        var rng = new Random(output.Length);
-        for (int trial = 0; trial < 60; trial++)
-        {
-            var splitter = new HarmonySplitter(callsAsMarkup);
-            string r = "", c = "";
-            int i = 0;
-            while (i < output.Length)
-            {
-                int n = trial == 0 ? output.Length : trial == 1 ? 1 : rng.Next(1, 8);
-                n = Math.Min(n, output.Length - i);
-                var (pr, pc) = splitter.Push(output.Substring(i, n));
-                r += pr;
-                c += pc;
-                i += n;
-            }
-            var (fr, fc) = splitter.Flush();
-            Assert.Equal(reasoning, r + fr);
-            Assert.Equal(content, c + fc);
-        }
-    }
+    public void Splits_the_same_way_whatever_the_chunking(bool callsAsMarkup, string output, string reasoning, string content) =>
+        SplitterChecks.SplitsTheSameWhateverTheChunking(() => new HarmonySplitter(callsAsMarkup), output, reasoning, content, trials: 60, maxPiece: 7);
 
     [Fact]
     public void Streams_reasoning_and_content_as_they_come_never_a_marker()

@@ -25,28 +25,8 @@ public sealed class ReasoningSplitterTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Splits_the_same_way_whatever_the_chunking(bool startsInReasoning, string output, string reasoning, string content)
-    {
-        var rng = new Random(output.Length);
-        for (int trial = 0; trial < 50; trial++)
-        {
-            var splitter = new ReasoningSplitter(startsInReasoning);
-            string r = "", c = "";
-            int i = 0;
-            while (i < output.Length)
-            {
-                int n = trial == 0 ? output.Length : trial == 1 ? 1 : rng.Next(1, 6);
-                n = Math.Min(n, output.Length - i);
-                var (pr, pc) = splitter.Push(output.Substring(i, n));
-                r += pr;
-                c += pc;
-                i += n;
-            }
-            var (fr, fc) = splitter.Flush();
-            Assert.Equal(reasoning, r + fr);
-            Assert.Equal(content, c + fc);
-        }
-    }
+    public void Splits_the_same_way_whatever_the_chunking(bool startsInReasoning, string output, string reasoning, string content) =>
+        SplitterChecks.SplitsTheSameWhateverTheChunking(() => new ReasoningSplitter(startsInReasoning), output, reasoning, content);
 
     [Fact]
     public void Never_emits_part_of_a_closing_tag_as_reasoning()
