@@ -105,6 +105,17 @@ public sealed class HarmonyTests
     }
 
     [Fact]
+    public void A_forced_call_is_constrained_to_the_harmony_message_not_to_hermes_markup()
+    {
+        var syntax = Server.Generation.Tools.ToolCallSyntax.Detect(File.ReadAllText(TemplatePath));
+        Assert.Same(Server.Generation.Tools.ToolCallSyntax.Harmony, syntax);
+        var call = Assert.IsType<Constraints.WrappedNode>(syntax.Forced([("get_weather", Constraints.SchemaNode.Any)]));
+        Assert.Equal("<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>", Encoding.UTF8.GetString(call.Prefix));
+        Assert.Empty(call.Suffix); // generation ends where <|call|> would
+        Assert.IsType<Constraints.AnyOfNode>(syntax.Forced([("a", Constraints.SchemaNode.Any), ("b", Constraints.SchemaNode.Any)]));
+    }
+
+    [Fact]
     public async Task A_forced_call_from_a_real_model_is_written_in_harmony_and_read_back()
     {
         await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ChatTemplateFile"] = TemplatePath, ["TokenFactory:ContextLength"] = "2048" });

@@ -371,7 +371,7 @@ public sealed partial class Scheduler
     {
         if (_snapshots == null || n == 0)
             return n;
-        int bs = _pool.BlockSize, last = (s.PromptCount - 1) / bs * bs;
+        int bs = _pool.BlockSize, last = LastShareable(s);
         for (int p = (s.ComputedCount / bs + 1) * bs; p <= last && p < s.ComputedCount + n; p += bs)
         {
             if (IsSnapshotPoint(s, p))
@@ -386,10 +386,13 @@ public sealed partial class Scheduler
     /// </summary>
     private bool IsSnapshotPoint(Sequence s, int position)
     {
-        int bs = _pool.BlockSize;
-        return position > 0 && position % bs == 0 && position <= (s.PromptCount - 1) / bs * bs
-            && (position % _snapshotInterval == 0 || position == s.SnapshotBranch || position == (s.PromptCount - 1) / bs * bs);
+        int last = LastShareable(s);
+        return position > 0 && position % _pool.BlockSize == 0 && position <= last
+            && (position % _snapshotInterval == 0 || position == s.SnapshotBranch || position == last);
     }
+
+    /// <summary>The end of a prompt's last full block that a later prompt could share (its last token is always computed).</summary>
+    private int LastShareable(Sequence s) => (s.PromptCount - 1) / _pool.BlockSize * _pool.BlockSize;
 
     private void RegisterFullBlocks(Sequence s)
     {

@@ -18,9 +18,7 @@ public static partial class SyntheticModelWriter
         var w = new GgufWriter();
         var m = w.Metadata;
         int e = shape.EmbeddingLength, f = shape.FeedForwardLength;
-        m.Set("general.architecture", GgufValue.Of(a));
-        m.Set("general.name", GgufValue.Of($"synthetic {a} {shape.Name} {type} seed {seed}"));
-        m.Set("general.file_type", GgufValue.Of((uint)FileType(type)));
+        SetGeneral(m, a, shape, type.ToString(), (uint)FileType(type), seed);
         m.Set($"{a}.context_length", GgufValue.Of((uint)shape.ContextLength));
         m.Set($"{a}.embedding_length", GgufValue.Of((uint)e));
         m.Set($"{a}.block_count", GgufValue.Of((uint)shape.BlockCount));
@@ -29,11 +27,7 @@ public static partial class SyntheticModelWriter
         m.Set($"{a}.attention.layer_norm_epsilon", GgufValue.Of(shape.RmsEpsilon));
         m.Set($"{a}.attention.causal", GgufValue.Of(false));
         m.Set($"{a}.pooling_type", GgufValue.Of((uint)shape.EncoderPooling!.Value));
-        foreach (var (key, value) in vocabulary)
-        {
-            if (key.StartsWith("tokenizer.", StringComparison.Ordinal))
-                m.Set(key, value);
-        }
+        CopyTokenizer(m, vocabulary);
         if (!m.ContainsKey("tokenizer.ggml.token_type_count"))
             m.Set("tokenizer.ggml.token_type_count", GgufValue.Of(2u));
 

@@ -18,9 +18,7 @@ public static partial class SyntheticModelWriter
         var m = w.Metadata;
         int e = shape.EmbeddingLength, headSize = shape.ResolvedHeadSize, q = shape.HeadCount * headSize, kv = shape.KvHeadCount * headSize;
         int x = moe.Experts, ef = moe.ExpertFeedForwardLength;
-        m.Set("general.architecture", GgufValue.Of(a));
-        m.Set("general.name", GgufValue.Of($"synthetic {a} {shape.Name} {type} seed {seed}"));
-        m.Set("general.file_type", GgufValue.Of((uint)FileType(type)));
+        SetGeneral(m, a, shape, type.ToString(), (uint)FileType(type), seed);
         m.Set($"{a}.context_length", GgufValue.Of((uint)shape.ContextLength));
         m.Set($"{a}.embedding_length", GgufValue.Of((uint)e));
         m.Set($"{a}.block_count", GgufValue.Of((uint)shape.BlockCount));
@@ -43,11 +41,7 @@ public static partial class SyntheticModelWriter
         m.Set($"{a}.expert_used_count", GgufValue.Of((uint)moe.ExpertsUsed));
         m.Set($"{a}.expert_feed_forward_length", GgufValue.Of((uint)ef));
         m.Set($"{a}.vocab_size", GgufValue.Of((uint)vocab));
-        foreach (var (key, value) in vocabulary)
-        {
-            if (key.StartsWith("tokenizer.", StringComparison.Ordinal))
-                m.Set(key, value);
-        }
+        CopyTokenizer(m, vocabulary);
 
         var dense = type == GgmlType.MXFP4 ? GgmlType.Q8_0 : type;
         bool exact = type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16;

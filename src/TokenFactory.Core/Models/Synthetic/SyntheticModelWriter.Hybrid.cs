@@ -26,9 +26,7 @@ public static partial class SyntheticModelWriter
         var w = new GgufWriter();
         var m = w.Metadata;
         int e = shape.EmbeddingLength, headSize = shape.ResolvedHeadSize, f = shape.FeedForwardLength;
-        m.Set("general.architecture", GgufValue.Of(a));
-        m.Set("general.name", GgufValue.Of($"synthetic {a} {shape.Name} {type} seed {seed}"));
-        m.Set("general.file_type", GgufValue.Of((uint)FileType(type)));
+        SetGeneral(m, a, shape, type.ToString(), (uint)FileType(type), seed);
         m.Set($"{a}.context_length", GgufValue.Of((uint)shape.ContextLength));
         m.Set($"{a}.embedding_length", GgufValue.Of((uint)e));
         m.Set($"{a}.block_count", GgufValue.Of((uint)shape.BlockCount));
@@ -56,11 +54,7 @@ public static partial class SyntheticModelWriter
             m.Set($"{a}.expert_gating_func", GgufValue.Of((uint)ExpertGating.Sigmoid));
         }
         m.Set($"{a}.vocab_size", GgufValue.Of((uint)vocab));
-        foreach (var (key, value) in vocabulary)
-        {
-            if (key.StartsWith("tokenizer.", StringComparison.Ordinal))
-                m.Set(key, value);
-        }
+        CopyTokenizer(m, vocabulary);
 
         var rng = new WeightGenerator(seed);
         ulong embeddingStream = rng.Next();

@@ -76,9 +76,7 @@ public static partial class SyntheticModelWriter
         var w = new GgufWriter();
         var m = w.Metadata;
         int headSize = shape.ResolvedHeadSize;
-        m.Set("general.architecture", GgufValue.Of(architecture));
-        m.Set("general.name", GgufValue.Of($"synthetic {architecture} {shape.Name} {mixture ?? type.ToString()} seed {seed}"));
-        m.Set("general.file_type", GgufValue.Of((uint)(mixture == "Q5_K_M" ? 17 : FileType(type))));
+        SetGeneral(m, architecture, shape, mixture ?? type.ToString(), (uint)(mixture == "Q5_K_M" ? 17 : FileType(type)), seed);
         string a = architecture;
         m.Set($"{a}.context_length", GgufValue.Of((uint)shape.ContextLength));
         m.Set($"{a}.embedding_length", GgufValue.Of((uint)shape.EmbeddingLength));
@@ -120,11 +118,7 @@ public static partial class SyntheticModelWriter
         }
         if (pooling != null)
             m.Set($"{a}.pooling_type", GgufValue.Of((uint)pooling.Value));
-        foreach (var (key, value) in vocabulary)
-        {
-            if (key.StartsWith("tokenizer.", StringComparison.Ordinal))
-                m.Set(key, value);
-        }
+        CopyTokenizer(m, vocabulary);
 
         int e = shape.EmbeddingLength, q = shape.HeadCount * headSize, kv = shape.KvHeadCount * headSize, f = shape.FeedForwardLength;
         var rng = new WeightGenerator(seed);
@@ -182,6 +176,24 @@ public static partial class SyntheticModelWriter
         }
 
         Save(w, outputPath, progress);
+    }
+
+    /// <summary>The <c>general.*</c> keys every synthetic file starts with (first, so files keep their bytes and fixtures their hashes).</summary>
+    private static void SetGeneral(GgufMetadata m, string architecture, ModelShape shape, string typeName, uint fileType, ulong seed)
+    {
+        m.Set("general.architecture", GgufValue.Of(architecture));
+        m.Set("general.name", GgufValue.Of($"synthetic {architecture} {shape.Name} {typeName} seed {seed}"));
+        m.Set("general.file_type", GgufValue.Of(fileType));
+    }
+
+    /// <summary>The vocabulary file's <c>tokenizer.*</c> keys, as they are.</summary>
+    private static void CopyTokenizer(GgufMetadata m, GgufMetadata vocabulary)
+    {
+        foreach (var (key, value) in vocabulary)
+        {
+            if (key.StartsWith("tokenizer.", StringComparison.Ordinal))
+                m.Set(key, value);
+        }
     }
 
     private static bool IsTransformerMoe(string? architecture) => architecture is "qwen3moe" or "gpt-oss";
