@@ -164,23 +164,18 @@ internal sealed class ExpertFeedForward
     {
         int k = _moe!.UsedCount, f = _moe.ExpertFeedForwardLength, e = _e;
         bool gated = w.Gate != null;
-        int perExpert = gated ? 2 : 1;
-        if (perExpert * k > _partWeights.Length)
+        int parts = gated ? 2 * k : k;
+        if (parts > _partWeights.Length)
             return false;
+        // Expert r's gate (or up, ungated) product goes to row r, its up product to row k + r: the hidden rows the down
+        // products read are then rows 0..k-1, and only those are quantized for them.
         for (int r = 0; r < k; r++)
         {
             int x = _selected[r];
+            _partWeights[r] = gated ? w.Gate![x] : w.Up[x];
             if (gated)
-            {
-                _partWeights[2 * r] = w.Gate![x];
-                _partWeights[2 * r + 1] = w.Up[x];
-            }
-            else
-            {
-                _partWeights[r] = w.Up[x];
-            }
+                _partWeights[k + r] = w.Up[x];
         }
-        int parts = perExpert * k;
         for (int i = 0; i < parts; i++)
         {
             _partRows[i] = 0;
@@ -188,28 +183,24 @@ internal sealed class ExpertFeedForward
         }
         if (!matmul.MultiplyParts(_partWeights.AsSpan(0, parts), input, 1, _partRows.AsSpan(0, parts), _partHidden, _partOffsets.AsSpan(0, parts)))
             return false;
-        // The activation, each expert's hidden row left in its first f floats of its parts.
         for (int r = 0; r < k; r++)
         {
-            int x = _selected[r];
-            var hidden = _partHidden.AsSpan(perExpert * r * f, f);
-            if (!gated)
-            {
+            var hidden = _partHidden.AsSpan(r * f, f);
+            if (gated)
+                Activate(w, _selected[r], hidden, _partHidden.AsSpan((k + r) * f, f));
+            else
                 ReluSquared(hidden);
-                continue;
-            }
-            Activate(w, x, hidden, _partHidden.AsSpan((2 * r + 1) * f, f));
         }
         for (int r = 0; r < k; r++)
         {
             _partWeights[r] = w.Down[_selected[r]];
-            _partRows[r] = perExpert * r;
+            _partRows[r] = r;
             _partOffsets[r] = r * e;
         }
-        if (!matmul.MultiplyParts(_partWeights.AsSpan(0, k), _partHidden, perExpert * k, _partRows.AsSpan(0, k), _routed, _partOffsets.AsSpan(0, k)))
+        if (!matmul.MultiplyParts(_partWeights.AsSpan(0, k), _partHidden, k, _partRows.AsSpan(0, k), _routed, _partOffsets.AsSpan(0, k)))
         {
             for (int r = 0; r < k; r++)
-                matmul.Multiply(w.Down[_selected[r]], _partHidden, perExpert * r * f, 1, _routed, r * e);
+                matmul.Multiply(w.Down[_selected[r]], _partHidden, r * f, 1, _routed, r * e);
         }
         for (int r = 0; r < k; r++)
         {
