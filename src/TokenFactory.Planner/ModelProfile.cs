@@ -86,7 +86,7 @@ public sealed record ModelProfile
         var moe = c.Moe;
         int moeLayers = moe is null ? 0 : c.LayerKindsOverride?.Count(k => k == LayerKind.FeedForward) ?? 0; // a MoE hybrid's feed-forward blocks are all expert blocks
         double expert = moe is not null && moeLayers > 0 ? routed / (moeLayers * moe.ExpertCount) : 0;
-        double state = c.HasRecurrentState ? (double)c.MambaLayerCount * (c.Ssm!.ConvStateLength + c.Ssm.SsmStateLength) * sizeof(float) : 0;
+        double state = c.HasRecurrentState ? (double)c.RecurrentLayerCount * (c.Ssm!.ConvStateLength + c.Ssm.SsmStateLength) * sizeof(float) : 0;
         return new ModelProfile
         {
             Name = Path.GetFileNameWithoutExtension(path),

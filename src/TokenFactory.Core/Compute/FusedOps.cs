@@ -37,6 +37,19 @@ public static class FusedOps
             gate[i] = ClampedSwiGlu.Scalar(gate[i], up[i]);
     }
 
+    /// <summary>
+    /// An output gate in place: <c>values[i] = values[i] · σ(gate[i])</c> with σ(g) = 1 / (1 + e^-g), one pass (qwen35's gated
+    /// attention output).
+    /// </summary>
+    public static void SigmoidMultiply(Span<float> values, ReadOnlySpan<float> gate) => GatedMultiply<SigmoidGate>(values, gate);
+
+    /// <summary>Scalar twin of <see cref="SigmoidMultiply"/>.</summary>
+    public static void SigmoidMultiplyScalar(Span<float> values, ReadOnlySpan<float> gate)
+    {
+        for (int i = 0; i < values.Length; i++)
+            values[i] = SigmoidGate.Scalar(values[i], gate[i]);
+    }
+
     /// <summary><paramref name="bias"/> added to each of the rows <paramref name="rows"/> holds back to back (projection biases).</summary>
     public static void AddToRows(Span<float> rows, ReadOnlySpan<float> bias)
     {
@@ -57,6 +70,15 @@ public static class FusedOps
         public static Vector512<float> Vector(Vector512<float> gate, Vector512<float> up) => gate / (Vector512<float>.One + Vector512.Exp(-gate)) * up;
 
         public static float Scalar(float gate, float up) => gate / (1f + MathF.Exp(-gate)) * up;
+    }
+
+    /// <summary>f(value, gate) = value · σ(gate).</summary>
+    private readonly struct SigmoidGate : IGatedActivation
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Vector(Vector512<float> value, Vector512<float> gate) => value / (Vector512<float>.One + Vector512.Exp(-gate));
+
+        public static float Scalar(float value, float gate) => value / (1f + MathF.Exp(-gate));
     }
 
     private readonly struct ClampedSwiGlu : IGatedActivation

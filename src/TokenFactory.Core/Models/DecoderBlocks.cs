@@ -13,7 +13,9 @@ internal sealed class DecoderBlocks
     private readonly TransformerWeights _w;
     private readonly ModelConfig _c;
     private readonly float[] _x, _xb, _q, _k, _v, _att, _gate, _up;
+    private readonly float[] _queryAndGate = [], _attentionGate = [];
     private readonly MambaMixer? _mamba;
+    private readonly DeltaNetMixer? _deltaNet;
     private readonly ExpertFeedForward? _feedForward;
 
     public DecoderBlocks(TransformerModel model, MatMul matmul, int maxTokens)
@@ -28,11 +30,18 @@ internal sealed class DecoderBlocks
         _k = new float[maxTokens * _c.KvDimension];
         _v = new float[maxTokens * _c.KvDimension];
         _att = new float[maxTokens * _c.QueryDimension];
-        bool hybrid = _c.LayerKindsOverride != null;
+        bool hybrid = _c.IsNemotronH;
         _gate = hybrid ? [] : new float[maxTokens * _c.FeedForwardLength];
         _up = hybrid ? [] : new float[maxTokens * _c.FeedForwardLength];
-        if (_c.Ssm != null && _c.MambaLayerCount > 0)
+        if (_c.AttentionOutputGate)
+        {
+            _queryAndGate = new float[maxTokens * 2 * _c.QueryDimension];
+            _attentionGate = new float[maxTokens * _c.QueryDimension];
+        }
+        if (_c.Ssm != null && _c.LayerKindsOverride!.Contains(LayerKind.Mamba))
             _mamba = new MambaMixer(_c.Ssm, _c.RmsEpsilon, maxTokens);
+        if (_c.Ssm != null && _c.LayerKindsOverride!.Contains(LayerKind.DeltaNet))
+            _deltaNet = new DeltaNetMixer(_c.Ssm, _c.RmsEpsilon, maxTokens);
         if (hybrid || _c.Moe != null)
             _feedForward = new ExpertFeedForward(_c, maxTokens);
     }
@@ -56,18 +65,31 @@ internal sealed class DecoderBlocks
             TensorPrimitives.Multiply(_x.AsSpan(0, n * e), MathF.Sqrt(e), _x.AsSpan(0, n * e)); // Gemma scales embeddings by √d
 
         var residual = _x.AsSpan(0, n * e);
-        if (_c.LayerKindsOverride != null)
+        if (_c.IsNemotronH)
         {
             RunHybrid(n, attention, states, slots);
             return;
         }
+        int cacheLayer = 0, recurrentLayer = 0;
         for (int l = 0; l < _c.BlockCount; l++)
         {
             var layer = _w.Layers[l];
             NormalizeRows(n, layer.AttentionNorm);
-            MultiplyQkv(layer, n);
-            attention.Attend(l, layer, _q, _k, _v, n, _att);
-            MatMul.Multiply(layer.Output, _att, 0, n, _xb, 0);
+            if (layer.Kind == LayerKind.DeltaNet)
+            {
+                // qwen35's linear-attention blocks in place of attention; the feed-forward below is the same.
+                if (states == null || slots.Length < n)
+                    throw new InvalidOperationException("A model's DeltaNet blocks need recurrent state slots for every token.");
+                _deltaNet!.Run(MatMul, layer.DeltaNet!, recurrentLayer++, _xb, n, states, slots, _xb);
+            }
+            else
+            {
+                MultiplyQkv(layer, n);
+                attention.Attend(cacheLayer++, layer, _q, _k, _v, n, _att);
+                if (_c.AttentionOutputGate)
+                    FusedOps.SigmoidMultiply(_att.AsSpan(0, n * _c.QueryDimension), _attentionGate);
+                MatMul.Multiply(layer.Output, _att, 0, n, _xb, 0);
+            }
             if (layer.OutputBias != null)
                 FusedOps.AddToRows(_xb.AsSpan(0, n * e), layer.OutputBias);
             if (layer.AttentionPostNorm != null)
@@ -134,8 +156,26 @@ internal sealed class DecoderBlocks
         }
     }
 
-    private void MultiplyQkv(LayerWeights layer, int n) =>
-        MatMul.MultiplyShared([layer.Query, layer.Key, layer.Value], _xb, n, [_q, _k, _v]);
+    private void MultiplyQkv(LayerWeights layer, int n)
+    {
+        if (!_c.AttentionOutputGate)
+        {
+            MatMul.MultiplyShared([layer.Query, layer.Key, layer.Value], _xb, n, [_q, _k, _v]);
+            return;
+        }
+        // qwen35: each head's query is followed by its output gate; split them into the query rows and the gate rows.
+        MatMul.MultiplyShared([layer.Query, layer.Key, layer.Value], _xb, n, [_queryAndGate, _k, _v]);
+        int size = _c.HeadSize;
+        for (int t = 0; t < n; t++)
+        {
+            for (int h = 0; h < _c.HeadCount; h++)
+            {
+                int from = (t * _c.HeadCount + h) * 2 * size, to = (t * _c.HeadCount + h) * size;
+                _queryAndGate.AsSpan(from, size).CopyTo(_q.AsSpan(to, size));
+                _queryAndGate.AsSpan(from + size, size).CopyTo(_attentionGate.AsSpan(to, size));
+            }
+        }
+    }
 
     private void NormalizeInPlace(float[] rows, int n, float[] weight)
     {

@@ -50,7 +50,7 @@ internal sealed class ExpertFeedForward
             _partHidden = new float[2 * k * _moe.ExpertFeedForwardLength];
         }
         _hidden = new float[maxTokens * hidden];
-        _gateHidden = c.Moe != null && c.LayerKindsOverride == null ? new float[maxTokens * hidden] : []; // SwiGLU experts (qwen3moe)
+        _gateHidden = c.Moe != null && !c.IsNemotronH ? new float[maxTokens * hidden] : []; // SwiGLU experts (qwen3moe, qwen35moe)
         _shared = new float[maxTokens * _e];
     }
 
@@ -142,7 +142,12 @@ internal sealed class ExpertFeedForward
     {
         int k = _moe!.UsedCount, e = _e;
         if (w.SharedUp is { } sharedUp)
-            Dense(matmul, sharedUp, w.SharedDown!.Value, input, n, _shared);
+        {
+            if (w.SharedGate is { } sharedGate)
+                SharedSwiGlu(matmul, w, sharedGate, sharedUp, input, n);
+            else
+                Dense(matmul, sharedUp, w.SharedDown!.Value, input, n, _shared);
+        }
         for (int t = 0; t < n; t++)
         {
             var sum = output.AsSpan(t * e, e);
@@ -151,6 +156,24 @@ internal sealed class ExpertFeedForward
                 TensorPrimitives.Add(sum, _expertOut.AsSpan((t * k + r) * e, e), sum);
             if (w.SharedUp != null)
                 TensorPrimitives.Add(sum, _shared.AsSpan(t * e, e), sum);
+        }
+    }
+
+    /// <summary>
+    /// qwen35moe's shared expert: down(silu(gate · x) ⊙ (up · x)), each token's row scaled by σ(<see cref="ExpertWeights.SharedScale"/> · x).
+    /// </summary>
+    private void SharedSwiGlu(MatMul matmul, ExpertWeights w, in WeightMatrix gate, in WeightMatrix up, float[] input, int n)
+    {
+        int f = gate.Rows, e = _e;
+        matmul.MultiplyShared([gate, up], input, n, [_gateHidden, _hidden]);
+        FusedOps.SiluMultiply(_gateHidden.AsSpan(0, n * f), _hidden.AsSpan(0, n * f));
+        matmul.Multiply(w.SharedDown!.Value, _gateHidden, 0, n, _shared, 0);
+        if (w.SharedScale is not { } scale)
+            return;
+        for (int t = 0; t < n; t++)
+        {
+            float logit = TensorPrimitives.Dot(scale.AsSpan(), input.AsSpan(t * e, e));
+            TensorPrimitives.Multiply(_shared.AsSpan(t * e, e), 1f / (1f + MathF.Exp(-logit)), _shared.AsSpan(t * e, e));
         }
     }
 

@@ -81,29 +81,11 @@ internal sealed class MambaMixer : IParallelWork
         }
     }
 
-    /// <summary>One token through the causal depthwise convolution: window = the state's kernel-1 inputs then this one.</summary>
+    /// <summary>One token through the causal depthwise convolution (its sequence's window), then SiLU.</summary>
     private void Convolve(MambaWeights w, ReadOnlySpan<float> input, Span<float> window, Span<float> sum)
     {
-        int channels = _s.ConvChannels, k = _s.ConvKernel;
-        var taps = w.ConvTaps.AsSpan();
-        sum.Clear();
-        for (int i = 0; i < k - 1; i++)
-            TensorPrimitives.MultiplyAdd(window.Slice(i * channels, channels), taps.Slice(i * channels, channels), sum, sum);
-        TensorPrimitives.MultiplyAdd(input, taps.Slice((k - 1) * channels, channels), sum, sum);
-        TensorPrimitives.Add(sum, w.ConvBias, sum);
-        Silu(sum);
-        // Slide the window: drop the oldest input, append this one.
-        if (k > 1)
-        {
-            window[channels..].CopyTo(window);
-            input.CopyTo(window[((k - 2) * channels)..]);
-        }
-    }
-
-    private static void Silu(Span<float> x)
-    {
-        for (int i = 0; i < x.Length; i++)
-            x[i] = x[i] / (1f + MathF.Exp(-x[i]));
+        CausalConvolution.Step(w.ConvTaps, w.ConvBias, _s.ConvKernel, input, window, sum);
+        CausalConvolution.Silu(sum);
     }
 
     private void Scan(MambaWeights w, ReadOnlySpan<float> dtRaw, ReadOnlySpan<float> xbc, Span<float> ssm, Span<float> y, int h0, int h1)

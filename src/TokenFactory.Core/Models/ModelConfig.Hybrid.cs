@@ -14,9 +14,15 @@ public enum LayerKind
     Mamba,
     /// <summary>A feed-forward block only: squared-ReLU MLP, or mixture of experts when the model has experts.</summary>
     FeedForward,
+    /// <summary>A gated DeltaNet linear-attention mixer, then the block's feed-forward, each with its own norm (qwen35).</summary>
+    DeltaNet,
 }
 
-/// <summary>Mamba-2 hyperparameters (<c>{arch}.ssm.*</c>).</summary>
+/// <summary>
+/// Recurrent-mixer hyperparameters (<c>{arch}.ssm.*</c>). Mamba-2: heads of HeadDim channels sharing B and C within a group.
+/// Gated DeltaNet (qwen35): HeadCount value heads and GroupCount key heads, both StateSize wide, so HeadDim = StateSize; the
+/// convolution runs over queries, keys and values (ConvChannels), and a head's state is HeadDim × StateSize as Mamba's.
+/// </summary>
 public sealed record SsmConfig(int ConvKernel, int InnerSize, int StateSize, int HeadCount, int GroupCount)
 {
     public int HeadDim => InnerSize / HeadCount;
@@ -57,13 +63,17 @@ public sealed partial record ModelConfig
 
     public LayerKind KindOf(int layer) => LayerKindsOverride?[layer] ?? LayerKind.Transformer;
 
-    /// <summary>Whether any block keeps per-sequence recurrent state (so cached prefixes cannot be reused).</summary>
-    public bool HasRecurrentState => Ssm != null && LayerKindsOverride != null && LayerKindsOverride.Contains(LayerKind.Mamba);
+    /// <summary>Whether any block keeps per-sequence recurrent state (Mamba-2 or DeltaNet), in <see cref="RecurrentState"/> slots.</summary>
+    public bool HasRecurrentState => Ssm != null && RecurrentLayerCount > 0;
 
     /// <summary>Blocks with attention, i.e. the layers of the KV cache.</summary>
     public int CacheLayerCount => LayerKindsOverride == null ? BlockCount : LayerKindsOverride.Count(k => k is LayerKind.Transformer or LayerKind.Attention);
 
-    public int MambaLayerCount => LayerKindsOverride?.Count(k => k == LayerKind.Mamba) ?? 0;
+    /// <summary>Blocks with a recurrent mixer (Mamba-2 or DeltaNet), i.e. the layers of <see cref="RecurrentState"/>.</summary>
+    public int RecurrentLayerCount => LayerKindsOverride?.Count(k => k is LayerKind.Mamba or LayerKind.DeltaNet) ?? 0;
+
+    /// <summary>Nemotron-H's block structure: every block one mixer (attention, Mamba-2, MLP or experts) between a norm and a residual add.</summary>
+    public bool IsNemotronH => IsHybridArchitecture(Architecture);
 
     public static bool IsHybridArchitecture(string arch) => arch is "nemotron_h" or "nemotron_h_moe";
 

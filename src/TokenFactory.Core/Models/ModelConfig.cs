@@ -6,7 +6,7 @@ namespace TokenFactory.Models;
 /// <summary>Hyperparameters of a decoder-only transformer, read from <c>{arch}.*</c> GGUF metadata.</summary>
 public sealed partial record ModelConfig
 {
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss", "mistral3", "gemma3", "nemotron_h", "nemotron_h_moe"];
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss", "mistral3", "gemma3", "qwen35", "qwen35moe", "nemotron_h", "nemotron_h_moe"];
 
     public required string Architecture { get; init; }
     public required int EmbeddingLength { get; init; }
@@ -58,6 +58,8 @@ public sealed partial record ModelConfig
             throw new TokenFactoryException($"{m.Source}: unknown architecture '{arch}'. Supported: {string.Join(", ", SupportedArchitectures)}.");
         if (IsHybridArchitecture(arch))
             return FromHybridMetadata(m, arch);
+        if (arch is "qwen35" or "qwen35moe")
+            return FromQwen35Metadata(m, arch);
 
         int Req(string key) => m.GetInt32OrNull($"{arch}.{key}")
             ?? throw new TokenFactoryException($"{m.Source}: required metadata '{arch}.{key}' for architecture '{arch}' is missing.");

@@ -36,6 +36,10 @@ public sealed class ExpertWeights
     public required WeightMatrix[] Down { get; init; }
     public WeightMatrix? SharedUp { get; init; }
     public WeightMatrix? SharedDown { get; init; }
+    /// <summary>A SwiGLU shared expert's gate matrix (qwen35moe); null for a squared-ReLU shared expert (Nemotron-H).</summary>
+    public WeightMatrix? SharedGate { get; init; }
+    /// <summary>Per-token scale of the shared expert's output, sigmoid(this · x) (qwen35moe's <c>ffn_gate_inp_shexp</c>).</summary>
+    public float[]? SharedScale { get; init; }
 }
 
 public sealed partial class TransformerWeights
@@ -80,13 +84,7 @@ public sealed partial class TransformerWeights
     private static MambaWeights LoadMamba(GgufFile file, SsmConfig s, int e, string p)
     {
         int channels = s.ConvChannels, k = s.ConvKernel;
-        var conv = Vector(file, p + "ssm_conv1d.weight", k * channels);
-        var taps = new float[k * channels];
-        for (int ch = 0; ch < channels; ch++)
-        {
-            for (int i = 0; i < k; i++)
-                taps[i * channels + ch] = conv[ch * k + i];
-        }
+        var taps = CausalConvolution.TapMajor(Vector(file, p + "ssm_conv1d.weight", k * channels), k, channels);
         return new MambaWeights
         {
             InProjection = Matrix(file, p + "ssm_in.weight", e, s.InProjection),
@@ -106,6 +104,8 @@ public sealed partial class TransformerWeights
         var up = Stack(file, p + "ffn_up_exps.weight", e, f, n);
         var down = Stack(file, p + "ffn_down_exps.weight", f, e, n);
         bool shared = file.FindTensor(p + "ffn_up_shexp.weight") != null;
+        if (file.FindTensor(p + "ffn_gate_up_exps.weight") != null)
+            throw new TokenFactoryException($"{file.Path}: '{p}ffn_gate_up_exps.weight' (gate and up experts fused by convert --fuse-gate-up-exps) is not supported; convert without that option.");
         var gate = file.FindTensor(p + "ffn_gate_exps.weight") != null ? Stack(file, p + "ffn_gate_exps.weight", e, f, n) : (WeightMatrix?)null;
         WeightMatrix? sharedUp = shared ? Matrix(file, p + "ffn_up_shexp.weight", e, moe.SharedFeedForwardLength > 0 ? moe.SharedFeedForwardLength : null) : null;
         return new ExpertWeights
@@ -121,6 +121,8 @@ public sealed partial class TransformerWeights
             Down = Enumerable.Range(0, n).Select(x => down.RowRange(x * e, e)).ToArray(),
             SharedUp = sharedUp,
             SharedDown = shared ? Matrix(file, p + "ffn_down_shexp.weight", sharedUp!.Value.Rows, e) : null,
+            SharedGate = shared && file.FindTensor(p + "ffn_gate_shexp.weight") != null ? Matrix(file, p + "ffn_gate_shexp.weight", e, sharedUp!.Value.Rows) : null,
+            SharedScale = shared ? OptionalVector(file, p + "ffn_gate_inp_shexp.weight", e) : null,
         };
     }
 

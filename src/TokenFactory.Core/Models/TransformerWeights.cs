@@ -31,6 +31,7 @@ public sealed class LayerWeights
     public WeightMatrix Up { get; init; }
     public WeightMatrix Down { get; init; }
     public MambaWeights? Mamba { get; init; }
+    public DeltaNetWeights? DeltaNet { get; init; }
     public ExpertWeights? Experts { get; init; }
 }
 
@@ -65,7 +66,7 @@ public sealed partial class TransformerWeights
         var ropeFactors = file.FindTensor("rope_freqs.weight") != null ? Vector(file, "rope_freqs.weight", c.RopeDimensions / 2) : null;
 
         var layers = new LayerWeights[c.BlockCount];
-        if (c.LayerKindsOverride != null)
+        if (c.IsNemotronH)
         {
             for (int l = 0; l < c.BlockCount; l++)
                 layers[l] = LoadHybridLayer(file, c, l);
@@ -74,13 +75,29 @@ public sealed partial class TransformerWeights
         for (int l = 0; l < c.BlockCount; l++)
         {
             string p = $"blk.{l}.";
-            bool experts = c.Moe != null; // qwen3moe, gpt-oss: every block's feed-forward is a mixture of experts
-            // gpt-oss names its feed-forward input norm post_attention_norm (it is not a sandwich norm).
-            string feedForwardNorm = c.IsGptOss ? "post_attention_norm.weight" : "ffn_norm.weight";
+            bool experts = c.Moe != null; // qwen3moe, qwen35moe, gpt-oss: every block's feed-forward is a mixture of experts
+            // gpt-oss and qwen35 name their feed-forward input norm post_attention_norm (it is not a sandwich norm).
+            string feedForwardNorm = c.IsGptOss || c.IsQwen35 ? "post_attention_norm.weight" : "ffn_norm.weight";
+            if (c.KindOf(l) == LayerKind.DeltaNet)
+            {
+                layers[l] = new LayerWeights
+                {
+                    Kind = LayerKind.DeltaNet,
+                    AttentionNorm = Vector(file, p + "attn_norm.weight", c.EmbeddingLength),
+                    DeltaNet = LoadDeltaNet(file, c.Ssm!, c.EmbeddingLength, p),
+                    FeedForwardNorm = Vector(file, p + feedForwardNorm, c.EmbeddingLength),
+                    Gate = experts ? default : Matrix(file, p + "ffn_gate.weight", c.EmbeddingLength, c.FeedForwardLength),
+                    Up = experts ? default : Matrix(file, p + "ffn_up.weight", c.EmbeddingLength, c.FeedForwardLength),
+                    Down = experts ? default : Matrix(file, p + "ffn_down.weight", c.FeedForwardLength, c.EmbeddingLength),
+                    Experts = experts ? LoadExperts(file, c.Moe!, c.EmbeddingLength, p) : null,
+                };
+                continue;
+            }
             layers[l] = new LayerWeights
             {
                 AttentionNorm = Vector(file, p + "attn_norm.weight", c.EmbeddingLength),
-                Query = Matrix(file, p + "attn_q.weight", c.EmbeddingLength, c.QueryDimension),
+                // qwen35: each head's query rows are followed by its output gate's.
+                Query = Matrix(file, p + "attn_q.weight", c.EmbeddingLength, c.AttentionOutputGate ? 2 * c.QueryDimension : c.QueryDimension),
                 Key = Matrix(file, p + "attn_k.weight", c.EmbeddingLength, c.KvDimension),
                 Value = Matrix(file, p + "attn_v.weight", c.EmbeddingLength, c.KvDimension),
                 Output = Matrix(file, p + "attn_output.weight", c.QueryDimension, c.EmbeddingLength),
@@ -99,8 +116,8 @@ public sealed partial class TransformerWeights
                 AttentionPostNorm = c.IsGemma ? Vector(file, p + "post_attention_norm.weight", c.EmbeddingLength) : null,
                 FeedForwardPostNorm = c.IsGemma ? Vector(file, p + "post_ffw_norm.weight", c.EmbeddingLength) : null,
             };
-            if (c.Architecture is "qwen3" or "qwen3moe" or "gemma3" && (layers[l].QueryNorm == null || layers[l].KeyNorm == null))
-                throw new TokenFactoryException($"{file.Path}: qwen3 layer {l} lacks attn_q_norm/attn_k_norm.");
+            if ((c.Architecture is "qwen3" or "qwen3moe" or "gemma3" || c.IsQwen35) && (layers[l].QueryNorm == null || layers[l].KeyNorm == null))
+                throw new TokenFactoryException($"{file.Path}: {c.Architecture} layer {l} lacks attn_q_norm/attn_k_norm.");
         }
         return new TransformerWeights(embedding, outputNorm, output, outInfo == null, layers, ropeFactors);
     }

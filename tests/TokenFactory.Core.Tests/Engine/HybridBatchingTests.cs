@@ -91,7 +91,7 @@ public sealed class HybridBatchingTests
 
         Assert.Equal(6, engine.StateSlots);
         var ssm = model.Config.Ssm!;
-        Assert.Equal(6L * model.Config.MambaLayerCount * (ssm.ConvStateLength + ssm.SsmStateLength) * sizeof(float), engine.RecurrentStateBytes);
+        Assert.Equal(6L * model.Config.RecurrentLayerCount * (ssm.ConvStateLength + ssm.SsmStateLength) * sizeof(float), engine.RecurrentStateBytes);
         Assert.True(engine.PrefixCaching); // with recurrent-state snapshots
         var outcomes = await Task.WhenAll(requests.Select(r => Run(engine, r)));
         for (int i = 0; i < requests.Count; i++)
@@ -139,7 +139,7 @@ public sealed class HybridBatchingTests
     {
         using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1"));
         var c = model.Config;
-        long perSnapshot = (long)c.MambaLayerCount * (c.Ssm!.ConvStateLength + c.Ssm.SsmStateLength) * sizeof(float);
+        long perSnapshot = (long)c.RecurrentLayerCount * (c.Ssm!.ConvStateLength + c.Ssm.SsmStateLength) * sizeof(float);
         var system = Prompt(100, 1, model.VocabSize);
         int[] first = [.. system, 10, 11, 12];
         int[] second = [.. system, 20, 21];

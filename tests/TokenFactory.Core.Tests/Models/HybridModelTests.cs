@@ -79,7 +79,7 @@ public sealed class HybridModelTests
             Enumerable.Range(0, c.BlockCount).Select(c.KindOf));
         Assert.Null(c.Moe);
         Assert.Equal((256, 384, 648, 3 * 384, 8 * 32 * 32), (c.Ssm!.InnerSize, c.Ssm.ConvChannels, c.Ssm.InProjection, c.Ssm.ConvStateLength, c.Ssm.SsmStateLength));
-        Assert.Equal(3, c.MambaLayerCount);
+        Assert.Equal(3, c.RecurrentLayerCount);
         Assert.Equal(1, c.CacheLayerCount);
         Assert.Equal(512, model.Weights.Layers[1].Up.Rows);
         Assert.NotNull(model.Weights.Layers[0].Mamba);

@@ -51,10 +51,13 @@ public sealed class LlamaCppParityTests
     /// flip one activation's rounding and move a logit by up to ~0.02 on these models, so 0.05. gpt-oss amplifies those flips
     /// more: four of eight experts weighted by a softmax over just those four, with clamped, biased activations of a few
     /// units feeding the 8-bit down projection (measured: |Δ| up to 0.06 over its 300 recorded logits at Q8_0 and MXFP4, while
-    /// its F32 file stays within 0.01 everywhere, so the arithmetic is the same), so 0.1.
+    /// its F32 file stays within 0.01 everywhere, so the arithmetic is the same), so 0.1. Qwen3.5 likewise: each DeltaNet head's
+    /// output is RMS-normalised, so an 8-bit rounding flip in a small head output is scaled up with it (measured at Q8_0: |Δ| up to
+    /// 0.059 for qwen35 and 0.078 for qwen35moe, their F32 files within 0.0002), so 0.1.
     /// </summary>
     private static float ToleranceFor(string fixture) =>
-        fixture.Contains("-F32-") || fixture.Contains("-F16-") ? 1e-2f : fixture.StartsWith("synth-gpt-oss-", StringComparison.Ordinal) ? 0.1f : 5e-2f;
+        fixture.Contains("-F32-") || fixture.Contains("-F16-") ? 1e-2f
+        : fixture.StartsWith("synth-gpt-oss-", StringComparison.Ordinal) || fixture.StartsWith("synth-qwen35", StringComparison.Ordinal) ? 0.1f : 5e-2f;
 
     internal static void AssertMatches(TransformerModel model, LlamaCppFixture f, float tolerance)
     {

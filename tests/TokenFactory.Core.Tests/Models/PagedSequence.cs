@@ -29,7 +29,7 @@ internal sealed class PagedSequence : IDisposable, ILogitsConsumer
         _chunk = chunk;
         _vocab = model.VocabSize;
         _pool = new KvBlockPool(Math.Max(1, c.CacheLayerCount), c.KvDimension, (ContextLength + KvBlockPool.DefaultBlockSize - 1) / KvBlockPool.DefaultBlockSize);
-        _states = c.HasRecurrentState ? new RecurrentState(c.Ssm!, c.MambaLayerCount, 1) : null;
+        _states = c.HasRecurrentState ? new RecurrentState(c.Ssm!, c.RecurrentLayerCount, 1) : null;
         _batch = new StepBatch(chunk, 1);
         _forward = new BatchForward(model, _pool, ContextLength, chunk, chunk, threads: threads, states: _states);
         Logits = new float[_vocab];

@@ -50,7 +50,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         int maxTokens = Math.Max(1, _options.MaxBatchTokens);
         int maxRunning = Math.Max(1, _options.MaxRunningSequences);
         // One recurrent-state slot per sequence that may run (hybrid models); they come and go with the KV blocks.
-        _states = c.HasRecurrentState ? new RecurrentState(c.Ssm!, c.MambaLayerCount, maxRunning) : null;
+        _states = c.HasRecurrentState ? new RecurrentState(c.Ssm!, c.RecurrentLayerCount, maxRunning) : null;
         _snapshots = _states != null && _options.PrefixCaching ? new RecurrentSnapshots(_states, _options.RecurrentSnapshotMemory) : null;
         _scheduler = new Scheduler(_pool, maxTokens, maxRunning, _options.PrefixCaching, states: _states, snapshots: _snapshots,
             snapshotInterval: _options.RecurrentSnapshotInterval);

@@ -22,7 +22,8 @@ public sealed record ModelShape(
     MoeLayout? Moe = null,
     string? Family = null,
     int SlidingWindow = 0,
-    YarnScaling? Yarn = null)
+    YarnScaling? Yarn = null,
+    DeltaNetLayout? DeltaNet = null)
 {
     public static IReadOnlyList<ModelShape> All { get; } =
     [
@@ -60,6 +61,15 @@ public sealed record ModelShape(
             Family: "gpt-oss", SlidingWindow: 128, Yarn: new(32f, 4096)),
         new("gpt-oss-120b", 2880, 36, 64, 8, 2880, 131072, 150000f, 1e-5f, false, 64, Moe: new(128, 4, 2880),
             Family: "gpt-oss", SlidingWindow: 128, Yarn: new(32f, 4096)),
+        // Qwen3.5 (qwen35, qwen35moe): test shapes of eight blocks (DeltaNet ×3 then attention, twice), value heads tiling two key heads,
+        // a quarter of each 64-wide attention head rotated; and Qwen3.5-35B-A3B (its config.json: 40 layers, 2048 wide, 16 heads / 2 KV
+        // of 256, DeltaNet 16 key / 32 value heads of 128, 256 experts of 512 top 8 plus a 512-wide shared expert, RoPE base 10⁷ on 64 dims).
+        new("qwen35-tiny", 256, 8, 4, 2, 512, 512, 10000000f, 1e-6f, false, 64, OutputInF16: true, Family: "qwen35",
+            DeltaNet: new(KeyHeads: 2, ValueHeads: 4, HeadSize: 32, ConvKernel: 4, RopeDimensions: 16)),
+        new("qwen35moe-tiny", 256, 8, 4, 2, 128, 512, 10000000f, 1e-6f, false, 64, OutputInF16: true, Moe: new(8, 2, 128), Family: "qwen35moe",
+            DeltaNet: new(KeyHeads: 2, ValueHeads: 4, HeadSize: 32, ConvKernel: 4, RopeDimensions: 16, SharedFeedForwardLength: 128)),
+        new("qwen35-35b-a3b", 2048, 40, 16, 2, 512, 262144, 10000000f, 1e-6f, false, 256, Moe: new(256, 8, 512), Family: "qwen35moe",
+            DeltaNet: new(KeyHeads: 16, ValueHeads: 32, HeadSize: 128, ConvKernel: 4, RopeDimensions: 64, SharedFeedForwardLength: 512)),
         // BERT encoders (written with --arch bert and a WordPiece vocabulary such as the bert-bge fixture): a test shape
         // with mean pooling, and BAAI bge-small-en-v1.5 (its config.json: 12 layers, 384 wide, 12 heads, CLS pooling).
         new("bert-tiny", 128, 2, 4, 4, 512, 512, 0f, 1e-12f, true, EncoderPooling: PoolingType.Mean),
@@ -105,6 +115,18 @@ public sealed record HybridLayout(
 
 /// <summary>The routed experts of a transformer mixture-of-experts shape (qwen3moe): SwiGLU experts, softmax top-k routing.</summary>
 public sealed record MoeLayout(int Experts, int ExpertsUsed, int ExpertFeedForwardLength);
+
+/// <summary>
+/// Qwen3.5's gated DeltaNet geometry: <see cref="KeyHeads"/> query/key heads and <see cref="ValueHeads"/> value heads, all
+/// <see cref="HeadSize"/> wide; every fourth block is attention, rotating its first <see cref="RopeDimensions"/> dimensions.
+/// </summary>
+public sealed record DeltaNetLayout(int KeyHeads, int ValueHeads, int HeadSize, int ConvKernel, int RopeDimensions, int SharedFeedForwardLength = 0,
+    int FullAttentionInterval = 4)
+{
+    public int KeyDimension => KeyHeads * HeadSize;
+    public int ValueDimension => ValueHeads * HeadSize;
+    public int ConvChannels => 2 * KeyDimension + ValueDimension;
+}
 
 /// <summary>YaRN RoPE scaling a shape is written with: <see cref="Factor"/> over an original context of <see cref="OriginalContext"/>.</summary>
 public sealed record YarnScaling(float Factor, int OriginalContext);

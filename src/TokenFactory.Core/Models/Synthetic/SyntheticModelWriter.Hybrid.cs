@@ -136,7 +136,7 @@ public static partial class SyntheticModelWriter
     }
 
     /// <summary>A = -exp(A_log) as converters store it: negative per-head decay rates, here -(0.5 + |N(0, 2)|).</summary>
-    private static void AddDecay(GgufWriter w, string name, int heads, ulong stream)
+    private static void AddDecay(GgufWriter w, string name, int heads, ulong stream, long[]? dims = null)
     {
         var values = new float[heads];
         WeightGenerator.Fill(stream, 0, values, 0f, 2f);
@@ -144,6 +144,6 @@ public static partial class SyntheticModelWriter
             values[i] = -(0.5f + MathF.Abs(values[i]));
         var bytes = new byte[heads * 4];
         Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
-        w.AddTensor(name, [1, heads], GgmlType.F32, bytes);
+        w.AddTensor(name, dims ?? [1, heads], GgmlType.F32, bytes);
     }
 }
