@@ -84,7 +84,8 @@ public sealed record ModelProfile
         }
         int attentionLayers = c.CacheLayerCount;
         var moe = c.Moe;
-        int moeLayers = moe is null ? 0 : c.LayerKindsOverride?.Count(k => k == LayerKind.FeedForward) ?? 0; // a MoE hybrid's feed-forward blocks are all expert blocks
+        // Nemotron-H: its feed-forward blocks are the expert blocks; qwen3moe, qwen35moe, gpt-oss: every block's feed-forward is.
+        int moeLayers = moe is null ? 0 : c.IsNemotronH ? c.LayerKindsOverride!.Count(k => k == LayerKind.FeedForward) : c.BlockCount;
         double expert = moe is not null && moeLayers > 0 ? routed / (moeLayers * moe.ExpertCount) : 0;
         double state = c.HasRecurrentState ? (double)c.RecurrentLayerCount * (c.Ssm!.ConvStateLength + c.Ssm.SsmStateLength) * sizeof(float) : 0;
         return new ModelProfile

@@ -56,6 +56,19 @@ public sealed class ModelAndCostTests
     }
 
     [Fact]
+    public void A_transformer_mixtures_every_block_is_an_expert_block()
+    {
+        string path = Path.Combine(TestPaths.TempDir(), "qwen35moe.gguf");
+        using (var vocab = GgufFile.Open(TestPaths.Stories260K))
+            SyntheticModelWriter.Write("qwen35moe", ModelShape.Find("qwen35moe-tiny"), GgmlType.F32, vocab.Metadata, path);
+        var m = ModelProfile.FromGguf(path);
+        Assert.Equal((8, 2, 8), (m.RoutedExperts, m.ExpertsPerToken, m.MoeLayers));
+        Assert.Equal(3 * 256 * 128, m.ExpertParameters); // gate, up and down, 256 wide, 128 each
+        Assert.Equal(2, m.AttentionLayers);
+        Assert.Equal(6.0 * (3 * 256 + 4 * 32 * 32) * sizeof(float), m.RecurrentStateBytes); // six DeltaNet blocks' window and state
+    }
+
+    [Fact]
     public void One_decoding_token_is_bound_by_reading_the_weights_and_a_long_prompt_by_compute()
     {
         var m = Catalogs.FindModel("llama-3.1-8b");

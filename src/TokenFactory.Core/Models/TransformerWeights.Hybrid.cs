@@ -101,11 +101,11 @@ public sealed partial class TransformerWeights
     internal static ExpertWeights LoadExperts(GgufFile file, MoeConfig moe, int e, string p)
     {
         int n = moe.ExpertCount, f = moe.ExpertFeedForwardLength;
+        if (file.FindTensor(p + "ffn_gate_up_exps.weight") != null)
+            throw new TokenFactoryException($"{file.Path}: '{p}ffn_gate_up_exps.weight' (gate and up experts fused by convert --fuse-gate-up-exps) is not supported; convert without that option.");
         var up = Stack(file, p + "ffn_up_exps.weight", e, f, n);
         var down = Stack(file, p + "ffn_down_exps.weight", f, e, n);
         bool shared = file.FindTensor(p + "ffn_up_shexp.weight") != null;
-        if (file.FindTensor(p + "ffn_gate_up_exps.weight") != null)
-            throw new TokenFactoryException($"{file.Path}: '{p}ffn_gate_up_exps.weight' (gate and up experts fused by convert --fuse-gate-up-exps) is not supported; convert without that option.");
         var gate = file.FindTensor(p + "ffn_gate_exps.weight") != null ? Stack(file, p + "ffn_gate_exps.weight", e, f, n) : (WeightMatrix?)null;
         WeightMatrix? sharedUp = shared ? Matrix(file, p + "ffn_up_shexp.weight", e, moe.SharedFeedForwardLength > 0 ? moe.SharedFeedForwardLength : null) : null;
         return new ExpertWeights

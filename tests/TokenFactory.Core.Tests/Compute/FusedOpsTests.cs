@@ -36,6 +36,24 @@ public sealed class FusedOpsTests
         }
     }
 
+    [Fact]
+    public void SigmoidMultiply_matches_scalar_twin_for_every_length_and_is_the_output_gate()
+    {
+        var rng = new Random(6);
+        for (int n = 0; n <= 256; n++)
+        {
+            float[] x = TestRows.Floats(rng, n, 4f), gate = TestRows.Floats(rng, n, 8f);
+            float[] a = (float[])x.Clone(), b = (float[])x.Clone();
+            FusedOps.SigmoidMultiply(a, gate);
+            FusedOps.SigmoidMultiplyScalar(b, gate);
+            for (int i = 0; i < n; i++)
+            {
+                Assert.True(Math.Abs(a[i] - b[i]) <= 4e-7f * Math.Max(1f, Math.Abs(b[i])), $"n={n} i={i}: {a[i]} vs {b[i]}");
+                Assert.Equal(x[i] / (1f + MathF.Exp(-gate[i])), b[i], 1e-6f);
+            }
+        }
+    }
+
     [Theory]
     [InlineData(1f, 2f, 1f / (1f + 0.18231852f) * 3f)]   // inside the limits: g·σ(1.702g)·(u + 1)
     [InlineData(20f, 2f, 7f / (1f + 6.6963e-6f) * 3f)]    // gate clamped to 7

@@ -8,7 +8,7 @@ using static TokenFactory.Tests.Engine.EngineTestHelpers;
 namespace TokenFactory.Tests.Engine;
 
 /// <summary>
-/// Nemotron-H models (Mamba-2 recurrent state beside the paged KV cache) in the batching engine: the same
+/// Hybrid models (Nemotron-H's Mamba-2 or Qwen3.5's DeltaNet recurrent state beside the paged KV cache) in the batching engine: the same
 /// tokens as the request alone whatever the batch, preemption recomputes with a fresh state,
 /// cancellation and completion return every state slot and block, and prefix caching stays off.
 /// Synthetic models' greedy tokens lean on the current token, so besides tokens every test compares
@@ -66,6 +66,8 @@ public sealed class HybridBatchingTests
         "synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1",
         "synth-nemotron_h_moe-nemotron-h-moe-tiny-F32-seed1",
         "synth-nemotron_h_moe-nemotron-h-moe-tiny-Q8_0-seed1",
+        "synth-qwen35-qwen35-tiny-Q8_0-seed1",
+        "synth-qwen35moe-qwen35moe-tiny-Q8_0-seed1",
     };
 
     [Theory]
@@ -108,10 +110,12 @@ public sealed class HybridBatchingTests
     /// cold run gets. With snapshots every 64 tokens, the first prompt saves at 64 and at its last full block (128); the second,
     /// sharing 96 tokens of cached blocks, resumes at 64 and saves at 96, where its cached blocks ran out; the third resumes at 96.
     /// </summary>
-    [Fact]
-    public async Task A_shared_prefix_resumes_from_the_saved_state_with_the_bits_of_a_cold_run()
+    [Theory]
+    [InlineData("synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1")]
+    [InlineData("synth-qwen35-qwen35-tiny-Q8_0-seed1")] // DeltaNet state in the same snapshots
+    public async Task A_shared_prefix_resumes_from_the_saved_state_with_the_bits_of_a_cold_run(string name)
     {
-        using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h-nemotron-h-tiny-Q8_0-seed1"));
+        using var model = TransformerModel.Load(SyntheticModels.Get(name));
         var system = Prompt(100, 1, model.VocabSize);
         int[] first = [.. system, .. Prompt(30, 500, model.VocabSize)];
         int[] second = [.. system, .. Prompt(20, 600, model.VocabSize)];
@@ -166,10 +170,12 @@ public sealed class HybridBatchingTests
         AssertSame(Solo(model, WithLogprobs(Greedy([.. Prompt(140, 9, model.VocabSize)[..130], 1, 2, 3], 6))), again);
     }
 
-    [Fact]
-    public async Task Tiny_kv_budget_preempts_and_recomputes_with_a_fresh_state()
+    [Theory]
+    [InlineData("synth-nemotron_h_moe-nemotron-h-moe-tiny-Q8_0-seed1")]
+    [InlineData("synth-qwen35moe-qwen35moe-tiny-Q8_0-seed1")]
+    public async Task Tiny_kv_budget_preempts_and_recomputes_with_a_fresh_state(string name)
     {
-        using var model = TransformerModel.Load(SyntheticModels.Get("synth-nemotron_h_moe-nemotron-h-moe-tiny-Q8_0-seed1"));
+        using var model = TransformerModel.Load(SyntheticModels.Get(name));
         var c = model.Config;
         long budget = 12 * KvBlockPool.BytesPerBlock(c.CacheLayerCount, c.KvDimension);
         var requests = Enumerable.Range(0, 6).Select(i => WithLogprobs(Greedy(Prompt(20 + 8 * i, 300 + i, model.VocabSize), 40))).ToList();

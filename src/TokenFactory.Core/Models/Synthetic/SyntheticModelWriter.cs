@@ -56,7 +56,9 @@ public static partial class SyntheticModelWriter
         if (architecture is "qwen35" or "qwen35moe")
         {
             if (shape.Architecture != architecture)
-                throw new TokenFactoryException($"Architecture {architecture} needs one of its own shapes ({string.Join(", ", ModelShape.All.Where(s => s.Architecture == architecture).Select(s => s.Name))}).");
+                throw new TokenFactoryException(shape.Architecture == null
+                    ? $"Architecture {architecture} needs one of its own shapes ({string.Join(", ", ModelShape.All.Where(s => s.Architecture == architecture).Select(s => s.Name))})."
+                    : $"Shape '{shape.Name}' is a {shape.Architecture} shape; write it with --arch {shape.Architecture}.");
             if (pooling != null)
                 throw new TokenFactoryException($"--pooling is not written for {architecture}.");
             Save(BuildQwen35(architecture, shape, type, vocabulary, tokens.Length, seed), outputPath, progress);
