@@ -51,7 +51,8 @@ public sealed unsafe class PagedAttention : IParallelWork
     private float[] _out = [];
     private float[]? _sinks;
 
-    public PagedAttention(int headCount, int kvHeadCount, int headSize, int contextLength, int threads)
+    /// <param name="scale">Attention logits' scale; 0: 1/√<paramref name="headSize"/> (gemma4 uses 1).</param>
+    public PagedAttention(int headCount, int kvHeadCount, int headSize, int contextLength, int threads, float scale = 0f)
     {
         _headCount = headCount;
         _kvHeadCount = kvHeadCount;
@@ -59,7 +60,7 @@ public sealed unsafe class PagedAttention : IParallelWork
         _group = headCount / kvHeadCount;
         _contextLength = contextLength;
         _contextPadded = AttentionKernels.PaddedContext(contextLength);
-        _scale = 1f / MathF.Sqrt(headSize);
+        _scale = scale > 0 ? scale : 1f / MathF.Sqrt(headSize);
         _fast = AttentionKernels.IsAccelerated(headSize);
         _keysT = new float[threads][];
         _values = new float[threads][];

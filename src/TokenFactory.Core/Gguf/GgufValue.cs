@@ -34,6 +34,7 @@ public sealed class GgufValue
     public static GgufValue Of(string[] v) => new(GgufValueType.Array, v, GgufValueType.String);
     public static GgufValue Of(float[] v) => new(GgufValueType.Array, v, GgufValueType.Float32);
     public static GgufValue Of(int[] v) => new(GgufValueType.Array, v, GgufValueType.Int32);
+    public static GgufValue Of(bool[] v) => new(GgufValueType.Array, v, GgufValueType.Bool);
 
     public bool IsInteger => Type is GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.UInt16
         or GgufValueType.Int16 or GgufValueType.UInt32 or GgufValueType.Int32 or GgufValueType.UInt64

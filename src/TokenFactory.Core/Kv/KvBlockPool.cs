@@ -96,12 +96,16 @@ public sealed class KvBlockPool
     /// <summary>Offset of block <paramref name="block"/> in <see cref="Keys"/> and <see cref="Values"/>.</summary>
     public int BlockOffset(int block) => block * BlockSize * KvDimension;
 
-    /// <summary>Stores a position's key (rounded to half precision) in its block's channel-major layout.</summary>
+    /// <summary>
+    /// Stores a position's key (rounded to half precision) in its block's channel-major layout. A layer with narrower keys than
+    /// the pool's rows (gemma4's sliding blocks) fills the leading channels.
+    /// </summary>
     public void WriteKey(int layer, int block, int slot, ReadOnlySpan<float> key)
     {
-        ArgumentOutOfRangeException.ThrowIfNotEqual(key.Length, KvDimension);
-        var keys = _keys[layer].AsSpan(BlockOffset(block) + slot, (KvDimension - 1) * BlockSize + 1);
-        for (int c = 0; c < KvDimension; c++)
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(key.Length, KvDimension);
+        ArgumentOutOfRangeException.ThrowIfZero(key.Length);
+        var keys = _keys[layer].AsSpan(BlockOffset(block) + slot, (key.Length - 1) * BlockSize + 1);
+        for (int c = 0; c < key.Length; c++)
             keys[c * BlockSize] = (Half)key[c];
     }
 

@@ -10,22 +10,34 @@ namespace TokenFactory.Models;
 /// </summary>
 internal static class AttentionInputs
 {
-    public static void Prepare(LayerWeights layer, ModelConfig c, Rope rope, Span<float> q, Span<float> k, Span<float> v, int position)
+    /// <param name="g">The block's attention shape (<see cref="ModelConfig.AttentionOf"/>).</param>
+    /// <param name="valueNorm">Ones as wide as a head when values are RMS-normalised per head (gemma4); else empty.</param>
+    public static void Prepare(LayerWeights layer, ModelConfig c, AttentionGeometry g, Rope rope, Span<float> q, Span<float> k, Span<float> v, int position,
+        ReadOnlySpan<float> valueNorm = default)
     {
-        if (layer.QueryBias != null)
-            TensorPrimitives.Add(q, layer.QueryBias, q);
         if (layer.KeyBias != null)
             TensorPrimitives.Add(k, layer.KeyBias, k);
         if (layer.ValueBias != null)
             TensorPrimitives.Add(v, layer.ValueBias, v);
-        if (layer.QueryNorm != null)
-            NormalizeHeads(q, c.HeadCount, c.HeadSize, layer.QueryNorm, c.RmsEpsilon);
         if (layer.KeyNorm != null)
-            NormalizeHeads(k, c.KvHeadCount, c.HeadSize, layer.KeyNorm, c.RmsEpsilon);
+            NormalizeHeads(k, g.KvHeads, g.HeadSize, layer.KeyNorm, c.RmsEpsilon);
+        if (!valueNorm.IsEmpty)
+            NormalizeHeads(v, g.KvHeads, g.HeadSize, valueNorm[..g.HeadSize], c.RmsEpsilon);
+        if (c.UsesRope)
+            rope.Apply(k, g.KvHeads, g.HeadSize, position);
+        PrepareQuery(layer, c, g, rope, q, position);
+    }
+
+    /// <summary>The query's part of <see cref="Prepare"/> (all of it for gemma4's shared-KV blocks, which read an earlier block's keys).</summary>
+    public static void PrepareQuery(LayerWeights layer, ModelConfig c, AttentionGeometry g, Rope rope, Span<float> q, int position)
+    {
+        if (layer.QueryBias != null)
+            TensorPrimitives.Add(q, layer.QueryBias, q);
+        if (layer.QueryNorm != null)
+            NormalizeHeads(q, g.Heads, g.HeadSize, layer.QueryNorm, c.RmsEpsilon);
         if (!c.UsesRope)
             return;
-        rope.Apply(q, c.HeadCount, c.HeadSize, position);
-        rope.Apply(k, c.KvHeadCount, c.HeadSize, position);
+        rope.Apply(q, g.Heads, g.HeadSize, position);
         if (c.AttentionTemperatureScale != 0f)
         {
             // As llama.cpp computes it: in double, from the float position, then stored as a float multiplier of the query.
@@ -34,7 +46,7 @@ internal static class AttentionInputs
         }
     }
 
-    private static void NormalizeHeads(Span<float> x, int heads, int headSize, float[] weight, float epsilon)
+    private static void NormalizeHeads(Span<float> x, int heads, int headSize, ReadOnlySpan<float> weight, float epsilon)
     {
         for (int h = 0; h < heads; h++)
         {

@@ -28,6 +28,8 @@ public sealed class BatchForward : IDisposable, IAttentionStep
     private readonly MatMul _matmul;
     private readonly DecoderBlocks _blocks;
     private readonly PagedAttention _attention;
+    private readonly PagedAttention _slidingAttention; // gemma4's sliding blocks have their own head shape; else the same instance
+    private readonly float[] _valueNorm = []; // gemma4: values are RMS-normalised without a weight (ones)
     private readonly Rope _rope;
     private readonly Rope? _slidingRope; // sliding layers' own base, unscaled (gemma3)
     private readonly float[] _last;
@@ -53,14 +55,20 @@ public sealed class BatchForward : IDisposable, IAttentionStep
         _matmul = new MatMul(_pool);
         MaxTokens = maxTokens;
         MaxLogitRows = maxLogitRows;
-        _attention = new PagedAttention(_c.HeadCount, _c.KvHeadCount, _c.HeadSize, contextLength, _pool.ThreadCount);
+        _attention = new PagedAttention(_c.HeadCount, _c.KvHeadCount, _c.HeadSize, contextLength, _pool.ThreadCount, _c.AttentionScale);
+        var sliding = _c.AttentionOf(FirstSlidingBlock(_c));
+        _slidingAttention = (sliding.KvHeads, sliding.HeadSize) == (_c.KvHeadCount, _c.HeadSize)
+            ? _attention
+            : new PagedAttention(sliding.Heads, sliding.KvHeads, sliding.HeadSize, contextLength, _pool.ThreadCount, _c.AttentionScale);
+        if (_c.IsGemma4)
+            _valueNorm = Enumerable.Repeat(1f, Math.Max(_c.HeadSize, sliding.HeadSize)).ToArray();
         _rope = new Rope(_c.RopeDimensions, _c.RopeFreqBase, _c.RopeStyle, _c.RopeLinearScale, model.Weights.RopeFreqFactors, _c.RopeYarn);
         if (_c.SlidingWindow > 0)
         {
             // gemma3's sliding layers rotate on their own base, unscaled; gpt-oss's on the global base and scaling (YaRN).
             _slidingRope = _c.IsGptOss
                 ? new Rope(_c.RopeDimensions, _c.RopeFreqBaseSliding, _c.RopeStyle, _c.RopeLinearScale, model.Weights.RopeFreqFactors, _c.RopeYarn)
-                : new Rope(_c.RopeDimensions, _c.RopeFreqBaseSliding, _c.RopeStyle);
+                : new Rope(_c.AttentionOf(FirstSlidingBlock(_c)).RopeDimensions, _c.RopeFreqBaseSliding, _c.RopeStyle);
         }
         int e = _c.EmbeddingLength;
         _blocks = new DecoderBlocks(model, _matmul, maxTokens);
@@ -126,23 +134,33 @@ public sealed class BatchForward : IDisposable, IAttentionStep
         return true;
     }
 
-    void IAttentionStep.Attend(int layer, LayerWeights weights, float[] q, float[] k, float[] v, int tokens, float[] output)
+    private static int FirstSlidingBlock(ModelConfig c) => Enumerable.Range(0, c.BlockCount).FirstOrDefault(c.IsSliding);
+
+    void IAttentionStep.Attend(int blockIndex, int layer, bool ownKv, LayerWeights weights, float[] q, float[] k, float[] v, int tokens, float[] output)
     {
         var batch = _batch!;
-        bool sliding = _c.IsSliding(layer);
+        bool sliding = _c.IsSliding(blockIndex);
         var rope = sliding ? _slidingRope! : _rope;
+        var g = _c.AttentionOf(blockIndex);
+        int qd = g.QueryDimension, kvd = g.KvDimension;
         for (int t = 0; t < tokens; t++)
         {
             int position = batch.Positions[t];
-            var kt = k.AsSpan(t * _c.KvDimension, _c.KvDimension);
-            var vt = v.AsSpan(t * _c.KvDimension, _c.KvDimension);
-            AttentionInputs.Prepare(weights, _c, rope, q.AsSpan(t * _c.QueryDimension, _c.QueryDimension), kt, vt, position);
+            var qt = q.AsSpan(t * qd, qd);
+            if (!ownKv)
+            {
+                AttentionInputs.PrepareQuery(weights, _c, g, rope, qt, position);
+                continue;
+            }
+            var kt = k.AsSpan(t * kvd, kvd);
+            var vt = v.AsSpan(t * kvd, kvd);
+            AttentionInputs.Prepare(weights, _c, g, rope, qt, kt, vt, position, _valueNorm);
             var table = batch.BlockTables[batch.TokenSequence[t]];
             int block = table[position / _cache.BlockSize], slot = position % _cache.BlockSize;
             _cache.WriteKey(layer, block, slot, kt);
-            TensorPrimitives.ConvertToHalf(vt, _cache.Values(layer).AsSpan(_cache.Offset(block, slot), _c.KvDimension));
+            TensorPrimitives.ConvertToHalf(vt, _cache.Values(layer).AsSpan(_cache.Offset(block, slot), kvd));
         }
-        _attention.Run(_pool, _cache, batch, layer, q, output, sliding ? _c.SlidingWindow : 0, weights.AttentionSinks);
+        (sliding ? _slidingAttention : _attention).Run(_pool, _cache, batch, layer, q, output, sliding ? _c.SlidingWindow : 0, weights.AttentionSinks);
     }
 
     /// <summary>l ← cap · tanh(l / cap): Gemma's final logit soft-capping.</summary>

@@ -14,6 +14,7 @@ internal sealed class DecoderBlocks
     private readonly ModelConfig _c;
     private readonly float[] _x, _xb, _q, _k, _v, _att, _gate, _up;
     private readonly float[] _queryAndGate = [], _attentionGate = [];
+    private readonly float[] _perLayer = [], _perLayerGate = []; // gemma4: every token's per-layer inputs; one block's gate rows
     private readonly MambaMixer? _mamba;
     private readonly DeltaNetMixer? _deltaNet;
     private readonly ExpertFeedForward? _feedForward;
@@ -37,6 +38,11 @@ internal sealed class DecoderBlocks
         {
             _queryAndGate = new float[maxTokens * 2 * _c.QueryDimension];
             _attentionGate = new float[maxTokens * _c.QueryDimension];
+        }
+        if (_c.PerLayerEmbeddingLength > 0)
+        {
+            _perLayer = new float[maxTokens * _c.BlockCount * _c.PerLayerEmbeddingLength];
+            _perLayerGate = new float[maxTokens * _c.BlockCount * _c.PerLayerEmbeddingLength];
         }
         if (_c.Ssm != null && _c.LayerKindsOverride!.Contains(LayerKind.Mamba))
             _mamba = new MambaMixer(_c.Ssm, _c.RmsEpsilon, maxTokens);
@@ -70,7 +76,9 @@ internal sealed class DecoderBlocks
             RunHybrid(n, attention, states, slots);
             return;
         }
-        int cacheLayer = 0, recurrentLayer = 0;
+        if (_c.PerLayerEmbeddingLength > 0)
+            PerLayerInputs(tokens);
+        int attentionBlocks = 0, recurrentLayer = 0;
         for (int l = 0; l < _c.BlockCount; l++)
         {
             var layer = _w.Layers[l];
@@ -84,8 +92,11 @@ internal sealed class DecoderBlocks
             }
             else
             {
-                MultiplyQkv(layer, n);
-                attention.Attend(cacheLayer++, layer, _q, _k, _v, n, _att);
+                // qwen35 numbers its attention blocks' cache layers in order; gemma4's shared blocks read an earlier block's.
+                int cacheLayer = _c.LayerKindsOverride != null ? attentionBlocks++ : _c.KvSourceBlock(l);
+                bool ownKv = _c.LayerKindsOverride != null || cacheLayer == l;
+                MultiplyQkv(layer, n, ownKv);
+                attention.Attend(l, cacheLayer, ownKv, layer, _q, _k, _v, n, _att);
                 if (_c.AttentionOutputGate)
                     FusedOps.SigmoidMultiply(_att.AsSpan(0, n * _c.QueryDimension), _attentionGate);
                 MatMul.Multiply(layer.Output, _att, 0, n, _xb, 0);
@@ -104,7 +115,7 @@ internal sealed class DecoderBlocks
                 continue;
             }
             MatMul.MultiplyShared([layer.Gate, layer.Up], _xb, n, [_gate, _up]);
-            var g = _gate.AsSpan(0, n * _c.FeedForwardLength);
+            var g = _gate.AsSpan(0, n * layer.Gate.Rows);
             if (_c.IsGemma)
                 FusedOps.GeluHalfTableMultiply(g, _up.AsSpan(0, g.Length)); // GeGLU, GELU as ggml tabulates it
             else
@@ -117,7 +128,49 @@ internal sealed class DecoderBlocks
             if (layer.FeedForwardPostNorm != null)
                 NormalizeInPlace(_xb, n, layer.FeedForwardPostNorm);
             TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
+            if (layer.PerLayerPostNorm != null)
+                AddPerLayerEmbedding(l, layer, n);
+            if (layer.OutputScale != 1f)
+                TensorPrimitives.Multiply(residual, layer.OutputScale, residual);
         }
+    }
+
+    /// <summary>
+    /// gemma4: every block's per-layer input for each token, as llama.cpp computes it: the per-layer table's row × √width, plus the
+    /// scaled embedding's projection × 1/√d, RMS-normalised per block; the sum × 1/√2. Token t's block l input is at (t·blocks + l)·width.
+    /// </summary>
+    private void PerLayerInputs(ReadOnlySpan<int> tokens)
+    {
+        int n = tokens.Length, e = _c.EmbeddingLength, width = _c.PerLayerEmbeddingLength, row = _c.BlockCount * width;
+        MatMul.Multiply(_w.PerLayerModelProjection, _x, 0, n, _perLayer, 0);
+        var lookup = _perLayerGate.AsSpan(0, row);
+        float projectionScale = 1f / MathF.Sqrt(e), lookupScale = MathF.Sqrt(width), sumScale = 1f / MathF.Sqrt(2f);
+        for (int t = 0; t < n; t++)
+        {
+            _w.PerLayerTokenEmbedding.DequantizeRow(tokens[t], lookup);
+            TensorPrimitives.Multiply(lookup, lookupScale, lookup);
+            var inputs = _perLayer.AsSpan(t * row, row);
+            TensorPrimitives.Multiply(inputs, projectionScale, inputs);
+            for (int l = 0; l < _c.BlockCount; l++)
+            {
+                var block = inputs.Slice(l * width, width);
+                Norms.RmsNorm(block, _w.PerLayerProjectionNorm, _c.RmsEpsilon, block);
+            }
+            TensorPrimitives.Add(inputs, lookup, inputs);
+            TensorPrimitives.Multiply(inputs, sumScale, inputs);
+        }
+    }
+
+    /// <summary>gemma4, after block <paramref name="l"/>'s feed-forward: residual += norm(proj(GELU(gate · residual) ⊙ the block's per-layer input)).</summary>
+    private void AddPerLayerEmbedding(int l, LayerWeights layer, int n)
+    {
+        int e = _c.EmbeddingLength, width = _c.PerLayerEmbeddingLength, row = _c.BlockCount * width;
+        MatMul.Multiply(layer.PerLayerGate, _x, 0, n, _perLayerGate, 0);
+        for (int t = 0; t < n; t++)
+            FusedOps.GeluHalfTableMultiply(_perLayerGate.AsSpan(t * width, width), _perLayer.AsSpan(t * row + l * width, width));
+        MatMul.Multiply(layer.PerLayerProjection, _perLayerGate, 0, n, _xb, 0);
+        NormalizeInPlace(_xb, n, layer.PerLayerPostNorm!);
+        TensorPrimitives.Add(_x.AsSpan(0, n * e), _xb.AsSpan(0, n * e), _x.AsSpan(0, n * e));
     }
 
     /// <summary>
@@ -137,7 +190,7 @@ internal sealed class DecoderBlocks
             {
                 case LayerKind.Attention:
                     MultiplyQkv(layer, n);
-                    attention.Attend(cacheLayer++, layer, _q, _k, _v, n, _att);
+                    attention.Attend(l, cacheLayer++, true, layer, _q, _k, _v, n, _att);
                     MatMul.Multiply(layer.Output, _att, 0, n, _xb, 0);
                     break;
                 case LayerKind.Mamba:
@@ -156,8 +209,20 @@ internal sealed class DecoderBlocks
         }
     }
 
-    private void MultiplyQkv(LayerWeights layer, int n)
+    private void MultiplyQkv(LayerWeights layer, int n, bool ownKv = true)
     {
+        if (!ownKv)
+        {
+            MatMul.Multiply(layer.Query, _xb, 0, n, _q, 0); // gemma4's shared-KV blocks: queries only
+            return;
+        }
+        if (layer.Value.Rows == 0)
+        {
+            // gemma4's global blocks without a value projection attend over their keys as values (normalised apart).
+            MatMul.MultiplyShared([layer.Query, layer.Key], _xb, n, [_q, _k]);
+            _k.AsSpan(0, n * layer.Key.Rows).CopyTo(_v);
+            return;
+        }
         if (!_c.AttentionOutputGate)
         {
             MatMul.MultiplyShared([layer.Query, layer.Key, layer.Value], _xb, n, [_q, _k, _v]);
@@ -196,8 +261,9 @@ internal sealed class DecoderBlocks
 internal interface IAttentionStep
 {
     /// <summary>
-    /// Given the raw projections of <paramref name="tokens"/> rows, prepares them (biases, q/k norm, RoPE),
-    /// stores each token's key and value in the cache, and writes the attention output rows to <paramref name="output"/>.
+    /// Given the raw projections of <paramref name="tokens"/> rows of block <paramref name="block"/>, prepares them (biases, q/k
+    /// norm, RoPE), stores each token's key and value in cache layer <paramref name="cacheLayer"/> (unless <paramref name="ownKv"/>
+    /// is false: gemma4's shared blocks only read an earlier block's), and writes the attention output rows to <paramref name="output"/>.
     /// </summary>
-    void Attend(int layer, LayerWeights weights, float[] q, float[] k, float[] v, int tokens, float[] output);
+    void Attend(int block, int cacheLayer, bool ownKv, LayerWeights weights, float[] q, float[] k, float[] v, int tokens, float[] output);
 }

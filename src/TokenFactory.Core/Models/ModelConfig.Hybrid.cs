@@ -67,7 +67,7 @@ public sealed partial record ModelConfig
     public bool HasRecurrentState => Ssm != null && RecurrentLayerCount > 0;
 
     /// <summary>Blocks with attention, i.e. the layers of the KV cache.</summary>
-    public int CacheLayerCount => LayerKindsOverride == null ? BlockCount : LayerKindsOverride.Count(k => k is LayerKind.Transformer or LayerKind.Attention);
+    public int CacheLayerCount => LayerKindsOverride == null ? BlockCount - SharedKvLayers : LayerKindsOverride.Count(k => k is LayerKind.Transformer or LayerKind.Attention);
 
     /// <summary>Blocks with a recurrent mixer (Mamba-2 or DeltaNet), i.e. the layers of <see cref="RecurrentState"/>.</summary>
     public int RecurrentLayerCount => LayerKindsOverride?.Count(k => k is LayerKind.Mamba or LayerKind.DeltaNet) ?? 0;

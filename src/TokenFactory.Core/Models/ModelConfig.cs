@@ -6,7 +6,7 @@ namespace TokenFactory.Models;
 /// <summary>Hyperparameters of a decoder-only transformer, read from <c>{arch}.*</c> GGUF metadata.</summary>
 public sealed partial record ModelConfig
 {
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss", "mistral3", "gemma3", "qwen35", "qwen35moe", "nemotron_h", "nemotron_h_moe"];
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss", "mistral3", "gemma3", "gemma4", "qwen35", "qwen35moe", "nemotron_h", "nemotron_h_moe"];
 
     public required string Architecture { get; init; }
     public required int EmbeddingLength { get; init; }
@@ -39,16 +39,19 @@ public sealed partial record ModelConfig
     /// <summary>gpt-oss: attention sinks, biases on every projection, a softmax-after-top-k router and clamped SwiGLU experts.</summary>
     public bool IsGptOss => Architecture == "gpt-oss";
     /// <summary>Gemma: embeddings multiplied by √(embedding length); sandwich norms after attention and feed-forward; GeGLU.</summary>
-    public bool IsGemma => Architecture == "gemma3";
+    public bool IsGemma => Architecture is "gemma3" or "gemma4";
     /// <summary>Logits soft-capped as tanh(l / cap) · cap when positive.</summary>
     public float FinalLogitSoftcap { get; init; }
 
     /// <summary>Whether layer <paramref name="layer"/> attends within <see cref="SlidingWindow"/> (llama.cpp's pattern: all but every n-th).</summary>
-    public bool IsSliding(int layer) => SlidingWindow > 0 && (SlidingPattern == 0 || layer % SlidingPattern < SlidingPattern - 1);
+    public bool IsSliding(int layer) =>
+        SlidingWindow > 0 && (SlidingLayers != null ? SlidingLayers[layer] : SlidingPattern == 0 || layer % SlidingPattern < SlidingPattern - 1);
     public int VocabSize { get; init; }
 
-    public int QueryDimension => HeadCount * HeadSize;
-    public int KvDimension => KvHeadCount * HeadSize;
+    /// <summary>The widest query row of any block (gemma4's global and sliding heads differ in size).</summary>
+    public int QueryDimension => HeadCount * Math.Max(HeadSize, HeadSizeSliding);
+    /// <summary>The widest key (and value) row of any block: the KV cache's row.</summary>
+    public int KvDimension => Math.Max(KvHeadCount * HeadSize, SlidingAttention.KvHeads * SlidingAttention.HeadSize);
 
     public static ModelConfig FromMetadata(GgufMetadata m)
     {
@@ -60,6 +63,8 @@ public sealed partial record ModelConfig
             return FromHybridMetadata(m, arch);
         if (arch is "qwen35" or "qwen35moe")
             return FromQwen35Metadata(m, arch);
+        if (arch == "gemma4")
+            return FromGemma4Metadata(m, arch);
 
         int Req(string key) => m.GetInt32OrNull($"{arch}.{key}")
             ?? throw new TokenFactoryException($"{m.Source}: required metadata '{arch}.{key}' for architecture '{arch}' is missing.");

@@ -32,6 +32,12 @@ public sealed class LayerWeights
     public WeightMatrix Down { get; init; }
     public MambaWeights? Mamba { get; init; }
     public DeltaNetWeights? DeltaNet { get; init; }
+    /// <summary>gemma4's per-layer embedding: input → gate (GELU, times the block's per-layer input) → projection → norm, added to the residual.</summary>
+    public WeightMatrix PerLayerGate { get; init; }
+    public WeightMatrix PerLayerProjection { get; init; }
+    public float[]? PerLayerPostNorm { get; init; }
+    /// <summary>Multiplies the residual stream at the block's end (gemma4's <c>layer_output_scale</c>).</summary>
+    public float OutputScale { get; init; } = 1f;
     public ExpertWeights? Experts { get; init; }
 }
 
@@ -54,6 +60,11 @@ public sealed partial class TransformerWeights
     public bool OutputTied { get; }
     public IReadOnlyList<LayerWeights> Layers { get; }
     public float[]? RopeFreqFactors { get; }
+    /// <summary>gemma4: per token, every block's per-layer embedding (blocks × width), looked up like <see cref="TokenEmbedding"/>.</summary>
+    public WeightMatrix PerLayerTokenEmbedding { get; private init; }
+    /// <summary>gemma4: the scaled token embedding → every block's per-layer input, added to the lookup.</summary>
+    public WeightMatrix PerLayerModelProjection { get; private init; }
+    public float[]? PerLayerProjectionNorm { get; private init; }
 
     public static TransformerWeights Load(GgufFile file, ModelConfig c)
     {
@@ -63,7 +74,8 @@ public sealed partial class TransformerWeights
         var outInfo = file.FindTensor("output.weight");
         // A tied output matrix is the embedding table multiplied (so possibly repacked); lookups keep the file's rows.
         var output = Matrix(file, outInfo != null ? "output.weight" : "token_embd.weight", c.EmbeddingLength, embedding.Rows);
-        var ropeFactors = file.FindTensor("rope_freqs.weight") != null ? Vector(file, "rope_freqs.weight", c.RopeDimensions / 2) : null;
+        // gemma4's global blocks' proportional RoPE: a factor per pair of their (wider) heads, only the rotated ones read.
+        var ropeFactors = file.FindTensor("rope_freqs.weight") != null ? Vector(file, "rope_freqs.weight", (c.IsGemma4 ? c.HeadSize : c.RopeDimensions) / 2) : null;
 
         var layers = new LayerWeights[c.BlockCount];
         if (c.IsNemotronH)
@@ -72,6 +84,8 @@ public sealed partial class TransformerWeights
                 layers[l] = LoadHybridLayer(file, c, l);
             return new TransformerWeights(embedding, outputNorm, output, outInfo == null, layers, null);
         }
+        if (c.IsGemma4)
+            return LoadGemma4(file, c, embedding, outputNorm, output, outInfo == null, ropeFactors);
         for (int l = 0; l < c.BlockCount; l++)
         {
             string p = $"blk.{l}.";

@@ -90,10 +90,13 @@ public sealed class KvBlockPoolTests
     }
 
     [Fact]
-    public void WriteKey_rejects_a_key_of_the_wrong_width()
+    public void WriteKey_rejects_a_key_wider_than_a_row_and_fills_the_leading_channels_of_a_narrower_one()
     {
         var pool = new KvBlockPool(1, 8, 1);
-        Assert.Throws<ArgumentOutOfRangeException>(() => pool.WriteKey(0, 0, 0, new float[7]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => pool.WriteKey(0, 0, 0, new float[9]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => pool.WriteKey(0, 0, 0, []));
+        pool.WriteKey(0, 0, 3, [1, 2, 3, 4]); // a narrower layer's key (gemma4's sliding blocks)
+        Assert.Equal([(Half)1, (Half)2, (Half)3, (Half)4, (Half)0], Enumerable.Range(0, 5).Select(c => pool.KeyAt(0, 0, 3, c)));
     }
 
     [Fact]

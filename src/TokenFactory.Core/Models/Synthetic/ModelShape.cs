@@ -23,7 +23,8 @@ public sealed record ModelShape(
     string? Family = null,
     int SlidingWindow = 0,
     YarnScaling? Yarn = null,
-    DeltaNetLayout? DeltaNet = null)
+    DeltaNetLayout? DeltaNet = null,
+    Gemma4Layout? Gemma4 = null)
 {
     public static IReadOnlyList<ModelShape> All { get; } =
     [
@@ -61,6 +62,14 @@ public sealed record ModelShape(
             Family: "gpt-oss", SlidingWindow: 128, Yarn: new(32f, 4096)),
         new("gpt-oss-120b", 2880, 36, 64, 8, 2880, 131072, 150000f, 1e-5f, false, 64, Moe: new(128, 4, 2880),
             Family: "gpt-oss", SlidingWindow: 128, Yarn: new(32f, 4096)),
+        // Gemma 4: a test shape of six blocks (sliding, sliding, global, twice; the last three reading the first three's caches),
+        // sliding heads of 64 against global ones of 128 that rotate a quarter and take their keys as values, an 8-token window and
+        // 32-wide per-layer embeddings; and Gemma 4 E4B (its config.json: 42 layers, 2560 wide, 8 heads / 2 KV, heads of 256 sliding
+        // and 512 global, five sliding layers to one global over a 512-token window, the last 18 sharing KV, 256-wide per-layer inputs).
+        new("gemma4-tiny", 256, 6, 4, 1, 512, 512, 1000000f, 1e-6f, false, 128, OutputInF16: true, Family: "gemma4", SlidingWindow: 8,
+            Gemma4: new("SSGSSG", SlidingHeadSize: 64, SlidingKvHeads: 2, SharedKvLayers: 3, PerLayerEmbedding: 32)),
+        new("gemma4-e4b", 2560, 42, 8, 2, 10240, 131072, 1000000f, 1e-6f, true, 512, Family: "gemma4", SlidingWindow: 512,
+            Gemma4: new(string.Concat(Enumerable.Repeat("SSSSSG", 7)), SlidingHeadSize: 256, SlidingKvHeads: 2, SharedKvLayers: 18, PerLayerEmbedding: 256)),
         // Qwen3.5 (qwen35, qwen35moe): test shapes of eight blocks (DeltaNet ×3 then attention, twice), value heads tiling two key heads,
         // a quarter of each 64-wide attention head rotated; and Qwen3.5-35B-A3B (its config.json: 40 layers, 2048 wide, 16 heads / 2 KV
         // of 256, DeltaNet 16 key / 32 value heads of 128, 256 experts of 512 top 8 plus a 512-wide shared expert, RoPE base 10⁷ on 64 dims).
@@ -127,6 +136,14 @@ public sealed record DeltaNetLayout(int KeyHeads, int ValueHeads, int HeadSize, 
     public int ValueDimension => ValueHeads * HeadSize;
     public int ConvChannels => 2 * KeyDimension + ValueDimension;
 }
+
+/// <summary>
+/// Gemma 4's layout: per block S (sliding) or G (global) in <see cref="Pattern"/>; sliding heads of their own size and KV heads (global
+/// ones are the shape's); the last <see cref="SharedKvLayers"/> blocks read earlier caches; per-layer embeddings this wide; global
+/// blocks rotate <see cref="RotatedFraction"/> of their head (through <c>rope_freqs</c>) and use their keys as values.
+/// </summary>
+public sealed record Gemma4Layout(string Pattern, int SlidingHeadSize, int SlidingKvHeads, int SharedKvLayers, int PerLayerEmbedding,
+    float RotatedFraction = 0.25f, float SoftCap = 30f);
 
 /// <summary>YaRN RoPE scaling a shape is written with: <see cref="Factor"/> over an original context of <see cref="OriginalContext"/>.</summary>
 public sealed record YarnScaling(float Factor, int OriginalContext);

@@ -12,7 +12,7 @@ namespace TokenFactory.Models.Synthetic;
 /// </summary>
 public static partial class SyntheticModelWriter
 {
-    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss", "mistral3", "gemma3", "qwen35", "qwen35moe", "nemotron_h", "nemotron_h_moe", "bert"];
+    public static IReadOnlyList<string> Architectures { get; } = ["llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss", "mistral3", "gemma3", "gemma4", "qwen35", "qwen35moe", "nemotron_h", "nemotron_h_moe", "bert"];
 
     public static IReadOnlyList<GgmlType> WeightTypes { get; } =
         [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
@@ -53,6 +53,17 @@ public static partial class SyntheticModelWriter
             throw new TokenFactoryException(IsTransformerMoe(shape.Architecture)
                 ? $"Shape '{shape.Name}' is a {shape.Architecture} shape; write it with --arch {shape.Architecture}."
                 : $"Architecture {architecture} needs one of its own shapes ({string.Join(", ", ModelShape.All.Where(s => s.Architecture == architecture).Select(s => s.Name))}).");
+        if (architecture == "gemma4")
+        {
+            if (shape.Architecture != architecture)
+                throw new TokenFactoryException(shape.Architecture == null
+                    ? $"Architecture {architecture} needs one of its own shapes ({string.Join(", ", ModelShape.All.Where(s => s.Architecture == architecture).Select(s => s.Name))})."
+                    : $"Shape '{shape.Name}' is a {shape.Architecture} shape; write it with --arch {shape.Architecture}.");
+            if (pooling != null)
+                throw new TokenFactoryException($"--pooling is not written for {architecture}.");
+            Save(BuildGemma4(shape, type, vocabulary, tokens.Length, seed), outputPath, progress);
+            return;
+        }
         if (architecture is "qwen35" or "qwen35moe")
         {
             if (shape.Architecture != architecture)
