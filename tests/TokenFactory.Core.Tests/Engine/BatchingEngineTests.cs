@@ -57,10 +57,12 @@ public sealed class BatchingEngineTests
         Assert.True(counters.MeanBatchSequences > 1.5, $"mean batch {counters.MeanBatchSequences}");
     }
 
-    [Fact]
-    public async Task Second_request_with_a_shared_prefix_reuses_its_cached_blocks()
+    [Theory]
+    [InlineData("stories260K")]
+    [InlineData("synth-gemma4-gemma4-tiny-Q8_0-seed1")] // shared-KV blocks read the cached blocks of earlier ones
+    public async Task Second_request_with_a_shared_prefix_reuses_its_cached_blocks(string name)
     {
-        using var model = TransformerModel.Load(TestPaths.Stories260K);
+        using var model = TransformerModel.Load(name == "stories260K" ? TestPaths.Stories260K : SyntheticModels.Get(name));
         var system = Prompt(100, 1, model.VocabSize);
         int[] first = [.. system, 10, 11, 12];
         int[] second = [.. system, 20, 21];

@@ -32,6 +32,7 @@ public sealed class SyntheticModelServingTests
     [InlineData("nemotron_h_moe", "nemotron-h-moe-tiny", GgmlType.Q8_0, false, 20)]
     [InlineData("gpt-oss", "gpt-oss-tiny", GgmlType.MXFP4, true, 12)]
     [InlineData("qwen35moe", "qwen35moe-tiny", GgmlType.Q8_0, false, 20)]
+    [InlineData("gemma4", "gemma4-tiny", GgmlType.Q8_0, false, 20)]
     public async Task Chat_completions_stream_and_batch_like_a_llama_model(string arch, string shape, GgmlType type, bool ownTemplate, int maxTokens)
     {
         var settings = new Dictionary<string, string?> { ["TokenFactory:Model"] = WriteModel(arch, shape, type), ["TokenFactory:Threads"] = "2" };
