@@ -57,6 +57,12 @@ public sealed class ServerOptions
     /// <summary>Share cached KV blocks between requests with the same prompt prefix.</summary>
     public bool PrefixCaching { get; set; } = true;
 
+    /// <summary>
+    /// Models with sliding-window layers (gemma3, gemma4, gpt-oss): keep those layers' keys and values apart and free them once the
+    /// window has passed (<c>TokenFactory:SlidingWindowCache</c>; default on).
+    /// </summary>
+    public bool SlidingWindowCache { get; set; } = true;
+
     /// <summary>A Jinja chat template file used instead of the model's own (<c>serve --chat-template-file</c>).</summary>
     public string? ChatTemplateFile { get; set; }
 

@@ -50,6 +50,7 @@ public sealed unsafe class PagedAttention : IParallelWork
     private float[] _q = [];
     private float[] _out = [];
     private float[]? _sinks;
+    private bool _slidingTables;
 
     /// <param name="scale">Attention logits' scale; 0: 1/√<paramref name="headSize"/> (gemma4 uses 1).</param>
     public PagedAttention(int headCount, int kvHeadCount, int headSize, int contextLength, int threads, float scale = 0f)
@@ -91,8 +92,14 @@ public sealed unsafe class PagedAttention : IParallelWork
     /// </summary>
     /// <param name="window">A sliding layer's window (tokens seen, the token's own included); 0: all earlier positions.</param>
     /// <param name="sinks">Per query head, an attention sink's logit (gpt-oss): it joins each softmax's normalisation, attending to nothing.</param>
-    public void Run(ComputePool compute, KvBlockPool pool, StepBatch batch, int layer, float[] q, float[] output, int window = 0, float[]? sinks = null)
+    /// <param name="slidingTables">Read the blocks through <see cref="StepBatch.SlidingBlockTables"/> (the sliding-window cache), whose
+    /// blocks behind the window are gone: only a window's blocks are read.</param>
+    public void Run(ComputePool compute, KvBlockPool pool, StepBatch batch, int layer, float[] q, float[] output, int window = 0, float[]? sinks = null,
+        bool slidingTables = false)
     {
+        if (slidingTables && window <= 0)
+            throw new ArgumentException("The sliding-window cache is read with a window.", nameof(window));
+        _slidingTables = slidingTables;
         if (sinks != null && sinks.Length != _headCount)
             throw new ArgumentException($"{sinks.Length} attention sinks for {_headCount} heads.", nameof(sinks));
         _window = window;
@@ -156,13 +163,16 @@ public sealed unsafe class PagedAttention : IParallelWork
         var batch = _batch!;
         int hs = _headSize, cp = _contextPadded, blockSize = pool.BlockSize, headOffset = kvh * hs;
         int t0 = _itemStart[item], t1 = _itemEnd[item];
-        var table = batch.BlockTables[batch.TokenSequence[t0]];
+        var table = _slidingTables ? batch.SlidingBlockTables[batch.TokenSequence[t0]] : batch.BlockTables[batch.TokenSequence[t0]];
         int nMax = batch.Positions[t1 - 1] + 1;
+        // A sliding layer reads from its item's first token's window on: earlier blocks are neither widened nor read (and in the
+        // sliding-window cache they are gone).
+        int firstBlock = _window > 0 ? Math.Max(0, batch.Positions[t0] + 1 - _window) / blockSize : 0;
         fixed (float* kt = _keysT[thread], vf = _values[thread], sp = _scoresFast[thread], qp = _queryFast[thread], outp = _out, qs = _q, sinks = _sinks)
         fixed (Half* kh = pool.Keys(_layer), vh = pool.Values(_layer))
         {
             // Keys come block by block, already channel-major (see KvBlockPool.Keys): 16 positions per vector.
-            for (int bi = 0, p0 = 0; p0 < nMax; bi++, p0 += blockSize)
+            for (int bi = firstBlock, p0 = firstBlock * blockSize; p0 < nMax; bi++, p0 += blockSize)
             {
                 int block = table[bi], pEnd = Math.Min(nMax, p0 + blockSize);
                 ushort* keys = (ushort*)(kh + pool.BlockOffset(block)) + (long)headOffset * blockSize;
@@ -196,7 +206,7 @@ public sealed unsafe class PagedAttention : IParallelWork
         var pool = _pool!;
         var batch = _batch!;
         int blockSize = pool.BlockSize;
-        var table = batch.BlockTables[batch.TokenSequence[t]];
+        var table = _slidingTables ? batch.SlidingBlockTables[batch.TokenSequence[t]] : batch.BlockTables[batch.TokenSequence[t]];
         int n = batch.Positions[t] + 1, lo = _window > 0 ? Math.Max(0, n - _window) : 0;
         int headOffset = kvh * _headSize;
         int firstHead = kvh * _group;

@@ -28,6 +28,9 @@ public readonly record struct EngineCounters
     public int KvBlocksFree { get; init; }
     public int KvBlocksCached { get; init; }
     public int KvBlockSize { get; init; }
+    /// <summary>Blocks of the sliding-window cache (sliding layers' keys and values, kept apart; 0 when not kept apart) and how many are free.</summary>
+    public int SlidingKvBlocksTotal { get; init; }
+    public int SlidingKvBlocksFree { get; init; }
 
     public double MeanBatchSequences => Steps > 0 ? (double)ScheduledSequences / Steps : 0;
     public double PrefixCacheHitRate => PrefixCacheQueryTokens > 0 ? (double)PrefixCacheHitTokens / PrefixCacheQueryTokens : 0;

@@ -20,6 +20,13 @@ public sealed record EngineOptions
     public bool PrefixCaching { get; init; } = true;
 
     /// <summary>
+    /// Models with sliding-window layers (gemma3, gemma4, gpt-oss): keep those layers' keys and values in a cache of their own, from
+    /// which blocks return to the pool once the window has passed them, so a long sequence holds only a window's worth there.
+    /// Off: every layer keeps every position (more memory, same results).
+    /// </summary>
+    public bool SlidingWindowCache { get; init; } = true;
+
+    /// <summary>
     /// Hybrid (Mamba) models: bytes for snapshots of the recurrent state that let a prompt resume after a cached prefix (each
     /// snapshot is one sequence's state, <c>RecurrentStateBytes / MaxRunningSequences</c>); 0 turns prefix caching off for them.
     /// </summary>

@@ -157,6 +157,11 @@ public sealed class KvBlockPool
         return true;
     }
 
+    /// <summary>Whether <see cref="TryShare"/> would find the block (no reference taken).</summary>
+    public bool Contains(ulong parentHash, ReadOnlySpan<int> tokens) =>
+        _cached.TryGetValue(BlockHash.Chain(parentHash, tokens), out int block) && _parentHash[block] == parentHash
+        && _blockTokens.AsSpan(block * BlockSize, BlockSize).SequenceEqual(tokens);
+
     /// <summary>Registers a full block the caller owns under its chain hash; a no-op if that prefix is already cached elsewhere.</summary>
     public void Register(int block, ulong parentHash, ulong hash, ReadOnlySpan<int> tokens)
     {

@@ -16,6 +16,7 @@ public sealed class StepBatch
         TokenSequence = new int[maxTokens];
         LogitRows = new int[maxTokens];
         BlockTables = new List<int>[maxSequences];
+        SlidingBlockTables = new List<int>[maxSequences];
         StateSlots = new int[maxSequences];
     }
 
@@ -32,6 +33,11 @@ public sealed class StepBatch
     public int[] TokenSequence { get; }
     /// <summary>Per sequence of the step: its block ids, position p living in block p / blockSize.</summary>
     public List<int>[] BlockTables { get; }
+    /// <summary>
+    /// Per sequence of the step: its block ids in the sliding-window cache (sliding layers' keys and values, when the engine
+    /// keeps them apart), indexed as <see cref="BlockTables"/>; blocks that fell out of the window are -1. Null entries otherwise.
+    /// </summary>
+    public List<int>[] SlidingBlockTables { get; }
     /// <summary>Per sequence of the step: its recurrent-state slot (hybrid models), or -1.</summary>
     public int[] StateSlots { get; }
     /// <summary>Token indices whose logits are wanted, in order; logits row i belongs to token LogitRows[i].</summary>
@@ -41,14 +47,16 @@ public sealed class StepBatch
     {
         TokenCount = SequenceCount = LogitRowCount = 0;
         Array.Clear(BlockTables);
+        Array.Clear(SlidingBlockTables);
     }
 
     /// <summary>Starts a sequence's share of the step; returns its index.</summary>
-    public int AddSequence(List<int> blockTable, int stateSlot = -1)
+    public int AddSequence(List<int> blockTable, int stateSlot = -1, List<int>? slidingBlockTable = null)
     {
         if (SequenceCount == MaxSequences)
             throw new InvalidOperationException("Step batch is full (sequences).");
         BlockTables[SequenceCount] = blockTable;
+        SlidingBlockTables[SequenceCount] = slidingBlockTable!;
         StateSlots[SequenceCount] = stateSlot;
         return SequenceCount++;
     }

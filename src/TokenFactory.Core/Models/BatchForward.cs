@@ -23,6 +23,10 @@ public sealed class BatchForward : IDisposable, IAttentionStep
     private readonly TransformerModel _model;
     private readonly ModelConfig _c;
     private readonly KvBlockPool _cache;
+    private readonly KvBlockPool? _slidingCache;
+    // Per cache layer: whether it lives in the sliding-window cache, and its layer index in the pool it lives in.
+    private readonly bool[] _inSliding;
+    private readonly int[] _poolLayer;
     private readonly ComputePool _pool;
     private readonly bool _ownsPool;
     private readonly MatMul _matmul;
@@ -40,9 +44,25 @@ public sealed class BatchForward : IDisposable, IAttentionStep
     /// <param name="maxTokens">Most tokens in one step.</param>
     /// <param name="maxLogitRows">Logits rows computed per output-matrix pass (more are done in groups).</param>
     /// <param name="states">Recurrent state of a hybrid model's Mamba blocks, indexed by the step's <see cref="StepBatch.StateSlots"/>.</param>
+    /// <param name="slidingCache">
+    /// Sliding layers' keys and values, apart from <paramref name="cache"/> (which then holds the other layers), addressed through
+    /// <see cref="StepBatch.SlidingBlockTables"/>; null: every layer in <paramref name="cache"/>.
+    /// </param>
     public BatchForward(TransformerModel model, KvBlockPool cache, int contextLength, int maxTokens, int maxLogitRows, ComputePool? pool = null, int threads = 0,
-        RecurrentState? states = null)
+        RecurrentState? states = null, KvBlockPool? slidingCache = null)
     {
+        var config = model.Config;
+        int cacheLayers = Math.Max(1, config.CacheLayerCount);
+        _inSliding = new bool[cacheLayers];
+        _poolLayer = new int[cacheLayers];
+        for (int l = 0, apart = 0, other = 0; l < cacheLayers; l++)
+        {
+            _inSliding[l] = slidingCache != null && IsSlidingCacheLayer(config, l);
+            _poolLayer[l] = _inSliding[l] ? apart++ : other++;
+        }
+        if (slidingCache != null && (slidingCache.Layers != _inSliding.Count(x => x) || cache.Layers != _inSliding.Count(x => !x) || slidingCache.BlockSize != cache.BlockSize))
+            throw new ArgumentException("The sliding-window cache must hold exactly the model's sliding layers, the main cache the rest, in blocks of one size.", nameof(slidingCache));
+        _slidingCache = slidingCache;
         if (model.Config.HasRecurrentState && states == null)
             throw new ArgumentException($"{model.Config.Architecture} has Mamba blocks: the batched forward pass needs their recurrent state.", nameof(states));
         _states = states;
@@ -136,6 +156,15 @@ public sealed class BatchForward : IDisposable, IAttentionStep
 
     private static int FirstSlidingBlock(ModelConfig c) => Enumerable.Range(0, c.BlockCount).FirstOrDefault(c.IsSliding);
 
+    /// <summary>
+    /// Whether cache layer <paramref name="cacheLayer"/> belongs to a sliding block. Models with sliding layers (gemma3, gemma4,
+    /// gpt-oss) number their cache layers by block (gemma4's shared-KV blocks, last, have none).
+    /// </summary>
+    private static bool IsSlidingCacheLayer(ModelConfig c, int cacheLayer) => c.SlidingWindow > 0 && c.LayerKindsOverride == null && c.IsSliding(cacheLayer);
+
+    /// <summary>How many of the model's cache layers are sliding ones (what a sliding-window cache holds).</summary>
+    public static int SlidingCacheLayers(ModelConfig c) => Enumerable.Range(0, Math.Max(1, c.CacheLayerCount)).Count(l => IsSlidingCacheLayer(c, l));
+
     void IAttentionStep.Attend(int blockIndex, int layer, bool ownKv, LayerWeights weights, float[] q, float[] k, float[] v, int tokens, float[] output)
     {
         var batch = _batch!;
@@ -143,6 +172,9 @@ public sealed class BatchForward : IDisposable, IAttentionStep
         var rope = sliding ? _slidingRope! : _rope;
         var g = _c.AttentionOf(blockIndex);
         int qd = g.QueryDimension, kvd = g.KvDimension;
+        bool apart = _inSliding[layer];
+        var cache = apart ? _slidingCache! : _cache;
+        int index = _poolLayer[layer];
         for (int t = 0; t < tokens; t++)
         {
             int position = batch.Positions[t];
@@ -155,12 +187,12 @@ public sealed class BatchForward : IDisposable, IAttentionStep
             var kt = k.AsSpan(t * kvd, kvd);
             var vt = v.AsSpan(t * kvd, kvd);
             AttentionInputs.Prepare(weights, _c, g, rope, qt, kt, vt, position, _valueNorm);
-            var table = batch.BlockTables[batch.TokenSequence[t]];
-            int block = table[position / _cache.BlockSize], slot = position % _cache.BlockSize;
-            _cache.WriteKey(layer, block, slot, kt);
-            TensorPrimitives.ConvertToHalf(vt, _cache.Values(layer).AsSpan(_cache.Offset(block, slot), kvd));
+            var table = apart ? batch.SlidingBlockTables[batch.TokenSequence[t]] : batch.BlockTables[batch.TokenSequence[t]];
+            int block = table[position / cache.BlockSize], slot = position % cache.BlockSize;
+            cache.WriteKey(index, block, slot, kt);
+            TensorPrimitives.ConvertToHalf(vt, cache.Values(index).AsSpan(cache.Offset(block, slot), kvd));
         }
-        (sliding ? _slidingAttention : _attention).Run(_pool, _cache, batch, layer, q, output, sliding ? _c.SlidingWindow : 0, weights.AttentionSinks);
+        (sliding ? _slidingAttention : _attention).Run(_pool, cache, batch, index, q, output, sliding ? _c.SlidingWindow : 0, weights.AttentionSinks, apart);
     }
 
     /// <summary>l ← cap · tanh(l / cap): Gemma's final logit soft-capping.</summary>

@@ -34,6 +34,7 @@ internal sealed class GgufEngineFactory(IOptions<ServerOptions> options, FloorSe
                 MaxBatchTokens = o.MaxBatchTokens,
                 MaxRunningSequences = o.MaxRunningSequences,
                 PrefixCaching = o.PrefixCaching,
+                SlidingWindowCache = o.SlidingWindowCache,
                 EnergyMeter = floor.EnergyMeter,
                 ChatTemplateSource = string.IsNullOrWhiteSpace(o.ChatTemplateFile) ? null : File.ReadAllText(o.ChatTemplateFile),
                 Pooling = pooling,

@@ -58,6 +58,8 @@ public sealed partial class EngineCore
         KvBlocksFree = _pool.FreeBlockCount,
         KvBlocksCached = _pool.CachedBlockCount,
         KvBlockSize = _pool.BlockSize,
+        SlidingKvBlocksTotal = _sliding?.BlockCount ?? 0,
+        SlidingKvBlocksFree = _sliding?.FreeBlockCount ?? 0,
     };
 
     private void LeaveQueue(Sequence s)

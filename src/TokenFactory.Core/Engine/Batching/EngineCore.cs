@@ -19,6 +19,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
 {
     private readonly EngineOptions _options;
     private readonly KvBlockPool _pool;
+    private readonly KvBlockPool? _sliding;
     private readonly RecurrentState? _states;
     private readonly RecurrentSnapshots? _snapshots;
     private readonly BatchForward _forward;
@@ -37,25 +38,41 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         Tokenizer = Tokenizer.FromMetadata(model.File.Metadata);
         var c = model.Config;
         int context = _options.ResolveContextLength(c.ContextLength);
+        int maxTokens = Math.Max(1, _options.MaxBatchTokens);
+        int maxRunning = Math.Max(1, _options.MaxRunningSequences);
         // Hybrid models cache keys and values for their attention blocks only (at least one layer, so sizes stay positive).
         int cacheLayers = Math.Max(1, c.CacheLayerCount);
+        // Sliding layers apart: a window's worth per running sequence plus a step's new tokens, taken out of the budget first.
+        int slidingLayers = _options.SlidingWindowCache ? BatchForward.SlidingCacheLayers(c) : 0;
+        long budget = _options.KvCacheMemory;
+        if (slidingLayers > 0 && slidingLayers < cacheLayers)
+        {
+            int bs = KvBlockPool.DefaultBlockSize, window = Math.Min(c.SlidingWindow, context);
+            int perSequence = (window - 1 + bs - 1) / bs + 2, step = (maxTokens + bs - 1) / bs;
+            long slidingBlock = KvBlockPool.BytesPerBlock(slidingLayers, c.KvDimension);
+            long blocks = (long)maxRunning * perSequence + step + maxRunning;
+            if (budget > 0)
+                blocks = Math.Max(perSequence + step, Math.Min(blocks, budget / 2 / slidingBlock)); // at most half a set budget
+            _sliding = new KvBlockPool(slidingLayers, c.KvDimension, (int)Math.Min(int.MaxValue, blocks));
+            cacheLayers -= slidingLayers;
+            if (budget > 0)
+                budget = Math.Max(1, budget - _sliding.BlockCount * slidingBlock);
+        }
         long perBlock = KvBlockPool.BytesPerBlock(cacheLayers, c.KvDimension);
-        long bytes = _options.KvCacheMemory > 0
-            ? _options.KvCacheMemory
+        long bytes = budget > 0
+            ? budget
             : Math.Max(Math.Min(EngineOptions.DefaultKvCacheCap, (long)_options.MaxRunningSequences * context * perBlock / KvBlockPool.DefaultBlockSize),
                 (long)context * perBlock / KvBlockPool.DefaultBlockSize + perBlock);
         _pool = KvBlockPool.FromBudget(cacheLayers, c.KvDimension, bytes);
         // A sequence must fit the pool on its own, or it could never finish.
         ContextLength = (int)Math.Min(context, _pool.CapacityTokens);
-        int maxTokens = Math.Max(1, _options.MaxBatchTokens);
-        int maxRunning = Math.Max(1, _options.MaxRunningSequences);
         // One recurrent-state slot per sequence that may run (hybrid models); they come and go with the KV blocks.
         _states = c.HasRecurrentState ? new RecurrentState(c.Ssm!, c.RecurrentLayerCount, maxRunning) : null;
         _snapshots = _states != null && _options.PrefixCaching ? new RecurrentSnapshots(_states, _options.RecurrentSnapshotMemory) : null;
         _scheduler = new Scheduler(_pool, maxTokens, maxRunning, _options.PrefixCaching, states: _states, snapshots: _snapshots,
-            snapshotInterval: _options.RecurrentSnapshotInterval);
+            snapshotInterval: _options.RecurrentSnapshotInterval, sliding: _sliding, window: c.SlidingWindow);
         _batch = new StepBatch(maxTokens, maxRunning);
-        _forward = new BatchForward(model, _pool, ContextLength, maxTokens, maxRunning, threads: _options.Threads, states: _states);
+        _forward = new BatchForward(model, _pool, ContextLength, maxTokens, maxRunning, threads: _options.Threads, states: _states, slidingCache: _sliding);
     }
 
     public TransformerModel Model { get; }
@@ -70,7 +87,9 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
     /// <summary>The worker threads every step runs on (a benchmark's bandwidth probe shares them).</summary>
     public ComputePool ComputePool => _forward.Pool;
 
-    public long KvCacheBytes => (long)_pool.BlockCount * KvBlockPool.BytesPerBlock(_pool.Layers, _pool.KvDimension, _pool.BlockSize);
+    /// <summary>Bytes of the KV cache: the main pool and, for models with sliding layers, the sliding-window cache.</summary>
+    public long KvCacheBytes => (long)_pool.BlockCount * KvBlockPool.BytesPerBlock(_pool.Layers, _pool.KvDimension, _pool.BlockSize)
+        + (_sliding == null ? 0 : (long)_sliding.BlockCount * KvBlockPool.BytesPerBlock(_sliding.Layers, _sliding.KvDimension, _sliding.BlockSize));
 
     /// <summary>Recurrent-state slots (hybrid models; 0 otherwise) and how many are free: all of them once idle.</summary>
     public int StateSlots => _states?.Slots ?? 0;

@@ -26,6 +26,9 @@ namespace TokenFactory.Engine.Batching;
 public sealed partial class Scheduler
 {
     private readonly KvBlockPool _pool;
+    // Sliding layers' keys and values, kept apart so blocks behind the window go back to the pool (null: in _pool with the rest).
+    private readonly KvBlockPool? _sliding;
+    private readonly int _window;
     private readonly Models.RecurrentState? _states;
     private readonly List<Sequence> _waiting = [];
     private readonly List<Sequence> _running = [];
@@ -42,9 +45,18 @@ public sealed partial class Scheduler
     /// prefill then stops at every <paramref name="snapshotInterval"/>-th token, at its last full block and where its cached
     /// blocks ran out, to save the state there.
     /// </param>
+    /// <param name="sliding">
+    /// The sliding-window cache (sliding layers' keys and values) and <paramref name="window"/>, the tokens a sliding layer sees: a
+    /// sequence holds a block there for each of its blocks in <paramref name="pool"/> until the window has passed it.
+    /// </param>
     public Scheduler(KvBlockPool pool, int maxBatchTokens, int maxRunning, bool prefixCaching = true, int? watermarkBlocks = null,
-        Models.RecurrentState? states = null, Models.RecurrentSnapshots? snapshots = null, int snapshotInterval = 128)
+        Models.RecurrentState? states = null, Models.RecurrentSnapshots? snapshots = null, int snapshotInterval = 128,
+        KvBlockPool? sliding = null, int window = 0)
     {
+        if (sliding != null && (window <= 0 || sliding.BlockSize != pool.BlockSize))
+            throw new ArgumentException("A sliding-window cache needs a positive window and the main pool's block size.", nameof(sliding));
+        _sliding = sliding;
+        _window = window;
         if (snapshotInterval <= 0 || snapshotInterval % pool.BlockSize != 0)
             throw new ArgumentException($"The snapshot interval ({snapshotInterval}) must be a positive multiple of the block size ({pool.BlockSize}).", nameof(snapshotInterval));
         if (states != null && states.Slots < maxRunning)
@@ -68,6 +80,7 @@ public sealed partial class Scheduler
     /// <summary>Free blocks kept back when admitting, so running sequences can grow without preempting at once.</summary>
     public int WatermarkBlocks { get; }
     public KvBlockPool Pool => _pool;
+    public KvBlockPool? SlidingPool => _sliding;
 
     public IReadOnlyList<Sequence> Waiting => _waiting;
     public IReadOnlyList<Sequence> Running => _running;
@@ -135,6 +148,8 @@ public sealed partial class Scheduler
             s.ComputedCount += p.TokenCount;
             if (PrefixCaching)
                 RegisterFullBlocks(s);
+            if (_sliding != null)
+                ReleaseBehindWindow(s);
             if (_snapshots != null && s.HashedBlocks * _pool.BlockSize == s.ComputedCount && IsSnapshotPoint(s, s.ComputedCount))
                 _snapshots.Save(s.LastHash, s.StateSlot);
         }
@@ -187,7 +202,7 @@ public sealed partial class Scheduler
         if (n == 0)
             return index + 1; // a batch-class prompt held back while an interactive sequence runs
         int need = BlocksFor(s.ComputedCount + n) - s.Blocks.Count;
-        while (need > _pool.FreeBlockCount)
+        while (need > _pool.FreeBlockCount || (_sliding != null && need > _sliding.FreeBlockCount))
         {
             int v = VictimIndex();
             var victim = _running[v];
@@ -288,7 +303,7 @@ public sealed partial class Scheduler
         int need = BlocksFor(s.ComputedCount + n) - s.Blocks.Count;
         // With nothing running the watermark would only stall: admit whatever fits.
         int reserve = _running.Count > 0 ? WatermarkBlocks : 0;
-        if (need > _pool.FreeBlockCount - reserve)
+        if (need > _pool.FreeBlockCount - reserve || (_sliding != null && need > _sliding.FreeBlockCount - (_running.Count > 0 ? 1 : 0)))
         {
             ReleaseBlocks(s);
             return false;
@@ -360,7 +375,65 @@ public sealed partial class Scheduler
             s.HashedBlocks = keep;
             s.LastHash = keep > 0 ? _sharedHashes[keep - 1] : BlockHash.Root;
         }
+        if (_sliding != null)
+            ShareSlidingBlocks(s, tokens);
         s.ComputedCount = s.Blocks.Count * bs;
+    }
+
+    /// <summary>
+    /// A prefix taken from the cache must also find its last window of sliding-layer blocks still cached: keep the most shared blocks
+    /// for which it does (dropping the rest), take those sliding blocks, and mark the ones behind the window -1.
+    /// </summary>
+    private void ShareSlidingBlocks(Sequence s, ReadOnlySpan<int> tokens)
+    {
+        int bs = _pool.BlockSize, keep = s.Blocks.Count;
+        while (keep > 0 && !SlidingWindowCached(keep, tokens))
+            keep--;
+        for (int i = s.Blocks.Count - 1; i >= keep; i--)
+        {
+            _pool.Release(s.Blocks[i]);
+            s.Blocks.RemoveAt(i);
+        }
+        s.HashedBlocks = keep;
+        s.LastHash = keep > 0 ? _sharedHashes[keep - 1] : BlockHash.Root;
+        int first = FirstInWindow(keep * bs);
+        for (int i = 0; i < keep; i++)
+        {
+            if (i < first)
+            {
+                s.SlidingBlocks.Add(-1);
+                continue;
+            }
+            if (!_sliding!.TryShare(i == 0 ? BlockHash.Root : _sharedHashes[i - 1], tokens.Slice(i * bs, bs), out int block, out _))
+                throw new InvalidOperationException("A sliding-window block checked cached was not found.");
+            s.SlidingBlocks.Add(block);
+        }
+    }
+
+    /// <summary>Whether the sliding blocks the token after <paramref name="blocks"/> shared blocks reads are all cached.</summary>
+    private bool SlidingWindowCached(int blocks, ReadOnlySpan<int> tokens)
+    {
+        int bs = _pool.BlockSize;
+        for (int i = FirstInWindow(blocks * bs); i < blocks; i++)
+        {
+            if (!_sliding!.Contains(i == 0 ? BlockHash.Root : _sharedHashes[i - 1], tokens.Slice(i * bs, bs)))
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>The first block a token at <paramref name="position"/> (or later) reads in a sliding layer.</summary>
+    private int FirstInWindow(int position) => Math.Max(0, position - _window + 1) / _pool.BlockSize;
+
+    /// <summary>Releases the sliding blocks no future token of <paramref name="s"/> reads (those wholly before its window).</summary>
+    private void ReleaseBehindWindow(Sequence s)
+    {
+        int first = Math.Min(FirstInWindow(s.ComputedCount), s.SlidingBlocks.Count);
+        for (int i = first - 1; i >= 0 && s.SlidingBlocks[i] >= 0; i--)
+        {
+            _sliding!.Release(s.SlidingBlocks[i]);
+            s.SlidingBlocks[i] = -1;
+        }
     }
 
     /// <summary>
@@ -403,6 +476,8 @@ public sealed partial class Scheduler
             var slice = tokens.Slice(s.HashedBlocks * bs, bs);
             ulong hash = BlockHash.Chain(s.LastHash, slice);
             _pool.Register(s.Blocks[s.HashedBlocks], s.LastHash, hash, slice);
+            if (_sliding != null && s.SlidingBlocks[s.HashedBlocks] >= 0)
+                _sliding.Register(s.SlidingBlocks[s.HashedBlocks], s.LastHash, hash, slice);
             s.LastHash = hash;
             s.HashedBlocks++;
         }
@@ -448,7 +523,7 @@ public sealed partial class Scheduler
         foreach (var p in _planned)
         {
             var s = p.Sequence;
-            int index = batch.AddSequence(s.Blocks, s.StateSlot);
+            int index = batch.AddSequence(s.Blocks, s.StateSlot, _sliding != null ? s.SlidingBlocks : null);
             for (int j = 0; j < p.TokenCount; j++)
             {
                 int position = s.ComputedCount + j;
@@ -476,6 +551,12 @@ public sealed partial class Scheduler
             if (b < 0)
                 throw new InvalidOperationException("KV block pool ran dry after the scheduler checked it had room.");
             s.Blocks.Add(b);
+            if (_sliding == null)
+                continue;
+            int sb = _sliding.Allocate();
+            if (sb < 0)
+                throw new InvalidOperationException("The sliding-window KV pool ran dry after the scheduler checked it had room.");
+            s.SlidingBlocks.Add(sb);
         }
     }
 
@@ -485,6 +566,12 @@ public sealed partial class Scheduler
         for (int i = s.Blocks.Count - 1; i >= 0; i--)
             _pool.Release(s.Blocks[i]);
         s.Blocks.Clear();
+        for (int i = s.SlidingBlocks.Count - 1; i >= 0; i--)
+        {
+            if (s.SlidingBlocks[i] >= 0)
+                _sliding!.Release(s.SlidingBlocks[i]);
+        }
+        s.SlidingBlocks.Clear();
         if (s.StateSlot >= 0)
         {
             _states!.Release(s.StateSlot);

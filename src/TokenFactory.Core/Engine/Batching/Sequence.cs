@@ -69,6 +69,12 @@ public sealed class Sequence
     /// <summary>Block ids holding positions 0.. in order.</summary>
     public List<int> Blocks { get; }
 
+    /// <summary>
+    /// Its blocks in the sliding-window cache (when the engine keeps sliding layers apart), one per entry of <see cref="Blocks"/>;
+    /// those wholly behind the window are released and -1.
+    /// </summary>
+    public List<int> SlidingBlocks { get; } = [];
+
     /// <summary>The sequence's recurrent-state slot while it runs on a hybrid model (with its blocks), else -1.</summary>
     public int StateSlot { get; set; } = -1;
 
