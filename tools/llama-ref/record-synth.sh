@@ -94,7 +94,7 @@ done
 
 # Qwen3.5 (gated DeltaNet blocks and gated attention; qwen35moe adds experts and a gated shared expert) at their test shapes.
 for arch in qwen35 qwen35moe; do
-  for type in F32 Q8_0; do
+  for type in F32 Q8_0 Q4_K_M; do
     name="synth-$arch-$arch-tiny-$type-seed1"
     "$cli" synth --arch "$arch" --shape "$arch-tiny" --type "$type" --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
     (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \

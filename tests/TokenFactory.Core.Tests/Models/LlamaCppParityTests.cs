@@ -51,18 +51,25 @@ public sealed class LlamaCppParityTests
     /// flip one activation's rounding and move a logit by up to ~0.02 on these models, so 0.05. gpt-oss amplifies those flips
     /// more: four of eight experts weighted by a softmax over just those four, with clamped, biased activations of a few
     /// units feeding the 8-bit down projection (measured: |Δ| up to 0.06 over its 300 recorded logits at Q8_0 and MXFP4, while
-    /// its F32 file stays within 0.01 everywhere, so the arithmetic is the same), so 0.1. Qwen3.5 likewise: each DeltaNet head's
-    /// output is RMS-normalised, so an 8-bit rounding flip in a small head output is scaled up with it (measured at Q8_0: |Δ| up to
-    /// 0.059 for qwen35 and 0.078 for qwen35moe, their F32 files within 0.0002), so 0.1.
+    /// its F32 file stays within 0.01 everywhere, so the arithmetic is the same), so 0.1. Qwen3.5 more: each DeltaNet head's
+    /// output is RMS-normalised, so an 8-bit rounding flip in a small head output is scaled up with it (measured: |Δ| up to 0.059
+    /// at Q8_0 and 0.099 at Q4_K_M for qwen35, 0.078 and 0.18 for qwen35moe, with medians of 0.00003-0.0074; their F32 files within
+    /// 0.0002), so 0.2. Every file's median |Δ| must also stay within <see cref="MedianTolerance"/>: rounding flips move a few
+    /// logits, a wrong operation moves most of them.
     /// </summary>
     private static float ToleranceFor(string fixture) =>
         fixture.Contains("-F32-") || fixture.Contains("-F16-") ? 1e-2f
-        : fixture.StartsWith("synth-gpt-oss-", StringComparison.Ordinal) || fixture.StartsWith("synth-qwen35", StringComparison.Ordinal) ? 0.1f : 5e-2f;
+        : fixture.StartsWith("synth-qwen35", StringComparison.Ordinal) ? 0.2f
+        : fixture.StartsWith("synth-gpt-oss-", StringComparison.Ordinal) ? 0.1f : 5e-2f;
+
+    /// <summary>The median |Δ| over a file's recorded logits (measured: at most 0.0074, qwen35 Q8_0; most files under 0.001).</summary>
+    private const float MedianTolerance = 0.01f;
 
     internal static void AssertMatches(TransformerModel model, LlamaCppFixture f, float tolerance)
     {
         using var pass = new PagedSequence(model, 512, threads: 2);
         using var engine = new EngineCore(model, new EngineOptions { Threads = 2, ContextLength = 512, MaxRunningSequences = 1 });
+        var differences = new List<float>();
         foreach (var c in f.Cases)
         {
             pass.Reset();
@@ -103,10 +110,15 @@ public sealed class LlamaCppParityTests
                 foreach (var (token, logit) in expected.Top)
                 {
                     float diff = Math.Abs(ours[token] - logit);
+                    differences.Add(diff);
                     Assert.True(diff <= tolerance,
                         $"{f.FileName} '{c.Prompt}' position {expected.Position} token {token}: llama.cpp {logit}, ours {ours[token]} (|Δ| {diff} > {tolerance})");
                 }
             }
         }
+        Assert.NotEmpty(differences);
+        differences.Sort();
+        float median = differences[differences.Count / 2];
+        Assert.True(median <= MedianTolerance, $"{f.FileName}: median |Δ| {median} over {differences.Count} logits exceeds {MedianTolerance}");
     }
 }

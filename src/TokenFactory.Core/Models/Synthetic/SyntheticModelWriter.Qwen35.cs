@@ -11,8 +11,11 @@ public static partial class SyntheticModelWriter
     /// (no bias), <c>ssm_dt.bias</c>, <c>ssm_a</c>, a per-head <c>ssm_norm</c> and <c>ssm_out</c>. Attention blocks: a query
     /// projection twice the query width (each head's query, then its output gate), q/k norms. Every block: the feed-forward's input
     /// norm named <c>post_attention_norm</c>, then SwiGLU or experts plus a gated shared expert. Small tensors stay F32.
+    /// A mixture (Q4_K_M, Q5_K_M) follows llama.cpp's quantizer: the DeltaNet <c>attn_qkv</c> one K-quant up (Q5_K, Q6_K), every
+    /// feed-forward down matrix (experts' and the shared one's) of the layers <see cref="MoreBits"/> picks and those attention
+    /// blocks' values in Q6_K, the output in Q6_K.
     /// </summary>
-    private static GgufWriter BuildQwen35(string a, ModelShape shape, GgmlType type, GgufMetadata vocabulary, int vocab, ulong seed)
+    private static GgufWriter BuildQwen35(string a, ModelShape shape, GgmlType type, string? mixture, GgufMetadata vocabulary, int vocab, ulong seed)
     {
         var d = shape.DeltaNet ?? throw new TokenFactoryException($"Shape '{shape.Name}' has no DeltaNet layout.");
         var moe = shape.Moe;
@@ -22,7 +25,11 @@ public static partial class SyntheticModelWriter
         var m = w.Metadata;
         int e = shape.EmbeddingLength, headSize = shape.ResolvedHeadSize, q = shape.HeadCount * headSize, kv = shape.KvHeadCount * headSize;
         int f = shape.FeedForwardLength;
-        SetGeneral(m, a, shape, type.ToString(), (uint)FileType(type), seed);
+        SetGeneral(m, a, shape, mixture ?? type.ToString(), (uint)(mixture == "Q5_K_M" ? 17 : mixture == "Q4_K_M" ? 15 : FileType(type)), seed);
+        bool mixed = mixture != null;
+        var qkvType = mixed ? (type == GgmlType.Q5_K ? GgmlType.Q6_K : GgmlType.Q5_K) : type;
+        GgmlType DownType(int layer) => mixed && MoreBits(layer, shape.BlockCount) ? GgmlType.Q6_K : type;
+        int attentionBlocks = shape.BlockCount / d.FullAttentionInterval, attentionBlock = 0;
         m.Set($"{a}.context_length", GgufValue.Of((uint)shape.ContextLength));
         m.Set($"{a}.embedding_length", GgufValue.Of((uint)e));
         m.Set($"{a}.block_count", GgufValue.Of((uint)shape.BlockCount));
@@ -57,7 +64,7 @@ public static partial class SyntheticModelWriter
         ulong embeddingStream = rng.Next();
         AddMatrix(w, "token_embd.weight", e, vocab, type, embeddingStream, 1.0f);
         AddVector(w, "output_norm.weight", e, rng.Next(), 1f, 0.1f);
-        AddOutput(w, e, vocab, shape.OutputInF16 && type is not (GgmlType.F32 or GgmlType.F16) ? GgmlType.F16 : type, embeddingStream, rng.Next());
+        AddOutput(w, e, vocab, shape.OutputInF16 && type is not (GgmlType.F32 or GgmlType.F16) ? GgmlType.F16 : mixed ? GgmlType.Q6_K : type, embeddingStream, rng.Next());
         int heads = d.ValueHeads, channels = d.ConvChannels, inner = d.ValueDimension;
         for (int l = 0; l < shape.BlockCount; l++)
         {
@@ -65,7 +72,7 @@ public static partial class SyntheticModelWriter
             AddVector(w, p + "attn_norm.weight", e, rng.Next(), 1f, 0.1f);
             if ((l + 1) % d.FullAttentionInterval != 0)
             {
-                AddMatrix(w, p + "attn_qkv.weight", e, channels, type, rng.Next(), 1f / MathF.Sqrt(e));
+                AddMatrix(w, p + "attn_qkv.weight", e, channels, qkvType, rng.Next(), 1f / MathF.Sqrt(e));
                 AddMatrix(w, p + "attn_gate.weight", e, inner, type, rng.Next(), 1f / MathF.Sqrt(e));
                 AddMatrix(w, p + "ssm_beta.weight", e, heads, type, rng.Next(), 1f / MathF.Sqrt(e));
                 AddMatrix(w, p + "ssm_alpha.weight", e, heads, type, rng.Next(), 1f / MathF.Sqrt(e));
@@ -80,7 +87,7 @@ public static partial class SyntheticModelWriter
             {
                 AddMatrix(w, p + "attn_q.weight", e, 2 * q, type, rng.Next(), 1.5f / MathF.Sqrt(e));
                 AddMatrix(w, p + "attn_k.weight", e, kv, type, rng.Next(), 1.5f / MathF.Sqrt(e));
-                AddMatrix(w, p + "attn_v.weight", e, kv, type, rng.Next(), 1f / MathF.Sqrt(e));
+                AddMatrix(w, p + "attn_v.weight", e, kv, mixed && MoreBits(attentionBlock++, attentionBlocks) ? GgmlType.Q6_K : type, rng.Next(), 1f / MathF.Sqrt(e));
                 AddMatrix(w, p + "attn_output.weight", q, e, type, rng.Next(), 0.5f / MathF.Sqrt(q));
                 AddVector(w, p + "attn_q_norm.weight", headSize, rng.Next(), 1f, 0.1f);
                 AddVector(w, p + "attn_k_norm.weight", headSize, rng.Next(), 1f, 0.1f);
@@ -92,16 +99,16 @@ public static partial class SyntheticModelWriter
                 AddMatrix(w, p + "ffn_gate_inp.weight", e, x, GgmlType.F32, rng.Next(), 3f / MathF.Sqrt(e));
                 AddMatrix(w, p + "ffn_gate_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
                 AddMatrix(w, p + "ffn_up_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
-                AddMatrix(w, p + "ffn_down_exps.weight", ef, e * x, type, rng.Next(), 0.5f / MathF.Sqrt(ef), dims: [ef, e, x]);
+                AddMatrix(w, p + "ffn_down_exps.weight", ef, e * x, DownType(l), rng.Next(), 0.5f / MathF.Sqrt(ef), dims: [ef, e, x]);
                 AddVector(w, p + "ffn_gate_inp_shexp.weight", e, rng.Next(), 0f, 1f / MathF.Sqrt(e));
                 AddMatrix(w, p + "ffn_gate_shexp.weight", e, sf, type, rng.Next(), 1f / MathF.Sqrt(e));
                 AddMatrix(w, p + "ffn_up_shexp.weight", e, sf, type, rng.Next(), 1f / MathF.Sqrt(e));
-                AddMatrix(w, p + "ffn_down_shexp.weight", sf, e, type, rng.Next(), 0.5f / MathF.Sqrt(sf));
+                AddMatrix(w, p + "ffn_down_shexp.weight", sf, e, DownType(l), rng.Next(), 0.5f / MathF.Sqrt(sf));
                 continue;
             }
             AddMatrix(w, p + "ffn_gate.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
             AddMatrix(w, p + "ffn_up.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
-            AddMatrix(w, p + "ffn_down.weight", f, e, type, rng.Next(), 0.5f / MathF.Sqrt(f));
+            AddMatrix(w, p + "ffn_down.weight", f, e, DownType(l), rng.Next(), 0.5f / MathF.Sqrt(f));
         }
         return w;
     }

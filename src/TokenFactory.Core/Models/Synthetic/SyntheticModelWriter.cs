@@ -39,8 +39,9 @@ public static partial class SyntheticModelWriter
         {
             if (!Mixtures.Contains(mixture))
                 throw new TokenFactoryException($"Unknown mixture '{mixture}'. Supported: {string.Join(", ", Mixtures)}.");
-            if ((shape.Architecture != null && shape.Architecture != "qwen3moe") || ModelConfig.IsHybridArchitecture(architecture) || architecture is "gpt-oss" or "bert")
-                throw new TokenFactoryException($"{mixture} is written for transformer shapes (and qwen3moe's) only, not {architecture} {shape.Name}.");
+            if ((shape.Architecture != null && shape.Architecture is not ("qwen3moe" or "qwen35" or "qwen35moe")) || ModelConfig.IsHybridArchitecture(architecture)
+                || architecture is "gpt-oss" or "bert" or "gemma4")
+                throw new TokenFactoryException($"{mixture} is written for transformer shapes (and qwen3moe's and qwen35's) only, not {architecture} {shape.Name}.");
             type = mixture == "Q5_K_M" ? GgmlType.Q5_K : GgmlType.Q4_K;
         }
         if (!Architectures.Contains(architecture))
@@ -72,7 +73,7 @@ public static partial class SyntheticModelWriter
                     : $"Shape '{shape.Name}' is a {shape.Architecture} shape; write it with --arch {shape.Architecture}.");
             if (pooling != null)
                 throw new TokenFactoryException($"--pooling is not written for {architecture}.");
-            Save(BuildQwen35(architecture, shape, type, vocabulary, tokens.Length, seed), outputPath, progress);
+            Save(BuildQwen35(architecture, shape, type, mixture, vocabulary, tokens.Length, seed), outputPath, progress);
             return;
         }
         if (architecture == "gpt-oss")
