@@ -37,6 +37,30 @@ public sealed class FusedOpsTests
     }
 
     [Fact]
+    public void GeluHalfTableMultiply_is_its_per_element_twin_bit_for_bit()
+    {
+        var rng = new Random(7);
+        for (int n = 0; n <= 600; n += n < 40 ? 1 : 37)
+        {
+            // Spread past ±10 (the clamps) with a few exact boundaries and specials mixed in.
+            float[] g = TestRows.Floats(rng, n, 8f), u = TestRows.Floats(rng, n, 2f);
+            if (n > 5)
+                (g[0], g[1], g[2], g[3], g[4]) = (-10f, 10f, 0f, -0f, 1e-8f);
+            float[] a = (float[])g.Clone(), b = (float[])g.Clone();
+            FusedOps.GeluHalfTableMultiply(a, u);
+            FusedOps.GeluHalfTableMultiplyScalar(b, u);
+            Assert.Equal(b, a);
+        }
+        // Every half-precision input of the table's range, once.
+        var all = Enumerable.Range(0, 1 << 16).Select(bits => (float)BitConverter.UInt16BitsToHalf((ushort)bits)).Where(float.IsFinite).ToArray();
+        var ones = Enumerable.Repeat(1f, all.Length).ToArray();
+        float[] table = (float[])all.Clone(), direct = (float[])all.Clone();
+        FusedOps.GeluHalfTableMultiply(table, ones);
+        FusedOps.GeluHalfTableMultiplyScalar(direct, ones);
+        Assert.Equal(direct, table);
+    }
+
+    [Fact]
     public void SigmoidMultiply_matches_scalar_twin_for_every_length_and_is_the_output_gate()
     {
         var rng = new Random(6);
