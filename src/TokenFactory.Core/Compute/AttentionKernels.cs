@@ -11,7 +11,7 @@ namespace TokenFactory.Compute;
 /// widens one KV head's cached keys (transposed, so 16 positions' scores are 64 FMAs with no horizontal sums) and values
 /// once, and every query head of the group and every token of the item reuses them; value rows accumulate into
 /// registers. Float accumulation order differs from the reference, so results agree to float rounding (a softmax weight
-/// may round to the neighbouring half), not bit for bit. Head sizes that are not a multiple of 8 (or above 256), or CPUs
+/// may round to the neighbouring half), not bit for bit. Head sizes that are not a multiple of 8 (or above 512: gemma4's global heads are 512), or CPUs
 /// without AVX-512, take PagedAttention's scalar-order path instead.
 /// </summary>
 internal static class AttentionKernels
@@ -20,7 +20,7 @@ internal static class AttentionKernels
     internal static int PaddedContext(int contextLength) => (contextLength + 15) / 16 * 16 + 16;
 
     /// <summary>Whether <see cref="AttendHeads"/> runs on this CPU for this head size (else the scalar-order kernels).</summary>
-    internal static bool IsAccelerated(int headSize) => Vector512.IsHardwareAccelerated && headSize % 8 == 0 && headSize <= 256;
+    internal static bool IsAccelerated(int headSize) => Vector512.IsHardwareAccelerated && headSize % 8 == 0 && headSize <= 512;
 
     /// <summary>Positions per channel-major run of keys that <see cref="WidenKeyRun"/> widens: one 512-bit vector.</summary>
     internal const int KeyRun = 16;

@@ -20,6 +20,9 @@ public sealed class PagedAttentionTests
     [InlineData(4, 2, 24)]    // 16 + 8 channels: the last 8 in 256-bit vectors
     [InlineData(8, 4, 8)]     // stories260K: head size 8
     [InlineData(4, 2, 20)]    // head size not a multiple of 8: the scalar-order path
+    [InlineData(8, 2, 256)]   // gemma3, gemma4's sliding layers
+    [InlineData(8, 2, 512)]   // gemma4's global layers
+    [InlineData(4, 1, 520)]   // above 512: the scalar-order path
     public void Matches_the_reference_for_a_batch_of_sequences(int heads, int kvHeads, int headSize) =>
         MatchesReference(heads, kvHeads, headSize, window: 0, withSinks: false);
 
@@ -35,6 +38,7 @@ public sealed class PagedAttentionTests
     [InlineData(8, 2, 64, 0, true)]
     [InlineData(4, 2, 20, 0, true)]
     [InlineData(8, 2, 64, 12, false)]
+    [InlineData(8, 2, 512, 12, false)]
     public void With_a_window_and_sinks_matches_the_reference(int heads, int kvHeads, int headSize, int window, bool withSinks) =>
         MatchesReference(heads, kvHeads, headSize, window, withSinks);
 
