@@ -103,11 +103,14 @@ for arch in qwen35 qwen35moe; do
   done
 done
 
-# gemma4 (sliding and global blocks of their own head shapes, shared-KV blocks, per-layer embeddings, value norm) at its test shape.
-for type in F32 Q8_0; do
-  name="synth-gemma4-gemma4-tiny-$type-seed1"
-  "$cli" synth --arch gemma4 --shape gemma4-tiny --type "$type" --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
-  (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \
-    --prompts-file prompts/stories.txt --n 32 --top 10 --threads 2 >/dev/null)
-  echo "recorded $name"
+# gemma4 (sliding and global blocks of their own head shapes, shared-KV blocks, per-layer embeddings, value norm) at its test
+# shapes, dense and with experts beside each block's MLP.
+for shape in gemma4-tiny gemma4-moe-tiny; do
+  for type in F32 Q8_0; do
+    name="synth-gemma4-$shape-$type-seed1"
+    "$cli" synth --arch gemma4 --shape "$shape" --type "$type" --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
+    (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \
+      --prompts-file prompts/stories.txt --n 32 --top 10 --threads 2 >/dev/null)
+    echo "recorded $name"
+  done
 done

@@ -15,6 +15,7 @@ internal sealed class DecoderBlocks
     private readonly float[] _x, _xb, _q, _k, _v, _att, _gate, _up;
     private readonly float[] _queryAndGate = [], _attentionGate = [];
     private readonly float[] _perLayer = [], _perLayerGate = []; // gemma4: every token's per-layer inputs; one block's gate rows
+    private readonly float[] _expertRows = [], _routerRows = [], _ones = []; // gemma4's experts beside the MLP: their input, the router's
     private readonly MambaMixer? _mamba;
     private readonly DeltaNetMixer? _deltaNet;
     private readonly ExpertFeedForward? _feedForward;
@@ -38,6 +39,12 @@ internal sealed class DecoderBlocks
         {
             _queryAndGate = new float[maxTokens * 2 * _c.QueryDimension];
             _attentionGate = new float[maxTokens * _c.QueryDimension];
+        }
+        if (_c.IsGemma4 && _c.Moe != null)
+        {
+            _expertRows = new float[maxTokens * e];
+            _routerRows = new float[maxTokens * e];
+            _ones = Enumerable.Repeat(1f, e).ToArray(); // the router's norm has no weight
         }
         if (_c.PerLayerEmbeddingLength > 0)
         {
@@ -108,7 +115,7 @@ internal sealed class DecoderBlocks
             TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
 
             NormalizeRows(n, layer.FeedForwardNorm);
-            if (layer.Experts != null)
+            if (layer.Experts != null && layer.ExpertInputNorm == null)
             {
                 _feedForward!.Experts(MatMul, layer.Experts, _xb, n, _xb);
                 TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
@@ -125,6 +132,8 @@ internal sealed class DecoderBlocks
                 FusedOps.SiluMultiply(g, _up.AsSpan(0, g.Length));
             }
             MatMul.Multiply(layer.Down, _gate, 0, n, _xb, 0);
+            if (layer.ExpertInputNorm != null)
+                AddExpertsBeside(layer, n);
             if (layer.FeedForwardPostNorm != null)
                 NormalizeInPlace(_xb, n, layer.FeedForwardPostNorm);
             TensorPrimitives.Add(residual, _xb.AsSpan(0, n * e), residual);
@@ -133,6 +142,31 @@ internal sealed class DecoderBlocks
             if (layer.OutputScale != 1f)
                 TensorPrimitives.Multiply(residual, layer.OutputScale, residual);
         }
+    }
+
+    /// <summary>
+    /// gemma4's mixture blocks: the dense MLP's output (in the scratch rows) is normalised and joined by the experts', computed on
+    /// the block's residual stream normalised their own way, routed on it RMS-normalised without a weight × 1/√d × the router's
+    /// per-channel scale, and normalised on the way out.
+    /// </summary>
+    private void AddExpertsBeside(LayerWeights layer, int n)
+    {
+        int e = _c.EmbeddingLength;
+        NormalizeInPlace(_xb, n, layer.DenseOutputNorm!);
+        var scale = layer.Experts!.RouterInputScale!;
+        float inverseRoot = 1f / MathF.Sqrt(e);
+        for (int t = 0; t < n; t++)
+        {
+            var x = _x.AsSpan(t * e, e);
+            Norms.RmsNorm(x, layer.ExpertInputNorm!, _c.RmsEpsilon, _expertRows.AsSpan(t * e, e));
+            var r = _routerRows.AsSpan(t * e, e);
+            Norms.RmsNorm(x, _ones, _c.RmsEpsilon, r);
+            TensorPrimitives.Multiply(r, inverseRoot, r);
+            TensorPrimitives.Multiply(r, scale, r);
+        }
+        _feedForward!.Experts(MatMul, layer.Experts, _expertRows, n, _expertRows, _routerRows);
+        NormalizeInPlace(_expertRows, n, layer.ExpertOutputNorm!);
+        TensorPrimitives.Add(_xb.AsSpan(0, n * e), _expertRows.AsSpan(0, n * e), _xb.AsSpan(0, n * e));
     }
 
     /// <summary>

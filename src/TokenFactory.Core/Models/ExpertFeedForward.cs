@@ -87,15 +87,18 @@ internal sealed class ExpertFeedForward
             FusedOps.AddToRows(up, w.UpBias.AsSpan(x * f, f));
         if (_moe.ClampedSwiGlu)
             FusedOps.ClampedSwiGluMultiply(gate, up);
+        else if (_moe.GeluExperts)
+            FusedOps.GeluHalfTableMultiply(gate, up);
         else
             FusedOps.SiluMultiply(gate, up);
     }
 
-    public void Experts(MatMul matmul, ExpertWeights w, float[] input, int n, float[] output)
+    /// <param name="routerInput">What the router reads when it is not the experts' input (gemma4); null: <paramref name="input"/>.</param>
+    public void Experts(MatMul matmul, ExpertWeights w, float[] input, int n, float[] output, float[]? routerInput = null)
     {
         var moe = _moe!;
         int k = moe.UsedCount, experts = moe.ExpertCount, e = _e;
-        matmul.Multiply(w.Router, input, 0, n, _logits, 0);
+        matmul.Multiply(w.Router, routerInput ?? input, 0, n, _logits, 0);
         if (w.RouterBias != null)
             FusedOps.AddToRows(_logits.AsSpan(0, n * experts), w.RouterBias);
         for (int t = 0; t < n; t++)
@@ -127,6 +130,8 @@ internal sealed class ExpertFeedForward
                 SwiGlu(matmul, w, x, _gathered, count, _routed);
             else
                 Dense(matmul, w.Up[x], w.Down[x], _gathered, count, _routed);
+            if (w.DownScale != null)
+                TensorPrimitives.Multiply(_routed.AsSpan(0, count * e), w.DownScale[x], _routed.AsSpan(0, count * e));
             for (int j = 0; j < count; j++)
             {
                 int pair = _order[first + j];
@@ -230,6 +235,8 @@ internal sealed class ExpertFeedForward
             var routed = _routed.AsSpan(r * e, e);
             if (w.DownBias != null)
                 FusedOps.AddToRows(routed, w.DownBias.AsSpan(_selected[r] * e, e));
+            if (w.DownScale != null)
+                TensorPrimitives.Multiply(routed, w.DownScale[_selected[r]], routed);
             TensorPrimitives.Multiply(routed, _weights[r], _expertOut.AsSpan(r * e, e));
         }
         return true;

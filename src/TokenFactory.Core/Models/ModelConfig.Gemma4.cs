@@ -63,8 +63,16 @@ public sealed partial record ModelConfig
         int blocks = Req("block_count"), embd = Req("embedding_length"), ctx = Req("context_length"), window = Req("attention.sliding_window");
         if (blocks <= 0 || embd <= 0 || ctx <= 0 || window <= 0)
             throw new TokenFactoryException($"{m.Source}: block_count, embedding_length, context_length and attention.sliding_window must be positive.");
-        if (m.GetInt32OrDefault(Key("expert_count"), 0) > 0)
-            throw new TokenFactoryException($"{m.Source}: gemma4's mixture of experts (26B-A4B) is not supported yet; its dense models (E2B, E4B, 31B) are.");
+        MoeConfig? moe = null;
+        int experts = m.GetInt32OrDefault(Key("expert_count"), 0);
+        if (experts > 0)
+        {
+            // 26B-A4B: experts beside each block's dense MLP; softmax over all, top-k renormalised, GeGLU experts.
+            int used = Req("expert_used_count"), expertFfn = Req("expert_feed_forward_length");
+            if (used <= 0 || used > experts || expertFfn <= 0)
+                throw new TokenFactoryException($"{m.Source}: expert_used_count {used} must be in 1..{experts}, expert_feed_forward_length positive.");
+            moe = new MoeConfig(experts, used, expertFfn, 0, NormalizeWeights: true, WeightsScale: 1f, ExpertGating.Softmax, GeluExperts: true);
+        }
         if (!m.ContainsKey(Key("attention.layer_norm_rms_epsilon")))
             throw new TokenFactoryException($"{m.Source}: required metadata '{Key("attention.layer_norm_rms_epsilon")}' for architecture '{arch}' is missing.");
 
@@ -140,6 +148,7 @@ public sealed partial record ModelConfig
             SharedKvLayers = shared,
             PerLayerEmbeddingLength = m.GetInt32OrDefault(Key("embedding_length_per_layer_input"), 0),
             AttentionScale = 1f,
+            Moe = moe,
             FinalLogitSoftcap = m.GetFloatOrDefault(Key("final_logit_softcapping"), 0f),
             VocabSize = m.GetInt32OrDefault(Key("vocab_size"), m.GetArrayOrNull<string>("tokenizer.ggml.tokens")?.Length ?? 0),
         };

@@ -50,8 +50,9 @@ public enum ExpertGating
 /// <param name="ClampedSwiGlu">
 /// gpt-oss's expert activation: g = min(gate, 7), u = clamp(up, −7, 7), g·σ(1.702·g)·(u + 1), instead of SiLU(gate)·up.
 /// </param>
+/// <param name="GeluExperts">gemma4's experts: GELU(gate)·up (ggml's tabulated GELU) instead of SiLU(gate)·up.</param>
 public sealed record MoeConfig(int ExpertCount, int UsedCount, int ExpertFeedForwardLength, int SharedFeedForwardLength,
-    bool NormalizeWeights, float WeightsScale, ExpertGating Gating, bool ClampedSwiGlu = false);
+    bool NormalizeWeights, float WeightsScale, ExpertGating Gating, bool ClampedSwiGlu = false, bool GeluExperts = false);
 
 public sealed partial record ModelConfig
 {

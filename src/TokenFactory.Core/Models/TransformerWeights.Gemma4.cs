@@ -24,6 +24,9 @@ public sealed partial class TransformerWeights
             var g = c.AttentionOf(l);
             bool ownKv = c.KvSourceBlock(l) == l;
             int ffn = c.FeedForwardLengthOf(l);
+            bool experts = c.Moe != null && file.FindTensor(p + "ffn_gate_inp.weight") != null;
+            if (experts && file.FindTensor(p + "ffn_gate_inp.scale") == null)
+                throw new GgufFormatException(file.Path, -1, $"tensor '{p}ffn_gate_inp.scale' (gemma4's router input scale) is missing");
             layers[l] = new LayerWeights
             {
                 AttentionNorm = Vector(file, p + "attn_norm.weight", e),
@@ -43,6 +46,10 @@ public sealed partial class TransformerWeights
                 PerLayerProjection = pl > 0 ? Matrix(file, p + "proj.weight", pl, e) : default,
                 PerLayerPostNorm = pl > 0 ? Vector(file, p + "post_norm.weight", e) : null,
                 OutputScale = file.FindTensor(p + "layer_output_scale.weight") != null ? Vector(file, p + "layer_output_scale.weight", 1)[0] : 1f,
+                Experts = experts ? LoadExperts(file, c.Moe!, e, p) : null,
+                ExpertInputNorm = experts ? Vector(file, p + "pre_ffw_norm_2.weight", e) : null,
+                DenseOutputNorm = experts ? Vector(file, p + "post_ffw_norm_1.weight", e) : null,
+                ExpertOutputNorm = experts ? Vector(file, p + "post_ffw_norm_2.weight", e) : null,
             };
         }
         return new TransformerWeights(embedding, outputNorm, output, tied, layers, ropeFactors)

@@ -38,6 +38,10 @@ public sealed class ExpertWeights
     public WeightMatrix? SharedDown { get; init; }
     /// <summary>A SwiGLU shared expert's gate matrix (qwen35moe); null for a squared-ReLU shared expert (Nemotron-H).</summary>
     public WeightMatrix? SharedGate { get; init; }
+    /// <summary>gemma4: the router reads the RMS-normalised (unweighted) input × 1/√d × this, per channel.</summary>
+    public float[]? RouterInputScale { get; init; }
+    /// <summary>gemma4: per expert, a scale of its output (<c>ffn_down_exps.scale</c>).</summary>
+    public float[]? DownScale { get; init; }
     /// <summary>Per-token scale of the shared expert's output, sigmoid(this · x) (qwen35moe's <c>ffn_gate_inp_shexp</c>).</summary>
     public float[]? SharedScale { get; init; }
 }
@@ -123,6 +127,8 @@ public sealed partial class TransformerWeights
             SharedDown = shared ? Matrix(file, p + "ffn_down_shexp.weight", sharedUp!.Value.Rows, e) : null,
             SharedGate = shared && file.FindTensor(p + "ffn_gate_shexp.weight") != null ? Matrix(file, p + "ffn_gate_shexp.weight", e, sharedUp!.Value.Rows) : null,
             SharedScale = shared ? OptionalVector(file, p + "ffn_gate_inp_shexp.weight", e) : null,
+            RouterInputScale = OptionalVector(file, p + "ffn_gate_inp.scale", e),
+            DownScale = OptionalVector(file, p + "ffn_down_exps.scale", n),
         };
     }
 

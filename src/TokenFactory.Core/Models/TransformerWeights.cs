@@ -36,6 +36,10 @@ public sealed class LayerWeights
     public WeightMatrix PerLayerGate { get; init; }
     public WeightMatrix PerLayerProjection { get; init; }
     public float[]? PerLayerPostNorm { get; init; }
+    /// <summary>gemma4's mixture-of-experts blocks: the experts' input norm, and the norms of the dense MLP's and the experts' outputs before they are summed.</summary>
+    public float[]? ExpertInputNorm { get; init; }
+    public float[]? DenseOutputNorm { get; init; }
+    public float[]? ExpertOutputNorm { get; init; }
     /// <summary>Multiplies the residual stream at the block's end (gemma4's <c>layer_output_scale</c>).</summary>
     public float OutputScale { get; init; } = 1f;
     public ExpertWeights? Experts { get; init; }

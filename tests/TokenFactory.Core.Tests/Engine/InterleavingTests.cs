@@ -25,6 +25,7 @@ public sealed class InterleavingTests
     [InlineData("synth-gpt-oss-gpt-oss-tiny-MXFP4-seed1")]
     [InlineData("synth-qwen35moe-qwen35moe-tiny-Q8_0-seed1")]
     [InlineData("synth-gemma4-gemma4-tiny-Q8_0-seed1")]
+    [InlineData("synth-gemma4-gemma4-moe-tiny-Q8_0-seed1")]
     public void A_sequence_gets_the_same_bits_whenever_another_joins_or_leaves(string name)
     {
         using var model = TransformerModel.Load(SyntheticModels.Get(name));

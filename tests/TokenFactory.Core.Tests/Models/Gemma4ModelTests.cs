@@ -46,13 +46,26 @@ public sealed class Gemma4ModelTests
     }
 
     [Fact]
+    public void Mixture_file_reads_experts_beside_each_blocks_mlp()
+    {
+        using var model = TransformerModel.Load(SyntheticModels.Get("synth-gemma4-gemma4-moe-tiny-F32-seed1"));
+        Assert.Equal(new MoeConfig(8, 2, 128, 0, true, 1f, ExpertGating.Softmax, GeluExperts: true), model.Config.Moe);
+        var layer = model.Weights.Layers[4];
+        Assert.Equal(512, layer.Gate.Rows); // the dense MLP stays
+        Assert.Equal((8, 256, 8), (layer.Experts!.Gate!.Length, layer.Experts.RouterInputScale!.Length, layer.Experts.DownScale!.Length));
+        Assert.NotNull(layer.ExpertInputNorm);
+        Assert.NotNull(layer.ExpertOutputNorm);
+        Assert.NotNull(layer.DenseOutputNorm);
+    }
+
+    [Fact]
     public void Inconsistent_or_unsupported_files_are_refused_with_the_reason()
     {
         // Two shared blocks would make block 2 (global) the sliding blocks' source.
         using (var f = Rewrite(m => m.Set("gemma4.attention.shared_kv_layers", GgufValue.Of(2u))))
             Assert.Contains("block 2 must slide", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
         using (var f = Rewrite(m => m.Set("gemma4.expert_count", GgufValue.Of(8u))))
-            Assert.Contains("26B-A4B", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
+            Assert.Contains("gemma4.expert_used_count", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
         using (var f = Rewrite(m => m.Set("gemma4.attention.sliding_window_pattern", GgufValue.Of(new[] { true, false }))))
             Assert.Contains("sliding_window_pattern", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
         using (var f = Rewrite(m => m.Remove("gemma4.attention.sliding_window")))

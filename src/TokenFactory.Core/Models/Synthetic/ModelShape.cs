@@ -68,6 +68,8 @@ public sealed record ModelShape(
         // and 512 global, five sliding layers to one global over a 512-token window, the last 18 sharing KV, 256-wide per-layer inputs).
         new("gemma4-tiny", 256, 6, 4, 1, 512, 512, 1000000f, 1e-6f, false, 128, OutputInF16: true, Family: "gemma4", SlidingWindow: 8,
             Gemma4: new("SSGSSG", SlidingHeadSize: 64, SlidingKvHeads: 2, SharedKvLayers: 3, PerLayerEmbedding: 32)),
+        new("gemma4-moe-tiny", 256, 6, 4, 1, 512, 512, 1000000f, 1e-6f, false, 128, OutputInF16: true, Family: "gemma4", SlidingWindow: 8,
+            Gemma4: new("SSGSSG", SlidingHeadSize: 64, SlidingKvHeads: 2, SharedKvLayers: 3, PerLayerEmbedding: 32, Experts: 8, ExpertsUsed: 2, ExpertFeedForward: 128)),
         new("gemma4-e4b", 2560, 42, 8, 2, 10240, 131072, 1000000f, 1e-6f, true, 512, Family: "gemma4", SlidingWindow: 512,
             Gemma4: new(string.Concat(Enumerable.Repeat("SSSSSG", 7)), SlidingHeadSize: 256, SlidingKvHeads: 2, SharedKvLayers: 18, PerLayerEmbedding: 256)),
         // Qwen3.5 (qwen35, qwen35moe): test shapes of eight blocks (DeltaNet ×3 then attention, twice), value heads tiling two key heads,
@@ -142,8 +144,9 @@ public sealed record DeltaNetLayout(int KeyHeads, int ValueHeads, int HeadSize, 
 /// ones are the shape's); the last <see cref="SharedKvLayers"/> blocks read earlier caches; per-layer embeddings this wide; global
 /// blocks rotate <see cref="RotatedFraction"/> of their head (through <c>rope_freqs</c>) and use their keys as values.
 /// </summary>
+/// With <see cref="Experts"/>, every block also has that many GeGLU experts of <see cref="ExpertFeedForward"/> beside its MLP (26B-A4B).
 public sealed record Gemma4Layout(string Pattern, int SlidingHeadSize, int SlidingKvHeads, int SharedKvLayers, int PerLayerEmbedding,
-    float RotatedFraction = 0.25f, float SoftCap = 30f);
+    float RotatedFraction = 0.25f, float SoftCap = 30f, int Experts = 0, int ExpertsUsed = 0, int ExpertFeedForward = 0);
 
 /// <summary>YaRN RoPE scaling a shape is written with: <see cref="Factor"/> over an original context of <see cref="OriginalContext"/>.</summary>
 public sealed record YarnScaling(float Factor, int OriginalContext);

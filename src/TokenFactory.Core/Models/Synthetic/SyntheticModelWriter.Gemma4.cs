@@ -43,6 +43,12 @@ public static partial class SyntheticModelWriter
         m.Set($"{a}.rope.dimension_count_swa", GgufValue.Of((uint)shs));
         m.Set($"{a}.embedding_length_per_layer_input", GgufValue.Of((uint)pl));
         m.Set($"{a}.final_logit_softcapping", GgufValue.Of(g.SoftCap));
+        if (g.Experts > 0)
+        {
+            m.Set($"{a}.expert_count", GgufValue.Of((uint)g.Experts));
+            m.Set($"{a}.expert_used_count", GgufValue.Of((uint)g.ExpertsUsed));
+            m.Set($"{a}.expert_feed_forward_length", GgufValue.Of((uint)g.ExpertFeedForward));
+        }
         m.Set($"{a}.vocab_size", GgufValue.Of((uint)vocab));
         CopyTokenizer(m, vocabulary);
 
@@ -85,6 +91,20 @@ public static partial class SyntheticModelWriter
             AddMatrix(w, p + "ffn_up.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
             AddMatrix(w, p + "ffn_down.weight", f, e, type, rng.Next(), 0.5f / MathF.Sqrt(f));
             AddVector(w, p + "post_ffw_norm.weight", e, rng.Next(), 1f, 0.1f);
+            if (g.Experts > 0)
+            {
+                // The router reads a unit-RMS input × 1/√d: weights of spread 3 give logits a few units apart.
+                int x = g.Experts, ef = g.ExpertFeedForward;
+                AddMatrix(w, p + "ffn_gate_inp.weight", e, x, GgmlType.F32, rng.Next(), 3f);
+                AddVector(w, p + "ffn_gate_inp.scale", e, rng.Next(), 1f, 0.1f);
+                AddVector(w, p + "pre_ffw_norm_2.weight", e, rng.Next(), 1f, 0.1f);
+                AddVector(w, p + "post_ffw_norm_1.weight", e, rng.Next(), 1f, 0.1f);
+                AddVector(w, p + "post_ffw_norm_2.weight", e, rng.Next(), 1f, 0.1f);
+                AddMatrix(w, p + "ffn_gate_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
+                AddMatrix(w, p + "ffn_up_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
+                AddMatrix(w, p + "ffn_down_exps.weight", ef, e * x, type, rng.Next(), 0.5f / MathF.Sqrt(ef), dims: [ef, e, x]);
+                AddVector(w, p + "ffn_down_exps.scale", x, rng.Next(), 1f, 0.1f);
+            }
             AddMatrix(w, p + "inp_gate.weight", e, pl, type, rng.Next(), 1f / MathF.Sqrt(e));
             AddMatrix(w, p + "proj.weight", pl, e, type, rng.Next(), 0.5f / MathF.Sqrt(pl));
             AddVector(w, p + "post_norm.weight", e, rng.Next(), 0.5f, 0.05f);
