@@ -30,6 +30,12 @@ public sealed unsafe partial class MatMul
         static abstract void Tile8x8(byte* group, byte* prepared, in Activations a, int t0, float* o, int stride, byte* next);
 
         static abstract void Group8x1(byte* group, in Activations a, int t, float* o);
+
+        /// <summary>Whether <see cref="Tile8x4"/> exists (the 32-element formats); else 4-token remainders take other paths.</summary>
+        static virtual bool HasTile8x4 => false;
+
+        /// <summary>8 rows × tokens t0..t0+3 (t0 a multiple of 4) into <paramref name="o"/> (row stride <paramref name="stride"/>).</summary>
+        static virtual void Tile8x4(byte* group, in Activations a, int t0, float* o, int stride) => throw new NotSupportedException();
     }
 
     private readonly struct LegacyKernel<TFormat> : IGroupKernel where TFormat : struct, ILegacyGroupFormat
@@ -54,6 +60,16 @@ public sealed unsafe partial class MatMul
             int nb = a.K / 32;
             long at = LegacyGemmX8.TokenIndex(t, 0, nb);
             LegacyGemmX8<TFormat>.Group8x1(group, a.Codes + (long)t * a.K, a.Scales + at, a.Sums + at, nb, o);
+        }
+
+        public static bool HasTile8x4 => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Tile8x4(byte* group, in Activations a, int t0, float* o, int stride)
+        {
+            int nb = a.K / 32;
+            long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
+            LegacyGemmX8<TFormat>.Tile8x4(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride);
         }
     }
 
@@ -175,7 +191,7 @@ public sealed unsafe partial class MatMul
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void MultiplyGroups<TKernel>(int thread, int threadCount) where TKernel : struct, IGroupKernel
     {
-        int k = _parts[0].Columns, tokens = _tokens, padded = PaddedTokens(tokens);
+        int k = _parts[0].Columns, tokens = _tokens, padded = PaddedTokens(tokens, TKernel.HasTile8x4);
         long groupBytes = WeightMatrix.GroupBytes(_parts[0].Type, k);
         byte* prepared = Ptr(_scratch[thread]);
         float* res = (float*)(prepared + TKernel.PreparedBytes(k));
@@ -209,6 +225,15 @@ public sealed unsafe partial class MatMul
                         TKernel.Tile8x8(group, prepared, a, t0, direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
                         if (!direct)
                             Scatter8(o, rows, r0, valid, t0, count, res);
+                    }
+                    if (TKernel.HasTile8x4 && padded - t0 >= 4)
+                    {
+                        int count = Math.Min(4, tokens - t0);
+                        bool direct = valid == 8 && count == 4;
+                        TKernel.Tile8x4(group, a, t0, direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8);
+                        if (!direct)
+                            Scatter8(o, rows, r0, valid, t0, count, res);
+                        t0 += 4;
                     }
                     for (int t = t0; t < tokens; t++)
                     {

@@ -284,7 +284,7 @@ public sealed unsafe partial class MatMul : IParallelWork
 
     private void EnsureTiledBuffers()
     {
-        int k = _parts[0].Columns, padded = PaddedTokens(_tokens);
+        int k = _parts[0].Columns, padded = PaddedTokens(_tokens, IsLegacy(_kind));
         _codes = Grow(_codes, (long)padded * k);
         long preparedBytes;
         if (IsLegacy(_kind))
@@ -414,7 +414,7 @@ public sealed unsafe partial class MatMul : IParallelWork
         // Per block, one scale and one seed (Q8_0, Q4_0) or ints of sub-block sums (K-quants).
         bool kQuant = _kind is Kind.Q4_K or Kind.Q5_K or Kind.Q6_K;
         int nb = k / (kQuant ? 256 : 32), sumsPerBlock = SumsPerBlock(_kind);
-        for (int t = _tokens; t < PaddedTokens(_tokens); t++)
+        for (int t = _tokens; t < PaddedTokens(_tokens, IsLegacy(_kind)); t++)
         {
             Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
             for (int b = 0; b < nb; b++)
@@ -442,13 +442,17 @@ public sealed unsafe partial class MatMul : IParallelWork
     private static int SumsPerBlock(Kind kind) => kind switch { Kind.Q4_K or Kind.Q5_K => 4, Kind.Q6_K => 8, _ => 1 };
 
     /// <summary>
-    /// Tokens the 8-token tiles cover: a remainder of 4-7 tokens past them is padded to a full tile (cheaper than 4-7
-    /// single-token passes, measured on Zen 5); 1-3 run one by one. Every kernel computes a (row, token) result the same
-    /// way, so padding does not change any token's bits.
+    /// Tokens the tiles cover: a remainder of 4-7 tokens past the 8-token tiles is padded to a full tile (cheaper than 4-7
+    /// single-token passes, measured on Zen 5); 1-3 run one by one. With 4-token tiles (<paramref name="quarterTiles"/>, the
+    /// 32-element formats), a remainder of 3 is padded to one and of 7 to a full tile; 4-6 take a 4-token tile and 0-2 single
+    /// passes; 1-2 run one by one (what a mixture's experts mostly get of a prompt). Every kernel computes a (row, token) result
+    /// the same way, so padding does not change any token's bits.
     /// </summary>
-    internal static int PaddedTokens(int tokens)
+    internal static int PaddedTokens(int tokens, bool quarterTiles = false)
     {
         int rem = tokens & 7;
+        if (quarterTiles)
+            return rem is 3 or 7 ? tokens + 1 : tokens;
         return rem >= 4 ? tokens + 8 - rem : tokens;
     }
 
