@@ -148,9 +148,9 @@ public sealed class CommandTests
         Assert.Matches(@"blk\.1\.ffn_up\.weight\s+Q4_K", stdout);
         (code, _, _) = CliRunner.Run("run", "--model", path, "-n", "4", "--temp", "0");
         Assert.Equal(0, code);
-        var (refused, _, stderr) = CliRunner.Run("synth", "--arch", "nemotron_h", "--shape", "nemotron-h-tiny", "--type", "Q4_K_M", "--vocab", CliRunner.Stories260K, "--out", path);
+        var (refused, _, stderr) = CliRunner.Run("synth", "--arch", "gpt-oss", "--shape", "gpt-oss-tiny", "--type", "Q4_K_M", "--vocab", CliRunner.Stories260K, "--out", path);
         Assert.NotEqual(0, refused);
-        Assert.Contains("is written for transformer shapes (and qwen3moe's) only", stderr);
+        Assert.Contains("gpt-oss ships as MXFP4", stderr);
         Directory.Delete(dir, true);
     }
 

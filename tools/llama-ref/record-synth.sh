@@ -114,3 +114,13 @@ for shape in gemma4-tiny gemma4-moe-tiny; do
     echo "recorded $name"
   done
 done
+
+# Q4_K_M mixtures on the hybrid and gemma4 writers (down matrices and chosen values Q6_K, as llama.cpp's quantizer picks them).
+for spec in nemotron_h:nemotron-h-tiny nemotron_h_moe:nemotron-h-moe-tiny gemma4:gemma4-tiny; do
+  arch="${spec%%:*}"; shape="${spec##*:}"
+  name="synth-$arch-$shape-Q4_K_M-seed1"
+  "$cli" synth --arch "$arch" --shape "$shape" --type Q4_K_M --vocab "$vocab" --out "$work/$name.gguf" --seed 1 >/dev/null
+  (cd "$root/tools/llama-ref" && node record.mjs --model "$work/$name.gguf" --out "$out/$name.json" \
+    --prompts-file prompts/stories.txt --n 32 --top 10 --threads 2 >/dev/null)
+  echo "recorded $name"
+done

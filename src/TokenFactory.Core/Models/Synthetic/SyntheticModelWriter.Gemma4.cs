@@ -10,9 +10,10 @@ public static partial class SyntheticModelWriter
     /// heads' own size and rotation, the shared-KV blocks without key or value projections, global blocks without value
     /// projections, <c>rope_freqs</c> that leave all but the first quarter of a global head unrotated, sandwich norms, per-layer
     /// embeddings (table, model projection and norm; per block gate, projection and norm), <c>layer_output_scale</c> and the
-    /// final-logit soft-cap. Norms, scales and <c>rope_freqs</c> stay F32.
+    /// final-logit soft-cap. Norms, scales and <c>rope_freqs</c> stay F32. A mixture (Q4_K_M, Q5_K_M) gives the down matrices (dense
+    /// and experts') of the layers <see cref="MoreBits"/> picks and those value projections Q6_K, the output Q6_K.
     /// </summary>
-    private static GgufWriter BuildGemma4(ModelShape shape, GgmlType type, GgufMetadata vocabulary, int vocab, ulong seed)
+    private static GgufWriter BuildGemma4(ModelShape shape, GgmlType type, string? mixture, GgufMetadata vocabulary, int vocab, ulong seed)
     {
         const string a = "gemma4";
         var g = shape.Gemma4 ?? throw new TokenFactoryException($"Shape '{shape.Name}' has no Gemma 4 layout.");
@@ -22,7 +23,10 @@ public static partial class SyntheticModelWriter
         bool Sliding(int l) => g.Pattern[l] == 'S';
         var w = new GgufWriter();
         var m = w.Metadata;
-        SetGeneral(m, a, shape, type.ToString(), (uint)FileType(type), seed);
+        SetGeneral(m, a, shape, mixture ?? type.ToString(), (uint)(mixture == "Q5_K_M" ? 17 : mixture == "Q4_K_M" ? 15 : FileType(type)), seed);
+        bool mixed = mixture != null;
+        GgmlType DownType(int layer) => mixed && MoreBits(layer, blocks) ? GgmlType.Q6_K : type;
+        int valueBlocks = Enumerable.Range(0, blocks - g.SharedKvLayers).Count(Sliding), valueBlock = 0;
         m.Set($"{a}.context_length", GgufValue.Of((uint)shape.ContextLength));
         m.Set($"{a}.embedding_length", GgufValue.Of((uint)e));
         m.Set($"{a}.block_count", GgufValue.Of((uint)blocks));
@@ -60,7 +64,7 @@ public static partial class SyntheticModelWriter
         AddVector(w, "per_layer_proj_norm.weight", pl, rng.Next(), 1f, 0.1f);
         AddVector(w, "output_norm.weight", e, rng.Next(), 1f, 0.1f);
         if (!shape.TiedOutput)
-            AddOutput(w, e, vocab, shape.OutputInF16 && type is not (GgmlType.F32 or GgmlType.F16) ? GgmlType.F16 : type, embeddingStream, rng.Next());
+            AddOutput(w, e, vocab, shape.OutputInF16 && type is not (GgmlType.F32 or GgmlType.F16) ? GgmlType.F16 : mixed ? GgmlType.Q6_K : type, embeddingStream, rng.Next());
         // Proportional RoPE: the first quarter of a global head's pairs rotate; the rest get a huge divisor, an angle of ~0.
         int rotated = (int)(hs / 2 * g.RotatedFraction);
         AddVector(w, "rope_freqs.weight", hs / 2, rng.Next(), 0f, 0f, adjust: f =>
@@ -79,7 +83,7 @@ public static partial class SyntheticModelWriter
             {
                 AddMatrix(w, p + "attn_k.weight", e, kv, type, rng.Next(), 1f / MathF.Sqrt(e));
                 if (Sliding(l))
-                    AddMatrix(w, p + "attn_v.weight", e, kv, type, rng.Next(), 1f / MathF.Sqrt(e));
+                    AddMatrix(w, p + "attn_v.weight", e, kv, mixed && MoreBits(valueBlock++, valueBlocks) ? GgmlType.Q6_K : type, rng.Next(), 1f / MathF.Sqrt(e));
                 AddVector(w, p + "attn_k_norm.weight", size, rng.Next(), 1f, 0.1f);
             }
             AddMatrix(w, p + "attn_output.weight", q, e, type, rng.Next(), 0.5f / MathF.Sqrt(q));
@@ -89,7 +93,7 @@ public static partial class SyntheticModelWriter
             AddVector(w, p + "ffn_norm.weight", e, rng.Next(), 1f, 0.1f);
             AddMatrix(w, p + "ffn_gate.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
             AddMatrix(w, p + "ffn_up.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e));
-            AddMatrix(w, p + "ffn_down.weight", f, e, type, rng.Next(), 0.5f / MathF.Sqrt(f));
+            AddMatrix(w, p + "ffn_down.weight", f, e, DownType(l), rng.Next(), 0.5f / MathF.Sqrt(f));
             AddVector(w, p + "post_ffw_norm.weight", e, rng.Next(), 1f, 0.1f);
             if (g.Experts > 0)
             {
@@ -102,7 +106,7 @@ public static partial class SyntheticModelWriter
                 AddVector(w, p + "post_ffw_norm_2.weight", e, rng.Next(), 1f, 0.1f);
                 AddMatrix(w, p + "ffn_gate_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
                 AddMatrix(w, p + "ffn_up_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
-                AddMatrix(w, p + "ffn_down_exps.weight", ef, e * x, type, rng.Next(), 0.5f / MathF.Sqrt(ef), dims: [ef, e, x]);
+                AddMatrix(w, p + "ffn_down_exps.weight", ef, e * x, DownType(l), rng.Next(), 0.5f / MathF.Sqrt(ef), dims: [ef, e, x]);
                 AddVector(w, p + "ffn_down_exps.scale", x, rng.Next(), 1f, 0.1f);
             }
             AddMatrix(w, p + "inp_gate.weight", e, pl, type, rng.Next(), 1f / MathF.Sqrt(e));

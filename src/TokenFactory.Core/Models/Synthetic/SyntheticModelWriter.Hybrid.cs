@@ -18,7 +18,11 @@ public static partial class SyntheticModelWriter
     /// (feed_forward_length &gt; 0) or Mamba-2 (both 0), tensors named as llama.cpp's converter names them.
     /// Small tensors (norms, convolution, A, D, dt bias, router, expert bias) stay F32 as llama.cpp's quantizer leaves them.
     /// </summary>
-    private static GgufWriter BuildHybrid(string a, ModelShape shape, GgmlType type, GgufMetadata vocabulary, int vocab, ulong seed)
+    /// <remarks>
+    /// A mixture (Q4_K_M, Q5_K_M) follows llama.cpp's quantizer: every feed-forward down matrix (dense, experts', shared) of the layers
+    /// <see cref="MoreBits"/> picks, and those attention blocks' values, in Q6_K; the output in Q6_K.
+    /// </remarks>
+    private static GgufWriter BuildHybrid(string a, ModelShape shape, GgmlType type, string? mixture, GgufMetadata vocabulary, int vocab, ulong seed)
     {
         var h = shape.Hybrid!;
         if (h.Pattern.Length != shape.BlockCount || h.Pattern.Any(ch => ch is not ('M' or '*' or '-' or 'E')))
@@ -26,7 +30,10 @@ public static partial class SyntheticModelWriter
         var w = new GgufWriter();
         var m = w.Metadata;
         int e = shape.EmbeddingLength, headSize = shape.ResolvedHeadSize, f = shape.FeedForwardLength;
-        SetGeneral(m, a, shape, type.ToString(), (uint)FileType(type), seed);
+        SetGeneral(m, a, shape, mixture ?? type.ToString(), (uint)(mixture == "Q5_K_M" ? 17 : mixture == "Q4_K_M" ? 15 : FileType(type)), seed);
+        bool mixed = mixture != null;
+        GgmlType DownType(int layer) => mixed && MoreBits(layer, shape.BlockCount) ? GgmlType.Q6_K : type;
+        int attentionBlocks = h.Pattern.Count(ch => ch == '*'), attentionBlock = 0;
         m.Set($"{a}.context_length", GgufValue.Of((uint)shape.ContextLength));
         m.Set($"{a}.embedding_length", GgufValue.Of((uint)e));
         m.Set($"{a}.block_count", GgufValue.Of((uint)shape.BlockCount));
@@ -61,7 +68,7 @@ public static partial class SyntheticModelWriter
         Func<GgmlType, int, GgmlType> typeFor = HybridTypeFor;
         AddMatrix(w, "token_embd.weight", e, vocab, type, embeddingStream, 1.0f, typeFor: typeFor);
         AddVector(w, "output_norm.weight", e, rng.Next(), 1f, 0.1f);
-        var outputType = shape.OutputInF16 && type is not (GgmlType.F32 or GgmlType.F16) ? GgmlType.F16 : HybridTypeFor(type, e);
+        var outputType = shape.OutputInF16 && type is not (GgmlType.F32 or GgmlType.F16) ? GgmlType.F16 : HybridTypeFor(mixed ? GgmlType.Q6_K : type, e);
         AddOutput(w, e, vocab, outputType, embeddingStream, rng.Next());
 
         int inner = h.SsmInner, convChannels = inner + 2 * h.SsmGroups * h.SsmState;
@@ -87,21 +94,21 @@ public static partial class SyntheticModelWriter
                 case '*':
                     AddMatrix(w, p + "attn_q.weight", e, q, type, rng.Next(), 1.5f / MathF.Sqrt(e), typeFor: typeFor);
                     AddMatrix(w, p + "attn_k.weight", e, kv, type, rng.Next(), 1.5f / MathF.Sqrt(e), typeFor: typeFor);
-                    AddMatrix(w, p + "attn_v.weight", e, kv, type, rng.Next(), 1f / MathF.Sqrt(e), typeFor: typeFor);
+                    AddMatrix(w, p + "attn_v.weight", e, kv, mixed && MoreBits(attentionBlock++, attentionBlocks) ? GgmlType.Q6_K : type, rng.Next(), 1f / MathF.Sqrt(e), typeFor: typeFor);
                     AddMatrix(w, p + "attn_output.weight", q, e, type, rng.Next(), OutputScale / MathF.Sqrt(q), typeFor: typeFor);
                     break;
                 case '-':
                     AddMatrix(w, p + "ffn_up.weight", e, f, type, rng.Next(), 1f / MathF.Sqrt(e), typeFor: typeFor);
-                    AddMatrix(w, p + "ffn_down.weight", f, e, type, rng.Next(), OutputScale / MathF.Sqrt(f), typeFor: typeFor);
+                    AddMatrix(w, p + "ffn_down.weight", f, e, DownType(l), rng.Next(), OutputScale / MathF.Sqrt(f), typeFor: typeFor);
                     break;
                 case 'E':
                     int n = h.Experts, sf = h.SharedFeedForwardLength;
                     AddF32(w, p + "ffn_gate_inp.weight", [e, n], rng.Next(), 0f, 1f / MathF.Sqrt(e));
                     AddVector(w, p + "exp_probs_b.bias", n, rng.Next(), 0f, 0.05f);
                     AddMatrix(w, p + "ffn_up_exps.weight", e, f * n, type, rng.Next(), 1f / MathF.Sqrt(e), [e, f, n], typeFor);
-                    AddMatrix(w, p + "ffn_down_exps.weight", f, e * n, type, rng.Next(), OutputScale / h.ExpertWeightsScale / MathF.Sqrt(f), [f, e, n], typeFor);
+                    AddMatrix(w, p + "ffn_down_exps.weight", f, e * n, DownType(l), rng.Next(), OutputScale / h.ExpertWeightsScale / MathF.Sqrt(f), [f, e, n], typeFor);
                     AddMatrix(w, p + "ffn_up_shexp.weight", e, sf, type, rng.Next(), 1f / MathF.Sqrt(e), typeFor: typeFor);
-                    AddMatrix(w, p + "ffn_down_shexp.weight", sf, e, type, rng.Next(), OutputScale / MathF.Sqrt(sf), typeFor: typeFor);
+                    AddMatrix(w, p + "ffn_down_shexp.weight", sf, e, DownType(l), rng.Next(), OutputScale / MathF.Sqrt(sf), typeFor: typeFor);
                     break;
             }
         }

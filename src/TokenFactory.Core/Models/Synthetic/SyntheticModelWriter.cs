@@ -39,9 +39,9 @@ public static partial class SyntheticModelWriter
         {
             if (!Mixtures.Contains(mixture))
                 throw new TokenFactoryException($"Unknown mixture '{mixture}'. Supported: {string.Join(", ", Mixtures)}.");
-            if ((shape.Architecture != null && shape.Architecture is not ("qwen3moe" or "qwen35" or "qwen35moe")) || ModelConfig.IsHybridArchitecture(architecture)
-                || architecture is "gpt-oss" or "bert" or "gemma4")
-                throw new TokenFactoryException($"{mixture} is written for transformer shapes (and qwen3moe's and qwen35's) only, not {architecture} {shape.Name}.");
+            if ((shape.Architecture != null && shape.Architecture is not ("qwen3moe" or "qwen35" or "qwen35moe" or "gemma4" or "nemotron_h" or "nemotron_h_moe"))
+                || architecture is "gpt-oss" or "bert")
+                throw new TokenFactoryException($"{mixture} is not written for {architecture} {shape.Name} (gpt-oss ships as MXFP4; BERT files as they are).");
             type = mixture == "Q5_K_M" ? GgmlType.Q5_K : GgmlType.Q4_K;
         }
         if (!Architectures.Contains(architecture))
@@ -62,7 +62,7 @@ public static partial class SyntheticModelWriter
                     : $"Shape '{shape.Name}' is a {shape.Architecture} shape; write it with --arch {shape.Architecture}.");
             if (pooling != null)
                 throw new TokenFactoryException($"--pooling is not written for {architecture}.");
-            Save(BuildGemma4(shape, type, vocabulary, tokens.Length, seed), outputPath, progress);
+            Save(BuildGemma4(shape, type, mixture, vocabulary, tokens.Length, seed), outputPath, progress);
             return;
         }
         if (architecture is "qwen35" or "qwen35moe")
@@ -92,7 +92,7 @@ public static partial class SyntheticModelWriter
             if (pooling != null)
                 throw new TokenFactoryException($"--pooling is written for transformer shapes only; {shape.Name}'s pooling is its own.");
             Save(architecture == "bert" ? BuildBert(shape, type, vocabulary, tokens.Length, seed)
-                : BuildHybrid(architecture, shape, type, vocabulary, tokens.Length, seed), outputPath, progress);
+                : BuildHybrid(architecture, shape, type, mixture, vocabulary, tokens.Length, seed), outputPath, progress);
             return;
         }
 
