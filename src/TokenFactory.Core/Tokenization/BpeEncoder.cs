@@ -6,7 +6,9 @@ namespace TokenFactory.Tokenization;
 
 /// <summary>
 /// Byte-level BPE (<c>tokenizer.ggml.model = gpt2</c>): pre-tokenize with the vocabulary's regular expressions, then merge
-/// each word's bytes pairwise, lowest merge rank first (leftmost on ties), as llama.cpp does.
+/// each word's bytes pairwise, lowest merge rank first (leftmost on ties), as llama.cpp does. Gemma 4's BPE
+/// (<see cref="PreTokenizerSpec.RawText"/>) merges the characters of raw text instead, spaces escaped to U+2581, with
+/// <c>&lt;0xXX&gt;</c> byte tokens for characters no token covers.
 /// </summary>
 internal sealed class BpeEncoder
 {
@@ -34,6 +36,12 @@ internal sealed class BpeEncoder
     {
         var words = new List<(int Start, int Length)>();
         var scratch = new List<(int Start, int Length)>();
+        if (_pre.Spec.RawText)
+        {
+            // Escaped before splitting, as llama.cpp escapes the fragment: the words then hold U+2581 for every space.
+            text = text.Substring(start, length).Replace(' ', SpmEncoder.SpaceMarker);
+            (start, length) = (0, text.Length);
+        }
         _pre.Split(text, start, length, words, scratch);
         foreach (var (s, l) in words)
         {
@@ -44,7 +52,10 @@ internal sealed class BpeEncoder
                 continue;
             }
             int before = output.Count;
-            EncodeWord(word, output);
+            if (_pre.Spec.RawText)
+                EncodeRawWord(word, output);
+            else
+                EncodeWord(word, output);
             if (_cache.Count >= MaxCachedWords)
                 _cache.Clear();
             _cache.TryAdd(word.ToString(), output.GetRange(before, output.Count - before).ToArray());
@@ -70,6 +81,34 @@ internal sealed class BpeEncoder
         }
     }
 
+    /// <summary>
+    /// Gemma 4: a run of newlines that is a token is that token; otherwise the word's characters (surrogate pairs kept
+    /// together) merge by rank, and each result without a token becomes the byte tokens of its UTF-8.
+    /// </summary>
+    private void EncodeRawWord(ReadOnlySpan<char> word, List<int> output)
+    {
+        if (!word.ContainsAnyExcept('\n') && _lookup.TryGetValue(word, out int newlines))
+        {
+            output.Add(newlines);
+            return;
+        }
+        var symbols = new List<int>(word.Length);
+        List<string>? unknown = null; // characters no token or merge has: symbols -1, -2, ... (they never merge)
+        for (int i = 0; i < word.Length; i++)
+        {
+            int w = char.IsHighSurrogate(word[i]) && i + 1 < word.Length && char.IsLowSurrogate(word[i + 1]) ? 2 : 1;
+            int symbol = _merges.SymbolOf(word.Slice(i, w));
+            if (symbol < 0)
+            {
+                (unknown ??= []).Add(word.Slice(i, w).ToString());
+                symbol = -unknown.Count;
+            }
+            symbols.Add(symbol);
+            i += w - 1;
+        }
+        MergeSymbols([.. symbols], output, unknown ?? []);
+    }
+
     /// <summary>With ignore_merges, a word whose byte-level text is a token is that token.</summary>
     private bool TryWholeWord(ReadOnlySpan<byte> bytes, List<int> output)
     {
@@ -93,15 +132,22 @@ internal sealed class BpeEncoder
 
     private void Merge(ReadOnlySpan<byte> bytes, List<int> output)
     {
-        int n = bytes.Length;
+        var symbols = new int[bytes.Length];
+        for (int i = 0; i < bytes.Length; i++)
+            symbols[i] = _merges.ByteSymbols[bytes[i]];
+        MergeSymbols(symbols, output, rawTextUnknown: null);
+    }
+
+    /// <param name="rawTextUnknown">Raw-text BPE: the texts of the negative symbols (characters without a symbol); null: byte-level BPE.</param>
+    private void MergeSymbols(int[] symbols, List<int> output, List<string>? rawTextUnknown)
+    {
+        int n = symbols.Length;
         if (n == 0)
             return;
-        var symbols = new int[n];
         var prev = new int[n];
         var next = new int[n];
         for (int i = 0; i < n; i++)
         {
-            symbols[i] = _merges.ByteSymbols[bytes[i]];
             prev[i] = i - 1;
             next[i] = i + 1 < n ? i + 1 : -1;
         }
@@ -123,11 +169,16 @@ internal sealed class BpeEncoder
             AddPair(e.Left, after);
         }
         for (int i = 0; i >= 0; i = next[i])
-            Emit(symbols[i], output);
+        {
+            if (rawTextUnknown != null)
+                EmitRaw(symbols[i] < 0 ? rawTextUnknown[-symbols[i] - 1] : null, symbols[i], output);
+            else
+                Emit(symbols[i], output);
+        }
 
         void AddPair(int left, int right)
         {
-            if (left < 0 || right < 0)
+            if (left < 0 || right < 0 || symbols[left] < 0 || symbols[right] < 0)
                 return;
             if (_merges.TryGetMerge(symbols[left], symbols[right], out int rank, out int result))
                 queue.Enqueue((left, right, symbols[left], symbols[right], result), ((long)rank << 32) | (uint)left);
@@ -138,6 +189,24 @@ internal sealed class BpeEncoder
     /// A merge result that is not in the vocabulary falls back, as in llama.cpp, to the tokens of the single UTF-8 bytes
     /// of its byte-level text (only ASCII ones can exist).
     /// </summary>
+    /// <summary>A raw-text symbol: its token, or the <c>&lt;0xXX&gt;</c> tokens of its UTF-8 bytes (those that exist).</summary>
+    private void EmitRaw(string? unknownText, int symbol, List<int> output)
+    {
+        if (unknownText == null && _merges.IsToken(symbol))
+        {
+            output.Add(symbol);
+            return;
+        }
+        Span<char> name = ['<', '0', 'x', '0', '0', '>'];
+        foreach (byte b in Encoding.UTF8.GetBytes(unknownText ?? _merges.VirtualText(symbol)))
+        {
+            name[3] = "0123456789ABCDEF"[b >> 4];
+            name[4] = "0123456789ABCDEF"[b & 15];
+            if (_lookup.TryGetValue(name, out int id))
+                output.Add(id);
+        }
+    }
+
     private void Emit(int symbol, List<int> output)
     {
         if (_merges.IsToken(symbol))

@@ -11,11 +11,14 @@ internal sealed class BpeMergeTable
     private readonly List<string> _virtualTexts = [];
     private readonly Dictionary<string, int> _textToId;
     private readonly int _vocabSize;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _textLookup, _virtualLookup;
 
     public BpeMergeTable(Vocabulary vocab)
     {
         _textToId = vocab.TextToId;
         _vocabSize = vocab.Count;
+        _textLookup = _textToId.GetAlternateLookup<ReadOnlySpan<char>>();
+        _virtualLookup = _virtualIds.GetAlternateLookup<ReadOnlySpan<char>>();
         for (int b = 0; b < 256; b++)
             ByteSymbols[b] = Intern(ByteLevel.ToChar((byte)b).ToString());
         _merges = new Dictionary<long, (int, int)>(vocab.Merges.Count);
@@ -48,6 +51,13 @@ internal sealed class BpeMergeTable
     }
 
     public bool IsToken(int symbol) => symbol < _vocabSize;
+
+    /// <summary>
+    /// The symbol of a text (its token id when it is a token; else its id as a merge part), or -1 when no token or merge has it:
+    /// raw-text BPE starts from each character's. Read-only, so encoders on many threads may share the table.
+    /// </summary>
+    public int SymbolOf(ReadOnlySpan<char> text) =>
+        _textLookup.TryGetValue(text, out int id) || _virtualLookup.TryGetValue(text, out id) ? id : -1;
 
     /// <summary>The byte-level text of a symbol that is not a vocabulary token.</summary>
     public string VirtualText(int symbol) => _virtualTexts[symbol - _vocabSize];

@@ -16,6 +16,10 @@ internal static class PreTokenizerCatalog
     private const string Qwen2 =
         @"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+    // Qwen3.5: Qwen2's with combining marks kept in letter runs and out of punctuation runs.
+    private const string Qwen35 =
+        @"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
     private const string Contractions = @"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
 
     // Letters with case, as listed by DeepSeek LLM's tokenizer, escaped (several are canonical singletons that editors
@@ -75,6 +79,9 @@ internal static class PreTokenizerCatalog
         Add(["gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es", "jina-v2-de", "jina-v2-code",
              "roberta-bpe", "mpt", "olmo", "jais", "trillion", "granite-docling"], new("", [Gpt2]));
         Add(["qwen2", "qwen2.5", "qwen-2.5", "deepseek-r1-qwen", "stablelm2", "megrez", "hunyuan", "grok-2"], new("", [Qwen2]));
+        Add(["qwen35"], new("", [Qwen35]));
+        // Gemma 4 (tokenizer model gemma4): raw UTF-8 BPE over whole lines, newline runs apart.
+        Add(["gemma4"], new("", ["[^\n]+|[\n]+"]) { RawText = true, AddBos = true });
         Add(["poro-chat", "bloom", "gpt3-finnish"], new("", [@" ?[^(\s|.,!?…。，、।۔،)]+"]));
         Add(["viking"], new("", [@" ?[^(\s|.,!?…。，、।۔،)]+", @"\p{N}"]));
         Add(["tekken"], new("",
@@ -112,6 +119,12 @@ internal sealed record PreTokenizerSpec(string Name, string[] Patterns)
 
     /// <summary>Default for <c>add_bos_token</c> when the metadata does not say.</summary>
     public bool AddBos { get; init; }
+
+    /// <summary>
+    /// Merge raw UTF-8 characters (spaces already escaped to U+2581), not the GPT-2 byte alphabet; a run of newlines that is a token
+    /// is that token; characters left without a token fall back to <c>&lt;0xXX&gt;</c> byte tokens (Gemma 4).
+    /// </summary>
+    public bool RawText { get; init; }
 
     /// <summary>Supplementary-plane code points that the explicit letter class of a pattern includes (DeepSeek LLM).</summary>
     public (int Lo, int Hi)[] AstralLetterRanges { get; init; } = [];

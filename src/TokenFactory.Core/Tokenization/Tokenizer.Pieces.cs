@@ -28,8 +28,8 @@ public sealed partial class Tokenizer
 
     /// <summary>
     /// llama.cpp's token-to-piece rules: control, unknown and user-defined tokens are their text; normal tokens are
-    /// unescaped (U+2581 to space for SentencePiece, byte-level alphabet to bytes for BPE); SentencePiece byte tokens
-    /// are their byte; unused and undefined tokens render as nothing.
+    /// unescaped (U+2581 to space for SentencePiece and Gemma 4's BPE, byte-level alphabet to bytes for other BPE); byte tokens
+    /// (<c>&lt;0xXX&gt;</c>, SentencePiece and Gemma 4) are their byte; unused and undefined tokens render as nothing.
     /// </summary>
     private static byte[][] BuildPieces(Vocabulary vocab)
     {
@@ -41,8 +41,8 @@ public sealed partial class Tokenizer
             if ((attrs & (TokenAttributes.Control | TokenAttributes.Unknown | TokenAttributes.UserDefined)) != 0)
                 pieces[id] = Encoding.UTF8.GetBytes(text);
             else if ((attrs & TokenAttributes.Normal) != 0)
-                pieces[id] = vocab.Kind == TokenizerKind.BytePairEncoding ? ByteLevelBytes(text) : Encoding.UTF8.GetBytes(text.Replace(SpmEncoder.SpaceMarker, ' '));
-            else if ((attrs & TokenAttributes.Byte) != 0 && vocab.Kind != TokenizerKind.BytePairEncoding && TryParseByteToken(text, out byte b))
+                pieces[id] = vocab.Kind == TokenizerKind.BytePairEncoding && !vocab.EscapeWhitespace ? ByteLevelBytes(text) : Encoding.UTF8.GetBytes(text.Replace(SpmEncoder.SpaceMarker, ' '));
+            else if ((attrs & TokenAttributes.Byte) != 0 && (vocab.Kind != TokenizerKind.BytePairEncoding || vocab.EscapeWhitespace) && TryParseByteToken(text, out byte b))
                 pieces[id] = [b];
             else
                 pieces[id] = [];

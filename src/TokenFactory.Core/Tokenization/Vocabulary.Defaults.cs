@@ -10,7 +10,7 @@ public sealed partial class Vocabulary
     private static readonly string[] s_endOfGenerationTexts =
     [
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>", "<|endoftext|>",
-        "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>",
+        "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
     ];
 
     // Texts llama.cpp accepts as the end-of-turn token when the metadata names none.
@@ -35,7 +35,9 @@ public sealed partial class Vocabulary
                 AddBos = spec.AddBos;
                 IgnoreMerges = spec.IgnoreMerges;
                 var merges = metadata.GetArrayOrNull<string>("tokenizer.ggml.merges")
-                    ?? throw new TokenFactoryException($"{Source}: byte-level BPE vocabulary has no 'tokenizer.ggml.merges'.");
+                    ?? throw new TokenFactoryException($"{Source}: BPE vocabulary has no 'tokenizer.ggml.merges'.");
+                if (EscapeWhitespace)
+                    Bos = Eos = null; // Gemma 4 names its own (llama.cpp has no defaults for it)
                 Merges = merges;
                 break;
             case TokenizerKind.WordPiece:
@@ -51,6 +53,8 @@ public sealed partial class Vocabulary
         RemoveExtraWhitespaces = metadata.GetBoolOrDefault("tokenizer.ggml.remove_extra_whitespaces", false);
         AddBos = metadata.GetBoolOrDefault("tokenizer.ggml.add_bos_token", AddBos);
         AddEos = metadata.GetBoolOrDefault("tokenizer.ggml.add_eos_token", AddEos);
+        if (EscapeWhitespace)
+            AddBos = true; // llama.cpp overrides a Gemma 4 file's add_bos_token = false
         AddSep = metadata.GetBoolOrDefault("tokenizer.ggml.add_sep_token", AddSep);
     }
 

@@ -13,7 +13,7 @@ public sealed partial class Vocabulary
     public const string PreKey = "tokenizer.ggml.pre";
 
     /// <summary>The values of <c>tokenizer.ggml.model</c> this engine can tokenize.</summary>
-    public static IReadOnlyList<string> SupportedModels { get; } = ["llama", "gpt2", "bert"];
+    public static IReadOnlyList<string> SupportedModels { get; } = ["llama", "gpt2", "gemma4", "bert"];
 
     private readonly Dictionary<string, int> _tokenToId;
 
@@ -76,6 +76,12 @@ public sealed partial class Vocabulary
     /// <summary>Read for completeness; llama.cpp does not apply it to SentencePiece (llama) vocabularies, so neither do we.</summary>
     public bool RemoveExtraWhitespaces { get; private set; }
 
+    /// <summary>
+    /// BPE over raw UTF-8 with spaces escaped to U+2581 and <c>&lt;0xXX&gt;</c> byte tokens, instead of the GPT-2 byte alphabet
+    /// (Gemma 4's <c>tokenizer.ggml.model = gemma4</c>).
+    /// </summary>
+    public bool EscapeWhitespace => Model == "gemma4";
+
     /// <summary>Byte-level BPE: a pre-tokenized word that is itself a token skips merging (Llama 3 and others).</summary>
     public bool IgnoreMerges { get; private set; }
 
@@ -101,7 +107,7 @@ public sealed partial class Vocabulary
         var kind = model switch
         {
             "llama" => TokenizerKind.SentencePiece,
-            "gpt2" => TokenizerKind.BytePairEncoding,
+            "gpt2" or "gemma4" => TokenizerKind.BytePairEncoding,
             "bert" => TokenizerKind.WordPiece,
             _ => throw new TokenFactoryException(
                 $"{source}: tokenizer model '{model}' is not supported (supported: {string.Join(", ", SupportedModels)})."),
@@ -115,7 +121,8 @@ public sealed partial class Vocabulary
             if (tokens[i].Length == 0)
                 tokens[i] = $"[EMPTY_{i}]";
 
-        var vocab = new Vocabulary(source, kind, model, metadata.GetStringOrNull(PreKey), tokens);
+        // Gemma 4's BPE works on raw UTF-8 with spaces escaped (SentencePiece style); llama.cpp names its pre-tokenizer after it.
+        var vocab = new Vocabulary(source, kind, model, model == "gemma4" ? "gemma4" : metadata.GetStringOrNull(PreKey), tokens);
         vocab.LoadScoresAndTypes(metadata);
         vocab.ApplyModelDefaults(metadata);
         vocab.LoadSpecialIds(metadata);
