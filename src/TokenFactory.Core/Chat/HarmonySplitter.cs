@@ -11,6 +11,12 @@ public interface IAnswerSplitter
 
     /// <summary>Releases everything held back, at the end of the generation.</summary>
     (string Reasoning, string Content) Flush();
+
+    /// <summary>
+    /// The tags this splitter reads; a tag the model writes as a control token (left out of decoded text) is added back to the
+    /// text before it is pushed, so the split sees it.
+    /// </summary>
+    IReadOnlyList<string> Tags => [];
 }
 
 /// <summary>

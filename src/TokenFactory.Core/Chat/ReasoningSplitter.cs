@@ -5,7 +5,8 @@ namespace TokenFactory.Chat;
 /// <summary>
 /// Splits a reasoning model's output into its thinking and its answer as the text streams in: text between
 /// <c>&lt;think&gt;</c> and <c>&lt;/think&gt;</c> is reasoning, the rest is content (DeepSeek-R1, Qwen3, Nemotron 3 and
-/// their kin; the OpenAI-compatible field for it is <c>reasoning_content</c>, as vLLM and llama.cpp's server use).
+/// their kin; the OpenAI-compatible field for it is <c>reasoning_content</c>, as vLLM and llama.cpp's server use). Gemma 4
+/// writes its thinking between <c>&lt;|channel&gt;thought</c> and <c>&lt;channel|&gt;</c> (<see cref="TagsFor"/>).
 /// <para>
 /// Generation starts inside the reasoning when the prompt left a <c>&lt;think&gt;</c> open (the template's generation
 /// prompt ends with it, as Nemotron 3's does); otherwise a leading <c>&lt;think&gt;</c> in the output opens it. Text that
@@ -19,25 +20,38 @@ public sealed class ReasoningSplitter : IAnswerSplitter
 {
     public const string Open = "<think>";
     public const string Close = "</think>";
+    public const string GemmaOpen = "<|channel>thought";
+    public const string GemmaClose = "<channel|>";
 
     private enum State { Start, Reasoning, Content }
+
+    private readonly string _open, _close;
 
     private readonly StringBuilder _pending = new();
     private State _state;
     // At the start of reasoning, or of the answer after "</think>": the template's whitespace there is dropped.
     private bool _trimLeading;
 
-    public ReasoningSplitter(bool startsInReasoning)
+    /// <param name="open">The tag that opens reasoning (<see cref="TagsFor"/> picks the template's).</param>
+    public ReasoningSplitter(bool startsInReasoning, string open = Open, string close = Close)
     {
+        _open = open;
+        _close = close;
         _state = startsInReasoning ? State.Reasoning : State.Start;
         _trimLeading = startsInReasoning;
     }
 
-    /// <summary>Whether <paramref name="prompt"/> ends inside an open <c>&lt;think&gt;</c> block.</summary>
-    public static bool PromptOpensReasoning(string prompt)
+    public IReadOnlyList<string> Tags => [_open, _close];
+
+    /// <summary>The reasoning tags a chat template's model writes: Gemma 4's channel when the template has it, else <c>&lt;think&gt;</c>.</summary>
+    public static (string Open, string Close) TagsFor(string template) =>
+        template.Contains("<|channel>", StringComparison.Ordinal) && template.Contains(GemmaClose, StringComparison.Ordinal) ? (GemmaOpen, GemmaClose) : (Open, Close);
+
+    /// <summary>Whether <paramref name="prompt"/> ends inside an open reasoning block (<c>&lt;think&gt;</c> unless other tags are given).</summary>
+    public static bool PromptOpensReasoning(string prompt, string open = Open, string close = Close)
     {
-        int open = prompt.LastIndexOf(Open, StringComparison.Ordinal);
-        return open >= 0 && prompt.IndexOf(Close, open, StringComparison.Ordinal) < 0;
+        int at = prompt.LastIndexOf(open, StringComparison.Ordinal);
+        return at >= 0 && prompt.IndexOf(close, at, StringComparison.Ordinal) < 0;
     }
 
     /// <summary>Adds generated text; returns the reasoning and content that are now certain (either may be empty).</summary>
@@ -70,30 +84,30 @@ public sealed class ReasoningSplitter : IAnswerSplitter
             {
                 int lead = LeadingWhitespace(p);
                 string rest = p[lead..];
-                if (rest.StartsWith(Open, StringComparison.Ordinal))
+                if (rest.StartsWith(_open, StringComparison.Ordinal))
                 {
-                    _pending.Remove(0, lead + Open.Length);
+                    _pending.Remove(0, lead + _open.Length);
                     _state = State.Reasoning;
                     _trimLeading = true;
                     continue;
                 }
-                if (!final && Open.StartsWith(rest, StringComparison.Ordinal))
+                if (!final && _open.StartsWith(rest, StringComparison.Ordinal))
                     break; // could still be "<think>"
                 _state = State.Content; // an ordinary answer: keep it exactly, leading whitespace included
                 continue;
             }
             if (_state == State.Reasoning)
             {
-                int close = p.IndexOf(Close, StringComparison.Ordinal);
+                int close = p.IndexOf(_close, StringComparison.Ordinal);
                 if (close >= 0)
                 {
                     reasoning.Append(p.AsSpan(0, close).TrimEnd());
-                    _pending.Remove(0, close + Close.Length);
+                    _pending.Remove(0, close + _close.Length);
                     _state = State.Content;
                     _trimLeading = true;
                     continue;
                 }
-                int keep = final ? 0 : HeldBack(p);
+                int keep = final ? 0 : HeldBack(p, _close);
                 reasoning.Append(p.AsSpan(0, p.Length - keep));
                 _pending.Remove(0, p.Length - keep);
                 if (final)
@@ -115,12 +129,12 @@ public sealed class ReasoningSplitter : IAnswerSplitter
     }
 
     /// <summary>Characters at the end of reasoning text to hold back: a possible start of "&lt;/think&gt;" and the whitespace before it.</summary>
-    private static int HeldBack(string p)
+    private static int HeldBack(string p, string close)
     {
         int keep = 0;
-        for (int n = Math.Min(Close.Length - 1, p.Length); n > 0; n--)
+        for (int n = Math.Min(close.Length - 1, p.Length); n > 0; n--)
         {
-            if (Close.AsSpan(0, n).SequenceEqual(p.AsSpan(p.Length - n)))
+            if (close.AsSpan(0, n).SequenceEqual(p.AsSpan(p.Length - n)))
             {
                 keep = n;
                 break;

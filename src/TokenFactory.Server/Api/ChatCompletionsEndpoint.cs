@@ -82,13 +82,14 @@ internal static class ChatCompletionsEndpoint
             requests = [.. requests.Select(r => r with { OutputSchema = schema, Stop = [] })];
         }
 
-        bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt);
+        var (openTag, closeTag) = ReasoningSplitter.TagsFor(engine.ChatTemplate.Source);
+        bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt, openTag, closeTag);
         bool parsesCalls = tools is { ParsesCalls: true };
         // gpt-oss's harmony channels are read whenever its calls are or reasoning is split; with reasoning_format none and no tools the raw text is the content.
         bool harmony = syntax == Generation.Tools.ToolCallSyntax.Harmony;
         IAnswerSplitter? NewSplitter() => harmony
             ? (splitReasoning || parsesCalls ? new HarmonySplitter(callsAsMarkup: parsesCalls) : null)
-            : splitReasoning ? new ReasoningSplitter(opensReasoning) : null;
+            : splitReasoning ? new ReasoningSplitter(opensReasoning, openTag, closeTag) : null;
         return new ChatPlan(engine, requests, tokens.Length, plan.N, plan.IgnoreEos,
             () => new ChoiceReader(engine.Tokenizer, NewSplitter(),
                 parsesCalls ? new Generation.Tools.ToolCallExtractor(syntax, tools!) : null, parsesCalls ? syntax : null));

@@ -24,11 +24,18 @@ internal sealed class ChoiceReader(ITokenizer tokenizer, IAnswerSplitter? splitt
 
     public Piece Read(GenerationUpdate update)
     {
-        var (reasoning, content) = splitter?.Push(update.Text) ?? ("", update.Text);
+        string text = update.Text;
+        if (splitter is { Tags.Count: > 0 } && ControlText(update.Token) is { } tag && splitter.Tags.Any(t => t.StartsWith(tag, StringComparison.Ordinal)))
+            text += tag; // a reasoning tag written as a control token (Gemma 4's channel markers may be)
+        var (reasoning, content) = splitter?.Push(text) ?? ("", text);
         if (syntax?.MarkerOf(tokenizer, update.Token) is { Length: > 0 } marker)
             content += marker;
         return Through(reasoning, content, end: false, cut: false);
     }
+
+    /// <summary>The text of a control token (decoded output leaves it out), or null.</summary>
+    private string? ControlText(int token) =>
+        token >= 0 && token < tokenizer.VocabSize && tokenizer.TokenBytes(token, special: false).Length == 0 ? tokenizer.TokenPiece(token, special: true) : null;
 
     /// <summary>The answer ended (<paramref name="cut"/>: by its length limit): whatever was held back.</summary>
     public Piece Finish(bool cut)

@@ -28,6 +28,33 @@ public sealed class ReasoningSplitterTests
     public void Splits_the_same_way_whatever_the_chunking(bool startsInReasoning, string output, string reasoning, string content) =>
         SplitterChecks.SplitsTheSameWhateverTheChunking(() => new ReasoningSplitter(startsInReasoning), output, reasoning, content);
 
+    public static TheoryData<string, string, string> GemmaCases => new()
+    {
+        // Gemma 4 with thinking on: its channel opens the answer, the thoughts, the channel closes, the answer.
+        { "<|channel>thought\nThe user asks the time.\n<channel|>It is noon.", "The user asks the time.", "It is noon." },
+        { "Just an answer, no <channel|> opened.", "", "Just an answer, no <channel|> opened." },
+        { "<|channel>thought\ncut off mid <chan", "cut off mid <chan", "" },
+        { "<think>not Gemma's tag</think>", "", "<think>not Gemma's tag</think>" },
+    };
+
+    [Theory]
+    [MemberData(nameof(GemmaCases))]
+    public void Gemma_4_s_thinking_channel_splits_the_same_way_whatever_the_chunking(string output, string reasoning, string content) =>
+        SplitterChecks.SplitsTheSameWhateverTheChunking(
+            () => new ReasoningSplitter(false, ReasoningSplitter.GemmaOpen, ReasoningSplitter.GemmaClose), output, reasoning, content);
+
+    [Theory]
+    [InlineData("google-gemma-4-31B-it", ReasoningSplitter.GemmaOpen, ReasoningSplitter.GemmaClose)]
+    [InlineData("Qwen3.5-4B", ReasoningSplitter.Open, ReasoningSplitter.Close)]
+    [InlineData("nvidia-Nemotron-3-Nano", ReasoningSplitter.Open, ReasoningSplitter.Close)]
+    public void The_tags_are_read_from_the_real_template(string template, string open, string close)
+    {
+        string source = File.ReadAllText(Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", template + ".jinja"));
+        Assert.Equal((open, close), ReasoningSplitter.TagsFor(source));
+        // Gemma 4's generation prompt with thinking off closes an empty channel: not an open block.
+        Assert.False(ReasoningSplitter.PromptOpensReasoning("<|turn>model\n<|channel>thought\n<channel|>", ReasoningSplitter.GemmaOpen, ReasoningSplitter.GemmaClose));
+    }
+
     [Fact]
     public void Never_emits_part_of_a_closing_tag_as_reasoning()
     {

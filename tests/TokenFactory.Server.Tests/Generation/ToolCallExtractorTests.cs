@@ -174,7 +174,8 @@ public sealed class ToolCallExtractorTests
     }
 
     private static readonly ToolCallSyntax[] AllFamilies =
-        [ToolCallSyntax.Hermes, ToolCallSyntax.MistralArgs, ToolCallSyntax.MistralArray, ToolCallSyntax.DeepSeek, ToolCallSyntax.CommandR, ToolCallSyntax.Functionary, ToolCallSyntax.Json];
+        [ToolCallSyntax.Hermes, ToolCallSyntax.MistralArgs, ToolCallSyntax.MistralArray, ToolCallSyntax.DeepSeek, ToolCallSyntax.CommandR, ToolCallSyntax.Functionary, ToolCallSyntax.Json,
+         ToolCallSyntax.Gemma4];
 
     [Theory]
     [InlineData("meetkai-functionary-medium-v3.1", "functionary")]
@@ -195,6 +196,8 @@ public sealed class ToolCallExtractorTests
     [InlineData("deepseek-ai-DeepSeek-V3.1", "deepseek")]
     [InlineData("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", "deepseek")]
     [InlineData("meta-llama-Llama-3.1-8B-Instruct", "json")]
+    [InlineData("google-gemma-4-31B-it", "gemma4")]
+    [InlineData("Qwen3.5-4B", "hermes")] // its <function=…><parameter=…> bodies inside <tool_call>
     public void The_family_is_read_from_the_real_template(string template, string family)
     {
         string source = File.ReadAllText(Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", template + ".jinja"));
@@ -215,6 +218,10 @@ public sealed class ToolCallExtractorTests
         { "json", "get_weather is a tool I could call.", "get_weather is a tool I could call.", "" },
         { "json", "get_weather.call(city=Lyon)", "get_weather.call(city=Lyon)", "" },
         { "functionary", "Let me see.<function=get_weather>{\"city\": \"Lyon\"}</function><function=get_time>{}</function>", "Let me see.", "get_weather:{\"city\":\"Lyon\"}|get_time:{}" },
+        { "gemma4", "Checking.<|tool_call>call:get_weather{city:<|\"|>Lyon, {FR}<|\"|>,days:3,units:{metric:true,list:[1,2.5,<|\"|>x<|\"|>]},note:null}<tool_call|><|tool_call>call:get_time{}<tool_call|>",
+            "Checking.", "get_weather:{\"city\":\"Lyon, {FR}\",\"days\":3,\"units\":{\"metric\":true,\"list\":[1,2.5,\"x\"]},\"note\":null}|get_time:{}" },
+        { "gemma4", "<|tool_call>call:launch{}<tool_call|>", "<|tool_call>call:launch{}<tool_call|>", "" }, // no such tool: given back
+        { "gemma4", "<|tool_call>call:get_time{zone:<|\"|>CET}<tool_call|>", "<|tool_call>call:get_time{zone:<|\"|>CET}<tool_call|>", "" }, // unclosed string
         { "command-r", "I will check both.<|START_ACTION|>[\n    {\"tool_call_id\": \"0\", \"tool_name\": \"get_weather\", \"parameters\": {\"city\": \"Lyon\"}},\n    {\"tool_call_id\": \"1\", \"tool_name\": \"get_time\", \"parameters\": {}}\n]<|END_ACTION|>", "I will check both.", "get_weather:{\"city\":\"Lyon\"}|get_time:{}" },
     };
 
@@ -243,6 +250,7 @@ public sealed class ToolCallExtractorTests
     [InlineData("json", "{\"name\":\"get_time\",\"arguments\":{\"zone\":\"CET\"}}")]
     [InlineData("functionary", "<function=get_time>{\"zone\":\"CET\"}</function>")]
     [InlineData("command-r", "<|START_ACTION|>[{\"tool_name\":\"get_time\",\"parameters\":{\"zone\":\"CET\"}}]<|END_ACTION|>")]
+    [InlineData("gemma4", "<|tool_call>\n{\"name\":\"get_time\",\"arguments\":{\"zone\":\"CET\"}}\n<tool_call|>")]
     public void A_forced_call_s_grammar_allows_the_family_s_call_and_the_reader_reads_it_back(string family, string call)
     {
         var syntax = AllFamilies.Single(s => s.Name == family);

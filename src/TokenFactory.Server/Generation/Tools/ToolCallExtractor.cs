@@ -263,6 +263,8 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         string trimmed = body.Trim();
         if (trimmed.StartsWith("<function=", StringComparison.Ordinal))
             return Add(XmlCall(trimmed));
+        if (syntax == ToolCallSyntax.Gemma4 && trimmed.StartsWith("call:", StringComparison.Ordinal))
+            return Add(GemmaCall(trimmed["call:".Length..]));
         return TryCalls(body);
     }
 
@@ -369,6 +371,15 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         {
             return null;
         }
+    }
+
+    /// <summary>Gemma 4: <c>name{key:value,…}</c> after <c>call:</c>, the arguments in its notation (<see cref="GemmaArguments"/>).</summary>
+    private ToolCall? GemmaCall(string body)
+    {
+        int brace = body.IndexOf('{');
+        if (brace <= 0 || GemmaArguments.Parse(body[brace..]) is not JsonObject arguments)
+            return null;
+        return Call(new JsonObject { ["name"] = body[..brace].Trim(), ["arguments"] = arguments });
     }
 
     /// <summary>Qwen3-Coder and Nemotron: <c>&lt;function=f&gt;&lt;parameter=p&gt;value&lt;/parameter&gt;…&lt;/function&gt;</c>; a value that reads as JSON is that JSON, else text.</summary>

@@ -15,6 +15,7 @@ namespace TokenFactory.Server.Generation.Tools;
 /// <item>Command R7B: <c>&lt;|START_ACTION|&gt;[{"tool_call_id": "0", "tool_name": …, "parameters": {…}}, …]&lt;|END_ACTION|&gt;</c>;</item>
 /// <item>Functionary v3.1: <c>&lt;function=name&gt;{…}&lt;/function&gt;</c>;</item>
 /// <item>gpt-oss (harmony): a message on the commentary channel to <c>functions.name</c> whose body is the arguments;</item>
+/// <item>Gemma 4: <c>&lt;|tool_call&gt;call:name{key:value,…}&lt;tool_call|&gt;</c>, keys bare, strings between <c>&lt;|"|&gt;</c> marks;</item>
 /// <item>anything else (Llama 3.x among them): the whole answer is a JSON call object or an array of them.</item>
 /// </list>
 /// </summary>
@@ -33,9 +34,13 @@ public sealed class ToolCallSyntax
     /// which <see cref="Chat.HarmonySplitter"/> hands on in the Hermes markup this syntax then reads.
     /// </summary>
     public static readonly ToolCallSyntax Harmony = new("harmony", "<tool_call>", "</tool_call>", null, []);
+    /// <summary>Gemma 4's calls (<see cref="GemmaArguments"/> reads their arguments); a forced call is written as a JSON object inside the markers.</summary>
+    public static readonly ToolCallSyntax Gemma4 = new("gemma4", "<|tool_call>", "<tool_call|>", null, [], markers: [GemmaArguments.Quote]);
 
-    private ToolCallSyntax(string name, string? open, string? close, string? separator, string[] layout, string nameKey = "name", string argumentsKey = "arguments")
+    private ToolCallSyntax(string name, string? open, string? close, string? separator, string[] layout, string nameKey = "name", string argumentsKey = "arguments",
+        string[]? markers = null)
     {
+        _markers = markers ?? [];
         Name = name;
         Open = open;
         Close = close;
@@ -44,6 +49,8 @@ public sealed class ToolCallSyntax
         NameKey = nameKey;
         ArgumentsKey = argumentsKey;
     }
+
+    private readonly string[] _markers; // inside a call (Gemma 4's string marks): added back like the markup, never dropped
 
     /// <summary>The key of the function's name in a call object (<c>tool_name</c> for Command R).</summary>
     public string NameKey { get; }
@@ -73,11 +80,12 @@ public sealed class ToolCallSyntax
         if (token < 0 || token >= tokenizer.VocabSize || tokenizer.TokenBytes(token, special: false).Length > 0)
             return "";
         string text = tokenizer.TokenPiece(token, special: true);
-        return text == Open || text == Close || text == Separator || Layout.Contains(text) ? text : "";
+        return text == Open || text == Close || text == Separator || Layout.Contains(text) || _markers.Contains(text) ? text : "";
     }
 
     public static ToolCallSyntax Detect(string template) =>
         Chat.HarmonySplitter.IsHarmonyTemplate(template) ? Harmony
+        : template.Contains("<|tool_call>", StringComparison.Ordinal) && template.Contains("<tool_call|>", StringComparison.Ordinal) ? Gemma4
         : template.Contains("<tool_call>", StringComparison.Ordinal) ? Hermes
         : template.Contains("[TOOL_CALLS]", StringComparison.Ordinal) ? (template.Contains("[ARGS]", StringComparison.Ordinal) ? MistralArgs : MistralArray)
         : template.Contains("tool▁call▁begin", StringComparison.Ordinal) ? DeepSeek
