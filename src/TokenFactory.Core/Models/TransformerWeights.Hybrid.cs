@@ -105,12 +105,16 @@ public sealed partial class TransformerWeights
     internal static ExpertWeights LoadExperts(GgufFile file, MoeConfig moe, int e, string p)
     {
         int n = moe.ExpertCount, f = moe.ExpertFeedForwardLength;
-        if (file.FindTensor(p + "ffn_gate_up_exps.weight") != null)
-            throw new TokenFactoryException($"{file.Path}: '{p}ffn_gate_up_exps.weight' (gate and up experts fused by convert --fuse-gate-up-exps) is not supported; convert without that option.");
-        var up = Stack(file, p + "ffn_up_exps.weight", e, f, n);
+        // Gate and up experts in one stack (Gemma 4's converter, or convert --fuse-gate-up-exps): expert x's rows are its gate's
+        // f rows then its up's.
+        bool fused = file.FindTensor(p + "ffn_gate_up_exps.weight") != null;
+        if (fused && file.FindTensor(p + "ffn_gate_up_exps.bias") != null)
+            throw new TokenFactoryException($"{file.Path}: '{p}ffn_gate_up_exps.bias' (biases on fused gate and up experts) is not supported.");
+        var gateUp = fused ? Stack(file, p + "ffn_gate_up_exps.weight", e, 2 * f, n) : default;
+        var up = fused ? default : Stack(file, p + "ffn_up_exps.weight", e, f, n);
         var down = Stack(file, p + "ffn_down_exps.weight", f, e, n);
         bool shared = file.FindTensor(p + "ffn_up_shexp.weight") != null;
-        var gate = file.FindTensor(p + "ffn_gate_exps.weight") != null ? Stack(file, p + "ffn_gate_exps.weight", e, f, n) : (WeightMatrix?)null;
+        var gate = !fused && file.FindTensor(p + "ffn_gate_exps.weight") != null ? Stack(file, p + "ffn_gate_exps.weight", e, f, n) : (WeightMatrix?)null;
         WeightMatrix? sharedUp = shared ? Matrix(file, p + "ffn_up_shexp.weight", e, moe.SharedFeedForwardLength > 0 ? moe.SharedFeedForwardLength : null) : null;
         return new ExpertWeights
         {
@@ -120,8 +124,9 @@ public sealed partial class TransformerWeights
             GateBias = gate != null ? OptionalVector(file, p + "ffn_gate_exps.bias", n * f) : null,
             UpBias = OptionalVector(file, p + "ffn_up_exps.bias", n * f),
             DownBias = OptionalVector(file, p + "ffn_down_exps.bias", n * e),
-            Gate = gate is { } g ? [.. Enumerable.Range(0, n).Select(x => g.RowRange(x * f, f))] : null,
-            Up = Enumerable.Range(0, n).Select(x => up.RowRange(x * f, f)).ToArray(),
+            Gate = fused ? [.. Enumerable.Range(0, n).Select(x => gateUp.RowRange(2 * x * f, f))]
+                : gate is { } g ? [.. Enumerable.Range(0, n).Select(x => g.RowRange(x * f, f))] : null,
+            Up = fused ? [.. Enumerable.Range(0, n).Select(x => gateUp.RowRange(2 * x * f + f, f))] : [.. Enumerable.Range(0, n).Select(x => up.RowRange(x * f, f))],
             Down = Enumerable.Range(0, n).Select(x => down.RowRange(x * e, e)).ToArray(),
             SharedUp = sharedUp,
             SharedDown = shared ? Matrix(file, p + "ffn_down_shexp.weight", sharedUp!.Value.Rows, e) : null,

@@ -90,9 +90,52 @@ public sealed class Qwen35ModelTests
             Assert.Contains("qwen35.ssm.time_step_rank", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
         using (var f = Rewrite(Dense, tensor: t => t.Name == "blk.2.ssm_alpha.weight" ? null : t))
             Assert.Contains("blk.2.ssm_alpha.weight", Assert.Throws<GgufFormatException>(() => TransformerModel.Load(f)).Message);
-        // Experts fused by convert --fuse-gate-up-exps.
-        using (var f = Rewrite(Moe, tensor: t => t.Name == "blk.0.ffn_up_exps.weight" ? t with { Name = "blk.0.ffn_gate_up_exps.weight" } : t))
-            Assert.Contains("--fuse-gate-up-exps", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
+    }
+
+    /// <summary>
+    /// Gate and up experts fused into one stack (convert --fuse-gate-up-exps; Gemma 4's converter always does): expert x's gate
+    /// rows then its up rows. The fused copy of a file computes the same logits, bit for bit.
+    /// </summary>
+    [Theory]
+    [InlineData(Moe)]
+    [InlineData("synth-qwen35moe-qwen35moe-tiny-Q8_0-seed1")]
+    public void Fused_gate_and_up_experts_compute_what_separate_ones_do(string name)
+    {
+        using var original = GgufFile.Open(SyntheticModels.Get(name));
+        var w = new GgufWriter();
+        foreach (var (k, v) in original.Metadata)
+            w.Metadata.Set(k, v);
+        foreach (var t in original.Tensors)
+        {
+            if (t.Name.EndsWith(".ffn_up_exps.weight", StringComparison.Ordinal))
+                continue;
+            if (!t.Name.EndsWith(".ffn_gate_exps.weight", StringComparison.Ordinal))
+            {
+                w.AddTensor(t.Name, t.Dimensions, t.Type, original.TensorBytes(t).ToArray());
+                continue;
+            }
+            var up = original.GetTensorInfo(t.Name.Replace("ffn_gate_exps", "ffn_up_exps"));
+            long perExpert = original.TensorBytes(t).Length / t.Dimensions[2];
+            var fused = new byte[2 * original.TensorBytes(t).Length];
+            for (int x = 0; x < t.Dimensions[2]; x++)
+            {
+                original.TensorBytes(t).Slice((int)(x * perExpert), (int)perExpert).CopyTo(fused.AsSpan((int)(2 * x * perExpert)));
+                original.TensorBytes(up).Slice((int)(x * perExpert), (int)perExpert).CopyTo(fused.AsSpan((int)((2 * x + 1) * perExpert)));
+            }
+            w.AddTensor(t.Name.Replace("ffn_gate_exps", "ffn_gate_up_exps"), [t.Dimensions[0], 2 * t.Dimensions[1], t.Dimensions[2]], t.Type, fused);
+        }
+        using var fusedFile = GgufFile.FromBytes(w.ToBytes(), "fused.gguf");
+        using var separate = TransformerModel.Load(SyntheticModels.Get(name));
+        using var merged = TransformerModel.Load(fusedFile);
+        int[] prompt = [1, 20, 30, 40, 50, 60, 70, 80];
+        using var a = new PagedSequence(separate, 64, threads: 2);
+        using var b = new PagedSequence(merged, 64, threads: 2);
+        var la = new float[prompt.Length * separate.VocabSize];
+        var lb = new float[prompt.Length * merged.VocabSize];
+        a.Evaluate(prompt, la);
+        b.Evaluate(prompt, lb);
+        Assert.Equal(la, lb);
+        Assert.Null(merged.Weights.Layers[0].Experts!.GateBias);
     }
 
     [Fact]

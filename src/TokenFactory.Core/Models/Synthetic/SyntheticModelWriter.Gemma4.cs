@@ -104,8 +104,8 @@ public static partial class SyntheticModelWriter
                 AddVector(w, p + "pre_ffw_norm_2.weight", e, rng.Next(), 1f, 0.1f);
                 AddVector(w, p + "post_ffw_norm_1.weight", e, rng.Next(), 1f, 0.1f);
                 AddVector(w, p + "post_ffw_norm_2.weight", e, rng.Next(), 1f, 0.1f);
-                AddMatrix(w, p + "ffn_gate_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
-                AddMatrix(w, p + "ffn_up_exps.weight", e, ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, ef, x]);
+                // Gate and up in one stack, as Gemma 4's converter writes them (its checkpoints keep them fused): expert x's gate rows, then its up rows.
+                AddMatrix(w, p + "ffn_gate_up_exps.weight", e, 2 * ef * x, type, rng.Next(), 1f / MathF.Sqrt(e), dims: [e, 2 * ef, x]);
                 AddMatrix(w, p + "ffn_down_exps.weight", ef, e * x, DownType(l), rng.Next(), 0.5f / MathF.Sqrt(ef), dims: [ef, e, x]);
                 AddVector(w, p + "ffn_down_exps.scale", x, rng.Next(), 1f, 0.1f);
             }
