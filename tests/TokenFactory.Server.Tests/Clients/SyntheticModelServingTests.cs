@@ -17,7 +17,7 @@ namespace TokenFactory.Server.Tests.Clients;
 /// </summary>
 public sealed class SyntheticModelServingTests
 {
-    private static readonly string GptOssTemplate = Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", "openai-gpt-oss-120b.jinja");
+    private static string Template(string name) => Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", name + ".jinja");
 
     /// <summary>Written fresh (a few MB, milliseconds) so a file from an older writer is never served.</summary>
     private static string WriteModel(string arch, string shape, GgmlType type)
@@ -29,15 +29,16 @@ public sealed class SyntheticModelServingTests
     }
 
     [Theory]
-    [InlineData("nemotron_h_moe", "nemotron-h-moe-tiny", GgmlType.Q8_0, false, 20)]
-    [InlineData("gpt-oss", "gpt-oss-tiny", GgmlType.MXFP4, true, 12)]
-    [InlineData("qwen35moe", "qwen35moe-tiny", GgmlType.Q8_0, false, 20)]
-    [InlineData("gemma4", "gemma4-tiny", GgmlType.Q8_0, false, 20)]
-    public async Task Chat_completions_stream_and_batch_like_a_llama_model(string arch, string shape, GgmlType type, bool ownTemplate, int maxTokens)
+    [InlineData("nemotron_h_moe", "nemotron-h-moe-tiny", GgmlType.Q8_0, null, 20)]
+    [InlineData("gpt-oss", "gpt-oss-tiny", GgmlType.MXFP4, "openai-gpt-oss-120b", 12)]
+    [InlineData("qwen35moe", "qwen35moe-tiny", GgmlType.Q8_0, "Qwen3.5-4B", 20)]
+    [InlineData("gemma4", "gemma4-tiny", GgmlType.Q8_0, "google-gemma-4-31B-it", 20)]
+    [InlineData("gemma4", "gemma4-moe-tiny", GgmlType.Q8_0, null, 20)]
+    public async Task Chat_completions_stream_and_batch_like_a_llama_model(string arch, string shape, GgmlType type, string? template, int maxTokens)
     {
         var settings = new Dictionary<string, string?> { ["TokenFactory:Model"] = WriteModel(arch, shape, type), ["TokenFactory:Threads"] = "2" };
-        if (ownTemplate)
-            settings["TokenFactory:ChatTemplateFile"] = GptOssTemplate;
+        if (template != null)
+            settings["TokenFactory:ChatTemplateFile"] = Template(template);
         await using var server = await ServerInstance.StartAsync(settings);
         var engine = Assert.IsType<BatchingEngine>(server.Engine);
         var chat = new ChatClient(ServerInstance.ModelName, new ApiKeyCredential("not-needed"), new OpenAIClientOptions { Endpoint = server.OpenAiEndpoint });
@@ -69,5 +70,6 @@ public sealed class SyntheticModelServingTests
         await server.WaitForIdleAsync();
         Assert.Equal(engine.StateSlots, engine.FreeStateSlots);
         Assert.Equal(engine.Counters.KvBlocksTotal, engine.Counters.KvBlocksFree);
+        Assert.Equal(engine.Counters.SlidingKvBlocksTotal, engine.Counters.SlidingKvBlocksFree);
     }
 }
