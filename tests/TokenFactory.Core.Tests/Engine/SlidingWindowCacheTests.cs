@@ -46,9 +46,29 @@ public sealed class SlidingWindowCacheTests
         var idle = core.Counters;
         Assert.Equal(idle.SlidingKvBlocksTotal, idle.SlidingKvBlocksFree);
         Assert.Equal(idle.KvBlocksTotal, idle.KvBlocksFree);
-        // The main pool holds only the global layers: less memory for the same context.
-        Assert.True(core.KvCacheBytes < whole.KvCacheBytes, $"{core.KvCacheBytes} vs {whole.KvCacheBytes}");
+        // The same budget, but the main pool holds only the global layers: it holds more positions.
+        Assert.True(core.KvCacheBytes <= whole.KvCacheBytes, $"{core.KvCacheBytes} vs {whole.KvCacheBytes}");
+        Assert.True(core.Counters.KvBlocksTotal > whole.Counters.KvBlocksTotal, $"{core.Counters.KvBlocksTotal} vs {whole.Counters.KvBlocksTotal} blocks");
         Assert.True(window < 16);
+    }
+
+    [Fact]
+    public void A_budget_without_room_for_a_window_keeps_every_layer_in_one_pool()
+    {
+        using var model = TransformerModel.Load(SyntheticModels.Get("synth-gemma3-gemma3-tiny-Q8_0-seed1"));
+        var c = model.Config;
+        long wholeBlock = TokenFactory.Kv.KvBlockPool.BytesPerBlock(c.CacheLayerCount, c.KvDimension);
+        // 24 blocks of every layer (6): half of it is 14 blocks of the 5 sliding layers, under one sequence's window plus a
+        // 256-token step (3 + 16 blocks).
+        using var core = new EngineCore(model, new EngineOptions { Threads = 2, ContextLength = 512, KvCacheMemory = 24 * wholeBlock });
+        Assert.Equal(0, core.Counters.SlidingKvBlocksTotal);
+        Assert.Equal(24, core.Counters.KvBlocksTotal);
+        // 40 blocks' worth: 24 sliding blocks fit in half, and the global layer's pool takes the rest.
+        using var split = new EngineCore(model, new EngineOptions { Threads = 2, ContextLength = 512, KvCacheMemory = 40 * wholeBlock });
+        Assert.Equal(24, split.Counters.SlidingKvBlocksTotal);
+        Assert.True(split.KvCacheBytes <= 40 * wholeBlock);
+        var request = Greedy(Prompt(30, 4, model.VocabSize), 8);
+        Assert.Equal(Reference(model, request).Tokens, RunToEnd(core, request).Tokens);
     }
 
     [Fact]

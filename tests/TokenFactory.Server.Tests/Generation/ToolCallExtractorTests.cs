@@ -242,6 +242,19 @@ public sealed class ToolCallExtractorTests
         }
     }
 
+    [Fact]
+    public void Gemma_4_arguments_without_a_json_form_are_text_and_deep_nesting_is_not_a_call()
+    {
+        var (content, calls, _) = Run(ToolCallSyntax.Gemma4, "<|tool_call>call:get_weather{a:NaN,b:Infinity,c:1e999,d:-0.5}<tool_call|>", 7);
+        Assert.Equal("", content);
+        Assert.Equal("""{"a":"NaN","b":"Infinity","c":"1e999","d":-0.5}""", Assert.Single(calls).Function.Arguments);
+        // Far deeper than any real call: given back as text, without exhausting the stack.
+        string deep = "<|tool_call>call:get_weather{x:" + new string('[', 5000) + new string(']', 5000) + "}<tool_call|>";
+        var result = Run(ToolCallSyntax.Gemma4, deep, deep.Length);
+        Assert.Equal(deep, result.Content);
+        Assert.Empty(result.Calls);
+    }
+
     [Theory]
     [InlineData("hermes", "<tool_call>\n{\"name\":\"get_time\",\"arguments\":{\"zone\":\"CET\"}}\n</tool_call>")]
     [InlineData("mistral", "[TOOL_CALLS]get_time[ARGS]{\"zone\":\"CET\"}")]

@@ -42,27 +42,30 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         int maxRunning = Math.Max(1, _options.MaxRunningSequences);
         // Hybrid models cache keys and values for their attention blocks only (at least one layer, so sizes stay positive).
         int cacheLayers = Math.Max(1, c.CacheLayerCount);
-        // Sliding layers apart: a window's worth per running sequence plus a step's new tokens, taken out of the budget first.
+        // The budget for every cache layer: the set memory, or enough for every running sequence's context capped at 1 GiB
+        // (at least one context).
+        long perBlockAll = KvBlockPool.BytesPerBlock(cacheLayers, c.KvDimension);
+        long bytes = _options.KvCacheMemory > 0
+            ? _options.KvCacheMemory
+            : Math.Max(Math.Min(EngineOptions.DefaultKvCacheCap, (long)maxRunning * context * perBlockAll / KvBlockPool.DefaultBlockSize),
+                (long)context * perBlockAll / KvBlockPool.DefaultBlockSize + perBlockAll);
+        // Sliding layers apart: a window's worth per running sequence plus a step's new tokens, at most half the budget, in rows
+        // as wide as those layers' keys; where not even one sequence's window fits in that half, every layer stays in one pool.
         int slidingLayers = _options.SlidingWindowCache ? BatchForward.SlidingCacheLayers(c) : 0;
-        long budget = _options.KvCacheMemory;
         if (slidingLayers > 0 && slidingLayers < cacheLayers)
         {
             int bs = KvBlockPool.DefaultBlockSize, window = Math.Min(c.SlidingWindow, context);
             int perSequence = (window - 1 + bs - 1) / bs + 2, step = (maxTokens + bs - 1) / bs;
-            long slidingBlock = KvBlockPool.BytesPerBlock(slidingLayers, c.KvDimension);
-            long blocks = (long)maxRunning * perSequence + step + maxRunning;
-            if (budget > 0)
-                blocks = Math.Max(perSequence + step, Math.Min(blocks, budget / 2 / slidingBlock)); // at most half a set budget
-            _sliding = new KvBlockPool(slidingLayers, c.KvDimension, (int)Math.Min(int.MaxValue, blocks));
-            cacheLayers -= slidingLayers;
-            if (budget > 0)
-                budget = Math.Max(1, budget - _sliding.BlockCount * slidingBlock);
+            int slidingKv = c.AttentionOf(Enumerable.Range(0, c.BlockCount).First(c.IsSliding)).KvDimension;
+            long slidingBlock = KvBlockPool.BytesPerBlock(slidingLayers, slidingKv);
+            long wanted = (long)maxRunning * perSequence + step + maxRunning, affordable = bytes / 2 / slidingBlock;
+            if (perSequence + step <= affordable)
+            {
+                _sliding = new KvBlockPool(slidingLayers, slidingKv, (int)Math.Min(int.MaxValue, Math.Min(wanted, affordable)));
+                cacheLayers -= slidingLayers;
+                bytes -= _sliding.BlockCount * slidingBlock;
+            }
         }
-        long perBlock = KvBlockPool.BytesPerBlock(cacheLayers, c.KvDimension);
-        long bytes = budget > 0
-            ? budget
-            : Math.Max(Math.Min(EngineOptions.DefaultKvCacheCap, (long)_options.MaxRunningSequences * context * perBlock / KvBlockPool.DefaultBlockSize),
-                (long)context * perBlock / KvBlockPool.DefaultBlockSize + perBlock);
         _pool = KvBlockPool.FromBudget(cacheLayers, c.KvDimension, bytes);
         // A sequence must fit the pool on its own, or it could never finish.
         ContextLength = (int)Math.Min(context, _pool.CapacityTokens);

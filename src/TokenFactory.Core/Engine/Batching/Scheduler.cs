@@ -55,6 +55,9 @@ public sealed partial class Scheduler
     {
         if (sliding != null && (window <= 0 || sliding.BlockSize != pool.BlockSize))
             throw new ArgumentException("A sliding-window cache needs a positive window and the main pool's block size.", nameof(sliding));
+        // A prefix taken from the cache would have to agree with both the state snapshots and the sliding blocks; no model has both.
+        if (sliding != null && snapshots != null)
+            throw new ArgumentException("A sliding-window cache and recurrent-state snapshots cannot be combined.", nameof(sliding));
         _sliding = sliding;
         _window = window;
         if (snapshotInterval <= 0 || snapshotInterval % pool.BlockSize != 0)

@@ -12,12 +12,15 @@ internal static class GemmaArguments
 {
     public const string Quote = "<|\"|>";
 
+    /// <summary>How deep objects and arrays may nest (as System.Text.Json's default): deeper output is not a call.</summary>
+    private const int MaxDepth = 64;
+
     public static JsonNode? Parse(string text)
     {
         int at = 0;
         try
         {
-            var value = Value(text, ref at);
+            var value = Value(text, ref at, 0);
             SkipSpace(text, ref at);
             return at == text.Length ? value : null;
         }
@@ -27,8 +30,10 @@ internal static class GemmaArguments
         }
     }
 
-    private static JsonNode? Value(string text, ref int at)
+    private static JsonNode? Value(string text, ref int at, int depth)
     {
+        if (depth > MaxDepth)
+            throw new FormatException();
         SkipSpace(text, ref at);
         if (at >= text.Length)
             throw new FormatException();
@@ -51,7 +56,7 @@ internal static class GemmaArguments
                 string key = text.AsSpan(at).StartsWith(Quote, StringComparison.Ordinal) ? QuotedString(text, ref at) : BareKey(text, ref at);
                 SkipSpace(text, ref at);
                 Expect(text, ref at, ':');
-                obj[key] = Value(text, ref at);
+                obj[key] = Value(text, ref at, depth + 1);
                 SkipSpace(text, ref at);
                 if (Peek(text, at) == ',')
                 {
@@ -74,7 +79,7 @@ internal static class GemmaArguments
             }
             while (true)
             {
-                array.Add(Value(text, ref at));
+                array.Add(Value(text, ref at, depth + 1));
                 SkipSpace(text, ref at);
                 if (Peek(text, at) == ',')
                 {
@@ -98,7 +103,8 @@ internal static class GemmaArguments
             "false" => JsonValue.Create(false),
             "null" => null,
             _ when long.TryParse(word, NumberStyles.Integer, CultureInfo.InvariantCulture, out long l) => JsonValue.Create(l),
-            _ when double.TryParse(word, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) => JsonValue.Create(d),
+            // Only finite numbers: NaN, Infinity and overflowing exponents have no JSON form (read as text).
+            _ when double.TryParse(word, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && double.IsFinite(d) => JsonValue.Create(d),
             _ => JsonValue.Create(word),
         };
     }
