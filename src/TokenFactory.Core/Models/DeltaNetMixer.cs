@@ -49,7 +49,9 @@ internal sealed class DeltaNetMixer : IParallelWork
     {
         var s = _s;
         int channels = s.ConvChannels, heads = s.HeadCount, d = s.StateSize;
-        matmul.MultiplyShared([w.QkvProjection, w.GateProjection, w.BetaProjection, w.AlphaProjection], input, n, [_qkv, _z, _beta, _alpha]);
+        // Two shared runs (a shared run takes at most three matrices): the wide projections, then the two per-head ones.
+        matmul.MultiplyShared([w.QkvProjection, w.GateProjection], input, n, [_qkv, _z]);
+        matmul.MultiplyShared([w.BetaProjection, w.AlphaProjection], input, n, [_beta, _alpha]);
         for (int t = 0; t < n; t++)
         {
             var conv = _conv.AsSpan(t * channels, channels);
