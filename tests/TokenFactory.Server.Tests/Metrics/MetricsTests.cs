@@ -12,7 +12,7 @@ public sealed class MetricsTests
         "tokenfactory_generations_finished_total", "tokenfactory_time_to_first_token_seconds", "tokenfactory_inter_token_latency_seconds",
         "tokenfactory_e2e_request_latency_seconds", "tokenfactory_request_queue_time_seconds", "tokenfactory_requests_running",
         "tokenfactory_requests_waiting", "tokenfactory_kv_cache_usage_ratio", "tokenfactory_kv_cache_used_tokens",
-        "tokenfactory_kv_cache_capacity_tokens", "tokenfactory_model_ready", "tokenfactory_prefix_cache_queries_total",
+        "tokenfactory_kv_cache_capacity_tokens", "tokenfactory_kv_sliding_blocks_total", "tokenfactory_kv_sliding_blocks_free", "tokenfactory_model_ready", "tokenfactory_prefix_cache_queries_total",
         "tokenfactory_prefix_cache_hits_total", "tokenfactory_preemptions_total", "tokenfactory_engine_steps_total",
         "tokenfactory_engine_mean_batch_sequences", "tokenfactory_energy_joules_total", "tokenfactory_energy_estimated",
         "tokenfactory_joules_per_token", "tokenfactory_cost_usd_total", "tokenfactory_cost_per_million_input_tokens_usd",
