@@ -37,11 +37,15 @@ public sealed class ReasoningSplitter : IAnswerSplitter
     {
         _open = open;
         _close = close;
+        _tags = [open, close];
         _state = startsInReasoning ? State.Reasoning : State.Start;
         _trimLeading = startsInReasoning;
     }
 
-    public IReadOnlyList<string> Tags => [_open, _close];
+    private readonly string[] _tags;
+
+    /// <summary>The tags it may still read: none once the answer is content (a control token then stays out of the text).</summary>
+    public IReadOnlyList<string> Tags => _state == State.Content ? [] : _tags;
 
     /// <summary>The reasoning tags a chat template's model writes: Gemma 4's channel when the template has it, else <c>&lt;think&gt;</c>.</summary>
     public static (string Open, string Close) TagsFor(string template) =>

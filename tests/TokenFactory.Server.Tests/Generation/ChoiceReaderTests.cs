@@ -42,6 +42,7 @@ public sealed class ChoiceReaderTests
         {
             Control(0), Text("thought\nCheck the weather."), Control(1), Text("Let me look."),
             Control(2), Text("call:get_weather{city:"), Control(4), Text("Oslo"), Control(4), Text("}"), Control(3),
+            Control(0), // a channel marker once the answer is content: a control token, so it stays out of the text
         })
         {
             var piece = reader.Read(update);
