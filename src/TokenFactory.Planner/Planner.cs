@@ -26,6 +26,9 @@ public static class Planner
         var candidates = new List<(Deployment Deployment, Simulator Simulator, FrontierPoint Point, SimulationResult Result)>();
         var frontier = new List<FrontierPoint>();
         var degrees = request.TensorParallel is int fixedTp ? [fixedTp] : TensorParallelDegrees(hardware.Domain);
+        // A fixed number of devices bounds how far one replica may spread (--devices 1 with TP2 reported two devices).
+        if (request.Devices is int given && request.TensorParallel is null)
+            degrees = [.. degrees.Where(tp => tp <= Math.Max(1, given))];
         foreach (int tp in degrees)
         {
             var deployment = new Deployment(request.Model, hardware, request.Precision, tp);

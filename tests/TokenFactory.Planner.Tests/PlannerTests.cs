@@ -29,6 +29,35 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void A_fixed_number_of_devices_is_never_exceeded()
+    {
+        var hardware = Catalogs.FindHardware("h100-sxm");
+        bool spreadsWider = false;
+        foreach (double tpot in new[] { 40.0, 20, 12, 8 })
+        {
+            // Unbounded, a tight per-token target spreads a 70B model over more devices than two.
+            var free = Planner.PlanOne(Request("llama-3.1-70b", "h100-sxm", Precision.FP8, tpot: tpot), hardware);
+            spreadsWider |= free.Feasible && free.TensorParallel > 2;
+            foreach (int devices in new[] { 2, 3 })
+            {
+                var option = Planner.PlanOne(Request("llama-3.1-70b", "h100-sxm", Precision.FP8, tpot: tpot) with { Devices = devices }, hardware);
+                if (option.Feasible)
+                {
+                    Assert.True(option.Devices <= devices, $"{option.Devices} devices (TP{option.TensorParallel}) for --devices {devices}");
+                    Assert.True(option.TensorParallel <= devices);
+                }
+                else
+                    Assert.False(string.IsNullOrEmpty(option.Why));
+            }
+        }
+        Assert.True(spreadsWider, "no target made the unbounded plan use more than two devices; the check above proves nothing");
+        // A model too large for the devices given is infeasible, with the reason.
+        var tooBig = Planner.PlanOne(Request("llama-3.1-405b", "h100-sxm", Precision.BF16) with { Devices = 2 }, hardware);
+        Assert.False(tooBig.Feasible);
+        Assert.Contains("does not fit", tooBig.Why);
+    }
+
+    [Fact]
     public void A_stricter_per_token_target_costs_throughput_per_device()
     {
         var hardware = Catalogs.FindHardware("h200-sxm");
