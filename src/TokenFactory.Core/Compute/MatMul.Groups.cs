@@ -35,7 +35,7 @@ public sealed unsafe partial class MatMul
         static virtual bool HasTile8x4 => false;
 
         /// <summary>8 rows × tokens t0..t0+3 (t0 a multiple of 4) into <paramref name="o"/> (row stride <paramref name="stride"/>).</summary>
-        static virtual void Tile8x4(byte* group, in Activations a, int t0, float* o, int stride) => throw new NotSupportedException();
+        static virtual void Tile8x4(byte* group, in Activations a, int t0, float* o, int stride, byte* next) => throw new NotSupportedException();
     }
 
     private readonly struct LegacyKernel<TFormat> : IGroupKernel where TFormat : struct, ILegacyGroupFormat
@@ -65,11 +65,11 @@ public sealed unsafe partial class MatMul
         public static bool HasTile8x4 => true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Tile8x4(byte* group, in Activations a, int t0, float* o, int stride)
+        public static void Tile8x4(byte* group, in Activations a, int t0, float* o, int stride, byte* next)
         {
             int nb = a.K / 32;
             long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
-            LegacyGemmX8<TFormat>.Tile8x4(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride);
+            LegacyGemmX8<TFormat>.Tile8x4(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride, next);
         }
     }
 
@@ -191,7 +191,7 @@ public sealed unsafe partial class MatMul
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void MultiplyGroups<TKernel>(int thread, int threadCount) where TKernel : struct, IGroupKernel
     {
-        int k = _parts[0].Columns, tokens = _tokens, padded = PaddedTokens(tokens, TKernel.HasTile8x4);
+        int k = _parts[0].Columns, tokens = _tokens;
         long groupBytes = WeightMatrix.GroupBytes(_parts[0].Type, k);
         byte* prepared = Ptr(_scratch[thread]);
         float* res = (float*)(prepared + TKernel.PreparedBytes(k));
@@ -199,6 +199,11 @@ public sealed unsafe partial class MatMul
         if (_perPart)
         {
             MultiplyPartRows<TKernel>(thread, a, groupBytes, res);
+            return;
+        }
+        if (_segmented)
+        {
+            MultiplySegmentGroups<TKernel>(thread, a, groupBytes, prepared, res);
             return;
         }
         fixed (float* out0 = _outputs[0], out1 = _outputs[1], out2 = _outputs[2])
@@ -214,36 +219,50 @@ public sealed unsafe partial class MatMul
                     float* o = (part == 0 ? out0 : part == 1 ? out1 : out2) + _outOffset;
                     byte* group = _parts[part].Packed + local * groupBytes;
                     int r0 = 8 * local, valid = Math.Min(8, rows - r0);
-                    if (padded >= 8)
-                        TKernel.Prepare(group, k, prepared);
                     byte* next = g + 1 < _groupEnds[part] ? group + groupBytes : null;
-                    int t0 = 0;
-                    for (; t0 + 8 <= padded; t0 += 8, next = null)
-                    {
-                        int count = Math.Min(8, tokens - t0);
-                        bool direct = valid == 8 && count == 8;
-                        TKernel.Tile8x8(group, prepared, a, t0, direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8, next);
-                        if (!direct)
-                            Scatter8(o, rows, r0, valid, t0, count, res);
-                    }
-                    if (TKernel.HasTile8x4 && padded - t0 >= 4)
-                    {
-                        int count = Math.Min(4, tokens - t0);
-                        bool direct = valid == 8 && count == 4;
-                        TKernel.Tile8x4(group, a, t0, direct ? o + (long)t0 * rows + r0 : res, direct ? rows : 8);
-                        if (!direct)
-                            Scatter8(o, rows, r0, valid, t0, count, res);
-                        t0 += 4;
-                    }
-                    for (int t = t0; t < tokens; t++)
-                    {
-                        bool direct = valid == 8;
-                        TKernel.Group8x1(group, a, t, direct ? o + (long)t * rows + r0 : res);
-                        if (!direct)
-                            Scatter8(o, rows, r0, valid, t, 1, res);
-                    }
+                    GroupTokens<TKernel>(group, prepared, a, k, 0, tokens, o, rows, r0, valid, res, next);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// One group of 8 rows against tokens <c>[first, first + tokens)</c>: 8-token tiles over the padded tokens (see
+    /// <see cref="PaddedTokens"/>), a 4-token tile where the format has one, then single-token passes. Results go to
+    /// <c>o[t·rows + r0 ..]</c>, through a scratch tile when the group's rows or a tile's tokens run past the matrix.
+    /// The first tile prefetches <paramref name="next"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GroupTokens<TKernel>(byte* group, byte* prepared, in Activations a, int k, int first, int tokens, float* o, int rows, int r0, int valid,
+        float* res, byte* next) where TKernel : struct, IGroupKernel
+    {
+        int padded = PaddedTokens(tokens, TKernel.HasTile8x4);
+        if (padded >= 8)
+            TKernel.Prepare(group, k, prepared);
+        int t0 = 0;
+        for (; t0 + 8 <= padded; t0 += 8, next = null)
+        {
+            int count = Math.Min(8, tokens - t0);
+            bool direct = valid == 8 && count == 8;
+            TKernel.Tile8x8(group, prepared, a, first + t0, direct ? o + (long)(first + t0) * rows + r0 : res, direct ? rows : 8, next);
+            if (!direct)
+                Scatter8(o, rows, r0, valid, first + t0, count, res);
+        }
+        if (TKernel.HasTile8x4 && padded - t0 >= 4)
+        {
+            int count = Math.Min(4, tokens - t0);
+            bool direct = valid == 8 && count == 4;
+            TKernel.Tile8x4(group, a, first + t0, direct ? o + (long)(first + t0) * rows + r0 : res, direct ? rows : 8, next);
+            if (!direct)
+                Scatter8(o, rows, r0, valid, first + t0, count, res);
+            t0 += 4;
+        }
+        for (int t = t0; t < tokens; t++)
+        {
+            bool direct = valid == 8;
+            TKernel.Group8x1(group, a, first + t, direct ? o + (long)(first + t) * rows + r0 : res);
+            if (!direct)
+                Scatter8(o, rows, r0, valid, first + t, 1, res);
         }
     }
 }

@@ -215,6 +215,8 @@ public sealed unsafe partial class MatMul : IParallelWork
         int groups = 0;
         for (int p = 0; p < _partCount; p++)
             _groupEnds[p] = groups += LegacyGemmX8.Groups(_parts[p].Rows);
+        if (_segmented)
+            groups = SegmentGroups;
         try
         {
             if (_kind == Kind.Rows)

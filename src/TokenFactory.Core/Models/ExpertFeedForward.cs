@@ -24,6 +24,11 @@ internal sealed class ExpertFeedForward
     private readonly WeightMatrix[] _partWeights = [];
     private readonly int[] _partRows = [], _partOffsets = [];
     private readonly float[] _partHidden = [];
+    // Prompt steps: the experts' rows in 8-aligned segments of _gathered, at most _segmentRows rows a run (MatMul.MultiplySegments).
+    private readonly int _segmentRows;
+    private readonly WeightMatrix[] _segmentWeights = [];
+    private readonly float[][] _segmentOutputs = [];
+    private readonly int[] _segmentStarts = [], _segmentCounts = [], _segmentExperts = [];
 
     public ExpertFeedForward(ModelConfig c, int maxTokens)
     {
@@ -40,17 +45,24 @@ internal sealed class ExpertFeedForward
             _counts = new int[_moe.ExpertCount + 1];
             _cursor = new int[_moe.ExpertCount];
             _order = new int[maxTokens * k];
-            _gathered = new float[maxTokens * _e];
-            _routed = new float[Math.Max(maxTokens, k) * _e]; // a one-token step's k expert outputs too
+            _segmentRows = (Math.Max(maxTokens, 1) + 7) & ~7;
+            _gathered = new float[_segmentRows * _e];
+            _routed = new float[Math.Max(_segmentRows, k) * _e]; // a one-token step's k expert outputs too
             _expertOut = new float[maxTokens * k * _e];
             int parts = Math.Min(MatMul.MaxParts, 2 * k);
             _partWeights = new WeightMatrix[parts];
             _partRows = new int[parts];
             _partOffsets = new int[parts];
             _partHidden = new float[2 * k * _moe.ExpertFeedForwardLength];
+            _segmentWeights = new WeightMatrix[2 * _moe.ExpertCount];
+            _segmentOutputs = new float[2 * _moe.ExpertCount][];
+            _segmentStarts = new int[2 * _moe.ExpertCount];
+            _segmentCounts = new int[2 * _moe.ExpertCount];
+            _segmentExperts = new int[_moe.ExpertCount];
         }
-        _hidden = new float[maxTokens * hidden];
-        _gateHidden = c.Moe != null && !c.IsNemotronH ? new float[maxTokens * hidden] : []; // SwiGLU experts (qwen3moe, qwen35moe)
+        int hiddenRows = Math.Max(maxTokens, _segmentRows);
+        _hidden = new float[hiddenRows * hidden];
+        _gateHidden = c.Moe != null && !c.IsNemotronH ? new float[hiddenRows * hidden] : []; // SwiGLU experts (qwen3moe, qwen35moe)
         _shared = new float[maxTokens * _e];
     }
 
@@ -118,6 +130,13 @@ internal sealed class ExpertFeedForward
         _counts.AsSpan(0, experts).CopyTo(_cursor);
         for (int i = 0; i < n * k; i++)
             _order[_cursor[_selected[i]]++] = i;
+        if (Segmentable(w))
+        {
+            for (int x = 0; x < experts;)
+                x = RunSegments(matmul, w, input, x);
+            Sum(w, input, n, output, matmul);
+            return;
+        }
 
         for (int x = 0; x < experts; x++)
         {
@@ -140,6 +159,92 @@ internal sealed class ExpertFeedForward
         }
 
         Sum(w, input, n, output, matmul);
+    }
+
+    /// <summary>Whether every expert matrix is of one repacked format and width per product (so the segmented runs take them).</summary>
+    private static bool Segmentable(ExpertWeights w) =>
+        MatMul.CanMultiplySegments(w.Up) && MatMul.CanMultiplySegments(w.Down) && (w.Gate == null || (MatMul.CanMultiplySegments(w.Gate)
+            && MatMul.CanMultiplySegments([w.Gate[0], w.Up[0]])));
+
+    /// <summary>
+    /// The experts from <paramref name="from"/> on whose rows fit one run: each expert's tokens gathered into rows starting at a
+    /// multiple of 8 (zero rows between), every expert's gate and up (or up) products in one <see cref="MatMul.MultiplySegments"/>
+    /// run, the activations, then every down product in another. Results have the bits the per-expert products give.
+    /// Returns the first expert not done.
+    /// </summary>
+    private int RunSegments(MatMul matmul, ExpertWeights w, float[] input, int from)
+    {
+        var moe = _moe!;
+        int k = moe.UsedCount, experts = moe.ExpertCount, e = _e, f = moe.ExpertFeedForwardLength;
+        int m = 0, rows = 0, x = from;
+        for (; x < experts; x++)
+        {
+            int count = _counts[x + 1] - _counts[x];
+            if (count == 0)
+                continue;
+            int span = (count + 7) & ~7;
+            if (rows + span > _segmentRows)
+                break; // one expert alone always fits: it has at most maxTokens rows
+            _segmentExperts[m] = x;
+            _segmentStarts[m] = rows;
+            _segmentCounts[m] = count;
+            for (int j = 0; j < count; j++)
+                input.AsSpan(_order[_counts[x] + j] / k * e, e).CopyTo(_gathered.AsSpan((rows + j) * e, e));
+            _gathered.AsSpan((rows + count) * e, (span - count) * e).Clear();
+            rows += span;
+            m++;
+        }
+        if (m == 0)
+            return x;
+
+        bool gated = w.Gate != null;
+        for (int s = 0; s < m; s++)
+        {
+            int expert = _segmentExperts[s];
+            _segmentWeights[s] = gated ? w.Gate![expert] : w.Up[expert];
+            _segmentOutputs[s] = gated ? _gateHidden : _hidden;
+            if (!gated)
+                continue;
+            _segmentWeights[m + s] = w.Up[expert];
+            _segmentOutputs[m + s] = _hidden;
+            _segmentStarts[m + s] = _segmentStarts[s];
+            _segmentCounts[m + s] = _segmentCounts[s];
+        }
+        int parts = gated ? 2 * m : m;
+        matmul.MultiplySegments(_segmentWeights.AsSpan(0, parts), _gathered, rows, _segmentStarts.AsSpan(0, parts), _segmentCounts.AsSpan(0, parts),
+            _segmentOutputs.AsSpan(0, parts));
+
+        var activated = gated ? _gateHidden : _hidden;
+        for (int s = 0; s < m; s++)
+        {
+            int start = _segmentStarts[s], count = _segmentCounts[s], span = (count + 7) & ~7;
+            if (gated)
+                Activate(w, _segmentExperts[s], _gateHidden.AsSpan(start * f, count * f), _hidden.AsSpan(start * f, count * f));
+            else
+                ReluSquared(_hidden.AsSpan(start * f, count * f));
+            activated.AsSpan((start + count) * f, (span - count) * f).Clear(); // the rows between segments, read by padded tiles
+            _segmentWeights[s] = w.Down[_segmentExperts[s]];
+            _segmentOutputs[s] = _routed;
+        }
+        matmul.MultiplySegments(_segmentWeights.AsSpan(0, m), activated, rows, _segmentStarts.AsSpan(0, m), _segmentCounts.AsSpan(0, m),
+            _segmentOutputs.AsSpan(0, m));
+
+        for (int s = 0; s < m; s++)
+        {
+            int expert = _segmentExperts[s], start = _segmentStarts[s], count = _segmentCounts[s], first = _counts[expert];
+            var routed = _routed.AsSpan(start * e, count * e);
+            if (w.DownBias != null)
+                FusedOps.AddToRows(routed, w.DownBias.AsSpan(expert * e, e));
+            if (w.DownScale != null)
+                TensorPrimitives.Multiply(routed, w.DownScale[expert], routed);
+            for (int j = 0; j < count; j++)
+            {
+                int pair = _order[first + j];
+                TensorPrimitives.Multiply(_routed.AsSpan((start + j) * e, e), _weights[pair], _expertOut.AsSpan(pair * e, e));
+            }
+        }
+        _segmentOutputs.AsSpan(0, parts).Clear();
+        return x;
     }
 
     /// <summary>Each token's experts' weighted outputs summed in rank order, plus the shared expert's.</summary>
@@ -310,12 +415,10 @@ internal sealed class ExpertFeedForward
         TensorPrimitives.Multiply(x, (float)(1.0 / total), x);
     }
 
-    private static void ReluSquared(Span<float> x)
+    /// <summary>max(x, 0)² in place (vectorised: on a prompt step it runs over every expert's hidden rows). NaN stays NaN.</summary>
+    internal static void ReluSquared(Span<float> x)
     {
-        for (int i = 0; i < x.Length; i++)
-        {
-            float v = x[i] > 0 ? x[i] : 0;
-            x[i] = v * v;
-        }
+        TensorPrimitives.Max(x, 0f, x);
+        TensorPrimitives.Multiply(x, x, x);
     }
 }

@@ -283,15 +283,18 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
     }
     /// <summary>
     /// 8 rows x 4 tokens, as <see cref="Tile8x8"/> for tokens t0..t0+3 of an 8-token run (t0 a multiple of 4): for the few tokens a
-    /// mixture's expert gets in a prompt, where a padded 8-token tile would compute twice the work. Same lane arithmetic.
+    /// mixture's expert gets in a prompt, where a padded 8-token tile would compute twice the work. Same lane arithmetic;
+    /// <paramref name="next"/>, when not null, is the group to prefetch meanwhile (the group's only tile, for an expert's 3-6 tokens).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile8x4(byte* group, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride)
+    public static void Tile8x4(byte* group, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride, byte* next = null)
     {
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
         nint kk = k;
         for (int b = 0; b < blocks; b++)
         {
+            if (next != null)
+                PrefetchBlock(next + (long)b * TFormat.BlockBytes);
             byte* block = group + (long)b * TFormat.BlockBytes;
             sbyte* ab = a + 32 * b;
             Vector256<int> i0 = Vector256.Create(seeds[8 * b]);

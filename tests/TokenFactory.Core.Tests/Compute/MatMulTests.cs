@@ -221,6 +221,77 @@ public sealed class MatMulTests
         }
     }
 
+    /// <summary>
+    /// Prompt-step expert products (<see cref="MatMul.MultiplySegments"/>): each part against its own 8-aligned rows gets the bits
+    /// <see cref="MatMul.Multiply"/> gives those rows alone, for token counts that take every tile (1-17: single passes, 4- and
+    /// 8-token tiles, padded ones) and part widths with partial groups, into two outputs; bad layouts are refused.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(GgmlType.Q8_0, 64)]
+    [InlineData(GgmlType.Q4_0, 96)]
+    [InlineData(GgmlType.MXFP4, 64)]
+    [InlineData(GgmlType.IQ4_NL, 128)]
+    [InlineData(GgmlType.Q4_K, 256)]
+    [InlineData(GgmlType.Q5_K, 256)]
+    [InlineData(GgmlType.Q6_K, 512)]
+    public void Segments_give_each_part_the_bits_of_its_rows_alone(GgmlType type, int cols)
+    {
+        Skip.If(!WeightMatrix.Repacks(type, cols), $"{type} is not repacked on this CPU");
+        var rng = new Random(cols * 3 + (int)type);
+        int[] rowCounts = [37, 8, 21, 16, 3, 24];
+        int[] counts = [1, 2, 3, 4, 5, 17];
+        var matrices = rowCounts.Select(r => Matrix(type, r, cols, rng)).ToArray();
+        try
+        {
+            int[] starts = new int[counts.Length];
+            int rows = 0;
+            for (int p = 0; p < counts.Length; p++)
+            {
+                starts[p] = rows;
+                rows += (counts[p] + 7) & ~7;
+            }
+            float[] x = TestRows.Floats(rng, rows * cols);
+            for (int p = 0; p < counts.Length; p++) // rows of no part are zero, as the caller leaves them
+                x.AsSpan((starts[p] + counts[p]) * cols, (((counts[p] + 7) & ~7) - counts[p]) * cols).Clear();
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                using var pool = new ComputePool(threads);
+                var mm = new MatMul(pool);
+                var first = new float[rows * rowCounts.Max()];
+                var second = new float[rows * rowCounts.Max()];
+                float[][] outputs = [.. Enumerable.Range(0, counts.Length).Select(p => p % 2 == 0 ? first : second)];
+                mm.MultiplySegments([.. matrices.Select(m => m.W)], x, rows, starts, counts, outputs);
+                for (int p = 0; p < counts.Length; p++)
+                {
+                    var alone = new float[counts[p] * rowCounts[p]];
+                    mm.Multiply(matrices[p].W, x, starts[p] * cols, counts[p], alone, 0);
+                    var got = outputs[p].AsSpan(starts[p] * rowCounts[p], counts[p] * rowCounts[p]);
+                    Assert.True(alone.AsSpan().SequenceEqual(got), $"part {p} ({counts[p]} tokens) threads={threads}");
+                    Assert.Contains(alone, v => v != 0);
+                }
+            }
+            using var single = new ComputePool(1);
+            var m1 = new MatMul(single);
+            WeightMatrix[] two = [matrices[0].W, matrices[1].W];
+            float[][] outs = [new float[rows * 64], new float[rows * 64]];
+            Assert.Throws<ArgumentOutOfRangeException>(() => m1.MultiplySegments(two, x, rows, [0, 4], [2, 2], outs)); // start not a multiple of 8
+            Assert.Throws<ArgumentOutOfRangeException>(() => m1.MultiplySegments(two, x, 12, [0, 8], [2, 2], outs));   // rows not a multiple of 8
+            Assert.Throws<ArgumentOutOfRangeException>(() => m1.MultiplySegments(two, x, 8, [0, 8], [2, 2], outs));    // past the rows
+            Assert.Throws<ArgumentException>(() => m1.MultiplySegments(two, x, rows, [0, 8], [2], outs));
+            var (other, unlike) = Matrix(type == GgmlType.Q8_0 ? GgmlType.Q4_0 : GgmlType.Q8_0, 8, cols, rng);
+            using (other)
+            {
+                Assert.False(MatMul.CanMultiplySegments([matrices[0].W, unlike]));
+                Assert.Throws<ArgumentException>(() => m1.MultiplySegments([matrices[0].W, unlike], x, rows, [0, 8], [2, 2], outs));
+            }
+        }
+        finally
+        {
+            foreach (var (file, _) in matrices)
+                file.Dispose();
+        }
+    }
+
     [Fact]
     public void Shared_multiplication_needs_an_output_per_matrix()
     {
