@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -320,6 +321,48 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
         f1.Store(o + 1 * stride);
         f2.Store(o + 2 * stride);
         f3.Store(o + 3 * stride);
+    }
+
+    /// <summary>
+    /// 8 rows x 2 tokens, t0 and t0+1 of an 8-token run (t0 % 8 ≤ 6): for the 1-2 tokens a mixture's expert most often gets of a
+    /// prompt (and a 2-sequence decode), each chunk and the scales decoded once for both instead of once per single-token
+    /// pass. Streams the group as <see cref="Group8x1"/> does; same lane arithmetic.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile8x2(byte* group, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride)
+    {
+        Vector256<float> f0 = default, f1 = default;
+        int ahead = WeightPrefetch.Distance;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = group + (long)b * TFormat.BlockBytes;
+            LegacyGemmX8.PrefetchLines(block + ahead, TFormat.BlockBytes);
+            sbyte* a0 = a + 32 * b, a1 = a0 + k;
+            Vector256<int> i0 = Vector256.Create(seeds[8 * b]), i1 = Vector256.Create(seeds[8 * b + 1]);
+            Vector256<int> lo0 = Avx2.BroadcastVector128ToVector256((int*)a0), hi0 = Avx2.BroadcastVector128ToVector256((int*)(a0 + 16));
+            Vector256<int> lo1 = Avx2.BroadcastVector128ToVector256((int*)a1), hi1 = Avx2.BroadcastVector128ToVector256((int*)(a1 + 16));
+            Chunk2(TFormat.Chunk(block, 0), lo0, lo1, 0x00, ref i0, ref i1);
+            Chunk2(TFormat.Chunk(block, 1), lo0, lo1, 0x55, ref i0, ref i1);
+            Chunk2(TFormat.Chunk(block, 2), lo0, lo1, 0xAA, ref i0, ref i1);
+            Chunk2(TFormat.Chunk(block, 3), lo0, lo1, 0xFF, ref i0, ref i1);
+            Chunk2(TFormat.Chunk(block, 4), hi0, hi1, 0x00, ref i0, ref i1);
+            Chunk2(TFormat.Chunk(block, 5), hi0, hi1, 0x55, ref i0, ref i1);
+            Chunk2(TFormat.Chunk(block, 6), hi0, hi1, 0xAA, ref i0, ref i1);
+            Chunk2(TFormat.Chunk(block, 7), hi0, hi1, 0xFF, ref i0, ref i1);
+            Vector256<float> s = TFormat.Scales(block);
+            f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(da[8 * b]), f0);
+            f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), s * Vector256.Create(da[8 * b + 1]), f1);
+        }
+        f0.Store(o);
+        f1.Store(o + stride);
+    }
+
+    /// <summary>One chunk against two tokens' 4 codes, picked by <paramref name="pick"/> from their broadcast 16-byte halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Chunk2(Vector256<byte> x, Vector256<int> half0, Vector256<int> half1, [ConstantExpected] byte pick, ref Vector256<int> i0, ref Vector256<int> i1)
+    {
+        i0 = LegacyGemmX8.Dot4(i0, x, Avx2.Shuffle(half0, pick));
+        i1 = LegacyGemmX8.Dot4(i1, x, Avx2.Shuffle(half1, pick));
     }
 
     /// <summary>Chunk <paramref name="c"/> of a block (4 codes of each of 8 rows) against 8 tokens' codes at <c>ab + 4c + t·kk</c>.</summary>

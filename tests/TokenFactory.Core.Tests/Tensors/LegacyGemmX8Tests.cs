@@ -188,7 +188,7 @@ public sealed class NonLinearX8Tests
 }
 
 /// <summary>
-/// Shared checks for a format: the 8x8, 8x4 and single-token kernels equal the scalar twin bit for bit, and the twin
+/// Shared checks for a format: the 8x8, 8x4, 8x2 and single-token kernels equal the scalar twin bit for bit, and the twin
 /// equals Σ value·a block by block, computed from the file's own bytes.
 /// </summary>
 internal static unsafe class KernelChecks
@@ -246,6 +246,20 @@ internal static unsafe class KernelChecks
             fixed (float* pd = paddedDa)
             fixed (int* pz = paddedSeeds)
                 LegacyGemmX8<TFormat>.Tile8x8(p, pa, k, pd, pz, blocks, tp, 8, p);
+            // The 4- and 2-token tiles at every start they are used at (4-token: 0 and 4; 2-token: any but the run's last).
+            var tile4 = new float[8 * 8];
+            var tile2 = new float[7][];
+            fixed (float* t4 = tile4)
+            {
+                LegacyGemmX8<TFormat>.Tile8x4(p, a, k, d, z, blocks, t4, 8);
+                LegacyGemmX8<TFormat>.Tile8x4(p, a + 4 * k, k, d + 4, z + 4, blocks, t4 + 32, 8, p);
+            }
+            for (int t0 = 0; t0 < 7; t0++)
+            {
+                tile2[t0] = new float[16];
+                fixed (float* t2 = tile2[t0])
+                    LegacyGemmX8<TFormat>.Tile8x2(p, a + t0 * k, k, d + t0, z + t0, blocks, t2, 8);
+            }
             for (int tok = 0; tok < 8; tok++)
             {
                 LegacyGemmX8<TFormat>.Group8x1(p, a + tok * k, d + tok, z + tok, blocks, one);
@@ -258,6 +272,11 @@ internal static unsafe class KernelChecks
                     else
                         Assert.Equal(padded[8 * 4 + r], padded[8 * tok + r]);
                     Assert.Equal(expected, single[r]);
+                    Assert.Equal(expected, tile4[8 * tok + r]);
+                    if (tok < 7)
+                        Assert.Equal(expected, tile2[tok][r]);
+                    if (tok > 0)
+                        Assert.Equal(expected, tile2[tok - 1][8 + r]);
                     float reference = 0;
                     for (int b = 0; b < blocks; b++)
                     {
