@@ -20,6 +20,8 @@ public sealed record CpuProfile
     public required double EffectiveTflops { get; init; }
     /// <summary>The fitted rate of attention's FLOPs, TFLOPS.</summary>
     public double AttentionTflops { get; init; }
+    /// <summary>The fitted rate of attention's cache reads, elements per second (<see cref="HardwareProfile.CacheReadElementsPerSecond"/>); 0 in profiles from before it.</summary>
+    public double CacheReadElementsPerSecond { get; init; }
     public required double MemoryEfficiency { get; init; }
     public required double StepOverheadMs { get; init; }
     public double AllInWatts { get; init; } = 60;
@@ -40,6 +42,7 @@ public sealed record CpuProfile
         ComputeEfficiency = 1,
         Fp4Efficiency = 1,
         AttentionTflops = AttentionTflops > 0 ? AttentionTflops : null,
+        CacheReadElementsPerSecond = CacheReadElementsPerSecond > 0 ? CacheReadElementsPerSecond : null,
         MoeEfficiency = 1,
         MemoryEfficiency = MemoryEfficiency,
         StepOverheadMs = StepOverheadMs,

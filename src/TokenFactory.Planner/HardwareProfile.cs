@@ -34,6 +34,15 @@ public sealed record HardwareProfile
     /// </summary>
     public double? AttentionTflops { get; init; }
 
+    /// <summary>
+    /// Where attention runs as its own phase after the weight multiplications (a CPU engine: <c>plan calibrate</c> fits it), the
+    /// rate, in cached elements per second, at which it reads a sequence's keys and values into the working precision: once per
+    /// decoding token and per block of 16 prompt tokens, per KV head. Its cost grows with the cache's width (KV heads × head
+    /// size) rather than with the FLOPs (query heads), so a model with wider KV heads per query head pays more than its FLOPs
+    /// say. Null: attention's work is part of the step's one roofline (GPUs).
+    /// </summary>
+    public double? CacheReadElementsPerSecond { get; init; }
+
     /// <summary>Relative efficiency of expert GEMMs (many small grouped multiplications) against dense ones.</summary>
     public double MoeEfficiency { get; init; } = 0.5;
     /// <summary>Fraction of peak bandwidth a step's weight and cache reads reach.</summary>

@@ -6,6 +6,14 @@ namespace TokenFactory.Planning;
 /// decodes one token of every generating sequence first, then fills the rest of its token budget with prompt chunks,
 /// oldest first; a prompt's last chunk yields its first token. Step times come from the <see cref="StepCostModel"/>.
 /// Percentiles come from the simulated requests, not from averages.
+/// <para>
+/// A closed loop's clients behave as the engine's do: a client sends its next request when its previous one ends, which
+/// is just after the step that ended it, and the engine has already started its next step by then, so the new request
+/// joins the step after. When the engine has nothing to run, the first request to arrive starts a step at once, and each
+/// other request sent at that same instant makes it in before the engine takes the queue with probability ½ (the race
+/// between waking the engine and the other clients' sends; measured closed loops on 2 cores drift apart this way, so
+/// their prompts are computed in two steps rather than one).
+/// </para>
 /// </summary>
 public sealed class Simulator(StepCostModel cost)
 {
@@ -15,49 +23,106 @@ public sealed class Simulator(StepCostModel cost)
     /// <summary>Tokens per step (decodes plus prompt chunks: the engine's max batch tokens).</summary>
     public int MaxBatchTokens { get; init; } = 8192;
 
+    /// <summary>
+    /// Closed loops: how many draws of the wake-up race to pool (latencies of all, throughput averaged), so a prediction is the
+    /// expected behaviour rather than one draw's; open loops have no race and run once.
+    /// </summary>
+    public int RaceDraws { get; init; } = 1;
+
+    private sealed record Draw(double[] Ttft, double[] Tpot, long OutputTokens, long InputTokens, double Span, double Busy, double PrefillBusy, double BatchSum, long Steps);
+
     private sealed class Request
     {
         public double Arrival, FirstToken, Finish;
         public int Input, Output, PrefillLeft, Generated;
         public bool PrefillDone; // its prompt's last chunk ran in the current step
+        public bool SentAtStepEnd; // closed loop: sent at the instant a step ended (or all at once at the start)
     }
 
     public SimulationResult Run(Workload w)
     {
+        var draws = Enumerable.Range(0, w.OpenLoop ? 1 : Math.Max(1, RaceDraws)).Select(d => RunOnce(w, w.Seed + 1 + d)).ToList();
+        var ttft = draws.SelectMany(d => d.Ttft).Order().ToArray();
+        var tpot = draws.SelectMany(d => d.Tpot).Order().ToArray();
+        double span = draws.Sum(d => d.Span), busy = draws.Sum(d => d.Busy);
+        long steps = draws.Sum(d => d.Steps);
+        return new SimulationResult
+        {
+            OutputTokensPerSecond = draws.Sum(d => d.OutputTokens) / span,
+            InputTokensPerSecond = draws.Sum(d => d.InputTokens) / span,
+            TtftMean = ttft.Average(),
+            TtftP50 = Percentile(ttft, 0.5),
+            TtftP99 = Percentile(ttft, 0.99),
+            TpotP50 = Percentile(tpot, 0.5),
+            TpotP99 = Percentile(tpot, 0.99),
+            TpotMean = tpot.Length > 0 ? tpot.Average() : 0,
+            Utilization = busy / span,
+            PrefillShare = busy > 0 ? draws.Sum(d => d.PrefillBusy) / busy : 0,
+            MeanBatch = steps > 0 ? draws.Sum(d => d.BatchSum) / steps : 0,
+            Steps = steps / draws.Count,
+            Seconds = span / draws.Count,
+        };
+    }
+
+    private Draw RunOnce(Workload w, int raceSeed)
+    {
         var random = new Random(w.Seed);
         int Length(int mean) => Math.Max(1, (int)Math.Round(mean * (1 + w.Spread * (2 * random.NextDouble() - 1))));
-        var requests = new List<Request>(w.Requests);
+        int count = w.Arrivals?.Count ?? w.Requests;
+        var requests = new List<Request>(count);
         double t = 0;
-        for (int i = 0; i < w.Requests; i++)
+        for (int i = 0; i < count; i++)
         {
-            if (w.ArrivalRate > 0)
+            if (w.Arrivals != null)
+                t = w.Arrivals[i];
+            else if (w.ArrivalRate > 0)
                 t += -Math.Log(1 - random.NextDouble()) / w.ArrivalRate;
-            requests.Add(new Request { Arrival = w.ArrivalRate > 0 ? t : 0, Input = Length(w.InputTokens), Output = Length(w.OutputTokens) });
+            requests.Add(new Request { Arrival = w.OpenLoop ? t : 0, Input = Length(w.InputTokens), Output = Length(w.OutputTokens) });
         }
         foreach (var r in requests)
             r.PrefillLeft = r.Input;
 
+        bool closed = !w.OpenLoop;
+        var race = new Random(raceSeed);
         double kvCapacity = Math.Max(0, cost.Deployment.KvCapacityTokens);
-        int limit = w.ArrivalRate > 0 ? MaxRunning : Math.Min(MaxRunning, Math.Max(1, w.Concurrency));
-        var waiting = new Queue<Request>();
+        var waiting = new List<Request>();
         var running = new List<Request>();
         int next = 0, done = 0;
+        if (closed)
+        {
+            for (; next < Math.Min(count, Math.Max(1, w.Concurrency)); next++)
+            {
+                requests[next].SentAtStepEnd = true;
+                waiting.Add(requests[next]);
+            }
+        }
         double now = 0, busy = 0, kvUsed = 0, prefillBusy = 0, batchSum = 0;
         long steps = 0, inputTokens = 0, outputTokens = 0;
         while (done < requests.Count)
         {
-            while (next < requests.Count && requests[next].Arrival <= now)
-                waiting.Enqueue(requests[next++]);
-            while (waiting.Count > 0 && running.Count < limit && (running.Count == 0 || kvUsed + waiting.Peek().Input + waiting.Peek().Output <= kvCapacity))
+            while (!closed && next < requests.Count && requests[next].Arrival <= now)
+                waiting.Add(requests[next++]);
+            bool idle = running.Count == 0;
+            int admitted = 0;
+            for (int i = 0; i < waiting.Count && running.Count < MaxRunning;)
             {
-                var r = waiting.Dequeue();
-                if (w.ArrivalRate <= 0)
-                    r.Arrival = now; // closed loop: a client sends its next request when a slot frees, so its clock starts now
+                var r = waiting[i];
+                if (running.Count > 0 && kvUsed + r.Input + r.Output > kvCapacity)
+                    break; // in order: a later request does not pass one that waits for memory
+                if (r.SentAtStepEnd && r.Arrival >= now && (!idle || (admitted > 0 && race.NextDouble() >= 0.5)))
+                {
+                    i++; // sent as this step starts: it joins the next one
+                    continue;
+                }
+                waiting.RemoveAt(i);
                 kvUsed += r.Input + r.Output;
                 running.Add(r);
+                admitted++;
             }
             if (running.Count == 0)
             {
+                if (closed || next >= requests.Count)
+                    break; // cannot happen: a closed loop always has a request waiting here, an open one one still to come
                 now = requests[next].Arrival; // idle until the next arrival
                 continue;
             }
@@ -117,29 +182,22 @@ public sealed class Simulator(StepCostModel cost)
                     kvUsed -= r.Input + r.Output;
                     running.RemoveAt(i);
                     done++;
+                    if (closed && next < requests.Count)
+                    {
+                        // Its client sends the next request now, as the step ends.
+                        var sent = requests[next++];
+                        sent.Arrival = now;
+                        sent.SentAtStepEnd = true;
+                        waiting.Add(sent);
+                    }
                 }
             }
         }
 
-        var ttft = requests.Select(r => r.FirstToken - r.Arrival).Order().ToArray();
-        var tpot = requests.Where(r => r.Output > 1).Select(r => (r.Finish - r.FirstToken) / (r.Output - 1)).Order().ToArray();
-        double span = now - (w.ArrivalRate > 0 ? requests[0].Arrival : 0);
-        return new SimulationResult
-        {
-            OutputTokensPerSecond = outputTokens / span,
-            InputTokensPerSecond = inputTokens / span,
-            TtftMean = ttft.Average(),
-            TtftP50 = Percentile(ttft, 0.5),
-            TtftP99 = Percentile(ttft, 0.99),
-            TpotP50 = Percentile(tpot, 0.5),
-            TpotP99 = Percentile(tpot, 0.99),
-            TpotMean = tpot.Length > 0 ? tpot.Average() : 0,
-            Utilization = busy / span,
-            PrefillShare = busy > 0 ? prefillBusy / busy : 0,
-            MeanBatch = steps > 0 ? batchSum / steps : 0,
-            Steps = steps,
-            Seconds = span,
-        };
+        var ttft = requests.Select(r => r.FirstToken - r.Arrival).ToArray();
+        var tpot = requests.Where(r => r.Output > 1).Select(r => (r.Finish - r.FirstToken) / (r.Output - 1)).ToArray();
+        double span = now - (w.OpenLoop ? requests[0].Arrival : 0);
+        return new Draw(ttft, tpot, outputTokens, inputTokens, span, busy, prefillBusy, batchSum, steps);
     }
 
     internal static double Percentile(double[] sorted, double q) =>

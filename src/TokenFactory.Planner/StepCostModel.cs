@@ -40,8 +40,20 @@ public sealed class StepCostModel(Deployment deployment)
         double dense = 2 * (_m.ActiveParameters - _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters) * tokens;
         double experts = 2 * _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters * tokens;
         double attention = decodeSequences * _m.AttentionFlops(decodeContext) + prefillTokens * _m.AttentionFlops(prefillContext);
-        double compute = (dense / _flopsRate + experts / (_flopsRate * _h.MoeEfficiency) + attention / _attentionRate) / tp;
-        return Math.Max(compute, memory) + AllReduceSeconds(tokens) + _h.StepOverheadMs / 1000;
+        double linear = (dense / _flopsRate + experts / (_flopsRate * _h.MoeEfficiency)) / tp;
+        double overhead = AllReduceSeconds(tokens) + _h.StepOverheadMs / 1000;
+        if (_h.CacheReadElementsPerSecond is double cacheRate)
+        {
+            // Attention as its own phase (a CPU engine): its FLOPs, plus reading each sequence's cache once per decoding token and
+            // per 16-token block of a prompt chunk (the chunk's blocks see on average its middle position plus half a block).
+            double perChunk = prefillSequences > 0 ? (double)prefillTokens / prefillSequences : 0;
+            double blocks = prefillSequences * Math.Ceiling(perChunk / 16);
+            double read = decodeSequences * _m.KvBytes(decodeContext + 1, 1) + blocks * _m.KvBytes(prefillContext + 8, 1);
+            double weightsOnly = (weights + state) / tp / _byteRate;
+            return Math.Max(linear, weightsOnly) + (attention / _attentionRate + read / cacheRate) / tp + overhead;
+        }
+        double compute = linear + attention / _attentionRate / tp;
+        return Math.Max(compute, memory) + overhead;
     }
 
     /// <summary>Two ring all-reduces of the activations per layer across the tensor-parallel group.</summary>

@@ -16,6 +16,25 @@ public sealed record Workload
     public double ArrivalRate { get; init; }
     public int Requests { get; init; } = 256;
     public int Seed { get; init; } = 1;
+    /// <summary>
+    /// Open loop from a trace: each request's arrival, seconds from the start (a measured or generated trace, so a prediction and a
+    /// measurement see the same arrivals); overrides <see cref="ArrivalRate"/> and <see cref="Requests"/> when set.
+    /// </summary>
+    public IReadOnlyList<double>? Arrivals { get; init; }
+
+    /// <summary>Whether requests arrive on their own (Poisson or a trace) rather than as a closed loop of clients.</summary>
+    public bool OpenLoop => ArrivalRate > 0 || Arrivals != null;
+
+    /// <summary>Poisson arrival times for <paramref name="count"/> requests at <paramref name="rate"/> per second, from <paramref name="seed"/>.</summary>
+    public static double[] PoissonArrivals(double rate, int count, int seed)
+    {
+        var random = new Random(seed);
+        var arrivals = new double[count];
+        double t = 0;
+        for (int i = 0; i < count; i++)
+            arrivals[i] = t += -Math.Log(1 - random.NextDouble()) / rate;
+        return arrivals;
+    }
 }
 
 /// <summary>What a simulated run gives: output throughput, per-request latencies, how busy the replica was.</summary>

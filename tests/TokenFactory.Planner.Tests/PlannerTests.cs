@@ -129,6 +129,7 @@ public sealed class PlannerTests
         {
             Id = CpuProfile.Id, Name = "truth", MemoryGb = 64, MemoryBandwidthTbps = 0.05,
             PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.4, ["fp8"] = 0.4 }, ComputeEfficiency = 1, MemoryEfficiency = 0.7, StepOverheadMs = 2,
+            AttentionTflops = 0.15, CacheReadElementsPerSecond = 2e9,
         };
         Workload[] set =
         [
@@ -140,10 +141,14 @@ public sealed class PlannerTests
         ];
         var predicted = Calibrator.Predict(truth, model, Precision.Q8_0, [.. set.Select(w => new MeasuredRun(w, 256, 32, 1, 1))]);
         var runs = set.Select((w, i) => new MeasuredRun(w, 256, 32, predicted[i].OutputTokensPerSecond, predicted[i].TtftMean)).ToList();
-        var (tflops, attention, efficiency, overhead, error) = Calibrator.Fit(model, Precision.Q8_0, 0.05, 64, runs);
-        Assert.True(error < 0.03, $"fit error {error:P1}");
+        var fit = Calibrator.Fit(model, Precision.Q8_0, 0.05, 64, runs);
+        Assert.True(fit.Error < 0.03, $"fit error {fit.Error:P1}");
         // What matters is prediction: workloads not in the set come out as the true rates give them.
-        var fitted = truth with { PeakTflops = new Dictionary<string, double> { ["bf16"] = tflops, ["fp8"] = tflops }, AttentionTflops = attention, MemoryEfficiency = efficiency, StepOverheadMs = overhead };
+        var fitted = truth with
+        {
+            PeakTflops = new Dictionary<string, double> { ["bf16"] = fit.Tflops, ["fp8"] = fit.Tflops }, AttentionTflops = fit.AttentionTflops,
+            MemoryEfficiency = fit.MemoryEfficiency, StepOverheadMs = fit.OverheadMs, CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond,
+        };
         Workload[] held =
         [
             new() { InputTokens = 512, OutputTokens = 16, Concurrency = 2, Requests = 6 },

@@ -54,4 +54,79 @@ public sealed class SimulatorTests
         Assert.True(heavy.TtftP99 > light.TtftP99);
         Assert.Equal(0.2 * capacity * 200, light.OutputTokensPerSecond, 0.2 * capacity * 200 * 0.25);
     }
+
+    [Fact]
+    public void A_closed_loop_request_sent_as_a_step_ends_joins_the_step_after_while_others_run()
+    {
+        var cost = Cost;
+        // Two clients, one request each at first; the short one ends after its prompt step and one decode, and its client's next
+        // request (the third) is sent then: the long one is still decoding, so the engine has started its next step without it.
+        var sim = new Simulator(cost) { MaxBatchTokens = 4096 };
+        var result = sim.Run(new Workload { InputTokens = 100, OutputTokens = 3, Concurrency = 1, Requests = 1 });
+        double prompt = cost.Seconds(0, 0, 100, 1, 50);
+        Assert.Equal(prompt, result.TtftP50, 1e-9);
+        // Closed loop of one client: each next request is sent when the last ends and the engine is idle then, so it starts at
+        // once: every TTFT is one prompt step.
+        var loop = sim.Run(new Workload { InputTokens = 100, OutputTokens = 3, Concurrency = 1, Requests = 4 });
+        Assert.Equal(prompt, loop.TtftP99, 1e-9);
+        // Two clients that drift apart by a step stay apart: with staggered lengths, some TTFTs include waiting for a step
+        // that started just before the request was sent.
+        var two = new Simulator(cost) { MaxBatchTokens = 4096, RaceDraws = 1 }.Run(new Workload { InputTokens = 100, OutputTokens = 3, Concurrency = 2, Requests = 8, Spread = 0.6, Seed = 4 });
+        Assert.True(two.TtftP99 > prompt * 1.2, $"p99 {two.TtftP99} against a prompt step {prompt}");
+    }
+
+    [Fact]
+    public void Simultaneous_requests_at_an_idle_engine_split_between_two_steps_by_the_wake_up_race()
+    {
+        var cost = Cost;
+        var sim = new Simulator(cost) { MaxBatchTokens = 65536, RaceDraws = 1 };
+        var result = sim.Run(new Workload { InputTokens = 100, OutputTokens = 2, Concurrency = 64, Requests = 64, Seed = 2 });
+        // All in one step, the prompts would take one step and their second tokens another; the race leaves some prompts for a
+        // second step (with the first group's decodes), whose second tokens need a third, and those wait longer than one step of all.
+        double together = cost.Seconds(0, 0, 6400, 64, 50);
+        Assert.Equal(3, result.Steps);
+        Assert.True(result.TtftP99 > together, $"p99 {result.TtftP99} against {together} for one step of all");
+        Assert.Equal(2, new Simulator(cost) { MaxBatchTokens = 65536 }.Run(new Workload { InputTokens = 100, OutputTokens = 2, Concurrency = 1, Requests = 1 }).Steps);
+        // Pooled draws: the same mean behaviour, different single draws.
+        var pooled = new Simulator(cost) { MaxBatchTokens = 65536, RaceDraws = 8 }.Run(new Workload { InputTokens = 100, OutputTokens = 2, Concurrency = 64, Requests = 64, Seed = 2 });
+        Assert.True(pooled.TtftMean > 0 && Math.Abs(pooled.TtftMean / result.TtftMean - 1) < 0.5);
+    }
+
+    [Fact]
+    public void A_trace_of_arrivals_is_replayed_as_given()
+    {
+        var cost = Cost;
+        var sim = new Simulator(cost) { MaxBatchTokens = 4096 };
+        double[] arrivals = [0.5, 10, 20.25];
+        var result = sim.Run(new Workload { InputTokens = 100, OutputTokens = 2, Arrivals = arrivals });
+        double prompt = cost.Seconds(0, 0, 100, 1, 50), decode = cost.Seconds(1, 101, 0, 0, 0);
+        // Far apart, each runs alone: the span is from the first arrival to the last one's end.
+        Assert.Equal(20.25 + prompt + decode - 0.5, result.Seconds, 1e-9);
+        Assert.Equal(prompt, result.TtftP99, 1e-9);
+        Assert.Equal(Workload.PoissonArrivals(3, 5, 7), Workload.PoissonArrivals(3, 5, 7));
+        Assert.True(Workload.PoissonArrivals(3, 50, 7).Zip(Workload.PoissonArrivals(3, 50, 7).Skip(1)).All(p => p.Second > p.First));
+    }
+
+    [Fact]
+    public void On_a_cpu_profile_attention_reads_of_wider_kv_heads_cost_more_than_their_flops_say()
+    {
+        var cpu = new HardwareProfile
+        {
+            Id = CpuProfile.Id, Name = "cpu", MemoryGb = 64, MemoryBandwidthTbps = 0.05, PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.5 },
+            ComputeEfficiency = 1, MemoryEfficiency = 1, StepOverheadMs = 1, AttentionTflops = 0.2, CacheReadElementsPerSecond = 2e9,
+        };
+        var narrow = new ModelProfile
+        {
+            Name = "narrow-kv", TotalParameters = 4e8, DenseParameters = 4e8, Layers = 24, Hidden = 1024, QueryHeads = 16, AttentionDim = 64,
+            KvElementsPerToken = 2 * 24 * 2 * 64, AttentionLayers = 24,
+        };
+        var wide = narrow with { Name = "wide-kv", KvElementsPerToken = 2 * 24 * 16 * 64 };
+        double Step(ModelProfile m, HardwareProfile h) => new StepCostModel(new Deployment(m, h, Precision.Q8_0)).Seconds(8, 1000, 0, 0, 0);
+        // Same FLOPs, eight times the cache: the decode step is longer by the extra reads at the fitted rate.
+        double extra = 8 * (wide.KvBytes(1001, 1) - narrow.KvBytes(1001, 1)) / 2e9;
+        Assert.Equal(extra, Step(wide, cpu) - Step(narrow, cpu), extra * 1e-6);
+        // Without the rate (a GPU profile) the cache is part of the one roofline's bytes.
+        var gpu = cpu with { CacheReadElementsPerSecond = null };
+        Assert.True(Step(wide, gpu) - Step(narrow, gpu) < extra / 2);
+    }
 }

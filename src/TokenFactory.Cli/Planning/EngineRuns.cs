@@ -17,7 +17,7 @@ internal static class EngineRuns
         var random = new Random(w.Seed);
         int vocab = engine.Tokenizer.VocabSize;
         int Length(int mean) => Math.Max(1, (int)Math.Round(mean * (1 + w.Spread * (2 * random.NextDouble() - 1))));
-        var requests = Enumerable.Range(0, w.Requests).Select(_ =>
+        var requests = Enumerable.Range(0, w.Arrivals?.Count ?? w.Requests).Select(_ =>
         {
             // Random tokens: no two prompts share a prefix, so the prefix cache (which the planner does not model) stays out.
             var prompt = Enumerable.Range(0, Length(w.InputTokens)).Select(_ => 3 + random.Next(vocab - 3)).ToArray();
@@ -27,13 +27,15 @@ internal static class EngineRuns
         double t = 0;
         for (int i = 0; i < arrivals.Length && w.ArrivalRate > 0; i++)
             arrivals[i] = t += -Math.Log(1 - random.NextDouble()) / w.ArrivalRate;
+        if (w.Arrivals != null)
+            arrivals = [.. w.Arrivals];
 
         var clock = Stopwatch.StartNew();
-        var ttfts = new double[w.Requests];
+        var ttfts = new double[requests.Count];
         long outputTokens = 0;
         async Task Run(int i)
         {
-            if (w.ArrivalRate > 0 && arrivals[i] > clock.Elapsed.TotalSeconds)
+            if (w.OpenLoop && arrivals[i] > clock.Elapsed.TotalSeconds)
                 await Task.Delay(TimeSpan.FromSeconds(arrivals[i] - clock.Elapsed.TotalSeconds));
             double start = clock.Elapsed.TotalSeconds;
             bool first = true;
@@ -53,20 +55,20 @@ internal static class EngineRuns
             }
         }
 
-        if (w.ArrivalRate > 0)
-            await Task.WhenAll(Enumerable.Range(0, w.Requests).Select(Run));
+        if (w.OpenLoop)
+            await Task.WhenAll(Enumerable.Range(0, requests.Count).Select(Run));
         else
         {
             int next = -1;
             async Task Worker()
             {
                 int i;
-                while ((i = Interlocked.Increment(ref next)) < w.Requests)
+                while ((i = Interlocked.Increment(ref next)) < requests.Count)
                     await Run(i);
             }
             await Task.WhenAll(Enumerable.Range(0, Math.Max(1, w.Concurrency)).Select(_ => Task.Run(Worker)));
         }
-        double seconds = clock.Elapsed.TotalSeconds - (w.ArrivalRate > 0 ? arrivals[0] : 0);
+        double seconds = clock.Elapsed.TotalSeconds - (w.OpenLoop ? arrivals[0] : 0);
         var sorted = ttfts.Order().ToArray();
         return new MeasuredRun(w, maxBatchTokens, maxRunning, outputTokens / seconds, ttfts.Average())
         {

@@ -23,6 +23,9 @@ internal static class PlanCalibrateCommand
         new() { InputTokens = 128, OutputTokens = 24, Concurrency = 4, Requests = 12 },
         // Long contexts: each decode reads a large cache, which tells bandwidth apart from the fixed cost of a step.
         new() { InputTokens = 1024, OutputTokens = 16, Concurrency = 4, Requests = 8 },
+        // Many sequences decoding over long contexts: attention's cache reads (per decoding token) against its FLOPs (per query
+        // head), which prompts alone cannot tell apart on a model with few KV heads.
+        new() { InputTokens = 512, OutputTokens = 48, Concurrency = 8, Requests = 8 },
     ];
 
     public static Command Create()
@@ -39,7 +42,8 @@ internal static class PlanCalibrateCommand
             {
                 var profile = await CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), Set, r.GetValue(watts), r.GetValue(usd), Console.Error);
                 profile.Save(r.GetValue(output));
-                Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s measured; fitted {profile.EffectiveTflops * 1000:F0} GFLOPS (attention {profile.AttentionTflops * 1000:F0}), " +
+                Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s measured; fitted {profile.EffectiveTflops * 1000:F0} GFLOPS (attention {profile.AttentionTflops * 1000:F0}, " +
+                    $"cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s), " +
                     $"bandwidth efficiency {profile.MemoryEfficiency:F2}, {profile.StepOverheadMs:F2} ms per step; mean error on the runs {profile.FitError:P1}");
                 return 0;
             }
@@ -71,21 +75,22 @@ internal static class PlanCalibrateCommand
         var shape = ModelProfile.FromGguf(modelFile);
         var precision = GgufPrecision.Of(modelFile);
         double memoryGb = MemoryGb();
-        var (tflops, attention, efficiency, overhead, error) = Calibrator.Fit(shape, precision, bandwidth, memoryGb, runs);
+        var fit = Calibrator.Fit(shape, precision, bandwidth, memoryGb, runs);
         return new CpuProfile
         {
             Name = Environment.MachineName,
             Threads = threads,
             MemoryGb = memoryGb,
             MemoryBandwidthTbps = bandwidth,
-            EffectiveTflops = tflops,
-            AttentionTflops = attention,
-            MemoryEfficiency = efficiency,
-            StepOverheadMs = overhead,
+            EffectiveTflops = fit.Tflops,
+            AttentionTflops = fit.AttentionTflops,
+            CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond,
+            MemoryEfficiency = fit.MemoryEfficiency,
+            StepOverheadMs = fit.OverheadMs,
             AllInWatts = watts,
             UsdPerHour = usdPerHour,
             CalibratedOn = Path.GetFileName(modelFile),
-            FitError = error,
+            FitError = fit.Error,
             Measured = DateTimeOffset.UtcNow,
         };
     }
