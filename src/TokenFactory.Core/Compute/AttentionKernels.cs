@@ -14,7 +14,7 @@ namespace TokenFactory.Compute;
 /// may round to the neighbouring half), not bit for bit. Head sizes that are not a multiple of 8 (or above 512: gemma4's global heads are 512), or CPUs
 /// without AVX-512, take PagedAttention's scalar-order path instead.
 /// </summary>
-internal static class AttentionKernels
+internal static partial class AttentionKernels
 {
     /// <summary>Row stride of the transposed keys for a context of <paramref name="contextLength"/> positions.</summary>
     internal static int PaddedContext(int contextLength) => (contextLength + 15) / 16 * 16 + 16;

@@ -190,6 +190,11 @@ public sealed unsafe class PagedAttention : IParallelWork
                     AttentionKernels.WidenRow((ushort*)(vh + pool.Offset(block, p - p0) + headOffset), vf + p * hs, hs);
             }
             AttentionKernels.PadKeys(kt, cp, hs, nMax); // also clears the unwritten slots of a partial last block
+            if (hs % 64 == 0)
+            {
+                AttendRows(t0, t1, kvh, kt, cp, vf, sp, qp, qs, outp, sinks);
+                return;
+            }
             for (int t = t0; t < t1; t++)
             {
                 long first = ((long)t * _headCount + kvh * _group) * hs;
@@ -198,6 +203,53 @@ public sealed unsafe class PagedAttention : IParallelWork
                 AttentionKernels.AttendHeads(kt + lo, cp, vf + (long)lo * hs, sp, qp, qs + first, outp + first, _group, hs, n - lo, _scale,
                     sinks == null ? null : sinks + kvh * _group);
             }
+        }
+    }
+
+    /// <summary>
+    /// The item's query rows — each token's heads of this KV group — four at a time (<see cref="AttentionKernels.AttendRows{TRows}"/>):
+    /// without a window, rows of consecutive tokens go together, so a group of 1-3 heads still reads the widened keys and values
+    /// once per four rows; with one, each token's rows start at its own window, so they go together only within a token. A row
+    /// gets the same bits however it was grouped.
+    /// </summary>
+    private void AttendRows(int t0, int t1, int kvh, float* kt, int cp, float* vf, float* sp, float* qp, float* qs, float* outp, float* sinks)
+    {
+        var batch = _batch!;
+        int hs = _headSize, group = _group;
+        var rows = new AttentionRows();
+        int count = 0, lo = 0;
+        for (int t = t0; t < t1; t++)
+        {
+            int n = batch.Positions[t] + 1, tokenLo = _window > 0 ? Math.Max(0, n - _window) : 0;
+            if (count > 0 && tokenLo != lo)
+            {
+                AttendRows(count, kt + lo, cp, vf + (long)lo * hs, sp, qp, rows);
+                count = 0;
+            }
+            lo = tokenLo;
+            for (int g = 0; g < group; g++)
+            {
+                long at = ((long)t * _headCount + kvh * group + g) * hs;
+                rows.Set(count++, qs + at, outp + at, n - lo, sinks == null ? float.NegativeInfinity : sinks[kvh * group + g]);
+                if (count == AttentionKernels.HeadBlock)
+                {
+                    AttendRows(count, kt + lo, cp, vf + (long)lo * hs, sp, qp, rows);
+                    count = 0;
+                }
+            }
+        }
+        if (count > 0)
+            AttendRows(count, kt + lo, cp, vf + (long)lo * hs, sp, qp, rows);
+    }
+
+    private void AttendRows(int count, float* kt, int cp, float* vf, float* sp, float* qp, in AttentionRows rows)
+    {
+        switch (count)
+        {
+            case 1: AttentionKernels.AttendRows<OneRow>(kt, cp, vf, sp, qp, rows, _headSize, _scale); break;
+            case 2: AttentionKernels.AttendRows<TwoRows>(kt, cp, vf, sp, qp, rows, _headSize, _scale); break;
+            case 3: AttentionKernels.AttendRows<ThreeRows>(kt, cp, vf, sp, qp, rows, _headSize, _scale); break;
+            default: AttentionKernels.AttendRows<FourRows>(kt, cp, vf, sp, qp, rows, _headSize, _scale); break;
         }
     }
 

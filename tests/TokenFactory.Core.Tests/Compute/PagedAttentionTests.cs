@@ -133,6 +133,54 @@ public sealed class PagedAttentionTests
         attention.Run(compute, pool, together, 0, q2, togetherOut);
         Assert.Equal(aloneOut, togetherOut.AsSpan(heads * headSize).ToArray());
     }
+
+    /// <summary>
+    /// Rows of consecutive tokens are attended together (four rows a pass, across tokens when a KV group has 1-3 heads): every
+    /// token of a 13-token prompt item gets the bits it gets decoded alone at its position, with and without a window and sinks.
+    /// </summary>
+    [Theory]
+    [InlineData(8, 8, 64, 0, false)]    // one head per KV head
+    [InlineData(16, 8, 128, 0, false)]  // qwen3-0.6b: two
+    [InlineData(12, 4, 64, 0, true)]    // three, with sinks
+    [InlineData(8, 2, 64, 0, false)]    // four: one token's heads fill a pass
+    [InlineData(14, 2, 64, 0, false)]   // seven (qwen2.5-0.5b): passes straddle tokens
+    [InlineData(16, 8, 128, 6, true)]   // a window: rows go together only within a token
+    public void A_token_gets_the_same_bits_in_a_prompt_item_as_alone(int heads, int kvHeads, int headSize, int window, bool withSinks)
+    {
+        var rng = new Random(heads * 7 + headSize + window);
+        const int ctx = 48, first = 20, tokens = 13;
+        int kvDim = kvHeads * headSize;
+        var pool = new KvBlockPool(1, kvDim, blockCount: 3);
+        List<int> table = [2, 0, 1];
+        for (int p = 0; p < ctx; p++)
+        {
+            pool.WriteKey(0, table[p / 16], p % 16, TestRows.Floats(rng, kvDim, 2f));
+            var v = TestRows.Floats(rng, kvDim);
+            for (int i = 0; i < kvDim; i++)
+                pool.Values(0)[pool.Offset(table[p / 16], p % 16) + i] = (Half)v[i];
+        }
+        float[]? sinks = withSinks ? TestRows.Floats(rng, heads, 2f) : null;
+        using var compute = new ComputePool(2);
+        var attention = new PagedAttention(heads, kvHeads, headSize, ctx, 2);
+        int width = heads * headSize;
+        float[] q = TestRows.Floats(rng, tokens * width, 2f);
+
+        var item = new StepBatch(tokens, 1);
+        int s = item.AddSequence(table);
+        for (int t = 0; t < tokens; t++)
+            item.AddToken(s, 0, first + t, false);
+        float[] together = new float[tokens * width];
+        attention.Run(compute, pool, item, 0, q, together, window, sinks);
+
+        for (int t = 0; t < tokens; t++)
+        {
+            var one = new StepBatch(1, 1);
+            one.AddToken(one.AddSequence(table), 0, first + t, false);
+            float[] alone = new float[width];
+            attention.Run(compute, pool, one, 0, q.AsSpan(t * width, width).ToArray(), alone, window, sinks);
+            Assert.True(alone.AsSpan().SequenceEqual(together.AsSpan(t * width, width)), $"token {t} differs from its result alone");
+        }
+    }
 }
 
 public sealed unsafe class RoundToHalfTests
