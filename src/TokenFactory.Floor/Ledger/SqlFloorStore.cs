@@ -137,7 +137,9 @@ public abstract partial class SqlFloorStore : IFloorStore
 }
 
 /// <summary>A connection with an open write transaction, and whatever lock the store took for it.</summary>
-public sealed class WriteScope(DbConnection connection, DbTransaction transaction, IDisposable? heldLock) : IAsyncDisposable
+/// <param name="afterCommit">What makes a commit durable when the commit itself does not (SQLite's group flush); run after the
+/// lock is released, so other writers commit meanwhile and share the flush.</param>
+public sealed class WriteScope(DbConnection connection, DbTransaction transaction, IDisposable? heldLock, Func<Task>? afterCommit = null) : IAsyncDisposable
 {
     public DbConnection Connection { get; } = connection;
     public DbTransaction Transaction { get; } = transaction;
@@ -164,7 +166,14 @@ public sealed class WriteScope(DbConnection connection, DbTransaction transactio
         return rows;
     }
 
-    public Task CommitAsync(CancellationToken cancellation) => Transaction.CommitAsync(cancellation);
+    public async Task CommitAsync(CancellationToken cancellation)
+    {
+        await Transaction.CommitAsync(cancellation);
+        if (afterCommit is null)
+            return;
+        heldLock?.Dispose();
+        await afterCommit();
+    }
 
     public async ValueTask DisposeAsync()
     {

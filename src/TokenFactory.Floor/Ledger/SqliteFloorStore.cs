@@ -4,36 +4,47 @@ using Microsoft.Data.Sqlite;
 namespace TokenFactory.Floor.Ledger;
 
 /// <summary>
-/// The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a committed settlement survives
-/// a crash of the process or the machine. Writers in this process queue on one lock instead of spinning on
-/// SQLITE_BUSY; other processes (the CLI) wait up to the busy timeout.
+/// The embedded store: one SQLite file in WAL mode. A durable write (a settlement) returns once its transaction is on disk,
+/// so it survives a crash of the process or the machine: it commits without a flush of its own and waits for a group flush
+/// of the WAL (<see cref="WalGroupFlush"/>) that commits arriving meanwhile share. Writers in this process queue on one lock
+/// instead of spinning on SQLITE_BUSY; other processes (the CLI) wait up to the busy timeout.
 /// </summary>
 public sealed class SqliteFloorStore : SqlFloorStore
 {
     private readonly string _connectionString;
     private readonly SemaphoreSlim _writer = new(1, 1);
+    private readonly WalGroupFlush _walFlush;
+    // Set by the migration (which every store runs first): whether the database is in WAL mode, which the group flush needs.
+    private bool _walMode;
 
-    public SqliteFloorStore(string path)
+    public SqliteFloorStore(string path) : this(path, null)
+    {
+    }
+
+    /// <param name="flush">Flushes the WAL file at the path given (tests observe or hold it); null: fsync.</param>
+    internal SqliteFloorStore(string path, Action<string>? flush)
     {
         if (System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) is { } directory)
             Directory.CreateDirectory(directory);
         Path = path;
         _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 }.ToString();
+        _walFlush = new WalGroupFlush(System.IO.Path.GetFullPath(path) + "-wal", flush);
     }
 
     public string Path { get; }
 
+    /// <summary>Group flushes of the WAL so far: fewer than durable commits under concurrent load.</summary>
+    public long WalFlushes => _walFlush.Flushes;
+
     public override string Kind => "sqlite";
 
-    protected override async Task<DbConnection> OpenAsync(CancellationToken cancellation) => await OpenAsync(durable: true, cancellation);
-
-    private async Task<SqliteConnection> OpenAsync(bool durable, CancellationToken cancellation)
+    protected override async Task<DbConnection> OpenAsync(CancellationToken cancellation)
     {
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellation);
         await using var pragma = connection.CreateCommand();
-        // WAL + FULL: a commit returns once it is on disk. NORMAL (WAL order kept, no fsync) only for reservations.
-        pragma.CommandText = durable ? "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;" : "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;";
+        // WAL + NORMAL: a commit is written to the WAL in order, not flushed; durable writes then wait for the group flush.
+        pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;";
         await pragma.ExecuteNonQueryAsync(cancellation);
         return connection;
     }
@@ -44,10 +55,16 @@ public sealed class SqliteFloorStore : SqlFloorStore
         var release = new Release(_writer);
         try
         {
-            var connection = await OpenAsync(durable, cancellation);
+            var connection = (SqliteConnection)await OpenAsync(cancellation);
+            if (durable && !_walMode)
+            {
+                await using var full = connection.CreateCommand();
+                full.CommandText = "PRAGMA synchronous=FULL;";
+                await full.ExecuteNonQueryAsync(cancellation);
+            }
             // BEGIN IMMEDIATE: the write lock is taken now, so the reads inside see what the write will be based on.
             var transaction = connection.BeginTransaction(deferred: false);
-            return new WriteScope(connection, transaction, release);
+            return new WriteScope(connection, transaction, release, durable && _walMode ? _walFlush.WaitAsync : null);
         }
         catch
         {
@@ -62,7 +79,8 @@ public sealed class SqliteFloorStore : SqlFloorStore
         await using (var wal = connection.CreateCommand())
         {
             wal.CommandText = "PRAGMA journal_mode=WAL;";
-            await wal.ExecuteNonQueryAsync(cancellation);
+            // A file system without the shared memory WAL needs keeps the rollback journal: then durable commits flush themselves.
+            _walMode = string.Equals(Convert.ToString(await wal.ExecuteScalarAsync(cancellation)), "wal", StringComparison.OrdinalIgnoreCase);
         }
         return await BeginWriteAsync(null, cancellation);
     }
