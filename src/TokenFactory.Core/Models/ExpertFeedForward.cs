@@ -195,7 +195,11 @@ internal sealed class ExpertFeedForward
             m++;
         }
         if (m == 0)
+        {
+            if (x < experts) // cannot happen: an expert has at most maxTokens rows, and the runs hold that many
+                throw new InvalidOperationException($"Expert {x}'s {_counts[x + 1] - _counts[x]} tokens exceed the {_segmentRows} rows of a segmented run.");
             return x;
+        }
 
         bool gated = w.Gate != null;
         for (int s = 0; s < m; s++)

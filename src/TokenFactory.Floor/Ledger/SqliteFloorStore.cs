@@ -13,7 +13,8 @@ public sealed class SqliteFloorStore : SqlFloorStore
 {
     private readonly string _connectionString;
     private readonly SemaphoreSlim _writer = new(1, 1);
-    private readonly WalGroupFlush _walFlush;
+    private readonly Action<string>? _flush;
+    private WalGroupFlush _walFlush;
     // Set by the migration (which every store runs first): whether the database is in WAL mode, which the group flush needs.
     private bool _walMode;
 
@@ -28,7 +29,8 @@ public sealed class SqliteFloorStore : SqlFloorStore
             Directory.CreateDirectory(directory);
         Path = path;
         _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 }.ToString();
-        _walFlush = new WalGroupFlush(System.IO.Path.GetFullPath(path) + "-wal", flush);
+        _flush = flush;
+        _walFlush = new WalGroupFlush(System.IO.Path.GetFullPath(path), flush); // replaced by the migration with the path SQLite resolved
     }
 
     public string Path { get; }
@@ -81,6 +83,11 @@ public sealed class SqliteFloorStore : SqlFloorStore
             wal.CommandText = "PRAGMA journal_mode=WAL;";
             // A file system without the shared memory WAL needs keeps the rollback journal: then durable commits flush themselves.
             _walMode = string.Equals(Convert.ToString(await wal.ExecuteScalarAsync(cancellation)), "wal", StringComparison.OrdinalIgnoreCase);
+            // SQLite keeps the WAL beside the database file it resolved (symbolic links followed): flush that one, not a name that
+            // never exists beside the link.
+            wal.CommandText = "SELECT file FROM pragma_database_list WHERE name = 'main'";
+            if (await wal.ExecuteScalarAsync(cancellation) is string { Length: > 0 } file && file != _walFlush.DatabasePath)
+                _walFlush = new WalGroupFlush(file, _flush);
         }
         return await BeginWriteAsync(null, cancellation);
     }

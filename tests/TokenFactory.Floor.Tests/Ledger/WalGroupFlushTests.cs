@@ -33,9 +33,8 @@ public sealed class WalGroupFlushTests : IAsyncLifetime
         bool hold = false;
         var store = new SqliteFloorStore(Path.Combine(_directory, "floor.db"), path =>
         {
-            Assert.EndsWith("floor.db-wal", path);
-            if (!hold)
-                return;
+            if (!hold || !path.EndsWith("floor.db-wal", StringComparison.Ordinal))
+                return; // the migration's flushes, and a new log's directory entry
             // What is committed when this flush begins: the waiting settlement's line must be there already.
             using (var connection = new Microsoft.Data.Sqlite.SqliteConnection("Data Source=" + Path.Combine(_directory, "floor.db")))
             {
@@ -93,9 +92,35 @@ public sealed class WalGroupFlushTests : IAsyncLifetime
             fail = true;
             var error = await Assert.ThrowsAsync<IOException>(() => store.SettleAsync(Usage("x"), null, 0));
             Assert.Contains("disk gone", error.Message);
+            // Fail-stop: a later flush could succeed over the lost pages, so nothing after a failure is confirmed as durable.
             fail = false;
-            await store.SettleAsync(Usage("y"), null, 0); // the next one flushes again
+            error = await Assert.ThrowsAsync<IOException>(() => store.SettleAsync(Usage("y"), null, 0));
+            Assert.Contains("until the process restarts", error.Message);
         }
+    }
+
+    [SkippableFact]
+    public async Task A_database_reached_through_a_symbolic_link_has_its_real_wal_flushed()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "symbolic links need privileges there");
+        string real = Path.Combine(_directory, "real", "floor.db"), link = Path.Combine(_directory, "link.db");
+        Directory.CreateDirectory(Path.GetDirectoryName(real)!);
+        File.WriteAllBytes(real, []);
+        File.CreateSymbolicLink(link, real);
+        var flushed = new List<string>();
+        var store = new SqliteFloorStore(link, path =>
+        {
+            lock (flushed)
+                flushed.Add(path);
+        });
+        await using (store)
+        {
+            await store.MigrateAsync();
+            await store.SettleAsync(Usage("s"), null, 0);
+        }
+        Assert.True(File.Exists(real + "-wal") || File.Exists(real), "SQLite keeps the log beside the real file");
+        Assert.Contains(real + "-wal", flushed);
+        Assert.DoesNotContain(link + "-wal", flushed);
     }
 
     [Fact]
@@ -109,7 +134,10 @@ public sealed class WalGroupFlushTests : IAsyncLifetime
             Assert.True(File.Exists(Path.Combine(_directory, "floor.db-wal")));
             Assert.True(store.WalFlushes >= 2);
         }
-        var flush = new WalGroupFlush(Path.Combine(_directory, "none.db-wal"));
+        // No log beside the database: it was checkpointed in, and the database file is what gets flushed.
+        string checkpointed = Path.Combine(_directory, "checkpointed.db");
+        File.WriteAllBytes(checkpointed, [1, 2, 3]);
+        var flush = new WalGroupFlush(checkpointed);
         await flush.WaitAsync();
         Assert.Equal(1, flush.Flushes);
     }
