@@ -10,6 +10,8 @@ public sealed record PlanRequest
     public required int OutputTokens { get; init; }
     /// <summary>Relative spread of lengths around the means (uniform ±).</summary>
     public double Spread { get; init; } = 0.25;
+    /// <summary>Per-request lengths from a dataset (then <see cref="InputTokens"/> and <see cref="OutputTokens"/> are their means).</summary>
+    public IReadOnlyList<RequestLength>? Lengths { get; init; }
     /// <summary>offline (throughput at the best batch meeting the targets) or server (Poisson arrivals at the demand).</summary>
     public string Scenario { get; init; } = "server";
     /// <summary>p99 time to first token target, ms (null: none).</summary>

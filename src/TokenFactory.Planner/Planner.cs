@@ -45,7 +45,7 @@ public static class Planner
             {
                 var result = simulator.Run(new Workload
                 {
-                    InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread,
+                    InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread, Lengths = request.Lengths,
                     Concurrency = c, Requests = Math.Min(2048, Math.Max(32, 3 * c)),
                 });
                 var point = new FrontierPoint(tp, c, result.TpotMean > 0 ? 1 / result.TpotMean : 0, result.OutputTokensPerSecond / tp,
@@ -99,7 +99,7 @@ public static class Planner
             double rate = tokensPerSecond / request.OutputTokens;
             result = simulator.Run(new Workload
             {
-                InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread,
+                InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread, Lengths = request.Lengths,
                 ArrivalRate = rate, Requests = 400, Seed = 7,
             });
             bool ok = (request.TtftP99Ms is not double ttft || result.TtftP99 * 1000 <= ttft) && (request.TpotP99Ms is not double tpot || result.TpotP99 * 1000 <= tpot);

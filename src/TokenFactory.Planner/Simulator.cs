@@ -77,7 +77,8 @@ public sealed class Simulator(StepCostModel cost)
                 t = w.Arrivals[i];
             else if (w.ArrivalRate > 0)
                 t += -Math.Log(1 - random.NextDouble()) / w.ArrivalRate;
-            requests.Add(new Request { Arrival = w.OpenLoop ? t : 0, Input = Length(w.InputTokens), Output = Length(w.OutputTokens) });
+            var lengths = w.Lengths is { Count: > 0 } given ? given[i % given.Count] : new RequestLength(Length(w.InputTokens), Length(w.OutputTokens));
+            requests.Add(new Request { Arrival = w.OpenLoop ? t : 0, Input = Math.Max(1, lengths.Input), Output = Math.Max(1, lengths.Output) });
         }
         foreach (var r in requests)
             r.PrefillLeft = r.Input;

@@ -22,6 +22,12 @@ public sealed record Workload
     /// </summary>
     public IReadOnlyList<double>? Arrivals { get; init; }
 
+    /// <summary>
+    /// Each request's input and output tokens from a dataset (request i takes entry i modulo the count); overrides the means and
+    /// <see cref="Spread"/> when set.
+    /// </summary>
+    public IReadOnlyList<RequestLength>? Lengths { get; init; }
+
     /// <summary>Whether requests arrive on their own (Poisson or a trace) rather than as a closed loop of clients.</summary>
     public bool OpenLoop => ArrivalRate > 0 || Arrivals != null;
 
@@ -36,6 +42,9 @@ public sealed record Workload
         return arrivals;
     }
 }
+
+/// <summary>One request's prompt and output lengths, in tokens.</summary>
+public readonly record struct RequestLength(int Input, int Output);
 
 /// <summary>What a simulated run gives: output throughput, per-request latencies, how busy the replica was.</summary>
 public sealed record SimulationResult

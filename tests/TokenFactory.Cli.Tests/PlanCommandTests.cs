@@ -47,6 +47,51 @@ public sealed class PlanCommandTests
     }
 
     [Fact]
+    public void A_dataset_gives_each_request_its_lengths_and_bad_lines_are_errors_naming_the_line()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"plan-dataset-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            // Mostly short chats and a long document every fourth request: the same means as --isl 753 --osl 110.
+            string mixed = Path.Combine(dir, "mixed.jsonl");
+            File.WriteAllLines(mixed,
+            [
+                """{"prompt": "a b c d e f g h i j", "output_len": 40}""",
+                """{"prompt": "k l m n o p q r s t", "max_tokens": 40}""",
+                "",
+                """{"input_len": 10, "output_len": 40}""",
+                """{"input_len": 2982, "output_len": 320}""",
+            ]);
+            string[] common = ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--scenario", "offline", "--tpot-p99", "30", "--ttft-p99", "300", "--json"];
+            var (code, stdout, stderr) = CliRunner.Run(["plan", "--dataset", mixed, .. common]);
+            Assert.True(code == 0, stderr);
+            var fromDataset = JsonNode.Parse(stdout)!.AsObject();
+            Assert.Equal(753, (int)fromDataset["input_tokens"]!);
+            Assert.Equal(110, (int)fromDataset["output_tokens"]!);
+            (code, stdout, stderr) = CliRunner.Run(["plan", "--isl", "753", "--osl", "110", "--spread", "0", .. common]);
+            Assert.True(code == 0, stderr);
+            var fromMeans = JsonNode.Parse(stdout)!.AsObject();
+            // The long quarter of the requests sets the first-token tail: the mix is planned differently from its means.
+            Assert.NotEqual((double)fromMeans["ttft_p99_ms"]!, (double)fromDataset["ttft_p99_ms"]!);
+
+            (code, _, stderr) = CliRunner.Run(["plan", "--dataset", mixed, "--isl", "100", .. common]);
+            Assert.NotEqual(0, code);
+            Assert.Contains("--isl and --dataset cannot be used together", stderr);
+            string bad = Path.Combine(dir, "bad.jsonl");
+            File.WriteAllLines(bad, ["""{"input_len": 10}""", """{"output_len": 5}"""]);
+            (code, _, stderr) = CliRunner.Run(["plan", "--dataset", bad, .. common]);
+            Assert.NotEqual(0, code);
+            Assert.Contains("line 2", stderr);
+            Assert.Contains("\"input_len\"", stderr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Unknown_names_are_errors_that_list_the_catalog()
     {
         var (code, _, stderr) = CliRunner.Run("plan", "--model", "llama-9", "--hardware", "h100-sxm");

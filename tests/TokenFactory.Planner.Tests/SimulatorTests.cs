@@ -2,7 +2,7 @@ using TokenFactory.Planning;
 
 namespace TokenFactory.Planning.Tests;
 
-/// <summary>The scheduler simulation against cases worked by hand: one request alone, Little's law, and queueing under load.</summary>
+/// <summary>The scheduler simulation against cases worked by hand: one request alone, Little's law, queueing under load, closed-loop timing, traces and dataset lengths.</summary>
 public sealed class SimulatorTests
 {
     private static readonly HardwareProfile Gpu = Catalogs.FindHardware("h100-sxm");
@@ -128,5 +128,19 @@ public sealed class SimulatorTests
         // Without the rate (a GPU profile) the cache is part of the one roofline's bytes.
         var gpu = cpu with { CacheReadElementsPerSecond = null };
         Assert.True(Step(wide, gpu) - Step(narrow, gpu) < extra / 2);
+    }
+
+    [Fact]
+    public void Dataset_lengths_are_taken_request_by_request_in_turn()
+    {
+        var cost = Cost;
+        var sim = new Simulator(cost) { MaxBatchTokens = 4096 };
+        // One request of the dataset's first entry: exactly the worked case of a request alone.
+        var one = sim.Run(new Workload { InputTokens = 1, OutputTokens = 1, Concurrency = 1, Requests = 1, Lengths = [new(1000, 11), new(10, 2)] });
+        Assert.Equal(cost.Seconds(0, 0, 1000, 1, 500), one.TtftP50, 1e-9);
+        // Four requests in turn: two long prompts and two short ones; one client, so each TTFT is its own prompt step.
+        var four = sim.Run(new Workload { InputTokens = 1, OutputTokens = 1, Concurrency = 1, Requests = 4, Lengths = [new(1000, 11), new(10, 2)] });
+        Assert.Equal(cost.Seconds(0, 0, 1000, 1, 500), four.TtftP99, 1e-9);
+        Assert.Equal((cost.Seconds(0, 0, 1000, 1, 500) + cost.Seconds(0, 0, 10, 1, 5)) / 2, four.TtftMean, 1e-9);
     }
 }

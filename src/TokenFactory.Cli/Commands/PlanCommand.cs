@@ -21,6 +21,7 @@ internal static class PlanCommand
         var precision = new Option<string?>("--precision") { Description = "BF16, FP8, FP4 (NVFP4/MXFP4), Q8_0, Q4_K, F32 (default: a GGUF file's own, else BF16)" };
         var isl = new Option<int>("--isl") { Description = "Mean input tokens per request", DefaultValueFactory = _ => 1024 };
         var osl = new Option<int>("--osl") { Description = "Mean output tokens per request", DefaultValueFactory = _ => 256 };
+        var dataset = new Option<string?>("--dataset") { Description = "Request lengths from a bench serve dataset (JSON lines: prompt or input_len, output_len) instead of --isl/--osl means" };
         var spread = new Option<double>("--spread") { Description = "Lengths spread uniformly by ± this fraction of the mean", DefaultValueFactory = _ => 0.25 };
         var scenario = new Option<string>("--scenario") { Description = "server (Poisson arrivals at the demand) or offline (best batch)", DefaultValueFactory = _ => "server" };
         var ttft = new Option<double?>("--ttft-p99") { Description = "p99 time-to-first-token target, ms" };
@@ -45,7 +46,7 @@ internal static class PlanCommand
         var listHardware = new Option<bool>("--list-hardware") { Description = "Print the catalog's hardware ids" };
         var cmd = new Command("plan", "Size a deployment: devices, racks, MW and $/Mtok for a model at a latency target and a demand")
         {
-            model, hardware, devices, precision, isl, osl, spread, scenario, ttft, tpot, perDay, people, salary, share, price, tp, batchTokens,
+            model, hardware, devices, precision, isl, osl, dataset, spread, scenario, ttft, tpot, perDay, people, salary, share, price, tp, batchTokens,
             pue, kwh, cap, utilization, catalog, modelsCatalog, profile, json, svg, listModels, listHardware,
         };
         cmd.Subcommands.Add(PlanCalibrateCommand.Create());
@@ -76,13 +77,24 @@ internal static class PlanCommand
             string scenarioName = r.GetValue(scenario)!;
             if (scenarioName is not ("server" or "offline"))
                 throw new TokenFactoryException($"--scenario must be server or offline, not '{scenarioName}'.");
+            List<RequestLength>? lengths = null;
+            if (r.GetValue(dataset) is string datasetPath)
+            {
+                foreach (var refused in new Option[] { isl, spread })
+                {
+                    if (r.GetResult(refused) is { Implicit: false })
+                        throw new TokenFactoryException($"{refused.Name} and --dataset cannot be used together: the dataset gives each request's lengths.");
+                }
+                lengths = PlanDataset.Read(datasetPath, Math.Max(1, r.GetValue(osl))); // --osl: for lines without output_len
+            }
             var request = new PlanRequest
             {
                 Model = profileOf,
                 Hardware = targets,
                 Precision = chosenPrecision,
-                InputTokens = Math.Max(1, r.GetValue(isl)),
-                OutputTokens = Math.Max(1, r.GetValue(osl)),
+                InputTokens = lengths != null ? (int)Math.Round(lengths.Average(l => l.Input)) : Math.Max(1, r.GetValue(isl)),
+                OutputTokens = lengths != null ? Math.Max(1, (int)Math.Round(lengths.Average(l => l.Output))) : Math.Max(1, r.GetValue(osl)),
+                Lengths = lengths,
                 Spread = Math.Clamp(r.GetValue(spread), 0, 0.9),
                 Scenario = scenarioName,
                 TtftP99Ms = r.GetValue(ttft),
