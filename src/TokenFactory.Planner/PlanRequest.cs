@@ -18,6 +18,10 @@ public sealed record PlanRequest
     public double? TtftP99Ms { get; init; }
     /// <summary>p99 time per output token target, ms (null: none).</summary>
     public double? TpotP99Ms { get; init; }
+    /// <summary>Median time to first token target, ms (null: none).</summary>
+    public double? TtftP50Ms { get; init; }
+    /// <summary>Median time per output token target, ms (null: none).</summary>
+    public double? TpotP50Ms { get; init; }
     /// <summary>Demand: output tokens per day for the whole deployment (null: size for <see cref="Devices"/> or one replica).</summary>
     public double? OutputTokensPerDay { get; init; }
     /// <summary>A fixed number of devices to report the throughput of (instead of sizing for a demand).</summary>

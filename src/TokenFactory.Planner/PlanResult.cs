@@ -34,7 +34,8 @@ public sealed record PlanOption
 }
 
 /// <summary>One point of the throughput-vs-interactivity curve: a batch size, what each user sees and what each device gives.</summary>
-public sealed record FrontierPoint(int TensorParallel, int Concurrency, double TokensPerSecondPerUser, double TokensPerSecondPerDevice, double TtftP99Ms, double TpotP99Ms)
+public sealed record FrontierPoint(int TensorParallel, int Concurrency, double TokensPerSecondPerUser, double TokensPerSecondPerDevice, double TtftP99Ms, double TpotP99Ms,
+    double TtftP50Ms = 0, double TpotP50Ms = 0)
 {
     [JsonIgnore]
     public double Interactivity => TokensPerSecondPerUser;

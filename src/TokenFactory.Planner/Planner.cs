@@ -49,7 +49,7 @@ public static class Planner
                     Concurrency = c, Requests = Math.Min(2048, Math.Max(32, 3 * c)),
                 });
                 var point = new FrontierPoint(tp, c, result.TpotMean > 0 ? 1 / result.TpotMean : 0, result.OutputTokensPerSecond / tp,
-                    result.TtftP99 * 1000, result.TpotP99 * 1000);
+                    result.TtftP99 * 1000, result.TpotP99 * 1000, result.TtftP50 * 1000, result.TpotP50 * 1000);
                 frontier.Add(point);
                 candidates.Add((deployment, simulator, point, result));
             }
@@ -68,7 +68,7 @@ public static class Planner
         // queues new prompts behind running ones in a way Poisson arrivals at the chosen load do not, so there only the
         // per-token target picks the batch and the Poisson run below judges the first-token one.
         var meeting = candidates.Where(c => request.Scenario == "server"
-            ? request.TpotP99Ms is not double limit || c.Point.TpotP99Ms <= limit
+            ? (request.TpotP99Ms is not double limit || c.Point.TpotP99Ms <= limit) && (request.TpotP50Ms is not double median || c.Point.TpotP50Ms <= median)
             : Meets(request, c.Point)).ToList();
         if (meeting.Count == 0)
         {
@@ -76,7 +76,7 @@ public static class Planner
             return new PlanOption
             {
                 Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false, Frontier = Pareto(frontier),
-                Why = $"no batch size meets the targets: the fastest point has TTFT p99 {closest.Point.TtftP99Ms:F0} ms, TPOT p99 {closest.Point.TpotP99Ms:F1} ms",
+                Why = $"no batch size meets the targets: the fastest point has TTFT p50 {closest.Point.TtftP50Ms:F0} ms, p99 {closest.Point.TtftP99Ms:F0} ms, TPOT p50 {closest.Point.TpotP50Ms:F1} ms, p99 {closest.Point.TpotP99Ms:F1} ms",
             };
         }
         var best = meeting.MaxBy(c => c.Point.TokensPerSecondPerDevice);
@@ -88,7 +88,8 @@ public static class Planner
     }
 
     private static bool Meets(PlanRequest r, FrontierPoint p) =>
-        (r.TtftP99Ms is not double ttft || p.TtftP99Ms <= ttft) && (r.TpotP99Ms is not double tpot || p.TpotP99Ms <= tpot);
+        (r.TtftP99Ms is not double ttft || p.TtftP99Ms <= ttft) && (r.TpotP99Ms is not double tpot || p.TpotP99Ms <= tpot)
+        && (r.TtftP50Ms is not double ttft50 || p.TtftP50Ms <= ttft50) && (r.TpotP50Ms is not double tpot50 || p.TpotP50Ms <= tpot50);
 
     /// <summary>Poisson arrivals at the chosen load; lowered step by step until the p99 targets hold (queueing shows there, not in a closed loop).</summary>
     private static (double TokensPerSecond, SimulationResult Result) ServerCapacity(PlanRequest request, Simulator simulator, double tokensPerSecond)
@@ -102,7 +103,8 @@ public static class Planner
                 InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread, Lengths = request.Lengths,
                 ArrivalRate = rate, Requests = 400, Seed = 7,
             });
-            bool ok = (request.TtftP99Ms is not double ttft || result.TtftP99 * 1000 <= ttft) && (request.TpotP99Ms is not double tpot || result.TpotP99 * 1000 <= tpot);
+            bool ok = (request.TtftP99Ms is not double ttft || result.TtftP99 * 1000 <= ttft) && (request.TpotP99Ms is not double tpot || result.TpotP99 * 1000 <= tpot)
+                && (request.TtftP50Ms is not double ttft50 || result.TtftP50 * 1000 <= ttft50) && (request.TpotP50Ms is not double tpot50 || result.TpotP50 * 1000 <= tpot50);
             if (ok)
                 return (tokensPerSecond, result);
             tokensPerSecond *= 0.9;

@@ -58,6 +58,25 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void Median_targets_are_met_or_the_option_is_infeasible_with_the_reason()
+    {
+        var hardware = Catalogs.FindHardware("h100-sxm");
+        foreach (string scenario in new[] { "offline", "server" })
+        {
+            var loose = Planner.PlanOne(Request("llama-3.1-70b", "h100-sxm", Precision.FP8) with { Scenario = scenario, TtftP50Ms = 3000, TpotP50Ms = 40 }, hardware);
+            Assert.True(loose.Feasible, loose.Why);
+            Assert.True(loose.TpotP50Ms <= 40 && loose.TtftP50Ms <= 3000, $"{scenario}: TPOT p50 {loose.TpotP50Ms}, TTFT p50 {loose.TtftP50Ms}");
+            // A median target tighter than the loose plan's own median moves the plan (or makes it infeasible).
+            double tighter = loose.TpotP50Ms * 0.6;
+            var tight = Planner.PlanOne(Request("llama-3.1-70b", "h100-sxm", Precision.FP8) with { Scenario = scenario, TpotP50Ms = tighter }, hardware);
+            Assert.True(!tight.Feasible || tight.TpotP50Ms <= tighter, $"{scenario}: TPOT p50 {tight.TpotP50Ms} over {tighter}");
+            var impossible = Planner.PlanOne(Request("llama-3.1-70b", "h100-sxm", Precision.FP8) with { Scenario = scenario, TpotP50Ms = 0.1 }, hardware);
+            Assert.False(impossible.Feasible);
+            Assert.Contains("TPOT p50", impossible.Why);
+        }
+    }
+
+    [Fact]
     public void A_stricter_per_token_target_costs_throughput_per_device()
     {
         var hardware = Catalogs.FindHardware("h200-sxm");

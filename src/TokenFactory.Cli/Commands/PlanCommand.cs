@@ -25,6 +25,8 @@ internal static class PlanCommand
         var spread = new Option<double>("--spread") { Description = "Lengths spread uniformly by ± this fraction of the mean", DefaultValueFactory = _ => 0.25 };
         var scenario = new Option<string>("--scenario") { Description = "server (Poisson arrivals at the demand) or offline (best batch)", DefaultValueFactory = _ => "server" };
         var ttft = new Option<double?>("--ttft-p99") { Description = "p99 time-to-first-token target, ms" };
+        var ttft50 = new Option<double?>("--ttft-p50") { Description = "median time-to-first-token target, ms" };
+        var tpot50 = new Option<double?>("--tpot-p50") { Description = "median time-per-output-token target, ms" };
         var tpot = new Option<double?>("--tpot-p99") { Description = "p99 time-per-output-token target, ms (50 tokens/s per user = 20)" };
         var perDay = new Option<double?>("--tokens-per-day") { Description = "Demand: output tokens per day for the deployment (e.g. 2e9)" };
         var people = new Option<double?>("--people") { Description = "Token-budget form: people whose work spends tokens" };
@@ -46,7 +48,7 @@ internal static class PlanCommand
         var listHardware = new Option<bool>("--list-hardware") { Description = "Print the catalog's hardware ids" };
         var cmd = new Command("plan", "Size a deployment: devices, racks, MW and $/Mtok for a model at a latency target and a demand")
         {
-            model, hardware, devices, precision, isl, osl, dataset, spread, scenario, ttft, tpot, perDay, people, salary, share, price, tp, batchTokens,
+            model, hardware, devices, precision, isl, osl, dataset, spread, scenario, ttft, tpot, ttft50, tpot50, perDay, people, salary, share, price, tp, batchTokens,
             pue, kwh, cap, utilization, catalog, modelsCatalog, profile, json, svg, listModels, listHardware,
         };
         cmd.Subcommands.Add(PlanCalibrateCommand.Create());
@@ -99,6 +101,8 @@ internal static class PlanCommand
                 Scenario = scenarioName,
                 TtftP99Ms = r.GetValue(ttft),
                 TpotP99Ms = r.GetValue(tpot),
+                TtftP50Ms = r.GetValue(ttft50),
+                TpotP50Ms = r.GetValue(tpot50),
                 OutputTokensPerDay = r.GetValue(perDay),
                 Devices = r.GetValue(devices),
                 TensorParallel = r.GetValue(tp),

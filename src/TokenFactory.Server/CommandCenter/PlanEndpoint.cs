@@ -15,7 +15,7 @@ namespace TokenFactory.Server.CommandCenter;
 /// </summary>
 internal static class PlanEndpoint
 {
-    private static readonly HashSet<string> Known = ["model", "hardware", "precision", "isl", "osl", "scenario", "ttft_p99_ms", "tpot_p99_ms", "tokens_per_day", "devices", "format"];
+    private static readonly HashSet<string> Known = ["model", "hardware", "precision", "isl", "osl", "scenario", "ttft_p99_ms", "tpot_p99_ms", "ttft_p50_ms", "tpot_p50_ms", "tokens_per_day", "devices", "format"];
 
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
@@ -43,6 +43,8 @@ internal static class PlanEndpoint
                 Scenario = q["scenario"].FirstOrDefault() is { } s ? (s is "server" or "offline" ? s : throw OpenAiException.Invalid("'scenario' must be server or offline.", "scenario")) : "server",
                 TtftP99Ms = Double("ttft_p99_ms"),
                 TpotP99Ms = Double("tpot_p99_ms"),
+                TtftP50Ms = Double("ttft_p50_ms"),
+                TpotP50Ms = Double("tpot_p50_ms"),
                 OutputTokensPerDay = Double("tokens_per_day"),
                 Devices = q["devices"].FirstOrDefault() is null ? null : Int("devices", 1, 1, 1_000_000),
             };

@@ -25,6 +25,12 @@ public sealed class PlanEndpointTests(StoriesServerFixture fixture)
         // The faster device needs fewer of itself for the same demand.
         Assert.True((int)options[1]!["devices"]! < (int)options[0]!["devices"]!);
 
+        // Median targets too: an impossible median per-token target makes the option infeasible, with the reason.
+        var median = (await client.GetFromJsonAsync<JsonObject>("/v1/factory/plan?model=llama-3.1-70b&hardware=h200-sxm&precision=FP8&isl=1000&osl=200&ttft_p50_ms=2000&tpot_p50_ms=0.5"))!;
+        var refused = median["options"]!.AsArray().Single()!;
+        Assert.False((bool)refused["feasible"]!);
+        Assert.Contains("TPOT p50", (string?)refused["why"]);
+
         using var svg = await client.GetAsync("/v1/factory/plan?model=llama-3.1-70b&hardware=h200-sxm&format=svg");
         Assert.Equal("image/svg+xml", svg.Content.Headers.ContentType?.MediaType);
         Assert.StartsWith("<svg", await svg.Content.ReadAsStringAsync());
