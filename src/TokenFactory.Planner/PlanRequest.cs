@@ -30,6 +30,20 @@ public sealed record PlanRequest
     public int? TensorParallel { get; init; }
     public Site Site { get; init; } = new();
     public int? MaxBatchTokens { get; init; }
+    /// <summary>
+    /// Priority classes, highest first, each with its share of the requests and its own targets (which replace the request-wide
+    /// ones); the engine admits and prefills them in this order. Empty: one class with the request-wide targets.
+    /// </summary>
+    public IReadOnlyList<PlanClass> Classes { get; init; } = [];
+}
+
+/// <summary>A priority class of a planned workload: its name, share of the requests and latency targets (ms, null: none).</summary>
+public sealed record PlanClass(string Name, double Share)
+{
+    public double? TtftP99Ms { get; init; }
+    public double? TpotP99Ms { get; init; }
+    public double? TtftP50Ms { get; init; }
+    public double? TpotP50Ms { get; init; }
 }
 
 /// <summary>Where the fleet runs: facility overhead, energy price, a power cap, how full replicas are run.</summary>

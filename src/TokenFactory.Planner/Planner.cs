@@ -45,7 +45,7 @@ public static class Planner
             {
                 var result = simulator.Run(new Workload
                 {
-                    InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread, Lengths = request.Lengths,
+                    InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread, Lengths = request.Lengths, ClassShares = Shares(request),
                     Concurrency = c, Requests = Math.Min(2048, Math.Max(32, 3 * c)),
                 });
                 var point = new FrontierPoint(tp, c, result.TpotMean > 0 ? 1 / result.TpotMean : 0, result.OutputTokensPerSecond / tp,
@@ -67,7 +67,9 @@ public static class Planner
         // Offline: the closed loop is the workload, both targets apply to it. Server: a closed loop at full concurrency
         // queues new prompts behind running ones in a way Poisson arrivals at the chosen load do not, so there only the
         // per-token target picks the batch and the Poisson run below judges the first-token one.
-        var meeting = candidates.Where(c => request.Scenario == "server"
+        var meeting = candidates.Where(c => request.Classes.Count > 0
+            ? ClassesMeet(request, c.Result, perTokenOnly: request.Scenario == "server")
+            : request.Scenario == "server"
             ? (request.TpotP99Ms is not double limit || c.Point.TpotP99Ms <= limit) && (request.TpotP50Ms is not double median || c.Point.TpotP50Ms <= median)
             : Meets(request, c.Point)).ToList();
         if (meeting.Count == 0)
@@ -87,6 +89,24 @@ public static class Planner
         return Size(request, hardware, best.Deployment.TensorParallel, best.Point.Concurrency, perReplica, operating, Pareto(frontier));
     }
 
+    private static IReadOnlyList<double>? Shares(PlanRequest request) => request.Classes.Count > 0 ? [.. request.Classes.Select(c => c.Share)] : null;
+
+    /// <summary>Whether every class meets its targets in <paramref name="result"/> (only the per-token ones when <paramref name="perTokenOnly"/>).</summary>
+    private static bool ClassesMeet(PlanRequest request, SimulationResult result, bool perTokenOnly)
+    {
+        for (int c = 0; c < request.Classes.Count; c++)
+        {
+            if (!ClassMeets(request.Classes[c], result.Classes[c], perTokenOnly))
+                return false;
+        }
+        return true;
+    }
+
+    private static bool ClassMeets(PlanClass target, ClassLatency got, bool perTokenOnly) =>
+        got.Requests == 0
+        || ((target.TpotP99Ms is not double tpot || got.TpotP99 * 1000 <= tpot) && (target.TpotP50Ms is not double tpot50 || got.TpotP50 * 1000 <= tpot50)
+            && (perTokenOnly || ((target.TtftP99Ms is not double ttft || got.TtftP99 * 1000 <= ttft) && (target.TtftP50Ms is not double ttft50 || got.TtftP50 * 1000 <= ttft50))));
+
     private static bool Meets(PlanRequest r, FrontierPoint p) =>
         (r.TtftP99Ms is not double ttft || p.TtftP99Ms <= ttft) && (r.TpotP99Ms is not double tpot || p.TpotP99Ms <= tpot)
         && (r.TtftP50Ms is not double ttft50 || p.TtftP50Ms <= ttft50) && (r.TpotP50Ms is not double tpot50 || p.TpotP50Ms <= tpot50);
@@ -100,10 +120,11 @@ public static class Planner
             double rate = tokensPerSecond / request.OutputTokens;
             result = simulator.Run(new Workload
             {
-                InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread, Lengths = request.Lengths,
+                InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread, Lengths = request.Lengths, ClassShares = Shares(request),
                 ArrivalRate = rate, Requests = 400, Seed = 7,
             });
-            bool ok = (request.TtftP99Ms is not double ttft || result.TtftP99 * 1000 <= ttft) && (request.TpotP99Ms is not double tpot || result.TpotP99 * 1000 <= tpot)
+            bool ok = request.Classes.Count > 0 ? ClassesMeet(request, result, perTokenOnly: false)
+                : (request.TtftP99Ms is not double ttft || result.TtftP99 * 1000 <= ttft) && (request.TpotP99Ms is not double tpot || result.TpotP99 * 1000 <= tpot)
                 && (request.TtftP50Ms is not double ttft50 || result.TtftP50 * 1000 <= ttft50) && (request.TpotP50Ms is not double tpot50 || result.TpotP50 * 1000 <= tpot50);
             if (ok)
                 return (tokensPerSecond, result);
@@ -150,6 +171,9 @@ public static class Planner
             UsdPerMillionInputTokens = inputPerSecond > 0 ? usdPerHour * operating.PrefillShare / (inputPerSecond * 3600) * 1e6 : 0,
             Utilization = Math.Min(1, served / (replicas * perReplica) * operating.Utilization),
             Frontier = frontier,
+            Classes = [.. request.Classes.Select((c, i) => new ClassOutcome(c.Name, c.Share, operating.Classes[i].TtftP50 * 1000, operating.Classes[i].TtftP99 * 1000,
+                operating.Classes[i].TpotP50 * 1000, operating.Classes[i].TpotP99 * 1000, operating.Classes[i].OutputTokensPerSecond,
+                ClassMeets(c, operating.Classes[i], perTokenOnly: false)))],
         };
     }
 

@@ -29,7 +29,9 @@ public sealed class Simulator(StepCostModel cost)
     /// </summary>
     public int RaceDraws { get; init; } = 1;
 
-    private sealed record Draw(double[] Ttft, double[] Tpot, long OutputTokens, long InputTokens, double Span, double Busy, double PrefillBusy, double BatchSum, long Steps);
+    // Per request, in order: TTFT, TPOT (0 for a single-token output), class and output length.
+    private sealed record Draw(double[] Ttft, double[] Tpot, long OutputTokens, long InputTokens, double Span, double Busy, double PrefillBusy, double BatchSum, long Steps,
+        int[] Class, int[] Outputs);
 
     private sealed class Request
     {
@@ -37,13 +39,14 @@ public sealed class Simulator(StepCostModel cost)
         public int Input, Output, PrefillLeft, Generated;
         public bool PrefillDone; // its prompt's last chunk ran in the current step
         public bool SentAtStepEnd; // closed loop: sent at the instant a step ended (or all at once at the start)
+        public int Class; // priority class, 0 highest
     }
 
     public SimulationResult Run(Workload w)
     {
         var draws = Enumerable.Range(0, w.OpenLoop ? 1 : Math.Max(1, RaceDraws)).Select(d => RunOnce(w, w.Seed + 1 + d)).ToList();
         var ttft = draws.SelectMany(d => d.Ttft).Order().ToArray();
-        var tpot = draws.SelectMany(d => d.Tpot).Order().ToArray();
+        var tpot = draws.SelectMany(d => d.Tpot.Where((_, i) => d.Outputs[i] > 1)).Order().ToArray();
         double span = draws.Sum(d => d.Span), busy = draws.Sum(d => d.Busy);
         long steps = draws.Sum(d => d.Steps);
         return new SimulationResult
@@ -61,7 +64,16 @@ public sealed class Simulator(StepCostModel cost)
             MeanBatch = steps > 0 ? draws.Sum(d => d.BatchSum) / steps : 0,
             Steps = steps / draws.Count,
             Seconds = span / draws.Count,
+            Classes = w.ClassShares is { Count: > 0 } shares ? [.. Enumerable.Range(0, shares.Count).Select(c => ClassOf(draws, c, span))] : [],
         };
+    }
+
+    private static ClassLatency ClassOf(List<Draw> draws, int c, double span)
+    {
+        var ttft = draws.SelectMany(d => d.Ttft.Where((_, i) => d.Class[i] == c)).Order().ToArray();
+        var tpot = draws.SelectMany(d => d.Tpot.Where((_, i) => d.Class[i] == c && d.Outputs[i] > 1)).Order().ToArray();
+        long tokens = draws.Sum(d => d.Outputs.Where((_, i) => d.Class[i] == c).Sum(o => (long)o));
+        return new ClassLatency(ttft.Length, Percentile(ttft, 0.5), Percentile(ttft, 0.99), Percentile(tpot, 0.5), Percentile(tpot, 0.99), tokens / span);
     }
 
     private Draw RunOnce(Workload w, int raceSeed)
@@ -82,6 +94,20 @@ public sealed class Simulator(StepCostModel cost)
         }
         foreach (var r in requests)
             r.PrefillLeft = r.Input;
+        if (w.ClassShares is { Count: > 1 } shares)
+        {
+            var classRandom = new Random(w.Seed + 2);
+            double total = shares.Sum();
+            foreach (var r in requests)
+            {
+                double u = classRandom.NextDouble() * total, acc = 0;
+                int c = 0;
+                while (c < shares.Count - 1 && u >= (acc += shares[c]))
+                    c++;
+                r.Class = c;
+            }
+        }
+        int classCount = Math.Max(1, w.ClassShares?.Count ?? 1);
 
         bool closed = !w.OpenLoop;
         var race = new Random(raceSeed);
@@ -94,7 +120,7 @@ public sealed class Simulator(StepCostModel cost)
             for (; next < Math.Min(count, Math.Max(1, w.Concurrency)); next++)
             {
                 requests[next].SentAtStepEnd = true;
-                waiting.Add(requests[next]);
+                Enqueue(waiting, requests[next]);
             }
         }
         double now = 0, busy = 0, kvUsed = 0, prefillBusy = 0, batchSum = 0;
@@ -102,7 +128,7 @@ public sealed class Simulator(StepCostModel cost)
         while (done < requests.Count)
         {
             while (!closed && next < requests.Count && requests[next].Arrival <= now)
-                waiting.Add(requests[next++]);
+                Enqueue(waiting, requests[next++]);
             bool idle = running.Count == 0;
             int admitted = 0;
             for (int i = 0; i < waiting.Count && running.Count < MaxRunning;)
@@ -141,9 +167,10 @@ public sealed class Simulator(StepCostModel cost)
             }
             int budget = Math.Max(0, MaxBatchTokens - decode), prefill = 0, prefillSequences = 0;
             double prefillContext = 0;
+            for (int c = 0; c < classCount; c++)
             foreach (var r in running)
             {
-                if (r.PrefillLeft == 0 || budget == 0)
+                if (r.Class != c || r.PrefillLeft == 0 || budget == 0)
                     continue;
                 int chunk = Math.Min(r.PrefillLeft, budget);
                 prefillContext += (r.Input - r.PrefillLeft + chunk / 2.0) * chunk;
@@ -189,16 +216,25 @@ public sealed class Simulator(StepCostModel cost)
                         var sent = requests[next++];
                         sent.Arrival = now;
                         sent.SentAtStepEnd = true;
-                        waiting.Add(sent);
+                        Enqueue(waiting, sent);
                     }
                 }
             }
         }
 
         var ttft = requests.Select(r => r.FirstToken - r.Arrival).ToArray();
-        var tpot = requests.Where(r => r.Output > 1).Select(r => (r.Finish - r.FirstToken) / (r.Output - 1)).ToArray();
         double span = now - (w.OpenLoop ? requests[0].Arrival : 0);
-        return new Draw(ttft, tpot, outputTokens, inputTokens, span, busy, prefillBusy, batchSum, steps);
+        return new Draw(ttft, [.. requests.Select(r => r.Output > 1 ? (r.Finish - r.FirstToken) / (r.Output - 1) : 0)], outputTokens, inputTokens, span, busy,
+            prefillBusy, batchSum, steps, [.. requests.Select(r => r.Class)], [.. requests.Select(r => r.Output)]);
+    }
+
+    /// <summary>Into the waiting list behind every request of its class or a higher one (arrival order within a class).</summary>
+    private static void Enqueue(List<Request> waiting, Request r)
+    {
+        int at = waiting.Count;
+        while (at > 0 && waiting[at - 1].Class > r.Class)
+            at--;
+        waiting.Insert(at, r);
     }
 
     internal static double Percentile(double[] sorted, double q) =>

@@ -28,6 +28,12 @@ public sealed record Workload
     /// </summary>
     public IReadOnlyList<RequestLength>? Lengths { get; init; }
 
+    /// <summary>
+    /// Priority classes, highest first: each request belongs to class c with probability <c>ClassShares[c]</c> (drawn with the seed).
+    /// Waiting requests are admitted and their prompts computed class by class, as the engine's scheduler orders them; null: one class.
+    /// </summary>
+    public IReadOnlyList<double>? ClassShares { get; init; }
+
     /// <summary>Whether requests arrive on their own (Poisson or a trace) rather than as a closed loop of clients.</summary>
     public bool OpenLoop => ArrivalRate > 0 || Arrivals != null;
 
@@ -64,4 +70,9 @@ public sealed record SimulationResult
     public required double MeanBatch { get; init; }
     public required long Steps { get; init; }
     public required double Seconds { get; init; }
+    /// <summary>Per priority class, in the workload's order (empty without classes).</summary>
+    public IReadOnlyList<ClassLatency> Classes { get; init; } = [];
 }
+
+/// <summary>One priority class's share of a simulated run: its requests' latency percentiles (seconds) and output tokens/s.</summary>
+public sealed record ClassLatency(int Requests, double TtftP50, double TtftP99, double TpotP50, double TpotP99, double OutputTokensPerSecond);

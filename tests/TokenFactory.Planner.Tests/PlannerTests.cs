@@ -77,6 +77,27 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void Priority_classes_get_their_own_targets_and_outcomes()
+    {
+        var hardware = Catalogs.FindHardware("h100-sxm");
+        var request = Request("llama-3.1-70b", "h100-sxm", Precision.FP8, perDay: 2e9) with
+        {
+            Scenario = "server",
+            Classes = [new PlanClass("interactive", 0.3) { TtftP99Ms = 500, TpotP99Ms = 30 }, new PlanClass("batch", 0.7) { TtftP99Ms = 60_000 }],
+        };
+        var option = Planner.PlanOne(request, hardware);
+        Assert.True(option.Feasible, option.Why);
+        Assert.Equal(["interactive", "batch"], option.Classes.Select(c => c.Name));
+        var interactive = option.Classes[0];
+        Assert.True(interactive.Met && interactive.TtftP99Ms <= 500 && interactive.TpotP99Ms <= 30, $"{interactive}");
+        Assert.True(option.Classes.All(c => c.Met));
+        Assert.Equal(option.TokensPerSecond / option.Replicas, option.Classes.Sum(c => c.OutputTokensPerSecond), option.TokensPerSecond * 0.05);
+        // A class target nothing meets makes the option infeasible, however loose the others.
+        var impossible = Planner.PlanOne(request with { Classes = [new PlanClass("interactive", 0.3) { TpotP99Ms = 0.1 }, new PlanClass("batch", 0.7)] }, hardware);
+        Assert.False(impossible.Feasible);
+    }
+
+    [Fact]
     public void A_stricter_per_token_target_costs_throughput_per_device()
     {
         var hardware = Catalogs.FindHardware("h200-sxm");

@@ -143,4 +143,23 @@ public sealed class SimulatorTests
         Assert.Equal(cost.Seconds(0, 0, 1000, 1, 500), four.TtftP99, 1e-9);
         Assert.Equal((cost.Seconds(0, 0, 1000, 1, 500) + cost.Seconds(0, 0, 10, 1, 5)) / 2, four.TtftMean, 1e-9);
     }
+
+    [Fact]
+    public void A_higher_priority_class_waits_less_when_requests_queue()
+    {
+        // More clients than running slots: requests wait, and the first class's are admitted (and prefilled) first.
+        var sim = new Simulator(Cost) { MaxRunning = 8, MaxBatchTokens = 2048 };
+        var result = sim.Run(new Workload { InputTokens = 500, OutputTokens = 50, Concurrency = 32, Requests = 400, ClassShares = [0.25, 0.75], Seed = 3 });
+        Assert.Equal(2, result.Classes.Count);
+        var (high, low) = (result.Classes[0], result.Classes[1]);
+        Assert.Equal(400, high.Requests + low.Requests);
+        Assert.InRange(high.Requests, 70, 130); // a quarter, drawn
+        Assert.True(high.TtftP50 * 2 < low.TtftP50, $"TTFT p50 {high.TtftP50} (first class) against {low.TtftP50}");
+        Assert.True(high.TtftP99 < low.TtftP99);
+        // One class: the same run as without classes.
+        var one = sim.Run(new Workload { InputTokens = 500, OutputTokens = 50, Concurrency = 32, Requests = 400, ClassShares = [1.0], Seed = 3 });
+        var none = sim.Run(new Workload { InputTokens = 500, OutputTokens = 50, Concurrency = 32, Requests = 400, Seed = 3 });
+        Assert.Equal(none.TtftP99, one.TtftP99);
+        Assert.Equal(none.TtftP99, one.Classes[0].TtftP99);
+    }
 }

@@ -25,6 +25,12 @@ internal static class PlanCommand
         var spread = new Option<double>("--spread") { Description = "Lengths spread uniformly by ± this fraction of the mean", DefaultValueFactory = _ => 0.25 };
         var scenario = new Option<string>("--scenario") { Description = "server (Poisson arrivals at the demand) or offline (best batch)", DefaultValueFactory = _ => "server" };
         var ttft = new Option<double?>("--ttft-p99") { Description = "p99 time-to-first-token target, ms" };
+        var classes = new Option<string[]>("--class")
+        {
+            Description = "A priority class, highest first (repeatable): NAME:SHARE[:ttft-p99=MS][:tpot-p99=MS][:ttft-p50=MS][:tpot-p50=MS], " +
+                "e.g. interactive:0.3:ttft-p99=500:tpot-p99=30 batch:0.7:ttft-p99=60000; replaces the request-wide targets",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var ttft50 = new Option<double?>("--ttft-p50") { Description = "median time-to-first-token target, ms" };
         var tpot50 = new Option<double?>("--tpot-p50") { Description = "median time-per-output-token target, ms" };
         var tpot = new Option<double?>("--tpot-p99") { Description = "p99 time-per-output-token target, ms (50 tokens/s per user = 20)" };
@@ -48,7 +54,7 @@ internal static class PlanCommand
         var listHardware = new Option<bool>("--list-hardware") { Description = "Print the catalog's hardware ids" };
         var cmd = new Command("plan", "Size a deployment: devices, racks, MW and $/Mtok for a model at a latency target and a demand")
         {
-            model, hardware, devices, precision, isl, osl, dataset, spread, scenario, ttft, tpot, ttft50, tpot50, perDay, people, salary, share, price, tp, batchTokens,
+            model, hardware, devices, precision, isl, osl, dataset, spread, scenario, ttft, tpot, ttft50, tpot50, classes, perDay, people, salary, share, price, tp, batchTokens,
             pue, kwh, cap, utilization, catalog, modelsCatalog, profile, json, svg, listModels, listHardware,
         };
         cmd.Subcommands.Add(PlanCalibrateCommand.Create());
@@ -89,8 +95,20 @@ internal static class PlanCommand
                 }
                 lengths = PlanDataset.Read(datasetPath, Math.Max(1, r.GetValue(osl))); // --osl: for lines without output_len
             }
+            var planClasses = (r.GetValue(classes) ?? []).Select(PlanClasses.Parse).ToList();
+            if (planClasses.Count > 0)
+            {
+                foreach (var refused in new Option[] { ttft, tpot, ttft50, tpot50 })
+                {
+                    if (r.GetResult(refused) is { Implicit: false })
+                        throw new TokenFactoryException($"{refused.Name} and --class cannot be used together: each class has its own targets.");
+                }
+                if (planClasses.Select(c => c.Name).Distinct().Count() != planClasses.Count)
+                    throw new TokenFactoryException("--class: each class needs its own name.");
+            }
             var request = new PlanRequest
             {
+                Classes = planClasses,
                 Model = profileOf,
                 Hardware = targets,
                 Precision = chosenPrecision,

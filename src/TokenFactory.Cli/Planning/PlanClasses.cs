@@ -1,0 +1,33 @@
+using System.Globalization;
+using TokenFactory.Planning;
+
+namespace TokenFactory.Cli.Planning;
+
+/// <summary><c>plan --class NAME:SHARE[:ttft-p99=MS][:tpot-p99=MS][:ttft-p50=MS][:tpot-p50=MS]</c>: one priority class of the workload.</summary>
+internal static class PlanClasses
+{
+    public static PlanClass Parse(string text)
+    {
+        string[] parts = text.Split(':');
+        if (parts.Length < 2 || parts[0].Length == 0)
+            throw new TokenFactoryException($"--class '{text}': expected NAME:SHARE[:ttft-p99=MS][:tpot-p99=MS][:ttft-p50=MS][:tpot-p50=MS].");
+        if (!double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double share) || !(share > 0) || double.IsInfinity(share))
+            throw new TokenFactoryException($"--class '{text}': the share '{parts[1]}' must be a positive number (shares are relative).");
+        var result = new PlanClass(parts[0], share);
+        foreach (string target in parts.Skip(2))
+        {
+            string[] kv = target.Split('=', 2);
+            if (kv.Length != 2 || !double.TryParse(kv[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double ms) || !(ms > 0))
+                throw new TokenFactoryException($"--class '{text}': '{target}' must be ttft-p99, tpot-p99, ttft-p50 or tpot-p50 = a positive number of ms.");
+            result = kv[0] switch
+            {
+                "ttft-p99" => result with { TtftP99Ms = ms },
+                "tpot-p99" => result with { TpotP99Ms = ms },
+                "ttft-p50" => result with { TtftP50Ms = ms },
+                "tpot-p50" => result with { TpotP50Ms = ms },
+                _ => throw new TokenFactoryException($"--class '{text}': unknown target '{kv[0]}' (ttft-p99, tpot-p99, ttft-p50, tpot-p50)."),
+            };
+        }
+        return result;
+    }
+}
