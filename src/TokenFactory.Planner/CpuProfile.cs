@@ -24,6 +24,10 @@ public sealed record CpuProfile
     public double CacheReadElementsPerSecond { get; init; }
     public required double MemoryEfficiency { get; init; }
     public required double StepOverheadMs { get; init; }
+    /// <summary>Fixed time per step and block (<see cref="HardwareProfile.LayerOverheadMs"/>); 0 in profiles from before it, which carry a fixed step cost.</summary>
+    public double LayerOverheadMs { get; init; }
+    /// <summary><see cref="HardwareProfile.UnoverlappedShare"/>; 0 in profiles from before it.</summary>
+    public double UnoverlappedShare { get; init; }
     public double AllInWatts { get; init; } = 60;
     public double UsdPerHour { get; init; } = 0.10;
     public required string CalibratedOn { get; init; }
@@ -46,6 +50,8 @@ public sealed record CpuProfile
         MoeEfficiency = 1,
         MemoryEfficiency = MemoryEfficiency,
         StepOverheadMs = StepOverheadMs,
+        LayerOverheadMs = LayerOverheadMs,
+        UnoverlappedShare = UnoverlappedShare,
         Domain = 1,
         TdpWatts = AllInWatts,
         AllInWatts = AllInWatts,

@@ -9,10 +9,10 @@ namespace TokenFactory.Planning;
 /// <para>
 /// A closed loop's clients behave as the engine's do: a client sends its next request when its previous one ends, which
 /// is just after the step that ended it, and the engine has already started its next step by then, so the new request
-/// joins the step after. When the engine has nothing to run, the first request to arrive starts a step at once, and each
-/// other request sent at that same instant makes it in before the engine takes the queue with probability ½ (the race
-/// between waking the engine and the other clients' sends; measured closed loops on 2 cores drift apart this way, so
-/// their prompts are computed in two steps rather than one).
+/// joins the step after. When the engine has nothing to run, it starts a step with every request sent at that instant:
+/// an idle engine gathers a burst before its first step (<c>BatchingEngine</c>), so simultaneous sends never split
+/// between two steps.
+/// </para>
 /// </para>
 /// </summary>
 public sealed class Simulator(StepCostModel cost)
@@ -22,12 +22,6 @@ public sealed class Simulator(StepCostModel cost)
 
     /// <summary>Tokens per step (decodes plus prompt chunks: the engine's max batch tokens).</summary>
     public int MaxBatchTokens { get; init; } = 8192;
-
-    /// <summary>
-    /// Closed loops: how many draws of the wake-up race to pool (latencies of all, throughput averaged), so a prediction is the
-    /// expected behaviour rather than one draw's; open loops have no race and run once.
-    /// </summary>
-    public int RaceDraws { get; init; } = 1;
 
     // Per request, in order: TTFT, TPOT (0 for a single-token output), class and output length.
     private sealed record Draw(double[] Ttft, double[] Tpot, long OutputTokens, long InputTokens, double Span, double Busy, double PrefillBusy, double BatchSum, long Steps,
@@ -44,39 +38,37 @@ public sealed class Simulator(StepCostModel cost)
 
     public SimulationResult Run(Workload w)
     {
-        var draws = Enumerable.Range(0, w.OpenLoop ? 1 : Math.Max(1, RaceDraws)).Select(d => RunOnce(w, w.Seed + 1 + d)).ToList();
-        var ttft = draws.SelectMany(d => d.Ttft).Order().ToArray();
-        var tpot = draws.SelectMany(d => d.Tpot.Where((_, i) => d.Outputs[i] > 1)).Order().ToArray();
-        double span = draws.Sum(d => d.Span), busy = draws.Sum(d => d.Busy);
-        long steps = draws.Sum(d => d.Steps);
+        var d = RunOnce(w);
+        var ttft = d.Ttft.Order().ToArray();
+        var tpot = d.Tpot.Where((_, i) => d.Outputs[i] > 1).Order().ToArray();
         return new SimulationResult
         {
-            OutputTokensPerSecond = draws.Sum(d => d.OutputTokens) / span,
-            InputTokensPerSecond = draws.Sum(d => d.InputTokens) / span,
+            OutputTokensPerSecond = d.OutputTokens / d.Span,
+            InputTokensPerSecond = d.InputTokens / d.Span,
             TtftMean = ttft.Average(),
             TtftP50 = Percentile(ttft, 0.5),
             TtftP99 = Percentile(ttft, 0.99),
             TpotP50 = Percentile(tpot, 0.5),
             TpotP99 = Percentile(tpot, 0.99),
             TpotMean = tpot.Length > 0 ? tpot.Average() : 0,
-            Utilization = busy / span,
-            PrefillShare = busy > 0 ? draws.Sum(d => d.PrefillBusy) / busy : 0,
-            MeanBatch = steps > 0 ? draws.Sum(d => d.BatchSum) / steps : 0,
-            Steps = steps / draws.Count,
-            Seconds = span / draws.Count,
-            Classes = w.ClassShares is { Count: > 0 } shares ? [.. Enumerable.Range(0, shares.Count).Select(c => ClassOf(draws, c, span))] : [],
+            Utilization = d.Busy / d.Span,
+            PrefillShare = d.Busy > 0 ? d.PrefillBusy / d.Busy : 0,
+            MeanBatch = d.Steps > 0 ? d.BatchSum / d.Steps : 0,
+            Steps = d.Steps,
+            Seconds = d.Span,
+            Classes = w.ClassShares is { Count: > 0 } shares ? [.. Enumerable.Range(0, shares.Count).Select(c => ClassOf(d, c))] : [],
         };
     }
 
-    private static ClassLatency ClassOf(List<Draw> draws, int c, double span)
+    private static ClassLatency ClassOf(Draw d, int c)
     {
-        var ttft = draws.SelectMany(d => d.Ttft.Where((_, i) => d.Class[i] == c)).Order().ToArray();
-        var tpot = draws.SelectMany(d => d.Tpot.Where((_, i) => d.Class[i] == c && d.Outputs[i] > 1)).Order().ToArray();
-        long tokens = draws.Sum(d => d.Outputs.Where((_, i) => d.Class[i] == c).Sum(o => (long)o));
-        return new ClassLatency(ttft.Length, Percentile(ttft, 0.5), Percentile(ttft, 0.99), Percentile(tpot, 0.5), Percentile(tpot, 0.99), tokens / span);
+        var ttft = d.Ttft.Where((_, i) => d.Class[i] == c).Order().ToArray();
+        var tpot = d.Tpot.Where((_, i) => d.Class[i] == c && d.Outputs[i] > 1).Order().ToArray();
+        long tokens = d.Outputs.Where((_, i) => d.Class[i] == c).Sum(o => (long)o);
+        return new ClassLatency(ttft.Length, Percentile(ttft, 0.5), Percentile(ttft, 0.99), Percentile(tpot, 0.5), Percentile(tpot, 0.99), tokens / d.Span);
     }
 
-    private Draw RunOnce(Workload w, int raceSeed)
+    private Draw RunOnce(Workload w)
     {
         var random = new Random(w.Seed);
         int Length(int mean) => Math.Max(1, (int)Math.Round(mean * (1 + w.Spread * (2 * random.NextDouble() - 1))));
@@ -110,7 +102,6 @@ public sealed class Simulator(StepCostModel cost)
         int classCount = Math.Max(1, w.ClassShares?.Count ?? 1);
 
         bool closed = !w.OpenLoop;
-        var race = new Random(raceSeed);
         double kvCapacity = Math.Max(0, cost.Deployment.KvCapacityTokens);
         var waiting = new List<Request>();
         var running = new List<Request>();
@@ -130,13 +121,12 @@ public sealed class Simulator(StepCostModel cost)
             while (!closed && next < requests.Count && requests[next].Arrival <= now)
                 Enqueue(waiting, requests[next++]);
             bool idle = running.Count == 0;
-            int admitted = 0;
             for (int i = 0; i < waiting.Count && running.Count < MaxRunning;)
             {
                 var r = waiting[i];
                 if (running.Count > 0 && kvUsed + r.Input + r.Output > kvCapacity)
                     break; // in order: a later request does not pass one that waits for memory
-                if (r.SentAtStepEnd && r.Arrival >= now && (!idle || (admitted > 0 && race.NextDouble() >= 0.5)))
+                if (r.SentAtStepEnd && r.Arrival >= now && !idle)
                 {
                     i++; // sent as this step starts: it joins the next one
                     continue;
@@ -144,7 +134,6 @@ public sealed class Simulator(StepCostModel cost)
                 waiting.RemoveAt(i);
                 kvUsed += r.Input + r.Output;
                 running.Add(r);
-                admitted++;
             }
             if (running.Count == 0)
             {

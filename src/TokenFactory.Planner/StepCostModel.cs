@@ -41,7 +41,7 @@ public sealed class StepCostModel(Deployment deployment)
         double experts = 2 * _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters * tokens;
         double attention = decodeSequences * _m.AttentionFlops(decodeContext) + prefillTokens * _m.AttentionFlops(prefillContext);
         double linear = (dense / _flopsRate + experts / (_flopsRate * _h.MoeEfficiency)) / tp;
-        double overhead = AllReduceSeconds(tokens) + _h.StepOverheadMs / 1000;
+        double overhead = AllReduceSeconds(tokens) + (_h.StepOverheadMs + _h.LayerOverheadMs * _m.Layers) / 1000;
         if (_h.CacheReadElementsPerSecond is double cacheRate)
         {
             // Attention as its own phase (a CPU engine): its FLOPs, plus reading each sequence's cache once per decoding token and
@@ -50,7 +50,7 @@ public sealed class StepCostModel(Deployment deployment)
             double blocks = prefillSequences * Math.Ceiling(perChunk / 16);
             double read = decodeSequences * _m.KvBytes(decodeContext + 1, 1) + blocks * _m.KvBytes(prefillContext + 8, 1);
             double weightsOnly = (weights + state) / tp / _byteRate;
-            return Math.Max(linear, weightsOnly) + (attention / _attentionRate + read / cacheRate) / tp + overhead;
+            return Math.Max(linear, weightsOnly) + _h.UnoverlappedShare * Math.Min(linear, weightsOnly) + (attention / _attentionRate + read / cacheRate) / tp + overhead;
         }
         double compute = linear + attention / _attentionRate / tp;
         return Math.Max(compute, memory) + overhead;

@@ -169,7 +169,7 @@ public sealed class PlannerTests
         {
             Id = CpuProfile.Id, Name = "truth", MemoryGb = 64, MemoryBandwidthTbps = 0.05,
             PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.4, ["fp8"] = 0.4 }, ComputeEfficiency = 1, MemoryEfficiency = 0.7, StepOverheadMs = 2,
-            AttentionTflops = 0.15, CacheReadElementsPerSecond = 2e9,
+            AttentionTflops = 0.15, CacheReadElementsPerSecond = 2e9, UnoverlappedShare = 0.3,
         };
         Workload[] set =
         [
@@ -187,7 +187,8 @@ public sealed class PlannerTests
         var fitted = truth with
         {
             PeakTflops = new Dictionary<string, double> { ["bf16"] = fit.Tflops, ["fp8"] = fit.Tflops }, AttentionTflops = fit.AttentionTflops,
-            MemoryEfficiency = fit.MemoryEfficiency, StepOverheadMs = fit.OverheadMs, CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond,
+            MemoryEfficiency = fit.MemoryEfficiency, StepOverheadMs = 0, LayerOverheadMs = fit.LayerOverheadMs, CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond,
+            UnoverlappedShare = fit.UnoverlappedShare,
         };
         Workload[] held =
         [

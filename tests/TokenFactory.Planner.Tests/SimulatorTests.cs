@@ -71,25 +71,24 @@ public sealed class SimulatorTests
         Assert.Equal(prompt, loop.TtftP99, 1e-9);
         // Two clients that drift apart by a step stay apart: with staggered lengths, some TTFTs include waiting for a step
         // that started just before the request was sent.
-        var two = new Simulator(cost) { MaxBatchTokens = 4096, RaceDraws = 1 }.Run(new Workload { InputTokens = 100, OutputTokens = 3, Concurrency = 2, Requests = 8, Spread = 0.6, Seed = 4 });
+        var two = new Simulator(cost) { MaxBatchTokens = 4096 }.Run(new Workload { InputTokens = 100, OutputTokens = 3, Concurrency = 2, Requests = 8, Spread = 0.6, Seed = 4 });
         Assert.True(two.TtftP99 > prompt * 1.2, $"p99 {two.TtftP99} against a prompt step {prompt}");
     }
 
     [Fact]
-    public void Simultaneous_requests_at_an_idle_engine_split_between_two_steps_by_the_wake_up_race()
+    public void Simultaneous_requests_at_an_idle_engine_share_its_first_step()
     {
         var cost = Cost;
-        var sim = new Simulator(cost) { MaxBatchTokens = 65536, RaceDraws = 1 };
+        var sim = new Simulator(cost) { MaxBatchTokens = 65536 };
         var result = sim.Run(new Workload { InputTokens = 100, OutputTokens = 2, Concurrency = 64, Requests = 64, Seed = 2 });
-        // All in one step, the prompts would take one step and their second tokens another; the race leaves some prompts for a
-        // second step (with the first group's decodes), whose second tokens need a third, and those wait longer than one step of all.
+        // The engine gathers a burst before its first step: all 64 prompts in one step, their second tokens in another.
         double together = cost.Seconds(0, 0, 6400, 64, 50);
-        Assert.Equal(3, result.Steps);
-        Assert.True(result.TtftP99 > together, $"p99 {result.TtftP99} against {together} for one step of all");
-        Assert.Equal(2, new Simulator(cost) { MaxBatchTokens = 65536 }.Run(new Workload { InputTokens = 100, OutputTokens = 2, Concurrency = 1, Requests = 1 }).Steps);
-        // Pooled draws: the same mean behaviour, different single draws.
-        var pooled = new Simulator(cost) { MaxBatchTokens = 65536, RaceDraws = 8 }.Run(new Workload { InputTokens = 100, OutputTokens = 2, Concurrency = 64, Requests = 64, Seed = 2 });
-        Assert.True(pooled.TtftMean > 0 && Math.Abs(pooled.TtftMean / result.TtftMean - 1) < 0.5);
+        Assert.Equal(2, result.Steps);
+        Assert.Equal(together, result.TtftP50, 1e-9);
+        Assert.Equal(together, result.TtftP99, 1e-9);
+        // Over a token budget, the rest wait for the next step's leftover budget, oldest first.
+        var budgeted = new Simulator(cost) { MaxBatchTokens = 3200 }.Run(new Workload { InputTokens = 100, OutputTokens = 2, Concurrency = 64, Requests = 64, Seed = 2 });
+        Assert.True(budgeted.Steps > 2 && budgeted.TtftP99 > budgeted.TtftP50, $"{budgeted.Steps} steps, p50 {budgeted.TtftP50}, p99 {budgeted.TtftP99}");
     }
 
     [Fact]
@@ -128,6 +127,54 @@ public sealed class SimulatorTests
         // Without the rate (a GPU profile) the cache is part of the one roofline's bytes.
         var gpu = cpu with { CacheReadElementsPerSecond = null };
         Assert.True(Step(wide, gpu) - Step(narrow, gpu) < extra / 2);
+    }
+
+    [Fact]
+    public void On_a_cpu_profile_a_step_pays_per_block_and_for_compute_and_reads_that_do_not_overlap()
+    {
+        var cpu = new HardwareProfile
+        {
+            Id = CpuProfile.Id, Name = "cpu", MemoryGb = 64, MemoryBandwidthTbps = 0.05, PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.5 },
+            ComputeEfficiency = 1, MemoryEfficiency = 1, StepOverheadMs = 0, AttentionTflops = 0.2, CacheReadElementsPerSecond = 2e9,
+        };
+        var model = new ModelProfile
+        {
+            Name = "m", TotalParameters = 4e8, DenseParameters = 4e8, Layers = 24, Hidden = 1024, QueryHeads = 16, AttentionDim = 64,
+            KvElementsPerToken = 2 * 24 * 2 * 64, AttentionLayers = 24,
+        };
+        double Step(ModelProfile m, HardwareProfile h) => new StepCostModel(new Deployment(m, h, Precision.Q8_0)).Seconds(8, 10, 0, 0, 0);
+        // Per block: a deeper model pays for each of its blocks.
+        var perBlock = cpu with { LayerOverheadMs = 0.1 };
+        Assert.Equal(24 * 0.1e-3, Step(model, perBlock) - Step(model, cpu), 1e-9);
+        Assert.Equal(36 * 0.1e-3, Step(model with { Layers = 36 }, perBlock) - Step(model with { Layers = 36 }, cpu), 1e-9);
+        // Unoverlapped: the smaller of the multiplications (alone: memory infinitely fast) and the weight reads (alone: compute
+        // infinitely fast) adds its share on top of the larger.
+        double attention = Step(model, cpu with { MemoryBandwidthTbps = 1e9, PeakTflops = new Dictionary<string, double> { ["bf16"] = 1e9 } });
+        double linear = Step(model, cpu with { MemoryBandwidthTbps = 1e9 }) - attention;
+        double reads = Step(model, cpu with { PeakTflops = new Dictionary<string, double> { ["bf16"] = 1e9 } }) - attention;
+        Assert.True(linear > 0 && reads > 0);
+        Assert.Equal(Math.Max(linear, reads) + attention, Step(model, cpu), 1e-9);
+        Assert.Equal(Math.Max(linear, reads) + 0.4 * Math.Min(linear, reads) + attention, Step(model, cpu with { UnoverlappedShare = 0.4 }), 1e-9);
+    }
+
+    [Fact]
+    public void A_measured_run_is_predicted_at_the_bandwidth_probed_around_it()
+    {
+        var cpu = new HardwareProfile
+        {
+            Id = CpuProfile.Id, Name = "cpu", MemoryGb = 64, MemoryBandwidthTbps = 0.08, PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.5, ["fp8"] = 0.5 },
+            ComputeEfficiency = 1, MemoryEfficiency = 1, StepOverheadMs = 0.5, AttentionTflops = 0.2, CacheReadElementsPerSecond = 2e9,
+        };
+        var model = new ModelProfile
+        {
+            Name = "m", TotalParameters = 4e8, DenseParameters = 4e8, Layers = 24, Hidden = 1024, QueryHeads = 16, AttentionDim = 64,
+            KvElementsPerToken = 2 * 24 * 2 * 64, AttentionLayers = 24,
+        };
+        var run = new MeasuredRun(new Workload { InputTokens = 16, OutputTokens = 32, Concurrency = 1, Requests = 2 }, 256, 32, 1, 1);
+        double Tps(HardwareProfile h, MeasuredRun r) => Calibrator.Predict(h, model, Precision.Q8_0, [r])[0].OutputTokensPerSecond;
+        double atProfile = Tps(cpu, run), slower = Tps(cpu, run with { BandwidthTbps = 0.04 });
+        Assert.True(slower < atProfile * 0.75, $"{slower} at 40 GB/s against {atProfile} at 80");
+        Assert.Equal(Tps(cpu with { MemoryBandwidthTbps = 0.04 }, run), slower, 1e-9);
     }
 
     [Fact]

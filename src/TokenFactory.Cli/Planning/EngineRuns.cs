@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using TokenFactory.Compute;
 using TokenFactory.Engine;
 using TokenFactory.Engine.Batching;
 using TokenFactory.Planning;
@@ -12,6 +13,52 @@ namespace TokenFactory.Cli.Planning;
 /// </summary>
 internal static class EngineRuns
 {
+    /// <summary>
+    /// Each workload measured <paramref name="rounds"/> times after a round that warms the code up, the set run through once
+    /// per round so a slow stretch of a shared machine touches every workload alike; each figure is the median of its rounds.
+    /// </summary>
+    /// <param name="bandwidth">Probes the memory bandwidth before and after each measured run (their mean is the run's), or null.</param>
+    public static async Task<List<MeasuredRun>> MeasureRoundsAsync(BatchingEngine engine, IReadOnlyList<Workload> workloads, int rounds, int maxBatchTokens, int maxRunning,
+        TextWriter? log = null, MemoryBandwidth.Probe? bandwidth = null)
+    {
+        var runs = workloads.Select(_ => new List<MeasuredRun>()).ToList();
+        // A round not measured first: the tiered JIT replaces each path's first code only after it has run a while, and a
+        // calibration's first rounds measured 94 and 108 tokens/s where its third measured 134.
+        foreach (var w in workloads)
+            await MeasureAsync(engine, w, maxBatchTokens, maxRunning);
+        for (int round = 0; round < Math.Max(1, rounds); round++)
+        {
+            for (int i = 0; i < workloads.Count; i++)
+            {
+                double before = bandwidth?.Best(3) ?? 0;
+                var run = await MeasureAsync(engine, workloads[i], maxBatchTokens, maxRunning);
+                if (bandwidth != null)
+                    run = run with { BandwidthTbps = (before + bandwidth.Best(3)) / 2 / 1e12 };
+                log?.WriteLine($"  {run.Label}: {run.OutputTokensPerSecond:F1} output tokens/s, TTFT {run.TtftMeanSeconds * 1000:F1} ms" +
+                    (bandwidth != null ? $", {run.BandwidthTbps * 1000:F1} GB/s around it" : ""));
+                runs[i].Add(run);
+            }
+        }
+        return [.. runs.Select(Median)];
+    }
+
+    /// <summary>One run whose every figure is the median of <paramref name="runs"/>' (of the same workload).</summary>
+    internal static MeasuredRun Median(IReadOnlyList<MeasuredRun> runs)
+    {
+        static double Of(IEnumerable<double> values)
+        {
+            var sorted = values.Order().ToArray();
+            return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        }
+        var first = runs[0];
+        return new MeasuredRun(first.Workload, first.MaxBatchTokens, first.MaxRunning, Of(runs.Select(r => r.OutputTokensPerSecond)), Of(runs.Select(r => r.TtftMeanSeconds)))
+        {
+            TtftP50Seconds = Of(runs.Select(r => r.TtftP50Seconds)),
+            TtftP99Seconds = Of(runs.Select(r => r.TtftP99Seconds)),
+            BandwidthTbps = Of(runs.Select(r => r.BandwidthTbps)),
+        };
+    }
+
     public static async Task<MeasuredRun> MeasureAsync(BatchingEngine engine, Workload w, int maxBatchTokens, int maxRunning)
     {
         var random = new Random(w.Seed);

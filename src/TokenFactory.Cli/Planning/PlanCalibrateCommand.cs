@@ -35,16 +35,19 @@ internal static class PlanCalibrateCommand
         var output = new Option<string?>("--out") { Description = $"Profile file (default {CpuProfile.DefaultPath})" };
         var watts = new Option<double>("--watts") { Description = "This machine's power at load, W (for energy and MW figures)", DefaultValueFactory = _ => 60 };
         var usd = new Option<double>("--usd-per-hour") { Description = "This machine's price per hour", DefaultValueFactory = _ => 0.10 };
-        var cmd = new Command("calibrate", "Measure this machine with the engine and store the planner's CPU profile") { modelFile, threads, output, watts, usd };
+        var rounds = RoundsOption();
+        var cmd = new Command("calibrate", "Measure this machine with the engine and store the planner's CPU profile") { modelFile, threads, output, watts, usd, rounds };
         cmd.SetAction(async (r, cancellation) =>
         {
             try
             {
-                var profile = await CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), Set, r.GetValue(watts), r.GetValue(usd), Console.Error);
+                if (r.GetValue(rounds) < 1)
+                    throw new TokenFactoryException("--rounds must be at least 1.");
+                var profile = await CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), Set, r.GetValue(rounds), r.GetValue(watts), r.GetValue(usd), Console.Error);
                 profile.Save(r.GetValue(output));
                 Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s measured; fitted {profile.EffectiveTflops * 1000:F0} GFLOPS (attention {profile.AttentionTflops * 1000:F0}, " +
                     $"cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s), " +
-                    $"bandwidth efficiency {profile.MemoryEfficiency:F2}, {profile.StepOverheadMs:F2} ms per step; mean error on the runs {profile.FitError:P1}");
+                    $"bandwidth efficiency {profile.MemoryEfficiency:F2}, {profile.LayerOverheadMs * 1000:F0} µs per step and block, {profile.UnoverlappedShare:P0} of compute and reads unoverlapped; mean error on the runs {profile.FitError:P1}");
                 return 0;
             }
             catch (TokenFactoryException e)
@@ -56,22 +59,22 @@ internal static class PlanCalibrateCommand
         return cmd;
     }
 
-    internal static async Task<CpuProfile> CalibrateAsync(string modelFile, int threads, IReadOnlyList<Workload> set, double watts, double usdPerHour, TextWriter log)
+    /// <summary>How many times each workload is measured (the median is kept).</summary>
+    internal static Option<int> RoundsOption() =>
+        new("--rounds") { Description = "Measure each workload this many times, interleaved, and keep the medians (a shared machine's speed drifts)", DefaultValueFactory = _ => 3 };
+
+    internal static async Task<CpuProfile> CalibrateAsync(string modelFile, int threads, IReadOnlyList<Workload> set, int rounds, double watts, double usdPerHour, TextWriter log)
     {
         using var model = TransformerModel.Load(modelFile);
         var options = new EngineOptions { Threads = threads, ContextLength = 2048, MaxBatchTokens = 256, MaxRunningSequences = 32, PrefixCaching = false, MaxWaitingRequests = 100_000 };
         using var engine = new BatchingEngine(model, options);
-        double bandwidth;
-        using (var pool = new ComputePool(threads))
-            bandwidth = MemoryBandwidth.Measure(pool) / 1e12;
+        using var pool = new ComputePool(threads);
+        using var probe = new MemoryBandwidth.Probe(pool, 512L << 20);
         await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32); // warm-up
-        var runs = new List<MeasuredRun>();
-        foreach (var w in set)
-        {
-            var run = await EngineRuns.MeasureAsync(engine, w, options.MaxBatchTokens, options.MaxRunningSequences);
-            log.WriteLine($"  {run.Label}: {run.OutputTokensPerSecond:F1} output tokens/s, TTFT {run.TtftMeanSeconds * 1000:F1} ms");
-            runs.Add(run);
-        }
+        var runs = await EngineRuns.MeasureRoundsAsync(engine, set, rounds, options.MaxBatchTokens, options.MaxRunningSequences, log, probe);
+        // The profile's bandwidth: the median of the probes around the runs (each run was fitted at its own).
+        var probed = runs.Select(r => r.BandwidthTbps).Order().ToArray();
+        double bandwidth = probed[probed.Length / 2];
         var shape = ModelProfile.FromGguf(modelFile);
         var precision = GgufPrecision.Of(modelFile);
         double memoryGb = MemoryGb();
@@ -86,7 +89,9 @@ internal static class PlanCalibrateCommand
             AttentionTflops = fit.AttentionTflops,
             CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond,
             MemoryEfficiency = fit.MemoryEfficiency,
-            StepOverheadMs = fit.OverheadMs,
+            StepOverheadMs = 0,
+            LayerOverheadMs = fit.LayerOverheadMs,
+            UnoverlappedShare = fit.UnoverlappedShare,
             AllInWatts = watts,
             UsdPerHour = usdPerHour,
             CalibratedOn = Path.GetFileName(modelFile),

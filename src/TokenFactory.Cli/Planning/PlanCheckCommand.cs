@@ -29,16 +29,26 @@ internal static class PlanCheckCommand
         var other = new Option<string?>("--other-model-file") { Description = "A second GGUF (another shape), predicted from the first one's calibration" };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => ComputePool.DefaultThreadCount };
         var rate = new Option<double>("--poisson-fraction") { Description = "Poisson run at this fraction of the measured capacity", DefaultValueFactory = _ => 0.6 };
-        var cmd = new Command(name, "Calibrate on some workloads, predict others (and another model), measure them, print the errors") { modelFile, other, threads, rate };
+        var rounds = PlanCalibrateCommand.RoundsOption();
+        var cmd = new Command(name, "Calibrate on some workloads, predict others (and another model), measure them, print the errors") { modelFile, other, threads, rate, rounds };
         cmd.SetAction(async (r, cancellation) =>
         {
-            var profile = await PlanCalibrateCommand.CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), PlanCalibrateCommand.Set, 60, 0.1, Console.Error);
+            int roundCount = r.GetValue(rounds);
+            if (roundCount < 1)
+            {
+                Console.Error.WriteLine("error: --rounds must be at least 1.");
+                return 1;
+            }
+            var profile = await PlanCalibrateCommand.CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), PlanCalibrateCommand.Set, roundCount, 60, 0.1, Console.Error);
             var hardware = profile.ToHardware();
             Console.WriteLine($"calibrated on {profile.CalibratedOn}: {profile.EffectiveTflops * 1000:F0} GFLOPS (attention {profile.AttentionTflops * 1000:F0}, cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s), bandwidth {profile.MemoryBandwidthTbps * 1000:F1} GB/s × {profile.MemoryEfficiency:F2}, " +
-                $"{profile.StepOverheadMs:F2} ms/step (fit error {profile.FitError:P1})");
-            Console.WriteLine($"| model | workload | tokens/s predicted | measured | error | TTFT p50 predicted | measured | error | TTFT p99 predicted | measured | error |");
-            Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
+                $"{profile.LayerOverheadMs * 1000:F0} µs per step and block, {profile.UnoverlappedShare:P0} unoverlapped (fit error {profile.FitError:P1})");
+            Console.WriteLine($"| model | workload | GB/s probed | tokens/s predicted | measured | error | TTFT p50 predicted | measured | error | TTFT p99 predicted | measured | error |");
+            Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
             var errors = new List<double>();
+            var fixedErrors = new List<double>(); // the same, predicted at the profile's bandwidth instead of each run's
+            using var pool = new ComputePool(r.GetValue(threads));
+            using var probe = new MemoryBandwidth.Probe(pool, 512L << 20);
             foreach (string file in new[] { r.GetValue(modelFile)!, r.GetValue(other) }.OfType<string>())
             {
                 using var model = TransformerModel.Load(file);
@@ -54,18 +64,21 @@ internal static class PlanCheckCommand
                 // two draws of the process differ more than the model does.
                 double perSecond = capacity.OutputTokensPerSecond * r.GetValue(rate) / 48;
                 workloads.Add(new Workload { InputTokens = 64, OutputTokens = 48, ArrivalRate = perSecond, Arrivals = Workload.PoissonArrivals(perSecond, 40, 3), Seed = 3 });
-                foreach (var w in workloads)
+                foreach (var measured in await EngineRuns.MeasureRoundsAsync(engine, workloads, roundCount, options.MaxBatchTokens, options.MaxRunningSequences, Console.Error, probe))
                 {
-                    var measured = await EngineRuns.MeasureAsync(engine, w, options.MaxBatchTokens, options.MaxRunningSequences);
+                    var atProfile = Calibrator.Predict(hardware, shape, precision, [measured with { BandwidthTbps = 0 }])[0];
+                    fixedErrors.AddRange([Math.Abs(atProfile.OutputTokensPerSecond / measured.OutputTokensPerSecond - 1), Math.Abs(atProfile.TtftP50 / measured.TtftP50Seconds - 1),
+                        Math.Abs(atProfile.TtftP99 / measured.TtftP99Seconds - 1)]);
                     var predicted = Calibrator.Predict(hardware, shape, precision, [measured])[0];
                     double e1 = predicted.OutputTokensPerSecond / measured.OutputTokensPerSecond - 1, e2 = predicted.TtftP50 / measured.TtftP50Seconds - 1,
                         e3 = predicted.TtftP99 / measured.TtftP99Seconds - 1;
                     errors.AddRange([Math.Abs(e1), Math.Abs(e2), Math.Abs(e3)]);
-                    Console.WriteLine($"| {Path.GetFileName(file)} | {measured.Label} | {predicted.OutputTokensPerSecond:F1} | {measured.OutputTokensPerSecond:F1} | {e1:+0%;-0%} | " +
+                    Console.WriteLine($"| {Path.GetFileName(file)} | {measured.Label} | {measured.BandwidthTbps * 1000:F1} | {predicted.OutputTokensPerSecond:F1} | {measured.OutputTokensPerSecond:F1} | {e1:+0%;-0%} | " +
                         $"{predicted.TtftP50 * 1000:F0} ms | {measured.TtftP50Seconds * 1000:F0} ms | {e2:+0%;-0%} | {predicted.TtftP99 * 1000:F0} ms | {measured.TtftP99Seconds * 1000:F0} ms | {e3:+0%;-0%} |");
                 }
             }
-            Console.WriteLine($"mean |error| {errors.Average():P1}, worst {errors.Max():P1} over {errors.Count} figures");
+            Console.WriteLine($"mean |error| {errors.Average():P1}, worst {errors.Max():P1} over {errors.Count} figures, each run predicted at the bandwidth probed around it " +
+                $"(at the profile's {profile.MemoryBandwidthTbps * 1000:F1} GB/s instead: mean {fixedErrors.Average():P1}, worst {fixedErrors.Max():P1})");
             return 0;
         });
         return cmd;

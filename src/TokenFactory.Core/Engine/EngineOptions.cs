@@ -16,6 +16,11 @@ public sealed record EngineOptions
     public int MaxBatchTokens { get; init; } = 256;
     /// <summary>Sequences the batching engine runs at once.</summary>
     public int MaxRunningSequences { get; init; } = 32;
+    /// <summary>
+    /// How long an idle engine, woken by a request, waits for the rest of a burst before its first step (it starts sooner once
+    /// nothing has arrived for a fifth of this). Null: 5 % of a typical step, at most 2 ms; zero: it starts at once.
+    /// </summary>
+    public TimeSpan? BurstGather { get; init; }
     /// <summary>Share full KV blocks between requests with the same token prefix.</summary>
     public bool PrefixCaching { get; init; } = true;
 

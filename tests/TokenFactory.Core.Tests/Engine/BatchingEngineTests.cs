@@ -57,6 +57,28 @@ public sealed class BatchingEngineTests
         Assert.True(counters.MeanBatchSequences > 1.5, $"mean batch {counters.MeanBatchSequences}");
     }
 
+    [Fact]
+    public async Task Requests_sent_in_a_burst_to_an_idle_engine_share_its_first_step()
+    {
+        using var model = TransformerModel.Load(TestPaths.Stories260K);
+        // Three one-token requests sent 20 ms apart: gathered, one step computes all three; without gathering, the first
+        // starts a step at once (stories260K's take well under a millisecond) and each other one a step of its own.
+        foreach (var (gather, steps) in new[] { (TimeSpan.FromSeconds(2), 1L), (TimeSpan.Zero, 3L) })
+        {
+            using var engine = new BatchingEngine(model, new EngineOptions { Threads = 1, ContextLength = 256, BurstGather = gather });
+            var sent = new List<Task<Outcome>>();
+            for (int i = 0; i < 3; i++)
+            {
+                sent.Add(Collect(engine, Greedy(Prompt(8, 10 + i, model.VocabSize), 1)));
+                await Task.Delay(20);
+            }
+            foreach (var outcome in await Task.WhenAll(sent))
+                Assert.Single(outcome.Tokens);
+            var counters = await Idle(engine);
+            Assert.Equal(steps, counters.Steps);
+        }
+    }
+
     [Theory]
     [InlineData("stories260K")]
     [InlineData("synth-gemma4-gemma4-tiny-Q8_0-seed1")] // shared-KV blocks read the cached blocks of earlier ones

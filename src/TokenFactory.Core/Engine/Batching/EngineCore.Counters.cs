@@ -5,7 +5,7 @@ public sealed partial class EngineCore
 {
     private long _busyTicks, _steps, _scheduledSequences, _prefillTokens, _decodeTokens, _finished, _cancelledCount, _failed, _dequeued, _pendingPrefill;
     private int _running, _preemptedWaiting;
-    private double _prefillRate, _decodeRate;
+    private double _prefillRate, _decodeRate, _stepSeconds;
 
     /// <summary>
     /// Weight of the newest step in the throughput averages: about the last ten steps count, so the rates follow a change
@@ -28,6 +28,8 @@ public sealed partial class EngineCore
     /// <summary>Moving averages of prompt and decode tokens per second of step time; 0 until a step of that kind ran. Any thread.</summary>
     public double PrefillTokensPerSecond => Volatile.Read(ref _prefillRate);
     public double DecodeTokensPerSecond => Volatile.Read(ref _decodeRate);
+    /// <summary>A step's wall time, smoothed over recent steps (0 before the first).</summary>
+    public double TypicalStepSeconds => Volatile.Read(ref _stepSeconds);
 
     public int MaxRunning => _scheduler.MaxRunning;
     public int KvBlockSize => _pool.BlockSize;
@@ -102,6 +104,7 @@ public sealed partial class EngineCore
     {
         if (seconds <= 0)
             return;
+        Volatile.Write(ref _stepSeconds, Average(_stepSeconds, seconds));
         if (prefillTokens > 0)
             Volatile.Write(ref _prefillRate, Average(_prefillRate, prefillTokens / seconds));
         if (decodeTokens > 0)
