@@ -54,6 +54,12 @@ public sealed class ServerOptions
     /// <summary>Sequences the batching engine runs at once.</summary>
     public int MaxRunningSequences { get; set; } = 32;
 
+    /// <summary>
+    /// Milliseconds an idle engine waits for the rest of a burst of requests before its first step (it starts sooner once
+    /// nothing has arrived for a fifth of it); null: 5 % of a typical step, at most 2 ms; 0: none.
+    /// </summary>
+    public double? BurstGatherMs { get; set; }
+
     /// <summary>Share cached KV blocks between requests with the same prompt prefix.</summary>
     public bool PrefixCaching { get; set; } = true;
 

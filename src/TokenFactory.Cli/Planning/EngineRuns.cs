@@ -2,6 +2,7 @@ using System.Diagnostics;
 using TokenFactory.Compute;
 using TokenFactory.Engine;
 using TokenFactory.Engine.Batching;
+using TokenFactory.Models;
 using TokenFactory.Planning;
 
 namespace TokenFactory.Cli.Planning;
@@ -40,6 +41,23 @@ internal static class EngineRuns
             }
         }
         return [.. runs.Select(Median)];
+    }
+
+    /// <summary>
+    /// A bandwidth probe over the model's own matrices, read in place: its attention and feed-forward products and its
+    /// output (experts and recurrent blocks left out). A buffer of the probe's own read 76 GB/s where decoding, which streams
+    /// these pages, reached 51: a VM's guest pages are not all equally fast.
+    /// </summary>
+    public static MemoryBandwidth.Probe WeightProbe(ComputePool pool, TransformerModel model)
+    {
+        var regions = new List<(nint Address, long Length)>();
+        foreach (var l in model.Weights.Layers)
+        {
+            foreach (var w in new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down })
+                regions.Add(w.Streamed);
+        }
+        regions.Add(model.Weights.Output.Streamed);
+        return new MemoryBandwidth.Probe(pool, regions);
     }
 
     /// <summary>One run whose every figure is the median of <paramref name="runs"/>' (of the same workload).</summary>

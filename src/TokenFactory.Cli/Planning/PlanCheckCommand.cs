@@ -48,12 +48,12 @@ internal static class PlanCheckCommand
             var errors = new List<double>();
             var fixedErrors = new List<double>(); // the same, predicted at the profile's bandwidth instead of each run's
             using var pool = new ComputePool(r.GetValue(threads));
-            using var probe = new MemoryBandwidth.Probe(pool, 512L << 20);
             foreach (string file in new[] { r.GetValue(modelFile)!, r.GetValue(other) }.OfType<string>())
             {
                 using var model = TransformerModel.Load(file);
                 var options = new EngineOptions { Threads = r.GetValue(threads), ContextLength = 2048, MaxBatchTokens = 256, MaxRunningSequences = 32, PrefixCaching = false, MaxWaitingRequests = 100_000 };
                 using var engine = new BatchingEngine(model, options);
+                using var probe = EngineRuns.WeightProbe(pool, model);
                 await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32);
                 var shape = ModelProfile.FromGguf(file);
                 var precision = GgufPrecision.Of(file);

@@ -33,6 +33,12 @@ internal sealed class GgufEngineFactory(IOptions<ServerOptions> options, FloorSe
                 RecurrentSnapshotMemory = string.IsNullOrWhiteSpace(o.StateCacheMemory) ? EngineOptions.DefaultRecurrentSnapshotMemory : ByteSize.Parse(o.StateCacheMemory),
                 MaxBatchTokens = o.MaxBatchTokens,
                 MaxRunningSequences = o.MaxRunningSequences,
+                BurstGather = o.BurstGatherMs switch
+                {
+                    null => null,
+                    >= 0 and var ms => TimeSpan.FromMilliseconds(ms),
+                    var ms => throw new TokenFactoryException($"TokenFactory:BurstGatherMs is {ms}: it must be 0 or more milliseconds (or absent for the default)."),
+                },
                 PrefixCaching = o.PrefixCaching,
                 SlidingWindowCache = o.SlidingWindowCache,
                 EnergyMeter = floor.EnergyMeter,

@@ -24,6 +24,8 @@ public sealed class BatchingEngine : IInferenceEngine
 
     public BatchingEngine(TransformerModel model, EngineOptions? options = null)
     {
+        if (options?.BurstGather is { } gather && (gather < TimeSpan.Zero || gather > TimeSpan.FromMinutes(1)))
+            throw new ArgumentOutOfRangeException(nameof(options), gather, "BurstGather must be between 0 and a minute.");
         _core = new EngineCore(model, options);
         _queue = new WaitQueue(Math.Max(0, _core.Options.MaxWaitingRequests));
         (ChatTemplate, HasOwnChatTemplate) = ChatTemplates.ForModel(model.File.Metadata, Tokenizer, _core.Options.ChatTemplateSource);
