@@ -75,13 +75,13 @@ public static class Calibrator
         }
         if (fx < best)
             (best, tflops, efficiency, overhead, attention, cache, unoverlapped) = (fx, Math.Exp(x[0]), Math.Min(MaxEfficiency, Math.Exp(x[1])), Math.Exp(x[2]), Math.Exp(x[3]), Math.Exp(x[4]), Share(x[5]));
-        return new CalibrationFit(tflops, attention, efficiency, overhead, cache, best, overhead / model.Layers, unoverlapped);
+        return new CalibrationFit(tflops, attention, efficiency, overhead, cache, best, overhead / Math.Max(1, model.Layers), unoverlapped);
 
         HardwareProfile Profile(double f, double e, double o, double a, double c, double k) => new()
         {
             AttentionTflops = a, CacheReadElementsPerSecond = c, UnoverlappedShare = k,
             Id = CpuProfile.Id, Name = "calibrating", MemoryGb = memoryGb, MemoryBandwidthTbps = bandwidthTbps,
-            PeakTflops = new Dictionary<string, double> { ["bf16"] = f, ["fp8"] = f }, ComputeEfficiency = 1, MoeEfficiency = 1, MemoryEfficiency = e, StepOverheadMs = 0, LayerOverheadMs = o / model.Layers,
+            PeakTflops = new Dictionary<string, double> { ["bf16"] = f, ["fp8"] = f }, ComputeEfficiency = 1, MoeEfficiency = 1, MemoryEfficiency = e, StepOverheadMs = 0, LayerOverheadMs = o / Math.Max(1, model.Layers),
         };
     }
 

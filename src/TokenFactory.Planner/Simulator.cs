@@ -13,7 +13,6 @@ namespace TokenFactory.Planning;
 /// an idle engine gathers a burst before its first step (<c>BatchingEngine</c>), so simultaneous sends never split
 /// between two steps.
 /// </para>
-/// </para>
 /// </summary>
 public sealed class Simulator(StepCostModel cost)
 {

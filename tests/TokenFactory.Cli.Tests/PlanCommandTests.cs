@@ -101,12 +101,19 @@ public sealed class PlanCommandTests
         Assert.Equal(["interactive", "batch"], classes.Select(c => (string)c!["name"]!));
         Assert.True((double)classes[0]!["ttft_p99_ms"]! <= 500);
         Assert.True((bool)classes[0]!["met"]!);
+        // The text answer names each class and whether it meets its targets.
+        (code, stdout, stderr) = CliRunner.Run("plan", "--model", "llama-3.1-70b", "--hardware", "h100-sxm", "--precision", "FP8", "--isl", "1000",
+            "--osl", "200", "--tokens-per-day", "2e9", "--class", "interactive:0.3:ttft-p99=500:tpot-p99=30", "--class", "batch:0.7:ttft-p99=60000");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("class interactive (0.3):", stdout);
+        Assert.Contains("meets its targets", stdout);
         foreach (var (args, message) in new (string[], string)[]
         {
             (["--class", "a:x"], "the share 'x' must be a positive number"),
             (["--class", "a:1:ttft=3"], "unknown target 'ttft'"),
             (["--class", "a:1", "--ttft-p99", "5"], "--ttft-p99 and --class cannot be used together"),
             (["--class", "a:1", "--class", "a:2"], "each class needs its own name"),
+            (["--class", "a:1:ttft-p99=5:ttft-p99=9"], "'ttft-p99' is given twice"),
         })
         {
             (code, _, stderr) = CliRunner.Run(["plan", "--model", "llama-3.1-70b", "--hardware", "h100-sxm", .. args]);

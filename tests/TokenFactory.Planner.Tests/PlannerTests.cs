@@ -91,10 +91,20 @@ public sealed class PlannerTests
         var interactive = option.Classes[0];
         Assert.True(interactive.Met && interactive.TtftP99Ms <= 500 && interactive.TpotP99Ms <= 30, $"{interactive}");
         Assert.True(option.Classes.All(c => c.Met));
-        Assert.Equal(option.TokensPerSecond / option.Replicas, option.Classes.Sum(c => c.OutputTokensPerSecond), option.TokensPerSecond * 0.05);
-        // A class target nothing meets makes the option infeasible, however loose the others.
+        // The classes' tokens/s are their shares of the whole deployment's, in proportion to their shares of requests.
+        Assert.Equal(option.TokensPerSecond, option.Classes.Sum(c => c.OutputTokensPerSecond), option.TokensPerSecond * 1e-9);
+        Assert.InRange(option.Classes[0].OutputTokensPerSecond / option.TokensPerSecond, 0.25, 0.35);
+        // A class target nothing meets makes the option infeasible, however loose the others: per token, no batch size meets
+        // it; first token, no load does (the per-token target picked the batch, the Poisson runs found no load that meets it).
         var impossible = Planner.PlanOne(request with { Classes = [new PlanClass("interactive", 0.3) { TpotP99Ms = 0.1 }, new PlanClass("batch", 0.7)] }, hardware);
         Assert.False(impossible.Feasible);
+        var noLoad = Planner.PlanOne(request with { Classes = [new PlanClass("interactive", 0.3) { TtftP99Ms = 1 }, new PlanClass("batch", 0.7)] }, hardware);
+        Assert.False(noLoad.Feasible);
+        Assert.Contains("no load meets the targets", noLoad.Why);
+        // A tiny class still gets enough simulated requests to be judged.
+        var tiny = Planner.PlanOne(request with { Classes = [new PlanClass("interactive", 0.01) { TtftP99Ms = 500 }, new PlanClass("batch", 0.99)] }, hardware);
+        Assert.True(tiny.Feasible, tiny.Why);
+        Assert.True(tiny.Classes[0].Met);
     }
 
     [Fact]

@@ -72,9 +72,8 @@ internal static class PlanCalibrateCommand
         using var probe = EngineRuns.WeightProbe(pool, model);
         await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32); // warm-up
         var runs = await EngineRuns.MeasureRoundsAsync(engine, set, rounds, options.MaxBatchTokens, options.MaxRunningSequences, log, probe);
-        // The profile's bandwidth: the median of the probes around the runs (each run was fitted at its own).
-        var probed = runs.Select(r => r.BandwidthTbps).Order().ToArray();
-        double bandwidth = probed[probed.Length / 2];
+        // The profile's bandwidth: the median of the workloads' (each workload is fitted at the median of the probes around its rounds).
+        double bandwidth = EngineRuns.Median(runs).BandwidthTbps;
         var shape = ModelProfile.FromGguf(modelFile);
         var precision = GgufPrecision.Of(modelFile);
         double memoryGb = MemoryGb();

@@ -14,9 +14,12 @@ internal static class PlanClasses
         if (!double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double share) || !(share > 0) || double.IsInfinity(share))
             throw new TokenFactoryException($"--class '{text}': the share '{parts[1]}' must be a positive number (shares are relative).");
         var result = new PlanClass(parts[0], share);
+        var seen = new HashSet<string>();
         foreach (string target in parts.Skip(2))
         {
             string[] kv = target.Split('=', 2);
+            if (!seen.Add(kv[0]))
+                throw new TokenFactoryException($"--class '{text}': '{kv[0]}' is given twice.");
             if (kv.Length != 2 || !double.TryParse(kv[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double ms) || !(ms > 0))
                 throw new TokenFactoryException($"--class '{text}': '{target}' must be ttft-p99, tpot-p99, ttft-p50 or tpot-p50 = a positive number of ms.");
             result = kv[0] switch

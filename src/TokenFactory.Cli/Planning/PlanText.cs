@@ -20,6 +20,11 @@ internal static class PlanText
             o.WriteLine($"{x.Hardware,-18} {x.TensorParallel,3} {x.Replicas,6} {x.Devices,8} {x.Racks,6:0.#} {x.Megawatts,8:0.###} {x.TokensPerSecond,10:0} {x.TokensPerSecondPerDevice,10:0} " +
                 $"{x.TokensPerSecondPerUser,10:0.#} {x.TtftP99Ms,7:0} ms {x.TpotP99Ms,6:0.0} ms {x.UsdPerMillionOutputTokens,10:0.###} {x.JoulesPerToken,8:0.###}" +
                 (x.Feasible ? "" : $"  ({x.Why})"));
+            foreach (var c in x.Classes)
+            {
+                o.WriteLine($"{"",-18}   class {c.Name} ({c.Share:0.##}): {c.OutputTokensPerSecond:0} tok/s, TTFT p50/p99 {c.TtftP50Ms:0}/{c.TtftP99Ms:0} ms, " +
+                    $"TPOT p50/p99 {c.TpotP50Ms:0.0}/{c.TpotP99Ms:0.0} ms, {(c.Met ? "meets its targets" : "misses its targets")}");
+            }
         }
     }
 }

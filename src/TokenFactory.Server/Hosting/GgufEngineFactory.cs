@@ -36,8 +36,8 @@ internal sealed class GgufEngineFactory(IOptions<ServerOptions> options, FloorSe
                 BurstGather = o.BurstGatherMs switch
                 {
                     null => null,
-                    >= 0 and var ms => TimeSpan.FromMilliseconds(ms),
-                    var ms => throw new TokenFactoryException($"TokenFactory:BurstGatherMs is {ms}: it must be 0 or more milliseconds (or absent for the default)."),
+                    >= 0 and <= 60_000 and var ms => TimeSpan.FromMilliseconds(ms),
+                    var ms => throw new TokenFactoryException($"TokenFactory:BurstGatherMs is {ms}: it must be from 0 to 60000 milliseconds (or absent for the default)."),
                 },
                 PrefixCaching = o.PrefixCaching,
                 SlidingWindowCache = o.SlidingWindowCache,

@@ -170,7 +170,8 @@ public sealed class BatchingEngine : IInferenceEngine
             if (!_core.Step())
             {
                 _signal.Wait();
-                GatherBurst();
+                if (!_submissions.IsEmpty) // not a release left over from requests already taken
+                    GatherBurst();
             }
         }
     }
