@@ -123,6 +123,35 @@ public sealed class PlanCommandTests
     }
 
     [Fact]
+    public void Calibration_measures_every_workload_each_round_with_the_bandwidth_around_it_and_saves_a_profile()
+    {
+        string profile = Path.Combine(Path.GetTempPath(), $"planner-cpu-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (code, stdout, stderr) = CliRunner.Run("plan", "calibrate", "--model-file", CliRunner.Stories260K, "--threads", "1", "--rounds", "2", "--out", profile);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("saved", stdout);
+            // Six workloads, two measured rounds each (the warm-up round is not reported), each with the bandwidth probed around it.
+            var runs = stderr.Split('\n').Where(l => l.Contains("output tokens/s")).ToList();
+            Assert.Equal(12, runs.Count);
+            Assert.All(runs, l => Assert.Matches(@"[0-9.]+ GB/s around it", l));
+            Assert.Equal(runs.Take(6).Select(l => l.Split(':')[0]), runs.Skip(6).Select(l => l.Split(':')[0]));
+            var saved = JsonNode.Parse(File.ReadAllText(profile))!.AsObject();
+            Assert.True((double)saved["memory_bandwidth_tbps"]! > 0);
+            Assert.InRange((double)saved["memory_efficiency"]!, 0.01, 1);
+            Assert.InRange((double)saved["unoverlapped_share"]!, 0, 1);
+            Assert.True((double)saved["layer_overhead_ms"]! >= 0);
+            (code, _, stderr) = CliRunner.Run("plan", "calibrate", "--model-file", CliRunner.Stories260K, "--rounds", "0", "--out", profile);
+            Assert.NotEqual(0, code);
+            Assert.Contains("--rounds must be at least 1", stderr);
+        }
+        finally
+        {
+            File.Delete(profile);
+        }
+    }
+
+    [Fact]
     public void Unknown_names_are_errors_that_list_the_catalog()
     {
         var (code, _, stderr) = CliRunner.Run("plan", "--model", "llama-9", "--hardware", "h100-sxm");
