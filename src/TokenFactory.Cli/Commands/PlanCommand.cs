@@ -95,7 +95,7 @@ internal static class PlanCommand
                 }
                 lengths = PlanDataset.Read(datasetPath, Math.Max(1, r.GetValue(osl))); // --osl: for lines without output_len
             }
-            var planClasses = (r.GetValue(classes) ?? []).Select(PlanClasses.Parse).ToList();
+            var planClasses = PlanClassSyntax.ParseAll(r.GetValue(classes) ?? []);
             if (planClasses.Count > 0)
             {
                 foreach (var refused in new Option[] { ttft, tpot, ttft50, tpot50 })
@@ -103,8 +103,6 @@ internal static class PlanCommand
                     if (r.GetResult(refused) is { Implicit: false })
                         throw new TokenFactoryException($"{refused.Name} and --class cannot be used together: each class has its own targets.");
                 }
-                if (planClasses.Select(c => c.Name).Distinct().Count() != planClasses.Count)
-                    throw new TokenFactoryException("--class: each class needs its own name.");
             }
             var request = new PlanRequest
             {

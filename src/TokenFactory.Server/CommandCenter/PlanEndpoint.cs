@@ -11,11 +11,13 @@ namespace TokenFactory.Server.CommandCenter;
 /// <c>GET /v1/factory/plan</c>: the planner for the command center (the same as <c>tokenfactory plan</c>): JSON, or with
 /// <c>format=svg</c> the throughput-vs-interactivity frontier. Query: <c>model</c> (catalog name), <c>hardware</c>
 /// (comma-separated ids; default all), <c>precision</c>, <c>isl</c>, <c>osl</c>, <c>scenario</c>, <c>ttft_p99_ms</c>,
-/// <c>tpot_p99_ms</c>, <c>tokens_per_day</c>, <c>devices</c>. Unknown parameters are a 400.
+/// <c>tpot_p99_ms</c>, <c>ttft_p50_ms</c>, <c>tpot_p50_ms</c>, <c>tokens_per_day</c>, <c>devices</c>, and <c>class</c> (repeatable,
+/// highest first: <c>NAME:SHARE[:ttft-p99=MS]…</c> as <c>plan --class</c> takes it, instead of the request-wide targets).
+/// Unknown parameters are a 400.
 /// </summary>
 internal static class PlanEndpoint
 {
-    private static readonly HashSet<string> Known = ["model", "hardware", "precision", "isl", "osl", "scenario", "ttft_p99_ms", "tpot_p99_ms", "ttft_p50_ms", "tpot_p50_ms", "tokens_per_day", "devices", "format"];
+    private static readonly HashSet<string> Known = ["model", "hardware", "precision", "isl", "osl", "scenario", "ttft_p99_ms", "tpot_p99_ms", "ttft_p50_ms", "tpot_p50_ms", "tokens_per_day", "devices", "class", "format"];
 
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
@@ -33,6 +35,17 @@ internal static class PlanEndpoint
         try
         {
             var ids = (q["hardware"].FirstOrDefault() ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            List<PlanClass> classes;
+            try
+            {
+                classes = PlanClassSyntax.ParseAll(q["class"].OfType<string>(), "class");
+            }
+            catch (TokenFactoryException e)
+            {
+                throw OpenAiException.Invalid(e.Message, "class");
+            }
+            if (classes.Count > 0 && new[] { "ttft_p99_ms", "tpot_p99_ms", "ttft_p50_ms", "tpot_p50_ms" }.FirstOrDefault(q.ContainsKey) is { } both)
+                throw OpenAiException.Invalid($"'{both}' and 'class' cannot be used together: each class has its own targets.", both);
             var request = new PlanRequest
             {
                 Model = Catalogs.FindModel(model),
@@ -47,6 +60,7 @@ internal static class PlanEndpoint
                 TpotP50Ms = Double("tpot_p50_ms"),
                 OutputTokensPerDay = Double("tokens_per_day"),
                 Devices = q["devices"].FirstOrDefault() is null ? null : Int("devices", 1, 1, 1_000_000),
+                Classes = classes,
             };
             var result = Planner.Plan(request);
             if (q["format"].FirstOrDefault() == "svg")

@@ -31,6 +31,13 @@ public sealed class PlanEndpointTests(StoriesServerFixture fixture)
         Assert.False((bool)refused["feasible"]!);
         Assert.Contains("TPOT p50", (string?)refused["why"]);
 
+        // Priority classes, as plan --class takes them: each with its own targets and outcome.
+        var classed = (await client.GetFromJsonAsync<JsonObject>("/v1/factory/plan?model=llama-3.1-70b&hardware=h100-sxm&precision=FP8&isl=1000&osl=200&tokens_per_day=2e9"
+            + "&class=interactive:0.3:ttft-p99=500:tpot-p99=30&class=batch:0.7:ttft-p99=60000"))!;
+        var classes = classed["options"]!.AsArray().Single()!["classes"]!.AsArray();
+        Assert.Equal(["interactive", "batch"], classes.Select(c => (string)c!["name"]!));
+        Assert.True((bool)classes[0]!["met"]! && (double)classes[0]!["ttft_p99_ms"]! <= 500);
+
         using var svg = await client.GetAsync("/v1/factory/plan?model=llama-3.1-70b&hardware=h200-sxm&format=svg");
         Assert.Equal("image/svg+xml", svg.Content.Headers.ContentType?.MediaType);
         Assert.StartsWith("<svg", await svg.Content.ReadAsStringAsync());
@@ -41,6 +48,9 @@ public sealed class PlanEndpointTests(StoriesServerFixture fixture)
     [InlineData("/v1/factory/plan?model=llama-3.1-8b&isl=-4", "isl")]
     [InlineData("/v1/factory/plan?model=llama-3.1-8b&color=red", "color")]
     [InlineData("/v1/factory/plan?model=/etc/passwd.gguf", "model")]
+    [InlineData("/v1/factory/plan?model=llama-3.1-8b&class=a:x", "class")]
+    [InlineData("/v1/factory/plan?model=llama-3.1-8b&class=a:1&class=a:2", "class")]
+    [InlineData("/v1/factory/plan?model=llama-3.1-8b&class=a:1&ttft_p99_ms=5", "ttft_p99_ms")]
     public async Task Bad_queries_are_a_400_naming_the_parameter(string path, string param)
     {
         using var response = await fixture.Server.Client.GetAsync(path);
