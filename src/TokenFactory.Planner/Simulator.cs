@@ -22,10 +22,6 @@ public sealed class Simulator(StepCostModel cost)
     /// <summary>Tokens per step (decodes plus prompt chunks: the engine's max batch tokens).</summary>
     public int MaxBatchTokens { get; init; } = 8192;
 
-    // Per request, in order: TTFT, TPOT (0 for a single-token output), class and output length.
-    private sealed record Draw(double[] Ttft, double[] Tpot, long OutputTokens, long InputTokens, double Span, double Busy, double PrefillBusy, double BatchSum, long Steps,
-        int[] Class, int[] Outputs);
-
     private sealed class Request
     {
         public double Arrival, FirstToken, Finish;
@@ -36,38 +32,6 @@ public sealed class Simulator(StepCostModel cost)
     }
 
     public SimulationResult Run(Workload w)
-    {
-        var d = RunOnce(w);
-        var ttft = d.Ttft.Order().ToArray();
-        var tpot = d.Tpot.Where((_, i) => d.Outputs[i] > 1).Order().ToArray();
-        return new SimulationResult
-        {
-            OutputTokensPerSecond = d.OutputTokens / d.Span,
-            InputTokensPerSecond = d.InputTokens / d.Span,
-            TtftMean = ttft.Average(),
-            TtftP50 = Percentile(ttft, 0.5),
-            TtftP99 = Percentile(ttft, 0.99),
-            TpotP50 = Percentile(tpot, 0.5),
-            TpotP99 = Percentile(tpot, 0.99),
-            TpotMean = tpot.Length > 0 ? tpot.Average() : 0,
-            Utilization = d.Busy / d.Span,
-            PrefillShare = d.Busy > 0 ? d.PrefillBusy / d.Busy : 0,
-            MeanBatch = d.Steps > 0 ? d.BatchSum / d.Steps : 0,
-            Steps = d.Steps,
-            Seconds = d.Span,
-            Classes = w.ClassShares is { Count: > 0 } shares ? [.. Enumerable.Range(0, shares.Count).Select(c => ClassOf(d, c))] : [],
-        };
-    }
-
-    private static ClassLatency ClassOf(Draw d, int c)
-    {
-        var ttft = d.Ttft.Where((_, i) => d.Class[i] == c).Order().ToArray();
-        var tpot = d.Tpot.Where((_, i) => d.Class[i] == c && d.Outputs[i] > 1).Order().ToArray();
-        long tokens = d.Outputs.Where((_, i) => d.Class[i] == c).Sum(o => (long)o);
-        return new ClassLatency(ttft.Length, Percentile(ttft, 0.5), Percentile(ttft, 0.99), Percentile(tpot, 0.5), Percentile(tpot, 0.99), tokens / d.Span);
-    }
-
-    private Draw RunOnce(Workload w)
     {
         var random = new Random(w.Seed);
         int Length(int mean) => Math.Max(1, (int)Math.Round(mean * (1 + w.Spread * (2 * random.NextDouble() - 1))));
@@ -155,18 +119,20 @@ public sealed class Simulator(StepCostModel cost)
             }
             int budget = Math.Max(0, MaxBatchTokens - decode), prefill = 0, prefillSequences = 0;
             double prefillContext = 0;
-            for (int c = 0; c < classCount; c++)
-            foreach (var r in running)
+            for (int c = 0; c < classCount; c++) // prompt chunks class by class, then oldest first
             {
-                if (r.Class != c || r.PrefillLeft == 0 || budget == 0)
-                    continue;
-                int chunk = Math.Min(r.PrefillLeft, budget);
-                prefillContext += (r.Input - r.PrefillLeft + chunk / 2.0) * chunk;
-                r.PrefillLeft -= chunk;
-                budget -= chunk;
-                prefill += chunk;
-                prefillSequences++;
-                r.PrefillDone = r.PrefillLeft == 0;
+                foreach (var r in running)
+                {
+                    if (r.Class != c || r.PrefillLeft == 0 || budget == 0)
+                        continue;
+                    int chunk = Math.Min(r.PrefillLeft, budget);
+                    prefillContext += (r.Input - r.PrefillLeft + chunk / 2.0) * chunk;
+                    r.PrefillLeft -= chunk;
+                    budget -= chunk;
+                    prefill += chunk;
+                    prefillSequences++;
+                    r.PrefillDone = r.PrefillLeft == 0;
+                }
             }
             double step = cost.Seconds(decode, decode > 0 ? decodeContext / decode : 0, prefill, prefillSequences, prefill > 0 ? prefillContext / prefill : 0);
             now += step;
@@ -210,11 +176,37 @@ public sealed class Simulator(StepCostModel cost)
             }
         }
 
-        var ttft = requests.Select(r => r.FirstToken - r.Arrival).ToArray();
+        var ttft = requests.Select(r => r.FirstToken - r.Arrival).Order().ToArray();
+        var tpot = requests.Where(r => r.Output > 1).Select(Tpot).Order().ToArray();
         double span = now - (w.OpenLoop ? requests[0].Arrival : 0);
-        return new Draw(ttft, [.. requests.Select(r => r.Output > 1 ? (r.Finish - r.FirstToken) / (r.Output - 1) : 0)], outputTokens, inputTokens, span, busy,
-            prefillBusy, batchSum, steps, [.. requests.Select(r => r.Class)], [.. requests.Select(r => r.Output)]);
+        return new SimulationResult
+        {
+            OutputTokensPerSecond = outputTokens / span,
+            InputTokensPerSecond = inputTokens / span,
+            TtftMean = ttft.Average(),
+            TtftP50 = Percentile(ttft, 0.5),
+            TtftP99 = Percentile(ttft, 0.99),
+            TpotP50 = Percentile(tpot, 0.5),
+            TpotP99 = Percentile(tpot, 0.99),
+            TpotMean = tpot.Length > 0 ? tpot.Average() : 0,
+            Utilization = busy / span,
+            PrefillShare = busy > 0 ? prefillBusy / busy : 0,
+            MeanBatch = steps > 0 ? batchSum / steps : 0,
+            Steps = steps,
+            Seconds = span,
+            Classes = w.ClassShares is { Count: > 0 } ? [.. Enumerable.Range(0, w.ClassShares.Count).Select(c => ClassOf(requests, c, span))] : [],
+        };
     }
+
+    private static ClassLatency ClassOf(List<Request> requests, int c, double span)
+    {
+        var of = requests.Where(r => r.Class == c).ToList();
+        var ttft = of.Select(r => r.FirstToken - r.Arrival).Order().ToArray();
+        var tpot = of.Where(r => r.Output > 1).Select(Tpot).Order().ToArray();
+        return new ClassLatency(of.Count, Percentile(ttft, 0.5), Percentile(ttft, 0.99), Percentile(tpot, 0.5), Percentile(tpot, 0.99), of.Sum(r => (long)r.Output) / span);
+    }
+
+    private static double Tpot(Request r) => (r.Finish - r.FirstToken) / (r.Output - 1);
 
     /// <summary>Into the waiting list behind every request of its class or a higher one (arrival order within a class).</summary>
     private static void Enqueue(List<Request> waiting, Request r)

@@ -10,6 +10,20 @@ public sealed class SimulatorTests
 
     private static StepCostModel Cost => new(new Deployment(Model, Gpu, Precision.BF16));
 
+    /// <summary>A calibrated CPU as <c>plan calibrate</c> gives it: attention's FLOPs and cache reads as their own phase.</summary>
+    private static readonly HardwareProfile Cpu = new()
+    {
+        Id = CpuProfile.Id, Name = "cpu", MemoryGb = 64, MemoryBandwidthTbps = 0.05, PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.5, ["fp8"] = 0.5 },
+        ComputeEfficiency = 1, MemoryEfficiency = 1, StepOverheadMs = 1, AttentionTflops = 0.2, CacheReadElementsPerSecond = 2e9,
+    };
+
+    /// <summary>A 0.4B dense model with two KV heads of 64 per block.</summary>
+    private static readonly ModelProfile SmallModel = new()
+    {
+        Name = "small", TotalParameters = 4e8, DenseParameters = 4e8, Layers = 24, Hidden = 1024, QueryHeads = 16, AttentionDim = 64,
+        KvElementsPerToken = 2 * 24 * 2 * 64, AttentionLayers = 24,
+    };
+
     [Fact]
     public void A_request_alone_gets_its_prompt_in_one_step_then_one_token_a_step()
     {
@@ -109,16 +123,8 @@ public sealed class SimulatorTests
     [Fact]
     public void On_a_cpu_profile_attention_reads_of_wider_kv_heads_cost_more_than_their_flops_say()
     {
-        var cpu = new HardwareProfile
-        {
-            Id = CpuProfile.Id, Name = "cpu", MemoryGb = 64, MemoryBandwidthTbps = 0.05, PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.5 },
-            ComputeEfficiency = 1, MemoryEfficiency = 1, StepOverheadMs = 1, AttentionTflops = 0.2, CacheReadElementsPerSecond = 2e9,
-        };
-        var narrow = new ModelProfile
-        {
-            Name = "narrow-kv", TotalParameters = 4e8, DenseParameters = 4e8, Layers = 24, Hidden = 1024, QueryHeads = 16, AttentionDim = 64,
-            KvElementsPerToken = 2 * 24 * 2 * 64, AttentionLayers = 24,
-        };
+        var cpu = Cpu;
+        var narrow = SmallModel with { Name = "narrow-kv" };
         var wide = narrow with { Name = "wide-kv", KvElementsPerToken = 2 * 24 * 16 * 64 };
         double Step(ModelProfile m, HardwareProfile h) => new StepCostModel(new Deployment(m, h, Precision.Q8_0)).Seconds(8, 1000, 0, 0, 0);
         // Same FLOPs, eight times the cache: the decode step is longer by the extra reads at the fitted rate.
@@ -132,16 +138,8 @@ public sealed class SimulatorTests
     [Fact]
     public void On_a_cpu_profile_a_step_pays_per_block_and_for_compute_and_reads_that_do_not_overlap()
     {
-        var cpu = new HardwareProfile
-        {
-            Id = CpuProfile.Id, Name = "cpu", MemoryGb = 64, MemoryBandwidthTbps = 0.05, PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.5 },
-            ComputeEfficiency = 1, MemoryEfficiency = 1, StepOverheadMs = 0, AttentionTflops = 0.2, CacheReadElementsPerSecond = 2e9,
-        };
-        var model = new ModelProfile
-        {
-            Name = "m", TotalParameters = 4e8, DenseParameters = 4e8, Layers = 24, Hidden = 1024, QueryHeads = 16, AttentionDim = 64,
-            KvElementsPerToken = 2 * 24 * 2 * 64, AttentionLayers = 24,
-        };
+        var cpu = Cpu with { StepOverheadMs = 0 };
+        var model = SmallModel;
         double Step(ModelProfile m, HardwareProfile h) => new StepCostModel(new Deployment(m, h, Precision.Q8_0)).Seconds(8, 10, 0, 0, 0);
         // Per block: a deeper model pays for each of its blocks.
         var perBlock = cpu with { LayerOverheadMs = 0.1 };
@@ -160,16 +158,8 @@ public sealed class SimulatorTests
     [Fact]
     public void A_measured_run_is_predicted_at_the_bandwidth_probed_around_it()
     {
-        var cpu = new HardwareProfile
-        {
-            Id = CpuProfile.Id, Name = "cpu", MemoryGb = 64, MemoryBandwidthTbps = 0.08, PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.5, ["fp8"] = 0.5 },
-            ComputeEfficiency = 1, MemoryEfficiency = 1, StepOverheadMs = 0.5, AttentionTflops = 0.2, CacheReadElementsPerSecond = 2e9,
-        };
-        var model = new ModelProfile
-        {
-            Name = "m", TotalParameters = 4e8, DenseParameters = 4e8, Layers = 24, Hidden = 1024, QueryHeads = 16, AttentionDim = 64,
-            KvElementsPerToken = 2 * 24 * 2 * 64, AttentionLayers = 24,
-        };
+        var cpu = Cpu with { MemoryBandwidthTbps = 0.08, StepOverheadMs = 0.5 };
+        var model = SmallModel;
         var run = new MeasuredRun(new Workload { InputTokens = 16, OutputTokens = 32, Concurrency = 1, Requests = 2 }, 256, 32, 1, 1);
         double Tps(HardwareProfile h, MeasuredRun r) => Calibrator.Predict(h, model, Precision.Q8_0, [r])[0].OutputTokensPerSecond;
         double atProfile = Tps(cpu, run), slower = Tps(cpu, run with { BandwidthTbps = 0.04 });
