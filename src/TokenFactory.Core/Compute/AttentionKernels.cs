@@ -79,91 +79,17 @@ internal static partial class AttentionKernels
     internal static int ScoreScratch(int cp) => HeadBlock * cp;
 
     /// <summary>
-    /// Four query heads (rows of <paramref name="hs"/> floats at <paramref name="q"/>) over the same positions: scores
-    /// 64 positions x 4 heads per pass (16 accumulators; 4 key loads serve 16 FMAs), softmax per head, then the
-    /// weighted values 64 channels x 4 heads per pass. Each score and output is one FMA chain in position/channel order.
-    /// The two 16-accumulator loops are the same outer-product shape; one shared helper for both measured 6-16 %
-    /// slower (same bits), so they stay written out.
+    /// Four query heads (rows of <paramref name="hs"/> floats at <paramref name="q"/>) over the same positions: the four-row
+    /// pass of <see cref="AttendRows{TRows}"/> (scores 64 positions x 4 heads per pass, 4 key loads serving 16 FMAs; softmax per
+    /// head; weighted values 64 channels x 4 heads per pass), every row over all <paramref name="n"/> positions.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void AttendFour(float* kt, int cp, float* vf, float* sp, float* qp, float* q, float* o, int hs, int n, float scale, float* sinks)
     {
-        RoundToHalf(q, qp, HeadBlock * hs);
-        float* q0 = qp, q1 = qp + hs, q2 = qp + 2 * hs, q3 = qp + 3 * hs;
-        float* w0 = sp, w1 = sp + cp, w2 = sp + 2 * cp, w3 = sp + 3 * cp;
-        int nChunks = (n + 15) / 16, c = 0;
-        for (; c + 4 <= nChunks; c += 4)
-        {
-            float* k = kt + 16 * c;
-            Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
-            Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a30 = default, a31 = default, a32 = default, a33 = default;
-            for (int i = 0; i < hs; i++, k += cp)
-            {
-                Vector512<float> k0 = Vector512.Load(k), k1 = Vector512.Load(k + 16), k2 = Vector512.Load(k + 32), k3 = Vector512.Load(k + 48);
-                Vector512<float> b = Vector512.Create(q0[i]);
-                a00 = Vector512.FusedMultiplyAdd(b, k0, a00); a01 = Vector512.FusedMultiplyAdd(b, k1, a01);
-                a02 = Vector512.FusedMultiplyAdd(b, k2, a02); a03 = Vector512.FusedMultiplyAdd(b, k3, a03);
-                b = Vector512.Create(q1[i]);
-                a10 = Vector512.FusedMultiplyAdd(b, k0, a10); a11 = Vector512.FusedMultiplyAdd(b, k1, a11);
-                a12 = Vector512.FusedMultiplyAdd(b, k2, a12); a13 = Vector512.FusedMultiplyAdd(b, k3, a13);
-                b = Vector512.Create(q2[i]);
-                a20 = Vector512.FusedMultiplyAdd(b, k0, a20); a21 = Vector512.FusedMultiplyAdd(b, k1, a21);
-                a22 = Vector512.FusedMultiplyAdd(b, k2, a22); a23 = Vector512.FusedMultiplyAdd(b, k3, a23);
-                b = Vector512.Create(q3[i]);
-                a30 = Vector512.FusedMultiplyAdd(b, k0, a30); a31 = Vector512.FusedMultiplyAdd(b, k1, a31);
-                a32 = Vector512.FusedMultiplyAdd(b, k2, a32); a33 = Vector512.FusedMultiplyAdd(b, k3, a33);
-            }
-            int d = 16 * c;
-            (a00 * scale).Store(w0 + d); (a01 * scale).Store(w0 + d + 16); (a02 * scale).Store(w0 + d + 32); (a03 * scale).Store(w0 + d + 48);
-            (a10 * scale).Store(w1 + d); (a11 * scale).Store(w1 + d + 16); (a12 * scale).Store(w1 + d + 32); (a13 * scale).Store(w1 + d + 48);
-            (a20 * scale).Store(w2 + d); (a21 * scale).Store(w2 + d + 16); (a22 * scale).Store(w2 + d + 32); (a23 * scale).Store(w2 + d + 48);
-            (a30 * scale).Store(w3 + d); (a31 * scale).Store(w3 + d + 16); (a32 * scale).Store(w3 + d + 32); (a33 * scale).Store(w3 + d + 48);
-        }
-        for (; c < nChunks; c++)
-        {
-            float* k = kt + 16 * c;
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (int i = 0; i < hs; i++, k += cp)
-            {
-                Vector512<float> kv = Vector512.Load(k);
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Create(q0[i]), kv, a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.Create(q1[i]), kv, a1);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.Create(q2[i]), kv, a2);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.Create(q3[i]), kv, a3);
-            }
-            (a0 * scale).Store(w0 + 16 * c); (a1 * scale).Store(w1 + 16 * c); (a2 * scale).Store(w2 + 16 * c); (a3 * scale).Store(w3 + 16 * c);
-        }
-        Softmax(w0, n, Sink(sinks, 0));
-        Softmax(w1, n, Sink(sinks, 1));
-        Softmax(w2, n, Sink(sinks, 2));
-        Softmax(w3, n, Sink(sinks, 3));
-        for (int c0 = 0; c0 < hs; c0 += 64)
-        {
-            float* v = vf + c0;
-            Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
-            Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a30 = default, a31 = default, a32 = default, a33 = default;
-            for (int p = 0; p < n; p++, v += hs)
-            {
-                Vector512<float> v0 = Vector512.Load(v), v1 = Vector512.Load(v + 16), v2 = Vector512.Load(v + 32), v3 = Vector512.Load(v + 48);
-                Vector512<float> b = Vector512.Create(w0[p]);
-                a00 = Vector512.FusedMultiplyAdd(v0, b, a00); a01 = Vector512.FusedMultiplyAdd(v1, b, a01);
-                a02 = Vector512.FusedMultiplyAdd(v2, b, a02); a03 = Vector512.FusedMultiplyAdd(v3, b, a03);
-                b = Vector512.Create(w1[p]);
-                a10 = Vector512.FusedMultiplyAdd(v0, b, a10); a11 = Vector512.FusedMultiplyAdd(v1, b, a11);
-                a12 = Vector512.FusedMultiplyAdd(v2, b, a12); a13 = Vector512.FusedMultiplyAdd(v3, b, a13);
-                b = Vector512.Create(w2[p]);
-                a20 = Vector512.FusedMultiplyAdd(v0, b, a20); a21 = Vector512.FusedMultiplyAdd(v1, b, a21);
-                a22 = Vector512.FusedMultiplyAdd(v2, b, a22); a23 = Vector512.FusedMultiplyAdd(v3, b, a23);
-                b = Vector512.Create(w3[p]);
-                a30 = Vector512.FusedMultiplyAdd(v0, b, a30); a31 = Vector512.FusedMultiplyAdd(v1, b, a31);
-                a32 = Vector512.FusedMultiplyAdd(v2, b, a32); a33 = Vector512.FusedMultiplyAdd(v3, b, a33);
-            }
-            float* d = o + c0;
-            a00.Store(d); a01.Store(d + 16); a02.Store(d + 32); a03.Store(d + 48);
-            a10.Store(d + hs); a11.Store(d + hs + 16); a12.Store(d + hs + 32); a13.Store(d + hs + 48);
-            a20.Store(d + 2 * hs); a21.Store(d + 2 * hs + 16); a22.Store(d + 2 * hs + 32); a23.Store(d + 2 * hs + 48);
-            a30.Store(d + 3 * hs); a31.Store(d + 3 * hs + 16); a32.Store(d + 3 * hs + 32); a33.Store(d + 3 * hs + 48);
-        }
+        var rows = default(AttentionRows);
+        for (int r = 0; r < HeadBlock; r++)
+            rows.Set(r, q + r * hs, o + r * hs, n, Sink(sinks, r));
+        AttendRows<FourRows>(kt, cp, vf, sp, qp, rows, hs, scale);
     }
 
     /// <summary>Query heads one at a time (head sizes that are not a multiple of 64, and a group's last 1-3 heads).</summary>
