@@ -17,9 +17,9 @@ public sealed record MeasuredRun(Workload Workload, int MaxBatchTokens, int MaxR
 }
 
 /// <summary>What <see cref="Calibrator.Fit"/> found: the rates and factors, and the mean relative error they leave on the runs.</summary>
-/// <param name="OverheadMs">The fixed cost of a step of the calibrated model; <see cref="LayerOverheadMs"/> is it per block, which other models scale by their depth.</param>
-public sealed record CalibrationFit(double Tflops, double AttentionTflops, double MemoryEfficiency, double OverheadMs, double CacheReadElementsPerSecond, double Error, double LayerOverheadMs,
-    double UnoverlappedShare);
+/// <param name="LayerOverheadMs">The fixed cost of a step per block of the model (the fit's per-step cost of the calibrated model over its depth), which other models scale by theirs.</param>
+public sealed record CalibrationFit(double Tflops, double AttentionTflops, double MemoryEfficiency, double LayerOverheadMs, double CacheReadElementsPerSecond, double UnoverlappedShare,
+    double Error);
 
 /// <summary>
 /// Fits a CPU's compute rate, bandwidth efficiency, per-step overhead, attention's FLOP rate and its cache-read rate so the
@@ -75,7 +75,7 @@ public static class Calibrator
         }
         if (fx < best)
             (best, tflops, efficiency, overhead, attention, cache, unoverlapped) = (fx, Math.Exp(x[0]), Math.Min(MaxEfficiency, Math.Exp(x[1])), Math.Exp(x[2]), Math.Exp(x[3]), Math.Exp(x[4]), Share(x[5]));
-        return new CalibrationFit(tflops, attention, efficiency, overhead, cache, best, overhead / Math.Max(1, model.Layers), unoverlapped);
+        return new CalibrationFit(tflops, attention, efficiency, overhead / Math.Max(1, model.Layers), cache, unoverlapped, best);
 
         HardwareProfile Profile(double f, double e, double o, double a, double c, double k) => new()
         {

@@ -67,11 +67,7 @@ public static class Planner
         // Offline: the closed loop is the workload, both targets apply to it. Server: a closed loop at full concurrency
         // queues new prompts behind running ones in a way Poisson arrivals at the chosen load do not, so there only the
         // per-token target picks the batch and the Poisson run below judges the first-token one.
-        var meeting = candidates.Where(c => request.Classes.Count > 0
-            ? ClassesMeet(request, c.Result, perTokenOnly: request.Scenario == "server")
-            : request.Scenario == "server"
-            ? (request.TpotP99Ms is not double limit || c.Point.TpotP99Ms <= limit) && (request.TpotP50Ms is not double median || c.Point.TpotP50Ms <= median)
-            : Meets(request, c.Point)).ToList();
+        var meeting = candidates.Where(c => TargetsMet(request, c.Result, perTokenOnly: request.Scenario == "server")).ToList();
         if (meeting.Count == 0)
         {
             var closest = candidates.MinBy(c => c.Point.TpotP99Ms)!;
@@ -104,9 +100,14 @@ public static class Planner
 
     private static IReadOnlyList<double>? Shares(PlanRequest request) => request.Classes.Count > 0 ? [.. request.Classes.Select(c => c.Share)] : null;
 
-    /// <summary>Whether every class meets its targets in <paramref name="result"/> (only the per-token ones when <paramref name="perTokenOnly"/>).</summary>
-    private static bool ClassesMeet(PlanRequest request, SimulationResult result, bool perTokenOnly)
+    /// <summary>
+    /// Whether <paramref name="result"/> meets the request's targets: each class its own, else the request-wide ones (only the
+    /// per-token targets when <paramref name="perTokenOnly"/>).
+    /// </summary>
+    private static bool TargetsMet(PlanRequest request, SimulationResult result, bool perTokenOnly)
     {
+        if (request.Classes.Count == 0)
+            return Meets(request.TtftP99Ms, request.TpotP99Ms, request.TtftP50Ms, request.TpotP50Ms, result.TtftP99, result.TpotP99, result.TtftP50, result.TpotP50, perTokenOnly);
         for (int c = 0; c < request.Classes.Count; c++)
         {
             if (!ClassMeets(request.Classes[c], result.Classes[c], perTokenOnly))
@@ -117,13 +118,13 @@ public static class Planner
 
     // A class the simulation gave no request has not been shown to meet anything.
     private static bool ClassMeets(PlanClass target, ClassLatency got, bool perTokenOnly) =>
-        got.Requests > 0
-        && ((target.TpotP99Ms is not double tpot || got.TpotP99 * 1000 <= tpot) && (target.TpotP50Ms is not double tpot50 || got.TpotP50 * 1000 <= tpot50)
-            && (perTokenOnly || ((target.TtftP99Ms is not double ttft || got.TtftP99 * 1000 <= ttft) && (target.TtftP50Ms is not double ttft50 || got.TtftP50 * 1000 <= ttft50))));
+        got.Requests > 0 && Meets(target.TtftP99Ms, target.TpotP99Ms, target.TtftP50Ms, target.TpotP50Ms, got.TtftP99, got.TpotP99, got.TtftP50, got.TpotP50, perTokenOnly);
 
-    private static bool Meets(PlanRequest r, FrontierPoint p) =>
-        (r.TtftP99Ms is not double ttft || p.TtftP99Ms <= ttft) && (r.TpotP99Ms is not double tpot || p.TpotP99Ms <= tpot)
-        && (r.TtftP50Ms is not double ttft50 || p.TtftP50Ms <= ttft50) && (r.TpotP50Ms is not double tpot50 || p.TpotP50Ms <= tpot50);
+    /// <summary>Targets in ms (null: none) against latencies in seconds.</summary>
+    private static bool Meets(double? ttftP99Ms, double? tpotP99Ms, double? ttftP50Ms, double? tpotP50Ms, double ttftP99, double tpotP99, double ttftP50, double tpotP50,
+        bool perTokenOnly) =>
+        (tpotP99Ms is not double tpot || tpotP99 * 1000 <= tpot) && (tpotP50Ms is not double tpot50 || tpotP50 * 1000 <= tpot50)
+        && (perTokenOnly || ((ttftP99Ms is not double ttft || ttftP99 * 1000 <= ttft) && (ttftP50Ms is not double ttft50 || ttftP50 * 1000 <= ttft50)));
 
     /// <summary>
     /// Poisson arrivals at the chosen load; lowered step by step until the targets hold (queueing shows there, not in a closed
@@ -140,10 +141,7 @@ public static class Planner
                 InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread, Lengths = request.Lengths, ClassShares = Shares(request),
                 ArrivalRate = rate, Requests = Math.Max(400, ClassRequests(request)), Seed = 7,
             });
-            bool ok = request.Classes.Count > 0 ? ClassesMeet(request, result, perTokenOnly: false)
-                : (request.TtftP99Ms is not double ttft || result.TtftP99 * 1000 <= ttft) && (request.TpotP99Ms is not double tpot || result.TpotP99 * 1000 <= tpot)
-                && (request.TtftP50Ms is not double ttft50 || result.TtftP50 * 1000 <= ttft50) && (request.TpotP50Ms is not double tpot50 || result.TpotP50 * 1000 <= tpot50);
-            if (ok)
+            if (TargetsMet(request, result, perTokenOnly: false))
                 return (tokensPerSecond, result, true);
             tokensPerSecond *= 0.9;
         }

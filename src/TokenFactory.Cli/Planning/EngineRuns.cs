@@ -27,14 +27,18 @@ internal static class EngineRuns
         // calibration's first rounds measured 94 and 108 tokens/s where its third measured 134.
         foreach (var w in workloads)
             await MeasureAsync(engine, w, maxBatchTokens, maxRunning);
+        double before = bandwidth?.Best(3) ?? 0; // a run's reading after it is the next one's before it
         for (int round = 0; round < Math.Max(1, rounds); round++)
         {
             for (int i = 0; i < workloads.Count; i++)
             {
-                double before = bandwidth?.Best(3) ?? 0;
                 var run = await MeasureAsync(engine, workloads[i], maxBatchTokens, maxRunning);
                 if (bandwidth != null)
-                    run = run with { BandwidthTbps = (before + bandwidth.Best(3)) / 2 / 1e12 };
+                {
+                    double after = bandwidth.Best(3);
+                    run = run with { BandwidthTbps = (before + after) / 2 / 1e12 };
+                    before = after;
+                }
                 log?.WriteLine($"  {run.Label}: {run.OutputTokensPerSecond:F1} output tokens/s, TTFT {run.TtftMeanSeconds * 1000:F1} ms" +
                     (bandwidth != null ? $", {run.BandwidthTbps * 1000:F1} GB/s around it" : ""));
                 runs[i].Add(run);
@@ -60,20 +64,22 @@ internal static class EngineRuns
         return new MemoryBandwidth.Probe(pool, regions);
     }
 
-    /// <summary>One run whose every figure is the median of <paramref name="runs"/>' (of the same workload).</summary>
-    internal static MeasuredRun Median(IReadOnlyList<MeasuredRun> runs)
+    /// <summary>The median of <paramref name="values"/> (the mean of the middle two for an even count).</summary>
+    internal static double Median(IEnumerable<double> values)
     {
-        static double Of(IEnumerable<double> values)
-        {
-            var sorted = values.Order().ToArray();
-            return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-        }
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary>One run whose every figure is the median of <paramref name="runs"/>' (of the same workload).</summary>
+    private static MeasuredRun Median(IReadOnlyList<MeasuredRun> runs)
+    {
         var first = runs[0];
-        return new MeasuredRun(first.Workload, first.MaxBatchTokens, first.MaxRunning, Of(runs.Select(r => r.OutputTokensPerSecond)), Of(runs.Select(r => r.TtftMeanSeconds)))
+        return new MeasuredRun(first.Workload, first.MaxBatchTokens, first.MaxRunning, Median(runs.Select(r => r.OutputTokensPerSecond)), Median(runs.Select(r => r.TtftMeanSeconds)))
         {
-            TtftP50Seconds = Of(runs.Select(r => r.TtftP50Seconds)),
-            TtftP99Seconds = Of(runs.Select(r => r.TtftP99Seconds)),
-            BandwidthTbps = Of(runs.Select(r => r.BandwidthTbps)),
+            TtftP50Seconds = Median(runs.Select(r => r.TtftP50Seconds)),
+            TtftP99Seconds = Median(runs.Select(r => r.TtftP99Seconds)),
+            BandwidthTbps = Median(runs.Select(r => r.BandwidthTbps)),
         };
     }
 
@@ -88,12 +94,11 @@ internal static class EngineRuns
             var prompt = Enumerable.Range(0, Length(w.InputTokens)).Select(_ => 3 + random.Next(vocab - 3)).ToArray();
             return (Prompt: prompt, Output: Length(w.OutputTokens));
         }).ToList();
-        var arrivals = new double[w.Requests];
+        // A trace as given; else Poisson arrivals drawn after the prompts (a closed loop has none).
+        double[] arrivals = w.Arrivals is { } trace ? [.. trace] : new double[requests.Count];
         double t = 0;
-        for (int i = 0; i < arrivals.Length && w.ArrivalRate > 0; i++)
+        for (int i = 0; w.Arrivals is null && w.ArrivalRate > 0 && i < arrivals.Length; i++)
             arrivals[i] = t += -Math.Log(1 - random.NextDouble()) / w.ArrivalRate;
-        if (w.Arrivals != null)
-            arrivals = [.. w.Arrivals];
 
         var clock = Stopwatch.StartNew();
         var ttfts = new double[requests.Count];

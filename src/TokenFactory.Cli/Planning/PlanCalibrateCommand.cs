@@ -73,7 +73,7 @@ internal static class PlanCalibrateCommand
         await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32); // warm-up
         var runs = await EngineRuns.MeasureRoundsAsync(engine, set, rounds, options.MaxBatchTokens, options.MaxRunningSequences, log, probe);
         // The profile's bandwidth: the median of the workloads' (each workload is fitted at the median of the probes around its rounds).
-        double bandwidth = EngineRuns.Median(runs).BandwidthTbps;
+        double bandwidth = EngineRuns.Median(runs.Select(r => r.BandwidthTbps));
         var shape = ModelProfile.FromGguf(modelFile);
         var precision = GgufPrecision.Of(modelFile);
         double memoryGb = MemoryGb();

@@ -62,7 +62,8 @@ internal static unsafe partial class AttentionKernels
     /// whatever the count and whatever the other rows are: each score is one FMA chain over the channels, × scale; the softmax
     /// over the row's own positions (<see cref="Softmax"/>); each output channel one FMA chain over the positions in order, the
     /// positions past the row's own (up to the longest row's) adding exact zeros. So a row's result does not depend on how the
-    /// rows were grouped, which keeps a token's bits independent of its batch.
+    /// rows were grouped, which keeps a token's bits independent of its batch. The score and value loops are the same
+    /// 16-accumulator outer-product shape; one shared helper for both measured 6-16 % slower (same bits), so they stay written out.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void AttendRows<TRows>(float* kt, int cp, float* vf, float* sp, float* qp, in AttentionRows rows, int hs, float scale)
