@@ -212,6 +212,18 @@ internal static unsafe partial class AttentionKernels
         }
     }
 
+    /// <summary><see cref="AttendRows{TRows}"/> for 1-4 rows, the count chosen at run time.</summary>
+    internal static void AttendRows(int count, float* kt, int cp, float* vf, float* sp, float* qp, in AttentionRows rows, int hs, float scale)
+    {
+        switch (count)
+        {
+            case 1: AttendRows<OneRow>(kt, cp, vf, sp, qp, rows, hs, scale); break;
+            case 2: AttendRows<TwoRows>(kt, cp, vf, sp, qp, rows, hs, scale); break;
+            case 3: AttendRows<ThreeRows>(kt, cp, vf, sp, qp, rows, hs, scale); break;
+            default: AttendRows<FourRows>(kt, cp, vf, sp, qp, rows, hs, scale); break;
+        }
+    }
+
     /// <summary>A row's scores become its softmax weights over its own <paramref name="own"/> positions; those after it, up to <paramref name="n"/>, weigh exactly 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RowWeights(float* w, int own, int n, float sink)

@@ -70,7 +70,7 @@ internal static partial class AttentionKernels
 
     /// <summary>Head <paramref name="h"/>'s attention sink, or −∞ (no sink: the softmax is unchanged, bit for bit).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe float Sink(float* sinks, int h) => sinks == null ? float.NegativeInfinity : sinks[h];
+    internal static unsafe float Sink(float* sinks, int h) => sinks == null ? float.NegativeInfinity : sinks[h];
 
     /// <summary>Query heads attended together by <see cref="AttendHeads"/>.</summary>
     internal const int HeadBlock = 4;

@@ -230,7 +230,7 @@ public sealed unsafe class PagedAttention : IParallelWork
             for (int g = 0; g < group; g++)
             {
                 long at = ((long)t * _headCount + kvh * group + g) * hs;
-                rows.Set(count++, qs + at, outp + at, n - lo, sinks == null ? float.NegativeInfinity : sinks[kvh * group + g]);
+                rows.Set(count++, qs + at, outp + at, n - lo, AttentionKernels.Sink(sinks, kvh * group + g));
                 if (count == AttentionKernels.HeadBlock)
                 {
                     AttendRows(count, kt + lo, cp, vf + (long)lo * hs, sp, qp, rows);
@@ -242,16 +242,8 @@ public sealed unsafe class PagedAttention : IParallelWork
             AttendRows(count, kt + lo, cp, vf + (long)lo * hs, sp, qp, rows);
     }
 
-    private void AttendRows(int count, float* kt, int cp, float* vf, float* sp, float* qp, in AttentionRows rows)
-    {
-        switch (count)
-        {
-            case 1: AttentionKernels.AttendRows<OneRow>(kt, cp, vf, sp, qp, rows, _headSize, _scale); break;
-            case 2: AttentionKernels.AttendRows<TwoRows>(kt, cp, vf, sp, qp, rows, _headSize, _scale); break;
-            case 3: AttentionKernels.AttendRows<ThreeRows>(kt, cp, vf, sp, qp, rows, _headSize, _scale); break;
-            default: AttentionKernels.AttendRows<FourRows>(kt, cp, vf, sp, qp, rows, _headSize, _scale); break;
-        }
-    }
+    private void AttendRows(int count, float* kt, int cp, float* vf, float* sp, float* qp, in AttentionRows rows) =>
+        AttentionKernels.AttendRows(count, kt, cp, vf, sp, qp, rows, _headSize, _scale);
 
     private void AttendGroupScalarOrder(int thread, int t, int kvh)
     {

@@ -130,7 +130,7 @@ internal sealed class ExpertFeedForward
         _counts.AsSpan(0, experts).CopyTo(_cursor);
         for (int i = 0; i < n * k; i++)
             _order[_cursor[_selected[i]]++] = i;
-        if (Segmentable(w))
+        if (w.Segmentable)
         {
             for (int x = 0; x < experts;)
                 x = RunSegments(matmul, w, input, x);
@@ -160,11 +160,6 @@ internal sealed class ExpertFeedForward
 
         Sum(w, input, n, output, matmul);
     }
-
-    /// <summary>Whether every expert matrix is of one repacked format and width per product (so the segmented runs take them).</summary>
-    private static bool Segmentable(ExpertWeights w) =>
-        MatMul.CanMultiplySegments(w.Up) && MatMul.CanMultiplySegments(w.Down) && (w.Gate == null || (MatMul.CanMultiplySegments(w.Gate)
-            && MatMul.CanMultiplySegments([w.Gate[0], w.Up[0]])));
 
     /// <summary>
     /// The experts from <paramref name="from"/> on whose rows fit one run: each expert's tokens gathered into rows starting at a

@@ -44,6 +44,26 @@ public sealed class ExpertWeights
     public float[]? DownScale { get; init; }
     /// <summary>Per-token scale of the shared expert's output, sigmoid(this · x) (qwen35moe's <c>ffn_gate_inp_shexp</c>).</summary>
     public float[]? SharedScale { get; init; }
+
+    private int _segmentable; // 0: not decided yet, 1: yes, 2: no (an int, so threads that race to decide write whole values)
+
+    /// <summary>
+    /// Whether every expert matrix is of one repacked format and width per product, so a prompt step's expert products run as
+    /// segmented runs (<see cref="Compute.MatMul.MultiplySegments"/>). Decided once: the matrices never change.
+    /// </summary>
+    internal bool Segmentable
+    {
+        get
+        {
+            if (_segmentable == 0)
+            {
+                bool can = Compute.MatMul.CanMultiplySegments(Up) && Compute.MatMul.CanMultiplySegments(Down)
+                    && (Gate == null || (Compute.MatMul.CanMultiplySegments(Gate) && Compute.MatMul.CanMultiplySegments([Gate[0], Up[0]])));
+                Volatile.Write(ref _segmentable, can ? 1 : 2);
+            }
+            return Volatile.Read(ref _segmentable) == 1;
+        }
+    }
 }
 
 public sealed partial class TransformerWeights
