@@ -35,8 +35,12 @@ public sealed record PlanOption
     public IReadOnlyList<ClassOutcome> Classes { get; init; } = [];
 }
 
-/// <summary>A priority class at the chosen operating point: its latencies, its share of the output, and whether its targets hold.</summary>
-public sealed record ClassOutcome(string Name, double Share, double TtftP50Ms, double TtftP99Ms, double TpotP50Ms, double TpotP99Ms, double OutputTokensPerSecond, bool Met);
+/// <summary>
+/// A priority class at the chosen operating point: its latencies, its share of the output, whether its targets hold, and how
+/// many simulated requests its percentiles come from.
+/// </summary>
+public sealed record ClassOutcome(string Name, double Share, double TtftP50Ms, double TtftP99Ms, double TpotP50Ms, double TpotP99Ms, double OutputTokensPerSecond, bool Met,
+    int SimulatedRequests);
 
 /// <summary>One point of the throughput-vs-interactivity curve: a batch size, what each user sees and what each device gives.</summary>
 public sealed record FrontierPoint(int TensorParallel, int Concurrency, double TokensPerSecondPerUser, double TokensPerSecondPerDevice, double TtftP99Ms, double TpotP99Ms,

@@ -88,7 +88,8 @@ public static class Planner
 
     /// <summary>
     /// Requests a simulation needs so the smallest priority class gets about 100 of them (its p99 is then a percentile, not
-    /// its slowest request), at most 4,000; 0 without classes.
+    /// its slowest request), at most 4,000 (a class under 2.5 % then gets fewer: <see cref="ClassOutcome.SimulatedRequests"/>
+    /// says how many); 0 without classes.
     /// </summary>
     private static int ClassRequests(PlanRequest request)
     {
@@ -164,7 +165,7 @@ public static class Planner
         double scale = operating.OutputTokensPerSecond > 0 ? served / operating.OutputTokensPerSecond : 0;
         var classes = request.Classes.Select((c, i) => new ClassOutcome(c.Name, c.Share, operating.Classes[i].TtftP50 * 1000, operating.Classes[i].TtftP99 * 1000,
             operating.Classes[i].TpotP50 * 1000, operating.Classes[i].TpotP99 * 1000, operating.Classes[i].OutputTokensPerSecond * scale,
-            ClassMeets(c, operating.Classes[i], perTokenOnly: false))).ToList();
+            ClassMeets(c, operating.Classes[i], perTokenOnly: false), operating.Classes[i].Requests)).ToList();
         string? missed = !met ? $"no load meets the targets: at an eighth of a replica's capacity TTFT p99 is still {operating.TtftP99 * 1000:F0} ms, TPOT p99 {operating.TpotP99 * 1000:F1} ms"
             : classes.FirstOrDefault(c => !c.Met) is { } late ? $"the {late.Name} class misses its targets (TTFT p99 {late.TtftP99Ms:F0} ms, TPOT p99 {late.TpotP99Ms:F1} ms)" : null;
         return new PlanOption

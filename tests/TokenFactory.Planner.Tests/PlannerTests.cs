@@ -102,9 +102,10 @@ public sealed class PlannerTests
         Assert.False(noLoad.Feasible);
         Assert.Contains("no load meets the targets", noLoad.Why);
         // A tiny class still gets enough simulated requests to be judged.
-        var tiny = Planner.PlanOne(request with { Classes = [new PlanClass("interactive", 0.01) { TtftP99Ms = 500 }, new PlanClass("batch", 0.99)] }, hardware);
+        var tiny = Planner.PlanOne(request with { Classes = [new PlanClass("interactive", 0.03) { TtftP99Ms = 500 }, new PlanClass("batch", 0.97)] }, hardware);
         Assert.True(tiny.Feasible, tiny.Why);
         Assert.True(tiny.Classes[0].Met);
+        Assert.InRange(tiny.Classes[0].SimulatedRequests, 60, 150); // about 100 of the ~3,300 simulated (400 without the rule: ~12)
     }
 
     [Fact]
