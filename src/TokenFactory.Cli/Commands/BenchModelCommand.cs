@@ -93,46 +93,16 @@ internal static class BenchModelCommand
         Console.WriteLine($"model: {fileName} ({fileBytes / 1e9:F2} GB, {c.Architecture}, {types}, {c.BlockCount} layers, embd {c.EmbeddingLength}, vocab {vocab}), threads {threads}, {batchTokens} prompt tokens per step");
         Console.WriteLine($"kernels: {KernelChoices.Summary()}");
 
-        // Memory roofline for generation: every weight matrix is read once per token (the embedding only one row),
-        // plus the KV cache up to the current position (F16 keys and values), averaged over the generated positions.
-        // Hybrid models: a Mamba block reads its projections and its recurrent state (and writes the state back);
-        // a mixture-of-experts block reads the router, the shared expert and only the experts a token uses.
-        // The matrices are also what the bandwidth probe reads by default (the first used-count experts standing for
-        // the ones a token picks).
-        long weightBytes = 0;
-        var streamed = new List<WeightMatrix>();
-        void Read(in WeightMatrix w)
-        {
-            weightBytes += Bytes(w);
-            streamed.Add(w);
-        }
-        foreach (var l in m.Weights.Layers)
-        {
-            foreach (var w in new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down })
-                Read(w);
-            if (l.Mamba is { } mamba)
-            {
-                Read(mamba.InProjection);
-                Read(mamba.OutProjection);
-                weightBytes += 2L * (c.Ssm!.SsmStateLength + c.Ssm.ConvStateLength) * sizeof(float);
-            }
-            if (l.Experts is { } experts)
-            {
-                Read(experts.Router);
-                if (experts.SharedUp is { } su)
-                {
-                    Read(su);
-                    Read(experts.SharedDown!.Value);
-                }
-                for (int e = 0; e < c.Moe!.UsedCount; e++)
-                {
-                    Read(experts.Up[e]);
-                    Read(experts.Down[e]);
-                }
-            }
-        }
-        Read(m.Weights.Output);
-        weightBytes += m.Weights.TokenEmbedding.RowBytes;
+        // Memory roofline for generation: every matrix a decode step multiplies is read once per token
+        // (TransformerWeights.MatricesPerToken: a mixture's router, shared expert and only the experts a token uses), the
+        // embedding only one row, plus the KV cache up to the current position (F16 keys and values), averaged over the
+        // generated positions; a recurrent block (Mamba-2, DeltaNet) also reads its state and writes it back. The
+        // matrices are also what the bandwidth probe reads by default (the first used-count experts standing for the ones
+        // a token picks).
+        var streamed = m.Weights.MatricesPerToken(c.Moe?.UsedCount ?? 0);
+        long weightBytes = streamed.Sum(w => Bytes(w)) + m.Weights.LookupBytesPerToken;
+        if (c.HasRecurrentState)
+            weightBytes += 2L * c.RecurrentLayerCount * (c.Ssm!.SsmStateLength + c.Ssm.ConvStateLength) * sizeof(float);
         double kvBytes = 2.0 * c.CacheLayerCount * c.KvDimension * sizeof(short) * (nGen + 1) / 2.0;
         double bytesPerToken = weightBytes + kvBytes;
         if (nGen > 0)

@@ -48,21 +48,12 @@ internal static class EngineRuns
     }
 
     /// <summary>
-    /// A bandwidth probe over the model's own matrices, read in place: its attention and feed-forward products and its
-    /// output (experts and recurrent blocks left out). A buffer of the probe's own read 76 GB/s where decoding, which streams
-    /// these pages, reached 51: a VM's guest pages are not all equally fast.
+    /// A bandwidth probe over the model's own matrices, read in place: those a decode step multiplies
+    /// (<see cref="TransformerWeights.MatricesPerToken"/>). A buffer of the probe's own read 76 GB/s where decoding, which
+    /// streams these pages, reached 51: a VM's guest pages are not all equally fast.
     /// </summary>
     public static MemoryBandwidth.Probe WeightProbe(ComputePool pool, TransformerModel model)
-    {
-        var regions = new List<(nint Address, long Length)>();
-        foreach (var l in model.Weights.Layers)
-        {
-            foreach (var w in new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down })
-                regions.Add(w.Streamed);
-        }
-        regions.Add(model.Weights.Output.Streamed);
-        return new MemoryBandwidth.Probe(pool, regions);
-    }
+        => new(pool, [.. model.Weights.MatricesPerToken(model.Config.Moe?.UsedCount ?? 0).Select(w => w.Streamed)]);
 
     /// <summary>The median of <paramref name="values"/> (the mean of the middle two for an even count).</summary>
     internal static double Median(IEnumerable<double> values)
