@@ -47,13 +47,19 @@ public sealed record ModelProfile
     /// Weights a step of <paramref name="tokens"/> tokens reads: the dense part once, and per MoE layer the experts its
     /// tokens touch — E·(1 − (1 − k/E)^T) of them on average for T tokens choosing k of E independently.
     /// </summary>
-    public double ParametersReadPerStep(double tokens)
+    public double ParametersReadPerStep(double tokens) => DenseParameters + ExpertParametersReadPerStep(tokens);
+
+    /// <summary>The routed-expert part of <see cref="ParametersReadPerStep"/>.</summary>
+    public double ExpertParametersReadPerStep(double tokens)
     {
         if (!IsMoe || tokens <= 0)
-            return DenseParameters;
+            return 0;
         double touched = RoutedExperts * (1 - Math.Pow(1 - (double)ExpertsPerToken / RoutedExperts, tokens));
-        return DenseParameters + MoeLayers * touched * ExpertParameters;
+        return MoeLayers * touched * ExpertParameters;
     }
+
+    /// <summary>Weights of all routed experts together (what expert parallelism spreads over a replica's devices).</summary>
+    public double RoutedExpertParameters => MoeLayers * RoutedExperts * ExpertParameters;
 
     /// <summary>KV cache bytes of one sequence holding <paramref name="tokens"/> tokens.</summary>
     public double KvBytes(double tokens, double bytesPerElement) =>

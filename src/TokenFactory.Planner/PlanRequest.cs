@@ -28,6 +28,8 @@ public sealed record PlanRequest
     public int? Devices { get; init; }
     /// <summary>Fixed tensor-parallel degree (null: the best that fits).</summary>
     public int? TensorParallel { get; init; }
+    /// <summary>Fixed expert-parallel degree, a mixture's attention groups per replica (null: the best that fits; 1: none).</summary>
+    public int? ExpertParallel { get; init; }
     public Site Site { get; init; } = new();
     public int? MaxBatchTokens { get; init; }
     /// <summary>

@@ -10,6 +10,8 @@ public sealed record PlanOption
     public required bool Feasible { get; init; }
     public string? Why { get; init; }
     public int TensorParallel { get; init; }
+    /// <summary>Attention groups per replica, over whose devices the routed experts are spread (1: no expert parallelism).</summary>
+    public int ExpertParallel { get; init; } = 1;
     public int Replicas { get; init; }
     public int Devices { get; init; }
     public double Racks { get; init; }
@@ -46,6 +48,9 @@ public sealed record ClassOutcome(string Name, double Share, double TtftP50Ms, d
 public sealed record FrontierPoint(int TensorParallel, int Concurrency, double TokensPerSecondPerUser, double TokensPerSecondPerDevice, double TtftP99Ms, double TpotP99Ms,
     double TtftP50Ms = 0, double TpotP50Ms = 0)
 {
+    /// <summary>Expert-parallel degree of the replica (its devices are <see cref="TensorParallel"/> × this).</summary>
+    public int ExpertParallel { get; init; } = 1;
+
     [JsonIgnore]
     public double Interactivity => TokensPerSecondPerUser;
 }

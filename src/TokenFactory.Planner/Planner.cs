@@ -1,14 +1,15 @@
 namespace TokenFactory.Planning;
 
 /// <summary>
-/// Finds, per kind of hardware, the tensor-parallel degree and batch size that give the most output tokens per second per
-/// device while meeting the latency targets, checks that operating point under Poisson arrivals (server scenario), and
+/// Finds, per kind of hardware, the tensor- and expert-parallel degrees and batch size that give the most output tokens per
+/// second per device while meeting the latency targets, checks that operating point under Poisson arrivals (server scenario), and
 /// sizes the fleet for the demand: replicas, devices, racks, power, cost, energy per token; with the
 /// throughput-vs-interactivity frontier of every configuration it tried.
 /// </summary>
 public static class Planner
 {
-    private static readonly int[] Concurrencies = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+    /// <summary>Most sequences one attention group runs at once (a replica with expert parallelism runs one group per degree).</summary>
+    private const int MaxSequencesPerGroup = 1024;
 
     public static PlanResult Plan(PlanRequest request) => new()
     {
@@ -25,31 +26,28 @@ public static class Planner
     {
         var candidates = new List<(Deployment Deployment, Simulator Simulator, FrontierPoint Point, SimulationResult Result)>();
         var frontier = new List<FrontierPoint>();
-        var degrees = request.TensorParallel is int fixedTp ? [fixedTp] : TensorParallelDegrees(hardware.Domain);
-        // A fixed number of devices bounds how far one replica may spread (--devices 1 with TP2 reported two devices).
-        if (request.Devices is int given && request.TensorParallel is null)
-            degrees = [.. degrees.Where(tp => tp <= Math.Max(1, given))];
-        foreach (int tp in degrees)
+        var degrees = ParallelDegrees(request, hardware);
+        foreach (var (tp, ep) in degrees)
         {
-            var deployment = new Deployment(request.Model, hardware, request.Precision, tp);
+            var deployment = new Deployment(request.Model, hardware, request.Precision, tp, ep);
             if (!deployment.Fits)
                 continue;
-            int maxSequences = Math.Min(1024, deployment.MaxSequences(request.InputTokens + request.OutputTokens));
+            int maxSequences = Math.Min(MaxSequencesPerGroup * ep, deployment.MaxSequences(request.InputTokens + request.OutputTokens));
             var simulator = new Simulator(new StepCostModel(deployment))
             {
                 MaxRunning = Math.Max(1, maxSequences),
-                // GPU engines run large steps (TensorRT-LLM and vLLM default to 8192 tokens); a CPU's steps are short.
-                MaxBatchTokens = request.MaxBatchTokens ?? (hardware.Id == CpuProfile.Id ? 256 : Math.Max(8192, request.InputTokens)),
+                // GPU engines run large steps (TensorRT-LLM and vLLM default to 8192 tokens, per attention group); a CPU's steps are short.
+                MaxBatchTokens = request.MaxBatchTokens ?? (hardware.Id == CpuProfile.Id ? 256 : Math.Max(8192, request.InputTokens) * ep),
             };
-            foreach (int c in Concurrencies.Where(c => c <= Math.Max(1, maxSequences)))
+            foreach (int c in Concurrencies(MaxSequencesPerGroup * ep).Where(c => c <= Math.Max(1, maxSequences)))
             {
                 var result = simulator.Run(new Workload
                 {
                     InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread, Lengths = request.Lengths, ClassShares = Shares(request),
                     Concurrency = c, Requests = Math.Max(Math.Min(2048, Math.Max(32, 3 * c)), ClassRequests(request)),
                 });
-                var point = new FrontierPoint(tp, c, result.TpotMean > 0 ? 1 / result.TpotMean : 0, result.OutputTokensPerSecond / tp,
-                    result.TtftP99 * 1000, result.TpotP99 * 1000, result.TtftP50 * 1000, result.TpotP50 * 1000);
+                var point = new FrontierPoint(tp, c, result.TpotMean > 0 ? 1 / result.TpotMean : 0, result.OutputTokensPerSecond / deployment.Devices,
+                    result.TtftP99 * 1000, result.TpotP99 * 1000, result.TtftP50 * 1000, result.TpotP50 * 1000) { ExpertParallel = ep };
                 frontier.Add(point);
                 candidates.Add((deployment, simulator, point, result));
             }
@@ -60,7 +58,7 @@ public static class Planner
             return new PlanOption
             {
                 Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false,
-                Why = $"{request.Model.Name} at {request.Precision} ({weightsGb:F0} GB of weights) does not fit {degrees.Max()} × {hardware.MemoryGb:F0} GB in one {hardware.Domain}-device domain",
+                Why = $"{request.Model.Name} at {request.Precision} ({weightsGb:F0} GB of weights) does not fit {degrees.Max(d => d.Tp * d.Ep)} × {hardware.MemoryGb:F0} GB in one {hardware.Domain}-device domain",
             };
         }
 
@@ -83,7 +81,7 @@ public static class Planner
         bool met = true;
         if (request.Scenario == "server")
             (perReplica, operating, met) = ServerCapacity(request, best.Simulator, operating.OutputTokensPerSecond * request.Site.Utilization);
-        return Size(request, hardware, best.Deployment.TensorParallel, best.Point.Concurrency, perReplica, operating, Pareto(frontier), met);
+        return Size(request, hardware, best.Deployment, best.Point.Concurrency, perReplica, operating, Pareto(frontier), met);
     }
 
     /// <summary>
@@ -149,13 +147,14 @@ public static class Planner
         return (tokensPerSecond, result, false);
     }
 
-    private static PlanOption Size(PlanRequest request, HardwareProfile hardware, int tp, int concurrency, double perReplica, SimulationResult operating,
+    private static PlanOption Size(PlanRequest request, HardwareProfile hardware, Deployment deployment, int concurrency, double perReplica, SimulationResult operating,
         IReadOnlyList<FrontierPoint> frontier, bool met)
     {
         double demand = request.OutputTokensPerDay is double perDay ? perDay / 86400 : 0;
-        int replicas = request.Devices is int devicesGiven ? Math.Max(1, devicesGiven / tp)
+        int perReplicaDevices = deployment.Devices;
+        int replicas = request.Devices is int devicesGiven ? Math.Max(1, devicesGiven / perReplicaDevices)
             : demand > 0 ? (int)Math.Ceiling(demand / perReplica) : 1;
-        int devices = replicas * tp;
+        int devices = replicas * perReplicaDevices;
         double served = demand > 0 && request.Devices is null ? demand : replicas * perReplica;
         double powerKw = devices * hardware.AllInWatts * request.Site.Pue / 1000;
         double usdPerHour = devices * hardware.UsdPerHour;
@@ -174,7 +173,8 @@ public static class Planner
             HardwareName = hardware.Name,
             Feasible = !overCap && missed is null,
             Why = missed ?? (overCap ? $"needs {powerKw / 1000:F2} MW, over the site's {request.Site.PowerCapMw:F2} MW cap" : null),
-            TensorParallel = tp,
+            TensorParallel = deployment.TensorParallel,
+            ExpertParallel = deployment.ExpertParallel,
             Replicas = replicas,
             Devices = devices,
             Racks = Math.Round((double)devices / Math.Max(1, hardware.DevicesPerRack), 2),
@@ -196,6 +196,42 @@ public static class Planner
             Frontier = frontier,
             Classes = classes,
         };
+    }
+
+    /// <summary>Sequences in flight to try: 1, 2, 4, … up to <paramref name="max"/>.</summary>
+    private static IEnumerable<int> Concurrencies(int max)
+    {
+        for (int c = 1; c <= max; c *= 2)
+            yield return c;
+    }
+
+    /// <summary>
+    /// The (tensor, expert) parallel degrees to try on <paramref name="hardware"/>: tensor parallelism alone up to the
+    /// interconnect domain; for a mixture also expert parallelism over 2, 4, … devices times attention groups of up to 8,
+    /// within the domain and at most one expert per device. A fixed degree (<c>--tp</c>, <c>--ep</c>) is taken as given; a
+    /// fixed number of devices bounds how far one replica may spread.
+    /// </summary>
+    internal static List<(int Tp, int Ep)> ParallelDegrees(PlanRequest request, HardwareProfile hardware)
+    {
+        var tps = request.TensorParallel is int fixedTp ? [fixedTp] : TensorParallelDegrees(hardware.Domain);
+        var pairs = new List<(int Tp, int Ep)>();
+        foreach (int tp in tps)
+        {
+            if (request.ExpertParallel is int fixedEp)
+            {
+                pairs.Add((tp, fixedEp));
+                continue;
+            }
+            pairs.Add((tp, 1));
+            if (!request.Model.IsMoe || hardware.LinkGbps <= 0 || tp > 8)
+                continue;
+            for (int ep = 2; tp * ep <= hardware.Domain && ep <= request.Model.RoutedExperts; ep *= 2)
+                pairs.Add((tp, ep));
+        }
+        bool fixedDegree = request.TensorParallel is not null || request.ExpertParallel is not null;
+        if (request.Devices is int given && !fixedDegree)
+            pairs = [.. pairs.Where(d => d.Tp * d.Ep <= Math.Max(1, given))];
+        return pairs;
     }
 
     /// <summary>1, 2, 4, … up to the interconnect domain (and the domain itself, e.g. 72).</summary>

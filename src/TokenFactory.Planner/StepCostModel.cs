@@ -2,7 +2,8 @@ namespace TokenFactory.Planning;
 
 /// <summary>
 /// How long one engine step takes on a replica: a roofline — the larger of the FLOPs over the reachable compute rate and
-/// the bytes read over the reachable bandwidth — plus tensor-parallel all-reduces and a fixed overhead. Bytes are the
+/// the bytes read over the reachable bandwidth, per device — plus tensor-parallel all-reduces, expert-parallel token
+/// exchanges and a fixed overhead. Bytes are the
 /// weights the step's tokens touch (all dense weights, the experts they route to), every decoding sequence's KV cache,
 /// and recurrent state read and written; FLOPs are 2 per weight per token (expert GEMMs at a lower efficiency) plus
 /// attention over each token's context (at 8 or 16 bits whatever the weights).
@@ -30,18 +31,21 @@ public sealed class StepCostModel(Deployment deployment)
         int tokens = decodeSequences + prefillTokens;
         if (tokens == 0)
             return 0;
-        int tp = deployment.TensorParallel;
-        double weights = _m.ParametersReadPerStep(tokens) * _bytesPerWeight;
+        // Each attention group (TensorParallel devices) reads its own copy of the dense weights; the experts the step's
+        // tokens touch, the caches and the states are spread over all the replica's devices.
+        int tp = deployment.TensorParallel, devices = deployment.Devices;
+        double dense = _m.DenseParameters * _bytesPerWeight;
+        double routed = _m.ExpertParametersReadPerStep(tokens) * _bytesPerWeight;
         double cache = decodeSequences * _m.KvBytes(decodeContext, deployment.KvBytesPerElement)
             + prefillSequences * _m.KvBytes(prefillContext + 1, deployment.KvBytesPerElement);
         double state = (decodeSequences + prefillSequences) * _m.RecurrentStateBytes * 2;
-        double memory = (weights + cache + state) / tp / _byteRate;
+        double memory = (dense / tp + (routed + cache + state) / devices) / _byteRate;
 
-        double dense = 2 * (_m.ActiveParameters - _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters) * tokens;
-        double experts = 2 * _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters * tokens;
+        double denseFlops = 2 * (_m.ActiveParameters - _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters) * tokens;
+        double expertFlops = 2 * _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters * tokens;
         double attention = decodeSequences * _m.AttentionFlops(decodeContext) + prefillTokens * _m.AttentionFlops(prefillContext);
-        double linear = (dense / _flopsRate + experts / (_flopsRate * _h.MoeEfficiency)) / tp;
-        double overhead = AllReduceSeconds(tokens) + (_h.StepOverheadMs + _h.LayerOverheadMs * _m.Layers) / 1000;
+        double linear = (denseFlops / _flopsRate + expertFlops / (_flopsRate * _h.MoeEfficiency)) / devices;
+        double overhead = AllReduceSeconds(tokens) + AllToAllSeconds(tokens) + (_h.StepOverheadMs + _h.LayerOverheadMs * _m.Layers) / 1000;
         if (_h.CacheReadElementsPerSecond is double cacheRate)
         {
             // Attention as its own phase (a CPU engine): its FLOPs, plus reading each sequence's cache once per decoding token and
@@ -49,21 +53,43 @@ public sealed class StepCostModel(Deployment deployment)
             double perChunk = prefillSequences > 0 ? (double)prefillTokens / prefillSequences : 0;
             double blocks = prefillSequences * Math.Ceiling(perChunk / 16);
             double read = decodeSequences * _m.KvBytes(decodeContext + 1, 1) + blocks * _m.KvBytes(prefillContext + 8, 1);
-            double weightsOnly = (weights + state) / tp / _byteRate;
-            return Math.Max(linear, weightsOnly) + _h.UnoverlappedShare * Math.Min(linear, weightsOnly) + (attention / _attentionRate + read / cacheRate) / tp + overhead;
+            double weightsOnly = (dense / tp + (routed + state) / devices) / _byteRate;
+            return Math.Max(linear, weightsOnly) + _h.UnoverlappedShare * Math.Min(linear, weightsOnly) + (attention / _attentionRate + read / cacheRate) / devices + overhead;
         }
-        double compute = linear + attention / _attentionRate / tp;
+        double compute = linear + attention / _attentionRate / devices;
         return Math.Max(compute, memory) + overhead;
     }
 
-    /// <summary>Two ring all-reduces of the activations per layer across the tensor-parallel group.</summary>
+    /// <summary>
+    /// Ring all-reduces of the activations across each tensor-parallel group: two per layer, or with expert parallelism one
+    /// per layer and a second only in the dense feed-forward layers (a mixture layer exchanges tokens instead). Each group
+    /// carries its share of the step's tokens.
+    /// </summary>
     private double AllReduceSeconds(int tokens)
     {
-        int tp = deployment.TensorParallel;
+        int tp = deployment.TensorParallel, ep = deployment.ExpertParallel;
         if (tp <= 1 || _h.LinkGbps <= 0)
             return 0;
-        double bytes = tokens * (double)_m.Hidden * 2;
+        double bytes = (double)tokens / ep * _m.Hidden * 2;
         double perCall = 2.0 * (tp - 1) / tp * bytes / (_h.LinkGbps / 2 * 1e9 * _h.LinkEfficiency) + _h.LinkLatencyUs * 1e-6;
-        return 2 * _m.Layers * perCall;
+        int calls = ep > 1 ? 2 * _m.Layers - _m.MoeLayers : 2 * _m.Layers;
+        return calls * perCall;
+    }
+
+    /// <summary>
+    /// Expert parallelism's token exchange in every mixture layer: each device sends its share of the step's tokens (16-bit
+    /// activations) to the devices of their chosen experts and takes the results back; a share (devices − 1)/devices of the
+    /// choices is on another device. Two exchanges per layer, each paying the link latency.
+    /// </summary>
+    private double AllToAllSeconds(int tokens)
+    {
+        int devices = deployment.Devices;
+        if (deployment.ExpertParallel <= 1 || devices <= 1 || _m.MoeLayers == 0)
+            return 0;
+        if (_h.LinkGbps <= 0)
+            return double.PositiveInfinity; // no interconnect: expert parallelism is not an option
+        double bytes = (double)tokens / devices * _m.ExpertsPerToken * _m.Hidden * 2 * (devices - 1) / devices;
+        double perExchange = bytes / (_h.LinkGbps / 2 * 1e9 * _h.LinkEfficiency) + _h.LinkLatencyUs * 1e-6;
+        return 2 * _m.MoeLayers * perExchange;
     }
 }

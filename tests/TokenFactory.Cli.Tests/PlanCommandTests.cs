@@ -152,6 +152,34 @@ public sealed class PlanCommandTests
     }
 
     [Fact]
+    public void Expert_parallelism_is_reported_fixed_on_request_and_refused_where_it_cannot_apply()
+    {
+        var (code, stdout, stderr) = CliRunner.Run("plan", "--model", "deepseek-r1", "--hardware", "b200", "--devices", "8", "--precision", "FP4",
+            "--isl", "800", "--osl", "1000", "--scenario", "offline", "--tp", "2", "--ep", "4", "--json");
+        Assert.True(code == 0, stderr);
+        var plan = JsonNode.Parse(stdout)!.AsObject();
+        Assert.Equal(2, (int)plan["tensor_parallel"]!);
+        Assert.Equal(4, (int)plan["expert_parallel"]!);
+        Assert.Equal(8, (int)plan["devices"]!);
+        Assert.All(plan["frontier"] is null ? plan["options"]![0]!["frontier"]!.AsArray() : plan["frontier"]!.AsArray(), p => Assert.Equal(4, (int)p!["expert_parallel"]!));
+
+        (code, stdout, stderr) = CliRunner.Run("plan", "--model", "deepseek-r1", "--hardware", "b200", "--devices", "8", "--precision", "FP4", "--isl", "800", "--osl", "1000", "--scenario", "offline");
+        Assert.True(code == 0, stderr);
+        Assert.Contains(" EP ", stdout);
+
+        (code, _, stderr) = CliRunner.Run("plan", "--model", "llama-3.1-8b", "--hardware", "b200", "--ep", "2");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--ep 2", stderr);
+        Assert.Contains("mixture", stderr);
+        (code, _, stderr) = CliRunner.Run("plan", "--model", "mixtral-8x7b", "--hardware", "b200", "--ep", "16");
+        Assert.NotEqual(0, code);
+        Assert.Contains("8 routed experts", stderr);
+        (code, _, stderr) = CliRunner.Run("plan", "--model", "mixtral-8x7b", "--hardware", "b200", "--ep", "0");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--ep must be at least 1", stderr);
+    }
+
+    [Fact]
     public void Unknown_names_are_errors_that_list_the_catalog()
     {
         var (code, _, stderr) = CliRunner.Run("plan", "--model", "llama-9", "--hardware", "h100-sxm");

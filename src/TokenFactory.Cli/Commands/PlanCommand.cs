@@ -40,6 +40,7 @@ internal static class PlanCommand
         var share = new Option<double>("--token-share") { Description = "Token-budget form: share of the salary spent on tokens", DefaultValueFactory = _ => 0.5 };
         var price = new Option<double?>("--usd-per-mtok") { Description = "Token-budget form: price of a million tokens (default: each option's own planned cost)" };
         var tp = new Option<int?>("--tp") { Description = "Fixed tensor-parallel degree (default: the best within the interconnect domain)" };
+        var ep = new Option<int?>("--ep") { Description = "Fixed expert-parallel degree of a mixture: attention groups per replica, the experts spread over all its devices (default: the best within the interconnect domain; 1: none)" };
         var batchTokens = new Option<int?>("--max-batch-tokens") { Description = "Engine token budget per step (default max(2048, isl))" };
         var pue = new Option<double>("--pue") { Description = "Facility power usage effectiveness", DefaultValueFactory = _ => 1.2 };
         var kwh = new Option<double>("--usd-per-kwh") { Description = "Energy price (reported; cloud prices already include it)", DefaultValueFactory = _ => 0.08 };
@@ -54,7 +55,7 @@ internal static class PlanCommand
         var listHardware = new Option<bool>("--list-hardware") { Description = "Print the catalog's hardware ids" };
         var cmd = new Command("plan", "Size a deployment: devices, racks, MW and $/Mtok for a model at a latency target and a demand")
         {
-            model, hardware, devices, precision, isl, osl, dataset, spread, scenario, ttft, tpot, ttft50, tpot50, classes, perDay, people, salary, share, price, tp, batchTokens,
+            model, hardware, devices, precision, isl, osl, dataset, spread, scenario, ttft, tpot, ttft50, tpot50, classes, perDay, people, salary, share, price, tp, ep, batchTokens,
             pue, kwh, cap, utilization, catalog, modelsCatalog, profile, json, svg, listModels, listHardware,
         };
         cmd.Subcommands.Add(PlanCalibrateCommand.Create());
@@ -104,6 +105,17 @@ internal static class PlanCommand
                         throw new TokenFactoryException($"{refused.Name} and --class cannot be used together: each class has its own targets.");
                 }
             }
+            if (r.GetValue(tp) is int fixedTp && fixedTp < 1)
+                throw new TokenFactoryException($"--tp must be at least 1, got {fixedTp}.");
+            if (r.GetValue(ep) is int fixedEp)
+            {
+                if (fixedEp < 1)
+                    throw new TokenFactoryException($"--ep must be at least 1, got {fixedEp}.");
+                if (fixedEp > 1 && !profileOf.IsMoe)
+                    throw new TokenFactoryException($"--ep {fixedEp}: {profileOf.Name} has no routed experts to spread; expert parallelism applies to a mixture of experts.");
+                if (fixedEp > profileOf.RoutedExperts && profileOf.IsMoe)
+                    throw new TokenFactoryException($"--ep {fixedEp}: {profileOf.Name} has {profileOf.RoutedExperts} routed experts, fewer than the degree.");
+            }
             var request = new PlanRequest
             {
                 Classes = planClasses,
@@ -122,6 +134,7 @@ internal static class PlanCommand
                 OutputTokensPerDay = r.GetValue(perDay),
                 Devices = r.GetValue(devices),
                 TensorParallel = r.GetValue(tp),
+                ExpertParallel = r.GetValue(ep),
                 MaxBatchTokens = r.GetValue(batchTokens),
                 Site = new Site { Pue = r.GetValue(pue), UsdPerKwh = r.GetValue(kwh), PowerCapMw = r.GetValue(cap), Utilization = Math.Clamp(r.GetValue(utilization), 0.05, 1) },
             };
