@@ -6,6 +6,11 @@ public static class Program
 {
     public static void Main(string[] args)
     {
+        if (args is ["tiles", ..])
+        {
+            TileProbe.Run(args);
+            return;
+        }
         if (args is ["experts"])
         {
             ExpertDecodeProbe.Run();

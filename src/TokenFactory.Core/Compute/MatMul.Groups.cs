@@ -37,6 +37,9 @@ public sealed unsafe partial class MatMul
         /// <summary>8 rows × tokens t0..t0+3 (t0 a multiple of 4) into <paramref name="o"/> (row stride <paramref name="stride"/>).</summary>
         static virtual void Tile8x4(byte* group, in Activations a, int t0, float* o, int stride, byte* next) => throw new NotSupportedException();
 
+        /// <summary>8 rows × tokens t0..t0+2 (t0 % 8 ≤ 5) into <paramref name="o"/> (row stride <paramref name="stride"/>), where <see cref="HasTile8x4"/>.</summary>
+        static virtual void Tile8x3(byte* group, in Activations a, int t0, float* o, int stride, byte* next) => throw new NotSupportedException();
+
         /// <summary>8 rows × tokens t0, t0+1 (t0 % 8 ≤ 6) into <paramref name="o"/> (row stride <paramref name="stride"/>), where <see cref="HasTile8x4"/>.</summary>
         static virtual void Tile8x2(byte* group, in Activations a, int t0, float* o, int stride) => throw new NotSupportedException();
     }
@@ -73,6 +76,14 @@ public sealed unsafe partial class MatMul
             int nb = a.K / 32;
             long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
             LegacyGemmX8<TFormat>.Tile8x4(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride, next);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Tile8x3(byte* group, in Activations a, int t0, float* o, int stride, byte* next)
+        {
+            int nb = a.K / 32;
+            long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
+            LegacyGemmX8<TFormat>.Tile8x3(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride, next);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -239,7 +250,7 @@ public sealed unsafe partial class MatMul
 
     /// <summary>
     /// One group of 8 rows against tokens <c>[first, first + tokens)</c>: 8-token tiles over the padded tokens (see
-    /// <see cref="PaddedTokens"/>), then where the format has them a 4-token and a 2-token tile, then a single-token pass. Results go to
+    /// <see cref="PaddedTokens"/>), then where the format has them a 4-token tile and a 3- or 2-token tile, then a single-token pass. Results go to
     /// <c>o[t·rows + r0 ..]</c>, through a scratch tile when the group's rows or a tile's tokens run past the matrix.
     /// The first tile prefetches <paramref name="next"/>.
     /// </summary>
@@ -267,6 +278,14 @@ public sealed unsafe partial class MatMul
             if (!direct)
                 Scatter8(o, rows, r0, valid, first + t0, count, res);
             t0 += 4;
+        }
+        if (TKernel.HasTile8x4 && tokens - t0 == 3)
+        {
+            bool direct = valid == 8;
+            TKernel.Tile8x3(group, a, first + t0, direct ? o + (long)(first + t0) * rows + r0 : res, direct ? rows : 8, next);
+            if (!direct)
+                Scatter8(o, rows, r0, valid, first + t0, 3, res);
+            t0 += 3;
         }
         if (TKernel.HasTile8x4 && tokens - t0 >= 2)
         {

@@ -446,15 +446,15 @@ public sealed unsafe partial class MatMul : IParallelWork
     /// <summary>
     /// Tokens the tiles cover: a remainder of 4-7 tokens past the 8-token tiles is padded to a full tile (cheaper than 4-7
     /// single-token passes, measured on Zen 5); 1-3 run one by one. With 4-token tiles (<paramref name="quarterTiles"/>, the
-    /// 32-element formats, which also have 2-token tiles), a remainder of 3 is padded to one and of 7 to a full tile; 4-6 take a
-    /// 4-token tile, then a 2-token tile or a single pass; 1-2 likewise (what a mixture's experts mostly get of a prompt). Every kernel computes a (row, token) result
-    /// the same way, so padding does not change any token's bits.
+    /// 32-element formats, which also have 3- and 2-token tiles), a remainder of 7 is padded to a full tile; 4-6 take a 4-token
+    /// tile, then a 2-token tile or a single pass; 1-3 a tile of their own (what a mixture's experts mostly get of a prompt).
+    /// Every kernel computes a (row, token) result the same way, so padding does not change any token's bits.
     /// </summary>
     internal static int PaddedTokens(int tokens, bool quarterTiles = false)
     {
         int rem = tokens & 7;
         if (quarterTiles)
-            return rem is 3 or 7 ? tokens + 1 : tokens;
+            return rem == 7 ? tokens + 1 : tokens;
         return rem >= 4 ? tokens + 8 - rem : tokens;
     }
 

@@ -246,13 +246,21 @@ internal static unsafe class KernelChecks
             fixed (float* pd = paddedDa)
             fixed (int* pz = paddedSeeds)
                 LegacyGemmX8<TFormat>.Tile8x8(p, pa, k, pd, pz, blocks, tp, 8, p);
-            // The 4- and 2-token tiles at every start they are used at (4-token: 0 and 4; 2-token: any but the run's last).
+            // The 4-, 3- and 2-token tiles at every start they may be used at (4-token: 0 and 4; 3-token: 0 to 5; 2-token: any but
+            // the run's last).
             var tile4 = new float[8 * 8];
+            var tile3 = new float[6][];
             var tile2 = new float[7][];
             fixed (float* t4 = tile4)
             {
                 LegacyGemmX8<TFormat>.Tile8x4(p, a, k, d, z, blocks, t4, 8);
                 LegacyGemmX8<TFormat>.Tile8x4(p, a + 4 * k, k, d + 4, z + 4, blocks, t4 + 32, 8, p);
+            }
+            for (int t0 = 0; t0 < 6; t0++)
+            {
+                tile3[t0] = new float[24];
+                fixed (float* t3 = tile3[t0])
+                    LegacyGemmX8<TFormat>.Tile8x3(p, a + t0 * k, k, d + t0, z + t0, blocks, t3, 8, t0 % 2 == 0 ? p : null);
             }
             for (int t0 = 0; t0 < 7; t0++)
             {
@@ -273,6 +281,8 @@ internal static unsafe class KernelChecks
                         Assert.Equal(padded[8 * 4 + r], padded[8 * tok + r]);
                     Assert.Equal(expected, single[r]);
                     Assert.Equal(expected, tile4[8 * tok + r]);
+                    for (int t0 = Math.Max(0, tok - 2); t0 <= Math.Min(tok, 5); t0++)
+                        Assert.Equal(expected, tile3[t0][8 * (tok - t0) + r]);
                     if (tok < 7)
                         Assert.Equal(expected, tile2[tok][r]);
                     if (tok > 0)
