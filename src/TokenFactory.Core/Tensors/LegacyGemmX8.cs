@@ -254,15 +254,23 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             Vector256<int> i5 = Vector256.Create(seeds[8 * b + 5]);
             Vector256<int> i6 = Vector256.Create(seeds[8 * b + 6]);
             Vector256<int> i7 = Vector256.Create(seeds[8 * b + 7]);
-            // Each chunk index is a constant once inlined, so Q4_0's nibble choice folds away.
-            Chunk8(block, 0, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Chunk8(block, 1, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Chunk8(block, 2, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Chunk8(block, 3, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Chunk8(block, 4, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Chunk8(block, 5, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Chunk8(block, 6, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Chunk8(block, 7, ab, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            // Each chunk index is a constant once inlined, so Q4_0's nibble choice folds away. Tokens 0-3 broadcast each
+            // chunk's 4 codes from memory, tokens 4-7 pick them by shuffle from two 16-byte broadcasts (see Tile8x4).
+            sbyte* a4 = ab + 4 * kk, a5 = a4 + kk, a6 = a5 + kk, a7 = a6 + kk;
+            Vector256<int> h4 = Avx2.BroadcastVector128ToVector256((int*)a4), h5 = Avx2.BroadcastVector128ToVector256((int*)a5);
+            Vector256<int> h6 = Avx2.BroadcastVector128ToVector256((int*)a6), h7 = Avx2.BroadcastVector128ToVector256((int*)a7);
+            Mixed8(TFormat.Chunk(block, 0), ab, kk, h4, h5, h6, h7, 0x00, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Mixed8(TFormat.Chunk(block, 1), ab + 4, kk, h4, h5, h6, h7, 0x55, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Mixed8(TFormat.Chunk(block, 2), ab + 8, kk, h4, h5, h6, h7, 0xAA, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Mixed8(TFormat.Chunk(block, 3), ab + 12, kk, h4, h5, h6, h7, 0xFF, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            h4 = Avx2.BroadcastVector128ToVector256((int*)(a4 + 16));
+            h5 = Avx2.BroadcastVector128ToVector256((int*)(a5 + 16));
+            h6 = Avx2.BroadcastVector128ToVector256((int*)(a6 + 16));
+            h7 = Avx2.BroadcastVector128ToVector256((int*)(a7 + 16));
+            Mixed8(TFormat.Chunk(block, 4), ab + 16, kk, h4, h5, h6, h7, 0x00, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Mixed8(TFormat.Chunk(block, 5), ab + 20, kk, h4, h5, h6, h7, 0x55, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Mixed8(TFormat.Chunk(block, 6), ab + 24, kk, h4, h5, h6, h7, 0xAA, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Mixed8(TFormat.Chunk(block, 7), ab + 28, kk, h4, h5, h6, h7, 0xFF, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
             Vector256<float> s = TFormat.Scales(block);
             f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(da[8 * b]), f0);
             f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), s * Vector256.Create(da[8 * b + 1]), f1);
@@ -364,6 +372,21 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
         f0.Store(o);
         f1.Store(o + 1 * stride);
         f2.Store(o + 2 * stride);
+    }
+
+    /// <summary>One chunk against eight tokens: the first four's 4 codes broadcast from memory (token t's at <c>p + t·kk</c>), the others' picked from their broadcast halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Mixed8(Vector256<byte> x, sbyte* p, nint kk, Vector256<int> half4, Vector256<int> half5, Vector256<int> half6, Vector256<int> half7, [ConstantExpected] byte pick,
+        ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3, ref Vector256<int> i4, ref Vector256<int> i5, ref Vector256<int> i6, ref Vector256<int> i7)
+    {
+        i0 = LegacyGemmX8.Dot4(i0, x, p);
+        i1 = LegacyGemmX8.Dot4(i1, x, p + kk);
+        i2 = LegacyGemmX8.Dot4(i2, x, p + 2 * kk);
+        i3 = LegacyGemmX8.Dot4(i3, x, p + 3 * kk);
+        i4 = LegacyGemmX8.Dot4(i4, x, Avx2.Shuffle(half4, pick));
+        i5 = LegacyGemmX8.Dot4(i5, x, Avx2.Shuffle(half5, pick));
+        i6 = LegacyGemmX8.Dot4(i6, x, Avx2.Shuffle(half6, pick));
+        i7 = LegacyGemmX8.Dot4(i7, x, Avx2.Shuffle(half7, pick));
     }
 
     /// <summary>One chunk against three tokens: the first two's 4 codes broadcast from memory, the third's picked from its broadcast half.</summary>
