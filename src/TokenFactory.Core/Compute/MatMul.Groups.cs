@@ -37,6 +37,15 @@ public sealed unsafe partial class MatMul
         /// <summary>8 rows × tokens t0..t0+3 (t0 a multiple of 4) into <paramref name="o"/> (row stride <paramref name="stride"/>).</summary>
         static virtual void Tile8x4(byte* group, in Activations a, int t0, float* o, int stride, byte* next) => throw new NotSupportedException();
 
+        /// <summary>
+        /// Whether <see cref="TileFew"/> exists (the 512-bit K-quant tiles): then a remainder of 2-7 tokens past the 8-token
+        /// tiles takes one tile of exactly that many tokens, and no tokens are padded.
+        /// </summary>
+        static virtual bool HasFewTokenTile => false;
+
+        /// <summary>8 rows × tokens t0..t0+count-1 (2 ≤ count ≤ 7, t0 % 8 + count ≤ 8) into <paramref name="o"/>, from the prepared group.</summary>
+        static virtual void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next) => throw new NotSupportedException();
+
         /// <summary>8 rows × tokens t0..t0+2 (t0 % 8 ≤ 5) into <paramref name="o"/> (row stride <paramref name="stride"/>), where <see cref="HasTile8x4"/>.</summary>
         static virtual void Tile8x3(byte* group, in Activations a, int t0, float* o, int stride, byte* next) => throw new NotSupportedException();
 
@@ -122,6 +131,16 @@ public sealed unsafe partial class MatMul
                 GemmQ4_Kx8.Tile8x8(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
         }
 
+        public static bool HasFewTokenTile => Wide;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next)
+        {
+            int nsb = a.K / 256;
+            long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
+            GemmQ4_Kx8.TileWideFew<GemmQ4_Kx8.Q4_KPair>(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next, count);
+        }
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Group8x1(byte* group, in Activations a, int t, float* o)
         {
@@ -146,6 +165,16 @@ public sealed unsafe partial class MatMul
             int nsb = a.K / 256;
             long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
             GemmQ5_Kx8.Tile8x8(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
+        }
+
+        public static bool HasFewTokenTile => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next)
+        {
+            int nsb = a.K / 256;
+            long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
+            GemmQ5_Kx8.TileFew(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next, count);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -250,7 +279,8 @@ public sealed unsafe partial class MatMul
 
     /// <summary>
     /// One group of 8 rows against tokens <c>[first, first + tokens)</c>: 8-token tiles over the padded tokens (see
-    /// <see cref="PaddedTokens"/>), then where the format has them a 4-token tile and a 3- or 2-token tile, then a single-token pass. Results go to
+    /// <see cref="PaddedTokens"/>), then where the format has them a 4-token tile and a 3- or 2-token tile (32-element formats)
+    /// or one tile of the 2-7 tokens left (512-bit K-quants), then a single-token pass. Results go to
     /// <c>o[t·rows + r0 ..]</c>, through a scratch tile when the group's rows or a tile's tokens run past the matrix.
     /// The first tile prefetches <paramref name="next"/>.
     /// </summary>
@@ -258,8 +288,8 @@ public sealed unsafe partial class MatMul
     private static void GroupTokens<TKernel>(byte* group, byte* prepared, in Activations a, int k, int first, int tokens, float* o, int rows, int r0, int valid,
         float* res, byte* next) where TKernel : struct, IGroupKernel
     {
-        int padded = PaddedTokens(tokens, TKernel.HasTile8x4);
-        if (padded >= 8)
+        int padded = PaddedTokens(tokens, TKernel.HasTile8x4, TKernel.HasFewTokenTile);
+        if (padded >= 8 || (TKernel.HasFewTokenTile && tokens % 8 >= 2))
             TKernel.Prepare(group, k, prepared);
         int t0 = 0;
         for (; t0 + 8 <= padded; t0 += 8, next = null)
@@ -269,6 +299,15 @@ public sealed unsafe partial class MatMul
             TKernel.Tile8x8(group, prepared, a, first + t0, direct ? o + (long)(first + t0) * rows + r0 : res, direct ? rows : 8, next);
             if (!direct)
                 Scatter8(o, rows, r0, valid, first + t0, count, res);
+        }
+        if (TKernel.HasFewTokenTile && tokens - t0 >= 2)
+        {
+            int count = tokens - t0;
+            bool direct = valid == 8;
+            TKernel.TileFew(group, prepared, a, first + t0, count, direct ? o + (long)(first + t0) * rows + r0 : res, direct ? rows : 8, next);
+            if (!direct)
+                Scatter8(o, rows, r0, valid, first + t0, count, res);
+            t0 = tokens;
         }
         if (TKernel.HasTile8x4 && padded - t0 >= 4)
         {

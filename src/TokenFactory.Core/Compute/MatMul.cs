@@ -30,6 +30,9 @@ public sealed unsafe partial class MatMul : IParallelWork
     /// <summary>The 32-element block formats of <see cref="LegacyGemmX8"/> (Q8_0 activations, one scale and seed per block).</summary>
     private static bool IsLegacy(Kind kind) => kind is Kind.Q8_0 or Kind.Q4_0 or Kind.IQ4_NL or Kind.MXFP4;
 
+    /// <summary>Whether a kind's kernels have tiles of any 2-7 tokens (<see cref="IGroupKernel.HasFewTokenTile"/>).</summary>
+    private static bool HasFewTokenTiles(Kind kind) => kind == Kind.Q5_K || (kind == Kind.Q4_K && GemmQ4_Kx8.UseWide);
+
     private static int ZeroPoint(Kind kind) => kind switch
     {
         Kind.Q8_0 => Q8_0x8.ZeroPoint,
@@ -286,7 +289,7 @@ public sealed unsafe partial class MatMul : IParallelWork
 
     private void EnsureTiledBuffers()
     {
-        int k = _parts[0].Columns, padded = PaddedTokens(_tokens, IsLegacy(_kind));
+        int k = _parts[0].Columns, padded = PaddedTokens(_tokens, IsLegacy(_kind), HasFewTokenTiles(_kind));
         _codes = Grow(_codes, (long)padded * k);
         long preparedBytes;
         if (IsLegacy(_kind))
@@ -416,7 +419,7 @@ public sealed unsafe partial class MatMul : IParallelWork
         // Per block, one scale and one seed (Q8_0, Q4_0) or ints of sub-block sums (K-quants).
         bool kQuant = _kind is Kind.Q4_K or Kind.Q5_K or Kind.Q6_K;
         int nb = k / (kQuant ? 256 : 32), sumsPerBlock = SumsPerBlock(_kind);
-        for (int t = _tokens; t < PaddedTokens(_tokens, IsLegacy(_kind)); t++)
+        for (int t = _tokens; t < PaddedTokens(_tokens, IsLegacy(_kind), HasFewTokenTiles(_kind)); t++)
         {
             Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
             for (int b = 0; b < nb; b++)
@@ -448,10 +451,13 @@ public sealed unsafe partial class MatMul : IParallelWork
     /// single-token passes, measured on Zen 5); 1-3 run one by one. With 4-token tiles (<paramref name="quarterTiles"/>, the
     /// 32-element formats, which also have 3- and 2-token tiles), a remainder of 7 is padded to a full tile; 4-6 take a 4-token
     /// tile, then a 2-token tile or a single pass; 1-3 a tile of their own (what a mixture's experts mostly get of a prompt).
+    /// With tiles of any few tokens (<paramref name="fewTokenTiles"/>, the 512-bit K-quant kernels) nothing is padded.
     /// Every kernel computes a (row, token) result the same way, so padding does not change any token's bits.
     /// </summary>
-    internal static int PaddedTokens(int tokens, bool quarterTiles = false)
+    internal static int PaddedTokens(int tokens, bool quarterTiles = false, bool fewTokenTiles = false)
     {
+        if (fewTokenTiles)
+            return tokens;
         int rem = tokens & 7;
         if (quarterTiles)
             return rem == 7 ? tokens + 1 : tokens;

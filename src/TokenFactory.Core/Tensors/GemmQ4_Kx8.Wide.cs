@@ -134,7 +134,39 @@ internal static unsafe partial class GemmQ4_Kx8
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TileWide<TPair>(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
         where TPair : struct, IWidePair
+        => TileWide<TPair, Tokens8>(group, prepared, a, k, da, sums, blocks, o, stride, next);
+
+    /// <summary>
+    /// 8 rows × <paramref name="count"/> (2-7) tokens t0.. of an 8-token run (t0 % 8 + count ≤ 8), as <see cref="TileWide{TPair}"/>
+    /// with only those tokens' products: the few tokens a mixture's expert gets of a prompt (Qwen3.5's 256 experts, 8 a token,
+    /// give 2 of 64 on average) took one single-token pass each, which decodes the group's codes again per token, or a
+    /// padded 8-token tile, which computes up to 6 tokens for nothing. The same lane arithmetic, so the same bits.
+    /// </summary>
+    internal static void TileWideFew<TPair>(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next, int count)
+        where TPair : struct, IWidePair
     {
+        switch (count)
+        {
+            case 2: TileWide<TPair, Tokens2>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            case 3: TileWide<TPair, Tokens3>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            case 4: TileWide<TPair, Tokens4>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            case 5: TileWide<TPair, Tokens5>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            case 6: TileWide<TPair, Tokens6>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            case 7: TileWide<TPair, Tokens7>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            default: throw new ArgumentOutOfRangeException(nameof(count), count, "a few-token tile takes 2 to 7 tokens");
+        }
+    }
+
+    /// <summary>
+    /// The wide tile for <typeparamref name="TTokens"/>' count of tokens (a JIT-time constant: each count compiles to its own
+    /// code with the other tokens' products dropped). Pairs of tokens finish together; an odd count's last pair finishes a
+    /// lane pair past it, which is computed from the run's next scales and never stored.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TileWide<TPair, TTokens>(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
+        where TPair : struct, IWidePair where TTokens : struct, ITileTokens
+    {
+        int n = TTokens.Count;
         float* f = stackalloc float[64];
         for (int t = 0; t < 64; t += 16)
             Vector512<float>.Zero.Store(f + t);
@@ -157,19 +189,40 @@ internal static unsafe partial class GemmQ4_Kx8
                 Vector512<short> sc = Vector512.Load((short*)p + 32 * j);
                 sbyte* pj = ab + 64 * j;
                 s0 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj, sc);
-                s1 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + kk, sc);
-                s2 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 2 * kk, sc);
-                s3 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 3 * kk, sc);
-                s4 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 4 * kk, sc);
-                s5 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 5 * kk, sc);
-                s6 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 6 * kk, sc);
-                s7 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 7 * kk, sc);
+                if (n > 1)
+                    s1 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + kk, sc);
+                if (n > 2)
+                    s2 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 2 * kk, sc);
+                if (n > 3)
+                    s3 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 3 * kk, sc);
+                if (n > 4)
+                    s4 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 4 * kk, sc);
+                if (n > 5)
+                    s5 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 5 * kk, sc);
+                if (n > 6)
+                    s6 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 6 * kk, sc);
+                if (n > 7)
+                    s7 += TPair.PairSum(c0, c1, c2, c3, c4, c5, c6, c7, pj + 7 * kk, sc);
             }
-            FinishBlockWide(f, (int*)(p + WideMins), (float*)(p + WideD), da + 8 * b, sums + 32 * b, s0, s1, s2, s3, s4, s5, s6, s7);
+            FinishBlockWide(f, (int*)(p + WideMins), (float*)(p + WideD), da + 8 * b, sums + 32 * b, s0, s1, s2, s3, s4, s5, s6, s7, n);
         }
-        for (int t = 0; t < 8; t++)
+        for (int t = 0; t < n; t++)
             Vector256.Load(f + 8 * t).Store(o + t * stride);
     }
+
+    /// <summary>How many tokens a wide tile computes, as a type (so the JIT compiles each count on its own).</summary>
+    internal interface ITileTokens
+    {
+        static abstract int Count { get; }
+    }
+
+    internal readonly struct Tokens2 : ITileTokens { public static int Count => 2; }
+    internal readonly struct Tokens3 : ITileTokens { public static int Count => 3; }
+    internal readonly struct Tokens4 : ITileTokens { public static int Count => 4; }
+    internal readonly struct Tokens5 : ITileTokens { public static int Count => 5; }
+    internal readonly struct Tokens6 : ITileTokens { public static int Count => 6; }
+    internal readonly struct Tokens7 : ITileTokens { public static int Count => 7; }
+    internal readonly struct Tokens8 : ITileTokens { public static int Count => 8; }
 
     /// <summary>
     /// What the wide kernels need of a format besides Q4_K's block head (d, dmin, packed scales and mins at its start): its
@@ -240,16 +293,19 @@ internal static unsafe partial class GemmQ4_Kx8
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void FinishBlockWide(float* f, int* m, float* dd, float* da, int* sums,
-        Vector512<int> s0, Vector512<int> s1, Vector512<int> s2, Vector512<int> s3, Vector512<int> s4, Vector512<int> s5, Vector512<int> s6, Vector512<int> s7)
+        Vector512<int> s0, Vector512<int> s1, Vector512<int> s2, Vector512<int> s3, Vector512<int> s4, Vector512<int> s5, Vector512<int> s6, Vector512<int> s7, int tokens = 8)
     {
         Vector256<short> m0 = Vector256.Load(m).AsInt16(), m1 = Vector256.Load(m + 8).AsInt16(), m2 = Vector256.Load(m + 16).AsInt16(), m3 = Vector256.Load(m + 24).AsInt16();
         Vector256<float> dw = Vector256.Load(dd), dmin = Vector256.Load(dd + 8);
         Vector512<float> dw2 = Vector512.Create(dw, dw), dmin2 = Vector512.Create(dmin, dmin);
         Vector512<int> even = s_evenLanes, odd = s_oddLanes;
         FinishTwo(f, s0, s1, even, odd, m0, m1, m2, m3, sums, da, dw2, dmin2);
-        FinishTwo(f + 16, s2, s3, even, odd, m0, m1, m2, m3, sums + 8, da + 2, dw2, dmin2);
-        FinishTwo(f + 32, s4, s5, even, odd, m0, m1, m2, m3, sums + 16, da + 4, dw2, dmin2);
-        FinishTwo(f + 48, s6, s7, even, odd, m0, m1, m2, m3, sums + 24, da + 6, dw2, dmin2);
+        if (tokens > 2)
+            FinishTwo(f + 16, s2, s3, even, odd, m0, m1, m2, m3, sums + 8, da + 2, dw2, dmin2);
+        if (tokens > 4)
+            FinishTwo(f + 32, s4, s5, even, odd, m0, m1, m2, m3, sums + 16, da + 4, dw2, dmin2);
+        if (tokens > 6)
+            FinishTwo(f + 48, s6, s7, even, odd, m0, m1, m2, m3, sums + 24, da + 6, dw2, dmin2);
     }
 
     // vpermt2d indices: the even (odd) int32 lanes of the first vector, then those of the second.

@@ -100,6 +100,10 @@ internal static unsafe class GemmQ5_Kx8
     public static void Tile8x8(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
         => GemmQ4_Kx8.TileWide<Q5_KPair>(group, prepared, a, k, da, sums, blocks, o, stride, next);
 
+    /// <summary>8 rows × 2-7 tokens, as <see cref="GemmQ4_Kx8.TileWideFew{TPair}"/> on Q5_K groups.</summary>
+    public static void TileFew(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next, int count)
+        => GemmQ4_Kx8.TileWideFew<Q5_KPair>(group, prepared, a, k, da, sums, blocks, o, stride, next, count);
+
     /// <summary>8 rows × 1 token (decode), streaming the group once; the same lane arithmetic as <see cref="Tile8x8"/>.</summary>
     public static void Group8x1(byte* group, sbyte* a, float* da, int* sums, int blocks, float* o)
         => GemmQ4_Kx8.DecodeWide<Q5_KPair>(group, a, da, sums, blocks, o);

@@ -77,12 +77,33 @@ public sealed unsafe class GemmQ4_Kx8Tests
                 if (wide)
                     GemmQ4_Kx8.Group8x1Wide(packedWide, codesWide + t * k, scales + at, sums + 4 * at, blocks, wideDecode + 8 * t);
             }
+            // The few-token tiles: every count (2-7) at every start of the 8-token run it fits in.
+            var few = new Dictionary<(int T0, int Count), float[]>();
+            if (wide)
+            {
+                for (int count = 2; count <= 7; count++)
+                {
+                    for (int t0 = 0; t0 + count <= 8; t0++)
+                    {
+                        var o = new float[8 * count];
+                        long at = LegacyGemmX8.TokenIndex(t0, 0, blocks);
+                        fixed (float* po = o)
+                            GemmQ4_Kx8.TileWideFew<GemmQ4_Kx8.Q4_KPair>(packedWide, prepared, codesWide + t0 * k, k, scales + at, sums + 4 * at, blocks, po, 8, t0 == 0 ? packedWide : null, count);
+                        few[(t0, count)] = o;
+                    }
+                }
+            }
             for (int t = 0; t < 8; t++)
             {
                 byte[] a = TestRows.Quantize(GgmlType.Q8_K, x[t]);
                 for (int r = 0; r < 8; r++)
                 {
                     float expected = VecDot.DotScalar(GgmlType.Q4_K, rows[r], a, k);
+                    foreach (var ((t0, count), o) in few)
+                    {
+                        if (t >= t0 && t < t0 + count)
+                            Assert.True(expected == o[8 * (t - t0) + r], $"512-bit {count}-token tile from {t0}, t={t} r={r}: {expected} vs {o[8 * (t - t0) + r]}");
+                    }
                     if (narrow)
                     {
                         Assert.True(expected == narrowTile[8 * t + r], $"256-bit tile t={t} r={r}: {expected} vs {narrowTile[8 * t + r]}");
