@@ -31,26 +31,14 @@ public sealed unsafe partial class MatMul
 
         static abstract void Group8x1(byte* group, in Activations a, int t, float* o);
 
-        /// <summary>Whether <see cref="Tile8x4"/> exists (the 32-element formats); else 4-token remainders take other paths.</summary>
-        static virtual bool HasTile8x4 => false;
-
-        /// <summary>8 rows × tokens t0..t0+3 (t0 a multiple of 4) into <paramref name="o"/> (row stride <paramref name="stride"/>).</summary>
-        static virtual void Tile8x4(byte* group, in Activations a, int t0, float* o, int stride, byte* next) => throw new NotSupportedException();
-
         /// <summary>
-        /// Whether <see cref="TileFew"/> exists (the 512-bit K-quant tiles): then a remainder of 2-7 tokens past the 8-token
-        /// tiles takes one tile of exactly that many tokens, and no tokens are padded.
+        /// Whether <see cref="TileFew"/> exists (the 32-element formats and the 512-bit K-quants): then a remainder of 2-7
+        /// tokens past the 8-token tiles takes one tile of exactly that many tokens, and no tokens are padded.
         /// </summary>
         static virtual bool HasFewTokenTile => false;
 
-        /// <summary>8 rows × tokens t0..t0+count-1 (2 ≤ count ≤ 7, t0 % 8 + count ≤ 8) into <paramref name="o"/>, from the prepared group.</summary>
+        /// <summary>8 rows × tokens t0..t0+count-1 (2 ≤ count ≤ 7, t0 % 8 + count ≤ 8) into <paramref name="o"/> (row stride <paramref name="stride"/>), from the prepared group.</summary>
         static virtual void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next) => throw new NotSupportedException();
-
-        /// <summary>8 rows × tokens t0..t0+2 (t0 % 8 ≤ 5) into <paramref name="o"/> (row stride <paramref name="stride"/>), where <see cref="HasTile8x4"/>.</summary>
-        static virtual void Tile8x3(byte* group, in Activations a, int t0, float* o, int stride, byte* next) => throw new NotSupportedException();
-
-        /// <summary>8 rows × tokens t0, t0+1 (t0 % 8 ≤ 6) into <paramref name="o"/> (row stride <paramref name="stride"/>), where <see cref="HasTile8x4"/>.</summary>
-        static virtual void Tile8x2(byte* group, in Activations a, int t0, float* o, int stride) => throw new NotSupportedException();
     }
 
     private readonly struct LegacyKernel<TFormat> : IGroupKernel where TFormat : struct, ILegacyGroupFormat
@@ -77,30 +65,17 @@ public sealed unsafe partial class MatMul
             LegacyGemmX8<TFormat>.Group8x1(group, a.Codes + (long)t * a.K, a.Scales + at, a.Sums + at, nb, o);
         }
 
-        public static bool HasTile8x4 => true;
+        public static bool HasFewTokenTile => true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Tile8x4(byte* group, in Activations a, int t0, float* o, int stride, byte* next)
+        public static void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next)
         {
             int nb = a.K / 32;
             long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
-            LegacyGemmX8<TFormat>.Tile8x4(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride, next);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Tile8x3(byte* group, in Activations a, int t0, float* o, int stride, byte* next)
-        {
-            int nb = a.K / 32;
-            long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
-            LegacyGemmX8<TFormat>.Tile8x3(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride, next);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Tile8x2(byte* group, in Activations a, int t0, float* o, int stride)
-        {
-            int nb = a.K / 32;
-            long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
-            LegacyGemmX8<TFormat>.Tile8x2(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride);
+            if (count == 2)
+                LegacyGemmX8<TFormat>.Tile8x2(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride);
+            else
+                LegacyGemmX8<TFormat>.TileFew(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride, next, count);
         }
     }
 
@@ -279,8 +254,7 @@ public sealed unsafe partial class MatMul
 
     /// <summary>
     /// One group of 8 rows against tokens <c>[first, first + tokens)</c>: 8-token tiles over the padded tokens (see
-    /// <see cref="PaddedTokens"/>), then where the format has them a 4-token tile and a 3- or 2-token tile (32-element formats)
-    /// or one tile of the 2-7 tokens left (512-bit K-quants), then a single-token pass. Results go to
+    /// <see cref="PaddedTokens"/>), then where the format has them one tile of the 2-7 tokens left, then a single-token pass. Results go to
     /// <c>o[t·rows + r0 ..]</c>, through a scratch tile when the group's rows or a tile's tokens run past the matrix.
     /// The first tile prefetches <paramref name="next"/>.
     /// </summary>
@@ -288,7 +262,7 @@ public sealed unsafe partial class MatMul
     private static void GroupTokens<TKernel>(byte* group, byte* prepared, in Activations a, int k, int first, int tokens, float* o, int rows, int r0, int valid,
         float* res, byte* next) where TKernel : struct, IGroupKernel
     {
-        int padded = PaddedTokens(tokens, TKernel.HasTile8x4, TKernel.HasFewTokenTile);
+        int padded = PaddedTokens(tokens, TKernel.HasFewTokenTile);
         if (padded >= 8 || (TKernel.HasFewTokenTile && tokens % 8 >= 2))
             TKernel.Prepare(group, k, prepared);
         int t0 = 0;
@@ -308,31 +282,6 @@ public sealed unsafe partial class MatMul
             if (!direct)
                 Scatter8(o, rows, r0, valid, first + t0, count, res);
             t0 = tokens;
-        }
-        if (TKernel.HasTile8x4 && padded - t0 >= 4)
-        {
-            int count = Math.Min(4, tokens - t0);
-            bool direct = valid == 8 && count == 4;
-            TKernel.Tile8x4(group, a, first + t0, direct ? o + (long)(first + t0) * rows + r0 : res, direct ? rows : 8, next);
-            if (!direct)
-                Scatter8(o, rows, r0, valid, first + t0, count, res);
-            t0 += 4;
-        }
-        if (TKernel.HasTile8x4 && tokens - t0 == 3)
-        {
-            bool direct = valid == 8;
-            TKernel.Tile8x3(group, a, first + t0, direct ? o + (long)(first + t0) * rows + r0 : res, direct ? rows : 8, next);
-            if (!direct)
-                Scatter8(o, rows, r0, valid, first + t0, 3, res);
-            t0 += 3;
-        }
-        if (TKernel.HasTile8x4 && tokens - t0 >= 2)
-        {
-            bool direct = valid == 8;
-            TKernel.Tile8x2(group, a, first + t0, direct ? o + (long)(first + t0) * rows + r0 : res, direct ? rows : 8);
-            if (!direct)
-                Scatter8(o, rows, r0, valid, first + t0, 2, res);
-            t0 += 2;
         }
         for (int t = t0; t < tokens; t++)
         {

@@ -31,7 +31,7 @@ public sealed unsafe partial class MatMul : IParallelWork
     private static bool IsLegacy(Kind kind) => kind is Kind.Q8_0 or Kind.Q4_0 or Kind.IQ4_NL or Kind.MXFP4;
 
     /// <summary>Whether a kind's kernels have tiles of any 2-7 tokens (<see cref="IGroupKernel.HasFewTokenTile"/>).</summary>
-    private static bool HasFewTokenTiles(Kind kind) => kind == Kind.Q5_K || (kind == Kind.Q4_K && GemmQ4_Kx8.UseWide);
+    private static bool HasFewTokenTiles(Kind kind) => IsLegacy(kind) || kind == Kind.Q5_K || (kind == Kind.Q4_K && GemmQ4_Kx8.UseWide);
 
     private static int ZeroPoint(Kind kind) => kind switch
     {
@@ -289,7 +289,7 @@ public sealed unsafe partial class MatMul : IParallelWork
 
     private void EnsureTiledBuffers()
     {
-        int k = _parts[0].Columns, padded = PaddedTokens(_tokens, IsLegacy(_kind), HasFewTokenTiles(_kind));
+        int k = _parts[0].Columns, padded = PaddedTokens(_tokens, HasFewTokenTiles(_kind));
         _codes = Grow(_codes, (long)padded * k);
         long preparedBytes;
         if (IsLegacy(_kind))
@@ -419,7 +419,7 @@ public sealed unsafe partial class MatMul : IParallelWork
         // Per block, one scale and one seed (Q8_0, Q4_0) or ints of sub-block sums (K-quants).
         bool kQuant = _kind is Kind.Q4_K or Kind.Q5_K or Kind.Q6_K;
         int nb = k / (kQuant ? 256 : 32), sumsPerBlock = SumsPerBlock(_kind);
-        for (int t = _tokens; t < PaddedTokens(_tokens, IsLegacy(_kind), HasFewTokenTiles(_kind)); t++)
+        for (int t = _tokens; t < PaddedTokens(_tokens, HasFewTokenTiles(_kind)); t++)
         {
             Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
             for (int b = 0; b < nb; b++)
@@ -447,20 +447,16 @@ public sealed unsafe partial class MatMul : IParallelWork
     private static int SumsPerBlock(Kind kind) => kind switch { Kind.Q4_K or Kind.Q5_K => 4, Kind.Q6_K => 8, _ => 1 };
 
     /// <summary>
-    /// Tokens the tiles cover: a remainder of 4-7 tokens past the 8-token tiles is padded to a full tile (cheaper than 4-7
-    /// single-token passes, measured on Zen 5); 1-3 run one by one. With 4-token tiles (<paramref name="quarterTiles"/>, the
-    /// 32-element formats, which also have 3- and 2-token tiles), a remainder of 7 is padded to a full tile; 4-6 take a 4-token
-    /// tile, then a 2-token tile or a single pass; 1-3 a tile of their own (what a mixture's experts mostly get of a prompt).
-    /// With tiles of any few tokens (<paramref name="fewTokenTiles"/>, the 512-bit K-quant kernels) nothing is padded.
+    /// Tokens the tiles cover. Where the kernels have tiles of any 2-7 tokens (<paramref name="fewTokenTiles"/>: the
+    /// 32-element formats and the 512-bit K-quants) nothing is padded. Otherwise a remainder of 4-7 tokens past the 8-token
+    /// tiles is padded to a full tile (cheaper than 4-7 single-token passes, measured on Zen 5) and 1-3 run one by one.
     /// Every kernel computes a (row, token) result the same way, so padding does not change any token's bits.
     /// </summary>
-    internal static int PaddedTokens(int tokens, bool quarterTiles = false, bool fewTokenTiles = false)
+    internal static int PaddedTokens(int tokens, bool fewTokenTiles = false)
     {
         if (fewTokenTiles)
             return tokens;
         int rem = tokens & 7;
-        if (quarterTiles)
-            return rem == 7 ? tokens + 1 : tokens;
         return rem >= 4 ? tokens + 8 - rem : tokens;
     }
 

@@ -210,20 +210,6 @@ internal static unsafe partial class GemmQ4_Kx8
             Vector256.Load(f + 8 * t).Store(o + t * stride);
     }
 
-    /// <summary>How many tokens a wide tile computes, as a type (so the JIT compiles each count on its own).</summary>
-    internal interface ITileTokens
-    {
-        static abstract int Count { get; }
-    }
-
-    internal readonly struct Tokens2 : ITileTokens { public static int Count => 2; }
-    internal readonly struct Tokens3 : ITileTokens { public static int Count => 3; }
-    internal readonly struct Tokens4 : ITileTokens { public static int Count => 4; }
-    internal readonly struct Tokens5 : ITileTokens { public static int Count => 5; }
-    internal readonly struct Tokens6 : ITileTokens { public static int Count => 6; }
-    internal readonly struct Tokens7 : ITileTokens { public static int Count => 7; }
-    internal readonly struct Tokens8 : ITileTokens { public static int Count => 8; }
-
     /// <summary>
     /// What the wide kernels need of a format besides Q4_K's block head (d, dmin, packed scales and mins at its start): its
     /// block size, one block prefetched, a sub-block pair's 8 chunk vectors and their per-token sum. The vectors travel as

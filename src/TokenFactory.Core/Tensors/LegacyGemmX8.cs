@@ -235,9 +235,41 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
     /// fit because the JIT encodes VNNI with EVEX (32 registers) on AVX-512 CPUs; on AVX2-only CPUs with AVX-VNNI some
     /// spill, still correct.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile8x8(byte* group, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride, byte* next)
+        => Tile<Tokens8>(group, a, k, da, seeds, blocks, o, stride, next);
+
+    /// <summary>
+    /// 8 rows x <paramref name="count"/> (3-7) tokens t0.. of an 8-token run (t0 % 8 + count ≤ 8), as <see cref="Tile8x8"/>
+    /// with only those tokens' products: the few tokens a mixture's expert gets of a prompt, or a batch of a few sequences
+    /// decoding (a padded tile computed the missing tokens for nothing, a 4-token tile and single passes decoded the group's
+    /// codes again). <paramref name="next"/>, when not null, is the group to prefetch meanwhile.
+    /// </summary>
+    public static void TileFew(byte* group, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride, byte* next, int count)
     {
+        switch (count)
+        {
+            case 3: Tile<Tokens3>(group, a, k, da, seeds, blocks, o, stride, next); break;
+            case 4: Tile<Tokens4>(group, a, k, da, seeds, blocks, o, stride, next); break;
+            case 5: Tile<Tokens5>(group, a, k, da, seeds, blocks, o, stride, next); break;
+            case 6: Tile<Tokens6>(group, a, k, da, seeds, blocks, o, stride, next); break;
+            case 7: Tile<Tokens7>(group, a, k, da, seeds, blocks, o, stride, next); break;
+            default: throw new ArgumentOutOfRangeException(nameof(count), count, "a few-token tile takes 3 to 7 tokens");
+        }
+    }
+
+    /// <summary>
+    /// 8 rows × <typeparamref name="TTokens"/>' count (3-8) of tokens, compiled per count (the other tokens' work drops out).
+    /// The first half of the tokens (rounded up) broadcast each chunk's 4 activation codes from memory, a load each; the
+    /// others broadcast their 32 codes as two 16-byte halves and pick each chunk's 4 by an in-lane shuffle (as
+    /// <see cref="Tile8x2"/> does). All from memory made the load ports the limit, all by shuffle the vector units that also
+    /// run <c>vpdpbusd</c>; half and half balances them (an expert of Nemotron 3 Nano's shape with 4 tokens: 31.8 GB/s all
+    /// loads, 35.3 all shuffles, 37.7 mixed). Each chunk index is a constant once inlined, so Q4_0's nibble choice folds away.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile<TTokens>(byte* group, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride, byte* next)
+        where TTokens : struct, ITileTokens
+    {
+        int n = TTokens.Count;
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;
         nint kk = k;
         for (int b = 0; b < blocks; b++)
@@ -246,170 +278,98 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
                 PrefetchBlock(next + (long)b * TFormat.BlockBytes);
             byte* block = group + (long)b * TFormat.BlockBytes;
             sbyte* ab = a + 32 * b;
-            Vector256<int> i0 = Vector256.Create(seeds[8 * b]);
-            Vector256<int> i1 = Vector256.Create(seeds[8 * b + 1]);
-            Vector256<int> i2 = Vector256.Create(seeds[8 * b + 2]);
-            Vector256<int> i3 = Vector256.Create(seeds[8 * b + 3]);
-            Vector256<int> i4 = Vector256.Create(seeds[8 * b + 4]);
-            Vector256<int> i5 = Vector256.Create(seeds[8 * b + 5]);
-            Vector256<int> i6 = Vector256.Create(seeds[8 * b + 6]);
-            Vector256<int> i7 = Vector256.Create(seeds[8 * b + 7]);
-            // Each chunk index is a constant once inlined, so Q4_0's nibble choice folds away. Tokens 0-3 broadcast each
-            // chunk's 4 codes from memory, tokens 4-7 pick them by shuffle from two 16-byte broadcasts (see Tile8x4).
-            sbyte* a4 = ab + 4 * kk, a5 = a4 + kk, a6 = a5 + kk, a7 = a6 + kk;
-            Vector256<int> h4 = Avx2.BroadcastVector128ToVector256((int*)a4), h5 = Avx2.BroadcastVector128ToVector256((int*)a5);
-            Vector256<int> h6 = Avx2.BroadcastVector128ToVector256((int*)a6), h7 = Avx2.BroadcastVector128ToVector256((int*)a7);
-            Mixed8(TFormat.Chunk(block, 0), ab, kk, h4, h5, h6, h7, 0x00, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Mixed8(TFormat.Chunk(block, 1), ab + 4, kk, h4, h5, h6, h7, 0x55, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Mixed8(TFormat.Chunk(block, 2), ab + 8, kk, h4, h5, h6, h7, 0xAA, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Mixed8(TFormat.Chunk(block, 3), ab + 12, kk, h4, h5, h6, h7, 0xFF, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            h4 = Avx2.BroadcastVector128ToVector256((int*)(a4 + 16));
-            h5 = Avx2.BroadcastVector128ToVector256((int*)(a5 + 16));
-            h6 = Avx2.BroadcastVector128ToVector256((int*)(a6 + 16));
-            h7 = Avx2.BroadcastVector128ToVector256((int*)(a7 + 16));
-            Mixed8(TFormat.Chunk(block, 4), ab + 16, kk, h4, h5, h6, h7, 0x00, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Mixed8(TFormat.Chunk(block, 5), ab + 20, kk, h4, h5, h6, h7, 0x55, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Mixed8(TFormat.Chunk(block, 6), ab + 24, kk, h4, h5, h6, h7, 0xAA, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-            Mixed8(TFormat.Chunk(block, 7), ab + 28, kk, h4, h5, h6, h7, 0xFF, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            int* z = seeds + 8 * b;
+            Vector256<int> i0 = Vector256.Create(z[0]), i1 = Vector256.Create(z[1]), i2 = Vector256.Create(z[2]);
+            Vector256<int> i3 = n > 3 ? Vector256.Create(z[3]) : default, i4 = n > 4 ? Vector256.Create(z[4]) : default;
+            Vector256<int> i5 = n > 5 ? Vector256.Create(z[5]) : default, i6 = n > 6 ? Vector256.Create(z[6]) : default;
+            Vector256<int> i7 = n > 7 ? Vector256.Create(z[7]) : default;
+            Halves<TTokens>(ab, kk, 0, out var h1, out var h2, out var h3, out var h4, out var h5, out var h6, out var h7);
+            Chunk<TTokens>(TFormat.Chunk(block, 0), ab, kk, h1, h2, h3, h4, h5, h6, h7, 0x00, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk<TTokens>(TFormat.Chunk(block, 1), ab + 4, kk, h1, h2, h3, h4, h5, h6, h7, 0x55, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk<TTokens>(TFormat.Chunk(block, 2), ab + 8, kk, h1, h2, h3, h4, h5, h6, h7, 0xAA, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk<TTokens>(TFormat.Chunk(block, 3), ab + 12, kk, h1, h2, h3, h4, h5, h6, h7, 0xFF, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Halves<TTokens>(ab, kk, 16, out h1, out h2, out h3, out h4, out h5, out h6, out h7);
+            Chunk<TTokens>(TFormat.Chunk(block, 4), ab + 16, kk, h1, h2, h3, h4, h5, h6, h7, 0x00, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk<TTokens>(TFormat.Chunk(block, 5), ab + 20, kk, h1, h2, h3, h4, h5, h6, h7, 0x55, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk<TTokens>(TFormat.Chunk(block, 6), ab + 24, kk, h1, h2, h3, h4, h5, h6, h7, 0xAA, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            Chunk<TTokens>(TFormat.Chunk(block, 7), ab + 28, kk, h1, h2, h3, h4, h5, h6, h7, 0xFF, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
             Vector256<float> s = TFormat.Scales(block);
-            f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(da[8 * b]), f0);
-            f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), s * Vector256.Create(da[8 * b + 1]), f1);
-            f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i2), s * Vector256.Create(da[8 * b + 2]), f2);
-            f3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i3), s * Vector256.Create(da[8 * b + 3]), f3);
-            f4 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i4), s * Vector256.Create(da[8 * b + 4]), f4);
-            f5 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i5), s * Vector256.Create(da[8 * b + 5]), f5);
-            f6 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i6), s * Vector256.Create(da[8 * b + 6]), f6);
-            f7 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i7), s * Vector256.Create(da[8 * b + 7]), f7);
+            float* d = da + 8 * b;
+            f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(d[0]), f0);
+            f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), s * Vector256.Create(d[1]), f1);
+            f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i2), s * Vector256.Create(d[2]), f2);
+            if (n > 3)
+                f3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i3), s * Vector256.Create(d[3]), f3);
+            if (n > 4)
+                f4 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i4), s * Vector256.Create(d[4]), f4);
+            if (n > 5)
+                f5 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i5), s * Vector256.Create(d[5]), f5);
+            if (n > 6)
+                f6 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i6), s * Vector256.Create(d[6]), f6);
+            if (n > 7)
+                f7 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i7), s * Vector256.Create(d[7]), f7);
         }
         f0.Store(o);
-        f1.Store(o + 1 * stride);
+        f1.Store(o + stride);
         f2.Store(o + 2 * stride);
-        f3.Store(o + 3 * stride);
-        f4.Store(o + 4 * stride);
-        f5.Store(o + 5 * stride);
-        f6.Store(o + 6 * stride);
-        f7.Store(o + 7 * stride);
-    }
-    /// <summary>
-    /// 8 rows x 4 tokens, as <see cref="Tile8x8"/> for tokens t0..t0+3 of an 8-token run (t0 a multiple of 4): for the few tokens a
-    /// mixture's expert gets in a prompt, where a padded 8-token tile would compute twice the work. Same lane arithmetic;
-    /// <paramref name="next"/>, when not null, is the group to prefetch meanwhile (the group's only tile, for an expert's 4-6 tokens).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile8x4(byte* group, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride, byte* next = null)
-    {
-        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
-        nint kk = k;
-        for (int b = 0; b < blocks; b++)
-        {
-            if (next != null)
-                PrefetchBlock(next + (long)b * TFormat.BlockBytes);
-            byte* block = group + (long)b * TFormat.BlockBytes;
-            sbyte* a0 = a + 32 * b, a1 = a0 + kk, a2 = a1 + kk, a3 = a2 + kk;
-            Vector256<int> i0 = Vector256.Create(seeds[8 * b]);
-            Vector256<int> i1 = Vector256.Create(seeds[8 * b + 1]);
-            Vector256<int> i2 = Vector256.Create(seeds[8 * b + 2]);
-            Vector256<int> i3 = Vector256.Create(seeds[8 * b + 3]);
-            // Tokens 0 and 1 broadcast each chunk's 4 codes from memory (a load each); tokens 2 and 3 broadcast their 32 codes
-            // as two 16-byte halves and pick each chunk's 4 by an in-lane shuffle (as Tile8x2 does). All four from memory made
-            // the load ports the limit, all four by shuffle the vector units that also run vpdpbusd; half and half balances
-            // them (a mixture's expert with 4 tokens of a prompt: 31.8 GB/s all loads, 35.3 all shuffles, 37.7 mixed).
-            Vector256<int> lo2 = Avx2.BroadcastVector128ToVector256((int*)a2), lo3 = Avx2.BroadcastVector128ToVector256((int*)a3);
-            Mixed4(TFormat.Chunk(block, 0), a0, a1, lo2, lo3, 0x00, ref i0, ref i1, ref i2, ref i3);
-            Mixed4(TFormat.Chunk(block, 1), a0 + 4, a1 + 4, lo2, lo3, 0x55, ref i0, ref i1, ref i2, ref i3);
-            Mixed4(TFormat.Chunk(block, 2), a0 + 8, a1 + 8, lo2, lo3, 0xAA, ref i0, ref i1, ref i2, ref i3);
-            Mixed4(TFormat.Chunk(block, 3), a0 + 12, a1 + 12, lo2, lo3, 0xFF, ref i0, ref i1, ref i2, ref i3);
-            Vector256<int> hi2 = Avx2.BroadcastVector128ToVector256((int*)(a2 + 16)), hi3 = Avx2.BroadcastVector128ToVector256((int*)(a3 + 16));
-            Mixed4(TFormat.Chunk(block, 4), a0 + 16, a1 + 16, hi2, hi3, 0x00, ref i0, ref i1, ref i2, ref i3);
-            Mixed4(TFormat.Chunk(block, 5), a0 + 20, a1 + 20, hi2, hi3, 0x55, ref i0, ref i1, ref i2, ref i3);
-            Mixed4(TFormat.Chunk(block, 6), a0 + 24, a1 + 24, hi2, hi3, 0xAA, ref i0, ref i1, ref i2, ref i3);
-            Mixed4(TFormat.Chunk(block, 7), a0 + 28, a1 + 28, hi2, hi3, 0xFF, ref i0, ref i1, ref i2, ref i3);
-            Vector256<float> s = TFormat.Scales(block);
-            f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(da[8 * b]), f0);
-            f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), s * Vector256.Create(da[8 * b + 1]), f1);
-            f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i2), s * Vector256.Create(da[8 * b + 2]), f2);
-            f3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i3), s * Vector256.Create(da[8 * b + 3]), f3);
-        }
-        f0.Store(o);
-        f1.Store(o + 1 * stride);
-        f2.Store(o + 2 * stride);
-        f3.Store(o + 3 * stride);
+        if (n > 3)
+            f3.Store(o + 3 * stride);
+        if (n > 4)
+            f4.Store(o + 4 * stride);
+        if (n > 5)
+            f5.Store(o + 5 * stride);
+        if (n > 6)
+            f6.Store(o + 6 * stride);
+        if (n > 7)
+            f7.Store(o + 7 * stride);
     }
 
-    /// <summary>
-    /// 8 rows x 3 tokens, t0..t0+2 of an 8-token run (t0 % 8 ≤ 5), as <see cref="Tile8x4"/> without a padded fourth token: the
-    /// 3 tokens a mixture's expert most often gets of a prompt (a padded 4-token tile spent a quarter of its work on nothing).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile8x3(byte* group, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride, byte* next = null)
-    {
-        Vector256<float> f0 = default, f1 = default, f2 = default;
-        nint kk = k;
-        for (int b = 0; b < blocks; b++)
-        {
-            if (next != null)
-                PrefetchBlock(next + (long)b * TFormat.BlockBytes);
-            byte* block = group + (long)b * TFormat.BlockBytes;
-            sbyte* a0 = a + 32 * b, a1 = a0 + kk, a2 = a1 + kk;
-            Vector256<int> i0 = Vector256.Create(seeds[8 * b]);
-            Vector256<int> i1 = Vector256.Create(seeds[8 * b + 1]);
-            Vector256<int> i2 = Vector256.Create(seeds[8 * b + 2]);
-            Vector256<int> lo2 = Avx2.BroadcastVector128ToVector256((int*)a2);
-            Mixed3(TFormat.Chunk(block, 0), a0, a1, lo2, 0x00, ref i0, ref i1, ref i2);
-            Mixed3(TFormat.Chunk(block, 1), a0 + 4, a1 + 4, lo2, 0x55, ref i0, ref i1, ref i2);
-            Mixed3(TFormat.Chunk(block, 2), a0 + 8, a1 + 8, lo2, 0xAA, ref i0, ref i1, ref i2);
-            Mixed3(TFormat.Chunk(block, 3), a0 + 12, a1 + 12, lo2, 0xFF, ref i0, ref i1, ref i2);
-            Vector256<int> hi2 = Avx2.BroadcastVector128ToVector256((int*)(a2 + 16));
-            Mixed3(TFormat.Chunk(block, 4), a0 + 16, a1 + 16, hi2, 0x00, ref i0, ref i1, ref i2);
-            Mixed3(TFormat.Chunk(block, 5), a0 + 20, a1 + 20, hi2, 0x55, ref i0, ref i1, ref i2);
-            Mixed3(TFormat.Chunk(block, 6), a0 + 24, a1 + 24, hi2, 0xAA, ref i0, ref i1, ref i2);
-            Mixed3(TFormat.Chunk(block, 7), a0 + 28, a1 + 28, hi2, 0xFF, ref i0, ref i1, ref i2);
-            Vector256<float> s = TFormat.Scales(block);
-            f0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), s * Vector256.Create(da[8 * b]), f0);
-            f1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), s * Vector256.Create(da[8 * b + 1]), f1);
-            f2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i2), s * Vector256.Create(da[8 * b + 2]), f2);
-        }
-        f0.Store(o);
-        f1.Store(o + 1 * stride);
-        f2.Store(o + 2 * stride);
-    }
-
-    /// <summary>One chunk against eight tokens: the first four's 4 codes broadcast from memory (token t's at <c>p + t·kk</c>), the others' picked from their broadcast halves.</summary>
+    /// <summary>Whether token <paramref name="t"/> of a tile of <typeparamref name="TTokens"/> picks its codes by shuffle (the second half) rather than from memory.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Mixed8(Vector256<byte> x, sbyte* p, nint kk, Vector256<int> half4, Vector256<int> half5, Vector256<int> half6, Vector256<int> half7, [ConstantExpected] byte pick,
+    private static bool Shuffled<TTokens>(int t) where TTokens : struct, ITileTokens => t >= (TTokens.Count + 1) / 2 && t < TTokens.Count;
+
+    /// <summary>The 16-byte half at <paramref name="offset"/> (0 or 16) of each shuffled token's block codes, broadcast to both lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Halves<TTokens>(sbyte* ab, nint kk, int offset, out Vector256<int> h1, out Vector256<int> h2, out Vector256<int> h3,
+        out Vector256<int> h4, out Vector256<int> h5, out Vector256<int> h6, out Vector256<int> h7) where TTokens : struct, ITileTokens
+    {
+        h1 = Shuffled<TTokens>(1) ? Avx2.BroadcastVector128ToVector256((int*)(ab + kk + offset)) : default;
+        h2 = Shuffled<TTokens>(2) ? Avx2.BroadcastVector128ToVector256((int*)(ab + 2 * kk + offset)) : default;
+        h3 = Shuffled<TTokens>(3) ? Avx2.BroadcastVector128ToVector256((int*)(ab + 3 * kk + offset)) : default;
+        h4 = Shuffled<TTokens>(4) ? Avx2.BroadcastVector128ToVector256((int*)(ab + 4 * kk + offset)) : default;
+        h5 = Shuffled<TTokens>(5) ? Avx2.BroadcastVector128ToVector256((int*)(ab + 5 * kk + offset)) : default;
+        h6 = Shuffled<TTokens>(6) ? Avx2.BroadcastVector128ToVector256((int*)(ab + 6 * kk + offset)) : default;
+        h7 = Shuffled<TTokens>(7) ? Avx2.BroadcastVector128ToVector256((int*)(ab + 7 * kk + offset)) : default;
+    }
+
+    /// <summary>Token <paramref name="t"/>'s products of one chunk: its 4 codes at <paramref name="p"/> broadcast from memory, or picked from its broadcast half.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Dot<TTokens>(int t, Vector256<int> acc, Vector256<byte> x, sbyte* p, Vector256<int> half, [ConstantExpected] byte pick)
+        where TTokens : struct, ITileTokens
+        => Shuffled<TTokens>(t) ? LegacyGemmX8.Dot4(acc, x, Avx2.Shuffle(half, pick)) : LegacyGemmX8.Dot4(acc, x, p);
+
+    /// <summary>One chunk (4 codes of each of 8 rows) against the tile's tokens, token t's codes at <c>p + t·kk</c> (token 0 always from memory).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Chunk<TTokens>(Vector256<byte> x, sbyte* p, nint kk, Vector256<int> h1, Vector256<int> h2, Vector256<int> h3, Vector256<int> h4,
+        Vector256<int> h5, Vector256<int> h6, Vector256<int> h7, [ConstantExpected] byte pick,
         ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3, ref Vector256<int> i4, ref Vector256<int> i5, ref Vector256<int> i6, ref Vector256<int> i7)
+        where TTokens : struct, ITileTokens
     {
+        int n = TTokens.Count;
         i0 = LegacyGemmX8.Dot4(i0, x, p);
-        i1 = LegacyGemmX8.Dot4(i1, x, p + kk);
-        i2 = LegacyGemmX8.Dot4(i2, x, p + 2 * kk);
-        i3 = LegacyGemmX8.Dot4(i3, x, p + 3 * kk);
-        i4 = LegacyGemmX8.Dot4(i4, x, Avx2.Shuffle(half4, pick));
-        i5 = LegacyGemmX8.Dot4(i5, x, Avx2.Shuffle(half5, pick));
-        i6 = LegacyGemmX8.Dot4(i6, x, Avx2.Shuffle(half6, pick));
-        i7 = LegacyGemmX8.Dot4(i7, x, Avx2.Shuffle(half7, pick));
+        i1 = Dot<TTokens>(1, i1, x, p + kk, h1, pick);
+        i2 = Dot<TTokens>(2, i2, x, p + 2 * kk, h2, pick);
+        if (n > 3)
+            i3 = Dot<TTokens>(3, i3, x, p + 3 * kk, h3, pick);
+        if (n > 4)
+            i4 = Dot<TTokens>(4, i4, x, p + 4 * kk, h4, pick);
+        if (n > 5)
+            i5 = Dot<TTokens>(5, i5, x, p + 5 * kk, h5, pick);
+        if (n > 6)
+            i6 = Dot<TTokens>(6, i6, x, p + 6 * kk, h6, pick);
+        if (n > 7)
+            i7 = Dot<TTokens>(7, i7, x, p + 7 * kk, h7, pick);
     }
-
-    /// <summary>One chunk against three tokens: the first two's 4 codes broadcast from memory, the third's picked from its broadcast half.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Mixed3(Vector256<byte> x, sbyte* p0, sbyte* p1, Vector256<int> half2, [ConstantExpected] byte pick,
-        ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2)
-    {
-        i0 = LegacyGemmX8.Dot4(i0, x, p0);
-        i1 = LegacyGemmX8.Dot4(i1, x, p1);
-        i2 = LegacyGemmX8.Dot4(i2, x, Avx2.Shuffle(half2, pick));
-    }
-
-    /// <summary>One chunk against four tokens: the first two's 4 codes broadcast from memory, the others' picked from their broadcast halves.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Mixed4(Vector256<byte> x, sbyte* p0, sbyte* p1, Vector256<int> half2, Vector256<int> half3, [ConstantExpected] byte pick,
-        ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3)
-    {
-        i0 = LegacyGemmX8.Dot4(i0, x, p0);
-        i1 = LegacyGemmX8.Dot4(i1, x, p1);
-        i2 = LegacyGemmX8.Dot4(i2, x, Avx2.Shuffle(half2, pick));
-        i3 = LegacyGemmX8.Dot4(i3, x, Avx2.Shuffle(half3, pick));
-    }
-
 
     /// <summary>
     /// 8 rows x 2 tokens, t0 and t0+1 of an 8-token run (t0 % 8 ≤ 6): for the 1-2 tokens a mixture's expert most often gets of a
@@ -453,13 +413,6 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
         i1 = LegacyGemmX8.Dot4(i1, x, Avx2.Shuffle(half1, pick));
     }
 
-    /// <summary>Chunk <paramref name="c"/> of a block (4 codes of each of 8 rows) against 8 tokens' codes at <c>ab + 4c + t·kk</c>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Chunk8(byte* block, int c, sbyte* ab, nint kk,
-        ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3, ref Vector256<int> i4, ref Vector256<int> i5, ref Vector256<int> i6, ref Vector256<int> i7)
-    {
-        LegacyGemmX8.Dot4x8(TFormat.Chunk(block, c), ab + 4 * c, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-    }
 
     /// <summary>8 rows x 1 token (decode): <c>o[r] = W[r] · a</c>, streaming the group once; same lane arithmetic as the tiles.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -246,22 +246,20 @@ internal static unsafe class KernelChecks
             fixed (float* pd = paddedDa)
             fixed (int* pz = paddedSeeds)
                 LegacyGemmX8<TFormat>.Tile8x8(p, pa, k, pd, pz, blocks, tp, 8, p);
-            // The 4-, 3- and 2-token tiles at every start they may be used at (4-token: 0 and 4; 3-token: 0 to 5; 2-token: any but
-            // the run's last).
-            var tile4 = new float[8 * 8];
-            var tile3 = new float[6][];
+            // The few-token tiles (3-7 tokens) at every start of the 8-token run they fit in, and the 2-token tile at any but the
+            // run's last.
+            var few = new Dictionary<(int T0, int Count), float[]>();
+            for (int count = 3; count <= 7; count++)
+            {
+                for (int t0 = 0; t0 + count <= 8; t0++)
+                {
+                    var tile = new float[8 * count];
+                    fixed (float* tf = tile)
+                        LegacyGemmX8<TFormat>.TileFew(p, a + t0 * k, k, d + t0, z + t0, blocks, tf, 8, t0 % 2 == 0 ? p : null, count);
+                    few[(t0, count)] = tile;
+                }
+            }
             var tile2 = new float[7][];
-            fixed (float* t4 = tile4)
-            {
-                LegacyGemmX8<TFormat>.Tile8x4(p, a, k, d, z, blocks, t4, 8);
-                LegacyGemmX8<TFormat>.Tile8x4(p, a + 4 * k, k, d + 4, z + 4, blocks, t4 + 32, 8, p);
-            }
-            for (int t0 = 0; t0 < 6; t0++)
-            {
-                tile3[t0] = new float[24];
-                fixed (float* t3 = tile3[t0])
-                    LegacyGemmX8<TFormat>.Tile8x3(p, a + t0 * k, k, d + t0, z + t0, blocks, t3, 8, t0 % 2 == 0 ? p : null);
-            }
             for (int t0 = 0; t0 < 7; t0++)
             {
                 tile2[t0] = new float[16];
@@ -280,9 +278,11 @@ internal static unsafe class KernelChecks
                     else
                         Assert.Equal(padded[8 * 4 + r], padded[8 * tok + r]);
                     Assert.Equal(expected, single[r]);
-                    Assert.Equal(expected, tile4[8 * tok + r]);
-                    for (int t0 = Math.Max(0, tok - 2); t0 <= Math.Min(tok, 5); t0++)
-                        Assert.Equal(expected, tile3[t0][8 * (tok - t0) + r]);
+                    foreach (var ((t0, count), tile) in few)
+                    {
+                        if (tok >= t0 && tok < t0 + count)
+                            Assert.Equal(expected, tile[8 * (tok - t0) + r]);
+                    }
                     if (tok < 7)
                         Assert.Equal(expected, tile2[tok][r]);
                     if (tok > 0)
