@@ -177,6 +177,16 @@ public sealed unsafe partial class MatMul
             GemmQ6_Kx8.Tile8x8(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 8 * at, nsb, o, stride, next);
         }
 
+        public static bool HasFewTokenTile => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next)
+        {
+            int nsb = a.K / 256;
+            long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
+            GemmQ6_Kx8.TileFew(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 8 * at, nsb, o, stride, next, count);
+        }
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Group8x1(byte* group, in Activations a, int t, float* o)
         {

@@ -31,7 +31,7 @@ public sealed unsafe partial class MatMul : IParallelWork
     private static bool IsLegacy(Kind kind) => kind is Kind.Q8_0 or Kind.Q4_0 or Kind.IQ4_NL or Kind.MXFP4;
 
     /// <summary>Whether a kind's kernels have tiles of any 2-7 tokens (<see cref="IGroupKernel.HasFewTokenTile"/>).</summary>
-    private static bool HasFewTokenTiles(Kind kind) => IsLegacy(kind) || kind == Kind.Q5_K || (kind == Kind.Q4_K && GemmQ4_Kx8.UseWide);
+    private static bool HasFewTokenTiles(Kind kind) => IsLegacy(kind) || kind is Kind.Q5_K or Kind.Q6_K || (kind == Kind.Q4_K && GemmQ4_Kx8.UseWide);
 
     private static int ZeroPoint(Kind kind) => kind switch
     {

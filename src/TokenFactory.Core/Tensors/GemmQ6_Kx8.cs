@@ -109,9 +109,33 @@ internal static unsafe class GemmQ6_Kx8
     /// of token t is <c>da[8b + t]</c> and its 16-element sums (8 ints of int16 pairs) start at <c>sums + 64b + 8t</c>
     /// (<see cref="LegacyGemmX8.TokenIndex"/>); <paramref name="next"/>, when not null, is the group to prefetch meanwhile.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile8x8(byte* group, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
+        => Tile<Tokens8>(group, a, k, da, sums, blocks, o, stride, next);
+
+    /// <summary>
+    /// 8 rows × <paramref name="count"/> (2-7) tokens t0.. of an 8-token run (t0 % 8 + count ≤ 8), as <see cref="Tile8x8"/> with
+    /// only those tokens' products (a few sequences decoding, the few tokens a mixture's expert gets of a prompt).
+    /// </summary>
+    public static void TileFew(byte* group, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next, int count)
     {
+        switch (count)
+        {
+            case 2: Tile<Tokens2>(group, a, k, da, sums, blocks, o, stride, next); break;
+            case 3: Tile<Tokens3>(group, a, k, da, sums, blocks, o, stride, next); break;
+            case 4: Tile<Tokens4>(group, a, k, da, sums, blocks, o, stride, next); break;
+            case 5: Tile<Tokens5>(group, a, k, da, sums, blocks, o, stride, next); break;
+            case 6: Tile<Tokens6>(group, a, k, da, sums, blocks, o, stride, next); break;
+            case 7: Tile<Tokens7>(group, a, k, da, sums, blocks, o, stride, next); break;
+            default: throw new ArgumentOutOfRangeException(nameof(count), count, "a few-token tile takes 2 to 7 tokens");
+        }
+    }
+
+    /// <summary>The tile for <typeparamref name="TTokens"/>' count of tokens, compiled per count; an odd count's last pair finishes a lane pair it never stores.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile<TTokens>(byte* group, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
+        where TTokens : struct, ITileTokens
+    {
+        int n = TTokens.Count;
         float* f = stackalloc float[64];
         for (int t = 0; t < 64; t += 16)
             Vector512<float>.Zero.Store(f + t);
@@ -130,23 +154,29 @@ internal static unsafe class GemmQ6_Kx8
                 sbyte* p = ab + 32 * quad;
                 s0 += QuadSum(c0, c1, c2, c3, p, sc);
                 s1 += QuadSum(c0, c1, c2, c3, p + kk, sc);
-                s2 += QuadSum(c0, c1, c2, c3, p + 2 * kk, sc);
-                s3 += QuadSum(c0, c1, c2, c3, p + 3 * kk, sc);
-                s4 += QuadSum(c0, c1, c2, c3, p + 4 * kk, sc);
-                s5 += QuadSum(c0, c1, c2, c3, p + 5 * kk, sc);
-                s6 += QuadSum(c0, c1, c2, c3, p + 6 * kk, sc);
-                s7 += QuadSum(c0, c1, c2, c3, p + 7 * kk, sc);
+                if (n > 2)
+                    s2 += QuadSum(c0, c1, c2, c3, p + 2 * kk, sc);
+                if (n > 3)
+                    s3 += QuadSum(c0, c1, c2, c3, p + 3 * kk, sc);
+                if (n > 4)
+                    s4 += QuadSum(c0, c1, c2, c3, p + 4 * kk, sc);
+                if (n > 5)
+                    s5 += QuadSum(c0, c1, c2, c3, p + 5 * kk, sc);
+                if (n > 6)
+                    s6 += QuadSum(c0, c1, c2, c3, p + 6 * kk, sc);
+                if (n > 7)
+                    s7 += QuadSum(c0, c1, c2, c3, p + 7 * kk, sc);
             }
-            FinishBlock(f, block, da + 8 * b, sums + 64 * b, s0, s1, s2, s3, s4, s5, s6, s7);
+            FinishBlock(f, block, da + 8 * b, sums + 64 * b, s0, s1, s2, s3, s4, s5, s6, s7, n);
         }
-        for (int t = 0; t < 8; t++)
+        for (int t = 0; t < n; t++)
             Vector256.Load(f + 8 * t).Store(o + t * stride);
     }
 
-    /// <summary>A block's contributions <c>(d·da)·isum</c> for the tile's 8 tokens, two tokens per vector, the scale pairs read once.</summary>
+    /// <summary>A block's contributions <c>(d·da)·isum</c> for the tile's tokens (pairs up to <paramref name="tokens"/>), two tokens per vector, the scale pairs read once.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void FinishBlock(float* f, byte* block, float* da, int* sums,
-        Vector512<int> s0, Vector512<int> s1, Vector512<int> s2, Vector512<int> s3, Vector512<int> s4, Vector512<int> s5, Vector512<int> s6, Vector512<int> s7)
+        Vector512<int> s0, Vector512<int> s1, Vector512<int> s2, Vector512<int> s3, Vector512<int> s4, Vector512<int> s5, Vector512<int> s6, Vector512<int> s7, int tokens = 8)
     {
         Vector256<float> dw = HalfVectors.FiniteToSingle((ushort*)block);
         Vector512<float> dw2 = Vector512.Create(dw, dw);
@@ -154,9 +184,12 @@ internal static unsafe class GemmQ6_Kx8
         var p = new PairScaleSet(PairScales(scales), PairScales(scales + 16), PairScales(scales + 32), PairScales(scales + 48),
             PairScales(scales + 64), PairScales(scales + 80), PairScales(scales + 96), PairScales(scales + 112));
         FinishTwo(f, s0, s1, p, sums, da, dw2);
-        FinishTwo(f + 16, s2, s3, p, sums + 16, da + 2, dw2);
-        FinishTwo(f + 32, s4, s5, p, sums + 32, da + 4, dw2);
-        FinishTwo(f + 48, s6, s7, p, sums + 48, da + 6, dw2);
+        if (tokens > 2)
+            FinishTwo(f + 16, s2, s3, p, sums + 16, da + 2, dw2);
+        if (tokens > 4)
+            FinishTwo(f + 32, s4, s5, p, sums + 32, da + 4, dw2);
+        if (tokens > 6)
+            FinishTwo(f + 48, s6, s7, p, sums + 48, da + 6, dw2);
     }
 
     /// <summary>The 8 quads' scale pairs of a block (<see cref="PairScales"/>).</summary>
