@@ -73,8 +73,8 @@ internal static class PlanCheckCommand
                     double e1 = predicted.OutputTokensPerSecond / measured.OutputTokensPerSecond - 1, e2 = predicted.TtftP50 / measured.TtftP50Seconds - 1,
                         e3 = predicted.TtftP99 / measured.TtftP99Seconds - 1;
                     errors.AddRange([Math.Abs(e1), Math.Abs(e2), Math.Abs(e3)]);
-                    Console.WriteLine($"| {Path.GetFileName(file)} | {measured.Label} | {measured.BandwidthTbps * 1000:F1} | {predicted.OutputTokensPerSecond:F1} | {measured.OutputTokensPerSecond:F1} | {e1:+0%;-0%} | " +
-                        $"{predicted.TtftP50 * 1000:F0} ms | {measured.TtftP50Seconds * 1000:F0} ms | {e2:+0%;-0%} | {predicted.TtftP99 * 1000:F0} ms | {measured.TtftP99Seconds * 1000:F0} ms | {e3:+0%;-0%} |");
+                    Console.WriteLine($"| {Path.GetFileName(file)} | {measured.Label} | {measured.BandwidthTbps * 1000:F1} | {predicted.OutputTokensPerSecond:F1} | {measured.OutputTokensPerSecond:F1} | {e1:+0%;-0%;0%} | " +
+                        $"{predicted.TtftP50 * 1000:F0} ms | {measured.TtftP50Seconds * 1000:F0} ms | {e2:+0%;-0%;0%} | {predicted.TtftP99 * 1000:F0} ms | {measured.TtftP99Seconds * 1000:F0} ms | {e3:+0%;-0%;0%} |");
                 }
             }
             Console.WriteLine($"mean |error| {errors.Average():P1}, worst {errors.Max():P1} over {errors.Count} figures, each run predicted at the bandwidth probed around it " +

@@ -24,7 +24,7 @@ internal static class PlanPublishedCommand
                 if (p.TensorParallel > 0)
                     errors.Add(Math.Abs(error));
                 Console.WriteLine($"| {row.Id} | {row.Model} | {row.Hardware} × {row.Devices} | {row.Precision} | {row.Isl}/{row.Osl} | {row.TokensPerSecondPerDevice:N0} | " +
-                    (p.TensorParallel > 0 ? $"{p.TokensPerSecondPerDevice:N0} | {error:+0%;-0%} | TP{p.TensorParallel}{(p.ExpertParallel > 1 ? $"×EP{p.ExpertParallel}" : "")}, {p.Concurrency} |" : $"— | — | {p.Why} |"));
+                    (p.TensorParallel > 0 ? $"{p.TokensPerSecondPerDevice:N0} | {error:+0%;-0%;0%} | TP{p.TensorParallel}{(p.ExpertParallel > 1 ? $"×EP{p.ExpertParallel}" : "")}, {p.Concurrency} |" : $"— | — | {p.Why} |"));
             }
             Console.WriteLine($"within 25 %: {errors.Count(e => e <= 0.25)} of {errors.Count}; median |error| {errors.Order().ElementAt(errors.Count / 2):P0}");
             return 0;
