@@ -213,13 +213,16 @@ public static class Planner
     /// </summary>
     internal static List<(int Tp, int Ep)> ParallelDegrees(PlanRequest request, HardwareProfile hardware)
     {
+        bool tpFixed = request.TensorParallel is not null, epFixed = request.ExpertParallel is not null;
         var tps = request.TensorParallel is int fixedTp ? [fixedTp] : TensorParallelDegrees(hardware.Domain);
         var pairs = new List<(int Tp, int Ep)>();
         foreach (int tp in tps)
         {
             if (request.ExpertParallel is int fixedEp)
             {
-                pairs.Add((tp, fixedEp));
+                // A fixed EP with a free TP: the groups still stay inside the domain.
+                if (tpFixed || tp * fixedEp <= hardware.Domain)
+                    pairs.Add((tp, fixedEp));
                 continue;
             }
             pairs.Add((tp, 1));
@@ -228,9 +231,9 @@ public static class Planner
             for (int ep = 2; tp * ep <= hardware.Domain && ep <= request.Model.RoutedExperts; ep *= 2)
                 pairs.Add((tp, ep));
         }
-        bool fixedDegree = request.TensorParallel is not null || request.ExpertParallel is not null;
-        if (request.Devices is int given && !fixedDegree)
-            pairs = [.. pairs.Where(d => d.Tp * d.Ep <= Math.Max(1, given))];
+        // A fixed number of devices bounds what the search chooses; a degree given by hand is taken as given.
+        if (request.Devices is int given)
+            pairs = [.. pairs.Where(d => d.Tp * d.Ep <= Math.Max(1, given) || (tpFixed && (epFixed || d.Ep == 1)))];
         return pairs;
     }
 

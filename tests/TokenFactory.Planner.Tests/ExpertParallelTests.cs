@@ -82,5 +82,9 @@ public sealed class ExpertParallelTests
         Assert.All(Planner.ParallelDegrees(moe, B200), d => Assert.True(d.Tp * d.Ep <= B200.Domain));
         Assert.All(Planner.ParallelDegrees(moe, B200 with { LinkGbps = 0 }), d => Assert.Equal(1, d.Ep));
         Assert.All(Planner.ParallelDegrees(moe with { Devices = 2 }, B200), d => Assert.True(d.Tp * d.Ep <= 2));
+        // A fixed EP with a free TP keeps TP × EP within the domain and the given devices.
+        Assert.All(Planner.ParallelDegrees(moe with { ExpertParallel = 4 }, B200), d => Assert.True(d.Ep == 4 && d.Tp * d.Ep <= B200.Domain));
+        Assert.Equal([(1, 4), (2, 4)], Planner.ParallelDegrees(moe with { ExpertParallel = 4 }, B200));
+        Assert.Equal([(1, 4)], Planner.ParallelDegrees(moe with { ExpertParallel = 4, Devices = 4 }, B200));
     }
 }
