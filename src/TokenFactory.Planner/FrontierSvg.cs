@@ -37,7 +37,7 @@ public static class FrontierSvg
             {
                 svg.Append(CultureInfo.InvariantCulture, $"<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{string.Join(' ', points.Select(p => $"{F(X(p.TokensPerSecondPerUser))},{F(Y(p.TokensPerSecondPerDevice))}"))}\"/>");
                 foreach (var p in points)
-                    svg.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(X(p.TokensPerSecondPerUser))}\" cy=\"{F(Y(p.TokensPerSecondPerDevice))}\" r=\"3\" fill=\"{color}\"><title>TP{p.TensorParallel}, {p.Concurrency} in flight</title></circle>");
+                    svg.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(X(p.TokensPerSecondPerUser))}\" cy=\"{F(Y(p.TokensPerSecondPerDevice))}\" r=\"3\" fill=\"{color}\"><title>TP{p.TensorParallel}{(p.ExpertParallel > 1 ? $"×EP{p.ExpertParallel}" : "")}, {p.Concurrency} in flight</title></circle>");
             }
             svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{W - R + 12}\" y=\"{T + 18 * s}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{W - R + 30}\" y=\"{T + 18 * s + 11}\">{WebUtility.HtmlEncode(series[s].Label)}</text>");
         }

@@ -10,8 +10,8 @@ public sealed record PlanOption
     public required bool Feasible { get; init; }
     public string? Why { get; init; }
     public int TensorParallel { get; init; }
-    /// <summary>Attention groups per replica, over whose devices the routed experts are spread (1: no expert parallelism).</summary>
-    public int ExpertParallel { get; init; } = 1;
+    /// <summary>Attention groups per replica, over whose devices the routed experts are spread (1: no expert parallelism; 0 with <see cref="TensorParallel"/> 0: no configuration).</summary>
+    public int ExpertParallel { get; init; }
     public int Replicas { get; init; }
     public int Devices { get; init; }
     public double Racks { get; init; }

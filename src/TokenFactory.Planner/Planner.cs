@@ -27,6 +27,15 @@ public static class Planner
         var candidates = new List<(Deployment Deployment, Simulator Simulator, FrontierPoint Point, SimulationResult Result)>();
         var frontier = new List<FrontierPoint>();
         var degrees = ParallelDegrees(request, hardware);
+        if (degrees.Count == 0)
+        {
+            return new PlanOption
+            {
+                Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false,
+                Why = $"expert parallelism of {request.ExpertParallel} does not fit {hardware.Name}: it needs a link between devices and a replica of TP × EP devices " +
+                    $"within the {hardware.Domain}-device domain{(request.Devices is int d ? $" and the {d} devices given" : "")}, with at least one routed expert per device",
+            };
+        }
         foreach (var (tp, ep) in degrees)
         {
             var deployment = new Deployment(request.Model, hardware, request.Precision, tp, ep);
@@ -44,7 +53,8 @@ public static class Planner
                 var result = simulator.Run(new Workload
                 {
                     InputTokens = request.InputTokens, OutputTokens = request.OutputTokens, Spread = request.Spread, Lengths = request.Lengths, ClassShares = Shares(request),
-                    Concurrency = c, Requests = Math.Max(Math.Min(2048, Math.Max(32, 3 * c)), ClassRequests(request)),
+                    // Three requests per slot (a steady state: slots refill), up to 2,048 per attention group.
+                    Concurrency = c, Requests = Math.Max(Math.Min(2048 * ep, Math.Max(32, 3 * c)), ClassRequests(request)),
                 });
                 var point = new FrontierPoint(tp, c, result.TpotMean > 0 ? 1 / result.TpotMean : 0, result.OutputTokensPerSecond / deployment.Devices,
                     result.TtftP99 * 1000, result.TpotP99 * 1000, result.TtftP50 * 1000, result.TpotP50 * 1000) { ExpertParallel = ep };
@@ -75,7 +85,14 @@ public static class Planner
                 Why = $"no batch size meets the targets: the fastest point has TTFT p50 {closest.Point.TtftP50Ms:F0} ms, p99 {closest.Point.TtftP99Ms:F0} ms, TPOT p50 {closest.Point.TpotP50Ms:F1} ms, p99 {closest.Point.TpotP99Ms:F1} ms",
             };
         }
-        var best = meeting.MaxBy(c => c.Point.TokensPerSecondPerDevice);
+        // For a demand, the configuration that serves it on the fewest devices (a replica of 64 devices is the most
+        // efficient per device at full load, and a waste for a demand that 8 serve), then the most tokens per device; for a
+        // fixed number of devices or one replica, the most tokens per device.
+        double demand = request.OutputTokensPerDay is double perDay && request.Devices is null ? perDay / 86400 : 0;
+        double usable = request.Scenario == "server" ? request.Site.Utilization : 1;
+        var best = demand > 0
+            ? meeting.MinBy(c => (Math.Ceiling(demand / Math.Max(1e-9, c.Result.OutputTokensPerSecond * usable)) * c.Deployment.Devices, -c.Point.TokensPerSecondPerDevice))
+            : meeting.MaxBy(c => c.Point.TokensPerSecondPerDevice);
         var operating = best.Result;
         double perReplica = operating.OutputTokensPerSecond;
         bool met = true;
@@ -207,9 +224,9 @@ public static class Planner
 
     /// <summary>
     /// The (tensor, expert) parallel degrees to try on <paramref name="hardware"/>: tensor parallelism alone up to the
-    /// interconnect domain; for a mixture also expert parallelism over 2, 4, … devices times attention groups of up to 8,
-    /// within the domain and at most one expert per device. A fixed degree (<c>--tp</c>, <c>--ep</c>) is taken as given; a
-    /// fixed number of devices bounds how far one replica may spread.
+    /// interconnect domain; for a mixture also expert parallelism over 2, 4, … attention groups of up to 8 devices, within
+    /// the domain, with at least one routed expert per device, over a link. A fixed degree (<c>--tp</c>, <c>--ep</c>) is
+    /// taken as given where it can run at all; a fixed number of devices bounds how far one replica may spread.
     /// </summary>
     internal static List<(int Tp, int Ep)> ParallelDegrees(PlanRequest request, HardwareProfile hardware)
     {
@@ -220,15 +237,17 @@ public static class Planner
         {
             if (request.ExpertParallel is int fixedEp)
             {
-                // A fixed EP with a free TP: the groups still stay inside the domain.
-                if (tpFixed || tp * fixedEp <= hardware.Domain)
+                // Expert parallelism needs a link to exchange tokens over and a routed expert per device; with a free TP the
+                // groups also stay inside the domain.
+                bool runs = fixedEp == 1 || (request.Model.IsMoe && hardware.LinkGbps > 0 && tp * fixedEp <= request.Model.RoutedExperts);
+                if (runs && (tpFixed || tp * fixedEp <= hardware.Domain))
                     pairs.Add((tp, fixedEp));
                 continue;
             }
             pairs.Add((tp, 1));
             if (!request.Model.IsMoe || hardware.LinkGbps <= 0 || tp > 8)
                 continue;
-            for (int ep = 2; tp * ep <= hardware.Domain && ep <= request.Model.RoutedExperts; ep *= 2)
+            for (int ep = 2; tp * ep <= hardware.Domain && tp * ep <= request.Model.RoutedExperts; ep *= 2)
                 pairs.Add((tp, ep));
         }
         // A fixed number of devices bounds what the search chooses; a degree given by hand is taken as given.

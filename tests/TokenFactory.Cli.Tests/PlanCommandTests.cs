@@ -165,7 +165,11 @@ public sealed class PlanCommandTests
 
         (code, stdout, stderr) = CliRunner.Run("plan", "--model", "deepseek-r1", "--hardware", "b200", "--devices", "8", "--precision", "FP4", "--isl", "800", "--osl", "1000", "--scenario", "offline");
         Assert.True(code == 0, stderr);
-        Assert.Contains(" EP ", stdout);
+        // The text row: hardware, TP, EP, replicas, devices.
+        var row = System.Text.RegularExpressions.Regex.Match(stdout, @"^b200\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", System.Text.RegularExpressions.RegexOptions.Multiline);
+        Assert.True(row.Success, stdout);
+        Assert.True(int.Parse(row.Groups[2].Value) > 1, stdout);
+        Assert.Equal(8, int.Parse(row.Groups[4].Value));
 
         (code, _, stderr) = CliRunner.Run("plan", "--model", "llama-3.1-8b", "--hardware", "b200", "--ep", "2");
         Assert.NotEqual(0, code);
@@ -174,6 +178,11 @@ public sealed class PlanCommandTests
         (code, _, stderr) = CliRunner.Run("plan", "--model", "mixtral-8x7b", "--hardware", "b200", "--ep", "16");
         Assert.NotEqual(0, code);
         Assert.Contains("8 routed experts", stderr);
+        // An expert-parallel degree the hardware cannot take is an infeasible option with the reason, not a crash.
+        (code, stdout, stderr) = CliRunner.Run("plan", "--model", "deepseek-r1", "--hardware", "b200", "--ep", "16", "--json");
+        Assert.True(code == 0, stderr);
+        Assert.False((bool)JsonNode.Parse(stdout)!["feasible"]!);
+        Assert.Contains("expert parallelism of 16", (string?)JsonNode.Parse(stdout)!["why"]);
         (code, _, stderr) = CliRunner.Run("plan", "--model", "mixtral-8x7b", "--hardware", "b200", "--ep", "0");
         Assert.NotEqual(0, code);
         Assert.Contains("--ep must be at least 1", stderr);

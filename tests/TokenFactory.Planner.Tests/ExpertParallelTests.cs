@@ -73,6 +73,25 @@ public sealed class ExpertParallelTests
     }
 
     [Fact]
+    public void A_demand_gets_the_configuration_that_serves_it_on_the_fewest_devices()
+    {
+        var gb300 = Catalogs.FindHardware("gb300-nvl72");
+        var request = new PlanRequest
+        {
+            Model = Catalogs.FindModel("deepseek-r1"), Hardware = [gb300], Precision = Precision.FP4,
+            InputTokens = 2000, OutputTokens = 500, Scenario = "server", TpotP99Ms = 20,
+        };
+        // One replica at full load: the widest spread gives the most per device.
+        var oneReplica = Planner.PlanOne(request, gb300);
+        Assert.True(oneReplica.Feasible);
+        // 2 billion tokens a day (about 23,000 a second) does not need a replica that wide: the plan takes fewer devices.
+        var small = Planner.PlanOne(request with { OutputTokensPerDay = 2e9 }, gb300);
+        Assert.True(small.Feasible);
+        Assert.True(small.Devices < oneReplica.Devices, $"{small.Devices} devices (TP{small.TensorParallel} EP{small.ExpertParallel}) against one replica of {oneReplica.Devices}");
+        Assert.True(small.TokensPerSecond >= 2e9 / 86400 * 0.999);
+    }
+
+    [Fact]
     public void A_dense_model_or_a_device_without_a_link_never_gets_expert_parallelism()
     {
         var dense = new PlanRequest { Model = Catalogs.FindModel("llama-3.1-70b"), Hardware = [B200], Precision = Precision.FP8, InputTokens = 1000, OutputTokens = 200, Scenario = "offline" };

@@ -37,7 +37,11 @@ public sealed unsafe partial class MatMul
         /// </summary>
         static virtual bool HasFewTokenTile => false;
 
-        /// <summary>8 rows × tokens t0..t0+count-1 (2 ≤ count ≤ 7, t0 % 8 + count ≤ 8) into <paramref name="o"/> (row stride <paramref name="stride"/>), from the prepared group.</summary>
+        /// <summary>
+        /// 8 rows × tokens t0..t0+count-1 (2 ≤ count ≤ 7) into <paramref name="o"/> (row stride <paramref name="stride"/>), from the
+        /// prepared group. t0 % 8 + count, rounded up to even, is at most 8: the K-quant tiles finish tokens in pairs and read an
+        /// odd count's next token's scale and sums (never stored). <see cref="GroupTokens"/> starts them at multiples of 8.
+        /// </summary>
         static virtual void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next) => throw new NotSupportedException();
     }
 
@@ -220,9 +224,9 @@ public sealed unsafe partial class MatMul
     }
 
     /// <summary>
-    /// This thread's row groups, taken as it goes (<see cref="GroupRanges"/>): 8-token tiles over the padded tokens (see
-    /// <see cref="PaddedTokens"/>), then single-token passes for a remainder of 1-3. Tiles whose rows or tokens run past
-    /// the matrix go through a scratch tile. The first tile of each group prefetches the next group.
+    /// This thread's row groups, taken as it goes (<see cref="GroupRanges"/>), each through <see cref="GroupTokens"/>: 8-token
+    /// tiles, then a tile of the 2-7 tokens left or single-token passes. Tiles whose rows or tokens run past the matrix go
+    /// through a scratch tile. The first tile of each group prefetches the next group.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void MultiplyGroups<TKernel>(int thread, int threadCount) where TKernel : struct, IGroupKernel

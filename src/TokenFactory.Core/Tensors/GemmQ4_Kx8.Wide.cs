@@ -137,7 +137,8 @@ internal static unsafe partial class GemmQ4_Kx8
         => TileWide<TPair, Tokens8>(group, prepared, a, k, da, sums, blocks, o, stride, next);
 
     /// <summary>
-    /// 8 rows × <paramref name="count"/> (2-7) tokens t0.. of an 8-token run (t0 % 8 + count ≤ 8), as <see cref="TileWide{TPair}"/>
+    /// 8 rows × <paramref name="count"/> (2-7) tokens t0.. of an 8-token run (t0 % 8 + count rounded up to even ≤ 8: an odd count's
+    /// last pair reads the next token's scale and sums, never stored), as <see cref="TileWide{TPair}"/>
     /// with only those tokens' products: the few tokens a mixture's expert gets of a prompt (Qwen3.5's 256 experts, 8 a token,
     /// give 2 of 64 on average) took one single-token pass each, which decodes the group's codes again per token, or a
     /// padded 8-token tile, which computes up to 6 tokens for nothing. The same lane arithmetic, so the same bits.

@@ -113,7 +113,8 @@ internal static unsafe class GemmQ6_Kx8
         => Tile<Tokens8>(group, a, k, da, sums, blocks, o, stride, next);
 
     /// <summary>
-    /// 8 rows × <paramref name="count"/> (2-7) tokens t0.. of an 8-token run (t0 % 8 + count ≤ 8), as <see cref="Tile8x8"/> with
+    /// 8 rows × <paramref name="count"/> (2-7) tokens t0.. of an 8-token run (t0 % 8 + count rounded up to even ≤ 8: an odd count's
+    /// last pair reads the next token's scale and sums, never stored), as <see cref="Tile8x8"/> with
     /// only those tokens' products (a few sequences decoding, the few tokens a mixture's expert gets of a prompt).
     /// </summary>
     public static void TileFew(byte* group, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next, int count)

@@ -53,11 +53,11 @@ public sealed unsafe class GemmQ5_Kx8Tests
                 long at = LegacyGemmX8.TokenIndex(t, 0, blocks);
                 GemmQ5_Kx8.Group8x1(packed, codes + t * k, scales + at, sums + 4 * at, blocks, decode + 8 * t);
             }
-            // The few-token tiles: every count (2-7) at every start of the 8-token run it fits in.
+            // The few-token tiles: every count (2-7) at every start of the 8-token run it fits in (rounded up to a pair).
             var few = new Dictionary<(int T0, int Count), float[]>();
             for (int count = 2; count <= 7; count++)
             {
-                for (int t0 = 0; t0 + count <= 8; t0++)
+                for (int t0 = 0; t0 + count + (count & 1) <= 8; t0++) // an odd count's last pair reads one token further
                 {
                     var o = new float[8 * count];
                     long at = LegacyGemmX8.TokenIndex(t0, 0, blocks);
