@@ -32,17 +32,11 @@ public sealed unsafe partial class MatMul
         static abstract void Group8x1(byte* group, in Activations a, int t, float* o);
 
         /// <summary>
-        /// Whether <see cref="TileFew"/> exists (the 32-element formats and the 512-bit K-quants): then a remainder of 2-7
-        /// tokens past the 8-token tiles takes one tile of exactly that many tokens, and no tokens are padded.
-        /// </summary>
-        static virtual bool HasFewTokenTile => false;
-
-        /// <summary>
         /// 8 rows × tokens t0..t0+count-1 (2 ≤ count ≤ 7) into <paramref name="o"/> (row stride <paramref name="stride"/>), from the
         /// prepared group. t0 % 8 + count, rounded up to even, is at most 8: the K-quant tiles finish tokens in pairs and read an
         /// odd count's next token's scale and sums (never stored). <see cref="GroupTokens"/> starts them at multiples of 8.
         /// </summary>
-        static virtual void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next) => throw new NotSupportedException();
+        static abstract void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next);
     }
 
     private readonly struct LegacyKernel<TFormat> : IGroupKernel where TFormat : struct, ILegacyGroupFormat
@@ -68,8 +62,6 @@ public sealed unsafe partial class MatMul
             long at = LegacyGemmX8.TokenIndex(t, 0, nb);
             LegacyGemmX8<TFormat>.Group8x1(group, a.Codes + (long)t * a.K, a.Scales + at, a.Sums + at, nb, o);
         }
-
-        public static bool HasFewTokenTile => true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next)
@@ -110,14 +102,15 @@ public sealed unsafe partial class MatMul
                 GemmQ4_Kx8.Tile8x8(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
         }
 
-        public static bool HasFewTokenTile => Wide;
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next)
         {
             int nsb = a.K / 256;
             long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
-            GemmQ4_Kx8.TileWideFew<GemmQ4_Kx8.Q4_KPair>(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next, count);
+            if (Wide)
+                GemmQ4_Kx8.TileWideFew<GemmQ4_Kx8.Q4_KPair>(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next, count);
+            else
+                GemmQ4_Kx8.TileFew(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next, count);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -145,8 +138,6 @@ public sealed unsafe partial class MatMul
             long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
             GemmQ5_Kx8.Tile8x8(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next);
         }
-
-        public static bool HasFewTokenTile => true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next)
@@ -180,8 +171,6 @@ public sealed unsafe partial class MatMul
             long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
             GemmQ6_Kx8.Tile8x8(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 8 * at, nsb, o, stride, next);
         }
-
-        public static bool HasFewTokenTile => true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next)
@@ -267,8 +256,8 @@ public sealed unsafe partial class MatMul
     }
 
     /// <summary>
-    /// One group of 8 rows against tokens <c>[first, first + tokens)</c>: 8-token tiles over the padded tokens (see
-    /// <see cref="PaddedTokens"/>), then where the format has them one tile of the 2-7 tokens left, then a single-token pass. Results go to
+    /// One group of 8 rows against tokens <c>[first, first + tokens)</c>: 8-token tiles, then one tile of the 2-7 tokens left
+    /// or a single-token pass. Results go to
     /// <c>o[t·rows + r0 ..]</c>, through a scratch tile when the group's rows or a tile's tokens run past the matrix.
     /// The first tile prefetches <paramref name="next"/>.
     /// </summary>
@@ -276,19 +265,17 @@ public sealed unsafe partial class MatMul
     private static void GroupTokens<TKernel>(byte* group, byte* prepared, in Activations a, int k, int first, int tokens, float* o, int rows, int r0, int valid,
         float* res, byte* next) where TKernel : struct, IGroupKernel
     {
-        int padded = PaddedTokens(tokens, TKernel.HasFewTokenTile);
-        if (padded >= 8 || (TKernel.HasFewTokenTile && tokens % 8 >= 2))
+        if (tokens >= 2)
             TKernel.Prepare(group, k, prepared);
         int t0 = 0;
-        for (; t0 + 8 <= padded; t0 += 8, next = null)
+        for (; t0 + 8 <= tokens; t0 += 8, next = null)
         {
-            int count = Math.Min(8, tokens - t0);
-            bool direct = valid == 8 && count == 8;
+            bool direct = valid == 8;
             TKernel.Tile8x8(group, prepared, a, first + t0, direct ? o + (long)(first + t0) * rows + r0 : res, direct ? rows : 8, next);
             if (!direct)
-                Scatter8(o, rows, r0, valid, first + t0, count, res);
+                Scatter8(o, rows, r0, valid, first + t0, 8, res);
         }
-        if (TKernel.HasFewTokenTile && tokens - t0 >= 2)
+        if (tokens - t0 >= 2)
         {
             int count = tokens - t0;
             bool direct = valid == 8;

@@ -55,7 +55,6 @@ public sealed unsafe partial class MatMul
             throw new ArgumentOutOfRangeException(nameof(rows), $"{rows} rows: a positive multiple of 8 is needed.");
         int k = weights[0].Columns;
         ArgumentOutOfRangeException.ThrowIfGreaterThan((long)rows * k, x.Length, nameof(x));
-        bool fewTokenTiles = HasFewTokenTiles(KindOf(weights[0]));
         if (_segmentWeights.Length < parts)
         {
             _segmentWeights = new WeightMatrix[parts];
@@ -67,7 +66,7 @@ public sealed unsafe partial class MatMul
         int groups = 0;
         for (int p = 0; p < parts; p++)
         {
-            if (starts[p] < 0 || starts[p] % 8 != 0 || counts[p] <= 0 || starts[p] + PaddedTokens(counts[p], fewTokenTiles) > rows)
+            if (starts[p] < 0 || starts[p] % 8 != 0 || counts[p] <= 0 || starts[p] + counts[p] > rows)
                 throw new ArgumentOutOfRangeException(nameof(starts), $"part {p}: rows {starts[p]}..{starts[p] + counts[p]} of {rows} (starts are multiples of 8).");
             ArgumentOutOfRangeException.ThrowIfGreaterThan((long)(starts[p] + counts[p]) * weights[p].Rows, outputs[p].Length, nameof(outputs));
             _segmentWeights[p] = weights[p];

@@ -30,8 +30,6 @@ public sealed unsafe partial class MatMul : IParallelWork
     /// <summary>The 32-element block formats of <see cref="LegacyGemmX8"/> (Q8_0 activations, one scale and seed per block).</summary>
     private static bool IsLegacy(Kind kind) => kind is Kind.Q8_0 or Kind.Q4_0 or Kind.IQ4_NL or Kind.MXFP4;
 
-    /// <summary>Whether a kind's kernels have tiles of any 2-7 tokens (<see cref="IGroupKernel.HasFewTokenTile"/>).</summary>
-    private static bool HasFewTokenTiles(Kind kind) => IsLegacy(kind) || kind is Kind.Q5_K or Kind.Q6_K || (kind == Kind.Q4_K && GemmQ4_Kx8.UseWide);
 
     private static int ZeroPoint(Kind kind) => kind switch
     {
@@ -289,19 +287,19 @@ public sealed unsafe partial class MatMul : IParallelWork
 
     private void EnsureTiledBuffers()
     {
-        int k = _parts[0].Columns, padded = PaddedTokens(_tokens, HasFewTokenTiles(_kind));
-        _codes = Grow(_codes, (long)padded * k);
+        int k = _parts[0].Columns, tokens = _tokens;
+        _codes = Grow(_codes, (long)tokens * k);
         long preparedBytes;
         if (IsLegacy(_kind))
         {
-            int nb = k / 32, runs = (padded + 7) / 8;
+            int nb = k / 32, runs = (tokens + 7) / 8;
             _scales = Grow(_scales, (long)runs * 8 * nb); // laid out by LegacyGemmX8.TokenIndex
             _sums = Grow(_sums, (long)runs * 8 * nb);
             preparedBytes = 0;
         }
         else
         {
-            int nsb = k / 256, runs = (padded + 7) / 8;
+            int nsb = k / 256, runs = (tokens + 7) / 8;
             _scales = Grow(_scales, (long)runs * 8 * nsb); // laid out by LegacyGemmX8.TokenIndex
             _sums = Grow(_sums, (long)runs * 8 * nsb * SumsPerBlock(_kind)); // int16 pairs of sub-block sums
             preparedBytes = _kind switch { Kind.Q6_K => 0, Kind.Q5_K => Q5_KKernel.PreparedBytes(k), _ => Q4_KKernel.PreparedBytes(k) };
@@ -353,8 +351,8 @@ public sealed unsafe partial class MatMul : IParallelWork
 
     /// <summary>
     /// Quantizes this thread's share of the tokens (in runs of 4): codes, and per block the scale and the kernels' seed (Q8_0/Q4_0)
-    /// or the scale and sub-block sums (Q4_K), laid out by <see cref="LegacyGemmX8.TokenIndex"/>. The last
-    /// thread, which owns the last token, then fills the padding tokens (see <see cref="PaddedTokens"/>).
+    /// or the scale and sub-block sums (Q4_K), laid out by <see cref="LegacyGemmX8.TokenIndex"/>. Nothing is padded: every
+    /// kind has tiles of any 2-8 tokens.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Quantize(int thread, int threadCount)
@@ -405,31 +403,6 @@ public sealed unsafe partial class MatMul : IParallelWork
                 }
             }
         }
-        if (thread == threadCount - 1)
-            RepeatLastToken();
-    }
-
-    /// <summary>Fills the padding tokens with copies of the last one; their results are dropped.</summary>
-    private void RepeatLastToken()
-    {
-        int k = _parts[0].Columns, last = _tokens - 1;
-        sbyte* codes = (sbyte*)Ptr(_codes);
-        float* scales = Ptr(_scales);
-        int* sums = Ptr(_sums);
-        // Per block, one scale and one seed (Q8_0, Q4_0) or ints of sub-block sums (K-quants).
-        bool kQuant = _kind is Kind.Q4_K or Kind.Q5_K or Kind.Q6_K;
-        int nb = k / (kQuant ? 256 : 32), sumsPerBlock = SumsPerBlock(_kind);
-        for (int t = _tokens; t < PaddedTokens(_tokens, HasFewTokenTiles(_kind)); t++)
-        {
-            Buffer.MemoryCopy(codes + (long)last * k, codes + (long)t * k, k, k);
-            for (int b = 0; b < nb; b++)
-            {
-                long to = LegacyGemmX8.TokenIndex(t, b, nb), from = LegacyGemmX8.TokenIndex(last, b, nb);
-                scales[to] = scales[from];
-                for (int i = 0; i < sumsPerBlock; i++)
-                    sums[sumsPerBlock * to + i] = sums[sumsPerBlock * from + i];
-            }
-        }
     }
 
     /// <summary>
@@ -445,20 +418,6 @@ public sealed unsafe partial class MatMul : IParallelWork
 
     /// <summary>Ints of sub-block sums per token and block: Q8_0/Q4_0 one seed, Q4_K/Q5_K four int16 pairs of 32-element sums, Q6_K eight of 16-element sums.</summary>
     private static int SumsPerBlock(Kind kind) => kind switch { Kind.Q4_K or Kind.Q5_K => 4, Kind.Q6_K => 8, _ => 1 };
-
-    /// <summary>
-    /// Tokens the tiles cover. Where the kernels have tiles of any 2-7 tokens (<paramref name="fewTokenTiles"/>: the
-    /// 32-element formats and the 512-bit K-quants) nothing is padded. Otherwise a remainder of 4-7 tokens past the 8-token
-    /// tiles is padded to a full tile (cheaper than 4-7 single-token passes, measured on Zen 5) and 1-3 run one by one.
-    /// Every kernel computes a (row, token) result the same way, so padding does not change any token's bits.
-    /// </summary>
-    internal static int PaddedTokens(int tokens, bool fewTokenTiles = false)
-    {
-        if (fewTokenTiles)
-            return tokens;
-        int rem = tokens & 7;
-        return rem >= 4 ? tokens + 8 - rem : tokens;
-    }
 
     /// <summary>
     /// Row groups per take from <see cref="GroupRanges"/>: about 16 per thread, so the threads end a matmul within ~1/16

@@ -143,18 +143,24 @@ internal static unsafe partial class GemmQ4_Kx8
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void FinishBlock(float* f, int* m, float* dd, float* da, int* sums,
-        Vector256<int> s0, Vector256<int> s1, Vector256<int> s2, Vector256<int> s3, Vector256<int> s4, Vector256<int> s5, Vector256<int> s6, Vector256<int> s7)
+        Vector256<int> s0, Vector256<int> s1, Vector256<int> s2, Vector256<int> s3, Vector256<int> s4, Vector256<int> s5, Vector256<int> s6, Vector256<int> s7, int tokens = 8)
     {
         Vector256<short> m0 = Vector256.Load(m).AsInt16(), m1 = Vector256.Load(m + 8).AsInt16(), m2 = Vector256.Load(m + 16).AsInt16(), m3 = Vector256.Load(m + 24).AsInt16();
         Vector256<float> dw = Vector256.Load(dd), dmin = Vector256.Load(dd + 8);
         FinishToken(f, s0, m0, m1, m2, m3, sums, da, dw, dmin);
         FinishToken(f + 8, s1, m0, m1, m2, m3, sums + 4, da + 1, dw, dmin);
-        FinishToken(f + 16, s2, m0, m1, m2, m3, sums + 8, da + 2, dw, dmin);
-        FinishToken(f + 24, s3, m0, m1, m2, m3, sums + 12, da + 3, dw, dmin);
-        FinishToken(f + 32, s4, m0, m1, m2, m3, sums + 16, da + 4, dw, dmin);
-        FinishToken(f + 40, s5, m0, m1, m2, m3, sums + 20, da + 5, dw, dmin);
-        FinishToken(f + 48, s6, m0, m1, m2, m3, sums + 24, da + 6, dw, dmin);
-        FinishToken(f + 56, s7, m0, m1, m2, m3, sums + 28, da + 7, dw, dmin);
+        if (tokens > 2)
+            FinishToken(f + 16, s2, m0, m1, m2, m3, sums + 8, da + 2, dw, dmin);
+        if (tokens > 3)
+            FinishToken(f + 24, s3, m0, m1, m2, m3, sums + 12, da + 3, dw, dmin);
+        if (tokens > 4)
+            FinishToken(f + 32, s4, m0, m1, m2, m3, sums + 16, da + 4, dw, dmin);
+        if (tokens > 5)
+            FinishToken(f + 40, s5, m0, m1, m2, m3, sums + 20, da + 5, dw, dmin);
+        if (tokens > 6)
+            FinishToken(f + 48, s6, m0, m1, m2, m3, sums + 24, da + 6, dw, dmin);
+        if (tokens > 7)
+            FinishToken(f + 56, s7, m0, m1, m2, m3, sums + 28, da + 7, dw, dmin);
     }
 
     /// <summary>
@@ -223,8 +229,31 @@ internal static unsafe partial class GemmQ4_Kx8
     /// This took the kernel from ~128 to ~170 GMAC/s per core (5632x2048, 64-256 tokens).
     /// </para>
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile8x8(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
+        => Tile<Tokens8>(group, prepared, a, k, da, sums, blocks, o, stride, next);
+
+    /// <summary>
+    /// 8 rows × <paramref name="count"/> (2-7) tokens t0.. of an 8-token run (t0 % 8 + count ≤ 8), as <see cref="Tile8x8"/> with only
+    /// those tokens' products: the 256-bit layout's tile for a few sequences decoding or a mixture expert's few tokens.
+    /// </summary>
+    public static void TileFew(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next, int count)
+    {
+        switch (count)
+        {
+            case 2: Tile<Tokens2>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            case 3: Tile<Tokens3>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            case 4: Tile<Tokens4>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            case 5: Tile<Tokens5>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            case 6: Tile<Tokens6>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            case 7: Tile<Tokens7>(group, prepared, a, k, da, sums, blocks, o, stride, next); break;
+            default: throw new ArgumentOutOfRangeException(nameof(count), count, "a few-token tile takes 2 to 7 tokens");
+        }
+    }
+
+    /// <summary>The 256-bit tile for <typeparamref name="TTokens"/>' count of tokens, compiled per count (each token finishes on its own, so nothing past the count is read).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile<TTokens>(byte* group, byte* prepared, sbyte* a, int k, float* da, int* sums, int blocks, float* o, int stride, byte* next)
+        where TTokens : struct, ITileTokens
     {
         float* f = stackalloc float[64];
         Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
@@ -240,31 +269,49 @@ internal static unsafe partial class GemmQ4_Kx8
             sbyte* ab = a + 256 * b;
             // Sub-block pair j sits at codes + 256j: low nibbles are sub-block 2j, high nibbles 2j+1. Written out so
             // every offset is a constant.
-            SubBlock(codes, ab + 32 * ActivationPacking.SubBlockSlot(0), kk, Vector256.Load(sc), high: false, first: true, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
-            SubBlock(codes, ab + 32 * ActivationPacking.SubBlockSlot(1), kk, Vector256.Load(sc + 8), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
-            SubBlock(codes + 256, ab + 32 * ActivationPacking.SubBlockSlot(2), kk, Vector256.Load(sc + 16), high: false, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
-            SubBlock(codes + 256, ab + 32 * ActivationPacking.SubBlockSlot(3), kk, Vector256.Load(sc + 24), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
-            SubBlock(codes + 512, ab + 32 * ActivationPacking.SubBlockSlot(4), kk, Vector256.Load(sc + 32), high: false, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
-            SubBlock(codes + 512, ab + 32 * ActivationPacking.SubBlockSlot(5), kk, Vector256.Load(sc + 40), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
-            SubBlock(codes + 768, ab + 32 * ActivationPacking.SubBlockSlot(6), kk, Vector256.Load(sc + 48), high: false, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
-            SubBlock(codes + 768, ab + 32 * ActivationPacking.SubBlockSlot(7), kk, Vector256.Load(sc + 56), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
-            FinishBlock(f, sc + 64, (float*)(prepared + (long)b * PreparedBytes + 512), da + 8 * b, sums + 32 * b, s0, s1, s2, s3, s4, s5, s6, s7);
+            SubBlock<TTokens>(codes, ab + 32 * ActivationPacking.SubBlockSlot(0), kk, Vector256.Load(sc), high: false, first: true, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
+            SubBlock<TTokens>(codes, ab + 32 * ActivationPacking.SubBlockSlot(1), kk, Vector256.Load(sc + 8), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
+            SubBlock<TTokens>(codes + 256, ab + 32 * ActivationPacking.SubBlockSlot(2), kk, Vector256.Load(sc + 16), high: false, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
+            SubBlock<TTokens>(codes + 256, ab + 32 * ActivationPacking.SubBlockSlot(3), kk, Vector256.Load(sc + 24), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
+            SubBlock<TTokens>(codes + 512, ab + 32 * ActivationPacking.SubBlockSlot(4), kk, Vector256.Load(sc + 32), high: false, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
+            SubBlock<TTokens>(codes + 512, ab + 32 * ActivationPacking.SubBlockSlot(5), kk, Vector256.Load(sc + 40), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
+            SubBlock<TTokens>(codes + 768, ab + 32 * ActivationPacking.SubBlockSlot(6), kk, Vector256.Load(sc + 48), high: false, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
+            SubBlock<TTokens>(codes + 768, ab + 32 * ActivationPacking.SubBlockSlot(7), kk, Vector256.Load(sc + 56), high: true, first: false, ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7);
+            FinishBlock(f, sc + 64, (float*)(prepared + (long)b * PreparedBytes + 512), da + 8 * b, sums + 32 * b, s0, s1, s2, s3, s4, s5, s6, s7, TTokens.Count);
         }
-        for (int t = 0; t < 8; t++)
+        for (int t = 0; t < TTokens.Count; t++)
             Vector256.Load(f + 8 * t).Store(o + t * stride);
     }
 
-    /// <summary>One sub-block for 8 tokens: <c>s[t] (+)= scale · (codes · a[t])</c>, nibbles chosen by <paramref name="high"/>.</summary>
+    /// <summary>One sub-block for the tile's tokens: <c>s[t] (+)= scale · (codes · a[t])</c>, nibbles chosen by <paramref name="high"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void SubBlock(byte* w, sbyte* p, nint kk, Vector256<int> scale, bool high, bool first,
+    private static void SubBlock<TTokens>(byte* w, sbyte* p, nint kk, Vector256<int> scale, bool high, bool first,
         ref Vector256<int> s0, ref Vector256<int> s1, ref Vector256<int> s2, ref Vector256<int> s3, ref Vector256<int> s4, ref Vector256<int> s5, ref Vector256<int> s6, ref Vector256<int> s7)
+        where TTokens : struct, ITileTokens
     {
+        int n = TTokens.Count;
         Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default, i4 = default, i5 = default, i6 = default, i7 = default;
         for (int c = 0; c < 8; c++, w += 32, p += 4)
         {
             Vector256<byte> x = Vector256.Load(w);
             x = (high ? (x.AsUInt16() >>> 4).AsByte() : x) & Vector256.Create((byte)0x0F);
-            LegacyGemmX8.Dot4x8(x, p, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+            if (n == 8)
+            {
+                LegacyGemmX8.Dot4x8(x, p, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
+                continue;
+            }
+            i0 = LegacyGemmX8.Dot4(i0, x, p);
+            i1 = LegacyGemmX8.Dot4(i1, x, p + kk);
+            if (n > 2)
+                i2 = LegacyGemmX8.Dot4(i2, x, p + 2 * kk);
+            if (n > 3)
+                i3 = LegacyGemmX8.Dot4(i3, x, p + 3 * kk);
+            if (n > 4)
+                i4 = LegacyGemmX8.Dot4(i4, x, p + 4 * kk);
+            if (n > 5)
+                i5 = LegacyGemmX8.Dot4(i5, x, p + 5 * kk);
+            if (n > 6)
+                i6 = LegacyGemmX8.Dot4(i6, x, p + 6 * kk);
         }
         if (first)
         {

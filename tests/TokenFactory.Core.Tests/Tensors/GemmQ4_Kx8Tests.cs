@@ -79,8 +79,25 @@ public sealed unsafe class GemmQ4_Kx8Tests
             }
             // The few-token tiles: every count (2-7) at every start of the 8-token run it fits in (rounded up to a pair).
             var few = new Dictionary<(int T0, int Count), float[]>();
+            var narrowFew = new Dictionary<(int T0, int Count), float[]>();
+            if (narrow)
+            {
+                GemmQ4_Kx8.PrepareGroup(packed, blocks, prepared);
+                for (int count = 2; count <= 7; count++)
+                {
+                    for (int t0 = 0; t0 + count <= 8; t0++)
+                    {
+                        var o = new float[8 * count];
+                        long at = LegacyGemmX8.TokenIndex(t0, 0, blocks);
+                        fixed (float* po = o)
+                            GemmQ4_Kx8.TileFew(packed, prepared, codes + t0 * k, k, scales + at, sums + 4 * at, blocks, po, 8, null, count);
+                        narrowFew[(t0, count)] = o;
+                    }
+                }
+            }
             if (wide)
             {
+                GemmQ4_Kx8.PrepareGroupWide(packedWide, blocks, prepared);
                 for (int count = 2; count <= 7; count++)
                 {
                     for (int t0 = 0; t0 + count + (count & 1) <= 8; t0++) // an odd count's last pair reads one token further
@@ -103,6 +120,11 @@ public sealed unsafe class GemmQ4_Kx8Tests
                     {
                         if (t >= t0 && t < t0 + count)
                             Assert.True(expected == o[8 * (t - t0) + r], $"512-bit {count}-token tile from {t0}, t={t} r={r}: {expected} vs {o[8 * (t - t0) + r]}");
+                    }
+                    foreach (var ((t0, count), o) in narrowFew)
+                    {
+                        if (t >= t0 && t < t0 + count)
+                            Assert.True(expected == o[8 * (t - t0) + r], $"256-bit {count}-token tile from {t0}, t={t} r={r}: {expected} vs {o[8 * (t - t0) + r]}");
                     }
                     if (narrow)
                     {
