@@ -115,15 +115,88 @@ internal sealed class DeltaNetMixer : IParallelWork
     /// One head, one token. Row j of <paramref name="state"/> maps keys to value j: it decays, then moves toward v_j along k by
     /// β times its error, then reads the query.
     /// </summary>
-    private static void Update(Span<float> state, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, float decay, float beta, float scale, Span<float> o)
+    internal static void Update(Span<float> state, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, float decay, float beta, float scale, Span<float> o)
+    {
+        int d = v.Length, j = 0;
+        if (Vector.IsHardwareAccelerated && d >= Vector<float>.Count && d % Vector<float>.Count == 0)
+        {
+            for (; j + 4 <= d; j += 4)
+                UpdateFour(state.Slice(j * d, 4 * d), q, k, v.Slice(j, 4), decay, beta, scale, o.Slice(j, 4));
+        }
+        UpdateRows(state, q, k, v, decay, beta, scale, o, j);
+    }
+
+    /// <summary><see cref="Update"/> one row at a time from row <paramref name="first"/> (the tail, and the tests' reference).</summary>
+    internal static void UpdateRows(Span<float> state, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, float decay, float beta, float scale, Span<float> o, int first = 0)
     {
         int d = v.Length;
-        for (int j = 0; j < d; j++)
+        for (int j = first; j < d; j++)
         {
             var row = state.Slice(j * d, d);
             float error = (v[j] - DecayAndDot(row, decay, k)) * beta;
             o[j] = AddAndDot(row, error, k, q) * scale;
         }
+    }
+
+    /// <summary>
+    /// Four consecutive rows of <see cref="Update"/> side by side (row length a multiple of the vector width): each row's
+    /// one accumulator was a chain of dependent adds that left the vector units waiting on their latency; four rows give
+    /// four chains and share each load of k and q. Every row runs exactly <see cref="DecayAndDot"/>'s and
+    /// <see cref="AddAndDot"/>'s operations in their order, so its bits do not change.
+    /// </summary>
+    private static void UpdateFour(Span<float> rows, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, float decay, float beta, float scale, Span<float> o)
+    {
+        int d = k.Length;
+        var r0 = MemoryMarshal.Cast<float, Vector<float>>(rows[..d]);
+        var r1 = MemoryMarshal.Cast<float, Vector<float>>(rows.Slice(d, d));
+        var r2 = MemoryMarshal.Cast<float, Vector<float>>(rows.Slice(2 * d, d));
+        var r3 = MemoryMarshal.Cast<float, Vector<float>>(rows.Slice(3 * d, d));
+        var vk = MemoryMarshal.Cast<float, Vector<float>>(k);
+        var vq = MemoryMarshal.Cast<float, Vector<float>>(q);
+        var factor = new Vector<float>(decay);
+        Vector<float> a0 = Vector<float>.Zero, a1 = Vector<float>.Zero, a2 = Vector<float>.Zero, a3 = Vector<float>.Zero;
+        for (int i = 0; i < vk.Length; i++)
+        {
+            var kk = vk[i];
+            var n0 = r0[i] * factor;
+            var n1 = r1[i] * factor;
+            var n2 = r2[i] * factor;
+            var n3 = r3[i] * factor;
+            r0[i] = n0;
+            r1[i] = n1;
+            r2[i] = n2;
+            r3[i] = n3;
+            a0 += n0 * kk;
+            a1 += n1 * kk;
+            a2 += n2 * kk;
+            a3 += n3 * kk;
+        }
+        var s0 = new Vector<float>((v[0] - Vector.Sum(a0)) * beta);
+        var s1 = new Vector<float>((v[1] - Vector.Sum(a1)) * beta);
+        var s2 = new Vector<float>((v[2] - Vector.Sum(a2)) * beta);
+        var s3 = new Vector<float>((v[3] - Vector.Sum(a3)) * beta);
+        a0 = a1 = a2 = a3 = Vector<float>.Zero;
+        for (int i = 0; i < vk.Length; i++)
+        {
+            var kk = vk[i];
+            var qq = vq[i];
+            var n0 = r0[i] + s0 * kk;
+            var n1 = r1[i] + s1 * kk;
+            var n2 = r2[i] + s2 * kk;
+            var n3 = r3[i] + s3 * kk;
+            r0[i] = n0;
+            r1[i] = n1;
+            r2[i] = n2;
+            r3[i] = n3;
+            a0 += n0 * qq;
+            a1 += n1 * qq;
+            a2 += n2 * qq;
+            a3 += n3 * qq;
+        }
+        o[0] = Vector.Sum(a0) * scale;
+        o[1] = Vector.Sum(a1) * scale;
+        o[2] = Vector.Sum(a2) * scale;
+        o[3] = Vector.Sum(a3) * scale;
     }
 
     /// <summary>row ← row · decay; returns row · k.</summary>
