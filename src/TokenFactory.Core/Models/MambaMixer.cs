@@ -102,7 +102,18 @@ internal sealed class MambaMixer : IParallelWork
             int g = h / headsPerGroup;
             var b = bAll.Slice(g * n, n);
             var c = cAll.Slice(g * n, n);
-            for (int p = 0; p < headDim; p++)
+            int p = 0;
+            if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count && n % Vector<float>.Count == 0)
+            {
+                for (; p + 4 <= headDim; p += 4)
+                {
+                    int i = h * headDim + p;
+                    UpdateFour(ssm.Slice(i * n, 4 * n), b, c, dA, x[i] * dt, x[i + 1] * dt, x[i + 2] * dt, x[i + 3] * dt, y.Slice(i, 4));
+                    for (int r = 0; r < 4; r++)
+                        y[i + r] += x[i + r] * w.D[h];
+                }
+            }
+            for (; p < headDim; p++)
             {
                 int i = h * headDim + p;
                 y[i] = Update(ssm.Slice(i * n, n), b, c, dA, x[i] * dt) + x[i] * w.D[h];
@@ -110,8 +121,49 @@ internal sealed class MambaMixer : IParallelWork
         }
     }
 
+    /// <summary>
+    /// <see cref="Update"/> for four consecutive state rows (row length a multiple of the vector width), into
+    /// <c>y[0..3]</c>: one accumulator per row was a chain of dependent adds that left the vector units waiting on their
+    /// latency; four rows give four chains and share each load of B and C. Every row runs <see cref="Update"/>'s operations
+    /// in its order, so its bits do not change.
+    /// </summary>
+    internal static void UpdateFour(Span<float> rows, ReadOnlySpan<float> b, ReadOnlySpan<float> c, float dA, float xdt0, float xdt1, float xdt2, float xdt3, Span<float> y)
+    {
+        int n = b.Length;
+        var s0 = MemoryMarshal.Cast<float, Vector<float>>(rows[..n]);
+        var s1 = MemoryMarshal.Cast<float, Vector<float>>(rows.Slice(n, n));
+        var s2 = MemoryMarshal.Cast<float, Vector<float>>(rows.Slice(2 * n, n));
+        var s3 = MemoryMarshal.Cast<float, Vector<float>>(rows.Slice(3 * n, n));
+        var vb = MemoryMarshal.Cast<float, Vector<float>>(b);
+        var vc = MemoryMarshal.Cast<float, Vector<float>>(c);
+        var decay = new Vector<float>(dA);
+        Vector<float> t0 = new(xdt0), t1 = new(xdt1), t2 = new(xdt2), t3 = new(xdt3);
+        Vector<float> a0 = Vector<float>.Zero, a1 = Vector<float>.Zero, a2 = Vector<float>.Zero, a3 = Vector<float>.Zero;
+        for (int v = 0; v < vb.Length; v++)
+        {
+            var bb = vb[v];
+            var cc = vc[v];
+            var n0 = s0[v] * decay + bb * t0;
+            var n1 = s1[v] * decay + bb * t1;
+            var n2 = s2[v] * decay + bb * t2;
+            var n3 = s3[v] * decay + bb * t3;
+            s0[v] = n0;
+            s1[v] = n1;
+            s2[v] = n2;
+            s3[v] = n3;
+            a0 += n0 * cc;
+            a1 += n1 * cc;
+            a2 += n2 * cc;
+            a3 += n3 * cc;
+        }
+        y[0] = Vector.Sum(a0);
+        y[1] = Vector.Sum(a1);
+        y[2] = Vector.Sum(a2);
+        y[3] = Vector.Sum(a3);
+    }
+
     /// <summary>state ← state·dA + B·xdt; returns C·state.</summary>
-    private static float Update(Span<float> state, ReadOnlySpan<float> b, ReadOnlySpan<float> c, float dA, float xdt)
+    internal static float Update(Span<float> state, ReadOnlySpan<float> b, ReadOnlySpan<float> c, float dA, float xdt)
     {
         int i = 0, n = state.Length;
         float sum = 0;
