@@ -37,9 +37,9 @@ public sealed unsafe partial class MatMul
 
     /// <summary>
     /// Part p: <c>outputs[p][t·rows_p + r] = weights[p][r] · x[t]</c> for t in <c>[starts[p], starts[p] + counts[p])</c>, the output rows
-    /// numbered as the input rows. The first <paramref name="rows"/> rows of <paramref name="x"/> are quantized (rows of no part
-    /// should be zero: a part's 4- and 8-token tiles may read the rows after its own, and drop their results). Each result has
-    /// the bits <see cref="Multiply"/> gives it.
+    /// numbered as the input rows. The first <paramref name="rows"/> rows of <paramref name="x"/> are quantized, rows of no part
+    /// too (keep them defined, e.g. zero: a K-quant tile of an odd count reads the scale and sums of the row after its last,
+    /// and drops that lane). Each result has the bits <see cref="Multiply"/> gives it.
     /// </summary>
     /// <param name="rows">Activation rows quantized: a multiple of 8, covering every part's rows.</param>
     /// <param name="starts">Each part's first row: a multiple of 8 (the kernels' activation tables are laid out in runs of 8 tokens).</param>

@@ -117,20 +117,22 @@ internal sealed class DeltaNetMixer : IParallelWork
     /// </summary>
     internal static void Update(Span<float> state, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, float decay, float beta, float scale, Span<float> o)
     {
-        int d = v.Length, j = 0;
+        int d = v.Length;
+        // A row length that is a multiple of the vector width (at least 4 floats) is a multiple of 4 rows too.
         if (Vector.IsHardwareAccelerated && d >= Vector<float>.Count && d % Vector<float>.Count == 0)
         {
-            for (; j + 4 <= d; j += 4)
+            for (int j = 0; j < d; j += 4)
                 UpdateFour(state.Slice(j * d, 4 * d), q, k, v.Slice(j, 4), decay, beta, scale, o.Slice(j, 4));
+            return;
         }
-        UpdateRows(state, q, k, v, decay, beta, scale, o, j);
+        UpdateRows(state, q, k, v, decay, beta, scale, o);
     }
 
-    /// <summary><see cref="Update"/> one row at a time from row <paramref name="first"/> (the tail, and the tests' reference).</summary>
-    internal static void UpdateRows(Span<float> state, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, float decay, float beta, float scale, Span<float> o, int first = 0)
+    /// <summary><see cref="Update"/> one row at a time (other row lengths, and the tests' reference).</summary>
+    internal static void UpdateRows(Span<float> state, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, float decay, float beta, float scale, Span<float> o)
     {
         int d = v.Length;
-        for (int j = first; j < d; j++)
+        for (int j = 0; j < d; j++)
         {
             var row = state.Slice(j * d, d);
             float error = (v[j] - DecayAndDot(row, decay, k)) * beta;

@@ -163,7 +163,7 @@ internal sealed class ExpertFeedForward
 
     /// <summary>
     /// The experts from <paramref name="from"/> on whose rows fit one run: each expert's tokens gathered into rows starting at a
-    /// multiple of 8 (zero rows between), every expert's gate and up (or up) products in one <see cref="MatMul.MultiplySegments"/>
+    /// multiple of 8 (zero rows between: they are quantized with the rest), every expert's gate and up (or up) products in one <see cref="MatMul.MultiplySegments"/>
     /// run, the activations, then every down product in another. Results have the bits the per-expert products give.
     /// Returns the first expert not done.
     /// </summary>
@@ -221,7 +221,7 @@ internal sealed class ExpertFeedForward
                 Activate(w, _segmentExperts[s], _gateHidden.AsSpan(start * f, count * f), _hidden.AsSpan(start * f, count * f));
             else
                 ReluSquared(_hidden.AsSpan(start * f, count * f));
-            activated.AsSpan((start + count) * f, (span - count) * f).Clear(); // the rows between segments, read by padded tiles
+            activated.AsSpan((start + count) * f, (span - count) * f).Clear(); // the rows between segments: quantized with the rest
             _segmentWeights[s] = w.Down[_segmentExperts[s]];
             _segmentOutputs[s] = _routed;
         }

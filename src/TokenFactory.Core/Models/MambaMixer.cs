@@ -100,25 +100,36 @@ internal sealed class MambaMixer : IParallelWork
             float dt = Softplus(dtRaw[h] + w.DtBias[h]);
             float dA = MathF.Exp(dt * w.A[h]);
             int g = h / headsPerGroup;
-            var b = bAll.Slice(g * n, n);
-            var c = cAll.Slice(g * n, n);
-            int p = 0;
-            if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count && n % Vector<float>.Count == 0)
+            ScanHead(ssm.Slice(h * headDim * n, headDim * n), bAll.Slice(g * n, n), cAll.Slice(g * n, n), dA, dt, w.D[h],
+                x.Slice(h * headDim, headDim), y.Slice(h * headDim, headDim));
+        }
+    }
+
+    /// <summary>
+    /// One head's rows (one per channel p): state_p ← state_p·dA + B·(x_p·dt), y_p = C·state_p + x_p·D. Four rows at a time
+    /// where the state length allows (<see cref="UpdateFour"/>), else row by row (<see cref="ScanHeadRows"/>); the same bits.
+    /// </summary>
+    internal static void ScanHead(Span<float> states, ReadOnlySpan<float> b, ReadOnlySpan<float> c, float dA, float dt, float d, ReadOnlySpan<float> x, Span<float> y)
+    {
+        int n = b.Length, rows = x.Length, p = 0;
+        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count && n % Vector<float>.Count == 0)
+        {
+            for (; p + 4 <= rows; p += 4)
             {
-                for (; p + 4 <= headDim; p += 4)
-                {
-                    int i = h * headDim + p;
-                    UpdateFour(ssm.Slice(i * n, 4 * n), b, c, dA, x[i] * dt, x[i + 1] * dt, x[i + 2] * dt, x[i + 3] * dt, y.Slice(i, 4));
-                    for (int r = 0; r < 4; r++)
-                        y[i + r] += x[i + r] * w.D[h];
-                }
-            }
-            for (; p < headDim; p++)
-            {
-                int i = h * headDim + p;
-                y[i] = Update(ssm.Slice(i * n, n), b, c, dA, x[i] * dt) + x[i] * w.D[h];
+                UpdateFour(states.Slice(p * n, 4 * n), b, c, dA, x[p] * dt, x[p + 1] * dt, x[p + 2] * dt, x[p + 3] * dt, y.Slice(p, 4));
+                for (int r = 0; r < 4; r++)
+                    y[p + r] += x[p + r] * d;
             }
         }
+        ScanHeadRows(states, b, c, dA, dt, d, x, y, p);
+    }
+
+    /// <summary><see cref="ScanHead"/> one row at a time from row <paramref name="first"/> (the rows left, and the tests' reference).</summary>
+    internal static void ScanHeadRows(Span<float> states, ReadOnlySpan<float> b, ReadOnlySpan<float> c, float dA, float dt, float d, ReadOnlySpan<float> x, Span<float> y, int first = 0)
+    {
+        int n = b.Length;
+        for (int p = first; p < x.Length; p++)
+            y[p] = Update(states.Slice(p * n, n), b, c, dA, x[p] * dt) + x[p] * d;
     }
 
     /// <summary>
@@ -127,7 +138,7 @@ internal sealed class MambaMixer : IParallelWork
     /// latency; four rows give four chains and share each load of B and C. Every row runs <see cref="Update"/>'s operations
     /// in its order, so its bits do not change.
     /// </summary>
-    internal static void UpdateFour(Span<float> rows, ReadOnlySpan<float> b, ReadOnlySpan<float> c, float dA, float xdt0, float xdt1, float xdt2, float xdt3, Span<float> y)
+    private static void UpdateFour(Span<float> rows, ReadOnlySpan<float> b, ReadOnlySpan<float> c, float dA, float xdt0, float xdt1, float xdt2, float xdt3, Span<float> y)
     {
         int n = b.Length;
         var s0 = MemoryMarshal.Cast<float, Vector<float>>(rows[..n]);
@@ -163,7 +174,7 @@ internal sealed class MambaMixer : IParallelWork
     }
 
     /// <summary>state ← state·dA + B·xdt; returns C·state.</summary>
-    internal static float Update(Span<float> state, ReadOnlySpan<float> b, ReadOnlySpan<float> c, float dA, float xdt)
+    private static float Update(Span<float> state, ReadOnlySpan<float> b, ReadOnlySpan<float> c, float dA, float xdt)
     {
         int i = 0, n = state.Length;
         float sum = 0;

@@ -223,8 +223,8 @@ public sealed class MatMulTests
 
     /// <summary>
     /// Prompt-step expert products (<see cref="MatMul.MultiplySegments"/>): each part against its own 8-aligned rows gets the bits
-    /// <see cref="MatMul.Multiply"/> gives those rows alone, for token counts that take every tile (1-17: single passes, 4- and
-    /// 8-token tiles, padded ones) and part widths with partial groups, into two outputs; bad layouts are refused.
+    /// <see cref="MatMul.Multiply"/> gives those rows alone, for token counts that take every tile (1-17: single passes, 8-token
+    /// tiles and tiles of the 2-7 left) and part widths with partial groups, into two outputs; bad layouts are refused.
     /// </summary>
     [SkippableTheory]
     [InlineData(GgmlType.Q8_0, 64)]

@@ -9,7 +9,7 @@ public sealed class DeltaNetUpdateTests
     [InlineData(32)]   // the test shapes' heads
     [InlineData(128)]  // Qwen3.5's
     [InlineData(36)]   // not a multiple of the vector width: row by row throughout
-    [InlineData(40)]   // a multiple of 8 but not of 16: four-row blocks where the vector width allows, then the tail
+    [InlineData(40)]   // a multiple of 8 but not of 16: four-row blocks with 256-bit vectors, row by row with 512-bit ones
     public void Four_rows_at_a_time_match_row_by_row_bit_for_bit(int d)
     {
         var rng = new Random(d);
@@ -29,25 +29,29 @@ public sealed class DeltaNetUpdateTests
     }
 }
 
-/// <summary>The Mamba-2 state update four rows at a time gives each row the bits of the row-by-row update.</summary>
+/// <summary>A Mamba-2 head's update four rows at a time gives each row the bits of the row-by-row update.</summary>
 public sealed class MambaUpdateTests
 {
     [Theory]
-    [InlineData(32)]   // the test shapes' state
-    [InlineData(128)]  // Nemotron's
-    public void Four_rows_at_a_time_match_row_by_row_bit_for_bit(int n)
+    [InlineData(32, 16)]  // the test shapes' state and head
+    [InlineData(128, 64)] // Nemotron's
+    [InlineData(128, 6)]  // a head of 6 channels: one four-row block, then two rows alone
+    [InlineData(36, 8)]   // a state length that is not a multiple of the vector width: row by row throughout
+    public void A_head_four_rows_at_a_time_matches_row_by_row_bit_for_bit(int n, int channels)
     {
-        var rng = new Random(n);
+        var rng = new Random(n + channels);
         float[] Random(int count) => [.. Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1))];
-        float[] rows = Random(4 * n), b = Random(n), c = Random(n), xdt = Random(4);
-        var reference = (float[])rows.Clone();
-        var y = new float[4];
+        float[] states = Random(channels * n), b = Random(n), c = Random(n), x = Random(channels);
+        var reference = (float[])states.Clone();
+        var y = new float[channels];
+        var expected = new float[channels];
         for (int token = 0; token < 3; token++)
         {
-            MambaMixer.UpdateFour(rows, b, c, 0.9f, xdt[0], xdt[1], xdt[2], xdt[3], y);
-            for (int r = 0; r < 4; r++)
-                Assert.Equal(MambaMixer.Update(reference.AsSpan(r * n, n), b, c, 0.9f, xdt[r]), y[r]);
-            Assert.Equal(reference, rows);
+            MambaMixer.ScanHead(states, b, c, 0.9f, 0.3f, 0.7f, x, y);
+            MambaMixer.ScanHeadRows(reference, b, c, 0.9f, 0.3f, 0.7f, x, expected);
+            Assert.Equal(expected, y);
+            Assert.Equal(reference, states);
+            Assert.Contains(y, v => v != 0);
         }
     }
 }

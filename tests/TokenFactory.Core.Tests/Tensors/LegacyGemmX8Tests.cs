@@ -229,7 +229,7 @@ internal static unsafe class KernelChecks
                 }
             }
             LegacyGemmX8<TFormat>.Tile8x8(p, a, k, d, z, blocks, t8, 8, null);
-            // A tile of 5 tokens padded with 3 copies of the last, as MatMul pads a batch: the same values again.
+            // A tile of 5 tokens padded with 3 copies of the last (a token's result does not depend on its tile-mates): the same values again.
             var paddedCodes = (sbyte[])codes.Clone();
             var paddedDa = (float[])da.Clone();
             var paddedSeeds = (int[])seeds.Clone();
