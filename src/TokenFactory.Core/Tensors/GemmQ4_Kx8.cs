@@ -295,11 +295,6 @@ internal static unsafe partial class GemmQ4_Kx8
         {
             Vector256<byte> x = Vector256.Load(w);
             x = (high ? (x.AsUInt16() >>> 4).AsByte() : x) & Vector256.Create((byte)0x0F);
-            if (n == 8)
-            {
-                LegacyGemmX8.Dot4x8(x, p, kk, ref i0, ref i1, ref i2, ref i3, ref i4, ref i5, ref i6, ref i7);
-                continue;
-            }
             i0 = LegacyGemmX8.Dot4(i0, x, p);
             i1 = LegacyGemmX8.Dot4(i1, x, p + kk);
             if (n > 2)
@@ -312,6 +307,8 @@ internal static unsafe partial class GemmQ4_Kx8
                 i5 = LegacyGemmX8.Dot4(i5, x, p + 5 * kk);
             if (n > 6)
                 i6 = LegacyGemmX8.Dot4(i6, x, p + 6 * kk);
+            if (n > 7)
+                i7 = LegacyGemmX8.Dot4(i7, x, p + 7 * kk);
         }
         if (first)
         {

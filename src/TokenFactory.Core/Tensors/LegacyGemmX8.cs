@@ -71,21 +71,6 @@ internal static unsafe class LegacyGemmX8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot4(Vector256<int> acc, Vector256<byte> w, Vector256<int> a)
         => AvxVnni.MultiplyWideningAndAdd(acc, w, a.AsSByte());
-
-    /// <summary>One chunk of 8 rows' codes <paramref name="x"/> against 8 tokens' 4 codes each, token t's at <c>p + t·kk</c>, into their accumulators.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Dot4x8(Vector256<byte> x, sbyte* p, nint kk,
-        ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3, ref Vector256<int> i4, ref Vector256<int> i5, ref Vector256<int> i6, ref Vector256<int> i7)
-    {
-        i0 = Dot4(i0, x, p);
-        i1 = Dot4(i1, x, p + kk);
-        i2 = Dot4(i2, x, p + 2 * kk);
-        i3 = Dot4(i3, x, p + 3 * kk);
-        i4 = Dot4(i4, x, p + 4 * kk);
-        i5 = Dot4(i5, x, p + 5 * kk);
-        i6 = Dot4(i6, x, p + 6 * kk);
-        i7 = Dot4(i7, x, p + 7 * kk);
-    }
 }
 
 /// <summary>How a 32-element block format is laid out in a group of 8 rows, and how its chunks become codes.</summary>

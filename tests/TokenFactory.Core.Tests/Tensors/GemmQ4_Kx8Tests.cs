@@ -77,38 +77,26 @@ public sealed unsafe class GemmQ4_Kx8Tests
                 if (wide)
                     GemmQ4_Kx8.Group8x1Wide(packedWide, codesWide + t * k, scales + at, sums + 4 * at, blocks, wideDecode + 8 * t);
             }
-            // The few-token tiles: every count (2-7) at every start of the 8-token run it fits in (rounded up to a pair).
+            // The few-token tiles: the 256-bit ones read nothing past their tokens, the 512-bit ones finish tokens in pairs.
             var few = new Dictionary<(int T0, int Count), float[]>();
             var narrowFew = new Dictionary<(int T0, int Count), float[]>();
             if (narrow)
             {
                 GemmQ4_Kx8.PrepareGroup(packed, blocks, prepared);
-                for (int count = 2; count <= 7; count++)
+                narrowFew = FewTokenTiles.RunAll(2, pairs: false, (t0, count, o) =>
                 {
-                    for (int t0 = 0; t0 + count <= 8; t0++)
-                    {
-                        var o = new float[8 * count];
-                        long at = LegacyGemmX8.TokenIndex(t0, 0, blocks);
-                        fixed (float* po = o)
-                            GemmQ4_Kx8.TileFew(packed, prepared, codes + t0 * k, k, scales + at, sums + 4 * at, blocks, po, 8, null, count);
-                        narrowFew[(t0, count)] = o;
-                    }
-                }
+                    long at = LegacyGemmX8.TokenIndex(t0, 0, blocks);
+                    GemmQ4_Kx8.TileFew(packed, prepared, codes + t0 * k, k, scales + at, sums + 4 * at, blocks, o, 8, null, count);
+                });
             }
             if (wide)
             {
                 GemmQ4_Kx8.PrepareGroupWide(packedWide, blocks, prepared);
-                for (int count = 2; count <= 7; count++)
+                few = FewTokenTiles.RunAll(2, pairs: true, (t0, count, o) =>
                 {
-                    for (int t0 = 0; t0 + count + (count & 1) <= 8; t0++) // an odd count's last pair reads one token further
-                    {
-                        var o = new float[8 * count];
-                        long at = LegacyGemmX8.TokenIndex(t0, 0, blocks);
-                        fixed (float* po = o)
-                            GemmQ4_Kx8.TileWideFew<GemmQ4_Kx8.Q4_KPair>(packedWide, prepared, codesWide + t0 * k, k, scales + at, sums + 4 * at, blocks, po, 8, t0 == 0 ? packedWide : null, count);
-                        few[(t0, count)] = o;
-                    }
-                }
+                    long at = LegacyGemmX8.TokenIndex(t0, 0, blocks);
+                    GemmQ4_Kx8.TileWideFew<GemmQ4_Kx8.Q4_KPair>(packedWide, prepared, codesWide + t0 * k, k, scales + at, sums + 4 * at, blocks, o, 8, t0 == 0 ? packedWide : null, count);
+                });
             }
             for (int t = 0; t < 8; t++)
             {
@@ -116,16 +104,8 @@ public sealed unsafe class GemmQ4_Kx8Tests
                 for (int r = 0; r < 8; r++)
                 {
                     float expected = VecDot.DotScalar(GgmlType.Q4_K, rows[r], a, k);
-                    foreach (var ((t0, count), o) in few)
-                    {
-                        if (t >= t0 && t < t0 + count)
-                            Assert.True(expected == o[8 * (t - t0) + r], $"512-bit {count}-token tile from {t0}, t={t} r={r}: {expected} vs {o[8 * (t - t0) + r]}");
-                    }
-                    foreach (var ((t0, count), o) in narrowFew)
-                    {
-                        if (t >= t0 && t < t0 + count)
-                            Assert.True(expected == o[8 * (t - t0) + r], $"256-bit {count}-token tile from {t0}, t={t} r={r}: {expected} vs {o[8 * (t - t0) + r]}");
-                    }
+                    FewTokenTiles.AssertCovering(few, t, r, expected, "512-bit");
+                    FewTokenTiles.AssertCovering(narrowFew, t, r, expected, "256-bit");
                     if (narrow)
                     {
                         Assert.True(expected == narrowTile[8 * t + r], $"256-bit tile t={t} r={r}: {expected} vs {narrowTile[8 * t + r]}");

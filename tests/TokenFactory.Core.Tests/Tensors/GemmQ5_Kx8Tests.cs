@@ -53,30 +53,19 @@ public sealed unsafe class GemmQ5_Kx8Tests
                 long at = LegacyGemmX8.TokenIndex(t, 0, blocks);
                 GemmQ5_Kx8.Group8x1(packed, codes + t * k, scales + at, sums + 4 * at, blocks, decode + 8 * t);
             }
-            // The few-token tiles: every count (2-7) at every start of the 8-token run it fits in (rounded up to a pair).
-            var few = new Dictionary<(int T0, int Count), float[]>();
-            for (int count = 2; count <= 7; count++)
+            // The few-token tiles (they finish tokens in pairs).
+            var few = FewTokenTiles.RunAll(2, pairs: true, (t0, count, o) =>
             {
-                for (int t0 = 0; t0 + count + (count & 1) <= 8; t0++) // an odd count's last pair reads one token further
-                {
-                    var o = new float[8 * count];
-                    long at = LegacyGemmX8.TokenIndex(t0, 0, blocks);
-                    fixed (float* po = o)
-                        GemmQ5_Kx8.TileFew(packed, prepared, codes + t0 * k, k, scales + at, sums + 4 * at, blocks, po, 8, null, count);
-                    few[(t0, count)] = o;
-                }
-            }
+                long at = LegacyGemmX8.TokenIndex(t0, 0, blocks);
+                GemmQ5_Kx8.TileFew(packed, prepared, codes + t0 * k, k, scales + at, sums + 4 * at, blocks, o, 8, null, count);
+            });
             for (int t = 0; t < 8; t++)
             {
                 byte[] a = TestRows.Quantize(GgmlType.Q8_K, x[t]);
                 for (int r = 0; r < 8; r++)
                 {
                     float expected = r < rowCount ? VecDot.DotScalar(GgmlType.Q5_K, rows[r], a, k) : 0f;
-                    foreach (var ((t0, count), o) in few)
-                    {
-                        if (t >= t0 && t < t0 + count)
-                            Assert.True(expected == o[8 * (t - t0) + r], $"{count}-token tile from {t0}, t={t} r={r}: {expected} vs {o[8 * (t - t0) + r]}");
-                    }
+                    FewTokenTiles.AssertCovering(few, t, r, expected, "Q5_K");
                     Assert.True(expected == tile[8 * t + r], $"tile t={t} r={r}: {expected} vs {tile[8 * t + r]}");
                     Assert.True(expected == decode[8 * t + r], $"decode t={t} r={r}: {expected} vs {decode[8 * t + r]}");
                     if (extreme && r < rowCount)

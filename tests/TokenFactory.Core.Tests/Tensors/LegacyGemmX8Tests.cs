@@ -248,17 +248,12 @@ internal static unsafe class KernelChecks
                 LegacyGemmX8<TFormat>.Tile8x8(p, pa, k, pd, pz, blocks, tp, 8, p);
             // The few-token tiles (3-7 tokens) at every start of the 8-token run they fit in, and the 2-token tile at any but the
             // run's last.
-            var few = new Dictionary<(int T0, int Count), float[]>();
-            for (int count = 3; count <= 7; count++)
-            {
-                for (int t0 = 0; t0 + count <= 8; t0++)
-                {
-                    var tile = new float[8 * count];
-                    fixed (float* tf = tile)
-                        LegacyGemmX8<TFormat>.TileFew(p, a + t0 * k, k, d + t0, z + t0, blocks, tf, 8, t0 % 2 == 0 ? p : null, count);
-                    few[(t0, count)] = tile;
-                }
-            }
+            byte* group = p; // fixed locals cannot be captured
+            sbyte* codesAll = a;
+            float* scalesAll = d;
+            int* seedsAll = z;
+            var few = FewTokenTiles.RunAll(3, pairs: false, (t0, count, o) =>
+                LegacyGemmX8<TFormat>.TileFew(group, codesAll + t0 * k, k, scalesAll + t0, seedsAll + t0, blocks, o, 8, t0 % 2 == 0 ? group : null, count));
             var tile2 = new float[7][];
             for (int t0 = 0; t0 < 7; t0++)
             {
@@ -278,11 +273,7 @@ internal static unsafe class KernelChecks
                     else
                         Assert.Equal(padded[8 * 4 + r], padded[8 * tok + r]);
                     Assert.Equal(expected, single[r]);
-                    foreach (var ((t0, count), tile) in few)
-                    {
-                        if (tok >= t0 && tok < t0 + count)
-                            Assert.Equal(expected, tile[8 * (tok - t0) + r]);
-                    }
+                    FewTokenTiles.AssertCovering(few, tok, r, expected, typeof(TFormat).Name);
                     if (tok < 7)
                         Assert.Equal(expected, tile2[tok][r]);
                     if (tok > 0)
