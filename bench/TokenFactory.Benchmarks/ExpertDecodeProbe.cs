@@ -25,8 +25,7 @@ public static class ExpertDecodeProbe
         {
             long rowBytes = GgmlTypeInfo.RowSize(GgmlType.Q4_K, columns);
             var rng = new Random(1);
-            var writer = new GgufWriter();
-            for (int e = 0; e < pool; e++)
+            var (file, experts) = ProbePool.Build(GgmlType.Q4_K, rows, columns, pool, _ =>
             {
                 var data = new byte[rowBytes * rows];
                 rng.NextBytes(data);
@@ -35,17 +34,12 @@ public static class ExpertDecodeProbe
                     // fp16 d and dmin of 1/16: finite scales
                     data[b] = 0x00; data[b + 1] = 0x2C; data[b + 2] = 0x00; data[b + 3] = 0x2C;
                 }
-                writer.AddTensor($"e{e}", [columns, rows], GgmlType.Q4_K, data);
-            }
-            using var file = GgufFile.FromBytes(writer.ToBytes());
-            var experts = new WeightMatrix[pool];
-            for (int e = 0; e < pool; e++)
-                experts[e] = new WeightMatrix(file, file.GetTensorInfo($"e{e}"));
+                return data;
+            });
+            using var owned = file;
             using var threads = new ComputePool(2);
             var matmul = new MatMul(threads);
-            var x = new float[8 * columns];
-            for (int i = 0; i < x.Length; i++)
-                x[i] = (float)(rng.NextDouble() * 2 - 1);
+            var x = ProbePool.Activations(rng, 8 * columns);
             var output = new float[8 * rows];
             var parts = new WeightMatrix[8];
             int[] inputRows = [0, 1, 2, 3, 4, 5, 6, 7];

@@ -19,24 +19,14 @@ public static class TileProbe
         int rows = 1856, columns = 2688, pool = 96;
         long rowBytes = GgmlTypeInfo.RowSize(type, columns);
         var rng = new Random(1);
-        var writer = new GgufWriter();
-        var row = new float[columns];
-        var data0 = new byte[rowBytes * rows];
+        var data = new byte[rowBytes * rows];
         for (int r = 0; r < rows; r++)
-        {
-            for (int i = 0; i < columns; i++) row[i] = (float)(rng.NextDouble() * 2 - 1);
-            Quantizer.QuantizeRow(type, row, data0.AsSpan((int)(r * rowBytes), (int)rowBytes));
-        }
-        for (int e = 0; e < pool; e++)
-            writer.AddTensor($"e{e}", [columns, rows], type, data0); // the same values at different addresses
-        using var file = GgufFile.FromBytes(writer.ToBytes());
-        var experts = new WeightMatrix[pool];
-        for (int e = 0; e < pool; e++)
-            experts[e] = new WeightMatrix(file, file.GetTensorInfo($"e{e}"));
+            Quantizer.QuantizeRow(type, ProbePool.Activations(rng, columns), data.AsSpan((int)(r * rowBytes), (int)rowBytes));
+        var (file, experts) = ProbePool.Build(type, rows, columns, pool, _ => data); // the same values at different addresses
+        using var owned = file;
         using var threads = new ComputePool(2);
         var matmul = new MatMul(threads);
-        var x = new float[8 * columns];
-        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var x = ProbePool.Activations(rng, 8 * columns);
         var output = new float[8 * rows];
         long bytes = rowBytes * rows;
         foreach (int n in new[] { 1, 2, 3, 4, 5, 6, 8 })
