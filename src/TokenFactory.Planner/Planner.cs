@@ -88,7 +88,7 @@ public static class Planner
         // For a demand, the configuration that serves it on the fewest devices (a replica of 64 devices is the most
         // efficient per device at full load, and a waste for a demand that 8 serve), then the most tokens per device; for a
         // fixed number of devices or one replica, the most tokens per device.
-        double demand = request.OutputTokensPerDay is double perDay && request.Devices is null ? perDay / 86400 : 0;
+        double demand = request.Devices is null ? Demand(request) : 0;
         double usable = request.Scenario == "server" ? request.Site.Utilization : 1;
         var best = demand > 0
             ? meeting.MinBy(c => (Math.Ceiling(demand / Math.Max(1e-9, c.Result.OutputTokensPerSecond * usable)) * c.Deployment.Devices, -c.Point.TokensPerSecondPerDevice))
@@ -113,6 +113,9 @@ public static class Planner
         double smallest = request.Classes.Min(c => c.Share) / request.Classes.Sum(c => c.Share);
         return (int)Math.Min(4000, Math.Ceiling(100 / smallest));
     }
+
+    /// <summary>Output tokens per second the request's demand asks of the deployment (0: no demand given).</summary>
+    private static double Demand(PlanRequest request) => request.OutputTokensPerDay is double perDay ? perDay / 86400 : 0;
 
     private static IReadOnlyList<double>? Shares(PlanRequest request) => request.Classes.Count > 0 ? [.. request.Classes.Select(c => c.Share)] : null;
 
@@ -167,7 +170,7 @@ public static class Planner
     private static PlanOption Size(PlanRequest request, HardwareProfile hardware, Deployment deployment, int concurrency, double perReplica, SimulationResult operating,
         IReadOnlyList<FrontierPoint> frontier, bool met)
     {
-        double demand = request.OutputTokensPerDay is double perDay ? perDay / 86400 : 0;
+        double demand = Demand(request);
         int perReplicaDevices = deployment.Devices;
         int replicas = request.Devices is int devicesGiven ? Math.Max(1, devicesGiven / perReplicaDevices)
             : demand > 0 ? (int)Math.Ceiling(demand / perReplica) : 1;
