@@ -18,24 +18,26 @@ internal static class EngineRuns
     /// Each workload measured <paramref name="rounds"/> times after a round that warms the code up, the set run through once
     /// per round so a slow stretch of a shared machine touches every workload alike; each figure is the median of its rounds.
     /// </summary>
-    /// <param name="bandwidth">Probes the memory bandwidth before and after each measured run (their mean is the run's), or null.</param>
+    /// <param name="bandwidth">Probes the rate the weights stream before and after each measured run (their mean is the run's), or null.</param>
     public static async Task<List<MeasuredRun>> MeasureRoundsAsync(BatchingEngine engine, IReadOnlyList<Workload> workloads, int rounds, int maxBatchTokens, int maxRunning,
-        TextWriter? log = null, MemoryBandwidth.Probe? bandwidth = null)
+        TextWriter? log = null, WeightStreamProbe? bandwidth = null)
     {
         var runs = workloads.Select(_ => new List<MeasuredRun>()).ToList();
         // A round not measured first: the tiered JIT replaces each path's first code only after it has run a while, and a
         // calibration's first rounds measured 94 and 108 tokens/s where its third measured 134.
         foreach (var w in workloads)
             await MeasureAsync(engine, w, maxBatchTokens, maxRunning);
-        double before = bandwidth?.Best(3) ?? 0; // a run's reading after it is the next one's before it
+        double before = bandwidth?.Best(ProbePasses) ?? 0; // a run's reading after it is the next one's before it
         for (int round = 0; round < Math.Max(1, rounds); round++)
         {
             for (int i = 0; i < workloads.Count; i++)
             {
+                if (bandwidth != null)
+                    await MeasureAsync(engine, Settle, maxBatchTokens, maxRunning);
                 var run = await MeasureAsync(engine, workloads[i], maxBatchTokens, maxRunning);
                 if (bandwidth != null)
                 {
-                    double after = bandwidth.Best(3);
+                    double after = bandwidth.Best(ProbePasses);
                     run = run with { BandwidthTbps = (before + after) / 2 / 1e12 };
                     before = after;
                 }
@@ -48,12 +50,29 @@ internal static class EngineRuns
     }
 
     /// <summary>
-    /// A bandwidth probe over the model's own matrices, read in place: those a decode step multiplies
-    /// (<see cref="TransformerWeights.MatricesPerToken"/>). A buffer of the probe's own read 76 GB/s where decoding, which
-    /// streams these pages, reached 51: a VM's guest pages are not all equally fast.
+    /// A short request run, unmeasured, between a probe reading and the next measured run. The probe's threads are not the
+    /// engine's, and the engine's first step after a probe often ran slow: two 64-token prompts sent together, 142 ms to the
+    /// first token when the engine had just run, 159-172 ms in a third of the tries right after a probe (and not after
+    /// 300 ms idle), so a 2-in-flight loop's first pair made its TTFT p99 (of 10 requests, its slowest) 11 % longer.
     /// </summary>
-    public static MemoryBandwidth.Probe WeightProbe(ComputePool pool, TransformerModel model)
-        => new(pool, [.. model.Weights.MatricesPerToken(model.Config.Moe?.UsedCount ?? 0).Select(w => w.Streamed)]);
+    private static readonly Workload Settle = new() { InputTokens = 16, OutputTokens = 2, Concurrency = 1, Requests = 1 };
+
+    /// <summary>
+    /// Passes per probe reading, the best kept (about 100 ms for a 0.5B model's 8-bit weights): after an engine run, up to
+    /// four passes in a row ran at half to two thirds of the rate (28-37 GB/s, then 60-65), and readings of the best of four
+    /// came out 42 GB/s around runs that went as fast as runs read at 52.
+    /// </summary>
+    private const int ProbePasses = 12;
+
+    /// <summary>
+    /// The machine's speed as decoding sees it: the engine's own one-token products over the matrices a decode step
+    /// multiplies (<see cref="TransformerWeights.MatricesPerToken"/>), in place. Two read loops measured other things: over
+    /// a buffer of their own, 76 GB/s where decoding these pages reached 51 (a VM's guest pages are not all equally fast);
+    /// over the weights, readings that moved between 38 and 72 GB/s from one minute to the next while the engine's speed
+    /// held within a few percent, and every run predicted at its reading inherited the swing (a 2-in-flight run 13 % off).
+    /// </summary>
+    public static WeightStreamProbe WeightProbe(ComputePool pool, TransformerModel model)
+        => new(new MatMul(pool), model.Weights.MatricesPerToken(model.Config.Moe?.UsedCount ?? 0));
 
     /// <summary>The median of <paramref name="values"/> (the mean of the middle two for an even count).</summary>
     internal static double Median(IEnumerable<double> values)

@@ -69,7 +69,7 @@ internal static class PlanCalibrateCommand
         var options = new EngineOptions { Threads = threads, ContextLength = 2048, MaxBatchTokens = 256, MaxRunningSequences = 32, PrefixCaching = false, MaxWaitingRequests = 100_000 };
         using var engine = new BatchingEngine(model, options);
         using var pool = new ComputePool(threads);
-        using var probe = EngineRuns.WeightProbe(pool, model);
+        var probe = EngineRuns.WeightProbe(pool, model);
         await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32); // warm-up
         var runs = await EngineRuns.MeasureRoundsAsync(engine, set, rounds, options.MaxBatchTokens, options.MaxRunningSequences, log, probe);
         // The profile's bandwidth: the median of the workloads' (each workload is fitted at the median of the probes around its rounds).

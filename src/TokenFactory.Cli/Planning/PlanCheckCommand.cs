@@ -53,7 +53,7 @@ internal static class PlanCheckCommand
                 using var model = TransformerModel.Load(file);
                 var options = new EngineOptions { Threads = r.GetValue(threads), ContextLength = 2048, MaxBatchTokens = 256, MaxRunningSequences = 32, PrefixCaching = false, MaxWaitingRequests = 100_000 };
                 using var engine = new BatchingEngine(model, options);
-                using var probe = EngineRuns.WeightProbe(pool, model);
+                var probe = EngineRuns.WeightProbe(pool, model);
                 await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32);
                 var shape = ModelProfile.FromGguf(file);
                 var precision = GgufPrecision.Of(file);
