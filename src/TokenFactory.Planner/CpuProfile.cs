@@ -16,12 +16,18 @@ public sealed record CpuProfile
     public required double MemoryGb { get; init; }
     /// <summary>Streaming read bandwidth measured with the engine's own probe, TB/s.</summary>
     public required double MemoryBandwidthTbps { get; init; }
-    /// <summary>The fitted compute rate (the planner's peak × efficiency), TFLOPS, for 8-bit and 16-bit weights.</summary>
+    /// <summary>
+    /// The compute rate (the planner's peak × efficiency), TFLOPS, for 8-bit and 16-bit weights: the engine's products over
+    /// the calibrated model's matrices as probed, with <see cref="ElementsPerSecond"/> fitted for the rest; or, in profiles
+    /// without that, one rate fitted for all of a token's work.
+    /// </summary>
     public required double EffectiveTflops { get; init; }
     /// <summary>The fitted rate of attention's FLOPs, TFLOPS.</summary>
     public double AttentionTflops { get; init; }
     /// <summary>The fitted rate of attention's cache reads, elements per second (<see cref="HardwareProfile.CacheReadElementsPerSecond"/>); 0 in profiles from before it.</summary>
     public double CacheReadElementsPerSecond { get; init; }
+    /// <summary><see cref="HardwareProfile.ElementsPerSecond"/>, fitted beside a probed <see cref="EffectiveTflops"/>; 0 in profiles that fit one compute rate.</summary>
+    public double ElementsPerSecond { get; init; }
     public required double MemoryEfficiency { get; init; }
     public required double StepOverheadMs { get; init; }
     /// <summary>Fixed time per step and block (<see cref="HardwareProfile.LayerOverheadMs"/>); 0 in profiles from before it, which carry a fixed step cost.</summary>
@@ -48,6 +54,7 @@ public sealed record CpuProfile
         AttentionTflops = AttentionTflops > 0 ? AttentionTflops : null,
         CacheReadElementsPerSecond = CacheReadElementsPerSecond > 0 ? CacheReadElementsPerSecond : null,
         MoeEfficiency = 1,
+        ElementsPerSecond = ElementsPerSecond > 0 ? ElementsPerSecond : null,
         MemoryEfficiency = MemoryEfficiency,
         StepOverheadMs = StepOverheadMs,
         LayerOverheadMs = LayerOverheadMs,

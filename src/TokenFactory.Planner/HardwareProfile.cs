@@ -43,6 +43,15 @@ public sealed record HardwareProfile
     /// </summary>
     public double? CacheReadElementsPerSecond { get; init; }
 
+    /// <summary>
+    /// Where a step's per-token work outside the weight multiplications is measured apart (a CPU engine: <c>plan calibrate</c>
+    /// fits it), the rate in elements per second at which it goes: norms, RoPE, activations and quantizing each product's
+    /// input row, <see cref="ModelProfile.ActivationElementsPerToken"/> per token. It is a larger share of a step for a narrow
+    /// model than for a wide one (fewer FLOPs per element), which one compute rate fitted on one shape cannot say. Null:
+    /// part of the compute rate (GPUs, and CPU profiles that fit one rate).
+    /// </summary>
+    public double? ElementsPerSecond { get; init; }
+
     /// <summary>Relative efficiency of expert GEMMs (many small grouped multiplications) against dense ones.</summary>
     public double MoeEfficiency { get; init; } = 0.5;
     /// <summary>Fraction of peak bandwidth a step's weight and cache reads reach.</summary>

@@ -45,6 +45,8 @@ public sealed class StepCostModel(Deployment deployment)
         double expertFlops = 2 * _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters * tokens;
         double attention = decodeSequences * _m.AttentionFlops(decodeContext) + prefillTokens * _m.AttentionFlops(prefillContext);
         double linear = (denseFlops / _flopsRate + expertFlops / (_flopsRate * _h.MoeEfficiency)) / devices;
+        if (_h.ElementsPerSecond is double elementRate)
+            linear += tokens * _m.ActivationElementsPerToken / elementRate / devices;
         double overhead = AllReduceSeconds(tokens) + AllToAllSeconds(tokens) + (_h.StepOverheadMs + _h.LayerOverheadMs * _m.Layers) / 1000;
         if (_h.CacheReadElementsPerSecond is double cacheRate)
         {

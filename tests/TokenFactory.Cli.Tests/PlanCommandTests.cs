@@ -139,6 +139,8 @@ public sealed class PlanCommandTests
             var saved = JsonNode.Parse(File.ReadAllText(profile))!.AsObject();
             Assert.True((double)saved["memory_bandwidth_tbps"]! > 0);
             Assert.InRange((double)saved["memory_efficiency"]!, 0.01, 1);
+            Assert.True((double)saved["effective_tflops"]! > 0); // the products, probed
+            Assert.True((double)saved["elements_per_second"]! > 0); // the rest of a token's work, fitted beside them
             Assert.InRange((double)saved["unoverlapped_share"]!, 0, 1);
             Assert.True((double)saved["layer_overhead_ms"]! >= 0);
             (code, _, stderr) = CliRunner.Run("plan", "calibrate", "--model-file", CliRunner.Stories260K, "--rounds", "0", "--out", profile);

@@ -168,6 +168,58 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void With_the_products_rate_probed_calibration_predicts_a_wider_model_from_a_narrow_one()
+    {
+        // The truth: products at 0.7 TFLOPS, and per-token work outside them at 3 G elements/s, a larger share of a narrow
+        // model's step than of a wide one's. Calibrated on the narrow model, the wide one must come out as the truth gives it.
+        var narrow = new ModelProfile
+        {
+            Name = "narrow", TotalParameters = 60e6, DenseParameters = 55e6, Layers = 12, Hidden = 512, QueryHeads = 8, AttentionDim = 64,
+            KvElementsPerToken = 2 * 12 * 8 * 64, AttentionLayers = 12,
+        };
+        var wide = new ModelProfile
+        {
+            Name = "wide", TotalParameters = 240e6, DenseParameters = 230e6, Layers = 8, Hidden = 2048, QueryHeads = 16, AttentionDim = 128,
+            KvElementsPerToken = 2 * 8 * 2 * 128, AttentionLayers = 8,
+        };
+        var truth = new HardwareProfile
+        {
+            Id = CpuProfile.Id, Name = "truth", MemoryGb = 64, MemoryBandwidthTbps = 0.05,
+            PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.7, ["fp8"] = 0.7 }, ComputeEfficiency = 1, MemoryEfficiency = 0.8, StepOverheadMs = 0,
+            AttentionTflops = 0.3, CacheReadElementsPerSecond = 4e9, UnoverlappedShare = 0.25, ElementsPerSecond = 3e9,
+        };
+        Workload[] set =
+        [
+            new() { InputTokens = 32, OutputTokens = 32, Concurrency = 1, Requests = 4 },
+            new() { InputTokens = 32, OutputTokens = 32, Concurrency = 8, Requests = 16 },
+            new() { InputTokens = 256, OutputTokens = 8, Concurrency = 1, Requests = 4 },
+            new() { InputTokens = 128, OutputTokens = 24, Concurrency = 4, Requests = 12 },
+            new() { InputTokens = 1024, OutputTokens = 16, Concurrency = 4, Requests = 8 },
+        ];
+        var measured = Calibrator.Predict(truth, narrow, Precision.Q8_0, [.. set.Select(w => new MeasuredRun(w, 256, 32, 1, 1))]);
+        var runs = set.Select((w, i) => new MeasuredRun(w, 256, 32, measured[i].OutputTokensPerSecond, measured[i].TtftMean)).ToList();
+        var split = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs, productTflops: 0.7);
+        var single = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs);
+        Assert.Equal(0.7, split.Tflops);
+        Assert.NotNull(split.ElementsPerSecond);
+        Assert.Null(single.ElementsPerSecond);
+
+        HardwareProfile From(CalibrationFit fit) => truth with
+        {
+            PeakTflops = new Dictionary<string, double> { ["bf16"] = fit.Tflops, ["fp8"] = fit.Tflops }, AttentionTflops = fit.AttentionTflops, ElementsPerSecond = fit.ElementsPerSecond,
+            MemoryEfficiency = fit.MemoryEfficiency, LayerOverheadMs = fit.LayerOverheadMs, CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond, UnoverlappedShare = fit.UnoverlappedShare,
+        };
+        // A prompt-bound workload of the wide model (compute, where the two rates' balance matters).
+        var held = new List<MeasuredRun> { new(new Workload { InputTokens = 512, OutputTokens = 4, Concurrency = 2, Requests = 6 }, 256, 32, 1, 1) };
+        double expected = Calibrator.Predict(truth, wide, Precision.Q8_0, held)[0].TtftMean;
+        double withSplit = Calibrator.Predict(From(split), wide, Precision.Q8_0, held)[0].TtftMean;
+        double withOneRate = Calibrator.Predict(From(single), wide, Precision.Q8_0, held)[0].TtftMean;
+        Assert.Equal(expected, withSplit, expected * 0.03);
+        // One rate fitted on the narrow model carries its share of per-token work to the wide one: too slow.
+        Assert.True(withOneRate > expected * 1.08, $"one rate: {withOneRate:F3} s against {expected:F3} s");
+    }
+
+    [Fact]
     public void Calibration_fits_the_measurements_and_predicts_workloads_outside_them()
     {
         // A small model, as calibration uses on a CPU: weight reads, compute and the fixed step cost are all visible in its runs.

@@ -74,6 +74,18 @@ internal static class EngineRuns
     public static WeightStreamProbe WeightProbe(ComputePool pool, TransformerModel model)
         => new(new MatMul(pool), model.Weights.MatricesPerToken(model.Config.Moe?.UsedCount ?? 0));
 
+    /// <summary>Activation rows of the product probe: a prompt chunk's worth, where the products run at their full rate.</summary>
+    internal const int ProductProbeTokens = 64;
+
+    /// <summary>
+    /// The rate of the engine's products over the matrices a token multiplies, TFLOPS: <see cref="ProductProbeTokens"/> rows
+    /// each, the best of 5 passes. The planner's compute rate for this model on this machine, the rest of a token's work
+    /// fitted apart (<see cref="HardwareProfile.ElementsPerSecond"/>): the products ran at 690-730 GFLOPS on three dense
+    /// shapes from 0.5B to 1.1B, while the whole of a prompt step's work per FLOP differed by 11-18 % between them.
+    /// </summary>
+    public static double ProductTflops(ComputePool pool, TransformerModel model) =>
+        new WeightStreamProbe(new MatMul(pool), model.Weights.MatricesPerToken(model.Config.Moe?.UsedCount ?? 0), ProductProbeTokens).FlopsPerSecond(5) / 1e12;
+
     /// <summary>The median of <paramref name="values"/> (the mean of the middle two for an even count).</summary>
     internal static double Median(IEnumerable<double> values)
     {

@@ -45,8 +45,9 @@ internal static class PlanCalibrateCommand
                     throw new TokenFactoryException("--rounds must be at least 1.");
                 var profile = await CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), Set, r.GetValue(rounds), r.GetValue(watts), r.GetValue(usd), Console.Error);
                 profile.Save(r.GetValue(output));
-                Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s measured; fitted {profile.EffectiveTflops * 1000:F0} GFLOPS (attention {profile.AttentionTflops * 1000:F0}, " +
-                    $"cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s), " +
+                Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s and products at {profile.EffectiveTflops * 1000:F0} GFLOPS measured; " +
+                    $"fitted the rest of a token's work at {profile.ElementsPerSecond / 1e9:F2} G elements/s, attention {profile.AttentionTflops * 1000:F0} GFLOPS, " +
+                    $"cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s, " +
                     $"bandwidth efficiency {profile.MemoryEfficiency:F2}, {profile.LayerOverheadMs * 1000:F0} µs per step and block, {profile.UnoverlappedShare:P0} of compute and reads unoverlapped; mean error on the runs {profile.FitError:P1}");
                 return 0;
             }
@@ -71,13 +72,14 @@ internal static class PlanCalibrateCommand
         using var pool = new ComputePool(threads);
         var probe = EngineRuns.WeightProbe(pool, model);
         await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32); // warm-up
+        double products = EngineRuns.ProductTflops(pool, model);
         var runs = await EngineRuns.MeasureRoundsAsync(engine, set, rounds, options.MaxBatchTokens, options.MaxRunningSequences, log, probe);
         // The profile's bandwidth: the median of the workloads' (each workload is fitted at the median of the probes around its rounds).
         double bandwidth = EngineRuns.Median(runs.Select(r => r.BandwidthTbps));
         var shape = ModelProfile.FromGguf(modelFile);
         var precision = GgufPrecision.Of(modelFile);
         double memoryGb = MemoryGb();
-        var fit = Calibrator.Fit(shape, precision, bandwidth, memoryGb, runs);
+        var fit = Calibrator.Fit(shape, precision, bandwidth, memoryGb, runs, products);
         return new CpuProfile
         {
             Name = Environment.MachineName,
@@ -87,6 +89,7 @@ internal static class PlanCalibrateCommand
             EffectiveTflops = fit.Tflops,
             AttentionTflops = fit.AttentionTflops,
             CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond,
+            ElementsPerSecond = fit.ElementsPerSecond ?? 0,
             MemoryEfficiency = fit.MemoryEfficiency,
             StepOverheadMs = 0,
             LayerOverheadMs = fit.LayerOverheadMs,

@@ -40,13 +40,14 @@ internal static class PlanCheckCommand
                 return 1;
             }
             var profile = await PlanCalibrateCommand.CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), PlanCalibrateCommand.Set, roundCount, 60, 0.1, Console.Error);
-            var hardware = profile.ToHardware();
-            Console.WriteLine($"calibrated on {profile.CalibratedOn}: {profile.EffectiveTflops * 1000:F0} GFLOPS (attention {profile.AttentionTflops * 1000:F0}, cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s), bandwidth {profile.MemoryBandwidthTbps * 1000:F1} GB/s × {profile.MemoryEfficiency:F2}, " +
+            var calibrated = profile.ToHardware();
+            Console.WriteLine($"calibrated on {profile.CalibratedOn}: products {profile.EffectiveTflops * 1000:F0} GFLOPS (probed), the rest {profile.ElementsPerSecond / 1e9:F2} G elements/s, attention {profile.AttentionTflops * 1000:F0} GFLOPS, cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s, bandwidth {profile.MemoryBandwidthTbps * 1000:F1} GB/s × {profile.MemoryEfficiency:F2}, " +
                 $"{profile.LayerOverheadMs * 1000:F0} µs per step and block, {profile.UnoverlappedShare:P0} unoverlapped (fit error {profile.FitError:P1})");
             Console.WriteLine($"| model | workload | GB/s probed | tokens/s predicted | measured | error | TTFT p50 predicted | measured | error | TTFT p99 predicted | measured | error |");
             Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
             var errors = new List<double>();
             var fixedErrors = new List<double>(); // the same, predicted at the profile's bandwidth instead of each run's
+            var notes = new List<string>();
             using var pool = new ComputePool(r.GetValue(threads));
             foreach (string file in new[] { r.GetValue(modelFile)!, r.GetValue(other) }.OfType<string>())
             {
@@ -55,6 +56,10 @@ internal static class PlanCheckCommand
                 using var engine = new BatchingEngine(model, options);
                 var probe = EngineRuns.WeightProbe(pool, model);
                 await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32);
+                // Another model's products are probed as the calibrated one's were; the rest of its work is predicted at the fitted rate.
+                var hardware = file == r.GetValue(modelFile) ? calibrated : WithProducts(calibrated, EngineRuns.ProductTflops(pool, model));
+                if (file != r.GetValue(modelFile))
+                    notes.Add($"{Path.GetFileName(file)}: products probed at {hardware.PeakFlops(Precision.BF16) / 1e9:F0} GFLOPS");
                 var shape = ModelProfile.FromGguf(file);
                 var precision = GgufPrecision.Of(file);
                 var workloads = new List<Workload>(Held);
@@ -79,8 +84,12 @@ internal static class PlanCheckCommand
             }
             Console.WriteLine($"mean |error| {errors.Average():P1}, worst {errors.Max():P1} over {errors.Count} figures, each run predicted at the bandwidth probed around it " +
                 $"(at the profile's {profile.MemoryBandwidthTbps * 1000:F1} GB/s instead: mean {fixedErrors.Average():P1}, worst {fixedErrors.Max():P1})");
+            notes.ForEach(Console.WriteLine);
             return 0;
         });
         return cmd;
     }
+
+    private static HardwareProfile WithProducts(HardwareProfile hardware, double tflops) =>
+        hardware with { PeakTflops = new Dictionary<string, double> { ["bf16"] = tflops, ["fp8"] = tflops } };
 }

@@ -17,27 +17,40 @@ public sealed class WeightStreamProbe
     private readonly float[] _input;
     private readonly float[] _output;
 
-    public WeightStreamProbe(MatMul matmul, IReadOnlyList<WeightMatrix> matrices)
+    /// <param name="tokens">Activation rows each product multiplies: 1 as a decode step, more as a prompt step (<see cref="FlopsPerSecond"/>).</param>
+    public WeightStreamProbe(MatMul matmul, IReadOnlyList<WeightMatrix> matrices, int tokens = 1)
     {
         ArgumentOutOfRangeException.ThrowIfZero(matrices.Count, nameof(matrices));
+        ArgumentOutOfRangeException.ThrowIfLessThan(tokens, 1);
         _matmul = matmul;
         _matrices = [.. matrices];
+        Tokens = tokens;
         Bytes = _matrices.Sum(w => w.Streamed.Length);
-        // One activation row long enough for every matrix (a product reads only its first Columns), and one output.
-        _input = new float[_matrices.Max(w => w.Columns)];
+        FlopsPerPass = _matrices.Sum(w => 2.0 * w.Rows * w.Columns * tokens);
+        // Activation rows long enough for every matrix (a product reads only the first Columns of each row), and their outputs.
+        int columns = _matrices.Max(w => w.Columns);
+        _input = new float[tokens * columns];
         for (int i = 0; i < _input.Length; i++)
             _input[i] = MathF.Sin(i) * 0.5f;
-        _output = new float[_matrices.Max(w => w.Rows)];
+        _output = new float[tokens * _matrices.Max(w => w.Rows)];
         Pass(); // warm-up: page faults, the kernels' first compilation
     }
 
     /// <summary>The weight bytes one pass streams (each matrix's <see cref="WeightMatrix.Streamed"/> bytes).</summary>
     public long Bytes { get; }
 
-    /// <summary>The last product's rows (the last matrix's), for tests.</summary>
-    internal ReadOnlySpan<float> LastOutput => _output.AsSpan(0, _matrices[^1].Rows);
+    public int Tokens { get; }
 
-    /// <summary>The activation row every product multiplies (its first <see cref="WeightMatrix.Columns"/> values), for tests.</summary>
+    /// <summary>Multiply-adds of one pass, two FLOPs each.</summary>
+    public double FlopsPerPass { get; }
+
+    /// <summary>The products' rate, FLOP/s, as the best of <paramref name="passes"/> passes.</summary>
+    public double FlopsPerSecond(int passes) => Best(passes) / Bytes * FlopsPerPass;
+
+    /// <summary>The last product's output (the last matrix's rows for each token), for tests.</summary>
+    internal ReadOnlySpan<float> LastOutput => _output.AsSpan(0, Tokens * _matrices[^1].Rows);
+
+    /// <summary>The activation rows the products multiply, for tests: a product of C columns reads the first Tokens × C values as Tokens rows.</summary>
     internal ReadOnlySpan<float> Input => _input;
 
     /// <summary>One product per matrix; bytes/s.</summary>
@@ -45,7 +58,7 @@ public sealed class WeightStreamProbe
     {
         long t0 = Stopwatch.GetTimestamp();
         foreach (ref readonly var w in _matrices.AsSpan())
-            _matmul.Multiply(w, _input, 0, 1, _output, 0);
+            _matmul.Multiply(w, _input, 0, Tokens, _output, 0);
         return Bytes / Stopwatch.GetElapsedTime(t0).TotalSeconds;
     }
 

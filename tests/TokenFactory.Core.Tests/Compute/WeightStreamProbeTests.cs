@@ -48,6 +48,27 @@ public sealed class WeightStreamProbeTests
     }
 
     [Fact]
+    public void A_probe_of_several_tokens_multiplies_that_many_rows_and_counts_their_flops()
+    {
+        var (file, matrices) = Matrices((GgmlType.Q8_0, 64, 512), (GgmlType.Q8_0, 48, 256));
+        using var owned = file;
+        using var pool = new ComputePool(2);
+        var matmul = new MatMul(pool);
+        var probe = new WeightStreamProbe(matmul, matrices, tokens: 3);
+        Assert.Equal(3, probe.Tokens);
+        Assert.Equal(2.0 * 3 * (64 * 512 + 48 * 256), probe.FlopsPerPass);
+        double flops = probe.FlopsPerSecond(2);
+        Assert.True(flops > 0 && double.IsFinite(flops), $"{flops} FLOP/s");
+
+        var last = matrices[^1];
+        var x = probe.Input[..(3 * last.Columns)].ToArray(); // three rows of the last matrix's width
+        var expected = new float[3 * last.Rows];
+        matmul.Multiply(last, x, 0, 3, expected, 0);
+        Assert.Equal(expected, probe.LastOutput.ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new WeightStreamProbe(matmul, matrices, tokens: 0));
+    }
+
+    [Fact]
     public void No_matrices_is_refused()
     {
         using var pool = new ComputePool(1);
