@@ -18,18 +18,19 @@ public sealed record MeasuredRun(Workload Workload, int MaxBatchTokens, int MaxR
 
 /// <summary>What <see cref="Calibrator.Fit"/> found: the rates and factors, and the mean relative error they leave on the runs.</summary>
 /// <param name="LayerOverheadMs">The fixed cost of a step per block of the model (the fit's per-step cost of the calibrated model over its depth), which other models scale by theirs.</param>
-/// <param name="ElementsPerSecond">The rate of a token's work outside the products (<see cref="HardwareProfile.ElementsPerSecond"/>) when the products' rate was probed; null when one compute rate was fitted.</param>
 public sealed record CalibrationFit(double Tflops, double AttentionTflops, double MemoryEfficiency, double LayerOverheadMs, double CacheReadElementsPerSecond, double UnoverlappedShare,
     double Error)
 {
+    /// <summary>The rate of a token's work outside the products (<see cref="HardwareProfile.ElementsPerSecond"/>) when the products' rate was probed; null when one compute rate was fitted.</summary>
     public double? ElementsPerSecond { get; init; }
 }
 
 /// <summary>
-/// Fits a CPU's compute rate, bandwidth efficiency, per-step overhead, attention's FLOP rate and its cache-read rate so the
-/// simulated engine reproduces measured runs, minimizing the mean relative error of output tokens/s and mean TTFT: a coarse
-/// grid over the first three, then Nelder–Mead over those five and the share of compute and weight reads that does not
-/// overlap (<see cref="HardwareProfile.UnoverlappedShare"/>).
+/// Fits a CPU's compute rate (or, where the products' rate was probed, the rate of the rest of a token's work in its place),
+/// bandwidth efficiency, per-step overhead, attention's FLOP rate and its cache-read rate so the simulated engine reproduces
+/// measured runs, minimizing the mean relative error of output tokens/s and mean TTFT: a coarse grid over the first three,
+/// then Nelder–Mead over those five and the share of compute and weight reads that does not overlap
+/// (<see cref="HardwareProfile.UnoverlappedShare"/>).
 /// </summary>
 public static class Calibrator
 {

@@ -33,6 +33,12 @@ public sealed record ModelProfile
     public int MoeLayers { get; init; }
     /// <summary>Weights of one routed expert in one layer.</summary>
     public double ExpertParameters { get; init; }
+    /// <summary>
+    /// Weights of the output head (vocabulary × width; a tied head is the embedding table), part of <see cref="DenseParameters"/>.
+    /// A step multiplies it only for the rows that give logits (each decoding sequence, and a prompt's last token), not for
+    /// every prompt token; 0 (catalog entries, where it is a few percent of the weights): counted with every token.
+    /// </summary>
+    public double OutputHeadParameters { get; init; }
     /// <summary>Recurrent state per sequence (Mamba layers), read and written by every decode step, in bytes.</summary>
     public double RecurrentStateBytes { get; init; }
     public int ContextLength { get; init; } = 131072;
@@ -44,12 +50,17 @@ public sealed record ModelProfile
     public bool IsMoe => RoutedExperts > 0;
 
     /// <summary>
-    /// Elements a token's work outside the weight multiplications touches, estimated as the sum of rows and columns of the
-    /// matrices it multiplies (each product's input is normed, quantized or activated, and its output written): about seven
-    /// matrices of a block's width each, plus their parameters over the width for the other side. Within 1 % of the exact
-    /// sum for qwen3-0.6b (631 K) and tinyllama (822 K).
+    /// Elements a prompt token's work outside the weight multiplications touches, estimated as the sum of rows and columns of
+    /// the matrices it multiplies (each product's input is normed, quantized or activated, and its output written): seven
+    /// matrices of a block's width each (q, k, v, o, gate, up, down), plus their parameters over the width for the other side;
+    /// not the output head (a prompt token gives no logits). Within 1 % of the exact sum for dense blocks (qwen3-0.6b 631 K,
+    /// tinyllama 822 K without their heads); a mixture's or a recurrent mixer's blocks have other counts of matrices, which
+    /// the estimate does not follow.
     /// </summary>
-    public double ActivationElementsPerToken => 7.0 * Layers * Hidden + ActiveParameters / Math.Max(1, Hidden);
+    public double ActivationElementsPerToken => 7.0 * Layers * Hidden + (ActiveParameters - OutputHeadParameters) / Math.Max(1, Hidden);
+
+    /// <summary>Weights a token multiplies apart from the experts and the output head.</summary>
+    public double BodyParameters => DenseParameters - OutputHeadParameters;
 
     /// <summary>
     /// Weights a step of <paramref name="tokens"/> tokens reads: the dense part once, and per MoE layer the experts its
@@ -108,6 +119,7 @@ public sealed record ModelProfile
             TotalParameters = total,
             // A tied output head is the embedding table, multiplied in full every step.
             DenseParameters = total - routed - (tied ? 0 : embedding),
+            OutputHeadParameters = tied ? embedding : file.FindTensor("output.weight")!.ElementCount,
             Layers = c.BlockCount,
             Hidden = c.EmbeddingLength,
             QueryHeads = c.HeadCount,

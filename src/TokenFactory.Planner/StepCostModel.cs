@@ -5,8 +5,10 @@ namespace TokenFactory.Planning;
 /// the bytes read over the reachable bandwidth, per device — plus tensor-parallel all-reduces, expert-parallel token
 /// exchanges and a fixed overhead. Bytes are the
 /// weights the step's tokens touch (all dense weights, the experts they route to), every decoding sequence's KV cache,
-/// and recurrent state read and written; FLOPs are 2 per weight per token (expert GEMMs at a lower efficiency) plus
-/// attention over each token's context (at 8 or 16 bits whatever the weights).
+/// and recurrent state read and written; FLOPs are 2 per weight per token (expert GEMMs at a lower efficiency; the output
+/// head only per row that gives logits) plus attention over each token's context (at 8 or 16 bits whatever the weights).
+/// Where the hardware has a rate for the rest of a token's work (<see cref="HardwareProfile.ElementsPerSecond"/>, a CPU), that
+/// work is added to the products' time, on the compute side of the roofline (it overlaps the weight reads as they do).
 /// </summary>
 public sealed class StepCostModel(Deployment deployment)
 {
@@ -41,7 +43,9 @@ public sealed class StepCostModel(Deployment deployment)
         double state = (decodeSequences + prefillSequences) * _m.RecurrentStateBytes * 2;
         double memory = (dense / tp + (routed + cache + state) / devices) / _byteRate;
 
-        double denseFlops = 2 * (_m.ActiveParameters - _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters) * tokens;
+        // The output head only for the rows that give logits: every decoding sequence, and a prompt chunk's last token
+        // (counted for every chunk: a long prompt's earlier chunks give none, a small overcount).
+        double denseFlops = 2 * _m.BodyParameters * tokens + 2 * _m.OutputHeadParameters * (decodeSequences + prefillSequences);
         double expertFlops = 2 * _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters * tokens;
         double attention = decodeSequences * _m.AttentionFlops(decodeContext) + prefillTokens * _m.AttentionFlops(prefillContext);
         double linear = (denseFlops / _flopsRate + expertFlops / (_flopsRate * _h.MoeEfficiency)) / devices;

@@ -53,6 +53,30 @@ public sealed class ModelAndCostTests
         using (var file = GgufFile.Open(path))
             total = file.Tensors.Sum(t => t.ElementCount);
         Assert.Equal(total, m.TotalParameters);
+        // Its head is the vocabulary × the width (tied or its own), part of the dense weights.
+        int vocabulary;
+        using (var file = GgufFile.Open(path))
+            vocabulary = file.Metadata.GetArray<string>("tokenizer.ggml.tokens").Length;
+        Assert.Equal((double)vocabulary * shape.EmbeddingLength, m.OutputHeadParameters);
+        Assert.True(m.OutputHeadParameters < m.DenseParameters);
+    }
+
+    [Fact]
+    public void A_prompt_step_multiplies_the_output_head_once_per_sequence_not_per_token()
+    {
+        // Two shapes alike but for their head; on compute-bound hardware a 256-token prompt chunk of one sequence costs the
+        // head's FLOPs once, and a step of 16 decoding sequences 16 times.
+        var body = Catalogs.FindModel("llama-3.1-8b");
+        double head = 128256.0 * 4096;
+        var withHead = body with { OutputHeadParameters = head };
+        var fast = H100 with { MemoryBandwidthTbps = 1e6 };
+        double rate = fast.EffectiveFlops(Precision.BF16);
+        double Seconds(ModelProfile m, int decode, int prefill, int sequences) =>
+            new StepCostModel(new Deployment(m, fast, Precision.BF16)).Seconds(decode, 0, prefill, sequences, 0);
+        double prompt = Seconds(body, 0, 256, 1) - Seconds(withHead, 0, 256, 1);
+        Assert.Equal(2 * head * 255 / rate, prompt, 2 * head / rate * 0.01);
+        double decoding = Seconds(body, 16, 0, 0) - Seconds(withHead, 16, 0, 0);
+        Assert.Equal(0, decoding, 1e-12);
     }
 
     [Fact]

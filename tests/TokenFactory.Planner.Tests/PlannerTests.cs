@@ -220,6 +220,28 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void A_profile_from_before_the_element_rate_plans_with_one_compute_rate()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"planner-cpu-{Guid.NewGuid():N}.json");
+        try
+        {
+            File.WriteAllText(path, """
+                { "name": "old", "threads": 2, "memory_gb": 23, "memory_bandwidth_tbps": 0.05, "effective_tflops": 0.6,
+                  "memory_efficiency": 0.9, "step_overhead_ms": 0, "calibrated_on": "old.gguf" }
+                """);
+            var old = CpuProfile.Load(path)!;
+            Assert.Equal(0, old.ElementsPerSecond);
+            Assert.Null(old.ToHardware().ElementsPerSecond);
+            (old with { ElementsPerSecond = 3e9 }).Save(path);
+            Assert.Equal(3e9, CpuProfile.Load(path)!.ToHardware().ElementsPerSecond);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void Calibration_fits_the_measurements_and_predicts_workloads_outside_them()
     {
         // A small model, as calibration uses on a CPU: weight reads, compute and the fixed step cost are all visible in its runs.

@@ -3,9 +3,9 @@ using System.Diagnostics;
 namespace TokenFactory.Compute;
 
 /// <summary>
-/// The rate at which the engine's own one-token products stream a set of weight matrices, bytes/s: each matrix multiplied
-/// once by one activation row through <see cref="MatMul"/>, as a decode step multiplies them, without the step's attention,
-/// norms and per-layer hand-offs. Where <see cref="MemoryBandwidth.Probe"/> asks what memory can deliver (a roofline), this
+/// The rate at which the engine's own products stream a set of weight matrices, bytes/s, and their FLOP rate: each matrix
+/// multiplied once through <see cref="MatMul"/> by one activation row, as a decode step multiplies them (or by several, as a
+/// prompt step does), without the step's attention, norms and per-layer hand-offs. Where <see cref="MemoryBandwidth.Probe"/> asks what memory can deliver (a roofline), this
 /// asks what decoding gets from it now: on the 2-core Zen 5 VM a read loop over a model's weights moved between 38 and 72
 /// GB/s in minutes while a single sequence's decode speed moved by 13 % and this probe by 16 %, so the planner scales its
 /// predictions by this one (<c>plan calibrate</c>, <c>plan check</c>).
