@@ -72,6 +72,8 @@ internal static class PlanCalibrateCommand
         using var pool = new ComputePool(threads);
         var probe = EngineRuns.WeightProbe(pool, model);
         await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32); // warm-up
+        if (model.Config.Moe != null)
+            log.WriteLine($"warning: {Path.GetFileName(modelFile)} is a mixture of experts: the product probe multiplies its first experts by 64 rows where a prompt step gives each a few, so its compute rate comes out high; calibrate on a dense model.");
         double products = EngineRuns.ProductTflops(pool, model);
         var runs = await EngineRuns.MeasureRoundsAsync(engine, set, rounds, options.MaxBatchTokens, options.MaxRunningSequences, log, probe);
         // The profile's bandwidth: the median of the workloads' (each workload is fitted at the median of the probes around its rounds).
