@@ -94,7 +94,7 @@ public static class Calibrator
         {
             AttentionTflops = a, CacheReadElementsPerSecond = c, UnoverlappedShare = k,
             Id = CpuProfile.Id, Name = "calibrating", MemoryGb = memoryGb, MemoryBandwidthTbps = bandwidthTbps,
-            PeakTflops = new Dictionary<string, double> { ["bf16"] = productTflops ?? f, ["fp8"] = productTflops ?? f }, ComputeEfficiency = 1, MoeEfficiency = 1,
+            PeakTflops = HardwareProfile.OneRate(productTflops ?? f), ComputeEfficiency = 1, MoeEfficiency = 1,
             ElementsPerSecond = productTflops is null ? null : f * 1e9,
             MemoryEfficiency = e, StepOverheadMs = 0, LayerOverheadMs = o / Math.Max(1, model.Layers),
         };

@@ -48,7 +48,7 @@ public sealed record CpuProfile
         MemoryGb = MemoryGb,
         MemoryBandwidthTbps = MemoryBandwidthTbps,
         // The fitted rate is stored as peak with efficiency 1: the fit already is what the engine reaches.
-        PeakTflops = new Dictionary<string, double> { ["bf16"] = EffectiveTflops, ["fp8"] = EffectiveTflops },
+        PeakTflops = HardwareProfile.OneRate(EffectiveTflops),
         ComputeEfficiency = 1,
         Fp4Efficiency = 1,
         AttentionTflops = AttentionTflops > 0 ? AttentionTflops : null,

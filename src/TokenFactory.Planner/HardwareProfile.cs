@@ -12,6 +12,9 @@ public sealed record HardwareProfile
     public required double MemoryBandwidthTbps { get; init; }
     /// <summary>Dense peak TFLOPS by compute class (bf16, fp8, fp4).</summary>
     public required IReadOnlyDictionary<string, double> PeakTflops { get; init; }
+
+    /// <summary>Peak figures of one rate for 8- and 16-bit weights: a CPU's, measured or fitted, which has no separate FP8 rate.</summary>
+    public static IReadOnlyDictionary<string, double> OneRate(double tflops) => new Dictionary<string, double> { ["bf16"] = tflops, ["fp8"] = tflops };
     /// <summary>Devices in one fast interconnect domain (NVLink, Infinity Fabric): tensor parallelism stays within it.</summary>
     public int Domain { get; init; } = 1;
     /// <summary>Per-device interconnect bandwidth in that domain, GB/s.</summary>

@@ -54,7 +54,7 @@ public sealed record ModelProfile
     /// the matrices it multiplies (each product's input is normed, quantized or activated, and its output written): seven
     /// matrices of a block's width each (q, k, v, o, gate, up, down), plus their parameters over the width for the other side;
     /// not the output head (a prompt token gives no logits). Within 1 % of the exact sum for dense blocks (qwen3-0.6b 631 K,
-    /// tinyllama 822 K without their heads); a mixture's or a recurrent mixer's blocks have other counts of matrices, which
+    /// tinyllama 788 K, both without their heads); a mixture's or a recurrent mixer's blocks have other counts of matrices, which
     /// the estimate does not follow.
     /// </summary>
     public double ActivationElementsPerToken => 7.0 * Layers * Hidden + (ActiveParameters - OutputHeadParameters) / Math.Max(1, Hidden);

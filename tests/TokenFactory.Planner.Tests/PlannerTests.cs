@@ -167,6 +167,31 @@ public sealed class PlannerTests
         Assert.Equal(2.5e8 / 365 / 2 * 1e6, budget.TokensPerDay, 1);
     }
 
+    /// <summary>The calibration tests' workloads: short and long prompts, 1 to 8 in flight, as <c>plan calibrate</c>'s set.</summary>
+    private static readonly Workload[] CalibrationSet =
+    [
+        new() { InputTokens = 32, OutputTokens = 32, Concurrency = 1, Requests = 4 },
+        new() { InputTokens = 32, OutputTokens = 32, Concurrency = 8, Requests = 16 },
+        new() { InputTokens = 256, OutputTokens = 8, Concurrency = 1, Requests = 4 },
+        new() { InputTokens = 128, OutputTokens = 24, Concurrency = 4, Requests = 12 },
+        new() { InputTokens = 1024, OutputTokens = 16, Concurrency = 4, Requests = 8 },
+    ];
+
+    /// <summary>The calibration set "measured" on <paramref name="truth"/>: what its simulation gives.</summary>
+    private static List<MeasuredRun> MeasuredBy(HardwareProfile truth, ModelProfile model)
+    {
+        var predicted = Calibrator.Predict(truth, model, Precision.Q8_0, [.. CalibrationSet.Select(w => new MeasuredRun(w, 256, 32, 1, 1))]);
+        return [.. CalibrationSet.Select((w, i) => new MeasuredRun(w, 256, 32, predicted[i].OutputTokensPerSecond, predicted[i].TtftMean))];
+    }
+
+    /// <summary><paramref name="truth"/> with the fitted rates in place of its own, as <c>plan calibrate</c> saves them (a cost per block, no fixed step cost).</summary>
+    private static HardwareProfile Fitted(HardwareProfile truth, CalibrationFit fit) => truth with
+    {
+        PeakTflops = HardwareProfile.OneRate(fit.Tflops), AttentionTflops = fit.AttentionTflops, ElementsPerSecond = fit.ElementsPerSecond,
+        MemoryEfficiency = fit.MemoryEfficiency, StepOverheadMs = 0, LayerOverheadMs = fit.LayerOverheadMs, CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond,
+        UnoverlappedShare = fit.UnoverlappedShare,
+    };
+
     [Fact]
     public void With_the_products_rate_probed_calibration_predicts_a_wider_model_from_a_narrow_one()
     {
@@ -185,35 +210,21 @@ public sealed class PlannerTests
         var truth = new HardwareProfile
         {
             Id = CpuProfile.Id, Name = "truth", MemoryGb = 64, MemoryBandwidthTbps = 0.05,
-            PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.7, ["fp8"] = 0.7 }, ComputeEfficiency = 1, MemoryEfficiency = 0.8, StepOverheadMs = 0,
+            PeakTflops = HardwareProfile.OneRate(0.7), ComputeEfficiency = 1, MemoryEfficiency = 0.8, StepOverheadMs = 0,
             AttentionTflops = 0.3, CacheReadElementsPerSecond = 4e9, UnoverlappedShare = 0.25, ElementsPerSecond = 3e9,
         };
-        Workload[] set =
-        [
-            new() { InputTokens = 32, OutputTokens = 32, Concurrency = 1, Requests = 4 },
-            new() { InputTokens = 32, OutputTokens = 32, Concurrency = 8, Requests = 16 },
-            new() { InputTokens = 256, OutputTokens = 8, Concurrency = 1, Requests = 4 },
-            new() { InputTokens = 128, OutputTokens = 24, Concurrency = 4, Requests = 12 },
-            new() { InputTokens = 1024, OutputTokens = 16, Concurrency = 4, Requests = 8 },
-        ];
-        var measured = Calibrator.Predict(truth, narrow, Precision.Q8_0, [.. set.Select(w => new MeasuredRun(w, 256, 32, 1, 1))]);
-        var runs = set.Select((w, i) => new MeasuredRun(w, 256, 32, measured[i].OutputTokensPerSecond, measured[i].TtftMean)).ToList();
+        var runs = MeasuredBy(truth, narrow);
         var split = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs, productTflops: 0.7);
         var single = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs);
         Assert.Equal(0.7, split.Tflops);
         Assert.NotNull(split.ElementsPerSecond);
         Assert.Null(single.ElementsPerSecond);
 
-        HardwareProfile From(CalibrationFit fit) => truth with
-        {
-            PeakTflops = new Dictionary<string, double> { ["bf16"] = fit.Tflops, ["fp8"] = fit.Tflops }, AttentionTflops = fit.AttentionTflops, ElementsPerSecond = fit.ElementsPerSecond,
-            MemoryEfficiency = fit.MemoryEfficiency, LayerOverheadMs = fit.LayerOverheadMs, CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond, UnoverlappedShare = fit.UnoverlappedShare,
-        };
         // A prompt-bound workload of the wide model (compute, where the two rates' balance matters).
         var held = new List<MeasuredRun> { new(new Workload { InputTokens = 512, OutputTokens = 4, Concurrency = 2, Requests = 6 }, 256, 32, 1, 1) };
         double expected = Calibrator.Predict(truth, wide, Precision.Q8_0, held)[0].TtftMean;
-        double withSplit = Calibrator.Predict(From(split), wide, Precision.Q8_0, held)[0].TtftMean;
-        double withOneRate = Calibrator.Predict(From(single), wide, Precision.Q8_0, held)[0].TtftMean;
+        double withSplit = Calibrator.Predict(Fitted(truth, split), wide, Precision.Q8_0, held)[0].TtftMean;
+        double withOneRate = Calibrator.Predict(Fitted(truth, single), wide, Precision.Q8_0, held)[0].TtftMean;
         Assert.Equal(expected, withSplit, expected * 0.03);
         // One rate fitted on the narrow model carries its share of per-token work to the wide one: too slow.
         Assert.True(withOneRate > expected * 1.08, $"one rate: {withOneRate:F3} s against {expected:F3} s");
@@ -253,28 +264,14 @@ public sealed class PlannerTests
         var truth = new HardwareProfile
         {
             Id = CpuProfile.Id, Name = "truth", MemoryGb = 64, MemoryBandwidthTbps = 0.05,
-            PeakTflops = new Dictionary<string, double> { ["bf16"] = 0.4, ["fp8"] = 0.4 }, ComputeEfficiency = 1, MemoryEfficiency = 0.7, StepOverheadMs = 2,
+            PeakTflops = HardwareProfile.OneRate(0.4), ComputeEfficiency = 1, MemoryEfficiency = 0.7, StepOverheadMs = 2,
             AttentionTflops = 0.15, CacheReadElementsPerSecond = 2e9, UnoverlappedShare = 0.3,
         };
-        Workload[] set =
-        [
-            new() { InputTokens = 32, OutputTokens = 32, Concurrency = 1, Requests = 4 },
-            new() { InputTokens = 32, OutputTokens = 32, Concurrency = 8, Requests = 16 },
-            new() { InputTokens = 256, OutputTokens = 8, Concurrency = 1, Requests = 4 },
-            new() { InputTokens = 128, OutputTokens = 24, Concurrency = 4, Requests = 12 },
-            new() { InputTokens = 1024, OutputTokens = 16, Concurrency = 4, Requests = 8 },
-        ];
-        var predicted = Calibrator.Predict(truth, model, Precision.Q8_0, [.. set.Select(w => new MeasuredRun(w, 256, 32, 1, 1))]);
-        var runs = set.Select((w, i) => new MeasuredRun(w, 256, 32, predicted[i].OutputTokensPerSecond, predicted[i].TtftMean)).ToList();
+        var runs = MeasuredBy(truth, model);
         var fit = Calibrator.Fit(model, Precision.Q8_0, 0.05, 64, runs);
         Assert.True(fit.Error < 0.03, $"fit error {fit.Error:P1}");
         // What matters is prediction: workloads not in the set come out as the true rates give them.
-        var fitted = truth with
-        {
-            PeakTflops = new Dictionary<string, double> { ["bf16"] = fit.Tflops, ["fp8"] = fit.Tflops }, AttentionTflops = fit.AttentionTflops,
-            MemoryEfficiency = fit.MemoryEfficiency, StepOverheadMs = 0, LayerOverheadMs = fit.LayerOverheadMs, CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond,
-            UnoverlappedShare = fit.UnoverlappedShare,
-        };
+        var fitted = Fitted(truth, fit);
         Workload[] held =
         [
             new() { InputTokens = 512, OutputTokens = 16, Concurrency = 2, Requests = 6 },

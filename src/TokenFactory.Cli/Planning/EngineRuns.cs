@@ -71,8 +71,10 @@ internal static class EngineRuns
     /// over the weights, readings that moved between 38 and 72 GB/s from one minute to the next while the engine's speed
     /// held within a few percent, and every run predicted at its reading inherited the swing (a 2-in-flight run 13 % off).
     /// </summary>
-    public static WeightStreamProbe WeightProbe(ComputePool pool, TransformerModel model)
-        => new(new MatMul(pool), model.Weights.MatricesPerToken(model.Config.Moe?.UsedCount ?? 0));
+    public static WeightStreamProbe WeightProbe(ComputePool pool, TransformerModel model) => new(new MatMul(pool), DecodeMatrices(model));
+
+    /// <summary>The matrices one token multiplies (a mixture's first k experts standing for the ones it picks).</summary>
+    private static IReadOnlyList<WeightMatrix> DecodeMatrices(TransformerModel model) => model.Weights.MatricesPerToken(model.Config.Moe?.UsedCount ?? 0);
 
     /// <summary>Activation rows of the product probe: a prompt chunk's worth, where the products run at their full rate.</summary>
     internal const int ProductProbeTokens = 64;
@@ -84,7 +86,7 @@ internal static class EngineRuns
     /// shapes from 0.5B to 1.1B, while the whole of a prompt step's work per FLOP differed by 11-18 % between them.
     /// </summary>
     public static double ProductTflops(ComputePool pool, TransformerModel model) =>
-        new WeightStreamProbe(new MatMul(pool), model.Weights.MatricesPerToken(model.Config.Moe?.UsedCount ?? 0), ProductProbeTokens).FlopsPerSecond(5) / 1e12;
+        new WeightStreamProbe(new MatMul(pool), DecodeMatrices(model), ProductProbeTokens).FlopsPerSecond(5) / 1e12;
 
     /// <summary>The median of <paramref name="values"/> (the mean of the middle two for an even count).</summary>
     internal static double Median(IEnumerable<double> values)

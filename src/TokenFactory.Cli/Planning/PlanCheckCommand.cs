@@ -57,9 +57,12 @@ internal static class PlanCheckCommand
                 var probe = EngineRuns.WeightProbe(pool, model);
                 await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32);
                 // Another model's products are probed as the calibrated one's were; the rest of its work is predicted at the fitted rate.
-                var hardware = file == r.GetValue(modelFile) ? calibrated : WithProducts(calibrated, EngineRuns.ProductTflops(pool, model));
+                var hardware = calibrated;
                 if (file != r.GetValue(modelFile))
+                {
+                    hardware = calibrated with { PeakTflops = HardwareProfile.OneRate(EngineRuns.ProductTflops(pool, model)) };
                     notes.Add($"{Path.GetFileName(file)}: products probed at {hardware.PeakFlops(Precision.BF16) / 1e9:F0} GFLOPS");
+                }
                 var shape = ModelProfile.FromGguf(file);
                 var precision = GgufPrecision.Of(file);
                 var workloads = new List<Workload>(Held);
@@ -89,7 +92,4 @@ internal static class PlanCheckCommand
         });
         return cmd;
     }
-
-    private static HardwareProfile WithProducts(HardwareProfile hardware, double tflops) =>
-        hardware with { PeakTflops = new Dictionary<string, double> { ["bf16"] = tflops, ["fp8"] = tflops } };
 }
