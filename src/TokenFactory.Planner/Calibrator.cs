@@ -23,6 +23,8 @@ public sealed record CalibrationFit(double Tflops, double AttentionTflops, doubl
 {
     /// <summary>The rate of a token's work outside the products (<see cref="HardwareProfile.ElementsPerSecond"/>) when the products' rate was probed; null when one compute rate was fitted.</summary>
     public double? ElementsPerSecond { get; init; }
+    /// <summary>The products' rates as probed (<see cref="HardwareProfile.ProductRates"/>), which the fit was made with; null when one compute rate was fitted.</summary>
+    public ProductRates? Products { get; init; }
 }
 
 /// <summary>
@@ -42,12 +44,12 @@ public static class Calibrator
     /// </summary>
     public const double MaxEfficiency = 1.0;
 
-    /// <param name="productTflops">
-    /// The rate the engine's products over the model's matrices were probed at: the compute rate is then that, and the fit finds
-    /// the rate of the per-token work outside them (<see cref="HardwareProfile.ElementsPerSecond"/>) in its place, so another
-    /// shape's balance of the two is predicted; null: one compute rate fitted for all of it.
+    /// <param name="products">
+    /// The rates the engine's products over the model's matrices were probed at, by rows: the compute rate is then those, and the
+    /// fit finds the rate of the per-token work outside them (<see cref="HardwareProfile.ElementsPerSecond"/>) in its place, so
+    /// another shape's balance of the two is predicted; null: one compute rate fitted for all of it.
     /// </param>
-    public static CalibrationFit Fit(ModelProfile model, Precision precision, double bandwidthTbps, double memoryGb, IReadOnlyList<MeasuredRun> runs, double? productTflops = null)
+    public static CalibrationFit Fit(ModelProfile model, Precision precision, double bandwidthTbps, double memoryGb, IReadOnlyList<MeasuredRun> runs, ProductRates? products = null)
     {
         // f is the compute rate (TFLOPS), or with the products' rate given, the rest's rate in G elements/s.
         double Error(double f, double e, double o, double a, double c, double k) => MeanError(Profile(f, e, o, a, c, k), model, precision, runs);
@@ -59,20 +61,20 @@ public static class Calibrator
         // and the other shapes' long prompts then came out 4 to 30 % off.
         const double cacheStart = 4e9, unoverlappedStart = 0.3;
         double tflops = 0.2, efficiency = 0.6, overhead = 1.0, best = double.MaxValue;
-        foreach (double f in productTflops is null ? Geometric(0.01, 20, 14) : Geometric(0.1, 100, 14))
+        foreach (double f in products is null ? Geometric(0.01, 20, 14) : Geometric(0.1, 100, 14))
         {
             foreach (double e in Geometric(0.1, MaxEfficiency, 9))
             {
                 foreach (double o in Geometric(0.01, 20, 12))
                 {
-                    double error = Error(f, e, o, productTflops ?? f, cacheStart, unoverlappedStart);
+                    double error = Error(f, e, o, products?.PeakTflops ?? f, cacheStart, unoverlappedStart);
                     if (error < best)
                         (best, tflops, efficiency, overhead) = (error, f, e, o);
                 }
             }
         }
         // Then all five, attention's own rate starting at the multiplications'.
-        double attention = productTflops ?? tflops, cache = cacheStart, unoverlapped = unoverlappedStart;
+        double attention = products?.PeakTflops ?? tflops, cache = cacheStart, unoverlapped = unoverlappedStart;
         double[] start = [Math.Log(tflops), Math.Log(efficiency), Math.Log(overhead), Math.Log(attention), Math.Log(cache), Math.Log(unoverlapped / (1 - unoverlapped))];
         static double Share(double p) => 1 / (1 + Math.Exp(-p)); // within (0, 1)
         double Objective(double[] p) => Error(Math.Exp(p[0]), Math.Min(MaxEfficiency, Math.Exp(p[1])), Math.Exp(p[2]), Math.Exp(p[3]), Math.Exp(p[4]), Share(p[5]));
@@ -86,16 +88,16 @@ public static class Calibrator
         }
         if (fx < best)
             (best, tflops, efficiency, overhead, attention, cache, unoverlapped) = (fx, Math.Exp(x[0]), Math.Min(MaxEfficiency, Math.Exp(x[1])), Math.Exp(x[2]), Math.Exp(x[3]), Math.Exp(x[4]), Share(x[5]));
-        return productTflops is double products
-            ? new CalibrationFit(products, attention, efficiency, overhead / Math.Max(1, model.Layers), cache, unoverlapped, best) { ElementsPerSecond = tflops * 1e9 }
+        return products is not null
+            ? new CalibrationFit(products.PeakTflops, attention, efficiency, overhead / Math.Max(1, model.Layers), cache, unoverlapped, best) { ElementsPerSecond = tflops * 1e9, Products = products }
             : new CalibrationFit(tflops, attention, efficiency, overhead / Math.Max(1, model.Layers), cache, unoverlapped, best);
 
         HardwareProfile Profile(double f, double e, double o, double a, double c, double k) => new()
         {
             AttentionTflops = a, CacheReadElementsPerSecond = c, UnoverlappedShare = k,
             Id = CpuProfile.Id, Name = "calibrating", MemoryGb = memoryGb, MemoryBandwidthTbps = bandwidthTbps,
-            PeakTflops = HardwareProfile.OneRate(productTflops ?? f), ComputeEfficiency = 1, MoeEfficiency = 1,
-            ElementsPerSecond = productTflops is null ? null : f * 1e9,
+            PeakTflops = HardwareProfile.OneRate(products?.PeakTflops ?? f), ProductRates = products, ComputeEfficiency = 1, MoeEfficiency = 1,
+            ElementsPerSecond = products is null ? null : f * 1e9,
             MemoryEfficiency = e, StepOverheadMs = 0, LayerOverheadMs = o / Math.Max(1, model.Layers),
         };
     }

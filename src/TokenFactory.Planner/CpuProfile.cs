@@ -18,10 +18,15 @@ public sealed record CpuProfile
     public required double MemoryBandwidthTbps { get; init; }
     /// <summary>
     /// The compute rate (the planner's peak × efficiency), TFLOPS, for 8-bit and 16-bit weights: the engine's products over
-    /// the calibrated model's matrices as probed, with <see cref="ElementsPerSecond"/> fitted for the rest; or, in profiles
+    /// the calibrated model's matrices as probed at the most rows, with <see cref="ElementsPerSecond"/> fitted for the rest; or, in profiles
     /// without that, one rate fitted for all of a token's work.
     /// </summary>
     public required double EffectiveTflops { get; init; }
+    /// <summary>
+    /// The products' rates by the rows they multiply, as probed (<see cref="HardwareProfile.ProductRates"/>; <see cref="EffectiveTflops"/>
+    /// is the last); null in profiles from before them, which plan at <see cref="EffectiveTflops"/> for any rows.
+    /// </summary>
+    public ProductRates? ProductRates { get; init; }
     /// <summary>The fitted rate of attention's FLOPs, TFLOPS.</summary>
     public double AttentionTflops { get; init; }
     /// <summary>The fitted rate of attention's cache reads, elements per second (<see cref="HardwareProfile.CacheReadElementsPerSecond"/>); 0 in profiles from before it.</summary>
@@ -49,6 +54,7 @@ public sealed record CpuProfile
         MemoryBandwidthTbps = MemoryBandwidthTbps,
         // The fitted rate is stored as peak with efficiency 1: the fit already is what the engine reaches.
         PeakTflops = HardwareProfile.OneRate(EffectiveTflops),
+        ProductRates = ProductRates,
         ComputeEfficiency = 1,
         Fp4Efficiency = 1,
         AttentionTflops = AttentionTflops > 0 ? AttentionTflops : null,

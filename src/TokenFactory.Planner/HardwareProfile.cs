@@ -55,6 +55,12 @@ public sealed record HardwareProfile
     /// </summary>
     public double? ElementsPerSecond { get; init; }
 
+    /// <summary>
+    /// Where the engine's products were probed by the rows they multiply (a CPU: <c>plan calibrate</c>), their rate at a step's
+    /// rows, in place of the peak figures (see <see cref="Planning.ProductRates"/>). Null: <see cref="EffectiveFlops"/> for any rows.
+    /// </summary>
+    public ProductRates? ProductRates { get; init; }
+
     /// <summary>Relative efficiency of expert GEMMs (many small grouped multiplications) against dense ones.</summary>
     public double MoeEfficiency { get; init; } = 0.5;
     /// <summary>Fraction of peak bandwidth a step's weight and cache reads reach.</summary>

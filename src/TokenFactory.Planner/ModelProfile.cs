@@ -69,13 +69,11 @@ public sealed record ModelProfile
     public double ParametersReadPerStep(double tokens) => DenseParameters + ExpertParametersReadPerStep(tokens);
 
     /// <summary>The routed-expert part of <see cref="ParametersReadPerStep"/>.</summary>
-    public double ExpertParametersReadPerStep(double tokens)
-    {
-        if (!IsMoe || tokens <= 0)
-            return 0;
-        double touched = RoutedExperts * (1 - Math.Pow(1 - (double)ExpertsPerToken / RoutedExperts, tokens));
-        return MoeLayers * touched * ExpertParameters;
-    }
+    public double ExpertParametersReadPerStep(double tokens) => MoeLayers * ExpertsTouched(tokens) * ExpertParameters;
+
+    /// <summary>How many of a mixture layer's routed experts a step of <paramref name="tokens"/> tokens uses, expected under uniform routing.</summary>
+    public double ExpertsTouched(double tokens) =>
+        !IsMoe || tokens <= 0 ? 0 : RoutedExperts * (1 - Math.Pow(1 - (double)ExpertsPerToken / RoutedExperts, tokens));
 
     /// <summary>Weights of all routed experts together (what expert parallelism spreads over a replica's devices).</summary>
     public double RoutedExpertParameters => MoeLayers * RoutedExperts * ExpertParameters;

@@ -23,6 +23,9 @@ public sealed class StepCostModel(Deployment deployment)
 
     public Deployment Deployment => deployment;
 
+    /// <summary>The products' rate, FLOP/s, multiplying <paramref name="rows"/> activation rows at once: as probed, where it was (a CPU).</summary>
+    private double FlopsRate(double rows) => _h.ProductRates is { } probed ? probed.Tflops(rows) * 1e12 : _flopsRate;
+
     /// <param name="decodeSequences">Sequences generating one token each.</param>
     /// <param name="decodeContext">Their mean context (tokens already cached).</param>
     /// <param name="prefillTokens">Prompt tokens computed in this step (chunks of any number of sequences).</param>
@@ -44,11 +47,14 @@ public sealed class StepCostModel(Deployment deployment)
         double memory = (dense / tp + (routed + cache + state) / devices) / _byteRate;
 
         // The output head only for the rows that give logits: every decoding sequence, and a prompt chunk's last token
-        // (counted for every chunk: a long prompt's earlier chunks give none, a small overcount).
-        double denseFlops = 2 * _m.BodyParameters * tokens + 2 * _m.OutputHeadParameters * (decodeSequences + prefillSequences);
+        // (counted for every chunk: a long prompt's earlier chunks give none, a small overcount). Each product at the rate of
+        // the rows it multiplies at once: the step's tokens; the logit rows; each expert the step uses, the tokens routed to it.
+        int logitRows = decodeSequences + prefillSequences;
+        double bodySeconds = 2 * _m.BodyParameters * tokens / FlopsRate(tokens) + 2 * _m.OutputHeadParameters * logitRows / FlopsRate(logitRows);
         double expertFlops = 2 * _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters * tokens;
+        double expertRows = _m.IsMoe ? tokens * _m.ExpertsPerToken / _m.ExpertsTouched(tokens) : 1;
+        double linear = (bodySeconds + expertFlops / (FlopsRate(expertRows) * _h.MoeEfficiency)) / devices;
         double attention = decodeSequences * _m.AttentionFlops(decodeContext) + prefillTokens * _m.AttentionFlops(prefillContext);
-        double linear = (denseFlops / _flopsRate + expertFlops / (_flopsRate * _h.MoeEfficiency)) / devices;
         if (_h.ElementsPerSecond is double elementRate)
             linear += tokens * _m.ActivationElementsPerToken / elementRate / devices;
         double overhead = AllReduceSeconds(tokens) + AllToAllSeconds(tokens) + (_h.StepOverheadMs + _h.LayerOverheadMs * _m.Layers) / 1000;

@@ -140,6 +140,11 @@ public sealed class PlanCommandTests
             Assert.True((double)saved["memory_bandwidth_tbps"]! > 0);
             Assert.InRange((double)saved["memory_efficiency"]!, 0.01, 1);
             Assert.True((double)saved["effective_tflops"]! > 0); // the products, probed
+            // ... by the rows they multiply, the effective rate being the most rows'
+            var rates = saved["product_rates"]!["points"]!.AsArray();
+            Assert.Equal([8, 16, 32, 64, 128], rates.Select(p => (int)p!["tokens"]!));
+            Assert.All(rates, p => Assert.True((double)p!["tflops"]! > 0));
+            Assert.Equal((double)saved["effective_tflops"]!, (double)rates[^1]!["tflops"]!);
             Assert.True((double)saved["elements_per_second"]! > 0); // the rest of a token's work, fitted beside them
             Assert.InRange((double)saved["unoverlapped_share"]!, 0, 1);
             Assert.True((double)saved["layer_overhead_ms"]! >= 0);

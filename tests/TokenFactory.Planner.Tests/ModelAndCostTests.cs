@@ -80,6 +80,32 @@ public sealed class ModelAndCostTests
     }
 
     [Fact]
+    public void Probed_product_rates_price_each_product_at_the_rows_it_multiplies()
+    {
+        // A CPU whose products run at half speed at 8 rows and full speed from 64: a 16-sequence decode's body products pay the
+        // 16-row rate, and a mixture's experts the rate of the few tokens each receives in a 64-token prompt step.
+        var cpu = new HardwareProfile
+        {
+            Id = CpuProfile.Id, Name = "cpu", MemoryGb = 64, MemoryBandwidthTbps = 1e3, PeakTflops = HardwareProfile.OneRate(1), ComputeEfficiency = 1,
+            MemoryEfficiency = 1, StepOverheadMs = 0, MoeEfficiency = 1,
+        };
+        var curve = new ProductRates([new(8, 0.5), new(64, 1)]);
+        var dense = Catalogs.FindModel("llama-3.1-8b");
+        double Seconds(ModelProfile m, HardwareProfile h, int decode, int prefill) =>
+            new StepCostModel(new Deployment(m, h, Precision.Q8_0)).Seconds(decode, 0, prefill, prefill > 0 ? 1 : 0, 0);
+        double flat = Seconds(dense, cpu, 16, 0);
+        double probed = Seconds(dense, cpu with { ProductRates = curve }, 16, 0);
+        Assert.Equal(1 / curve.Tflops(16), probed / flat, 1e-3); // all products at 16 rows (attention is tiny at no context)
+        Assert.Equal(Seconds(dense, cpu, 0, 256), Seconds(dense, cpu with { ProductRates = curve }, 0, 256), 1e-9); // past 64 rows: the peak
+
+        var moe = Catalogs.FindModel("qwen3-30b-a3b"); // 128 experts, 8 a token: a 64-token step gives each it uses about 4.4
+        double expertsFlat = Seconds(moe, cpu, 0, 64), expertsProbed = Seconds(moe, cpu with { ProductRates = curve }, 0, 64);
+        double expertSeconds = 2 * moe.MoeLayers * moe.ExpertsPerToken * moe.ExpertParameters * 64 / 1e12;
+        double bodyExtra = 2 * moe.BodyParameters * 64 / 1e12 * (1 / curve.Tflops(64) - 1) + 2 * moe.OutputHeadParameters / 1e12 * (1 / curve.Tflops(1) - 1);
+        Assert.Equal(expertSeconds * (1 / 0.5 - 1) + bodyExtra, expertsProbed - expertsFlat, expertSeconds * 1e-3);
+    }
+
+    [Fact]
     public void A_transformer_mixtures_every_block_is_an_expert_block()
     {
         string path = Path.Combine(TestPaths.TempDir(), "qwen35moe.gguf");

@@ -187,7 +187,7 @@ public sealed class PlannerTests
     /// <summary><paramref name="truth"/> with the fitted rates in place of its own, as <c>plan calibrate</c> saves them (a cost per block, no fixed step cost).</summary>
     private static HardwareProfile Fitted(HardwareProfile truth, CalibrationFit fit) => truth with
     {
-        PeakTflops = HardwareProfile.OneRate(fit.Tflops), AttentionTflops = fit.AttentionTflops, ElementsPerSecond = fit.ElementsPerSecond,
+        PeakTflops = HardwareProfile.OneRate(fit.Tflops), ProductRates = fit.Products, AttentionTflops = fit.AttentionTflops, ElementsPerSecond = fit.ElementsPerSecond,
         MemoryEfficiency = fit.MemoryEfficiency, StepOverheadMs = 0, LayerOverheadMs = fit.LayerOverheadMs, CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond,
         UnoverlappedShare = fit.UnoverlappedShare,
     };
@@ -214,7 +214,7 @@ public sealed class PlannerTests
             AttentionTflops = 0.3, CacheReadElementsPerSecond = 4e9, UnoverlappedShare = 0.25, ElementsPerSecond = 3e9,
         };
         var runs = MeasuredBy(truth, narrow);
-        var split = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs, productTflops: 0.7);
+        var split = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs, new ProductRates([new(64, 0.7)]));
         var single = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs);
         Assert.Equal(0.7, split.Tflops);
         Assert.NotNull(split.ElementsPerSecond);
@@ -231,6 +231,64 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void With_the_products_rates_probed_by_rows_calibration_carries_each_shapes_own_to_its_predictions()
+    {
+        // The truth: each shape's products slow down at few rows by its own measure (the narrow model's 16-row products at 80 %
+        // of its 64-row rate, the wide one's at 96 %: a product's fixed costs weigh less on a larger matrix), and the rest of a
+        // token's work at 3 G elements/s. Calibrated on the narrow model with its rates by rows, the wide model's 16-sequence
+        // decode (compute-bound) must come out as the truth gives it; with only the 64-row rate probed, the fit takes the
+        // narrow model's slow few-row products for slow per-token work and carries that to the wide one.
+        var narrow = new ModelProfile
+        {
+            Name = "narrow", TotalParameters = 500e6, DenseParameters = 490e6, Layers = 24, Hidden = 896, QueryHeads = 14, AttentionDim = 64,
+            KvElementsPerToken = 2 * 24 * 2 * 64, AttentionLayers = 24,
+        };
+        var wide = new ModelProfile
+        {
+            Name = "wide", TotalParameters = 1.1e9, DenseParameters = 1.03e9, Layers = 22, Hidden = 2048, QueryHeads = 32, AttentionDim = 64,
+            KvElementsPerToken = 2 * 22 * 4 * 64, AttentionLayers = 22,
+        };
+        var narrowRates = new ProductRates([new(8, 0.45), new(16, 0.56), new(64, 0.7)]);
+        var wideRates = new ProductRates([new(8, 0.6), new(16, 0.672), new(64, 0.7)]);
+        // Weight reads at the probed rate, as the engine's own products probe it (fits on this VM find an efficiency of 1: one
+        // model's runs cannot tell a lower one from a per-step cost, so the truth leaves no room between them).
+        var truth = new HardwareProfile
+        {
+            Id = CpuProfile.Id, Name = "truth", MemoryGb = 64, MemoryBandwidthTbps = 0.05,
+            PeakTflops = HardwareProfile.OneRate(0.7), ComputeEfficiency = 1, MemoryEfficiency = 1, StepOverheadMs = 0,
+            AttentionTflops = 0.3, CacheReadElementsPerSecond = 4e9, UnoverlappedShare = 0.25, ElementsPerSecond = 3e9,
+        };
+        var runs = MeasuredBy(truth with { ProductRates = narrowRates }, narrow);
+        var byRows = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs, narrowRates);
+        var atMostRows = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs, new ProductRates([new(64, 0.7)]));
+        Assert.Same(narrowRates, byRows.Products);
+
+        var held = new List<MeasuredRun> { new(new Workload { InputTokens = 16, OutputTokens = 64, Concurrency = 16, Requests = 32 }, 256, 32, 1, 1) };
+        double expected = Calibrator.Predict(truth with { ProductRates = wideRates }, wide, Precision.Q8_0, held)[0].OutputTokensPerSecond;
+        double withRows = Calibrator.Predict(Fitted(truth, byRows) with { ProductRates = wideRates }, wide, Precision.Q8_0, held)[0].OutputTokensPerSecond;
+        double withPeak = Calibrator.Predict(Fitted(truth, atMostRows) with { ProductRates = new ProductRates([new(64, 0.7)]) }, wide, Precision.Q8_0, held)[0].OutputTokensPerSecond;
+        Assert.Equal(expected, withRows, expected * 0.03);
+        Assert.True(withPeak < expected * 0.95, $"64-row rate only: {withPeak:F1} tokens/s against {expected:F1}");
+    }
+
+    [Fact]
+    public void Product_rates_interpolate_in_log_rows_and_hold_their_ends()
+    {
+        var rates = new ProductRates([new(64, 0.7), new(8, 0.5), new(16, 0.6)]);
+        Assert.Equal([8, 16, 64], rates.Points.Select(p => p.Tokens));
+        Assert.Equal(0.7, rates.PeakTflops);
+        Assert.Equal(0.5, rates.Tflops(1)); // fewer rows than probed: weight reads bind there, the fewest rows' rate stands
+        Assert.Equal(0.5, rates.Tflops(8));
+        Assert.Equal(0.6, rates.Tflops(16), 1e-12);
+        Assert.Equal(0.65, rates.Tflops(32), 1e-12); // halfway from 16 to 64 in log rows
+        Assert.Equal(0.55, rates.Tflops(Math.Sqrt(8 * 16)), 1e-12);
+        Assert.Equal(0.7, rates.Tflops(4096));
+        Assert.Throws<ArgumentException>(() => new ProductRates([]));
+        Assert.Throws<ArgumentException>(() => new ProductRates([new(0, 0.5)]));
+        Assert.Throws<ArgumentException>(() => new ProductRates([new(8, 0)]));
+    }
+
+    [Fact]
     public void A_profile_from_before_the_element_rate_plans_with_one_compute_rate()
     {
         string path = Path.Combine(Path.GetTempPath(), $"planner-cpu-{Guid.NewGuid():N}.json");
@@ -243,8 +301,11 @@ public sealed class PlannerTests
             var old = CpuProfile.Load(path)!;
             Assert.Equal(0, old.ElementsPerSecond);
             Assert.Null(old.ToHardware().ElementsPerSecond);
-            (old with { ElementsPerSecond = 3e9 }).Save(path);
-            Assert.Equal(3e9, CpuProfile.Load(path)!.ToHardware().ElementsPerSecond);
+            Assert.Null(old.ToHardware().ProductRates);
+            (old with { ElementsPerSecond = 3e9, ProductRates = new ProductRates([new(8, 0.5), new(64, 0.7)]) }).Save(path);
+            var loaded = CpuProfile.Load(path)!.ToHardware();
+            Assert.Equal(3e9, loaded.ElementsPerSecond);
+            Assert.Equal([(8, 0.5), (64, 0.7)], loaded.ProductRates!.Points.Select(p => (p.Tokens, p.Tflops)));
         }
         finally
         {

@@ -76,17 +76,25 @@ internal static class EngineRuns
     /// <summary>The matrices one token multiplies (a mixture's first k experts standing for the ones it picks).</summary>
     private static IReadOnlyList<WeightMatrix> DecodeMatrices(TransformerModel model) => model.Weights.MatricesPerToken(model.Config.Moe?.UsedCount ?? 0);
 
-    /// <summary>Activation rows of the product probe: a prompt chunk's worth, where the products run at their full rate.</summary>
-    internal const int ProductProbeTokens = 64;
+    /// <summary>
+    /// Activation rows the product probe multiplies: from 8, where the products stop being bound by the weight reads on this
+    /// kind of machine (a 0.5B model's Q8_0 products at 4 rows ran at 320-370 GFLOPS, about what streaming its weights allows),
+    /// to 128, past which the rate held (64 and 128 rows within 2 % on three dense shapes).
+    /// </summary>
+    internal static readonly int[] ProductProbeTokens = [8, 16, 32, 64, 128];
 
     /// <summary>
-    /// The rate of the engine's products over the matrices a token multiplies, TFLOPS: <see cref="ProductProbeTokens"/> rows
-    /// each, the best of 5 passes. The planner's compute rate for this model on this machine, the rest of a token's work
-    /// fitted apart (<see cref="HardwareProfile.ElementsPerSecond"/>): the products ran at 690-730 GFLOPS on three dense
-    /// shapes from 0.5B to 1.1B, while the whole of a prompt step's work per FLOP differed by 11-18 % between them.
+    /// The rates of the engine's products over the matrices a token multiplies, by the rows they multiply at once
+    /// (<see cref="ProductProbeTokens"/>), each the best of 5 passes: the planner's compute rate for this model on this
+    /// machine, the rest of a token's work fitted apart (<see cref="HardwareProfile.ElementsPerSecond"/>). The products ran at
+    /// 670-740 GFLOPS at 64 rows on three dense shapes from 0.5B to 1.1B, while at 16 rows the 1.1B model's kept 95 % of
+    /// that and the others 87 %, and the whole of a prompt step's work per FLOP differed by 11-18 % between them.
     /// </summary>
-    public static double ProductTflops(ComputePool pool, TransformerModel model) =>
-        new WeightStreamProbe(new MatMul(pool), DecodeMatrices(model), ProductProbeTokens).FlopsPerSecond(5) / 1e12;
+    public static ProductRates ProductRates(ComputePool pool, TransformerModel model)
+    {
+        var matmul = new MatMul(pool);
+        return new([.. ProductProbeTokens.Select(rows => new ProductRate(rows, new WeightStreamProbe(matmul, DecodeMatrices(model), rows).FlopsPerSecond(5) / 1e12))]);
+    }
 
     /// <summary>The median of <paramref name="values"/> (the mean of the middle two for an even count).</summary>
     internal static double Median(IEnumerable<double> values)

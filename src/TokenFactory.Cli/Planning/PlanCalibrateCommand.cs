@@ -45,7 +45,7 @@ internal static class PlanCalibrateCommand
                     throw new TokenFactoryException("--rounds must be at least 1.");
                 var profile = await CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), Set, r.GetValue(rounds), r.GetValue(watts), r.GetValue(usd), Console.Error);
                 profile.Save(r.GetValue(output));
-                Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s and products at {profile.EffectiveTflops * 1000:F0} GFLOPS measured; " +
+                Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s and products at {profile.ProductRates} GFLOPS by rows measured; " +
                     $"fitted the rest of a token's work at {profile.ElementsPerSecond / 1e9:F2} G elements/s, attention {profile.AttentionTflops * 1000:F0} GFLOPS, " +
                     $"cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s, " +
                     $"bandwidth efficiency {profile.MemoryEfficiency:F2}, {profile.LayerOverheadMs * 1000:F0} µs per step and block, {profile.UnoverlappedShare:P0} of compute and reads unoverlapped; mean error on the runs {profile.FitError:P1}");
@@ -73,8 +73,8 @@ internal static class PlanCalibrateCommand
         var probe = EngineRuns.WeightProbe(pool, model);
         await EngineRuns.MeasureAsync(engine, new Workload { InputTokens = 16, OutputTokens = 4, Concurrency = 1, Requests = 2 }, 256, 32); // warm-up
         if (model.Config.Moe != null)
-            log.WriteLine($"warning: {Path.GetFileName(modelFile)} is a mixture of experts: the product probe multiplies its first experts by 64 rows where a prompt step gives each a few, so its compute rate comes out high; calibrate on a dense model.");
-        double products = EngineRuns.ProductTflops(pool, model);
+            log.WriteLine($"warning: {Path.GetFileName(modelFile)} is a mixture of experts: the product probe multiplies its first experts as one dense set, and the calibration has been checked against measurement on dense models only; calibrate on a dense model.");
+        var products = EngineRuns.ProductRates(pool, model);
         var runs = await EngineRuns.MeasureRoundsAsync(engine, set, rounds, options.MaxBatchTokens, options.MaxRunningSequences, log, probe);
         // The profile's bandwidth: the median of the workloads' (each workload is fitted at the median of the probes around its rounds).
         double bandwidth = EngineRuns.Median(runs.Select(r => r.BandwidthTbps));
@@ -89,6 +89,7 @@ internal static class PlanCalibrateCommand
             MemoryGb = memoryGb,
             MemoryBandwidthTbps = bandwidth,
             EffectiveTflops = fit.Tflops,
+            ProductRates = fit.Products,
             AttentionTflops = fit.AttentionTflops,
             CacheReadElementsPerSecond = fit.CacheReadElementsPerSecond,
             ElementsPerSecond = fit.ElementsPerSecond ?? 0,

@@ -41,7 +41,7 @@ internal static class PlanCheckCommand
             }
             var profile = await PlanCalibrateCommand.CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), PlanCalibrateCommand.Set, roundCount, 60, 0.1, Console.Error);
             var calibrated = profile.ToHardware();
-            Console.WriteLine($"calibrated on {profile.CalibratedOn}: products {profile.EffectiveTflops * 1000:F0} GFLOPS (probed), the rest {profile.ElementsPerSecond / 1e9:F2} G elements/s, attention {profile.AttentionTflops * 1000:F0} GFLOPS, cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s, bandwidth {profile.MemoryBandwidthTbps * 1000:F1} GB/s × {profile.MemoryEfficiency:F2}, " +
+            Console.WriteLine($"calibrated on {profile.CalibratedOn}: products {profile.ProductRates} GFLOPS by rows (probed), the rest {profile.ElementsPerSecond / 1e9:F2} G elements/s, attention {profile.AttentionTflops * 1000:F0} GFLOPS, cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s, bandwidth {profile.MemoryBandwidthTbps * 1000:F1} GB/s × {profile.MemoryEfficiency:F2}, " +
                 $"{profile.LayerOverheadMs * 1000:F0} µs per step and block, {profile.UnoverlappedShare:P0} unoverlapped (fit error {profile.FitError:P1})");
             Console.WriteLine($"| model | workload | GB/s probed | tokens/s predicted | measured | error | TTFT p50 predicted | measured | error | TTFT p99 predicted | measured | error |");
             Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -60,8 +60,9 @@ internal static class PlanCheckCommand
                 var hardware = calibrated;
                 if (file != r.GetValue(modelFile))
                 {
-                    hardware = calibrated with { PeakTflops = HardwareProfile.OneRate(EngineRuns.ProductTflops(pool, model)) };
-                    notes.Add($"{Path.GetFileName(file)}: products probed at {hardware.PeakFlops(Precision.BF16) / 1e9:F0} GFLOPS");
+                    var products = EngineRuns.ProductRates(pool, model);
+                    hardware = calibrated with { PeakTflops = HardwareProfile.OneRate(products.PeakTflops), ProductRates = products };
+                    notes.Add($"{Path.GetFileName(file)}: products probed at {products} GFLOPS by rows");
                 }
                 var shape = ModelProfile.FromGguf(file);
                 var precision = GgufPrecision.Of(file);
