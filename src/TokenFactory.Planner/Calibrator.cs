@@ -10,6 +10,8 @@ public sealed record MeasuredRun(Workload Workload, int MaxBatchTokens, int MaxR
     /// read 45 to 87 GB/s within an hour), so the run is predicted at its own rather than at the profile's.
     /// </summary>
     public double BandwidthTbps { get; init; }
+    /// <summary>The products' rate at 64 rows probed around the run, TFLOPS (0: not probed): the run is predicted with the probed rates by rows scaled to it.</summary>
+    public double ProductTflops { get; init; }
 
     public string Label => Workload.OpenLoop
         ? $"{Workload.InputTokens}/{Workload.OutputTokens} tokens, Poisson {Workload.ArrivalRate:0.##}/s"
@@ -117,8 +119,14 @@ public static class Calibrator
         }.Run(run.Workload))];
 
     /// <summary><paramref name="hardware"/> at the memory bandwidth probed around <paramref name="run"/>, when it was.</summary>
-    public static HardwareProfile AsProbed(HardwareProfile hardware, MeasuredRun run) =>
-        run.BandwidthTbps > 0 ? hardware with { MemoryBandwidthTbps = run.BandwidthTbps } : hardware;
+    public static HardwareProfile AsProbed(HardwareProfile hardware, MeasuredRun run)
+    {
+        if (run.BandwidthTbps > 0)
+            hardware = hardware with { MemoryBandwidthTbps = run.BandwidthTbps };
+        if (run.ProductTflops > 0 && hardware.ProductRates is { } rates)
+            hardware = hardware with { ProductRates = rates.Scaled(run.ProductTflops / rates.Tflops(64)) };
+        return hardware;
+    }
 
     public static double MeanError(HardwareProfile hardware, ModelProfile model, Precision precision, IReadOnlyList<MeasuredRun> runs)
     {

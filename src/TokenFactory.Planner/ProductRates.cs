@@ -44,5 +44,8 @@ public sealed record ProductRates
         return Points[^1].Tflops;
     }
 
+    /// <summary>Every point's rate × <paramref name="factor"/>.</summary>
+    public ProductRates Scaled(double factor) => new([.. Points.Select(p => p with { Tflops = p.Tflops * factor })]);
+
     public override string ToString() => string.Join(", ", Points.Select(p => $"{p.Tokens}: {p.Tflops * 1000:F0}"));
 }

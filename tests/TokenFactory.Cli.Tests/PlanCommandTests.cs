@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 
 namespace TokenFactory.Cli.Tests;
@@ -131,10 +132,10 @@ public sealed class PlanCommandTests
             var (code, stdout, stderr) = CliRunner.Run("plan", "calibrate", "--model-file", CliRunner.Stories260K, "--threads", "1", "--rounds", "2", "--out", profile);
             Assert.True(code == 0, stderr);
             Assert.Contains("saved", stdout);
-            // Six workloads, two measured rounds each (the warm-up round is not reported), each with the bandwidth probed around it.
+            // Six workloads, two measured rounds each (the warm-up round is not reported), each with the bandwidth and the products' rate probed around it.
             var runs = stderr.Split('\n').Where(l => l.Contains("output tokens/s")).ToList();
             Assert.Equal(12, runs.Count);
-            Assert.All(runs, l => Assert.Matches(@"[0-9.]+ GB/s around it", l));
+            Assert.All(runs, l => Assert.Matches(@"[0-9.]+ GB/s around it, products at [0-9]+ GFLOPS", l));
             Assert.Equal(runs.Take(6).Select(l => l.Split(':')[0]), runs.Skip(6).Select(l => l.Split(':')[0]));
             var saved = JsonNode.Parse(File.ReadAllText(profile))!.AsObject();
             Assert.True((double)saved["memory_bandwidth_tbps"]! > 0);
@@ -155,6 +156,41 @@ public sealed class PlanCommandTests
         finally
         {
             File.Delete(profile);
+        }
+    }
+
+    [Fact]
+    public void Check_predicts_and_measures_each_held_out_workload_of_both_models_and_reports_the_errors()
+    {
+        // The other model: the same small file under another name (a shape of its own would only slow the test).
+        string dir = Path.Combine(Path.GetTempPath(), $"plan-check-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        string other = Path.Combine(dir, "other.gguf");
+        File.Copy(CliRunner.Stories260K, other);
+        try
+        {
+            var (code, stdout, stderr) = CliRunner.Run("plan", "check", "--model-file", CliRunner.Stories260K, "--other-model-file", other, "--threads", "1", "--rounds", "1");
+            Assert.True(code == 0, stderr);
+            Assert.Matches(@"calibrated on stories260K\.gguf: products 8: [0-9]+, 16: [0-9]+, 32: [0-9]+, 64: [0-9]+, 128: [0-9]+ GFLOPS by rows", stdout);
+            // Three held-out closed loops and a Poisson trace per model, each a table row of 13 cells with the probes around it.
+            var rows = stdout.Split('\n').Where(l => l.StartsWith("| stories260K.gguf |", StringComparison.Ordinal) || l.StartsWith("| other.gguf |", StringComparison.Ordinal)).ToList();
+            Assert.Equal(8, rows.Count);
+            foreach (var row in rows)
+            {
+                var cells = row.Trim().Trim('|').Split('|').Select(c => c.Trim()).ToArray();
+                Assert.Equal(13, cells.Length);
+                Assert.True(double.Parse(cells[2], CultureInfo.InvariantCulture) > 0, row); // GB/s probed around it
+                Assert.True(double.Parse(cells[3], CultureInfo.InvariantCulture) > 0, row); // the products' rate around it
+                Assert.True(double.Parse(cells[5], CultureInfo.InvariantCulture) > 0, row); // measured tokens/s
+            }
+            Assert.Equal(2, rows.Count(r => r.Contains("Poisson", StringComparison.Ordinal)));
+            Assert.Matches(@"mean \|error\| [0-9.]+ %, worst [0-9.]+ % over 24 figures", stdout);
+            Assert.Matches(@"with the products' rates as probed once rather than around each run: mean [0-9.]+ %", stdout);
+            Assert.Matches(@"other\.gguf: products probed at 8: [0-9]+", stdout); // the other model's own rates
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
         }
     }
 

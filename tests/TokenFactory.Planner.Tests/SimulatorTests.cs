@@ -168,6 +168,21 @@ public sealed class SimulatorTests
     }
 
     [Fact]
+    public void A_measured_run_is_predicted_with_the_products_rates_scaled_to_the_rate_probed_around_it()
+    {
+        // Rates by rows probed once (0.4 TFLOPS at 64 rows); around the run the 64-row products ran at 0.2: a prompt-bound run is
+        // predicted with every point halved, as if the profile had been probed then.
+        var rates = new ProductRates([new(8, 0.3), new(64, 0.4)]);
+        var cpu = Cpu with { MemoryBandwidthTbps = 10, ProductRates = rates };
+        var run = new MeasuredRun(new Workload { InputTokens = 512, OutputTokens = 2, Concurrency = 1, Requests = 2 }, 256, 32, 1, 1);
+        double Ttft(HardwareProfile h, MeasuredRun r) => Calibrator.Predict(h, SmallModel, Precision.Q8_0, [r])[0].TtftMean;
+        double slower = Ttft(cpu, run with { ProductTflops = 0.2 });
+        Assert.True(slower > Ttft(cpu, run) * 1.2, $"{slower} s with the products at half the rate against {Ttft(cpu, run)} s");
+        Assert.Equal(Ttft(cpu with { ProductRates = rates.Scaled(0.5) }, run), slower, 1e-12);
+        Assert.Equal(Ttft(cpu, run), Ttft(cpu, run with { ProductTflops = 0.4 }), 1e-12);
+    }
+
+    [Fact]
     public void Dataset_lengths_are_taken_request_by_request_in_turn()
     {
         var cost = Cost;

@@ -20,7 +20,7 @@ internal static class EngineRuns
     /// </summary>
     /// <param name="bandwidth">Probes the rate the weights stream before and after each measured run (their mean is the run's), or null.</param>
     public static async Task<List<MeasuredRun>> MeasureRoundsAsync(BatchingEngine engine, IReadOnlyList<Workload> workloads, int rounds, int maxBatchTokens, int maxRunning,
-        TextWriter? log = null, WeightStreamProbe? bandwidth = null)
+        TextWriter? log = null, WeightStreamProbe? bandwidth = null, WeightStreamProbe? products = null)
     {
         var runs = workloads.Select(_ => new List<MeasuredRun>()).ToList();
         // A round not measured first: the tiered JIT replaces each path's first code only after it has run a while, and a
@@ -28,6 +28,7 @@ internal static class EngineRuns
         foreach (var w in workloads)
             await MeasureAsync(engine, w, maxBatchTokens, maxRunning);
         double before = bandwidth?.Best(ProbePasses) ?? 0; // a run's reading after it is the next one's before it
+        double productsBefore = products?.FlopsPerSecond(ProductPasses) ?? 0;
         for (int round = 0; round < Math.Max(1, rounds); round++)
         {
             for (int i = 0; i < workloads.Count; i++)
@@ -41,8 +42,14 @@ internal static class EngineRuns
                     run = run with { BandwidthTbps = (before + after) / 2 / 1e12 };
                     before = after;
                 }
+                if (products != null)
+                {
+                    double after = products.FlopsPerSecond(ProductPasses);
+                    run = run with { ProductTflops = (productsBefore + after) / 2 / 1e12 };
+                    productsBefore = after;
+                }
                 log?.WriteLine($"  {run.Label}: {run.OutputTokensPerSecond:F1} output tokens/s, TTFT {run.TtftMeanSeconds * 1000:F1} ms" +
-                    (bandwidth != null ? $", {run.BandwidthTbps * 1000:F1} GB/s around it" : ""));
+                    (bandwidth != null ? $", {run.BandwidthTbps * 1000:F1} GB/s around it" : "") + (products != null ? $", products at {run.ProductTflops * 1000:F0} GFLOPS" : ""));
                 runs[i].Add(run);
             }
         }
@@ -63,6 +70,12 @@ internal static class EngineRuns
     /// came out 42 GB/s around runs that went as fast as runs read at 52.
     /// </summary>
     private const int ProbePasses = 12;
+
+    /// <summary>Passes of the product probe around each run, the best kept.</summary>
+    private const int ProductPasses = 5;
+
+    /// <summary>The products at <see cref="ProductProbeTokens"/>' most-used point, 64 rows, probed around each run as the bandwidth is.</summary>
+    public static WeightStreamProbe ProductProbe(ComputePool pool, TransformerModel model) => new(new MatMul(pool), DecodeMatrices(model), 64);
 
     /// <summary>
     /// The machine's speed as decoding sees it: the engine's own one-token products over the matrices a decode step
@@ -121,6 +134,7 @@ internal static class EngineRuns
             TtftP50Seconds = Median(runs.Select(r => r.TtftP50Seconds)),
             TtftP99Seconds = Median(runs.Select(r => r.TtftP99Seconds)),
             BandwidthTbps = Median(runs.Select(r => r.BandwidthTbps)),
+            ProductTflops = Median(runs.Select(r => r.ProductTflops)),
         };
     }
 

@@ -75,7 +75,7 @@ internal static class PlanCalibrateCommand
         if (model.Config.Moe != null)
             log.WriteLine($"warning: {Path.GetFileName(modelFile)} is a mixture of experts: the product probe multiplies its first experts as one dense set, and the calibration has been checked against measurement on dense models only; calibrate on a dense model.");
         var products = EngineRuns.ProductRates(pool, model);
-        var runs = await EngineRuns.MeasureRoundsAsync(engine, set, rounds, options.MaxBatchTokens, options.MaxRunningSequences, log, probe);
+        var runs = await EngineRuns.MeasureRoundsAsync(engine, set, rounds, options.MaxBatchTokens, options.MaxRunningSequences, log, probe, EngineRuns.ProductProbe(pool, model));
         // The profile's bandwidth: the median of the workloads' (each workload is fitted at the median of the probes around its rounds).
         double bandwidth = EngineRuns.Median(runs.Select(r => r.BandwidthTbps));
         var shape = ModelProfile.FromGguf(modelFile);
