@@ -10,8 +10,14 @@ public sealed record MeasuredRun(Workload Workload, int MaxBatchTokens, int MaxR
     /// read 45 to 87 GB/s within an hour), so the run is predicted at its own rather than at the profile's.
     /// </summary>
     public double BandwidthTbps { get; init; }
-    /// <summary>The products' rate at 64 rows probed around the run, TFLOPS (0: not probed): the run is predicted with the probed rates by rows scaled to it.</summary>
+    /// <summary>
+    /// The products' rate at <see cref="ProductProbeRows"/> rows probed around the run, TFLOPS (0: not probed): the run is
+    /// predicted with the probed rates by rows scaled to it.
+    /// </summary>
     public double ProductTflops { get; init; }
+
+    /// <summary>The rows of the products probed around each run: a prompt chunk's worth, where the rates by rows level off.</summary>
+    public const int ProductProbeRows = 64;
 
     public string Label => Workload.OpenLoop
         ? $"{Workload.InputTokens}/{Workload.OutputTokens} tokens, Poisson {Workload.ArrivalRate:0.##}/s"
@@ -124,7 +130,7 @@ public static class Calibrator
         if (run.BandwidthTbps > 0)
             hardware = hardware with { MemoryBandwidthTbps = run.BandwidthTbps };
         if (run.ProductTflops > 0 && hardware.ProductRates is { } rates)
-            hardware = hardware with { ProductRates = rates.Scaled(run.ProductTflops / rates.Tflops(64)) };
+            hardware = hardware with { ProductRates = rates.Scaled(run.ProductTflops / rates.Tflops(MeasuredRun.ProductProbeRows)) };
         return hardware;
     }
 

@@ -10,8 +10,8 @@ public sealed record ProductRate(int Tokens, double Tflops);
 /// 95 % for the wider tinyllama: each product's fixed costs, the threads meeting and quantizing its input, are a larger
 /// share of a smaller matrix). One rate probed at 64 rows left that difference to the fitted rate of the rest of a token's
 /// work, which then carried the calibrated shape's into another's predictions (a 16-sequence decode 8 % off).
-/// The points are where the products are compute-bound (8 rows and more): below that a step's weight reads bound it, which the
-/// roofline counts apart, so the rate of the fewest rows probed stands for fewer.
+/// The points are where the products are bound by their arithmetic (16 rows and more on the VM): with fewer rows a step's
+/// weight reads bind them, which the roofline counts apart, so the rate of the fewest rows probed stands for fewer.
 /// </summary>
 public sealed record ProductRates
 {

@@ -143,7 +143,7 @@ public sealed class PlanCommandTests
             Assert.True((double)saved["effective_tflops"]! > 0); // the products, probed
             // ... by the rows they multiply, the effective rate being the most rows'
             var rates = saved["product_rates"]!["points"]!.AsArray();
-            Assert.Equal([8, 16, 32, 64, 128], rates.Select(p => (int)p!["tokens"]!));
+            Assert.Equal([16, 32, 64, 128], rates.Select(p => (int)p!["tokens"]!));
             Assert.All(rates, p => Assert.True((double)p!["tflops"]! > 0));
             Assert.Equal((double)saved["effective_tflops"]!, (double)rates[^1]!["tflops"]!);
             Assert.True((double)saved["elements_per_second"]! > 0); // the rest of a token's work, fitted beside them
@@ -171,7 +171,7 @@ public sealed class PlanCommandTests
         {
             var (code, stdout, stderr) = CliRunner.Run("plan", "check", "--model-file", CliRunner.Stories260K, "--other-model-file", other, "--threads", "1", "--rounds", "1");
             Assert.True(code == 0, stderr);
-            Assert.Matches(@"calibrated on stories260K\.gguf: products 8: [0-9]+, 16: [0-9]+, 32: [0-9]+, 64: [0-9]+, 128: [0-9]+ GFLOPS by rows", stdout);
+            Assert.Matches(@"calibrated on stories260K\.gguf: products 16: [0-9]+, 32: [0-9]+, 64: [0-9]+, 128: [0-9]+ GFLOPS by rows", stdout);
             // Three held-out closed loops and a Poisson trace per model, each a table row of 13 cells with the probes around it.
             var rows = stdout.Split('\n').Where(l => l.StartsWith("| stories260K.gguf |", StringComparison.Ordinal) || l.StartsWith("| other.gguf |", StringComparison.Ordinal)).ToList();
             Assert.Equal(8, rows.Count);
@@ -186,7 +186,7 @@ public sealed class PlanCommandTests
             Assert.Equal(2, rows.Count(r => r.Contains("Poisson", StringComparison.Ordinal)));
             Assert.Matches(@"mean \|error\| [0-9.]+ %, worst [0-9.]+ % over 24 figures", stdout);
             Assert.Matches(@"with the products' rates as probed once rather than around each run: mean [0-9.]+ %", stdout);
-            Assert.Matches(@"other\.gguf: products probed at 8: [0-9]+", stdout); // the other model's own rates
+            Assert.Matches(@"other\.gguf: products probed at 16: [0-9]+", stdout); // the other model's own rates
         }
         finally
         {

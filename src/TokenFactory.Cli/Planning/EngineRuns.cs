@@ -74,8 +74,8 @@ internal static class EngineRuns
     /// <summary>Passes of the product probe around each run, the best kept.</summary>
     private const int ProductPasses = 5;
 
-    /// <summary>The products at <see cref="ProductProbeTokens"/>' most-used point, 64 rows, probed around each run as the bandwidth is.</summary>
-    public static WeightStreamProbe ProductProbe(ComputePool pool, TransformerModel model) => new(new MatMul(pool), DecodeMatrices(model), 64);
+    /// <summary>The products at <see cref="MeasuredRun.ProductProbeRows"/> rows, probed around each run as the bandwidth is.</summary>
+    public static WeightStreamProbe ProductProbe(ComputePool pool, TransformerModel model) => new(new MatMul(pool), DecodeMatrices(model), MeasuredRun.ProductProbeRows);
 
     /// <summary>
     /// The machine's speed as decoding sees it: the engine's own one-token products over the matrices a decode step
@@ -90,11 +90,13 @@ internal static class EngineRuns
     private static IReadOnlyList<WeightMatrix> DecodeMatrices(TransformerModel model) => model.Weights.MatricesPerToken(model.Config.Moe?.UsedCount ?? 0);
 
     /// <summary>
-    /// Activation rows the product probe multiplies: from 8, where the products stop being bound by the weight reads on this
-    /// kind of machine (a 0.5B model's Q8_0 products at 4 rows ran at 320-370 GFLOPS, about what streaming its weights allows),
-    /// to 128, past which the rate held (64 and 128 rows within 2 % on three dense shapes).
+    /// Activation rows the product probe multiplies: from 16, where the products stay bound by their arithmetic when the VM's
+    /// memory is slow (at 8 rows a 0.6B model's Q8_0 products streamed 37-41 GB/s while one-row products streamed 40-45: a
+    /// rate there is the weight reads', which the roofline counts apart, and fits made with it found no unoverlapped share of
+    /// compute and reads, so a 2-sequence decode came out 10 % fast when memory sped up), to 128, past which the rate held
+    /// (64 and 128 rows within 2 % on three dense shapes).
     /// </summary>
-    internal static readonly int[] ProductProbeTokens = [8, 16, 32, 64, 128];
+    internal static readonly int[] ProductProbeTokens = [16, 32, 64, 128];
 
     /// <summary>
     /// The rates of the engine's products over the matrices a token multiplies, by the rows they multiply at once
@@ -102,8 +104,8 @@ internal static class EngineRuns
     /// work fitted apart (<see cref="HardwareProfile.ElementsPerSecond"/>). The products ran at 670-740 GFLOPS at 64 rows on
     /// three dense shapes from 0.5B to 1.1B, while at 16 rows the 1.1B model's kept 95 % of that and the others 87 %, and the
     /// whole of a prompt step's work per FLOP differed by 11-18 % between them. Each point is the best of three sweeps over
-    /// all of them, three passes each: one sweep of five passes per point read 548 GFLOPS at 16 rows between 513 at 8 and 645
-    /// at 32 (a slow stretch of the VM lasts longer than one point's passes), and the check's 16-sequence decode came out 9 % slow.
+    /// all of them, three passes each: one sweep of five passes per point read 548 GFLOPS at 16 rows where the 32-row
+    /// point read 645 (a slow stretch of the VM lasts longer than one point's passes), and the check's 16-sequence decode came out 9 % slow.
     /// </summary>
     public static ProductRates ProductRates(ComputePool pool, TransformerModel model)
     {
