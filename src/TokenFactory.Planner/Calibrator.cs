@@ -113,7 +113,7 @@ public static class Calibrator
     private static IEnumerable<double> Geometric(double from, double to, int count) =>
         Enumerable.Range(0, count).Select(i => from * Math.Pow(to / from, i / (double)(count - 1)));
 
-    /// <summary>The simulated engine's figures for each run on <paramref name="hardware"/> (at the run's probed bandwidth, when it has one).</summary>
+    /// <summary>The simulated engine's figures for each run on <paramref name="hardware"/> (at the rates probed around the run, when it has them: <see cref="AsProbed"/>).</summary>
     public static IReadOnlyList<SimulationResult> Predict(HardwareProfile hardware, ModelProfile model, Precision precision, IReadOnlyList<MeasuredRun> runs) =>
         [.. runs.Select(run => new Simulator(new StepCostModel(new Deployment(model, AsProbed(hardware, run), precision)
         {
@@ -124,7 +124,10 @@ public static class Calibrator
             MaxRunning = run.MaxRunning,
         }.Run(run.Workload))];
 
-    /// <summary><paramref name="hardware"/> at the memory bandwidth probed around <paramref name="run"/>, when it was.</summary>
+    /// <summary>
+    /// <paramref name="hardware"/> at the memory bandwidth probed around <paramref name="run"/>, when it was, and with its
+    /// products' rates by rows scaled to the 64-row rate probed around it, when both are there.
+    /// </summary>
     public static HardwareProfile AsProbed(HardwareProfile hardware, MeasuredRun run)
     {
         if (run.BandwidthTbps > 0)

@@ -87,7 +87,7 @@ public sealed record CpuProfile
         {
             return JsonSerializer.Deserialize<CpuProfile>(File.ReadAllText(path), Json);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or ArgumentException) // ArgumentException: product rates the constructor refuses
         {
             throw new TokenFactoryException($"{path}: not a planner CPU profile ({e.Message}); run `tokenfactory plan calibrate` again.");
         }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace TokenFactory.Planning;
 
 /// <summary>The engine's products over a model's matrices, probed at one number of activation rows.</summary>
@@ -17,6 +19,7 @@ public sealed record ProductRates
 {
     public ProductRates(IReadOnlyList<ProductRate> points)
     {
+        ArgumentNullException.ThrowIfNull(points);
         if (points.Count == 0 || points.Any(p => p.Tokens < 1 || !(p.Tflops > 0)))
             throw new ArgumentException("product rates need at least one point, each of one row or more at a positive rate", nameof(points));
         Points = [.. points.OrderBy(p => p.Tokens)];
@@ -25,6 +28,7 @@ public sealed record ProductRates
     public IReadOnlyList<ProductRate> Points { get; }
 
     /// <summary>The rate at the most rows probed: what large prompt steps reach.</summary>
+    [JsonIgnore]
     public double PeakTflops => Points[^1].Tflops;
 
     /// <summary>The rate at <paramref name="tokens"/> rows, TFLOPS: linear in log(rows) between the probed points, the end points' beyond them.</summary>

@@ -50,7 +50,9 @@ public sealed class StepCostModel(Deployment deployment)
         // (counted for every chunk: a long prompt's earlier chunks give none, a small overcount). Each product at the rate of
         // the rows it multiplies at once: the step's tokens; the logit rows; each expert the step uses, the tokens routed to it.
         int logitRows = decodeSequences + prefillSequences;
-        double bodySeconds = 2 * _m.BodyParameters * tokens / FlopsRate(tokens) + 2 * _m.OutputHeadParameters * logitRows / FlopsRate(logitRows);
+        double bodyFlops = 2 * _m.BodyParameters * tokens, headFlops = 2 * _m.OutputHeadParameters * logitRows;
+        // Without probed rates one rate for all (the same arithmetic as before there were rates, to the last bit).
+        double bodySeconds = _h.ProductRates is null ? (bodyFlops + headFlops) / _flopsRate : bodyFlops / FlopsRate(tokens) + headFlops / FlopsRate(logitRows);
         double expertFlops = 2 * _m.MoeLayers * _m.ExpertsPerToken * _m.ExpertParameters * tokens;
         double expertRows = _m.IsMoe ? tokens * _m.ExpertsPerToken / _m.ExpertsTouched(tokens) : 1;
         double linear = (bodySeconds + expertFlops / (FlopsRate(expertRows) * _h.MoeEfficiency)) / devices;

@@ -98,7 +98,7 @@ public sealed class ModelAndCostTests
         Assert.Equal(1 / curve.Tflops(16), probed / flat, 1e-3); // all products at 16 rows (attention is tiny at no context)
         Assert.Equal(Seconds(dense, cpu, 0, 256), Seconds(dense, cpu with { ProductRates = curve }, 0, 256), 1e-9); // past 64 rows: the peak
 
-        var moe = Catalogs.FindModel("qwen3-30b-a3b"); // 128 experts, 8 a token: a 64-token step gives each it uses about 4.4
+        var moe = Catalogs.FindModel("qwen3-30b-a3b"); // 128 experts, 8 a token: a 64-token step gives each of the ~126 it uses about 4
         double expertsFlat = Seconds(moe, cpu, 0, 64), expertsProbed = Seconds(moe, cpu with { ProductRates = curve }, 0, 64);
         double expertSeconds = 2 * moe.MoeLayers * moe.ExpertsPerToken * moe.ExpertParameters * 64 / 1e12;
         double bodyExtra = 2 * moe.BodyParameters * 64 / 1e12 * (1 / curve.Tflops(64) - 1) + 2 * moe.OutputHeadParameters / 1e12 * (1 / curve.Tflops(1) - 1);

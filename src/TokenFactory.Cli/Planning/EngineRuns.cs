@@ -19,6 +19,7 @@ internal static class EngineRuns
     /// per round so a slow stretch of a shared machine touches every workload alike; each figure is the median of its rounds.
     /// </summary>
     /// <param name="bandwidth">Probes the rate the weights stream before and after each measured run (their mean is the run's), or null.</param>
+    /// <param name="products">Probes the products' rate at <see cref="MeasuredRun.ProductProbeRows"/> rows the same way (<see cref="ProductProbe"/>), or null.</param>
     public static async Task<List<MeasuredRun>> MeasureRoundsAsync(BatchingEngine engine, IReadOnlyList<Workload> workloads, int rounds, int maxBatchTokens, int maxRunning,
         TextWriter? log = null, WeightStreamProbe? bandwidth = null, WeightStreamProbe? products = null)
     {

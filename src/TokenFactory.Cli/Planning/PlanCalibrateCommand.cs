@@ -78,6 +78,10 @@ internal static class PlanCalibrateCommand
         var runs = await EngineRuns.MeasureRoundsAsync(engine, set, rounds, options.MaxBatchTokens, options.MaxRunningSequences, log, probe, EngineRuns.ProductProbe(pool, model));
         // The profile's bandwidth: the median of the workloads' (each workload is fitted at the median of the probes around its rounds).
         double bandwidth = EngineRuns.Median(runs.Select(r => r.BandwidthTbps));
+        // Its products' rates likewise at the level of the median 64-row reading around the runs: the sweep keeps the best of nine
+        // passes a point, a reading around a run the best of five, so unscaled the runs would be fitted at rates a little below
+        // the profile's and `plan` would predict a little fast.
+        products = products.Scaled(EngineRuns.Median(runs.Select(r => r.ProductTflops)) / products.Tflops(MeasuredRun.ProductProbeRows));
         var shape = ModelProfile.FromGguf(modelFile);
         var precision = GgufPrecision.Of(modelFile);
         double memoryGb = MemoryGb();
