@@ -184,6 +184,19 @@ public sealed class PlannerTests
         return [.. CalibrationSet.Select((w, i) => new MeasuredRun(w, 256, 32, predicted[i].OutputTokensPerSecond, predicted[i].TtftMean))];
     }
 
+    /// <summary>A dense model's shape, its cache <paramref name="kvHeads"/> heads of <paramref name="headDim"/> keys and values per block.</summary>
+    private static ModelProfile Dense(string name, double total, double dense, int layers, int hidden, int queryHeads, int headDim, int kvHeads) => new()
+    {
+        Name = name, TotalParameters = total, DenseParameters = dense, Layers = layers, Hidden = hidden, QueryHeads = queryHeads, AttentionDim = headDim,
+        KvElementsPerToken = 2 * layers * kvHeads * headDim, AttentionLayers = layers,
+    };
+
+    /// <summary>The rates a CPU "truly" runs at, which the calibration tests measure by (50 GB/s, products at <paramref name="tflops"/>, no fixed step cost); each test sets the rest.</summary>
+    private static HardwareProfile Truth(double tflops) => new()
+    {
+        Id = CpuProfile.Id, Name = "truth", MemoryGb = 64, MemoryBandwidthTbps = 0.05, PeakTflops = HardwareProfile.OneRate(tflops), ComputeEfficiency = 1, StepOverheadMs = 0,
+    };
+
     /// <summary><paramref name="truth"/> with the fitted rates in place of its own, as <c>plan calibrate</c> saves them (a cost per block, no fixed step cost).</summary>
     private static HardwareProfile Fitted(HardwareProfile truth, CalibrationFit fit) => truth with
     {
@@ -197,22 +210,9 @@ public sealed class PlannerTests
     {
         // The truth: products at 0.7 TFLOPS, and per-token work outside them at 3 G elements/s, a larger share of a narrow
         // model's step than of a wide one's. Calibrated on the narrow model, the wide one must come out as the truth gives it.
-        var narrow = new ModelProfile
-        {
-            Name = "narrow", TotalParameters = 60e6, DenseParameters = 55e6, Layers = 12, Hidden = 512, QueryHeads = 8, AttentionDim = 64,
-            KvElementsPerToken = 2 * 12 * 8 * 64, AttentionLayers = 12,
-        };
-        var wide = new ModelProfile
-        {
-            Name = "wide", TotalParameters = 240e6, DenseParameters = 230e6, Layers = 8, Hidden = 2048, QueryHeads = 16, AttentionDim = 128,
-            KvElementsPerToken = 2 * 8 * 2 * 128, AttentionLayers = 8,
-        };
-        var truth = new HardwareProfile
-        {
-            Id = CpuProfile.Id, Name = "truth", MemoryGb = 64, MemoryBandwidthTbps = 0.05,
-            PeakTflops = HardwareProfile.OneRate(0.7), ComputeEfficiency = 1, MemoryEfficiency = 0.8, StepOverheadMs = 0,
-            AttentionTflops = 0.3, CacheReadElementsPerSecond = 4e9, UnoverlappedShare = 0.25, ElementsPerSecond = 3e9,
-        };
+        var narrow = Dense("narrow", 60e6, 55e6, layers: 12, hidden: 512, queryHeads: 8, headDim: 64, kvHeads: 8);
+        var wide = Dense("wide", 240e6, 230e6, layers: 8, hidden: 2048, queryHeads: 16, headDim: 128, kvHeads: 2);
+        var truth = Truth(0.7) with { MemoryEfficiency = 0.8, AttentionTflops = 0.3, CacheReadElementsPerSecond = 4e9, UnoverlappedShare = 0.25, ElementsPerSecond = 3e9 };
         var runs = MeasuredBy(truth, narrow);
         var split = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs, new ProductRates([new(64, 0.7)]));
         var single = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs);
@@ -238,35 +238,23 @@ public sealed class PlannerTests
         // token's work at 3 G elements/s. Calibrated on the narrow model with its rates by rows, the wide model's 16-sequence
         // decode (compute-bound) must come out as the truth gives it; with only the 64-row rate probed, the fit takes the
         // narrow model's slow few-row products for slow per-token work and carries that to the wide one.
-        var narrow = new ModelProfile
-        {
-            Name = "narrow", TotalParameters = 500e6, DenseParameters = 490e6, Layers = 24, Hidden = 896, QueryHeads = 14, AttentionDim = 64,
-            KvElementsPerToken = 2 * 24 * 2 * 64, AttentionLayers = 24,
-        };
-        var wide = new ModelProfile
-        {
-            Name = "wide", TotalParameters = 1.1e9, DenseParameters = 1.03e9, Layers = 22, Hidden = 2048, QueryHeads = 32, AttentionDim = 64,
-            KvElementsPerToken = 2 * 22 * 4 * 64, AttentionLayers = 22,
-        };
+        var narrow = Dense("narrow", 500e6, 490e6, layers: 24, hidden: 896, queryHeads: 14, headDim: 64, kvHeads: 2);
+        var wide = Dense("wide", 1.1e9, 1.03e9, layers: 22, hidden: 2048, queryHeads: 32, headDim: 64, kvHeads: 4);
         var narrowRates = new ProductRates([new(8, 0.45), new(16, 0.56), new(64, 0.7)]);
         var wideRates = new ProductRates([new(8, 0.6), new(16, 0.672), new(64, 0.7)]);
         // Weight reads at the probed rate, as the engine's own products probe it (fits on this VM find an efficiency of 1: one
         // model's runs cannot tell a lower one from a per-step cost, so the truth leaves no room between them).
-        var truth = new HardwareProfile
-        {
-            Id = CpuProfile.Id, Name = "truth", MemoryGb = 64, MemoryBandwidthTbps = 0.05,
-            PeakTflops = HardwareProfile.OneRate(0.7), ComputeEfficiency = 1, MemoryEfficiency = 1, StepOverheadMs = 0,
-            AttentionTflops = 0.3, CacheReadElementsPerSecond = 4e9, UnoverlappedShare = 0.25, ElementsPerSecond = 3e9,
-        };
+        var truth = Truth(0.7) with { MemoryEfficiency = 1, AttentionTflops = 0.3, CacheReadElementsPerSecond = 4e9, UnoverlappedShare = 0.25, ElementsPerSecond = 3e9 };
         var runs = MeasuredBy(truth with { ProductRates = narrowRates }, narrow);
         var byRows = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs, narrowRates);
-        var atMostRows = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs, new ProductRates([new(64, 0.7)]));
+        var at64Rows = new ProductRates([new(64, 0.7)]);
+        var atMostRows = Calibrator.Fit(narrow, Precision.Q8_0, 0.05, 64, runs, at64Rows);
         Assert.Same(narrowRates, byRows.Products);
 
         var held = new List<MeasuredRun> { new(new Workload { InputTokens = 16, OutputTokens = 64, Concurrency = 16, Requests = 32 }, 256, 32, 1, 1) };
         double expected = Calibrator.Predict(truth with { ProductRates = wideRates }, wide, Precision.Q8_0, held)[0].OutputTokensPerSecond;
         double withRows = Calibrator.Predict(Fitted(truth, byRows) with { ProductRates = wideRates }, wide, Precision.Q8_0, held)[0].OutputTokensPerSecond;
-        double withPeak = Calibrator.Predict(Fitted(truth, atMostRows) with { ProductRates = new ProductRates([new(64, 0.7)]) }, wide, Precision.Q8_0, held)[0].OutputTokensPerSecond;
+        double withPeak = Calibrator.Predict(Fitted(truth, atMostRows) with { ProductRates = at64Rows }, wide, Precision.Q8_0, held)[0].OutputTokensPerSecond;
         Assert.Equal(expected, withRows, expected * 0.03);
         Assert.True(withPeak < expected * 0.95, $"64-row rate only: {withPeak:F1} tokens/s against {expected:F1}");
     }
@@ -317,17 +305,8 @@ public sealed class PlannerTests
     public void Calibration_fits_the_measurements_and_predicts_workloads_outside_them()
     {
         // A small model, as calibration uses on a CPU: weight reads, compute and the fixed step cost are all visible in its runs.
-        var model = new ModelProfile
-        {
-            Name = "small", TotalParameters = 60e6, DenseParameters = 55e6, Layers = 8, Hidden = 512, QueryHeads = 8, AttentionDim = 64,
-            KvElementsPerToken = 2 * 8 * 8 * 64, AttentionLayers = 8,
-        };
-        var truth = new HardwareProfile
-        {
-            Id = CpuProfile.Id, Name = "truth", MemoryGb = 64, MemoryBandwidthTbps = 0.05,
-            PeakTflops = HardwareProfile.OneRate(0.4), ComputeEfficiency = 1, MemoryEfficiency = 0.7, StepOverheadMs = 2,
-            AttentionTflops = 0.15, CacheReadElementsPerSecond = 2e9, UnoverlappedShare = 0.3,
-        };
+        var model = Dense("small", 60e6, 55e6, layers: 8, hidden: 512, queryHeads: 8, headDim: 64, kvHeads: 8);
+        var truth = Truth(0.4) with { MemoryEfficiency = 0.7, StepOverheadMs = 2, AttentionTflops = 0.15, CacheReadElementsPerSecond = 2e9, UnoverlappedShare = 0.3 };
         var runs = MeasuredBy(truth, model);
         var fit = Calibrator.Fit(model, Precision.Q8_0, 0.05, 64, runs);
         Assert.True(fit.Error < 0.03, $"fit error {fit.Error:P1}");

@@ -94,8 +94,8 @@ internal static class EngineRuns
     /// Activation rows the product probe multiplies: from 16, where the products stay bound by their arithmetic when the VM's
     /// memory is slow (at 8 rows a 0.6B model's Q8_0 products streamed 37-41 GB/s while one-row products streamed 40-45: a
     /// rate there is the weight reads', which the roofline counts apart, and fits made with it found no unoverlapped share of
-    /// compute and reads, so a 2-sequence decode came out 10 % fast when memory sped up), to 128, past which the rate held
-    /// (64 and 128 rows within 2 % on three dense shapes).
+    /// compute and reads, so a 2-sequence decode came out 10 % fast when memory sped up), to 128, past which the rate rose
+    /// little (128 rows within 4 % of 64 on three dense shapes).
     /// </summary>
     internal static readonly int[] ProductProbeTokens = [16, 32, 64, 128];
 

@@ -76,18 +76,17 @@ internal static class PlanCheckCommand
                 workloads.Add(new Workload { InputTokens = 64, OutputTokens = 48, ArrivalRate = perSecond, Arrivals = Workload.PoissonArrivals(perSecond, 40, 3), Seed = 3 });
                 foreach (var measured in await EngineRuns.MeasureRoundsAsync(engine, workloads, roundCount, options.MaxBatchTokens, options.MaxRunningSequences, Console.Error, probe, EngineRuns.ProductProbe(pool, model)))
                 {
-                    var atProfile = Calibrator.Predict(hardware, shape, precision, [measured with { BandwidthTbps = 0 }])[0];
-                    fixedErrors.AddRange([Math.Abs(atProfile.OutputTokensPerSecond / measured.OutputTokensPerSecond - 1), Math.Abs(atProfile.TtftP50 / measured.TtftP50Seconds - 1),
-                        Math.Abs(atProfile.TtftP99 / measured.TtftP99Seconds - 1)]);
-                    var unscaled = Calibrator.Predict(hardware, shape, precision, [measured with { ProductTflops = 0 }])[0];
-                    unscaledErrors.AddRange([Math.Abs(unscaled.OutputTokensPerSecond / measured.OutputTokensPerSecond - 1), Math.Abs(unscaled.TtftP50 / measured.TtftP50Seconds - 1),
-                        Math.Abs(unscaled.TtftP99 / measured.TtftP99Seconds - 1)]);
-                    var predicted = Calibrator.Predict(hardware, shape, precision, [measured])[0];
-                    double e1 = predicted.OutputTokensPerSecond / measured.OutputTokensPerSecond - 1, e2 = predicted.TtftP50 / measured.TtftP50Seconds - 1,
-                        e3 = predicted.TtftP99 / measured.TtftP99Seconds - 1;
-                    errors.AddRange([Math.Abs(e1), Math.Abs(e2), Math.Abs(e3)]);
-                    Console.WriteLine($"| {Path.GetFileName(file)} | {measured.Label} | {measured.BandwidthTbps * 1000:F1} | {measured.ProductTflops * 1000:F0} | {predicted.OutputTokensPerSecond:F1} | {measured.OutputTokensPerSecond:F1} | {e1:+0%;-0%;0%} | " +
-                        $"{predicted.TtftP50 * 1000:F0} ms | {measured.TtftP50Seconds * 1000:F0} ms | {e2:+0%;-0%;0%} | {predicted.TtftP99 * 1000:F0} ms | {measured.TtftP99Seconds * 1000:F0} ms | {e3:+0%;-0%;0%} |");
+                    // Each run predicted three ways: at the rates probed around it, at the profile's bandwidth, with the products' rates as probed once.
+                    SimulationResult Predict(MeasuredRun run) => Calibrator.Predict(hardware, shape, precision, [run])[0];
+                    double[] Errors(SimulationResult p) =>
+                        [p.OutputTokensPerSecond / measured.OutputTokensPerSecond - 1, p.TtftP50 / measured.TtftP50Seconds - 1, p.TtftP99 / measured.TtftP99Seconds - 1];
+                    fixedErrors.AddRange(Errors(Predict(measured with { BandwidthTbps = 0 })).Select(Math.Abs));
+                    unscaledErrors.AddRange(Errors(Predict(measured with { ProductTflops = 0 })).Select(Math.Abs));
+                    var predicted = Predict(measured);
+                    double[] e = Errors(predicted);
+                    errors.AddRange(e.Select(Math.Abs));
+                    Console.WriteLine($"| {Path.GetFileName(file)} | {measured.Label} | {measured.BandwidthTbps * 1000:F1} | {measured.ProductTflops * 1000:F0} | {predicted.OutputTokensPerSecond:F1} | {measured.OutputTokensPerSecond:F1} | {e[0]:+0%;-0%;0%} | " +
+                        $"{predicted.TtftP50 * 1000:F0} ms | {measured.TtftP50Seconds * 1000:F0} ms | {e[1]:+0%;-0%;0%} | {predicted.TtftP99 * 1000:F0} ms | {measured.TtftP99Seconds * 1000:F0} ms | {e[2]:+0%;-0%;0%} |");
                 }
             }
             Console.WriteLine($"mean |error| {errors.Average():P1}, worst {errors.Max():P1} over {errors.Count} figures, each run predicted at the bandwidth probed around it " +

@@ -149,13 +149,7 @@ public static unsafe class MemoryBandwidth
         }
 
         /// <summary>The best of <paramref name="passes"/> single passes; bytes/s.</summary>
-        public double Best(int passes)
-        {
-            double best = 0;
-            for (int p = 0; p < passes; p++)
-                best = Math.Max(best, Pass());
-            return best;
-        }
+        public double Best(int passes) => BestPass.Of(passes, Pass);
 
         public void Dispose()
         {

@@ -66,11 +66,5 @@ public sealed class WeightStreamProbe
     /// The best of <paramref name="passes"/> passes, bytes/s. The first passes after other work often run slow (on the VM
     /// at half to two thirds of the rate, for up to four passes after an engine run), so one pass is not a reading.
     /// </summary>
-    public double Best(int passes)
-    {
-        double best = 0;
-        for (int p = 0; p < passes; p++)
-            best = Math.Max(best, Pass());
-        return best;
-    }
+    public double Best(int passes) => BestPass.Of(passes, Pass);
 }
