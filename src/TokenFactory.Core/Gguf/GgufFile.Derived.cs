@@ -9,7 +9,8 @@ namespace TokenFactory.Gguf;
 /// </summary>
 public sealed unsafe partial class GgufFile
 {
-    private readonly Dictionary<string, NativeBuffer> _derived = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DerivedBuffer> _derived = new(StringComparer.Ordinal);
+    private readonly HugePageArena _derivedMemory = new();
 
     /// <summary>
     /// The buffer derived from <paramref name="tensor"/> under <paramref name="layout"/>, building it with
@@ -23,16 +24,9 @@ public sealed unsafe partial class GgufFile
         {
             if (_derived.TryGetValue(key, out var existing))
                 return existing.Pointer;
-            var buffer = new NativeBuffer(bytes);
-            try
-            {
-                build((IntPtr)buffer.Pointer);
-            }
-            catch
-            {
-                buffer.Dispose();
-                throw;
-            }
+            // A build that throws leaves its bytes in the arena until the file is disposed (a load that fails disposes it).
+            var buffer = new DerivedBuffer(_derivedMemory.Allocate(bytes), bytes);
+            build((IntPtr)buffer.Pointer);
             _derived.Add(key, buffer);
             return buffer.Pointer;
         }
@@ -73,25 +67,15 @@ public sealed unsafe partial class GgufFile
     {
         lock (_derived)
         {
-            foreach (var buffer in _derived.Values)
-                buffer.Dispose();
             _derived.Clear();
+            _derivedMemory.Dispose();
         }
     }
 
-    /// <summary>64-byte-aligned native memory (outside the GC heap, so a gigabyte of weights costs no GC work).</summary>
-    private sealed class NativeBuffer(long length) : IDisposable
+    /// <summary>A derived buffer: native memory outside the GC heap (a gigabyte of weights costs no GC work), in the file's arena.</summary>
+    private readonly struct DerivedBuffer(byte* pointer, long length)
     {
-        public byte* Pointer { get; private set; } = HugePageMemory.Allocate(length);
-
+        public byte* Pointer { get; } = pointer;
         public long Length { get; } = length;
-
-        public void Dispose()
-        {
-            if (Pointer == null)
-                return;
-            HugePageMemory.Free(Pointer);
-            Pointer = null;
-        }
     }
 }

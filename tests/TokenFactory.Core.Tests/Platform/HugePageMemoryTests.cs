@@ -20,29 +20,12 @@ public sealed unsafe class HugePageMemoryTests
             Assert.Equal(7, large[(5 << 20) - 1]);
             Assert.Equal(9, small[999]);
             if (OperatingSystem.IsLinux())
-                Assert.Contains("hg", VmFlags((long)large)); // madvise(MADV_HUGEPAGE) took: the mapping carries VM_HUGEPAGE
+                Assert.Contains("hg", Smaps.VmFlags((long)large)); // madvise(MADV_HUGEPAGE) took: the mapping carries VM_HUGEPAGE
         }
         finally
         {
             HugePageMemory.Free(large);
             HugePageMemory.Free(small);
         }
-    }
-
-    /// <summary>The <c>VmFlags</c> of the mapping in /proc/self/smaps that holds <paramref name="address"/>.</summary>
-    private static string[] VmFlags(long address)
-    {
-        bool inside = false;
-        foreach (string line in File.ReadLines("/proc/self/smaps"))
-        {
-            int dash = line.IndexOf('-');
-            int space = line.IndexOf(' ');
-            if (dash > 0 && space > dash && long.TryParse(line.AsSpan(0, dash), System.Globalization.NumberStyles.HexNumber, null, out long start)
-                && long.TryParse(line.AsSpan(dash + 1, space - dash - 1), System.Globalization.NumberStyles.HexNumber, null, out long end))
-                inside = address >= start && address < end;
-            else if (inside && line.StartsWith("VmFlags:", StringComparison.Ordinal))
-                return line["VmFlags:".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        }
-        throw new InvalidOperationException($"No mapping holds 0x{address:x}.");
     }
 }
