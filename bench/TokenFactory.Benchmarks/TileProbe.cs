@@ -1,21 +1,25 @@
 using System.Diagnostics;
 using TokenFactory.Compute;
 using TokenFactory.Gguf;
+using TokenFactory.Platform;
 using TokenFactory.Tensors;
 
 namespace TokenFactory.Benchmarks;
 
 /// <summary>
-/// <c>TokenFactory.Benchmarks tiles [TYPE]</c>: bytes per second of one expert matrix of Nemotron 3 Nano's shape (1856×2688,
+/// <c>TokenFactory.Benchmarks tiles [TYPE] [256]</c>: bytes per second of one expert matrix of Nemotron 3 Nano's shape (1856×2688,
 /// Q4_0 by default; any repacked type) against 1-8 tokens, a random one of a pool far larger than the caches per call, 2
 /// threads: what a prompt step's experts see (about 3 tokens each of a 64-token prompt with 6 of 128 experts chosen).
-/// "Block-group-tokens" are 8 rows × 32 weights × one token, the tiles' unit of work.
+/// "Block-group-tokens" are 8 rows × 32 weights × one token, the tiles' unit of work. <c>256</c> keeps Q4_0's and MXFP4's
+/// 256-bit tiles where the 512-bit ones run (<see cref="KernelOptions.LegacyWide"/>), to compare the two in alternating runs.
 /// </summary>
 public static class TileProbe
 {
     public static void Run(string[] args)
     {
         var type = args.Length > 1 ? Enum.Parse<GgmlType>(args[1]) : GgmlType.Q4_0;
+        if (args.Length > 2 && args[2] == "256")
+            KernelOptions.Apply(new KernelOptions { LegacyWide = false });
         int rows = 1856, columns = 2688, pool = 96;
         long rowBytes = GgmlTypeInfo.RowSize(type, columns);
         var rng = new Random(1);

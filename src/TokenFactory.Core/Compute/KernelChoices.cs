@@ -17,6 +17,7 @@ public static class KernelChoices
         new("prefetchBytes", WeightPrefetch.Distance.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         new("widePrefetchBytes", WeightPrefetch.WideDistance.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         new("q4k", GemmQ4_Kx8.UseWide ? "512-bit" : GemmQ4_Kx8.IsSupported ? "256-bit" : "row kernels"),
+        new("q4_0Tiles", LegacyGemmX8<Q4_0x8>.Wide ? "512-bit" : LegacyGemmX8.IsSupported ? "256-bit" : "row kernels"),
         new("repack", KernelOptions.Current.Repack ? "on" : "off"),
         new("hugePages", HugePageMemory.Enabled ? "on" : "off"),
     ];

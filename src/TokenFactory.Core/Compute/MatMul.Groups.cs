@@ -37,7 +37,16 @@ public sealed unsafe partial class MatMul
         /// odd count's next token's scale and sums (never stored). <see cref="GroupTokens"/> starts them at multiples of 8.
         /// </summary>
         static abstract void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next);
+
+        /// <summary>Whether <see cref="Tile16"/> runs: two whole groups' 16 rows against 3-8 tokens at a time.</summary>
+        static abstract bool PairTiles { get; }
+
+        /// <summary>16 rows (<paramref name="groupA"/>'s, then <paramref name="groupB"/>'s) × tokens t0..t0+count-1 (3 ≤ count ≤ 8, within an 8-token run).</summary>
+        static abstract void Tile16(byte* groupA, byte* groupB, in Activations a, int t0, int count, float* o, int stride, byte* nextA, byte* nextB);
     }
+
+    /// <summary>The formats without 16-row tiles.</summary>
+    private static void NoTile16() => throw new NotSupportedException("This format has no 16-row tile.");
 
     private readonly struct LegacyKernel<TFormat> : IGroupKernel where TFormat : struct, ILegacyGroupFormat
     {
@@ -72,6 +81,16 @@ public sealed unsafe partial class MatMul
                 LegacyGemmX8<TFormat>.Tile8x2(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride);
             else
                 LegacyGemmX8<TFormat>.TileFew(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride, next, count);
+        }
+
+        public static bool PairTiles => LegacyGemmX8<TFormat>.Wide;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Tile16(byte* groupA, byte* groupB, in Activations a, int t0, int count, float* o, int stride, byte* nextA, byte* nextB)
+        {
+            int nb = a.K / 32;
+            long at = LegacyGemmX8.TokenIndex(t0, 0, nb);
+            LegacyGemmX8<TFormat>.Tile16(groupA, groupB, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + at, nb, o, stride, nextA, nextB, count);
         }
     }
 
@@ -113,6 +132,10 @@ public sealed unsafe partial class MatMul
                 GemmQ4_Kx8.TileFew(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next, count);
         }
 
+        public static bool PairTiles => false;
+
+        public static void Tile16(byte* groupA, byte* groupB, in Activations a, int t0, int count, float* o, int stride, byte* nextA, byte* nextB) => NoTile16();
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Group8x1(byte* group, in Activations a, int t, float* o)
         {
@@ -147,6 +170,10 @@ public sealed unsafe partial class MatMul
             GemmQ5_Kx8.TileFew(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next, count);
         }
 
+        public static bool PairTiles => false;
+
+        public static void Tile16(byte* groupA, byte* groupB, in Activations a, int t0, int count, float* o, int stride, byte* nextA, byte* nextB) => NoTile16();
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Group8x1(byte* group, in Activations a, int t, float* o)
         {
@@ -179,6 +206,10 @@ public sealed unsafe partial class MatMul
             long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
             GemmQ6_Kx8.TileFew(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 8 * at, nsb, o, stride, next, count);
         }
+
+        public static bool PairTiles => false;
+
+        public static void Tile16(byte* groupA, byte* groupB, in Activations a, int t0, int count, float* o, int stride, byte* nextA, byte* nextB) => NoTile16();
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Group8x1(byte* group, in Activations a, int t, float* o)
@@ -248,10 +279,41 @@ public sealed unsafe partial class MatMul
                     float* o = (part == 0 ? out0 : part == 1 ? out1 : out2) + _outOffset;
                     byte* group = _parts[part].Packed + local * groupBytes;
                     int r0 = 8 * local, valid = Math.Min(8, rows - r0);
+                    if (TKernel.PairTiles && tokens >= 3 && g + 1 < g1 && r0 + 16 <= rows)
+                    {
+                        // Two whole groups of this part: 16 rows a tile.
+                        byte* nextPair = g + 3 < _groupEnds[part] ? group + 2 * groupBytes : null;
+                        GroupPairTokens<TKernel>(group, groupBytes, prepared, a, k, 0, tokens, o, rows, r0, res, nextPair);
+                        g++;
+                        continue;
+                    }
                     byte* next = g + 1 < _groupEnds[part] ? group + groupBytes : null;
                     GroupTokens<TKernel>(group, prepared, a, k, 0, tokens, o, rows, r0, valid, res, next);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Two whole groups (16 rows from <paramref name="r0"/>, <paramref name="groupA"/> then the one after it) against tokens
+    /// <c>[first, first + tokens)</c>, 3 or more, where the format has 16-row tiles: 8-token tiles, then one of the 3-7 tokens
+    /// left; 1-2 left go through each group's own kernels. The first tile prefetches the next pair (<paramref name="next"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GroupPairTokens<TKernel>(byte* groupA, long groupBytes, byte* prepared, in Activations a, int k, int first, int tokens, float* o, int rows, int r0,
+        float* res, byte* next) where TKernel : struct, IGroupKernel
+    {
+        byte* groupB = groupA + groupBytes;
+        int t0 = 0;
+        for (; t0 < tokens - 2; t0 += 8, next = null)
+        {
+            int count = Math.Min(8, tokens - t0);
+            TKernel.Tile16(groupA, groupB, a, first + t0, count, o + (long)(first + t0) * rows + r0, rows, next, next == null ? null : next + groupBytes);
+        }
+        if (t0 < tokens)
+        {
+            GroupTokens<TKernel>(groupA, prepared, a, k, first + t0, tokens - t0, o, rows, r0, 8, res, null);
+            GroupTokens<TKernel>(groupB, prepared, a, k, first + t0, tokens - t0, o, rows, r0 + 8, 8, res, null);
         }
     }
 

@@ -109,9 +109,19 @@ public sealed unsafe partial class MatMul
                     partStart = _segmentGroupEnds[part++];
                 int rows = _segmentWeights[part].Rows, local = g - partStart, r0 = 8 * local, valid = Math.Min(8, rows - r0);
                 byte* group = _segmentWeights[part].Packed + local * groupBytes;
+                int tokens = _segmentCounts[part];
+                if (TKernel.PairTiles && tokens >= 3 && g + 1 < g1 && r0 + 16 <= rows)
+                {
+                    // Two whole groups of this part's matrix: 16 rows a tile.
+                    byte* nextPair = g + 3 < _segmentGroupEnds[part] ? group + 2 * groupBytes : null;
+                    fixed (float* o = _segmentOutputs[part])
+                        GroupPairTokens<TKernel>(group, groupBytes, prepared, a, k, _segmentStarts[part], tokens, o, rows, r0, res, nextPair);
+                    g++;
+                    continue;
+                }
                 byte* next = g + 1 < _segmentGroupEnds[part] ? group + groupBytes : null;
                 fixed (float* o = _segmentOutputs[part])
-                    GroupTokens<TKernel>(group, prepared, a, k, _segmentStarts[part], _segmentCounts[part], o, rows, r0, valid, res, next);
+                    GroupTokens<TKernel>(group, prepared, a, k, _segmentStarts[part], tokens, o, rows, r0, valid, res, next);
             }
         }
     }

@@ -42,6 +42,12 @@ public sealed record KernelOptions
     /// <summary>Q4_K weights packed for the 512-bit kernels where they run (AVX-512BW + VBMI); false keeps the 256-bit ones where those run.</summary>
     public bool Q4KWide { get; init; } = true;
 
+    /// <summary>
+    /// Q4_0 and MXFP4 prompt tiles (3-8 tokens) on 512-bit <c>vpmaddubsw</c> where AVX-512BW runs; false keeps the 256-bit
+    /// <c>vpdpbusd</c> tiles. Same results either way (both compute every block's exact integer sum).
+    /// </summary>
+    public bool LegacyWide { get; init; } = true;
+
     /// <summary>The dot-product tier (<see cref="KernelIsa.Best"/>: the widest the CPU supports; an unsupported tier falls back to it).</summary>
     public KernelIsa Isa { get; init; }
 

@@ -27,6 +27,13 @@ internal readonly unsafe struct IQ4_NLx8 : ILegacyGroupFormat
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Chunk(byte* block, int j) => Avx2.Shuffle(Table, Q4_0x8.Chunk(block, j));
 
+    public static int MaxCode => 241;
+
+    public static int NibbleOffset => LegacyGemmX8.ScaleBytes;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> NibbleValues(Vector512<byte> nibbles) => Avx512BW.Shuffle(Vector512.Create(Table, Table), nibbles);
+
     public static void PackRow(byte* src, byte* block, int r) => Q4_0x8.PackRow(src, block, r);
 
     public static int Code(byte* block, int r, int i) => NonLinearCodes.Iq4[Q4_0x8.Nibble(block + LegacyGemmX8.ScaleBytes, r, i)];
@@ -60,6 +67,13 @@ internal readonly unsafe struct MXFP4x8 : ILegacyGroupFormat
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Chunk(byte* block, int j) => Avx2.Shuffle(Table, Q4_0x8.Nibbles(block + Header, j));
+
+    public static int MaxCode => 24;
+
+    public static int NibbleOffset => Header;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> NibbleValues(Vector512<byte> nibbles) => Avx512BW.Shuffle(Vector512.Create(Table, Table), nibbles);
 
     public static void PackRow(byte* src, byte* block, int r)
     {

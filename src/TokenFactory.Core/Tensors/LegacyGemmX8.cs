@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using TokenFactory.Platform;
 
 namespace TokenFactory.Tensors;
 
@@ -33,6 +34,19 @@ internal static unsafe class LegacyGemmX8
     /// Zen 5). CPUs with only AVX-512 VNNI (Zen 4, Ice Lake) do not report it and use the row kernels.
     /// </summary>
     public static bool IsSupported => AvxVnni.IsSupported && Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>
+    /// The 16-row tiles (<see cref="LegacyGemmX8{TFormat}.Tile16"/>: <c>vpmaddubsw</c> on 512 bits, twice the byte products per
+    /// instruction of the 256-bit <c>vpdpbusd</c>) can run: AVX-512BW, for 4-bit formats whose codes are small enough
+    /// (<see cref="WideMaxCode"/>), unless <see cref="KernelOptions.LegacyWide"/> turns them off.
+    /// </summary>
+    public static bool WideSupported => IsSupported && Avx512BW.IsSupported && Avx512F.IsSupported;
+
+    /// <summary>
+    /// The largest code the 16-row tiles take: they add four pair sums of code × activation (each at most 2 · 31 · 128 = 7936)
+    /// in a 16-bit lane, 31744 &lt; 32768, so every block sum stays exact.
+    /// </summary>
+    public const int WideMaxCode = 31;
 
     public static int Groups(int rows) => (rows + GroupRows - 1) / GroupRows;
 
@@ -88,6 +102,18 @@ internal unsafe interface ILegacyGroupFormat
     /// <summary>Chunk <paramref name="j"/> (0..7) of a group block: element 4j+i of row r in byte 4r+i, as value + zero point.</summary>
     static abstract Vector256<byte> Chunk(byte* block, int j);
 
+    /// <summary>The largest value <see cref="Chunk"/> gives (value + zero point).</summary>
+    static abstract int MaxCode { get; }
+
+    /// <summary>
+    /// Where a group block's codes start when they are 4-bit, stored as <see cref="Q4_0x8.Nibbles"/> reads them (chunk j &lt; 4 in
+    /// the low nibbles of stored chunk j, chunk j ≥ 4 in the high nibbles of j − 4); −1 for a format of whole bytes.
+    /// </summary>
+    static abstract int NibbleOffset { get; }
+
+    /// <summary>A 4-bit format's chunk values (value + zero point) from its raw nibbles, 64 at a time (each 128-bit lane alike).</summary>
+    static abstract Vector512<byte> NibbleValues(Vector512<byte> nibbles);
+
     /// <summary>Writes one row's block (file layout at <paramref name="src"/>) into lane <paramref name="r"/> of a group block.</summary>
     static abstract void PackRow(byte* src, byte* block, int r);
 
@@ -110,6 +136,12 @@ internal readonly unsafe struct Q8_0x8 : ILegacyGroupFormat
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Chunk(byte* block, int j) => Vector256.Load(block + LegacyGemmX8.ScaleBytes + 32 * j);
+
+    public static int MaxCode => 255;
+
+    public static int NibbleOffset => -1;
+
+    public static Vector512<byte> NibbleValues(Vector512<byte> nibbles) => throw new NotSupportedException("Q8_0 codes are whole bytes.");
 
     public static void PackRow(byte* src, byte* block, int r)
     {
@@ -139,6 +171,13 @@ internal readonly unsafe struct Q4_0x8 : ILegacyGroupFormat
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Chunk(byte* block, int j) => Nibbles(block + LegacyGemmX8.ScaleBytes, j);
+
+    public static int MaxCode => 15;
+
+    public static int NibbleOffset => LegacyGemmX8.ScaleBytes;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> NibbleValues(Vector512<byte> nibbles) => nibbles;
 
     public static void PackRow(byte* src, byte* block, int r)
     {
@@ -185,6 +224,13 @@ internal readonly unsafe struct Q4_0x8 : ILegacyGroupFormat
 internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILegacyGroupFormat
 {
     private const int GroupRows = LegacyGemmX8.GroupRows;
+
+    /// <summary>Whether <see cref="Tile16"/> runs for this format on this CPU with these settings (a constant once compiled).</summary>
+    private static readonly bool s_wide = LegacyGemmX8.WideSupported && TFormat.NibbleOffset >= 0 && TFormat.MaxCode <= LegacyGemmX8.WideMaxCode
+        && KernelOptions.Current.LegacyWide;
+
+    /// <summary>Whether prompt tiles of 3-8 tokens take two groups at a time on 512 bits (<see cref="Tile16"/>) for this format here.</summary>
+    public static bool Wide => s_wide;
 
     public static long PackedBytes(int rows, int blocks) => (long)LegacyGemmX8.Groups(rows) * blocks * TFormat.BlockBytes;
 
@@ -240,6 +286,122 @@ internal static unsafe class LegacyGemmX8<TFormat> where TFormat : struct, ILega
             case 7: Tile<Tokens7>(group, a, k, da, seeds, blocks, o, stride, next); break;
             default: throw new ArgumentOutOfRangeException(nameof(count), count, "a few-token tile takes 3 to 7 tokens");
         }
+    }
+
+    /// <summary>
+    /// 16 rows (the 8 of <paramref name="groupA"/>, then <paramref name="groupB"/>'s) × <paramref name="count"/> (3-8) tokens t0.. of
+    /// an 8-token run: <c>o[t·stride + r]</c>, r in 0..15, as <see cref="Tile8x8"/> and <see cref="TileFew"/> compute them, on 512-bit
+    /// <c>vpmaddubsw</c>, where <see cref="Wide"/>. <paramref name="nextA"/> and <paramref name="nextB"/>, when not null, are the
+    /// groups to prefetch meanwhile.
+    /// </summary>
+    public static void Tile16(byte* groupA, byte* groupB, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride, byte* nextA, byte* nextB, int count)
+    {
+        switch (count)
+        {
+            case 3: Tile16<Tokens3>(groupA, groupB, a, k, da, seeds, blocks, o, stride, nextA, nextB); break;
+            case 4: Tile16<Tokens4>(groupA, groupB, a, k, da, seeds, blocks, o, stride, nextA, nextB); break;
+            case 5: Tile16<Tokens5>(groupA, groupB, a, k, da, seeds, blocks, o, stride, nextA, nextB); break;
+            case 6: Tile16<Tokens6>(groupA, groupB, a, k, da, seeds, blocks, o, stride, nextA, nextB); break;
+            case 7: Tile16<Tokens7>(groupA, groupB, a, k, da, seeds, blocks, o, stride, nextA, nextB); break;
+            case 8: Tile16<Tokens8>(groupA, groupB, a, k, da, seeds, blocks, o, stride, nextA, nextB); break;
+            default: throw new ArgumentOutOfRangeException(nameof(count), count, "a 16-row tile takes 3 to 8 tokens");
+        }
+    }
+
+    /// <summary>
+    /// The 16-row tile. A 512-bit vector holds chunk j of both groups (16 rows × 4 codes), so one broadcast of a token's 4 codes
+    /// meets 16 rows in one <c>vpmaddubsw</c> (64 byte products where a 256-bit <c>vpdpbusd</c> does 32, at the same rate). Its
+    /// pair sums add up over the block's chunks in 16-bit lanes, exactly: a pair sum is at most 2 · code · 128, so eight of them
+    /// fit for codes up to 15 (Q4_0), and formats with codes up to 31 (MXFP4) add four at a time into two sums. One
+    /// <c>vpmaddwd</c> then widens each row's two lanes; plus the seed, that is the block's exact integer sum, so the float
+    /// steps, and every result, are those of the 8-row kernels.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile16<TTokens>(byte* groupA, byte* groupB, sbyte* a, int k, float* da, int* seeds, int blocks, float* o, int stride, byte* nextA, byte* nextB)
+        where TTokens : struct, ITileTokens
+    {
+        int n = TTokens.Count;
+        Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;
+        nint kk = k;
+        int codes = TFormat.NibbleOffset;
+        var low = Vector512.Create((byte)0x0F);
+        for (int b = 0; b < blocks; b++)
+        {
+            long at = (long)b * TFormat.BlockBytes;
+            if (nextA != null)
+            {
+                PrefetchBlock(nextA + at);
+                PrefetchBlock(nextB + at);
+            }
+            byte* pa = groupA + at, pb = groupB + at;
+            // Stored chunk s of both groups: chunk s in the low nibbles, chunk s + 4 in the high ones.
+            Vector512<byte> s0 = Join(pa + codes, pb + codes), s1 = Join(pa + codes + 32, pb + codes + 32);
+            Vector512<byte> s2 = Join(pa + codes + 64, pb + codes + 64), s3 = Join(pa + codes + 96, pb + codes + 96);
+            var c = new Chunks16(
+                TFormat.NibbleValues(s0 & low), TFormat.NibbleValues(s1 & low), TFormat.NibbleValues(s2 & low), TFormat.NibbleValues(s3 & low),
+                TFormat.NibbleValues((s0.AsUInt16() >>> 4).AsByte() & low), TFormat.NibbleValues((s1.AsUInt16() >>> 4).AsByte() & low),
+                TFormat.NibbleValues((s2.AsUInt16() >>> 4).AsByte() & low), TFormat.NibbleValues((s3.AsUInt16() >>> 4).AsByte() & low));
+            Vector512<float> s = Avx512F.InsertVector256(TFormat.Scales(pa).ToVector512Unsafe(), TFormat.Scales(pb), 1);
+            sbyte* ab = a + 32 * b;
+            int* z = seeds + 8 * b;
+            float* d = da + 8 * b;
+            f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSum16(c, ab) + Vector512.Create(z[0])), s * Vector512.Create(d[0]), f0);
+            f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSum16(c, ab + kk) + Vector512.Create(z[1])), s * Vector512.Create(d[1]), f1);
+            f2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSum16(c, ab + 2 * kk) + Vector512.Create(z[2])), s * Vector512.Create(d[2]), f2);
+            if (n > 3)
+                f3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSum16(c, ab + 3 * kk) + Vector512.Create(z[3])), s * Vector512.Create(d[3]), f3);
+            if (n > 4)
+                f4 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSum16(c, ab + 4 * kk) + Vector512.Create(z[4])), s * Vector512.Create(d[4]), f4);
+            if (n > 5)
+                f5 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSum16(c, ab + 5 * kk) + Vector512.Create(z[5])), s * Vector512.Create(d[5]), f5);
+            if (n > 6)
+                f6 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSum16(c, ab + 6 * kk) + Vector512.Create(z[6])), s * Vector512.Create(d[6]), f6);
+            if (n > 7)
+                f7 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSum16(c, ab + 7 * kk) + Vector512.Create(z[7])), s * Vector512.Create(d[7]), f7);
+        }
+        f0.Store(o);
+        f1.Store(o + stride);
+        f2.Store(o + 2 * stride);
+        if (n > 3)
+            f3.Store(o + 3 * stride);
+        if (n > 4)
+            f4.Store(o + 4 * stride);
+        if (n > 5)
+            f5.Store(o + 5 * stride);
+        if (n > 6)
+            f6.Store(o + 6 * stride);
+        if (n > 7)
+            f7.Store(o + 7 * stride);
+    }
+
+    /// <summary>32 bytes at <paramref name="low"/>, then 32 at <paramref name="high"/> (a load and an insert from memory; <c>Vector512.Create</c> of two loads inserted both).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Join(byte* low, byte* high) => Avx512F.InsertVector256(Vector256.Load(low).ToVector512Unsafe(), Vector256.Load(high), 1);
+
+    /// <summary>A block's 8 chunks of 16 rows (chunk j: element 4j+i of row r in byte 4r+i, rows 8-15 in the high half).</summary>
+    private readonly struct Chunks16(Vector512<byte> c0, Vector512<byte> c1, Vector512<byte> c2, Vector512<byte> c3,
+        Vector512<byte> c4, Vector512<byte> c5, Vector512<byte> c6, Vector512<byte> c7)
+    {
+        public readonly Vector512<byte> C0 = c0, C1 = c1, C2 = c2, C3 = c3, C4 = c4, C5 = c5, C6 = c6, C7 = c7;
+    }
+
+    /// <summary>One token's block against 16 rows: lane r, the exact Σ code·a of row r over the block (without the seed).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> BlockSum16(in Chunks16 c, sbyte* ab)
+    {
+        var ones = Vector512.Create((short)1);
+        Vector512<short> first = Avx512BW.MultiplyAddAdjacent(c.C0, Vector512.Create(*(int*)ab).AsSByte());
+        first += Avx512BW.MultiplyAddAdjacent(c.C1, Vector512.Create(*(int*)(ab + 4)).AsSByte());
+        first += Avx512BW.MultiplyAddAdjacent(c.C2, Vector512.Create(*(int*)(ab + 8)).AsSByte());
+        first += Avx512BW.MultiplyAddAdjacent(c.C3, Vector512.Create(*(int*)(ab + 12)).AsSByte());
+        Vector512<short> second = Avx512BW.MultiplyAddAdjacent(c.C4, Vector512.Create(*(int*)(ab + 16)).AsSByte());
+        second += Avx512BW.MultiplyAddAdjacent(c.C5, Vector512.Create(*(int*)(ab + 20)).AsSByte());
+        second += Avx512BW.MultiplyAddAdjacent(c.C6, Vector512.Create(*(int*)(ab + 24)).AsSByte());
+        second += Avx512BW.MultiplyAddAdjacent(c.C7, Vector512.Create(*(int*)(ab + 28)).AsSByte());
+        // Eight pair sums per lane fit 16 bits for codes up to 15; larger codes widen each half on its own.
+        return TFormat.MaxCode <= 15
+            ? Avx512BW.MultiplyAddAdjacent(first + second, ones)
+            : Avx512BW.MultiplyAddAdjacent(first, ones) + Avx512BW.MultiplyAddAdjacent(second, ones);
     }
 
     /// <summary>

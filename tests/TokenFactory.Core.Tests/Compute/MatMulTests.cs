@@ -76,6 +76,8 @@ public sealed class MatMulTests
         { GgmlType.Q4_K, 256, 1 }, { GgmlType.Q4_K, 512, 5 }, { GgmlType.Q4_K, 768, 9 }, { GgmlType.Q4_K, 256, 4 }, { GgmlType.Q4_K, 512, 16 },
         { GgmlType.Q6_K, 256, 3 }, { GgmlType.Q6_K, 256, 1 }, { GgmlType.Q6_K, 512, 9 }, { GgmlType.Q6_K, 768, 16 },
         { GgmlType.Q5_K, 256, 1 }, { GgmlType.Q5_K, 512, 9 }, { GgmlType.Q5_K, 768, 16 }, { GgmlType.Q4_0, 64, 5 }, { GgmlType.Q4_0, 96, 13 }, { GgmlType.Q4_0, 256, 16 },
+        // Two and five groups of 8 rows: the 16-row tiles where they run (Q4_0, MXFP4), a lone group after them.
+        { GgmlType.Q4_0, 64, 40 }, { GgmlType.MXFP4, 64, 16 }, { GgmlType.MXFP4, 96, 24 },
     };
 
     [Theory]

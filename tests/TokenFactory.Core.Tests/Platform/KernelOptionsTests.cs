@@ -27,7 +27,8 @@ public sealed class KernelOptionsTests
     public void The_effective_choices_name_every_setting()
     {
         var choices = KernelChoices.Effective().ToDictionary(c => c.Key, c => c.Value);
-        Assert.Equal(["isa", "prefetch", "prefetchBytes", "widePrefetchBytes", "q4k", "repack", "hugePages"], choices.Keys);
+        Assert.Equal(["isa", "prefetch", "prefetchBytes", "widePrefetchBytes", "q4k", "q4_0Tiles", "repack", "hugePages"], choices.Keys);
+        Assert.Contains(choices["q4_0Tiles"], new[] { "512-bit", "256-bit", "row kernels" });
         Assert.Equal("4096", choices["prefetchBytes"]);
         Assert.Equal("on", choices["repack"]);
         Assert.Contains(choices["isa"], new[] { "scalar", "avx2", "avx512" });

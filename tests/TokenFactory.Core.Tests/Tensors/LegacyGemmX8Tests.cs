@@ -128,6 +128,8 @@ public sealed class Q4_0x8Tests
     [InlineData(1, 1)]
     [InlineData(8, 2)]
     [InlineData(11, 7)]
+    [InlineData(16, 3)]
+    [InlineData(21, 2)]
     public void Kernels_equal_the_scalar_twin_which_reads_the_files_codes(int rows, int blocks)
     {
         var rng = new Random(rows * 13 + blocks);
@@ -139,6 +141,26 @@ public sealed class Q4_0x8Tests
             int q = file[18 * (r * blocks + b) + 2 + e % 16];
             return (e < 16 ? q & 15 : q >> 4) - 8;
         });
+    }
+
+    /// <summary>
+    /// The largest 16-bit sums the 16-row tiles make: every code 15 against activations all at −127 (and all at 127), eight pair
+    /// sums of 2 · 15 · 127 in a lane; a saturating or wrapping sum would show as a wrong result.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(-1f)]
+    [InlineData(1f)]
+    public void The_largest_codes_against_the_largest_activations_stay_exact(float activation)
+    {
+        const int rows = 16, blocks = 4;
+        var src = new byte[18 * blocks * rows];
+        for (int i = 0; i < rows * blocks; i++)
+        {
+            BitConverter.TryWriteBytes(src.AsSpan(18 * i, 2), (ushort)0x2C00);
+            src.AsSpan(18 * i + 2, 16).Fill(0xFF);
+        }
+        float[] x = Enumerable.Repeat(activation, 8 * 32 * blocks).ToArray();
+        KernelChecks.Run<Q4_0x8>(src, rows, blocks, new Random(1), (file, r, b, e) => 15 - 8, activations: x);
     }
 }
 
@@ -185,6 +207,33 @@ public sealed class NonLinearX8Tests
             },
             (file, r, b) => NonLinearCodes.E8M0Half(file[17 * (r * blocks + b)]));
     }
+
+    /// <summary>MXFP4's largest code (level 12 + 12 = 24, nibble 7) against activations all at ±127: four pair sums a lane, then widened.</summary>
+    [SkippableTheory]
+    [InlineData(-1f)]
+    [InlineData(1f)]
+    public void MXFP4_largest_codes_against_the_largest_activations_stay_exact(float activation)
+    {
+        const int rows = 16, blocks = 4;
+        var src = new byte[17 * blocks * rows];
+        for (int i = 0; i < rows * blocks; i++)
+        {
+            src[17 * i] = 127;
+            src.AsSpan(17 * i + 1, 16).Fill(0x77);
+        }
+        float[] x = Enumerable.Repeat(activation, 8 * 32 * blocks).ToArray();
+        KernelChecks.Run<MXFP4x8>(src, rows, blocks, new Random(1), (file, r, b, e) => NonLinearCodes.Mxfp4Doubled[7],
+            (file, r, b) => NonLinearCodes.E8M0Half(127), activations: x);
+    }
+
+    [Fact]
+    public void The_16_row_tiles_run_for_the_formats_whose_codes_fit_16_bit_sums_and_only_those()
+    {
+        Assert.Equal(LegacyGemmX8.WideSupported, LegacyGemmX8<Q4_0x8>.Wide);
+        Assert.Equal(LegacyGemmX8.WideSupported, LegacyGemmX8<MXFP4x8>.Wide);
+        Assert.False(LegacyGemmX8<Q8_0x8>.Wide);   // codes up to 255
+        Assert.False(LegacyGemmX8<IQ4_NLx8>.Wide); // codes up to 241
+    }
 }
 
 /// <summary>
@@ -194,21 +243,24 @@ public sealed class NonLinearX8Tests
 internal static unsafe class KernelChecks
 {
     /// <param name="fileScale">Row r's block b scale read from the file (default: the fp16 at the block's start).</param>
+    /// <param name="activations">The 8 tokens' activations (default: random in ±3 with one zero).</param>
     public static void Run<TFormat>(byte[] src, int rows, int blocks, Random rng, Func<byte[], int, int, int, int> fileValue,
-        Func<byte[], int, int, float>? fileScale = null)
+        Func<byte[], int, int, float>? fileScale = null, float[]? activations = null)
         where TFormat : struct, ILegacyGroupFormat
     {
         fileScale ??= (file, r, b) => Fp16.ToFloat(BitConverter.ToUInt16(file, TFormat.RowBlockBytes * (r * blocks + b)));
         Skip.If(!LegacyGemmX8.IsSupported, "needs AVX-VNNI (the Q8_0/Q4_0 group kernels); MatMul uses the row kernels there, covered by MatMulTests");
         int k = 32 * blocks;
-        var packed = new byte[LegacyGemmX8<TFormat>.PackedBytes(rows, blocks)];
+        // At least two groups, for the 16-row tiles (a group past the rows is padding: zero scales).
+        var packed = new byte[LegacyGemmX8<TFormat>.PackedBytes(Math.Max(rows, 16), blocks)];
         var codes = new sbyte[8 * k];
         var scales = new float[8 * blocks];
         var sums = new int[8 * blocks];
         var da = new float[8 * blocks];    // the kernels' layout (LegacyGemmX8.TokenIndex)
         var seeds = new int[8 * blocks];
-        float[] x = TestRows.Floats(rng, 8 * k, 3f);
-        x[5] = 0;
+        float[] x = activations ?? TestRows.Floats(rng, 8 * k, 3f);
+        if (activations is null)
+            x[5] = 0;
         var tile8 = new float[8 * 8];
         var padded = new float[8 * 8];
         var single = new float[8];
@@ -254,6 +306,23 @@ internal static unsafe class KernelChecks
             int* seedsAll = z;
             var few = FewTokenTiles.RunAll(3, pairs: false, (t0, count, o) =>
                 LegacyGemmX8<TFormat>.TileFew(group, codesAll + t0 * k, k, scalesAll + t0, seedsAll + t0, blocks, o, 8, t0 % 2 == 0 ? group : null, count));
+            // The 16-row tiles of 3-8 tokens (both groups), where they run for this format.
+            bool wide = LegacyGemmX8<TFormat>.Wide;
+            long groupBytes = (long)blocks * TFormat.BlockBytes;
+            var sixteen = new Dictionary<(int T0, int Count), float[]>();
+            if (wide)
+            {
+                for (int count = 3; count <= 8; count++)
+                {
+                    for (int t0 = 0; t0 + count <= 8; t0++)
+                    {
+                        var o = new float[16 * count];
+                        fixed (float* po = o)
+                            LegacyGemmX8<TFormat>.Tile16(p, p + groupBytes, a + t0 * k, k, d + t0, z + t0, blocks, po, 16, t0 % 2 == 0 ? p : null, t0 % 2 == 0 ? p + groupBytes : null, count);
+                        sixteen[(t0, count)] = o;
+                    }
+                }
+            }
             var tile2 = new float[7][];
             for (int t0 = 0; t0 < 7; t0++)
             {
@@ -274,6 +343,11 @@ internal static unsafe class KernelChecks
                         Assert.Equal(padded[8 * 4 + r], padded[8 * tok + r]);
                     Assert.Equal(expected, single[r]);
                     FewTokenTiles.AssertCovering(few, tok, r, expected, typeof(TFormat).Name);
+                    foreach (var ((t0, count), o) in sixteen)
+                    {
+                        if (tok >= t0 && tok < t0 + count)
+                            Assert.True(expected == o[16 * (tok - t0) + r], $"{typeof(TFormat).Name} 16-row tile of {count} from {t0}, t={tok} r={r}: {expected} vs {o[16 * (tok - t0) + r]}");
+                    }
                     if (tok < 7)
                         Assert.Equal(expected, tile2[tok][r]);
                     if (tok > 0)
@@ -288,6 +362,16 @@ internal static unsafe class KernelChecks
                         reference = MathF.FusedMultiplyAdd(isum, dw * scales[tok * blocks + b], reference);
                     }
                     Assert.Equal(reference, expected);
+                }
+                // The 16-row tiles' second group: rows 8-15 (past the matrix's rows, padding with zero scales).
+                for (int r = 8; r < 16; r++)
+                {
+                    float expected = LegacyGemmX8<TFormat>.DotScalar(p + groupBytes, r - 8, a + tok * k, sc + tok * blocks, blocks);
+                    foreach (var ((t0, count), o) in sixteen)
+                    {
+                        if (tok >= t0 && tok < t0 + count)
+                            Assert.True(expected == o[16 * (tok - t0) + r], $"{typeof(TFormat).Name} 16-row tile of {count} from {t0}, t={tok} r={r}: {expected} vs {o[16 * (tok - t0) + r]}");
+                    }
                 }
             }
         }
