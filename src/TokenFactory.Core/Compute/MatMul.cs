@@ -425,7 +425,11 @@ public sealed unsafe partial class MatMul : IParallelWork
     /// decode, alternating every 8 tokens in one process, took 18.34 ms/token with 64 takes per thread against
     /// 17.18-17.72 with 16 or 32 and 17.21-18.13 with 4 or 8.
     /// </summary>
-    private static int GroupStep(int groups, int threads) => Math.Max(1, groups / (16 * threads));
+    /// <summary>
+    /// Groups a thread takes at a time: about 16 takes per thread, and an even count of at least 2, so the 16-row tiles
+    /// (<see cref="GroupPairTokens{TKernel}"/>, which pair only groups of one take) find their pairs in every take.
+    /// </summary>
+    private static int GroupStep(int groups, int threads) => Math.Max(2, (groups / (16 * threads) + 1) & ~1);
 
     /// <summary>Writes <c>res[8t + r]</c> for a group's valid rows and <paramref name="count"/> tokens from <paramref name="t0"/>.</summary>
     private static void Scatter8(float* o, int rows, int r0, int valid, int t0, int count, float* res)

@@ -45,11 +45,12 @@ public sealed unsafe class HugePageArenaTests
         Assert.True(third < first || third >= first + HugePageArena.SlabBytes);
         Assert.True(fourth == second + piece);
         Assert.Equal(2 * HugePageArena.SlabBytes, arena.ReservedBytes);
+        new Span<byte>(second, (int)piece).Fill(4);
         new Span<byte>(third, (int)piece).Fill(5);
         new Span<byte>(fourth, 100).Fill(6);
+        Assert.Equal(4, second[piece - 1]); // its last byte, just before the fourth buffer, not overwritten by it
         Assert.Equal(5, third[piece - 1]);
         Assert.Equal(6, fourth[99]);
-        Assert.Equal(0, second[0]); // untouched by its neighbours
     }
 
     [Fact]
