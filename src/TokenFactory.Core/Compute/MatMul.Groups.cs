@@ -38,15 +38,34 @@ public sealed unsafe partial class MatMul
         /// </summary>
         static abstract void TileFew(byte* group, byte* prepared, in Activations a, int t0, int count, float* o, int stride, byte* next);
 
-        /// <summary>Whether <see cref="Tile16"/> runs: two whole groups' 16 rows against 3-8 tokens at a time.</summary>
-        static abstract bool PairTiles { get; }
+        /// <summary>Whether <see cref="Tile16"/> runs: two whole groups' 16 rows against 3-8 tokens at a time (only the formats that have it say so).</summary>
+        static virtual bool PairTiles => false;
 
         /// <summary>16 rows (<paramref name="groupA"/>'s, then <paramref name="groupB"/>'s) × tokens t0..t0+count-1 (3 ≤ count ≤ 8, within an 8-token run).</summary>
-        static abstract void Tile16(byte* groupA, byte* groupB, in Activations a, int t0, int count, float* o, int stride, byte* nextA, byte* nextB);
+        static virtual void Tile16(byte* groupA, byte* groupB, in Activations a, int t0, int count, float* o, int stride, byte* nextA, byte* nextB)
+            => throw new NotSupportedException("This format has no 16-row tile.");
     }
 
-    /// <summary>The formats without 16-row tiles.</summary>
-    private static void NoTile16() => throw new NotSupportedException("This format has no 16-row tile.");
+    private long _pairedGroups;
+
+    /// <summary>Pairs of row groups that went through the 16-row tiles since this instance was made (tests check the path is taken).</summary>
+    internal long PairedGroups => Interlocked.Read(ref _pairedGroups);
+
+    /// <summary>Adds a take's pairs to <see cref="PairedGroups"/>: once per take, not per pair, to keep the hot loop free of atomics.</summary>
+    private void CountPairs(int pairs)
+    {
+        if (pairs > 0)
+            Interlocked.Add(ref _pairedGroups, pairs);
+    }
+
+    /// <summary>
+    /// Whether group <paramref name="g"/> (rows from <paramref name="r0"/> of a part of <paramref name="rows"/>) and the next go
+    /// through the 16-row tiles together: the format has them, there are 3 tokens or more, both groups are whole, in the same
+    /// part (implied by the rows) and in this take (<paramref name="end"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool PairsWithNext<TKernel>(int tokens, int g, int end, int r0, int rows) where TKernel : struct, IGroupKernel
+        => TKernel.PairTiles && tokens >= 3 && g + 1 < end && r0 + 16 <= rows;
 
     private readonly struct LegacyKernel<TFormat> : IGroupKernel where TFormat : struct, ILegacyGroupFormat
     {
@@ -132,10 +151,6 @@ public sealed unsafe partial class MatMul
                 GemmQ4_Kx8.TileFew(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next, count);
         }
 
-        public static bool PairTiles => false;
-
-        public static void Tile16(byte* groupA, byte* groupB, in Activations a, int t0, int count, float* o, int stride, byte* nextA, byte* nextB) => NoTile16();
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Group8x1(byte* group, in Activations a, int t, float* o)
         {
@@ -170,10 +185,6 @@ public sealed unsafe partial class MatMul
             GemmQ5_Kx8.TileFew(group, prepared, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 4 * at, nsb, o, stride, next, count);
         }
 
-        public static bool PairTiles => false;
-
-        public static void Tile16(byte* groupA, byte* groupB, in Activations a, int t0, int count, float* o, int stride, byte* nextA, byte* nextB) => NoTile16();
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Group8x1(byte* group, in Activations a, int t, float* o)
         {
@@ -206,10 +217,6 @@ public sealed unsafe partial class MatMul
             long at = LegacyGemmX8.TokenIndex(t0, 0, nsb);
             GemmQ6_Kx8.TileFew(group, a.Codes + (long)t0 * a.K, a.K, a.Scales + at, a.Sums + 8 * at, nsb, o, stride, next, count);
         }
-
-        public static bool PairTiles => false;
-
-        public static void Tile16(byte* groupA, byte* groupB, in Activations a, int t0, int count, float* o, int stride, byte* nextA, byte* nextB) => NoTile16();
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Group8x1(byte* group, in Activations a, int t, float* o)
@@ -270,7 +277,7 @@ public sealed unsafe partial class MatMul
         {
             while (_ranges.Take(thread, out int g0, out int g1))
             {
-                int part = 0, partStart = 0;
+                int part = 0, partStart = 0, pairs = 0;
                 for (int g = g0; g < g1; g++)
                 {
                     while (g >= _groupEnds[part])
@@ -279,17 +286,19 @@ public sealed unsafe partial class MatMul
                     float* o = (part == 0 ? out0 : part == 1 ? out1 : out2) + _outOffset;
                     byte* group = _parts[part].Packed + local * groupBytes;
                     int r0 = 8 * local, valid = Math.Min(8, rows - r0);
-                    if (TKernel.PairTiles && tokens >= 3 && g + 1 < g1 && r0 + 16 <= rows)
+                    if (PairsWithNext<TKernel>(tokens, g, g1, r0, rows))
                     {
                         // Two whole groups of this part: 16 rows a tile.
                         byte* nextPair = g + 3 < _groupEnds[part] ? group + 2 * groupBytes : null;
                         GroupPairTokens<TKernel>(group, groupBytes, prepared, a, k, 0, tokens, o, rows, r0, res, nextPair);
                         g++;
+                        pairs++;
                         continue;
                     }
                     byte* next = g + 1 < _groupEnds[part] ? group + groupBytes : null;
                     GroupTokens<TKernel>(group, prepared, a, k, 0, tokens, o, rows, r0, valid, res, next);
                 }
+                CountPairs(pairs);
             }
         }
     }

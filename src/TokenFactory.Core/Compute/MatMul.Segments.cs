@@ -102,7 +102,7 @@ public sealed unsafe partial class MatMul
             int part = 0;
             while (g0 >= _segmentGroupEnds[part])
                 part++;
-            int partStart = part == 0 ? 0 : _segmentGroupEnds[part - 1];
+            int partStart = part == 0 ? 0 : _segmentGroupEnds[part - 1], pairs = 0;
             for (int g = g0; g < g1; g++)
             {
                 while (g >= _segmentGroupEnds[part])
@@ -110,19 +110,21 @@ public sealed unsafe partial class MatMul
                 int rows = _segmentWeights[part].Rows, local = g - partStart, r0 = 8 * local, valid = Math.Min(8, rows - r0);
                 byte* group = _segmentWeights[part].Packed + local * groupBytes;
                 int tokens = _segmentCounts[part];
-                if (TKernel.PairTiles && tokens >= 3 && g + 1 < g1 && r0 + 16 <= rows)
+                if (PairsWithNext<TKernel>(tokens, g, g1, r0, rows))
                 {
                     // Two whole groups of this part's matrix: 16 rows a tile.
                     byte* nextPair = g + 3 < _segmentGroupEnds[part] ? group + 2 * groupBytes : null;
                     fixed (float* o = _segmentOutputs[part])
                         GroupPairTokens<TKernel>(group, groupBytes, prepared, a, k, _segmentStarts[part], tokens, o, rows, r0, res, nextPair);
                     g++;
+                    pairs++;
                     continue;
                 }
                 byte* next = g + 1 < _segmentGroupEnds[part] ? group + groupBytes : null;
                 fixed (float* o = _segmentOutputs[part])
                     GroupTokens<TKernel>(group, prepared, a, k, _segmentStarts[part], tokens, o, rows, r0, valid, res, next);
             }
+            CountPairs(pairs);
         }
     }
 }

@@ -4,8 +4,8 @@ namespace TokenFactory.Platform;
 /// Many buffers freed together (a file's repacked weights), carved out of slabs that are huge pages from end to end
 /// (<see cref="HugePageMemory"/>, whole multiples of 2 MiB). A buffer of its own per tensor left every tensor under 2 MiB,
 /// and each larger one's tail past its last whole huge page, on 4 KiB pages, where the hardware prefetchers stop at each
-/// page's end and every page costs a TLB entry: 38 % of qwen3-0.6b's repacked Q8_0 bytes (its 1.1 MB key and value
-/// matrices, the 1.3 MB tails of its 3.3 MB feed-forward ones). A buffer goes into the first slab with room for it, so a
+/// page's end and every page costs a TLB entry: qwen3-0.6b's Q8_0 file, loaded, had 287 of its 464 MB of anonymous memory
+/// on huge pages (its 1.1 MB key and value matrices and the 1.3 MB tails of its 3.3 MB feed-forward ones were not). A buffer goes into the first slab with room for it, so a
 /// slab's end is filled by later, smaller buffers; slab space no buffer takes is address space only (a page is in memory
 /// once written), so what memory it costs is the unused part of each slab's last written huge page.
 /// </summary>
@@ -33,15 +33,16 @@ internal sealed unsafe class HugePageArena : IDisposable
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            int i = _room.FindIndex(r => r.Left >= size);
-            if (i < 0)
+            int i = 0;
+            while (i < _room.Count && _room[i].Left < size)
+                i++;
+            if (i == _room.Count)
             {
                 long slab = size >= SlabBytes / 2 ? (size + HugePage - 1) / HugePage * HugePage : SlabBytes;
                 byte* p = HugePageMemory.Allocate(slab);
                 _slabs.Add((IntPtr)p);
                 ReservedBytes += slab;
                 _room.Add(((IntPtr)p, slab));
-                i = _room.Count - 1;
             }
             var (next, left) = _room[i];
             _room[i] = (next + (nint)size, left - size);

@@ -59,6 +59,10 @@ public sealed class BatchInvarianceTests
                 Assert.True(BitConverter.SingleToInt32Bits(batched[i]) == BitConverter.SingleToInt32Bits(alone[i]),
                     $"{type}: token {i / rows} row {i % rows} differs in a batch of {tokens}: {batched[i]} vs {alone[i]} alone");
         }
+        // Q4_0 and MXFP4 batches of 3 or more went through the 16-row tiles where they run (the same bits by design, so only
+        // the count tells they were taken); single tokens and the other formats never pair.
+        bool pairs = type switch { GgmlType.Q4_0 => LegacyGemmX8<Q4_0x8>.Wide, GgmlType.MXFP4 => LegacyGemmX8<MXFP4x8>.Wide, _ => false };
+        Assert.Equal(pairs, matmul.PairedGroups > 0);
     }
 
     [Fact]

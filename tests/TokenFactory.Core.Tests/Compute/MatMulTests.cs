@@ -263,6 +263,9 @@ public sealed class MatMulTests
                 var second = new float[rows * rowCounts.Max()];
                 float[][] outputs = [.. Enumerable.Range(0, counts.Length).Select(p => p % 2 == 0 ? first : second)];
                 mm.MultiplySegments([.. matrices.Select(m => m.W)], x, rows, starts, counts, outputs);
+                // Parts of 3 tokens or more with two whole groups pair where the 16-row tiles run (Q4_0, MXFP4).
+                bool pairs = type switch { GgmlType.Q4_0 => LegacyGemmX8<Q4_0x8>.Wide, GgmlType.MXFP4 => LegacyGemmX8<MXFP4x8>.Wide, _ => false };
+                Assert.Equal(pairs, mm.PairedGroups > 0);
                 for (int p = 0; p < counts.Length; p++)
                 {
                     var alone = new float[counts[p] * rowCounts[p]];
