@@ -28,6 +28,8 @@ internal static class CompletionsEndpoint
         if (request.Logprobs is int lp && (lp < 0 || lp > MaxLogprobs))
             throw OpenAiException.Invalid($"'logprobs' must be between 0 and {MaxLogprobs}.", "logprobs");
         bool echo = request.Echo == true;
+        if (echo && request.Logprobs is not null && request.Stream == true)
+            throw OpenAiException.Invalid("The prompt's logprobs ('logprobs' with 'echo') are not streamed: ask for them without 'stream'.", "logprobs");
         var prompts = CompletionPrompts.Parse(request.Prompt, engine.Tokenizer);
         if ((long)prompts.Count * plan.N > GenerationPlanner.MaxChoices)
             throw OpenAiException.Invalid($"prompts × n must be at most {GenerationPlanner.MaxChoices}.", "n");
@@ -68,7 +70,8 @@ internal static class CompletionsEndpoint
     }
 
     /// <summary>Builds one choice's text and legacy logprobs as its updates arrive.</summary>
-    private sealed class ChoiceState(Info info, int index)
+    /// <param name="start">Characters of this choice's text sent before (a stream's earlier chunks): text offsets count from the start of the whole text.</param>
+    private sealed class ChoiceState(Info info, int index, int start = 0)
     {
         public StringBuilder Text { get; } = new();
         public CompletionLogprobs? Logprobs { get; } = info.Logprobs ? new CompletionLogprobs() : null;
@@ -79,7 +82,7 @@ internal static class CompletionsEndpoint
             var prompt = info.PromptOf(index);
             if (Logprobs is not null && final?.PromptLogprobs is { } promptLogprobs)
             {
-                int offset = Text.Length;
+                int offset = start + Text.Length;
                 for (int i = 0; i < prompt.Tokens.Length && i < promptLogprobs.Count; i++)
                 {
                     string piece = info.Tokenizer.TokenPiece(prompt.Tokens[i], special: false);
@@ -94,7 +97,7 @@ internal static class CompletionsEndpoint
         public void Add(GenerationUpdate update)
         {
             if (Logprobs is not null && update.Token >= 0 && update.Logprob is float logprob && (info.IgnoreEos || !info.Tokenizer.IsEndOfGeneration(update.Token)))
-                Add(info.Tokenizer.TokenPiece(update.Token), logprob, update.TopLogprobs, Text.Length);
+                Add(info.Tokenizer.TokenPiece(update.Token), logprob, update.TopLogprobs, start + Text.Length);
             Text.Append(update.Text);
         }
 
@@ -158,6 +161,7 @@ internal static class CompletionsEndpoint
     {
         var sse = new SseWriter(context);
         var echoed = new HashSet<int>();
+        var sent = new int[info.Prompts.Count * info.N]; // characters of each choice's text streamed so far
         var finals = new List<GenerationSummary>();
         int prompt = 0, cached = 0, completion = 0;
         await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
@@ -172,8 +176,8 @@ internal static class CompletionsEndpoint
                 return;
             }
             var update = e.Update!;
-            var state = new ChoiceState(info, e.Index);
-            // The prompt's logprobs arrive only with the final update, so a streamed echo carries the text alone.
+            var state = new ChoiceState(info, e.Index, sent[e.Index]);
+            // The prompt's logprobs arrive only with the final update, so a streamed echo carries the text alone (with logprobs it is refused).
             if (info.Echo && echoed.Add(e.Index))
                 state.AddEcho(null);
             if (update.Final is { } final)
@@ -192,6 +196,7 @@ internal static class CompletionsEndpoint
             if (state.Text.Length == 0 && state.Logprobs is not { Tokens.Count: > 0 })
                 continue;
             await sse.WriteAsync(Chunk(info, e.Index, state.Text.ToString(), state.Logprobs, null), OpenAiJson.Default.TextCompletion);
+            sent[e.Index] += state.Text.Length;
         }
         await settlement.CompleteAsync();
         if (includeUsage)

@@ -118,7 +118,7 @@ internal static class RequestBody
             string name = prefix + unknown.Keys.First();
             throw OpenAiException.Invalid($"Unrecognized request argument supplied: {name}", name, "unknown_parameter");
         }
-        foreach (var (nestedPrefix, nested) in body.Nested)
+        foreach (var (nestedPrefix, nested) in body.NestedBodies())
             RejectUnrecognized(nested, prefix + nestedPrefix);
     }
 

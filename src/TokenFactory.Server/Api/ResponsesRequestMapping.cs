@@ -94,10 +94,12 @@ internal static class ResponsesRequestMapping
         var texts = new List<string>();
         for (int j = 0; j < parts.Count; j++)
         {
-            string kind = Text(parts[j]?["type"], $"{path}.content[{j}].type") ?? "";
+            if (parts[j] is not JsonObject part)
+                throw OpenAiException.Invalid($"'{path}.content[{j}]' must be a text part ({{\"type\": \"input_text\", \"text\": …}}).", $"{path}.content[{j}]");
+            string kind = Text(part["type"], $"{path}.content[{j}].type") ?? "";
             if (kind is not ("input_text" or "output_text"))
                 throw OpenAiException.Invalid($"'{path}.content[{j}].type' '{kind}' is not supported: this model takes text only.", $"{path}.content[{j}].type", "unsupported_parameter");
-            texts.Add(Text(parts[j]!["text"], $"{path}.content[{j}].text") ?? "");
+            texts.Add(Text(part["text"], $"{path}.content[{j}].text") ?? "");
         }
         return string.Join('\n', texts);
     }
@@ -123,7 +125,11 @@ internal static class ResponsesRequestMapping
     {
         if (choice.ValueKind == JsonValueKind.Object && choice.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "function"
             && choice.TryGetProperty("name", out var name))
+        {
+            if (name.ValueKind != JsonValueKind.String)
+                throw OpenAiException.Invalid("'tool_choice.name' must be a string naming one of the tools.", "tool_choice.name");
             return JsonSerializer.SerializeToElement(new JsonObject { ["type"] = "function", ["function"] = new JsonObject { ["name"] = name.GetString() } }, OpenAiJsonContext.Default.JsonObject);
+        }
         return choice;
     }
 
@@ -133,8 +139,10 @@ internal static class ResponsesRequestMapping
         foreach (var (key, _) in text)
             if (key != "format")
                 throw OpenAiException.Invalid($"'text.{key}' is not supported.", $"text.{key}", "unsupported_parameter");
-        if (text["format"] is not JsonObject format)
+        if (text["format"] is null)
             return null;
+        if (text["format"] is not JsonObject format)
+            throw OpenAiException.Invalid("'text.format' must be an object ({\"type\": \"text\" | \"json_object\" | \"json_schema\", …}).", "text.format", "invalid_type");
         var chat = Text(format["type"], "text.format.type") == "json_schema"
             ? new JsonObject
             {

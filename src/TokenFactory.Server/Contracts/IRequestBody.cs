@@ -11,6 +11,10 @@ public interface IRequestBody
 {
     Dictionary<string, JsonElement>? Unrecognized { get; }
 
-    /// <summary>Objects inside the body that are checked the same way, with the prefix their fields' names take.</summary>
-    IEnumerable<(string Prefix, IRequestBody Body)> Nested => [];
+    /// <summary>
+    /// Objects inside the body that are checked the same way, with the prefix their fields' names take. A method, not a
+    /// property: the serializer would take a property's name as a known field (even with <c>[JsonIgnore]</c>) and skip a
+    /// client's <c>"nested"</c> key silently instead of refusing it.
+    /// </summary>
+    IEnumerable<(string Prefix, IRequestBody Body)> NestedBodies() => [];
 }

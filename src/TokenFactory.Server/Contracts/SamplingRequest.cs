@@ -46,7 +46,7 @@ public abstract class SamplingRequest : IRequestBody
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Unrecognized { get; set; }
 
-    public virtual IEnumerable<(string Prefix, IRequestBody Body)> Nested =>
+    public virtual IEnumerable<(string Prefix, IRequestBody Body)> NestedBodies() =>
         StreamOptions is null ? [] : [("stream_options.", StreamOptions)];
 }
 

@@ -26,6 +26,7 @@ internal static class ChatPrompt
             string? role = message["role"] is JsonValue r && r.TryGetValue(out string? s) ? s : null;
             if (role is null || !Roles.Contains(role))
                 throw OpenAiException.Invalid($"messages[{i}].role must be one of system, developer, user, assistant, tool.", $"messages[{i}].role");
+            ToolCalls(message["tool_calls"], i);
             var copy = (JsonObject)message.DeepClone();
             copy["content"] = Content(copy["content"], role, copy.ContainsKey("tool_calls"), i);
             result.Add(copy);
@@ -83,6 +84,27 @@ internal static class ChatPrompt
                     // not JSON: the template gets the text as it was sent
                 }
             }
+        }
+    }
+
+    /// <summary>An assistant turn's earlier calls, as OpenAI takes them: objects with a function's name and its arguments as text.</summary>
+    private static void ToolCalls(JsonNode? calls, int i)
+    {
+        if (calls is null)
+            return;
+        if (calls is not JsonArray array)
+            throw OpenAiException.Invalid($"messages[{i}].tool_calls must be an array.", $"messages[{i}].tool_calls");
+        for (int j = 0; j < array.Count; j++)
+        {
+            string param = $"messages[{i}].tool_calls[{j}]";
+            if (array[j] is not JsonObject call || call["function"] is not JsonObject function)
+                throw OpenAiException.Invalid($"{param} must be {{\"id\": …, \"type\": \"function\", \"function\": {{\"name\": …, \"arguments\": …}}}}.", param);
+            if (call["type"] is { } type && !(type is JsonValue tv && tv.TryGetValue(out string? kind) && kind == "function"))
+                throw OpenAiException.Invalid($"{param}.type must be \"function\".", param + ".type");
+            if (function["name"] is not JsonValue name || !name.TryGetValue(out string? _))
+                throw OpenAiException.Invalid($"{param}.function.name must be a string.", param + ".function.name");
+            if (function["arguments"] is { } arguments && !(arguments is JsonValue av && av.TryGetValue(out string? _)))
+                throw OpenAiException.Invalid($"{param}.function.arguments must be a string (JSON text).", param + ".function.arguments");
         }
     }
 

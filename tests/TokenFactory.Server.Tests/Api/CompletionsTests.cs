@@ -97,4 +97,28 @@ public sealed class CompletionsTests(StoriesServerFixture fixture)
         Assert.Null(lp["top_logprobs"]![0]);
         Assert.All(lp["token_logprobs"]!.AsArray().Skip(1), v => Assert.True((float)v! <= 0));
     }
+
+    [Fact]
+    public async Task Streamed_logprobs_carry_the_same_tokens_and_offsets_as_the_whole_answer()
+    {
+        var whole = await PostAsync(new { prompt = "Once upon a time", max_tokens = 6, temperature = 0, logprobs = 1, echo = true });
+        using var streamed = await Server.PostJsonAsync("/v1/completions", new { prompt = "Once upon a time", max_tokens = 6, temperature = 0, logprobs = 1, stream = true });
+        var chunks = (await Sse.ReadAllAsync(streamed)).Chunks.Where(c => c["choices"]!.AsArray().Count > 0 && c["choices"]![0]!["logprobs"] is JsonObject).ToList();
+        var offsets = chunks.SelectMany(c => c["choices"]![0]!["logprobs"]!["text_offset"]!.AsArray().Select(o => (int)o!)).ToList();
+        var tokens = chunks.SelectMany(c => c["choices"]![0]!["logprobs"]!["tokens"]!.AsArray().Select(t => (string)t!)).ToList();
+        // Offsets count from the start of the whole text, as the unstreamed answer's do (there after the 16-character prompt).
+        var lp = whole["choices"]![0]!["logprobs"]!;
+        Assert.Equal(lp["tokens"]!.AsArray().Skip(5).Select(t => (string)t!), tokens);
+        Assert.Equal(lp["text_offset"]!.AsArray().Skip(5).Select(o => (int)o! - "Once upon a time".Length), offsets);
+        Assert.True(offsets.Distinct().Count() > 1, string.Join(",", offsets));
+    }
+
+    [Fact]
+    public async Task The_prompts_logprobs_are_not_streamed_so_asking_is_a_400()
+    {
+        using var r = await Server.PostJsonAsync("/v1/completions", new { prompt = "Once upon a time", max_tokens = 2, logprobs = 1, echo = true, stream = true });
+        await ErrorTests.AssertErrorAsync(r, System.Net.HttpStatusCode.BadRequest, "logprobs");
+        using var textOnly = await Server.PostJsonAsync("/v1/completions", new { prompt = "Once upon a time", max_tokens = 2, echo = true, stream = true });
+        Assert.StartsWith("Once upon a time", string.Concat((await Sse.ReadAllAsync(textOnly)).Chunks.Where(c => c["choices"]!.AsArray().Count > 0).Select(c => (string)c["choices"]![0]!["text"]!)));
+    }
 }

@@ -117,6 +117,31 @@ public sealed class ErrorTests(StoriesServerFixture fixture)
         Assert.Contains("Unrecognized request argument supplied: some_future_field", (string)error["message"]!);
         using var nested = await PostRawAsync("/v1/completions", "{\"prompt\": \"Hi\", \"stream\": true, \"stream_options\": {\"include_usage\": true, \"chunk\": 1}}");
         await AssertErrorAsync(nested, HttpStatusCode.BadRequest, "stream_options.chunk", "unknown_parameter");
+        // A key that happens to be the name of a non-JSON member of the request type is still unknown.
+        using var chatNested = await PostRawAsync("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"max_tokens\": 2, \"nested\": {\"x\": 1}}");
+        await AssertErrorAsync(chatNested, HttpStatusCode.BadRequest, "nested", "unknown_parameter");
+        using var completionNested = await PostRawAsync("/v1/completions", "{\"prompt\": \"Hi\", \"max_tokens\": 2, \"nested\": 1}");
+        await AssertErrorAsync(completionNested, HttpStatusCode.BadRequest, "nested", "unknown_parameter");
+    }
+
+    [Theory]
+    [InlineData("[1]", "messages[1].tool_calls[0]")]
+    [InlineData("[\"x\"]", "messages[1].tool_calls[0]")]
+    [InlineData("{\"id\": \"c\"}", "messages[1].tool_calls")]
+    [InlineData("[{\"id\": \"c\", \"type\": \"function\"}]", "messages[1].tool_calls[0]")]
+    [InlineData("[{\"id\": \"c\", \"type\": \"web\", \"function\": {\"name\": \"f\", \"arguments\": \"{}\"}}]", "messages[1].tool_calls[0].type")]
+    [InlineData("[{\"id\": \"c\", \"type\": \"function\", \"function\": {\"name\": 5, \"arguments\": \"{}\"}}]", "messages[1].tool_calls[0].function.name")]
+    [InlineData("[{\"id\": \"c\", \"type\": \"function\", \"function\": {\"name\": \"f\", \"arguments\": {\"a\": 1}}}]", "messages[1].tool_calls[0].function.arguments")]
+    public async Task A_malformed_earlier_tool_call_is_a_400_naming_it_never_500(string calls, string param)
+    {
+        int faultsBefore = Server.Logs.Faults().Count;
+        string messages = "[{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": null, \"tool_calls\": " + calls + "}]";
+        foreach (string path in new[] { "/v1/chat/completions", "/apply-template" })
+        {
+            using var r = await PostRawAsync(path, "{\"messages\": " + messages + (path == "/apply-template" ? "}" : ", \"max_tokens\": 1}"));
+            await AssertErrorAsync(r, HttpStatusCode.BadRequest, param);
+        }
+        Assert.Equal(faultsBefore, Server.Logs.Faults().Count);
     }
 
     [Theory]

@@ -89,6 +89,10 @@ public sealed class ResponsesApiTests(StoriesServerFixture fixture)
     [InlineData("\"input\": [{\"role\": 1, \"content\": \"hi\"}]", "input[0].role")]
     [InlineData("\"input\": [{\"type\": \"function_call_output\", \"call_id\": \"c\", \"output\": [\"x\"]}]", "input[0].output")]
     [InlineData("\"input\": [{\"type\": \"function_call\", \"name\": \"f\", \"arguments\": \"{}\"}]", "input[0].call_id")]
+    [InlineData("\"input\": [{\"role\": \"user\", \"content\": [\"hi\"]}]", "input[0].content[0]")]
+    [InlineData("\"tools\": [{\"type\": \"function\", \"name\": \"f\"}], \"tool_choice\": {\"type\": \"function\", \"name\": 5}", "tool_choice.name")]
+    [InlineData("\"text\": {\"format\": \"json_object\"}", "text.format")]
+    [InlineData("\"text\": {\"format\": 5}", "text.format")]
     public async Task What_it_cannot_honour_is_a_400_naming_it(string field, string param)
     {
         string body = field.StartsWith("\"input\"", StringComparison.Ordinal)

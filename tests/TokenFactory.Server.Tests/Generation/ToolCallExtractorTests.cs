@@ -153,6 +153,7 @@ public sealed class ToolCallExtractorTests
     [InlineData("""[{"type": "function", "function": {"name": "f", "extra": 1}}]""", null, "tools[0].function.extra")]
     [InlineData("""[{"type": "function", "function": {"name": "f"}}, {"type": "function", "function": {"name": "f"}}]""", null, "tools[1].function.name")]
     [InlineData("""[{"type": "function", "function": {"name": "f", "parameters": "x"}}]""", null, "tools[0].function.parameters")]
+    [InlineData("""[{"type": "function", "function": {"name": "f", "strict": "yes"}}]""", null, "tools[0].function.strict")]
     [InlineData("""[{"type": "function", "function": {"name": "f"}}]""", "\"sometimes\"", "tool_choice")]
     [InlineData("""[{"type": "function", "function": {"name": "f"}}]""", """{"type": "function", "function": {"name": "g"}}""", "tool_choice.function.name")]
     [InlineData("[]", "\"required\"", "tool_choice")]

@@ -68,6 +68,8 @@ public sealed class ToolSet
             throw OpenAiException.Invalid($"'{path}.function.name' must be 1 to 64 letters, digits, '_', '-' or '.'.", $"{path}.function.name");
         if (seen.Any(s => s.Name == name))
             throw OpenAiException.Invalid($"'{path}.function.name': another tool is already named '{name}'.", $"{path}.function.name");
+        if (f["strict"] is { } strict && !(strict is JsonValue sv && sv.GetValueKind() is JsonValueKind.True or JsonValueKind.False))
+            throw OpenAiException.Invalid($"'{path}.function.strict' must be true or false.", $"{path}.function.strict", "invalid_type");
         if (f["parameters"] is { } parameters && parameters is not JsonObject)
             throw OpenAiException.Invalid($"'{path}.function.parameters' must be a JSON Schema object.", $"{path}.function.parameters");
         return new ToolFunction(name, f["parameters"]);
