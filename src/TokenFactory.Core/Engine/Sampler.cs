@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace TokenFactory.Engine;
 
 /// <summary>
@@ -76,6 +78,10 @@ public sealed class Sampler
         ApplyPenalties(l);
         if (_p.IsGreedy)
             return ArgMax(l);
+        // A NaN (or +∞) logit would poison every probability below; one vectorized pass finds the rare row that has one.
+        float top = TensorPrimitives.Max(l);
+        if (!float.IsFinite(top))
+            Sanitize(l);
 
         // Candidates sorted by logit, descending; n shrinks as filters cut the tail. Sorting the whole
         // vocabulary costs ~1-2 ms per token at 150k entries, so only the candidates a filter can keep
@@ -126,6 +132,22 @@ public sealed class Sampler
                 return _ids[i];
         }
         return _ids[n - 1];
+    }
+
+    /// <summary>NaN logits become −∞ (never drawn) and +∞ the largest float (drawn as the certain choice), as greedy sampling reads them.</summary>
+    private static void Sanitize(Span<float> l)
+    {
+        bool any = false;
+        for (int i = 0; i < l.Length; i++)
+        {
+            if (float.IsNaN(l[i]))
+                l[i] = float.NegativeInfinity;
+            else if (float.IsPositiveInfinity(l[i]))
+                l[i] = float.MaxValue;
+            any |= l[i] > float.NegativeInfinity;
+        }
+        if (!any)
+            throw new InvalidOperationException("Every logit is NaN or −∞: the model's output for this token is broken.");
     }
 
     private int GatherCandidates(ReadOnlySpan<float> l)

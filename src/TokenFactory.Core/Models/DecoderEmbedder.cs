@@ -48,6 +48,7 @@ public sealed class DecoderEmbedder : IEmbeddingModel
     public int Dimensions => _model.Config.EmbeddingLength;
     public int ContextLength { get; }
     public int MaxBatchTokens { get; }
+    public int MaxBatchInputs => _tables.Length;
     public PoolingType Pooling { get; }
 
     public void Encode(IReadOnlyList<ReadOnlyMemory<int>> inputs, Span<float> output)

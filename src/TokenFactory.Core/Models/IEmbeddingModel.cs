@@ -15,6 +15,9 @@ public interface IEmbeddingModel : IDisposable
     /// <summary>Most tokens one <see cref="Encode"/> call takes (the inputs' lengths summed).</summary>
     int MaxBatchTokens { get; }
 
+    /// <summary>Most inputs one <see cref="Encode"/> call takes (a decoder's pass has a sequence slot per input).</summary>
+    int MaxBatchInputs { get; }
+
     PoolingType Pooling { get; }
 
     /// <summary>Encodes every input in one pass; input i's vector goes to <c>output[i·Dimensions ..]</c>.</summary>

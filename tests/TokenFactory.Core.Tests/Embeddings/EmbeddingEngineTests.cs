@@ -106,6 +106,37 @@ public sealed class EmbeddingEngineTests
         Assert.Equal(4, (await admitted).Vectors.Length);
     }
 
+    [Fact]
+    public async Task A_decoder_model_s_pass_takes_no_more_inputs_than_it_has_sequence_slots()
+    {
+        using var model = TransformerModel.Load(TestPaths.Stories260K);
+        var tokenizer = Tokenizer.FromMetadata(model.File.Metadata);
+        using var encoder = new DecoderEmbedder(model, PoolingType.Mean, 512, threads: 1);
+        Assert.True(encoder.MaxBatchInputs < 300, $"{encoder.MaxBatchInputs} slots");
+        using var engine = new EmbeddingEngine(encoder, tokenizer);
+        // 300 one-token inputs fit one pass's 512 tokens but not its sequence slots: the engine splits them over passes.
+        var inputs = Enumerable.Range(0, 300).Select(i => new[] { 1 + i % 100 }).ToArray();
+        var result = await engine.EmbedAsync(inputs);
+        Assert.Equal(300, result.Vectors.Length);
+        Assert.True(engine.Counters.Passes >= 2, $"{engine.Counters.Passes} passes");
+        var alone = new float[encoder.Dimensions];
+        encoder.Encode([inputs[299]], alone);
+        Assert.Equal(alone, result.Vectors[299]);
+    }
+
+    [Fact]
+    public async Task A_request_that_races_disposal_is_refused_not_queued_forever()
+    {
+        var (model, tokenizer) = Load();
+        using var owner = model;
+        var engine = new EmbeddingEngine(new BertEncoder(model, threads: 1), tokenizer);
+        Assert.Single((await engine.EmbedAsync([[101, 102]])).Vectors);
+        // The engine goes away between the request's checks and its queueing.
+        engine.BeforeEnqueue = engine.Dispose;
+        Assert.Throws<ObjectDisposedException>(() => { _ = engine.EmbedAsync([[101, 102], [101, 102]]); });
+        Assert.Equal(0, engine.Load.Waiting); // nothing left behind that no pass will ever take
+    }
+
     /// <summary>Holds the first pass until released, so a test can fill the queue behind it.</summary>
     private sealed class GatedModel(IEmbeddingModel inner) : IEmbeddingModel
     {
@@ -117,6 +148,7 @@ public sealed class EmbeddingEngineTests
         public int Dimensions => inner.Dimensions;
         public int ContextLength => inner.ContextLength;
         public int MaxBatchTokens => inner.MaxBatchTokens;
+        public int MaxBatchInputs => inner.MaxBatchInputs;
         public PoolingType Pooling => inner.Pooling;
 
         public void Encode(IReadOnlyList<ReadOnlyMemory<int>> inputs, Span<float> output)

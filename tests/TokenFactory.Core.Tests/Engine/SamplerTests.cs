@@ -157,4 +157,33 @@ public sealed class SamplerTests
         Assert.Equal(0, Sampler.ArgMax([float.NegativeInfinity, float.NegativeInfinity]));
         Assert.Equal(2, Sampler.ArgMax([float.NaN, 1f, 2f, 2f]));
     }
+
+    [Theory]
+    [InlineData(1f, 0.9f, 0f, 0)]
+    [InlineData(1f, 1f, 0.05f, 0)]
+    [InlineData(0.7f, 0.95f, 0.05f, 40)]
+    [InlineData(1f, 1f, 0f, 0)]
+    public void A_NaN_logit_is_never_drawn_and_never_breaks_a_draw(float temperature, float topP, float minP, int topK)
+    {
+        var sampler = new Sampler(new SamplingParameters { Temperature = temperature, TopP = topP, MinP = minP, TopK = topK, Seed = 3 }, 4);
+        for (int i = 0; i < 200; i++)
+        {
+            int token = sampler.Sample([1f, float.NaN, 2f, 0f]);
+            Assert.NotEqual(1, token);
+            Assert.InRange(token, 0, 3);
+        }
+        // A NaN where the best logit would be (the row's maximum is NaN) still leaves the others drawable.
+        Assert.InRange(sampler.Sample([float.NaN, -1f, -2f, float.NaN]), 1, 2);
+        // +∞ is the certain choice, as greedy reads it.
+        Assert.Equal(3, sampler.Sample([1f, 2f, 0f, float.PositiveInfinity]));
+    }
+
+    [Fact]
+    public void A_row_of_nothing_but_NaN_is_a_clear_error()
+    {
+        var sampler = new Sampler(new SamplingParameters { Temperature = 1, TopP = 0.9f, Seed = 1 }, 3);
+        var e = Assert.Throws<InvalidOperationException>(() => sampler.Sample([float.NaN, float.NaN, float.NegativeInfinity]));
+        Assert.Contains("NaN", e.Message);
+    }
 }
+

@@ -138,6 +138,14 @@ public sealed class BatchingEngine : IInferenceEngine
             Interlocked.Increment(ref _submitted);
             _submissions.Enqueue(sequence);
         }
+        if (_disposed)
+        {
+            // Disposed since the check above: the loop may have taken its last submissions already, so nothing would
+            // ever end these. Whatever is still queued ends here (the loop ends what it took).
+            while (_submissions.TryDequeue(out var left))
+                left.Output.Failed(new ObjectDisposedException(nameof(BatchingEngine)));
+            throw new ObjectDisposedException(nameof(BatchingEngine));
+        }
         _signal.Release();
         return readers;
     }

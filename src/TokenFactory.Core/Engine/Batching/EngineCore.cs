@@ -207,7 +207,9 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         {
             var p = planned[i];
             var s = p.Sequence;
-            if (p.SampledToken >= 0)
+            if (p.Failure is { } failure)
+                Fail(s, failure);
+            else if (p.SampledToken >= 0)
                 Accept(s, p);
             else if (s.ConstraintExhausted)
                 End(s, FinishReason.Length);
@@ -240,25 +242,41 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         for (int i = 0; i < planned.Count; i++)
         {
             var p = planned[i];
-            var s = p.Sequence;
-            for (int j = 0; j < p.LogitRowCount; j++)
+            if (p.Failure is not null)
+                continue; // failed on an earlier block of rows this step
+            try
             {
-                int row = p.FirstLogitRow + j;
-                if (row < firstRow || row >= firstRow + count)
-                    continue;
-                var span = logits.AsSpan((row - firstRow) * _vocab, _vocab);
-                int position = p.FirstLogitPosition + j;
-                if (position < s.Tokens.Count - 1)
-                {
-                    // Echoed prompt: this row predicts the prompt token after it.
-                    s.PromptLogprobs!.Add(LogprobCalculator.Compute(span, s.Tokens[position + 1], s.Request.Logprobs ?? 0, Tokenizer));
-                }
-                else if (s.GeneratedCount < s.Request.MaxTokens)
-                {
-                    p.SampledToken = s.Matcher is null ? s.Sampler.Sample(span) : SampleConstrained(s, span);
-                    if (s.Request.Logprobs is int n)
-                        (p.Logprob, p.TopLogprobs) = LogprobCalculator.Compute(span, p.SampledToken, n, Tokenizer);
-                }
+                ConsumeRows(p, firstRow, count, logits);
+            }
+            catch (Exception e)
+            {
+                // One sequence's sampling going wrong (a sampler bug, bad logits) fails that sequence, not the whole step's batch.
+                p.Failure = e;
+                p.SampledToken = -1;
+            }
+        }
+    }
+
+    private void ConsumeRows(ScheduledSequence p, int firstRow, int count, float[] logits)
+    {
+        var s = p.Sequence;
+        for (int j = 0; j < p.LogitRowCount; j++)
+        {
+            int row = p.FirstLogitRow + j;
+            if (row < firstRow || row >= firstRow + count)
+                continue;
+            var span = logits.AsSpan((row - firstRow) * _vocab, _vocab);
+            int position = p.FirstLogitPosition + j;
+            if (position < s.Tokens.Count - 1)
+            {
+                // Echoed prompt: this row predicts the prompt token after it.
+                s.PromptLogprobs!.Add(LogprobCalculator.Compute(span, s.Tokens[position + 1], s.Request.Logprobs ?? 0, Tokenizer));
+            }
+            else if (s.GeneratedCount < s.Request.MaxTokens)
+            {
+                p.SampledToken = s.Matcher is null ? s.Sampler.Sample(span) : SampleConstrained(s, span);
+                if (s.Request.Logprobs is int n)
+                    (p.Logprob, p.TopLogprobs) = LogprobCalculator.Compute(span, p.SampledToken, n, Tokenizer);
             }
         }
     }

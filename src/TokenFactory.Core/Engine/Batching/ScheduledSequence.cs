@@ -20,6 +20,8 @@ public sealed class ScheduledSequence
     /// <summary>One generated token being evaluated (decode), as opposed to prompt work (prefill or recomputation).</summary>
     public bool IsDecode { get; set; }
     public TokenLogprob[]? TopLogprobs { get; set; }
+    /// <summary>What went wrong reading this sequence's logits (a sampler or logprob failure): it alone fails, after the step.</summary>
+    public Exception? Failure { get; set; }
 
     public void Reset(Sequence sequence, int tokenCount)
     {
@@ -32,5 +34,6 @@ public sealed class ScheduledSequence
         IsDecode = false;
         Logprob = null;
         TopLogprobs = null;
+        Failure = null;
     }
 }

@@ -132,5 +132,5 @@ public sealed class Sequence
     public void Abandon() => _abandoned = true;
 
     /// <summary>Cancelled by its caller, abandoned by its reader, or displaced from the wait queue with its group.</summary>
-    public bool IsCancelled => _abandoned || Cancellation.IsCancellationRequested || Group.IsDisplaced;
+    public bool IsCancelled => _abandoned || Cancellation.IsCancellationRequested || Group.IsDisplaced || Group.HasEndedWaiting;
 }

@@ -33,6 +33,12 @@ public sealed class SequenceGroup
 
     public bool IsDisplaced => Volatile.Read(ref _state) == Displaced;
 
+    /// <summary>
+    /// A sequence ended before any was admitted, so the request no longer waits (<see cref="EndWaiting"/>): its other
+    /// choices will never start either and leave as cancelled (left waiting, the scheduler would pick them forever).
+    /// </summary>
+    public bool HasEndedWaiting => Volatile.Read(ref _state) == Ended;
+
     /// <summary>Why a displaced group did not run.</summary>
     public EngineOverloadedException? Rejection { get; private set; }
 

@@ -70,8 +70,11 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         cancellation.ThrowIfCancellationRequested();
 
         var job = new Job([.. inputs], cancellation);
+        BeforeEnqueue?.Invoke();
         lock (_lock)
         {
+            // Checked again under the lock Dispose fails the queue under: a job added after that would never end.
+            ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
             if (_waitingInputs + inputs.Count > _maxWaitingInputs && _waitingInputs > 0)
                 throw new EngineOverloadedException(_waitingInputs, _maxWaitingInputs);
             _waitingInputs += inputs.Count;
@@ -81,6 +84,9 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         _signal.Release();
         return job.Completion.Task;
     }
+
+    /// <summary>Runs between a request's checks and its enqueueing: lets a test dispose the engine in that gap.</summary>
+    internal Action? BeforeEnqueue { get; set; }
 
     private void Cancel(Job job)
     {
@@ -111,7 +117,7 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         }
     }
 
-    /// <summary>Moves waiting inputs into the pass, oldest first, while their tokens fit.</summary>
+    /// <summary>Moves waiting inputs into the pass, oldest first, while their tokens and the model's input slots fit.</summary>
     private bool TakePass()
     {
         _passInputs.Clear();
@@ -123,7 +129,7 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
             while (node != null)
             {
                 var job = node.Value;
-                while (job.Next < job.Inputs.Length && tokens + job.Inputs[job.Next].Length <= _model.MaxBatchTokens)
+                while (job.Next < job.Inputs.Length && tokens + job.Inputs[job.Next].Length <= _model.MaxBatchTokens && _passInputs.Count < _model.MaxBatchInputs)
                 {
                     if (job.Next == 0)
                         job.QueueTime = Stopwatch.GetElapsedTime(job.Enqueued);

@@ -43,6 +43,9 @@ public sealed class BertEncoder : IEmbeddingModel
     public int Dimensions => _c.EmbeddingLength;
     public int ContextLength => _c.ContextLength;
     public int MaxBatchTokens { get; }
+
+    /// <summary>Every input has at least one token, so the token bound is the input bound too.</summary>
+    public int MaxBatchInputs => MaxBatchTokens;
     public PoolingType Pooling => _c.Pooling;
 
     public void Encode(IReadOnlyList<ReadOnlyMemory<int>> inputs, Span<float> output)

@@ -1,0 +1,39 @@
+using TokenFactory.Engine;
+using TokenFactory.Engine.Batching;
+using TokenFactory.Models;
+
+namespace TokenFactory.Tests.Engine;
+
+/// <summary>Faults on the engine thread's paths that no model input reaches: each ends one request, never the engine.</summary>
+public sealed class EngineFaultTests
+{
+    [Fact]
+    public async Task A_choice_cancelled_while_its_group_waits_ends_the_others_and_the_engine_goes_on()
+    {
+        using var model = TransformerModel.Load(TestPaths.Stories260K);
+        using var core = new EngineCore(model, new EngineOptions { Threads = 1, ContextLength = 256, MaxRunningSequences = 4, PrefixCaching = false });
+        var group = new WaitQueue(10).Enqueue("t");
+        var request = EngineTestHelpers.Greedy([1, 20, 30, 40], maxTokens: 4);
+        RecordingOutput first = new(), second = new();
+        var a = core.CreateSequence(request, first, default, group);
+        var b = core.CreateSequence(request, second, default, group);
+        core.Add(a);
+        core.Add(b);
+        a.Abandon(); // before any step: the group ends its wait with b still in it
+        // A step loop that never admits b would spin on the engine thread: bound it.
+        var run = Task.Run(() =>
+        {
+            while (core.Step())
+            {
+            }
+        });
+        Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) == run, "the engine kept stepping over a choice it could never admit");
+        await run;
+        // The request's choices start together or not at all: the other one leaves as cancelled, and nothing is held.
+        Assert.Equal(FinishReason.Cancelled, second.Summary!.FinishReason);
+        Assert.Empty(second.Tokens);
+        Assert.Equal(core.KvBlocksTotal, core.KvBlocksFree);
+        var after = EngineTestHelpers.RunToEnd(core, request);
+        Assert.Equal(4, after.Tokens.Count);
+    }
+}
