@@ -16,3 +16,26 @@ public interface IEnergyMeter
     /// <summary>What is measured, e.g. <c>rapl</c>, <c>nvml</c>, <c>rapl+nvml</c>, <c>estimated</c>.</summary>
     string Source { get; }
 }
+
+/// <summary>How the engines read a meter: a reading that fails (a counter file gone, a driver error) costs that step its energy figure, never the step.</summary>
+public static class EnergyReadings
+{
+    /// <summary>The meter's reading; 0 without a meter; NaN when it failed.</summary>
+    public static double Read(IEnergyMeter? meter)
+    {
+        if (meter is null)
+            return 0;
+        try
+        {
+            return meter.ReadJoules();
+        }
+        catch (Exception)
+        {
+            return double.NaN; // whatever the meter threw: the step goes on unmetered
+        }
+    }
+
+    /// <summary>Joules between two readings: 0 when either failed (unknown, not charged) or the counter went back.</summary>
+    public static double Between(double before, double after) =>
+        double.IsFinite(before) && double.IsFinite(after) ? Math.Max(0, after - before) : 0;
+}

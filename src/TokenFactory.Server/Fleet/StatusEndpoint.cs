@@ -1,3 +1,4 @@
+using TokenFactory.Engine;
 using Microsoft.AspNetCore.Http;
 using TokenFactory.Server.Contracts;
 using TokenFactory.Server.Hosting;
@@ -60,7 +61,7 @@ internal static class StatusEndpoint
             KvBytesPerToken = status.KvBytesPerToken,
             StateBytesPerSequence = status.StateBytesPerSequence,
             Host = Environment.MachineName,
-            EnergyJoules = floor.EnergyMeter?.ReadJoules(),
+            EnergyJoules = floor.EnergyMeter is { } meter && EnergyReadings.Read(meter) is var joules && double.IsFinite(joules) ? joules : null, // a failing meter is no reading, not a failed status
             EnergyEstimated = floor.EnergyMeter?.IsEstimated ?? false,
             Architecture = model?.Architecture,
             Quantization = model?.Quantization,

@@ -36,4 +36,27 @@ public sealed class EngineFaultTests
         var after = EngineTestHelpers.RunToEnd(core, request);
         Assert.Equal(4, after.Tokens.Count);
     }
+
+    [Fact]
+    public void A_failing_energy_meter_costs_a_step_its_energy_figure_never_the_step()
+    {
+        using var model = TransformerModel.Load(TestPaths.Stories260K);
+        var meter = new FlakyMeter();
+        using var core = new EngineCore(model, new EngineOptions { Threads = 1, ContextLength = 256, EnergyMeter = meter });
+        var output = EngineTestHelpers.RunToEnd(core, EngineTestHelpers.Greedy([1, 20, 30, 40], maxTokens: 6));
+        Assert.Equal(6, output.Tokens.Count);
+        Assert.True(meter.Reads > 4, $"{meter.Reads} reads"); // it was read around every step, and threw on every third
+        Assert.True(output.Summary!.Work.Joules >= 0 && double.IsFinite(output.Summary.Work.Joules));
+    }
+
+    /// <summary>Counts 1 J a reading and throws on every third, as a RAPL counter file that vanished would.</summary>
+    private sealed class FlakyMeter : IEnergyMeter
+    {
+        public int Reads;
+        public bool IsEstimated => false;
+        public string Source => "flaky";
+
+        public double ReadJoules() => ++Reads % 3 == 0 ? throw new IOException("counter gone") : Reads;
+    }
 }
+

@@ -175,7 +175,18 @@ public sealed class BatchingEngine : IInferenceEngine
                 _core.CancelAll();
                 return;
             }
-            if (!_core.Step())
+            bool stepped;
+            try
+            {
+                stepped = _core.Step();
+            }
+            catch (Exception e)
+            {
+                // Escaping here would end the engine thread, and with it the process. Its requests fail instead.
+                _core.FailAll(new InvalidOperationException("The engine's step failed: " + e.Message, e));
+                continue;
+            }
+            if (!stepped)
             {
                 _signal.Wait();
                 if (!_submissions.IsEmpty) // not a release left over from requests already taken

@@ -153,6 +153,26 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         return true;
     }
 
+    /// <summary>
+    /// Fails every sequence, waiting or running, with <paramref name="error"/>: a step broke outside the model's forward
+    /// pass (a bug), so no sequence's state can be trusted, but the engine thread lives on for the next requests.
+    /// </summary>
+    public void FailAll(Exception error)
+    {
+        foreach (var s in _scheduler.Running.Concat(_scheduler.Waiting).ToList())
+        {
+            try
+            {
+                Fail(s, error);
+            }
+            catch (Exception)
+            {
+                s.Output.Failed(error); // the scheduler's books may be what broke: the caller hears either way
+            }
+        }
+        Publish();
+    }
+
     /// <summary>Ends every sequence, waiting or running, as cancelled (the engine is shutting down). Engine thread only.</summary>
     public void CancelAll()
     {
@@ -184,7 +204,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         if (_batch.TokenCount == 0)
             return;
         var meter = _options.EnergyMeter;
-        double joulesBefore = meter?.ReadJoules() ?? 0;
+        double joulesBefore = EnergyReadings.Read(meter);
         long started = Stopwatch.GetTimestamp();
         try
         {
@@ -200,7 +220,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         long ended = Stopwatch.GetTimestamp();
         Volatile.Write(ref _busyTicks, _busyTicks + (ended - started));
         double seconds = Stopwatch.GetElapsedTime(started, ended).TotalSeconds;
-        ShareStep(planned, seconds, meter is null ? 0 : Math.Max(0, meter.ReadJoules() - joulesBefore));
+        ShareStep(planned, seconds, EnergyReadings.Between(joulesBefore, EnergyReadings.Read(meter)));
         MeasureRates(stepPrefill, stepDecode, seconds);
         _scheduler.Complete();
         for (int i = 0; i < planned.Count; i++)

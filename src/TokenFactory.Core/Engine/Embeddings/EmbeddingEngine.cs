@@ -156,7 +156,7 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         if (_passOutput.Length < count * d)
             _passOutput = new float[count * d];
         long started = Stopwatch.GetTimestamp();
-        double joulesBefore = _meter?.ReadJoules() ?? 0;
+        double joulesBefore = EnergyReadings.Read(_meter);
         try
         {
             _model.Encode(_passInputs, _passOutput);
@@ -168,7 +168,7 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
             Volatile.Write(ref _runningInputs, 0);
             return;
         }
-        double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds, joules = (_meter?.ReadJoules() ?? 0) - joulesBefore;
+        double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds, joules = EnergyReadings.Between(joulesBefore, EnergyReadings.Read(_meter));
         long tokens = 0;
         foreach (var input in _passInputs)
             tokens += input.Length;
