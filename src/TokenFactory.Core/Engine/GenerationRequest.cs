@@ -20,6 +20,12 @@ public sealed record GenerationRequest
     public Constraints.SchemaNode? OutputSchema { get; init; }
 
     /// <summary>
+    /// A grammar for part of the output only (a tool call the model may or may not make): free text until the output
+    /// shows the trigger, then the schema from the trigger on, then free text again. Not with <see cref="OutputSchema"/>.
+    /// </summary>
+    public TriggeredSchema? TriggeredSchema { get; init; }
+
+    /// <summary>
     /// Every check the engine makes before it queues a request, in one place: sampling parameters, a non-empty prompt of
     /// in-vocabulary tokens, a non-negative token budget, and prompt + budget within <paramref name="contextLength"/>.
     /// </summary>
@@ -28,6 +34,8 @@ public sealed record GenerationRequest
     public void Validate(int contextLength, int vocabularySize)
     {
         Sampling.Validate();
+        if (OutputSchema is not null && TriggeredSchema is not null)
+            throw new ArgumentException("A request's output follows one schema, or a triggered one, not both.");
         if (PromptTokens.Count == 0)
             throw new InvalidGenerationRequestException(GenerationParameter.Prompt, 0, "at least one token");
         if (MaxTokens < 0)
@@ -47,6 +55,17 @@ public sealed record GenerationRequest
                 throw new InvalidGenerationRequestException(GenerationParameter.LogitBias, t, $"a token id in 0..{vocabularySize - 1}");
         }
     }
+}
+
+/// <summary>
+/// A schema that starts applying where the output first shows <see cref="Trigger"/> (a tool call's opening marker): the
+/// trigger's bytes and whatever follows them in that token are the schema's first bytes, so the schema's text begins with
+/// the trigger. <see cref="AtStart"/>: only a trigger at the start of the output (after whitespace) counts. Once the
+/// schema's value is complete the output is free again and the next trigger starts it afresh (another call).
+/// </summary>
+public sealed record TriggeredSchema(string Trigger, Constraints.SchemaNode Schema, bool AtStart = false)
+{
+    public byte[] TriggerBytes { get; } = System.Text.Encoding.UTF8.GetBytes(Trigger);
 }
 
 public enum FinishReason

@@ -52,6 +52,10 @@ internal static class ChatCompletionsEndpoint
                 throw OpenAiException.Invalid("'response_format' cannot be combined with a 'tool_choice' that forces a call: the call's arguments follow the tool's schema.", "response_format");
             schema = forced;
         }
+        var triggered = tools?.TriggeredCall(syntax);
+        if (triggered is not null && (schema is not null || request.Grammar is not null))
+            throw OpenAiException.Invalid("'strict' tools cannot be combined with 'response_format' or 'grammar': a call's arguments follow the tool's schema while the answer is free.",
+                request.Grammar is not null ? "grammar" : "response_format");
         schema = GrammarParameter.Combine(request.Grammar, schema, request.ResponseFormat is null ? "tool_choice" : "response_format");
 
         int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
@@ -81,6 +85,8 @@ internal static class ChatCompletionsEndpoint
                 throw OpenAiException.Invalid("'stop' cannot be combined with structured output, a grammar or a forced tool call: the answer ends where its constraint does.", "stop");
             requests = [.. requests.Select(r => r with { OutputSchema = schema, Stop = [] })];
         }
+        if (triggered is not null)
+            requests = [.. requests.Select(r => r with { TriggeredSchema = triggered })];
 
         var (openTag, closeTag) = ReasoningSplitter.TagsFor(engine.ChatTemplate.Source);
         bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt, openTag, closeTag);

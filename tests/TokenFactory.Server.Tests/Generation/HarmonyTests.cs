@@ -63,6 +63,19 @@ public sealed class HarmonyTests
     }
 
     [Fact]
+    public async Task A_strict_function_under_auto_is_refused_naming_strict_since_harmony_calls_open_two_ways()
+    {
+        var engine = new ScriptedEngine(GptOss(), Answer);
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        using var response = await server.PostJsonAsync("/v1/chat/completions", new
+        {
+            messages = new[] { new { role = "user", content = "Hi" } }, max_tokens = 50,
+            tools = new[] { new { type = "function", function = new { name = "get_weather", parameters = new { type = "object" }, strict = true } } },
+        });
+        await Api.ErrorTests.AssertErrorAsync(response, HttpStatusCode.BadRequest, "tools[0].function.strict", "unsupported_parameter");
+    }
+
+    [Fact]
     public async Task A_call_to_a_function_is_a_tool_call_and_goes_back_through_the_template()
     {
         var engine = new ScriptedEngine(GptOss(), CallAnswer);

@@ -83,6 +83,32 @@ public sealed class ToolCallingTests
     }
 
     [Fact]
+    public async Task Strict_functions_under_auto_constrain_a_call_once_the_model_opens_one()
+    {
+        var engine = new ScriptedEngine(Qwen(), TwoCallPieces());
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        var strictWeather = ChatTool.CreateFunctionTool("get_weather", "The weather in a city",
+            BinaryData.FromString("""{"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city", "days"], "additionalProperties": false}"""),
+            functionSchemaIsStrict: true);
+        ChatCompletion completion = await Client(server).CompleteChatAsync([new UserChatMessage("Weather in Paris?")], new ChatCompletionOptions { Tools = { strictWeather, Clock } });
+        Assert.Equal(2, completion.ToolCalls.Count); // the scripted answer is read as ever: the constraint is the engine's to apply
+
+        var triggered = engine.LastRequest!.TriggeredSchema!;
+        Assert.Null(engine.LastRequest.OutputSchema); // the answer itself is free
+        Assert.Equal("<tool_call>", triggered.Trigger);
+        bool Allows(string call) => Constraints.JsonMatcher.Start(triggered.Schema).Advance(Encoding.UTF8.GetBytes(call)) is { CanEnd: true };
+        Assert.True(Allows("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2}}\n</tool_call>"));
+        Assert.False(Allows("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": 5, \"days\": 2}}\n</tool_call>")); // strict: its schema
+        Assert.False(Allows("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"));
+        Assert.True(Allows("<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"zone\": 5}}\n</tool_call>")); // not strict: any object
+        Assert.False(Allows("<tool_call>\n{\"name\": \"launch\", \"arguments\": {}}\n</tool_call>")); // only the tools given
+
+        // Without strict, or with a forced choice, no triggered schema.
+        await Client(server).CompleteChatAsync([new UserChatMessage("Weather in Paris?")], new ChatCompletionOptions { Tools = { Weather, Clock } });
+        Assert.Null(engine.LastRequest!.TriggeredSchema);
+    }
+
+    [Fact]
     public async Task A_forced_call_from_a_model_that_never_saw_tools_has_arguments_its_schema_allows()
     {
         await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ChatTemplateFile"] = QwenTemplatePath, ["TokenFactory:ContextLength"] = "2048" });

@@ -20,6 +20,8 @@ public sealed class ScriptedEngine(ChatTemplate template, params string[] pieces
         new(File.ReadAllText(Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", "nvidia-Nemotron-3-Nano.jinja")), "<s>", "</s>");
 
     public string? LastPrompt { get; private set; }
+    /// <summary>The last request as the server built it (its constraints among the rest).</summary>
+    public GenerationRequest? LastRequest { get; private set; }
 
     public IModelFile Model => _model;
     public Tokenizer Tokenizer => field ??= Tokenizer.FromMetadata(_model.File.Metadata);
@@ -33,6 +35,7 @@ public sealed class ScriptedEngine(ChatTemplate template, params string[] pieces
     public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         LastPrompt = Tokenizer.Decode(request.PromptTokens.ToArray());
+        LastRequest = request;
         int produced = 0;
         foreach (var piece in pieces.Take(request.MaxTokens))
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using TokenFactory.Compute;
 using TokenFactory.Kv;
 using TokenFactory.Models;
@@ -336,6 +337,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
     private void Accept(Sequence s, ScheduledSequence p)
     {
         int next = p.SampledToken;
+        bool free = s.Matcher is null;
         if (s.Matcher is not null)
         {
             // Sampling only draws allowed tokens; were one refused anyway, the answer must still never leave the grammar.
@@ -358,17 +360,79 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         }
         s.Output.Token(next, s.Text.Append(next), p.Logprob, p.TopLogprobs);
         if (s.Text.Stopped)
-            End(s, FinishReason.Stop);
-        else if (s.Matcher is { MustEnd: true })
         {
-            // The JSON value is closed: nothing may follow, so stop now instead of spending a step on end-of-generation.
-            var rest = s.Text.Finish();
-            if (!rest.IsEmpty)
-                s.Output.Text(rest);
             End(s, FinishReason.Stop);
+            return;
         }
-        else if (s.GeneratedCount >= s.Request.MaxTokens || s.Tokens.Count >= ContextLength)
+        if (s.Matcher is { MustEnd: true })
+        {
+            if (s.TriggerWindow is null)
+            {
+                // The JSON value is closed: nothing may follow, so stop now instead of spending a step on end-of-generation.
+                var rest = s.Text.Finish();
+                if (!rest.IsEmpty)
+                    s.Output.Text(rest);
+                End(s, FinishReason.Stop);
+                return;
+            }
+            s.Matcher = null; // the triggered part (a call) is complete: free text again, watched for the next trigger
+        }
+        if (s.GeneratedCount >= s.Request.MaxTokens || s.Tokens.Count >= ContextLength)
             End(s, FinishReason.Length);
+        else if (free && s.TriggerWindow is not null)
+            Watch(s, next);
+    }
+
+    /// <summary>
+    /// A free token of a sequence with a triggered schema: once the output shows the trigger, the schema applies from the
+    /// trigger on (its bytes and the rest of this token are the schema's first). Where what the model wrote with the trigger
+    /// already leaves the schema, that part of the answer stays free (it is read as it is).
+    /// </summary>
+    private void Watch(Sequence s, int token)
+    {
+        var triggered = s.Request.TriggeredSchema!;
+        var window = s.TriggerWindow!;
+        if (s.TriggerClosed)
+            return;
+        window.AddRange(Tokenizer.TokenBytes(token, special: true));
+        var trigger = triggered.TriggerBytes;
+        int at;
+        if (triggered.AtStart)
+        {
+            int first = 0;
+            while (first < window.Count && window[first] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')
+                first++;
+            var text = CollectionsMarshal.AsSpan(window)[first..];
+            if (text.Length < trigger.Length)
+            {
+                if (!trigger.AsSpan().StartsWith(text))
+                    s.TriggerClosed = true; // the answer began with something else: no call can start it now
+                return;
+            }
+            if (!text.StartsWith(trigger))
+            {
+                s.TriggerClosed = true;
+                return;
+            }
+            at = first;
+        }
+        else
+        {
+            at = CollectionsMarshal.AsSpan(window).IndexOf(trigger);
+            if (at < 0)
+            {
+                // Keep only what could still be the start of a trigger split over tokens.
+                int keep = Math.Min(window.Count, trigger.Length - 1);
+                window.RemoveRange(0, window.Count - keep);
+                return;
+            }
+        }
+        var matcher = Constraints.JsonMatcher.Start(triggered.Schema).Advance(CollectionsMarshal.AsSpan(window)[at..]);
+        window.Clear();
+        if (triggered.AtStart)
+            s.TriggerClosed = true; // one answer-wide call at most
+        if (matcher is { MustEnd: false })
+            s.Matcher = matcher;
     }
 
     private void End(Sequence s, FinishReason reason, bool alreadyRemoved = false)

@@ -93,8 +93,26 @@ public sealed class ToolCallSyntax
         : template.Contains("<function=", StringComparison.Ordinal) && template.Contains("</function>", StringComparison.Ordinal) ? Functionary
         : Json;
 
+    /// <summary>
+    /// What opens a call in the model's own output, and the grammar of a call from there on (<see cref="Forced"/>'s, whose
+    /// text starts with the trigger): for strict functions under <c>tool_choice: auto</c>, the answer is free until the
+    /// model opens a call, and the call then follows its schema. A family whose calls have no opening marker (the generic
+    /// one) opens a call with the answer's first <c>{</c>; null for harmony, whose calls open in two forms.
+    /// </summary>
+    public Engine.TriggeredSchema? Triggered(IReadOnlyList<(string Name, SchemaNode Arguments)> functions, int calls)
+    {
+        if (this == Harmony)
+            return null;
+        var call = Forced(functions, calls);
+        if (Open is null)
+            return new Engine.TriggeredSchema("{", call, AtStart: true);
+        string trigger = Separator is not null ? Prefix() : Open;
+        return new Engine.TriggeredSchema(trigger, call);
+    }
+
     /// <summary>A forced call's grammar: one call to one of <paramref name="functions"/>, in this family's markup.</summary>
-    public SchemaNode Forced(IReadOnlyList<(string Name, SchemaNode Arguments)> functions)
+    /// <param name="arrayCalls">Calls a family that writes them as one JSON array may put in it.</param>
+    public SchemaNode Forced(IReadOnlyList<(string Name, SchemaNode Arguments)> functions, int arrayCalls = 1)
     {
         if (this == Harmony)
         {
@@ -110,7 +128,7 @@ public sealed class ToolCallSyntax
         if (Separator is not null)
             return call;
         if (CallsInArray)
-            return new WrappedNode(Bytes(Open!), new ArrayNode(call, 1, 1), Close is null ? [] : Bytes(Close));
+            return new WrappedNode(Bytes(Open!), new ArrayNode(call, 1, arrayCalls), Close is null ? [] : Bytes(Close));
         return Open is null ? call : new WrappedNode(Bytes(Open + "\n"), call, Bytes("\n" + Close));
     }
 

@@ -8,7 +8,8 @@ namespace TokenFactory.Server.Generation.Tools;
 public enum ToolChoiceMode { None, Auto, Required, Named }
 
 /// <summary>One function the model may call.</summary>
-public sealed record ToolFunction(string Name, JsonNode? Parameters);
+/// <param name="Strict">Its arguments must follow <paramref name="Parameters"/> (OpenAI's <c>strict</c>): enforced whenever it is called.</param>
+public sealed record ToolFunction(string Name, JsonNode? Parameters, bool Strict = false);
 
 /// <summary>
 /// A request's <c>tools</c>, <c>tool_choice</c> and <c>parallel_tool_calls</c>, checked field by field (a 400 names the
@@ -72,7 +73,7 @@ public sealed class ToolSet
             throw OpenAiException.Invalid($"'{path}.function.strict' must be true or false.", $"{path}.function.strict", "invalid_type");
         if (f["parameters"] is { } parameters && parameters is not JsonObject)
             throw OpenAiException.Invalid($"'{path}.function.parameters' must be a JSON Schema object.", $"{path}.function.parameters");
-        return new ToolFunction(name, f["parameters"]);
+        return new ToolFunction(name, f["parameters"], f["strict"] is JsonValue strictValue && strictValue.GetValueKind() == JsonValueKind.True);
     }
 
     private static (ToolChoiceMode, string?) Choice(JsonElement? choice, List<ToolFunction> functions)
@@ -112,24 +113,48 @@ public sealed class ToolSet
         var choices = new List<(string, SchemaNode)>();
         for (int i = 0; i < Functions.Count; i++)
         {
-            var f = Functions[i];
-            if (Mode == ToolChoiceMode.Named && f.Name != Named)
-                continue;
-            SchemaNode arguments;
-            try
-            {
-                // Arguments are an object whatever the schema says: a call's readers (and OpenAI's clients) expect one.
-                arguments = f.Parameters is JsonObject { Count: > 0 } p ? JsonSchemaCompiler.Compile(JsonSerializer.SerializeToElement(p, Contracts.OpenAiJson.Default.JsonObject)) : JsonSchemaCompiler.AnyObject;
-                if (arguments is not (ObjectNode or RefNode { Resolved: ObjectNode }))
-                    throw new UnsupportedSchemaException("type", "A function's parameters must describe an object (\"type\": \"object\") to be forced.");
-            }
-            catch (UnsupportedSchemaException e)
-            {
-                throw OpenAiException.Invalid(e.Message, $"tools[{i}].function.parameters" + (e.Path.Length > 0 ? "." + e.Path : ""), "unsupported_schema");
-            }
-            choices.Add((f.Name, arguments));
+            if (Mode != ToolChoiceMode.Named || Functions[i].Name == Named)
+                choices.Add((Functions[i].Name, Arguments(i, enforce: true)));
         }
         return syntax.Forced(choices);
+    }
+
+    /// <summary>
+    /// Under <c>auto</c> with a <c>strict</c> function: the answer stays free, and a call the model opens follows the
+    /// family's markup with a strict function's arguments following its schema (the others' any object). Null otherwise.
+    /// </summary>
+    /// <exception cref="OpenAiException">400 naming the schema keyword that cannot be enforced, or <c>strict</c> where this family's calls cannot be.</exception>
+    public Engine.TriggeredSchema? TriggeredCall(ToolCallSyntax syntax)
+    {
+        int strict = Functions.ToList().FindIndex(f => f.Strict);
+        if (Mode != ToolChoiceMode.Auto || strict < 0)
+            return null;
+        var choices = new List<(string, SchemaNode)>();
+        for (int i = 0; i < Functions.Count; i++)
+            choices.Add((Functions[i].Name, Arguments(i, enforce: Functions[i].Strict)));
+        return syntax.Triggered(choices, Parallel ? 16 : 1)
+            ?? throw OpenAiException.Invalid($"'strict' functions are enforced under tool_choice \"auto\" only where a call opens with one marker, which this model's {syntax.Name} calls do not: send tool_choice \"required\" or a named function (enforced), or strict false.",
+                $"tools[{strict}].function.strict", "unsupported_parameter");
+    }
+
+    /// <summary>Function <paramref name="i"/>'s arguments as a grammar: its parameters schema when enforced, else any object.</summary>
+    private SchemaNode Arguments(int i, bool enforce)
+    {
+        var f = Functions[i];
+        if (!enforce)
+            return JsonSchemaCompiler.AnyObject;
+        try
+        {
+            // Arguments are an object whatever the schema says: a call's readers (and OpenAI's clients) expect one.
+            var arguments = f.Parameters is JsonObject { Count: > 0 } p ? JsonSchemaCompiler.Compile(JsonSerializer.SerializeToElement(p, Contracts.OpenAiJson.Default.JsonObject)) : JsonSchemaCompiler.AnyObject;
+            if (arguments is not (ObjectNode or RefNode { Resolved: ObjectNode }))
+                throw new UnsupportedSchemaException("type", "A function's parameters must describe an object (\"type\": \"object\") to be enforced.");
+            return arguments;
+        }
+        catch (UnsupportedSchemaException e)
+        {
+            throw OpenAiException.Invalid(e.Message, $"tools[{i}].function.parameters" + (e.Path.Length > 0 ? "." + e.Path : ""), "unsupported_schema");
+        }
     }
 
     private static bool IsString(JsonNode? node, string value) =>
