@@ -132,13 +132,34 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                 }
                 if (relay.Failure is { } broken && !context.Response.HasStarted)
                 {
-                    // The replica's answer could not be relayed (not an OpenAI answer, or cut before its end): nothing
-                    // reached the client, which gets this error; what the replica may have computed is settled below.
+                    // The replica's answer could not be relayed (not an OpenAI answer, or cut before its end), or the
+                    // ledger refused its line: nothing reached the client, which gets this error (the replica's
+                    // header set); what the replica may have computed is settled.
                     if (relay.Cut)
                         metrics.StreamCut(replica);
                     await SettleAsync(broken.Status);
                     metrics.Finished(replica, Work, _usage, broken.Status);
                     throw broken;
+                }
+                if (relay.Failure is { } late)
+                {
+                    // The stream had begun when it failed: the client gets an error event and [DONE] after what it has,
+                    // and the tokens relayed so far are settled (before that end, unless the ledger is what failed).
+                    if (relay.FailedUpstream)
+                    {
+                        metrics.StreamCut(replica);
+                        RouterLog.StreamCut(_logger, Work.Id, replica.Name, _usage.TokensSeen);
+                    }
+                    try
+                    {
+                        await SettleAsync(late.Status);
+                    }
+                    finally
+                    {
+                        await UpstreamRelay.EndStreamAsync(context, late);
+                        metrics.Finished(replica, Work, _usage, late.Status);
+                    }
+                    return;
                 }
                 if (relay.Status is >= 400 and < 500 || (relay.Status >= 500 && _usage.TokensSeen == 0 && !relay.Cut))
                 {

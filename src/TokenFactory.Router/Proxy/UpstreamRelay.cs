@@ -35,6 +35,42 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
     /// </summary>
     public OpenAiException? Failure { get; private set; }
 
+    /// <summary>
+    /// The relay failed inside YARP's callback (the answer was not OpenAI's, the ledger refused its line, a fault):
+    /// recorded rather than thrown, since YARP would answer a bare 502 (or, once the stream began, end it without a
+    /// word) and the request would be settled as served. <see cref="ForwardedGeneration"/> answers and settles it.
+    /// </summary>
+    public void Fail(Exception e)
+    {
+        if (e is OperationCanceledException or IOException or HttpRequestException)
+        {
+            Cut = true; // the replica went silent or away while its answer was read
+            Failure = new OpenAiException(502, "The replica stopped before its answer was complete.", OpenAiErrorTypes.Server, code: CutCode);
+        }
+        else
+        {
+            Failure = ErrorMapper.Map(e);
+        }
+    }
+
+    /// <summary>Whether the failure is the replica's (its answer was garbage or broke off), not the router's own.</summary>
+    public bool FailedUpstream => Failure?.Code is BadResponseCode or CutCode;
+
+    /// <summary>Ends a stream that already reached the client with <paramref name="error"/> as an OpenAI error event, then <c>[DONE]</c>.</summary>
+    public static async Task EndStreamAsync(HttpContext context, OpenAiException error)
+    {
+        var body = context.Response.Body;
+        await WriteAsync(body, ErrorEvent(error.Message, error.Code ?? "upstream_error"), context.RequestAborted);
+        await body.WriteAsync(Done, context.RequestAborted);
+        await body.FlushAsync(context.RequestAborted);
+    }
+
+    public const string BadResponseCode = "bad_upstream_response";
+    public const string CutCode = "upstream_stream_cut";
+
+    private static OpenAiException NotOpenAi(string what) =>
+        new(502, $"The replica answered with {what}, which is not an OpenAI answer.", OpenAiErrorTypes.Server, code: BadResponseCode);
+
     public async Task CopySseAsync(Stream upstream, HttpContext context)
     {
         var reader = PipeReader.Create(upstream);
@@ -74,9 +110,8 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         {
             Cut = true;
             Status = 502;
-            await WriteAsync(body, ErrorEvent("The replica serving this stream stopped before its end; the text above is all it produced.", "upstream_stream_cut"), context.RequestAborted);
-            await body.WriteAsync(Done, context.RequestAborted);
-            await body.FlushAsync(context.RequestAborted);
+            await EndStreamAsync(context, new OpenAiException(502, "The replica serving this stream stopped before its end; the text above is all it produced.",
+                OpenAiErrorTypes.Server, code: CutCode));
         }
     }
 
@@ -135,14 +170,24 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
             return false;
         }
         int pieces = 0;
-        if (chunk["choices"] is JsonArray choices)
+        switch (chunk["choices"])
         {
-            foreach (var choice in choices)
-            {
-                string? text = Text(choice?["delta"]?["content"]) ?? Text(choice?["delta"]?["reasoning_content"]) ?? Text(choice?["text"]);
-                if (!string.IsNullOrEmpty(text))
-                    pieces++;
-            }
+            case null:
+                break;
+            case JsonArray choices:
+                foreach (var choice in choices)
+                {
+                    // JsonNode's indexers throw on a node of the wrong kind: every level is checked before it is read.
+                    if (choice is not JsonObject c || c["delta"] is not (null or JsonObject))
+                        throw NotOpenAi("a chunk whose choice or delta is not an object");
+                    var delta = c["delta"] as JsonObject;
+                    string? text = Text(delta?["content"]) ?? Text(delta?["reasoning_content"]) ?? Text(c["text"]);
+                    if (!string.IsNullOrEmpty(text))
+                        pieces++;
+                }
+                break;
+            default:
+                throw NotOpenAi("a chunk whose choices are not a list");
         }
         if (pieces > 0)
             usage.Token(pieces);
@@ -170,7 +215,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         catch (Exception e) when (e is OperationCanceledException or IOException or HttpRequestException && !context.RequestAborted.IsCancellationRequested)
         {
             Cut = true;
-            Failure = new OpenAiException(502, "The replica stopped before its answer was complete.", OpenAiErrorTypes.Server, code: "upstream_stream_cut");
+            Failure = new OpenAiException(502, "The replica stopped before its answer was complete.", OpenAiErrorTypes.Server, code: CutCode);
             return;
         }
         catch (OpenAiException e)
@@ -192,7 +237,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         if (answer is null || (embeddings ? answer["data"] is not JsonArray : answer["choices"] is not JsonArray))
         {
             Failure = new OpenAiException(502, $"The replica answered with something that is not an OpenAI {(embeddings ? "embedding list" : "completion")}.",
-                OpenAiErrorTypes.Server, code: "bad_upstream_response");
+                OpenAiErrorTypes.Server, code: BadResponseCode);
             return;
         }
         if (answer["usage"] is JsonObject used)
@@ -221,7 +266,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         catch (Exception e) when (e is JsonException or OperationCanceledException or IOException or HttpRequestException or OpenAiException
             && !context.RequestAborted.IsCancellationRequested)
         {
-            Failure = new OpenAiException(502, $"The replica answered {status} with a body that is not an OpenAI error.", OpenAiErrorTypes.Server, code: "bad_upstream_response");
+            Failure = new OpenAiException(502, $"The replica answered {status} with a body that is not an OpenAI error.", OpenAiErrorTypes.Server, code: BadResponseCode);
             return;
         }
         context.Response.ContentType = "application/json";
@@ -240,7 +285,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
                 idle.Rearm();
                 memory.Write(buffer, 0, read);
                 if (memory.Length > MaxBodyBytes)
-                    throw new OpenAiException(502, "The replica's answer is larger than the router relays.", OpenAiErrorTypes.Server, code: "bad_upstream_response");
+                    throw new OpenAiException(502, "The replica's answer is larger than the router relays.", OpenAiErrorTypes.Server, code: BadResponseCode);
             }
         }
         finally

@@ -1,0 +1,69 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using TokenFactory.Router.Tests.Infrastructure;
+using TokenFactory.Server.Tests.Infrastructure;
+
+namespace TokenFactory.Router.Tests;
+
+/// <summary>
+/// What goes wrong while an answer is relayed (a replica's malformed chunk, the ledger refusing its line) reaches the
+/// client as an OpenAI error, never as YARP's empty 502 or a stream that just stops, and the ledger records it.
+/// </summary>
+public sealed class UpstreamFaultTests
+{
+    private static object Chat(string model, bool stream) => new
+    {
+        model,
+        messages = new[] { new { role = "user", content = "Hello there" } },
+        max_tokens = 8,
+        stream,
+    };
+
+    /// <summary>Streams <paramref name="good"/> well-formed pieces, then a chunk whose delta is a string, then a normal end.</summary>
+    private static Func<HttpContext, JsonObject, Task> MalformedAfter(int good) => async (context, body) =>
+    {
+        context.Response.ContentType = "text/event-stream";
+        for (int i = 0; i < good; i++)
+        {
+            await context.Response.WriteAsync($"data: {{\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"t{i}\"}}}}]}}\n\n");
+            await context.Response.Body.FlushAsync();
+        }
+        await context.Response.WriteAsync("data: {\"choices\":[{\"index\":0,\"delta\":\"oops\"}]}\n\ndata: [DONE]\n\n");
+    };
+
+    [Fact]
+    public async Task A_malformed_first_chunk_is_a_502_bad_upstream_response_named_by_its_replica_and_recorded_as_one()
+    {
+        await using var stub = await StubReplica.StartAsync();
+        stub.Generate = MalformedAfter(0);
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
+        using var response = await router.PostAsync("/v1/chat/completions", Chat(stub.Model, stream: true));
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(stub.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
+        var error = (await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!.AsObject();
+        Assert.Equal("bad_upstream_response", (string?)error["code"]);
+        Assert.Equal(["message", "type", "param", "code"], error.Select(p => p.Key));
+        Assert.Equal(502, (int)Assert.Single(await router.LedgerAsync())["status"]!);
+    }
+
+    [Fact]
+    public async Task A_malformed_chunk_mid_stream_ends_it_with_an_error_event_counted_as_cut_and_metered()
+    {
+        await using var stub = await StubReplica.StartAsync();
+        stub.Generate = MalformedAfter(2);
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
+        using var response = await router.PostAsync("/v1/chat/completions", Chat(stub.Model, stream: true));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var sse = await Sse.ReadAllAsync(response);
+        Assert.True(sse.Done);
+        Assert.Equal(["t0", "t1"], sse.Chunks.Where(c => c.ContainsKey("choices")).Select(c => (string?)c["choices"]![0]!["delta"]!["content"]));
+        Assert.Equal("bad_upstream_response", (string?)sse.Chunks.Last()["error"]!["code"]);
+
+        var line = Assert.Single(await router.LedgerAsync());
+        Assert.Equal(502, (int)line["status"]!);
+        Assert.Equal(2, (long)line["completion_tokens"]!);
+        Assert.Equal(1, await router.MetricAsync("tokenfactory_fleet_streams_cut_total", ("replica", stub.Name)));
+    }
+}
