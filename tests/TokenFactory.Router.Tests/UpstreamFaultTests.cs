@@ -2,6 +2,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using TokenFactory.Floor;
+using TokenFactory.Floor.Ledger;
 using TokenFactory.Router.Tests.Infrastructure;
 using TokenFactory.Server.Tests.Infrastructure;
 
@@ -65,5 +69,49 @@ public sealed class UpstreamFaultTests
         Assert.Equal(502, (int)line["status"]!);
         Assert.Equal(2, (long)line["completion_tokens"]!);
         Assert.Equal(1, await router.MetricAsync("tokenfactory_fleet_streams_cut_total", ("replica", stub.Name)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_ledger_that_refuses_the_line_gives_an_OpenAI_error_and_the_line_and_release_follow_when_it_recovers(bool stream)
+    {
+        await using var stub = await StubReplica.StartAsync();
+        // The first three writes fail: in the relay, when the router answers the client, and at the request's end; the
+        // fourth (the first background retry, a second later) goes through.
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress], new() { ["TokenFactory:Floor:Auth"] = "keys" },
+            configureServices: services => services.AddSingleton<IFloorStore>(sp =>
+                FlakyFloorStore.Wrap(new SqliteFloorStore(sp.GetRequiredService<IOptions<FloorOptions>>().Value.ResolveDatabasePath()), settleFailures: 3)));
+        using (var team = await router.Admin.PostAsJsonAsync("/admin/teams", new { id = "flaky" }))
+            Assert.True(team.IsSuccessStatusCode, await team.Content.ReadAsStringAsync());
+        using (var budget = await router.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = "flaky", unit = "tokens", hard = 100000, period = "lifetime" }))
+            Assert.True(budget.IsSuccessStatusCode, await budget.Content.ReadAsStringAsync());
+        using var keyResponse = await router.Admin.PostAsJsonAsync("/admin/keys", new { team = "flaky", name = "flaky" });
+        string key = (string)(await keyResponse.Content.ReadFromJsonAsync<JsonObject>())!["secret"]!;
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(Chat(stub.Model, stream)) };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        using var response = await router.Client.SendAsync(request);
+        if (stream)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var sse = await Sse.ReadAllAsync(response);
+            Assert.True(sse.Done);
+            Assert.Equal(3, sse.Chunks.Count(c => c.ContainsKey("choices")));
+            Assert.Equal("ledger_unavailable", (string?)sse.Chunks.Last()["error"]!["code"]);
+        }
+        else
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.Equal("ledger_unavailable", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
+        }
+
+        // Nothing leaks: the line is written once the ledger takes it, and the reservation is released with it.
+        var lines = await Eventually.HoldsAsync(router.LedgerAsync, l => l.Count == 1);
+        Assert.Equal(503, (int)lines[0]["status"]!);
+        Assert.Equal(3, (long)lines[0]["completion_tokens"]!);
+        var after = (await router.Admin.GetFromJsonAsync<JsonObject>("/admin/budgets"))!["data"]!.AsArray().Single()!;
+        Assert.Equal(0, (double)after["reserved"]!);
+        Assert.Equal(13, (double)after["spent"]!);
     }
 }

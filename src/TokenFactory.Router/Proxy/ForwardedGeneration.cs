@@ -27,6 +27,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
         var time = services.GetRequiredService<TimeProvider>();
         var metrics = services.GetRequiredService<RouterMetrics>();
         var run = new Run(work, metered, tenant, context, services, time, metrics);
+        Exception? failure = null;
         try
         {
             await run.ForwardAsync();
@@ -35,13 +36,27 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
         {
             // the client left (while the request waited for a replica, or as its answer was relayed): settled below
         }
+        catch (Exception e)
+        {
+            failure = e;
+            throw;
+        }
         finally
         {
             if (metered.Admission is { IsSettled: false })
             {
-                // Whatever went wrong, the reservation is released and the ledger gets what was produced.
-                int status = context.RequestAborted.IsCancellationRequested ? ErrorMapper.ClientClosedRequest : Math.Max(context.Response.StatusCode, 500);
-                await run.SettleAsync(status);
+                // Whatever went wrong (the ledger's write included), the reservation is released and the ledger gets
+                // what was produced, at the status the client is told: now, or by the retries when the ledger fails again.
+                int status = context.RequestAborted.IsCancellationRequested ? ErrorMapper.ClientClosedRequest
+                    : failure is not null ? Math.Max(ErrorMapper.Map(failure).Status, 500) : Math.Max(context.Response.StatusCode, 500);
+                try
+                {
+                    await run.SettleAsync(status);
+                }
+                catch (Exception e)
+                {
+                    run.SettleLater(status, e); // what failed before is what the client is told
+                }
             }
         }
     }
@@ -186,6 +201,36 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                 return;
             await Admission.SettleAsync(Outcome(status));
             metrics.Server.RecordRequestDuration(time.GetElapsedTime(Work.Started));
+        }
+
+        /// <summary>
+        /// The ledger refused the line twice: tried again in the background (after 1, 2, 4, 8 and 16 s, waited for at
+        /// shutdown), so a ledger that recovers gets its line and releases the reservation. Should every try fail, the
+        /// reservation is released when this router stops (its request recorded as interrupted), or after its hour.
+        /// </summary>
+        public void SettleLater(int status, Exception first)
+        {
+            var outcome = Outcome(status);
+            RouterLog.SettleRetrying(_logger, Work.Id, first);
+            _floor.Track(Task.Run(async () =>
+            {
+                Exception? last = null;
+                for (int delay = 1; delay <= 16; delay *= 2)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(delay), time);
+                    try
+                    {
+                        await Admission.SettleAsync(outcome);
+                        metrics.Server.RecordRequestDuration(time.GetElapsedTime(Work.Started));
+                        return;
+                    }
+                    catch (Exception e)
+                    {
+                        last = e;
+                    }
+                }
+                RouterLog.SettleFailed(_logger, Work.Id, last!);
+            }));
         }
 
         private async Task WithdrawAsync(int status, Exception reason)
