@@ -99,10 +99,12 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                 UpstreamRelay relay;
                 UpstreamTransformer transformer;
                 ForwarderError error;
+                bool ejected;
                 using (lease)
                 {
                     using var idle = new IdleTimeout(TimeSpan.FromSeconds(Math.Max(1, options.FirstByteTimeoutSeconds)),
-                        TimeSpan.FromSeconds(Math.Max(1, options.UpstreamTimeoutSeconds)), context.RequestAborted);
+                        TimeSpan.FromSeconds(Math.Max(1, options.UpstreamTimeoutSeconds)), context.RequestAborted, replica.Unresponsive,
+                        () => replica.Progressed(time.GetTimestamp()));
                     relay = new UpstreamRelay(Work, _usage, SettleAsync, idle);
                     transformer = new UpstreamTransformer(replica, Work, tenant, token, canRetry: attempt == 1, relay, idle);
                     // YARP sends the request's body: the client's, as planned (usage asked for, the class in a header).
@@ -113,6 +115,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                         new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromDays(1) }, transformer, idle.Token);
                     if (!transformer.Answered && idle.Expired)
                         error = ForwarderError.RequestTimedOut;
+                    ejected = idle.Ejected;
                 }
                 context.RequestAborted.ThrowIfCancellationRequested();
 
@@ -123,7 +126,8 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                     replicas.MarkDown(replica, TimeSpan.FromSeconds(1));
                 if ((unreachable || transformer.RetryReason is not null) && !context.Response.HasStarted)
                 {
-                    string reason = transformer.RetryReason ?? (error is ForwarderError.RequestTimedOut ? "upstream_timeout" : "upstream_unreachable");
+                    string reason = transformer.RetryReason
+                        ?? (ejected ? "replica_unresponsive" : error is ForwarderError.RequestTimedOut ? "upstream_timeout" : "upstream_unreachable");
                     metrics.Retried(replica, reason, attempt == 1);
                     RouterLog.Failover(_logger, Work.Id, replica.Name, reason, attempt);
                     if (attempt == 1)

@@ -334,33 +334,3 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         Encoding.UTF8.GetBytes("data: " + JsonSerializer.Serialize(
             new ErrorResponse { Error = new ErrorBody { Message = message, Type = OpenAiErrorTypes.Server, Code = code } }, OpenAiJson.Default.ErrorResponse));
 }
-
-/// <summary>
-/// One timer for a request to a replica: its answer must begin within <see cref="RouterOptions.FirstByteTimeoutSeconds"/>
-/// (a replica sends headers with the first token, or with a whole non-streamed answer), and then each piece of the body
-/// must follow the previous within <see cref="RouterOptions.UpstreamTimeoutSeconds"/>: <see cref="Rearm"/> on every piece
-/// makes it an idle timeout.
-/// </summary>
-internal sealed class IdleTimeout(TimeSpan firstByte, TimeSpan idle, CancellationToken aborted) : IDisposable
-{
-    private readonly CancellationTokenSource _cts = CreateArmed(firstByte, aborted);
-
-    public CancellationToken Token => _cts.Token;
-
-    public bool Expired => _cts.IsCancellationRequested && !aborted.IsCancellationRequested;
-
-    public void Rearm()
-    {
-        if (!_cts.IsCancellationRequested)
-            _cts.CancelAfter(idle);
-    }
-
-    public void Dispose() => _cts.Dispose();
-
-    private static CancellationTokenSource CreateArmed(TimeSpan timeout, CancellationToken aborted)
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        cts.CancelAfter(timeout);
-        return cts;
-    }
-}
