@@ -108,8 +108,9 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                     relay = new UpstreamRelay(Work, _usage, SettleAsync, idle);
                     transformer = new UpstreamTransformer(replica, Work, tenant, token, canRetry: attempt == 1, relay, idle);
                     // YARP sends the request's body: the client's, as planned (usage asked for, the class in a header).
-                    context.Request.Body = new MemoryStream(Work.UpstreamBody, writable: false);
-                    context.Request.ContentLength = Work.UpstreamBody.Length;
+                    byte[] body = Work.UpstreamBodyFor(replica);
+                    context.Request.Body = new MemoryStream(body, writable: false);
+                    context.Request.ContentLength = body.Length;
                     context.Request.ContentType = "application/json";
                     error = await forwarder.SendAsync(context, replica.Prefix, http,
                         new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromDays(1) }, transformer, idle.Token);
