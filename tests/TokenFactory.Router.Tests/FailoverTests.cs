@@ -77,6 +77,20 @@ public sealed class FailoverTests
     }
 
     [Fact]
+    public async Task When_both_tries_fail_to_reach_a_replica_the_routers_503_names_the_last_one_tried()
+    {
+        await using var a = await StubReplica.StartAsync();
+        await using var b = await StubReplica.StartAsync();
+        a.Generate = b.Generate = StubReplica.Drop();
+        await using var router = await RouterInstance.StartAsync([a.BaseAddress, b.BaseAddress], RoundRobin);
+        using var response = await router.PostAsync("/v1/chat/completions", Chat(a.Model));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("no_replica_available", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
+        var last = Assert.Single(a.Requests).At > Assert.Single(b.Requests).At ? a : b; // one try each
+        Assert.Equal(last.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
+    }
+
+    [Fact]
     public async Task No_replica_up_gives_503_no_replica_available_and_health_says_so()
     {
         await using var stub = await StubReplica.StartAsync();

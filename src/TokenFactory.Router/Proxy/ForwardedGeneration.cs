@@ -141,6 +141,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                     var failure = new OpenAiException(503, $"No replica could take this request ({reason} from {replica.Name}, after one retry elsewhere).",
                         OpenAiErrorTypes.Unavailable, code: "no_replica_available") { RetryAfterSeconds = 1 };
                     await WithdrawAsync(503, failure);
+                    context.Response.Headers[UpstreamTransformer.ReplicaHeader] = replica.Name; // the last one tried
                     throw failure;
                 }
                 if (!transformer.Answered && error is not ForwarderError.None)
@@ -148,6 +149,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                     RouterLog.ForwardFailed(_logger, Work.Id, replica.Name, error.ToString(), context.Features.Get<IForwarderErrorFeature>()?.Exception);
                     var failure = new OpenAiException(502, $"The router could not forward this request to {replica.Name} ({error}).", OpenAiErrorTypes.Server, code: "upstream_error");
                     await WithdrawAsync(502, failure);
+                    context.Response.Headers[UpstreamTransformer.ReplicaHeader] = replica.Name;
                     throw failure;
                 }
                 if (relay.Failure is { } broken && !context.Response.HasStarted)
