@@ -114,4 +114,24 @@ public sealed class UpstreamFaultTests
         Assert.Equal(0, (double)after["reserved"]!);
         Assert.Equal(13, (double)after["spent"]!);
     }
+
+    [Theory]
+    [InlineData(false)] // events to a request for a whole answer
+    [InlineData(true)] // a whole answer to a request for a stream
+    public async Task An_answer_of_the_other_kind_than_asked_for_is_a_502_bad_upstream_response(bool stream)
+    {
+        await using var stub = await StubReplica.StartAsync();
+        var answer = StubReplica.Answer(3);
+        stub.Generate = (context, body) =>
+        {
+            body["stream"] = !stream; // the stub answers as if asked for the other kind
+            return answer(context, body);
+        };
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
+        using var response = await router.PostAsync("/v1/chat/completions", Chat(stub.Model, stream));
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(stub.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
+        Assert.Equal("bad_upstream_response", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
+        Assert.Equal(502, (int)Assert.Single(await router.LedgerAsync())["status"]!);
+    }
 }

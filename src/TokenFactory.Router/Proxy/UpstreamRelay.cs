@@ -68,7 +68,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
     public const string BadResponseCode = "bad_upstream_response";
     public const string CutCode = "upstream_stream_cut";
 
-    private static OpenAiException NotOpenAi(string what) =>
+    public static OpenAiException NotOpenAi(string what) =>
         new(502, $"The replica answered with {what}, which is not an OpenAI answer.", OpenAiErrorTypes.Server, code: BadResponseCode);
 
     public async Task CopySseAsync(Stream upstream, HttpContext context)

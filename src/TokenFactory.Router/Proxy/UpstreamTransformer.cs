@@ -59,9 +59,12 @@ internal sealed class UpstreamTransformer(Replica replica, ForwardedWork work, s
         try
         {
             var upstream = await proxyResponse.Content.ReadAsStreamAsync(idle.Token);
+            bool events = proxyResponse.Content.Headers.ContentType?.MediaType == "text/event-stream";
             if (status != StatusCodes.Status200OK)
                 await relay.CopyErrorAsync(upstream, httpContext, status);
-            else if (proxyResponse.Content.Headers.ContentType?.MediaType == "text/event-stream")
+            else if (events != work.Stream)
+                throw UpstreamRelay.NotOpenAi(events ? "a stream to a request that asked for a whole answer" : "a whole answer to a request that asked for a stream");
+            else if (events)
                 await relay.CopySseAsync(upstream, httpContext);
             else
                 await relay.CopyJsonAsync(upstream, httpContext);
