@@ -128,6 +128,33 @@ public sealed class FailoverTests
     }
 
     [Fact]
+    public async Task A_stream_that_breaks_off_after_its_headers_before_any_event_goes_to_another_replica()
+    {
+        await using var dying = await StubReplica.StartAsync();
+        await using var healthy = await StubReplica.StartAsync();
+        dying.Generate = async (context, body) =>
+        {
+            context.Response.ContentType = "text/event-stream"; // headers at once, as vLLM and llama.cpp's server send them
+            await context.Response.Body.FlushAsync();
+            await Task.Delay(50);
+            context.Abort();
+        };
+        await using var router = await RouterInstance.StartAsync([dying.BaseAddress, healthy.BaseAddress], RoundRobin);
+        for (int i = 0; i < 4; i++)
+        {
+            using var response = await router.PostAsync("/v1/chat/completions", Chat(healthy.Model, stream: true));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(healthy.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
+            var sse = await Sse.ReadAllAsync(response);
+            Assert.True(sse.Done);
+            Assert.All(sse.Chunks, c => Assert.False(c.ContainsKey("error")));
+        }
+        Assert.NotEmpty(dying.Requests); // round-robin did send it there first
+        Assert.Equal(dying.Requests.Count, await router.MetricAsync("tokenfactory_fleet_retries_total", ("replica", dying.Name), ("reason", "upstream_stream_cut")));
+        Assert.All(await router.LedgerAsync(), line => Assert.Equal(healthy.Name, (string?)line["replica"]));
+    }
+
+    [Fact]
     public async Task A_stream_that_goes_silent_ends_with_an_error_event_after_the_upstream_timeout()
     {
         await using var stub = await StubReplica.StartAsync();

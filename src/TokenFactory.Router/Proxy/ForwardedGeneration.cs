@@ -82,6 +82,8 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
             var http = replicas.ClusterState?.Model.HttpClient ?? throw new InvalidOperationException("YARP's cluster is not loaded.");
 
             Replica? tried = null;
+            // The floor's headers (rate limits): what a retry starts from again, should an attempt have copied a replica's.
+            var floorHeaders = context.Response.Headers.ToList();
             for (int attempt = 1; ; attempt++)
             {
                 Dispatcher.Lease lease;
@@ -151,6 +153,19 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                     await WithdrawAsync(502, failure);
                     context.Response.Headers[UpstreamTransformer.ReplicaHeader] = replica.Name;
                     throw failure;
+                }
+                if (relay.Failure is { Code: UpstreamRelay.CutCode } && !context.Response.HasStarted && _usage.TokensSeen == 0 && attempt == 1)
+                {
+                    // It answered, then broke off before anything reached the client (headers only, or part of a whole
+                    // answer): as good as not answered, so it goes once to another replica, as unreachable ones do.
+                    metrics.Retried(replica, UpstreamRelay.CutCode, retried: true);
+                    RouterLog.Failover(_logger, Work.Id, replica.Name, UpstreamRelay.CutCode, attempt);
+                    tried = replica;
+                    context.Response.Headers.Clear();
+                    foreach (var (name, value) in floorHeaders)
+                        context.Response.Headers[name] = value;
+                    context.Response.StatusCode = StatusCodes.Status200OK;
+                    continue;
                 }
                 if (relay.Failure is { } broken && !context.Response.HasStarted)
                 {

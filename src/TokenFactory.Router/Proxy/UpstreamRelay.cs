@@ -110,6 +110,13 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         {
             Cut = true;
             Status = 502;
+            if (!context.Response.HasStarted)
+            {
+                // Headers but no event (vLLM and llama.cpp's server send them at once): nothing reached the client, so
+                // the request may still go to another replica.
+                Failure = new OpenAiException(502, "The replica stopped before its answer began.", OpenAiErrorTypes.Server, code: CutCode);
+                return;
+            }
             await EndStreamAsync(context, new OpenAiException(502, "The replica serving this stream stopped before its end; the text above is all it produced.",
                 OpenAiErrorTypes.Server, code: CutCode));
         }
