@@ -32,7 +32,8 @@ public sealed record UsageOutcome
 public sealed class Admission(FloorService floor, Caller caller, string model, string endpoint, DateTimeOffset started,
     string? reservationId, long worstTokens, double worstUsd, RateLimitStatus? rateLimit, IReadOnlyList<BudgetStatus> softReached)
 {
-    private int _settled;
+    private const int Open = 0, Settling = 1, Settled = 2;
+    private int _state;
 
     public Caller Caller { get; } = caller;
     public string Model { get; } = model;
@@ -44,28 +45,40 @@ public sealed class Admission(FloorService floor, Caller caller, string model, s
     public RateLimitStatus? RateLimit { get; } = rateLimit;
     /// <summary>Budgets whose soft threshold is already crossed (reported to the client in a header).</summary>
     public IReadOnlyList<BudgetStatus> SoftReached { get; } = softReached;
-    public bool IsSettled => Volatile.Read(ref _settled) != 0;
+    /// <summary>Settled or withdrawn: the ledger has what it will get and the reservation is released.</summary>
+    public bool IsSettled => Volatile.Read(ref _state) == Settled;
 
-    /// <returns>False when it was already settled.</returns>
-    public async Task<bool> SettleAsync(UsageOutcome outcome, CancellationToken cancellation = default)
-    {
-        if (Interlocked.Exchange(ref _settled, 1) != 0)
-            return false;
-        await floor.SettleAsync(this, outcome, cancellation);
-        return true;
-    }
+    /// <returns>False when it was already settled (or is being settled).</returns>
+    /// <remarks>
+    /// Settled only once the ledger took the line: when the write fails the admission stays open (its reservation
+    /// held, nothing recorded), so the caller can settle it again rather than leak the reservation and lose the line.
+    /// </remarks>
+    public Task<bool> SettleAsync(UsageOutcome outcome, CancellationToken cancellation = default) =>
+        OnceAsync(() => floor.SettleAsync(this, outcome, cancellation));
 
     /// <summary>
     /// The request never ran (the engine refused it after the floor admitted it, as when its queue is full): the
     /// reservation is released and the tokens given back to the rate limit, and no ledger line is written; the
     /// caller counts it as a refusal instead.
     /// </summary>
-    /// <returns>False when it was already settled.</returns>
-    public async Task<bool> WithdrawAsync(CancellationToken cancellation = default)
+    /// <returns>False when it was already settled (or is being settled); it stays open when the release fails.</returns>
+    public Task<bool> WithdrawAsync(CancellationToken cancellation = default) =>
+        OnceAsync(() => floor.WithdrawAsync(this, cancellation));
+
+    private async Task<bool> OnceAsync(Func<Task> settle)
     {
-        if (Interlocked.Exchange(ref _settled, 1) != 0)
+        if (Interlocked.CompareExchange(ref _state, Settling, Open) != Open)
             return false;
-        await floor.WithdrawAsync(this, cancellation);
+        try
+        {
+            await settle();
+        }
+        catch
+        {
+            Volatile.Write(ref _state, Open);
+            throw;
+        }
+        Volatile.Write(ref _state, Settled);
         return true;
     }
 }

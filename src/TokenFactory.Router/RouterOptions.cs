@@ -21,7 +21,7 @@ public sealed class RouterOptions
     /// </summary>
     public Dictionary<string, string> Models { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>How often each replica's load is read (<c>/internal/status</c>); a replica that stops answering is ejected at once.</summary>
+    /// <summary>How often each replica's load is read (<c>/internal/status</c>); a poll may take four intervals (0.25 to 0.8 s), so a replica that stops answering is out within an interval plus that.</summary>
     public int StatusIntervalMilliseconds { get; set; } = 200;
 
     /// <summary>

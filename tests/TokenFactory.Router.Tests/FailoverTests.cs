@@ -77,6 +77,20 @@ public sealed class FailoverTests
     }
 
     [Fact]
+    public async Task When_both_tries_fail_to_reach_a_replica_the_routers_503_names_the_last_one_tried()
+    {
+        await using var a = await StubReplica.StartAsync();
+        await using var b = await StubReplica.StartAsync();
+        a.Generate = b.Generate = StubReplica.Drop();
+        await using var router = await RouterInstance.StartAsync([a.BaseAddress, b.BaseAddress], RoundRobin);
+        using var response = await router.PostAsync("/v1/chat/completions", Chat(a.Model));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("no_replica_available", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
+        var last = Assert.Single(a.Requests).At > Assert.Single(b.Requests).At ? a : b; // one try each
+        Assert.Equal(last.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
+    }
+
+    [Fact]
     public async Task No_replica_up_gives_503_no_replica_available_and_health_says_so()
     {
         await using var stub = await StubReplica.StartAsync();
@@ -111,6 +125,33 @@ public sealed class FailoverTests
         Assert.Equal(3, (long)line["completion_tokens"]!);
         Assert.Equal(stub.Name, (string?)line["replica"]);
         Assert.Equal(1, await router.MetricAsync("tokenfactory_fleet_streams_cut_total", ("replica", stub.Name)));
+    }
+
+    [Fact]
+    public async Task A_stream_that_breaks_off_after_its_headers_before_any_event_goes_to_another_replica()
+    {
+        await using var dying = await StubReplica.StartAsync();
+        await using var healthy = await StubReplica.StartAsync();
+        dying.Generate = async (context, body) =>
+        {
+            context.Response.ContentType = "text/event-stream"; // headers at once, as vLLM and llama.cpp's server send them
+            await context.Response.Body.FlushAsync();
+            await Task.Delay(50);
+            context.Abort();
+        };
+        await using var router = await RouterInstance.StartAsync([dying.BaseAddress, healthy.BaseAddress], RoundRobin);
+        for (int i = 0; i < 4; i++)
+        {
+            using var response = await router.PostAsync("/v1/chat/completions", Chat(healthy.Model, stream: true));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(healthy.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
+            var sse = await Sse.ReadAllAsync(response);
+            Assert.True(sse.Done);
+            Assert.All(sse.Chunks, c => Assert.False(c.ContainsKey("error")));
+        }
+        Assert.NotEmpty(dying.Requests); // round-robin did send it there first
+        Assert.Equal(dying.Requests.Count, await router.MetricAsync("tokenfactory_fleet_retries_total", ("replica", dying.Name), ("reason", "upstream_stream_cut")));
+        Assert.All(await router.LedgerAsync(), line => Assert.Equal(healthy.Name, (string?)line["replica"]));
     }
 
     [Fact]

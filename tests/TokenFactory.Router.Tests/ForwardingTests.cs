@@ -225,4 +225,17 @@ public sealed class ForwardingTests
         Assert.Equal("hello", (string?)received.Body["content"]);
         Assert.Equal($"Bearer {RouterInstance.InternalToken}", received.Headers["authorization"]);
     }
+
+    [Fact]
+    public async Task Forwarded_requests_connect_within_the_configured_connect_timeout_not_YARPs_15_seconds()
+    {
+        await using var stub = await StubReplica.StartAsync();
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress], new() { ["TokenFactory:Router:ConnectTimeoutSeconds"] = "0.75" });
+        // The client the router forwards with: YARP's cluster client. Its handler is private to HttpMessageInvoker.
+        var client = router.Service<Replicas.ReplicaSet>().ClusterState!.Model.HttpClient;
+        var field = typeof(HttpMessageInvoker).GetField("_handler", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
+        Assert.NotNull(field);
+        var handler = Assert.IsType<SocketsHttpHandler>(field.GetValue(client));
+        Assert.Equal(TimeSpan.FromSeconds(0.75), handler.ConnectTimeout);
+    }
 }

@@ -161,8 +161,14 @@ internal static class GenerationPlans
             };
         bool stream = request.Stream == true;
         bool clientWantsUsage = request.StreamOptions?.IncludeUsage == true;
-        return new ForwardedWork(idPrefix + Guid.NewGuid().ToString("N"), path, UpstreamBody(raw, stream), route,
-            (long)sequences * maxTokens, started, stream, clientWantsUsage) { User = request.User };
+        return new ForwardedWork(idPrefix + Guid.NewGuid().ToString("N"), path, UpstreamBody(raw, stream, completionLimit: null), route,
+            (long)sequences * maxTokens, started, stream, clientWantsUsage)
+        {
+            User = request.User,
+            // Without a limit of its own a sequence is reserved the context the router knows; a replica whose context is
+            // longer (or unknown) is told that limit, so it can never spend past the reservation.
+            Limited = plan.MaxTokens is null ? (UpstreamBody(raw, stream, maxTokens), contextLength) : null,
+        };
     }
 
     private static PromptShape Ids(JsonArray ids) => PromptShape.FromText(string.Join(' ', ids)) with { Tokens = Math.Max(1, ids.Count), MostTokens = ids.Count + 2 };
@@ -170,12 +176,16 @@ internal static class GenerationPlans
     /// <summary>
     /// The client's body for the replica: the class travels in a header (not <c>service_tier</c>, which the replica
     /// would refuse), and a stream always asks for its usage chunk (the router meters by it and drops it if the client
-    /// did not ask).
+    /// did not ask). A <paramref name="completionLimit"/> goes as <c>max_tokens</c>, the field both endpoints take on
+    /// every OpenAI-compatible server (TokenFactory, vLLM, llama.cpp's server; <c>max_completion_tokens</c> is not
+    /// read by all of them).
     /// </summary>
-    private static byte[] UpstreamBody(byte[] raw, bool stream)
+    private static byte[] UpstreamBody(byte[] raw, bool stream, int? completionLimit)
     {
         var body = (JsonObject)JsonNode.Parse(raw)!;
         body.Remove("service_tier");
+        if (completionLimit is { } limit)
+            body["max_tokens"] = limit;
         if (stream)
         {
             var streamOptions = body["stream_options"] as JsonObject ?? new JsonObject();

@@ -24,4 +24,10 @@ internal static partial class RouterLog
 
     [LoggerMessage(206, LogLevel.Error, "Request {RequestId}: the router could not forward it to {Replica} ({Error})")]
     public static partial void ForwardFailed(ILogger logger, string requestId, string replica, string error, Exception? exception);
+
+    [LoggerMessage(207, LogLevel.Warning, "Request {RequestId}: the ledger refused its line; retrying in the background (its reservation is held until then)")]
+    public static partial void SettleRetrying(ILogger logger, string requestId, Exception exception);
+
+    [LoggerMessage(208, LogLevel.Error, "Request {RequestId}: the ledger refused its line five more times; its reservation is released when this router stops, or after an hour")]
+    public static partial void SettleFailed(ILogger logger, string requestId, Exception exception);
 }

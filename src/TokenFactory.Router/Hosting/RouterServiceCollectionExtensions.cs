@@ -26,6 +26,7 @@ public static class RouterServiceCollectionExtensions
         services.AddSingleton<IGenerationHost>(sp => sp.GetRequiredService<RouterState>());
         services.AddTokenFactoryFloor(configuration);
         services.AddReverseProxy().LoadFromMemory([], [ReplicaSet.Cluster(options)]);
+        services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, ReplicaHttpClientFactory>(); // over YARP's own
         services.AddSingleton<RouterToken>();
         services.AddSingleton<ReplicaSet>();
         services.AddSingleton<ModelTokenizers>();

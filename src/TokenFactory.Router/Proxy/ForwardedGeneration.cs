@@ -27,6 +27,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
         var time = services.GetRequiredService<TimeProvider>();
         var metrics = services.GetRequiredService<RouterMetrics>();
         var run = new Run(work, metered, tenant, context, services, time, metrics);
+        Exception? failure = null;
         try
         {
             await run.ForwardAsync();
@@ -35,13 +36,27 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
         {
             // the client left (while the request waited for a replica, or as its answer was relayed): settled below
         }
+        catch (Exception e)
+        {
+            failure = e;
+            throw;
+        }
         finally
         {
             if (metered.Admission is { IsSettled: false })
             {
-                // Whatever went wrong, the reservation is released and the ledger gets what was produced.
-                int status = context.RequestAborted.IsCancellationRequested ? ErrorMapper.ClientClosedRequest : Math.Max(context.Response.StatusCode, 500);
-                await run.SettleAsync(status);
+                // Whatever went wrong (the ledger's write included), the reservation is released and the ledger gets
+                // what was produced, at the status the client is told: now, or by the retries when the ledger fails again.
+                int status = context.RequestAborted.IsCancellationRequested ? ErrorMapper.ClientClosedRequest
+                    : failure is not null ? Math.Max(ErrorMapper.Map(failure).Status, 500) : Math.Max(context.Response.StatusCode, 500);
+                try
+                {
+                    await run.SettleAsync(status);
+                }
+                catch (Exception e)
+                {
+                    run.SettleLater(status, e); // what failed before is what the client is told
+                }
             }
         }
     }
@@ -67,6 +82,8 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
             var http = replicas.ClusterState?.Model.HttpClient ?? throw new InvalidOperationException("YARP's cluster is not loaded.");
 
             Replica? tried = null;
+            // The floor's headers (rate limits): what a retry starts from again, should an attempt have copied a replica's.
+            var floorHeaders = context.Response.Headers.ToList();
             for (int attempt = 1; ; attempt++)
             {
                 Dispatcher.Lease lease;
@@ -84,20 +101,24 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                 UpstreamRelay relay;
                 UpstreamTransformer transformer;
                 ForwarderError error;
+                bool ejected;
                 using (lease)
                 {
                     using var idle = new IdleTimeout(TimeSpan.FromSeconds(Math.Max(1, options.FirstByteTimeoutSeconds)),
-                        TimeSpan.FromSeconds(Math.Max(1, options.UpstreamTimeoutSeconds)), context.RequestAborted);
+                        TimeSpan.FromSeconds(Math.Max(1, options.UpstreamTimeoutSeconds)), context.RequestAborted, replica.Unresponsive,
+                        () => replica.Progressed(time.GetTimestamp()));
                     relay = new UpstreamRelay(Work, _usage, SettleAsync, idle);
                     transformer = new UpstreamTransformer(replica, Work, tenant, token, canRetry: attempt == 1, relay, idle);
                     // YARP sends the request's body: the client's, as planned (usage asked for, the class in a header).
-                    context.Request.Body = new MemoryStream(Work.UpstreamBody, writable: false);
-                    context.Request.ContentLength = Work.UpstreamBody.Length;
+                    byte[] body = Work.UpstreamBodyFor(replica);
+                    context.Request.Body = new MemoryStream(body, writable: false);
+                    context.Request.ContentLength = body.Length;
                     context.Request.ContentType = "application/json";
                     error = await forwarder.SendAsync(context, replica.Prefix, http,
                         new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromDays(1) }, transformer, idle.Token);
                     if (!transformer.Answered && idle.Expired)
                         error = ForwarderError.RequestTimedOut;
+                    ejected = idle.Ejected;
                 }
                 context.RequestAborted.ThrowIfCancellationRequested();
 
@@ -108,7 +129,8 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                     replicas.MarkDown(replica, TimeSpan.FromSeconds(1));
                 if ((unreachable || transformer.RetryReason is not null) && !context.Response.HasStarted)
                 {
-                    string reason = transformer.RetryReason ?? (error is ForwarderError.RequestTimedOut ? "upstream_timeout" : "upstream_unreachable");
+                    string reason = transformer.RetryReason
+                        ?? (ejected ? "replica_unresponsive" : error is ForwarderError.RequestTimedOut ? "upstream_timeout" : "upstream_unreachable");
                     metrics.Retried(replica, reason, attempt == 1);
                     RouterLog.Failover(_logger, Work.Id, replica.Name, reason, attempt);
                     if (attempt == 1)
@@ -121,6 +143,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                     var failure = new OpenAiException(503, $"No replica could take this request ({reason} from {replica.Name}, after one retry elsewhere).",
                         OpenAiErrorTypes.Unavailable, code: "no_replica_available") { RetryAfterSeconds = 1 };
                     await WithdrawAsync(503, failure);
+                    context.Response.Headers[UpstreamTransformer.ReplicaHeader] = replica.Name; // the last one tried
                     throw failure;
                 }
                 if (!transformer.Answered && error is not ForwarderError.None)
@@ -128,17 +151,52 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                     RouterLog.ForwardFailed(_logger, Work.Id, replica.Name, error.ToString(), context.Features.Get<IForwarderErrorFeature>()?.Exception);
                     var failure = new OpenAiException(502, $"The router could not forward this request to {replica.Name} ({error}).", OpenAiErrorTypes.Server, code: "upstream_error");
                     await WithdrawAsync(502, failure);
+                    context.Response.Headers[UpstreamTransformer.ReplicaHeader] = replica.Name;
                     throw failure;
+                }
+                if (relay.Failure is { Code: UpstreamRelay.CutCode } && !context.Response.HasStarted && _usage.TokensSeen == 0 && attempt == 1)
+                {
+                    // It answered, then broke off before anything reached the client (headers only, or part of a whole
+                    // answer): as good as not answered, so it goes once to another replica, as unreachable ones do.
+                    metrics.Retried(replica, UpstreamRelay.CutCode, retried: true);
+                    RouterLog.Failover(_logger, Work.Id, replica.Name, UpstreamRelay.CutCode, attempt);
+                    tried = replica;
+                    context.Response.Headers.Clear();
+                    foreach (var (name, value) in floorHeaders)
+                        context.Response.Headers[name] = value;
+                    context.Response.StatusCode = StatusCodes.Status200OK;
+                    continue;
                 }
                 if (relay.Failure is { } broken && !context.Response.HasStarted)
                 {
-                    // The replica's answer could not be relayed (not an OpenAI answer, or cut before its end): nothing
-                    // reached the client, which gets this error; what the replica may have computed is settled below.
+                    // The replica's answer could not be relayed (not an OpenAI answer, or cut before its end), or the
+                    // ledger refused its line: nothing reached the client, which gets this error (the replica's
+                    // header set); what the replica may have computed is settled.
                     if (relay.Cut)
                         metrics.StreamCut(replica);
                     await SettleAsync(broken.Status);
                     metrics.Finished(replica, Work, _usage, broken.Status);
                     throw broken;
+                }
+                if (relay.Failure is { } late)
+                {
+                    // The stream had begun when it failed: the client gets an error event and [DONE] after what it has,
+                    // and the tokens relayed so far are settled (before that end, unless the ledger is what failed).
+                    if (relay.FailedUpstream)
+                    {
+                        metrics.StreamCut(replica);
+                        RouterLog.StreamCut(_logger, Work.Id, replica.Name, _usage.TokensSeen);
+                    }
+                    try
+                    {
+                        await SettleAsync(late.Status);
+                    }
+                    finally
+                    {
+                        await UpstreamRelay.EndStreamAsync(context, late);
+                        metrics.Finished(replica, Work, _usage, late.Status);
+                    }
+                    return;
                 }
                 if (relay.Status is >= 400 and < 500 || (relay.Status >= 500 && _usage.TokensSeen == 0 && !relay.Cut))
                 {
@@ -165,6 +223,36 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                 return;
             await Admission.SettleAsync(Outcome(status));
             metrics.Server.RecordRequestDuration(time.GetElapsedTime(Work.Started));
+        }
+
+        /// <summary>
+        /// The ledger refused the line twice: tried again in the background (after 1, 2, 4, 8 and 16 s, waited for at
+        /// shutdown), so a ledger that recovers gets its line and releases the reservation. Should every try fail, the
+        /// reservation is released when this router stops (its request recorded as interrupted), or after its hour.
+        /// </summary>
+        public void SettleLater(int status, Exception first)
+        {
+            var outcome = Outcome(status);
+            RouterLog.SettleRetrying(_logger, Work.Id, first);
+            _floor.Track(Task.Run(async () =>
+            {
+                Exception? last = null;
+                for (int delay = 1; delay <= 16; delay *= 2)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(delay), time);
+                    try
+                    {
+                        await Admission.SettleAsync(outcome);
+                        metrics.Server.RecordRequestDuration(time.GetElapsedTime(Work.Started));
+                        return;
+                    }
+                    catch (Exception e)
+                    {
+                        last = e;
+                    }
+                }
+                RouterLog.SettleFailed(_logger, Work.Id, last!);
+            }));
         }
 
         private async Task WithdrawAsync(int status, Exception reason)

@@ -28,6 +28,22 @@ internal sealed class ForwardedWork(string id, string path, byte[] upstreamBody,
     public string Path { get; } = path;
     /// <summary>The body sent upstream: the client's, with the usage chunk asked for when it streams.</summary>
     public byte[] UpstreamBody { get; } = upstreamBody;
+
+    /// <summary>
+    /// When the client set no completion limit: <see cref="UpstreamBody"/> with the one the floor reserved as
+    /// <c>max_tokens</c>, and the context length that reservation assumed.
+    /// </summary>
+    public (byte[] Body, int ContextLength)? Limited { get; init; }
+
+    /// <summary>
+    /// What goes to <paramref name="replica"/>: the reserved limit, unless the replica reports a context no longer than
+    /// the reservation assumed (it stops there itself, and a TokenFactory replica refuses a prompt plus
+    /// <c>max_tokens</c> past its context, which an estimated prompt's full-context limit would be). A replica with a
+    /// longer context, or one that reports none (a third-party server), could otherwise generate past the reservation.
+    /// </summary>
+    public byte[] UpstreamBodyFor(Replicas.Replica replica) =>
+        Limited is { } limited && !(replica.Status is { ContextLength: > 0 } status && status.ContextLength <= limited.ContextLength)
+            ? limited.Body : UpstreamBody;
     public RouteRequest Route { get; } = route;
     public bool Stream { get; } = stream;
     /// <summary>Whether the client asked for the stream's usage chunk (the router always asks the replica for it, to meter).</summary>

@@ -35,6 +35,42 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
     /// </summary>
     public OpenAiException? Failure { get; private set; }
 
+    /// <summary>
+    /// The relay failed inside YARP's callback (the answer was not OpenAI's, the ledger refused its line, a fault):
+    /// recorded rather than thrown, since YARP would answer a bare 502 (or, once the stream began, end it without a
+    /// word) and the request would be settled as served. <see cref="ForwardedGeneration"/> answers and settles it.
+    /// </summary>
+    public void Fail(Exception e)
+    {
+        if (e is OperationCanceledException or IOException or HttpRequestException)
+        {
+            Cut = true; // the replica went silent or away while its answer was read
+            Failure = new OpenAiException(502, "The replica stopped before its answer was complete.", OpenAiErrorTypes.Server, code: CutCode);
+        }
+        else
+        {
+            Failure = ErrorMapper.Map(e);
+        }
+    }
+
+    /// <summary>Whether the failure is the replica's (its answer was garbage or broke off), not the router's own.</summary>
+    public bool FailedUpstream => Failure?.Code is BadResponseCode or CutCode;
+
+    /// <summary>Ends a stream that already reached the client with <paramref name="error"/> as an OpenAI error event, then <c>[DONE]</c>.</summary>
+    public static async Task EndStreamAsync(HttpContext context, OpenAiException error)
+    {
+        var body = context.Response.Body;
+        await WriteAsync(body, ErrorEvent(error.Message, error.Code ?? "upstream_error"), context.RequestAborted);
+        await body.WriteAsync(Done, context.RequestAborted);
+        await body.FlushAsync(context.RequestAborted);
+    }
+
+    public const string BadResponseCode = "bad_upstream_response";
+    public const string CutCode = "upstream_stream_cut";
+
+    public static OpenAiException NotOpenAi(string what) =>
+        new(502, $"The replica answered with {what}, which is not an OpenAI answer.", OpenAiErrorTypes.Server, code: BadResponseCode);
+
     public async Task CopySseAsync(Stream upstream, HttpContext context)
     {
         var reader = PipeReader.Create(upstream);
@@ -74,9 +110,15 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         {
             Cut = true;
             Status = 502;
-            await WriteAsync(body, ErrorEvent("The replica serving this stream stopped before its end; the text above is all it produced.", "upstream_stream_cut"), context.RequestAborted);
-            await body.WriteAsync(Done, context.RequestAborted);
-            await body.FlushAsync(context.RequestAborted);
+            if (!context.Response.HasStarted)
+            {
+                // Headers but no event (vLLM and llama.cpp's server send them at once): nothing reached the client, so
+                // the request may still go to another replica.
+                Failure = new OpenAiException(502, "The replica stopped before its answer began.", OpenAiErrorTypes.Server, code: CutCode);
+                return;
+            }
+            await EndStreamAsync(context, new OpenAiException(502, "The replica serving this stream stopped before its end; the text above is all it produced.",
+                OpenAiErrorTypes.Server, code: CutCode));
         }
     }
 
@@ -135,14 +177,24 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
             return false;
         }
         int pieces = 0;
-        if (chunk["choices"] is JsonArray choices)
+        switch (chunk["choices"])
         {
-            foreach (var choice in choices)
-            {
-                string? text = Text(choice?["delta"]?["content"]) ?? Text(choice?["delta"]?["reasoning_content"]) ?? Text(choice?["text"]);
-                if (!string.IsNullOrEmpty(text))
-                    pieces++;
-            }
+            case null:
+                break;
+            case JsonArray choices:
+                foreach (var choice in choices)
+                {
+                    // JsonNode's indexers throw on a node of the wrong kind: every level is checked before it is read.
+                    if (choice is not JsonObject c || c["delta"] is not (null or JsonObject))
+                        throw NotOpenAi("a chunk whose choice or delta is not an object");
+                    var delta = c["delta"] as JsonObject;
+                    string? text = Text(delta?["content"]) ?? Text(delta?["reasoning_content"]) ?? Text(c["text"]);
+                    if (!string.IsNullOrEmpty(text))
+                        pieces++;
+                }
+                break;
+            default:
+                throw NotOpenAi("a chunk whose choices are not a list");
         }
         if (pieces > 0)
             usage.Token(pieces);
@@ -170,7 +222,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         catch (Exception e) when (e is OperationCanceledException or IOException or HttpRequestException && !context.RequestAborted.IsCancellationRequested)
         {
             Cut = true;
-            Failure = new OpenAiException(502, "The replica stopped before its answer was complete.", OpenAiErrorTypes.Server, code: "upstream_stream_cut");
+            Failure = new OpenAiException(502, "The replica stopped before its answer was complete.", OpenAiErrorTypes.Server, code: CutCode);
             return;
         }
         catch (OpenAiException e)
@@ -192,7 +244,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         if (answer is null || (embeddings ? answer["data"] is not JsonArray : answer["choices"] is not JsonArray))
         {
             Failure = new OpenAiException(502, $"The replica answered with something that is not an OpenAI {(embeddings ? "embedding list" : "completion")}.",
-                OpenAiErrorTypes.Server, code: "bad_upstream_response");
+                OpenAiErrorTypes.Server, code: BadResponseCode);
             return;
         }
         if (answer["usage"] is JsonObject used)
@@ -221,7 +273,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         catch (Exception e) when (e is JsonException or OperationCanceledException or IOException or HttpRequestException or OpenAiException
             && !context.RequestAborted.IsCancellationRequested)
         {
-            Failure = new OpenAiException(502, $"The replica answered {status} with a body that is not an OpenAI error.", OpenAiErrorTypes.Server, code: "bad_upstream_response");
+            Failure = new OpenAiException(502, $"The replica answered {status} with a body that is not an OpenAI error.", OpenAiErrorTypes.Server, code: BadResponseCode);
             return;
         }
         context.Response.ContentType = "application/json";
@@ -240,7 +292,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
                 idle.Rearm();
                 memory.Write(buffer, 0, read);
                 if (memory.Length > MaxBodyBytes)
-                    throw new OpenAiException(502, "The replica's answer is larger than the router relays.", OpenAiErrorTypes.Server, code: "bad_upstream_response");
+                    throw new OpenAiException(502, "The replica's answer is larger than the router relays.", OpenAiErrorTypes.Server, code: BadResponseCode);
             }
         }
         finally
@@ -288,34 +340,4 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
     private static byte[] ErrorEvent(string message, string code) =>
         Encoding.UTF8.GetBytes("data: " + JsonSerializer.Serialize(
             new ErrorResponse { Error = new ErrorBody { Message = message, Type = OpenAiErrorTypes.Server, Code = code } }, OpenAiJson.Default.ErrorResponse));
-}
-
-/// <summary>
-/// One timer for a request to a replica: its answer must begin within <see cref="RouterOptions.FirstByteTimeoutSeconds"/>
-/// (a replica sends headers with the first token, or with a whole non-streamed answer), and then each piece of the body
-/// must follow the previous within <see cref="RouterOptions.UpstreamTimeoutSeconds"/>: <see cref="Rearm"/> on every piece
-/// makes it an idle timeout.
-/// </summary>
-internal sealed class IdleTimeout(TimeSpan firstByte, TimeSpan idle, CancellationToken aborted) : IDisposable
-{
-    private readonly CancellationTokenSource _cts = CreateArmed(firstByte, aborted);
-
-    public CancellationToken Token => _cts.Token;
-
-    public bool Expired => _cts.IsCancellationRequested && !aborted.IsCancellationRequested;
-
-    public void Rearm()
-    {
-        if (!_cts.IsCancellationRequested)
-            _cts.CancelAfter(idle);
-    }
-
-    public void Dispose() => _cts.Dispose();
-
-    private static CancellationTokenSource CreateArmed(TimeSpan timeout, CancellationToken aborted)
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        cts.CancelAfter(timeout);
-        return cts;
-    }
 }

@@ -56,13 +56,23 @@ internal sealed class UpstreamTransformer(Replica replica, ForwardedWork work, s
         var response = httpContext.Response;
         response.Headers[ReplicaHeader] = replica.Name;
         response.Headers.ContentLength = null; // the relay may drop the usage chunk or the replica's own usage fields
-        var upstream = await proxyResponse.Content.ReadAsStreamAsync(idle.Token);
-        if (status != StatusCodes.Status200OK)
-            await relay.CopyErrorAsync(upstream, httpContext, status);
-        else if (proxyResponse.Content.Headers.ContentType?.MediaType == "text/event-stream")
-            await relay.CopySseAsync(upstream, httpContext);
-        else
-            await relay.CopyJsonAsync(upstream, httpContext);
+        try
+        {
+            var upstream = await proxyResponse.Content.ReadAsStreamAsync(idle.Token);
+            bool events = proxyResponse.Content.Headers.ContentType?.MediaType == "text/event-stream";
+            if (status != StatusCodes.Status200OK)
+                await relay.CopyErrorAsync(upstream, httpContext, status);
+            else if (events != work.Stream)
+                throw UpstreamRelay.NotOpenAi(events ? "a stream to a request that asked for a whole answer" : "a whole answer to a request that asked for a stream");
+            else if (events)
+                await relay.CopySseAsync(upstream, httpContext);
+            else
+                await relay.CopyJsonAsync(upstream, httpContext);
+        }
+        catch (Exception e) when (!httpContext.RequestAborted.IsCancellationRequested)
+        {
+            relay.Fail(e); // never into YARP, which would clear the response to a bare 502 (or throw on a started stream)
+        }
         return false; // the relay copied the body
     }
 }

@@ -53,6 +53,33 @@ public sealed class Replica
 
     private bool _reachable = true;
 
+    /// <summary>
+    /// Cancelled when the status poller ejects it as unresponsive (frozen, partitioned): every request on it stops
+    /// waiting. It stays cancelled while it is out (a request that still reaches it stops at once), and a fresh one is
+    /// made when it answers again.
+    /// </summary>
+    public CancellationToken Unresponsive => Volatile.Read(ref _unresponsive).Token;
+
+    private CancellationTokenSource _unresponsive = new();
+
+    /// <summary>Ejected as unresponsive: what is in flight there is cancelled (retried elsewhere, or its stream cut).</summary>
+    public void Eject() => Volatile.Read(ref _unresponsive).Cancel();
+
+    /// <summary>It answers again: requests sent from now on are not cancelled by its earlier ejection.</summary>
+    public void Answering()
+    {
+        var current = Volatile.Read(ref _unresponsive);
+        if (current.IsCancellationRequested)
+            Interlocked.CompareExchange(ref _unresponsive, new CancellationTokenSource(), current); // the old one is never disposed: requests may still hold its token
+    }
+
+    /// <summary>When (<see cref="TimeProvider.GetTimestamp"/>) a piece of an answer last came from it: 0 before any.</summary>
+    public long LastProgress => Interlocked.Read(ref _lastProgress);
+
+    private long _lastProgress;
+
+    public void Progressed(long timestamp) => Interlocked.Exchange(ref _lastProgress, timestamp);
+
     public bool IsDraining => Status is { Draining: true } or { State: "draining" };
 
     public int MaxRunning => Status is { MaxRunning: > 0 } s ? s.MaxRunning : DefaultMaxRunning;

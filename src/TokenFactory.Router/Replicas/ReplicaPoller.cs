@@ -15,9 +15,12 @@ namespace TokenFactory.Router.Replicas;
 /// Reads every replica's load every <see cref="RouterOptions.StatusIntervalMilliseconds"/> (200 ms): a TokenFactory
 /// replica's <c>/internal/status</c>, or a third-party server's <c>/v1/models</c> (for what it serves; its load is
 /// then only what the router has in flight there). A replica that refuses the connection (or the token) is marked down at
-/// once, so it is out of rotation within one interval; one that is only slow (a replica saturating its cores answers
-/// late) after three polls in a row time out. One that answers again comes back, its prefix index cleared (it may have
-/// restarted with an empty cache). Each round wakes the dispatcher: room may have opened.
+/// once, so it is out of rotation within one interval. A poll not answered within <see cref="PollTimeout"/> (four
+/// intervals, at most 0.8 s) ejects the replica at once when nothing else came from it in that time either (frozen:
+/// SIGSTOP, a partition), cancelling what it has in flight (<see cref="Replica.Eject"/>), so it is out within a second
+/// of going silent; one whose answers still flow is busy, not frozen (a replica saturating its cores answers its
+/// status late), and is taken out only after three polls in a row time out. One that answers again comes back, its
+/// prefix index cleared (it may have restarted with an empty cache). Each round wakes the dispatcher: room may have opened.
 /// </summary>
 internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, RouterMetrics metrics, IOptions<RouterOptions> options,
     RouterToken token, TimeProvider time, ILogger<ReplicaPoller> logger) : BackgroundService
@@ -27,7 +30,13 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
         ConnectTimeout = TimeSpan.FromSeconds(Math.Clamp(options.Value.ConnectTimeoutSeconds, 0.1, 5)),
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
     })
-    { Timeout = TimeSpan.FromMilliseconds(Math.Max(1000, 5 * options.Value.StatusIntervalMilliseconds)) };
+    { Timeout = PollTimeout(options.Value) };
+
+    /// <summary>
+    /// How long a status poll may take: four intervals, between 0.25 s and 0.8 s. With the default 200 ms interval a
+    /// replica that stops answering is seen within an interval plus this: one second.
+    /// </summary>
+    public static TimeSpan PollTimeout(RouterOptions options) => TimeSpan.FromMilliseconds(Math.Clamp(4.0 * options.StatusIntervalMilliseconds, 250, 800));
 
     private readonly Dictionary<Replica, bool> _reachable = [];
     private readonly Dictionary<Replica, bool> _available = [];
@@ -102,9 +111,20 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
         }
         catch (TaskCanceledException) when (!cancellation.IsCancellationRequested)
         {
-            // Slow, not gone: a replica saturating its cores may answer late. Out only after a few polls in a row.
-            if (_timeouts.AddOrUpdate(replica, 1, (_, n) => n + 1) >= SlowPollsBeforeDown)
+            // Silent. Frozen when nothing else came from it meanwhile either: out now, and what it holds is cancelled.
+            // Busy when its answers still flow (a replica saturating its cores may answer its status late): out only
+            // after a few polls in a row.
+            int slow = _timeouts.AddOrUpdate(replica, 1, (_, n) => n + 1);
+            bool progressing = replica.LastProgress != 0 && time.GetElapsedTime(replica.LastProgress) < _http.Timeout;
+            if (!progressing)
+            {
                 Unreachable(replica);
+                replica.Eject();
+            }
+            else if (slow >= SlowPollsBeforeDown)
+            {
+                Unreachable(replica);
+            }
             return;
         }
         catch (Exception e) when (e is HttpRequestException or JsonException or IOException && !cancellation.IsCancellationRequested)
@@ -132,6 +152,7 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
 
     private void Reached(Replica replica)
     {
+        replica.Answering();
         replica.Reachable = true;
         lock (_reachable)
         {

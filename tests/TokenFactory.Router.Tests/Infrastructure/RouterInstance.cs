@@ -39,7 +39,9 @@ public sealed class RouterInstance : IAsyncDisposable
 
     /// <param name="settings">Over the defaults below: <c>TokenFactory:Router:Policy</c>, <c>TokenFactory:Floor:Auth</c>, …</param>
     /// <param name="waitForReplicas">Waits until this many replicas are in rotation (default: all).</param>
-    public static async Task<RouterInstance> StartAsync(IEnumerable<Uri> replicas, Dictionary<string, string?>? settings = null, int? waitForReplicas = null)
+    /// <param name="configureServices">Replaces services before the router's own are added (a flaky ledger).</param>
+    public static async Task<RouterInstance> StartAsync(IEnumerable<Uri> replicas, Dictionary<string, string?>? settings = null, int? waitForReplicas = null,
+        Action<IServiceCollection>? configureServices = null)
     {
         var urls = replicas.ToList();
         string floorDirectory = Path.Combine(Path.GetTempPath(), "tokenfactory-tests", Guid.NewGuid().ToString("N"));
@@ -60,7 +62,11 @@ public sealed class RouterInstance : IAsyncDisposable
         foreach (var (k, v) in settings ?? [])
             overrides[k] = v;
         var logs = new LogSink();
-        var app = RouterServer.Build([], overrides, services => services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(logs));
+        var app = RouterServer.Build([], overrides, services =>
+        {
+            services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(logs);
+            configureServices?.Invoke(services);
+        });
         try
         {
             await app.StartAsync();

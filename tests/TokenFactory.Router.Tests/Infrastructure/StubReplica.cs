@@ -37,6 +37,17 @@ public sealed class StubReplica : IAsyncDisposable
     public int Port => BaseAddress.Port;
     public ConcurrentQueue<Received> Requests { get; } = new();
     public bool Healthy { get; set; } = true;
+
+    /// <summary>
+    /// Frozen, as a process stopped with SIGSTOP or cut off by a partition looks to its peers: connections are still
+    /// accepted, but every request that arrives (health, status, models, generation) is held without an answer until
+    /// <see cref="Thaw"/>; answers already under way are the handlers' own.
+    /// </summary>
+    public void Freeze() => Interlocked.CompareExchange(ref _thawed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
+
+    public void Thaw() => Interlocked.Exchange(ref _thawed, null)?.TrySetResult();
+
+    private TaskCompletionSource? _thawed;
     /// <summary>What /internal/status answers (a TokenFactory replica); null: 404, as a third-party server.</summary>
     public Func<JsonObject?> Status { get; set; } = () => null;
     /// <summary>Answers a generation request (the body already read and recorded).</summary>
@@ -49,6 +60,12 @@ public sealed class StubReplica : IAsyncDisposable
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
         var app = builder.Build();
         StubReplica? stub = null;
+        app.Use(async (context, next) =>
+        {
+            if (Volatile.Read(ref stub!._thawed) is { } thawed)
+                await thawed.Task.WaitAsync(context.RequestAborted);
+            await next(context);
+        });
         app.MapGet("/health", () => stub!.Healthy ? Results.Ok(new { status = "ok" }) : Results.StatusCode(503));
         app.MapGet("/v1/models", () => Results.Json(new { @object = "list", data = new[] { new { id = stub!.Model, @object = "model" } } }));
         app.MapGet("/internal/status", () => stub!.Status() is { } status ? Results.Text(status.ToJsonString(), "application/json") : Results.NotFound());
