@@ -48,15 +48,26 @@ public static class Catalogs
             ?? throw new InvalidOperationException($"embedded catalog {resource} is missing");
         using var reader = new StreamReader(stream);
         var entries = Yaml.Deserialize<List<T>>(reader) ?? [];
+        // The built-in entries pass the checks an operator's do (every plan reads them, so a bad one fails every test).
+        if (entries.OfType<ICatalogEntry>().Select(e => e.Problem()).FirstOrDefault(p => p is not null) is { } builtIn)
+            throw new InvalidOperationException($"the built-in {resource}: {builtIn}");
         if (extraFile is not null)
         {
+            List<T?> extra;
             try
             {
-                entries.AddRange(Yaml.Deserialize<List<T>>(File.ReadAllText(extraFile)) ?? []);
+                extra = Yaml.Deserialize<List<T?>>(File.ReadAllText(extraFile)) ?? [];
             }
             catch (YamlDotNet.Core.YamlException e)
             {
                 throw new TokenFactoryException($"{extraFile}: not a catalog of {(typeof(T) == typeof(ModelEntry) ? "models" : "hardware")}: {e.Message}");
+            }
+            for (int i = 0; i < extra.Count; i++)
+            {
+                var entry = extra[i] ?? throw new TokenFactoryException($"{extraFile}: entry {i + 1} is empty.");
+                if (entry is ICatalogEntry checkable && checkable.Problem() is { } problem)
+                    throw new TokenFactoryException($"{extraFile}: entry {i + 1}: {problem}.");
+                entries.Add(entry);
             }
         }
         return entries;
@@ -77,7 +88,15 @@ public static class Catalogs
         return result;
     }
 
-    internal sealed class ModelEntry
+    /// <summary>An entry that can say what about it makes no sense (a figure the planner would divide by, missing).</summary>
+    private interface ICatalogEntry
+    {
+        string? Problem();
+    }
+
+    private static bool Positive(double x) => x > 0 && double.IsFinite(x);
+
+    internal sealed class ModelEntry : ICatalogEntry
     {
         public string Name { get; set; } = "";
         public double TotalParameters { get; set; }
@@ -99,6 +118,15 @@ public static class Catalogs
         public int ContextLength { get; set; } = 131072;
         public string? Source { get; set; }
 
+        public string? Problem() =>
+            Name.Length == 0 ? "a model needs a name"
+            : !Positive(TotalParameters) ? $"{Name}: total_parameters must be positive"
+            : Layers < 1 || Hidden < 1 ? $"{Name}: layers and hidden must be positive"
+            : KvElementsPerToken < 0 || RecurrentStateBytes < 0 || DenseParameters < 0 || DenseParameters > TotalParameters ? $"{Name}: kv_elements_per_token, recurrent_state_bytes and dense_parameters must be 0 or more (dense at most the total)"
+            : RoutedExperts > 0 && (ExpertsPerToken < 1 || ExpertsPerToken > RoutedExperts || !Positive(ExpertParameters)) ? $"{Name}: a mixture needs experts_per_token in 1..routed_experts and expert_parameters"
+            : ContextLength < 1 ? $"{Name}: context_length must be positive"
+            : null;
+
         public ModelProfile ToProfile() => new()
         {
             Name = Name, TotalParameters = TotalParameters, DenseParameters = DenseParameters, Layers = Layers, Hidden = Hidden,
@@ -109,7 +137,7 @@ public static class Catalogs
         };
     }
 
-    internal sealed class HardwareEntry
+    internal sealed class HardwareEntry : ICatalogEntry
     {
         public string Id { get; set; } = "";
         public string Name { get; set; } = "";
@@ -129,6 +157,17 @@ public static class Catalogs
         public double MoeEfficiency { get; set; } = 0.5;
         public bool Announced { get; set; }
         public string? Source { get; set; }
+
+        public string? Problem() =>
+            Id.Length == 0 ? "hardware needs an id"
+            : !Positive(MemoryGb) || !Positive(MemoryBandwidthTbps) ? $"{Id}: memory_gb and memory_bandwidth_tbps must be positive"
+            : PeakTflops.Count == 0 || PeakTflops.Values.Any(v => !Positive(v)) ? $"{Id}: peak_tflops needs a positive figure per precision"
+            : Domain < 1 || DevicesPerRack < 1 ? $"{Id}: domain and devices_per_rack must be at least 1"
+            : !Positive(TdpWatts) && !Positive(AllInWatts) ? $"{Id}: tdp_watts (or all_in_watts) must be positive"
+            : UsdPerHour < 0 || !double.IsFinite(UsdPerHour) ? $"{Id}: usd_per_hour must be 0 or more"
+            : new[] { ComputeEfficiency, MemoryEfficiency, Fp4Efficiency, MoeEfficiency }.Any(e => !(e > 0 && e <= 1)) ? $"{Id}: efficiencies must be above 0 and at most 1"
+            : StepOverheadMs < 0 || !double.IsFinite(StepOverheadMs) ? $"{Id}: step_overhead_ms must be 0 or more"
+            : null;
 
         public HardwareProfile ToProfile() => new()
         {

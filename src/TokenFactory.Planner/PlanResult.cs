@@ -30,6 +30,8 @@ public sealed record PlanOption
     public double JoulesPerToken { get; init; }
     public double UsdPerHour { get; init; }
     public double UsdPerMillionOutputTokens { get; init; }
+    /// <summary>What the energy of a million output tokens costs at the site's price (PUE included): part of the hourly price, reported apart.</summary>
+    public double EnergyUsdPerMillionOutputTokens { get; init; }
     public double UsdPerMillionInputTokens { get; init; }
     public double Utilization { get; init; }
     public IReadOnlyList<FrontierPoint> Frontier { get; init; } = [];

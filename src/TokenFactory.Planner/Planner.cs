@@ -24,9 +24,30 @@ public static class Planner
 
     public static PlanOption PlanOne(PlanRequest request, HardwareProfile hardware)
     {
+        // A step budget of no tokens would never finish a prompt: the simulation would run forever.
+        if (request.MaxBatchTokens is < 1)
+            throw new ArgumentOutOfRangeException(nameof(request), request.MaxBatchTokens, "The step token budget must be at least 1.");
         var candidates = new List<(Deployment Deployment, Simulator Simulator, FrontierPoint Point, SimulationResult Result)>();
         var frontier = new List<FrontierPoint>();
+        int longest = LongestRequest(request);
+        if (longest > request.Model.ContextLength)
+        {
+            return new PlanOption
+            {
+                Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false,
+                Why = $"requests of up to {longest} tokens (prompt and output) exceed {request.Model.Name}'s context of {request.Model.ContextLength}",
+            };
+        }
+        if (request.TensorParallel is int fixedTp && fixedTp > hardware.Domain)
+        {
+            return new PlanOption
+            {
+                Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false,
+                Why = $"tensor parallelism of {fixedTp} does not fit {hardware.Name}'s {hardware.Domain}-device interconnect domain",
+            };
+        }
         var degrees = ParallelDegrees(request, hardware);
+        bool weightsFit = false;
         if (degrees.Count == 0)
         {
             return new PlanOption
@@ -41,14 +62,17 @@ public static class Planner
             var deployment = new Deployment(request.Model, hardware, request.Precision, tp, ep);
             if (!deployment.Fits)
                 continue;
+            weightsFit = true;
             int maxSequences = Math.Min(MaxSequencesPerGroup * ep, deployment.MaxSequences(request.InputTokens + request.OutputTokens));
+            if (maxSequences < 1 || deployment.MaxSequences(longest) < 1)
+                continue; // not even one request's cache beside the weights
             var simulator = new Simulator(new StepCostModel(deployment))
             {
-                MaxRunning = Math.Max(1, maxSequences),
+                MaxRunning = maxSequences,
                 // GPU engines run large steps (TensorRT-LLM and vLLM default to 8192 tokens, per attention group); a CPU's steps are short.
                 MaxBatchTokens = request.MaxBatchTokens ?? (hardware.Id == CpuProfile.Id ? 256 : Math.Max(8192, request.InputTokens) * ep),
             };
-            foreach (int c in Concurrencies(MaxSequencesPerGroup * ep).Where(c => c <= Math.Max(1, maxSequences)))
+            foreach (int c in Concurrencies(MaxSequencesPerGroup * ep).Where(c => c <= maxSequences))
             {
                 var result = simulator.Run(new Workload
                 {
@@ -68,7 +92,9 @@ public static class Planner
             return new PlanOption
             {
                 Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false,
-                Why = $"{request.Model.Name} at {request.Precision} ({weightsGb:F0} GB of weights) does not fit {degrees.Max(d => d.Tp * d.Ep)} × {hardware.MemoryGb:F0} GB in one {hardware.Domain}-device domain",
+                Why = weightsFit
+                    ? $"{request.Model.Name} at {request.Precision} ({weightsGb:F0} GB of weights) leaves no room for one request's cache of up to {longest} tokens on {degrees.Max(d => d.Tp * d.Ep)} × {hardware.MemoryGb:F0} GB in one {hardware.Domain}-device domain"
+                    : $"{request.Model.Name} at {request.Precision} ({weightsGb:F0} GB of weights) does not fit {degrees.Max(d => d.Tp * d.Ep)} × {hardware.MemoryGb:F0} GB in one {hardware.Domain}-device domain",
             };
         }
 
@@ -113,6 +139,11 @@ public static class Planner
         double smallest = request.Classes.Min(c => c.Share) / request.Classes.Sum(c => c.Share);
         return (int)Math.Min(4000, Math.Ceiling(100 / smallest));
     }
+
+    /// <summary>The longest request the workload sends, prompt and output: a dataset's longest, else the means spread up.</summary>
+    private static int LongestRequest(PlanRequest request) => request.Lengths is { Count: > 0 } lengths
+        ? lengths.Max(l => l.Input + l.Output)
+        : (int)Math.Ceiling(request.InputTokens * (1 + request.Spread)) + (int)Math.Ceiling(request.OutputTokens * (1 + request.Spread));
 
     /// <summary>Output tokens per second the request's demand asks of the deployment (0: no demand given).</summary>
     private static double Demand(PlanRequest request) => request.OutputTokensPerDay is double perDay ? perDay / 86400 : 0;
@@ -211,6 +242,7 @@ public static class Planner
             JoulesPerToken = powerKw * 1000 / served,
             UsdPerHour = usdPerHour,
             UsdPerMillionOutputTokens = usdPerHour / (served * 3600) * 1e6,
+            EnergyUsdPerMillionOutputTokens = powerKw * request.Site.UsdPerKwh / (served * 3600) * 1e6,
             UsdPerMillionInputTokens = inputPerSecond > 0 ? usdPerHour * operating.PrefillShare / (inputPerSecond * 3600) * 1e6 : 0,
             Utilization = Math.Min(1, served / (replicas * perReplica) * operating.Utilization),
             Frontier = frontier,

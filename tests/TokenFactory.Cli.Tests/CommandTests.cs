@@ -182,4 +182,18 @@ public sealed class CommandTests
         Assert.Equal(1, code);
         Assert.Contains("Unknown --type 'Q3_K'", stderr);
     }
+
+    [Theory]
+    [InlineData("--port must be a port from 0 to 65535", "serve", "--port", "70000")]
+    [InlineData("--port must be a port from 0 to 65535", "route", "--port", "-1")]
+    [InlineData("--timeout must be at least 1", "bench", "serve", "--timeout", "0")]
+    [InlineData("is a directory", "bench", "serve", "--json", "/tmp")]
+    public void Values_refused_while_parsing_are_one_line_before_anything_starts(string message, params string[] args)
+    {
+        var (code, _, stderr) = CliRunner.Run(args);
+        Assert.NotEqual(0, code);
+        Assert.Contains(message, stderr);
+        Assert.DoesNotContain("   at ", stderr);
+    }
 }
+

@@ -91,6 +91,17 @@ public sealed class FloorCommandTests : IDisposable
         (code, _, stderr) = CliRunner.Run("teams", "list", "--url", server.BaseAddress.ToString(), "--admin-key", "wrong");
         Assert.Equal(1, code);
         Assert.Contains("401", stderr);
+        // A format it cannot print is refused before the key is made: its secret would never be shown.
+        int keysBefore = JsonNode.Parse(Cli(server, "keys", "list", "--format", "json").Stdout)!.AsArray().Count;
+        (code, _, stderr) = Cli(server, "keys", "create", "--team", "research", "--format", "csv");
+        Assert.Equal(1, code);
+        Assert.Contains("--format must be table, json", stderr);
+        Assert.Equal(keysBefore, JsonNode.Parse(Cli(server, "keys", "list", "--format", "json").Stdout)!.AsArray().Count);
+        // An unreachable server is one line, on every command (budgets delete had a stack trace).
+        (code, _, stderr) = CliRunner.Run("budgets", "delete", "b1", "--url", "http://127.0.0.1:1", "--admin-key", AdminKey);
+        Assert.Equal(1, code);
+        Assert.Contains("cannot reach the server", stderr);
+        Assert.DoesNotContain("   at ", stderr);
     }
 
     [Fact]

@@ -27,7 +27,7 @@ internal static class BenchModelCommand
         var gen = new Option<int>("-n", "--n-gen") { Description = "Generated tokens for tg (0 skips tg)", DefaultValueFactory = _ => 128 };
         var reps = new Option<int>("--reps", "-r") { Description = "Timed repetitions", DefaultValueFactory = _ => 3 };
         var peer = new Option<string?>("--peer") { Description = "Also run llama.cpp on the same file and threads, alternating: " + BenchPeer.Supported };
-        var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file" };
+        var json = new Option<string?>("--json") { Description = "Write the results as JSON to this file" }.WritableFile();
         var bwOver = new Option<string>("--bandwidth-over")
         {
             Description = "What the bandwidth kernel reads around each generation run: 'weights' (the matrices a token reads, in place) or 'buffer' (a buffer of its own)",

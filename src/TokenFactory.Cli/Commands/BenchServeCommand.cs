@@ -15,7 +15,7 @@ internal static class BenchServeCommand
         var model = new Option<string>("--model", "-m") { Description = "Model name sent in requests", DefaultValueFactory = _ => "default" };
         var endpoint = new Option<string>("--endpoint") { Description = "completions or chat", DefaultValueFactory = _ => "completions" };
         endpoint.AcceptOnlyFromAmong("completions", "chat");
-        var timeout = new Option<int>("--timeout") { Description = "Per-request timeout in seconds", DefaultValueFactory = _ => 600 };
+        var timeout = new Option<int>("--timeout") { Description = "Per-request timeout in seconds", DefaultValueFactory = _ => 600 }.AtLeast(1);
         var workload = new BenchWorkloadOptions();
         var cmd = new Command("serve", "Benchmark an OpenAI-compatible server: throughput, goodput, TTFT/TPOT/ITL/E2E percentiles. "
             + "The API key comes from $OPENAI_API_KEY (sent as Authorization: Bearer when set).")

@@ -15,7 +15,7 @@ internal sealed class BenchWorkloadOptions
     public Option<int> SharedPrefix { get; } = new("--shared-prefix") { Description = "Words of a prefix every prompt starts with (prefix caching)", DefaultValueFactory = _ => 0 };
     public Option<string?> Dataset { get; } = new("--dataset") { Description = "JSON lines {\"prompt\": ..., \"output_len\": K} instead of synthetic prompts" };
     public Option<string[]> Goodput { get; } = new("--goodput") { Description = "SLOs for goodput, e.g. ttft:500 tpot:100 (e2el:MS too)", AllowMultipleArgumentsPerToken = true };
-    public Option<string?> Json { get; } = new("--json") { Description = "Write the results as JSON to this file" };
+    public Option<string?> Json { get; } = new Option<string?>("--json") { Description = "Write the results as JSON to this file" }.WritableFile();
     public Option<int> Seed { get; } = new("--seed") { Description = "Seed for prompts and arrivals", DefaultValueFactory = _ => 0 };
     public Option<int> Warmup { get; } = new("--warmup") { Description = "Warm-up requests (8 tokens, not counted)", DefaultValueFactory = _ => 1 };
 

@@ -3,11 +3,13 @@ namespace TokenFactory.Cli.Commands;
 /// <summary>Turns the engine's own errors into one clear line and exit code 1, instead of a stack trace.</summary>
 internal static class CommandErrors
 {
-    public static int Run(Func<int> body)
+    public static int Run(Func<int> body) => RunAsync(() => Task.FromResult(body())).GetAwaiter().GetResult();
+
+    public static async Task<int> RunAsync(Func<Task<int>> body)
     {
         try
         {
-            return body();
+            return await body();
         }
         catch (TokenFactoryException e)
         {

@@ -41,9 +41,9 @@ internal static class PlanCommand
         var price = new Option<double?>("--usd-per-mtok") { Description = "Token-budget form: price of a million tokens (default: each option's own planned cost)" };
         var tp = new Option<int?>("--tp") { Description = "Fixed tensor-parallel degree (default: the best within the interconnect domain)" };
         var ep = new Option<int?>("--ep") { Description = "Fixed expert-parallel degree of a mixture: attention groups per replica, the experts spread over all its devices (default: the best within the interconnect domain; 1: none)" };
-        var batchTokens = new Option<int?>("--max-batch-tokens") { Description = "Engine token budget per step (default max(2048, isl))" };
+        var batchTokens = new Option<int?>("--max-batch-tokens") { Description = "Engine token budget per step, for a whole replica (default 8192 per attention group on GPUs, or the prompt length if longer; 256 on this machine)" };
         var pue = new Option<double>("--pue") { Description = "Facility power usage effectiveness", DefaultValueFactory = _ => 1.2 };
-        var kwh = new Option<double>("--usd-per-kwh") { Description = "Energy price (reported; cloud prices already include it)", DefaultValueFactory = _ => 0.08 };
+        var kwh = new Option<double>("--usd-per-kwh") { Description = "Energy price: each option's energy cost per million output tokens is reported apart (the hourly prices already include it)", DefaultValueFactory = _ => 0.08 };
         var cap = new Option<double?>("--power-cap-mw") { Description = "Site power cap, MW" };
         var utilization = new Option<double>("--utilization") { Description = "Share of a replica's capacity the demand may use", DefaultValueFactory = _ => 0.7 };
         var catalog = new Option<string?>("--catalog") { Description = "A hardware catalog YAML file adding to (or replacing) the built-in entries" };
@@ -63,6 +63,8 @@ internal static class PlanCommand
         cmd.Subcommands.Add(PlanPublishedCommand.Create());
         cmd.SetAction(r => CommandErrors.Run(() =>
         {
+            if (r.GetValue(profile) is string profilePath && !File.Exists(profilePath))
+                throw new TokenFactoryException($"--profile {profilePath}: no such file (write one with `tokenfactory plan calibrate`).");
             var measured = CpuProfile.Load(r.GetValue(profile))?.ToHardware();
             if (r.GetValue(listModels))
             {
@@ -96,6 +98,23 @@ internal static class PlanCommand
                 }
                 lengths = PlanDataset.Read(datasetPath, Math.Max(1, r.GetValue(osl))); // --osl: for lines without output_len
             }
+            CheckNumbers(r, isl, osl, spread, devices, batchTokens, pue, kwh, cap, utilization, [ttft, tpot, ttft50, tpot50, perDay, cap]);
+            bool budgetForm = r.GetValue(people) is not null;
+            if (budgetForm)
+            {
+                Check(r.GetValue(people) is > 0 and < double.PositiveInfinity, "--people must be a positive number.");
+                Check(r.GetValue(salary) is > 0 and < double.PositiveInfinity, "--salary must be a positive number of USD a year.");
+                Check(r.GetValue(share) is > 0 and <= 1, "--token-share must be above 0 and at most 1.");
+                Check(r.GetValue(price) is null or (> 0 and < double.PositiveInfinity), "--usd-per-mtok must be a positive price.");
+                Check(r.GetValue(perDay) is null, "--people and --tokens-per-day cannot be used together: the token-budget form gives the demand.");
+            }
+            else
+            {
+                foreach (var needsPeople in new Option[] { salary, share, price })
+                    Check(r.GetResult(needsPeople) is null or { Implicit: true }, $"{needsPeople.Name} is part of the token-budget form and needs --people.");
+            }
+            Check(r.GetValue(devices) is null || (r.GetValue(perDay) is null && !budgetForm),
+                "--devices reports what that many devices give; a demand (--tokens-per-day or --people) sizes the devices: choose one.");
             var planClasses = PlanClassSyntax.ParseAll(r.GetValue(classes) ?? []);
             if (planClasses.Count > 0)
             {
@@ -122,10 +141,10 @@ internal static class PlanCommand
                 Model = profileOf,
                 Hardware = targets,
                 Precision = chosenPrecision,
-                InputTokens = lengths != null ? (int)Math.Round(lengths.Average(l => l.Input)) : Math.Max(1, r.GetValue(isl)),
-                OutputTokens = lengths != null ? Math.Max(1, (int)Math.Round(lengths.Average(l => l.Output))) : Math.Max(1, r.GetValue(osl)),
+                InputTokens = lengths != null ? (int)Math.Round(lengths.Average(l => l.Input)) : r.GetValue(isl),
+                OutputTokens = lengths != null ? Math.Max(1, (int)Math.Round(lengths.Average(l => l.Output))) : r.GetValue(osl),
                 Lengths = lengths,
-                Spread = Math.Clamp(r.GetValue(spread), 0, 0.9),
+                Spread = r.GetValue(spread),
                 Scenario = scenarioName,
                 TtftP99Ms = r.GetValue(ttft),
                 TpotP99Ms = r.GetValue(tpot),
@@ -136,7 +155,7 @@ internal static class PlanCommand
                 TensorParallel = r.GetValue(tp),
                 ExpertParallel = r.GetValue(ep),
                 MaxBatchTokens = r.GetValue(batchTokens),
-                Site = new Site { Pue = r.GetValue(pue), UsdPerKwh = r.GetValue(kwh), PowerCapMw = r.GetValue(cap), Utilization = Math.Clamp(r.GetValue(utilization), 0.05, 1) },
+                Site = new Site { Pue = r.GetValue(pue), UsdPerKwh = r.GetValue(kwh), PowerCapMw = r.GetValue(cap), Utilization = r.GetValue(utilization) },
             };
             var result = r.GetValue(people) is double staff
                 ? PlanBudget(request, staff, r.GetValue(salary), r.GetValue(share), r.GetValue(price))
@@ -151,6 +170,28 @@ internal static class PlanCommand
             return 0;
         }));
         return cmd;
+    }
+
+    private static void Check(bool ok, string message)
+    {
+        if (!ok)
+            throw new TokenFactoryException(message);
+    }
+
+    /// <summary>Numbers the plan would otherwise bend or divide by: each refused naming its option, as the HTTP endpoint refuses them.</summary>
+    private static void CheckNumbers(ParseResult r, Option<int> isl, Option<int> osl, Option<double> spread, Option<int?> devices, Option<int?> batchTokens,
+        Option<double> pue, Option<double> kwh, Option<double?> cap, Option<double> utilization, Option<double?>[] positive)
+    {
+        Check(r.GetValue(isl) >= 1, $"--isl must be at least 1, got {r.GetValue(isl)}.");
+        Check(r.GetValue(osl) >= 1, $"--osl must be at least 1, got {r.GetValue(osl)}.");
+        Check(r.GetValue(spread) is >= 0 and < 1, $"--spread must be at least 0 and below 1 (a fraction of the mean), got {r.GetValue(spread)}.");
+        Check(r.GetValue(devices) is null or >= 1, $"--devices must be at least 1, got {r.GetValue(devices)}.");
+        Check(r.GetValue(batchTokens) is null or >= 1, $"--max-batch-tokens must be at least 1, got {r.GetValue(batchTokens)}.");
+        Check(r.GetValue(pue) is >= 1 and < double.PositiveInfinity, $"--pue must be at least 1 (facility power over IT power), got {r.GetValue(pue)}.");
+        Check(r.GetValue(kwh) is >= 0 and < double.PositiveInfinity, $"--usd-per-kwh must be a price of 0 or more, got {r.GetValue(kwh)}.");
+        Check(r.GetValue(utilization) is > 0 and <= 1, $"--utilization must be above 0 and at most 1, got {r.GetValue(utilization)}.");
+        foreach (var option in positive.Distinct())
+            Check(r.GetValue(option) is null or (> 0 and < double.PositiveInfinity), $"{option.Name} must be a positive number, got {r.GetValue(option)}.");
     }
 
     /// <summary>The token-budget form: the yearly token spend of the people, at a price, as output tokens per day; each option sized for it.</summary>

@@ -19,7 +19,7 @@ internal static class ServeCommand
     {
         var model = new Option<string?>("--model", "-m") { Description = "GGUF model to serve (default: TokenFactory:Model from appsettings.json or the environment, else the built-in model)" };
         var host = new Option<string?>("--host") { Description = "Address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)" };
-        var port = new Option<int?>("--port") { Description = "Port to listen on (default 8080)" };
+        var port = new Option<int?>("--port") { Description = "Port to listen on (default 8080)" }.Port();
         var threads = new Option<int?>("--threads", "-t") { Description = "Compute threads (default: all cores)" };
         var ctx = new Option<int?>("--ctx", "-c") { Description = "Context length per sequence (default: the model's, capped at 4096)" };
         var name = new Option<string?>("--model-name") { Description = "Model id clients send (default: the file name without .gguf)" };

@@ -20,7 +20,7 @@ internal static class RouteCommand
         var policy = new Option<string?>("--policy") { Description = "prefix (default: expected prefill work and load, knowing each replica's cache), least-load or round-robin" };
         var models = new Option<string[]>("--model", "-m") { Description = "A model's GGUF file, read for its tokenizer only, as PATH (id: the file name without .gguf) or ID=PATH (repeatable): prompts are then routed by exact token blocks", AllowMultipleArgumentsPerToken = false };
         var host = new Option<string?>("--host") { Description = "Address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)" };
-        var port = new Option<int?>("--port") { Description = "Port to listen on (default 8080)" };
+        var port = new Option<int?>("--port") { Description = "Port to listen on (default 8080)" }.Port();
         var maxQueued = new Option<int?>("--max-queued") { Description = "Requests allowed to wait at the router for a replica before 503 (default 256)" };
         var queueDepth = new Option<int?>("--replica-queue-depth") { Description = "Sequences sent to a replica beyond its running slots (default 4); the rest wait here, earliest deadline first" };
         var noAuth = new Option<bool>("--no-auth") { Description = "Accept requests without API keys (local use only; logged as a warning)" };

@@ -39,7 +39,7 @@ internal sealed class AdminClient : IDisposable
     public Task<BudgetBody> UpdateBudgetAsync(string id, BudgetBody body) => SendAsync(HttpMethod.Patch, $"/admin/budgets/{Uri.EscapeDataString(id)}", body, Json.BudgetBody, Json.BudgetBody);
     public async Task DeleteBudgetAsync(string id)
     {
-        using var response = await _http.DeleteAsync($"/admin/budgets/{Uri.EscapeDataString(id)}");
+        using var response = await Send(() => _http.DeleteAsync($"/admin/budgets/{Uri.EscapeDataString(id)}"));
         await EnsureAsync(response);
     }
     public async Task<List<BudgetBody>> ListBudgetsAsync() => (await GetAsync("/admin/budgets", Json.AdminListBudgetBody)).Data;

@@ -34,8 +34,13 @@ internal sealed class AdminOptions
         command.Options.Add(Format);
     }
 
-    public AdminClient Client(ParseResult r)
+    /// <summary>
+    /// A client for the admin API. The output format is checked first: a change made and then not shown (a new key's
+    /// secret above all, which is never shown again) must not happen because of a typo in --format.
+    /// </summary>
+    public AdminClient Client(ParseResult r, bool csv = false)
     {
+        FormatOf(r, csv);
         string? key = r.GetValue(AdminKey) ?? EnvironmentVariables.Get(EnvironmentVariables.AdminKey);
         if (string.IsNullOrEmpty(key))
             throw new TokenFactoryException("no admin key: set TOKENFACTORY_ADMIN_KEY (the server's TokenFactory:Floor:AdminKey) or pass --admin-key.");

@@ -46,7 +46,7 @@ internal static class UsageCommand
             Add("key", r.GetValue(key));
             var rows = r.GetValue(database) is not null || r.GetValue(postgres) is not null
                 ? await ReadDirectlyAsync(r.GetValue(database), r.GetValue(postgres), grouping, r.GetValue(from), r.GetValue(to), r.GetValue(team), r.GetValue(key))
-                : await ReadFromServerAsync(admin.Client(r), string.Join('&', query));
+                : await ReadFromServerAsync(admin.Client(r, csv: true), string.Join('&', query));
             if (format == "csv")
                 Console.Out.Write(UsageCsv.Write(rows.Select(ToRow)));
             else

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using TokenFactory.Cli.Commands;
 using TokenFactory.Compute;
 using TokenFactory.Engine;
 using TokenFactory.Engine.Batching;
@@ -28,6 +29,20 @@ internal static class PlanCalibrateCommand
         new() { InputTokens = 512, OutputTokens = 48, Concurrency = 8, Requests = 8 },
     ];
 
+    /// <summary>The profile's file can be written: found out before minutes of measuring, not after them.</summary>
+    private static void CheckWritable(string path)
+    {
+        if (Directory.Exists(path))
+            throw new TokenFactoryException($"--out {path} is a directory; give the profile's file name.");
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is not null && !Directory.Exists(folder))
+            Directory.CreateDirectory(folder); // as Save would; fails here with a clear error when it cannot
+        bool existed = File.Exists(path);
+        using (new FileStream(path, FileMode.Append, FileAccess.Write)) { } // opens it for writing, writes nothing
+        if (!existed)
+            File.Delete(path); // no empty profile left behind should the measuring fail
+    }
+
     public static Command Create()
     {
         var modelFile = new Option<string>("--model-file", "-f") { Description = "GGUF model to measure with", Required = true };
@@ -37,12 +52,18 @@ internal static class PlanCalibrateCommand
         var usd = new Option<double>("--usd-per-hour") { Description = "This machine's price per hour", DefaultValueFactory = _ => 0.10 };
         var rounds = RoundsOption();
         var cmd = new Command("calibrate", "Measure this machine with the engine and store the planner's CPU profile") { modelFile, threads, output, watts, usd, rounds };
-        cmd.SetAction(async (r, cancellation) =>
+        cmd.SetAction((r, cancellation) => CommandErrors.RunAsync(async () =>
         {
-            try
             {
                 if (r.GetValue(rounds) < 1)
                     throw new TokenFactoryException("--rounds must be at least 1.");
+                if (!File.Exists(r.GetValue(modelFile)))
+                    throw new TokenFactoryException($"{r.GetValue(modelFile)}: no such model file.");
+                if (r.GetValue(threads) < 1)
+                    throw new TokenFactoryException($"--threads must be at least 1, got {r.GetValue(threads)}.");
+                if (r.GetValue(watts) is not (> 0 and < double.PositiveInfinity) || r.GetValue(usd) is not (>= 0 and < double.PositiveInfinity))
+                    throw new TokenFactoryException("--watts must be positive and --usd-per-hour 0 or more.");
+                CheckWritable(r.GetValue(output) ?? CpuProfile.DefaultPath);
                 var profile = await CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), Set, r.GetValue(rounds), r.GetValue(watts), r.GetValue(usd), Console.Error);
                 profile.Save(r.GetValue(output));
                 Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s and products at {profile.ProductRates} GFLOPS by rows measured; " +
@@ -51,12 +72,7 @@ internal static class PlanCalibrateCommand
                     $"bandwidth efficiency {profile.MemoryEfficiency:F2}, {profile.LayerOverheadMs * 1000:F0} µs per step and block, {profile.UnoverlappedShare:P0} of compute and reads unoverlapped; mean error on the runs {profile.FitError:P1}");
                 return 0;
             }
-            catch (TokenFactoryException e)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
-            }
-        });
+        }));
         return cmd;
     }
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using TokenFactory.Cli.Commands;
 using TokenFactory.Compute;
 using TokenFactory.Engine;
 using TokenFactory.Engine.Batching;
@@ -31,14 +32,21 @@ internal static class PlanCheckCommand
         var rate = new Option<double>("--poisson-fraction") { Description = "Poisson run at this fraction of the measured capacity", DefaultValueFactory = _ => 0.6 };
         var rounds = PlanCalibrateCommand.RoundsOption();
         var cmd = new Command(name, "Calibrate on some workloads, predict others (and another model), measure them, print the errors") { modelFile, other, threads, rate, rounds };
-        cmd.SetAction(async (r, cancellation) =>
+        cmd.SetAction((r, cancellation) => CommandErrors.RunAsync(async () =>
         {
             int roundCount = r.GetValue(rounds);
             if (roundCount < 1)
+                throw new TokenFactoryException("--rounds must be at least 1.");
+            // Checked before the calibration's minutes, not after them.
+            foreach (var file in new[] { r.GetValue(modelFile)!, r.GetValue(other) }.OfType<string>())
             {
-                Console.Error.WriteLine("error: --rounds must be at least 1.");
-                return 1;
+                if (!File.Exists(file))
+                    throw new TokenFactoryException($"{file}: no such model file.");
             }
+            if (r.GetValue(rate) is not (> 0 and <= 1))
+                throw new TokenFactoryException($"--poisson-fraction must be above 0 and at most 1 (of the measured capacity), got {r.GetValue(rate)}.");
+            if (r.GetValue(threads) < 1)
+                throw new TokenFactoryException($"--threads must be at least 1, got {r.GetValue(threads)}.");
             var profile = await PlanCalibrateCommand.CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), PlanCalibrateCommand.Set, roundCount, 60, 0.1, Console.Error);
             var calibrated = profile.ToHardware();
             Console.WriteLine($"calibrated on {profile.CalibratedOn}: products {profile.ProductRates} GFLOPS by rows (probed), the rest {profile.ElementsPerSecond / 1e9:F2} G elements/s, attention {profile.AttentionTflops * 1000:F0} GFLOPS, cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s, bandwidth {profile.MemoryBandwidthTbps * 1000:F1} GB/s × {profile.MemoryEfficiency:F2}, " +
@@ -94,7 +102,7 @@ internal static class PlanCheckCommand
             Console.WriteLine($"with the products' rates as probed once rather than around each run: mean {unscaledErrors.Average():P1}, worst {unscaledErrors.Max():P1}");
             notes.ForEach(Console.WriteLine);
             return 0;
-        });
+        }));
         return cmd;
     }
 }

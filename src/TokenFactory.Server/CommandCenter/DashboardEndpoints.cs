@@ -42,6 +42,8 @@ internal static class DashboardEndpoints
     private static async Task<IResult> SignInAsync(HttpContext context, DashboardAccess access)
     {
         DashboardSignIn? body;
+        if (!context.Request.HasJsonContentType())
+            throw new OpenAiException(415, "The body must be JSON (Content-Type: application/json): {\"key\": \"…\"}.", OpenAiErrorTypes.InvalidRequest, code: "unsupported_media_type");
         try
         {
             body = await context.Request.ReadFromJsonAsync(FactoryJson.Default.DashboardSignIn, context.RequestAborted);

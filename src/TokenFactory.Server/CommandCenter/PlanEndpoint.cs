@@ -44,15 +44,22 @@ internal static class PlanEndpoint
             {
                 throw OpenAiException.Invalid(e.Message, "class");
             }
+            string format = q["format"].FirstOrDefault() ?? "json";
+            if (format is not ("json" or "svg"))
+                throw OpenAiException.Invalid($"'format' must be json or svg, not '{format}'.", "format");
+            if (q.ContainsKey("devices") && q.ContainsKey("tokens_per_day"))
+                throw OpenAiException.Invalid("'devices' reports what that many devices give; 'tokens_per_day' sizes the devices for a demand: choose one.", "devices");
             if (classes.Count > 0 && new[] { "ttft_p99_ms", "tpot_p99_ms", "ttft_p50_ms", "tpot_p50_ms" }.FirstOrDefault(q.ContainsKey) is { } both)
                 throw OpenAiException.Invalid($"'{both}' and 'class' cannot be used together: each class has its own targets.", both);
             var request = new PlanRequest
             {
                 Model = Catalogs.FindModel(model),
                 Hardware = ids.Length > 0 ? [.. ids.Select(id => Catalogs.FindHardware(id))] : [.. Catalogs.Hardware().Where(h => !h.Announced)],
-                Precision = Precisions.Parse(q["precision"].FirstOrDefault() ?? "FP8"),
+                Precision = Precisions.Parse(q["precision"].FirstOrDefault() ?? "BF16"), // the command line's default too
                 InputTokens = Int("isl", 1024, 1, 1_000_000),
-                OutputTokens = Int("osl", 256, 1, 1_000_000),
+                // The simulation steps through every output token of its requests, on a request thread: a bound keeps one
+                // viewer's request from holding it for minutes (the command line takes any length).
+                OutputTokens = Int("osl", 256, 1, 32_768),
                 Scenario = q["scenario"].FirstOrDefault() is { } s ? (s is "server" or "offline" ? s : throw OpenAiException.Invalid("'scenario' must be server or offline.", "scenario")) : "server",
                 TtftP99Ms = Double("ttft_p99_ms"),
                 TpotP99Ms = Double("tpot_p99_ms"),
@@ -63,7 +70,7 @@ internal static class PlanEndpoint
                 Classes = classes,
             };
             var result = Planner.Plan(request);
-            if (q["format"].FirstOrDefault() == "svg")
+            if (format == "svg")
                 return Results.Text(FrontierSvg.Render($"{result.Model} {result.Precision}, {result.InputTokens}/{result.OutputTokens} tokens",
                     [.. result.Options.Where(o => o.Frontier.Count > 0).Select(o => (o.Hardware, o.Frontier))]), "image/svg+xml");
             return Results.Text(JsonSerializer.Serialize(result, Json), "application/json");

@@ -68,6 +68,12 @@ public sealed class DashboardAccessTests
     {
         await using var floor = await StartAsync();
         using var browser = Client(floor, cookies: true);
+        // A form post (not JSON) is refused as such, not a 500.
+        using (var form = await browser.PostAsync("/dashboard/session", new StringContent("key=" + ViewerKey, System.Text.Encoding.UTF8, "application/x-www-form-urlencoded")))
+        {
+            Assert.Equal(HttpStatusCode.UnsupportedMediaType, form.StatusCode);
+            Assert.False(form.Headers.Contains("Set-Cookie"));
+        }
         using (var wrong = await browser.PostAsJsonAsync("/dashboard/session", new { key = "not-the-key" }))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
