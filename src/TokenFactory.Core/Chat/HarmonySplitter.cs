@@ -17,6 +17,9 @@ public interface IAnswerSplitter
     /// text before it is pushed, so the split sees it.
     /// </summary>
     IReadOnlyList<string> Tags => [];
+
+    /// <summary>Whether text pushed now is reasoning (inside the thinking part), for counting a generation's reasoning tokens.</summary>
+    bool InReasoning => false;
 }
 
 /// <summary>
@@ -43,6 +46,9 @@ public sealed class HarmonySplitter(bool callsAsMarkup) : IAnswerSplitter
     private readonly StringBuilder _pending = new();
     private bool _inBody;
     private Kind _kind;
+
+    /// <summary>Inside an <c>analysis</c> message's body.</summary>
+    public bool InReasoning => _inBody && _kind == Kind.Reasoning;
 
     /// <summary>Whether <paramref name="template"/> is a harmony chat template (gpt-oss's).</summary>
     public static bool IsHarmonyTemplate(string template) =>

@@ -47,6 +47,9 @@ public sealed class ReasoningSplitter : IAnswerSplitter
     /// <summary>The tags it may still read: none once the answer is content (a control token then stays out of the text).</summary>
     public IReadOnlyList<string> Tags => _state == State.Content ? [] : _tags;
 
+    /// <summary>Between the opening tag (or a prompt that opened it) and the closing one.</summary>
+    public bool InReasoning => _state == State.Reasoning;
+
     /// <summary>The reasoning tags a chat template's model writes: Gemma 4's channel when the template has it, else <c>&lt;think&gt;</c>.</summary>
     public static (string Open, string Close) TagsFor(string template) =>
         template.Contains("<|channel>", StringComparison.Ordinal) && template.Contains(GemmaClose, StringComparison.Ordinal) ? (GemmaOpen, GemmaClose) : (Open, Close);

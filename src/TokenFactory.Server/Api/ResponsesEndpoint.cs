@@ -131,7 +131,7 @@ internal static class ResponsesEndpoint
             response["usage"] = new JsonObject
             {
                 ["input_tokens"] = summary.PromptTokens, ["input_tokens_details"] = new JsonObject { ["cached_tokens"] = summary.CachedPromptTokens },
-                ["output_tokens"] = summary.CompletionTokens, ["output_tokens_details"] = new JsonObject { ["reasoning_tokens"] = 0 },
+                ["output_tokens"] = summary.CompletionTokens, ["output_tokens_details"] = new JsonObject { ["reasoning_tokens"] = output.Reader.ReasoningTokens },
                 ["total_tokens"] = summary.PromptTokens + summary.CompletionTokens,
             };
             if (work is not null)

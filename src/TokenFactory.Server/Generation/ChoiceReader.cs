@@ -22,8 +22,13 @@ internal sealed class ChoiceReader(ITokenizer tokenizer, IAnswerSplitter? splitt
     /// <summary>The calls read so far (complete ones with all their arguments).</summary>
     public IReadOnlyList<ToolCall> Calls => extractor?.Calls ?? [];
 
+    /// <summary>Generated tokens read while the answer was in its reasoning (the closing tag's among them, the opening one's not).</summary>
+    public int ReasoningTokens { get; private set; }
+
     public Piece Read(GenerationUpdate update)
     {
+        if (update.Token >= 0 && splitter is { InReasoning: true })
+            ReasoningTokens++;
         string text = update.Text;
         if (splitter is { Tags.Count: > 0 } && ControlText(update.Token) is { } tag && splitter.Tags.Any(t => t.StartsWith(tag, StringComparison.Ordinal)))
             text += tag; // a reasoning tag written as a control token (Gemma 4's channel markers may be)

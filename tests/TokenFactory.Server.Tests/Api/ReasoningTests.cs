@@ -38,6 +38,19 @@ public sealed class ReasoningTests
     }
 
     [Fact]
+    public async Task The_responses_usage_counts_the_thinking_tokens()
+    {
+        var engine = new ScriptedEngine(ScriptedEngine.Nemotron3Nano(), Output);
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        using var response = await server.PostJsonAsync("/v1/responses", new { input = "Hi", max_output_tokens = 50 });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var usage = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["usage"]!;
+        Assert.Equal(Output.Length, (int)usage["output_tokens"]!);
+        // The five tokens before the answer: the thinking and its closing tag (split over three of them).
+        Assert.Equal(5, (int)usage["output_tokens_details"]!["reasoning_tokens"]!);
+    }
+
+    [Fact]
     public async Task Streamed_deltas_carry_reasoning_then_content_and_never_a_piece_of_the_tag()
     {
         var engine = new ScriptedEngine(ScriptedEngine.Nemotron3Nano(), Output);
