@@ -80,7 +80,10 @@ public sealed class ManifestTests
         var routerArgs = Strings(router, "args");
         Assert.Equal(routerPort, Port(router));
         Assert.Equal([routerPort.ToString()], Values(routerArgs, "--port"));
-        AssertProbes(router, routerPort, ["readinessProbe", "livenessProbe"]);
+        AssertProbes(router, routerPort, ["readinessProbe"]);
+        // Its liveness does not read /health, which is 503 while no replica is up: that must not restart the router.
+        Assert.Null(Text(router, "livenessProbe", "httpGet", "path"));
+        Assert.Equal(routerPort.ToString(), Text(router, "livenessProbe", "tcpSocket", "port"));
         var service = Single("Service", "tokenfactory");
         Assert.Equal((routerPort.ToString(), routerPort.ToString()), (Text(Seq(service, "spec", "ports").Single(), "port"), Text(Seq(service, "spec", "ports").Single(), "targetPort")));
         int count = int.Parse(Text(replicas, "spec", "replicas")!);
