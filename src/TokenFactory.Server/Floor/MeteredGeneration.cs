@@ -84,7 +84,7 @@ internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest mete
                 ErrorMapper.StatusOf(context, e), e);
             return;
         }
-        await admission.WithdrawAsync(CancellationToken.None);
+        await metered.WithdrawAsync(work.Id, context.RequestServices.GetRequiredService<ILogger<MeteredGeneration>>());
         FloorFilter.RecordRefusal(floor, metrics, admission.Caller, admission.Model, admission.Endpoint, ErrorMapper.StatusOf(context, e), e);
     }
 }
