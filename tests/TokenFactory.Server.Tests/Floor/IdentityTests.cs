@@ -282,6 +282,15 @@ public sealed class IdentityTests : IAsyncLifetime
     [InlineData("TokenFactory:Floor:Auth", "keyz", "'keys'")]
     [InlineData("TokenFactory:Floor:Pricing:Pue", "0.5", "at least 1")]
     [InlineData("TokenFactory:Floor:Energy:Meter", "solar", "Unknown energy meter")]
+    // NaN passed the old "< 0" checks: a NaN reserve price disabled money budgets on PostgreSQL and broke settlement on SQLite.
+    [InlineData("TokenFactory:Floor:Pricing:ReserveUsdPerMillionTokens", "NaN", "ReserveUsdPerMillionTokens is NaN: it must be a finite number")]
+    [InlineData("TokenFactory:Floor:Pricing:MachineUsdPerHour", "Infinity", "MachineUsdPerHour is Infinity")]
+    [InlineData("TokenFactory:Floor:Pricing:UsdPerKwh", "NaN", "UsdPerKwh is NaN")]
+    [InlineData("TokenFactory:Floor:Pricing:UsdPerKwh", "-1", "UsdPerKwh is -1")]
+    [InlineData("TokenFactory:Floor:Energy:EstimatedWatts", "NaN", "EstimatedWatts is NaN")]
+    [InlineData("TokenFactory:Floor:Pricing:Models:m:OutputUsdPerMillion", "NaN", "Models:m:OutputUsdPerMillion is NaN")]
+    [InlineData("TokenFactory:Floor:Pricing:Models:m:CachedInputUsdPerMillion", "Infinity", "Models:m:CachedInputUsdPerMillion is Infinity")]
+    [InlineData("TokenFactory:Floor:InstanceTimeoutSeconds", "Infinity", "InstanceTimeoutSeconds")]
     public async Task Floor_settings_that_make_no_sense_stop_the_server_with_a_clear_message(string key, string value, string expected)
     {
         var e = await Assert.ThrowsAsync<TokenFactoryException>(() => ServerInstance.StartAsync(new() { [key] = value }));
