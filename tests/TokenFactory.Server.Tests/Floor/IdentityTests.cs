@@ -203,6 +203,11 @@ public sealed class IdentityTests : IAsyncLifetime
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 5, period = "fortnight" }), 400, "period");
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 5, soft = 6 }), 400, "soft");
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "galaxy", scope_id = team, unit = "tokens", hard = 5 }), 400, "scope");
+        // Enum.TryParse took numbers and comma lists: such a budget was stored and never enforced.
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 5, period = "9" }), 400, "period");
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 5, period = "day,week" }), 400, "period");
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "1", scope_id = team, unit = "tokens", hard = 5 }), 400, "scope");
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "5", hard = 5 }), 400, "unit");
         await Expect(await _floor.Admin.PostAsync("/admin/budgets", new StringContent("{\"hard\": \"lots\"}", Encoding.UTF8, "application/json")), 400, "hard");
         await Expect(await _floor.Admin.GetAsync("/admin/usage?group_by=planet"), 400, "group_by");
         await Expect(await _floor.Admin.GetAsync("/admin/keys/key_nothere"), 404, null);
