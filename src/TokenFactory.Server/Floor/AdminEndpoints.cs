@@ -89,7 +89,7 @@ internal static partial class AdminEndpoints
         {
             Id = keyId,
             TeamId = body.Team,
-            Name = string.IsNullOrWhiteSpace(body.Name) ? keyId : body.Name.Trim(),
+            Name = KeyName(body.Name) ?? keyId,
             Salt = salt,
             Hash = hash,
             AllowedModels = Models(body.Models),
@@ -122,7 +122,7 @@ internal static partial class AdminEndpoints
             throw OpenAiException.Invalid("A key cannot move to another team; create a new key there.", "team");
         key = key with
         {
-            Name = string.IsNullOrWhiteSpace(body.Name) ? key.Name : body.Name.Trim(),
+            Name = KeyName(body.Name) ?? key.Name,
             AllowedModels = body.Models is null ? key.AllowedModels : Models(body.Models),
             ExpiresAt = body.ExpiresAt ?? key.ExpiresAt,
             Limits = new RateLimits(body.Rpm is null ? key.Limits.RequestsPerMinute : Limit(body.Rpm, "rpm"),

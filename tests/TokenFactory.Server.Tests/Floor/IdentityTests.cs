@@ -216,6 +216,17 @@ public sealed class IdentityTests : IAsyncLifetime
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/keys", new { team, id = "key_mine" }), 400, "id");
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 5, spent = 0 }), 400, "spent");
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/teams", new { id = "y", budget = 5 }), 400, "budget");
+        // An empty list allows every model: a malformed entry is refused rather than dropped (which unrestricted the key).
+        foreach (var models in new[] { new[] { "a,b" }, [" "], [""], ["stories260K", ""], [new string('m', 257)] })
+            await Expect(await _floor.Admin.PostAsJsonAsync("/admin/keys", new { team, models }), 400, "models");
+        await Expect(await _floor.Admin.PostAsync("/admin/keys", new StringContent($"{{\"team\": \"{team}\", \"models\": [null]}}", Encoding.UTF8, "application/json")), 400, "models");
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/keys", new { team, name = new string('n', 257) }), 400, "name");
+        var restricted = await _floor.CreateKeyAsync((await _floor.CreateTeamAsync(FloorServer.NewTeamId())).Id!, "restricted", ["stories260K"]);
+        await Expect(await _floor.Admin.PatchAsJsonAsync($"/admin/keys/{restricted.Id}", new { models = new[] { "a,b" } }), 400, "models");
+        await Expect(await _floor.Admin.PatchAsJsonAsync($"/admin/keys/{restricted.Id}", new { name = new string('n', 257) }), 400, "name");
+        var kept = (await _floor.Server.Floor.Store.GetKeyAsync(restricted.Id!))!;
+        Assert.Equal(["stories260K"], kept.AllowedModels);
+        Assert.Equal("restricted", kept.Name);
         Assert.DoesNotContain(await _floor.Server.Floor.Store.ListTeamsAsync(), t => t.Id is "x" or "y" or "no spaces!");
         Assert.Empty(await _floor.Server.Floor.Store.ListKeysAsync(team));
         Assert.DoesNotContain(await _floor.BudgetsAsync(), b => b.ScopeId == team);
