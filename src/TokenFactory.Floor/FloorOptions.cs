@@ -28,7 +28,7 @@ public sealed class FloorOptions
 
     /// <summary>
     /// A process whose heartbeat is older than this is gone: its reservations are released and its requests
-    /// recorded as interrupted. A process on this host that no longer runs is known gone at once.
+    /// recorded as interrupted. A process in this pid namespace (same boot) that no longer runs is known gone at once.
     /// </summary>
     public double InstanceTimeoutSeconds { get; set; } = 30;
 
