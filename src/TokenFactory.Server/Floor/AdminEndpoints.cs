@@ -50,10 +50,10 @@ internal static partial class AdminEndpoints
         ReadOnlyFields(body);
         if (body.Id is not { } id || !TeamIdPattern().IsMatch(id))
             throw OpenAiException.Invalid("'id' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.", "id");
-        if (await floor.Store.GetTeamAsync(id) is not null)
-            throw new OpenAiException(409, $"The team '{id}' already exists.", OpenAiErrorTypes.InvalidRequest, "id", "team_exists");
         var team = new Team { Id = id, CreatedAt = time.GetUtcNow(), Limits = new RateLimits(Limit(body.Rpm, "rpm"), Limit(body.Tpm, "tpm")), Priority = Priority(body.Priority) };
-        await floor.Store.CreateTeamAsync(team);
+        // The store says whether the id was free: a look first would let two concurrent creations both pass it.
+        if (!await floor.Store.CreateTeamAsync(team))
+            throw new OpenAiException(409, $"The team '{id}' already exists.", OpenAiErrorTypes.InvalidRequest, "id", "team_exists");
         return Results.Json(ToBody(team), Json.TeamBody, statusCode: 201);
     }
 

@@ -93,6 +93,9 @@ public abstract class LedgerStoreTests : IAsyncLifetime
     {
         var (team, key) = await NewKeyAsync();
         Assert.Equal(team, await Store.GetTeamAsync(team.Id));
+        // A second team with the same id (two admins racing) is refused as existing, not a primary-key error, and changes nothing.
+        Assert.False(await Store.CreateTeamAsync(team with { Limits = new RateLimits(1, 1) }));
+        Assert.Equal(team, await Store.GetTeamAsync(team.Id));
         var read = await Store.GetKeyAsync(key.Id);
         Assert.NotNull(read);
         Assert.Equal(["a", "b"], read.AllowedModels);
