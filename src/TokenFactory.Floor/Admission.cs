@@ -65,6 +65,18 @@ public sealed class Admission(FloorService floor, Caller caller, string model, s
     public Task<bool> WithdrawAsync(CancellationToken cancellation = default) =>
         OnceAsync(() => floor.WithdrawAsync(this, cancellation));
 
+    /// <summary>
+    /// For a settlement the ledger just refused: tries again in the background after 1, 2, 4, 8 and 16 s (tracked, so
+    /// shutdown waits for it), so a ledger that recovers gets the line and the reservation is released with it.
+    /// <paramref name="gaveUp"/> gets the last failure when every try failed: the reservation is then released when this
+    /// process stops (the request recorded as interrupted), or after its hour.
+    /// </summary>
+    public void SettleLater(UsageOutcome outcome, Action<Exception> gaveUp, Action? settled = null) =>
+        floor.RetryInBackground(() => SettleAsync(outcome), gaveUp, settled);
+
+    /// <summary>As <see cref="SettleLater"/>, for a withdrawal whose release the ledger refused.</summary>
+    public void WithdrawLater(Action<Exception> gaveUp) => floor.RetryInBackground(() => WithdrawAsync(), gaveUp, null);
+
     private async Task<bool> OnceAsync(Func<Task> settle)
     {
         if (Interlocked.CompareExchange(ref _state, Settling, Open) != Open)

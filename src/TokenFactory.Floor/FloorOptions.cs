@@ -28,7 +28,7 @@ public sealed class FloorOptions
 
     /// <summary>
     /// A process whose heartbeat is older than this is gone: its reservations are released and its requests
-    /// recorded as interrupted. A process on this host that no longer runs is known gone at once.
+    /// recorded as interrupted. A process in this pid namespace (same boot) that no longer runs is known gone at once.
     /// </summary>
     public double InstanceTimeoutSeconds { get; set; } = 30;
 
@@ -43,17 +43,29 @@ public sealed class FloorOptions
     {
         if (!string.Equals(Auth, "keys", StringComparison.OrdinalIgnoreCase) && !string.Equals(Auth, "none", StringComparison.OrdinalIgnoreCase))
             throw new TokenFactoryException($"TokenFactory:Floor:Auth is '{Auth}': use 'keys' (API keys required) or 'none' (no keys, local use only).");
-        if (!(HeartbeatSeconds > 0) || !(InstanceTimeoutSeconds >= 2 * HeartbeatSeconds))
+        if (!(HeartbeatSeconds > 0) || !double.IsFinite(InstanceTimeoutSeconds) || !(InstanceTimeoutSeconds >= 2 * HeartbeatSeconds))
             throw new TokenFactoryException($"TokenFactory:Floor:HeartbeatSeconds ({HeartbeatSeconds}) must be positive and InstanceTimeoutSeconds ({InstanceTimeoutSeconds}) at least twice it.");
         if (Pricing.Pue < 1 || !double.IsFinite(Pricing.Pue))
             throw new TokenFactoryException($"TokenFactory:Floor:Pricing:Pue is {Pricing.Pue}: power usage effectiveness is at least 1.");
-        if (Pricing.MachineUsdPerHour < 0 || Pricing.UsdPerKwh < 0 || Pricing.ReserveUsdPerMillionTokens < 0 || Energy.EstimatedWatts < 0)
-            throw new TokenFactoryException("TokenFactory:Floor:Pricing and Energy values cannot be negative.");
+        // NaN passes a "< 0" check and then compares false with everything: a NaN reserve price let every request
+        // past a money budget on PostgreSQL and broke settlement on SQLite. Every amount must be a finite number, 0 or more.
+        Amount("Pricing:MachineUsdPerHour", Pricing.MachineUsdPerHour);
+        Amount("Pricing:UsdPerKwh", Pricing.UsdPerKwh);
+        Amount("Pricing:ReserveUsdPerMillionTokens", Pricing.ReserveUsdPerMillionTokens);
+        Amount("Energy:EstimatedWatts", Energy.EstimatedWatts);
         foreach (var (model, price) in Pricing.Models)
         {
-            if (price.InputUsdPerMillion < 0 || price.OutputUsdPerMillion < 0 || price.CachedInputUsdPerMillion < 0)
-                throw new TokenFactoryException($"TokenFactory:Floor:Pricing:Models:{model} has a negative price.");
+            Amount($"Pricing:Models:{model}:InputUsdPerMillion", price.InputUsdPerMillion);
+            Amount($"Pricing:Models:{model}:OutputUsdPerMillion", price.OutputUsdPerMillion);
+            if (price.CachedInputUsdPerMillion is double cached)
+                Amount($"Pricing:Models:{model}:CachedInputUsdPerMillion", cached);
         }
+    }
+
+    private static void Amount(string setting, double value)
+    {
+        if (!(value >= 0) || !double.IsFinite(value))
+            throw new TokenFactoryException($"TokenFactory:Floor:{setting} is {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}: it must be a finite number, 0 or more.");
     }
 
     public string ResolveDatabasePath() => !string.IsNullOrWhiteSpace(Database)

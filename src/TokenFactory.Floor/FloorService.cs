@@ -215,6 +215,34 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         settlement.ContinueWith(t => _pending.TryRemove(t, out _), TaskScheduler.Default);
     }
 
+    /// <summary>How long a settlement the ledger refused waits before each further try (31 s in all).</summary>
+    internal static readonly TimeSpan[] RetryDelays = [.. new[] { 1, 2, 4, 8, 16 }.Select(s => TimeSpan.FromSeconds(s))];
+
+    /// <summary>
+    /// Runs <paramref name="attempt"/> after each of <see cref="RetryDelays"/> until it does not throw (it returns false
+    /// when someone else settled it meanwhile: done too), then <paramref name="done"/>; <paramref name="gaveUp"/> gets the
+    /// last failure when every try failed. Tracked, so shutdown waits for it (bounded).
+    /// </summary>
+    internal void RetryInBackground(Func<Task<bool>> attempt, Action<Exception> gaveUp, Action? done) => Track(Task.Run(async () =>
+    {
+        Exception? last = null;
+        foreach (var delay in RetryDelays)
+        {
+            await Task.Delay(delay, time).ConfigureAwait(false);
+            try
+            {
+                if (await attempt().ConfigureAwait(false))
+                    done?.Invoke();
+                return;
+            }
+            catch (Exception e)
+            {
+                last = e;
+            }
+        }
+        gaveUp(last!);
+    }));
+
     /// <summary>Waits (bounded) for settlements still running; at shutdown, before the store closes.</summary>
     public async Task DrainAsync(TimeSpan timeout)
     {

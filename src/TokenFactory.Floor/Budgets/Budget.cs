@@ -37,8 +37,29 @@ public static class BudgetText
     public static string Amount(BudgetUnit unit, double value) =>
         unit == BudgetUnit.Usd ? $"${value.ToString("0.######", System.Globalization.CultureInfo.InvariantCulture)}" : $"{value:0} tokens";
 
-    public static BudgetScope ParseScope(string s) => Enum.TryParse<BudgetScope>(s, true, out var v) ? v : throw new ArgumentException($"Unknown budget scope '{s}': use key or team.", "scope");
-    public static BudgetUnit ParseUnit(string s) => Enum.TryParse<BudgetUnit>(s, true, out var v) ? v : throw new ArgumentException($"Unknown budget unit '{s}': use tokens or usd.", "unit");
-    public static BudgetPeriod ParsePeriod(string s) => Enum.TryParse<BudgetPeriod>(s, true, out var v) ? v : throw new ArgumentException($"Unknown budget period '{s}': use day, week, month or lifetime.", "period");
+    public static BudgetScope ParseScope(string s) => Parse<BudgetScope>(s, "scope", "key or team");
+    public static BudgetUnit ParseUnit(string s) => Parse<BudgetUnit>(s, "unit", "tokens or usd");
+    public static BudgetPeriod ParsePeriod(string s) => Parse<BudgetPeriod>(s, "period", "day, week, month or lifetime");
+
+    /// <summary>
+    /// A value as the ledger stored it. Lenient, unlike the Parse methods: a budget an older version stored with a
+    /// number still lists (and can be deleted) instead of breaking every read of the budgets.
+    /// </summary>
+    internal static T Stored<T>(string s) where T : struct, Enum => Enum.Parse<T>(s, ignoreCase: true);
+
+    /// <summary>
+    /// Names only. Enum.TryParse also takes numbers ("9") and comma lists ("day,week"): a budget stored with one has a
+    /// period or scope no request matches, so it would never be enforced.
+    /// </summary>
+    private static T Parse<T>(string s, string param, string names) where T : struct, Enum
+    {
+        foreach (var value in Enum.GetValues<T>())
+        {
+            if (string.Equals(Name(value), s.Trim(), StringComparison.OrdinalIgnoreCase))
+                return value;
+        }
+        throw new ArgumentException($"Unknown budget {param} '{s}': use {names}.", param);
+    }
+
     public static string Name<T>(T value) where T : Enum => value.ToString().ToLowerInvariant();
 }

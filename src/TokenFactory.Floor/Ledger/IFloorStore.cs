@@ -14,7 +14,8 @@ public interface IFloorStore : IAsyncDisposable
 
     Task MigrateAsync(CancellationToken cancellation = default);
 
-    Task CreateTeamAsync(Team team, CancellationToken cancellation = default);
+    /// <returns>False, and nothing changed, when a team with its id exists (another admin may have created it meanwhile).</returns>
+    Task<bool> CreateTeamAsync(Team team, CancellationToken cancellation = default);
     Task<Team?> GetTeamAsync(string id, CancellationToken cancellation = default);
     Task<IReadOnlyList<Team>> ListTeamsAsync(CancellationToken cancellation = default);
     Task<bool> UpdateTeamAsync(Team team, CancellationToken cancellation = default);

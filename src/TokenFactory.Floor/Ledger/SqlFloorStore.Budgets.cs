@@ -154,10 +154,10 @@ public abstract partial class SqlFloorStore
     private static Budget ReadBudget(DbDataReader r) => new()
     {
         Id = r.GetString(0),
-        Scope = BudgetText.ParseScope(r.GetString(1)),
+        Scope = BudgetText.Stored<BudgetScope>(r.GetString(1)),
         ScopeId = r.GetString(2),
-        Period = BudgetText.ParsePeriod(r.GetString(3)),
-        Unit = BudgetText.ParseUnit(r.GetString(4)),
+        Period = BudgetText.Stored<BudgetPeriod>(r.GetString(3)),
+        Unit = BudgetText.Stored<BudgetUnit>(r.GetString(4)),
         Hard = Double(r.GetValue(5)),
         Soft = NullableDouble(r.GetValue(6)),
     };

@@ -8,12 +8,14 @@ public abstract partial class SqlFloorStore
     private const string TeamColumns = "id, created_ms, rpm, tpm, priority";
     private const string KeyColumns = "id, team_id, name, salt, hash, models, created_ms, expires_ms, revoked_ms, rpm, tpm, priority";
 
-    public async Task CreateTeamAsync(Team team, CancellationToken cancellation = default)
+    public async Task<bool> CreateTeamAsync(Team team, CancellationToken cancellation = default)
     {
         await using var scope = await BeginWriteAsync(null, cancellation);
-        await scope.ExecuteAsync($"INSERT INTO floor_teams ({TeamColumns}) VALUES (@id, @created, @rpm, @tpm, @priority)",
+        // ON CONFLICT rather than a look first: two creations racing would otherwise meet the primary key as an error.
+        int rows = await scope.ExecuteAsync($"INSERT INTO floor_teams ({TeamColumns}) VALUES (@id, @created, @rpm, @tpm, @priority) ON CONFLICT (id) DO NOTHING",
             [("id", team.Id), ("created", Ms(team.CreatedAt)), ("rpm", team.Limits.RequestsPerMinute), ("tpm", team.Limits.TokensPerMinute), ("priority", team.Priority)], cancellation);
         await scope.CommitAsync(cancellation);
+        return rows > 0;
     }
 
     public async Task<Team?> GetTeamAsync(string id, CancellationToken cancellation = default) =>

@@ -2,15 +2,15 @@ namespace TokenFactory.Floor.Ledger;
 
 public abstract partial class SqlFloorStore
 {
-    private const string InstanceColumns = "id, host, pid, process_started_ms, started_ms, heartbeat_ms";
+    private const string InstanceColumns = "id, host, pid, process_started_ms, started_ms, heartbeat_ms, pid_namespace";
 
     public async Task RegisterInstanceAsync(FloorInstance instance, CancellationToken cancellation = default)
     {
         await using var scope = await BeginWriteAsync(null, cancellation);
-        await scope.ExecuteAsync($"INSERT INTO floor_instances ({InstanceColumns}) VALUES (@id, @host, @pid, @process, @started, @heartbeat) "
+        await scope.ExecuteAsync($"INSERT INTO floor_instances ({InstanceColumns}) VALUES (@id, @host, @pid, @process, @started, @heartbeat, @namespace) "
             + "ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
             [("id", instance.Id), ("host", instance.Host), ("pid", instance.Pid), ("process", Ms(instance.ProcessStarted)),
-             ("started", Ms(instance.Started)), ("heartbeat", Ms(instance.Heartbeat))], cancellation);
+             ("started", Ms(instance.Started)), ("heartbeat", Ms(instance.Heartbeat)), ("namespace", instance.PidNamespace)], cancellation);
         await scope.CommitAsync(cancellation);
     }
 
@@ -24,7 +24,10 @@ public abstract partial class SqlFloorStore
 
     public async Task<IReadOnlyList<FloorInstance>> ListInstancesAsync(CancellationToken cancellation = default) =>
         await QueryAsync($"SELECT {InstanceColumns} FROM floor_instances ORDER BY started_ms", [], r => new FloorInstance(
-            r.GetString(0), r.GetString(1), Convert.ToInt32(r.GetValue(2)), FromMs(Long(r.GetValue(3))), FromMs(Long(r.GetValue(4))), FromMs(Long(r.GetValue(5)))),
+            r.GetString(0), r.GetString(1), Convert.ToInt32(r.GetValue(2)), FromMs(Long(r.GetValue(3))), FromMs(Long(r.GetValue(4))), FromMs(Long(r.GetValue(5))))
+            {
+                PidNamespace = r.IsDBNull(6) ? null : r.GetString(6),
+            },
             cancellation);
 
     public async Task<IReadOnlyList<UsageRecord>> ReleaseInstanceAsync(string instanceId, DateTimeOffset now, CancellationToken cancellation = default)

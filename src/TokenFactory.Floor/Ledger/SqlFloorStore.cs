@@ -68,6 +68,7 @@ public abstract partial class SqlFloorStore : IFloorStore
         ("floor_usage", "replica", "TEXT"),
         ("floor_keys", "priority", "TEXT"),
         ("floor_teams", "priority", "TEXT"),
+        ("floor_instances", "pid_namespace", "TEXT"),
     ];
 
     /// <summary>Whether a table or index of this name exists.</summary>

@@ -226,33 +226,14 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
         }
 
         /// <summary>
-        /// The ledger refused the line twice: tried again in the background (after 1, 2, 4, 8 and 16 s, waited for at
-        /// shutdown), so a ledger that recovers gets its line and releases the reservation. Should every try fail, the
-        /// reservation is released when this router stops (its request recorded as interrupted), or after its hour.
+        /// The ledger refused the line twice: tried again in the background (<see cref="Floor.Admission.SettleLater"/>), so a
+        /// ledger that recovers gets its line and releases the reservation.
         /// </summary>
         public void SettleLater(int status, Exception first)
         {
-            var outcome = Outcome(status);
             RouterLog.SettleRetrying(_logger, Work.Id, first);
-            _floor.Track(Task.Run(async () =>
-            {
-                Exception? last = null;
-                for (int delay = 1; delay <= 16; delay *= 2)
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(delay), time);
-                    try
-                    {
-                        await Admission.SettleAsync(outcome);
-                        metrics.Server.RecordRequestDuration(time.GetElapsedTime(Work.Started));
-                        return;
-                    }
-                    catch (Exception e)
-                    {
-                        last = e;
-                    }
-                }
-                RouterLog.SettleFailed(_logger, Work.Id, last!);
-            }));
+            Admission.SettleLater(Outcome(status), last => RouterLog.SettleFailed(_logger, Work.Id, last),
+                settled: () => metrics.Server.RecordRequestDuration(time.GetElapsedTime(Work.Started)));
         }
 
         private async Task WithdrawAsync(int status, Exception reason)

@@ -225,8 +225,12 @@ internal static class ChatCompletionsEndpoint
             }
             await WriteAsync(sse, info, e.Index, reader.Read(update), LogprobMapper.ForChat(engine.Tokenizer, update, ignoreEos));
         }
-        // In the ledger before the client can see the end of the stream.
-        await settlement.CompleteAsync();
+        // In the ledger before the client can see the end of the stream; a line the ledger refused ends it with that error.
+        if (await settlement.TryCompleteAsync(context) is { } refused)
+        {
+            await WriteErrorAsync(context, sse, refused);
+            return;
+        }
         if (includeUsage && finals.Count > 0)
             await sse.WriteAsync(new ChatCompletionChunk
             {

@@ -198,7 +198,12 @@ internal static class CompletionsEndpoint
             await sse.WriteAsync(Chunk(info, e.Index, state.Text.ToString(), state.Logprobs, null), OpenAiJson.Default.TextCompletion);
             sent[e.Index] += state.Text.Length;
         }
-        await settlement.CompleteAsync();
+        // In the ledger before the client can see the end of the stream; a line the ledger refused ends it with that error.
+        if (await settlement.TryCompleteAsync(context) is { } refused)
+        {
+            await ChatCompletionsEndpoint.WriteErrorAsync(context, sse, refused);
+            return;
+        }
         if (includeUsage)
             await sse.WriteAsync(new TextCompletion
             {

@@ -108,8 +108,7 @@ internal static class ResponsesEndpoint
                     if (events is null || !events.Started)
                         throw error;
                     settlement.Failed(ErrorMapper.StatusOf(context, error));
-                    var mapped = ErrorMapper.Map(error);
-                    await events.WriteAsync("error", new JsonObject { ["code"] = mapped.Code, ["message"] = mapped.Message, ["param"] = mapped.Param });
+                    await WriteErrorAsync(events, error);
                     return;
                 }
                 if (e.Update!.Final is { } done)
@@ -136,7 +135,14 @@ internal static class ResponsesEndpoint
             };
             if (work is not null)
                 response["usage"]!["tokenfactory"] = System.Text.Json.JsonSerializer.SerializeToNode(work, OpenAiJson.Default.TokenFactoryUsage);
-            await settlement.CompleteAsync(); // in the ledger before the client can see the end
+            // In the ledger before the client can see the end; a streamed answer whose line the ledger refused ends with that error.
+            if (events is null)
+                await settlement.CompleteAsync();
+            else if (await settlement.TryCompleteAsync(context) is { } refused)
+            {
+                await WriteErrorAsync(events, refused);
+                return;
+            }
             if (save is not null)
             {
                 try
@@ -160,6 +166,13 @@ internal static class ResponsesEndpoint
                 await context.Response.WriteAsync(response.ToJsonString(OpenAiJson.Default.Options), context.RequestAborted);
             }
         }
+    }
+
+    /// <summary>A streamed answer that failed after it began ends with an <c>error</c> event.</summary>
+    private static Task WriteErrorAsync(EventWriter events, Exception error)
+    {
+        var mapped = ErrorMapper.Map(error);
+        return events.WriteAsync("error", new JsonObject { ["code"] = mapped.Code, ["message"] = mapped.Message, ["param"] = mapped.Param });
     }
 
     /// <summary>Server-sent events in the Responses API's form: <c>event: type</c>, then the payload with its type and sequence number.</summary>

@@ -49,8 +49,35 @@ internal static partial class AdminEndpoints
             throw OpenAiException.Invalid("'soft' must be positive and at most 'hard'.", "soft");
     }
 
-    private static List<string> Models(List<string>? models) =>
-        models is null ? [] : [.. models.Select(m => m.Trim()).Where(m => m.Length > 0 && !m.Contains(','))];
+    /// <summary>Longest key name and model name accepted (team ids are capped by their pattern).</summary>
+    internal const int MaxNameLength = 256;
+
+    /// <summary>
+    /// A key's allowed models, each trimmed. A malformed entry is refused, never dropped: an empty list means every
+    /// model, so dropping "a,b" (the ledger keeps the list comma-separated) or " " turned a restricted key into an
+    /// unrestricted one.
+    /// </summary>
+    private static List<string> Models(List<string>? models)
+    {
+        if (models is null)
+            return [];
+        var list = new List<string>(models.Count);
+        foreach (string? model in models) // a JSON null entry arrives as null despite the annotation
+        {
+            string name = model?.Trim() ?? "";
+            if (name.Length == 0 || name.Contains(',') || name.Length > MaxNameLength)
+                throw OpenAiException.Invalid($"Each entry of 'models' must be a model name of 1-{MaxNameLength} characters without commas"
+                    + " (send [] or leave it out to allow every model).", "models");
+            list.Add(name);
+        }
+        return list;
+    }
+
+    /// <summary>A key's name as sent (trimmed), or null when none was sent; names past the limit are refused.</summary>
+    private static string? KeyName(string? name) =>
+        string.IsNullOrWhiteSpace(name) ? null
+        : name.Trim() is { Length: <= MaxNameLength } trimmed ? trimmed
+        : throw OpenAiException.Invalid($"'name' must be at most {MaxNameLength} characters.", "name");
 
     /// <summary>A priority class as sent (null keeps or inherits); anything but the three classes is refused.</summary>
     private static string? Priority(string? value) =>

@@ -50,10 +50,10 @@ internal static partial class AdminEndpoints
         ReadOnlyFields(body);
         if (body.Id is not { } id || !TeamIdPattern().IsMatch(id))
             throw OpenAiException.Invalid("'id' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.", "id");
-        if (await floor.Store.GetTeamAsync(id) is not null)
-            throw new OpenAiException(409, $"The team '{id}' already exists.", OpenAiErrorTypes.InvalidRequest, "id", "team_exists");
         var team = new Team { Id = id, CreatedAt = time.GetUtcNow(), Limits = new RateLimits(Limit(body.Rpm, "rpm"), Limit(body.Tpm, "tpm")), Priority = Priority(body.Priority) };
-        await floor.Store.CreateTeamAsync(team);
+        // The store says whether the id was free: a look first would let two concurrent creations both pass it.
+        if (!await floor.Store.CreateTeamAsync(team))
+            throw new OpenAiException(409, $"The team '{id}' already exists.", OpenAiErrorTypes.InvalidRequest, "id", "team_exists");
         return Results.Json(ToBody(team), Json.TeamBody, statusCode: 201);
     }
 
@@ -89,7 +89,7 @@ internal static partial class AdminEndpoints
         {
             Id = keyId,
             TeamId = body.Team,
-            Name = string.IsNullOrWhiteSpace(body.Name) ? keyId : body.Name.Trim(),
+            Name = KeyName(body.Name) ?? keyId,
             Salt = salt,
             Hash = hash,
             AllowedModels = Models(body.Models),
@@ -122,7 +122,7 @@ internal static partial class AdminEndpoints
             throw OpenAiException.Invalid("A key cannot move to another team; create a new key there.", "team");
         key = key with
         {
-            Name = string.IsNullOrWhiteSpace(body.Name) ? key.Name : body.Name.Trim(),
+            Name = KeyName(body.Name) ?? key.Name,
             AllowedModels = body.Models is null ? key.AllowedModels : Models(body.Models),
             ExpiresAt = body.ExpiresAt ?? key.ExpiresAt,
             Limits = new RateLimits(body.Rpm is null ? key.Limits.RequestsPerMinute : Limit(body.Rpm, "rpm"),

@@ -10,8 +10,11 @@ internal static partial class FloorLog
     [LoggerMessage(101, LogLevel.Information, "Factory floor: ledger {Where}; energy meter: {Meter}; admin API {Admin}")]
     public static partial void Ready(ILogger logger, string where, string meter, string admin);
 
-    [LoggerMessage(102, LogLevel.Error, "Could not settle request {RequestId} in the ledger")]
+    [LoggerMessage(102, LogLevel.Error, "Request {RequestId}: the ledger refused its line five more times; its reservation is released when this server stops, or after an hour")]
     public static partial void SettleFailed(ILogger logger, Exception exception, string requestId);
+
+    [LoggerMessage(109, LogLevel.Warning, "Request {RequestId}: the ledger refused its line (or its release); retrying in the background (its reservation is held until then)")]
+    public static partial void SettleRetrying(ILogger logger, Exception exception, string requestId);
 
     [LoggerMessage(103, LogLevel.Error, "Could not write refusal counts to the ledger; they are kept for the next attempt")]
     public static partial void RefusalFlushFailed(ILogger logger, Exception exception);

@@ -12,8 +12,9 @@ namespace TokenFactory.Server.Floor;
 
 /// <summary>
 /// An admitted embedding request, run as the response: its inputs go to the embedding engine; a completed request is
-/// settled with its tokens before the response is written, a failed one (or one whose client left) is settled with its
-/// status, and one the engine's full queue refused is withdrawn (no ledger line) and counted as a refusal.
+/// settled with its tokens before the response is written, a failed one (or one whose client left, or whose line the
+/// ledger refused) is settled with its status, and one the engine's full queue refused is withdrawn (no ledger line) and
+/// counted as a refusal.
 /// </summary>
 internal sealed class MeteredEmbedding(IEmbeddingEngine engine, IReadOnlyList<int[]> inputs, MeteredRequest metered, IMeteredWork work,
     Func<HttpContext, EmbeddingResult, Task> respond) : IResult
@@ -35,7 +36,7 @@ internal sealed class MeteredEmbedding(IEmbeddingEngine engine, IReadOnlyList<in
             {
                 if (metered.Admission is { } admission)
                 {
-                    await admission.WithdrawAsync(CancellationToken.None);
+                    await metered.WithdrawAsync(work.Id, services.GetRequiredService<ILogger<MeteredEmbedding>>());
                     FloorFilter.RecordRefusal(floor, metrics, admission.Caller, admission.Model, admission.Endpoint, ErrorMapper.StatusOf(context, e), e);
                 }
                 else
@@ -49,7 +50,17 @@ internal sealed class MeteredEmbedding(IEmbeddingEngine engine, IReadOnlyList<in
             }
             metered.OnEmbedded(result.Tokens, result.Work, result.QueueTime);
             metrics.RecordEmbeddings(inputs.Count, result.Tokens);
-            await metered.SettleAsync(work.Id, 200);
+            try
+            {
+                await metered.SettleAsync(work.Id, 200);
+            }
+            catch (Exception e)
+            {
+                // The ledger refused the line: the client gets 503 ledger_unavailable, and the line follows at that
+                // status (retried in the background) with the reservation's release.
+                Settle(context, floor, services, ErrorMapper.StatusOf(context, e));
+                throw;
+            }
             await respond(context, result);
         }
         finally

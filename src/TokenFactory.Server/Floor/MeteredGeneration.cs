@@ -33,8 +33,11 @@ internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest mete
                 runner = new ChoiceRunner(work.Engine, work.Requests, tenant, metrics, services.GetRequiredService<ServerActivities>(), time, work.Started,
                     context.RequestAborted, metered, work.ChoicesPerPrompt, priority);
             }
-            catch (EngineOverloadedException e)
+            catch (Exception e)
             {
+                // The engine refused the group as one unit, so none of it runs: a full queue, a request only the engine
+                // can judge (a logit_bias id outside the vocabulary), an engine being disposed. The client gets that
+                // error (a 400, a 503) and the admission is withdrawn: no ledger line, nothing reserved or taken.
                 await WithdrawAsync(context, floor, metrics, e);
                 throw;
             }
@@ -73,7 +76,7 @@ internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest mete
     }
 
     /// <summary>The engine refused it after the floor admitted it: no ledger line, the reservation released, a refusal counted.</summary>
-    private async Task WithdrawAsync(HttpContext context, FloorService floor, ServerMetrics metrics, EngineOverloadedException e)
+    private async Task WithdrawAsync(HttpContext context, FloorService floor, ServerMetrics metrics, Exception e)
     {
         if (metered.Admission is not { } admission)
         {
@@ -81,7 +84,7 @@ internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest mete
                 ErrorMapper.StatusOf(context, e), e);
             return;
         }
-        await admission.WithdrawAsync(CancellationToken.None);
+        await metered.WithdrawAsync(work.Id, context.RequestServices.GetRequiredService<ILogger<MeteredGeneration>>());
         FloorFilter.RecordRefusal(floor, metrics, admission.Caller, admission.Model, admission.Endpoint, ErrorMapper.StatusOf(context, e), e);
     }
 }

@@ -97,8 +97,9 @@ internal sealed class MeteredRequest(Admission? admission, long startTimestamp, 
     }
 
     /// <summary>
-    /// A request that failed or was cancelled settles once its engine work has really stopped (cancelled
-    /// choices report what they had generated), without holding up the response.
+    /// A request that failed or was cancelled (or whose line the ledger refused) settles once its engine work has
+    /// really stopped (cancelled choices report what they had generated), without holding up the response; when the
+    /// ledger refuses the line, it is tried again in the background (<see cref="Admission.SettleLater"/>) at the same status.
     /// </summary>
     public void SettleWhenStopped(Task engineWork, string requestId, int status, FloorService floor, ILogger logger)
     {
@@ -120,8 +121,28 @@ internal sealed class MeteredRequest(Admission? admission, long startTimestamp, 
             }
             catch (Exception e)
             {
-                FloorLog.SettleFailed(logger, e, requestId);
+                FloorLog.SettleRetrying(logger, e, requestId);
+                Admission.SettleLater(Outcome(requestId, status), last => FloorLog.SettleFailed(logger, last, requestId));
             }
         }));
+    }
+
+    /// <summary>
+    /// The request never ran (the engine refused it): its admission is withdrawn, no line written. When the ledger
+    /// refuses the release, the client still gets the engine's error and the release is tried again in the background.
+    /// </summary>
+    public async Task WithdrawAsync(string requestId, ILogger logger)
+    {
+        if (Admission is null)
+            return;
+        try
+        {
+            await Admission.WithdrawAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            FloorLog.SettleRetrying(logger, e, requestId);
+            Admission.WithdrawLater(last => FloorLog.SettleFailed(logger, last, requestId));
+        }
     }
 }

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Http;
+using TokenFactory.Server.Api;
 using TokenFactory.Server.Floor;
 
 namespace TokenFactory.Server.Generation;
@@ -11,10 +13,31 @@ internal sealed class Settlement(MeteredRequest metered, string requestId)
     /// <summary>The status the ledger records; null until the response said how it ended.</summary>
     public int? Status { get; private set; }
 
-    public Task CompleteAsync()
+    /// <summary>Settles it as answered in full; when the ledger refuses the line this throws and the status stays open.</summary>
+    public async Task CompleteAsync()
     {
+        await metered.SettleAsync(requestId, 200);
+        // Only now: when the ledger refused the line the client is told so (503 ledger_unavailable), and the line
+        // written later (MeteredRequest.SettleWhenStopped) must say that, not 200.
         Status = 200;
-        return metered.SettleAsync(requestId, 200);
+    }
+
+    /// <summary>
+    /// For a stream the client has part of: settles it as answered in full, or, when the ledger refuses the line,
+    /// records the error's status and returns the error, for the stream to end with it as its last event.
+    /// </summary>
+    public async Task<Exception?> TryCompleteAsync(HttpContext context)
+    {
+        try
+        {
+            await CompleteAsync();
+            return null;
+        }
+        catch (Exception e)
+        {
+            Failed(ErrorMapper.StatusOf(context, e));
+            return e;
+        }
     }
 
     public void Failed(int status) => Status ??= status;

@@ -93,6 +93,9 @@ public abstract class LedgerStoreTests : IAsyncLifetime
     {
         var (team, key) = await NewKeyAsync();
         Assert.Equal(team, await Store.GetTeamAsync(team.Id));
+        // A second team with the same id (two admins racing) is refused as existing, not a primary-key error, and changes nothing.
+        Assert.False(await Store.CreateTeamAsync(team with { Limits = new RateLimits(1, 1) }));
+        Assert.Equal(team, await Store.GetTeamAsync(team.Id));
         var read = await Store.GetKeyAsync(key.Id);
         Assert.NotNull(read);
         Assert.Equal(["a", "b"], read.AllowedModels);
@@ -228,8 +231,9 @@ public abstract class LedgerStoreTests : IAsyncLifetime
         using var floor = new TokenFactory.Floor.FloorService(Store, options, clock);
         await floor.StartAsync();
 
-        FloorInstance Instance(string id, string host, int pid, DateTimeOffset processStarted, TimeSpan heartbeatAge) =>
-            new(id, host, pid, processStarted, Now.AddHours(-1), Now - heartbeatAge);
+        // Rows of this host carry this process's pid namespace unless told otherwise: only there is a pid meaningful.
+        FloorInstance Instance(string id, string host, int pid, DateTimeOffset processStarted, TimeSpan heartbeatAge, string? pidNamespace = "") =>
+            new(id, host, pid, processStarted, Now.AddHours(-1), Now - heartbeatAge) { PidNamespace = pidNamespace == "" ? FloorInstance.LocalPidNamespace : pidNamespace };
         using var self = System.Diagnostics.Process.GetCurrentProcess();
         var selfStarted = new DateTimeOffset(self.StartTime.ToUniversalTime());
         string suffix = Guid.NewGuid().ToString("N")[..8];
@@ -243,6 +247,9 @@ public abstract class LedgerStoreTests : IAsyncLifetime
         {
             Instance("remote-" + suffix, "another-host", 1, Now, TimeSpan.FromSeconds(10)),                         // heartbeat recent
             Instance("here-" + suffix, Environment.MachineName, self.Id, selfStarted, TimeSpan.Zero),               // this very process
+            // Same host name, another pid namespace (a container with host networking): its pid is not ours to look up.
+            Instance("neighbour-" + suffix, Environment.MachineName, ExitedPid(), Now, TimeSpan.FromSeconds(10), "another-boot/pid:[4026531999]"),
+            Instance("unknown-" + suffix, Environment.MachineName, ExitedPid(), Now, TimeSpan.FromSeconds(10), null), // a row from before namespaces were kept
         };
         foreach (var instance in gone.Concat(alive))
         {
@@ -252,12 +259,12 @@ public abstract class LedgerStoreTests : IAsyncLifetime
                 InstanceId = instance.Id, RequestId = "chatcmpl-" + instance.Id, Model = "a", Endpoint = "/v1/chat/completions", ExpiresAt = DateTimeOffset.UtcNow.AddDays(1),
             }, Now);
         }
-        Assert.Equal(500, Assert.Single(await Store.BudgetStatusAsync(Now, key.Id, team.Id)).Reserved);
+        Assert.Equal(700, Assert.Single(await Store.BudgetStatusAsync(Now, key.Id, team.Id)).Reserved);
 
         // (A shared PostgreSQL may hold other test runs' leftovers: only this test's instances are looked at.)
         var interrupted = (await floor.ReleaseGoneInstancesAsync()).Where(r => r.RequestId.EndsWith(suffix, StringComparison.Ordinal)).ToList();
         Assert.Equal(gone.Select(i => "chatcmpl-" + i.Id).Order(), interrupted.Select(r => r.RequestId).Order());
-        Assert.Equal(200, Assert.Single(await Store.BudgetStatusAsync(Now, key.Id, team.Id)).Reserved); // the live ones still hold theirs
+        Assert.Equal(400, Assert.Single(await Store.BudgetStatusAsync(Now, key.Id, team.Id)).Reserved); // the live ones still hold theirs
         foreach (var instance in gone)
         {
             var line = await Store.GetUsageAsync("chatcmpl-" + instance.Id);

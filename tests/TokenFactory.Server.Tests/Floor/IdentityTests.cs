@@ -203,6 +203,11 @@ public sealed class IdentityTests : IAsyncLifetime
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 5, period = "fortnight" }), 400, "period");
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 5, soft = 6 }), 400, "soft");
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "galaxy", scope_id = team, unit = "tokens", hard = 5 }), 400, "scope");
+        // Enum.TryParse took numbers and comma lists: such a budget was stored and never enforced.
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 5, period = "9" }), 400, "period");
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 5, period = "day,week" }), 400, "period");
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "1", scope_id = team, unit = "tokens", hard = 5 }), 400, "scope");
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "5", hard = 5 }), 400, "unit");
         await Expect(await _floor.Admin.PostAsync("/admin/budgets", new StringContent("{\"hard\": \"lots\"}", Encoding.UTF8, "application/json")), 400, "hard");
         await Expect(await _floor.Admin.GetAsync("/admin/usage?group_by=planet"), 400, "group_by");
         await Expect(await _floor.Admin.GetAsync("/admin/keys/key_nothere"), 404, null);
@@ -211,6 +216,17 @@ public sealed class IdentityTests : IAsyncLifetime
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/keys", new { team, id = "key_mine" }), 400, "id");
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 5, spent = 0 }), 400, "spent");
         await Expect(await _floor.Admin.PostAsJsonAsync("/admin/teams", new { id = "y", budget = 5 }), 400, "budget");
+        // An empty list allows every model: a malformed entry is refused rather than dropped (which unrestricted the key).
+        foreach (var models in new[] { new[] { "a,b" }, [" "], [""], ["stories260K", ""], [new string('m', 257)] })
+            await Expect(await _floor.Admin.PostAsJsonAsync("/admin/keys", new { team, models }), 400, "models");
+        await Expect(await _floor.Admin.PostAsync("/admin/keys", new StringContent($"{{\"team\": \"{team}\", \"models\": [null]}}", Encoding.UTF8, "application/json")), 400, "models");
+        await Expect(await _floor.Admin.PostAsJsonAsync("/admin/keys", new { team, name = new string('n', 257) }), 400, "name");
+        var restricted = await _floor.CreateKeyAsync((await _floor.CreateTeamAsync(FloorServer.NewTeamId())).Id!, "restricted", ["stories260K"]);
+        await Expect(await _floor.Admin.PatchAsJsonAsync($"/admin/keys/{restricted.Id}", new { models = new[] { "a,b" } }), 400, "models");
+        await Expect(await _floor.Admin.PatchAsJsonAsync($"/admin/keys/{restricted.Id}", new { name = new string('n', 257) }), 400, "name");
+        var kept = (await _floor.Server.Floor.Store.GetKeyAsync(restricted.Id!))!;
+        Assert.Equal(["stories260K"], kept.AllowedModels);
+        Assert.Equal("restricted", kept.Name);
         Assert.DoesNotContain(await _floor.Server.Floor.Store.ListTeamsAsync(), t => t.Id is "x" or "y" or "no spaces!");
         Assert.Empty(await _floor.Server.Floor.Store.ListKeysAsync(team));
         Assert.DoesNotContain(await _floor.BudgetsAsync(), b => b.ScopeId == team);
@@ -282,6 +298,15 @@ public sealed class IdentityTests : IAsyncLifetime
     [InlineData("TokenFactory:Floor:Auth", "keyz", "'keys'")]
     [InlineData("TokenFactory:Floor:Pricing:Pue", "0.5", "at least 1")]
     [InlineData("TokenFactory:Floor:Energy:Meter", "solar", "Unknown energy meter")]
+    // NaN passed the old "< 0" checks: a NaN reserve price disabled money budgets on PostgreSQL and broke settlement on SQLite.
+    [InlineData("TokenFactory:Floor:Pricing:ReserveUsdPerMillionTokens", "NaN", "ReserveUsdPerMillionTokens is NaN: it must be a finite number")]
+    [InlineData("TokenFactory:Floor:Pricing:MachineUsdPerHour", "Infinity", "MachineUsdPerHour is Infinity")]
+    [InlineData("TokenFactory:Floor:Pricing:UsdPerKwh", "NaN", "UsdPerKwh is NaN")]
+    [InlineData("TokenFactory:Floor:Pricing:UsdPerKwh", "-1", "UsdPerKwh is -1")]
+    [InlineData("TokenFactory:Floor:Energy:EstimatedWatts", "NaN", "EstimatedWatts is NaN")]
+    [InlineData("TokenFactory:Floor:Pricing:Models:m:OutputUsdPerMillion", "NaN", "Models:m:OutputUsdPerMillion is NaN")]
+    [InlineData("TokenFactory:Floor:Pricing:Models:m:CachedInputUsdPerMillion", "Infinity", "Models:m:CachedInputUsdPerMillion is Infinity")]
+    [InlineData("TokenFactory:Floor:InstanceTimeoutSeconds", "Infinity", "InstanceTimeoutSeconds")]
     public async Task Floor_settings_that_make_no_sense_stop_the_server_with_a_clear_message(string key, string value, string expected)
     {
         var e = await Assert.ThrowsAsync<TokenFactoryException>(() => ServerInstance.StartAsync(new() { [key] = value }));
