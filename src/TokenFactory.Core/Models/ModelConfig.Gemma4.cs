@@ -102,7 +102,7 @@ public sealed partial record ModelConfig
         }
         int kvGlobal = Uniform(false), kvSliding = Uniform(true);
         int headCount = heads[0];
-        int headSize = m.GetInt32OrDefault(Key("attention.key_length"), embd / headCount);
+        int headSize = m.GetInt32OrDefault(Key("attention.key_length"), headCount > 0 ? embd / headCount : 0); // 0: refused below
         int headSizeSliding = m.GetInt32OrDefault(Key("attention.key_length_swa"), headSize);
         if (m.GetInt32OrDefault(Key("attention.value_length"), headSize) != headSize
             || m.GetInt32OrDefault(Key("attention.value_length_swa"), headSizeSliding) != headSizeSliding)

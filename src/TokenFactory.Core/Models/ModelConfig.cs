@@ -53,18 +53,33 @@ public sealed partial record ModelConfig
     /// <summary>The widest key (and value) row of any block: the KV cache's row.</summary>
     public int KvDimension => Math.Max(KvHeadCount * HeadSize, SlidingAttention.KvHeads * SlidingAttention.HeadSize);
 
+    /// <summary>
+    /// The families read apart (hybrids, Qwen3.5, Gemma 4) rotate at their own bases only: a file asking for rope scaling
+    /// would load and answer wrongly at long context, so it is refused naming the key.
+    /// </summary>
+    private static void RefuseRopeScaling(GgufMetadata m, string arch)
+    {
+        string key = $"{arch}.rope.scaling.type";
+        if (!m.ContainsKey(key))
+            return;
+        string? scaling = m.GetStringOrNull(key);
+        float factor = m.GetFloatOrDefault($"{arch}.rope.scaling.factor", 1f);
+        if (scaling is "none" || (scaling is not null && factor == 1f))
+            return;
+        throw new TokenFactoryException($"{m.Source}: '{key}' = {(scaling is null ? "(not a string)" : $"'{scaling}' (factor {factor})")}: rope scaling is not implemented for {arch}; re-convert without it.");
+    }
+
     public static ModelConfig FromMetadata(GgufMetadata m)
     {
         string arch = m.GetStringOrNull("general.architecture")
             ?? throw new TokenFactoryException($"{m.Source}: metadata 'general.architecture' is missing; this is not a model file (a vocabulary-only GGUF?).");
         if (!SupportedArchitectures.Contains(arch))
             throw new TokenFactoryException($"{m.Source}: unknown architecture '{arch}'. Supported: {string.Join(", ", SupportedArchitectures)}.");
-        if (IsHybridArchitecture(arch))
-            return FromHybridMetadata(m, arch);
-        if (arch is "qwen35" or "qwen35moe")
-            return FromQwen35Metadata(m, arch);
-        if (arch == "gemma4")
-            return FromGemma4Metadata(m, arch);
+        if (IsHybridArchitecture(arch) || arch is "qwen35" or "qwen35moe" or "gemma4")
+        {
+            RefuseRopeScaling(m, arch);
+            return IsHybridArchitecture(arch) ? FromHybridMetadata(m, arch) : arch == "gemma4" ? FromGemma4Metadata(m, arch) : FromQwen35Metadata(m, arch);
+        }
 
         int Req(string key) => m.GetInt32OrNull($"{arch}.{key}")
             ?? throw new TokenFactoryException($"{m.Source}: required metadata '{arch}.{key}' for architecture '{arch}' is missing.");

@@ -14,12 +14,18 @@ internal sealed class BpeEncoder
 {
     private const int MaxCachedWords = 1 << 16;
 
+    /// <summary>Longer words are encoded every time, not cached (as Hugging Face's tokenizers skip words over 256 characters).</summary>
+    internal const int MaxCachedWordLength = 256;
+
     private readonly Vocabulary _vocab;
     private readonly BpeMergeTable _merges;
     private readonly PreTokenizer _pre;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
+
+    /// <summary>Words held by the cache now.</summary>
+    internal int CachedWords => _cache.Count;
 
     public BpeEncoder(Vocabulary vocab)
     {
@@ -56,6 +62,9 @@ internal sealed class BpeEncoder
                 EncodeRawWord(word, output);
             else
                 EncodeWord(word, output);
+            // Words repeat when they are short; a long run (a request of one 4 MB "word") would only pin its megabytes.
+            if (word.Length > MaxCachedWordLength)
+                continue;
             if (_cache.Count >= MaxCachedWords)
                 _cache.Clear();
             _cache.TryAdd(word.ToString(), output.GetRange(before, output.Count - before).ToArray());

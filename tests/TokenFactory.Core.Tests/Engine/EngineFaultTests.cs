@@ -58,5 +58,27 @@ public sealed class EngineFaultTests
 
         public double ReadJoules() => ++Reads % 3 == 0 ? throw new IOException("counter gone") : Reads;
     }
+
+    [Fact]
+    public void A_file_whose_output_has_rows_the_tokenizer_cannot_spell_is_refused_when_the_engine_starts()
+    {
+        using var original = TokenFactory.Gguf.GgufFile.Open(TestPaths.Stories260K);
+        var w = new TokenFactory.Gguf.GgufWriter();
+        foreach (var (k, v) in original.Metadata)
+            w.Metadata.Set(k, v);
+        // Eight padding rows past the tokenizer's 512 tokens: ids the model could sample and no one could spell.
+        w.Metadata.Set("llama.vocab_size", TokenFactory.Gguf.GgufValue.Of(520u));
+        foreach (var t in original.Tensors)
+        {
+            bool vocabRows = t.Name is "token_embd.weight" or "output.weight";
+            byte[] bytes = original.TensorBytes(t).ToArray();
+            w.AddTensor(t.Name, vocabRows ? [t.Dimensions[0], 520] : t.Dimensions, t.Type, vocabRows ? [.. bytes, .. new byte[8 * 64 * 4]] : bytes);
+        }
+        using var file = TokenFactory.Gguf.GgufFile.FromBytes(w.ToBytes(), "padded.gguf");
+        using var model = TransformerModel.Load(file);
+        Assert.Equal(520, model.VocabSize);
+        var e = Assert.Throws<TokenFactoryException>(() => new EngineCore(model, new EngineOptions { Threads = 1, ContextLength = 64 }));
+        Assert.Contains("512 tokens but the output matrix has 520 rows", e.Message);
+    }
 }
 

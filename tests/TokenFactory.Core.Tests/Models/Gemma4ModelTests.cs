@@ -72,6 +72,12 @@ public sealed class Gemma4ModelTests
             Assert.Contains("gemma4.attention.sliding_window", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
         using (var f = Rewrite(m => m.Set("gemma4.attention.value_length_swa", GgufValue.Of(32u))))
             Assert.Contains("key and value lengths", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
+        // No heads: a clear error, not a division by zero on the way there.
+        using (var f = Rewrite(m => { m.Set("gemma4.attention.head_count", GgufValue.Of(0u)); m.Remove("gemma4.attention.key_length"); }))
+            Assert.IsType<TokenFactoryException>(Record.Exception(() => TransformerModel.Load(f)));
+        // Rope scaling this family's reader does not apply: refused, not loaded to answer wrongly at long context.
+        using (var f = Rewrite(m => { m.Set("gemma4.rope.scaling.type", GgufValue.Of("yarn")); m.Set("gemma4.rope.scaling.factor", GgufValue.Of(4f)); }))
+            Assert.Contains("gemma4.rope.scaling.type", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
     }
 
     [Fact]

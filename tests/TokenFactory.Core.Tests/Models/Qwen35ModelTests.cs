@@ -59,6 +59,15 @@ public sealed class Qwen35ModelTests
     }
 
     [Fact]
+    public void Rope_scaling_this_reader_does_not_apply_is_refused_naming_the_key()
+    {
+        using (var f = Rewrite(Dense, m => { m.Set("qwen35.rope.scaling.type", GgufValue.Of("yarn")); m.Set("qwen35.rope.scaling.factor", GgufValue.Of(4f)); }))
+            Assert.Contains("qwen35.rope.scaling.type", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
+        using (var f = Rewrite(Dense, m => m.Set("qwen35.rope.scaling.type", GgufValue.Of("none"))))
+            TransformerModel.Load(f).Dispose(); // saying "none" is fine
+    }
+
+    [Fact]
     public void Recurrent_layers_array_overrides_the_attention_interval_and_draft_blocks_are_left_unread()
     {
         using (var f = Rewrite(Dense, m => m.Set("qwen35.attention.recurrent_layers", GgufValue.Of(new[] { 1, 1, 1, 0, 1, 1, 1, 0 }))))

@@ -31,4 +31,22 @@ public sealed class PerformanceSanityTests
         Assert.True(ids.Length > 10_000);
         Assert.Equal(text, tokenizer.Decode(ids));
     }
+
+    [Fact]
+    public void A_long_word_is_encoded_each_time_not_kept_in_the_word_cache()
+    {
+        var vocabulary = TokenizerFixtures.Load("gpt-2").Vocabulary;
+        var encoder = new TokenFactory.Tokenization.BpeEncoder(vocabulary);
+        var output = new List<int>();
+        string letters = new string('q', 1_000_000); // one pre-tokenizer word: a request body of one run of letters
+        encoder.Encode(letters, 0, letters.Length, output);
+        Assert.NotEmpty(output);
+        Assert.Equal(0, encoder.CachedWords); // a cache of such words would pin megabytes per request
+        var again = new List<int>();
+        encoder.Encode(letters, 0, letters.Length, again);
+        Assert.Equal(output, again); // the same tokens, encoded afresh
+        encoder.Encode("hello", 0, 5, again);
+        Assert.Equal(1, encoder.CachedWords); // short words are cached as before
+    }
 }
+

@@ -37,6 +37,10 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         Model = model;
         _vocab = model.VocabSize;
         Tokenizer = Tokenizer.FromMetadata(model.File.Metadata);
+        // Every id the model can sample must be a token the tokenizer can spell, and every token an embedding row (llama.cpp
+        // refuses such a file too): a sampled id past the tokenizer's end would fail whole steps later.
+        if (Tokenizer.VocabSize != _vocab)
+            throw new TokenFactoryException($"{Path.GetFileName(model.File.Path)}: the tokenizer has {Tokenizer.VocabSize} tokens but the output matrix has {_vocab} rows; they must match.");
         var c = model.Config;
         int context = _options.ResolveContextLength(c.ContextLength);
         int maxTokens = Math.Max(1, _options.MaxBatchTokens);
