@@ -91,6 +91,14 @@ public sealed class ServerOptions
     /// </summary>
     public KernelOptions Kernels { get; set; } = new();
 
+    /// <summary>
+    /// A streamed answer with nothing to send for this long (a long prompt's prefill, a wait in the queue, a preempted
+    /// sequence) gets an SSE comment, which clients ignore and proxies count as traffic, so their idle timeouts (nginx 60 s,
+    /// load balancers 60-100 s) do not cut it. The first one sends the headers, so errors after it come as error events.
+    /// 0 turns them off.
+    /// </summary>
+    public double StreamKeepAliveSeconds { get; set; } = 15;
+
     /// <summary>On SIGTERM/Ctrl-C, how long in-flight requests may run before they are cancelled.</summary>
     public double ShutdownTimeoutSeconds { get; set; } = 10;
 

@@ -198,7 +198,7 @@ internal static class ChatCompletionsEndpoint
         var readers = new Dictionary<int, ChoiceReader>();
         var finals = new List<GenerationSummary>();
         int completion = 0;
-        await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
+        await foreach (var e in sse.ReadAsync(runner.Events, context.RequestAborted))
         {
             Exception? error = e.Error ?? (e.Update!.Final is { } ended ? GenerationPlanner.Cancellation(context, ended) : null);
             if (error is not null)

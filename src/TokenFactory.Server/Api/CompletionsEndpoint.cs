@@ -164,7 +164,7 @@ internal static class CompletionsEndpoint
         var sent = new int[info.Prompts.Count * info.N]; // characters of each choice's text streamed so far
         var finals = new List<GenerationSummary>();
         int prompt = 0, cached = 0, completion = 0;
-        await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
+        await foreach (var e in sse.ReadAsync(runner.Events, context.RequestAborted))
         {
             Exception? error = e.Error ?? (e.Update!.Final is { } ended ? GenerationPlanner.Cancellation(context, ended) : null);
             if (error is not null)

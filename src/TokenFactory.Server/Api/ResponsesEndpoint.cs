@@ -100,7 +100,7 @@ internal static class ResponsesEndpoint
                 await events.WriteAsync("response.in_progress", new JsonObject { ["response"] = shell.DeepClone() });
             }
             GenerationSummary? final = null;
-            await foreach (var e in runner.Events.ReadAllAsync(context.RequestAborted))
+            await foreach (var e in events is null ? runner.Events.ReadAllAsync(context.RequestAborted) : events.ReadAsync(runner.Events, context.RequestAborted))
             {
                 Exception? error = e.Error ?? (e.Update!.Final is { } ended ? GenerationPlanner.Cancellation(context, ended) : null);
                 if (error is not null)
@@ -182,6 +182,10 @@ internal static class ResponsesEndpoint
         private int _sequence;
 
         public bool Started => _sse.Started;
+
+        /// <summary>The run's events, with keep-alive comments while it is silent (<see cref="SseWriter.ReadAsync"/>).</summary>
+        public IAsyncEnumerable<ChoiceEvent> ReadAsync(System.Threading.Channels.ChannelReader<ChoiceEvent> events, CancellationToken cancellation) =>
+            _sse.ReadAsync(events, cancellation);
 
         public Task WriteAsync(string type, JsonObject payload)
         {

@@ -15,8 +15,17 @@ internal sealed class SseWriter(HttpContext context)
     private static readonly byte[] DataPrefix = "data: "u8.ToArray();
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
     private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
+    private static readonly byte[] KeepAliveComment = ": keep-alive\n\n"u8.ToArray();
 
     public bool Started { get; private set; }
+
+    /// <summary>How long a stream may be silent before a keep-alive comment (<see cref="ServerOptions.StreamKeepAliveSeconds"/>).</summary>
+    public TimeSpan KeepAliveInterval { get; } = TimeSpan.FromSeconds(Math.Max(0,
+        context.RequestServices?.GetService(typeof(Microsoft.Extensions.Options.IOptions<ServerOptions>)) is Microsoft.Extensions.Options.IOptions<ServerOptions> o ? o.Value.StreamKeepAliveSeconds : 0));
+
+    /// <summary><paramref name="events"/> with keep-alive comments at <see cref="KeepAliveInterval"/>.</summary>
+    public IAsyncEnumerable<T> ReadAsync<T>(System.Threading.Channels.ChannelReader<T> events, CancellationToken cancellation) =>
+        ReadWithKeepAliveAsync(events, KeepAliveInterval, cancellation);
 
     /// <param name="eventName">Written as an <c>event:</c> line before the data (the Responses API and the command
     /// center name their events; chat completions do not).</param>
@@ -31,6 +40,42 @@ internal sealed class SseWriter(HttpContext context)
         await JsonSerializer.SerializeAsync(body, chunk, type, aborted);
         await body.WriteAsync(EventEnd, aborted);
         await body.FlushAsync(aborted);
+    }
+
+    /// <summary>An SSE comment (readers skip it): traffic for proxies while there is nothing to send.</summary>
+    public async Task KeepAliveAsync()
+    {
+        Start();
+        await context.Response.Body.WriteAsync(KeepAliveComment, context.RequestAborted);
+        await context.Response.Body.FlushAsync(context.RequestAborted);
+    }
+
+    /// <summary>
+    /// <paramref name="events"/> as they come, with a keep-alive comment written whenever none has come for
+    /// <paramref name="interval"/> (none when it is zero).
+    /// </summary>
+    public async IAsyncEnumerable<T> ReadWithKeepAliveAsync<T>(System.Threading.Channels.ChannelReader<T> events, TimeSpan interval,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation = default)
+    {
+        while (true)
+        {
+            while (events.TryRead(out var ready))
+                yield return ready;
+            var wait = events.WaitToReadAsync(cancellation);
+            if (!wait.IsCompleted && interval > TimeSpan.Zero)
+            {
+                var waiting = wait.AsTask();
+                using var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+                while (await Task.WhenAny(waiting, Task.Delay(interval, quiet.Token)) != waiting)
+                    await KeepAliveAsync();
+                quiet.Cancel(); // the pending delay's timer, no longer needed
+                if (!await waiting)
+                    yield break;
+                continue;
+            }
+            if (!await wait)
+                yield break;
+        }
     }
 
     public async Task DoneAsync()

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Net.Http.Json;
 using TokenFactory.Engine;
 using TokenFactory.Server.Tests.Infrastructure;
@@ -59,6 +60,28 @@ public sealed class DisconnectTests
         // The engine serves the next request normally.
         using var next = await server.PostJsonAsync("/v1/completions", new { prompt = "Once upon a time", max_tokens = 4, temperature = 0 });
         Assert.True(next.IsSuccessStatusCode);
+    }
+
+    [Fact]
+    public async Task A_stream_with_nothing_to_send_yet_gets_keep_alive_comments_so_proxies_do_not_cut_it()
+    {
+        var engine = new GatedEngine();
+        await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:StreamKeepAliveSeconds"] = "0.5" }, engineFactory: engine);
+        // The engine has taken the request but produces nothing (a long prompt's prefill): after the quiet interval the
+        // headers and a comment go out, which SSE readers skip.
+        var sending = server.Client.SendAsync(StreamingChat(10), HttpCompletionOption.ResponseHeadersRead);
+        await engine.Started.Task;
+        var response = await sending.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.Equal(": keep-alive", await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+        // Then the answer as usual, its events whole.
+        engine.Step(10);
+        var rest = await reader.ReadToEndAsync();
+        var stream = Sse.Parse(rest.TrimStart('\n'));
+        Assert.True(stream.Done);
+        Assert.Contains(stream.Chunks, c => c["choices"] is JsonArray { Count: > 0 } choices && choices[0]!["delta"]!["content"] is not null);
+        response.Dispose();
     }
 
     private static Task<double> Finished(ServerInstance server, string reason) =>
