@@ -20,7 +20,33 @@ internal static class PyOps
         _ => "function",
     };
 
-    public static bool PyEquals(JinjaValue a, JinjaValue b)
+    /// <summary>
+    /// How deep <c>==</c> and <c>&lt;</c> descend into nested lists, tuples and dicts before giving up, like the repr and
+    /// tojson limit: a template can nest a list a million deep, and recursing that far overflows the stack, which kills
+    /// the process instead of failing the render.
+    /// </summary>
+    public const int MaxCompareDepth = 100;
+
+    /// <summary>
+    /// How many element pairs one comparison may visit. Depth alone is not enough: <c>a = [a, a]</c> repeated 60 times
+    /// shares its halves, so comparing two such values visits 2^60 pairs within the depth limit.
+    /// </summary>
+    public const long MaxCompareVisits = 50_000_000;
+
+    private sealed class CompareBudget
+    {
+        private long _visits;
+
+        public void Visit(int depth)
+        {
+            if (depth > MaxCompareDepth) throw new TemplateException("maximum recursion depth exceeded in comparison");
+            if (++_visits > MaxCompareVisits) throw new TemplateException("comparison too expensive: the values are too large or share too much structure");
+        }
+    }
+
+    public static bool PyEquals(JinjaValue a, JinjaValue b) => PyEquals(a, b, null, 0);
+
+    private static bool PyEquals(JinjaValue a, JinjaValue b, CompareBudget? budget, int depth)
     {
         if (ReferenceEquals(a, b)) return true;
         if (a.IsNumber && b.IsNumber)
@@ -39,22 +65,33 @@ internal static class PyOps
                 var x = a.AsList;
                 var y = b.AsList;
                 if (x.Count != y.Count) return false;
+                // Scalars never recurse, so the budget is only created once there is nesting to bound.
+                budget ??= new CompareBudget();
                 for (var i = 0; i < x.Count; i++)
-                    if (!PyEquals(x[i], y[i])) return false;
+                {
+                    budget.Visit(depth + 1);
+                    if (!PyEquals(x[i], y[i], budget, depth + 1)) return false;
+                }
                 return true;
             case JinjaKind.Dict:
                 var d1 = a.AsDict;
                 var d2 = b.AsDict;
                 if (d1.Count != d2.Count) return false;
+                budget ??= new CompareBudget();
                 foreach (var (k, v) in d1)
-                    if (!d2.TryGetValue(k, out var v2) || !PyEquals(v, v2)) return false;
+                {
+                    budget.Visit(depth + 1);
+                    if (!d2.TryGetValue(k, out var v2) || !PyEquals(v, v2, budget, depth + 1)) return false;
+                }
                 return true;
             default: return false;
         }
     }
 
     /// <summary>Python ordering (<c>&lt;</c>); raises like Python for unorderable types.</summary>
-    public static int Compare(JinjaValue a, JinjaValue b)
+    public static int Compare(JinjaValue a, JinjaValue b) => Compare(a, b, null, 0);
+
+    private static int Compare(JinjaValue a, JinjaValue b, CompareBudget? budget, int depth)
     {
         if (a.IsNumber && b.IsNumber)
         {
@@ -66,10 +103,12 @@ internal static class PyOps
         {
             var x = a.AsList;
             var y = b.AsList;
+            budget ??= new CompareBudget();
             for (var i = 0; i < Math.Min(x.Count, y.Count); i++)
             {
-                if (PyEquals(x[i], y[i])) continue;
-                return Compare(x[i], y[i]);
+                budget.Visit(depth + 1);
+                if (PyEquals(x[i], y[i], budget, depth + 1)) continue;
+                return Compare(x[i], y[i], budget, depth + 1);
             }
             return x.Count.CompareTo(y.Count);
         }

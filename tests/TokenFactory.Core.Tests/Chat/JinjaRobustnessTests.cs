@@ -1,0 +1,65 @@
+using System.Diagnostics;
+using TokenFactory.Chat;
+
+namespace TokenFactory.Tests.Chat;
+
+/// <summary>
+/// Hostile templates that once escaped the engine's contract (fail with a <see cref="TemplateException"/>, quickly):
+/// they overflowed the stack, hung, ran out of memory or threw another exception type, which the server turned into
+/// a crash or a generic 500. Each row names the message it must fail with now. Every input is sized so the fixed
+/// engine throws long before the stack or memory is at risk, so a regression fails the test instead of killing the
+/// test host.
+/// </summary>
+public sealed class JinjaRobustnessTests
+{
+    public static TheoryData<string, string> Hostile => new()
+    {
+        // Nesting deeper than the comparison limit: a million levels used to overflow the stack in ==, < and hash.
+        { "{% set ns = namespace(a=[], b=[]) %}{% for i in range(2000) %}{% set ns.a = [ns.a] %}{% set ns.b = [ns.b] %}{% endfor %}{{ ns.a == ns.b }}", "maximum recursion depth exceeded in comparison" },
+        { "{% set ns = namespace(a=[], b=[]) %}{% for i in range(2000) %}{% set ns.a = [ns.a] %}{% set ns.b = [ns.b] %}{% endfor %}{{ ns.a < ns.b }}", "maximum recursion depth exceeded in comparison" },
+        { "{% set ns = namespace(a={}, b={}) %}{% for i in range(2000) %}{% set ns.a = {'k': ns.a} %}{% set ns.b = {'k': ns.b} %}{% endfor %}{{ ns.a in [ns.b] }}", "maximum recursion depth exceeded in comparison" },
+        // Shared halves: 2^70 element pairs within the depth limit.
+        { "{% set ns = namespace(a=[], b=[]) %}{% for i in range(70) %}{% set ns.a = [ns.a, ns.a] %}{% set ns.b = [ns.b, ns.b] %}{% endfor %}{{ ns.a == ns.b }}", "comparison too expensive" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Hostile))]
+    public void HostileTemplateFailsQuicklyWithTemplateException(string template, string message)
+    {
+        var error = Render(template, JinjaOptions.HuggingFace).Error;
+        var ex = Assert.IsAssignableFrom<TemplateException>(error);
+        Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TuplesSharingTheirHalvesHashQuickly()
+    {
+        // Hashing used to walk every item of a tuple key: (t, t) nested 70 times is 2^70 items.
+        const string template = "{% set ns = namespace(a=()) %}{% for i in range(70) %}{% set ns.a = (ns.a, ns.a) %}{% endfor %}"
+            + "{% set d = {ns.a: 1} %}{{ d|length }} {{ d[ns.a] }}";
+        Assert.Equal("1 1", Render(template, JinjaOptions.HuggingFace).Output);
+    }
+
+    [Fact]
+    public void ComparisonsWithinTheDepthLimitStillWork()
+    {
+        const string template = "{% set ns = namespace(a=[], b=[]) %}{% for i in range(90) %}{% set ns.a = [ns.a] %}{% set ns.b = [ns.b] %}{% endfor %}"
+            + "{{ ns.a == ns.b }} {{ ns.a < ns.b }} {{ (1, (2, 3)) == (1, (2, 3)) }} {{ {(1, 2): 'x'}[(1, 2)] }}";
+        Assert.Equal("True False True x", Render(template, JinjaOptions.HuggingFace).Output);
+    }
+
+    /// <summary>
+    /// Renders on its own thread and gives up after 10 seconds, so a template that hangs fails the test rather than the
+    /// whole run (the runaway thread is a background thread and dies with the test host).
+    /// </summary>
+    private static (string? Output, Exception? Error) Render(string template, JinjaOptions options)
+    {
+        var watch = Stopwatch.StartNew();
+        var task = Task.Factory.StartNew(
+            () => JinjaTemplate.Parse(template, options).Render(new Dictionary<string, JinjaValue>()),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Assert.True(((IAsyncResult)task).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(10)), $"still rendering after 10 s: {template}");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}: {template}");
+        return task.IsFaulted ? (null, task.Exception!.InnerException) : (task.Result, null);
+    }
+}
