@@ -128,7 +128,7 @@ internal sealed partial class JinjaInterpreter
         if (v.Kind != JinjaKind.Dict) throw new TemplateException("dictsort expects a mapping");
         var pos = by switch { "key" => 0, "value" => 1, _ => throw new TemplateException("You can only sort by either \"key\" or \"value\"") };
         var pairs = v.AsDict.Select(e => new[] { e.Key, e.Value }).ToList();
-        var sorted = pairs.Order(Comparer<JinjaValue[]>.Create((x, y) => PyOps.Compare(SortKey(x[pos], caseSensitive), SortKey(y[pos], caseSensitive)))).ToList();
+        var sorted = PyOps.Sorted(pairs, p => SortKey(p[pos], caseSensitive));
         if (reverse) sorted.Reverse();
         return JinjaValue.FromList(sorted.Select(p => JinjaValue.FromTuple(p)));
     }
@@ -141,10 +141,7 @@ internal sealed partial class JinjaInterpreter
         JinjaValue Key(JinjaValue item) => SortKey(attribute.IsNone ? item : GetPath(item, attribute), caseSensitive);
         var keyed = items.Select(i => (Key: Key(i), Item: i)).ToList();
         // Python's sort is stable, and reverse=True keeps equal elements in their original order too.
-        var sorted = reverse
-            ? keyed.OrderByDescending(x => x.Key, Comparer<JinjaValue>.Create(PyOps.Compare))
-            : keyed.OrderBy(x => x.Key, Comparer<JinjaValue>.Create(PyOps.Compare));
-        return sorted.Select(x => x.Item).ToList();
+        return PyOps.Sorted(keyed, x => x.Key, reverse).Select(x => x.Item).ToList();
     }
 
     private JinjaValue Unique(JinjaValue v, bool caseSensitive, JinjaValue attribute)
@@ -302,7 +299,8 @@ internal sealed partial class JinjaInterpreter
         var leeway = leewayValue.IsNone ? 5 : Int(leewayValue, "leeway");
         if (length < end.Length) throw new TemplateException($"expected length >= {end.Length}, got {length}");
         if (leeway < 0) throw new TemplateException($"expected leeway >= 0, got {leeway}");
-        if (s.Length <= length + leeway) return s;
+        // length + leeway can overflow; s.Length - length cannot (length is at least end.Length, so not negative).
+        if (s.Length - length <= leeway) return s;
         var cut = (int)(length - end.Length);
         if (killwords) return s[..cut] + end;
         var head = s[..cut];

@@ -132,7 +132,8 @@ internal sealed partial class JinjaInterpreter
             JinjaValue value;
             if (field.Length == 0)
                 value = auto < args.Count ? args[auto++] : throw new TemplateException($"Replacement index {auto} out of range for positional args tuple");
-            else if (int.TryParse(field, out var n))
+            // Only plain digits index the arguments; Python reads "-1" as a keyword name.
+            else if (int.TryParse(field, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n))
                 value = n < args.Count ? args[n] : throw new TemplateException($"Replacement index {n} out of range for positional args tuple");
             else
                 value = kwargs.TryGetValue(field, out var kv) ? kv : throw new TemplateException($"KeyError: '{field}'");
@@ -167,8 +168,8 @@ internal sealed partial class JinjaInterpreter
             },
             "update" => (a, k) =>
             {
-                if (a.Count > 0) foreach (var (key, v) in a[0].AsDict) dict[key] = v;
-                foreach (var (key, v) in k) dict[key] = v;
+                // dict.update takes a mapping or an iterable of pairs, plus keywords, exactly like dict().
+                foreach (var (key, v) in MergeArgs(a, k, "update")) dict[key] = v;
                 return JinjaValue.None;
             },
             "clear" => (_, _) => { dict.Clear(); return JinjaValue.None; },
@@ -225,13 +226,14 @@ internal sealed partial class JinjaInterpreter
             },
             "remove" => (a, _) =>
             {
-                var idx = list.FindIndex(v => PyOps.PyEquals(v, a[0]));
+                var value = Get(a, ReadOnlyEmpty, 0, "value");
+                var idx = list.FindIndex(v => PyOps.PyEquals(v, value));
                 if (idx < 0) throw new TemplateException("list.remove(x): x not in list");
                 list.RemoveAt(idx);
                 return JinjaValue.None;
             },
             "reverse" => (_, _) => { list.Reverse(); return JinjaValue.None; },
-            "sort" => (_, _) => { var sorted = list.Order(Comparer<JinjaValue>.Create(PyOps.Compare)).ToList(); list.Clear(); list.AddRange(sorted); return JinjaValue.None; },
+            "sort" => (_, _) => { var sorted = PyOps.Sorted(list, v => v); list.Clear(); list.AddRange(sorted); return JinjaValue.None; },
             "clear" => (_, _) => { list.Clear(); return JinjaValue.None; },
             _ => null,
         };

@@ -100,7 +100,7 @@ internal static class PyJson
                 var dict = v.AsDict;
                 if (dict.Count == 0) { sb.Append("{}"); break; }
                 IEnumerable<KeyValuePair<JinjaValue, JinjaValue>> entries = dict;
-                if (style.SortKeys) entries = entries.OrderBy(e => e.Key, Comparer<JinjaValue>.Create(PyOps.Compare));
+                if (style.SortKeys) entries = PyOps.Sorted(entries, e => e.Key);
                 sb.Append('{');
                 var first = true;
                 foreach (var (k, val) in entries)

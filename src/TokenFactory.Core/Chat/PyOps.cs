@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Text;
 
 namespace TokenFactory.Chat;
@@ -113,6 +114,30 @@ internal static class PyOps
             return x.Count.CompareTo(y.Count);
         }
         throw new TemplateException($"'<' not supported between instances of '{TypeName(a)}' and '{TypeName(b)}'");
+    }
+
+    /// <summary>
+    /// Python's stable <c>sorted(items, key=key, reverse=descending)</c>. .NET's sort wraps a comparer's exception in
+    /// an <see cref="InvalidOperationException"/>, which would surface as a generic server error instead of Python's
+    /// TypeError for unorderable keys, so the template error is unwrapped.
+    /// </summary>
+    public static List<T> Sorted<T>(IEnumerable<T> items, Func<T, JinjaValue> key, bool descending = false)
+    {
+        var comparer = Comparer<JinjaValue>.Create(Compare);
+        try
+        {
+            return (descending ? items.OrderByDescending(key, comparer) : items.OrderBy(key, comparer)).ToList();
+        }
+        catch (InvalidOperationException e) when (e.InnerException is TemplateException inner)
+        {
+            ExceptionDispatchInfo.Throw(inner);
+            throw;
+        }
+        catch (ArgumentException e)
+        {
+            // The sort's answer to an intransitive comparer; only mixed int/float keys beyond 2^53 can be one.
+            throw new TemplateException($"the sort keys are not consistently ordered: {e.Message}");
+        }
     }
 
     public static bool Contains(JinjaValue container, JinjaValue item)

@@ -107,7 +107,9 @@ internal static class PyPercentFormat
                 return Sign(double.IsNegative(d) && !double.IsNaN(d), flags) + body;
             case 'c':
                 if (arg.IsString && PyOps.Length(arg) == 1) return arg.AsString;
-                if (arg.Kind == JinjaKind.Int && arg.AsInt is >= 0 and <= 0x10FFFF) return char.ConvertFromUtf32((int)arg.AsInt);
+                // Python's chr() accepts lone surrogates, which ConvertFromUtf32 rejects.
+                if (arg.Kind == JinjaKind.Int && arg.AsInt is >= 0 and <= 0xFFFF) return ((char)arg.AsInt).ToString();
+                if (arg.Kind == JinjaKind.Int && arg.AsInt is > 0xFFFF and <= 0x10FFFF) return char.ConvertFromUtf32((int)arg.AsInt);
                 throw new TemplateException("%c requires int or char");
             default:
                 throw new TemplateException($"unsupported format character '{conv}'");

@@ -20,6 +20,16 @@ public sealed class JinjaRobustnessTests
         { "{% set ns = namespace(a={}, b={}) %}{% for i in range(2000) %}{% set ns.a = {'k': ns.a} %}{% set ns.b = {'k': ns.b} %}{% endfor %}{{ ns.a in [ns.b] }}", "maximum recursion depth exceeded in comparison" },
         // Shared halves: 2^70 element pairs within the depth limit.
         { "{% set ns = namespace(a=[], b=[]) %}{% for i in range(70) %}{% set ns.a = [ns.a, ns.a] %}{% set ns.b = [ns.b, ns.b] %}{% endfor %}{{ ns.a == ns.b }}", "comparison too expensive" },
+        // Sorting mixed types: .NET wrapped Python's TypeError in an InvalidOperationException.
+        { "{{ {1: 1, 'a': 2}|dictsort }}", "'<' not supported between instances of" },
+        { "{{ [1, 'a']|sort }}", "'<' not supported between instances of" },
+        { "{{ [1, 'a']|min }}", "'<' not supported between instances of" },
+        { "{{ [1, 'a']|max }}", "'<' not supported between instances of" },
+        { "{{ {1: 1, 'a': 2}|tojson(sort_keys=true) }}", "'<' not supported between instances of" },
+        // An OverflowException out of the parser.
+        { "{{ x.99999999999999999999 }}", "integer literal too large" },
+        // A negative field indexed the argument list (ArgumentOutOfRangeException); Python reads it as a name.
+        { "{{ '{-1}'.format(1) }}", "KeyError: '-1'" },
     };
 
     [Theory]
@@ -30,6 +40,37 @@ public sealed class JinjaRobustnessTests
         var ex = Assert.IsAssignableFrom<TemplateException>(error);
         Assert.Contains(message, ex.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    // Lone surrogates are valid Python strings; ConvertFromUtf32 threw on them.
+    [InlineData("{{ ('%c' % 55296)|length }}", "1")]
+    // Slice steps and range steps near long.MaxValue overflowed (an index out of range, or an empty range).
+    [InlineData("{{ 'abc'[1::9223372036854775807] }}", "b")]
+    [InlineData("{{ 'abc'[::-9223372036854775807] }}", "c")]
+    [InlineData("{{ 'abc'[::-9223372036854775807-1] }}", "c")]
+    [InlineData("{{ range(0, 10, 9223372036854775807)|list }}", "[0]")]
+    [InlineData("{{ range(0, -10, -9223372036854775807-1)|list }}", "[0]")]
+    [InlineData("{{ range(-9223372036854775807-1, 9223372036854775807, 9223372036854775807)|list }}", "[-9223372036854775808, -1, 9223372036854775806]")]
+    // length + leeway overflowed into a negative length.
+    [InlineData("{{ 'abc'|truncate(9223372036854775807) }}", "abc")]
+    public void ExtremeArgumentsRenderLikePython(string template, string expected) =>
+        Assert.Equal(expected, Render(template, JinjaOptions.HuggingFace).Output);
+
+    [Theory]
+    [InlineData("{% set x = [1, 'a'] %}{{ x.sort() }}", "'<' not supported between instances of")]
+    // remove() without an argument indexed an empty argument list; update() cast a list to a dict.
+    [InlineData("{% set x = [1] %}{{ x.remove() }}", "missing")]
+    [InlineData("{% set d = {} %}{{ d.update([1]) }}", "not iterable")]
+    public void MutatingMethodsFailWithTemplateException(string template, string message)
+    {
+        var error = Render(template, JinjaOptions.HuggingFace with { AllowMutation = true }).Error;
+        var ex = Assert.IsAssignableFrom<TemplateException>(error);
+        Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DictUpdateAcceptsPairsAndKeywordsLikePython() =>
+        Assert.Equal("{'a': 1, 'b': 2, 'c': 3}", Render("{% set d = {} %}{% set _ = d.update([('a', 1), ('b', 2)], c=3) %}{{ d }}", JinjaOptions.HuggingFace with { AllowMutation = true }).Output);
 
     [Fact]
     public void TuplesSharingTheirHalvesHashQuickly()
