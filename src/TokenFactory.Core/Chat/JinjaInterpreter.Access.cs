@@ -51,7 +51,7 @@ internal sealed partial class JinjaInterpreter
                 break;
         }
         if (key.IsString) return GetAttr(obj, key.AsString);
-        return JinjaValue.UndefinedWithMessage($"'{PyOps.TypeName(obj)} object' has no attribute '{PyFormat.Str(key)}'");
+        return JinjaValue.UndefinedWithMessage($"'{PyOps.TypeName(obj)} object' has no attribute '{PyFormat.Brief(key)}'");
     }
 
     private static JinjaValue Slice(JinjaValue obj, JinjaValue? start, JinjaValue? stop, JinjaValue? step)

@@ -36,14 +36,14 @@ internal sealed partial class JinjaInterpreter
         "title" => (_, _) => PyStr.Title(s),
         "capitalize" => (_, _) => PyStr.Capitalize(s),
         "swapcase" => (_, _) => string.Concat(s.Select(c => char.IsUpper(c) ? char.ToLowerInvariant(c) : char.ToUpperInvariant(c))),
-        "replace" => (a, k) => Check(PyStr.Replace(s, String(Get(a, k, 0, "old"), "old"), String(Get(a, k, 1, "new"), "new"), Int(Get(a, k, 2, "count", -1L), "count"))),
+        "replace" => (a, k) => Check(PyStr.Replace(s, String(Get(a, k, 0, "old"), "old"), String(Get(a, k, 1, "new"), "new"), Int(Get(a, k, 2, "count", -1L), "count"), _options.MaxOutputChars)),
         "find" => (a, k) => Find(s, String(Get(a, k, 0, "sub"), "sub"), false, false),
         "rfind" => (a, k) => Find(s, String(Get(a, k, 0, "sub"), "sub"), true, false),
         "index" => (a, k) => Find(s, String(Get(a, k, 0, "sub"), "sub"), false, true),
         "rindex" => (a, k) => Find(s, String(Get(a, k, 0, "sub"), "sub"), true, true),
         "count" => (a, k) => PyStr.Count(s, String(Get(a, k, 0, "sub"), "sub")),
-        "join" => (a, k) => Check(Join(PyOps.Iterate(Get(a, k, 0, "iterable")).Select(v => v.IsString ? v : throw new TemplateException($"sequence item: expected str instance, {PyOps.TypeName(v)} found")), s).ToString()),
-        "format" => (a, k) => Check(StrFormat(s, a, k)),
+        "join" => (a, k) => Check(Join(PyOps.Iterate(Get(a, k, 0, "iterable")).Select(v => v.IsString ? v : throw new TemplateException($"sequence item: expected str instance, {PyOps.TypeName(v)} found")), s, _options.MaxOutputChars).ToString()),
+        "format" => (a, k) => Check(StrFormat(s, a, k, _options.MaxOutputChars)),
         "isdigit" or "isnumeric" or "isdecimal" => (_, _) => s.Length > 0 && s.All(char.IsDigit),
         "isalpha" => (_, _) => s.Length > 0 && s.All(char.IsLetter),
         "isalnum" => (_, _) => s.Length > 0 && s.All(char.IsLetterOrDigit),
@@ -52,7 +52,7 @@ internal sealed partial class JinjaInterpreter
         "islower" => (_, _) => s.Any(char.IsLetter) && !s.Any(char.IsUpper),
         "removeprefix" => (a, k) => Get(a, k, 0, "prefix") is { IsString: true } p && s.StartsWith(p.AsString, StringComparison.Ordinal) ? s[p.AsString.Length..] : s,
         "removesuffix" => (a, k) => Get(a, k, 0, "suffix") is { IsString: true } p && p.AsString.Length > 0 && s.EndsWith(p.AsString, StringComparison.Ordinal) ? s[..^p.AsString.Length] : s,
-        "zfill" => (a, k) => ZFill(s, (int)Math.Min(Int(Get(a, k, 0, "width"), "width"), _options.MaxOutputChars)),
+        "zfill" => (a, k) => ZFill(s, (int)Math.Clamp(Int(Get(a, k, 0, "width"), "width"), 0, _options.MaxOutputChars)),
         "center" or "ljust" or "rjust" => (a, k) => Justify(s, name, Int(Get(a, k, 0, "width"), "width"), Get(a, k, 1, "fillchar", " ")),
         "partition" or "rpartition" => (a, k) => Partition(s, String(Get(a, k, 0, "sep"), "sep"), name == "rpartition"),
         _ => null,
@@ -93,7 +93,7 @@ internal sealed partial class JinjaInterpreter
     {
         var f = String(fill, "fillchar");
         if (f.Length != 1) throw new TemplateException("The fill character must be exactly one character long");
-        var w = (int)Math.Min(width, _options.MaxOutputChars);
+        var w = (int)Math.Clamp(width, 0, _options.MaxOutputChars);
         var len = (int)PyOps.Length(JinjaValue.FromString(s));
         if (len >= w) return s;
         var pad = w - len;
@@ -113,7 +113,7 @@ internal sealed partial class JinjaInterpreter
     }
 
     /// <summary><c>str.format</c> with plain <c>{}</c>, <c>{0}</c> and <c>{name}</c> fields (no format specs).</summary>
-    private static string StrFormat(string s, IReadOnlyList<JinjaValue> args, IReadOnlyDictionary<string, JinjaValue> kwargs)
+    private static string StrFormat(string s, IReadOnlyList<JinjaValue> args, IReadOnlyDictionary<string, JinjaValue> kwargs, int maxChars)
     {
         var sb = new StringBuilder();
         var auto = 0;
@@ -137,7 +137,8 @@ internal sealed partial class JinjaInterpreter
                 value = n < args.Count ? args[n] : throw new TemplateException($"Replacement index {n} out of range for positional args tuple");
             else
                 value = kwargs.TryGetValue(field, out var kv) ? kv : throw new TemplateException($"KeyError: '{field}'");
-            sb.Append(PyFormat.Str(value));
+            sb.Append(PyFormat.Str(value, maxChars));
+            if (sb.Length > maxChars) throw new TemplateException("string too large");
             i = close;
         }
         return sb.ToString();
@@ -158,7 +159,7 @@ internal sealed partial class JinjaInterpreter
             {
                 var key = Get(a, ReadOnlyEmpty, 0, "key");
                 if (dict.Remove(key, out var v)) return v;
-                return a.Count > 1 ? a[1] : throw new TemplateException($"KeyError: {PyFormat.Repr(key)}");
+                return a.Count > 1 ? a[1] : throw new TemplateException($"KeyError: {PyFormat.Brief(key)}");
             },
             "setdefault" => (a, _) =>
             {
@@ -200,7 +201,7 @@ internal sealed partial class JinjaInterpreter
             {
                 var target = Get(a, k, 0, "value");
                 var idx = list.FindIndex(v => PyOps.PyEquals(v, target));
-                return idx >= 0 ? idx : throw new TemplateException($"{PyFormat.Repr(target)} is not in list");
+                return idx >= 0 ? idx : throw new TemplateException($"{PyFormat.Brief(target)} is not in list");
             },
             "count" => (a, k) => (long)list.Count(v => PyOps.PyEquals(v, Get(a, k, 0, "value"))),
             "copy" => (_, _) => JinjaValue.FromList([.. list]),

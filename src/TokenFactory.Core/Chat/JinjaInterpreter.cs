@@ -76,7 +76,7 @@ internal sealed partial class JinjaInterpreter
                 Write(t.Text);
                 return Flow.Normal;
             case PrintStmt p:
-                Write(PyFormat.Str(Eval(p.Value)));
+                Write(ToStr(Eval(p.Value)));
                 return Flow.Normal;
             case IfStmt i:
                 foreach (var (test, body) in i.Branches)
@@ -102,7 +102,7 @@ internal sealed partial class JinjaInterpreter
             case FilterBlockStmt fb:
                 var text = JinjaValue.FromString(Capture(fb.Body));
                 foreach (var filter in fb.Filters) text = ApplyFilter(filter, text);
-                Write(PyFormat.Str(text));
+                Write(ToStr(text));
                 return Flow.Normal;
             case WithStmt w:
                 var values = w.Assignments.Select(a => Eval(a.Value)).ToList();
@@ -289,6 +289,6 @@ internal sealed partial class JinjaInterpreter
         var callee = Eval(c.Call.Callee);
         var (args, kwargs) = EvalArgs(c.Call.Args);
         kwargs["caller"] = caller;
-        Write(PyFormat.Str(Invoke(callee, args, kwargs)));
+        Write(ToStr(Invoke(callee, args, kwargs)));
     }
 }

@@ -197,12 +197,19 @@ internal static class PyOps
         _ => throw new TemplateException($"object of type '{TypeName(v)}' has no len()"),
     };
 
-    public static JinjaValue Add(JinjaValue a, JinjaValue b)
+    /// <param name="maxLength">Longest string (in chars) or list the result may be; checked before building it.</param>
+    public static JinjaValue Add(JinjaValue a, JinjaValue b, int maxLength)
     {
         if (a.IsNumber && b.IsNumber)
         {
             if (a.Kind == JinjaKind.Float || b.Kind == JinjaKind.Float) return a.AsFloat + b.AsFloat;
             return Checked(() => checked(a.AsInt + b.AsInt));
+        }
+        if ((a.IsString && b.IsString) || (a.IsSequence && a.Kind == b.Kind))
+        {
+            // Summing or doubling in a loop would otherwise grow past any limit, one copy at a time.
+            var length = a.IsString ? (long)a.AsString.Length + b.AsString.Length : (long)a.AsList.Count + b.AsList.Count;
+            if (length > maxLength) throw new TemplateException(a.IsString ? "string too large" : "list too large");
         }
         if (a.IsString && b.IsString)
         {
@@ -234,7 +241,11 @@ internal static class PyOps
         if ((a.IsString || a.IsSequence) && b.Kind is JinjaKind.Int or JinjaKind.Bool)
         {
             var n = Math.Max(0, b.AsInt);
-            if (n * Math.Max(1, Length(a)) > maxChars) throw new TemplateException("repetition result too large");
+            var length = Length(a);
+            // An empty operand repeats to empty however large n is (looping n times would hang); otherwise divide
+            // rather than multiply, as n * length overflows for n near long.MaxValue.
+            if (length == 0) n = 0;
+            else if (n > maxChars / length) throw new TemplateException("repetition result too large");
             if (a.IsString)
             {
                 var sb = new StringBuilder();
@@ -268,7 +279,7 @@ internal static class PyOps
 
     public static JinjaValue Modulo(JinjaValue a, JinjaValue b)
     {
-        if (a.IsString) return PyPercentFormat.Format(a.AsString, b);
+        // str % args is PyPercentFormat, which the interpreter calls itself with its size limit.
         RequireNumbers("%", a, b);
         if (b.AsFloat == 0) throw new TemplateException("integer division or modulo by zero");
         if (a.Kind == JinjaKind.Float || b.Kind == JinjaKind.Float)

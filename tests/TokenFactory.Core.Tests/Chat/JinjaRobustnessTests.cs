@@ -12,6 +12,9 @@ namespace TokenFactory.Tests.Chat;
 /// </summary>
 public sealed class JinjaRobustnessTests
 {
+    /// <summary>A 16M-char string, the output limit: any value holding it many times must be refused before it is built.</summary>
+    private const string Big = "{% set s = 'a' * 16000000 %}";
+
     public static TheoryData<string, string> Hostile => new()
     {
         // Nesting deeper than the comparison limit: a million levels used to overflow the stack in ==, < and hash.
@@ -26,6 +29,21 @@ public sealed class JinjaRobustnessTests
         { "{{ [1, 'a']|min }}", "'<' not supported between instances of" },
         { "{{ [1, 'a']|max }}", "'<' not supported between instances of" },
         { "{{ {1: 1, 'a': 2}|tojson(sort_keys=true) }}", "'<' not supported between instances of" },
+        // Size limits that overflowed or were checked only after building gigabytes (OutOfMemoryException, hangs).
+        { "{{ 'ab' * 4611686018427387904 }}", "repetition result too large" },
+        { "{{ [1]|batch(3000000000, 0) }}", "batch size too large" },
+        { Big + "{{ ([s] * 1000)|join }}", "string too large" },
+        { Big + "{{ ', '.join([s] * 1000) }}", "string too large" },
+        { Big + "{{ ([s] * 1000)|tojson }}", "string too large" },
+        { Big + "{{ [s] * 1000 }}", "string too large" },
+        { Big + "{{ ([s] * 1000)|sum(start='') }}", "string too large" },
+        { Big + "{{ ('%(a)s' * 1000) % {'a': s} }}", "string too large" },
+        { Big + "{{ ('{0}' * 1000).format(s) }}", "string too large" },
+        { Big + "{{ s|replace('a', s) }}", "string too large" },
+        { "{{ ('a\n' * 8000000)|indent(10000) }}", "string too large" },
+        { "{% set ns = namespace(a=[1]) %}{% for i in range(40) %}{% set ns.a = ns.a + ns.a %}{% endfor %}", "list too large" },
+        // Error messages quote the value: a brief repr, not all of it.
+        { Big + "{{ [1].index([s] * 1000) }}", "... is not in list" },
         // An OverflowException out of the parser.
         { "{{ x.99999999999999999999 }}", "integer literal too large" },
         // A negative field indexed the argument list (ArgumentOutOfRangeException); Python reads it as a name.
@@ -46,6 +64,9 @@ public sealed class JinjaRobustnessTests
     [InlineData("{{ ('%c' % 55296)|length }}", "1")]
     // Slice steps and range steps near long.MaxValue overflowed (an index out of range, or an empty range).
     [InlineData("{{ 'abc'[1::9223372036854775807] }}", "b")]
+    // An empty operand repeated n times used to loop n times.
+    [InlineData("{{ '' * 9223372036854775807 }}|{{ [] * 9223372036854775807 }}", "|[]")]
+    [InlineData("{{ range(7)|batch(3, 0)|list }}", "[[0, 1, 2], [3, 4, 5], [6, 0, 0]]")]
     [InlineData("{{ 'abc'[::-9223372036854775807] }}", "c")]
     [InlineData("{{ 'abc'[::-9223372036854775807-1] }}", "c")]
     [InlineData("{{ range(0, 10, 9223372036854775807)|list }}", "[0]")]
