@@ -42,6 +42,10 @@ public sealed class JinjaRobustnessTests
         { Big + "{{ s|replace('a', s) }}", "string too large" },
         { "{{ ('a\n' * 8000000)|indent(10000) }}", "string too large" },
         { "{% set ns = namespace(a=[1]) %}{% for i in range(40) %}{% set ns.a = ns.a + ns.a %}{% endfor %}", "list too large" },
+        // No overall work limit: exponentially many macro calls, or ten million 16M-char strings, never finished.
+        { "{% macro f(n) %}{% if n > 0 %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(64) }}", "exceeded the time limit of 2 s" },
+        { "{% for i in range(10000000) %}{% set s = 'a' * 16000000 %}{% endfor %}", "exceeded the time limit" },
+        { "{% set ns = namespace(n=0) %}{% for i in range(10000000) %}{% set ns.n = ns.n + ([i] * 5000000)|length %}{% endfor %}", "exceeded the time limit" },
         // Error messages quote the value: a brief repr, not all of it.
         { Big + "{{ [1].index([s] * 1000) }}", "... is not in list" },
         // An OverflowException out of the parser.
@@ -92,6 +96,38 @@ public sealed class JinjaRobustnessTests
     [Fact]
     public void DictUpdateAcceptsPairsAndKeywordsLikePython() =>
         Assert.Equal("{'a': 1, 'b': 2, 'c': 3}", Render("{% set d = {} %}{% set _ = d.update([('a', 1), ('b', 2)], c=3) %}{{ d }}", JinjaOptions.HuggingFace with { AllowMutation = true }).Output);
+
+    [Fact]
+    public void TheTimeLimitIsAnOption()
+    {
+        var options = JinjaOptions.HuggingFace with { MaxRenderTime = TimeSpan.FromMilliseconds(100) };
+        var watch = Stopwatch.StartNew();
+        var ex = Assert.IsAssignableFrom<TemplateException>(Render("{% macro f(n) %}{% if n > 0 %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}\n{{ f(64) }}", options).Error);
+        Assert.Contains("exceeded the time limit of 0.1 s (near line", ex.Message, StringComparison.Ordinal);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"took {watch.Elapsed}");
+    }
+
+    [Fact]
+    public void RenderingStopsWhenCancelled()
+    {
+        var options = JinjaOptions.HuggingFace with { MaxRenderTime = Timeout.InfiniteTimeSpan };
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        var template = JinjaTemplate.Parse("{% macro f(n) %}{% if n > 0 %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(64) }}", options);
+        var task = Task.Factory.StartNew(() => template.Render(new Dictionary<string, JinjaValue>(), null, cts.Token),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Assert.True(((IAsyncResult)task).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(10)), "still rendering 10 s after cancellation");
+        Assert.IsAssignableFrom<OperationCanceledException>(task.Exception?.InnerException);
+    }
+
+    [Fact]
+    public void AnUnexpectedExceptionBecomesATemplateExceptionNamingTheLine()
+    {
+        // A host function stands in for a bug in the engine: whatever escapes is reported as a template error.
+        var context = new Dictionary<string, JinjaValue> { ["boom"] = JinjaValue.FromFunction("boom", (_, _) => throw new InvalidOperationException("bug")) };
+        var ex = Assert.ThrowsAny<TemplateException>(() => JinjaTemplate.Parse("line 1\n{{ boom() }}").Render(context));
+        Assert.Equal("the template failed near line 2: InvalidOperationException: bug", ex.Message);
+        Assert.IsType<InvalidOperationException>(ex.InnerException);
+    }
 
     [Fact]
     public void TuplesSharingTheirHalvesHashQuickly()
