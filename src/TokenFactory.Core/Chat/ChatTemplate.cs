@@ -37,7 +37,8 @@ public sealed class ChatTemplate
     /// <summary>Renders a conversation. <paramref name="tools"/> is left undefined in the template when null, as transformers does for an empty tool list.</summary>
     /// <exception cref="TemplateRaisedException">The template rejected the conversation (for example, roles not alternating).</exception>
     /// <exception cref="TemplateException">The template failed while rendering.</exception>
-    public string Render(JsonArray messages, bool addGenerationPrompt, JsonArray? tools = null, IReadOnlyDictionary<string, JsonNode?>? extraContext = null)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public string Render(JsonArray messages, bool addGenerationPrompt, JsonArray? tools = null, IReadOnlyDictionary<string, JsonNode?>? extraContext = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var context = new Dictionary<string, JinjaValue>(StringComparer.Ordinal)
@@ -50,6 +51,6 @@ public sealed class ChatTemplate
         if (tools is not null) context["tools"] = JinjaValue.FromJson(tools);
         if (extraContext is not null)
             foreach (var (k, v) in extraContext) context[k] = JinjaValue.FromJson(v);
-        return _template.Render(context, _clock);
+        return _template.Render(context, _clock, cancellationToken);
     }
 }

@@ -51,7 +51,7 @@ internal sealed partial class JinjaInterpreter
                 break;
         }
         if (key.IsString) return GetAttr(obj, key.AsString);
-        return JinjaValue.UndefinedWithMessage($"'{PyOps.TypeName(obj)} object' has no attribute '{PyFormat.Str(key)}'");
+        return JinjaValue.UndefinedWithMessage($"'{PyOps.TypeName(obj)} object' has no attribute '{PyFormat.Brief(key)}'");
     }
 
     private static JinjaValue Slice(JinjaValue obj, JinjaValue? start, JinjaValue? stop, JinjaValue? step)
@@ -82,13 +82,14 @@ internal sealed partial class JinjaInterpreter
         {
             lo = start is { } s ? (s < 0 ? Math.Max(0, s + length) : Math.Min(s, length)) : 0;
             hi = stop is { } e ? (e < 0 ? Math.Max(0, e + length) : Math.Min(e, length)) : length;
-            for (var i = lo; i < hi; i += step) yield return (int)i;
+            // Stop before i + step could overflow: a step near long.MaxValue would wrap to a negative index.
+            for (var i = lo; i < hi; i = step >= hi - i ? hi : i + step) yield return (int)i;
         }
         else
         {
             lo = start is { } s ? (s < 0 ? Math.Max(-1, s + length) : Math.Min(s, length - 1)) : length - 1;
             hi = stop is { } e ? (e < 0 ? Math.Max(-1, e + length) : Math.Min(e, length - 1)) : -1;
-            for (var i = lo; i > hi; i += step) yield return (int)i;
+            for (var i = lo; i > hi; i = step <= hi - i ? hi : i + step) yield return (int)i;
         }
     }
 }

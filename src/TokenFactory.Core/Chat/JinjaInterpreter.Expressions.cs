@@ -8,6 +8,9 @@ internal sealed partial class JinjaInterpreter
     private JinjaValue Eval(Expr expr)
     {
         RuntimeHelpers.EnsureSufficientExecutionStack();
+        _line = expr.Line;
+        // The clock is read every 256 expressions: often enough to stop within milliseconds, rarely enough to be free.
+        if ((++_evals & 255) == 0) CheckTime();
         switch (expr)
         {
             case LiteralExpr l: return l.Value;
@@ -90,7 +93,7 @@ internal sealed partial class JinjaInterpreter
         var right = Eval(b.Right);
         if (b.Op == "~")
         {
-            var s = PyFormat.Str(left) + PyFormat.Str(right);
+            var s = ToStr(left) + ToStr(right);
             if (s.Length > _options.MaxOutputChars) throw new TemplateException("string too large");
             return JinjaValue.FromString(s);
         }
@@ -98,12 +101,12 @@ internal sealed partial class JinjaInterpreter
         if (right.IsUndefined) throw right.UndefinedError();
         var result = b.Op switch
         {
-            "+" => PyOps.Add(left, right),
+            "+" => PyOps.Add(left, right, _options.MaxOutputChars),
             "-" => PyOps.Subtract(left, right),
             "*" => PyOps.Multiply(left, right, _options.MaxOutputChars),
             "/" => PyOps.Divide(left, right),
             "//" => PyOps.FloorDivide(left, right),
-            "%" => PyOps.Modulo(left, right),
+            "%" => left.IsString ? PyPercentFormat.Format(left.AsString, right, _options.MaxOutputChars) : PyOps.Modulo(left, right),
             "**" => PyOps.Power(left, right),
             _ => throw new TemplateException($"unknown operator {b.Op}"),
         };
@@ -144,9 +147,10 @@ internal sealed partial class JinjaInterpreter
         };
     }
 
-    private static string ToStr(JinjaValue v) => PyFormat.Str(v);
+    /// <summary>Python's <c>str()</c>, failing as soon as a list's repr outgrows the output limit rather than after building it.</summary>
+    private string ToStr(JinjaValue v) => PyFormat.Str(v, _options.MaxOutputChars);
 
-    private static StringBuilder Join(IEnumerable<JinjaValue> items, string sep)
+    private static StringBuilder Join(IEnumerable<JinjaValue> items, string sep, int maxChars)
     {
         var sb = new StringBuilder();
         var first = true;
@@ -154,7 +158,9 @@ internal sealed partial class JinjaInterpreter
         {
             if (!first) sb.Append(sep);
             first = false;
-            sb.Append(PyFormat.Str(item));
+            sb.Append(PyFormat.Str(item, maxChars));
+            // Checked per item: a thousand 16M-char strings would otherwise be joined before the length is looked at.
+            if (sb.Length > maxChars) throw new TemplateException("string too large");
         }
         return sb;
     }

@@ -17,21 +17,21 @@ internal sealed partial class JinjaInterpreter
         ["attr"] = (s, v, a, k) => String(Get(a, k, 0, "name"), "name") is var name && v.Kind is JinjaKind.Dict or JinjaKind.String or JinjaKind.List or JinjaKind.Tuple
             ? s.BindMethod(v, name) ?? JinjaValue.UndefinedAttribute(v, name)
             : s.GetAttr(v, name),
-        ["batch"] = (_, v, a, k) => Batch(v, Int(Get(a, k, 0, "linecount"), "linecount"), Get(a, k, 1, "fill_with", JinjaValue.None)),
-        ["capitalize"] = (_, v, _, _) => PyStr.Capitalize(ToStr(v)),
-        ["center"] = (s, v, a, k) => s.Justify(ToStr(v), "center", Int(Get(a, k, 0, "width", 80L), "width"), " "),
+        ["batch"] = (s, v, a, k) => Batch(v, Int(Get(a, k, 0, "linecount"), "linecount"), Get(a, k, 1, "fill_with", JinjaValue.None), s._options.MaxOutputChars),
+        ["capitalize"] = (s, v, _, _) => PyStr.Capitalize(s.ToStr(v)),
+        ["center"] = (s, v, a, k) => s.Justify(s.ToStr(v), "center", Int(Get(a, k, 0, "width", 80L), "width"), " "),
         ["count"] = (_, v, _, _) => PyOps.Length(v),
         ["default"] = Default,
         ["d"] = Default,
         ["dictsort"] = (_, v, a, k) => DictSort(v, Get(a, k, 0, "case_sensitive", false).IsTruthy, String(Get(a, k, 1, "by", "key"), "by"), Get(a, k, 2, "reverse", false).IsTruthy),
-        ["escape"] = (_, v, _, _) => v.IsMarkup ? v : JinjaValue.FromMarkup(PyOps.HtmlEscape(ToStr(v))),
-        ["e"] = (_, v, _, _) => v.IsMarkup ? v : JinjaValue.FromMarkup(PyOps.HtmlEscape(ToStr(v))),
-        ["forceescape"] = (_, v, _, _) => JinjaValue.FromMarkup(PyOps.HtmlEscape(ToStr(v))),
+        ["escape"] = (s, v, _, _) => v.IsMarkup ? v : JinjaValue.FromMarkup(PyOps.HtmlEscape(s.ToStr(v))),
+        ["e"] = (s, v, _, _) => v.IsMarkup ? v : JinjaValue.FromMarkup(PyOps.HtmlEscape(s.ToStr(v))),
+        ["forceescape"] = (s, v, _, _) => JinjaValue.FromMarkup(PyOps.HtmlEscape(s.ToStr(v))),
         ["first"] = (_, v, _, _) => PyOps.Iterate(v) is { Count: > 0 } items ? items[0] : JinjaValue.UndefinedWithMessage("No first item, sequence was empty."),
         ["last"] = (_, v, _, _) => PyOps.Iterate(v) is { Count: > 0 } items ? items[^1] : JinjaValue.UndefinedWithMessage("No last item, sequence was empty."),
         ["float"] = (_, v, a, k) => ToFloat(v, Get(a, k, 0, "default", 0.0)),
-        ["format"] = (s, v, a, k) => s.Check(PyPercentFormat.Format(ToStr(v), k.Count > 0 ? JinjaValue.FromDict(ToDict(k)) : JinjaValue.FromTuple(a))),
-        ["indent"] = (_, v, a, k) => Indent(v, Get(a, k, 0, "width", 4L), Get(a, k, 1, "first", false).IsTruthy, Get(a, k, 2, "blank", false).IsTruthy),
+        ["format"] = (s, v, a, k) => s.Check(PyPercentFormat.Format(s.ToStr(v), k.Count > 0 ? JinjaValue.FromDict(ToDict(k)) : JinjaValue.FromTuple(a), s._options.MaxOutputChars)),
+        ["indent"] = (s, v, a, k) => Indent(s.ToStr(v), v.IsMarkup, s._options.MaxOutputChars, Get(a, k, 0, "width", 4L), Get(a, k, 1, "first", false).IsTruthy, Get(a, k, 2, "blank", false).IsTruthy),
         ["int"] = (_, v, a, k) => ToInt(v, Get(a, k, 0, "default", 0L), Int(Get(a, k, 1, "base", 10L), "base")),
         ["items"] = (_, v, _, _) => v.IsUndefined ? JinjaValue.FromList([])
             : v.Kind == JinjaKind.Dict ? JinjaValue.FromList(v.AsDict.Select(e => JinjaValue.FromTuple([e.Key, e.Value])))
@@ -41,38 +41,38 @@ internal sealed partial class JinjaInterpreter
             var items = PyOps.Iterate(v);
             var attribute = Get(a, k, 1, "attribute", JinjaValue.None);
             if (!attribute.IsNone) items = items.Select(i => s.GetPath(i, attribute)).ToList();
-            return s.Check(Join(items, ToStr(Get(a, k, 0, "d", ""))).ToString());
+            return s.Check(Join(items, s.ToStr(Get(a, k, 0, "d", "")), s._options.MaxOutputChars).ToString());
         },
         ["length"] = (_, v, _, _) => PyOps.Length(v),
         ["list"] = (_, v, _, _) => JinjaValue.FromList(PyOps.Iterate(v)),
-        ["lower"] = (_, v, _, _) => ToStr(v).ToLowerInvariant(),
+        ["lower"] = (s, v, _, _) => s.ToStr(v).ToLowerInvariant(),
         ["map"] = (s, v, a, k) => s.Map(v, a, k),
         ["max"] = (s, v, a, k) => s.MinMax(v, a, k, max: true),
         ["min"] = (s, v, a, k) => s.MinMax(v, a, k, max: false),
         ["reject"] = (s, v, a, k) => s.Select(v, a, k, attr: false, keep: false),
         ["rejectattr"] = (s, v, a, k) => s.Select(v, a, k, attr: true, keep: false),
-        ["replace"] = (s, v, a, k) => s.Check(PyStr.Replace(ToStr(v), ToStr(Get(a, k, 0, "old")), ToStr(Get(a, k, 1, "new")), Get(a, k, 2, "count", JinjaValue.None) is { IsNone: false } c ? Int(c, "count") : -1)),
+        ["replace"] = (s, v, a, k) => s.Check(PyStr.Replace(s.ToStr(v), s.ToStr(Get(a, k, 0, "old")), s.ToStr(Get(a, k, 1, "new")), Get(a, k, 2, "count", JinjaValue.None) is { IsNone: false } c ? Int(c, "count") : -1, s._options.MaxOutputChars)),
         ["reverse"] = (_, v, _, _) => v.IsString ? string.Concat(PyOps.CodePoints(v.AsString).AsEnumerable().Reverse()) : JinjaValue.FromList(PyOps.Iterate(v).AsEnumerable().Reverse()),
         ["round"] = (_, v, a, k) => Round(v, Int(Get(a, k, 0, "precision", 0L), "precision"), String(Get(a, k, 1, "method", "common"), "method")),
-        ["safe"] = (_, v, _, _) => v.IsMarkup ? v : JinjaValue.FromMarkup(ToStr(v)),
+        ["safe"] = (s, v, _, _) => v.IsMarkup ? v : JinjaValue.FromMarkup(s.ToStr(v)),
         ["select"] = (s, v, a, k) => s.Select(v, a, k, attr: false, keep: true),
         ["selectattr"] = (s, v, a, k) => s.Select(v, a, k, attr: true, keep: true),
         ["sort"] = (s, v, a, k) => JinjaValue.FromList(s.Sorted(PyOps.Iterate(v), Get(a, k, 1, "case_sensitive", false).IsTruthy, Get(a, k, 2, "attribute", JinjaValue.None), Get(a, k, 0, "reverse", false).IsTruthy)),
-        ["string"] = (_, v, _, _) => v.IsString ? v : JinjaValue.FromString(ToStr(v)),
+        ["string"] = (s, v, _, _) => v.IsString ? v : JinjaValue.FromString(s.ToStr(v)),
         ["sum"] = (s, v, a, k) =>
         {
             var attribute = Get(a, k, 0, "attribute", JinjaValue.None);
             var total = Get(a, k, 1, "start", 0L);
-            foreach (var item in PyOps.Iterate(v)) total = PyOps.Add(total, attribute.IsNone ? item : s.GetPath(item, attribute));
+            foreach (var item in PyOps.Iterate(v)) total = PyOps.Add(total, attribute.IsNone ? item : s.GetPath(item, attribute), s._options.MaxOutputChars);
             return total;
         },
-        ["title"] = (_, v, _, _) => JinjaTitle(ToStr(v)),
-        ["tojson"] = (_, v, a, k) => ToJson(v, a, k),
-        ["trim"] = (_, v, a, k) => PyStr.Strip(ToStr(v), OptString(Get(a, k, 0, "chars", JinjaValue.None), "chars")),
-        ["truncate"] = (_, v, a, k) => Truncate(ToStr(v), Int(Get(a, k, 0, "length", 255L), "length"), Get(a, k, 1, "killwords", false).IsTruthy, ToStr(Get(a, k, 2, "end", "...")), Get(a, k, 3, "leeway", 5L)),
+        ["title"] = (s, v, _, _) => JinjaTitle(s.ToStr(v)),
+        ["tojson"] = (s, v, a, k) => ToJson(v, a, k, s._options.MaxOutputChars),
+        ["trim"] = (s, v, a, k) => PyStr.Strip(s.ToStr(v), OptString(Get(a, k, 0, "chars", JinjaValue.None), "chars")),
+        ["truncate"] = (s, v, a, k) => Truncate(s.ToStr(v), Int(Get(a, k, 0, "length", 255L), "length"), Get(a, k, 1, "killwords", false).IsTruthy, s.ToStr(Get(a, k, 2, "end", "...")), Get(a, k, 3, "leeway", 5L)),
         ["unique"] = (s, v, a, k) => s.Unique(v, Get(a, k, 0, "case_sensitive", false).IsTruthy, Get(a, k, 1, "attribute", JinjaValue.None)),
-        ["upper"] = (_, v, _, _) => ToStr(v).ToUpperInvariant(),
-        ["wordcount"] = (_, v, _, _) => (long)System.Text.RegularExpressions.Regex.Count(ToStr(v), @"\w+"),
+        ["upper"] = (s, v, _, _) => s.ToStr(v).ToUpperInvariant(),
+        ["wordcount"] = (s, v, _, _) => (long)System.Text.RegularExpressions.Regex.Count(s.ToStr(v), @"\w+"),
     };
 
     private JinjaValue ApplyFilter(FilterExpr f, JinjaValue input)
@@ -108,14 +108,17 @@ internal sealed partial class JinjaInterpreter
         return item;
     }
 
-    private static JinjaValue Batch(JinjaValue v, long size, JinjaValue fill)
+    private static JinjaValue Batch(JinjaValue v, long size, JinjaValue fill, int maxItems)
     {
         if (size <= 0) throw new TemplateException("batch size must be positive");
         var result = new List<JinjaValue>();
         var items = PyOps.Iterate(v);
+        // Padding the last batch to the requested size is the only way batch can outgrow its input.
+        if (!fill.IsNone && items.Count % size != 0 && size > maxItems)
+            throw new TemplateException("batch size too large to pad the last batch");
         for (var i = 0; i < items.Count; i += (int)Math.Min(size, int.MaxValue))
         {
-            var chunk = items.Skip(i).Take((int)Math.Min(size, int.MaxValue)).ToList();
+            var chunk = items.GetRange(i, (int)Math.Min(size, items.Count - i));
             if (chunk.Count < size && !fill.IsNone)
                 while (chunk.Count < size) chunk.Add(fill);
             result.Add(JinjaValue.FromList(chunk));
@@ -128,7 +131,7 @@ internal sealed partial class JinjaInterpreter
         if (v.Kind != JinjaKind.Dict) throw new TemplateException("dictsort expects a mapping");
         var pos = by switch { "key" => 0, "value" => 1, _ => throw new TemplateException("You can only sort by either \"key\" or \"value\"") };
         var pairs = v.AsDict.Select(e => new[] { e.Key, e.Value }).ToList();
-        var sorted = pairs.Order(Comparer<JinjaValue[]>.Create((x, y) => PyOps.Compare(SortKey(x[pos], caseSensitive), SortKey(y[pos], caseSensitive)))).ToList();
+        var sorted = PyOps.Sorted(pairs, p => SortKey(p[pos], caseSensitive));
         if (reverse) sorted.Reverse();
         return JinjaValue.FromList(sorted.Select(p => JinjaValue.FromTuple(p)));
     }
@@ -141,10 +144,7 @@ internal sealed partial class JinjaInterpreter
         JinjaValue Key(JinjaValue item) => SortKey(attribute.IsNone ? item : GetPath(item, attribute), caseSensitive);
         var keyed = items.Select(i => (Key: Key(i), Item: i)).ToList();
         // Python's sort is stable, and reverse=True keeps equal elements in their original order too.
-        var sorted = reverse
-            ? keyed.OrderByDescending(x => x.Key, Comparer<JinjaValue>.Create(PyOps.Compare))
-            : keyed.OrderBy(x => x.Key, Comparer<JinjaValue>.Create(PyOps.Compare));
-        return sorted.Select(x => x.Item).ToList();
+        return PyOps.Sorted(keyed, x => x.Key, reverse).Select(x => x.Item).ToList();
     }
 
     private JinjaValue Unique(JinjaValue v, bool caseSensitive, JinjaValue attribute)
@@ -269,12 +269,14 @@ internal sealed partial class JinjaInterpreter
         return (method == "ceil" ? Math.Ceiling(scaled) : Math.Floor(scaled)) / scale;
     }
 
-    private static JinjaValue Indent(JinjaValue v, JinjaValue width, bool first, bool blank)
+    private static JinjaValue Indent(string text, bool markup, int maxChars, JinjaValue width, bool first, bool blank)
     {
         var indentation = width.IsString ? width.AsString : new string(' ', (int)Math.Clamp(Int(width, "width"), 0, 10_000));
-        var s = ToStr(v) + "\n";
+        var s = text + "\n";
         string rv;
         var lines = PyStr.SplitLines(s);
+        // Each line gains at most one indentation: check before building (a 16M-line string indented by 10,000 is 160G).
+        if (s.Length + (lines.Count + 1L) * indentation.Length > maxChars) throw new TemplateException("string too large");
         if (blank) rv = string.Join("\n" + indentation, lines);
         else
         {
@@ -284,7 +286,7 @@ internal sealed partial class JinjaInterpreter
             rv = sb.ToString();
         }
         if (first) rv = indentation + rv;
-        return v.IsMarkup ? JinjaValue.FromMarkup(rv) : rv;
+        return markup ? JinjaValue.FromMarkup(rv) : rv;
     }
 
     /// <summary>Jinja's <c>title</c> filter: capitalise after whitespace, '-', and opening brackets (not after every non-letter).</summary>
@@ -302,7 +304,8 @@ internal sealed partial class JinjaInterpreter
         var leeway = leewayValue.IsNone ? 5 : Int(leewayValue, "leeway");
         if (length < end.Length) throw new TemplateException($"expected length >= {end.Length}, got {length}");
         if (leeway < 0) throw new TemplateException($"expected leeway >= 0, got {leeway}");
-        if (s.Length <= length + leeway) return s;
+        // length + leeway can overflow; s.Length - length cannot (length is at least end.Length, so not negative).
+        if (s.Length - length <= leeway) return s;
         var cut = (int)(length - end.Length);
         if (killwords) return s[..cut] + end;
         var head = s[..cut];
@@ -311,7 +314,7 @@ internal sealed partial class JinjaInterpreter
     }
 
     /// <summary>Hugging Face's <c>tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)</c>.</summary>
-    private static JinjaValue ToJson(JinjaValue v, List<JinjaValue> a, Dictionary<string, JinjaValue> k)
+    private static JinjaValue ToJson(JinjaValue v, List<JinjaValue> a, Dictionary<string, JinjaValue> k, int maxChars)
     {
         var ensureAscii = Get(a, k, 0, "ensure_ascii", false).IsTruthy;
         var indentValue = Get(a, k, 1, "indent", JinjaValue.None);
@@ -331,6 +334,6 @@ internal sealed partial class JinjaInterpreter
             itemSep = String(separators.AsList[0], "item_separator");
             keySep = String(separators.AsList[1], "key_separator");
         }
-        return PyJson.Dumps(v, indent, sortKeys, ensureAscii, itemSep, keySep);
+        return PyJson.Dumps(v, indent, sortKeys, ensureAscii, itemSep, keySep, maxChars);
     }
 }

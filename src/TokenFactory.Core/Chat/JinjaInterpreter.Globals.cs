@@ -39,9 +39,10 @@ internal sealed partial class JinjaInterpreter
             if (a.Count == 3) step = Int(a[2], "range");
         }
         if (step == 0) throw new TemplateException("range() arg 3 must not be zero");
-        var count = step > 0 ? (stop - start + step - 1) / step : (start - stop - step - 1) / -step;
+        // In 128 bits: stop - start + step overflows a long for steps near long.MaxValue.
+        var count = Int128.Max(0, step > 0 ? ((Int128)stop - start + step - 1) / step : ((Int128)start - stop - step - 1) / -(Int128)step);
         if (count > _options.MaxLoopIterations) throw new TemplateException("range too big");
-        var list = new List<JinjaValue>((int)Math.Max(0, count));
+        var list = new List<JinjaValue>((int)count);
         for (var i = 0L; i < count; i++) list.Add(start + i * step);
         return JinjaValue.FromList(list);
     }

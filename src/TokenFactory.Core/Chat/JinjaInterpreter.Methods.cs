@@ -36,14 +36,14 @@ internal sealed partial class JinjaInterpreter
         "title" => (_, _) => PyStr.Title(s),
         "capitalize" => (_, _) => PyStr.Capitalize(s),
         "swapcase" => (_, _) => string.Concat(s.Select(c => char.IsUpper(c) ? char.ToLowerInvariant(c) : char.ToUpperInvariant(c))),
-        "replace" => (a, k) => Check(PyStr.Replace(s, String(Get(a, k, 0, "old"), "old"), String(Get(a, k, 1, "new"), "new"), Int(Get(a, k, 2, "count", -1L), "count"))),
+        "replace" => (a, k) => Check(PyStr.Replace(s, String(Get(a, k, 0, "old"), "old"), String(Get(a, k, 1, "new"), "new"), Int(Get(a, k, 2, "count", -1L), "count"), _options.MaxOutputChars)),
         "find" => (a, k) => Find(s, String(Get(a, k, 0, "sub"), "sub"), false, false),
         "rfind" => (a, k) => Find(s, String(Get(a, k, 0, "sub"), "sub"), true, false),
         "index" => (a, k) => Find(s, String(Get(a, k, 0, "sub"), "sub"), false, true),
         "rindex" => (a, k) => Find(s, String(Get(a, k, 0, "sub"), "sub"), true, true),
         "count" => (a, k) => PyStr.Count(s, String(Get(a, k, 0, "sub"), "sub")),
-        "join" => (a, k) => Check(Join(PyOps.Iterate(Get(a, k, 0, "iterable")).Select(v => v.IsString ? v : throw new TemplateException($"sequence item: expected str instance, {PyOps.TypeName(v)} found")), s).ToString()),
-        "format" => (a, k) => Check(StrFormat(s, a, k)),
+        "join" => (a, k) => Check(Join(PyOps.Iterate(Get(a, k, 0, "iterable")).Select(v => v.IsString ? v : throw new TemplateException($"sequence item: expected str instance, {PyOps.TypeName(v)} found")), s, _options.MaxOutputChars).ToString()),
+        "format" => (a, k) => Check(StrFormat(s, a, k, _options.MaxOutputChars)),
         "isdigit" or "isnumeric" or "isdecimal" => (_, _) => s.Length > 0 && s.All(char.IsDigit),
         "isalpha" => (_, _) => s.Length > 0 && s.All(char.IsLetter),
         "isalnum" => (_, _) => s.Length > 0 && s.All(char.IsLetterOrDigit),
@@ -52,7 +52,7 @@ internal sealed partial class JinjaInterpreter
         "islower" => (_, _) => s.Any(char.IsLetter) && !s.Any(char.IsUpper),
         "removeprefix" => (a, k) => Get(a, k, 0, "prefix") is { IsString: true } p && s.StartsWith(p.AsString, StringComparison.Ordinal) ? s[p.AsString.Length..] : s,
         "removesuffix" => (a, k) => Get(a, k, 0, "suffix") is { IsString: true } p && p.AsString.Length > 0 && s.EndsWith(p.AsString, StringComparison.Ordinal) ? s[..^p.AsString.Length] : s,
-        "zfill" => (a, k) => ZFill(s, (int)Math.Min(Int(Get(a, k, 0, "width"), "width"), _options.MaxOutputChars)),
+        "zfill" => (a, k) => ZFill(s, (int)Math.Clamp(Int(Get(a, k, 0, "width"), "width"), 0, _options.MaxOutputChars)),
         "center" or "ljust" or "rjust" => (a, k) => Justify(s, name, Int(Get(a, k, 0, "width"), "width"), Get(a, k, 1, "fillchar", " ")),
         "partition" or "rpartition" => (a, k) => Partition(s, String(Get(a, k, 0, "sep"), "sep"), name == "rpartition"),
         _ => null,
@@ -93,7 +93,7 @@ internal sealed partial class JinjaInterpreter
     {
         var f = String(fill, "fillchar");
         if (f.Length != 1) throw new TemplateException("The fill character must be exactly one character long");
-        var w = (int)Math.Min(width, _options.MaxOutputChars);
+        var w = (int)Math.Clamp(width, 0, _options.MaxOutputChars);
         var len = (int)PyOps.Length(JinjaValue.FromString(s));
         if (len >= w) return s;
         var pad = w - len;
@@ -113,7 +113,7 @@ internal sealed partial class JinjaInterpreter
     }
 
     /// <summary><c>str.format</c> with plain <c>{}</c>, <c>{0}</c> and <c>{name}</c> fields (no format specs).</summary>
-    private static string StrFormat(string s, IReadOnlyList<JinjaValue> args, IReadOnlyDictionary<string, JinjaValue> kwargs)
+    private static string StrFormat(string s, IReadOnlyList<JinjaValue> args, IReadOnlyDictionary<string, JinjaValue> kwargs, int maxChars)
     {
         var sb = new StringBuilder();
         var auto = 0;
@@ -132,11 +132,13 @@ internal sealed partial class JinjaInterpreter
             JinjaValue value;
             if (field.Length == 0)
                 value = auto < args.Count ? args[auto++] : throw new TemplateException($"Replacement index {auto} out of range for positional args tuple");
-            else if (int.TryParse(field, out var n))
+            // Only plain digits index the arguments; Python reads "-1" as a keyword name.
+            else if (int.TryParse(field, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n))
                 value = n < args.Count ? args[n] : throw new TemplateException($"Replacement index {n} out of range for positional args tuple");
             else
                 value = kwargs.TryGetValue(field, out var kv) ? kv : throw new TemplateException($"KeyError: '{field}'");
-            sb.Append(PyFormat.Str(value));
+            sb.Append(PyFormat.Str(value, maxChars));
+            if (sb.Length > maxChars) throw new TemplateException("string too large");
             i = close;
         }
         return sb.ToString();
@@ -157,7 +159,7 @@ internal sealed partial class JinjaInterpreter
             {
                 var key = Get(a, ReadOnlyEmpty, 0, "key");
                 if (dict.Remove(key, out var v)) return v;
-                return a.Count > 1 ? a[1] : throw new TemplateException($"KeyError: {PyFormat.Repr(key)}");
+                return a.Count > 1 ? a[1] : throw new TemplateException($"KeyError: {PyFormat.Brief(key)}");
             },
             "setdefault" => (a, _) =>
             {
@@ -167,8 +169,8 @@ internal sealed partial class JinjaInterpreter
             },
             "update" => (a, k) =>
             {
-                if (a.Count > 0) foreach (var (key, v) in a[0].AsDict) dict[key] = v;
-                foreach (var (key, v) in k) dict[key] = v;
+                // dict.update takes a mapping or an iterable of pairs, plus keywords, exactly like dict().
+                foreach (var (key, v) in MergeArgs(a, k, "update")) dict[key] = v;
                 return JinjaValue.None;
             },
             "clear" => (_, _) => { dict.Clear(); return JinjaValue.None; },
@@ -199,7 +201,7 @@ internal sealed partial class JinjaInterpreter
             {
                 var target = Get(a, k, 0, "value");
                 var idx = list.FindIndex(v => PyOps.PyEquals(v, target));
-                return idx >= 0 ? idx : throw new TemplateException($"{PyFormat.Repr(target)} is not in list");
+                return idx >= 0 ? idx : throw new TemplateException($"{PyFormat.Brief(target)} is not in list");
             },
             "count" => (a, k) => (long)list.Count(v => PyOps.PyEquals(v, Get(a, k, 0, "value"))),
             "copy" => (_, _) => JinjaValue.FromList([.. list]),
@@ -225,13 +227,14 @@ internal sealed partial class JinjaInterpreter
             },
             "remove" => (a, _) =>
             {
-                var idx = list.FindIndex(v => PyOps.PyEquals(v, a[0]));
+                var value = Get(a, ReadOnlyEmpty, 0, "value");
+                var idx = list.FindIndex(v => PyOps.PyEquals(v, value));
                 if (idx < 0) throw new TemplateException("list.remove(x): x not in list");
                 list.RemoveAt(idx);
                 return JinjaValue.None;
             },
             "reverse" => (_, _) => { list.Reverse(); return JinjaValue.None; },
-            "sort" => (_, _) => { var sorted = list.Order(Comparer<JinjaValue>.Create(PyOps.Compare)).ToList(); list.Clear(); list.AddRange(sorted); return JinjaValue.None; },
+            "sort" => (_, _) => { var sorted = PyOps.Sorted(list, v => v); list.Clear(); list.AddRange(sorted); return JinjaValue.None; },
             "clear" => (_, _) => { list.Clear(); return JinjaValue.None; },
             _ => null,
         };

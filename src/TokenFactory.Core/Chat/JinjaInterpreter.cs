@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
 
@@ -26,19 +27,27 @@ internal sealed partial class JinjaInterpreter
     private Scope _scope;
     private long _iterations;
     private int _callDepth;
+    private readonly CancellationToken _cancellation;
+    private readonly long _deadline;
+    private int _evals;
+    private int _line;
 
-    private JinjaInterpreter(JinjaOptions options, TimeProvider clock, IReadOnlyDictionary<string, JinjaValue> context)
+    private JinjaInterpreter(JinjaOptions options, TimeProvider clock, IReadOnlyDictionary<string, JinjaValue> context, CancellationToken cancellation)
     {
         _options = options;
         _clock = clock;
+        _cancellation = cancellation;
+        // Measured on the stopwatch, not _clock: the clock may be a frozen test clock, and only strftime_now reads it.
+        var ticks = options.MaxRenderTime.TotalSeconds * Stopwatch.Frequency;
+        _deadline = options.MaxRenderTime == Timeout.InfiniteTimeSpan || ticks >= long.MaxValue / 2 ? long.MaxValue : Stopwatch.GetTimestamp() + (long)ticks;
         _globals = CreateGlobals();
         _scope = new Scope(null);
         foreach (var (k, v) in context) _scope.Vars[k] = v;
     }
 
-    public static string Render(List<Stmt> body, JinjaOptions options, TimeProvider clock, IReadOnlyDictionary<string, JinjaValue> context)
+    public static string Render(List<Stmt> body, JinjaOptions options, TimeProvider clock, IReadOnlyDictionary<string, JinjaValue> context, CancellationToken cancellation)
     {
-        var interpreter = new JinjaInterpreter(options, clock, context);
+        var interpreter = new JinjaInterpreter(options, clock, context, cancellation);
         try
         {
             interpreter.ExecBlock(body);
@@ -47,7 +56,21 @@ internal sealed partial class JinjaInterpreter
         {
             throw new TemplateException("template recursion too deep");
         }
+        catch (Exception e) when (e is not (TemplateException or OperationCanceledException or OutOfMemoryException))
+        {
+            // The last line of defence: the server answers a TemplateException with a clear 400 naming the template,
+            // anything else with a generic 500. Every known cause is fixed where it happens; this catches the next one.
+            throw new TemplateException($"the template failed near line {interpreter._line}: {e.GetType().Name}: {e.Message}", e);
+        }
         return interpreter._out.ToString();
+    }
+
+    /// <summary>Enforces <see cref="JinjaOptions.MaxRenderTime"/> and the caller's cancellation.</summary>
+    private void CheckTime()
+    {
+        _cancellation.ThrowIfCancellationRequested();
+        if (Stopwatch.GetTimestamp() > _deadline)
+            throw new TemplateException($"template rendering exceeded the time limit of {_options.MaxRenderTime.TotalSeconds:0.###} s (near line {_line})");
     }
 
     private JinjaValue Lookup(string name)
@@ -70,13 +93,14 @@ internal sealed partial class JinjaInterpreter
 
     private Flow Exec(Stmt stmt)
     {
+        _line = stmt.Line;
         switch (stmt)
         {
             case TextStmt t:
                 Write(t.Text);
                 return Flow.Normal;
             case PrintStmt p:
-                Write(PyFormat.Str(Eval(p.Value)));
+                Write(ToStr(Eval(p.Value)));
                 return Flow.Normal;
             case IfStmt i:
                 foreach (var (test, body) in i.Branches)
@@ -102,7 +126,7 @@ internal sealed partial class JinjaInterpreter
             case FilterBlockStmt fb:
                 var text = JinjaValue.FromString(Capture(fb.Body));
                 foreach (var filter in fb.Filters) text = ApplyFilter(filter, text);
-                Write(PyFormat.Str(text));
+                Write(ToStr(text));
                 return Flow.Normal;
             case WithStmt w:
                 var values = w.Assignments.Select(a => Eval(a.Value)).ToList();
@@ -154,6 +178,7 @@ internal sealed partial class JinjaInterpreter
 
     private void CountIteration()
     {
+        CheckTime();
         if (++_iterations > _options.MaxLoopIterations)
             throw new TemplateException("template exceeded the loop iteration limit");
     }
@@ -248,6 +273,7 @@ internal sealed partial class JinjaInterpreter
         {
             if (++_callDepth > _options.MaxCallDepth)
                 throw new TemplateException("maximum macro recursion depth exceeded");
+            CheckTime();
             try
             {
                 var scope = new Scope(closure);
@@ -289,6 +315,6 @@ internal sealed partial class JinjaInterpreter
         var callee = Eval(c.Call.Callee);
         var (args, kwargs) = EvalArgs(c.Call.Args);
         kwargs["caller"] = caller;
-        Write(PyFormat.Str(Invoke(callee, args, kwargs)));
+        Write(ToStr(Invoke(callee, args, kwargs)));
     }
 }

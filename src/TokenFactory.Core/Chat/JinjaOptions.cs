@@ -25,4 +25,12 @@ public sealed record JinjaOptions
     public int MaxCallDepth { get; init; } = 200;
 
     public int MaxNestingDepth { get; init; } = 256;
+
+    /// <summary>
+    /// Longest one render may run. The other limits bound each step, not how many steps there are: a macro calling
+    /// itself twice 64 levels deep stays within the call depth and never returns. Checked at every loop iteration and
+    /// macro call and every few hundred expressions; real chat templates render in milliseconds.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> turns it off.
+    /// </summary>
+    public TimeSpan MaxRenderTime { get; init; } = TimeSpan.FromSeconds(2);
 }

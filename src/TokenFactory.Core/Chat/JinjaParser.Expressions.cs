@@ -229,7 +229,12 @@ internal sealed partial class JinjaParser
                 Next();
                 var attr = Next();
                 if (attr.Kind == TokenKind.Name) node = new GetAttrExpr(node, attr.Value, t.Line);
-                else if (attr.Kind == TokenKind.Integer) node = new GetItemExpr(node, new LiteralExpr(JinjaValue.FromInt(long.Parse(attr.Value, CultureInfo.InvariantCulture)), t.Line), t.Line);
+                else if (attr.Kind == TokenKind.Integer)
+                {
+                    if (!long.TryParse(attr.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+                        throw Error("integer literal too large", attr);
+                    node = new GetItemExpr(node, new LiteralExpr(JinjaValue.FromInt(index), t.Line), t.Line);
+                }
                 else throw Error("expected name or number", attr);
             }
             else if (t.IsOp("["))

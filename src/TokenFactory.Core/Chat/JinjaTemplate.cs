@@ -28,6 +28,7 @@ public sealed class JinjaTemplate
     }
 
     /// <exception cref="TemplateException">Rendering failed; <see cref="TemplateRaisedException"/> when the template called <c>raise_exception</c>.</exception>
-    public string Render(IReadOnlyDictionary<string, JinjaValue> context, TimeProvider? clock = null) =>
-        JinjaInterpreter.Render(_body, _options, clock ?? TimeProvider.System, context);
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (checked where the time limit is).</exception>
+    public string Render(IReadOnlyDictionary<string, JinjaValue> context, TimeProvider? clock = null, CancellationToken cancellationToken = default) =>
+        JinjaInterpreter.Render(_body, _options, clock ?? TimeProvider.System, context, cancellationToken);
 }

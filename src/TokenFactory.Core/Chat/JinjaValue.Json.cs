@@ -59,17 +59,21 @@ public sealed partial class JinjaValue
 /// </summary>
 internal static class PyJson
 {
-    private sealed record Style(string? Indent, bool SortKeys, bool EnsureAscii, string ItemSep, string KeySep);
+    private sealed record Style(string? Indent, bool SortKeys, bool EnsureAscii, string ItemSep, string KeySep, int MaxChars);
 
-    public static string Dumps(JinjaValue value, string? indent = null, bool sortKeys = false, bool ensureAscii = false, string? itemSep = null, string keySep = ": ")
+    /// <exception cref="TemplateException">The JSON would be longer than <paramref name="maxChars"/>; building stops there.</exception>
+    public static string Dumps(JinjaValue value, string? indent = null, bool sortKeys = false, bool ensureAscii = false, string? itemSep = null, string keySep = ": ", int maxChars = PyFormat.MaxChars)
     {
         var sb = new StringBuilder();
-        Write(sb, value, new Style(indent, sortKeys, ensureAscii, itemSep ?? (indent is null ? ", " : ","), keySep), 0);
+        Write(sb, value, new Style(indent, sortKeys, ensureAscii, itemSep ?? (indent is null ? ", " : ","), keySep, maxChars), 0);
+        if (sb.Length > maxChars) throw new TemplateException("string too large");
         return sb.ToString();
     }
 
+    // Returns early once past the limit, as PyFormat.AppendRepr does, so oversized output is never built in full.
     private static void Write(StringBuilder sb, JinjaValue v, Style style, int level)
     {
+        if (sb.Length > style.MaxChars) return;
         var indent = style.Indent;
         if (level > 100) throw new TemplateException("Circular reference detected");
         switch (v.Kind)
@@ -87,7 +91,7 @@ internal static class PyJson
                 var items = v.AsList;
                 if (items.Count == 0) { sb.Append("[]"); break; }
                 sb.Append('[');
-                for (var i = 0; i < items.Count; i++)
+                for (var i = 0; i < items.Count && sb.Length <= style.MaxChars; i++)
                 {
                     if (i > 0) sb.Append(style.ItemSep);
                     NewLine(sb, indent, level + 1);
@@ -100,11 +104,12 @@ internal static class PyJson
                 var dict = v.AsDict;
                 if (dict.Count == 0) { sb.Append("{}"); break; }
                 IEnumerable<KeyValuePair<JinjaValue, JinjaValue>> entries = dict;
-                if (style.SortKeys) entries = entries.OrderBy(e => e.Key, Comparer<JinjaValue>.Create(PyOps.Compare));
+                if (style.SortKeys) entries = PyOps.Sorted(entries, e => e.Key);
                 sb.Append('{');
                 var first = true;
                 foreach (var (k, val) in entries)
                 {
+                    if (sb.Length > style.MaxChars) break;
                     if (!first) sb.Append(style.ItemSep);
                     first = false;
                     NewLine(sb, indent, level + 1);

@@ -107,14 +107,23 @@ public sealed partial class JinjaValue : IEquatable<JinjaValue>
 
     public override bool Equals(object? obj) => obj is JinjaValue v && Equals(v);
 
-    public override int GetHashCode() => Kind switch
+    public override int GetHashCode() => Hash(this, HashDepth);
+
+    /// <summary>
+    /// Tuples hash only their length and the first few items a few levels down. Equal values still hash equal, and a
+    /// hash never walks a tuple nested a million deep (a stack overflow) or one sharing its halves (exponential work).
+    /// </summary>
+    private const int HashDepth = 3;
+    private const int HashItems = 8;
+
+    private static int Hash(JinjaValue v, int depth) => v.Kind switch
     {
-        JinjaKind.Bool or JinjaKind.Int => _int.GetHashCode(),
+        JinjaKind.Bool or JinjaKind.Int => v._int.GetHashCode(),
         // Integral floats hash like the equal int so 1 and 1.0 find the same dict entry, as in Python.
-        JinjaKind.Float => _float == Math.Floor(_float) && Math.Abs(_float) < 9e18 ? ((long)_float).GetHashCode() : _float.GetHashCode(),
-        JinjaKind.String => StringComparer.Ordinal.GetHashCode(AsString),
-        JinjaKind.Tuple => AsList.Aggregate(17, (h, v) => h * 31 + v.GetHashCode()),
-        _ => (int)Kind,
+        JinjaKind.Float => v._float == Math.Floor(v._float) && Math.Abs(v._float) < 9e18 ? ((long)v._float).GetHashCode() : v._float.GetHashCode(),
+        JinjaKind.String => StringComparer.Ordinal.GetHashCode(v.AsString),
+        JinjaKind.Tuple => depth == 0 ? v.AsList.Count : v.AsList.Take(HashItems).Aggregate(17 * 31 + v.AsList.Count, (h, item) => h * 31 + Hash(item, depth - 1)),
+        _ => (int)v.Kind,
     };
 }
 

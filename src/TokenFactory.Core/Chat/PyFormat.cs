@@ -6,22 +6,43 @@ namespace TokenFactory.Chat;
 /// <summary>Python's <c>str()</c> and <c>repr()</c> for Jinja values, byte for byte.</summary>
 internal static class PyFormat
 {
-    public static string Str(JinjaValue v) => v.Kind switch
+    /// <summary>
+    /// The default size limit: a little under the longest string .NET can hold, so an oversized repr fails with a
+    /// <see cref="TemplateException"/> rather than an <see cref="OutOfMemoryException"/>. The interpreter passes its
+    /// (much smaller) output limit instead.
+    /// </summary>
+    public const int MaxChars = 1 << 29;
+
+    public static string Str(JinjaValue v, int maxChars = MaxChars) => v.Kind switch
     {
         JinjaKind.Undefined => "",
         JinjaKind.String => v.AsString,
-        _ => Repr(v),
+        _ => Repr(v, maxChars),
     };
 
-    public static string Repr(JinjaValue v)
+    /// <exception cref="TemplateException">The repr would be longer than <paramref name="maxChars"/>; building stops there.</exception>
+    public static string Repr(JinjaValue v, int maxChars = MaxChars)
     {
         var sb = new StringBuilder();
-        AppendRepr(sb, v, 0);
+        AppendRepr(sb, v, 0, maxChars);
+        if (sb.Length > maxChars) throw new TemplateException("string too large");
         return sb.ToString();
     }
 
-    private static void AppendRepr(StringBuilder sb, JinjaValue v, int depth)
+    /// <summary>A repr for error messages: cut at 200 characters, so quoting a huge value cannot itself blow up.</summary>
+    public static string Brief(JinjaValue v)
     {
+        const int limit = 200;
+        var sb = new StringBuilder();
+        AppendRepr(sb, v, 0, limit);
+        return sb.Length > limit ? sb.ToString(0, limit) + "..." : sb.ToString();
+    }
+
+    // Returns early once the builder is past maxChars: a list holding the same 16M-char string a thousand times, or
+    // one sharing its halves, would otherwise build gigabytes before anything looked at the length.
+    private static void AppendRepr(StringBuilder sb, JinjaValue v, int depth, int maxChars)
+    {
+        if (sb.Length > maxChars) return;
         if (depth > 100)
             throw new TemplateException("maximum recursion depth exceeded while getting the repr of an object");
         switch (v.Kind)
@@ -36,10 +57,10 @@ internal static class PyFormat
             case JinjaKind.Tuple:
                 var items = v.AsList;
                 sb.Append(v.Kind == JinjaKind.List ? '[' : '(');
-                for (var i = 0; i < items.Count; i++)
+                for (var i = 0; i < items.Count && sb.Length <= maxChars; i++)
                 {
                     if (i > 0) sb.Append(", ");
-                    AppendRepr(sb, items[i], depth + 1);
+                    AppendRepr(sb, items[i], depth + 1, maxChars);
                 }
                 if (v.Kind == JinjaKind.Tuple && items.Count == 1) sb.Append(',');
                 sb.Append(v.Kind == JinjaKind.List ? ']' : ')');
@@ -51,11 +72,12 @@ internal static class PyFormat
                 var first = true;
                 foreach (var (k, val) in v.AsDict)
                 {
+                    if (sb.Length > maxChars) break;
                     if (!first) sb.Append(", ");
                     first = false;
-                    AppendRepr(sb, k, depth + 1);
+                    AppendRepr(sb, k, depth + 1, maxChars);
                     sb.Append(": ");
-                    AppendRepr(sb, val, depth + 1);
+                    AppendRepr(sb, val, depth + 1, maxChars);
                 }
                 sb.Append('}');
                 if (v.Kind == JinjaKind.Namespace) sb.Append('>');

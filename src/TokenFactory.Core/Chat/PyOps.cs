@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Text;
 
 namespace TokenFactory.Chat;
@@ -20,7 +21,33 @@ internal static class PyOps
         _ => "function",
     };
 
-    public static bool PyEquals(JinjaValue a, JinjaValue b)
+    /// <summary>
+    /// How deep <c>==</c> and <c>&lt;</c> descend into nested lists, tuples and dicts before giving up, like the repr and
+    /// tojson limit: a template can nest a list a million deep, and recursing that far overflows the stack, which kills
+    /// the process instead of failing the render.
+    /// </summary>
+    public const int MaxCompareDepth = 100;
+
+    /// <summary>
+    /// How many element pairs one comparison may visit. Depth alone is not enough: <c>a = [a, a]</c> repeated 60 times
+    /// shares its halves, so comparing two such values visits 2^60 pairs within the depth limit.
+    /// </summary>
+    public const long MaxCompareVisits = 50_000_000;
+
+    private sealed class CompareBudget
+    {
+        private long _visits;
+
+        public void Visit(int depth)
+        {
+            if (depth > MaxCompareDepth) throw new TemplateException("maximum recursion depth exceeded in comparison");
+            if (++_visits > MaxCompareVisits) throw new TemplateException("comparison too expensive: the values are too large or share too much structure");
+        }
+    }
+
+    public static bool PyEquals(JinjaValue a, JinjaValue b) => PyEquals(a, b, null, 0);
+
+    private static bool PyEquals(JinjaValue a, JinjaValue b, CompareBudget? budget, int depth)
     {
         if (ReferenceEquals(a, b)) return true;
         if (a.IsNumber && b.IsNumber)
@@ -39,22 +66,33 @@ internal static class PyOps
                 var x = a.AsList;
                 var y = b.AsList;
                 if (x.Count != y.Count) return false;
+                // Scalars never recurse, so the budget is only created once there is nesting to bound.
+                budget ??= new CompareBudget();
                 for (var i = 0; i < x.Count; i++)
-                    if (!PyEquals(x[i], y[i])) return false;
+                {
+                    budget.Visit(depth + 1);
+                    if (!PyEquals(x[i], y[i], budget, depth + 1)) return false;
+                }
                 return true;
             case JinjaKind.Dict:
                 var d1 = a.AsDict;
                 var d2 = b.AsDict;
                 if (d1.Count != d2.Count) return false;
+                budget ??= new CompareBudget();
                 foreach (var (k, v) in d1)
-                    if (!d2.TryGetValue(k, out var v2) || !PyEquals(v, v2)) return false;
+                {
+                    budget.Visit(depth + 1);
+                    if (!d2.TryGetValue(k, out var v2) || !PyEquals(v, v2, budget, depth + 1)) return false;
+                }
                 return true;
             default: return false;
         }
     }
 
     /// <summary>Python ordering (<c>&lt;</c>); raises like Python for unorderable types.</summary>
-    public static int Compare(JinjaValue a, JinjaValue b)
+    public static int Compare(JinjaValue a, JinjaValue b) => Compare(a, b, null, 0);
+
+    private static int Compare(JinjaValue a, JinjaValue b, CompareBudget? budget, int depth)
     {
         if (a.IsNumber && b.IsNumber)
         {
@@ -66,14 +104,40 @@ internal static class PyOps
         {
             var x = a.AsList;
             var y = b.AsList;
+            budget ??= new CompareBudget();
             for (var i = 0; i < Math.Min(x.Count, y.Count); i++)
             {
-                if (PyEquals(x[i], y[i])) continue;
-                return Compare(x[i], y[i]);
+                budget.Visit(depth + 1);
+                if (PyEquals(x[i], y[i], budget, depth + 1)) continue;
+                return Compare(x[i], y[i], budget, depth + 1);
             }
             return x.Count.CompareTo(y.Count);
         }
         throw new TemplateException($"'<' not supported between instances of '{TypeName(a)}' and '{TypeName(b)}'");
+    }
+
+    /// <summary>
+    /// Python's stable <c>sorted(items, key=key, reverse=descending)</c>. .NET's sort wraps a comparer's exception in
+    /// an <see cref="InvalidOperationException"/>, which would surface as a generic server error instead of Python's
+    /// TypeError for unorderable keys, so the template error is unwrapped.
+    /// </summary>
+    public static List<T> Sorted<T>(IEnumerable<T> items, Func<T, JinjaValue> key, bool descending = false)
+    {
+        var comparer = Comparer<JinjaValue>.Create(Compare);
+        try
+        {
+            return (descending ? items.OrderByDescending(key, comparer) : items.OrderBy(key, comparer)).ToList();
+        }
+        catch (InvalidOperationException e) when (e.InnerException is TemplateException inner)
+        {
+            ExceptionDispatchInfo.Throw(inner);
+            throw;
+        }
+        catch (ArgumentException e)
+        {
+            // The sort's answer to an intransitive comparer; only mixed int/float keys beyond 2^53 can be one.
+            throw new TemplateException($"the sort keys are not consistently ordered: {e.Message}");
+        }
     }
 
     public static bool Contains(JinjaValue container, JinjaValue item)
@@ -133,12 +197,19 @@ internal static class PyOps
         _ => throw new TemplateException($"object of type '{TypeName(v)}' has no len()"),
     };
 
-    public static JinjaValue Add(JinjaValue a, JinjaValue b)
+    /// <param name="maxLength">Longest string (in chars) or list the result may be; checked before building it.</param>
+    public static JinjaValue Add(JinjaValue a, JinjaValue b, int maxLength)
     {
         if (a.IsNumber && b.IsNumber)
         {
             if (a.Kind == JinjaKind.Float || b.Kind == JinjaKind.Float) return a.AsFloat + b.AsFloat;
             return Checked(() => checked(a.AsInt + b.AsInt));
+        }
+        if ((a.IsString && b.IsString) || (a.IsSequence && a.Kind == b.Kind))
+        {
+            // Summing or doubling in a loop would otherwise grow past any limit, one copy at a time.
+            var length = a.IsString ? (long)a.AsString.Length + b.AsString.Length : (long)a.AsList.Count + b.AsList.Count;
+            if (length > maxLength) throw new TemplateException(a.IsString ? "string too large" : "list too large");
         }
         if (a.IsString && b.IsString)
         {
@@ -170,7 +241,11 @@ internal static class PyOps
         if ((a.IsString || a.IsSequence) && b.Kind is JinjaKind.Int or JinjaKind.Bool)
         {
             var n = Math.Max(0, b.AsInt);
-            if (n * Math.Max(1, Length(a)) > maxChars) throw new TemplateException("repetition result too large");
+            var length = Length(a);
+            // An empty operand repeats to empty however large n is (looping n times would hang); otherwise divide
+            // rather than multiply, as n * length overflows for n near long.MaxValue.
+            if (length == 0) n = 0;
+            else if (n > maxChars / length) throw new TemplateException("repetition result too large");
             if (a.IsString)
             {
                 var sb = new StringBuilder();
@@ -204,7 +279,7 @@ internal static class PyOps
 
     public static JinjaValue Modulo(JinjaValue a, JinjaValue b)
     {
-        if (a.IsString) return PyPercentFormat.Format(a.AsString, b);
+        // str % args is PyPercentFormat, which the interpreter calls itself with its size limit.
         RequireNumbers("%", a, b);
         if (b.AsFloat == 0) throw new TemplateException("integer division or modulo by zero");
         if (a.Kind == JinjaKind.Float || b.Kind == JinjaKind.Float)

@@ -6,7 +6,8 @@ namespace TokenFactory.Chat;
 /// <summary>Python's printf-style <c>str % args</c>, used by the <c>%</c> operator and the <c>format</c> filter.</summary>
 internal static class PyPercentFormat
 {
-    public static string Format(string format, JinjaValue args)
+    /// <param name="maxChars">Longest result allowed; checked after each field, so a huge result is never built.</param>
+    public static string Format(string format, JinjaValue args, int maxChars)
     {
         var positional = args.Kind == JinjaKind.Tuple ? args.AsList : [args];
         var mapping = args.Kind == JinjaKind.Dict ? args.AsDict : null;
@@ -45,7 +46,8 @@ internal static class PyPercentFormat
             else if (mapping is not null && positional.Count == 1 && next == 0) { arg = args; next++; }
             else if (next < positional.Count) arg = positional[next++];
             else throw new TemplateException("not enough arguments for format string");
-            sb.Append(Pad(Convert(conv, arg, flags, precision), width, flags, conv));
+            sb.Append(Pad(Convert(conv, arg, flags, precision, maxChars), width, flags, conv));
+            if (sb.Length > maxChars) throw new TemplateException("string too large");
         }
         if (mapping is null && next < positional.Count)
             throw new TemplateException("not all arguments converted during string formatting");
@@ -66,14 +68,14 @@ internal static class PyPercentFormat
         return int.TryParse(f.AsSpan(start, i - start), out var n) && n <= 100_000 ? n : throw new TemplateException("width too big");
     }
 
-    private static string Convert(char conv, JinjaValue arg, string flags, int? precision)
+    private static string Convert(char conv, JinjaValue arg, string flags, int? precision, int maxChars)
     {
         switch (conv)
         {
             case 's':
             case 'r':
             case 'a':
-                var s = conv == 's' ? PyFormat.Str(arg) : PyFormat.Repr(arg);
+                var s = conv == 's' ? PyFormat.Str(arg, maxChars) : PyFormat.Repr(arg, maxChars);
                 return precision is { } p && p < s.Length ? s[..p] : s;
             case 'd':
             case 'i':
@@ -107,7 +109,9 @@ internal static class PyPercentFormat
                 return Sign(double.IsNegative(d) && !double.IsNaN(d), flags) + body;
             case 'c':
                 if (arg.IsString && PyOps.Length(arg) == 1) return arg.AsString;
-                if (arg.Kind == JinjaKind.Int && arg.AsInt is >= 0 and <= 0x10FFFF) return char.ConvertFromUtf32((int)arg.AsInt);
+                // Python's chr() accepts lone surrogates, which ConvertFromUtf32 rejects.
+                if (arg.Kind == JinjaKind.Int && arg.AsInt is >= 0 and <= 0xFFFF) return ((char)arg.AsInt).ToString();
+                if (arg.Kind == JinjaKind.Int && arg.AsInt is > 0xFFFF and <= 0x10FFFF) return char.ConvertFromUtf32((int)arg.AsInt);
                 throw new TemplateException("%c requires int or char");
             default:
                 throw new TemplateException($"unsupported format character '{conv}'");

@@ -123,24 +123,27 @@ internal static class PyStr
     public static string Capitalize(string s) =>
         s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..].ToLowerInvariant();
 
-    public static string Replace(string s, string old, string replacement, long count)
+    /// <param name="maxChars">Longest result allowed; checked while building, as replacing every char of a 16M-char
+    /// string with another 16M-char string would otherwise build 256T chars first.</param>
+    public static string Replace(string s, string old, string replacement, long count, int maxChars)
     {
-        if (count < 0) return old.Length == 0 ? ReplaceEmpty(s, replacement, long.MaxValue) : s.Replace(old, replacement, StringComparison.Ordinal);
-        if (old.Length == 0) return ReplaceEmpty(s, replacement, count);
+        if (count < 0) count = long.MaxValue;
+        if (old.Length == 0) return ReplaceEmpty(s, replacement, count, maxChars);
         var sb = new StringBuilder();
         var pos = 0;
-        for (var n = 0; n < count; n++)
+        for (var n = 0L; n < count; n++)
         {
             var idx = s.IndexOf(old, pos, StringComparison.Ordinal);
             if (idx < 0) break;
             sb.Append(s, pos, idx - pos).Append(replacement);
+            if (sb.Length > maxChars) throw new TemplateException("string too large");
             pos = idx + old.Length;
         }
         return sb.Append(s, pos, s.Length - pos).ToString();
     }
 
     // Python inserts the replacement between every character (and at both ends) when the pattern is empty.
-    private static string ReplaceEmpty(string s, string replacement, long count)
+    private static string ReplaceEmpty(string s, string replacement, long count, int maxChars)
     {
         var sb = new StringBuilder();
         var n = 0L;
@@ -148,6 +151,7 @@ internal static class PyStr
         {
             if (n++ < count) sb.Append(replacement);
             sb.Append(cp);
+            if (sb.Length > maxChars) throw new TemplateException("string too large");
         }
         if (n < count) sb.Append(replacement);
         return sb.ToString();

@@ -5,6 +5,8 @@ public class TemplateException : Exception
 {
     public TemplateException(string message) : base(message) { }
 
+    public TemplateException(string message, Exception innerException) : base(message, innerException) { }
+
     public TemplateException(string message, int line, int column)
         : base($"{message} (line {line}, column {column})")
     {

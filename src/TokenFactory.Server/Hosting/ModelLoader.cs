@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using TokenFactory.Chat;
 using TokenFactory.Compute;
 using TokenFactory.Platform;
 
@@ -52,11 +53,18 @@ internal sealed partial class ModelLoader(
         }
         catch (Exception e)
         {
-            Log.LoadFailed(logger, e, source.Path, e.Message);
-            host.SetFailed(e.Message);
+            string message = Describe(e, options.Value.ChatTemplateFile);
+            Log.LoadFailed(logger, e, source.Path, message);
+            host.SetFailed(message);
             lifetime.StopApplication();
         }
     }
+
+    /// <summary>A template error at load names the --chat-template-file it came from, which only the server knows.</summary>
+    internal static string Describe(Exception e, string? chatTemplateFile) =>
+        e is TemplateException && !string.IsNullOrWhiteSpace(chatTemplateFile)
+            ? $"{chatTemplateFile} (--chat-template-file): {e.Message}"
+            : e.Message;
 
     private void LogAddresses()
     {

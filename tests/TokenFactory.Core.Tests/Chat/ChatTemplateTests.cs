@@ -53,4 +53,18 @@ public sealed class ChatTemplateTests
         var chat = new ChatTemplate("{{ 'on' if enable_thinking else 'off' }}", "", "");
         Assert.Equal("off", chat.Render([], false, extraContext: new Dictionary<string, JsonNode?> { ["enable_thinking"] = false }));
     }
+
+    [Fact]
+    public void ChatTemplateParseErrorsSayWhoseTemplateItIs()
+    {
+        using var file = TokenFactory.Gguf.GgufFile.Open(TestPaths.Stories260K);
+        var tokenizer = TokenFactory.Tokenization.Tokenizer.FromMetadata(file.Metadata);
+        var metadata = new TokenFactory.Gguf.GgufMetadata("/models/broken.gguf");
+        metadata.Set("tokenizer.chat_template", TokenFactory.Gguf.GgufValue.Of("{{ a + }}"));
+        var own = Assert.ThrowsAny<TemplateException>(() => ChatTemplates.ForModel(metadata, tokenizer));
+        Assert.StartsWith("The model's chat template (tokenizer.chat_template in /models/broken.gguf) does not parse: ", own.Message, StringComparison.Ordinal);
+        Assert.Contains("(line 1, column", own.Message, StringComparison.Ordinal);
+        var given = Assert.ThrowsAny<TemplateException>(() => ChatTemplates.ForModel(metadata, tokenizer, "{% if %}"));
+        Assert.StartsWith("The chat template given by the operator does not parse: ", given.Message, StringComparison.Ordinal);
+    }
 }

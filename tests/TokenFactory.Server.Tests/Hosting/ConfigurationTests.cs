@@ -46,4 +46,13 @@ public sealed class ConfigurationTests
         Assert.Equal(Path.GetFullPath(TestPaths.Stories260K), source.Path);
         Assert.Equal("stories260K", source.Name);
     }
+
+    [Fact]
+    public void ChatTemplate_errors_at_load_name_the_file()
+    {
+        // A parse error used to abort the load with only "unexpected ... (line 1, column 7)", naming neither template nor file.
+        Assert.Equal("/etc/t.jinja (--chat-template-file): bad", ModelLoader.Describe(new TokenFactory.Chat.TemplateException("bad"), "/etc/t.jinja"));
+        Assert.Equal("bad", ModelLoader.Describe(new TokenFactory.Chat.TemplateException("bad"), null));
+        Assert.Equal("other", ModelLoader.Describe(new InvalidOperationException("other"), "/etc/t.jinja"));
+    }
 }
