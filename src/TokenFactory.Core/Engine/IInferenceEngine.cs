@@ -56,6 +56,15 @@ public interface IInferenceEngine : IDisposable
     /// <exception cref="EngineOverloadedException">The wait queue is full (nothing was queued).</exception>
     IReadOnlyList<IAsyncEnumerable<GenerationUpdate>> Submit(GenerationGroup group, CancellationToken cancellation = default) =>
         [.. group.Choices.Select(choice => GenerateAsync(choice, cancellation))];
+
+    /// <summary>
+    /// Ends every generation, running or waiting, as cancelled (the server's shutdown deadline), so each is answered as
+    /// one the server stopped while its connection still stands. An engine without a queue of its own may leave it to
+    /// its callers' cancellation.
+    /// </summary>
+    void CancelAll()
+    {
+    }
 }
 
 /// <summary>A point-in-time view of the engine's load, for metrics and admission.</summary>

@@ -30,6 +30,9 @@ internal static class CompletionsEndpoint
         bool echo = request.Echo == true;
         if (echo && request.Logprobs is not null && request.Stream == true)
             throw OpenAiException.Invalid("The prompt's logprobs ('logprobs' with 'echo') are not streamed: ask for them without 'stream'.", "logprobs");
+        // Each choice would compute the prompt again for its logprobs (a prompt read for them shares no cache), charged once.
+        if (echo && request.Logprobs is not null && request.N is > 1)
+            throw OpenAiException.Invalid("The prompt's logprobs ('logprobs' with 'echo') are the same for every choice: ask them with n = 1 (and sample more choices without echo).", "n");
         var prompts = CompletionPrompts.Parse(request.Prompt, engine.Tokenizer);
         if ((long)prompts.Count * plan.N > GenerationPlanner.MaxChoices)
             throw OpenAiException.Invalid($"prompts × n must be at most {GenerationPlanner.MaxChoices}.", "n");

@@ -33,7 +33,12 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
             else
                 Log.Refused(logger, context.Request.Method, context.Request.Path, error.Status, error.Code ?? error.Type, error.Message);
             if (context.Response.HasStarted)
+            {
+                // Too late for a status, and ending the body normally would pass a cut answer off as whole (a stream
+                // without [DONE] reads as finished to the SDKs): the connection is dropped, which clients see as an error.
+                context.Abort();
                 return;
+            }
             await WriteAsync(context, error);
         }
     }

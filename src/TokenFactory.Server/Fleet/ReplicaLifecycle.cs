@@ -40,8 +40,19 @@ internal sealed partial class ReplicaLifecycle(EngineHost host, IHostApplication
         }
         catch (OperationCanceledException)
         {
-            // The deadline passed: stopping Kestrel now aborts the rest, which cancels their generations.
+            // The deadline passed. The engine ends what is left while the connections still stand, so each request is
+            // answered as stopped by the server (503 server_shutting_down with Retry-After, or a stream's error event and
+            // [DONE]) rather than dropped when Kestrel stops; a moment is given for those answers to go out.
             LogDeadline(logger, host.GenerationsInFlight);
+            host.Engine?.CancelAll();
+            try
+            {
+                await host.Drained.WaitAsync(TimeSpan.FromSeconds(2));
+            }
+            catch (TimeoutException)
+            {
+                // What is still running now is cut when Kestrel stops.
+            }
         }
     }
 

@@ -80,5 +80,34 @@ public sealed class EngineFaultTests
         var e = Assert.Throws<TokenFactoryException>(() => new EngineCore(model, new EngineOptions { Threads = 1, ContextLength = 64 }));
         Assert.Contains("512 tokens but the output matrix has 520 rows", e.Message);
     }
+
+    [Fact]
+    public async Task Cancel_all_ends_every_generation_as_cancelled_and_the_engine_goes_on()
+    {
+        using var model = TransformerModel.Load(TestPaths.Stories260K);
+        using var engine = new BatchingEngine(model, new EngineOptions { Threads = 1, ContextLength = 2048 });
+        var request = EngineTestHelpers.Greedy([1, 20, 30, 40], maxTokens: 1900);
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = Task.Run(async () =>
+        {
+            GenerationSummary? final = null;
+            int tokens = 0;
+            await foreach (var u in engine.GenerateAsync(request))
+            {
+                if (u.Final is { } f)
+                    final = f;
+                else if (++tokens == 1)
+                    first.TrySetResult();
+            }
+            return final!;
+        });
+        await first.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        engine.CancelAll();
+        var summary = await running.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(FinishReason.Cancelled, summary.FinishReason);
+        Assert.InRange(summary.CompletionTokens, 1, 1899);
+        var after = await EngineTestHelpers.Collect(engine, EngineTestHelpers.Greedy([1, 20, 30, 40], maxTokens: 3));
+        Assert.Equal(FinishReason.Length, after.Final.FinishReason); // the next request runs as ever
+    }
 }
 

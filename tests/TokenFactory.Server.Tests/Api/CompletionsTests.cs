@@ -118,6 +118,8 @@ public sealed class CompletionsTests(StoriesServerFixture fixture)
     {
         using var r = await Server.PostJsonAsync("/v1/completions", new { prompt = "Once upon a time", max_tokens = 2, logprobs = 1, echo = true, stream = true });
         await ErrorTests.AssertErrorAsync(r, System.Net.HttpStatusCode.BadRequest, "logprobs");
+        using var many = await Server.PostJsonAsync("/v1/completions", new { prompt = "Once upon a time", max_tokens = 0, logprobs = 1, echo = true, n = 4 });
+        await ErrorTests.AssertErrorAsync(many, System.Net.HttpStatusCode.BadRequest, "n");
         using var textOnly = await Server.PostJsonAsync("/v1/completions", new { prompt = "Once upon a time", max_tokens = 2, echo = true, stream = true });
         Assert.StartsWith("Once upon a time", string.Concat((await Sse.ReadAllAsync(textOnly)).Chunks.Where(c => c["choices"]!.AsArray().Count > 0).Select(c => (string)c["choices"]![0]!["text"]!)));
     }

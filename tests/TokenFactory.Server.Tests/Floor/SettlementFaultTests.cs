@@ -92,4 +92,51 @@ public sealed class SettlementFaultTests
         Assert.Equal(0, after.Reserved);
         Assert.Equal(lines.Sum(l => l.PromptTokens + l.CompletionTokens), after.Spent);
     }
+
+    [Fact]
+    public async Task An_unexpected_failure_after_a_stream_started_drops_the_connection_rather_than_end_it_as_whole()
+    {
+        await using var floor = await FloorServer.StartAsync(services: services => services.AddSingleton<IFloorStore>(sp =>
+            BrokenResponseStore.Wrap(new SqliteFloorStore(sp.GetRequiredService<IOptions<FloorOptions>>().Value.ResolveDatabasePath()))));
+        var key = await floor.NewKeyAsync();
+        // Storing the conversation throws what no one expects, after the events began: the client must not read a
+        // cleanly ended stream (which the SDKs take for a whole answer) without its response.completed.
+        var e = await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            using var response = await PostAsync(floor, key.Secret!, "/v1/responses", new { input = "Once upon a time", max_output_tokens = 3, stream = true });
+            string body = await response.Content.ReadAsStringAsync();
+            Assert.Fail("the stream ended cleanly: " + body[^Math.Min(200, body.Length)..]);
+        });
+        Assert.True(e is HttpRequestException or IOException, e.ToString());
+    }
+
+    /// <summary>A store whose <c>SaveResponseAsync</c> throws an exception no one handles (a bug's, not a database's).</summary>
+    public class BrokenResponseStore : System.Reflection.DispatchProxy
+    {
+        private IFloorStore _inner = null!;
+
+        public static IFloorStore Wrap(IFloorStore inner)
+        {
+            var proxy = Create<IFloorStore, BrokenResponseStore>();
+            ((BrokenResponseStore)(object)proxy)._inner = inner;
+            return proxy;
+        }
+
+        protected override object? Invoke(System.Reflection.MethodInfo? targetMethod, object?[]? args)
+        {
+            ArgumentNullException.ThrowIfNull(targetMethod);
+            if (targetMethod.Name == nameof(IFloorStore.SaveResponseAsync))
+                return Task.FromException(new InvalidOperationException("the test's broken store"));
+            try
+            {
+                return targetMethod.Invoke(_inner, args);
+            }
+            catch (System.Reflection.TargetInvocationException t) when (t.InnerException is not null)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(t.InnerException);
+                throw;
+            }
+        }
+    }
 }
+

@@ -48,4 +48,33 @@ public sealed class ShutdownTests
         Assert.Equal(FinishReason.Cancelled, summary.FinishReason);
         Assert.Equal(0, engine.Load.Running);
     }
+
+    [Fact]
+    public async Task At_the_deadline_requests_are_answered_as_stopped_by_the_server_not_dropped()
+    {
+        var engine = new GatedEngine();
+        await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ShutdownTimeoutSeconds"] = "0.3" }, engine);
+        var streaming = server.Client.SendAsync(StreamingChat(100), HttpCompletionOption.ResponseHeadersRead);
+        await engine.Started.Task;
+        engine.Step(1);
+        using var stream = await streaming;
+        var whole = server.Client.PostAsJsonAsync("/v1/completions", new { prompt = "One day", max_tokens = 50 });
+        for (int i = 0; i < 500 && engine.Load.Running < 2; i++)
+            await Task.Delay(10);
+        Assert.Equal(2, engine.Load.Running);
+
+        // No step is ever released again: at the deadline the engine is told to end both while their connections stand.
+        var stopping = server.App.StopAsync();
+        using (var stopped = await whole)
+        {
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, stopped.StatusCode);
+            Assert.True(stopped.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+            Assert.Equal("server_shutting_down", (string?)(await stopped.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonObject>())!["error"]!["code"]);
+        }
+        var events = await Sse.ReadAllAsync(stream);
+        Assert.True(events.Done); // its error event, then [DONE]: not cut off
+        Assert.Equal("server_shutting_down", (string?)events.Chunks[^1]["error"]!["code"]);
+        await stopping;
+    }
 }
+

@@ -14,6 +14,7 @@ namespace TokenFactory.Server.Tests.Infrastructure;
 public sealed class GatedEngine : IInferenceEngine, IEngineFactory
 {
     private readonly SemaphoreSlim _steps = new(0);
+    private readonly CancellationTokenSource _cancelAll = new();
     private int _running;
 
     public GatedEngine()
@@ -42,6 +43,9 @@ public sealed class GatedEngine : IInferenceEngine, IEngineFactory
 
     public IInferenceEngine Create(ModelSource source) => this;
 
+    /// <summary>Every generation under way ends as cancelled, as the batching engine's do.</summary>
+    public void CancelAll() => _cancelAll.Cancel();
+
     public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         Interlocked.Increment(ref _running);
@@ -55,7 +59,8 @@ public sealed class GatedEngine : IInferenceEngine, IEngineFactory
             {
                 try
                 {
-                    await _steps.WaitAsync(cancellation);
+                    using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _cancelAll.Token);
+                    await _steps.WaitAsync(either.Token);
                 }
                 catch (OperationCanceledException)
                 {

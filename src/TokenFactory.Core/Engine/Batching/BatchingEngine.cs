@@ -20,6 +20,7 @@ public sealed class BatchingEngine : IInferenceEngine
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Thread _thread;
     private volatile bool _disposed;
+    private int _cancelAll; // 1: the loop ends every sequence before its next step
     private long _submitted;
 
     public BatchingEngine(TransformerModel model, EngineOptions? options = null)
@@ -170,6 +171,8 @@ public sealed class BatchingEngine : IInferenceEngine
         {
             while (_submissions.TryDequeue(out var s))
                 _core.Add(s);
+            if (Interlocked.Exchange(ref _cancelAll, 0) == 1)
+                _core.CancelAll();
             if (_disposed)
             {
                 _core.CancelAll();
@@ -228,6 +231,15 @@ public sealed class BatchingEngine : IInferenceEngine
             else
                 Thread.Yield();
         }
+    }
+
+    /// <summary>Every sequence, running or waiting, ends as cancelled before the engine's next step (on its thread).</summary>
+    public void CancelAll()
+    {
+        if (_disposed)
+            return;
+        Interlocked.Exchange(ref _cancelAll, 1);
+        _signal.Release();
     }
 
     public void Dispose()
