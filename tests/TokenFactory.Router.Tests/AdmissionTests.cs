@@ -101,29 +101,6 @@ public sealed class AdmissionTests
     }
 
     [Fact]
-    public async Task A_prompt_whose_own_prefill_misses_its_class_target_on_an_idle_fleet_is_a_400_without_Retry_After()
-    {
-        await using var stub = await StubReplica.StartAsync();
-        // Nothing queued, but a measured 20 tokens/s: a long prompt's prefill alone outlasts any interactive target.
-        stub.Status = () => StubReplica.StatusOf(stub.Model, pendingPrefill: 0, prefillPerSecond: 20);
-        await using var router = await RouterInstance.StartAsync([stub.BaseAddress], new() { ["TokenFactory:Floor:Auth"] = "keys" });
-        await WaitUntilAsync(async () => (double?)(await router.FleetAsync())["replicas"]![0]!["prefill_tokens_per_second"] == 20);
-        string key = await KeyAsync(router, "interactive");
-
-        using var refused = await SendAsync(router, key, string.Join(' ', Enumerable.Repeat("tokens", 600)));
-        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
-        Assert.Null(refused.Headers.RetryAfter); // retrying would never help
-        var error = (await refused.Content.ReadFromJsonAsync<JsonObject>())!["error"]!;
-        Assert.Equal("slo_unattainable", (string?)error["code"]);
-        Assert.Equal("messages", (string?)error["param"]);
-        Assert.Contains("even by an idle fleet", (string?)error["message"]);
-        Assert.Empty(stub.Requests);
-
-        using var shortOne = await SendAsync(router, key, "hi");
-        Assert.Equal(HttpStatusCode.OK, shortOne.StatusCode);
-    }
-
-    [Fact]
     public async Task A_key_cannot_ask_for_a_class_above_its_own()
     {
         await using var stub = await StubReplica.StartAsync();

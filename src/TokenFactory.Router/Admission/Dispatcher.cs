@@ -90,22 +90,6 @@ public sealed class Dispatcher(ReplicaSet replicas, IRoutingPolicy policy, IOpti
         return TimeSpan.FromSeconds(best);
     }
 
-    /// <summary>
-    /// The request's own prefill on the fastest replica that measured its rate, with nothing queued anywhere: the least time
-    /// to a first token this fleet can ever give it. Null when no serving replica has measured its rate (a guess must not
-    /// refuse a request for good).
-    /// </summary>
-    public TimeSpan? LeastTtft(RouteRequest request)
-    {
-        double? best = null;
-        foreach (var r in replicas.Candidates(request.Model))
-        {
-            if (r.MeasuredPrefillTokensPerSecond is double rate)
-                best = Math.Min(best ?? double.MaxValue, request.NewPrefillTokens(r.Index.MatchedBlocks(request.Shape.Blocks)) / rate);
-        }
-        return best is double seconds ? TimeSpan.FromSeconds(seconds) : null;
-    }
-
     /// <summary>Room may have opened (a request ended, a status arrived): place what waits, earliest deadline first.</summary>
     public void Wake()
     {

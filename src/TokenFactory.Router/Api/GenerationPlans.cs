@@ -151,14 +151,6 @@ internal static class GenerationPlans
         var target = classes[priority];
         long deadline = started + (long)(target.TtftSeconds * time.TimestampFrequency);
         var route = new RouteRequest(model, shape, sequences, priority, deadline);
-        if (dispatcher.LeastTtft(route) is { } least && least.TotalSeconds > target.TtftSeconds)
-        {
-            // Not a busy fleet: this prompt's own prefill, on the fastest replica with nothing ahead, already misses the target.
-            // Retrying never helps, so no Retry-After (clients back off and retry 503s).
-            throw new OpenAiException(400,
-                $"The {priority} class's target of {target.TtftSeconds:0.###} s to the first token cannot be met for this prompt even by an idle fleet (its prefill alone takes about {least.TotalSeconds:0.#} s): send it as batch (service_tier \"flex\") or shorten it.",
-                OpenAiErrorTypes.InvalidRequest, param: promptParam, code: "slo_unattainable");
-        }
         var predicted = dispatcher.PredictTtft(route);
         if (predicted != TimeSpan.MaxValue && predicted.TotalSeconds > target.TtftSeconds)
             throw new OpenAiException(503,

@@ -87,10 +87,7 @@ public sealed class Replica
     public int ContextLength(int fallback) => Status is { ContextLength: > 0 } s ? s.ContextLength : fallback;
 
     /// <summary>Prefill speed as measured by the replica, or a cautious guess until it has measured one.</summary>
-    public double PrefillTokensPerSecond => MeasuredPrefillTokensPerSecond ?? 1000;
-
-    /// <summary>The prefill rate the replica measured and reported; null for a third-party server or before its first measurement.</summary>
-    public double? MeasuredPrefillTokensPerSecond => Status is { PrefillTokensPerSecond: > 0 } s ? s.PrefillTokensPerSecond : null;
+    public double PrefillTokensPerSecond => Status is { PrefillTokensPerSecond: > 0 } s ? s.PrefillTokensPerSecond : 1000;
 
     public IReadOnlySet<string> Models
     {
