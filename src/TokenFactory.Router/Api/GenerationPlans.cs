@@ -167,7 +167,11 @@ internal static class GenerationPlans
             User = request.User,
             // Without a limit of its own a sequence is reserved the context the router knows; a replica whose context is
             // longer (or unknown) is told that limit, so it can never spend past the reservation.
-            Limited = plan.MaxTokens is null ? (UpstreamBody(raw, stream, maxTokens), contextLength) : null,
+            // The limit leaves the prompt's upper bound room in the context: a server that checks prompt + max_tokens against
+            // its context (vLLM) accepts it, and what it generates stays within the reservation (which assumed more).
+            Limited = plan.MaxTokens is null
+                ? (UpstreamBody(raw, stream, (int)Math.Max(1, contextLength - (shape.Exact ? perPrompt : shape.MostTokens / Math.Max(1, sequences / Math.Max(1, plan.N))))), contextLength)
+                : null,
         };
     }
 

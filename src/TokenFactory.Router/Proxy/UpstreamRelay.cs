@@ -61,6 +61,7 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
     {
         var body = context.Response.Body;
         await WriteAsync(body, ErrorEvent(error.Message, error.Code ?? "upstream_error"), context.RequestAborted);
+        StreamEnd.Mark(context);
         await body.WriteAsync(Done, context.RequestAborted);
         await body.FlushAsync(context.RequestAborted);
     }
@@ -93,8 +94,8 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
                 var buffer = result.Buffer;
                 while (!done && TryReadEvent(ref buffer, out var evt))
                 {
-                    if (evt.Length > 0)
-                        done = await RelayEventAsync(evt, body, context.RequestAborted);
+                    if (evt.Length > 0 && (done = await RelayEventAsync(evt, body, context.RequestAborted)))
+                        StreamEnd.Mark(context);
                 }
                 bool oversized = buffer.Length > MaxEventBytes;
                 reader.AdvanceTo(buffer.Start, buffer.End);

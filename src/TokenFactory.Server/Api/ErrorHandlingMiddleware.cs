@@ -34,9 +34,11 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
                 Log.Refused(logger, context.Request.Method, context.Request.Path, error.Status, error.Code ?? error.Type, error.Message);
             if (context.Response.HasStarted)
             {
-                // Too late for a status, and ending the body normally would pass a cut answer off as whole (a stream
+                // Too late for a status. An answer not ended yet would pass for whole if the body ended normally (a stream
                 // without [DONE] reads as finished to the SDKs): the connection is dropped, which clients see as an error.
-                context.Abort();
+                // One that sent its end (an error event and [DONE]) stands as it is.
+                if (!StreamEnd.IsMarked(context))
+                    context.Abort();
                 return;
             }
             await WriteAsync(context, error);

@@ -80,6 +80,7 @@ internal sealed class SseWriter(HttpContext context)
 
     public async Task DoneAsync()
     {
+        Api.StreamEnd.Mark(context);
         Start();
         await context.Response.Body.WriteAsync(Done, context.RequestAborted);
         await context.Response.Body.FlushAsync(context.RequestAborted);
