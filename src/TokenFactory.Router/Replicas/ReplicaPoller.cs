@@ -33,10 +33,17 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
     { Timeout = PollTimeout(options.Value) };
 
     /// <summary>
-    /// How long a status poll may take: four intervals, between 0.25 s and 0.8 s. With the default 200 ms interval a
-    /// replica that stops answering is seen within an interval plus this: one second.
+    /// How long a status poll may take: two and a half intervals, between 0.25 s and 0.8 s. With the default 200 ms
+    /// interval a replica that stops answering misses two polls in a row (<see cref="SilentPollsBeforeEjection"/>) about a
+    /// second after it went silent.
     /// </summary>
-    public static TimeSpan PollTimeout(RouterOptions options) => TimeSpan.FromMilliseconds(Math.Clamp(4.0 * options.StatusIntervalMilliseconds, 250, 800));
+    public static TimeSpan PollTimeout(RouterOptions options) => TimeSpan.FromMilliseconds(Math.Clamp(2.5 * options.StatusIntervalMilliseconds, 250, 800));
+
+    /// <summary>
+    /// Timed-out polls in a row, with nothing else from the replica meanwhile, that make it frozen: two, so one slow answer
+    /// (a pause in this router, a replica's cores saturated for a moment) never ejects a working replica and cancels its work.
+    /// </summary>
+    private const int SilentPollsBeforeEjection = 2;
 
     private readonly Dictionary<Replica, bool> _reachable = [];
     private readonly Dictionary<Replica, bool> _available = [];
@@ -111,12 +118,12 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
         }
         catch (TaskCanceledException) when (!cancellation.IsCancellationRequested)
         {
-            // Silent. Frozen when nothing else came from it meanwhile either: out now, and what it holds is cancelled.
-            // Busy when its answers still flow (a replica saturating its cores may answer its status late): out only
-            // after a few polls in a row.
+            // Silent. Frozen when it stays so for two polls with nothing else from it meanwhile: out, and what it holds is
+            // cancelled. Busy when its answers still flow (a replica saturating its cores may answer its status late): out
+            // only after a few polls in a row.
             int slow = _timeouts.AddOrUpdate(replica, 1, (_, n) => n + 1);
             bool progressing = replica.LastProgress != 0 && time.GetElapsedTime(replica.LastProgress) < _http.Timeout;
-            if (!progressing)
+            if (!progressing && slow >= SilentPollsBeforeEjection)
             {
                 Unreachable(replica);
                 replica.Eject();
