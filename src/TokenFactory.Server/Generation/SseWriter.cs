@@ -40,6 +40,7 @@ internal sealed class SseWriter(HttpContext context)
         await JsonSerializer.SerializeAsync(body, chunk, type, aborted);
         await body.WriteAsync(EventEnd, aborted);
         await body.FlushAsync(aborted);
+        _lastWrite = System.Diagnostics.Stopwatch.GetTimestamp();
     }
 
     /// <summary>An SSE comment (readers skip it): traffic for proxies while there is nothing to send.</summary>
@@ -48,33 +49,60 @@ internal sealed class SseWriter(HttpContext context)
         Start();
         await context.Response.Body.WriteAsync(KeepAliveComment, context.RequestAborted);
         await context.Response.Body.FlushAsync(context.RequestAborted);
+        _lastWrite = System.Diagnostics.Stopwatch.GetTimestamp();
     }
 
+    /// <summary>When anything last went out (ticks of <see cref="System.Diagnostics.Stopwatch"/>): keep-alives count silence from it.</summary>
+    private long _lastWrite = System.Diagnostics.Stopwatch.GetTimestamp();
+
     /// <summary>
-    /// <paramref name="events"/> as they come, with a keep-alive comment written whenever none has come for
-    /// <paramref name="interval"/> (none when it is zero).
+    /// <paramref name="events"/> as they come, with a keep-alive comment written whenever nothing has gone out for
+    /// <paramref name="interval"/> (none when it is zero). Silence counts from the last write, not the last event: events
+    /// whose text is held back (a pending stop string, a tool call sent whole at its end) send nothing. One timer serves the
+    /// whole stream, moved by each wait, so a token costs no allocation here.
     /// </summary>
     public async IAsyncEnumerable<T> ReadWithKeepAliveAsync<T>(System.Threading.Channels.ChannelReader<T> events, TimeSpan interval,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation = default)
     {
-        while (true)
+        if (interval <= TimeSpan.Zero)
         {
-            while (events.TryRead(out var ready))
-                yield return ready;
-            var wait = events.WaitToReadAsync(cancellation);
-            if (!wait.IsCompleted && interval > TimeSpan.Zero)
+            await foreach (var item in events.ReadAllAsync(cancellation))
+                yield return item;
+            yield break;
+        }
+        var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        try
+        {
+            while (true)
             {
-                var waiting = wait.AsTask();
-                using var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-                while (await Task.WhenAny(waiting, Task.Delay(interval, quiet.Token)) != waiting)
+                while (events.TryRead(out var ready))
+                    yield return ready;
+                var silentFor = System.Diagnostics.Stopwatch.GetElapsedTime(_lastWrite);
+                if (silentFor >= interval)
+                {
                     await KeepAliveAsync();
-                quiet.Cancel(); // the pending delay's timer, no longer needed
-                if (!await waiting)
+                    continue;
+                }
+                quiet.CancelAfter(interval - silentFor);
+                bool more;
+                try
+                {
+                    more = await events.WaitToReadAsync(quiet.Token);
+                }
+                catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+                {
+                    // The quiet timer fired: a fresh one for the next wait (a fired source cannot be reset).
+                    quiet.Dispose();
+                    quiet = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+                    continue;
+                }
+                if (!more)
                     yield break;
-                continue;
             }
-            if (!await wait)
-                yield break;
+        }
+        finally
+        {
+            quiet.Dispose();
         }
     }
 
