@@ -21,6 +21,8 @@ internal static class ChatCompletionsEndpoint
         long started = time.GetTimestamp();
         var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.ChatCompletionRequest);
         var chat = Prepare(host, options.Value, request);
+        if (chat.StrictTools is { } strictTools)
+            context.Response.Headers["x-tokenfactory-strict-tools"] = strictTools;
         var info = new ResponseInfo(
             FleetRequest.Of(context)?.RequestId ?? "chatcmpl-" + Guid.NewGuid().ToString("N"),
             time.GetUtcNow().ToUnixTimeSeconds(),
@@ -32,7 +34,9 @@ internal static class ChatCompletionsEndpoint
     }
 
     /// <summary>A chat request checked, rendered and tokenized: the engine requests, and how each choice's answer is read.</summary>
-    internal sealed record ChatPlan(IInferenceEngine Engine, IReadOnlyList<GenerationRequest> Requests, int PromptTokens, int N, bool IgnoreEos, Func<ChoiceReader> NewReader);
+    /// <param name="StrictTools">The <c>x-tokenfactory-strict-tools</c> header's value: how much of the tools' strict was enforced (null: none asked).</param>
+    internal sealed record ChatPlan(IInferenceEngine Engine, IReadOnlyList<GenerationRequest> Requests, int PromptTokens, int N, bool IgnoreEos, Func<ChoiceReader> NewReader,
+        string? StrictTools = null);
 
     /// <summary>Everything a chat request becomes before it runs (the Responses API runs its requests through it too).</summary>
     internal static ChatPlan Prepare(EngineHost host, ServerOptions options, ChatCompletionRequest request)
@@ -52,10 +56,10 @@ internal static class ChatCompletionsEndpoint
                 throw OpenAiException.Invalid("'response_format' cannot be combined with a 'tool_choice' that forces a call: the call's arguments follow the tool's schema.", "response_format");
             schema = forced;
         }
-        var triggered = tools?.TriggeredCall(syntax);
-        if (triggered is not null && (schema is not null || request.Grammar is not null))
-            throw OpenAiException.Invalid("'strict' tools cannot be combined with 'response_format' or 'grammar': a call's arguments follow the tool's schema while the answer is free.",
-                request.Grammar is not null ? "grammar" : "response_format");
+        var strict = tools?.TriggeredCall(syntax) ?? new Generation.Tools.StrictTools(null, null);
+        if (strict.Schema is not null && (schema is not null || request.Grammar is not null))
+            strict = new Generation.Tools.StrictTools(null, (request.Grammar is not null ? "'grammar'" : "'response_format'") + " constrains the whole answer instead");
+        var triggered = strict.Schema;
         schema = GrammarParameter.Combine(request.Grammar, schema, request.ResponseFormat is null ? "tool_choice" : "response_format");
 
         int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
@@ -98,7 +102,7 @@ internal static class ChatCompletionsEndpoint
             : splitReasoning ? new ReasoningSplitter(opensReasoning, openTag, closeTag) : null;
         return new ChatPlan(engine, requests, tokens.Length, plan.N, plan.IgnoreEos,
             () => new ChoiceReader(engine.Tokenizer, NewSplitter(),
-                parsesCalls ? new Generation.Tools.ToolCallExtractor(syntax, tools!) : null, parsesCalls ? syntax : null));
+                parsesCalls ? new Generation.Tools.ToolCallExtractor(syntax, tools!) : null, parsesCalls ? syntax : null), strict.Header);
     }
 
     private sealed class Work(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, ResponseInfo info, int promptTokens, long started,

@@ -39,6 +39,8 @@ internal static class ResponsesEndpoint
         try
         {
             chat = ChatCompletionsEndpoint.Prepare(host, options.Value, chatRequest);
+            if (chat.StrictTools is { } strictTools)
+                context.Response.Headers["x-tokenfactory-strict-tools"] = strictTools;
         }
         catch (OpenAiException e) when (e.Param is { } param && Renamed(param) != param)
         {

@@ -166,6 +166,24 @@ public sealed class ToolCallExtractorTests
     }
 
     [Fact]
+    public void A_triggered_call_opens_where_the_model_opens_one_and_takes_its_own_keys()
+    {
+        var args = new[] { ("f", (TokenFactory.Constraints.SchemaNode)TokenFactory.Constraints.JsonSchemaCompiler.AnyObject) };
+        static bool Ends(TokenFactory.Engine.TriggeredSchema t, string text) =>
+            TokenFactory.Constraints.JsonMatcher.Start(t.Schema).Advance(System.Text.Encoding.UTF8.GetBytes(text)) is { MustEnd: true };
+        // DeepSeek: each call from its own call-begin, so a block can hold several (the block markers stay free).
+        var deepSeek = ToolCallSyntax.DeepSeek.Triggered(args, 16)!;
+        Assert.Equal("<｜tool▁call▁begin｜>", deepSeek.Trigger);
+        Assert.True(Ends(deepSeek, "<｜tool▁call▁begin｜>f<｜tool▁sep｜>{\"a\": 1}<｜tool▁call▁end｜>"));
+        // The generic family: Llama's "parameters" as well as "arguments", from an answer that opens with {.
+        var generic = ToolCallSyntax.Json.Triggered(args, 1)!;
+        Assert.True(generic.AtStart);
+        Assert.True(Ends(generic, "{\"name\": \"f\", \"parameters\": {\"a\": 1}}"));
+        Assert.True(Ends(generic, "{\"name\": \"f\", \"arguments\": {\"a\": 1}}"));
+        Assert.Null(ToolCallSyntax.Harmony.Triggered(args, 1));
+    }
+
+    [Fact]
     public void A_forced_call_s_arguments_schema_that_cannot_be_enforced_is_refused_naming_the_keyword()
     {
         var tools = ToolSet.Parse(JsonNode.Parse("""[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}}}}]""")!.AsArray(),

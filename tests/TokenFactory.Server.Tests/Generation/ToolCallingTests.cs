@@ -106,6 +106,24 @@ public sealed class ToolCallingTests
         // Without strict, or with a forced choice, no triggered schema.
         await Client(server).CompleteChatAsync([new UserChatMessage("Weather in Paris?")], new ChatCompletionOptions { Tools = { Weather, Clock } });
         Assert.Null(engine.LastRequest!.TriggeredSchema);
+
+        // A strict schema keyword the grammar cannot enforce: served (the SDKs send such schemas), that function's
+        // arguments left free, and the header says so.
+        using var partial = await server.PostJsonAsync("/v1/chat/completions", new
+        {
+            messages = new[] { new { role = "user", content = "Weather in Paris?" } },
+            tools = new object[]
+            {
+                new { type = "function", function = new { name = "get_weather", strict = true, parameters = new { type = "object", properties = new { city = new { type = "string", pattern = "^[A-Z]" } }, required = new[] { "city" } } } },
+                new { type = "function", function = new { name = "get_time", strict = true, parameters = new { type = "object", properties = new { zone = new { type = "string" } }, required = new[] { "zone" } } } },
+            },
+        });
+        Assert.Equal(HttpStatusCode.OK, partial.StatusCode);
+        Assert.StartsWith("partial; arguments not constrained for tools[0].function.parameters", partial.Headers.GetValues("x-tokenfactory-strict-tools").Single());
+        var schema = engine.LastRequest!.TriggeredSchema!.Schema;
+        bool AllowsPartial(string call) => Constraints.JsonMatcher.Start(schema).Advance(Encoding.UTF8.GetBytes(call)) is { CanEnd: true };
+        Assert.True(AllowsPartial("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": 5}}\n</tool_call>")); // free: its pattern cannot be enforced
+        Assert.False(AllowsPartial("<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"zone\": 5}}\n</tool_call>")); // still strict
     }
 
     [Fact]

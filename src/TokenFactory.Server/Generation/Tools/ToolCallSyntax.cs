@@ -103,11 +103,20 @@ public sealed class ToolCallSyntax
     {
         if (this == Harmony)
             return null;
-        var call = Forced(functions, calls);
         if (Open is null)
-            return new Engine.TriggeredSchema("{", call, AtStart: true);
-        string trigger = Separator is not null ? Prefix() : Open;
-        return new Engine.TriggeredSchema(trigger, call);
+        {
+            // The generic family's call as Llama writes it ("parameters") or as others do ("arguments").
+            var objects = functions.SelectMany(f => new SchemaNode[] { CallObject(f.Name, f.Arguments), CallObject(f.Name, f.Arguments, "parameters") }).ToList();
+            return new Engine.TriggeredSchema("{", new AnyOfNode(objects), AtStart: true);
+        }
+        if (Separator is not null && Layout.Count > 0)
+        {
+            // Each call on its own, from its own marker (DeepSeek's call-begin): the block's opening and closing markers stay
+            // free, so several calls fit in one block.
+            var each = functions.Select(SchemaNode (f) => new WrappedNode(Bytes(Open + f.Name + Separator), f.Arguments, Bytes(Close!))).ToList();
+            return new Engine.TriggeredSchema(Open, each.Count == 1 ? each[0] : new AnyOfNode(each));
+        }
+        return new Engine.TriggeredSchema(Separator is not null ? Prefix() : Open, Forced(functions, calls));
     }
 
     /// <summary>A forced call's grammar: one call to one of <paramref name="functions"/>, in this family's markup.</summary>
@@ -136,10 +145,10 @@ public sealed class ToolCallSyntax
 
     private string Suffix() => Close + (Layout.Count > 1 ? Layout[1] : "");
 
-    private ObjectNode CallObject(string name, SchemaNode arguments) => new(
+    private ObjectNode CallObject(string name, SchemaNode arguments, string? argumentsKey = null) => new(
     [
         new ObjectProperty(NameKey, Bytes(JsonSerializer.Serialize(NameKey)), new LiteralNode([Encoding.UTF8.GetBytes(JsonSerializer.Serialize(name))]), Required: true),
-        new ObjectProperty(ArgumentsKey, Bytes(JsonSerializer.Serialize(ArgumentsKey)), arguments, Required: true),
+        new ObjectProperty(argumentsKey ?? ArgumentsKey, Bytes(JsonSerializer.Serialize(argumentsKey ?? ArgumentsKey)), arguments, Required: true),
     ], SchemaNode.Any);
 
     private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);

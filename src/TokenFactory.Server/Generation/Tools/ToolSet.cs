@@ -16,6 +16,26 @@ public sealed record ToolFunction(string Name, JsonNode? Parameters, bool Strict
 /// field). <c>required</c> and a named function are enforced by constrained decoding: the output is a call in the
 /// model's own markup whose arguments follow the function's parameters schema.
 /// </summary>
+/// <summary>What a request's strict functions got under tool_choice auto: the grammar for a call once opened, and what could not be enforced.</summary>
+public sealed record StrictTools(Engine.TriggeredSchema? Schema, string? NotEnforced)
+{
+    /// <summary>The response header's value: <c>enforced</c>, or <c>partial; …</c> / <c>not-enforced; …</c> with the reason.</summary>
+    public string? Header => (Schema, NotEnforced) switch
+    {
+        (null, null) => null,
+        (not null, null) => "enforced",
+        (not null, { } why) => Ascii("partial; " + why),
+        (null, { } why) => Ascii("not-enforced; " + why),
+    };
+
+    /// <summary>A header value: printable ASCII only, at most 300 characters.</summary>
+    private static string Ascii(string text)
+    {
+        var chars = text.Select(c => c is >= ' ' and <= '~' ? c : '?').Take(300).ToArray();
+        return new string(chars);
+    }
+}
+
 public sealed class ToolSet
 {
     private ToolSet(IReadOnlyList<ToolFunction> functions, ToolChoiceMode mode, string? named, bool parallel)
@@ -120,21 +140,39 @@ public sealed class ToolSet
     }
 
     /// <summary>
-    /// Under <c>auto</c> with a <c>strict</c> function: the answer stays free, and a call the model opens follows the
-    /// family's markup with a strict function's arguments following its schema (the others' any object). Null otherwise.
+    /// Under <c>auto</c> with a <c>strict</c> function, as much of strict as can be enforced (the SDKs send it by default,
+    /// so what cannot be is said, not refused): the answer stays free, and a call the model opens follows the family's
+    /// markup with a strict function's arguments following its schema (the others', and a strict one whose schema uses a
+    /// keyword the grammar cannot enforce, any object). <see cref="StrictTools.Schema"/> is null where nothing is
+    /// enforced (no strict function, another tool_choice, harmony's calls, which open two ways); <see cref="StrictTools.NotEnforced"/>
+    /// says what was not.
     /// </summary>
-    /// <exception cref="OpenAiException">400 naming the schema keyword that cannot be enforced, or <c>strict</c> where this family's calls cannot be.</exception>
-    public Engine.TriggeredSchema? TriggeredCall(ToolCallSyntax syntax)
+    public StrictTools TriggeredCall(ToolCallSyntax syntax)
     {
-        int strict = Functions.ToList().FindIndex(f => f.Strict);
-        if (Mode != ToolChoiceMode.Auto || strict < 0)
-            return null;
+        if (Mode != ToolChoiceMode.Auto || !Functions.Any(f => f.Strict))
+            return new StrictTools(null, null);
         var choices = new List<(string, SchemaNode)>();
+        var skipped = new List<string>();
         for (int i = 0; i < Functions.Count; i++)
-            choices.Add((Functions[i].Name, Arguments(i, enforce: Functions[i].Strict)));
-        return syntax.Triggered(choices, Parallel ? 16 : 1)
-            ?? throw OpenAiException.Invalid($"'strict' functions are enforced under tool_choice \"auto\" only where a call opens with one marker, which this model's {syntax.Name} calls do not: send tool_choice \"required\" or a named function (enforced), or strict false.",
-                $"tools[{strict}].function.strict", "unsupported_parameter");
+        {
+            SchemaNode arguments = JsonSchemaCompiler.AnyObject;
+            if (Functions[i].Strict)
+            {
+                try
+                {
+                    arguments = Arguments(i, enforce: true);
+                }
+                catch (OpenAiException e) when (e.Code == "unsupported_schema")
+                {
+                    skipped.Add($"{e.Param}: {e.Message}");
+                }
+            }
+            choices.Add((Functions[i].Name, arguments));
+        }
+        var schema = syntax.Triggered(choices, Parallel ? 16 : 1);
+        if (schema is null)
+            return new StrictTools(null, $"this model's {syntax.Name} calls open in more than one form, so no call is constrained (tool_choice \"required\" or a named function is)");
+        return new StrictTools(schema, skipped.Count == 0 ? null : "arguments not constrained for " + string.Join("; ", skipped));
     }
 
     /// <summary>Function <paramref name="i"/>'s arguments as a grammar: its parameters schema when enforced, else any object.</summary>
