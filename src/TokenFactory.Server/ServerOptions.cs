@@ -99,6 +99,10 @@ public sealed class ServerOptions
     /// </summary>
     public double StreamKeepAliveSeconds { get; set; } = 15;
 
+    /// <summary>The keep-alive interval a setting gives: off (zero) for 0, and for anything not a number of seconds up to a day.</summary>
+    public static TimeSpan KeepAliveInterval(double seconds) =>
+        double.IsFinite(seconds) && seconds > 0 && seconds <= 86_400 ? TimeSpan.FromSeconds(seconds) : TimeSpan.Zero;
+
     /// <summary>On SIGTERM/Ctrl-C, how long in-flight requests may run before they are cancelled.</summary>
     public double ShutdownTimeoutSeconds { get; set; } = 10;
 

@@ -66,4 +66,20 @@ public sealed class CompletionLimitTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.False(Assert.Single(stub.Requests).Body.ContainsKey("max_tokens"));
     }
+
+    [Fact]
+    public async Task A_long_prompt_without_a_tokenizer_is_not_cut_to_one_token()
+    {
+        await using var stub = await StubReplica.StartAsync(); // a third-party server: no status, its context unknown
+        stub.Generate = LongWinded;
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress], new() { ["TokenFactory:Router:DefaultContextLength"] = "4096" });
+        // About 3.6 KB of text: its byte-counted upper bound nearly fills 4,096 tokens, its real length is far less.
+        string text = string.Join(' ', Enumerable.Repeat("a moderately long sentence", 140));
+        using var response = await router.PostAsync("/v1/chat/completions", new { model = "stub-model", messages = new[] { new { role = "user", content = text } } });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        int sent = (int)Assert.Single(stub.Requests).Body["max_tokens"]!;
+        Assert.True(sent >= 1024, $"max_tokens {sent}: a quarter of the context at least");
+        Assert.True(sent < 4096, $"max_tokens {sent}: the prompt still has room");
+    }
 }
+

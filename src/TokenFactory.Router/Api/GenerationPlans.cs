@@ -137,6 +137,21 @@ internal static class GenerationPlans
         };
     }
 
+    /// <summary>
+    /// The <c>max_tokens</c> sent for a request without one: the context less the prompt's upper bound (exact with the
+    /// model's tokenizer). An estimated bound (bytes, plus per-message overheads) can be several times the real prompt, so
+    /// where it would leave less than a quarter of the context the estimate is taken instead: a long chat must not be
+    /// cut to a token. Either stays within the reservation, which assumed the whole context.
+    /// </summary>
+    private static int UpstreamLimit(PromptShape shape, long perPrompt, int sequences, int n, int contextLength)
+    {
+        long prompts = Math.Max(1, sequences / Math.Max(1, n));
+        long limit = contextLength - (shape.Exact ? perPrompt : shape.MostTokens / prompts);
+        if (!shape.Exact && limit < contextLength / 4)
+            limit = contextLength - shape.Tokens / prompts;
+        return (int)Math.Max(1, limit);
+    }
+
     private static ForwardedWork Plan(HttpContext context, string model, string path, string idPrefix, byte[] raw, SamplingRequest request,
         GenerationPlanner.Plan plan, PromptShape shape, int sequences, string promptParam, ReplicaSet replicas, Dispatcher dispatcher, SloClasses classes,
         TimeProvider time, RouterOptions options, long started)
@@ -169,9 +184,7 @@ internal static class GenerationPlans
             // longer (or unknown) is told that limit, so it can never spend past the reservation.
             // The limit leaves the prompt's upper bound room in the context: a server that checks prompt + max_tokens against
             // its context (vLLM) accepts it, and what it generates stays within the reservation (which assumed more).
-            Limited = plan.MaxTokens is null
-                ? (UpstreamBody(raw, stream, (int)Math.Max(1, contextLength - (shape.Exact ? perPrompt : shape.MostTokens / Math.Max(1, sequences / Math.Max(1, plan.N))))), contextLength)
-                : null,
+            Limited = plan.MaxTokens is null ? (UpstreamBody(raw, stream, UpstreamLimit(shape, perPrompt, sequences, plan.N, contextLength)), contextLength) : null,
         };
     }
 

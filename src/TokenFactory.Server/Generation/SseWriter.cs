@@ -20,8 +20,8 @@ internal sealed class SseWriter(HttpContext context)
     public bool Started { get; private set; }
 
     /// <summary>How long a stream may be silent before a keep-alive comment (<see cref="ServerOptions.StreamKeepAliveSeconds"/>).</summary>
-    public TimeSpan KeepAliveInterval { get; } = TimeSpan.FromSeconds(Math.Max(0,
-        context.RequestServices?.GetService(typeof(Microsoft.Extensions.Options.IOptions<ServerOptions>)) is Microsoft.Extensions.Options.IOptions<ServerOptions> o ? o.Value.StreamKeepAliveSeconds : 0));
+    public TimeSpan KeepAliveInterval { get; } = ServerOptions.KeepAliveInterval(
+        context.RequestServices?.GetService(typeof(Microsoft.Extensions.Options.IOptions<ServerOptions>)) is Microsoft.Extensions.Options.IOptions<ServerOptions> o ? o.Value.StreamKeepAliveSeconds : 0);
 
     /// <summary><paramref name="events"/> with keep-alive comments at <see cref="KeepAliveInterval"/>.</summary>
     public IAsyncEnumerable<T> ReadAsync<T>(System.Threading.Channels.ChannelReader<T> events, CancellationToken cancellation) =>

@@ -84,6 +84,15 @@ public sealed class DisconnectTests
         response.Dispose();
     }
 
+    [Theory]
+    [InlineData(15, 15)]
+    [InlineData(0, 0)]
+    [InlineData(-1, 0)]
+    [InlineData(1e7, 0)] // beyond a day: off, not a timer the runtime refuses
+    [InlineData(double.NaN, 0)]
+    public void The_keep_alive_setting_is_an_interval_or_off(double seconds, double expected) =>
+        Assert.Equal(TimeSpan.FromSeconds(expected), ServerOptions.KeepAliveInterval(seconds));
+
     private static Task<double> Finished(ServerInstance server, string reason) =>
         server.MetricAsync("tokenfactory_generations_finished_total", ("finish_reason", reason));
 }
