@@ -20,7 +20,7 @@ internal static class ChatCompletionsEndpoint
     {
         long started = time.GetTimestamp();
         var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.ChatCompletionRequest);
-        var chat = Prepare(host, options.Value, request);
+        var chat = Prepare(host, options.Value, request, context.RequestAborted);
         if (chat.StrictTools is { } strictTools)
             context.Response.Headers["x-tokenfactory-strict-tools"] = strictTools;
         var info = new ResponseInfo(
@@ -39,7 +39,7 @@ internal static class ChatCompletionsEndpoint
         string? StrictTools = null);
 
     /// <summary>Everything a chat request becomes before it runs (the Responses API runs its requests through it too).</summary>
-    internal static ChatPlan Prepare(EngineHost host, ServerOptions options, ChatCompletionRequest request)
+    internal static ChatPlan Prepare(EngineHost host, ServerOptions options, ChatCompletionRequest request, CancellationToken cancellation = default)
     {
         var engine = host.GetGeneratingEngine();
         host.EnsureModel(request.Model);
@@ -79,7 +79,7 @@ internal static class ChatCompletionsEndpoint
             _ => throw OpenAiException.Invalid("'reasoning_format' must be one of auto, deepseek, none.", "reasoning_format"),
         };
         var messages = ChatPrompt.Normalize(request.Messages);
-        string prompt = ChatPrompt.Render(engine, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs);
+        string prompt = ChatPrompt.Render(engine, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs, cancellation);
         var tokens = ChatPrompt.Tokenize(engine.Tokenizer, prompt);
         var requests = GenerationPlanner.Build(plan, tokens, engine, options, ChatPrompt.TemplateStops(engine), logprobs, echoLogprobs: false, "messages");
         if (schema is not null)

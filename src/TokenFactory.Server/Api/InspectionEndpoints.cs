@@ -42,7 +42,7 @@ internal static class InspectionEndpoints
         var request = await RequestBody.ReadAsync(context, OpenAiJson.Default.ApplyTemplateRequest);
         var engine = ServedEngine(context, host, request.Model);
         var messages = ChatPrompt.Normalize(request.Messages);
-        string prompt = ChatPrompt.Render(engine, messages, request.Tools, request.AddGenerationPrompt ?? true, request.ChatTemplateKwargs);
+        string prompt = ChatPrompt.Render(engine, messages, request.Tools, request.AddGenerationPrompt ?? true, request.ChatTemplateKwargs, context.RequestAborted);
         return Results.Json(new ApplyTemplateResponse { Prompt = prompt }, OpenAiJson.Default.ApplyTemplateResponse);
     }
 

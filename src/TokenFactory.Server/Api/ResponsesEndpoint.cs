@@ -38,7 +38,7 @@ internal static class ResponsesEndpoint
         ChatCompletionsEndpoint.ChatPlan chat;
         try
         {
-            chat = ChatCompletionsEndpoint.Prepare(host, options.Value, chatRequest);
+            chat = ChatCompletionsEndpoint.Prepare(host, options.Value, chatRequest, context.RequestAborted);
             if (chat.StrictTools is { } strictTools)
                 context.Response.Headers["x-tokenfactory-strict-tools"] = strictTools;
         }

@@ -140,12 +140,15 @@ internal static class ChatPrompt
         }
     }
 
-    public static string Render(IInferenceEngine engine, JsonArray messages, JsonArray? tools, bool addGenerationPrompt, Dictionary<string, JsonNode?>? kwargs) =>
-        Render(engine.ChatTemplate, messages, tools, addGenerationPrompt, kwargs);
+    /// <param name="cancellation">The request's: a client gone stops a long render (a template can run up to its time limit).</param>
+    public static string Render(IInferenceEngine engine, JsonArray messages, JsonArray? tools, bool addGenerationPrompt, Dictionary<string, JsonNode?>? kwargs,
+        CancellationToken cancellation = default) =>
+        Render(engine.ChatTemplate, messages, tools, addGenerationPrompt, kwargs, cancellation);
 
     /// <summary>The same text from a template alone (the fleet router renders what its replicas will, to route by prefix).</summary>
-    public static string Render(Chat.ChatTemplate template, JsonArray messages, JsonArray? tools, bool addGenerationPrompt, Dictionary<string, JsonNode?>? kwargs) =>
-        template.Render(ArgumentsForTemplate(messages, template), addGenerationPrompt, tools is { Count: > 0 } ? tools : null, kwargs);
+    public static string Render(Chat.ChatTemplate template, JsonArray messages, JsonArray? tools, bool addGenerationPrompt, Dictionary<string, JsonNode?>? kwargs,
+        CancellationToken cancellation = default) =>
+        template.Render(ArgumentsForTemplate(messages, template), addGenerationPrompt, tools is { Count: > 0 } ? tools : null, kwargs, cancellation);
 
     /// <summary>
     /// As llama.cpp's server does: control-token texts in the rendered prompt (<c>&lt;|im_start|&gt;</c>, the
