@@ -45,6 +45,8 @@ internal sealed class MeteredEmbedding(IEmbeddingEngine engine, IReadOnlyList<in
             }
             catch (Exception e)
             {
+                if (e is EmbeddingCancelledException partial)
+                    metered.OnEmbedded(partial.Tokens, partial.Work, partial.QueueTime); // the passes that finished ran: charged
                 Settle(context, floor, services, ErrorMapper.StatusOf(context, e));
                 throw;
             }

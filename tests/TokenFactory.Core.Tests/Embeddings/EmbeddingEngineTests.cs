@@ -137,8 +137,27 @@ public sealed class EmbeddingEngineTests
         Assert.Equal(0, engine.Load.Waiting); // nothing left behind that no pass will ever take
     }
 
+    [Fact]
+    public async Task A_request_cancelled_between_passes_reports_the_tokens_its_finished_passes_ran()
+    {
+        var (model, tokenizer) = Load();
+        using var owner = model;
+        var gate = new GatedModel(new BertEncoder(model, maxBatchTokens: 512, threads: 1), gatedPass: 2);
+        using var engine = new EmbeddingEngine(gate, tokenizer);
+        // Twelve inputs of 100 tokens: five fit a 512-token pass, so the request takes three passes.
+        var inputs = Enumerable.Range(0, 12).Select(i => Enumerable.Repeat(101 + i, 100).ToArray()).ToArray();
+        using var cancel = new CancellationTokenSource();
+        var request = engine.EmbedAsync(inputs, cancel.Token);
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(30)); // the first pass is done, the second held
+        cancel.Cancel();
+        var e = await Assert.ThrowsAsync<EmbeddingCancelledException>(() => request);
+        gate.Release();
+        Assert.Equal(500, e.Tokens); // the first pass's five inputs ran: charged, as a cancelled generation's tokens are
+        Assert.True(e.Work.PrefillSeconds > 0);
+    }
+
     /// <summary>Holds the first pass until released, so a test can fill the queue behind it.</summary>
-    private sealed class GatedModel(IEmbeddingModel inner) : IEmbeddingModel
+    private sealed class GatedModel(IEmbeddingModel inner, int gatedPass = 1) : IEmbeddingModel
     {
         private readonly SemaphoreSlim _entered = new(0), _release = new(0);
         private int _passes;
@@ -153,7 +172,7 @@ public sealed class EmbeddingEngineTests
 
         public void Encode(IReadOnlyList<ReadOnlyMemory<int>> inputs, Span<float> output)
         {
-            if (Interlocked.Increment(ref _passes) == 1)
+            if (Interlocked.Increment(ref _passes) == gatedPass)
             {
                 _entered.Release();
                 _release.Wait();

@@ -98,7 +98,9 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
                 _waitingInputs -= job.Inputs.Length - job.Next;
             }
         }
-        job.Completion.TrySetCanceled(job.Cancellation);
+        // Cancelled, with what its finished passes did: their tokens ran and are the caller's to meter.
+        job.Completion.TrySetException(new EmbeddingCancelledException(job.TokensDone(), new WorkShare(Volatile.Read(ref job.Seconds), 0, Volatile.Read(ref job.Joules), 0),
+            job.QueueTime, job.Cancellation));
     }
 
     private void Loop()
@@ -223,6 +225,18 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         public CancellationTokenRegistration Registration;
         public int Next;
         public int Done;
+
+        /// <summary>Tokens of the inputs whose passes finished (their vectors are in <see cref="Results"/>).</summary>
+        public long TokensDone()
+        {
+            long tokens = 0;
+            for (int i = 0; i < Inputs.Length; i++)
+            {
+                if (Volatile.Read(ref Results[i]) is not null)
+                    tokens += Inputs[i].Length;
+            }
+            return tokens;
+        }
 
         public void Complete()
         {

@@ -38,3 +38,15 @@ public readonly record struct EmbeddingCounters(long Passes, long Inputs, long T
 /// prefill work), and how long it waited before its first input ran.
 /// </summary>
 public sealed record EmbeddingResult(float[][] Vectors, long Tokens, WorkShare Work, TimeSpan QueueTime);
+
+/// <summary>
+/// An embedding request cancelled by its caller, with what its passes that had finished did: their tokens ran and are
+/// charged, as a cancelled generation's generated tokens are.
+/// </summary>
+public sealed class EmbeddingCancelledException(long tokens, WorkShare work, TimeSpan queueTime, CancellationToken token)
+    : OperationCanceledException("The embedding request was cancelled.", token)
+{
+    public long Tokens { get; } = tokens;
+    public WorkShare Work { get; } = work;
+    public TimeSpan QueueTime { get; } = queueTime;
+}
