@@ -82,7 +82,16 @@ public sealed class GgufMetadata : IReadOnlyDictionary<string, GgufValue>
         {
             var result = new int[a.Length];
             for (int i = 0; i < a.Length; i++)
-                result[i] = Convert.ToInt32(a.GetValue(i), System.Globalization.CultureInfo.InvariantCulture);
+            {
+                try
+                {
+                    result[i] = Convert.ToInt32(a.GetValue(i), System.Globalization.CultureInfo.InvariantCulture);
+                }
+                catch (OverflowException)
+                {
+                    throw new TokenFactoryException($"{Source}: metadata '{key}' element {i} ({a.GetValue(i)}) does not fit a 32-bit integer.");
+                }
+            }
             return (T[])(object)result;
         }
         if (v.Value is Array b && typeof(T) == typeof(float) && v.ElementType is GgufValueType.Float64)

@@ -29,6 +29,11 @@ public sealed class TransformerModel : IModelFile
     {
         try
         {
+            // A block count past the file's tensors (and past any real model's) is a corrupt header: refused before the config
+            // sizes per-block tables by it. Smaller mismatches are named later, with the first missing tensor.
+            if (file.Metadata.GetStringOrNull("general.architecture") is { } arch
+                && file.Metadata.GetInt32OrNull($"{arch}.block_count") is int blocks && blocks > Math.Max(file.Tensors.Count, 4096))
+                throw new TokenFactoryException($"{file.Path}: {arch}.block_count {blocks} exceeds the file's {file.Tensors.Count} tensors.");
             var config = ModelConfig.FromMetadata(file.Metadata);
             var weights = TransformerWeights.Load(file, config);
             return new TransformerModel(file, config, weights);

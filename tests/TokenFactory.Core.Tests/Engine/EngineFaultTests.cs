@@ -109,5 +109,27 @@ public sealed class EngineFaultTests
         var after = await EngineTestHelpers.Collect(engine, EngineTestHelpers.Greedy([1, 20, 30, 40], maxTokens: 3));
         Assert.Equal(FinishReason.Length, after.Final.FinishReason); // the next request runs as ever
     }
+
+    [Fact]
+    public void A_header_with_an_absurd_block_count_or_an_oversized_array_value_is_a_clear_error()
+    {
+        TokenFactory.Gguf.GgufFile Rewrite(Action<TokenFactory.Gguf.GgufMetadata> change)
+        {
+            using var original = TokenFactory.Gguf.GgufFile.Open(TestPaths.Stories260K);
+            var w = new TokenFactory.Gguf.GgufWriter();
+            foreach (var (k, v) in original.Metadata)
+                w.Metadata.Set(k, v);
+            change(w.Metadata);
+            foreach (var t in original.Tensors)
+                w.AddTensor(t.Name, t.Dimensions, t.Type, original.TensorBytes(t).ToArray());
+            return TokenFactory.Gguf.GgufFile.FromBytes(w.ToBytes(), "bad.gguf");
+        }
+        // Two billion blocks: refused by name, not an out-of-memory while tables are sized by it.
+        using (var f = Rewrite(m => m.Set("llama.block_count", TokenFactory.Gguf.GgufValue.Of(2_000_000_000u))))
+            Assert.Contains("block_count 2000000000 exceeds", Assert.Throws<TokenFactoryException>(() => TransformerModel.Load(f)).Message);
+        // A 64-bit array element past int: named, not an OverflowException.
+        using (var f = Rewrite(m => m.Set("tokenizer.ggml.token_type", new TokenFactory.Gguf.GgufValue(TokenFactory.Gguf.GgufValueType.Array, new ulong[] { 1, 3_000_000_000 }, TokenFactory.Gguf.GgufValueType.UInt64))))
+            Assert.Contains("does not fit a 32-bit integer", Assert.Throws<TokenFactoryException>(() => f.Metadata.GetArray<int>("tokenizer.ggml.token_type")).Message);
+    }
 }
 
