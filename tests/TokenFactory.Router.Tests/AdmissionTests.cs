@@ -23,17 +23,7 @@ public sealed class AdmissionTests
         return (stub, router, gate);
     }
 
-    private static async Task<string> KeyAsync(RouterInstance router, string? priority) => (await TeamKeyAsync(router, priority)).Secret;
-
-    private static async Task<(string Secret, string Team)> TeamKeyAsync(RouterInstance router, string? priority)
-    {
-        string team = $"team-{Guid.NewGuid():N}"[..20];
-        using (var created = await router.Admin.PostAsJsonAsync("/admin/teams", new { id = team, priority }))
-            Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
-        using var key = await router.Admin.PostAsJsonAsync("/admin/keys", new { team, name = "test" });
-        Assert.True(key.IsSuccessStatusCode, await key.Content.ReadAsStringAsync());
-        return ((string)(await key.Content.ReadFromJsonAsync<JsonObject>())!["secret"]!, team);
-    }
+    private static async Task<string> KeyAsync(RouterInstance router, string? priority) => (await router.NewKeyAsync(priority)).Secret;
 
     private static Task<HttpResponseMessage> SendAsync(RouterInstance router, string key, string text, string? serviceTier = null, CancellationToken cancellation = default)
     {
@@ -148,7 +138,7 @@ public sealed class AdmissionTests
         var (stub, router, gate) = await OneSlotFleetAsync();
         await using var _ = stub;
         await using var __ = router;
-        var (key, team) = await TeamKeyAsync(router, null);
+        var (key, team) = await router.NewKeyAsync(null);
         using (var budget = await router.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard = 1_000_000, period = "lifetime" }))
             Assert.True(budget.IsSuccessStatusCode, await budget.Content.ReadAsStringAsync());
         var running = SendAsync(router, key, "one");

@@ -34,13 +34,8 @@ public sealed class CompletionLimitTests
         stub.Generate = LongWinded;
         await using var router = await RouterInstance.StartAsync([stub.BaseAddress],
             new() { ["TokenFactory:Floor:Auth"] = "keys", ["TokenFactory:Router:DefaultContextLength"] = "1000" });
-        using (var team = await router.Admin.PostAsJsonAsync("/admin/teams", new { id = "capped" }))
-            Assert.True(team.IsSuccessStatusCode, await team.Content.ReadAsStringAsync());
         // Room for one request's reservation (its prompt's bound, a few hundred tokens, plus the 1000 of the context).
-        using (var budget = await router.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = "capped", unit = "tokens", hard = 2000, period = "lifetime" }))
-            Assert.True(budget.IsSuccessStatusCode, await budget.Content.ReadAsStringAsync());
-        using var keyResponse = await router.Admin.PostAsJsonAsync("/admin/keys", new { team = "capped", name = "capped" });
-        string key = (string)(await keyResponse.Content.ReadFromJsonAsync<JsonObject>())!["secret"]!;
+        var (key, _) = await router.NewKeyAsync(lifetimeTokens: 2000);
 
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(NoLimit) };
         request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);

@@ -11,13 +11,6 @@ public sealed class FailoverTests
 {
     private static readonly Dictionary<string, string?> RoundRobin = new() { ["TokenFactory:Router:Policy"] = "round-robin" };
 
-    private static object Chat(string model, bool stream = false) => new
-    {
-        model,
-        messages = new[] { new { role = "user", content = "Hello there" } },
-        max_tokens = 8,
-        stream,
-    };
 
     [Fact]
     public async Task A_replica_that_drops_the_connection_is_taken_out_and_the_request_served_by_another()
@@ -28,7 +21,7 @@ public sealed class FailoverTests
         await using var router = await RouterInstance.StartAsync([dying.BaseAddress, healthy.BaseAddress], RoundRobin);
         for (int i = 0; i < 4; i++)
         {
-            using var response = await router.PostAsync("/v1/chat/completions", Chat(healthy.Model));
+            using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(healthy.Model));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Equal(healthy.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
         }
@@ -49,7 +42,7 @@ public sealed class FailoverTests
         await using var router = await RouterInstance.StartAsync([busy.BaseAddress, free.BaseAddress], RoundRobin);
         for (int i = 0; i < 2; i++)
         {
-            using var response = await router.PostAsync("/v1/chat/completions", Chat(free.Model));
+            using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(free.Model));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Equal(free.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
         }
@@ -66,7 +59,7 @@ public sealed class FailoverTests
         await using var b = await StubReplica.StartAsync();
         a.Generate = b.Generate = StubReplica.Error(503, "server_overloaded", retryAfter: 1);
         await using var router = await RouterInstance.StartAsync([a.BaseAddress, b.BaseAddress], RoundRobin);
-        using var response = await router.PostAsync("/v1/chat/completions", Chat(a.Model));
+        using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(a.Model));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.NotNull(response.Headers.RetryAfter);
         Assert.Equal("server_overloaded", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
@@ -83,7 +76,7 @@ public sealed class FailoverTests
         await using var b = await StubReplica.StartAsync();
         a.Generate = b.Generate = StubReplica.Drop();
         await using var router = await RouterInstance.StartAsync([a.BaseAddress, b.BaseAddress], RoundRobin);
-        using var response = await router.PostAsync("/v1/chat/completions", Chat(a.Model));
+        using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(a.Model));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal("no_replica_available", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
         var last = Assert.Single(a.Requests).At > Assert.Single(b.Requests).At ? a : b; // one try each
@@ -97,7 +90,7 @@ public sealed class FailoverTests
         await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
         await stub.KillAsync();
         await router.WaitForReplicasAsync(0, within: TimeSpan.FromSeconds(2));
-        using var response = await router.PostAsync("/v1/chat/completions", Chat(stub.Model));
+        using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(stub.Model));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.NotNull(response.Headers.RetryAfter);
         Assert.Equal("no_replica_available", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
@@ -112,7 +105,7 @@ public sealed class FailoverTests
         await using var stub = await StubReplica.StartAsync();
         stub.Generate = StubReplica.CutAfter(3);
         await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
-        using var response = await router.PostAsync("/v1/chat/completions", Chat(stub.Model, stream: true));
+        using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(stub.Model, stream: true));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var sse = await Sse.ReadAllAsync(response);
         Assert.True(sse.Done);
@@ -142,7 +135,7 @@ public sealed class FailoverTests
         await using var router = await RouterInstance.StartAsync([dying.BaseAddress, healthy.BaseAddress], RoundRobin);
         for (int i = 0; i < 4; i++)
         {
-            using var response = await router.PostAsync("/v1/chat/completions", Chat(healthy.Model, stream: true));
+            using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(healthy.Model, stream: true));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Equal(healthy.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
             var sse = await Sse.ReadAllAsync(response);
@@ -161,7 +154,7 @@ public sealed class FailoverTests
         stub.Generate = StubReplica.SilentAfter(2);
         await using var router = await RouterInstance.StartAsync([stub.BaseAddress], new() { ["TokenFactory:Router:UpstreamTimeoutSeconds"] = "1" });
         var started = DateTime.UtcNow;
-        using var response = await router.PostAsync("/v1/chat/completions", Chat(stub.Model, stream: true));
+        using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(stub.Model, stream: true));
         var sse = await Sse.ReadAllAsync(response);
         Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(30));
         Assert.Equal("upstream_stream_cut", (string?)sse.Chunks.Last()["error"]!["code"]);
@@ -178,7 +171,7 @@ public sealed class FailoverTests
             new() { ["TokenFactory:Router:Policy"] = "round-robin", ["TokenFactory:Router:FirstByteTimeoutSeconds"] = "1" });
         for (int i = 0; i < 2; i++)
         {
-            using var response = await router.PostAsync("/v1/chat/completions", Chat(healthy.Model));
+            using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(healthy.Model));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Equal(healthy.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
         }
@@ -200,7 +193,7 @@ public sealed class FailoverTests
         Assert.InRange(DateTime.UtcNow - killed, TimeSpan.Zero, TimeSpan.FromSeconds(1));
         for (int i = 0; i < 4; i++)
         {
-            using var response = await router.PostAsync("/v1/chat/completions", Chat(a.Model));
+            using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(a.Model));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
         // The poller counts the change at its next round.
@@ -215,7 +208,7 @@ public sealed class FailoverTests
         await router.WaitForReplicasAsync(2, within: TimeSpan.FromSeconds(5));
         for (int i = 0; i < 4; i++)
         {
-            using var response = await router.PostAsync("/v1/chat/completions", Chat(a.Model));
+            using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(a.Model));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
         Assert.Equal(2, back.Requests.Count); // round-robin again over both
@@ -235,7 +228,7 @@ public sealed class FailoverTests
             for (int i = 0; !stop.IsCancellationRequested; i++)
             {
                 bool stream = (n + i) % 2 == 0;
-                using var response = await router.PostAsync("/v1/chat/completions", Chat(a.Model, stream));
+                using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(a.Model, stream));
                 string? error = null;
                 if (stream && response.StatusCode == HttpStatusCode.OK)
                     error = (string?)(await Sse.ReadAllAsync(response)).Chunks.LastOrDefault()?["error"]?["code"];
@@ -266,7 +259,7 @@ public sealed class FailoverTests
         Assert.False(await router.IsAvailableAsync(replica.BaseAddress.Authority));
         // Said once, not at every poll.
         Assert.Single(router.Logs.Entries, e => e.Message.Contains("refuses the router's internal token") && e.Message.Contains(replica.BaseAddress.Authority));
-        using var response = await router.PostAsync("/v1/chat/completions", Chat("stories260K"));
+        using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat("stories260K"));
         // The replica never answered the router, so its model is unknown here: the router says what it serves (nothing).
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Contains("nothing yet", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["message"]);

@@ -11,13 +11,6 @@ namespace TokenFactory.Router.Tests;
 /// </summary>
 public sealed class UnresponsiveReplicaTests
 {
-    private static object Chat(string model, bool stream = false) => new
-    {
-        model,
-        messages = new[] { new { role = "user", content = "Hello there" } },
-        max_tokens = 8,
-        stream,
-    };
 
     [Fact]
     public async Task A_frozen_replica_is_out_within_a_second_and_the_request_it_held_is_answered_by_another()
@@ -29,7 +22,7 @@ public sealed class UnresponsiveReplicaTests
         var at = DateTime.UtcNow;
         // Round-robin sends one of the two to the frozen replica; neither may wait out the first-byte timeout (900 s).
         using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var requests = Enumerable.Range(0, 2).Select(_ => router.Client.PostAsJsonAsync("/v1/chat/completions", Chat(healthy.Model), patience.Token)).ToList();
+        var requests = Enumerable.Range(0, 2).Select(_ => router.Client.PostAsJsonAsync("/v1/chat/completions", RouterInstance.Chat(healthy.Model), patience.Token)).ToList();
         var down = router.WaitForReplicasAsync(1, within: TimeSpan.FromSeconds(10)).ContinueWith(_ => DateTime.UtcNow - at);
         foreach (var response in await Task.WhenAll(requests))
         {
@@ -56,7 +49,7 @@ public sealed class UnresponsiveReplicaTests
         hung.Generate = (context, _) => Task.Delay(Timeout.Infinite, context.RequestAborted); // takes the request, answers nothing
         await using var router = await RouterInstance.StartAsync([hung.BaseAddress, healthy.BaseAddress], new() { ["TokenFactory:Router:Policy"] = "round-robin" });
         using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var requests = Enumerable.Range(0, 2).Select(_ => router.Client.PostAsJsonAsync("/v1/chat/completions", Chat(healthy.Model), patience.Token)).ToList();
+        var requests = Enumerable.Range(0, 2).Select(_ => router.Client.PostAsJsonAsync("/v1/chat/completions", RouterInstance.Chat(healthy.Model), patience.Token)).ToList();
         for (int i = 0; i < 200 && hung.Requests.Count == 0; i++)
             await Task.Delay(10);
         Assert.Single(hung.Requests); // round-robin gave it one, which it holds
@@ -80,7 +73,7 @@ public sealed class UnresponsiveReplicaTests
         await using var stub = await StubReplica.StartAsync();
         stub.Generate = StubReplica.SilentAfter(2);
         await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(Chat(stub.Model, stream: true)) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(RouterInstance.Chat(stub.Model, stream: true)) };
         using var response = await router.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         stub.Freeze();
         var at = DateTime.UtcNow;

@@ -17,13 +17,6 @@ namespace TokenFactory.Router.Tests;
 /// </summary>
 public sealed class UpstreamFaultTests
 {
-    private static object Chat(string model, bool stream) => new
-    {
-        model,
-        messages = new[] { new { role = "user", content = "Hello there" } },
-        max_tokens = 8,
-        stream,
-    };
 
     /// <summary>Streams <paramref name="good"/> well-formed pieces, then a chunk whose delta is a string, then a normal end.</summary>
     private static Func<HttpContext, JsonObject, Task> MalformedAfter(int good) => async (context, body) =>
@@ -43,7 +36,7 @@ public sealed class UpstreamFaultTests
         await using var stub = await StubReplica.StartAsync();
         stub.Generate = MalformedAfter(0);
         await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
-        using var response = await router.PostAsync("/v1/chat/completions", Chat(stub.Model, stream: true));
+        using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(stub.Model, stream: true));
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(stub.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
         var error = (await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!.AsObject();
@@ -58,7 +51,7 @@ public sealed class UpstreamFaultTests
         await using var stub = await StubReplica.StartAsync();
         stub.Generate = MalformedAfter(2);
         await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
-        using var response = await router.PostAsync("/v1/chat/completions", Chat(stub.Model, stream: true));
+        using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(stub.Model, stream: true));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var sse = await Sse.ReadAllAsync(response);
         Assert.True(sse.Done);
@@ -82,14 +75,9 @@ public sealed class UpstreamFaultTests
         await using var router = await RouterInstance.StartAsync([stub.BaseAddress], new() { ["TokenFactory:Floor:Auth"] = "keys" },
             configureServices: services => services.AddSingleton<IFloorStore>(sp =>
                 FlakyFloorStore.Wrap(new SqliteFloorStore(sp.GetRequiredService<IOptions<FloorOptions>>().Value.ResolveDatabasePath()), settleFailures: 3)));
-        using (var team = await router.Admin.PostAsJsonAsync("/admin/teams", new { id = "flaky" }))
-            Assert.True(team.IsSuccessStatusCode, await team.Content.ReadAsStringAsync());
-        using (var budget = await router.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = "flaky", unit = "tokens", hard = 100000, period = "lifetime" }))
-            Assert.True(budget.IsSuccessStatusCode, await budget.Content.ReadAsStringAsync());
-        using var keyResponse = await router.Admin.PostAsJsonAsync("/admin/keys", new { team = "flaky", name = "flaky" });
-        string key = (string)(await keyResponse.Content.ReadFromJsonAsync<JsonObject>())!["secret"]!;
+        var (key, _) = await router.NewKeyAsync(lifetimeTokens: 100000);
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(Chat(stub.Model, stream)) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(RouterInstance.Chat(stub.Model, stream)) };
         request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
         using var response = await router.Client.SendAsync(request);
         if (stream)
@@ -128,7 +116,7 @@ public sealed class UpstreamFaultTests
             return answer(context, body);
         };
         await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
-        using var response = await router.PostAsync("/v1/chat/completions", Chat(stub.Model, stream));
+        using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(stub.Model, stream));
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(stub.Name, response.Headers.GetValues("x-tokenfactory-replica").Single());
         Assert.Equal("bad_upstream_response", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);

@@ -152,16 +152,11 @@ public sealed class Q4_0x8Tests
     [InlineData(1f)]
     public void The_largest_codes_against_the_largest_activations_stay_exact(float activation)
     {
-        Skip.If(!LegacyGemmX8<Q4_0x8>.Wide, "the 16-row tiles do not run here (no AVX-512BW, or turned off)");
-        const int rows = 16, blocks = 4;
-        var src = new byte[18 * blocks * rows];
-        for (int i = 0; i < rows * blocks; i++)
+        KernelChecks.RunAtExtremes<Q4_0x8>(18, block =>
         {
-            BitConverter.TryWriteBytes(src.AsSpan(18 * i, 2), (ushort)0x2C00);
-            src.AsSpan(18 * i + 2, 16).Fill(0xFF);
-        }
-        float[] x = Enumerable.Repeat(activation, 8 * 32 * blocks).ToArray();
-        KernelChecks.Run<Q4_0x8>(src, rows, blocks, new Random(1), (file, r, b, e) => 15 - 8, activations: x);
+            BitConverter.TryWriteBytes(block[..2], (ushort)0x2C00);
+            block[2..].Fill(0xFF);
+        }, 15 - 8, activation);
     }
 }
 
@@ -215,17 +210,11 @@ public sealed class NonLinearX8Tests
     [InlineData(1f)]
     public void MXFP4_largest_codes_against_the_largest_activations_stay_exact(float activation)
     {
-        Skip.If(!LegacyGemmX8<MXFP4x8>.Wide, "the 16-row tiles do not run here (no AVX-512BW, or turned off)");
-        const int rows = 16, blocks = 4;
-        var src = new byte[17 * blocks * rows];
-        for (int i = 0; i < rows * blocks; i++)
+        KernelChecks.RunAtExtremes<MXFP4x8>(17, block =>
         {
-            src[17 * i] = 127;
-            src.AsSpan(17 * i + 1, 16).Fill(0x77);
-        }
-        float[] x = Enumerable.Repeat(activation, 8 * 32 * blocks).ToArray();
-        KernelChecks.Run<MXFP4x8>(src, rows, blocks, new Random(1), (file, r, b, e) => NonLinearCodes.Mxfp4Doubled[7],
-            (file, r, b) => NonLinearCodes.E8M0Half(127), activations: x);
+            block[0] = 127;
+            block[1..].Fill(0x77);
+        }, NonLinearCodes.Mxfp4Doubled[7], activation, (file, r, b) => NonLinearCodes.E8M0Half(127));
     }
 
     [Fact]
@@ -246,6 +235,25 @@ internal static unsafe class KernelChecks
 {
     /// <param name="fileScale">Row r's block b scale read from the file (default: the fp16 at the block's start).</param>
     /// <param name="activations">The 8 tokens' activations (default: random in ±3 with one zero).</param>
+    /// <summary>
+    /// The largest sums the 16-row tiles make: 16 rows of 4 blocks, each block written by <paramref name="writeBlock"/> (every
+    /// element <paramref name="code"/>), against activations all at <paramref name="activation"/> (±1, scaled to ±127).
+    /// Skipped where those tiles do not run.
+    /// </summary>
+    public static void RunAtExtremes<TFormat>(int blockBytes, SpanAction writeBlock, int code, float activation, Func<byte[], int, int, float>? fileScale = null)
+        where TFormat : struct, ILegacyGroupFormat
+    {
+        Skip.If(!LegacyGemmX8<TFormat>.Wide, "the 16-row tiles do not run here (no AVX-512BW, or turned off)");
+        const int rows = 16, blocks = 4;
+        var src = new byte[blockBytes * blocks * rows];
+        for (int i = 0; i < rows * blocks; i++)
+            writeBlock(src.AsSpan(blockBytes * i, blockBytes));
+        float[] x = Enumerable.Repeat(activation, 8 * 32 * blocks).ToArray();
+        Run<TFormat>(src, rows, blocks, new Random(1), (file, r, b, e) => code, fileScale, activations: x);
+    }
+
+    public delegate void SpanAction(Span<byte> block);
+
     public static void Run<TFormat>(byte[] src, int rows, int blocks, Random rng, Func<byte[], int, int, int, int> fileValue,
         Func<byte[], int, int, float>? fileScale = null, float[]? activations = null)
         where TFormat : struct, ILegacyGroupFormat

@@ -123,6 +123,34 @@ public sealed class RouterInstance : IAsyncDisposable
 
     public async Task<HttpResponseMessage> PostAsync(string path, object body) => await Client.PostAsJsonAsync(path, body);
 
+    /// <summary>
+    /// A new team (a unique id, its class <paramref name="priority"/>) with one key, and when <paramref name="lifetimeTokens"/>
+    /// is given a lifetime token budget that hard: the key's secret and the team's id.
+    /// </summary>
+    public async Task<(string Secret, string Team)> NewKeyAsync(string? priority = null, double? lifetimeTokens = null)
+    {
+        string team = $"team-{Guid.NewGuid():N}"[..20];
+        using (var created = await Admin.PostAsJsonAsync("/admin/teams", new { id = team, priority }))
+            Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+        if (lifetimeTokens is double hard)
+        {
+            using var budget = await Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = team, unit = "tokens", hard, period = "lifetime" });
+            Assert.True(budget.IsSuccessStatusCode, await budget.Content.ReadAsStringAsync());
+        }
+        using var key = await Admin.PostAsJsonAsync("/admin/keys", new { team, name = "test" });
+        Assert.True(key.IsSuccessStatusCode, await key.Content.ReadAsStringAsync());
+        return ((string)(await key.Content.ReadFromJsonAsync<JsonObject>())!["secret"]!, team);
+    }
+
+    /// <summary>A short chat request for <paramref name="model"/> (8 tokens at most).</summary>
+    public static object Chat(string model, bool stream = false) => new
+    {
+        model,
+        messages = new[] { new { role = "user", content = "Hello there" } },
+        max_tokens = 8,
+        stream,
+    };
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();

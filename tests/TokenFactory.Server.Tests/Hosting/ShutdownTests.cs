@@ -12,15 +12,21 @@ public sealed class ShutdownTests
         Content = JsonContent.Create(new { messages = new[] { new { role = "user", content = "Hi" } }, max_tokens = maxTokens, stream = true }),
     };
 
+    /// <summary>A streamed chat of <paramref name="maxTokens"/> whose first token the engine has made: its headers are out.</summary>
+    private static async Task<HttpResponseMessage> FirstTokenAsync(ServerInstance server, GatedEngine engine, int maxTokens)
+    {
+        var sending = server.Client.SendAsync(StreamingChat(maxTokens), HttpCompletionOption.ResponseHeadersRead);
+        await engine.Started.Task;
+        engine.Step(1); // headers go out with the first token
+        return await sending;
+    }
+
     [Fact]
     public async Task In_flight_requests_finish_within_the_deadline()
     {
         var engine = new GatedEngine();
         await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ShutdownTimeoutSeconds"] = "60" }, engine);
-        var sending = server.Client.SendAsync(StreamingChat(3), HttpCompletionOption.ResponseHeadersRead);
-        await engine.Started.Task;
-        engine.Step(1); // headers go out with the first token
-        using var response = await sending;
+        using var response = await FirstTokenAsync(server, engine, 3);
 
         var stopping = server.App.StopAsync();
         Assert.False(stopping.IsCompleted);
@@ -38,10 +44,7 @@ public sealed class ShutdownTests
     {
         var engine = new GatedEngine();
         await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ShutdownTimeoutSeconds"] = "0.2" }, engine);
-        var sending = server.Client.SendAsync(StreamingChat(100), HttpCompletionOption.ResponseHeadersRead);
-        await engine.Started.Task;
-        engine.Step(1);
-        using var response = await sending;
+        using var response = await FirstTokenAsync(server, engine, 100);
 
         await server.App.StopAsync(); // no step is ever released: only the deadline can end the generation
         var summary = await engine.Finished.Task.WaitAsync(TimeSpan.FromSeconds(30));
@@ -54,10 +57,7 @@ public sealed class ShutdownTests
     {
         var engine = new GatedEngine();
         await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ShutdownTimeoutSeconds"] = "0.3" }, engine);
-        var streaming = server.Client.SendAsync(StreamingChat(100), HttpCompletionOption.ResponseHeadersRead);
-        await engine.Started.Task;
-        engine.Step(1);
-        using var stream = await streaming;
+        using var stream = await FirstTokenAsync(server, engine, 100);
         var whole = server.Client.PostAsJsonAsync("/v1/completions", new { prompt = "One day", max_tokens = 50 });
         for (int i = 0; i < 500 && engine.Load.Running < 2; i++)
             await Task.Delay(10);
