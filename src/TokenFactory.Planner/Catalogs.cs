@@ -42,15 +42,27 @@ public static class Catalogs
                 : $"Unknown hardware '{id}'. Catalog: {string.Join(", ", all.Select(h => h.Id))}.");
     }
 
-    private static IEnumerable<T> Read<T>(string resource, string? extraFile)
+    /// <summary>A built-in catalog, read and checked once per process (the command center's plans ask for it per request).</summary>
+    private static class BuiltIn<T> where T : ICatalogEntry
+    {
+        public static List<T>? Entries;
+    }
+
+    private static List<T> ReadBuiltIn<T>(string resource) where T : ICatalogEntry
     {
         using var stream = typeof(Catalogs).Assembly.GetManifestResourceStream("TokenFactory.Planning.Catalog." + resource)
             ?? throw new InvalidOperationException($"embedded catalog {resource} is missing");
         using var reader = new StreamReader(stream);
         var entries = Yaml.Deserialize<List<T>>(reader) ?? [];
         // The built-in entries pass the checks an operator's do (every plan reads them, so a bad one fails every test).
-        if (entries.OfType<ICatalogEntry>().Select(e => e.Problem()).FirstOrDefault(p => p is not null) is { } builtIn)
+        if (entries.Select(e => e.Problem()).FirstOrDefault(p => p is not null) is { } builtIn)
             throw new InvalidOperationException($"the built-in {resource}: {builtIn}");
+        return entries;
+    }
+
+    private static IEnumerable<T> Read<T>(string resource, string? extraFile) where T : ICatalogEntry
+    {
+        var entries = new List<T>(BuiltIn<T>.Entries ??= ReadBuiltIn<T>(resource)); // a copy: an operator's file adds to it
         if (extraFile is not null)
         {
             List<T?> extra;
@@ -65,7 +77,7 @@ public static class Catalogs
             for (int i = 0; i < extra.Count; i++)
             {
                 var entry = extra[i] ?? throw new TokenFactoryException($"{extraFile}: entry {i + 1} is empty.");
-                if (entry is ICatalogEntry checkable && checkable.Problem() is { } problem)
+                if (entry.Problem() is { } problem)
                     throw new TokenFactoryException($"{extraFile}: entry {i + 1}: {problem}.");
                 entries.Add(entry);
             }

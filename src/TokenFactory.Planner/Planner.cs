@@ -22,6 +22,12 @@ public static class Planner
         Options = [.. request.Hardware.Select(h => PlanOne(request, h))],
     };
 
+    /// <summary>An option on <paramref name="hardware"/> that cannot serve the request, and why.</summary>
+    private static PlanOption Infeasible(HardwareProfile hardware, string why, IReadOnlyList<FrontierPoint>? frontier = null) => new()
+    {
+        Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false, Why = why, Frontier = frontier ?? [],
+    };
+
     public static PlanOption PlanOne(PlanRequest request, HardwareProfile hardware)
     {
         // A step budget of no tokens would never finish a prompt: the simulation would run forever.
@@ -32,30 +38,18 @@ public static class Planner
         int longest = LongestRequest(request);
         if (longest > request.Model.ContextLength)
         {
-            return new PlanOption
-            {
-                Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false,
-                Why = $"requests of up to {longest} tokens (prompt and output) exceed {request.Model.Name}'s context of {request.Model.ContextLength}",
-            };
+            return Infeasible(hardware, $"requests of up to {longest} tokens (prompt and output) exceed {request.Model.Name}'s context of {request.Model.ContextLength}");
         }
         if (request.TensorParallel is int fixedTp && fixedTp > hardware.Domain)
         {
-            return new PlanOption
-            {
-                Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false,
-                Why = $"tensor parallelism of {fixedTp} does not fit {hardware.Name}'s {hardware.Domain}-device interconnect domain",
-            };
+            return Infeasible(hardware, $"tensor parallelism of {fixedTp} does not fit {hardware.Name}'s {hardware.Domain}-device interconnect domain");
         }
         var degrees = ParallelDegrees(request, hardware);
         bool weightsFit = false;
         if (degrees.Count == 0)
         {
-            return new PlanOption
-            {
-                Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false,
-                Why = $"expert parallelism of {request.ExpertParallel} does not fit {hardware.Name}: it needs a link between devices and a replica of TP × EP devices " +
-                    $"within the {hardware.Domain}-device domain{(request.Devices is int d ? $" and the {d} devices given" : "")}, with at least one routed expert per device",
-            };
+            return Infeasible(hardware, $"expert parallelism of {request.ExpertParallel} does not fit {hardware.Name}: it needs a link between devices and a replica of TP × EP devices " +
+                    $"within the {hardware.Domain}-device domain{(request.Devices is int d ? $" and the {d} devices given" : "")}, with at least one routed expert per device");
         }
         foreach (var (tp, ep) in degrees)
         {
@@ -89,13 +83,9 @@ public static class Planner
         if (candidates.Count == 0)
         {
             double weightsGb = request.Model.TotalParameters * request.Precision.BytesPerWeight() / 1e9;
-            return new PlanOption
-            {
-                Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false,
-                Why = weightsFit
+            return Infeasible(hardware, weightsFit
                     ? $"{request.Model.Name} at {request.Precision} ({weightsGb:F0} GB of weights) leaves no room for one request's cache of up to {longest} tokens on {degrees.Max(d => d.Tp * d.Ep)} × {hardware.MemoryGb:F0} GB in one {hardware.Domain}-device domain"
-                    : $"{request.Model.Name} at {request.Precision} ({weightsGb:F0} GB of weights) does not fit {degrees.Max(d => d.Tp * d.Ep)} × {hardware.MemoryGb:F0} GB in one {hardware.Domain}-device domain",
-            };
+                    : $"{request.Model.Name} at {request.Precision} ({weightsGb:F0} GB of weights) does not fit {degrees.Max(d => d.Tp * d.Ep)} × {hardware.MemoryGb:F0} GB in one {hardware.Domain}-device domain");
         }
 
         // Offline: the closed loop is the workload, both targets apply to it. Server: a closed loop at full concurrency
@@ -105,11 +95,9 @@ public static class Planner
         if (meeting.Count == 0)
         {
             var closest = candidates.MinBy(c => c.Point.TpotP99Ms)!;
-            return new PlanOption
-            {
-                Hardware = hardware.Id, HardwareName = hardware.Name, Feasible = false, Frontier = Pareto(frontier),
-                Why = $"no batch size meets the targets: the fastest point has TTFT p50 {closest.Point.TtftP50Ms:F0} ms, p99 {closest.Point.TtftP99Ms:F0} ms, TPOT p50 {closest.Point.TpotP50Ms:F1} ms, p99 {closest.Point.TpotP99Ms:F1} ms",
-            };
+            return Infeasible(hardware,
+                $"no batch size meets the targets: the fastest point has TTFT p50 {closest.Point.TtftP50Ms:F0} ms, p99 {closest.Point.TtftP99Ms:F0} ms, TPOT p50 {closest.Point.TpotP50Ms:F1} ms, p99 {closest.Point.TpotP99Ms:F1} ms",
+                Pareto(frontier));
         }
         // For a demand, the configuration that serves it on the fewest devices (a replica of 64 devices is the most
         // efficient per device at full load, and a waste for a demand that 8 serve), then the most tokens per device; for a

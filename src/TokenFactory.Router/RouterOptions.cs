@@ -21,7 +21,7 @@ public sealed class RouterOptions
     /// </summary>
     public Dictionary<string, string> Models { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>How often each replica's load is read (<c>/internal/status</c>); a poll may take four intervals (0.25 to 0.8 s), so a replica that stops answering is out within an interval plus that.</summary>
+    /// <summary>How often each replica's load is read (<c>/internal/status</c>); a poll may take two and a half intervals (0.25 to 0.8 s), and two timed-out polls in a row with nothing else from a replica eject it (about a second at the default).</summary>
     public int StatusIntervalMilliseconds { get; set; } = 200;
 
     /// <summary>

@@ -36,7 +36,8 @@ public sealed class UnresponsiveReplicaTests
         Assert.InRange(await down, TimeSpan.Zero, TimeSpan.FromSeconds(2)); // two timed-out polls of 0.5 s, and the intervals
         Assert.Empty(frozen.Requests); // it never got to read the request
         // The request round-robin gave the frozen replica was retried elsewhere, unless (a loaded machine sending late) the
-        // ejection came first and nothing was sent there: either way none waited, and none was retried twice.
+        // ejection came first and nothing was sent there: either way none waited, and none was retried twice. The retry
+        // of a request a replica held is asserted exactly by A_request_a_replica_took_and_never_answered_….
         Assert.InRange(await router.MetricAsync("tokenfactory_fleet_retries_total", ("replica", frozen.Name), ("reason", "replica_unresponsive")), 0, 1);
         Assert.Equal(2, (await router.LedgerAsync()).Count(l => (string?)l["replica"] == healthy.Name));
     }

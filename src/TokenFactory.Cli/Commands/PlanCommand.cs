@@ -98,7 +98,7 @@ internal static class PlanCommand
                 }
                 lengths = PlanDataset.Read(datasetPath, Math.Max(1, r.GetValue(osl))); // --osl: for lines without output_len
             }
-            CheckNumbers(r, isl, osl, spread, devices, batchTokens, pue, kwh, cap, utilization, [ttft, tpot, ttft50, tpot50, perDay, cap]);
+            CheckNumbers(r, isl, osl, spread, devices, batchTokens, pue, kwh, utilization, [ttft, tpot, ttft50, tpot50, perDay, cap]);
             bool budgetForm = r.GetValue(people) is not null;
             if (budgetForm)
             {
@@ -180,7 +180,7 @@ internal static class PlanCommand
 
     /// <summary>Numbers the plan would otherwise bend or divide by: each refused naming its option, as the HTTP endpoint refuses them.</summary>
     private static void CheckNumbers(ParseResult r, Option<int> isl, Option<int> osl, Option<double> spread, Option<int?> devices, Option<int?> batchTokens,
-        Option<double> pue, Option<double> kwh, Option<double?> cap, Option<double> utilization, Option<double?>[] positive)
+        Option<double> pue, Option<double> kwh, Option<double> utilization, Option<double?>[] positive)
     {
         Check(r.GetValue(isl) >= 1, $"--isl must be at least 1, got {r.GetValue(isl)}.");
         Check(r.GetValue(osl) >= 1, $"--osl must be at least 1, got {r.GetValue(osl)}.");
@@ -190,7 +190,7 @@ internal static class PlanCommand
         Check(r.GetValue(pue) is >= 1 and < double.PositiveInfinity, $"--pue must be at least 1 (facility power over IT power), got {r.GetValue(pue)}.");
         Check(r.GetValue(kwh) is >= 0 and < double.PositiveInfinity, $"--usd-per-kwh must be a price of 0 or more, got {r.GetValue(kwh)}.");
         Check(r.GetValue(utilization) is > 0 and <= 1, $"--utilization must be above 0 and at most 1, got {r.GetValue(utilization)}.");
-        foreach (var option in positive.Distinct())
+        foreach (var option in positive)
             Check(r.GetValue(option) is null or (> 0 and < double.PositiveInfinity), $"{option.Name} must be a positive number, got {r.GetValue(option)}.");
     }
 

@@ -46,7 +46,7 @@ internal static class PlanCalibrateCommand
     public static Command Create()
     {
         var modelFile = new Option<string>("--model-file", "-f") { Description = "GGUF model to measure with", Required = true };
-        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => ComputePool.DefaultThreadCount };
+        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => ComputePool.DefaultThreadCount }.AtLeast(1);
         var output = new Option<string?>("--out") { Description = $"Profile file (default {CpuProfile.DefaultPath})" };
         var watts = new Option<double>("--watts") { Description = "This machine's power at load, W (for energy and MW figures)", DefaultValueFactory = _ => 60 };
         var usd = new Option<double>("--usd-per-hour") { Description = "This machine's price per hour", DefaultValueFactory = _ => 0.10 };
@@ -54,31 +54,25 @@ internal static class PlanCalibrateCommand
         var cmd = new Command("calibrate", "Measure this machine with the engine and store the planner's CPU profile") { modelFile, threads, output, watts, usd, rounds };
         cmd.SetAction((r, cancellation) => CommandErrors.RunAsync(async () =>
         {
-            {
-                if (r.GetValue(rounds) < 1)
-                    throw new TokenFactoryException("--rounds must be at least 1.");
-                if (!File.Exists(r.GetValue(modelFile)))
-                    throw new TokenFactoryException($"{r.GetValue(modelFile)}: no such model file.");
-                if (r.GetValue(threads) < 1)
-                    throw new TokenFactoryException($"--threads must be at least 1, got {r.GetValue(threads)}.");
-                if (r.GetValue(watts) is not (> 0 and < double.PositiveInfinity) || r.GetValue(usd) is not (>= 0 and < double.PositiveInfinity))
-                    throw new TokenFactoryException("--watts must be positive and --usd-per-hour 0 or more.");
-                CheckWritable(r.GetValue(output) ?? CpuProfile.DefaultPath);
-                var profile = await CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), Set, r.GetValue(rounds), r.GetValue(watts), r.GetValue(usd), Console.Error);
-                profile.Save(r.GetValue(output));
-                Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s and products at {profile.ProductRates} GFLOPS by rows measured; " +
-                    $"fitted the rest of a token's work at {profile.ElementsPerSecond / 1e9:F2} G elements/s, attention {profile.AttentionTflops * 1000:F0} GFLOPS, " +
-                    $"cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s, " +
-                    $"bandwidth efficiency {profile.MemoryEfficiency:F2}, {profile.LayerOverheadMs * 1000:F0} µs per step and block, {profile.UnoverlappedShare:P0} of compute and reads unoverlapped; mean error on the runs {profile.FitError:P1}");
-                return 0;
-            }
+            if (!File.Exists(r.GetValue(modelFile)))
+                throw new TokenFactoryException($"{r.GetValue(modelFile)}: no such model file.");
+            if (r.GetValue(watts) is not (> 0 and < double.PositiveInfinity) || r.GetValue(usd) is not (>= 0 and < double.PositiveInfinity))
+                throw new TokenFactoryException("--watts must be positive and --usd-per-hour 0 or more.");
+            CheckWritable(r.GetValue(output) ?? CpuProfile.DefaultPath);
+            var profile = await CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), Set, r.GetValue(rounds), r.GetValue(watts), r.GetValue(usd), Console.Error);
+            profile.Save(r.GetValue(output));
+            Console.WriteLine($"saved {r.GetValue(output) ?? CpuProfile.DefaultPath}: {profile.MemoryBandwidthTbps * 1000:F1} GB/s and products at {profile.ProductRates} GFLOPS by rows measured; " +
+                $"fitted the rest of a token's work at {profile.ElementsPerSecond / 1e9:F2} G elements/s, attention {profile.AttentionTflops * 1000:F0} GFLOPS, " +
+                $"cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s, " +
+                $"bandwidth efficiency {profile.MemoryEfficiency:F2}, {profile.LayerOverheadMs * 1000:F0} µs per step and block, {profile.UnoverlappedShare:P0} of compute and reads unoverlapped; mean error on the runs {profile.FitError:P1}");
+            return 0;
         }));
         return cmd;
     }
 
     /// <summary>How many times each workload is measured (the median is kept).</summary>
     internal static Option<int> RoundsOption() =>
-        new("--rounds") { Description = "Measure each workload this many times, interleaved, and keep the medians (a shared machine's speed drifts)", DefaultValueFactory = _ => 3 };
+        new Option<int>("--rounds") { Description = "Measure each workload this many times, interleaved, and keep the medians (a shared machine's speed drifts)", DefaultValueFactory = _ => 3 }.AtLeast(1);
 
     internal static async Task<CpuProfile> CalibrateAsync(string modelFile, int threads, IReadOnlyList<Workload> set, int rounds, double watts, double usdPerHour, TextWriter log)
     {

@@ -28,15 +28,13 @@ internal static class PlanCheckCommand
     {
         var modelFile = new Option<string>("--model-file", "-f") { Description = "GGUF model calibrated on", Required = true };
         var other = new Option<string?>("--other-model-file") { Description = "A second GGUF (another shape), predicted from the first one's calibration" };
-        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => ComputePool.DefaultThreadCount };
+        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => ComputePool.DefaultThreadCount }.AtLeast(1);
         var rate = new Option<double>("--poisson-fraction") { Description = "Poisson run at this fraction of the measured capacity", DefaultValueFactory = _ => 0.6 };
         var rounds = PlanCalibrateCommand.RoundsOption();
         var cmd = new Command(name, "Calibrate on some workloads, predict others (and another model), measure them, print the errors") { modelFile, other, threads, rate, rounds };
         cmd.SetAction((r, cancellation) => CommandErrors.RunAsync(async () =>
         {
             int roundCount = r.GetValue(rounds);
-            if (roundCount < 1)
-                throw new TokenFactoryException("--rounds must be at least 1.");
             // Checked before the calibration's minutes, not after them.
             foreach (var file in new[] { r.GetValue(modelFile)!, r.GetValue(other) }.OfType<string>())
             {
@@ -45,8 +43,6 @@ internal static class PlanCheckCommand
             }
             if (r.GetValue(rate) is not (> 0 and <= 1))
                 throw new TokenFactoryException($"--poisson-fraction must be above 0 and at most 1 (of the measured capacity), got {r.GetValue(rate)}.");
-            if (r.GetValue(threads) < 1)
-                throw new TokenFactoryException($"--threads must be at least 1, got {r.GetValue(threads)}.");
             var profile = await PlanCalibrateCommand.CalibrateAsync(r.GetValue(modelFile)!, r.GetValue(threads), PlanCalibrateCommand.Set, roundCount, 60, 0.1, Console.Error);
             var calibrated = profile.ToHardware();
             Console.WriteLine($"calibrated on {profile.CalibratedOn}: products {profile.ProductRates} GFLOPS by rows (probed), the rest {profile.ElementsPerSecond / 1e9:F2} G elements/s, attention {profile.AttentionTflops * 1000:F0} GFLOPS, cache reads {profile.CacheReadElementsPerSecond / 1e9:F1} G elements/s, bandwidth {profile.MemoryBandwidthTbps * 1000:F1} GB/s × {profile.MemoryEfficiency:F2}, " +

@@ -420,14 +420,12 @@ public sealed unsafe partial class MatMul : IParallelWork
     private static int SumsPerBlock(Kind kind) => kind switch { Kind.Q4_K or Kind.Q5_K => 4, Kind.Q6_K => 8, _ => 1 };
 
     /// <summary>
-    /// Row groups per take from <see cref="GroupRanges"/>: about 16 per thread, so the threads end a matmul within ~1/16
-    /// of it of each other. Each take is a locked instruction, and smaller takes measured slower: tinyllama Q4_K
+    /// Row groups per take from <see cref="GroupRanges"/>: about 16 takes per thread, so the threads end a matmul within
+    /// ~1/16 of it of each other. Each take is a locked instruction, and smaller takes measured slower: tinyllama Q4_K
     /// decode, alternating every 8 tokens in one process, took 18.34 ms/token with 64 takes per thread against
-    /// 17.18-17.72 with 16 or 32 and 17.21-18.13 with 4 or 8.
-    /// </summary>
-    /// <summary>
-    /// Groups a thread takes at a time: about 16 takes per thread, and an even count of at least 2, so the 16-row tiles
-    /// (<see cref="GroupPairTokens{TKernel}"/>, which pair only groups of one take) find their pairs in every take.
+    /// 17.18-17.72 with 16 or 32 and 17.21-18.13 with 4 or 8. An even count of at least 2, so the 16-row tiles
+    /// (<see cref="GroupPairTokens{TKernel}"/>, which pair only groups of one take) find their pairs in every take; every
+    /// format shares the rounding (one group more a take at most: within the 16-32 range above).
     /// </summary>
     private static int GroupStep(int groups, int threads) => Math.Max(2, (groups / (16 * threads) + 1) & ~1);
 

@@ -35,6 +35,10 @@ public static class EnergyReadings
         }
     }
 
+    /// <summary>The meter's reading; null without a meter or when it failed (a sample or status then has no energy figure).</summary>
+    public static double? TryRead(IEnergyMeter? meter) =>
+        meter is not null && Read(meter) is var joules && double.IsFinite(joules) ? joules : null;
+
     /// <summary>Joules between two readings: 0 when either failed (unknown, not charged) or the counter went back.</summary>
     public static double Between(double before, double after) =>
         double.IsFinite(before) && double.IsFinite(after) ? Math.Max(0, after - before) : 0;

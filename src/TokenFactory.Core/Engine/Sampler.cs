@@ -81,13 +81,13 @@ public sealed class Sampler
         // A NaN (or +∞) logit would poison every probability below; one vectorized pass finds the rare row that has one.
         float top = TensorPrimitives.Max(l);
         if (!float.IsFinite(top))
-            Sanitize(l);
+            top = Sanitize(l);
 
         // Candidates sorted by logit, descending; n shrinks as filters cut the tail. Sorting the whole
         // vocabulary costs ~1-2 ms per token at 150k entries, so only the candidates a filter can keep
         // are sorted: the top k by a heap pass, or those within 30 nats of the best (e^-30 of its
         // probability cannot change a nucleus or a min-p cut), or none when no filter is set.
-        int n = GatherCandidates(l);
+        int n = GatherCandidates(l, top);
         // Probabilities at temperature 1 decide top-p and min-p, as llama.cpp applies them before temperature.
         float max = -_keys[0];
         double sum = 0;
@@ -135,22 +135,24 @@ public sealed class Sampler
     }
 
     /// <summary>NaN logits become −∞ (never drawn) and +∞ the largest float (drawn as the certain choice), as greedy sampling reads them.</summary>
-    private static void Sanitize(Span<float> l)
+    /// <returns>The row's largest logit after the change.</returns>
+    private static float Sanitize(Span<float> l)
     {
-        bool any = false;
+        float max = float.NegativeInfinity;
         for (int i = 0; i < l.Length; i++)
         {
             if (float.IsNaN(l[i]))
                 l[i] = float.NegativeInfinity;
             else if (float.IsPositiveInfinity(l[i]))
                 l[i] = float.MaxValue;
-            any |= l[i] > float.NegativeInfinity;
+            max = Math.Max(max, l[i]);
         }
-        if (!any)
+        if (max == float.NegativeInfinity)
             throw new InvalidOperationException("Every logit is NaN or −∞: the model's output for this token is broken.");
+        return max;
     }
 
-    private int GatherCandidates(ReadOnlySpan<float> l)
+    private int GatherCandidates(ReadOnlySpan<float> l, float max)
     {
         int vocab = l.Length;
         if (_p.TopK > 0 && _p.TopK < vocab)
@@ -177,9 +179,6 @@ public sealed class Sampler
             Array.Sort(_keys, _ids, 0, size);
             return size;
         }
-        float max = float.NegativeInfinity;
-        foreach (float v in l)
-            max = Math.Max(max, v);
         bool filtered = _p.TopP < 1f || _p.MinP > 0f;
         float floor = filtered ? max - 30f : float.NegativeInfinity;
         int n = 0;

@@ -72,10 +72,6 @@ public sealed partial class TransformerWeights
 
     public static TransformerWeights Load(GgufFile file, ModelConfig c)
     {
-        // Every block has tensors of its own: a count past the file's tensors is a corrupt header, refused before any
-        // per-block table is sized by it.
-        if (c.BlockCount > file.Tensors.Count)
-            throw new TokenFactoryException($"{file.Path}: block_count {c.BlockCount} exceeds the file's {file.Tensors.Count} tensors.");
         int vocab = c.VocabSize;
         var embedding = Matrix(file, "token_embd.weight", c.EmbeddingLength, vocab > 0 ? vocab : null, forMultiplication: false);
         var outputNorm = Vector(file, "output_norm.weight", c.EmbeddingLength);

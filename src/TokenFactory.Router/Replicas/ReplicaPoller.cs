@@ -27,7 +27,8 @@ internal sealed class ReplicaPoller(ReplicaSet replicas, Dispatcher dispatcher, 
 {
     private readonly HttpClient _http = new(new SocketsHttpHandler
     {
-        ConnectTimeout = TimeSpan.FromSeconds(Math.Clamp(options.Value.ConnectTimeoutSeconds, 0.1, 5)),
+        // The forwarding client's connect timeout, at most 5 s: a poll never waits long on a connect.
+        ConnectTimeout = TimeSpan.FromTicks(Math.Min(ReplicaHttpClientFactory.ConnectTimeout(options.Value).Ticks, 5 * TimeSpan.TicksPerSecond)),
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
     })
     { Timeout = PollTimeout(options.Value) };

@@ -35,7 +35,7 @@ public sealed class FactoryMonitor : BackgroundService
         _classes = classes;
         _time = time;
         _previousTick = time.GetTimestamp();
-        _previousJoules = Reading(floor.EnergyMeter);
+        _previousJoules = EnergyReadings.TryRead(floor.EnergyMeter);
         floor.Settled += (record, priority) => recorder.Settled(record, priority, classes.Targets.FirstOrDefault(c => c.Name == priority));
     }
 
@@ -183,10 +183,6 @@ public sealed class FactoryMonitor : BackgroundService
         return sample;
     }
 
-    /// <summary>A meter's reading, null without one or when it failed (the sample then has no power figure).</summary>
-    private static double? Reading(IEnergyMeter? meter) =>
-        meter is not null && EnergyReadings.Read(meter) is var joules && double.IsFinite(joules) ? joules : null;
-
     /// <summary>
     /// Watts over the interval: this process's energy meter where it has one (a single server), else the sum of
     /// the replicas' own meters as they report them (a router); null when nothing measures or estimates it.
@@ -195,7 +191,7 @@ public sealed class FactoryMonitor : BackgroundService
     {
         if (MeasuresOwnPower && _floor.EnergyMeter is { } meter)
         {
-            double? joules = Reading(meter);
+            double? joules = EnergyReadings.TryRead(meter);
             double? watts = _previousJoules is { } before && joules is { } now ? Math.Max(0, now - before) / dt : null;
             _previousJoules = joules;
             return (watts, meter.IsEstimated);

@@ -61,7 +61,7 @@ internal static class StatusEndpoint
             KvBytesPerToken = status.KvBytesPerToken,
             StateBytesPerSequence = status.StateBytesPerSequence,
             Host = Environment.MachineName,
-            EnergyJoules = floor.EnergyMeter is { } meter && EnergyReadings.Read(meter) is var joules && double.IsFinite(joules) ? joules : null, // a failing meter is no reading, not a failed status
+            EnergyJoules = EnergyReadings.TryRead(floor.EnergyMeter), // a failing meter is no reading, not a failed status
             EnergyEstimated = floor.EnergyMeter?.IsEstimated ?? false,
             Architecture = model?.Architecture,
             Quantization = model?.Quantization,

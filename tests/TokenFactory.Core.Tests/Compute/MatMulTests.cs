@@ -55,7 +55,15 @@ public sealed class MatMulTests
                 float[] x = new float[3 + tokens * cols];
                 TestRows.Floats(rng, x.Length).CopyTo(x, 0);
                 float[] output = new float[5 + tokens * rows];
+                long pairedBefore = mm.PairedGroups;
                 mm.Multiply(w, x, 3, tokens, output, 5);
+                if (threads == 1)
+                {
+                    // One thread takes every group: two whole groups and 3 tokens or more pair where the 16-row tiles run,
+                    // so the shapes meant for them reach them (more threads may split two groups between themselves).
+                    bool wide = type switch { GgmlType.Q4_0 => LegacyGemmX8<Q4_0x8>.Wide, GgmlType.MXFP4 => LegacyGemmX8<MXFP4x8>.Wide, _ => false };
+                    Assert.Equal(wide && rows >= 16 && tokens >= 3, mm.PairedGroups > pairedBefore);
+                }
                 for (int t = 0; t < tokens; t++)
                 {
                     byte[] a = TestRows.Quantize(type, x.AsSpan(3 + t * cols, cols).ToArray());
@@ -97,7 +105,15 @@ public sealed class MatMulTests
                 float[] x = new float[3 + tokens * cols];
                 TestRows.Floats(rng, x.Length).CopyTo(x, 0);
                 float[] output = new float[5 + tokens * rows];
+                long pairedBefore = mm.PairedGroups;
                 mm.Multiply(w, x, 3, tokens, output, 5);
+                if (threads == 1)
+                {
+                    // One thread takes every group: two whole groups and 3 tokens or more pair where the 16-row tiles run,
+                    // so the shapes meant for them reach them (more threads may split two groups between themselves).
+                    bool wide = type switch { GgmlType.Q4_0 => LegacyGemmX8<Q4_0x8>.Wide, GgmlType.MXFP4 => LegacyGemmX8<MXFP4x8>.Wide, _ => false };
+                    Assert.Equal(wide && rows >= 16 && tokens >= 3, mm.PairedGroups > pairedBefore);
+                }
                 for (int t = 0; t < tokens; t++)
                 {
                     byte[] a = TestRows.Quantize(at, x.AsSpan(3 + t * cols, cols).ToArray());

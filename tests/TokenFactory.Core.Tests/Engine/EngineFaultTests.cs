@@ -47,6 +47,7 @@ public sealed class EngineFaultTests
         Assert.Equal(6, output.Tokens.Count);
         Assert.True(meter.Reads > 4, $"{meter.Reads} reads"); // it was read around every step, and threw on every third
         Assert.True(output.Summary!.Work.Joules >= 0 && double.IsFinite(output.Summary.Work.Joules));
+        Assert.True(output.Summary.Work.Joules > 0); // the steps whose readings held were charged: one failure costs its step only
     }
 
     /// <summary>Counts 1 J a reading and throws on every third, as a RAPL counter file that vanished would.</summary>

@@ -101,9 +101,13 @@ public sealed class SettlementFaultTests
         var key = await floor.NewKeyAsync();
         // Storing the conversation throws what no one expects, after the events began: the client must not read a
         // cleanly ended stream (which the SDKs take for a whole answer) without its response.completed.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/responses") { Content = JsonContent.Create(new { input = "Once upon a time", max_output_tokens = 3, stream = true }) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key.Secret);
+        using var response = await floor.Server.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode); // the stream had started: the failure comes after its headers
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         var e = await Assert.ThrowsAnyAsync<Exception>(async () =>
         {
-            using var response = await PostAsync(floor, key.Secret!, "/v1/responses", new { input = "Once upon a time", max_output_tokens = 3, stream = true });
             string body = await response.Content.ReadAsStringAsync();
             Assert.Fail("the stream ended cleanly: " + body[^Math.Min(200, body.Length)..]);
         });

@@ -398,7 +398,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         var window = s.TriggerWindow!;
         if (s.TriggerClosed)
             return;
-        window.AddRange(Tokenizer.TokenBytes(token, special: true));
+        window.AddRange(Tokenizer.PieceSpan(token, special: true));
         var trigger = triggered.TriggerBytes;
         int at;
         if (triggered.AtStart)

@@ -8,14 +8,9 @@ namespace TokenFactory.Server.Generation.Tools;
 public enum ToolChoiceMode { None, Auto, Required, Named }
 
 /// <summary>One function the model may call.</summary>
-/// <param name="Strict">Its arguments must follow <paramref name="Parameters"/> (OpenAI's <c>strict</c>): enforced whenever it is called.</param>
+/// <param name="Strict">Its arguments must follow <paramref name="Parameters"/> (OpenAI's <c>strict</c>): enforced as far as the grammar can (<see cref="ToolSet.TriggeredCall"/>).</param>
 public sealed record ToolFunction(string Name, JsonNode? Parameters, bool Strict = false);
 
-/// <summary>
-/// A request's <c>tools</c>, <c>tool_choice</c> and <c>parallel_tool_calls</c>, checked field by field (a 400 names the
-/// field). <c>required</c> and a named function are enforced by constrained decoding: the output is a call in the
-/// model's own markup whose arguments follow the function's parameters schema.
-/// </summary>
 /// <summary>What a request's strict functions got under tool_choice auto: the grammar for a call once opened, and what could not be enforced.</summary>
 public sealed record StrictTools(Engine.TriggeredSchema? Schema, string? NotEnforced)
 {
@@ -36,6 +31,11 @@ public sealed record StrictTools(Engine.TriggeredSchema? Schema, string? NotEnfo
     }
 }
 
+/// <summary>
+/// A request's <c>tools</c>, <c>tool_choice</c> and <c>parallel_tool_calls</c>, checked field by field (a 400 names the
+/// field). <c>required</c> and a named function are enforced by constrained decoding: the output is a call in the
+/// model's own markup whose arguments follow the function's parameters schema.
+/// </summary>
 public sealed class ToolSet
 {
     private ToolSet(IReadOnlyList<ToolFunction> functions, ToolChoiceMode mode, string? named, bool parallel)
@@ -134,7 +134,7 @@ public sealed class ToolSet
         for (int i = 0; i < Functions.Count; i++)
         {
             if (Mode != ToolChoiceMode.Named || Functions[i].Name == Named)
-                choices.Add((Functions[i].Name, Arguments(i, enforce: true)));
+                choices.Add((Functions[i].Name, Arguments(i)));
         }
         return syntax.Forced(choices);
     }
@@ -160,11 +160,11 @@ public sealed class ToolSet
             {
                 try
                 {
-                    arguments = Arguments(i, enforce: true);
+                    arguments = Compile(Functions[i]);
                 }
-                catch (OpenAiException e) when (e.Code == "unsupported_schema")
+                catch (UnsupportedSchemaException e)
                 {
-                    skipped.Add($"{e.Param}: {e.Message}");
+                    skipped.Add($"{SchemaParam(i, e)}: {e.Message}");
                 }
             }
             choices.Add((Functions[i].Name, arguments));
@@ -175,25 +175,31 @@ public sealed class ToolSet
         return new StrictTools(schema, skipped.Count == 0 ? null : "arguments not constrained for " + string.Join("; ", skipped));
     }
 
-    /// <summary>Function <paramref name="i"/>'s arguments as a grammar: its parameters schema when enforced, else any object.</summary>
-    private SchemaNode Arguments(int i, bool enforce)
+    /// <summary>Function <paramref name="i"/>'s arguments as a grammar: its parameters schema (any object without one).</summary>
+    /// <exception cref="OpenAiException">400 naming the schema keyword that cannot be enforced.</exception>
+    private SchemaNode Arguments(int i)
     {
-        var f = Functions[i];
-        if (!enforce)
-            return JsonSchemaCompiler.AnyObject;
         try
         {
-            // Arguments are an object whatever the schema says: a call's readers (and OpenAI's clients) expect one.
-            var arguments = f.Parameters is JsonObject { Count: > 0 } p ? JsonSchemaCompiler.Compile(JsonSerializer.SerializeToElement(p, Contracts.OpenAiJson.Default.JsonObject)) : JsonSchemaCompiler.AnyObject;
-            if (arguments is not (ObjectNode or RefNode { Resolved: ObjectNode }))
-                throw new UnsupportedSchemaException("type", "A function's parameters must describe an object (\"type\": \"object\") to be enforced.");
-            return arguments;
+            return Compile(Functions[i]);
         }
         catch (UnsupportedSchemaException e)
         {
-            throw OpenAiException.Invalid(e.Message, $"tools[{i}].function.parameters" + (e.Path.Length > 0 ? "." + e.Path : ""), "unsupported_schema");
+            throw OpenAiException.Invalid(e.Message, SchemaParam(i, e), "unsupported_schema");
         }
     }
+
+    /// <exception cref="UnsupportedSchemaException">A keyword the grammar cannot enforce.</exception>
+    private static SchemaNode Compile(ToolFunction f)
+    {
+        // Arguments are an object whatever the schema says: a call's readers (and OpenAI's clients) expect one.
+        var arguments = f.Parameters is JsonObject { Count: > 0 } p ? JsonSchemaCompiler.Compile(JsonSerializer.SerializeToElement(p, Contracts.OpenAiJson.Default.JsonObject)) : JsonSchemaCompiler.AnyObject;
+        if (arguments is not (ObjectNode or RefNode { Resolved: ObjectNode }))
+            throw new UnsupportedSchemaException("type", "A function's parameters must describe an object (\"type\": \"object\") to be enforced.");
+        return arguments;
+    }
+
+    private static string SchemaParam(int i, UnsupportedSchemaException e) => $"tools[{i}].function.parameters" + (e.Path.Length > 0 ? "." + e.Path : "");
 
     private static bool IsString(JsonNode? node, string value) =>
         node is JsonValue v && v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() == value;
