@@ -57,12 +57,12 @@ public sealed class BenchModelCommandTests
     }
 
     /// <summary>A stand-in for llama.cpp's llama-bench: logs its arguments, prints its JSON array (pp 100 tok/s, tg 10 tok/s).</summary>
-    private static string FakeLlamaBench(string dir, bool withPp = true)
+    private static string FakeLlamaBench(string dir, bool withPp = true, string beforeRun = "")
     {
         string script = Path.Combine(dir, "llama-bench");
         string pp = withPp ? """{"build_commit": "abc1234", "n_prompt": 16, "n_gen": 0, "avg_ts": 100.0},""" : "";
         File.WriteAllText(script, "#!/usr/bin/env bash\n" +
-            $"echo \"$*\" >> '{Path.Combine(dir, "args.log")}'\n" +
+            $"echo \"$*\" >> '{Path.Combine(dir, "args.log")}'\n" + beforeRun + "\n" +
             $"echo '[{pp} {{\"build_commit\": \"abc1234\", \"n_prompt\": 0, \"n_gen\": 8, \"avg_ts\": 10.0}}]'\n");
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -128,6 +128,40 @@ public sealed class BenchModelCommandTests
         (code, _, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K, "--peer", "vllm");
         Assert.NotEqual(0, code);
         Assert.Contains("unknown --peer 'vllm'", stderr);
+    }
+
+    [Fact]
+    public void One_engine_at_a_time_releases_the_model_before_each_peer_run_and_loads_it_again_after()
+    {
+        string dir = Directory.CreateTempSubdirectory("tf-llama-bench-").FullName;
+        try
+        {
+            // The peer logs how many of its parent's (the benchmark's) mappings are the model file while it runs.
+            string model = Path.GetFullPath(CliRunner.Stories260K);
+            string exe = FakeLlamaBench(dir, beforeRun: $"grep -c -F '{model}' /proc/$PPID/maps >> '{Path.Combine(dir, "mapped.log")}'");
+            string[] args = ["bench", "model", "--model", CliRunner.Stories260K, "-t", "2", "-p", "16", "-n", "8", "--reps", "3",
+                "--bandwidth-mib", "0", "--peer", "llama-bench=" + exe];
+
+            var (code, stdout, stderr) = CliRunner.Run([.. args, "--one-engine-at-a-time"]);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("one engine at a time: ours is loaded afresh for each repetition", stdout);
+            Assert.Equal(["0", "0", "0"], File.ReadAllLines(Path.Combine(dir, "mapped.log")));
+            Assert.Equal(3, stderr.Split('\n').Count(l => l.StartsWith("rep ") && l.Contains("tokenfactory: pp ")));
+
+            // Without it the model stays mapped while the peer runs (what the check above would have seen).
+            File.Delete(Path.Combine(dir, "mapped.log"));
+            (code, _, stderr) = CliRunner.Run(args);
+            Assert.True(code == 0, stderr);
+            Assert.All(File.ReadAllLines(Path.Combine(dir, "mapped.log")), n => Assert.True(int.Parse(n) > 0));
+
+            (code, _, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K, "-p", "16", "-n", "8", "--one-engine-at-a-time");
+            Assert.NotEqual(0, code);
+            Assert.Contains("--one-engine-at-a-time alternates with a peer: give --peer too", stderr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]

@@ -39,18 +39,22 @@ internal static class BenchModelCommand
             Description = $"Prompt tokens per engine step (default {SingleSequence.PromptChunk}, the chunk earlier figures were measured with)",
             DefaultValueFactory = _ => SingleSequence.PromptChunk,
         };
+        var oneAtATime = new Option<bool>("--one-engine-at-a-time")
+        {
+            Description = "With --peer: load our engine afresh for each repetition and release it before llama.cpp's, so a model that fits in memory once still alternates (loading is not timed)",
+        };
         var bwMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer size with --bandwidth-over buffer; 0 skips the bandwidth kernel either way", DefaultValueFactory = _ => 256 };
         var cmd = new Command(name, "Measure prompt processing (pp) and generation (tg) tokens/s, like llama-bench")
         {
-            model, threads, prompt, gen, reps, peer, json, bwOver, bwMiB, batchTokens,
+            model, threads, prompt, gen, reps, peer, oneAtATime, json, bwOver, bwMiB, batchTokens,
         };
         cmd.SetAction(r => CommandErrors.Run(() => Run(
             r.GetValue(model)!, r.GetValue(threads), r.GetValue(prompt), r.GetValue(gen), r.GetValue(reps),
-            r.GetValue(peer), r.GetValue(json), r.GetValue(bwOver) == "buffer", r.GetValue(bwMiB), r.GetValue(batchTokens))));
+            r.GetValue(peer), r.GetValue(json), r.GetValue(bwOver) == "buffer", r.GetValue(bwMiB), r.GetValue(batchTokens), r.GetValue(oneAtATime))));
         return cmd;
     }
 
-    private static int Run(string path, int threads, int nPrompt, int nGen, int reps, string? peer, string? jsonPath, bool bwBuffer, int bwMiB, int batchTokens)
+    private static int Run(string path, int threads, int nPrompt, int nGen, int reps, string? peer, string? jsonPath, bool bwBuffer, int bwMiB, int batchTokens, bool oneAtATime)
     {
         if (nPrompt < 0 || nGen < 0 || (nPrompt == 0 && nGen == 0))
             throw new TokenFactoryException("nothing to measure: give -p and/or -n > 0.");
@@ -61,94 +65,63 @@ internal static class BenchModelCommand
         if (batchTokens < 1)
             throw new TokenFactoryException("--batch-tokens must be at least 1.");
         BenchPeer? peerEngine = peer != null ? BenchPeer.Create(peer) : null;
+        if (oneAtATime && peerEngine == null)
+            throw new TokenFactoryException("--one-engine-at-a-time alternates with a peer: give --peer too.");
 
-        using var m = TransformerModel.Load(path);
-        var c = m.Config;
-        int context = Math.Max(nPrompt, nGen + 1) + 16;
-        // One sequence at a time, its cache sized for it alone; no prefix caching, or every repetition after the first
-        // would find its prompt cached.
-        using var core = new EngineCore(m, new EngineOptions
+        // With oneAtATime each repetition loads its own engine and releases it before the peer runs.
+        BenchedModel? engine = BenchedModel.Load(path, threads, nPrompt, nGen, batchTokens);
+        try
         {
-            ContextLength = context,
-            Threads = threads,
-            MaxRunningSequences = 1,
-            MaxBatchTokens = batchTokens,
-            PrefixCaching = false,
-        });
-        var pool = core.ComputePool;
-        var sequence = new SingleSequence(core);
-        int vocab = m.VocabSize;
-        int bos = m.File.Metadata.GetInt32OrDefault("tokenizer.ggml.bos_token_id", 1);
-        if ((uint)bos >= (uint)vocab)
-            bos = 0;
-        var rng = new Random(1234);
-        int[] promptTokens = new int[nPrompt];
-        for (int i = 0; i < nPrompt; i++)
-            promptTokens[i] = i == 0 ? bos : rng.Next(vocab);
+            return Measure(path, threads, nPrompt, nGen, reps, peerEngine, jsonPath, bwBuffer, bwMiB, batchTokens, oneAtATime, ref engine);
+        }
+        finally
+        {
+            engine?.Dispose();
+        }
+    }
 
+    /// <summary>The repetitions and the report; <paramref name="engine"/> is the one loaded now (null between a release and the next load).</summary>
+    private static int Measure(string path, int threads, int nPrompt, int nGen, int reps, BenchPeer? peerEngine, string? jsonPath, bool bwBuffer, int bwMiB,
+        int batchTokens, bool oneAtATime, ref BenchedModel? engine)
+    {
+        var first = engine!;
+        var m = first.Model;
+        var c = m.Config;
+        int vocab = m.VocabSize;
         string fileName = Path.GetFileName(path);
         long fileBytes = new FileInfo(path).Length;
         string types = string.Join("/", m.File.Tensors.Where(t => t.Dimensions.Length == 2).GroupBy(t => t.Type)
             .OrderByDescending(g => g.Sum(t => (long)t.RowBytes * t.RowCount)).Select(g => g.Key.ToString()));
         Console.WriteLine($"model: {fileName} ({fileBytes / 1e9:F2} GB, {c.Architecture}, {types}, {c.BlockCount} layers, embd {c.EmbeddingLength}, vocab {vocab}), threads {threads}, {batchTokens} prompt tokens per step");
         Console.WriteLine($"kernels: {KernelChoices.Summary()}");
-
-        // Memory roofline for generation: every matrix a decode step multiplies is read once per token
-        // (TransformerWeights.MatricesPerToken: a mixture's router, shared expert and only the experts a token uses), the
-        // embedding only one row, plus the KV cache up to the current position (F16 keys and values), averaged over the
-        // generated positions; a recurrent block (Mamba-2, DeltaNet) also reads its state and writes it back. The
-        // matrices are also what the bandwidth probe reads by default (the first used-count experts standing for the ones
-        // a token picks).
-        var streamed = m.Weights.MatricesPerToken(c.Moe?.UsedCount ?? 0);
-        long weightBytes = streamed.Sum(w => Bytes(w)) + m.Weights.LookupBytesPerToken;
-        if (c.HasRecurrentState)
-            weightBytes += 2L * c.RecurrentLayerCount * (c.Ssm!.SsmStateLength + c.Ssm.ConvStateLength) * sizeof(float);
-        double kvBytes = 2.0 * c.CacheLayerCount * c.KvDimension * sizeof(short) * (nGen + 1) / 2.0;
-        double bytesPerToken = weightBytes + kvBytes;
+        if (oneAtATime)
+            Console.WriteLine("one engine at a time: ours is loaded afresh for each repetition and released before llama.cpp's (loading is not timed)");
+        double bytesPerToken = first.BytesPerToken;
         if (nGen > 0)
             Console.WriteLine($"bytes read per generated token: {bytesPerToken / 1e6:F0} MB");
+        first.WarmUp(nPrompt, nGen);
 
-        // Warm-up: JIT tiers, page faults on the mapped weights. The JIT promotes hot methods to optimised code in the
-        // background, once no new methods have been compiled for a while, so one pass was not enough for small models
-        // (stories260K's first timed runs went at a quarter of the later ones' speed): repeat for at least a second.
-        long warmStart = Stopwatch.GetTimestamp();
-        do
-        {
-            if (nPrompt > 0)
-                sequence.Prompt(promptTokens);
-            if (nGen > 0)
-                sequence.Generate(bos, Math.Min(nGen, 8));
-        }
-        while (Stopwatch.GetElapsedTime(warmStart) < WarmUp);
-
-        // The roofline is paired with each generation run, because on a shared machine the neighbours' memory traffic
-        // moves both by tens of percent within a minute (readings taken once for the whole benchmark were 33 to 60
-        // GB/s on one VM). Interleaved (the reported figure): the run is cut into stretches of InterleaveTokens tokens,
-        // the bandwidth kernel reads its buffer once before each stretch and once after the last, and the run is
-        // compared with those passes taken together (their bytes over their time), so both are averages over the same
-        // minutes. Bracketed (what earlier sessions reported, kept in the JSON): the best of 3 passes just before and
-        // just after the run, whose best-of-3 picks the quiet moments that the run's average does not get. The probe's
-        // buffer is resident during the run; the peak-RSS figure leaves it out.
         var bwReps = new List<double>();
         var bwBracketReps = new List<double>();
         var bwVariants = new List<MemoryBandwidth.ReadVariant>();
         long streamedBytes = 0;
         long peakBeforeResets = 0;
-        double GenerationWithRoofline()
+        double GenerationWithRoofline(BenchedModel engine)
         {
+            var sequence = engine.Sequence;
             if (bwMiB <= 0)
-                return sequence.Generate(bos, nGen);
+                return sequence.Generate(engine.Bos, nGen);
             peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes());
             long rssBefore = ResidentBytes();
             double seconds;
-            using (var probe = bwBuffer ? new MemoryBandwidth.Probe(pool, (long)bwMiB << 20) : new MemoryBandwidth.Probe(pool, streamed.Select(w => w.Streamed).ToList()))
+            using (var probe = bwBuffer ? new MemoryBandwidth.Probe(engine.Pool, (long)bwMiB << 20) : new MemoryBandwidth.Probe(engine.Pool, engine.Streamed.Select(w => w.Streamed).ToList()))
             {
                 long probeResident = Math.Max(0, ResidentBytes() - rssBefore);
                 bwVariants.Add(probe.Variant);
                 streamedBytes = probe.Bytes;
                 ResetPeakRss();
                 double before = probe.Best(3);
-                (seconds, double passBytes, double passSeconds) = sequence.GenerateInterleaved(bos, nGen, probe, InterleaveTokens);
+                (seconds, double passBytes, double passSeconds) = sequence.GenerateInterleaved(engine.Bos, nGen, probe, InterleaveTokens);
                 double after = probe.Best(3);
                 peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes() - probeResident);
                 bwReps.Add(passBytes / passSeconds);
@@ -166,14 +139,26 @@ internal static class BenchModelCommand
         string? peerVersion = null;
         for (int rep = 0; rep < reps; rep++)
         {
+            if (engine == null)
+            {
+                engine = BenchedModel.Load(path, threads, nPrompt, nGen, batchTokens);
+                engine.WarmUp(nPrompt, nGen);
+            }
             if (nPrompt > 0)
-                ppOurs.Add(nPrompt / sequence.Prompt(promptTokens));
+                ppOurs.Add(nPrompt / engine.Sequence.Prompt(engine.PromptTokens));
             if (nGen > 0)
-                tgOurs.Add(nGen / GenerationWithRoofline());
+                tgOurs.Add(nGen / GenerationWithRoofline(engine));
             Console.Error.WriteLine($"rep {rep + 1}/{reps} tokenfactory: pp {Last(ppOurs)} tg {Last(tgOurs)}" +
                 (bwReps.Count > 0 ? $" (bandwidth during it {bwReps[^1] / 1e9:F1} GB/s, best-of-3 around it {bwBracketReps[^1] / 1e9:F1})" : ""));
             if (peerEngine != null)
             {
+                if (oneAtATime)
+                {
+                    // The peer maps the same file: our repacked weights go back to the system first.
+                    engine.Dispose();
+                    engine = null;
+                    GC.Collect();
+                }
                 var result = peerEngine.Run(path, threads, nPrompt, nGen);
                 if (result.Pp is { } pp)
                     ppPeer.Add(pp);
@@ -261,10 +246,6 @@ internal static class BenchModelCommand
         }
         return 0;
     }
-
-    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1);
-
-    private static long Bytes(in WeightMatrix w) => (long)w.RowBytes * w.Rows;
 
     /// <summary>Tokens per stretch between two bandwidth passes of the interleaved roofline (a pass takes ~10 ms, a stretch ~0.5 s).</summary>
     internal const int InterleaveTokens = 16;
