@@ -56,8 +56,66 @@ public static class JsonSchemaCompiler
             if (ReachesItself(node.Resolved, node.Resolved, []))
                 throw new UnsupportedSchemaException(path, $"'$ref' '{target}' refers back to itself before any value is read: no JSON could ever match it.");
         }
+        // Only a $ref can make a value that never ends (an object that requires itself, an array of at least one of
+        // itself): the model would be held in it until its length ran out. Every $ref must admit some finite value.
+        var finite = FiniteNodes(root);
+        foreach (var (node, path, target) in refs)
+        {
+            if (!finite.Contains(node))
+                throw new UnsupportedSchemaException(path, $"'$ref' '{target}' requires itself without end: no finite JSON matches it.");
+        }
         return root;
     }
+
+    /// <summary>
+    /// The nodes reachable from <paramref name="root"/> that some finite JSON text matches: the least fixed point, from the
+    /// scalars up (an object needs its required values, a non-empty array its items, a choice one of its choices).
+    /// </summary>
+    private static HashSet<SchemaNode> FiniteNodes(SchemaNode root)
+    {
+        var nodes = new List<SchemaNode>();
+        var seen = new HashSet<SchemaNode>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<SchemaNode>([root]);
+        while (stack.TryPop(out var n))
+        {
+            if (!seen.Add(n))
+                continue;
+            nodes.Add(n);
+            foreach (var child in Children(n))
+                stack.Push(child);
+        }
+        var finite = new HashSet<SchemaNode>(ReferenceEqualityComparer.Instance);
+        for (bool grew = true; grew;)
+        {
+            grew = false;
+            foreach (var n in nodes)
+            {
+                bool ends = n switch
+                {
+                    LiteralNode l => l.Texts.Count > 0,
+                    AnyOfNode a => a.Choices.Any(finite.Contains),
+                    ArrayNode a => a.MinItems == 0 || finite.Contains(a.Items),
+                    ObjectNode o => o.FreeKeys || o.Properties.All(p => !p.Required || finite.Contains(p.Value)),
+                    RefNode r => finite.Contains(r.Resolved),
+                    WrappedNode w => finite.Contains(w.Inner),
+                    _ => true, // any value, strings, numbers, booleans, null
+                };
+                if (ends && finite.Add(n))
+                    grew = true;
+            }
+        }
+        return finite;
+    }
+
+    private static IEnumerable<SchemaNode> Children(SchemaNode node) => node switch
+    {
+        AnyOfNode a => a.Choices,
+        ArrayNode a => [a.Items],
+        ObjectNode o => [.. o.Properties.Select(p => p.Value), o.Additional],
+        RefNode r => [r.Resolved],
+        WrappedNode w => [w.Inner],
+        _ => [],
+    };
 
     /// <summary>Whether <paramref name="target"/> is reached from <paramref name="node"/> without reading a byte (through $ref and anyOf).</summary>
     private static bool ReachesItself(SchemaNode node, SchemaNode target, HashSet<SchemaNode> seen)
@@ -94,7 +152,7 @@ public static class JsonSchemaCompiler
             if (seen.Count(k => !Annotations.Contains(k) && k is not "$defs" and not "definitions") > 1)
                 throw new UnsupportedSchemaException(Join(path, "$ref"), $"'$ref'{At(path)} must stand alone (beside annotations only).");
             var node = new RefNode();
-            refs.Add((node, Join(path, "$ref"), reference.GetString() ?? ""));
+            refs.Add((node, Join(path, "$ref"), Text(reference, Join(path, "$ref"), "'$ref'")));
             return node;
         }
         if (s.TryGetProperty("const", out var constant) || s.TryGetProperty("enum", out _))
@@ -114,7 +172,7 @@ public static class JsonSchemaCompiler
         if (type.ValueKind == JsonValueKind.String)
             return Typed(type.GetString()!, s, path, defs, refs);
         if (type.ValueKind == JsonValueKind.Array && type.GetArrayLength() > 0)
-            return new AnyOfNode([.. type.EnumerateArray().Select(t => Typed(t.GetString() ?? "", s, path, defs, refs))]);
+            return new AnyOfNode([.. type.EnumerateArray().Select(t => Typed(Text(t, Join(path, "type"), "Each 'type'"), s, path, defs, refs))]);
         throw new UnsupportedSchemaException(Join(path, "type"), $"'type'{At(path)} must be a type name or a list of them.");
     }
 
@@ -139,7 +197,8 @@ public static class JsonSchemaCompiler
         }
         if (s.TryGetProperty("type", out var type))
         {
-            var types = type.ValueKind == JsonValueKind.Array ? type.EnumerateArray().Select(t => t.GetString()).ToHashSet() : [type.GetString()];
+            string where = Join(path, "type");
+            var types = type.ValueKind == JsonValueKind.Array ? type.EnumerateArray().Select(t => Text(t, where, "Each 'type'")).ToHashSet() : [Text(type, where, "'type'")];
             values = [.. values.Where(v => types.Contains(TypeOf(v)) || (TypeOf(v) == "integer" && types.Contains("number")))];
         }
         if (values.Count == 0)
@@ -190,7 +249,7 @@ public static class JsonSchemaCompiler
             if (req.ValueKind != JsonValueKind.Array)
                 throw new UnsupportedSchemaException(Join(path, "required"), $"'required'{At(path)} must be an array of names.");
             foreach (var r in req.EnumerateArray())
-                required.Add(r.GetString() ?? throw new UnsupportedSchemaException(Join(path, "required"), $"'required'{At(path)} must hold strings."));
+                required.Add(Text(r, Join(path, "required"), "Each name in 'required'"));
         }
         var properties = new List<ObjectProperty>();
         if (s.TryGetProperty("properties", out var props))
@@ -252,6 +311,11 @@ public static class JsonSchemaCompiler
     internal static readonly JsonSerializerOptions Minimal = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private static byte[] Compact(JsonElement value) => JsonSerializer.SerializeToUtf8Bytes(value, Minimal);
+
+    /// <summary>A name the schema must spell as a string (a type, a key, a reference); anything else is refused by path.</summary>
+    private static string Text(JsonElement value, string path, string what) => value.ValueKind == JsonValueKind.String
+        ? value.GetString()!
+        : throw new UnsupportedSchemaException(path, $"{what} at '{path}' must be a string, not {value.ValueKind.ToString().ToLowerInvariant()}.");
 
     private static string Join(string path, string word) => path.Length == 0 ? word : path + "." + word;
 

@@ -33,7 +33,7 @@ public sealed class Sampler
         _logits = new float[vocabSize];
         _ids = new int[vocabSize];
         _keys = new float[vocabSize];
-        _random = new Random(unchecked((int)(parameters.Seed ?? (ulong)Random.Shared.NextInt64())) ^ (int)((parameters.Seed ?? 0) >> 32));
+        _random = new Random(SeedOf(parameters.Seed ?? (ulong)Random.Shared.NextInt64()));
     }
 
     public SamplingParameters Parameters => _p;
@@ -59,7 +59,21 @@ public sealed class Sampler
         _window.Clear();
         _counts.Clear();
         if (seed != null)
-            _random = new Random(unchecked((int)seed.Value) ^ (int)(seed.Value >> 32));
+            _random = new Random(SeedOf(seed.Value));
+    }
+
+    /// <summary>
+    /// <see cref="Random"/>'s seed for a request's 64-bit one: all 64 bits mixed (SplitMix64's finaliser) into a
+    /// non-negative int. Folding the halves together (lo ^ hi) gave the seeds -1 and 0 of one request's two choices (n = 2)
+    /// the same stream, and <see cref="Random"/> takes a negative seed's absolute value, so -k and k - 1 drew alike.
+    /// </summary>
+    internal static int SeedOf(ulong seed)
+    {
+        ulong z = unchecked(seed + 0x9E3779B97F4A7C15UL);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        z ^= z >> 31;
+        return (int)(z >> 33);
     }
 
     public int Sample(ReadOnlySpan<float> logits)

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -80,6 +81,19 @@ internal static class ChatCompletionsEndpoint
         };
         var messages = ChatPrompt.Normalize(request.Messages);
         string prompt = ChatPrompt.Render(engine, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs, cancellation);
+        var (openTag, closeTag) = ReasoningSplitter.TagsFor(engine.ChatTemplate.Source);
+        bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt, openTag, closeTag);
+        if (opensReasoning && schema is not null)
+        {
+            // A constraint over the whole answer holds from its first token, and this prompt leaves the model inside its
+            // reasoning block: the constrained text would be read as thinking and the answer left empty. The answer
+            // starts now, as the template renders it with thinking off (enable_thinking: false), or with the block closed
+            // where the template has no such switch.
+            var off = new Dictionary<string, JsonNode?>(request.ChatTemplateKwargs ?? []) { ["enable_thinking"] = false };
+            string answering = ChatPrompt.Render(engine, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, off, cancellation);
+            prompt = ReasoningSplitter.PromptOpensReasoning(answering, openTag, closeTag) ? prompt + closeTag + "\n" : answering;
+            opensReasoning = false;
+        }
         var tokens = ChatPrompt.Tokenize(engine.Tokenizer, prompt);
         var requests = GenerationPlanner.Build(plan, tokens, engine, options, ChatPrompt.TemplateStops(engine), logprobs, echoLogprobs: false, "messages");
         if (schema is not null)
@@ -92,8 +106,6 @@ internal static class ChatCompletionsEndpoint
         if (triggered is not null)
             requests = [.. requests.Select(r => r with { TriggeredSchema = triggered })];
 
-        var (openTag, closeTag) = ReasoningSplitter.TagsFor(engine.ChatTemplate.Source);
-        bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt, openTag, closeTag);
         bool parsesCalls = tools is { ParsesCalls: true };
         // gpt-oss's harmony channels are read whenever its calls are or reasoning is split; with reasoning_format none and no tools the raw text is the content.
         bool harmony = syntax == Generation.Tools.ToolCallSyntax.Harmony;

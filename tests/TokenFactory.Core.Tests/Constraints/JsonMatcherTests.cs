@@ -110,6 +110,15 @@ public sealed class JsonMatcherTests
     [InlineData("""{"type": "string", "enum": ["a"], "maxLength": 3}""", "maxLength")]
     [InlineData("""{"type": "string", "enum": [1, 2]}""", "enum")]
     [InlineData("""{"type": "object", "required": ["a"], "additionalProperties": false}""", "required")]
+    // Values that never end: the model would be held in them until its length ran out.
+    [InlineData("""{"type": "object", "properties": {"self": {"$ref": "#"}}, "required": ["self"]}""", "properties.self.$ref")]
+    [InlineData("""{"type": "array", "items": {"$ref": "#"}, "minItems": 1}""", "items.$ref")]
+    [InlineData("""{"type": "object", "properties": {"t": {"$ref": "#/$defs/trap"}}, "$defs": {"trap": {"type": "array", "items": {"$ref": "#/$defs/trap"}, "minItems": 2}}}""", "properties.t.$ref")]
+    // Names that are not strings: a 400 naming where, not an InvalidOperationException (a 500).
+    [InlineData("""{"type": "object", "properties": {"a": {}}, "required": [1]}""", "required")]
+    [InlineData("""{"$ref": 1}""", "$ref")]
+    [InlineData("""{"type": ["string", 1]}""", "type")]
+    [InlineData("""{"enum": ["a"], "type": 5}""", "type")]
     public void What_cannot_be_enforced_is_refused_naming_the_keyword(string schema, string path)
     {
         var e = Assert.Throws<UnsupportedSchemaException>(() => Schema(schema));

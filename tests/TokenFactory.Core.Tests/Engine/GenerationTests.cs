@@ -27,6 +27,20 @@ public sealed class GenerationTests : IDisposable
         Stop = stop,
     };
 
+    /// <summary>
+    /// A grammar no token can continue (an empty choice lets only whitespace through, then nothing) ends the answer as the
+    /// valid prefix it is, at Length, with logprobs asked for as without: the exhausted step has no token to score.
+    /// </summary>
+    [Fact]
+    public async Task A_grammar_no_token_can_continue_ends_as_length_with_logprobs_too()
+    {
+        var request = Greedy("Once upon a time", 32) with { OutputSchema = new TokenFactory.Constraints.AnyOfNode([]), Logprobs = 2 };
+        var r = await Collect(_engine, request);
+        Assert.Equal(FinishReason.Length, r.Final.FinishReason);
+        Assert.InRange(r.Tokens.Count, 1, 13);
+        Assert.True(string.IsNullOrWhiteSpace(r.Text));
+    }
+
     [Fact]
     public async Task Greedy_story_continues_like_llama_cpp()
     {

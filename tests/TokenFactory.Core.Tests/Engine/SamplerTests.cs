@@ -24,14 +24,29 @@ public sealed class SamplerTests
     [Fact]
     public void Same_seed_reproduces_the_same_draws_and_other_seeds_differ()
     {
-        var logits = Enumerable.Range(0, 100).Select(i => (float)Math.Sin(i)).ToArray();
-        int[] Draw(ulong seed)
-        {
-            var s = new Sampler(new SamplingParameters { Temperature = 1.5f, Seed = seed }, 100);
-            return Enumerable.Range(0, 40).Select(_ => s.Sample(logits)).ToArray();
-        }
         Assert.Equal(Draw(42), Draw(42));
         Assert.NotEqual(Draw(42), Draw(43));
+    }
+
+    /// <summary>A response's choices are seeded seed, seed + 1, …: each must draw its own stream, negative API seeds included.</summary>
+    [Theory]
+    [InlineData(ulong.MaxValue, 0UL)] // seed -1 with n = 2
+    [InlineData(2147483647UL, 2147483648UL)] // seed 2^31 - 1 with n = 2
+    [InlineData(ulong.MaxValue - 1, 1UL)] // seed -2: choices 0 and 3 of n = 4
+    public void Seeds_of_one_responses_choices_draw_differently(ulong a, ulong b)
+    {
+        Assert.NotEqual(Draw(a), Draw(b));
+        var reset = new Sampler(new SamplingParameters { Temperature = 1.5f, Seed = a }, 100);
+        reset.Reset(b);
+        Assert.Equal(Draw(b), Enumerable.Range(0, 40).Select(_ => reset.Sample(SinLogits)).ToArray());
+    }
+
+    private static readonly float[] SinLogits = [.. Enumerable.Range(0, 100).Select(i => (float)Math.Sin(i))];
+
+    private static int[] Draw(ulong seed)
+    {
+        var s = new Sampler(new SamplingParameters { Temperature = 1.5f, Seed = seed }, 100);
+        return [.. Enumerable.Range(0, 40).Select(_ => s.Sample(SinLogits))];
     }
 
     [Fact]

@@ -115,6 +115,43 @@ public sealed class ReasoningTests
         Assert.EndsWith("<|im_start|>assistant\n<think></think>", engine.LastPrompt);
     }
 
+    /// <summary>
+    /// A constraint over the whole answer (structured output, a forced call) holds from the first token, so the model
+    /// answers at once: the prompt is the template's thinking-off rendering, and the constrained text is the content (or
+    /// the call), not reasoning.
+    /// </summary>
+    [Fact]
+    public async Task A_constrained_answer_starts_with_thinking_off_and_lands_in_content()
+    {
+        var engine = new ScriptedEngine(ScriptedEngine.Nemotron3Nano(), "{\"a\":", "1}");
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        using var json = await server.PostJsonAsync("/v1/chat/completions", new
+        {
+            messages = new[] { new { role = "user", content = "Hi" } },
+            response_format = new { type = "json_object" },
+        });
+        Assert.Equal(HttpStatusCode.OK, json.StatusCode);
+        var message = JsonNode.Parse(await json.Content.ReadAsStringAsync())!["choices"]![0]!["message"]!;
+        Assert.Equal("{\"a\":1}", (string)message["content"]!);
+        Assert.Null(message["reasoning_content"]);
+        Assert.EndsWith("<|im_start|>assistant\n<think></think>", engine.LastPrompt);
+
+        var calling = new ScriptedEngine(ScriptedEngine.Nemotron3Nano(), "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>");
+        await using var toolServer = await ServerInstance.StartAsync(engineFactory: calling);
+        using var forced = await toolServer.PostJsonAsync("/v1/chat/completions", new
+        {
+            messages = new[] { new { role = "user", content = "Hi" } },
+            tools = new[] { new { type = "function", function = new { name = "f", parameters = new { type = "object", properties = new { } } } } },
+            tool_choice = "required",
+        });
+        string body = await forced.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, forced.StatusCode);
+        var choice = JsonNode.Parse(body)!["choices"]![0]!;
+        Assert.Equal("tool_calls", (string)choice["finish_reason"]!);
+        Assert.Equal("f", (string)choice["message"]!["tool_calls"]![0]!["function"]!["name"]!);
+        Assert.Null(choice["message"]!["reasoning_content"]);
+    }
+
     [Fact]
     public async Task The_official_sdk_reads_the_answer_of_a_reasoning_model()
     {

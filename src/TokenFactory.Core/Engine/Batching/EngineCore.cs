@@ -300,7 +300,8 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
             else if (s.GeneratedCount < s.Request.MaxTokens)
             {
                 p.SampledToken = s.Matcher is null ? s.Sampler.Sample(span) : SampleConstrained(s, span);
-                if (s.Request.Logprobs is int n)
+                // Nothing sampled (a grammar no token can continue): the sequence ends at its valid prefix, without a logprob.
+                if (p.SampledToken >= 0 && s.Request.Logprobs is int n)
                     (p.Logprob, p.TopLogprobs) = LogprobCalculator.Compute(span, p.SampledToken, n, Tokenizer);
             }
         }
