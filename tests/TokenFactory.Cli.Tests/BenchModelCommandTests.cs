@@ -146,13 +146,21 @@ public sealed class BenchModelCommandTests
             Assert.True(code == 0, stderr);
             Assert.Contains("one engine at a time: ours is loaded afresh for each repetition", stdout);
             Assert.Equal(["0", "0", "0"], File.ReadAllLines(Path.Combine(dir, "mapped.log")));
+            // Our load evicts the file's pages: the peer reads its weights into memory rather than fault them in while timed.
+            Assert.All(File.ReadAllLines(Path.Combine(dir, "args.log")), a => Assert.EndsWith("-r 1 -o json --mmap 0", a));
             Assert.Equal(3, stderr.Split('\n').Count(l => l.StartsWith("rep ") && l.Contains("tokenfactory: pp ")));
 
-            // Without it the model stays mapped while the peer runs (what the check above would have seen).
+            // Without it the model stays mapped while the peer runs (what the check above would have seen), and the peer maps it too.
             File.Delete(Path.Combine(dir, "mapped.log"));
+            File.Delete(Path.Combine(dir, "args.log"));
             (code, _, stderr) = CliRunner.Run(args);
             Assert.True(code == 0, stderr);
             Assert.All(File.ReadAllLines(Path.Combine(dir, "mapped.log")), n => Assert.True(int.Parse(n) > 0));
+            Assert.All(File.ReadAllLines(Path.Combine(dir, "args.log")), a => Assert.EndsWith("-r 1 -o json", a));
+
+            (code, _, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K, "-p", "16", "-n", "8", "--peer", "llama.cpp", "--one-engine-at-a-time");
+            Assert.NotEqual(0, code);
+            Assert.Contains("--one-engine-at-a-time needs --peer llama-bench=PATH", stderr);
 
             (code, _, stderr) = CliRunner.Run("bench", "model", "--model", CliRunner.Stories260K, "-p", "16", "-n", "8", "--one-engine-at-a-time");
             Assert.NotEqual(0, code);

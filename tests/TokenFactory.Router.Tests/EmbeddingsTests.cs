@@ -42,6 +42,8 @@ public sealed class EmbeddingsTests
         Assert.Equal(promptTokens, (long)line["prompt_tokens"]!);
         Assert.Equal(0, (long)line["completion_tokens"]!);
         Assert.True((double)line["energy_joules"]! > 0, "the replica's measured energy reaches the router's ledger");
+        // The end-to-end latency histogram is the generation requests' (as a replica's is): embeddings stay out.
+        Assert.Equal(0, await router.MetricAsync("tokenfactory_e2e_request_latency_seconds_count"));
 
         // With the model's tokenizer the router counts exactly, and refuses a too-long input itself.
         using var tooLong = await router.Client.PostAsJsonAsync("/v1/embeddings", new { input = new[] { "ok", string.Join(' ', Enumerable.Repeat("tokens", 600)) } });

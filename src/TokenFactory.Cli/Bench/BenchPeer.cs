@@ -23,17 +23,24 @@ internal abstract class BenchPeer
 
     public abstract PeerRun Run(string model, int threads, int nPrompt, int nGen);
 
-    public static BenchPeer Create(string spec)
+    /// <param name="loadWeights">
+    /// The peer reads its weights into memory at load (llama-bench's <c>--mmap 0</c>) instead of mapping the file: with
+    /// <c>--one-engine-at-a-time</c> our engine's load evicts the file's pages each repetition, and a mapped peer would
+    /// fault its experts in from disk during its timed runs.
+    /// </param>
+    public static BenchPeer Create(string spec, bool loadWeights = false)
     {
         if (spec.Equals("llama.cpp", StringComparison.OrdinalIgnoreCase))
-            return NodeLlamaCppPeer.Create();
+            return loadWeights
+                ? throw new TokenFactoryException("--one-engine-at-a-time needs --peer llama-bench=PATH (its weights read into memory with --mmap 0); the node-llama-cpp peer maps the file.")
+                : NodeLlamaCppPeer.Create();
         const string llamaBench = "llama-bench=";
         if (spec.StartsWith(llamaBench, StringComparison.OrdinalIgnoreCase))
         {
             string path = spec[llamaBench.Length..];
             if (path.Length == 0 || !File.Exists(path))
                 throw new TokenFactoryException($"--peer {spec}: no llama-bench executable at '{path}' (build one with tools/llama-ref/build-native.sh).");
-            return new LlamaBenchPeer(Path.GetFullPath(path));
+            return new LlamaBenchPeer(Path.GetFullPath(path), loadWeights);
         }
         throw new TokenFactoryException($"unknown --peer '{spec}'; supported: {Supported}.");
     }
@@ -113,16 +120,16 @@ internal sealed class NodeLlamaCppPeer : BenchPeer
 
 /// <summary>
 /// A llama.cpp <c>llama-bench</c> executable, run once per repetition with <c>-r 1 -o json</c> (its own warm-up run
-/// first): the pp test's and the tg test's <c>avg_ts</c>. It does not report its memory, so the peak RSS stays unknown.
+/// first; <c>--mmap 0</c> when it must load its weights rather than map them): the pp test's and the tg test's <c>avg_ts</c>. It does not report its memory, so the peak RSS stays unknown.
 /// </summary>
-internal sealed class LlamaBenchPeer(string executable) : BenchPeer
+internal sealed class LlamaBenchPeer(string executable, bool loadWeights) : BenchPeer
 {
     public override string Via => "llama-bench";
 
     public override PeerRun Run(string model, int threads, int nPrompt, int nGen)
     {
-        var (code, output, err) = Exec(executable, ["-m", Path.GetFullPath(model), "-t", Invariant(threads),
-            "-p", Invariant(nPrompt), "-n", Invariant(nGen), "-r", "1", "-o", "json"]);
+        string[] args = ["-m", Path.GetFullPath(model), "-t", Invariant(threads), "-p", Invariant(nPrompt), "-n", Invariant(nGen), "-r", "1", "-o", "json"];
+        var (code, output, err) = Exec(executable, loadWeights ? [.. args, "--mmap", "0"] : args);
         if (code != 0)
             throw new TokenFactoryException($"llama-bench failed (exit {code}): {Tail(err)}");
         return Parse(output, nPrompt, nGen);

@@ -41,7 +41,7 @@ internal static class BenchModelCommand
         };
         var oneAtATime = new Option<bool>("--one-engine-at-a-time")
         {
-            Description = "With --peer: load our engine afresh for each repetition and release it before llama.cpp's, so a model that fits in memory once still alternates (loading is not timed)",
+            Description = "With --peer llama-bench=PATH: load our engine afresh for each repetition and release it before llama.cpp's (which loads its weights with --mmap 0), so a model that fits in memory once still alternates (loading is not timed)",
         };
         var bwMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer size with --bandwidth-over buffer; 0 skips the bandwidth kernel either way", DefaultValueFactory = _ => 256 };
         var cmd = new Command(name, "Measure prompt processing (pp) and generation (tg) tokens/s, like llama-bench")
@@ -64,9 +64,9 @@ internal static class BenchModelCommand
             threads = ComputePool.DefaultThreadCount;
         if (batchTokens < 1)
             throw new TokenFactoryException("--batch-tokens must be at least 1.");
-        BenchPeer? peerEngine = peer != null ? BenchPeer.Create(peer) : null;
-        if (oneAtATime && peerEngine == null)
+        if (oneAtATime && peer == null)
             throw new TokenFactoryException("--one-engine-at-a-time alternates with a peer: give --peer too.");
+        BenchPeer? peerEngine = peer != null ? BenchPeer.Create(peer, loadWeights: oneAtATime) : null;
 
         // With oneAtATime each repetition loads its own engine and releases it before the peer runs.
         BenchedModel? engine = BenchedModel.Load(path, threads, nPrompt, nGen, batchTokens);
@@ -95,7 +95,7 @@ internal static class BenchModelCommand
         Console.WriteLine($"model: {fileName} ({fileBytes / 1e9:F2} GB, {c.Architecture}, {types}, {c.BlockCount} layers, embd {c.EmbeddingLength}, vocab {vocab}), threads {threads}, {batchTokens} prompt tokens per step");
         Console.WriteLine($"kernels: {KernelChoices.Summary()}");
         if (oneAtATime)
-            Console.WriteLine("one engine at a time: ours is loaded afresh for each repetition and released before llama.cpp's (loading is not timed)");
+            Console.WriteLine("one engine at a time: ours is loaded afresh for each repetition and released before llama.cpp's, which reads its weights into memory (--mmap 0; loading is not timed)");
         double bytesPerToken = first.BytesPerToken;
         if (nGen > 0)
             Console.WriteLine($"bytes read per generated token: {bytesPerToken / 1e6:F0} MB");

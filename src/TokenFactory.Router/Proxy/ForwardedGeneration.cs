@@ -222,7 +222,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
             if (Admission.IsSettled)
                 return;
             await Admission.SettleAsync(Outcome(status));
-            metrics.Server.RecordRequestDuration(time.GetElapsedTime(Work.Started));
+            RecordDuration();
         }
 
         /// <summary>
@@ -233,7 +233,14 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
         {
             RouterLog.SettleRetrying(_logger, Work.Id, first);
             Admission.SettleLater(Outcome(status), last => RouterLog.SettleFailed(_logger, Work.Id, last),
-                settled: () => metrics.Server.RecordRequestDuration(time.GetElapsedTime(Work.Started)));
+                settled: RecordDuration);
+        }
+
+        /// <summary>The end-to-end latency histogram is the generation requests' (as a replica's is): embeddings stay out of it.</summary>
+        private void RecordDuration()
+        {
+            if (Work.Path != ForwardedWork.EmbeddingsPath)
+                metrics.Server.RecordRequestDuration(time.GetElapsedTime(Work.Started));
         }
 
         private async Task WithdrawAsync(int status, Exception reason)

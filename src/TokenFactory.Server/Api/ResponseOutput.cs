@@ -79,10 +79,10 @@ internal sealed class ResponseOutput(ChoiceReader reader)
     }
 
     /// <summary>
-    /// The output items, complete. A call whose arguments did not end as a whole object (cut short, malformed) is not a
-    /// call: it is left out here even if a stream already announced it.
+    /// The output items, each at the index its stream events gave it. A call whose arguments did not end as a whole object
+    /// (cut short, malformed) stays, with status incomplete: it is not a call to run (nor one in the conversation).
     /// </summary>
-    public JsonArray Items() => new([.. _items.Where(IsKept).Select(i => i!.DeepClone())]);
+    public JsonArray Items() => new([.. _items.Select(i => i!.DeepClone())]);
 
     private bool IsKept(JsonNode? item) =>
         (string?)item!["type"] != "function_call" || reader.Calls.Any(c => c.Id == (string?)item["call_id"]);
@@ -119,7 +119,7 @@ internal sealed class ResponseOutput(ChoiceReader reader)
         {
             var (index, item, arguments) = _calls[call];
             item["arguments"] = arguments.ToString();
-            item["status"] = status;
+            item["status"] = IsKept(item) ? status : "incomplete";
             if (events is null)
                 continue;
             await events.WriteAsync("response.function_call_arguments.done",

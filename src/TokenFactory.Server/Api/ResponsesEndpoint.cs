@@ -96,8 +96,14 @@ internal static class ResponsesEndpoint
         {
             var output = new ResponseOutput(chat.NewReader());
             var events = stream ? new EventWriter(context) : null;
-            if (events is not null)
+            // The opening events wait for the engine's first word: a request refused before it ran (displaced from a full
+            // queue) is then still an HTTP error with Retry-After, withdrawn from the ledger, as a chat stream's is.
+            bool begun = false;
+            async Task BeginAsync()
             {
+                if (events is null || begun)
+                    return;
+                begun = true;
                 await events.WriteAsync("response.created", new JsonObject { ["response"] = shell.DeepClone() });
                 await events.WriteAsync("response.in_progress", new JsonObject { ["response"] = shell.DeepClone() });
             }
@@ -107,12 +113,15 @@ internal static class ResponsesEndpoint
                 Exception? error = e.Error ?? (e.Update!.Final is { } ended ? GenerationPlanner.Cancellation(context, ended) : null);
                 if (error is not null)
                 {
+                    // Before anything was sent (a keep-alive sends the headers) it is the HTTP answer; after, the stream's end.
                     if (events is null || !events.Started)
                         throw error;
                     settlement.Failed(ErrorMapper.StatusOf(context, error));
-                    await WriteErrorAsync(events, error);
+                    await BeginAsync();
+                    await FailAsync(events, error, output);
                     return;
                 }
+                await BeginAsync();
                 if (e.Update!.Final is { } done)
                 {
                     final = done;
@@ -142,7 +151,7 @@ internal static class ResponsesEndpoint
                 await settlement.CompleteAsync();
             else if (await settlement.TryCompleteAsync(context) is { } refused)
             {
-                await WriteErrorAsync(events, refused);
+                await FailAsync(events, refused, output);
                 return;
             }
             if (save is not null)
@@ -168,13 +177,21 @@ internal static class ResponsesEndpoint
                 await context.Response.WriteAsync(response.ToJsonString(OpenAiJson.Default.Options), context.RequestAborted);
             }
         }
-    }
 
-    /// <summary>A streamed answer that failed after it began ends with an <c>error</c> event.</summary>
-    private static Task WriteErrorAsync(EventWriter events, Exception error)
-    {
-        var mapped = ErrorMapper.Map(error);
-        return events.WriteAsync("error", new JsonObject { ["code"] = mapped.Code, ["message"] = mapped.Message, ["param"] = mapped.Param });
+        /// <summary>
+        /// A streamed answer that failed after it began: an <c>error</c> event, then <c>response.failed</c> with the response
+        /// as it stood (status failed, the error, the output so far), the terminal event the SDKs wait for.
+        /// </summary>
+        private async Task FailAsync(EventWriter events, Exception error, ResponseOutput output)
+        {
+            var mapped = ErrorMapper.Map(error);
+            await events.WriteAsync("error", new JsonObject { ["code"] = mapped.Code, ["message"] = mapped.Message, ["param"] = mapped.Param });
+            var response = (JsonObject)shell.DeepClone();
+            response["status"] = "failed";
+            response["error"] = new JsonObject { ["code"] = mapped.Code, ["message"] = mapped.Message };
+            response["output"] = output.Items();
+            await events.WriteAsync("response.failed", new JsonObject { ["response"] = response });
+        }
     }
 
     /// <summary>Server-sent events in the Responses API's form: <c>event: type</c>, then the payload with its type and sequence number.</summary>

@@ -104,7 +104,7 @@ internal static class ResponsesRequestMapping
         return string.Join('\n', texts);
     }
 
-    /// <summary>Responses' flat function tools (<c>{"type": "function", "name", "parameters"}</c>) in chat's nested shape.</summary>
+    /// <summary>Responses' flat function tools (<c>{"type": "function", "name", "parameters"}</c>) in chat's nested shape, strict by default.</summary>
     private static JsonArray Tools(JsonArray tools)
     {
         var result = new JsonArray();
@@ -116,6 +116,9 @@ internal static class ResponsesRequestMapping
             foreach (var (key, value) in t)
                 if (key != "type")
                     function[key] = value?.DeepClone();
+            // The Responses API's function tools are strict unless they say otherwise (chat's are not).
+            if (function["strict"] is null)
+                function["strict"] = true;
             result.Add(new JsonObject { ["type"] = "function", ["function"] = function });
         }
         return result;

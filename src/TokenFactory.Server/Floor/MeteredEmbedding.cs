@@ -23,52 +23,44 @@ internal sealed class MeteredEmbedding(IEmbeddingEngine engine, IReadOnlyList<in
     {
         var services = context.RequestServices;
         var metrics = services.GetRequiredService<ServerMetrics>();
-        var time = services.GetRequiredService<TimeProvider>();
         var floor = services.GetRequiredService<FloorService>();
+        EmbeddingResult result;
         try
         {
-            EmbeddingResult result;
-            try
-            {
-                result = await engine.EmbedAsync(inputs, context.RequestAborted);
-            }
-            catch (EngineOverloadedException e)
-            {
-                if (metered.Admission is { } admission)
-                {
-                    await metered.WithdrawAsync(work.Id, services.GetRequiredService<ILogger<MeteredEmbedding>>());
-                    FloorFilter.RecordRefusal(floor, metrics, admission.Caller, admission.Model, admission.Endpoint, ErrorMapper.StatusOf(context, e), e);
-                }
-                else
-                    FloorFilter.RecordRefusal(floor, metrics, Caller.Internal, work.Model, "/v1/embeddings", ErrorMapper.StatusOf(context, e), e);
-                throw;
-            }
-            catch (Exception e)
-            {
-                if (e is EmbeddingCancelledException partial)
-                    metered.OnEmbedded(partial.Tokens, partial.Work, partial.QueueTime); // the passes that finished ran: charged
-                Settle(context, floor, services, ErrorMapper.StatusOf(context, e));
-                throw;
-            }
-            metered.OnEmbedded(result.Tokens, result.Work, result.QueueTime);
-            metrics.RecordEmbeddings(inputs.Count, result.Tokens);
-            try
-            {
-                await metered.SettleAsync(work.Id, 200);
-            }
-            catch (Exception e)
-            {
-                // The ledger refused the line: the client gets 503 ledger_unavailable, and the line follows at that
-                // status (retried in the background) with the reservation's release.
-                Settle(context, floor, services, ErrorMapper.StatusOf(context, e));
-                throw;
-            }
-            await respond(context, result);
+            result = await engine.EmbedAsync(inputs, context.RequestAborted);
         }
-        finally
+        catch (EngineOverloadedException e)
         {
-            metrics.RecordRequestDuration(time.GetElapsedTime(work.Started));
+            if (metered.Admission is { } admission)
+            {
+                await metered.WithdrawAsync(work.Id, services.GetRequiredService<ILogger<MeteredEmbedding>>());
+                FloorFilter.RecordRefusal(floor, metrics, admission.Caller, admission.Model, admission.Endpoint, ErrorMapper.StatusOf(context, e), e);
+            }
+            else
+                FloorFilter.RecordRefusal(floor, metrics, Caller.Internal, work.Model, "/v1/embeddings", ErrorMapper.StatusOf(context, e), e);
+            throw;
         }
+        catch (Exception e)
+        {
+            if (e is EmbeddingCancelledException partial)
+                metered.OnEmbedded(partial.Tokens, partial.Work, partial.QueueTime); // the passes that finished ran: charged
+            Settle(context, floor, services, ErrorMapper.StatusOf(context, e));
+            throw;
+        }
+        metered.OnEmbedded(result.Tokens, result.Work, result.QueueTime);
+        metrics.RecordEmbeddings(inputs.Count, result.Tokens);
+        try
+        {
+            await metered.SettleAsync(work.Id, 200);
+        }
+        catch (Exception e)
+        {
+            // The ledger refused the line: the client gets 503 ledger_unavailable, and the line follows at that
+            // status (retried in the background) with the reservation's release.
+            Settle(context, floor, services, ErrorMapper.StatusOf(context, e));
+            throw;
+        }
+        await respond(context, result);
     }
 
     private void Settle(HttpContext context, FloorService floor, IServiceProvider services, int status) =>

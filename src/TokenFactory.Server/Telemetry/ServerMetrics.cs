@@ -80,7 +80,7 @@ public sealed class ServerMetrics : IDisposable
         Gauge("kv_cache_usage_ratio", "Fraction of the KV cache in use (0..1).", () => host.Engine?.Load.KvCacheUsage ?? 0);
         Gauge("kv_cache_used_tokens", "KV cache positions in use.", () => host.Engine?.Load.KvCacheUsedTokens ?? 0);
         Gauge("kv_cache_capacity_tokens", "KV cache positions available in all.", () => host.Engine?.Load.KvCacheCapacityTokens ?? 0);
-        Gauge("kv_sliding_blocks_total", "Blocks of the sliding-window cache (sliding layers' keys and values kept apart; 0 without one).",
+        Gauge("kv_sliding_blocks_capacity", "Blocks of the sliding-window cache (sliding layers' keys and values kept apart; 0 without one).",
             () => Counters(host).SlidingKvBlocksTotal);
         Gauge("kv_sliding_blocks_free", "Free blocks of the sliding-window cache.", () => Counters(host).SlidingKvBlocksFree);
         Counter("prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", () => Counters(host).PrefixCacheQueryTokens);

@@ -150,9 +150,36 @@ public sealed class EmbeddingEngineTests
         var request = engine.EmbedAsync(inputs, cancel.Token);
         await gate.Entered.WaitAsync(TimeSpan.FromSeconds(30)); // the first pass is done, the second held
         cancel.Cancel();
-        var e = await Assert.ThrowsAsync<EmbeddingCancelledException>(() => request);
         gate.Release();
-        Assert.Equal(500, e.Tokens); // the first pass's five inputs ran: charged, as a cancelled generation's tokens are
+        var e = await Assert.ThrowsAsync<EmbeddingCancelledException>(() => request);
+        // The first pass's five inputs and the running pass's five ran: charged, as a cancelled generation's tokens are;
+        // the third pass's two never ran.
+        Assert.Equal(1000, e.Tokens);
+        Assert.True(e.Work.PrefillSeconds > 0);
+        Assert.Equal(2, engine.Counters.Passes);
+    }
+
+    /// <summary>
+    /// A request cancelled while its only pass runs ends when that pass does, with the pass's tokens: ended at once, it
+    /// was charged nothing for a pass that still ran (a client could embed for free by disconnecting).
+    /// </summary>
+    [Fact]
+    public async Task A_request_cancelled_during_its_pass_ends_when_the_pass_does_and_is_charged_for_it()
+    {
+        var (model, tokenizer) = Load();
+        using var owner = model;
+        var gate = new GatedModel(new BertEncoder(model, maxBatchTokens: 512, threads: 1), gatedPass: 1);
+        using var engine = new EmbeddingEngine(gate, tokenizer);
+        var inputs = Enumerable.Range(0, 5).Select(i => Enumerable.Repeat(101 + i, 100).ToArray()).ToArray();
+        using var cancel = new CancellationTokenSource();
+        var request = engine.EmbedAsync(inputs, cancel.Token);
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(30));
+        cancel.Cancel();
+        await Task.Delay(100);
+        Assert.False(request.IsCompleted); // its pass is still running
+        gate.Release();
+        var e = await Assert.ThrowsAsync<EmbeddingCancelledException>(() => request);
+        Assert.Equal(500, e.Tokens);
         Assert.True(e.Work.PrefillSeconds > 0);
     }
 

@@ -73,6 +73,8 @@ public sealed class SettlementFaultTests
         using var chat = await PostAsync(floor, key.Secret!, "/v1/chat/completions", new { messages, max_tokens = 3 });
         using var streamed = await PostAsync(floor, key.Secret!, "/v1/chat/completions", new { messages, max_tokens = 3, stream = true });
         string streamedBody = await streamed.Content.ReadAsStringAsync();
+        using var responses = await PostAsync(floor, key.Secret!, "/v1/responses", new { input = "Once upon a time", max_output_tokens = 3, stream = true });
+        string responsesBody = await responses.Content.ReadAsStringAsync();
         using var embedding = await PostAsync(floor, key.Secret!, "/v1/embeddings", new { input = "Once upon a time" });
         foreach (var response in new[] { chat, embedding })
         {
@@ -82,11 +84,17 @@ public sealed class SettlementFaultTests
         Assert.Equal(HttpStatusCode.OK, streamed.StatusCode); // the stream had begun: the error is its last event
         Assert.Contains("ledger_unavailable", streamedBody);
         Assert.EndsWith("data: [DONE]", streamedBody.TrimEnd());
+        // A Responses stream ends with response.failed (status failed, the error), the terminal event its SDKs wait for.
+        Assert.Equal(HttpStatusCode.OK, responses.StatusCode);
+        var last = JsonNode.Parse(responsesBody.TrimEnd().Split('\n').Last(l => l.StartsWith("data: ", StringComparison.Ordinal))["data: ".Length..])!;
+        Assert.Equal("response.failed", (string?)last["type"]);
+        Assert.Equal("failed", (string?)last["response"]!["status"]);
+        Assert.Equal("ledger_unavailable", (string?)last["response"]!["error"]!["code"]);
 
         // Nothing leaks: each line is written once the ledger takes it, at 503, and the reservations are released with them.
-        var lines = await Eventually.HoldsAsync(() => floor.LedgerAsync(key.Team), l => l.Count == 3, seconds: 30);
+        var lines = await Eventually.HoldsAsync(() => floor.LedgerAsync(key.Team), l => l.Count == 4, seconds: 30);
         Assert.All(lines, l => Assert.Equal(503, l.Status));
-        Assert.Equal(["/v1/chat/completions", "/v1/chat/completions", "/v1/embeddings"], lines.Select(l => l.Endpoint).Order());
+        Assert.Equal(["/v1/chat/completions", "/v1/chat/completions", "/v1/embeddings", "/v1/responses"], lines.Select(l => l.Endpoint).Order());
         Assert.All(lines, l => Assert.True(l.PromptTokens > 0));
         var after = (await floor.BudgetsAsync()).Single(b => b.Id == budget.Id);
         Assert.Equal(0, after.Reserved);

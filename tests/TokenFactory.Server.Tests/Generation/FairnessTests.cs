@@ -84,6 +84,56 @@ public sealed class FairnessTests
         Assert.Empty(await floor.RefusalsAsync(other.Team));
     }
 
+    /// <summary>
+    /// A streamed Responses request displaced from the queue before it ran is refused as any other (503 with Retry-After, no
+    /// ledger line, a counted refusal): its opening events wait for the engine's first word. They were written at once, so
+    /// a displaced stream was a 200 carrying an error event, charged at 503.
+    /// </summary>
+    [Fact]
+    public async Task A_streamed_responses_request_displaced_before_it_ran_is_a_503_not_a_broken_stream()
+    {
+        await using var floor = await FloorServer.StartAsync(settings: new() { ["TokenFactory:MaxWaitingRequests"] = "4", ["TokenFactory:MaxRunningSequences"] = "2" });
+        var flooder = await floor.NewKeyAsync();
+        var other = await floor.NewKeyAsync();
+        using var flooding = Client(floor, flooder.Secret!);
+        using var polite = Client(floor, other.Secret!);
+
+        var flood = Enumerable.Range(0, 12).Select(async _ =>
+        {
+            using var r = await flooding.PostAsJsonAsync("/v1/responses", new { input = "Once upon a time", max_output_tokens = 400, stream = true });
+            return ((int)r.StatusCode, r.Headers.RetryAfter is not null, await r.Content.ReadAsStringAsync());
+        }).ToList();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!flood.Any(t => t.IsCompleted))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the flood never filled the queue");
+            await Task.Delay(2);
+        }
+        for (int i = 0; i < 3; i++)
+        {
+            using var r = await polite.PostAsJsonAsync("/v1/completions", Completion(1, 8));
+            Assert.True(r.StatusCode == HttpStatusCode.OK, $"request {i}: {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
+        }
+        var results = await Task.WhenAll(flood);
+        Assert.All(results, r =>
+        {
+            if (r.Item1 == 200)
+            {
+                Assert.DoesNotContain("server_overloaded", r.Item3);
+                Assert.True(r.Item3.Contains("event: response.completed") || r.Item3.Contains("event: response.incomplete"), r.Item3);
+            }
+            else
+            {
+                Assert.Equal(503, r.Item1);
+                Assert.True(r.Item2, "Retry-After");
+            }
+        });
+        Assert.Contains(results, r => r.Item1 == 503);
+        Assert.Equal(results.Count(r => r.Item1 == 200), (await floor.LedgerAsync(flooder.Team)).Count);
+        var counts = await floor.RefusalsAsync(flooder.Team);
+        Assert.Equal(results.Count(r => r.Item1 == 503), counts.Where(c => c.Reason == "server_overloaded" && c.Status == 503).Sum(c => c.Count));
+    }
+
     private static HttpClient Client(FloorServer floor, string secret)
     {
         var client = new HttpClient { BaseAddress = floor.Server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };

@@ -126,6 +126,51 @@ public sealed class ToolCallingTests
         Assert.False(AllowsPartial("<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"zone\": 5}}\n</tool_call>")); // still strict
     }
 
+    /// <summary>
+    /// A streamed call that turns out malformed keeps the index its events gave it, with status incomplete, in the final
+    /// output too: it was announced "completed" and then dropped, so the later message's index moved.
+    /// </summary>
+    [Fact]
+    public async Task A_malformed_streamed_call_keeps_its_index_and_says_it_is_incomplete()
+    {
+        var engine = new ScriptedEngine(Qwen(), "<tool_call>", "\n{\"name\": \"get_time\", \"arguments\": {\"zone\": UTC}}", "\n</tool_call>", "\nSorry.");
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        using var response = await server.PostJsonAsync("/v1/responses", new
+        {
+            input = "Time?", stream = true,
+            tools = new[] { new { type = "function", name = "get_time", strict = false, parameters = new { type = "object", properties = new { zone = new { type = "string" } } } } },
+        });
+        string body = await response.Content.ReadAsStringAsync();
+        var events = body.Split('\n').Where(l => l.StartsWith("data: ", StringComparison.Ordinal)).Select(l => JsonNode.Parse(l["data: ".Length..])!).ToList();
+        var output = events.Single(e => (string?)e["type"] == "response.completed")["response"]!["output"]!.AsArray();
+        var done = events.Where(e => (string?)e["type"] == "response.output_item.done").ToList();
+        Assert.Equal(2, done.Count);
+        Assert.All(done, d => Assert.Equal((string?)d["item"]!["id"], (string?)output[(int)d["output_index"]!]!["id"]));
+        var call = output.Single(i => (string?)i!["type"] == "function_call")!;
+        Assert.Equal("incomplete", (string?)call["status"]);
+        Assert.Equal("incomplete", (string?)done.Single(d => (string?)d["item"]!["type"] == "function_call")["item"]!["status"]);
+    }
+
+    /// <summary>The Responses API's function tools are strict unless they say otherwise (OpenAI's default there; chat's is not).</summary>
+    [Fact]
+    public async Task Responses_function_tools_are_strict_by_default()
+    {
+        var engine = new ScriptedEngine(Qwen(), "It is noon.");
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        object Tool(bool? strict) => strict is null
+            ? new { type = "function", name = "get_time", parameters = new { type = "object", properties = new { zone = new { type = "string" } }, required = new[] { "zone" }, additionalProperties = false } }
+            : new { type = "function", name = "get_time", strict, parameters = new { type = "object", properties = new { zone = new { type = "string" } }, required = new[] { "zone" }, additionalProperties = false } };
+
+        using (var unsaid = await server.PostJsonAsync("/v1/responses", new { input = "Time?", tools = new[] { Tool(null) } }))
+            Assert.Equal(HttpStatusCode.OK, unsaid.StatusCode);
+        var schema = engine.LastRequest!.TriggeredSchema!.Schema;
+        Assert.False(Constraints.JsonMatcher.Start(schema).Advance(Encoding.UTF8.GetBytes("<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"zone\": 5}}\n</tool_call>")) is { CanEnd: true });
+
+        using (var off = await server.PostJsonAsync("/v1/responses", new { input = "Time?", tools = new[] { Tool(false) } }))
+            Assert.Equal(HttpStatusCode.OK, off.StatusCode);
+        Assert.Null(engine.LastRequest!.TriggeredSchema);
+    }
+
     [Fact]
     public async Task A_forced_call_from_a_model_that_never_saw_tools_has_arguments_its_schema_allows()
     {

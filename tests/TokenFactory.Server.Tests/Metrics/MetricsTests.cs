@@ -12,7 +12,7 @@ public sealed class MetricsTests
         "tokenfactory_generations_finished_total", "tokenfactory_time_to_first_token_seconds", "tokenfactory_inter_token_latency_seconds",
         "tokenfactory_e2e_request_latency_seconds", "tokenfactory_request_queue_time_seconds", "tokenfactory_requests_running",
         "tokenfactory_requests_waiting", "tokenfactory_kv_cache_usage_ratio", "tokenfactory_kv_cache_used_tokens",
-        "tokenfactory_kv_cache_capacity_tokens", "tokenfactory_kv_sliding_blocks_total", "tokenfactory_kv_sliding_blocks_free", "tokenfactory_model_ready", "tokenfactory_prefix_cache_queries_total",
+        "tokenfactory_kv_cache_capacity_tokens", "tokenfactory_kv_sliding_blocks_capacity", "tokenfactory_kv_sliding_blocks_free", "tokenfactory_model_ready", "tokenfactory_prefix_cache_queries_total",
         "tokenfactory_prefix_cache_hits_total", "tokenfactory_preemptions_total", "tokenfactory_engine_steps_total",
         "tokenfactory_engine_mean_batch_sequences", "tokenfactory_energy_joules_total", "tokenfactory_energy_estimated",
         "tokenfactory_joules_per_token", "tokenfactory_cost_usd_total", "tokenfactory_cost_per_million_input_tokens_usd",
@@ -38,6 +38,8 @@ public sealed class MetricsTests
         Assert.True(Value("tokenfactory_engine_steps_total") >= 4);
         Assert.Equal(0, Value("tokenfactory_preemptions_total"));
         Assert.Equal("counter", families["tokenfactory_prefix_cache_hits_total"].Type);
+        // Prometheus keeps "_total" for counters: a gauge named so invites rate() on it.
+        Assert.All(families.Values.Where(f => f.Name.EndsWith("_total", StringComparison.Ordinal)), f => Assert.Equal("counter", f.Type));
     }
 
     [Fact]

@@ -22,6 +22,7 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
     private readonly Thread _thread;
     private readonly List<ReadOnlyMemory<int>> _passInputs = [];
     private readonly List<(Job Job, int Index)> _passSlots = [];
+    private readonly List<Job> _passJobs = []; // the requests a pass ended
     private float[] _passOutput = [];
     private int _waitingInputs, _runningInputs;
     private long _passes, _inputs, _tokens;
@@ -97,10 +98,13 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
                 _queue.Remove(node);
                 _waitingInputs -= job.Inputs.Length - job.Next;
             }
+            job.Cancelled = true;
+            // Inputs of it in the running pass: that pass runs to its end, and ends the request when it does, with its
+            // work counted (ended now, the caller would settle before the pass it pays for had finished, at nothing).
+            if (job.Next > job.Done)
+                return;
         }
-        // Cancelled, with what its finished passes did: their tokens ran and are the caller's to meter.
-        job.Completion.TrySetException(new EmbeddingCancelledException(job.TokensDone(), new WorkShare(Volatile.Read(ref job.Seconds), 0, Volatile.Read(ref job.Joules), 0),
-            job.QueueTime, job.Cancellation));
+        job.FailCancelled();
     }
 
     private void Loop()
@@ -187,9 +191,20 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         Interlocked.Add(ref _inputs, count);
         Interlocked.Add(ref _tokens, tokens);
         Volatile.Write(ref _runningInputs, 0);
-        foreach (var (job, _) in _passSlots)
+        _passJobs.Clear();
+        lock (_lock)
         {
-            if (Interlocked.Increment(ref job.Done) == job.Inputs.Length)
+            foreach (var (job, _) in _passSlots)
+            {
+                if (++job.Done == job.Next && (job.Done == job.Inputs.Length || job.Cancelled))
+                    _passJobs.Add(job);
+            }
+        }
+        foreach (var job in _passJobs)
+        {
+            if (job.Cancelled)
+                job.FailCancelled(); // cancelled while this pass ran: ended now, with this pass's work
+            else
                 job.Complete();
         }
     }
@@ -223,8 +238,13 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         public double Seconds, Joules; // written by the engine thread only
         public LinkedListNode<Job>? Node;
         public CancellationTokenRegistration Registration;
-        public int Next;
-        public int Done;
+        public int Next; // inputs taken into passes (under the engine's lock)
+        public int Done; // inputs whose passes finished (under the engine's lock)
+        public bool Cancelled; // under the engine's lock
+
+        /// <summary>Cancelled, with what its finished passes did: their tokens ran and are the caller's to meter.</summary>
+        public void FailCancelled() => Completion.TrySetException(new EmbeddingCancelledException(TokensDone(),
+            new WorkShare(Volatile.Read(ref Seconds), 0, Volatile.Read(ref Joules), 0), QueueTime, Cancellation));
 
         /// <summary>Tokens of the inputs whose passes finished (their vectors are in <see cref="Results"/>).</summary>
         public long TokensDone()
