@@ -147,7 +147,7 @@ public sealed class BenchModelCommandTests
             Assert.Contains("one engine at a time: ours is loaded afresh for each repetition", stdout);
             Assert.Equal(["0", "0", "0"], File.ReadAllLines(Path.Combine(dir, "mapped.log")));
             // Our load evicts the file's pages: the peer reads its weights into memory rather than fault them in while timed.
-            Assert.All(File.ReadAllLines(Path.Combine(dir, "args.log")), a => Assert.EndsWith("-r 1 -o json --mmap 0", a));
+            Assert.All(File.ReadAllLines(Path.Combine(dir, "args.log")), a => Assert.EndsWith("-r 1 -o json --load-mode none", a));
             Assert.Equal(3, stderr.Split('\n').Count(l => l.StartsWith("rep ") && l.Contains("tokenfactory: pp ")));
 
             // Without it the model stays mapped while the peer runs (what the check above would have seen), and the peer maps it too.

@@ -24,7 +24,7 @@ internal abstract class BenchPeer
     public abstract PeerRun Run(string model, int threads, int nPrompt, int nGen);
 
     /// <param name="loadWeights">
-    /// The peer reads its weights into memory at load (llama-bench's <c>--mmap 0</c>) instead of mapping the file: with
+    /// The peer reads its weights into memory at load (llama-bench's <c>--load-mode none</c>) instead of mapping the file: with
     /// <c>--one-engine-at-a-time</c> our engine's load evicts the file's pages each repetition, and a mapped peer would
     /// fault its experts in from disk during its timed runs.
     /// </param>
@@ -32,7 +32,7 @@ internal abstract class BenchPeer
     {
         if (spec.Equals("llama.cpp", StringComparison.OrdinalIgnoreCase))
             return loadWeights
-                ? throw new TokenFactoryException("--one-engine-at-a-time needs --peer llama-bench=PATH (its weights read into memory with --mmap 0); the node-llama-cpp peer maps the file.")
+                ? throw new TokenFactoryException("--one-engine-at-a-time needs --peer llama-bench=PATH (its weights read into memory with --load-mode none); the node-llama-cpp peer maps the file.")
                 : NodeLlamaCppPeer.Create();
         const string llamaBench = "llama-bench=";
         if (spec.StartsWith(llamaBench, StringComparison.OrdinalIgnoreCase))
@@ -120,7 +120,7 @@ internal sealed class NodeLlamaCppPeer : BenchPeer
 
 /// <summary>
 /// A llama.cpp <c>llama-bench</c> executable, run once per repetition with <c>-r 1 -o json</c> (its own warm-up run
-/// first; <c>--mmap 0</c> when it must load its weights rather than map them): the pp test's and the tg test's <c>avg_ts</c>. It does not report its memory, so the peak RSS stays unknown.
+/// first; <c>--load-mode none</c> when it must load its weights rather than map them): the pp test's and the tg test's <c>avg_ts</c>. It does not report its memory, so the peak RSS stays unknown.
 /// </summary>
 internal sealed class LlamaBenchPeer(string executable, bool loadWeights) : BenchPeer
 {
@@ -129,7 +129,7 @@ internal sealed class LlamaBenchPeer(string executable, bool loadWeights) : Benc
     public override PeerRun Run(string model, int threads, int nPrompt, int nGen)
     {
         string[] args = ["-m", Path.GetFullPath(model), "-t", Invariant(threads), "-p", Invariant(nPrompt), "-n", Invariant(nGen), "-r", "1", "-o", "json"];
-        var (code, output, err) = Exec(executable, loadWeights ? [.. args, "--mmap", "0"] : args);
+        var (code, output, err) = Exec(executable, loadWeights ? [.. args, "--load-mode", "none"] : args);
         if (code != 0)
             throw new TokenFactoryException($"llama-bench failed (exit {code}): {Tail(err)}");
         return Parse(output, nPrompt, nGen);

@@ -41,7 +41,7 @@ internal static class BenchModelCommand
         };
         var oneAtATime = new Option<bool>("--one-engine-at-a-time")
         {
-            Description = "With --peer llama-bench=PATH: load our engine afresh for each repetition and release it before llama.cpp's (which loads its weights with --mmap 0), so a model that fits in memory once still alternates (loading is not timed)",
+            Description = "With --peer llama-bench=PATH: load our engine afresh for each repetition and release it before llama.cpp's (which loads its weights with --load-mode none), so a model that fits in memory once still alternates (loading is not timed)",
         };
         var bwMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer size with --bandwidth-over buffer; 0 skips the bandwidth kernel either way", DefaultValueFactory = _ => 256 };
         var cmd = new Command(name, "Measure prompt processing (pp) and generation (tg) tokens/s, like llama-bench")
@@ -95,12 +95,20 @@ internal static class BenchModelCommand
         Console.WriteLine($"model: {fileName} ({fileBytes / 1e9:F2} GB, {c.Architecture}, {types}, {c.BlockCount} layers, embd {c.EmbeddingLength}, vocab {vocab}), threads {threads}, {batchTokens} prompt tokens per step");
         Console.WriteLine($"kernels: {KernelChoices.Summary()}");
         if (oneAtATime)
-            Console.WriteLine("one engine at a time: ours is loaded afresh for each repetition and released before llama.cpp's, which reads its weights into memory (--mmap 0; loading is not timed)");
+            Console.WriteLine("one engine at a time: ours is loaded afresh for each repetition and released before llama.cpp's, which reads its weights into memory (--load-mode none; loading is not timed)");
         double bytesPerToken = first.BytesPerToken;
         if (nGen > 0)
             Console.WriteLine($"bytes read per generated token: {bytesPerToken / 1e6:F0} MB");
         first.WarmUp(nPrompt, nGen);
 
+        // The roofline is paired with each generation run, because on a shared machine the neighbours' memory traffic
+        // moves both by tens of percent within a minute (readings taken once for the whole benchmark were 33 to 60
+        // GB/s on one VM). Interleaved (the reported figure): the run is cut into stretches of InterleaveTokens tokens,
+        // the bandwidth kernel reads its buffer once before each stretch and once after the last, and the run is
+        // compared with those passes taken together (their bytes over their time), so both are averages over the same
+        // minutes. Bracketed (what earlier sessions reported, kept in the JSON): the best of 3 passes just before and
+        // just after the run, whose best-of-3 picks the quiet moments that the run's average does not get. The probe's
+        // buffer is resident during the run; the peak-RSS figure leaves it out.
         var bwReps = new List<double>();
         var bwBracketReps = new List<double>();
         var bwVariants = new List<MemoryBandwidth.ReadVariant>();

@@ -58,7 +58,7 @@ public static class JsonSchemaCompiler
         }
         // Only a $ref can make a value that never ends (an object that requires itself, an array of at least one of
         // itself): the model would be held in it until its length ran out. Every $ref must admit some finite value.
-        var finite = FiniteNodes(root);
+        var finite = FiniteNodes([root, .. refs.Select(r => (SchemaNode)r.Node)]); // definitions the root never uses included
         foreach (var (node, path, target) in refs)
         {
             if (!finite.Contains(node))
@@ -68,14 +68,14 @@ public static class JsonSchemaCompiler
     }
 
     /// <summary>
-    /// The nodes reachable from <paramref name="root"/> that some finite JSON text matches: the least fixed point, from the
+    /// The nodes reachable from <paramref name="roots"/> that some finite JSON text matches: the least fixed point, from the
     /// scalars up (an object needs its required values, a non-empty array its items, a choice one of its choices).
     /// </summary>
-    private static HashSet<SchemaNode> FiniteNodes(SchemaNode root)
+    private static HashSet<SchemaNode> FiniteNodes(IEnumerable<SchemaNode> roots)
     {
         var nodes = new List<SchemaNode>();
         var seen = new HashSet<SchemaNode>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<SchemaNode>([root]);
+        var stack = new Stack<SchemaNode>(roots);
         while (stack.TryPop(out var n))
         {
             if (!seen.Add(n))

@@ -41,7 +41,8 @@ public sealed class JinjaRobustnessTests
         { Big + "{{ ('{0}' * 1000).format(s) }}", "string too large" },
         { Big + "{{ s|replace('a', s) }}", "string too large" },
         { "{{ ('a\n' * 8000000)|indent(10000) }}", "string too large" },
-        { "{% set ns = namespace(a=[1]) %}{% for i in range(40) %}{% set ns.a = ns.a + ns.a %}{% endfor %}", "list too large" },
+        // Whichever limit comes first: the copies of the doubling list can take past the time limit on a loaded machine.
+        { "{% set ns = namespace(a=[1]) %}{% for i in range(40) %}{% set ns.a = ns.a + ns.a %}{% endfor %}", "list too large|exceeded the time limit" },
         // No overall work limit: exponentially many macro calls, or ten million 16M-char strings, never finished.
         { "{% macro f(n) %}{% if n > 0 %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(64) }}", "exceeded the time limit of 2 s" },
         { "{% for i in range(10000000) %}{% set s = 'a' * 16000000 %}{% endfor %}", "exceeded the time limit" },
@@ -60,7 +61,8 @@ public sealed class JinjaRobustnessTests
     {
         var error = Render(template, JinjaOptions.HuggingFace).Error;
         var ex = Assert.IsAssignableFrom<TemplateException>(error);
-        Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+        // One message, or alternatives separated by '|' (either limit may be the one reached).
+        Assert.Contains(message.Split('|'), m => ex.Message.Contains(m, StringComparison.Ordinal));
     }
 
     [Theory]
@@ -157,7 +159,9 @@ public sealed class JinjaRobustnessTests
             () => JinjaTemplate.Parse(template, options).Render(new Dictionary<string, JinjaValue>()),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         Assert.True(((IAsyncResult)task).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(10)), $"still rendering after 10 s: {template}");
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}: {template}");
+        // Well past the 2 s limit, well short of never: on two shared cores, with other test assemblies running and a
+        // template allocating 32 MB strings, the limit's own check has been seen to land at 5.2 s.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"took {watch.Elapsed}: {template}");
         return task.IsFaulted ? (null, task.Exception!.InnerException) : (task.Result, null);
     }
 }

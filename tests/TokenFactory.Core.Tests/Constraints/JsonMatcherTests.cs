@@ -88,6 +88,10 @@ public sealed class JsonMatcherTests
             """);
         Assert.True(Feed(tree, "{\"v\":1,\"kids\":[{\"v\":2},{\"v\":3,\"kids\":[{\"v\":4}]}]}") is { MustEnd: true });
         Assert.Null(Feed(tree, "{\"v\":1,\"kids\":[{\"w\":2}]}"));
+        // A finite recursive definition the root never uses is no reason to refuse; an endless one still is.
+        Assert.NotNull(Schema("""{"type": "string", "$defs": {"list": {"type": "array", "items": {"$ref": "#/$defs/list"}}}}"""));
+        Assert.Equal("$defs.loop.items.$ref", Assert.Throws<UnsupportedSchemaException>(() =>
+            Schema("""{"type": "string", "$defs": {"loop": {"type": "array", "items": {"$ref": "#/$defs/loop"}, "minItems": 1}}}""")).Path);
 
         var number = Schema("""{"type": "number"}""");
         var twelve = Feed(number, "12");
