@@ -56,7 +56,13 @@ public sealed class FleetLedgerTests
         string postgres = PostgresDatabase.Require();
         await using var stub = await StubReplica.StartAsync("stories260K");
         stub.Generate = StubReplica.Answer(4, delay: TimeSpan.FromMilliseconds(5));
-        var shared = new Dictionary<string, string?> { ["TokenFactory:Floor:Auth"] = "keys", ["TokenFactory:Floor:Postgres"] = postgres, ["TokenFactory:Router:MaxQueuedRequests"] = "1000" };
+        // Polls every 300 ms (a 750 ms poll timeout): the budget is the subject here, and under the whole suite's load two
+        // 250 ms polls of the busy stub had timed out, ejecting the only replica mid-test (503 no_replica_available).
+        var shared = new Dictionary<string, string?>
+        {
+            ["TokenFactory:Floor:Auth"] = "keys", ["TokenFactory:Floor:Postgres"] = postgres, ["TokenFactory:Router:MaxQueuedRequests"] = "1000",
+            ["TokenFactory:Router:StatusIntervalMilliseconds"] = "300",
+        };
         if (tokenizer)
             shared["TokenFactory:Router:Models:stories260K"] = TestPaths.Stories260K; // the prompt counted exactly, else bounded from its bytes
         await using var a = await RouterInstance.StartAsync([stub.BaseAddress], shared);
