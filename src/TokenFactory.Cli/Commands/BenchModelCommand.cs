@@ -114,22 +114,22 @@ internal static class BenchModelCommand
         var bwVariants = new List<MemoryBandwidth.ReadVariant>();
         long streamedBytes = 0;
         long peakBeforeResets = 0;
-        double GenerationWithRoofline(BenchedModel engine)
+        double GenerationWithRoofline(BenchedModel loaded)
         {
-            var sequence = engine.Sequence;
+            var sequence = loaded.Sequence;
             if (bwMiB <= 0)
-                return sequence.Generate(engine.Bos, nGen);
+                return sequence.Generate(loaded.Bos, nGen);
             peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes());
             long rssBefore = ResidentBytes();
             double seconds;
-            using (var probe = bwBuffer ? new MemoryBandwidth.Probe(engine.Pool, (long)bwMiB << 20) : new MemoryBandwidth.Probe(engine.Pool, engine.Streamed.Select(w => w.Streamed).ToList()))
+            using (var probe = bwBuffer ? new MemoryBandwidth.Probe(loaded.Pool, (long)bwMiB << 20) : new MemoryBandwidth.Probe(loaded.Pool, loaded.Streamed.Select(w => w.Streamed).ToList()))
             {
                 long probeResident = Math.Max(0, ResidentBytes() - rssBefore);
                 bwVariants.Add(probe.Variant);
                 streamedBytes = probe.Bytes;
                 ResetPeakRss();
                 double before = probe.Best(3);
-                (seconds, double passBytes, double passSeconds) = sequence.GenerateInterleaved(engine.Bos, nGen, probe, InterleaveTokens);
+                (seconds, double passBytes, double passSeconds) = sequence.GenerateInterleaved(loaded.Bos, nGen, probe, InterleaveTokens);
                 double after = probe.Best(3);
                 peakBeforeResets = Math.Max(peakBeforeResets, PeakRssBytes() - probeResident);
                 bwReps.Add(passBytes / passSeconds);

@@ -53,25 +53,12 @@ public sealed class FairnessTests
         using var polite = Client(floor, other.Secret!);
 
         // Twelve long requests of four choices at once: two start, four wait, the rest are refused.
-        var flood = Enumerable.Range(0, 12).Select(async _ =>
+        var results = await FloodWhileAnotherGetsThroughAsync(polite, async () =>
         {
             using var r = await flooding.PostAsJsonAsync("/v1/completions", Completion(4, 400));
             var body = JsonNode.Parse(await r.Content.ReadAsStringAsync())!;
             return ((int)r.StatusCode, r.Headers.RetryAfter is not null, (string?)body["error"]?["code"]);
-        }).ToList();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!flood.Any(t => t.IsCompleted))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the flood never filled the queue");
-            await Task.Delay(2);
-        }
-        // The queue is full of the flooder's requests; the other caller's still get in, one after another.
-        for (int i = 0; i < 3; i++)
-        {
-            using var r = await polite.PostAsJsonAsync("/v1/completions", Completion(1, 8));
-            Assert.True(r.StatusCode == HttpStatusCode.OK, $"request {i}: {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
-        }
-        var results = await Task.WhenAll(flood);
+        });
         var refused = results.Where(r => r.Item1 != 200).ToList();
         Assert.NotEmpty(refused);
         Assert.All(refused, r => Assert.Equal((503, true, "server_overloaded"), r));
@@ -98,23 +85,11 @@ public sealed class FairnessTests
         using var flooding = Client(floor, flooder.Secret!);
         using var polite = Client(floor, other.Secret!);
 
-        var flood = Enumerable.Range(0, 12).Select(async _ =>
+        var results = await FloodWhileAnotherGetsThroughAsync(polite, async () =>
         {
             using var r = await flooding.PostAsJsonAsync("/v1/responses", new { input = "Once upon a time", max_output_tokens = 400, stream = true });
             return ((int)r.StatusCode, r.Headers.RetryAfter is not null, await r.Content.ReadAsStringAsync());
-        }).ToList();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!flood.Any(t => t.IsCompleted))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the flood never filled the queue");
-            await Task.Delay(2);
-        }
-        for (int i = 0; i < 3; i++)
-        {
-            using var r = await polite.PostAsJsonAsync("/v1/completions", Completion(1, 8));
-            Assert.True(r.StatusCode == HttpStatusCode.OK, $"request {i}: {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
-        }
-        var results = await Task.WhenAll(flood);
+        });
         Assert.All(results, r =>
         {
             if (r.Item1 == 200)
@@ -132,6 +107,28 @@ public sealed class FairnessTests
         Assert.Equal(results.Count(r => r.Item1 == 200), (await floor.LedgerAsync(flooder.Team)).Count);
         var counts = await floor.RefusalsAsync(flooder.Team);
         Assert.Equal(results.Count(r => r.Item1 == 503), counts.Where(c => c.Reason == "server_overloaded" && c.Status == 503).Sum(c => c.Count));
+    }
+
+    /// <summary>
+    /// Twelve of <paramref name="send"/> at once; once the first has come back (the queue is full of them), three short
+    /// completions of the other caller, each of which must get in. Returns the flood's results.
+    /// </summary>
+    private static async Task<T[]> FloodWhileAnotherGetsThroughAsync<T>(HttpClient polite, Func<Task<T>> send)
+    {
+        var flood = Enumerable.Range(0, 12).Select(_ => send()).ToList();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!flood.Any(t => t.IsCompleted))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the flood never filled the queue");
+            await Task.Delay(2);
+        }
+        // The queue is full of the flooder's requests; the other caller's still get in, one after another.
+        for (int i = 0; i < 3; i++)
+        {
+            using var r = await polite.PostAsJsonAsync("/v1/completions", Completion(1, 8));
+            Assert.True(r.StatusCode == HttpStatusCode.OK, $"request {i}: {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
+        }
+        return await Task.WhenAll(flood);
     }
 
     private static HttpClient Client(FloorServer floor, string secret)
