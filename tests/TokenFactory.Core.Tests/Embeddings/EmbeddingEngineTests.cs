@@ -183,6 +183,38 @@ public sealed class EmbeddingEngineTests
         Assert.True(e.Work.PrefillSeconds > 0);
     }
 
+    /// <summary>One joule more at every reading.</summary>
+    private sealed class OneJoulePerRead : IEnergyMeter
+    {
+        public int Reads;
+        public bool IsEstimated => true;
+        public string Source => "test";
+        public double ReadJoules() => Interlocked.Increment(ref Reads);
+    }
+
+    [Fact]
+    public async Task A_pass_that_overlaps_a_generation_step_is_charged_half_of_the_time_they_shared()
+    {
+        var (model, tokenizer) = Load();
+        using var owner = model;
+        var meter = new OneJoulePerRead();
+        var metering = new MeterSharing(meter);
+        var gate = new GatedModel(new BertEncoder(model, threads: 1));
+        using var engine = new EmbeddingEngine(gate, tokenizer, metering: metering);
+        // A decoder's generation step (as the batching engine runs one beside its embedding passes) holds the machine from
+        // reading 1 (its start) to 3 (its end); the pass runs from 2 to 4. Charged alone, the pass would get 2 J.
+        var step = new MeteredPass();
+        metering.Begin(step);
+        var request = engine.EmbedAsync([tokenizer.Encode("shared machine")]);
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var (_, stepJoules) = metering.End(step);
+        gate.Release();
+        var answer = await request;
+        Assert.Equal(1.5, stepJoules, 9);
+        Assert.Equal(1.5, answer.Work.Joules, 9); // half of 2-3, all of 3-4
+        Assert.Equal(4, meter.Reads);
+    }
+
     /// <summary>Holds the first pass until released, so a test can fill the queue behind it.</summary>
     private sealed class GatedModel(IEmbeddingModel inner, int gatedPass = 1) : IEmbeddingModel
     {

@@ -38,7 +38,7 @@ public sealed class BatchingEngine : IInferenceEngine
             try
             {
                 Embeddings = new EmbeddingEngine(new DecoderEmbedder(model, pooling.Value, ContextLength, _core.Threads), Tokenizer,
-                    energyMeter: _core.Options.EnergyMeter);
+                    metering: _core.Metering);
             }
             catch
             {

@@ -29,11 +29,13 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
     private readonly List<Sequence> _cancelled = [];
     private readonly int _vocab;
     private readonly Tenant _ownTenant = new("");
+    private readonly MeteredPass _stepPass = new();
     private long _nextId;
 
     public EngineCore(TransformerModel model, EngineOptions? options = null)
     {
         _options = options ?? new EngineOptions();
+        Metering = new MeterSharing(_options.EnergyMeter);
         Model = model;
         _vocab = model.VocabSize;
         Tokenizer = Tokenizer.FromMetadata(model.File.Metadata);
@@ -86,6 +88,9 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
     public TransformerModel Model { get; }
     public Tokenizer Tokenizer { get; }
     public EngineOptions Options => _options;
+
+    /// <summary>The options' energy meter and the wall clock, split with the embedding passes that run beside the steps.</summary>
+    public MeterSharing Metering { get; }
 
     /// <summary>Tokens one sequence may hold: the configured context, or less when the KV cache is smaller.</summary>
     public int ContextLength { get; }
@@ -208,8 +213,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         _scheduledSequences += planned.Count;
         if (_batch.TokenCount == 0)
             return;
-        var meter = _options.EnergyMeter;
-        double joulesBefore = EnergyReadings.Read(meter);
+        Metering.Begin(_stepPass);
         long started = Stopwatch.GetTimestamp();
         try
         {
@@ -217,15 +221,19 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         }
         catch (Exception e)
         {
+            Metering.End(_stepPass);
             // Finishing never changes the plan, so it can be walked while sequences leave.
             for (int i = 0; i < planned.Count; i++)
                 Fail(planned[i].Sequence, e);
             return;
         }
         long ended = Stopwatch.GetTimestamp();
+        var (chargedSeconds, joules) = Metering.End(_stepPass);
         Volatile.Write(ref _busyTicks, _busyTicks + (ended - started));
         double seconds = Stopwatch.GetElapsedTime(started, ended).TotalSeconds;
-        ShareStep(planned, seconds, EnergyReadings.Between(joulesBefore, EnergyReadings.Read(meter)));
+        // Charged: the step's share of the machine (less than its wall time while an embedding pass ran beside it); the rates
+        // below stay in wall time, since that is how fast the step went.
+        ShareStep(planned, chargedSeconds, joules);
         MeasureRates(stepPrefill, stepDecode, seconds);
         _scheduler.Complete();
         for (int i = 0; i < planned.Count; i++)

@@ -13,7 +13,8 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
 {
     private readonly IEmbeddingModel _model;
     private readonly IDisposable? _ownedModel;
-    private readonly IEnergyMeter? _meter;
+    private readonly MeterSharing _metering;
+    private readonly MeteredPass _pass = new();
     private readonly int _maxWaitingInputs;
     private readonly Lock _lock = new();
     private readonly LinkedList<Job> _queue = new();
@@ -29,12 +30,16 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
 
     /// <param name="ownedModel">Disposed with the engine (the model file behind <paramref name="model"/>), if given.</param>
     /// <param name="maxWaitingInputs">Inputs that may wait; more are refused with <see cref="EngineOverloadedException"/>.</param>
-    /// <param name="energyMeter">Read around each pass, so each request is charged its share of the energy.</param>
+    /// <param name="metering">
+    /// The machine's clock and energy meter, read around each pass so each request is charged its share (shared with a
+    /// decoder's generation steps, so time both ran in is split between them, not charged twice); without it, passes are
+    /// charged their wall time and no energy.
+    /// </param>
     public EmbeddingEngine(IEmbeddingModel model, Tokenizer tokenizer, int maxWaitingInputs = 4096, IDisposable? ownedModel = null,
-        IEnergyMeter? energyMeter = null)
+        MeterSharing? metering = null)
     {
         _model = model;
-        _meter = energyMeter;
+        _metering = metering ?? new MeterSharing(null);
         _ownedModel = ownedModel;
         Tokenizer = tokenizer;
         _maxWaitingInputs = Math.Max(1, maxWaitingInputs);
@@ -161,20 +166,20 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         int d = _model.Dimensions, count = _passInputs.Count;
         if (_passOutput.Length < count * d)
             _passOutput = new float[count * d];
-        long started = Stopwatch.GetTimestamp();
-        double joulesBefore = EnergyReadings.Read(_meter);
+        _metering.Begin(_pass);
         try
         {
             _model.Encode(_passInputs, _passOutput);
         }
         catch (Exception e)
         {
+            _metering.End(_pass);
             foreach (var (job, _) in _passSlots)
                 job.Fail(e);
             Volatile.Write(ref _runningInputs, 0);
             return;
         }
-        double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds, joules = EnergyReadings.Between(joulesBefore, EnergyReadings.Read(_meter));
+        var (seconds, joules) = _metering.End(_pass);
         long tokens = 0;
         foreach (var input in _passInputs)
             tokens += input.Length;

@@ -19,7 +19,7 @@ public sealed class EncoderEngine : IInferenceEngine
     {
         _model = model;
         Tokenizer = Tokenizer.FromMetadata(model.File.Metadata);
-        _embeddings = new EmbeddingEngine(new BertEncoder(model, maxBatchTokens, threads: threads), Tokenizer, maxWaitingInputs, energyMeter: energyMeter);
+        _embeddings = new EmbeddingEngine(new BertEncoder(model, maxBatchTokens, threads: threads), Tokenizer, maxWaitingInputs, metering: new MeterSharing(energyMeter));
         (ChatTemplate, HasOwnChatTemplate) = ChatTemplates.ForModel(model.File.Metadata, Tokenizer, null);
     }
 
