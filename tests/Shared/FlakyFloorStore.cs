@@ -15,6 +15,7 @@ public class FlakyFloorStore : DispatchProxy
 {
     private IFloorStore _inner = null!;
     private int _failuresLeft;
+    private string _failing = nameof(IFloorStore.SettleAsync);
     private TimeSpan _outage;
     private long _outageStarted;
 
@@ -23,6 +24,14 @@ public class FlakyFloorStore : DispatchProxy
 
     /// <summary>Every settlement fails for <paramref name="outage"/> from the first one (whichever path retries, however often).</summary>
     public static IFloorStore Wrap(IFloorStore inner, TimeSpan outage) => Create(inner, 0, outage);
+
+    /// <summary>The first <paramref name="releaseFailures"/> releases of a reservation (a withdrawal's write) fail.</summary>
+    public static IFloorStore WrapReleases(IFloorStore inner, int releaseFailures)
+    {
+        var proxy = Create(inner, releaseFailures, TimeSpan.Zero);
+        ((FlakyFloorStore)(object)proxy)._failing = nameof(IFloorStore.ReleaseReservationAsync);
+        return proxy;
+    }
 
     private static IFloorStore Create(IFloorStore inner, int settleFailures, TimeSpan outage)
     {
@@ -37,7 +46,7 @@ public class FlakyFloorStore : DispatchProxy
     protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
     {
         ArgumentNullException.ThrowIfNull(targetMethod);
-        if (targetMethod.Name == nameof(IFloorStore.SettleAsync) && Fails())
+        if (targetMethod.Name == _failing && Fails())
             return Task.FromException(new SqliteException("disk I/O error (the test's flaky ledger)", 10));
         try
         {

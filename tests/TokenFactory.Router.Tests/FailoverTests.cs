@@ -121,6 +121,21 @@ public sealed class FailoverTests
     }
 
     [Fact]
+    public async Task A_streamed_tool_call_cut_midway_is_metered_by_its_pieces_though_it_has_no_text()
+    {
+        await using var stub = await StubReplica.StartAsync();
+        stub.Generate = StubReplica.CallCutAfter(4);
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
+        using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(stub.Model, stream: true));
+        var sse = await Sse.ReadAllAsync(response);
+        Assert.Equal(4, sse.Chunks.Count(c => c["choices"]?[0]?["delta"]?["tool_calls"] is JsonArray));
+        Assert.Equal("upstream_stream_cut", (string?)sse.Chunks.Last()["error"]!["code"]);
+        var line = Assert.Single(await router.LedgerAsync());
+        Assert.Equal(4, (long)line["completion_tokens"]!); // each call piece is a token the replica generated: not free
+        Assert.True((double)line["time_to_first_token_seconds"]! > 0, line.ToJsonString());
+    }
+
+    [Fact]
     public async Task A_stream_that_breaks_off_after_its_headers_before_any_event_goes_to_another_replica()
     {
         await using var dying = await StubReplica.StartAsync();

@@ -64,6 +64,46 @@ public sealed class UpstreamFaultTests
         Assert.Equal(1, await router.MetricAsync("tokenfactory_fleet_streams_cut_total", ("replica", stub.Name)));
     }
 
+    [Fact]
+    public async Task A_stream_that_is_only_an_error_event_is_counted_as_a_refusal_not_charged()
+    {
+        await using var stub = await StubReplica.StartAsync();
+        stub.Generate = async (context, body) =>
+        {
+            // Headers at once, then the refusal as an event (as vLLM streams a prompt longer than its context).
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.WriteAsync("data: {\"error\": {\"message\": \"too long\", \"type\": \"BadRequestError\", \"code\": 400}}\n\ndata: [DONE]\n\n");
+        };
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
+        using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(stub.Model, stream: true));
+        var sse = await Sse.ReadAllAsync(response);
+        Assert.True(sse.Done);
+        Assert.Equal("too long", (string?)sse.Chunks.Single()["error"]!["message"]);
+        Assert.Equal(1, await Eventually.HoldsAsync(router.RefusalsAsync, n => n == 1));
+        Assert.Empty(await router.LedgerAsync());
+    }
+
+    [Fact]
+    public async Task A_ledger_that_refuses_a_refusals_release_leaves_the_client_the_replicas_error_and_no_ledger_line()
+    {
+        await using var stub = await StubReplica.StartAsync();
+        stub.Generate = StubReplica.Error(400, "context_length_exceeded");
+        // The first release of a reservation fails: the one the refused request's withdrawal writes.
+        await using var router = await RouterInstance.StartAsync([stub.BaseAddress], new() { ["TokenFactory:Floor:Auth"] = "keys" },
+            configureServices: services => services.AddSingleton<IFloorStore>(sp =>
+                FlakyFloorStore.WrapReleases(new SqliteFloorStore(sp.GetRequiredService<IOptions<FloorOptions>>().Value.ResolveDatabasePath()), releaseFailures: 1)));
+        var (key, _) = await router.NewKeyAsync(lifetimeTokens: 100000);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(RouterInstance.Chat(stub.Model)) };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        using var response = await router.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("context_length_exceeded", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
+        // The release follows in the background; the refusal is counted; it never ran, so no line.
+        await Eventually.HoldsAsync(async () => (double)(await router.Admin.GetFromJsonAsync<JsonObject>("/admin/budgets"))!["data"]![0]!["reserved"]!, r => r == 0);
+        Assert.Equal(1, await router.RefusalsAsync());
+        Assert.Empty(await router.LedgerAsync());
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -40,7 +40,7 @@ public sealed unsafe partial class GgufFile
 
         if (Metadata.TryGetValue("general.alignment", out var alignValue))
         {
-            long align = alignValue.IsInteger ? alignValue.AsInt64() : 0;
+            long align = alignValue.IsInteger ? alignValue.AsInt64Unchecked() : 0; // a uint64 past long's range wraps negative: refused below
             if (align <= 0 || align > 1 << 20 || (align & (align - 1)) != 0)
                 throw r.Error($"general.alignment must be a power of two, got {alignValue.Format()}", -1);
             Alignment = (int)align;

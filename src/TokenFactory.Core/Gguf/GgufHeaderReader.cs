@@ -10,6 +10,9 @@ namespace TokenFactory.Gguf;
 /// </summary>
 internal unsafe struct GgufHeaderReader
 {
+    /// <summary>The longest metadata string or key read (256 MiB).</summary>
+    public const ulong MaxStringBytes = 256UL << 20;
+
     private readonly byte* _base;
     private readonly long _length;
     private readonly string _file;
@@ -48,8 +51,10 @@ internal unsafe struct GgufHeaderReader
         ulong len = Read<ulong>(what + " length");
         if (len > (ulong)Remaining)
             throw Error($"{what} claims {len} bytes but only {Remaining} remain", start);
-        if (len > int.MaxValue)
-            throw Error($"{what} of {len} bytes is too long", start);
+        // Chat templates and embedded tokenizer files are kilobytes to tens of megabytes: a longer string is a corrupt length,
+        // which in a large file would otherwise decode a gigabyte of tensor data as text.
+        if (len > MaxStringBytes)
+            throw Error($"{what} of {len} bytes is too long (at most {MaxStringBytes})", start);
         var s = Encoding.UTF8.GetString(_base + Position, (int)len);
         Position += (long)len;
         return s;

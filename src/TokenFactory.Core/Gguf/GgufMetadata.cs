@@ -48,6 +48,8 @@ public sealed class GgufMetadata : IReadOnlyDictionary<string, GgufValue>
     public long GetInt64(string key)
     {
         var v = Get(key);
+        if (v.Value is ulong ul && ul > long.MaxValue)
+            throw new TokenFactoryException($"{Source}: '{key}' = {ul} is out of range.");
         return v.IsInteger ? v.AsInt64() : throw WrongType(key, "an integer");
     }
 
@@ -70,7 +72,7 @@ public sealed class GgufMetadata : IReadOnlyDictionary<string, GgufValue>
     public float GetFloatOrDefault(string key, float fallback) => _values.ContainsKey(key) ? GetFloat(key) : fallback;
 
     public bool GetBoolOrDefault(string key, bool fallback) =>
-        _values.TryGetValue(key, out var v) ? v.Value switch { bool b => b, _ when v.IsInteger => v.AsInt64() != 0, _ => throw WrongType(key, "a bool") } : fallback;
+        _values.TryGetValue(key, out var v) ? v.Value switch { bool b => b, ulong ul => ul != 0, _ when v.IsInteger => v.AsInt64() != 0, _ => throw WrongType(key, "a bool") } : fallback;
 
     /// <summary>A typed array (<c>string[]</c>, <c>float[]</c>, <c>int[]</c>, …); integer arrays of another width are converted.</summary>
     public T[] GetArray<T>(string key)

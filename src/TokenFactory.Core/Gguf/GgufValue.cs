@@ -62,6 +62,7 @@ public sealed class GgufValue
     {
         float f => f,
         double d => d,
+        ulong ul => ul, // every uint64 has a double, if a rounded one
         _ when IsInteger => AsInt64(),
         _ => throw new InvalidCastException($"A {Type} value is not a number."),
     };

@@ -71,10 +71,18 @@ public sealed partial record ModelConfig
 
     public static ModelConfig FromMetadata(GgufMetadata m)
     {
+        var config = Read(m);
+        config.CheckSizes(m.Source);
+        return config;
+    }
+
+    private static ModelConfig Read(GgufMetadata m)
+    {
         string arch = m.GetStringOrNull("general.architecture")
             ?? throw new TokenFactoryException($"{m.Source}: metadata 'general.architecture' is missing; this is not a model file (a vocabulary-only GGUF?).");
         if (!SupportedArchitectures.Contains(arch))
             throw new TokenFactoryException($"{m.Source}: unknown architecture '{arch}'. Supported: {string.Join(", ", SupportedArchitectures)}.");
+        CheckBlockCount(m, arch);
         if (IsHybridArchitecture(arch) || arch is "qwen35" or "qwen35moe" or "gemma4")
         {
             RefuseRopeScaling(m, arch);

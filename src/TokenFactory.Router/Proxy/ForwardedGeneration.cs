@@ -43,7 +43,7 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
         }
         finally
         {
-            if (metered.Admission is { IsSettled: false })
+            if (metered.Admission is { IsSettled: false } && !run.WithdrawalPending)
             {
                 // Whatever went wrong (the ledger's write included), the reservation is released and the ledger gets
                 // what was produced, at the status the client is told: now, or by the retries when the ledger fails again.
@@ -243,9 +243,29 @@ internal sealed class ForwardedGeneration(ForwardedWork work, MeteredRequest met
                 metrics.Server.RecordRequestDuration(time.GetElapsedTime(Work.Started));
         }
 
+        /// <summary>A withdrawal the ledger refused, retried in the background: the request is a refusal, never to be settled as run.</summary>
+        public bool WithdrawalPending { get; private set; }
+
+        /// <summary>
+        /// The request never ran: its reservation released and a refusal counted. A ledger that refuses the release does not
+        /// change what the client is told (the replica's error, or the router's own): the release is retried in the
+        /// background, as a single server does, instead of the request failing into a ledger line it never earned.
+        /// </summary>
         private async Task WithdrawAsync(int status, Exception reason)
         {
-            if (await Admission.WithdrawAsync(CancellationToken.None))
+            bool withdrawn;
+            try
+            {
+                withdrawn = await Admission.WithdrawAsync(CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                RouterLog.SettleRetrying(_logger, Work.Id, e);
+                WithdrawalPending = true;
+                Admission.WithdrawLater(last => RouterLog.SettleFailed(_logger, Work.Id, last));
+                withdrawn = true;
+            }
+            if (withdrawn)
                 FloorFilter.RecordRefusal(_floor, metrics.Server, Admission.Caller, Admission.Model, Admission.Endpoint, status, reason);
         }
 

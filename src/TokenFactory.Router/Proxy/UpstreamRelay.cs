@@ -151,7 +151,10 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
         var payload = bytes.AsSpan(5).TrimStart((byte)' ');
         if (payload.SequenceEqual("[DONE]"u8))
         {
-            await settle(Status); // in the ledger before the client can see the end
+            // In the ledger before the client can see the end; a stream that was only an error (a vLLM-style replica refusing
+            // after its headers) ran nothing: the forwarding withdraws it and counts a refusal instead.
+            if (!(Status >= 500 && usage.TokensSeen == 0))
+                await settle(Status);
             await body.WriteAsync(Done, aborted);
             await body.FlushAsync(aborted);
             return true;
@@ -189,8 +192,9 @@ internal sealed class UpstreamRelay(ForwardedWork work, RelayedUsage usage, Func
                     if (choice is not JsonObject c || c["delta"] is not (null or JsonObject))
                         throw NotOpenAi("a chunk whose choice or delta is not an object");
                     var delta = c["delta"] as JsonObject;
-                    string? text = Text(delta?["content"]) ?? Text(delta?["reasoning_content"]) ?? Text(c["text"]);
-                    if (!string.IsNullOrEmpty(text))
+                    // A forced call streams no text at all: its pieces are tokens generated (and the first one is the first token).
+                    string? text = Text(delta?["content"]) ?? Text(delta?["reasoning_content"]) ?? Text(delta?["refusal"]) ?? Text(c["text"]);
+                    if (!string.IsNullOrEmpty(text) || delta?["tool_calls"] is JsonArray { Count: > 0 } || delta?["function_call"] is JsonObject)
                         pieces++;
                 }
                 break;

@@ -19,12 +19,24 @@ internal sealed class ResponseOutput(ChoiceReader reader)
     private readonly StringBuilder _allText = new();  // every message's, for the conversation
     private readonly Dictionary<int, (int OutputIndex, JsonObject Item, StringBuilder Arguments)> _calls = [];
     private readonly List<int> _openCalls = []; // calls whose done events have not gone out
+    private readonly List<int> _continued = []; // this piece's calls begun in earlier pieces
 
     public ChoiceReader Reader => reader;
 
     /// <param name="end">The answer ended; <paramref name="cut"/>: by its length limit (its items are then incomplete).</param>
     public async Task AddAsync(ChoiceReader.Piece piece, ResponsesEndpoint.EventWriter? events, bool end, bool cut = false)
     {
+        // One update can end a call and go on with text (a token spelling the arguments' last brace, the closing markup and
+        // a word): the rest of each call already begun goes first, then the text, then calls that begin after it.
+        _continued.Clear();
+        foreach (var call in piece.Calls)
+        {
+            if (_calls.TryGetValue(call.Index, out var known))
+            {
+                _continued.Add(call.Index);
+                await AppendArgumentsAsync(known, call.Arguments, events);
+            }
+        }
         if (piece.Content.Length > 0)
         {
             await CloseCallsAsync(events, "completed"); // text after a call: the call's markup closed, so it is whole
@@ -36,6 +48,8 @@ internal sealed class ResponseOutput(ChoiceReader reader)
         }
         foreach (var call in piece.Calls)
         {
+            if (_continued.Contains(call.Index))
+                continue;
             if (!_calls.TryGetValue(call.Index, out var known))
             {
                 if (_message is not null)
@@ -53,16 +67,21 @@ internal sealed class ResponseOutput(ChoiceReader reader)
                 if (events is not null)
                     await events.WriteAsync("response.output_item.added", new JsonObject { ["output_index"] = known.OutputIndex, ["item"] = item.DeepClone() });
             }
-            if (call.Arguments.Length > 0)
-            {
-                known.Arguments.Append(call.Arguments);
-                if (events is not null)
-                    await events.WriteAsync("response.function_call_arguments.delta",
-                        new JsonObject { ["item_id"] = (string?)known.Item["id"], ["output_index"] = known.OutputIndex, ["delta"] = call.Arguments });
-            }
+            await AppendArgumentsAsync(known, call.Arguments, events);
         }
         if (end)
             await FinishAsync(events, cut ? "incomplete" : "completed");
+    }
+
+    private static async Task AppendArgumentsAsync((int OutputIndex, JsonObject Item, StringBuilder Arguments) call, string arguments,
+        ResponsesEndpoint.EventWriter? events)
+    {
+        if (arguments.Length == 0)
+            return;
+        call.Arguments.Append(arguments);
+        if (events is not null)
+            await events.WriteAsync("response.function_call_arguments.delta",
+                new JsonObject { ["item_id"] = (string?)call.Item["id"], ["output_index"] = call.OutputIndex, ["delta"] = arguments });
     }
 
     /// <summary>The answer as the chat message it is in a conversation (text and tool calls), for previous_response_id.</summary>

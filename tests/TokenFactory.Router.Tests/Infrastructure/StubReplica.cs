@@ -129,6 +129,29 @@ public sealed class StubReplica : IAsyncDisposable
         context.Abort();
     };
 
+    /// <summary>Streams <paramref name="pieces"/> pieces of one tool call (no text at all, as a forced call streams), then dies.</summary>
+    public static Func<HttpContext, JsonObject, Task> CallCutAfter(int pieces) => async (context, body) =>
+    {
+        context.Response.ContentType = "text/event-stream";
+        for (int i = 0; i < pieces; i++)
+        {
+            var call = new JsonObject { ["index"] = 0, ["function"] = new JsonObject { ["arguments"] = $"a{i}" } };
+            if (i == 0)
+            {
+                call["id"] = "call_stub";
+                call["type"] = "function";
+                call["function"]!["name"] = "get_time";
+            }
+            await WriteEventAsync(context, new JsonObject
+            {
+                ["id"] = "chatcmpl-stub", ["object"] = "chat.completion.chunk",
+                ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = new JsonObject { ["tool_calls"] = new JsonArray(call) }, ["finish_reason"] = null }),
+            });
+        }
+        await Task.Delay(50);
+        context.Abort();
+    };
+
     /// <summary>Streams <paramref name="tokens"/> pieces, then sends nothing more for a long time.</summary>
     public static Func<HttpContext, JsonObject, Task> SilentAfter(int tokens) => async (context, body) =>
     {

@@ -151,6 +151,37 @@ public sealed class ToolCallingTests
         Assert.Equal("incomplete", (string?)done.Single(d => (string?)d["item"]!["type"] == "function_call")["item"]!["status"]);
     }
 
+    /// <summary>
+    /// A call's last argument piece and the text after its closing markup can arrive in one update (one token spelling
+    /// both): the arguments end whole, in the item, in the done event and in the deltas, before the message begins.
+    /// </summary>
+    [Fact]
+    public async Task A_calls_last_arguments_arriving_with_later_text_stay_in_the_call()
+    {
+        var engine = new ScriptedEngine(Qwen(), "<tool_call>", "\n{\"name\": \"get_time\", \"arguments\": {\"zone\": \"CE", "T\"}}\n</tool_call>\nDone.");
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        var tools = new[] { new { type = "function", name = "get_time", strict = false, parameters = new { type = "object", properties = new { zone = new { type = "string" } } } } };
+        using (var whole = await server.PostJsonAsync("/v1/responses", new { input = "Time?", tools }))
+        {
+            var output = JsonNode.Parse(await whole.Content.ReadAsStringAsync())!["output"]!.AsArray();
+            var call = output.Single(i => (string?)i!["type"] == "function_call")!;
+            Assert.Equal("CET", (string?)JsonNode.Parse((string)call["arguments"]!)!["zone"]);
+            Assert.Equal("completed", (string?)call["status"]);
+        }
+        using var streamed = await server.PostJsonAsync("/v1/responses", new { input = "Time?", tools, stream = true });
+        var events = (await streamed.Content.ReadAsStringAsync()).Split('\n').Where(l => l.StartsWith("data: ", StringComparison.Ordinal))
+            .Select(l => JsonNode.Parse(l["data: ".Length..])!).ToList();
+        string Type(JsonNode e) => (string)e["type"]!;
+        string deltas = string.Concat(events.Where(e => Type(e) == "response.function_call_arguments.delta").Select(e => (string)e["delta"]!));
+        var done = events.Single(e => Type(e) == "response.function_call_arguments.done");
+        Assert.Equal("CET", (string?)JsonNode.Parse((string)done["arguments"]!)!["zone"]);
+        Assert.Equal((string)done["arguments"]!, deltas);
+        Assert.True(events.IndexOf(done) < events.FindIndex(e => Type(e) == "response.output_text.delta"), "the call ends before the message's text");
+        Assert.True(events.FindLastIndex(e => Type(e) == "response.function_call_arguments.delta") < events.IndexOf(done), "no argument delta after the call's done event");
+        var final = events.Single(e => Type(e) == "response.completed")["response"]!["output"]!.AsArray();
+        Assert.Equal((string)done["arguments"]!, (string)final.Single(i => (string?)i!["type"] == "function_call")!["arguments"]!);
+    }
+
     /// <summary>The Responses API's function tools are strict unless they say otherwise (OpenAI's default there; chat's is not).</summary>
     [Fact]
     public async Task Responses_function_tools_are_strict_by_default()

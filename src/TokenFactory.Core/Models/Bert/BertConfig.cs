@@ -33,6 +33,8 @@ public sealed record BertConfig
         int ffn = Req("feed_forward_length"), ctx = Req("context_length");
         if (embd <= 0 || heads <= 0 || blocks <= 0 || ffn <= 0 || ctx <= 0 || embd % heads != 0)
             throw new TokenFactoryException($"{m.Source}: inconsistent BERT hyperparameters (embedding {embd}, heads {heads}, blocks {blocks}, ffn {ffn}, context {ctx}).");
+        if (blocks > ModelConfig.MaxBlocks) // the layer table is sized by it before any tensor is looked up
+            throw new TokenFactoryException($"{m.Source}: '{a}.block_count' = {blocks} is more blocks than any model has (at most {ModelConfig.MaxBlocks}); the header is corrupt.");
         int kvHeads = m.GetInt32OrDefault($"{a}.attention.head_count_kv", heads);
         if (kvHeads != heads)
             throw new TokenFactoryException($"{m.Source}: a BERT encoder with {kvHeads} key/value heads for {heads} query heads is not supported.");
