@@ -14,8 +14,9 @@ namespace TokenFactory.Floor;
 public sealed class FloorService(IFloorStore store, FloorOptions options, TimeProvider time, IEnergyMeter? energyMeter = null) : IDisposable
 {
     /// <summary>
-    /// The last resort for a reservation no live process releases (one written before instances were tracked):
-    /// it stops holding budget after this long.
+    /// The last resort for a reservation no live process releases (one written before instances were tracked): it stops
+    /// holding budget after this long. A live process's heartbeat keeps pushing its own reservations' expiry out, so a
+    /// request that runs longer still holds its budget.
     /// </summary>
     public static readonly TimeSpan ReservationLifetime = TimeSpan.FromHours(1);
 
@@ -42,7 +43,7 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
     /// <summary>Keeps this process registered (registering it again if another process took it for dead).</summary>
     public async Task HeartbeatAsync(CancellationToken cancellation = default)
     {
-        if (!await store.HeartbeatAsync(Instance.Id, time.GetUtcNow(), cancellation).ConfigureAwait(false))
+        if (!await store.HeartbeatAsync(Instance.Id, time.GetUtcNow(), ReservationLifetime, cancellation).ConfigureAwait(false))
             await store.RegisterInstanceAsync(Instance with { Heartbeat = time.GetUtcNow() }, cancellation).ConfigureAwait(false);
     }
 

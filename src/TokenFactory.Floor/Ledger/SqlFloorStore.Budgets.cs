@@ -111,8 +111,7 @@ public abstract partial class SqlFloorStore
     public async Task SettleAsync(UsageRecord record, string? reservationId, double chargedUsd, CancellationToken cancellation = default, bool durable = true)
     {
         await using var scope = await BeginWriteAsync(record.TeamId, durable, cancellation);
-        if (reservationId is not null)
-            await scope.ExecuteAsync("DELETE FROM floor_reservations WHERE id = @id", [("id", reservationId)], cancellation);
+        int released = reservationId is null ? 0 : await scope.ExecuteAsync("DELETE FROM floor_reservations WHERE id = @id", [("id", reservationId)], cancellation);
         // A process paused past the heartbeat limit may find its request already recorded as interrupted by a
         // replica that thought it dead: the real outcome replaces that line (and only that kind of line).
         int written = await scope.ExecuteAsync(
@@ -130,7 +129,13 @@ public abstract partial class SqlFloorStore
              ("duration", record.DurationSeconds), ("energy", record.EnergyJoules), ("estimated", record.EnergyEstimated ? 1 : 0),
              ("input", record.InputCostUsd), ("output", record.OutputCostUsd), ("replica", record.Replica)], cancellation);
         if (written == 0)
+        {
+            // The line is there and its reservation gone: this very settlement committed before, and only its answer was lost
+            // (a connection reset during COMMIT, a WAL flush that failed after it). Done already, not charged again.
+            if (reservationId is not null && released == 0)
+                return;
             throw new InvalidOperationException($"The ledger already holds a settled line for request {record.RequestId}; it is not charged twice.");
+        }
         if (record.TotalTokens > 0 || chargedUsd > 0)
         {
             // Every period's counter moves, not only budgeted ones, so a budget added mid-month sees the month so far.

@@ -48,11 +48,15 @@ public abstract partial class SqlFloorStore
         ? await QueryAsync($"SELECT {KeyColumns} FROM floor_keys ORDER BY team_id, created_ms", [], ReadKey, cancellation)
         : await QueryAsync($"SELECT {KeyColumns} FROM floor_keys WHERE team_id = @team ORDER BY created_ms", [("team", teamId)], ReadKey, cancellation);
 
+    /// <remarks>
+    /// A revocation is never undone: an update read before a concurrent revoke committed carries no revocation, and writing
+    /// it back as it was read would bring the key back to life.
+    /// </remarks>
     public async Task<bool> UpdateKeyAsync(ApiKey key, CancellationToken cancellation = default)
     {
         await using var scope = await BeginWriteAsync(null, cancellation);
         int rows = await scope.ExecuteAsync(
-            "UPDATE floor_keys SET name = @name, models = @models, expires_ms = @expires, revoked_ms = @revoked, rpm = @rpm, tpm = @tpm, priority = @priority WHERE id = @id",
+            "UPDATE floor_keys SET name = @name, models = @models, expires_ms = @expires, revoked_ms = COALESCE(revoked_ms, @revoked), rpm = @rpm, tpm = @tpm, priority = @priority WHERE id = @id",
             KeyParameters(key), cancellation);
         await scope.CommitAsync(cancellation);
         return rows > 0;

@@ -43,16 +43,28 @@ public sealed class RateLimiter(TimeProvider time)
         return Status(caller);
     }
 
-    /// <summary>Returns tokens reserved at admission but not used.</summary>
+    /// <summary>
+    /// Returns tokens reserved at admission but not used, to the caller's token buckets as they are now: the caller's
+    /// limits were read at admission, and should an admin have changed them since, rebuilding the bucket from them would
+    /// hand the key a full bucket at every old request's settlement (a refund never creates or replaces a bucket).
+    /// </summary>
     public void Refund(Caller caller, long tokens)
     {
         if (tokens <= 0)
             return;
-        foreach (var (bucket, isTokens, _) in BucketsOf(caller))
+        foreach (string owner in Owners(caller))
         {
-            if (isTokens)
+            if (_buckets.TryGetValue($"{owner}:tpm", out var bucket))
                 bucket.Return(tokens, time);
         }
+    }
+
+    private static IEnumerable<string> Owners(Caller caller)
+    {
+        if (caller.Key is { } key)
+            yield return $"key {key.Id}";
+        if (caller.Team is { } team)
+            yield return $"team {team.Id}";
     }
 
     public RateLimitStatus? Status(Caller caller)

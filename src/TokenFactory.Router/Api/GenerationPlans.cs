@@ -31,8 +31,8 @@ internal static class GenerationPlans
         // A schema or tool list the replicas would refuse is refused here, before it queues.
         _ = GrammarParameter.Combine(request.Grammar, ResponseFormat.Parse(request.ResponseFormat), "response_format");
         var tools = Server.Generation.Tools.ToolSet.Parse(request.Tools, request.ToolChoice, request.ParallelToolCalls);
-        int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
-        var plan = GenerationPlanner.Validate(request, maxTokens, request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
+        var (maxTokens, maxTokensParam) = GenerationPlanner.ChatMaxTokens(request.MaxTokens, request.MaxCompletionTokens);
+        var plan = GenerationPlanner.Validate(request, maxTokens, maxTokensParam);
         var messages = ChatPrompt.Normalize(request.Messages);
         PromptShape shape;
         if (tokenizers.For(model) is { } entry)
@@ -179,7 +179,7 @@ internal static class GenerationPlans
         return new ForwardedWork(idPrefix + Guid.NewGuid().ToString("N"), path, UpstreamBody(raw, stream, completionLimit: null), route,
             (long)sequences * maxTokens, started, stream, clientWantsUsage)
         {
-            User = request.User,
+            User = request.User ?? (request as ChatCompletionRequest)?.SafetyIdentifier, // OpenAI's successor to user
             // Without a limit of its own a sequence is reserved the context the router knows; a replica whose context is
             // longer (or unknown) is told that limit, so it can never spend past the reservation.
             // The limit leaves the prompt's upper bound room in the context: a server that checks prompt + max_tokens against

@@ -31,7 +31,7 @@ internal static class ChatCompletionsEndpoint
             host.SystemFingerprint,
             chat.NewReader);
         return new Work(chat.Engine, chat.Requests, info, chat.PromptTokens, started, chat.N, chat.IgnoreEos,
-            request.Stream == true, request.StreamOptions?.IncludeUsage == true) { User = request.User };
+            request.Stream == true, request.StreamOptions?.IncludeUsage == true) { User = request.User ?? request.SafetyIdentifier };
     }
 
     /// <summary>A chat request checked, rendered and tokenized: the engine requests, and how each choice's answer is read.</summary>
@@ -63,8 +63,8 @@ internal static class ChatCompletionsEndpoint
         var triggered = strict.Schema;
         schema = GrammarParameter.Combine(request.Grammar, schema, request.ResponseFormat is null ? "tool_choice" : "response_format");
 
-        int? maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
-        var plan = GenerationPlanner.Validate(request, maxTokens, request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
+        var (maxTokens, maxTokensParam) = GenerationPlanner.ChatMaxTokens(request.MaxTokens, request.MaxCompletionTokens);
+        var plan = GenerationPlanner.Validate(request, maxTokens, maxTokensParam);
         int? logprobs = null;
         if (request.TopLogprobs is int top && (top < 0 || top > LogprobCalculator.MaxTop))
             throw OpenAiException.Invalid($"'top_logprobs' must be between 0 and {LogprobCalculator.MaxTop}.", "top_logprobs");

@@ -130,6 +130,8 @@ internal static partial class AdminEndpoints
             Priority = body.Priority is null ? key.Priority : Priority(body.Priority),
         };
         await floor.Store.UpdateKeyAsync(key);
+        // As stored: a revocation that landed between the read and the write stands (and is shown).
+        key = await floor.Store.GetKeyAsync(id) ?? key;
         return Results.Json(ToBody(key, time.GetUtcNow()), Json.KeyBody);
     }
 
@@ -178,6 +180,13 @@ internal static partial class AdminEndpoints
     {
         var body = await RequestBody.ReadAsync(context, Json.BudgetBody);
         ReadOnlyFields(body);
+        // Only the amounts change; what the budget counts, for whom and over what period is what it is (a USD budget
+        // sent {"unit": "tokens", "hard": 50000} became $50,000).
+        foreach (var (name, value) in new[] { ("scope", body.Scope), ("scope_id", body.ScopeId), ("period", body.Period), ("unit", body.Unit) })
+        {
+            if (value is not null)
+                throw OpenAiException.Invalid($"'{name}' cannot change on a budget (only 'hard' and 'soft' can); delete it and create another.", name, "immutable_field");
+        }
         var budget = await floor.Store.GetBudgetAsync(id) ?? throw NotFound("budget", id);
         budget = budget with { Hard = body.Hard is null ? budget.Hard : Hard(body.Hard), Soft = body.Soft ?? budget.Soft };
         CheckSoft(budget);

@@ -25,9 +25,11 @@ internal static class GenerationPlanner
             throw OpenAiException.Invalid($"'n' must be between 1 and {MaxChoices}.", "n");
         if (maxTokens < minMaxTokens)
             throw OpenAiException.Invalid($"'{maxTokensParam}' must be at least {minMaxTokens}.", maxTokensParam);
-        var stop = r.Stop?.Where(s => s.Length > 0).ToList() ?? [];
+        var stop = r.Stop?.ToList() ?? [];
         if (stop.Count > MaxStops)
             throw OpenAiException.Invalid($"'stop' takes at most {MaxStops} strings.", "stop");
+        if (stop.Any(s => s.Length == 0))
+            throw OpenAiException.Invalid("'stop' strings must not be empty (an empty string would stop nothing).", "stop");
         float temperature = InRange(r.Temperature, "temperature", 0, 2, 1);
         float topP = InRange(r.TopP, "top_p", 0, 1, 1);
         float minP = InRange(r.MinP, "min_p", 0, 1, 0);
@@ -71,9 +73,21 @@ internal static class GenerationPlanner
                 throw OpenAiException.Invalid($"'logit_bias' keys must be token ids (non-negative integers as strings); got '{key}'.", "logit_bias");
             if (!(value >= -SamplingParameters.MaxLogitBias && value <= SamplingParameters.MaxLogitBias))
                 throw OpenAiException.Invalid($"'logit_bias' values must be between -100 and 100 (inclusive); token {key} has {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}.", "logit_bias");
-            result[token] = (float)value;
+            if (!result.TryAdd(token, (float)value))
+                throw OpenAiException.Invalid($"'logit_bias' names token {token} twice ('{key}' is the same id).", "logit_bias");
         }
         return result;
+    }
+
+    /// <summary>
+    /// Chat's completion limit: <c>max_completion_tokens</c> (OpenAI's current name) or the deprecated <c>max_tokens</c>, and the
+    /// name to report. Both given and different is a 400 naming <c>max_tokens</c>: one of them would otherwise be ignored.
+    /// </summary>
+    public static (int? Value, string Param) ChatMaxTokens(int? maxTokens, int? maxCompletionTokens)
+    {
+        if (maxTokens is int a && maxCompletionTokens is int b && a != b)
+            throw OpenAiException.Invalid($"'max_tokens' ({a}) and 'max_completion_tokens' ({b}) disagree; send one of them (max_tokens is the deprecated name).", "max_tokens");
+        return maxCompletionTokens is int limit ? (limit, "max_completion_tokens") : (maxTokens, "max_tokens");
     }
 
     /// <summary>The value (or <paramref name="absent"/>), refused with a 400 naming it when outside [min, max].</summary>

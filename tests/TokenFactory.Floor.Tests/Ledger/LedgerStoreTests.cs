@@ -108,6 +108,11 @@ public abstract class LedgerStoreTests : IAsyncLifetime
         Assert.Equal(Now, read!.RevokedAt);
         Assert.Equal(new RateLimits(5, 1000), read.Limits);
         Assert.Equal("revoked", read.Status(Now));
+        // An update read before the revocation (a PATCH racing a revoke) changes what it changes and leaves the key revoked.
+        Assert.True(await Store.UpdateKeyAsync(key with { Name = "renamed" }));
+        read = await Store.GetKeyAsync(key.Id);
+        Assert.Equal("renamed", read!.Name);
+        Assert.Equal(Now, read.RevokedAt);
 
         var budget = NewBudget(BudgetScope.Team, team.Id, BudgetUnit.Usd, 12.5, soft: 10);
         await Store.CreateBudgetAsync(budget);
@@ -182,6 +187,44 @@ public abstract class LedgerStoreTests : IAsyncLifetime
         Assert.True((await Store.TryReserveAsync(Reserve(key, 100), Now)).Admitted);
         Assert.False((await Store.TryReserveAsync(Reserve(key, 1), Now.AddMinutes(59))).Admitted);
         Assert.True((await Store.TryReserveAsync(Reserve(key, 1, at: Now.AddMinutes(61)), Now.AddMinutes(61))).Admitted);
+    }
+
+    /// <summary>
+    /// A settlement that committed but whose answer was lost is tried again: the retry finds its line written and its
+    /// reservation released, and succeeds without charging twice (every retry failed, so the rate-limit refund never came).
+    /// </summary>
+    [SkippableFact]
+    public async Task A_settlement_retried_after_it_committed_succeeds_and_charges_once()
+    {
+        var (team, key) = await NewKeyAsync();
+        await Store.CreateBudgetAsync(NewBudget(BudgetScope.Key, key.Id, BudgetUnit.Tokens, 100));
+        var reservation = Reserve(key, 50);
+        Assert.True((await Store.TryReserveAsync(reservation, Now)).Admitted);
+        var line = Usage(key, 10, 20);
+        await Store.SettleAsync(line, reservation.Id, 0);
+        await Store.SettleAsync(line, reservation.Id, 0); // the retry
+        var status = Assert.Single(await Store.BudgetStatusAsync(Now, key.Id, team.Id));
+        Assert.Equal((30.0, 0.0), (status.Spent, status.Reserved));
+        // Without the reservation's evidence (an admission that reserved nothing), a second line for the id is still refused.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Store.SettleAsync(line, null, 0));
+    }
+
+    /// <summary>A request of a live process running past the lifetime keeps its budget held: it lapsed, and another was admitted over the limit.</summary>
+    [SkippableFact]
+    public async Task A_live_processs_heartbeat_keeps_its_long_requests_reservations_held()
+    {
+        var (team, key) = await NewKeyAsync();
+        await Store.CreateBudgetAsync(NewBudget(BudgetScope.Key, key.Id, BudgetUnit.Tokens, 100));
+        var instance = new FloorInstance("live-" + Guid.NewGuid().ToString("N")[..8], "host", 1, Now, Now, Now);
+        await Store.RegisterInstanceAsync(instance);
+        Assert.True((await Store.TryReserveAsync(Reserve(key, 100) with { InstanceId = instance.Id }, Now)).Admitted);
+        // Heartbeats 20 and 40 minutes in: the second finds it within half a lifetime of lapsing and pushes it out an hour.
+        Assert.True(await Store.HeartbeatAsync(instance.Id, Now.AddMinutes(20), TimeSpan.FromHours(1)));
+        Assert.True(await Store.HeartbeatAsync(instance.Id, Now.AddMinutes(40), TimeSpan.FromHours(1)));
+        Assert.False((await Store.TryReserveAsync(Reserve(key, 1, at: Now.AddMinutes(90)), Now.AddMinutes(90))).Admitted);
+        Assert.Equal(100, Assert.Single(await Store.BudgetStatusAsync(Now.AddMinutes(90), key.Id, team.Id)).Reserved);
+        // Without heartbeats (the process gone) it lapses after its lifetime, as before.
+        Assert.True((await Store.TryReserveAsync(Reserve(key, 1, at: Now.AddMinutes(141)), Now.AddMinutes(141))).Admitted);
     }
 
     [SkippableFact]

@@ -77,4 +77,22 @@ public sealed class RateLimiterTests
         Assert.Throws<FloorDeniedException>(() => limiter.Acquire(Caller(keyRpm: 1), 0));
         Assert.Equal(4, limiter.Acquire(Caller(keyRpm: 5), 0)!.RequestsRemaining);
     }
+
+    /// <summary>
+    /// A request admitted under the old limit refunds into the bucket as it is now: it settled with the caller read at
+    /// admission, and rebuilt that caller's bucket (full) from the old limit, so every old request's settlement handed the
+    /// key a full bucket again.
+    /// </summary>
+    [Fact]
+    public void A_refund_after_the_limit_changed_goes_into_the_current_bucket_and_never_refills_it()
+    {
+        var limiter = new RateLimiter(new FakeTimeProvider(Start));
+        var before = Caller(keyTpm: 1000);
+        limiter.Acquire(before, 800);                     // in flight under the old limit
+        var after = Caller(keyTpm: 500);                  // the admin lowers it
+        Assert.Equal(200, limiter.Acquire(after, 300)!.TokensRemaining);
+        limiter.Refund(before, 50);                       // the old request used 750 of its 800
+        Assert.Equal(250, limiter.Status(after)!.TokensRemaining);
+        Assert.Throws<FloorDeniedException>(() => limiter.Acquire(after, 300));
+    }
 }

@@ -111,10 +111,13 @@ public sealed class ChatCompletionsTests(StoriesServerFixture fixture)
     }
 
     [Fact]
-    public async Task Max_completion_tokens_wins_over_max_tokens()
+    public async Task Max_completion_tokens_is_the_limit_and_a_different_max_tokens_beside_it_is_refused()
     {
-        var r = await PostAsync(Chat("Hi", 10, new { max_completion_tokens = 3 }));
+        var r = await PostAsync(Chat("Hi", 3, new { max_completion_tokens = 3 }));
         Assert.Equal(3, (int)r["usage"]!["completion_tokens"]!);
+        // Two different limits: one would be ignored, so neither is guessed.
+        var refused = await PostAsync(Chat("Hi", 10, new { max_completion_tokens = 3 }), HttpStatusCode.BadRequest);
+        Assert.Equal("max_tokens", (string?)refused["error"]!["param"]);
     }
 
     [Fact]

@@ -239,6 +239,11 @@ public sealed class RequestValidationTests(StoriesServerFixture fixture)
     [InlineData("completions", "\"suffix\": \"end\"", "suffix")]
     [InlineData("completions", "\"best_of\": 2", "best_of")]
     [InlineData("completions", "\"cache_prompt\": true", "cache_prompt")]
+    [InlineData("chat", "\"max_completion_tokens\": 5", "max_tokens")] // beside max_tokens 1: one of them would be ignored
+    [InlineData("chat", "\"stop\": [\"\"]", "stop")]
+    [InlineData("chat", "\"stop\": [\"a\", \"b\", \"c\", \"d\", \"\"]", "stop")]
+    [InlineData("completions", "\"stop\": \"\"", "stop")]
+    [InlineData("chat", "\"logit_bias\": {\"13\": 5, \"013\": -5}", "logit_bias")]
     public async Task Parameters_not_implemented_or_out_of_range_are_refused_by_name(string endpoint, string field, string param)
     {
         string json = endpoint == "chat" ? $"{{\"messages\": {Hi}, \"max_tokens\": 1, {field}}}" : $"{{\"prompt\": \"Hi\", \"max_tokens\": 1, {field}}}";
@@ -258,6 +263,7 @@ public sealed class RequestValidationTests(StoriesServerFixture fixture)
     [InlineData("chat", "\"stream\": true, \"stream_options\": {\"include_usage\": true, \"include_obfuscation\": false}")]
     [InlineData("completions", "\"suffix\": \"\"")]
     [InlineData("completions", "\"best_of\": 2, \"n\": 2")]
+    [InlineData("chat", "\"max_completion_tokens\": 1")]
     public async Task Values_that_ask_for_nothing_unimplemented_are_accepted(string endpoint, string field)
     {
         string json = endpoint == "chat" ? $"{{\"messages\": {Hi}, \"max_tokens\": 1, {field}}}" : $"{{\"prompt\": \"Hi\", \"max_tokens\": 1, {field}}}";

@@ -230,6 +230,21 @@ public sealed class IdentityTests : IAsyncLifetime
         Assert.DoesNotContain(await _floor.Server.Floor.Store.ListTeamsAsync(), t => t.Id is "x" or "y" or "no spaces!");
         Assert.Empty(await _floor.Server.Floor.Store.ListKeysAsync(team));
         Assert.DoesNotContain(await _floor.BudgetsAsync(), b => b.ScopeId == team);
+
+        // A budget's amounts change; what it counts, for whom and over which period do not (a USD budget sent
+        // {"unit": "tokens", "hard": 50000} was answered 200 and became $50,000).
+        string other = (await _floor.CreateTeamAsync(FloorServer.NewTeamId())).Id!;
+        string budgetId;
+        using (var created = await _floor.Admin.PostAsJsonAsync("/admin/budgets", new { scope = "team", scope_id = other, unit = "usd", hard = 10 }))
+            budgetId = (string)JsonNode.Parse(await created.Content.ReadAsStringAsync())!["id"]!;
+        await Expect(await _floor.Admin.PatchAsJsonAsync($"/admin/budgets/{budgetId}", new { unit = "tokens", hard = 50000 }), 400, "unit");
+        await Expect(await _floor.Admin.PatchAsJsonAsync($"/admin/budgets/{budgetId}", new { period = "day", hard = 100 }), 400, "period");
+        await Expect(await _floor.Admin.PatchAsJsonAsync($"/admin/budgets/{budgetId}", new { scope_id = team }), 400, "scope_id");
+        var unchanged = (await _floor.Server.Floor.Store.GetBudgetAsync(budgetId))!;
+        Assert.Equal((TokenFactory.Floor.Budgets.BudgetUnit.Usd, 10.0), (unchanged.Unit, unchanged.Hard));
+        using (var amount = await _floor.Admin.PatchAsJsonAsync($"/admin/budgets/{budgetId}", new { hard = 12 }))
+            Assert.Equal(HttpStatusCode.OK, amount.StatusCode);
+        Assert.Equal(12.0, (await _floor.Server.Floor.Store.GetBudgetAsync(budgetId))!.Hard);
     }
 
     [Fact]

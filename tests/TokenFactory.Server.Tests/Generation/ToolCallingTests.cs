@@ -182,6 +182,39 @@ public sealed class ToolCallingTests
         Assert.Equal((string)done["arguments"]!, (string)final.Single(i => (string?)i!["type"] == "function_call")!["arguments"]!);
     }
 
+    [Fact]
+    public async Task Unknown_keys_in_a_named_tool_choice_are_refused_by_name()
+    {
+        var engine = new ScriptedEngine(Qwen(), "It is noon.");
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        var tools = new[] { new { type = "function", function = new { name = "get_time" } } };
+        using (var extra = await server.PostJsonAsync("/v1/chat/completions", new
+        {
+            messages = new[] { new { role = "user", content = "Time?" } }, tools,
+            tool_choice = new { type = "function", function = new { name = "get_time" }, extra = 1 },
+        }))
+            await Api.ErrorTests.AssertErrorAsync(extra, HttpStatusCode.BadRequest, "tool_choice.extra", "unknown_parameter");
+        using (var inner = await server.PostJsonAsync("/v1/chat/completions", new
+        {
+            messages = new[] { new { role = "user", content = "Time?" } }, tools,
+            tool_choice = new { type = "function", function = new { name = "get_time", strict = true } },
+        }))
+            await Api.ErrorTests.AssertErrorAsync(inner, HttpStatusCode.BadRequest, "tool_choice.function.strict", "unknown_parameter");
+    }
+
+    [Fact]
+    public async Task A_keyless_callers_safety_identifier_is_whom_the_engine_shares_itself_with_when_there_is_no_user()
+    {
+        var engine = new ScriptedEngine(Qwen(), "Hi.");
+        await using var server = await ServerInstance.StartAsync(engineFactory: engine);
+        using (var r = await server.PostJsonAsync("/v1/chat/completions", new { messages = new[] { new { role = "user", content = "Hi" } }, safety_identifier = "alice" }))
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        Assert.Equal("user:alice", engine.LastTenant);
+        using (var r = await server.PostJsonAsync("/v1/chat/completions", new { messages = new[] { new { role = "user", content = "Hi" } }, user = "bob", safety_identifier = "alice" }))
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        Assert.Equal("user:bob", engine.LastTenant);
+    }
+
     /// <summary>The Responses API's function tools are strict unless they say otherwise (OpenAI's default there; chat's is not).</summary>
     [Fact]
     public async Task Responses_function_tools_are_strict_by_default()

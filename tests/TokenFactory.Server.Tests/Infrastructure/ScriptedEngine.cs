@@ -32,6 +32,15 @@ public sealed class ScriptedEngine(ChatTemplate template, params string[] pieces
 
     public IInferenceEngine Create(ModelSource source) => this;
 
+    /// <summary>Whom the server asked the engine to share itself fairly with, for the last request.</summary>
+    public string? LastTenant { get; private set; }
+
+    public IReadOnlyList<IAsyncEnumerable<GenerationUpdate>> Submit(GenerationGroup group, CancellationToken cancellation = default)
+    {
+        LastTenant = group.Tenant;
+        return [.. group.Choices.Select(choice => GenerateAsync(choice, cancellation))];
+    }
+
     public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         LastPrompt = Tokenizer.Decode(request.PromptTokens.ToArray());

@@ -113,6 +113,11 @@ public sealed class ToolSet
         if (c.ValueKind == JsonValueKind.Object && c.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "function"
             && c.TryGetProperty("function", out var f) && f.ValueKind == JsonValueKind.Object && f.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String)
         {
+            // Anything else in it would be ignored: refused by name, as a tool's unknown keys are.
+            foreach (var p in c.EnumerateObject().Where(p => p.Name is not ("type" or "function")))
+                throw OpenAiException.Invalid($"Unknown parameter: 'tool_choice.{p.Name}'.", $"tool_choice.{p.Name}", "unknown_parameter");
+            foreach (var p in f.EnumerateObject().Where(p => p.Name != "name"))
+                throw OpenAiException.Invalid($"Unknown parameter: 'tool_choice.function.{p.Name}'.", $"tool_choice.function.{p.Name}", "unknown_parameter");
             string wanted = name.GetString()!;
             if (!functions.Any(fn => fn.Name == wanted))
                 throw OpenAiException.Invalid($"'tool_choice.function.name' names '{wanted}', which is not among the tools.", "tool_choice.function.name");
