@@ -260,7 +260,13 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         return authorization.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? authorization[scheme.Length..].Trim() : null;
     }
 
-    private static string Redact(string secret) => secret.Length <= 8 ? "****" : $"{secret[..Math.Min(14, secret.Length - 4)]}****{secret[^4..]}";
+    /// <summary>
+    /// A refused secret as the error shows it: one of ours by its key id (not secret) and its last 4 characters; anything
+    /// else (an admin or viewer key sent to /v1 by mistake, whatever its length) not at all, since the message is answered
+    /// and logged.
+    /// </summary>
+    internal static string Redact(string secret) =>
+        ApiKeySecrets.KeyIdOf(secret) is { } id && secret.Length >= id.Length + 24 ? $"tf-{id}-****{secret[^4..]}" : "****";
 
     /// <summary>Closes the meter's counters (RAPL keeps its sysfs files open); the store is the container's to dispose.</summary>
     public void Dispose() => (energyMeter as IDisposable)?.Dispose();

@@ -8,6 +8,8 @@ public sealed record PlanRequest
     public required Precision Precision { get; init; }
     public required int InputTokens { get; init; }
     public required int OutputTokens { get; init; }
+    /// <summary>Stops the simulations (a client of the HTTP endpoint that left); none on the command line.</summary>
+    public CancellationToken Cancellation { get; init; }
     /// <summary>Relative spread of lengths around the means (uniform ±).</summary>
     public double Spread { get; init; } = 0.25;
     /// <summary>Per-request lengths from a dataset (then <see cref="InputTokens"/> and <see cref="OutputTokens"/> are their means).</summary>

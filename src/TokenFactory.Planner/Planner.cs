@@ -62,6 +62,7 @@ public static class Planner
                 continue; // not even one request's cache beside the weights
             var simulator = new Simulator(new StepCostModel(deployment))
             {
+                Cancellation = request.Cancellation,
                 MaxRunning = maxSequences,
                 // GPU engines run large steps (TensorRT-LLM and vLLM default to 8192 tokens, per attention group); a CPU's steps are short.
                 MaxBatchTokens = request.MaxBatchTokens ?? (hardware.Id == CpuProfile.Id ? 256 : Math.Max(8192, request.InputTokens) * ep),

@@ -22,6 +22,9 @@ public sealed class Simulator(StepCostModel cost)
     /// <summary>Tokens per step (decodes plus prompt chunks: the engine's max batch tokens).</summary>
     public int MaxBatchTokens { get; init; } = 8192;
 
+    /// <summary>Checked every 1,024 steps: a plan asked for over HTTP stops when its client leaves.</summary>
+    public CancellationToken Cancellation { get; init; }
+
     private sealed class Request
     {
         public double Arrival, FirstToken, Finish;
@@ -81,6 +84,8 @@ public sealed class Simulator(StepCostModel cost)
         long steps = 0, inputTokens = 0, outputTokens = 0;
         while (done < requests.Count)
         {
+            if ((steps & 1023) == 0)
+                Cancellation.ThrowIfCancellationRequested();
             while (!closed && next < requests.Count && requests[next].Arrival <= now)
                 Enqueue(waiting, requests[next++]);
             bool idle = running.Count == 0;

@@ -10,7 +10,14 @@ namespace TokenFactory.Server.Api;
 /// page a user visits could make their browser call a local <c>--no-auth</c> server: the JSON-only rule stops
 /// the requests a page can send without asking, and this stops the rest even before CORS is consulted.
 /// </summary>
-internal sealed class OriginGuardMiddleware(RequestDelegate next, IOptions<ServerOptions> options)
+/// <remarks>
+/// Without API keys, "same origin" also needs a host a DNS-rebinding page cannot present: such a page at
+/// <c>http://evil.example:8080</c> rebinds its name to 127.0.0.1, and its requests then carry that origin and that
+/// Host, matching each other. An IP literal or <c>localhost</c> (which browsers resolve to loopback themselves) cannot be
+/// rebound; a keyless server reached by another name lists its page's origin in the allowed origins. With keys a
+/// rebinding page gains nothing (it has no key, and this server's cookies are not sent to its name).
+/// </remarks>
+internal sealed class OriginGuardMiddleware(RequestDelegate next, IOptions<ServerOptions> options, TokenFactory.Floor.FloorService floor)
 {
     private readonly HashSet<string> _allowed = new(options.Value.Cors.AllowedOrigins.Select(o => o.TrimEnd('/')), StringComparer.OrdinalIgnoreCase);
 
@@ -19,12 +26,18 @@ internal sealed class OriginGuardMiddleware(RequestDelegate next, IOptions<Serve
         string? origin = context.Request.Headers.Origin;
         if (string.IsNullOrEmpty(origin) || IsSameOrigin(context.Request, origin) || _allowed.Contains(origin) || _allowed.Contains("*"))
             return next(context);
+        string named = floor.Options.RequiresKeys || !string.Equals(origin, $"{context.Request.Scheme}://{context.Request.Host.Value}", StringComparison.OrdinalIgnoreCase) ? ""
+            : " Without API keys, this server's own pages must be reached by IP address or localhost (a host name could be a DNS-rebinding page);";
         throw new OpenAiException(403,
-            $"Requests from web pages at {origin} are not allowed. To let a page at that origin call this server, add it to TokenFactory:Cors:AllowedOrigins (serve --allowed-origin).",
+            $"Requests from web pages at {origin} are not allowed.{named} To let a page at that origin call this server, add it to TokenFactory:Cors:AllowedOrigins (serve --allowed-origin).",
             OpenAiErrorTypes.InvalidRequest, code: "origin_not_allowed");
     }
 
     /// <summary>The page came from this server itself (the command center): scheme, host and port all match.</summary>
-    private static bool IsSameOrigin(HttpRequest request, string origin) =>
-        string.Equals(origin, $"{request.Scheme}://{request.Host.Value}", StringComparison.OrdinalIgnoreCase);
+    private bool IsSameOrigin(HttpRequest request, string origin) =>
+        string.Equals(origin, $"{request.Scheme}://{request.Host.Value}", StringComparison.OrdinalIgnoreCase)
+        && (floor.Options.RequiresKeys || CannotBeRebound(request.Host.Host));
+
+    private static bool CannotBeRebound(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || System.Net.IPAddress.TryParse(host.Trim('[', ']'), out _);
 }

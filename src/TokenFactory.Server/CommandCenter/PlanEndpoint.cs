@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using TokenFactory.Planning;
 using TokenFactory.Server.Api;
 
@@ -30,7 +31,7 @@ internal static class PlanEndpoint
                 throw OpenAiException.Invalid($"Unknown parameter '{key}'. Known: {string.Join(", ", Known)}.", key, "unknown_parameter");
         }
         string model = q["model"].FirstOrDefault() ?? throw OpenAiException.Invalid("'model' is required: a catalog model name.", "model");
-        if (model.Contains('/') || model.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+        if (model.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
             throw OpenAiException.Invalid("'model' must be a catalog name here (files are for the command line).", "model");
         try
         {
@@ -51,9 +52,14 @@ internal static class PlanEndpoint
                 throw OpenAiException.Invalid("'devices' reports what that many devices give; 'tokens_per_day' sizes the devices for a demand: choose one.", "devices");
             if (classes.Count > 0 && new[] { "ttft_p99_ms", "tpot_p99_ms", "ttft_p50_ms", "tpot_p50_ms" }.FirstOrDefault(q.ContainsKey) is { } both)
                 throw OpenAiException.Invalid($"'{both}' and 'class' cannot be used together: each class has its own targets.", both);
+            // The catalog only: a name is never looked up as a file on the server.
+            var catalog = Catalogs.Models();
+            var profile = catalog.FirstOrDefault(m => m.Name.Equals(model, StringComparison.OrdinalIgnoreCase))
+                ?? throw OpenAiException.Invalid($"Unknown model '{model}'. Catalog: {string.Join(", ", catalog.Select(m => m.Name))}.", "model");
             var request = new PlanRequest
             {
-                Model = Catalogs.FindModel(model),
+                Model = profile,
+                Cancellation = context.RequestAborted,
                 Hardware = ids.Length > 0 ? [.. ids.Select(id => Catalogs.FindHardware(id))] : [.. Catalogs.Hardware().Where(h => !h.Announced)],
                 Precision = Precisions.Parse(q["precision"].FirstOrDefault() ?? "BF16"), // the command line's default too
                 InputTokens = Int("isl", 1024, 1, 1_000_000),
@@ -69,7 +75,18 @@ internal static class PlanEndpoint
                 Devices = q["devices"].FirstOrDefault() is null ? null : Int("devices", 1, 1, 1_000_000),
                 Classes = classes,
             };
-            var result = Planner.Plan(request);
+            var gate = context.RequestServices.GetRequiredService<PlanGate>().Slot;
+            if (!gate.Wait(0))
+                throw new OpenAiException(429, "Another plan is being computed (one at a time: each takes a core); retry in a few seconds.", OpenAiErrorTypes.Unavailable, code: "planner_busy") { RetryAfterSeconds = 5 };
+            PlanResult result;
+            try
+            {
+                result = Planner.Plan(request);
+            }
+            finally
+            {
+                gate.Release();
+            }
             if (format == "svg")
                 return Results.Text(FrontierSvg.Render($"{result.Model} {result.Precision}, {result.InputTokens}/{result.OutputTokens} tokens",
                     [.. result.Options.Where(o => o.Frontier.Count > 0).Select(o => (o.Hardware, o.Frontier))]), "image/svg+xml");
@@ -98,4 +115,15 @@ internal static class PlanEndpoint
                 : throw OpenAiException.Invalid($"'{name}' must be a positive number.", name);
         }
     }
+}
+
+/// <summary>
+/// One plan at a time per server: a plan simulates thousands of requests token by token on the request's thread (many
+/// classes, or long outputs, take minutes of a core), so viewers cannot take every core with plans in parallel.
+/// </summary>
+internal sealed class PlanGate : IDisposable
+{
+    public SemaphoreSlim Slot { get; } = new(1, 1);
+
+    public void Dispose() => Slot.Dispose();
 }

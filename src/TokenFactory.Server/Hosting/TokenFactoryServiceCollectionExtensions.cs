@@ -75,6 +75,7 @@ public static class TokenFactoryServiceCollectionExtensions
         services.TryAddSingleton<FactoryMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<FactoryMonitor>());
         services.TryAddSingleton<DashboardAccess>();
+        services.TryAddSingleton<PlanGate>();
         services.AddOptions<HostOptions>().Configure<IOptions<ServerOptions>>((host, server) =>
             host.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(0, server.Value.ShutdownTimeoutSeconds)));
         return services;

@@ -33,6 +33,30 @@ public sealed class WorkShareTests
         Assert.True(work.PrefillSeconds > 0 && work.DecodeSeconds > 0);
     }
 
+    /// <summary>
+    /// A client that leaves while its long prompt is still being computed is charged the part that was computed: the
+    /// summary said the whole prompt (a 200-token prompt left after two 32-token steps was charged 200).
+    /// </summary>
+    [Fact]
+    public void A_request_cancelled_part_way_through_its_prompt_reports_the_prompt_tokens_computed()
+    {
+        using var model = TransformerModel.Load(TestPaths.Stories260K);
+        using var core = new EngineCore(model, new EngineOptions { Threads = 1, ContextLength = 256, MaxBatchTokens = 32, PrefixCaching = false });
+        using var cts = new CancellationTokenSource();
+        var output = new RecordingOutput();
+        core.Add(core.CreateSequence(Greedy(Prompt(200, 3, model.VocabSize), 4), output, cts.Token));
+        Assert.True(core.Step());
+        Assert.True(core.Step());
+        cts.Cancel();
+        while (core.Step())
+        {
+        }
+        Assert.Equal(FinishReason.Cancelled, output.Summary!.FinishReason);
+        Assert.Equal(64, output.Summary.PromptTokens);
+        Assert.Equal(0, output.Summary.CompletionTokens);
+        Assert.Equal(core.KvBlocksTotal, core.KvBlocksFree);
+    }
+
     [Fact]
     public async Task Concurrent_sequences_share_each_step_and_nothing_is_lost_or_counted_twice()
     {

@@ -56,6 +56,26 @@ public sealed class BrowserAndLimitsTests(StoriesServerFixture fixture)
         Assert.Equal(HttpStatusCode.OK, sdk.StatusCode);
     }
 
+    /// <summary>
+    /// A DNS-rebinding page (its name now resolving to this keyless server) sends its own origin and its own name as the
+    /// Host, which match: refused unless the host is an IP address or localhost, which cannot be rebound.
+    /// </summary>
+    [Fact]
+    public async Task Without_keys_a_rebinding_pages_same_origin_request_is_refused()
+    {
+        int port = Server.BaseAddress.Port;
+        foreach (var (host, allowed) in new[] { ($"evil.example:{port}", false), ($"localhost:{port}", true), ($"127.0.0.1:{port}", true) })
+        {
+            using var request = Post("/v1/chat/completions", $"http://{host}", Chat);
+            request.Headers.Host = host;
+            using var r = await Server.Client.SendAsync(request);
+            if (allowed)
+                Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            else
+                Assert.Contains("DNS-rebinding", (string?)(await ErrorTests.AssertErrorAsync(r, HttpStatusCode.Forbidden, null, "origin_not_allowed"))["message"]);
+        }
+    }
+
     [Fact]
     public async Task An_allowed_origin_gets_CORS_permission()
     {

@@ -60,4 +60,57 @@ public sealed class PlanEndpointTests(StoriesServerFixture fixture)
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal(param, (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["param"]);
     }
+
+    /// <summary>A model name is looked up in the catalog only: a file beside the server was opened and its first bytes told back.</summary>
+    [Fact]
+    public async Task A_model_name_that_is_a_file_on_the_server_is_never_opened()
+    {
+        string name = $"plan-probe-{Guid.NewGuid():N}.txt";
+        await File.WriteAllTextAsync(name, "not a model");
+        try
+        {
+            using var response = await fixture.Server.Client.GetAsync($"/v1/factory/plan?model={name}");
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            string message = (string)(await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["message"]!;
+            Assert.StartsWith($"Unknown model '{name}'", message);
+            Assert.DoesNotContain("magic", message);
+        }
+        finally
+        {
+            File.Delete(name);
+        }
+    }
+
+    /// <summary>
+    /// One plan at a time, and a plan whose client left stops: a plan of 4,000 simulated requests of 32,768 tokens held a
+    /// core for minutes after its client was gone, and any number could run at once.
+    /// </summary>
+    [Fact]
+    public async Task A_second_plan_meanwhile_is_a_429_and_a_plan_stops_when_its_client_leaves()
+    {
+        var client = fixture.Server.Client;
+        const string heavy = "/v1/factory/plan?model=llama-3.1-8b&osl=32768&class=a:1&class=b:0.001";
+        using var leave = new CancellationTokenSource();
+        var first = client.GetAsync(heavy, leave.Token);
+        await Task.Delay(500);
+        using (var second = await client.GetAsync("/v1/factory/plan?model=llama-3.1-8b&hardware=h100-sxm"))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
+            Assert.NotNull(second.Headers.RetryAfter);
+            Assert.Equal("planner_busy", (string?)(await second.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
+        }
+        await leave.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+        // The abandoned plan gives its slot back within moments, not minutes.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        HttpStatusCode status;
+        do
+        {
+            await Task.Delay(200);
+            using var next = await client.GetAsync("/v1/factory/plan?model=llama-3.1-8b&hardware=h100-sxm");
+            status = next.StatusCode;
+        }
+        while (status == HttpStatusCode.TooManyRequests && DateTime.UtcNow < deadline);
+        Assert.Equal(HttpStatusCode.OK, status);
+    }
 }

@@ -462,13 +462,15 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
                 s.Output.Text(rest);
         }
         var elapsed = s.Clock.Elapsed;
+        // A request cancelled before it started computed no prompt: nothing of it is reported (or charged); one cancelled
+        // part way through its prompt, the part that reached the cache.
+        int promptTokens = !s.Admitted ? 0 : reason == FinishReason.Cancelled ? s.PromptReached : s.PromptCount;
         s.Output.Finished(new GenerationSummary
         {
             FinishReason = reason,
-            // A request cancelled before it started computed no prompt: nothing of it is reported (or charged).
-            PromptTokens = s.Admitted ? s.PromptCount : 0,
+            PromptTokens = promptTokens,
             CompletionTokens = s.GeneratedCount,
-            CachedPromptTokens = s.CachedPromptTokens,
+            CachedPromptTokens = Math.Min(s.CachedPromptTokens, promptTokens),
             MatchedStop = s.Text.MatchedStop,
             QueueTime = s.Admitted ? s.QueueTime : elapsed,
             TimeToFirstToken = s.FirstTokenTime ?? elapsed,

@@ -149,6 +149,7 @@ public sealed partial class Scheduler
         {
             var s = p.Sequence;
             s.ComputedCount += p.TokenCount;
+            s.NotePromptReached();
             if (PrefixCaching)
                 RegisterFullBlocks(s);
             if (_sliding != null)
@@ -381,6 +382,7 @@ public sealed partial class Scheduler
         if (_sliding != null)
             ShareSlidingBlocks(s, tokens);
         s.ComputedCount = s.Blocks.Count * bs;
+        s.NotePromptReached();
     }
 
     /// <summary>

@@ -66,6 +66,15 @@ public sealed class Sequence
 
     /// <summary>Leading tokens whose keys and values are in the cache.</summary>
     public int ComputedCount { get; set; }
+
+    /// <summary>
+    /// The most prompt positions ever in the cache (computed, or taken from the prefix cache), kept through a preemption:
+    /// what a request cancelled before its prompt was done is charged for, not the prompt it never finished.
+    /// </summary>
+    public int PromptReached { get; private set; }
+
+    /// <summary>Raises <see cref="PromptReached"/> to the cache's current extent.</summary>
+    public void NotePromptReached() => PromptReached = Math.Max(PromptReached, Math.Min(ComputedCount, PromptCount));
     public int UncomputedCount => Tokens.Count - ComputedCount;
 
     /// <summary>Block ids holding positions 0.. in order.</summary>
