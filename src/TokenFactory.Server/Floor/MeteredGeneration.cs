@@ -64,6 +64,8 @@ internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest mete
                 {
                     int status = settlement.Status
                         ?? (context.RequestAborted.IsCancellationRequested ? ErrorMapper.ClientClosedRequest : StatusCodes.Status500InternalServerError);
+                    if (context.Response.HasStarted)
+                        Telemetry.MetricsMiddleware.EndedWith(context, status);
                     if (!withdrawn)
                         metered.SettleWhenStopped(runner.Completion, work.Id, status, floor, services.GetRequiredService<ILogger<MeteredGeneration>>());
                 }

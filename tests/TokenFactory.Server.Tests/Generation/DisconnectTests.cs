@@ -36,6 +36,12 @@ public sealed class DisconnectTests
         Assert.Equal(FinishReason.Cancelled, summary.FinishReason);
         Assert.Equal(2, summary.CompletionTokens);
         Assert.Equal(0, engine.Load.Running);
+        // The request counts as the ledger has it (499), not as the 200 its headers said.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (await server.MetricAsync("tokenfactory_http_requests_total", ("endpoint", "/v1/chat/completions"), ("status", "499")) == 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        Assert.Equal(1, await server.MetricAsync("tokenfactory_http_requests_total", ("endpoint", "/v1/chat/completions"), ("status", "499")));
+        Assert.Equal(0, await server.MetricAsync("tokenfactory_http_requests_total", ("endpoint", "/v1/chat/completions"), ("status", "200")));
     }
 
     [Fact]
