@@ -30,7 +30,14 @@ public sealed class DashboardAccess(FloorService floor, TimeProvider time)
             return "open";
         string? bearer = FloorService.BearerSecret(context.Request.Headers.Authorization);
         if (bearer is not null)
-            return RoleOfSecret(bearer);
+        {
+            // A Bearer key is a guess like a sign-in's: throttled the same way, per address.
+            ThrowIfThrottled(context);
+            string? role = RoleOfSecret(bearer);
+            if (role is null)
+                CountFailure(context);
+            return role;
+        }
         if (context.Request.Cookies[CookieName] is { Length: > 0 } id && _sessions.TryGetValue(id, out var session))
         {
             if (session.Expires > time.GetUtcNow())
@@ -47,16 +54,10 @@ public sealed class DashboardAccess(FloorService floor, TimeProvider time)
     public string SignIn(HttpContext context, string? key)
     {
         var now = time.GetUtcNow();
-        string client = context.Connection.RemoteIpAddress?.ToString() ?? "";
-        if (_failures.TryGetValue(client, out var failed) && now - failed.Since < TimeSpan.FromMinutes(1) && failed.Count >= MaxFailuresPerMinute)
-        {
-            int wait = (int)Math.Ceiling((failed.Since + TimeSpan.FromMinutes(1) - now).TotalSeconds);
-            context.Response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            throw new OpenAiException(429, $"Too many wrong keys from this address: try again in {wait} s.", OpenAiErrorTypes.InvalidRequest, code: "rate_limit_exceeded");
-        }
+        ThrowIfThrottled(context);
         if (RoleOfSecret(key) is not { } role)
         {
-            CountFailure(client, now);
+            CountFailure(context);
             throw Unauthorized();
         }
         if (_sessions.Count >= MaxSessions)
@@ -86,6 +87,39 @@ public sealed class DashboardAccess(FloorService floor, TimeProvider time)
         if (context.Request.Cookies[CookieName] is { Length: > 0 } id)
             _sessions.TryRemove(id, out _);
         context.Response.Cookies.Delete(CookieName, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = context.Request.IsHttps, Path = "/" });
+    }
+
+    /// <summary>
+    /// 429 with Retry-After for an address that tried <see cref="MaxFailuresPerMinute"/> wrong keys (admin, viewer: by
+    /// sign-in, or as a Bearer header on the command center's API or /admin) within the minute, whatever key it sends now.
+    /// </summary>
+    public void ThrowIfThrottled(HttpContext context)
+    {
+        var now = time.GetUtcNow();
+        if (_failures.TryGetValue(ClientOf(context), out var failed) && now - failed.Since < TimeSpan.FromMinutes(1) && failed.Count >= MaxFailuresPerMinute)
+        {
+            int wait = (int)Math.Ceiling((failed.Since + TimeSpan.FromMinutes(1) - now).TotalSeconds);
+            context.Response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throw new OpenAiException(429, $"Too many wrong keys from this address: try again in {wait} s.", OpenAiErrorTypes.InvalidRequest, code: "rate_limit_exceeded");
+        }
+    }
+
+    /// <summary>Counts a wrong key against the request's address.</summary>
+    public void CountFailure(HttpContext context) => CountFailure(ClientOf(context), time.GetUtcNow());
+
+    /// <summary>The address a client is counted by: an IPv6 client by its /64, which one host holds whole, so it cannot walk its addresses.</summary>
+    private static string ClientOf(HttpContext context)
+    {
+        var address = context.Connection.RemoteIpAddress;
+        if (address is null)
+            return "";
+        if (address.IsIPv4MappedToIPv6)
+            return address.MapToIPv4().ToString();
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+            return address.ToString();
+        byte[] bytes = address.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return new System.Net.IPAddress(bytes) + "/64";
     }
 
     private void CountFailure(string client, DateTimeOffset now)

@@ -183,6 +183,29 @@ public sealed class IdentityTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, admin.StatusCode);
     }
 
+    /// <summary>Wrong admin keys are throttled per address as dashboard sign-ins are: the admin API answered every guess at full speed.</summary>
+    [Fact]
+    public async Task Wrong_admin_keys_are_throttled_per_address()
+    {
+        await using var floor = await FloorServer.StartAsync();
+        async Task<HttpResponseMessage> AdminAs(string secret)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/admin/teams") { Headers = { Authorization = new AuthenticationHeaderValue("Bearer", secret) } };
+            return await floor.Server.Client.SendAsync(request);
+        }
+        for (int i = 0; i < TokenFactory.Server.CommandCenter.DashboardAccess.MaxFailuresPerMinute; i++)
+        {
+            using var wrong = await AdminAs($"guess-{i}");
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        }
+        using var throttled = await AdminAs(FloorServer.AdminKey); // even the right key waits out the minute
+        Assert.Equal(HttpStatusCode.TooManyRequests, throttled.StatusCode);
+        Assert.NotNull(throttled.Headers.RetryAfter);
+        using var factory = new HttpRequestMessage(HttpMethod.Get, "/v1/factory/now") { Headers = { Authorization = new AuthenticationHeaderValue("Bearer", "guess") } };
+        using (var viewer = await floor.Server.Client.SendAsync(factory))
+            Assert.Equal(HttpStatusCode.TooManyRequests, viewer.StatusCode); // one count for every way a key is tried
+    }
+
     [Fact]
     public async Task Bad_admin_input_gets_400_naming_the_field_and_stores_nothing()
     {
