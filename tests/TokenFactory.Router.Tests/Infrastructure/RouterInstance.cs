@@ -49,7 +49,9 @@ public sealed class RouterInstance : IAsyncDisposable
         {
             ["TokenFactory:Host"] = "127.0.0.1",
             ["TokenFactory:Port"] = "0",
-            ["TokenFactory:Router:StatusIntervalMilliseconds"] = "100",
+            // The production interval (poll timeout 0.5 s): at 100 ms a poll timed out at 0.25 s, and under the whole suite's
+            // load two such polls of a stub that was only slow took it out of rotation mid-test (503 no_replica_available).
+            ["TokenFactory:Router:StatusIntervalMilliseconds"] = "200",
             ["TokenFactory:Fleet:InternalToken"] = InternalToken,
             ["TokenFactory:Floor:Auth"] = "none",
             ["TokenFactory:Floor:AdminKey"] = AdminKey,
