@@ -221,7 +221,7 @@ internal static class ChatCompletionsEndpoint
             {
                 if (!sse.Started)
                     throw error; // nothing sent yet: a proper HTTP error
-                settlement.Failed(ErrorMapper.StatusOf(context, error));
+                settlement.Failed(ErrorMapper.StatusOf(context, error), error);
                 await WriteErrorAsync(context, sse, error);
                 return;
             }

@@ -174,7 +174,7 @@ internal static class CompletionsEndpoint
             {
                 if (!sse.Started)
                     throw error;
-                settlement.Failed(ErrorMapper.StatusOf(context, error));
+                settlement.Failed(ErrorMapper.StatusOf(context, error), error);
                 await ChatCompletionsEndpoint.WriteErrorAsync(context, sse, error);
                 return;
             }

@@ -116,7 +116,7 @@ internal static class ResponsesEndpoint
                     // Before anything was sent (a keep-alive sends the headers) it is the HTTP answer; after, the stream's end.
                     if (events is null || !events.Started)
                         throw error;
-                    settlement.Failed(ErrorMapper.StatusOf(context, error));
+                    settlement.Failed(ErrorMapper.StatusOf(context, error), error);
                     await BeginAsync();
                     await FailAsync(events, error, output);
                     return;

@@ -47,6 +47,13 @@ internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest mete
                 try
                 {
                     await work.RespondAsync(context, runner, settlement);
+                    if (settlement.Error is EngineOverloadedException displaced && metered.NothingRan)
+                    {
+                        // Displaced before any of it ran, after a keep-alive had sent the headers: the stream ended with the
+                        // error event; for the floor it is a refusal, as it would have been before the headers.
+                        withdrawn = true;
+                        await WithdrawAsync(context, floor, metrics, displaced);
+                    }
                 }
                 catch (EngineOverloadedException e) when (metered.NothingRan)
                 {

@@ -41,4 +41,18 @@ internal sealed class Settlement(MeteredRequest metered, string requestId)
     }
 
     public void Failed(int status) => Status ??= status;
+
+    /// <summary>
+    /// Failed after the stream began, with the error its last event carries: when that is the engine refusing the request
+    /// before any of it ran (displaced from a full queue after a keep-alive had sent the headers), the request is withdrawn
+    /// and counted as a refusal rather than settled as a line of nothing.
+    /// </summary>
+    public void Failed(int status, Exception error)
+    {
+        Failed(status);
+        Error ??= error;
+    }
+
+    /// <summary>The error a started stream ended with (<see cref="Failed(int, Exception)"/>), if any.</summary>
+    public Exception? Error { get; private set; }
 }

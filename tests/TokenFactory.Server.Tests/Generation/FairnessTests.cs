@@ -110,6 +110,34 @@ public sealed class FairnessTests
     }
 
     /// <summary>
+    /// A queued stream whose keep-alive already sent its headers, then displaced before it ran, ends with an error event
+    /// and is a refusal for the floor (no ledger line, counted): it was settled as a 503 line of nothing.
+    /// </summary>
+    [Fact]
+    public async Task A_stream_displaced_after_its_keep_alive_is_a_refusal_not_a_ledger_line()
+    {
+        await using var floor = await FloorServer.StartAsync(settings: new()
+        {
+            ["TokenFactory:MaxWaitingRequests"] = "4", ["TokenFactory:MaxRunningSequences"] = "2", ["TokenFactory:StreamKeepAliveSeconds"] = "0.02",
+        });
+        var flooder = await floor.NewKeyAsync();
+        var other = await floor.NewKeyAsync();
+        using var flooding = Client(floor, flooder.Secret!);
+        using var polite = Client(floor, other.Secret!);
+        var results = await FloodWhileAnotherGetsThroughAsync(polite, async () =>
+        {
+            using var r = await flooding.PostAsJsonAsync("/v1/chat/completions",
+                new { messages = new[] { new { role = "user", content = "Once upon a time" } }, max_tokens = 400, stream = true });
+            return ((int)r.StatusCode, await r.Content.ReadAsStringAsync());
+        });
+        bool Displaced((int Status, string Body) r) => r.Status == 503 || r.Body.Contains("server_overloaded");
+        Assert.Contains(results, r => r.Item1 == 200 && r.Item2.Contains("server_overloaded")); // displaced after its headers
+        Assert.Equal(results.Count(r => !Displaced(r)), (await floor.LedgerAsync(flooder.Team)).Count);
+        var counts = await floor.RefusalsAsync(flooder.Team);
+        Assert.Equal(results.Count(Displaced), counts.Where(c => c.Reason == "server_overloaded" && c.Status == 503).Sum(c => c.Count));
+    }
+
+    /// <summary>
     /// Twelve of <paramref name="send"/> at once; once the first has come back (the queue is full of them), three short
     /// completions of the other caller, each of which must get in. Returns the flood's results.
     /// </summary>
