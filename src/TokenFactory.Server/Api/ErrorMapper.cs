@@ -37,6 +37,7 @@ internal static class ErrorMapper
         {
             RetryAfterSeconds = Math.Max(1, retryAfterSeconds),
         },
+        EngineStoppedException s => new OpenAiException(503, s.Message, OpenAiErrorTypes.Unavailable, code: "server_shutting_down") { RetryAfterSeconds = 1 },
         ArgumentException { ParamName: not null } a => OpenAiException.Invalid(Strip(a), a.ParamName),
         TemplateRaisedException t => OpenAiException.Invalid($"The chat template rejected the conversation: {t.Message}", "messages"),
         // A template that cannot render a conversation fails on that conversation's shape (a role, a field it expects):

@@ -183,6 +183,29 @@ public sealed class EmbeddingEngineTests
         Assert.True(e.Work.PrefillSeconds > 0);
     }
 
+    /// <summary>
+    /// At the server's shutdown deadline, requests not yet begun are stopped with a reason the server answers as 503
+    /// server_shutting_down (they were cut with their connections); the pass under way finishes.
+    /// </summary>
+    [Fact]
+    public async Task At_the_shutdown_deadline_waiting_requests_stop_and_the_running_pass_finishes()
+    {
+        var (model, tokenizer) = Load();
+        using var owner = model;
+        var gate = new GatedModel(new BertEncoder(model, threads: 1));
+        using var engine = new EmbeddingEngine(gate, tokenizer);
+        var running = engine.EmbedAsync([tokenizer.Encode("first")]);
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var waiting = new[] { engine.EmbedAsync([tokenizer.Encode("second")]), engine.EmbedAsync([tokenizer.Encode("third")]) };
+        Assert.Equal(2, engine.Load.Waiting);
+        engine.CancelAll();
+        foreach (var w in waiting)
+            await Assert.ThrowsAsync<EngineStoppedException>(() => w);
+        Assert.Equal(0, engine.Load.Waiting);
+        gate.Release();
+        Assert.Single((await running).Vectors);
+    }
+
     /// <summary>One joule more at every reading.</summary>
     private sealed class OneJoulePerRead : IEnergyMeter
     {

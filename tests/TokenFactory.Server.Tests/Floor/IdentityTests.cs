@@ -371,6 +371,13 @@ public sealed class IdentityTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_request_the_server_stopped_at_its_shutdown_deadline_is_a_503_to_retry_elsewhere()
+    {
+        var error = TokenFactory.Server.Api.ErrorMapper.Map(new TokenFactory.Engine.EngineStoppedException());
+        Assert.Equal((503, "server_shutting_down", 1), (error.Status, error.Code, error.RetryAfterSeconds));
+    }
+
+    [Fact]
     public async Task Without_keys_requests_are_served_and_recorded_as_anonymous()
     {
         await using var server = await ServerInstance.StartAsync(); // the test default: Auth=none

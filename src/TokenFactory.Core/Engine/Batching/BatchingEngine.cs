@@ -240,6 +240,7 @@ public sealed class BatchingEngine : IInferenceEngine
             return;
         Interlocked.Exchange(ref _cancelAll, 1);
         _signal.Release();
+        Embeddings?.CancelAll();
     }
 
     public void Dispose()

@@ -91,6 +91,27 @@ public sealed class EmbeddingEngine : IEmbeddingEngine
         return job.Completion.Task;
     }
 
+    public void CancelAll()
+    {
+        var stopped = new List<Job>();
+        lock (_lock)
+        {
+            for (var node = _queue.First; node != null;)
+            {
+                var next = node.Next;
+                if (node.Value.Next == 0)
+                {
+                    _queue.Remove(node);
+                    _waitingInputs -= node.Value.Inputs.Length;
+                    stopped.Add(node.Value);
+                }
+                node = next;
+            }
+        }
+        foreach (var job in stopped)
+            job.Fail(new EngineStoppedException());
+    }
+
     /// <summary>Runs between a request's checks and its enqueueing: lets a test dispose the engine in that gap.</summary>
     internal Action? BeforeEnqueue { get; set; }
 

@@ -38,5 +38,7 @@ public sealed class EncoderEngine : IInferenceEngine
     public IReadOnlyList<IAsyncEnumerable<GenerationUpdate>> Submit(GenerationGroup group, CancellationToken cancellation = default) =>
         throw new ModelCannotGenerateException(_model.Architecture);
 
+    public void CancelAll() => _embeddings.CancelAll();
+
     public void Dispose() => _embeddings.Dispose();
 }

@@ -28,6 +28,12 @@ public interface IEmbeddingEngine : IDisposable
     /// <exception cref="ArgumentException">An input is empty, longer than <see cref="ContextLength"/> or holds an unknown token (param <c>input</c>).</exception>
     /// <exception cref="EngineOverloadedException">Too many inputs are already waiting (nothing was queued).</exception>
     Task<EmbeddingResult> EmbedAsync(IReadOnlyList<int[]> inputs, CancellationToken cancellation = default);
+
+    /// <summary>
+    /// The server's shutdown deadline: every request none of whose inputs has gone into a pass fails with
+    /// <see cref="EngineStoppedException"/>; those under way finish (their passes are short).
+    /// </summary>
+    void CancelAll();
 }
 
 /// <summary>Cumulative embedding work: forward passes, inputs and tokens encoded.</summary>
