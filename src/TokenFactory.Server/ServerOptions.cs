@@ -109,6 +109,21 @@ public sealed class ServerOptions
     /// <summary>Which web pages may call the API from a browser (none by default).</summary>
     public CorsSettings Cors { get; set; } = new();
 
+    /// <summary>
+    /// Addresses of reverse proxies whose <c>X-Forwarded-For</c>, <c>-Proto</c> and <c>-Host</c> are believed (a proxy that
+    /// terminates TLS): the request is then the client's, over https, to the public name, so the command center's session
+    /// cookie is <c>Secure</c>, its own pages pass the origin check, and rate limits and fair sharing see the real client.
+    /// Not set: loopback (a proxy on the same host); set: exactly those (<c>none</c> for no proxy at all).
+    /// </summary>
+    public string[]? TrustedProxies { get; set; }
+
+    /// <summary>The proxies <see cref="TrustedProxies"/> names, loopback when it is not set.</summary>
+    public IReadOnlyList<string> ResolvedTrustedProxies => TrustedProxies switch
+    {
+        null => ["127.0.0.1", "::1"],
+        var set => [.. set.Where(p => !string.Equals(p, "none", StringComparison.OrdinalIgnoreCase))],
+    };
+
     /// <summary>This server as a replica behind a fleet's router (<c>TokenFactory:Fleet:*</c>).</summary>
     public FleetSettings Fleet { get; set; } = new();
 }

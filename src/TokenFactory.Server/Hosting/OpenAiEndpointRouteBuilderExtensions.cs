@@ -1,4 +1,7 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using TokenFactory.Server.Api;
@@ -48,6 +51,18 @@ public static class OpenAiEndpointRouteBuilderExtensions
     /// </param>
     public static IApplicationBuilder UseTokenFactory(this IApplicationBuilder app, bool acceptsRouter = true)
     {
+        // First, so everything after sees the client, its scheme and the public name a trusted proxy forwarded.
+        var proxies = app.ApplicationServices.GetRequiredService<IOptions<ServerOptions>>().Value.ResolvedTrustedProxies;
+        if (proxies.Count > 0)
+        {
+            var forwarded = new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost };
+            forwarded.KnownProxies.Clear();
+            forwarded.KnownIPNetworks.Clear(); // loopback is in it by default: only the proxies named are trusted
+            foreach (string proxy in proxies)
+                forwarded.KnownProxies.Add(System.Net.IPAddress.TryParse(proxy, out var address) ? address
+                    : throw new TokenFactoryException($"TokenFactory:TrustedProxies: '{proxy}' is not an IP address."));
+            app.UseForwardedHeaders(forwarded);
+        }
         app.UseMiddleware<MetricsMiddleware>();
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseMiddleware<RequestLimitsMiddleware>();

@@ -11,8 +11,13 @@ public sealed class DashboardAccessTests
 {
     private const string ViewerKey = "test-viewer-key-41c2e8";
 
-    private static Task<FloorServer> StartAsync() =>
-        FloorServer.StartAsync(settings: new() { ["TokenFactory:Floor:ViewerKey"] = ViewerKey });
+    private static Task<FloorServer> StartAsync(Dictionary<string, string?>? more = null)
+    {
+        var settings = new Dictionary<string, string?> { ["TokenFactory:Floor:ViewerKey"] = ViewerKey };
+        foreach (var (k, v) in more ?? [])
+            settings[k] = v;
+        return FloorServer.StartAsync(settings: settings);
+    }
 
     private static HttpClient Client(FloorServer floor, string? bearer = null, bool cookies = false)
     {
@@ -61,6 +66,34 @@ public sealed class DashboardAccessTests
             Assert.Equal(HttpStatusCode.Unauthorized, admin.StatusCode);
         using (var generate = await viewer.PostAsJsonAsync("/v1/completions", new { model = ServerInstance.ModelName, prompt = "x", max_tokens = 1 }))
             Assert.Equal(HttpStatusCode.Unauthorized, generate.StatusCode);
+    }
+
+    /// <summary>
+    /// Behind a TLS-terminating proxy on the same host (trusted by default), the page's sign-in is over https to the public
+    /// name: it passes the origin check and its cookie is Secure (it was refused 403 as cross-origin, and never Secure).
+    /// </summary>
+    [Fact]
+    public async Task Behind_a_trusted_https_proxy_the_page_signs_in_with_a_secure_cookie()
+    {
+        await using var floor = await StartAsync();
+        using var proxied = Client(floor);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/dashboard/session") { Content = JsonContent.Create(new { key = ViewerKey }) };
+        request.Headers.Add("Origin", "https://factory.example");
+        request.Headers.Add("X-Forwarded-Proto", "https");
+        request.Headers.Add("X-Forwarded-Host", "factory.example");
+        request.Headers.Add("X-Forwarded-For", "203.0.113.9");
+        using var signIn = await proxied.SendAsync(request);
+        Assert.Equal(HttpStatusCode.NoContent, signIn.StatusCode);
+        Assert.Contains("secure", Assert.Single(signIn.Headers.GetValues("Set-Cookie")), StringComparison.OrdinalIgnoreCase);
+        // Not from a trusted proxy: the same headers change nothing.
+        await using var strict = await StartAsync(new() { ["TokenFactory:TrustedProxies:0"] = "192.0.2.1" });
+        using var direct = Client(strict);
+        using var again = new HttpRequestMessage(HttpMethod.Post, "/dashboard/session") { Content = JsonContent.Create(new { key = ViewerKey }) };
+        again.Headers.Add("Origin", "https://factory.example");
+        again.Headers.Add("X-Forwarded-Proto", "https");
+        again.Headers.Add("X-Forwarded-Host", "factory.example");
+        using var refused = await direct.SendAsync(again);
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
     }
 
     [Fact]
