@@ -72,10 +72,10 @@ public sealed class Admission(FloorService floor, Caller caller, string model, s
     /// process stops (the request recorded as interrupted), or after its hour.
     /// </summary>
     public void SettleLater(UsageOutcome outcome, Action<Exception> gaveUp, Action? settled = null) =>
-        floor.RetryInBackground(() => SettleAsync(outcome), gaveUp, settled);
+        floor.RetryInBackground(() => SettleAsync(outcome), e => { floor.Abandon(ReservationId); gaveUp(e); }, settled);
 
     /// <summary>As <see cref="SettleLater"/>, for a withdrawal whose release the ledger refused.</summary>
-    public void WithdrawLater(Action<Exception> gaveUp) => floor.RetryInBackground(() => WithdrawAsync(), gaveUp, null);
+    public void WithdrawLater(Action<Exception> gaveUp) => floor.RetryInBackground(() => WithdrawAsync(), e => { floor.Abandon(ReservationId); gaveUp(e); }, null);
 
     private async Task<bool> OnceAsync(Func<Task> settle)
     {

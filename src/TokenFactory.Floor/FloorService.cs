@@ -43,8 +43,29 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
     /// <summary>Keeps this process registered (registering it again if another process took it for dead).</summary>
     public async Task HeartbeatAsync(CancellationToken cancellation = default)
     {
-        if (!await store.HeartbeatAsync(Instance.Id, time.GetUtcNow(), ReservationLifetime, cancellation).ConfigureAwait(false))
-            await store.RegisterInstanceAsync(Instance with { Heartbeat = time.GetUtcNow() }, cancellation).ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        if (!await store.HeartbeatAsync(Instance.Id, now, cancellation).ConfigureAwait(false))
+            await store.RegisterInstanceAsync(Instance with { Heartbeat = now }, cancellation).ConfigureAwait(false);
+        // The reservations of requests still running here, within half a lifetime of lapsing, move out a whole one: a request
+        // that runs past an hour keeps holding its budget (it stopped, and another was admitted over the hard limit). Only
+        // open ones: a settlement whose retries gave up leaves its reservation to lapse after its hour, as before.
+        var until = now + ReservationLifetime;
+        var due = _held.Where(h => h.Value < now + ReservationLifetime / 2).Select(h => h.Key).ToList();
+        if (due.Count == 0)
+            return;
+        await store.ExtendReservationsAsync(due, until, cancellation).ConfigureAwait(false);
+        foreach (string id in due)
+            _held.TryUpdate(id, until, _held.GetValueOrDefault(id));
+    }
+
+    /// <summary>Reservations of this process's admissions not yet settled or withdrawn, with the expiry last written.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _held = new();
+
+    /// <summary>A settlement or withdrawal whose retries gave up: its reservation is no longer kept from lapsing.</summary>
+    internal void Abandon(string? reservationId)
+    {
+        if (reservationId is not null)
+            _held.TryRemove(reservationId, out _);
     }
 
     /// <summary>
@@ -156,6 +177,8 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
                 { RateLimit = rate };
             }
             reservationId = outcome.Stored ? reservation.Id : null;
+            if (reservationId is not null)
+                _held[reservationId] = reservation.ExpiresAt;
             soft = outcome.SoftReached;
         }
         return new Admission(this, caller, model, endpoint, started, reservationId, worstTokens, worstUsd, rate, soft);
@@ -191,6 +214,7 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         // Measured cost is unknown at admission: a budget is charged at most what the request reserved.
         double charged = admission.ReservationId is null ? record.CostUsd : Math.Min(record.CostUsd, admission.WorstUsd);
         await store.SettleAsync(record, admission.ReservationId, charged, cancellation);
+        Abandon(admission.ReservationId); // settled: released with the line
         RateLimiter.Refund(admission.Caller, admission.WorstTokens - record.TotalTokens);
         Totals.Add(record);
         Settled?.Invoke(record, outcome.Priority ?? PriorityClasses.Of(admission.Caller));
@@ -205,7 +229,10 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
     internal async Task WithdrawAsync(Admission admission, CancellationToken cancellation)
     {
         if (admission.ReservationId is { } reservation)
+        {
             await store.ReleaseReservationAsync(reservation, cancellation).ConfigureAwait(false);
+            Abandon(reservation);
+        }
         RateLimiter.Refund(admission.Caller, admission.WorstTokens);
     }
 

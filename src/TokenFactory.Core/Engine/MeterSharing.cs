@@ -17,8 +17,6 @@ public sealed class MeterSharing(IEnergyMeter? meter, TimeProvider? time = null)
     private long _lastTimestamp;
     private double _lastJoules;
 
-    public IEnergyMeter? Meter => meter;
-
     /// <summary>Starts charging <paramref name="pass"/> (one object per engine thread, reused pass after pass).</summary>
     public void Begin(MeteredPass pass)
     {

@@ -49,12 +49,12 @@ internal unsafe struct GgufHeaderReader
     {
         long start = Position;
         ulong len = Read<ulong>(what + " length");
-        if (len > (ulong)Remaining)
-            throw Error($"{what} claims {len} bytes but only {Remaining} remain", start);
         // Chat templates and embedded tokenizer files are kilobytes to tens of megabytes: a longer string is a corrupt length,
         // which in a large file would otherwise decode a gigabyte of tensor data as text.
         if (len > MaxStringBytes)
             throw Error($"{what} of {len} bytes is too long (at most {MaxStringBytes})", start);
+        if (len > (ulong)Remaining)
+            throw Error($"{what} claims {len} bytes but only {Remaining} remain", start);
         var s = Encoding.UTF8.GetString(_base + Position, (int)len);
         Position += (long)len;
         return s;

@@ -52,12 +52,11 @@ public interface IFloorStore : IAsyncDisposable
     /// <summary>Registers a serving process (or refreshes its heartbeat when it is already registered).</summary>
     Task RegisterInstanceAsync(FloorInstance instance, CancellationToken cancellation = default);
 
-    /// <summary>
-    /// Moves an instance's heartbeat to <paramref name="now"/>, and its reservations that would expire before half of
-    /// <paramref name="reservationLifetime"/> from now to a whole one from now (a request running longer than the
-    /// lifetime keeps holding its budget while its process lives); false when it is not registered (another process released it).
-    /// </summary>
-    Task<bool> HeartbeatAsync(string instanceId, DateTimeOffset now, TimeSpan reservationLifetime, CancellationToken cancellation = default);
+    /// <summary>Moves an instance's heartbeat to <paramref name="now"/>; false when it is not registered (another process released it).</summary>
+    Task<bool> HeartbeatAsync(string instanceId, DateTimeOffset now, CancellationToken cancellation = default);
+
+    /// <summary>Moves these reservations' expiry to <paramref name="until"/> (requests still running past their lifetime).</summary>
+    Task ExtendReservationsAsync(IReadOnlyCollection<string> reservationIds, DateTimeOffset until, CancellationToken cancellation = default);
 
     Task<IReadOnlyList<FloorInstance>> ListInstancesAsync(CancellationToken cancellation = default);
 

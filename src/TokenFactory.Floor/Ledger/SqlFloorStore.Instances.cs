@@ -14,17 +14,22 @@ public abstract partial class SqlFloorStore
         await scope.CommitAsync(cancellation);
     }
 
-    public async Task<bool> HeartbeatAsync(string instanceId, DateTimeOffset now, TimeSpan reservationLifetime, CancellationToken cancellation = default)
+    public async Task<bool> HeartbeatAsync(string instanceId, DateTimeOffset now, CancellationToken cancellation = default)
     {
         await using var scope = await BeginWriteAsync(null, durable: false, cancellation);
         int rows = await scope.ExecuteAsync("UPDATE floor_instances SET heartbeat_ms = @now WHERE id = @id", [("id", instanceId), ("now", Ms(now))], cancellation);
-        // A live process's requests hold their budgets however long they run (a reservation that lapsed stopped counting
-        // against the hard limit mid-request); each row is pushed out at most every half lifetime, not every heartbeat.
-        if (rows > 0)
-            await scope.ExecuteAsync("UPDATE floor_reservations SET expires_ms = @until WHERE instance_id = @id AND expires_ms < @soon",
-                [("id", instanceId), ("until", Ms(now + reservationLifetime)), ("soon", Ms(now + reservationLifetime / 2))], cancellation);
         await scope.CommitAsync(cancellation);
         return rows > 0;
+    }
+
+    public async Task ExtendReservationsAsync(IReadOnlyCollection<string> reservationIds, DateTimeOffset until, CancellationToken cancellation = default)
+    {
+        if (reservationIds.Count == 0)
+            return;
+        await using var scope = await BeginWriteAsync(null, durable: false, cancellation);
+        foreach (string id in reservationIds)
+            await scope.ExecuteAsync("UPDATE floor_reservations SET expires_ms = @until WHERE id = @id", [("id", id), ("until", Ms(until))], cancellation);
+        await scope.CommitAsync(cancellation);
     }
 
     public async Task<IReadOnlyList<FloorInstance>> ListInstancesAsync(CancellationToken cancellation = default) =>

@@ -31,7 +31,9 @@ internal sealed class UpstreamTransformer(Replica replica, ForwardedWork work, s
         headers.Remove("Cookie");
         headers.Remove("Origin");
         headers.Remove("Accept-Encoding"); // the relay reads the answer: it must come uncompressed
-        foreach (var name in headers.Select(h => h.Key).Where(k => k.StartsWith("x-tokenfactory-", StringComparison.OrdinalIgnoreCase)).ToList())
+        // The browser's fetch metadata with its Origin: the router checked them; the replica sees the router's request.
+        foreach (var name in headers.Select(h => h.Key).Where(k => k.StartsWith("x-tokenfactory-", StringComparison.OrdinalIgnoreCase)
+            || k.StartsWith("Sec-Fetch-", StringComparison.OrdinalIgnoreCase)).ToList())
             headers.Remove(name);
         headers.TryAddWithoutValidation("x-tokenfactory-tenant", tenant);
         headers.TryAddWithoutValidation("x-tokenfactory-priority", work.Route.Priority);

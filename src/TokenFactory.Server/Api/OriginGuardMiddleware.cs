@@ -24,7 +24,18 @@ internal sealed class OriginGuardMiddleware(RequestDelegate next, IOptions<Serve
     public Task InvokeAsync(HttpContext context)
     {
         string? origin = context.Request.Headers.Origin;
-        if (string.IsNullOrEmpty(origin) || IsSameOrigin(context.Request, origin) || _allowed.Contains(origin) || _allowed.Contains("*"))
+        if (string.IsNullOrEmpty(origin))
+        {
+            // Browsers send no Origin on a same-origin GET, but do send Sec-Fetch-Site: a rebinding page's reads (the
+            // command center's figures, a plan) of a keyless server by a rebindable name are refused as its writes are.
+            if (floor.Options.RequiresKeys || !context.Request.Headers.ContainsKey("Sec-Fetch-Site") || CannotBeRebound(context.Request.Host.Host)
+                || _allowed.Contains("*") || _allowed.Contains($"{context.Request.Scheme}://{context.Request.Host.Value}"))
+                return next(context);
+            throw new OpenAiException(403,
+                $"Browser requests to this server by the name {context.Request.Host.Host} are not allowed: without API keys, reach it by IP address or localhost (a host name could be a DNS-rebinding page), or add its origin to TokenFactory:Cors:AllowedOrigins (serve --allowed-origin).",
+                OpenAiErrorTypes.InvalidRequest, code: "origin_not_allowed");
+        }
+        if (IsSameOrigin(context.Request, origin) || _allowed.Contains(origin) || _allowed.Contains("*"))
             return next(context);
         string named = floor.Options.RequiresKeys || !string.Equals(origin, $"{context.Request.Scheme}://{context.Request.Host.Value}", StringComparison.OrdinalIgnoreCase) ? ""
             : " Without API keys, this server's own pages must be reached by IP address or localhost (a host name could be a DNS-rebinding page);";

@@ -24,7 +24,11 @@ public sealed class DashboardAccess(FloorService floor, TimeProvider time)
     private readonly ConcurrentDictionary<string, (int Count, DateTimeOffset Since)> _failures = new(StringComparer.Ordinal);
 
     /// <summary><c>open</c>, <c>admin</c> or <c>viewer</c>; null when the request may not see the factory.</summary>
-    public string? RoleOf(HttpContext context)
+    /// <param name="recheck">
+    /// A running stream's check of the key it began with: not a new guess, so neither throttled nor counted (a 429 on a
+    /// stream whose headers went out would abort it, and another client behind the same address could cause one).
+    /// </param>
+    public string? RoleOf(HttpContext context, bool recheck = false)
     {
         if (!floor.Options.RequiresKeys)
             return "open";
@@ -32,9 +36,10 @@ public sealed class DashboardAccess(FloorService floor, TimeProvider time)
         if (bearer is not null)
         {
             // A Bearer key is a guess like a sign-in's: throttled the same way, per address.
-            ThrowIfThrottled(context);
+            if (!recheck)
+                ThrowIfThrottled(context);
             string? role = RoleOfSecret(bearer);
-            if (role is null)
+            if (role is null && !recheck)
                 CountFailure(context);
             return role;
         }

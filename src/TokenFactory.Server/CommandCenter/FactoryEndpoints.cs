@@ -107,7 +107,7 @@ public static class FactoryEndpoints
                 var next = monitor.NextSampleAsync(stop.Token);
                 await sse.WriteAsync(Now(monitor, role, time), FactoryJson.Default.FactoryNow, "now");
                 await next;
-                role = access.RoleOf(context); // signed out or expired: the stream ends (the page then finds it signed out)
+                role = access.RoleOf(context, recheck: true); // signed out or expired: the stream ends (the page then finds it signed out)
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested || context.RequestAborted.IsCancellationRequested)

@@ -7,7 +7,7 @@ public sealed class ChatCompletionRequest : SamplingRequest
 {
     /// <summary>Kept as JSON: the chat template sees every field (tool_calls, tool_call_id, name, …).</summary>
     public JsonArray? Messages { get; set; }
-    /// <summary>OpenAI's newer name for max_tokens; wins when both are given.</summary>
+    /// <summary>OpenAI's newer name for max_tokens; both given must agree (a 400 names max_tokens otherwise).</summary>
     public int? MaxCompletionTokens { get; set; }
     public bool? Logprobs { get; set; }
     public int? TopLogprobs { get; set; }

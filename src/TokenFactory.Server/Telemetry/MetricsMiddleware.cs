@@ -23,11 +23,6 @@ internal sealed class MetricsMiddleware(RequestDelegate next, ServerMetrics metr
             await next(context);
             status = context.Items[EndedKey] as int? ?? context.Response.StatusCode;
         }
-        catch when (context.Items[EndedKey] is int ended)
-        {
-            status = ended;
-            throw;
-        }
         finally
         {
             string? pattern = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText;

@@ -77,9 +77,10 @@ public sealed class HostileHeaderTests
     [Fact]
     public void A_metadata_string_longer_than_any_template_is_refused_before_it_is_decoded()
     {
-        // "GGUF", version 3, no tensors, one key "name" holding a string that claims 256 MiB + 1 bytes the file does have.
+        // "GGUF", version 3, no tensors, one key "name" holding a string that claims 256 MiB + 1 bytes: refused for its
+        // length before anything is read (a file that had the bytes decoded them all; this one is 64 bytes).
         const ulong length = (256UL << 20) + 1;
-        var bytes = new byte[4 + 4 + 8 + 8 + 8 + 4 + 4 + 8 + (int)length];
+        var bytes = new byte[4 + 4 + 8 + 8 + 8 + 4 + 4 + 8 + 16];
         var header = new MemoryStream(bytes);
         using (var b = new BinaryWriter(header, Encoding.UTF8, leaveOpen: true))
         {

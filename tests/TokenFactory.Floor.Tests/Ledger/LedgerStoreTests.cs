@@ -209,22 +209,41 @@ public abstract class LedgerStoreTests : IAsyncLifetime
         await Assert.ThrowsAsync<InvalidOperationException>(() => Store.SettleAsync(line, null, 0));
     }
 
-    /// <summary>A request of a live process running past the lifetime keeps its budget held: it lapsed, and another was admitted over the limit.</summary>
+    /// <summary>
+    /// A request still running past the reservation lifetime keeps holding its budget while its process heartbeats (its
+    /// reservation lapsed after an hour, and another was admitted over the hard limit); a settled one does not.
+    /// </summary>
     [SkippableFact]
-    public async Task A_live_processs_heartbeat_keeps_its_long_requests_reservations_held()
+    public async Task A_live_processs_heartbeat_keeps_its_running_requests_reservations_held()
     {
         var (team, key) = await NewKeyAsync();
         await Store.CreateBudgetAsync(NewBudget(BudgetScope.Key, key.Id, BudgetUnit.Tokens, 100));
-        var instance = new FloorInstance("live-" + Guid.NewGuid().ToString("N")[..8], "host", 1, Now, Now, Now);
-        await Store.RegisterInstanceAsync(instance);
-        Assert.True((await Store.TryReserveAsync(Reserve(key, 100) with { InstanceId = instance.Id }, Now)).Admitted);
-        // Heartbeats 20 and 40 minutes in: the second finds it within half a lifetime of lapsing and pushes it out an hour.
-        Assert.True(await Store.HeartbeatAsync(instance.Id, Now.AddMinutes(20), TimeSpan.FromHours(1)));
-        Assert.True(await Store.HeartbeatAsync(instance.Id, Now.AddMinutes(40), TimeSpan.FromHours(1)));
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Now);
+        using var floor = new TokenFactory.Floor.FloorService(Store, new TokenFactory.Floor.FloorOptions(), clock);
+        var caller = new Caller(key, team);
+        var running = await floor.AdmitAsync(caller, "a", "/v1/completions", 50, 50);
+        clock.Advance(TimeSpan.FromMinutes(40));
+        await floor.HeartbeatAsync();
+        clock.Advance(TimeSpan.FromMinutes(50)); // 90 minutes in
+        await Assert.ThrowsAsync<TokenFactory.Floor.FloorDeniedException>(() => floor.AdmitAsync(caller, "a", "/v1/completions", 1, 0));
+        await running.SettleAsync(new TokenFactory.Floor.UsageOutcome { RequestId = "req_" + Guid.NewGuid().ToString("N"), Status = 200, PromptTokens = 50, CompletionTokens = 10 });
+        await floor.HeartbeatAsync(); // nothing of it left to keep
+        var next = await floor.AdmitAsync(caller, "a", "/v1/completions", 20, 20);
+        Assert.NotNull(next.ReservationId);
+    }
+
+    /// <summary>A reservation moved out (a request still running past its lifetime) keeps its budget held until the new expiry.</summary>
+    [SkippableFact]
+    public async Task An_extended_reservation_holds_its_budget_until_its_new_expiry()
+    {
+        var (team, key) = await NewKeyAsync();
+        await Store.CreateBudgetAsync(NewBudget(BudgetScope.Key, key.Id, BudgetUnit.Tokens, 100));
+        var reservation = Reserve(key, 100);
+        Assert.True((await Store.TryReserveAsync(reservation, Now)).Admitted);
+        await Store.ExtendReservationsAsync([reservation.Id], Now.AddMinutes(100));
         Assert.False((await Store.TryReserveAsync(Reserve(key, 1, at: Now.AddMinutes(90)), Now.AddMinutes(90))).Admitted);
         Assert.Equal(100, Assert.Single(await Store.BudgetStatusAsync(Now.AddMinutes(90), key.Id, team.Id)).Reserved);
-        // Without heartbeats (the process gone) it lapses after its lifetime, as before.
-        Assert.True((await Store.TryReserveAsync(Reserve(key, 1, at: Now.AddMinutes(141)), Now.AddMinutes(141))).Admitted);
+        Assert.True((await Store.TryReserveAsync(Reserve(key, 1, at: Now.AddMinutes(101)), Now.AddMinutes(101))).Admitted);
     }
 
     [SkippableFact]

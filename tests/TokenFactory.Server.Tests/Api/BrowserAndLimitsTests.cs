@@ -73,7 +73,18 @@ public sealed class BrowserAndLimitsTests(StoriesServerFixture fixture)
                 Assert.Equal(HttpStatusCode.OK, r.StatusCode);
             else
                 Assert.Contains("DNS-rebinding", (string?)(await ErrorTests.AssertErrorAsync(r, HttpStatusCode.Forbidden, null, "origin_not_allowed"))["message"]);
+            // Its reads too: a same-origin GET carries no Origin, but a browser's carries Sec-Fetch-Site.
+            using var read = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+            read.Headers.Host = host;
+            read.Headers.Add("Sec-Fetch-Site", "same-origin");
+            using var answer = await Server.Client.SendAsync(read);
+            Assert.Equal(allowed ? HttpStatusCode.OK : HttpStatusCode.Forbidden, answer.StatusCode);
         }
+        // Clients that are not browsers (SDKs, curl) send neither header and pass by any name.
+        using var sdk = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        sdk.Headers.Host = $"evil.example:{port}";
+        using var passed = await Server.Client.SendAsync(sdk);
+        Assert.Equal(HttpStatusCode.OK, passed.StatusCode);
     }
 
     [Fact]

@@ -92,8 +92,18 @@ public sealed class PlanEndpointTests(StoriesServerFixture fixture)
         const string heavy = "/v1/factory/plan?model=llama-3.1-8b&osl=32768&class=a:1&class=b:0.001";
         using var leave = new CancellationTokenSource();
         var first = client.GetAsync(heavy, leave.Token);
-        await Task.Delay(500);
-        using (var second = await client.GetAsync("/v1/factory/plan?model=llama-3.1-8b&hardware=h100-sxm"))
+        // Until the heavy plan holds the slot (on a loaded machine a light one may still get in first), then refused.
+        HttpResponseMessage second;
+        var busyBy = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            second = await client.GetAsync("/v1/factory/plan?model=llama-3.1-8b&hardware=h100-sxm");
+            if (second.StatusCode == HttpStatusCode.TooManyRequests || DateTime.UtcNow > busyBy)
+                break;
+            second.Dispose();
+            await Task.Delay(50);
+        }
+        using (second)
         {
             Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
             Assert.NotNull(second.Headers.RetryAfter);
