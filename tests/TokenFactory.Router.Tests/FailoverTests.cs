@@ -144,7 +144,7 @@ public sealed class FailoverTests
         {
             context.Response.ContentType = "text/event-stream"; // headers at once, as vLLM and llama.cpp's server send them
             await context.Response.Body.FlushAsync();
-            await Task.Delay(50);
+            await Task.Delay(300); // the headers reach the router first, even on a loaded machine
             context.Abort();
         };
         await using var router = await RouterInstance.StartAsync([dying.BaseAddress, healthy.BaseAddress], RoundRobin);
@@ -158,7 +158,10 @@ public sealed class FailoverTests
             Assert.All(sse.Chunks, c => Assert.False(c.ContainsKey("error")));
         }
         Assert.NotEmpty(dying.Requests); // round-robin did send it there first
-        Assert.Equal(dying.Requests.Count, await router.MetricAsync("tokenfactory_fleet_retries_total", ("replica", dying.Name), ("reason", "upstream_stream_cut")));
+        // Each went elsewhere: as cut after its headers, or (on a loaded machine, the abort beating the headers to the
+        // router) as unreachable; the cut is what this test is for, so at least one is.
+        Assert.Equal(dying.Requests.Count, await router.MetricAsync("tokenfactory_fleet_retries_total", ("replica", dying.Name)));
+        Assert.True(await router.MetricAsync("tokenfactory_fleet_retries_total", ("replica", dying.Name), ("reason", "upstream_stream_cut")) >= 1);
         Assert.All(await router.LedgerAsync(), line => Assert.Equal(healthy.Name, (string?)line["replica"]));
     }
 
