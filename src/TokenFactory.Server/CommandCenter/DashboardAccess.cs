@@ -15,7 +15,7 @@ public sealed class DashboardAccess(FloorService floor, TimeProvider time)
 {
     public const string CookieName = "tf_session";
     public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(12);
-    private const int MaxSessions = 10_000;
+    internal const int MaxSessions = 10_000;
     /// <summary>Wrong keys one client address may try per minute before sign-in answers 429: keys cannot be guessed at speed.</summary>
     public const int MaxFailuresPerMinute = 10;
     private const int MaxTrackedClients = 10_000;
@@ -70,9 +70,19 @@ public sealed class DashboardAccess(FloorService floor, TimeProvider time)
             foreach (var (id, s) in _sessions)
                 if (s.Expires <= now)
                     _sessions.TryRemove(id, out _);
-            // Still full: the oldest session gives way, so no one holding a key can lock the others out.
-            if (_sessions.Count >= MaxSessions && _sessions.MinBy(kv => kv.Value.Expires) is { Key: { } oldest })
-                _sessions.TryRemove(oldest, out _);
+            // Still full: the oldest session of the same role gives way, so no one holding a key can lock the others out,
+            // and a viewer signing in over and over pushes out only viewers (an admin, when no admin session is left, a viewer's).
+            if (_sessions.Count >= MaxSessions)
+            {
+                var same = _sessions.Where(kv => kv.Value.Role == role);
+                var yielding = (same.Any() || role != "admin" ? same : _sessions).MinBy(kv => kv.Value.Expires);
+                if (yielding.Key is null)
+                    throw new OpenAiException(503, "Too many command-center sessions are open; sign out elsewhere or retry later.", OpenAiErrorTypes.Unavailable, code: "too_many_sessions")
+                    {
+                        RetryAfterSeconds = 60,
+                    };
+                _sessions.TryRemove(yielding.Key, out _);
+            }
         }
         string session = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         _sessions[session] = (role, now + SessionLifetime);

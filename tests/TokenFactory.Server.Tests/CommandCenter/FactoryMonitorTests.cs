@@ -144,6 +144,28 @@ public sealed class FactoryMonitorTests : IDisposable
         Assert.Equal("admin", access.SignIn(guesser, "admin-key-1234567890"));
     }
 
+    /// <summary>A viewer signing in again and again pushes out only viewers' sessions: it could sign every admin out.</summary>
+    [Fact]
+    public void A_full_session_table_gives_way_within_the_role_signing_in()
+    {
+        var options = new FloorOptions { AdminKey = "admin-key-1234567890", ViewerKey = "viewer-key-1234567890" };
+        var access = new DashboardAccess(new FloorService(_floor.Store, options, _time), _time);
+        string SignIn(string key)
+        {
+            var context = new DefaultHttpContext();
+            access.SignIn(context, key);
+            string cookie = context.Response.Headers.SetCookie.ToString();
+            return cookie[(DashboardAccess.CookieName.Length + 1)..cookie.IndexOf(';')];
+        }
+        string admin = SignIn("admin-key-1234567890");
+        _time.Advance(TimeSpan.FromSeconds(1)); // the admin's is the oldest session
+        for (int i = 0; i < DashboardAccess.MaxSessions + 5; i++)
+            SignIn("viewer-key-1234567890");
+        var later = new DefaultHttpContext();
+        later.Request.Headers.Cookie = $"{DashboardAccess.CookieName}={admin}";
+        Assert.Equal("admin", access.RoleOf(later));
+    }
+
     public void Dispose()
     {
         _floor.Dispose();
