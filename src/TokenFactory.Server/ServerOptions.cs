@@ -113,16 +113,10 @@ public sealed class ServerOptions
     /// Addresses of reverse proxies whose <c>X-Forwarded-For</c>, <c>-Proto</c> and <c>-Host</c> are believed (a proxy that
     /// terminates TLS): the request is then the client's, over https, to the public name, so the command center's session
     /// cookie is <c>Secure</c>, its own pages pass the origin check, and rate limits and fair sharing see the real client.
-    /// Not set: loopback (a proxy on the same host); set: exactly those (<c>none</c> for no proxy at all).
+    /// None by default: any process on a trusted address can claim these headers (a browser on the proxy's host too), so
+    /// only the proxies actually in front of the server are named.
     /// </summary>
-    public string[]? TrustedProxies { get; set; }
-
-    /// <summary>The proxies <see cref="TrustedProxies"/> names, loopback when it is not set.</summary>
-    public IReadOnlyList<string> ResolvedTrustedProxies => TrustedProxies switch
-    {
-        null => ["127.0.0.1", "::1"],
-        var set => [.. set.Where(p => !string.Equals(p, "none", StringComparison.OrdinalIgnoreCase))],
-    };
+    public string[] TrustedProxies { get; set; } = [];
 
     /// <summary>This server as a replica behind a fleet's router (<c>TokenFactory:Fleet:*</c>).</summary>
     public FleetSettings Fleet { get; set; } = new();

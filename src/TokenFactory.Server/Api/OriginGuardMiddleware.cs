@@ -28,7 +28,7 @@ internal sealed class OriginGuardMiddleware(RequestDelegate next, IOptions<Serve
         {
             // Browsers send no Origin on a same-origin GET, but do send Sec-Fetch-Site: a rebinding page's reads (the
             // command center's figures, a plan) of a keyless server by a rebindable name are refused as its writes are.
-            if (floor.Options.RequiresKeys || !context.Request.Headers.ContainsKey("Sec-Fetch-Site") || CannotBeRebound(context.Request.Host.Host)
+            if (floor.Options.RequiresKeys || !context.Request.Headers.ContainsKey("Sec-Fetch-Site") || CannotBeRebound(ConnectionHost(context))
                 || _allowed.Contains("*") || _allowed.Contains($"{context.Request.Scheme}://{context.Request.Host.Value}"))
                 return next(context);
             throw new OpenAiException(403,
@@ -47,7 +47,15 @@ internal sealed class OriginGuardMiddleware(RequestDelegate next, IOptions<Serve
     /// <summary>The page came from this server itself (the command center): scheme, host and port all match.</summary>
     private bool IsSameOrigin(HttpRequest request, string origin) =>
         string.Equals(origin, $"{request.Scheme}://{request.Host.Value}", StringComparison.OrdinalIgnoreCase)
-        && (floor.Options.RequiresKeys || CannotBeRebound(request.Host.Host));
+        && (floor.Options.RequiresKeys || CannotBeRebound(ConnectionHost(request.HttpContext)));
+
+    private static readonly object ConnectionHostKey = new();
+
+    /// <summary>Keeps the Host the connection asked for, before trusted proxies' forwarded headers replace it.</summary>
+    public static void NoteConnectionHost(HttpContext context) => context.Items[ConnectionHostKey] = context.Request.Host.Host;
+
+    /// <summary>The name the connection asked for: a forwarded one cannot vouch for it (a page may send X-Forwarded-Host).</summary>
+    private static string ConnectionHost(HttpContext context) => context.Items[ConnectionHostKey] as string ?? context.Request.Host.Host;
 
     private static bool CannotBeRebound(string host) =>
         host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || System.Net.IPAddress.TryParse(host.Trim('[', ']'), out _);

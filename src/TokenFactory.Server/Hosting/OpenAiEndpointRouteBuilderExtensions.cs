@@ -52,9 +52,16 @@ public static class OpenAiEndpointRouteBuilderExtensions
     public static IApplicationBuilder UseTokenFactory(this IApplicationBuilder app, bool acceptsRouter = true)
     {
         // First, so everything after sees the client, its scheme and the public name a trusted proxy forwarded.
-        var proxies = app.ApplicationServices.GetRequiredService<IOptions<ServerOptions>>().Value.ResolvedTrustedProxies;
-        if (proxies.Count > 0)
+        var proxies = app.ApplicationServices.GetRequiredService<IOptions<ServerOptions>>().Value.TrustedProxies;
+        if (proxies.Length > 0)
         {
+            // The name the connection itself asked for, before a forwarded one replaces it: what the DNS-rebinding check
+            // judges, since a page can send X-Forwarded-Host too.
+            app.Use((context, next) =>
+            {
+                OriginGuardMiddleware.NoteConnectionHost(context);
+                return next(context);
+            });
             var forwarded = new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost };
             forwarded.KnownProxies.Clear();
             forwarded.KnownIPNetworks.Clear(); // loopback is in it by default: only the proxies named are trusted

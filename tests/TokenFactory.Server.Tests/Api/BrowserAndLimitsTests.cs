@@ -87,6 +87,20 @@ public sealed class BrowserAndLimitsTests(StoriesServerFixture fixture)
         Assert.Equal(HttpStatusCode.OK, passed.StatusCode);
     }
 
+    /// <summary>A rebinding page sends X-Forwarded-Host too: the name its connection asked for is what is judged, even from a trusted proxy's address.</summary>
+    [Fact]
+    public async Task A_forwarded_host_cannot_vouch_for_a_rebindable_name()
+    {
+        await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:TrustedProxies:0"] = "127.0.0.1", ["TokenFactory:TrustedProxies:1"] = "::1" });
+        int port = server.BaseAddress.Port;
+        using var read = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        read.Headers.Host = $"evil.example:{port}";
+        read.Headers.Add("Sec-Fetch-Site", "same-origin");
+        read.Headers.Add("X-Forwarded-Host", $"127.0.0.1:{port}");
+        using var r = await server.Client.SendAsync(read);
+        Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+    }
+
     [Fact]
     public async Task An_allowed_origin_gets_CORS_permission()
     {

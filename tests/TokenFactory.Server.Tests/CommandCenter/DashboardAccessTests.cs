@@ -69,13 +69,13 @@ public sealed class DashboardAccessTests
     }
 
     /// <summary>
-    /// Behind a TLS-terminating proxy on the same host (trusted by default), the page's sign-in is over https to the public
-    /// name: it passes the origin check and its cookie is Secure (it was refused 403 as cross-origin, and never Secure).
+    /// Behind a TLS-terminating proxy named in TrustedProxies, the page's sign-in is over https to the public name: it
+    /// passes the origin check and its cookie is Secure (it was refused 403 as cross-origin, and never Secure).
     /// </summary>
     [Fact]
     public async Task Behind_a_trusted_https_proxy_the_page_signs_in_with_a_secure_cookie()
     {
-        await using var floor = await StartAsync();
+        await using var floor = await StartAsync(new() { ["TokenFactory:TrustedProxies:0"] = "127.0.0.1", ["TokenFactory:TrustedProxies:1"] = "::1" });
         using var proxied = Client(floor);
         using var request = new HttpRequestMessage(HttpMethod.Post, "/dashboard/session") { Content = JsonContent.Create(new { key = ViewerKey }) };
         request.Headers.Add("Origin", "https://factory.example");
@@ -85,8 +85,8 @@ public sealed class DashboardAccessTests
         using var signIn = await proxied.SendAsync(request);
         Assert.Equal(HttpStatusCode.NoContent, signIn.StatusCode);
         Assert.Contains("secure", Assert.Single(signIn.Headers.GetValues("Set-Cookie")), StringComparison.OrdinalIgnoreCase);
-        // Not from a trusted proxy: the same headers change nothing.
-        await using var strict = await StartAsync(new() { ["TokenFactory:TrustedProxies:0"] = "192.0.2.1" });
+        // Not from a trusted proxy (none is by default): the same headers change nothing.
+        await using var strict = await StartAsync();
         using var direct = Client(strict);
         using var again = new HttpRequestMessage(HttpMethod.Post, "/dashboard/session") { Content = JsonContent.Create(new { key = ViewerKey }) };
         again.Headers.Add("Origin", "https://factory.example");
