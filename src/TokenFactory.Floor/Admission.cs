@@ -72,10 +72,17 @@ public sealed class Admission(FloorService floor, Caller caller, string model, s
     /// process stops (the request recorded as interrupted), or after its hour.
     /// </summary>
     public void SettleLater(UsageOutcome outcome, Action<Exception> gaveUp, Action? settled = null) =>
-        floor.RetryInBackground(() => SettleAsync(outcome), e => { floor.Abandon(ReservationId); gaveUp(e); }, settled);
+        floor.RetryInBackground(() => SettleAsync(outcome), GivenUp(gaveUp), settled);
 
     /// <summary>As <see cref="SettleLater"/>, for a withdrawal whose release the ledger refused.</summary>
-    public void WithdrawLater(Action<Exception> gaveUp) => floor.RetryInBackground(() => WithdrawAsync(), e => { floor.Abandon(ReservationId); gaveUp(e); }, null);
+    public void WithdrawLater(Action<Exception> gaveUp) => floor.RetryInBackground(() => WithdrawAsync(), GivenUp(gaveUp), null);
+
+    /// <summary>Retries that gave up leave the reservation to lapse after its hour (the heartbeat stops extending it).</summary>
+    private Action<Exception> GivenUp(Action<Exception> gaveUp) => e =>
+    {
+        floor.StopExtending(ReservationId);
+        gaveUp(e);
+    };
 
     private async Task<bool> OnceAsync(Func<Task> settle)
     {

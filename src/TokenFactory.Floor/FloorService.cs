@@ -61,8 +61,8 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
     /// <summary>Reservations of this process's admissions not yet settled or withdrawn, with the expiry last written.</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _held = new();
 
-    /// <summary>A settlement or withdrawal whose retries gave up: its reservation is no longer kept from lapsing.</summary>
-    internal void Abandon(string? reservationId)
+    /// <summary>Settled, withdrawn, or its retries gave up: the heartbeat no longer keeps its reservation from lapsing.</summary>
+    internal void StopExtending(string? reservationId)
     {
         if (reservationId is not null)
             _held.TryRemove(reservationId, out _);
@@ -214,7 +214,7 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         // Measured cost is unknown at admission: a budget is charged at most what the request reserved.
         double charged = admission.ReservationId is null ? record.CostUsd : Math.Min(record.CostUsd, admission.WorstUsd);
         await store.SettleAsync(record, admission.ReservationId, charged, cancellation);
-        Abandon(admission.ReservationId); // settled: released with the line
+        StopExtending(admission.ReservationId); // settled: released with the line
         RateLimiter.Refund(admission.Caller, admission.WorstTokens - record.TotalTokens);
         Totals.Add(record);
         Settled?.Invoke(record, outcome.Priority ?? PriorityClasses.Of(admission.Caller));
@@ -231,7 +231,7 @@ public sealed class FloorService(IFloorStore store, FloorOptions options, TimePr
         if (admission.ReservationId is { } reservation)
         {
             await store.ReleaseReservationAsync(reservation, cancellation).ConfigureAwait(false);
-            Abandon(reservation);
+            StopExtending(reservation);
         }
         RateLimiter.Refund(admission.Caller, admission.WorstTokens);
     }

@@ -24,13 +24,16 @@ public static class Catalogs
         return Merge(all, h => h.Id);
     }
 
-    public static ModelProfile FindModel(string name, string? extraFile = null)
+    /// <summary>A GGUF file's shape, or a catalog entry by name.</summary>
+    public static ModelProfile FindModel(string name, string? extraFile = null) =>
+        name.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) || File.Exists(name) ? ModelProfile.FromGguf(name) : FindCatalogModel(name, extraFile, "; or give a GGUF file");
+
+    /// <summary>A catalog entry by name, never a file (what a caller over HTTP may name).</summary>
+    public static ModelProfile FindCatalogModel(string name, string? extraFile = null, string otherwise = "")
     {
-        if (name.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) || File.Exists(name))
-            return ModelProfile.FromGguf(name);
         var models = Models(extraFile);
         return models.FirstOrDefault(m => m.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
-            ?? throw new TokenFactoryException($"Unknown model '{name}'. Catalog: {string.Join(", ", models.Select(m => m.Name))}; or give a GGUF file.");
+            ?? throw new TokenFactoryException($"Unknown model '{name}'. Catalog: {string.Join(", ", models.Select(m => m.Name))}{otherwise}.");
     }
 
     public static HardwareProfile FindHardware(string id, string? extraFile = null, HardwareProfile? measured = null)

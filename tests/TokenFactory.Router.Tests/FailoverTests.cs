@@ -124,7 +124,7 @@ public sealed class FailoverTests
     public async Task A_streamed_tool_call_cut_midway_is_metered_by_its_pieces_though_it_has_no_text()
     {
         await using var stub = await StubReplica.StartAsync();
-        stub.Generate = StubReplica.CallCutAfter(4);
+        stub.Generate = StubReplica.CutAfter(4, StubReplica.CallPiece);
         await using var router = await RouterInstance.StartAsync([stub.BaseAddress]);
         using var response = await router.PostAsync("/v1/chat/completions", RouterInstance.Chat(stub.Model, stream: true));
         var sse = await Sse.ReadAllAsync(response);

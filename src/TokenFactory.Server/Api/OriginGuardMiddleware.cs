@@ -23,31 +23,25 @@ internal sealed class OriginGuardMiddleware(RequestDelegate next, IOptions<Serve
 
     public Task InvokeAsync(HttpContext context)
     {
-        string? origin = context.Request.Headers.Origin;
-        if (string.IsNullOrEmpty(origin))
-        {
-            // Browsers send no Origin on a same-origin GET, but do send Sec-Fetch-Site: a rebinding page's reads (the
-            // command center's figures, a plan) of a keyless server by a rebindable name are refused as its writes are.
-            if (floor.Options.RequiresKeys || !context.Request.Headers.ContainsKey("Sec-Fetch-Site") || CannotBeRebound(ConnectionHost(context))
-                || _allowed.Contains("*") || _allowed.Contains($"{context.Request.Scheme}://{context.Request.Host.Value}"))
-                return next(context);
-            throw new OpenAiException(403,
-                $"Browser requests to this server by the name {context.Request.Host.Host} are not allowed: without API keys, reach it by IP address or localhost (a host name could be a DNS-rebinding page), or add its origin to TokenFactory:Cors:AllowedOrigins (serve --allowed-origin).",
-                OpenAiErrorTypes.InvalidRequest, code: "origin_not_allowed");
-        }
-        if (IsSameOrigin(context.Request, origin) || _allowed.Contains(origin) || _allowed.Contains("*"))
+        var request = context.Request;
+        string? origin = request.Headers.Origin;
+        // A browser marks what it sends for a page: an Origin, or on a same-origin GET only Sec-Fetch-Site. API clients (SDKs,
+        // curl) send neither and pass.
+        if (string.IsNullOrEmpty(origin) && !request.Headers.ContainsKey("Sec-Fetch-Site"))
             return next(context);
-        string named = floor.Options.RequiresKeys || !string.Equals(origin, $"{context.Request.Scheme}://{context.Request.Host.Value}", StringComparison.OrdinalIgnoreCase) ? ""
-            : " Without API keys, this server's own pages must be reached by IP address or localhost (a host name could be a DNS-rebinding page);";
+        string own = $"{request.Scheme}://{request.Host.Value}";
+        string page = string.IsNullOrEmpty(origin) ? own : origin;
+        if (_allowed.Contains(page) || _allowed.Contains("*"))
+            return next(context);
+        bool ownPage = string.Equals(page, own, StringComparison.OrdinalIgnoreCase);
+        bool rebindable = !floor.Options.RequiresKeys && !CannotBeRebound(ConnectionHost(context));
+        if (ownPage && !rebindable)
+            return next(context); // the command center's own page
+        string why = ownPage ? " Without API keys, this server's own pages must be reached by IP address or localhost (a host name could be a DNS-rebinding page);" : "";
         throw new OpenAiException(403,
-            $"Requests from web pages at {origin} are not allowed.{named} To let a page at that origin call this server, add it to TokenFactory:Cors:AllowedOrigins (serve --allowed-origin).",
+            $"Requests from web pages at {page} are not allowed.{why} To let a page at that origin call this server, add it to TokenFactory:Cors:AllowedOrigins (serve --allowed-origin).",
             OpenAiErrorTypes.InvalidRequest, code: "origin_not_allowed");
     }
-
-    /// <summary>The page came from this server itself (the command center): scheme, host and port all match.</summary>
-    private bool IsSameOrigin(HttpRequest request, string origin) =>
-        string.Equals(origin, $"{request.Scheme}://{request.Host.Value}", StringComparison.OrdinalIgnoreCase)
-        && (floor.Options.RequiresKeys || CannotBeRebound(ConnectionHost(request.HttpContext)));
 
     private static readonly object ConnectionHostKey = new();
 

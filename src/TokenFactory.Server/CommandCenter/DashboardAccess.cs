@@ -74,8 +74,9 @@ public sealed class DashboardAccess(FloorService floor, TimeProvider time)
             // and a viewer signing in over and over pushes out only viewers (an admin, when no admin session is left, a viewer's).
             if (_sessions.Count >= MaxSessions)
             {
-                var same = _sessions.Where(kv => kv.Value.Role == role);
-                var yielding = (same.Any() || role != "admin" ? same : _sessions).MinBy(kv => kv.Value.Expires);
+                var yielding = _sessions.Where(kv => kv.Value.Role == role).MinBy(kv => kv.Value.Expires);
+                if (yielding.Key is null && role == "admin")
+                    yielding = _sessions.MinBy(kv => kv.Value.Expires); // no admin session left: a viewer's gives way
                 if (yielding.Key is null)
                     throw new OpenAiException(503, "Too many command-center sessions are open; sign out elsewhere or retry later.", OpenAiErrorTypes.Unavailable, code: "too_many_sessions")
                     {

@@ -52,10 +52,15 @@ internal static class PlanEndpoint
                 throw OpenAiException.Invalid("'devices' reports what that many devices give; 'tokens_per_day' sizes the devices for a demand: choose one.", "devices");
             if (classes.Count > 0 && new[] { "ttft_p99_ms", "tpot_p99_ms", "ttft_p50_ms", "tpot_p50_ms" }.FirstOrDefault(q.ContainsKey) is { } both)
                 throw OpenAiException.Invalid($"'{both}' and 'class' cannot be used together: each class has its own targets.", both);
-            // The catalog only: a name is never looked up as a file on the server.
-            var catalog = Catalogs.Models();
-            var profile = catalog.FirstOrDefault(m => m.Name.Equals(model, StringComparison.OrdinalIgnoreCase))
-                ?? throw OpenAiException.Invalid($"Unknown model '{model}'. Catalog: {string.Join(", ", catalog.Select(m => m.Name))}.", "model");
+            ModelProfile profile;
+            try
+            {
+                profile = Catalogs.FindCatalogModel(model); // a name is never looked up as a file on the server
+            }
+            catch (TokenFactoryException e)
+            {
+                throw OpenAiException.Invalid(e.Message, "model");
+            }
             var request = new PlanRequest
             {
                 Model = profile,

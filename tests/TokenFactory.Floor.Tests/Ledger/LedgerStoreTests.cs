@@ -62,6 +62,14 @@ public abstract class LedgerStoreTests : IAsyncLifetime
     /// <summary>A fresh team name, so tests sharing one PostgreSQL database never see each other's spend.</summary>
     private static string NewTeamId() => $"team-{Guid.NewGuid():N}"[..24];
 
+    /// <summary>A new key (and team) with a monthly key budget of <paramref name="tokens"/> tokens.</summary>
+    private async Task<(Team Team, ApiKey Key)> NewKeyWithTokenBudgetAsync(double tokens)
+    {
+        var (team, key) = await NewKeyAsync();
+        await Store.CreateBudgetAsync(NewBudget(BudgetScope.Key, key.Id, BudgetUnit.Tokens, tokens));
+        return (team, key);
+    }
+
     private async Task<(Team Team, ApiKey Key)> NewKeyAsync()
     {
         var team = new Team { Id = NewTeamId(), CreatedAt = Now, Limits = new RateLimits(60, null) };
@@ -182,8 +190,7 @@ public abstract class LedgerStoreTests : IAsyncLifetime
     [SkippableFact]
     public async Task Reservations_of_a_dead_process_expire()
     {
-        var (team, key) = await NewKeyAsync();
-        await Store.CreateBudgetAsync(NewBudget(BudgetScope.Key, key.Id, BudgetUnit.Tokens, 100));
+        var (team, key) = await NewKeyWithTokenBudgetAsync(100);
         Assert.True((await Store.TryReserveAsync(Reserve(key, 100), Now)).Admitted);
         Assert.False((await Store.TryReserveAsync(Reserve(key, 1), Now.AddMinutes(59))).Admitted);
         Assert.True((await Store.TryReserveAsync(Reserve(key, 1, at: Now.AddMinutes(61)), Now.AddMinutes(61))).Admitted);
@@ -196,8 +203,7 @@ public abstract class LedgerStoreTests : IAsyncLifetime
     [SkippableFact]
     public async Task A_settlement_retried_after_it_committed_succeeds_and_charges_once()
     {
-        var (team, key) = await NewKeyAsync();
-        await Store.CreateBudgetAsync(NewBudget(BudgetScope.Key, key.Id, BudgetUnit.Tokens, 100));
+        var (team, key) = await NewKeyWithTokenBudgetAsync(100);
         var reservation = Reserve(key, 50);
         Assert.True((await Store.TryReserveAsync(reservation, Now)).Admitted);
         var line = Usage(key, 10, 20);
@@ -216,8 +222,7 @@ public abstract class LedgerStoreTests : IAsyncLifetime
     [SkippableFact]
     public async Task A_live_processs_heartbeat_keeps_its_running_requests_reservations_held()
     {
-        var (team, key) = await NewKeyAsync();
-        await Store.CreateBudgetAsync(NewBudget(BudgetScope.Key, key.Id, BudgetUnit.Tokens, 100));
+        var (team, key) = await NewKeyWithTokenBudgetAsync(100);
         var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Now);
         using var floor = new TokenFactory.Floor.FloorService(Store, new TokenFactory.Floor.FloorOptions(), clock);
         var caller = new Caller(key, team);
@@ -236,8 +241,7 @@ public abstract class LedgerStoreTests : IAsyncLifetime
     [SkippableFact]
     public async Task An_extended_reservation_holds_its_budget_until_its_new_expiry()
     {
-        var (team, key) = await NewKeyAsync();
-        await Store.CreateBudgetAsync(NewBudget(BudgetScope.Key, key.Id, BudgetUnit.Tokens, 100));
+        var (team, key) = await NewKeyWithTokenBudgetAsync(100);
         var reservation = Reserve(key, 100);
         Assert.True((await Store.TryReserveAsync(reservation, Now)).Admitted);
         await Store.ExtendReservationsAsync([reservation.Id], Now.AddMinutes(100));

@@ -119,38 +119,35 @@ public sealed class StubReplica : IAsyncDisposable
         await context.Response.WriteAsync("data: [DONE]\n\n");
     };
 
-    /// <summary>Streams <paramref name="tokens"/> pieces, then drops the connection (the replica died mid-answer).</summary>
-    public static Func<HttpContext, JsonObject, Task> CutAfter(int tokens) => async (context, body) =>
+    /// <summary>
+    /// Streams <paramref name="tokens"/> pieces ("t0", "t1", … or, given <paramref name="piece"/>, its chunks), then drops the
+    /// connection (the replica died mid-answer).
+    /// </summary>
+    public static Func<HttpContext, JsonObject, Task> CutAfter(int tokens, Func<int, JsonObject>? piece = null) => async (context, body) =>
     {
         context.Response.ContentType = "text/event-stream";
         for (int i = 0; i < tokens; i++)
-            await WriteEventAsync(context, Chunk(true, "chatcmpl-stub", $"t{i}"));
+            await WriteEventAsync(context, piece?.Invoke(i) ?? Chunk(true, "chatcmpl-stub", $"t{i}"));
         await Task.Delay(50);
         context.Abort();
     };
 
-    /// <summary>Streams <paramref name="pieces"/> pieces of one tool call (no text at all, as a forced call streams), then dies.</summary>
-    public static Func<HttpContext, JsonObject, Task> CallCutAfter(int pieces) => async (context, body) =>
+    /// <summary>Piece <paramref name="i"/> of one tool call, as a forced call streams it (no text at all).</summary>
+    public static JsonObject CallPiece(int i)
     {
-        context.Response.ContentType = "text/event-stream";
-        for (int i = 0; i < pieces; i++)
+        var call = new JsonObject { ["index"] = 0, ["function"] = new JsonObject { ["arguments"] = $"a{i}" } };
+        if (i == 0)
         {
-            var call = new JsonObject { ["index"] = 0, ["function"] = new JsonObject { ["arguments"] = $"a{i}" } };
-            if (i == 0)
-            {
-                call["id"] = "call_stub";
-                call["type"] = "function";
-                call["function"]!["name"] = "get_time";
-            }
-            await WriteEventAsync(context, new JsonObject
-            {
-                ["id"] = "chatcmpl-stub", ["object"] = "chat.completion.chunk",
-                ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = new JsonObject { ["tool_calls"] = new JsonArray(call) }, ["finish_reason"] = null }),
-            });
+            call["id"] = "call_stub";
+            call["type"] = "function";
+            call["function"]!["name"] = "get_time";
         }
-        await Task.Delay(50);
-        context.Abort();
-    };
+        return new JsonObject
+        {
+            ["id"] = "chatcmpl-stub", ["object"] = "chat.completion.chunk",
+            ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = new JsonObject { ["tool_calls"] = new JsonArray(call) }, ["finish_reason"] = null }),
+        };
+    }
 
     /// <summary>Streams <paramref name="tokens"/> pieces, then sends nothing more for a long time.</summary>
     public static Func<HttpContext, JsonObject, Task> SilentAfter(int tokens) => async (context, body) =>
