@@ -121,6 +121,8 @@ internal static class ChatCompletionsEndpoint
         int n, bool ignoreEos, bool stream, bool includeUsage)
         : GenerationWork(engine, requests, n, info.Id, info.Model, promptTokens, started)
     {
+        public override bool Streams => stream;
+
         public override async Task RespondAsync(HttpContext context, ChoiceRunner runner, Settlement settlement)
         {
             if (stream)

@@ -53,6 +53,8 @@ internal static class CompletionsEndpoint
     private sealed class Work(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, Info info, long promptTokens, long started, bool stream, bool includeUsage)
         : GenerationWork(engine, requests, info.N, info.Id, info.Model, promptTokens, started)
     {
+        public override bool Streams => stream;
+
         public override async Task RespondAsync(HttpContext context, ChoiceRunner runner, Settlement settlement)
         {
             if (stream)

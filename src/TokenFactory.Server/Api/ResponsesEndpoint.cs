@@ -92,6 +92,8 @@ internal static class ResponsesEndpoint
     private sealed class Work(ChatCompletionsEndpoint.ChatPlan chat, string id, string model, JsonObject shell, long started, bool stream, Func<JsonObject, Task>? save)
         : GenerationWork(chat.Engine, chat.Requests, chat.N, id, model, chat.PromptTokens, started)
     {
+        public override bool Streams => stream;
+
         public override async Task RespondAsync(HttpContext context, ChoiceRunner runner, Settlement settlement)
         {
             var output = new ResponseOutput(chat.NewReader());

@@ -31,7 +31,7 @@ internal sealed class MeteredGeneration(GenerationWork work, MeteredRequest mete
             try
             {
                 runner = new ChoiceRunner(work.Engine, work.Requests, tenant, metrics, services.GetRequiredService<ServerActivities>(), time, work.Started,
-                    context.RequestAborted, metered, work.ChoicesPerPrompt, priority);
+                    context.RequestAborted, metered, work.ChoicesPerPrompt, priority, paced: work.Streams);
             }
             catch (Exception e)
             {

@@ -16,7 +16,14 @@ internal readonly record struct ChoiceEvent(int Index, GenerationUpdate? Update,
 /// </summary>
 internal sealed class ChoiceRunner : IAsyncDisposable
 {
-    private readonly Channel<ChoiceEvent> _events = Channel.CreateUnbounded<ChoiceEvent>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>
+    /// Events a choice of a paced (streamed) response may have waiting for the response writer. Past it the choice's pump
+    /// waits, its engine updates queue up behind it, and the engine pauses the choice (<c>ChannelOutput.MaxUnread</c>): a
+    /// client reading slowly costs a bounded buffer, not its whole answer.
+    /// </summary>
+    internal const int EventsPerChoice = 32;
+
+    private readonly Channel<ChoiceEvent> _events;
     private readonly CancellationTokenSource _cancel;
     private readonly Task _all;
     private readonly ServerMetrics _metrics;
@@ -26,15 +33,23 @@ internal sealed class ChoiceRunner : IAsyncDisposable
     private readonly long _started;
     private readonly MeteredRequest? _metered;
     private readonly int _choicesPerPrompt;
+    private readonly bool _paced;
 
     /// <param name="metered">Told every choice's usage, for the ledger.</param>
     /// <param name="choicesPerPrompt">n: choices i·n … i·n+n−1 share prompt i, whose tokens count once.</param>
     /// <param name="tenant">Whom the engine counts this request against when it shares itself fairly.</param>
     /// <param name="priority">The request's class in the engine's scheduling.</param>
+    /// <param name="paced">
+    /// The events go to a client as they come (a stream): at most <see cref="EventsPerChoice"/> a choice wait, and once the request
+    /// is cancelled (its client gone) they are dropped. Otherwise (a collected answer, which reads every event, the final
+    /// ones of a cancelled request included) they never wait.
+    /// </param>
     /// <exception cref="EngineOverloadedException">The engine's queue refused the request (nothing was queued).</exception>
     public ChoiceRunner(IInferenceEngine engine, IReadOnlyList<GenerationRequest> requests, string tenant, ServerMetrics metrics, ServerActivities activities, TimeProvider time,
-        long started, CancellationToken aborted, MeteredRequest? metered = null, int choicesPerPrompt = 1, PriorityClass priority = PriorityClass.Standard)
+        long started, CancellationToken aborted, MeteredRequest? metered = null, int choicesPerPrompt = 1, PriorityClass priority = PriorityClass.Standard,
+        bool paced = false)
     {
+        _paced = paced;
         _activities = activities;
         _metered = metered;
         _choicesPerPrompt = Math.Max(1, choicesPerPrompt);
@@ -45,6 +60,13 @@ internal sealed class ChoiceRunner : IAsyncDisposable
         IReadOnlyList<IAsyncEnumerable<GenerationUpdate>> streams;
         // The engine times each choice from its submission: the choices' spans start there too.
         _submitted = DateTime.UtcNow;
+        _events = paced
+            ? Channel.CreateBounded<ChoiceEvent>(new BoundedChannelOptions(EventsPerChoice * Math.Max(1, requests.Count))
+            {
+                SingleReader = true,
+                FullMode = BoundedChannelFullMode.Wait,
+            })
+            : Channel.CreateUnbounded<ChoiceEvent>(new UnboundedChannelOptions { SingleReader = true });
         try
         {
             // All choices at once: the engine admits or refuses the request as one unit.
@@ -93,14 +115,37 @@ internal sealed class ChoiceRunner : IAsyncDisposable
                     }
                     last = now;
                 }
-                _events.Writer.TryWrite(new ChoiceEvent(index, update, null));
+                await WriteAsync(new ChoiceEvent(index, update, null)).ConfigureAwait(false);
             }
         }
         catch (Exception e)
         {
             span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
-            _events.Writer.TryWrite(new ChoiceEvent(index, null, e));
+            await WriteAsync(new ChoiceEvent(index, null, e)).ConfigureAwait(false);
             await _cancel.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Hands an event to the response writer; paced, waiting while it is behind. Once a paced request is cancelled (its client
+    /// gone, or the runner disposed) nobody reads its events: they are dropped, and the pump goes on draining its choice's
+    /// stream to the final update, whose usage the ledger needs (the engine ends the choice within a step).
+    /// </summary>
+    private async ValueTask WriteAsync(ChoiceEvent e)
+    {
+        if (!_paced)
+        {
+            _events.Writer.TryWrite(e); // unbounded: always taken
+            return;
+        }
+        if (_cancel.IsCancellationRequested)
+            return;
+        try
+        {
+            await _events.Writer.WriteAsync(e, _cancel.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 

@@ -28,6 +28,12 @@ internal abstract class GenerationWork(IInferenceEngine engine, IReadOnlyList<Ge
     /// <summary>When the request arrived, on the server's <see cref="TimeProvider"/>.</summary>
     public long Started { get; } = started;
 
+    /// <summary>
+    /// Whether the response streams: its choices are then paced by how fast the client reads (<see cref="ChoiceRunner"/>); a
+    /// collected answer is read as fast as the engine makes it.
+    /// </summary>
+    public abstract bool Streams { get; }
+
     /// <summary>The request's <c>user</c>: without API keys, whom the engine shares itself fairly between.</summary>
     public string? User { get; init; }
 

@@ -63,6 +63,9 @@ public sealed class BatchingEngine : IInferenceEngine
 
     public EngineCounters Counters => _core.Counters;
 
+    /// <inheritdoc cref="EngineCore.EmptySteps"/>
+    internal long EmptySteps => _core.EmptySteps;
+
     public IEmbeddingEngine? Embeddings { get; }
 
     public EngineStatus Status
@@ -133,7 +136,7 @@ public sealed class BatchingEngine : IInferenceEngine
         var readers = new IAsyncEnumerable<GenerationUpdate>[group.Choices.Count];
         for (int i = 0; i < readers.Length; i++)
         {
-            var output = new ChannelOutput();
+            var output = new ChannelOutput(Wake);
             var sequence = _core.CreateSequence(group.Choices[i], output, cancellation, sequenceGroup);
             readers[i] = ReadAsync(output, sequence);
             Interlocked.Increment(ref _submitted);
@@ -156,7 +159,10 @@ public sealed class BatchingEngine : IInferenceEngine
         try
         {
             await foreach (var update in output.Reader.ReadAllAsync(CancellationToken.None))
+            {
+                output.Consumed();
                 yield return update;
+            }
         }
         finally
         {
@@ -195,6 +201,30 @@ public sealed class BatchingEngine : IInferenceEngine
                 if (!_submissions.IsEmpty) // not a release left over from requests already taken
                     GatherBurst();
             }
+            else if (_core.RanNothing)
+            {
+                // Every running sequence waits for its reader (and nothing else could start): a reader catching up or a new
+                // request wakes the loop; meanwhile it looks again now and then, for cancellations.
+                _signal.Wait(StalledPoll);
+            }
+        }
+    }
+
+    /// <summary>How often a loop whose sequences all wait for their readers looks for cancellations.</summary>
+    private static readonly TimeSpan StalledPoll = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>A reader caught up with its sequence (<see cref="ChannelOutput"/>): the loop may be waiting for it.</summary>
+    private void Wake()
+    {
+        if (_disposed)
+            return;
+        try
+        {
+            _signal.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed since the check: nothing waits any more.
         }
     }
 

@@ -155,13 +155,26 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         }
         if (!_scheduler.HasWork)
         {
+            RanNothing = false;
             Publish();
             return false;
         }
         RunStep();
+        RanNothing = _batch.TokenCount == 0;
         Publish();
         return true;
     }
+
+    /// <summary>
+    /// Whether the last <see cref="Step"/> had work but planned no token: every running sequence's reader was behind
+    /// (<see cref="ISequenceOutput.IsBacklogged"/>) and no waiting one could start. A loop should wait a little before the next.
+    /// </summary>
+    public bool RanNothing { get; private set; }
+
+    /// <summary>Steps that planned no token (<see cref="RanNothing"/>), which <see cref="EngineCounters.Steps"/> leaves out: for tests of the loop's waiting.</summary>
+    internal long EmptySteps => Volatile.Read(ref _emptySteps);
+
+    private long _emptySteps;
 
     /// <summary>
     /// Fails every sequence, waiting or running, with <paramref name="error"/>: a step broke outside the model's forward
@@ -207,12 +220,15 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
             else
                 stepPrefill += p.TokenCount;
         }
+        if (_batch.TokenCount == 0)
+        {
+            Volatile.Write(ref _emptySteps, _emptySteps + 1); // every sequence waited for its reader: not a step of the model
+            return;
+        }
         _decodeTokens += stepDecode;
         _prefillTokens += stepPrefill;
         Volatile.Write(ref _steps, _steps + 1);
         _scheduledSequences += planned.Count;
-        if (_batch.TokenCount == 0)
-            return;
         Metering.Begin(_stepPass);
         long started = Stopwatch.GetTimestamp();
         try

@@ -18,4 +18,11 @@ public interface ISequenceOutput
 
     /// <summary>The step running the sequence failed; nothing follows.</summary>
     void Failed(Exception error);
+
+    /// <summary>
+    /// Whether the reader has fallen so far behind that the sequence should not decode this step (asked once per step, on
+    /// the engine thread). A reader that keeps up, or an output that keeps nothing, never is. An output that says yes must
+    /// wake the engine (<see cref="BatchingEngine"/>'s loop otherwise looks again every few milliseconds) when it catches up.
+    /// </summary>
+    bool IsBacklogged => false;
 }

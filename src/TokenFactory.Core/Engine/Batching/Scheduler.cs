@@ -114,13 +114,14 @@ public sealed partial class Scheduler
         MakeRoomForHigherClass();
         for (int i = 0; i < _running.Count && !_interactiveRunning; i++)
             _interactiveRunning = _running[i].Group.Priority == PriorityClass.Interactive;
-        // Decode tokens first, higher classes first: each costs one token of budget and keeps inter-token latency low.
+        // Decode tokens first, higher classes first: each costs one token of budget and keeps inter-token latency low. A
+        // sequence whose reader is far behind waits (its blocks stay), so a slow client does not make the server buffer its answer.
         for (var c = PriorityClass.Interactive; c <= PriorityClass.Batch; c++)
         {
             for (int i = 0; i < _running.Count && _budget > 0;)
             {
                 var s = _running[i];
-                i = s.Group.Priority == c && s.UncomputedCount == 1 ? PlanRunning(i) : i + 1;
+                i = s.Group.Priority == c && s.UncomputedCount == 1 && !s.Output.IsBacklogged ? PlanRunning(i) : i + 1;
             }
         }
         for (var c = PriorityClass.Interactive; c <= PriorityClass.Batch; c++)
