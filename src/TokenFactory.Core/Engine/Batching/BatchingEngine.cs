@@ -181,6 +181,10 @@ public sealed class BatchingEngine : IInferenceEngine
                 _core.CancelAll();
             if (_disposed)
             {
+                // A request submitted after the drain above but before Submit saw the flag is still queued here: it ends too
+                // (one submitted later sees the flag in Submit and ends itself).
+                while (_submissions.TryDequeue(out var s))
+                    _core.Add(s);
                 _core.CancelAll();
                 return;
             }
