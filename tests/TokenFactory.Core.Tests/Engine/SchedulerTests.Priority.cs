@@ -99,6 +99,23 @@ public sealed partial class SchedulerTests
     }
 
     [Fact]
+    public void Preemptions_for_want_of_blocks_do_not_use_up_a_batch_sequence_s_slot_yields()
+    {
+        var pool = new KvBlockPool(1, 8, 64);
+        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 1);
+        var batch = new StepBatch(256, 1);
+        var bulk = Seq(1, 20, PriorityClass.Batch);
+        s.Add(bulk);
+        Step(s, batch);
+        bulk.Preemptions = 5; // preempted five times when the cache ran out of blocks, before any interactive work came
+        var chat = Seq(10, 8, PriorityClass.Interactive);
+        s.Add(chat);
+        Step(s, batch);
+        Assert.Equal([chat], s.Running); // it still gives its slot to the chat
+        Assert.Equal(1, bulk.SlotYields);
+    }
+
+    [Fact]
     public void Batch_work_preempts_nothing_and_a_standard_request_preempts_only_batch()
     {
         var pool = new KvBlockPool(1, 8, 64);

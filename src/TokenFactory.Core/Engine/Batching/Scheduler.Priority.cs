@@ -39,12 +39,16 @@ public sealed partial class Scheduler
         for (int i = _running.Count - 1; i >= 0; i--)
         {
             var r = _running[i];
-            if (r.Group.Priority == PriorityClass.Batch && r.PromptLogprobs == null && r.Preemptions < MaxSlotPreemptions
-                && (victim < 0 || r.Preemptions < _running[victim].Preemptions))
+            // Counted apart from preemptions for want of blocks: those must not use up the yields that keep interactive work from waiting.
+            if (r.Group.Priority == PriorityClass.Batch && r.PromptLogprobs == null && r.SlotYields < MaxSlotPreemptions
+                && (victim < 0 || r.SlotYields < _running[victim].SlotYields))
                 victim = i;
         }
         if (victim >= 0)
+        {
+            _running[victim].SlotYields++;
             Preempt(victim);
+        }
     }
 
     /// <summary>How many times a batch sequence may give its slot up to higher-class work (block shortage aside).</summary>

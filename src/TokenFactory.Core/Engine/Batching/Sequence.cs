@@ -135,6 +135,8 @@ public sealed class Sequence
     /// <summary>Engine bookkeeping: no longer counted against the bounded wait queue.</summary>
     public bool LeftQueue { get; set; }
     public int Preemptions { get; set; }
+    /// <summary>Of <see cref="Preemptions"/>, those that gave this sequence's slot to higher-class work (not for want of blocks).</summary>
+    public int SlotYields { get; set; }
     public TimeSpan QueueTime { get; set; }
     public TimeSpan? FirstTokenTime { get; set; }
     /// <summary>Engine time and energy charged to this sequence so far.</summary>
