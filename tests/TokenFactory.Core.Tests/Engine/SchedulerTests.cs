@@ -37,6 +37,35 @@ public sealed partial class SchedulerTests
     }
 
     [Fact]
+    public void A_cached_prefix_counts_as_reached_only_once_its_sequence_is_admitted()
+    {
+        var pool = new KvBlockPool(1, 8, 8);
+        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 4);
+        var batch = new StepBatch(256, 4);
+        int[] shared = [.. Enumerable.Range(3, 64)];
+        var first = Seq(1, 48, prompt: shared[..48]);
+        s.Add(first);
+        Step(s, batch);
+        s.Finish(first); // its three full blocks stay in the prefix cache
+        var big = Seq(2, 80);
+        s.Add(big);
+        Step(s, batch); // five blocks: the three cached ones are all that is free
+        Assert.Equal(3, pool.FreeBlockCount);
+
+        var late = Seq(3, 64, prompt: shared);
+        s.Add(late);
+        Step(s, batch);
+        Assert.Equal([late], s.Waiting); // its cached blocks found, but no block for the rest: not admitted
+        // Billing reads PromptReached when a request is cancelled: nothing of this prompt was reached yet (it said 32, the cached blocks' tokens).
+        Assert.Equal(0, late.PromptReached);
+
+        s.Finish(big);
+        Step(s, batch);
+        Assert.Equal([late], s.Running);
+        Assert.Equal(64, late.PromptReached);
+    }
+
+    [Fact]
     public void Long_prompt_is_chunked_under_the_budget_while_decodes_go_first()
     {
         var pool = new KvBlockPool(1, 8, 64);

@@ -323,6 +323,7 @@ public sealed partial class Scheduler
         {
             PrefixQueryTokens += s.Tokens.Count;
             PrefixHitTokens += s.ComputedCount;
+            s.NotePromptReached(); // only now: a sequence that found its prefix but no room lets the blocks go again
         }
         if (_states != null && s.StateSlot < 0)
         {
@@ -383,7 +384,6 @@ public sealed partial class Scheduler
         if (_sliding != null)
             ShareSlidingBlocks(s, tokens);
         s.ComputedCount = s.Blocks.Count * bs;
-        s.NotePromptReached();
     }
 
     /// <summary>
