@@ -54,11 +54,15 @@ public sealed class ReasoningSplitter : IAnswerSplitter
     public static (string Open, string Close) TagsFor(string template) =>
         template.Contains("<|channel>", StringComparison.Ordinal) && template.Contains(GemmaClose, StringComparison.Ordinal) ? (GemmaOpen, GemmaClose) : (Open, Close);
 
-    /// <summary>Whether <paramref name="prompt"/> ends inside an open reasoning block (<c>&lt;think&gt;</c> unless other tags are given).</summary>
-    public static bool PromptOpensReasoning(string prompt, string open = Open, string close = Close)
+    /// <summary>
+    /// Whether <paramref name="prompt"/> ends inside an open reasoning block (<c>&lt;think&gt;</c> unless other tags are given):
+    /// its generation prompt opens one, so the tag is the last thing in it (whitespace aside). A tag anywhere else is in a
+    /// message (a user asking what <c>&lt;think&gt;</c> means) and opens nothing.
+    /// </summary>
+    public static bool PromptOpensReasoning(string prompt, string open = Open)
     {
         int at = prompt.LastIndexOf(open, StringComparison.Ordinal);
-        return at >= 0 && prompt.IndexOf(close, at, StringComparison.Ordinal) < 0;
+        return at >= 0 && prompt.AsSpan(at + open.Length).IsWhiteSpace();
     }
 
     /// <summary>Adds generated text; returns the reasoning and content that are now certain (either may be empty).</summary>

@@ -82,7 +82,7 @@ internal static class ChatCompletionsEndpoint
         var messages = ChatPrompt.Normalize(request.Messages);
         string prompt = ChatPrompt.Render(engine, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs, cancellation);
         var (openTag, closeTag) = ReasoningSplitter.TagsFor(engine.ChatTemplate.Source);
-        bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt, openTag, closeTag);
+        bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt, openTag);
         if (opensReasoning && schema is not null)
         {
             // A constraint over the whole answer holds from its first token, and this prompt leaves the model inside its
@@ -91,7 +91,7 @@ internal static class ChatCompletionsEndpoint
             // where the template has no such switch.
             var off = new Dictionary<string, JsonNode?>(request.ChatTemplateKwargs ?? []) { ["enable_thinking"] = false };
             string answering = ChatPrompt.Render(engine, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, off, cancellation);
-            prompt = ReasoningSplitter.PromptOpensReasoning(answering, openTag, closeTag) ? prompt + closeTag + "\n" : answering;
+            prompt = ReasoningSplitter.PromptOpensReasoning(answering, openTag) ? prompt + closeTag + "\n" : answering;
             opensReasoning = false;
         }
         var tokens = ChatPrompt.Tokenize(engine.Tokenizer, prompt);

@@ -148,7 +148,26 @@ internal static class ChatPrompt
     /// <summary>The same text from a template alone (the fleet router renders what its replicas will, to route by prefix).</summary>
     public static string Render(Chat.ChatTemplate template, JsonArray messages, JsonArray? tools, bool addGenerationPrompt, Dictionary<string, JsonNode?>? kwargs,
         CancellationToken cancellation = default) =>
-        template.Render(ArgumentsForTemplate(messages, template), addGenerationPrompt, tools is { Count: > 0 } ? tools : null, kwargs, cancellation);
+        template.Render(ArgumentsForTemplate(DeveloperForTemplate(messages, template), template), addGenerationPrompt, tools is { Count: > 0 } ? tools : null, kwargs, cancellation);
+
+    /// <summary>
+    /// OpenAI's <c>developer</c> role is the system role of newer models. A template that never names it would drop such a
+    /// message (most loop over system, user, assistant and tool only) or print an unknown role: there it is a system message,
+    /// as OpenAI treats it for models without the role. Templates that name it (gpt-oss, Gemma 4, Llama 3.x) get it as sent.
+    /// </summary>
+    private static JsonArray DeveloperForTemplate(JsonArray messages, Chat.ChatTemplate template)
+    {
+        if (template.Source.Contains("developer", StringComparison.Ordinal)
+            || !messages.Any(m => m?["role"] is JsonValue r && r.TryGetValue(out string? role) && role == "developer"))
+            return messages;
+        var copy = (JsonArray)messages.DeepClone();
+        foreach (var message in copy)
+        {
+            if (message?["role"] is JsonValue r && r.TryGetValue(out string? role) && role == "developer")
+                message["role"] = "system";
+        }
+        return copy;
+    }
 
     /// <summary>
     /// As llama.cpp's server does: control-token texts in the rendered prompt (<c>&lt;|im_start|&gt;</c>, the

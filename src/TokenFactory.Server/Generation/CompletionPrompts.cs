@@ -49,8 +49,17 @@ internal static class CompletionPrompts
             throw OpenAiException.Invalid($"'prompt' takes at most {MaxPrompts} prompts in one request; got {batch.Count}.", "prompt");
     }
 
-    private static CompletionPrompt FromText(string text, ITokenizer tokenizer) =>
-        new(text, tokenizer.Encode(text, addSpecial: true, parseSpecial: true));
+    /// <summary>
+    /// As llama.cpp's server does (BOS and EOS as the vocabulary asks, special-token texts parsed), except that a prompt
+    /// already beginning with the BOS text gets one BOS, not two, as chat prompts do (<see cref="ChatPrompt.Tokenize"/>).
+    /// </summary>
+    private static CompletionPrompt FromText(string text, ITokenizer tokenizer)
+    {
+        int[] ids = tokenizer.Encode(text, addSpecial: true, parseSpecial: true);
+        if (tokenizer.Vocabulary.AddBos && tokenizer.Bos is int bos && ids.Length >= 2 && ids[0] == bos && ids[1] == bos)
+            ids = ids[1..];
+        return new(text, ids);
+    }
 
     private static CompletionPrompt FromTokens(JsonArray ids, ITokenizer tokenizer, string param)
     {

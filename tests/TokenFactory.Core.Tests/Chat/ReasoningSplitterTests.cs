@@ -52,7 +52,7 @@ public sealed class ReasoningSplitterTests
         string source = File.ReadAllText(Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", template + ".jinja"));
         Assert.Equal((open, close), ReasoningSplitter.TagsFor(source));
         // Gemma 4's generation prompt with thinking off closes an empty channel: not an open block.
-        Assert.False(ReasoningSplitter.PromptOpensReasoning("<|turn>model\n<|channel>thought\n<channel|>", ReasoningSplitter.GemmaOpen, ReasoningSplitter.GemmaClose));
+        Assert.False(ReasoningSplitter.PromptOpensReasoning("<|turn>model\n<|channel>thought\n<channel|>", ReasoningSplitter.GemmaOpen));
     }
 
     [Fact]
@@ -69,6 +69,9 @@ public sealed class ReasoningSplitterTests
     [InlineData("<|im_start|>assistant\n<think></think>", false)]
     [InlineData("<think>a</think>b<|im_start|>assistant\n", false)]
     [InlineData("<|im_start|>assistant\n", false)]
+    // A user asking about the tag leaves nothing open: the template's generation prompt comes after it.
+    [InlineData("<|im_start|>user\nWhat does <think> mean?<|im_end|>\n<|im_start|>assistant\n", false)]
+    [InlineData("<|im_start|>user\nWhat does <think> mean?<|im_end|>\n<|im_start|>assistant\n<think>\n", true)]
     public void Knows_when_the_prompt_leaves_a_think_block_open(string prompt, bool open)
         => Assert.Equal(open, ReasoningSplitter.PromptOpensReasoning(prompt));
 }

@@ -31,6 +31,15 @@ public sealed class CompletionsTests(StoriesServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_prompt_that_begins_with_the_bos_text_gets_one_bos()
+    {
+        var plain = await PostAsync(new { prompt = "Once upon a time", max_tokens = 4, temperature = 0 });
+        var written = await PostAsync(new { prompt = "<s>Once upon a time", max_tokens = 4, temperature = 0 });
+        Assert.Equal(5, (int)written["usage"]!["prompt_tokens"]!); // not BOS, BOS + 4
+        Assert.Equal((string)plain["choices"]![0]!["text"]!, (string)written["choices"]![0]!["text"]!);
+    }
+
+    [Fact]
     public async Task Usage_reports_the_prompt_tokens_found_in_the_prefix_cache_streamed_or_not()
     {
         string prompt = $"The {Guid.NewGuid():N} dragon slept under the old mountain while the village below prepared for the harvest festival";

@@ -70,4 +70,32 @@ public sealed class InspectionTests(StoriesServerFixture fixture)
         var without = await PostAsync("/apply-template", new { messages, add_generation_prompt = false });
         Assert.Equal("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n", (string)without["prompt"]!);
     }
+
+    [Fact]
+    public async Task A_developer_message_is_a_system_message_for_a_template_without_the_role()
+    {
+        var messages = new object[] { new { role = "developer", content = "Be brief." }, new { role = "user", content = "Hi" } };
+        var r = await PostAsync("/apply-template", new { messages });
+        Assert.Equal("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", (string)r["prompt"]!);
+    }
+
+    [Theory]
+    [InlineData("Qwen-Qwen2.5-7B-Instruct", "<|im_start|>system\nBe brief.<|im_end|>")] // it dropped the message and wrote its default system prompt
+    [InlineData("openai-gpt-oss-120b", null)] // names the role: as sent
+    public void A_real_template_gets_the_developer_message_as_its_system_prompt_unless_it_names_the_role(string template, string? expected)
+    {
+        var source = File.ReadAllText(Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", template + ".jinja"));
+        var chat = new TokenFactory.Chat.ChatTemplate(source, "<s>", "</s>");
+        var messages = new System.Text.Json.Nodes.JsonArray(
+            new System.Text.Json.Nodes.JsonObject { ["role"] = "developer", ["content"] = "Be brief." },
+            new System.Text.Json.Nodes.JsonObject { ["role"] = "user", ["content"] = "Hi" });
+        string prompt = TokenFactory.Server.Generation.ChatPrompt.Render(chat, messages, null, addGenerationPrompt: true, null);
+        if (expected is null)
+            Assert.Equal(chat.Render(messages, addGenerationPrompt: true), prompt);
+        else
+        {
+            Assert.Contains(expected, prompt);
+            Assert.DoesNotContain("You are Qwen", prompt);
+        }
+    }
 }
