@@ -76,7 +76,7 @@ internal static class ChatPrompt
             {
                 try
                 {
-                    if (JsonNode.Parse(text) is JsonObject arguments)
+                    if (JsonNode.Parse(text, documentOptions: Tools.ToolCallExtractor.StrictJson) is JsonObject arguments) // a key twice stays text
                         function["arguments"] = arguments;
                 }
                 catch (System.Text.Json.JsonException)

@@ -98,4 +98,20 @@ public sealed class InspectionTests(StoriesServerFixture fixture)
             Assert.DoesNotContain("You are Qwen", prompt);
         }
     }
+
+    [Fact]
+    public async Task A_history_call_whose_arguments_name_a_key_twice_reaches_the_template_as_its_text()
+    {
+        var messages = new object[]
+        {
+            new { role = "user", content = "Weather?" },
+            new { role = "assistant", content = (string?)null, tool_calls = new[] { new { id = "call_1", type = "function", function = new { name = "get_weather", arguments = "{\"city\": \"Paris\", \"city\": \"Rome\"}" } } } },
+            new { role = "tool", tool_call_id = "call_1", content = "Sunny" },
+        };
+        var source = "{% for m in messages %}{% if m.tool_calls %}{{ m.tool_calls[0].function.arguments | tojson }}{% endif %}{% endfor %}";
+        var chat = new TokenFactory.Chat.ChatTemplate(source, "", "");
+        var parsed = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(messages))!.AsArray();
+        string prompt = TokenFactory.Server.Generation.ChatPrompt.Render(chat, TokenFactory.Server.Generation.ChatPrompt.Normalize(parsed), null, addGenerationPrompt: false, null);
+        Assert.Equal("\"{\\\"city\\\": \\\"Paris\\\", \\\"city\\\": \\\"Rome\\\"}\"", prompt);
+    }
 }

@@ -93,6 +93,27 @@ public sealed class ToolCallExtractorTests
         }
     }
 
+    [Theory]
+    // A key twice: System.Text.Json's nodes accept it at parse and throw ArgumentException when read (the request failed).
+    [InlineData("{\"name\": \"get_weather\", \"parameters\": {}, \"name\": \"get_weather\"}")]
+    [InlineData("{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\", \"city\": \"Rome\"}}")]
+    // Arguments as a JSON string that is not an object's text (it became the call's arguments as it was).
+    [InlineData("{\"name\": \"get_weather\", \"parameters\": \"Paris\"}")]
+    public void A_call_object_that_is_not_valid_stays_text(string answer)
+    {
+        var result = Run(ToolCallSyntax.Json, answer, answer.Length);
+        Assert.Empty(result.Calls);
+        Assert.Equal(answer, result.Content);
+    }
+
+    [Fact]
+    public void Arguments_sent_as_the_text_of_an_object_are_taken()
+    {
+        const string answer = "{\"name\": \"get_weather\", \"parameters\": \"{\\\"city\\\": \\\"Paris\\\"}\"}";
+        var result = Run(ToolCallSyntax.Json, answer, answer.Length);
+        Assert.Equal("{\"city\": \"Paris\"}", Assert.Single(result.Calls).Function.Arguments);
+    }
+
     [Fact]
     public void A_call_cut_off_by_the_length_limit_is_dropped()
     {

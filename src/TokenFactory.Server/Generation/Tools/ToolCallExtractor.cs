@@ -439,7 +439,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         JsonNode? node;
         try
         {
-            node = JsonNode.Parse(json);
+            node = JsonNode.Parse(json, documentOptions: StrictJson);
         }
         catch (JsonException)
         {
@@ -469,6 +469,25 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
     private bool TryPythonCall(string text) =>
         PythonCall.Parse(text) is { } call && Add(Call(new JsonObject { ["name"] = call.Name, ["arguments"] = call.Arguments }));
 
+    /// <summary>
+    /// A key given twice is malformed: JSON nodes accept it at parse and throw <see cref="ArgumentException"/> when the object is
+    /// read, and a client's parser would keep one of the two. Such a call stays text.
+    /// </summary>
+    internal static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false };
+
+    /// <summary>Arguments a model wrote as a JSON string: taken when the string is an object's JSON text.</summary>
+    private static string ArgumentsText(string text)
+    {
+        try
+        {
+            return JsonNode.Parse(text, documentOptions: StrictJson) is JsonObject ? text : "";
+        }
+        catch (JsonException)
+        {
+            return "";
+        }
+    }
+
     private ToolCall? Call(JsonObject o)
     {
         if ((o["name"] ?? o["tool_name"]) is not JsonValue nameValue || nameValue.GetValueKind() != JsonValueKind.String)
@@ -480,7 +499,7 @@ public sealed class ToolCallExtractor(ToolCallSyntax syntax, ToolSet tools)
         string text = arguments switch
         {
             null => "{}",
-            JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(), // some families send the JSON as a string
+            JsonValue v when v.GetValueKind() == JsonValueKind.String => ArgumentsText(v.GetValue<string>()), // some families send the JSON as a string
             JsonObject args => args.ToJsonString(),
             _ => "",
         };
