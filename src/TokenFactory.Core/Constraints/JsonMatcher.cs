@@ -7,8 +7,12 @@ namespace TokenFactory.Constraints;
 /// </summary>
 public sealed class JsonMatcher
 {
-    /// <summary>Parse stacks kept at most: alternatives beyond it are dropped (schemas that need more are pathological).</summary>
-    private const int MaxStacks = 64;
+    /// <summary>
+    /// Parse stacks kept at most. Alternatives beyond it would be dropped, so what builds a schema refuses an <c>anyOf</c> wider
+    /// than this (a forced call to one of many tools is one: every function is alive until its name is told apart); only
+    /// nested choices multiplying past it could still lose some.
+    /// </summary>
+    public const int MaxAlternatives = 1024;
 
     private readonly JsonFrame[] _stacks;
 
@@ -46,7 +50,7 @@ public sealed class JsonMatcher
             foreach (var frame in current)
             {
                 frame.Step(b, next);
-                if (next.Count >= MaxStacks)
+                if (next.Count >= MaxAlternatives)
                     break;
             }
             if (next.Count == 0)

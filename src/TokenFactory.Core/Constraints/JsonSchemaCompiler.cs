@@ -163,6 +163,8 @@ public static class JsonSchemaCompiler
                 throw new UnsupportedSchemaException(Join(path, beside), $"'{beside}' beside 'anyOf'{At(path)} is not supported: move it into each choice.");
             if (anyOf.ValueKind != JsonValueKind.Array || anyOf.GetArrayLength() == 0)
                 throw new UnsupportedSchemaException(Join(path, "anyOf"), $"'anyOf'{At(path)} must be a non-empty array.");
+            if (anyOf.GetArrayLength() > JsonMatcher.MaxAlternatives)
+                throw new UnsupportedSchemaException(Join(path, "anyOf"), $"'anyOf'{At(path)} has {anyOf.GetArrayLength()} choices; constrained decoding follows at most {JsonMatcher.MaxAlternatives}.");
             return new AnyOfNode([.. anyOf.EnumerateArray().Select((a, i) => Node(a, $"{Join(path, "anyOf")}[{i}]", defs, refs))]);
         }
         if (!s.TryGetProperty("type", out var type))

@@ -114,6 +114,43 @@ public sealed class ToolCallExtractorTests
         Assert.Equal("{\"city\": \"Paris\"}", Assert.Single(result.Calls).Function.Arguments);
     }
 
+    private static ToolSet ManyTools(int count, string choice) => ToolSet.Parse(new JsonArray([.. Enumerable.Range(0, count).Select(i => (JsonNode)new JsonObject
+    {
+        ["type"] = "function",
+        ["function"] = new JsonObject { ["name"] = $"tool_{i}", ["parameters"] = new JsonObject { ["type"] = "object" } },
+    })]), JsonDocument.Parse(choice).RootElement, true)!;
+
+    [Theory]
+    [InlineData("hermes")]
+    [InlineData("json")]
+    public void A_forced_call_can_reach_any_of_many_tools(string family)
+    {
+        var syntax = family == "hermes" ? ToolCallSyntax.Hermes : ToolCallSyntax.Json;
+        var matcher = TokenFactory.Constraints.JsonMatcher.Start(ManyTools(300, "\"required\"").ForcedCall(syntax)!);
+        string call = "{\"name\": \"tool_299\", \"arguments\": {}}";
+        if (family == "hermes")
+            call = "<tool_call>\n" + call + "\n</tool_call>";
+        // The 300th function was dropped with the alternatives past the 64th (the matcher refused its name).
+        var end = matcher.Advance(Encoding.UTF8.GetBytes(call));
+        Assert.NotNull(end);
+        Assert.True(end.CanEnd);
+    }
+
+    [Fact]
+    public void Too_many_functions_for_a_forced_call_are_a_400_naming_tools()
+    {
+        var e = Assert.Throws<TokenFactory.Server.Api.OpenAiException>(() => ManyTools(TokenFactory.Constraints.JsonMatcher.MaxAlternatives + 1, "\"required\"").ForcedCall(ToolCallSyntax.Hermes));
+        Assert.Equal("tools", e.Param);
+        // Under auto with a strict function the answer stays free, and the header says why no call is constrained.
+        var strict = ToolSet.Parse(new JsonArray([.. Enumerable.Range(0, 600).Select(i => (JsonNode)new JsonObject
+        {
+            ["type"] = "function",
+            ["function"] = new JsonObject { ["name"] = $"tool_{i}", ["strict"] = true, ["parameters"] = new JsonObject { ["type"] = "object" } },
+        })]), null, true)!.TriggeredCall(ToolCallSyntax.Json);
+        Assert.Null(strict.Schema);
+        Assert.StartsWith("not-enforced; 600 functions", strict.Header);
+    }
+
     [Fact]
     public void A_call_cut_off_by_the_length_limit_is_dropped()
     {

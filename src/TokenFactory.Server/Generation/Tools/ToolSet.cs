@@ -141,8 +141,14 @@ public sealed class ToolSet
             if (Mode != ToolChoiceMode.Named || Functions[i].Name == Named)
                 choices.Add((Functions[i].Name, Arguments(i)));
         }
+        if (Alternatives(syntax, choices.Count) > JsonMatcher.MaxAlternatives)
+            throw OpenAiException.Invalid($"A call forced to one of {choices.Count} functions cannot be constrained: at most {JsonMatcher.MaxAlternatives / (syntax.Open is null ? 2 : 1)} "
+                + "functions with this model's call format (name one in tool_choice, or send fewer tools).", "tools");
         return syntax.Forced(choices);
     }
+
+    /// <summary>The choices a call's grammar holds open until the function's name is told apart: one per function, two in the generic family ("arguments" or "parameters").</summary>
+    private static int Alternatives(ToolCallSyntax syntax, int functions) => functions * (syntax.Open is null ? 2 : 1);
 
     /// <summary>
     /// Under <c>auto</c> with a <c>strict</c> function, as much of strict as can be enforced (the SDKs send it by default,
@@ -174,6 +180,8 @@ public sealed class ToolSet
             }
             choices.Add((Functions[i].Name, arguments));
         }
+        if (Alternatives(syntax, choices.Count) > JsonMatcher.MaxAlternatives)
+            return new StrictTools(null, $"{choices.Count} functions are more than a call's grammar can hold open, so no call is constrained (name one in tool_choice)");
         var schema = syntax.Triggered(choices, Parallel ? 16 : 1);
         if (schema is null)
             return new StrictTools(null, $"this model's {syntax.Name} calls open in more than one form, so no call is constrained (tool_choice \"required\" or a named function is)");
