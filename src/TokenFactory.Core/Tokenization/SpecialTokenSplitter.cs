@@ -40,7 +40,11 @@ internal sealed class SpecialTokenSplitter
         public bool IsToken => Token >= 0;
     }
 
-    public List<Fragment> Split(string text, bool parseSpecial)
+    /// <summary>Whether <paramref name="text"/> contains any special token's text.</summary>
+    public bool Mentions(string text) => _all is { } all && text.AsSpan().IndexOfAny(all.Search) >= 0;
+
+    /// <param name="textOnly">Ranges where no special token is recognized (a token whose text overlaps one stays text).</param>
+    public List<Fragment> Split(string text, bool parseSpecial, IReadOnlyList<Range>? textOnly = null)
     {
         var result = new List<Fragment>();
         var candidates = parseSpecial ? _all : _userDefined;
@@ -66,7 +70,7 @@ internal sealed class SpecialTokenSplitter
         {
             int id = candidates.Ids[priority];
             int len = candidates.Texts[priority].Length;
-            if (used.AsSpan(start, len).IndexOfAnyExcept((byte)0) >= 0)
+            if (used.AsSpan(start, len).IndexOfAnyExcept((byte)0) >= 0 || Overlaps(textOnly, text.Length, start, len))
                 continue;
             used.AsSpan(start, len).Fill(1);
             tokenAt[start] = (id, len);
@@ -102,6 +106,19 @@ internal sealed class SpecialTokenSplitter
         return result;
     }
 
+    private static bool Overlaps(IReadOnlyList<Range>? ranges, int textLength, int start, int length)
+    {
+        if (ranges is null)
+            return false;
+        foreach (var r in ranges)
+        {
+            var (from, count) = r.GetOffsetAndLength(textLength);
+            if (start < from + count && from < start + length)
+                return true;
+        }
+        return false;
+    }
+
     // C isspace: the whitespace llama.cpp strips beside LStrip/RStrip tokens.
     private static bool IsSpace(char c) => c is ' ' or '\t' or '\n' or '\v' or '\f' or '\r';
 
@@ -123,6 +140,7 @@ internal sealed class SpecialTokenSplitter
 
         public int[] Ids { get; }
         public string[] Texts { get; }
+        public SearchValues<string> Search => _search;
 
         public List<(int Priority, int Start)> FindAll(string text)
         {

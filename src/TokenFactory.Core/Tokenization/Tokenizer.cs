@@ -44,7 +44,11 @@ public sealed partial class Tokenizer : ITokenizer
 
     public bool IsEndOfGeneration(int id) => Vocabulary.IsEndOfGeneration(id);
 
-    public int[] Encode(string text, bool addSpecial = true, bool parseSpecial = false)
+    public int[] Encode(string text, bool addSpecial = true, bool parseSpecial = false) => Encode(text, addSpecial, parseSpecial, []);
+
+    public bool MentionsSpecialToken(string text) => _splitter.Mentions(text);
+
+    public int[] Encode(string text, bool addSpecial, bool parseSpecial, IReadOnlyList<Range> textOnly)
     {
         ArgumentNullException.ThrowIfNull(text);
         text = Utf16.ReplaceLoneSurrogates(text);
@@ -52,7 +56,7 @@ public sealed partial class Tokenizer : ITokenizer
         if (addSpecial && Vocabulary.AddBos && Bos is int bos)
             output.Add(bos);
 
-        var fragments = _splitter.Split(text, parseSpecial);
+        var fragments = _splitter.Split(text, parseSpecial, textOnly);
         // SentencePiece: a space is put in front of the text and of raw text right after a special token.
         bool previousWasSpecial = true;
         foreach (var f in fragments)

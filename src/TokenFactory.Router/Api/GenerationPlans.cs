@@ -38,7 +38,8 @@ internal static class GenerationPlans
         if (tokenizers.For(model) is { } entry)
         {
             // The tools are part of the prompt (templates put them first): without them the prefix hashes would not match the replica's.
-            string prompt = ChatPrompt.Render(entry.Template, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs);
+            var prompt = ChatPrompt.RenderForTokens(entry.Template, entry.Tokenizer, messages, tools is null ? null : request.Tools, addGenerationPrompt: true,
+                request.ChatTemplateKwargs);
             var tokens = ChatPrompt.Tokenize(entry.Tokenizer, prompt);
             shape = PromptShape.FromTokens(tokens, tokens.Length);
         }

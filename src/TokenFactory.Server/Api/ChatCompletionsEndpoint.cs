@@ -80,9 +80,10 @@ internal static class ChatCompletionsEndpoint
             _ => throw OpenAiException.Invalid("'reasoning_format' must be one of auto, deepseek, none.", "reasoning_format"),
         };
         var messages = ChatPrompt.Normalize(request.Messages);
-        string prompt = ChatPrompt.Render(engine, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, request.ChatTemplateKwargs, cancellation);
+        var prompt = ChatPrompt.RenderForTokens(engine.ChatTemplate, engine.Tokenizer, messages, tools is null ? null : request.Tools, addGenerationPrompt: true,
+            request.ChatTemplateKwargs, cancellation);
         var (openTag, closeTag) = ReasoningSplitter.TagsFor(engine.ChatTemplate.Source);
-        bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt, openTag);
+        bool opensReasoning = ReasoningSplitter.PromptOpensReasoning(prompt.Text, openTag);
         if (opensReasoning && schema is not null)
         {
             // A constraint over the whole answer holds from its first token, and this prompt leaves the model inside its
@@ -90,8 +91,9 @@ internal static class ChatCompletionsEndpoint
             // starts now, as the template renders it with thinking off (enable_thinking: false), or with the block closed
             // where the template has no such switch.
             var off = new Dictionary<string, JsonNode?>(request.ChatTemplateKwargs ?? []) { ["enable_thinking"] = false };
-            string answering = ChatPrompt.Render(engine, messages, tools is null ? null : request.Tools, addGenerationPrompt: true, off, cancellation);
-            prompt = ReasoningSplitter.PromptOpensReasoning(answering, openTag) ? prompt + closeTag + "\n" : answering;
+            var answering = ChatPrompt.RenderForTokens(engine.ChatTemplate, engine.Tokenizer, messages, tools is null ? null : request.Tools, addGenerationPrompt: true,
+                off, cancellation);
+            prompt = ReasoningSplitter.PromptOpensReasoning(answering.Text, openTag) ? prompt with { Text = prompt.Text + closeTag + "\n" } : answering;
             opensReasoning = false;
         }
         var tokens = ChatPrompt.Tokenize(engine.Tokenizer, prompt);

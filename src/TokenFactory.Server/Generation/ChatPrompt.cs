@@ -169,14 +169,79 @@ internal static class ChatPrompt
         return copy;
     }
 
+    /// <summary>A rendered prompt and the ranges of it that are users' and tools' message text, to be tokenized as text only.</summary>
+    public readonly record struct RenderedPrompt(string Text, Range[] TextOnly);
+
+    // Noncharacters (never meant for interchange) around a message's content in a second render, to find where it landed.
+    private const char ContentStart = '\uFDD0', ContentEnd = '\uFDD1';
+
+    /// <summary>
+    /// <see cref="Render(Chat.ChatTemplate, JsonArray, JsonArray?, bool, Dictionary{string, JsonNode?}?, CancellationToken)"/>, and where
+    /// in the text each user or tool message's content is when it contains a special token's text (<c>&lt;|im_end|&gt;</c> typed
+    /// into a message, or returned by a tool): <see cref="Tokenize(ITokenizer, RenderedPrompt)"/> keeps it text, so a message
+    /// cannot close its turn and forge another (the system's, the assistant's). Found by rendering once more with the content
+    /// between two noncharacters; a template that changes such a message (so the two renders differ beyond the marks) gets
+    /// a 400 naming it rather than its markup parsed.
+    /// </summary>
+    public static RenderedPrompt RenderForTokens(Chat.ChatTemplate template, ITokenizer tokenizer, JsonArray messages, JsonArray? tools, bool addGenerationPrompt,
+        Dictionary<string, JsonNode?>? kwargs, CancellationToken cancellation = default)
+    {
+        string text = Render(template, messages, tools, addGenerationPrompt, kwargs, cancellation);
+        List<int>? marked = null;
+        for (int i = 0; i < messages.Count; i++)
+        {
+            if (messages[i]?["role"] is JsonValue r && r.TryGetValue(out string? role) && role is "user" or "tool"
+                && messages[i]!["content"] is JsonValue c && c.TryGetValue(out string? content) && tokenizer.MentionsSpecialToken(content))
+                (marked ??= []).Add(i);
+        }
+        if (marked is null)
+            return new(text, []);
+        var copy = (JsonArray)messages.DeepClone();
+        foreach (int i in marked)
+            copy[i]!["content"] = ContentStart + copy[i]!["content"]!.GetValue<string>() + ContentEnd;
+        string withMarks = Render(template, copy, tools, addGenerationPrompt, kwargs, cancellation);
+        var ranges = new List<Range>();
+        var plain = new System.Text.StringBuilder(text.Length);
+        int open = -1;
+        bool balanced = true;
+        foreach (char ch in withMarks)
+        {
+            if (ch == ContentStart)
+            {
+                balanced &= open < 0;
+                open = plain.Length;
+            }
+            else if (ch == ContentEnd)
+            {
+                balanced &= open >= 0;
+                if (open >= 0)
+                    ranges.Add(open..plain.Length);
+                open = -1;
+            }
+            else
+                plain.Append(ch);
+        }
+        if (!balanced || open >= 0 || ranges.Count < marked.Count || !plain.Equals(text.AsSpan()))
+            throw OpenAiException.Invalid($"messages[{marked[0]}].content contains the text of one of the model's special tokens, and this model's chat template "
+                + "changes such a message, so it cannot be kept as plain text: remove the token's text (a prompt that means it is sent to /v1/completions).",
+                $"messages[{marked[0]}].content");
+        return new(text, [.. ranges]);
+    }
+
+    /// <summary><see cref="Tokenize(ITokenizer, string)"/> with the users' and tools' message text kept free of special tokens.</summary>
+    public static int[] Tokenize(ITokenizer tokenizer, RenderedPrompt prompt) => Tokenize(tokenizer, prompt.Text, prompt.TextOnly);
+
     /// <summary>
     /// As llama.cpp's server does: control-token texts in the rendered prompt (<c>&lt;|im_start|&gt;</c>, the
     /// template's own <c>bos_token</c>) become those tokens, and BOS is added only when the vocabulary asks for
     /// it and the text does not already begin with it, so templates that write bos_token never get two.
+    /// Within <paramref name="textOnly"/> (users' and tools' messages, <see cref="RenderForTokens"/>) no special token is recognized.
     /// </summary>
-    public static int[] Tokenize(ITokenizer tokenizer, string prompt)
+    public static int[] Tokenize(ITokenizer tokenizer, string prompt, IReadOnlyList<Range>? textOnly = null)
     {
-        var ids = tokenizer.Encode(prompt, addSpecial: false, parseSpecial: true);
+        var ids = textOnly is { Count: > 0 }
+            ? tokenizer.Encode(prompt, addSpecial: false, parseSpecial: true, textOnly)
+            : tokenizer.Encode(prompt, addSpecial: false, parseSpecial: true);
         if (tokenizer.Vocabulary.AddBos && tokenizer.Bos is int bos && (ids.Length == 0 || ids[0] != bos))
             return [bos, .. ids];
         return ids;
