@@ -316,7 +316,53 @@ public sealed class GbnfGrammar
             CheckRepeats(rule, name, []);
             CheckLeftRecursion(name);
         }
+        CheckEveryRuleCanEnd();
         return root;
+    }
+
+    /// <summary>
+    /// Every rule the output may enter must have some way to end: one that needs itself again on every path
+    /// (<c>l ::= "z" l</c>) would hold an answer that entered it to <c>max_tokens</c>, writing "zzz…". Which nodes can end is
+    /// a least fixed point from the terminals up; a rule reachable from root that cannot is refused by name.
+    /// </summary>
+    private void CheckEveryRuleCanEnd()
+    {
+        var nodes = new List<GrammarNode>();
+        var seen = new HashSet<GrammarNode>(ReferenceEqualityComparer.Instance);
+        foreach (var rule in _rules.Values)
+            Collect(rule, nodes, seen);
+        var ends = new HashSet<GrammarNode>(ReferenceEqualityComparer.Instance);
+        for (bool grew = true; grew;)
+        {
+            grew = false;
+            foreach (var node in nodes)
+            {
+                bool can = node switch
+                {
+                    SequenceNode q => q.Items.All(ends.Contains),
+                    ChoiceNode c => c.Alternatives.Any(ends.Contains),
+                    RepeatNode r => r.Min == 0 || ends.Contains(r.Item),
+                    RuleNode r => ends.Contains(r.Resolved),
+                    _ => true, // text, character classes
+                };
+                if (can && ends.Add(node))
+                    grew = true;
+            }
+        }
+        var reached = new HashSet<string>(StringComparer.Ordinal) { "root" };
+        var pending = new Stack<string>(["root"]);
+        while (pending.TryPop(out var name))
+        {
+            if (!ends.Contains(_rules[name]))
+                throw new GrammarException($"The grammar is not valid: rule '{name}' can never end (every way through it needs it again), so an output that entered it would run to max_tokens.", 0, 0);
+            var inRule = new List<GrammarNode>();
+            Collect(_rules[name], inRule, new HashSet<GrammarNode>(ReferenceEqualityComparer.Instance));
+            foreach (var reference in inRule.OfType<RuleNode>())
+            {
+                if (reached.Add(reference.Name))
+                    pending.Push(reference.Name);
+            }
+        }
     }
 
     /// <summary>Which nodes may match nothing: repeated to a fixed point, since rules refer to each other.</summary>

@@ -84,6 +84,14 @@ public sealed class GbnfGrammarTests
         Assert.False(Accepts(grammar, "hi lily!"));
     }
 
+    [Fact]
+    public void Recursion_with_a_way_out_is_accepted_and_a_rule_never_entered_is_not_judged()
+    {
+        const string grammar = "root ::= \"(\" root \")\" | \"x\"\nunused ::= \"z\" unused";
+        Assert.True(Accepts(grammar, "((x))"));
+        Assert.False(Accepts(grammar, "(("));
+    }
+
     [Theory]
     [InlineData("""root ::= undefined""", "'undefined' is not defined", 1)]
     [InlineData("""main ::= "a" """, "no 'root' rule", 0)]
@@ -96,6 +104,9 @@ public sealed class GbnfGrammarTests
     [InlineData("""root ::= "a"{3,1}""", "reversed", 1)]
     [InlineData("root ::= \"a\"\nroot ::= \"b\"", "defined twice", 2)]
     [InlineData("""root = "a" """, "'::=' was expected", 1)]
+    [InlineData("""root ::= "a" root""", "rule 'root' can never end", 0)]
+    [InlineData("root ::= \"x\" | \"y\" l\nl ::= \"z\" l", "rule 'l' can never end", 0)]
+    [InlineData("root ::= \"x\" a\na ::= \"y\" b\nb ::= \"z\" a", "can never end", 0)]
     public void Bad_grammars_are_refused_saying_why_and_where(string grammar, string why, int line)
     {
         var e = Assert.Throws<GrammarException>(() => GbnfGrammar.Parse(grammar));
