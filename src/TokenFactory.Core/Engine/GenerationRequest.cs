@@ -66,6 +66,22 @@ public sealed record GenerationRequest
 public sealed record TriggeredSchema(string Trigger, Constraints.SchemaNode Schema, bool AtStart = false)
 {
     public byte[] TriggerBytes { get; } = System.Text.Encoding.UTF8.GetBytes(Trigger);
+
+    /// <summary>
+    /// The model's reasoning block, which is not watched: a trigger written while thinking (the model musing about the call it
+    /// will make) is text of the thought, not a call. Null: the whole output is watched.
+    /// </summary>
+    public ReasoningBlock? Reasoning { get; init; }
+}
+
+/// <summary>
+/// A reasoning block's tags (<c>&lt;think&gt;</c>, <c>&lt;/think&gt;</c>); <see cref="StartsInside"/>: the prompt opened it, so the
+/// output starts inside. Otherwise an output that begins with <see cref="Open"/> (whitespace aside) opens it.
+/// </summary>
+public sealed record ReasoningBlock(string Open, string Close, bool StartsInside)
+{
+    public byte[] OpenBytes { get; } = System.Text.Encoding.UTF8.GetBytes(Open);
+    public byte[] CloseBytes { get; } = System.Text.Encoding.UTF8.GetBytes(Close);
 }
 
 public enum FinishReason

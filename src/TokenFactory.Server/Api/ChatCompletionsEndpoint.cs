@@ -106,7 +106,11 @@ internal static class ChatCompletionsEndpoint
             requests = [.. requests.Select(r => r with { OutputSchema = schema, Stop = [] })];
         }
         if (triggered is not null)
-            requests = [.. requests.Select(r => r with { TriggeredSchema = triggered })];
+        {
+            // A call the model writes while thinking is part of its thought: the watch starts after the block.
+            var watched = triggered with { Reasoning = new ReasoningBlock(openTag, closeTag, opensReasoning) };
+            requests = [.. requests.Select(r => r with { TriggeredSchema = watched })];
+        }
 
         bool parsesCalls = tools is { ParsesCalls: true };
         // gpt-oss's harmony channels are read whenever its calls are or reasoning is split; with reasoning_format none and no tools the raw text is the content.

@@ -78,4 +78,31 @@ public sealed class TriggeredSchemaTests
         Assert.True(second > first, constrained);
         Assert.StartsWith("{}", Value(constrained, second + trigger.Length));
     }
+
+    [Fact]
+    public void A_trigger_written_while_the_model_thinks_does_not_fire_and_one_after_its_thought_does()
+    {
+        using var model = TransformerModel.Load(TestPaths.Stories260K);
+        string free = Run(model, null).Written.ToString();
+        int named = free.IndexOf(" named", StringComparison.Ordinal);
+        Assert.True(named > 0 && free.IndexOf("girl", named, StringComparison.Ordinal) < 0, free); // "girl" only before " named"
+
+        // Thought until " named" (the prompt opened it): the "girl" in it is the thought's text, not a call.
+        var inside = After("girl", "[7]") with { Reasoning = new ReasoningBlock("<think>", " named", StartsInside: true) };
+        Assert.Equal(free, Run(model, inside).Written.ToString());
+        // The output opening the block itself (its first bytes are the opening tag), the same.
+        var opened = After("girl", "[7]") with { Reasoning = new ReasoningBlock(", there", " named", StartsInside: false) };
+        Assert.Equal(free, Run(model, opened).Written.ToString());
+        // An output that does not open one is watched from its start.
+        var none = After("girl", "[7]") with { Reasoning = new ReasoningBlock("<think>", " named", StartsInside: false) };
+        string fired = Run(model, none).Written.ToString();
+        Assert.StartsWith("[7]", Value(fired, free.IndexOf("girl", StringComparison.Ordinal) + 4));
+
+        // After the thought the trigger fires as before: the first "." after "girl".
+        var after = After(".", "{}") with { Reasoning = new ReasoningBlock("<think>", "girl", StartsInside: true) };
+        string constrained = Run(model, after).Written.ToString();
+        int dot = free.IndexOf('.', free.IndexOf("girl", StringComparison.Ordinal));
+        Assert.Equal(free[..(dot + 1)], constrained[..(dot + 1)]);
+        Assert.StartsWith("{}", Value(constrained, dot + 1));
+    }
 }

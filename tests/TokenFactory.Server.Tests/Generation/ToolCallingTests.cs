@@ -96,6 +96,8 @@ public sealed class ToolCallingTests
         var triggered = engine.LastRequest!.TriggeredSchema!;
         Assert.Null(engine.LastRequest.OutputSchema); // the answer itself is free
         Assert.Equal("<tool_call>", triggered.Trigger);
+        // A call written while thinking is not watched: Qwen's <think> block, which this prompt does not open.
+        Assert.Equal(("<think>", "</think>", false), (triggered.Reasoning!.Open, triggered.Reasoning.Close, triggered.Reasoning.StartsInside));
         bool Allows(string call) => Constraints.JsonMatcher.Start(triggered.Schema).Advance(Encoding.UTF8.GetBytes(call)) is { CanEnd: true };
         Assert.True(Allows("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2}}\n</tool_call>"));
         Assert.False(Allows("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": 5, \"days\": 2}}\n</tool_call>")); // strict: its schema

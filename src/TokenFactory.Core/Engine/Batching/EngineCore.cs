@@ -424,6 +424,8 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
         if (s.TriggerClosed)
             return;
         window.AddRange(Tokenizer.PieceSpan(token, special: true));
+        if (s.TriggerReasoning != ReasoningWatch.Done && !PastReasoning(s, triggered.Reasoning!, window))
+            return;
         var trigger = triggered.TriggerBytes;
         int at;
         if (triggered.AtStart)
@@ -462,6 +464,42 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
             s.TriggerClosed = true; // one answer-wide call at most
         if (matcher is { MustEnd: false })
             s.Matcher = matcher;
+    }
+
+    /// <summary>
+    /// Moves the watch past the reasoning block: whether <paramref name="window"/> now holds only output after it (or the
+    /// output opened none). Inside the block only a closing tag split over tokens is kept; what follows the tag stays in the
+    /// window for the trigger. An output may open a block only at its start (whitespace aside).
+    /// </summary>
+    private static bool PastReasoning(Sequence s, ReasoningBlock block, List<byte> window)
+    {
+        var bytes = CollectionsMarshal.AsSpan(window);
+        if (s.TriggerReasoning == ReasoningWatch.MayOpen)
+        {
+            var text = bytes.TrimStart(" \n\r\t"u8);
+            var open = block.OpenBytes;
+            if (text.Length < open.Length && open.AsSpan().StartsWith(text))
+                return false; // still possibly the opening tag
+            if (!text.StartsWith(open))
+            {
+                s.TriggerReasoning = ReasoningWatch.Done; // the answer starts without thinking
+                return true;
+            }
+            window.RemoveRange(0, bytes.Length - text.Length + open.Length);
+            s.TriggerReasoning = ReasoningWatch.Inside;
+            bytes = CollectionsMarshal.AsSpan(window);
+        }
+        var close = block.CloseBytes;
+        int at = bytes.IndexOf(close);
+        if (at < 0)
+        {
+            int keep = Math.Min(window.Count, close.Length - 1);
+            window.RemoveRange(0, window.Count - keep);
+            return false;
+        }
+        window.RemoveRange(0, at + close.Length);
+        s.TriggerReasoning = ReasoningWatch.Done;
+        return true;
     }
 
     private void End(Sequence s, FinishReason reason, bool alreadyRemoved = false)

@@ -44,8 +44,12 @@ public sealed class Sequence
         Text = new GeneratedText(tokenizer, request.Stop);
         if (request.OutputSchema is { } schema)
             Matcher = Constraints.JsonMatcher.Start(schema);
-        if (request.TriggeredSchema is not null)
+        if (request.TriggeredSchema is { } triggered)
+        {
             TriggerWindow = [];
+            // Not yet known whether the output opens a block of its own: watched for its opening tag first.
+            TriggerReasoning = triggered.Reasoning is not { } r ? ReasoningWatch.Done : r.StartsInside ? ReasoningWatch.Inside : ReasoningWatch.MayOpen;
+        }
         if (request.EchoLogprobs)
             PromptLogprobs = [(null, null)];
     }
@@ -124,6 +128,8 @@ public sealed class Sequence
     public List<byte>? TriggerWindow { get; }
     /// <summary>A start-only trigger can no longer occur (the answer began otherwise, or its call was made).</summary>
     public bool TriggerClosed { get; set; }
+    /// <summary>Where the watched output stands with the model's reasoning block (<see cref="TriggeredSchema.Reasoning"/>).</summary>
+    public ReasoningWatch TriggerReasoning { get; set; }
     /// <summary>The grammar allowed no token of the vocabulary: the sequence ends with what it has.</summary>
     public bool ConstraintExhausted { get; set; }
     public GeneratedText Text { get; }
@@ -150,4 +156,12 @@ public sealed class Sequence
 
     /// <summary>Cancelled by its caller, abandoned by its reader, or displaced from the wait queue with its group.</summary>
     public bool IsCancelled => _abandoned || Cancellation.IsCancellationRequested || Group.IsDisplaced || Group.HasEndedWaiting;
+}
+
+/// <summary>The trigger watcher and the reasoning block: the output may still open one, is inside one, or is past it (or has none).</summary>
+public enum ReasoningWatch
+{
+    Done,
+    MayOpen,
+    Inside,
 }
