@@ -116,6 +116,30 @@ public sealed partial class SchedulerTests
     }
 
     [Fact]
+    public void A_tenant_whose_only_sequence_is_preempted_is_not_forgotten()
+    {
+        var queue = new WaitQueue(2000);
+        var s = new Scheduler(new KvBlockPool(1, 8, 64), maxBatchTokens: 256, maxRunning: 1);
+        var batch = new StepBatch(256, 1);
+        var bulkGroup = queue.Enqueue("a", PriorityClass.Batch);
+        var bulk = Seq(1, 20, bulkGroup);
+        s.Add(bulk);
+        Step(s, batch);
+        s.Add(Seq(2, 8, PriorityClass.Interactive));
+        Step(s, batch); // the batch sequence gives its slot up: nothing of a's runs or waits in the queue now
+        Assert.Equal(1, bulk.SlotYields);
+        Assert.Equal((0, 1), (bulkGroup.Tenant.Running, bulkGroup.Tenant.Holding));
+
+        // A thousand idle callers fill the tenant table; the next one makes it forget the idle ones.
+        for (int i = 0; i < 1100; i++)
+            queue.Enqueue($"t{i}").TryStart();
+        // a is not idle: its count still orders the queue when its sequence runs again (a fresh one would start at 0).
+        Assert.Same(bulkGroup.Tenant, queue.Enqueue("a").Tenant);
+        s.Finish(bulk);
+        Assert.Equal(0, bulkGroup.Tenant.Holding);
+    }
+
+    [Fact]
     public void Batch_work_preempts_nothing_and_a_standard_request_preempts_only_batch()
     {
         var pool = new KvBlockPool(1, 8, 64);

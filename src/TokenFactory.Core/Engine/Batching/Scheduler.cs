@@ -163,6 +163,8 @@ public sealed partial class Scheduler
     /// <summary>Removes a sequence (finished or cancelled) and releases its blocks at once.</summary>
     public void Finish(Sequence sequence)
     {
+        if (sequence.Admitted && sequence.Status != SequenceStatus.Finished)
+            sequence.Group.Tenant.Release();
         if (_running.Remove(sequence))
             sequence.Group.Tenant.Running--;
         else
@@ -337,6 +339,7 @@ public sealed partial class Scheduler
         if (!s.Admitted)
         {
             s.Admitted = true;
+            s.Group.Tenant.Hold();
             s.CachedPromptTokens = s.ComputedCount;
             s.QueueTime = s.Clock.Elapsed;
         }

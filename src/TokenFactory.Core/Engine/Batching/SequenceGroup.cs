@@ -74,6 +74,18 @@ public sealed class Tenant(string name)
     /// <summary>Its sequences running now. Engine thread only (others may read a stale value).</summary>
     public int Running { get; internal set; }
 
+    /// <summary>
+    /// Its sequences admitted and not yet ended: running, or preempted and waiting to be recomputed (which <see cref="Running"/>
+    /// leaves out). Read by the wait queue on callers' threads.
+    /// </summary>
+    public int Holding => Volatile.Read(ref _holding);
+
+    private int _holding;
+
+    internal void Hold() => Interlocked.Increment(ref _holding);
+
+    internal void Release() => Interlocked.Decrement(ref _holding);
+
     /// <summary>Its requests waiting, oldest first. Under the wait queue's lock.</summary>
     internal List<SequenceGroup> Waiting { get; } = [];
 }

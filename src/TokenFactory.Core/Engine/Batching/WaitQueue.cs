@@ -71,18 +71,19 @@ public sealed class WaitQueue(int capacity)
         }
     }
 
-    /// <summary>Tenants kept before idle ones (nothing waiting, nothing running) are forgotten.</summary>
+    /// <summary>Tenants kept before idle ones (nothing waiting, nothing running or preempted) are forgotten.</summary>
     private const int MaxIdleTenants = 1024;
 
     /// <summary>
     /// The table would otherwise grow with every caller ever seen. A tenant is kept while it has anything waiting
-    /// or running, so its running count, which orders the queue, is never reset while it matters.
+    /// or running (a preempted sequence too: it runs again under the same tenant), so its running count, which orders the
+    /// queue, is never reset while it matters.
     /// </summary>
     private void ForgetIdleTenants()
     {
         foreach (var (name, t) in _tenants.ToList())
         {
-            if (t.Waiting.Count == 0 && t.Running == 0)
+            if (t.Waiting.Count == 0 && t.Holding == 0)
                 _tenants.Remove(name);
         }
     }
