@@ -112,10 +112,11 @@ internal static class ChatPrompt
     {
         switch (content)
         {
-            // An assistant turn that only calls tools: "" rather than null, because templates that concatenate
-            // content (ChatML among them) fail on None, while `if message.content` reads both the same.
+            // An assistant turn that only calls tools: null, as OpenAI's clients send it (DeepSeek-R1's template writes the
+            // calls only when content is none); a template that fails on it (ChatML and others concatenate content) is
+            // rendered again with "" (Render).
             case null when role == "assistant" && hasToolCalls:
-                return "";
+                return null;
             case null:
                 throw OpenAiException.Invalid($"messages[{i}].content is required for role '{role}'.", $"messages[{i}].content");
             case JsonValue v when v.TryGetValue(out string? text):
@@ -147,8 +148,35 @@ internal static class ChatPrompt
 
     /// <summary>The same text from a template alone (the fleet router renders what its replicas will, to route by prefix).</summary>
     public static string Render(Chat.ChatTemplate template, JsonArray messages, JsonArray? tools, bool addGenerationPrompt, Dictionary<string, JsonNode?>? kwargs,
-        CancellationToken cancellation = default) =>
-        template.Render(ArgumentsForTemplate(DeveloperForTemplate(messages, template), template), addGenerationPrompt, tools is { Count: > 0 } ? tools : null, kwargs, cancellation);
+        CancellationToken cancellation = default)
+    {
+        var prepared = ArgumentsForTemplate(DeveloperForTemplate(messages, template), template);
+        var toolList = tools is { Count: > 0 } ? tools : null;
+        try
+        {
+            return template.Render(prepared, addGenerationPrompt, toolList, kwargs, cancellation);
+        }
+        catch (Chat.TemplateException) when (WithEmptyContent(prepared) is { } emptied)
+        {
+            // The template fails on a tool-calling turn's null content (it adds content to a string): "" reads the same
+            // to templates that test `if message.content`, as llama.cpp's template probing also concludes.
+            return template.Render(emptied, addGenerationPrompt, toolList, kwargs, cancellation);
+        }
+    }
+
+    /// <summary>The messages with every null content as "" (null when none is null).</summary>
+    private static JsonArray? WithEmptyContent(JsonArray messages)
+    {
+        if (!messages.Any(m => m is JsonObject o && o.ContainsKey("content") && o["content"] is null))
+            return null;
+        var copy = (JsonArray)messages.DeepClone();
+        foreach (var m in copy)
+        {
+            if (m is JsonObject o && o.ContainsKey("content") && o["content"] is null)
+                o["content"] = "";
+        }
+        return copy;
+    }
 
     /// <summary>
     /// OpenAI's <c>developer</c> role is the system role of newer models. A template that never names it would drop such a

@@ -34,6 +34,21 @@ public sealed class ToolHistoryRenderingTests
         Assert.DoesNotContain("\\\"city\\\"", rendered);
     }
 
+    [Fact]
+    public void A_tool_calling_turn_s_null_content_reaches_the_template_as_none_unless_the_template_fails_on_it()
+    {
+        var messages = TokenFactory.Server.Generation.ChatPrompt.Normalize(JsonNode.Parse("""
+            [{"role": "user", "content": "Weather in Paris?"},
+             {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+             {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"}]
+            """)!.AsArray());
+        // DeepSeek-R1's distills write earlier calls only when content is none (given "", the call vanished from the history).
+        var r1 = new TokenFactory.Chat.ChatTemplate(File.ReadAllText(Path.Combine(TestPaths.Shared, "fixtures", "chat-templates", "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja")), "", "");
+        Assert.Contains("get_weather", TokenFactory.Server.Generation.ChatPrompt.Render(r1, messages, null, addGenerationPrompt: true, null));
+        // ChatML adds content to a string, which fails on none: rendered with "" as before.
+        Assert.Contains("<|im_start|>assistant\n<|im_end|>", TokenFactory.Server.Generation.ChatPrompt.Render(TokenFactory.Chat.ChatTemplate.ChatMl, messages, null, true, null));
+    }
+
     private static async Task<string> ApplyAsync(string template, JsonNode context)
     {
         await using var server = await ServerInstance.StartAsync(new() { ["TokenFactory:ChatTemplateFile"] = Fixture(template), ["TokenFactory:ContextLength"] = "4096" });
