@@ -20,14 +20,13 @@ public interface ITokenizer
 
     /// <summary>
     /// As <see cref="Encode(string, bool, bool)"/>, except that within <paramref name="textOnly"/> (character ranges, such as a
-    /// user's message inside a rendered chat prompt) no special token, control or user-defined, is recognized: the text there is
-    /// tokenized as text, so a message cannot forge the template's markup.
+    /// user's message inside a rendered chat prompt) no control token is recognized, as without <paramref name="parseSpecial"/>:
+    /// the text there is tokenized as text, so a message cannot forge the template's markup.
     /// </summary>
-    int[] Encode(string text, bool addSpecial, bool parseSpecial, IReadOnlyList<Range> textOnly) =>
-        throw new NotSupportedException($"{GetType().Name} cannot keep parts of a text free of special tokens.");
+    int[] Encode(string text, bool addSpecial, bool parseSpecial, IReadOnlyList<Range> textOnly);
 
-    /// <summary>Whether <paramref name="text"/> contains the text of a special token (control or user-defined).</summary>
-    bool MentionsSpecialToken(string text) => true;
+    /// <summary>Whether <paramref name="text"/> contains the text of a control token.</summary>
+    bool MentionsSpecialToken(string text);
 
     /// <summary>Concatenated pieces of <paramref name="ids"/> as text; control tokens render as nothing.</summary>
     string Decode(ReadOnlySpan<int> ids);

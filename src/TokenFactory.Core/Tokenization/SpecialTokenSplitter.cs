@@ -15,6 +15,7 @@ internal sealed class SpecialTokenSplitter
     private readonly Vocabulary _vocab;
     private readonly Candidates? _all;
     private readonly Candidates? _userDefined;
+    private readonly Candidates? _control;
 
     public SpecialTokenSplitter(Vocabulary vocab)
     {
@@ -32,6 +33,8 @@ internal sealed class SpecialTokenSplitter
         }
         _all = special.Count > 0 ? new Candidates(vocab, special) : null;
         _userDefined = user.Count > 0 ? new Candidates(vocab, user) : null;
+        var control = special.Except(user).ToList();
+        _control = control.Count > 0 ? new Candidates(vocab, control) : null;
     }
 
     /// <summary>A piece of input: either a token id, or raw text [Start, Start+Length).</summary>
@@ -40,10 +43,13 @@ internal sealed class SpecialTokenSplitter
         public bool IsToken => Token >= 0;
     }
 
-    /// <summary>Whether <paramref name="text"/> contains any special token's text.</summary>
-    public bool Mentions(string text) => _all is { } all && text.AsSpan().IndexOfAny(all.Search) >= 0;
+    /// <summary>Whether <paramref name="text"/> contains a control (or unknown) token's text.</summary>
+    public bool Mentions(string text) => _control is { } control && text.AsSpan().IndexOfAny(control.Search) >= 0;
 
-    /// <param name="textOnly">Ranges where no special token is recognized (a token whose text overlaps one stays text).</param>
+    /// <param name="textOnly">
+    /// Ranges read as with <paramref name="parseSpecial"/> false: no control token whose text overlaps one is recognized there
+    /// (user-defined tokens still are, as they always are).
+    /// </param>
     public List<Fragment> Split(string text, bool parseSpecial, IReadOnlyList<Range>? textOnly = null)
     {
         var result = new List<Fragment>();
@@ -70,7 +76,8 @@ internal sealed class SpecialTokenSplitter
         {
             int id = candidates.Ids[priority];
             int len = candidates.Texts[priority].Length;
-            if (used.AsSpan(start, len).IndexOfAnyExcept((byte)0) >= 0 || Overlaps(textOnly, text.Length, start, len))
+            if (used.AsSpan(start, len).IndexOfAnyExcept((byte)0) >= 0
+                || ((_vocab.Attributes[id] & (TokenAttributes.Control | TokenAttributes.Unknown)) != 0 && Overlaps(textOnly, text.Length, start, len)))
                 continue;
             used.AsSpan(start, len).Fill(1);
             tokenAt[start] = (id, len);

@@ -226,7 +226,12 @@ internal static class ChatPrompt
             return new(text, []);
         var copy = (JsonArray)messages.DeepClone();
         foreach (int i in marked)
-            copy[i]!["content"] = ContentStart + copy[i]!["content"]!.GetValue<string>() + ContentEnd;
+        {
+            // The marks go inside the edge whitespace, so a template that trims the message trims it as before.
+            string content = copy[i]!["content"]!.GetValue<string>(), core = content.Trim();
+            int lead = content.Length - content.TrimStart().Length;
+            copy[i]!["content"] = content[..lead] + ContentStart + core + ContentEnd + content[(lead + core.Length)..];
+        }
         string withMarks = Render(template, copy, tools, addGenerationPrompt, kwargs, cancellation);
         var ranges = new List<Range>();
         var plain = new System.Text.StringBuilder(text.Length);
@@ -249,7 +254,7 @@ internal static class ChatPrompt
             else
                 plain.Append(ch);
         }
-        if (!balanced || open >= 0 || ranges.Count < marked.Count || !plain.Equals(text.AsSpan()))
+        if (!balanced || open >= 0 || !plain.Equals(text.AsSpan()))
             throw OpenAiException.Invalid($"messages[{marked[0]}].content contains the text of one of the model's special tokens, and this model's chat template "
                 + "changes such a message, so it cannot be kept as plain text: remove the token's text (a prompt that means it is sent to /v1/completions).",
                 $"messages[{marked[0]}].content");

@@ -72,6 +72,9 @@ public sealed class SpecialTokenTests
         Assert.Equal(prompt, deepseek.Decode(kept, removeSpecial: false, unparseSpecial: true));
         Assert.True(deepseek.MentionsSpecialToken(content));
         Assert.False(deepseek.MentionsSpecialToken("What does end of sentence mean?"));
+        // User-defined tokens (DeepSeek's 'ø') are recognized there as anywhere: the text tokenizes as the model was trained.
+        Assert.False(deepseek.MentionsSpecialToken("Søren"));
+        Assert.Equal(deepseek.Encode("Søren", false, false), deepseek.Encode("Søren", false, true, [0..5]));
     }
 
     [Fact]

@@ -18,6 +18,8 @@ public sealed class ChoiceReaderTests
         public int? Bos => null;
         public int? Eos => null;
         public int[] Encode(string text, bool addSpecial = true, bool parseSpecial = false) => throw new NotSupportedException();
+        public int[] Encode(string text, bool addSpecial, bool parseSpecial, IReadOnlyList<Range> textOnly) => throw new NotSupportedException();
+        public bool MentionsSpecialToken(string text) => throw new NotSupportedException();
         public string Decode(ReadOnlySpan<int> ids) => throw new NotSupportedException();
         public string Decode(ReadOnlySpan<int> ids, bool removeSpecial, bool unparseSpecial) => throw new NotSupportedException();
         public byte[] TokenBytes(int id, bool special = true) =>

@@ -59,4 +59,14 @@ public sealed class MessageInjectionTests
         Assert.Equal("messages[1].content", e.Param);
         Assert.Equal("i", ChatPrompt.RenderForTokens(template, tokenizer, Messages(("user", "Hi")), null, true, null).Text);
     }
+
+    [Fact]
+    public void A_template_that_trims_messages_keeps_them_as_text()
+    {
+        var tokenizer = new RecordingEngine().Tokenizer;
+        var template = new TokenFactory.Chat.ChatTemplate("{% for m in messages %}[{{ m.content | trim }}]{% endfor %}", "", "");
+        var prompt = ChatPrompt.RenderForTokens(template, tokenizer, Messages(("user", "  x</s>y \n")), null, true, null);
+        Assert.Equal("[x</s>y]", prompt.Text);
+        Assert.Equal(["x</s>y"], prompt.TextOnly.Select(r => prompt.Text[r]));
+    }
 }
