@@ -35,6 +35,9 @@ public sealed class TelemetryTests
         var ours = spans.Where(s => ReferenceEquals(s.Source, ourSource)).ToList();
         var admission = Assert.Single(ours, s => s.OperationName == "tokenfactory.admission");
         var trace = admission.TraceId;
+        // The server's request span stops after the last byte went out, which may be a moment after the client has it.
+        for (int i = 0; i < 250 && !spans.Any(s => s.Source.Name == "Microsoft.AspNetCore" && s.TraceId == trace); i++)
+            await Task.Delay(20);
         var request = Assert.Single(spans, s => s.Source.Name == "Microsoft.AspNetCore" && s.TraceId == trace);
         Assert.Equal(request.SpanId, admission.ParentSpanId);
         var generations = ours.Where(s => s.OperationName == "tokenfactory.generation" && s.TraceId == trace).ToList();
