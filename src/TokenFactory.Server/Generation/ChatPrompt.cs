@@ -23,7 +23,7 @@ internal static class ChatPrompt
         {
             if (messages[i] is not JsonObject message)
                 throw OpenAiException.Invalid($"messages[{i}] must be an object.", $"messages[{i}]");
-            string? role = message["role"] is JsonValue r && r.TryGetValue(out string? s) ? s : null;
+            string? role = Role(message);
             if (role is null || !Roles.Contains(role))
                 throw OpenAiException.Invalid($"messages[{i}].role must be one of system, developer, user, assistant, tool.", $"messages[{i}].role");
             ToolCalls(message["tool_calls"], i);
@@ -86,6 +86,9 @@ internal static class ChatPrompt
             }
         }
     }
+
+    /// <summary>A message's role when it is a string (null otherwise).</summary>
+    private static string? Role(JsonNode? message) => message?["role"] is JsonValue r && r.TryGetValue(out string? role) ? role : null;
 
     /// <summary>An assistant turn's earlier calls, as OpenAI takes them: objects with a function's name and its arguments as text.</summary>
     private static void ToolCalls(JsonNode? calls, int i)
@@ -181,18 +184,18 @@ internal static class ChatPrompt
     /// <summary>
     /// OpenAI's <c>developer</c> role is the system role of newer models. A template that never names it would drop such a
     /// message (most loop over system, user, assistant and tool only) or print an unknown role: there it is a system message,
-    /// as OpenAI treats it for models without the role. Templates that name it (gpt-oss, Gemma 4, Llama 3.x) get it as sent.
+    /// as OpenAI treats it for models without the role. Templates that name it (gpt-oss, Gemma 4) get it as sent.
     /// </summary>
     private static JsonArray DeveloperForTemplate(JsonArray messages, Chat.ChatTemplate template)
     {
         if (template.Source.Contains("developer", StringComparison.Ordinal)
-            || !messages.Any(m => m?["role"] is JsonValue r && r.TryGetValue(out string? role) && role == "developer"))
+            || !messages.Any(m => Role(m) == "developer"))
             return messages;
         var copy = (JsonArray)messages.DeepClone();
         foreach (var message in copy)
         {
-            if (message?["role"] is JsonValue r && r.TryGetValue(out string? role) && role == "developer")
-                message["role"] = "system";
+            if (message is JsonObject o && Role(o) == "developer")
+                o["role"] = "system";
         }
         return copy;
     }
@@ -205,7 +208,7 @@ internal static class ChatPrompt
 
     /// <summary>
     /// <see cref="Render(Chat.ChatTemplate, JsonArray, JsonArray?, bool, Dictionary{string, JsonNode?}?, CancellationToken)"/>, and where
-    /// in the text each user or tool message's content is when it contains a special token's text (<c>&lt;|im_end|&gt;</c> typed
+    /// in the text each user or tool message's content is when it contains a control token's text (<c>&lt;|im_end|&gt;</c> typed
     /// into a message, or returned by a tool): <see cref="Tokenize(ITokenizer, RenderedPrompt)"/> keeps it text, so a message
     /// cannot close its turn and forge another (the system's, the assistant's). Found by rendering once more with the content
     /// between two noncharacters; a template that changes such a message (so the two renders differ beyond the marks) gets
@@ -218,7 +221,7 @@ internal static class ChatPrompt
         List<int>? marked = null;
         for (int i = 0; i < messages.Count; i++)
         {
-            if (messages[i]?["role"] is JsonValue r && r.TryGetValue(out string? role) && role is "user" or "tool"
+            if (Role(messages[i]) is "user" or "tool"
                 && messages[i]!["content"] is JsonValue c && c.TryGetValue(out string? content) && tokenizer.MentionsSpecialToken(content))
                 (marked ??= []).Add(i);
         }
@@ -255,26 +258,24 @@ internal static class ChatPrompt
                 plain.Append(ch);
         }
         if (!balanced || open >= 0 || !plain.Equals(text.AsSpan()))
-            throw OpenAiException.Invalid($"messages[{marked[0]}].content contains the text of one of the model's special tokens, and this model's chat template "
+            throw OpenAiException.Invalid($"messages[{marked[0]}].content contains the text of one of the model's control tokens, and this model's chat template "
                 + "changes such a message, so it cannot be kept as plain text: remove the token's text (a prompt that means it is sent to /v1/completions).",
                 $"messages[{marked[0]}].content");
         return new(text, [.. ranges]);
     }
 
-    /// <summary><see cref="Tokenize(ITokenizer, string)"/> with the users' and tools' message text kept free of special tokens.</summary>
+    /// <summary><see cref="Tokenize(ITokenizer, string, IReadOnlyList{Range}?)"/> with the users' and tools' message text kept free of control tokens.</summary>
     public static int[] Tokenize(ITokenizer tokenizer, RenderedPrompt prompt) => Tokenize(tokenizer, prompt.Text, prompt.TextOnly);
 
     /// <summary>
     /// As llama.cpp's server does: control-token texts in the rendered prompt (<c>&lt;|im_start|&gt;</c>, the
     /// template's own <c>bos_token</c>) become those tokens, and BOS is added only when the vocabulary asks for
     /// it and the text does not already begin with it, so templates that write bos_token never get two.
-    /// Within <paramref name="textOnly"/> (users' and tools' messages, <see cref="RenderForTokens"/>) no special token is recognized.
+    /// Within <paramref name="textOnly"/> (users' and tools' messages, <see cref="RenderForTokens"/>) no control token is recognized.
     /// </summary>
     public static int[] Tokenize(ITokenizer tokenizer, string prompt, IReadOnlyList<Range>? textOnly = null)
     {
-        var ids = textOnly is { Count: > 0 }
-            ? tokenizer.Encode(prompt, addSpecial: false, parseSpecial: true, textOnly)
-            : tokenizer.Encode(prompt, addSpecial: false, parseSpecial: true);
+        var ids = tokenizer.Encode(prompt, addSpecial: false, parseSpecial: true, textOnly ?? []);
         if (tokenizer.Vocabulary.AddBos && tokenizer.Bos is int bos && (ids.Length == 0 || ids[0] != bos))
             return [bos, .. ids];
         return ids;

@@ -17,8 +17,8 @@ internal readonly record struct ChoiceEvent(int Index, GenerationUpdate? Update,
 internal sealed class ChoiceRunner : IAsyncDisposable
 {
     /// <summary>
-    /// Events a choice of a paced (streamed) response may have waiting for the response writer. Past it the choice's pump
-    /// waits, its engine updates queue up behind it, and the engine pauses the choice (<c>ChannelOutput.MaxUnread</c>): a
+    /// Events waiting for the response writer of a paced (streamed) response, per choice: the bound is this times the
+    /// choices, shared by them. Past it a choice's pump waits, its engine updates queue up behind it, and the engine pauses the choice (<c>ChannelOutput.MaxUnread</c>): a
     /// client reading slowly costs a bounded buffer, not its whole answer.
     /// </summary>
     internal const int EventsPerChoice = 32;

@@ -15,6 +15,16 @@ public sealed partial class SchedulerTests
         return Seq(id, promptLength, SequenceGroup.Single(tenant ?? new Tenant(""), priority), prompt);
     }
 
+    /// <summary>A scheduler with one running slot, <paramref name="running"/> in it after its first step.</summary>
+    private static (Scheduler Scheduler, StepBatch Batch) OneSlotRunning(Sequence running)
+    {
+        var s = new Scheduler(new KvBlockPool(1, 8, 64), maxBatchTokens: 256, maxRunning: 1);
+        var batch = new StepBatch(256, 1);
+        s.Add(running);
+        Step(s, batch);
+        return (s, batch);
+    }
+
     [Fact]
     public void Waiting_sequences_start_by_class_then_fairly_between_tenants_then_in_arrival_order()
     {
@@ -65,12 +75,8 @@ public sealed partial class SchedulerTests
     [Fact]
     public void A_batch_sequence_gives_its_slot_up_at_most_three_times_and_never_without_a_prefix_cache_to_resume_from()
     {
-        var pool = new KvBlockPool(1, 8, 64);
-        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 1);
-        var batch = new StepBatch(256, 1);
         var bulk = Seq(1, 20, PriorityClass.Batch);
-        s.Add(bulk);
-        Step(s, batch);
+        var (s, batch) = OneSlotRunning(bulk);
         for (int round = 0; round < 3; round++)
         {
             var chat = Seq(10 + round, 8, PriorityClass.Interactive);
@@ -101,12 +107,8 @@ public sealed partial class SchedulerTests
     [Fact]
     public void Preemptions_for_want_of_blocks_do_not_use_up_a_batch_sequence_s_slot_yields()
     {
-        var pool = new KvBlockPool(1, 8, 64);
-        var s = new Scheduler(pool, maxBatchTokens: 256, maxRunning: 1);
-        var batch = new StepBatch(256, 1);
         var bulk = Seq(1, 20, PriorityClass.Batch);
-        s.Add(bulk);
-        Step(s, batch);
+        var (s, batch) = OneSlotRunning(bulk);
         bulk.Preemptions = 5; // preempted five times when the cache ran out of blocks, before any interactive work came
         var chat = Seq(10, 8, PriorityClass.Interactive);
         s.Add(chat);
@@ -119,12 +121,9 @@ public sealed partial class SchedulerTests
     public void A_tenant_whose_only_sequence_is_preempted_is_not_forgotten()
     {
         var queue = new WaitQueue(2000);
-        var s = new Scheduler(new KvBlockPool(1, 8, 64), maxBatchTokens: 256, maxRunning: 1);
-        var batch = new StepBatch(256, 1);
         var bulkGroup = queue.Enqueue("a", PriorityClass.Batch);
         var bulk = Seq(1, 20, bulkGroup);
-        s.Add(bulk);
-        Step(s, batch);
+        var (s, batch) = OneSlotRunning(bulk);
         s.Add(Seq(2, 8, PriorityClass.Interactive));
         Step(s, batch); // the batch sequence gives its slot up: nothing of a's runs or waits in the queue now
         Assert.Equal(1, bulk.SlotYields);

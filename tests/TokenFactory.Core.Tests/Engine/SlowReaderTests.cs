@@ -69,4 +69,28 @@ public sealed class SlowReaderTests
         Assert.Equal(counters.KvBlocksTotal, counters.KvBlocksFree);
         Assert.Equal(1, counters.RequestsCancelled);
     }
+
+    [Fact]
+    public async Task A_reader_catching_up_wakes_an_engine_that_had_nothing_else_to_run()
+    {
+        using var model = TransformerModel.Load(TestPaths.Stories260K);
+        using var engine = new BatchingEngine(model, new EngineOptions { Threads = 1, ContextLength = 512 });
+        engine.StalledPoll = TimeSpan.FromSeconds(30); // the loop's own look would come too late: only the reader's wake resumes it in time
+        await using var stream = engine.GenerateAsync(Greedy(Prompt(8, 4, model.VocabSize), 300)).GetAsyncEnumerator();
+        Assert.True(await stream.MoveNextAsync());
+        for (int i = 0; i < 200 && engine.Counters.DecodeTokens < ChannelOutput.MaxUnread - 1; i++)
+            await Task.Delay(10);
+        await Task.Delay(100); // paused, the loop waiting
+
+        // 300 tokens pause it about five times; each resumes when the reader has read half its backlog.
+        var reading = Task.Run(async () =>
+        {
+            int tokens = 1;
+            while (await stream.MoveNextAsync())
+                tokens += stream.Current.Final is null && stream.Current.Token >= 0 ? 1 : 0;
+            return tokens;
+        });
+        Assert.True(await Task.WhenAny(reading, Task.Delay(TimeSpan.FromSeconds(10))) == reading, "a paused engine waited for its own look instead of the reader's wake");
+        Assert.Equal(300, await reading);
+    }
 }

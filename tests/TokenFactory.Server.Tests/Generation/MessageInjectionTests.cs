@@ -6,7 +6,7 @@ using TokenFactory.Server.Tests.Infrastructure;
 namespace TokenFactory.Server.Tests.Generation;
 
 /// <summary>
-/// A special token's text inside a user's or a tool's message is text: it cannot end the turn and forge another. The
+/// A control token's text inside a user's or a tool's message is text: it cannot end the turn and forge another. The
 /// template's own markup is still tokens, and system and assistant messages are the client's own (parsed as before).
 /// </summary>
 public sealed class MessageInjectionTests
@@ -44,7 +44,7 @@ public sealed class MessageInjectionTests
         Assert.Equal(["B<s>", "D<s>"], prompt.TextOnly.Select(r => prompt.Text[r]));
         var tokens = ChatPrompt.Tokenize(tokenizer, prompt);
         Assert.Equal(3, tokens.Count(id => id == 1)); // the BOS added, and the system's and the assistant's <s>
-        // Without special tokens in them nothing is marked (and the template renders once).
+        // Without control-token text in them nothing is marked.
         Assert.Empty(ChatPrompt.RenderForTokens(template, tokenizer, Messages(("user", "Hi")), null, true, null).TextOnly);
     }
 

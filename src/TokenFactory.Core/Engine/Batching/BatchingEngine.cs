@@ -214,8 +214,8 @@ public sealed class BatchingEngine : IInferenceEngine
         }
     }
 
-    /// <summary>How often a loop whose sequences all wait for their readers looks for cancellations.</summary>
-    private static readonly TimeSpan StalledPoll = TimeSpan.FromMilliseconds(20);
+    /// <summary>How often a loop whose sequences all wait for their readers looks for cancellations (tests lengthen it to see the readers' wake alone).</summary>
+    internal TimeSpan StalledPoll { get; set; } = TimeSpan.FromMilliseconds(20);
 
     /// <summary>A reader caught up with its sequence (<see cref="ChannelOutput"/>): the loop may be waiting for it.</summary>
     private void Wake()

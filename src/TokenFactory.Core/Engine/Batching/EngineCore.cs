@@ -167,7 +167,7 @@ public sealed partial class EngineCore : IDisposable, ILogitsConsumer
 
     /// <summary>
     /// Whether the last <see cref="Step"/> had work but planned no token: every running sequence's reader was behind
-    /// (<see cref="ISequenceOutput.IsBacklogged"/>) and no waiting one could start. A loop should wait a little before the next.
+    /// (<see cref="ISequenceOutput.WaitsForReader"/>) and no waiting one could start. A loop should wait a little before the next.
     /// </summary>
     public bool RanNothing { get; private set; }
 

@@ -21,8 +21,9 @@ public interface ISequenceOutput
 
     /// <summary>
     /// Whether the reader has fallen so far behind that the sequence should not decode this step (asked once per step, on
-    /// the engine thread). A reader that keeps up, or an output that keeps nothing, never is. An output that says yes must
-    /// wake the engine (<see cref="BatchingEngine"/>'s loop otherwise looks again every few milliseconds) when it catches up.
+    /// the engine thread). A reader that keeps up, or an output that keeps nothing, never does. An output that says yes
+    /// takes it as a request to wake the engine (<see cref="BatchingEngine"/>'s loop otherwise looks again every few
+    /// milliseconds) when its reader catches up.
     /// </summary>
-    bool IsBacklogged => false;
+    bool WaitsForReader() => false;
 }

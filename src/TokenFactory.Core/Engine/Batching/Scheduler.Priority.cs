@@ -16,7 +16,7 @@ public sealed partial class Scheduler
     /// <summary>
     /// Every running slot is taken and a sequence of a higher class than batch waits: a batch-class sequence gives its
     /// slot up and the waiting one takes it. Only one that resumes cheaply (its blocks stay in the prefix cache) and has
-    /// given way fewer than <see cref="MaxSlotPreemptions"/> times, the least preempted and then the newest, so no
+    /// given way fewer than <see cref="MaxSlotYields"/> times, the one that has given way least and then the newest, so no
     /// batch request is preempted over and over. One a step; batch work absorbs the delay instead of an interactive
     /// request waiting for a long generation to end.
     /// </summary>
@@ -40,7 +40,7 @@ public sealed partial class Scheduler
         {
             var r = _running[i];
             // Counted apart from preemptions for want of blocks: those must not use up the yields that keep interactive work from waiting.
-            if (r.Group.Priority == PriorityClass.Batch && r.PromptLogprobs == null && r.SlotYields < MaxSlotPreemptions
+            if (r.Group.Priority == PriorityClass.Batch && r.PromptLogprobs == null && r.SlotYields < MaxSlotYields
                 && (victim < 0 || r.SlotYields < _running[victim].SlotYields))
                 victim = i;
         }
@@ -52,7 +52,7 @@ public sealed partial class Scheduler
     }
 
     /// <summary>How many times a batch sequence may give its slot up to higher-class work (block shortage aside).</summary>
-    public const int MaxSlotPreemptions = 3;
+    public const int MaxSlotYields = 3;
 
     /// <summary>The running sequence to preempt when blocks run out: the newest of the lowest class.</summary>
     private int VictimIndex()

@@ -121,7 +121,7 @@ public sealed partial class Scheduler
             for (int i = 0; i < _running.Count && _budget > 0;)
             {
                 var s = _running[i];
-                i = s.Group.Priority == c && s.UncomputedCount == 1 && !s.Output.IsBacklogged ? PlanRunning(i) : i + 1;
+                i = s.Group.Priority == c && s.UncomputedCount == 1 && !s.Output.WaitsForReader() ? PlanRunning(i) : i + 1;
             }
         }
         for (var c = PriorityClass.Interactive; c <= PriorityClass.Batch; c++)

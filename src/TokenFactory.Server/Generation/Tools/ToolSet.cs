@@ -142,7 +142,7 @@ public sealed class ToolSet
                 choices.Add((Functions[i].Name, Arguments(i)));
         }
         if (Alternatives(syntax, choices.Count) > JsonMatcher.MaxAlternatives)
-            throw OpenAiException.Invalid($"A call forced to one of {choices.Count} functions cannot be constrained: at most {JsonMatcher.MaxAlternatives / (syntax.Open is null ? 2 : 1)} "
+            throw OpenAiException.Invalid($"A call forced to one of {choices.Count} functions cannot be constrained: at most {JsonMatcher.MaxAlternatives / Alternatives(syntax, 1)} "
                 + "functions with this model's call format (name one in tool_choice, or send fewer tools).", "tools");
         return syntax.Forced(choices);
     }
